@@ -1,0 +1,136 @@
+// Command mailbridge replaces the IIS SMTP Service: it receives mail into
+// the Drop folder and relays what applications put in Pickup.
+//
+//	mailbridge run [--config FILE]     run in the foreground until SIGINT/SIGTERM
+//	mailbridge check [--config FILE]   validate the configuration and the machine
+//	mailbridge version                 print the version
+//
+// Exit status: 0 on success, 1 when check finds problems or run fails, 2 for
+// a configuration error or a usage error.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/mailbridge/mailbridge/config"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "0.1.0-dev"
+
+const usage = `usage: mailbridge <command> [--config FILE]
+
+commands:
+  run       receive into Drop and relay from Pickup until SIGINT/SIGTERM
+  check     validate the configuration, folders and port; print every problem
+  import-iis [METABASE.xml] [--site N]
+            print a mailbridge configuration made from IIS's MetaBase.xml
+  service   install|uninstall|start|stop|status the Windows service
+  version   print the version
+
+Without --config the built-in defaults apply (mail root ./mailroot, or
+C:\inetpub\mailroot on Windows; port 25).
+`
+
+func main() {
+	os.Exit(realMain(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func realMain(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "version", "--version", "-v":
+		fmt.Fprintf(stdout, "mailbridge %s\n", version)
+		return 0
+	case "help", "--help", "-h":
+		fmt.Fprint(stdout, usage)
+		return 0
+	case "import-iis":
+		return importIIS(rest, stdout, stderr)
+	case "service":
+		return serviceCmd(rest, stdout, stderr)
+	case "run", "check":
+	default:
+		fmt.Fprintf(stderr, "mailbridge: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "", "configuration file (TOML)")
+	if err := fs.Parse(rest); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "mailbridge %s: unexpected argument %q\n", cmd, fs.Arg(0))
+		return 2
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		var cerr config.Errors
+		if errors.As(err, &cerr) {
+			fmt.Fprintf(stderr, "mailbridge: the configuration has %d problem(s):\n", len(cerr))
+			for _, p := range cerr {
+				fmt.Fprintf(stderr, "  %s\n", p)
+			}
+		} else {
+			fmt.Fprintf(stderr, "mailbridge: %v\n", err)
+		}
+		if cmd == "check" {
+			return 1
+		}
+		return 2
+	}
+	switch cmd {
+	case "check":
+		return check(cfg, stdout, stderr)
+	default:
+		log, closeLog, err := newLogger(cfg, stderr)
+		if err != nil {
+			fmt.Fprintf(stderr, "mailbridge: %v\n", err)
+			return 2
+		}
+		defer closeLog()
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		if err := run(ctx, cfg, log); err != nil {
+			log.Error("mailbridge stopped", "error", err)
+			return 1
+		}
+		return 0
+	}
+}
+
+func loadConfig(path string) (*config.Config, error) {
+	if path == "" {
+		return config.Default(), nil
+	}
+	return config.Load(path)
+}
+
+func newLogger(cfg *config.Config, stderr io.Writer) (*slog.Logger, func(), error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.Log.Level)); err != nil {
+		level = slog.LevelInfo
+	}
+	w, closeFn := stderr, func() {}
+	if cfg.Log.File != "" {
+		f, err := os.OpenFile(cfg.Log.File, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+		if err != nil {
+			return nil, nil, fmt.Errorf("[log] file: %w", err)
+		}
+		w, closeFn = f, func() { f.Close() }
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})), closeFn, nil
+}

@@ -1,0 +1,14 @@
+//go:build !windows
+
+package main
+
+import (
+	"fmt"
+	"io"
+)
+
+// serviceCmd manages the Windows service; elsewhere there is none.
+func serviceCmd(args []string, stdout, stderr io.Writer) int {
+	fmt.Fprintln(stderr, "mailbridge service: Windows services exist only on Windows; on Linux run `mailbridge run` under systemd")
+	return 2
+}

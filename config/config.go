@@ -1,0 +1,202 @@
+// Package config loads mailbridge's one TOML configuration file.
+//
+// Load applies every default, validates every key and returns either a
+// complete *Config or an Errors value listing every problem at once, each
+// naming the file, the line, the key and the value. Defaults live in Default
+// and nowhere else. Relative paths in a file are resolved against the folder
+// of that file, so a service started from System32 finds the same folders
+// as an administrator testing from a shell.
+//
+// Key names follow the IIS SMTP administrator's dialog: Inbound Port, Outbound
+// Server, Outbound Port, the mail root folders (Pickup, Drop, Queue, Badmail,
+// SortTemp) and IIS's retry schedule.
+package config
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Config is the effective configuration. Every field holds a typed, validated
+// value; nothing downstream parses strings again.
+type Config struct {
+	// Hostname is the FQDN used in the greeting, EHLO and Received headers.
+	Hostname string
+
+	Compat   Compat
+	Mailroot Mailroot
+	Inbound  Inbound
+	Outbound Outbound
+	Pickup   Pickup
+	Log      Log
+
+	// File is the configuration file this was loaded from ("" for defaults).
+	File string
+}
+
+// Compat holds the product identity written where IIS wrote its own.
+type Compat struct {
+	// Product is the token in "with Microsoft SMTPSVC(version)" of Received
+	// headers; some Drop consumers match on it.
+	Product string
+	// Version is the version in Received headers and the greeting.
+	Version string
+}
+
+// Mailroot holds the five IIS folders. Root gives the IIS SMTP Local layout;
+// each folder may also be set on its own (IIS SMTP with Custom Folders).
+type Mailroot struct {
+	Root     string
+	Pickup   string
+	Drop     string
+	Queue    string
+	Badmail  string
+	SortTemp string
+}
+
+// Inbound configures the SMTP listener.
+type Inbound struct {
+	Bind              string
+	Port              int
+	MaxAttachmentSize int64
+	MaxMessageSize    int64
+	MaxRecipients     int
+	MaxConnections    int
+	CommandTimeout    time.Duration
+	DataTimeout       time.Duration
+	ShutdownTimeout   time.Duration
+}
+
+// Outbound configures relaying through the Outbound Server (smart host).
+type Outbound struct {
+	Server                   string
+	Port                     int
+	Retry                    []time.Duration
+	Expiration               time.Duration
+	DelayNotification        time.Duration
+	MaxRecipientsPerMessage  int
+	MaxMessagesPerConnection int
+	Connections              int
+	ConnectTimeout           time.Duration
+	CommandTimeout           time.Duration
+}
+
+// Pickup configures the Pickup folder watcher.
+type Pickup struct {
+	DotStuffed    bool
+	Rescan        time.Duration
+	StripBcc      bool
+	DefaultDomain string
+	QuietPeriod   time.Duration
+}
+
+// Log configures the structured log.
+type Log struct {
+	Level string
+	File  string
+}
+
+// Addr is the listen address of the inbound listener.
+func (c *Config) Addr() string {
+	return joinHostPort(c.Inbound.Bind, c.Inbound.Port)
+}
+
+// Default returns the built-in configuration: the IIS defaults where IIS had
+// one, the product brief's limits (20 MB attachments) where it overrides them.
+func Default() *Config {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "localhost"
+	}
+	root := defaultMailroot()
+	c := &Config{
+		Hostname: host,
+		Compat: Compat{
+			Product: "Microsoft SMTPSVC",
+			Version: "10.0.17763.1697",
+		},
+		Mailroot: Mailroot{Root: root},
+		Inbound: Inbound{
+			Port:              25,
+			MaxAttachmentSize: 20 << 20,
+			// base64 makes a 20 MB attachment about 27 MB on the wire.
+			MaxMessageSize: 30 << 20,
+			// IIS MaxRecipients default.
+			MaxRecipients:  100,
+			MaxConnections: 200,
+			// IIS ConnectionTimeout default, 600 s.
+			CommandTimeout:  600 * time.Second,
+			DataTimeout:     600 * time.Second,
+			ShutdownTimeout: 30 * time.Second,
+		},
+		Outbound: Outbound{
+			Port: 25,
+			// IIS SmtpRemoteProgressiveRetry="15,30,60,240".
+			Retry:                    []time.Duration{15 * time.Minute, 30 * time.Minute, 60 * time.Minute, 240 * time.Minute},
+			Expiration:               48 * time.Hour,
+			DelayNotification:        12 * time.Hour,
+			MaxRecipientsPerMessage:  100,
+			MaxMessagesPerConnection: 20,
+			Connections:              4,
+			ConnectTimeout:           30 * time.Second,
+			CommandTimeout:           600 * time.Second,
+		},
+		Pickup: Pickup{
+			DotStuffed:  true,
+			Rescan:      60 * time.Second,
+			StripBcc:    true,
+			QuietPeriod: 2 * time.Second,
+		},
+		Log: Log{Level: "info"},
+	}
+	c.resolveFolders("")
+	return c
+}
+
+// resolveFolders fills unset folders from Root and makes relative paths
+// absolute against base (the config file's folder; "" keeps them relative
+// to the working directory).
+func (c *Config) resolveFolders(base string) {
+	m := &c.Mailroot
+	abs := func(p string) string {
+		if p == "" || base == "" || isAbs(p) {
+			return p
+		}
+		return filepath.Join(base, p)
+	}
+	m.Root = abs(m.Root)
+	for _, f := range []struct {
+		p    *string
+		name string
+	}{
+		{&m.Pickup, "Pickup"}, {&m.Drop, "Drop"}, {&m.Queue, "Queue"},
+		{&m.Badmail, "Badmail"}, {&m.SortTemp, "SortTemp"},
+	} {
+		if *f.p == "" {
+			*f.p = joinPath(m.Root, f.name)
+		} else {
+			*f.p = abs(*f.p)
+		}
+	}
+	if c.Log.File != "" {
+		c.Log.File = abs(c.Log.File)
+	}
+}
+
+func joinHostPort(host string, port int) string {
+	if len(host) > 0 && host[0] != '[' && containsColon(host) {
+		host = "[" + host + "]"
+	}
+	return fmt.Sprintf("%s:%d", host, port)
+}
+
+func containsColon(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] == ':' {
+			return true
+		}
+	}
+	return false
+}

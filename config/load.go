@@ -1,0 +1,546 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Problem is one thing wrong with a configuration file.
+type Problem struct {
+	File  string
+	Line  int    // 0 when the problem has no line (a missing key)
+	Key   string // dotted: "inbound.port"
+	Value string // as written, "" when absent
+	Msg   string
+}
+
+func (p Problem) String() string {
+	var b strings.Builder
+	b.WriteString(p.File)
+	if p.Line > 0 {
+		fmt.Fprintf(&b, ":%d", p.Line)
+	}
+	b.WriteString(": ")
+	if p.Key != "" {
+		b.WriteString(p.Key)
+		if p.Value != "" {
+			b.WriteString(" = " + p.Value)
+		}
+		b.WriteString(": ")
+	}
+	b.WriteString(p.Msg)
+	return b.String()
+}
+
+// Errors lists every problem found in one file; Load returns it as its error.
+type Errors []Problem
+
+func (e Errors) Error() string {
+	lines := make([]string, len(e))
+	for i, p := range e {
+		lines[i] = p.String()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// ErrInvalid is matched by errors.Is for any validation failure.
+var ErrInvalid = errors.New("invalid configuration")
+
+// Is makes errors.Is(err, ErrInvalid) true for an Errors value.
+func (e Errors) Is(target error) bool { return target == ErrInvalid }
+
+// Load reads and validates the file at path. It returns Errors listing every
+// problem, or another error when the file cannot be read.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading configuration: %w", err)
+	}
+	base, err := filepath.Abs(filepath.Dir(path))
+	if err != nil {
+		return nil, fmt.Errorf("reading configuration: %w", err)
+	}
+	c, err := parse(path, base, data)
+	if err != nil {
+		return nil, err
+	}
+	c.File = path
+	return c, nil
+}
+
+// Parse validates data as if read from a file named name, resolving relative
+// paths against the working directory.
+func Parse(name string, data []byte) (*Config, error) {
+	return parse(name, "", data)
+}
+
+func parse(name, base string, data []byte) (*Config, error) {
+	var raw map[string]any
+	if _, err := toml.Decode(string(data), &raw); err != nil {
+		p := Problem{File: name, Msg: err.Error()}
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			p.Line = pe.Position.Line
+			p.Msg = "TOML syntax: " + pe.Message
+		}
+		return nil, Errors{p}
+	}
+	c := Default()
+	// Folders derive from the root unless set: forget the defaults' derived
+	// folders so that a new root moves them all.
+	c.Mailroot = Mailroot{Root: c.Mailroot.Root}
+	c.Pickup.DefaultDomain = ""
+	l := &loader{file: name, lines: locateKeys(data)}
+	l.table("", raw, c.topKeys())
+	for _, sec := range c.sections() {
+		v, ok := raw[sec.name]
+		if !ok {
+			continue
+		}
+		t, ok := v.(map[string]any)
+		if !ok {
+			l.fail(sec.name, v, "must be a table: write ["+sec.name+"] on a line of its own")
+			continue
+		}
+		l.table(sec.name, t, sec.keys)
+	}
+	c.resolveFolders(base)
+	if c.Pickup.DefaultDomain == "" {
+		c.Pickup.DefaultDomain = c.Hostname
+	}
+	l.validate(c)
+	if len(l.errs) > 0 {
+		sort.SliceStable(l.errs, func(i, j int) bool { return l.errs[i].Line < l.errs[j].Line })
+		return nil, l.errs
+	}
+	return c, nil
+}
+
+// key describes one configuration key: set converts and checks a decoded
+// TOML value and stores it, or returns what is wrong with it.
+type key struct {
+	name string
+	set  func(v any) error
+}
+
+type section struct {
+	name string
+	keys []key
+}
+
+func (c *Config) topKeys() []key {
+	return []key{{"hostname", str(&c.Hostname, hostname)}}
+}
+
+func (c *Config) sections() []section {
+	return []section{
+		{"compat", []key{
+			{"product", str(&c.Compat.Product, nonEmpty)},
+			{"version", str(&c.Compat.Version, nonEmpty)},
+		}},
+		{"mailroot", []key{
+			{"root", str(&c.Mailroot.Root, nonEmpty)},
+			{"pickup", str(&c.Mailroot.Pickup, nil)},
+			{"drop", str(&c.Mailroot.Drop, nil)},
+			{"queue", str(&c.Mailroot.Queue, nil)},
+			{"badmail", str(&c.Mailroot.Badmail, nil)},
+			{"sorttemp", str(&c.Mailroot.SortTemp, nil)},
+		}},
+		{"inbound", []key{
+			{"bind", str(&c.Inbound.Bind, ipOrEmpty)},
+			{"port", integer(&c.Inbound.Port, 1, 65535)},
+			{"max_attachment_size", size(&c.Inbound.MaxAttachmentSize)},
+			{"max_message_size", size(&c.Inbound.MaxMessageSize)},
+			{"max_recipients", integer(&c.Inbound.MaxRecipients, 1, 1_000_000)},
+			{"max_connections", integer(&c.Inbound.MaxConnections, 1, 1_000_000)},
+			{"command_timeout", duration(&c.Inbound.CommandTimeout, time.Second)},
+			{"data_timeout", duration(&c.Inbound.DataTimeout, time.Second)},
+			{"shutdown_timeout", duration(&c.Inbound.ShutdownTimeout, 0)},
+		}},
+		{"outbound", []key{
+			{"server", str(&c.Outbound.Server, smartHost)},
+			{"port", integer(&c.Outbound.Port, 1, 65535)},
+			{"retry", durations(&c.Outbound.Retry)},
+			{"expiration", duration(&c.Outbound.Expiration, time.Minute)},
+			{"delay_notification", duration(&c.Outbound.DelayNotification, 0)},
+			{"max_recipients_per_message", integer(&c.Outbound.MaxRecipientsPerMessage, 1, 100_000)},
+			{"max_messages_per_connection", integer(&c.Outbound.MaxMessagesPerConnection, 1, 100_000)},
+			{"connections", integer(&c.Outbound.Connections, 1, 1000)},
+			{"connect_timeout", duration(&c.Outbound.ConnectTimeout, time.Second)},
+			{"command_timeout", duration(&c.Outbound.CommandTimeout, time.Second)},
+		}},
+		{"pickup", []key{
+			{"dot_stuffed", boolean(&c.Pickup.DotStuffed)},
+			{"rescan", duration(&c.Pickup.Rescan, 100*time.Millisecond)},
+			{"strip_bcc", boolean(&c.Pickup.StripBcc)},
+			{"default_domain", str(&c.Pickup.DefaultDomain, hostname)},
+			{"quiet_period", duration(&c.Pickup.QuietPeriod, 0)},
+		}},
+		{"log", []key{
+			{"level", str(&c.Log.Level, oneOf("debug", "info", "warn", "error"))},
+			{"file", str(&c.Log.File, nil)},
+		}},
+	}
+}
+
+type loader struct {
+	file  string
+	lines map[string]int
+	errs  Errors
+}
+
+func (l *loader) fail(dotted string, v any, msg string) {
+	val := ""
+	if v != nil {
+		val = show(v)
+	}
+	l.errs = append(l.errs, Problem{File: l.file, Line: l.lines[dotted], Key: dotted, Value: val, Msg: msg})
+}
+
+func (l *loader) table(prefix string, t map[string]any, keys []key) {
+	known := map[string]key{}
+	for _, k := range keys {
+		known[k.name] = k
+	}
+	names := make([]string, 0, len(t))
+	for n := range t {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		v := t[n]
+		dotted := n
+		if prefix != "" {
+			dotted = prefix + "." + n
+		}
+		k, ok := known[n]
+		if !ok {
+			if prefix == "" {
+				if isSection(n) {
+					continue
+				}
+				if _, isTable := v.(map[string]any); isTable {
+					l.fail(dotted, nil, "unknown section ["+n+"]; known: "+knownSections())
+					continue
+				}
+			}
+			l.fail(dotted, v, "unknown key"+suggest(n, keys))
+			continue
+		}
+		if err := k.set(v); err != nil {
+			l.fail(dotted, v, err.Error())
+		}
+	}
+}
+
+func isSection(n string) bool {
+	for _, s := range (&Config{}).sections() {
+		if s.name == n {
+			return true
+		}
+	}
+	return false
+}
+
+func knownSections() string {
+	var names []string
+	for _, s := range (&Config{}).sections() {
+		names = append(names, "["+s.name+"]")
+	}
+	return strings.Join(names, ", ")
+}
+
+func suggest(n string, keys []key) string {
+	var names []string
+	for _, k := range keys {
+		names = append(names, k.name)
+	}
+	return "; known keys here: " + strings.Join(names, ", ")
+}
+
+// validate checks what spans several keys.
+func (l *loader) validate(c *Config) {
+	in := c.Inbound
+	if in.MaxAttachmentSize > in.MaxMessageSize {
+		l.fail("inbound.max_attachment_size", fmtSize(in.MaxAttachmentSize),
+			"larger than inbound.max_message_size ("+fmtSize(in.MaxMessageSize)+"); base64 needs about 4/3 of the attachment size, so raise max_message_size")
+	}
+	m := c.Mailroot
+	// IIS: "Drop may be any folder except the Pickup folder".
+	if samePath(m.Drop, m.Pickup) {
+		l.fail("mailroot.drop", m.Drop, "is the Pickup folder: received mail would be relayed out again; choose another folder")
+	}
+	if samePath(m.Queue, m.Pickup) || samePath(m.Queue, m.Drop) {
+		l.fail("mailroot.queue", m.Queue, "must be a folder of its own, not Pickup or Drop")
+	}
+	if samePath(m.SortTemp, m.Drop) || samePath(m.SortTemp, m.Pickup) {
+		l.fail("mailroot.sorttemp", m.SortTemp, "must be a folder of its own: temporary files there would be read as mail")
+	}
+}
+
+func samePath(a, b string) bool {
+	return filepath.Clean(a) == filepath.Clean(b)
+}
+
+// Converters. Each returns an error whose text completes "KEY = VALUE: ...".
+
+func str(dst *string, check func(string) error) func(any) error {
+	return func(v any) error {
+		s, ok := v.(string)
+		if !ok {
+			return fmt.Errorf("must be a string in quotes (use single quotes for Windows paths: 'C:\\path')")
+		}
+		if check != nil {
+			if err := check(s); err != nil {
+				return err
+			}
+		}
+		*dst = s
+		return nil
+	}
+}
+
+func integer(dst *int, min, max int) func(any) error {
+	return func(v any) error {
+		n, ok := v.(int64)
+		if !ok {
+			return fmt.Errorf("must be a whole number from %d to %d", min, max)
+		}
+		if n < int64(min) || n > int64(max) {
+			return fmt.Errorf("must be from %d to %d", min, max)
+		}
+		*dst = int(n)
+		return nil
+	}
+}
+
+func boolean(dst *bool) func(any) error {
+	return func(v any) error {
+		b, ok := v.(bool)
+		if !ok {
+			return fmt.Errorf("must be true or false (without quotes)")
+		}
+		*dst = b
+		return nil
+	}
+}
+
+func size(dst *int64) func(any) error {
+	return func(v any) error {
+		n, err := ParseSize(v)
+		if err != nil {
+			return err
+		}
+		*dst = n
+		return nil
+	}
+}
+
+func duration(dst *time.Duration, min time.Duration) func(any) error {
+	return func(v any) error {
+		d, err := parseDuration(v)
+		if err != nil {
+			return err
+		}
+		if d < min {
+			return fmt.Errorf("must be at least %s", min)
+		}
+		*dst = d
+		return nil
+	}
+}
+
+func durations(dst *[]time.Duration) func(any) error {
+	return func(v any) error {
+		list, ok := v.([]any)
+		if !ok || len(list) == 0 {
+			return fmt.Errorf(`must be a list of durations, for example ["15m", "30m", "60m", "240m"]`)
+		}
+		out := make([]time.Duration, 0, len(list))
+		for i, item := range list {
+			d, err := parseDuration(item)
+			if err != nil {
+				return fmt.Errorf("item %d: %v", i+1, err)
+			}
+			if d < time.Second {
+				return fmt.Errorf("item %d: must be at least 1s", i+1)
+			}
+			out = append(out, d)
+		}
+		*dst = out
+		return nil
+	}
+}
+
+func parseDuration(v any) (time.Duration, error) {
+	s, ok := v.(string)
+	if !ok {
+		return 0, fmt.Errorf(`must be a duration in quotes, for example "90s", "15m" or "48h"`)
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf(`not a duration: use Go syntax such as "90s", "15m", "1h30m" or "48h"`)
+	}
+	return d, nil
+}
+
+// ParseSize reads a size: a whole number of bytes, or a string such as
+// "20MB", "512KB", "1GB" (binary multiples: 1 MB = 1,048,576 bytes).
+func ParseSize(v any) (int64, error) {
+	const help = `must be a size: bytes as a number, or a string such as "512KB", "20MB" or "1GB"`
+	switch x := v.(type) {
+	case int64:
+		if x <= 0 {
+			return 0, errors.New("must be greater than 0")
+		}
+		return x, nil
+	case string:
+		s := strings.ToUpper(strings.TrimSpace(x))
+		mult := int64(1)
+		for _, u := range []struct {
+			suffix string
+			m      int64
+		}{{"KB", 1 << 10}, {"MB", 1 << 20}, {"GB", 1 << 30}, {"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"B", 1}} {
+			if strings.HasSuffix(s, u.suffix) {
+				s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.m
+				break
+			}
+		}
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil || f <= 0 || f*float64(mult) > 1<<40 {
+			return 0, errors.New(help)
+		}
+		return int64(f * float64(mult)), nil
+	}
+	return 0, errors.New(help)
+}
+
+func fmtSize(n int64) string {
+	switch {
+	case n%(1<<30) == 0:
+		return fmt.Sprintf("%dGB", n>>30)
+	case n%(1<<20) == 0:
+		return fmt.Sprintf("%dMB", n>>20)
+	case n%(1<<10) == 0:
+		return fmt.Sprintf("%dKB", n>>10)
+	}
+	return strconv.FormatInt(n, 10)
+}
+
+func nonEmpty(s string) error {
+	if strings.TrimSpace(s) == "" {
+		return errors.New("must not be empty")
+	}
+	return nil
+}
+
+func hostname(s string) error {
+	if s == "" || len(s) > 253 {
+		return errors.New("must be a host name such as mail.example.com")
+	}
+	for _, label := range strings.Split(s, ".") {
+		if label == "" || len(label) > 63 {
+			return errors.New("must be a host name such as mail.example.com (empty or over-long label)")
+		}
+		for _, r := range label {
+			if !(r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+				return fmt.Errorf("must be a host name such as mail.example.com (%q is not allowed)", r)
+			}
+		}
+	}
+	return nil
+}
+
+func ipOrEmpty(s string) error {
+	if s == "" || s == "localhost" || net.ParseIP(strings.Trim(s, "[]")) != nil {
+		return nil
+	}
+	return errors.New(`must be an IP address of this machine, or "" for all`)
+}
+
+// smartHost accepts what IIS's Outbound Server field accepted: a host name,
+// an IPv4 address, or an address in brackets ("[10.0.0.5]").
+func smartHost(s string) error {
+	if s == "" {
+		return nil
+	}
+	if strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") {
+		if net.ParseIP(s[1:len(s)-1]) == nil {
+			return errors.New("brackets must hold an IP address, for example [10.0.0.5]")
+		}
+		return nil
+	}
+	if net.ParseIP(s) != nil {
+		return nil
+	}
+	if strings.Contains(s, ":") {
+		return errors.New("must be a host name or IP address without a port; set [outbound] port for the port")
+	}
+	return hostname(s)
+}
+
+func oneOf(vals ...string) func(string) error {
+	return func(s string) error {
+		for _, v := range vals {
+			if s == v {
+				return nil
+			}
+		}
+		return fmt.Errorf("must be one of %s", strings.Join(vals, ", "))
+	}
+}
+
+func show(v any) string {
+	switch x := v.(type) {
+	case string:
+		return strconv.Quote(x)
+	case map[string]any:
+		return "{...}"
+	}
+	return fmt.Sprint(v)
+}
+
+// locateKeys maps dotted key names to the line they are written on. The
+// TOML library reports lines only for syntax errors, and a message without
+// a line makes an administrator search the file.
+func locateKeys(data []byte) map[string]int {
+	out := map[string]int{}
+	table := ""
+	for i, line := range strings.Split(string(data), "\n") {
+		s := strings.TrimSpace(line)
+		if s == "" || s[0] == '#' {
+			continue
+		}
+		if s[0] == '[' {
+			end := strings.IndexByte(s, ']')
+			if end > 0 {
+				table = strings.Trim(strings.TrimSpace(s[1:end]), `"'`)
+				if _, ok := out[table]; !ok {
+					out[table] = i + 1
+				}
+			}
+			continue
+		}
+		eq := strings.IndexByte(s, '=')
+		if eq <= 0 {
+			continue
+		}
+		k := strings.Trim(strings.TrimSpace(s[:eq]), `"'`)
+		if table != "" {
+			k = table + "." + k
+		}
+		if _, ok := out[k]; !ok {
+			out[k] = i + 1
+		}
+	}
+	return out
+}

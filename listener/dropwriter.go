@@ -1,0 +1,215 @@
+package listener
+
+import (
+	"bytes"
+	"io"
+	"strings"
+)
+
+// maxHeaderLine is how much of one header line is held in memory to
+// classify it; longer lines pass through once classified.
+const maxHeaderLine = 64 << 10
+
+// dropWriter turns a received message (dot-unstuffed by go-smtp) into the
+// message part of a Drop file, streaming:
+//
+//   - bare LF becomes CRLF (RFC 5321 section 2.3.8: lines end in CRLF);
+//     every other byte, 8-bit and NUL included, is written as received;
+//   - at the end of the header block it adds, as IIS did, a Message-ID when
+//     the message has none, and X-OriginalArrivalTime when absent (a message
+//     relayed through another IIS keeps its original one);
+//   - a message whose header block ends without the empty line (a line that
+//     is not a header field) gets the empty line, so that consumers parse its
+//     headers and body as the sender meant.
+//
+// It records the Message-ID found or added, for the 250 reply.
+type dropWriter struct {
+	w   io.Writer
+	err error
+
+	inHeader bool
+	first    bool
+	midLine  bool // inside a header line too long to hold
+	line     []byte
+	prevCR   bool
+
+	capturing bool
+	msgID     []byte
+	hasMsgID  bool
+	hasOAT    bool
+
+	newID  func() string // returns a new Message-ID, with brackets
+	oat    string        // the X-OriginalArrivalTime header line, with CRLF
+	echoID string
+}
+
+func newDropWriter(w io.Writer, newID func() string, oat string) *dropWriter {
+	return &dropWriter{w: w, inHeader: true, first: true, newID: newID, oat: oat}
+}
+
+func (d *dropWriter) Write(p []byte) (int, error) {
+	n := len(p)
+	for len(p) > 0 && d.err == nil {
+		if !d.inHeader || d.midLine {
+			seg := p
+			if d.inHeader {
+				if i := bytes.IndexByte(p, '\n'); i >= 0 {
+					seg = p[:i+1]
+					d.midLine = false
+				}
+			}
+			d.emit(seg)
+			p = p[len(seg):]
+			continue
+		}
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			d.line = append(d.line, p...)
+			p = nil
+			if len(d.line) > maxHeaderLine {
+				d.headerLine(false)
+			}
+			break
+		}
+		d.line = append(d.line, p[:i+1]...)
+		p = p[i+1:]
+		d.headerLine(true)
+	}
+	if d.err != nil {
+		return 0, d.err
+	}
+	return n, nil
+}
+
+// headerLine classifies and writes the held line; complete is false when
+// the line goes on beyond what is held.
+func (d *dropWriter) headerLine(complete bool) {
+	line := d.line
+	d.line = d.line[:0]
+	first := d.first
+	d.first = false
+	body := strings.TrimRight(string(line), "\r\n")
+	switch {
+	case complete && body == "":
+		d.endHeader(false)
+		d.emit(line)
+		d.inHeader = false
+		return
+	case !first && (line[0] == ' ' || line[0] == '\t'):
+		if d.capturing && len(d.msgID) < 998 {
+			d.msgID = append(d.msgID, body...)
+		}
+	default:
+		name, ok := fieldName(body)
+		if !ok {
+			d.endHeader(true)
+			d.emit(line)
+			d.inHeader = false
+			return
+		}
+		d.capturing = false
+		switch strings.ToLower(name) {
+		case "message-id":
+			d.hasMsgID, d.capturing = true, true
+			d.msgID = append(d.msgID[:0], body[len(name)+1:]...)
+		case "x-originalarrivaltime":
+			d.hasOAT = true
+		}
+	}
+	d.emit(line)
+	if !complete {
+		d.midLine = true
+	}
+}
+
+// fieldName returns the name of a header field line (RFC 5322 section
+// 2.2: printable US-ASCII except colon, then a colon).
+func fieldName(s string) (string, bool) {
+	i := strings.IndexByte(s, ':')
+	if i <= 0 {
+		return "", false
+	}
+	for j := 0; j < i; j++ {
+		if s[j] < 33 || s[j] > 126 {
+			return "", false
+		}
+	}
+	return s[:i], true
+}
+
+func (d *dropWriter) endHeader(blank bool) {
+	var b strings.Builder
+	if d.hasMsgID {
+		d.echoID = cleanID(string(d.msgID))
+	} else {
+		d.echoID = d.newID()
+		b.WriteString("Message-ID: " + d.echoID + "\r\n")
+	}
+	if !d.hasOAT {
+		b.WriteString(d.oat)
+	}
+	if blank {
+		b.WriteString("\r\n")
+	}
+	d.write([]byte(b.String()))
+}
+
+// cleanID makes a Message-ID fit for a one-line reply.
+func cleanID(s string) string {
+	s = strings.TrimSpace(s)
+	return strings.Map(func(r rune) rune {
+		if r < 32 || r == 127 {
+			return -1
+		}
+		return r
+	}, s)
+}
+
+// Close ends the message: a message that is all headers gets the added
+// headers at its end.
+func (d *dropWriter) Close() error {
+	if d.err != nil {
+		return d.err
+	}
+	if d.inHeader {
+		if len(d.line) > 0 {
+			d.headerLine(false)
+		}
+		if d.inHeader {
+			if d.midLine {
+				// The last header line had no line end.
+				d.emit([]byte("\r\n"))
+			}
+			d.endHeader(false)
+			d.inHeader = false
+		}
+	}
+	return d.err
+}
+
+// emit writes p with bare LF turned into CRLF.
+func (d *dropWriter) emit(p []byte) {
+	for len(p) > 0 && d.err == nil {
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			d.write(p)
+			d.prevCR = p[len(p)-1] == '\r'
+			return
+		}
+		if (i > 0 && p[i-1] == '\r') || (i == 0 && d.prevCR) {
+			d.write(p[:i+1])
+		} else {
+			d.write(p[:i])
+			d.write([]byte("\r\n"))
+		}
+		d.prevCR = false
+		p = p[i+1:]
+	}
+}
+
+func (d *dropWriter) write(p []byte) {
+	if d.err != nil || len(p) == 0 {
+		return
+	}
+	_, d.err = d.w.Write(p)
+}

@@ -1,0 +1,200 @@
+// Package listener is mailbridge's inbound SMTP server: it accepts mail for
+// any domain, without AUTH, and stores each message in the Drop folder the
+// way IIS SMTP did (see package compat for the format).
+//
+// Contract:
+//   - 250 is sent only after the Drop file is complete, flushed to disk and
+//     renamed into Drop, and Drop is synced (package mailroot). A consumer
+//     polling Drop sees whole .eml files only, each once.
+//   - Any failure to store answers 451 4.3.0 with a generic text; the cause
+//     goes to the log, never to the client, and nothing is left in Drop.
+//   - Limits: SIZE (552 5.3.4), any single MIME part larger than the
+//     attachment limit once decoded (552 5.3.4, nothing stored), recipients
+//     (452 4.5.3), connections (421 4.3.2 when full), a command timeout and a
+//     data timeout that restarts with every read, command line length, three
+//     bad commands then 421. A panic in a session ends that session only.
+//   - Memory does not grow with message size: messages are streamed to disk.
+//
+// Server follows net/http.Server: Serve, Close, Shutdown.
+package listener
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/mailbridge/mailbridge/mailroot"
+)
+
+// Config holds the listener's settings. Zero durations disable a timeout.
+type Config struct {
+	Hostname          string // FQDN for greeting, EHLO and Received
+	Product           string // "Microsoft SMTPSVC", in Received headers
+	Version           string // in Received headers and the greeting
+	MaxMessageSize    int64  // advertised as SIZE; 0 means no limit
+	MaxAttachmentSize int64  // largest decoded MIME part; 0 means no limit
+	MaxRecipients     int    // per message; 0 means no limit
+	MaxConnections    int    // concurrent sessions; 0 means no limit
+	CommandTimeout    time.Duration
+	DataTimeout       time.Duration
+}
+
+// Server receives mail into Drop.
+type Server struct {
+	cfg  Config
+	root *mailroot.Root
+	log  *slog.Logger
+	smtp *smtp.Server
+
+	mu      sync.Mutex
+	conns   map[*conn]struct{}
+	slots   chan struct{}
+	closing bool
+}
+
+// New returns a server that stores into root's Drop folder.
+func New(cfg Config, root *mailroot.Root, log *slog.Logger) *Server {
+	s := &Server{cfg: cfg, root: root, log: log, conns: map[*conn]struct{}{}}
+	if cfg.MaxConnections > 0 {
+		s.slots = make(chan struct{}, cfg.MaxConnections)
+	}
+	ss := smtp.NewServer(&backend{s: s})
+	ss.Domain = cfg.Hostname
+	ss.MaxMessageBytes = cfg.MaxMessageSize
+	ss.MaxRecipients = cfg.MaxRecipients
+	// Message lines have no length limit (they are streamed to disk; 100 KB
+	// lines are real). conn bounds command lines instead.
+	ss.MaxLineLength = 0
+	// conn sets a fresh deadline on every read and write; go-smtp's
+	// ReadTimeout would bound the whole DATA upload.
+	ss.ReadTimeout = 0
+	ss.WriteTimeout = 0
+	ss.EnableSMTPUTF8 = true
+	ss.ErrorLog = slogPrinter{log}
+	s.smtp = ss
+	return s
+}
+
+// ErrServerClosed is returned by Serve after Close or Shutdown.
+var ErrServerClosed = smtp.ErrServerClosed
+
+// Serve accepts connections on l until Close or Shutdown. It always returns
+// a non-nil error: ErrServerClosed after Close or Shutdown.
+func (s *Server) Serve(l net.Listener) error {
+	err := s.smtp.Serve(&limitListener{Listener: l, s: s})
+	s.mu.Lock()
+	closing := s.closing
+	s.mu.Unlock()
+	if closing || err == nil {
+		return ErrServerClosed
+	}
+	return err
+}
+
+// Close closes the listeners and every connection at once.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	s.closing = true
+	s.mu.Unlock()
+	err := s.smtp.Close()
+	if errors.Is(err, smtp.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops accepting connections, lets messages being received finish,
+// ends idle sessions with 421, and waits for them until ctx is done; then it
+// closes what is left and returns ctx's error.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	done := make(chan error, 1)
+	go func() { done <- s.smtp.Shutdown(ctx) }()
+	// The listeners are closed by now or in a moment; new connections that
+	// raced in are told to go away by limitListener.
+	for _, c := range conns {
+		c.beginShutdown()
+	}
+	err := <-done
+	if errors.Is(err, smtp.ErrServerClosed) {
+		err = nil
+	}
+	if ctx.Err() != nil {
+		s.smtp.Close()
+		return ctx.Err()
+	}
+	return err
+}
+
+// limitListener wraps accepted connections in conn and enforces the
+// connection limit: a client over it is told 421 and disconnected (go-smtp
+// has no limit of its own).
+type limitListener struct {
+	net.Listener
+	s *Server
+}
+
+func (l *limitListener) Accept() (net.Conn, error) {
+	for {
+		nc, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		s := l.s
+		if s.slots != nil {
+			select {
+			case s.slots <- struct{}{}:
+			default:
+				go refuse(nc, "421 4.3.2 "+s.cfg.Hostname+" Too many connections, try again later")
+				continue
+			}
+		}
+		var c *conn
+		c = newConn(nc, s, func() {
+			s.mu.Lock()
+			delete(s.conns, c)
+			s.mu.Unlock()
+			if s.slots != nil {
+				<-s.slots
+			}
+		})
+		s.mu.Lock()
+		closing := s.closing
+		s.conns[c] = struct{}{}
+		s.mu.Unlock()
+		if closing {
+			c.beginShutdown()
+		}
+		return c, nil
+	}
+}
+
+func refuse(nc net.Conn, reply string) {
+	_ = nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	_, _ = nc.Write([]byte(reply + "\r\n"))
+	nc.Close()
+}
+
+// slogPrinter gives go-smtp's ErrorLog (connection errors, panics with their
+// stack) to our structured log.
+type slogPrinter struct{ log *slog.Logger }
+
+func (p slogPrinter) Printf(format string, v ...any) {
+	p.log.Warn("smtp", "detail", fmt.Sprintf(format, v...))
+}
+
+func (p slogPrinter) Println(v ...any) {
+	p.log.Warn("smtp", "detail", fmt.Sprint(v...))
+}
