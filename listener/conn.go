@@ -80,11 +80,28 @@ func (c *conn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	if n > 0 && !data {
 		if lerr := c.checkLines(p[:n]); lerr != nil {
-			c.writeLine("500 5.5.2 Line too long, closing transmission channel")
+			c.fail("500 5.5.2 Line too long, closing transmission channel")
 			return 0, lerr
 		}
 	}
+	if err != nil && !shutdown && (data || c.bdatSkip > 0) {
+		// A message stalled mid-transfer: go-smtp would answer with a
+		// permanent 554 carrying the error text; the client must see a
+		// transient timeout, and nothing is stored.
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			c.fail("421 4.4.2 " + c.srv.cfg.Hostname + " Timeout waiting for client input, closing transmission channel")
+			return 0, err
+		}
+	}
 	return n, err
+}
+
+// fail sends a last reply of our own and closes the connection; whatever
+// go-smtp writes after it is lost with the connection.
+func (c *conn) fail(reply string) {
+	c.writeLine(reply)
+	c.Close()
 }
 
 // checkLines counts command line lengths. The chunk that follows a BDAT
@@ -195,7 +212,7 @@ func (c *conn) rewrite(line string) (string, string) {
 	c.data = false
 	switch {
 	case code == "220" && strings.HasSuffix(line, " ESMTP Service Ready"):
-		return "220 " + compat.Greeting(fqdn, c.srv.cfg.Version, time.Now()), ""
+		return "220 " + compat.Greeting(fqdn, c.srv.cfg.Version, c.srv.cfg.Now()), ""
 	case strings.HasPrefix(line, "250-Hello "):
 		return "250-" + fqdn + " Hello [" + c.clientIP + "]", ""
 	case strings.HasPrefix(line, "250 2.0.0 Hello "):
@@ -213,7 +230,7 @@ func (c *conn) rewrite(line string) (string, string) {
 		return "250 2.0.0 Resetting", ""
 	case line == "221 2.0.0 Bye":
 		return "221 2.0.0 " + fqdn + " Service closing transmission channel", ""
-	case strings.HasPrefix(line, "552 5.3.4 "):
+	case line == "552 5.3.4 Max message size exceeded", line == "552 5.3.4 Maximum message size exceeded":
 		return "552 5.3.4 Message size exceeds fixed maximum message size", ""
 	case strings.HasPrefix(line, "421 4.4.2 Idle timeout"):
 		if c.shutdown {

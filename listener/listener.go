@@ -43,6 +43,9 @@ type Config struct {
 	MaxConnections    int    // concurrent sessions; 0 means no limit
 	CommandTimeout    time.Duration
 	DataTimeout       time.Duration
+
+	// Now returns the arrival time; nil means time.Now. Tests fix it.
+	Now func() time.Time
 }
 
 // Server receives mail into Drop.
@@ -60,6 +63,9 @@ type Server struct {
 
 // New returns a server that stores into root's Drop folder.
 func New(cfg Config, root *mailroot.Root, log *slog.Logger) *Server {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	s := &Server{cfg: cfg, root: root, log: log, conns: map[*conn]struct{}{}}
 	if cfg.MaxConnections > 0 {
 		s.slots = make(chan struct{}, cfg.MaxConnections)

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"strings"
-	"time"
 
 	"github.com/emersion/go-smtp"
 
@@ -73,7 +72,7 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 func (s *session) Data(r io.Reader) error {
 	srv := s.s
 	cfg := srv.cfg
-	arrival := time.Now()
+	arrival := cfg.Now()
 	name := srv.root.NewName()
 	log := srv.log.With("id", name, "client", s.clientIP, "helo", s.helo,
 		"from", s.from, "to", strings.Join(s.to, ","))

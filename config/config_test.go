@@ -1,0 +1,167 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestMinimalFileIsComplete(t *testing.T) {
+	c, err := Parse("mb.toml", []byte("[mailroot]\n[inbound]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := Default()
+	if c.Inbound.Port != 25 || c.Inbound.MaxAttachmentSize != 20<<20 || c.Inbound.MaxRecipients != 100 {
+		t.Errorf("defaults not applied: %+v", c.Inbound)
+	}
+	if c.Mailroot != d.Mailroot {
+		t.Errorf("folders %+v, want %+v", c.Mailroot, d.Mailroot)
+	}
+	if want := []time.Duration{15 * time.Minute, 30 * time.Minute, time.Hour, 4 * time.Hour}; len(c.Outbound.Retry) != 4 || c.Outbound.Retry[3] != want[3] {
+		t.Errorf("retry %v", c.Outbound.Retry)
+	}
+	if c.Pickup.DefaultDomain != c.Hostname {
+		t.Errorf("default_domain %q, want the hostname %q", c.Pickup.DefaultDomain, c.Hostname)
+	}
+}
+
+func TestFullFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "mailbridge.toml")
+	data := `hostname = "mail.example.com"
+[mailroot]
+root = "mr"
+drop = "/srv/custom/Drop"
+[inbound]
+bind = "127.0.0.1"
+port = 2525
+max_attachment_size = "10MB"
+max_message_size = 16777216
+max_recipients = 5
+data_timeout = "90s"
+[outbound]
+server = "[10.0.0.5]"
+port = 587
+retry = ["1m", "2m"]
+[pickup]
+dot_stuffed = false
+`
+	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Mailroot.Root != filepath.Join(dir, "mr") || c.Mailroot.Pickup != filepath.Join(dir, "mr", "Pickup") {
+		t.Errorf("relative root not resolved against the file's folder: %+v", c.Mailroot)
+	}
+	if c.Mailroot.Drop != "/srv/custom/Drop" {
+		t.Errorf("custom drop %q", c.Mailroot.Drop)
+	}
+	if c.Addr() != "127.0.0.1:2525" || c.Inbound.MaxAttachmentSize != 10<<20 || c.Inbound.MaxMessageSize != 16<<20 ||
+		c.Inbound.DataTimeout != 90*time.Second || c.Outbound.Server != "[10.0.0.5]" || c.Pickup.DotStuffed {
+		t.Errorf("values not taken: %+v", c)
+	}
+}
+
+// TestEveryProblemAtOnce: each problem names file, line, key and value.
+func TestEveryProblemAtOnce(t *testing.T) {
+	data := `hostname = "bad host"
+colour = "blue"
+[inbound]
+port = 70000
+max_attachment_size = "lots"
+max_recipients = "10"
+data_timeout = "5 minutes"
+bogus = 1
+[outbound]
+server = "relay.example.com:25"
+retry = []
+[pickup]
+dot_stuffed = "yes"
+[extras]
+x = 1
+`
+	_, err := Parse("mb.toml", []byte(data))
+	var errs Errors
+	if !errors.As(err, &errs) || !errors.Is(err, ErrInvalid) {
+		t.Fatalf("error %v is not Errors", err)
+	}
+	want := []string{
+		`mb.toml:1: hostname = "bad host": must be a host name`,
+		`mb.toml:2: colour = "blue": unknown key`,
+		`mb.toml:4: inbound.port = 70000: must be from 1 to 65535`,
+		`mb.toml:5: inbound.max_attachment_size = "lots": must be a size`,
+		`mb.toml:6: inbound.max_recipients = "10": must be a whole number`,
+		`mb.toml:7: inbound.data_timeout = "5 minutes": not a duration`,
+		`mb.toml:8: inbound.bogus = 1: unknown key; known keys here: bind, port`,
+		`mb.toml:10: outbound.server = "relay.example.com:25": must be a host name or IP address without a port`,
+		`mb.toml:11: outbound.retry = []: must be a list of durations`,
+		`mb.toml:13: pickup.dot_stuffed = "yes": must be true or false`,
+		`mb.toml:14: extras: unknown section [extras]`,
+	}
+	if len(errs) != len(want) {
+		t.Errorf("%d problems, want %d:\n%v", len(errs), len(want), err)
+	}
+	msg := err.Error()
+	for _, w := range want {
+		if !strings.Contains(msg, w) {
+			t.Errorf("missing %q in:\n%s", w, msg)
+		}
+	}
+}
+
+func TestSyntaxErrorHasLine(t *testing.T) {
+	_, err := Parse("mb.toml", []byte("[inbound]\nport = 25\nbind = 127.0.0.1\n"))
+	if err == nil || !strings.HasPrefix(err.Error(), "mb.toml:3: TOML syntax") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestFolderRules(t *testing.T) {
+	_, err := Parse("mb.toml", []byte("[mailroot]\nroot = '/mr'\ndrop = '/mr/Pickup'\nsorttemp = '/mr/Pickup'\n"))
+	if err == nil || !strings.Contains(err.Error(), "mailroot.drop") || !strings.Contains(err.Error(), "mailroot.sorttemp") {
+		t.Fatalf("got %v", err)
+	}
+	_, err = Parse("mb.toml", []byte("[inbound]\nmax_attachment_size = '40MB'\n"))
+	if err == nil || !strings.Contains(err.Error(), "raise max_message_size") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	tests := []struct {
+		in   any
+		want int64
+		ok   bool
+	}{
+		{int64(1024), 1024, true}, {"20MB", 20 << 20, true}, {"512 KB", 512 << 10, true}, {"1gb", 1 << 30, true},
+		{"1.5MB", 3 << 19, true}, {"100", 100, true}, {"0", 0, false}, {"-1MB", 0, false}, {"MB", 0, false}, {true, 0, false},
+	}
+	for _, tt := range tests {
+		got, err := ParseSize(tt.in)
+		if (err == nil) != tt.ok || got != tt.want {
+			t.Errorf("ParseSize(%v) = %d, %v", tt.in, got, err)
+		}
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte("hostname = \"a.b\"\n[inbound]\nport = 25\n"))
+	f.Add([]byte("[outbound]\nretry = [\"1m\"]\n[mailroot]\nroot='x'\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := Parse("f.toml", data)
+		if (c == nil) == (err == nil) {
+			t.Fatalf("Parse returned %v, %v", c, err)
+		}
+		var errs Errors
+		if err != nil && errors.As(err, &errs) && len(errs) == 0 {
+			t.Fatal("empty Errors")
+		}
+	})
+}

@@ -1,0 +1,336 @@
+package listener
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"net/smtp"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// attachmentMessage returns a MIME message with one base64 attachment of
+// n decoded bytes.
+func attachmentMessage(n int) string {
+	raw := make([]byte, n)
+	for i := range raw {
+		raw[i] = byte(i * 7)
+	}
+	enc := base64.StdEncoding.EncodeToString(raw)
+	var b strings.Builder
+	b.WriteString("Subject: attachment\r\nMessage-ID: <att@x>\r\nMIME-Version: 1.0\r\n" +
+		"Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n" +
+		"--b1\r\nContent-Type: application/pdf; name=\"report.pdf\"\r\nContent-Transfer-Encoding: base64\r\n" +
+		"Content-Disposition: attachment; filename=\"report.pdf\"\r\n\r\n")
+	for len(enc) > 76 {
+		b.WriteString(enc[:76] + "\r\n")
+		enc = enc[76:]
+	}
+	b.WriteString(enc + "\r\n--b1--")
+	return b.String()
+}
+
+func TestLimits(t *testing.T) {
+	cfg := testConfig()
+	cfg.MaxMessageSize = 64 << 10
+	cfg.MaxAttachmentSize = 16 << 10
+	cfg.MaxRecipients = 3
+
+	t.Run("SIZE parameter over the limit", func(t *testing.T) {
+		ts := startServer(t, cfg)
+		c := dial(t, ts.addr)
+		c.hello()
+		c.expect(fmt.Sprintf("MAIL FROM:<a@x.test> SIZE=%d", 64<<10+1), "552 5.3.4 Message size exceeds fixed maximum message size")
+		c.expect("MAIL FROM:<a@x.test> SIZE=100", "250 2.1.0")
+	})
+	t.Run("message over the limit", func(t *testing.T) {
+		ts := startServer(t, cfg)
+		c := dial(t, ts.addr)
+		c.hello()
+		r := c.sendMessage("a@x.test", []string{"b@y.test"}, "Subject: big\r\n\r\n"+strings.Repeat("0123456789abcdef\r\n", 4000))
+		if r != "552 5.3.4 Message size exceeds fixed maximum message size" {
+			t.Fatalf("reply %q", r)
+		}
+		if n := ts.dropFiles(t); len(n) != 0 {
+			t.Fatalf("Drop holds %v after a refused message", n)
+		}
+		// The session goes on.
+		if r := c.sendMessage("a@x.test", []string{"b@y.test"}, "Subject: small\r\n\r\nok"); !strings.HasPrefix(r, "250 2.6.0") {
+			t.Fatalf("next message: %q", r)
+		}
+	})
+	t.Run("attachment over the limit", func(t *testing.T) {
+		ts := startServer(t, cfg)
+		c := dial(t, ts.addr)
+		c.hello()
+		r := c.sendMessage("a@x.test", []string{"b@y.test"}, attachmentMessage(16<<10+1))
+		if r != "552 5.3.4 Attachment report.pdf exceeds the maximum attachment size of 16 KB" {
+			t.Fatalf("reply %q", r)
+		}
+		if n := ts.dropFiles(t); len(n) != 0 {
+			t.Fatalf("Drop holds %v after a refused message", n)
+		}
+	})
+	t.Run("attachment at the limit", func(t *testing.T) {
+		ts := startServer(t, cfg)
+		c := dial(t, ts.addr)
+		c.hello()
+		if r := c.sendMessage("a@x.test", []string{"b@y.test"}, attachmentMessage(16<<10)); !strings.HasPrefix(r, "250 2.6.0 <att@x>") {
+			t.Fatalf("reply %q", r)
+		}
+		ts.onlyDrop(t)
+	})
+	t.Run("recipients", func(t *testing.T) {
+		ts := startServer(t, cfg)
+		c := dial(t, ts.addr)
+		c.hello()
+		c.expect("MAIL FROM:<a@x.test>", "250")
+		for i := 0; i < 3; i++ {
+			c.expect(fmt.Sprintf("RCPT TO:<r%d@y.test>", i), "250 2.1.5")
+		}
+		c.expect("RCPT TO:<r4@y.test>", "452 4.5.3")
+		c.expect("DATA", "354")
+		c.send("Subject: x\r\n\r\nbody\r\n.\r\n")
+		if r := c.reply(); !strings.HasPrefix(r, "250 2.6.0") {
+			t.Fatalf("reply %q", r)
+		}
+		if got := strings.Count(string(ts.onlyDrop(t)), "x-receiver: "); got != 3 {
+			t.Fatalf("%d x-receiver lines, want 3", got)
+		}
+	})
+	t.Run("connections", func(t *testing.T) {
+		cfg := cfg
+		cfg.MaxConnections = 2
+		ts := startServer(t, cfg)
+		a, b := dial(t, ts.addr), dial(t, ts.addr)
+		a.hello()
+		b.hello()
+		c := dial(t, ts.addr)
+		if r := c.reply(); r != "421 4.3.2 mail.example.com Too many connections, try again later" {
+			t.Fatalf("third connection: %q", r)
+		}
+		c.waitClosed()
+		a.expect("QUIT", "221")
+		a.waitClosed()
+		// The slot is free again (the server notices the close at once;
+		// retry briefly rather than assume timing).
+		for i := 0; ; i++ {
+			d := dial(t, ts.addr)
+			if r := d.reply(); strings.HasPrefix(r, "220 ") {
+				break
+			} else if i > 50 {
+				t.Fatalf("slot not released: %q", r)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+	t.Run("three bad commands", func(t *testing.T) {
+		ts := startServer(t, cfg)
+		c := dial(t, ts.addr)
+		c.hello()
+		c.expect("FOO", "50")
+		c.expect("BAR baz", "50")
+		r := c.cmd("MAIL TO:<x>")
+		if !strings.HasPrefix(r, "501 5.5.2") {
+			t.Fatalf("third bad command: %q", r)
+		}
+		if got := c.reply(); got != "421 4.7.0 mail.example.com Too many errors on this connection, closing transmission channel" {
+			t.Fatalf("after the third bad command: %q", got)
+		}
+		c.waitClosed()
+	})
+	t.Run("command timeout", func(t *testing.T) {
+		cfg := cfg
+		cfg.CommandTimeout = 300 * time.Millisecond
+		ts := startServer(t, cfg)
+		c := dial(t, ts.addr)
+		c.hello()
+		if r := c.reply(); r != "421 4.4.2 mail.example.com Timeout waiting for client input, closing transmission channel" {
+			t.Fatalf("reply %q", r)
+		}
+		c.waitClosed()
+	})
+	t.Run("data timeout restarts with every read", func(t *testing.T) {
+		cfg := cfg
+		cfg.DataTimeout = 400 * time.Millisecond
+		ts := startServer(t, cfg)
+		c := dial(t, ts.addr)
+		c.hello()
+		c.expect("MAIL FROM:<a@x.test>", "250")
+		c.expect("RCPT TO:<b@y.test>", "250")
+		c.expect("DATA", "354")
+		c.send("Subject: slow\r\n\r\n")
+		// Far longer in all than the data timeout, never idle for long.
+		for i := 0; i < 15; i++ {
+			c.send(fmt.Sprintf("line %d\r\n", i))
+			time.Sleep(100 * time.Millisecond)
+		}
+		c.send(".\r\n")
+		if r := c.reply(); !strings.HasPrefix(r, "250 2.6.0") {
+			t.Fatalf("slow upload: %q", r)
+		}
+		// An upload that stalls is cut off and nothing is stored.
+		c.expect("MAIL FROM:<a@x.test>", "250")
+		c.expect("RCPT TO:<b@y.test>", "250")
+		c.expect("DATA", "354")
+		c.send("Subject: stalled\r\n\r\npartial")
+		if r := c.reply(); r != "421 4.4.2 mail.example.com Timeout waiting for client input, closing transmission channel" {
+			t.Fatalf("stalled upload: %q", r)
+		}
+		c.waitClosed()
+		if n := ts.dropFiles(t); len(n) != 1 {
+			t.Fatalf("Drop holds %v, want only the first message", n)
+		}
+	})
+	t.Run("command line too long", func(t *testing.T) {
+		ts := startServer(t, cfg)
+		c := dial(t, ts.addr)
+		c.hello()
+		c.send("MAIL FROM:<" + strings.Repeat("a", 100<<10) + "@x.test>\r\n")
+		if r := c.reply(); !strings.HasPrefix(r, "500 5.5.2 Line too long") {
+			t.Fatalf("reply %q", r)
+		}
+		c.waitClosed()
+	})
+}
+
+func TestBDAT(t *testing.T) {
+	ts := startServer(t, testConfig())
+	c := dial(t, ts.addr)
+	c.hello()
+	c.expect("MAIL FROM:<a@x.test>", "250")
+	c.expect("RCPT TO:<b@y.test>", "250")
+	part1 := "Subject: chunks\r\nMessage-ID: <bdat@x>\r\n\r\n"
+	// A BDAT chunk is data, not commands: a line far longer than any
+	// command line, and a line with a lone dot, pass untouched.
+	part2 := strings.Repeat("z", 100<<10) + "\r\n.\r\n..not stuffed\r\n"
+	c.send(fmt.Sprintf("BDAT %d\r\n%s", len(part1), part1))
+	if r := c.reply(); !strings.HasPrefix(r, "250 2.0.0") {
+		t.Fatalf("first chunk: %q", r)
+	}
+	c.send(fmt.Sprintf("BDAT %d LAST\r\n%s", len(part2), part2))
+	if r := c.reply(); r != "250 2.6.0 <bdat@x> Queued mail for delivery" {
+		t.Fatalf("last chunk: %q", r)
+	}
+	got := string(ts.onlyDrop(t))
+	if !strings.HasSuffix(got, "\r\n\r\n"+part2) {
+		t.Fatalf("BDAT body differs: ...%q", got[len(got)-40:])
+	}
+}
+
+func TestPipelining(t *testing.T) {
+	ts := startServer(t, testConfig())
+	c := dial(t, ts.addr)
+	c.hello()
+	// RFC 2920: the whole transaction up to DATA in one write.
+	c.send("MAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nRCPT TO:<c@y.test>\r\nDATA\r\n")
+	for _, want := range []string{"250 2.1.0 a@x.test....Sender OK", "250 2.1.5 b@y.test", "250 2.1.5 c@y.test", "354 "} {
+		if r := c.reply(); !strings.HasPrefix(r, want) {
+			t.Fatalf("got %q, want %q", r, want)
+		}
+	}
+	c.send("Subject: piped\r\n\r\nbody\r\n.\r\nRSET\r\nQUIT\r\n")
+	for _, want := range []string{"250 2.6.0", "250 2.0.0 Resetting", "221 2.0.0"} {
+		if r := c.reply(); !strings.HasPrefix(r, want) {
+			t.Fatalf("got %q, want %q", r, want)
+		}
+	}
+	ts.onlyDrop(t)
+}
+
+func TestGreetingAndEHLO(t *testing.T) {
+	ts := startServer(t, testConfig())
+	c := dial(t, ts.addr)
+	if g := c.reply(); g != "220 mail.example.com Microsoft ESMTP MAIL Service, Version: 10.0.17763.1697 ready at  Tue, 3 Nov 2026 09:07:05 -0500 " {
+		t.Fatalf("greeting %q", g)
+	}
+	ehlo := c.cmd("EHLO client.test")
+	for _, want := range []string{"250-mail.example.com Hello [127.0.0.1]", "PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES", "SMTPUTF8", "CHUNKING", "SIZE 1048576"} {
+		if !strings.Contains(ehlo, want) {
+			t.Errorf("EHLO reply lacks %q:\n%s", want, ehlo)
+		}
+	}
+	if strings.Contains(ehlo, "AUTH") {
+		t.Errorf("EHLO offers AUTH:\n%s", ehlo)
+	}
+	c.expect("HELO client.test", "250 mail.example.com Hello [127.0.0.1]")
+	c.expect("RSET", "250 2.0.0 Resetting")
+}
+
+// TestStoreFailure: when Drop cannot take the file the client gets a
+// transient 451 4.3.0 with no detail, nothing is left behind, the cause is
+// logged, and the listener keeps serving.
+func TestStoreFailure(t *testing.T) {
+	ts := startServer(t, testConfig())
+	c := dial(t, ts.addr)
+	c.hello()
+	// The folder is gone (an administrator deleted it, a share dropped).
+	if err := os.RemoveAll(ts.drop); err != nil {
+		t.Fatal(err)
+	}
+	r := c.sendMessage("a@x.test", []string{"b@y.test"}, "Subject: lost?\r\n\r\nbody")
+	if r != "451 4.3.0 Requested action aborted: local error in processing, try again later" {
+		t.Fatalf("reply %q", r)
+	}
+	if !strings.Contains(ts.logs.String(), "no such file or directory") {
+		t.Errorf("the cause is not in the log:\n%s", ts.logs.String())
+	}
+	if entries, _ := os.ReadDir(ts.root.Layout().SortTemp); len(entries) != 0 {
+		t.Errorf("SortTemp keeps %d files after the failure", len(entries))
+	}
+	if err := os.Mkdir(ts.drop, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if r := c.sendMessage("a@x.test", []string{"b@y.test"}, "Subject: retry\r\n\r\nbody"); !strings.HasPrefix(r, "250 2.6.0") {
+		t.Fatalf("after the folder is back: %q", r)
+	}
+	ts.onlyDrop(t)
+}
+
+// TestGoClient drives the listener with Go's own SMTP client.
+func TestGoClient(t *testing.T) {
+	ts := startServer(t, testConfig())
+	msg := "From: a@x.test\r\nTo: b@y.test\r\nSubject: net/smtp\r\n\r\n.leading dot survives\r\n"
+	if err := smtp.SendMail(ts.addr, nil, "a@x.test", []string{"b@y.test", "c@y.test"}, []byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	got := string(ts.onlyDrop(t))
+	if !strings.HasPrefix(got, "x-sender: a@x.test\r\nx-receiver: b@y.test\r\nx-receiver: c@y.test\r\nReceived: from localhost ([127.0.0.1])") {
+		t.Fatalf("Drop file starts %q", got[:120])
+	}
+	if !strings.HasSuffix(got, "\r\n\r\n.leading dot survives\r\n") {
+		t.Fatalf("body differs: %q", got)
+	}
+}
+
+// TestShutdown: a message being received when Shutdown starts is finished
+// and acknowledged; an idle session is told 421.
+func TestShutdown(t *testing.T) {
+	ts := startServer(t, testConfig())
+	busy, idle := dial(t, ts.addr), dial(t, ts.addr)
+	busy.hello()
+	idle.hello()
+	busy.expect("MAIL FROM:<a@x.test>", "250")
+	busy.expect("RCPT TO:<b@y.test>", "250")
+	busy.expect("DATA", "354")
+	busy.send("Subject: in flight\r\n\r\nfirst half\r\n")
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		done <- ts.srv.Shutdown(ctx)
+	}()
+	if r := idle.reply(); !strings.HasPrefix(r, "421 4.3.2 mail.example.com Service shutting down") {
+		t.Fatalf("idle session: %q", r)
+	}
+	busy.send("second half\r\n.\r\n")
+	if r := busy.reply(); !strings.HasPrefix(r, "250 2.6.0") {
+		t.Fatalf("message in flight: %q", r)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	ts.onlyDrop(t)
+}
