@@ -1,0 +1,210 @@
+package mailroot
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+)
+
+func openTemp(t *testing.T) *Root {
+	t.Helper()
+	dir := t.TempDir()
+	l := Layout{
+		Pickup: filepath.Join(dir, "Pickup"), Drop: filepath.Join(dir, "Drop"), Queue: filepath.Join(dir, "Queue"),
+		Badmail: filepath.Join(dir, "Badmail"), SortTemp: filepath.Join(dir, "SortTemp"),
+	}
+	r, err := Open(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func names(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range entries {
+		out = append(out, e.Name())
+	}
+	return out
+}
+
+func TestOpenCreatesFoldersWithIISNames(t *testing.T) {
+	r := openTemp(t)
+	for _, f := range r.Layout().Folders() {
+		if st, err := os.Stat(f.Path); err != nil || !st.IsDir() || filepath.Base(f.Path) != f.Name {
+			t.Errorf("%s: %v", f.Name, err)
+		}
+	}
+}
+
+func TestCommitIsInvisibleUntilDone(t *testing.T) {
+	r := openTemp(t)
+	drop := r.Layout().Drop
+	f, err := r.Create(drop, "a.eml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write([]byte("x-sender: a@b\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if n := names(t, drop); len(n) != 0 {
+		t.Fatalf("Drop shows %v before Commit", n)
+	}
+	path, err := f.Commit()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(path); err != nil || string(b) != "x-sender: a@b\r\n" {
+		t.Fatalf("%q, %v", b, err)
+	}
+	if n := names(t, r.Layout().SortTemp); len(n) != 0 {
+		t.Fatalf("SortTemp keeps %v", n)
+	}
+	f.Abort() // harmless after Commit
+	if _, err := os.Stat(path); err != nil {
+		t.Fatal("Abort after Commit removed the file")
+	}
+}
+
+func TestAbortLeavesNothing(t *testing.T) {
+	r := openTemp(t)
+	f, err := r.Create(r.Layout().Drop, "b.eml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write([]byte("partial"))
+	f.Abort()
+	if n := append(names(t, r.Layout().Drop), names(t, r.Layout().SortTemp)...); len(n) != 0 {
+		t.Fatalf("left behind: %v", n)
+	}
+}
+
+func TestCommitIntoMissingFolderFailsCleanly(t *testing.T) {
+	r := openTemp(t)
+	drop := r.Layout().Drop
+	os.Remove(drop)
+	f, _ := r.Create(drop, "c.eml")
+	f.Write([]byte("data"))
+	if _, err := f.Commit(); err == nil || !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("Commit into a missing folder: %v", err)
+	}
+	if n := names(t, r.Layout().SortTemp); len(n) != 0 {
+		t.Fatalf("SortTemp keeps %v", n)
+	}
+}
+
+// A crash leaves temporary files in SortTemp; Open removes them, and only them.
+func TestOpenRemovesCrashLeftovers(t *testing.T) {
+	r := openTemp(t)
+	st := r.Layout().SortTemp
+	os.WriteFile(filepath.Join(st, tempPrefix+"123"), []byte("half"), 0o644)
+	os.WriteFile(filepath.Join(st, "admin-note.txt"), []byte("keep"), 0o644)
+	if _, err := Open(r.Layout()); err != nil {
+		t.Fatal(err)
+	}
+	if n := names(t, st); len(n) != 1 || n[0] != "admin-note.txt" {
+		t.Fatalf("SortTemp after Open: %v", n)
+	}
+}
+
+func TestClaim(t *testing.T) {
+	r := openTemp(t)
+	src := filepath.Join(r.Layout().Pickup, "Message.txt")
+	os.WriteFile(src, []byte("To: a@b\r\n\r\nhi"), 0o644)
+	dst, err := r.Claim(src, r.Layout().Queue, "Q1.eml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(src); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal("source still in Pickup")
+	}
+	if b, _ := os.ReadFile(dst); string(b) != "To: a@b\r\n\r\nhi" {
+		t.Fatalf("claimed content %q", b)
+	}
+	// A second claimant finds nothing: no message is processed twice.
+	if _, err := r.Claim(src, r.Layout().Queue, "Q2.eml"); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("second claim: %v", err)
+	}
+	// Claiming onto an existing name never overwrites.
+	os.WriteFile(src, []byte("new"), 0o644)
+	if _, err := r.Claim(src, r.Layout().Queue, "Q1.eml"); err == nil {
+		t.Fatal("claim overwrote an existing queue file")
+	}
+}
+
+func TestWriteFileReplaces(t *testing.T) {
+	r := openTemp(t)
+	q := r.Layout().Queue
+	for i := 0; i < 3; i++ {
+		if err := r.WriteFile(q, "state", []byte(fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if b, _ := os.ReadFile(filepath.Join(q, "state")); string(b) != "2" {
+		t.Fatalf("state %q", b)
+	}
+}
+
+// Many writers at once: every file arrives whole, names never collide, and
+// the grouped folder sync lets each caller go.
+func TestConcurrentCommits(t *testing.T) {
+	r := openTemp(t)
+	drop := r.Layout().Drop
+	var wg sync.WaitGroup
+	errs := make(chan error, 400)
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 50; i++ {
+				f, err := r.Create(drop, r.NewName()+".eml")
+				if err != nil {
+					errs <- err
+					return
+				}
+				f.Write([]byte("complete\r\n"))
+				if _, err := f.Commit(); err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if n := names(t, drop); len(n) != 400 {
+		t.Fatalf("%d files, want 400", len(n))
+	}
+}
+
+func BenchmarkCommit10KB(b *testing.B) {
+	dir := b.TempDir()
+	l := Layout{Pickup: dir + "/P", Drop: dir + "/D", Queue: dir + "/Q", Badmail: dir + "/B", SortTemp: dir + "/S"}
+	r, err := Open(l)
+	if err != nil {
+		b.Fatal(err)
+	}
+	data := make([]byte, 10<<10)
+	b.SetParallelism(4)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			f, _ := r.Create(l.Drop, r.NewName()+".eml")
+			f.Write(data)
+			if _, err := f.Commit(); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
