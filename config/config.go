@@ -13,6 +13,7 @@
 package config
 
 import (
+	"crypto/tls"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -34,6 +35,13 @@ type Config struct {
 
 	// File is the configuration file this was loaded from ("" for defaults).
 	File string
+
+	secrets secretRefs
+}
+
+// secretRefs are where secrets come from, kept only while loading.
+type secretRefs struct {
+	pfxFile, pfxEnv string
 }
 
 // Compat holds the product identity written where IIS wrote its own.
@@ -67,7 +75,24 @@ type Inbound struct {
 	CommandTimeout    time.Duration
 	DataTimeout       time.Duration
 	ShutdownTimeout   time.Duration
+
+	// TLS is "none", "starttls" (offered on the plain port) or "implicit"
+	// (IIS's "Use SSL for Inbound": TLS from the first byte on Port).
+	TLS string
+	// PFXPath and PFXPassword name the certificate; the password is
+	// resolved from pfx_password, pfx_password_file or pfx_password_env.
+	PFXPath     string
+	PFXPassword string
+	// TLSPort, when not 0, is a second listener with implicit TLS.
+	TLSPort       int
+	MinTLSVersion uint16
 }
+
+// TLSEnabled reports whether a certificate is needed.
+func (in Inbound) TLSEnabled() bool { return in.TLS != "none" || in.TLSPort != 0 }
+
+// TLSAddr is the listen address of the implicit-TLS listener.
+func (c *Config) TLSAddr() string { return joinHostPort(c.Inbound.Bind, c.Inbound.TLSPort) }
 
 // Outbound configures relaying through the Outbound Server (smart host).
 type Outbound struct {
@@ -130,6 +155,9 @@ func Default() *Config {
 			CommandTimeout:  600 * time.Second,
 			DataTimeout:     600 * time.Second,
 			ShutdownTimeout: 30 * time.Second,
+			TLS:             "none",
+			// Windows Server 2025 disables TLS 1.0 and 1.1.
+			MinTLSVersion: tls.VersionTLS12,
 		},
 		Outbound: Outbound{
 			Port: 25,
@@ -182,6 +210,9 @@ func (c *Config) resolveFolders(base string) {
 	}
 	if c.Log.File != "" {
 		c.Log.File = abs(c.Log.File)
+	}
+	if c.Inbound.PFXPath != "" {
+		c.Inbound.PFXPath = abs(c.Inbound.PFXPath)
 	}
 }
 

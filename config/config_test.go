@@ -165,3 +165,42 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestInboundTLSKeys(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "pw.txt"), []byte("s3cret\r\n"), 0o600)
+	path := filepath.Join(dir, "mb.toml")
+	os.WriteFile(path, []byte("[inbound]\ntls = \"starttls\"\npfx_path = 'cert.pfx'\npfx_password_file = 'pw.txt'\ntls_port = 465\nmin_tls_version = \"1.3\"\n"), 0o644)
+	c, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Inbound.PFXPassword != "s3cret" || c.Inbound.PFXPath != filepath.Join(dir, "cert.pfx") || c.TLSAddr() != ":465" || c.Inbound.MinTLSVersion != 0x0304 {
+		t.Fatalf("%+v", c.Inbound)
+	}
+	t.Setenv("MB_TEST_PFX_PW", "from-env")
+	c, err = Parse("mb.toml", []byte("[inbound]\ntls = \"implicit\"\npfx_path = '/x.pfx'\npfx_password_env = 'MB_TEST_PFX_PW'\n"))
+	if err != nil || c.Inbound.PFXPassword != "from-env" {
+		t.Fatalf("%v %+v", err, c)
+	}
+}
+
+func TestInboundTLSProblems(t *testing.T) {
+	_, err := Parse("mb.toml", []byte("[inbound]\ntls = \"ssl\"\ntls_port = 25\npfx_password = \"hunter2\"\npfx_password_env = \"NOPE_NOT_SET_X\"\nmin_tls_version = \"1.0\"\n"))
+	if err == nil {
+		t.Fatal("no error")
+	}
+	msg := err.Error()
+	for _, want := range []string{`mb.toml:2: inbound.tls = "ssl": must be one of none, starttls, implicit`,
+		"inbound.pfx_path: is required", "mb.toml:3: inbound.tls_port = 25: is the same as inbound.port",
+		"inbound.pfx_password: set only one of", `mb.toml:6: inbound.min_tls_version = "1.0": must be "1.2" or "1.3"`} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("missing %q in:\n%s", want, msg)
+		}
+	}
+	// The password itself never appears, even when its value is wrong.
+	_, err = Parse("mb.toml", []byte("[inbound]\npfx_password = 12345678\n"))
+	if err == nil || strings.Contains(err.Error(), "12345678") || !strings.Contains(err.Error(), "(hidden)") {
+		t.Fatalf("got %v", err)
+	}
+}

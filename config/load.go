@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -114,6 +115,7 @@ func parse(name, base string, data []byte) (*Config, error) {
 		l.table(sec.name, t, sec.keys)
 	}
 	c.resolveFolders(base)
+	l.secret(c, "inbound", &c.Inbound.PFXPassword, c.secrets.pfxFile, c.secrets.pfxEnv, base)
 	if c.Pickup.DefaultDomain == "" {
 		c.Pickup.DefaultDomain = c.Hostname
 	}
@@ -165,6 +167,13 @@ func (c *Config) sections() []section {
 			{"command_timeout", duration(&c.Inbound.CommandTimeout, time.Second)},
 			{"data_timeout", duration(&c.Inbound.DataTimeout, time.Second)},
 			{"shutdown_timeout", duration(&c.Inbound.ShutdownTimeout, 0)},
+			{"tls", str(&c.Inbound.TLS, oneOf("none", "starttls", "implicit"))},
+			{"pfx_path", str(&c.Inbound.PFXPath, nonEmpty)},
+			{"pfx_password", str(&c.Inbound.PFXPassword, nil)},
+			{"pfx_password_file", str(&c.secrets.pfxFile, nonEmpty)},
+			{"pfx_password_env", str(&c.secrets.pfxEnv, nonEmpty)},
+			{"tls_port", integer(&c.Inbound.TLSPort, 0, 65535)},
+			{"min_tls_version", tlsVersion(&c.Inbound.MinTLSVersion)},
 		}},
 		{"outbound", []key{
 			{"server", str(&c.Outbound.Server, smartHost)},
@@ -202,6 +211,9 @@ func (l *loader) fail(dotted string, v any, msg string) {
 	val := ""
 	if v != nil {
 		val = show(v)
+	}
+	if v != nil && strings.Contains(dotted, "password") && !strings.HasSuffix(dotted, "_file") && !strings.HasSuffix(dotted, "_env") {
+		val = "(hidden)" // a secret never appears in a message
 	}
 	l.errs = append(l.errs, Problem{File: l.file, Line: l.lines[dotted], Key: dotted, Value: val, Msg: msg})
 }
@@ -274,6 +286,12 @@ func (l *loader) validate(c *Config) {
 		l.fail("inbound.max_attachment_size", fmtSize(in.MaxAttachmentSize),
 			"larger than inbound.max_message_size ("+fmtSize(in.MaxMessageSize)+"); base64 needs about 4/3 of the attachment size, so raise max_message_size")
 	}
+	if in.TLSEnabled() && in.PFXPath == "" {
+		l.fail("inbound.pfx_path", nil, "is required when inbound TLS is on (inbound.tls or inbound.tls_port): set it to the certificate's PFX file")
+	}
+	if in.TLSPort != 0 && in.TLSPort == in.Port {
+		l.fail("inbound.tls_port", in.TLSPort, "is the same as inbound.port; use another port (465 is usual) or set inbound.tls")
+	}
 	m := c.Mailroot
 	// IIS: "Drop may be any folder except the Pickup folder".
 	if samePath(m.Drop, m.Pickup) {
@@ -284,6 +302,55 @@ func (l *loader) validate(c *Config) {
 	}
 	if samePath(m.SortTemp, m.Drop) || samePath(m.SortTemp, m.Pickup) {
 		l.fail("mailroot.sorttemp", m.SortTemp, "must be a folder of its own: temporary files there would be read as mail")
+	}
+}
+
+// secret resolves a password given inline, in a file or in an environment
+// variable: at most one of the three.
+func (l *loader) secret(c *Config, section string, dst *string, file, env, base string) {
+	set := 0
+	for _, v := range []string{*dst, file, env} {
+		if v != "" {
+			set++
+		}
+	}
+	key := section + ".pfx_password"
+	if set > 1 {
+		l.fail(key, nil, "set only one of pfx_password, pfx_password_file and pfx_password_env")
+		return
+	}
+	switch {
+	case file != "":
+		if base != "" && !isAbs(file) {
+			file = filepath.Join(base, file)
+		}
+		b, err := os.ReadFile(file)
+		if err != nil {
+			l.fail(key+"_file", file, "cannot be read: "+err.Error())
+			return
+		}
+		*dst = strings.TrimRight(string(b), "\r\n")
+	case env != "":
+		v, ok := os.LookupEnv(env)
+		if !ok {
+			l.fail(key+"_env", env, "no such environment variable is set")
+			return
+		}
+		*dst = v
+	}
+}
+
+func tlsVersion(dst *uint16) func(any) error {
+	return func(v any) error {
+		switch v {
+		case "1.2":
+			*dst = tls.VersionTLS12
+		case "1.3":
+			*dst = tls.VersionTLS13
+		default:
+			return errors.New(`must be "1.2" or "1.3" (TLS 1.0 and 1.1 are disabled on Windows Server 2025)`)
+		}
+		return nil
 	}
 }
 

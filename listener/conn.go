@@ -2,6 +2,8 @@ package listener
 
 import (
 	"bytes"
+	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"strconv"
@@ -22,6 +24,10 @@ const maxCommandLine = 64 << 10
 // send before the connection is closed with 421.
 const maxBadCommands = 3
 
+// handshakeTimeout bounds a TLS handshake; a client that speaks plain text
+// to the TLS port and waits for a greeting is let go after it.
+const handshakeTimeout = 30 * time.Second
+
 var errLineTooLong = errors.New("command line too long")
 
 // conn sits between go-smtp and the network. go-smtp fixes several things
@@ -34,93 +40,180 @@ var errLineTooLong = errors.New("command line too long")
 //     steady upload never times out (go-smtp's ReadTimeout would bound the
 //     whole DATA phase);
 //   - command lines are bounded while message lines are not;
-//   - the third bad command closes the connection with 421.
+//   - the third bad command closes the connection with 421;
+//   - TLS: conn does the implicit TLS handshake and STARTTLS (RFC 3207)
+//     itself, so that go-smtp, which only ever sees plain text, keeps IIS's
+//     replies and these limits on encrypted sessions too.
 type conn struct {
-	net.Conn
 	srv      *Server
 	clientIP string
 	release  func()
 
 	mu        sync.Mutex
-	data      bool // between the 354 reply and the reply to the message
+	nc        net.Conn // the current connection: the raw one, or TLS over it
+	raw       net.Conn
+	tls       bool // nc is TLS
+	handshook bool
+	offerTLS  bool // STARTTLS may be offered on this connection
+	startTLS  bool // a STARTTLS command waits for the next Read
+	inject    []byte
+	swallow   int // replies of go-smtp not to send (to the injected RSET)
+	data      bool
 	shutdown  bool
 	badCmds   int
-	pending   []byte // an incomplete reply line
+	pending   []byte
 	closeOnce sync.Once
 
-	// read side, command mode only
-	lineLen  int
-	lineHead []byte
-	bdatSkip int64
+	// read side, command mode only; touched by go-smtp's goroutine alone
+	lineLen   int
+	lineStart int // where the current line began in this read, or -1
+	lineHead  []byte
+	bdatSkip  int64
 }
 
-func newConn(c net.Conn, s *Server, release func()) *conn {
-	ip := c.RemoteAddr().String()
+func newConn(nc net.Conn, s *Server, implicitTLS bool, release func()) *conn {
+	ip := nc.RemoteAddr().String()
 	if host, _, err := net.SplitHostPort(ip); err == nil {
 		ip = host
 	}
-	return &conn{Conn: c, srv: s, clientIP: ip, release: release}
+	c := &conn{srv: s, clientIP: ip, release: release, nc: nc, raw: nc, lineStart: -1}
+	if s.cfg.TLSConfig != nil {
+		if implicitTLS {
+			c.nc, c.tls = tls.Server(nc, s.cfg.TLSConfig), true
+		} else {
+			c.offerTLS = s.cfg.StartTLS
+		}
+	}
+	return c
+}
+
+func (c *conn) current() net.Conn {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.nc
+}
+
+// isTLS reports whether the session is encrypted now.
+func (c *conn) isTLS() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.tls
+}
+
+func (c *conn) LocalAddr() net.Addr                { return c.raw.LocalAddr() }
+func (c *conn) RemoteAddr() net.Addr               { return c.raw.RemoteAddr() }
+func (c *conn) SetDeadline(t time.Time) error      { return c.current().SetDeadline(t) }
+func (c *conn) SetReadDeadline(t time.Time) error  { return c.current().SetReadDeadline(t) }
+func (c *conn) SetWriteDeadline(t time.Time) error { return c.current().SetWriteDeadline(t) }
+
+// handshake completes the implicit TLS handshake before the greeting.
+func (c *conn) handshake() error {
+	c.mu.Lock()
+	tc, ok := c.nc.(*tls.Conn)
+	need := ok && !c.handshook
+	c.handshook = true
+	c.mu.Unlock()
+	if !need {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
+	defer cancel()
+	if err := tc.HandshakeContext(ctx); err != nil {
+		c.srv.log.Info("TLS handshake failed", "client", c.clientIP, "error", err)
+		var rhe tls.RecordHeaderError
+		if errors.As(err, &rhe) && rhe.Conn != nil {
+			// The client spoke plain text to the TLS port: tell it so in
+			// plain text.
+			_ = rhe.Conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+			_, _ = rhe.Conn.Write([]byte("421 4.7.0 " + c.srv.cfg.Hostname + " This port requires TLS from the first byte, closing transmission channel\r\n"))
+		}
+		c.Close()
+		return err
+	}
+	return nil
 }
 
 func (c *conn) Read(p []byte) (int, error) {
-	c.mu.Lock()
-	data, shutdown := c.data, c.shutdown
-	c.mu.Unlock()
-	d := c.srv.cfg.CommandTimeout
-	if data {
-		d = c.srv.cfg.DataTimeout
+	if err := c.handshake(); err != nil {
+		return 0, err
 	}
-	if shutdown && !data {
-		// Between messages during a shutdown: end the session now, as an
-		// idle timeout, which go-smtp answers with 421.
-		_ = c.Conn.SetReadDeadline(time.Now())
-	} else if d > 0 {
-		_ = c.Conn.SetReadDeadline(time.Now().Add(d))
-	}
-	n, err := c.Conn.Read(p)
-	if n > 0 && !data {
-		if lerr := c.checkLines(p[:n]); lerr != nil {
-			c.fail("500 5.5.2 Line too long, closing transmission channel")
-			return 0, lerr
+	for {
+		c.mu.Lock()
+		if len(c.inject) > 0 {
+			n := copy(p, c.inject)
+			c.inject = c.inject[n:]
+			c.mu.Unlock()
+			return n, nil
 		}
-	}
-	if err != nil && !shutdown && (data || c.bdatSkip > 0) {
-		// A message stalled mid-transfer: go-smtp would answer with a
-		// permanent 554 carrying the error text; the client must see a
-		// transient timeout, and nothing is stored.
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
-			c.fail("421 4.4.2 " + c.srv.cfg.Hostname + " Timeout waiting for client input, closing transmission channel")
-			return 0, err
-		}
-	}
-	return n, err
-}
-
-// fail sends a last reply of our own and closes the connection; whatever
-// go-smtp writes after it is lost with the connection.
-func (c *conn) fail(reply string) {
-	c.writeLine(reply)
-	c.Close()
-}
-
-// checkLines counts command line lengths. The chunk that follows a BDAT
-// command is message data and is skipped.
-func (c *conn) checkLines(p []byte) error {
-	for len(p) > 0 {
-		if c.bdatSkip > 0 {
-			k := int64(len(p))
-			if k > c.bdatSkip {
-				k = c.bdatSkip
+		if c.startTLS {
+			c.startTLS = false
+			c.mu.Unlock()
+			if err := c.upgrade(); err != nil {
+				return 0, err
 			}
-			c.bdatSkip -= k
-			p = p[k:]
 			continue
 		}
-		i := bytes.IndexByte(p, '\n')
-		seg := p
+		nc, data, shutdown := c.nc, c.data, c.shutdown
+		c.mu.Unlock()
+
+		d := c.srv.cfg.CommandTimeout
+		if data {
+			d = c.srv.cfg.DataTimeout
+		}
+		if shutdown && !data {
+			// Between messages during a shutdown: end the session now, as
+			// an idle timeout, which go-smtp answers with 421.
+			_ = nc.SetReadDeadline(time.Now())
+		} else if d > 0 {
+			_ = nc.SetReadDeadline(time.Now().Add(d))
+		}
+		n, err := nc.Read(p)
+		if n > 0 && !data {
+			keep, lerr := c.scanCommands(p[:n])
+			if lerr != nil {
+				c.fail("500 5.5.2 Line too long, closing transmission channel")
+				return 0, lerr
+			}
+			if keep == 0 && n > 0 && err == nil {
+				continue // the read held only a STARTTLS command
+			}
+			n = keep
+		}
+		if err != nil && !shutdown && (data || c.bdatSkip > 0) {
+			// A message stalled mid-transfer: go-smtp would answer with a
+			// permanent 554 carrying the error text; the client must see a
+			// transient timeout, and nothing is stored.
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				c.fail("421 4.4.2 " + c.srv.cfg.Hostname + " Timeout waiting for client input, closing transmission channel")
+				return 0, err
+			}
+		}
+		return n, err
+	}
+}
+
+// scanCommands counts command line lengths and finds STARTTLS. It returns
+// how many bytes of p go to go-smtp: a STARTTLS command and anything the
+// client sent after it are withheld (RFC 3207 section 4.2: data sent before
+// the handshake completes must be discarded). The chunk that follows a BDAT
+// command is message data and is skipped.
+func (c *conn) scanCommands(p []byte) (int, error) {
+	off := 0
+	for off < len(p) {
+		if c.bdatSkip > 0 {
+			k := min(int64(len(p)-off), c.bdatSkip)
+			c.bdatSkip -= k
+			off += int(k)
+			continue
+		}
+		if c.lineLen == 0 {
+			c.lineStart = off
+		}
+		seg := p[off:]
+		i := bytes.IndexByte(seg, '\n')
 		if i >= 0 {
-			seg = p[:i+1]
+			seg = seg[:i+1]
 		}
 		c.lineLen += len(seg)
 		if len(c.lineHead) < 32 {
@@ -128,14 +221,50 @@ func (c *conn) checkLines(p []byte) error {
 			c.lineHead = append(c.lineHead, seg[:k]...)
 		}
 		if c.lineLen > maxCommandLine {
-			return errLineTooLong
+			return 0, errLineTooLong
 		}
-		p = p[len(seg):]
-		if i >= 0 {
-			c.bdatSkip = bdatSize(c.lineHead)
-			c.lineLen, c.lineHead = 0, c.lineHead[:0]
+		off += len(seg)
+		if i < 0 {
+			c.lineStart = -1 // the line goes on in the next read
+			continue
+		}
+		start := c.lineStart
+		c.bdatSkip = bdatSize(c.lineHead)
+		isStartTLS := strings.EqualFold(strings.TrimSpace(string(c.lineHead)), "STARTTLS")
+		c.lineLen, c.lineHead, c.lineStart = 0, c.lineHead[:0], -1
+		if isStartTLS && start >= 0 {
+			c.mu.Lock()
+			ok := c.offerTLS && !c.tls
+			if ok {
+				c.startTLS = true
+			}
+			c.mu.Unlock()
+			if ok {
+				return start, nil
+			}
 		}
 	}
+	return len(p), nil
+}
+
+// upgrade answers STARTTLS and runs the handshake. go-smtp then gets an RSET
+// whose reply is not sent: RFC 3207 section 4.2 has the server forget
+// everything the client said before TLS.
+func (c *conn) upgrade() error {
+	c.writeLine("220 2.0.0 SMTP server ready")
+	tc := tls.Server(c.raw, c.srv.cfg.TLSConfig)
+	ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
+	defer cancel()
+	if err := tc.HandshakeContext(ctx); err != nil {
+		c.srv.log.Info("STARTTLS handshake failed", "client", c.clientIP, "error", err)
+		c.Close()
+		return err
+	}
+	c.mu.Lock()
+	c.nc, c.tls, c.handshook = tc, true, true
+	c.inject = append(c.inject[:0], "RSET\r\n"...)
+	c.swallow++
+	c.mu.Unlock()
 	return nil
 }
 
@@ -158,6 +287,9 @@ func bdatSize(line []byte) int64 {
 
 // Write receives go-smtp's replies, one line per call, and sends IIS's.
 func (c *conn) Write(p []byte) (int, error) {
+	if err := c.handshake(); err != nil {
+		return 0, err
+	}
 	c.mu.Lock()
 	c.pending = append(c.pending, p...)
 	var out []byte
@@ -169,21 +301,24 @@ func (c *conn) Write(p []byte) (int, error) {
 		}
 		line := string(c.pending[:i])
 		c.pending = c.pending[i+2:]
-		line, extra := c.rewrite(line)
-		out = append(out, line...)
-		out = append(out, "\r\n"...)
-		if extra != "" {
-			out = append(out, extra...)
-			out = append(out, "\r\n"...)
-			closeAfter = true
+		if c.swallow > 0 {
+			c.swallow--
+			continue
 		}
+		lines, last := c.rewrite(line)
+		for _, l := range lines {
+			out = append(out, l...)
+			out = append(out, "\r\n"...)
+		}
+		closeAfter = closeAfter || last
 	}
+	nc := c.nc
 	c.mu.Unlock()
 	if len(out) > 0 {
 		if d := c.srv.cfg.CommandTimeout; d > 0 {
-			_ = c.Conn.SetWriteDeadline(time.Now().Add(d))
+			_ = nc.SetWriteDeadline(time.Now().Add(d))
 		}
-		if _, err := c.Conn.Write(out); err != nil {
+		if _, err := nc.Write(out); err != nil {
 			return 0, err
 		}
 	}
@@ -195,14 +330,22 @@ func (c *conn) Write(p []byte) (int, error) {
 
 // writeLine sends a reply of our own, outside go-smtp's flow.
 func (c *conn) writeLine(s string) {
-	_ = c.Conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	_, _ = c.Conn.Write([]byte(s + "\r\n"))
+	nc := c.current()
+	_ = nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	_, _ = nc.Write([]byte(s + "\r\n"))
+}
+
+// fail sends a last reply of our own and closes the connection; whatever
+// go-smtp writes after it is lost with the connection.
+func (c *conn) fail(reply string) {
+	c.writeLine(reply)
+	c.Close()
 }
 
 // rewrite maps one go-smtp reply line to IIS's (iis-reference section 8).
-// It returns a second line when the connection must close after it. It runs
-// with c.mu held.
-func (c *conn) rewrite(line string) (string, string) {
+// It returns the lines to send, and true when the connection must close
+// after them. It runs with c.mu held.
+func (c *conn) rewrite(line string) ([]string, bool) {
 	fqdn := c.srv.cfg.Hostname
 	code := ""
 	if len(line) >= 3 {
@@ -210,42 +353,47 @@ func (c *conn) rewrite(line string) (string, string) {
 	}
 	wasData := c.data
 	c.data = false
+	one := func(s string) ([]string, bool) { return []string{s}, false }
 	switch {
 	case code == "220" && strings.HasSuffix(line, " ESMTP Service Ready"):
-		return "220 " + compat.Greeting(fqdn, c.srv.cfg.Version, c.srv.cfg.Now()), ""
+		return one("220 " + compat.Greeting(fqdn, c.srv.cfg.Version, c.srv.cfg.Now()))
 	case strings.HasPrefix(line, "250-Hello "):
-		return "250-" + fqdn + " Hello [" + c.clientIP + "]", ""
+		hello := "250-" + fqdn + " Hello [" + c.clientIP + "]"
+		if c.offerTLS && !c.tls {
+			return []string{hello, "250-STARTTLS"}, false
+		}
+		return one(hello)
 	case strings.HasPrefix(line, "250 2.0.0 Hello "):
-		return "250 " + fqdn + " Hello [" + c.clientIP + "]", ""
+		return one("250 " + fqdn + " Hello [" + c.clientIP + "]")
 	case strings.HasPrefix(line, "250 2.0.0 Roger, accepting mail from <"):
 		addr := strings.TrimSuffix(strings.TrimPrefix(line, "250 2.0.0 Roger, accepting mail from <"), ">")
-		return "250 2.1.0 " + addr + "....Sender OK", ""
+		return one("250 2.1.0 " + addr + "....Sender OK")
 	case strings.HasPrefix(line, "250 2.0.0 I'll make sure <") && strings.HasSuffix(line, "> gets this"):
 		addr := strings.TrimSuffix(strings.TrimPrefix(line, "250 2.0.0 I'll make sure <"), "> gets this")
-		return "250 2.1.5 " + addr, ""
+		return one("250 2.1.5 " + addr)
 	case code == "354":
 		c.data = true
-		return "354 Start mail input; end with <CRLF>.<CRLF>", ""
+		return one("354 Start mail input; end with <CRLF>.<CRLF>")
 	case line == "250 2.0.0 Session reset":
-		return "250 2.0.0 Resetting", ""
+		return one("250 2.0.0 Resetting")
 	case line == "221 2.0.0 Bye":
-		return "221 2.0.0 " + fqdn + " Service closing transmission channel", ""
+		return one("221 2.0.0 " + fqdn + " Service closing transmission channel")
 	case line == "552 5.3.4 Max message size exceeded", line == "552 5.3.4 Maximum message size exceeded":
-		return "552 5.3.4 Message size exceeds fixed maximum message size", ""
+		return one("552 5.3.4 Message size exceeds fixed maximum message size")
 	case strings.HasPrefix(line, "421 4.4.2 Idle timeout"):
 		if c.shutdown {
-			return "421 4.3.2 " + fqdn + " Service shutting down, closing transmission channel", ""
+			return one("421 4.3.2 " + fqdn + " Service shutting down, closing transmission channel")
 		}
-		return "421 4.4.2 " + fqdn + " Timeout waiting for client input, closing transmission channel", ""
+		return one("421 4.4.2 " + fqdn + " Timeout waiting for client input, closing transmission channel")
 	case strings.HasPrefix(line, "500 5.5.1 Too many errors"):
-		return "421 4.7.0 " + fqdn + " Too many errors on this connection, closing transmission channel", ""
+		return one("421 4.7.0 " + fqdn + " Too many errors on this connection, closing transmission channel")
 	case code >= "500" && code <= "504" && !wasData:
 		c.badCmds++
 		if c.badCmds >= maxBadCommands {
-			return line, "421 4.7.0 " + fqdn + " Too many errors on this connection, closing transmission channel"
+			return []string{line, "421 4.7.0 " + fqdn + " Too many errors on this connection, closing transmission channel"}, true
 		}
 	}
-	return line, ""
+	return one(line)
 }
 
 // beginShutdown ends the session at its next command; a message being
@@ -253,15 +401,15 @@ func (c *conn) rewrite(line string) (string, string) {
 func (c *conn) beginShutdown() {
 	c.mu.Lock()
 	c.shutdown = true
-	data := c.data
+	data, nc := c.data, c.nc
 	c.mu.Unlock()
 	if !data {
-		_ = c.Conn.SetReadDeadline(time.Now())
+		_ = nc.SetReadDeadline(time.Now())
 	}
 }
 
 func (c *conn) Close() error {
-	err := c.Conn.Close()
+	err := c.current().Close()
 	c.closeOnce.Do(func() {
 		if c.release != nil {
 			c.release()

@@ -20,6 +20,7 @@ package listener
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -43,6 +44,11 @@ type Config struct {
 	MaxConnections    int    // concurrent sessions; 0 means no limit
 	CommandTimeout    time.Duration
 	DataTimeout       time.Duration
+
+	// TLSConfig enables TLS: ServeTLS speaks it from the first byte, and
+	// Serve offers STARTTLS when StartTLS is set. nil: plain text only.
+	TLSConfig *tls.Config
+	StartTLS  bool
 
 	// Now returns the arrival time; nil means time.Now. Tests fix it.
 	Now func() time.Time
@@ -82,6 +88,7 @@ func New(cfg Config, root *mailroot.Root, log *slog.Logger) *Server {
 	ss.ReadTimeout = 0
 	ss.WriteTimeout = 0
 	ss.EnableSMTPUTF8 = true
+	// TLSConfig stays nil: conn does TLS below go-smtp (see conn).
 	ss.ErrorLog = slogPrinter{log}
 	s.smtp = ss
 	return s
@@ -93,7 +100,20 @@ var ErrServerClosed = smtp.ErrServerClosed
 // Serve accepts connections on l until Close or Shutdown. It always returns
 // a non-nil error: ErrServerClosed after Close or Shutdown.
 func (s *Server) Serve(l net.Listener) error {
-	err := s.smtp.Serve(&limitListener{Listener: l, s: s})
+	return s.serve(l, false)
+}
+
+// ServeTLS is Serve for a port where TLS starts with the first byte (IIS's
+// "Use SSL for Inbound"; SMTPS, RFC 8314). Config.TLSConfig must be set.
+func (s *Server) ServeTLS(l net.Listener) error {
+	if s.cfg.TLSConfig == nil {
+		return errors.New("listener: ServeTLS without a TLSConfig")
+	}
+	return s.serve(l, true)
+}
+
+func (s *Server) serve(l net.Listener, implicitTLS bool) error {
+	err := s.smtp.Serve(&limitListener{Listener: l, s: s, implicitTLS: implicitTLS})
 	s.mu.Lock()
 	closing := s.closing
 	s.mu.Unlock()
@@ -149,7 +169,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // has no limit of its own).
 type limitListener struct {
 	net.Listener
-	s *Server
+	s           *Server
+	implicitTLS bool
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
@@ -168,7 +189,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			}
 		}
 		var c *conn
-		c = newConn(nc, s, func() {
+		c = newConn(nc, s, l.implicitTLS, func() {
 			s.mu.Lock()
 			delete(s.conns, c)
 			s.mu.Unlock()

@@ -2,11 +2,9 @@ package listener
 
 import (
 	"bufio"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"strings"
 
 	"github.com/emersion/go-smtp"
@@ -26,23 +24,20 @@ var (
 type backend struct{ s *Server }
 
 func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
-	ip := c.Conn().RemoteAddr().String()
-	if host, _, err := net.SplitHostPort(ip); err == nil {
-		ip = host
+	// go-smtp never wraps the connection (it has no TLSConfig): this is
+	// ours.
+	cc, _ := c.Conn().(*conn)
+	if cc == nil {
+		return nil, errors.New("listener: unexpected connection type")
 	}
-	_, isTLS := c.TLSConnectionState()
-	if !isTLS {
-		_, isTLS = c.Conn().(*tls.Conn)
-	}
-	return &session{s: b.s, helo: c.Hostname(), clientIP: ip, tls: isTLS}, nil
+	return &session{s: b.s, smtp: c, conn: cc}, nil
 }
 
 // session is one SMTP session's state between MAIL and the end of DATA.
 type session struct {
-	s        *Server
-	helo     string
-	clientIP string
-	tls      bool
+	s    *Server
+	smtp *smtp.Conn
+	conn *conn
 
 	from string
 	to   []string
@@ -74,7 +69,10 @@ func (s *session) Data(r io.Reader) error {
 	cfg := srv.cfg
 	arrival := cfg.Now()
 	name := srv.root.NewName()
-	log := srv.log.With("id", name, "client", s.clientIP, "helo", s.helo,
+	isTLS := s.conn.isTLS()
+	// The latest HELO/EHLO name: a client may greet again after STARTTLS.
+	helo := s.smtp.Hostname()
+	log := srv.log.With("id", name, "client", s.conn.clientIP, "helo", helo,
 		"from", s.from, "to", strings.Join(s.to, ","))
 
 	f, err := srv.root.Create(srv.root.Layout().Drop, name+".eml")
@@ -86,7 +84,7 @@ func (s *session) Data(r io.Reader) error {
 
 	bw := bufio.NewWriterSize(f, 64<<10)
 	head := compat.Envelope(s.from, s.to) + compat.Received(compat.ReceivedInfo{
-		Helo: s.helo, ClientIP: s.clientIP, Server: cfg.Hostname, TLS: s.tls,
+		Helo: helo, ClientIP: s.conn.clientIP, Server: cfg.Hostname, TLS: isTLS,
 		Product: cfg.Product, Version: cfg.Version, Time: arrival,
 	})
 	_, _ = bw.WriteString(head)
@@ -134,7 +132,7 @@ func (s *session) Data(r io.Reader) error {
 		return errStore
 	}
 	log.Info("message received", "result", "250", "size", cr.n, "file", path,
-		"message_id", dw.echoID, "tls", s.tls)
+		"message_id", dw.echoID, "tls", isTLS)
 	// go-smtp sends an *SMTPError as the reply: this is IIS's 250.
 	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 6, 0},
 		Message: dw.echoID + " Queued mail for delivery"}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -9,10 +10,12 @@ import (
 	"net"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/mailbridge/mailbridge/config"
 	"github.com/mailbridge/mailbridge/listener"
 	"github.com/mailbridge/mailbridge/mailroot"
+	"github.com/mailbridge/mailbridge/tlscert"
 )
 
 func layout(cfg *config.Config) mailroot.Layout {
@@ -32,9 +35,32 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("mail root: %w", err)
 	}
+	var tlsConf *tls.Config
+	stopWatch := make(chan struct{})
+	defer close(stopWatch)
+	if cfg.Inbound.TLSEnabled() {
+		store, err := tlscert.NewStore(cfg.Inbound.PFXPath, cfg.Inbound.PFXPassword, log)
+		if err != nil {
+			return fmt.Errorf("inbound TLS: %w", err)
+		}
+		info := store.Info()
+		log.Info("certificate loaded", "file", cfg.Inbound.PFXPath, "certificate", info.String())
+		if left := time.Until(info.NotAfter); left < 30*24*time.Hour {
+			log.Warn("the certificate expires soon: renew it (the new PFX is picked up without a restart)", "expires", info.NotAfter, "days_left", int(left.Hours()/24))
+		}
+		go store.Watch(stopWatch, 10*time.Second)
+		tlsConf = &tls.Config{GetCertificate: store.GetCertificate, MinVersion: cfg.Inbound.MinTLSVersion}
+	}
 	l, err := net.Listen("tcp", cfg.Addr())
 	if err != nil {
 		return fmt.Errorf("inbound port: %w", explainListen(err, cfg.Inbound.Port))
+	}
+	var tl net.Listener
+	if cfg.Inbound.TLSPort != 0 {
+		if tl, err = net.Listen("tcp", cfg.TLSAddr()); err != nil {
+			l.Close()
+			return fmt.Errorf("inbound tls_port: %w", explainListen(err, cfg.Inbound.TLSPort))
+		}
 	}
 	srv := listener.New(listener.Config{
 		Hostname:          cfg.Hostname,
@@ -46,10 +72,22 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		MaxConnections:    cfg.Inbound.MaxConnections,
 		CommandTimeout:    cfg.Inbound.CommandTimeout,
 		DataTimeout:       cfg.Inbound.DataTimeout,
+		TLSConfig:         tlsConf,
+		StartTLS:          cfg.Inbound.TLS == "starttls",
 	}, root, log)
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(l) }()
-	log.Info("listening", "addr", l.Addr().String())
+	serveErr := make(chan error, 2)
+	listeners := 1
+	if cfg.Inbound.TLS == "implicit" {
+		go func() { serveErr <- srv.ServeTLS(l) }()
+	} else {
+		go func() { serveErr <- srv.Serve(l) }()
+	}
+	log.Info("listening", "addr", l.Addr().String(), "tls", cfg.Inbound.TLS)
+	if tl != nil {
+		listeners++
+		go func() { serveErr <- srv.ServeTLS(tl) }()
+		log.Info("listening", "addr", tl.Addr().String(), "tls", "implicit")
+	}
 
 	select {
 	case err := <-serveErr:
@@ -62,7 +100,9 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("stopped before every session finished", "error", err)
 	}
-	<-serveErr
+	for ; listeners > 0; listeners-- {
+		<-serveErr
+	}
 	log.Info("mailbridge stopped")
 	return nil
 }
@@ -109,6 +149,25 @@ func check(cfg *config.Config, stdout, stderr io.Writer) int {
 		fail("inbound port %s: %v", cfg.Addr(), explainListen(err, cfg.Inbound.Port))
 	} else {
 		l.Close()
+	}
+	if cfg.Inbound.TLSPort != 0 {
+		if l, err := net.Listen("tcp", cfg.TLSAddr()); err != nil {
+			fail("inbound tls_port %s: %v", cfg.TLSAddr(), explainListen(err, cfg.Inbound.TLSPort))
+		} else {
+			l.Close()
+		}
+	}
+	if cfg.Inbound.TLSEnabled() {
+		_, info, err := tlscert.LoadPFX(cfg.Inbound.PFXPath, cfg.Inbound.PFXPassword, time.Now())
+		if info.Subject != "" {
+			fmt.Fprintf(stdout, "certificate: %s\n  subject: %s\n  names:   %s\n  issuer:  %s\n  expires: %s\n",
+				cfg.Inbound.PFXPath, info.Subject, strings.Join(info.SANs, ", "), info.Issuer, info.NotAfter.UTC().Format(time.RFC3339))
+		}
+		if err != nil {
+			fail("inbound TLS: %v", err)
+		} else if left := time.Until(info.NotAfter); left < 30*24*time.Hour {
+			fmt.Fprintf(stdout, "warning: the certificate expires in %d days: renew it\n", int(left.Hours()/24))
+		}
 	}
 	if cfg.Outbound.Server == "" {
 		fmt.Fprintln(stdout, "note: no [outbound] server: Pickup files are queued but not sent")

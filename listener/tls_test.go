@@ -1,0 +1,175 @@
+package listener
+
+import (
+	"bufio"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"math/big"
+	"net"
+	"net/smtp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// testCA makes a CA and a server certificate for mail.example.com and
+// 127.0.0.1, and returns the server's tls.Config and the client's roots.
+func testCA(t testing.TB) (*tls.Config, *x509.CertPool) {
+	t.Helper()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "mailbridge test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "mail.example.com"},
+		DNSNames: []string{"mail.example.com"}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+	return &tls.Config{
+		Certificates: []tls.Certificate{{Certificate: [][]byte{der, caDER}, PrivateKey: key}},
+		MinVersion:   tls.VersionTLS12,
+	}, pool
+}
+
+func startTLSServer(t *testing.T, startTLS bool) (*testServer, string, *x509.CertPool) {
+	t.Helper()
+	cfg := testConfig()
+	srvTLS, pool := testCA(t)
+	cfg.TLSConfig, cfg.StartTLS = srvTLS, startTLS
+	ts := startServer(t, cfg)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ts.srv.ServeTLS(l)
+	return ts, l.Addr().String(), pool
+}
+
+func TestImplicitTLS(t *testing.T) {
+	ts, tlsAddr, pool := startTLSServer(t, false)
+	tc, err := tls.Dial("tcp", tlsAddr, &tls.Config{RootCAs: pool, ServerName: "mail.example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &client{t: t, c: tc, br: bufio.NewReader(tc)}
+	t.Cleanup(func() { tc.Close() })
+	if g := c.reply(); !strings.HasPrefix(g, "220 mail.example.com Microsoft ESMTP MAIL Service") {
+		t.Fatalf("greeting %q", g)
+	}
+	if ehlo := c.cmd("EHLO client.test"); strings.Contains(ehlo, "STARTTLS") {
+		t.Errorf("STARTTLS offered inside TLS:\n%s", ehlo)
+	}
+	if r := c.sendMessage("a@x.test", []string{"b@y.test"}, "Subject: tls\r\n\r\nsecret"); !strings.HasPrefix(r, "250 2.6.0") {
+		t.Fatalf("reply %q", r)
+	}
+	got := string(ts.onlyDrop(t))
+	if !strings.Contains(got, "Received: from client.test ([127.0.0.1]) by mail.example.com over TLS secured channel with Microsoft SMTPSVC(10.0.17763.1697);\r\n") {
+		t.Fatalf("Received header does not say TLS:\n%s", got)
+	}
+	// The plain port of a server without STARTTLS offers none.
+	p := dial(t, ts.addr)
+	p.reply()
+	if ehlo := p.cmd("EHLO client.test"); strings.Contains(ehlo, "STARTTLS") {
+		t.Errorf("STARTTLS offered though not configured:\n%s", ehlo)
+	}
+	p.expect("STARTTLS", "502 5.5.1")
+}
+
+func TestSTARTTLS(t *testing.T) {
+	ts, _, pool := startTLSServer(t, true)
+	// Go's own client: EHLO, STARTTLS, verified handshake, EHLO again.
+	sc, err := smtp.Dial(ts.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	if ok, _ := sc.Extension("STARTTLS"); !ok {
+		t.Fatal("STARTTLS not offered")
+	}
+	if err := sc.StartTLS(&tls.Config{RootCAs: pool, ServerName: "mail.example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := sc.Extension("STARTTLS"); ok {
+		t.Error("STARTTLS still offered after TLS started")
+	}
+	if err := sc.Mail("a@x.test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := sc.Rcpt("b@y.test"); err != nil {
+		t.Fatal(err)
+	}
+	w, err := sc.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write([]byte("Subject: starttls\r\n\r\nbody\r\n"))
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	sc.Quit()
+	if got := string(ts.onlyDrop(t)); !strings.Contains(got, " over TLS secured channel with ") {
+		t.Fatalf("Received header does not say TLS:\n%s", got)
+	}
+}
+
+// RFC 3207 section 4.2 (and CVE-2011-0411): commands pipelined after
+// STARTTLS in plain text must not be executed inside the TLS session.
+func TestSTARTTLSDiscardsInjectedCommands(t *testing.T) {
+	ts, _, pool := startTLSServer(t, true)
+	c := dial(t, ts.addr)
+	c.hello()
+	c.expect("MAIL FROM:<before@x.test>", "250")
+	c.send("STARTTLS\r\nMAIL FROM:<injected@x.test>\r\n")
+	if r := c.reply(); r != "220 2.0.0 SMTP server ready" {
+		t.Fatalf("STARTTLS reply %q", r)
+	}
+	tc := tls.Client(c.c, &tls.Config{RootCAs: pool, ServerName: "mail.example.com"})
+	if err := tc.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	s := &client{t: t, c: tc, br: bufio.NewReader(tc)}
+	s.expect("EHLO client.test", "250-mail.example.com Hello [127.0.0.1]")
+	// Neither the MAIL before STARTTLS nor the injected one survives.
+	s.expect("RCPT TO:<b@y.test>", "502 5.5.1")
+	s.expect("MAIL FROM:<after@x.test>", "250 2.1.0 after@x.test")
+}
+
+func TestPlainTextToTLSPort(t *testing.T) {
+	_, tlsAddr, _ := startTLSServer(t, false)
+	c := dial(t, tlsAddr)
+	c.send("EHLO client.test\r\n")
+	if r := c.reply(); !strings.HasPrefix(r, "421 4.7.0 mail.example.com This port requires TLS") {
+		t.Fatalf("reply %q", r)
+	}
+	c.waitClosed()
+}
+
+func TestOldTLSVersionsRefused(t *testing.T) {
+	_, tlsAddr, pool := startTLSServer(t, false)
+	for _, v := range []uint16{tls.VersionTLS10, tls.VersionTLS11} {
+		tc, err := tls.Dial("tcp", tlsAddr, &tls.Config{RootCAs: pool, ServerName: "mail.example.com", MinVersion: v, MaxVersion: v})
+		if err == nil {
+			tc.Close()
+			t.Errorf("TLS version %x accepted", v)
+		}
+	}
+}

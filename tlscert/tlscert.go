@@ -1,0 +1,190 @@
+// Package tlscert loads the inbound TLS certificate from a password-protected
+// PFX (PKCS#12) file, as IIS's "Use SSL for Inbound" took it, and keeps it
+// current.
+//
+// PFX files as Windows exports them today (AES-256/PBES2) and legacy ones
+// (3DES/RC2) are read with software.sslmate.com/src/go-pkcs12, with their
+// chain and RSA or EC keys. Every failure is one line naming the file and the
+// cause: a wrong password, a file that is not PKCS#12, a certificate without
+// its private key, a key that does not match, an expired or not yet valid
+// certificate. The password never appears in any message.
+//
+// A Store serves the certificate to crypto/tls and reloads it when the file
+// changes (renewals), keeping the old one when the new one does not load.
+package tlscert
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"software.sslmate.com/src/go-pkcs12"
+)
+
+// Info describes a loaded certificate for `mailbridge check` and the log.
+type Info struct {
+	Subject   string
+	Issuer    string
+	SANs      []string
+	NotBefore time.Time
+	NotAfter  time.Time
+	Chain     int // CA certificates in the file besides the leaf
+}
+
+func (i Info) String() string {
+	return fmt.Sprintf("subject %q, issuer %q, names %s, valid %s to %s",
+		i.Subject, i.Issuer, strings.Join(i.SANs, ","), i.NotBefore.UTC().Format(time.DateOnly), i.NotAfter.UTC().Format(time.DateOnly))
+}
+
+// LoadPFX reads a PFX file and returns a certificate ready for crypto/tls,
+// or an error naming path and the cause.
+func LoadPFX(path, password string, now time.Time) (*tls.Certificate, Info, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, Info{}, fmt.Errorf("PFX file %s cannot be read: %w", path, err)
+	}
+	key, leaf, chain, err := pkcs12.DecodeChain(data, password)
+	if err != nil {
+		return nil, Info{}, fmt.Errorf("PFX file %s: %s", path, explain(err))
+	}
+	info := Info{
+		Subject: leaf.Subject.String(), Issuer: leaf.Issuer.String(),
+		SANs: names(leaf), NotBefore: leaf.NotBefore, NotAfter: leaf.NotAfter, Chain: len(chain),
+	}
+	signer, ok := key.(crypto.Signer)
+	if !ok || !samePublicKey(signer.Public(), leaf.PublicKey) {
+		return nil, info, fmt.Errorf("PFX file %s: the private key does not belong to the certificate %q", path, info.Subject)
+	}
+	switch {
+	case now.After(leaf.NotAfter):
+		return nil, info, fmt.Errorf("PFX file %s: the certificate %q expired on %s; install the renewed certificate", path, info.Subject, leaf.NotAfter.UTC().Format(time.RFC3339))
+	case now.Before(leaf.NotBefore):
+		return nil, info, fmt.Errorf("PFX file %s: the certificate %q is not valid before %s; check the machine's clock", path, info.Subject, leaf.NotBefore.UTC().Format(time.RFC3339))
+	}
+	cert := &tls.Certificate{PrivateKey: key, Leaf: leaf, Certificate: [][]byte{leaf.Raw}}
+	for _, c := range chain {
+		cert.Certificate = append(cert.Certificate, c.Raw)
+	}
+	return cert, info, nil
+}
+
+// explain turns go-pkcs12's errors into advice for an administrator.
+func explain(err error) string {
+	msg := err.Error()
+	switch {
+	case errors.Is(err, pkcs12.ErrIncorrectPassword):
+		return "wrong password (check pfx_password, pfx_password_file or pfx_password_env)"
+	case strings.Contains(msg, "private key missing"):
+		return "the file holds no private key; export the certificate again with \"Yes, export the private key\""
+	case strings.Contains(msg, "certificate missing"):
+		return "the file holds no certificate"
+	case strings.Contains(msg, "asn1") || strings.Contains(msg, "PFX PDU") || strings.Contains(msg, "unknown") && strings.Contains(msg, "version"):
+		return "not a PKCS#12 (.pfx or .p12) file; export the certificate from Windows as a .pfx with its private key"
+	}
+	return msg
+}
+
+func names(c *x509.Certificate) []string {
+	out := append([]string(nil), c.DNSNames...)
+	for _, ip := range c.IPAddresses {
+		out = append(out, ip.String())
+	}
+	return out
+}
+
+func samePublicKey(a, b crypto.PublicKey) bool {
+	type equaler interface{ Equal(crypto.PublicKey) bool }
+	switch k := a.(type) {
+	case *rsa.PublicKey, *ecdsa.PublicKey, ed25519.PublicKey:
+		return k.(equaler).Equal(b)
+	}
+	return false
+}
+
+// Store holds the current certificate and reloads it when the file changes.
+type Store struct {
+	path, password string
+	log            *slog.Logger
+	now            func() time.Time
+
+	cur  atomic.Pointer[tls.Certificate]
+	info atomic.Pointer[Info]
+
+	mu   sync.Mutex
+	last []byte // the file's content at the last attempt
+}
+
+// NewStore loads path; the error is LoadPFX's.
+func NewStore(path, password string, log *slog.Logger) (*Store, error) {
+	s := &Store{path: path, password: password, log: log, now: time.Now}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("PFX file %s cannot be read: %w", path, err)
+	}
+	cert, info, err := LoadPFX(path, password, s.now())
+	if err != nil {
+		return nil, err
+	}
+	s.cur.Store(cert)
+	s.info.Store(&info)
+	s.last = data
+	return s, nil
+}
+
+// GetCertificate is for tls.Config.GetCertificate.
+func (s *Store) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	return s.cur.Load(), nil
+}
+
+// Info describes the certificate in use.
+func (s *Store) Info() Info { return *s.info.Load() }
+
+// Check reloads the file if its content changed since the last attempt (a
+// PFX is a few KB: comparing content catches every change, where times and
+// sizes can miss a quick rewrite). A file that does not load is logged and
+// the old certificate stays in use.
+func (s *Store) Check() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	data, err := os.ReadFile(s.path)
+	if err != nil || bytes.Equal(data, s.last) {
+		return
+	}
+	s.last = data
+	cert, info, err := LoadPFX(s.path, s.password, s.now())
+	if err != nil {
+		// A renewal may be half-copied: the next change is tried again.
+		s.log.Error("certificate not reloaded, the previous one stays in use", "error", err)
+		return
+	}
+	s.cur.Store(cert)
+	s.info.Store(&info)
+	s.log.Info("certificate reloaded", "file", s.path, "certificate", info.String())
+}
+
+// Watch calls Check every interval until stop is closed. Polling works on
+// every file system, shares included, and a certificate changes rarely.
+func (s *Store) Watch(stop <-chan struct{}, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			s.Check()
+		}
+	}
+}

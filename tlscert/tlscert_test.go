@@ -1,0 +1,181 @@
+package tlscert
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"log/slog"
+	"math/big"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"software.sslmate.com/src/go-pkcs12"
+)
+
+// needOpenSSL skips without openssl, except in CI where it must be there.
+func needOpenSSL(t *testing.T) string {
+	t.Helper()
+	p, err := exec.LookPath("openssl")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("openssl is required in CI (apt-get install openssl)")
+		}
+		t.Skip("openssl not installed: PFX files as Windows writes them cannot be made here")
+	}
+	return p
+}
+
+func run(t *testing.T, dir string, args ...string) {
+	t.Helper()
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+// makePFX writes a CA, a server certificate signed by it (RSA or EC) and
+// PFX files: modern.pfx (AES-256/PBES2, openssl's default, as current
+// Windows exports) and legacy.pfx (3DES/RC2), both with the chain, and
+// nokey.pfx with the certificate only.
+func makePFX(t *testing.T, keyType string) string {
+	ossl := needOpenSSL(t)
+	dir := t.TempDir()
+	keyArgs := []string{"-newkey", "rsa:2048"}
+	if keyType == "ec" {
+		keyArgs = []string{"-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"}
+	}
+	run(t, dir, ossl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "30", "-subj", "/CN=Test CA")
+	run(t, dir, append(append([]string{ossl, "req"}, keyArgs...), "-nodes", "-keyout", "srv.key", "-out", "srv.csr", "-subj", "/CN=mail.example.com")...)
+	os.WriteFile(filepath.Join(dir, "ext.cnf"), []byte("subjectAltName=DNS:mail.example.com,IP:127.0.0.1\n"), 0o644)
+	run(t, dir, ossl, "x509", "-req", "-in", "srv.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", "srv.crt", "-days", "30", "-extfile", "ext.cnf")
+	run(t, dir, ossl, "pkcs12", "-export", "-out", "modern.pfx", "-inkey", "srv.key", "-in", "srv.crt", "-certfile", "ca.crt", "-passout", "pass:Pa55 w0rd!")
+	run(t, dir, ossl, "pkcs12", "-export", "-legacy", "-out", "legacy.pfx", "-inkey", "srv.key", "-in", "srv.crt", "-certfile", "ca.crt", "-passout", "pass:Pa55 w0rd!")
+	run(t, dir, ossl, "pkcs12", "-export", "-nokeys", "-out", "nokey.pfx", "-in", "srv.crt", "-passout", "pass:Pa55 w0rd!")
+	return dir
+}
+
+func TestLoadPFXEncodings(t *testing.T) {
+	for _, kt := range []string{"rsa", "ec"} {
+		dir := makePFX(t, kt)
+		for _, name := range []string{"modern.pfx", "legacy.pfx"} {
+			t.Run(kt+"/"+name, func(t *testing.T) {
+				cert, info, err := LoadPFX(filepath.Join(dir, name), "Pa55 w0rd!", time.Now())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if info.Subject != "CN=mail.example.com" || info.Chain != 1 || len(cert.Certificate) != 2 ||
+					strings.Join(info.SANs, ",") != "mail.example.com,127.0.0.1" || info.Issuer != "CN=Test CA" {
+					t.Fatalf("info %+v, %d certs", info, len(cert.Certificate))
+				}
+				if cert.Leaf == nil || cert.PrivateKey == nil {
+					t.Fatal("certificate not ready for crypto/tls")
+				}
+			})
+		}
+	}
+}
+
+func TestLoadPFXErrors(t *testing.T) {
+	dir := makePFX(t, "rsa")
+	os.WriteFile(filepath.Join(dir, "cert.pem.pfx"), []byte("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"), 0o644)
+	tests := []struct {
+		file, password, want string
+	}{
+		{"modern.pfx", "Zq9-not-it", "wrong password"},
+		{"legacy.pfx", "", "wrong password"},
+		{"cert.pem.pfx", "Zq9-any", "not a PKCS#12 (.pfx or .p12) file"},
+		{"nokey.pfx", "Pa55 w0rd!", "holds no private key"},
+		{"missing.pfx", "Zq9-any", "cannot be read"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			path := filepath.Join(dir, tt.file)
+			_, _, err := LoadPFX(path, tt.password, time.Now())
+			if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), path) {
+				t.Fatalf("got %v, want %q naming the file", err, tt.want)
+			}
+			if tt.password != "" && strings.Contains(err.Error(), tt.password) {
+				t.Fatalf("the password appears in %v", err)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Fatalf("not one line: %q", err)
+			}
+		})
+	}
+}
+
+// goPFX encodes a fresh self-signed certificate valid from nb to na.
+func goPFX(t *testing.T, path string, nb, na time.Time, cn string) {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
+		DNSNames: []string{cn}, NotBefore: nb, NotAfter: na}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	data, err := pkcs12.Modern.Encode(key, cert, nil, "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLoadPFXValidity(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now()
+	goPFX(t, filepath.Join(dir, "expired.pfx"), now.Add(-48*time.Hour), now.Add(-24*time.Hour), "old.example.com")
+	goPFX(t, filepath.Join(dir, "future.pfx"), now.Add(24*time.Hour), now.Add(48*time.Hour), "new.example.com")
+	if _, _, err := LoadPFX(filepath.Join(dir, "expired.pfx"), "pw", now); err == nil || !strings.Contains(err.Error(), `"CN=old.example.com" expired on`) {
+		t.Errorf("expired: %v", err)
+	}
+	if _, _, err := LoadPFX(filepath.Join(dir, "future.pfx"), "pw", now); err == nil || !strings.Contains(err.Error(), "is not valid before") {
+		t.Errorf("not yet valid: %v", err)
+	}
+}
+
+// TestReload replaces the file under a running store: a good renewal is
+// taken, a bad one is logged and the previous certificate stays.
+func TestReload(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "smtp.pfx")
+	now := time.Now()
+	goPFX(t, path, now.Add(-time.Hour), now.Add(time.Hour), "one.example.com")
+	var logs strings.Builder
+	s, err := NewStore(path, "pw", slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cn := func() string {
+		c, _ := s.GetCertificate(nil)
+		return c.Leaf.Subject.CommonName
+	}
+	if cn() != "one.example.com" {
+		t.Fatal(cn())
+	}
+	tmp := filepath.Join(dir, "renewed.tmp")
+	goPFX(t, tmp, now.Add(-time.Hour), now.Add(2*time.Hour), "two.example.com")
+	os.Rename(tmp, path)
+	s.Check()
+	if cn() != "two.example.com" || !strings.Contains(logs.String(), "certificate reloaded") {
+		t.Fatalf("after renewal: %s\n%s", cn(), logs.String())
+	}
+	os.WriteFile(path, []byte("half a file"), 0o600)
+	s.Check()
+	if cn() != "two.example.com" || !strings.Contains(logs.String(), "certificate not reloaded, the previous one stays in use") {
+		t.Fatalf("after a broken file: %s\n%s", cn(), logs.String())
+	}
+	if strings.Contains(logs.String(), `"pw"`) || strings.Contains(logs.String(), "=pw") {
+		t.Fatal("password in the log")
+	}
+}
