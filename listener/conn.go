@@ -253,6 +253,8 @@ func (c *conn) scanCommands(p []byte) (int, error) {
 func (c *conn) upgrade() error {
 	c.writeLine("220 2.0.0 SMTP server ready")
 	tc := tls.Server(c.raw, c.srv.cfg.TLSConfig)
+	// The handshake gets its own deadline, not what is left of the reply's.
+	_ = c.raw.SetDeadline(time.Now().Add(handshakeTimeout))
 	ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
 	defer cancel()
 	if err := tc.HandshakeContext(ctx); err != nil {
