@@ -15,6 +15,7 @@ package config
 import (
 	"crypto/tls"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"time"
@@ -86,6 +87,17 @@ type Inbound struct {
 	// TLSPort, when not 0, is a second listener with implicit TLS.
 	TLSPort       int
 	MinTLSVersion uint16
+
+	// LocalDomains (local and alias domains) get their mail in Drop; empty
+	// means every domain (the product default). RelayFrom may relay mail
+	// for other domains through the smart host; with Intercept (IIS's Email
+	// Interceptor) that mail goes to Drop first instead. AllowFrom (empty:
+	// everyone) and DenyFrom decide who may connect.
+	LocalDomains []string
+	RelayFrom    []netip.Prefix
+	Intercept    bool
+	AllowFrom    []netip.Prefix
+	DenyFrom     []netip.Prefix
 }
 
 // TLSEnabled reports whether a certificate is needed.
@@ -158,6 +170,7 @@ func Default() *Config {
 			TLS:             "none",
 			// Windows Server 2025 disables TLS 1.0 and 1.1.
 			MinTLSVersion: tls.VersionTLS12,
+			Intercept:     true,
 		},
 		Outbound: Outbound{
 			Port: 25,

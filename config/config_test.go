@@ -204,3 +204,22 @@ func TestInboundTLSProblems(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+func TestRelayKeys(t *testing.T) {
+	c, err := Parse("mb.toml", []byte("[inbound]\nlocal_domains = [\"corp.example\", \"alias.example\"]\nrelay_from = [\"10.1.2.3\", \"192.168.0.0/16\", \"2001:db8::/32\"]\nintercept = false\ndeny_from = [\"203.0.113.9\"]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := c.Inbound
+	if len(in.LocalDomains) != 2 || len(in.RelayFrom) != 3 || in.RelayFrom[0].String() != "10.1.2.3/32" || in.Intercept || len(in.DenyFrom) != 1 {
+		t.Fatalf("%+v", in)
+	}
+	if !Default().Inbound.Intercept {
+		t.Error("the Email Interceptor is on by default")
+	}
+	_, err = Parse("mb.toml", []byte("[inbound]\nrelay_from = [\"10.0.0.0/33\"]\nlocal_domains = \"corp.example\"\n"))
+	if err == nil || !strings.Contains(err.Error(), `mb.toml:2: inbound.relay_from = [10.0.0.0/33]: item 1 ("10.0.0.0/33"): must be an IP address or a CIDR range`) ||
+		!strings.Contains(err.Error(), "mb.toml:3: inbound.local_domains") {
+		t.Fatalf("got %v", err)
+	}
+}

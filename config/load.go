@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sort"
@@ -174,6 +175,11 @@ func (c *Config) sections() []section {
 			{"pfx_password_env", str(&c.secrets.pfxEnv, nonEmpty)},
 			{"tls_port", integer(&c.Inbound.TLSPort, 0, 65535)},
 			{"min_tls_version", tlsVersion(&c.Inbound.MinTLSVersion)},
+			{"local_domains", domainList(&c.Inbound.LocalDomains)},
+			{"relay_from", prefixList(&c.Inbound.RelayFrom)},
+			{"intercept", boolean(&c.Inbound.Intercept)},
+			{"allow_from", prefixList(&c.Inbound.AllowFrom)},
+			{"deny_from", prefixList(&c.Inbound.DenyFrom)},
 		}},
 		{"outbound", []key{
 			{"server", str(&c.Outbound.Server, smartHost)},
@@ -337,6 +343,63 @@ func (l *loader) secret(c *Config, section string, dst *string, file, env, base 
 			return
 		}
 		*dst = v
+	}
+}
+
+func stringList(v any) ([]string, error) {
+	list, ok := v.([]any)
+	if !ok {
+		return nil, errors.New(`must be a list in brackets, for example ["a", "b"]`)
+	}
+	out := make([]string, 0, len(list))
+	for i, item := range list {
+		s, ok := item.(string)
+		if !ok {
+			return nil, fmt.Errorf("item %d must be a string in quotes", i+1)
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+func domainList(dst *[]string) func(any) error {
+	return func(v any) error {
+		list, err := stringList(v)
+		if err != nil {
+			return err
+		}
+		for i, d := range list {
+			if err := hostname(d); err != nil {
+				return fmt.Errorf("item %d (%q): must be a domain such as example.com", i+1, d)
+			}
+		}
+		*dst = list
+		return nil
+	}
+}
+
+// prefixList reads IP addresses and CIDR ranges ("192.0.2.7", "10.0.0.0/8",
+// "2001:db8::/32").
+func prefixList(dst *[]netip.Prefix) func(any) error {
+	return func(v any) error {
+		list, err := stringList(v)
+		if err != nil {
+			return err
+		}
+		out := make([]netip.Prefix, 0, len(list))
+		for i, s := range list {
+			p, err := netip.ParsePrefix(s)
+			if err != nil {
+				a, aerr := netip.ParseAddr(s)
+				if aerr != nil {
+					return fmt.Errorf("item %d (%q): must be an IP address or a CIDR range such as 10.0.0.0/8", i+1, s)
+				}
+				p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+			}
+			out = append(out, p.Masked())
+		}
+		*dst = out
+		return nil
 	}
 }
 

@@ -41,10 +41,15 @@ type dropWriter struct {
 	newID  func() string // returns a new Message-ID, with brackets
 	oat    string        // the X-OriginalArrivalTime header line, with CRLF
 	echoID string
+
+	// stuff doubles a dot that starts a line (RFC 5321 section 4.5.2), for
+	// files that the Pickup reader will read as an SMTP DATA stream.
+	stuff   bool
+	atStart bool
 }
 
 func newDropWriter(w io.Writer, newID func() string, oat string) *dropWriter {
-	return &dropWriter{w: w, inHeader: true, first: true, newID: newID, oat: oat}
+	return &dropWriter{w: w, inHeader: true, first: true, newID: newID, oat: oat, atStart: true}
 }
 
 func (d *dropWriter) Write(p []byte) (int, error) {
@@ -190,6 +195,10 @@ func (d *dropWriter) Close() error {
 // emit writes p with bare LF turned into CRLF.
 func (d *dropWriter) emit(p []byte) {
 	for len(p) > 0 && d.err == nil {
+		if d.stuff && d.atStart && p[0] == '.' {
+			d.write([]byte{'.'})
+		}
+		d.atStart = false
 		i := bytes.IndexByte(p, '\n')
 		if i < 0 {
 			d.write(p)
@@ -203,6 +212,7 @@ func (d *dropWriter) emit(p []byte) {
 			d.write([]byte("\r\n"))
 		}
 		d.prevCR = false
+		d.atStart = true
 		p = p[i+1:]
 	}
 }

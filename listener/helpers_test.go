@@ -79,6 +79,9 @@ func startServer(t testing.TB, cfg Config) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// As cmd/mailbridge wires it: relayed mail goes to Pickup, stuffed as
+	// the Pickup reader's default expects.
+	cfg.RelayDir, cfg.RelayDotStuffed = l.Pickup, true
 	logs := &syncBuffer{}
 	srv := New(cfg, root, slog.New(slog.NewTextHandler(logs, nil)))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -25,6 +25,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -50,6 +52,21 @@ type Config struct {
 	TLSConfig *tls.Config
 	StartTLS  bool
 
+	// LocalDomains (local and alias domains) get their mail in Drop; empty
+	// means every domain. RelayFrom lists the clients that may send mail
+	// for other domains; with Intercept (IIS's Email Interceptor) that mail
+	// goes to Drop too, otherwise it is written, dot-stuffed as
+	// RelayDotStuffed says, into RelayDir (the Pickup folder) for the smart
+	// host. AllowFrom (empty: everyone) and DenyFrom control who may
+	// connect at all.
+	LocalDomains    []string
+	RelayFrom       []netip.Prefix
+	Intercept       bool
+	RelayDir        string
+	RelayDotStuffed bool
+	AllowFrom       []netip.Prefix
+	DenyFrom        []netip.Prefix
+
 	// Now returns the arrival time; nil means time.Now. Tests fix it.
 	Now func() time.Time
 }
@@ -60,6 +77,9 @@ type Server struct {
 	root *mailroot.Root
 	log  *slog.Logger
 	smtp *smtp.Server
+
+	localDomains map[string]struct{}
+	ownIPs       map[netip.Addr]struct{}
 
 	mu      sync.Mutex
 	conns   map[*conn]struct{}
@@ -72,7 +92,13 @@ func New(cfg Config, root *mailroot.Root, log *slog.Logger) *Server {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Server{cfg: cfg, root: root, log: log, conns: map[*conn]struct{}{}}
+	s := &Server{cfg: cfg, root: root, log: log, conns: map[*conn]struct{}{},
+		localDomains: map[string]struct{}{}, ownIPs: ownAddresses()}
+	if len(cfg.LocalDomains) > 0 {
+		for _, d := range append([]string{cfg.Hostname}, cfg.LocalDomains...) {
+			s.localDomains[strings.TrimSuffix(strings.ToLower(d), ".")] = struct{}{}
+		}
+	}
 	if cfg.MaxConnections > 0 {
 		s.slots = make(chan struct{}, cfg.MaxConnections)
 	}
@@ -180,6 +206,11 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		s := l.s
+		if !s.admitted(nc.RemoteAddr()) {
+			s.log.Info("connection refused by allow_from/deny_from", "client", nc.RemoteAddr().String())
+			go refuse(nc, "554 5.7.1 "+s.cfg.Hostname+" Access denied")
+			continue
+		}
 		if s.slots != nil {
 			select {
 			case s.slots <- struct{}{}:

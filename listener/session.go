@@ -10,6 +10,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/mailbridge/mailbridge/compat"
+	"github.com/mailbridge/mailbridge/mailroot"
 )
 
 var (
@@ -39,12 +40,13 @@ type session struct {
 	smtp *smtp.Conn
 	conn *conn
 
-	from string
-	to   []string
+	from   string
+	local  []string // recipients whose mail goes to Drop
+	remote []string // recipients relayed through the smart host
 }
 
 func (s *session) Reset() {
-	s.from, s.to = "", nil
+	s.from, s.local, s.remote = "", nil, nil
 }
 
 func (s *session) Logout() error { return nil }
@@ -52,18 +54,36 @@ func (s *session) Logout() error { return nil }
 // Mail accepts any sender, the null sender included (RFC 5321 section 4.5.5).
 func (s *session) Mail(from string, _ *smtp.MailOptions) error {
 	s.from = from
-	s.to = nil
+	s.local, s.remote = nil, nil
 	return nil
 }
 
-// Rcpt accepts any recipient in any domain: every message goes to Drop.
+// Rcpt sorts recipients by the relay rules (relay.go).
 func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
-	s.to = append(s.to, to)
+	switch s.s.route(to, addrIP(s.conn.RemoteAddr())) {
+	case toDrop:
+		s.local = append(s.local, to)
+	case toRelay:
+		s.remote = append(s.remote, to)
+	default:
+		s.s.log.Info("relay refused", "client", s.conn.clientIP, "from", s.from, "to", to)
+		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "Unable to relay for " + to}
+	}
 	return nil
 }
 
-// Data streams the message into a new Drop file and answers 250 only once
-// the file is durable in Drop.
+// output is one file the message is written to: Drop for local
+// recipients, Pickup for relayed ones.
+type output struct {
+	f  *mailroot.File
+	bw *bufio.Writer
+	dw *dropWriter
+	to []string
+	n  int // length of the envelope and Received header
+}
+
+// Data streams the message into a new Drop file (and a Pickup file for
+// relayed recipients) and answers 250 only once every file is durable.
 func (s *session) Data(r io.Reader) error {
 	srv := s.s
 	cfg := srv.cfg
@@ -73,27 +93,59 @@ func (s *session) Data(r io.Reader) error {
 	// The latest HELO/EHLO name: a client may greet again after STARTTLS.
 	helo := s.smtp.Hostname()
 	log := srv.log.With("id", name, "client", s.conn.clientIP, "helo", helo,
-		"from", s.from, "to", strings.Join(s.to, ","))
+		"from", s.from, "to", strings.Join(append(append([]string(nil), s.local...), s.remote...), ","))
 
-	f, err := srv.root.Create(srv.root.Layout().Drop, name+".eml")
-	if err != nil {
-		log.Error("message not stored", "result", "451", "error", err)
-		return errStore
-	}
-	defer f.Abort()
-
-	bw := bufio.NewWriterSize(f, 64<<10)
-	head := compat.Envelope(s.from, s.to) + compat.Received(compat.ReceivedInfo{
+	received := compat.Received(compat.ReceivedInfo{
 		Helo: helo, ClientIP: s.conn.clientIP, Server: cfg.Hostname, TLS: isTLS,
 		Product: cfg.Product, Version: cfg.Version, Time: arrival,
 	})
-	_, _ = bw.WriteString(head)
-	dw := newDropWriter(bw, func() string { return compat.MessageID(name, cfg.Hostname) },
-		compat.OriginalArrivalTime(arrival))
+	msgID := compat.MessageID(name, cfg.Hostname)
+	oat := compat.OriginalArrivalTime(arrival)
+	var outs []*output
+	defer func() {
+		for _, o := range outs {
+			o.f.Abort()
+		}
+	}()
+	open := func(dir string, to []string, stuff bool) error {
+		f, err := srv.root.Create(dir, name+".eml")
+		if err != nil {
+			return err
+		}
+		o := &output{f: f, bw: bufio.NewWriterSize(f, 64<<10), to: to}
+		head := compat.Envelope(s.from, to) + received
+		o.n = len(head)
+		_, _ = o.bw.WriteString(head)
+		o.dw = newDropWriter(o.bw, func() string { return msgID }, oat)
+		o.dw.stuff = stuff
+		outs = append(outs, o)
+		return nil
+	}
+	if len(s.local) > 0 {
+		if err := open(srv.root.Layout().Drop, s.local, false); err != nil {
+			log.Error("message not stored", "result", "451", "error", err)
+			return errStore
+		}
+	}
+	if len(s.remote) > 0 {
+		if err := open(cfg.RelayDir, s.remote, cfg.RelayDotStuffed); err != nil {
+			log.Error("message not stored", "result", "451", "error", err)
+			return errStore
+		}
+	}
+	var w io.Writer = outs[0].dw
+	if len(outs) == 2 {
+		w = io.MultiWriter(outs[0].dw, outs[1].dw)
+	}
 	cr := &countingReader{r: r}
-	_, err = io.Copy(dw, cr)
-	if err == nil {
-		err = dw.Close()
+	_, err := io.Copy(w, cr)
+	for _, o := range outs {
+		if err == nil {
+			err = o.dw.Close()
+		}
+		if err == nil {
+			err = o.bw.Flush()
+		}
 	}
 	if err != nil {
 		var se *smtp.SMTPError
@@ -109,14 +161,11 @@ func (s *session) Data(r io.Reader) error {
 		log.Error("message not stored", "result", "451", "error", err)
 		return errStore
 	}
-	if err := bw.Flush(); err != nil {
-		log.Error("message not stored", "result", "451", "error", err)
-		return errStore
-	}
 	// Decoded parts can only exceed the limit when the whole message does:
 	// base64 and quoted-printable never decode to more than they encode.
 	if lim := cfg.MaxAttachmentSize; lim > 0 && cr.n > lim {
-		body := io.NewSectionReader(f.Temp(), int64(len(head)), 1<<62)
+		o := outs[0]
+		body := io.NewSectionReader(o.f.Temp(), int64(o.n), 1<<62)
 		if err := largestPart(bufio.NewReaderSize(body, 64<<10), lim); err != nil {
 			var tb *errPartTooBig
 			if errors.As(err, &tb) {
@@ -126,16 +175,25 @@ func (s *session) Data(r io.Reader) error {
 			}
 		}
 	}
-	path, err := f.Commit()
-	if err != nil {
-		log.Error("message not stored", "result", "451", "error", err)
-		return errStore
+	var files []string
+	for i, o := range outs {
+		path, err := o.f.Commit()
+		if err != nil {
+			if i > 0 {
+				// The Drop copy is stored; the client will retry all.
+				log.Error("relay copy not stored after the Drop copy was", "drop_file", files[0], "error", err)
+			}
+			log.Error("message not stored", "result", "451", "error", err)
+			return errStore
+		}
+		files = append(files, path)
 	}
-	log.Info("message received", "result", "250", "size", cr.n, "file", path,
-		"message_id", dw.echoID, "tls", isTLS)
+	echo := outs[0].dw.echoID
+	log.Info("message received", "result", "250", "size", cr.n, "file", strings.Join(files, ","),
+		"message_id", echo, "tls", isTLS)
 	// go-smtp sends an *SMTPError as the reply: this is IIS's 250.
 	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 6, 0},
-		Message: dw.echoID + " Queued mail for delivery"}
+		Message: echo + " Queued mail for delivery"}
 }
 
 // countingReader counts message bytes and keeps the reader's own error

@@ -84,6 +84,10 @@ func Open(l Layout) (*Root, error) {
 	if err := SameVolume(l.Pickup, l.Queue); err != nil {
 		return nil, fmt.Errorf("Pickup and Queue: %w", err)
 	}
+	// Relayed mail is written through SortTemp into Pickup.
+	if err := SameVolume(l.SortTemp, l.Pickup); err != nil {
+		return nil, fmt.Errorf("SortTemp and Pickup: %w", err)
+	}
 	r := &Root{layout: l, syncers: map[string]*dirSyncer{}}
 	if err := r.cleanSortTemp(); err != nil {
 		return nil, err

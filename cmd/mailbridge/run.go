@@ -74,6 +74,13 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		DataTimeout:       cfg.Inbound.DataTimeout,
 		TLSConfig:         tlsConf,
 		StartTLS:          cfg.Inbound.TLS == "starttls",
+		LocalDomains:      cfg.Inbound.LocalDomains,
+		RelayFrom:         cfg.Inbound.RelayFrom,
+		Intercept:         cfg.Inbound.Intercept,
+		RelayDir:          cfg.Mailroot.Pickup,
+		RelayDotStuffed:   cfg.Pickup.DotStuffed,
+		AllowFrom:         cfg.Inbound.AllowFrom,
+		DenyFrom:          cfg.Inbound.DenyFrom,
 	}, root, log)
 	serveErr := make(chan error, 2)
 	listeners := 1

@@ -1,0 +1,132 @@
+package listener
+
+import (
+	"net/netip"
+	"os"
+	"strings"
+	"testing"
+)
+
+// TestRelayMatrix: local, alias and other domains, from a listed and an
+// unlisted client, with the Email Interceptor on and off.
+func TestRelayMatrix(t *testing.T) {
+	listed := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	unlisted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	type want struct{ reply, folder string }
+	tests := []struct {
+		rcpt      string
+		relay     []netip.Prefix
+		intercept bool
+		want      want
+	}{
+		{"u@local.test", unlisted, false, want{"250 2.1.5", "Drop"}},
+		{"u@alias.test", unlisted, false, want{"250 2.1.5", "Drop"}},
+		{"u@mail.example.com", unlisted, false, want{"250 2.1.5", "Drop"}},
+		{"u@other.test", unlisted, false, want{"550 5.7.1 Unable to relay for u@other.test", ""}},
+		{"u@other.test", unlisted, true, want{"550 5.7.1 Unable to relay for u@other.test", ""}},
+		{"u@other.test", listed, false, want{"250 2.1.5", "Pickup"}},
+		{"u@other.test", listed, true, want{"250 2.1.5", "Drop"}},
+		{"u@local.test", listed, false, want{"250 2.1.5", "Drop"}},
+	}
+	for _, tt := range tests {
+		name := tt.rcpt + map[bool]string{true: "/listed", false: "/unlisted"}[tt.relay[0].Bits() == 8 && tt.relay[0].Addr().Is4() && tt.relay[0].Addr().As4()[0] == 127]
+		if tt.intercept {
+			name += "/intercept"
+		}
+		t.Run(name, func(t *testing.T) {
+			cfg := testConfig()
+			cfg.LocalDomains = []string{"local.test", "Alias.Test"}
+			cfg.RelayFrom, cfg.Intercept = tt.relay, tt.intercept
+			ts := startServer(t, cfg)
+			c := dial(t, ts.addr)
+			c.hello()
+			c.expect("MAIL FROM:<a@x.test>", "250")
+			if r := c.cmd("RCPT TO:<" + tt.rcpt + ">"); !strings.HasPrefix(r, tt.want.reply) {
+				t.Fatalf("RCPT: %q, want %q", r, tt.want.reply)
+			}
+			if tt.want.folder == "" {
+				return
+			}
+			c.expect("DATA", "354")
+			c.send("Subject: relay\r\n\r\n..dot line\r\n.\r\n")
+			if r := c.reply(); !strings.HasPrefix(r, "250 2.6.0") {
+				t.Fatalf("DATA: %q", r)
+			}
+			for _, f := range ts.root.Layout().Folders() {
+				entries, _ := os.ReadDir(f.Path)
+				n := len(entries)
+				if (f.Name == tt.want.folder) != (n == 1) || n > 1 {
+					t.Errorf("%s holds %d files; want the message in %s", f.Name, n, tt.want.folder)
+				}
+				if f.Name == "Pickup" && n == 1 {
+					b, _ := os.ReadFile(f.Path + "/" + entries[0].Name())
+					// The Pickup reader treats the file as a DATA stream.
+					if !strings.HasPrefix(string(b), "x-sender: a@x.test\r\nx-receiver: u@other.test\r\nReceived: ") || !strings.HasSuffix(string(b), "\r\n\r\n..dot line\r\n") {
+						t.Errorf("Pickup file %q", b)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestNoOpenRelay: whatever an address looks like, an unlisted client gets
+// no mail out; what is accepted goes to Drop.
+func TestNoOpenRelay(t *testing.T) {
+	cfg := testConfig()
+	cfg.LocalDomains = []string{"local.test"}
+	cfg.RelayFrom = []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}
+	ts := startServer(t, cfg)
+	c := dial(t, ts.addr)
+	c.hello()
+	c.expect("MAIL FROM:<a@x.test>", "250")
+	for _, rcpt := range []string{
+		"<victim@other.test>", "<VICTIM@OTHER.TEST>", "<victim@other.test.>",
+		"<@local.test:victim@other.test>", "<@local.test,@relay.test:victim@other.test>",
+		"<victim@[10.9.8.7]>", "<victim@[IPv6:2001:db8::1]>", "<victim@local.test@other.test>",
+		"<\"victim@local.test\"@other.test>", "<victim%local.test@other.test>",
+	} {
+		r := c.cmd("RCPT TO:" + rcpt)
+		if !strings.HasPrefix(r, "550 5.7.1") && !strings.HasPrefix(r, "501 ") {
+			t.Errorf("RCPT TO:%s accepted from an unlisted client: %q", rcpt, r)
+		}
+	}
+	// Tricks that name a local domain are accepted, and land in Drop only.
+	for _, rcpt := range []string{"<victim%other.test@local.test>", "<\"victim@other.test\"@local.test>", "<u@[127.0.0.1]>", "<U@LOCAL.TEST>"} {
+		c.expect("RCPT TO:"+rcpt, "250 2.1.5")
+	}
+	c.expect("DATA", "354")
+	c.send("Subject: x\r\n\r\nbody\r\n.\r\n")
+	if r := c.reply(); !strings.HasPrefix(r, "250 2.6.0") {
+		t.Fatal(r)
+	}
+	if n, _ := os.ReadDir(ts.root.Layout().Pickup); len(n) != 0 {
+		t.Fatalf("Pickup holds %d files", len(n))
+	}
+	ts.onlyDrop(t)
+}
+
+func TestConnectionControl(t *testing.T) {
+	for _, tt := range []struct {
+		allow, deny []netip.Prefix
+		ok          bool
+	}{
+		{nil, nil, true},
+		{[]netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, nil, true},
+		{[]netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}, nil, false},
+		{nil, []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, false},
+		{[]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, false},
+	} {
+		cfg := testConfig()
+		cfg.AllowFrom, cfg.DenyFrom = tt.allow, tt.deny
+		ts := startServer(t, cfg)
+		c := dial(t, ts.addr)
+		r := c.reply()
+		if tt.ok != strings.HasPrefix(r, "220 ") {
+			t.Errorf("allow %v deny %v: %q", tt.allow, tt.deny, r)
+		}
+		if !tt.ok && r != "554 5.7.1 mail.example.com Access denied" {
+			t.Errorf("refusal %q", r)
+		}
+	}
+}
