@@ -133,6 +133,9 @@ type Pickup struct {
 type Log struct {
 	Level string
 	File  string
+	// W3CDir, when set, receives IIS-format SMTP logs (exYYMMDD.log, UTC),
+	// as IIS wrote them under LogFiles\SMTPSVC1.
+	W3CDir string
 }
 
 // Addr is the listen address of the inbound listener.
@@ -223,6 +226,9 @@ func (c *Config) resolveFolders(base string) {
 	}
 	if c.Log.File != "" {
 		c.Log.File = abs(c.Log.File)
+	}
+	if c.Log.W3CDir != "" {
+		c.Log.W3CDir = abs(c.Log.W3CDir)
 	}
 	if c.Inbound.PFXPath != "" {
 		c.Inbound.PFXPath = abs(c.Inbound.PFXPath)

@@ -203,6 +203,7 @@ func (c *Config) sections() []section {
 		{"log", []key{
 			{"level", str(&c.Log.Level, oneOf("debug", "info", "warn", "error"))},
 			{"file", str(&c.Log.File, nil)},
+			{"w3c_dir", str(&c.Log.W3CDir, nil)},
 		}},
 	}
 }

@@ -64,6 +64,16 @@ type conn struct {
 	pending   []byte
 	closeOnce sync.Once
 
+	// W3C log (nil Config.CommandLog: off)
+	cmds      []pendingCmd // commands waiting for their reply, in order
+	helo      string
+	msgID     string // of the message just stored, for the DATA line
+	started   time.Time
+	bytesIn   int64
+	bytesOut  int64
+	dataBytes int64
+	replyOut  int64 // bytes of the reply being sent (multi-line, 354)
+
 	// read side, command mode only; touched by go-smtp's goroutine alone
 	lineLen   int
 	lineStart int // where the current line began in this read, or -1
@@ -76,7 +86,7 @@ func newConn(nc net.Conn, s *Server, implicitTLS bool, release func()) *conn {
 	if host, _, err := net.SplitHostPort(ip); err == nil {
 		ip = host
 	}
-	c := &conn{srv: s, clientIP: ip, release: release, nc: nc, raw: nc, lineStart: -1}
+	c := &conn{srv: s, clientIP: ip, release: release, nc: nc, raw: nc, lineStart: -1, started: time.Now()}
 	if s.cfg.TLSConfig != nil {
 		if implicitTLS {
 			c.nc, c.tls = tls.Server(nc, s.cfg.TLSConfig), true
@@ -168,6 +178,12 @@ func (c *conn) Read(p []byte) (int, error) {
 			_ = nc.SetReadDeadline(time.Now().Add(d))
 		}
 		n, err := nc.Read(p)
+		c.mu.Lock()
+		c.bytesIn += int64(n)
+		if data {
+			c.dataBytes += int64(n)
+		}
+		c.mu.Unlock()
 		if n > 0 && !data {
 			keep, lerr := c.scanCommands(p[:n])
 			if lerr != nil {
@@ -216,8 +232,8 @@ func (c *conn) scanCommands(p []byte) (int, error) {
 			seg = seg[:i+1]
 		}
 		c.lineLen += len(seg)
-		if len(c.lineHead) < 32 {
-			k := min(32-len(c.lineHead), len(seg))
+		if keep := c.headLen(); len(c.lineHead) < keep {
+			k := min(keep-len(c.lineHead), len(seg))
 			c.lineHead = append(c.lineHead, seg[:k]...)
 		}
 		if c.lineLen > maxCommandLine {
@@ -231,6 +247,11 @@ func (c *conn) scanCommands(p []byte) (int, error) {
 		start := c.lineStart
 		c.bdatSkip = bdatSize(c.lineHead)
 		isStartTLS := strings.EqualFold(strings.TrimSpace(string(c.lineHead)), "STARTTLS")
+		if c.srv.cfg.CommandLog != nil {
+			c.mu.Lock()
+			c.cmds = append(c.cmds, pendingCmd{line: strings.TrimRight(string(c.lineHead), "\r\n"), at: time.Now(), n: c.lineLen})
+			c.mu.Unlock()
+		}
 		c.lineLen, c.lineHead, c.lineStart = 0, c.lineHead[:0], -1
 		if isStartTLS && start >= 0 {
 			c.mu.Lock()
@@ -252,6 +273,9 @@ func (c *conn) scanCommands(p []byte) (int, error) {
 // everything the client said before TLS.
 func (c *conn) upgrade() error {
 	c.writeLine("220 2.0.0 SMTP server ready")
+	c.mu.Lock()
+	c.logReply(220, int64(len("220 2.0.0 SMTP server ready\r\n")))
+	c.mu.Unlock()
 	tc := tls.Server(c.raw, c.srv.cfg.TLSConfig)
 	// The handshake gets its own deadline, not what is left of the reply's.
 	_ = c.raw.SetDeadline(time.Now().Add(handshakeTimeout))
@@ -268,6 +292,80 @@ func (c *conn) upgrade() error {
 	c.swallow++
 	c.mu.Unlock()
 	return nil
+}
+
+// headLen is how much of a command line is kept: enough to recognise
+// BDAT and STARTTLS, or the whole line (bounded) for the W3C log.
+func (c *conn) headLen() int {
+	if c.srv.cfg.CommandLog != nil {
+		return 1024
+	}
+	return 32
+}
+
+// pendingCmd is a command line waiting for its reply.
+type pendingCmd struct {
+	line string
+	at   time.Time
+	n    int   // bytes of the command line
+	sc   int64 // bytes of intermediate replies (354)
+}
+
+// logReply pairs a final reply with the oldest command waiting for one and
+// writes IIS's W3C log line (iis-reference section 9). It runs with c.mu
+// held.
+func (c *conn) logReply(code int, replyBytes int64) {
+	log := c.srv.cfg.CommandLog
+	if log == nil || len(c.cmds) == 0 {
+		return
+	}
+	cmd := c.cmds[0]
+	method, query, _ := strings.Cut(cmd.line, " ")
+	method = strings.ToUpper(method)
+	if code == 354 {
+		// DATA is logged once, with the reply to the message.
+		c.cmds[0].sc += replyBytes
+		return
+	}
+	c.cmds = c.cmds[1:]
+	if query != "" {
+		query = " " + query // IIS kept the separating space: "+FROM:<a@b>"
+	}
+	e := compat.W3CEntry{
+		Time: time.Now(), ClientIP: c.clientIP, User: c.helo, Computer: computerName(c.srv.cfg.Hostname),
+		ServerIP: addrIP(c.raw.LocalAddr()).String(), Method: method, Query: query, Status: code,
+		SCBytes: cmd.sc + replyBytes, CSBytes: int64(cmd.n), TimeTaken: time.Since(cmd.at),
+	}
+	switch method {
+	case "EHLO", "HELO":
+		if code == 250 {
+			c.helo = strings.TrimSpace(query)
+		}
+		e.User = c.helo
+	case "DATA":
+		e.Query, e.CSBytes = c.msgID, int64(cmd.n)+c.dataBytes
+		c.dataBytes, c.msgID = 0, ""
+	case "QUIT":
+		// IIS closes the session with status 240 and its totals.
+		e.Query, e.Status, e.Win32 = c.helo, 240, time.Since(c.started).Milliseconds()
+		e.SCBytes, e.CSBytes, e.TimeTaken = c.bytesOut+replyBytes, c.bytesIn, time.Since(c.started)
+	}
+	if err := log.Log(e); err != nil {
+		c.srv.log.Warn("W3C log not written", "error", err)
+	}
+}
+
+// computerName is IIS's s-computername: the host's first label, in capitals.
+func computerName(fqdn string) string {
+	name, _, _ := strings.Cut(fqdn, ".")
+	return strings.ToUpper(name)
+}
+
+// setMessageID records the stored message's ID for the DATA log line.
+func (c *conn) setMessageID(id string) {
+	c.mu.Lock()
+	c.msgID = id
+	c.mu.Unlock()
 }
 
 // bdatSize returns the chunk size of a "BDAT n [LAST]" line, or 0.
@@ -311,10 +409,17 @@ func (c *conn) Write(p []byte) (int, error) {
 		for _, l := range lines {
 			out = append(out, l...)
 			out = append(out, "\r\n"...)
+			c.replyOut += int64(len(l) + 2)
+			if len(l) >= 4 && l[3] == ' ' {
+				code, _ := strconv.Atoi(l[:3])
+				c.logReply(code, c.replyOut)
+				c.replyOut = 0
+			}
 		}
 		closeAfter = closeAfter || last
 	}
 	nc := c.nc
+	c.bytesOut += int64(len(out))
 	c.mu.Unlock()
 	if len(out) > 0 {
 		if d := c.srv.cfg.CommandTimeout; d > 0 {

@@ -32,6 +32,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/mailbridge/mailbridge/compat"
 	"github.com/mailbridge/mailbridge/mailroot"
 )
 
@@ -67,8 +68,17 @@ type Config struct {
 	AllowFrom       []netip.Prefix
 	DenyFrom        []netip.Prefix
 
+	// CommandLog receives one entry per SMTP command for IIS's W3C log;
+	// nil: no such log.
+	CommandLog CommandLog
+
 	// Now returns the arrival time; nil means time.Now. Tests fix it.
 	Now func() time.Time
+}
+
+// CommandLog is where IIS-format command log lines go (compat.W3CLog).
+type CommandLog interface {
+	Log(compat.W3CEntry) error
 }
 
 // Server receives mail into Drop.

@@ -189,6 +189,7 @@ func (s *session) Data(r io.Reader) error {
 		files = append(files, path)
 	}
 	echo := outs[0].dw.echoID
+	s.conn.setMessageID(echo)
 	log.Info("message received", "result", "250", "size", cr.n, "file", strings.Join(files, ","),
 		"message_id", echo, "tls", isTLS)
 	// go-smtp sends an *SMTPError as the reply: this is IIS's 250.

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mailbridge/mailbridge/compat"
 	"github.com/mailbridge/mailbridge/config"
 	"github.com/mailbridge/mailbridge/listener"
 	"github.com/mailbridge/mailbridge/mailroot"
@@ -51,6 +52,15 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		go store.Watch(stopWatch, 10*time.Second)
 		tlsConf = &tls.Config{GetCertificate: store.GetCertificate, MinVersion: cfg.Inbound.MinTLSVersion}
 	}
+	var cmdLog listener.CommandLog
+	if cfg.Log.W3CDir != "" {
+		w3c, err := compat.NewW3CLog(cfg.Log.W3CDir, "SMTPSVC1")
+		if err != nil {
+			return fmt.Errorf("[log] w3c_dir: %w", err)
+		}
+		defer w3c.Close()
+		cmdLog = w3c
+	}
 	l, err := net.Listen("tcp", cfg.Addr())
 	if err != nil {
 		return fmt.Errorf("inbound port: %w", explainListen(err, cfg.Inbound.Port))
@@ -81,6 +91,7 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		RelayDotStuffed:   cfg.Pickup.DotStuffed,
 		AllowFrom:         cfg.Inbound.AllowFrom,
 		DenyFrom:          cfg.Inbound.DenyFrom,
+		CommandLog:        cmdLog,
 	}, root, log)
 	serveErr := make(chan error, 2)
 	listeners := 1

@@ -1,0 +1,103 @@
+package listener
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/mailbridge/mailbridge/compat"
+)
+
+type memLog struct {
+	mu      sync.Mutex
+	entries []compat.W3CEntry
+}
+
+func (m *memLog) Log(e compat.W3CEntry) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.entries = append(m.entries, e)
+	return nil
+}
+
+// stable blanks what changes from run to run: date, time, durations.
+func stable(line string) string {
+	f := strings.Split(line, " ")
+	f[0], f[1], f[15] = "DATE", "TIME", "MS"
+	if f[8] == "QUIT" {
+		f[12] = "MS"
+	}
+	return strings.Join(f, " ")
+}
+
+// TestW3CLog compares the log of a scripted session with IIS's lines
+// (iis-reference section 9), in testdata/w3c/session.log.
+func TestW3CLog(t *testing.T) {
+	cfg := testConfig()
+	ml := &memLog{}
+	cfg.CommandLog = ml
+	ts := startServer(t, cfg)
+	c := dial(t, ts.addr)
+	c.reply()
+	c.expect("EHLO client.test", "250")
+	c.expect("MAIL FROM: <a@x.test>", "250")
+	c.expect("RCPT TO:<b@y.test>", "250")
+	c.expect("DATA", "354")
+	c.send("Subject: logged\r\nMessage-ID: <w3c@x.test>\r\n\r\nbody\r\n.\r\n")
+	c.reply()
+	c.expect("NOOP", "250")
+	c.expect("XYZZY now", "50")
+	// Pipelined commands are paired with their replies in order.
+	c.send("RSET\r\nMAIL FROM:<>\r\nRCPT TO:<c@y.test>\r\nRSET\r\n")
+	for i := 0; i < 4; i++ {
+		c.reply()
+	}
+	c.expect("QUIT", "221")
+	c.waitClosed()
+	var got []string
+	ml.mu.Lock()
+	for _, e := range ml.entries {
+		got = append(got, stable(compat.FormatW3C(e, "SMTPSVC1")))
+	}
+	ml.mu.Unlock()
+	path := filepath.Join("testdata", "w3c", "session.log")
+	if *update {
+		os.MkdirAll(filepath.Dir(path), 0o755)
+		os.WriteFile(path, []byte(strings.Join(got, "\n")+"\n"), 0o644)
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := strings.Join(got, "\n") + "\n"; g != string(want) {
+		t.Errorf("W3C lines differ from %s:\n--- got\n%s--- want\n%s", path, g, want)
+	}
+}
+
+func TestW3CLogFile(t *testing.T) {
+	dir := t.TempDir()
+	l, err := compat.NewW3CLog(dir, "SMTPSVC1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig()
+	cfg.CommandLog = l
+	ts := startServer(t, cfg)
+	c := dial(t, ts.addr)
+	c.hello()
+	c.expect("QUIT", "221")
+	c.waitClosed()
+	l.Close()
+	files, _ := filepath.Glob(filepath.Join(dir, "ex*.log"))
+	if len(files) != 1 {
+		t.Fatalf("log files %v", files)
+	}
+	b, _ := os.ReadFile(files[0])
+	if !strings.HasPrefix(string(b), "#Software: Microsoft Internet Information Services 10.0\r\n#Version: 1.0\r\n#Date: ") ||
+		!strings.Contains(string(b), "\r\n#Fields: date time c-ip cs-username s-sitename s-computername s-ip s-port cs-method cs-uri-stem cs-uri-query sc-status sc-win32-status sc-bytes cs-bytes time-taken cs-version cs-host cs(User-Agent) cs(Cookie) cs(Referer)\r\n") ||
+		!strings.Contains(string(b), " 127.0.0.1 client.test SMTPSVC1 MAIL 127.0.0.1 0 QUIT - client.test 240 ") {
+		t.Fatalf("log file:\n%s", b)
+	}
+}
