@@ -5,7 +5,9 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -143,7 +145,20 @@ func (c *conn) handshake() error {
 	return nil
 }
 
-func (c *conn) Read(p []byte) (int, error) {
+var errPanicked = errors.New("listener: session ended after an internal error")
+
+// recoverPanic ends the session, not the daemon, when conn itself fails:
+// go-smtp recovers panics in command handlers but not in its read loop.
+func (c *conn) recoverPanic(err *error) {
+	if r := recover(); r != nil {
+		c.srv.log.Error("internal error, session closed", "client", c.clientIP, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+		*err = errPanicked
+		c.Close()
+	}
+}
+
+func (c *conn) Read(p []byte) (n int, err error) {
+	defer c.recoverPanic(&err)
 	if err := c.handshake(); err != nil {
 		return 0, err
 	}
@@ -386,14 +401,33 @@ func bdatSize(line []byte) int64 {
 }
 
 // Write receives go-smtp's replies, one line per call, and sends IIS's.
-func (c *conn) Write(p []byte) (int, error) {
+func (c *conn) Write(p []byte) (n int, err error) {
+	defer c.recoverPanic(&err)
 	if err := c.handshake(); err != nil {
 		return 0, err
 	}
+	out, closeAfter, nc := c.replies(p)
+	if len(out) > 0 {
+		if d := c.srv.cfg.CommandTimeout; d > 0 {
+			_ = nc.SetWriteDeadline(time.Now().Add(d))
+		}
+		if _, err := nc.Write(out); err != nil {
+			return 0, err
+		}
+	}
+	if closeAfter {
+		c.Close()
+	}
+	return len(p), nil
+}
+
+// replies turns complete reply lines in p into what goes on the wire.
+func (c *conn) replies(p []byte) (out []byte, closeAfter bool, nc net.Conn) {
+	// Unlock by defer: a panic in here must not leave c.mu held for
+	// recoverPanic's Close.
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.pending = append(c.pending, p...)
-	var out []byte
-	closeAfter := false
 	for {
 		i := bytes.Index(c.pending, []byte("\r\n"))
 		if i < 0 {
@@ -418,21 +452,8 @@ func (c *conn) Write(p []byte) (int, error) {
 		}
 		closeAfter = closeAfter || last
 	}
-	nc := c.nc
 	c.bytesOut += int64(len(out))
-	c.mu.Unlock()
-	if len(out) > 0 {
-		if d := c.srv.cfg.CommandTimeout; d > 0 {
-			_ = nc.SetWriteDeadline(time.Now().Add(d))
-		}
-		if _, err := nc.Write(out); err != nil {
-			return 0, err
-		}
-	}
-	if closeAfter {
-		c.Close()
-	}
-	return len(p), nil
+	return out, closeAfter, c.nc
 }
 
 // writeLine sends a reply of our own, outside go-smtp's flow.

@@ -7,6 +7,7 @@ import (
 	"net/smtp"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -333,4 +334,52 @@ func TestShutdown(t *testing.T) {
 		t.Fatalf("Shutdown: %v", err)
 	}
 	ts.onlyDrop(t)
+}
+
+// TestPanicEndsOnlyTheSession: a panic while storing a message, or inside
+// the connection layer, ends that session; the server keeps serving.
+func TestPanicEndsOnlyTheSession(t *testing.T) {
+	var mu sync.Mutex
+	panicAt := ""
+	cfg := testConfig()
+	cfg.Now = func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		if panicAt != "" {
+			where := panicAt
+			panicAt = ""
+			panic("test panic in " + where)
+		}
+		return fixedNow
+	}
+	ts := startServer(t, cfg)
+	set := func(s string) { mu.Lock(); panicAt = s; mu.Unlock() }
+
+	c := dial(t, ts.addr)
+	c.hello()
+	c.expect("MAIL FROM:<a@x.test>", "250")
+	c.expect("RCPT TO:<b@y.test>", "250")
+	set("Data") // Data starts at once, before the message is read
+	c.expect("DATA", "354")
+	c.send("Subject: boom\r\n\r\nbody\r\n.\r\n")
+	if r := c.reply(); !strings.HasPrefix(r, "421 ") {
+		t.Fatalf("reply after a panic in Data: %q", r)
+	}
+	c.waitClosed()
+
+	set("greeting") // the greeting is written by conn, outside go-smtp's recovery
+	d := dial(t, ts.addr)
+	d.waitClosed()
+
+	e := dial(t, ts.addr)
+	e.hello()
+	if r := e.sendMessage("a@x.test", []string{"b@y.test"}, "Subject: after\r\n\r\nok"); !strings.HasPrefix(r, "250 2.6.0") {
+		t.Fatalf("server after panics: %q", r)
+	}
+	if n := ts.dropFiles(t); len(n) != 1 {
+		t.Fatalf("Drop holds %v", n)
+	}
+	if !strings.Contains(ts.logs.String(), "test panic in greeting") {
+		t.Errorf("the panic is not logged:\n%s", ts.logs.String())
+	}
 }
