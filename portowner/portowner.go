@@ -30,6 +30,7 @@ type Owner struct {
 	Name string         // process name ("python3", "inetinfo.exe"); "" when unknown
 	Path string         // executable path, when it could be read
 	UID  int            // Linux: the socket's owner; -1 when unknown
+	User string         // Linux: the name of UID, when it has one
 	// Services lists the Windows services the process runs (svchost and
 	// inetinfo host several); nil elsewhere.
 	Services []string
@@ -38,8 +39,10 @@ type Owner struct {
 // String names the owner for a message: "python3 (PID 4242)".
 func (o Owner) String() string {
 	switch {
+	case o.PID == 0 && o.User != "":
+		return fmt.Sprintf("a process of user %s (UID %d)", o.User, o.UID)
 	case o.PID == 0 && o.UID >= 0:
-		return fmt.Sprintf("a process of user ID %d", o.UID)
+		return fmt.Sprintf("a process of UID %d", o.UID)
 	case o.PID == 0:
 		return "an unidentified process"
 	case o.Name == "":

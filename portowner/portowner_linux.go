@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"net/netip"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -43,6 +44,9 @@ func listeners(port int) ([]Owner, error) {
 	out := make([]Owner, 0, len(socks))
 	for _, s := range socks {
 		o := Owner{Addr: s.addr, UID: s.uid, PID: pids[s.inode]}
+		if u, err := user.LookupId(strconv.Itoa(s.uid)); err == nil {
+			o.User = u.Username
+		}
 		if o.PID != 0 {
 			dir := filepath.Join("/proc", strconv.Itoa(o.PID))
 			if b, err := os.ReadFile(filepath.Join(dir, "comm")); err == nil {

@@ -180,7 +180,8 @@ func TestOwnerString(t *testing.T) {
 	}{
 		{Owner{PID: 2044, Name: "inetinfo.exe", UID: -1, Services: []string{"IISADMIN", "SMTPSVC"}}, "inetinfo.exe (PID 2044)", true},
 		{Owner{PID: 2044, Name: "svchost.exe", UID: -1, Services: []string{"smtpsvc"}}, "svchost.exe (PID 2044)", true},
-		{Owner{PID: 0, UID: 108}, "a process of user ID 108", false},
+		{Owner{PID: 0, UID: 108}, "a process of UID 108", false},
+		{Owner{PID: 0, UID: 0, User: "root"}, "a process of user root (UID 0)", false},
 		{Owner{PID: 0, UID: -1}, "an unidentified process", false},
 		{Owner{PID: 7, UID: 0}, "PID 7", false},
 	}
