@@ -48,7 +48,7 @@ func runCmd(t *testing.T, args ...string) (int, string, string) {
 // import-iis writes a configuration that mailbridge then loads from a file,
 // as an administrator would use it: import-iis > mailbridge.toml.
 func TestImportIISCommand(t *testing.T) {
-	dir := t.TempDir()
+	dir := testDir(t)
 	mb := filepath.Join(dir, "MetaBase.xml")
 	if err := os.WriteFile(mb, []byte(testMetabase), 0o644); err != nil {
 		t.Fatal(err)
@@ -82,7 +82,7 @@ func TestImportIISCommand(t *testing.T) {
 }
 
 func TestImportIISCommandErrors(t *testing.T) {
-	dir := t.TempDir()
+	dir := testDir(t)
 	bad := filepath.Join(dir, "broken.xml")
 	os.WriteFile(bad, []byte("<configuration>\n<MBProperty>\n<IIsSmtpServer Location =\"/LM/SmtpSvc/1\">\n</MBProperty>\n"), 0o644)
 	good := filepath.Join(dir, "MetaBase.xml")

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime"
 	"strings"
 	"syscall"
 
@@ -113,7 +114,11 @@ func portTaken(port int, owners []portowner.Owner, lookupErr error) string {
 	case len(known) > 0:
 		return fmt.Sprintf("port %d is held by %s; stop that program, or set [inbound] port to a free port", port, strings.Join(known, ", "))
 	case len(hidden) > 0:
-		return fmt.Sprintf("port %d is held by %s, which this user may not inspect; as root, `ss -ltnp 'sport = :%d'` names it; stop it, or set [inbound] port to a free port", port, strings.Join(hidden, ", "), port)
+		how := fmt.Sprintf("as root, `ss -ltnp 'sport = :%d'` names it", port)
+		if runtime.GOOS == "windows" {
+			how = fmt.Sprintf("as Administrator, `netstat -abno | findstr :%d` names it", port)
+		}
+		return fmt.Sprintf("port %d is held by %s, which this user may not inspect; %s; stop it, or set [inbound] port to a free port", port, strings.Join(hidden, ", "), how)
 	}
 	why := ""
 	if lookupErr != nil {

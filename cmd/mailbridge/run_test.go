@@ -74,6 +74,11 @@ func holdPort(t *testing.T) (pid int, name string, port int) {
 	if err != nil {
 		t.Fatalf("the port holder printed %q", line)
 	}
+	if runtime.GOOS == "windows" {
+		if owners, err := portowner.Listeners(port); err == nil && len(owners) > 0 && owners[0].PID == 0 {
+			t.Skip("this Windows (Wine) lists sockets without their owning process")
+		}
+	}
 	// Linux names a process after its file, cut to 15 bytes.
 	name = filepath.Base(exe)
 	if runtime.GOOS == "linux" && len(name) > 15 {
@@ -102,7 +107,7 @@ func TestExplainListenNamesHolder(t *testing.T) {
 // mail root in a temporary folder.
 func writeConfig(t *testing.T, port int) string {
 	t.Helper()
-	dir := t.TempDir()
+	dir := testDir(t)
 	cfg := filepath.Join(dir, "mailbridge.toml")
 	text := fmt.Sprintf("hostname = \"mail.test\"\n[mailroot]\nroot = %q\n[inbound]\nbind = \"127.0.0.1\"\nport = %d\n", filepath.Join(dir, "mailroot"), port)
 	if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
@@ -139,6 +144,10 @@ func TestCheckAndRunNameHolder(t *testing.T) {
 func TestPortTakenMessages(t *testing.T) {
 	addr := netip.MustParseAddrPort("0.0.0.0:25")
 	inUse := &net.OpError{Op: "listen", Net: "tcp", Err: os.NewSyscallError("bind", syscall.EADDRINUSE)}
+	hiddenHint := "ss -ltnp 'sport = :25'"
+	if runtime.GOOS == "windows" {
+		hiddenHint = "netstat -abno | findstr :25"
+	}
 	winInUse := errors.New("listen tcp :25: bind: Only one usage of each socket address (protocol/network address/port) is normally permitted.")
 	tests := []struct {
 		name   string
@@ -156,7 +165,7 @@ func TestPortTakenMessages(t *testing.T) {
 		{"two sockets", inUse, []portowner.Owner{{Addr: addr, PID: 5, Name: "master", UID: 0}, {Addr: netip.MustParseAddrPort("[::]:25"), PID: 5, Name: "master", UID: 0}},
 			nil, []string{"held by master (PID 5) on 0.0.0.0:25, master (PID 5) on [::]:25; stop that program"}},
 		{"other user", inUse, []portowner.Owner{{Addr: addr, UID: 108, User: "postfix"}},
-			nil, []string{"held by a process of user postfix (UID 108) on 0.0.0.0:25, which this user may not inspect", "ss -ltnp 'sport = :25'"}},
+			nil, []string{"held by a process of user postfix (UID 108) on 0.0.0.0:25, which this user may not inspect", hiddenHint}},
 		{"unknown", inUse, nil, errors.New("portowner: not supported on this operating system"),
 			[]string{"another program holds port 25 (it could not be identified: portowner: not supported", "sc stop smtpsvc"}},
 		{"privileges", &net.OpError{Op: "listen", Net: "tcp", Err: os.NewSyscallError("bind", syscall.EACCES)}, nil, nil,
