@@ -247,6 +247,7 @@ func (imp *iisImport) number(name string) (uint32, MetabaseProp, bool, error) {
 func (imp *iisImport) write() error {
 	w := &imp.w
 	where := imp.server.Location
+	imp.used["servercomment"] = true // named in the heading
 	if c, ok := imp.server.Prop("ServerComment"); ok && c.Value != "" {
 		where += fmt.Sprintf(" (\"%s\")", c.Value)
 	}
@@ -510,7 +511,11 @@ func (imp *iisImport) writeSizes() error {
 	}
 	switch {
 	case !ok || n == iisDefaultMaxMessageSize:
-		w.comment("IIS MaxMessageSize was its default, 2 MB (%s). mailbridge keeps the product's promise of 20 MB attachments instead (about 27 MB once base64-encoded). To keep IIS's limit, set max_message_size = \"2MB\" and max_attachment_size = \"1536KB\".", iisValue(p, ok))
+		how := "MaxMessageSize is not set, so IIS used its default, 2 MB"
+		if ok {
+			how = fmt.Sprintf("IIS MaxMessageSize = %d (line %d) is IIS's default, 2 MB", n, p.Line)
+		}
+		w.comment("%s. mailbridge keeps the product's promise of 20 MB attachments instead (about 27 MB once base64-encoded). To keep IIS's limit, set max_message_size = \"2MB\" and max_attachment_size = \"1536KB\".", how)
 		keep()
 	case n == 0:
 		w.comment("IIS MaxMessageSize = 0 (line %d): no limit. mailbridge needs one; it keeps 30 MB messages and 20 MB attachments.", p.Line)
@@ -530,13 +535,6 @@ func (imp *iisImport) writeSizes() error {
 		w.kv("max_attachment_size", sizeValue(int64(n)/4*3&^1023))
 	}
 	return nil
-}
-
-func iisValue(p MetabaseProp, ok bool) string {
-	if !ok {
-		return "not set"
-	}
-	return fmt.Sprintf("%s = %s on line %d", p.Name, p.Value, p.Line)
 }
 
 // writeRelay writes the relay and connection rules commented out: the keys

@@ -436,3 +436,40 @@ func xmlEscape(w *bytes.Buffer, s string) error {
 	}
 	return xml.EscapeText(w, []byte(s))
 }
+
+// The product promises 20 MB attachments: IIS's untouched 2 MB default is
+// never imported, and a smaller limit set on purpose comes with a warning.
+func TestImportSizes(t *testing.T) {
+	tests := []struct {
+		attr     string
+		msg, att int64
+		warn     bool
+	}{
+		{"", 30 << 20, 20 << 20, false},
+		{`MaxMessageSize="2097152"`, 30 << 20, 20 << 20, false},
+		{`MaxMessageSize="0"`, 30 << 20, 20 << 20, false},
+		{`MaxMessageSize="10485760"`, 10 << 20, 7680 << 10, true},
+		{`MaxMessageSize="1000"`, 1000, 1000, true},
+		{`MaxMessageSize="52428800"`, 50 << 20, 37.5 * (1 << 20), false},
+	}
+	for _, tt := range tests {
+		m, err := ParseMetabase("MetaBase.xml", []byte(`<c><IIsSmtpServer Location ="/LM/SmtpSvc/1" `+tt.attr+`/></c>`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := ImportIIS(m, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := config.Parse("import.toml", out)
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", tt.attr, err, out)
+		}
+		if c.Inbound.MaxMessageSize != tt.msg || c.Inbound.MaxAttachmentSize != tt.att {
+			t.Errorf("%s: max_message_size %d, max_attachment_size %d; want %d, %d", tt.attr, c.Inbound.MaxMessageSize, c.Inbound.MaxAttachmentSize, tt.msg, tt.att)
+		}
+		if got := strings.Contains(string(out), "WARNING: IIS MaxMessageSize"); got != tt.warn {
+			t.Errorf("%s: warning %v, want %v", tt.attr, got, tt.warn)
+		}
+	}
+}
