@@ -667,14 +667,15 @@ func (imp *iisImport) domainLists() (local, alias, remote []string) {
 		case ra&(routeDrop|routeDefault) != 0 || containsFold(own, name):
 			local = append(local, name)
 		default:
-			remote = append(remote, imp.remoteDomain(n, name, ra, raLine)...)
+			remote = append(remote, remoteDomain(n, name, ra, raLine))
 		}
 	}
 	return local, alias, remote
 }
 
-func (imp *iisImport) remoteDomain(n *MetabaseNode, name string, ra uint32, line int) []string {
-	var out []string
+// remoteDomain says what IIS did for a remote domain and what mailbridge
+// does instead.
+func remoteDomain(n *MetabaseNode, name string, ra uint32, line int) string {
 	head := fmt.Sprintf("IIS remote domain %s (RouteAction %d, line %d):", name, ra, line)
 	var how []string
 	if ra&routeSmartHost != 0 {
@@ -706,8 +707,7 @@ func (imp *iisImport) remoteDomain(n *MetabaseNode, name string, ra uint32, line
 	if len(how) == 0 {
 		how = append(how, "delivered like any other domain (through the Outbound Server in mailbridge)")
 	}
-	out = append(out, head+" "+strings.Join(how, "; ")+".")
-	return out
+	return head + " " + strings.Join(how, "; ") + "."
 }
 
 func (imp *iisImport) writeOutbound() error {
