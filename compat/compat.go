@@ -8,7 +8,11 @@
 //   - the Received header IIS prepended, folded with CRLF TAB SPACE, the day
 //     of month not zero-padded, "over TLS secured channel" for TLS sessions;
 //   - X-OriginalArrivalTime with its FILETIME in [LOW32:HIGH32] form;
-//   - the greeting and the "Queued mail for delivery" reply texts.
+//   - the greeting and the "Queued mail for delivery" reply texts;
+//   - IIS's configuration: ParseMetabase reads an IIS 6-format MetaBase.xml
+//     as real files write it, DecodeIPSecList its RelayIpList/IPSecurity
+//     blobs, and ImportIIS turns one SMTP virtual server into a commented
+//     mailbridge configuration that config.Load accepts.
 package compat
 
 import (

@@ -9,13 +9,16 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/mailbridge/mailbridge/compat"
 	"github.com/mailbridge/mailbridge/config"
 	"github.com/mailbridge/mailbridge/listener"
 	"github.com/mailbridge/mailbridge/mailroot"
+	"github.com/mailbridge/mailbridge/portowner"
 	"github.com/mailbridge/mailbridge/tlscert"
 )
 
@@ -125,15 +128,61 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	return nil
 }
 
-// explainListen turns a listen error into advice.
+// explainListen turns a listen error into advice: who holds the port and
+// how to free it, or how to get the privileges a low port needs.
 func explainListen(err error, port int) error {
+	return explainListenWith(err, port, portowner.Listeners)
+}
+
+// explainListenWith is explainListen with the port owner lookup passed in.
+func explainListenWith(err error, port int, lookup func(port int) ([]portowner.Owner, error)) error {
 	switch {
 	case errors.Is(err, os.ErrPermission):
 		return fmt.Errorf("%w: ports below 1024 need privileges; run as root or Administrator, grant CAP_NET_BIND_SERVICE (setcap cap_net_bind_service=+ep mailbridge), or set [inbound] port to 1024 or above", err)
-	case strings.Contains(err.Error(), "address already in use") || strings.Contains(err.Error(), "Only one usage"):
-		return fmt.Errorf("%w: another program holds port %d (on Windows the IIS SMTP Service, SMTPSVC, often does: sc stop smtpsvc & sc config smtpsvc start= disabled); stop it or set [inbound] port", err, port)
+	case errors.Is(err, syscall.EADDRINUSE) || strings.Contains(err.Error(), "address already in use") || strings.Contains(err.Error(), "Only one usage"):
+		owners, lerr := lookup(port)
+		return fmt.Errorf("%w: %s", err, portTaken(port, owners, lerr))
 	}
 	return err
+}
+
+// portTaken says which program holds port and how to free it. The IIS SMTP
+// Service is named with the commands that stop it for good: it is what
+// holds port 25 on a server being migrated, and it restarts with Windows.
+func portTaken(port int, owners []portowner.Owner, lookupErr error) string {
+	const iisAdvice = "stop and disable it from an elevated prompt: `sc stop smtpsvc` and `sc config smtpsvc start= disabled` (PowerShell: `Stop-Service SMTPSVC; Set-Service SMTPSVC -StartupType Disabled`), then start mailbridge again"
+	for _, o := range owners {
+		if o.IsIISSMTP() {
+			return fmt.Sprintf("port %d is held by %s, the IIS SMTP Service (SMTPSVC) that mailbridge replaces; %s", port, o, iisAdvice)
+		}
+	}
+	var known, hidden []string
+	for _, o := range owners {
+		s := fmt.Sprintf("%s on %s", o, o.Addr)
+		if o.PID == 0 {
+			hidden = append(hidden, s)
+			continue
+		}
+		if strings.EqualFold(strings.TrimSuffix(strings.ToLower(o.Name), ".exe"), "mailbridge") {
+			s = "another mailbridge, " + s + ", which is already running"
+		}
+		known = append(known, s)
+	}
+	switch {
+	case len(known) > 0:
+		return fmt.Sprintf("port %d is held by %s; stop that program, or set [inbound] port to a free port", port, strings.Join(known, ", "))
+	case len(hidden) > 0:
+		how := fmt.Sprintf("as root, `ss -ltnp 'sport = :%d'` names it", port)
+		if runtime.GOOS == "windows" {
+			how = fmt.Sprintf("as Administrator, `netstat -abno | findstr :%d` names it", port)
+		}
+		return fmt.Sprintf("port %d is held by %s, which this user may not inspect; %s; stop it, or set [inbound] port to a free port", port, strings.Join(hidden, ", "), how)
+	}
+	why := ""
+	if lookupErr != nil {
+		why = fmt.Sprintf(" (it could not be identified: %v)", lookupErr)
+	}
+	return fmt.Sprintf("another program holds port %d%s; on Windows the IIS SMTP Service often does: %s; otherwise stop that program, or set [inbound] port to a free port", port, why, iisAdvice)
 }
 
 // check validates the machine for cfg and prints every problem.

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/mailbridge/mailbridge/config"
+)
+
+const testMetabase = `<?xml version ="1.0"?>
+<configuration xmlns="urn:microsoft-catalog:XML_Metabase_V64_0">
+<MBProperty>
+<IIsSmtpService	Location ="/LM/SmtpSvc"
+		FullyQualifiedDomainName="mail.example.com"
+		MaxMessageSize="2097152"
+	>
+</IIsSmtpService>
+<IIsSmtpServer	Location ="/LM/SmtpSvc/1"
+		DropDirectory="D:\Scans\Drop"
+		PickupDirectory="D:\Scans\Pickup"
+		QueueDirectory="D:\Scans\Queue"
+		BadMailDirectory="D:\Scans\Badmail"
+		ServerBindings=":2525:"
+		SmartHost="[10.0.0.5]"
+		RemoteSmtpPort="587"
+	>
+	<Custom Name="AuthFlags" ID="6000" Value="AuthBasic | AuthAnonymous" Type="DWORD" UserType="IIS_MD_UT_FILE" Attributes="INHERIT" />
+</IIsSmtpServer>
+<IIsSmtpServer	Location ="/LM/SmtpSvc/2"
+		ServerBindings="127.0.0.1:26:"
+	>
+</IIsSmtpServer>
+</MBProperty>
+</configuration>
+`
+
+func runCmd(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := realMain(args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// import-iis writes a configuration that mailbridge then loads from a file,
+// as an administrator would use it: import-iis > mailbridge.toml.
+func TestImportIISCommand(t *testing.T) {
+	dir := testDir(t)
+	mb := filepath.Join(dir, "MetaBase.xml")
+	if err := os.WriteFile(mb, []byte(testMetabase), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"import-iis", mb}, []string{"port = 2525", `server = "[10.0.0.5]"`, "port = 587", `root = 'D:\Scans'`, `hostname = "mail.example.com"`}},
+		{[]string{"import-iis", "--site", "2", mb}, []string{`bind = "127.0.0.1"`, "port = 26"}},
+		{[]string{"import-iis", mb, "--site=2"}, []string{"port = 26"}},
+	}
+	for _, tt := range tests {
+		code, out, errs := runCmd(t, tt.args...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d: %s", tt.args, code, errs)
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%v: output lacks %q:\n%s", tt.args, w, out)
+			}
+		}
+		cfgFile := filepath.Join(dir, "mailbridge.toml")
+		if err := os.WriteFile(cfgFile, []byte(out), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := config.Load(cfgFile); err != nil {
+			t.Errorf("%v: the imported configuration does not load: %v", tt.args, err)
+		}
+	}
+}
+
+func TestImportIISCommandErrors(t *testing.T) {
+	dir := testDir(t)
+	bad := filepath.Join(dir, "broken.xml")
+	os.WriteFile(bad, []byte("<configuration>\n<MBProperty>\n<IIsSmtpServer Location =\"/LM/SmtpSvc/1\">\n</MBProperty>\n"), 0o644)
+	good := filepath.Join(dir, "MetaBase.xml")
+	os.WriteFile(good, []byte(testMetabase), 0o644)
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"missing file", []string{"import-iis", filepath.Join(dir, "nope.xml")}, 1, "nope.xml"},
+		{"malformed", []string{"import-iis", bad}, 1, bad + ":4: malformed XML"},
+		{"no such site", []string{"import-iis", good, "--site", "7"}, 1, "no SMTP virtual server /LM/SmtpSvc/7; the file has /LM/SmtpSvc/1 (line 9), /LM/SmtpSvc/2 (line 20)"},
+		{"bad site", []string{"import-iis", "--site", "0", good}, 2, "numbered from 1"},
+		{"two files", []string{"import-iis", good, good}, 2, "one MetaBase.xml at a time"},
+	}
+	if runtime.GOOS != "windows" {
+		tests = append(tests, struct {
+			name string
+			args []string
+			code int
+			want string
+		}{"no default", []string{"import-iis"}, 2, "no default outside Windows"})
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errs := runCmd(t, tt.args...)
+			if code != tt.code || !strings.Contains(errs, tt.want) || out != "" {
+				t.Fatalf("exit %d, stderr %q, stdout %q; want exit %d and %q", code, errs, out, tt.code, tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,187 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/mailbridge/mailbridge/portowner"
+)
+
+// TestMain lets the test binary double as another program holding a port:
+// with MAILBRIDGE_TEST_HOLD=1 it listens on 127.0.0.1:0, prints the port and
+// keeps it until its stdin closes.
+func TestMain(m *testing.M) {
+	if os.Getenv("MAILBRIDGE_TEST_HOLD") == "1" {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		fmt.Println(l.Addr().(*net.TCPAddr).Port)
+		io.Copy(io.Discard, os.Stdin)
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// holdPort starts this test binary as a separate process holding a port on
+// 127.0.0.1 and returns its PID, its process name and the port.
+func holdPort(t *testing.T) (pid int, name string, port int) {
+	t.Helper()
+	if runtime.GOOS != "linux" && runtime.GOOS != "windows" {
+		t.Skip("port owners are found on Linux and Windows")
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, "-test.run=^$")
+	cmd.Env = append(os.Environ(), "MAILBRIDGE_TEST_HOLD=1")
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		stdin.Close()
+		cmd.Wait()
+	})
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		t.Fatalf("the port holder did not report its port: %v", err)
+	}
+	port, err = strconv.Atoi(strings.TrimSpace(line))
+	if err != nil {
+		t.Fatalf("the port holder printed %q", line)
+	}
+	if runtime.GOOS == "windows" {
+		if owners, err := portowner.Listeners(port); err == nil && len(owners) > 0 && owners[0].PID == 0 {
+			t.Skip("this Windows (Wine) lists sockets without their owning process")
+		}
+	}
+	// Linux names a process after its file, cut to 15 bytes.
+	name = filepath.Base(exe)
+	if runtime.GOOS == "linux" && len(name) > 15 {
+		name = name[:15]
+	}
+	return cmd.Process.Pid, name, port
+}
+
+func TestExplainListenNamesHolder(t *testing.T) {
+	pid, name, port := holdPort(t)
+	_, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+	if err == nil {
+		t.Fatal("the port is not taken")
+	}
+	msg := explainListen(err, port).Error()
+	want := fmt.Sprintf("port %d is held by %s (PID %d) on 127.0.0.1:%d; stop that program", port, name, pid, port)
+	if !strings.Contains(msg, want) {
+		t.Fatalf("got %q\nwant it to contain %q", msg, want)
+	}
+	if !errors.Is(explainListen(err, port), syscall.EADDRINUSE) && runtime.GOOS == "linux" {
+		t.Fatal("the original error is not wrapped")
+	}
+}
+
+// writeConfig writes a configuration listening on 127.0.0.1:port with its
+// mail root in a temporary folder.
+func writeConfig(t *testing.T, port int) string {
+	t.Helper()
+	dir := testDir(t)
+	cfg := filepath.Join(dir, "mailbridge.toml")
+	text := fmt.Sprintf("hostname = \"mail.test\"\n[mailroot]\nroot = %q\n[inbound]\nbind = \"127.0.0.1\"\nport = %d\n", filepath.Join(dir, "mailroot"), port)
+	if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// `mailbridge check` and `mailbridge run` both name the program that holds
+// the port.
+func TestCheckAndRunNameHolder(t *testing.T) {
+	pid, name, port := holdPort(t)
+	cfg := writeConfig(t, port)
+	want := fmt.Sprintf("held by %s (PID %d)", name, pid)
+
+	var out, errb bytes.Buffer
+	if code := realMain([]string{"check", "--config", cfg}, &out, &errb); code != 1 {
+		t.Fatalf("check: exit %d, want 1\nstdout: %s\nstderr: %s", code, out.String(), errb.String())
+	}
+	if !strings.Contains(errb.String(), "problem: inbound port 127.0.0.1:"+strconv.Itoa(port)) || !strings.Contains(errb.String(), want) {
+		t.Fatalf("check: stderr %q lacks %q", errb.String(), want)
+	}
+
+	out.Reset()
+	errb.Reset()
+	if code := realMain([]string{"run", "--config", cfg}, &out, &errb); code != 1 {
+		t.Fatalf("run: exit %d, want 1\nstderr: %s", code, errb.String())
+	}
+	if !strings.Contains(errb.String(), "mailbridge stopped") || !strings.Contains(errb.String(), want) {
+		t.Fatalf("run: log %q lacks %q", errb.String(), want)
+	}
+}
+
+func TestPortTakenMessages(t *testing.T) {
+	addr := netip.MustParseAddrPort("0.0.0.0:25")
+	inUse := &net.OpError{Op: "listen", Net: "tcp", Err: os.NewSyscallError("bind", syscall.EADDRINUSE)}
+	hiddenHint := "ss -ltnp 'sport = :25'"
+	if runtime.GOOS == "windows" {
+		hiddenHint = "netstat -abno | findstr :25"
+	}
+	winInUse := errors.New("listen tcp :25: bind: Only one usage of each socket address (protocol/network address/port) is normally permitted.")
+	tests := []struct {
+		name   string
+		err    error
+		owners []portowner.Owner
+		lerr   error
+		want   []string
+	}{
+		{"IIS by name", winInUse, []portowner.Owner{{Addr: addr, PID: 2044, Name: "inetinfo.exe", UID: -1}},
+			nil, []string{"Only one usage", "port 25 is held by inetinfo.exe (PID 2044), the IIS SMTP Service (SMTPSVC)", "`sc stop smtpsvc`", "`sc config smtpsvc start= disabled`", "Stop-Service SMTPSVC; Set-Service SMTPSVC -StartupType Disabled"}},
+		{"IIS by service", inUse, []portowner.Owner{{Addr: addr, PID: 900, Name: "svchost.exe", UID: -1, Services: []string{"SMTPSVC"}}},
+			nil, []string{"svchost.exe (PID 900), the IIS SMTP Service", "sc stop smtpsvc"}},
+		{"another mailbridge", inUse, []portowner.Owner{{Addr: addr, PID: 77, Name: "mailbridge.exe", UID: -1}},
+			nil, []string{"another mailbridge, mailbridge.exe (PID 77) on 0.0.0.0:25, which is already running"}},
+		{"two sockets", inUse, []portowner.Owner{{Addr: addr, PID: 5, Name: "master", UID: 0}, {Addr: netip.MustParseAddrPort("[::]:25"), PID: 5, Name: "master", UID: 0}},
+			nil, []string{"held by master (PID 5) on 0.0.0.0:25, master (PID 5) on [::]:25; stop that program"}},
+		{"other user", inUse, []portowner.Owner{{Addr: addr, UID: 108, User: "postfix"}},
+			nil, []string{"held by a process of user postfix (UID 108) on 0.0.0.0:25, which this user may not inspect", hiddenHint}},
+		{"unknown", inUse, nil, errors.New("portowner: not supported on this operating system"),
+			[]string{"another program holds port 25 (it could not be identified: portowner: not supported", "sc stop smtpsvc"}},
+		{"privileges", &net.OpError{Op: "listen", Net: "tcp", Err: os.NewSyscallError("bind", syscall.EACCES)}, nil, nil,
+			[]string{"permission denied", "ports below 1024 need privileges", "setcap cap_net_bind_service=+ep"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := explainListenWith(tt.err, 25, func(int) ([]portowner.Owner, error) { return tt.owners, tt.lerr })
+			if !errors.Is(got, tt.err) {
+				t.Errorf("%v does not wrap %v", got, tt.err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(got.Error(), w) {
+					t.Errorf("got %q\nlacks %q", got, w)
+				}
+			}
+		})
+	}
+}

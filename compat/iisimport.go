@@ -1,0 +1,952 @@
+package compat
+
+import (
+	"fmt"
+	"net/netip"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// IIS defaults of a fresh SMTP virtual server (iis-reference.md section 6),
+// used where MetaBase.xml leaves a property out.
+const (
+	iisDefaultMailroot       = `C:\Inetpub\mailroot`
+	iisDefaultMaxMessageSize = 2097152
+	iisDefaultLogDir         = `C:\Windows\System32\LogFiles`
+)
+
+// mailbridge's own limits: the product promises 20 MB attachments, and
+// base64 makes them about 27 MB on the wire.
+const (
+	promisedAttachment = 20 << 20
+	promisedMessage    = 30 << 20
+)
+
+// RouteAction bits of IIsSmtpDomain (and of the virtual server, for its
+// outbound security), as the IIS SMTP Service defines them.
+const (
+	routeDrop       = 0x1
+	routeSmartHost  = 0x2
+	routeSSL        = 0x4
+	routeSASL       = 0x8
+	routeAlias      = 0x10
+	routeDefault    = 0x40
+	routeAuthNTLM   = 0x80
+	routeAuthClear  = 0x100
+	routeIPRelay    = 0x400
+	routeAuthRelay  = 0x800
+	routeDomRelay   = 0x1000
+	routeAuthKerb   = 0x200000
+	routeAuthAnyOut = routeSASL | routeAuthNTLM | routeAuthClear | routeAuthKerb
+)
+
+var routeActionNames = map[string]uint32{
+	"SMTP_DROP": routeDrop, "SMTP_SMARTHOST": routeSmartHost, "SMTP_SSL": routeSSL,
+	"SMTP_SASL": routeSASL, "SMTP_ALIAS": routeAlias, "SMTP_DELIVER": 0x20,
+	"SMTP_DEFAULT": routeDefault, "SMTP_AUTH_NTLM": routeAuthNTLM,
+	"SMTP_AUTH_CLEARTEXT": routeAuthClear, "SMTP_ETRN_CMD": 0x200,
+	"SMTP_IP_RELAY": routeIPRelay, "SMTP_AUTH_RELAY": routeAuthRelay,
+	"SMTP_DOMAIN_RELAY": routeDomRelay, "SMTP_AUTH_KERBEROS": routeAuthKerb,
+}
+
+var authFlagNames = map[string]uint32{
+	"AuthAnonymous": 1, "AuthBasic": 2, "AuthNTLM": 4, "AuthMD5": 16, "AuthPassport": 64,
+}
+
+// explained are properties mailbridge has no key for, with the reason.
+var explained = map[string]string{
+	"MaxSessionSize":                    "mailbridge limits each message (max_message_size), not the bytes of a whole session",
+	"MaxOutConnections":                 "mailbridge sends only to the Outbound Server, over [outbound] connections",
+	"MaxOutConnectionsPerDomain":        "mailbridge sends only to the Outbound Server, over [outbound] connections",
+	"HopCount":                          "mailbridge does not count Received headers; mail loops are stopped by the Outbound Server",
+	"EnableReverseDnsLookup":            "mailbridge never looks up client names: reverse DNS stalls clients before the greeting",
+	"MasqueradeDomain":                  "mailbridge relays the sender address untouched",
+	"SendNdrTo":                         "mailbridge writes no non-delivery reports: a message that fails goes to Badmail with a .BDR reason file",
+	"SendBadTo":                         "mailbridge writes no non-delivery reports: a message that fails goes to Badmail with a .BDR reason file",
+	"SmtpDsnOptions":                    "mailbridge writes no delivery status notifications",
+	"SmtpLocalDelayExpireMinutes":       "local mail goes straight to Drop; there is no local queue to expire",
+	"SmtpLocalNDRExpireMinutes":         "local mail goes straight to Drop; there is no local queue to expire",
+	"SmtpRemoteRetryThreshold":          "mailbridge follows [outbound] retry alone",
+	"AlwaysUseSsl":                      "outbound TLS to the Outbound Server is set in [outbound] (see the sender's TLS modes)",
+	"RemoteSmtpSecurePort":              "mailbridge uses [outbound] port for every connection",
+	"RouteUserName":                     "outbound AUTH is set in [outbound]; the password is stored encrypted in the metabase and cannot be imported",
+	"RoutePassword":                     "stored encrypted in the metabase: it cannot be imported; enter it again where [outbound] takes the password",
+	"SaslLogonDomain":                   "mailbridge offers no inbound AUTH",
+	"NTAuthenticationProviders":         "mailbridge offers no inbound AUTH",
+	"SmtpClearTextProvider":             "mailbridge offers no inbound AUTH",
+	"SecureBindings":                    "inbound TLS uses a PFX file in mailbridge, not the Windows certificate store",
+	"SSLCertHash":                       "inbound TLS uses a PFX file in mailbridge, not the Windows certificate store",
+	"SSLStoreName":                      "inbound TLS uses a PFX file in mailbridge, not the Windows certificate store",
+	"AccessSSLFlags":                    "inbound TLS uses a PFX file in mailbridge, not the Windows certificate store",
+	"LogFileTruncateSize":               "mailbridge starts a new IIS-format log each day (exYYMMDD.log)",
+	"LogFileLocaltimeRollover":          "mailbridge rolls the IIS-format log over at midnight UTC, as IIS's default did",
+	"LogExtFileFlags":                   "mailbridge writes the field list of IIS's default W3C SMTP log",
+	"LogOdbcDataSource":                 "mailbridge does not log to ODBC",
+	"LogOdbcTableName":                  "mailbridge does not log to ODBC",
+	"LogOdbcUserName":                   "mailbridge does not log to ODBC",
+	"LogOdbcPassword":                   "mailbridge does not log to ODBC",
+	"SmtpInboundCommandSupportOptions":  "mailbridge advertises its own ESMTP extensions",
+	"SmtpOutboundCommandSupportOptions": "mailbridge uses the extensions the Outbound Server offers",
+	"AllowVerify":                       "mailbridge does not verify addresses (VRFY)",
+	"AllowExpand":                       "mailbridge does not expand lists (EXPN)",
+	"ShouldDeliver":                     "mailbridge always delivers what it accepts",
+	"DomainRouting":                     "mailbridge routes every relayed message through the Outbound Server",
+	"RoutingDll":                        "IIS routing plug-ins do not exist in mailbridge",
+	"RoutingSources":                    "obsolete in IIS itself",
+	"SmtpAdvQueueDll":                   "IIS queue plug-ins do not exist in mailbridge",
+	"SmtpEventlogLevel":                 "mailbridge logs through [log] (and the Windows service's event log)",
+	"SmtpMaxRemoteQThreads":             "mailbridge sends over [outbound] connections",
+	"LimitRemoteConnections":            "mailbridge sends over [outbound] connections",
+	"SmtpConnectTimeout":                "mailbridge has one [outbound] connect_timeout",
+	"SmtpMailFromTimeout":               "mailbridge has one [outbound] command_timeout",
+	"SmtpRcptToTimeout":                 "mailbridge has one [outbound] command_timeout",
+	"SmtpDataTimeout":                   "mailbridge has one [outbound] command_timeout",
+	"SmtpBdatTimeout":                   "mailbridge has one [outbound] command_timeout",
+	"SmtpAuthTimeout":                   "mailbridge has one [outbound] command_timeout",
+	"SmtpSaslTimeout":                   "mailbridge has one [outbound] command_timeout",
+	"SmtpTurnTimeout":                   "mailbridge has one [outbound] command_timeout",
+	"SmtpRsetTimeout":                   "mailbridge has one [outbound] command_timeout",
+	"SmtpHeloTimeout":                   "mailbridge has one [outbound] command_timeout",
+	"SmtpMailNoHelo":                    "mailbridge requires HELO/EHLO as RFC 5321 does",
+	"SmtpDomainValidationFlags":         "mailbridge accepts any syntactically valid domain",
+	"SmtpAuthFlags":                     "mailbridge offers no inbound AUTH",
+	"SmtpSSLRequireTrustedCA":           "outbound certificate checks are set in [outbound]",
+	"SmtpSSLCertHostnameValidation":     "outbound certificate checks are set in [outbound]",
+	"SmtpUseTcpDns":                     "mailbridge does not look up MX records",
+	"UpdatedDefaultDomain":              "IIS bookkeeping",
+	"UpdatedFQDN":                       "IIS bookkeeping",
+	"SmtpDisableRelayForBlockingIp":     "mailbridge has no IP block list",
+	"SmtpLocalRetryMinutes":             "local mail goes straight to Drop; there is no local retry",
+	"SmtpLocalRetryAttempts":            "local mail goes straight to Drop; there is no local retry",
+	"SmtpRemoteRetryAttempts":           "mailbridge follows [outbound] retry and expiration",
+	"SmtpRemoteRetryMinutes":            "mailbridge follows [outbound] retry",
+	"SmtpFlushMailFile":                 "mailbridge always syncs files before acknowledging them",
+	"SmtpCommandLogMask":                "the IIS-format log records the commands of IIS's default log",
+	"EtrnDays":                          "mailbridge does not support ETRN",
+	"EtrnSubdomains":                    "mailbridge does not support ETRN",
+	"AuthTurnList":                      "mailbridge does not support TURN",
+	"CSideEtrnDomains":                  "mailbridge does not support ETRN",
+	"MaxDirChangeIOSize":                "the Pickup watcher sizes its own buffers",
+	"MaxMailObjects":                    "mailbridge keeps no in-memory message limit",
+	"MaxBandwidth":                      "mailbridge does not throttle bandwidth",
+	"SmtpIpRestrictionFlag":             "see relay_from and allow_from above",
+	"SmtpRoutingTableType":              "mailbridge routes every relayed message through the Outbound Server",
+	"SmtpDsUseCat":                      "mailbridge does not look up recipients in Active Directory",
+	"DisableSocketPooling":              "IIS socket internals",
+	"ConnectResponse":                   "mailbridge greets with IIS's banner text (see [compat])",
+	"ServerListenBacklog":               "the operating system's default backlog applies",
+	"ServerListenTimeout":               "see [inbound] command_timeout",
+	"MaxEndpointConnections":            "see [inbound] max_connections",
+	"MaxSmtpErrors":                     "mailbridge closes a session after 3 errors, as RFC 5321 advises",
+}
+
+// iisInternals are administration properties with no meaning outside IIS;
+// they are named in one line rather than explained one by one.
+var iisInternals = map[string]bool{
+	"AdminACL": true, "AdminACLBin": true, "KeyType": true, "ServerState": true, "Win32Error": true,
+	"ServerAutoStart": true, "ServerSize": true, "ServerComment": true, "SmtpServiceVersion": true,
+	"ClusterEnabled": true, "AppPoolId": true, "MaxBatchedMessagesHack": true, "SmtpServer": true,
+	"LogModuleList": true, "SmtpDsDataDirectory": true, "SmtpDsDefaultMailRoot": true,
+	"SmtpDsBindType": true, "SmtpDsSchemaType": true, "SmtpDsHost": true, "SmtpDsDomain": true,
+	"SmtpDsAccount": true, "SmtpDsPassword": true, "SmtpDsNamingContext": true, "SmtpDsPort": true,
+	"SmtpDsFlags": true, "SmtpDSNLanguageID": true,
+}
+
+// secret properties are stored encrypted (the metabase's SECURE attribute):
+// their values are not repeated in the output.
+var secret = map[string]bool{"RoutePassword": true, "SmtpDsPassword": true, "LogOdbcPassword": true, "SessionKey": true}
+
+// w3cLogClsid is the log plug-in IIS used for its W3C Extended SMTP log.
+const w3cLogClsid = "{FF160663-DE82-11CF-BC0A-00AA006111E0}"
+
+// ImportIIS turns the SMTP virtual server /LM/SmtpSvc/site of m into a
+// complete, commented mailbridge configuration in TOML. Settings found but
+// not carried over are written as comments with the reason; relay and
+// domain keys are written commented out with the values IIS had. A value
+// mailbridge would use but cannot read is a *MetabaseError with its line.
+func ImportIIS(m *Metabase, site int) ([]byte, error) {
+	imp, err := newImport(m, site)
+	if err != nil {
+		return nil, err
+	}
+	if err := imp.write(); err != nil {
+		return nil, err
+	}
+	return []byte(imp.w.b.String()), nil
+}
+
+type iisImport struct {
+	m       *Metabase
+	site    int
+	service *MetabaseNode // /LM/SmtpSvc, inherited by the server; may be nil
+	server  *MetabaseNode
+	domains []*MetabaseNode
+	used    map[string]bool // lower-case property names consumed
+	w       tomlWriter
+}
+
+func newImport(m *Metabase, site int) (*iisImport, error) {
+	loc := fmt.Sprintf("/LM/SmtpSvc/%d", site)
+	imp := &iisImport{m: m, site: site, used: map[string]bool{}}
+	imp.service = m.Find("IIsSmtpService", "/LM/SmtpSvc")
+	imp.server = m.Find("IIsSmtpServer", loc)
+	if imp.server == nil {
+		var found []string
+		for _, n := range m.Nodes {
+			if strings.EqualFold(n.Class, "IIsSmtpServer") {
+				found = append(found, fmt.Sprintf("%s (line %d)", n.Location, n.Line))
+			}
+		}
+		if len(found) == 0 {
+			return nil, &MetabaseError{File: m.File, Msg: "no SMTP virtual server (IIsSmtpServer node) in this file: was the IIS SMTP Service installed when it was saved?"}
+		}
+		return nil, &MetabaseError{File: m.File, Msg: fmt.Sprintf("no SMTP virtual server %s; the file has %s (choose one with --site N)", loc, strings.Join(found, ", "))}
+	}
+	prefix := strings.ToLower(loc + "/Domain/")
+	for _, n := range m.Nodes {
+		if strings.EqualFold(n.Class, "IIsSmtpDomain") && strings.HasPrefix(strings.ToLower(n.Location), prefix) && len(n.Location) > len(prefix) {
+			imp.domains = append(imp.domains, n)
+		}
+	}
+	return imp, nil
+}
+
+// get returns a property of the virtual server, or the one it inherits from
+// the SMTP Service node, and marks it used.
+func (imp *iisImport) get(name string) (MetabaseProp, bool) {
+	imp.used[strings.ToLower(name)] = true
+	if p, ok := imp.server.Prop(name); ok {
+		return p, true
+	}
+	if imp.service != nil {
+		return imp.service.Prop(name)
+	}
+	return MetabaseProp{}, false
+}
+
+func (imp *iisImport) fail(p MetabaseProp, format string, a ...any) error {
+	return &MetabaseError{File: imp.m.File, Line: p.Line, Msg: p.Name + ": " + fmt.Sprintf(format, a...)}
+}
+
+// number reads a DWORD property; ok is false when it is absent.
+func (imp *iisImport) number(name string) (uint32, MetabaseProp, bool, error) {
+	p, ok := imp.get(name)
+	if !ok || strings.TrimSpace(p.Value) == "" {
+		return 0, p, false, nil
+	}
+	n, err := MetabaseUint(p.Value, nil)
+	if err != nil {
+		return 0, p, false, imp.fail(p, "%v", err)
+	}
+	return n, p, true, nil
+}
+
+func (imp *iisImport) write() error {
+	w := &imp.w
+	where := imp.server.Location
+	imp.used["servercomment"] = true // named in the heading
+	if c, ok := imp.server.Prop("ServerComment"); ok && c.Value != "" {
+		where += fmt.Sprintf(" (\"%s\")", c.Value)
+	}
+	w.comment("mailbridge configuration imported from IIS by `mailbridge import-iis`.")
+	w.comment("Source: %s, SMTP virtual server %s.", imp.m.File, where)
+	w.comment("")
+	w.comment("Check it with `mailbridge check --config FILE` before IIS is stopped. IIS settings that mailbridge cannot carry over are comments saying why; keys that mailbridge does not read yet are commented out with the values IIS had.")
+	w.blank()
+	if err := imp.writeHostname(); err != nil {
+		return err
+	}
+	if err := imp.writeMailroot(); err != nil {
+		return err
+	}
+	if err := imp.writeInbound(); err != nil {
+		return err
+	}
+	if err := imp.writeOutbound(); err != nil {
+		return err
+	}
+	if err := imp.writePickup(); err != nil {
+		return err
+	}
+	imp.writeLog()
+	imp.writeLeftovers()
+	return nil
+}
+
+func (imp *iisImport) writeHostname() error {
+	w := &imp.w
+	p, ok := imp.get("FullyQualifiedDomainName")
+	switch {
+	case !ok || strings.TrimSpace(p.Value) == "":
+		w.comment("FullyQualifiedDomainName is not set: IIS used this computer's name, and so does mailbridge.")
+		w.code(`hostname = "mail.example.com"`)
+	case validHostname(strings.TrimSpace(p.Value)) != "":
+		w.comment("IIS FullyQualifiedDomainName \"%s\" (line %d) is not a host name mailbridge can announce: %s.", p.Value, p.Line, validHostname(strings.TrimSpace(p.Value)))
+		w.code(`hostname = "mail.example.com"`)
+	default:
+		w.comment("The name in the greeting, EHLO and Received headers (IIS FullyQualifiedDomainName).")
+		w.kv("hostname", tomlString(strings.TrimSpace(p.Value)))
+	}
+	w.blank()
+	return nil
+}
+
+// writeMailroot keeps IIS's folders. IIS's own layout becomes one root;
+// custom folders are set one by one, with SortTemp next to Drop so that
+// Drop files still appear by a rename on the same volume.
+func (imp *iisImport) writeMailroot() error {
+	w := &imp.w
+	type folder struct{ key, prop, name, path string }
+	folders := []folder{
+		{"pickup", "PickupDirectory", "Pickup", ""},
+		{"drop", "DropDirectory", "Drop", ""},
+		{"queue", "QueueDirectory", "Queue", ""},
+		{"badmail", "BadMailDirectory", "Badmail", ""},
+	}
+	var defaulted []string
+	lines := map[string]int{}
+	for i := range folders {
+		f := &folders[i]
+		if p, ok := imp.get(f.prop); ok && strings.TrimSpace(p.Value) != "" {
+			f.path = cleanWinPath(p.Value)
+			lines[f.prop] = p.Line
+		} else {
+			f.path = iisDefaultMailroot + `\` + f.name
+			defaulted = append(defaulted, f.prop)
+		}
+	}
+	// One folder in two roles would make mailbridge relay received mail,
+	// or read its own temporary files as mail; IIS refused it too.
+	dropDir := winDir(folders[1].path)
+	if dropDir == "" {
+		dropDir = "."
+	}
+	sortTemp := folder{"sorttemp", "", "SortTemp", joinWin(dropDir, "SortTemp")}
+	seen := map[string]folder{}
+	for _, f := range append(folders, sortTemp) {
+		k := pathKey(f.path)
+		if o, dup := seen[k]; dup {
+			msg := fmt.Sprintf("%s is the same folder as %s (%s); mailbridge needs a folder of its own for each role", f.name, o.name, f.path)
+			if f.prop == "" {
+				msg = fmt.Sprintf("%s (%s) is where mailbridge puts SortTemp, next to Drop; move %s", o.name, f.path, o.name)
+				return &MetabaseError{File: imp.m.File, Line: lines[o.prop], Msg: o.prop + ": " + msg}
+			}
+			return &MetabaseError{File: imp.m.File, Line: lines[f.prop], Msg: f.prop + ": " + msg}
+		}
+		seen[k] = f
+	}
+	w.section("mailroot")
+	if len(defaulted) > 0 {
+		w.comment("Not set in MetaBase.xml, so IIS's defaults under %s: %s.", iisDefaultMailroot, strings.Join(defaulted, ", "))
+	}
+	root := winDir(folders[0].path)
+	layout := root != ""
+	for _, f := range folders {
+		if !strings.EqualFold(winDir(f.path), root) || !strings.EqualFold(winBase(f.path), f.name) {
+			layout = false
+		}
+	}
+	if layout {
+		w.comment("IIS kept Pickup, Drop, Queue, Badmail and SortTemp under one mail root; mailbridge uses the same folders.")
+		w.kv("root", tomlPath(root))
+		w.blank()
+		return nil
+	}
+	w.comment("IIS used custom folders; mailbridge uses the same ones. The mail root holds SortTemp, where Drop files are written before they are renamed into Drop: it is the folder that holds Drop, so that both are on one volume.")
+	w.kv("root", tomlPath(dropDir))
+	for _, f := range append(folders, sortTemp) {
+		w.kv(f.key, tomlPath(f.path))
+	}
+	if !sameVolume(folders[0].path, folders[2].path) {
+		w.comment("Pickup and Queue are on different volumes: a file is claimed from Pickup by renaming it into Queue, which needs one volume. Move one of them (mailbridge check reports this too).")
+	}
+	w.blank()
+	return nil
+}
+
+func (imp *iisImport) writeInbound() error {
+	w := &imp.w
+	w.section("inbound")
+	if err := imp.writeBindings(); err != nil {
+		return err
+	}
+	if err := imp.writeSizes(); err != nil {
+		return err
+	}
+	if n, p, ok, err := imp.number("MaxRecipients"); err != nil {
+		return err
+	} else if ok {
+		if n >= 1 && n <= 1_000_000 {
+			w.comment("IIS MaxRecipients: recipients accepted per message.")
+			w.kv("max_recipients", strconv.FormatUint(uint64(n), 10))
+		} else {
+			w.comment("IIS MaxRecipients = %d (line %d) is outside 1 to 1000000; mailbridge keeps its default of 100.", n, p.Line)
+		}
+	}
+	if n, p, ok, err := imp.number("MaxConnections"); err != nil {
+		return err
+	} else if ok {
+		if n >= 1 && n <= 1_000_000 {
+			w.comment("IIS MaxConnections: simultaneous inbound connections.")
+			w.kv("max_connections", strconv.FormatUint(uint64(n), 10))
+		} else {
+			w.comment("IIS MaxConnections = %d (line %d) means no limit; mailbridge keeps a cap (default 200) so that a flood cannot exhaust the machine.", n, p.Line)
+		}
+	}
+	if n, p, ok, err := imp.number("ConnectionTimeout"); err != nil {
+		return err
+	} else if ok {
+		if n >= 1 {
+			w.comment("IIS ConnectionTimeout = %d seconds: how long a client may stay silent.", n)
+			w.kv("command_timeout", tomlString(fmtSeconds(n)))
+			w.kv("data_timeout", tomlString(fmtSeconds(n)))
+		} else {
+			w.comment("IIS ConnectionTimeout = %d (line %d) is not a timeout; mailbridge keeps its default.", n, p.Line)
+		}
+	}
+	w.blank()
+	return imp.writeRelay()
+}
+
+// writeBindings maps ServerBindings (MULTISZ of "IP:port:host") to the one
+// address mailbridge listens on.
+func (imp *iisImport) writeBindings() error {
+	w := &imp.w
+	p, ok := imp.get("ServerBindings")
+	if !ok || strings.TrimSpace(p.Value) == "" {
+		w.comment("ServerBindings is not set: IIS listened on port 25 of every address, and so does mailbridge.")
+		w.kv("port", "25")
+		return nil
+	}
+	type binding struct {
+		ip   string
+		port int
+		raw  string
+	}
+	var bs []binding
+	for _, raw := range MetabaseList(p.Value) {
+		ip, port, err := parseBinding(raw)
+		if err != nil {
+			return imp.fail(p, "%q: %v", raw, err)
+		}
+		bs = append(bs, binding{ip, port, raw})
+	}
+	if len(bs) == 0 {
+		return imp.fail(p, "no binding in %q", p.Value)
+	}
+	chosen := 0
+	for i, b := range bs {
+		if b.ip == "" {
+			chosen = i
+			break
+		}
+	}
+	b := bs[chosen]
+	w.comment("IIS ServerBindings \"%s\".", b.raw)
+	if b.ip != "" {
+		w.kv("bind", tomlString(b.ip))
+	}
+	w.kv("port", strconv.Itoa(b.port))
+	for i, o := range bs {
+		if i != chosen {
+			w.comment("IIS also listened on \"%s\"; mailbridge listens on one address: run a second mailbridge with its own configuration for it.", o.raw)
+		}
+	}
+	return nil
+}
+
+func parseBinding(raw string) (string, int, error) {
+	s := raw
+	var ip string
+	if strings.HasPrefix(s, "[") {
+		end := strings.Index(s, "]")
+		if end < 0 {
+			return "", 0, fmt.Errorf("not IP:port:host")
+		}
+		ip, s = s[1:end], s[end+1:]
+		if !strings.HasPrefix(s, ":") {
+			return "", 0, fmt.Errorf("not IP:port:host")
+		}
+		s = s[1:]
+	} else {
+		i := strings.Index(s, ":")
+		if i < 0 {
+			return "", 0, fmt.Errorf("not IP:port:host")
+		}
+		ip, s = s[:i], s[i+1:]
+	}
+	portStr := s
+	if i := strings.Index(s, ":"); i >= 0 {
+		portStr = s[:i]
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil || port < 1 || port > 65535 {
+		return "", 0, fmt.Errorf("port %q is not from 1 to 65535", portStr)
+	}
+	if ip != "" {
+		a, err := netip.ParseAddr(ip)
+		if err != nil || a.Zone() != "" {
+			return "", 0, fmt.Errorf("%q is not an IP address", ip)
+		}
+		ip = a.String()
+	}
+	return ip, port, nil
+}
+
+// writeSizes keeps the product's 20 MB attachment promise: IIS's untouched
+// 2 MB default is not imported, and a smaller limit set on purpose is
+// imported with a warning.
+func (imp *iisImport) writeSizes() error {
+	w := &imp.w
+	n, p, ok, err := imp.number("MaxMessageSize")
+	if err != nil {
+		return err
+	}
+	keep := func() {
+		w.kv("max_message_size", tomlString(fmtSize(promisedMessage)))
+		w.kv("max_attachment_size", tomlString(fmtSize(promisedAttachment)))
+	}
+	switch {
+	case !ok || n == iisDefaultMaxMessageSize:
+		how := "MaxMessageSize is not set, so IIS used its default, 2 MB"
+		if ok {
+			how = fmt.Sprintf("IIS MaxMessageSize = %d (line %d) is IIS's default, 2 MB", n, p.Line)
+		}
+		w.comment("%s. mailbridge keeps the product's promise of 20 MB attachments instead (about 27 MB once base64-encoded). To keep IIS's limit, set max_message_size = \"2MB\" and max_attachment_size = \"1536KB\".", how)
+		keep()
+	case n == 0:
+		w.comment("IIS MaxMessageSize = 0 (line %d): no limit. mailbridge needs one; it keeps 30 MB messages and 20 MB attachments.", p.Line)
+		keep()
+	case int64(n) < promisedMessage:
+		att := int64(n) / 4 * 3 &^ 1023
+		if att < 1024 {
+			att = int64(n)
+		}
+		w.comment("WARNING: IIS MaxMessageSize = %d (line %d) was set on purpose and is smaller than the product's promise of 20 MB attachments. It is imported as it was, so messages over %s are refused as IIS refused them. To accept 20 MB attachments, set max_message_size = \"30MB\" and max_attachment_size = \"20MB\".", n, p.Line, fmtSize(int64(n)))
+		w.kv("max_message_size", sizeValue(int64(n)))
+		w.comment("About 3/4 of max_message_size: base64 makes an attachment 4/3 larger.")
+		w.kv("max_attachment_size", sizeValue(att))
+	default:
+		w.comment("IIS MaxMessageSize = %d (line %d); attachments may use about 3/4 of it (base64 makes them 4/3 larger).", n, p.Line)
+		w.kv("max_message_size", sizeValue(int64(n)))
+		w.kv("max_attachment_size", sizeValue(int64(n)/4*3&^1023))
+	}
+	return nil
+}
+
+// writeRelay writes the relay and connection rules commented out: the keys
+// belong to the relay rules of issue 6, and config.Load rejects unknown keys
+// until they land.
+func (imp *iisImport) writeRelay() error {
+	w := &imp.w
+	w.comment("Relay and domain rules from IIS. mailbridge reads these keys once its relay rules land (issue 6); until then it rejects them, so they are commented out. Without them mailbridge accepts mail for every domain and writes it all to Drop.")
+	local, alias, remote := imp.domainLists()
+	if dd, ok := imp.get("DefaultDomain"); ok && strings.TrimSpace(dd.Value) != "" && !containsFold(local, strings.TrimSpace(dd.Value)) {
+		local = append([]string{strings.TrimSpace(dd.Value)}, local...)
+	}
+	domains := append(append([]string{}, local...), alias...)
+	if len(domains) > 0 {
+		w.comment("IIS local domains (mail for them went to Drop): %s.", listOrNone(local))
+		if len(alias) > 0 {
+			w.comment("IIS alias domains (also local): %s.", strings.Join(alias, ", "))
+		}
+		w.comment("Uncomment to keep IIS's behaviour: only these domains (and this host's own names) go to Drop, other domains are relayed for relay_from clients and refused for everyone else.")
+		w.code("local_domains = %s", tomlList(domains))
+	} else {
+		w.comment("IIS listed no local domains.")
+		w.code("local_domains = []")
+	}
+	for _, r := range remote {
+		w.comment("%s", r)
+	}
+	imp.writeIPList("RelayIpList", "relay_from", "relay", "relay mail to other domains")
+	if p, ok := imp.get("RelayForAuth"); ok {
+		if on, err := MetabaseBool(p.Value); err == nil && on {
+			w.comment("IIS RelayForAuth (line %d): clients that authenticated could relay from anywhere. mailbridge offers no inbound AUTH: list those clients' addresses in relay_from.", p.Line)
+		}
+	}
+	w.comment("Email Interceptor: IIS sent relayed mail straight to the smart host; intercept = true sends it to Drop first for processing.")
+	w.code("intercept = false")
+	imp.writeIPList("IPSecurity", "allow_from", "connect", "connect")
+	if p, ok := imp.get("AuthFlags"); ok {
+		flags, err := MetabaseUint(p.Value, authFlagNames)
+		if err != nil {
+			return imp.fail(p, "%v", err)
+		}
+		if flags&^1 != 0 {
+			w.comment("IIS AuthFlags \"%s\" (line %d) offered inbound AUTH; mailbridge accepts mail without AUTH and trusts clients by address (relay_from).", p.Value, p.Line)
+		}
+	}
+	w.blank()
+	return nil
+}
+
+// writeIPList writes an IPSECLIST property as relay_from or allow_from
+// (and deny_from), commented out.
+func (imp *iisImport) writeIPList(prop, grantKey, verb, action string) {
+	w := &imp.w
+	p, ok := imp.get(prop)
+	l, err := DecodeIPSecList(p.Value)
+	switch {
+	case err != nil:
+		w.comment("IIS %s (line %d) could not be decoded (%v); here it is as written, hexadecimal:", prop, p.Line, err)
+		h := strings.Join(strings.Fields(p.Value), "")
+		for len(h) > 64 {
+			w.comment("  %s", h[:64])
+			h = h[64:]
+		}
+		w.comment("  %s", h)
+		w.code("%s = []", grantKey)
+		return
+	case l == nil && prop == "RelayIpList":
+		if ok {
+			w.comment("IIS RelayIpList (line %d) is empty: only the list below, with nobody on it, could relay by address.", p.Line)
+		} else {
+			w.comment("IIS RelayIpList is not set: no client could relay by address (IIS's fresh-install setting).")
+		}
+		w.code("%s = []", grantKey)
+		return
+	case l == nil:
+		w.comment("IIS %s is not set: every client could %s.", prop, verb)
+		w.code("%s = []", grantKey)
+		return
+	}
+	names := func(ns []string) string {
+		return fmt.Sprintf("name-based entries (%s) need reverse DNS lookups, which mailbridge never does: list their addresses instead.", strings.Join(ns, ", "))
+	}
+	if !l.GrantByDefault() {
+		w.comment("IIS %s (line %d): only the clients below could %s.", prop, p.Line, action)
+		w.code("%s = %s", grantKey, tomlList(prefixStrings(l.Grant)))
+		if len(l.GrantNames) > 0 {
+			w.comment("IIS %s %s", prop, names(l.GrantNames))
+		}
+		return
+	}
+	if prop == "RelayIpList" {
+		w.comment("WARNING: IIS RelayIpList (line %d) is \"all except the list below\": every client could relay except %s. That is an open relay, and mailbridge will not import one: list the clients that may relay.", p.Line, listOrNone(append(prefixStrings(l.Deny), l.DenyNames...)))
+		w.code("%s = []", grantKey)
+		return
+	}
+	w.comment("IIS %s (line %d): every client could %s except those below.", prop, p.Line, verb)
+	w.code("%s = []", grantKey)
+	w.code("deny_from = %s", tomlList(prefixStrings(l.Deny)))
+	if len(l.DenyNames) > 0 {
+		w.comment("IIS %s %s", prop, names(l.DenyNames))
+	}
+}
+
+// domainLists sorts the IIsSmtpDomain nodes by their RouteAction bits into
+// local (drop) and alias domain names, and comment lines for remote ones.
+func (imp *iisImport) domainLists() (local, alias, remote []string) {
+	// The default domain is local whatever its bits say: IIS creates it
+	// with the virtual server and will not delete it.
+	var own []string
+	for _, name := range []string{"DefaultDomain", "FullyQualifiedDomainName"} {
+		if p, ok := imp.get(name); ok && strings.TrimSpace(p.Value) != "" {
+			own = append(own, strings.TrimSpace(p.Value))
+		}
+	}
+	for _, n := range imp.domains {
+		name := n.Location[strings.LastIndex(strings.ToLower(n.Location), "/domain/")+len("/domain/"):]
+		ra := uint32(0)
+		raLine := n.Line
+		if p, ok := n.Prop("RouteAction"); ok {
+			v, err := MetabaseUint(p.Value, routeActionNames)
+			if err != nil {
+				remote = append(remote, fmt.Sprintf("IIS domain %s (line %d): RouteAction \"%s\" is not a number; the domain is not imported.", name, p.Line, p.Value))
+				continue
+			}
+			ra, raLine = v, p.Line
+		}
+		switch {
+		case ra&routeAlias != 0:
+			alias = append(alias, name)
+		case ra&(routeDrop|routeDefault) != 0 || containsFold(own, name):
+			local = append(local, name)
+		default:
+			remote = append(remote, remoteDomain(n, name, ra, raLine))
+		}
+	}
+	return local, alias, remote
+}
+
+// remoteDomain says what IIS did for a remote domain and what mailbridge
+// does instead.
+func remoteDomain(n *MetabaseNode, name string, ra uint32, line int) string {
+	head := fmt.Sprintf("IIS remote domain %s (RouteAction %d, line %d):", name, ra, line)
+	var how []string
+	if ra&routeSmartHost != 0 {
+		host := "its own smart host"
+		if p, ok := n.Prop("RouteActionString"); ok && strings.TrimSpace(p.Value) != "" {
+			host = strings.TrimSpace(p.Value)
+		}
+		how = append(how, fmt.Sprintf("mail for it went to %s, while mailbridge sends all relayed mail to the one Outbound Server", host))
+	}
+	if ra&routeSSL != 0 {
+		how = append(how, "IIS required TLS to it: set the TLS mode of [outbound]")
+	}
+	if ra&routeAuthAnyOut != 0 {
+		user := ""
+		if p, ok := n.Prop("RouteUserName"); ok && p.Value != "" {
+			user = fmt.Sprintf(" as \"%s\"", p.Value)
+		}
+		how = append(how, fmt.Sprintf("IIS authenticated%s: the password is stored encrypted and cannot be imported", user))
+	}
+	if ra&routeDomRelay != 0 {
+		how = append(how, "IIS let any client relay mail to it; mailbridge relays only for relay_from clients, or add it to local_domains to drop it")
+	}
+	if ra&routeIPRelay != 0 {
+		how = append(how, "IIS let the clients of its own RelayIpList relay to it; mailbridge has one relay_from for all domains")
+	}
+	if ra&routeAuthRelay != 0 {
+		how = append(how, "IIS let authenticated clients relay to it; mailbridge offers no inbound AUTH")
+	}
+	if len(how) == 0 {
+		how = append(how, "delivered like any other domain (through the Outbound Server in mailbridge)")
+	}
+	return head + " " + strings.Join(how, "; ") + "."
+}
+
+func (imp *iisImport) writeOutbound() error {
+	w := &imp.w
+	w.section("outbound")
+	host, hp := imp.get("SmartHost")
+	typ, tp, typOK, err := imp.number("SmartHostType")
+	if err != nil {
+		return err
+	}
+	smart := strings.TrimSpace(host.Value)
+	switch {
+	case !hp || smart == "":
+		w.comment("IIS had no smart host: it delivered to each domain's mail servers (MX) itself. mailbridge relays only through an Outbound Server: set one, or Pickup files are queued and not sent.")
+		w.code(`server = "smtp.example.com"`)
+	case validSmartHost(smart) != "":
+		w.comment("IIS SmartHost \"%s\" (line %d) cannot be used: %s. Set the Outbound Server by hand.", smart, host.Line, validSmartHost(smart))
+		w.code(`server = "smtp.example.com"`)
+	default:
+		w.comment("The Outbound Server (IIS SmartHost; [10.0.0.5] means an address, not a name to look up).")
+		w.kv("server", tomlString(smart))
+		if typOK && typ == 1 {
+			w.comment("IIS SmartHostType = 1 (line %d): IIS tried direct delivery first. mailbridge always sends through the Outbound Server.", tp.Line)
+		}
+	}
+	if n, p, ok, err := imp.number("RemoteSmtpPort"); err != nil {
+		return err
+	} else if ok {
+		if n >= 1 && n <= 65535 {
+			w.comment("IIS RemoteSmtpPort: the Outbound Server's port.")
+			w.kv("port", strconv.FormatUint(uint64(n), 10))
+		} else {
+			return imp.fail(p, "port %d is not from 1 to 65535", n)
+		}
+	}
+	if p, ok := imp.get("AlwaysUseSsl"); ok {
+		if on, err := MetabaseBool(p.Value); err != nil {
+			return imp.fail(p, "%v", err)
+		} else if on {
+			w.comment("IIS AlwaysUseSsl = TRUE (line %d): IIS used TLS to the smart host. Set the TLS mode of [outbound] to match (STARTTLS on port 25/587, implicit TLS on 465).", p.Line)
+		}
+	}
+	if p, ok := imp.get("RouteAction"); ok {
+		ra, err := MetabaseUint(p.Value, routeActionNames)
+		if err != nil {
+			return imp.fail(p, "%v", err)
+		}
+		if ra&routeAuthAnyOut != 0 {
+			user := ""
+			if u, ok := imp.get("RouteUserName"); ok && u.Value != "" {
+				user = fmt.Sprintf(" as \"%s\"", u.Value)
+			}
+			w.comment("IIS authenticated to the smart host%s (RouteAction %d, line %d). The password is stored encrypted in the metabase and cannot be imported: enter it where [outbound] takes AUTH.", user, ra, p.Line)
+		}
+	}
+	if p, ok := imp.get("SmtpRemoteProgressiveRetry"); ok && strings.TrimSpace(p.Value) != "" {
+		var list []string
+		bad := ""
+		for _, s := range strings.Split(p.Value, ",") {
+			n, err := strconv.ParseUint(strings.TrimSpace(s), 10, 32)
+			if err != nil || n == 0 {
+				bad = s
+				break
+			}
+			list = append(list, fmtMinutes(uint32(n)))
+		}
+		if bad != "" || len(list) == 0 {
+			w.comment("IIS SmtpRemoteProgressiveRetry \"%s\" (line %d) is not a list of minutes; mailbridge keeps IIS's default, 15, 30, 60, then every 240 minutes.", p.Value, p.Line)
+		} else {
+			w.comment("IIS SmtpRemoteProgressiveRetry \"%s\": minutes before each retry, the last one repeated.", p.Value)
+			w.kv("retry", tomlList(list))
+		}
+	}
+	if n, p, ok, err := imp.number("SmtpRemoteNDRExpireMinutes"); err != nil {
+		return err
+	} else if ok {
+		if n >= 1 {
+			w.comment("IIS SmtpRemoteNDRExpireMinutes = %d: a message not sent by then goes to Badmail.", n)
+			w.kv("expiration", tomlString(fmtMinutes(n)))
+		} else {
+			w.comment("IIS SmtpRemoteNDRExpireMinutes = 0 (line %d) is not an expiration; mailbridge keeps 48h.", p.Line)
+		}
+	}
+	if n, _, ok, err := imp.number("SmtpRemoteDelayExpireMinutes"); err != nil {
+		return err
+	} else if ok {
+		w.comment("IIS SmtpRemoteDelayExpireMinutes = %d: when a delay is reported.", n)
+		w.kv("delay_notification", tomlString(fmtMinutes(n)))
+	}
+	if n, p, ok, err := imp.number("MaxBatchedMessages"); err != nil {
+		return err
+	} else if ok {
+		if n >= 1 && n <= 100_000 {
+			w.comment("IIS MaxBatchedMessages: messages sent over one connection.")
+			w.kv("max_messages_per_connection", strconv.FormatUint(uint64(n), 10))
+		} else {
+			w.comment("IIS MaxBatchedMessages = %d (line %d) means no limit; mailbridge keeps 20 per connection.", n, p.Line)
+		}
+	}
+	if n, p, ok, err := imp.number("RemoteTimeout"); err != nil {
+		return err
+	} else if ok {
+		if n >= 1 {
+			w.comment("IIS RemoteTimeout = %d seconds: how long to wait for the Outbound Server's reply.", n)
+			w.kv("command_timeout", tomlString(fmtSeconds(n)))
+		} else {
+			w.comment("IIS RemoteTimeout = 0 (line %d) is not a timeout; mailbridge keeps its default.", p.Line)
+		}
+	}
+	w.blank()
+	return nil
+}
+
+func (imp *iisImport) writePickup() error {
+	w := &imp.w
+	w.section("pickup")
+	if p, ok := imp.get("SmtpDotStuffPickupDirFiles"); ok {
+		on, err := MetabaseBool(p.Value)
+		if err != nil {
+			return imp.fail(p, "%v", err)
+		}
+		w.comment("IIS SmtpDotStuffPickupDirFiles: Pickup files are an SMTP DATA stream (\"..\" becomes \".\", a lone \".\" ends the message).")
+		w.kv("dot_stuffed", strconv.FormatBool(on))
+	} else {
+		w.comment("Pickup files are an SMTP DATA stream, as IIS read them (SmtpDotStuffPickupDirFiles, default TRUE).")
+		w.kv("dot_stuffed", "true")
+	}
+	if p, ok := imp.get("DefaultDomain"); ok && strings.TrimSpace(p.Value) != "" {
+		d := strings.TrimSpace(p.Value)
+		if why := validHostname(d); why != "" {
+			w.comment("IIS DefaultDomain \"%s\" (line %d) is not a domain mailbridge can use: %s.", d, p.Line, why)
+		} else {
+			w.comment("IIS DefaultDomain: appended to bare addresses without a domain.")
+			w.kv("default_domain", tomlString(d))
+		}
+	}
+	w.blank()
+	return nil
+}
+
+func (imp *iisImport) writeLog() {
+	w := &imp.w
+	typ, _ := imp.get("LogType")
+	clsid, _ := imp.get("LogPluginClsid")
+	period, _ := imp.get("LogFilePeriod")
+	dir, dirOK := imp.get("LogFileDirectory")
+	w.section("log")
+	w.comment("mailbridge's own structured log goes to stderr (or [log] file).")
+	on, _ := MetabaseBool(typ.Value)
+	if !on {
+		w.comment("MetaBase.xml does not say that IIS kept an SMTP log (no LogType = 1).")
+		w.blank()
+		return
+	}
+	logDir := iisDefaultLogDir
+	if dirOK && strings.TrimSpace(dir.Value) != "" {
+		logDir = cleanWinPath(expandSystemRoot(dir.Value))
+	}
+	logDir = joinWin(logDir, fmt.Sprintf("SMTPSVC%d", imp.site))
+	if clsid.Value != "" && !strings.EqualFold(strings.TrimSpace(clsid.Value), w3cLogClsid) {
+		w.comment("IIS logged in another format than W3C Extended (LogPluginClsid %s); mailbridge writes only the W3C Extended format.", clsid.Value)
+	}
+	if p := strings.TrimSpace(period.Value); p != "" && p != "1" {
+		w.comment("IIS started a new log file by LogFilePeriod = %s; mailbridge's IIS-format log is daily (exYYMMDD.log).", p)
+	}
+	w.comment("IIS wrote its W3C SMTP log under %s. The IIS-format log takes this key when it lands (issue 6):", logDir)
+	w.code("w3c_dir = %s", tomlPath(logDir))
+	w.blank()
+}
+
+// writeLeftovers lists every other property of the virtual server (and
+// what it inherits from the service) with the reason it is not imported.
+func (imp *iisImport) writeLeftovers() {
+	w := &imp.w
+	type left struct {
+		p    MetabaseProp
+		from string
+	}
+	var rest []left
+	seen := map[string]bool{}
+	for _, n := range []*MetabaseNode{imp.server, imp.service} {
+		if n == nil {
+			continue
+		}
+		for _, p := range n.Props {
+			k := strings.ToLower(p.Name)
+			if imp.used[k] || seen[k] {
+				continue
+			}
+			seen[k] = true
+			rest = append(rest, left{p, n.Location})
+		}
+	}
+	if len(rest) == 0 {
+		return
+	}
+	w.comment("Other IIS settings, not carried over:")
+	var internals []string
+	for _, l := range rest {
+		name := canonicalName(l.p.Name)
+		if iisInternals[name] {
+			internals = append(internals, name)
+			continue
+		}
+		reason, ok := explained[name]
+		if !ok {
+			reason = "no mailbridge equivalent"
+		}
+		value := "\"" + shorten(l.p.Value) + "\""
+		if secret[name] {
+			value = "(encrypted; not shown)"
+		}
+		w.comment("  %s = %s (%s line %d): %s.", l.p.Name, value, l.from, l.p.Line, reason)
+	}
+	if len(internals) > 0 {
+		sort.Strings(internals)
+		w.comment("  IIS administration settings with no meaning for mailbridge: %s.", strings.Join(internals, ", "))
+	}
+}
+
+// canonicalName returns the spelling used in the tables above.
+func canonicalName(name string) string {
+	for k := range explained {
+		if strings.EqualFold(k, name) {
+			return k
+		}
+	}
+	for k := range iisInternals {
+		if strings.EqualFold(k, name) {
+			return k
+		}
+	}
+	return name
+}
+
+func shorten(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if utf8.RuneCountInString(s) > 60 {
+		r := []rune(s)
+		return string(r[:57]) + "..."
+	}
+	return s
+}

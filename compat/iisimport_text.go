@@ -1,0 +1,265 @@
+package compat
+
+// Text helpers of ImportIIS: TOML output, and Windows paths handled as
+// text (the importer runs on any system, the paths are the IIS server's).
+
+import (
+	"fmt"
+	"net/netip"
+	"path"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// tomlWriter writes TOML with comments wrapped to a readable width. Every
+// comment is cleaned of control characters, which TOML forbids there.
+type tomlWriter struct{ b strings.Builder }
+
+func (w *tomlWriter) blank() { w.b.WriteString("\n") }
+
+func (w *tomlWriter) section(name string) { w.b.WriteString("[" + name + "]\n") }
+
+func (w *tomlWriter) kv(key, value string) { w.b.WriteString(key + " = " + value + "\n") }
+
+// code writes a commented-out key on one line, so that removing the '#'
+// gives valid TOML.
+func (w *tomlWriter) code(format string, a ...any) {
+	w.b.WriteString("# " + cleanComment(fmt.Sprintf(format, a...)) + "\n")
+}
+
+func (w *tomlWriter) comment(format string, a ...any) {
+	text := cleanComment(fmt.Sprintf(format, a...))
+	if text == "" {
+		w.b.WriteString("#\n")
+		return
+	}
+	indent := ""
+	if strings.HasPrefix(text, "  ") {
+		indent = "    "
+	}
+	line := ""
+	for _, word := range strings.Split(text, " ") {
+		if line != "" && utf8.RuneCountInString(line)+1+utf8.RuneCountInString(word) > 76 {
+			w.b.WriteString("# " + strings.TrimRight(line, " ") + "\n")
+			line = indent
+		}
+		if line == "" || line == indent {
+			line += word
+		} else {
+			line += " " + word
+		}
+	}
+	w.b.WriteString("# " + strings.TrimRight(line, " ") + "\n")
+}
+
+func cleanComment(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r == '\t' || r == '\n' || r == '\r':
+			return ' '
+		case r < 0x20 || r == 0x7f:
+			return '?'
+		}
+		return r
+	}, s)
+}
+
+// tomlString is a TOML basic string.
+func tomlString(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		switch {
+		case r == '"' || r == '\\':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case r < 0x20 || r == 0x7f:
+			fmt.Fprintf(&b, `\u%04X`, r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+// tomlPath writes a Windows path as a TOML literal string ('C:\mail'),
+// which needs no doubled backslashes, unless it holds a quote.
+func tomlPath(s string) string {
+	if strings.ContainsAny(s, "'\r\n") || strings.IndexFunc(s, func(r rune) bool { return r < 0x20 && r != '\t' || r == 0x7f }) >= 0 {
+		return tomlString(s)
+	}
+	return "'" + s + "'"
+}
+
+func tomlList(items []string) string {
+	q := make([]string, len(items))
+	for i, s := range items {
+		q[i] = tomlString(s)
+	}
+	return "[" + strings.Join(q, ", ") + "]"
+}
+
+func prefixStrings(ps []netip.Prefix) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		if p.IsSingleIP() {
+			out[i] = p.Addr().String()
+		} else {
+			out[i] = p.String()
+		}
+	}
+	return out
+}
+
+func listOrNone(s []string) string {
+	if len(s) == 0 {
+		return "none"
+	}
+	return strings.Join(s, ", ")
+}
+
+func containsFold(list []string, s string) bool {
+	for _, x := range list {
+		if strings.EqualFold(x, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// Windows paths are handled as text: the importer runs on any system.
+
+func cleanWinPath(p string) string {
+	p = strings.TrimSpace(p)
+	for len(p) > 3 && (strings.HasSuffix(p, `\`) || strings.HasSuffix(p, "/")) {
+		p = p[:len(p)-1]
+	}
+	return p
+}
+
+func winDir(p string) string {
+	i := strings.LastIndexAny(p, `\/`)
+	if i <= 0 {
+		return ""
+	}
+	if i == 2 && p[1] == ':' {
+		return p[:3] // C:\
+	}
+	return p[:i]
+}
+
+// pathKey compares Windows paths as Windows does: case-insensitive, either
+// slash, "." and ".." resolved.
+func pathKey(p string) string {
+	return strings.ToLower(path.Clean(strings.ReplaceAll(p, `\`, "/")))
+}
+
+func winBase(p string) string { return p[strings.LastIndexAny(p, `\/`)+1:] }
+
+func joinWin(dir, name string) string {
+	if strings.HasSuffix(dir, `\`) || strings.HasSuffix(dir, "/") {
+		return dir + name
+	}
+	return dir + `\` + name
+}
+
+// sameVolume compares drive letters or \\server\share prefixes.
+func sameVolume(a, b string) bool { return strings.EqualFold(volume(a), volume(b)) }
+
+func volume(p string) string {
+	if len(p) >= 2 && p[1] == ':' {
+		return p[:2]
+	}
+	if strings.HasPrefix(p, `\\`) {
+		parts := strings.SplitN(p[2:], `\`, 3)
+		if len(parts) >= 2 {
+			return `\\` + parts[0] + `\` + parts[1]
+		}
+	}
+	return ""
+}
+
+func expandSystemRoot(p string) string {
+	for _, v := range []string{"%SystemRoot%", "%windir%"} {
+		if len(p) >= len(v) && strings.EqualFold(p[:len(v)], v) {
+			return `C:\Windows` + p[len(v):]
+		}
+	}
+	return p
+}
+
+func fmtSize(n int64) string {
+	switch {
+	case n%(1<<30) == 0:
+		return fmt.Sprintf("%dGB", n>>30)
+	case n%(1<<20) == 0:
+		return fmt.Sprintf("%dMB", n>>20)
+	case n%(1<<10) == 0:
+		return fmt.Sprintf("%dKB", n>>10)
+	}
+	return strconv.FormatInt(n, 10)
+}
+
+// sizeValue writes a size as config reads it: "20MB", or bytes.
+func sizeValue(n int64) string {
+	s := fmtSize(n)
+	if strings.HasSuffix(s, "B") {
+		return tomlString(s)
+	}
+	return s
+}
+
+func fmtMinutes(n uint32) string {
+	if n%60 == 0 {
+		return fmt.Sprintf("%dh", n/60)
+	}
+	return fmt.Sprintf("%dm", n)
+}
+
+func fmtSeconds(n uint32) string {
+	switch {
+	case n%3600 == 0:
+		return fmt.Sprintf("%dh", n/3600)
+	case n%60 == 0:
+		return fmt.Sprintf("%dm", n/60)
+	}
+	return fmt.Sprintf("%ds", n)
+}
+
+// validHostname returns why s is not a host name, or "".
+func validHostname(s string) string {
+	if s == "" || len(s) > 253 {
+		return "empty or longer than 253 characters"
+	}
+	for _, label := range strings.Split(s, ".") {
+		if label == "" || len(label) > 63 {
+			return "an empty or over-long label"
+		}
+		for _, r := range label {
+			if !(r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+				return fmt.Sprintf("%q is not allowed in a host name", r)
+			}
+		}
+	}
+	return ""
+}
+
+// validSmartHost accepts what IIS's smart host field did: a name, an IPv4
+// address, or an address in brackets.
+func validSmartHost(s string) string {
+	if strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") {
+		if a, err := netip.ParseAddr(s[1 : len(s)-1]); err != nil || a.Zone() != "" {
+			return "the brackets must hold an IP address"
+		}
+		return ""
+	}
+	if a, err := netip.ParseAddr(s); err == nil && a.Zone() == "" {
+		return ""
+	}
+	if strings.Contains(s, ":") {
+		return "a port cannot be part of it (IIS took the port from RemoteSmtpPort)"
+	}
+	return validHostname(s)
+}

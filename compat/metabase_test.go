@@ -1,0 +1,475 @@
+package compat
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/xml"
+	"errors"
+	"flag"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+	"unicode/utf16"
+	"unicode/utf8"
+
+	"github.com/mailbridge/mailbridge/config"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+// TestImportGolden imports every testdata/*.xml and compares the result with
+// testdata/*.toml; every golden must also load as a mailbridge configuration.
+// Run `go test ./compat -run Golden -update` to rewrite the goldens.
+func TestImportGolden(t *testing.T) {
+	files, err := filepath.Glob("testdata/*.xml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no testdata/*.xml: %v", err)
+	}
+	type golden struct {
+		name, xml string
+		site      int
+	}
+	var cases []golden
+	for _, f := range files {
+		cases = append(cases, golden{strings.TrimSuffix(filepath.Base(f), ".xml"), f, 1})
+	}
+	// --site picks another virtual server of the same file.
+	cases = append(cases, golden{"smarthost-tls-site2", "testdata/smarthost-tls.xml", 2})
+	for _, c := range cases {
+		name, xmlFile, site := c.name, c.xml, c.site
+		t.Run(name, func(t *testing.T) {
+			got := importFile(t, xmlFile, site)
+			golden := filepath.Join("testdata", name+".toml")
+			if *update {
+				if err := os.WriteFile(golden, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run with -update to create it)", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("%s differs from the import of %s:\n%s", golden, xmlFile, lineDiff(string(want), string(got)))
+			}
+			if _, err := config.Parse(golden, got); err != nil {
+				t.Errorf("the import does not load:\n%v", err)
+			}
+		})
+	}
+}
+
+func importFile(t testing.TB, file string, site int) []byte {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := ParseMetabase(filepath.ToSlash(file), data)
+	if err != nil {
+		t.Fatalf("ParseMetabase: %v", err)
+	}
+	out, err := ImportIIS(m, site)
+	if err != nil {
+		t.Fatalf("ImportIIS: %v", err)
+	}
+	return out
+}
+
+// lineDiff shows the first lines that differ, with their numbers.
+func lineDiff(want, got string) string {
+	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
+	var b strings.Builder
+	shown := 0
+	for i := 0; i < len(w) || i < len(g); i++ {
+		var wl, gl string
+		if i < len(w) {
+			wl = w[i]
+		}
+		if i < len(g) {
+			gl = g[i]
+		}
+		if wl != gl {
+			b.WriteString("line " + strconv.Itoa(i+1) + ":\n  want: " + wl + "\n  got:  " + gl + "\n")
+			if shown++; shown == 10 {
+				break
+			}
+		}
+	}
+	return b.String()
+}
+
+// A UTF-16 copy (what Notepad's "Unicode" writes) imports like the original.
+func TestImportUTF16(t *testing.T) {
+	data, err := os.ReadFile("testdata/fresh-install.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := utf16.Encode([]rune(string(data)))
+	le := []byte{0xFF, 0xFE}
+	for _, c := range u {
+		le = binary.LittleEndian.AppendUint16(le, c)
+	}
+	m1, err := ParseMetabase("a", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m2, err := ParseMetabase("a", le)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(m1, m2) {
+		t.Fatal("UTF-16 file parsed differently from the UTF-8 one")
+	}
+}
+
+func TestParseMetabaseErrors(t *testing.T) {
+	tests := []struct {
+		name, data string
+		line       int
+		want       string
+	}{
+		{"unclosed", "<configuration>\n<MBProperty>\n<IIsSmtpServer Location =\"/LM/SmtpSvc/1\"\n   MaxMessageSize=\"1\">\n</MBProperty>", 5, "malformed XML"},
+		{"bad attribute", "<configuration>\n<IIsSmtpServer Location =\"/LM/SmtpSvc/1\" Max=1>\n</IIsSmtpServer></configuration>", 2, "malformed XML"},
+		{"not a metabase", "<html><body>hello</body></html>", 0, "not an IIS MetaBase.xml"},
+		{"empty", "", 0, "not an IIS MetaBase.xml"},
+		{"custom without name", "<c>\n<IIsSmtpServer Location=\"/LM/SmtpSvc/1\">\n\n<Custom Value=\"1\"/>\n</IIsSmtpServer></c>", 4, "without a Name"},
+		{"latin-1", "<c>\xe9</c>", 0, "not UTF-8"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseMetabase("MetaBase.xml", []byte(tt.data))
+			var me *MetabaseError
+			if !errors.As(err, &me) || !errors.Is(err, ErrMetabase) {
+				t.Fatalf("got %v, want a *MetabaseError", err)
+			}
+			if me.Line != tt.line || me.File != "MetaBase.xml" || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got %q (line %d), want line %d and %q", err, me.Line, tt.line, tt.want)
+			}
+		})
+	}
+}
+
+func TestImportErrors(t *testing.T) {
+	head := "<?xml version =\"1.0\"?>\n<configuration>\n<MBProperty>\n"
+	tail := "</MBProperty>\n</configuration>\n"
+	tests := []struct {
+		name, body string
+		site       int
+		line       int
+		want       string
+	}{
+		{"no server", `<IIsWebServer Location ="/LM/W3SVC/1"/>`, 1, 0, "no SMTP virtual server"},
+		{"other site", "<IIsSmtpServer Location =\"/LM/SmtpSvc/1\"/>\n<IIsSmtpServer Location =\"/LM/SmtpSvc/3\"/>", 2, 0, "/LM/SmtpSvc/1 (line 4), /LM/SmtpSvc/3 (line 5)"},
+		{"bad size", "<IIsSmtpServer Location =\"/LM/SmtpSvc/1\"\n\tMaxMessageSize=\"lots\"/>", 1, 5, `MaxMessageSize: "lots" is not a number`},
+		{"bad binding", "<IIsSmtpServer Location =\"/LM/SmtpSvc/1\"\n\tServerBindings=\":smtp:\"/>", 1, 5, `port "smtp"`},
+		{"bad port", "<IIsSmtpServer Location =\"/LM/SmtpSvc/1\"\n\n\tRemoteSmtpPort=\"70000\"/>", 1, 6, "RemoteSmtpPort: port 70000"},
+		{"drop is pickup", "<IIsSmtpServer Location =\"/LM/SmtpSvc/1\"\n\tPickupDirectory=\"D:\\Mail\\In\"\n\tDropDirectory=\"d:\\mail\\in\\\"/>", 1, 6, "DropDirectory: Drop is the same folder as Pickup"},
+		{"bad bool", "<IIsSmtpServer Location =\"/LM/SmtpSvc/1\"\n\tSmtpDotStuffPickupDirFiles=\"maybe\"/>", 1, 5, "not TRUE or FALSE"},
+		{"bad flags", "<IIsSmtpServer Location =\"/LM/SmtpSvc/1\">\n<Custom Name=\"AuthFlags\" ID=\"6000\" Value=\"AuthBasic | AuthMagic\" Type=\"DWORD\"/>\n</IIsSmtpServer>", 1, 5, "AuthFlags"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := ParseMetabase("MetaBase.xml", []byte(head+tt.body+"\n"+tail))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = ImportIIS(m, tt.site)
+			var me *MetabaseError
+			if !errors.As(err, &me) {
+				t.Fatalf("got %v, want a *MetabaseError", err)
+			}
+			if me.Line != tt.line || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got %q (line %d), want line %d and %q", err, me.Line, tt.line, tt.want)
+			}
+		})
+	}
+}
+
+func TestMetabaseUint(t *testing.T) {
+	tests := []struct {
+		in   string
+		want uint32
+		ok   bool
+	}{
+		{"100", 100, true},
+		{"0x400", 0x400, true},
+		{"-1", 0xFFFFFFFF, true},
+		{"4294967295", 0xFFFFFFFF, true},
+		{"AuthBasic | AuthAnonymous", 3, true},
+		{"authntlm|AUTHBASIC", 6, true},
+		{"AuthBasic | 16", 18, true},
+		{"", 0, false},
+		{"AuthBasic |", 0, false},
+		{"4294967296", 0, false},
+		{"twelve", 0, false},
+	}
+	for _, tt := range tests {
+		got, err := MetabaseUint(tt.in, authFlagNames)
+		if (err == nil) != tt.ok || got != tt.want {
+			t.Errorf("MetabaseUint(%q) = %d, %v; want %d, ok=%v", tt.in, got, err, tt.want, tt.ok)
+		}
+	}
+}
+
+// The RelayIpList that allows 127.0.0.1, byte for byte as scripts set it
+// through WMI (the layout DecodeIPSecList documents).
+const relayLocalhost = "1800008020000080" + "3C00008044000080" + "010000004C000000" +
+	"0000000000000000" + "0100000001000000" + "0200000002000000" + "0400000000000000" + "4C000080" +
+	"0000000000000000" + "0000000000000000" + "FFFFFFFF" + "7F000001"
+
+func TestDecodeIPSecListVector(t *testing.T) {
+	l, err := DecodeIPSecList(relayLocalhost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &IPSecList{Grant: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}
+	if !reflect.DeepEqual(l, want) {
+		t.Fatalf("got %+v, want %+v", l, want)
+	}
+	if got := encodeIPSecList(want); !strings.EqualFold(got, relayLocalhost) {
+		t.Fatalf("test encoder disagrees with the vector:\n got %s\nwant %s", got, relayLocalhost)
+	}
+}
+
+func TestDecodeIPSecListRoundTrip(t *testing.T) {
+	tests := []*IPSecList{
+		{Grant: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/24"), netip.MustParsePrefix("10.1.0.0/24"), netip.MustParsePrefix("192.168.1.10/32")}},
+		{Deny: []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24")}, DenyNames: []string{"*.spam.example"}},
+		{Grant: []netip.Prefix{netip.MustParsePrefix("172.16.0.0/12")}, GrantNames: []string{"app.example.com", "*.corp.example.com"}},
+		{},
+	}
+	for _, want := range tests {
+		got, err := DecodeIPSecList(encodeIPSecList(want))
+		if err != nil {
+			t.Fatalf("%+v: %v", want, err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("got %+v, want %+v", got, want)
+		}
+	}
+	for _, bad := range []string{"zz", "0100", relayLocalhost[:len(relayLocalhost)-8], "FFFFFFFF" + relayLocalhost[8:]} {
+		if l, err := DecodeIPSecList(bad); err == nil {
+			t.Errorf("DecodeIPSecList(%q) = %+v, want an error", bad, l)
+		}
+	}
+	if l, err := DecodeIPSecList(" \n\t "); l != nil || err != nil {
+		t.Errorf("blank value: got %v, %v", l, err)
+	}
+}
+
+// encodeIPSecList writes l in the layout DecodeIPSecList reads: one address
+// entry per run of equal masks, names one to an entry.
+func encodeIPSecList(l *IPSecList) string {
+	const ref = 0x80000000
+	type entry struct {
+		family, size int
+		bits         int
+		addrs        []netip.Addr
+	}
+	group := func(ps []netip.Prefix) []entry {
+		var es []entry
+		for _, p := range ps {
+			size, fam := 4, 2
+			if p.Addr().Is6() {
+				size, fam = 16, 23
+			}
+			if n := len(es); n > 0 && es[n-1].bits == p.Bits() && es[n-1].size == size {
+				es[n-1].addrs = append(es[n-1].addrs, p.Addr())
+				continue
+			}
+			es = append(es, entry{fam, size, p.Bits(), []netip.Addr{p.Addr()}})
+		}
+		return es
+	}
+	deny, grant := group(l.Deny), group(l.Grant)
+	off := 24
+	denyAt := off
+	off += 8 + 20*len(deny)
+	grantAt := off
+	off += 8 + 20*len(grant)
+	denyNameAt := off
+	off += 8 + 12*len(l.DenyNames)
+	grantNameAt := off
+	off += 8 + 12*len(l.GrantNames)
+	refSize := off
+	var data []byte
+	u32 := func(b []byte, v int) []byte { return binary.LittleEndian.AppendUint32(b, uint32(v)) }
+	addrHeader := func(es []entry, n int) []byte {
+		b := u32(u32(nil, len(es)), n)
+		for _, e := range es {
+			first := off + len(data)
+			mask := make([]byte, e.size)
+			for i := 0; i < e.bits; i++ {
+				mask[i/8] |= 0x80 >> (i % 8)
+			}
+			data = append(data, mask...)
+			for _, a := range e.addrs {
+				data = append(data, a.AsSlice()...)
+			}
+			last := 0
+			if e.bits%8 != 0 {
+				last = int(mask[e.bits/8])
+			}
+			b = u32(u32(u32(u32(u32(b, e.family), len(e.addrs)+1), e.bits/8), last), first|ref)
+		}
+		return b
+	}
+	nameHeader := func(names []string) []byte {
+		b := u32(u32(nil, len(names)), len(names))
+		for _, n := range names {
+			at := off + len(data)
+			data = append(append(data, n...), 0)
+			b = u32(u32(u32(b, strings.Count(n, ".")+1), 1), at|ref)
+		}
+		return b
+	}
+	var h []byte
+	h = u32(h, denyAt|ref)
+	h = u32(h, grantAt|ref)
+	h = u32(h, denyNameAt|ref)
+	h = u32(h, grantNameAt|ref)
+	h = u32(h, 1)
+	h = u32(h, refSize)
+	h = append(h, addrHeader(deny, len(l.Deny))...)
+	h = append(h, addrHeader(grant, len(l.Grant))...)
+	h = append(h, nameHeader(l.DenyNames)...)
+	h = append(h, nameHeader(l.GrantNames)...)
+	return strings.ToUpper(hex.EncodeToString(append(h, data...)))
+}
+
+// FuzzImportIIS checks that no input crashes the parser or the importer,
+// and that whatever the importer writes loads as a mailbridge
+// configuration: an import never hands an administrator a file that
+// mailbridge then rejects.
+func FuzzImportIIS(f *testing.F) {
+	files, _ := filepath.Glob("testdata/*.xml")
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data, uint8(1))
+	}
+	f.Add([]byte("<c><IIsSmtpServer Location =\"/LM/SmtpSvc/1\" RelayIpList=\""+relayLocalhost+"\"/></c>"), uint8(1))
+	f.Fuzz(func(t *testing.T, data []byte, site uint8) {
+		m, err := ParseMetabase("MetaBase.xml", data)
+		if err != nil {
+			if !errors.Is(err, ErrMetabase) {
+				t.Fatalf("error is not a MetabaseError: %v", err)
+			}
+			return
+		}
+		out, err := ImportIIS(m, int(site%4))
+		if err != nil {
+			if !errors.Is(err, ErrMetabase) {
+				t.Fatalf("error is not a MetabaseError: %v", err)
+			}
+			return
+		}
+		if _, err := config.Parse("import.toml", out); err != nil {
+			t.Fatalf("the import does not load: %v\n%s", err, out)
+		}
+	})
+}
+
+func FuzzDecodeIPSecList(f *testing.F) {
+	f.Add(relayLocalhost)
+	f.Add(encodeIPSecList(&IPSecList{Deny: []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24")}, GrantNames: []string{"a.example"}}))
+	f.Fuzz(func(t *testing.T, s string) {
+		DecodeIPSecList(s)
+	})
+}
+
+// FuzzImportValues puts arbitrary values into the properties the importer
+// converts, so that the fuzzer reaches the conversions rather than the XML
+// syntax; every import it accepts must load.
+func FuzzImportValues(f *testing.F) {
+	f.Add("mail.example.com", "[10.0.0.5]", ":25:", `C:\m\Pickup`, `C:\m\Drop`, `C:\m\Queue`, `C:\m\Badmail`, "2097152", "15,30,60,240", "example.com")
+	f.Add("", "smtp.example.com", "10.0.0.1:2525:\n:25:", `D:\In`, `D:\Out\Drop\`, `E:\Q`, `\\srv\share\Bad`, "52428800", "1", "*.example.com")
+	f.Fuzz(func(t *testing.T, fqdn, smart, bindings, pickup, drop, queue, badmail, size, retry, domain string) {
+		var b strings.Builder
+		b.WriteString("<configuration><MBProperty>\n<IIsSmtpServer Location =\"/LM/SmtpSvc/1\"\n")
+		for _, kv := range [][2]string{
+			{"FullyQualifiedDomainName", fqdn}, {"SmartHost", smart}, {"ServerBindings", bindings},
+			{"PickupDirectory", pickup}, {"DropDirectory", drop}, {"QueueDirectory", queue},
+			{"BadMailDirectory", badmail}, {"MaxMessageSize", size}, {"SmtpRemoteProgressiveRetry", retry},
+			{"DefaultDomain", domain}, {"RelayIpList", hex.EncodeToString([]byte(domain))},
+		} {
+			var v bytes.Buffer
+			if err := xmlEscape(&v, kv[1]); err != nil {
+				return
+			}
+			b.WriteString("\t" + kv[0] + "=\"" + v.String() + "\"\n")
+		}
+		b.WriteString(">\n</IIsSmtpServer>\n<IIsSmtpDomain Location =\"/LM/SmtpSvc/1/Domain/")
+		var v bytes.Buffer
+		if err := xmlEscape(&v, domain); err != nil {
+			return
+		}
+		b.WriteString(v.String() + "\" RouteAction=\"16\"/>\n</MBProperty></configuration>\n")
+		m, err := ParseMetabase("MetaBase.xml", []byte(b.String()))
+		if err != nil {
+			return // values XML cannot carry, such as control characters
+		}
+		out, err := ImportIIS(m, 1)
+		if err != nil {
+			if !errors.Is(err, ErrMetabase) {
+				t.Fatalf("error is not a MetabaseError: %v", err)
+			}
+			return
+		}
+		if _, err := config.Parse("import.toml", out); err != nil {
+			t.Fatalf("the import does not load: %v\n%s", err, out)
+		}
+	})
+}
+
+func xmlEscape(w *bytes.Buffer, s string) error {
+	if !utf8.ValidString(s) {
+		return errors.New("not UTF-8")
+	}
+	return xml.EscapeText(w, []byte(s))
+}
+
+// The product promises 20 MB attachments: IIS's untouched 2 MB default is
+// never imported, and a smaller limit set on purpose comes with a warning.
+func TestImportSizes(t *testing.T) {
+	tests := []struct {
+		attr     string
+		msg, att int64
+		warn     bool
+	}{
+		{"", 30 << 20, 20 << 20, false},
+		{`MaxMessageSize="2097152"`, 30 << 20, 20 << 20, false},
+		{`MaxMessageSize="0"`, 30 << 20, 20 << 20, false},
+		{`MaxMessageSize="10485760"`, 10 << 20, 7680 << 10, true},
+		{`MaxMessageSize="1000"`, 1000, 1000, true},
+		{`MaxMessageSize="52428800"`, 50 << 20, 37.5 * (1 << 20), false},
+	}
+	for _, tt := range tests {
+		m, err := ParseMetabase("MetaBase.xml", []byte(`<c><IIsSmtpServer Location ="/LM/SmtpSvc/1" `+tt.attr+`/></c>`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := ImportIIS(m, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := config.Parse("import.toml", out)
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", tt.attr, err, out)
+		}
+		if c.Inbound.MaxMessageSize != tt.msg || c.Inbound.MaxAttachmentSize != tt.att {
+			t.Errorf("%s: max_message_size %d, max_attachment_size %d; want %d, %d", tt.attr, c.Inbound.MaxMessageSize, c.Inbound.MaxAttachmentSize, tt.msg, tt.att)
+		}
+		if got := strings.Contains(string(out), "WARNING: IIS MaxMessageSize"); got != tt.warn {
+			t.Errorf("%s: warning %v, want %v", tt.attr, got, tt.warn)
+		}
+	}
+}

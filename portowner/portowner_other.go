@@ -1,0 +1,5 @@
+//go:build !linux && !windows
+
+package portowner
+
+func listeners(port int) ([]Owner, error) { return nil, ErrUnsupported }
