@@ -253,7 +253,7 @@ func (imp *iisImport) write() error {
 	w.comment("mailbridge configuration imported from IIS by `mailbridge import-iis`.")
 	w.comment("Source: %s, SMTP virtual server %s.", imp.m.File, where)
 	w.comment("")
-	w.comment("Check it with `mailbridge check --config FILE` before IIS is stopped. IIS settings that mailbridge cannot carry over are comments saying why; keys that mailbridge does not read yet are commented out with the values IIS had.")
+	w.comment("Check it with `mailbridge check --config FILE` before IIS is stopped. IIS settings that mailbridge cannot carry over are comments saying why; keys that need a decision are commented out with the values IIS had.")
 	w.blank()
 	if err := imp.writeHostname(); err != nil {
 		return err
@@ -536,27 +536,37 @@ func (imp *iisImport) writeSizes() error {
 	return nil
 }
 
-// writeRelay writes the relay and connection rules commented out: the keys
-// belong to the relay rules of issue 6, and config.Load rejects unknown keys
-// until they land.
+// writeRelay writes IIS's local domains, relay list and connection control
+// as mailbridge's relay rules.
 func (imp *iisImport) writeRelay() error {
 	w := &imp.w
-	w.comment("Relay and domain rules from IIS. mailbridge reads these keys once its relay rules land (issue 6); until then it rejects them, so they are commented out. Without them mailbridge accepts mail for every domain and writes it all to Drop.")
+	w.comment("Relay and domain rules from IIS. With local_domains empty mailbridge accepts mail for every domain and writes it all to Drop.")
 	local, alias, remote := imp.domainLists()
 	if dd, ok := imp.get("DefaultDomain"); ok && strings.TrimSpace(dd.Value) != "" && !containsFold(local, strings.TrimSpace(dd.Value)) {
 		local = append([]string{strings.TrimSpace(dd.Value)}, local...)
 	}
-	domains := append(append([]string{}, local...), alias...)
+	var domains, skipped []string
+	for _, d := range append(append([]string{}, local...), alias...) {
+		switch {
+		case !plainDomain(d):
+			skipped = append(skipped, d)
+		case !containsFold(domains, d):
+			domains = append(domains, d)
+		}
+	}
+	if len(skipped) > 0 {
+		w.comment("IIS domains that are not plain domain names (wildcards, addresses) are not imported; mailbridge matches exact domains: %s.", strings.Join(skipped, ", "))
+	}
 	if len(domains) > 0 {
 		w.comment("IIS local domains (mail for them went to Drop): %s.", listOrNone(local))
 		if len(alias) > 0 {
 			w.comment("IIS alias domains (also local): %s.", strings.Join(alias, ", "))
 		}
-		w.comment("Uncomment to keep IIS's behaviour: only these domains (and this host's own names) go to Drop, other domains are relayed for relay_from clients and refused for everyone else.")
-		w.code("local_domains = %s", tomlList(domains))
+		w.comment("As in IIS: only these domains (and this host's own names) go to Drop; other domains are relayed for relay_from clients and refused for everyone else. Empty the list to drop mail for every domain.")
+		w.kvf("local_domains = %s", tomlList(domains))
 	} else {
 		w.comment("IIS listed no local domains.")
-		w.code("local_domains = []")
+		w.kvf("local_domains = []")
 	}
 	for _, r := range remote {
 		w.comment("%s", r)
@@ -568,7 +578,7 @@ func (imp *iisImport) writeRelay() error {
 		}
 	}
 	w.comment("Email Interceptor: IIS sent relayed mail straight to the smart host; intercept = true sends it to Drop first for processing.")
-	w.code("intercept = false")
+	w.kvf("intercept = false")
 	imp.writeIPList("IPSecurity", "allow_from", "connect", "connect")
 	if p, ok := imp.get("AuthFlags"); ok {
 		flags, err := MetabaseUint(p.Value, authFlagNames)
@@ -584,7 +594,7 @@ func (imp *iisImport) writeRelay() error {
 }
 
 // writeIPList writes an IPSECLIST property as relay_from or allow_from
-// (and deny_from), commented out.
+// (and deny_from).
 func (imp *iisImport) writeIPList(prop, grantKey, verb, action string) {
 	w := &imp.w
 	p, ok := imp.get(prop)
@@ -598,7 +608,7 @@ func (imp *iisImport) writeIPList(prop, grantKey, verb, action string) {
 			h = h[64:]
 		}
 		w.comment("  %s", h)
-		w.code("%s = []", grantKey)
+		w.kvf("%s = []", grantKey)
 		return
 	case l == nil && prop == "RelayIpList":
 		if ok {
@@ -606,11 +616,11 @@ func (imp *iisImport) writeIPList(prop, grantKey, verb, action string) {
 		} else {
 			w.comment("IIS RelayIpList is not set: no client could relay by address (IIS's fresh-install setting).")
 		}
-		w.code("%s = []", grantKey)
+		w.kvf("%s = []", grantKey)
 		return
 	case l == nil:
 		w.comment("IIS %s is not set: every client could %s.", prop, verb)
-		w.code("%s = []", grantKey)
+		w.kvf("%s = []", grantKey)
 		return
 	}
 	names := func(ns []string) string {
@@ -618,7 +628,7 @@ func (imp *iisImport) writeIPList(prop, grantKey, verb, action string) {
 	}
 	if !l.GrantByDefault() {
 		w.comment("IIS %s (line %d): only the clients below could %s.", prop, p.Line, action)
-		w.code("%s = %s", grantKey, tomlList(prefixStrings(l.Grant)))
+		w.kvf("%s = %s", grantKey, tomlList(prefixStrings(l.Grant)))
 		if len(l.GrantNames) > 0 {
 			w.comment("IIS %s %s", prop, names(l.GrantNames))
 		}
@@ -626,15 +636,34 @@ func (imp *iisImport) writeIPList(prop, grantKey, verb, action string) {
 	}
 	if prop == "RelayIpList" {
 		w.comment("WARNING: IIS RelayIpList (line %d) is \"all except the list below\": every client could relay except %s. That is an open relay, and mailbridge will not import one: list the clients that may relay.", p.Line, listOrNone(append(prefixStrings(l.Deny), l.DenyNames...)))
-		w.code("%s = []", grantKey)
+		w.kvf("%s = []", grantKey)
 		return
 	}
 	w.comment("IIS %s (line %d): every client could %s except those below.", prop, p.Line, verb)
-	w.code("%s = []", grantKey)
-	w.code("deny_from = %s", tomlList(prefixStrings(l.Deny)))
+	w.kvf("%s = []", grantKey)
+	w.kvf("deny_from = %s", tomlList(prefixStrings(l.Deny)))
 	if len(l.DenyNames) > 0 {
 		w.comment("IIS %s %s", prop, names(l.DenyNames))
 	}
+}
+
+// plainDomain reports whether d is a domain name mailbridge's
+// local_domains accepts: labels of letters, digits, '-' and '_'.
+func plainDomain(d string) bool {
+	if d == "" || len(d) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(d, ".") {
+		if label == "" || len(label) > 63 {
+			return false
+		}
+		for _, r := range label {
+			if !(r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // domainLists sorts the IIsSmtpDomain nodes by their RouteAction bits into
@@ -872,8 +901,8 @@ func (imp *iisImport) writeLog() {
 	if p := strings.TrimSpace(period.Value); p != "" && p != "1" {
 		w.comment("IIS started a new log file by LogFilePeriod = %s; mailbridge's IIS-format log is daily (exYYMMDD.log).", p)
 	}
-	w.comment("IIS wrote its W3C SMTP log under %s. The IIS-format log takes this key when it lands (issue 6):", logDir)
-	w.code("w3c_dir = %s", tomlPath(logDir))
+	w.comment("IIS wrote its W3C SMTP log under %s; mailbridge writes the same format there:", logDir)
+	w.kvf("w3c_dir = %s", tomlPath(logDir))
 	w.blank()
 }
 

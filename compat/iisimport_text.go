@@ -22,6 +22,9 @@ func (w *tomlWriter) section(name string) { w.b.WriteString("[" + name + "]\n") 
 
 func (w *tomlWriter) kv(key, value string) { w.b.WriteString(key + " = " + value + "\n") }
 
+// kvf writes a key line built from a format.
+func (w *tomlWriter) kvf(format string, a ...any) { w.b.WriteString(fmt.Sprintf(format, a...) + "\n") }
+
 // code writes a commented-out key on one line, so that removing the '#'
 // gives valid TOML.
 func (w *tomlWriter) code(format string, a ...any) {
