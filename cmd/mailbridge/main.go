@@ -70,12 +70,21 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "", "configuration file (TOML)")
+	serviceName := new(string)
+	if cmd == "run" {
+		serviceName = fs.String("service", "", "run under the Windows service manager as service `NAME` (the command line `service install` registers)")
+	}
 	if err := fs.Parse(rest); err != nil {
 		return 2
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "mailbridge %s: unexpected argument %q\n", cmd, fs.Arg(0))
 		return 2
+	}
+	if *serviceName != "" {
+		// Configuration errors must reach the Event Log, and the service
+		// manager must hear from us first: runService loads the file.
+		return runService(*serviceName, *cfgPath, stderr)
 	}
 	cfg, err := loadConfig(*cfgPath)
 	if err != nil {
