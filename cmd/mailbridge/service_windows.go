@@ -192,8 +192,13 @@ func installService(name, cfgPath string, stdout io.Writer) error {
 	if cfgPath != "" {
 		args = append(args, "--config", cfgPath)
 	}
+	// Display names must be unique too.
+	display := serviceDisplayName
+	if name != defaultServiceName {
+		display += " (" + name + ")"
+	}
 	s, err := m.CreateService(name, exe, mgr.Config{
-		DisplayName:  serviceDisplayName,
+		DisplayName:  display,
 		Description:  serviceDescription,
 		StartType:    mgr.StartAutomatic,
 		ErrorControl: mgr.ErrorNormal,
@@ -249,7 +254,7 @@ func installService(name, cfgPath string, stdout io.Writer) error {
 		src = "built-in defaults (no " + config.DefaultFile() + ")"
 	}
 	fmt.Fprintf(stdout, "installed service %q (%s)\n  command:       %s %s\n  configuration: %s\n  start:         Automatic (Delayed Start); restarts on failure\n  log file:      %s\n  Event Log:     Application, source %s\n",
-		name, serviceDisplayName, exe, strings.Join(args, " "), src, serviceLogFile(cfg), name)
+		name, display, exe, strings.Join(args, " "), src, serviceLogFile(cfg), name)
 	for _, u := range unsupported {
 		fmt.Fprintf(stdout, "warning: this service manager does not support %s; the service was installed without it\n", u)
 	}
