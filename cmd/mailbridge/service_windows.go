@@ -338,8 +338,13 @@ func startService(name string, stdout io.Writer) error {
 		return err
 	}
 	if st.State != svc.Running {
-		return fmt.Errorf("service %q stopped right after starting (exit code %d/%d); see the Event Log (Application, source %s) and %s",
-			name, st.Win32ExitCode, st.ServiceSpecificExitCode, name, logHint(s))
+		msg := fmt.Sprintf("service %q stopped right after starting (exit code %d/%d)", name, st.Win32ExitCode, st.ServiceSpecificExitCode)
+		cfgPath := serviceConfigFile(s)
+		cfg, err := loadConfig(cfgPath)
+		if err != nil {
+			return fmt.Errorf("%s: its configuration %s has problems:\n%v", msg, cfgPath, err)
+		}
+		return fmt.Errorf("%s; see the Event Log (Application, source %s) and %s", msg, name, serviceLogFile(cfg))
 	}
 	fmt.Fprintf(stdout, "service %q is running (pid %d)\n", name, st.ProcessId)
 	return nil
@@ -493,22 +498,15 @@ func stateName(s svc.State) string {
 	return fmt.Sprintf("state %d", s)
 }
 
-// logHint names the log file of an installed service, read from the
-// configuration on its command line.
-func logHint(s *mgr.Service) string {
+// serviceConfigFile returns the --config of an installed service's command
+// line ("" for none: the default file or the defaults).
+func serviceConfigFile(s *mgr.Service) string {
 	c, err := queryConfig(s)
 	if err != nil {
-		return "its log file"
+		return ""
 	}
-	cfgPath := ""
-	if _, after, ok := strings.Cut(c.BinaryPathName, " --config "); ok {
-		cfgPath = strings.Trim(after, `"`)
-	}
-	cfg, err := loadConfig(cfgPath)
-	if err != nil {
-		return "its configuration (" + cfgPath + ")"
-	}
-	return serviceLogFile(cfg)
+	_, after, _ := strings.Cut(c.BinaryPathName, " --config ")
+	return strings.Trim(after, `"`)
 }
 
 // serviceLogFile is where the service logs: [log] file, or the default.
@@ -541,8 +539,8 @@ func runService(name, cfgPath string, stderr io.Writer) int {
 	defer elog.Close()
 	s := &winService{name: name, cfgPath: cfgPath, elog: elog}
 	if err := svc.Run(name, s); err != nil {
-		msg := fmt.Sprintf("mailbridge run --service: %v; this command line is for the service manager: use `mailbridge service start`, or `mailbridge run` in a console", err)
-		fmt.Fprintln(stderr, msg)
+		fmt.Fprintf(stderr, "mailbridge run --service: %s: this command line is for the service manager; use `mailbridge service start`, or `mailbridge run` in a console\n",
+			strings.TrimSuffix(err.Error(), "."))
 		return exitFailed
 	}
 	return int(s.exitCode)
