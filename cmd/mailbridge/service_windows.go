@@ -576,7 +576,10 @@ func (s *winService) Execute(_ []string, req <-chan svc.ChangeRequest, status ch
 		return fail(exitConfig, fmt.Sprintf("mailbridge cannot start: %v", err))
 	}
 	defer closeLog()
-	log := slog.New(logtee.New(fileLog.Handler(), s.elog, slog.LevelWarn))
+	// Errors only: go-smtp reports every broken client connection as a
+	// warning, which would flood the Event Log. Storage failures, a
+	// failed start and renames given up are errors.
+	log := slog.New(logtee.New(fileLog.Handler(), s.elog, slog.LevelError))
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
