@@ -22,6 +22,7 @@ import (
 
 	"github.com/mailbridge/mailbridge/config"
 	"github.com/mailbridge/mailbridge/logtee"
+	"github.com/mailbridge/mailbridge/mailroot"
 )
 
 const (
@@ -257,6 +258,13 @@ func installService(name, cfgPath string, stdout io.Writer) error {
 		name, display, exe, strings.Join(args, " "), src, serviceLogFile(cfg), name)
 	for _, u := range unsupported {
 		fmt.Fprintf(stdout, "warning: this service manager does not support %s; the service was installed without it\n", u)
+	}
+	// Drive letters mapped to shares belong to the logon session that
+	// mapped them; the service runs as LocalSystem and does not see them.
+	for _, f := range layout(cfg).Folders() {
+		if v := filepath.VolumeName(f.Path); len(v) == 2 && mailroot.IsNetworkPath(f.Path) {
+			fmt.Fprintf(stdout, "warning: the %s folder %s is on the mapped network drive %s, which the service (running as LocalSystem) does not see; use its UNC path (\\\\server\\share\\...) and give the computer account access to the share\n", f.Name, f.Path, v)
+		}
 	}
 	fmt.Fprint(stdout, "start it with: mailbridge service start")
 	if name != defaultServiceName {
