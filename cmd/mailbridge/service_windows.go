@@ -574,7 +574,9 @@ func (s *winService) Execute(_ []string, req <-chan svc.ChangeRequest, status ch
 	}
 	cfg, err := loadConfig(s.cfgPath)
 	if err != nil {
-		return fail(exitConfig, fmt.Sprintf("mailbridge cannot start: the configuration %s has problems:\n%v", s.cfgPath, err))
+		// Problems name the file and line; other errors (unreadable file) say
+		// what failed.
+		return fail(exitConfig, fmt.Sprintf("mailbridge cannot start: configuration: %v", err))
 	}
 	if cfg.Log.File == "" {
 		cfg.Log.File = config.DefaultServiceLogFile()
