@@ -132,7 +132,14 @@ type Pickup struct {
 // Log configures the structured log.
 type Log struct {
 	Level string
-	File  string
+	// File is the log file; "" logs to standard error, except under the
+	// Windows service manager, where the log goes to DefaultServiceLogFile.
+	File string
+	// MaxSize is the size at which File is rotated: it is renamed File.1
+	// (File.1 becomes File.2, and so on) and a new File is started.
+	MaxSize int64
+	// MaxFiles is how many rotated files are kept besides File.
+	MaxFiles int
 	// W3CDir, when set, receives IIS-format SMTP logs (exYYMMDD.log, UTC),
 	// as IIS wrote them under LogFiles\SMTPSVC1.
 	W3CDir string
@@ -193,7 +200,7 @@ func Default() *Config {
 			StripBcc:    true,
 			QuietPeriod: 2 * time.Second,
 		},
-		Log: Log{Level: "info"},
+		Log: Log{Level: "info", MaxSize: 10 << 20, MaxFiles: 5},
 	}
 	c.resolveFolders("")
 	return c

@@ -203,6 +203,8 @@ func (c *Config) sections() []section {
 		{"log", []key{
 			{"level", str(&c.Log.Level, oneOf("debug", "info", "warn", "error"))},
 			{"file", str(&c.Log.File, nil)},
+			{"max_size", size(&c.Log.MaxSize)},
+			{"max_files", integer(&c.Log.MaxFiles, 0, 1000)},
 			{"w3c_dir", str(&c.Log.W3CDir, nil)},
 		}},
 	}

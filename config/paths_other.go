@@ -11,3 +11,12 @@ func defaultMailroot() string { return "mailroot" }
 func isAbs(p string) bool { return filepath.IsAbs(p) }
 
 func joinPath(dir, name string) string { return filepath.Join(dir, name) }
+
+// DefaultFile is the configuration file read when none is named. Outside
+// Windows there is none: the built-in defaults apply unless --config is given.
+func DefaultFile() string { return "" }
+
+// DefaultServiceLogFile is the log file of the Windows service; outside
+// Windows there is no service, and the log goes to standard error unless
+// [log] file is set.
+func DefaultServiceLogFile() string { return "" }

@@ -13,18 +13,26 @@
 //     not processed twice.
 //   - WriteFile replaces a small file atomically (state files).
 //
+// On Windows, antivirus, indexers and backup agents open files for a moment
+// without sharing: a rename or delete then fails with access denied or a
+// sharing violation. Root retries those with bounded back-off (about 4 s in
+// all) and logs each case; a rename either happens once or not at all, so a
+// retry never duplicates or loses a message.
+//
 // Folder syncs of concurrent writers are grouped: one fsync of a folder
 // covers every rename that finished before it started, which keeps the cost
 // of durability flat under load.
 package mailroot
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -62,6 +70,10 @@ const tempPrefix = "mbtmp-"
 // Root is an opened mail root. It is safe for concurrent use.
 type Root struct {
 	layout Layout
+	log    *slog.Logger
+	// retryDelays are the waits between attempts of a rename or delete
+	// that failed transiently.
+	retryDelays []time.Duration
 
 	mu      sync.Mutex
 	syncers map[string]*dirSyncer
@@ -69,10 +81,30 @@ type Root struct {
 	seq atomic.Uint64
 }
 
+// Option configures a Root.
+type Option func(*Root)
+
+// WithLogger sets where Root reports what does not surface as an error:
+// renames and deletes that succeeded only after retries. By default it
+// reports nowhere.
+func WithLogger(log *slog.Logger) Option {
+	return func(r *Root) { r.log = log }
+}
+
+// defaultRetryDelays total about 4.3 s: longer than the usual hold of an
+// on-access scanner, short enough for an SMTP client waiting for its reply.
+func defaultRetryDelays() []time.Duration {
+	return []time.Duration{
+		10 * time.Millisecond, 20 * time.Millisecond, 40 * time.Millisecond, 80 * time.Millisecond,
+		160 * time.Millisecond, 320 * time.Millisecond, 640 * time.Millisecond,
+		time.Second, time.Second, time.Second,
+	}
+}
+
 // Open creates missing folders, removes temporary files that a crash left in
 // SortTemp, and checks that files can be renamed from SortTemp into Drop and
 // from Pickup into Queue (the same volume).
-func Open(l Layout) (*Root, error) {
+func Open(l Layout, opts ...Option) (*Root, error) {
 	for _, f := range l.Folders() {
 		if err := os.MkdirAll(f.Path, 0o755); err != nil {
 			return nil, fmt.Errorf("creating the %s folder: %w", f.Name, err)
@@ -88,7 +120,10 @@ func Open(l Layout) (*Root, error) {
 	if err := SameVolume(l.SortTemp, l.Pickup); err != nil {
 		return nil, fmt.Errorf("SortTemp and Pickup: %w", err)
 	}
-	r := &Root{layout: l, syncers: map[string]*dirSyncer{}}
+	r := &Root{layout: l, syncers: map[string]*dirSyncer{}, log: slog.New(slog.DiscardHandler), retryDelays: defaultRetryDelays()}
+	for _, o := range opts {
+		o(r)
+	}
 	if err := r.cleanSortTemp(); err != nil {
 		return nil, err
 	}
@@ -192,19 +227,44 @@ func (f *File) Abort() {
 // rename moves a file, retrying where the OS reports a transient failure
 // (on Windows, antivirus and indexers hold files for a moment).
 func (r *Root) rename(src, dst string) error {
-	var err error
-	for i, delay := 0, 10*time.Millisecond; ; i++ {
-		err = os.Rename(src, dst)
-		if err == nil || i >= 6 || !transient(err) {
-			break
-		}
-		time.Sleep(delay)
-		delay *= 2
-	}
+	err := r.retry("rename", src, func() error { return os.Rename(src, dst) })
 	if err != nil {
 		return fmt.Errorf("renaming into %s: %w", filepath.Dir(dst), err)
 	}
 	return nil
+}
+
+// Remove deletes the file at path, retrying like a rename. A missing file is
+// reported with an error matching fs.ErrNotExist.
+func (r *Root) Remove(path string) error {
+	return r.retry("delete", path, func() error { return os.Remove(path) })
+}
+
+// retry runs op until it succeeds, fails for good, or the retry delays are
+// used up. Retries are logged once per operation, with their count and the
+// last error, so that an administrator can find the program holding files.
+func (r *Root) retry(what, path string, op func() error) error {
+	start := time.Now()
+	var first error
+	for i := 0; ; i++ {
+		err := op()
+		if err == nil || !transient(err) || i >= len(r.retryDelays) {
+			if i > 0 {
+				lvl, result := slog.LevelWarn, "done"
+				if err != nil {
+					lvl, result = slog.LevelError, "gave up"
+				}
+				r.log.Log(context.Background(), lvl, what+" retried: another program held the file (antivirus, indexer or backup agent?)",
+					"path", path, "attempts", i+1, "waited", time.Since(start).Round(time.Millisecond),
+					"result", result, "first_error", first, "error", err)
+			}
+			return err
+		}
+		if first == nil {
+			first = err
+		}
+		time.Sleep(r.retryDelays[i])
+	}
 }
 
 // Claim moves src into dir under name with one rename, then syncs both

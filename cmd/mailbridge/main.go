@@ -21,6 +21,7 @@ import (
 	"syscall"
 
 	"github.com/mailbridge/mailbridge/config"
+	"github.com/mailbridge/mailbridge/logfile"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -69,12 +70,21 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "", "configuration file (TOML)")
+	serviceName := new(string)
+	if cmd == "run" {
+		serviceName = fs.String("service", "", "run under the Windows service manager as service `NAME` (the command line `service install` registers)")
+	}
 	if err := fs.Parse(rest); err != nil {
 		return 2
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "mailbridge %s: unexpected argument %q\n", cmd, fs.Arg(0))
 		return 2
+	}
+	if *serviceName != "" {
+		// Configuration errors must reach the Event Log, and the service
+		// manager must hear from us first: runService loads the file.
+		return runService(*serviceName, *cfgPath, stderr)
 	}
 	cfg, err := loadConfig(*cfgPath)
 	if err != nil {
@@ -112,9 +122,14 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	}
 }
 
+// loadConfig loads path, or else config.DefaultFile if it exists (on
+// Windows %ProgramData%\mailbridge\mailbridge.toml), or else the defaults.
 func loadConfig(path string) (*config.Config, error) {
 	if path == "" {
-		return config.Default(), nil
+		path = config.DefaultFile()
+		if _, err := os.Stat(path); path == "" || err != nil {
+			return config.Default(), nil
+		}
 	}
 	return config.Load(path)
 }
@@ -126,7 +141,7 @@ func newLogger(cfg *config.Config, stderr io.Writer) (*slog.Logger, func(), erro
 	}
 	w, closeFn := stderr, func() {}
 	if cfg.Log.File != "" {
-		f, err := os.OpenFile(cfg.Log.File, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+		f, err := logfile.Open(cfg.Log.File, cfg.Log.MaxSize, cfg.Log.MaxFiles)
 		if err != nil {
 			return nil, nil, fmt.Errorf("[log] file: %w", err)
 		}

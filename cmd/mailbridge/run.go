@@ -35,7 +35,7 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		"badmail", cfg.Mailroot.Badmail, "sorttemp", cfg.Mailroot.SortTemp,
 		"max_message_size", cfg.Inbound.MaxMessageSize, "max_attachment_size", cfg.Inbound.MaxAttachmentSize,
 		"max_recipients", cfg.Inbound.MaxRecipients, "max_connections", cfg.Inbound.MaxConnections)
-	root, err := mailroot.Open(layout(cfg))
+	root, err := mailroot.Open(layout(cfg), mailroot.WithLogger(log))
 	if err != nil {
 		return fmt.Errorf("mail root: %w", err)
 	}

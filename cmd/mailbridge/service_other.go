@@ -12,3 +12,9 @@ func serviceCmd(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintln(stderr, "mailbridge service: Windows services exist only on Windows; on Linux run `mailbridge run` under systemd")
 	return 2
 }
+
+// runService runs under the Windows service manager; elsewhere there is none.
+func runService(name, cfgPath string, stderr io.Writer) int {
+	fmt.Fprintln(stderr, "mailbridge run --service: Windows services exist only on Windows; on Linux run `mailbridge run` under systemd")
+	return 2
+}

@@ -1,0 +1,192 @@
+package logfile
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/mailbridge/mailbridge/internal/testdir"
+)
+
+func record(i int) []byte {
+	return []byte(fmt.Sprintf("record %04d %s\n", i, strings.Repeat("x", 80)))
+}
+
+func readAll(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestRotation(t *testing.T) {
+	tests := []struct {
+		name      string
+		maxFiles  int
+		records   int
+		wantFiles []string // besides the log itself
+	}{
+		{"keeps maxFiles", 3, 100, []string{"m.log.1", "m.log.2", "m.log.3"}},
+		{"fewer than maxFiles", 5, 25, []string{"m.log.1", "m.log.2"}},
+		{"no old files kept", 0, 30, nil},
+		{"no rotation needed", 2, 5, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := testdir.New(t)
+			path := filepath.Join(dir, "logs", "m.log")
+			const maxSize = 1000 // about 10 records of 93 bytes
+			l, err := Open(path, maxSize, tt.maxFiles)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := 0; i < tt.records; i++ {
+				if _, err := l.Write(record(i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			entries, err := os.ReadDir(filepath.Dir(path))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, e := range entries {
+				if e.Name() != "m.log" {
+					got = append(got, e.Name())
+				}
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tt.wantFiles) {
+				t.Errorf("old files = %v; want %v", got, tt.wantFiles)
+			}
+			// Every file is within the limit, holds whole records, and the
+			// newest records are in order from the oldest kept file to the log.
+			var all []byte
+			for i := len(tt.wantFiles); i >= 1; i-- {
+				all = append(all, readAll(t, fmt.Sprintf("%s.%d", path, i))...)
+			}
+			all = append(all, readAll(t, path)...)
+			for _, f := range append(tt.wantFiles, "m.log") {
+				b := readAll(t, filepath.Join(filepath.Dir(path), f))
+				if len(b) > maxSize {
+					t.Errorf("%s has %d bytes; want at most %d", f, len(b), maxSize)
+				}
+				if len(b)%len(record(0)) != 0 {
+					t.Errorf("%s has %d bytes, not whole records", f, len(b))
+				}
+			}
+			want := record(tt.records - 1)
+			if !bytes.HasSuffix(all, want) {
+				t.Errorf("the log does not end with the last record")
+			}
+			lines := bytes.Split(bytes.TrimSuffix(all, []byte("\n")), []byte("\n"))
+			first := tt.records - len(lines)
+			for i, line := range lines {
+				if w := bytes.TrimSuffix(record(first+i), []byte("\n")); !bytes.Equal(line, w) {
+					t.Fatalf("line %d = %.20q; want %.20q", i, line, w)
+				}
+			}
+		})
+	}
+}
+
+func TestAppendsToExistingFile(t *testing.T) {
+	path := filepath.Join(testdir.New(t), "m.log")
+	if err := os.WriteFile(path, []byte("earlier\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l, err := Open(path, 1<<20, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Write([]byte("later\n"))
+	l.Close()
+	if got := string(readAll(t, path)); got != "earlier\nlater\n" {
+		t.Errorf("log = %q", got)
+	}
+}
+
+func TestExistingFileOverLimitRotatesAtFirstWrite(t *testing.T) {
+	path := filepath.Join(testdir.New(t), "m.log")
+	if err := os.WriteFile(path, bytes.Repeat([]byte("old\n"), 500), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l, err := Open(path, 1000, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Write([]byte("new\n"))
+	l.Close()
+	if got := string(readAll(t, path)); got != "new\n" {
+		t.Errorf("log = %q; want only the new record", got)
+	}
+	if n := len(readAll(t, path+".1")); n != 2000 {
+		t.Errorf("m.log.1 has %d bytes; want the 2000 old ones", n)
+	}
+}
+
+func TestConcurrentWritesStayWhole(t *testing.T) {
+	path := filepath.Join(testdir.New(t), "m.log")
+	l, err := Open(path, 4096, 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 100; i++ {
+				l.Write(record(i))
+			}
+		}()
+	}
+	wg.Wait()
+	l.Close()
+	total := 0
+	matches, _ := filepath.Glob(path + "*")
+	for _, m := range matches {
+		b := readAll(t, m)
+		if len(b)%len(record(0)) != 0 {
+			t.Errorf("%s holds a partial record", m)
+		}
+		total += len(b)
+	}
+	if want := 400 * len(record(0)); total != want {
+		t.Errorf("%d bytes in all files; want %d", total, want)
+	}
+}
+
+func TestWriteAfterClose(t *testing.T) {
+	l, err := Open(filepath.Join(testdir.New(t), "m.log"), 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	if _, err := l.Write([]byte("x\n")); !errors.Is(err, fs.ErrClosed) {
+		t.Errorf("Write after Close = %v; want fs.ErrClosed", err)
+	}
+	if err := l.Close(); err != nil {
+		t.Errorf("second Close = %v", err)
+	}
+}
+
+func TestOpenReportsUnusableFolder(t *testing.T) {
+	dir := testdir.New(t)
+	blocker := filepath.Join(dir, "file")
+	os.WriteFile(blocker, nil, 0o644)
+	_, err := Open(filepath.Join(blocker, "m.log"), 0, 0)
+	if err == nil || !strings.Contains(err.Error(), blocker) {
+		t.Errorf("Open under a file = %v; want an error naming %s", err, blocker)
+	}
+}
