@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mailbridge/mailbridge/internal/testdir"
 )
 
 func TestMinimalFileIsComplete(t *testing.T) {
@@ -30,12 +32,13 @@ func TestMinimalFileIsComplete(t *testing.T) {
 }
 
 func TestFullFile(t *testing.T) {
-	dir := t.TempDir()
+	dir := testdir.New(t)
 	path := filepath.Join(dir, "mailbridge.toml")
+	customDrop := filepath.Join(dir, "custom", "Drop")
 	data := `hostname = "mail.example.com"
 [mailroot]
 root = "mr"
-drop = "/srv/custom/Drop"
+drop = '` + customDrop + `'
 [inbound]
 bind = "127.0.0.1"
 port = 2525
@@ -60,7 +63,7 @@ dot_stuffed = false
 	if c.Mailroot.Root != filepath.Join(dir, "mr") || c.Mailroot.Pickup != filepath.Join(dir, "mr", "Pickup") {
 		t.Errorf("relative root not resolved against the file's folder: %+v", c.Mailroot)
 	}
-	if c.Mailroot.Drop != "/srv/custom/Drop" {
+	if c.Mailroot.Drop != customDrop {
 		t.Errorf("custom drop %q", c.Mailroot.Drop)
 	}
 	if c.Addr() != "127.0.0.1:2525" || c.Inbound.MaxAttachmentSize != 10<<20 || c.Inbound.MaxMessageSize != 16<<20 ||
@@ -167,7 +170,7 @@ func FuzzParse(f *testing.F) {
 }
 
 func TestInboundTLSKeys(t *testing.T) {
-	dir := t.TempDir()
+	dir := testdir.New(t)
 	os.WriteFile(filepath.Join(dir, "pw.txt"), []byte("s3cret\r\n"), 0o600)
 	path := filepath.Join(dir, "mb.toml")
 	os.WriteFile(path, []byte("[inbound]\ntls = \"starttls\"\npfx_path = 'cert.pfx'\npfx_password_file = 'pw.txt'\ntls_port = 465\nmin_tls_version = \"1.3\"\n"), 0o644)

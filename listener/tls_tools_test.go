@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/mailbridge/mailbridge/internal/testdir"
 )
 
 func tlsServerForTools(t *testing.T) (*testServer, string, string) {
@@ -17,7 +19,7 @@ func tlsServerForTools(t *testing.T) (*testServer, string, string) {
 	cfg.TLSConfig, cfg.StartTLS = srvTLS, true
 	ts := startServer(t, cfg)
 	chain := srvTLS.Certificates[0].Certificate
-	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	caFile := filepath.Join(testdir.New(t), "ca.pem")
 	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: chain[len(chain)-1]}), 0o644); err != nil {
 		t.Fatal(err)
 	}

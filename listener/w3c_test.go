@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/mailbridge/mailbridge/compat"
+
+	"github.com/mailbridge/mailbridge/internal/testdir"
 )
 
 type memLog struct {
@@ -77,7 +79,7 @@ func TestW3CLog(t *testing.T) {
 }
 
 func TestW3CLogFile(t *testing.T) {
-	dir := t.TempDir()
+	dir := testdir.New(t)
 	l, err := compat.NewW3CLog(dir, "SMTPSVC1")
 	if err != nil {
 		t.Fatal(err)

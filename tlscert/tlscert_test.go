@@ -11,16 +11,22 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"software.sslmate.com/src/go-pkcs12"
+
+	"github.com/mailbridge/mailbridge/internal/testdir"
 )
 
 // needOpenSSL skips without openssl, except in CI where it must be there.
 func needOpenSSL(t *testing.T) string {
 	t.Helper()
+	if runtime.GOOS == "windows" {
+		t.Skip("openssl-made PFX files are tested in the Linux suite")
+	}
 	p, err := exec.LookPath("openssl")
 	if err != nil {
 		if os.Getenv("CI") == "true" {
@@ -46,7 +52,7 @@ func run(t *testing.T, dir string, args ...string) {
 // nokey.pfx with the certificate only.
 func makePFX(t *testing.T, keyType string) string {
 	ossl := needOpenSSL(t)
-	dir := t.TempDir()
+	dir := testdir.New(t)
 	keyArgs := []string{"-newkey", "rsa:2048"}
 	if keyType == "ec" {
 		keyArgs = []string{"-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"}
@@ -132,7 +138,7 @@ func goPFX(t *testing.T, path string, nb, na time.Time, cn string) {
 }
 
 func TestLoadPFXValidity(t *testing.T) {
-	dir := t.TempDir()
+	dir := testdir.New(t)
 	now := time.Now()
 	goPFX(t, filepath.Join(dir, "expired.pfx"), now.Add(-48*time.Hour), now.Add(-24*time.Hour), "old.example.com")
 	goPFX(t, filepath.Join(dir, "future.pfx"), now.Add(24*time.Hour), now.Add(48*time.Hour), "new.example.com")
@@ -147,7 +153,7 @@ func TestLoadPFXValidity(t *testing.T) {
 // TestReload replaces the file under a running store: a good renewal is
 // taken, a bad one is logged and the previous certificate stays.
 func TestReload(t *testing.T) {
-	dir := t.TempDir()
+	dir := testdir.New(t)
 	path := filepath.Join(dir, "smtp.pfx")
 	now := time.Now()
 	goPFX(t, path, now.Add(-time.Hour), now.Add(time.Hour), "one.example.com")
