@@ -82,6 +82,7 @@ func startServer(t testing.TB, cfg Config) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { root.Close() })
 	// As cmd/mailbridge wires it: relayed mail goes to Pickup, stuffed as
 	// the Pickup reader's default expects.
 	cfg.RelayDir, cfg.RelayDotStuffed = l.Pickup, true

@@ -5,6 +5,7 @@ package mailroot
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -32,4 +33,22 @@ func SameVolume(a, b string) error {
 		return fmt.Errorf("%s and %s are on different volumes, so a file cannot move between them in one atomic rename; set both folders on the same volume", a, b)
 	}
 	return nil
+}
+
+// lockFile takes an exclusive, non-blocking lock (LockFileEx) on path.
+func lockFile(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	var ol windows.Overlapped
+	err = windows.LockFileEx(windows.Handle(f.Fd()), windows.LOCKFILE_EXCLUSIVE_LOCK|windows.LOCKFILE_FAIL_IMMEDIATELY, 0, 1, 0, &ol)
+	if err != nil {
+		f.Close()
+		if errors.Is(err, windows.ERROR_LOCK_VIOLATION) || errors.Is(err, windows.ERROR_IO_PENDING) {
+			return nil, ErrInUse
+		}
+		return nil, err
+	}
+	return f, nil
 }

@@ -70,6 +70,7 @@ const tempPrefix = "mbtmp-"
 // Root is an opened mail root. It is safe for concurrent use.
 type Root struct {
 	layout Layout
+	lock   *os.File
 	log    *slog.Logger
 	// retryDelays are the waits between attempts of a rename or delete
 	// that failed transiently.
@@ -106,7 +107,7 @@ func defaultRetryDelays() []time.Duration {
 // from Pickup into Queue (the same volume).
 func Open(l Layout, opts ...Option) (*Root, error) {
 	for _, f := range l.Folders() {
-		if err := os.MkdirAll(f.Path, 0o755); err != nil {
+		if err := os.MkdirAll(f.Path, 0o777); err != nil { // less the umask
 			return nil, fmt.Errorf("creating the %s folder: %w", f.Name, err)
 		}
 	}
@@ -120,14 +121,43 @@ func Open(l Layout, opts ...Option) (*Root, error) {
 	if err := SameVolume(l.SortTemp, l.Pickup); err != nil {
 		return nil, fmt.Errorf("SortTemp and Pickup: %w", err)
 	}
-	r := &Root{layout: l, syncers: map[string]*dirSyncer{}, log: slog.New(slog.DiscardHandler), retryDelays: defaultRetryDelays()}
+	// One mailbridge per mail root: a second one would remove the first's
+	// temporary files as crash leftovers, and both would work one queue.
+	lockPath := filepath.Join(l.SortTemp, lockName)
+	lock, err := lockFile(lockPath)
+	if err != nil {
+		if errors.Is(err, ErrInUse) {
+			return nil, fmt.Errorf("%w: %s is locked by another running mailbridge; stop it, or give this one other folders", ErrInUse, lockPath)
+		}
+		return nil, fmt.Errorf("locking the mail root (%s): %w", lockPath, err)
+	}
+	r := &Root{layout: l, syncers: map[string]*dirSyncer{}, log: slog.New(slog.DiscardHandler), retryDelays: defaultRetryDelays(), lock: lock}
 	for _, o := range opts {
 		o(r)
 	}
 	if err := r.cleanSortTemp(); err != nil {
+		lock.Close()
 		return nil, err
 	}
 	return r, nil
+}
+
+// ErrInUse is returned by Open when another process has the mail root open.
+var ErrInUse = errors.New("the mail root is in use")
+
+// lockName is the lock file in SortTemp; the OS drops the lock when the
+// process ends, however it ends.
+const lockName = "mailbridge.lock"
+
+// Close releases the mail root for another process. Files being written
+// must be committed or aborted first.
+func (r *Root) Close() error {
+	if r.lock == nil {
+		return nil
+	}
+	err := r.lock.Close()
+	r.lock = nil
+	return err
 }
 
 // Layout returns the folders of r.
@@ -169,7 +199,18 @@ type File struct {
 // Create starts a new file that Commit will place as dir/name. dir is one of
 // the layout's folders.
 func (r *Root) Create(dir, name string) (*File, error) {
-	f, err := os.CreateTemp(r.layout.SortTemp, tempPrefix+"*")
+	// Not os.CreateTemp: its 0600 would keep Drop files from a consumer
+	// running as another user. 0666 less the umask, as any file.
+	var f *os.File
+	var err error
+	for i := 0; i < 10; i++ {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		f, err = os.OpenFile(filepath.Join(r.layout.SortTemp, tempPrefix+hex.EncodeToString(b[:])), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
+		if !errors.Is(err, fs.ErrExist) {
+			break
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("creating a temporary file in SortTemp: %w", err)
 	}

@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -32,7 +34,9 @@ func names(t *testing.T, dir string) []string {
 	}
 	var out []string
 	for _, e := range entries {
-		out = append(out, e.Name())
+		if e.Name() != lockName {
+			out = append(out, e.Name())
+		}
 	}
 	return out
 }
@@ -108,9 +112,12 @@ func TestOpenRemovesCrashLeftovers(t *testing.T) {
 	st := r.Layout().SortTemp
 	os.WriteFile(filepath.Join(st, tempPrefix+"123"), []byte("half"), 0o644)
 	os.WriteFile(filepath.Join(st, "admin-note.txt"), []byte("keep"), 0o644)
-	if _, err := Open(r.Layout()); err != nil {
+	r.Close()
+	r2, err := Open(r.Layout())
+	if err != nil {
 		t.Fatal(err)
 	}
+	defer r2.Close()
 	if n := names(t, st); len(n) != 1 || n[0] != "admin-note.txt" {
 		t.Fatalf("SortTemp after Open: %v", n)
 	}
@@ -207,4 +214,45 @@ func BenchmarkCommit10KB(b *testing.B) {
 			}
 		}
 	})
+}
+
+// A second Open of the same mail root fails at once, before it touches
+// the first one's temporary files; after Close the root can be opened again.
+func TestOpenLocksTheMailRoot(t *testing.T) {
+	r := openTemp(t)
+	f, err := r.Create(r.Layout().Drop, "inflight.eml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write([]byte("being received"))
+	if _, err := Open(r.Layout()); !errors.Is(err, ErrInUse) || !strings.Contains(err.Error(), "locked by another running mailbridge") {
+		t.Fatalf("second Open: %v", err)
+	}
+	if _, err := f.Commit(); err != nil {
+		t.Fatalf("the first root's file was disturbed: %v", err)
+	}
+	r.Close()
+	r2, err := Open(r.Layout())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2.Close()
+}
+
+// New files are readable by a consumer running as another user: 0666 less
+// the umask, not os.CreateTemp's 0600.
+func TestCommittedFileMode(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("Unix permissions")
+	}
+	r := openTemp(t)
+	f, _ := r.Create(r.Layout().Drop, "m.eml")
+	path, err := f.Commit()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := os.Stat(path)
+	if st.Mode().Perm()&0o044 == 0 {
+		t.Fatalf("mode %v: group and others cannot read", st.Mode())
+	}
 }

@@ -39,6 +39,7 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("mail root: %w", err)
 	}
+	defer root.Close()
 	var tlsConf *tls.Config
 	stopWatch := make(chan struct{})
 	defer close(stopWatch)
@@ -210,6 +211,9 @@ func check(cfg *config.Config, stdout, stderr io.Writer) int {
 		}
 		if err := mailroot.SameVolume(l.Pickup, l.Queue); err != nil {
 			fail("Pickup and Queue: %v", err)
+		}
+		if err := mailroot.SameVolume(l.SortTemp, l.Pickup); err != nil {
+			fail("SortTemp and Pickup: %v", err)
 		}
 	}
 	if l, err := net.Listen("tcp", cfg.Addr()); err != nil {
