@@ -146,6 +146,31 @@ func TestCheck(t *testing.T) {
 	})
 }
 
+// TestSortTempOnAnotherVolume: Drop and SortTemp on different file systems
+// would make the rename into Drop a copy, visible half-written; check
+// reports it and run refuses to start.
+func TestSortTempOnAnotherVolume(t *testing.T) {
+	mnt := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", mnt).CombinedOutput(); err != nil {
+		msg := "cannot mount a tmpfs (needs root): " + err.Error() + " " + string(out)
+		if inCI() {
+			t.Fatal("CI=true: " + msg)
+		}
+		t.Skip(msg)
+	}
+	t.Cleanup(func() { exec.Command("umount", mnt).Run() })
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, filepath.Join(dir, "root"), freePort(t), options{})
+	text := strings.Replace(string(mustRead(t, cfg)), "[inbound]", "sorttemp = '"+filepath.Join(mnt, "SortTemp")+"'\n\n[inbound]", 1)
+	cfg = writeFile(t, dir, "xv.toml", text)
+	for _, cmd := range []string{"check", "run"} {
+		_, errOut, code := mailbridge(t, cmd, "--config", cfg)
+		if code != 1 || !strings.Contains(errOut, "are on different file systems") {
+			t.Errorf("%s: exit %d, stderr:\n%s", cmd, code, errOut)
+		}
+	}
+}
+
 // TestRunConfigErrorExit2 checks that `mailbridge run` with a bad
 // configuration exits with status 2 and names file, line, key and value,
 // before it opens any port: the configured port is held by the test, and

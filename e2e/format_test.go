@@ -86,6 +86,20 @@ func TestDropFormat(t *testing.T) {
 	if want := "line one\r\n.leading dot\r\nbare\r\nlf\r\n"; string(f.body) != want {
 		t.Errorf("body %q, want %q", f.body, want)
 	}
+	// One structured log line per message with the issue's keys.
+	id := strings.TrimSuffix(f.name, ".eml")
+	var logLine string
+	for _, l := range strings.Split(d.log.String(), "\n") {
+		if strings.Contains(l, `msg="message received"`) {
+			logLine = l
+		}
+	}
+	for _, kv := range []string{"id=" + id, "client=127.0.0.1", "helo=client.test", "from=sender@example.com",
+		"to=one@example.org,two@example.net", "size=", "file=" + paths[0], "result=250", "message_id=" + m[1]} {
+		if !strings.Contains(logLine, kv) {
+			t.Errorf("log line lacks %q: %s", kv, logLine)
+		}
+	}
 }
 
 // TestMessageIDKept checks that a message's own Message-ID is kept, not
