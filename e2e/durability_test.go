@@ -283,7 +283,11 @@ func TestSIGKILLDuringBurst(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(d.sortTemp, "someone-else.txt"), []byte("keep"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	before := len(d.dropNames())
 	d.start()
+	if after := len(d.dropNames()); after != before {
+		t.Errorf("restart changed Drop: %d files before, %d after", before, after)
+	}
 	if left := listDir(t, d.sortTemp); strings.Join(left, ",") != "someone-else.txt" {
 		t.Errorf("SortTemp after restart holds %v, want only someone-else.txt", left)
 	}
