@@ -85,7 +85,10 @@ func sendBurstMessage(addr string, n, size int) error {
 	if want := fmt.Sprintf("2.6.0 <m-%d@e2e.test> Queued mail for delivery", n); resp.StatusText != want {
 		return fmt.Errorf("reply text %q, want %q", resp.StatusText, want)
 	}
-	return c.Quit()
+	// The message is acknowledged: what happens to QUIT does not matter
+	// (a server shutting down may close first).
+	c.Quit()
+	return nil
 }
 
 // TestPollingReaderSeesWholeFiles runs a consumer that polls Drop, reads
@@ -201,77 +204,8 @@ func TestPollingReaderSeesWholeFiles(t *testing.T) {
 // the temporary files the kill left in SortTemp, and the server works.
 func TestSIGKILLDuringBurst(t *testing.T) {
 	d := startDaemon(t, options{})
-	var (
-		mu    sync.Mutex
-		acked []int
-		next  atomic.Int64
-	)
-	var wg sync.WaitGroup
-	for s := 0; s < 8; s++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				n := int(next.Add(1))
-				size := 1024 + (n*7919)%(200<<10)
-				if err := sendBurstMessage(d.addr, n, size); err != nil {
-					if !d.running() {
-						return
-					}
-					continue
-				}
-				mu.Lock()
-				acked = append(acked, n)
-				mu.Unlock()
-			}
-		}()
-	}
-	// Kill once a good number of messages are acknowledged, in the middle
-	// of many more.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		mu.Lock()
-		k := len(acked)
-		mu.Unlock()
-		if k >= 150 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	d.signal(syscall.SIGKILL)
-	wg.Wait()
-	mu.Lock()
-	ackedNow := append([]int(nil), acked...)
-	mu.Unlock()
-	if len(ackedNow) == 0 {
-		t.Fatal("no message was acknowledged before the kill")
-	}
-
-	inDrop := map[int]bool{}
-	for _, name := range d.dropNames() {
-		if !strings.HasSuffix(name, ".eml") {
-			t.Errorf("non-.eml file %q in Drop after the kill", name)
-			continue
-		}
-		raw, err := os.ReadFile(filepath.Join(d.drop, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		n, err := checkBurstFile(raw)
-		if err != nil {
-			t.Errorf("%s: %v", name, err)
-			continue
-		}
-		if inDrop[n] {
-			t.Errorf("message %d twice in Drop", n)
-		}
-		inDrop[n] = true
-	}
-	for _, n := range ackedNow {
-		if !inDrop[n] {
-			t.Errorf("message %d was acknowledged but is not in Drop", n)
-		}
-	}
+	ackedNow := stopDuringBurst(t, d, syscall.SIGKILL)
+	inDrop := checkAckedInDrop(t, d, ackedNow)
 	leftovers := listDir(t, d.sortTemp)
 	t.Logf("acknowledged %d, Drop holds %d (the rest were in flight), SortTemp holds %d leftovers", len(ackedNow), len(inDrop), len(leftovers))
 
@@ -416,4 +350,109 @@ func mustRead(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// stopDuringBurst sends sig to d while 8 clients send messages in sessions
+// of their own, once 150 are acknowledged, and returns the numbers of the
+// acknowledged messages.
+func stopDuringBurst(t *testing.T, d *daemon, sig syscall.Signal) []int {
+	t.Helper()
+	var (
+		mu    sync.Mutex
+		acked []int
+		next  atomic.Int64
+	)
+	var wg sync.WaitGroup
+	for s := 0; s < 8; s++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				n := int(next.Add(1))
+				size := 1024 + (n*7919)%(200<<10)
+				if err := sendBurstMessage(d.addr, n, size); err != nil {
+					if !d.running() {
+						return
+					}
+					continue
+				}
+				mu.Lock()
+				acked = append(acked, n)
+				mu.Unlock()
+			}
+		}()
+	}
+	// Kill once a good number of messages are acknowledged, in the middle
+	// of many more.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		mu.Lock()
+		k := len(acked)
+		mu.Unlock()
+		if k >= 150 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	d.signal(sig)
+	wg.Wait()
+	mu.Lock()
+	ackedNow := append([]int(nil), acked...)
+	mu.Unlock()
+	if len(ackedNow) == 0 {
+		t.Fatal("no message was acknowledged before the signal")
+	}
+	return ackedNow
+}
+
+// checkAckedInDrop checks that Drop holds only whole burst messages, each
+// once, among them every acknowledged one, and returns what it holds.
+func checkAckedInDrop(t *testing.T, d *daemon, acked []int) map[int]bool {
+	t.Helper()
+	inDrop := map[int]bool{}
+	for _, name := range d.dropNames() {
+		if !strings.HasSuffix(name, ".eml") {
+			t.Errorf("non-.eml file %q in Drop after the kill", name)
+			continue
+		}
+		raw, err := os.ReadFile(filepath.Join(d.drop, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := checkBurstFile(raw)
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if inDrop[n] {
+			t.Errorf("message %d twice in Drop", n)
+		}
+		inDrop[n] = true
+	}
+	for _, n := range acked {
+		if !inDrop[n] {
+			t.Errorf("message %d was acknowledged but is not in Drop", n)
+		}
+	}
+	return inDrop
+}
+
+// TestSIGTERMDuringBurst stops mailbridge gracefully while 8 clients send:
+// every acknowledged message is whole in Drop, nothing is left in
+// SortTemp, and the exit status is 0.
+func TestSIGTERMDuringBurst(t *testing.T) {
+	d := startDaemon(t, options{})
+	acked := stopDuringBurst(t, d, syscall.SIGTERM)
+	if code := d.wait(40 * time.Second); code != 0 {
+		t.Errorf("exit status %d, want 0", code)
+	}
+	inDrop := checkAckedInDrop(t, d, acked)
+	if left := listDir(t, d.sortTemp); len(left) != 0 {
+		t.Errorf("SortTemp holds %v after a graceful stop", left)
+	}
+	// A graceful stop finishes what it started: a message is stored if and
+	// only if its client got the 250 (else the client retries: a duplicate).
+	if len(inDrop) != len(acked) {
+		t.Errorf("acknowledged %d, Drop holds %d", len(acked), len(inDrop))
+	}
 }
