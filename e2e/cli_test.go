@@ -123,6 +123,27 @@ func TestCheck(t *testing.T) {
 			t.Errorf("stderr does not explain the busy port:\n%s", errOut)
 		}
 	})
+	t.Run("Drop not writable", func(t *testing.T) {
+		chattr := needTool(t, "chattr", "e2fsprogs")
+		dir := t.TempDir()
+		drop := filepath.Join(dir, "root", "Drop")
+		if err := os.MkdirAll(drop, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := exec.Command(chattr, "+i", drop).CombinedOutput(); err != nil {
+			msg := "chattr +i not possible here: " + err.Error() + " " + string(out)
+			if inCI() {
+				t.Fatal("CI=true: " + msg)
+			}
+			t.Skip(msg)
+		}
+		defer exec.Command(chattr, "-i", drop).Run()
+		cfg := writeConfig(t, dir, filepath.Join(dir, "root"), freePort(t), options{})
+		_, errOut, code := mailbridge(t, "check", "--config", cfg)
+		if code != 1 || !strings.Contains(errOut, "problem: Drop folder "+drop+": not writable") {
+			t.Errorf("exit %d, stderr:\n%s", code, errOut)
+		}
+	})
 	t.Run("folder cannot be created, and port in use", func(t *testing.T) {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
