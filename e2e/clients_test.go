@@ -202,12 +202,9 @@ func TestPythonSmtplib(t *testing.T) {
 }
 
 // TestAttachmentReplyNamesLimit: issue 2 asks that the refusal of an
-// attachment over max_attachment_size names the limit. The listener builds
-// such a reply (session.go: "Attachment NAME exceeds the maximum attachment
-// size of 20 MB"), but conn.rewrite replaces every "552 5.3.4" line with the
-// generic size text, so the client never sees it.
+// attachment over max_attachment_size names the part and the limit, and a
+// real client must see that text.
 func TestAttachmentReplyNamesLimit(t *testing.T) {
-	t.Skip("BUG: listener/conn.go rewrite() turns the attachment-limit 552 5.3.4 reply into the generic size text")
 	d := startDaemon(t, options{})
 	r := runPython(t, d, "attach21", "")
 	if r.Code != 552 || !strings.Contains(r.Reply, "20 MB") || !strings.Contains(r.Reply, "scan-21mb.pdf") {
