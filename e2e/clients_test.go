@@ -195,7 +195,7 @@ func TestPythonSmtplib(t *testing.T) {
 		if after := snapshot(); len(after) != len(before) {
 			t.Errorf("Drop changed: %d files before, %d after", len(before), len(after))
 		}
-		if left := listDir(t, d.sortTemp); len(left) != 0 {
+		if left := waitEmpty(t, d.sortTemp); len(left) != 0 {
 			t.Errorf("SortTemp not cleaned: %v", left)
 		}
 	})

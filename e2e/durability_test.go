@@ -255,7 +255,7 @@ func checkNothingStored(t *testing.T, d *daemon) {
 	if names, err := os.ReadDir(d.drop); err == nil && len(names) != 0 {
 		t.Errorf("Drop holds %d files after a failed store", len(names))
 	}
-	if left := listDir(t, d.sortTemp); len(left) != 0 {
+	if left := waitEmpty(t, d.sortTemp); len(left) != 0 {
 		t.Errorf("SortTemp holds %v after a failed store", left)
 	}
 }
@@ -447,7 +447,7 @@ func TestSIGTERMDuringBurst(t *testing.T) {
 		t.Errorf("exit status %d, want 0", code)
 	}
 	inDrop := checkAckedInDrop(t, d, acked)
-	if left := listDir(t, d.sortTemp); len(left) != 0 {
+	if left := waitEmpty(t, d.sortTemp); len(left) != 0 {
 		t.Errorf("SortTemp holds %v after a graceful stop", left)
 	}
 	// A graceful stop finishes what it started: a message is stored if and

@@ -503,3 +503,18 @@ func runCmd(t testing.TB, timeout time.Duration, name string, args ...string) (s
 	}
 	return string(out), code
 }
+
+// waitEmpty waits up to 5 s for dir to be empty (a session that ends
+// removes its temporary file just after its last reply) and returns what
+// is left.
+func waitEmpty(t testing.TB, dir string) []string {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		left := listDir(t, dir)
+		if len(left) == 0 || time.Now().After(deadline) {
+			return left
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

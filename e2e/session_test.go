@@ -53,7 +53,7 @@ func TestClientVanishesMidMessage(t *testing.T) {
 	if names := d.dropNames(); len(names) != 0 {
 		t.Errorf("Drop holds %v", names)
 	}
-	if left := listDir(t, d.sortTemp); len(left) != 0 {
+	if left := waitEmpty(t, d.sortTemp); len(left) != 0 {
 		t.Errorf("SortTemp holds %v", left)
 	}
 	expect(t, sendRaw(t, d.addr, burstMessage(2, 1000)), "250 2.6.0 <m-2@e2e.test>")
@@ -87,7 +87,7 @@ func TestMessageSizeLimit(t *testing.T) {
 	if n := len(d.waitDrop(1)); n != 1 {
 		t.Errorf("Drop holds %d files", n)
 	}
-	if left := listDir(t, d.sortTemp); len(left) != 0 {
+	if left := waitEmpty(t, d.sortTemp); len(left) != 0 {
 		t.Errorf("SortTemp holds %v", left)
 	}
 }

@@ -65,7 +65,7 @@ func TestStalledUpload(t *testing.T) {
 	if n := len(d.dropNames()); n != 0 {
 		t.Errorf("Drop holds %d files, want 0", n)
 	}
-	if left := listDir(t, d.sortTemp); len(left) != 0 {
+	if left := waitEmpty(t, d.sortTemp); len(left) != 0 {
 		t.Errorf("SortTemp holds %v after an aborted upload", left)
 	}
 }
@@ -92,7 +92,7 @@ func TestShutdownTimeoutAbortsUpload(t *testing.T) {
 	}
 	// Whatever the stop left in SortTemp, the next start removes.
 	d.start()
-	if left := listDir(t, d.sortTemp); len(left) != 0 {
+	if left := waitEmpty(t, d.sortTemp); len(left) != 0 {
 		t.Errorf("SortTemp after restart holds %v", left)
 	}
 }
