@@ -518,3 +518,20 @@ func waitEmpty(t testing.TB, dir string) []string {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// runCmdInput runs an outside command with input on its stdin.
+func runCmdInput(t testing.TB, input, name string, args ...string) (string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Stdin = strings.NewReader(input)
+	out, err := cmd.CombinedOutput()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return string(out), code
+}
