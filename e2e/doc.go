@@ -4,6 +4,9 @@
 // postfix's smtp-source, raw sockets), then read the Drop folder as a
 // consumer would. It holds no code of its own.
 //
+// The tests run on Linux (signals, tmpfs, chattr, the Debian tools); on
+// Windows the package is empty.
+//
 // A test that needs a missing outside tool skips with a message naming the
 // tool and the Debian package; with CI=true it fails instead.
 package e2e
