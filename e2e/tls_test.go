@@ -156,3 +156,39 @@ func TestRelayRules(t *testing.T) {
 		t.Errorf("denied client told %q", got)
 	}
 }
+
+// TestRelaySplit: a client in relay_from, with intercept off, sends one
+// message to a local and a remote recipient: the local one gets a Drop
+// file, the remote one a Pickup file for the smart host (dot-stuffed, as
+// Pickup files are by default), both with the same Message-ID, and one
+// 250.
+func TestRelaySplit(t *testing.T) {
+	d := startDaemon(t, options{inbound: "local_domains = [\"example.org\"]\nrelay_from = [\"127.0.0.1\"]\nintercept = false\n"})
+	s := dialSMTP(t, d.addr)
+	expect(t, s.last(), "220 ")
+	s.send("EHLO split.test\r\n")
+	s.reply()
+	expect(t, s.cmd("MAIL FROM:<s@example.com>"), "250 ")
+	expect(t, s.cmd("RCPT TO:<near@example.org>"), "250 ")
+	expect(t, s.cmd("RCPT TO:<far@remote.test>"), "250 ")
+	expect(t, s.cmd("DATA"), "354 ")
+	s.send("Subject: split\r\n\r\n..dot line\r\nx\r\n.\r\n")
+	reply := s.last()
+	expect(t, reply, "250 2.6.0 <")
+	drop := parseDrop(t, d.waitDrop(1)[0])
+	pickupDir := filepath.Join(d.root, "Pickup")
+	names := listDir(t, pickupDir)
+	if len(names) != 1 {
+		t.Fatalf("Pickup holds %v", names)
+	}
+	pickup := parseDrop(t, filepath.Join(pickupDir, names[0]))
+	if strings.Join(drop.rcpts, ",") != "near@example.org" || strings.Join(pickup.rcpts, ",") != "far@remote.test" {
+		t.Errorf("Drop for %q, Pickup for %q", drop.rcpts, pickup.rcpts)
+	}
+	if id := drop.header("Message-ID"); id != pickup.header("Message-ID") || !strings.Contains(reply, id) {
+		t.Errorf("Message-IDs: Drop %q, Pickup %q, reply %q", id, pickup.header("Message-ID"), reply)
+	}
+	if string(drop.body) != ".dot line\r\nx\r\n" || string(pickup.body) != "..dot line\r\nx\r\n" {
+		t.Errorf("bodies: Drop %q, Pickup %q", drop.body, pickup.body)
+	}
+}
