@@ -236,7 +236,7 @@ func TestSmtpSourceBurst(t *testing.T) {
 			t.Fatalf("%s: body of %d bytes, want at least 10240", f.name, len(f.body))
 		}
 	}
-	if n := strings.Count(d.log.String(), `msg="message received"`); n != 400 {
+	if n := strings.Count(d.waitLog(`msg="message received"`, 400), `msg="message received"`); n != 400 {
 		t.Errorf("log has %d message lines, want %d", n, 400)
 	}
 }

@@ -285,7 +285,7 @@ func TestDiskFull(t *testing.T) {
 		t.Fatalf("reply to a message larger than the disk: %q, want %q", got, errStoreReply)
 	}
 	checkNothingStored(t, d)
-	if !strings.Contains(d.log.String(), "no space left on device") {
+	if !strings.Contains(d.waitLog("no space left on device", 1), "no space left on device") {
 		t.Errorf("log does not give the cause:\n%s", d.log.String())
 	}
 	if strings.Contains(d.log.String(), "panic") {
@@ -316,7 +316,7 @@ func TestDropUnwritable(t *testing.T) {
 			t.Fatalf("reply with an immutable Drop: %q, want %q", got, errStoreReply)
 		}
 		checkNothingStored(t, d)
-		if !strings.Contains(d.log.String(), "operation not permitted") {
+		if !strings.Contains(d.waitLog("operation not permitted", 1), "operation not permitted") {
 			t.Errorf("log does not give the cause:\n%s", d.log.String())
 		}
 		undo()

@@ -91,7 +91,7 @@ func TestDropFormat(t *testing.T) {
 	// One structured log line per message with the issue's keys.
 	id := strings.TrimSuffix(f.name, ".eml")
 	var logLine string
-	for _, l := range strings.Split(d.log.String(), "\n") {
+	for _, l := range strings.Split(d.waitLog(`msg="message received"`, 1), "\n") {
 		if strings.Contains(l, `msg="message received"`) {
 			logLine = l
 		}

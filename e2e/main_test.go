@@ -537,3 +537,18 @@ func runCmdInput(t testing.TB, input, name string, args ...string) (string, int)
 	}
 	return string(out), code
 }
+
+// waitLog waits up to 10 s for the log to hold n occurrences of substr
+// (the log reaches us through a pipe, after the client's reply), and
+// returns the log.
+func (d *daemon) waitLog(substr string, n int) string {
+	d.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		l := d.log.String()
+		if strings.Count(l, substr) >= n || time.Now().After(deadline) {
+			return l
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
