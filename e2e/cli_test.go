@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -121,8 +122,10 @@ func TestCheck(t *testing.T) {
 		if code != 1 {
 			t.Errorf("exit %d, want 1", code)
 		}
-		if !strings.Contains(errOut, "another program holds port "+strconv.Itoa(port)) {
-			t.Errorf("stderr does not explain the busy port:\n%s", errOut)
+		// The test process holds the port: check names it.
+		want := fmt.Sprintf("port %d is held by %s (PID %d)", port, filepath.Base(os.Args[0]), os.Getpid())
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr does not say %q:\n%s", want, errOut)
 		}
 	})
 	t.Run("Drop not writable", func(t *testing.T) {

@@ -30,7 +30,7 @@ func TestSecondInstanceLeavesFirstAlone(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	_, errOut, code := mailbridge(t, "run", "--config", d.cfgPath)
-	if code != 1 || !strings.Contains(errOut, "another program holds port") {
+	if code != 1 || !strings.Contains(errOut, "mailbridge (PID") {
 		t.Errorf("second instance: exit %d\n%s", code, errOut)
 	}
 	s.send(string(msg[50<<10:]) + ".\r\n")
