@@ -484,7 +484,7 @@ func expect(t testing.TB, got, prefix string) {
 	}
 }
 
-// run runs an outside command with a timeout and returns its combined
+// runCmd runs an outside command with a timeout and returns its combined
 // output and exit code.
 func runCmd(t testing.TB, timeout time.Duration, name string, args ...string) (string, int) {
 	t.Helper()
