@@ -113,7 +113,6 @@ func TestSIGINTStops(t *testing.T) {
 // inherited the folder's ACL. A Drop file must be readable as the umask
 // allows, not only by mailbridge's user.
 func TestDropFileReadable(t *testing.T) {
-	t.Skip("BUG: Drop files are created 0600 by os.CreateTemp in mailroot.Create, so a consumer running as another user cannot read them")
 	d := startDaemon(t, options{})
 	s := startData(t, d)
 	s.send("Subject: mode\r\n\r\nx\r\n.\r\n")
