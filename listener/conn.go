@@ -63,7 +63,8 @@ type conn struct {
 	data      bool
 	shutdown  bool
 	badCmds   int
-	pending   []byte
+	pending   []byte // an incomplete reply line
+	held      []byte // lines of a multi-line reply not yet sent
 	closeOnce sync.Once
 
 	// W3C log (nil Config.CommandLog: off)
@@ -441,13 +442,17 @@ func (c *conn) replies(p []byte) (out []byte, closeAfter bool, nc net.Conn) {
 		}
 		lines, last := c.rewrite(line)
 		for _, l := range lines {
-			out = append(out, l...)
-			out = append(out, "\r\n"...)
+			c.held = append(c.held, l...)
+			c.held = append(c.held, "\r\n"...)
 			c.replyOut += int64(len(l) + 2)
 			if len(l) >= 4 && l[3] == ' ' {
 				code, _ := strconv.Atoi(l[:3])
 				c.logReply(code, c.replyOut)
 				c.replyOut = 0
+				// A reply goes out whole, in one write: go-smtp flushes
+				// every line, and an EHLO reply would cost eight.
+				out = append(out, c.held...)
+				c.held = c.held[:0]
 			}
 		}
 		closeAfter = closeAfter || last

@@ -91,6 +91,8 @@ type Server struct {
 	localDomains map[string]struct{}
 	ownIPs       map[netip.Addr]struct{}
 
+	bufs sync.Pool // *bufio.Writer for message files
+
 	mu      sync.Mutex
 	conns   map[*conn]struct{}
 	slots   chan struct{}

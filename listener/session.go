@@ -105,6 +105,7 @@ func (s *session) Data(r io.Reader) error {
 	defer func() {
 		for _, o := range outs {
 			o.f.Abort()
+			srv.release(o.bw)
 		}
 	}()
 	open := func(dir string, to []string, stuff bool) error {
@@ -112,7 +113,7 @@ func (s *session) Data(r io.Reader) error {
 		if err != nil {
 			return err
 		}
-		o := &output{f: f, bw: bufio.NewWriterSize(f, 64<<10), to: to}
+		o := &output{f: f, bw: srv.writer(f), to: to}
 		head := compat.Envelope(s.from, to) + received
 		o.n = len(head)
 		_, _ = o.bw.WriteString(head)
@@ -222,4 +223,19 @@ func humanSize(n int64) string {
 		return fmt.Sprintf("%d KB", n>>10)
 	}
 	return fmt.Sprintf("%d bytes", n)
+}
+
+// writer returns a 64 KB buffered writer for w from the server's pool: a
+// message costs no new buffer.
+func (s *Server) writer(w io.Writer) *bufio.Writer {
+	if bw, ok := s.bufs.Get().(*bufio.Writer); ok {
+		bw.Reset(w)
+		return bw
+	}
+	return bufio.NewWriterSize(w, 64<<10)
+}
+
+func (s *Server) release(bw *bufio.Writer) {
+	bw.Reset(nil)
+	s.bufs.Put(bw)
 }

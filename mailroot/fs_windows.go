@@ -52,3 +52,9 @@ func lockFile(path string) (*os.File, error) {
 	}
 	return f, nil
 }
+
+// createFile creates a new file for reading and writing, failing if it
+// exists.
+func createFile(path string) (*os.File, error) {
+	return os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
+}

@@ -206,7 +206,7 @@ func (r *Root) Create(dir, name string) (*File, error) {
 	for i := 0; i < 10; i++ {
 		var b [8]byte
 		_, _ = rand.Read(b[:])
-		f, err = os.OpenFile(filepath.Join(r.layout.SortTemp, tempPrefix+hex.EncodeToString(b[:])), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
+		f, err = createFile(filepath.Join(r.layout.SortTemp, tempPrefix+hex.EncodeToString(b[:])))
 		if !errors.Is(err, fs.ErrExist) {
 			break
 		}

@@ -65,13 +65,16 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		defer w3c.Close()
 		cmdLog = w3c
 	}
-	l, err := net.Listen("tcp", cfg.Addr())
+	// No TCP keep-alive: SMTP sessions are short and have their own
+	// timeouts, and it would cost three system calls per connection.
+	lc := net.ListenConfig{KeepAlive: -1}
+	l, err := lc.Listen(context.Background(), "tcp", cfg.Addr())
 	if err != nil {
 		return fmt.Errorf("inbound port: %w", explainListen(err, cfg.Inbound.Port))
 	}
 	var tl net.Listener
 	if cfg.Inbound.TLSPort != 0 {
-		if tl, err = net.Listen("tcp", cfg.TLSAddr()); err != nil {
+		if tl, err = lc.Listen(context.Background(), "tcp", cfg.TLSAddr()); err != nil {
 			l.Close()
 			return fmt.Errorf("inbound tls_port: %w", explainListen(err, cfg.Inbound.TLSPort))
 		}
