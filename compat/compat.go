@@ -8,7 +8,12 @@
 //   - the Received header IIS prepended, folded with CRLF TAB SPACE, the day
 //     of month not zero-padded, "over TLS secured channel" for TLS sessions;
 //   - X-OriginalArrivalTime with its FILETIME in [LOW32:HIGH32] form;
-//   - the greeting and the "Queued mail for delivery" reply texts.
+//   - the greeting and the "Queued mail for delivery" reply texts;
+//   - Pickup files as IIS read them (ParsePickup): the leading X-Sender /
+//     X-Receiver block, recipients from To/Cc/Bcc otherwise, dot-stuffing
+//     per SmtpDotStuffPickupDirFiles, the default domain for bare names;
+//   - non-delivery and delay reports (RFC 3464 multipart/report) for the
+//     senders of mail that Badmail receives.
 package compat
 
 import (
