@@ -12,6 +12,8 @@
 //     folders: a file is in exactly one place, so what cannot be claimed is
 //     not processed twice.
 //   - WriteFile replaces a small file atomically (state files).
+//   - Badmail writes the reason (.BDR) and envelope (.BDP) before the
+//     message (.BAD), so a .BAD file always has its reason.
 //
 // Folder syncs of concurrent writers are grouped: one fsync of a folder
 // covers every rename that finished before it started, which keeps the cost
