@@ -194,21 +194,22 @@ func (b *Bridge) tryClaim(name string) time.Time {
 		defer f.Close()
 	}
 	id := b.root.NewName()
-	in, err := b.root.Claim(path, b.root.Layout().Queue, id+".in")
+	// The claim: one rename. Its folder syncs come later (ingest): the
+	// Queue folder's with the .eml file, Pickup's before the message is
+	// queued for delivery, so that a power cut cannot bring the file back
+	// into Pickup after it was sent. Until then a lost rename only means
+	// the file is claimed again.
+	in, err := b.root.Move(path, b.root.Layout().Queue, id+".in")
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return forget()
 		}
-		if in == "" {
-			pf.tries++
-			if !pf.failing {
-				pf.failing = true
-				b.log.Warn("cannot claim Pickup file; retrying", "file", name, "error", err)
-			}
-			return now.Add(backoff(pf.tries))
+		pf.tries++
+		if !pf.failing {
+			pf.failing = true
+			b.log.Warn("cannot claim Pickup file; retrying", "file", name, "error", err)
 		}
-		// Renamed, but a folder sync failed: the file is ours now.
-		b.log.Warn("claimed Pickup file, but the folder sync failed", "file", name, "error", err)
+		return now.Add(backoff(pf.tries))
 	}
 	forget()
 	var data []byte
@@ -257,6 +258,9 @@ func (b *Bridge) ingest(id, in, source string, data []byte) {
 	if err != nil {
 		b.log.Error("cannot write the Queue file; left in Queue as .in for the next start", "file", source, "path", in, "error", err)
 		return
+	}
+	if err := b.root.SyncDir(b.root.Layout().Pickup); err != nil {
+		b.log.Warn("cannot sync the Pickup folder", "error", err)
 	}
 	if err := os.Remove(in); err != nil {
 		b.log.Warn("cannot remove claimed file", "path", in, "error", err)

@@ -72,8 +72,8 @@ type Root struct {
 }
 
 // Open creates missing folders, removes temporary files that a crash left in
-// SortTemp, and checks that files can be renamed from SortTemp into Drop and
-// from Pickup into Queue (the same volume).
+// SortTemp, and checks that files can be renamed from SortTemp into Drop,
+// Queue and Badmail, and from Pickup into Queue (the same volume).
 func Open(l Layout) (*Root, error) {
 	for _, f := range l.Folders() {
 		if err := os.MkdirAll(f.Path, 0o755); err != nil {
@@ -85,6 +85,12 @@ func Open(l Layout) (*Root, error) {
 	}
 	if err := SameVolume(l.Pickup, l.Queue); err != nil {
 		return nil, fmt.Errorf("Pickup and Queue: %w", err)
+	}
+	// Queue and Badmail files are written in SortTemp and renamed there.
+	for _, f := range []Folder{{"Queue", l.Queue}, {"Badmail", l.Badmail}} {
+		if err := SameVolume(l.SortTemp, f.Path); err != nil {
+			return nil, fmt.Errorf("SortTemp and %s: %w", f.Name, err)
+		}
 	}
 	r := &Root{layout: l, syncers: map[string]*dirSyncer{}}
 	if err := r.cleanSortTemp(); err != nil {
@@ -208,11 +214,8 @@ func (r *Root) rename(src, dst string) error {
 // Claim moves src into dir under name with one rename, then syncs both
 // folders. ErrNotExist (someone else claimed it first) is returned as is.
 func (r *Root) Claim(src, dir, name string) (string, error) {
-	dst := filepath.Join(dir, name)
-	if _, err := os.Lstat(dst); err == nil {
-		return "", fmt.Errorf("claiming %s: %s already exists", src, dst)
-	}
-	if err := r.rename(src, dst); err != nil {
+	dst, err := r.Move(src, dir, name)
+	if err != nil {
 		return "", err
 	}
 	if err := r.SyncDir(dir); err != nil {
@@ -220,6 +223,21 @@ func (r *Root) Claim(src, dir, name string) (string, error) {
 	}
 	if err := r.SyncDir(filepath.Dir(src)); err != nil {
 		return dst, fmt.Errorf("syncing folder %s: %w", filepath.Dir(src), err)
+	}
+	return dst, nil
+}
+
+// Move is Claim without the folder syncs, for a caller that syncs both
+// folders itself before it relies on the move (the bridge writes a durable
+// file into dir right after, and syncs the source folder then): one rename,
+// retried while Windows reports the file held, never over an existing file.
+func (r *Root) Move(src, dir, name string) (string, error) {
+	dst := filepath.Join(dir, name)
+	if _, err := os.Lstat(dst); err == nil {
+		return "", fmt.Errorf("claiming %s: %s already exists", src, dst)
+	}
+	if err := r.rename(src, dst); err != nil {
+		return "", err
 	}
 	return dst, nil
 }
