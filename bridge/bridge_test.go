@@ -27,7 +27,7 @@ import (
 const wait = 60 * time.Second
 
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	root   *mailroot.Root
 	cfg    Config
 	cancel context.CancelFunc
@@ -53,7 +53,10 @@ func (s *syncBuffer) String() string {
 }
 
 func testLayout(t *testing.T) mailroot.Layout {
-	d := t.TempDir()
+	return testLayoutIn(t.TempDir())
+}
+
+func testLayoutIn(d string) mailroot.Layout {
 	return mailroot.Layout{Pickup: filepath.Join(d, "Pickup"), Drop: filepath.Join(d, "Drop"), Queue: filepath.Join(d, "Queue"),
 		Badmail: filepath.Join(d, "Badmail"), SortTemp: filepath.Join(d, "SortTemp")}
 }
@@ -77,6 +80,11 @@ func baseConfig(sink *smtpsink.Sink) Config {
 
 // start runs a bridge over layout until the test ends (or stop).
 func start(t *testing.T, l mailroot.Layout, cfg Config) *harness {
+	t.Helper()
+	return startB(t, l, cfg)
+}
+
+func startB(t testing.TB, l mailroot.Layout, cfg Config) *harness {
 	t.Helper()
 	root, err := mailroot.Open(l)
 	if err != nil {
@@ -102,7 +110,7 @@ func (h *harness) stop() {
 	<-h.done
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	if testing.Verbose() {
@@ -568,5 +576,30 @@ func TestUnparsableToBadmail(t *testing.T) {
 		if string(b) != "this is not a message\r\n" && !strings.Contains(string(b), "Subject: nobody") {
 			t.Fatalf(".BAD is not the file as written: %q", b)
 		}
+	}
+}
+
+// Stopping while messages are due (the smart host is down and retries are
+// immediate) returns promptly and keeps every message in Queue.
+func TestStopWithDueMail(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	l := testLayout(t)
+	cfg := baseConfig(nil)
+	cfg.Retry = []time.Duration{time.Millisecond}
+	cfg.Sender = sender.Config{Host: "127.0.0.1", Port: port, ConnectTimeout: time.Second}
+	h := start(t, l, cfg)
+	for i := 0; i < 5; i++ {
+		drop(t, l, fmt.Sprintf("d%d.eml", i), []byte("From: a@x.test\r\nTo: b@y.test\r\n\r\nx\r\n"))
+	}
+	waitFile(t, l.Queue, "*.state")
+	h.stop()
+	q, _ := filepath.Glob(filepath.Join(l.Queue, "*.eml"))
+	if len(q) != 5 {
+		t.Fatalf("%d messages in Queue, want 5", len(q))
 	}
 }

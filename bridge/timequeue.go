@@ -111,6 +111,9 @@ func (q *timeQueue) Pop(ctx context.Context, idle time.Duration) (key string, ok
 		idleC = t.C
 	}
 	for {
+		if ctx.Err() != nil {
+			return "", false // stopping wins over due work
+		}
 		q.mu.Lock()
 		var wait time.Duration = -1
 		if len(q.h) > 0 {
