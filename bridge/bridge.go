@@ -36,6 +36,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
@@ -106,6 +107,11 @@ type Bridge struct {
 	pickup *timeQueue // Pickup file names waiting to be claimed
 	queue  *timeQueue // Queue ids waiting for delivery
 
+	// openIfDone tells whether a Pickup file's writer is done (the
+	// platform's readiness check; tests replace it to exercise the
+	// quiet-period fallback).
+	openIfDone func(path string) (*os.File, readiness, error)
+
 	mu    sync.Mutex
 	files map[string]*pickupFile // by Pickup name
 	msgs  map[string]*message    // by Queue id
@@ -121,6 +127,8 @@ func New(cfg Config, root *mailroot.Root, log *slog.Logger) *Bridge {
 		queue:  newTimeQueue(),
 		files:  map[string]*pickupFile{},
 		msgs:   map[string]*message{},
+
+		openIfDone: openIfDone,
 	}
 }
 

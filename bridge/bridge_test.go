@@ -603,3 +603,50 @@ func TestStopWithDueMail(t *testing.T) {
 		t.Fatalf("%d messages in Queue, want 5", len(q))
 	}
 }
+
+// Where the OS cannot tell whether a writer is done, a file is claimed only
+// after its size and modification time stayed the same for the quiet
+// period: a file still growing is not sent half-written. The file is in
+// Pickup before the start, so the start-up scan finds it.
+func TestQuietPeriodFallback(t *testing.T) {
+	sink := smtpsink.Start(t, smtpsink.Hooks{})
+	l := testLayout(t)
+	if _, err := mailroot.Open(l); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(filepath.Join(l.Pickup, "growing.eml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "From: a@x.test\r\nTo: b@y.test\r\n\r\n"
+	f.WriteString(want)
+	root, err := mailroot.Open(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := baseConfig(sink)
+	cfg.QuietPeriod = 400 * time.Millisecond
+	b := New(cfg, root, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	b.openIfDone = func(path string) (*os.File, readiness, error) {
+		if _, err := os.Lstat(path); os.IsNotExist(err) {
+			return nil, gone, nil
+		}
+		return nil, unknown, nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); b.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	for i := 0; i < 15; i++ {
+		line := fmt.Sprintf("line %d\r\n", i)
+		want += line
+		f.WriteString(line)
+		time.Sleep(100 * time.Millisecond)
+	}
+	f.Close()
+	m := sink.WaitFor(t, wait, "the message", count(1))[0]
+	if string(m.Data) != want {
+		t.Fatalf("sent %q", m.Data)
+	}
+	waitEmpty(t, l)
+}

@@ -156,7 +156,7 @@ func (b *Bridge) tryClaim(name string) time.Time {
 		return time.Time{}
 	}
 	path := filepath.Join(b.root.Layout().Pickup, name)
-	f, st, err := openIfDone(path)
+	f, st, err := b.openIfDone(path)
 	if err != nil {
 		b.log.Debug("Pickup file not readable yet", "file", name, "error", err)
 		st = unknown
@@ -262,8 +262,9 @@ func (b *Bridge) ingest(id, in, source string, data []byte) {
 	if err := b.root.SyncDir(b.root.Layout().Pickup); err != nil {
 		b.log.Warn("cannot sync the Pickup folder", "error", err)
 	}
-	if err := os.Remove(in); err != nil {
-		b.log.Warn("cannot remove claimed file", "path", in, "error", err)
+	if err := remove(in); err != nil {
+		// Left behind, it would be queued again at the next start.
+		b.log.Error("cannot remove a claimed file whose Queue file is written: remove it by hand", "path", in, "error", err)
 	}
 	b.log.Info("queued", "id", id, "file", source, "from", m.From, "to", m.To, "size", len(m.Message))
 	b.enqueue(id, &message{source: source, st: state{Queued: time.Now()}}, time.Now())
@@ -301,4 +302,19 @@ func stuff(msg []byte) []byte {
 		out = append(out, c)
 	}
 	return out
+}
+
+// remove deletes a file, retrying for a moment: on Windows antivirus and
+// indexers hold files briefly (iis-reference.md section 10). A file already
+// gone is not an error.
+func remove(path string) error {
+	var err error
+	for i, d := 0, 10*time.Millisecond; i < 6; i, d = i+1, d*2 {
+		err = os.Remove(path)
+		if err == nil || errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		time.Sleep(d)
+	}
+	return err
 }

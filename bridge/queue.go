@@ -326,8 +326,10 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 			return now.Add(b.retryAfter(st.Attempts))
 		}
 	}
-	os.Remove(path)
-	os.Remove(b.queuePath(id, ".state"))
+	if err := remove(path); err != nil {
+		b.log.Error("cannot remove a delivered message from Queue: it will be sent again at the next start unless removed by hand", "id", id, "path", path, "error", err)
+	}
+	remove(b.queuePath(id, ".state"))
 	return time.Time{}
 }
 
@@ -401,7 +403,7 @@ func (b *Bridge) report(id string, pm *compat.PickupMessage, rcpts []string, del
 				diag = f.Reply
 			}
 		}
-		rr := compat.ReportRecipient{Addr: rc, Diagnostic: diag, RemoteMTA: b.cfg.Sender.Host, LastAttempt: now}
+		rr := compat.ReportRecipient{Addr: rc, Diagnostic: diag, RemoteMTA: strings.Trim(b.cfg.Sender.Host, "[]"), LastAttempt: now}
 		rr.Status = statusOf(diag, delay)
 		if delay {
 			rr.WillRetryUntil = m.st.Queued.Add(b.cfg.Expiration)

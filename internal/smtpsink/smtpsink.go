@@ -7,6 +7,7 @@ package smtpsink
 import (
 	"bytes"
 	"io"
+	"log"
 	"net"
 	"sync"
 	"testing"
@@ -93,6 +94,8 @@ func startOn(tb testing.TB, l net.Listener, hooks Hooks) *Sink {
 		return &session{s: s, c: c}, nil
 	}))
 	srv.Domain = "sink.test"
+	// Clients cut off on purpose (shutdown tests) are not news.
+	srv.ErrorLog = log.New(io.Discard, "", 0)
 	srv.MaxMessageBytes = 64 << 20
 	srv.MaxLineLength = 1 << 20
 	srv.MaxRecipients = 1000
