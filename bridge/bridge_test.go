@@ -416,6 +416,16 @@ func TestOneRecipientRefused(t *testing.T) {
 	if n := len(sink.Messages()); n != 2 {
 		t.Fatalf("%d messages", n)
 	}
+
+	// The administrator fixes the mailbox and copies .BAD back into Pickup
+	// (iis-reference.md section 5): it goes to the refused recipient only.
+	sink.SetHooks(smtpsink.Hooks{})
+	drop(t, l, "resend.eml", bad)
+	m := sink.WaitFor(t, wait, "the resent message", count(3))[2]
+	if m.From != "app@corp.test" || strings.Join(m.To, ",") != "bad@y.test" || !bytes.Equal(m.Data, orig.Data) {
+		t.Fatalf("resent: %+v", m)
+	}
+	waitEmpty(t, l)
 }
 
 // With no smart host, files wait in Queue; a restart with one sends them.
@@ -448,14 +458,25 @@ func TestRestartWithQueue(t *testing.T) {
 		t.Fatalf("queue file %q", b)
 	}
 
+	// An administrator "stirs" the queue: one Queue file back into Pickup
+	// (iis-reference.md section 4). It is claimed again and sent once.
+	if err := os.Rename(q[1], filepath.Join(l.Pickup, "stirred.eml")); err != nil {
+		t.Fatal(err)
+	}
+
 	sink := smtpsink.Start(t, smtpsink.Hooks{})
 	start(t, l, baseConfig(sink))
 	msgs := sink.WaitFor(t, wait, "5 messages", count(5))
 	waitEmpty(t, l)
+	seen := map[string]bool{}
 	for _, m := range msgs {
 		if !strings.HasSuffix(string(m.Data), "\r\n\r\n.dot\r\n") {
 			t.Fatalf("%q", m.Data)
 		}
+		seen[string(m.Data)] = true
+	}
+	if len(seen) != 5 {
+		t.Fatalf("%d distinct messages", len(seen))
 	}
 	time.Sleep(200 * time.Millisecond)
 	if n := len(sink.Messages()); n != 5 {
