@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+	"github.com/fsnotify/fsnotify"
 	"github.com/mailbridge/mailbridge/compat"
 	"github.com/mailbridge/mailbridge/internal/smtpsink"
 	"github.com/mailbridge/mailbridge/mailroot"
@@ -669,5 +670,53 @@ func TestQuietPeriodFallback(t *testing.T) {
 	if string(m.Data) != want {
 		t.Fatalf("sent %q", m.Data)
 	}
+	waitEmpty(t, l)
+}
+
+// After a watcher error (here an event overflow) the bridge rescans at
+// once and watches again: a file whose event was lost is found without
+// waiting for the periodic rescan.
+func TestWatcherOverflowRescans(t *testing.T) {
+	sink := smtpsink.Start(t, smtpsink.Hooks{})
+	l := testLayout(t)
+	root, err := mailroot.Open(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := baseConfig(sink)
+	cfg.Rescan = time.Hour
+	logs := &syncBuffer{}
+	b := New(cfg, root, slog.New(slog.NewTextHandler(logs, nil)))
+	w, err := b.newWatcher()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for _, f := range []func(context.Context){func(ctx context.Context) { b.watch(ctx, w) }, b.claimLoop, b.deliverLoop} {
+		wg.Add(1)
+		go func() { defer wg.Done(); f(ctx) }()
+	}
+	defer func() { cancel(); wg.Wait() }()
+
+	drop(t, l, "seen.eml", []byte("From: a@x.test\r\nTo: b@y.test\r\n\r\nseen\r\n"))
+	sink.WaitFor(t, wait, "the first message", count(1))
+	// Lose the events: nothing tells the bridge about the next file...
+	if err := w.Remove(l.Pickup); err != nil {
+		t.Fatal(err)
+	}
+	drop(t, l, "lost.eml", []byte("From: a@x.test\r\nTo: b@y.test\r\n\r\nlost\r\n"))
+	// ...until the watcher reports the overflow.
+	w.Errors <- fsnotify.ErrEventOverflow
+	m := sink.WaitFor(t, wait, "the file whose event was lost", count(2))[1]
+	if !strings.HasSuffix(string(m.Data), "lost\r\n") {
+		t.Fatalf("%q", m.Data)
+	}
+	if !strings.Contains(logs.String(), "overflow=true") {
+		t.Fatalf("log: %s", logs.String())
+	}
+	// The new watcher sees new files again.
+	drop(t, l, "after.eml", []byte("From: a@x.test\r\nTo: b@y.test\r\n\r\nafter\r\n"))
+	sink.WaitFor(t, wait, "a file after the new watcher", count(3))
 	waitEmpty(t, l)
 }
