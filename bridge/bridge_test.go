@@ -3,6 +3,7 @@ package bridge
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -719,4 +720,51 @@ func TestWatcherOverflowRescans(t *testing.T) {
 	drop(t, l, "after.eml", []byte("From: a@x.test\r\nTo: b@y.test\r\n\r\nafter\r\n"))
 	sink.WaitFor(t, wait, "a file after the new watcher", count(3))
 	waitEmpty(t, l)
+}
+
+// A message partly accepted is retried only for the rest, across a
+// restart: the accepted recipient is recorded in the state file.
+func TestPartlyAcceptedAcrossRestart(t *testing.T) {
+	var deferLater atomic.Bool
+	deferLater.Store(true)
+	sink := smtpsink.Start(t, smtpsink.Hooks{Rcpt: func(to string) error {
+		if strings.HasPrefix(to, "later@") && deferLater.Load() {
+			return &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 2, 2}, Message: "mailbox full"}
+		}
+		return nil
+	}})
+	l := testLayout(t)
+	cfg := baseConfig(sink)
+	cfg.Retry = []time.Duration{time.Hour} // no retry before the restart
+	h := start(t, l, cfg)
+	drop(t, l, "p.eml", []byte("From: a@x.test\r\nTo: now@y.test, later@y.test\r\n\r\nbody\r\n"))
+	st := waitFile(t, l.Queue, "*.state")
+	sink.WaitFor(t, wait, "the first delivery", count(1))
+	h.stop()
+	raw, _ := os.ReadFile(st[0])
+	if !strings.Contains(string(raw), `"now@y.test"`) || !strings.Contains(string(raw), "452 4.2.2 mailbox full") {
+		t.Fatalf("state: %s", raw)
+	}
+
+	// Restarted, with the retry due now (as if the hour had passed).
+	var s state
+	if err := json.Unmarshal(raw, &s); err != nil || s.Attempts != 1 || len(s.Done) != 1 {
+		t.Fatalf("state %+v %v", s, err)
+	}
+	s.Next = time.Now()
+	raw, _ = json.Marshal(s)
+	if err := os.WriteFile(st[0], raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	deferLater.Store(false)
+	start(t, l, cfg)
+	msgs := sink.WaitFor(t, wait, "the rest", count(2))
+	waitEmpty(t, l)
+	if strings.Join(msgs[0].To, ",") != "now@y.test" || strings.Join(msgs[1].To, ",") != "later@y.test" {
+		t.Fatalf("%q then %q", msgs[0].To, msgs[1].To)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if n := len(sink.Messages()); n != 2 {
+		t.Fatalf("%d messages", n)
+	}
 }
