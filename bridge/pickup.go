@@ -186,8 +186,10 @@ func (b *Bridge) tryClaim(name string) time.Time {
 		if fi.Size() != pf.size || !fi.ModTime().Equal(pf.mtime) || pf.stable.IsZero() {
 			pf.size, pf.mtime, pf.stable = fi.Size(), fi.ModTime(), now
 		}
+		// Unchanged for the quiet period: done. Otherwise look again when it
+		// would be (a write event brings that forward, and starts it over).
 		if wait := b.cfg.QuietPeriod - now.Sub(pf.stable); wait > 0 {
-			return now.Add(min(wait, backoff(pf.tries+4)))
+			return now.Add(wait)
 		}
 	}
 	if f != nil {
