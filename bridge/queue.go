@@ -247,7 +247,15 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 	}
 	st.Attempts++
 	var sent, deferred, refused []string
-	var reply string
+	var replies []string // distinct replies, in recipient order
+	addReply := func(r string) {
+		for _, x := range replies {
+			if x == r {
+				return
+			}
+		}
+		replies = append(replies, r)
+	}
 	if st.LastReply == nil {
 		st.LastReply = map[string]string{}
 	}
@@ -257,16 +265,16 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 			sent = append(sent, r.Rcpt)
 			st.Done = append(st.Done, r.Rcpt)
 			delete(st.LastReply, r.Rcpt)
-			reply = r.Reply
+			addReply(r.Reply)
 		case r.Err.Permanent:
 			refused = append(refused, r.Rcpt)
 			st.Failed = append(st.Failed, failure{Rcpt: r.Rcpt, Reply: r.Err.ReplyLine()})
 			delete(st.LastReply, r.Rcpt)
-			reply = r.Err.ReplyLine()
+			addReply(r.Err.ReplyLine())
 		default:
 			deferred = append(deferred, r.Rcpt)
 			st.LastReply[r.Rcpt] = r.Err.ReplyLine()
-			reply = r.Err.ReplyLine()
+			addReply(r.Err.ReplyLine())
 		}
 	}
 	expired := len(deferred) > 0 && now.Sub(st.Queued) >= b.cfg.Expiration
@@ -298,7 +306,7 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 	case len(refused) > 0:
 		result = "refused"
 	}
-	args := []any{"id", id, "from", pm.From, "to", pending, "server", b.cfg.Sender.Addr(), "reply", reply, "result", result, "attempt", st.Attempts}
+	args := []any{"id", id, "from", pm.From, "to", pending, "server", b.cfg.Sender.Addr(), "reply", strings.Join(replies, " | "), "result", result, "attempt", st.Attempts}
 	if !next.IsZero() {
 		args = append(args, "next", next.Format(time.RFC3339))
 	}
@@ -320,7 +328,7 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 		return next
 	}
 	if len(st.Failed) > 0 {
-		if err := b.badmail(id, m, pm, data, now); err != nil {
+		if err := b.badmail(id, m, pm, now); err != nil {
 			b.log.Error("cannot write Badmail; retrying later", "id", id, "error", err)
 			b.saveState(id, m)
 			return now.Add(b.retryAfter(st.Attempts))
@@ -346,7 +354,7 @@ func (b *Bridge) saveState(id string, m *message) {
 
 // badmail writes the message (for its refused recipients) and the reason to
 // Badmail and queues a non-delivery report to its sender.
-func (b *Bridge) badmail(id string, m *message, pm *compat.PickupMessage, data []byte, now time.Time) error {
+func (b *Bridge) badmail(id string, m *message, pm *compat.PickupMessage, now time.Time) error {
 	st := m.st
 	var failed []mailroot.BadRecipient
 	var rcpts []string
