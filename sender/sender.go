@@ -6,8 +6,9 @@
 // SIZE (RFC 1870), splits recipients over several transactions when there
 // are more than MaxRecipients (IIS's per-message limit), reuses the
 // connection for up to MaxMessages messages (RSET after a failed
-// transaction, RFC 5321 section 4.1.1.5) and closes it after that or on any
-// connection error. Every command has a deadline.
+// transaction, RFC 5321 section 4.1.1.5; a completed one needs none, as the
+// final reply to DATA ends the transaction, section 3.3) and closes it
+// after that or on any connection error. Every command has a deadline.
 //
 // Every failure is classified here, once, into a *Error that is either
 // permanent (a 5xx reply) or transient (a 4xx reply, a refused or lost
