@@ -209,4 +209,15 @@ rescan = "1s"
 	if dups > connections {
 		t.Fatalf("%d duplicates: more than one per connection in flight (%d)", dups, connections)
 	}
+	// And each duplicate is a message the sink accepted just before the
+	// kill (or while the kill landed): one whose acceptance the bridge may
+	// not have recorded.
+	firstAt := map[string]int{}
+	for i, m := range msgs {
+		if _, ok := firstAt[string(m.Data)]; !ok {
+			firstAt[string(m.Data)] = i
+		} else if at := firstAt[string(m.Data)]; at < before-connections {
+			t.Fatalf("message %d of %d (kill after %d) was sent again", at, len(msgs), before)
+		}
+	}
 }
