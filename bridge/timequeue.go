@@ -76,16 +76,6 @@ func (q *timeQueue) Done(key string, next time.Time) {
 	}
 }
 
-// Remove forgets a queued (not busy) key.
-func (q *timeQueue) Remove(key string) {
-	q.mu.Lock()
-	if e, ok := q.byKey[key]; ok {
-		heap.Remove(&q.h, e.idx)
-		delete(q.byKey, key)
-	}
-	q.mu.Unlock()
-}
-
 // Len counts queued and busy keys.
 func (q *timeQueue) Len() int {
 	q.mu.Lock()
