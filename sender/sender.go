@@ -149,7 +149,7 @@ func classify(host, stage string, err error) *Error {
 	var ne net.Error
 	switch {
 	case errors.As(err, &ne) && ne.Timeout():
-		e.Reply = "no reply in time (" + err.Error() + ")"
+		e.Reply = "timed out (" + err.Error() + ")"
 	default:
 		e.Reply = err.Error()
 	}
@@ -222,6 +222,11 @@ func (s *Session) dial(ctx context.Context) error {
 	if err != nil {
 		return classify(addr, "connect", err)
 	}
+	// go-smtp bounds each command's reply, but not the writing of the
+	// message: every write gets its own deadline, so a smart host that
+	// stops reading in the middle of DATA cannot hold a worker forever,
+	// while a large message that keeps moving is never cut off.
+	conn = &writeDeadlineConn{Conn: conn, timeout: s.cfg.CommandTimeout}
 	s.mu.Lock()
 	s.conn = conn
 	s.mu.Unlock()
@@ -350,4 +355,17 @@ func (s *Session) transaction(from string, res []Result, message []byte) (broken
 		}
 	}
 	return false
+}
+
+// writeDeadlineConn gives every Write a fresh write deadline.
+type writeDeadlineConn struct {
+	net.Conn
+	timeout time.Duration
+}
+
+func (c *writeDeadlineConn) Write(p []byte) (int, error) {
+	if err := c.Conn.SetWriteDeadline(time.Now().Add(c.timeout)); err != nil {
+		return 0, err
+	}
+	return c.Conn.Write(p)
 }

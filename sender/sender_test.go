@@ -1,6 +1,7 @@
 package sender
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"net"
@@ -167,7 +168,7 @@ func TestSendConnectionFailures(t *testing.T) {
 	}()
 	s = NewSession(Config{Host: "127.0.0.1", Port: l3.Addr().(*net.TCPAddr).Port, CommandTimeout: 200 * time.Millisecond})
 	res = s.Send(context.Background(), "a@x.test", []string{"b@y.test"}, []byte(msg))
-	if e := res[0].Err; e == nil || e.Permanent || !strings.Contains(e.Reply, "no reply in time") {
+	if e := res[0].Err; e == nil || e.Permanent || !strings.Contains(e.Reply, "timed out") {
 		t.Fatalf("%+v", e)
 	}
 }
@@ -184,5 +185,49 @@ func TestAddr(t *testing.T) {
 		if got := tt.in.Addr(); got != tt.want {
 			t.Errorf("%+v: %s, want %s", tt.in, got, tt.want)
 		}
+	}
+}
+
+// A smart host that stops reading in the middle of DATA: the write
+// deadline ends the attempt (transient) instead of blocking the worker.
+func TestSendStalledData(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		r := bufio.NewReader(c)
+		fmt.Fprintf(c, "220 stall.test ESMTP\r\n")
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			switch cmd := strings.ToUpper(strings.Fields(line + " x")[0]); cmd {
+			case "EHLO":
+				fmt.Fprintf(c, "250-stall.test\r\n250 8BITMIME\r\n")
+			case "DATA":
+				fmt.Fprintf(c, "354 go ahead\r\n")
+				<-stop // and never read again
+				return
+			default:
+				fmt.Fprintf(c, "250 ok\r\n")
+			}
+		}
+	}()
+	s := NewSession(Config{Host: "127.0.0.1", Port: l.Addr().(*net.TCPAddr).Port, CommandTimeout: 300 * time.Millisecond})
+	defer s.Close()
+	big := []byte(strings.Repeat(strings.Repeat("y", 998)+"\r\n", 32<<10)) // 32 MB
+	res := s.Send(context.Background(), "a@x.test", []string{"b@y.test"}, big)
+	if e := res[0].Err; e == nil || e.Permanent || e.Stage != "DATA" || !strings.Contains(e.Reply, "timed out") {
+		t.Fatalf("%+v", e)
 	}
 }
