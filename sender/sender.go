@@ -187,6 +187,9 @@ func (s *Session) Close() error {
 	}
 	c := s.c
 	s.c = nil
+	// QUIT is a courtesy: a smart host that does not answer it must not
+	// hold up a shutdown for the whole command timeout.
+	c.CommandTimeout = min(c.CommandTimeout, 5*time.Second)
 	err := c.Quit()
 	if err != nil {
 		c.Close()
