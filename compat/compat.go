@@ -13,6 +13,11 @@
 //     as real files write it, DecodeIPSecList its RelayIpList/IPSecurity
 //     blobs, and ImportIIS turns one SMTP virtual server into a commented
 //     mailbridge configuration that config.Load accepts.
+//   - Pickup files as IIS read them (ParsePickup): the leading X-Sender /
+//     X-Receiver block, recipients from To/Cc/Bcc otherwise, dot-stuffing
+//     per SmtpDotStuffPickupDirFiles, the default domain for bare names;
+//   - non-delivery and delay reports (RFC 3464 multipart/report) for the
+//     senders of mail that Badmail receives.
 package compat
 
 import (

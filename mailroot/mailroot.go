@@ -12,6 +12,8 @@
 //     folders: a file is in exactly one place, so what cannot be claimed is
 //     not processed twice.
 //   - WriteFile replaces a small file atomically (state files).
+//   - Badmail writes the reason (.BDR) and envelope (.BDP) before the
+//     message (.BAD), so a .BAD file always has its reason.
 //
 // On Windows, antivirus, indexers and backup agents open files for a moment
 // without sharing: a rename or delete then fails with access denied or a
@@ -117,9 +119,12 @@ func Open(l Layout, opts ...Option) (*Root, error) {
 	if err := SameVolume(l.Pickup, l.Queue); err != nil {
 		return nil, fmt.Errorf("Pickup and Queue: %w", err)
 	}
-	// Relayed mail is written through SortTemp into Pickup.
-	if err := SameVolume(l.SortTemp, l.Pickup); err != nil {
-		return nil, fmt.Errorf("SortTemp and Pickup: %w", err)
+	// Relayed mail is written through SortTemp into Pickup; Queue and
+	// Badmail files are written in SortTemp and renamed there.
+	for _, f := range []Folder{{"Pickup", l.Pickup}, {"Queue", l.Queue}, {"Badmail", l.Badmail}} {
+		if err := SameVolume(l.SortTemp, f.Path); err != nil {
+			return nil, fmt.Errorf("SortTemp and %s: %w", f.Name, err)
+		}
 	}
 	// One mailbridge per mail root: a second one would remove the first's
 	// temporary files as crash leftovers, and both would work one queue.
@@ -311,11 +316,8 @@ func (r *Root) retry(what, path string, op func() error) error {
 // Claim moves src into dir under name with one rename, then syncs both
 // folders. ErrNotExist (someone else claimed it first) is returned as is.
 func (r *Root) Claim(src, dir, name string) (string, error) {
-	dst := filepath.Join(dir, name)
-	if _, err := os.Lstat(dst); err == nil {
-		return "", fmt.Errorf("claiming %s: %s already exists", src, dst)
-	}
-	if err := r.rename(src, dst); err != nil {
+	dst, err := r.Move(src, dir, name)
+	if err != nil {
 		return "", err
 	}
 	if err := r.SyncDir(dir); err != nil {
@@ -323,6 +325,21 @@ func (r *Root) Claim(src, dir, name string) (string, error) {
 	}
 	if err := r.SyncDir(filepath.Dir(src)); err != nil {
 		return dst, fmt.Errorf("syncing folder %s: %w", filepath.Dir(src), err)
+	}
+	return dst, nil
+}
+
+// Move is Claim without the folder syncs, for a caller that syncs both
+// folders itself before it relies on the move (the bridge writes a durable
+// file into dir right after, and syncs the source folder then): one rename,
+// retried while Windows reports the file held, never over an existing file.
+func (r *Root) Move(src, dir, name string) (string, error) {
+	dst := filepath.Join(dir, name)
+	if _, err := os.Lstat(dst); err == nil {
+		return "", fmt.Errorf("claiming %s: %s already exists", src, dst)
+	}
+	if err := r.rename(src, dst); err != nil {
+		return "", err
 	}
 	return dst, nil
 }

@@ -14,17 +14,39 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mailbridge/mailbridge/bridge"
 	"github.com/mailbridge/mailbridge/compat"
 	"github.com/mailbridge/mailbridge/config"
 	"github.com/mailbridge/mailbridge/listener"
 	"github.com/mailbridge/mailbridge/mailroot"
 	"github.com/mailbridge/mailbridge/portowner"
+	"github.com/mailbridge/mailbridge/sender"
 	"github.com/mailbridge/mailbridge/tlscert"
 )
 
 func layout(cfg *config.Config) mailroot.Layout {
 	m := cfg.Mailroot
 	return mailroot.Layout{Pickup: m.Pickup, Drop: m.Drop, Queue: m.Queue, Badmail: m.Badmail, SortTemp: m.SortTemp}
+}
+
+// bridgeConfig maps [outbound] and [pickup] onto the bridge.
+func bridgeConfig(cfg *config.Config) bridge.Config {
+	o, p := cfg.Outbound, cfg.Pickup
+	return bridge.Config{
+		Hostname: cfg.Hostname,
+		Sender: sender.Config{
+			Host: o.Server, Port: o.Port, Hostname: cfg.Hostname,
+			ConnectTimeout: o.ConnectTimeout, CommandTimeout: o.CommandTimeout,
+			MaxRecipients: o.MaxRecipientsPerMessage, MaxMessages: o.MaxMessagesPerConnection,
+		},
+		Connections:       o.Connections,
+		Retry:             o.Retry,
+		Expiration:        o.Expiration,
+		DelayNotification: o.DelayNotification,
+		Pickup:            compat.PickupOptions{DotStuffed: p.DotStuffed, StripBcc: p.StripBcc, DefaultDomain: p.DefaultDomain},
+		Rescan:            p.Rescan,
+		QuietPeriod:       p.QuietPeriod,
+	}
 }
 
 // run wires the parts and runs until ctx is cancelled.
@@ -114,11 +136,27 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		log.Info("listening", "addr", tl.Addr().String(), "tls", "implicit")
 	}
 
+	// The bridge (Pickup -> Queue -> Outbound Server) stops with bctx.
+	bctx, stopBridge := context.WithCancel(context.Background())
+	defer stopBridge()
+	bridgeErr := make(chan error, 1)
+	go func() { bridgeErr <- bridge.New(bridgeConfig(cfg), root, log).Run(bctx) }()
+
 	select {
 	case err := <-serveErr:
+		stopBridge()
+		<-bridgeErr
 		return fmt.Errorf("inbound listener: %w", err)
+	case err := <-bridgeErr:
+		if err != nil {
+			srv.Close()
+			<-serveErr
+			return fmt.Errorf("outbound: %w", err)
+		}
+		bridgeErr <- nil
 	case <-ctx.Done():
 	}
+	stopBridge()
 	log.Info("stopping: finishing messages in flight", "timeout", cfg.Inbound.ShutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.Inbound.ShutdownTimeout)
 	defer cancel()
@@ -128,6 +166,7 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	for ; listeners > 0; listeners-- {
 		<-serveErr
 	}
+	<-bridgeErr
 	log.Info("mailbridge stopped")
 	return nil
 }

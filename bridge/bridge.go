@@ -1,0 +1,177 @@
+// Package bridge moves mail from the Pickup folder to the Outbound Server,
+// as IIS SMTP did (iis-reference.md sections 3 to 5).
+//
+// Pickup: change notifications are hints. A full scan runs at start, every
+// Rescan, and at once after a watcher error or event overflow (the watcher
+// is then recreated). Any file name counts. A file is claimed only when its
+// writer is done (Linux: a write lease; Windows: an open that denies write
+// sharing; elsewhere: size and modification time unchanged for
+// QuietPeriod), then moved into Queue with one rename. What cannot be
+// claimed is not sent: that is what prevents duplicates.
+//
+// Queue: each message is NAME.eml, readable as a message with its envelope
+// as leading x-sender/x-receiver lines (moving it back to Pickup resends
+// it), plus NAME.state, rewritten atomically, once a first attempt left
+// work to do (attempts, next try, recipients done or refused). Crash
+// semantics: a claimed file is first NAME.in (the Pickup file as written),
+// then NAME.eml is written durably and NAME.in removed; at start every .in
+// without its .eml is converted again and every .eml is queued. A recipient
+// is recorded as done only after the smart host accepted it; a crash after
+// the acceptance but before the state write resends to it (the lost-reply
+// window), nothing else is resent and nothing is lost.
+//
+// Retries follow Retry (IIS: 15, 30, 60, then every 240 minutes) with up to
+// 10% jitter; 4xx replies and connection failures are transient, 5xx
+// permanent, per recipient. After Expiration, or when every recipient is
+// done or refused and some were refused, the message goes to Badmail and
+// its sender gets a non-delivery report (RFC 3464) from <> through the same
+// smart host; a message from <> (such as a report) stays in Badmail. One
+// delay notice goes out after DelayNotification.
+//
+// With no smart host configured, files are still claimed into Queue, and
+// wait there.
+package bridge
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/mailbridge/mailbridge/compat"
+	"github.com/mailbridge/mailbridge/mailroot"
+	"github.com/mailbridge/mailbridge/sender"
+)
+
+// Config is the bridge's behaviour; zero values are documented per field.
+type Config struct {
+	// Hostname is our FQDN: the reports come from postmaster@Hostname.
+	Hostname string
+	// Sender is the smart host; Sender.Host "" means no Outbound Server:
+	// mail is queued and not sent.
+	Sender sender.Config
+	// Connections is the number of parallel connections (workers); 0 means 4.
+	Connections int
+	// Retry intervals: the first, second ..., then every last one. Empty
+	// means IIS's 15m, 30m, 60m, 240m.
+	Retry []time.Duration
+	// Expiration: a message not delivered after this long goes to Badmail;
+	// 0 means 48h.
+	Expiration time.Duration
+	// DelayNotification: one delay notice after this long; 0 means never.
+	DelayNotification time.Duration
+	// Pickup says how Pickup (and Queue) files are read.
+	Pickup compat.PickupOptions
+	// Rescan is the interval of full Pickup scans; 0 means 60s.
+	Rescan time.Duration
+	// QuietPeriod applies where the OS cannot tell whether a writer is
+	// done; 0 means 2s.
+	QuietPeriod time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	if c.Connections <= 0 {
+		c.Connections = 4
+	}
+	if len(c.Retry) == 0 {
+		c.Retry = []time.Duration{15 * time.Minute, 30 * time.Minute, 60 * time.Minute, 240 * time.Minute}
+	}
+	if c.Expiration <= 0 {
+		c.Expiration = 48 * time.Hour
+	}
+	if c.Rescan <= 0 {
+		c.Rescan = time.Minute
+	}
+	if c.QuietPeriod <= 0 {
+		c.QuietPeriod = 2 * time.Second
+	}
+	if c.Hostname == "" {
+		c.Hostname = "localhost"
+	}
+	return c
+}
+
+// claimers is the number of goroutines that claim Pickup files and write
+// Queue files. Their folder syncs are grouped (mailroot), so a few in
+// parallel drain a burst several times faster than one.
+const claimers = 8
+
+// Bridge runs the Pickup watcher and the Queue.
+type Bridge struct {
+	cfg  Config
+	root *mailroot.Root
+	log  *slog.Logger
+
+	pickup *timeQueue // Pickup file names waiting to be claimed
+	queue  *timeQueue // Queue ids waiting for delivery
+
+	// openIfDone tells whether a Pickup file's writer is done (the
+	// platform's readiness check; tests replace it to exercise the
+	// quiet-period fallback).
+	openIfDone func(path string) (*os.File, readiness, error)
+
+	mu    sync.Mutex
+	files map[string]*pickupFile // by Pickup name
+	msgs  map[string]*message    // by Queue id
+}
+
+// New returns a bridge over root's Pickup, Queue and Badmail folders.
+func New(cfg Config, root *mailroot.Root, log *slog.Logger) *Bridge {
+	return &Bridge{
+		cfg:    cfg.withDefaults(),
+		root:   root,
+		log:    log,
+		pickup: newTimeQueue(),
+		queue:  newTimeQueue(),
+		files:  map[string]*pickupFile{},
+		msgs:   map[string]*message{},
+
+		openIfDone: openIfDone,
+	}
+}
+
+// Run recovers the Queue, watches Pickup and delivers until ctx is done. It
+// returns when every goroutine it started has finished: nil after ctx is
+// done, or the error that kept it from starting.
+func (b *Bridge) Run(ctx context.Context) error {
+	if err := b.recoverQueue(); err != nil {
+		return fmt.Errorf("reading the Queue folder: %w", err)
+	}
+	w, err := b.newWatcher()
+	if err != nil {
+		return err
+	}
+	if b.cfg.Sender.Host == "" {
+		b.log.Warn("no Outbound Server: Pickup files are claimed into Queue and wait there; nothing is sent until [outbound] server is set",
+			"queue", b.root.Layout().Queue, "queued", b.queue.Len())
+	} else {
+		b.log.Info("relaying Pickup through the Outbound Server", "server", b.cfg.Sender.Addr(),
+			"connections", b.cfg.Connections, "queued", b.queue.Len(), "pickup", b.root.Layout().Pickup)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		b.watch(ctx, w)
+	}()
+	for i := 0; i < claimers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b.claimLoop(ctx)
+		}()
+	}
+	if b.cfg.Sender.Host != "" {
+		for i := 0; i < b.cfg.Connections; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				b.deliverLoop(ctx)
+			}()
+		}
+	}
+	wg.Wait()
+	return nil
+}

@@ -1,0 +1,776 @@
+package bridge
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+	"github.com/fsnotify/fsnotify"
+	"github.com/mailbridge/mailbridge/compat"
+	"github.com/mailbridge/mailbridge/internal/smtpsink"
+	"github.com/mailbridge/mailbridge/mailroot"
+	"github.com/mailbridge/mailbridge/sender"
+)
+
+// wait is the bound on any wait in these tests: a guard against hangs, not
+// a measurement.
+const wait = 60 * time.Second
+
+type harness struct {
+	t      testing.TB
+	root   *mailroot.Root
+	cfg    Config
+	cancel context.CancelFunc
+	done   chan struct{}
+	logs   *syncBuffer
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func testLayout(t *testing.T) mailroot.Layout {
+	return testLayoutIn(t.TempDir())
+}
+
+func testLayoutIn(d string) mailroot.Layout {
+	return mailroot.Layout{Pickup: filepath.Join(d, "Pickup"), Drop: filepath.Join(d, "Drop"), Queue: filepath.Join(d, "Queue"),
+		Badmail: filepath.Join(d, "Badmail"), SortTemp: filepath.Join(d, "SortTemp")}
+}
+
+// baseConfig sends to sink (nil: no smart host) with short retries.
+func baseConfig(sink *smtpsink.Sink) Config {
+	c := Config{
+		Hostname:    "bridge.test",
+		Connections: 4,
+		Retry:       []time.Duration{200 * time.Millisecond, 400 * time.Millisecond},
+		Expiration:  time.Hour,
+		Pickup:      compat.PickupOptions{DotStuffed: true, StripBcc: true, DefaultDomain: "corp.test"},
+		Rescan:      2 * time.Second,
+		QuietPeriod: 500 * time.Millisecond,
+	}
+	if sink != nil {
+		c.Sender = sender.Config{Host: sink.Host, Port: sink.Port, Hostname: "bridge.test", ConnectTimeout: 5 * time.Second, CommandTimeout: 10 * time.Second}
+	}
+	return c
+}
+
+// start runs a bridge over layout until the test ends (or stop).
+func start(t *testing.T, l mailroot.Layout, cfg Config) *harness {
+	t.Helper()
+	return startB(t, l, cfg)
+}
+
+func startB(t testing.TB, l mailroot.Layout, cfg Config) *harness {
+	t.Helper()
+	root, err := mailroot.Open(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewTextHandler(io.MultiWriter(logs, testWriter{t}), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	ctx, cancel := context.WithCancel(context.Background())
+	h := &harness{t: t, root: root, cfg: cfg, cancel: cancel, done: make(chan struct{}), logs: logs}
+	b := New(cfg, root, log)
+	go func() {
+		defer close(h.done)
+		if err := b.Run(ctx); err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	t.Cleanup(h.stop)
+	return h
+}
+
+func (h *harness) stop() {
+	h.cancel()
+	<-h.done
+	// A restarted bridge opens the mail root again: release its lock.
+	h.root.Close()
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	if testing.Verbose() {
+		w.t.Log(strings.TrimSpace(string(p)))
+	}
+	return len(p), nil
+}
+
+func drop(t *testing.T, l mailroot.Layout, name string, data []byte) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(l.Pickup, name), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func fixture(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// waitEmpty waits until Pickup and Queue hold no file (and SortTemp none).
+func waitEmpty(t *testing.T, l mailroot.Layout) {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for {
+		var left []string
+		for _, d := range []string{l.Pickup, l.Queue, l.SortTemp} {
+			es, _ := os.ReadDir(d)
+			for _, e := range es {
+				if e.Name() != "mailbridge.lock" { // the running root's lock
+					left = append(left, filepath.Join(filepath.Base(d), e.Name()))
+				}
+			}
+		}
+		if len(left) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("files left behind: %v", left)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func waitFile(t *testing.T, dir, pattern string) []string {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for {
+		m, _ := filepath.Glob(filepath.Join(dir, pattern))
+		if len(m) > 0 {
+			return m
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s in %s", pattern, dir)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func count(n int) func([]smtpsink.Message) bool {
+	return func(m []smtpsink.Message) bool { return len(m) >= n }
+}
+
+// A .NET Framework file: X-Sender, X-Receiver for To, Cc and Bcc, no Bcc
+// header, dot-stuffed body.
+func TestDotNetFile(t *testing.T) {
+	sink := smtpsink.Start(t, smtpsink.Hooks{})
+	l := testLayout(t)
+	start(t, l, baseConfig(sink))
+	data := fixture(t, "dotnet-framework-style-stuffed.eml")
+	drop(t, l, "8d6a1c2e-0b7a-4c55-9f1e-2a3b4c5d6e7f.eml", data)
+	msgs := sink.WaitFor(t, wait, "the message", count(1))
+	m := msgs[0]
+	if m.From != "app@corp.test" || strings.Join(m.To, ",") != "one@dest.test,two@dest.test,hidden@dest.test" {
+		t.Fatalf("envelope %q %q", m.From, m.To)
+	}
+	want := data[bytes.Index(data, []byte("MIME-Version")):]
+	want = bytes.Replace(want, []byte("\r\n.."), []byte("\r\n."), -1)
+	if !bytes.Equal(m.Data, want) {
+		t.Fatalf("data:\n%q\nwant\n%q", m.Data, want)
+	}
+	if m.Size != int64(len(want)) || m.Helo != "bridge.test" {
+		t.Fatalf("SIZE=%d EHLO %s", m.Size, m.Helo)
+	}
+	waitEmpty(t, l)
+}
+
+// A file with only a header block (no empty line, no body), bare LF, Bcc.
+func TestHeaderOnlyFile(t *testing.T) {
+	sink := smtpsink.Start(t, smtpsink.Hooks{})
+	l := testLayout(t)
+	start(t, l, baseConfig(sink))
+	drop(t, l, "Message.txt", []byte("From: App <app>\nTo: a@dest.test\nBcc: secret@dest.test\nSubject: header only\n"))
+	m := sink.WaitFor(t, wait, "the message", count(1))[0]
+	if m.From != "app@corp.test" || strings.Join(m.To, ",") != "a@dest.test,secret@dest.test" {
+		t.Fatalf("envelope %q %q", m.From, m.To)
+	}
+	if string(m.Data) != "From: App <app>\r\nTo: a@dest.test\r\nSubject: header only\r\n" {
+		t.Fatalf("data %q", m.Data)
+	}
+	waitEmpty(t, l)
+}
+
+// The Mono file is not dot-stuffed and has a lone "." line: with
+// dot_stuffed = true (IIS) the message ends there, with false it is whole.
+func TestDotStuffedLoneDot(t *testing.T) {
+	data := fixture(t, "mono-6.8-systemnetmail-unstuffed.eml")
+	cut := bytes.Index(data, []byte("\r\n.\r\n")) + 2
+	for _, stuffed := range []bool{true, false} {
+		t.Run(fmt.Sprint("dot_stuffed=", stuffed), func(t *testing.T) {
+			sink := smtpsink.Start(t, smtpsink.Hooks{})
+			l := testLayout(t)
+			cfg := baseConfig(sink)
+			cfg.Pickup.DotStuffed = stuffed
+			h := start(t, l, cfg)
+			drop(t, l, "mono.eml", data)
+			m := sink.WaitFor(t, wait, "the message", count(1))[0]
+			want := data
+			if stuffed {
+				want = bytes.Replace(data[:cut], []byte("\r\n..two"), []byte("\r\n.two"), 1)
+			}
+			if !bytes.Equal(m.Data, want) {
+				t.Fatalf("data:\n%q\nwant\n%q", m.Data, want)
+			}
+			if strings.Join(m.To, ",") != "one@dest.test,two@dest.test" {
+				t.Fatalf("to %q", m.To)
+			}
+			waitEmpty(t, l)
+			if stuffed && !strings.Contains(h.logs.String(), "bytes_dropped=") {
+				t.Fatal("the cut was not logged")
+			}
+		})
+	}
+}
+
+// A file written slowly while its writer holds it open is sent once, whole.
+func TestSlowWriter(t *testing.T) {
+	sink := smtpsink.Start(t, smtpsink.Hooks{})
+	l := testLayout(t)
+	start(t, l, baseConfig(sink))
+	f, err := os.Create(filepath.Join(l.Pickup, "slow.eml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want bytes.Buffer
+	want.WriteString("From: a@x.test\r\nTo: b@y.test\r\nSubject: slow\r\n\r\n")
+	f.Write(want.Bytes())
+	for i := 0; i < 30; i++ {
+		line := fmt.Sprintf("line %d of a file written over three seconds\r\n", i)
+		want.WriteString(line)
+		if _, err := f.WriteString(line); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if len(sink.Messages()) != 0 {
+		t.Fatal("sent while still open")
+	}
+	f.Close()
+	m := sink.WaitFor(t, wait, "the message", count(1))[0]
+	waitEmpty(t, l)
+	if !bytes.Equal(m.Data, want.Bytes()) {
+		t.Fatalf("incomplete: %d bytes, want %d", len(m.Data), want.Len())
+	}
+	if n := len(sink.Messages()); n != 1 {
+		t.Fatalf("%d messages", n)
+	}
+}
+
+// 2,000 files dropped at once: each delivered exactly once, none left.
+func TestBurst(t *testing.T) {
+	n := 2000
+	if testing.Short() {
+		n = 200
+	}
+	sink := smtpsink.Start(t, smtpsink.Hooks{})
+	l := testLayout(t)
+	start(t, l, baseConfig(sink))
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += 4 {
+				data := fmt.Sprintf("X-Sender: a@x.test\r\nX-Receiver: b@y.test\r\nSubject: burst %d\r\n\r\nbody %d\r\n", i, i)
+				os.WriteFile(filepath.Join(l.Pickup, fmt.Sprintf("burst-%05d.eml", i)), []byte(data), 0o644)
+			}
+		}()
+	}
+	wg.Wait()
+	msgs := sink.WaitFor(t, wait*2, fmt.Sprint(n, " messages"), count(n))
+	waitEmpty(t, l)
+	time.Sleep(200 * time.Millisecond)
+	msgs = sink.Messages()
+	seen := map[string]int{}
+	for _, m := range msgs {
+		seen[string(m.Data)]++
+	}
+	if len(msgs) != n || len(seen) != n {
+		t.Fatalf("%d messages, %d distinct, want %d", len(msgs), len(seen), n)
+	}
+}
+
+// The smart host is down, then comes back on the same port.
+func TestSmartHostDownThenBack(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().(*net.TCPAddr)
+	ln.Close()
+	l := testLayout(t)
+	cfg := baseConfig(nil)
+	cfg.Sender = sender.Config{Host: "127.0.0.1", Port: addr.Port, Hostname: "bridge.test", ConnectTimeout: time.Second, CommandTimeout: 5 * time.Second}
+	h := start(t, l, cfg)
+	drop(t, l, "down.eml", []byte("From: a@x.test\r\nTo: b@y.test\r\n\r\nwhile down\r\n"))
+	// The first attempt failed and was recorded.
+	waitFile(t, l.Queue, "*.state")
+	if !strings.Contains(h.logs.String(), "result=deferred") {
+		t.Fatal("no deferred attempt logged")
+	}
+	sink := smtpsink.StartAt(t, addr.String(), smtpsink.Hooks{})
+	m := sink.WaitFor(t, wait, "the message", count(1))[0]
+	if !strings.HasSuffix(string(m.Data), "while down\r\n") {
+		t.Fatalf("%q", m.Data)
+	}
+	waitEmpty(t, l)
+}
+
+// 421 then 451 then acceptance: one delivery, after three attempts.
+func TestTransientThenAccept(t *testing.T) {
+	var calls atomic.Int32
+	sink := smtpsink.Start(t, smtpsink.Hooks{Mail: func(string) error {
+		switch calls.Add(1) {
+		case 1:
+			return &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 3, 2}, Message: "busy, closing"}
+		case 2:
+			return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try again"}
+		}
+		return nil
+	}})
+	l := testLayout(t)
+	h := start(t, l, baseConfig(sink))
+	drop(t, l, "t.eml", []byte("From: a@x.test\r\nTo: b@y.test\r\n\r\nx\r\n"))
+	sink.WaitFor(t, wait, "the message", count(1))
+	waitEmpty(t, l)
+	logs := h.logs.String()
+	if !strings.Contains(logs, "421 4.3.2 busy") || !strings.Contains(logs, "451 4.3.0 try again") || !strings.Contains(logs, "attempt=3") {
+		t.Fatalf("log:\n%s", logs)
+	}
+	if n := len(sink.Messages()); n != 1 {
+		t.Fatalf("%d messages", n)
+	}
+}
+
+// 550 for one recipient of two: the other gets it once; the refused one
+// goes to Badmail and the sender gets a non-delivery report.
+func TestOneRecipientRefused(t *testing.T) {
+	sink := smtpsink.Start(t, smtpsink.Hooks{Rcpt: func(to string) error {
+		if strings.HasPrefix(to, "bad@") {
+			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
+		}
+		return nil
+	}})
+	l := testLayout(t)
+	start(t, l, baseConfig(sink))
+	drop(t, l, "two.eml", []byte("From: app@corp.test\r\nTo: good@y.test, bad@y.test\r\nSubject: two\r\n\r\nbody\r\n"))
+	msgs := sink.WaitFor(t, wait, "message and report", count(2))
+	waitEmpty(t, l)
+	var orig, ndr *smtpsink.Message
+	for i := range msgs {
+		if msgs[i].From == "" {
+			ndr = &msgs[i]
+		} else {
+			orig = &msgs[i]
+		}
+	}
+	if orig == nil || strings.Join(orig.To, ",") != "good@y.test" {
+		t.Fatalf("original: %+v", orig)
+	}
+	if ndr == nil || strings.Join(ndr.To, ",") != "app@corp.test" ||
+		!bytes.Contains(ndr.Data, []byte("Final-Recipient: rfc822;bad@y.test")) ||
+		!bytes.Contains(ndr.Data, []byte("Diagnostic-Code: smtp;550 5.1.1 no such user")) ||
+		!bytes.Contains(ndr.Data, []byte("Subject: two")) {
+		t.Fatalf("report: %+v\n%s", ndr, ndr.Data)
+	}
+	bads := waitFile(t, l.Badmail, "*.BAD")
+	bad, _ := os.ReadFile(bads[0])
+	if !bytes.HasPrefix(bad, []byte("x-sender: app@corp.test\r\nx-receiver: bad@y.test\r\nFrom:")) {
+		t.Fatalf(".BAD: %q", bad)
+	}
+	bdr, _ := os.ReadFile(strings.TrimSuffix(bads[0], ".BAD") + ".BDR")
+	if !bytes.HasPrefix(bdr, []byte("Unable to deliver this message because the following error was encountered: ")) ||
+		!bytes.Contains(bdr, []byte("<bad@y.test>: 550 5.1.1 no such user")) || !bytes.Contains(bdr, []byte("Pickup file: two.eml")) {
+		t.Fatalf(".BDR:\n%s", bdr)
+	}
+	if _, err := os.Stat(strings.TrimSuffix(bads[0], ".BAD") + ".BDP"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if n := len(sink.Messages()); n != 2 {
+		t.Fatalf("%d messages", n)
+	}
+
+	// The administrator fixes the mailbox and copies .BAD back into Pickup
+	// (iis-reference.md section 5): it goes to the refused recipient only.
+	sink.SetHooks(smtpsink.Hooks{})
+	drop(t, l, "resend.eml", bad)
+	m := sink.WaitFor(t, wait, "the resent message", count(3))[2]
+	if m.From != "app@corp.test" || strings.Join(m.To, ",") != "bad@y.test" || !bytes.Equal(m.Data, orig.Data) {
+		t.Fatalf("resent: %+v", m)
+	}
+	waitEmpty(t, l)
+}
+
+// With no smart host, files wait in Queue; a restart with one sends them.
+func TestRestartWithQueue(t *testing.T) {
+	l := testLayout(t)
+	h := start(t, l, baseConfig(nil))
+	for i := 0; i < 5; i++ {
+		drop(t, l, fmt.Sprintf("r%d.eml", i), []byte(fmt.Sprintf("From: a@x.test\r\nTo: b@y.test\r\nSubject: %d\r\n\r\n.dot\r\n", i)))
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		q, _ := filepath.Glob(filepath.Join(l.Queue, "*.eml"))
+		p, _ := os.ReadDir(l.Pickup)
+		if len(q) == 5 && len(p) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("queue %d pickup %d", len(q), len(p))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	h.stop()
+	if !strings.Contains(h.logs.String(), "nothing is sent until [outbound] server is set") {
+		t.Fatal("no-server warning missing")
+	}
+	// A Queue file is a readable .eml with its envelope and stuffed body.
+	q, _ := filepath.Glob(filepath.Join(l.Queue, "*.eml"))
+	b, _ := os.ReadFile(q[0])
+	if !bytes.HasPrefix(b, []byte("x-sender: a@x.test\r\nx-receiver: b@y.test\r\nFrom: a@x.test\r\n")) || !bytes.HasSuffix(b, []byte("\r\n..dot\r\n")) {
+		t.Fatalf("queue file %q", b)
+	}
+
+	// An administrator "stirs" the queue: one Queue file back into Pickup
+	// (iis-reference.md section 4). It is claimed again and sent once.
+	if err := os.Rename(q[1], filepath.Join(l.Pickup, "stirred.eml")); err != nil {
+		t.Fatal(err)
+	}
+
+	sink := smtpsink.Start(t, smtpsink.Hooks{})
+	start(t, l, baseConfig(sink))
+	msgs := sink.WaitFor(t, wait, "5 messages", count(5))
+	waitEmpty(t, l)
+	seen := map[string]bool{}
+	for _, m := range msgs {
+		if !strings.HasSuffix(string(m.Data), "\r\n\r\n.dot\r\n") {
+			t.Fatalf("%q", m.Data)
+		}
+		seen[string(m.Data)] = true
+	}
+	if len(seen) != 5 {
+		t.Fatalf("%d distinct messages", len(seen))
+	}
+	time.Sleep(200 * time.Millisecond)
+	if n := len(sink.Messages()); n != 5 {
+		t.Fatalf("%d messages", n)
+	}
+}
+
+// A recipient that is always deferred: one delay notice, then after the
+// expiration the message goes to Badmail and the sender's NDR reaches the
+// smart host.
+func TestExpiration(t *testing.T) {
+	sink := smtpsink.Start(t, smtpsink.Hooks{Rcpt: func(to string) error {
+		if strings.HasPrefix(to, "slow@") {
+			return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 2, 0}, Message: "mailbox busy"}
+		}
+		return nil
+	}})
+	l := testLayout(t)
+	cfg := baseConfig(sink)
+	cfg.DelayNotification = 500 * time.Millisecond
+	cfg.Expiration = 2 * time.Second
+	start(t, l, cfg)
+	drop(t, l, "exp.eml", []byte("From: app@corp.test\r\nTo: slow@y.test\r\nSubject: expiring\r\n\r\nbody\r\n"))
+	isNDR := func(m smtpsink.Message) bool {
+		return m.From == "" && bytes.Contains(m.Data, []byte("(Failure)"))
+	}
+	msgs := sink.WaitFor(t, wait, "the NDR", func(ms []smtpsink.Message) bool {
+		for _, m := range ms {
+			if isNDR(m) {
+				return true
+			}
+		}
+		return false
+	})
+	waitEmpty(t, l)
+	delays, ndrs := 0, 0
+	for _, m := range msgs {
+		if m.From != "" || strings.Join(m.To, ",") != "app@corp.test" {
+			t.Fatalf("unexpected %+v", m)
+		}
+		if bytes.Contains(m.Data, []byte("Subject: Delivery Status Notification (Delay)")) {
+			delays++
+		}
+		if isNDR(m) {
+			ndrs++
+			for _, want := range []string{"Action: failed", "Final-Recipient: rfc822;slow@y.test", "451 4.2.0 mailbox busy", "Subject: expiring", "multipart/report"} {
+				if !bytes.Contains(m.Data, []byte(want)) {
+					t.Fatalf("NDR lacks %q:\n%s", want, m.Data)
+				}
+			}
+		}
+	}
+	if delays != 1 || ndrs != 1 {
+		t.Fatalf("%d delay notices, %d NDRs", delays, ndrs)
+	}
+	bdr := waitFile(t, l.Badmail, "*.BDR")
+	b, _ := os.ReadFile(bdr[0])
+	if !bytes.Contains(b, []byte("within 2s (expiration)")) {
+		t.Fatalf("%s", b)
+	}
+}
+
+// A report that cannot be delivered (the sender's address is refused)
+// stays in Badmail: no report about a report.
+func TestNDRFailureStaysInBadmail(t *testing.T) {
+	sink := smtpsink.Start(t, smtpsink.Hooks{Rcpt: func(to string) error {
+		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "nobody here"}
+	}})
+	l := testLayout(t)
+	start(t, l, baseConfig(sink))
+	drop(t, l, "n.eml", []byte("From: gone@corp.test\r\nTo: x@y.test\r\n\r\nb\r\n"))
+	deadline := time.Now().Add(wait)
+	for {
+		b, _ := filepath.Glob(filepath.Join(l.Badmail, "*.BAD"))
+		if len(b) == 2 {
+			break
+		}
+		if time.Now().After(deadline) || len(b) > 2 {
+			t.Fatalf("%d .BAD files", len(b))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	waitEmpty(t, l)
+	time.Sleep(300 * time.Millisecond)
+	if b, _ := filepath.Glob(filepath.Join(l.Badmail, "*.BAD")); len(b) != 2 || len(sink.Messages()) != 0 {
+		t.Fatalf("%d .BAD, %d messages", len(b), len(sink.Messages()))
+	}
+}
+
+// A file that is not a message goes to Badmail with its reason; the
+// bridge carries on.
+func TestUnparsableToBadmail(t *testing.T) {
+	sink := smtpsink.Start(t, smtpsink.Hooks{})
+	l := testLayout(t)
+	start(t, l, baseConfig(sink))
+	drop(t, l, "junk.txt", []byte("this is not a message\r\n"))
+	drop(t, l, "norcpt.eml", []byte("From: a@x.test\r\nSubject: nobody\r\n\r\nb\r\n"))
+	drop(t, l, "ok.eml", []byte("From: a@x.test\r\nTo: b@y.test\r\n\r\nb\r\n"))
+	sink.WaitFor(t, wait, "the good message", count(1))
+	waitEmpty(t, l)
+	bdrs, _ := filepath.Glob(filepath.Join(l.Badmail, "*.BDR"))
+	if len(bdrs) != 2 {
+		t.Fatalf("%d .BDR", len(bdrs))
+	}
+	all := ""
+	for _, p := range bdrs {
+		b, _ := os.ReadFile(p)
+		all += string(b)
+	}
+	for _, want := range []string{`"junk.txt"`, `"norcpt.eml"`, "no recipients", "is not \"Name: value\""} {
+		if !strings.Contains(all, want) {
+			t.Fatalf("reasons lack %q:\n%s", want, all)
+		}
+	}
+	bads, _ := filepath.Glob(filepath.Join(l.Badmail, "*.BAD"))
+	for _, p := range bads {
+		b, _ := os.ReadFile(p)
+		if string(b) != "this is not a message\r\n" && !strings.Contains(string(b), "Subject: nobody") {
+			t.Fatalf(".BAD is not the file as written: %q", b)
+		}
+	}
+}
+
+// Stopping while messages are due (the smart host is down and retries are
+// immediate) returns promptly and keeps every message in Queue.
+func TestStopWithDueMail(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	l := testLayout(t)
+	cfg := baseConfig(nil)
+	cfg.Retry = []time.Duration{time.Millisecond}
+	cfg.Sender = sender.Config{Host: "127.0.0.1", Port: port, ConnectTimeout: time.Second}
+	h := start(t, l, cfg)
+	for i := 0; i < 5; i++ {
+		drop(t, l, fmt.Sprintf("d%d.eml", i), []byte("From: a@x.test\r\nTo: b@y.test\r\n\r\nx\r\n"))
+	}
+	waitFile(t, l.Queue, "*.state")
+	h.stop()
+	q, _ := filepath.Glob(filepath.Join(l.Queue, "*.eml"))
+	if len(q) != 5 {
+		t.Fatalf("%d messages in Queue, want 5", len(q))
+	}
+}
+
+// Where the OS cannot tell whether a writer is done, a file is claimed only
+// after its size and modification time stayed the same for the quiet
+// period: a file still growing is not sent half-written. The file is in
+// Pickup before the start, so the start-up scan finds it.
+func TestQuietPeriodFallback(t *testing.T) {
+	sink := smtpsink.Start(t, smtpsink.Hooks{})
+	l := testLayout(t)
+	r0, err := mailroot.Open(l) // creates the folders
+	if err != nil {
+		t.Fatal(err)
+	}
+	r0.Close()
+	f, err := os.Create(filepath.Join(l.Pickup, "growing.eml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "From: a@x.test\r\nTo: b@y.test\r\n\r\n"
+	f.WriteString(want)
+	root, err := mailroot.Open(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := baseConfig(sink)
+	cfg.QuietPeriod = 400 * time.Millisecond
+	b := New(cfg, root, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	b.openIfDone = func(path string) (*os.File, readiness, error) {
+		if _, err := os.Lstat(path); os.IsNotExist(err) {
+			return nil, gone, nil
+		}
+		return nil, unknown, nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); b.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	for i := 0; i < 15; i++ {
+		line := fmt.Sprintf("line %d\r\n", i)
+		want += line
+		f.WriteString(line)
+		time.Sleep(100 * time.Millisecond)
+	}
+	f.Close()
+	m := sink.WaitFor(t, wait, "the message", count(1))[0]
+	if string(m.Data) != want {
+		t.Fatalf("sent %q", m.Data)
+	}
+	waitEmpty(t, l)
+}
+
+// After a watcher error (here an event overflow) the bridge rescans at
+// once and watches again: a file whose event was lost is found without
+// waiting for the periodic rescan.
+func TestWatcherOverflowRescans(t *testing.T) {
+	sink := smtpsink.Start(t, smtpsink.Hooks{})
+	l := testLayout(t)
+	root, err := mailroot.Open(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := baseConfig(sink)
+	cfg.Rescan = time.Hour
+	logs := &syncBuffer{}
+	b := New(cfg, root, slog.New(slog.NewTextHandler(logs, nil)))
+	w, err := b.newWatcher()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for _, f := range []func(context.Context){func(ctx context.Context) { b.watch(ctx, w) }, b.claimLoop, b.deliverLoop} {
+		wg.Add(1)
+		go func() { defer wg.Done(); f(ctx) }()
+	}
+	defer func() { cancel(); wg.Wait() }()
+
+	drop(t, l, "seen.eml", []byte("From: a@x.test\r\nTo: b@y.test\r\n\r\nseen\r\n"))
+	sink.WaitFor(t, wait, "the first message", count(1))
+	// Lose the events: nothing tells the bridge about the next file...
+	if err := w.Remove(l.Pickup); err != nil {
+		t.Fatal(err)
+	}
+	drop(t, l, "lost.eml", []byte("From: a@x.test\r\nTo: b@y.test\r\n\r\nlost\r\n"))
+	// ...until the watcher reports the overflow.
+	w.Errors <- fsnotify.ErrEventOverflow
+	m := sink.WaitFor(t, wait, "the file whose event was lost", count(2))[1]
+	if !strings.HasSuffix(string(m.Data), "lost\r\n") {
+		t.Fatalf("%q", m.Data)
+	}
+	if !strings.Contains(logs.String(), "overflow=true") {
+		t.Fatalf("log: %s", logs.String())
+	}
+	// The new watcher sees new files again.
+	drop(t, l, "after.eml", []byte("From: a@x.test\r\nTo: b@y.test\r\n\r\nafter\r\n"))
+	sink.WaitFor(t, wait, "a file after the new watcher", count(3))
+	waitEmpty(t, l)
+}
+
+// A message partly accepted is retried only for the rest, across a
+// restart: the accepted recipient is recorded in the state file.
+func TestPartlyAcceptedAcrossRestart(t *testing.T) {
+	var deferLater atomic.Bool
+	deferLater.Store(true)
+	sink := smtpsink.Start(t, smtpsink.Hooks{Rcpt: func(to string) error {
+		if strings.HasPrefix(to, "later@") && deferLater.Load() {
+			return &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 2, 2}, Message: "mailbox full"}
+		}
+		return nil
+	}})
+	l := testLayout(t)
+	cfg := baseConfig(sink)
+	cfg.Retry = []time.Duration{time.Hour} // no retry before the restart
+	h := start(t, l, cfg)
+	drop(t, l, "p.eml", []byte("From: a@x.test\r\nTo: now@y.test, later@y.test\r\n\r\nbody\r\n"))
+	st := waitFile(t, l.Queue, "*.state")
+	sink.WaitFor(t, wait, "the first delivery", count(1))
+	h.stop()
+	raw, _ := os.ReadFile(st[0])
+	if !strings.Contains(string(raw), `"now@y.test"`) || !strings.Contains(string(raw), "452 4.2.2 mailbox full") {
+		t.Fatalf("state: %s", raw)
+	}
+
+	// Restarted, with the retry due now (as if the hour had passed).
+	var s state
+	if err := json.Unmarshal(raw, &s); err != nil || s.Attempts != 1 || len(s.Done) != 1 {
+		t.Fatalf("state %+v %v", s, err)
+	}
+	s.Next = time.Now()
+	raw, _ = json.Marshal(s)
+	if err := os.WriteFile(st[0], raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	deferLater.Store(false)
+	start(t, l, cfg)
+	msgs := sink.WaitFor(t, wait, "the rest", count(2))
+	waitEmpty(t, l)
+	if strings.Join(msgs[0].To, ",") != "now@y.test" || strings.Join(msgs[1].To, ",") != "later@y.test" {
+		t.Fatalf("%q then %q", msgs[0].To, msgs[1].To)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if n := len(sink.Messages()); n != 2 {
+		t.Fatalf("%d messages", n)
+	}
+}

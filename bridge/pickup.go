@@ -1,0 +1,322 @@
+package bridge
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"github.com/mailbridge/mailbridge/compat"
+	"github.com/mailbridge/mailbridge/mailroot"
+)
+
+// pickupFile is what the claimers remember about a file waiting in Pickup.
+type pickupFile struct {
+	tries   int
+	size    int64     // quiet-period fallback: last size seen
+	mtime   time.Time // and modification time
+	stable  time.Time // since when size and mtime have not changed
+	since   time.Time // first seen
+	warned  bool      // "still open" logged
+	failing bool      // a claim error was logged
+}
+
+// backoff is the wait before checking a busy file again: short at first
+// (most writers close within milliseconds), at most one second.
+func backoff(tries int) time.Duration {
+	d := 5 * time.Millisecond << min(tries, 8)
+	return min(d, time.Second)
+}
+
+func (b *Bridge) newWatcher() (*fsnotify.Watcher, error) {
+	w, err := fsnotify.NewBufferedWatcher(4096)
+	if err != nil {
+		return nil, fmt.Errorf("watching the Pickup folder: %w", err)
+	}
+	if err := w.Add(b.root.Layout().Pickup); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("watching the Pickup folder %s: %w", b.root.Layout().Pickup, err)
+	}
+	return w, nil
+}
+
+// watch turns change notifications and scans into Pickup candidates.
+func (b *Bridge) watch(ctx context.Context, w *fsnotify.Watcher) {
+	defer func() {
+		if w != nil {
+			w.Close()
+		}
+	}()
+	b.scanPickup()
+	tick := time.NewTicker(b.cfg.Rescan)
+	defer tick.Stop()
+	var events <-chan fsnotify.Event
+	var errs <-chan error
+	for {
+		if w != nil {
+			events, errs = w.Events, w.Errors
+		} else {
+			events, errs = nil, nil
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-events:
+			if !ok {
+				w.Close()
+				w = b.rewatch()
+				continue
+			}
+			if ev.Has(fsnotify.Create) || ev.Has(fsnotify.Write) {
+				name := filepath.Base(ev.Name)
+				b.pickup.Push(name, time.Now())
+			}
+		case err, ok := <-errs:
+			if !ok {
+				w.Close()
+				w = b.rewatch()
+				continue
+			}
+			// An overflow loses events; any other error may too: scan now
+			// and start a fresh watcher (iis-reference.md section 10).
+			b.log.Warn("Pickup watcher error: rescanning and recreating the watcher", "error", err,
+				"overflow", errors.Is(err, fsnotify.ErrEventOverflow))
+			w.Close()
+			w = b.rewatch()
+		case <-tick.C:
+			if w == nil {
+				w = b.rewatch()
+				continue
+			}
+			b.scanPickup()
+		}
+	}
+}
+
+// rewatch recreates the watcher and scans; without a watcher the periodic
+// scans still find every file.
+func (b *Bridge) rewatch() *fsnotify.Watcher {
+	w, err := b.newWatcher()
+	if err != nil {
+		b.log.Error("cannot watch Pickup; relying on periodic scans", "error", err, "rescan", b.cfg.Rescan)
+		w = nil
+	}
+	b.scanPickup()
+	return w
+}
+
+// scanPickup makes every file in Pickup a candidate.
+func (b *Bridge) scanPickup() {
+	entries, err := os.ReadDir(b.root.Layout().Pickup)
+	if err != nil {
+		b.log.Error("cannot read the Pickup folder", "folder", b.root.Layout().Pickup, "error", err)
+		return
+	}
+	now := time.Now()
+	for _, e := range entries {
+		if e.Type().IsRegular() {
+			b.pickup.Push(e.Name(), now)
+		}
+	}
+}
+
+// claimLoop claims candidates that are due.
+func (b *Bridge) claimLoop(ctx context.Context) {
+	for {
+		name, ok := b.pickup.Pop(ctx, 0)
+		if !ok {
+			return
+		}
+		next := b.tryClaim(name)
+		b.pickup.Done(name, next)
+	}
+}
+
+// tryClaim claims one Pickup file if its writer is done. It returns when
+// to look at it again (zero: not again).
+func (b *Bridge) tryClaim(name string) time.Time {
+	now := time.Now()
+	b.mu.Lock()
+	pf := b.files[name]
+	if pf == nil {
+		pf = &pickupFile{since: now}
+		b.files[name] = pf
+	}
+	b.mu.Unlock()
+	forget := func() time.Time {
+		b.mu.Lock()
+		delete(b.files, name)
+		b.mu.Unlock()
+		return time.Time{}
+	}
+	path := filepath.Join(b.root.Layout().Pickup, name)
+	f, st, err := b.openIfDone(path)
+	if err != nil {
+		b.log.Debug("Pickup file not readable yet", "file", name, "error", err)
+		st = unknown
+	}
+	switch st {
+	case gone:
+		return forget()
+	case busy:
+		pf.tries++
+		if !pf.warned && now.Sub(pf.since) > time.Minute {
+			pf.warned = true
+			b.log.Warn("Pickup file still open by its writer; it will be sent once closed", "file", name, "since", pf.since)
+		}
+		return now.Add(backoff(pf.tries))
+	case unknown:
+		fi, err := os.Lstat(path)
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return forget()
+			}
+			pf.tries++
+			return now.Add(backoff(pf.tries))
+		}
+		if !fi.Mode().IsRegular() {
+			return forget()
+		}
+		if fi.Size() != pf.size || !fi.ModTime().Equal(pf.mtime) || pf.stable.IsZero() {
+			pf.size, pf.mtime, pf.stable = fi.Size(), fi.ModTime(), now
+		}
+		// Unchanged for the quiet period: done. Otherwise look again when it
+		// would be (a write event brings that forward, and starts it over).
+		if wait := b.cfg.QuietPeriod - now.Sub(pf.stable); wait > 0 {
+			return now.Add(wait)
+		}
+	}
+	if f != nil {
+		defer f.Close()
+	}
+	id := b.root.NewName()
+	// The claim: one rename. Its folder syncs come later (ingest): the
+	// Queue folder's with the .eml file, Pickup's before the message is
+	// queued for delivery, so that a power cut cannot bring the file back
+	// into Pickup after it was sent. Until then a lost rename only means
+	// the file is claimed again.
+	in, err := b.root.Move(path, b.root.Layout().Queue, id+".in")
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return forget()
+		}
+		pf.tries++
+		if !pf.failing {
+			pf.failing = true
+			b.log.Warn("cannot claim Pickup file; retrying", "file", name, "error", err)
+		}
+		return now.Add(backoff(pf.tries))
+	}
+	forget()
+	var data []byte
+	if f != nil {
+		data, err = io.ReadAll(f)
+	} else {
+		data, err = os.ReadFile(in)
+	}
+	if err != nil {
+		b.log.Error("cannot read claimed file; left in Queue as .in for the next start", "file", name, "path", in, "error", err)
+		return time.Time{}
+	}
+	b.ingest(id, in, name, data)
+	return time.Time{}
+}
+
+// ingest turns a claimed file (Queue/ID.in) into a queued message
+// (Queue/ID.eml) or into Badmail.
+func (b *Bridge) ingest(id, in, source string, data []byte) {
+	m, err := compat.ParsePickup(data, b.cfg.Pickup)
+	if err != nil {
+		info := mailroot.BadInfo{
+			Name: id, Source: source, Time: time.Now(),
+			Problem:    fmt.Sprintf("the Pickup file %q is not a message that can be sent: %v", source, err),
+			PickupPath: b.root.Layout().Pickup,
+		}
+		if err := b.root.MoveToBadmail(info, in); err != nil {
+			b.log.Error("cannot move an unreadable Pickup file to Badmail; left in Queue", "file", source, "path", in, "error", err)
+			return
+		}
+		b.log.Warn("Pickup file moved to Badmail", "file", source, "id", id, "reason", err)
+		return
+	}
+	if m.Trailing > 0 {
+		b.log.Warn("Pickup file ends at a line holding only \".\": the rest is not sent (dot_stuffed = true, as IIS); set [pickup] dot_stuffed = false if the writer does not dot-stuff (.NET Core, MailKit, Mono)",
+			"file", source, "id", id, "bytes_dropped", m.Trailing)
+	}
+	qf, err := b.root.Create(b.root.Layout().Queue, id+".eml")
+	if err == nil {
+		err = writeQueueFile(qf, m, b.cfg.Pickup.DotStuffed)
+		if err == nil {
+			_, err = qf.Commit()
+		}
+		qf.Abort()
+	}
+	if err != nil {
+		b.log.Error("cannot write the Queue file; left in Queue as .in for the next start", "file", source, "path", in, "error", err)
+		return
+	}
+	if err := b.root.SyncDir(b.root.Layout().Pickup); err != nil {
+		b.log.Warn("cannot sync the Pickup folder", "error", err)
+	}
+	if err := remove(in); err != nil {
+		// Left behind, it would be queued again at the next start.
+		b.log.Error("cannot remove a claimed file whose Queue file is written: remove it by hand", "path", in, "error", err)
+	}
+	b.log.Info("queued", "id", id, "file", source, "from", m.From, "to", m.To, "size", len(m.Message))
+	b.enqueue(id, &message{source: source, st: state{Queued: time.Now()}}, time.Now())
+}
+
+// writeQueueFile writes the envelope block and the message, dot-stuffed if
+// Pickup files are, so that the file read back (or moved to Pickup) is the
+// same message.
+func writeQueueFile(w io.Writer, m *compat.PickupMessage, stuffed bool) error {
+	if _, err := io.WriteString(w, compat.Envelope(m.From, m.To)); err != nil {
+		return err
+	}
+	body := m.Message
+	if stuffed {
+		body = stuff(body)
+	}
+	_, err := w.Write(body)
+	return err
+}
+
+// stuff doubles a leading dot on every line (RFC 5321 section 4.5.2).
+func stuff(msg []byte) []byte {
+	n := bytes.Count(msg, []byte("\n."))
+	if len(msg) > 0 && msg[0] == '.' {
+		n++
+	}
+	if n == 0 {
+		return msg
+	}
+	out := make([]byte, 0, len(msg)+n)
+	for i, c := range msg {
+		if c == '.' && (i == 0 || msg[i-1] == '\n') {
+			out = append(out, '.')
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// remove deletes a file, retrying for a moment: on Windows antivirus and
+// indexers hold files briefly (iis-reference.md section 10). A file already
+// gone is not an error.
+func remove(path string) error {
+	var err error
+	for i, d := 0, 10*time.Millisecond; i < 6; i, d = i+1, d*2 {
+		err = os.Remove(path)
+		if err == nil || errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		time.Sleep(d)
+	}
+	return err
+}

@@ -1,0 +1,463 @@
+package bridge
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mailbridge/mailbridge/compat"
+	"github.com/mailbridge/mailbridge/mailroot"
+	"github.com/mailbridge/mailbridge/sender"
+)
+
+// state is NAME.state: what the Queue knows about a message besides the
+// message itself. It is written (atomically) only once an attempt leaves
+// work to do; a message without one has not been tried yet.
+type state struct {
+	// Queued is when the message entered the Queue (expiration and delay
+	// notice count from it).
+	Queued time.Time `json:"queued"`
+	// Attempts made so far.
+	Attempts int `json:"attempts"`
+	// Next is the time of the next attempt.
+	Next time.Time `json:"next"`
+	// Done lists recipients the smart host accepted: never sent again.
+	Done []string `json:"done,omitempty"`
+	// Failed lists recipients refused permanently, with the reply.
+	Failed []failure `json:"failed,omitempty"`
+	// LastReply is the last transient reply per recipient still pending.
+	LastReply map[string]string `json:"last_reply,omitempty"`
+	// DelayNotified is set once the delay notice is queued.
+	DelayNotified bool `json:"delay_notified,omitempty"`
+	// Source is the Pickup file name, for the Badmail reason.
+	Source string `json:"source,omitempty"`
+}
+
+type failure struct {
+	Rcpt  string `json:"rcpt"`
+	Reply string `json:"reply"`
+}
+
+// message is a queued message; only the worker that popped its id touches
+// it.
+type message struct {
+	source string
+	st     state
+}
+
+func (b *Bridge) queuePath(id, ext string) string {
+	return filepath.Join(b.root.Layout().Queue, id+ext)
+}
+
+func (b *Bridge) enqueue(id string, m *message, due time.Time) {
+	b.mu.Lock()
+	b.msgs[id] = m
+	b.mu.Unlock()
+	b.queue.Push(id, due)
+}
+
+func (b *Bridge) msg(id string) *message {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.msgs[id]
+}
+
+// recoverQueue reloads the Queue folder: finishes claims a crash
+// interrupted (.in), queues every message (.eml) with its state, and
+// removes state files whose message is gone (moved back to Pickup by an
+// administrator, for example).
+func (b *Bridge) recoverQueue() error {
+	dir := b.root.Layout().Queue
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	have := map[string]bool{}
+	for _, e := range entries {
+		have[e.Name()] = true
+	}
+	now := time.Now()
+	for _, e := range entries {
+		name := e.Name()
+		if !e.Type().IsRegular() {
+			continue
+		}
+		ext := filepath.Ext(name)
+		id := strings.TrimSuffix(name, ext)
+		switch ext {
+		case ".in":
+			if have[id+".eml"] {
+				os.Remove(filepath.Join(dir, name))
+				continue
+			}
+			data, err := os.ReadFile(filepath.Join(dir, name))
+			if err != nil {
+				b.log.Error("cannot read a claimed file in Queue", "path", filepath.Join(dir, name), "error", err)
+				continue
+			}
+			b.log.Info("finishing a claim interrupted by a stop", "id", id)
+			b.ingest(id, filepath.Join(dir, name), "", data)
+		case ".eml":
+			m := &message{}
+			raw, err := os.ReadFile(filepath.Join(dir, id+".state"))
+			switch {
+			case err == nil:
+				if err := json.Unmarshal(raw, &m.st); err != nil {
+					b.log.Warn("unreadable Queue state file: the message is retried as new", "path", filepath.Join(dir, id+".state"), "error", err)
+					m.st = state{}
+				}
+			case !errors.Is(err, fs.ErrNotExist):
+				b.log.Warn("cannot read Queue state file", "path", filepath.Join(dir, id+".state"), "error", err)
+			}
+			if m.st.Queued.IsZero() {
+				if fi, err := e.Info(); err == nil {
+					m.st.Queued = fi.ModTime()
+				} else {
+					m.st.Queued = now
+				}
+			}
+			m.source = m.st.Source
+			due := m.st.Next
+			if due.IsZero() {
+				due = now
+			}
+			b.enqueue(id, m, due)
+		case ".state":
+			if !have[id+".eml"] {
+				os.Remove(filepath.Join(dir, name))
+			}
+		}
+	}
+	return nil
+}
+
+// deliverLoop is one worker with its own connection to the smart host.
+func (b *Bridge) deliverLoop(ctx context.Context) {
+	s := sender.NewSession(b.cfg.Sender)
+	defer s.Close()
+	for {
+		// An idle connection is closed after a short while; the smart host
+		// would time it out anyway.
+		id, ok := b.queue.Pop(ctx, 2*time.Second)
+		if !ok {
+			if ctx.Err() != nil {
+				return
+			}
+			s.Close()
+			id, ok = b.queue.Pop(ctx, 0)
+			if !ok {
+				return
+			}
+		}
+		next := b.deliver(ctx, s, id)
+		b.queue.Done(id, next)
+		if next.IsZero() {
+			b.mu.Lock()
+			delete(b.msgs, id)
+			b.mu.Unlock()
+		}
+	}
+}
+
+// retryAfter returns the wait before the next attempt after attempts
+// attempts, with up to 10% added at random so that messages deferred
+// together do not all come back in the same second.
+func (b *Bridge) retryAfter(attempts int) time.Duration {
+	r := b.cfg.Retry
+	d := r[min(max(attempts-1, 0), len(r)-1)]
+	if j := int64(d / 10); j > 0 {
+		n, err := rand.Int(rand.Reader, big.NewInt(j))
+		if err == nil {
+			d += time.Duration(n.Int64())
+		}
+	}
+	return d
+}
+
+// deliver makes one attempt; it returns the next attempt's time, or zero
+// when the message has left the Queue.
+func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time.Time {
+	m := b.msg(id)
+	if m == nil {
+		return time.Time{}
+	}
+	path := b.queuePath(id, ".eml")
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		// Moved away (back to Pickup, say) by an administrator.
+		os.Remove(b.queuePath(id, ".state"))
+		return time.Time{}
+	}
+	if err != nil {
+		b.log.Error("cannot read Queue file", "id", id, "error", err)
+		return time.Now().Add(b.retryAfter(m.st.Attempts + 1))
+	}
+	pm, err := compat.ParsePickup(data, b.cfg.Pickup)
+	if err != nil {
+		info := mailroot.BadInfo{Name: id, Source: m.source, Time: time.Now(), Queued: m.st.Queued, Attempts: m.st.Attempts,
+			Problem: fmt.Sprintf("the Queue file cannot be read as a message: %v", err), PickupPath: b.root.Layout().Pickup}
+		if err := b.root.MoveToBadmail(info, path); err != nil {
+			b.log.Error("cannot move Queue file to Badmail", "id", id, "error", err)
+			return time.Now().Add(b.retryAfter(m.st.Attempts + 1))
+		}
+		os.Remove(b.queuePath(id, ".state"))
+		b.log.Warn("Queue file moved to Badmail", "id", id, "reason", err)
+		return time.Time{}
+	}
+	settled := map[string]bool{}
+	for _, r := range m.st.Done {
+		settled[strings.ToLower(r)] = true
+	}
+	for _, f := range m.st.Failed {
+		settled[strings.ToLower(f.Rcpt)] = true
+	}
+	var pending []string
+	for _, r := range pm.To {
+		if !settled[strings.ToLower(r)] {
+			pending = append(pending, r)
+		}
+	}
+	var results []sender.Result
+	if len(pending) > 0 {
+		results = s.Send(ctx, pm.From, pending, pm.Message)
+	}
+	now := time.Now()
+	st := &m.st
+	if ctx.Err() != nil {
+		// Stopping: keep what was accepted, try the rest at the next start.
+		for _, r := range results {
+			if r.Err == nil {
+				st.Done = append(st.Done, r.Rcpt)
+			}
+		}
+		if len(st.Done) > 0 || st.Attempts > 0 {
+			b.saveState(id, m)
+		}
+		return now
+	}
+	st.Attempts++
+	var sent, deferred, refused []string
+	var replies []string // distinct replies, in recipient order
+	addReply := func(r string) {
+		for _, x := range replies {
+			if x == r {
+				return
+			}
+		}
+		replies = append(replies, r)
+	}
+	if st.LastReply == nil {
+		st.LastReply = map[string]string{}
+	}
+	for _, r := range results {
+		switch {
+		case r.Err == nil:
+			sent = append(sent, r.Rcpt)
+			st.Done = append(st.Done, r.Rcpt)
+			delete(st.LastReply, r.Rcpt)
+			addReply(r.Reply)
+		case r.Err.Permanent:
+			refused = append(refused, r.Rcpt)
+			st.Failed = append(st.Failed, failure{Rcpt: r.Rcpt, Reply: r.Err.ReplyLine()})
+			delete(st.LastReply, r.Rcpt)
+			addReply(r.Err.ReplyLine())
+		default:
+			deferred = append(deferred, r.Rcpt)
+			st.LastReply[r.Rcpt] = r.Err.ReplyLine()
+			addReply(r.Err.ReplyLine())
+		}
+	}
+	expired := len(deferred) > 0 && now.Sub(st.Queued) >= b.cfg.Expiration
+	if expired {
+		for _, r := range deferred {
+			st.Failed = append(st.Failed, failure{Rcpt: r, Reply: st.LastReply[r] + fmt.Sprintf("; gave up after %s (expiration)", b.cfg.Expiration)})
+		}
+		deferred = nil
+	}
+	var next time.Time
+	if len(deferred) > 0 {
+		next = now.Add(b.retryAfter(st.Attempts))
+		// The last attempt is made at the expiration time, not after it.
+		if exp := st.Queued.Add(b.cfg.Expiration); next.After(exp) {
+			next = exp
+		}
+		st.Next = next
+	}
+	result := "sent"
+	switch {
+	case len(deferred) > 0 && len(sent)+len(refused) > 0:
+		result = "partly deferred"
+	case len(deferred) > 0:
+		result = "deferred"
+	case expired:
+		result = "expired"
+	case len(refused) > 0 && len(sent) > 0:
+		result = "partly refused"
+	case len(refused) > 0:
+		result = "refused"
+	}
+	args := []any{"id", id, "from", pm.From, "to", pending, "server", b.cfg.Sender.Addr(), "reply", strings.Join(replies, " | "), "result", result, "attempt", st.Attempts}
+	if !next.IsZero() {
+		args = append(args, "next", next.Format(time.RFC3339))
+	}
+	if len(refused) > 0 {
+		args = append(args, "refused", refused)
+	}
+	if len(deferred) > 0 {
+		b.log.Warn("delivery", args...)
+	} else {
+		b.log.Info("delivery", args...)
+	}
+
+	if len(deferred) > 0 {
+		if b.cfg.DelayNotification > 0 && !st.DelayNotified && now.Sub(st.Queued) >= b.cfg.DelayNotification && pm.From != "" {
+			st.DelayNotified = true
+			b.report(id, pm, deferred, true, now)
+		}
+		b.saveState(id, m)
+		return next
+	}
+	if len(st.Failed) > 0 {
+		if err := b.badmail(id, m, pm, now); err != nil {
+			b.log.Error("cannot write Badmail; retrying later", "id", id, "error", err)
+			b.saveState(id, m)
+			return now.Add(b.retryAfter(st.Attempts))
+		}
+	}
+	if err := remove(path); err != nil {
+		b.log.Error("cannot remove a delivered message from Queue: it will be sent again at the next start unless removed by hand", "id", id, "path", path, "error", err)
+	}
+	remove(b.queuePath(id, ".state"))
+	return time.Time{}
+}
+
+func (b *Bridge) saveState(id string, m *message) {
+	m.st.Source = m.source
+	raw, err := json.MarshalIndent(m.st, "", "  ")
+	if err == nil {
+		err = b.root.WriteFile(b.root.Layout().Queue, id+".state", raw)
+	}
+	if err != nil {
+		b.log.Error("cannot save Queue state: a restart may resend to recipients already done", "id", id, "error", err)
+	}
+}
+
+// badmail writes the message (for its refused recipients) and the reason to
+// Badmail and queues a non-delivery report to its sender.
+func (b *Bridge) badmail(id string, m *message, pm *compat.PickupMessage, now time.Time) error {
+	st := m.st
+	var failed []mailroot.BadRecipient
+	var rcpts []string
+	for _, f := range st.Failed {
+		failed = append(failed, mailroot.BadRecipient{Addr: f.Rcpt, Reply: f.Reply})
+		rcpts = append(rcpts, f.Rcpt)
+	}
+	problem := fmt.Sprintf("the Outbound Server %s refused %d of %d recipients", b.cfg.Sender.Addr(), len(failed), len(pm.To))
+	if len(failed) == 1 {
+		problem = fmt.Sprintf("the Outbound Server %s replied %q for <%s>", b.cfg.Sender.Addr(), failed[0].Reply, failed[0].Addr)
+	}
+	if strings.HasSuffix(failed[0].Reply, "(expiration)") {
+		problem = fmt.Sprintf("the message could not be delivered within %s (expiration); last reply from the Outbound Server %s: %s",
+			b.cfg.Expiration, b.cfg.Sender.Addr(), failed[0].Reply)
+	}
+	ndr := "none: the sender is the null sender <> (this is itself a report)"
+	if pm.From != "" {
+		ndr = "queued to <" + pm.From + ">"
+	}
+	info := mailroot.BadInfo{
+		Name: id, Source: m.source, Problem: problem, Server: b.cfg.Sender.Addr(),
+		From: pm.From, To: pm.To, Failed: failed, Queued: st.Queued, Time: now, Attempts: st.Attempts,
+		NDR: ndr, PickupPath: b.root.Layout().Pickup,
+	}
+	// .BAD holds the message for the refused recipients only: copying it
+	// back into Pickup resends to them and not to those who have it.
+	bad := &compat.PickupMessage{From: pm.From, To: rcpts, Message: pm.Message}
+	var buf strings.Builder
+	if err := writeQueueFile(&buf, bad, b.cfg.Pickup.DotStuffed); err != nil {
+		return err
+	}
+	if err := b.root.Badmail(info, []byte(buf.String())); err != nil {
+		return err
+	}
+	b.log.Warn("moved to Badmail", "id", id, "from", pm.From, "failed", rcpts, "problem", problem)
+	if pm.From != "" {
+		b.report(id, pm, rcpts, false, now)
+	}
+	return nil
+}
+
+// report queues a non-delivery report (or a delay notice) for rcpts to the
+// sender of pm, from the null sender.
+func (b *Bridge) report(id string, pm *compat.PickupMessage, rcpts []string, delay bool, now time.Time) {
+	m := b.msg(id)
+	r := compat.Report{
+		Hostname: b.cfg.Hostname, To: pm.From, Delay: delay, Date: now,
+		Arrival: m.st.Queued, Original: pm.Message,
+	}
+	for _, rc := range rcpts {
+		diag := m.st.LastReply[rc]
+		for _, f := range m.st.Failed {
+			if f.Rcpt == rc {
+				diag = f.Reply
+			}
+		}
+		rr := compat.ReportRecipient{Addr: rc, Diagnostic: diag, RemoteMTA: strings.Trim(b.cfg.Sender.Host, "[]"), LastAttempt: now}
+		rr.Status = statusOf(diag, delay)
+		if delay {
+			rr.WillRetryUntil = m.st.Queued.Add(b.cfg.Expiration)
+		}
+		r.Recipients = append(r.Recipients, rr)
+	}
+	nid := b.root.NewName()
+	r.MessageID = compat.MessageID(nid, b.cfg.Hostname)
+	var rb [8]byte
+	rand.Read(rb[:])
+	r.Boundary = "=_mailbridge_" + hex.EncodeToString(rb[:])
+	dsn := &compat.PickupMessage{From: "", To: []string{pm.From}, Message: compat.DSN(r)}
+	qf, err := b.root.Create(b.root.Layout().Queue, nid+".eml")
+	if err == nil {
+		err = writeQueueFile(qf, dsn, b.cfg.Pickup.DotStuffed)
+		if err == nil {
+			_, err = qf.Commit()
+		}
+		qf.Abort()
+	}
+	kind := "non-delivery report"
+	if delay {
+		kind = "delay notice"
+	}
+	if err != nil {
+		b.log.Error("cannot queue "+kind, "id", id, "to", pm.From, "error", err)
+		return
+	}
+	b.log.Info("queued "+kind, "id", nid, "for", id, "to", pm.From)
+	b.enqueue(nid, &message{st: state{Queued: now}}, now)
+}
+
+// statusOf picks the RFC 3463 status of a recipient from its last reply
+// ("550 5.1.1 text", "451 text", or a connection failure).
+func statusOf(reply string, delay bool) string {
+	code, enh := 0, ""
+	if len(reply) >= 3 {
+		if n, err := strconv.Atoi(reply[:3]); err == nil {
+			code = n
+			if f := strings.Fields(reply[3:]); len(f) > 0 && strings.Count(f[0], ".") == 2 && f[0][0] == reply[0] {
+				enh = f[0]
+			}
+		}
+	}
+	if code == 0 && !delay && strings.HasSuffix(reply, "(expiration)") {
+		return "4.4.7" // RFC 3463: delivery time expired
+	}
+	return compat.StatusFor(code, enh)
+}

@@ -1,0 +1,17 @@
+package bridge
+
+// readiness is what openIfDone learned about a Pickup file.
+type readiness int
+
+const (
+	// ready: no other process has the file open for writing, and the
+	// returned handle keeps writers out until it is closed.
+	ready readiness = iota
+	// busy: a writer still has the file open.
+	busy
+	// unknown: this system cannot tell; fall back to the quiet period
+	// (size and modification time unchanged).
+	unknown
+	// gone: the file no longer exists (claimed or deleted by someone else).
+	gone
+)

@@ -1,0 +1,37 @@
+//go:build windows
+
+package bridge
+
+import (
+	"errors"
+	"os"
+
+	"golang.org/x/sys/windows"
+)
+
+// openIfDone opens path for reading while denying write sharing
+// (iis-reference.md section 3): Windows refuses the open with a sharing
+// violation while any writer still has the file open, and while we hold the
+// handle no writer can open it. FILE_SHARE_DELETE is granted so that our
+// own rename into Queue succeeds while the handle is held.
+func openIfDone(path string) (*os.File, readiness, error) {
+	p, err := windows.UTF16PtrFromString(path)
+	if err != nil {
+		return nil, unknown, err
+	}
+	h, err := windows.CreateFile(p, windows.GENERIC_READ,
+		windows.FILE_SHARE_READ|windows.FILE_SHARE_DELETE, nil,
+		windows.OPEN_EXISTING, windows.FILE_ATTRIBUTE_NORMAL, 0)
+	switch {
+	case err == nil:
+		return os.NewFile(uintptr(h), path), ready, nil
+	case errors.Is(err, windows.ERROR_SHARING_VIOLATION), errors.Is(err, windows.ERROR_LOCK_VIOLATION):
+		return nil, busy, nil
+	case errors.Is(err, windows.ERROR_FILE_NOT_FOUND), errors.Is(err, windows.ERROR_PATH_NOT_FOUND):
+		return nil, gone, nil
+	case errors.Is(err, windows.ERROR_ACCESS_DENIED):
+		// Antivirus or a pending delete: try again later.
+		return nil, busy, nil
+	}
+	return nil, unknown, err
+}

@@ -1,0 +1,459 @@
+package compat
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/mail"
+	"regexp"
+	"strings"
+)
+
+// Errors of ParsePickup. Each is wrapped with the detail that names the
+// problem; errors.Is matches the class.
+var (
+	// ErrNoRecipients: neither X-Receiver lines nor To/Cc/Bcc addresses.
+	ErrNoRecipients = errors.New("no recipients: the file has no X-Receiver line and no address in To, Cc or Bcc")
+	// ErrNoSender: neither an X-Sender line nor a Sender or From address.
+	ErrNoSender = errors.New("no sender: the file has no X-Sender line and no address in Sender or From")
+	// ErrMalformed: the header block or an address list cannot be parsed.
+	ErrMalformed = errors.New("malformed message")
+)
+
+// PickupOptions says how a Pickup file is read.
+type PickupOptions struct {
+	// DotStuffed reads the file as an SMTP DATA stream, as IIS did with
+	// SmtpDotStuffPickupDirFiles (its default): a line starting with ".."
+	// loses its first dot and a line holding only "." ends the message.
+	DotStuffed bool
+	// StripBcc removes Bcc header fields when the recipients come from the
+	// headers (IIS kept them; we remove them for privacy).
+	StripBcc bool
+	// DefaultDomain is appended to addresses without a domain.
+	DefaultDomain string
+}
+
+// PickupMessage is a Pickup (or Queue) file read for sending.
+type PickupMessage struct {
+	// From is the envelope sender; "" is the null sender <>.
+	From string
+	// To are the envelope recipients, in file order, without duplicates.
+	To []string
+	// EnvelopeInFile is true when the envelope came from a leading
+	// X-Sender / X-Receiver block (removed from Message).
+	EnvelopeInFile bool
+	// Message is what goes after DATA: CRLF line ends, not dot-stuffed (the
+	// SMTP client stuffs it again), envelope block removed, Bcc removed when
+	// asked; every other byte as in the file.
+	Message []byte
+	// Trailing counts the bytes after a lone "." line that ended a
+	// dot-stuffed read; they are not sent. A non-zero value usually means the
+	// writer does not dot-stuff (.NET Core, MailKit, Mono) and dot_stuffed
+	// should be false.
+	Trailing int
+}
+
+// ParsePickup reads a Pickup file the way IIS did (see iis-reference.md
+// section 3):
+//
+//   - bare LF line ends become CRLF; bare CR and all other bytes are kept;
+//   - with DotStuffed, ".." at a line start becomes "." and a line holding
+//     only "." ends the message. Only the doubled dot is removed (RFC 5321
+//     section 4.5.2 removes any leading dot, but a stuffing writer never
+//     writes a single one, and a non-stuffing writer's ".x" line stays
+//     intact this way);
+//   - a leading block of X-Sender / X-Receiver lines (names in any case) is
+//     the envelope and is removed; an empty X-Sender (or "<>") is the null
+//     sender;
+//   - without X-Receiver lines the recipients are the To, Cc and Bcc
+//     addresses; without X-Sender the sender is Sender, else From;
+//   - addresses without a domain get opt.DefaultDomain.
+func ParsePickup(data []byte, opt PickupOptions) (*PickupMessage, error) {
+	data = crlf(data)
+	m := &PickupMessage{}
+	if opt.DotStuffed {
+		data, m.Trailing = unstuff(data)
+	}
+	from, to, hasFrom, rest := envelopeBlock(data)
+	if hasFrom || len(to) > 0 {
+		m.EnvelopeInFile = true
+	}
+	var hdr []headerField
+	needHeaders := !hasFrom || len(to) == 0
+	if needHeaders {
+		var err error
+		hdr, err = parseHeader(rest)
+		if err != nil {
+			return nil, err
+		}
+	}
+	if hasFrom {
+		a, err := envelopeAddr(from, opt.DefaultDomain)
+		if err != nil {
+			return nil, fmt.Errorf("X-Sender: %w", err)
+		}
+		m.From = a
+	} else {
+		var list []string
+		var err error
+		for _, name := range []string{"sender", "from"} {
+			list, err = addresses(hdr, name, opt.DefaultDomain)
+			if err != nil {
+				return nil, err
+			}
+			if len(list) > 0 {
+				break
+			}
+		}
+		if len(list) == 0 {
+			return nil, ErrNoSender
+		}
+		m.From = list[0]
+	}
+	fromHeaders := len(to) == 0
+	if !fromHeaders {
+		for _, r := range to {
+			a, err := envelopeAddr(r, opt.DefaultDomain)
+			if err != nil {
+				return nil, fmt.Errorf("X-Receiver: %w", err)
+			}
+			if a == "" {
+				return nil, fmt.Errorf("%w: empty X-Receiver line", ErrMalformed)
+			}
+			m.To = appendUnique(m.To, a)
+		}
+	} else {
+		for _, name := range []string{"to", "cc", "bcc"} {
+			list, err := addresses(hdr, name, opt.DefaultDomain)
+			if err != nil {
+				return nil, err
+			}
+			for _, a := range list {
+				m.To = appendUnique(m.To, a)
+			}
+		}
+		if len(m.To) == 0 {
+			return nil, ErrNoRecipients
+		}
+		if opt.StripBcc {
+			rest = removeFields(rest, hdr, "bcc")
+		}
+	}
+	m.Message = rest
+	return m, nil
+}
+
+// crlf turns every bare LF into CRLF and returns data itself when there is
+// none (the common case for Windows writers).
+func crlf(data []byte) []byte {
+	bare := 0
+	for i, c := range data {
+		if c == '\n' && (i == 0 || data[i-1] != '\r') {
+			bare++
+		}
+	}
+	if bare == 0 {
+		return data
+	}
+	out := make([]byte, 0, len(data)+bare)
+	for i, c := range data {
+		if c == '\n' && (i == 0 || data[i-1] != '\r') {
+			out = append(out, '\r')
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// unstuff undoes SMTP dot-stuffing on CRLF text. It returns the message and
+// the number of bytes after a terminating lone "." line.
+func unstuff(data []byte) ([]byte, int) {
+	out := data[:0:0]
+	copied := 0 // data[:copied] is represented in out
+	for pos := 0; pos < len(data); {
+		end := bytes.Index(data[pos:], []byte("\r\n"))
+		var line []byte
+		if end < 0 {
+			line = data[pos:]
+		} else {
+			line = data[pos : pos+end]
+		}
+		next := pos + len(line) + 2
+		if end < 0 {
+			next = len(data)
+		}
+		switch {
+		case len(line) == 1 && line[0] == '.':
+			out = append(out, data[copied:pos]...)
+			return out, len(data) - next
+		case len(line) >= 2 && line[0] == '.' && line[1] == '.':
+			out = append(out, data[copied:pos]...)
+			copied = pos + 1 // drop the first dot
+		}
+		pos = next
+	}
+	if copied == 0 {
+		return data, 0
+	}
+	return append(out, data[copied:]...), 0
+}
+
+// envelopeBlock splits off the leading X-Sender / X-Receiver lines.
+func envelopeBlock(data []byte) (from string, to []string, hasFrom bool, rest []byte) {
+	pos := 0
+	for pos < len(data) {
+		end := bytes.Index(data[pos:], []byte("\r\n"))
+		if end < 0 {
+			end = len(data) - pos
+		}
+		line := string(data[pos : pos+end])
+		name, value, ok := strings.Cut(line, ":")
+		if !ok {
+			break
+		}
+		switch strings.ToLower(strings.TrimSpace(name)) {
+		case "x-sender":
+			if !hasFrom {
+				from, hasFrom = value, true
+			}
+		case "x-receiver":
+			to = append(to, value)
+		default:
+			return from, to, hasFrom, data[pos:]
+		}
+		pos += end + 2
+	}
+	if pos > len(data) {
+		pos = len(data)
+	}
+	return from, to, hasFrom, data[pos:]
+}
+
+// envelopeAddr reads one X-Sender / X-Receiver value: a bare address, or
+// one in angle brackets, possibly with a display name.
+func envelopeAddr(v, domain string) (string, error) {
+	v = strings.TrimSpace(v)
+	if v == "" || v == "<>" {
+		return "", nil
+	}
+	if !strings.ContainsAny(v, "<>\"(), ") {
+		for _, c := range []byte(v) {
+			if c < 0x21 || c == 0x7f {
+				return "", fmt.Errorf("%w: %q contains a control character", ErrMalformed, v)
+			}
+		}
+		return withDomain(v, domain), nil
+	}
+	list, err := parseList(v, domain)
+	if err != nil || len(list) != 1 {
+		return "", fmt.Errorf("%w: %q is not one address", ErrMalformed, v)
+	}
+	return list[0], nil
+}
+
+func withDomain(a, domain string) string {
+	if !strings.Contains(a, "@") && domain != "" {
+		return a + "@" + domain
+	}
+	return a
+}
+
+func appendUnique(list []string, a string) []string {
+	for _, x := range list {
+		if strings.EqualFold(x, a) {
+			return list
+		}
+	}
+	return append(list, a)
+}
+
+// headerField is one field of the raw header block: its name and the byte
+// range it occupies, continuation lines included.
+type headerField struct {
+	name       string // lower case
+	value      string // unfolded
+	start, end int
+}
+
+// parseHeader reads the header block of msg (up to the empty line or the
+// end) without copying or changing it.
+func parseHeader(msg []byte) ([]headerField, error) {
+	var fields []headerField
+	pos := 0
+	for pos < len(msg) {
+		end := bytes.Index(msg[pos:], []byte("\r\n"))
+		lineEnd := pos + end + 2
+		if end < 0 {
+			end, lineEnd = len(msg)-pos, len(msg)
+		}
+		line := msg[pos : pos+end]
+		if len(line) == 0 {
+			break // end of the header block
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			if len(fields) == 0 {
+				return nil, fmt.Errorf("%w: the first header line %q starts with white space", ErrMalformed, clip(line))
+			}
+			f := &fields[len(fields)-1]
+			f.value += string(line)
+			f.end = lineEnd
+			pos = lineEnd
+			continue
+		}
+		colon := bytes.IndexByte(line, ':')
+		var name []byte
+		if colon > 0 {
+			// "Subject :" is the obsolete syntax of RFC 5322 section 4.5.
+			name = bytes.TrimRight(line[:colon], " \t")
+		}
+		if len(name) == 0 || bytes.ContainsAny(name, " \t") {
+			return nil, fmt.Errorf("%w: header line %q is not \"Name: value\"", ErrMalformed, clip(line))
+		}
+		fields = append(fields, headerField{
+			name:  strings.ToLower(string(name)),
+			value: string(line[colon+1:]),
+			start: pos,
+			end:   lineEnd,
+		})
+		pos = lineEnd
+	}
+	return fields, nil
+}
+
+func clip(b []byte) string {
+	if len(b) > 60 {
+		return string(b[:60]) + "..."
+	}
+	return string(b)
+}
+
+// removeFields returns msg without the header fields named name.
+func removeFields(msg []byte, hdr []headerField, name string) []byte {
+	var out []byte
+	copied := 0
+	for _, f := range hdr {
+		if f.name != name {
+			continue
+		}
+		if out == nil {
+			out = make([]byte, 0, len(msg))
+		}
+		out = append(out, msg[copied:f.start]...)
+		copied = f.end
+	}
+	if out == nil {
+		return msg
+	}
+	return append(out, msg[copied:]...)
+}
+
+// addressParser decodes encoded words in any charset well enough to find
+// the addresses: display names are not used, so an unknown charset is read
+// as is instead of failing the whole list.
+var addressParser = mail.AddressParser{WordDecoder: &mime.WordDecoder{
+	CharsetReader: func(_ string, r io.Reader) (io.Reader, error) { return r, nil },
+}}
+
+// addresses returns the addresses of every field named name.
+func addresses(hdr []headerField, name, domain string) ([]string, error) {
+	var out []string
+	for _, f := range hdr {
+		if f.name != name {
+			continue
+		}
+		list, err := parseList(f.value, domain)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s header %q: %v", ErrMalformed, titleCase(name), strings.TrimSpace(f.value), err)
+		}
+		out = append(out, list...)
+	}
+	return out, nil
+}
+
+func titleCase(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// bareLocal matches an address without a domain, alone or in brackets.
+var (
+	bareAngle = regexp.MustCompile(`<([^<>@\s"]+)>`)
+	bareWord  = regexp.MustCompile(`^\s*([A-Za-z0-9!#$%&'*+/=?^_{|}~.-]+)\s*$`)
+)
+
+// parseList parses an RFC 5322 address list (display names, groups,
+// encoded words, comments). Addresses without a domain, which net/mail
+// rejects, get domain.
+func parseList(v, domain string) ([]string, error) {
+	v = strings.ReplaceAll(strings.ReplaceAll(v, "\r", ""), "\n", "")
+	if strings.TrimSpace(v) == "" {
+		return nil, nil
+	}
+	list, err := addressParser.ParseList(v)
+	if err != nil {
+		// net/mail rejects a comment before an address: "(x) a@b".
+		if l2, err2 := addressParser.ParseList(stripComments(v)); err2 == nil {
+			list, err = l2, nil
+		}
+	}
+	if err != nil && domain != "" {
+		fixed := bareAngle.ReplaceAllString(stripComments(v), "<$1@"+domain+">")
+		parts := strings.Split(fixed, ",")
+		for i, p := range parts {
+			if m := bareWord.FindStringSubmatch(p); m != nil {
+				parts[i] = " " + m[1] + "@" + domain
+			}
+		}
+		if l2, err2 := addressParser.ParseList(strings.Join(parts, ",")); err2 == nil {
+			list, err = l2, nil
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(list))
+	for _, a := range list {
+		out = append(out, a.Address)
+	}
+	return out, nil
+}
+
+// stripComments removes RFC 5322 comments (nested, with quoted pairs)
+// outside quoted strings.
+func stripComments(v string) string {
+	var b strings.Builder
+	depth, quoted := 0, false
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		switch {
+		case c == '\\' && i+1 < len(v):
+			if depth == 0 {
+				b.WriteByte(c)
+				b.WriteByte(v[i+1])
+			}
+			i++
+			continue
+		case quoted:
+			if c == '"' {
+				quoted = false
+			}
+		case c == '"' && depth == 0:
+			quoted = true
+		case c == '(':
+			depth++
+			continue
+		case c == ')' && depth > 0:
+			depth--
+			b.WriteByte(' ')
+			continue
+		}
+		if depth == 0 {
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}

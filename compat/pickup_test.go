@@ -1,0 +1,205 @@
+package compat
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func readFixture(tb testing.TB, name string) []byte {
+	tb.Helper()
+	b, err := os.ReadFile("testdata/pickup/" + name)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+// The .NET Framework file: envelope block with the Bcc recipient, stuffed.
+func TestParsePickupDotNetStuffed(t *testing.T) {
+	data := readFixture(t, "dotnet-framework-style-stuffed.eml")
+	m, err := ParsePickup(data, PickupOptions{DotStuffed: true, StripBcc: true, DefaultDomain: "corp.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.From != "app@corp.test" || !reflect.DeepEqual(m.To, []string{"one@dest.test", "two@dest.test", "hidden@dest.test"}) || !m.EnvelopeInFile {
+		t.Fatalf("envelope: %q %q %v", m.From, m.To, m.EnvelopeInFile)
+	}
+	if bytes.Contains(bytes.ToLower(m.Message), []byte("x-receiver")) {
+		t.Fatal("envelope block was sent")
+	}
+	wantBody := "line one\r\n.leading dot\r\n..two dots\r\n.\r\nafter a lone dot\r\n"
+	if !bytes.HasPrefix(m.Message, []byte("MIME-Version: 1.0\r\n")) || !bytes.HasSuffix(m.Message, []byte("\r\n\r\n"+wantBody)) {
+		t.Fatalf("message:\n%q", m.Message)
+	}
+	if m.Trailing != 0 {
+		t.Fatalf("trailing %d", m.Trailing)
+	}
+}
+
+// The Mono file is not stuffed. Read as IIS would (dot_stuffed = true) it
+// ends at the lone "." and Trailing reports what was cut; read with
+// dot_stuffed = false it is sent whole.
+func TestParsePickupMonoUnstuffed(t *testing.T) {
+	data := readFixture(t, "mono-6.8-systemnetmail-unstuffed.eml")
+	opt := PickupOptions{DotStuffed: true, StripBcc: true, DefaultDomain: "corp.test"}
+	m, err := ParsePickup(data, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.From != "app@corp.test" || !reflect.DeepEqual(m.To, []string{"one@dest.test", "two@dest.test"}) || m.EnvelopeInFile {
+		t.Fatalf("envelope: %q %q", m.From, m.To)
+	}
+	cut := bytes.Index(data, []byte("\r\n.\r\n")) + 2
+	if !bytes.Equal(m.Message, bytes.Replace(data[:cut], []byte("\r\n..two"), []byte("\r\n.two"), 1)) {
+		t.Fatalf("stuffed read:\n%q", m.Message)
+	}
+	if m.Trailing != len(data)-cut-3 {
+		t.Fatalf("trailing %d, want %d", m.Trailing, len(data)-cut-3)
+	}
+
+	opt.DotStuffed = false
+	m, err = ParsePickup(data, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(m.Message, data) || m.Trailing != 0 {
+		t.Fatalf("unstuffed read changed the message")
+	}
+}
+
+func TestParsePickup(t *testing.T) {
+	opt := PickupOptions{DotStuffed: true, StripBcc: true, DefaultDomain: "dom.test"}
+	tests := []struct {
+		name     string
+		in       string
+		opt      *PickupOptions
+		from     string
+		to       []string
+		msg      string
+		trailing int
+		err      error
+	}{
+		{name: "header only, bare LF",
+			in:   "From: a@x.test\nTo: b@y.test\nSubject: hi\n",
+			from: "a@x.test", to: []string{"b@y.test"},
+			msg: "From: a@x.test\r\nTo: b@y.test\r\nSubject: hi\r\n"},
+		{name: "header only, no final line end",
+			in:   "From: a@x.test\r\nTo: b@y.test",
+			from: "a@x.test", to: []string{"b@y.test"}, msg: "From: a@x.test\r\nTo: b@y.test"},
+		{name: "lowercase envelope, null sender",
+			in:   "x-sender: \r\nx-receiver: <b@y.test>\r\nSubject: x\r\n\r\nbody\r\n",
+			from: "", to: []string{"b@y.test"}, msg: "Subject: x\r\n\r\nbody\r\n"},
+		{name: "envelope <> sender",
+			in:   "X-SENDER: <>\r\nX-RECEIVER: b@y.test\r\n\r\nbody\r\n",
+			from: "", to: []string{"b@y.test"}, msg: "\r\nbody\r\n"},
+		{name: "X-Sender only: recipients from headers",
+			in:   "X-Sender: env@x.test\r\nFrom: hdr@x.test\r\nTo: b@y.test\r\nBcc: c@y.test\r\n\r\nb\r\n",
+			from: "env@x.test", to: []string{"b@y.test", "c@y.test"}, msg: "From: hdr@x.test\r\nTo: b@y.test\r\n\r\nb\r\n"},
+		{name: "X-Receiver only: sender from Sender",
+			in:   "X-Receiver: b@y.test\r\nFrom: f@x.test\r\nSender: s@x.test\r\n\r\nb\r\n",
+			from: "s@x.test", to: []string{"b@y.test"}, msg: "From: f@x.test\r\nSender: s@x.test\r\n\r\nb\r\n"},
+		{name: "envelope keeps Bcc header",
+			in:   "X-Sender: a@x.test\r\nX-Receiver: b@y.test\r\nBcc: c@y.test\r\n\r\nb\r\n",
+			from: "a@x.test", to: []string{"b@y.test"}, msg: "Bcc: c@y.test\r\n\r\nb\r\n"},
+		{name: "address lists: names, groups, encoded words, comments, folding, duplicates",
+			in: "From: \"Ann, A.\" <ann@x.test> (the boss)\r\nTo: =?windows-1252?Q?J=FCrgen?= <j@y.test>,\r\n  friends: k@y.test, \"L\" <l@y.test>;\r\n" +
+				"Cc: undisclosed-recipients:;, j@y.test\r\nBcc: (hidden) m@y.test,\r\n\tn@y.test\r\nSubject: s\r\n\r\nbody\r\n",
+			from: "ann@x.test", to: []string{"j@y.test", "k@y.test", "l@y.test", "m@y.test", "n@y.test"},
+			msg: "From: \"Ann, A.\" <ann@x.test> (the boss)\r\nTo: =?windows-1252?Q?J=FCrgen?= <j@y.test>,\r\n  friends: k@y.test, \"L\" <l@y.test>;\r\n" +
+				"Cc: undisclosed-recipients:;, j@y.test\r\nSubject: s\r\n\r\nbody\r\n"},
+		{name: "bare local parts get the default domain",
+			in:   "X-Sender: app\r\nTo: bob, \"Carl\" <carl>, d@y.test\r\n\r\nb\r\n",
+			from: "app@dom.test", to: []string{"bob@dom.test", "carl@dom.test", "d@y.test"}, msg: "To: bob, \"Carl\" <carl>, d@y.test\r\n\r\nb\r\n"},
+		{name: "strip_bcc off keeps Bcc",
+			in:  "From: a@x.test\r\nBcc: c@y.test\r\n\r\nb\r\n",
+			opt: &PickupOptions{DotStuffed: true}, from: "a@x.test", to: []string{"c@y.test"}, msg: "From: a@x.test\r\nBcc: c@y.test\r\n\r\nb\r\n"},
+		{name: "dot-stuffed with lone dot",
+			in:   "X-Sender: a@x.test\r\nX-Receiver: b@y.test\r\n\r\n..one\r\n.two\r\n.\r\nlost\r\n",
+			from: "a@x.test", to: []string{"b@y.test"}, msg: "\r\n.one\r\n.two\r\n", trailing: 6},
+		{name: "lone dot at end without line end",
+			in:   "X-Sender: a@x.test\r\nX-Receiver: b@y.test\r\n\r\nx\r\n.",
+			from: "a@x.test", to: []string{"b@y.test"}, msg: "\r\nx\r\n"},
+		{name: "bare CR kept",
+			in:   "X-Sender: a@x.test\r\nX-Receiver: b@y.test\r\n\r\na\rb\n",
+			from: "a@x.test", to: []string{"b@y.test"}, msg: "\r\na\rb\r\n"},
+		{name: "no recipients", in: "From: a@x.test\r\nTo: undisclosed-recipients:;\r\n\r\nb\r\n", err: ErrNoRecipients},
+		{name: "no sender", in: "To: b@y.test\r\n\r\nb\r\n", err: ErrNoSender},
+		{name: "bad header line", in: "this is not a header\r\n\r\nb\r\n", err: ErrMalformed},
+		{name: "bad address list", in: "From: a@x.test\r\nTo: <<<@@@\r\n\r\nb\r\n", err: ErrMalformed},
+		{name: "bad X-Receiver", in: "X-Sender: a@x.test\r\nX-Receiver: a b c <d\r\n\r\nb\r\n", err: ErrMalformed},
+		{name: "empty file", in: "", err: ErrNoSender},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := opt
+			if tt.opt != nil {
+				o = *tt.opt
+			}
+			m, err := ParsePickup([]byte(tt.in), o)
+			if tt.err != nil {
+				if !errors.Is(err, tt.err) {
+					t.Fatalf("err = %v, want %v", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.From != tt.from || !reflect.DeepEqual(m.To, tt.to) {
+				t.Errorf("envelope %q %q, want %q %q", m.From, m.To, tt.from, tt.to)
+			}
+			if string(m.Message) != tt.msg {
+				t.Errorf("message\n got %q\nwant %q", m.Message, tt.msg)
+			}
+			if m.Trailing != tt.trailing {
+				t.Errorf("trailing %d, want %d", m.Trailing, tt.trailing)
+			}
+		})
+	}
+}
+
+// A Queue file (Envelope + message) reads back as the same envelope and
+// message: that is what lets an administrator move it back to Pickup.
+func TestQueueFileRoundTrip(t *testing.T) {
+	msg := "Subject: x\r\n\r\nbody\r\n"
+	in := Envelope("a@x.test", []string{"b@y.test", "c@y.test"}) + msg
+	m, err := ParsePickup([]byte(in), PickupOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.From != "a@x.test" || len(m.To) != 2 || string(m.Message) != msg {
+		t.Fatalf("%+v", m)
+	}
+}
+
+func FuzzParsePickup(f *testing.F) {
+	for _, name := range []string{"dotnet-framework-style-stuffed.eml", "mono-6.8-systemnetmail-unstuffed.eml"} {
+		f.Add(readFixture(f, name), true)
+	}
+	f.Add([]byte("X-Sender: a\nX-Receiver: b\n\n..x\n.\n"), true)
+	f.Add([]byte("From: a@b\r\nTo: g: c, d;\r\n\r\n"), false)
+	f.Fuzz(func(t *testing.T, data []byte, stuffed bool) {
+		m, err := ParsePickup(data, PickupOptions{DotStuffed: stuffed, StripBcc: true, DefaultDomain: "d.test"})
+		if err != nil {
+			return
+		}
+		if len(m.To) == 0 {
+			t.Fatal("accepted without recipients")
+		}
+		if len(m.Message) > len(data)*2 {
+			t.Fatal("message grew beyond CRLF conversion")
+		}
+		if bytes.Contains(bytes.ReplaceAll(m.Message, []byte("\r\n"), nil), []byte("\n")) {
+			t.Fatal("bare LF left in message")
+		}
+		for _, a := range append([]string{m.From}, m.To...) {
+			if strings.ContainsAny(a, "\r\n") {
+				t.Fatalf("line break in address %q", a)
+			}
+		}
+	})
+}

@@ -1,0 +1,374 @@
+// Package sender relays messages to the Outbound Server (smart host) over
+// SMTP, as IIS's outbound connection did.
+//
+// A Session is one worker's connection: it dials on first use, says EHLO
+// with our host name, sends MAIL FROM with SIZE= when the server offers
+// SIZE (RFC 1870), splits recipients over several transactions when there
+// are more than MaxRecipients (IIS's per-message limit), reuses the
+// connection for up to MaxMessages messages (RSET after a failed
+// transaction, RFC 5321 section 4.1.1.5; a completed one needs none, as the
+// final reply to DATA ends the transaction, section 3.3) and closes it
+// after that or on any connection error. Every command has a deadline.
+//
+// Every failure is classified here, once, into a *Error that is either
+// permanent (a 5xx reply) or transient (a 4xx reply, a refused or lost
+// connection, a timeout, anything we cannot classify), with the reply text.
+// Callers decide from Permanent only. Results are per recipient: one
+// recipient may be accepted, another refused, a third deferred.
+package sender
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-smtp"
+)
+
+// Config is the smart host and the limits of the conversation with it.
+// Zero values are documented per field.
+type Config struct {
+	// Host is the smart host: a name, an IPv4 or IPv6 address, or an
+	// address in brackets as IIS wrote it ("[10.0.0.5]").
+	Host string
+	// Port of the smart host; 0 means 25.
+	Port int
+	// Hostname is our name in EHLO; "" means "localhost".
+	Hostname string
+	// ConnectTimeout bounds the TCP connect; 0 means 30 s.
+	ConnectTimeout time.Duration
+	// CommandTimeout bounds each command's reply, including the reply to
+	// the final "." of DATA; 0 means 10 minutes (IIS RemoteTimeout).
+	CommandTimeout time.Duration
+	// MaxRecipients per transaction; more are split over several
+	// transactions on the same connection. 0 means 100.
+	MaxRecipients int
+	// MaxMessages sent on one connection before it is closed; 0 means 20.
+	MaxMessages int
+
+	// TLS modes (none, STARTTLS, implicit) and AUTH (PLAIN, LOGIN) come
+	// with the outbound TLS issue: they belong here and in Session.dial.
+
+	// Dial replaces net.Dialer.DialContext (tests); nil means TCP.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+// Addr is the smart host's host:port.
+func (c Config) Addr() string {
+	host := strings.TrimSuffix(strings.TrimPrefix(c.Host, "["), "]")
+	port := c.Port
+	if port == 0 {
+		port = 25
+	}
+	return net.JoinHostPort(host, strconv.Itoa(port))
+}
+
+func (c Config) withDefaults() Config {
+	if c.Hostname == "" {
+		c.Hostname = "localhost"
+	}
+	if c.ConnectTimeout <= 0 {
+		c.ConnectTimeout = 30 * time.Second
+	}
+	if c.CommandTimeout <= 0 {
+		c.CommandTimeout = 10 * time.Minute
+	}
+	if c.MaxRecipients <= 0 {
+		c.MaxRecipients = 100
+	}
+	if c.MaxMessages <= 0 {
+		c.MaxMessages = 20
+	}
+	return c
+}
+
+// Error is a classified delivery failure.
+type Error struct {
+	// Permanent is true for a 5xx reply: retrying will not help.
+	Permanent bool
+	// Code and Enhanced are the smart host's reply code and enhanced status
+	// code ("5.1.1"), 0 and "" when there was no reply (connection failure).
+	Code     int
+	Enhanced string
+	// Reply is the reply text, or a description of the connection failure.
+	Reply string
+	// Stage is the step that failed: "connect", "EHLO", "MAIL FROM",
+	// "RCPT TO", "DATA".
+	Stage string
+	// Host is the smart host's address.
+	Host string
+	// Err is the underlying error.
+	Err error
+}
+
+func (e *Error) Error() string {
+	if e.Code == 0 {
+		return fmt.Sprintf("%s %s: %s", e.Host, e.Stage, e.Reply)
+	}
+	return fmt.Sprintf("%s %s: %s", e.Host, e.Stage, e.ReplyLine())
+}
+
+// ReplyLine is the reply as the smart host wrote it: "550 5.1.1 text", or
+// the connection failure.
+func (e *Error) ReplyLine() string {
+	if e.Code == 0 {
+		return e.Reply
+	}
+	if e.Enhanced != "" {
+		return fmt.Sprintf("%d %s %s", e.Code, e.Enhanced, e.Reply)
+	}
+	return fmt.Sprintf("%d %s", e.Code, e.Reply)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// classify turns any failure into an *Error, once.
+func classify(host, stage string, err error) *Error {
+	var ce *Error
+	if errors.As(err, &ce) {
+		return ce
+	}
+	e := &Error{Stage: stage, Host: host, Err: err}
+	var se *smtp.SMTPError
+	if errors.As(err, &se) {
+		e.Code = se.Code
+		if se.EnhancedCode != (smtp.EnhancedCode{}) && se.EnhancedCode != smtp.NoEnhancedCode {
+			e.Enhanced = fmt.Sprintf("%d.%d.%d", se.EnhancedCode[0], se.EnhancedCode[1], se.EnhancedCode[2])
+		}
+		e.Reply = se.Message
+		e.Permanent = se.Code >= 500 && se.Code < 600
+		return e
+	}
+	// Timeouts, refused or lost connections, and everything else: transient,
+	// as a mail server treats what it cannot classify (RFC 5321 4.5.4.1).
+	var ne net.Error
+	switch {
+	case errors.As(err, &ne) && ne.Timeout():
+		e.Reply = "timed out (" + err.Error() + ")"
+	default:
+		e.Reply = err.Error()
+	}
+	return e
+}
+
+// Result is the outcome for one recipient: Err is nil when the smart host
+// accepted the message for it.
+type Result struct {
+	Rcpt  string
+	Err   *Error
+	Reply string // the smart host's final reply for accepted recipients
+}
+
+// Session is one connection to the smart host, reused across messages. It
+// is not safe for concurrent use: each worker has its own.
+type Session struct {
+	cfg  Config
+	c    *smtp.Client
+	sent int // messages on this connection
+
+	mu   sync.Mutex
+	conn net.Conn // s.c's connection, closed from another goroutine on cancel
+}
+
+// NewSession returns a session that connects on first use.
+func NewSession(cfg Config) *Session {
+	return &Session{cfg: cfg.withDefaults()}
+}
+
+// Close ends the connection politely (QUIT), if there is one.
+func (s *Session) Close() error {
+	if s.c == nil {
+		return nil
+	}
+	c := s.c
+	s.c = nil
+	// QUIT is a courtesy: a smart host that does not answer it must not
+	// hold up a shutdown for the whole command timeout.
+	c.CommandTimeout = min(c.CommandTimeout, 5*time.Second)
+	err := c.Quit()
+	if err != nil {
+		c.Close()
+	}
+	return err
+}
+
+func (s *Session) drop() {
+	if s.c != nil {
+		s.c.Close()
+		s.c = nil
+	}
+}
+
+// abort closes the connection under way; it may run on any goroutine.
+func (s *Session) abort() {
+	s.mu.Lock()
+	if s.conn != nil {
+		s.conn.Close()
+	}
+	s.mu.Unlock()
+}
+
+func (s *Session) dial(ctx context.Context) error {
+	addr := s.cfg.Addr()
+	dctx, cancel := context.WithTimeout(ctx, s.cfg.ConnectTimeout)
+	defer cancel()
+	dial := s.cfg.Dial
+	if dial == nil {
+		dial = (&net.Dialer{}).DialContext
+	}
+	conn, err := dial(dctx, "tcp", addr)
+	if err != nil {
+		return classify(addr, "connect", err)
+	}
+	// go-smtp bounds each command's reply, but not the writing of the
+	// message: every write gets its own deadline, so a smart host that
+	// stops reading in the middle of DATA cannot hold a worker forever,
+	// while a large message that keeps moving is never cut off.
+	conn = &writeDeadlineConn{Conn: conn, timeout: s.cfg.CommandTimeout}
+	s.mu.Lock()
+	s.conn = conn
+	s.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		conn.Close() // cancelled while connecting: abort saw no connection
+		return classify(addr, "connect", err)
+	}
+	c := smtp.NewClient(conn)
+	c.CommandTimeout = s.cfg.CommandTimeout
+	c.SubmissionTimeout = s.cfg.CommandTimeout
+	if err := c.Hello(s.cfg.Hostname); err != nil {
+		c.Close()
+		return classify(addr, "EHLO", err)
+	}
+	s.c, s.sent = c, 0
+	return nil
+}
+
+// Send delivers message (CRLF text, not dot-stuffed) from from ("" is the
+// null sender) to every recipient in to, and returns one Result per
+// recipient in the order of to.
+func (s *Session) Send(ctx context.Context, from string, to []string, message []byte) []Result {
+	results := make([]Result, len(to))
+	for i, r := range to {
+		results[i].Rcpt = r
+	}
+	fail := func(from int, e *Error) {
+		for i := from; i < len(results); i++ {
+			if results[i].Err == nil && results[i].Reply == "" {
+				results[i].Err = e
+			}
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		fail(0, classify(s.cfg.Addr(), "connect", err))
+		return results
+	}
+	// A cancelled context (shutdown) aborts a command in progress.
+	stop := context.AfterFunc(ctx, s.abort)
+	defer stop()
+	if s.c == nil {
+		if err := s.dial(ctx); err != nil {
+			fail(0, err.(*Error))
+			return results
+		}
+	}
+	for start := 0; start < len(to); start += s.cfg.MaxRecipients {
+		end := min(start+s.cfg.MaxRecipients, len(to))
+		broken := s.transaction(from, results[start:end], message)
+		if broken {
+			s.drop()
+			if end < len(to) {
+				// Later chunks need a new connection: dial once more.
+				if err := s.dial(ctx); err != nil {
+					fail(end, err.(*Error))
+					return results
+				}
+			}
+		}
+	}
+	s.sent++
+	if s.c != nil && s.sent >= s.cfg.MaxMessages {
+		s.Close()
+	}
+	return results
+}
+
+// transaction runs MAIL, RCPT..., DATA for one chunk of recipients and
+// fills res. It reports whether the connection is unusable afterwards.
+func (s *Session) transaction(from string, res []Result, message []byte) (broken bool) {
+	addr := s.cfg.Addr()
+	// fail gives every recipient without a result err, and resets the
+	// transaction when the connection is still usable.
+	fail := func(stage string, err error) bool {
+		e := classify(addr, stage, err)
+		for i := range res {
+			if res[i].Err == nil {
+				res[i].Err = e
+			}
+		}
+		var se *smtp.SMTPError
+		if !errors.As(err, &se) || se.Code == 421 {
+			return true // no reply, or the server is closing (RFC 5321 3.8)
+		}
+		if s.c.Reset() != nil {
+			return true
+		}
+		return false
+	}
+	if err := s.c.Mail(from, &smtp.MailOptions{Size: int64(len(message))}); err != nil {
+		return fail("MAIL FROM", err)
+	}
+	accepted := 0
+	for i := range res {
+		if err := s.c.Rcpt(res[i].Rcpt, nil); err != nil {
+			var se *smtp.SMTPError
+			if !errors.As(err, &se) || se.Code == 421 {
+				return fail("RCPT TO", err)
+			}
+			res[i].Err = classify(addr, "RCPT TO", err)
+			continue
+		}
+		accepted++
+	}
+	if accepted == 0 {
+		if s.c.Reset() != nil {
+			return true
+		}
+		return false
+	}
+	w, err := s.c.Data()
+	if err != nil {
+		return fail("DATA", err)
+	}
+	if _, err := w.Write(message); err != nil {
+		w.Close()
+		return fail("DATA", err)
+	}
+	resp, err := w.CloseWithResponse()
+	if err != nil {
+		return fail("DATA", err)
+	}
+	for i := range res {
+		if res[i].Err == nil {
+			res[i].Reply = "250 " + resp.StatusText
+		}
+	}
+	return false
+}
+
+// writeDeadlineConn gives every Write a fresh write deadline.
+type writeDeadlineConn struct {
+	net.Conn
+	timeout time.Duration
+}
+
+func (c *writeDeadlineConn) Write(p []byte) (int, error) {
+	if err := c.Conn.SetWriteDeadline(time.Now().Add(c.timeout)); err != nil {
+		return 0, err
+	}
+	return c.Conn.Write(p)
+}
