@@ -19,6 +19,8 @@ package sender
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -51,12 +53,42 @@ type Config struct {
 	// MaxMessages sent on one connection before it is closed; 0 means 20.
 	MaxMessages int
 
-	// TLS modes (none, STARTTLS, implicit) and AUTH (PLAIN, LOGIN) come
-	// with the outbound TLS issue: they belong here and in Session.dial.
+	// TLS is the mode: TLSNone, TLSOpportunistic (also ""), TLSStartTLS or
+	// TLSImplicit. See the package doc for what each one does.
+	TLS string
+	// ServerName is the name the smart host's certificate must carry; ""
+	// means Host (an IP address is then matched against the certificate's
+	// IP addresses).
+	ServerName string
+	// RootCAs are the CAs trusted for the smart host's certificate; nil
+	// means the system's.
+	RootCAs *x509.CertPool
+	// InsecureSkipVerify accepts any certificate (verify_certificate =
+	// false): the connection is encrypted but not authenticated.
+	InsecureSkipVerify bool
+	// Username and Password, when Username is not "", authenticate to the
+	// smart host with AUTH LOGIN or AUTH PLAIN. They are sent only over TLS,
+	// unless TLS is TLSNone (an explicit choice of the administrator).
+	Username string
+	Password string
 
 	// Dial replaces net.Dialer.DialContext (tests); nil means TCP.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
+
+// TLS modes of the connection to the smart host.
+const (
+	// TLSNone never encrypts (old relays on port 25).
+	TLSNone = "none"
+	// TLSOpportunistic uses STARTTLS when the smart host offers it, and
+	// plain text only when it does not (never after a failed handshake).
+	TLSOpportunistic = "opportunistic"
+	// TLSStartTLS requires STARTTLS (port 587, Microsoft 365).
+	TLSStartTLS = "starttls"
+	// TLSImplicit speaks TLS from the first byte (port 465, IIS's "Use SSL
+	// for Outbound").
+	TLSImplicit = "implicit"
+)
 
 // Addr is the smart host's host:port.
 func (c Config) Addr() string {
@@ -84,7 +116,28 @@ func (c Config) withDefaults() Config {
 	if c.MaxMessages <= 0 {
 		c.MaxMessages = 20
 	}
+	if c.TLS == "" {
+		c.TLS = TLSOpportunistic
+	}
 	return c
+}
+
+// serverName is the name the certificate is verified against.
+func (c Config) serverName() string {
+	if c.ServerName != "" {
+		return c.ServerName
+	}
+	return strings.TrimSuffix(strings.TrimPrefix(c.Host, "["), "]")
+}
+
+func (c Config) tlsConfig() *tls.Config {
+	return &tls.Config{
+		ServerName:         c.serverName(),
+		RootCAs:            c.RootCAs,
+		InsecureSkipVerify: c.InsecureSkipVerify,
+		// Windows Server 2025 disables TLS 1.0 and 1.1; so do we.
+		MinVersion: tls.VersionTLS12,
+	}
 }
 
 // Error is a classified delivery failure.
@@ -237,12 +290,24 @@ func (s *Session) dial(ctx context.Context) error {
 		conn.Close() // cancelled while connecting: abort saw no connection
 		return classify(addr, "connect", err)
 	}
+	sconn, encrypted, err := s.secure(conn)
+	if err != nil {
+		conn.Close()
+		return err
+	}
+	conn = sconn
 	c := smtp.NewClient(conn)
 	c.CommandTimeout = s.cfg.CommandTimeout
 	c.SubmissionTimeout = s.cfg.CommandTimeout
+	// After STARTTLS this is the second EHLO, over TLS: RFC 3207 4.2 has
+	// the client forget what it learnt before and ask again.
 	if err := c.Hello(s.cfg.Hostname); err != nil {
 		c.Close()
 		return classify(addr, "EHLO", err)
+	}
+	if err := s.auth(c, encrypted); err != nil {
+		c.Close()
+		return err
 	}
 	s.c, s.sent = c, 0
 	return nil

@@ -1,0 +1,274 @@
+package sender
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/textproto"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+)
+
+// ErrNoSTARTTLS is the failure of TLSStartTLS against a smart host that does
+// not offer STARTTLS.
+var ErrNoSTARTTLS = errors.New("the smart host does not offer STARTTLS, and [outbound] tls = \"starttls\" requires it: fix the smart host, or set tls = \"opportunistic\" or \"none\"")
+
+// ErrAuthNotEncrypted is returned instead of sending a password in clear
+// text: the connection is not encrypted and TLS is not TLSNone.
+var ErrAuthNotEncrypted = errors.New("AUTH not sent: the connection is not encrypted (the smart host did not offer STARTTLS); set [outbound] tls = \"starttls\" or \"implicit\", or tls = \"none\" to allow AUTH in clear text")
+
+// secure does the TLS part of connecting: the handshake for TLSImplicit,
+// greeting, EHLO and STARTTLS for TLSOpportunistic and TLSStartTLS. The
+// returned connection starts with a greeting for go-smtp's client to read:
+// the server's, replayed after STARTTLS, so that the client then says EHLO
+// over TLS as on a new connection. encrypted reports whether TLS is on.
+//
+// The pre-TLS exchange is done here and not by go-smtp because its
+// NewClientStartTLS says EHLO as "localhost", and our name must be in both
+// EHLOs (IIS said its FQDN).
+func (s *Session) secure(conn net.Conn) (_ net.Conn, encrypted bool, _ error) {
+	addr := s.cfg.Addr()
+	switch s.cfg.TLS {
+	case TLSNone:
+		return conn, false, nil
+	case TLSImplicit:
+		tc, err := s.handshake(conn)
+		if err != nil {
+			return nil, false, err
+		}
+		return tc, true, nil
+	}
+	deadline := func() { conn.SetDeadline(time.Now().Add(s.cfg.CommandTimeout)) }
+	br := bufio.NewReader(conn)
+	r := textproto.NewReader(br)
+	deadline()
+	_, greeting, err := r.ReadResponse(220)
+	if err != nil {
+		return nil, false, classify(addr, "EHLO", replyError(err))
+	}
+	deadline()
+	if _, err := fmt.Fprintf(conn, "EHLO %s\r\n", s.cfg.Hostname); err != nil {
+		return nil, false, classify(addr, "EHLO", err)
+	}
+	_, ehlo, err := r.ReadResponse(250)
+	if err != nil {
+		// A server that does not know EHLO offers no STARTTLS either
+		// (RFC 3207 extends EHLO): only opportunistic may go on, and
+		// go-smtp's client falls back to HELO by itself.
+		var te *textproto.Error
+		if s.cfg.TLS == TLSOpportunistic && errors.As(err, &te) && (te.Code == 500 || te.Code == 502) {
+			return replay(conn, br, greeting), false, nil
+		}
+		return nil, false, classify(addr, "EHLO", replyError(err))
+	}
+	if !offers(ehlo, "STARTTLS") {
+		if s.cfg.TLS == TLSStartTLS {
+			return nil, false, classify(addr, "STARTTLS", ErrNoSTARTTLS)
+		}
+		// Opportunistic, and nothing offered: plain text, as RFC 3207
+		// allows. go-smtp's client will say EHLO once more.
+		return replay(conn, br, greeting), false, nil
+	}
+	deadline()
+	if _, err := fmt.Fprintf(conn, "STARTTLS\r\n"); err != nil {
+		return nil, false, classify(addr, "STARTTLS", err)
+	}
+	if _, _, err := r.ReadResponse(220); err != nil {
+		// Offered but refused: a transient (4xx) or permanent (5xx) reply
+		// about the connection, never a reason to go on in plain text.
+		return nil, false, classify(addr, "STARTTLS", replyError(err))
+	}
+	if br.Buffered() > 0 {
+		// RFC 3207 6: bytes sent before the handshake may be injected.
+		return nil, false, classify(addr, "STARTTLS", errors.New("the smart host sent data after its STARTTLS reply, before the TLS handshake: refusing the connection"))
+	}
+	conn.SetDeadline(time.Time{})
+	tc, err := s.handshake(conn)
+	if err != nil {
+		return nil, false, err
+	}
+	return replay(tc, bufio.NewReader(tc), greeting), true, nil
+}
+
+// handshake runs the TLS handshake within the command timeout. A failure,
+// including a certificate that does not verify, is transient: the
+// administrator can fix it and the message waits in Queue meanwhile.
+func (s *Session) handshake(conn net.Conn) (*tls.Conn, error) {
+	tc := tls.Client(conn, s.cfg.tlsConfig())
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.CommandTimeout)
+	defer cancel()
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return nil, classify(s.cfg.Addr(), "TLS handshake", &TLSError{Name: s.cfg.serverName(), Err: err})
+	}
+	return tc, nil
+}
+
+// TLSError is a failed TLS handshake; its text names the name expected
+// and the certificate presented when verification failed.
+type TLSError struct {
+	Name string // the name verified
+	Err  error
+}
+
+func (e *TLSError) Error() string {
+	var cert *x509.Certificate
+	var he x509.HostnameError
+	var ua x509.UnknownAuthorityError
+	var ci x509.CertificateInvalidError
+	var ve *tls.CertificateVerificationError
+	cause := e.Err.Error()
+	switch {
+	case errors.As(e.Err, &he):
+		cert = he.Certificate
+		cause = fmt.Sprintf("the certificate is not valid for %q", e.Name)
+	case errors.As(e.Err, &ua):
+		cert = ua.Cert
+		cause = "the certificate is signed by an unknown authority (set [outbound] ca_file to the internal CA's PEM file)"
+	case errors.As(e.Err, &ci):
+		cert = ci.Cert
+		cause = "the certificate is invalid: " + ci.Error()
+	}
+	if cert == nil && errors.As(e.Err, &ve) && len(ve.UnverifiedCertificates) > 0 {
+		cert = ve.UnverifiedCertificates[0]
+	}
+	if cert == nil {
+		return fmt.Sprintf("TLS handshake with %q failed: %v", e.Name, e.Err)
+	}
+	names := append([]string(nil), cert.DNSNames...)
+	for _, ip := range cert.IPAddresses {
+		names = append(names, ip.String())
+	}
+	return fmt.Sprintf("certificate verification for %q failed: %s; the smart host presented subject %q, names [%s], issuer %q, valid until %s (set [outbound] server_name to a name the certificate holds, ca_file to trust its CA, or verify_certificate = false)",
+		e.Name, cause, cert.Subject.String(), strings.Join(names, ", "), cert.Issuer.String(), cert.NotAfter.UTC().Format(time.RFC3339))
+}
+
+func (e *TLSError) Unwrap() error { return e.Err }
+
+// auth authenticates when a user name is configured: LOGIN when offered
+// (Microsoft 365 refuses PLAIN), else PLAIN. A refusal (535) is transient:
+// a wrong password is fixed by the administrator, and the message waits,
+// then goes to Badmail at expiration with the smart host's reply.
+func (s *Session) auth(c *smtp.Client, encrypted bool) error {
+	if s.cfg.Username == "" {
+		return nil
+	}
+	addr := s.cfg.Addr()
+	if !encrypted && s.cfg.TLS != TLSNone {
+		return classify(addr, "AUTH", ErrAuthNotEncrypted)
+	}
+	ok, mechs := c.Extension("AUTH")
+	if !ok {
+		return classify(addr, "AUTH", errors.New("the smart host does not offer AUTH, but [outbound] username is set: remove username and password, or check the smart host's port (587 usually offers AUTH)"))
+	}
+	var client sasl.Client
+	mech := ""
+	for _, m := range []string{sasl.Login, sasl.Plain} {
+		if hasWord(mechs, m) {
+			mech = m
+			break
+		}
+	}
+	switch mech {
+	case sasl.Login:
+		client = sasl.NewLoginClient(s.cfg.Username, s.cfg.Password)
+	case sasl.Plain:
+		client = sasl.NewPlainClient("", s.cfg.Username, s.cfg.Password)
+	default:
+		return classify(addr, "AUTH", fmt.Errorf("the smart host offers AUTH %s, but only LOGIN and PLAIN are supported", mechs))
+	}
+	if err := c.Auth(client); err != nil {
+		e := classify(addr, "AUTH "+mech, err)
+		e.Permanent = false
+		return e
+	}
+	return nil
+}
+
+// offers reports whether an EHLO reply (lines joined by "\n", the first
+// being the greeting line) lists keyword.
+func offers(ehlo, keyword string) bool {
+	lines := strings.Split(ehlo, "\n")
+	for _, l := range lines[1:] {
+		if f := strings.Fields(l); len(f) > 0 && strings.EqualFold(f[0], keyword) {
+			return true
+		}
+	}
+	return false
+}
+
+func hasWord(list, w string) bool {
+	for _, f := range strings.Fields(list) {
+		if strings.EqualFold(f, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// replyError turns net/textproto's reply error into go-smtp's, so that
+// classify reads its code and enhanced code as for any other reply.
+func replyError(err error) error {
+	var te *textproto.Error
+	if !errors.As(err, &te) {
+		return err
+	}
+	se := &smtp.SMTPError{Code: te.Code, Message: te.Msg, EnhancedCode: smtp.NoEnhancedCode}
+	if parts := strings.SplitN(te.Msg, " ", 2); len(parts) == 2 {
+		if code, ok := parseEnhanced(parts[0]); ok && code[0] == te.Code/100 {
+			se.EnhancedCode, se.Message = code, parts[1]
+		}
+	}
+	return se
+}
+
+func parseEnhanced(s string) (smtp.EnhancedCode, bool) {
+	var code smtp.EnhancedCode
+	parts := strings.Split(s, ".")
+	if len(parts) != 3 {
+		return code, false
+	}
+	for i, p := range parts {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 0 || n > 999 {
+			return code, false
+		}
+		code[i] = n
+	}
+	return code, true
+}
+
+// replayConn reads a greeting first, then the connection.
+type replayConn struct {
+	net.Conn
+	r   *bufio.Reader
+	pre *strings.Reader
+}
+
+// replay returns conn with the greeting in front of what br has not read.
+func replay(conn net.Conn, br *bufio.Reader, greeting string) net.Conn {
+	lines := strings.Split(greeting, "\n")
+	var b strings.Builder
+	for i, l := range lines {
+		sep := "-"
+		if i == len(lines)-1 {
+			sep = " "
+		}
+		b.WriteString("220" + sep + l + "\r\n")
+	}
+	return &replayConn{Conn: conn, r: br, pre: strings.NewReader(b.String())}
+}
+
+func (c *replayConn) Read(p []byte) (int, error) {
+	if c.pre.Len() > 0 {
+		return c.pre.Read(p)
+	}
+	return c.r.Read(p)
+}
