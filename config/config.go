@@ -14,6 +14,7 @@ package config
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net/netip"
 	"os"
@@ -42,7 +43,8 @@ type Config struct {
 
 // secretRefs are where secrets come from, kept only while loading.
 type secretRefs struct {
-	pfxFile, pfxEnv string
+	pfxFile, pfxEnv           string
+	passwordFile, passwordEnv string
 }
 
 // Compat holds the product identity written where IIS wrote its own.
@@ -118,7 +120,29 @@ type Outbound struct {
 	Connections              int
 	ConnectTimeout           time.Duration
 	CommandTimeout           time.Duration
+
+	// TLS is "none", "opportunistic" (STARTTLS when offered), "starttls"
+	// (required) or "implicit" (IIS's "Use SSL for Outbound": TLS from the
+	// first byte, port 465).
+	TLS               string
+	VerifyCertificate bool
+	// ServerName is the name verified in the smart host's certificate;
+	// "" means Server.
+	ServerName string
+	// CAFile holds extra trusted CA certificates (PEM); CAs is the system's
+	// pool plus those, nil when CAFile is "".
+	CAFile string
+	CAs    *x509.CertPool
+	// Username and Password authenticate to the smart host (AUTH LOGIN or
+	// PLAIN); the password comes from password, password_file or
+	// password_env.
+	Username string
+	Password string
 }
+
+// ClearTextAuth reports whether AUTH would be sent without TLS, which the
+// administrator chose with tls = "none" and a password (check warns).
+func (o Outbound) ClearTextAuth() bool { return o.TLS == "none" && o.Username != "" }
 
 // Pickup configures the Pickup folder watcher.
 type Pickup struct {
@@ -193,6 +217,8 @@ func Default() *Config {
 			Connections:              4,
 			ConnectTimeout:           30 * time.Second,
 			CommandTimeout:           600 * time.Second,
+			TLS:                      "opportunistic",
+			VerifyCertificate:        true,
 		},
 		Pickup: Pickup{
 			DotStuffed:  true,
@@ -239,6 +265,9 @@ func (c *Config) resolveFolders(base string) {
 	}
 	if c.Inbound.PFXPath != "" {
 		c.Inbound.PFXPath = abs(c.Inbound.PFXPath)
+	}
+	if c.Outbound.CAFile != "" {
+		c.Outbound.CAFile = abs(c.Outbound.CAFile)
 	}
 }
 

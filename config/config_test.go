@@ -1,7 +1,14 @@
 package config
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -224,5 +231,99 @@ func TestRelayKeys(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `mb.toml:2: inbound.relay_from = [10.0.0.0/33]: item 1 ("10.0.0.0/33"): must be an IP address or a CIDR range`) ||
 		!strings.Contains(err.Error(), "mb.toml:3: inbound.local_domains") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// testCAPEM is a self-signed CA certificate (PEM) for ca_file tests.
+func testCAPEM(t *testing.T) []byte {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "internal CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
+
+func TestOutboundTLSKeys(t *testing.T) {
+	d := Default().Outbound
+	if d.TLS != "opportunistic" || !d.VerifyCertificate || d.Username != "" || d.CAs != nil || d.ClearTextAuth() {
+		t.Fatalf("defaults %+v", d)
+	}
+	dir := testdir.New(t)
+	os.WriteFile(filepath.Join(dir, "ca.pem"), testCAPEM(t), 0o644)
+	os.WriteFile(filepath.Join(dir, "pw.txt"), []byte("relay-s3cret\n"), 0o600)
+	path := filepath.Join(dir, "mb.toml")
+	os.WriteFile(path, []byte(`[outbound]
+server = "10.0.0.5"
+port = 587
+tls = "starttls"
+verify_certificate = false
+server_name = "relay.corp.example"
+ca_file = 'ca.pem'
+username = "app@corp.example"
+password_file = 'pw.txt'
+`), 0o644)
+	c, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := c.Outbound
+	if o.TLS != "starttls" || o.VerifyCertificate || o.ServerName != "relay.corp.example" || o.CAFile != filepath.Join(dir, "ca.pem") ||
+		o.CAs == nil || o.Username != "app@corp.example" || o.Password != "relay-s3cret" || o.ClearTextAuth() {
+		t.Fatalf("%+v", o)
+	}
+	t.Setenv("MB_TEST_RELAY_PW", "from-env")
+	for _, tt := range []struct{ name, toml, pw string }{
+		{"inline", "password = \"inline\"", "inline"},
+		{"env", "password_env = \"MB_TEST_RELAY_PW\"", "from-env"},
+	} {
+		c, err := Parse("mb.toml", []byte("[outbound]\nserver = \"relay.test\"\ntls = \"implicit\"\nport = 465\nusername = \"u\"\n"+tt.toml+"\n"))
+		if err != nil || c.Outbound.Password != tt.pw {
+			t.Errorf("%s: %v %+v", tt.name, err, c)
+		}
+	}
+	// tls = "none" with a password is allowed, and reported for check's warning.
+	c, err = Parse("mb.toml", []byte("[outbound]\nserver = \"relay.test\"\ntls = \"none\"\nusername = \"u\"\npassword = \"p\"\n"))
+	if err != nil || !c.Outbound.ClearTextAuth() {
+		t.Fatalf("%v %+v", err, c)
+	}
+}
+
+func TestOutboundTLSProblems(t *testing.T) {
+	dir := testdir.New(t)
+	notPEM := filepath.Join(dir, "ca.cer")
+	os.WriteFile(notPEM, []byte{0x30, 0x82, 0x01}, 0o644)
+	for _, tt := range []struct {
+		name, toml string
+		want       []string
+	}{
+		{"mode", "[outbound]\ntls = \"ssl\"\n", []string{`mb.toml:2: outbound.tls = "ssl": must be one of none, opportunistic, starttls, implicit`}},
+		{"starttls without server", "[outbound]\ntls = \"starttls\"\n", []string{`mb.toml:2: outbound.tls = "starttls": needs [outbound] server`}},
+		{"implicit without server", "[outbound]\n\ntls = \"implicit\"\n", []string{`mb.toml:3: outbound.tls = "implicit": needs [outbound] server`}},
+		{"username without password", "[outbound]\nusername = \"u\"\n", []string{`mb.toml:2: outbound.username = "u": needs a password`}},
+		{"password without username", "[outbound]\npassword = \"hunter2\"\n", []string{`mb.toml:2: outbound.password = (hidden): is set without outbound.username`}},
+		{"two sources", "[outbound]\nusername = \"u\"\npassword = \"hunter2\"\npassword_env = \"X\"\n", []string{`mb.toml:3: outbound.password: set only one of password, password_file and password_env`}},
+		{"env missing", "[outbound]\nusername = \"u\"\npassword_env = \"NOPE_NOT_SET_X\"\n", []string{`mb.toml:3: outbound.password_env = "NOPE_NOT_SET_X": no such environment variable`}},
+		{"ca_file missing", "[outbound]\nca_file = '/nonexistent/ca.pem'\n", []string{`mb.toml:2: outbound.ca_file = "/nonexistent/ca.pem": cannot be read`}},
+		{"ca_file not PEM", "[outbound]\nca_file = '" + notPEM + "'\n", []string{`mb.toml:2: outbound.ca_file = "` + notPEM + `": holds no PEM certificate`}},
+		{"server_name", "[outbound]\nserver_name = \"relay.test:25\"\n", []string{`mb.toml:2: outbound.server_name = "relay.test:25": must be a host name`}},
+		{"verify", "[outbound]\nverify_certificate = \"no\"\n", []string{`mb.toml:2: outbound.verify_certificate = "no": must be true or false`}},
+	} {
+		_, err := Parse("mb.toml", []byte(tt.toml))
+		if err == nil {
+			t.Errorf("%s: no error", tt.name)
+			continue
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: missing %q in:\n%s", tt.name, w, err)
+			}
+		}
+		if strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("%s: the password appears in %q", tt.name, err)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -116,11 +117,13 @@ func parse(name, base string, data []byte) (*Config, error) {
 		l.table(sec.name, t, sec.keys)
 	}
 	c.resolveFolders(base)
-	l.secret(c, "inbound", &c.Inbound.PFXPassword, c.secrets.pfxFile, c.secrets.pfxEnv, base)
+	l.secret("inbound.pfx_password", &c.Inbound.PFXPassword, c.secrets.pfxFile, c.secrets.pfxEnv, base)
+	l.secret("outbound.password", &c.Outbound.Password, c.secrets.passwordFile, c.secrets.passwordEnv, base)
 	if c.Pickup.DefaultDomain == "" {
 		c.Pickup.DefaultDomain = c.Hostname
 	}
 	l.validate(c)
+	l.loadCAs(&c.Outbound)
 	if len(l.errs) > 0 {
 		sort.SliceStable(l.errs, func(i, j int) bool { return l.errs[i].Line < l.errs[j].Line })
 		return nil, l.errs
@@ -192,6 +195,14 @@ func (c *Config) sections() []section {
 			{"connections", integer(&c.Outbound.Connections, 1, 1000)},
 			{"connect_timeout", duration(&c.Outbound.ConnectTimeout, time.Second)},
 			{"command_timeout", duration(&c.Outbound.CommandTimeout, time.Second)},
+			{"tls", str(&c.Outbound.TLS, oneOf("none", "opportunistic", "starttls", "implicit"))},
+			{"verify_certificate", boolean(&c.Outbound.VerifyCertificate)},
+			{"server_name", str(&c.Outbound.ServerName, hostOrIP)},
+			{"ca_file", str(&c.Outbound.CAFile, nonEmpty)},
+			{"username", str(&c.Outbound.Username, nonEmpty)},
+			{"password", str(&c.Outbound.Password, nil)},
+			{"password_file", str(&c.secrets.passwordFile, nonEmpty)},
+			{"password_env", str(&c.secrets.passwordEnv, nonEmpty)},
 		}},
 		{"pickup", []key{
 			{"dot_stuffed", boolean(&c.Pickup.DotStuffed)},
@@ -301,6 +312,7 @@ func (l *loader) validate(c *Config) {
 	if in.TLSPort != 0 && in.TLSPort == in.Port {
 		l.fail("inbound.tls_port", in.TLSPort, "is the same as inbound.port; use another port (465 is usual) or set inbound.tls")
 	}
+	l.validateOutbound(c.Outbound)
 	m := c.Mailroot
 	// IIS: "Drop may be any folder except the Pickup folder".
 	if samePath(m.Drop, m.Pickup) {
@@ -314,18 +326,54 @@ func (l *loader) validate(c *Config) {
 	}
 }
 
-// secret resolves a password given inline, in a file or in an environment
-// variable: at most one of the three.
-func (l *loader) secret(c *Config, section string, dst *string, file, env, base string) {
+// validateOutbound checks TLS and AUTH of [outbound] and loads ca_file.
+func (l *loader) validateOutbound(o Outbound) {
+	if (o.TLS == "starttls" || o.TLS == "implicit") && o.Server == "" {
+		l.fail("outbound.tls", o.TLS, "needs [outbound] server: set the smart host's name or address")
+	}
+	if o.Username != "" && o.Password == "" {
+		l.fail("outbound.username", o.Username, "needs a password: set outbound.password, password_file or password_env")
+	}
+	if o.Username == "" && o.Password != "" {
+		l.fail("outbound.password", "(hidden)", "is set without outbound.username: set the user name the smart host expects")
+	}
+}
+
+// loadCAs reads ca_file into the system's pool (or a new one where the
+// system's is not available).
+func (l *loader) loadCAs(o *Outbound) {
+	if o.CAFile == "" {
+		return
+	}
+	pem, err := os.ReadFile(o.CAFile)
+	if err != nil {
+		l.fail("outbound.ca_file", o.CAFile, "cannot be read: "+err.Error())
+		return
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		l.fail("outbound.ca_file", o.CAFile, "holds no PEM certificate (-----BEGIN CERTIFICATE-----); export the CA certificate as Base-64 (PEM)")
+		return
+	}
+	o.CAs = pool
+}
+
+// secret resolves the password key (dotted, "outbound.password") given
+// inline, in a file (key_file) or in an environment variable (key_env): at
+// most one of the three.
+func (l *loader) secret(key string, dst *string, file, env, base string) {
 	set := 0
 	for _, v := range []string{*dst, file, env} {
 		if v != "" {
 			set++
 		}
 	}
-	key := section + ".pfx_password"
 	if set > 1 {
-		l.fail(key, nil, "set only one of pfx_password, pfx_password_file and pfx_password_env")
+		name := key[strings.LastIndexByte(key, '.')+1:]
+		l.fail(key, nil, fmt.Sprintf("set only one of %s, %s_file and %s_env", name, name, name))
 		return
 	}
 	switch {
@@ -617,6 +665,13 @@ func smartHost(s string) error {
 	}
 	if strings.Contains(s, ":") {
 		return errors.New("must be a host name or IP address without a port; set [outbound] port for the port")
+	}
+	return hostname(s)
+}
+
+func hostOrIP(s string) error {
+	if net.ParseIP(s) != nil {
+		return nil
 	}
 	return hostname(s)
 }

@@ -38,6 +38,8 @@ func bridgeConfig(cfg *config.Config) bridge.Config {
 			Host: o.Server, Port: o.Port, Hostname: cfg.Hostname,
 			ConnectTimeout: o.ConnectTimeout, CommandTimeout: o.CommandTimeout,
 			MaxRecipients: o.MaxRecipientsPerMessage, MaxMessages: o.MaxMessagesPerConnection,
+			TLS: o.TLS, ServerName: o.ServerName, RootCAs: o.CAs, InsecureSkipVerify: !o.VerifyCertificate,
+			Username: o.Username, Password: o.Password,
 		},
 		Connections:       o.Connections,
 		Retry:             o.Retry,
@@ -56,7 +58,12 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		"pickup", cfg.Mailroot.Pickup, "drop", cfg.Mailroot.Drop, "queue", cfg.Mailroot.Queue,
 		"badmail", cfg.Mailroot.Badmail, "sorttemp", cfg.Mailroot.SortTemp,
 		"max_message_size", cfg.Inbound.MaxMessageSize, "max_attachment_size", cfg.Inbound.MaxAttachmentSize,
-		"max_recipients", cfg.Inbound.MaxRecipients, "max_connections", cfg.Inbound.MaxConnections)
+		"max_recipients", cfg.Inbound.MaxRecipients, "max_connections", cfg.Inbound.MaxConnections,
+		"outbound", cfg.Outbound.Server, "outbound_port", cfg.Outbound.Port, "outbound_tls", cfg.Outbound.TLS,
+		"outbound_verify_certificate", cfg.Outbound.VerifyCertificate, "outbound_auth", cfg.Outbound.Username != "")
+	if cfg.Outbound.ClearTextAuth() {
+		log.Warn(clearTextAuthWarning)
+	}
 	root, err := mailroot.Open(layout(cfg), mailroot.WithLogger(log))
 	if err != nil {
 		return fmt.Errorf("mail root: %w", err)
@@ -228,6 +235,8 @@ func portTaken(port int, owners []portowner.Owner, lookupErr error) string {
 	return fmt.Sprintf("another program holds port %d%s; on Windows the IIS SMTP Service often does: %s; otherwise stop that program, or set [inbound] port to a free port", port, why, iisAdvice)
 }
 
+const clearTextAuthWarning = `[outbound] tls = "none" with a username and password: AUTH sends the password in clear text to the smart host; use tls = "starttls" (port 587) or "implicit" (port 465) if the smart host offers it`
+
 // check validates the machine for cfg and prints every problem.
 func check(cfg *config.Config, stdout, stderr io.Writer) int {
 	problems := 0
@@ -284,6 +293,12 @@ func check(cfg *config.Config, stdout, stderr io.Writer) int {
 	}
 	if cfg.Outbound.Server == "" {
 		fmt.Fprintln(stdout, "note: no [outbound] server: Pickup files are queued but not sent")
+	}
+	if cfg.Outbound.ClearTextAuth() {
+		fmt.Fprintln(stdout, "warning: "+clearTextAuthWarning)
+	}
+	if !cfg.Outbound.VerifyCertificate && cfg.Outbound.TLS != "none" {
+		fmt.Fprintln(stdout, "warning: [outbound] verify_certificate = false: the smart host's certificate is not checked, so the connection is encrypted but anyone on the path can pose as the smart host")
 	}
 	if problems > 0 {
 		fmt.Fprintf(stderr, "%d problem(s) found\n", problems)

@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/mailbridge/mailbridge/config"
 	"github.com/mailbridge/mailbridge/portowner"
 )
 
@@ -184,4 +185,51 @@ func TestPortTakenMessages(t *testing.T) {
 			}
 		})
 	}
+}
+
+// check warns when AUTH would go in clear text, and never prints the
+// password; bridgeConfig hands TLS and AUTH to the sender.
+func TestCheckWarnsClearTextAuth(t *testing.T) {
+	dir := testDir(t)
+	conf := filepath.Join(dir, "mailbridge.toml")
+	os.WriteFile(conf, []byte(fmt.Sprintf(`hostname = "bridge.test"
+[mailroot]
+root = "mr"
+[inbound]
+bind = "127.0.0.1"
+port = %d
+[outbound]
+server = "relay.test"
+tls = "none"
+username = "app"
+password = "hunter2-secret"
+`, freeTestPort(t))), 0o644)
+	var out, errb bytes.Buffer
+	if code := realMain([]string{"check", "--config", conf}, &out, &errb); code != 0 {
+		t.Fatalf("check: exit %d\nstdout: %s\nstderr: %s", code, out.String(), errb.String())
+	}
+	if !strings.Contains(out.String(), `warning: [outbound] tls = "none" with a username and password: AUTH sends the password in clear text`) {
+		t.Fatalf("no clear-text warning in:\n%s", out.String())
+	}
+	if strings.Contains(out.String()+errb.String(), "hunter2-secret") {
+		t.Fatal("the password was printed")
+	}
+	cfg, err := config.Load(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := bridgeConfig(cfg).Sender
+	if s.TLS != "none" || s.Username != "app" || s.Password != "hunter2-secret" || s.InsecureSkipVerify {
+		t.Fatalf("%+v", s)
+	}
+}
+
+func freeTestPort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }
