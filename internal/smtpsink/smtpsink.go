@@ -6,6 +6,7 @@ package smtpsink
 
 import (
 	"bytes"
+	"crypto/tls"
 	"io"
 	"log"
 	"net"
@@ -23,6 +24,7 @@ type Message struct {
 	Size int64 // SIZE= of MAIL FROM, 0 when absent
 	Data []byte
 	Helo string
+	TLS  bool // the message came over TLS (STARTTLS or implicit)
 }
 
 // Hooks decide replies; a nil hook accepts. An *smtp.SMTPError return is
@@ -57,7 +59,7 @@ func Start(tb testing.TB, hooks Hooks) *Sink {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	s := startOn(tb, l, hooks)
+	s := startOn(tb, l, hooks, nil)
 	tb.Cleanup(func() { s.Close() })
 	return s
 }
@@ -77,12 +79,34 @@ func StartAt(tb testing.TB, addr string, hooks Hooks) *Sink {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	s := startOn(tb, l, hooks)
+	s := startOn(tb, l, hooks, nil)
 	tb.Cleanup(func() { s.Close() })
 	return s
 }
 
-func startOn(tb testing.TB, l net.Listener, hooks Hooks) *Sink {
+// TLSOptions make a sink speak TLS: STARTTLS offered on the plain port, or
+// TLS from the first byte when Implicit.
+type TLSOptions struct {
+	Config   *tls.Config
+	Implicit bool
+}
+
+// StartTLS runs a sink with TLS on 127.0.0.1:0 until the test ends.
+func StartTLS(tb testing.TB, hooks Hooks, opts TLSOptions) *Sink {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if opts.Implicit {
+		l = tls.NewListener(l, opts.Config)
+	}
+	s := startOn(tb, l, hooks, opts.Config)
+	tb.Cleanup(func() { s.Close() })
+	return s
+}
+
+func startOn(tb testing.TB, l net.Listener, hooks Hooks, tlsConf *tls.Config) *Sink {
 	s := &Sink{l: l, hooks: hooks, notify: make(chan struct{}, 1), closedCh: make(chan struct{})}
 	s.Addr = l.Addr().String()
 	tcp := l.Addr().(*net.TCPAddr)
@@ -94,6 +118,7 @@ func startOn(tb testing.TB, l net.Listener, hooks Hooks) *Sink {
 		return &session{s: s, c: c}, nil
 	}))
 	srv.Domain = "sink.test"
+	srv.TLSConfig = tlsConf
 	// Clients cut off on purpose (shutdown tests) are not news.
 	srv.ErrorLog = log.New(io.Discard, "", 0)
 	srv.MaxMessageBytes = 64 << 20
@@ -209,11 +234,16 @@ func (ss *session) Data(r io.Reader) error {
 		}
 	}
 	ss.s.mu.Lock()
-	ss.s.msgs = append(ss.s.msgs, Message{From: ss.from, To: append([]string(nil), ss.to...), Size: ss.size, Data: b.Bytes(), Helo: ss.c.Hostname()})
+	ss.s.msgs = append(ss.s.msgs, Message{From: ss.from, To: append([]string(nil), ss.to...), Size: ss.size, Data: b.Bytes(), Helo: ss.c.Hostname(), TLS: isTLS(ss.c)})
 	ss.s.mu.Unlock()
 	select {
 	case ss.s.notify <- struct{}{}:
 	default:
 	}
 	return nil
+}
+
+func isTLS(c *smtp.Conn) bool {
+	_, ok := c.TLSConnectionState()
+	return ok
 }

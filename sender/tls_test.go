@@ -1,0 +1,245 @@
+package sender
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mailbridge/mailbridge/internal/smtpsink"
+)
+
+// testPKI is a CA and server certificates it signed, generated per test.
+type testPKI struct {
+	ca    *x509.Certificate
+	caKey *ecdsa.PrivateKey
+	pool  *x509.CertPool
+}
+
+func newPKI(t testing.TB, cn string) *testPKI {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn, Organization: []string{"mailbridge tests"}},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+	return &testPKI{ca: ca, caKey: key, pool: pool}
+}
+
+// server returns a server certificate for names (DNS names or IPs).
+func (p *testPKI) server(t testing.TB, names ...string) tls.Certificate {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: names[0]},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature,
+	}
+	for _, n := range names {
+		if ip := net.ParseIP(n); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else {
+			tmpl.DNSNames = append(tmpl.DNSNames, n)
+		}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.ca, &key.PublicKey, p.caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der, p.ca.Raw}, PrivateKey: key}
+}
+
+// files writes the CA (PEM) and a server certificate and key for names,
+// for servers outside Go (aiosmtpd).
+func (p *testPKI) files(t testing.TB, dir string, names ...string) (caFile, certFile, keyFile string) {
+	t.Helper()
+	c := p.server(t, names...)
+	keyDER, err := x509.MarshalECPrivateKey(c.PrivateKey.(*ecdsa.PrivateKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	caFile, certFile, keyFile = filepath.Join(dir, "ca.pem"), filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: p.ca.Raw}), 0o644)
+	os.WriteFile(certFile, append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Certificate[0]}),
+		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: p.ca.Raw})...), 0o644)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)
+	return
+}
+
+func serverTLS(cert tls.Certificate) *tls.Config {
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+}
+
+// Each TLS mode against each kind of smart host.
+func TestTLSModes(t *testing.T) {
+	pki := newPKI(t, "mailbridge test CA")
+	cert := pki.server(t, "relay.example", "127.0.0.1")
+	for _, tt := range []struct {
+		name    string
+		mode    string
+		server  string // "plain", "starttls", "implicit"
+		wantTLS bool
+		wantErr error // nil: delivered
+	}{
+		{"opportunistic uses STARTTLS", TLSOpportunistic, "starttls", true, nil},
+		{"default is opportunistic", "", "starttls", true, nil},
+		{"opportunistic without STARTTLS is plain", TLSOpportunistic, "plain", false, nil},
+		{"starttls", TLSStartTLS, "starttls", true, nil},
+		{"starttls without STARTTLS is transient", TLSStartTLS, "plain", false, ErrNoSTARTTLS},
+		{"implicit", TLSImplicit, "implicit", true, nil},
+		{"none ignores STARTTLS", TLSNone, "starttls", false, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var sink *smtpsink.Sink
+			switch tt.server {
+			case "plain":
+				sink = smtpsink.Start(t, smtpsink.Hooks{})
+			default:
+				sink = smtpsink.StartTLS(t, smtpsink.Hooks{}, smtpsink.TLSOptions{Config: serverTLS(cert), Implicit: tt.server == "implicit"})
+			}
+			cfg := cfgFor(sink)
+			cfg.TLS, cfg.RootCAs = tt.mode, pki.pool
+			s := NewSession(cfg)
+			defer s.Close()
+			res := s.Send(context.Background(), "a@x.test", []string{"b@y.test"}, []byte(msg))
+			if tt.wantErr != nil {
+				e := res[0].Err
+				if e == nil || e.Permanent || !errors.Is(e, tt.wantErr) || e.Stage != "STARTTLS" {
+					t.Fatalf("got %+v, want transient %v", e, tt.wantErr)
+				}
+				if len(sink.Messages()) != 0 {
+					t.Fatal("delivered anyway")
+				}
+				return
+			}
+			if res[0].Err != nil {
+				t.Fatal(res[0].Err)
+			}
+			m := sink.Messages()
+			if len(m) != 1 || m[0].TLS != tt.wantTLS || m[0].Helo != "bridge.test" || string(m[0].Data) != msg {
+				t.Fatalf("got %+v, want TLS %v, EHLO bridge.test", m, tt.wantTLS)
+			}
+			// The connection is reused for a second message. (The sink
+			// counts a session per connection, and one more after STARTTLS.)
+			conns := sink.Conns()
+			if res := s.Send(context.Background(), "a@x.test", []string{"c@y.test"}, []byte(msg)); res[0].Err != nil || sink.Conns() != conns {
+				t.Fatalf("%+v, %d sessions, want %d", res[0].Err, sink.Conns(), conns)
+			}
+		})
+	}
+}
+
+// A certificate that does not verify is a transient failure whose reason
+// names the name expected and the certificate presented; opportunistic
+// mode does not fall back to plain text after it.
+func TestCertificateFailures(t *testing.T) {
+	pki := newPKI(t, "mailbridge test CA")
+	other := newPKI(t, "Untrusted Internal CA")
+	for _, tt := range []struct {
+		name   string
+		cert   tls.Certificate
+		cfg    func(*Config)
+		want   []string
+		wantOK bool
+	}{
+		{"other name", pki.server(t, "other.example"), func(c *Config) { c.ServerName = "relay.example" },
+			[]string{`certificate verification for "relay.example" failed`, `not valid for "relay.example"`, `subject "CN=other.example"`, "names [other.example]", `issuer "CN=mailbridge test CA,O=mailbridge tests"`}, false},
+		{"IP not in certificate", pki.server(t, "relay.example"), func(c *Config) {},
+			[]string{`certificate verification for "127.0.0.1" failed`, "names [relay.example]", "server_name"}, false},
+		{"untrusted CA", other.server(t, "relay.example"), func(c *Config) { c.ServerName = "relay.example" },
+			[]string{`certificate verification for "relay.example" failed`, "unknown authority", "ca_file", `issuer "CN=Untrusted Internal CA,O=mailbridge tests"`}, false},
+		{"server_name matches", pki.server(t, "relay.example"), func(c *Config) { c.ServerName = "relay.example" }, nil, true},
+		{"verification off", other.server(t, "relay.example"), func(c *Config) { c.InsecureSkipVerify = true }, nil, true},
+	} {
+		for _, mode := range []string{TLSOpportunistic, TLSStartTLS, TLSImplicit} {
+			t.Run(tt.name+"/"+mode, func(t *testing.T) {
+				sink := smtpsink.StartTLS(t, smtpsink.Hooks{}, smtpsink.TLSOptions{Config: serverTLS(tt.cert), Implicit: mode == TLSImplicit})
+				cfg := cfgFor(sink)
+				cfg.TLS, cfg.RootCAs = mode, pki.pool
+				tt.cfg(&cfg)
+				s := NewSession(cfg)
+				defer s.Close()
+				res := s.Send(context.Background(), "a@x.test", []string{"b@y.test"}, []byte(msg))
+				if tt.wantOK {
+					if res[0].Err != nil || len(sink.Messages()) != 1 || !sink.Messages()[0].TLS {
+						t.Fatalf("%+v", res[0].Err)
+					}
+					return
+				}
+				e := res[0].Err
+				if e == nil || e.Permanent || e.Stage != "TLS handshake" {
+					t.Fatalf("got %+v, want a transient TLS handshake failure", e)
+				}
+				var te *TLSError
+				if !errors.As(e, &te) {
+					t.Fatalf("%v is not a *TLSError", e)
+				}
+				for _, w := range tt.want {
+					if !strings.Contains(e.Error(), w) {
+						t.Errorf("reason lacks %q:\n%s", w, e)
+					}
+				}
+				if len(sink.Messages()) != 0 {
+					t.Fatal("delivered after a failed handshake")
+				}
+			})
+		}
+	}
+}
+
+// A user name is never sent over a plain connection unless tls = "none".
+func TestNoAuthOverPlainText(t *testing.T) {
+	sink := smtpsink.Start(t, smtpsink.Hooks{})
+	cfg := cfgFor(sink)
+	cfg.Username, cfg.Password = "app", "hunter2-secret"
+	s := NewSession(cfg) // opportunistic; the sink offers no STARTTLS
+	defer s.Close()
+	res := s.Send(context.Background(), "a@x.test", []string{"b@y.test"}, []byte(msg))
+	e := res[0].Err
+	if e == nil || e.Permanent || !errors.Is(e, ErrAuthNotEncrypted) || e.Stage != "AUTH" {
+		t.Fatalf("got %+v", e)
+	}
+	if strings.Contains(e.Error(), "hunter2") || len(sink.Messages()) != 0 {
+		t.Fatalf("%v, %d messages", e, len(sink.Messages()))
+	}
+}
+
+func TestCAFromPEM(t *testing.T) {
+	// ca_file is loaded by config; here: a pool with only the internal CA.
+	pki := newPKI(t, "Internal CA")
+	dir := t.TempDir()
+	caFile, _, _ := pki.files(t, dir, "relay.example")
+	pemData, _ := os.ReadFile(caFile)
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pemData) {
+		t.Fatal("CA file not PEM")
+	}
+	sink := smtpsink.StartTLS(t, smtpsink.Hooks{}, smtpsink.TLSOptions{Config: serverTLS(pki.server(t, "relay.example"))})
+	cfg := cfgFor(sink)
+	cfg.TLS, cfg.ServerName, cfg.RootCAs = TLSStartTLS, "relay.example", pool
+	s := NewSession(cfg)
+	defer s.Close()
+	if res := s.Send(context.Background(), "a@x.test", []string{"b@y.test"}, []byte(msg)); res[0].Err != nil {
+		t.Fatal(res[0].Err)
+	}
+}
