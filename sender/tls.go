@@ -124,30 +124,40 @@ func (e *TLSError) Error() string {
 	var ua x509.UnknownAuthorityError
 	var ci x509.CertificateInvalidError
 	var ve *tls.CertificateVerificationError
-	cause := e.Err.Error()
+	var cause, fix string
 	switch {
 	case errors.As(e.Err, &he):
 		cert = he.Certificate
 		cause = fmt.Sprintf("the certificate is not valid for %q", e.Name)
+		fix = "set [outbound] server_name to a name the certificate holds"
 	case errors.As(e.Err, &ua):
-		cert = ua.Cert
-		cause = "the certificate is signed by an unknown authority (set [outbound] ca_file to the internal CA's PEM file)"
+		cause = "the certificate is signed by an unknown authority"
+		fix = "set [outbound] ca_file to the PEM file of the CA that signed it"
 	case errors.As(e.Err, &ci):
-		cert = ci.Cert
 		cause = "the certificate is invalid: " + ci.Error()
+		fix = "the smart host's administrator must renew or fix its certificate"
 	}
-	if cert == nil && errors.As(e.Err, &ve) && len(ve.UnverifiedCertificates) > 0 {
+	// The leaf the smart host presented: the one the administrator must
+	// compare with the name expected.
+	if errors.As(e.Err, &ve) && len(ve.UnverifiedCertificates) > 0 {
 		cert = ve.UnverifiedCertificates[0]
 	}
 	if cert == nil {
 		return fmt.Sprintf("TLS handshake with %q failed: %v", e.Name, e.Err)
 	}
+	if cause == "" {
+		cause = e.Err.Error()
+	}
 	names := append([]string(nil), cert.DNSNames...)
 	for _, ip := range cert.IPAddresses {
 		names = append(names, ip.String())
 	}
-	return fmt.Sprintf("certificate verification for %q failed: %s; the smart host presented subject %q, names [%s], issuer %q, valid until %s (set [outbound] server_name to a name the certificate holds, ca_file to trust its CA, or verify_certificate = false)",
-		e.Name, cause, cert.Subject.String(), strings.Join(names, ", "), cert.Issuer.String(), cert.NotAfter.UTC().Format(time.RFC3339))
+	hint := "verify_certificate = false accepts any certificate"
+	if fix != "" {
+		hint = fix + ", or " + hint
+	}
+	return fmt.Sprintf("certificate verification for %q failed: %s; the smart host presented subject %q, names [%s], issuer %q, valid until %s (%s)",
+		e.Name, cause, cert.Subject.String(), strings.Join(names, ", "), cert.Issuer.String(), cert.NotAfter.UTC().Format(time.RFC3339), hint)
 }
 
 func (e *TLSError) Unwrap() error { return e.Err }

@@ -167,7 +167,7 @@ func TestCertificateFailures(t *testing.T) {
 		{"IP not in certificate", pki.server(t, "relay.example"), func(c *Config) {},
 			[]string{`certificate verification for "127.0.0.1" failed`, "names [relay.example]", "server_name"}, false},
 		{"untrusted CA", other.server(t, "relay.example"), func(c *Config) { c.ServerName = "relay.example" },
-			[]string{`certificate verification for "relay.example" failed`, "unknown authority", "ca_file", `issuer "CN=Untrusted Internal CA,O=mailbridge tests"`}, false},
+			[]string{`certificate verification for "relay.example" failed`, "unknown authority", "ca_file", `subject "CN=relay.example"`, `issuer "CN=Untrusted Internal CA,O=mailbridge tests"`}, false},
 		{"server_name matches", pki.server(t, "relay.example"), func(c *Config) { c.ServerName = "relay.example" }, nil, true},
 		{"verification off", other.server(t, "relay.example"), func(c *Config) { c.InsecureSkipVerify = true }, nil, true},
 	} {
