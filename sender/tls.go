@@ -188,7 +188,7 @@ func (s *Session) auth(c *smtp.Client, encrypted bool) error {
 	}
 	switch mech {
 	case sasl.Login:
-		client = sasl.NewLoginClient(s.cfg.Username, s.cfg.Password)
+		client = &loginClient{user: s.cfg.Username, password: s.cfg.Password}
 	case sasl.Plain:
 		client = sasl.NewPlainClient("", s.cfg.Username, s.cfg.Password)
 	default:
@@ -200,6 +200,30 @@ func (s *Session) auth(c *smtp.Client, encrypted bool) error {
 		return e
 	}
 	return nil
+}
+
+// loginClient is the LOGIN mechanism (draft-murchison-sasl-login): the
+// user name in answer to the first challenge, the password to the second.
+// go-sasl has one, but it sends the user name with the command and refuses
+// any password challenge but "Password:"; servers word their challenges
+// as they like ("Password:", aiosmtpd's "Password\x00"), and the draft has
+// clients ignore the wording.
+type loginClient struct {
+	user, password string
+	step           int
+}
+
+func (a *loginClient) Start() (string, []byte, error) { return sasl.Login, nil, nil }
+
+func (a *loginClient) Next([]byte) ([]byte, error) {
+	a.step++
+	switch a.step {
+	case 1:
+		return []byte(a.user), nil
+	case 2:
+		return []byte(a.password), nil
+	}
+	return nil, errors.New("AUTH LOGIN: the smart host asked for more than a user name and a password")
 }
 
 // offers reports whether an EHLO reply (lines joined by "\n", the first
