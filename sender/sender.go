@@ -10,6 +10,16 @@
 // final reply to DATA ends the transaction, section 3.3) and closes it
 // after that or on any connection error. Every command has a deadline.
 //
+// TLS is a mode (Config.TLS): none; opportunistic, STARTTLS when the smart
+// host offers it and plain text only when it does not (RFC 3207), never
+// after a failed handshake; starttls, required; implicit, TLS from the
+// first byte. TLS 1.2 is the minimum. The EHLO name is ours before and
+// after STARTTLS. A certificate that does not verify is a transient failure
+// whose reason (a *TLSError) names the name expected and the certificate
+// presented. AUTH (LOGIN when offered, else PLAIN) is sent only over TLS,
+// or in plain text when the mode is none, the administrator's choice; a
+// refused password is transient. The password is in no error or log.
+//
 // Every failure is classified here, once, into a *Error that is either
 // permanent (a 5xx reply) or transient (a 4xx reply, a refused or lost
 // connection, a timeout, anything we cannot classify), with the reply text.
