@@ -160,7 +160,8 @@ type Error struct {
 	Enhanced string
 	// Reply is the reply text, or a description of the connection failure.
 	Reply string
-	// Stage is the step that failed: "connect", "EHLO", "MAIL FROM",
+	// Stage is the step that failed: "connect", "EHLO", "STARTTLS",
+	// "TLS handshake", "AUTH", "AUTH LOGIN", "AUTH PLAIN", "MAIL FROM",
 	// "RCPT TO", "DATA".
 	Stage string
 	// Host is the smart host's address.

@@ -47,6 +47,8 @@ func (s *Session) secure(conn net.Conn) (_ net.Conn, encrypted bool, _ error) {
 		return tc, true, nil
 	}
 	deadline := func() { conn.SetDeadline(time.Now().Add(s.cfg.CommandTimeout)) }
+	// go-smtp's client sets its own deadlines per command.
+	defer conn.SetDeadline(time.Time{})
 	br := bufio.NewReader(conn)
 	r := textproto.NewReader(br)
 	deadline()
@@ -90,7 +92,6 @@ func (s *Session) secure(conn net.Conn) (_ net.Conn, encrypted bool, _ error) {
 		// RFC 3207 6: bytes sent before the handshake may be injected.
 		return nil, false, classify(addr, "STARTTLS", errors.New("the smart host sent data after its STARTTLS reply, before the TLS handshake: refusing the connection"))
 	}
-	conn.SetDeadline(time.Time{})
 	tc, err := s.handshake(conn)
 	if err != nil {
 		return nil, false, err
@@ -194,6 +195,12 @@ func (s *Session) auth(c *smtp.Client, encrypted bool) error {
 	default:
 		return classify(addr, "AUTH", fmt.Errorf("the smart host offers AUTH %s, but only LOGIN and PLAIN are supported", mechs))
 	}
+	// go-smtp answers a final refusal (535) with "*", the cancel meant for
+	// a challenge, and waits for the reply to it: a smart host that stays
+	// silent then must not hold the worker for the whole command timeout.
+	saved := c.CommandTimeout
+	c.CommandTimeout = min(saved, 2*time.Minute)
+	defer func() { c.CommandTimeout = saved }()
 	if err := c.Auth(client); err != nil {
 		e := classify(addr, "AUTH "+mech, err)
 		e.Permanent = false

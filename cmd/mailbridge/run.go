@@ -291,8 +291,14 @@ func check(cfg *config.Config, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stdout, "warning: the certificate expires in %d days: renew it\n", int(left.Hours()/24))
 		}
 	}
-	if cfg.Outbound.Server == "" {
+	if o := cfg.Outbound; o.Server == "" {
 		fmt.Fprintln(stdout, "note: no [outbound] server: Pickup files are queued but not sent")
+	} else {
+		auth := "no AUTH"
+		if o.Username != "" {
+			auth = fmt.Sprintf("AUTH as %q", o.Username)
+		}
+		fmt.Fprintf(stdout, "outbound: %s port %d, tls %s, verify_certificate %v, %s\n", o.Server, o.Port, o.TLS, o.VerifyCertificate, auth)
 	}
 	if cfg.Outbound.ClearTextAuth() {
 		fmt.Fprintln(stdout, "warning: "+clearTextAuthWarning)
