@@ -1,6 +1,7 @@
 package sender
 
 import (
+	"bufio"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -10,6 +11,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"math/big"
 	"net"
 	"os"
@@ -241,5 +243,98 @@ func TestCAFromPEM(t *testing.T) {
 	defer s.Close()
 	if res := s.Send(context.Background(), "a@x.test", []string{"b@y.test"}, []byte(msg)); res[0].Err != nil {
 		t.Fatal(res[0].Err)
+	}
+}
+
+// scriptedHost is a smart host on 127.0.0.1 that offers STARTTLS and
+// answers it with starttlsReply; after "220" it does the TLS handshake and
+// reads one more EHLO. It records every EHLO line.
+func scriptedHost(t *testing.T, cert tls.Certificate, starttlsReply string) (port int, ehlos chan string) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	ehlos = make(chan string, 10)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func(c net.Conn) {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(10 * time.Second))
+				r := bufio.NewReader(c)
+				fmt.Fprintf(c, "220 scripted.test ESMTP\r\n")
+				for {
+					line, err := r.ReadString('\n')
+					if err != nil {
+						return
+					}
+					switch cmd := strings.ToUpper(strings.Fields(line + " x")[0]); cmd {
+					case "EHLO":
+						ehlos <- strings.TrimSpace(line)
+						fmt.Fprintf(c, "250-scripted.test\r\n250-STARTTLS\r\n250 8BITMIME\r\n")
+					case "STARTTLS":
+						fmt.Fprint(c, starttlsReply)
+						if !strings.HasPrefix(starttlsReply, "220") {
+							continue
+						}
+						tc := tls.Server(c, serverTLS(cert))
+						if tc.Handshake() != nil {
+							return
+						}
+						r2 := bufio.NewReader(tc)
+						if line, err := r2.ReadString('\n'); err == nil {
+							ehlos <- "TLS " + strings.TrimSpace(line)
+							fmt.Fprintf(tc, "421 4.3.2 enough\r\n")
+						}
+						return
+					default:
+						fmt.Fprintf(c, "250 ok\r\n")
+					}
+				}
+			}(c)
+		}
+	}()
+	return l.Addr().(*net.TCPAddr).Port, ehlos
+}
+
+func TestSTARTTLSExchange(t *testing.T) {
+	pki := newPKI(t, "mailbridge test CA")
+	cert := pki.server(t, "127.0.0.1")
+	cfg := func(port int) Config {
+		return Config{Host: "127.0.0.1", Port: port, Hostname: "bridge.test", RootCAs: pki.pool, CommandTimeout: 5 * time.Second}
+	}
+
+	// Our name in both EHLOs, before and after STARTTLS (RFC 3207 4.2).
+	port, ehlos := scriptedHost(t, cert, "220 2.0.0 ready\r\n")
+	s := NewSession(cfg(port))
+	res := s.Send(context.Background(), "a@x.test", []string{"b@y.test"}, []byte(msg))
+	if e := res[0].Err; e == nil || e.Code != 421 {
+		t.Fatalf("got %+v", e)
+	}
+	if a, b := <-ehlos, <-ehlos; a != "EHLO bridge.test" || b != "TLS EHLO bridge.test" {
+		t.Fatalf("EHLOs %q, %q", a, b)
+	}
+
+	for _, tt := range []struct{ name, reply, want string }{
+		// Offered, then refused: transient, and no plain text afterwards.
+		{"refused", "454 4.7.0 TLS not available\r\n", "454 4.7.0 TLS not available"},
+		// RFC 3207 6: anything after the 220 may be injected by a man in
+		// the middle.
+		{"injected", "220 ready\r\n250 injected\r\n", "sent data after its STARTTLS reply"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			port, _ := scriptedHost(t, cert, tt.reply)
+			s := NewSession(cfg(port)) // opportunistic
+			res := s.Send(context.Background(), "a@x.test", []string{"b@y.test"}, []byte(msg))
+			e := res[0].Err
+			if e == nil || e.Permanent || e.Stage != "STARTTLS" || !strings.Contains(e.Error(), tt.want) {
+				t.Fatalf("got %+v", e)
+			}
+		})
 	}
 }
