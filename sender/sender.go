@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -53,6 +54,10 @@ type Config struct {
 
 	// TLS modes (none, STARTTLS, implicit) and AUTH (PLAIN, LOGIN) come
 	// with the outbound TLS issue: they belong here and in Session.dial.
+
+	// CommandLog, when set, receives IIS's W3C lines for every command
+	// sent and reply received (see transcript).
+	CommandLog CommandLog
 
 	// Dial replaces net.Dialer.DialContext (tests); nil means TCP.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
@@ -238,6 +243,13 @@ func (s *Session) dial(ctx context.Context) error {
 		return classify(addr, "connect", err)
 	}
 	c := smtp.NewClient(conn)
+	if s.cfg.CommandLog != nil {
+		ip, port := conn.RemoteAddr().String(), s.cfg.Port
+		if ap, err := netip.ParseAddrPort(ip); err == nil {
+			ip, port = ap.Addr().Unmap().String(), int(ap.Port())
+		}
+		c.DebugWriter = newTranscript(s.cfg.CommandLog, ip, port, s.cfg.Hostname)
+	}
 	c.CommandTimeout = s.cfg.CommandTimeout
 	c.SubmissionTimeout = s.cfg.CommandTimeout
 	if err := c.Hello(s.cfg.Hostname); err != nil {
