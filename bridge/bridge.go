@@ -150,6 +150,12 @@ func (b *Bridge) Run(ctx context.Context) error {
 		b.log.Info("relaying Pickup through the Outbound Server", "server", b.cfg.Sender.Addr(),
 			"connections", b.cfg.Connections, "queued", b.queue.Len(), "pickup", b.root.Layout().Pickup)
 	}
+	if pickup := b.root.Layout().Pickup; mailroot.IsNetworkPath(pickup) {
+		// Shares deliver no change notifications we can rely on
+		// (iis-reference section 10): the periodic rescan finds the files.
+		b.log.Warn("Pickup is on a network share: it is polled every rescan interval, not watched; lower [pickup] rescan for quicker pickup",
+			"pickup", pickup, "rescan", b.cfg.Rescan)
+	}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {

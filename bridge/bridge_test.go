@@ -20,6 +20,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 	"github.com/mailbridge/mailbridge/compat"
 	"github.com/mailbridge/mailbridge/internal/smtpsink"
+	"github.com/mailbridge/mailbridge/internal/testdir"
 	"github.com/mailbridge/mailbridge/mailroot"
 	"github.com/mailbridge/mailbridge/sender"
 )
@@ -55,7 +56,7 @@ func (s *syncBuffer) String() string {
 }
 
 func testLayout(t *testing.T) mailroot.Layout {
-	return testLayoutIn(t.TempDir())
+	return testLayoutIn(testdir.New(t))
 }
 
 func testLayoutIn(d string) mailroot.Layout {
@@ -653,6 +654,7 @@ func TestQuietPeriodFallback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer root.Close()
 	cfg := baseConfig(sink)
 	cfg.QuietPeriod = 400 * time.Millisecond
 	b := New(cfg, root, slog.New(slog.NewTextHandler(io.Discard, nil)))
@@ -690,6 +692,7 @@ func TestWatcherOverflowRescans(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { root.Close() })
 	cfg := baseConfig(sink)
 	cfg.Rescan = time.Hour
 	logs := &syncBuffer{}

@@ -5,6 +5,7 @@ package e2e
 import (
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -176,12 +177,32 @@ func TestRelaySplit(t *testing.T) {
 	reply := s.last()
 	expect(t, reply, "250 2.6.0 <")
 	drop := parseDrop(t, d.waitDrop(1)[0])
-	pickupDir := filepath.Join(d.root, "Pickup")
-	names := listDir(t, pickupDir)
-	if len(names) != 1 {
-		t.Fatalf("Pickup holds %v", names)
+	// The relayed copy goes to Pickup, where the bridge claims it into
+	// Queue at once (no Outbound Server here, so it waits there), in the
+	// same x-sender/x-receiver form, still dot-stuffed.
+	var relayed string
+	for deadline := time.Now().Add(10 * time.Second); relayed == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		for _, dir := range []string{"Pickup", "Queue"} {
+			for _, n := range listDir(t, filepath.Join(d.root, dir)) {
+				if !strings.HasSuffix(n, ".eml") {
+					continue
+				}
+				// Read it whole before the bridge moves it on.
+				b, err := os.ReadFile(filepath.Join(d.root, dir, n))
+				if err != nil {
+					continue
+				}
+				relayed = filepath.Join(t.TempDir(), n)
+				if err := os.WriteFile(relayed, b, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
 	}
-	pickup := parseDrop(t, filepath.Join(pickupDir, names[0]))
+	if relayed == "" {
+		t.Fatal("the relayed copy is in neither Pickup nor Queue")
+	}
+	pickup := parseDrop(t, relayed)
 	if strings.Join(drop.rcpts, ",") != "near@example.org" || strings.Join(pickup.rcpts, ",") != "far@remote.test" {
 		t.Errorf("Drop for %q, Pickup for %q", drop.rcpts, pickup.rcpts)
 	}

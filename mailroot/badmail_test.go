@@ -7,19 +7,22 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/mailbridge/mailbridge/internal/testdir"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata")
 
 func testRoot(t *testing.T) *Root {
 	t.Helper()
-	d := t.TempDir()
+	d := testdir.New(t)
 	l := Layout{Pickup: filepath.Join(d, "Pickup"), Drop: filepath.Join(d, "Drop"), Queue: filepath.Join(d, "Queue"),
 		Badmail: filepath.Join(d, "Badmail"), SortTemp: filepath.Join(d, "SortTemp")}
 	r, err := Open(l)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { r.Close() })
 	return r
 }
 

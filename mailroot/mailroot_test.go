@@ -10,11 +10,13 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/mailbridge/mailbridge/internal/testdir"
 )
 
 func openTemp(t *testing.T) *Root {
 	t.Helper()
-	dir := t.TempDir()
+	dir := testdir.New(t)
 	l := Layout{
 		Pickup: filepath.Join(dir, "Pickup"), Drop: filepath.Join(dir, "Drop"), Queue: filepath.Join(dir, "Queue"),
 		Badmail: filepath.Join(dir, "Badmail"), SortTemp: filepath.Join(dir, "SortTemp"),
@@ -23,6 +25,7 @@ func openTemp(t *testing.T) *Root {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { r.Close() })
 	return r
 }
 
@@ -117,6 +120,7 @@ func TestOpenRemovesCrashLeftovers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { r2.Close() })
 	defer r2.Close()
 	if n := names(t, st); len(n) != 1 || n[0] != "admin-note.txt" {
 		t.Fatalf("SortTemp after Open: %v", n)
@@ -196,12 +200,13 @@ func TestConcurrentCommits(t *testing.T) {
 }
 
 func BenchmarkCommit10KB(b *testing.B) {
-	dir := b.TempDir()
+	dir := testdir.New(b)
 	l := Layout{Pickup: dir + "/P", Drop: dir + "/D", Queue: dir + "/Q", Badmail: dir + "/B", SortTemp: dir + "/S"}
 	r, err := Open(l)
 	if err != nil {
 		b.Fatal(err)
 	}
+	b.Cleanup(func() { r.Close() })
 	data := make([]byte, 10<<10)
 	b.SetParallelism(4)
 	b.RunParallel(func(pb *testing.PB) {
@@ -236,6 +241,7 @@ func TestOpenLocksTheMailRoot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { r2.Close() })
 	r2.Close()
 }
 

@@ -44,6 +44,7 @@ func TestAwkwardPaths(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Open: %v", err)
 			}
+			t.Cleanup(func() { r.Close() })
 			l := r.Layout()
 			msg := []byte("Subject: ünïcödé\r\n\r\nbody\r\n")
 			f, err := r.Create(l.Drop, "Ä message 1.eml")

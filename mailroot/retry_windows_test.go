@@ -62,6 +62,7 @@ func openLogged(t *testing.T) (*Root, *syncBuffer) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { r.Close() })
 	return r, &buf
 }
 

@@ -123,9 +123,10 @@ func TestAiosmtpdTLSAuth(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			h := startPy(t, pki, tt.serverMode, "app@corp.example", pyPassword, tt.mechs, tt.authRequireTLS)
+			ml := &memLog{}
 			s := NewSession(Config{Host: "127.0.0.1", Port: h.port, Hostname: "bridge.test", ServerName: "relay.example",
 				RootCAs: pki.pool, TLS: tt.mode, Username: "app@corp.example", Password: pyPassword,
-				ConnectTimeout: 5 * time.Second, CommandTimeout: 10 * time.Second})
+				ConnectTimeout: 5 * time.Second, CommandTimeout: 10 * time.Second, CommandLog: ml})
 			defer s.Close()
 			for i := 0; i < 2; i++ {
 				res := s.Send(context.Background(), "a@x.test", []string{"b@y.test"}, []byte(msg))
@@ -141,6 +142,19 @@ func TestAiosmtpdTLSAuth(t *testing.T) {
 			data, _ := base64.StdEncoding.DecodeString(m.Data)
 			if m.TLS != tt.wantTLS || m.Mech != tt.wantMech || m.Login != "app@corp.example" || m.Helo != "bridge.test" || string(data) != msg {
 				t.Fatalf("got %+v (data %q)", m, data)
+			}
+			// The W3C transcript names the mechanism, never the credentials.
+			ml.mu.Lock()
+			log := strings.Join(ml.lines, "\n")
+			ml.mu.Unlock()
+			if !strings.Contains(log, " AUTH - "+tt.wantMech+" ") {
+				t.Fatalf("no AUTH in the transcript:\n%s", log)
+			}
+			for _, secret := range []string{pyPassword, base64.StdEncoding.EncodeToString([]byte(pyPassword)),
+				base64.StdEncoding.EncodeToString([]byte("\x00app@corp.example\x00" + pyPassword))} {
+				if strings.Contains(log, secret) {
+					t.Fatalf("the password is in the transcript:\n%s", log)
+				}
 			}
 		})
 	}

@@ -33,7 +33,9 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -81,6 +83,10 @@ type Config struct {
 	// unless TLS is TLSNone (an explicit choice of the administrator).
 	Username string
 	Password string
+
+	// CommandLog, when set, receives IIS's W3C lines for every command
+	// sent and reply received (see transcript).
+	CommandLog CommandLog
 
 	// Dial replaces net.Dialer.DialContext (tests); nil means TCP.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
@@ -301,13 +307,31 @@ func (s *Session) dial(ctx context.Context) error {
 		conn.Close() // cancelled while connecting: abort saw no connection
 		return classify(addr, "connect", err)
 	}
-	sconn, encrypted, err := s.secure(conn)
+	// tr, the W3C transcript, sees the plain text: the exchange before
+	// STARTTLS here, then everything go-smtp's client says and reads.
+	var tr io.Writer
+	if s.cfg.CommandLog != nil {
+		ip, port := conn.RemoteAddr().String(), s.cfg.Port
+		if ap, err := netip.ParseAddrPort(ip); err == nil {
+			ip, port = ap.Addr().Unmap().String(), int(ap.Port())
+		}
+		tr = newTranscript(s.cfg.CommandLog, ip, port, s.cfg.Hostname)
+	}
+	sconn, encrypted, err := s.secure(conn, tr)
 	if err != nil {
 		conn.Close()
 		return err
 	}
 	conn = sconn
 	c := smtp.NewClient(conn)
+	if tr != nil {
+		c.DebugWriter = tr
+		if rc, ok := conn.(*replayConn); ok && encrypted {
+			// The greeting replayed after STARTTLS is in the
+			// transcript already.
+			c.DebugWriter = &skipWriter{w: tr, n: rc.pre.Len()}
+		}
+	}
 	c.CommandTimeout = s.cfg.CommandTimeout
 	c.SubmissionTimeout = s.cfg.CommandTimeout
 	// After STARTTLS this is the second EHLO, over TLS: RFC 3207 4.2 has

@@ -2,11 +2,13 @@ package sender
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/textproto"
 	"strconv"
@@ -34,7 +36,7 @@ var ErrAuthNotEncrypted = errors.New("AUTH not sent: the connection is not encry
 // The pre-TLS exchange is done here and not by go-smtp because its
 // NewClientStartTLS says EHLO as "localhost", and our name must be in both
 // EHLOs (IIS said its FQDN).
-func (s *Session) secure(conn net.Conn) (_ net.Conn, encrypted bool, _ error) {
+func (s *Session) secure(conn net.Conn, tr io.Writer) (_ net.Conn, encrypted bool, _ error) {
 	addr := s.cfg.Addr()
 	switch s.cfg.TLS {
 	case TLSNone:
@@ -51,23 +53,47 @@ func (s *Session) secure(conn net.Conn) (_ net.Conn, encrypted bool, _ error) {
 	defer conn.SetDeadline(time.Time{})
 	br := bufio.NewReader(conn)
 	r := textproto.NewReader(br)
-	deadline()
-	_, greeting, err := r.ReadResponse(220)
+	// say and read keep the W3C transcript (tr, may be nil) as go-smtp's
+	// client does for the rest of the connection. It goes to tr when this
+	// returns, except when the connection goes on in plain text: go-smtp's
+	// client then sees (and logs) this greeting and EHLO as its own.
+	var said bytes.Buffer
+	keep := true
+	defer func() {
+		if keep && tr != nil {
+			tr.Write(said.Bytes())
+		}
+	}()
+	say := func(cmd string) error {
+		deadline()
+		said.WriteString(cmd + "\r\n")
+		_, err := io.WriteString(conn, cmd+"\r\n")
+		return err
+	}
+	read := func(code int) (string, error) {
+		deadline()
+		got, msg, err := r.ReadResponse(code)
+		if got != 0 {
+			said.WriteString(replyLines(got, msg))
+		}
+		return msg, err
+	}
+	greeting, err := read(220)
 	if err != nil {
 		return nil, false, classify(addr, "EHLO", replyError(err))
 	}
-	deadline()
-	if _, err := fmt.Fprintf(conn, "EHLO %s\r\n", s.cfg.Hostname); err != nil {
+	if err := say("EHLO " + s.cfg.Hostname); err != nil {
 		return nil, false, classify(addr, "EHLO", err)
 	}
-	_, ehlo, err := r.ReadResponse(250)
+	ehlo, err := read(250)
 	if err != nil {
 		// A server that does not know EHLO offers no STARTTLS either
 		// (RFC 3207 extends EHLO): only opportunistic may go on, and
 		// go-smtp's client falls back to HELO by itself.
 		var te *textproto.Error
 		if s.cfg.TLS == TLSOpportunistic && errors.As(err, &te) && (te.Code == 500 || te.Code == 502) {
-			return replay(conn, br, greeting), false, nil
+			keep = false
+			return replay(conn, br, greeting, ""), false, nil
 		}
 		return nil, false, classify(addr, "EHLO", replyError(err))
 	}
@@ -76,14 +102,15 @@ func (s *Session) secure(conn net.Conn) (_ net.Conn, encrypted bool, _ error) {
 			return nil, false, classify(addr, "STARTTLS", ErrNoSTARTTLS)
 		}
 		// Opportunistic, and nothing offered: plain text, as RFC 3207
-		// allows. go-smtp's client will say EHLO once more.
-		return replay(conn, br, greeting), false, nil
+		// allows. go-smtp's client gets the greeting and, for its EHLO,
+		// the reply already read: one EHLO on the wire, as from IIS.
+		keep = false
+		return replay(conn, br, greeting, replyLines(250, ehlo)), false, nil
 	}
-	deadline()
-	if _, err := fmt.Fprintf(conn, "STARTTLS\r\n"); err != nil {
+	if err := say("STARTTLS"); err != nil {
 		return nil, false, classify(addr, "STARTTLS", err)
 	}
-	if _, _, err := r.ReadResponse(220); err != nil {
+	if _, err := read(220); err != nil {
 		// Offered but refused: a transient (4xx) or permanent (5xx) reply
 		// about the connection, never a reason to go on in plain text.
 		return nil, false, classify(addr, "STARTTLS", replyError(err))
@@ -96,7 +123,7 @@ func (s *Session) secure(conn net.Conn) (_ net.Conn, encrypted bool, _ error) {
 	if err != nil {
 		return nil, false, err
 	}
-	return replay(tc, bufio.NewReader(tc), greeting), true, nil
+	return replay(tc, bufio.NewReader(tc), greeting, ""), true, nil
 }
 
 // handshake runs the TLS handshake within the command timeout. A failure,
@@ -286,25 +313,62 @@ func parseEnhanced(s string) (smtp.EnhancedCode, bool) {
 	return code, true
 }
 
-// replayConn reads a greeting first, then the connection.
+// replayConn reads a greeting first, then the connection. With ehlo set,
+// it answers the first EHLO written with it instead of sending it.
 type replayConn struct {
 	net.Conn
-	r   *bufio.Reader
-	pre *strings.Reader
+	r    *bufio.Reader
+	pre  *strings.Reader
+	ehlo string
 }
 
-// replay returns conn with the greeting in front of what br has not read.
-func replay(conn net.Conn, br *bufio.Reader, greeting string) net.Conn {
-	lines := strings.Split(greeting, "\n")
+// replay returns conn with the greeting in front of what br has not read;
+// ehlo, when not "", is the reply to the EHLO already said.
+func replay(conn net.Conn, br *bufio.Reader, greeting, ehlo string) *replayConn {
+	return &replayConn{Conn: conn, r: br, pre: strings.NewReader(replyLines(220, greeting)), ehlo: ehlo}
+}
+
+func (c *replayConn) Write(p []byte) (int, error) {
+	if c.ehlo != "" && len(p) > 5 && strings.EqualFold(string(p[:5]), "EHLO ") {
+		// go-smtp writes each command in one Write and never pipelines.
+		c.pre, c.ehlo = strings.NewReader(c.ehlo), ""
+		return len(p), nil
+	}
+	return c.Conn.Write(p)
+}
+
+// replyLines writes a reply as read by net/textproto (lines joined by
+// "\n") back in its wire form.
+func replyLines(code int, msg string) string {
+	lines := strings.Split(msg, "\n")
 	var b strings.Builder
 	for i, l := range lines {
 		sep := "-"
 		if i == len(lines)-1 {
 			sep = " "
 		}
-		b.WriteString("220" + sep + l + "\r\n")
+		fmt.Fprintf(&b, "%03d%s%s\r\n", code, sep, l)
 	}
-	return &replayConn{Conn: conn, r: br, pre: strings.NewReader(b.String())}
+	return b.String()
+}
+
+// skipWriter drops the first n bytes written to it.
+type skipWriter struct {
+	w io.Writer
+	n int
+}
+
+func (s *skipWriter) Write(p []byte) (int, error) {
+	if s.n > 0 {
+		k := min(s.n, len(p))
+		s.n -= k
+		if k == len(p) {
+			return len(p), nil
+		}
+		s.w.Write(p[k:])
+		return len(p), nil
+	}
+	return s.w.Write(p)
 }
 
 func (c *replayConn) Read(p []byte) (int, error) {

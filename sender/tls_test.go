@@ -338,3 +338,36 @@ func TestSTARTTLSExchange(t *testing.T) {
 		})
 	}
 }
+
+// The W3C transcript over STARTTLS: the greeting once, EHLO before and
+// after STARTTLS, then the transaction.
+func TestOutboundW3CSTARTTLS(t *testing.T) {
+	pki := newPKI(t, "mailbridge test CA")
+	sink := smtpsink.StartTLS(t, smtpsink.Hooks{}, smtpsink.TLSOptions{Config: serverTLS(pki.server(t, "127.0.0.1"))})
+	cfg := cfgFor(sink)
+	cfg.TLS, cfg.RootCAs = TLSStartTLS, pki.pool
+	ml := &memLog{}
+	cfg.CommandLog = ml
+	s := NewSession(cfg)
+	res := s.Send(context.Background(), "a@x.test", []string{"b@y.test"}, []byte(msg))
+	s.Close()
+	if res[0].Err != nil {
+		t.Fatal(res[0].Err)
+	}
+	ml.mu.Lock()
+	got := strings.Join(ml.lines, "\n")
+	ml.mu.Unlock()
+	var verbs []string
+	for _, l := range ml.lines {
+		f := strings.Split(l, " ")
+		if f[3] == "OutboundConnectionCommand" {
+			verbs = append(verbs, f[8])
+		} else {
+			verbs = append(verbs, f[10][:3])
+		}
+	}
+	want := "220 EHLO 250 STARTTLS 220 EHLO 250 MAIL 250 RCPT 250 DATA 354 250 QUIT 221"
+	if strings.Join(verbs, " ") != want {
+		t.Fatalf("transcript %s, want %s:\n%s", strings.Join(verbs, " "), want, got)
+	}
+}

@@ -61,7 +61,7 @@ func TestOutboundCAFile(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			sc := bridgeConfig(cfg).Sender
+			sc := bridgeConfig(cfg, nil).Sender
 			sc.CommandTimeout = 10 * time.Second
 			s := sender.NewSession(sc)
 			defer s.Close()

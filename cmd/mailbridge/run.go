@@ -30,7 +30,7 @@ func layout(cfg *config.Config) mailroot.Layout {
 }
 
 // bridgeConfig maps [outbound] and [pickup] onto the bridge.
-func bridgeConfig(cfg *config.Config) bridge.Config {
+func bridgeConfig(cfg *config.Config, w3c sender.CommandLog) bridge.Config {
 	o, p := cfg.Outbound, cfg.Pickup
 	return bridge.Config{
 		Hostname: cfg.Hostname,
@@ -40,6 +40,7 @@ func bridgeConfig(cfg *config.Config) bridge.Config {
 			MaxRecipients: o.MaxRecipientsPerMessage, MaxMessages: o.MaxMessagesPerConnection,
 			TLS: o.TLS, ServerName: o.ServerName, RootCAs: o.CAs, InsecureSkipVerify: !o.VerifyCertificate,
 			Username: o.Username, Password: o.Password,
+			CommandLog: w3c,
 		},
 		Connections:       o.Connections,
 		Retry:             o.Retry,
@@ -86,13 +87,14 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		tlsConf = &tls.Config{GetCertificate: store.GetCertificate, MinVersion: cfg.Inbound.MinTLSVersion}
 	}
 	var cmdLog listener.CommandLog
+	var outLog sender.CommandLog
 	if cfg.Log.W3CDir != "" {
 		w3c, err := compat.NewW3CLog(cfg.Log.W3CDir, "SMTPSVC1")
 		if err != nil {
 			return fmt.Errorf("[log] w3c_dir: %w", err)
 		}
 		defer w3c.Close()
-		cmdLog = w3c
+		cmdLog, outLog = w3c, w3c
 	}
 	// No TCP keep-alive: SMTP sessions are short and have their own
 	// timeouts, and it would cost three system calls per connection.
@@ -147,7 +149,7 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	bctx, stopBridge := context.WithCancel(context.Background())
 	defer stopBridge()
 	bridgeErr := make(chan error, 1)
-	go func() { bridgeErr <- bridge.New(bridgeConfig(cfg), root, log).Run(bctx) }()
+	go func() { bridgeErr <- bridge.New(bridgeConfig(cfg, outLog), root, log).Run(bctx) }()
 
 	select {
 	case err := <-serveErr:

@@ -221,7 +221,7 @@ password = "hunter2-secret"
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := bridgeConfig(cfg).Sender
+	s := bridgeConfig(cfg, nil).Sender
 	if s.TLS != "none" || s.Username != "app" || s.Password != "hunter2-secret" || s.InsecureSkipVerify {
 		t.Fatalf("%+v", s)
 	}
