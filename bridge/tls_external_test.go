@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailbridge/mailbridge/internal/testdir"
 	"github.com/mailbridge/mailbridge/sender"
 )
 
@@ -63,7 +64,7 @@ func TestWrongPasswordToBadmail(t *testing.T) {
 	ok := err == nil && exec.Command(py, "-c", "import aiosmtpd").Run() == nil
 	needTool(t, ok, "python3-aiosmtpd (/usr/bin/python3 with the aiosmtpd module; apt-get install python3-aiosmtpd)")
 
-	dir := t.TempDir()
+	dir := testdir.New(t)
 	pool, certFile, keyFile := writeTestCA(t, dir)
 	out := filepath.Join(dir, "out")
 	os.Mkdir(out, 0o755)

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mailbridge/mailbridge/internal/testdir"
 )
 
 const python = "/usr/bin/python3"
@@ -55,7 +57,7 @@ type pyMsg struct {
 func startPy(t *testing.T, pki *testPKI, mode, user, password, mechs string, authRequireTLS bool) pyHost {
 	t.Helper()
 	needAiosmtpd(t)
-	dir := t.TempDir()
+	dir := testdir.New(t)
 	_, cert, key := pki.files(t, dir, "relay.example", "127.0.0.1")
 	out := filepath.Join(dir, "out")
 	os.Mkdir(out, 0o755)

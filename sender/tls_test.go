@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/mailbridge/mailbridge/internal/smtpsink"
+	"github.com/mailbridge/mailbridge/internal/testdir"
 )
 
 // testPKI is a CA and server certificates it signed, generated per test.
@@ -229,7 +230,7 @@ func TestNoAuthOverPlainText(t *testing.T) {
 func TestCAFromPEM(t *testing.T) {
 	// ca_file is loaded by config; here: a pool with only the internal CA.
 	pki := newPKI(t, "Internal CA")
-	dir := t.TempDir()
+	dir := testdir.New(t)
 	caFile, _, _ := pki.files(t, dir, "relay.example")
 	pemData, _ := os.ReadFile(caFile)
 	pool := x509.NewCertPool()
