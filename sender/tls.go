@@ -111,9 +111,12 @@ func (s *Session) secure(conn net.Conn, tr io.Writer) (_ net.Conn, encrypted boo
 		return nil, false, classify(addr, "STARTTLS", err)
 	}
 	if _, err := read(220); err != nil {
-		// Offered but refused: a transient (4xx) or permanent (5xx) reply
-		// about the connection, never a reason to go on in plain text.
-		return nil, false, classify(addr, "STARTTLS", replyError(err))
+		// Offered but refused: never a reason to go on in plain text, and
+		// even a 5xx is about the smart host's TLS set-up, not about the
+		// message: transient, so the message waits for the fix.
+		e := classify(addr, "STARTTLS", replyError(err))
+		e.Permanent = false
+		return nil, false, e
 	}
 	if br.Buffered() > 0 {
 		// RFC 3207 6: bytes sent before the handshake may be injected.

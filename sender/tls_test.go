@@ -324,6 +324,7 @@ func TestSTARTTLSExchange(t *testing.T) {
 	for _, tt := range []struct{ name, reply, want string }{
 		// Offered, then refused: transient, and no plain text afterwards.
 		{"refused", "454 4.7.0 TLS not available\r\n", "454 4.7.0 TLS not available"},
+		{"refused for good", "554 5.7.3 no TLS today\r\n", "554 5.7.3 no TLS today"},
 		// RFC 3207 6: anything after the 220 may be injected by a man in
 		// the middle.
 		{"injected", "220 ready\r\n250 injected\r\n", "sent data after its STARTTLS reply"},
