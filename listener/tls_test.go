@@ -8,12 +8,20 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"log/slog"
 	"math/big"
 	"net"
 	"net/smtp"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"software.sslmate.com/src/go-pkcs12"
+
+	"github.com/mailbridge/mailbridge/internal/testdir"
+	"github.com/mailbridge/mailbridge/tlscert"
 )
 
 // testCA makes a CA and a server certificate for mail.example.com and
@@ -171,5 +179,62 @@ func TestOldTLSVersionsRefused(t *testing.T) {
 			tc.Close()
 			t.Errorf("TLS version %x accepted", v)
 		}
+	}
+}
+
+// TestCertificateRenewedUnderRunningServer replaces the PFX file while the
+// listener runs: new sessions get the new certificate, without a restart.
+func TestCertificateRenewedUnderRunningServer(t *testing.T) {
+	dir := testdir.New(t)
+	path := filepath.Join(dir, "smtp.pfx")
+	writePFX := func(cn string) {
+		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
+			DNSNames: []string{cn}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+		der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+		cert, _ := x509.ParseCertificate(der)
+		data, err := pkcs12.Modern.Encode(key, cert, nil, "pw")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// As an administrator's copy would: a new file renamed over the old.
+		tmp := path + ".new"
+		if err := os.WriteFile(tmp, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writePFX("old.example.com")
+	store, err := tlscert.NewStore(path, "pw", slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	defer close(stop)
+	go store.Watch(stop, 20*time.Millisecond)
+	cfg := testConfig()
+	cfg.TLSConfig = &tls.Config{GetCertificate: store.GetCertificate, MinVersion: tls.VersionTLS12}
+	ts := startServer(t, cfg)
+	tlsAddr := serveTLSOn(t, ts)
+	served := func() string {
+		c, err := tls.Dial("tcp", tlsAddr, &tls.Config{InsecureSkipVerify: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		return c.ConnectionState().PeerCertificates[0].Subject.CommonName
+	}
+	if cn := served(); cn != "old.example.com" {
+		t.Fatalf("serves %q", cn)
+	}
+	writePFX("new.example.com")
+	deadline := time.Now().Add(10 * time.Second)
+	for served() != "new.example.com" {
+		if time.Now().After(deadline) {
+			t.Fatal("the renewed certificate is not served")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
