@@ -69,9 +69,9 @@ var explained = map[string]string{
 	"SmtpLocalDelayExpireMinutes":       "local mail goes straight to Drop; there is no local queue to expire",
 	"SmtpLocalNDRExpireMinutes":         "local mail goes straight to Drop; there is no local queue to expire",
 	"SmtpRemoteRetryThreshold":          "mailbridge follows [outbound] retry alone",
-	"AlwaysUseSsl":                      "outbound TLS to the Outbound Server is set in [outbound] (see the sender's TLS modes)",
+	"AlwaysUseSsl":                      "imported as [outbound] tls",
 	"RemoteSmtpSecurePort":              "mailbridge uses [outbound] port for every connection",
-	"RouteUserName":                     "outbound AUTH is set in [outbound]; the password is stored encrypted in the metabase and cannot be imported",
+	"RouteUserName":                     "imported as [outbound] username (commented out until its password is given)",
 	"RoutePassword":                     "stored encrypted in the metabase: it cannot be imported; enter it again where [outbound] takes the password",
 	"SaslLogonDomain":                   "mailbridge offers no inbound AUTH",
 	"NTAuthenticationProviders":         "mailbridge offers no inbound AUTH",
@@ -747,6 +747,7 @@ func (imp *iisImport) writeOutbound() error {
 		return err
 	}
 	smart := strings.TrimSpace(host.Value)
+	haveServer := hp && smart != "" && validSmartHost(smart) == ""
 	switch {
 	case !hp || smart == "":
 		w.comment("IIS had no smart host: it delivered to each domain's mail servers (MX) itself. mailbridge relays only through an Outbound Server: set one, or Pickup files are queued and not sent.")
@@ -761,9 +762,11 @@ func (imp *iisImport) writeOutbound() error {
 			w.comment("IIS SmartHostType = 1 (line %d): IIS tried direct delivery first. mailbridge always sends through the Outbound Server.", tp.Line)
 		}
 	}
+	port := uint32(25)
 	if n, p, ok, err := imp.number("RemoteSmtpPort"); err != nil {
 		return err
 	} else if ok {
+		port = n
 		if n >= 1 && n <= 65535 {
 			w.comment("IIS RemoteSmtpPort: the Outbound Server's port.")
 			w.kv("port", strconv.FormatUint(uint64(n), 10))
@@ -775,7 +778,16 @@ func (imp *iisImport) writeOutbound() error {
 		if on, err := MetabaseBool(p.Value); err != nil {
 			return imp.fail(p, "%v", err)
 		} else if on {
-			w.comment("IIS AlwaysUseSsl = TRUE (line %d): IIS used TLS to the smart host. Set the TLS mode of [outbound] to match (STARTTLS on port 25/587, implicit TLS on 465).", p.Line)
+			mode := "starttls"
+			if port == 465 {
+				mode = "implicit"
+			}
+			w.comment("IIS AlwaysUseSsl = TRUE (line %d): IIS used TLS to the smart host; mailbridge requires it too, verified (\"starttls\" on port 25 or 587, \"implicit\" on 465).", p.Line)
+			if haveServer {
+				w.kvf("tls = %q", mode)
+			} else {
+				w.code("tls = %q", mode)
+			}
 		}
 	}
 	if p, ok := imp.get("RouteAction"); ok {
@@ -788,7 +800,13 @@ func (imp *iisImport) writeOutbound() error {
 			if u, ok := imp.get("RouteUserName"); ok && u.Value != "" {
 				user = fmt.Sprintf(" as \"%s\"", u.Value)
 			}
-			w.comment("IIS authenticated to the smart host%s (RouteAction %d, line %d). The password is stored encrypted in the metabase and cannot be imported: enter it where [outbound] takes AUTH.", user, ra, p.Line)
+			w.comment("IIS authenticated to the smart host%s (RouteAction %d, line %d). The password is stored encrypted in the metabase and cannot be imported: put it in a file readable only by mailbridge's account, name the file here and uncomment both lines.", user, ra, p.Line)
+			if u, ok := imp.get("RouteUserName"); ok && u.Value != "" {
+				w.code("username = %q", u.Value)
+			} else {
+				w.code(`username = "user@example.com"`)
+			}
+			w.code(`password_file = 'C:\ProgramData\mailbridge\smarthost.pw'`)
 		}
 	}
 	if p, ok := imp.get("SmtpRemoteProgressiveRetry"); ok && strings.TrimSpace(p.Value) != "" {
