@@ -7,7 +7,10 @@
 //     disk, closed, renamed into its folder and the folder is synced before
 //     Commit returns. A reader of the folder sees the whole file or nothing;
 //     after a crash the file is either complete in its folder or a leftover in
-//     SortTemp, which Open removes.
+//     SortTemp, which Open removes. On Linux, where the file system allows
+//     it, the file is instead created without a name in its folder
+//     (O_TMPFILE) and named by one link when complete: the same guarantees,
+//     no leftover after a crash, and less work per file.
 //   - Claim moves a file between folders by one rename and syncs both
 //     folders: a file is in exactly one place, so what cannot be claimed is
 //     not processed twice.
@@ -71,9 +74,10 @@ const tempPrefix = "mbtmp-"
 
 // Root is an opened mail root. It is safe for concurrent use.
 type Root struct {
-	layout Layout
-	lock   *os.File
-	log    *slog.Logger
+	layout  Layout
+	lock    *os.File
+	unnamed bool // new files are created without a name (Linux O_TMPFILE)
+	log     *slog.Logger
 	// retryDelays are the waits between attempts of a rename or delete
 	// that failed transiently.
 	retryDelays []time.Duration
@@ -144,6 +148,7 @@ func Open(l Layout, opts ...Option) (*Root, error) {
 		lock.Close()
 		return nil, err
 	}
+	r.unnamed = probeUnnamed(l.SortTemp)
 	return r, nil
 }
 
@@ -194,16 +199,34 @@ func (r *Root) NewName() string {
 
 // File is a file being written; it becomes visible only through Commit.
 type File struct {
-	root *Root
-	f    *os.File
-	dir  string
-	name string
-	done bool
+	root    *Root
+	f       *os.File
+	dir     string
+	name    string
+	done    bool
+	unnamed bool // f has no name yet (createUnnamed); else it is in SortTemp
 }
 
-// Create starts a new file that Commit will place as dir/name. dir is one of
-// the layout's folders.
+var errUnnamedUnsupported = errors.New("mailroot: files without a name are not supported here")
+
+// Create starts a new file that Commit will place as dir/name, never over
+// an existing file of that name. dir is one of the layout's folders.
 func (r *Root) Create(dir, name string) (*File, error) {
+	return r.create(dir, name, r.unnamed)
+}
+
+// create is Create; unnamed false forces the way through SortTemp, whose
+// rename replaces an existing file (WriteFile needs that).
+func (r *Root) create(dir, name string, unnamed bool) (*File, error) {
+	if unnamed {
+		f, err := createUnnamed(dir)
+		if err == nil {
+			return &File{root: r, f: f, dir: dir, name: name, unnamed: true}, nil
+		}
+		if !errors.Is(err, errUnnamedUnsupported) {
+			return nil, fmt.Errorf("creating a new file in %s: %w", dir, err)
+		}
+	}
 	// Not os.CreateTemp: its 0600 would keep Drop files from a consumer
 	// running as another user. 0666 less the umask, as any file.
 	var f *os.File
@@ -236,6 +259,9 @@ func (f *File) Commit() (string, error) {
 		return "", errors.New("mailroot: file already committed or aborted")
 	}
 	f.done = true
+	if f.unnamed {
+		return f.commitUnnamed()
+	}
 	tmp := f.f.Name()
 	if err := f.f.Sync(); err != nil {
 		f.f.Close()
@@ -260,6 +286,26 @@ func (f *File) Commit() (string, error) {
 	return dst, nil
 }
 
+// commitUnnamed is Commit for a file without a name: flush, give it its
+// name (never over an existing file), sync the folder.
+func (f *File) commitUnnamed() (string, error) {
+	dst := filepath.Join(f.dir, f.name)
+	if err := f.f.Sync(); err != nil {
+		f.f.Close()
+		return "", fmt.Errorf("flushing %s: %w", dst, err)
+	}
+	err := linkUnnamed(f.f, dst)
+	f.f.Close()
+	if err != nil {
+		return "", fmt.Errorf("naming %s: %w", dst, err)
+	}
+	if err := f.root.SyncDir(f.dir); err != nil {
+		os.Remove(dst)
+		return "", fmt.Errorf("syncing folder %s: %w", f.dir, err)
+	}
+	return dst, nil
+}
+
 // Abort discards the file. It is safe after Commit, and safe to defer.
 func (f *File) Abort() {
 	if f.done {
@@ -267,7 +313,28 @@ func (f *File) Abort() {
 	}
 	f.done = true
 	f.f.Close()
-	os.Remove(f.f.Name())
+	if !f.unnamed {
+		os.Remove(f.f.Name())
+	}
+}
+
+// probeUnnamed reports whether files without a name can be created in dir
+// and named: O_TMPFILE needs Linux and a file system that has it, and
+// linkat needs /proc.
+func probeUnnamed(dir string) bool {
+	f, err := createUnnamed(dir)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	probe := filepath.Join(dir, tempPrefix+"probe-"+hex.EncodeToString(b[:]))
+	if err := linkUnnamed(f, probe); err != nil {
+		return false
+	}
+	os.Remove(probe)
+	return true
 }
 
 // rename moves a file, retrying where the OS reports a transient failure
@@ -347,7 +414,7 @@ func (r *Root) Move(src, dir, name string) (string, error) {
 // WriteFile atomically replaces dir/name with data: readers see the old
 // content or the new, never a mixture.
 func (r *Root) WriteFile(dir, name string, data []byte) error {
-	f, err := r.Create(dir, name)
+	f, err := r.create(dir, name, false)
 	if err != nil {
 		return err
 	}

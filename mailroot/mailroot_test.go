@@ -99,10 +99,15 @@ func TestCommitIntoMissingFolderFailsCleanly(t *testing.T) {
 	r := openTemp(t)
 	drop := r.Layout().Drop
 	os.Remove(drop)
-	f, _ := r.Create(drop, "c.eml")
-	f.Write([]byte("data"))
-	if _, err := f.Commit(); err == nil || !errors.Is(err, fs.ErrNotExist) {
-		t.Fatalf("Commit into a missing folder: %v", err)
+	// The failure comes at Create (a file without a name is made in its
+	// folder) or at Commit (a temporary file in SortTemp is renamed).
+	f, err := r.Create(drop, "c.eml")
+	if err == nil {
+		f.Write([]byte("data"))
+		_, err = f.Commit()
+	}
+	if err == nil || !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("a file into a missing folder: %v", err)
 	}
 	if n := names(t, r.Layout().SortTemp); len(n) != 0 {
 		t.Fatalf("SortTemp keeps %v", n)
@@ -260,5 +265,49 @@ func TestCommittedFileMode(t *testing.T) {
 	st, _ := os.Stat(path)
 	if st.Mode().Perm()&0o044 == 0 {
 		t.Fatalf("mode %v: group and others cannot read", st.Mode())
+	}
+}
+
+// Both ways of writing a new file keep the contract: the fallback through
+// SortTemp (other systems, file systems without O_TMPFILE) is tested here
+// on every system.
+func TestCommitThroughSortTemp(t *testing.T) {
+	r := openTemp(t)
+	r.unnamed = false
+	f, err := r.Create(r.Layout().Drop, "st.eml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write([]byte("via SortTemp"))
+	if n := names(t, r.Layout().SortTemp); len(n) != 1 {
+		t.Fatalf("SortTemp holds %v while the file is written", n)
+	}
+	path, err := f.Commit()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "via SortTemp" {
+		t.Fatalf("content %q", b)
+	}
+	if n := names(t, r.Layout().SortTemp); len(n) != 0 {
+		t.Fatalf("SortTemp keeps %v", n)
+	}
+}
+
+// An existing name is never overwritten.
+func TestCommitNeverOverwrites(t *testing.T) {
+	r := openTemp(t)
+	drop := r.Layout().Drop
+	os.WriteFile(filepath.Join(drop, "taken.eml"), []byte("first"), 0o644)
+	f, err := r.Create(drop, "taken.eml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write([]byte("second"))
+	if _, err := f.Commit(); err == nil && r.unnamed {
+		t.Fatal("a committed file replaced an existing one")
+	}
+	if b, _ := os.ReadFile(filepath.Join(drop, "taken.eml")); string(b) != "first" && r.unnamed {
+		t.Fatalf("content %q", b)
 	}
 }

@@ -1,0 +1,37 @@
+package mailroot
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+)
+
+// createUnnamed opens a new file without a name in dir (O_TMPFILE, Linux
+// 3.11+). It appears only when linkUnnamed gives it one, and a crash before
+// that leaves nothing behind. Compared with a named temporary file renamed
+// into place, it spares the folder one entry created and one removed per
+// message: on ext4 under load that was a fifth of mailbridge's CPU time.
+func createUnnamed(dir string) (*os.File, error) {
+	fd, err := unix.Open(dir, unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, 0o666)
+	if err != nil {
+		if errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EISDIR) || errors.Is(err, unix.EINVAL) {
+			return nil, errUnnamedUnsupported
+		}
+		return nil, &os.PathError{Op: "open", Path: dir, Err: err}
+	}
+	return os.NewFile(uintptr(fd), filepath.Join(dir, "(new file)")), nil
+}
+
+// linkUnnamed names f as dst, failing if dst exists: the file appears
+// whole, at once. linkat through /proc/self/fd needs no privilege (unlike
+// AT_EMPTY_PATH).
+func linkUnnamed(f *os.File, dst string) error {
+	err := unix.Linkat(unix.AT_FDCWD, fmt.Sprintf("/proc/self/fd/%d", f.Fd()), unix.AT_FDCWD, dst, unix.AT_SYMLINK_FOLLOW)
+	if err != nil {
+		return &os.LinkError{Op: "link", Old: f.Name(), New: dst, Err: err}
+	}
+	return nil
+}
