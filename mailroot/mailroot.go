@@ -117,18 +117,8 @@ func Open(l Layout, opts ...Option) (*Root, error) {
 			return nil, fmt.Errorf("creating the %s folder: %w", f.Name, err)
 		}
 	}
-	if err := SameVolume(l.SortTemp, l.Drop); err != nil {
-		return nil, fmt.Errorf("SortTemp and Drop: %w", err)
-	}
-	if err := SameVolume(l.Pickup, l.Queue); err != nil {
-		return nil, fmt.Errorf("Pickup and Queue: %w", err)
-	}
-	// Relayed mail is written through SortTemp into Pickup; Queue and
-	// Badmail files are written in SortTemp and renamed there.
-	for _, f := range []Folder{{"Pickup", l.Pickup}, {"Queue", l.Queue}, {"Badmail", l.Badmail}} {
-		if err := SameVolume(l.SortTemp, f.Path); err != nil {
-			return nil, fmt.Errorf("SortTemp and %s: %w", f.Name, err)
-		}
+	if errs := CheckVolumes(l); len(errs) > 0 {
+		return nil, errs[0]
 	}
 	// One mailbridge per mail root: a second one would remove the first's
 	// temporary files as crash leftovers, and both would work one queue.
@@ -150,6 +140,28 @@ func Open(l Layout, opts ...Option) (*Root, error) {
 	}
 	r.unnamed = probeUnnamed(l.SortTemp)
 	return r, nil
+}
+
+// CheckVolumes reports every pair of folders that must share a volume and
+// does not: files move between them by one rename. Open and `mailbridge
+// check` use it alike.
+func CheckVolumes(l Layout) []error {
+	pairs := []struct{ a, b Folder }{
+		{Folder{"SortTemp", l.SortTemp}, Folder{"Drop", l.Drop}},
+		{Folder{"Pickup", l.Pickup}, Folder{"Queue", l.Queue}},
+		// Relayed mail is written through SortTemp into Pickup; Queue and
+		// Badmail files are written in SortTemp and renamed there.
+		{Folder{"SortTemp", l.SortTemp}, Folder{"Pickup", l.Pickup}},
+		{Folder{"SortTemp", l.SortTemp}, Folder{"Queue", l.Queue}},
+		{Folder{"SortTemp", l.SortTemp}, Folder{"Badmail", l.Badmail}},
+	}
+	var errs []error
+	for _, p := range pairs {
+		if err := SameVolume(p.a.Path, p.b.Path); err != nil {
+			errs = append(errs, fmt.Errorf("%s and %s: %w", p.a.Name, p.b.Name, err))
+		}
+	}
+	return errs
 }
 
 // ErrInUse is returned by Open when another process has the mail root open.

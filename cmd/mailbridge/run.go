@@ -259,14 +259,8 @@ func check(cfg *config.Config, stdout, stderr io.Writer) int {
 	}
 	if problems == 0 {
 		l := layout(cfg)
-		if err := mailroot.SameVolume(l.SortTemp, l.Drop); err != nil {
-			fail("SortTemp and Drop: %v", err)
-		}
-		if err := mailroot.SameVolume(l.Pickup, l.Queue); err != nil {
-			fail("Pickup and Queue: %v", err)
-		}
-		if err := mailroot.SameVolume(l.SortTemp, l.Pickup); err != nil {
-			fail("SortTemp and Pickup: %v", err)
+		for _, err := range mailroot.CheckVolumes(l) {
+			fail("%v", err)
 		}
 	}
 	if l, err := net.Listen("tcp", cfg.Addr()); err != nil {
