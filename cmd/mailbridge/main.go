@@ -3,6 +3,10 @@
 //
 //	mailbridge run [--config FILE]     run in the foreground until SIGINT/SIGTERM
 //	mailbridge check [--config FILE]   validate the configuration and the machine
+//	mailbridge import-iis [METABASE.xml] [--site N]
+//	                                   print a configuration made from IIS's MetaBase.xml
+//	mailbridge service install|uninstall|start|stop|status [--name NAME] [--config FILE]
+//	                                   manage the Windows service
 //	mailbridge version                 print the version
 //
 // Exit status: 0 on success, 1 when check finds problems or run fails, 2 for
