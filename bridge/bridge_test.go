@@ -23,6 +23,8 @@ import (
 	"github.com/mailbridge/mailbridge/internal/testdir"
 	"github.com/mailbridge/mailbridge/mailroot"
 	"github.com/mailbridge/mailbridge/sender"
+
+	"github.com/mailbridge/mailbridge/internal/testlog"
 )
 
 // wait is the bound on any wait in these tests: a guard against hangs, not
@@ -35,24 +37,7 @@ type harness struct {
 	cfg    Config
 	cancel context.CancelFunc
 	done   chan struct{}
-	logs   *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs   *testlog.Buffer
 }
 
 func testLayout(t *testing.T) mailroot.Layout {
@@ -93,7 +78,7 @@ func startB(t testing.TB, l mailroot.Layout, cfg Config) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	log := slog.New(slog.NewTextHandler(io.MultiWriter(logs, testWriter{t}), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &harness{t: t, root: root, cfg: cfg, cancel: cancel, done: make(chan struct{}), logs: logs}
@@ -695,7 +680,7 @@ func TestWatcherOverflowRescans(t *testing.T) {
 	t.Cleanup(func() { root.Close() })
 	cfg := baseConfig(sink)
 	cfg.Rescan = time.Hour
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	b := New(cfg, root, slog.New(slog.NewTextHandler(logs, nil)))
 	w, err := b.newWatcher()
 	if err != nil {

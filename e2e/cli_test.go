@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mailbridge/mailbridge/internal/testlog"
 )
 
 // mailbridge runs the binary to completion and returns its stdout, stderr
@@ -20,7 +22,7 @@ import (
 func mailbridge(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
-	var stdout, stderr syncBuffer
+	var stdout, stderr testlog.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	done := make(chan error, 1)
 	if err := cmd.Start(); err != nil {

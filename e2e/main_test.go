@@ -13,10 +13,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mailbridge/mailbridge/internal/testlog"
 )
 
 // bin is the mailbridge binary built once for the whole package.
@@ -79,24 +80,6 @@ func freePort(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// syncBuffer collects a process's output for inspection while it runs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // daemon is one running `mailbridge run`.
 type daemon struct {
 	t        testing.TB
@@ -107,7 +90,7 @@ type daemon struct {
 	sortTemp string
 	addr     string
 	port     int
-	log      *syncBuffer
+	log      *testlog.Buffer
 	done     chan struct{}
 	exitErr  error
 }
@@ -173,7 +156,7 @@ func startDaemon(t testing.TB, o options) *daemon {
 func (d *daemon) start() {
 	t := d.t
 	t.Helper()
-	d.log = &syncBuffer{}
+	d.log = &testlog.Buffer{}
 	d.cmd = exec.Command(bin, "run", "--config", d.cfgPath)
 	d.cmd.Stdout = d.log
 	d.cmd.Stderr = d.log

@@ -2,7 +2,6 @@ package listener
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -14,13 +13,14 @@ import (
 	"runtime"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/mailbridge/mailbridge/mailroot"
 
 	"github.com/mailbridge/mailbridge/internal/testdir"
+
+	"github.com/mailbridge/mailbridge/internal/testlog"
 )
 
 // fixedNow is the arrival time of every message in tests.
@@ -31,25 +31,8 @@ type testServer struct {
 	srv  *Server
 	root *mailroot.Root
 	drop string
-	logs *syncBuffer
+	logs *testlog.Buffer
 	done chan error
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func testConfig() Config {
@@ -86,7 +69,7 @@ func startServer(t testing.TB, cfg Config) *testServer {
 	// As cmd/mailbridge wires it: relayed mail goes to Pickup, stuffed as
 	// the Pickup reader's default expects.
 	cfg.RelayDir, cfg.RelayDotStuffed = l.Pickup, true
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	srv := New(cfg, root, slog.New(slog.NewTextHandler(logs, nil)))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -3,7 +3,6 @@
 package mailroot
 
 import (
-	"bytes"
 	"errors"
 	"io/fs"
 	"log/slog"
@@ -17,25 +16,9 @@ import (
 	"golang.org/x/sys/windows"
 
 	"github.com/mailbridge/mailbridge/internal/testdir"
+
+	"github.com/mailbridge/mailbridge/internal/testlog"
 )
-
-// syncBuffer is a log sink safe for the concurrent writes of a test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // hold opens path the way an on-access scanner does: without sharing, so
 // that renames and deletes fail with a sharing violation until release.
@@ -55,9 +38,9 @@ func hold(t *testing.T, path string) (release func()) {
 	return release
 }
 
-func openLogged(t *testing.T) (*Root, *syncBuffer) {
+func openLogged(t *testing.T) (*Root, *testlog.Buffer) {
 	t.Helper()
-	var buf syncBuffer
+	var buf testlog.Buffer
 	r, err := Open(layoutUnder(testdir.New(t)), WithLogger(slog.New(slog.NewTextHandler(&buf, nil))))
 	if err != nil {
 		t.Fatal(err)
