@@ -59,8 +59,9 @@ type conn struct {
 	offerTLS  bool // STARTTLS may be offered on this connection
 	startTLS  bool // a STARTTLS command waits for the next Read
 	inject    []byte
-	swallow   int // replies of go-smtp not to send (to the injected RSET)
-	data      bool
+	stash     []byte // bytes read from the client, not yet handed to go-smtp
+	swallow   int    // replies of go-smtp not to send (to the injected RSET)
+	data      bool   // a 354 was sent: message data until the next reply
 	shutdown  bool
 	badCmds   int
 	pending   []byte // an incomplete reply line
@@ -180,6 +181,19 @@ func (c *conn) Read(p []byte) (n int, err error) {
 			continue
 		}
 		nc, data, shutdown := c.nc, c.data, c.shutdown
+		if len(c.stash) > 0 {
+			// Already read (and counted) from the network.
+			n := copy(p, c.stash)
+			c.stash = c.stash[n:]
+			if data {
+				c.dataBytes += int64(n)
+			}
+			c.mu.Unlock()
+			if n, err := c.handOver(p, n, nil, data, shutdown); n > 0 || err != nil {
+				return n, err
+			}
+			continue
+		}
 		c.mu.Unlock()
 
 		d := c.srv.cfg.CommandTimeout
@@ -200,37 +214,79 @@ func (c *conn) Read(p []byte) (n int, err error) {
 			c.dataBytes += int64(n)
 		}
 		c.mu.Unlock()
-		if n > 0 && !data {
-			keep, lerr := c.scanCommands(p[:n])
-			if lerr != nil {
-				c.fail("500 5.5.2 Line too long, closing transmission channel")
-				return 0, lerr
-			}
-			if keep == 0 && n > 0 && err == nil {
-				continue // the read held only a STARTTLS command
-			}
-			n = keep
+		if n == 0 && err == nil {
+			continue
 		}
-		if err != nil && !shutdown && (data || c.bdatSkip > 0) {
-			// A message stalled mid-transfer: go-smtp would answer with a
-			// permanent 554 carrying the error text; the client must see a
-			// transient timeout, and nothing is stored.
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				c.fail("421 4.4.2 " + c.srv.cfg.Hostname + " Timeout waiting for client input, closing transmission channel")
-				return 0, err
-			}
+		n, err = c.handOver(p, n, err, data, shutdown)
+		if n == 0 && err == nil {
+			continue // the read held only a STARTTLS command
 		}
 		return n, err
 	}
 }
 
-// scanCommands counts command line lengths and finds STARTTLS. It returns
-// how many bytes of p go to go-smtp: a STARTTLS command and anything the
-// client sent after it are withheld (RFC 3207 section 4.2: data sent before
-// the handshake completes must be discarded). The chunk that follows a BDAT
-// command is message data and is skipped.
-func (c *conn) scanCommands(p []byte) (int, error) {
+// handOver checks the n bytes read into p before go-smtp gets them: it
+// scans command lines (limits, STARTTLS, the end of a DATA command) and
+// turns a stalled message into IIS's timeout reply.
+func (c *conn) handOver(p []byte, n int, err error, data, shutdown bool) (int, error) {
+	if n > 0 && !data {
+		keep, cut, lerr := c.scanCommands(p[:n])
+		if lerr != nil {
+			c.fail("500 5.5.2 Line too long, closing transmission channel")
+			return 0, lerr
+		}
+		if cut {
+			// The DATA command ends what go-smtp gets: what follows it is
+			// the message (or, if DATA is refused, the next commands), and
+			// dotReader reads the message from the connection itself.
+			c.mu.Lock()
+			c.stash = append(append([]byte(nil), p[keep:n]...), c.stash...)
+			c.mu.Unlock()
+		}
+		n = keep
+	}
+	if err != nil && !shutdown && (data || c.bdatSkip > 0) {
+		// A message stalled mid-transfer: go-smtp would answer with a
+		// permanent 554 carrying the error text; the client must see a
+		// transient timeout, and nothing is stored.
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			c.fail("421 4.4.2 " + c.srv.cfg.Hostname + " Timeout waiting for client input, closing transmission channel")
+			return 0, err
+		}
+	}
+	return n, err
+}
+
+// body returns a reader for the message after a 354 reply, or nil where
+// go-smtp reads the message itself (BDAT).
+func (c *conn) body(limit int64) *dotReader {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.data {
+		return nil
+	}
+	return &dotReader{c: c, limited: limit > 0, n: limit}
+}
+
+// endData takes back what the client sent after the end of the message,
+// for go-smtp to read as commands, and gives go-smtp's own message reader
+// the end-of-data line it waits for.
+func (c *conn) endData(rest []byte) {
+	c.mu.Lock()
+	c.stash = append(append([]byte(nil), rest...), c.stash...)
+	c.dataBytes -= int64(len(rest))
+	c.inject = append(c.inject, ".\r\n"...)
+	c.mu.Unlock()
+}
+
+// scanCommands counts command line lengths and finds STARTTLS and DATA. It
+// returns how many bytes of p go to go-smtp: a STARTTLS command and
+// anything the client sent after it are withheld (RFC 3207 section 4.2:
+// data sent before the handshake completes must be discarded); after a DATA
+// command it stops, with cut true: the bytes after it are for later. The
+// chunk that follows a BDAT command is message data and is skipped.
+func (c *conn) scanCommands(p []byte) (keep int, cut bool, err error) {
 	off := 0
 	for off < len(p) {
 		if c.bdatSkip > 0 {
@@ -253,7 +309,7 @@ func (c *conn) scanCommands(p []byte) (int, error) {
 			c.lineHead = append(c.lineHead, seg[:k]...)
 		}
 		if c.lineLen > maxCommandLine {
-			return 0, errLineTooLong
+			return 0, false, errLineTooLong
 		}
 		off += len(seg)
 		if i < 0 {
@@ -262,7 +318,9 @@ func (c *conn) scanCommands(p []byte) (int, error) {
 		}
 		start := c.lineStart
 		c.bdatSkip = bdatSize(c.lineHead)
-		isStartTLS := strings.EqualFold(strings.TrimSpace(string(c.lineHead)), "STARTTLS")
+		verb := bytes.TrimSpace(c.lineHead)
+		isStartTLS := bytes.EqualFold(verb, []byte("STARTTLS"))
+		isData := bytes.EqualFold(verb, []byte("DATA"))
 		if c.srv.cfg.CommandLog != nil {
 			c.mu.Lock()
 			c.cmds = append(c.cmds, pendingCmd{line: strings.TrimRight(string(c.lineHead), "\r\n"), at: time.Now(), n: c.lineLen})
@@ -274,14 +332,18 @@ func (c *conn) scanCommands(p []byte) (int, error) {
 			ok := c.offerTLS && !c.tls
 			if ok {
 				c.startTLS = true
+				c.stash = nil // sent before the handshake: discarded too
 			}
 			c.mu.Unlock()
 			if ok {
-				return start, nil
+				return start, false, nil
 			}
 		}
+		if isData && off < len(p) {
+			return off, true, nil
+		}
 	}
-	return len(p), nil
+	return len(p), false, nil
 }
 
 // upgrade answers STARTTLS and runs the handshake. go-smtp then gets an RSET

@@ -91,7 +91,8 @@ type Server struct {
 	localDomains map[string]struct{}
 	ownIPs       map[netip.Addr]struct{}
 
-	bufs sync.Pool // *bufio.Writer for message files
+	bufs     sync.Pool // *bufio.Writer for message files
+	copyBufs sync.Pool // *[]byte for reading messages
 
 	mu      sync.Mutex
 	conns   map[*conn]struct{}

@@ -87,6 +87,12 @@ type output struct {
 func (s *session) Data(r io.Reader) error {
 	srv := s.s
 	cfg := srv.cfg
+	if body := s.conn.body(cfg.MaxMessageSize); body != nil {
+		// Whatever the outcome, the connection must be left at the end
+		// of the message, where go-smtp reads the next command.
+		defer func() { _ = body.drain() }()
+		r = body
+	}
 	arrival := cfg.Now()
 	name := srv.root.NewName()
 	isTLS := s.conn.isTLS()
@@ -139,7 +145,9 @@ func (s *session) Data(r io.Reader) error {
 		w = io.MultiWriter(outs[0].dw, outs[1].dw)
 	}
 	cr := &countingReader{r: r}
-	_, err := io.Copy(w, cr)
+	buf := srv.copyBuf()
+	_, err := io.CopyBuffer(w, cr, *buf)
+	srv.copyBufs.Put(buf)
 	for _, o := range outs {
 		if err == nil {
 			err = o.dw.Close()
@@ -233,6 +241,16 @@ func (s *Server) writer(w io.Writer) *bufio.Writer {
 		return bw
 	}
 	return bufio.NewWriterSize(w, 64<<10)
+}
+
+// copyBuf returns a 32 KB buffer from the server's pool for reading a
+// message: io.Copy would allocate one per message.
+func (s *Server) copyBuf() *[]byte {
+	if b, ok := s.copyBufs.Get().(*[]byte); ok {
+		return b
+	}
+	b := make([]byte, 32<<10)
+	return &b
 }
 
 func (s *Server) release(bw *bufio.Writer) {

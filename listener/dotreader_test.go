@@ -1,0 +1,232 @@
+package listener
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// refUnstuff is go-smtp v0.25.1's dataReader (data.go), one byte at a
+// time, as the reference dotReader must match: it returns the message and
+// how many input bytes it took, and whether the end line was reached.
+func refUnstuff(in []byte) (out []byte, used int, eof bool) {
+	state := stateBeginLine
+	for i, c := range in {
+		switch state {
+		case stateBeginLine:
+			if c == '.' {
+				state = stateDot
+				continue
+			}
+			if c == '\r' {
+				state = stateCR
+				break
+			}
+			state = stateData
+		case stateDot:
+			if c == '\r' {
+				state = stateDotCR
+				continue
+			}
+			state = stateData
+		case stateDotCR:
+			if c == '\n' {
+				return out, i + 1, true
+			}
+			state = stateData
+		case stateCR:
+			if c == '\n' {
+				state = stateBeginLine
+				break
+			}
+			state = stateData
+		case stateData:
+			if c == '\r' {
+				state = stateCR
+			}
+		}
+		out = append(out, c)
+	}
+	return out, len(in), false
+}
+
+// chunkedUnstuff feeds in to a dotReader in pieces of the given sizes, as
+// reads from the network would come.
+func chunkedUnstuff(in []byte, sizes []byte) (out []byte, used int, eof bool) {
+	d := &dotReader{}
+	for k := 0; used < len(in); k++ {
+		n := len(in) - used
+		if len(sizes) > 0 {
+			n = min(n, int(sizes[k%len(sizes)])+1)
+		}
+		b := append([]byte(nil), in[used:used+n]...)
+		o, u, e := d.unstuff(b)
+		out = append(out, b[:o]...)
+		used += u
+		if e {
+			return out, used, true
+		}
+	}
+	return out, used, false
+}
+
+func FuzzDotReader(f *testing.F) {
+	for _, s := range []string{
+		"Subject: x\r\n\r\nbody\r\n.\r\n",
+		"..leading dot\r\n...\r\n.\r\nQUIT\r\n",
+		".\r\n",
+		"bare\nlf\n.\n.\r\n",
+		"cr\r\r\n.\r\nmore\r\n.\r\n",
+		".\rX\r\n.\r\n",
+		"no end\r\n.",
+		"\r\n.\r\n",
+		strings.Repeat("long line ", 5000) + "\r\n.\r\n",
+	} {
+		f.Add([]byte(s), []byte{0, 3, 200})
+	}
+	f.Fuzz(func(t *testing.T, in, sizes []byte) {
+		wantOut, wantUsed, wantEOF := refUnstuff(in)
+		gotOut, gotUsed, gotEOF := chunkedUnstuff(in, sizes)
+		if !bytes.Equal(gotOut, wantOut) || gotUsed != wantUsed || gotEOF != wantEOF {
+			t.Fatalf("input %q in chunks %v:\n got %q used %d eof %v\nwant %q used %d eof %v",
+				in, sizes, gotOut, gotUsed, gotEOF, wantOut, wantUsed, wantEOF)
+		}
+	})
+}
+
+// TestDataPipelinedAfterBody: the client pipelines the next transaction
+// right behind a message's end (RFC 2920), and sends a message without
+// waiting for the 354 (an early talker). Every byte after the end of a
+// message must reach go-smtp as commands, in order, and the W3C log pairs
+// each command with its reply.
+func TestDataPipelinedAfterBody(t *testing.T) {
+	cfg := testConfig()
+	ml := &memLog{}
+	cfg.CommandLog = ml
+	ts := startServer(t, cfg)
+	c := dial(t, ts.addr)
+	c.hello()
+	c.send("MAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nDATA\r\n")
+	for _, want := range []string{"250 2.1.0", "250 2.1.5", "354 "} {
+		if r := c.reply(); !strings.HasPrefix(r, want) {
+			t.Fatalf("got %q, want %q", r, want)
+		}
+	}
+	// One write: the end of message 1, all of transaction 2 (its body
+	// before the 354), and QUIT.
+	c.send("Subject: one\r\n\r\n..dot\r\n.\r\n" +
+		"MAIL FROM:<c@x.test>\r\nRCPT TO:<d@y.test>\r\nDATA\r\nSubject: two\r\n\r\nsecond\r\n.\r\nQUIT\r\n")
+	for _, want := range []string{"250 2.6.0", "250 2.1.0 c@x.test", "250 2.1.5 d@y.test", "354 ", "250 2.6.0", "221 2.0.0"} {
+		if r := c.reply(); !strings.HasPrefix(r, want) {
+			t.Fatalf("got %q, want %q", r, want)
+		}
+	}
+	c.waitClosed()
+
+	names := ts.dropFiles(t)
+	if len(names) != 2 {
+		t.Fatalf("Drop holds %v, want 2 files", names)
+	}
+	var bodies []string
+	for _, n := range names {
+		b, err := os.ReadFile(filepath.Join(ts.drop, n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		bodies = append(bodies, string(b))
+	}
+	joined := strings.Join(bodies, "\n---\n")
+	for _, want := range []string{"Subject: one\r\n", "\r\n.dot\r\n", "Subject: two\r\n", "\r\nsecond\r\n"} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("Drop files lack %q:\n%s", want, joined)
+		}
+	}
+	if strings.Contains(joined, "MAIL FROM") || strings.Contains(joined, "QUIT") {
+		t.Errorf("commands ended up in a message:\n%s", joined)
+	}
+
+	ml.mu.Lock()
+	var got []string
+	for _, e := range ml.entries {
+		got = append(got, fmt.Sprintf("%s %d %d", e.Method, e.Status, e.CSBytes))
+	}
+	ml.mu.Unlock()
+	// DATA's cs-bytes: the command line and the message as sent, end line
+	// included ("Subject: one\r\n\r\n..dot\r\n.\r\n" is 26 bytes).
+	want := []string{
+		"EHLO 250 18", "MAIL 250 22", "RCPT 250 20", "DATA 250 32",
+		"MAIL 250 22", "RCPT 250 20", "DATA 250 33",
+	}
+	if len(got) < len(want) || strings.Join(got[:len(want)], "|") != strings.Join(want, "|") {
+		t.Errorf("W3C entries\n got %v\nwant %v then QUIT", got, want)
+	}
+	if len(got) != len(want)+1 || !strings.HasPrefix(got[len(want)], "QUIT 240 ") {
+		t.Errorf("W3C entries %v: want QUIT last", got)
+	}
+}
+
+// TestDataRefusedThenBody: DATA without a recipient is refused, and what
+// the client sent after it is read as commands, as RFC 2920 section 3.1
+// describes for a pipelining client whose DATA fails.
+func TestDataRefusedThenBody(t *testing.T) {
+	ts := startServer(t, testConfig())
+	c := dial(t, ts.addr)
+	c.hello()
+	c.send("MAIL FROM:<a@x.test>\r\nDATA\r\nNOOP\r\n")
+	for _, want := range []string{"250 2.1.0", "5", "250 "} {
+		if r := c.reply(); !strings.HasPrefix(r, want) {
+			t.Fatalf("got %q, want %q", r, want)
+		}
+	}
+	if n := ts.dropFiles(t); len(n) != 0 {
+		t.Fatalf("Drop holds %v", n)
+	}
+}
+
+// TestMessageSizeBoundary: the size limit counts the message as stored
+// (leading dots removed, CRLF kept), and a message one byte under the
+// limit is accepted, as go-smtp's reader did.
+func TestMessageSizeBoundary(t *testing.T) {
+	cfg := testConfig()
+	cfg.MaxMessageSize = 1000
+	cfg.MaxAttachmentSize = 0
+	ts := startServer(t, cfg)
+	for _, tc := range []struct {
+		size int
+		want string
+	}{
+		{999, "250 2.6.0"},
+		{1000, "552 5.3.4"},
+		{1001, "552 5.3.4"},
+	} {
+		// Lines that start with a dot: the wire carries one more byte per
+		// line than the message holds.
+		var stored []string
+		for left := tc.size; left > 0; {
+			n := 100
+			if left < 200 && left != 100 {
+				n = left
+			}
+			stored = append(stored, "."+strings.Repeat("x", n-3)+"\r\n")
+			left -= n
+		}
+		wire := "." + strings.Join(stored, ".") + ".\r\n"
+		if got := len(strings.Join(stored, "")); got != tc.size {
+			t.Fatalf("test message is %d bytes, want %d", got, tc.size)
+		}
+		c := dial(t, ts.addr)
+		c.hello()
+		c.expect("MAIL FROM:<a@x.test>", "250")
+		c.expect("RCPT TO:<b@y.test>", "250")
+		c.expect("DATA", "354")
+		c.send(wire)
+		if r := c.reply(); !strings.HasPrefix(r, tc.want) {
+			t.Errorf("message of %d bytes: got %q, want %q", tc.size, r, tc.want)
+		}
+		c.expect("NOOP", "250")
+		c.cmd("QUIT")
+	}
+}
