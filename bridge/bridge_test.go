@@ -609,7 +609,18 @@ func TestStopWithDueMail(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		drop(t, l, fmt.Sprintf("d%d.eml", i), []byte("From: a@x.test\r\nTo: b@y.test\r\n\r\nx\r\n"))
 	}
-	waitFile(t, l.Queue, "*.state")
+	// Every message tried once and due again: claimed, each with its state.
+	deadline := time.Now().Add(wait)
+	for {
+		s, _ := filepath.Glob(filepath.Join(l.Queue, "*.state"))
+		if len(s) == 5 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d messages with a retry state in Queue, want 5", len(s))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	h.stop()
 	q, _ := filepath.Glob(filepath.Join(l.Queue, "*.eml"))
 	if len(q) != 5 {
