@@ -24,9 +24,14 @@
 // all) and logs each case; a rename either happens once or not at all, so a
 // retry never duplicates or loses a message.
 //
-// Folder syncs of concurrent writers are grouped: one fsync of a folder
-// covers every rename that finished before it started, which keeps the cost
-// of durability flat under load.
+// Syncs of concurrent writers are grouped: one fsync of a folder covers
+// every rename that finished before it started. On Linux, a file created
+// without a name is made durable by syncfs(2) on its file system, before
+// and after its link: one call covers every file committed meanwhile
+// (group commit), where one fsync per file wrote the same inode table block
+// and flushed the disk's write cache once for each file. The price: the
+// call also writes whatever else the file system holds unwritten, so on a
+// volume shared with heavy writers a reply may wait for their data too.
 package mailroot
 
 import (
@@ -83,7 +88,7 @@ type Root struct {
 	retryDelays []time.Duration
 
 	mu      sync.Mutex
-	syncers map[string]*dirSyncer
+	syncers map[string]*syncGroup // by folder, and by "fs:" and folder
 
 	seq atomic.Uint64
 }
@@ -130,7 +135,7 @@ func Open(l Layout, opts ...Option) (*Root, error) {
 		}
 		return nil, fmt.Errorf("locking the mail root (%s): %w", lockPath, err)
 	}
-	r := &Root{layout: l, syncers: map[string]*dirSyncer{}, log: slog.New(slog.DiscardHandler), retryDelays: defaultRetryDelays(), lock: lock}
+	r := &Root{layout: l, syncers: map[string]*syncGroup{}, log: slog.New(slog.DiscardHandler), retryDelays: defaultRetryDelays(), lock: lock}
 	for _, o := range opts {
 		o(r)
 	}
@@ -298,20 +303,22 @@ func (f *File) Commit() (string, error) {
 	return dst, nil
 }
 
-// commitUnnamed is Commit for a file without a name: flush, give it its
-// name (never over an existing file), sync the folder.
+// commitUnnamed is Commit for a file without a name: its content is made
+// durable, then it gets its name (never over an existing file), then the
+// name is made durable. Both syncs are shared with every file committed
+// meanwhile in the same folder (syncFS): under load one syncfs(2) covers
+// a group of messages, where one fsync(2) per file wrote the same inode
+// table block once for each, and flushed the disk's cache once for each.
 func (f *File) commitUnnamed() (string, error) {
 	dst := filepath.Join(f.dir, f.name)
-	if err := f.f.Sync(); err != nil {
-		f.f.Close()
+	defer f.f.Close()
+	if err := f.root.syncFS(f.dir, f.f); err != nil {
 		return "", fmt.Errorf("flushing %s: %w", dst, err)
 	}
-	err := linkUnnamed(f.f, dst)
-	f.f.Close()
-	if err != nil {
+	if err := linkUnnamed(f.f, dst); err != nil {
 		return "", fmt.Errorf("naming %s: %w", dst, err)
 	}
-	if err := f.root.SyncDir(f.dir); err != nil {
+	if err := f.root.syncFS(f.dir, f.f); err != nil {
 		os.Remove(dst)
 		return "", fmt.Errorf("syncing folder %s: %w", f.dir, err)
 	}
@@ -459,20 +466,34 @@ func (r *Root) CopyFile(src, dir, name string) (string, error) {
 // SyncDir makes the names in dir durable. Concurrent callers share syncs:
 // a caller returns after a sync that started after it called.
 func (r *Root) SyncDir(dir string) error {
-	r.mu.Lock()
-	s := r.syncers[dir]
-	if s == nil {
-		s = &dirSyncer{dir: dir}
-		s.cond = sync.NewCond(&s.mu)
-		r.syncers[dir] = s
-	}
-	r.mu.Unlock()
-	return s.sync()
+	return r.group(dir).sync(func() error { return syncDir(dir) })
 }
 
-// dirSyncer groups folder syncs ("group commit").
-type dirSyncer struct {
-	dir     string
+// syncFS makes f, an unnamed file in dir or one just named there, durable
+// with its name: the file system's dirty data and metadata are written in
+// one go, for every file committed meanwhile. Its own writeback error is
+// then checked, so that another file's failure does not hide it.
+func (r *Root) syncFS(dir string, f *os.File) error {
+	if err := r.group("fs:" + dir).sync(func() error { return syncFS(f) }); err != nil {
+		return err
+	}
+	return writebackError(f)
+}
+
+func (r *Root) group(key string) *syncGroup {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	g := r.syncers[key]
+	if g == nil {
+		g = &syncGroup{}
+		g.cond = sync.NewCond(&g.mu)
+		r.syncers[key] = g
+	}
+	return g
+}
+
+// syncGroup shares syncs among concurrent callers ("group commit").
+type syncGroup struct {
 	mu      sync.Mutex
 	cond    *sync.Cond
 	started uint64 // rounds started
@@ -481,10 +502,12 @@ type dirSyncer struct {
 	err     error // of the last finished round
 }
 
-func (s *dirSyncer) sync() error {
+// sync returns the result of a round that started after it was called;
+// the caller that starts a round runs it with its own run.
+func (s *syncGroup) sync(run func() error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	// A round already running may have started before our rename: we need
+	// A round already running may have started before our write: we need
 	// the next one.
 	need := s.started + 1
 	for s.done < need {
@@ -492,7 +515,7 @@ func (s *dirSyncer) sync() error {
 			s.running = true
 			s.started++
 			s.mu.Unlock()
-			err := syncDir(s.dir)
+			err := run()
 			s.mu.Lock()
 			s.running = false
 			s.done = s.started

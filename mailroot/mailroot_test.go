@@ -199,9 +199,24 @@ func TestConcurrentCommits(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	if n := names(t, drop); len(n) != 400 {
+	n := names(t, drop)
+	if len(n) != 400 {
 		t.Fatalf("%d files, want 400", len(n))
 	}
+	for _, name := range n {
+		if b, err := os.ReadFile(filepath.Join(drop, name)); err != nil || string(b) != "complete\r\n" {
+			t.Fatalf("%s: %q, %v", name, b, err)
+		}
+	}
+	// Each commit asks for two syncs; concurrent commits share them.
+	r.mu.Lock()
+	for key, g := range r.syncers {
+		t.Logf("%s: %d syncs for 400 commits", key, g.started)
+		if g.started > 800 {
+			t.Errorf("%s: %d syncs, more than two per commit", key, g.started)
+		}
+	}
+	r.mu.Unlock()
 }
 
 func BenchmarkCommit10KB(b *testing.B) {

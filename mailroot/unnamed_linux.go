@@ -35,3 +35,23 @@ func linkUnnamed(f *os.File, dst string) error {
 	}
 	return nil
 }
+
+// syncFS writes everything the file system of f holds in memory: the data
+// and metadata of every file committed meanwhile, in one syncfs(2).
+func syncFS(f *os.File) error {
+	if err := unix.Syncfs(int(f.Fd())); err != nil {
+		return &os.PathError{Op: "syncfs", Path: f.Name(), Err: err}
+	}
+	return nil
+}
+
+// writebackError reports a failure to write f's own data: syncfs reports
+// writeback errors of the whole file system once, to whichever call comes
+// first, and that may be another file's commit. Waiting on f's pages
+// (written already, so no I/O) returns f's own error.
+func writebackError(f *os.File) error {
+	if err := unix.SyncFileRange(int(f.Fd()), 0, 0, unix.SYNC_FILE_RANGE_WAIT_BEFORE); err != nil {
+		return &os.PathError{Op: "sync_file_range", Path: f.Name(), Err: err}
+	}
+	return nil
+}

@@ -9,3 +9,7 @@ import "os"
 func createUnnamed(string) (*os.File, error) { return nil, errUnnamedUnsupported }
 
 func linkUnnamed(*os.File, string) error { return errUnnamedUnsupported }
+
+func syncFS(*os.File) error { return errUnnamedUnsupported }
+
+func writebackError(*os.File) error { return errUnnamedUnsupported }
