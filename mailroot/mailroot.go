@@ -87,8 +87,9 @@ type Root struct {
 	// that failed transiently.
 	retryDelays []time.Duration
 
-	mu      sync.Mutex
-	syncers map[string]*syncGroup // by folder, and by "fs:" and folder
+	mu         sync.Mutex
+	syncers    map[string]*syncGroup   // folder syncs, by folder
+	committers map[string]*commitGroup // unnamed files, by folder
 
 	seq atomic.Uint64
 }
@@ -135,7 +136,7 @@ func Open(l Layout, opts ...Option) (*Root, error) {
 		}
 		return nil, fmt.Errorf("locking the mail root (%s): %w", lockPath, err)
 	}
-	r := &Root{layout: l, syncers: map[string]*syncGroup{}, log: slog.New(slog.DiscardHandler), retryDelays: defaultRetryDelays(), lock: lock}
+	r := &Root{layout: l, syncers: map[string]*syncGroup{}, committers: map[string]*commitGroup{}, log: slog.New(slog.DiscardHandler), retryDelays: defaultRetryDelays(), lock: lock}
 	for _, o := range opts {
 		o(r)
 	}
@@ -305,22 +306,16 @@ func (f *File) Commit() (string, error) {
 
 // commitUnnamed is Commit for a file without a name: its content is made
 // durable, then it gets its name (never over an existing file), then the
-// name is made durable. Both syncs are shared with every file committed
-// meanwhile in the same folder (syncFS): under load one syncfs(2) covers
-// a group of messages, where one fsync(2) per file wrote the same inode
-// table block once for each, and flushed the disk's cache once for each.
+// name is made durable, each step shared with every file committed
+// meanwhile in the same folder (commitGroup): under load one syncfs(2)
+// covers a group of messages, where one fsync(2) per file wrote the same
+// inode table block once for each, and flushed the disk's cache once for
+// each.
 func (f *File) commitUnnamed() (string, error) {
 	dst := filepath.Join(f.dir, f.name)
 	defer f.f.Close()
-	if err := f.root.syncFS(f.dir, f.f); err != nil {
-		return "", fmt.Errorf("flushing %s: %w", dst, err)
-	}
-	if err := linkUnnamed(f.f, dst); err != nil {
-		return "", fmt.Errorf("naming %s: %w", dst, err)
-	}
-	if err := f.root.syncFS(f.dir, f.f); err != nil {
-		os.Remove(dst)
-		return "", fmt.Errorf("syncing folder %s: %w", f.dir, err)
+	if err := f.root.commits(f.dir).commit(f.f, dst); err != nil {
+		return "", fmt.Errorf("committing %s: %w", dst, err)
 	}
 	return dst, nil
 }
@@ -469,15 +464,16 @@ func (r *Root) SyncDir(dir string) error {
 	return r.group(dir).sync(func() error { return syncDir(dir) })
 }
 
-// syncFS makes f, an unnamed file in dir or one just named there, durable
-// with its name: the file system's dirty data and metadata are written in
-// one go, for every file committed meanwhile. Its own writeback error is
-// then checked, so that another file's failure does not hide it.
-func (r *Root) syncFS(dir string, f *os.File) error {
-	if err := r.group("fs:" + dir).sync(func() error { return syncFS(f) }); err != nil {
-		return err
+// commits returns the commit group of dir.
+func (r *Root) commits(dir string) *commitGroup {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	g := r.committers[dir]
+	if g == nil {
+		g = newCommitGroup()
+		r.committers[dir] = g
 	}
-	return writebackError(f)
+	return g
 }
 
 func (r *Root) group(key string) *syncGroup {

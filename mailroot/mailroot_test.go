@@ -208,13 +208,18 @@ func TestConcurrentCommits(t *testing.T) {
 			t.Fatalf("%s: %q, %v", name, b, err)
 		}
 	}
-	// Each commit asks for two syncs; concurrent commits share them.
+	// Each commit needs two syncs; concurrent commits share them.
 	r.mu.Lock()
-	for key, g := range r.syncers {
-		t.Logf("%s: %d syncs for 400 commits", key, g.started)
+	for dir, g := range r.committers {
+		g.mu.Lock()
+		t.Logf("%s: %d rounds for 400 commits", dir, g.started)
 		if g.started > 800 {
-			t.Errorf("%s: %d syncs, more than two per commit", key, g.started)
+			t.Errorf("%s: %d rounds, more than two per commit", dir, g.started)
 		}
+		g.mu.Unlock()
+	}
+	for dir, g := range r.syncers {
+		t.Logf("%s: %d folder syncs", dir, g.started)
 	}
 	r.mu.Unlock()
 }

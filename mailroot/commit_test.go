@@ -1,0 +1,120 @@
+package mailroot
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+// Files committed together whose names are taken fail alone: the others
+// of their round get their names.
+func TestCommitGroupNameTaken(t *testing.T) {
+	r := openTemp(t)
+	if !r.unnamed {
+		t.Skip("files without a name are not available here; commits go through SortTemp")
+	}
+	drop := r.Layout().Drop
+	for i := 0; i < 20; i += 2 {
+		if err := os.WriteFile(filepath.Join(drop, name(i, true)), []byte("first\r\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 20)
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f, err := r.Create(drop, name(i, i%2 == 0))
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			defer f.Abort()
+			f.Write([]byte("second\r\n"))
+			_, errs[i] = f.Commit()
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		taken := i%2 == 0
+		if taken != errors.Is(err, fs.ErrExist) || (!taken && err != nil) {
+			t.Errorf("file %d (name taken: %v): %v", i, taken, err)
+		}
+		b, _ := os.ReadFile(filepath.Join(drop, name(i, taken)))
+		if want := map[bool]string{true: "first\r\n", false: "second\r\n"}[taken]; string(b) != want {
+			t.Errorf("file %d: %q, want %q", i, b, want)
+		}
+	}
+}
+
+func name(i int, taken bool) string {
+	if taken {
+		return "taken-" + string(rune('a'+i/2)) + ".eml"
+	}
+	return "new-" + string(rune('a'+i)) + ".eml"
+}
+
+// When a round's syncfs fails, the files it was to make durable get no
+// name, and the files whose names it was to make durable lose them: no
+// Drop file whose client was told anything but success, and none that a
+// power cut could take away after a 250.
+func TestCommitGroupRoundFails(t *testing.T) {
+	r := openTemp(t)
+	if !r.unnamed {
+		t.Skip("files without a name are not available here; commits go through SortTemp")
+	}
+	drop := r.Layout().Drop
+	g := r.commits(drop)
+	var calls atomic.Int64
+	g.syncFS = func(f *os.File) error {
+		if calls.Add(1)%3 == 0 {
+			return errors.New("injected I/O error")
+		}
+		return syncFS(f)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	ok := map[string]bool{}
+	failed := 0
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := 0; k < 25; k++ {
+				f, err := r.Create(drop, r.NewName()+".eml")
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				f.Write([]byte("complete\r\n"))
+				path, err := f.Commit()
+				f.Abort()
+				mu.Lock()
+				if err != nil {
+					failed++
+				} else {
+					ok[filepath.Base(path)] = true
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if failed == 0 || len(ok) == 0 {
+		t.Fatalf("%d commits failed, %d succeeded: the test should see both", failed, len(ok))
+	}
+	for _, n := range names(t, drop) {
+		if !ok[n] {
+			t.Errorf("%s is in Drop but its commit failed", n)
+		}
+		delete(ok, n)
+	}
+	for n := range ok {
+		t.Errorf("%s was committed but is not in Drop", n)
+	}
+}
