@@ -25,6 +25,7 @@ import (
 // descriptor for syncfs; the others wait. Rounds never overlap.
 type commitGroup struct {
 	syncFS func(*os.File) error // syncFS; tests make rounds fail
+	link   func(f *os.File, dst string) error
 
 	mu      sync.Mutex
 	cond    *sync.Cond
@@ -47,8 +48,8 @@ type pendingFile struct {
 	err   error  // why it was not linked
 }
 
-func newCommitGroup() *commitGroup {
-	g := &commitGroup{syncFS: syncFS}
+func newCommitGroup(link func(f *os.File, dst string) error) *commitGroup {
+	g := &commitGroup{syncFS: syncFS, link: link}
 	g.cond = sync.NewCond(&g.mu)
 	return g
 }
@@ -102,7 +103,7 @@ func (g *commitGroup) wait(f *os.File, need uint64) {
 				// syncfs reports a writeback error once, maybe to another
 				// folder's round: each file's own is checked too.
 				if b.err = writebackError(b.f); b.err == nil {
-					b.err = linkUnnamed(b.f, b.dst)
+					b.err = g.link(b.f, b.dst)
 				}
 			}
 		}

@@ -118,3 +118,32 @@ func TestCommitGroupRoundFails(t *testing.T) {
 		t.Errorf("%s was committed but is not in Drop", n)
 	}
 }
+
+// Both ways of naming a file without a name work: through its descriptor
+// (AT_EMPTY_PATH: root, or any user since Linux 6.10) and through
+// /proc/self/fd (any user).
+func TestCommitBothLinkWays(t *testing.T) {
+	for _, emptyPath := range []bool{true, false} {
+		r := openTemp(t)
+		if !r.unnamed {
+			t.Skip("files without a name are not available here; commits go through SortTemp")
+		}
+		if emptyPath && !r.emptyPath {
+			t.Log("AT_EMPTY_PATH is refused here: only the /proc way is tested")
+			continue
+		}
+		r.emptyPath = emptyPath
+		drop := r.Layout().Drop
+		f, err := r.Create(drop, "linked.eml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Write([]byte("whole\r\n"))
+		if _, err := f.Commit(); err != nil {
+			t.Fatalf("emptyPath %v: %v", emptyPath, err)
+		}
+		if b, err := os.ReadFile(filepath.Join(drop, "linked.eml")); err != nil || string(b) != "whole\r\n" {
+			t.Fatalf("emptyPath %v: %q, %v", emptyPath, b, err)
+		}
+	}
+}

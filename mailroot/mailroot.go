@@ -79,10 +79,11 @@ const tempPrefix = "mbtmp-"
 
 // Root is an opened mail root. It is safe for concurrent use.
 type Root struct {
-	layout  Layout
-	lock    *os.File
-	unnamed bool // new files are created without a name (Linux O_TMPFILE)
-	log     *slog.Logger
+	layout    Layout
+	lock      *os.File
+	unnamed   bool // new files are created without a name (Linux O_TMPFILE)
+	emptyPath bool // and named through their descriptor, not /proc
+	log       *slog.Logger
 	// retryDelays are the waits between attempts of a rename or delete
 	// that failed transiently.
 	retryDelays []time.Duration
@@ -144,7 +145,7 @@ func Open(l Layout, opts ...Option) (*Root, error) {
 		lock.Close()
 		return nil, err
 	}
-	r.unnamed = probeUnnamed(l.SortTemp)
+	r.unnamed, r.emptyPath = probeUnnamed(l.SortTemp)
 	return r, nil
 }
 
@@ -333,22 +334,26 @@ func (f *File) Abort() {
 }
 
 // probeUnnamed reports whether files without a name can be created in dir
-// and named: O_TMPFILE needs Linux and a file system that has it, and
-// linkat needs /proc.
-func probeUnnamed(dir string) bool {
-	f, err := createUnnamed(dir)
-	if err != nil {
-		return false
+// and named (O_TMPFILE needs Linux and a file system that has it), and
+// whether they can be named through their descriptor (emptyPath) or only
+// through /proc.
+func probeUnnamed(dir string) (ok, emptyPath bool) {
+	for _, emptyPath := range []bool{true, false} {
+		f, err := createUnnamed(dir)
+		if err != nil {
+			return false, false
+		}
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		probe := filepath.Join(dir, tempPrefix+"probe-"+hex.EncodeToString(b[:]))
+		err = linkUnnamed(f, probe, emptyPath)
+		f.Close()
+		if err == nil {
+			os.Remove(probe)
+			return true, emptyPath
+		}
 	}
-	defer f.Close()
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	probe := filepath.Join(dir, tempPrefix+"probe-"+hex.EncodeToString(b[:]))
-	if err := linkUnnamed(f, probe); err != nil {
-		return false
-	}
-	os.Remove(probe)
-	return true
+	return false, false
 }
 
 // rename moves a file, retrying where the OS reports a transient failure
@@ -470,7 +475,8 @@ func (r *Root) commits(dir string) *commitGroup {
 	defer r.mu.Unlock()
 	g := r.committers[dir]
 	if g == nil {
-		g = newCommitGroup()
+		emptyPath := r.emptyPath
+		g = newCommitGroup(func(f *os.File, dst string) error { return linkUnnamed(f, dst, emptyPath) })
 		r.committers[dir] = g
 	}
 	return g

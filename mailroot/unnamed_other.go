@@ -8,7 +8,7 @@ import "os"
 // files are written in SortTemp and renamed into place.
 func createUnnamed(string) (*os.File, error) { return nil, errUnnamedUnsupported }
 
-func linkUnnamed(*os.File, string) error { return errUnnamedUnsupported }
+func linkUnnamed(*os.File, string, bool) error { return errUnnamedUnsupported }
 
 func syncFS(*os.File) error { return errUnnamedUnsupported }
 
