@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,35 +17,9 @@ import (
 	"time"
 
 	"github.com/mailbridge/mailbridge/internal/smtpsink"
+	"github.com/mailbridge/mailbridge/internal/testtool"
 	"github.com/mailbridge/mailbridge/sender"
 )
-
-// needTool skips when an outside tool is missing, or fails under CI=true.
-func needTool(t *testing.T, ok bool, what string) {
-	t.Helper()
-	if runtime.GOOS == "windows" {
-		// Under Wine the outside tools are Linux programs: the Linux suite
-		// runs these tests.
-		t.Skipf("%s: run by the Linux suite", what)
-	}
-	if ok {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s is required (CI=true)", what)
-	}
-	t.Skipf("%s is missing; skipping", what)
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 type pyMessage struct {
 	From string   `json:"from"`
@@ -56,13 +29,10 @@ type pyMessage struct {
 
 // The .NET file and a header-only file relayed to Python's aiosmtpd.
 func TestAiosmtpdSink(t *testing.T) {
-	const py = "/usr/bin/python3"
-	_, err := os.Stat(py)
-	ok := err == nil && exec.Command(py, "-c", "import aiosmtpd").Run() == nil
-	needTool(t, ok, "python3-aiosmtpd (/usr/bin/python3 with the aiosmtpd module; apt-get install python3-aiosmtpd)")
+	py := testtool.Aiosmtpd(t)
 
 	out := t.TempDir()
-	port := freePort(t)
+	port := testtool.FreePort(t)
 	cmd := exec.Command(py, "testdata/aiosmtpd_sink.py", fmt.Sprint(port), out)
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr
@@ -151,7 +121,7 @@ retry = ["1s"]
 connections = %d
 [pickup]
 rescan = "1s"
-`, freePort(t), sink.Port, connections)), 0o644)
+`, testtool.FreePort(t), sink.Port, connections)), 0o644)
 	l := testLayout(t)
 	root := filepath.Join(dir, "mailroot")
 	l.Pickup, l.Queue, l.SortTemp = filepath.Join(root, "Pickup"), filepath.Join(root, "Queue"), filepath.Join(root, "SortTemp")

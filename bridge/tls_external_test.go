@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/mailbridge/mailbridge/internal/testdir"
+	"github.com/mailbridge/mailbridge/internal/testtool"
 	"github.com/mailbridge/mailbridge/sender"
 )
 
@@ -59,16 +60,13 @@ func writeTestCA(t *testing.T, dir string) (pool *x509.CertPool, certFile, keyFi
 // at expiration the message goes to Badmail with the smart host's reply in
 // the .BDR. The password appears in no log line and no Badmail file.
 func TestWrongPasswordToBadmail(t *testing.T) {
-	const py = "/usr/bin/python3"
-	_, err := os.Stat(py)
-	ok := err == nil && exec.Command(py, "-c", "import aiosmtpd").Run() == nil
-	needTool(t, ok, "python3-aiosmtpd (/usr/bin/python3 with the aiosmtpd module; apt-get install python3-aiosmtpd)")
+	py := testtool.Aiosmtpd(t)
 
 	dir := testdir.New(t)
 	pool, certFile, keyFile := writeTestCA(t, dir)
 	out := filepath.Join(dir, "out")
 	os.Mkdir(out, 0o755)
-	port := freePort(t)
+	port := testtool.FreePort(t)
 	cmd := exec.Command(py, "../sender/testdata/aiosmtpd_tls.py", fmt.Sprint(port), out, "starttls", certFile, keyFile,
 		"app@corp.test", "the-right-one", "LOGIN,PLAIN", "1")
 	stdout, _ := cmd.StdoutPipe()

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/mailbridge/mailbridge/internal/testlog"
+	"github.com/mailbridge/mailbridge/internal/testtool"
 )
 
 // mailbridge runs the binary to completion and returns its stdout, stderr
@@ -85,7 +86,7 @@ var badProblems = []string{
 func TestCheck(t *testing.T) {
 	t.Run("good", func(t *testing.T) {
 		dir := t.TempDir()
-		cfg := writeConfig(t, dir, filepath.Join(dir, "root"), freePort(t), options{})
+		cfg := writeConfig(t, dir, filepath.Join(dir, "root"), testtool.FreePort(t), options{})
 		out, errOut, code := mailbridge(t, "check", "--config", cfg)
 		if code != 0 || !strings.Contains(out, "ok: no problems found") {
 			t.Errorf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
@@ -131,7 +132,7 @@ func TestCheck(t *testing.T) {
 		}
 	})
 	t.Run("Drop not writable", func(t *testing.T) {
-		chattr := needTool(t, "chattr", "e2fsprogs")
+		chattr := testtool.Path(t, "chattr", "e2fsprogs")
 		dir := t.TempDir()
 		drop := filepath.Join(dir, "root", "Drop")
 		if err := os.MkdirAll(drop, 0o755); err != nil {
@@ -139,13 +140,10 @@ func TestCheck(t *testing.T) {
 		}
 		if out, err := exec.Command(chattr, "+i", drop).CombinedOutput(); err != nil {
 			msg := "chattr +i not possible here: " + err.Error() + " " + string(out)
-			if inCI() {
-				t.Fatal("CI=true: " + msg)
-			}
-			t.Skip(msg)
+			testtool.Missing(t, msg)
 		}
 		defer exec.Command(chattr, "-i", drop).Run()
-		cfg := writeConfig(t, dir, filepath.Join(dir, "root"), freePort(t), options{})
+		cfg := writeConfig(t, dir, filepath.Join(dir, "root"), testtool.FreePort(t), options{})
 		_, errOut, code := mailbridge(t, "check", "--config", cfg)
 		if code != 1 || !strings.Contains(errOut, "problem: Drop folder "+drop+": not writable") {
 			t.Errorf("exit %d, stderr:\n%s", code, errOut)
@@ -181,14 +179,11 @@ func TestSortTempOnAnotherVolume(t *testing.T) {
 	mnt := t.TempDir()
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", mnt).CombinedOutput(); err != nil {
 		msg := "cannot mount a tmpfs (needs root): " + err.Error() + " " + string(out)
-		if inCI() {
-			t.Fatal("CI=true: " + msg)
-		}
-		t.Skip(msg)
+		testtool.Missing(t, msg)
 	}
 	t.Cleanup(func() { exec.Command("umount", mnt).Run() })
 	dir := t.TempDir()
-	cfg := writeConfig(t, dir, filepath.Join(dir, "root"), freePort(t), options{})
+	cfg := writeConfig(t, dir, filepath.Join(dir, "root"), testtool.FreePort(t), options{})
 	text := strings.Replace(string(mustRead(t, cfg)), "[inbound]", "sorttemp = '"+filepath.Join(mnt, "SortTemp")+"'\n\n[inbound]", 1)
 	cfg = writeFile(t, dir, "xv.toml", text)
 	for _, cmd := range []string{"check", "run"} {
@@ -210,14 +205,11 @@ func TestCheckAgreesWithRun(t *testing.T) {
 	mnt := t.TempDir()
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", mnt).CombinedOutput(); err != nil {
 		msg := "cannot mount a tmpfs (needs root): " + err.Error() + " " + string(out)
-		if inCI() {
-			t.Fatal("CI=true: " + msg)
-		}
-		t.Skip(msg)
+		testtool.Missing(t, msg)
 	}
 	t.Cleanup(func() { exec.Command("umount", mnt).Run() })
 	dir := t.TempDir()
-	cfg := writeConfig(t, dir, filepath.Join(dir, "root"), freePort(t), options{})
+	cfg := writeConfig(t, dir, filepath.Join(dir, "root"), testtool.FreePort(t), options{})
 	text := strings.Replace(string(mustRead(t, cfg)), "[inbound]",
 		"pickup = '"+filepath.Join(mnt, "Pickup")+"'\nqueue = '"+filepath.Join(mnt, "Queue")+"'\n\n[inbound]", 1)
 	cfg = writeFile(t, dir, "pq.toml", text)

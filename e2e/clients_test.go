@@ -13,11 +13,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mailbridge/mailbridge/internal/testtool"
 )
 
 // TestSwaks drives the listener with swaks, one transaction per case.
 func TestSwaks(t *testing.T) {
-	swaks := needTool(t, "swaks", "swaks")
+	swaks := testtool.Path(t, "swaks", "swaks")
 	d := startDaemon(t, options{})
 	att := filepath.Join(t.TempDir(), "report.bin")
 	attData := bytes.Repeat([]byte("\x00\x01binary\xff\xfe attachment "), 4000)
@@ -90,7 +92,7 @@ type pyResult struct {
 
 func runPython(t *testing.T, d *daemon, mode, save string) pyResult {
 	t.Helper()
-	py := needPython(t)
+	py := testtool.Path(t, testtool.Python, "python3")
 	args := []string{"testdata/smtplib_client.py", "127.0.0.1", strconv.Itoa(d.port), mode}
 	if save != "" {
 		args = append(args, save)
@@ -113,7 +115,7 @@ func lastLine(s string) string {
 
 // TestPythonSmtplib drives the listener with Python's smtplib.
 func TestPythonSmtplib(t *testing.T) {
-	needPython(t)
+	testtool.Path(t, testtool.Python, "python3")
 	d := startDaemon(t, options{})
 	newFile := func(t *testing.T, before map[string]bool) *dropFile {
 		t.Helper()
@@ -217,7 +219,7 @@ func TestAttachmentReplyNamesLimit(t *testing.T) {
 // TestSmtpSourceBurst sends a burst with postfix's smtp-source: 20
 // sessions, 400 messages, several recipients, and finds each once in Drop.
 func TestSmtpSourceBurst(t *testing.T) {
-	src := needTool(t, "/usr/sbin/smtp-source", "postfix")
+	src := testtool.Path(t, "/usr/sbin/smtp-source", "postfix")
 	d := startDaemon(t, options{})
 	const n = 400
 	out, code := runCmd(t, 3*time.Minute, src, "-s", "20", "-m", strconv.Itoa(n), "-l", "10240", "-r", "3",

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/mailbridge/mailbridge/internal/testlog"
+	"github.com/mailbridge/mailbridge/internal/testtool"
 )
 
 // bin is the mailbridge binary built once for the whole package.
@@ -42,42 +43,6 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	return m.Run()
-}
-
-// inCI reports whether missing tools are failures rather than skips.
-func inCI() bool { return os.Getenv("CI") == "true" }
-
-// needTool returns the path of an outside tool, or skips the test (fails it
-// when CI=true) naming the Debian package that provides it.
-func needTool(t testing.TB, path, pkg string) string {
-	t.Helper()
-	p, err := exec.LookPath(path)
-	if err != nil {
-		msg := fmt.Sprintf("%s not found (install the Debian package %s): %v", path, pkg, err)
-		if inCI() {
-			t.Fatal("CI=true: " + msg)
-		}
-		t.Skip(msg)
-	}
-	return p
-}
-
-// needPython returns Debian's /usr/bin/python3, which has aiosmtpd and
-// smtplib (the python3 first on PATH may be another interpreter).
-func needPython(t testing.TB) string {
-	t.Helper()
-	return needTool(t, "/usr/bin/python3", "python3")
-}
-
-// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // daemon is one running `mailbridge run`.
@@ -135,7 +100,7 @@ func startDaemon(t testing.TB, o options) *daemon {
 	if root == "" {
 		root = filepath.Join(dir, "mailroot")
 	}
-	port := freePort(t)
+	port := testtool.FreePort(t)
 	d := &daemon{t: t, root: root, drop: filepath.Join(root, "Drop"), sortTemp: filepath.Join(root, "SortTemp"),
 		port: port, addr: fmt.Sprintf("127.0.0.1:%d", port)}
 	d.cfgPath = writeConfig(t, dir, root, port, o)

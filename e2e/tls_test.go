@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mailbridge/mailbridge/internal/testtool"
 )
 
 // makePFX writes a self-signed certificate for hostname as a PFX file
@@ -18,7 +20,7 @@ import (
 // encoding that older Windows exports use.
 func makePFX(t *testing.T, dir, password string, legacy bool) string {
 	t.Helper()
-	openssl := needTool(t, "openssl", "openssl")
+	openssl := testtool.Path(t, "openssl", "openssl")
 	key, crt := filepath.Join(dir, "key.pem"), filepath.Join(dir, "crt.pem")
 	out, code := runCmd(t, time.Minute, openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes",
 		"-keyout", key, "-out", crt, "-days", "2", "-subj", "/CN="+hostname,
@@ -59,7 +61,7 @@ func waitListening(t *testing.T, addr string) {
 // and in clear: the Received header says "over TLS secured channel" exactly
 // when the session was encrypted.
 func TestTLS(t *testing.T) {
-	swaks := needTool(t, "swaks", "swaks")
+	swaks := testtool.Path(t, "swaks", "swaks")
 	for _, legacy := range []bool{false, true} {
 		name := "AES PFX"
 		if legacy {
@@ -67,7 +69,7 @@ func TestTLS(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			pfx := makePFX(t, t.TempDir(), "s3cret pass", legacy)
-			tlsPort := freePort(t)
+			tlsPort := testtool.FreePort(t)
 			d := startDaemon(t, options{inbound: fmt.Sprintf("tls = \"starttls\"\npfx_path = %q\npfx_password = \"s3cret pass\"\ntls_port = %d\n", pfx, tlsPort)})
 			tlsAddr := fmt.Sprintf("127.0.0.1:%d", tlsPort)
 			waitListening(t, tlsAddr)
@@ -115,7 +117,7 @@ func TestTLS(t *testing.T) {
 // TestMinTLSVersion: with min_tls_version = "1.3" a TLS 1.2 client is
 // refused at the handshake and a TLS 1.3 client gets the greeting.
 func TestMinTLSVersion(t *testing.T) {
-	openssl := needTool(t, "openssl", "openssl")
+	openssl := testtool.Path(t, "openssl", "openssl")
 	pfx := makePFX(t, t.TempDir(), "pw", false)
 	d := startDaemon(t, options{inbound: fmt.Sprintf("tls = \"implicit\"\npfx_path = %q\npfx_password = \"pw\"\nmin_tls_version = \"1.3\"\n", pfx)})
 	for _, c := range []struct {

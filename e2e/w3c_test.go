@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mailbridge/mailbridge/internal/testtool"
 )
 
 // TestW3CLog: with [log] w3c_dir, a swaks session leaves IIS's W3C SMTP log
@@ -18,7 +20,7 @@ import (
 // header, one line per command with the HELO name as cs-username, the
 // Message-ID on the DATA line, and QUIT with status 240.
 func TestW3CLog(t *testing.T) {
-	swaks := needTool(t, "swaks", "swaks")
+	swaks := testtool.Path(t, "swaks", "swaks")
 	logDir := filepath.Join(t.TempDir(), "SMTPSVC1")
 	d := startDaemon(t, options{extra: fmt.Sprintf("[log]\nw3c_dir = %q\n", logDir)})
 	out, code := runCmd(t, time.Minute, swaks, "-s", d.addr, "--helo", "w3c.test", "-f", "s@example.com", "-t", "a@example.org")

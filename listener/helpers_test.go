@@ -8,9 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
 	"testing"
@@ -213,23 +211,4 @@ func (c *client) waitClosed() {
 	if _, err := c.br.ReadByte(); err == nil {
 		c.t.Fatalf("connection still open")
 	}
-}
-
-// needTool returns the path of an outside tool. Without it the test is
-// skipped with a clear message, except in CI (CI=true), where it fails.
-func needTool(t testing.TB, name, pkg string) string {
-	t.Helper()
-	if runtime.GOOS == "windows" {
-		// Under Wine the outside clients are Linux programs; these tests
-		// run in the Linux suite.
-		t.Skipf("%s: real-client tests run in the Linux suite", name)
-	}
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is required in CI: apt-get install %s", name, pkg)
-		}
-		t.Skipf("%s not installed (apt-get install %s): skipping this real-client test", name, pkg)
-	}
-	return p
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/mailbridge/mailbridge/internal/testdir"
+	"github.com/mailbridge/mailbridge/internal/testtool"
 )
 
 func tlsServerForTools(t *testing.T) (*testServer, string, string) {
@@ -38,7 +39,7 @@ func serveTLSOn(t *testing.T, ts *testServer) string {
 }
 
 func TestTLSWithSwaks(t *testing.T) {
-	swaks := needTool(t, "swaks", "swaks")
+	swaks := testtool.Path(t, "swaks", "swaks")
 	ts, tlsAddr, _ := tlsServerForTools(t)
 	for _, mode := range []struct{ flag, addr string }{{"--tls", ts.addr}, {"--tlsc", tlsAddr}} {
 		out, err := exec.Command(swaks, "--server", mode.addr, mode.flag, "--helo", "swaks.test",
@@ -60,7 +61,7 @@ func TestTLSWithSwaks(t *testing.T) {
 }
 
 func TestTLSWithPythonSmtplib(t *testing.T) {
-	py := needTool(t, "/usr/bin/python3", "python3")
+	py := testtool.Path(t, testtool.Python, "python3")
 	ts, tlsAddr, caFile := tlsServerForTools(t)
 	script := `
 import smtplib, ssl, sys
@@ -99,7 +100,7 @@ except (ssl.SSLError, OSError) as e:
 }
 
 func TestTLSWithOpenSSLClient(t *testing.T) {
-	ossl := needTool(t, "openssl", "openssl")
+	ossl := testtool.Path(t, "openssl", "openssl")
 	ts, tlsAddr, caFile := tlsServerForTools(t)
 	for _, args := range [][]string{
 		{"s_client", "-connect", tlsAddr, "-CAfile", caFile, "-verify_return_error", "-quiet"},

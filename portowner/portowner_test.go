@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/mailbridge/mailbridge/internal/testtool"
 )
 
 // TestMain lets the test binary double as the "other process" that holds a
@@ -106,16 +108,10 @@ func TestListenersOtherProcess(t *testing.T) {
 // A port held by a program of another kind, as an administrator would meet
 // it: a Python script.
 func TestListenersPython(t *testing.T) {
-	const python = "/usr/bin/python3"
 	if runtime.GOOS != "linux" {
 		t.Skip("Linux only")
 	}
-	if _, err := os.Stat(python); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is required in CI: %v", python, err)
-		}
-		t.Skipf("%s not installed: %v", python, err)
-	}
+	python := testtool.Path(t, testtool.Python, "python3")
 	cmd := exec.Command(python, "-c", `import socket, sys
 s = socket.socket()
 s.bind(("127.0.0.1", 0))

@@ -11,36 +11,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/mailbridge/mailbridge/internal/testdir"
+	"github.com/mailbridge/mailbridge/internal/testtool"
 )
-
-const python = "/usr/bin/python3"
-
-// needAiosmtpd skips when Debian's python3-aiosmtpd is missing, and fails
-// instead under CI=true.
-func needAiosmtpd(t *testing.T) {
-	t.Helper()
-	if runtime.GOOS == "windows" {
-		// Under Wine, /usr/bin/python3 is a Linux program: the Linux suite
-		// runs these tests.
-		t.Skip("aiosmtpd: run by the Linux suite")
-	}
-	_, err := os.Stat(python)
-	if err == nil && exec.Command(python, "-c", "import aiosmtpd").Run() == nil {
-		return
-	}
-	what := "python3-aiosmtpd (/usr/bin/python3 with the aiosmtpd module; apt-get install python3-aiosmtpd)"
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s is required (CI=true)", what)
-	}
-	t.Skipf("%s is missing; skipping", what)
-}
 
 // pyHost is a running aiosmtpd smart host.
 type pyHost struct {
@@ -62,7 +40,7 @@ type pyMsg struct {
 // implicit; user "" turns AUTH off.
 func startPy(t *testing.T, pki *testPKI, mode, user, password, mechs string, authRequireTLS bool) pyHost {
 	t.Helper()
-	needAiosmtpd(t)
+	python := testtool.Aiosmtpd(t)
 	dir := testdir.New(t)
 	_, cert, key := pki.files(t, dir, "relay.example", "127.0.0.1")
 	out := filepath.Join(dir, "out")

@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -19,23 +18,8 @@ import (
 	"software.sslmate.com/src/go-pkcs12"
 
 	"github.com/mailbridge/mailbridge/internal/testdir"
+	"github.com/mailbridge/mailbridge/internal/testtool"
 )
-
-// needOpenSSL skips without openssl, except in CI where it must be there.
-func needOpenSSL(t *testing.T) string {
-	t.Helper()
-	if runtime.GOOS == "windows" {
-		t.Skip("openssl-made PFX files are tested in the Linux suite")
-	}
-	p, err := exec.LookPath("openssl")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("openssl is required in CI (apt-get install openssl)")
-		}
-		t.Skip("openssl not installed: PFX files as Windows writes them cannot be made here")
-	}
-	return p
-}
 
 func run(t *testing.T, dir string, args ...string) {
 	t.Helper()
@@ -51,7 +35,7 @@ func run(t *testing.T, dir string, args ...string) {
 // Windows exports) and legacy.pfx (3DES/RC2), both with the chain, and
 // nokey.pfx with the certificate only.
 func makePFX(t *testing.T, keyType string) string {
-	ossl := needOpenSSL(t)
+	ossl := testtool.Path(t, "openssl", "openssl")
 	dir := testdir.New(t)
 	keyArgs := []string{"-newkey", "rsa:2048"}
 	if keyType == "ec" {

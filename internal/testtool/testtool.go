@@ -1,0 +1,76 @@
+// Package testtool is how tests meet what they need from outside Go: an
+// outside program (swaks, smtp-source, openssl, Debian's Python with
+// aiosmtpd) or a condition of the machine (root, a file system feature).
+//
+// Where it is missing, the test is skipped with a message that says how to
+// get it, and fails instead when CI=true: .ci/run installs everything, so
+// there a missing tool is a broken set-up, not a reason to skip
+// (DEVELOPERS.md). Under Windows (the test binaries run under Wine) the
+// outside programs are Linux programs: those tests are skipped, as the
+// Linux suite runs them.
+package testtool
+
+import (
+	"net"
+	"os"
+	"os/exec"
+	"runtime"
+	"testing"
+)
+
+// CI reports whether missing tools are failures rather than skips.
+func CI() bool { return os.Getenv("CI") == "true" }
+
+// Missing skips t because of what is missing, or fails it when CI=true.
+// what says what is missing and how to get it.
+func Missing(t testing.TB, what string) {
+	t.Helper()
+	if CI() {
+		t.Fatalf("CI=true: %s", what)
+	}
+	t.Skip(what + "; skipping")
+}
+
+// Path returns the path of the outside program name (a command or an
+// absolute path), which Debian's package pkg provides.
+func Path(t testing.TB, name, pkg string) string {
+	t.Helper()
+	linuxOnly(t, name)
+	p, err := exec.LookPath(name)
+	if err != nil {
+		Missing(t, name+" not found (apt-get install "+pkg+")")
+	}
+	return p
+}
+
+// Python is Debian's Python: the python3 first on PATH may be another
+// interpreter, without Debian's modules.
+const Python = "/usr/bin/python3"
+
+// Aiosmtpd returns Debian's Python with the aiosmtpd module.
+func Aiosmtpd(t testing.TB) string {
+	t.Helper()
+	linuxOnly(t, "aiosmtpd")
+	if _, err := os.Stat(Python); err != nil || exec.Command(Python, "-c", "import aiosmtpd").Run() != nil {
+		Missing(t, "python3-aiosmtpd ("+Python+" with the aiosmtpd module; apt-get install python3-aiosmtpd)")
+	}
+	return Python
+}
+
+func linuxOnly(t testing.TB, name string) {
+	t.Helper()
+	if runtime.GOOS == "windows" {
+		t.Skipf("%s is a Linux program: the Linux suite runs this test", name)
+	}
+}
+
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
