@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/mailbridge/mailbridge/config"
 )
 
 // IIS defaults of a fresh SMTP virtual server (iis-reference.md section 6),
@@ -505,8 +507,8 @@ func (imp *iisImport) writeSizes() error {
 		return err
 	}
 	keep := func() {
-		w.kv("max_message_size", tomlString(fmtSize(promisedMessage)))
-		w.kv("max_attachment_size", tomlString(fmtSize(promisedAttachment)))
+		w.kv("max_message_size", tomlString(config.FormatSize(promisedMessage)))
+		w.kv("max_attachment_size", tomlString(config.FormatSize(promisedAttachment)))
 	}
 	switch {
 	case !ok || n == iisDefaultMaxMessageSize:
@@ -524,7 +526,7 @@ func (imp *iisImport) writeSizes() error {
 		if att < 1024 {
 			att = int64(n)
 		}
-		w.comment("WARNING: IIS MaxMessageSize = %d (line %d) was set on purpose and is smaller than the product's promise of 20 MB attachments. It is imported as it was, so messages over %s are refused as IIS refused them. To accept 20 MB attachments, set max_message_size = \"30MB\" and max_attachment_size = \"20MB\".", n, p.Line, fmtSize(int64(n)))
+		w.comment("WARNING: IIS MaxMessageSize = %d (line %d) was set on purpose and is smaller than the product's promise of 20 MB attachments. It is imported as it was, so messages over %s are refused as IIS refused them. To accept 20 MB attachments, set max_message_size = \"30MB\" and max_attachment_size = \"20MB\".", n, p.Line, config.FormatSize(int64(n)))
 		w.kv("max_message_size", sizeValue(int64(n)))
 		w.comment("About 3/4 of max_message_size: base64 makes an attachment 4/3 larger.")
 		w.kv("max_attachment_size", sizeValue(att))

@@ -7,9 +7,10 @@ import (
 	"fmt"
 	"net/netip"
 	"path"
-	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/mailbridge/mailbridge/config"
 )
 
 // tomlWriter writes TOML with comments wrapped to a readable width. Every
@@ -193,21 +194,9 @@ func expandSystemRoot(p string) string {
 	return p
 }
 
-func fmtSize(n int64) string {
-	switch {
-	case n%(1<<30) == 0:
-		return fmt.Sprintf("%dGB", n>>30)
-	case n%(1<<20) == 0:
-		return fmt.Sprintf("%dMB", n>>20)
-	case n%(1<<10) == 0:
-		return fmt.Sprintf("%dKB", n>>10)
-	}
-	return strconv.FormatInt(n, 10)
-}
-
 // sizeValue writes a size as config reads it: "20MB", or bytes.
 func sizeValue(n int64) string {
-	s := fmtSize(n)
+	s := config.FormatSize(n)
 	if strings.HasSuffix(s, "B") {
 		return tomlString(s)
 	}

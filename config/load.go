@@ -303,8 +303,8 @@ func suggest(n string, keys []key) string {
 func (l *loader) validate(c *Config) {
 	in := c.Inbound
 	if in.MaxAttachmentSize > in.MaxMessageSize {
-		l.fail("inbound.max_attachment_size", fmtSize(in.MaxAttachmentSize),
-			"larger than inbound.max_message_size ("+fmtSize(in.MaxMessageSize)+"); base64 needs about 4/3 of the attachment size, so raise max_message_size")
+		l.fail("inbound.max_attachment_size", FormatSize(in.MaxAttachmentSize),
+			"larger than inbound.max_message_size ("+FormatSize(in.MaxMessageSize)+"); base64 needs about 4/3 of the attachment size, so raise max_message_size")
 	}
 	if in.TLSEnabled() && in.PFXPath == "" {
 		l.fail("inbound.pfx_path", nil, "is required when inbound TLS is on (inbound.tls or inbound.tls_port): set it to the certificate's PFX file")
@@ -605,7 +605,9 @@ func ParseSize(v any) (int64, error) {
 	return 0, errors.New(help)
 }
 
-func fmtSize(n int64) string {
+// FormatSize writes a size as ParseSize reads it: in the largest unit that
+// divides it ("20MB"), else in bytes ("1000").
+func FormatSize(n int64) string {
 	switch {
 	case n%(1<<30) == 0:
 		return fmt.Sprintf("%dGB", n>>30)
