@@ -24,8 +24,8 @@ import (
 // The caller that finds no round running runs one, with its own file's
 // descriptor for syncfs; the others wait. Rounds never overlap.
 type commitGroup struct {
-	syncFS func(*os.File) error // syncFS; tests make rounds fail
-	link   func(f *os.File, dst string) error
+	syncFS    func(*os.File) error // syncFS; tests make rounds fail
+	emptyPath bool                 // link through the descriptor (linkUnnamed)
 
 	mu      sync.Mutex
 	cond    *sync.Cond
@@ -48,8 +48,8 @@ type pendingFile struct {
 	err   error  // why it was not linked
 }
 
-func newCommitGroup(link func(f *os.File, dst string) error) *commitGroup {
-	g := &commitGroup{syncFS: syncFS, link: link}
+func newCommitGroup(emptyPath bool) *commitGroup {
+	g := &commitGroup{syncFS: syncFS, emptyPath: emptyPath}
 	g.cond = sync.NewCond(&g.mu)
 	return g
 }
@@ -103,7 +103,7 @@ func (g *commitGroup) wait(f *os.File, need uint64) {
 				// syncfs reports a writeback error once, maybe to another
 				// folder's round: each file's own is checked too.
 				if b.err = writebackError(b.f); b.err == nil {
-					b.err = g.link(b.f, b.dst)
+					b.err = linkUnnamed(b.f, b.dst, g.emptyPath)
 				}
 			}
 		}

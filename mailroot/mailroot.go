@@ -466,7 +466,7 @@ func (r *Root) CopyFile(src, dir, name string) (string, error) {
 // SyncDir makes the names in dir durable. Concurrent callers share syncs:
 // a caller returns after a sync that started after it called.
 func (r *Root) SyncDir(dir string) error {
-	return r.group(dir).sync(func() error { return syncDir(dir) })
+	return r.syncer(dir).sync()
 }
 
 // commits returns the commit group of dir.
@@ -475,27 +475,28 @@ func (r *Root) commits(dir string) *commitGroup {
 	defer r.mu.Unlock()
 	g := r.committers[dir]
 	if g == nil {
-		emptyPath := r.emptyPath
-		g = newCommitGroup(func(f *os.File, dst string) error { return linkUnnamed(f, dst, emptyPath) })
+		g = newCommitGroup(r.emptyPath)
 		r.committers[dir] = g
 	}
 	return g
 }
 
-func (r *Root) group(key string) *syncGroup {
+func (r *Root) syncer(dir string) *syncGroup {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	g := r.syncers[key]
+	g := r.syncers[dir]
 	if g == nil {
-		g = &syncGroup{}
+		g = &syncGroup{dir: dir}
 		g.cond = sync.NewCond(&g.mu)
-		r.syncers[key] = g
+		r.syncers[dir] = g
 	}
 	return g
 }
 
-// syncGroup shares syncs among concurrent callers ("group commit").
+// syncGroup shares the syncs of one folder among concurrent callers
+// ("group commit").
 type syncGroup struct {
+	dir     string
 	mu      sync.Mutex
 	cond    *sync.Cond
 	started uint64 // rounds started
@@ -504,9 +505,9 @@ type syncGroup struct {
 	err     error // of the last finished round
 }
 
-// sync returns the result of a round that started after it was called;
-// the caller that starts a round runs it with its own run.
-func (s *syncGroup) sync(run func() error) error {
+// sync returns the result of a folder sync that started after it was
+// called; the caller that finds none running runs one.
+func (s *syncGroup) sync() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	// A round already running may have started before our write: we need
@@ -517,7 +518,7 @@ func (s *syncGroup) sync(run func() error) error {
 			s.running = true
 			s.started++
 			s.mu.Unlock()
-			err := run()
+			err := syncDir(s.dir)
 			s.mu.Lock()
 			s.running = false
 			s.done = s.started
