@@ -1,66 +1,21 @@
 package portowner
 
 import (
-	"bufio"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
 	"runtime"
 	"strconv"
-	"strings"
 	"testing"
 
+	"github.com/mailbridge/mailbridge/internal/portholder"
 	"github.com/mailbridge/mailbridge/internal/testtool"
 )
 
-// TestMain lets the test binary double as the "other process" that holds a
-// port: with PORTOWNER_HOLD=1 it listens on 127.0.0.1:0, prints the port
-// and keeps it until its stdin closes.
 func TestMain(m *testing.M) {
-	if os.Getenv("PORTOWNER_HOLD") == "1" {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-		fmt.Println(l.Addr().(*net.TCPAddr).Port)
-		io.Copy(io.Discard, os.Stdin)
-		os.Exit(0)
-	}
+	portholder.Main()
 	os.Exit(m.Run())
-}
-
-// holdPort starts cmd, which must print the port it listens on, and stops
-// it when the test ends.
-func holdPort(t *testing.T, cmd *exec.Cmd) (pid, port int) {
-	t.Helper()
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stdin.Close()
-		cmd.Wait()
-	})
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		t.Fatalf("the port holder did not report its port: %v", err)
-	}
-	port, err = strconv.Atoi(strings.TrimSpace(line))
-	if err != nil {
-		t.Fatalf("the port holder printed %q", line)
-	}
-	return cmd.Process.Pid, port
 }
 
 func checkOwner(t *testing.T, port, pid int, name string) {
@@ -91,13 +46,7 @@ func TestListenersOtherProcess(t *testing.T) {
 	if runtime.GOOS != "linux" && runtime.GOOS != "windows" {
 		t.Skip("portowner supports Linux and Windows")
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(exe, "-test.run=^$")
-	cmd.Env = append(os.Environ(), "PORTOWNER_HOLD=1")
-	pid, port := holdPort(t, cmd)
+	pid, port := portholder.Self(t)
 	name := "portowner.test"
 	if runtime.GOOS == "windows" {
 		name += ".exe"
@@ -118,7 +67,7 @@ s.bind(("127.0.0.1", 0))
 s.listen()
 print(s.getsockname()[1], flush=True)
 sys.stdin.read()`)
-	pid, port := holdPort(t, cmd)
+	pid, port := portholder.Start(t, cmd)
 	checkOwner(t, port, pid, "python3")
 }
 

@@ -1,15 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -18,23 +15,12 @@ import (
 	"testing"
 
 	"github.com/mailbridge/mailbridge/config"
+	"github.com/mailbridge/mailbridge/internal/portholder"
 	"github.com/mailbridge/mailbridge/portowner"
 )
 
-// TestMain lets the test binary double as another program holding a port:
-// with MAILBRIDGE_TEST_HOLD=1 it listens on 127.0.0.1:0, prints the port and
-// keeps it until its stdin closes.
 func TestMain(m *testing.M) {
-	if os.Getenv("MAILBRIDGE_TEST_HOLD") == "1" {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-		fmt.Println(l.Addr().(*net.TCPAddr).Port)
-		io.Copy(io.Discard, os.Stdin)
-		os.Exit(0)
-	}
+	portholder.Main()
 	os.Exit(m.Run())
 }
 
@@ -45,47 +31,22 @@ func holdPort(t *testing.T) (pid int, name string, port int) {
 	if runtime.GOOS != "linux" && runtime.GOOS != "windows" {
 		t.Skip("port owners are found on Linux and Windows")
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(exe, "-test.run=^$")
-	cmd.Env = append(os.Environ(), "MAILBRIDGE_TEST_HOLD=1")
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stdin.Close()
-		cmd.Wait()
-	})
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		t.Fatalf("the port holder did not report its port: %v", err)
-	}
-	port, err = strconv.Atoi(strings.TrimSpace(line))
-	if err != nil {
-		t.Fatalf("the port holder printed %q", line)
-	}
+	pid, port = portholder.Self(t)
 	if runtime.GOOS == "windows" {
 		if owners, err := portowner.Listeners(port); err == nil && len(owners) > 0 && owners[0].PID == 0 {
 			t.Skip("this Windows (Wine) lists sockets without their owning process")
 		}
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
 	}
 	// Linux names a process after its file, cut to 15 bytes.
 	name = filepath.Base(exe)
 	if runtime.GOOS == "linux" && len(name) > 15 {
 		name = name[:15]
 	}
-	return cmd.Process.Pid, name, port
+	return pid, name, port
 }
 
 func TestExplainListenNamesHolder(t *testing.T) {
