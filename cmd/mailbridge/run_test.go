@@ -16,6 +16,7 @@ import (
 
 	"github.com/mailbridge/mailbridge/config"
 	"github.com/mailbridge/mailbridge/internal/portholder"
+	"github.com/mailbridge/mailbridge/internal/testtool"
 	"github.com/mailbridge/mailbridge/portowner"
 )
 
@@ -164,7 +165,7 @@ server = "relay.test"
 tls = "none"
 username = "app"
 password = "hunter2-secret"
-`, freeTestPort(t))), 0o644)
+`, testtool.FreePort(t))), 0o644)
 	var out, errb bytes.Buffer
 	if code := realMain([]string{"check", "--config", conf}, &out, &errb); code != 0 {
 		t.Fatalf("check: exit %d\nstdout: %s\nstderr: %s", code, out.String(), errb.String())
@@ -186,14 +187,4 @@ password = "hunter2-secret"
 	if s.TLS != "none" || s.Username != "app" || s.Password != "hunter2-secret" || s.InsecureSkipVerify {
 		t.Fatalf("%+v", s)
 	}
-}
-
-func freeTestPort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
