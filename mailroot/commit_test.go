@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // Files committed together whose names are taken fail alone: the others
@@ -72,7 +73,7 @@ func TestCommitGroupRoundFails(t *testing.T) {
 	g := r.commits(drop)
 	var calls atomic.Int64
 	g.syncFS = func(f *os.File) error {
-		if calls.Add(1)%3 == 0 {
+		if calls.Add(1)%8 == 0 {
 			return errors.New("injected I/O error")
 		}
 		return syncFS(f)
@@ -146,4 +147,89 @@ func TestCommitBothLinkWays(t *testing.T) {
 			t.Fatalf("emptyPath %v: %q, %v", emptyPath, b, err)
 		}
 	}
+}
+
+// A round that fails while a file waits for its first round fails that
+// file too, though the file's own rounds succeed: the failed write may
+// have been the file's inode, and no later syncfs reports or repeats it.
+// The same holds across folders: a Queue round's failure fails a Drop file
+// in flight.
+func TestCommitFailsAfterAnyFailedRound(t *testing.T) {
+	for _, sameFolder := range []bool{true, false} {
+		r := openTemp(t)
+		if !r.unnamed {
+			t.Skip("files without a name are not available here; commits go through SortTemp")
+		}
+		drop, queue := r.Layout().Drop, r.Layout().Queue
+		// The first Drop round waits for the test, then fails if the
+		// failure is to come from the same folder.
+		started, release := make(chan struct{}), make(chan struct{})
+		var calls atomic.Int64
+		r.commits(drop).syncFS = func(f *os.File) error {
+			if calls.Add(1) == 1 {
+				close(started)
+				<-release
+				if sameFolder {
+					return errors.New("injected I/O error")
+				}
+			}
+			return syncFS(f)
+		}
+		r.commits(queue).syncFS = func(*os.File) error { return errors.New("injected I/O error") }
+		commit := func(dir, name string) <-chan error {
+			done := make(chan error, 1)
+			go func() {
+				f, err := r.Create(dir, name)
+				if err != nil {
+					done <- err
+					return
+				}
+				defer f.Abort()
+				f.Write([]byte("complete\r\n"))
+				_, err = f.Commit()
+				done <- err
+			}()
+			return done
+		}
+		first := commit(drop, "first.eml")
+		<-started
+		var second <-chan error
+		if sameFolder {
+			// Waits for round 2 (which succeeds) while round 1 runs.
+			second = commit(drop, "second.eml")
+			waitJoined(t, r.commits(drop))
+		} else {
+			second = commit(queue, "queued.eml")
+			if err := <-second; err == nil {
+				t.Error("a commit whose round failed succeeded")
+			}
+		}
+		close(release)
+		if err := <-first; err == nil {
+			t.Errorf("same folder %v: the first file was committed though a round failed while it waited", sameFolder)
+		}
+		if sameFolder {
+			if err := <-second; err == nil {
+				t.Error("the second file was committed though a round failed while it waited")
+			}
+		}
+		if n := names(t, drop); len(n) != 0 {
+			t.Errorf("same folder %v: Drop holds %v after failed commits", sameFolder, n)
+		}
+	}
+}
+
+// waitJoined waits until a file waits for the group's next round.
+func waitJoined(t *testing.T, g *commitGroup) {
+	t.Helper()
+	for i := 0; i < 5000; i++ {
+		g.mu.Lock()
+		joined := g.next != nil && len(g.next.link) > 0
+		g.mu.Unlock()
+		if joined {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatal("no file joined the next round")
 }

@@ -91,6 +91,7 @@ type Root struct {
 	mu         sync.Mutex
 	syncers    map[string]*syncGroup   // folder syncs, by folder
 	committers map[string]*commitGroup // unnamed files, by folder
+	failures   syncFailures            // of all committers' rounds
 
 	seq atomic.Uint64
 }
@@ -475,7 +476,7 @@ func (r *Root) commits(dir string) *commitGroup {
 	defer r.mu.Unlock()
 	g := r.committers[dir]
 	if g == nil {
-		g = newCommitGroup(r.emptyPath)
+		g = newCommitGroup(r.emptyPath, &r.failures)
 		r.committers[dir] = g
 	}
 	return g
