@@ -230,7 +230,7 @@ func (c *conn) Read(p []byte) (n int, err error) {
 // turns a stalled message into IIS's timeout reply.
 func (c *conn) handOver(p []byte, n int, err error, data, shutdown bool) (int, error) {
 	if n > 0 && !data {
-		keep, cut, lerr := c.scanCommands(p[:n])
+		keep, cut, repl, lerr := c.scanCommands(p[:n])
 		if lerr != nil {
 			c.fail("500 5.5.2 Line too long, closing transmission channel")
 			return 0, lerr
@@ -239,11 +239,16 @@ func (c *conn) handOver(p []byte, n int, err error, data, shutdown bool) (int, e
 			// The DATA command ends what go-smtp gets: what follows it is
 			// the message (or, if DATA is refused, the next commands), and
 			// dotReader reads the message from the connection itself.
+			// Likewise after a line to rewrite, and before one that cannot
+			// be rewritten where it is.
 			c.mu.Lock()
 			c.stash = append(append([]byte(nil), p[keep:n]...), c.stash...)
 			c.mu.Unlock()
 		}
 		n = keep
+		if repl != nil && len(repl) <= len(p) {
+			n = copy(p, repl)
+		}
 	}
 	if err != nil && !shutdown && (data || c.bdatSkip > 0) {
 		// A message stalled mid-transfer: go-smtp would answer with a
@@ -286,7 +291,10 @@ func (c *conn) endData(rest []byte) {
 // data sent before the handshake completes must be discarded); after a DATA
 // command it stops, with cut true: the bytes after it are for later. The
 // chunk that follows a BDAT command is message data and is skipped.
-func (c *conn) scanCommands(p []byte) (keep int, cut bool, err error) {
+//
+// A recipient go-smtp would refuse but RFC 5321 requires is rewritten:
+// repl is the line go-smtp gets instead of p[:keep] (see postmasterAt).
+func (c *conn) scanCommands(p []byte) (keep int, cut bool, repl []byte, err error) {
 	off := 0
 	for off < len(p) {
 		if c.bdatSkip > 0 {
@@ -309,7 +317,7 @@ func (c *conn) scanCommands(p []byte) (keep int, cut bool, err error) {
 			c.lineHead = append(c.lineHead, seg[:k]...)
 		}
 		if c.lineLen > maxCommandLine {
-			return 0, false, errLineTooLong
+			return 0, false, nil, errLineTooLong
 		}
 		off += len(seg)
 		if i < 0 {
@@ -317,6 +325,15 @@ func (c *conn) scanCommands(p []byte) (keep int, cut bool, err error) {
 			continue
 		}
 		start := c.lineStart
+		if at := postmasterAt(c.lineHead); at >= 0 && start >= 0 {
+			if start > 0 {
+				// The line comes first in the next read, where go-smtp's
+				// buffer has room for the longer line.
+				c.lineLen, c.lineHead, c.lineStart = 0, c.lineHead[:0], -1
+				return start, true, nil, nil
+			}
+			repl = append(append(append([]byte(nil), p[:at]...), "@"+c.srv.cfg.Hostname...), p[at:off]...)
+		}
 		c.bdatSkip = bdatSize(c.lineHead)
 		verb := bytes.TrimSpace(c.lineHead)
 		isStartTLS := bytes.EqualFold(verb, []byte("STARTTLS"))
@@ -327,6 +344,9 @@ func (c *conn) scanCommands(p []byte) (keep int, cut bool, err error) {
 			c.mu.Unlock()
 		}
 		c.lineLen, c.lineHead, c.lineStart = 0, c.lineHead[:0], -1
+		if repl != nil {
+			return off, true, repl, nil
+		}
 		if isStartTLS && start >= 0 {
 			c.mu.Lock()
 			ok := c.offerTLS && !c.tls
@@ -336,14 +356,35 @@ func (c *conn) scanCommands(p []byte) (keep int, cut bool, err error) {
 			}
 			c.mu.Unlock()
 			if ok {
-				return start, false, nil
+				return start, false, nil, nil
 			}
 		}
 		if isData && off < len(p) {
-			return off, true, nil
+			return off, true, nil, nil
 		}
 	}
-	return len(p), false, nil
+	return len(p), false, nil, nil
+}
+
+// postmasterAt returns where "@" and the server's name go in a command line
+// that starts "RCPT TO:<postmaster>", in any case, or -1. RFC 5321 section
+// 4.5.1: a server must accept the reserved mailbox postmaster without a
+// domain; go-smtp refuses an address without one (501), so conn gives it
+// the server's own name, which is always a local domain: the message goes
+// to Drop with x-receiver: postmaster@<hostname>.
+func postmasterAt(line []byte) int {
+	const verb, box = "RCPT TO:", "<postmaster>"
+	if len(line) < len(verb) || !bytes.EqualFold(line[:len(verb)], []byte(verb)) {
+		return -1
+	}
+	i := len(verb)
+	for i < len(line) && (line[i] == ' ' || line[i] == '\t') {
+		i++
+	}
+	if len(line)-i < len(box) || !bytes.EqualFold(line[i:i+len(box)], []byte(box)) {
+		return -1
+	}
+	return i + len(box) - 1
 }
 
 // upgrade answers STARTTLS and runs the handshake. go-smtp then gets an RSET

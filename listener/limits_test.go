@@ -7,10 +7,13 @@ import (
 	"net/smtp"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mailbridge/mailbridge/compat"
 )
 
 // attachmentMessage returns a MIME message with one base64 attachment of
@@ -240,6 +243,68 @@ func TestPipelining(t *testing.T) {
 		}
 	}
 	ts.onlyDrop(t)
+}
+
+// RFC 5321 section 4.5.1: RCPT TO:<postmaster> without a domain is
+// accepted, in any case, alone or pipelined between other commands; it is
+// the postmaster of this server (its hostname, a local domain).
+func TestPostmasterWithoutDomain(t *testing.T) {
+	cfg := testConfig()
+	cfg.LocalDomains = []string{"example.com"} // relaying restricted: postmaster is still local
+	ml := &memLog{}
+	cfg.CommandLog = ml
+	ts := startServer(t, cfg)
+	c := dial(t, ts.addr)
+	c.hello()
+	c.expect("MAIL FROM:<a@x.test>", "250")
+	for _, tc := range []struct{ line, want string }{
+		{"RCPT TO:<postmaster>", "250 2.1.5 postmaster@mail.example.com"},
+		{"rcpt to: <PostMaster>", "250 2.1.5 PostMaster@mail.example.com"},
+		{"RCPT TO:<postmaster", "501 5.5.2"},
+		{"RCPT TO:<postmasters>", "501 5.5.2"},
+	} {
+		if got := c.cmd(tc.line); !strings.HasPrefix(got, tc.want) {
+			t.Errorf("%q: %q, want %q", tc.line, got, tc.want)
+		}
+	}
+	// Pipelined, so that the line is not at the start of a read.
+	c.send("RCPT TO:<b@example.com>\r\nRCPT TO:<postmaster>\r\nRCPT TO:<c@example.com>\r\nDATA\r\n")
+	for _, want := range []string{"250 2.1.5 b@example.com", "250 2.1.5 postmaster@mail.example.com", "250 2.1.5 c@example.com", "354 "} {
+		if r := c.reply(); !strings.HasPrefix(r, want) {
+			t.Fatalf("got %q, want %q", r, want)
+		}
+	}
+	c.send("Subject: to the postmaster\r\n\r\nbody\r\n.\r\n")
+	if r := c.reply(); !strings.HasPrefix(r, "250 2.6.0") {
+		t.Fatalf("after the data: %q", r)
+	}
+	b := string(ts.onlyDrop(t))
+	want := "x-sender: a@x.test\r\n" +
+		"x-receiver: postmaster@mail.example.com\r\n" +
+		"x-receiver: PostMaster@mail.example.com\r\n" +
+		"x-receiver: b@example.com\r\n" +
+		"x-receiver: postmaster@mail.example.com\r\n" +
+		"x-receiver: c@example.com\r\n"
+	if !strings.HasPrefix(b, want) {
+		t.Fatalf("Drop file starts\n%s\nwant\n%s", b[:min(len(b), len(want)+40)], want)
+	}
+	// The W3C log has each RCPT once, as the client sent it, with its
+	// own byte count.
+	c.expect("QUIT", "221")
+	c.waitClosed()
+	var rcpts []string
+	ml.mu.Lock()
+	for _, e := range ml.entries {
+		if f := strings.Split(compat.FormatW3C(e, "SMTPSVC1"), " "); f[8] == "RCPT" {
+			rcpts = append(rcpts, f[10]+" "+f[11]+" "+f[14])
+		}
+	}
+	ml.mu.Unlock()
+	sort.Strings(rcpts)
+	wantLog := []string{"+TO:<b@example.com> 250 25", "+TO:<c@example.com> 250 25", "+TO:<postmaster 501 21", "+TO:<postmaster> 250 22", "+TO:<postmaster> 250 22", "+TO:<postmasters> 501 23", "+to:+<PostMaster> 250 23"}
+	if strings.Join(rcpts, "\n") != strings.Join(wantLog, "\n") {
+		t.Errorf("W3C RCPT lines:\n%s\nwant\n%s", strings.Join(rcpts, "\n"), strings.Join(wantLog, "\n"))
+	}
 }
 
 func TestGreetingAndEHLO(t *testing.T) {
