@@ -1,0 +1,92 @@
+package listener
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"testing"
+)
+
+// FuzzCommandStream holds conn's command side to its contract, for any
+// split of the client's writes and of go-smtp's reads: go-smtp gets every
+// byte the client sent, in order, once, except that RCPT TO:<postmaster>
+// may have gained the server's name (RFC 5321 section 4.5.1). DATA,
+// STARTTLS and BDAT lines, which change what follows them, are tested
+// elsewhere and replaced by NOOP here.
+func FuzzCommandStream(f *testing.F) {
+	for _, s := range []string{
+		"EHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<postmaster>\r\nQUIT\r\n",
+		"RCPT TO: <PostMaster> NOTIFY=NEVER\r\nRCPT TO:<postmaster\r\nrcpt to:<postmaster>\r\n",
+		"NOOP\r\nRCPT TO:<postmaster>\r\nRCPT TO:<postmaster>\r\n",
+		"no end of line RCPT TO:<postmaster>",
+		"bare\nRCPT TO:<postmaster>\n",
+	} {
+		f.Add([]byte(s), uint16(4096), []byte{0})
+		f.Add([]byte(s), uint16(30), []byte{5, 1, 200})
+	}
+	const host = "mail.example.com"
+	f.Fuzz(func(t *testing.T, in []byte, readSize uint16, chunks []byte) {
+		if len(in) > 8<<10 {
+			in = in[:8<<10]
+		}
+		var clean []byte
+		for _, line := range bytes.SplitAfter(in, []byte("\n")) {
+			verb := bytes.TrimSpace(line)
+			if bytes.EqualFold(verb, []byte("DATA")) || bytes.EqualFold(verb, []byte("STARTTLS")) ||
+				bdatSize(line) > 0 || bytes.Contains(bytes.ToLower(line), []byte("@"+host)) {
+				line = []byte("NOOP\r\n")
+			}
+			clean = append(clean, line...)
+		}
+		in = clean
+
+		client, server := net.Pipe()
+		cfg := testConfig()
+		cfg.Hostname = host
+		s := &Server{cfg: cfg, log: slog.New(slog.DiscardHandler)}
+		c := newConn(server, s, false, func() {})
+		go func() {
+			rest := in
+			for k := 0; len(rest) > 0; k++ {
+				n := len(rest)
+				if len(chunks) > 0 {
+					n = min(n, int(chunks[k%len(chunks)])+1)
+				}
+				if _, err := client.Write(rest[:n]); err != nil {
+					return
+				}
+				rest = rest[n:]
+			}
+			client.Close()
+		}()
+		buf := make([]byte, 16+int(readSize)%4096)
+		var got []byte
+		for {
+			n, err := c.Read(buf)
+			got = append(got, buf[:n]...)
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatalf("read: %v", err)
+			}
+		}
+		server.Close()
+
+		// Take the server's name back out of the postmaster lines.
+		var back []byte
+		for _, line := range bytes.SplitAfter(got, []byte("\n")) {
+			if at := bytes.Index(bytes.ToLower(line), []byte("@"+host+">")); at >= 0 {
+				if p := postmasterAt(append(line[:at:at], line[at+1+len(host):]...)); p == at {
+					line = append(line[:at:at], line[at+1+len(host):]...)
+				}
+			}
+			back = append(back, line...)
+		}
+		if !bytes.Equal(back, in) {
+			t.Fatalf("client sent %q (writes %v, reads of %d)\ngo-smtp got %q", in, chunks, len(buf), got)
+		}
+	})
+}
