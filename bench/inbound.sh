@@ -3,7 +3,9 @@
 # run against postfix's smtp-sink as the loopback ceiling.
 #
 #   1. rate: smtp-source, 20 sessions, 10 KB messages, a new connection per
-#      message, alternately against smtp-sink and mailbridge (ROUNDS times);
+#      message, alternately against smtp-sink, mailbridge and, as a durable
+#      reference, postfix itself receiving into its hold queue (ROUNDS
+#      times);
 #   2. latency: bench/smtpload (same load; smtp-source cannot report
 #      latency) against both;
 #   3. memory: a fresh mailbridge receives one 25 MB message (an 18.7 MB
@@ -13,7 +15,8 @@
 #
 # Needs postfix (smtp-source, smtp-sink) and Go; run as root so that
 # smtp-sink can drop to nobody. Results go to stdout and bench/out/.
-# Usage: bench/inbound.sh   (env: MSGS=20000 ROUNDS=3 LATMSGS=5000)
+# Usage: bench/inbound.sh   (env: MSGS=20000 ROUNDS=3 LATMSGS=5000
+# POSTFIX_REF=1)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +28,7 @@ SIZE=10240
 SINK_PORT=${SINK_PORT:-25251}
 MB_PORT=${MB_PORT:-25252}
 MEM_PORT=${MEM_PORT:-25253}
+PF_PORT=${PF_PORT:-25254}
 for tool in /usr/sbin/smtp-source /usr/sbin/smtp-sink; do
 	[ -x "$tool" ] || { echo "bench: $tool missing: apt-get install postfix" >&2; exit 1; }
 done
@@ -58,8 +62,10 @@ done
 [ "$probe" -le "$PROBE_MAX" ] || { echo "bench: the file system did not settle (${probe} us per file); results would measure it, not mailbridge" >&2; exit 1; }
 
 pids=()
+PFDIR=""
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	[ -n "$PFDIR" ] && postfix -c "$PFDIR/conf" stop >/dev/null 2>&1
 	wait 2>/dev/null || true
 }
 trap cleanup EXIT
@@ -92,6 +98,43 @@ sink_args=(127.0.0.1:"$SINK_PORT" 1000)
 [ "$(id -u)" = 0 ] && sink_args=(-u nobody "${sink_args[@]}")
 /usr/sbin/smtp-sink "${sink_args[@]}" &
 pids+=($!)
+# A durable reference in the same run: postfix itself (as root, where its
+# daemons are installed; POSTFIX_REF=0 skips it), receiving into its hold
+# queue: one fsync per message before the 250, no delivery afterwards.
+if [ "${POSTFIX_REF:-1}" = 1 ] && [ "$(id -u)" = 0 ] && [ -x /usr/lib/postfix/sbin/master ] && [ -f /etc/postfix/master.cf ]; then
+	PFDIR=$OUT/postfix
+	mkdir -p "$PFDIR/conf" "$PFDIR/data"
+	chown postfix "$PFDIR/data"
+	sed "s/^smtp[[:space:]]\+inet[[:space:]].*smtpd\$/127.0.0.1:$PF_PORT inet n - n - - smtpd/" /etc/postfix/master.cf >"$PFDIR/conf/master.cf"
+	cat >"$PFDIR/conf/main.cf" <<EOC
+queue_directory = $PFDIR/queue
+data_directory = $PFDIR/data
+command_directory = /usr/sbin
+daemon_directory = /usr/lib/postfix/sbin
+meta_directory = /etc/postfix
+shlib_directory = /usr/lib/postfix
+mail_owner = postfix
+setgid_group = postdrop
+compatibility_level = 3.6
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+myhostname = bench.example.com
+mydestination =
+relay_domains = bench.test
+mynetworks = 127.0.0.0/8
+smtpd_relay_restrictions = permit_mynetworks, reject
+smtpd_end_of_data_restrictions = check_client_access static:HOLD
+default_process_limit = 100
+EOC
+	if /etc/postfix/post-install config_directory="$PFDIR/conf" meta_directory=/etc/postfix create-missing >/dev/null 2>&1 &&
+		postfix -c "$PFDIR/conf" start >/dev/null 2>&1; then
+		waitport "$PF_PORT"
+	else
+		echo "# postfix would not start here: no durable reference in this run" >&2
+		PFDIR=""
+	fi
+fi
+
 "$OUT/mailbridge" run --config "$(config rate "$MB_PORT")" 2>"$OUT/rate.log" &
 MB_PID=$!
 pids+=($MB_PID)
@@ -110,18 +153,23 @@ rate() {
 echo "# inbound benchmark (after ${SETTLE}s quiet), $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(go version | cut -d' ' -f3)"
 echo "# file system: $(stat -f -c %T "$OUT"), creating a file costs ${probe} us of CPU before the run (bench/fsprobe)"
 echo "# smtp-source -s $SESSIONS -m $MSGS -l $SIZE -f load@bench.test -t drop@bench.test 127.0.0.1:PORT"
-printf '%-6s %12s %12s %8s\n' round smtp-sink mailbridge ratio
-sinks=() mbs=()
+printf '%-6s %12s %12s %8s %12s %8s\n' round smtp-sink mailbridge ratio postfix ratio
+sinks=() mbs=() pfs=()
+ratio() { awk "BEGIN{printf \"%.2f\", $1/$2}"; }
 for r in $(seq "$ROUNDS"); do
 	s=$(rate "$SINK_PORT")
 	m=$(rate "$MB_PORT")
-	sinks+=("$s") mbs+=("$m")
-	printf '%-6s %10s/s %10s/s %8s\n' "$r" "$s" "$m" "$(awk "BEGIN{printf \"%.2f\", $m/$s}")"
+	p=0
+	[ -n "$PFDIR" ] && p=$(rate "$PF_PORT")
+	sinks+=("$s") mbs+=("$m") pfs+=("$p")
+	printf '%-6s %10s/s %10s/s %8s %10s/s %8s\n' "$r" "$s" "$m" "$(ratio "$m" "$s")" "$p" "$(ratio "$p" "$s")"
 done
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
 ms=$(median "${sinks[@]}")
 mm=$(median "${mbs[@]}")
-printf '%-6s %10s/s %10s/s %8s\n' median "$ms" "$mm" "$(awk "BEGIN{printf \"%.2f\", $mm/$ms}")"
+mp=$(median "${pfs[@]}")
+printf '%-6s %10s/s %10s/s %8s %10s/s %8s\n' median "$ms" "$mm" "$(ratio "$mm" "$ms")" "$mp" "$(ratio "$mp" "$ms")"
+[ -n "$PFDIR" ] && echo "# postfix: receiving into its hold queue, one fsync per message (its own queue file; the folder is not synced)"
 
 echo "# creating a file costs $("$OUT/fsprobe" "$OUT/probe") us of CPU after the rounds"
 drop=$(find "$OUT/rate-root/Drop" -name '*.eml' | wc -l)
@@ -156,4 +204,6 @@ ls -l "$OUT"/mem-root/Drop/*.eml | awk '{print "# stored", $5, "bytes"}' | tail 
 
 # The Drop trees are big; remove them now that nothing else is measured
 # (the next run waits for the file system to settle after this).
-rm -rf "$OUT/rate-root" "$OUT/mem-root" "$OUT/probe"
+[ -n "$PFDIR" ] && postfix -c "$PFDIR/conf" stop >/dev/null 2>&1
+rm -rf "$OUT/rate-root" "$OUT/mem-root" "$OUT/probe" "$PFDIR"
+PFDIR=""
