@@ -32,6 +32,8 @@
 // and flushed the disk's write cache once for each file. The price: the
 // call also writes whatever else the file system holds unwritten, so on a
 // volume shared with heavy writers a reply may wait for their data too.
+// Because syncfs reports a failed write once, to whichever call comes
+// first, any failed sync fails every commit it overlapped, in any folder.
 package mailroot
 
 import (
