@@ -24,8 +24,8 @@ import (
 // One goroutine runs the rounds, one after the other, while files wait for
 // them; each file waits on the two rounds it needs and is woken by those
 // alone. Rounds never overlap: overlapping syncfs calls made each one
-// slower, and the whole slower (bench/inbound.sh, 3033 against 3585 msg/s
-// with two at a time).
+// slower, and the whole slower (3033 against 3585 msg/s with two at a
+// time, in a same-run A/B recorded in BENCHMARKS.md).
 type commitGroup struct {
 	syncFS    func(*os.File) error // syncFS; tests make rounds fail
 	emptyPath bool                 // link through the descriptor (linkUnnamed)
