@@ -1,7 +1,6 @@
 package bridge
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
@@ -33,20 +32,7 @@ func TestAiosmtpdSink(t *testing.T) {
 
 	out := t.TempDir()
 	port := testtool.FreePort(t)
-	cmd := exec.Command(py, "testdata/aiosmtpd_sink.py", fmt.Sprint(port), out)
-	stdout, _ := cmd.StdoutPipe()
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
-	})
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil || strings.TrimSpace(line) != "ready" {
-		t.Fatalf("aiosmtpd did not start: %q %v", line, err)
-	}
+	testtool.StartReady(t, py, "testdata/aiosmtpd_sink.py", fmt.Sprint(port), out)
 
 	l := testLayout(t)
 	cfg := baseConfig(nil)

@@ -1,14 +1,7 @@
 package config
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -17,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mailbridge/mailbridge/internal/testdir"
+	"github.com/mailbridge/mailbridge/internal/testpki"
 )
 
 func TestMinimalFileIsComplete(t *testing.T) {
@@ -235,26 +229,13 @@ func TestRelayKeys(t *testing.T) {
 	}
 }
 
-// testCAPEM is a self-signed CA certificate (PEM) for ca_file tests.
-func testCAPEM(t *testing.T) []byte {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "internal CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-}
-
 func TestOutboundTLSKeys(t *testing.T) {
 	d := Default().Outbound
 	if d.TLS != "opportunistic" || !d.VerifyCertificate || d.Username != "" || d.CAs != nil || d.ClearTextAuth() {
 		t.Fatalf("defaults %+v", d)
 	}
 	dir := testdir.New(t)
-	os.WriteFile(filepath.Join(dir, "ca.pem"), testCAPEM(t), 0o644)
+	os.WriteFile(filepath.Join(dir, "ca.pem"), testpki.New(t, "internal CA").CAPEM(), 0o644)
 	os.WriteFile(filepath.Join(dir, "pw.txt"), []byte("relay-s3cret\n"), 0o600)
 	path := filepath.Join(dir, "mb.toml")
 	os.WriteFile(path, []byte(`[outbound]

@@ -1,22 +1,19 @@
 package sender
 
 import (
-	"bufio"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/mailbridge/mailbridge/internal/testdir"
+	"github.com/mailbridge/mailbridge/internal/testpki"
 	"github.com/mailbridge/mailbridge/internal/testtool"
 )
 
@@ -38,37 +35,19 @@ type pyMsg struct {
 
 // startPy runs testdata/aiosmtpd_tls.py; mode is plain, starttls or
 // implicit; user "" turns AUTH off.
-func startPy(t *testing.T, pki *testPKI, mode, user, password, mechs string, authRequireTLS bool) pyHost {
+func startPy(t *testing.T, pki *testpki.PKI, mode, user, password, mechs string, authRequireTLS bool) pyHost {
 	t.Helper()
 	python := testtool.Aiosmtpd(t)
 	dir := testdir.New(t)
-	_, cert, key := pki.files(t, dir, "relay.example", "127.0.0.1")
+	_, cert, key := pki.Files(t, dir, "relay.example", "127.0.0.1")
 	out := filepath.Join(dir, "out")
 	os.Mkdir(out, 0o755)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	port := testtool.FreePort(t)
 	req := "0"
 	if authRequireTLS {
 		req = "1"
 	}
-	cmd := exec.Command(python, "testdata/aiosmtpd_tls.py", fmt.Sprint(port), out, mode, cert, key, user, password, mechs, req)
-	stdout, _ := cmd.StdoutPipe()
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
-	})
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil || strings.TrimSpace(line) != "ready" {
-		t.Fatalf("aiosmtpd did not start: %q %v", line, err)
-	}
+	testtool.StartReady(t, python, "testdata/aiosmtpd_tls.py", fmt.Sprint(port), out, mode, cert, key, user, password, mechs, req)
 	return pyHost{port: port, out: out}
 }
 
@@ -92,7 +71,7 @@ const pyPassword = "c0rrect-h0rse-Battery"
 // Delivered to aiosmtpd with STARTTLS or implicit TLS and AUTH LOGIN or
 // PLAIN, whichever it offers (LOGIN first).
 func TestAiosmtpdTLSAuth(t *testing.T) {
-	pki := newPKI(t, "mailbridge test CA")
+	pki := testpki.New(t, "mailbridge test CA")
 	for _, tt := range []struct {
 		name, serverMode, mode, mechs, wantMech string
 		authRequireTLS                          bool
@@ -111,7 +90,7 @@ func TestAiosmtpdTLSAuth(t *testing.T) {
 			h := startPy(t, pki, tt.serverMode, "app@corp.example", pyPassword, tt.mechs, tt.authRequireTLS)
 			ml := &memLog{}
 			s := NewSession(Config{Host: "127.0.0.1", Port: h.port, Hostname: "bridge.test", ServerName: "relay.example",
-				RootCAs: pki.pool, TLS: tt.mode, Username: "app@corp.example", Password: pyPassword,
+				RootCAs: pki.Pool, TLS: tt.mode, Username: "app@corp.example", Password: pyPassword,
 				ConnectTimeout: 5 * time.Second, CommandTimeout: 10 * time.Second, CommandLog: ml})
 			defer s.Close()
 			for i := 0; i < 2; i++ {
@@ -150,11 +129,11 @@ func TestAiosmtpdTLSAuth(t *testing.T) {
 // retries until expiration), with the smart host's reply; the password
 // never appears in the error.
 func TestAiosmtpdWrongPassword(t *testing.T) {
-	pki := newPKI(t, "mailbridge test CA")
+	pki := testpki.New(t, "mailbridge test CA")
 	for _, mechs := range []string{"LOGIN", "PLAIN"} {
 		t.Run(mechs, func(t *testing.T) {
 			h := startPy(t, pki, "starttls", "app@corp.example", pyPassword, mechs, true)
-			s := NewSession(Config{Host: "127.0.0.1", Port: h.port, Hostname: "bridge.test", RootCAs: pki.pool,
+			s := NewSession(Config{Host: "127.0.0.1", Port: h.port, Hostname: "bridge.test", RootCAs: pki.Pool,
 				TLS: TLSStartTLS, Username: "app@corp.example", Password: "wr0ng-Passw0rd",
 				ConnectTimeout: 5 * time.Second, CommandTimeout: 10 * time.Second})
 			defer s.Close()
@@ -177,7 +156,7 @@ func TestAiosmtpdWrongPassword(t *testing.T) {
 // with a user name configured, the password is not sent and the failure is
 // transient. starttls mode: transient, nothing sent.
 func TestAiosmtpdNoSTARTTLS(t *testing.T) {
-	pki := newPKI(t, "mailbridge test CA")
+	pki := testpki.New(t, "mailbridge test CA")
 	h := startPy(t, pki, "plain", "", "", "", false)
 	cfg := Config{Host: "127.0.0.1", Port: h.port, Hostname: "bridge.test", ConnectTimeout: 5 * time.Second, CommandTimeout: 10 * time.Second}
 	s := NewSession(cfg)

@@ -3,91 +3,20 @@ package sender
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/mailbridge/mailbridge/internal/smtpsink"
 	"github.com/mailbridge/mailbridge/internal/testdir"
+	"github.com/mailbridge/mailbridge/internal/testpki"
 )
-
-// testPKI is a CA and server certificates it signed, generated per test.
-type testPKI struct {
-	ca    *x509.Certificate
-	caKey *ecdsa.PrivateKey
-	pool  *x509.CertPool
-}
-
-func newPKI(t testing.TB, cn string) *testPKI {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn, Organization: []string{"mailbridge tests"}},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(der)
-	pool := x509.NewCertPool()
-	pool.AddCert(ca)
-	return &testPKI{ca: ca, caKey: key, pool: pool}
-}
-
-// server returns a server certificate for names (DNS names or IPs).
-func (p *testPKI) server(t testing.TB, names ...string) tls.Certificate {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: names[0]},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature,
-	}
-	for _, n := range names {
-		if ip := net.ParseIP(n); ip != nil {
-			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
-		} else {
-			tmpl.DNSNames = append(tmpl.DNSNames, n)
-		}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.ca, &key.PublicKey, p.caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der, p.ca.Raw}, PrivateKey: key}
-}
-
-// files writes the CA (PEM) and a server certificate and key for names,
-// for servers outside Go (aiosmtpd).
-func (p *testPKI) files(t testing.TB, dir string, names ...string) (caFile, certFile, keyFile string) {
-	t.Helper()
-	c := p.server(t, names...)
-	keyDER, err := x509.MarshalECPrivateKey(c.PrivateKey.(*ecdsa.PrivateKey))
-	if err != nil {
-		t.Fatal(err)
-	}
-	caFile, certFile, keyFile = filepath.Join(dir, "ca.pem"), filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: p.ca.Raw}), 0o644)
-	os.WriteFile(certFile, append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Certificate[0]}),
-		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: p.ca.Raw})...), 0o644)
-	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)
-	return
-}
 
 func serverTLS(cert tls.Certificate) *tls.Config {
 	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
@@ -95,8 +24,8 @@ func serverTLS(cert tls.Certificate) *tls.Config {
 
 // Each TLS mode against each kind of smart host.
 func TestTLSModes(t *testing.T) {
-	pki := newPKI(t, "mailbridge test CA")
-	cert := pki.server(t, "relay.example", "127.0.0.1")
+	pki := testpki.New(t, "mailbridge test CA")
+	cert := pki.Server(t, "relay.example", "127.0.0.1")
 	for _, tt := range []struct {
 		name    string
 		mode    string
@@ -121,7 +50,7 @@ func TestTLSModes(t *testing.T) {
 				sink = smtpsink.StartTLS(t, smtpsink.Hooks{}, smtpsink.TLSOptions{Config: serverTLS(cert), Implicit: tt.server == "implicit"})
 			}
 			cfg := cfgFor(sink)
-			cfg.TLS, cfg.RootCAs = tt.mode, pki.pool
+			cfg.TLS, cfg.RootCAs = tt.mode, pki.Pool
 			s := NewSession(cfg)
 			defer s.Close()
 			res := s.Send(context.Background(), "a@x.test", []string{"b@y.test"}, []byte(msg))
@@ -156,8 +85,8 @@ func TestTLSModes(t *testing.T) {
 // names the name expected and the certificate presented; opportunistic
 // mode does not fall back to plain text after it.
 func TestCertificateFailures(t *testing.T) {
-	pki := newPKI(t, "mailbridge test CA")
-	other := newPKI(t, "Untrusted Internal CA")
+	pki := testpki.New(t, "mailbridge test CA")
+	other := testpki.New(t, "Untrusted Internal CA")
 	for _, tt := range []struct {
 		name   string
 		cert   tls.Certificate
@@ -165,20 +94,20 @@ func TestCertificateFailures(t *testing.T) {
 		want   []string
 		wantOK bool
 	}{
-		{"other name", pki.server(t, "other.example"), func(c *Config) { c.ServerName = "relay.example" },
+		{"other name", pki.Server(t, "other.example"), func(c *Config) { c.ServerName = "relay.example" },
 			[]string{`certificate verification for "relay.example" failed`, `not valid for "relay.example"`, `subject "CN=other.example"`, "names [other.example]", `issuer "CN=mailbridge test CA,O=mailbridge tests"`}, false},
-		{"IP not in certificate", pki.server(t, "relay.example"), func(c *Config) {},
+		{"IP not in certificate", pki.Server(t, "relay.example"), func(c *Config) {},
 			[]string{`certificate verification for "127.0.0.1" failed`, "names [relay.example]", "server_name"}, false},
-		{"untrusted CA", other.server(t, "relay.example"), func(c *Config) { c.ServerName = "relay.example" },
+		{"untrusted CA", other.Server(t, "relay.example"), func(c *Config) { c.ServerName = "relay.example" },
 			[]string{`certificate verification for "relay.example" failed`, "unknown authority", "ca_file", `subject "CN=relay.example"`, `issuer "CN=Untrusted Internal CA,O=mailbridge tests"`}, false},
-		{"server_name matches", pki.server(t, "relay.example"), func(c *Config) { c.ServerName = "relay.example" }, nil, true},
-		{"verification off", other.server(t, "relay.example"), func(c *Config) { c.InsecureSkipVerify = true }, nil, true},
+		{"server_name matches", pki.Server(t, "relay.example"), func(c *Config) { c.ServerName = "relay.example" }, nil, true},
+		{"verification off", other.Server(t, "relay.example"), func(c *Config) { c.InsecureSkipVerify = true }, nil, true},
 	} {
 		for _, mode := range []string{TLSOpportunistic, TLSStartTLS, TLSImplicit} {
 			t.Run(tt.name+"/"+mode, func(t *testing.T) {
 				sink := smtpsink.StartTLS(t, smtpsink.Hooks{}, smtpsink.TLSOptions{Config: serverTLS(tt.cert), Implicit: mode == TLSImplicit})
 				cfg := cfgFor(sink)
-				cfg.TLS, cfg.RootCAs = mode, pki.pool
+				cfg.TLS, cfg.RootCAs = mode, pki.Pool
 				tt.cfg(&cfg)
 				s := NewSession(cfg)
 				defer s.Close()
@@ -229,15 +158,15 @@ func TestNoAuthOverPlainText(t *testing.T) {
 
 func TestCAFromPEM(t *testing.T) {
 	// ca_file is loaded by config; here: a pool with only the internal CA.
-	pki := newPKI(t, "Internal CA")
+	pki := testpki.New(t, "Internal CA")
 	dir := testdir.New(t)
-	caFile, _, _ := pki.files(t, dir, "relay.example")
+	caFile, _, _ := pki.Files(t, dir, "relay.example")
 	pemData, _ := os.ReadFile(caFile)
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(pemData) {
 		t.Fatal("CA file not PEM")
 	}
-	sink := smtpsink.StartTLS(t, smtpsink.Hooks{}, smtpsink.TLSOptions{Config: serverTLS(pki.server(t, "relay.example"))})
+	sink := smtpsink.StartTLS(t, smtpsink.Hooks{}, smtpsink.TLSOptions{Config: serverTLS(pki.Server(t, "relay.example"))})
 	cfg := cfgFor(sink)
 	cfg.TLS, cfg.ServerName, cfg.RootCAs = TLSStartTLS, "relay.example", pool
 	s := NewSession(cfg)
@@ -304,10 +233,10 @@ func scriptedHost(t *testing.T, cert tls.Certificate, starttlsReply string) (por
 }
 
 func TestSTARTTLSExchange(t *testing.T) {
-	pki := newPKI(t, "mailbridge test CA")
-	cert := pki.server(t, "127.0.0.1")
+	pki := testpki.New(t, "mailbridge test CA")
+	cert := pki.Server(t, "127.0.0.1")
 	cfg := func(port int) Config {
-		return Config{Host: "127.0.0.1", Port: port, Hostname: "bridge.test", RootCAs: pki.pool, CommandTimeout: 5 * time.Second}
+		return Config{Host: "127.0.0.1", Port: port, Hostname: "bridge.test", RootCAs: pki.Pool, CommandTimeout: 5 * time.Second}
 	}
 
 	// Our name in both EHLOs, before and after STARTTLS (RFC 3207 4.2).
@@ -344,10 +273,10 @@ func TestSTARTTLSExchange(t *testing.T) {
 // The W3C transcript over STARTTLS: the greeting once, EHLO before and
 // after STARTTLS, then the transaction.
 func TestOutboundW3CSTARTTLS(t *testing.T) {
-	pki := newPKI(t, "mailbridge test CA")
-	sink := smtpsink.StartTLS(t, smtpsink.Hooks{}, smtpsink.TLSOptions{Config: serverTLS(pki.server(t, "127.0.0.1"))})
+	pki := testpki.New(t, "mailbridge test CA")
+	sink := smtpsink.StartTLS(t, smtpsink.Hooks{}, smtpsink.TLSOptions{Config: serverTLS(pki.Server(t, "127.0.0.1"))})
 	cfg := cfgFor(sink)
-	cfg.TLS, cfg.RootCAs = TLSStartTLS, pki.pool
+	cfg.TLS, cfg.RootCAs = TLSStartTLS, pki.Pool
 	ml := &memLog{}
 	cfg.CommandLog = ml
 	s := NewSession(cfg)

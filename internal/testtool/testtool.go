@@ -11,10 +11,13 @@
 package testtool
 
 import (
+	"bufio"
 	"net"
 	"os"
 	"os/exec"
 	"runtime"
+	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -73,4 +76,29 @@ func FreePort(t testing.TB) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// StartReady starts the outside program name with args, its standard error
+// the test's, and waits until it prints the line "ready" on its standard
+// output (the test servers in testdata do once they listen). The program
+// gets SIGTERM when the test ends.
+func StartReady(t testing.TB, name string, args ...string) {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+	})
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || strings.TrimSpace(line) != "ready" {
+		t.Fatalf("%s %s did not start: %q %v", name, strings.Join(args, " "), line, err)
+	}
 }
