@@ -268,16 +268,7 @@ func checkNothingStored(t *testing.T, d *daemon) {
 // fit gets 451 4.3.0, nothing is left behind, the cause is in the log, and
 // the next message that fits is stored.
 func TestDiskFull(t *testing.T) {
-	mnt := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", mnt).CombinedOutput(); err != nil {
-		msg := fmt.Sprintf("cannot mount a small tmpfs to fill (needs root): %v %s", err, out)
-		testtool.Missing(t, msg)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v %s", mnt, err, out)
-		}
-	})
+	mnt := tmpfs(t, "2m")
 	d := startDaemon(t, options{root: filepath.Join(mnt, "mailroot")})
 	big := burstMessage(1, 3<<20)
 	if got := sendRaw(t, d.addr, big); got != errStoreReply {
