@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -117,6 +118,44 @@ func TestCommitGroupRoundFails(t *testing.T) {
 	}
 	for n := range ok {
 		t.Errorf("%s was committed but is not in Drop", n)
+	}
+}
+
+// When the cache flush that ends a round fails, the names that round was
+// to make durable are taken back: a commit succeeds only when its name is
+// on the disk, not in its write cache.
+func TestCommitFlushFails(t *testing.T) {
+	r := openTemp(t)
+	if !r.unnamed {
+		t.Skip("files without a name are not available here; commits go through SortTemp")
+	}
+	drop := r.Layout().Drop
+	g := r.commits(drop)
+	var syncs, flushes atomic.Int64
+	g.syncFS = func(f *os.File) error {
+		syncs.Add(1)
+		return syncFS(f)
+	}
+	g.flush = func(*os.File) error {
+		flushes.Add(1)
+		return errors.New("injected flush error")
+	}
+	f, err := r.Create(drop, "flush.eml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Abort()
+	f.Write([]byte("complete\r\n"))
+	if _, err := f.Commit(); err == nil || !strings.Contains(err.Error(), "injected flush error") {
+		t.Errorf("commit: %v, want the flush's error", err)
+	}
+	if n := names(t, drop); len(n) != 0 {
+		t.Errorf("Drop holds %v after a failed flush", n)
+	}
+	// An idle group: one round for the content, one for the name, and
+	// only the name's round ends with a flush.
+	if syncs.Load() != 2 || flushes.Load() != 1 {
+		t.Errorf("%d syncs and %d flushes, want 2 and 1", syncs.Load(), flushes.Load())
 	}
 }
 

@@ -32,7 +32,9 @@
 // and flushed the disk's write cache once for each file. The price: the
 // call also writes whatever else the file system holds unwritten, so on a
 // volume shared with heavy writers a reply may wait for their data too.
-// Because syncfs reports a failed write once, to whichever call comes
+// The sync after the link ends with a flush of the disk's write cache
+// (fdatasync): on file systems without a journal, syncfs alone leaves the
+// last metadata it writes in that cache. Because syncfs reports a failed write once, to whichever call comes
 // first, any failed sync fails every commit it overlapped, in any folder.
 package mailroot
 

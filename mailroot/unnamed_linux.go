@@ -53,6 +53,18 @@ func syncFS(f *os.File) error {
 	return nil
 }
 
+// flushDisk empties the disk's write cache after a syncfs, which on file
+// systems without a journal may have written metadata after its own flush
+// (see commitGroup). fdatasync(2) of a file that syncfs has just written
+// has nothing left to write and issues the flush alone; on ext4 without a
+// journal it always does (ext4_fsync_nojournal).
+func flushDisk(f *os.File) error {
+	if err := unix.Fdatasync(int(f.Fd())); err != nil {
+		return &os.PathError{Op: "fdatasync", Path: f.Name(), Err: err}
+	}
+	return nil
+}
+
 // writebackError reports a failure to write f's own data: syncfs reports
 // writeback errors of the whole file system once, to whichever call comes
 // first, and that may be another file's commit. Waiting on f's pages

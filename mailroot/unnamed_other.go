@@ -12,4 +12,6 @@ func linkUnnamed(*os.File, string, bool) error { return errUnnamedUnsupported }
 
 func syncFS(*os.File) error { return errUnnamedUnsupported }
 
+func flushDisk(*os.File) error { return errUnnamedUnsupported }
+
 func writebackError(*os.File) error { return errUnnamedUnsupported }

@@ -1,0 +1,251 @@
+package mailroot
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/mailbridge/mailbridge/internal/testtool"
+)
+
+// A commit returns only when every write it caused is on the disk, not in
+// its write cache: each write to the disk completed before a cache flush
+// that was issued after it and completed before the commit returned. The
+// file system is ext4 without a journal, where syncfs(2) alone does not
+// give that (commitGroup), on a loop device of its own, and the block
+// layer's own trace events are the witness.
+func TestCommitFlushesAfterLastWrite(t *testing.T) {
+	mnt, dev := noJournalFS(t)
+	tr := blockTrace(t, dev)
+	l := Layout{
+		Pickup: filepath.Join(mnt, "Pickup"), Drop: filepath.Join(mnt, "Drop"), Queue: filepath.Join(mnt, "Queue"),
+		Badmail: filepath.Join(mnt, "Badmail"), SortTemp: filepath.Join(mnt, "SortTemp"),
+	}
+	r, err := Open(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if !r.unnamed {
+		t.Skip("files without a name are not available on this ext4; commits go through SortTemp and fsync")
+	}
+	for i := 0; i < 5; i++ {
+		f, err := r.Create(l.Drop, r.NewName()+".eml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Write([]byte(strings.Repeat("a message line\r\n", 700)))
+		tr.mark(t, "commit")
+		path, err := f.Commit()
+		tr.mark(t, "committed")
+		if err != nil {
+			t.Fatal(err)
+		}
+		events := tr.read(t)
+		if err := flushedBeforeReturn(events); err != nil {
+			t.Errorf("commit %d (%s): %v\nblock events on %s:\n%s", i, filepath.Base(path), err, dev, strings.Join(events, "\n"))
+		}
+	}
+}
+
+// blockEvent is one line of the trace: a block request issued or
+// completed, or one of the test's markers.
+type blockEvent struct {
+	marker   string // "commit", "committed"; or empty
+	complete bool
+	flush    bool // a cache flush ("FF"; "WS" of no length is its bio)
+	write    bool // a write with data
+	sector   string
+}
+
+func parseBlockEvent(line string) (blockEvent, bool) {
+	if i := strings.Index(line, "tracing_mark_write: "); i >= 0 {
+		return blockEvent{marker: strings.TrimSpace(line[i+len("tracing_mark_write: "):])}, true
+	}
+	var e blockEvent
+	var rest string
+	switch {
+	case strings.Contains(line, "block_rq_issue: "):
+		rest = line[strings.Index(line, "block_rq_issue: ")+len("block_rq_issue: "):]
+	case strings.Contains(line, "block_rq_complete: "):
+		rest = line[strings.Index(line, "block_rq_complete: ")+len("block_rq_complete: "):]
+		e.complete = true
+	default:
+		return e, false
+	}
+	// "7,0 WM 4096 () 1234 + 8 ..." (issue) or "7,0 WM () 1234 + 8 ..."
+	f := strings.Fields(rest)
+	if len(f) < 2 {
+		return e, false
+	}
+	rwbs := f[1]
+	length := ""
+	for i, w := range f {
+		if w == "+" && i+1 < len(f) {
+			length = f[i+1]
+			if i > 0 {
+				e.sector = f[i-1]
+			}
+		}
+	}
+	e.flush = strings.HasPrefix(rwbs, "F") || (strings.Contains(rwbs, "W") && length == "0")
+	e.write = !e.flush && strings.Contains(rwbs, "W")
+	return e, true
+}
+
+// flushedBeforeReturn checks the events of one commit: every write that
+// completed before the commit returned was followed by a flush issued
+// after its completion and completed before the commit returned.
+func flushedBeforeReturn(lines []string) error {
+	var events []blockEvent
+	for _, l := range lines {
+		if e, ok := parseBlockEvent(l); ok {
+			events = append(events, e)
+		}
+	}
+	start, end := -1, -1
+	for i, e := range events {
+		switch e.marker {
+		case "commit":
+			start = i
+		case "committed":
+			end = i
+		}
+	}
+	if start < 0 || end < start {
+		return errors.New("the trace lacks the commit's markers")
+	}
+	writes := 0
+	lastWrite := -1 // the last write completed before the return
+	for i := start; i < end; i++ {
+		if e := events[i]; e.write && e.complete {
+			writes++
+			lastWrite = i
+		}
+	}
+	if writes == 0 {
+		return errors.New("no write reached the disk during the commit")
+	}
+	issued := false
+	for i := lastWrite + 1; i < end; i++ {
+		e := events[i]
+		if e.flush && !e.complete {
+			issued = true
+		}
+		if e.flush && e.complete && issued {
+			return nil
+		}
+	}
+	return fmt.Errorf("%d writes completed, the last at sector %s, and no cache flush was issued and completed after it before the commit returned", writes, events[lastWrite].sector)
+}
+
+// noJournalFS mounts a new ext4 file system without a journal on a loop
+// device and returns its mount point and the device's "major,minor".
+func noJournalFS(t *testing.T) (string, string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		testtool.Missing(t, "mounting a test file system needs root")
+	}
+	mkfs := testtool.Path(t, "mkfs.ext4", "e2fsprogs")
+	losetup := testtool.Path(t, "losetup", "mount")
+	if _, err := os.Stat("/dev/loop-control"); err != nil {
+		t.Skip("this kernel has no loop devices; skipping")
+	}
+	// No lazy inode table initialisation: its writes in the background
+	// would mix with the commits'.
+	img := filepath.Join(t.TempDir(), "fs.img")
+	if out, err := exec.Command(mkfs, "-q", "-F", "-O", "^has_journal", "-E", "lazy_itable_init=0", img, "32M").CombinedOutput(); err != nil {
+		t.Fatalf("mkfs.ext4: %v %s", err, out)
+	}
+	out, err := exec.Command(losetup, "--find", "--show", img).CombinedOutput()
+	if err != nil {
+		t.Skipf("no loop device to attach (%v %s); skipping", err, out)
+	}
+	loop := strings.TrimSpace(string(out))
+	t.Cleanup(func() { exec.Command(losetup, "-d", loop).Run() })
+	mnt := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "ext4", loop, mnt).CombinedOutput(); err != nil {
+		t.Fatalf("mount %s: %v %s", loop, err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v %s", mnt, err, out)
+		}
+	})
+	b, err := os.ReadFile(filepath.Join("/sys/class/block", filepath.Base(loop), "dev"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mnt, strings.Replace(strings.TrimSpace(string(b)), ":", ",", 1)
+}
+
+// trace is a tracefs instance of the test's own that records the block
+// requests of one device.
+type trace struct {
+	dir string
+	dev string
+}
+
+func blockTrace(t *testing.T, dev string) *trace {
+	t.Helper()
+	root := "/sys/kernel/tracing"
+	if _, err := os.Stat(filepath.Join(root, "instances")); err != nil {
+		if out, err := exec.Command("mount", "-t", "tracefs", "nodev", root).CombinedOutput(); err != nil {
+			t.Skipf("tracefs is not available (%v %s); skipping", err, out)
+		}
+	}
+	dir := filepath.Join(root, "instances", "mailroot-test-"+strconv.Itoa(os.Getpid()))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Skipf("cannot create a tracing instance: %v; skipping", err)
+	}
+	t.Cleanup(func() {
+		os.WriteFile(filepath.Join(dir, "tracing_on"), []byte("0"), 0)
+		os.Remove(dir)
+	})
+	for name, value := range map[string]string{
+		"set_event":      "block:block_rq_issue block:block_rq_complete",
+		"buffer_size_kb": "4096",
+		"tracing_on":     "1",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(value), 0); err != nil {
+			t.Skipf("cannot set up block tracing (%s): %v; skipping", name, err)
+		}
+	}
+	return &trace{dir: dir, dev: dev}
+}
+
+func (tr *trace) mark(t *testing.T, s string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(tr.dir, "trace_marker"), []byte(s), 0); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// read returns the markers and this device's events recorded since the
+// last read, and clears the trace.
+func (tr *trace) read(t *testing.T) []string {
+	t.Helper()
+	f, err := os.Open(filepath.Join(tr.dir, "trace"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		l := sc.Text()
+		if strings.Contains(l, "tracing_mark_write: ") || strings.Contains(l, ": "+tr.dev+" ") {
+			lines = append(lines, l)
+		}
+	}
+	f.Close()
+	if err := os.WriteFile(filepath.Join(tr.dir, "trace"), nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	return lines
+}
