@@ -19,7 +19,9 @@ import (
 // that was issued after it and completed before the commit returned. The
 // file system is ext4 without a journal, where syncfs(2) alone does not
 // give that (commitGroup), on a loop device of its own, and the block
-// layer's own trace events are the witness.
+// layer's own trace events are the witness. Both ways of committing are
+// checked: a file without a name linked into its folder, and a file
+// written in SortTemp and renamed.
 func TestCommitFlushesAfterLastWrite(t *testing.T) {
 	mnt, dev := noJournalFS(t)
 	tr := blockTrace(t, dev)
@@ -32,25 +34,30 @@ func TestCommitFlushesAfterLastWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	if !r.unnamed {
-		t.Skip("files without a name are not available on this ext4; commits go through SortTemp and fsync")
-	}
-	for i := 0; i < 5; i++ {
-		f, err := r.Create(l.Drop, r.NewName()+".eml")
-		if err != nil {
-			t.Fatal(err)
-		}
-		f.Write([]byte(strings.Repeat("a message line\r\n", 700)))
-		tr.mark(t, "commit")
-		path, err := f.Commit()
-		tr.mark(t, "committed")
-		if err != nil {
-			t.Fatal(err)
-		}
-		events := tr.read(t)
-		if err := flushedBeforeReturn(events); err != nil {
-			t.Errorf("commit %d (%s): %v\nblock events on %s:\n%s", i, filepath.Base(path), err, dev, strings.Join(events, "\n"))
-		}
+	for _, unnamed := range []bool{true, false} {
+		t.Run(map[bool]string{true: "unnamed", false: "SortTemp"}[unnamed], func(t *testing.T) {
+			if unnamed && !r.unnamed {
+				t.Skip("files without a name are not available on this ext4")
+			}
+			for i := 0; i < 5; i++ {
+				f, err := r.create(l.Drop, r.NewName()+".eml", unnamed)
+				if err != nil {
+					t.Fatal(err)
+				}
+				f.Write([]byte(strings.Repeat("a message line\r\n", 700)))
+				tr.read(t) // only the commit's own events
+				tr.mark(t, "commit")
+				path, err := f.Commit()
+				tr.mark(t, "committed")
+				if err != nil {
+					t.Fatal(err)
+				}
+				events := tr.read(t)
+				if err := flushedBeforeReturn(events); err != nil {
+					t.Errorf("commit %d (%s): %v\nblock events on %s:\n%s", i, filepath.Base(path), err, dev, strings.Join(events, "\n"))
+				}
+			}
+		})
 	}
 }
 
