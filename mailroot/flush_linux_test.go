@@ -25,10 +25,7 @@ import (
 func TestCommitFlushesAfterLastWrite(t *testing.T) {
 	mnt, dev := noJournalFS(t)
 	tr := blockTrace(t, dev)
-	l := Layout{
-		Pickup: filepath.Join(mnt, "Pickup"), Drop: filepath.Join(mnt, "Drop"), Queue: filepath.Join(mnt, "Queue"),
-		Badmail: filepath.Join(mnt, "Badmail"), SortTemp: filepath.Join(mnt, "SortTemp"),
-	}
+	l := layoutUnder(mnt)
 	r, err := Open(l)
 	if err != nil {
 		t.Fatal(err)

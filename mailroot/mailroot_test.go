@@ -16,12 +16,7 @@ import (
 
 func openTemp(t *testing.T) *Root {
 	t.Helper()
-	dir := testdir.New(t)
-	l := Layout{
-		Pickup: filepath.Join(dir, "Pickup"), Drop: filepath.Join(dir, "Drop"), Queue: filepath.Join(dir, "Queue"),
-		Badmail: filepath.Join(dir, "Badmail"), SortTemp: filepath.Join(dir, "SortTemp"),
-	}
-	r, err := Open(l)
+	r, err := Open(layoutUnder(testdir.New(t)))
 	if err != nil {
 		t.Fatal(err)
 	}

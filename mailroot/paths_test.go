@@ -12,6 +12,7 @@ import (
 	"github.com/mailbridge/mailbridge/internal/testdir"
 )
 
+// layoutUnder is the IIS layout under root.
 func layoutUnder(root string) Layout {
 	return Layout{
 		Pickup: filepath.Join(root, "Pickup"), Drop: filepath.Join(root, "Drop"), Queue: filepath.Join(root, "Queue"),
