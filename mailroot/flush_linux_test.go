@@ -203,6 +203,7 @@ func blockTrace(t *testing.T, dev string) *trace {
 		if out, err := exec.Command("mount", "-t", "tracefs", "nodev", root).CombinedOutput(); err != nil {
 			t.Skipf("tracefs is not available (%v %s); skipping", err, out)
 		}
+		t.Cleanup(func() { exec.Command("umount", root).Run() })
 	}
 	dir := filepath.Join(root, "instances", "mailroot-test-"+strconv.Itoa(os.Getpid()))
 	if err := os.Mkdir(dir, 0o755); err != nil {
