@@ -36,7 +36,7 @@ func TestCommitFlushesAfterLastWrite(t *testing.T) {
 			if unnamed && !r.unnamed {
 				t.Skip("files without a name are not available on this ext4")
 			}
-			for i := 0; i < 5; i++ {
+			for i := 0; i < 10; i++ {
 				f, err := r.create(l.Drop, r.NewName()+".eml", unnamed)
 				if err != nil {
 					t.Fatal(err)
@@ -63,8 +63,8 @@ func TestCommitFlushesAfterLastWrite(t *testing.T) {
 type blockEvent struct {
 	marker   string // "commit", "committed"; or empty
 	complete bool
-	flush    bool // a cache flush ("FF"; "WS" of no length is its bio)
-	write    bool // a write with data
+	flush    bool // a cache flush ("FF")
+	write    bool // a write with data (the flush's own "WS" of no length is not)
 	sector   string
 }
 
@@ -98,8 +98,8 @@ func parseBlockEvent(line string) (blockEvent, bool) {
 			}
 		}
 	}
-	e.flush = strings.HasPrefix(rwbs, "F") || (strings.Contains(rwbs, "W") && length == "0")
-	e.write = !e.flush && strings.Contains(rwbs, "W")
+	e.flush = strings.HasPrefix(rwbs, "F")
+	e.write = !e.flush && strings.Contains(rwbs, "W") && length != "0"
 	return e, true
 }
 
@@ -136,17 +136,35 @@ func flushedBeforeReturn(lines []string) error {
 	if writes == 0 {
 		return errors.New("no write reached the disk during the commit")
 	}
-	issued := false
-	for i := lastWrite + 1; i < end; i++ {
-		e := events[i]
-		if e.flush && !e.complete {
-			issued = true
-		}
-		if e.flush && e.complete && issued {
-			return nil
+	// Flushes carry no number in the trace. Of the completions after the
+	// last write, at most as many as were outstanding then can be of
+	// flushes issued before it: one more means a later flush completed.
+	outstanding := 0
+	for i := 0; i <= lastWrite; i++ {
+		if e := events[i]; e.flush {
+			if e.complete {
+				outstanding--
+			} else {
+				outstanding++
+			}
 		}
 	}
-	return fmt.Errorf("%d writes completed, the last at sector %s, and no cache flush was issued and completed after it before the commit returned", writes, events[lastWrite].sector)
+	outstanding = max(outstanding, 0) // issued before the trace began
+	issued, completed := 0, 0
+	for i := lastWrite + 1; i < end; i++ {
+		if e := events[i]; e.flush {
+			if e.complete {
+				completed++
+			} else {
+				issued++
+			}
+		}
+	}
+	if issued > 0 && completed > outstanding {
+		return nil
+	}
+	return fmt.Errorf("%d writes completed, the last at sector %s; after it %d flushes were issued and %d completed (%d were outstanding) before the commit returned: none issued after it is known to have completed",
+		writes, events[lastWrite].sector, issued, completed, outstanding)
 }
 
 // noJournalFS mounts a new ext4 file system without a journal on a loop
