@@ -19,9 +19,9 @@ import (
 // that was issued after it and completed before the commit returned. The
 // file system is ext4 without a journal, where syncfs(2) alone does not
 // give that (commitGroup), on a loop device of its own, and the block
-// layer's own trace events are the witness. Both ways of committing are
-// checked: a file without a name linked into its folder, and a file
-// written in SortTemp and renamed.
+// layer's own trace events are the witness. Checked: a file without a name
+// linked into its folder, a file written in SortTemp and renamed, and a
+// claim (a rename from Pickup into Queue).
 func TestCommitFlushesAfterLastWrite(t *testing.T) {
 	mnt, dev := noJournalFS(t)
 	tr := blockTrace(t, dev)
@@ -31,6 +31,21 @@ func TestCommitFlushesAfterLastWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
+	// durable runs op between the trace's markers and checks its events.
+	durable := func(t *testing.T, what string, op func() error) {
+		t.Helper()
+		tr.read(t) // only op's own events
+		tr.mark(t, "commit")
+		err := op()
+		tr.mark(t, "committed")
+		if err != nil {
+			t.Fatal(err)
+		}
+		events := tr.read(t)
+		if err := flushedBeforeReturn(events); err != nil {
+			t.Errorf("%s: %v\nblock events on %s:\n%s", what, err, dev, strings.Join(events, "\n"))
+		}
+	}
 	for _, unnamed := range []bool{true, false} {
 		t.Run(map[bool]string{true: "unnamed", false: "SortTemp"}[unnamed], func(t *testing.T) {
 			if unnamed && !r.unnamed {
@@ -42,20 +57,39 @@ func TestCommitFlushesAfterLastWrite(t *testing.T) {
 					t.Fatal(err)
 				}
 				f.Write([]byte(strings.Repeat("a message line\r\n", 700)))
-				tr.read(t) // only the commit's own events
-				tr.mark(t, "commit")
-				path, err := f.Commit()
-				tr.mark(t, "committed")
-				if err != nil {
-					t.Fatal(err)
-				}
-				events := tr.read(t)
-				if err := flushedBeforeReturn(events); err != nil {
-					t.Errorf("commit %d (%s): %v\nblock events on %s:\n%s", i, filepath.Base(path), err, dev, strings.Join(events, "\n"))
-				}
+				durable(t, fmt.Sprintf("commit %d", i), func() error {
+					_, err := f.Commit()
+					return err
+				})
 			}
 		})
 	}
+	t.Run("Claim", func(t *testing.T) {
+		for i := 0; i < 10; i++ {
+			name := r.NewName()
+			src := filepath.Join(l.Pickup, name+".eml")
+			if err := os.WriteFile(src, []byte("a message\r\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := syncFS(mustOpen(t, l.Pickup)); err != nil {
+				t.Fatal(err)
+			}
+			durable(t, fmt.Sprintf("claim %d", i), func() error {
+				_, err := r.Claim(src, l.Queue, name+".in")
+				return err
+			})
+		}
+	})
+}
+
+func mustOpen(t *testing.T, path string) *os.File {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
 }
 
 // blockEvent is one line of the trace: a block request issued or
