@@ -111,20 +111,12 @@ func TestDataPipelinedAfterBody(t *testing.T) {
 	c := dial(t, ts.addr)
 	c.hello()
 	c.send("MAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nDATA\r\n")
-	for _, want := range []string{"250 2.1.0", "250 2.1.5", "354 "} {
-		if r := c.reply(); !strings.HasPrefix(r, want) {
-			t.Fatalf("got %q, want %q", r, want)
-		}
-	}
+	c.replies("250 2.1.0", "250 2.1.5", "354 ")
 	// One write: the end of message 1, all of transaction 2 (its body
 	// before the 354), and QUIT.
 	c.send("Subject: one\r\n\r\n..dot\r\n.\r\n" +
 		"MAIL FROM:<c@x.test>\r\nRCPT TO:<d@y.test>\r\nDATA\r\nSubject: two\r\n\r\nsecond\r\n.\r\nQUIT\r\n")
-	for _, want := range []string{"250 2.6.0", "250 2.1.0 c@x.test", "250 2.1.5 d@y.test", "354 ", "250 2.6.0", "221 2.0.0"} {
-		if r := c.reply(); !strings.HasPrefix(r, want) {
-			t.Fatalf("got %q, want %q", r, want)
-		}
-	}
+	c.replies("250 2.6.0", "250 2.1.0 c@x.test", "250 2.1.5 d@y.test", "354 ", "250 2.6.0", "221 2.0.0")
 	c.waitClosed()
 
 	names := ts.dropFiles(t)
@@ -177,11 +169,7 @@ func TestDataRefusedThenBody(t *testing.T) {
 	c := dial(t, ts.addr)
 	c.hello()
 	c.send("MAIL FROM:<a@x.test>\r\nDATA\r\nNOOP\r\n")
-	for _, want := range []string{"250 2.1.0", "5", "250 "} {
-		if r := c.reply(); !strings.HasPrefix(r, want) {
-			t.Fatalf("got %q, want %q", r, want)
-		}
-	}
+	c.replies("250 2.1.0", "5", "250 ")
 	if n := ts.dropFiles(t); len(n) != 0 {
 		t.Fatalf("Drop holds %v", n)
 	}

@@ -182,6 +182,17 @@ func (c *client) expect(line, want string) string {
 	return got
 }
 
+// replies reads one reply per want, in order (pipelined commands), and
+// checks that each starts with its want.
+func (c *client) replies(want ...string) {
+	c.t.Helper()
+	for _, w := range want {
+		if r := c.reply(); !strings.HasPrefix(r, w) {
+			c.t.Fatalf("got %q, want %q", r, w)
+		}
+	}
+}
+
 // hello reads the greeting and sends EHLO.
 func (c *client) hello() {
 	c.t.Helper()

@@ -231,17 +231,9 @@ func TestPipelining(t *testing.T) {
 	c.hello()
 	// RFC 2920: the whole transaction up to DATA in one write.
 	c.send("MAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nRCPT TO:<c@y.test>\r\nDATA\r\n")
-	for _, want := range []string{"250 2.1.0 a@x.test....Sender OK", "250 2.1.5 b@y.test", "250 2.1.5 c@y.test", "354 "} {
-		if r := c.reply(); !strings.HasPrefix(r, want) {
-			t.Fatalf("got %q, want %q", r, want)
-		}
-	}
+	c.replies("250 2.1.0 a@x.test....Sender OK", "250 2.1.5 b@y.test", "250 2.1.5 c@y.test", "354 ")
 	c.send("Subject: piped\r\n\r\nbody\r\n.\r\nRSET\r\nQUIT\r\n")
-	for _, want := range []string{"250 2.6.0", "250 2.0.0 Resetting", "221 2.0.0"} {
-		if r := c.reply(); !strings.HasPrefix(r, want) {
-			t.Fatalf("got %q, want %q", r, want)
-		}
-	}
+	c.replies("250 2.6.0", "250 2.0.0 Resetting", "221 2.0.0")
 	ts.onlyDrop(t)
 }
 
@@ -269,11 +261,7 @@ func TestPostmasterWithoutDomain(t *testing.T) {
 	}
 	// Pipelined, so that the line is not at the start of a read.
 	c.send("RCPT TO:<b@example.com>\r\nRCPT TO:<postmaster>\r\nRCPT TO:<c@example.com>\r\nDATA\r\n")
-	for _, want := range []string{"250 2.1.5 b@example.com", "250 2.1.5 postmaster@mail.example.com", "250 2.1.5 c@example.com", "354 "} {
-		if r := c.reply(); !strings.HasPrefix(r, want) {
-			t.Fatalf("got %q, want %q", r, want)
-		}
-	}
+	c.replies("250 2.1.5 b@example.com", "250 2.1.5 postmaster@mail.example.com", "250 2.1.5 c@example.com", "354 ")
 	c.send("Subject: to the postmaster\r\n\r\nbody\r\n.\r\n")
 	if r := c.reply(); !strings.HasPrefix(r, "250 2.6.0") {
 		t.Fatalf("after the data: %q", r)
