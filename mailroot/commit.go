@@ -5,8 +5,8 @@ import (
 	"sync"
 )
 
-// commitGroup commits files without a name (O_TMPFILE) into one folder,
-// many at a time ("group commit"). A file's content must be on disk before
+// commitGroup commits files without a name (O_TMPFILE) into the folders
+// of one file system, many at a time ("group commit"). A file's content must be on disk before
 // its name, and its name before Commit returns, so each file needs two
 // syncs of its file system, with its link in between:
 //
@@ -37,12 +37,18 @@ import (
 // them; each file waits on the two rounds it needs and is woken by those
 // alone. Rounds never overlap: overlapping syncfs calls made each one
 // slower, and the whole slower (3033 against 3585 msg/s with two at a
-// time, in a same-run A/B recorded in BENCHMARKS.md).
+// time, in a same-run A/B recorded in BENCHMARKS.md). For the same reason
+// a Root has one group for all its folders, which share a file system,
+// rather than one per folder, where Drop and Queue each ran their own
+// rounds. With inbound mail arriving while Pickup drains (bench/mixed.sh),
+// one group received 4 % more and drained 4 % faster in a same-run A/B of
+// eight alternating rounds, 14 % in an earlier one of six, and the same
+// in a third of five (BENCHMARKS.md).
 type commitGroup struct {
 	syncFS    func(*os.File) error // syncFS; tests make rounds fail
 	flush     func(*os.File) error // flushDisk; likewise
 	emptyPath bool                 // link through the descriptor (linkUnnamed)
-	failures  *syncFailures        // shared by the Root's groups
+	failures  syncFailures
 
 	mu      sync.Mutex
 	next    *round // the round to run next, gathering its files
@@ -50,13 +56,14 @@ type commitGroup struct {
 	started uint64 // rounds started
 }
 
-// syncFailures counts the failed rounds of all of a Root's commit groups.
-// A failure to write metadata (an inode, a folder's entries) is reported
-// once, to whichever syncfs on the file system comes first, and afterwards
-// the block is no longer dirty: a later round succeeds without writing it.
-// So a file fails when any round failed between its arrival and the sync
-// of its name, in any folder: that errs on the safe side (the client
-// retries) and never acknowledges a file that a power cut could take.
+// syncFailures counts a commit group's failed rounds. A failure to write
+// metadata (an inode, a folder's entries) is reported once, to whichever
+// syncfs on the file system comes first, and afterwards the block is no
+// longer dirty: a later round succeeds without writing it. So a file fails
+// when any round failed between its arrival and the sync of its name,
+// whatever folder the round's files were for: that errs on the safe side
+// (the client retries) and never acknowledges a file that a power cut
+// could take.
 type syncFailures struct {
 	mu   sync.Mutex
 	n    uint64
@@ -104,8 +111,8 @@ type pendingFile struct {
 	err   error  // why it was not linked
 }
 
-func newCommitGroup(emptyPath bool, failures *syncFailures) *commitGroup {
-	return &commitGroup{syncFS: syncFS, flush: flushDisk, emptyPath: emptyPath, failures: failures}
+func newCommitGroup(emptyPath bool) *commitGroup {
+	return &commitGroup{syncFS: syncFS, flush: flushDisk, emptyPath: emptyPath}
 }
 
 // commit makes f durable, names it dst (never over an existing file) and

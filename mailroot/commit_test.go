@@ -71,7 +71,7 @@ func TestCommitGroupRoundFails(t *testing.T) {
 		t.Skip("files without a name are not available here; commits go through SortTemp")
 	}
 	drop := r.Layout().Drop
-	g := r.commits(drop)
+	g := r.committer
 	var calls atomic.Int64
 	g.syncFS = func(f *os.File) error {
 		if calls.Add(1)%8 == 0 {
@@ -130,7 +130,7 @@ func TestCommitFlushFails(t *testing.T) {
 		t.Skip("files without a name are not available here; commits go through SortTemp")
 	}
 	drop := r.Layout().Drop
-	g := r.commits(drop)
+	g := r.committer
 	var syncs, flushes atomic.Int64
 	g.syncFS = func(f *os.File) error {
 		syncs.Add(1)
@@ -172,7 +172,7 @@ func TestCommitBothLinkWays(t *testing.T) {
 			t.Log("AT_EMPTY_PATH is refused here: only the /proc way is tested")
 			continue
 		}
-		r.emptyPath = emptyPath
+		r.emptyPath, r.committer.emptyPath = emptyPath, emptyPath
 		drop := r.Layout().Drop
 		f, err := r.Create(drop, "linked.eml")
 		if err != nil {
@@ -191,8 +191,8 @@ func TestCommitBothLinkWays(t *testing.T) {
 // A round that fails while a file waits for its first round fails that
 // file too, though the file's own rounds succeed: the failed write may
 // have been the file's inode, and no later syncfs reports or repeats it.
-// The same holds across folders: a Queue round's failure fails a Drop file
-// in flight.
+// The same holds across folders, which share rounds: a failed round taken
+// by a Drop file fails a Queue file in flight.
 func TestCommitFailsAfterAnyFailedRound(t *testing.T) {
 	for _, sameFolder := range []bool{true, false} {
 		r := openTemp(t)
@@ -200,75 +200,110 @@ func TestCommitFailsAfterAnyFailedRound(t *testing.T) {
 			t.Skip("files without a name are not available here; commits go through SortTemp")
 		}
 		drop, queue := r.Layout().Drop, r.Layout().Queue
-		// The first Drop round waits for the test, then fails if the
-		// failure is to come from the same folder.
+		// The first round waits for the test, then fails.
 		started, release := make(chan struct{}), make(chan struct{})
 		var calls atomic.Int64
-		r.commits(drop).syncFS = func(f *os.File) error {
+		r.committer.syncFS = func(f *os.File) error {
 			if calls.Add(1) == 1 {
 				close(started)
 				<-release
-				if sameFolder {
-					return errors.New("injected I/O error")
-				}
+				return errors.New("injected I/O error")
 			}
 			return syncFS(f)
 		}
-		r.commits(queue).syncFS = func(*os.File) error { return errors.New("injected I/O error") }
-		commit := func(dir, name string) <-chan error {
-			done := make(chan error, 1)
-			go func() {
-				f, err := r.Create(dir, name)
-				if err != nil {
-					done <- err
-					return
-				}
-				defer f.Abort()
-				f.Write([]byte("complete\r\n"))
-				_, err = f.Commit()
-				done <- err
-			}()
-			return done
-		}
-		first := commit(drop, "first.eml")
+		first := commitAsync(r, drop, "first.eml")
 		<-started
-		var second <-chan error
-		if sameFolder {
-			// Waits for round 2 (which succeeds) while round 1 runs.
-			second = commit(drop, "second.eml")
-			waitJoined(t, r.commits(drop))
-		} else {
-			second = commit(queue, "queued.eml")
-			if err := <-second; err == nil {
-				t.Error("a commit whose round failed succeeded")
-			}
+		// The second file waits for round 2, which succeeds, while round
+		// 1 runs.
+		dir := drop
+		if !sameFolder {
+			dir = queue
 		}
+		second := commitAsync(r, dir, "second.eml")
+		waitJoined(t, r.committer, 1)
 		close(release)
 		if err := <-first; err == nil {
-			t.Errorf("same folder %v: the first file was committed though a round failed while it waited", sameFolder)
+			t.Errorf("same folder %v: the first file was committed though its round failed", sameFolder)
 		}
-		if sameFolder {
-			if err := <-second; err == nil {
-				t.Error("the second file was committed though a round failed while it waited")
-			}
+		if err := <-second; err == nil {
+			t.Errorf("same folder %v: the second file was committed though a round failed while it waited", sameFolder)
 		}
-		if n := names(t, drop); len(n) != 0 {
-			t.Errorf("same folder %v: Drop holds %v after failed commits", sameFolder, n)
+		if n := append(names(t, drop), names(t, queue)...); len(n) != 0 {
+			t.Errorf("same folder %v: Drop and Queue hold %v after failed commits", sameFolder, n)
 		}
 	}
 }
 
-// waitJoined waits until a file waits for the group's next round.
-func waitJoined(t *testing.T, g *commitGroup) {
+// Files for different folders share rounds: while a round runs, a Drop
+// file and a Queue file arriving join the same next round, and three
+// syncfs calls commit all three files. Separate rounds per folder ran
+// overlapping syncfs calls on the same file system, each slower.
+func TestCommitFoldersShareRounds(t *testing.T) {
+	r := openTemp(t)
+	if !r.unnamed {
+		t.Skip("files without a name are not available here; commits go through SortTemp")
+	}
+	drop, queue := r.Layout().Drop, r.Layout().Queue
+	started, release := make(chan struct{}), make(chan struct{})
+	var calls atomic.Int64
+	r.committer.syncFS = func(f *os.File) error {
+		if calls.Add(1) == 1 {
+			close(started)
+			<-release
+		}
+		return syncFS(f)
+	}
+	first := commitAsync(r, drop, "first.eml")
+	<-started
+	second, queued := commitAsync(r, drop, "second.eml"), commitAsync(r, queue, "queued.eml")
+	waitJoined(t, r.committer, 2)
+	close(release)
+	for _, c := range []<-chan error{first, second, queued} {
+		if err := <-c; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := calls.Load(); n != 3 {
+		t.Errorf("%d syncfs calls for three files in two folders, want 3", n)
+	}
+	for _, p := range []string{filepath.Join(drop, "first.eml"), filepath.Join(drop, "second.eml"), filepath.Join(queue, "queued.eml")} {
+		if b, err := os.ReadFile(p); err != nil || string(b) != "complete\r\n" {
+			t.Errorf("%s: %q, %v", p, b, err)
+		}
+	}
+}
+
+// commitAsync commits a small file as dir/name in the background.
+func commitAsync(r *Root, dir, name string) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		f, err := r.Create(dir, name)
+		if err != nil {
+			done <- err
+			return
+		}
+		defer f.Abort()
+		f.Write([]byte("complete\r\n"))
+		_, err = f.Commit()
+		done <- err
+	}()
+	return done
+}
+
+// waitJoined waits until n files wait for the group's next round.
+func waitJoined(t *testing.T, g *commitGroup, n int) {
 	t.Helper()
+	joined := 0
 	for i := 0; i < 5000; i++ {
 		g.mu.Lock()
-		joined := g.next != nil && len(g.next.link) > 0
+		if g.next != nil {
+			joined = len(g.next.link)
+		}
 		g.mu.Unlock()
-		if joined {
+		if joined >= n {
 			return
 		}
 		time.Sleep(time.Millisecond)
 	}
-	t.Fatal("no file joined the next round")
+	t.Fatalf("%d files joined the next round, want %d", joined, n)
 }

@@ -92,10 +92,12 @@ type Root struct {
 	// that failed transiently.
 	retryDelays []time.Duration
 
-	mu         sync.Mutex
-	syncers    map[string]*syncGroup   // folder syncs, by folder
-	committers map[string]*commitGroup // unnamed files, by folder
-	failures   syncFailures            // of all committers' rounds
+	mu      sync.Mutex
+	syncers map[string]*syncGroup // folder syncs, by folder
+	// committer commits the unnamed files of every folder: all of them
+	// share SortTemp's file system (CheckVolumes), and one syncfs(2)
+	// serves them all.
+	committer *commitGroup
 
 	seq atomic.Uint64
 }
@@ -142,7 +144,7 @@ func Open(l Layout, opts ...Option) (*Root, error) {
 		}
 		return nil, fmt.Errorf("locking the mail root (%s): %w", lockPath, err)
 	}
-	r := &Root{layout: l, syncers: map[string]*syncGroup{}, committers: map[string]*commitGroup{}, log: slog.New(slog.DiscardHandler), retryDelays: defaultRetryDelays(), lock: lock}
+	r := &Root{layout: l, syncers: map[string]*syncGroup{}, log: slog.New(slog.DiscardHandler), retryDelays: defaultRetryDelays(), lock: lock}
 	for _, o := range opts {
 		o(r)
 	}
@@ -151,6 +153,7 @@ func Open(l Layout, opts ...Option) (*Root, error) {
 		return nil, err
 	}
 	r.unnamed, r.emptyPath = probeUnnamed(l.SortTemp)
+	r.committer = newCommitGroup(r.emptyPath)
 	return r, nil
 }
 
@@ -313,14 +316,14 @@ func (f *File) Commit() (string, error) {
 // commitUnnamed is Commit for a file without a name: its content is made
 // durable, then it gets its name (never over an existing file), then the
 // name is made durable, each step shared with every file committed
-// meanwhile in the same folder (commitGroup): under load one syncfs(2)
+// meanwhile in any folder of the mail root (commitGroup): under load one syncfs(2)
 // covers a group of messages, where one fsync(2) per file wrote the same
 // inode table block once for each, and flushed the disk's cache once for
 // each.
 func (f *File) commitUnnamed() (string, error) {
 	dst := filepath.Join(f.dir, f.name)
 	defer f.f.Close()
-	if err := f.root.commits(f.dir).commit(f.f, dst); err != nil {
+	if err := f.root.committer.commit(f.f, dst); err != nil {
 		return "", fmt.Errorf("committing %s: %w", dst, err)
 	}
 	return dst, nil
@@ -472,18 +475,6 @@ func (r *Root) CopyFile(src, dir, name string) (string, error) {
 // a caller returns after a sync that started after it called.
 func (r *Root) SyncDir(dir string) error {
 	return r.syncer(dir).sync()
-}
-
-// commits returns the commit group of dir.
-func (r *Root) commits(dir string) *commitGroup {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	g := r.committers[dir]
-	if g == nil {
-		g = newCommitGroup(r.emptyPath, &r.failures)
-		r.committers[dir] = g
-	}
-	return g
 }
 
 func (r *Root) syncer(dir string) *syncGroup {
