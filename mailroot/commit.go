@@ -6,9 +6,9 @@ import (
 )
 
 // commitGroup commits files without a name (O_TMPFILE) into the folders
-// of one file system, many at a time ("group commit"). A file's content must be on disk before
-// its name, and its name before Commit returns, so each file needs two
-// syncs of its file system, with its link in between:
+// of one file system, many at a time ("group commit"). A file's content
+// must be on disk before its name, and its name before Commit returns, so
+// each file needs two syncs of its file system, with its link in between:
 //
 //	round N:   syncfs, then link every file that was waiting for round N
 //	round N+1: syncfs: the names linked in round N are on disk

@@ -27,15 +27,16 @@
 // Syncs of concurrent writers are grouped: one fsync of a folder covers
 // every rename that finished before it started. On Linux, a file created
 // without a name is made durable by syncfs(2) on its file system, before
-// and after its link: one call covers every file committed meanwhile
-// (group commit), where one fsync per file wrote the same inode table block
-// and flushed the disk's write cache once for each file. The price: the
-// call also writes whatever else the file system holds unwritten, so on a
-// volume shared with heavy writers a reply may wait for their data too.
-// The sync after the link ends with a flush of the disk's write cache
-// (fdatasync): on file systems without a journal, syncfs alone leaves the
-// last metadata it writes in that cache. Because syncfs reports a failed write once, to whichever call comes
-// first, any failed sync fails every commit it overlapped, in any folder.
+// and after its link: one call covers every file committed meanwhile, in
+// any folder (group commit), where one fsync per file wrote the same inode
+// table block and flushed the disk's write cache once for each file. The
+// price: the call also writes whatever else the file system holds
+// unwritten, so on a volume shared with heavy writers a reply may wait for
+// their data too. The sync after the link ends with a flush of the disk's
+// write cache (fdatasync): on file systems without a journal, syncfs alone
+// leaves the last metadata it writes in that cache. Because syncfs reports
+// a failed write once, to whichever call comes first, any failed sync
+// fails every commit it overlapped, in any folder.
 package mailroot
 
 import (
@@ -92,12 +93,13 @@ type Root struct {
 	// that failed transiently.
 	retryDelays []time.Duration
 
-	mu      sync.Mutex
-	syncers map[string]*syncGroup // folder syncs, by folder
 	// committer commits the unnamed files of every folder: all of them
 	// share SortTemp's file system (CheckVolumes), and one syncfs(2)
 	// serves them all.
 	committer *commitGroup
+
+	mu      sync.Mutex
+	syncers map[string]*syncGroup // folder syncs, by folder
 
 	seq atomic.Uint64
 }
@@ -316,10 +318,10 @@ func (f *File) Commit() (string, error) {
 // commitUnnamed is Commit for a file without a name: its content is made
 // durable, then it gets its name (never over an existing file), then the
 // name is made durable, each step shared with every file committed
-// meanwhile in any folder of the mail root (commitGroup): under load one syncfs(2)
-// covers a group of messages, where one fsync(2) per file wrote the same
-// inode table block once for each, and flushed the disk's cache once for
-// each.
+// meanwhile in any folder of the mail root (commitGroup): under load one
+// syncfs(2) covers a group of messages, where one fsync(2) per file wrote
+// the same inode table block once for each, and flushed the disk's cache
+// once for each.
 func (f *File) commitUnnamed() (string, error) {
 	dst := filepath.Join(f.dir, f.name)
 	defer f.f.Close()
