@@ -70,14 +70,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-waitport() {
-	for _ in $(seq 100); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-		sleep 0.1
-	done
-	echo "bench: nothing listens on port $1" >&2
-	exit 1
-}
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
 config() { # config NAME PORT: a configuration with its own mail root
 	cat >"$OUT/$1.toml" <<EOC

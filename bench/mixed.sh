@@ -49,14 +49,8 @@ if [ -n "${BASE:-}" ]; then
 	builds+=(base)
 fi
 
-waitport() {
-	for _ in $(seq 100); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-		sleep 0.1
-	done
-	echo "bench: nothing listens on port $1" >&2
-	exit 1
-}
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
 sink_args=(127.0.0.1:"$SINK_PORT" 1000)
 [ "$(id -u)" = 0 ] && sink_args=(-u nobody "${sink_args[@]}")

@@ -201,16 +201,7 @@ func TestCommitFailsAfterAnyFailedRound(t *testing.T) {
 		}
 		drop, queue := r.Layout().Drop, r.Layout().Queue
 		// The first round waits for the test, then fails.
-		started, release := make(chan struct{}), make(chan struct{})
-		var calls atomic.Int64
-		r.committer.syncFS = func(f *os.File) error {
-			if calls.Add(1) == 1 {
-				close(started)
-				<-release
-				return errors.New("injected I/O error")
-			}
-			return syncFS(f)
-		}
+		started, release, _ := holdFirstRound(r, errors.New("injected I/O error"))
 		first := commitAsync(r, drop, "first.eml")
 		<-started
 		// The second file waits for round 2, which succeeds, while round
@@ -244,15 +235,7 @@ func TestCommitFoldersShareRounds(t *testing.T) {
 		t.Skip("files without a name are not available here; commits go through SortTemp")
 	}
 	drop, queue := r.Layout().Drop, r.Layout().Queue
-	started, release := make(chan struct{}), make(chan struct{})
-	var calls atomic.Int64
-	r.committer.syncFS = func(f *os.File) error {
-		if calls.Add(1) == 1 {
-			close(started)
-			<-release
-		}
-		return syncFS(f)
-	}
+	started, release, calls := holdFirstRound(r, nil)
 	first := commitAsync(r, drop, "first.eml")
 	<-started
 	second, queued := commitAsync(r, drop, "second.eml"), commitAsync(r, queue, "queued.eml")
@@ -271,6 +254,24 @@ func TestCommitFoldersShareRounds(t *testing.T) {
 			t.Errorf("%s: %q, %v", p, b, err)
 		}
 	}
+}
+
+// holdFirstRound makes r's first round close started, wait until release
+// is closed, then fail with err (nil: sync as usual). calls counts the
+// rounds' syncs.
+func holdFirstRound(r *Root, err error) (started, release chan struct{}, calls *atomic.Int64) {
+	started, release, calls = make(chan struct{}), make(chan struct{}), new(atomic.Int64)
+	r.committer.syncFS = func(f *os.File) error {
+		if calls.Add(1) == 1 {
+			close(started)
+			<-release
+			if err != nil {
+				return err
+			}
+		}
+		return syncFS(f)
+	}
+	return started, release, calls
 }
 
 // commitAsync commits a small file as dir/name in the background.
