@@ -578,6 +578,27 @@ func (c *conn) fail(reply string) {
 	c.Close()
 }
 
+// rfcReplies corrects go-smtp replies whose codes say something else than
+// RFC 5321 means, where IIS's own texts are not known (iis-reference.md
+// gives none): clients act on codes. A command out of sequence is 503, not
+// 502 ("not implemented": a client may conclude that the server has no
+// RCPT at all); an unknown command is 500 5.5.1; an unknown MAIL or RCPT
+// parameter is 555 (section 4.1.1.11); AUTH, which this server never
+// offers, is refused alike with or without TLS, not with "523 TLS is
+// required", which would promise it over TLS.
+var rfcReplies = map[string]string{
+	"502 5.5.1 Please introduce yourself first.":         "503 5.5.1 Please introduce yourself first.",
+	"502 5.5.1 MAIL not allowed during message transfer": "503 5.5.1 MAIL not allowed during message transfer",
+	"502 5.5.1 Missing MAIL FROM command.":               "503 5.5.1 Missing MAIL FROM command.",
+	"502 5.5.1 RCPT not allowed during message transfer": "503 5.5.1 RCPT not allowed during message transfer",
+	"502 5.5.1 DATA not allowed during message transfer": "503 5.5.1 DATA not allowed during message transfer",
+	"502 5.5.1 Missing RCPT TO command.":                 "503 5.5.1 Missing RCPT TO command.",
+	"501 5.5.2 Bad command":                              "500 5.5.1 Unrecognized command",
+	"500 5.5.4 Unknown MAIL FROM argument":               "555 5.5.4 Unknown MAIL FROM argument",
+	"500 5.5.4 Unknown RCPT TO argument":                 "555 5.5.4 Unknown RCPT TO argument",
+	"523 5.7.10 TLS is required":                         "502 5.7.0 Authentication not supported",
+}
+
 // rewrite maps one go-smtp reply line to IIS's (iis-reference section 8).
 // It returns the lines to send, and true when the connection must close
 // after them. It runs with c.mu held.
@@ -589,6 +610,11 @@ func (c *conn) rewrite(line string) ([]string, bool) {
 	}
 	wasData := c.data
 	c.data = false
+	if fixed, ok := rfcReplies[line]; ok {
+		line, code = fixed, fixed[:3]
+	} else if strings.HasPrefix(line, "500 5.5.2 Syntax errors, ") && strings.HasSuffix(line, " command unrecognized") {
+		line = rfcReplies["501 5.5.2 Bad command"]
+	}
 	one := func(s string) ([]string, bool) { return []string{s}, false }
 	switch {
 	case code == "220" && strings.HasSuffix(line, " ESMTP Service Ready"):
@@ -623,7 +649,10 @@ func (c *conn) rewrite(line string) ([]string, bool) {
 		return one("421 4.4.2 " + fqdn + " Timeout waiting for client input, closing transmission channel")
 	case strings.HasPrefix(line, "500 5.5.1 Too many errors"):
 		return one("421 4.7.0 " + fqdn + " Too many errors on this connection, closing transmission channel")
-	case code >= "500" && code <= "504" && !wasData:
+	case (code >= "500" && code <= "502" || code == "504" || code == "555") && !wasData:
+		// A command out of sequence (503) is not counted: after a refused
+		// MAIL, a pipelining client's RCPT and DATA get 503 through no
+		// fault of their own (RFC 2920 section 3.1).
 		c.badCmds++
 		if c.badCmds >= maxBadCommands {
 			return []string{line, "421 4.7.0 " + fqdn + " Too many errors on this connection, closing transmission channel"}, true

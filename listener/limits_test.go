@@ -439,3 +439,56 @@ func TestPanicEndsOnlyTheSession(t *testing.T) {
 		t.Errorf("the panic is not logged:\n%s", ts.logs.String())
 	}
 }
+
+// Codes follow RFC 5321 where go-smtp's differ and IIS's texts are not
+// known: sequence errors are 503 and do not count toward the three bad
+// commands, unknown commands 500, unknown parameters 555; AUTH, never
+// offered, is refused the same way with or without TLS.
+func TestRFCReplyCodes(t *testing.T) {
+	ts := startServer(t, testConfig())
+	c := dial(t, ts.addr)
+	c.reply() // the greeting
+	c.expect("MAIL FROM:<a@x.test>", "503 5.5.1 ")
+	c.expect("EHLO client.test", "250")
+	for _, tc := range []struct{ line, want string }{
+		{"RCPT TO:<b@y.test>", "503 5.5.1 "},
+		{"DATA", "503 5.5.1 "},
+		{"AUTH LOGIN", "502 5.7.0 Authentication not supported"},
+		{"MAIL FROM:<a@x.test> FOO=bar", "555 5.5.4 "},
+		{"MAIL FROM:<a@x.test>", "250 2.1.0 "},
+		{"RCPT TO:<b@y.test>", "250 2.1.5 "},
+		{"RSET", "250 2.0.0 Resetting"},
+		{"RCPT TO:<b@y.test>", "503 5.5.1 "},
+		{"RCPT TO:<b@y.test>", "503 5.5.1 "},
+		{"FOO", "500 5.5.1 Unrecognized command"},
+	} {
+		c.expect(tc.line, tc.want)
+	}
+	// FOO is the third counted error (AUTH, the parameter): the
+	// connection closes; the four 503s did not count.
+	if got := c.reply(); !strings.HasPrefix(got, "421 4.7.0 ") {
+		t.Fatalf("after the third bad command: %q", got)
+	}
+	c.waitClosed()
+
+	c = dial(t, ts.addr)
+	c.hello()
+	c.expect("XYZZY now", "500 5.5.1 Unrecognized command")
+	c.expect("MAIL FROM:<a@x.test>", "250 2.1.0 ")
+	c.expect("RCPT TO:<b@y.test> FOO=bar", "555 5.5.4 ")
+	c.expect("QUIT", "221")
+}
+
+// An empty Message-ID is kept as the message has it, and the 250 names
+// no id rather than an empty one.
+func TestEmptyMessageID(t *testing.T) {
+	ts := startServer(t, testConfig())
+	c := dial(t, ts.addr)
+	c.hello()
+	if r := c.sendMessage("a@x.test", []string{"b@y.test"}, "Message-ID: \r\nSubject: s\r\n\r\nbody"); r != "250 2.6.0 Queued mail for delivery" {
+		t.Fatalf("reply %q", r)
+	}
+	if b := string(ts.onlyDrop(t)); strings.Count(b, "Message-ID:") != 1 {
+		t.Fatalf("Drop file:\n%s", b)
+	}
+}

@@ -202,9 +202,14 @@ func (s *session) Data(r io.Reader) error {
 	s.conn.setMessageID(echo)
 	log.Info("message received", "result", "250", "size", cr.n, "file", strings.Join(files, ","),
 		"message_id", echo, "tls", isTLS)
-	// go-smtp sends an *SMTPError as the reply: this is IIS's 250.
-	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 6, 0},
-		Message: echo + " Queued mail for delivery"}
+	// go-smtp sends an *SMTPError as the reply: this is IIS's 250. A
+	// message whose Message-ID is empty gets none added (a second field
+	// would break RFC 5322's one-per-message), and its reply names none.
+	msg := "Queued mail for delivery"
+	if echo != "" {
+		msg = echo + " " + msg
+	}
+	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 6, 0}, Message: msg}
 }
 
 // countingReader counts message bytes and keeps the reader's own error

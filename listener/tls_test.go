@@ -135,7 +135,7 @@ func TestSTARTTLSDiscardsInjectedCommands(t *testing.T) {
 	s := &client{t: t, c: tc, br: bufio.NewReader(tc)}
 	s.expect("EHLO client.test", "250-mail.example.com Hello [127.0.0.1]")
 	// Neither the MAIL before STARTTLS nor the injected one survives.
-	s.expect("RCPT TO:<b@y.test>", "502 5.5.1")
+	s.expect("RCPT TO:<b@y.test>", "503 5.5.1")
 	s.expect("MAIL FROM:<after@x.test>", "250 2.1.0 after@x.test")
 }
 
