@@ -208,6 +208,25 @@ func TestHeaderOnlyFile(t *testing.T) {
 	waitEmpty(t, l)
 }
 
+// A file with an X-Sender / X-Receiver block and a Bcc header: the
+// recipients are the X-Receiver ones and, with strip_bcc, the Bcc line is
+// not relayed to them.
+func TestEnvelopeFileBcc(t *testing.T) {
+	sink := smtpsink.Start(t, smtpsink.Hooks{})
+	l := testLayout(t)
+	start(t, l, baseConfig(sink))
+	drop(t, l, "bcc.eml", []byte("x-sender: env@corp.test\r\nx-receiver: r1@dest.test\r\nFrom: hdr@corp.test\r\n"+
+		"To: t1@dest.test\r\nBcc: b9@dest.test\r\nSubject: a2\r\n\r\nbody\r\n"))
+	m := sink.WaitFor(t, wait, "the message", count(1))[0]
+	if m.From != "env@corp.test" || strings.Join(m.To, ",") != "r1@dest.test" {
+		t.Fatalf("envelope %q %q", m.From, m.To)
+	}
+	if string(m.Data) != "From: hdr@corp.test\r\nTo: t1@dest.test\r\nSubject: a2\r\n\r\nbody\r\n" {
+		t.Fatalf("data %q", m.Data)
+	}
+	waitEmpty(t, l)
+}
+
 // The Mono file is not dot-stuffed and has a lone "." line: with
 // dot_stuffed = true (IIS) the message ends there, with false it is whole.
 func TestDotStuffedLoneDot(t *testing.T) {

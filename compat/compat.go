@@ -16,6 +16,8 @@
 //   - Pickup files as IIS read them (ParsePickup): the leading X-Sender /
 //     X-Receiver block, recipients from To/Cc/Bcc otherwise, dot-stuffing
 //     per SmtpDotStuffPickupDirFiles, the default domain for bare names;
+//     unlike IIS, Bcc header fields are removed (StripBcc) wherever the
+//     recipients come from;
 //   - non-delivery and delay reports (RFC 3464 multipart/report) for the
 //     senders of mail that Badmail receives.
 package compat

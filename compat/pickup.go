@@ -28,8 +28,10 @@ type PickupOptions struct {
 	// SmtpDotStuffPickupDirFiles (its default): a line starting with ".."
 	// loses its first dot and a line holding only "." ends the message.
 	DotStuffed bool
-	// StripBcc removes Bcc header fields when the recipients come from the
-	// headers (IIS kept them; we remove them for privacy).
+	// StripBcc removes every Bcc header field from the message, whether the
+	// recipients come from X-Receiver lines or from the headers: a Bcc field
+	// relayed to the other recipients would show them who was hidden. IIS
+	// kept Bcc fields; we remove them for privacy.
 	StripBcc bool
 	// DefaultDomain is appended to addresses without a domain.
 	DefaultDomain string
@@ -69,6 +71,10 @@ type PickupMessage struct {
 //     sender;
 //   - without X-Receiver lines the recipients are the To, Cc and Bcc
 //     addresses; without X-Sender the sender is Sender, else From;
+//   - with StripBcc, Bcc header fields are removed wherever the recipients
+//     come from. When the envelope block is complete the header block is
+//     not needed otherwise, so a malformed header line does not fail the
+//     file: the Bcc fields are still found and removed around it;
 //   - addresses without a domain get opt.DefaultDomain.
 func ParsePickup(data []byte, opt PickupOptions) (*PickupMessage, error) {
 	data = crlf(data)
@@ -82,10 +88,10 @@ func ParsePickup(data []byte, opt PickupOptions) (*PickupMessage, error) {
 	}
 	var hdr []headerField
 	needHeaders := !hasFrom || len(to) == 0
-	if needHeaders {
+	if needHeaders || opt.StripBcc {
 		var err error
 		hdr, err = parseHeader(rest)
-		if err != nil {
+		if err != nil && needHeaders {
 			return nil, err
 		}
 	}
@@ -137,9 +143,9 @@ func ParsePickup(data []byte, opt PickupOptions) (*PickupMessage, error) {
 		if len(m.To) == 0 {
 			return nil, ErrNoRecipients
 		}
-		if opt.StripBcc {
-			rest = removeFields(rest, hdr, "bcc")
-		}
+	}
+	if opt.StripBcc {
+		rest = removeFields(rest, hdr, "bcc")
 	}
 	m.Message = rest
 	return m, nil
@@ -278,9 +284,13 @@ type headerField struct {
 }
 
 // parseHeader reads the header block of msg (up to the empty line or the
-// end) without copying or changing it.
+// end) without copying or changing it. A malformed line does not stop it:
+// the line (with its continuation lines) becomes a field without a name,
+// which no name matches, and the first such problem is returned with all
+// the fields.
 func parseHeader(msg []byte) ([]headerField, error) {
 	var fields []headerField
+	var bad error
 	pos := 0
 	for pos < len(msg) {
 		end := bytes.Index(msg[pos:], []byte("\r\n"))
@@ -294,10 +304,15 @@ func parseHeader(msg []byte) ([]headerField, error) {
 		}
 		if line[0] == ' ' || line[0] == '\t' {
 			if len(fields) == 0 {
-				return nil, fmt.Errorf("%w: the first header line %q starts with white space", ErrMalformed, clip(line))
+				bad = fmt.Errorf("%w: the first header line %q starts with white space", ErrMalformed, clip(line))
+				fields = append(fields, headerField{start: pos, end: lineEnd})
+				pos = lineEnd
+				continue
 			}
 			f := &fields[len(fields)-1]
-			f.value += string(line)
+			if f.name != "" {
+				f.value += string(line)
+			}
 			f.end = lineEnd
 			pos = lineEnd
 			continue
@@ -309,7 +324,12 @@ func parseHeader(msg []byte) ([]headerField, error) {
 			name = bytes.TrimRight(line[:colon], " \t")
 		}
 		if len(name) == 0 || bytes.ContainsAny(name, " \t") {
-			return nil, fmt.Errorf("%w: header line %q is not \"Name: value\"", ErrMalformed, clip(line))
+			if bad == nil {
+				bad = fmt.Errorf("%w: header line %q is not \"Name: value\"", ErrMalformed, clip(line))
+			}
+			fields = append(fields, headerField{start: pos, end: lineEnd})
+			pos = lineEnd
+			continue
 		}
 		fields = append(fields, headerField{
 			name:  strings.ToLower(string(name)),
@@ -319,7 +339,7 @@ func parseHeader(msg []byte) ([]headerField, error) {
 		})
 		pos = lineEnd
 	}
-	return fields, nil
+	return fields, bad
 }
 
 func clip(b []byte) string {
