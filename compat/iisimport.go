@@ -792,24 +792,8 @@ func (imp *iisImport) writeOutbound() error {
 			}
 		}
 	}
-	if p, ok := imp.get("RouteAction"); ok {
-		ra, err := MetabaseUint(p.Value, routeActionNames)
-		if err != nil {
-			return imp.fail(p, "%v", err)
-		}
-		if ra&routeAuthAnyOut != 0 {
-			user := ""
-			if u, ok := imp.get("RouteUserName"); ok && u.Value != "" {
-				user = fmt.Sprintf(" as \"%s\"", u.Value)
-			}
-			w.comment("IIS authenticated to the smart host%s (RouteAction %d, line %d). The password is stored encrypted in the metabase and cannot be imported: put it in a file readable only by mailbridge's account, name the file here and uncomment both lines.", user, ra, p.Line)
-			if u, ok := imp.get("RouteUserName"); ok && u.Value != "" {
-				w.code("username = %q", u.Value)
-			} else {
-				w.code(`username = "user@example.com"`)
-			}
-			w.code(`password_file = 'C:\ProgramData\mailbridge\smarthost.pw'`)
-		}
+	if err := imp.writeOutboundAuth(); err != nil {
+		return err
 	}
 	if p, ok := imp.get("SmtpRemoteProgressiveRetry"); ok && strings.TrimSpace(p.Value) != "" {
 		var list []string
@@ -866,6 +850,42 @@ func (imp *iisImport) writeOutbound() error {
 		}
 	}
 	w.blank()
+	return nil
+}
+
+// writeOutboundAuth writes the smart host's user name, commented out with
+// a password file to fill in: the password is stored encrypted in the
+// metabase. IIS keeps RouteUserName when outbound security is set back to
+// anonymous (no authentication bit in RouteAction); the name is written
+// then too, as IIS had it, with a note that IIS did not use it.
+func (imp *iisImport) writeOutboundAuth() error {
+	w := &imp.w
+	ra, raLine := uint32(0), 0
+	if p, ok := imp.get("RouteAction"); ok {
+		v, err := MetabaseUint(p.Value, routeActionNames)
+		if err != nil {
+			return imp.fail(p, "%v", err)
+		}
+		ra, raLine = v, p.Line
+	}
+	u, _ := imp.get("RouteUserName")
+	user := strings.TrimSpace(u.Value)
+	switch {
+	case ra&routeAuthAnyOut != 0 && user != "":
+		w.comment("IIS authenticated to the smart host as \"%s\" (RouteAction %d, line %d). The password is stored encrypted in the metabase and cannot be imported: put it in a file readable only by mailbridge's account, name the file here and uncomment both lines.", user, ra, raLine)
+	case ra&routeAuthAnyOut != 0:
+		w.comment("IIS authenticated to the smart host (RouteAction %d, line %d). The password is stored encrypted in the metabase and cannot be imported: put it in a file readable only by mailbridge's account, name the file here and uncomment both lines.", ra, raLine)
+	case user != "":
+		w.comment("IIS RouteUserName \"%s\" (line %d) is set, but RouteAction asks for no authentication, so IIS sent to the smart host without AUTH. If the Outbound Server needs AUTH, put the password (stored encrypted in the metabase, it cannot be imported) in a file readable only by mailbridge's account, name the file here and uncomment both lines.", user, u.Line)
+	default:
+		return nil
+	}
+	if user != "" {
+		w.code("username = %s", tomlString(user))
+	} else {
+		w.code(`username = "user@example.com"`)
+	}
+	w.code(`password_file = 'C:\ProgramData\mailbridge\smarthost.pw'`)
 	return nil
 }
 

@@ -473,3 +473,66 @@ func TestImportSizes(t *testing.T) {
 		}
 	}
 }
+
+// The smart host's user name is written into [outbound], commented out with
+// a password file to fill in, whether or not RouteAction asks IIS to
+// authenticate (IIS keeps the name when security is set back to
+// anonymous); it is never left among the settings not carried over.
+func TestImportRouteUserName(t *testing.T) {
+	tests := []struct {
+		name, service, server string
+		user, note            string // "" user: no username line
+	}{
+		{"user, no RouteAction", ``, `RouteUserName="relayuser"`,
+			"relayuser", `IIS RouteUserName "relayuser" (line 1) is set, but RouteAction asks for no authentication`},
+		{"user, anonymous RouteAction", ``, `RouteAction="0" RouteUserName="relayuser"`,
+			"relayuser", `IIS RouteUserName "relayuser" (line 1) is set, but RouteAction asks for no authentication`},
+		{"user inherited from the service", `RouteUserName="relayuser"`, `SmartHost="hub.test"`,
+			"relayuser", `IIS RouteUserName "relayuser" (line 1) is set`},
+		{"basic authentication", ``, `RouteAction="256" RouteUserName="relayuser"`,
+			"relayuser", `IIS authenticated to the smart host as "relayuser" (RouteAction 256, line 1)`},
+		{"NTLM without a user", ``, `RouteAction="SMTP_AUTH_NTLM"`,
+			"user@example.com", `IIS authenticated to the smart host (RouteAction 128, line 1)`},
+		{"quote in the user", ``, `RouteUserName="a&quot;b"`, `a\"b`, `IIS RouteUserName "a"b"`},
+		{"no user, anonymous", ``, `RouteAction="0"`, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			xml := `<c><IIsSmtpService Location ="/LM/SmtpSvc" ` + tt.service + `/><IIsSmtpServer Location ="/LM/SmtpSvc/1" ` + tt.server + `/></c>`
+			m, err := ParseMetabase("MetaBase.xml", []byte(xml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, err := ImportIIS(m, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := string(raw)
+			if _, err := config.Parse("import.toml", raw); err != nil {
+				t.Fatalf("the import does not load: %v\n%s", err, out)
+			}
+			outbound := out[strings.Index(out, "\n[outbound]\n"):strings.Index(out, "\n[pickup]\n")]
+			if tt.user == "" {
+				if strings.Contains(outbound, "username") {
+					t.Fatalf("username in [outbound]:\n%s", outbound)
+				}
+				return
+			}
+			for _, want := range []string{"\n# username = \"" + tt.user + "\"\n", "\n# password_file = '"} {
+				if !strings.Contains(outbound, want) {
+					t.Errorf("[outbound] lacks %q:\n%s", want, outbound)
+				}
+			}
+			// The comments unwrapped, to find the notes.
+			text := strings.Join(strings.Fields(strings.ReplaceAll(outbound, "# ", "")), " ")
+			for _, want := range []string{tt.note, "uncomment both lines"} {
+				if !strings.Contains(text, want) {
+					t.Errorf("[outbound] lacks the note %q:\n%s", want, outbound)
+				}
+			}
+			if strings.Contains(out, "RouteUserName = ") {
+				t.Errorf("RouteUserName listed as not carried over:\n%s", out)
+			}
+		})
+	}
+}

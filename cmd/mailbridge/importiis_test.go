@@ -32,6 +32,7 @@ const testMetabase = `<?xml version ="1.0"?>
 </IIsSmtpServer>
 <IIsSmtpServer	Location ="/LM/SmtpSvc/2"
 		ServerBindings="127.0.0.1:26:"
+		RouteUserName="relayuser"
 	>
 </IIsSmtpServer>
 </MBProperty>
@@ -58,7 +59,7 @@ func TestImportIISCommand(t *testing.T) {
 		want []string
 	}{
 		{[]string{"import-iis", mb}, []string{"port = 2525", `server = "[10.0.0.5]"`, "port = 587", `root = 'D:\Scans'`, `hostname = "mail.example.com"`}},
-		{[]string{"import-iis", "--site", "2", mb}, []string{`bind = "127.0.0.1"`, "port = 26"}},
+		{[]string{"import-iis", "--site", "2", mb}, []string{`bind = "127.0.0.1"`, "port = 26", "\n# username = \"relayuser\"\n"}},
 		{[]string{"import-iis", mb, "--site=2"}, []string{"port = 26"}},
 	}
 	for _, tt := range tests {
