@@ -223,9 +223,64 @@ func TestRelayKeys(t *testing.T) {
 		t.Error("the Email Interceptor is on by default")
 	}
 	_, err = Parse("mb.toml", []byte("[inbound]\nrelay_from = [\"10.0.0.0/33\"]\nlocal_domains = \"corp.example\"\n"))
-	if err == nil || !strings.Contains(err.Error(), `mb.toml:2: inbound.relay_from = [10.0.0.0/33]: item 1 ("10.0.0.0/33"): must be an IP address or a CIDR range`) ||
+	if err == nil || !strings.Contains(err.Error(), `mb.toml:2: inbound.relay_from: item 1 ("10.0.0.0/33"): must be an IP address or a CIDR range`) ||
 		!strings.Contains(err.Error(), "mb.toml:3: inbound.local_domains") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// TestListItemProblems: every bad item of a list key is a problem of its
+// own, with the line, the key, the item's number and its value; the good
+// items around them do not hide them.
+func TestListItemProblems(t *testing.T) {
+	tests := []struct {
+		name, toml string
+		want       []string
+	}{
+		{"allow_from", "[inbound]\nallow_from = [\"10.0.0.0/33\", \"nonsense\"]\n", []string{
+			`mb.toml:2: inbound.allow_from: item 1 ("10.0.0.0/33"): must be an IP address or a CIDR range such as 10.0.0.0/8`,
+			`mb.toml:2: inbound.allow_from: item 2 ("nonsense"): must be an IP address or a CIDR range such as 10.0.0.0/8`,
+		}},
+		{"deny_from, a good item between", "[inbound]\ndeny_from = [\"1.2.3\", \"192.0.2.7\", \"::1/129\"]\n", []string{
+			`mb.toml:2: inbound.deny_from: item 1 ("1.2.3"): must be an IP address`,
+			`mb.toml:2: inbound.deny_from: item 3 ("::1/129"): must be an IP address`,
+		}},
+		{"relay_from, not a string", "[inbound]\n\nrelay_from = [10, \"10.0.0.0/8\", \"x\"]\n", []string{
+			`mb.toml:3: inbound.relay_from: item 1 (10): must be a string in quotes`,
+			`mb.toml:3: inbound.relay_from: item 3 ("x"): must be an IP address`,
+		}},
+		{"local_domains", "[inbound]\nlocal_domains = [\"corp.example\", \"bad domain\", \"\", \"a..b\"]\n", []string{
+			`mb.toml:2: inbound.local_domains: item 2 ("bad domain"): must be a domain such as example.com`,
+			`mb.toml:2: inbound.local_domains: item 3 (""): must be a domain such as example.com`,
+			`mb.toml:2: inbound.local_domains: item 4 ("a..b"): must be a domain such as example.com`,
+		}},
+		{"retry", "[outbound]\nretry = [\"-5m\", \"0s\", \"15m\", \"soon\"]\n", []string{
+			`mb.toml:2: outbound.retry: item 1 ("-5m"): `,
+			`mb.toml:2: outbound.retry: item 2 ("0s"): must be at least 1s`,
+			`mb.toml:2: outbound.retry: item 4 ("soon"): not a duration`,
+		}},
+		{"two keys", "[inbound]\nallow_from = [\"x\", \"y\"]\ndeny_from = [\"z\"]\n", []string{
+			`mb.toml:2: inbound.allow_from: item 1 ("x")`,
+			`mb.toml:2: inbound.allow_from: item 2 ("y")`,
+			`mb.toml:3: inbound.deny_from: item 1 ("z")`,
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("mb.toml", []byte(tt.toml))
+			var errs Errors
+			if !errors.As(err, &errs) {
+				t.Fatalf("error %v is not Errors", err)
+			}
+			if len(errs) != len(tt.want) {
+				t.Errorf("%d problems, want %d:\n%v", len(errs), len(tt.want), err)
+			}
+			for i, w := range tt.want {
+				if i < len(errs) && !strings.HasPrefix(errs[i].String(), w) {
+					t.Errorf("problem %d:\n got %s\nwant %s...", i+1, errs[i], w)
+				}
+			}
+		})
 	}
 }
 

@@ -269,9 +269,44 @@ func (l *loader) table(prefix string, t map[string]any, keys []key) {
 			continue
 		}
 		if err := k.set(v); err != nil {
-			l.fail(dotted, v, err.Error())
+			l.failKey(dotted, v, err)
 		}
 	}
+}
+
+// failKey records what set returned for one key: one problem, or one per
+// bad item of a list (every bad item is reported, not only the first).
+func (l *loader) failKey(dotted string, v any, err error) {
+	var items itemErrors
+	if !errors.As(err, &items) {
+		l.fail(dotted, v, err.Error())
+		return
+	}
+	for _, e := range items {
+		// The item and its number say what is wrong; the whole list on
+		// every line would only bury them.
+		l.fail(dotted, nil, e.Error())
+	}
+}
+
+// itemError is what is wrong with item n (from 1) of a list.
+type itemError struct {
+	n   int
+	v   any
+	err error
+}
+
+func (e itemError) Error() string { return fmt.Sprintf("item %d (%s): %v", e.n, show(e.v), e.err) }
+
+// itemErrors lists the bad items of one list key, in order.
+type itemErrors []itemError
+
+func (e itemErrors) Error() string {
+	msgs := make([]string, len(e))
+	for i, x := range e {
+		msgs[i] = x.Error()
+	}
+	return strings.Join(msgs, "; ")
 }
 
 func isSection(n string) bool {
@@ -397,32 +432,43 @@ func (l *loader) secret(key string, dst *string, file, env, base string) {
 	}
 }
 
-func stringList(v any) ([]string, error) {
+// eachString reads a list of strings, calling check on each, and returns
+// every bad item (not a string, or refused by check) as itemErrors.
+func eachString(v any, check func(string) error) ([]string, error) {
 	list, ok := v.([]any)
 	if !ok {
 		return nil, errors.New(`must be a list in brackets, for example ["a", "b"]`)
 	}
 	out := make([]string, 0, len(list))
+	var bad itemErrors
 	for i, item := range list {
 		s, ok := item.(string)
 		if !ok {
-			return nil, fmt.Errorf("item %d must be a string in quotes", i+1)
+			bad = append(bad, itemError{i + 1, item, errors.New("must be a string in quotes")})
+			continue
+		}
+		if err := check(s); err != nil {
+			bad = append(bad, itemError{i + 1, item, err})
+			continue
 		}
 		out = append(out, s)
+	}
+	if len(bad) > 0 {
+		return nil, bad
 	}
 	return out, nil
 }
 
 func domainList(dst *[]string) func(any) error {
 	return func(v any) error {
-		list, err := stringList(v)
+		list, err := eachString(v, func(d string) error {
+			if hostname(d) != nil {
+				return errors.New("must be a domain such as example.com")
+			}
+			return nil
+		})
 		if err != nil {
 			return err
-		}
-		for i, d := range list {
-			if err := hostname(d); err != nil {
-				return fmt.Errorf("item %d (%q): must be a domain such as example.com", i+1, d)
-			}
 		}
 		*dst = list
 		return nil
@@ -433,21 +479,24 @@ func domainList(dst *[]string) func(any) error {
 // "2001:db8::/32").
 func prefixList(dst *[]netip.Prefix) func(any) error {
 	return func(v any) error {
-		list, err := stringList(v)
-		if err != nil {
-			return err
-		}
-		out := make([]netip.Prefix, 0, len(list))
-		for i, s := range list {
+		var out []netip.Prefix
+		_, err := eachString(v, func(s string) error {
 			p, err := netip.ParsePrefix(s)
 			if err != nil {
 				a, aerr := netip.ParseAddr(s)
 				if aerr != nil {
-					return fmt.Errorf("item %d (%q): must be an IP address or a CIDR range such as 10.0.0.0/8", i+1, s)
+					return errors.New("must be an IP address or a CIDR range such as 10.0.0.0/8")
 				}
 				p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
 			}
 			out = append(out, p.Masked())
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if out == nil {
+			out = []netip.Prefix{}
 		}
 		*dst = out
 		return nil
@@ -547,15 +596,20 @@ func durations(dst *[]time.Duration) func(any) error {
 			return fmt.Errorf(`must be a list of durations, for example ["15m", "30m", "60m", "240m"]`)
 		}
 		out := make([]time.Duration, 0, len(list))
+		var bad itemErrors
 		for i, item := range list {
 			d, err := parseDuration(item)
-			if err != nil {
-				return fmt.Errorf("item %d: %v", i+1, err)
+			if err == nil && d < time.Second {
+				err = errors.New("must be at least 1s")
 			}
-			if d < time.Second {
-				return fmt.Errorf("item %d: must be at least 1s", i+1)
+			if err != nil {
+				bad = append(bad, itemError{i + 1, item, err})
+				continue
 			}
 			out = append(out, d)
+		}
+		if len(bad) > 0 {
+			return bad
 		}
 		*dst = out
 		return nil
