@@ -255,7 +255,7 @@ func TestListItemProblems(t *testing.T) {
 			`mb.toml:2: inbound.local_domains: item 4 ("a..b"): must be a domain such as example.com`,
 		}},
 		{"retry", "[outbound]\nretry = [\"-5m\", \"0s\", \"15m\", \"soon\"]\n", []string{
-			`mb.toml:2: outbound.retry: item 1 ("-5m"): `,
+			`mb.toml:2: outbound.retry: item 1 ("-5m"): must be at least 1s`,
 			`mb.toml:2: outbound.retry: item 2 ("0s"): must be at least 1s`,
 			`mb.toml:2: outbound.retry: item 4 ("soon"): not a duration`,
 		}},
@@ -279,6 +279,38 @@ func TestListItemProblems(t *testing.T) {
 				if i < len(errs) && !strings.HasPrefix(errs[i].String(), w) {
 					t.Errorf("problem %d:\n got %s\nwant %s...", i+1, errs[i], w)
 				}
+			}
+		})
+	}
+}
+
+// TestDurationMinimums: a negative duration is Go syntax, so it is told
+// the smallest value allowed, not "not a duration"; the smallest value
+// itself is accepted.
+func TestDurationMinimums(t *testing.T) {
+	tests := []struct {
+		section, key, bad, want, min string
+	}{
+		{"inbound", "command_timeout", `"-5m"`, "must be at least 1s", `"1s"`},
+		{"inbound", "data_timeout", `"999ms"`, "must be at least 1s", `"1s"`},
+		{"inbound", "shutdown_timeout", `"-1s"`, "must not be negative", `"0s"`},
+		{"outbound", "retry", `["-5m"]`, `item 1 ("-5m"): must be at least 1s`, `["1s"]`},
+		{"outbound", "expiration", `"-5m"`, "must be at least 1m", `"1m"`},
+		{"outbound", "expiration", `"59s"`, "must be at least 1m", `"1m"`},
+		{"outbound", "delay_notification", `"-1h"`, "must not be negative", `"0s"`},
+		{"outbound", "connect_timeout", `"0s"`, "must be at least 1s", `"1s"`},
+		{"outbound", "command_timeout", `"-600s"`, "must be at least 1s", `"1s"`},
+		{"pickup", "rescan", `"50ms"`, "must be at least 100ms", `"100ms"`},
+		{"pickup", "quiet_period", `"-2s"`, "must not be negative", `"0s"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.key+"="+tt.bad, func(t *testing.T) {
+			_, err := Parse("mb.toml", []byte("["+tt.section+"]\n"+tt.key+" = "+tt.bad+"\n"))
+			if err == nil || !strings.Contains(err.Error(), "mb.toml:2: "+tt.section+"."+tt.key) || !strings.HasSuffix(err.Error(), tt.want) {
+				t.Errorf("got %v, want ...%s", err, tt.want)
+			}
+			if _, err := Parse("mb.toml", []byte("["+tt.section+"]\n"+tt.key+" = "+tt.min+"\n")); err != nil {
+				t.Errorf("the smallest value %s is refused: %v", tt.min, err)
 			}
 		})
 	}

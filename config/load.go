@@ -581,8 +581,8 @@ func duration(dst *time.Duration, min time.Duration) func(any) error {
 		if err != nil {
 			return err
 		}
-		if d < min {
-			return fmt.Errorf("must be at least %s", min)
+		if err := atLeast(d, min); err != nil {
+			return err
 		}
 		*dst = d
 		return nil
@@ -599,8 +599,8 @@ func durations(dst *[]time.Duration) func(any) error {
 		var bad itemErrors
 		for i, item := range list {
 			d, err := parseDuration(item)
-			if err == nil && d < time.Second {
-				err = errors.New("must be at least 1s")
+			if err == nil {
+				err = atLeast(d, time.Second)
 			}
 			if err != nil {
 				bad = append(bad, itemError{i + 1, item, err})
@@ -622,10 +622,35 @@ func parseDuration(v any) (time.Duration, error) {
 		return 0, fmt.Errorf(`must be a duration in quotes, for example "90s", "15m" or "48h"`)
 	}
 	d, err := time.ParseDuration(s)
-	if err != nil || d < 0 {
+	if err != nil {
 		return 0, fmt.Errorf(`not a duration: use Go syntax such as "90s", "15m", "1h30m" or "48h"`)
 	}
 	return d, nil
+}
+
+// atLeast checks a duration against the smallest value its key allows. A
+// negative duration is valid Go syntax ("-5m"), so it gets this message,
+// not "not a duration".
+func atLeast(d, min time.Duration) error {
+	switch {
+	case d >= min:
+		return nil
+	case min == 0:
+		return errors.New("must not be negative")
+	}
+	return fmt.Errorf("must be at least %s", shortDuration(min))
+}
+
+// shortDuration writes d as an administrator would: "1m", not "1m0s".
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // ParseSize reads a size: a whole number of bytes, or a string such as
