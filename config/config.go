@@ -1,8 +1,9 @@
 // Package config loads mailbridge's one TOML configuration file.
 //
-// Load applies every default, validates every key and returns either a
-// complete *Config or an Errors value listing every problem at once, each
-// naming the file, the line, the key and the value. Defaults live in Default
+// Load applies every default, validates every key, reads the files keys
+// name (password files, ca_file, and the PFX file when inbound TLS is on)
+// and returns either a complete *Config or an Errors value listing every
+// problem at once, each naming the file, the line, the key and the value. Defaults live in Default
 // and nowhere else. Relative paths in a file are resolved against the folder
 // of that file, so a service started from System32 finds the same folders
 // as an administrator testing from a shell.

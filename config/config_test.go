@@ -173,6 +173,9 @@ func FuzzParse(f *testing.F) {
 
 func TestInboundTLSKeys(t *testing.T) {
 	dir := testdir.New(t)
+	pki := testpki.New(t, "test CA")
+	pki.PFX(t, filepath.Join(dir, "cert.pfx"), "s3cret", "mail.example.com")
+	pki.PFX(t, filepath.Join(dir, "env.pfx"), "from-env", "mail.example.com")
 	os.WriteFile(filepath.Join(dir, "pw.txt"), []byte("s3cret\r\n"), 0o600)
 	path := filepath.Join(dir, "mb.toml")
 	os.WriteFile(path, []byte("[inbound]\ntls = \"starttls\"\npfx_path = 'cert.pfx'\npfx_password_file = 'pw.txt'\ntls_port = 465\nmin_tls_version = \"1.3\"\n"), 0o644)
@@ -184,9 +187,81 @@ func TestInboundTLSKeys(t *testing.T) {
 		t.Fatalf("%+v", c.Inbound)
 	}
 	t.Setenv("MB_TEST_PFX_PW", "from-env")
-	c, err = Parse("mb.toml", []byte("[inbound]\ntls = \"implicit\"\npfx_path = '/x.pfx'\npfx_password_env = 'MB_TEST_PFX_PW'\n"))
+	c, err = Parse("mb.toml", []byte("[inbound]\ntls = \"implicit\"\npfx_path = '"+filepath.Join(dir, "env.pfx")+"'\npfx_password_env = 'MB_TEST_PFX_PW'\n"))
 	if err != nil || c.Inbound.PFXPassword != "from-env" {
 		t.Fatalf("%v %+v", err, c)
+	}
+}
+
+// TestPFXProblems: the PFX file is read when the configuration is loaded,
+// and what is wrong with it is a problem like any other, with the file,
+// line, key and value; problems that do not depend on each other are all
+// reported (a password conflict does not hide a missing file).
+func TestPFXProblems(t *testing.T) {
+	dir := testdir.New(t)
+	testpki.New(t, "test CA").PFX(t, filepath.Join(dir, "cert.pfx"), "right", "mail.example.com")
+	os.WriteFile(filepath.Join(dir, "text.pfx"), []byte("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "pw.txt"), []byte("right\n"), 0o600)
+	t.Setenv("MB_TEST_PFX_PW", "right")
+	missing, cert := strconv.Quote(filepath.Join(dir, "missing.pfx")), strconv.Quote(filepath.Join(dir, "cert.pfx"))
+	tests := []struct {
+		name, inbound string
+		want          []string // each problem, by its beginning, in order
+	}{
+		{"good", "pfx_path = 'cert.pfx'\npfx_password = \"right\"", nil},
+		{"TLS off: the file is not needed", "tls = \"none\"\npfx_path = 'missing.pfx'", nil},
+		{"missing file", "pfx_path = 'missing.pfx'\npfx_password = \"right\"", []string{
+			`:3: inbound.pfx_path = ` + missing + `: cannot be read: `}},
+		{"wrong password", "pfx_path = 'cert.pfx'\npfx_password = \"wrong-one\"", []string{
+			`:3: inbound.pfx_path = ` + cert + `: wrong password (check pfx_password, pfx_password_file or pfx_password_env)`}},
+		{"not a PFX", "pfx_path = 'text.pfx'\npfx_password = \"right\"", []string{
+			`:3: inbound.pfx_path = ` + strconv.Quote(filepath.Join(dir, "text.pfx")) + `: not a PKCS#12 (.pfx or .p12) file`}},
+		{"conflict and missing file", "pfx_path = 'missing.pfx'\npfx_password = \"right\"\npfx_password_env = \"MB_TEST_PFX_PW\"", []string{
+			`:3: inbound.pfx_path = ` + missing + `: cannot be read: `,
+			`:4: inbound.pfx_password: set only one of pfx_password, pfx_password_file and pfx_password_env`}},
+		{"conflict without pfx_password: the line of the first", "pfx_path = 'cert.pfx'\n\npfx_password_env = \"MB_TEST_PFX_PW\"\npfx_password_file = 'pw.txt'", []string{
+			`:5: inbound.pfx_password: set only one of`}},
+		{"password file and PFX file missing", "pfx_path = 'missing.pfx'\npfx_password_file = 'nope.txt'", []string{
+			`:3: inbound.pfx_path = ` + missing + `: cannot be read: `,
+			`:4: inbound.pfx_password_file = ` + strconv.Quote(filepath.Join(dir, "nope.txt")) + `: cannot be read: `}},
+		{"password not a string: no wrong password besides", "pfx_path = 'cert.pfx'\npfx_password = 12345678", []string{
+			`:4: inbound.pfx_password = (hidden): must be a string in quotes`}},
+		{"no password at all", "pfx_path = 'cert.pfx'", []string{
+			`:3: inbound.pfx_path = ` + cert + `: wrong password`}},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(dir, "mb"+strconv.Itoa(i)+".toml")
+			text := "[inbound]\ntls = \"starttls\"\n" + tt.inbound + "\n"
+			if strings.Contains(tt.inbound, "tls = ") {
+				text = "[inbound]\n" + tt.inbound + "\n"
+			}
+			os.WriteFile(path, []byte(text), 0o644)
+			_, err := Load(path)
+			if tt.want == nil {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			var errs Errors
+			if !errors.As(err, &errs) {
+				t.Fatalf("error %v is not Errors", err)
+			}
+			if len(errs) != len(tt.want) {
+				t.Errorf("%d problems, want %d:\n%v", len(errs), len(tt.want), err)
+			}
+			for i, w := range tt.want {
+				if i < len(errs) && !strings.HasPrefix(errs[i].String(), path+w) {
+					t.Errorf("problem %d:\n got %s\nwant %s...", i+1, errs[i], path+w)
+				}
+			}
+			for _, pw := range []string{"wrong-one", "12345678"} {
+				if strings.Contains(err.Error(), pw) {
+					t.Errorf("the password appears in:\n%v", err)
+				}
+			}
+		})
 	}
 }
 

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/mailbridge/mailbridge/tlscert"
 )
 
 // Problem is one thing wrong with a configuration file.
@@ -117,13 +119,14 @@ func parse(name, base string, data []byte) (*Config, error) {
 		l.table(sec.name, t, sec.keys)
 	}
 	c.resolveFolders(base)
-	l.secret("inbound.pfx_password", &c.Inbound.PFXPassword, c.secrets.pfxFile, c.secrets.pfxEnv, base)
+	pfxPassword := l.secret("inbound.pfx_password", &c.Inbound.PFXPassword, c.secrets.pfxFile, c.secrets.pfxEnv, base)
 	l.secret("outbound.password", &c.Outbound.Password, c.secrets.passwordFile, c.secrets.passwordEnv, base)
 	if c.Pickup.DefaultDomain == "" {
 		c.Pickup.DefaultDomain = c.Hostname
 	}
 	l.validate(c)
 	l.loadCAs(&c.Outbound)
+	l.loadPFX(c.Inbound, pfxPassword && !l.failed("inbound.pfx_password"), time.Now())
 	if len(l.errs) > 0 {
 		sort.SliceStable(l.errs, func(i, j int) bool { return l.errs[i].Line < l.errs[j].Line })
 		return nil, l.errs
@@ -228,6 +231,12 @@ type loader struct {
 }
 
 func (l *loader) fail(dotted string, v any, msg string) {
+	l.failAt(l.lines[dotted], dotted, v, msg)
+}
+
+// failAt is fail for a problem that belongs on another line than the key's
+// own (a key that is not written, but conflicts with one that is).
+func (l *loader) failAt(line int, dotted string, v any, msg string) {
 	val := ""
 	if v != nil {
 		val = show(v)
@@ -235,7 +244,18 @@ func (l *loader) fail(dotted string, v any, msg string) {
 	if v != nil && strings.Contains(dotted, "password") && !strings.HasSuffix(dotted, "_file") && !strings.HasSuffix(dotted, "_env") {
 		val = "(hidden)" // a secret never appears in a message
 	}
-	l.errs = append(l.errs, Problem{File: l.file, Line: l.lines[dotted], Key: dotted, Value: val, Msg: msg})
+	l.errs = append(l.errs, Problem{File: l.file, Line: line, Key: dotted, Value: val, Msg: msg})
+}
+
+// failed reports whether a problem was recorded for a key starting with
+// prefix.
+func (l *loader) failed(prefix string) bool {
+	for _, p := range l.errs {
+		if strings.HasPrefix(p.Key, prefix) {
+			return true
+		}
+	}
+	return false
 }
 
 func (l *loader) table(prefix string, t map[string]any, keys []key) {
@@ -396,20 +416,49 @@ func (l *loader) loadCAs(o *Outbound) {
 	o.CAs = pool
 }
 
+// loadPFX reads the inbound certificate when TLS is on, as loadCAs reads
+// ca_file: a PFX file that is missing, a wrong password, a key that does
+// not match or a certificate out of its validity is a problem of
+// inbound.pfx_path with its line, listed with all the others. The file is
+// read even when the password could not be resolved (password false), so
+// that a missing file is not hidden by a password problem; it is decoded
+// only with a password.
+func (l *loader) loadPFX(in Inbound, password bool, now time.Time) {
+	if !in.TLSEnabled() || in.PFXPath == "" {
+		return
+	}
+	data, err := os.ReadFile(in.PFXPath)
+	if err != nil {
+		l.fail("inbound.pfx_path", in.PFXPath, "cannot be read: "+err.Error())
+		return
+	}
+	if !password {
+		return
+	}
+	if _, _, err := tlscert.ParsePFX(data, in.PFXPassword, now); err != nil {
+		l.fail("inbound.pfx_path", in.PFXPath, err.Error())
+	}
+}
+
 // secret resolves the password key (dotted, "outbound.password") given
 // inline, in a file (key_file) or in an environment variable (key_env): at
-// most one of the three.
-func (l *loader) secret(key string, dst *string, file, env, base string) {
-	set := 0
-	for _, v := range []string{*dst, file, env} {
-		if v != "" {
-			set++
+// most one of the three. It reports whether the password is known (empty
+// when none of the three is set).
+func (l *loader) secret(key string, dst *string, file, env, base string) bool {
+	set, line := 0, 0 // line: the first line that sets one of the three
+	for i, v := range []string{*dst, file, env} {
+		if v == "" {
+			continue
+		}
+		set++
+		if n := l.lines[key+[]string{"", "_file", "_env"}[i]]; n != 0 && (line == 0 || n < line) {
+			line = n
 		}
 	}
 	if set > 1 {
 		name := key[strings.LastIndexByte(key, '.')+1:]
-		l.fail(key, nil, fmt.Sprintf("set only one of %s, %s_file and %s_env", name, name, name))
-		return
+		l.failAt(line, key, nil, fmt.Sprintf("set only one of %s, %s_file and %s_env", name, name, name))
+		return false
 	}
 	switch {
 	case file != "":
@@ -419,17 +468,18 @@ func (l *loader) secret(key string, dst *string, file, env, base string) {
 		b, err := os.ReadFile(file)
 		if err != nil {
 			l.fail(key+"_file", file, "cannot be read: "+err.Error())
-			return
+			return false
 		}
 		*dst = strings.TrimRight(string(b), "\r\n")
 	case env != "":
 		v, ok := os.LookupEnv(env)
 		if !ok {
 			l.fail(key+"_env", env, "no such environment variable is set")
-			return
+			return false
 		}
 		*dst = v
 	}
+	return true
 }
 
 // eachString reads a list of strings, calling check on each, and returns

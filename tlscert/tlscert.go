@@ -55,9 +55,20 @@ func LoadPFX(path, password string, now time.Time) (*tls.Certificate, Info, erro
 	if err != nil {
 		return nil, Info{}, fmt.Errorf("PFX file %s cannot be read: %w", path, err)
 	}
+	cert, info, err := ParsePFX(data, password, now)
+	if err != nil {
+		return nil, info, fmt.Errorf("PFX file %s: %w", path, err)
+	}
+	return cert, info, nil
+}
+
+// ParsePFX is LoadPFX for the file's content: its error states the cause
+// alone, for a caller that names the file its own way (config names the
+// key and line of pfx_path).
+func ParsePFX(data []byte, password string, now time.Time) (*tls.Certificate, Info, error) {
 	key, leaf, chain, err := pkcs12.DecodeChain(data, password)
 	if err != nil {
-		return nil, Info{}, fmt.Errorf("PFX file %s: %s", path, explain(err))
+		return nil, Info{}, errors.New(explain(err))
 	}
 	info := Info{
 		Subject: leaf.Subject.String(), Issuer: leaf.Issuer.String(),
@@ -65,13 +76,13 @@ func LoadPFX(path, password string, now time.Time) (*tls.Certificate, Info, erro
 	}
 	signer, ok := key.(crypto.Signer)
 	if !ok || !samePublicKey(signer.Public(), leaf.PublicKey) {
-		return nil, info, fmt.Errorf("PFX file %s: the private key does not belong to the certificate %q", path, info.Subject)
+		return nil, info, fmt.Errorf("the private key does not belong to the certificate %q", info.Subject)
 	}
 	switch {
 	case now.After(leaf.NotAfter):
-		return nil, info, fmt.Errorf("PFX file %s: the certificate %q expired on %s; install the renewed certificate", path, info.Subject, leaf.NotAfter.UTC().Format(time.RFC3339))
+		return nil, info, fmt.Errorf("the certificate %q expired on %s; install the renewed certificate", info.Subject, leaf.NotAfter.UTC().Format(time.RFC3339))
 	case now.Before(leaf.NotBefore):
-		return nil, info, fmt.Errorf("PFX file %s: the certificate %q is not valid before %s; check the machine's clock", path, info.Subject, leaf.NotBefore.UTC().Format(time.RFC3339))
+		return nil, info, fmt.Errorf("the certificate %q is not valid before %s; check the machine's clock", info.Subject, leaf.NotBefore.UTC().Format(time.RFC3339))
 	}
 	cert := &tls.Certificate{PrivateKey: key, Leaf: leaf, Certificate: [][]byte{leaf.Raw}}
 	for _, c := range chain {

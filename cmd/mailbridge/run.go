@@ -276,6 +276,9 @@ func check(cfg *config.Config, stdout, stderr io.Writer) int {
 		}
 	}
 	if cfg.Inbound.TLSEnabled() {
+		// config.Load has read the PFX and reported its problems with
+		// their lines; it is read again to describe the certificate (and
+		// fails here only if the file changed since).
 		_, info, err := tlscert.LoadPFX(cfg.Inbound.PFXPath, cfg.Inbound.PFXPassword, time.Now())
 		if info.Subject != "" {
 			fmt.Fprintf(stdout, "certificate: %s\n  subject: %s\n  names:   %s\n  issuer:  %s\n  expires: %s\n",

@@ -16,6 +16,7 @@ import (
 
 	"github.com/mailbridge/mailbridge/config"
 	"github.com/mailbridge/mailbridge/internal/portholder"
+	"github.com/mailbridge/mailbridge/internal/testpki"
 	"github.com/mailbridge/mailbridge/internal/testtool"
 	"github.com/mailbridge/mailbridge/portowner"
 )
@@ -186,5 +187,44 @@ password = "hunter2-secret"
 	s := bridgeConfig(cfg, nil).Sender
 	if s.TLS != "none" || s.Username != "app" || s.Password != "hunter2-secret" || s.InsecureSkipVerify {
 		t.Fatalf("%+v", s)
+	}
+}
+
+// A PFX problem is a configuration problem: check lists it with the file,
+// line, key and value among the others (exit 1), and run refuses to start
+// with exit status 2 before it opens a port; a good PFX is described.
+func TestPFXProblemsInCheckAndRun(t *testing.T) {
+	dir := testDir(t)
+	pfx := filepath.Join(dir, "cert.pfx")
+	testpki.New(t, "test CA").PFX(t, pfx, "right", "mail.example.com")
+	conf := filepath.Join(dir, "mailbridge.toml")
+	write := func(pfxLines string) {
+		t.Helper()
+		os.WriteFile(conf, []byte(fmt.Sprintf("[mailroot]\nroot = \"mr\"\n[inbound]\nbind = \"127.0.0.1\"\nport = %d\ntls = \"starttls\"\n%s\n", testtool.FreePort(t), pfxLines)), 0o644)
+	}
+	write("pfx_path = 'cert.pfx'\npfx_password = \"right\"")
+	if code, out, errs := runCmd(t, "check", "--config", conf); code != 0 || !strings.Contains(out, "certificate: "+pfx+"\n  subject: CN=mail.example.com") {
+		t.Fatalf("good PFX: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+	}
+	write("pfx_path = 'missing.pfx'\npfx_password = \"right\"\npfx_password_env = \"HOME\"\nmax_recipients = 0")
+	want := []string{
+		"mailbridge: the configuration has 3 problem(s):",
+		conf + `:7: inbound.pfx_path = ` + strconv.Quote(filepath.Join(dir, "missing.pfx")) + `: cannot be read: `,
+		conf + `:8: inbound.pfx_password: set only one of pfx_password, pfx_password_file and pfx_password_env`,
+		conf + `:10: inbound.max_recipients = 0: must be from 1 to 1000000`,
+	}
+	for cmd, wantCode := range map[string]int{"check": 1, "run": 2} {
+		code, out, errs := runCmd(t, cmd, "--config", conf)
+		if code != wantCode {
+			t.Errorf("%s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", cmd, code, wantCode, out, errs)
+		}
+		for _, w := range want {
+			if !strings.Contains(errs, w) {
+				t.Errorf("%s: stderr lacks %q:\n%s", cmd, w, errs)
+			}
+		}
+		if strings.Contains(errs, "problem: inbound TLS") || strings.Contains(errs, "right") {
+			t.Errorf("%s: stderr:\n%s", cmd, errs)
+		}
 	}
 }

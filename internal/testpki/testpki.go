@@ -17,6 +17,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"software.sslmate.com/src/go-pkcs12"
 )
 
 // PKI is a CA and the key it signs with.
@@ -98,4 +100,22 @@ func (p *PKI) Files(t testing.TB, dir string, names ...string) (caFile, certFile
 		}
 	}
 	return caFile, certFile, keyFile
+}
+
+// PFX writes a PFX file (AES, as current Windows exports it) holding a
+// server certificate for names, its key and the CA, protected by password.
+func (p *PKI) PFX(t testing.TB, path, password string, names ...string) {
+	t.Helper()
+	c := p.Server(t, names...)
+	leaf, err := x509.ParseCertificate(c.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := pkcs12.Modern.Encode(c.PrivateKey, leaf, []*x509.Certificate{p.CA}, password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
 }
