@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -468,6 +469,96 @@ func TestOutboundTLSProblems(t *testing.T) {
 		}
 		if strings.Contains(err.Error(), "hunter2") {
 			t.Errorf("%s: the password appears in %q", tt.name, err)
+		}
+	}
+}
+
+// TestReadmeBounds: the bounds README's configuration table gives are the
+// ones Load enforces: each smallest (and largest) value is accepted and
+// the next one beyond is refused.
+func TestReadmeBounds(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		sectionRow = regexp.MustCompile("^\\| \\*\\*`\\[(\\w+)\\]`\\*\\*")
+		keyRow     = regexp.MustCompile("^\\| `(\\w+)` \\| [^|]* \\| (.*) \\|$")
+		atLeast    = regexp.MustCompile("at least `\"([^\"]+)\"`")
+		orMore     = regexp.MustCompile("`\"0s\"` or more")
+		fromTo     = regexp.MustCompile(`\b(\d+) to (\d+)\b`)
+	)
+	// accepts reports whether key = value alone raises no problem of key
+	// itself (tls_port needs pfx_path besides, which is not its bound).
+	accepts := func(key, value string) bool {
+		section, name, _ := strings.Cut(key, ".")
+		_, err := Parse("mb.toml", []byte("["+section+"]\n"+name+" = "+value+"\n"))
+		var errs Errors
+		errors.As(err, &errs)
+		for _, p := range errs {
+			if p.Key == key {
+				return false
+			}
+		}
+		return true
+	}
+	found := map[string]bool{}
+	section := ""
+	for _, line := range strings.Split(string(readme), "\n") {
+		if m := sectionRow.FindStringSubmatch(line); m != nil {
+			section = m[1]
+			continue
+		}
+		m := keyRow.FindStringSubmatch(line)
+		if m == nil || section == "" {
+			continue
+		}
+		key, text := section+"."+m[1], m[2]
+		list := key == "outbound.retry"
+		quote := func(v string) string {
+			if list {
+				return `["` + v + `"]`
+			}
+			return `"` + v + `"`
+		}
+		if b := atLeast.FindStringSubmatch(text); b != nil {
+			found[key] = true
+			min, err := time.ParseDuration(b[1])
+			if err != nil {
+				t.Fatalf("%s: %q is not a duration", key, b[1])
+			}
+			below := (min - time.Millisecond).String()
+			if !accepts(key, quote(b[1])) || accepts(key, quote(below)) {
+				t.Errorf("README says %s is at least %s: %s accepted %v, %s accepted %v",
+					key, b[1], b[1], accepts(key, quote(b[1])), below, accepts(key, quote(below)))
+			}
+		}
+		if orMore.MatchString(text) {
+			found[key] = true
+			if !accepts(key, `"0s"`) || accepts(key, `"-1ms"`) {
+				t.Errorf("README says %s is 0s or more", key)
+			}
+		}
+		if b := fromTo.FindStringSubmatch(text); b != nil {
+			found[key] = true
+			lo, _ := strconv.Atoi(b[1])
+			hi, _ := strconv.Atoi(b[2])
+			n := func(i int) string { return strconv.Itoa(i) }
+			if !accepts(key, n(lo)) || !accepts(key, n(hi)) || accepts(key, n(hi+1)) || (b[1] != "0" && accepts(key, n(lo-1))) || accepts(key, "-1") {
+				t.Errorf("README says %s is from %s to %s, Load does not agree", key, b[1], b[2])
+			}
+		}
+	}
+	for _, key := range []string{
+		"inbound.port", "inbound.max_recipients", "inbound.max_connections", "inbound.command_timeout",
+		"inbound.data_timeout", "inbound.shutdown_timeout", "inbound.tls_port",
+		"outbound.port", "outbound.retry", "outbound.expiration", "outbound.delay_notification",
+		"outbound.max_recipients_per_message", "outbound.max_messages_per_connection", "outbound.connections",
+		"outbound.connect_timeout", "outbound.command_timeout",
+		"pickup.rescan", "pickup.quiet_period", "log.max_files",
+	} {
+		if !found[key] {
+			t.Errorf("README's row for %s gives no bounds", key)
 		}
 	}
 }

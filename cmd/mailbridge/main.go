@@ -9,8 +9,10 @@
 //	                                   manage the Windows service
 //	mailbridge version                 print the version
 //
-// Exit status: 0 on success, 1 when check finds problems or run fails, 2 for
-// a configuration error or a usage error.
+// Exit status: 0 on success; 1 when check finds any problem (configuration
+// errors included) or run fails after loading its configuration; 2 when run
+// finds a configuration error (or cannot open its log file), and for a
+// usage error.
 package main
 
 import (
