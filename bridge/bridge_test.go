@@ -550,6 +550,60 @@ func TestExpiration(t *testing.T) {
 	}
 }
 
+// A recipient refused for good is reported to the sender after the attempt
+// that refused it, while another recipient is still retried; the report at
+// expiration names only the one that expired, and the .BDR says both.
+func TestRefusedReportedBeforeExpiration(t *testing.T) {
+	sink := smtpsink.Start(t, smtpsink.Hooks{Rcpt: func(to string) error {
+		switch {
+		case strings.HasPrefix(to, "bad@"):
+			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
+		case strings.HasPrefix(to, "slow@"):
+			return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 2, 0}, Message: "mailbox busy"}
+		}
+		return nil
+	}})
+	l := testLayout(t)
+	cfg := baseConfig(sink)
+	cfg.Expiration = 3 * time.Second
+	start(t, l, cfg)
+	drop(t, l, "three.eml", []byte("From: app@corp.test\r\nTo: good@y.test, bad@y.test, slow@y.test\r\nSubject: three\r\n\r\nbody\r\n"))
+	reports := func(ms []smtpsink.Message) []smtpsink.Message {
+		var r []smtpsink.Message
+		for _, m := range ms {
+			if m.From == "" {
+				r = append(r, m)
+			}
+		}
+		return r
+	}
+	first := reports(sink.WaitFor(t, wait, "the first report", func(ms []smtpsink.Message) bool { return len(reports(ms)) >= 1 }))[0]
+	if !bytes.Contains(first.Data, []byte("Final-Recipient: rfc822;bad@y.test")) || bytes.Contains(first.Data, []byte("rfc822;slow@y.test")) {
+		t.Fatalf("first report:\n%s", first.Data)
+	}
+	// The message is still queued for slow@ when bad@ is reported.
+	if m, _ := filepath.Glob(filepath.Join(l.Badmail, "*.BAD")); len(m) != 0 {
+		t.Fatalf("in Badmail before expiration: %v", m)
+	}
+	msgs := sink.WaitFor(t, wait, "the report at expiration", func(ms []smtpsink.Message) bool { return len(reports(ms)) >= 2 })
+	waitEmpty(t, l)
+	last := reports(msgs)[1]
+	if !bytes.Contains(last.Data, []byte("Final-Recipient: rfc822;slow@y.test")) || bytes.Contains(last.Data, []byte("rfc822;bad@y.test")) {
+		t.Fatalf("report at expiration:\n%s", last.Data)
+	}
+	bdr, _ := os.ReadFile(waitFile(t, l.Badmail, "*.BDR")[0])
+	for _, want := range []string{"refused 1 of 3 recipients, and 1 could not be delivered within 3s (expiration)",
+		"<bad@y.test>: 550 5.1.1 no such user", "after the attempt that refused them"} {
+		if !bytes.Contains(bdr, []byte(want)) {
+			t.Errorf(".BDR lacks %q:\n%s", want, bdr)
+		}
+	}
+	time.Sleep(300 * time.Millisecond)
+	if n := len(reports(sink.Messages())); n != 2 {
+		t.Fatalf("%d reports, want 2", n)
+	}
+}
+
 // A report that cannot be delivered (the sender's address is refused)
 // stays in Badmail: no report about a report.
 func TestNDRFailureStaysInBadmail(t *testing.T) {

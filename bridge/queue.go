@@ -46,6 +46,8 @@ type state struct {
 type failure struct {
 	Rcpt  string `json:"rcpt"`
 	Reply string `json:"reply"`
+	// Reported is set once a non-delivery report names the recipient.
+	Reported bool `json:"reported,omitempty"`
 }
 
 // message is a queued message; only the worker that popped its id touches
@@ -320,6 +322,16 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 	}
 
 	if len(deferred) > 0 {
+		if len(refused) > 0 && pm.From != "" {
+			// The sender learns now of the recipients refused for good,
+			// not when the others are delivered or expire, up to
+			// expiration (48 hours) later; the final report leaves them
+			// out.
+			b.report(id, pm, refused, false, now)
+			for i := range st.Failed {
+				st.Failed[i].Reported = true
+			}
+		}
 		if b.cfg.DelayNotification > 0 && !st.DelayNotified && now.Sub(st.Queued) >= b.cfg.DelayNotification && pm.From != "" {
 			st.DelayNotified = true
 			b.report(id, pm, deferred, true, now)
@@ -357,22 +369,42 @@ func (b *Bridge) saveState(id string, m *message) {
 func (b *Bridge) badmail(id string, m *message, pm *compat.PickupMessage, now time.Time) error {
 	st := m.st
 	var failed []mailroot.BadRecipient
-	var rcpts []string
+	var rcpts, unreported []string
+	expired := 0
 	for _, f := range st.Failed {
 		failed = append(failed, mailroot.BadRecipient{Addr: f.Rcpt, Reply: f.Reply})
 		rcpts = append(rcpts, f.Rcpt)
+		if !f.Reported {
+			unreported = append(unreported, f.Rcpt)
+		}
+		if strings.HasSuffix(f.Reply, "(expiration)") {
+			expired++
+		}
 	}
-	problem := fmt.Sprintf("the Outbound Server %s refused %d of %d recipients", b.cfg.Sender.Addr(), len(failed), len(pm.To))
-	if len(failed) == 1 {
-		problem = fmt.Sprintf("the Outbound Server %s replied %q for <%s>", b.cfg.Sender.Addr(), failed[0].Reply, failed[0].Addr)
-	}
-	if strings.HasSuffix(failed[0].Reply, "(expiration)") {
+	server := b.cfg.Sender.Addr()
+	var problem string
+	switch refused := len(failed) - expired; {
+	case expired == 0 && len(failed) == 1:
+		problem = fmt.Sprintf("the Outbound Server %s replied %q for <%s>", server, failed[0].Reply, failed[0].Addr)
+	case expired == 0:
+		problem = fmt.Sprintf("the Outbound Server %s refused %d of %d recipients", server, len(failed), len(pm.To))
+	case refused == 0:
+		last := failed[len(failed)-1].Reply
 		problem = fmt.Sprintf("the message could not be delivered within %s (expiration); last reply from the Outbound Server %s: %s",
-			b.cfg.Expiration, b.cfg.Sender.Addr(), failed[0].Reply)
+			b.cfg.Expiration, server, last)
+	default:
+		problem = fmt.Sprintf("the Outbound Server %s refused %d of %d recipients, and %d could not be delivered within %s (expiration)",
+			server, refused, len(pm.To), expired, b.cfg.Expiration)
 	}
 	ndr := "none: the sender is the null sender <> (this is itself a report)"
-	if pm.From != "" {
+	switch {
+	case pm.From == "":
+	case len(unreported) == len(rcpts):
 		ndr = "queued to <" + pm.From + ">"
+	case len(unreported) == 0:
+		ndr = "queued to <" + pm.From + "> after the attempt that refused them"
+	default:
+		ndr = "queued to <" + pm.From + ">: for " + strings.Join(unreported, ", ") + " now, for the others after the attempt that refused them"
 	}
 	info := mailroot.BadInfo{
 		Name: id, Source: m.source, Problem: problem, Server: b.cfg.Sender.Addr(),
@@ -390,8 +422,8 @@ func (b *Bridge) badmail(id string, m *message, pm *compat.PickupMessage, now ti
 		return err
 	}
 	b.log.Warn("moved to Badmail", "id", id, "from", pm.From, "failed", rcpts, "problem", problem)
-	if pm.From != "" {
-		b.report(id, pm, rcpts, false, now)
+	if pm.From != "" && len(unreported) > 0 {
+		b.report(id, pm, unreported, false, now)
 	}
 	return nil
 }
