@@ -20,6 +20,8 @@ var (
 	ErrNoSender = errors.New("no sender: the file has no X-Sender line and no address in Sender or From")
 	// ErrMalformed: the header block or an address list cannot be parsed.
 	ErrMalformed = errors.New("malformed message")
+	// ErrEmpty: the file holds nothing, or only white space.
+	ErrEmpty = errors.New("the file is empty")
 )
 
 // PickupOptions says how a Pickup file is read.
@@ -77,6 +79,11 @@ type PickupMessage struct {
 //     file: the Bcc fields are still found and removed around it;
 //   - addresses without a domain get opt.DefaultDomain.
 func ParsePickup(data []byte, opt PickupOptions) (*PickupMessage, error) {
+	if len(bytes.TrimSpace(data)) == 0 {
+		// Said as such: "no sender" would send the administrator looking
+		// for a header in a file that has none at all.
+		return nil, ErrEmpty
+	}
 	data = crlf(data)
 	m := &PickupMessage{}
 	if opt.DotStuffed {

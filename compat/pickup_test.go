@@ -145,7 +145,8 @@ func TestParsePickup(t *testing.T) {
 		{name: "bad header line", in: "this is not a header\r\n\r\nb\r\n", err: ErrMalformed},
 		{name: "bad address list", in: "From: a@x.test\r\nTo: <<<@@@\r\n\r\nb\r\n", err: ErrMalformed},
 		{name: "bad X-Receiver", in: "X-Sender: a@x.test\r\nX-Receiver: a b c <d\r\n\r\nb\r\n", err: ErrMalformed},
-		{name: "empty file", in: "", err: ErrNoSender},
+		{name: "empty file", in: "", err: ErrEmpty},
+		{name: "blank file", in: "\r\n \t\r\n", err: ErrEmpty},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
