@@ -656,6 +656,11 @@ func TestUnparsableToBadmail(t *testing.T) {
 			t.Fatalf("reasons lack %q:\n%s", want, all)
 		}
 	}
+	// Not the null sender: the file without recipients has one, and
+	// nobody knows the sender of the file that could not be read.
+	if !strings.Contains(all, "Sender:      <a@x.test>") || !strings.Contains(all, "Sender:      unknown (the file could not be read as a message)") || strings.Contains(all, "<>") {
+		t.Fatalf("reasons name the wrong senders:\n%s", all)
+	}
 	bads, _ := filepath.Glob(filepath.Join(l.Badmail, "*.BAD"))
 	for _, p := range bads {
 		b, _ := os.ReadFile(p)

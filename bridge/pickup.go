@@ -234,9 +234,12 @@ func (b *Bridge) ingest(id, in, source string, data []byte) {
 	m, err := compat.ParsePickup(data, b.cfg.Pickup)
 	if err != nil {
 		info := mailroot.BadInfo{
-			Name: id, Source: source, Time: time.Now(),
+			Name: id, Source: source, Time: time.Now(), Unread: true,
 			Problem:    fmt.Sprintf("the Pickup file %q is not a message that can be sent: %v", source, err),
 			PickupPath: b.root.Layout().Pickup,
+		}
+		if m != nil { // no recipients, but a sender
+			info.Unread, info.From = false, m.From
 		}
 		if err := b.root.MoveToBadmail(info, in); err != nil {
 			b.log.Error("cannot move an unreadable Pickup file to Badmail; left in Queue", "file", source, "path", in, "error", err)

@@ -206,7 +206,7 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 	}
 	pm, err := compat.ParsePickup(data, b.cfg.Pickup)
 	if err != nil {
-		info := mailroot.BadInfo{Name: id, Source: m.source, Time: time.Now(), Queued: m.st.Queued, Attempts: m.st.Attempts,
+		info := mailroot.BadInfo{Name: id, Source: m.source, Time: time.Now(), Queued: m.st.Queued, Attempts: m.st.Attempts, Unread: true,
 			Problem: fmt.Sprintf("the Queue file cannot be read as a message: %v", err), PickupPath: b.root.Layout().Pickup}
 		if err := b.root.MoveToBadmail(info, path); err != nil {
 			b.log.Error("cannot move Queue file to Badmail", "id", id, "error", err)

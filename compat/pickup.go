@@ -78,6 +78,9 @@ type PickupMessage struct {
 //     not needed otherwise, so a malformed header line does not fail the
 //     file: the Bcc fields are still found and removed around it;
 //   - addresses without a domain get opt.DefaultDomain.
+//
+// On error the message is nil, except with ErrNoRecipients: then it is
+// returned with its sender, for the Badmail reason.
 func ParsePickup(data []byte, opt PickupOptions) (*PickupMessage, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		// Said as such: "no sender" would send the administrator looking
@@ -148,7 +151,7 @@ func ParsePickup(data []byte, opt PickupOptions) (*PickupMessage, error) {
 			}
 		}
 		if len(m.To) == 0 {
-			return nil, ErrNoRecipients
+			return m, ErrNoRecipients // with its sender, for the Badmail reason
 		}
 	}
 	if opt.StripBcc {

@@ -36,7 +36,10 @@ type BadInfo struct {
 	// Problem completes "the following error was encountered: ".
 	Problem string
 	// Server is the Outbound Server (host:port), "" when none was involved.
-	Server     string
+	Server string
+	// Unread is set when the file could not be read as a message: its
+	// sender and recipients are unknown, and From is not the null sender.
+	Unread     bool
 	From       string
 	To         []string
 	Failed     []BadRecipient
@@ -62,7 +65,11 @@ func (b BadInfo) BDR() string {
 	if b.Source != "" {
 		w("Pickup file: %s", b.Source)
 	}
-	w("Sender:      <%s>", b.From)
+	if b.Unread {
+		w("Sender:      unknown (the file could not be read as a message)")
+	} else {
+		w("Sender:      <%s>", b.From)
+	}
 	if b.Server != "" {
 		w("Server:      %s (Outbound Server)", b.Server)
 	}
@@ -97,7 +104,9 @@ func inFolder(p string) string {
 // BDP returns the text of NAME.BDP: the envelope, one field a line.
 func (b BadInfo) BDP() string {
 	var s strings.Builder
-	fmt.Fprintf(&s, "Sender: <%s>\r\n", b.From)
+	if !b.Unread {
+		fmt.Fprintf(&s, "Sender: <%s>\r\n", b.From)
+	}
 	for _, r := range b.To {
 		fmt.Fprintf(&s, "Recipient: <%s>\r\n", r)
 	}
