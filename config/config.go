@@ -87,6 +87,10 @@ type Inbound struct {
 	// resolved from pfx_password, pfx_password_file or pfx_password_env.
 	PFXPath     string
 	PFXPassword string
+	// PFXPasswordFile is pfx_password_file (absolute), "" when the
+	// password is given otherwise: a renewed certificate may come with a
+	// new password there.
+	PFXPasswordFile string
 	// TLSPort, when not 0, is a second listener with implicit TLS.
 	TLSPort       int
 	MinTLSVersion uint16
@@ -233,16 +237,26 @@ func Default() *Config {
 	return c
 }
 
+// resolve makes a path from the configuration file absolute against
+// base, the file's folder ("" when the configuration has no file: the
+// path stays relative to the working directory).
+func resolve(base, path string) string {
+	if base != "" && !isAbs(path) {
+		return filepath.Join(base, path)
+	}
+	return path
+}
+
 // resolveFolders fills unset folders from Root and makes relative paths
 // absolute against base (the config file's folder; "" keeps them relative
 // to the working directory).
 func (c *Config) resolveFolders(base string) {
 	m := &c.Mailroot
 	abs := func(p string) string {
-		if p == "" || base == "" || isAbs(p) {
+		if p == "" {
 			return p
 		}
-		return filepath.Join(base, p)
+		return resolve(base, p)
 	}
 	m.Root = abs(m.Root)
 	for _, f := range []struct {
@@ -267,6 +281,7 @@ func (c *Config) resolveFolders(base string) {
 	if c.Inbound.PFXPath != "" {
 		c.Inbound.PFXPath = abs(c.Inbound.PFXPath)
 	}
+	c.Inbound.PFXPasswordFile = abs(c.secrets.pfxFile)
 	if c.Outbound.CAFile != "" {
 		c.Outbound.CAFile = abs(c.Outbound.CAFile)
 	}

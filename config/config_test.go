@@ -187,9 +187,14 @@ func TestInboundTLSKeys(t *testing.T) {
 	if c.Inbound.PFXPassword != "s3cret" || c.Inbound.PFXPath != filepath.Join(dir, "cert.pfx") || c.TLSAddr() != ":465" || c.Inbound.MinTLSVersion != 0x0304 {
 		t.Fatalf("%+v", c.Inbound)
 	}
+	// The running server reads the password file again with a renewed
+	// certificate: its path is kept, absolute.
+	if c.Inbound.PFXPasswordFile != filepath.Join(dir, "pw.txt") {
+		t.Fatalf("password file %q", c.Inbound.PFXPasswordFile)
+	}
 	t.Setenv("MB_TEST_PFX_PW", "from-env")
 	c, err = Parse("mb.toml", []byte("[inbound]\ntls = \"implicit\"\npfx_path = '"+filepath.Join(dir, "env.pfx")+"'\npfx_password_env = 'MB_TEST_PFX_PW'\n"))
-	if err != nil || c.Inbound.PFXPassword != "from-env" {
+	if err != nil || c.Inbound.PFXPassword != "from-env" || c.Inbound.PFXPasswordFile != "" {
 		t.Fatalf("%v %+v", err, c)
 	}
 }

@@ -462,9 +462,7 @@ func (l *loader) secret(key string, dst *string, file, env, base string) bool {
 	}
 	switch {
 	case file != "":
-		if base != "" && !isAbs(file) {
-			file = filepath.Join(base, file)
-		}
+		file = resolve(base, file)
 		b, err := os.ReadFile(file)
 		if err != nil {
 			l.fail(key+"_file", file, "cannot be read: "+err.Error())

@@ -185,7 +185,7 @@ func TestCertificateRenewedUnderRunningServer(t *testing.T) {
 		}
 	}
 	writePFX("old.example.com")
-	store, err := tlscert.NewStore(path, "pw", slog.New(slog.DiscardHandler))
+	store, err := tlscert.NewStore(path, "pw", "", slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -127,19 +127,24 @@ func samePublicKey(a, b crypto.PublicKey) bool {
 // Store holds the current certificate and reloads it when the file changes.
 type Store struct {
 	path, password string
+	passwordFile   string // read again at each check, when set
 	log            *slog.Logger
 	now            func() time.Time
 
 	cur  atomic.Pointer[tls.Certificate]
 	info atomic.Pointer[Info]
 
-	mu   sync.Mutex
-	last []byte // the file's content at the last attempt
+	mu     sync.Mutex
+	last   []byte // the file's content at the last attempt
+	lastPW string // and the password tried with it
 }
 
-// NewStore loads path; the error is LoadPFX's.
-func NewStore(path, password string, log *slog.Logger) (*Store, error) {
-	s := &Store{path: path, password: password, log: log, now: time.Now}
+// NewStore loads path; the error is LoadPFX's. When passwordFile is not
+// "", the password is read from it again at every check: Windows asks for
+// a password at every export, so a renewed PFX often comes with a new one,
+// written into the same password file.
+func NewStore(path, password, passwordFile string, log *slog.Logger) (*Store, error) {
+	s := &Store{path: path, password: password, passwordFile: passwordFile, log: log, now: time.Now, lastPW: password}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("PFX file %s cannot be read: %w", path, err)
@@ -162,20 +167,33 @@ func (s *Store) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 // Info describes the certificate in use.
 func (s *Store) Info() Info { return *s.info.Load() }
 
-// Check reloads the file if its content changed since the last attempt (a
-// PFX is a few KB: comparing content catches every change, where times and
-// sizes can miss a quick rewrite). A file that does not load is logged and
-// the old certificate stays in use.
+// Check reloads the file if its content, or the password in the password
+// file, changed since the last attempt (a PFX is a few KB: comparing
+// content catches every change, where times and sizes can miss a quick
+// rewrite). A file that does not load is logged and the old certificate
+// stays in use, until the file or the password changes again.
 func (s *Store) Check() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	data, err := os.ReadFile(s.path)
-	if err != nil || bytes.Equal(data, s.last) {
+	if err != nil {
 		return
 	}
-	s.last = data
-	cert, info, err := LoadPFX(s.path, s.password, s.now())
+	pw := s.password
+	if s.passwordFile != "" {
+		b, err := os.ReadFile(s.passwordFile)
+		if err != nil {
+			return // being rewritten, say: the next check reads it
+		}
+		pw = strings.TrimRight(string(b), "\r\n") // as config reads it
+	}
+	if bytes.Equal(data, s.last) && pw == s.lastPW {
+		return
+	}
+	s.last, s.lastPW = data, pw
+	cert, info, err := ParsePFX(data, pw, s.now())
 	if err != nil {
+		err = fmt.Errorf("PFX file %s: %w", s.path, err)
 		// A renewal may be half-copied: the next change is tried again.
 		s.log.Error("certificate not reloaded, the previous one stays in use", "error", err)
 		return

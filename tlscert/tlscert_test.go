@@ -104,6 +104,11 @@ func TestLoadPFXErrors(t *testing.T) {
 // goPFX encodes a fresh self-signed certificate valid from nb to na.
 func goPFX(t *testing.T, path string, nb, na time.Time, cn string) {
 	t.Helper()
+	goPFXWith(t, path, nb, na, cn, "pw")
+}
+
+func goPFXWith(t *testing.T, path string, nb, na time.Time, cn, password string) {
+	t.Helper()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
 		DNSNames: []string{cn}, NotBefore: nb, NotAfter: na}
@@ -112,7 +117,7 @@ func goPFX(t *testing.T, path string, nb, na time.Time, cn string) {
 		t.Fatal(err)
 	}
 	cert, _ := x509.ParseCertificate(der)
-	data, err := pkcs12.Modern.Encode(key, cert, nil, "pw")
+	data, err := pkcs12.Modern.Encode(key, cert, nil, password)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +147,7 @@ func TestReload(t *testing.T) {
 	now := time.Now()
 	goPFX(t, path, now.Add(-time.Hour), now.Add(time.Hour), "one.example.com")
 	var logs strings.Builder
-	s, err := NewStore(path, "pw", slog.New(slog.NewTextHandler(&logs, nil)))
+	s, err := NewStore(path, "pw", "", slog.New(slog.NewTextHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,6 +171,47 @@ func TestReload(t *testing.T) {
 		t.Fatalf("after a broken file: %s\n%s", cn(), logs.String())
 	}
 	if strings.Contains(logs.String(), `"pw"`) || strings.Contains(logs.String(), "=pw") {
+		t.Fatal("password in the log")
+	}
+}
+
+// A renewed PFX exported with a new password is picked up once the
+// password file holds it, whichever of the two is written first.
+func TestReloadNewPassword(t *testing.T) {
+	dir := testdir.New(t)
+	path, pwFile := filepath.Join(dir, "smtp.pfx"), filepath.Join(dir, "pfx-password.txt")
+	now := time.Now()
+	goPFX(t, path, now.Add(-time.Hour), now.Add(time.Hour), "one.example.com")
+	if err := os.WriteFile(pwFile, []byte("pw\r\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var logs strings.Builder
+	s, err := NewStore(path, "pw", pwFile, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cn := func() string {
+		c, _ := s.GetCertificate(nil)
+		return c.Leaf.Subject.CommonName
+	}
+	// The PFX first: its password is not known yet.
+	tmp := filepath.Join(dir, "renewed.tmp")
+	goPFXWith(t, tmp, now.Add(-time.Hour), now.Add(2*time.Hour), "two.example.com", "n3w secret")
+	os.Rename(tmp, path)
+	s.Check()
+	if cn() != "one.example.com" || !strings.Contains(logs.String(), "certificate not reloaded") {
+		t.Fatalf("with the old password: %s\n%s", cn(), logs.String())
+	}
+	s.Check() // nothing changed: not tried again
+	if n := strings.Count(logs.String(), "certificate not reloaded"); n != 1 {
+		t.Fatalf("%d failed reloads logged, want 1", n)
+	}
+	os.WriteFile(pwFile, []byte("n3w secret\n"), 0o600)
+	s.Check()
+	if cn() != "two.example.com" || !strings.Contains(logs.String(), "certificate reloaded") {
+		t.Fatalf("after the new password: %s\n%s", cn(), logs.String())
+	}
+	if strings.Contains(logs.String(), "n3w") {
 		t.Fatal("password in the log")
 	}
 }

@@ -74,7 +74,7 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	stopWatch := make(chan struct{})
 	defer close(stopWatch)
 	if cfg.Inbound.TLSEnabled() {
-		store, err := tlscert.NewStore(cfg.Inbound.PFXPath, cfg.Inbound.PFXPassword, log)
+		store, err := tlscert.NewStore(cfg.Inbound.PFXPath, cfg.Inbound.PFXPassword, cfg.Inbound.PFXPasswordFile, log)
 		if err != nil {
 			return fmt.Errorf("inbound TLS: %w", err)
 		}
