@@ -39,23 +39,6 @@ func mailbridge(t *testing.T, args ...string) (string, string, int) {
 	return stdout.String(), stderr.String(), cmd.ProcessState.ExitCode()
 }
 
-// tmpfs mounts a tmpfs of size (mount's syntax: 1m) on a new folder, for
-// the rest of the test: another file system, or a small one to fill. It
-// needs root.
-func tmpfs(t *testing.T, size string) string {
-	t.Helper()
-	mnt := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", mnt).CombinedOutput(); err != nil {
-		testtool.Missing(t, fmt.Sprintf("cannot mount a %s tmpfs (needs root): %v %s", size, err, out))
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v %s", mnt, err, out)
-		}
-	})
-	return mnt
-}
-
 func writeFile(t *testing.T, dir, name, text string) string {
 	t.Helper()
 	p := filepath.Join(dir, name)
@@ -193,7 +176,7 @@ func TestCheck(t *testing.T) {
 // would make the rename into Drop a copy, visible half-written; check
 // reports it and run refuses to start.
 func TestSortTempOnAnotherVolume(t *testing.T) {
-	mnt := tmpfs(t, "1m")
+	mnt := testtool.Tmpfs(t, "1m")
 	dir := t.TempDir()
 	cfg := writeConfig(t, dir, filepath.Join(dir, "root"), testtool.FreePort(t), options{})
 	text := strings.Replace(string(mustRead(t, cfg)), "[inbound]", "sorttemp = '"+filepath.Join(mnt, "SortTemp")+"'\n\n[inbound]", 1)
@@ -210,7 +193,7 @@ func TestSortTempOnAnotherVolume(t *testing.T) {
 // SortTemp. run refuses to start (mailroot.Open: relayed mail goes through
 // SortTemp into Pickup), so check must report it too.
 func TestCheckAgreesWithRun(t *testing.T) {
-	mnt := tmpfs(t, "1m")
+	mnt := testtool.Tmpfs(t, "1m")
 	dir := t.TempDir()
 	cfg := writeConfig(t, dir, filepath.Join(dir, "root"), testtool.FreePort(t), options{})
 	text := strings.Replace(string(mustRead(t, cfg)), "[inbound]",

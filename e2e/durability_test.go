@@ -268,7 +268,7 @@ func checkNothingStored(t *testing.T, d *daemon) {
 // fit gets 451 4.3.0, nothing is left behind, the cause is in the log, and
 // the next message that fits is stored.
 func TestDiskFull(t *testing.T) {
-	mnt := tmpfs(t, "2m")
+	mnt := testtool.Tmpfs(t, "2m")
 	d := startDaemon(t, options{root: filepath.Join(mnt, "mailroot")})
 	big := burstMessage(1, 3<<20)
 	if got := sendRaw(t, d.addr, big); got != errStoreReply {

@@ -67,6 +67,24 @@ func linuxOnly(t testing.TB, name string) {
 	}
 }
 
+// Tmpfs mounts a tmpfs of size ("4m") on a new temporary folder for the
+// test, and unmounts it when the test ends. Mounting needs root: without
+// it the test is skipped (or fails under CI=true).
+func Tmpfs(t testing.TB, size string) string {
+	t.Helper()
+	linuxOnly(t, "mount")
+	mnt := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", mnt).CombinedOutput(); err != nil {
+		Missing(t, "cannot mount a "+size+" tmpfs (needs root): "+err.Error()+" "+strings.TrimSpace(string(out)))
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v %s", mnt, err, out)
+		}
+	})
+	return mnt
+}
+
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
 func FreePort(t testing.TB) int {
 	t.Helper()
