@@ -25,6 +25,7 @@ import (
 	"github.com/mailbridge/mailbridge/sender"
 
 	"github.com/mailbridge/mailbridge/internal/testlog"
+	"github.com/mailbridge/mailbridge/internal/testtool"
 )
 
 // wait is the bound on any wait in these tests: a guard against hangs, not
@@ -601,6 +602,54 @@ func TestRefusedReportedBeforeExpiration(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	if n := len(reports(sink.Messages())); n != 2 {
 		t.Fatalf("%d reports, want 2", n)
+	}
+}
+
+// A claimed file whose Queue file cannot be written, the disk being full,
+// stays claimed in Queue and is queued and sent once there is room again,
+// without a restart (it used to wait for the next start).
+func TestQueueFileRetriedWhenDiskFull(t *testing.T) {
+	mnt := testtool.Tmpfs(t, "4m")
+	l := testLayoutIn(mnt)
+	if err := os.MkdirAll(l.Pickup, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5; i++ {
+		drop(t, l, fmt.Sprintf("m%d.eml", i), []byte(fmt.Sprintf("From: app@corp.test\r\nTo: r%d@y.test\r\nSubject: full\r\n\r\nbody\r\n", i)))
+	}
+	// Fill the disk, one page at a time, to the last byte.
+	filler := filepath.Join(mnt, "filler")
+	f, err := os.Create(filler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := make([]byte, 4096)
+	for {
+		if _, err := f.Write(page); err != nil {
+			break
+		}
+	}
+	f.Close()
+	sink := smtpsink.Start(t, smtpsink.Hooks{})
+	h := start(t, l, baseConfig(sink))
+	deadline := time.Now().Add(wait)
+	for strings.Count(h.logs.String(), "cannot write the Queue file") == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no Queue write failed on a full disk:\n%s", h.logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := len(sink.Messages()); n != 0 {
+		t.Fatalf("%d messages sent while the disk was full", n)
+	}
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	sink.WaitFor(t, wait, "the five messages once there is room", count(5))
+	waitEmpty(t, l)
+	time.Sleep(300 * time.Millisecond)
+	if n := len(sink.Messages()); n != 5 {
+		t.Fatalf("%d messages, want 5", n)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
@@ -221,48 +222,73 @@ func (b *Bridge) tryClaim(name string) time.Time {
 		data, err = os.ReadFile(in)
 	}
 	if err != nil {
-		b.log.Error("cannot read claimed file; left in Queue as .in for the next start", "file", name, "path", in, "error", err)
+		// The worker that pops it reads it again (deliver).
+		b.log.Error("cannot read claimed file; the claimed file stays in Queue and is tried again", "file", name, "path", in, "error", err)
+		b.enqueue(id, &message{source: name, intake: in, intakeTries: 1, st: state{Queued: now}}, now.Add(intakeRetry(1)))
 		return time.Time{}
 	}
 	b.ingest(id, in, name, data)
 	return time.Time{}
 }
 
-// ingest turns a claimed file (Queue/ID.in) into a queued message
-// (Queue/ID.eml) or into Badmail.
+// ingest turns a claimed file (Queue/ID.in, holding data) into a queued
+// message (Queue/ID.eml) or into Badmail.
 func (b *Bridge) ingest(id, in, source string, data []byte) {
-	m, err := compat.ParsePickup(data, b.cfg.Pickup)
+	m := &message{source: source, intake: in, st: state{Queued: time.Now()}}
+	if due := b.intake(id, m, data); !due.IsZero() {
+		b.enqueue(id, m, due)
+	}
+}
+
+// intake is ingest for m, whose claimed file is m.intake. It returns when
+// the message is due: now once it is queued; later when a file could not
+// be written (a full disk, a Queue folder someone made read-only), and the
+// worker that pops it then tries again (deliver); zero when it went to
+// Badmail. Nothing waits for a restart: the file stays claimed, in Queue,
+// and is retried until the disk has room again.
+func (b *Bridge) intake(id string, m *message, data []byte) time.Time {
+	in, source := m.intake, m.source
+	retry := func(what string, err error) time.Time {
+		m.intakeTries++
+		d := intakeRetry(m.intakeTries)
+		lvl := slog.LevelError
+		if m.intakeTries > 1 {
+			lvl = slog.LevelDebug // said once; "queued" says when it worked
+		}
+		b.log.Log(context.Background(), lvl, what+"; the claimed file stays in Queue and is tried again",
+			"file", source, "path", in, "retry_in", d, "error", err)
+		return time.Now().Add(d)
+	}
+	pm, err := compat.ParsePickup(data, b.cfg.Pickup)
 	if err != nil {
 		info := mailroot.BadInfo{
 			Name: id, Source: source, Time: time.Now(), Unread: true,
 			Problem:    fmt.Sprintf("the Pickup file %q is not a message that can be sent: %v", source, err),
 			PickupPath: b.root.Layout().Pickup,
 		}
-		if m != nil { // no recipients, but a sender
-			info.Unread, info.From = false, m.From
+		if pm != nil { // no recipients, but a sender
+			info.Unread, info.From = false, pm.From
 		}
 		if err := b.root.MoveToBadmail(info, in); err != nil {
-			b.log.Error("cannot move an unreadable Pickup file to Badmail; left in Queue", "file", source, "path", in, "error", err)
-			return
+			return retry("cannot move an unreadable Pickup file to Badmail", err)
 		}
 		b.log.Warn("Pickup file moved to Badmail", "file", source, "id", id, "reason", err)
-		return
+		return time.Time{}
 	}
-	if m.Trailing > 0 {
+	if pm.Trailing > 0 && m.intakeTries == 0 {
 		b.log.Warn("Pickup file ends at a line holding only \".\": the rest is not sent (dot_stuffed = true, as IIS); set [pickup] dot_stuffed = false if the writer does not dot-stuff (.NET Core, MailKit, Mono)",
-			"file", source, "id", id, "bytes_dropped", m.Trailing)
+			"file", source, "id", id, "bytes_dropped", pm.Trailing)
 	}
 	qf, err := b.root.Create(b.root.Layout().Queue, id+".eml")
 	if err == nil {
-		err = writeQueueFile(qf, m, b.cfg.Pickup.DotStuffed)
+		err = writeQueueFile(qf, pm, b.cfg.Pickup.DotStuffed)
 		if err == nil {
 			_, err = qf.Commit()
 		}
 		qf.Abort()
 	}
 	if err != nil {
-		b.log.Error("cannot write the Queue file; left in Queue as .in for the next start", "file", source, "path", in, "error", err)
-		return
+		return retry("cannot write the Queue file", err)
 	}
 	if err := b.root.SyncDir(b.root.Layout().Pickup); err != nil {
 		b.log.Warn("cannot sync the Pickup folder", "error", err)
@@ -271,8 +297,15 @@ func (b *Bridge) ingest(id, in, source string, data []byte) {
 		// Left behind, it would be queued again at the next start.
 		b.log.Error("cannot remove a claimed file whose Queue file is written: remove it by hand", "path", in, "error", err)
 	}
-	b.log.Info("queued", "id", id, "file", source, "from", m.From, "to", m.To, "size", len(m.Message))
-	b.enqueue(id, &message{source: source, st: state{Queued: time.Now()}}, time.Now())
+	b.log.Info("queued", "id", id, "file", source, "from", pm.From, "to", pm.To, "size", len(pm.Message), "tries", m.intakeTries+1)
+	m.intake = ""
+	return time.Now()
+}
+
+// intakeRetry is the wait before the next try to queue a claimed file:
+// 1 s, doubling, at most a minute.
+func intakeRetry(tries int) time.Duration {
+	return min(time.Second<<min(max(tries-1, 0), 6), time.Minute)
 }
 
 // writeQueueFile writes the envelope block and the message, dot-stuffed if

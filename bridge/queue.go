@@ -55,6 +55,10 @@ type failure struct {
 type message struct {
 	source string
 	st     state
+	// intake is the claimed file (Queue/ID.in) while its Queue file is
+	// not written yet; intakeTries counts the failed tries.
+	intake      string
+	intakeTries int
 }
 
 func (b *Bridge) queuePath(id, ext string) string {
@@ -102,13 +106,10 @@ func (b *Bridge) recoverQueue() error {
 				os.Remove(filepath.Join(dir, name))
 				continue
 			}
-			data, err := os.ReadFile(filepath.Join(dir, name))
-			if err != nil {
-				b.log.Error("cannot read a claimed file in Queue", "path", filepath.Join(dir, name), "error", err)
-				continue
-			}
+			// A worker reads and queues it (deliver), as a claim whose
+			// Queue file could not be written.
 			b.log.Info("finishing a claim interrupted by a stop", "id", id)
-			b.ingest(id, filepath.Join(dir, name), "", data)
+			b.enqueue(id, &message{intake: filepath.Join(dir, name), st: state{Queued: now}}, now)
 		case ".eml":
 			m := &message{}
 			raw, err := os.ReadFile(filepath.Join(dir, id+".state"))
@@ -192,6 +193,20 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 	m := b.msg(id)
 	if m == nil {
 		return time.Time{}
+	}
+	if m.intake != "" {
+		data, err := os.ReadFile(m.intake)
+		if errors.Is(err, fs.ErrNotExist) {
+			return time.Time{} // taken away by an administrator
+		}
+		if err != nil {
+			m.intakeTries++
+			b.log.Debug("cannot read claimed file", "path", m.intake, "error", err)
+			return time.Now().Add(intakeRetry(m.intakeTries))
+		}
+		if due := b.intake(id, m, data); due.IsZero() || m.intake != "" {
+			return due
+		}
 	}
 	path := b.queuePath(id, ".eml")
 	data, err := os.ReadFile(path)
