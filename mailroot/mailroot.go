@@ -85,9 +85,9 @@ const tempPrefix = "mbtmp-"
 // Root is an opened mail root. It is safe for concurrent use.
 type Root struct {
 	layout    Layout
-	lock      *os.File
-	unnamed   bool // new files are created without a name (Linux O_TMPFILE)
-	emptyPath bool // and named through their descriptor, not /proc
+	locks     []*os.File // held while open: SortTemp's, Queue's
+	unnamed   bool       // new files are created without a name (Linux O_TMPFILE)
+	emptyPath bool       // and named through their descriptor, not /proc
 	log       *slog.Logger
 	// retryDelays are the waits between attempts of a rename or delete
 	// that failed transiently.
@@ -137,21 +137,30 @@ func Open(l Layout, opts ...Option) (*Root, error) {
 		return nil, errs[0]
 	}
 	// One mailbridge per mail root: a second one would remove the first's
-	// temporary files as crash leftovers, and both would work one queue.
-	lockPath := filepath.Join(l.SortTemp, lockName)
-	lock, err := lockFile(lockPath)
-	if err != nil {
-		if errors.Is(err, ErrInUse) {
-			return nil, fmt.Errorf("%w: %s is locked by another running mailbridge; stop it, or give this one other folders", ErrInUse, lockPath)
+	// temporary files as crash leftovers (SortTemp), and both would work
+	// one queue, sending its messages twice (Queue: with custom folders,
+	// two instances can share Queue and not SortTemp).
+	r := &Root{layout: l, syncers: map[string]*syncGroup{}, log: slog.New(slog.DiscardHandler), retryDelays: defaultRetryDelays()}
+	for _, dir := range []string{l.SortTemp, l.Queue} {
+		if len(r.locks) > 0 && filepath.Clean(dir) == filepath.Clean(l.SortTemp) {
+			break // one folder for both
 		}
-		return nil, fmt.Errorf("locking the mail root (%s): %w", lockPath, err)
+		lockPath := filepath.Join(dir, lockName)
+		lock, err := lockFile(lockPath)
+		if err != nil {
+			r.Close()
+			if errors.Is(err, ErrInUse) {
+				return nil, fmt.Errorf("%w: %s is locked by another running mailbridge; stop it, or give this one other folders", ErrInUse, lockPath)
+			}
+			return nil, fmt.Errorf("locking the mail root (%s): %w", lockPath, err)
+		}
+		r.locks = append(r.locks, lock)
 	}
-	r := &Root{layout: l, syncers: map[string]*syncGroup{}, log: slog.New(slog.DiscardHandler), retryDelays: defaultRetryDelays(), lock: lock}
 	for _, o := range opts {
 		o(r)
 	}
 	if err := r.cleanSortTemp(); err != nil {
-		lock.Close()
+		r.Close()
 		return nil, err
 	}
 	r.unnamed, r.emptyPath = probeUnnamed(l.SortTemp)
@@ -184,18 +193,18 @@ func CheckVolumes(l Layout) []error {
 // ErrInUse is returned by Open when another process has the mail root open.
 var ErrInUse = errors.New("the mail root is in use")
 
-// lockName is the lock file in SortTemp; the OS drops the lock when the
-// process ends, however it ends.
+// lockName is the lock file in SortTemp and Queue; the OS drops the lock
+// when the process ends, however it ends.
 const lockName = "mailbridge.lock"
 
 // Close releases the mail root for another process. Files being written
 // must be committed or aborted first.
 func (r *Root) Close() error {
-	if r.lock == nil {
-		return nil
+	var err error
+	for _, l := range r.locks {
+		err = errors.Join(err, l.Close())
 	}
-	err := r.lock.Close()
-	r.lock = nil
+	r.locks = nil
 	return err
 }
 

@@ -265,6 +265,38 @@ func TestOpenLocksTheMailRoot(t *testing.T) {
 	r2.Close()
 }
 
+// Two mail roots with custom folders that share Queue but not SortTemp
+// would both send its messages: the second Open is refused. A layout whose
+// Queue is its SortTemp takes one lock.
+func TestOpenLocksTheQueue(t *testing.T) {
+	dir := testdir.New(t)
+	a := Layout{Pickup: dir + "/P", Drop: dir + "/D", Queue: dir + "/Q", Badmail: dir + "/B", SortTemp: dir + "/S1"}
+	ra, err := Open(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ra.Close()
+	b := a
+	b.SortTemp = dir + "/S2"
+	if _, err := Open(b); !errors.Is(err, ErrInUse) || !strings.Contains(err.Error(), filepath.Join(a.Queue, lockName)) {
+		t.Fatalf("second Open sharing Queue: %v", err)
+	}
+	// The refused Open released what it had locked: SortTemp S2 is free.
+	c := b
+	c.Queue = dir + "/Q2"
+	rc, err := Open(c)
+	if err != nil {
+		t.Fatalf("S2 with its own Queue: %v", err)
+	}
+	rc.Close()
+	same := Layout{Pickup: dir + "/P3", Drop: dir + "/D3", Queue: dir + "/QS", Badmail: dir + "/B3", SortTemp: dir + "/QS/"}
+	rs, err := Open(same)
+	if err != nil {
+		t.Fatalf("Queue and SortTemp in one folder: %v", err)
+	}
+	rs.Close()
+}
+
 // New files are readable by a consumer running as another user: 0666 less
 // the umask, not os.CreateTemp's 0600.
 func TestCommittedFileMode(t *testing.T) {
