@@ -167,6 +167,10 @@ func (e *TLSError) Error() string {
 	case errors.As(e.Err, &ci):
 		cause = "the certificate is invalid: " + ci.Error()
 		fix = "the smart host's administrator must renew or fix its certificate"
+		if ci.Reason == x509.Expired && ci.Cert != nil && time.Now().Before(ci.Cert.NotBefore) {
+			// Not valid yet: more often this machine's clock is wrong.
+			fix = "check this machine's clock; if it is right, the smart host's certificate is not valid yet"
+		}
 	}
 	// The leaf the smart host presented: the one the administrator must
 	// compare with the name expected.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
 	"fmt"
 	"net"
@@ -300,5 +301,30 @@ func TestOutboundW3CSTARTTLS(t *testing.T) {
 	want := "220 EHLO 250 STARTTLS 220 EHLO 250 MAIL 250 RCPT 250 DATA 354 250 QUIT 221"
 	if strings.Join(verbs, " ") != want {
 		t.Fatalf("transcript %s, want %s:\n%s", strings.Join(verbs, " "), want, got)
+	}
+}
+
+// A certificate out of its validity: expired is the smart host's to fix;
+// not valid yet is more often this machine's clock.
+func TestTLSErrorValidityAdvice(t *testing.T) {
+	now := time.Now()
+	for _, tt := range []struct {
+		name    string
+		nb, na  time.Time
+		want    string
+		mustNot string
+	}{
+		{"expired", now.Add(-48 * time.Hour), now.Add(-24 * time.Hour), "must renew or fix its certificate", "clock"},
+		{"not valid yet", now.Add(24 * time.Hour), now.Add(48 * time.Hour), "check this machine's clock", "renew"},
+	} {
+		cert := &x509.Certificate{Subject: pkix.Name{CommonName: "relay.example"}, DNSNames: []string{"relay.example"},
+			Issuer: pkix.Name{CommonName: "CA"}, NotBefore: tt.nb, NotAfter: tt.na}
+		err := (&TLSError{Name: "relay.example", Err: &tls.CertificateVerificationError{
+			UnverifiedCertificates: []*x509.Certificate{cert},
+			Err:                    x509.CertificateInvalidError{Cert: cert, Reason: x509.Expired},
+		}}).Error()
+		if !strings.Contains(err, tt.want) || strings.Contains(err, tt.mustNot) {
+			t.Errorf("%s: %s", tt.name, err)
+		}
 	}
 }
