@@ -297,7 +297,7 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 	expired := len(deferred) > 0 && now.Sub(st.Queued) >= b.cfg.Expiration
 	if expired {
 		for _, r := range deferred {
-			st.Failed = append(st.Failed, failure{Rcpt: r, Reply: st.LastReply[r] + fmt.Sprintf("; gave up after %s (expiration)", b.cfg.Expiration)})
+			st.Failed = append(st.Failed, failure{Rcpt: r, Reply: st.LastReply[r] + b.expired()})
 		}
 		deferred = nil
 	}
@@ -379,6 +379,11 @@ func (b *Bridge) saveState(id string, m *message) {
 	}
 }
 
+// expired ends the reply kept for a recipient given up at expiration.
+func (b *Bridge) expired() string {
+	return fmt.Sprintf("; gave up after %s (expiration)", b.cfg.Expiration)
+}
+
 // badmail writes the message (for its refused recipients) and the reason to
 // Badmail and queues a non-delivery report to its sender.
 func (b *Bridge) badmail(id string, m *message, pm *compat.PickupMessage, now time.Time) error {
@@ -404,7 +409,7 @@ func (b *Bridge) badmail(id string, m *message, pm *compat.PickupMessage, now ti
 	case expired == 0:
 		problem = fmt.Sprintf("the Outbound Server %s refused %d of %d recipients", server, len(failed), len(pm.To))
 	case refused == 0:
-		last := failed[len(failed)-1].Reply
+		last := strings.TrimSuffix(failed[len(failed)-1].Reply, b.expired())
 		problem = fmt.Sprintf("the message could not be delivered within %s (expiration); last reply from the Outbound Server %s: %s",
 			b.cfg.Expiration, server, last)
 	default:
