@@ -234,6 +234,10 @@ func TestPFXProblems(t *testing.T) {
 			`:4: inbound.pfx_password = (hidden): must be a string in quotes`}},
 		{"no password at all", "pfx_path = 'cert.pfx'", []string{
 			`:3: inbound.pfx_path = ` + cert + `: wrong password`}},
+		{"no pfx_path: on the line that turns TLS on", "", []string{
+			`:2: inbound.pfx_path: is required when inbound TLS is on`}},
+		{"no pfx_path with tls_port: the first such line", "tls = \"none\"\nmin_tls_version = \"1.2\"\ntls_port = 465", []string{
+			`:4: inbound.pfx_path: is required when inbound TLS is on`}},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -362,7 +362,15 @@ func (l *loader) validate(c *Config) {
 			"larger than inbound.max_message_size ("+FormatSize(in.MaxMessageSize)+"); base64 needs about 4/3 of the attachment size, so raise max_message_size")
 	}
 	if in.TLSEnabled() && in.PFXPath == "" {
-		l.fail("inbound.pfx_path", nil, "is required when inbound TLS is on (inbound.tls or inbound.tls_port): set it to the certificate's PFX file")
+		// On the line that turned TLS on: pfx_path has none.
+		line := 0
+		if in.TLS != "none" {
+			line = l.lines["inbound.tls"]
+		}
+		if line == 0 {
+			line = l.lines["inbound.tls_port"]
+		}
+		l.failAt(line, "inbound.pfx_path", nil, "is required when inbound TLS is on (inbound.tls or inbound.tls_port): set it to the certificate's PFX file")
 	}
 	if in.TLSPort != 0 && in.TLSPort == in.Port {
 		l.fail("inbound.tls_port", in.TLSPort, "is the same as inbound.port; use another port (465 is usual) or set inbound.tls")

@@ -636,6 +636,10 @@ func (c *conn) rewrite(line string) ([]string, bool) {
 	case code == "354":
 		c.data = true
 		return one("354 Start mail input; end with <CRLF>.<CRLF>")
+	case line == "502 5.5.1 TLS not supported" && c.tls:
+		// STARTTLS on a session already encrypted (the implicit-TLS
+		// port, or a second STARTTLS): out of sequence, not unknown.
+		return one("503 5.5.1 TLS already active")
 	case line == "250 2.0.0 Session reset":
 		return one("250 2.0.0 Resetting")
 	case line == "221 2.0.0 Bye":

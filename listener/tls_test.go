@@ -64,6 +64,7 @@ func TestImplicitTLS(t *testing.T) {
 	if ehlo := c.cmd("EHLO client.test"); strings.Contains(ehlo, "STARTTLS") {
 		t.Errorf("STARTTLS offered inside TLS:\n%s", ehlo)
 	}
+	c.expect("STARTTLS", "503 5.5.1 TLS already active")
 	if r := c.sendMessage("a@x.test", []string{"b@y.test"}, "Subject: tls\r\n\r\nsecret"); !strings.HasPrefix(r, "250 2.6.0") {
 		t.Fatalf("reply %q", r)
 	}
