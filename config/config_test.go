@@ -254,18 +254,7 @@ func TestPFXProblems(t *testing.T) {
 				}
 				return
 			}
-			var errs Errors
-			if !errors.As(err, &errs) {
-				t.Fatalf("error %v is not Errors", err)
-			}
-			if len(errs) != len(tt.want) {
-				t.Errorf("%d problems, want %d:\n%v", len(errs), len(tt.want), err)
-			}
-			for i, w := range tt.want {
-				if i < len(errs) && !strings.HasPrefix(errs[i].String(), path+w) {
-					t.Errorf("problem %d:\n got %s\nwant %s...", i+1, errs[i], path+w)
-				}
-			}
+			checkProblems(t, err, path, tt.want)
 			for _, pw := range []string{"wrong-one", "12345678"} {
 				if strings.Contains(err.Error(), pw) {
 					t.Errorf("the password appears in:\n%v", err)
@@ -353,18 +342,7 @@ func TestListItemProblems(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := Parse("mb.toml", []byte(tt.toml))
-			var errs Errors
-			if !errors.As(err, &errs) {
-				t.Fatalf("error %v is not Errors", err)
-			}
-			if len(errs) != len(tt.want) {
-				t.Errorf("%d problems, want %d:\n%v", len(errs), len(tt.want), err)
-			}
-			for i, w := range tt.want {
-				if i < len(errs) && !strings.HasPrefix(errs[i].String(), w) {
-					t.Errorf("problem %d:\n got %s\nwant %s...", i+1, errs[i], w)
-				}
-			}
+			checkProblems(t, err, "", tt.want)
 		})
 	}
 }
@@ -568,6 +546,24 @@ func TestReadmeBounds(t *testing.T) {
 	} {
 		if !found[key] {
 			t.Errorf("README's row for %s gives no bounds", key)
+		}
+	}
+}
+
+// checkProblems checks that err lists exactly the problems want, in order,
+// each by its beginning after prefix (the configuration file's path).
+func checkProblems(t *testing.T, err error, prefix string, want []string) {
+	t.Helper()
+	var errs Errors
+	if !errors.As(err, &errs) {
+		t.Fatalf("error %v is not Errors", err)
+	}
+	if len(errs) != len(want) {
+		t.Errorf("%d problems, want %d:\n%v", len(errs), len(want), err)
+	}
+	for i, w := range want {
+		if i < len(errs) && !strings.HasPrefix(errs[i].String(), prefix+w) {
+			t.Errorf("problem %d:\n got %s\nwant %s...", i+1, errs[i], prefix+w)
 		}
 	}
 }
