@@ -629,10 +629,10 @@ func (c *conn) rewrite(line string) ([]string, bool) {
 		return one("250 " + fqdn + " Hello [" + c.clientIP + "]")
 	case strings.HasPrefix(line, "250 2.0.0 Roger, accepting mail from <"):
 		addr := strings.TrimSuffix(strings.TrimPrefix(line, "250 2.0.0 Roger, accepting mail from <"), ">")
-		return one("250 2.1.0 " + quoteLocal(addr) + "....Sender OK")
+		return one("250 2.1.0 " + compat.QuoteLocal(addr) + "....Sender OK")
 	case strings.HasPrefix(line, "250 2.0.0 I'll make sure <") && strings.HasSuffix(line, "> gets this"):
 		addr := strings.TrimSuffix(strings.TrimPrefix(line, "250 2.0.0 I'll make sure <"), "> gets this")
-		return one("250 2.1.5 " + quoteLocal(addr))
+		return one("250 2.1.5 " + compat.QuoteLocal(addr))
 	case code == "354":
 		c.data = true
 		return one("354 Start mail input; end with <CRLF>.<CRLF>")

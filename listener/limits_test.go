@@ -492,3 +492,27 @@ func TestEmptyMessageID(t *testing.T) {
 		t.Fatalf("Drop file:\n%s", b)
 	}
 }
+
+// A quoted local part reaches Drop, and the replies, as the client sent it:
+// go-smtp removes the quotes, and `a@b@example.org` is another address.
+func TestQuotedLocalPartsKept(t *testing.T) {
+	ts := startServer(t, testConfig())
+	c := dial(t, ts.addr)
+	c.hello()
+	c.expect(`MAIL FROM:<"john smith"@x.test>`, `250 2.1.0 "john smith"@x.test....Sender OK`)
+	c.expect(`RCPT TO:<"a@b"@example.org>`, `250 2.1.5 "a@b"@example.org`)
+	c.expect(`RCPT TO:<"q\"x"@example.org>`, `250 2.1.5 "q\"x"@example.org`)
+	c.expect("RCPT TO:<plain@example.org>", "250 2.1.5 plain@example.org")
+	c.expect("DATA", "354")
+	c.send("Subject: quoted\r\n\r\nbody\r\n.\r\n")
+	if r := c.reply(); !strings.HasPrefix(r, "250 2.6.0 ") {
+		t.Fatalf("after the data: %q", r)
+	}
+	want := "x-sender: \"john smith\"@x.test\r\n" +
+		"x-receiver: \"a@b\"@example.org\r\n" +
+		"x-receiver: \"q\\\"x\"@example.org\r\n" +
+		"x-receiver: plain@example.org\r\n"
+	if b := string(ts.onlyDrop(t)); !strings.HasPrefix(b, want) {
+		t.Fatalf("Drop file starts\n%s\nwant\n%s", b[:min(len(b), len(want)+40)], want)
+	}
+}

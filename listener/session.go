@@ -53,14 +53,14 @@ func (s *session) Logout() error { return nil }
 
 // Mail accepts any sender, the null sender included (RFC 5321 section 4.5.5).
 func (s *session) Mail(from string, _ *smtp.MailOptions) error {
-	s.from = quoteLocal(from)
+	s.from = compat.QuoteLocal(from)
 	s.local, s.remote = nil, nil
 	return nil
 }
 
 // Rcpt sorts recipients by the relay rules (relay.go).
 func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
-	to = quoteLocal(to)
+	to = compat.QuoteLocal(to)
 	switch s.s.route(to, addrIP(s.conn.RemoteAddr())) {
 	case toDrop:
 		s.local = append(s.local, to)

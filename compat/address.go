@@ -1,21 +1,22 @@
-package listener
+package compat
 
 import (
 	"strings"
 )
 
-// quoteLocal gives back an address as the client sent it when its local
-// part had to be quoted. go-smtp hands over addresses with the quotes of a
-// quoted local part removed: MAIL FROM:<"john smith"@example.com> arrives as
-// `john smith@example.com`, and <"a@b"@example.org> as `a@b@example.org`,
-// which are other addresses or none. Written so into x-sender/x-receiver
-// lines, a Drop consumer would split them wrongly or reply to nobody.
+// QuoteLocal gives back an address as it was written when its local part
+// had to be quoted. Parsers hand over addresses with the quotes of a
+// quoted local part removed (go-smtp for MAIL and RCPT, net/mail for
+// headers): <"john smith"@example.com> arrives as `john smith@example.com`,
+// and <"a@b"@example.org> as `a@b@example.org`, which are other addresses
+// or none. Written so into x-sender/x-receiver lines, or sent so in MAIL
+// and RCPT, they would be split wrongly, refused, or reply to nobody.
 //
 // A local part that is not a Dot-string (RFC 5321 section 4.1.2: atoms of
 // atext, RFC 6531's UTF-8 included, joined by single dots) is put back in
 // quotes, with `"` and `\` escaped; any other address is returned as is.
 // The domain follows the last "@", since a domain never holds one.
-func quoteLocal(addr string) string {
+func QuoteLocal(addr string) string {
 	at := strings.LastIndexByte(addr, '@')
 	if at < 0 {
 		return addr // the null sender
