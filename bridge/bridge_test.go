@@ -228,6 +228,33 @@ func TestEnvelopeFileBcc(t *testing.T) {
 	waitEmpty(t, l)
 }
 
+// Quoted local parts survive the Queue file: they were written there
+// unquoted ("john smith@x.test"), which no parser reads back as one
+// address, and the message went to Badmail unsent. The smart host sees the
+// addresses (go-smtp gives them unquoted) and nothing is in Badmail.
+func TestQuotedAddressesRelayed(t *testing.T) {
+	sink := smtpsink.Start(t, smtpsink.Hooks{})
+	l := testLayout(t)
+	start(t, l, baseConfig(sink))
+	drop(t, l, "quoted.eml", []byte("x-sender: \"john smith\"@corp.test\r\nx-receiver: \"a@b\"@dest.test\r\n"+
+		"From: John <\"john smith\"@corp.test>\r\nTo: \"c d\"@dest.test\r\nSubject: q\r\n\r\nbody\r\n"))
+	drop(t, l, "headers.eml", []byte("From: John <\"john smith\"@corp.test>\r\nTo: \"c d\"@dest.test\r\nSubject: q\r\n\r\nbody\r\n"))
+	msgs := sink.WaitFor(t, wait, "both messages", count(2))
+	waitEmpty(t, l)
+	got := map[string]bool{}
+	for _, m := range msgs {
+		got[m.From+" -> "+strings.Join(m.To, ",")] = true
+	}
+	for _, want := range []string{"john smith@corp.test -> a@b@dest.test", "john smith@corp.test -> c d@dest.test"} {
+		if !got[want] {
+			t.Errorf("no message %s; got %v", want, got)
+		}
+	}
+	if bad, _ := filepath.Glob(filepath.Join(l.Badmail, "*")); len(bad) != 0 {
+		t.Fatalf("Badmail holds %v", bad)
+	}
+}
+
 // The Mono file is not dot-stuffed and has a lone "." line: with
 // dot_stuffed = true (IIS) the message ends there, with false it is whole.
 func TestDotStuffedLoneDot(t *testing.T) {

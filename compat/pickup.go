@@ -447,7 +447,8 @@ func parseList(v, domain string) ([]string, error) {
 	}
 	out := make([]string, 0, len(list))
 	for _, a := range list {
-		out = append(out, a.Address)
+		// net/mail removes the quotes of a quoted local part.
+		out = append(out, QuoteLocal(a.Address))
 	}
 	return out, nil
 }
