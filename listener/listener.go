@@ -56,7 +56,7 @@ type Config struct {
 	// LocalDomains (local and alias domains) get their mail in Drop; empty
 	// means every domain. RelayFrom lists the clients that may send mail
 	// for other domains; with Intercept (IIS's Email Interceptor) that mail
-	// goes to Drop too, otherwise it is written, dot-stuffed as
+	// goes to Drop instead, otherwise it is written, dot-stuffed as
 	// RelayDotStuffed says, into RelayDir (the Pickup folder) for the smart
 	// host. AllowFrom (empty: everyone) and DenyFrom control who may
 	// connect at all.
