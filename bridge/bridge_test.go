@@ -561,7 +561,7 @@ func TestExpiration(t *testing.T) {
 		}
 		if isNDR(m) {
 			ndrs++
-			for _, want := range []string{"Action: failed", "Final-Recipient: rfc822;slow@y.test", "451 4.2.0 mailbox busy", "Subject: expiring", "multipart/report"} {
+			for _, want := range []string{"Action: failed", "Status: 5.4.7", "Final-Recipient: rfc822;slow@y.test", "451 4.2.0 mailbox busy", "Subject: expiring", "multipart/report"} {
 				if !bytes.Contains(m.Data, []byte(want)) {
 					t.Fatalf("NDR lacks %q:\n%s", want, m.Data)
 				}

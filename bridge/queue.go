@@ -508,8 +508,12 @@ func statusOf(reply string, delay bool) string {
 			}
 		}
 	}
-	if code == 0 && !delay && strings.HasSuffix(reply, "(expiration)") {
-		return "4.4.7" // RFC 3463: delivery time expired
+	if !delay && strings.HasSuffix(reply, "(expiration)") {
+		// Given up: a failed action's status is permanent (RFC 3464
+		// section 2.3.3, RFC 3463 class 5), X.4.7 "delivery time
+		// expired"; the smart host's last transient reply stays in the
+		// Diagnostic-Code.
+		return "5.4.7"
 	}
 	return compat.StatusFor(code, enh)
 }
