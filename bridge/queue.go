@@ -252,10 +252,17 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 	st := &m.st
 	if ctx.Err() != nil {
 		// Stopping: keep what was accepted, try the rest at the next start.
+		var sent []string
 		for _, r := range results {
 			if r.Err == nil {
 				st.Done = append(st.Done, r.Rcpt)
+				sent = append(sent, r.Rcpt)
 			}
+		}
+		if len(sent) > 0 {
+			// Said now: after the restart the attempt finds nobody left
+			// for these recipients.
+			b.log.Info("delivery during the stop", "id", id, "from", pm.From, "to", sent, "server", b.cfg.Sender.Addr(), "result", "sent")
 		}
 		if len(st.Done) > 0 || st.Attempts > 0 {
 			b.saveState(id, m)
@@ -330,10 +337,14 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 	if len(refused) > 0 {
 		args = append(args, "refused", refused)
 	}
-	if len(deferred) > 0 {
+	switch {
+	case len(deferred) > 0:
 		b.log.Warn("delivery", args...)
-	} else {
+	case len(pending) > 0:
 		b.log.Info("delivery", args...)
+	default:
+		// Every recipient was done before a stop (logged then).
+		b.log.Debug("nothing left to send", "id", id)
 	}
 
 	if len(deferred) > 0 {
