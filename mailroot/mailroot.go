@@ -140,22 +140,11 @@ func Open(l Layout, opts ...Option) (*Root, error) {
 	// temporary files as crash leftovers (SortTemp), and both would work
 	// one queue, sending its messages twice (Queue: with custom folders,
 	// two instances can share Queue and not SortTemp).
-	r := &Root{layout: l, syncers: map[string]*syncGroup{}, log: slog.New(slog.DiscardHandler), retryDelays: defaultRetryDelays()}
-	for _, dir := range []string{l.SortTemp, l.Queue} {
-		if len(r.locks) > 0 && filepath.Clean(dir) == filepath.Clean(l.SortTemp) {
-			break // one folder for both
-		}
-		lockPath := filepath.Join(dir, lockName)
-		lock, err := lockFile(lockPath)
-		if err != nil {
-			r.Close()
-			if errors.Is(err, ErrInUse) {
-				return nil, fmt.Errorf("%w: %s is locked by another running mailbridge; stop it, or give this one other folders", ErrInUse, lockPath)
-			}
-			return nil, fmt.Errorf("locking the mail root (%s): %w", lockPath, err)
-		}
-		r.locks = append(r.locks, lock)
+	locks, err := lockLayout(l)
+	if err != nil {
+		return nil, err
 	}
+	r := &Root{layout: l, syncers: map[string]*syncGroup{}, log: slog.New(slog.DiscardHandler), retryDelays: defaultRetryDelays(), locks: locks}
 	for _, o := range opts {
 		o(r)
 	}
@@ -196,6 +185,41 @@ var ErrInUse = errors.New("the mail root is in use")
 // lockName is the lock file in SortTemp and Queue; the OS drops the lock
 // when the process ends, however it ends.
 const lockName = "mailbridge.lock"
+
+// lockLayout takes the locks of l's SortTemp and Queue (one lock when they
+// are one folder), or none and the reason.
+func lockLayout(l Layout) ([]*os.File, error) {
+	var locks []*os.File
+	for _, dir := range []string{l.SortTemp, l.Queue} {
+		if len(locks) > 0 && filepath.Clean(dir) == filepath.Clean(l.SortTemp) {
+			break // one folder for both
+		}
+		lockPath := filepath.Join(dir, lockName)
+		lock, err := lockFile(lockPath)
+		if err != nil {
+			for _, l := range locks {
+				l.Close()
+			}
+			if errors.Is(err, ErrInUse) {
+				return nil, fmt.Errorf("%w: %s is locked by another running mailbridge; stop it, or give this one other folders", ErrInUse, lockPath)
+			}
+			return nil, fmt.Errorf("locking the mail root (%s): %w", lockPath, err)
+		}
+		locks = append(locks, lock)
+	}
+	return locks, nil
+}
+
+// CheckLocks reports whether another process has l's folders open (Open
+// would refuse them), for `mailbridge check`; it takes and releases the
+// locks.
+func CheckLocks(l Layout) error {
+	locks, err := lockLayout(l)
+	for _, f := range locks {
+		f.Close()
+	}
+	return err
+}
 
 // Close releases the mail root for another process. Files being written
 // must be committed or aborted first.

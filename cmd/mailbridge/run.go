@@ -262,6 +262,9 @@ func check(cfg *config.Config, stdout, stderr io.Writer) int {
 		for _, err := range mailroot.CheckVolumes(l) {
 			fail("%v", err)
 		}
+		if err := mailroot.CheckLocks(l); err != nil {
+			fail("mail root: %v", err)
+		}
 	}
 	if l, err := net.Listen("tcp", cfg.Addr()); err != nil {
 		fail("inbound port %s: %v", cfg.Addr(), explainListen(err, cfg.Inbound.Port))
