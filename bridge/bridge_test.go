@@ -169,16 +169,24 @@ func count(n int) func([]smtpsink.Message) bool {
 	return func(m []smtpsink.Message) bool { return len(m) >= n }
 }
 
-// A .NET Framework file: X-Sender, X-Receiver for To, Cc and Bcc, no Bcc
-// header, dot-stuffed body.
-func TestDotNetFile(t *testing.T) {
+// relayOne relays one Pickup file, written as name, to a fresh smart host
+// and returns what it received, once Pickup and Queue are empty.
+func relayOne(t *testing.T, name string, data []byte) smtpsink.Message {
+	t.Helper()
 	sink := smtpsink.Start(t, smtpsink.Hooks{})
 	l := testLayout(t)
 	start(t, l, baseConfig(sink))
+	drop(t, l, name, data)
+	m := sink.WaitFor(t, wait, "the message", count(1))[0]
+	waitEmpty(t, l)
+	return m
+}
+
+// A .NET Framework file: X-Sender, X-Receiver for To, Cc and Bcc, no Bcc
+// header, dot-stuffed body.
+func TestDotNetFile(t *testing.T) {
 	data := fixture(t, "dotnet-framework-style-stuffed.eml")
-	drop(t, l, "8d6a1c2e-0b7a-4c55-9f1e-2a3b4c5d6e7f.eml", data)
-	msgs := sink.WaitFor(t, wait, "the message", count(1))
-	m := msgs[0]
+	m := relayOne(t, "8d6a1c2e-0b7a-4c55-9f1e-2a3b4c5d6e7f.eml", data)
 	if m.From != "app@corp.test" || strings.Join(m.To, ",") != "one@dest.test,two@dest.test,hidden@dest.test" {
 		t.Fatalf("envelope %q %q", m.From, m.To)
 	}
@@ -190,42 +198,31 @@ func TestDotNetFile(t *testing.T) {
 	if m.Size != int64(len(want)) || m.Helo != "bridge.test" {
 		t.Fatalf("SIZE=%d EHLO %s", m.Size, m.Helo)
 	}
-	waitEmpty(t, l)
 }
 
 // A file with only a header block (no empty line, no body), bare LF, Bcc.
 func TestHeaderOnlyFile(t *testing.T) {
-	sink := smtpsink.Start(t, smtpsink.Hooks{})
-	l := testLayout(t)
-	start(t, l, baseConfig(sink))
-	drop(t, l, "Message.txt", []byte("From: App <app>\nTo: a@dest.test\nBcc: secret@dest.test\nSubject: header only\n"))
-	m := sink.WaitFor(t, wait, "the message", count(1))[0]
+	m := relayOne(t, "Message.txt", []byte("From: App <app>\nTo: a@dest.test\nBcc: secret@dest.test\nSubject: header only\n"))
 	if m.From != "app@corp.test" || strings.Join(m.To, ",") != "a@dest.test,secret@dest.test" {
 		t.Fatalf("envelope %q %q", m.From, m.To)
 	}
 	if string(m.Data) != "From: App <app>\r\nTo: a@dest.test\r\nSubject: header only\r\n" {
 		t.Fatalf("data %q", m.Data)
 	}
-	waitEmpty(t, l)
 }
 
 // A file with an X-Sender / X-Receiver block and a Bcc header: the
 // recipients are the X-Receiver ones and, with strip_bcc, the Bcc line is
 // not relayed to them.
 func TestEnvelopeFileBcc(t *testing.T) {
-	sink := smtpsink.Start(t, smtpsink.Hooks{})
-	l := testLayout(t)
-	start(t, l, baseConfig(sink))
-	drop(t, l, "bcc.eml", []byte("x-sender: env@corp.test\r\nx-receiver: r1@dest.test\r\nFrom: hdr@corp.test\r\n"+
+	m := relayOne(t, "bcc.eml", []byte("x-sender: env@corp.test\r\nx-receiver: r1@dest.test\r\nFrom: hdr@corp.test\r\n"+
 		"To: t1@dest.test\r\nBcc: b9@dest.test\r\nSubject: a2\r\n\r\nbody\r\n"))
-	m := sink.WaitFor(t, wait, "the message", count(1))[0]
 	if m.From != "env@corp.test" || strings.Join(m.To, ",") != "r1@dest.test" {
 		t.Fatalf("envelope %q %q", m.From, m.To)
 	}
 	if string(m.Data) != "From: hdr@corp.test\r\nTo: t1@dest.test\r\nSubject: a2\r\n\r\nbody\r\n" {
 		t.Fatalf("data %q", m.Data)
 	}
-	waitEmpty(t, l)
 }
 
 // Quoted local parts survive the Queue file: they were written there
