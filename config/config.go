@@ -3,10 +3,11 @@
 // Load applies every default, validates every key, reads the files keys
 // name (password files, ca_file, and the PFX file when inbound TLS is on)
 // and returns either a complete *Config or an Errors value listing every
-// problem at once, each naming the file, the line, the key and the value. Defaults live in Default
-// and nowhere else. Relative paths in a file are resolved against the folder
-// of that file, so a service started from System32 finds the same folders
-// as an administrator testing from a shell.
+// problem at once, each naming the file, the line, the key and the value.
+// Defaults live in Default and nowhere else. Relative paths in a file are
+// resolved against the folder of that file, so a service started from
+// System32 finds the same folders as an administrator testing from a
+// shell.
 //
 // Key names follow the IIS SMTP administrator's dialog: Inbound Port, Outbound
 // Server, Outbound Port, the mail root folders (Pickup, Drop, Queue, Badmail,
