@@ -95,7 +95,7 @@ func (t *transcript) line(line string) {
 	}
 	if t.auth {
 		// A SASL response: credentials, never logged.
-		t.command("-", "(hidden)")
+		t.command("-", "(hidden)", line)
 		return
 	}
 	verb, args, _ := strings.Cut(line, " ")
@@ -104,11 +104,13 @@ func (t *transcript) line(line string) {
 		// The mechanism only: an initial response may carry credentials.
 		args, _, _ = strings.Cut(args, " ")
 	}
-	t.command(verb, args)
+	t.command(verb, args, line)
 }
 
-func (t *transcript) command(verb, args string) {
-	t.entry("OutboundConnectionCommand", verb, args, int64(len(verb)+len(args)+3), 0)
+// command logs a command line as sent: cs-bytes counts the line with its
+// CRLF, whatever part of it is shown.
+func (t *transcript) command(verb, args, line string) {
+	t.entry("OutboundConnectionCommand", verb, args, int64(len(line)+2), 0)
 }
 
 func (t *transcript) entry(user, method, query string, cs, sc int64) {

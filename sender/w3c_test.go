@@ -79,3 +79,20 @@ func TestTranscriptHidesAuth(t *testing.T) {
 		t.Fatalf("log:\n%s", got)
 	}
 }
+
+// cs-bytes is the command line as sent, CRLF included, with or without
+// arguments (DATA and QUIT were counted one byte over).
+func TestTranscriptCommandBytes(t *testing.T) {
+	ml := &memLog{}
+	tr := newTranscript(ml, "192.0.2.1", 25, "mb.example.com")
+	tr.Write([]byte("MAIL FROM:<a@b>\r\nDATA\r\nQUIT\r\nAUTH PLAIN AGEAYg==\r\n"))
+	var got []string
+	for _, l := range ml.lines {
+		f := strings.Split(l, " ")
+		got = append(got, f[8]+" "+f[14]) // cs-method cs-bytes
+	}
+	want := "MAIL 17,DATA 6,QUIT 6,AUTH 21"
+	if strings.Join(got, ",") != want {
+		t.Fatalf("cs-bytes %v, want %s", got, want)
+	}
+}
