@@ -189,6 +189,18 @@ type iisImport struct {
 	w       tomlWriter
 }
 
+// otherServers lists the file's SMTP virtual servers other than the one
+// imported, with their lines.
+func (imp *iisImport) otherServers() []string {
+	var others []string
+	for _, n := range imp.m.Nodes {
+		if strings.EqualFold(n.Class, "IIsSmtpServer") && n != imp.server {
+			others = append(others, fmt.Sprintf("%s (line %d)", n.Location, n.Line))
+		}
+	}
+	return others
+}
+
 func newImport(m *Metabase, site int) (*iisImport, error) {
 	loc := fmt.Sprintf("/LM/SmtpSvc/%d", site)
 	imp := &iisImport{m: m, site: site, used: map[string]bool{}}
@@ -254,6 +266,9 @@ func (imp *iisImport) write() error {
 	}
 	w.comment("mailbridge configuration imported from IIS by `mailbridge import-iis`.")
 	w.comment("Source: %s, SMTP virtual server %s.", imp.m.File, where)
+	if others := imp.otherServers(); len(others) > 0 {
+		w.comment("The file has other SMTP virtual servers too: %s. Import each with --site N into a configuration of its own (its own port and folders).", strings.Join(others, ", "))
+	}
 	w.comment("")
 	w.comment("Check it with `mailbridge check --config FILE` before IIS is stopped. IIS settings that mailbridge cannot carry over are comments saying why; keys that need a decision are commented out with the values IIS had.")
 	w.blank()
@@ -760,7 +775,12 @@ func (imp *iisImport) writeOutbound() error {
 	default:
 		w.comment("The Outbound Server (IIS SmartHost; [10.0.0.5] means an address, not a name to look up).")
 		w.kv("server", tomlString(smart))
-		if typOK && typ == 1 {
+		switch {
+		case typOK && typ == 0:
+			// Metabase SmartHostType: 0 never, 1 after direct delivery
+			// failed, 2 always.
+			w.comment("IIS SmartHostType = 0 (line %d): IIS did not use this smart host, it delivered to each domain's mail servers (MX) itself. mailbridge sends everything through the Outbound Server: check that this server relays for every domain you send to.", tp.Line)
+		case typOK && typ == 1:
 			w.comment("IIS SmartHostType = 1 (line %d): IIS tried direct delivery first. mailbridge always sends through the Outbound Server.", tp.Line)
 		}
 	}

@@ -536,3 +536,31 @@ func TestImportRouteUserName(t *testing.T) {
 		})
 	}
 }
+
+// SmartHostType says whether IIS used its smart host: 0 never (it
+// delivered to MX itself), 1 after direct delivery failed, 2 always. The
+// import says so where mailbridge, which always uses it, differs.
+func TestImportSmartHostType(t *testing.T) {
+	for _, tt := range []struct{ typ, want string }{
+		{"0", "IIS SmartHostType = 0 (line 1): IIS did not use this smart host"},
+		{"1", "IIS SmartHostType = 1 (line 1): IIS tried direct delivery first"},
+		{"2", ""},
+	} {
+		xml := `<c><IIsSmtpServer Location ="/LM/SmtpSvc/1" SmartHost="[10.0.0.5]" SmartHostType="` + tt.typ + `"/></c>`
+		m, err := ParseMetabase("MetaBase.xml", []byte(xml))
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := ImportIIS(m, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := strings.Join(strings.Fields(strings.ReplaceAll(string(raw), "\n# ", " ")), " ")
+		if !strings.Contains(out, `server = "[10.0.0.5]"`) {
+			t.Fatalf("type %s: no server:\n%s", tt.typ, raw)
+		}
+		if tt.want != "" && !strings.Contains(out, tt.want) || tt.want == "" && strings.Contains(out, "SmartHostType") {
+			t.Errorf("type %s:\n%s", tt.typ, raw)
+		}
+	}
+}
