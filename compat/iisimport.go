@@ -777,9 +777,11 @@ func (imp *iisImport) writeOutbound() error {
 		w.kv("server", tomlString(smart))
 		switch {
 		case typOK && typ == 0:
-			// Metabase SmartHostType: 0 never, 1 after direct delivery
-			// failed, 2 always.
-			w.comment("IIS SmartHostType = 0 (line %d): IIS did not use this smart host, it delivered to each domain's mail servers (MX) itself. mailbridge sends everything through the Outbound Server: check that this server relays for every domain you send to.", tp.Line)
+			// SmartHostType (IIS 6 metabase reference): 0 when the
+			// dialog has no smart host, 1 direct delivery first, 2
+			// always the smart host. 0 beside a SmartHost value (a hand
+			// edit, say) means IIS did not use it.
+			w.comment("IIS SmartHostType = 0 (line %d): IIS did not use this smart host (0 means none is set), it delivered to each domain's mail servers (MX) itself. mailbridge sends everything through the Outbound Server: check that this server relays for every domain you send to.", tp.Line)
 		case typOK && typ == 1:
 			w.comment("IIS SmartHostType = 1 (line %d): IIS tried direct delivery first. mailbridge always sends through the Outbound Server.", tp.Line)
 		}
