@@ -80,7 +80,15 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	if cmd == "run" {
 		serviceName = fs.String("service", "", "run under the Windows service manager as service `NAME` (the command line `service install` registers)")
 	}
+	fs.Usage = func() {
+		// --service is for the service manager, not for people: not shown.
+		what := map[string]string{"run": "run in the foreground until SIGINT/SIGTERM", "check": "validate the configuration, the folders and the port; print every problem"}[cmd]
+		fmt.Fprintf(fs.Output(), "usage: mailbridge %s [--config FILE]\n\n%s.\n\n  --config FILE   configuration file (TOML); without it the built-in defaults apply\n", cmd, what)
+	}
 	if err := fs.Parse(rest); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0 // asked for: help is not an error, as `mailbridge help`
+		}
 		return 2
 	}
 	if fs.NArg() > 0 {

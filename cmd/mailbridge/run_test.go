@@ -228,3 +228,21 @@ func TestPFXProblemsInCheckAndRun(t *testing.T) {
 		}
 	}
 }
+
+// -h asks for help: exit 0, the command's own usage, without the --service
+// flag the service manager uses; an unknown flag is a usage error (2).
+func TestRunCheckHelp(t *testing.T) {
+	for _, cmd := range []string{"run", "check"} {
+		var out, errb bytes.Buffer
+		if code := realMain([]string{cmd, "-h"}, &out, &errb); code != 0 {
+			t.Errorf("%s -h: exit %d", cmd, code)
+		}
+		help := out.String() + errb.String()
+		if !strings.Contains(help, "usage: mailbridge "+cmd+" [--config FILE]") || strings.Contains(help, "service") {
+			t.Errorf("%s -h:\n%s", cmd, help)
+		}
+		if code := realMain([]string{cmd, "--bogus"}, &out, &errb); code != 2 {
+			t.Errorf("%s --bogus: exit %d, want 2", cmd, code)
+		}
+	}
+}
