@@ -499,14 +499,7 @@ func TestImportRouteUserName(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			xml := `<c><IIsSmtpService Location ="/LM/SmtpSvc" ` + tt.service + `/><IIsSmtpServer Location ="/LM/SmtpSvc/1" ` + tt.server + `/></c>`
-			m, err := ParseMetabase("MetaBase.xml", []byte(xml))
-			if err != nil {
-				t.Fatal(err)
-			}
-			raw, err := ImportIIS(m, 1)
-			if err != nil {
-				t.Fatal(err)
-			}
+			raw := importSite1(t, xml)
 			out := string(raw)
 			if _, err := config.Parse("import.toml", raw); err != nil {
 				t.Fatalf("the import does not load: %v\n%s", err, out)
@@ -547,14 +540,7 @@ func TestImportSmartHostType(t *testing.T) {
 		{"2", ""},
 	} {
 		xml := `<c><IIsSmtpServer Location ="/LM/SmtpSvc/1" SmartHost="[10.0.0.5]" SmartHostType="` + tt.typ + `"/></c>`
-		m, err := ParseMetabase("MetaBase.xml", []byte(xml))
-		if err != nil {
-			t.Fatal(err)
-		}
-		raw, err := ImportIIS(m, 1)
-		if err != nil {
-			t.Fatal(err)
-		}
+		raw := importSite1(t, xml)
 		out := strings.Join(strings.Fields(strings.ReplaceAll(string(raw), "\n# ", " ")), " ")
 		if !strings.Contains(out, `server = "[10.0.0.5]"`) {
 			t.Fatalf("type %s: no server:\n%s", tt.typ, raw)
@@ -563,4 +549,18 @@ func TestImportSmartHostType(t *testing.T) {
 			t.Errorf("type %s:\n%s", tt.typ, raw)
 		}
 	}
+}
+
+// importSite1 imports SMTP virtual server 1 of a MetaBase.xml text.
+func importSite1(t *testing.T, xml string) []byte {
+	t.Helper()
+	m, err := ParseMetabase("MetaBase.xml", []byte(xml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := ImportIIS(m, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
 }
