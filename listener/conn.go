@@ -293,7 +293,7 @@ func (c *conn) endData(rest []byte) {
 // chunk that follows a BDAT command is message data and is skipped.
 //
 // A recipient go-smtp would refuse but RFC 5321 requires is rewritten:
-// repl is the line go-smtp gets instead of p[:keep] (see postmasterAt).
+// repl is the line go-smtp gets instead of p[:keep] (see rewriteCommand).
 func (c *conn) scanCommands(p []byte) (keep int, cut bool, repl []byte, err error) {
 	off := 0
 	for off < len(p) {
@@ -325,14 +325,16 @@ func (c *conn) scanCommands(p []byte) (keep int, cut bool, repl []byte, err erro
 			continue
 		}
 		start := c.lineStart
-		if at := postmasterAt(c.lineHead); at >= 0 && start >= 0 {
-			if start > 0 {
-				// The line comes first in the next read, where go-smtp's
-				// buffer has room for the longer line.
-				c.lineLen, c.lineHead, c.lineStart = 0, c.lineHead[:0], -1
-				return start, true, nil, nil
+		if start >= 0 {
+			if r := c.rewriteCommand(p[start:off]); r != nil {
+				if start > 0 {
+					// The line comes first in the next read, where go-smtp's
+					// buffer has room for a longer line.
+					c.lineLen, c.lineHead, c.lineStart = 0, c.lineHead[:0], -1
+					return start, true, nil, nil
+				}
+				repl = r
 			}
-			repl = append(append(append([]byte(nil), p[:at]...), "@"+c.srv.cfg.Hostname...), p[at:off]...)
 		}
 		c.bdatSkip = bdatSize(c.lineHead)
 		verb := bytes.TrimSpace(c.lineHead)
@@ -364,6 +366,65 @@ func (c *conn) scanCommands(p []byte) (keep int, cut bool, repl []byte, err erro
 		}
 	}
 	return len(p), false, nil, nil
+}
+
+// rewriteCommand returns the line go-smtp gets in place of the complete
+// command line line, or nil to pass it on as it is.
+func (c *conn) rewriteCommand(line []byte) []byte {
+	if at := postmasterAt(line); at >= 0 {
+		return append(append(append([]byte(nil), line[:at]...), "@"+c.srv.cfg.Hostname...), line[at:]...)
+	}
+	if i, j := hugeSize(line); i >= 0 {
+		return append(append(append([]byte(nil), line[:i]...), maxSizeParam...), line[j:]...)
+	}
+	return nil
+}
+
+// maxSizeParam is the largest SIZE value go-smtp parses (32 bits).
+const maxSizeParam = "4294967295"
+
+// hugeSize returns where the value of a MAIL command's SIZE parameter
+// begins and ends when it is above what go-smtp parses, or -1, -1. go-smtp
+// answers such a value with "501 5.5.4 Unable to parse SIZE", where RFC
+// 1870 section 6.1 has the server refuse a message larger than it accepts
+// with 552 5.3.4: conn passes the largest value go-smtp parses instead,
+// which it then refuses as over max_message_size (or, with no limit,
+// accepts, as the declared size would be).
+func hugeSize(line []byte) (int, int) {
+	const verb = "MAIL FROM:"
+	if len(line) < len(verb) || !bytes.EqualFold(line[:len(verb)], []byte(verb)) {
+		return -1, -1
+	}
+	// Parameters follow the path; a quoted local part may hold anything,
+	// so look only after the path's last '>'.
+	i := bytes.LastIndexByte(line, '>')
+	if i < 0 {
+		return -1, -1
+	}
+	for i < len(line) {
+		for i < len(line) && line[i] != ' ' && line[i] != '\t' {
+			i++
+		}
+		for i < len(line) && (line[i] == ' ' || line[i] == '\t') {
+			i++
+		}
+		if len(line)-i < 5 || !bytes.EqualFold(line[i:i+5], []byte("SIZE=")) {
+			continue
+		}
+		v := i + 5
+		j := v
+		for j < len(line) && line[j] >= '0' && line[j] <= '9' {
+			j++
+		}
+		if j == v || (j < len(line) && line[j] != ' ' && line[j] != '\t' && line[j] != '\r' && line[j] != '\n') {
+			return -1, -1 // not a number: go-smtp's 501 is right
+		}
+		if n, err := strconv.ParseUint(string(line[v:j]), 10, 64); err == nil && n <= 1<<32-1 {
+			return -1, -1
+		}
+		return v, j
+	}
+	return -1, -1
 }
 
 // postmasterAt returns where "@" and the server's name go in a command line

@@ -6,15 +6,16 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strconv"
 	"testing"
 )
 
 // FuzzCommandStream holds conn's command side to its contract, for any
 // split of the client's writes and of go-smtp's reads: go-smtp gets every
 // byte the client sent, in order, once, except that RCPT TO:<postmaster>
-// may have gained the server's name (RFC 5321 section 4.5.1). DATA,
-// STARTTLS and BDAT lines, which change what follows them, are tested
-// elsewhere and replaced by NOOP here.
+// may have gained the server's name (RFC 5321 section 4.5.1). Lines with
+// a SIZE parameter (see hugeSize), and DATA, STARTTLS and BDAT lines, which
+// change what follows them, are tested elsewhere and replaced by NOOP here.
 func FuzzCommandStream(f *testing.F) {
 	for _, s := range []string{
 		"EHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<postmaster>\r\nQUIT\r\n",
@@ -35,7 +36,8 @@ func FuzzCommandStream(f *testing.F) {
 		for _, line := range bytes.SplitAfter(in, []byte("\n")) {
 			verb := bytes.TrimSpace(line)
 			if bytes.EqualFold(verb, []byte("DATA")) || bytes.EqualFold(verb, []byte("STARTTLS")) ||
-				bdatSize(line) > 0 || bytes.Contains(bytes.ToLower(line), []byte("@"+host)) {
+				bdatSize(line) > 0 || bytes.Contains(bytes.ToLower(line), []byte("@"+host)) ||
+				bytes.Contains(bytes.ToLower(line), []byte("size=")) {
 				line = []byte("NOOP\r\n")
 			}
 			clean = append(clean, line...)
@@ -87,6 +89,40 @@ func FuzzCommandStream(f *testing.F) {
 		}
 		if !bytes.Equal(back, in) {
 			t.Fatalf("client sent %q (writes %v, reads of %d)\ngo-smtp got %q", in, chunks, len(buf), got)
+		}
+	})
+}
+
+// FuzzHugeSize: hugeSize only ever points at a SIZE value of digits that
+// go-smtp cannot parse, after the path.
+func FuzzHugeSize(f *testing.F) {
+	for _, s := range []string{
+		"MAIL FROM:<a@b> SIZE=99999999999\r\n",
+		"mail from:<\"x SIZE=99999999999\"@b> size=5 BODY=7BIT",
+		"MAIL FROM:<a@b> SIZE=4294967296",
+		"MAIL FROM:<a@b> SIZE=12x",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, line []byte) {
+		i, j := hugeSize(line)
+		if i < 0 {
+			if j >= 0 {
+				t.Fatalf("%d, %d", i, j)
+			}
+			return
+		}
+		if i < 5 || j <= i || j > len(line) || !bytes.EqualFold(line[i-5:i], []byte("SIZE=")) ||
+			bytes.IndexByte(line[i:], '>') >= 0 {
+			t.Fatalf("hugeSize(%q) = %d, %d", line, i, j)
+		}
+		if n, err := strconv.ParseUint(string(line[i:j]), 10, 32); err == nil {
+			t.Fatalf("hugeSize(%q) picked %d, which go-smtp parses", line, n)
+		}
+		for _, b := range line[i:j] {
+			if b < '0' || b > '9' {
+				t.Fatalf("hugeSize(%q) picked %q", line, line[i:j])
+			}
 		}
 	})
 }

@@ -49,6 +49,14 @@ func TestLimits(t *testing.T) {
 		c.hello()
 		c.expect(fmt.Sprintf("MAIL FROM:<a@x.test> SIZE=%d", 64<<10+1), "552 5.3.4 Message size exceeds fixed maximum message size")
 		c.expect("MAIL FROM:<a@x.test> SIZE=100", "250 2.1.0")
+		c.expect("RSET", "250 2.0.0")
+		// Above 2^32, which go-smtp cannot parse: still the size reply
+		// (RFC 1870 section 6.1), in pipelined and in split reads.
+		c.expect("MAIL FROM:<\"a >b\"@x.test> BODY=8BITMIME SIZE=99999999999999999999999", "552 5.3.4 Message size exceeds fixed maximum message size")
+		c.send("NOOP\r\nMAIL FROM:<a@x.test> size=4294967296\r\n")
+		c.replies("250 2.0.0", "552 5.3.4 Message size exceeds fixed maximum message size")
+		c.expect("MAIL FROM:<a@x.test> SIZE=4294967296x", "501 5.5.4")
+		c.expect("MAIL FROM:<a@x.test> SIZE=0004294967295", "552 5.3.4 Message size exceeds fixed maximum message size")
 	})
 	t.Run("message over the limit", func(t *testing.T) {
 		ts := startServer(t, cfg)
