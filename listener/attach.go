@@ -4,23 +4,35 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/emersion/go-message"
 )
 
-// errPartTooBig reports a MIME part over the attachment limit.
+// errPartTooBig reports an attachment over the attachment limit.
 type errPartTooBig struct {
 	name string
 	size int64
 }
 
 func (e *errPartTooBig) Error() string {
-	return fmt.Sprintf("part %q decodes to more than %d bytes", e.name, e.size)
+	return fmt.Sprintf("attachment %s decodes to more than %d bytes", e.name, e.size)
 }
 
+// maxDepth bounds how deep largestPart follows nested multiparts and
+// forwarded messages; deeper parts are not measured (max_message_size
+// still bounds them).
+const maxDepth = 50
+
 // largestPart walks a MIME message and returns an *errPartTooBig for the
-// first leaf part whose decoded body exceeds limit. A message that is not
+// first attachment whose decoded body exceeds limit. A message that is not
 // valid MIME is not an error: it is stored as received, as IIS did.
+//
+// An attachment is what a mail client shows as a file: every leaf part
+// except a text part that is neither marked "attachment" nor named (the
+// message's own text, whose size max_message_size governs). A forwarded
+// message (message/rfc822) is walked into, so that its attachments are
+// measured one by one, as they were in the original message.
 func largestPart(r io.Reader, limit int64) error {
 	e, err := message.Read(r)
 	if err != nil && !message.IsUnknownCharset(err) && !message.IsUnknownEncoding(err) {
@@ -30,7 +42,7 @@ func largestPart(r io.Reader, limit int64) error {
 }
 
 func walkPart(e *message.Entity, limit int64, depth int) error {
-	if depth > 50 {
+	if depth > maxDepth {
 		return nil
 	}
 	if mr := e.MultipartReader(); mr != nil {
@@ -53,23 +65,44 @@ func walkPart(e *message.Entity, limit int64, depth int) error {
 			}
 		}
 	}
+	t, _, _ := e.Header.ContentType()
+	if strings.EqualFold(t, "message/rfc822") || strings.EqualFold(t, "message/global") {
+		// RFC 2046 section 5.2.1 (and RFC 6532 section 3.5 for
+		// message/global): the body is a whole message.
+		inner, err := message.Read(e.Body)
+		if err != nil && !message.IsUnknownCharset(err) && !message.IsUnknownEncoding(err) {
+			return nil
+		}
+		return walkPart(inner, limit, depth+1)
+	}
+	name, isAttachment := attachmentName(e)
+	if !isAttachment {
+		return nil
+	}
 	n, _ := io.Copy(io.Discard, io.LimitReader(e.Body, limit+1))
 	if n > limit {
-		return &errPartTooBig{name: partName(e), size: limit}
+		return &errPartTooBig{name: name, size: limit}
 	}
 	return nil
 }
 
-// partName names a part for the reply: its file name, else its type.
-func partName(e *message.Entity) string {
-	if _, p, err := e.Header.ContentDisposition(); err == nil && p["filename"] != "" {
-		return p["filename"]
+// attachmentName names a leaf part for the reply (its file name, else its
+// type in parentheses) and tells whether it is an attachment.
+func attachmentName(e *message.Entity) (name string, ok bool) {
+	disp, dp, derr := e.Header.ContentDisposition()
+	t, tp, terr := e.Header.ContentType()
+	if terr != nil || t == "" {
+		t = "text/plain" // RFC 2045 section 5.2 default
 	}
-	if t, p, err := e.Header.ContentType(); err == nil {
-		if p["name"] != "" {
-			return p["name"]
-		}
-		return t
+	switch {
+	case derr == nil && dp["filename"] != "":
+		name = dp["filename"]
+	case terr == nil && tp["name"] != "":
+		name = tp["name"]
 	}
-	return "text/plain" // RFC 2045 section 5.2 default
+	ok = name != "" || strings.EqualFold(disp, "attachment") || !strings.HasPrefix(strings.ToLower(t), "text/")
+	if name == "" {
+		name = "(" + strings.ToLower(t) + ")"
+	}
+	return name, ok
 }

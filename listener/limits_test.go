@@ -1,12 +1,15 @@
 package listener
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net/smtp"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -94,6 +97,49 @@ func TestLimits(t *testing.T) {
 			t.Fatalf("reply %q", r)
 		}
 		ts.onlyDrop(t)
+	})
+	t.Run("what counts as an attachment", func(t *testing.T) {
+		big := strings.Repeat("0123456789abcde\r\n", 1100) // 18.7 KB, over the 16 KB limit
+		b64 := base64.StdEncoding.EncodeToString([]byte(big))
+		b64 = regexp.MustCompile(`.{1,76}`).ReplaceAllString(b64, "$0\r\n")
+		half := strings.Repeat("0123456789abcde\r\n", 600) // 9.6 KB
+		multi := func(parts ...string) string {
+			return "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b1\r\n\r\n--b1\r\n" +
+				strings.Join(parts, "\r\n--b1\r\n") + "\r\n--b1--\r\n"
+		}
+		forwarded := func(parts ...string) string {
+			return "Content-Type: message/rfc822\r\nContent-Disposition: attachment; filename=fwd.eml\r\n\r\n" +
+				"Subject: original\r\n" + strings.ReplaceAll(multi(parts...), "b1", "b2")
+		}
+		for _, tc := range []struct{ name, msg, want string }{
+			{"a plain body is the message's text", "Subject: long\r\n\r\n" + big, "250 2.6.0"},
+			{"an HTML body part", multi("Content-Type: text/plain\r\n\r\nhi", "Content-Type: text/html\r\n\r\n"+big), "250 2.6.0"},
+			{"a named text part", multi("Content-Type: text/plain\r\n\r\nhi", "Content-Type: text/plain; name=log.txt\r\n\r\n"+big),
+				"552 5.3.4 Attachment log.txt exceeds the maximum attachment size of 16 KB"},
+			{"a text part marked attachment", multi("Content-Disposition: attachment\r\n\r\n" + big),
+				"552 5.3.4 Attachment (text/plain) exceeds the maximum attachment size of 16 KB"},
+			{"a whole-message PDF without a name", "MIME-Version: 1.0\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n" + b64,
+				"552 5.3.4 Attachment (application/pdf) exceeds the maximum attachment size of 16 KB"},
+			{"a forwarded message's attachments one by one",
+				multi("Content-Type: text/plain\r\n\r\nfyi", forwarded("Content-Type: application/octet-stream; name=a.bin\r\n\r\n"+half,
+					"Content-Type: application/octet-stream; name=b.bin\r\n\r\n"+half)), "250 2.6.0"},
+			{"an attachment inside a forwarded message",
+				multi("Content-Type: text/plain\r\n\r\nfyi", forwarded("Content-Type: text/plain\r\n\r\nhi",
+					"Content-Type: application/zip\r\nContent-Disposition: attachment; filename=\"big.zip\"\r\nContent-Transfer-Encoding: base64\r\n\r\n"+b64)),
+				"552 5.3.4 Attachment big.zip exceeds the maximum attachment size of 16 KB"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				ts := startServer(t, cfg)
+				c := dial(t, ts.addr)
+				c.hello()
+				if r := c.sendMessage("a@x.test", []string{"b@y.test"}, tc.msg); !strings.HasPrefix(r, tc.want) {
+					t.Fatalf("reply %q, want %q", r, tc.want)
+				}
+				if n := len(ts.dropFiles(t)); (n == 1) != strings.HasPrefix(tc.want, "250") {
+					t.Fatalf("Drop holds %d files after %q", n, tc.want)
+				}
+			})
+		}
 	})
 	t.Run("recipients", func(t *testing.T) {
 		ts := startServer(t, cfg)
@@ -523,4 +569,22 @@ func TestQuotedLocalPartsKept(t *testing.T) {
 	if b := string(ts.onlyDrop(t)); !strings.HasPrefix(b, want) {
 		t.Fatalf("Drop file starts\n%s\nwant\n%s", b[:min(len(b), len(want)+40)], want)
 	}
+}
+
+// FuzzLargestPart: any input, MIME or not, is either accepted or refused
+// with an *errPartTooBig that names something; nothing panics.
+func FuzzLargestPart(f *testing.F) {
+	f.Add([]byte(attachmentMessage(40)), int64(32))
+	f.Add([]byte("Content-Type: message/rfc822\r\n\r\nContent-Type: application/pdf\r\n\r\n0123456789"), int64(4))
+	f.Add([]byte("Subject: x\r\n\r\nbody"), int64(1))
+	f.Fuzz(func(t *testing.T, msg []byte, limit int64) {
+		if limit < 0 {
+			limit = -limit
+		}
+		err := largestPart(bytes.NewReader(msg), limit%1024)
+		var tb *errPartTooBig
+		if err != nil && (!errors.As(err, &tb) || tb.name == "") {
+			t.Fatalf("largestPart: %v", err)
+		}
+	})
 }

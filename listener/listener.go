@@ -8,8 +8,8 @@
 //     polling Drop sees whole .eml files only, each once.
 //   - Any failure to store answers 451 4.3.0 with a generic text; the cause
 //     goes to the log, never to the client, and nothing is left in Drop.
-//   - Limits: SIZE (552 5.3.4), any single MIME part larger than the
-//     attachment limit once decoded (552 5.3.4, nothing stored), recipients
+//   - Limits: SIZE (552 5.3.4), any attachment (see largestPart) larger
+//     than the attachment limit once decoded (552 5.3.4, nothing stored), recipients
 //     (452 4.5.3), connections (421 4.3.2 when full), a command timeout and a
 //     data timeout that restarts with every read, command line length, three
 //     bad commands then 421. A panic in a session ends that session only.
@@ -42,7 +42,7 @@ type Config struct {
 	Product           string // "Microsoft SMTPSVC", in Received headers
 	Version           string // in Received headers and the greeting
 	MaxMessageSize    int64  // advertised as SIZE; 0 means no limit
-	MaxAttachmentSize int64  // largest decoded MIME part; 0 means no limit
+	MaxAttachmentSize int64  // largest decoded attachment; 0 means no limit
 	MaxRecipients     int    // per message; 0 means no limit
 	MaxConnections    int    // concurrent sessions; 0 means no limit
 	CommandTimeout    time.Duration
