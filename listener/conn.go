@@ -632,6 +632,19 @@ func (c *conn) writeLine(s string) {
 	_, _ = nc.Write([]byte(s + "\r\n"))
 }
 
+// abort ends a session that outlasted a shutdown: a last reply, sent in
+// one write (whole, even between the lines of a reply of go-smtp's) with
+// a short deadline, since the client may not be reading; then the close.
+func (c *conn) abort(reply string) {
+	nc := c.current()
+	_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
+	_, _ = nc.Write([]byte(reply + "\r\n"))
+	c.mu.Lock()
+	c.logReply(421, int64(len(reply)+2))
+	c.mu.Unlock()
+	c.Close()
+}
+
 // fail sends a last reply of our own and closes the connection; whatever
 // go-smtp writes after it is lost with the connection.
 func (c *conn) fail(reply string) {

@@ -446,6 +446,31 @@ func TestShutdown(t *testing.T) {
 	ts.onlyDrop(t)
 }
 
+// TestShutdownTimeout: a message still arriving when the shutdown's time
+// is up is cut off with 421 (the client retries it later), and nothing of
+// it is stored.
+func TestShutdownTimeout(t *testing.T) {
+	ts := startServer(t, testConfig())
+	busy := dial(t, ts.addr)
+	busy.hello()
+	busy.expect("MAIL FROM:<a@x.test>", "250")
+	busy.expect("RCPT TO:<b@y.test>", "250")
+	busy.expect("DATA", "354")
+	busy.send("Subject: slow\r\n\r\nfirst half\r\n")
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if err := ts.srv.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if r := busy.reply(); r != "421 4.3.2 mail.example.com Service shutting down, closing transmission channel" {
+		t.Fatalf("session cut off by the shutdown: %q", r)
+	}
+	busy.waitClosed()
+	if n := ts.dropFiles(t); len(n) != 0 {
+		t.Fatalf("Drop holds %v", n)
+	}
+}
+
 // TestPanicEndsOnlyTheSession: a panic while storing a message, or inside
 // the connection layer, ends that session; the server keeps serving.
 func TestPanicEndsOnlyTheSession(t *testing.T) {

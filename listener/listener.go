@@ -197,6 +197,22 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		err = nil
 	}
 	if ctx.Err() != nil {
+		// Sessions still receiving a message are cut off: tell their
+		// clients why (RFC 5321 section 3.8: 421 before closing), so that
+		// they retry the message later rather than report an error.
+		s.mu.Lock()
+		left := make([]*conn, 0, len(s.conns))
+		for c := range s.conns {
+			left = append(left, c)
+		}
+		s.mu.Unlock()
+		var wg sync.WaitGroup
+		for _, c := range left {
+			wg.Go(func() {
+				c.abort("421 4.3.2 " + s.cfg.Hostname + " Service shutting down, closing transmission channel")
+			})
+		}
+		wg.Wait()
 		s.smtp.Close()
 		return ctx.Err()
 	}
