@@ -24,6 +24,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 
 	"github.com/mailbridge/mailbridge/config"
@@ -42,6 +43,8 @@ commands:
             print a mailbridge configuration made from IIS's MetaBase.xml
   service   install|uninstall|start|stop|status the Windows service
   version   print the version
+  help [COMMAND]
+            this text, or a command's own (as COMMAND -h)
 
 Without --config the built-in defaults apply (mail root ./mailroot, or
 C:\inetpub\mailroot on Windows; port 25).
@@ -58,11 +61,21 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	}
 	cmd, rest := args[0], args[1:]
 	switch cmd {
-	case "version", "--version", "-v":
-		fmt.Fprintf(stdout, "mailbridge %s\n", version)
-		return 0
-	case "help", "--help", "-h":
-		fmt.Fprint(stdout, usage)
+	case "version", "--version", "-v", "help", "--help", "-h":
+		isHelp := cmd == "help" || cmd == "--help" || cmd == "-h"
+		if isHelp && len(rest) == 1 && slices.Contains([]string{"run", "check", "import-iis", "service"}, rest[0]) {
+			return realMain([]string{rest[0], "-h"}, stdout, stderr) // "help run" is "run -h"
+		}
+		if len(rest) > 0 {
+			// As run and check: a word more is a mistyped command line.
+			fmt.Fprintf(stderr, "mailbridge %s: unexpected argument %q\n", cmd, rest[0])
+			return 2
+		}
+		if isHelp {
+			fmt.Fprint(stdout, usage)
+		} else {
+			fmt.Fprintf(stdout, "mailbridge %s\n", version)
+		}
 		return 0
 	case "import-iis":
 		return importIIS(rest, stdout, stderr)

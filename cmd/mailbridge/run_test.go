@@ -246,3 +246,25 @@ func TestRunCheckHelp(t *testing.T) {
 		}
 	}
 }
+
+// version takes no argument, help only a command's name: a word more is a
+// usage error (2), as for run and check.
+func TestVersionAndHelpArguments(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		code int
+		out  string
+	}{
+		{[]string{"version"}, 0, "mailbridge "},
+		{[]string{"help"}, 0, "usage"},
+		{[]string{"version", "extra"}, 2, `mailbridge version: unexpected argument "extra"`},
+		{[]string{"help", "run"}, 0, "usage: mailbridge run [--config FILE]"},
+		{[]string{"--help", "runn"}, 2, `mailbridge --help: unexpected argument "runn"`},
+	} {
+		var out, errb bytes.Buffer
+		code := realMain(tc.args, &out, &errb)
+		if code != tc.code || !strings.Contains(out.String()+errb.String(), tc.out) {
+			t.Errorf("mailbridge %v: exit %d, output %q%q", tc.args, code, out.String(), errb.String())
+		}
+	}
+}
