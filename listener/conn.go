@@ -69,14 +69,15 @@ type conn struct {
 	closeOnce sync.Once
 
 	// W3C log (nil Config.CommandLog: off)
-	cmds      []pendingCmd // commands waiting for their reply, in order
-	helo      string
-	msgID     string // of the message just stored, for the DATA line
-	started   time.Time
-	bytesIn   int64
-	bytesOut  int64
-	dataBytes int64
-	replyOut  int64 // bytes of the reply being sent (multi-line, 354)
+	cmds        []pendingCmd // commands waiting for their reply, in order
+	helo        string
+	msgID       string // of the message just stored, for the DATA line
+	started     time.Time
+	bytesIn     int64
+	bytesOut    int64
+	dataBytes   int64
+	replyOut    int64 // bytes of the reply being sent (multi-line, 354)
+	closeLogged bool  // the session's closing line (240) is written
 
 	// read side, command mode only; touched by go-smtp's goroutine alone
 	lineLen   int
@@ -342,7 +343,8 @@ func (c *conn) scanCommands(p []byte) (keep int, cut bool, repl []byte, err erro
 		isData := bytes.EqualFold(verb, []byte("DATA"))
 		if c.srv.cfg.CommandLog != nil {
 			c.mu.Lock()
-			c.cmds = append(c.cmds, pendingCmd{line: strings.TrimRight(string(c.lineHead), "\r\n"), at: time.Now(), n: c.lineLen})
+			// A BDAT command's bytes include its chunk, as DATA's its message.
+			c.cmds = append(c.cmds, pendingCmd{line: strings.TrimRight(string(c.lineHead), "\r\n"), at: time.Now(), n: c.lineLen + int(c.bdatSkip)})
 			c.mu.Unlock()
 		}
 		c.lineLen, c.lineHead, c.lineStart = 0, c.lineHead[:0], -1
@@ -525,11 +527,44 @@ func (c *conn) logReply(code int, replyBytes int64) {
 	case "DATA":
 		e.Query, e.CSBytes = c.msgID, int64(cmd.n)+c.dataBytes
 		c.dataBytes, c.msgID = 0, ""
+	case "BDAT":
+		// The last chunk stores the message: its line names it, as DATA's.
+		if c.msgID != "" {
+			e.Query, c.msgID = c.msgID, ""
+		}
 	case "QUIT":
-		// IIS closes the session with status 240 and its totals.
-		e.Query, e.Status, e.Win32 = c.helo, 240, time.Since(c.started).Milliseconds()
-		e.SCBytes, e.CSBytes, e.TimeTaken = c.bytesOut+replyBytes, c.bytesIn, time.Since(c.started)
+		c.closeLogged = true
+		c.sessionTotals(&e, replyBytes)
 	}
+	if err := log.Log(e); err != nil {
+		c.srv.log.Warn("W3C log not written", "error", err)
+	}
+}
+
+// sessionTotals makes e the line that closes a session: IIS's status 240
+// with the session's totals.
+func (c *conn) sessionTotals(e *compat.W3CEntry, replyBytes int64) {
+	e.Query, e.Status, e.Win32 = c.helo, 240, time.Since(c.started).Milliseconds()
+	e.SCBytes, e.CSBytes, e.TimeTaken = c.bytesOut+replyBytes, c.bytesIn, time.Since(c.started)
+}
+
+// logClose writes the closing line of a session that ended without QUIT
+// (a timeout, too many errors, a shutdown, the client gone): its totals
+// must reach the log too. IIS's method for such a line is not known
+// (iis-reference section 9 shows QUIT only), so the method is "-": the
+// status 240 still marks the session's end. A connection that never sent
+// a byte (a port probe) is not logged.
+func (c *conn) logClose() {
+	log := c.srv.cfg.CommandLog
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if log == nil || c.closeLogged || c.bytesIn == 0 {
+		return
+	}
+	c.closeLogged = true
+	e := compat.W3CEntry{Time: time.Now(), ClientIP: c.clientIP, User: c.helo, Computer: computerName(c.srv.cfg.Hostname),
+		ServerIP: addrIP(c.raw.LocalAddr()).String()}
+	c.sessionTotals(&e, 0)
 	if err := log.Log(e); err != nil {
 		c.srv.log.Warn("W3C log not written", "error", err)
 	}
@@ -754,6 +789,7 @@ func (c *conn) beginShutdown() {
 func (c *conn) Close() error {
 	err := c.current().Close()
 	c.closeOnce.Do(func() {
+		c.logClose()
 		if c.release != nil {
 			c.release()
 		}

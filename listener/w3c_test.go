@@ -1,11 +1,13 @@
 package listener
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/mailbridge/mailbridge/compat"
 
@@ -101,5 +103,47 @@ func TestW3CLogFile(t *testing.T) {
 		!strings.Contains(string(b), "\r\n#Fields: date time c-ip cs-username s-sitename s-computername s-ip s-port cs-method cs-uri-stem cs-uri-query sc-status sc-win32-status sc-bytes cs-bytes time-taken cs-version cs-host cs(User-Agent) cs(Cookie) cs(Referer)\r\n") ||
 		!strings.Contains(string(b), " 127.0.0.1 client.test SMTPSVC1 MAIL 127.0.0.1 0 QUIT - client.test 240 ") {
 		t.Fatalf("log file:\n%s", b)
+	}
+}
+
+// TestW3CLogWithoutQUIT: a BDAT line counts its chunk and names the stored
+// message, as a DATA line does; a session that ends without QUIT still
+// gets its closing line with status 240 and the session's totals.
+func TestW3CLogWithoutQUIT(t *testing.T) {
+	cfg := testConfig()
+	ml := &memLog{}
+	cfg.CommandLog = ml
+	ts := startServer(t, cfg)
+	c := dial(t, ts.addr)
+	c.hello()
+	msg := "Message-ID: <bdat@x.test>\r\n\r\nchunked\r\n"
+	c.expect("MAIL FROM:<a@x.test>", "250")
+	c.expect("RCPT TO:<b@y.test>", "250")
+	c.send(fmt.Sprintf("BDAT %d LAST\r\n%s", len(msg), msg))
+	if r := c.reply(); !strings.HasPrefix(r, "250 2.6.0 <bdat@x.test>") {
+		t.Fatalf("BDAT: %q", r)
+	}
+	c.c.Close() // no QUIT
+	var entries []compat.W3CEntry
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		ml.mu.Lock()
+		entries = append(entries[:0], ml.entries...)
+		ml.mu.Unlock()
+		if len(entries) > 0 && entries[len(entries)-1].Status == 240 {
+			break
+		}
+	}
+	var bdat *compat.W3CEntry
+	for i := range entries {
+		if entries[i].Method == "BDAT" {
+			bdat = &entries[i]
+		}
+	}
+	if bdat == nil || bdat.Query != "<bdat@x.test>" || bdat.CSBytes != int64(len(fmt.Sprintf("BDAT %d LAST\r\n", len(msg)))+len(msg)) {
+		t.Errorf("BDAT line: %+v", bdat)
+	}
+	last := entries[len(entries)-1]
+	if last.Status != 240 || last.Method != "" || last.Query != "client.test" || last.CSBytes == 0 || last.SCBytes == 0 {
+		t.Errorf("closing line: %+v", last)
 	}
 }
