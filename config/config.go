@@ -19,7 +19,6 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"time"
 )
@@ -183,13 +182,9 @@ func (c *Config) Addr() string {
 // Default returns the built-in configuration: the IIS defaults where IIS had
 // one, the product brief's limits (20 MB attachments) where it overrides them.
 func Default() *Config {
-	host, err := os.Hostname()
-	if err != nil || host == "" {
-		host = "localhost"
-	}
 	root := defaultMailroot()
 	c := &Config{
-		Hostname: host,
+		Hostname: machineName(),
 		Compat: Compat{
 			Product: "Microsoft SMTPSVC",
 			Version: "10.0.17763.1697",
