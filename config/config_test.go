@@ -323,10 +323,12 @@ func TestListItemProblems(t *testing.T) {
 			`mb.toml:3: inbound.relay_from: item 1 (10): must be a string in quotes`,
 			`mb.toml:3: inbound.relay_from: item 3 ("x"): must be an IP address`,
 		}},
-		{"local_domains", "[inbound]\nlocal_domains = [\"corp.example\", \"bad domain\", \"\", \"a..b\"]\n", []string{
+		{"local_domains", "[inbound]\nlocal_domains = [\"corp.example\", \"bad domain\", \"\", \"a..b\", \"-x.test\", \"x-.test\", \"a-b.x_y.test\"]\n", []string{
 			`mb.toml:2: inbound.local_domains: item 2 ("bad domain"): must be a domain such as example.com`,
 			`mb.toml:2: inbound.local_domains: item 3 (""): must be a domain such as example.com`,
 			`mb.toml:2: inbound.local_domains: item 4 ("a..b"): must be a domain such as example.com`,
+			`mb.toml:2: inbound.local_domains: item 5 ("-x.test"): must be a domain such as example.com`,
+			`mb.toml:2: inbound.local_domains: item 6 ("x-.test"): must be a domain such as example.com`,
 		}},
 		{"retry", "[outbound]\nretry = [\"-5m\", \"0s\", \"15m\", \"soon\"]\n", []string{
 			`mb.toml:2: outbound.retry: item 1 ("-5m"): must be at least 1s`,

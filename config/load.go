@@ -769,6 +769,11 @@ func hostname(s string) error {
 		if label == "" || len(label) > 63 {
 			return errors.New("must be a host name such as mail.example.com (empty or over-long label)")
 		}
+		if label[0] == '-' || label[len(label)-1] == '-' {
+			// RFC 1123 section 2.1 (after RFC 952): a label starts and
+			// ends with a letter or a digit.
+			return fmt.Errorf("must be a host name such as mail.example.com (%q starts or ends with a hyphen)", label)
+		}
 		for _, r := range label {
 			if !(r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
 				return fmt.Errorf("must be a host name such as mail.example.com (%q is not allowed)", r)
