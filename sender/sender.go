@@ -13,10 +13,14 @@
 // TLS is a mode (Config.TLS): none; opportunistic, STARTTLS when the smart
 // host offers it and plain text only when it does not (RFC 3207), never
 // after a failed handshake; starttls, required; implicit, TLS from the
-// first byte. TLS 1.2 is the minimum. The EHLO name is ours before and
-// after STARTTLS. A certificate that does not verify is a transient failure
-// whose reason (a *TLSError) names the name expected and the certificate
-// presented. AUTH (LOGIN when offered, else PLAIN) is sent only over TLS,
+// first byte. A mode that does not fit the smart host is a transient
+// failure that says which mode to set: a host silent after the connect is
+// checked on a second connection for TLS from the first byte
+// (ErrExpectsImplicitTLS), and a plain-text greeting where a TLS handshake
+// was expected is recognised (ErrPlainTextNotTLS). TLS 1.2 is the minimum.
+// The EHLO name is ours before and after STARTTLS. A certificate that does
+// not verify is a transient failure whose reason (a *TLSError) names the
+// name expected and the certificate presented. AUTH (LOGIN when offered, else PLAIN) is sent only over TLS,
 // or in plain text when the mode is none, the administrator's choice; a
 // refused password is transient. The password is in no error or log.
 //
@@ -90,6 +94,9 @@ type Config struct {
 
 	// Dial replaces net.Dialer.DialContext (tests); nil means TCP.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+
+	// probeAfter replaces defaultProbeAfter (tests).
+	probeAfter time.Duration
 }
 
 // TLS modes of the connection to the smart host.
@@ -166,7 +173,7 @@ type Error struct {
 	Enhanced string
 	// Reply is the reply text, or a description of the connection failure.
 	Reply string
-	// Stage is the step that failed: "connect", "EHLO", "STARTTLS",
+	// Stage is the step that failed: "connect", "greeting", "EHLO", "STARTTLS",
 	// "TLS handshake", "AUTH", "AUTH LOGIN", "AUTH PLAIN", "MAIL FROM",
 	// "RCPT TO", "DATA".
 	Stage string
@@ -317,7 +324,7 @@ func (s *Session) dial(ctx context.Context) error {
 		}
 		tr = newTranscript(s.cfg.CommandLog, ip, port, s.cfg.Hostname)
 	}
-	sconn, encrypted, err := s.secure(conn, tr)
+	sconn, encrypted, err := s.secure(ctx, conn, tr)
 	if err != nil {
 		conn.Close()
 		return err

@@ -27,31 +27,37 @@ var ErrNoSTARTTLS = errors.New("the smart host does not offer STARTTLS, and [out
 // text: the connection is not encrypted and TLS is not TLSNone.
 var ErrAuthNotEncrypted = errors.New("AUTH not sent: the connection is not encrypted (the smart host did not offer STARTTLS); set [outbound] tls = \"starttls\" or \"implicit\", or tls = \"none\" to allow AUTH in clear text")
 
-// secure does the TLS part of connecting: the handshake for TLSImplicit,
-// greeting, EHLO and STARTTLS for TLSOpportunistic and TLSStartTLS. The
-// returned connection starts with a greeting for go-smtp's client to read:
-// the server's, replayed after STARTTLS, so that the client then says EHLO
-// over TLS as on a new connection. encrypted reports whether TLS is on.
+// secure does the TLS part of connecting: the handshake for TLSImplicit;
+// in the other modes, the wait for the greeting (awaitGreeting), then EHLO
+// and STARTTLS for TLSOpportunistic and TLSStartTLS. The returned
+// connection starts with a greeting for go-smtp's client to read: the
+// server's, replayed after STARTTLS, so that the client then says EHLO over
+// TLS as on a new connection. encrypted reports whether TLS is on.
 //
 // The pre-TLS exchange is done here and not by go-smtp because its
 // NewClientStartTLS says EHLO as "localhost", and our name must be in both
 // EHLOs (IIS said its FQDN).
-func (s *Session) secure(conn net.Conn, tr io.Writer) (_ net.Conn, encrypted bool, _ error) {
+func (s *Session) secure(ctx context.Context, conn net.Conn, tr io.Writer) (_ net.Conn, encrypted bool, _ error) {
 	addr := s.cfg.Addr()
-	switch s.cfg.TLS {
-	case TLSNone:
-		return conn, false, nil
-	case TLSImplicit:
-		tc, err := s.handshake(conn)
+	if s.cfg.TLS == TLSImplicit {
+		fb := &firstBytes{Conn: conn}
+		tc, err := s.handshake(fb)
 		if err != nil {
-			return nil, false, err
+			return nil, false, plainTextAnswer(err, fb.buf)
 		}
 		return tc, true, nil
 	}
-	deadline := func() { conn.SetDeadline(time.Now().Add(s.cfg.CommandTimeout)) }
 	// go-smtp's client sets its own deadlines per command.
 	defer conn.SetDeadline(time.Time{})
 	br := bufio.NewReader(conn)
+	if err := s.awaitGreeting(ctx, conn, br); err != nil {
+		return nil, false, err
+	}
+	if s.cfg.TLS == TLSNone {
+		// go-smtp's client reads the greeting awaited here.
+		return &replayConn{Conn: conn, r: br, pre: strings.NewReader("")}, false, nil
+	}
+	deadline := func() { conn.SetDeadline(time.Now().Add(s.cfg.CommandTimeout)) }
 	r := textproto.NewReader(br)
 	// say and read keep the W3C transcript (tr, may be nil) as go-smtp's
 	// client does for the rest of the connection. It goes to tr when this
