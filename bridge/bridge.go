@@ -3,7 +3,9 @@
 //
 // Pickup: change notifications are hints. A full scan runs at start, every
 // Rescan, and at once after a watcher error or event overflow (the watcher
-// is then recreated). Any file name counts. A file is claimed only when its
+// is then recreated). Any file name counts, except those that match Ignore:
+// the names writers give files they have not finished (a temporary name,
+// renamed when the file is complete). A file is claimed only when its
 // writer is done (Linux: a write lease; Windows: an open that denies write
 // sharing; elsewhere: size and modification time unchanged for
 // QuietPeriod), then moved into Queue with one rename. What cannot be
@@ -69,6 +71,12 @@ type Config struct {
 	// QuietPeriod applies where the OS cannot tell whether a writer is
 	// done; 0 means 2s.
 	QuietPeriod time.Duration
+	// Ignore lists the file name patterns (path.Match syntax, matched
+	// without regard to case, as Windows compares names) of Pickup files
+	// that are never taken: writers that write a file under a temporary
+	// name and rename it when it is complete. nil takes every file, as IIS
+	// did.
+	Ignore []string
 }
 
 func (c Config) withDefaults() Config {
@@ -112,6 +120,10 @@ type Bridge struct {
 	// quiet-period fallback).
 	openIfDone func(path string) (*os.File, readiness, error)
 
+	// ignoredWarned holds the ignored Pickup files already warned about
+	// (watch goroutine only).
+	ignoredWarned map[string]bool
+
 	mu    sync.Mutex
 	files map[string]*pickupFile // by Pickup name
 	msgs  map[string]*message    // by Queue id
@@ -148,7 +160,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 			"queue", b.root.Layout().Queue, "queued", b.queue.Len())
 	} else {
 		b.log.Info("relaying Pickup through the Outbound Server", "server", b.cfg.Sender.Addr(),
-			"connections", b.cfg.Connections, "queued", b.queue.Len(), "pickup", b.root.Layout().Pickup)
+			"connections", b.cfg.Connections, "queued", b.queue.Len(), "pickup", b.root.Layout().Pickup, "ignore", b.cfg.Ignore)
 	}
 	if pickup := b.root.Layout().Pickup; mailroot.IsNetworkPath(pickup) {
 		// Shares deliver no change notifications we can rely on

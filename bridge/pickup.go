@@ -9,7 +9,9 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"path"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -76,7 +78,9 @@ func (b *Bridge) watch(ctx context.Context, w *fsnotify.Watcher) {
 			}
 			if ev.Has(fsnotify.Create) || ev.Has(fsnotify.Write) {
 				name := filepath.Base(ev.Name)
-				b.pickup.Push(name, time.Now())
+				if b.ignoredBy(name) == "" {
+					b.pickup.Push(name, time.Now())
+				}
 			}
 		case err, ok := <-errs:
 			if !ok {
@@ -112,7 +116,10 @@ func (b *Bridge) rewatch() *fsnotify.Watcher {
 	return w
 }
 
-// scanPickup makes every file in Pickup a candidate.
+// scanPickup makes every file in Pickup a candidate, but those Ignore
+// names. An ignored file left unchanged for ignoredWarnAfter is most likely
+// not a temporary file but a message named like one: it is logged once, so
+// that nobody waits for mail that stays in Pickup.
 func (b *Bridge) scanPickup() {
 	entries, err := os.ReadDir(b.root.Layout().Pickup)
 	if err != nil {
@@ -120,11 +127,43 @@ func (b *Bridge) scanPickup() {
 		return
 	}
 	now := time.Now()
+	warned := b.ignoredWarned
+	b.ignoredWarned = map[string]bool{} // forgets the files gone
 	for _, e := range entries {
-		if e.Type().IsRegular() {
-			b.pickup.Push(e.Name(), now)
+		if !e.Type().IsRegular() {
+			continue
+		}
+		name := e.Name()
+		pattern := b.ignoredBy(name)
+		if pattern == "" {
+			b.pickup.Push(name, now)
+			continue
+		}
+		if warned[name] {
+			b.ignoredWarned[name] = true
+			continue
+		}
+		if fi, err := e.Info(); err == nil && now.Sub(fi.ModTime()) >= ignoredWarnAfter {
+			b.ignoredWarned[name] = true
+			b.log.Warn("Pickup file not sent: its name is one that writers give a file they have not finished, so it is left alone; if it is a finished message, rename it (for example to NAME.eml), or remove the pattern from [pickup] ignore",
+				"file", name, "pattern", pattern, "modified", fi.ModTime())
 		}
 	}
+}
+
+// ignoredWarnAfter is how long an ignored file must stay unchanged before
+// it is logged: a writer renames its temporary file at once when done.
+const ignoredWarnAfter = time.Minute
+
+// ignoredBy returns the Ignore pattern that name matches, or "".
+func (b *Bridge) ignoredBy(name string) string {
+	lower := strings.ToLower(name)
+	for _, p := range b.cfg.Ignore {
+		if ok, _ := path.Match(strings.ToLower(p), lower); ok {
+			return p
+		}
+	}
+	return ""
 }
 
 // claimLoop claims candidates that are due.

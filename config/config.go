@@ -156,7 +156,21 @@ type Pickup struct {
 	StripBcc      bool
 	DefaultDomain string
 	QuietPeriod   time.Duration
+	// Ignore lists file name patterns of files never taken from Pickup
+	// (see DefaultIgnore); empty takes every file, as IIS did.
+	Ignore []string
 }
+
+// DefaultIgnore are the names copy tools give a file while they write it,
+// before they rename it: rsync's ".NAME.XXXXXX" (and other hidden files:
+// editors' swap files, the ".DS_Store" and "._NAME" files a Mac leaves on
+// a share), "NAME.part", and WinSCP's "NAME.filepart". IIS took every file,
+// these too, and sent a half-written file whenever it caught one before
+// its writer was done. "NAME.tmp" is not among them: applications written
+// for IIS give finished mail that name (classic ASP's
+// FileSystemObject.GetTempName() makes "radXXXXX.tmp"), and their mail
+// must keep flowing unchanged.
+var DefaultIgnore = []string{".*", "*.part", "*.filepart"}
 
 // Log configures the structured log.
 type Log struct {
@@ -226,6 +240,7 @@ func Default() *Config {
 			Rescan:      60 * time.Second,
 			StripBcc:    true,
 			QuietPeriod: 2 * time.Second,
+			Ignore:      append([]string(nil), DefaultIgnore...),
 		},
 		Log: Log{Level: "info", MaxSize: 10 << 20, MaxFiles: 5},
 	}

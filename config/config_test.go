@@ -284,6 +284,24 @@ func TestInboundTLSProblems(t *testing.T) {
 	}
 }
 
+// [pickup] ignore: the temporary names by default; an empty list takes
+// every file, as IIS did; a list replaces the default.
+func TestPickupIgnore(t *testing.T) {
+	for _, tt := range []struct{ toml, want string }{
+		{"[pickup]\n", ".* *.part *.filepart"},
+		{"[pickup]\nignore = []\n", ""},
+		{"[pickup]\nignore = [\".*\", \"~*\"]\n", ".* ~*"},
+	} {
+		c, err := Parse("mb.toml", []byte(tt.toml))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(c.Pickup.Ignore, " "); got != tt.want {
+			t.Errorf("%q: ignore %q, want %q", tt.toml, got, tt.want)
+		}
+	}
+}
+
 func TestRelayKeys(t *testing.T) {
 	c, err := Parse("mb.toml", []byte("[inbound]\nlocal_domains = [\"corp.example\", \"alias.example\"]\nrelay_from = [\"10.1.2.3\", \"192.168.0.0/16\", \"2001:db8::/32\"]\nintercept = false\ndeny_from = [\"203.0.113.9\"]\n"))
 	if err != nil {
@@ -334,6 +352,12 @@ func TestListItemProblems(t *testing.T) {
 			`mb.toml:2: outbound.retry: item 1 ("-5m"): must be at least 1s`,
 			`mb.toml:2: outbound.retry: item 2 ("0s"): must be at least 1s`,
 			`mb.toml:2: outbound.retry: item 4 ("soon"): not a duration`,
+		}},
+		{"pickup ignore", "[pickup]\nignore = [\"*.tmp\", \"\", \"[a-\", \"tmp/*.eml\", 7]\n", []string{
+			`mb.toml:2: pickup.ignore: item 2 (""): must be a file name pattern such as "*.tmp"`,
+			`mb.toml:2: pickup.ignore: item 3 ("[a-"): must be a file name pattern`,
+			`mb.toml:2: pickup.ignore: item 4 ("tmp/*.eml"): must be a file name pattern`,
+			`mb.toml:2: pickup.ignore: item 5 (7): must be a string in quotes`,
 		}},
 		{"two keys", "[inbound]\nallow_from = [\"x\", \"y\"]\ndeny_from = [\"z\"]\n", []string{
 			`mb.toml:2: inbound.allow_from: item 1 ("x")`,

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -213,6 +214,7 @@ func (c *Config) sections() []section {
 			{"strip_bcc", boolean(&c.Pickup.StripBcc)},
 			{"default_domain", str(&c.Pickup.DefaultDomain, hostname)},
 			{"quiet_period", duration(&c.Pickup.QuietPeriod, 0)},
+			{"ignore", patternList(&c.Pickup.Ignore)},
 		}},
 		{"log", []key{
 			{"level", str(&c.Log.Level, oneOf("debug", "info", "warn", "error"))},
@@ -520,6 +522,24 @@ func domainList(dst *[]string) func(any) error {
 		list, err := eachString(v, func(d string) error {
 			if hostname(d) != nil {
 				return errors.New("must be a domain such as example.com")
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		*dst = list
+		return nil
+	}
+}
+
+// patternList reads file name patterns (path.Match syntax: "*", "?",
+// "[a-z]"), which name files in one folder, so hold no slash or backslash.
+func patternList(dst *[]string) func(any) error {
+	return func(v any) error {
+		list, err := eachString(v, func(p string) error {
+			if _, err := path.Match(p, ""); p == "" || err != nil || strings.ContainsAny(p, `/\`) {
+				return errors.New(`must be a file name pattern such as "*.tmp" ("*" any characters, "?" one, "[abc]" one of them)`)
 			}
 			return nil
 		})

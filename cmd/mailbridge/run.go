@@ -49,6 +49,7 @@ func bridgeConfig(cfg *config.Config, w3c sender.CommandLog) bridge.Config {
 		Pickup:            compat.PickupOptions{DotStuffed: p.DotStuffed, StripBcc: p.StripBcc, DefaultDomain: p.DefaultDomain},
 		Rescan:            p.Rescan,
 		QuietPeriod:       p.QuietPeriod,
+		Ignore:            p.Ignore,
 	}
 }
 
@@ -56,7 +57,7 @@ func bridgeConfig(cfg *config.Config, w3c sender.CommandLog) bridge.Config {
 func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	log.Info("mailbridge starting", "version", version, "config", cfg.File,
 		"hostname", cfg.Hostname, "listen", cfg.Addr(),
-		"pickup", cfg.Mailroot.Pickup, "drop", cfg.Mailroot.Drop, "queue", cfg.Mailroot.Queue,
+		"pickup", cfg.Mailroot.Pickup, "pickup_ignore", cfg.Pickup.Ignore, "drop", cfg.Mailroot.Drop, "queue", cfg.Mailroot.Queue,
 		"badmail", cfg.Mailroot.Badmail, "sorttemp", cfg.Mailroot.SortTemp,
 		"max_message_size", cfg.Inbound.MaxMessageSize, "max_attachment_size", cfg.Inbound.MaxAttachmentSize,
 		"max_recipients", cfg.Inbound.MaxRecipients, "max_connections", cfg.Inbound.MaxConnections,
