@@ -595,7 +595,11 @@ func (s *winService) Execute(_ []string, req <-chan svc.ChangeRequest, status ch
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, cfg, log) }()
-	status <- svc.Status{State: svc.Running, Accepts: svc.AcceptStop | svc.AcceptShutdown}
+	// Preshutdown: at a system shutdown the service manager asks services
+	// that accept it first, and waits for them (up to its preshutdown
+	// timeout) before the ordinary shutdown, which gives every service a
+	// few seconds only: deliveries and messages in flight can finish.
+	status <- svc.Status{State: svc.Running, Accepts: svc.AcceptStop | svc.AcceptShutdown | svc.AcceptPreShutdown}
 	s.elog.Info(logtee.EventInfo, fmt.Sprintf("mailbridge %s started: listening on %s, Drop %s, Pickup %s; configuration %s; log %s",
 		version, cfg.Addr(), cfg.Mailroot.Drop, cfg.Mailroot.Pickup, orDefaults(cfg.File), cfg.Log.File))
 
@@ -607,11 +611,11 @@ func (s *winService) Execute(_ []string, req <-chan svc.ChangeRequest, status ch
 			switch c.Cmd {
 			case svc.Interrogate:
 				status <- c.CurrentStatus
-			case svc.Stop, svc.Shutdown:
+			case svc.Stop, svc.Shutdown, svc.PreShutdown:
 				if progress != nil {
 					continue
 				}
-				log.Info("stop requested by the service manager", "request", map[svc.Cmd]string{svc.Stop: "stop", svc.Shutdown: "shutdown"}[c.Cmd])
+				log.Info("stop requested by the service manager", "request", map[svc.Cmd]string{svc.Stop: "stop", svc.Shutdown: "shutdown", svc.PreShutdown: "preshutdown"}[c.Cmd])
 				checkpoint++
 				status <- svc.Status{State: svc.StopPending, CheckPoint: checkpoint, WaitHint: 5_000}
 				cancel()
