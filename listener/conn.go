@@ -78,6 +78,8 @@ type conn struct {
 	dataBytes   int64
 	replyOut    int64 // bytes of the reply being sent (multi-line, 354)
 	closeLogged bool  // the session's closing line (240) is written
+	chunk       bool  // the bytes of a BDAT chunk are due
+	bdatOpen    bool  // a BDAT chunk without LAST was sent: more will follow
 
 	// read side, command mode only; touched by go-smtp's goroutine alone
 	lineLen   int
@@ -181,7 +183,7 @@ func (c *conn) Read(p []byte) (n int, err error) {
 			}
 			continue
 		}
-		nc, data, shutdown := c.nc, c.data, c.shutdown
+		nc, data, shutdown, inMessage := c.nc, c.data, c.shutdown, c.inMessage()
 		if len(c.stash) > 0 {
 			// Already read (and counted) from the network.
 			n := copy(p, c.stash)
@@ -201,7 +203,7 @@ func (c *conn) Read(p []byte) (n int, err error) {
 		if data {
 			d = c.srv.cfg.DataTimeout
 		}
-		if shutdown && !data {
+		if shutdown && !inMessage {
 			// Between messages during a shutdown: end the session now, as
 			// an idle timeout, which go-smtp answers with 421.
 			_ = nc.SetReadDeadline(time.Now())
@@ -302,6 +304,11 @@ func (c *conn) scanCommands(p []byte) (keep int, cut bool, repl []byte, err erro
 			k := min(int64(len(p)-off), c.bdatSkip)
 			c.bdatSkip -= k
 			off += int(k)
+			if c.bdatSkip == 0 {
+				c.mu.Lock()
+				c.chunk = false
+				c.mu.Unlock()
+			}
 			continue
 		}
 		if c.lineLen == 0 {
@@ -338,6 +345,7 @@ func (c *conn) scanCommands(p []byte) (keep int, cut bool, repl []byte, err erro
 			}
 		}
 		c.bdatSkip = bdatSize(c.lineHead)
+		c.trackBDAT(c.lineHead)
 		verb := bytes.TrimSpace(c.lineHead)
 		isStartTLS := bytes.EqualFold(verb, []byte("STARTTLS"))
 		isData := bytes.EqualFold(verb, []byte("DATA"))
@@ -370,6 +378,33 @@ func (c *conn) scanCommands(p []byte) (keep int, cut bool, repl []byte, err erro
 	return len(p), false, nil, nil
 }
 
+// trackBDAT notes, for a shutdown, whether a message sent with BDAT is on
+// its way: a chunk's bytes are due (chunk), or a chunk without LAST came
+// and the rest of the message will follow (bdatOpen). A shutdown lets such
+// a message finish, as it lets a DATA upload finish. RSET, MAIL, HELO,
+// EHLO and QUIT end a BDAT transaction whatever its state.
+func (c *conn) trackBDAT(line []byte) {
+	f := strings.Fields(strings.ToUpper(string(line)))
+	if len(f) == 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch f[0] {
+	case "BDAT":
+		c.bdatOpen = len(f) < 3 || f[2] != "LAST"
+	case "RSET", "MAIL", "HELO", "EHLO", "QUIT":
+		c.bdatOpen = false
+	}
+	c.chunk = c.bdatSkip > 0
+}
+
+// inMessage reports whether a message is being received (DATA or BDAT).
+// It runs with c.mu held.
+func (c *conn) inMessage() bool {
+	return c.data || c.chunk || c.bdatOpen
+}
+
 // rewriteCommand returns the line go-smtp gets in place of the complete
 // command line line, or nil to pass it on as it is.
 func (c *conn) rewriteCommand(line []byte) []byte {
@@ -379,7 +414,32 @@ func (c *conn) rewriteCommand(line []byte) []byte {
 	if i, j := hugeSize(line); i >= 0 {
 		return append(append(append([]byte(nil), line[:i]...), maxSizeParam...), line[j:]...)
 	}
+	if verb, ok := greetingWithControl(line); ok {
+		// go-smtp takes any bytes as the client's name, and the name goes
+		// into the Received header: without its argument the command gets
+		// go-smtp's 501 (worded in rewrite).
+		return append([]byte(verb), "\r\n"...)
+	}
 	return nil
+}
+
+// greetingWithControl reports whether line is a HELO or EHLO command whose
+// argument holds an ASCII control character (a CR alone, NUL, ...), and
+// returns the verb as sent. RFC 5321 section 4.1.1.1: the argument is a
+// domain or an address literal; a CR in it would split the Received
+// header of the Drop file for readers that take a CR alone as a line end.
+func greetingWithControl(line []byte) (string, bool) {
+	if len(line) < 5 || !(bytes.EqualFold(line[:4], []byte("HELO")) || bytes.EqualFold(line[:4], []byte("EHLO"))) ||
+		(line[4] != ' ' && line[4] != '\t') {
+		return "", false
+	}
+	arg := bytes.TrimSuffix(bytes.TrimSuffix(line[5:], []byte("\n")), []byte("\r"))
+	for _, b := range arg {
+		if (b < 0x20 && b != '\t') || b == 0x7f {
+			return string(line[:4]), true
+		}
+	}
+	return "", false
 }
 
 // maxSizeParam is the largest SIZE value go-smtp parses (32 bits).
@@ -696,16 +756,17 @@ func (c *conn) fail(reply string) {
 // offers, is refused alike with or without TLS, not with "523 TLS is
 // required", which would promise it over TLS.
 var rfcReplies = map[string]string{
-	"502 5.5.1 Please introduce yourself first.":         "503 5.5.1 Please introduce yourself first.",
-	"502 5.5.1 MAIL not allowed during message transfer": "503 5.5.1 MAIL not allowed during message transfer",
-	"502 5.5.1 Missing MAIL FROM command.":               "503 5.5.1 Missing MAIL FROM command.",
-	"502 5.5.1 RCPT not allowed during message transfer": "503 5.5.1 RCPT not allowed during message transfer",
-	"502 5.5.1 DATA not allowed during message transfer": "503 5.5.1 DATA not allowed during message transfer",
-	"502 5.5.1 Missing RCPT TO command.":                 "503 5.5.1 Missing RCPT TO command.",
-	"501 5.5.2 Bad command":                              "500 5.5.1 Unrecognized command",
-	"500 5.5.4 Unknown MAIL FROM argument":               "555 5.5.4 Unknown MAIL FROM argument",
-	"500 5.5.4 Unknown RCPT TO argument":                 "555 5.5.4 Unknown RCPT TO argument",
-	"523 5.7.10 TLS is required":                         "502 5.7.0 Authentication not supported",
+	"502 5.5.1 Please introduce yourself first.":          "503 5.5.1 Please introduce yourself first.",
+	"502 5.5.1 MAIL not allowed during message transfer":  "503 5.5.1 MAIL not allowed during message transfer",
+	"502 5.5.1 Missing MAIL FROM command.":                "503 5.5.1 Missing MAIL FROM command.",
+	"502 5.5.1 RCPT not allowed during message transfer":  "503 5.5.1 RCPT not allowed during message transfer",
+	"502 5.5.1 DATA not allowed during message transfer":  "503 5.5.1 DATA not allowed during message transfer",
+	"502 5.5.1 Missing RCPT TO command.":                  "503 5.5.1 Missing RCPT TO command.",
+	"501 5.5.2 Bad command":                               "500 5.5.1 Unrecognized command",
+	"500 5.5.4 Unknown MAIL FROM argument":                "555 5.5.4 Unknown MAIL FROM argument",
+	"500 5.5.4 Unknown RCPT TO argument":                  "555 5.5.4 Unknown RCPT TO argument",
+	"523 5.7.10 TLS is required":                          "502 5.7.0 Authentication not supported",
+	"501 5.5.2 Domain/address argument required for HELO": "501 5.5.4 EHLO and HELO need the client's domain name or address literal, in printable characters",
 }
 
 // rewrite maps one go-smtp reply line to IIS's (iis-reference section 8).
@@ -760,6 +821,17 @@ func (c *conn) rewrite(line string) ([]string, bool) {
 			return one("421 4.3.2 " + fqdn + " Service shutting down, closing transmission channel")
 		}
 		return one("421 4.4.2 " + fqdn + " Timeout waiting for client input, closing transmission channel")
+	case line == "502 5.5.1 HELP command not implemented":
+		// RFC 5321 section 4.1.1.8: servers SHOULD support HELP.
+		cmds := "214 2.0.0 HELO EHLO MAIL RCPT DATA BDAT RSET NOOP VRFY HELP QUIT"
+		if c.offerTLS && !c.tls {
+			cmds = "214 2.0.0 HELO EHLO STARTTLS MAIL RCPT DATA BDAT RSET NOOP VRFY HELP QUIT"
+		}
+		return []string{"214-2.0.0 This server supports the following commands:", cmds}, false
+	case code == "502" && strings.HasSuffix(line, " command not implemented"):
+		// EXPN, TURN, SEND, SOML, SAML: commands RFC 5321 names, which
+		// this server does not carry out; a client asking is not in error.
+		return one(line)
 	case strings.HasPrefix(line, "500 5.5.1 Too many errors"):
 		return one("421 4.7.0 " + fqdn + " Too many errors on this connection, closing transmission channel")
 	case (code >= "500" && code <= "502" || code == "504" || code == "555") && !wasData:
@@ -779,9 +851,9 @@ func (c *conn) rewrite(line string) ([]string, bool) {
 func (c *conn) beginShutdown() {
 	c.mu.Lock()
 	c.shutdown = true
-	data, nc := c.data, c.nc
+	busy, nc := c.inMessage(), c.nc
 	c.mu.Unlock()
-	if !data {
+	if !busy {
 		_ = nc.SetReadDeadline(time.Now())
 	}
 }

@@ -36,30 +36,39 @@ type dotReader struct {
 	n       int64 // bytes left below the size limit
 }
 
-// Read returns message bytes. Like go-smtp's reader it fails with
-// smtp.ErrDataTooLarge once the limit is reached.
+// Read returns message bytes. It fails with smtp.ErrDataTooLarge once the
+// message has one byte more than the limit: a message of exactly the
+// limit is accepted, as SIZE promises (RFC 1870 section 6). (go-smtp's own
+// reader refuses it: it fails as soon as the limit is used up, before it
+// sees whether the end-of-data line follows.)
 func (d *dotReader) Read(p []byte) (int, error) {
 	if d.state == stateEOF {
 		return 0, io.EOF
 	}
 	if d.limited {
-		if d.n <= 0 {
+		if d.n < 0 {
 			return 0, smtp.ErrDataTooLarge
 		}
-		// The output is never longer than the input: reading no more than
-		// the limit allows cannot overshoot it.
-		if int64(len(p)) > d.n {
-			p = p[:d.n]
+		// The output is never longer than the input: reading one byte
+		// more than the limit allows is enough to tell.
+		if int64(len(p)) > d.n+1 {
+			p = p[:d.n+1]
 		}
 	}
 	for {
 		m, err := d.c.Read(p)
 		out, used, eof := d.unstuff(p[:m])
-		if d.limited {
-			d.n -= int64(out)
-		}
 		if eof {
 			d.c.endData(p[used:m])
+		}
+		if d.limited {
+			d.n -= int64(out)
+			if d.n < 0 {
+				// Refused: what was read goes nowhere.
+				return 0, smtp.ErrDataTooLarge
+			}
+		}
+		if eof {
 			return out, io.EOF
 		}
 		if err != nil {

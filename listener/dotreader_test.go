@@ -176,8 +176,9 @@ func TestDataRefusedThenBody(t *testing.T) {
 }
 
 // TestMessageSizeBoundary: the size limit counts the message as stored
-// (leading dots removed, CRLF kept), and a message one byte under the
-// limit is accepted, as go-smtp's reader did.
+// (leading dots removed, CRLF kept), and a message of exactly the limit
+// is accepted (RFC 1870 section 6: SIZE is the largest message the server
+// takes; go-smtp's reader refused it).
 func TestMessageSizeBoundary(t *testing.T) {
 	cfg := testConfig()
 	cfg.MaxMessageSize = 1000
@@ -188,8 +189,9 @@ func TestMessageSizeBoundary(t *testing.T) {
 		want string
 	}{
 		{999, "250 2.6.0"},
-		{1000, "552 5.3.4"},
+		{1000, "250 2.6.0"},
 		{1001, "552 5.3.4"},
+		{1100, "552 5.3.4"},
 	} {
 		// Lines that start with a dot: the wire carries one more byte per
 		// line than the message holds.

@@ -325,8 +325,7 @@ func TestPostmasterWithoutDomain(t *testing.T) {
 		"x-receiver: postmaster@mail.example.com\r\n" +
 		"x-receiver: PostMaster@mail.example.com\r\n" +
 		"x-receiver: b@example.com\r\n" +
-		"x-receiver: postmaster@mail.example.com\r\n" +
-		"x-receiver: c@example.com\r\n"
+		"x-receiver: c@example.com\r\n" // postmaster again: written once
 	if !strings.HasPrefix(b, want) {
 		t.Fatalf("Drop file starts\n%s\nwant\n%s", b[:min(len(b), len(want)+40)], want)
 	}
@@ -444,6 +443,45 @@ func TestShutdown(t *testing.T) {
 		t.Fatalf("Shutdown: %v", err)
 	}
 	ts.onlyDrop(t)
+}
+
+// TestShutdownBDAT: a message sent with BDAT is finished during a
+// shutdown, as a DATA upload is: a chunk half sent, and the chunks still
+// to come after one without LAST.
+func TestShutdownBDAT(t *testing.T) {
+	ts := startServer(t, testConfig())
+	half, open := dial(t, ts.addr), dial(t, ts.addr)
+	msg := "Subject: bdat-shutdown\r\n\r\nbody12345678\r\n"
+	for _, c := range []*client{half, open} {
+		c.hello()
+		c.expect("MAIL FROM:<a@x.test>", "250")
+		c.expect("RCPT TO:<b@y.test>", "250")
+	}
+	half.send(fmt.Sprintf("BDAT %d LAST\r\n%s", len(msg), msg[:20]))
+	open.send("BDAT 20\r\n" + msg[:20])
+	open.replies("250 2.0.0")
+	time.Sleep(100 * time.Millisecond) // the chunk's command has been read
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		done <- ts.srv.Shutdown(ctx)
+	}()
+	time.Sleep(200 * time.Millisecond)
+	half.send(msg[20:])
+	if r := half.reply(); !strings.HasPrefix(r, "250 2.6.0") {
+		t.Fatalf("a chunk half sent: %q", r)
+	}
+	open.send(fmt.Sprintf("BDAT %d LAST\r\n%s", len(msg)-20, msg[20:]))
+	if r := open.reply(); !strings.HasPrefix(r, "250 2.6.0") {
+		t.Fatalf("the last chunk after the shutdown began: %q", r)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if n := ts.dropFiles(t); len(n) != 2 {
+		t.Fatalf("Drop holds %v, want 2 messages", n)
+	}
 }
 
 // TestShutdownTimeout: a message still arriving when the shutdown's time
@@ -612,4 +650,52 @@ func FuzzLargestPart(f *testing.F) {
 			t.Fatalf("largestPart: %v", err)
 		}
 	})
+}
+
+// TestCommandChecks: what a client sends that would otherwise reach the
+// Drop file wrongly, and commands that are no error.
+func TestCommandChecks(t *testing.T) {
+	ts := startServer(t, testConfig())
+	c := dial(t, ts.addr)
+	c.reply()
+	// A CR alone, or another control character, in the client's name or
+	// an address would split the Drop file's lines for readers that take
+	// a CR as a line end (RFC 5321 sections 2.3.8, 4.1.1.1, 4.1.2).
+	// (Each is a bad command: three end a session, hence the new ones.)
+	c.expect("EHLO evil\rX-Injected: yes", "501 5.5.4 EHLO and HELO need the client's domain name")
+	c.expect("HELO a\x00b", "501 5.5.4")
+	c.expect("EHLO client.test", "250")
+	c.expect("MAIL FROM:<\"s\rX-Evil: 1\"@x.test>", "501 5.1.7")
+	c = dial(t, ts.addr)
+	c.hello()
+	c.expect("MAIL FROM:<a@x.test>", "250 2.1.0")
+	c.expect("RCPT TO:<\"v\rx-receiver: victim@other.test\r\"@y.test>", "501 5.1.3")
+	c.expect("RCPT TO:<a\x7fb@y.test>", "501 5.1.3")
+	c.expect("RCPT TO:<b@y.test>", "250 2.1.5")
+	// A second MAIL inside the transaction would drop b@y.test (RFC 5321
+	// section 4.1.4).
+	c.expect("MAIL FROM:<other@x.test>", "503 5.5.1 Sender already specified")
+	// The same recipient twice: accepted, written once.
+	c.expect("RCPT TO:<b@y.test>", "250 2.1.5")
+	c.expect("RCPT TO:<c@y.test>", "250 2.1.5")
+	// HELP is answered (RFC 5321 section 4.1.1.8); commands the server
+	// does not carry out are no error: the session is still open after
+	// more than three of them.
+	c.send("HELP\r\n")
+	if r := c.reply(); !strings.HasPrefix(r, "214-2.0.0 This server supports the following commands:\n214 2.0.0 HELO EHLO") {
+		t.Fatalf("HELP: %q", r)
+	}
+	for _, cmd := range []string{"EXPN list", "TURN", "EXPN x", "SAML FROM:<a@x.test>"} {
+		c.expect(cmd, "502 5.5.1")
+	}
+	c.expect("DATA", "354")
+	c.send("Subject: checked\r\n\r\nbody\r\n.\r\n")
+	if r := c.reply(); !strings.HasPrefix(r, "250 2.6.0") {
+		t.Fatalf("DATA: %q", r)
+	}
+	b := string(ts.onlyDrop(t))
+	if !strings.HasPrefix(b, "x-sender: a@x.test\r\nx-receiver: b@y.test\r\nx-receiver: c@y.test\r\nReceived: from client.test ") ||
+		strings.ContainsAny(b[:strings.Index(b, "Subject:")], "\x00\x7f") || strings.Count(b, "\r") != strings.Count(b, "\r\n") {
+		t.Fatalf("Drop file:\n%q", b)
+	}
 }

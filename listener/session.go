@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/emersion/go-smtp"
@@ -40,32 +41,70 @@ type session struct {
 	smtp *smtp.Conn
 	conn *conn
 
+	inTx   bool // MAIL was accepted: a transaction is open
 	from   string
 	local  []string // recipients whose mail goes to Drop
 	remote []string // recipients relayed through the smart host
 }
 
 func (s *session) Reset() {
-	s.from, s.local, s.remote = "", nil, nil
+	s.inTx, s.from, s.local, s.remote = false, "", nil, nil
 }
 
 func (s *session) Logout() error { return nil }
 
+var (
+	// errNestedMail refuses a second MAIL inside a transaction (RFC 5321
+	// section 4.1.4: MAIL starts one only after RSET or the end of the
+	// last); go-smtp would take it and silently drop the recipients
+	// already accepted.
+	errNestedMail = &smtp.SMTPError{Code: 503, EnhancedCode: smtp.EnhancedCode{5, 5, 1}, Message: "Sender already specified"}
+	errBadSender  = &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 7},
+		Message: "Bad sender address syntax: control characters are not allowed"}
+	errBadRcpt = &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 3},
+		Message: "Bad recipient address syntax: control characters are not allowed"}
+)
+
+// hasControl reports whether s holds an ASCII control character. RFC 5321
+// section 4.1.2 allows none in an address, quoted or not, and go-smtp's
+// parser takes them: a CR in a quoted local part would end the
+// x-receiver line early for readers that take a CR alone as a line end,
+// and let a client write lines of its own into the Drop file.
+func hasControl(s string) bool {
+	return strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f })
+}
+
 // Mail accepts any sender, the null sender included (RFC 5321 section 4.5.5).
 func (s *session) Mail(from string, _ *smtp.MailOptions) error {
+	if s.inTx {
+		return errNestedMail
+	}
+	if hasControl(from) {
+		return errBadSender
+	}
+	s.inTx = true
 	s.from = compat.QuoteLocal(from)
 	s.local, s.remote = nil, nil
 	return nil
 }
 
-// Rcpt sorts recipients by the relay rules (relay.go).
+// Rcpt sorts recipients by the relay rules (relay.go). A recipient given
+// twice is accepted again but written once: a Drop consumer would deliver
+// one message twice.
 func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	if hasControl(to) {
+		return errBadRcpt
+	}
 	to = compat.QuoteLocal(to)
 	switch s.s.route(to, addrIP(s.conn.RemoteAddr())) {
 	case toDrop:
-		s.local = append(s.local, to)
+		if !slices.Contains(s.local, to) {
+			s.local = append(s.local, to)
+		}
 	case toRelay:
-		s.remote = append(s.remote, to)
+		if !slices.Contains(s.remote, to) {
+			s.remote = append(s.remote, to)
+		}
 	default:
 		s.s.log.Info("relay refused", "client", s.conn.clientIP, "from", s.from, "to", to)
 		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "Unable to relay for " + to}
