@@ -108,6 +108,23 @@ func TestSIGINTStops(t *testing.T) {
 	}
 }
 
+// TestSIGHUPStops: SIGHUP (the terminal that started mailbridge closed)
+// stops it gracefully, logged, rather than killing it with messages in
+// flight.
+func TestSIGHUPStops(t *testing.T) {
+	d := startDaemon(t, options{})
+	s := startData(t, d)
+	s.send("Subject: hangup\r\n\r\nfirst half\r\n")
+	d.signal(syscall.SIGHUP)
+	d.waitLog("signal=hangup", 1)
+	s.send("second half\r\n.\r\n")
+	expect(t, s.last(), "250 2.6.0")
+	if code := d.wait(20 * time.Second); code != 0 {
+		t.Errorf("exit status %d after SIGHUP, want 0", code)
+	}
+	d.waitDrop(1)
+}
+
 // TestDropFileReadable: consumers of Drop (a document router's service
 // account) often run as another user than the SMTP service; IIS's files
 // inherited the folder's ACL. A Drop file must be readable as the umask

@@ -1,7 +1,7 @@
 // Command mailbridge replaces the IIS SMTP Service: it receives mail into
 // the Drop folder and relays what applications put in Pickup.
 //
-//	mailbridge run [--config FILE]     run in the foreground until SIGINT/SIGTERM
+//	mailbridge run [--config FILE]     run in the foreground until SIGINT/SIGTERM/SIGHUP
 //	mailbridge check [--config FILE]   validate the configuration and the machine
 //	mailbridge import-iis [METABASE.xml] [--site N]
 //	                                   print a configuration made from IIS's MetaBase.xml
@@ -37,7 +37,7 @@ var version = "0.1.0-dev"
 const usage = `usage: mailbridge <command> [--config FILE]
 
 commands:
-  run       receive into Drop and relay from Pickup until SIGINT/SIGTERM
+  run       receive into Drop and relay from Pickup until SIGINT/SIGTERM/SIGHUP
   check     validate the configuration, folders and port; print every problem
   import-iis [METABASE.xml] [--site N]
             print a mailbridge configuration made from IIS's MetaBase.xml
@@ -95,7 +95,7 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	}
 	fs.Usage = func() {
 		// --service is for the service manager, not for people: not shown.
-		what := map[string]string{"run": "run in the foreground until SIGINT/SIGTERM", "check": "validate the configuration, the folders and the port; print every problem"}[cmd]
+		what := map[string]string{"run": "run in the foreground until SIGINT/SIGTERM/SIGHUP", "check": "validate the configuration, the folders and the port; print every problem"}[cmd]
 		fmt.Fprintf(fs.Output(), "usage: mailbridge %s [--config FILE]\n\n%s.\n\n  --config FILE   configuration file (TOML); without it the built-in defaults apply\n", cmd, what)
 	}
 	if err := fs.Parse(rest); err != nil {
@@ -139,8 +139,23 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		defer closeLog()
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		defer stop()
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		// SIGHUP stops gracefully too: its default would end the process
+		// at once, dropping messages in flight, when the terminal that
+		// started mailbridge closes. (There is nothing to reload: the
+		// certificate is reloaded on its own.)
+		sigs := make(chan os.Signal, 1)
+		signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+		defer signal.Stop(sigs)
+		go func() {
+			select {
+			case sig := <-sigs:
+				log.Info("stop requested", "signal", sig.String())
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
 		if err := run(ctx, cfg, log); err != nil {
 			log.Error("mailbridge stopped", "error", err)
 			return 1
