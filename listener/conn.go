@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"runtime/debug"
 	"strconv"
@@ -235,7 +236,8 @@ func (c *conn) handOver(p []byte, n int, err error, data, shutdown bool) (int, e
 	if n > 0 && !data {
 		keep, cut, repl, lerr := c.scanCommands(p[:n])
 		if lerr != nil {
-			c.fail("500 5.5.2 Line too long, closing transmission channel")
+			c.writeLine("500 5.5.2 Line too long, closing transmission channel")
+			c.closeDraining()
 			return 0, lerr
 		}
 		if cut {
@@ -676,7 +678,7 @@ func (c *conn) Write(p []byte) (n int, err error) {
 		}
 	}
 	if closeAfter {
-		c.Close()
+		c.closeDraining()
 	}
 	return len(p), nil
 }
@@ -744,6 +746,29 @@ func (c *conn) abort(reply string) {
 // go-smtp writes after it is lost with the connection.
 func (c *conn) fail(reply string) {
 	c.writeLine(reply)
+	c.Close()
+}
+
+// drainTime and drainBytes bound how long, and how much, closeDraining
+// reads from a client that is still sending.
+const (
+	drainTime  = 2 * time.Second
+	drainBytes = 32 << 20
+)
+
+// closeDraining closes a connection the client may still be sending on (a
+// command line too long, commands pipelined after the last bad one). A
+// close with unread input makes the system reset the connection, and a
+// client still writing sees the reset, not the reply: the reply was sent
+// first, so the write side is shut (FIN) and input is read and dropped,
+// for a bounded time, before the close.
+func (c *conn) closeDraining() {
+	nc := c.current()
+	if cw, ok := nc.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
+	_ = nc.SetReadDeadline(time.Now().Add(drainTime))
+	_, _ = io.Copy(io.Discard, io.LimitReader(nc, drainBytes))
 	c.Close()
 }
 

@@ -247,9 +247,19 @@ func TestLimits(t *testing.T) {
 		ts := startServer(t, cfg)
 		c := dial(t, ts.addr)
 		c.hello()
-		c.send("MAIL FROM:<" + strings.Repeat("a", 100<<10) + "@x.test>\r\n")
+		// Far more than the server reads before it refuses the line: what
+		// is left unread must not turn the close into a reset, which
+		// would throw the reply away before the client reads it.
+		sent := make(chan error, 1)
+		go func() {
+			_, err := c.c.Write([]byte("MAIL FROM:<" + strings.Repeat("a", 8<<20) + "@x.test>\r\n"))
+			sent <- err
+		}()
 		if r := c.reply(); !strings.HasPrefix(r, "500 5.5.2 Line too long") {
 			t.Fatalf("reply %q", r)
+		}
+		if err := <-sent; err != nil {
+			t.Fatalf("the client could not finish sending its line: %v", err)
 		}
 		c.waitClosed()
 	})
