@@ -79,6 +79,7 @@ type conn struct {
 	dataBytes   int64
 	replyOut    int64 // bytes of the reply being sent (multi-line, 354)
 	closeLogged bool  // the session's closing line (240) is written
+	gone        bool  // the client went away, or fail closed: replies go nowhere
 	chunk       bool  // the bytes of a BDAT chunk are due
 	bdatOpen    bool  // a BDAT chunk without LAST was sent: more will follow
 
@@ -216,6 +217,12 @@ func (c *conn) Read(p []byte) (n int, err error) {
 		c.bytesIn += int64(n)
 		if data {
 			c.dataBytes += int64(n)
+		}
+		var ne net.Error
+		if err != nil && !(errors.As(err, &ne) && ne.Timeout()) {
+			// The client is gone (or the connection broke): what go-smtp
+			// answers now reaches nobody, and is not logged as sent.
+			c.gone = true
 		}
 		c.mu.Unlock()
 		if n == 0 && err == nil {
@@ -689,6 +696,9 @@ func (c *conn) replies(p []byte) (out []byte, closeAfter bool, nc net.Conn) {
 	// recoverPanic's Close.
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.gone {
+		return nil, false, c.nc
+	}
 	c.pending = append(c.pending, p...)
 	for {
 		i := bytes.Index(c.pending, []byte("\r\n"))
@@ -738,6 +748,7 @@ func (c *conn) abort(reply string) {
 	_, _ = nc.Write([]byte(reply + "\r\n"))
 	c.mu.Lock()
 	c.logReply(421, int64(len(reply)+2))
+	c.gone = true
 	c.mu.Unlock()
 	c.Close()
 }
@@ -746,6 +757,11 @@ func (c *conn) abort(reply string) {
 // go-smtp writes after it is lost with the connection.
 func (c *conn) fail(reply string) {
 	c.writeLine(reply)
+	c.mu.Lock()
+	code, _ := strconv.Atoi(reply[:3])
+	c.logReply(code, int64(len(reply)+2))
+	c.gone = true
+	c.mu.Unlock()
 	c.Close()
 }
 

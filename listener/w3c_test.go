@@ -147,3 +147,47 @@ func TestW3CLogWithoutQUIT(t *testing.T) {
 		t.Errorf("closing line: %+v", last)
 	}
 }
+
+// TestW3CLogAbortedData: a message cut short is logged with the reply the
+// client got (421 after the data timeout), or none when the client left;
+// never with the 554 go-smtp writes to a connection nobody reads.
+func TestW3CLogAbortedData(t *testing.T) {
+	cfg := testConfig()
+	cfg.DataTimeout = 300 * time.Millisecond
+	ml := &memLog{}
+	cfg.CommandLog = ml
+	ts := startServer(t, cfg)
+	var got []string
+	lines := func() []string {
+		got = got[:0]
+		ml.mu.Lock()
+		defer ml.mu.Unlock()
+		for _, e := range ml.entries {
+			got = append(got, fmt.Sprintf("%s %d", e.Method, e.Status))
+		}
+		return got
+	}
+	for i, leave := range []bool{true, false} {
+		c := dial(t, ts.addr)
+		c.hello()
+		c.expect("MAIL FROM:<a@x.test>", "250")
+		c.expect("RCPT TO:<b@y.test>", "250")
+		c.expect("DATA", "354")
+		c.send("Subject: cut short\r\n\r\nhalf")
+		if leave {
+			c.c.Close()
+		} else if r := c.reply(); !strings.HasPrefix(r, "421 4.4.2") {
+			t.Fatalf("after the data timeout: %q", r)
+		}
+		// One session's lines, then the next's.
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			if strings.Count(strings.Join(lines(), "|"), " 240") == i+1 {
+				break
+			}
+		}
+	}
+	want := "EHLO 250|MAIL 250|RCPT 250| 240|EHLO 250|MAIL 250|RCPT 250|DATA 421| 240"
+	if strings.Join(got, "|") != want {
+		t.Errorf("W3C lines %q, want %q", strings.Join(got, "|"), want)
+	}
+}
