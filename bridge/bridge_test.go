@@ -797,24 +797,9 @@ func TestQuietPeriodFallback(t *testing.T) {
 	}
 	want := "From: a@x.test\r\nTo: b@y.test\r\n\r\n"
 	f.WriteString(want)
-	root, err := mailroot.Open(l)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer root.Close()
 	cfg := baseConfig(sink)
 	cfg.QuietPeriod = 400 * time.Millisecond
-	b := New(cfg, root, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	b.openIfDone = func(path string) (*os.File, readiness, error) {
-		if _, err := os.Lstat(path); os.IsNotExist(err) {
-			return nil, gone, nil
-		}
-		return nil, unknown, nil
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); b.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	runFallback(t, l, cfg)
 	for i := 0; i < 15; i++ {
 		line := fmt.Sprintf("line %d\r\n", i)
 		want += line
@@ -923,4 +908,26 @@ func TestPartlyAcceptedAcrossRestart(t *testing.T) {
 	if n := len(sink.Messages()); n != 2 {
 		t.Fatalf("%d messages", n)
 	}
+}
+
+// runFallback runs a bridge on l until the test ends, where the system
+// cannot tell when a writer is done with a file: only cfg.QuietPeriod
+// tells (a network share, another user's file without a lease).
+func runFallback(t *testing.T, l mailroot.Layout, cfg Config) {
+	t.Helper()
+	root, err := mailroot.Open(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := New(cfg, root, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	b.openIfDone = func(path string) (*os.File, readiness, error) {
+		if _, err := os.Lstat(path); os.IsNotExist(err) {
+			return nil, gone, nil
+		}
+		return nil, unknown, nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); b.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done; root.Close() })
 }

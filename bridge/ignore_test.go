@@ -1,9 +1,6 @@
 package bridge
 
 import (
-	"context"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,7 +9,6 @@ import (
 	"time"
 
 	"github.com/mailbridge/mailbridge/internal/smtpsink"
-	"github.com/mailbridge/mailbridge/mailroot"
 )
 
 // defaultIgnore is config's default [pickup] ignore; withTmp adds what an
@@ -40,25 +36,10 @@ func TestTemporaryNamesNotTaken(t *testing.T) {
 		t.Run(tt.temp, func(t *testing.T) {
 			sink := smtpsink.Start(t, smtpsink.Hooks{})
 			l := testLayout(t)
-			root, err := mailroot.Open(l)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer root.Close()
 			cfg := baseConfig(sink)
 			cfg.QuietPeriod = 200 * time.Millisecond
 			cfg.Ignore = withTmp
-			b := New(cfg, root, slog.New(slog.NewTextHandler(io.Discard, nil)))
-			b.openIfDone = func(path string) (*os.File, readiness, error) {
-				if _, err := os.Lstat(path); os.IsNotExist(err) {
-					return nil, gone, nil
-				}
-				return nil, unknown, nil
-			}
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan struct{})
-			go func() { defer close(done); b.Run(ctx) }()
-			defer func() { cancel(); <-done }()
+			runFallback(t, l, cfg)
 
 			temp := filepath.Join(l.Pickup, tt.temp)
 			f, err := os.Create(temp)

@@ -210,9 +210,7 @@ func TestMessageSizeBoundary(t *testing.T) {
 		}
 		c := dial(t, ts.addr)
 		c.hello()
-		c.expect("MAIL FROM:<a@x.test>", "250")
-		c.expect("RCPT TO:<b@y.test>", "250")
-		c.expect("DATA", "354")
+		c.beginData()
 		c.send(wire)
 		if r := c.reply(); !strings.HasPrefix(r, tc.want) {
 			t.Errorf("message of %d bytes: got %q, want %q", tc.size, r, tc.want)

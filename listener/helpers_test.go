@@ -202,6 +202,14 @@ func (c *client) hello() {
 	c.expect("EHLO client.test", "250")
 }
 
+// beginData opens a transaction from a@x.test to b@y.test, up to the 354.
+func (c *client) beginData() {
+	c.t.Helper()
+	c.expect("MAIL FROM:<a@x.test>", "250")
+	c.expect("RCPT TO:<b@y.test>", "250")
+	c.expect("DATA", "354")
+}
+
 // sendMessage runs one transaction with DATA; data is sent as is (the
 // caller dot-stuffs) followed by CRLF.CRLF. It returns the final reply.
 func (c *client) sendMessage(from string, to []string, data string) string {

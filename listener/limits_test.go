@@ -217,9 +217,7 @@ func TestLimits(t *testing.T) {
 		ts := startServer(t, cfg)
 		c := dial(t, ts.addr)
 		c.hello()
-		c.expect("MAIL FROM:<a@x.test>", "250")
-		c.expect("RCPT TO:<b@y.test>", "250")
-		c.expect("DATA", "354")
+		c.beginData()
 		c.send("Subject: slow\r\n\r\n")
 		// Far longer in all than the data timeout, never idle for long.
 		for i := 0; i < 15; i++ {
@@ -231,9 +229,7 @@ func TestLimits(t *testing.T) {
 			t.Fatalf("slow upload: %q", r)
 		}
 		// An upload that stalls is cut off and nothing is stored.
-		c.expect("MAIL FROM:<a@x.test>", "250")
-		c.expect("RCPT TO:<b@y.test>", "250")
-		c.expect("DATA", "354")
+		c.beginData()
 		c.send("Subject: stalled\r\n\r\npartial")
 		if r := c.reply(); r != "421 4.4.2 mail.example.com Timeout waiting for client input, closing transmission channel" {
 			t.Fatalf("stalled upload: %q", r)
@@ -432,9 +428,7 @@ func TestShutdown(t *testing.T) {
 	busy, idle := dial(t, ts.addr), dial(t, ts.addr)
 	busy.hello()
 	idle.hello()
-	busy.expect("MAIL FROM:<a@x.test>", "250")
-	busy.expect("RCPT TO:<b@y.test>", "250")
-	busy.expect("DATA", "354")
+	busy.beginData()
 	busy.send("Subject: in flight\r\n\r\nfirst half\r\n")
 	done := make(chan error, 1)
 	go func() {
@@ -501,9 +495,7 @@ func TestShutdownTimeout(t *testing.T) {
 	ts := startServer(t, testConfig())
 	busy := dial(t, ts.addr)
 	busy.hello()
-	busy.expect("MAIL FROM:<a@x.test>", "250")
-	busy.expect("RCPT TO:<b@y.test>", "250")
-	busy.expect("DATA", "354")
+	busy.beginData()
 	busy.send("Subject: slow\r\n\r\nfirst half\r\n")
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()

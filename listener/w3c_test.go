@@ -170,9 +170,7 @@ func TestW3CLogAbortedData(t *testing.T) {
 	for i, leave := range []bool{true, false} {
 		c := dial(t, ts.addr)
 		c.hello()
-		c.expect("MAIL FROM:<a@x.test>", "250")
-		c.expect("RCPT TO:<b@y.test>", "250")
-		c.expect("DATA", "354")
+		c.beginData()
 		c.send("Subject: cut short\r\n\r\nhalf")
 		if leave {
 			c.c.Close()
