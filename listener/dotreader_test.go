@@ -105,9 +105,7 @@ func FuzzDotReader(f *testing.F) {
 // each command with its reply.
 func TestDataPipelinedAfterBody(t *testing.T) {
 	cfg := testConfig()
-	ml := &memLog{}
-	cfg.CommandLog = ml
-	ts := startServer(t, cfg)
+	ts, ml := startLogged(t, cfg)
 	c := dial(t, ts.addr)
 	c.hello()
 	c.send("MAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nDATA\r\n")

@@ -303,9 +303,7 @@ func TestPipelining(t *testing.T) {
 func TestPostmasterWithoutDomain(t *testing.T) {
 	cfg := testConfig()
 	cfg.LocalDomains = []string{"example.com"} // relaying restricted: postmaster is still local
-	ml := &memLog{}
-	cfg.CommandLog = ml
-	ts := startServer(t, cfg)
+	ts, ml := startLogged(t, cfg)
 	c := dial(t, ts.addr)
 	c.hello()
 	c.expect("MAIL FROM:<a@x.test>", "250")

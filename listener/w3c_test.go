@@ -26,6 +26,13 @@ func (m *memLog) Log(e compat.W3CEntry) error {
 	return nil
 }
 
+// startLogged starts a server with cfg that logs W3C lines into a memLog.
+func startLogged(t *testing.T, cfg Config) (*testServer, *memLog) {
+	ml := &memLog{}
+	cfg.CommandLog = ml
+	return startServer(t, cfg), ml
+}
+
 // stable blanks what changes from run to run: date, time, durations.
 func stable(line string) string {
 	f := strings.Split(line, " ")
@@ -40,9 +47,7 @@ func stable(line string) string {
 // (iis-reference section 9), in testdata/w3c/session.log.
 func TestW3CLog(t *testing.T) {
 	cfg := testConfig()
-	ml := &memLog{}
-	cfg.CommandLog = ml
-	ts := startServer(t, cfg)
+	ts, ml := startLogged(t, cfg)
 	c := dial(t, ts.addr)
 	c.reply()
 	c.expect("EHLO client.test", "250")
@@ -111,9 +116,7 @@ func TestW3CLogFile(t *testing.T) {
 // gets its closing line with status 240 and the session's totals.
 func TestW3CLogWithoutQUIT(t *testing.T) {
 	cfg := testConfig()
-	ml := &memLog{}
-	cfg.CommandLog = ml
-	ts := startServer(t, cfg)
+	ts, ml := startLogged(t, cfg)
 	c := dial(t, ts.addr)
 	c.hello()
 	msg := "Message-ID: <bdat@x.test>\r\n\r\nchunked\r\n"
@@ -154,9 +157,7 @@ func TestW3CLogWithoutQUIT(t *testing.T) {
 func TestW3CLogAbortedData(t *testing.T) {
 	cfg := testConfig()
 	cfg.DataTimeout = 300 * time.Millisecond
-	ml := &memLog{}
-	cfg.CommandLog = ml
-	ts := startServer(t, cfg)
+	ts, ml := startLogged(t, cfg)
 	var got []string
 	lines := func() []string {
 		got = got[:0]
