@@ -27,6 +27,8 @@ import (
 // value; nothing downstream parses strings again.
 type Config struct {
 	// Hostname is the FQDN used in the greeting, EHLO and Received headers.
+	// It is ASCII: a name written in Unicode is held in its A-label
+	// ("xn--") form, as are every other host and domain name here.
 	Hostname string
 
 	Compat   Compat

@@ -593,3 +593,50 @@ func checkProblems(t *testing.T, err error, prefix string, want []string) {
 		}
 	}
 }
+
+// TestInternationalizedNames: a key that takes a host or domain name
+// accepts it in Unicode and holds its ASCII (A-label) form, which DNS, the
+// SMTP commands and the headers carry; an ASCII name is kept as written.
+func TestInternationalizedNames(t *testing.T) {
+	c, err := Parse("mb.toml", []byte(`hostname = "mail.bücher.test"
+[inbound]
+local_domains = ["bücher.test", "MÜLLER.test", "xn--mller-kva.test", "Corp.Example", "ｍüller。test"]
+[outbound]
+server = "relais.bücher.test"
+server_name = "smtp.straße.test"
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ key, got, want string }{
+		{"hostname", c.Hostname, "mail.xn--bcher-kva.test"},
+		{"pickup.default_domain (from hostname)", c.Pickup.DefaultDomain, "mail.xn--bcher-kva.test"},
+		{"inbound.local_domains", strings.Join(c.Inbound.LocalDomains, " "),
+			"xn--bcher-kva.test xn--mller-kva.test xn--mller-kva.test Corp.Example xn--mller-kva.test"},
+		{"outbound.server", c.Outbound.Server, "relais.xn--bcher-kva.test"},
+		// IDNA2008 (non-transitional): ß is a letter of its own.
+		{"outbound.server_name", c.Outbound.ServerName, "smtp.xn--strae-oqa.test"},
+	} {
+		if tt.got != tt.want {
+			t.Errorf("%s = %q, want %q", tt.key, tt.got, tt.want)
+		}
+	}
+	c, err = Parse("mb.toml", []byte("hostname = \"Mail.Example.COM\"\n[pickup]\ndefault_domain = \"bücher.test\"\n"))
+	if err != nil || c.Hostname != "Mail.Example.COM" || c.Pickup.DefaultDomain != "xn--bcher-kva.test" {
+		t.Fatalf("%v %q %q", err, c.Hostname, c.Pickup.DefaultDomain)
+	}
+
+	_, err = Parse("mb.toml", []byte(`hostname = "mail.bü cher.test"
+[inbound]
+local_domains = ["ok.test", "bü_cher.test", "xn--zz.test", "XN--MLLER-KVA.TEST", "`+strings.Repeat("ü", 60)+`.test"]
+[pickup]
+default_domain = "-bücher.test"
+`))
+	checkProblems(t, err, "", []string{
+		`mb.toml:1: hostname = "mail.bü cher.test": must be a host name such as mail.example.com (not a valid internationalized name: disallowed rune U+0020)`,
+		`mb.toml:3: inbound.local_domains: item 2 ("bü_cher.test"): must be a domain such as example.com (not a valid internationalized name: disallowed rune U+005F)`,
+		`mb.toml:3: inbound.local_domains: item 3 ("xn--zz.test"): must be a domain such as example.com ("xn--zz" is not a valid xn-- label)`,
+		`mb.toml:3: inbound.local_domains: item 5 ("` + strings.Repeat("ü", 60) + `.test"): must be a domain such as example.com (empty or over-long label), in its ASCII form "xn--`,
+		`mb.toml:5: pickup.default_domain = "-bücher.test": must be a domain such as example.com (not a valid internationalized name: invalid label "-bücher")`,
+	})
+}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"golang.org/x/net/idna"
 
 	"github.com/mailbridge/mailbridge/tlscert"
 )
@@ -148,7 +149,7 @@ type section struct {
 }
 
 func (c *Config) topKeys() []key {
-	return []key{{"hostname", str(&c.Hostname, hostname)}}
+	return []key{{"hostname", nameStr(&c.Hostname, hostName)}}
 }
 
 func (c *Config) sections() []section {
@@ -189,7 +190,7 @@ func (c *Config) sections() []section {
 			{"deny_from", prefixList(&c.Inbound.DenyFrom)},
 		}},
 		{"outbound", []key{
-			{"server", str(&c.Outbound.Server, smartHost)},
+			{"server", nameStr(&c.Outbound.Server, smartHost)},
 			{"port", integer(&c.Outbound.Port, 1, 65535)},
 			{"retry", durations(&c.Outbound.Retry)},
 			{"expiration", duration(&c.Outbound.Expiration, time.Minute)},
@@ -201,7 +202,7 @@ func (c *Config) sections() []section {
 			{"command_timeout", duration(&c.Outbound.CommandTimeout, time.Second)},
 			{"tls", str(&c.Outbound.TLS, oneOf("none", "opportunistic", "starttls", "implicit"))},
 			{"verify_certificate", boolean(&c.Outbound.VerifyCertificate)},
-			{"server_name", str(&c.Outbound.ServerName, hostOrIP)},
+			{"server_name", nameStr(&c.Outbound.ServerName, hostOrIP)},
 			{"ca_file", str(&c.Outbound.CAFile, nonEmpty)},
 			{"username", str(&c.Outbound.Username, nonEmpty)},
 			{"password", str(&c.Outbound.Password, nil)},
@@ -212,7 +213,7 @@ func (c *Config) sections() []section {
 			{"dot_stuffed", boolean(&c.Pickup.DotStuffed)},
 			{"rescan", duration(&c.Pickup.Rescan, 100*time.Millisecond)},
 			{"strip_bcc", boolean(&c.Pickup.StripBcc)},
-			{"default_domain", str(&c.Pickup.DefaultDomain, hostname)},
+			{"default_domain", nameStr(&c.Pickup.DefaultDomain, domain)},
 			{"quiet_period", duration(&c.Pickup.QuietPeriod, 0)},
 			{"ignore", patternList(&c.Pickup.Ignore)},
 		}},
@@ -517,18 +518,22 @@ func eachString(v any, check func(string) error) ([]string, error) {
 	return out, nil
 }
 
+// domainList reads domains, each stored in its ASCII form (see asciiName).
 func domainList(dst *[]string) func(any) error {
 	return func(v any) error {
-		list, err := eachString(v, func(d string) error {
-			if hostname(d) != nil {
-				return errors.New("must be a domain such as example.com")
+		var out []string
+		_, err := eachString(v, func(d string) error {
+			a, err := domain(d)
+			if err != nil {
+				return err
 			}
+			out = append(out, a)
 			return nil
 		})
 		if err != nil {
 			return err
 		}
-		*dst = list
+		*dst = out
 		return nil
 	}
 }
@@ -611,6 +616,23 @@ func str(dst *string, check func(string) error) func(any) error {
 			}
 		}
 		*dst = s
+		return nil
+	}
+}
+
+// nameStr is str for a host or domain name, stored as conv returns it (its
+// ASCII form).
+func nameStr(dst *string, conv func(string) (string, error)) func(any) error {
+	return func(v any) error {
+		s, ok := v.(string)
+		if !ok {
+			return errors.New("must be a string in quotes")
+		}
+		a, err := conv(s)
+		if err != nil {
+			return err
+		}
+		*dst = a
 		return nil
 	}
 }
@@ -781,26 +803,78 @@ func nonEmpty(s string) error {
 	return nil
 }
 
-func hostname(s string) error {
+// hostName reads a host name (hostname, outbound.server): see asciiName.
+func hostName(s string) (string, error) {
+	return asciiName(s, "a host name such as mail.example.com")
+}
+
+// domain reads a mail domain (local_domains, default_domain).
+func domain(s string) (string, error) {
+	return asciiName(s, "a domain such as example.com")
+}
+
+// asciiName checks a host or domain name and returns it as DNS, SMTP and
+// the headers carry it: in ASCII, an internationalized name ("bücher.test")
+// in its A-label form ("xn--bcher-kva.test", RFC 5890 section 2.3.2.1).
+// Such a name is converted with UTS #46 lookup processing, as a resolver
+// converts what a user types (golang.org/x/net/idna's Lookup profile):
+// case and width are folded, so "Bücher.test" is the same domain. An ASCII
+// name is kept as written (the host name's case shows in the greeting);
+// its "xn--" labels must be valid A-labels. what completes "must be ...".
+func asciiName(s, what string) (string, error) {
+	if !isASCII(s) {
+		a, err := idna.Lookup.ToASCII(s)
+		if err != nil {
+			return "", fmt.Errorf("must be %s (not a valid internationalized name: %s)", what, strings.TrimPrefix(err.Error(), "idna: "))
+		}
+		if err := checkName(a, what); err != nil {
+			return "", fmt.Errorf("%w, in its ASCII form %q", err, a)
+		}
+		return a, nil
+	}
+	if err := checkName(s, what); err != nil {
+		return "", err
+	}
+	return s, nil
+}
+
+// checkName checks an ASCII host or domain name.
+func checkName(s, what string) error {
 	if s == "" || len(s) > 253 {
-		return errors.New("must be a host name such as mail.example.com")
+		return fmt.Errorf("must be %s", what)
 	}
 	for _, label := range strings.Split(s, ".") {
 		if label == "" || len(label) > 63 {
-			return errors.New("must be a host name such as mail.example.com (empty or over-long label)")
+			return fmt.Errorf("must be %s (empty or over-long label)", what)
 		}
 		if label[0] == '-' || label[len(label)-1] == '-' {
 			// RFC 1123 section 2.1 (after RFC 952): a label starts and
 			// ends with a letter or a digit.
-			return fmt.Errorf("must be a host name such as mail.example.com (%q starts or ends with a hyphen)", label)
+			return fmt.Errorf("must be %s (%q starts or ends with a hyphen)", what, label)
 		}
 		for _, r := range label {
 			if !(r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
-				return fmt.Errorf("must be a host name such as mail.example.com (%q is not allowed)", r)
+				return fmt.Errorf("must be %s (%q is not allowed)", what, r)
+			}
+		}
+		if len(label) > 4 && strings.EqualFold(label[:4], "xn--") {
+			// An A-label must decode to a valid U-label (RFC 5890
+			// section 2.3.2.1): a mistyped one names no domain.
+			if _, err := idna.Lookup.ToUnicode(strings.ToLower(label)); err != nil {
+				return fmt.Errorf("must be %s (%q is not a valid xn-- label)", what, label)
 			}
 		}
 	}
 	return nil
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 func ipOrEmpty(s string) error {
@@ -812,30 +886,30 @@ func ipOrEmpty(s string) error {
 
 // smartHost accepts what IIS's Outbound Server field accepted: a host name,
 // an IPv4 address, or an address in brackets ("[10.0.0.5]").
-func smartHost(s string) error {
+func smartHost(s string) (string, error) {
 	if s == "" {
-		return nil
+		return s, nil
 	}
 	if strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") {
 		if net.ParseIP(s[1:len(s)-1]) == nil {
-			return errors.New("brackets must hold an IP address, for example [10.0.0.5]")
+			return "", errors.New("brackets must hold an IP address, for example [10.0.0.5]")
 		}
-		return nil
+		return s, nil
 	}
 	if net.ParseIP(s) != nil {
-		return nil
+		return s, nil
 	}
 	if strings.Contains(s, ":") {
-		return errors.New("must be a host name or IP address without a port; set [outbound] port for the port")
+		return "", errors.New("must be a host name or IP address without a port; set [outbound] port for the port")
 	}
-	return hostname(s)
+	return hostName(s)
 }
 
-func hostOrIP(s string) error {
+func hostOrIP(s string) (string, error) {
 	if net.ParseIP(s) != nil {
-		return nil
+		return s, nil
 	}
-	return hostname(s)
+	return hostName(s)
 }
 
 func oneOf(vals ...string) func(string) error {
