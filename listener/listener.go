@@ -26,7 +26,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"strings"
 	"sync"
 	"time"
 
@@ -109,7 +108,7 @@ func New(cfg Config, root *mailroot.Root, log *slog.Logger) *Server {
 		localDomains: map[string]struct{}{}, ownIPs: ownAddresses()}
 	if len(cfg.LocalDomains) > 0 {
 		for _, d := range append([]string{cfg.Hostname}, cfg.LocalDomains...) {
-			s.localDomains[strings.TrimSuffix(strings.ToLower(d), ".")] = struct{}{}
+			s.localDomains[domainKey(d)] = struct{}{}
 		}
 	}
 	if cfg.MaxConnections > 0 {

@@ -4,6 +4,8 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+
+	"golang.org/x/net/idna"
 )
 
 // Relay rules (IIS's local domains, relay restrictions and connection
@@ -61,8 +63,30 @@ func (s *Server) isLocal(rcpt string) bool {
 		_, ok := s.ownIPs[ip.Unmap()]
 		return ok
 	}
-	_, ok := s.localDomains[domain]
+	_, ok := s.localDomains[domainKey(domain)]
 	return ok
+}
+
+// domainKey is the form in which domains are compared: ASCII, an
+// internationalized domain in its A-label ("xn--") form (RFC 5890 section
+// 2.3.2.1), lower case (RFC 5321 section 2.4: domains are not case
+// sensitive), without a final dot. With SMTPUTF8 (RFC 6531) a client may
+// write u@müller.example, u@MÜLLER.example or u@xn--mller-kva.example:
+// one domain. The conversion is UTS #46 lookup processing, as a resolver
+// applies (golang.org/x/net/idna's Lookup profile), the same as config
+// applies to local_domains. A name that does not convert is compared as
+// written, lower case: not ASCII, it matches no configured domain.
+func domainKey(d string) string {
+	d = strings.TrimSuffix(d, ".")
+	for i := 0; i < len(d); i++ {
+		if d[i] >= 0x80 {
+			if a, err := idna.Lookup.ToASCII(d); err == nil {
+				return strings.ToLower(a)
+			}
+			break
+		}
+	}
+	return strings.ToLower(d)
 }
 
 func inPrefixes(ip netip.Addr, list []netip.Prefix) bool {

@@ -1,11 +1,15 @@
 package listener
 
 import (
+	"errors"
+	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/emersion/go-smtp"
 )
 
 // TestRelayMatrix: local, alias and other domains, from a listed and an
@@ -129,5 +133,74 @@ func TestConnectionControl(t *testing.T) {
 		if !tt.ok && r != "554 5.7.1 mail.example.com Access denied" {
 			t.Errorf("refusal %q", r)
 		}
+	}
+}
+
+// TestInternationalizedLocalDomains: a recipient's domain is compared with
+// the local domains in its ASCII form, case-insensitively (RFC 5890, RFC
+// 6531; RFC 5321 section 2.4), whichever form the client writes it in and
+// whichever form the configuration holds; the Drop file keeps each address
+// exactly as the client sent it. The client is go-smtp's, with SMTPUTF8.
+func TestInternationalizedLocalDomains(t *testing.T) {
+	cfg := testConfig()
+	// config.Load gives A-labels; a Unicode name given directly is
+	// compared the same way.
+	cfg.LocalDomains = []string{"xn--mller-kva.test", "Bücher.test"}
+	cfg.RelayFrom = []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}
+	ts := startServer(t, cfg)
+	c, err := smtp.Dial(ts.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Hello("client.test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Mail("a@x.test", &smtp.MailOptions{UTF8: true}); err != nil {
+		t.Fatal(err)
+	}
+	var accepted []string
+	for _, tt := range []struct {
+		rcpt string
+		code int // 0: accepted
+	}{
+		{"u@müller.test", 0},
+		{"u@MÜLLER.TEST", 0},
+		{"u@XN--MLLER-KVA.TEST", 0},
+		{"u@xn--mller-kva.test", 0},
+		{"v@bücher.test", 0},
+		{"v@xn--bcher-kva.test", 0},
+		{"v@BÜCHER.Test", 0},
+		{"u@mueller.test", 550},
+		{"u@müller.test.example", 550},
+		{"u@mü ller.test", 501},
+	} {
+		err := c.Rcpt(tt.rcpt, nil)
+		var se *smtp.SMTPError
+		switch {
+		case tt.code == 0 && err != nil:
+			t.Errorf("RCPT TO:<%s>: %v, want 250", tt.rcpt, err)
+		case tt.code == 0:
+			accepted = append(accepted, tt.rcpt)
+		case !errors.As(err, &se) || se.Code != tt.code:
+			t.Errorf("RCPT TO:<%s>: %v, want %d", tt.rcpt, err, tt.code)
+		}
+	}
+	w, err := c.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(w, "Subject: idn\r\n\r\nbody\r\n")
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c.Quit()
+	var want strings.Builder
+	want.WriteString("x-sender: a@x.test\r\n")
+	for _, r := range accepted {
+		want.WriteString("x-receiver: " + r + "\r\n")
+	}
+	if got := ts.onlyDrop(t); !strings.HasPrefix(string(got), want.String()+"Received: ") {
+		t.Errorf("Drop file begins\n%q\nwant\n%q", got[:min(len(got), want.Len()+10)], want.String())
 	}
 }
