@@ -200,7 +200,7 @@ func (c *Config) Addr() string {
 func Default() *Config {
 	root := defaultMailroot()
 	c := &Config{
-		Hostname: machineName(),
+		Hostname: defaultHostname(),
 		Compat: Compat{
 			Product: "Microsoft SMTPSVC",
 			Version: "10.0.17763.1697",
@@ -248,6 +248,17 @@ func Default() *Config {
 	}
 	c.resolveFolders("")
 	return c
+}
+
+// defaultHostname is the machine's name in its ASCII form (a Windows
+// computer name may hold letters beyond ASCII). A name that is no host
+// name is kept as it is, for Load to report.
+func defaultHostname() string {
+	name := machineName()
+	if a, err := hostName(name); err == nil {
+		return a
+	}
+	return name
 }
 
 // resolve makes a path from the configuration file absolute against

@@ -640,3 +640,43 @@ default_domain = "-bücher.test"
 		`mb.toml:5: pickup.default_domain = "-bücher.test": must be a domain such as example.com (not a valid internationalized name: invalid label "-bücher")`,
 	})
 }
+
+// TestHeaderText: what the Received header and the greeting carry must be
+// printable ASCII on one line, or a CR LF in the configuration would start
+// a header of its own in every Drop file ("Bcc: ..."); the problem names
+// the key, the value (escaped, on one line) and the line.
+func TestHeaderText(t *testing.T) {
+	c, err := Parse("mb.toml", []byte("[compat]\nproduct = \"Acme Mail Gateway\"\nversion = \"6.2-rc.1 build 7\"\n"))
+	if err != nil || c.Compat.Product != "Acme Mail Gateway" || c.Compat.Version != "6.2-rc.1 build 7" {
+		t.Fatalf("%v %+v", err, c)
+	}
+	for _, tt := range []struct{ toml, want string }{
+		{`product = "Foo\r\nBcc: x"`, `mb.toml:3: compat.product = "Foo\r\nBcc: x": must be on one line: it is written into the Received header`},
+		{`version = "10.0\r\nBcc: x"`, `mb.toml:3: compat.version = "10.0\r\nBcc: x": must be on one line: it is written into the Received header and the greeting`},
+		{`version = "10.0\n"`, `mb.toml:3: compat.version = "10.0\n": must be on one line`},
+		{`product = """Foo
+Bcc: x"""`, `mb.toml:3: compat.product = "Foo\nBcc: x": must be on one line`},
+		{`product = "Foo\tBar"`, `mb.toml:3: compat.product = "Foo\tBar": must be printable ASCII: it is written into the Received header, and the control character U+0009 is not allowed`},
+		{`product = "Foo\u0000"`, `mb.toml:3: compat.product = "Foo\x00": must be printable ASCII`},
+		{`product = "Micrösoft SMTPSVC"`, `mb.toml:3: compat.product = "Micrösoft SMTPSVC": must be printable ASCII: it is written into the Received header, and 'ö' is not ASCII`},
+		{`version = "10.0); x"`, `mb.toml:3: compat.version = "10.0); x": must not hold ')'`},
+		{`product = "A;B"`, `mb.toml:3: compat.product = "A;B": must not hold ';'`},
+		{`product = " "`, `mb.toml:3: compat.product = " ": must not be empty`},
+	} {
+		_, err := Parse("mb.toml", []byte("# header text\n[compat]\n"+tt.toml+"\n"))
+		checkProblems(t, err, "", []string{tt.want})
+	}
+	// Without hostname, the machine's name is used: it is checked as well.
+	for _, tt := range []struct{ name, want string }{
+		{"mail.example.com", ""},
+		{"build_box", ""},
+		{"my box", `mb.toml: hostname: is not set, and this machine's name "my box" must be a host name such as mail.example.com (' ' is not allowed); set hostname`},
+		{"box\r\nBcc: x", `mb.toml: hostname: is not set, and this machine's name "box\r\nBcc: x" must be a host name`},
+	} {
+		l := &loader{file: "mb.toml"}
+		l.machineName(tt.name)
+		if got := l.errs.Error(); tt.want == "" && got != "" || !strings.HasPrefix(got, tt.want) {
+			t.Errorf("machine name %q: got %q, want %q...", tt.name, got, tt.want)
+		}
+	}
+}

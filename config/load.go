@@ -120,6 +120,9 @@ func parse(name, base string, data []byte) (*Config, error) {
 		}
 		l.table(sec.name, t, sec.keys)
 	}
+	if _, set := raw["hostname"]; !set {
+		l.machineName(c.Hostname)
+	}
 	c.resolveFolders(base)
 	pfxPassword := l.secret("inbound.pfx_password", &c.Inbound.PFXPassword, c.secrets.pfxFile, c.secrets.pfxEnv, base)
 	l.secret("outbound.password", &c.Outbound.Password, c.secrets.passwordFile, c.secrets.passwordEnv, base)
@@ -134,6 +137,15 @@ func parse(name, base string, data []byte) (*Config, error) {
 		return nil, l.errs
 	}
 	return c, nil
+}
+
+// machineName checks the machine's name, which the greeting and the
+// Received header carry when hostname is not set: it must be a host name
+// too.
+func (l *loader) machineName(name string) {
+	if _, err := hostName(name); err != nil {
+		l.failAt(0, "hostname", nil, fmt.Sprintf("is not set, and this machine's name %q %v; set hostname to the name clients know this server by", name, err))
+	}
 }
 
 // key describes one configuration key: set converts and checks a decoded
@@ -155,8 +167,8 @@ func (c *Config) topKeys() []key {
 func (c *Config) sections() []section {
 	return []section{
 		{"compat", []key{
-			{"product", str(&c.Compat.Product, nonEmpty)},
-			{"version", str(&c.Compat.Version, nonEmpty)},
+			{"product", str(&c.Compat.Product, receivedToken("the Received header"))},
+			{"version", str(&c.Compat.Version, receivedToken("the Received header and the greeting"))},
 		}},
 		{"mailroot", []key{
 			{"root", str(&c.Mailroot.Root, nonEmpty)},
@@ -801,6 +813,35 @@ func nonEmpty(s string) error {
 		return errors.New("must not be empty")
 	}
 	return nil
+}
+
+// receivedToken checks text written into the Received header (and, for
+// compat.version, the 220 greeting): printable ASCII on one line, as a
+// header field and an SMTP reply must be (RFC 5322 section 2.2, RFC 5321
+// section 4.2); a CR LF would end the header, and whatever followed it
+// would be a header of its own ("Bcc: ..."). ";" ends the tokens of a
+// Received field before its date (RFC 5322 section 3.6.7) and the version
+// is written in parentheses, so neither ";" nor a parenthesis is allowed
+// either. where names what the text is written into.
+func receivedToken(where string) func(string) error {
+	return func(s string) error {
+		if err := nonEmpty(s); err != nil {
+			return err
+		}
+		for _, r := range s {
+			switch {
+			case r == '\r' || r == '\n':
+				return fmt.Errorf("must be on one line: it is written into %s, where a line break would start a header (or a reply) of its own", where)
+			case r < 0x20 || r == 0x7f:
+				return fmt.Errorf("must be printable ASCII: it is written into %s, and the control character %U is not allowed", where, r)
+			case r > 0x7f:
+				return fmt.Errorf("must be printable ASCII: it is written into %s, and %q is not ASCII", where, r)
+			case r == ';' || r == '(' || r == ')':
+				return fmt.Errorf("must not hold %q: it is written into %s as \"with PRODUCT(VERSION);\"", r, where)
+			}
+		}
+		return nil
+	}
 }
 
 // hostName reads a host name (hostname, outbound.server): see asciiName.
