@@ -680,3 +680,35 @@ Bcc: x"""`, `mb.toml:3: compat.product = "Foo\nBcc: x": must be on one line`},
 		}
 	}
 }
+
+// TestWindowsPathInDoubleQuotes: in double quotes a backslash starts a
+// TOML escape. The syntax errors this makes say how to write a Windows
+// path; the escapes that are valid (\t, \n, \b, \f, \r) make control
+// characters no path holds, refused with the path as intended.
+func TestWindowsPathInDoubleQuotes(t *testing.T) {
+	const hint = `in double quotes a backslash starts an escape: for a Windows path use single quotes ('C:\inetpub\mailroot') or double each backslash ("C:\\inetpub\\mailroot")`
+	for _, tt := range []struct{ toml, want string }{
+		{`root = "C:\inetpub\mailroot"`, `mb.toml:3: TOML syntax: invalid escape in string '\i'; ` + hint},
+		{`root = "C:\Users\mail\root"`, `mb.toml:3: TOML syntax: expected eight hexadecimal digits after '\U', but got "C:\\Us" instead; ` + hint},
+		{`root = "\\server\share\mailroot"`, `mb.toml:3: TOML syntax: invalid escape in string '\s'; ` + hint},
+		{`drop = "D:\"`, `mb.toml:3: TOML syntax: strings cannot contain newlines; ` + hint},
+		{`root = "C:\temp\new"`, `mb.toml:3: mailroot.root = "C:\temp\new": holds the control character U+0009: in double quotes \t, \n, \r, \b and \f are escapes, not part of a path; write it in single quotes, 'C:\temp\new', or double each backslash`},
+		{`badmail = "E:\mail\badmail"`, `mb.toml:3: TOML syntax: invalid escape in string '\m'; ` + hint},
+		{`badmail = "E:\\mail\badmail"`, `mb.toml:3: mailroot.badmail = "E:\\mail\badmail": holds the control character U+0008: in double quotes \t, \n, \r, \b and \f are escapes, not part of a path; write it in single quotes, 'E:\mail\badmail'`},
+	} {
+		_, err := Parse("mb.toml", []byte("# paths\n[mailroot]\n"+tt.toml+"\n"))
+		checkProblems(t, err, "", []string{tt.want})
+	}
+	// The ways that work.
+	for _, root := range []string{`'C:\inetpub\mailroot'`, `"C:\\inetpub\\mailroot"`, `'\\server\share\mailroot'`} {
+		c, err := Parse("mb.toml", []byte("[mailroot]\nroot = "+root+"\n"))
+		if err != nil || !strings.Contains(c.Mailroot.Root, `inetpub\mailroot`) && !strings.Contains(c.Mailroot.Root, `share\mailroot`) {
+			t.Errorf("root = %s: %v %+v", root, err, c)
+		}
+	}
+	// A syntax error elsewhere gets no such advice.
+	_, err := Parse("mb.toml", []byte("[inbound]\nbind = 127.0.0.1\n"))
+	if err == nil || strings.Contains(err.Error(), "single quotes") {
+		t.Errorf("got %v", err)
+	}
+}

@@ -98,6 +98,9 @@ func parse(name, base string, data []byte) (*Config, error) {
 		if errors.As(err, &pe) {
 			p.Line = pe.Position.Line
 			p.Msg = "TOML syntax: " + pe.Message
+			if backslashInQuotes(data, p.Line) {
+				p.Msg += "; in double quotes a backslash starts an escape: " + windowsPathHint
+			}
 		}
 		return nil, Errors{p}
 	}
@@ -148,6 +151,23 @@ func (l *loader) machineName(name string) {
 	}
 }
 
+// windowsPathHint is how to write a Windows path in TOML, where "\i" (of
+// "C:\inetpub") is an invalid escape, "\U" (of "C:\Users") wants eight hex
+// digits, and "\t" (of "C:\temp") is a tab.
+const windowsPathHint = `for a Windows path use single quotes ('C:\inetpub\mailroot') or double each backslash ("C:\\inetpub\\mailroot")`
+
+// backslashInQuotes reports whether line n (from 1) of data holds a
+// backslash after a double quote: a Windows path written in double quotes,
+// the usual cause of a syntax error on such a line.
+func backslashInQuotes(data []byte, n int) bool {
+	lines := strings.Split(string(data), "\n")
+	if n < 1 || n > len(lines) {
+		return false
+	}
+	q := strings.IndexByte(lines[n-1], '"')
+	return q >= 0 && strings.Contains(lines[n-1][q:], `\`)
+}
+
 // key describes one configuration key: set converts and checks a decoded
 // TOML value and stores it, or returns what is wrong with it.
 type key struct {
@@ -171,12 +191,12 @@ func (c *Config) sections() []section {
 			{"version", str(&c.Compat.Version, receivedToken("the Received header and the greeting"))},
 		}},
 		{"mailroot", []key{
-			{"root", str(&c.Mailroot.Root, nonEmpty)},
-			{"pickup", str(&c.Mailroot.Pickup, nil)},
-			{"drop", str(&c.Mailroot.Drop, nil)},
-			{"queue", str(&c.Mailroot.Queue, nil)},
-			{"badmail", str(&c.Mailroot.Badmail, nil)},
-			{"sorttemp", str(&c.Mailroot.SortTemp, nil)},
+			{"root", str(&c.Mailroot.Root, filePath(true))},
+			{"pickup", str(&c.Mailroot.Pickup, filePath(false))},
+			{"drop", str(&c.Mailroot.Drop, filePath(false))},
+			{"queue", str(&c.Mailroot.Queue, filePath(false))},
+			{"badmail", str(&c.Mailroot.Badmail, filePath(false))},
+			{"sorttemp", str(&c.Mailroot.SortTemp, filePath(false))},
 		}},
 		{"inbound", []key{
 			{"bind", str(&c.Inbound.Bind, ipOrEmpty)},
@@ -189,9 +209,9 @@ func (c *Config) sections() []section {
 			{"data_timeout", duration(&c.Inbound.DataTimeout, time.Second)},
 			{"shutdown_timeout", duration(&c.Inbound.ShutdownTimeout, 0)},
 			{"tls", str(&c.Inbound.TLS, oneOf("none", "starttls", "implicit"))},
-			{"pfx_path", str(&c.Inbound.PFXPath, nonEmpty)},
+			{"pfx_path", str(&c.Inbound.PFXPath, filePath(true))},
 			{"pfx_password", str(&c.Inbound.PFXPassword, nil)},
-			{"pfx_password_file", str(&c.secrets.pfxFile, nonEmpty)},
+			{"pfx_password_file", str(&c.secrets.pfxFile, filePath(true))},
 			{"pfx_password_env", str(&c.secrets.pfxEnv, nonEmpty)},
 			{"tls_port", integer(&c.Inbound.TLSPort, 0, 65535)},
 			{"min_tls_version", tlsVersion(&c.Inbound.MinTLSVersion)},
@@ -215,10 +235,10 @@ func (c *Config) sections() []section {
 			{"tls", str(&c.Outbound.TLS, oneOf("none", "opportunistic", "starttls", "implicit"))},
 			{"verify_certificate", boolean(&c.Outbound.VerifyCertificate)},
 			{"server_name", nameStr(&c.Outbound.ServerName, hostOrIP)},
-			{"ca_file", str(&c.Outbound.CAFile, nonEmpty)},
+			{"ca_file", str(&c.Outbound.CAFile, filePath(true))},
 			{"username", str(&c.Outbound.Username, nonEmpty)},
 			{"password", str(&c.Outbound.Password, nil)},
-			{"password_file", str(&c.secrets.passwordFile, nonEmpty)},
+			{"password_file", str(&c.secrets.passwordFile, filePath(true))},
 			{"password_env", str(&c.secrets.passwordEnv, nonEmpty)},
 		}},
 		{"pickup", []key{
@@ -231,10 +251,10 @@ func (c *Config) sections() []section {
 		}},
 		{"log", []key{
 			{"level", str(&c.Log.Level, oneOf("debug", "info", "warn", "error"))},
-			{"file", str(&c.Log.File, nil)},
+			{"file", str(&c.Log.File, filePath(false))},
 			{"max_size", size(&c.Log.MaxSize)},
 			{"max_files", integer(&c.Log.MaxFiles, 0, 1000)},
-			{"w3c_dir", str(&c.Log.W3CDir, nil)},
+			{"w3c_dir", str(&c.Log.W3CDir, filePath(false))},
 		}},
 	}
 }
@@ -620,7 +640,7 @@ func str(dst *string, check func(string) error) func(any) error {
 	return func(v any) error {
 		s, ok := v.(string)
 		if !ok {
-			return fmt.Errorf("must be a string in quotes (use single quotes for Windows paths: 'C:\\path')")
+			return errors.New("must be a string in quotes (" + windowsPathHint + ")")
 		}
 		if check != nil {
 			if err := check(s); err != nil {
@@ -806,6 +826,28 @@ func FormatSize(n int64) string {
 		return fmt.Sprintf("%dKB", n>>10)
 	}
 	return strconv.FormatInt(n, 10)
+}
+
+// filePath checks a file or folder path (required: not empty). A control
+// character in it is, in practice, an escape that TOML read in double
+// quotes: "C:\temp\new" is "C:", a tab, "emp", a line feed, "ew". No
+// administrator means that, so the path is refused with the spelling
+// intended.
+func filePath(required bool) func(string) error {
+	escapes := strings.NewReplacer("\t", `\t`, "\n", `\n`, "\r", `\r`, "\b", `\b`, "\f", `\f`)
+	return func(s string) error {
+		if required {
+			if err := nonEmpty(s); err != nil {
+				return err
+			}
+		}
+		for _, r := range s {
+			if r < 0x20 || r == 0x7f {
+				return fmt.Errorf(`holds the control character %U: in double quotes \t, \n, \r, \b and \f are escapes, not part of a path; write it in single quotes, '%s', or double each backslash`, r, escapes.Replace(s))
+			}
+		}
+		return nil
+	}
 }
 
 func nonEmpty(s string) error {
