@@ -209,6 +209,8 @@ func TestPFXProblems(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "text.pfx"), []byte("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"), 0o644)
 	os.WriteFile(filepath.Join(dir, "pw.txt"), []byte("right\n"), 0o600)
 	t.Setenv("MB_TEST_PFX_PW", "right")
+	os.WriteFile(filepath.Join(dir, "wrong.txt"), []byte("wrong-one\r\n"), 0o600)
+	t.Setenv("MB_TEST_PFX_WRONG", "wrong-one")
 	missing, cert := strconv.Quote(filepath.Join(dir, "missing.pfx")), strconv.Quote(filepath.Join(dir, "cert.pfx"))
 	tests := []struct {
 		name, inbound string
@@ -218,8 +220,15 @@ func TestPFXProblems(t *testing.T) {
 		{"TLS off: the file is not needed", "tls = \"none\"\npfx_path = 'missing.pfx'", nil},
 		{"missing file", "pfx_path = 'missing.pfx'\npfx_password = \"right\"", []string{
 			`:3: inbound.pfx_path = ` + missing + `: cannot be read: `}},
+		// A wrong password is a problem of the key that gave it, on its line.
 		{"wrong password", "pfx_path = 'cert.pfx'\npfx_password = \"wrong-one\"", []string{
-			`:3: inbound.pfx_path = ` + cert + `: wrong password (check pfx_password, pfx_password_file or pfx_password_env)`}},
+			`:4: inbound.pfx_password = (hidden): is the wrong password for the PFX file ` + cert + ` (pfx_path)`}},
+		{"wrong password in pfx_password_file", "pfx_path = 'cert.pfx'\n\npfx_password_file = 'wrong.txt'", []string{
+			`:5: inbound.pfx_password_file = ` + strconv.Quote(filepath.Join(dir, "wrong.txt")) + `: holds the wrong password for the PFX file ` + cert + ` (pfx_path); the password is the whole file, less a final line end`}},
+		{"wrong password in pfx_password_env", "pfx_password_env = \"MB_TEST_PFX_WRONG\"\npfx_path = 'cert.pfx'", []string{
+			`:3: inbound.pfx_password_env = "MB_TEST_PFX_WRONG": holds the wrong password for the PFX file ` + cert + ` (pfx_path)`}},
+		{"empty pfx_password", "pfx_path = 'cert.pfx'\npfx_password = ''", []string{
+			`:4: inbound.pfx_password = (hidden): is the wrong password for the PFX file ` + cert}},
 		{"not a PFX", "pfx_path = 'text.pfx'\npfx_password = \"right\"", []string{
 			`:3: inbound.pfx_path = ` + strconv.Quote(filepath.Join(dir, "text.pfx")) + `: not a PKCS#12 (.pfx or .p12) file`}},
 		{"conflict and missing file", "pfx_path = 'missing.pfx'\npfx_password = \"right\"\npfx_password_env = \"MB_TEST_PFX_PW\"", []string{
@@ -233,7 +242,7 @@ func TestPFXProblems(t *testing.T) {
 		{"password not a string: no wrong password besides", "pfx_path = 'cert.pfx'\npfx_password = 12345678", []string{
 			`:4: inbound.pfx_password = (hidden): must be a string in quotes`}},
 		{"no password at all", "pfx_path = 'cert.pfx'", []string{
-			`:3: inbound.pfx_path = ` + cert + `: wrong password`}},
+			`:3: inbound.pfx_path = ` + cert + `: is protected by a password: set pfx_password, pfx_password_file or pfx_password_env`}},
 		{"no pfx_path: on the line that turns TLS on", "", []string{
 			`:2: inbound.pfx_path: is required when inbound TLS is on`}},
 		{"no pfx_path with tls_port: the first such line", "tls = \"none\"\nmin_tls_version = \"1.2\"\ntls_port = 465", []string{

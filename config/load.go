@@ -134,7 +134,8 @@ func parse(name, base string, data []byte) (*Config, error) {
 	}
 	l.validate(c)
 	l.loadCAs(&c.Outbound)
-	l.loadPFX(c.Inbound, pfxPassword && !l.failed("inbound.pfx_password"), time.Now())
+	pwKey, pwValue := pfxPasswordKey(raw, c)
+	l.loadPFX(c.Inbound, pfxPassword && !l.failed("inbound.pfx_password"), pwKey, pwValue, time.Now())
 	if len(l.errs) > 0 {
 		sort.SliceStable(l.errs, func(i, j int) bool { return l.errs[i].Line < l.errs[j].Line })
 		return nil, l.errs
@@ -460,13 +461,14 @@ func (l *loader) loadCAs(o *Outbound) {
 }
 
 // loadPFX reads the inbound certificate when TLS is on, as loadCAs reads
-// ca_file: a PFX file that is missing, a wrong password, a key that does
-// not match or a certificate out of its validity is a problem of
-// inbound.pfx_path with its line, listed with all the others. The file is
-// read even when the password could not be resolved (password false), so
-// that a missing file is not hidden by a password problem; it is decoded
-// only with a password.
-func (l *loader) loadPFX(in Inbound, password bool, now time.Time) {
+// ca_file: a PFX file that is missing, a key that does not match or a
+// certificate out of its validity is a problem of inbound.pfx_path with its
+// line, listed with all the others; a wrong password is a problem of the
+// key that gave it (pwKey with its value pwValue; "" when none did). The
+// file is read even when the password could not be resolved (password
+// false), so that a missing file is not hidden by a password problem; it
+// is decoded only with a password.
+func (l *loader) loadPFX(in Inbound, password bool, pwKey string, pwValue any, now time.Time) {
 	if !in.TLSEnabled() || in.PFXPath == "" {
 		return
 	}
@@ -478,9 +480,42 @@ func (l *loader) loadPFX(in Inbound, password bool, now time.Time) {
 	if !password {
 		return
 	}
-	if _, _, err := tlscert.ParsePFX(data, in.PFXPassword, now); err != nil {
-		l.fail("inbound.pfx_path", in.PFXPath, err.Error())
+	_, _, err = tlscert.ParsePFX(data, in.PFXPassword, now)
+	if err == nil {
+		return
 	}
+	if !errors.Is(err, tlscert.ErrWrongPassword) {
+		l.fail("inbound.pfx_path", in.PFXPath, err.Error())
+		return
+	}
+	pfx := strconv.Quote(in.PFXPath)
+	switch pwKey {
+	case "inbound.pfx_password":
+		l.fail(pwKey, pwValue, "is the wrong password for the PFX file "+pfx+" (pfx_path)")
+	case "inbound.pfx_password_file":
+		l.fail(pwKey, pwValue, "holds the wrong password for the PFX file "+pfx+" (pfx_path); the password is the whole file, less a final line end")
+	case "inbound.pfx_password_env":
+		l.fail(pwKey, pwValue, "holds the wrong password for the PFX file "+pfx+" (pfx_path)")
+	default:
+		l.fail("inbound.pfx_path", in.PFXPath, "is protected by a password: set pfx_password, pfx_password_file or pfx_password_env")
+	}
+}
+
+// pfxPasswordKey names the key the PFX password comes from, and its value
+// as a problem shows it; "" when the file sets none of the three.
+func pfxPasswordKey(raw map[string]any, c *Config) (string, any) {
+	switch {
+	case c.secrets.pfxFile != "":
+		return "inbound.pfx_password_file", c.Inbound.PFXPasswordFile
+	case c.secrets.pfxEnv != "":
+		return "inbound.pfx_password_env", c.secrets.pfxEnv
+	}
+	if in, ok := raw["inbound"].(map[string]any); ok {
+		if _, ok := in["pfx_password"]; ok {
+			return "inbound.pfx_password", "(hidden)"
+		}
+	}
+	return "", nil
 }
 
 // secret resolves the password key (dotted, "outbound.password") given

@@ -68,7 +68,7 @@ func LoadPFX(path, password string, now time.Time) (*tls.Certificate, Info, erro
 func ParsePFX(data []byte, password string, now time.Time) (*tls.Certificate, Info, error) {
 	key, leaf, chain, err := pkcs12.DecodeChain(data, password)
 	if err != nil {
-		return nil, Info{}, errors.New(explain(err))
+		return nil, Info{}, explain(err)
 	}
 	info := Info{
 		Subject: leaf.Subject.String(), Issuer: leaf.Issuer.String(),
@@ -91,20 +91,25 @@ func ParsePFX(data []byte, password string, now time.Time) (*tls.Certificate, In
 	return cert, info, nil
 }
 
+// ErrWrongPassword is matched by errors.Is when a PFX file does not open
+// with the password given (or without one, when it needs one): a caller
+// that knows where the password came from names that place.
+var ErrWrongPassword = errors.New("wrong password")
+
 // explain turns go-pkcs12's errors into advice for an administrator.
-func explain(err error) string {
+func explain(err error) error {
 	msg := err.Error()
 	switch {
 	case errors.Is(err, pkcs12.ErrIncorrectPassword):
-		return "wrong password (check pfx_password, pfx_password_file or pfx_password_env)"
+		return fmt.Errorf("%w (check pfx_password, pfx_password_file or pfx_password_env)", ErrWrongPassword)
 	case strings.Contains(msg, "private key missing"):
-		return "the file holds no private key; export the certificate again with \"Yes, export the private key\""
+		return errors.New("the file holds no private key; export the certificate again with \"Yes, export the private key\"")
 	case strings.Contains(msg, "certificate missing"):
-		return "the file holds no certificate"
+		return errors.New("the file holds no certificate")
 	case strings.Contains(msg, "asn1") || strings.Contains(msg, "PFX PDU") || strings.Contains(msg, "unknown") && strings.Contains(msg, "version"):
-		return "not a PKCS#12 (.pfx or .p12) file; export the certificate from Windows as a .pfx with its private key"
+		return errors.New("not a PKCS#12 (.pfx or .p12) file; export the certificate from Windows as a .pfx with its private key")
 	}
-	return msg
+	return errors.New(msg)
 }
 
 func names(c *x509.Certificate) []string {

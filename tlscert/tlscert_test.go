@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
 	"log/slog"
 	"math/big"
 	"os"
@@ -96,6 +97,10 @@ func TestLoadPFXErrors(t *testing.T) {
 			}
 			if strings.Contains(err.Error(), "\n") {
 				t.Fatalf("not one line: %q", err)
+			}
+			// config names the key the password came from.
+			if errors.Is(err, ErrWrongPassword) != (tt.want == "wrong password") {
+				t.Fatalf("errors.Is(%v, ErrWrongPassword) = %v", err, !(tt.want == "wrong password"))
 			}
 		})
 	}
