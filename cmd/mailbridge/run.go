@@ -102,13 +102,13 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	lc := net.ListenConfig{KeepAlive: -1}
 	l, err := lc.Listen(context.Background(), "tcp", cfg.Addr())
 	if err != nil {
-		return fmt.Errorf("inbound port: %w", explainListen(err, cfg.Inbound.Port))
+		return fmt.Errorf("inbound port: %w", explainListen(err, cfg.Inbound.Port, "port"))
 	}
 	var tl net.Listener
 	if cfg.Inbound.TLSPort != 0 {
 		if tl, err = lc.Listen(context.Background(), "tcp", cfg.TLSAddr()); err != nil {
 			l.Close()
-			return fmt.Errorf("inbound tls_port: %w", explainListen(err, cfg.Inbound.TLSPort))
+			return fmt.Errorf("inbound tls_port: %w", explainListen(err, cfg.Inbound.TLSPort, "tls_port"))
 		}
 	}
 	srv := listener.New(listener.Config{
@@ -182,27 +182,30 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 }
 
 // explainListen turns a listen error into advice: who holds the port and
-// how to free it, or how to get the privileges a low port needs.
-func explainListen(err error, port int) error {
-	return explainListenWith(err, port, portowner.Listeners)
+// how to free it, or how to get the privileges a low port needs. key is
+// the [inbound] key that set the port ("port", "tls_port"): the advice to
+// change it names that key.
+func explainListen(err error, port int, key string) error {
+	return explainListenWith(err, port, key, portowner.Listeners)
 }
 
 // explainListenWith is explainListen with the port owner lookup passed in.
-func explainListenWith(err error, port int, lookup func(port int) ([]portowner.Owner, error)) error {
+func explainListenWith(err error, port int, key string, lookup func(port int) ([]portowner.Owner, error)) error {
 	switch {
 	case errors.Is(err, os.ErrPermission):
-		return fmt.Errorf("%w: ports below 1024 need privileges; run as root or Administrator, grant CAP_NET_BIND_SERVICE (setcap cap_net_bind_service=+ep mailbridge), or set [inbound] port to 1024 or above", err)
+		return fmt.Errorf("%w: ports below 1024 need privileges; run as root or Administrator, grant CAP_NET_BIND_SERVICE (setcap cap_net_bind_service=+ep mailbridge), or set [inbound] %s to 1024 or above", err, key)
 	case errors.Is(err, syscall.EADDRINUSE) || strings.Contains(err.Error(), "address already in use") || strings.Contains(err.Error(), "Only one usage"):
 		owners, lerr := lookup(port)
-		return fmt.Errorf("%w: %s", err, portTaken(port, owners, lerr))
+		return fmt.Errorf("%w: %s", err, portTaken(port, key, owners, lerr))
 	}
 	return err
 }
 
-// portTaken says which program holds port and how to free it. The IIS SMTP
-// Service is named with the commands that stop it for good: it is what
-// holds port 25 on a server being migrated, and it restarts with Windows.
-func portTaken(port int, owners []portowner.Owner, lookupErr error) string {
+// portTaken says which program holds port (set by [inbound] key) and how
+// to free it. The IIS SMTP Service is named with the commands that stop it
+// for good: it is what holds port 25 on a server being migrated, and it
+// restarts with Windows.
+func portTaken(port int, key string, owners []portowner.Owner, lookupErr error) string {
 	const iisAdvice = "stop and disable it from an elevated prompt: `sc stop smtpsvc` and `sc config smtpsvc start= disabled` (PowerShell: `Stop-Service SMTPSVC; Set-Service SMTPSVC -StartupType Disabled`), then start mailbridge again"
 	for _, o := range owners {
 		if o.IsIISSMTP() {
@@ -223,19 +226,19 @@ func portTaken(port int, owners []portowner.Owner, lookupErr error) string {
 	}
 	switch {
 	case len(known) > 0:
-		return fmt.Sprintf("port %d is held by %s; stop that program, or set [inbound] port to a free port", port, strings.Join(known, ", "))
+		return fmt.Sprintf("port %d is held by %s; stop that program, or set [inbound] %s to a free port", port, strings.Join(known, ", "), key)
 	case len(hidden) > 0:
 		how := fmt.Sprintf("as root, `ss -ltnp 'sport = :%d'` names it", port)
 		if runtime.GOOS == "windows" {
 			how = fmt.Sprintf("as Administrator, `netstat -abno | findstr :%d` names it", port)
 		}
-		return fmt.Sprintf("port %d is held by %s, which this user may not inspect; %s; stop it, or set [inbound] port to a free port", port, strings.Join(hidden, ", "), how)
+		return fmt.Sprintf("port %d is held by %s, which this user may not inspect; %s; stop it, or set [inbound] %s to a free port", port, strings.Join(hidden, ", "), how, key)
 	}
 	why := ""
 	if lookupErr != nil {
 		why = fmt.Sprintf(" (it could not be identified: %v)", lookupErr)
 	}
-	return fmt.Sprintf("another program holds port %d%s; on Windows the IIS SMTP Service often does: %s; otherwise stop that program, or set [inbound] port to a free port", port, why, iisAdvice)
+	return fmt.Sprintf("another program holds port %d%s; on Windows the IIS SMTP Service often does: %s; otherwise stop that program, or set [inbound] %s to a free port", port, why, iisAdvice, key)
 }
 
 const clearTextAuthWarning = `[outbound] tls = "none" with a username and password: AUTH sends the password in clear text to the smart host; use tls = "starttls" (port 587) or "implicit" (port 465) if the smart host offers it`
@@ -268,13 +271,13 @@ func check(cfg *config.Config, stdout, stderr io.Writer) int {
 		}
 	}
 	if l, err := net.Listen("tcp", cfg.Addr()); err != nil {
-		fail("inbound port %s: %v", cfg.Addr(), explainListen(err, cfg.Inbound.Port))
+		fail("inbound port %s: %v", cfg.Addr(), explainListen(err, cfg.Inbound.Port, "port"))
 	} else {
 		l.Close()
 	}
 	if cfg.Inbound.TLSPort != 0 {
 		if l, err := net.Listen("tcp", cfg.TLSAddr()); err != nil {
-			fail("inbound tls_port %s: %v", cfg.TLSAddr(), explainListen(err, cfg.Inbound.TLSPort))
+			fail("inbound tls_port %s: %v", cfg.TLSAddr(), explainListen(err, cfg.Inbound.TLSPort, "tls_port"))
 		} else {
 			l.Close()
 		}

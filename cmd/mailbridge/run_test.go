@@ -57,12 +57,12 @@ func TestExplainListenNamesHolder(t *testing.T) {
 	if err == nil {
 		t.Fatal("the port is not taken")
 	}
-	msg := explainListen(err, port).Error()
+	msg := explainListen(err, port, "port").Error()
 	want := fmt.Sprintf("port %d is held by %s (PID %d) on 127.0.0.1:%d; stop that program", port, name, pid, port)
 	if !strings.Contains(msg, want) {
 		t.Fatalf("got %q\nwant it to contain %q", msg, want)
 	}
-	if !errors.Is(explainListen(err, port), syscall.EADDRINUSE) && runtime.GOOS == "linux" {
+	if !errors.Is(explainListen(err, port, "port"), syscall.EADDRINUSE) && runtime.GOOS == "linux" {
 		t.Fatal("the original error is not wrapped")
 	}
 }
@@ -136,17 +136,23 @@ func TestPortTakenMessages(t *testing.T) {
 			[]string{"permission denied", "ports below 1024 need privileges", "setcap cap_net_bind_service=+ep"}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got := explainListenWith(tt.err, 25, func(int) ([]portowner.Owner, error) { return tt.owners, tt.lerr })
-			if !errors.Is(got, tt.err) {
-				t.Errorf("%v does not wrap %v", got, tt.err)
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(got.Error(), w) {
-					t.Errorf("got %q\nlacks %q", got, w)
+		// The advice to move the port names the key that set it.
+		for _, key := range []string{"port", "tls_port"} {
+			t.Run(tt.name+"/"+key, func(t *testing.T) {
+				got := explainListenWith(tt.err, 25, key, func(int) ([]portowner.Owner, error) { return tt.owners, tt.lerr })
+				if !errors.Is(got, tt.err) {
+					t.Errorf("%v does not wrap %v", got, tt.err)
 				}
-			}
-		})
+				for _, w := range tt.want {
+					if !strings.Contains(got.Error(), w) {
+						t.Errorf("got %q\nlacks %q", got, w)
+					}
+				}
+				if n := strings.Count(got.Error(), "set [inbound] "); n != strings.Count(got.Error(), "set [inbound] "+key+" ") || n == 0 && !strings.Contains(tt.name, "IIS") {
+					t.Errorf("got %q\nwant the advice to set [inbound] %s", got, key)
+				}
+			})
+		}
 	}
 }
 

@@ -1,0 +1,54 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/mailbridge/mailbridge/internal/testpki"
+	"github.com/mailbridge/mailbridge/internal/testtool"
+)
+
+// writeTLSConfig writes a configuration listening on 127.0.0.1:port with
+// STARTTLS and an implicit-TLS listener on tlsPort, its certificate made
+// by pfx, its mail root in a temporary folder.
+func writeTLSConfig(t *testing.T, port, tlsPort int, pfx func(path string)) string {
+	t.Helper()
+	dir := testDir(t)
+	pfx(filepath.Join(dir, "cert.pfx"))
+	conf := filepath.Join(dir, "mailbridge.toml")
+	text := fmt.Sprintf("hostname = \"mail.test\"\n[mailroot]\nroot = 'mr'\n[inbound]\nbind = \"127.0.0.1\"\nport = %d\ntls = \"starttls\"\ntls_port = %d\npfx_path = 'cert.pfx'\npfx_password = \"pw\"\n", port, tlsPort)
+	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return conf
+}
+
+// A busy tls_port is reported, by check and by run, with the advice to
+// set tls_port, not port.
+func TestBusyTLSPortNamesItsKey(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	tlsPort := busy.Addr().(*net.TCPAddr).Port
+	pki := testpki.New(t, "test CA")
+	conf := writeTLSConfig(t, testtool.FreePort(t), tlsPort, func(p string) { pki.PFX(t, p, "pw", "mail.test") })
+	for cmd, prefix := range map[string]string{
+		"check": "problem: inbound tls_port 127.0.0.1:" + strconv.Itoa(tlsPort) + ": ",
+		"run":   "inbound tls_port: ",
+	} {
+		code, out, errs := runCmd(t, cmd, "--config", conf)
+		if code != 1 {
+			t.Fatalf("%s: exit %d, want 1\nstdout:\n%s\nstderr:\n%s", cmd, code, out, errs)
+		}
+		if !strings.Contains(errs, prefix) || !strings.Contains(errs, "set [inbound] tls_port to a free port") || strings.Contains(errs, "set [inbound] port") {
+			t.Errorf("%s: stderr:\n%s\nwant %q and the advice to set [inbound] tls_port", cmd, errs, prefix)
+		}
+	}
+}
