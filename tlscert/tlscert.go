@@ -35,17 +35,33 @@ import (
 
 // Info describes a loaded certificate for `mailbridge check` and the log.
 type Info struct {
-	Subject   string
-	Issuer    string
-	SANs      []string
-	NotBefore time.Time
-	NotAfter  time.Time
-	Chain     int // CA certificates in the file besides the leaf
+	Subject    string
+	CommonName string // the subject's common name
+	Issuer     string
+	SANs       []string // subject alternative names: DNS names, IP addresses
+	NotBefore  time.Time
+	NotAfter   time.Time
+	Chain      int // CA certificates in the file besides the leaf
 }
 
 func (i Info) String() string {
 	return fmt.Sprintf("subject %q, issuer %q, names %s, valid %s to %s",
-		i.Subject, i.Issuer, strings.Join(i.SANs, ","), i.NotBefore.UTC().Format(time.DateOnly), i.NotAfter.UTC().Format(time.DateOnly))
+		i.Subject, i.Issuer, i.Names(), i.NotBefore.UTC().Format(time.DateOnly), i.NotAfter.UTC().Format(time.DateOnly))
+}
+
+// Names lists the names the certificate is valid for, for an
+// administrator. Clients that check names look at the subject alternative
+// names alone (RFC 9525 drops the common name that RFC 6125 still allowed;
+// Go since 1.15 and browsers ignore it), so a certificate without any says
+// so, with the common name that old internal CAs wrote instead.
+func (i Info) Names() string {
+	switch {
+	case len(i.SANs) > 0:
+		return strings.Join(i.SANs, ", ")
+	case i.CommonName != "":
+		return fmt.Sprintf("(none; only the subject's common name %q, which clients that check names ignore: they will refuse this certificate; reissue it with %s as a DNS name)", i.CommonName, i.CommonName)
+	}
+	return "(none: clients that check names will refuse this certificate; reissue it with this server's name as a DNS name)"
 }
 
 // LoadPFX reads a PFX file and returns a certificate ready for crypto/tls,
@@ -71,7 +87,7 @@ func ParsePFX(data []byte, password string, now time.Time) (*tls.Certificate, In
 		return nil, Info{}, explain(err)
 	}
 	info := Info{
-		Subject: leaf.Subject.String(), Issuer: leaf.Issuer.String(),
+		Subject: leaf.Subject.String(), CommonName: leaf.Subject.CommonName, Issuer: leaf.Issuer.String(),
 		SANs: names(leaf), NotBefore: leaf.NotBefore, NotAfter: leaf.NotAfter, Chain: len(chain),
 	}
 	signer, ok := key.(crypto.Signer)

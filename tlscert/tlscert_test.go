@@ -220,3 +220,23 @@ func TestReloadNewPassword(t *testing.T) {
 		t.Fatal("password in the log")
 	}
 }
+
+// Names never leaves the names of a certificate blank: without subject
+// alternative names, clients that check names refuse it, and it says so.
+func TestInfoNames(t *testing.T) {
+	for _, tt := range []struct {
+		info Info
+		want string
+	}{
+		{Info{SANs: []string{"mail.example.com", "192.0.2.1"}, CommonName: "mail.example.com"}, "mail.example.com, 192.0.2.1"},
+		{Info{CommonName: "mail.example.com"}, `(none; only the subject's common name "mail.example.com", which clients that check names ignore: they will refuse this certificate; reissue it with mail.example.com as a DNS name)`},
+		{Info{}, "(none: clients that check names will refuse this certificate; reissue it with this server's name as a DNS name)"},
+	} {
+		if got := tt.info.Names(); got != tt.want {
+			t.Errorf("Names() = %q, want %q", got, tt.want)
+		}
+		if !strings.Contains(tt.info.String(), "names "+tt.want+",") {
+			t.Errorf("String() = %q lacks the names", tt.info.String())
+		}
+	}
+}

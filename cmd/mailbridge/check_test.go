@@ -52,3 +52,37 @@ func TestBusyTLSPortNamesItsKey(t *testing.T) {
 		}
 	}
 }
+
+// check lists both listeners, and the certificate's names; a certificate
+// without subject alternative names gets its common name and the warning
+// that clients checking names will refuse it, not an empty line.
+func TestCheckListsListenersAndNames(t *testing.T) {
+	pki := testpki.New(t, "test CA")
+	for _, tt := range []struct {
+		name  string
+		pfx   func(t *testing.T, path string)
+		names string
+	}{
+		{"names", func(t *testing.T, p string) { pki.PFX(t, p, "pw", "mail.test", "smtp.mail.test", "127.0.0.1") },
+			"  names:   mail.test, smtp.mail.test, 127.0.0.1\n"},
+		{"common name only", func(t *testing.T, p string) { pki.PFXCommonName(t, p, "pw", "mail.test") },
+			"  names:   (none; only the subject's common name \"mail.test\", which clients that check names ignore: they will refuse this certificate; reissue it with mail.test as a DNS name)\n"},
+		{"no name at all", func(t *testing.T, p string) { pki.PFXCommonName(t, p, "pw", "") },
+			"  names:   (none: clients that check names will refuse this certificate; reissue it with this server's name as a DNS name)\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			port, tlsPort := testtool.FreePort(t), testtool.FreePort(t)
+			conf := writeTLSConfig(t, port, tlsPort, func(p string) { tt.pfx(t, p) })
+			code, out, errs := runCmd(t, "check", "--config", conf)
+			if code != 0 {
+				t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+			}
+			listen := fmt.Sprintf("listen: 127.0.0.1:%d (STARTTLS), 127.0.0.1:%d (tls_port, implicit TLS)\n", port, tlsPort)
+			for _, want := range []string{listen, tt.names} {
+				if !strings.Contains(out, want) {
+					t.Errorf("stdout lacks %q:\n%s", want, out)
+				}
+			}
+		})
+	}
+}

@@ -254,7 +254,7 @@ func check(cfg *config.Config, stdout, stderr io.Writer) int {
 	if src == "" {
 		src = "built-in defaults"
 	}
-	fmt.Fprintf(stdout, "configuration: %s\nhostname: %s\nlisten: %s\n", src, cfg.Hostname, cfg.Addr())
+	fmt.Fprintf(stdout, "configuration: %s\nhostname: %s\nlisten: %s\n", src, cfg.Hostname, listenAddrs(cfg))
 	for _, f := range layout(cfg).Folders() {
 		fmt.Fprintf(stdout, "%-9s %s\n", f.Name+":", f.Path)
 		if err := checkFolder(f.Path); err != nil {
@@ -287,9 +287,9 @@ func check(cfg *config.Config, stdout, stderr io.Writer) int {
 		// their lines; it is read again to describe the certificate (and
 		// fails here only if the file changed since).
 		_, info, err := tlscert.LoadPFX(cfg.Inbound.PFXPath, cfg.Inbound.PFXPassword, time.Now())
-		if info.Subject != "" {
+		if !info.NotAfter.IsZero() { // decoded (a subject may be empty)
 			fmt.Fprintf(stdout, "certificate: %s\n  subject: %s\n  names:   %s\n  issuer:  %s\n  expires: %s\n",
-				cfg.Inbound.PFXPath, info.Subject, strings.Join(info.SANs, ", "), info.Issuer, info.NotAfter.UTC().Format(time.RFC3339))
+				cfg.Inbound.PFXPath, info.Subject, info.Names(), info.Issuer, info.NotAfter.UTC().Format(time.RFC3339))
 		}
 		if err != nil {
 			fail("inbound TLS: %v", err)
@@ -318,6 +318,22 @@ func check(cfg *config.Config, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stdout, "ok: no problems found")
 	return 0
+}
+
+// listenAddrs lists the inbound listeners for check: the port, with its
+// TLS mode, and the implicit-TLS tls_port when set.
+func listenAddrs(cfg *config.Config) string {
+	s := cfg.Addr()
+	switch cfg.Inbound.TLS {
+	case "starttls":
+		s += " (STARTTLS)"
+	case "implicit":
+		s += " (implicit TLS)"
+	}
+	if cfg.Inbound.TLSPort != 0 {
+		s += ", " + cfg.TLSAddr() + " (tls_port, implicit TLS)"
+	}
+	return s
 }
 
 // checkFolder makes sure dir exists (creating it as run would) and that a

@@ -56,9 +56,16 @@ func (p *PKI) CAPEM() []byte {
 // addresses; the first is the common name), with the CA in its chain.
 func (p *PKI) Server(t testing.TB, names ...string) tls.Certificate {
 	t.Helper()
+	return p.server(t, names[0], names)
+}
+
+// server returns a certificate for cn (the subject's common name) and
+// names (its subject alternative names), with the CA in its chain.
+func (p *PKI) server(t testing.TB, cn string, names []string) tls.Certificate {
+	t.Helper()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: names[0]},
+		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature,
 	}
@@ -106,7 +113,19 @@ func (p *PKI) Files(t testing.TB, dir string, names ...string) (caFile, certFile
 // server certificate for names, its key and the CA, protected by password.
 func (p *PKI) PFX(t testing.TB, path, password string, names ...string) {
 	t.Helper()
-	c := p.Server(t, names...)
+	p.writePFX(t, path, password, p.Server(t, names...))
+}
+
+// PFXCommonName is PFX for a certificate that names its server in the
+// subject's common name alone, without subject alternative names, as old
+// internal CAs issued them (cn "" names none at all).
+func (p *PKI) PFXCommonName(t testing.TB, path, password, cn string) {
+	t.Helper()
+	p.writePFX(t, path, password, p.server(t, cn, nil))
+}
+
+func (p *PKI) writePFX(t testing.TB, path, password string, c tls.Certificate) {
+	t.Helper()
 	leaf, err := x509.ParseCertificate(c.Certificate[0])
 	if err != nil {
 		t.Fatal(err)
