@@ -220,20 +220,11 @@ func fmtSeconds(n uint32) string {
 	return fmt.Sprintf("%ds", n)
 }
 
-// validHostname returns why s is not a host name, or "".
+// validHostname returns why s is not a host name mailbridge's
+// configuration accepts, or "".
 func validHostname(s string) string {
-	if s == "" || len(s) > 253 {
-		return "empty or longer than 253 characters"
-	}
-	for _, label := range strings.Split(s, ".") {
-		if label == "" || len(label) > 63 {
-			return "an empty or over-long label"
-		}
-		for _, r := range label {
-			if !(r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
-				return fmt.Sprintf("%q is not allowed in a host name", r)
-			}
-		}
+	if _, err := config.HostName(s); err != nil {
+		return "it " + err.Error()
 	}
 	return ""
 }

@@ -926,6 +926,12 @@ func hostName(s string) (string, error) {
 	return asciiName(s, "a host name such as mail.example.com")
 }
 
+// HostName checks a host name as the configuration does, and returns it
+// in ASCII (an internationalized name in its A-label form); its error
+// says what is wrong ("must be a host name such as ... (why)"). The IIS
+// importer uses it, so that what it writes loads.
+func HostName(s string) (string, error) { return hostName(s) }
+
 // domain reads a mail domain (local_domains, default_domain).
 func domain(s string) (string, error) {
 	return asciiName(s, "a domain such as example.com")
