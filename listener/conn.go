@@ -80,6 +80,7 @@ type conn struct {
 	replyOut    int64 // bytes of the reply being sent (multi-line, 354)
 	closeLogged bool  // the session's closing line (240) is written
 	gone        bool  // the client went away, or fail closed: replies go nowhere
+	cut         bool  // the connection ended inside a BDAT chunk
 	chunk       bool  // the bytes of a BDAT chunk are due
 	bdatOpen    bool  // a BDAT chunk without LAST was sent: more will follow
 
@@ -202,7 +203,8 @@ func (c *conn) Read(p []byte) (n int, err error) {
 		c.mu.Unlock()
 
 		d := c.srv.cfg.CommandTimeout
-		if data {
+		if data || c.bdatSkip > 0 {
+			// A BDAT chunk is message data too.
 			d = c.srv.cfg.DataTimeout
 		}
 		if shutdown && !inMessage {
@@ -229,6 +231,14 @@ func (c *conn) Read(p []byte) (n int, err error) {
 			continue
 		}
 		n, err = c.handOver(p, n, err, data, shutdown)
+		if err != nil && c.bdatSkip > 0 {
+			// The connection ended inside a BDAT chunk. go-smtp hands the
+			// message on as if the chunk were whole (its reader ends at
+			// the connection's end): the message must not be stored.
+			c.mu.Lock()
+			c.cut = true
+			c.mu.Unlock()
+		}
 		if n == 0 && err == nil {
 			continue // the read held only a STARTTLS command
 		}
@@ -643,6 +653,13 @@ func (c *conn) logClose() {
 func computerName(fqdn string) string {
 	name, _, _ := strings.Cut(fqdn, ".")
 	return strings.ToUpper(name)
+}
+
+// chunkCut reports whether the connection ended inside a BDAT chunk.
+func (c *conn) chunkCut() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cut
 }
 
 // setMessageID records the stored message's ID for the DATA log line.

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net"
 	"net/smtp"
 	"os"
 	"path/filepath"
@@ -697,5 +698,43 @@ func TestCommandChecks(t *testing.T) {
 	if !strings.HasPrefix(b, "x-sender: a@x.test\r\nx-receiver: b@y.test\r\nx-receiver: c@y.test\r\nReceived: from client.test ") ||
 		strings.ContainsAny(b[:strings.Index(b, "Subject:")], "\x00\x7f") || strings.Count(b, "\r") != strings.Count(b, "\r\n") {
 		t.Fatalf("Drop file:\n%q", b)
+	}
+}
+
+// TestBDATCut: a BDAT chunk cut short (the client closed, or stalled past
+// the data timeout) leaves nothing in Drop (RFC 3030 section 2: a chunk is
+// exactly the octets declared); a stalled chunk times out after the data
+// timeout, as a DATA upload does, not the command timeout.
+func TestBDATCut(t *testing.T) {
+	cfg := testConfig()
+	cfg.CommandTimeout = time.Minute
+	cfg.DataTimeout = 300 * time.Millisecond
+	ts := startServer(t, cfg)
+	for _, how := range []string{"close", "half-close", "stall"} {
+		c := dial(t, ts.addr)
+		c.hello()
+		c.expect("MAIL FROM:<a@x.test>", "250")
+		c.expect("RCPT TO:<b@y.test>", "250")
+		c.send("BDAT 5000 LAST\r\nSubject: invoice batch\r\n\r\n" + strings.Repeat("line of invoice data\r\n", 20))
+		switch how {
+		case "close":
+			time.Sleep(50 * time.Millisecond)
+			c.c.Close()
+		case "half-close":
+			c.c.(*net.TCPConn).CloseWrite()
+			c.waitClosed()
+		case "stall":
+			start := time.Now()
+			if r := c.reply(); !strings.HasPrefix(r, "421 4.4.2") || time.Since(start) > 20*time.Second {
+				t.Fatalf("stalled chunk: %q after %v", r, time.Since(start))
+			}
+		}
+	}
+	for deadline := time.Now().Add(5 * time.Second); strings.Count(ts.logs.String(), "inside a BDAT chunk") < 2 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if n := ts.dropFiles(t); len(n) != 0 {
+		t.Fatalf("Drop holds %v after chunks cut short:\n%s", n, ts.logs.String())
 	}
 }

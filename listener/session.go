@@ -58,6 +58,7 @@ var (
 	// section 4.1.4: MAIL starts one only after RSET or the end of the
 	// last); go-smtp would take it and silently drop the recipients
 	// already accepted.
+	errChunkCut   = errors.New("the connection ended inside a BDAT chunk")
 	errNestedMail = &smtp.SMTPError{Code: 503, EnhancedCode: smtp.EnhancedCode{5, 5, 1}, Message: "Sender already specified"}
 	errBadSender  = &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 7},
 		Message: "Bad sender address syntax: control characters are not allowed"}
@@ -209,6 +210,12 @@ func (s *session) Data(r io.Reader) error {
 		}
 		log.Error("message not stored", "result", "451", "error", err)
 		return errStore
+	}
+	if s.conn.chunkCut() {
+		// RFC 3030 section 2: a chunk is exactly the octets its BDAT
+		// command declared; fewer, and the message is not whole.
+		log.Info("message not received", "result", "aborted", "size", cr.n, "error", errChunkCut)
+		return errChunkCut
 	}
 	// Decoded parts can only exceed the limit when the whole message does:
 	// base64 and quoted-printable never decode to more than they encode.
