@@ -20,8 +20,9 @@ func (e *errPartTooBig) Error() string {
 }
 
 // maxDepth bounds how deep largestPart follows nested multiparts and
-// forwarded messages; deeper parts are not measured (max_message_size
-// still bounds them).
+// forwarded messages; what is deeper is measured whole, as one attachment
+// (no mail client nests so deep: such a message is built to slip past a
+// filter).
 const maxDepth = 50
 
 // largestPart walks a MIME message and returns an *errPartTooBig for the
@@ -43,6 +44,10 @@ func largestPart(r io.Reader, limit int64) error {
 
 func walkPart(e *message.Entity, limit int64, depth int) error {
 	if depth > maxDepth {
+		n, _ := io.Copy(io.Discard, io.LimitReader(e.Body, limit+1))
+		if n > limit {
+			return &errPartTooBig{name: fmt.Sprintf("(nested more than %d levels deep)", maxDepth), size: limit}
+		}
 		return nil
 	}
 	if mr := e.MultipartReader(); mr != nil {
@@ -103,6 +108,11 @@ func attachmentName(e *message.Entity) (name string, ok bool) {
 	ok = name != "" || strings.EqualFold(disp, "attachment") || !strings.HasPrefix(strings.ToLower(t), "text/")
 	if name == "" {
 		name = "(" + strings.ToLower(t) + ")"
+	}
+	// The name goes into the 552 reply: one line, bounded.
+	name = replyText(name)
+	if r := []rune(name); len(r) > 100 {
+		name = string(r[:100]) + "..."
 	}
 	return name, ok
 }

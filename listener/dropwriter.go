@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"strings"
+	"unicode/utf8"
 )
 
 // maxHeaderLine is how much of one header line is held in memory to
@@ -159,11 +160,23 @@ func (d *dropWriter) endHeader(blank bool) {
 	d.write([]byte(b.String()))
 }
 
-// cleanID makes a Message-ID fit for a one-line reply.
+// cleanID makes a Message-ID fit for a one-line reply; one too long for a
+// reply line (RFC 5321 section 4.5.3.1.5: 512 octets) is not echoed.
 func cleanID(s string) string {
-	s = strings.TrimSpace(s)
+	s = replyText(strings.TrimSpace(s))
+	if len(s) > 250 {
+		return ""
+	}
+	return s
+}
+
+// replyText is s without the characters that must not be in a reply line
+// (RFC 5321 sections 2.3.8 and 4.2): ASCII and C1 controls, the Unicode
+// line and paragraph separators, and invalid UTF-8, which some readers
+// take for line ends or cannot show.
+func replyText(s string) string {
 	return strings.Map(func(r rune) rune {
-		if r < 32 || r == 127 {
+		if r < 32 || r == 127 || (r >= 0x80 && r <= 0x9f) || r == 0x2028 || r == 0x2029 || r == utf8.RuneError {
 			return -1
 		}
 		return r

@@ -108,6 +108,12 @@ func TestLimits(t *testing.T) {
 			return "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b1\r\n\r\n--b1\r\n" +
 				strings.Join(parts, "\r\n--b1\r\n") + "\r\n--b1--\r\n"
 		}
+		nested := func(levels int, part string) string {
+			for i := range levels {
+				part = fmt.Sprintf("Content-Type: multipart/mixed; boundary=n%d\r\n\r\n--n%d\r\n%s\r\n--n%d--\r\n", i, i, part, i)
+			}
+			return "MIME-Version: 1.0\r\n" + part
+		}
 		forwarded := func(parts ...string) string {
 			return "Content-Type: message/rfc822\r\nContent-Disposition: attachment; filename=fwd.eml\r\n\r\n" +
 				"Subject: original\r\n" + strings.ReplaceAll(multi(parts...), "b1", "b2")
@@ -119,6 +125,11 @@ func TestLimits(t *testing.T) {
 				"552 5.3.4 Attachment log.txt exceeds the maximum attachment size of 16 KB"},
 			{"a text part marked attachment", multi("Content-Disposition: attachment\r\n\r\n" + big),
 				"552 5.3.4 Attachment (text/plain) exceeds the maximum attachment size of 16 KB"},
+			{"a name that would split the reply", multi("Content-Type: application/pdf; name=\"=?utf-8?Q?x=0D=0A250_2.6.0_fake=0D=0A?=\"\r\n\r\n" + big),
+				"552 5.3.4 Attachment x250 2.6.0 fake exceeds the maximum attachment size of 16 KB"},
+			{"an attachment nested too deep to be measured alone",
+				nested(60, "Content-Type: application/pdf; name=deep.pdf\r\n\r\n"+big),
+				"552 5.3.4 Attachment (nested more than 50 levels deep) exceeds the maximum attachment size of 16 KB"},
 			{"a whole-message PDF without a name", "MIME-Version: 1.0\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n" + b64,
 				"552 5.3.4 Attachment (application/pdf) exceeds the maximum attachment size of 16 KB"},
 			{"a forwarded message's attachments one by one",
@@ -649,6 +660,9 @@ func FuzzLargestPart(f *testing.F) {
 		var tb *errPartTooBig
 		if err != nil && (!errors.As(err, &tb) || tb.name == "") {
 			t.Fatalf("largestPart: %v", err)
+		}
+		if tb != nil && (tb.name != replyText(tb.name) || len([]rune(tb.name)) > 103) {
+			t.Fatalf("the name %q is not fit for a reply line", tb.name)
 		}
 	})
 }
