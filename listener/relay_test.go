@@ -195,10 +195,15 @@ func TestInternationalizedLocalDomains(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Quit()
+	// Each spelling names one recipient: the first is written, once.
 	var want strings.Builder
 	want.WriteString("x-sender: a@x.test\r\n")
+	seen := map[string]bool{}
 	for _, r := range accepted {
-		want.WriteString("x-receiver: " + r + "\r\n")
+		if !seen[r[:1]] {
+			seen[r[:1]] = true
+			want.WriteString("x-receiver: " + r + "\r\n")
+		}
 	}
 	if got := ts.onlyDrop(t); !strings.HasPrefix(string(got), want.String()+"Received: ") {
 		t.Errorf("Drop file begins\n%q\nwant\n%q", got[:min(len(got), want.Len()+10)], want.String())

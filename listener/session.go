@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 
 	"github.com/emersion/go-smtp"
@@ -41,14 +40,15 @@ type session struct {
 	smtp *smtp.Conn
 	conn *conn
 
-	inTx   bool // MAIL was accepted: a transaction is open
+	inTx   bool            // MAIL was accepted: a transaction is open
+	seen   map[string]bool // rcptKey of the recipients accepted
 	from   string
 	local  []string // recipients whose mail goes to Drop
 	remote []string // recipients relayed through the smart host
 }
 
 func (s *session) Reset() {
-	s.inTx, s.from, s.local, s.remote = false, "", nil, nil
+	s.inTx, s.seen, s.from, s.local, s.remote = false, nil, "", nil, nil
 }
 
 func (s *session) Logout() error { return nil }
@@ -85,7 +85,7 @@ func (s *session) Mail(from string, _ *smtp.MailOptions) error {
 	}
 	s.inTx = true
 	s.from = compat.QuoteLocal(from)
-	s.local, s.remote = nil, nil
+	s.seen, s.local, s.remote = nil, nil, nil
 	return nil
 }
 
@@ -97,20 +97,42 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 		return errBadRcpt
 	}
 	to = compat.QuoteLocal(to)
-	switch s.s.route(to, addrIP(s.conn.RemoteAddr())) {
-	case toDrop:
-		if !slices.Contains(s.local, to) {
-			s.local = append(s.local, to)
-		}
-	case toRelay:
-		if !slices.Contains(s.remote, to) {
-			s.remote = append(s.remote, to)
-		}
-	default:
+	route := s.s.route(to, addrIP(s.conn.RemoteAddr()))
+	if route != toDrop && route != toRelay {
 		s.s.log.Info("relay refused", "client", s.conn.clientIP, "from", s.from, "to", to)
 		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "Unable to relay for " + to}
 	}
+	key := rcptKey(to)
+	if s.seen[key] {
+		return nil
+	}
+	if s.seen == nil {
+		s.seen = map[string]bool{}
+	}
+	s.seen[key] = true
+	if route == toDrop {
+		s.local = append(s.local, to)
+	} else {
+		s.remote = append(s.remote, to)
+	}
 	return nil
+}
+
+// rcptKey is the form in which recipients are compared for duplicates:
+// the domain is not case sensitive (RFC 5321 section 2.4; compared as
+// domainKey), nor is the reserved local part postmaster (section 4.5.1);
+// other local parts are compared as written, since a server may tell
+// their cases apart.
+func rcptKey(addr string) string {
+	i := strings.LastIndexByte(addr, '@')
+	if i < 0 {
+		return addr
+	}
+	local := addr[:i]
+	if strings.EqualFold(local, "postmaster") {
+		local = "postmaster"
+	}
+	return local + "@" + domainKey(addr[i+1:])
 }
 
 // output is one file the message is written to: Drop for local
