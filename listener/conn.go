@@ -443,8 +443,8 @@ func (c *conn) rewriteCommand(line []byte) []byte {
 }
 
 // greetingWithControl reports whether line is a HELO or EHLO command whose
-// argument holds an ASCII control character (a CR alone, NUL, ...), and
-// returns the verb as sent. RFC 5321 section 4.1.1.1: the argument is a
+// argument holds an ASCII control character (a CR alone, NUL, ...) or is
+// longer than a domain can be, and returns the verb as sent. RFC 5321 section 4.1.1.1: the argument is a
 // domain or an address literal; a CR in it would split the Received
 // header of the Drop file for readers that take a CR alone as a line end.
 func greetingWithControl(line []byte) (string, bool) {
@@ -453,6 +453,11 @@ func greetingWithControl(line []byte) (string, bool) {
 		return "", false
 	}
 	arg := bytes.TrimSuffix(bytes.TrimSuffix(line[5:], []byte("\n")), []byte("\r"))
+	if len(bytes.TrimSpace(arg)) > 255 {
+		// A domain is at most 255 octets (RFC 5321 section 4.5.3.1.2);
+		// a longer name would make a Received line past RFC 5322's 998.
+		return string(line[:4]), true
+	}
 	for _, b := range arg {
 		if (b < 0x20 && b != '\t') || b == 0x7f {
 			return string(line[:4]), true
@@ -825,6 +830,15 @@ var rfcReplies = map[string]string{
 	"500 5.5.4 Unknown RCPT TO argument":                  "555 5.5.4 Unknown RCPT TO argument",
 	"523 5.7.10 TLS is required":                          "502 5.7.0 Authentication not supported",
 	"501 5.5.2 Domain/address argument required for HELO": "501 5.5.4 EHLO and HELO need the client's domain name or address literal, in printable characters",
+	// Parameters of extensions not advertised (DSN, REQUIRETLS,
+	// BINARYMIME): unknown to this server, so 555 (RFC 5321 section
+	// 4.1.1.11), not 504.
+	"504 5.5.4 RET is not implemented":        "555 5.5.4 RET is not implemented",
+	"504 5.5.4 ENVID is not implemented":      "555 5.5.4 ENVID is not implemented",
+	"504 5.5.4 NOTIFY is not implemented":     "555 5.5.4 NOTIFY is not implemented",
+	"504 5.5.4 ORCPT is not implemented":      "555 5.5.4 ORCPT is not implemented",
+	"504 5.5.4 REQUIRETLS is not implemented": "555 5.5.4 REQUIRETLS is not implemented",
+	"504 5.5.4 BINARYMIME is not implemented": "555 5.5.4 BINARYMIME is not implemented",
 }
 
 // rewrite maps one go-smtp reply line to IIS's (iis-reference section 8).
