@@ -64,7 +64,9 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	case "version", "--version", "-v", "help", "--help", "-h":
 		isHelp := cmd == "help" || cmd == "--help" || cmd == "-h"
 		if isHelp && len(rest) == 1 && slices.Contains([]string{"run", "check", "import-iis", "service"}, rest[0]) {
-			return realMain([]string{rest[0], "-h"}, stdout, stderr) // "help run" is "run -h"
+			// "help run" is "run -h", on standard output as help is (so
+			// that "mailbridge help run | less" shows it).
+			return realMain([]string{rest[0], "-h"}, stdout, stdout)
 		}
 		if len(rest) > 0 {
 			// As run and check: a word more is a mistyped command line.

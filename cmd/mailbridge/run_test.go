@@ -269,7 +269,11 @@ func TestVersionAndHelpArguments(t *testing.T) {
 	} {
 		var out, errb bytes.Buffer
 		code := realMain(tc.args, &out, &errb)
-		if code != tc.code || !strings.Contains(out.String()+errb.String(), tc.out) {
+		got := out.String()
+		if code != 0 {
+			got = errb.String() // errors on standard error, help on standard output
+		}
+		if code != tc.code || !strings.Contains(got, tc.out) {
 			t.Errorf("mailbridge %v: exit %d, output %q%q", tc.args, code, out.String(), errb.String())
 		}
 	}
