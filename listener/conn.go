@@ -443,8 +443,9 @@ func (c *conn) rewriteCommand(line []byte) []byte {
 }
 
 // greetingWithControl reports whether line is a HELO or EHLO command whose
-// argument holds an ASCII control character (a CR alone, NUL, ...) or is
-// longer than a domain can be, and returns the verb as sent. RFC 5321 section 4.1.1.1: the argument is a
+// argument holds a control character (a CR alone, NUL, ...; see
+// hasControl) or invalid UTF-8, or is longer than a domain can be, and
+// returns the verb as sent. RFC 5321 section 4.1.1.1: the argument is a
 // domain or an address literal; a CR in it would split the Received
 // header of the Drop file for readers that take a CR alone as a line end.
 func greetingWithControl(line []byte) (string, bool) {
@@ -458,10 +459,8 @@ func greetingWithControl(line []byte) (string, bool) {
 		// a longer name would make a Received line past RFC 5322's 998.
 		return string(line[:4]), true
 	}
-	for _, b := range arg {
-		if (b < 0x20 && b != '\t') || b == 0x7f {
-			return string(line[:4]), true
-		}
+	if hasControl(string(bytes.ReplaceAll(arg, []byte("\t"), []byte(" ")))) {
+		return string(line[:4]), true
 	}
 	return "", false
 }

@@ -680,6 +680,10 @@ func TestCommandChecks(t *testing.T) {
 	c.expect("HELO a\x00b", "501 5.5.4")
 	c = dial(t, ts.addr)
 	c.reply()
+	c.expect("EHLO bad\xffutf8", "501 5.5.4")
+	c.expect("EHLO \u00e9cole.test", "250") // UTF-8 is a name, not a control
+	c = dial(t, ts.addr)
+	c.reply()
 	c.expect("EHLO "+strings.Repeat("h", 256), "501 5.5.4")
 	c.expect("EHLO "+strings.Repeat("h", 255), "250")
 	c.expect("MAIL FROM:<a@x.test> RET=HDRS", "555 5.5.4")
@@ -694,6 +698,12 @@ func TestCommandChecks(t *testing.T) {
 	c.expect("MAIL FROM:<a@x.test>", "250 2.1.0")
 	c.expect("RCPT TO:<\"v\rx-receiver: victim@other.test\r\"@y.test>", "501 5.1.3")
 	c.expect("RCPT TO:<a\x7fb@y.test>", "501 5.1.3")
+	c = dial(t, ts.addr)
+	c.hello()
+	c.expect("MAIL FROM:<a@x.test> SMTPUTF8", "250 2.1.0")
+	c.expect("RCPT TO:<\"a\u2028x-receiver: z@z.test\"@y.test>", "501 5.1.3") // Python's splitlines ends a line there
+	c.expect("RCPT TO:<a\u0085b@y.test>", "501 5.1.3")                        // NEL, a C1 control
+	c.expect("RCPT TO:<jörg@bücher.test>", "250 2.1.5")
 	c.expect("RCPT TO:<b@y.test>", "250 2.1.5")
 	// A second MAIL inside the transaction would drop b@y.test (RFC 5321
 	// section 4.1.4).
@@ -721,7 +731,7 @@ func TestCommandChecks(t *testing.T) {
 		t.Fatalf("DATA: %q", r)
 	}
 	b := string(ts.onlyDrop(t))
-	if !strings.HasPrefix(b, "x-sender: a@x.test\r\nx-receiver: b@y.test\r\nx-receiver: c@y.test\r\nx-receiver: Postmaster@mail.example.com\r\nReceived: from client.test ") ||
+	if !strings.HasPrefix(b, "x-sender: a@x.test\r\nx-receiver: jörg@bücher.test\r\nx-receiver: b@y.test\r\nx-receiver: c@y.test\r\nx-receiver: Postmaster@mail.example.com\r\nReceived: from client.test ") ||
 		strings.ContainsAny(b[:strings.Index(b, "Subject:")], "\x00\x7f") || strings.Count(b, "\r") != strings.Count(b, "\r\n") {
 		t.Fatalf("Drop file:\n%q", b)
 	}

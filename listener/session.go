@@ -66,13 +66,16 @@ var (
 		Message: "Bad recipient address syntax: control characters are not allowed"}
 )
 
-// hasControl reports whether s holds an ASCII control character. RFC 5321
-// section 4.1.2 allows none in an address, quoted or not, and go-smtp's
-// parser takes them: a CR in a quoted local part would end the
-// x-receiver line early for readers that take a CR alone as a line end,
-// and let a client write lines of its own into the Drop file.
+// hasControl reports whether s holds a control character, a Unicode line
+// or paragraph separator, or is not valid UTF-8. RFC 5321 section 4.1.2
+// allows no control character in an address, quoted or not (nor RFC 6531
+// outside printable UTF-8), and go-smtp's parser takes them: a CR in a
+// quoted local part would end the x-receiver line early for readers that
+// take a CR alone as a line end (NEL, U+2028 and U+2029 likewise for
+// Python's splitlines), and let a client write lines of its own into the
+// Drop file.
 func hasControl(s string) bool {
-	return strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f })
+	return replyText(s) != s
 }
 
 // Mail accepts any sender, the null sender included (RFC 5321 section 4.5.5).
