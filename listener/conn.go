@@ -81,6 +81,7 @@ type conn struct {
 	closeLogged bool  // the session's closing line (240) is written
 	gone        bool  // the client went away, or fail closed: replies go nowhere
 	cut         bool  // the connection ended inside a BDAT chunk
+	needHello   bool  // STARTTLS succeeded: the client must greet again
 	chunk       bool  // the bytes of a BDAT chunk are due
 	bdatOpen    bool  // a BDAT chunk without LAST was sent: more will follow
 
@@ -412,7 +413,9 @@ func (c *conn) trackBDAT(line []byte) {
 	switch f[0] {
 	case "BDAT":
 		c.bdatOpen = len(f) < 3 || f[2] != "LAST"
-	case "RSET", "MAIL", "HELO", "EHLO", "QUIT":
+	case "HELO", "EHLO":
+		c.bdatOpen, c.needHello = false, false
+	case "RSET", "MAIL", "QUIT":
 		c.bdatOpen = false
 	}
 	c.chunk = c.bdatSkip > 0
@@ -553,6 +556,7 @@ func (c *conn) upgrade() error {
 	}
 	c.mu.Lock()
 	c.nc, c.tls, c.handshook = tc, true, true
+	c.needHello = true
 	c.inject = append(c.inject[:0], "RSET\r\n"...)
 	c.swallow++
 	c.mu.Unlock()
@@ -657,6 +661,13 @@ func (c *conn) logClose() {
 func computerName(fqdn string) string {
 	name, _, _ := strings.Cut(fqdn, ".")
 	return strings.ToUpper(name)
+}
+
+// helloNeeded reports whether the client has not greeted since STARTTLS.
+func (c *conn) helloNeeded() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.needHello
 }
 
 // chunkCut reports whether the connection ended inside a BDAT chunk.

@@ -58,9 +58,12 @@ var (
 	// section 4.1.4: MAIL starts one only after RSET or the end of the
 	// last); go-smtp would take it and silently drop the recipients
 	// already accepted.
-	errChunkCut   = errors.New("the connection ended inside a BDAT chunk")
-	errNestedMail = &smtp.SMTPError{Code: 503, EnhancedCode: smtp.EnhancedCode{5, 5, 1}, Message: "Sender already specified"}
-	errBadSender  = &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 7},
+	errChunkCut = errors.New("the connection ended inside a BDAT chunk")
+	// errHelloAfterTLS: RFC 3207 section 4.2 has the server forget the
+	// client's greeting after STARTTLS; the client greets again.
+	errHelloAfterTLS = &smtp.SMTPError{Code: 503, EnhancedCode: smtp.EnhancedCode{5, 5, 1}, Message: "Send EHLO again after STARTTLS"}
+	errNestedMail    = &smtp.SMTPError{Code: 503, EnhancedCode: smtp.EnhancedCode{5, 5, 1}, Message: "Sender already specified"}
+	errBadSender     = &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 7},
 		Message: "Bad sender address syntax: control characters are not allowed"}
 	errBadRcpt = &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 3},
 		Message: "Bad recipient address syntax: control characters are not allowed"}
@@ -80,6 +83,9 @@ func hasControl(s string) bool {
 
 // Mail accepts any sender, the null sender included (RFC 5321 section 4.5.5).
 func (s *session) Mail(from string, _ *smtp.MailOptions) error {
+	if s.conn.helloNeeded() {
+		return errHelloAfterTLS
+	}
 	if s.inTx {
 		return errNestedMail
 	}

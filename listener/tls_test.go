@@ -134,6 +134,8 @@ func TestSTARTTLSDiscardsInjectedCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := &client{t: t, c: tc, br: bufio.NewReader(tc)}
+	// The greeting before TLS is forgotten too: the client greets again.
+	s.expect("MAIL FROM:<after@x.test>", "503 5.5.1 Send EHLO again after STARTTLS")
 	s.expect("EHLO client.test", "250-mail.example.com Hello [127.0.0.1]")
 	// Neither the MAIL before STARTTLS nor the injected one survives.
 	s.expect("RCPT TO:<b@y.test>", "503 5.5.1")
