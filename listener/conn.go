@@ -324,11 +324,16 @@ func (c *conn) scanCommands(p []byte) (keep int, cut bool, repl []byte, err erro
 			k := min(int64(len(p)-off), c.bdatSkip)
 			c.bdatSkip -= k
 			off += int(k)
+			c.mu.Lock()
 			if c.bdatSkip == 0 {
-				c.mu.Lock()
 				c.chunk = false
-				c.mu.Unlock()
 			}
+			if len(c.cmds) > 0 {
+				// The BDAT command waiting for its reply is the last one:
+				// its bytes are the chunk's bytes received, not declared.
+				c.cmds[len(c.cmds)-1].n += int(k)
+			}
+			c.mu.Unlock()
 			continue
 		}
 		if c.lineLen == 0 {
@@ -371,8 +376,9 @@ func (c *conn) scanCommands(p []byte) (keep int, cut bool, repl []byte, err erro
 		isData := bytes.EqualFold(verb, []byte("DATA"))
 		if c.srv.cfg.CommandLog != nil {
 			c.mu.Lock()
-			// A BDAT command's bytes include its chunk, as DATA's its message.
-			c.cmds = append(c.cmds, pendingCmd{line: strings.TrimRight(string(c.lineHead), "\r\n"), at: time.Now(), n: c.lineLen + int(c.bdatSkip)})
+			// A BDAT command's bytes grow with its chunk's (above), as
+			// DATA's with its message.
+			c.cmds = append(c.cmds, pendingCmd{line: strings.TrimRight(string(c.lineHead), "\r\n"), at: time.Now(), n: c.lineLen})
 			c.mu.Unlock()
 		}
 		c.lineLen, c.lineHead, c.lineStart = 0, c.lineHead[:0], -1
