@@ -459,6 +459,29 @@ password_file = 'pw.txt'
 	}
 }
 
+// TestVerifyCertificateDefault: opportunistic TLS does not verify unless
+// asked to, or unless AUTH would send a password (RFC 7435).
+func TestVerifyCertificateDefault(t *testing.T) {
+	for _, tt := range []struct {
+		toml string
+		want bool
+	}{
+		{"", false},
+		{"tls = \"opportunistic\"", false},
+		{"verify_certificate = true", true},
+		{"username = \"u\"\npassword = \"p\"", true},
+		{"server_name = \"relay.corp.example\"", true},
+		{"tls = \"starttls\"", true},
+		{"tls = \"implicit\"\nport = 465", true},
+		{"tls = \"starttls\"\nverify_certificate = false", false},
+	} {
+		c, err := Parse("mb.toml", []byte("[outbound]\nserver = \"relay.test\"\n"+tt.toml+"\n"))
+		if err != nil || c.Outbound.VerifyCertificate != tt.want {
+			t.Errorf("%q: verify %v, want %v (%v)", tt.toml, c != nil && c.Outbound.VerifyCertificate, tt.want, err)
+		}
+	}
+}
+
 func TestOutboundTLSProblems(t *testing.T) {
 	dir := testdir.New(t)
 	notPEM := filepath.Join(dir, "ca.cer")

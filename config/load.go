@@ -132,6 +132,7 @@ func parse(name, base string, data []byte) (*Config, error) {
 	if c.Pickup.DefaultDomain == "" {
 		c.Pickup.DefaultDomain = c.Hostname
 	}
+	c.Outbound.VerifyCertificate = verifyByDefault(raw, c.Outbound)
 	l.validate(c)
 	l.loadCAs(&c.Outbound)
 	pwKey, pwValue := pfxPasswordKey(raw, c)
@@ -141,6 +142,25 @@ func parse(name, base string, data []byte) (*Config, error) {
 		return nil, l.errs
 	}
 	return c, nil
+}
+
+// verifyByDefault is verify_certificate as set, or else its default: true,
+// except with opportunistic TLS when nothing asks for the smart host to
+// be authenticated (no AUTH, no ca_file, no server_name). Opportunistic
+// TLS encrypts where the smart host offers it and sends in plain text
+// where it does not, so an attacker who can pose as the smart host can as
+// well remove its STARTTLS: verifying adds no protection, while refusing
+// an unverified certificate holds back mail that plain text (IIS, here)
+// delivered (RFC 7435 section 1.2; Exchange's default certificate is
+// self-signed). With AUTH the password must not go to an impostor, so it
+// is verified.
+func verifyByDefault(raw map[string]any, o Outbound) bool {
+	if out, ok := raw["outbound"].(map[string]any); ok {
+		if _, set := out["verify_certificate"]; set {
+			return o.VerifyCertificate
+		}
+	}
+	return o.TLS != "opportunistic" || o.Username != "" || o.CAFile != "" || o.ServerName != ""
 }
 
 // machineName checks the machine's name, which the greeting and the
