@@ -9,6 +9,8 @@
 // transaction, RFC 5321 section 4.1.1.5; a completed one needs none, as the
 // final reply to DATA ends the transaction, section 3.3) and closes it
 // after that or on any connection error. Every command has a deadline.
+// A stop (the context of Send done) lets a transaction under way finish
+// within StopTimeout and starts no other.
 //
 // TLS is a mode (Config.TLS): none; opportunistic, STARTTLS when the smart
 // host offers it and plain text only when it does not (RFC 3207), never
@@ -68,6 +70,14 @@ type Config struct {
 	MaxRecipients int
 	// MaxMessages sent on one connection before it is closed; 0 means 20.
 	MaxMessages int
+	// StopTimeout is how long a transaction under way (from MAIL FROM to
+	// the reply to the final ".") may still take to finish once the
+	// context of Send is done (a stop): cutting the connection after the
+	// final "." leaves the message sent but not known to be, and it is
+	// sent again after the restart (RFC 5321 section 6.1). No new
+	// transaction starts after the stop. 0 means none: the connection is
+	// closed at once ([inbound] shutdown_timeout = "0s").
+	StopTimeout time.Duration
 
 	// TLS is the mode: TLSNone, TLSOpportunistic (also ""), TLSStartTLS or
 	// TLSImplicit. See the package doc for what each one does.
@@ -248,8 +258,12 @@ type Session struct {
 	c    *smtp.Client
 	sent int // messages on this connection
 
-	mu   sync.Mutex
-	conn net.Conn // s.c's connection, closed from another goroutine on cancel
+	mu       sync.Mutex
+	conn     net.Conn    // s.c's connection, closed from another goroutine on a stop
+	gen      int         // the Send call under way, so that a late stop of an earlier one is ignored
+	inTx     bool        // a transaction is under way: a stop lets it finish
+	stopping bool        // the context of Send is done: no transaction starts
+	grace    *time.Timer // closes the connection StopTimeout after the stop
 }
 
 // NewSession returns a session that connects on first use.
@@ -288,6 +302,63 @@ func (s *Session) abort() {
 		s.conn.Close()
 	}
 	s.mu.Unlock()
+}
+
+// stop runs when the context of Send call gen is done: the connection is
+// closed at once, unless a transaction is under way and StopTimeout gives
+// it time to finish.
+func (s *Session) stop(gen int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if gen != s.gen || s.stopping {
+		return
+	}
+	s.stopping = true
+	if s.inTx && s.cfg.StopTimeout > 0 {
+		s.grace = time.AfterFunc(s.cfg.StopTimeout, s.abort)
+		return
+	}
+	if s.conn != nil {
+		s.conn.Close()
+	}
+}
+
+// begin marks the start of a transaction; it reports false after a stop.
+func (s *Session) begin() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopping {
+		return false
+	}
+	s.inTx = true
+	return true
+}
+
+// end marks the end of a transaction.
+func (s *Session) end() {
+	s.mu.Lock()
+	s.inTx = false
+	s.mu.Unlock()
+}
+
+// watch arms stop for this Send call; the returned function disarms it.
+func (s *Session) watch(ctx context.Context) (unwatch func()) {
+	s.mu.Lock()
+	s.gen++
+	gen := s.gen
+	s.stopping, s.inTx = false, false
+	s.mu.Unlock()
+	stop := context.AfterFunc(ctx, func() { s.stop(gen) })
+	return func() {
+		stop()
+		s.mu.Lock()
+		s.gen++ // a stop still on its way finds another call, or none
+		if s.grace != nil {
+			s.grace.Stop()
+			s.grace = nil
+		}
+		s.mu.Unlock()
+	}
 }
 
 func (s *Session) dial(ctx context.Context) error {
@@ -374,9 +445,9 @@ func (s *Session) Send(ctx context.Context, from string, to []string, message []
 		fail(0, classify(s.cfg.Addr(), "connect", err))
 		return results
 	}
-	// A cancelled context (shutdown) aborts a command in progress.
-	stop := context.AfterFunc(ctx, s.abort)
-	defer stop()
+	// A stop (ctx done) closes the connection, at once or, when a
+	// transaction is under way, after StopTimeout (see stop).
+	defer s.watch(ctx)()
 	if s.c == nil {
 		if err := s.dial(ctx); err != nil {
 			fail(0, err.(*Error))
@@ -385,7 +456,12 @@ func (s *Session) Send(ctx context.Context, from string, to []string, message []
 	}
 	for start := 0; start < len(to); start += s.cfg.MaxRecipients {
 		end := min(start+s.cfg.MaxRecipients, len(to))
+		if !s.begin() {
+			fail(start, classify(s.cfg.Addr(), "MAIL FROM", fmt.Errorf("not sent: stopping (%w)", context.Cause(ctx))))
+			return results
+		}
 		broken := s.transaction(from, results[start:end], message)
+		s.end()
 		if broken {
 			s.drop()
 			if end < len(to) {

@@ -41,6 +41,10 @@ func bridgeConfig(cfg *config.Config, w3c sender.CommandLog) bridge.Config {
 			TLS: o.TLS, ServerName: o.ServerName, RootCAs: o.CAs, InsecureSkipVerify: !o.VerifyCertificate,
 			Username: o.Username, Password: o.Password,
 			CommandLog: w3c,
+
+			// A message whose final "." is sent when the stop comes gets
+			// its reply, as a message being received gets its 250.
+			StopTimeout: cfg.Inbound.ShutdownTimeout,
 		},
 		Connections:       o.Connections,
 		Retry:             o.Retry,

@@ -1,0 +1,93 @@
+package sender
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mailbridge/mailbridge/internal/smtpsink"
+)
+
+// slowDot starts a sink that holds its reply to the final "." for hold; it
+// returns the sink and a channel closed when the final "." has arrived.
+func slowDot(t *testing.T, hold time.Duration) (*smtpsink.Sink, chan struct{}) {
+	t.Helper()
+	dotSeen := make(chan struct{})
+	sink := smtpsink.Start(t, smtpsink.Hooks{Data: func(string, []string, []byte) error {
+		close(dotSeen)
+		time.Sleep(hold)
+		return nil
+	}})
+	return sink, dotSeen
+}
+
+// A stop after the final "." waits for the smart host's reply (within
+// StopTimeout): the message is known to be sent, and not sent again after
+// the restart (RFC 5321 section 6.1).
+func TestStopWaitsForReplyToFinalDot(t *testing.T) {
+	sink, dotSeen := slowDot(t, 500*time.Millisecond)
+	cfg := cfgFor(sink)
+	cfg.StopTimeout = 5 * time.Second
+	s := NewSession(cfg)
+	defer s.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { <-dotSeen; cancel() }()
+	res := s.Send(ctx, "a@x.test", []string{"b@y.test"}, []byte(msg))
+	if res[0].Err != nil || !strings.HasPrefix(res[0].Reply, "250 ") {
+		t.Fatalf("stopped after the final dot: %+v", res[0].Err)
+	}
+	if n := len(sink.Messages()); n != 1 {
+		t.Fatalf("%d messages", n)
+	}
+}
+
+// StopTimeout bounds the wait: a smart host that holds its reply longer is
+// cut off (transient), and Send returns soon after StopTimeout.
+func TestStopTimeoutBoundsTheWait(t *testing.T) {
+	sink, dotSeen := slowDot(t, 5*time.Second)
+	cfg := cfgFor(sink)
+	cfg.StopTimeout = 200 * time.Millisecond
+	s := NewSession(cfg)
+	defer s.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	var stopped time.Time
+	go func() { <-dotSeen; stopped = time.Now(); cancel() }()
+	res := s.Send(ctx, "a@x.test", []string{"b@y.test"}, []byte(msg))
+	if took := time.Since(stopped); took > 2*time.Second {
+		t.Fatalf("Send returned %s after the stop", took)
+	}
+	if e := res[0].Err; e == nil || e.Permanent || e.Stage != "DATA" {
+		t.Fatalf("%+v", e)
+	}
+}
+
+// A stop before the transaction starts sends nothing, and a stop between
+// two transactions of one message (recipients split) starts no other.
+func TestStopStartsNoTransaction(t *testing.T) {
+	sink, dotSeen := slowDot(t, 300*time.Millisecond)
+	cfg := cfgFor(sink)
+	cfg.StopTimeout = 5 * time.Second
+	cfg.MaxRecipients = 1
+	s := NewSession(cfg)
+	defer s.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { <-dotSeen; cancel() }()
+	res := s.Send(ctx, "a@x.test", []string{"1@y.test", "2@y.test"}, []byte(msg))
+	if res[0].Err != nil {
+		t.Fatalf("first transaction: %+v", res[0].Err)
+	}
+	if e := res[1].Err; e == nil || e.Permanent || !strings.Contains(e.Reply, "stopping") {
+		t.Fatalf("second transaction: %+v", e)
+	}
+	if msgs := sink.Messages(); len(msgs) != 1 {
+		t.Fatalf("%d messages", len(msgs))
+	}
+	res = s.Send(ctx, "a@x.test", []string{"3@y.test"}, []byte(msg))
+	if e := res[0].Err; e == nil || e.Permanent {
+		t.Fatalf("after the stop: %+v", e)
+	}
+	if msgs := sink.Messages(); len(msgs) != 1 {
+		t.Fatalf("%d messages", len(msgs))
+	}
+}
