@@ -29,7 +29,9 @@
 // Every failure is classified here, once, into a *Error that is either
 // permanent (a 5xx reply) or transient (a 4xx reply, a refused or lost
 // connection, a timeout, anything we cannot classify), with the reply text.
-// Callers decide from Permanent only. Results are per recipient: one
+// A 5xx greeting or reply to EHLO refuses the connection, not a message:
+// it is transient, with a note on what to check (see refused). Callers
+// decide from Permanent only. Results are per recipient: one
 // recipient may be accepted, another refused, a third deferred.
 package sender
 
@@ -189,27 +191,33 @@ type Error struct {
 	Stage string
 	// Host is the smart host's address.
 	Host string
+	// Note, when not "", is our explanation of a reply that is not what
+	// it seems: a 5xx that is transient, say.
+	Note string
 	// Err is the underlying error.
 	Err error
 }
 
 func (e *Error) Error() string {
-	if e.Code == 0 {
-		return fmt.Sprintf("%s %s: %s", e.Host, e.Stage, e.Reply)
-	}
 	return fmt.Sprintf("%s %s: %s", e.Host, e.Stage, e.ReplyLine())
 }
 
 // ReplyLine is the reply as the smart host wrote it: "550 5.1.1 text", or
-// the connection failure.
+// the connection failure; then Note in parentheses, when there is one.
 func (e *Error) ReplyLine() string {
-	if e.Code == 0 {
-		return e.Reply
+	var line string
+	switch {
+	case e.Code == 0:
+		line = e.Reply
+	case e.Enhanced != "":
+		line = fmt.Sprintf("%d %s %s", e.Code, e.Enhanced, e.Reply)
+	default:
+		line = fmt.Sprintf("%d %s", e.Code, e.Reply)
 	}
-	if e.Enhanced != "" {
-		return fmt.Sprintf("%d %s %s", e.Code, e.Enhanced, e.Reply)
+	if e.Note != "" {
+		line += " (" + e.Note + ")"
 	}
-	return fmt.Sprintf("%d %s", e.Code, e.Reply)
+	return line
 }
 
 func (e *Error) Unwrap() error { return e.Err }
@@ -404,7 +412,7 @@ func (s *Session) dial(ctx context.Context) error {
 	c := smtp.NewClient(conn)
 	if tr != nil {
 		c.DebugWriter = tr
-		if rc, ok := conn.(*replayConn); ok && encrypted {
+		if rc, ok := conn.(*replayConn); ok && encrypted && s.cfg.TLS != TLSImplicit {
 			// The greeting replayed after STARTTLS is in the
 			// transcript already.
 			c.DebugWriter = &skipWriter{w: tr, n: rc.pre.Len()}
@@ -416,7 +424,7 @@ func (s *Session) dial(ctx context.Context) error {
 	// the client forget what it learnt before and ask again.
 	if err := c.Hello(s.cfg.Hostname); err != nil {
 		c.Close()
-		return classify(addr, "EHLO", err)
+		return s.refused("EHLO", err, conn)
 	}
 	if err := s.auth(c, encrypted); err != nil {
 		c.Close()

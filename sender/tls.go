@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"net/textproto"
 	"strconv"
 	"strings"
@@ -45,17 +46,23 @@ func (s *Session) secure(ctx context.Context, conn net.Conn, tr io.Writer) (_ ne
 		if err != nil {
 			return nil, false, plainTextAnswer(err, fb.buf)
 		}
-		return tc, true, nil
+		// The greeting is read here, as in the other modes, to tell a
+		// refusal at the greeting from one at EHLO; go-smtp's client
+		// reads (and logs) it again from the replay.
+		br := bufio.NewReader(tc)
+		tc.SetDeadline(time.Now().Add(s.cfg.CommandTimeout))
+		_, greeting, err := textproto.NewReader(br).ReadResponse(220)
+		tc.SetDeadline(time.Time{})
+		if err != nil {
+			return nil, false, s.refused("greeting", replyError(err), conn)
+		}
+		return replay(tc, br, greeting, ""), true, nil
 	}
 	// go-smtp's client sets its own deadlines per command.
 	defer conn.SetDeadline(time.Time{})
 	br := bufio.NewReader(conn)
 	if err := s.awaitGreeting(ctx, conn, br); err != nil {
 		return nil, false, err
-	}
-	if s.cfg.TLS == TLSNone {
-		// go-smtp's client reads the greeting awaited here.
-		return &replayConn{Conn: conn, r: br, pre: strings.NewReader("")}, false, nil
 	}
 	deadline := func() { conn.SetDeadline(time.Now().Add(s.cfg.CommandTimeout)) }
 	r := textproto.NewReader(br)
@@ -86,7 +93,12 @@ func (s *Session) secure(ctx context.Context, conn net.Conn, tr io.Writer) (_ ne
 	}
 	greeting, err := read(220)
 	if err != nil {
-		return nil, false, classify(addr, "EHLO", replyError(err))
+		return nil, false, s.refused("greeting", replyError(err), conn)
+	}
+	if s.cfg.TLS == TLSNone {
+		// go-smtp's client gets (and logs) the greeting read here.
+		keep = false
+		return replay(conn, br, greeting, ""), false, nil
 	}
 	if err := say("EHLO " + s.cfg.Hostname); err != nil {
 		return nil, false, classify(addr, "EHLO", err)
@@ -101,7 +113,7 @@ func (s *Session) secure(ctx context.Context, conn net.Conn, tr io.Writer) (_ ne
 			keep = false
 			return replay(conn, br, greeting, ""), false, nil
 		}
-		return nil, false, classify(addr, "EHLO", replyError(err))
+		return nil, false, s.refused("EHLO", replyError(err), conn)
 	}
 	if !offers(ehlo, "STARTTLS") {
 		if s.cfg.TLS == TLSStartTLS {
@@ -133,6 +145,31 @@ func (s *Session) secure(ctx context.Context, conn net.Conn, tr io.Writer) (_ ne
 		return nil, false, err
 	}
 	return replay(tc, bufio.NewReader(tc), greeting, ""), true, nil
+}
+
+// refused classifies a failed greeting or EHLO (HELO). A 5xx reply there
+// is about this connection, not about any message: most often the smart
+// host does not accept mail from our address (its relay or connector
+// settings). It is transient, as postfix treats it by default
+// (smtp_skip_5xx_greeting), so that the mail waits in Queue while the
+// administrator fixes the smart host, instead of every message bouncing at
+// once; the note says what to check.
+func (s *Session) refused(stage string, err error, conn net.Conn) *Error {
+	e := classify(s.cfg.Addr(), stage, err)
+	if e.Code < 500 || e.Code > 599 {
+		return e
+	}
+	e.Permanent = false
+	from := "this machine's address"
+	if ap, perr := netip.ParseAddrPort(conn.LocalAddr().String()); perr == nil {
+		from = fmt.Sprintf("this machine's address (we connect from %s; the smart host may see a translated address)", ap.Addr().Unmap())
+	}
+	if stage == "greeting" {
+		e.Note = fmt.Sprintf("the smart host refused the connection in its greeting: check that its relay or connector settings accept mail from %s; retried as a temporary failure", from)
+	} else {
+		e.Note = fmt.Sprintf("the smart host refused our %s %s: check that its relay or connector settings accept mail from %s and the name %q; retried as a temporary failure", stage, s.cfg.Hostname, from, s.cfg.Hostname)
+	}
+	return e
 }
 
 // handshake runs the TLS handshake within the command timeout. A failure,

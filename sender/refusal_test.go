@@ -1,0 +1,59 @@
+package sender
+
+import (
+	"context"
+	"crypto/tls"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mailbridge/mailbridge/internal/testpki"
+)
+
+// A 5xx greeting or a 5xx reply to EHLO (the smart host does not accept
+// our address) is transient, in every TLS mode, with a reason that says
+// what to check: every message would otherwise bounce at once.
+func TestRefusedConnectionIsTransient(t *testing.T) {
+	pki := testpki.New(t, "mailbridge test CA")
+	cert := pki.Server(t, "127.0.0.1")
+	for _, tt := range []struct {
+		name, mode string
+		host       *scriptHost
+		implicit   bool
+		stage      string
+		want       string
+	}{
+		{"greeting, none", TLSNone, &scriptHost{Greeting: "554 5.7.1 go away"}, false, "greeting", "554 5.7.1 go away (the smart host refused the connection in its greeting: check that its relay or connector settings accept mail from this machine's address (we connect from 127.0.0.1"},
+		{"greeting, opportunistic", TLSOpportunistic, &scriptHost{Greeting: "554 5.7.1 go away"}, false, "greeting", "refused the connection in its greeting"},
+		{"greeting, starttls", TLSStartTLS, &scriptHost{Greeting: "554 go away"}, false, "greeting", "554 go away (the smart host refused the connection"},
+		{"greeting, implicit", TLSImplicit, &scriptHost{Greeting: "554 5.7.1 go away"}, true, "greeting", "refused the connection in its greeting"},
+		{"EHLO, none", TLSNone, &scriptHost{EHLOReply: "550 5.7.1 not you"}, false, "EHLO", `550 5.7.1 not you (the smart host refused our EHLO bridge.test: check that its relay or connector settings accept mail from this machine's address`},
+		{"EHLO, opportunistic", TLSOpportunistic, &scriptHost{EHLOReply: "550 5.7.1 not you"}, false, "EHLO", "refused our EHLO bridge.test"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := tt.host
+			var port int
+			if tt.implicit {
+				port = rawHost(t, func(c net.Conn) {
+					tc := tls.Server(c, serverTLS(cert))
+					if tc.Handshake() == nil {
+						h.serve(tc)
+					}
+				})
+			} else {
+				port = h.start(t).Port
+			}
+			cfg := Config{Host: "127.0.0.1", Port: port, Hostname: "bridge.test", TLS: tt.mode, RootCAs: pki.Pool, CommandTimeout: 5 * time.Second}
+			s := NewSession(cfg)
+			defer s.Close()
+			res := s.Send(context.Background(), "a@x.test", []string{"b@y.test", "c@y.test"}, []byte(msg))
+			for _, r := range res {
+				e := r.Err
+				if e == nil || e.Permanent || e.Stage != tt.stage || !strings.Contains(e.ReplyLine(), tt.want) {
+					t.Fatalf("%s: %+v\n%v", r.Rcpt, e, e)
+				}
+			}
+		})
+	}
+}

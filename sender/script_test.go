@@ -1,0 +1,122 @@
+package sender
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// scriptHost is a raw SMTP smart host on 127.0.0.1 whose replies a test
+// writes, and which records every command line it reads: for what go-smtp's
+// server (smtpsink) will not say or accept.
+type scriptHost struct {
+	// Greeting is the greeting line; "" means "220 script.test ESMTP".
+	Greeting string
+	// EHLO lists the keywords after the first line of the EHLO reply;
+	// EHLOReply, when set, is the whole reply instead.
+	EHLO      []string
+	EHLOReply string
+	// Rcpt replies to the nth RCPT of a transaction (from 1); nil accepts.
+	Rcpt func(n int, to string) string
+
+	Port int
+
+	mu    sync.Mutex
+	lines []string
+	msgs  int
+}
+
+func (h *scriptHost) start(t *testing.T) *scriptHost {
+	t.Helper()
+	h.Port = rawHost(t, h.serve)
+	return h
+}
+
+// Lines returns the command lines read so far.
+func (h *scriptHost) Lines() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]string(nil), h.lines...)
+}
+
+// Messages is the number of messages accepted so far.
+func (h *scriptHost) Messages() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.msgs
+}
+
+func (h *scriptHost) serve(c net.Conn) {
+	r := bufio.NewReader(c)
+	greeting := h.Greeting
+	if greeting == "" {
+		greeting = "220 script.test ESMTP"
+	}
+	fmt.Fprintf(c, "%s\r\n", greeting)
+	rcpts := 0
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return
+		}
+		line = strings.TrimRight(line, "\r\n")
+		h.mu.Lock()
+		h.lines = append(h.lines, line)
+		h.mu.Unlock()
+		verb := strings.ToUpper(strings.Fields(line + " x")[0])
+		switch verb {
+		case "EHLO":
+			if h.EHLOReply != "" {
+				fmt.Fprintf(c, "%s\r\n", h.EHLOReply)
+				continue
+			}
+			reply := "250-script.test"
+			for _, k := range h.EHLO {
+				reply += "\r\n250-" + k
+			}
+			reply += "\r\n250 ENHANCEDSTATUSCODES"
+			fmt.Fprintf(c, "%s\r\n", reply)
+		case "MAIL":
+			rcpts = 0
+			fmt.Fprintf(c, "250 2.1.0 ok\r\n")
+		case "RCPT":
+			rcpts++
+			reply := "250 2.1.5 ok"
+			if h.Rcpt != nil {
+				if r := h.Rcpt(rcpts, line); r != "" {
+					reply = r
+				}
+			}
+			fmt.Fprintf(c, "%s\r\n", reply)
+		case "DATA":
+			fmt.Fprintf(c, "354 go ahead\r\n")
+			for {
+				l, err := r.ReadString('\n')
+				if err != nil {
+					return
+				}
+				if l == ".\r\n" {
+					break
+				}
+			}
+			h.mu.Lock()
+			h.msgs++
+			h.mu.Unlock()
+			fmt.Fprintf(c, "250 2.0.0 queued\r\n")
+		case "QUIT":
+			fmt.Fprintf(c, "221 2.0.0 bye\r\n")
+			return
+		default:
+			fmt.Fprintf(c, "250 2.0.0 ok\r\n")
+		}
+	}
+}
+
+// scriptCfg is a configuration for h, in TLS mode none.
+func scriptCfg(h *scriptHost) Config {
+	return Config{Host: "127.0.0.1", Port: h.Port, Hostname: "bridge.test", TLS: TLSNone, ConnectTimeout: 5 * time.Second, CommandTimeout: 5 * time.Second}
+}
