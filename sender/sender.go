@@ -3,8 +3,12 @@
 //
 // A Session is one worker's connection: it dials on first use, says EHLO
 // with our host name, sends MAIL FROM with SIZE= when the server offers
-// SIZE (RFC 1870), splits recipients over several transactions when there
-// are more than MaxRecipients (IIS's per-message limit), reuses the
+// SIZE (RFC 1870) and does not send a message larger than that SIZE,
+// splits recipients over several transactions when there are more than
+// MaxRecipients (IIS's per-message limit) or the smart host's LIMITS
+// RCPTMAX (RFC 9422), sends those refused with "452 4.5.3 too many
+// recipients" in the next transaction at once (RFC 5321 section
+// 4.5.3.1.10), opens a new connection after LIMITS MAILMAX, reuses the
 // connection for up to MaxMessages messages (RSET after a failed
 // transaction, RFC 5321 section 4.1.1.5; a completed one needs none, as the
 // final reply to DATA ends the transaction, section 3.3) and closes it
@@ -262,9 +266,11 @@ type Result struct {
 // Session is one connection to the smart host, reused across messages. It
 // is not safe for concurrent use: each worker has its own.
 type Session struct {
-	cfg  Config
-	c    *smtp.Client
-	sent int // messages on this connection
+	cfg    Config
+	c      *smtp.Client
+	sent   int    // messages on this connection
+	tx     int    // transactions on this connection
+	limits limits // the smart host's, from its EHLO reply
 
 	mu       sync.Mutex
 	conn     net.Conn    // s.c's connection, closed from another goroutine on a stop
@@ -430,7 +436,7 @@ func (s *Session) dial(ctx context.Context) error {
 		c.Close()
 		return err
 	}
-	s.c, s.sent = c, 0
+	s.c, s.sent, s.tx, s.limits = c, 0, 0, readLimits(c)
 	return nil
 }
 
@@ -456,29 +462,31 @@ func (s *Session) Send(ctx context.Context, from string, to []string, message []
 	// A stop (ctx done) closes the connection, at once or, when a
 	// transaction is under way, after StopTimeout (see stop).
 	defer s.watch(ctx)()
-	if s.c == nil {
-		if err := s.dial(ctx); err != nil {
-			fail(0, err.(*Error))
-			return results
+	for start := 0; start < len(to); {
+		if s.c != nil && s.limits.mailMax > 0 && s.tx >= s.limits.mailMax {
+			s.Close() // LIMITS MAILMAX (RFC 9422): a new connection
 		}
-	}
-	for start := 0; start < len(to); start += s.cfg.MaxRecipients {
-		end := min(start+s.cfg.MaxRecipients, len(to))
+		if s.c == nil {
+			if err := s.dial(ctx); err != nil {
+				fail(start, err.(*Error))
+				return results
+			}
+		}
+		if e := s.tooBig(len(message)); e != nil {
+			fail(start, e)
+			break
+		}
 		if !s.begin() {
 			fail(start, classify(s.cfg.Addr(), "MAIL FROM", fmt.Errorf("not sent: stopping (%w)", context.Cause(ctx))))
 			return results
 		}
-		broken := s.transaction(from, results[start:end], message)
+		end := min(start+s.rcptMax(), len(to))
+		tried, broken := s.transaction(from, results[start:end], message)
 		s.end()
+		s.tx++
+		start += tried
 		if broken {
 			s.drop()
-			if end < len(to) {
-				// Later chunks need a new connection: dial once more.
-				if err := s.dial(ctx); err != nil {
-					fail(end, err.(*Error))
-					return results
-				}
-			}
 		}
 	}
 	s.sent++
@@ -488,13 +496,77 @@ func (s *Session) Send(ctx context.Context, from string, to []string, message []
 	return results
 }
 
+// limits are what the smart host said of its limits in its EHLO reply.
+type limits struct {
+	size    int64 // SIZE (RFC 1870); 0: none said
+	rcptMax int   // LIMITS RCPTMAX (RFC 9422), or learnt from "452 4.5.3"; 0: none
+	mailMax int   // LIMITS MAILMAX (RFC 9422); 0: none
+}
+
+// readLimits reads the smart host's limits from its EHLO reply.
+func readLimits(c *smtp.Client) limits {
+	var l limits
+	if n, ok := c.MaxMessageSize(); ok {
+		l.size = int64(n)
+	}
+	if ok, params := c.Extension("LIMITS"); ok {
+		for _, f := range strings.Fields(params) {
+			name, value, _ := strings.Cut(f, "=")
+			n, err := strconv.Atoi(value)
+			if err != nil || n <= 0 {
+				continue
+			}
+			switch strings.ToUpper(name) {
+			case "RCPTMAX":
+				l.rcptMax = n
+			case "MAILMAX":
+				l.mailMax = n
+			}
+		}
+	}
+	return l
+}
+
+// rcptMax is the number of recipients of the next transaction.
+func (s *Session) rcptMax() int {
+	if s.limits.rcptMax > 0 {
+		return min(s.cfg.MaxRecipients, s.limits.rcptMax)
+	}
+	return s.cfg.MaxRecipients
+}
+
+// tooBig is the failure of a message larger than the SIZE the smart host
+// announced: permanent, and the message is not sent (RFC 1870 section 6),
+// since the smart host would refuse it after the whole upload.
+func (s *Session) tooBig(size int) *Error {
+	if s.limits.size <= 0 || int64(size) <= s.limits.size {
+		return nil
+	}
+	return &Error{Permanent: true, Enhanced: "5.3.4", Stage: "MAIL FROM", Host: s.cfg.Addr(),
+		Reply: fmt.Sprintf("not sent: the message is %d bytes, larger than the %d bytes the smart host accepts (SIZE in its EHLO reply, RFC 1870)", size, s.limits.size)}
+}
+
+// tooManyRecipients reports whether e is a smart host's refusal of one more
+// recipient in this transaction: 452 (RFC 5321 section 4.5.3.1.10), or 552,
+// which that section has clients take as temporary too, with X.5.3 "too
+// many recipients" (RFC 3463) or words to that effect.
+func tooManyRecipients(e *Error) bool {
+	if e.Code != 452 && e.Code != 552 {
+		return false
+	}
+	return strings.HasSuffix(e.Enhanced, ".5.3") || strings.Contains(strings.ToLower(e.Reply), "too many recipients")
+}
+
 // transaction runs MAIL, RCPT..., DATA for one chunk of recipients and
-// fills res. It reports whether the connection is unusable afterwards.
-func (s *Session) transaction(from string, res []Result, message []byte) (broken bool) {
+// fills res. tried is the number of recipients of res it settled, from the
+// first: fewer than len(res) when the smart host took no more recipients
+// in this transaction, and the rest are for the next. broken reports
+// whether the connection is unusable afterwards.
+func (s *Session) transaction(from string, res []Result, message []byte) (tried int, broken bool) {
 	addr := s.cfg.Addr()
 	// fail gives every recipient without a result err, and resets the
 	// transaction when the connection is still usable.
-	fail := func(stage string, err error) bool {
+	fail := func(stage string, err error) (int, bool) {
 		e := classify(addr, stage, err)
 		for i := range res {
 			if res[i].Err == nil {
@@ -503,12 +575,12 @@ func (s *Session) transaction(from string, res []Result, message []byte) (broken
 		}
 		var se *smtp.SMTPError
 		if !errors.As(err, &se) || se.Code == 421 {
-			return true // no reply, or the server is closing (RFC 5321 3.8)
+			return len(res), true // no reply, or the server is closing (RFC 5321 3.8)
 		}
 		if s.c.Reset() != nil {
-			return true
+			return len(res), true
 		}
-		return false
+		return len(res), false
 	}
 	if err := s.c.Mail(from, &smtp.MailOptions{Size: int64(len(message))}); err != nil {
 		return fail("MAIL FROM", err)
@@ -520,16 +592,27 @@ func (s *Session) transaction(from string, res []Result, message []byte) (broken
 			if !errors.As(err, &se) || se.Code == 421 {
 				return fail("RCPT TO", err)
 			}
-			res[i].Err = classify(addr, "RCPT TO", err)
+			e := classify(addr, "RCPT TO", err)
+			if tooManyRecipients(e) {
+				e.Permanent = false
+				if accepted > 0 {
+					// The rest go in the next transaction, at once, and
+					// no more than this many at a time.
+					s.limits.rcptMax = i
+					res = res[:i]
+					break
+				}
+			}
+			res[i].Err = e
 			continue
 		}
 		accepted++
 	}
 	if accepted == 0 {
 		if s.c.Reset() != nil {
-			return true
+			return len(res), true
 		}
-		return false
+		return len(res), false
 	}
 	w, err := s.c.Data()
 	if err != nil {
@@ -548,7 +631,7 @@ func (s *Session) transaction(from string, res []Result, message []byte) (broken
 			res[i].Reply = "250 " + resp.StatusText
 		}
 	}
-	return false
+	return len(res), false
 }
 
 // writeDeadlineConn gives every Write a fresh write deadline.
