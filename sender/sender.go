@@ -33,6 +33,10 @@
 // Every failure is classified here, once, into a *Error that is either
 // permanent (a 5xx reply) or transient (a 4xx reply, a refused or lost
 // connection, a timeout, anything we cannot classify), with the reply text.
+// International addresses: SMTPUTF8 when the smart host offers it and
+// the message needs it, else A-label domains, and 5.6.7 for a local part
+// that is not ASCII (RFC 6531; see utf8.go).
+//
 // A 5xx greeting or reply to EHLO refuses the connection, not a message:
 // it is transient, with a note on what to check (see refused). Callers
 // decide from Permanent only. Results are per recipient: one
@@ -261,6 +265,8 @@ type Result struct {
 	Rcpt  string
 	Err   *Error
 	Reply string // the smart host's final reply for accepted recipients
+
+	addr string // Rcpt as sent in RCPT TO (A-label domain without SMTPUTF8)
 }
 
 // Session is one connection to the smart host, reused across messages. It
@@ -582,12 +588,43 @@ func (s *Session) transaction(from string, res []Result, message []byte) (tried 
 		}
 		return len(res), false
 	}
-	if err := s.c.Mail(from, &smtp.MailOptions{Size: int64(len(message))}); err != nil {
+	opts := &smtp.MailOptions{Size: int64(len(message))}
+	if ok, _ := s.c.Extension("SMTPUTF8"); ok {
+		opts.UTF8 = needsUTF8(from, res, message)
+		for i := range res {
+			res[i].addr = res[i].Rcpt
+		}
+	} else {
+		// No raw UTF-8 in the envelope (RFC 6531 section 3.5; see utf8.go).
+		var err error
+		if from, err = asciiAddress(from); err != nil {
+			e := s.utf8Failure("MAIL FROM", err)
+			for i := range res {
+				res[i].Err = e
+			}
+			return len(res), false
+		}
+		left := 0
+		for i := range res {
+			if res[i].addr, err = asciiAddress(res[i].Rcpt); err != nil {
+				res[i].Err = s.utf8Failure("RCPT TO", err)
+				continue
+			}
+			left++
+		}
+		if left == 0 {
+			return len(res), false
+		}
+	}
+	if err := s.c.Mail(from, opts); err != nil {
 		return fail("MAIL FROM", err)
 	}
 	accepted := 0
 	for i := range res {
-		if err := s.c.Rcpt(res[i].Rcpt, nil); err != nil {
+		if res[i].Err != nil {
+			continue // refused before MAIL FROM
+		}
+		if err := s.c.Rcpt(res[i].addr, nil); err != nil {
 			var se *smtp.SMTPError
 			if !errors.As(err, &se) || se.Code == 421 {
 				return fail("RCPT TO", err)
