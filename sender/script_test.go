@@ -22,6 +22,10 @@ type scriptHost struct {
 	EHLOReply string
 	// Rcpt replies to the nth RCPT of a transaction (from 1); nil accepts.
 	Rcpt func(n int, to string) string
+	// CloseAt is a command ("MAIL", "RCPT", "DATA") the host answers by
+	// closing the connection; "." closes it after the message instead of
+	// replying to the final ".".
+	CloseAt string
 
 	Port int
 
@@ -68,6 +72,9 @@ func (h *scriptHost) serve(c net.Conn) {
 		h.lines = append(h.lines, line)
 		h.mu.Unlock()
 		verb := strings.ToUpper(strings.Fields(line + " x")[0])
+		if verb == h.CloseAt {
+			return
+		}
 		switch verb {
 		case "EHLO":
 			if h.EHLOReply != "" {
@@ -102,6 +109,9 @@ func (h *scriptHost) serve(c net.Conn) {
 				if l == ".\r\n" {
 					break
 				}
+			}
+			if h.CloseAt == "." {
+				return
 			}
 			h.mu.Lock()
 			h.msgs++

@@ -55,6 +55,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -73,7 +74,9 @@ type Config struct {
 	// ConnectTimeout bounds the TCP connect; 0 means 30 s.
 	ConnectTimeout time.Duration
 	// CommandTimeout bounds each command's reply, including the reply to
-	// the final "." of DATA; 0 means 10 minutes (IIS RemoteTimeout).
+	// the final "." of DATA; 0 means 10 minutes (IIS RemoteTimeout). The
+	// greeting is awaited for 5 minutes at most (RFC 5321 section
+	// 4.5.3.2.1), or CommandTimeout when that is shorter.
 	CommandTimeout time.Duration
 	// MaxRecipients per transaction; more are split over several
 	// transactions on the same connection. 0 means 100.
@@ -115,8 +118,9 @@ type Config struct {
 	// Dial replaces net.Dialer.DialContext (tests); nil means TCP.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 
-	// probeAfter replaces defaultProbeAfter (tests).
-	probeAfter time.Duration
+	// probeAfter replaces defaultProbeAfter, greetingWait replaces
+	// greetingWait (tests).
+	probeAfter, greetingWait time.Duration
 }
 
 // TLS modes of the connection to the smart host.
@@ -195,7 +199,8 @@ type Error struct {
 	Reply string
 	// Stage is the step that failed: "connect", "greeting", "EHLO", "STARTTLS",
 	// "TLS handshake", "AUTH", "AUTH LOGIN", "AUTH PLAIN", "MAIL FROM",
-	// "RCPT TO", "DATA".
+	// "RCPT TO", "DATA", "end of data" (the connection lost while waiting
+	// for the reply to the final ".").
 	Stage string
 	// Host is the smart host's address.
 	Host string
@@ -253,10 +258,33 @@ func classify(host, stage string, err error) *Error {
 	switch {
 	case errors.As(err, &ne) && ne.Timeout():
 		e.Reply = "timed out (" + err.Error() + ")"
+	case closedByPeer(err):
+		e.Reply = "the smart host closed the connection " + closedWhen(stage)
 	default:
 		e.Reply = err.Error()
 	}
 	return e
+}
+
+// closedByPeer reports whether err is the smart host closing (or
+// resetting) the connection, which go-smtp reports as a bare "EOF".
+func closedByPeer(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)
+}
+
+// closedWhen says at which point of the conversation stage is.
+func closedWhen(stage string) string {
+	switch stage {
+	case "greeting":
+		return "before its greeting"
+	case "TLS handshake":
+		return "during the TLS handshake"
+	case "DATA":
+		return "during DATA, before its reply to the DATA command or while we sent the message"
+	case "end of data":
+		return `before its reply to the end of the message (the final "."): it may have taken the message, which is then sent again at the next attempt (RFC 5321 section 6.1)`
+	}
+	return "after our " + stage
 }
 
 // Result is the outcome for one recipient: Err is nil when the smart host
@@ -661,6 +689,12 @@ func (s *Session) transaction(from string, res []Result, message []byte) (tried 
 	}
 	resp, err := w.CloseWithResponse()
 	if err != nil {
+		if closedByPeer(err) {
+			// go-smtp buffers the message: the final "." went out at
+			// Close, and the connection ended while we waited for the
+			// reply to it.
+			return fail("end of data", err)
+		}
 		return fail("DATA", err)
 	}
 	for i := range res {

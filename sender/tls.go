@@ -50,7 +50,7 @@ func (s *Session) secure(ctx context.Context, conn net.Conn, tr io.Writer) (_ ne
 		// refusal at the greeting from one at EHLO; go-smtp's client
 		// reads (and logs) it again from the replay.
 		br := bufio.NewReader(tc)
-		tc.SetDeadline(time.Now().Add(s.cfg.CommandTimeout))
+		tc.SetDeadline(time.Now().Add(s.greetingTimeout()))
 		_, greeting, err := textproto.NewReader(br).ReadResponse(220)
 		tc.SetDeadline(time.Time{})
 		if err != nil {

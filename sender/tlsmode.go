@@ -32,7 +32,21 @@ var ErrPlainTextNotTLS = errors.New(`the smart host answered in plain text, so i
 // reason within seconds rather than after the command timeout.
 const defaultProbeAfter = 10 * time.Second
 
-// awaitGreeting waits, within the command timeout, for the first bytes
+// greetingWait is the longest wait for a greeting: RFC 5321 section
+// 4.5.3.2.1 suggests 5 minutes for the initial 220 message.
+const greetingWait = 5 * time.Minute
+
+// greetingTimeout bounds the wait for the smart host's greeting:
+// greetingWait, or the command timeout when that is shorter.
+func (s *Session) greetingTimeout() time.Duration {
+	w := greetingWait
+	if s.cfg.greetingWait > 0 {
+		w = s.cfg.greetingWait
+	}
+	return min(w, s.cfg.CommandTimeout)
+}
+
+// awaitGreeting waits, within greetingTimeout, for the first bytes
 // from the smart host, which in every mode but implicit must be its
 // plain-text greeting (RFC 5321 3.1; br keeps them for the reader of the
 // greeting). A host that stays silent for probeAfter is asked, on a second
@@ -44,16 +58,17 @@ const defaultProbeAfter = 10 * time.Second
 func (s *Session) awaitGreeting(ctx context.Context, conn net.Conn, br *bufio.Reader) error {
 	addr := s.cfg.Addr()
 	start := time.Now()
-	end := start.Add(s.cfg.CommandTimeout)
+	wait := s.greetingTimeout()
+	end := start.Add(wait)
 	probeAfter := s.cfg.probeAfter
 	if probeAfter <= 0 {
 		probeAfter = defaultProbeAfter
 	}
-	conn.SetReadDeadline(start.Add(min(probeAfter, s.cfg.CommandTimeout)))
+	conn.SetReadDeadline(start.Add(min(probeAfter, wait)))
 	_, err := br.Peek(1)
 	if silent(err) {
 		waited := time.Since(start).Round(time.Millisecond)
-		if s.speaksTLS(ctx, min(s.cfg.CommandTimeout, defaultProbeAfter)) {
+		if s.speaksTLS(ctx, min(wait, defaultProbeAfter)) {
 			return classify(addr, "greeting", fmt.Errorf("no greeting after %s, and a TLS handshake on a second connection was answered with TLS: %w", waited, ErrExpectsImplicitTLS))
 		}
 		if time.Now().Before(end) {
@@ -63,7 +78,7 @@ func (s *Session) awaitGreeting(ctx context.Context, conn net.Conn, br *bufio.Re
 	}
 	switch {
 	case silent(err):
-		return classify(addr, "greeting", fmt.Errorf("no greeting within %s: the smart host accepted the connection but sent nothing: %w", s.cfg.CommandTimeout, err))
+		return classify(addr, "greeting", fmt.Errorf("no greeting within %s: the smart host accepted the connection but sent nothing: %w", wait, err))
 	case err == io.EOF:
 		return classify(addr, "greeting", errors.New("the smart host closed the connection without a greeting"))
 	case err != nil:
