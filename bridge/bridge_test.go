@@ -211,6 +211,19 @@ func TestHeaderOnlyFile(t *testing.T) {
 	}
 }
 
+// Windows PowerShell 5 (Set-Content -Encoding UTF8, Out-File) and Notepad
+// start a file with a UTF-8 byte order mark: the X-Sender line after it is
+// still the envelope, and the mark is not relayed.
+func TestByteOrderMarkFile(t *testing.T) {
+	m := relayOne(t, "ps5.eml", []byte("\xEF\xBB\xBFX-Sender: app@corp.test\r\nX-Receiver: a@dest.test\r\nFrom: app@corp.test\r\nSubject: bom\r\n\r\nbody\r\n"))
+	if m.From != "app@corp.test" || strings.Join(m.To, ",") != "a@dest.test" {
+		t.Fatalf("envelope %q %q", m.From, m.To)
+	}
+	if string(m.Data) != "From: app@corp.test\r\nSubject: bom\r\n\r\nbody\r\n" {
+		t.Fatalf("data %q", m.Data)
+	}
+}
+
 // A file with an X-Sender / X-Receiver block and a Bcc header: the
 // recipients are the X-Receiver ones and, with strip_bcc, the Bcc line is
 // not relayed to them.

@@ -62,6 +62,10 @@ type PickupMessage struct {
 // ParsePickup reads a Pickup file the way IIS did (see iis-reference.md
 // section 3):
 //
+//   - a leading UTF-8 byte order mark (EF BB BF) is removed: Windows
+//     PowerShell 5 (Out-File, Set-Content -Encoding UTF8) and Notepad write
+//     one, and it would hide the first line's name (X-Sender) from the
+//     parser. It is not part of the message (RFC 3629 section 6);
 //   - bare LF line ends become CRLF; bare CR and all other bytes are kept;
 //   - with DotStuffed, ".." at a line start becomes "." and a line holding
 //     only "." ends the message. Only the doubled dot is removed (RFC 5321
@@ -82,6 +86,7 @@ type PickupMessage struct {
 // On error the message is nil, except with ErrNoRecipients: then it is
 // returned with its sender, for the Badmail reason.
 func ParsePickup(data []byte, opt PickupOptions) (*PickupMessage, error) {
+	data = bytes.TrimPrefix(data, utf8BOM)
 	if len(bytes.TrimSpace(data)) == 0 {
 		// Said as such: "no sender" would send the administrator looking
 		// for a header in a file that has none at all.
@@ -160,6 +165,9 @@ func ParsePickup(data []byte, opt PickupOptions) (*PickupMessage, error) {
 	m.Message = rest
 	return m, nil
 }
+
+// utf8BOM is the byte order mark as UTF-8 writes it (U+FEFF).
+var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 
 // crlf turns every bare LF into CRLF and returns data itself when there is
 // none (the common case for Windows writers).
