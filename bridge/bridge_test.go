@@ -737,10 +737,14 @@ func TestUnparsableToBadmail(t *testing.T) {
 		b, _ := os.ReadFile(p)
 		all += string(b)
 	}
-	for _, want := range []string{`"junk.txt"`, `"norcpt.eml"`, "no recipients", "is not \"Name: value\""} {
+	for _, want := range []string{`"junk.txt"`, `"norcpt.eml"`, "no recipients", "line 1 is not a header field"} {
 		if !strings.Contains(all, want) {
 			t.Fatalf("reasons lack %q:\n%s", want, all)
 		}
+	}
+	// The line is named, not quoted: the file is in .BAD for who must see it.
+	if strings.Contains(all, "this is not a message") {
+		t.Fatalf("a reason quotes the file:\n%s", all)
 	}
 	// Not the null sender: the file without recipients has one, and
 	// nobody knows the sender of the file that could not be read.

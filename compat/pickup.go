@@ -105,7 +105,10 @@ func ParsePickup(data []byte, opt PickupOptions) (*PickupMessage, error) {
 	needHeaders := !hasFrom || len(to) == 0
 	if needHeaders || opt.StripBcc {
 		var err error
-		hdr, err = parseHeader(rest)
+		// Line numbers in errors count from the top of the file: the
+		// envelope block's lines come first (the line ends were made
+		// CRLF and unstuffing removes no line, so they are the file's).
+		hdr, err = parseHeader(rest, 1+bytes.Count(data[:len(data)-len(rest)], []byte("\r\n")))
 		if err != nil && needHeaders {
 			return nil, err
 		}
@@ -305,45 +308,48 @@ type headerField struct {
 // end) without copying or changing it. A malformed line does not stop it:
 // the line (with its continuation lines) becomes a field without a name,
 // which no name matches, and the first such problem is returned with all
-// the fields.
-func parseHeader(msg []byte) ([]headerField, error) {
+// the fields. The problem names the line by its number, line being the
+// number of msg's first line, and does not quote it: the reason goes to the
+// log and to Badmail, readable by more people than the file's writer
+// meant, and the file itself is kept (.BAD) for whoever must look.
+func parseHeader(msg []byte, line int) ([]headerField, error) {
 	var fields []headerField
 	var bad error
 	pos := 0
-	for pos < len(msg) {
+	for ; pos < len(msg); line++ {
 		end := bytes.Index(msg[pos:], []byte("\r\n"))
 		lineEnd := pos + end + 2
 		if end < 0 {
 			end, lineEnd = len(msg)-pos, len(msg)
 		}
-		line := msg[pos : pos+end]
-		if len(line) == 0 {
+		text := msg[pos : pos+end]
+		if len(text) == 0 {
 			break // end of the header block
 		}
-		if line[0] == ' ' || line[0] == '\t' {
+		if text[0] == ' ' || text[0] == '\t' {
 			if len(fields) == 0 {
-				bad = fmt.Errorf("%w: the first header line %q starts with white space", ErrMalformed, clip(line))
+				bad = fmt.Errorf("%w: line %d, the first header line, starts with white space", ErrMalformed, line)
 				fields = append(fields, headerField{start: pos, end: lineEnd})
 				pos = lineEnd
 				continue
 			}
 			f := &fields[len(fields)-1]
 			if f.name != "" {
-				f.value += string(line)
+				f.value += string(text)
 			}
 			f.end = lineEnd
 			pos = lineEnd
 			continue
 		}
-		colon := bytes.IndexByte(line, ':')
+		colon := bytes.IndexByte(text, ':')
 		var name []byte
 		if colon > 0 {
 			// "Subject :" is the obsolete syntax of RFC 5322 section 4.5.
-			name = bytes.TrimRight(line[:colon], " \t")
+			name = bytes.TrimRight(text[:colon], " \t")
 		}
 		if len(name) == 0 || bytes.ContainsAny(name, " \t") {
 			if bad == nil {
-				bad = fmt.Errorf("%w: header line %q is not \"Name: value\"", ErrMalformed, clip(line))
+				bad = fmt.Errorf("%w: line %d is not a header field (\"Name: value\")", ErrMalformed, line)
 			}
 			fields = append(fields, headerField{start: pos, end: lineEnd})
 			pos = lineEnd
@@ -351,20 +357,13 @@ func parseHeader(msg []byte) ([]headerField, error) {
 		}
 		fields = append(fields, headerField{
 			name:  strings.ToLower(string(name)),
-			value: string(line[colon+1:]),
+			value: string(text[colon+1:]),
 			start: pos,
 			end:   lineEnd,
 		})
 		pos = lineEnd
 	}
 	return fields, bad
-}
-
-func clip(b []byte) string {
-	if len(b) > 60 {
-		return string(b[:60]) + "..."
-	}
-	return string(b)
 }
 
 // removeFields returns msg without the header fields named name.

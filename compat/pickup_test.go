@@ -191,6 +191,24 @@ func TestParsePickup(t *testing.T) {
 	}
 }
 
+// A header line that cannot be read is named by its line number in the
+// file, envelope lines counted, and not quoted: the reason goes to the log
+// and to Badmail, which more people read than the file's writer meant.
+func TestParsePickupErrorNamesLineNotContent(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"TOPSECRET\r\n", "line 1 is not a header field"},
+		{"X-Sender: a@x.test\r\nFrom: a@x.test\r\nTOPSECRET value\r\n\r\nb\r\n", "line 3 is not a header field"},
+		{"\xEF\xBB\xBF\tTOPSECRET\nTo: b@y.test\n\nb\n", "line 1, the first header line, starts with white space"},
+		{"From: a@x.test\r\nTo: b@y.test\r\n..TOPSECRET\r\n\r\nb\r\n", "line 3 is not a header field"},
+	}
+	for _, tt := range tests {
+		_, err := ParsePickup([]byte(tt.in), PickupOptions{DotStuffed: true})
+		if !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "TOPSECRET") {
+			t.Errorf("%q: err = %v, want %q and no content", tt.in, err, tt.want)
+		}
+	}
+}
+
 // A Queue file (Envelope + message) reads back as the same envelope and
 // message: that is what lets an administrator move it back to Pickup.
 func TestQueueFileRoundTrip(t *testing.T) {
