@@ -124,6 +124,10 @@ type Bridge struct {
 	// (watch goroutine only).
 	ignoredWarned map[string]bool
 
+	// irregularWarned holds the Pickup entries that are not regular
+	// files already warned about (under mu).
+	irregularWarned map[string]bool
+
 	mu    sync.Mutex
 	files map[string]*pickupFile // by Pickup name
 	msgs  map[string]*message    // by Queue id
@@ -139,6 +143,8 @@ func New(cfg Config, root *mailroot.Root, log *slog.Logger) *Bridge {
 		queue:  newTimeQueue(),
 		files:  map[string]*pickupFile{},
 		msgs:   map[string]*message{},
+
+		irregularWarned: map[string]bool{},
 
 		openIfDone: openIfDone,
 	}

@@ -129,11 +129,14 @@ func (b *Bridge) scanPickup() {
 	now := time.Now()
 	warned := b.ignoredWarned
 	b.ignoredWarned = map[string]bool{} // forgets the files gone
+	irregular := map[string]bool{}
 	for _, e := range entries {
+		name := e.Name()
 		if !e.Type().IsRegular() {
+			irregular[name] = true
+			b.warnIrregular(name, mailroot.NotRegular(name, e.Type()))
 			continue
 		}
-		name := e.Name()
 		pattern := b.ignoredBy(name)
 		if pattern == "" {
 			b.pickup.Push(name, now)
@@ -149,6 +152,14 @@ func (b *Bridge) scanPickup() {
 				"file", name, "pattern", pattern, "modified", fi.ModTime())
 		}
 	}
+	// Forget the entries gone, so that one coming back is said again.
+	b.mu.Lock()
+	for name := range b.irregularWarned {
+		if !irregular[name] {
+			delete(b.irregularWarned, name)
+		}
+	}
+	b.mu.Unlock()
 }
 
 // ignoredWarnAfter is how long an ignored file must stay unchanged before
@@ -197,6 +208,10 @@ func (b *Bridge) tryClaim(name string) time.Time {
 	}
 	path := filepath.Join(b.root.Layout().Pickup, name)
 	f, st, err := b.openIfDone(path)
+	if st == irregular {
+		b.warnIrregular(name, err)
+		return forget()
+	}
 	if err != nil {
 		b.log.Debug("Pickup file not readable yet", "file", name, "error", err)
 		st = unknown
@@ -221,6 +236,7 @@ func (b *Bridge) tryClaim(name string) time.Time {
 			return now.Add(backoff(pf.tries))
 		}
 		if !fi.Mode().IsRegular() {
+			b.warnIrregular(name, mailroot.NotRegular(name, fi.Mode()))
 			return forget()
 		}
 		if fi.Size() != pf.size || !fi.ModTime().Equal(pf.mtime) || pf.stable.IsZero() {
@@ -254,11 +270,25 @@ func (b *Bridge) tryClaim(name string) time.Time {
 		return now.Add(backoff(pf.tries))
 	}
 	forget()
+	// What was renamed must be what was found: a regular file, and the
+	// one opened, not a link put in its place between the open and the
+	// rename. Otherwise it goes back to Pickup, where it is looked at
+	// again (and left, with a warning, if it is not a regular file).
+	if err := sameRegular(f, in); err != nil {
+		if _, merr := b.root.Move(in, b.root.Layout().Pickup, name); merr != nil {
+			b.log.Error("a Pickup file changed while it was claimed and cannot be put back; remove it from Queue", "file", name, "path", in, "error", merr)
+		}
+		b.log.Warn("Pickup file changed while it was claimed: put back, not sent", "file", name, "error", err)
+		return now.Add(backoff(1))
+	}
 	var data []byte
-	if f != nil {
+	if f == nil {
+		if f, err = mailroot.OpenRegular(in); err == nil {
+			defer f.Close()
+		}
+	}
+	if err == nil {
 		data, err = io.ReadAll(f)
-	} else {
-		data, err = os.ReadFile(in)
 	}
 	if err != nil {
 		// The worker that pops it reads it again (deliver).
@@ -268,6 +298,50 @@ func (b *Bridge) tryClaim(name string) time.Time {
 	}
 	b.ingest(id, in, name, data)
 	return time.Time{}
+}
+
+// sameRegular checks that path is a regular file and, when f is not nil,
+// the file f has open.
+func sameRegular(f *os.File, path string) error {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() {
+		return mailroot.NotRegular(path, fi.Mode())
+	}
+	if f == nil {
+		return nil
+	}
+	ff, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if !os.SameFile(fi, ff) {
+		return errors.New("another file was put under its name")
+	}
+	return nil
+}
+
+// warnIrregular logs, once per name, a Pickup entry that is not a regular
+// file: it stays in Pickup. Following a symbolic link would have the
+// service read (and send, or quote in Badmail) a file that the link's
+// author may not read; a named pipe would hang a reader.
+func (b *Bridge) warnIrregular(name string, why error) {
+	b.mu.Lock()
+	warned := b.irregularWarned[name]
+	b.irregularWarned[name] = true
+	b.mu.Unlock()
+	if warned {
+		return
+	}
+	reason := why.Error()
+	var pe *fs.PathError
+	if errors.As(why, &pe) {
+		reason = pe.Err.Error() // the name is logged as file
+	}
+	b.log.Warn("Pickup entry not taken: only regular files are sent (never what a link leads to); it stays in Pickup: remove it, or put the message itself there",
+		"file", name, "reason", reason)
 }
 
 // ingest turns a claimed file (Queue/ID.in, holding data) into a queued

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math/big"
 	"os"
@@ -195,7 +196,7 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 		return time.Time{}
 	}
 	if m.intake != "" {
-		data, err := os.ReadFile(m.intake)
+		data, err := readRegular(m.intake)
 		if errors.Is(err, fs.ErrNotExist) {
 			return time.Time{} // taken away by an administrator
 		}
@@ -209,7 +210,7 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 		}
 	}
 	path := b.queuePath(id, ".eml")
-	data, err := os.ReadFile(path)
+	data, err := readRegular(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		// Moved away (back to Pickup, say) by an administrator.
 		os.Remove(b.queuePath(id, ".state"))
@@ -377,6 +378,17 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 	}
 	remove(b.queuePath(id, ".state"))
 	return time.Time{}
+}
+
+// readRegular reads a Queue file, never through a link (claims take
+// only regular files; this keeps it so whatever else changes the Queue).
+func readRegular(path string) ([]byte, error) {
+	f, err := mailroot.OpenRegular(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(f)
 }
 
 func (b *Bridge) saveState(id string, m *message) {

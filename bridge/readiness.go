@@ -14,4 +14,9 @@ const (
 	unknown
 	// gone: the file no longer exists (claimed or deleted by someone else).
 	gone
+	// irregular: the name is not a regular file (a symbolic link or other
+	// reparse point, a folder, a named pipe ...): it is never taken, since
+	// following a link would read a file its writer may not (the error says
+	// what it is).
+	irregular
 )

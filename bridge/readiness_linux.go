@@ -7,22 +7,27 @@ import (
 	"io/fs"
 	"os"
 
+	"github.com/mailbridge/mailbridge/mailroot"
 	"golang.org/x/sys/unix"
 )
 
-// openIfDone opens path and takes a write lease on it (fcntl F_SETLEASE,
-// F_WRLCK). Linux grants a write lease only while no other process has the
-// file open for writing (fcntl(2)), so a granted lease means the writer has
-// closed the file; while we hold it, a writer opening the file again would
-// have to wait for us. Leases need the file's owner or CAP_LEASE and a local
-// file system: without them the answer is unknown and the caller falls back
-// to the quiet period. The lease ends when the returned file is closed.
+// openIfDone opens path, if it is a regular file (mailroot.OpenRegular:
+// never through a symbolic link), and takes a write lease on it (fcntl
+// F_SETLEASE, F_WRLCK). Linux grants a write lease only while no other
+// process has the file open for writing (fcntl(2)), so a granted lease
+// means the writer has closed the file; while we hold it, a writer opening
+// the file again would have to wait for us. Leases need the file's owner or
+// CAP_LEASE and a local file system: without them the answer is unknown
+// and the caller falls back to the quiet period. The lease ends when the
+// returned file is closed.
 func openIfDone(path string) (*os.File, readiness, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, gone, nil
-		}
+	f, err := mailroot.OpenRegular(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, gone, nil
+	case errors.Is(err, mailroot.ErrNotRegular):
+		return nil, irregular, err
+	case err != nil:
 		return nil, unknown, err
 	}
 	_, err = unix.FcntlInt(f.Fd(), unix.F_SETLEASE, unix.F_WRLCK)

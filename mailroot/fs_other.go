@@ -5,6 +5,7 @@ package mailroot
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"syscall"
 
@@ -36,6 +37,52 @@ func createFile(path string) (*os.File, error) {
 	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, 0o666)
 	if err != nil {
 		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	return os.NewFile(uintptr(fd), path), nil
+}
+
+// OpenRegular opens path for reading if it is a regular file, and only
+// then: the name itself, never what a symbolic link names (O_NOFOLLOW), and
+// without waiting on a named pipe (O_NONBLOCK; the descriptor blocks again
+// once the file is known to be regular). A folder writable by others
+// (Pickup) may hold a link to a file only the service account may read: a
+// service that followed it would send or quote that file. Anything else
+// gives an error matching ErrNotRegular that says what it is.
+func OpenRegular(path string) (*os.File, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	switch {
+	case errors.Is(err, unix.ELOOP):
+		return nil, NotRegular(path, fs.ModeSymlink)
+	case errors.Is(err, unix.ENXIO):
+		return nil, NotRegular(path, fs.ModeSocket) // a socket cannot be opened
+	case err != nil:
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return nil, &os.PathError{Op: "fstat", Path: path, Err: err}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		unix.Close(fd)
+		var mode fs.FileMode
+		switch st.Mode & unix.S_IFMT {
+		case unix.S_IFDIR:
+			mode = fs.ModeDir
+		case unix.S_IFIFO:
+			mode = fs.ModeNamedPipe
+		case unix.S_IFSOCK:
+			mode = fs.ModeSocket
+		case unix.S_IFCHR, unix.S_IFBLK:
+			mode = fs.ModeDevice
+		default:
+			mode = fs.ModeIrregular
+		}
+		return nil, NotRegular(path, mode)
+	}
+	if err := unix.SetNonblock(fd, false); err != nil {
+		unix.Close(fd)
+		return nil, &os.PathError{Op: "fcntl", Path: path, Err: err}
 	}
 	return os.NewFile(uintptr(fd), path), nil
 }

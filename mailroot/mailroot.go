@@ -561,3 +561,30 @@ func (s *syncGroup) sync() error {
 	}
 	return s.err
 }
+
+// ErrNotRegular is returned by OpenRegular for a name that is not a
+// regular file: a symbolic link (or, on Windows, any reparse point), a
+// folder, a named pipe, a socket or a device. The error names which.
+var ErrNotRegular = errors.New("not a regular file")
+
+// NotRegular returns the error matching ErrNotRegular for path, of type
+// mode: it says what the name is, for the log (an administrator must know
+// what to remove).
+func NotRegular(path string, mode fs.FileMode) error {
+	what := "an unusual file (" + mode.Type().String() + ")"
+	switch {
+	case mode&fs.ModeSymlink != 0:
+		what = "a symbolic link"
+	case mode.IsDir():
+		what = "a folder"
+	case mode&fs.ModeNamedPipe != 0:
+		what = "a named pipe"
+	case mode&fs.ModeSocket != 0:
+		what = "a socket"
+	case mode&fs.ModeDevice != 0:
+		what = "a device"
+	case mode&fs.ModeIrregular != 0:
+		what = "a reparse point or another unusual file"
+	}
+	return &os.PathError{Op: "open", Path: path, Err: fmt.Errorf("%w: it is %s", ErrNotRegular, what)}
+}
