@@ -12,9 +12,12 @@
 // claimed is not sent: that is what prevents duplicates.
 //
 // Queue: each message is NAME.eml, readable as a message with its envelope
-// as leading x-sender/x-receiver lines (moving it back to Pickup resends
-// it), plus NAME.state, rewritten atomically, once a first attempt left
-// work to do (attempts, next try, recipients done or refused). Crash
+// as leading x-sender/x-receiver lines, plus NAME.state, rewritten
+// atomically, once a first attempt left work to do (attempts, next try,
+// recipients done or refused). After such an attempt NAME.eml too is
+// rewritten atomically to list only the recipients still pending, so that
+// moving it back to Pickup (iis-reference.md section 4) resends to those
+// and to nobody who has the message or was refused it. Crash
 // semantics: a claimed file is first NAME.in (the Pickup file as written),
 // then NAME.eml is written durably and NAME.in removed; at start every .in
 // without its .eml is converted again and every .eml is queued. A recipient

@@ -948,3 +948,91 @@ func runFallback(t *testing.T, l mailroot.Layout, cfg Config) {
 	go func() { defer close(done); b.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done; root.Close() })
 }
+
+// An administrator "stirs" the queue (iis-reference.md section 4): a
+// partly delivered message moved back into Pickup is retried for the
+// recipients still pending only. The one who has it does not get it again,
+// and the refused one is not reported twice.
+func TestStirredPartlyDeliveredMessage(t *testing.T) {
+	var hostReady atomic.Bool
+	sink := smtpsink.Start(t, smtpsink.Hooks{Rcpt: func(to string) error {
+		switch {
+		case strings.HasPrefix(to, "bad@"):
+			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
+		case strings.HasPrefix(to, "later@") && !hostReady.Load():
+			return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 2, 0}, Message: "try later"}
+		}
+		return nil
+	}})
+	l := testLayout(t)
+	cfg := baseConfig(sink)
+	cfg.Retry = []time.Duration{time.Hour} // no retry but the stirred one
+	h := start(t, l, cfg)
+	drop(t, l, "p.eml", []byte("From: a@x.test\r\nTo: ok@y.test, bad@y.test, later@y.test\r\nSubject: stir\r\n\r\nbody\r\n"))
+	sink.WaitFor(t, wait, "the delivery to ok@ and the report for bad@", count(2))
+	st := waitFile(t, l.Queue, "*.state")
+	// Stopped once the report has left the Queue too: a stop while the
+	// smart host's reply is on its way resends (the lost-reply window).
+	for deadline := time.Now().Add(wait); ; time.Sleep(20 * time.Millisecond) {
+		if q, _ := filepath.Glob(filepath.Join(l.Queue, "*.eml")); len(q) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the report stays in Queue")
+		}
+	}
+	h.stop()
+
+	q := strings.TrimSuffix(st[0], ".state") + ".eml"
+	b, err := os.ReadFile(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(b, []byte("x-sender: a@x.test\r\nx-receiver: later@y.test\r\nFrom: a@x.test\r\n")) {
+		t.Fatalf("Queue file after a partial delivery:\n%s", b)
+	}
+	if err := os.Rename(q, filepath.Join(l.Pickup, "stirred.eml")); err != nil {
+		t.Fatal(err)
+	}
+	hostReady.Store(true)
+	start(t, l, cfg)
+	msgs := sink.WaitFor(t, wait, "the stirred message", count(3))
+	waitEmpty(t, l)
+	time.Sleep(300 * time.Millisecond)
+	msgs = sink.Messages()
+	if len(msgs) != 3 {
+		for _, m := range msgs {
+			t.Logf("%s -> %q", m.From, m.To)
+		}
+		t.Fatalf("%d messages, want 3 (ok@, the report for bad@, later@)", len(msgs))
+	}
+	if m := msgs[2]; m.From != "a@x.test" || strings.Join(m.To, ",") != "later@y.test" || !strings.HasSuffix(string(m.Data), "Subject: stir\r\n\r\nbody\r\n") {
+		t.Fatalf("stirred: %s %q %q", m.From, m.To, m.Data)
+	}
+}
+
+// A message given up on after a partial delivery keeps its whole
+// recipient list in the Badmail reason, though its Queue file was
+// rewritten to list only the pending ones.
+func TestBadmailCountsAllRecipientsAfterCheckpoint(t *testing.T) {
+	var calls atomic.Int32
+	sink := smtpsink.Start(t, smtpsink.Hooks{Rcpt: func(to string) error {
+		switch {
+		case strings.HasPrefix(to, "later@") && calls.Add(1) == 1:
+			return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 2, 0}, Message: "try later"}
+		case strings.HasPrefix(to, "later@"), strings.HasPrefix(to, "bad@"):
+			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
+		}
+		return nil
+	}})
+	l := testLayout(t)
+	start(t, l, baseConfig(sink))
+	drop(t, l, "p.eml", []byte("From: a@x.test\r\nTo: ok@y.test, bad@y.test, later@y.test\r\n\r\nbody\r\n"))
+	bads := waitFile(t, l.Badmail, "*.BAD")
+	waitEmpty(t, l)
+	bdr, _ := os.ReadFile(strings.TrimSuffix(bads[0], ".BAD") + ".BDR")
+	bdp, _ := os.ReadFile(strings.TrimSuffix(bads[0], ".BAD") + ".BDP")
+	if !bytes.Contains(bdr, []byte("refused 2 of 3 recipients")) || !bytes.Contains(bdp, []byte("Recipient: <ok@y.test>")) {
+		t.Fatalf(".BDR:\n%s\n.BDP:\n%s", bdr, bdp)
+	}
+}

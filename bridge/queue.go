@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -42,6 +43,10 @@ type state struct {
 	DelayNotified bool `json:"delay_notified,omitempty"`
 	// Source is the Pickup file name, for the Badmail reason.
 	Source string `json:"source,omitempty"`
+	// Recipients are the message's recipients as first queued, set once
+	// the Queue file lists only those still pending (checkpoint), for the
+	// Badmail reason.
+	Recipients []string `json:"recipients,omitempty"`
 }
 
 type failure struct {
@@ -232,19 +237,7 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 		b.log.Warn("Queue file moved to Badmail", "id", id, "reason", err)
 		return time.Time{}
 	}
-	settled := map[string]bool{}
-	for _, r := range m.st.Done {
-		settled[strings.ToLower(r)] = true
-	}
-	for _, f := range m.st.Failed {
-		settled[strings.ToLower(f.Rcpt)] = true
-	}
-	var pending []string
-	for _, r := range pm.To {
-		if !settled[strings.ToLower(r)] {
-			pending = append(pending, r)
-		}
-	}
+	pending := m.pending(pm.To)
 	var results []sender.Result
 	if len(pending) > 0 {
 		results = s.Send(ctx, pm.From, pending, pm.Message)
@@ -266,7 +259,7 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 			b.log.Info("delivery during the stop", "id", id, "from", pm.From, "to", sent, "server", b.cfg.Sender.Addr(), "result", "sent")
 		}
 		if len(st.Done) > 0 || st.Attempts > 0 {
-			b.saveState(id, m)
+			b.checkpoint(id, m, pm)
 		}
 		return now
 	}
@@ -363,13 +356,13 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 			st.DelayNotified = true
 			b.report(id, pm, deferred, true, now)
 		}
-		b.saveState(id, m)
+		b.checkpoint(id, m, pm)
 		return next
 	}
 	if len(st.Failed) > 0 {
 		if err := b.badmail(id, m, pm, now); err != nil {
 			b.log.Error("cannot write Badmail; retrying later", "id", id, "error", err)
-			b.saveState(id, m)
+			_ = b.saveState(id, m) // logged
 			return now.Add(b.retryAfter(st.Attempts))
 		}
 	}
@@ -391,7 +384,7 @@ func readRegular(path string) ([]byte, error) {
 	return io.ReadAll(f)
 }
 
-func (b *Bridge) saveState(id string, m *message) {
+func (b *Bridge) saveState(id string, m *message) error {
 	m.st.Source = m.source
 	raw, err := json.MarshalIndent(m.st, "", "  ")
 	if err == nil {
@@ -400,6 +393,52 @@ func (b *Bridge) saveState(id string, m *message) {
 	if err != nil {
 		b.log.Error("cannot save Queue state: a restart may resend to recipients already done", "id", id, "error", err)
 	}
+	return err
+}
+
+// checkpoint records an attempt that left work to do: the state, then the
+// Queue file rewritten (atomically, durably) to list only the recipients
+// still pending. Administrators "stir" a queue by moving its files back
+// into Pickup (iis-reference.md section 4), where the .state file does not
+// follow: the Queue file alone must say whom to try, or a stirred file
+// resends to recipients who have the message and reports the refused ones
+// twice. The state is written first: a crash between the two leaves the
+// old Queue file, which the state still filters.
+func (b *Bridge) checkpoint(id string, m *message, pm *compat.PickupMessage) {
+	left := m.pending(pm.To)
+	rewrite := len(left) > 0 && len(left) < len(pm.To)
+	if rewrite && len(m.st.Recipients) == 0 {
+		m.st.Recipients = pm.To
+	}
+	if b.saveState(id, m) != nil || !rewrite {
+		return
+	}
+	var buf bytes.Buffer
+	err := writeQueueFile(&buf, &compat.PickupMessage{From: pm.From, To: left, Message: pm.Message}, b.cfg.Pickup.DotStuffed)
+	if err == nil {
+		err = b.root.WriteFile(b.root.Layout().Queue, id+".eml", buf.Bytes())
+	}
+	if err != nil {
+		b.log.Error("cannot rewrite the Queue file for the recipients still pending: moved back into Pickup, it would resend to all", "id", id, "error", err)
+	}
+}
+
+// pending returns the recipients of to that are neither done nor failed.
+func (m *message) pending(to []string) []string {
+	settled := map[string]bool{}
+	for _, r := range m.st.Done {
+		settled[strings.ToLower(r)] = true
+	}
+	for _, f := range m.st.Failed {
+		settled[strings.ToLower(f.Rcpt)] = true
+	}
+	var left []string
+	for _, r := range to {
+		if !settled[strings.ToLower(r)] {
+			left = append(left, r)
+		}
+	}
+	return left
 }
 
 // expired ends the reply kept for a recipient given up at expiration.
@@ -411,6 +450,10 @@ func (b *Bridge) expired() string {
 // Badmail and queues a non-delivery report to its sender.
 func (b *Bridge) badmail(id string, m *message, pm *compat.PickupMessage, now time.Time) error {
 	st := m.st
+	all := pm.To // the Queue file lists only those pending since a checkpoint
+	if len(st.Recipients) > 0 {
+		all = st.Recipients
+	}
 	var failed []mailroot.BadRecipient
 	var rcpts, unreported []string
 	expired := 0
@@ -430,14 +473,14 @@ func (b *Bridge) badmail(id string, m *message, pm *compat.PickupMessage, now ti
 	case expired == 0 && len(failed) == 1:
 		problem = fmt.Sprintf("the Outbound Server %s replied %q for <%s>", server, failed[0].Reply, failed[0].Addr)
 	case expired == 0:
-		problem = fmt.Sprintf("the Outbound Server %s refused %d of %d recipients", server, len(failed), len(pm.To))
+		problem = fmt.Sprintf("the Outbound Server %s refused %d of %d recipients", server, len(failed), len(all))
 	case refused == 0:
 		last := strings.TrimSuffix(failed[len(failed)-1].Reply, b.expired())
 		problem = fmt.Sprintf("the message could not be delivered within %s (expiration); last reply from the Outbound Server %s: %s",
 			b.cfg.Expiration, server, last)
 	default:
 		problem = fmt.Sprintf("the Outbound Server %s refused %d of %d recipients, and %d could not be delivered within %s (expiration)",
-			server, refused, len(pm.To), expired, b.cfg.Expiration)
+			server, refused, len(all), expired, b.cfg.Expiration)
 	}
 	ndr := "none: the sender is the null sender <> (this is itself a report)"
 	switch {
@@ -451,7 +494,7 @@ func (b *Bridge) badmail(id string, m *message, pm *compat.PickupMessage, now ti
 	}
 	info := mailroot.BadInfo{
 		Name: id, Source: m.source, Problem: problem, Server: b.cfg.Sender.Addr(),
-		From: pm.From, To: pm.To, Failed: failed, Queued: st.Queued, Time: now, Attempts: st.Attempts,
+		From: pm.From, To: all, Failed: failed, Queued: st.Queued, Time: now, Attempts: st.Attempts,
 		NDR: ndr, PickupPath: b.root.Layout().Pickup,
 	}
 	// .BAD holds the message for the refused recipients only: copying it
