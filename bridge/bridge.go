@@ -27,7 +27,11 @@
 //
 // Retries follow Retry (IIS: 15, 30, 60, then every 240 minutes) with up to
 // 10% jitter; 4xx replies and connection failures are transient, 5xx
-// permanent, per recipient. After Expiration, or when every recipient is
+// permanent, per recipient. Two events bring retries forward: a start
+// (every queued message is due at once, as IIS retried its queue at a
+// service restart), and a delivery that succeeds, which retries the
+// messages deferred because the smart host could not be reached, at most
+// 20 a second. After Expiration, or when every recipient is
 // done or refused and some were refused, the message goes to Badmail and
 // its sender gets a non-delivery report (RFC 3464) from <> through the same
 // smart host; a message from <> (such as a report) stays in Badmail. One
@@ -134,6 +138,9 @@ type Bridge struct {
 	mu    sync.Mutex
 	files map[string]*pickupFile // by Pickup name
 	msgs  map[string]*message    // by Queue id
+	// unreachable holds the Queue ids deferred by their last attempt
+	// because the smart host could not be reached (wakeUnreachable).
+	unreachable map[string]bool
 }
 
 // New returns a bridge over root's Pickup, Queue and Badmail folders.
@@ -148,6 +155,7 @@ func New(cfg Config, root *mailroot.Root, log *slog.Logger) *Bridge {
 		msgs:   map[string]*message{},
 
 		irregularWarned: map[string]bool{},
+		unreachable:     map[string]bool{},
 
 		openIfDone: openIfDone,
 	}

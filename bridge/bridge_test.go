@@ -1036,3 +1036,88 @@ func TestBadmailCountsAllRecipientsAfterCheckpoint(t *testing.T) {
 		t.Fatalf(".BDR:\n%s\n.BDP:\n%s", bdr, bdp)
 	}
 }
+
+// closedPort returns a local address where nothing listens (yet).
+func closedPort(t *testing.T) *net.TCPAddr {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().(*net.TCPAddr)
+	ln.Close()
+	return addr
+}
+
+// soon bounds the waits for what must happen at once, not at the next
+// scheduled retry (an hour away in these tests).
+const soon = 10 * time.Second
+
+// A restart retries the queued mail at once (iis-reference.md section 4:
+// administrators flush a queue that way), keeping the attempt count.
+func TestRestartRetriesQueueAtOnce(t *testing.T) {
+	addr := closedPort(t)
+	l := testLayout(t)
+	cfg := baseConfig(nil)
+	cfg.Retry = []time.Duration{2 * time.Hour, 3 * time.Hour}
+	cfg.Sender = sender.Config{Host: "127.0.0.1", Port: addr.Port, Hostname: "bridge.test", ConnectTimeout: time.Second, CommandTimeout: 5 * time.Second}
+	h := start(t, l, cfg)
+	drop(t, l, "down.eml", []byte("From: a@x.test\r\nTo: b@y.test\r\n\r\nwhile down\r\n"))
+	waitFile(t, l.Queue, "*.state")
+	h.stop()
+
+	sink := smtpsink.StartAt(t, addr.String(), smtpsink.Hooks{})
+	h = start(t, l, cfg)
+	sink.WaitFor(t, soon, "the queued message, at the restart", count(1))
+	waitEmpty(t, l)
+	if !strings.Contains(h.logs.String(), "attempt=2") {
+		t.Fatalf("the attempt count was not kept:\n%s", h.logs.String())
+	}
+}
+
+// Mail deferred while the smart host could not be reached is retried as
+// soon as a delivery proves it is back, not at its next scheduled time.
+func TestSmartHostBackRetriesDeferredMail(t *testing.T) {
+	addr := closedPort(t)
+	l := testLayout(t)
+	cfg := baseConfig(nil)
+	cfg.Retry = []time.Duration{2 * time.Hour, 3 * time.Hour}
+	cfg.Sender = sender.Config{Host: "127.0.0.1", Port: addr.Port, Hostname: "bridge.test", ConnectTimeout: time.Second, CommandTimeout: 5 * time.Second}
+	h := start(t, l, cfg)
+	drop(t, l, "old.eml", []byte("From: a@x.test\r\nTo: b@y.test\r\n\r\nold\r\n"))
+	waitFile(t, l.Queue, "*.state")
+
+	sink := smtpsink.StartAt(t, addr.String(), smtpsink.Hooks{})
+	drop(t, l, "new.eml", []byte("From: a@x.test\r\nTo: b@y.test\r\n\r\nnew\r\n"))
+	msgs := sink.WaitFor(t, soon, "the new message, then the old one", count(2))
+	waitEmpty(t, l)
+	if !strings.HasSuffix(string(msgs[0].Data), "new\r\n") || !strings.HasSuffix(string(msgs[1].Data), "old\r\n") {
+		t.Fatalf("%q then %q", msgs[0].Data, msgs[1].Data)
+	}
+	if !strings.Contains(h.logs.String(), "accepts mail again") {
+		t.Fatalf("log:\n%s", h.logs.String())
+	}
+}
+
+// A recipient's own 4xx reply is not the smart host being away: a
+// success for other mail does not bring its retry forward.
+func TestDeferredByReplyNotBroughtForward(t *testing.T) {
+	sink := smtpsink.Start(t, smtpsink.Hooks{Rcpt: func(to string) error {
+		if strings.HasPrefix(to, "full@") {
+			return &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 2, 2}, Message: "mailbox full"}
+		}
+		return nil
+	}})
+	l := testLayout(t)
+	cfg := baseConfig(sink)
+	cfg.Retry = []time.Duration{2 * time.Hour}
+	h := start(t, l, cfg)
+	drop(t, l, "full.eml", []byte("From: a@x.test\r\nTo: full@y.test\r\n\r\nfull\r\n"))
+	waitFile(t, l.Queue, "*.state")
+	drop(t, l, "ok.eml", []byte("From: a@x.test\r\nTo: b@y.test\r\n\r\nok\r\n"))
+	sink.WaitFor(t, soon, "the other message", count(1))
+	time.Sleep(time.Second)
+	if n := strings.Count(h.logs.String(), "to=[full@y.test] server="); n != 1 {
+		t.Fatalf("%d attempts for full@, want 1:\n%s", n, h.logs.String())
+	}
+}

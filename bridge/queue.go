@@ -13,6 +13,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -136,11 +137,11 @@ func (b *Bridge) recoverQueue() error {
 				}
 			}
 			m.source = m.st.Source
-			due := m.st.Next
-			if due.IsZero() {
-				due = now
-			}
-			b.enqueue(id, m, due)
+			// Due now, whatever its next retry time: IIS retried queued
+			// mail at a service restart, and administrators restart it to
+			// flush the queue (iis-reference.md section 4). The attempt
+			// count and the recipients done stay as they were.
+			b.enqueue(id, m, now)
 		case ".state":
 			if !have[id+".eml"] {
 				os.Remove(filepath.Join(dir, name))
@@ -178,6 +179,47 @@ func (b *Bridge) deliverLoop(ctx context.Context) {
 	}
 }
 
+// wakeSpacing spaces the retries that a delivery success brings forward
+// (wakeUnreachable): at most 20 messages a second, so that a backlog
+// does not crowd out new mail nor hit the smart host at once.
+const wakeSpacing = 50 * time.Millisecond
+
+// unreachable reports whether an attempt failed only because the smart
+// host could not be reached (connection refused, timed out, no route),
+// rather than by a reply of its own.
+func unreachable(results []sender.Result) bool {
+	for _, r := range results {
+		if r.Err == nil || r.Err.Code != 0 || r.Err.Stage != "connect" {
+			return false
+		}
+	}
+	return len(results) > 0
+}
+
+// wakeUnreachable brings forward the retries of the messages deferred
+// because the smart host could not be reached: with one smart host, a
+// delivery that succeeds proves it is back, and without this old mail
+// would wait up to the last retry interval (IIS: 240 minutes) while new
+// mail flows. They become due from now on, wakeSpacing apart.
+func (b *Bridge) wakeUnreachable(now time.Time) {
+	b.mu.Lock()
+	ids := make([]string, 0, len(b.unreachable))
+	for id := range b.unreachable {
+		ids = append(ids, id)
+	}
+	clear(b.unreachable)
+	b.mu.Unlock()
+	if len(ids) == 0 {
+		return
+	}
+	slices.Sort(ids) // names sort by arrival: the oldest first
+	b.log.Info("the Outbound Server accepts mail again: retrying the messages deferred while it could not be reached",
+		"server", b.cfg.Sender.Addr(), "messages", len(ids), "over", time.Duration(len(ids)-1)*wakeSpacing)
+	for i, id := range ids {
+		b.queue.Push(id, now.Add(time.Duration(i)*wakeSpacing))
+	}
+}
+
 // retryAfter returns the wait before the next attempt after attempts
 // attempts, with up to 10% added at random so that messages deferred
 // together do not all come back in the same second.
@@ -200,6 +242,9 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 	if m == nil {
 		return time.Time{}
 	}
+	b.mu.Lock()
+	delete(b.unreachable, id) // this attempt says anew
+	b.mu.Unlock()
 	if m.intake != "" {
 		data, err := readRegular(m.intake)
 		if errors.Is(err, fs.ErrNotExist) {
@@ -295,6 +340,9 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 			addReply(r.Err.ReplyLine())
 		}
 	}
+	if len(sent) > 0 {
+		b.wakeUnreachable(now)
+	}
 	expired := len(deferred) > 0 && now.Sub(st.Queued) >= b.cfg.Expiration
 	if expired {
 		for _, r := range deferred {
@@ -357,6 +405,11 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 			b.report(id, pm, deferred, true, now)
 		}
 		b.checkpoint(id, m, pm)
+		if unreachable(results) {
+			b.mu.Lock()
+			b.unreachable[id] = true
+			b.mu.Unlock()
+		}
 		return next
 	}
 	if len(st.Failed) > 0 {
