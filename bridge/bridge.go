@@ -3,7 +3,9 @@
 //
 // Pickup: change notifications are hints. A full scan runs at start, every
 // Rescan, and at once after a watcher error or event overflow (the watcher
-// is then recreated). Any file name counts, except those that match Ignore:
+// is then recreated). A watch follows the folder, not its path: when the
+// Pickup folder is removed or renamed (the event, or a rescan that finds
+// another folder at its path) the folder at the path is watched again. Any file name counts, except those that match Ignore:
 // the names writers give files they have not finished (a temporary name,
 // renamed when the file is complete). A file is claimed only when its
 // writer is done (Linux: a write lease; Windows: an open that denies write
@@ -130,6 +132,11 @@ type Bridge struct {
 	// ignoredWarned holds the ignored Pickup files already warned about
 	// (watch goroutine only).
 	ignoredWarned map[string]bool
+
+	// watched is the Pickup folder the watcher watches, and watchFailing
+	// is set while it cannot be watched (watch goroutine only).
+	watched      os.FileInfo
+	watchFailing bool
 
 	// irregularWarned holds the Pickup entries that are not regular
 	// files already warned about (under mu).

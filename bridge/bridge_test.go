@@ -1121,3 +1121,31 @@ func TestDeferredByReplyNotBroughtForward(t *testing.T) {
 		t.Fatalf("%d attempts for full@, want 1:\n%s", n, h.logs.String())
 	}
 }
+
+// An administrator replaces the Pickup folder ("mv Pickup Pickup.old;
+// mkdir Pickup"): the bridge watches the new folder, and files written
+// there are sent at once, not at the next rescan (an hour here).
+func TestPickupFolderReplaced(t *testing.T) {
+	sink := smtpsink.Start(t, smtpsink.Hooks{})
+	l := testLayout(t)
+	cfg := baseConfig(sink)
+	cfg.Rescan = time.Hour
+	h := start(t, l, cfg)
+	drop(t, l, "first.eml", []byte("From: a@x.test\r\nTo: b@y.test\r\n\r\nfirst\r\n"))
+	sink.WaitFor(t, soon, "the first message", count(1))
+	if err := os.Rename(l.Pickup, l.Pickup+".old"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(l.Pickup, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	drop(t, l, "second.eml", []byte("From: a@x.test\r\nTo: b@y.test\r\n\r\nsecond\r\n"))
+	m := sink.WaitFor(t, soon, "a message written into the new Pickup folder", count(2))[1]
+	if !strings.HasSuffix(string(m.Data), "second\r\n") {
+		t.Fatalf("%q", m.Data)
+	}
+	if !strings.Contains(h.logs.String(), "the Pickup folder was removed or renamed") {
+		t.Fatalf("log:\n%s", h.logs.String())
+	}
+}

@@ -38,15 +38,33 @@ func backoff(tries int) time.Duration {
 }
 
 func (b *Bridge) newWatcher() (*fsnotify.Watcher, error) {
+	pickup := b.root.Layout().Pickup
 	w, err := fsnotify.NewBufferedWatcher(4096)
 	if err != nil {
 		return nil, fmt.Errorf("watching the Pickup folder: %w", err)
 	}
-	if err := w.Add(b.root.Layout().Pickup); err != nil {
-		w.Close()
-		return nil, fmt.Errorf("watching the Pickup folder %s: %w", b.root.Layout().Pickup, err)
+	// The folder's identity is taken before the watch: if it is replaced
+	// in between, the next rescan sees a different folder and watches
+	// again.
+	id, err := os.Stat(pickup)
+	if err == nil {
+		err = w.Add(pickup)
 	}
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("watching the Pickup folder %s: %w", pickup, err)
+	}
+	b.watched = id
 	return w, nil
+}
+
+// replaced reports whether the Pickup folder is no longer the one
+// watched: removed, or renamed and another made in its place ("mv Pickup
+// Pickup.old; mkdir Pickup"). A watch follows the folder it was set on,
+// not its path, and would see nothing more.
+func (b *Bridge) replaced() bool {
+	fi, err := os.Stat(b.root.Layout().Pickup)
+	return b.watched == nil || err != nil || !os.SameFile(fi, b.watched)
 }
 
 // watch turns change notifications and scans into Pickup candidates.
@@ -62,16 +80,26 @@ func (b *Bridge) watch(ctx context.Context, w *fsnotify.Watcher) {
 	var events <-chan fsnotify.Event
 	var errs <-chan error
 	for {
+		// Without a watcher (the folder is gone: being replaced, or on a
+		// share that went away) try again every second, besides the scans.
+		var retry <-chan time.Time
 		if w != nil {
 			events, errs = w.Events, w.Errors
 		} else {
 			events, errs = nil, nil
+			retry = time.After(watchRetry)
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case ev, ok := <-events:
 			if !ok {
+				w.Close()
+				w = b.rewatch()
+				continue
+			}
+			if filepath.Clean(ev.Name) == filepath.Clean(b.root.Layout().Pickup) && ev.Has(fsnotify.Remove|fsnotify.Rename) {
+				b.log.Warn("the Pickup folder was removed or renamed: watching the folder at its path again", "folder", ev.Name, "event", ev.Op.String())
 				w.Close()
 				w = b.rewatch()
 				continue
@@ -94,8 +122,18 @@ func (b *Bridge) watch(ctx context.Context, w *fsnotify.Watcher) {
 				"overflow", errors.Is(err, fsnotify.ErrEventOverflow))
 			w.Close()
 			w = b.rewatch()
+		case <-retry:
+			w = b.rewatch()
 		case <-tick.C:
 			if w == nil {
+				w = b.rewatch()
+				continue
+			}
+			if b.replaced() {
+				// A replacement whose event was lost (or a system that
+				// sends none for the watched folder itself).
+				b.log.Warn("the Pickup folder was replaced: watching the folder at its path again", "folder", b.root.Layout().Pickup)
+				w.Close()
 				w = b.rewatch()
 				continue
 			}
@@ -104,13 +142,26 @@ func (b *Bridge) watch(ctx context.Context, w *fsnotify.Watcher) {
 	}
 }
 
+// watchRetry is the wait before trying again to watch a Pickup folder that
+// could not be watched.
+const watchRetry = time.Second
+
 // rewatch recreates the watcher and scans; without a watcher the periodic
-// scans still find every file.
+// scans still find every file. A failure is logged once until a watch
+// succeeds again.
 func (b *Bridge) rewatch() *fsnotify.Watcher {
 	w, err := b.newWatcher()
 	if err != nil {
-		b.log.Error("cannot watch Pickup; relying on periodic scans", "error", err, "rescan", b.cfg.Rescan)
-		w = nil
+		if !b.watchFailing {
+			b.log.Error("cannot watch Pickup; relying on periodic scans, and trying again every second", "error", err, "rescan", b.cfg.Rescan)
+			b.watchFailing = true
+			b.scanPickup() // the events lost with the watcher
+		}
+		return nil
+	}
+	if b.watchFailing {
+		b.log.Info("watching Pickup again", "folder", b.root.Layout().Pickup)
+		b.watchFailing = false
 	}
 	b.scanPickup()
 	return w
