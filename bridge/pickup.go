@@ -321,11 +321,10 @@ func (b *Bridge) tryClaim(name string) time.Time {
 		return now.Add(backoff(pf.tries))
 	}
 	forget()
-	// What was renamed must be what was found: a regular file, and the
-	// one opened, not a link put in its place between the open and the
-	// rename. Otherwise it goes back to Pickup, where it is looked at
-	// again (and left, with a warning, if it is not a regular file).
-	if err := sameRegular(f, in); err != nil {
+	// What was renamed must be a regular file, not a link put in its place
+	// between the open and the rename. Otherwise it goes back to Pickup,
+	// where it is looked at again (and left, with a warning).
+	if err := regularAt(in); err != nil {
 		if _, merr := b.root.Move(in, b.root.Layout().Pickup, name); merr != nil {
 			b.log.Error("a Pickup file changed while it was claimed and cannot be put back; remove it from Queue", "file", name, "path", in, "error", merr)
 		}
@@ -351,25 +350,19 @@ func (b *Bridge) tryClaim(name string) time.Time {
 	return time.Time{}
 }
 
-// sameRegular checks that path is a regular file and, when f is not nil,
-// the file f has open.
-func sameRegular(f *os.File, path string) error {
+// regularAt checks that what was renamed to path is a regular file, not
+// a link put in the file's place between the open and the rename. (The
+// content is read from the file opened, which was regular. A different
+// regular file put in its place is not compared with it: os.SameFile is
+// not reliable for a handle and a path on every Windows file system, Wine
+// included, and such a file is its writer's own anyway.)
+func regularAt(path string) error {
 	fi, err := os.Lstat(path)
 	if err != nil {
 		return err
 	}
 	if !fi.Mode().IsRegular() {
 		return mailroot.NotRegular(path, fi.Mode())
-	}
-	if f == nil {
-		return nil
-	}
-	ff, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	if !os.SameFile(fi, ff) {
-		return errors.New("another file was put under its name")
 	}
 	return nil
 }
