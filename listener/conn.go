@@ -410,21 +410,30 @@ func (c *conn) scanCommands(p []byte) (keep int, cut bool, repl []byte, err erro
 // a message finish, as it lets a DATA upload finish. RSET, MAIL, HELO,
 // EHLO and QUIT end a BDAT transaction whatever its state.
 func (c *conn) trackBDAT(line []byte) {
-	f := strings.Fields(strings.ToUpper(string(line)))
-	if len(f) == 0 {
-		return
+	verb := line
+	if k := bytes.IndexAny(line, " \t\r\n"); k >= 0 {
+		verb = line[:k]
+	}
+	open := c.bdatOpen // written by this goroutine alone: read without the lock
+	switch {
+	case bytes.EqualFold(verb, []byte("BDAT")):
+		f := bytes.Fields(line)
+		open = len(f) < 3 || !bytes.EqualFold(f[2], []byte("LAST"))
+	case bytes.EqualFold(verb, []byte("HELO")), bytes.EqualFold(verb, []byte("EHLO")):
+		open = false
+		c.mu.Lock()
+		c.needHello = false
+		c.mu.Unlock()
+	case bytes.EqualFold(verb, []byte("RSET")), bytes.EqualFold(verb, []byte("MAIL")), bytes.EqualFold(verb, []byte("QUIT")):
+		open = false
+	}
+	chunk := c.bdatSkip > 0
+	if open == c.bdatOpen && chunk == c.chunk {
+		return // the common case: no lock for a command that changes nothing
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	switch f[0] {
-	case "BDAT":
-		c.bdatOpen = len(f) < 3 || f[2] != "LAST"
-	case "HELO", "EHLO":
-		c.bdatOpen, c.needHello = false, false
-	case "RSET", "MAIL", "QUIT":
-		c.bdatOpen = false
-	}
-	c.chunk = c.bdatSkip > 0
+	c.bdatOpen, c.chunk = open, chunk
+	c.mu.Unlock()
 }
 
 // inMessage reports whether a message is being received (DATA or BDAT).
