@@ -1054,14 +1054,20 @@ func closedPort(t *testing.T) *net.TCPAddr {
 // scheduled retry (an hour away in these tests).
 const soon = 10 * time.Second
 
-// A restart retries the queued mail at once (iis-reference.md section 4:
-// administrators flush a queue that way), keeping the attempt count.
-func TestRestartRetriesQueueAtOnce(t *testing.T) {
+// smartHostDown is a layout and a configuration whose smart host is not
+// there yet (nothing listens at addr), with retries hours apart.
+func smartHostDown(t *testing.T) (*net.TCPAddr, mailroot.Layout, Config) {
 	addr := closedPort(t)
-	l := testLayout(t)
 	cfg := baseConfig(nil)
 	cfg.Retry = []time.Duration{2 * time.Hour, 3 * time.Hour}
 	cfg.Sender = sender.Config{Host: "127.0.0.1", Port: addr.Port, Hostname: "bridge.test", ConnectTimeout: time.Second, CommandTimeout: 5 * time.Second}
+	return addr, testLayout(t), cfg
+}
+
+// A restart retries the queued mail at once (iis-reference.md section 4:
+// administrators flush a queue that way), keeping the attempt count.
+func TestRestartRetriesQueueAtOnce(t *testing.T) {
+	addr, l, cfg := smartHostDown(t)
 	h := start(t, l, cfg)
 	drop(t, l, "down.eml", []byte("From: a@x.test\r\nTo: b@y.test\r\n\r\nwhile down\r\n"))
 	waitFile(t, l.Queue, "*.state")
@@ -1079,11 +1085,7 @@ func TestRestartRetriesQueueAtOnce(t *testing.T) {
 // Mail deferred while the smart host could not be reached is retried as
 // soon as a delivery proves it is back, not at its next scheduled time.
 func TestSmartHostBackRetriesDeferredMail(t *testing.T) {
-	addr := closedPort(t)
-	l := testLayout(t)
-	cfg := baseConfig(nil)
-	cfg.Retry = []time.Duration{2 * time.Hour, 3 * time.Hour}
-	cfg.Sender = sender.Config{Host: "127.0.0.1", Port: addr.Port, Hostname: "bridge.test", ConnectTimeout: time.Second, CommandTimeout: 5 * time.Second}
+	addr, l, cfg := smartHostDown(t)
 	h := start(t, l, cfg)
 	drop(t, l, "old.eml", []byte("From: a@x.test\r\nTo: b@y.test\r\n\r\nold\r\n"))
 	waitFile(t, l.Queue, "*.state")

@@ -29,16 +29,7 @@ func TestTooManyRecipientsSendsTheRestAtOnce(t *testing.T) {
 				}
 				return ""
 			}}).start(t)
-			s := NewSession(scriptCfg(h))
-			defer s.Close()
-			to := []string{"1@y.test", "2@y.test", "3@y.test", "4@y.test", "5@y.test"}
-			res := s.Send(context.Background(), "a@x.test", to, []byte(msg))
-			for _, r := range res {
-				if r.Err != nil {
-					t.Fatalf("%s: %v", r.Rcpt, r.Err)
-				}
-			}
-			lines := h.Lines()
+			lines := sendToFive(t, h)
 			// 1, 2, 3 (refused); then 3 and 4 (the limit learnt); then 5.
 			if h.Messages() != 3 || count(lines, "EHLO") != 1 || count(lines, "RCPT") != 6 {
 				t.Fatalf("%d messages; commands %q", h.Messages(), lines)
@@ -56,16 +47,7 @@ func TestLimitsRcptMaxMailMax(t *testing.T) {
 		}
 		return ""
 	}}).start(t)
-	s := NewSession(scriptCfg(h))
-	defer s.Close()
-	to := []string{"1@y.test", "2@y.test", "3@y.test", "4@y.test", "5@y.test"}
-	res := s.Send(context.Background(), "a@x.test", to, []byte(msg))
-	for _, r := range res {
-		if r.Err != nil {
-			t.Fatalf("%s: %v", r.Rcpt, r.Err)
-		}
-	}
-	lines := h.Lines()
+	lines := sendToFive(t, h)
 	if h.Messages() != 3 || count(lines, "RCPT") != 5 || count(lines, "EHLO") != 2 {
 		t.Fatalf("%d messages; commands %q", h.Messages(), lines)
 	}
@@ -92,4 +74,19 @@ func TestLargerThanSize(t *testing.T) {
 	if res[0].Err != nil || h.Messages() != 1 {
 		t.Fatalf("%+v", res[0].Err)
 	}
+}
+
+// sendToFive sends msg to five recipients through h, each of whom must be
+// accepted, and returns the commands h received.
+func sendToFive(t *testing.T, h *scriptHost) []string {
+	t.Helper()
+	s := NewSession(scriptCfg(h))
+	defer s.Close()
+	to := []string{"1@y.test", "2@y.test", "3@y.test", "4@y.test", "5@y.test"}
+	for _, r := range s.Send(context.Background(), "a@x.test", to, []byte(msg)) {
+		if r.Err != nil {
+			t.Fatalf("%s: %v", r.Rcpt, r.Err)
+		}
+	}
+	return h.Lines()
 }
