@@ -1,5 +1,13 @@
 package bridge
 
+import (
+	"errors"
+	"io/fs"
+	"os"
+
+	"github.com/mailbridge/mailbridge/mailroot"
+)
+
 // readiness is what openIfDone learned about a Pickup file.
 type readiness int
 
@@ -20,3 +28,19 @@ const (
 	// what it is).
 	irregular
 )
+
+// openRegular opens a Pickup file for openIfDone: f is nil when it is
+// gone, not a regular file, or cannot be opened, and st and err then say
+// which (unknown for an open that failed otherwise).
+func openRegular(path string) (f *os.File, st readiness, err error) {
+	f, err = mailroot.OpenRegular(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, gone, nil
+	case errors.Is(err, mailroot.ErrNotRegular):
+		return nil, irregular, err
+	case err != nil:
+		return nil, unknown, err
+	}
+	return f, ready, nil
+}

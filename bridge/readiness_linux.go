@@ -4,10 +4,8 @@ package bridge
 
 import (
 	"errors"
-	"io/fs"
 	"os"
 
-	"github.com/mailbridge/mailbridge/mailroot"
 	"golang.org/x/sys/unix"
 )
 
@@ -21,14 +19,9 @@ import (
 // and the caller falls back to the quiet period. The lease ends when the
 // returned file is closed.
 func openIfDone(path string) (*os.File, readiness, error) {
-	f, err := mailroot.OpenRegular(path)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return nil, gone, nil
-	case errors.Is(err, mailroot.ErrNotRegular):
-		return nil, irregular, err
-	case err != nil:
-		return nil, unknown, err
+	f, st, err := openRegular(path)
+	if f == nil {
+		return nil, st, err
 	}
 	_, err = unix.FcntlInt(f.Fd(), unix.F_SETLEASE, unix.F_WRLCK)
 	switch {
