@@ -625,6 +625,10 @@ func statusOf(reply string, delay bool) string {
 			if f := strings.Fields(reply[3:]); len(f) > 0 && strings.Count(f[0], ".") == 2 && f[0][0] == reply[0] {
 				enh = f[0]
 			}
+		} else if f := strings.Fields(reply); len(f) > 0 && strings.Count(f[0], ".") == 2 && (f[0][0] == '4' || f[0][0] == '5') {
+			// Our own failure with a status, no reply: "5.3.4 not sent: ..."
+			// (sender.Error.ReplyLine).
+			enh = f[0]
 		}
 	}
 	if !delay && strings.HasSuffix(reply, "(expiration)") {

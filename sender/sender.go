@@ -220,6 +220,11 @@ func (e *Error) Error() string {
 func (e *Error) ReplyLine() string {
 	var line string
 	switch {
+	case e.Code == 0 && e.Enhanced != "":
+		// A failure of ours with a status (5.3.4 too big for the smart
+		// host's SIZE, 5.6.7 SMTPUTF8 needed): the status leads, so that
+		// a non-delivery report carries it.
+		line = e.Enhanced + " " + e.Reply
 	case e.Code == 0:
 		line = e.Reply
 	case e.Enhanced != "":
