@@ -764,12 +764,7 @@ func TestUnparsableToBadmail(t *testing.T) {
 // Stopping while messages are due (the smart host is down and retries are
 // immediate) returns promptly and keeps every message in Queue.
 func TestStopWithDueMail(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
+	port := testtool.FreePort(t)
 	l := testLayout(t)
 	cfg := baseConfig(nil)
 	cfg.Retry = []time.Duration{time.Millisecond}
@@ -1040,14 +1035,7 @@ func TestBadmailCountsAllRecipientsAfterCheckpoint(t *testing.T) {
 
 // closedPort returns a local address where nothing listens (yet).
 func closedPort(t *testing.T) *net.TCPAddr {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().(*net.TCPAddr)
-	ln.Close()
-	return addr
+	return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: testtool.FreePort(t)}
 }
 
 // soon bounds the waits for what must happen at once, not at the next

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/mailbridge/mailbridge/config"
 	"github.com/mailbridge/mailbridge/internal/smtpsink"
+	"github.com/mailbridge/mailbridge/internal/testtool"
 )
 
 // A stop while the smart host holds its reply to the final "." waits for
@@ -28,12 +28,7 @@ func TestStopDuringDeliverySendsOnce(t *testing.T) {
 		}
 		return nil
 	}})
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	port := testtool.FreePort(t)
 	dir := testDir(t)
 	conf := filepath.Join(dir, "mailbridge.toml")
 	text := fmt.Sprintf("hostname = \"mail.test\"\n[mailroot]\nroot = %q\n[inbound]\nbind = \"127.0.0.1\"\nport = %d\nshutdown_timeout = \"10s\"\n[outbound]\nserver = \"127.0.0.1\"\nport = %d\ntls = \"none\"\n",
