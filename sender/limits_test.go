@@ -2,7 +2,9 @@ package sender
 
 import (
 	"context"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -89,4 +91,74 @@ func sendToFive(t *testing.T, h *scriptHost) []string {
 		}
 	}
 	return h.Lines()
+}
+
+// The limit learnt from a 452 outlives the connection: a smart host that
+// limits recipients without LIMITS RCPTMAX is not asked for one too many
+// on every new connection.
+func TestTooManyRecipientsRemembered(t *testing.T) {
+	h := (&scriptHost{Rcpt: func(n int, _ string) string {
+		if n > 2 {
+			return "452 4.5.3 Too many recipients"
+		}
+		return ""
+	}}).start(t)
+	s := NewSession(scriptCfg(h))
+	defer s.Close()
+	to := []string{"1@y.test", "2@y.test", "3@y.test", "4@y.test", "5@y.test"}
+	for round := 1; round <= 2; round++ {
+		for _, r := range s.Send(context.Background(), "a@x.test", to, []byte(msg)) {
+			if r.Err != nil {
+				t.Fatalf("round %d: %s: %v", round, r.Rcpt, r.Err)
+			}
+		}
+		s.Close() // the next message on a new connection
+	}
+	// Round 1: 1, 2, 3 (refused); 3, 4; 5. Round 2: 1, 2; 3, 4; 5.
+	if lines := h.Lines(); h.Messages() != 6 || count(lines, "EHLO") != 2 || count(lines, "RCPT") != 11 {
+		t.Fatalf("%d messages; commands %q", h.Messages(), lines)
+	}
+}
+
+// LIMITS RCPTDOMAINMAX (RFC 9422): no transaction has recipients in more
+// domains than that; domains compare without regard to case.
+func TestLimitsRcptDomainMax(t *testing.T) {
+	for _, tc := range []struct {
+		max  string
+		to   []string
+		msgs int
+	}{
+		{"1", []string{"a@x.test", "b@X.TEST", "c@y.test", "d@y.test", "e@z.test"}, 3},
+		{"2", []string{"a@x.test", "b@y.test", "c@y.test", "d@z.test"}, 2},
+		{"5", []string{"a@x.test", "b@y.test", "c@z.test"}, 1},
+	} {
+		t.Run(tc.max, func(t *testing.T) {
+			var mu sync.Mutex
+			var domains map[string]bool
+			bad := ""
+			h := (&scriptHost{EHLO: []string{"LIMITS RCPTDOMAINMAX=" + tc.max}, Rcpt: func(n int, line string) string {
+				mu.Lock()
+				defer mu.Unlock()
+				if n == 1 {
+					domains = map[string]bool{}
+				}
+				domains[strings.ToLower(line[strings.LastIndexByte(line, '@'):])] = true
+				if max, _ := strconv.Atoi(tc.max); len(domains) > max {
+					bad = line
+					return "452 4.5.3 Too many domains"
+				}
+				return ""
+			}}).start(t)
+			s := NewSession(scriptCfg(h))
+			defer s.Close()
+			for _, r := range s.Send(context.Background(), "a@x.test", tc.to, []byte(msg)) {
+				if r.Err != nil {
+					t.Fatalf("%s: %v", r.Rcpt, r.Err)
+				}
+			}
+			if h.Messages() != tc.msgs || count(h.Lines(), "RCPT") != len(tc.to) || bad != "" {
+				t.Fatalf("%d messages (want %d), over the limit at %q; commands %q", h.Messages(), tc.msgs, bad, h.Lines())
+			}
+		})
+	}
 }

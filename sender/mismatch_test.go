@@ -127,18 +127,24 @@ func TestGreetingWait(t *testing.T) {
 	sink := smtpsink.Start(t, smtpsink.Hooks{})
 	for _, tt := range []struct {
 		name     string
+		timeout  time.Duration // the greeting's; 0: 1s
 		port     int
 		wantErr  error  // nil: delivered
 		wantText string // in the reason
 	}{
-		{"slow plain greeting", slowGreeter(t, sink.Addr, 700*time.Millisecond), nil, ""},
+		// Slower than the probe for TLS, well within the timeout (a loaded
+		// machine must not make it a failure).
+		{"slow plain greeting", 10 * time.Second, slowGreeter(t, sink.Addr, 700*time.Millisecond), nil, ""},
 		// A TLS record (here an alert) where the greeting belongs.
-		{"TLS record first", rawHost(t, func(c net.Conn) { c.Write([]byte{21, 3, 3, 0, 2, 2, 40}); io.Copy(io.Discard, c) }), ErrExpectsImplicitTLS, "TLS record"},
+		{"TLS record first", 0, rawHost(t, func(c net.Conn) { c.Write([]byte{21, 3, 3, 0, 2, 2, 40}); io.Copy(io.Discard, c) }), ErrExpectsImplicitTLS, "TLS record"},
 		// Silent on both connections, TLS or not: no advice about TLS.
-		{"silent", rawHost(t, func(c net.Conn) { io.Copy(io.Discard, c) }), nil, "no greeting within 1s"},
+		{"silent", 0, rawHost(t, func(c net.Conn) { io.Copy(io.Discard, c) }), nil, "no greeting within 1s"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := Config{Host: "127.0.0.1", Port: tt.port, Hostname: "bridge.test", CommandTimeout: time.Second, probeAfter: 200 * time.Millisecond}
+			if tt.timeout == 0 {
+				tt.timeout = time.Second
+			}
+			cfg := Config{Host: "127.0.0.1", Port: tt.port, Hostname: "bridge.test", CommandTimeout: tt.timeout, probeAfter: 200 * time.Millisecond}
 			s := NewSession(cfg)
 			defer s.Close()
 			res := s.Send(context.Background(), "a@x.test", []string{"b@y.test"}, []byte(msg))

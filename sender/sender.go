@@ -5,10 +5,12 @@
 // with our host name, sends MAIL FROM with SIZE= when the server offers
 // SIZE (RFC 1870) and does not send a message larger than that SIZE,
 // splits recipients over several transactions when there are more than
-// MaxRecipients (IIS's per-message limit) or the smart host's LIMITS
-// RCPTMAX (RFC 9422), sends those refused with "452 4.5.3 too many
-// recipients" in the next transaction at once (RFC 5321 section
-// 4.5.3.1.10), opens a new connection after LIMITS MAILMAX, reuses the
+// MaxRecipients (IIS's per-message limit), the smart host's LIMITS
+// RCPTMAX, or recipients in more domains than its RCPTDOMAINMAX (RFC
+// 9422), sends those refused with "452 4.5.3 too many recipients" in the
+// next transaction at once (RFC 5321 section 4.5.3.1.10) and keeps to that
+// many recipients per transaction from then on, opens a new connection
+// after LIMITS MAILMAX, reuses the
 // connection for up to MaxMessages messages (RSET after a failed
 // transaction, RFC 5321 section 4.1.1.5; a completed one needs none, as the
 // final reply to DATA ends the transaction, section 3.3) and closes it
@@ -310,6 +312,12 @@ type Session struct {
 	sent   int    // messages on this connection
 	tx     int    // transactions on this connection
 	limits limits // the smart host's, from its EHLO reply
+	// learnt is the number of recipients after which the smart host said
+	// "452 too many recipients"; 0: never said. Unlike limits it outlives
+	// the connection: a smart host that limits without saying so (no
+	// LIMITS RCPTMAX) would otherwise refuse the same recipient on every
+	// new connection, one wasted command each time.
+	learnt int
 
 	mu       sync.Mutex
 	conn     net.Conn    // s.c's connection, closed from another goroutine on a stop
@@ -519,7 +527,7 @@ func (s *Session) Send(ctx context.Context, from string, to []string, message []
 			fail(start, classify(s.cfg.Addr(), "MAIL FROM", fmt.Errorf("not sent: stopping (%w)", context.Cause(ctx))))
 			return results
 		}
-		end := min(start+s.rcptMax(), len(to))
+		end := s.batchEnd(to, start)
 		tried, broken := s.transaction(from, results[start:end], message)
 		s.end()
 		s.tx++
@@ -538,8 +546,9 @@ func (s *Session) Send(ctx context.Context, from string, to []string, message []
 // limits are what the smart host said of its limits in its EHLO reply.
 type limits struct {
 	size    int64 // SIZE (RFC 1870); 0: none said
-	rcptMax int   // LIMITS RCPTMAX (RFC 9422), or learnt from "452 4.5.3"; 0: none
+	rcptMax int   // LIMITS RCPTMAX (RFC 9422); 0: none
 	mailMax int   // LIMITS MAILMAX (RFC 9422); 0: none
+	domMax  int   // LIMITS RCPTDOMAINMAX (RFC 9422); 0: none
 }
 
 // readLimits reads the smart host's limits from its EHLO reply.
@@ -560,18 +569,43 @@ func readLimits(c *smtp.Client) limits {
 				l.rcptMax = n
 			case "MAILMAX":
 				l.mailMax = n
+			case "RCPTDOMAINMAX":
+				l.domMax = n
 			}
 		}
 	}
 	return l
 }
 
-// rcptMax is the number of recipients of the next transaction.
+// rcptMax is the most recipients one transaction may have.
 func (s *Session) rcptMax() int {
-	if s.limits.rcptMax > 0 {
-		return min(s.cfg.MaxRecipients, s.limits.rcptMax)
+	n := s.cfg.MaxRecipients
+	for _, l := range []int{s.limits.rcptMax, s.learnt} {
+		if l > 0 {
+			n = min(n, l)
+		}
 	}
-	return s.cfg.MaxRecipients
+	return n
+}
+
+// batchEnd returns the end of the next transaction's recipients, to[start:
+// end]: at most rcptMax of them, in at most RCPTDOMAINMAX domains
+// (compared without regard to case, RFC 5321 section 2.4). Recipients stay
+// in their order, so the results do too.
+func (s *Session) batchEnd(to []string, start int) int {
+	end := min(start+s.rcptMax(), len(to))
+	if s.limits.domMax <= 0 {
+		return end
+	}
+	domains := map[string]bool{}
+	for i := start; i < end; i++ {
+		d := strings.ToLower(to[i][strings.LastIndexByte(to[i], '@')+1:])
+		if !domains[d] && len(domains) == s.limits.domMax {
+			return i
+		}
+		domains[d] = true
+	}
+	return end
 }
 
 // tooBig is the failure of a message larger than the SIZE the smart host
@@ -668,7 +702,7 @@ func (s *Session) transaction(from string, res []Result, message []byte) (tried 
 				if accepted > 0 {
 					// The rest go in the next transaction, at once, and
 					// no more than this many at a time.
-					s.limits.rcptMax = i
+					s.learnt = i
 					res = res[:i]
 					break
 				}
