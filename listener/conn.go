@@ -887,11 +887,17 @@ func (c *conn) rewrite(line string) ([]string, bool) {
 	case code == "220" && strings.HasSuffix(line, " ESMTP Service Ready"):
 		return one("220 " + compat.Greeting(fqdn, c.srv.cfg.Version, c.srv.cfg.Now()))
 	case strings.HasPrefix(line, "250-Hello "):
-		hello := "250-" + fqdn + " Hello [" + c.clientIP + "]"
+		lines := []string{"250-" + fqdn + " Hello [" + c.clientIP + "]"}
 		if c.offerTLS && !c.tls {
-			return []string{hello, "250-STARTTLS"}, false
+			lines = append(lines, "250-STARTTLS")
 		}
-		return one(hello)
+		if n := c.srv.cfg.MaxRecipients; n > 0 {
+			// LIMITS (RFC 9422): the limit the session enforces. go-smtp
+			// advertises it only with a limit of its own, which counts a
+			// recipient given twice twice (see tooManyRcpts).
+			lines = append(lines, "250-LIMITS RCPTMAX="+strconv.Itoa(n))
+		}
+		return lines, false
 	case strings.HasPrefix(line, "250 2.0.0 Hello "):
 		return one("250 " + fqdn + " Hello [" + c.clientIP + "]")
 	case strings.HasPrefix(line, "250 2.0.0 Roger, accepting mail from <"):

@@ -273,6 +273,84 @@ func TestLimits(t *testing.T) {
 	})
 }
 
+// TestRecipientLimitCountsDistinct: max_recipients bounds the distinct
+// recipients of a transaction. A recipient given twice is written once, so
+// it takes one place: refusing the next distinct one with 452 would have
+// the client send the message again in a transaction of its own (RFC 5321
+// section 4.5.3.1.10), and refusing the duplicate would have the client
+// deliver that recipient's copy twice. LIMITS RCPTMAX (RFC 9422) is still
+// advertised.
+func TestRecipientLimitCountsDistinct(t *testing.T) {
+	const full = "452 4.5.3 Maximum limit of 2 recipients reached"
+	type step struct{ line, want string }
+	for _, tc := range []struct {
+		name  string
+		steps []step
+		drop  []string // x-receiver lines of the stored message
+	}{
+		{"a duplicate takes no place", []step{
+			{"RCPT TO:<a@x.test>", "250 2.1.5 a@x.test"},
+			{"RCPT TO:<a@x.test>", "250 2.1.5 a@x.test"},
+			{"RCPT TO:<b@x.test>", "250 2.1.5 b@x.test"},
+			{"RCPT TO:<c@x.test>", full},
+		}, []string{"a@x.test", "b@x.test"}},
+		{"a duplicate once the limit is reached", []step{
+			{"RCPT TO:<a@x.test>", "250 2.1.5 a@x.test"},
+			{"RCPT TO:<b@x.test>", "250 2.1.5 b@x.test"},
+			{"RCPT TO:<a@X.TEST>", "250 2.1.5 a@X.TEST"},
+			{"RCPT TO:<c@x.test>", full},
+			{"RCPT TO:<b@x.test>", "250 2.1.5 b@x.test"},
+		}, []string{"a@x.test", "b@x.test"}},
+		{"refused recipients take no place", []step{
+			{"RCPT TO:<a@x.test>", "250 2.1.5 a@x.test"},
+			{"RCPT TO:<c@x.test> FOO=bar", "555 5.5.4"},
+			{"RCPT TO:<a\x7fb@x.test>", "501 5.1.3"},
+			{"RCPT TO:<b@x.test>", "250 2.1.5 b@x.test"},
+			{"RCPT TO:<c@x.test>", full},
+			{"RCPT TO:<d@x.test>", full},
+		}, []string{"a@x.test", "b@x.test"}},
+		{"RSET starts the count again", []step{
+			{"RCPT TO:<a@x.test>", "250 2.1.5 a@x.test"},
+			{"RCPT TO:<b@x.test>", "250 2.1.5 b@x.test"},
+			{"RSET", "250 2.0.0 Resetting"},
+			{"MAIL FROM:<a@x.test>", "250 2.1.0"},
+			{"RCPT TO:<c@x.test>", "250 2.1.5 c@x.test"},
+			{"RCPT TO:<d@x.test>", "250 2.1.5 d@x.test"},
+		}, []string{"c@x.test", "d@x.test"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig()
+			cfg.MaxRecipients = 2
+			ts := startServer(t, cfg)
+			c := dial(t, ts.addr)
+			c.reply()
+			if ehlo := c.cmd("EHLO client.test"); !regexp.MustCompile(`(?m)^250[- ]LIMITS RCPTMAX=2$`).MatchString(ehlo) {
+				t.Fatalf("EHLO reply lacks LIMITS RCPTMAX=2:\n%s", ehlo)
+			}
+			c.expect("MAIL FROM:<a@x.test>", "250 2.1.0")
+			for _, s := range tc.steps {
+				if r := c.cmd(s.line); !strings.HasPrefix(r, s.want) {
+					t.Fatalf("%q: got %q, want %q", s.line, r, s.want)
+				}
+			}
+			c.expect("DATA", "354")
+			c.send("Subject: limit\r\n\r\nbody\r\n.\r\n")
+			if r := c.reply(); !strings.HasPrefix(r, "250 2.6.0") {
+				t.Fatalf("DATA: %q", r)
+			}
+			var got []string
+			for _, l := range strings.Split(string(ts.onlyDrop(t)), "\r\n") {
+				if a, ok := strings.CutPrefix(l, "x-receiver: "); ok {
+					got = append(got, a)
+				}
+			}
+			if strings.Join(got, " ") != strings.Join(tc.drop, " ") {
+				t.Fatalf("x-receiver lines %q, want %q", got, tc.drop)
+			}
+		})
+	}
+}
+
 func TestBDAT(t *testing.T) {
 	ts := startServer(t, testConfig())
 	c := dial(t, ts.addr)

@@ -9,10 +9,11 @@
 //   - Any failure to store answers 451 4.3.0 with a generic text; the cause
 //     goes to the log, never to the client, and nothing is left in Drop.
 //   - Limits: SIZE (552 5.3.4), any attachment (see largestPart) larger
-//     than the attachment limit once decoded (552 5.3.4, nothing stored), recipients
-//     (452 4.5.3), connections (421 4.3.2 when full), a command timeout and a
-//     data timeout that restarts with every read, command line length, three
-//     bad commands then 421. A panic in a session ends that session only.
+//     than the attachment limit once decoded (552 5.3.4, nothing stored),
+//     distinct recipients (452 4.5.3), connections (421 4.3.2 when full), a
+//     command timeout and a data timeout that restarts with every read,
+//     command line length, three bad commands then 421. A panic in a
+//     session ends that session only.
 //   - Memory does not grow with message size: messages are streamed to disk.
 //
 // Server follows net/http.Server: Serve, Close, Shutdown.
@@ -117,7 +118,9 @@ func New(cfg Config, root *mailroot.Root, log *slog.Logger) *Server {
 	ss := smtp.NewServer(&backend{s: s})
 	ss.Domain = cfg.Hostname
 	ss.MaxMessageBytes = cfg.MaxMessageSize
-	ss.MaxRecipients = cfg.MaxRecipients
+	// The session counts recipients (tooManyRcpts), and conn advertises
+	// LIMITS RCPTMAX, which go-smtp does only with a limit of its own.
+	ss.MaxRecipients = 0
 	// Message lines have no length limit (they are streamed to disk; 100 KB
 	// lines are real). conn bounds command lines instead.
 	ss.MaxLineLength = 0

@@ -69,6 +69,17 @@ var (
 		Message: "Bad recipient address syntax: control characters are not allowed"}
 )
 
+// tooManyRcpts refuses a recipient past MaxRecipients with go-smtp's own
+// reply text. The session enforces the limit, not go-smtp (Server.MaxRecipients
+// stays 0): go-smtp counts every RCPT accepted, a recipient given twice
+// included, where the message has one copy per distinct recipient. 452 is
+// transient (RFC 5321 section 4.5.3.1.10): the client sends the rest in
+// another transaction.
+func tooManyRcpts(limit int) error {
+	return &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 5, 3},
+		Message: fmt.Sprintf("Maximum limit of %d recipients reached", limit)}
+}
+
 // hasControl reports whether s holds a control character, a Unicode line
 // or paragraph separator, or is not valid UTF-8. RFC 5321 section 4.1.2
 // allows no control character in an address, quoted or not (nor RFC 6531
@@ -100,7 +111,8 @@ func (s *session) Mail(from string, _ *smtp.MailOptions) error {
 
 // Rcpt sorts recipients by the relay rules (relay.go). A recipient given
 // twice is accepted again but written once: a Drop consumer would deliver
-// one message twice.
+// one message twice. MaxRecipients counts distinct recipients (see
+// tooManyRcpts).
 func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	if hasControl(to) {
 		return errBadRcpt
@@ -113,7 +125,12 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	}
 	key := rcptKey(to)
 	if s.seen[key] {
+		// Even once the limit is reached: a 452 would have the client
+		// send this recipient's copy again in a later transaction.
 		return nil
+	}
+	if limit := s.s.cfg.MaxRecipients; limit > 0 && len(s.seen) >= limit {
+		return tooManyRcpts(limit)
 	}
 	if s.seen == nil {
 		s.seen = map[string]bool{}
