@@ -68,6 +68,9 @@ type conn struct {
 	pending   []byte // an incomplete reply line
 	held      []byte // lines of a multi-line reply not yet sent
 	closeOnce sync.Once
+	// vrfyBare holds, for each VRFY command go-smtp has still to answer,
+	// in order, whether it came without an argument (see vrfyCommand).
+	vrfyBare []bool
 
 	// W3C log (nil Config.CommandLog: off)
 	cmds        []pendingCmd // commands waiting for their reply, in order
@@ -371,6 +374,11 @@ func (c *conn) scanCommands(p []byte) (keep int, cut bool, repl []byte, err erro
 		}
 		c.bdatSkip = bdatSize(c.lineHead)
 		c.trackBDAT(c.lineHead)
+		if vrfy, bare := vrfyCommand(c.lineHead, c.lineLen); vrfy {
+			c.mu.Lock()
+			c.vrfyBare = append(c.vrfyBare, bare)
+			c.mu.Unlock()
+		}
 		verb := bytes.TrimSpace(c.lineHead)
 		isStartTLS := bytes.EqualFold(verb, []byte("STARTTLS"))
 		isData := bytes.EqualFold(verb, []byte("DATA"))
@@ -434,6 +442,27 @@ func (c *conn) trackBDAT(line []byte) {
 	c.mu.Lock()
 	c.bdatOpen, c.chunk = open, chunk
 	c.mu.Unlock()
+}
+
+// vrfyCommand reports whether a command line of n bytes, of which head is
+// the start (the whole line, or at least the 32 bytes headLen keeps), is
+// one go-smtp takes for VRFY, and whether it has no argument. It follows
+// go-smtp's parseCmd: "VRFY" alone, or "VRFY" and a space, the argument
+// being the rest without blanks; the replies are paired with these lines,
+// so both must agree on which lines are VRFY. A head cut short that shows
+// only blanks after the verb counts as having an argument: the line goes
+// on past it, and 252 was the answer before. (Where such a head shows only
+// CR and LF after "VRFY ", go-smtp's view depends on the rest of the line,
+// which is not kept: it is taken for VRFY, which a line of CRs may not be.)
+func vrfyCommand(head []byte, n int) (vrfy, bare bool) {
+	line := head
+	if n <= len(head) {
+		line = bytes.TrimRight(head, "\r\n")
+	}
+	if len(line) < 4 || !bytes.EqualFold(line[:4], []byte("VRFY")) || len(line) == 5 || (len(line) > 5 && line[4] != ' ') {
+		return false, false
+	}
+	return true, len(line) == 4 || (n <= len(head) && len(bytes.TrimSpace(line[5:])) == 0)
 }
 
 // inMessage reports whether a message is being received (DATA or BDAT).
@@ -881,6 +910,17 @@ func (c *conn) rewrite(line string) ([]string, bool) {
 		line, code = fixed, fixed[:3]
 	} else if strings.HasPrefix(line, "500 5.5.2 Syntax errors, ") && strings.HasSuffix(line, " command unrecognized") {
 		line = rfcReplies["501 5.5.2 Bad command"]
+	}
+	if code == "252" && len(c.vrfyBare) > 0 {
+		// go-smtp answers every VRFY with 252 (its only 252), argument or
+		// none. RFC 5321 section 4.1.1.6 makes the argument required:
+		// without one it is a syntax error, and is counted below as other
+		// 501s are.
+		bare := c.vrfyBare[0]
+		c.vrfyBare = c.vrfyBare[1:]
+		if bare {
+			line, code = "501 5.5.4 Syntax: VRFY <address>", "501"
+		}
 	}
 	one := func(s string) ([]string, bool) { return []string{s}, false }
 	switch {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -122,6 +123,36 @@ func FuzzHugeSize(f *testing.F) {
 		for _, b := range line[i:j] {
 			if b < '0' || b > '9' {
 				t.Fatalf("hugeSize(%q) picked %q", line, line[i:j])
+			}
+		}
+	})
+}
+
+// FuzzVRFYCommand holds vrfyCommand to what go-smtp (parseCmd, v0.25.1)
+// makes of a line: VRFY exactly when go-smtp runs VRFY, without an
+// argument exactly when go-smtp's argument is empty, and, when only the
+// start of the line is known, never "without an argument" for a line
+// that has one (conn keeps at least the line's first 32 bytes).
+func FuzzVRFYCommand(f *testing.F) {
+	for _, s := range []string{"VRFY", "vrfy ", "VRFY  \t ", "VRFY smith", "VRFYX", "VRFY\tx", "VRFY\r", "NOOP",
+		"VRFY" + strings.Repeat(" ", 40), "VRFY" + strings.Repeat(" ", 40) + "x"} {
+		f.Add(s, uint8(0))
+	}
+	f.Fuzz(func(t *testing.T, line string, headLen uint8) {
+		line, _, _ = strings.Cut(line, "\n")
+		// go-smtp's view of the line, as textproto hands it over.
+		l := strings.TrimRight(line, "\r\n")
+		wantVRFY := len(l) >= 4 && strings.EqualFold(l[:4], "VRFY") && (len(l) == 4 || len(l) > 5 && l[4] == ' ')
+		wantBare := wantVRFY && (len(l) == 4 || strings.TrimSpace(l[5:]) == "")
+		full := []byte(line + "\r\n")
+		if vrfy, bare := vrfyCommand(full, len(full)); vrfy != wantVRFY || bare != wantBare {
+			t.Fatalf("vrfyCommand(%q) = %v, %v; go-smtp: VRFY %v, no argument %v", full, vrfy, bare, wantVRFY, wantBare)
+		}
+		// conn keeps 32 bytes or more; a head of only CRs and LFs after
+		// "VRFY " is the documented exception.
+		if k := 32 + int(headLen)%32; k < len(full) && strings.Trim(string(full[5:k]), "\r\n") != "" {
+			if vrfy, bare := vrfyCommand(full[:k], len(full)); vrfy != wantVRFY || bare && !wantBare {
+				t.Fatalf("vrfyCommand(%q of %q) = %v, %v; go-smtp: VRFY %v, no argument %v", full[:k], full, vrfy, bare, wantVRFY, wantBare)
 			}
 		}
 	})

@@ -685,6 +685,48 @@ func TestRFCReplyCodes(t *testing.T) {
 	c.expect("QUIT", "221")
 }
 
+// TestVRFY: VRFY takes an argument (RFC 5321 section 4.1.1.6); without
+// one it is a syntax error (501), counted toward the three bad commands
+// as other 501s are. With one, the server cannot verify but will accept
+// mail (252, section 3.5.3), as before.
+func TestVRFY(t *testing.T) {
+	const syntax = "501 5.5.4 Syntax: VRFY <address>"
+	for _, tc := range []struct {
+		name   string
+		writes []string // each written on its own, a moment apart
+		want   []string // the replies, in order
+	}{
+		{"no argument", []string{"VRFY\r\n"}, []string{syntax}},
+		{"lower case", []string{"vrfy\r\n"}, []string{syntax}},
+		{"only blanks after it", []string{"VRFY  \t \r\n"}, []string{syntax}},
+		{"an address", []string{"VRFY <a@x.test>\r\n"}, []string{"252 2.5.0 "}},
+		{"a user name", []string{"VRFY smith\r\n"}, []string{"252 2.5.0 "}},
+		{"split across reads", []string{"VR", "FY\r\n", "VRFY sm", "ith\r\n"}, []string{syntax, "252 2.5.0 "}},
+		{"pipelined", []string{"VRFY\r\nVRFY smith\r\nNOOP\r\nVRFY\r\nVRFY <a@x.test>\r\n"},
+			[]string{syntax, "252 2.5.0 ", "250 2.0.0", syntax, "252 2.5.0 "}},
+		{"the third bad command", []string{"FOO\r\n", "VRFY\r\n", "VRFY smith\r\n", "VRFY\r\n"},
+			[]string{"500 5.5.1", syntax, "252 2.5.0 ", syntax, "421 4.7.0 mail.example.com Too many errors"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ts := startServer(t, testConfig())
+			c := dial(t, ts.addr)
+			c.hello()
+			for i, w := range tc.writes {
+				if i > 0 {
+					time.Sleep(20 * time.Millisecond)
+				}
+				c.send(w)
+			}
+			c.replies(tc.want...)
+			if strings.HasPrefix(tc.want[len(tc.want)-1], "421") {
+				c.waitClosed()
+				return
+			}
+			c.expect("QUIT", "221")
+		})
+	}
+}
+
 // An empty Message-ID is kept as the message has it, and the 250 names
 // no id rather than an empty one.
 func TestEmptyMessageID(t *testing.T) {
