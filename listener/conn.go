@@ -257,7 +257,14 @@ func (c *conn) handOver(p []byte, n int, err error, data, shutdown bool) (int, e
 	if n > 0 && !data {
 		keep, cut, repl, lerr := c.scanCommands(p[:n])
 		if lerr != nil {
-			c.writeLine("500 5.5.2 Line too long, closing transmission channel")
+			const reply = "500 5.5.2 Line too long, closing transmission channel"
+			c.writeLine(reply)
+			c.mu.Lock()
+			c.logTooLong(int64(len(reply) + 2))
+			// As after fail: what go-smtp answers to the read error that
+			// follows goes nowhere, and is not logged as sent.
+			c.gone = true
+			c.mu.Unlock()
 			c.closeDraining()
 			return 0, lerr
 		}
@@ -628,31 +635,21 @@ type pendingCmd struct {
 // writes IIS's W3C log line (iis-reference section 9). It runs with c.mu
 // held.
 func (c *conn) logReply(code int, replyBytes int64) {
-	log := c.srv.cfg.CommandLog
-	if log == nil || len(c.cmds) == 0 {
+	if c.srv.cfg.CommandLog == nil || len(c.cmds) == 0 {
 		return
 	}
 	cmd := c.cmds[0]
-	method, query, _ := strings.Cut(cmd.line, " ")
-	method = strings.ToUpper(method)
 	if code == 354 {
 		// DATA is logged once, with the reply to the message.
 		c.cmds[0].sc += replyBytes
 		return
 	}
 	c.cmds = c.cmds[1:]
-	if query != "" {
-		query = " " + query // IIS kept the separating space: "+FROM:<a@b>"
-	}
-	e := compat.W3CEntry{
-		Time: time.Now(), ClientIP: c.clientIP, User: c.helo, Computer: computerName(c.srv.cfg.Hostname),
-		ServerIP: addrIP(c.raw.LocalAddr()).String(), Method: method, Query: query, Status: code,
-		SCBytes: cmd.sc + replyBytes, CSBytes: int64(cmd.n), TimeTaken: time.Since(cmd.at),
-	}
-	switch method {
+	e := c.w3cEntry(cmd, code, replyBytes)
+	switch e.Method {
 	case "EHLO", "HELO":
 		if code == 250 {
-			c.helo = strings.TrimSpace(query)
+			c.helo = strings.TrimSpace(e.Query)
 		}
 		e.User = c.helo
 	case "DATA":
@@ -667,9 +664,48 @@ func (c *conn) logReply(code int, replyBytes int64) {
 		c.closeLogged = true
 		c.sessionTotals(&e, replyBytes)
 	}
-	if err := log.Log(e); err != nil {
+	c.logEntry(e)
+}
+
+// w3cEntry is the W3C log line of cmd answered with code: the command's
+// first word is the method, the rest the query. It runs with c.mu held.
+func (c *conn) w3cEntry(cmd pendingCmd, code int, replyBytes int64) compat.W3CEntry {
+	method, query, _ := strings.Cut(cmd.line, " ")
+	if query != "" {
+		query = " " + query // IIS kept the separating space: "+FROM:<a@b>"
+	}
+	return compat.W3CEntry{
+		Time: time.Now(), ClientIP: c.clientIP, User: c.helo, Computer: computerName(c.srv.cfg.Hostname),
+		ServerIP: addrIP(c.raw.LocalAddr()).String(), Method: strings.ToUpper(method), Query: query, Status: code,
+		SCBytes: cmd.sc + replyBytes, CSBytes: int64(cmd.n), TimeTaken: time.Since(cmd.at),
+	}
+}
+
+// logEntry writes e to the W3C log; a failure is ours to log, not the
+// client's.
+func (c *conn) logEntry(e compat.W3CEntry) {
+	if err := c.srv.cfg.CommandLog.Log(e); err != nil {
 		c.srv.log.Warn("W3C log not written", "error", err)
 	}
+}
+
+// logTooLong writes the W3C line of a command line refused as too long,
+// with the 500 sent for it: go-smtp never gets the line, so no reply of
+// its is paired with it (logReply). The line is known by its start
+// (lineHead, as much as a complete line keeps for the log) and its length
+// so far: the method is its first word if the start shows where that word
+// ends, "-" otherwise, and the query the rest of the start, as for a line
+// that was not too long. It runs with c.mu held, on go-smtp's goroutine
+// (lineHead is that goroutine's).
+func (c *conn) logTooLong(replyBytes int64) {
+	if c.srv.cfg.CommandLog == nil {
+		return
+	}
+	line := strings.TrimRight(string(c.lineHead), "\r\n")
+	if !strings.Contains(line, " ") {
+		line = "" // the first word goes on past the start: unknown
+	}
+	c.logEntry(c.w3cEntry(pendingCmd{line: line, at: time.Now(), n: c.lineLen}, 500, replyBytes))
 }
 
 // sessionTotals makes e the line that closes a session: IIS's status 240
@@ -696,9 +732,7 @@ func (c *conn) logClose() {
 	e := compat.W3CEntry{Time: time.Now(), ClientIP: c.clientIP, User: c.helo, Computer: computerName(c.srv.cfg.Hostname),
 		ServerIP: addrIP(c.raw.LocalAddr()).String()}
 	c.sessionTotals(&e, 0)
-	if err := log.Log(e); err != nil {
-		c.srv.log.Warn("W3C log not written", "error", err)
-	}
+	c.logEntry(e)
 }
 
 // computerName is IIS's s-computername: the host's first label, in capitals.

@@ -2,6 +2,7 @@ package listener
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -188,5 +189,57 @@ func TestW3CLogAbortedData(t *testing.T) {
 	want := "EHLO 250|MAIL 250|RCPT 250| 240|EHLO 250|MAIL 250|RCPT 250|DATA 421| 240"
 	if strings.Join(got, "|") != want {
 		t.Errorf("W3C lines %q, want %q", strings.Join(got, "|"), want)
+	}
+}
+
+// TestW3CLogLineTooLong: a command line over the limit gets its own line
+// with the 500 the client was sent, as a refused command does: the verb
+// when the kept start of the line shows where it ends, "-" otherwise; then
+// the session's closing line.
+func TestW3CLogLineTooLong(t *testing.T) {
+	const reply = "500 5.5.2 Line too long, closing transmission channel"
+	for _, tc := range []struct {
+		name, line   string
+		method, args string // the line's method, and how its query starts
+	}{
+		{"a command", "MAIL FROM:<" + strings.Repeat("a", 70<<10) + "@x.test>", "MAIL", " FROM:<aaaa"},
+		{"an unknown verb", "XYZZY " + strings.Repeat("b", 70<<10), "XYZZY", " bbbb"},
+		{"no end to the first word", strings.Repeat("c", 70<<10), "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ts, ml := startLogged(t, testConfig())
+			c := dial(t, ts.addr)
+			c.hello()
+			go func() {
+				// The end of input ends the server's drain at once.
+				c.c.Write([]byte(tc.line + "\r\n"))
+				c.c.(*net.TCPConn).CloseWrite()
+			}()
+			if r := c.reply(); r != reply {
+				t.Fatalf("reply %q", r)
+			}
+			c.waitClosed()
+			var entries []compat.W3CEntry
+			for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+				ml.mu.Lock()
+				entries = append(entries[:0], ml.entries...)
+				ml.mu.Unlock()
+				if len(entries) > 0 && entries[len(entries)-1].Status == 240 {
+					break
+				}
+			}
+			var got []string
+			for _, e := range entries {
+				got = append(got, fmt.Sprintf("%s %d", e.Method, e.Status))
+			}
+			if want := "EHLO 250|" + tc.method + " 500| 240"; strings.Join(got, "|") != want {
+				t.Fatalf("W3C lines %q, want %q", strings.Join(got, "|"), want)
+			}
+			e := entries[1]
+			if !strings.HasPrefix(e.Query, tc.args) || (tc.args == "") != (e.Query == "") || e.User != "client.test" ||
+				e.CSBytes <= maxCommandLine || e.SCBytes != int64(len(reply)+2) {
+				t.Errorf("the line's entry: %+v", e)
+			}
+		})
 	}
 }
