@@ -45,31 +45,38 @@ func TestDropGolden(t *testing.T) {
 		from string
 		to   []string
 		data string // as sent after DATA, dot-stuffed, without the final CRLF.CRLF
+		id   string // the Message-ID the 250 reply must echo; "": the one added
 	}{
 		{"simple", "sender@example.org", []string{"one@example.com"},
-			"From: <sender@example.org>\r\nTo: <one@example.com>\r\nSubject: hello\r\nMessage-ID: <id1@example.org>\r\n\r\nHello world."},
+			"From: <sender@example.org>\r\nTo: <one@example.com>\r\nSubject: hello\r\nMessage-ID: <id1@example.org>\r\n\r\nHello world.", "<id1@example.org>"},
 		{"multi-recipient", "sender@example.org", []string{"one@example.com", "two@example.net", "three@example.com"},
-			"Subject: three\r\nMessage-ID: <id2@example.org>\r\n\r\nbody"},
+			"Subject: three\r\nMessage-ID: <id2@example.org>\r\n\r\nbody", "<id2@example.org>"},
 		{"null-sender", "", []string{"postmaster@example.com"},
-			"Subject: Delivery Status Notification\r\nMessage-ID: <dsn@example.org>\r\n\r\nbounce"},
+			"Subject: Delivery Status Notification\r\nMessage-ID: <dsn@example.org>\r\n\r\nbounce", "<dsn@example.org>"},
 		{"no-message-id", "a@example.org", []string{"b@example.com"},
-			"Subject: no id\r\nFrom: a@example.org\r\n\r\nbody line"},
+			"Subject: no id\r\nFrom: a@example.org\r\n\r\nbody line", ""},
 		{"dot-stuffed", "a@example.org", []string{"b@example.com"},
-			"Subject: dots\r\nMessage-ID: <dots@x>\r\n\r\n..leading dot\r\n...two dots\r\n..\r\nafter a lone dot"},
+			"Subject: dots\r\nMessage-ID: <dots@x>\r\n\r\n..leading dot\r\n...two dots\r\n..\r\nafter a lone dot", "<dots@x>"},
 		{"bare-lf", "a@example.org", []string{"b@example.com"},
-			"Subject: bare LF\nMessage-ID: <lf@x>\n\nline one\nline two\r\nline three"},
+			"Subject: bare LF\nMessage-ID: <lf@x>\n\nline one\nline two\r\nline three", "<lf@x>"},
 		{"eight-bit-and-nul", "a@example.org", []string{"b@example.com"},
-			"Subject: 8bit\r\nMessage-ID: <8bit@x>\r\nContent-Type: text/plain; charset=iso-8859-1\r\n\r\nGr\xfc\xdfe \x00 NUL\r\n\xff\xfe raw"},
+			"Subject: 8bit\r\nMessage-ID: <8bit@x>\r\nContent-Type: text/plain; charset=iso-8859-1\r\n\r\nGr\xfc\xdfe \x00 NUL\r\n\xff\xfe raw", "<8bit@x>"},
 		{"headers-only", "a@example.org", []string{"b@example.com"},
-			"Subject: headers only\r\nFrom: a@example.org"},
+			"Subject: headers only\r\nFrom: a@example.org", ""},
 		{"no-header-block", "a@example.org", []string{"b@example.com"},
-			"just a body line\r\nand another"},
+			"just a body line\r\nand another", ""},
 		{"keeps-original-arrival", "a@example.org", []string{"b@example.com"},
-			"Subject: relayed\r\nMessage-ID: <r@x>\r\nX-OriginalArrivalTime: 01 Dec 2008 23:49:35.0618 (UTC) FILETIME=[77199E20:01C9540F]\r\n\r\nbody"},
+			"Subject: relayed\r\nMessage-ID: <r@x>\r\nX-OriginalArrivalTime: 01 Dec 2008 23:49:35.0618 (UTC) FILETIME=[77199E20:01C9540F]\r\n\r\nbody", "<r@x>"},
 		{"folded-message-id", "a@example.org", []string{"b@example.com"},
-			"Subject: folded\r\nMessage-ID:\r\n <folded@x>\r\n\r\nbody"},
+			"Subject: folded\r\nMessage-ID:\r\n <folded@x>\r\n\r\nbody", "<folded@x>"},
 		{"smtputf8", "j\xc3\xbcrgen@b\xc3\xbccher.example", []string{"\xc3\xb8le@example.com"},
-			"Subject: =?utf-8?q?gr=C3=BC=C3=9Fe?=\r\nMessage-ID: <u@x>\r\n\r\nUTF-8 body: \xc3\xa4\xc3\xb6\xc3\xbc"},
+			"Subject: =?utf-8?q?gr=C3=BC=C3=9Fe?=\r\nMessage-ID: <u@x>\r\n\r\nUTF-8 body: \xc3\xa4\xc3\xb6\xc3\xbc", "<u@x>"},
+		// RFC 5322 section 4.5: white space before the colon is obsolete
+		// syntax that receivers must accept; the header block goes on.
+		{"obs-space-before-colon", "a@x", []string{"b@y"},
+			"From: a@x\r\nSubject : obs syntax\r\nTo: b@y\r\nMessage-ID: <orig@x>\r\n\r\nbody", "<orig@x>"},
+		{"obs-space-before-colon-message-id", "a@x", []string{"b@y"},
+			"From: a@x\r\nMessage-ID\t : <orig2@x>\r\nSubject\t:\ttabs\r\n\r\nbody", "<orig2@x>"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -97,6 +104,12 @@ func TestDropGolden(t *testing.T) {
 			id := strings.TrimSuffix(strings.TrimPrefix(reply, "250 2.6.0 "), " Queued mail for delivery")
 			if !bytes.Contains(bytes.ReplaceAll(got, []byte("\r\n "), nil), []byte(id)) {
 				t.Errorf("reply's Message-ID %s is not in the Drop file", id)
+			}
+			if tt.id != "" && id != tt.id {
+				t.Errorf("reply echoes %s, want the message's own %s", id, tt.id)
+			}
+			if n := bytes.Count(bytes.ToLower(got), []byte("\r\nmessage-id")); n != 1 {
+				t.Errorf("%d Message-ID fields, want 1", n)
 			}
 			c.expect("QUIT", "221 2.0.0 mail.example.com Service closing transmission channel")
 		})

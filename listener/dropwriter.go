@@ -106,7 +106,7 @@ func (d *dropWriter) headerLine(complete bool) {
 			d.msgID = append(d.msgID, body...)
 		}
 	default:
-		name, ok := fieldName(body)
+		name, value, ok := fieldName(body)
 		if !ok {
 			d.endHeader(true)
 			d.emit(line)
@@ -117,7 +117,7 @@ func (d *dropWriter) headerLine(complete bool) {
 		switch strings.ToLower(name) {
 		case "message-id":
 			d.hasMsgID, d.capturing = true, true
-			d.msgID = append(d.msgID[:0], body[len(name)+1:]...)
+			d.msgID = append(d.msgID[:0], body[value:]...)
 		case "x-originalarrivaltime":
 			d.hasOAT = true
 		}
@@ -128,19 +128,28 @@ func (d *dropWriter) headerLine(complete bool) {
 	}
 }
 
-// fieldName returns the name of a header field line (RFC 5322 section
-// 2.2: printable US-ASCII except colon, then a colon).
-func fieldName(s string) (string, bool) {
+// fieldName returns the name of a header field line and where its value
+// begins, after the colon. A name is printable US-ASCII except colon (RFC
+// 5322 section 2.2); white space between it and the colon is the obsolete
+// syntax of section 4.5 (obs-optional: field-name *WSP ":"), which section
+// 4 has receivers accept: "Subject : x" is a field, and taking it for the
+// body would push it and every field after it (Message-ID included) out of
+// the header block.
+func fieldName(s string) (name string, value int, ok bool) {
 	i := strings.IndexByte(s, ':')
 	if i <= 0 {
-		return "", false
+		return "", 0, false
 	}
-	for j := 0; j < i; j++ {
-		if s[j] < 33 || s[j] > 126 {
-			return "", false
+	name = strings.TrimRight(s[:i], " \t")
+	if name == "" {
+		return "", 0, false
+	}
+	for j := 0; j < len(name); j++ {
+		if name[j] < 33 || name[j] > 126 {
+			return "", 0, false
 		}
 	}
-	return s[:i], true
+	return name, i + 1, true
 }
 
 func (d *dropWriter) endHeader(blank bool) {

@@ -2,6 +2,7 @@ package listener
 
 import (
 	"bytes"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -36,6 +37,17 @@ func TestDropWriterCases(t *testing.T) {
 		{"mbox From line", "From a@b Mon\r\nSubject: x\r\n\r\nb", "Message-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n\r\nFrom a@b Mon\r\nSubject: x\r\n\r\nb", "<new@id>"},
 		{"bare CR kept", "A: 1\r\n\r\na\rb\n", "A: 1\r\nMessage-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n\r\na\rb\r\n", "<new@id>"},
 		{"LF-only blank line", "A: 1\n\nbody\n", "A: 1\r\nMessage-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n\r\nbody\r\n", "<new@id>"},
+		// RFC 5322 section 4.5: field-name *WSP ":" is still a field.
+		{"space before colon", "From: a@x\r\nSubject : obs\r\nTo: b@y\r\nMessage-ID: <o@x>\r\n\r\nb",
+			"From: a@x\r\nSubject : obs\r\nTo: b@y\r\nMessage-ID: <o@x>\r\nX-OriginalArrivalTime: T\r\n\r\nb", "<o@x>"},
+		{"message-id with tab and space before colon", "Message-ID\t :<o@x>\r\n\r\nb",
+			"Message-ID\t :<o@x>\r\nX-OriginalArrivalTime: T\r\n\r\nb", "<o@x>"},
+		{"original arrival time with space before colon", "X-OriginalArrivalTime : old\r\n\r\nb",
+			"X-OriginalArrivalTime : old\r\nMessage-ID: <new@id>\r\n\r\nb", "<new@id>"},
+		{"white space alone before colon is no name", " : x\r\n\r\nb",
+			"Message-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n\r\n : x\r\n\r\nb", "<new@id>"},
+		{"space inside a name ends the header block", "A: 1\r\nNot A: field\r\n",
+			"A: 1\r\nMessage-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n\r\nNot A: field\r\n", "<new@id>"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -58,6 +70,8 @@ func FuzzDropWriter(f *testing.F) {
 	f.Add([]byte("Subject: a\r\nMessage-ID: <x@y>\r\n\r\nbody\r\n"), uint16(3), uint16(17))
 	f.Add([]byte("no header\nat all\n"), uint16(1), uint16(2))
 	f.Add([]byte("A: 1\n B\nC: 2\r\n\r\n\n\n\r\r\n"), uint16(5), uint16(0))
+	f.Add([]byte("From: a@x\r\nSubject : obs syntax\r\nTo: b@y\r\nMessage-ID: <orig@x>\r\n\r\nbody"), uint16(12), uint16(30))
+	f.Add([]byte("Message-ID\t \t: <o@x>\r\nX-OriginalArrivalTime  : t\r\n\r\n"), uint16(11), uint16(0))
 	f.Fuzz(func(t *testing.T, in []byte, a, b uint16) {
 		whole, id1 := runDropWriter(t, in, nil)
 		split, id2 := runDropWriter(t, in, []int{int(a) % (len(in) + 1), int(b) % (len(in) + 1)})
@@ -80,5 +94,51 @@ func FuzzDropWriter(f *testing.F) {
 				t.Fatalf("body changed:\nin  %q\nout %q", in, whole)
 			}
 		}
+		// A header block of fields, white space before the colon included,
+		// and folded lines, ended by a blank line, is kept whole: the
+		// added fields go at its end.
+		if hdr, rest, ok := fieldBlock(norm); ok {
+			lower := "\r\n" + strings.ToLower(string(hdr))
+			want := string(hdr)
+			if !headerNamed.MatchString(lower) {
+				want += "Message-ID: <new@id>\r\n"
+			}
+			if !arrivalNamed.MatchString(lower) {
+				want += "X-OriginalArrivalTime: T\r\n"
+			}
+			want += "\r\n" + string(rest)
+			if string(whole) != want {
+				t.Fatalf("header block not kept:\nin   %q\nout  %q\nwant %q", in, whole, want)
+			}
+		}
 	})
+}
+
+var (
+	fieldLine    = regexp.MustCompile(`^[!-9;-~]+[ \t]*:`) // RFC 5322 sections 2.2 and 4.5
+	headerNamed  = regexp.MustCompile(`\r\nmessage-id[ \t]*:`)
+	arrivalNamed = regexp.MustCompile(`\r\nx-originalarrivaltime[ \t]*:`)
+)
+
+// fieldBlock splits a CRLF message whose lines up to the first empty one
+// are all header fields or their folded continuations; ok is false for any
+// other message.
+func fieldBlock(msg []byte) (hdr, rest []byte, ok bool) {
+	for pos := 0; ; {
+		i := bytes.Index(msg[pos:], []byte("\r\n"))
+		if i < 0 {
+			return nil, nil, false
+		}
+		line := msg[pos : pos+i]
+		switch {
+		case len(line) == 0:
+			return msg[:pos], msg[pos+2:], true
+		case len(line) > maxHeaderLine/2:
+			return nil, nil, false
+		case pos > 0 && (line[0] == ' ' || line[0] == '\t'):
+		case !fieldLine.Match(line) || bytes.HasSuffix(line, []byte("\r")):
+			return nil, nil, false
+		}
+		pos += i + 2
+	}
 }

@@ -139,6 +139,13 @@ func TestLimits(t *testing.T) {
 				multi("Content-Type: text/plain\r\n\r\nfyi", forwarded("Content-Type: text/plain\r\n\r\nhi",
 					"Content-Type: application/zip\r\nContent-Disposition: attachment; filename=\"big.zip\"\r\nContent-Transfer-Encoding: base64\r\n\r\n"+b64)),
 				"552 5.3.4 Attachment big.zip exceeds the maximum attachment size of 16 KB"},
+			// RFC 5322 section 4.5: white space before the colon is obsolete
+			// syntax that receivers must accept, in the message's header
+			// block and in its parts' (RFC 2045 section 3 uses its syntax).
+			{"fields with white space before the colon",
+				"MIME-Version : 1.0\r\nContent-Type : multipart/mixed; boundary=b1\r\n\r\n--b1\r\nContent-Type: text/plain\r\n\r\nhi\r\n" +
+					"--b1\r\nContent-Type\t: text/plain\r\nContent-Disposition : attachment; filename=obs.txt\r\n\r\n" + big + "\r\n--b1--\r\n",
+				"552 5.3.4 Attachment obs.txt exceeds the maximum attachment size of 16 KB"},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				ts := startServer(t, cfg)
@@ -771,6 +778,7 @@ func FuzzLargestPart(f *testing.F) {
 	f.Add([]byte(attachmentMessage(40)), int64(32))
 	f.Add([]byte("Content-Type: message/rfc822\r\n\r\nContent-Type: application/pdf\r\n\r\n0123456789"), int64(4))
 	f.Add([]byte("Subject: x\r\n\r\nbody"), int64(1))
+	f.Add([]byte("Content-Type : multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Disposition\t: attachment; filename=a\r\n\r\n0123456789\r\n--b--\r\n"), int64(4))
 	f.Fuzz(func(t *testing.T, msg []byte, limit int64) {
 		if limit < 0 {
 			limit = -limit
