@@ -10,7 +10,8 @@
 //     goes to the log, never to the client, and nothing is left in Drop.
 //   - Limits: SIZE (552 5.3.4), any attachment (see largestPart) larger
 //     than the attachment limit once decoded (552 5.3.4, nothing stored),
-//     distinct recipients (452 4.5.3), connections (421 4.3.2 when full), a
+//     distinct recipients (452 4.5.3), connections (421 4.3.2 when full;
+//     on the implicit TLS port inside TLS, as deny_from's 554), a
 //     command timeout and a data timeout that restarts with every read,
 //     command line length, three bad commands then 421. A panic in a
 //     session ends that session only.
@@ -98,6 +99,11 @@ type Server struct {
 	conns   map[*conn]struct{}
 	slots   chan struct{}
 	closing bool
+
+	// refusing holds the connections of the implicit TLS port being
+	// refused (see tlsRefuse), counted in refusals.
+	refusing map[net.Conn]struct{}
+	refusals sync.WaitGroup
 }
 
 // New returns a server that stores into root's Drop folder.
@@ -106,7 +112,7 @@ func New(cfg Config, root *mailroot.Root, log *slog.Logger) *Server {
 		cfg.Now = time.Now
 	}
 	s := &Server{cfg: cfg, root: root, log: log, conns: map[*conn]struct{}{},
-		localDomains: map[string]struct{}{}, ownIPs: ownAddresses()}
+		localDomains: map[string]struct{}{}, ownIPs: ownAddresses(), refusing: map[net.Conn]struct{}{}}
 	if len(cfg.LocalDomains) > 0 {
 		for _, d := range append([]string{cfg.Hostname}, cfg.LocalDomains...) {
 			s.localDomains[domainKey(d)] = struct{}{}
@@ -170,6 +176,7 @@ func (s *Server) Close() error {
 	s.closing = true
 	s.mu.Unlock()
 	err := s.smtp.Close()
+	s.endRefusals()
 	if errors.Is(err, smtp.ErrServerClosed) {
 		return nil
 	}
@@ -194,6 +201,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for _, c := range conns {
 		c.beginShutdown()
 	}
+	// Refusals are not sessions: nothing is lost by ending them now, and
+	// a client stalling its handshake does not hold up the shutdown.
+	s.endRefusals()
 	err := <-done
 	if errors.Is(err, smtp.ErrServerClosed) {
 		err = nil
@@ -239,14 +249,14 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		s := l.s
 		if !s.admitted(nc.RemoteAddr()) {
 			s.log.Info("connection refused by allow_from/deny_from", "client", nc.RemoteAddr().String())
-			go refuse(nc, "554 5.7.1 "+s.cfg.Hostname+" Access denied")
+			l.refuse(nc, "554 5.7.1 "+s.cfg.Hostname+" Access denied")
 			continue
 		}
 		if s.slots != nil {
 			select {
 			case s.slots <- struct{}{}:
 			default:
-				go refuse(nc, "421 4.3.2 "+s.cfg.Hostname+" Too many connections, try again later")
+				l.refuse(nc, "421 4.3.2 "+s.cfg.Hostname+" Too many connections, try again later")
 				continue
 			}
 		}
@@ -270,10 +280,73 @@ func (l *limitListener) Accept() (net.Conn, error) {
 	}
 }
 
+// refuse answers a connection that is not let in, without holding up
+// Accept.
+func (l *limitListener) refuse(nc net.Conn, reply string) {
+	if l.implicitTLS {
+		l.s.tlsRefuse(nc, reply)
+		return
+	}
+	go refuse(nc, reply)
+}
+
 func refuse(nc net.Conn, reply string) {
 	_ = nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	_, _ = nc.Write([]byte(reply + "\r\n"))
 	nc.Close()
+}
+
+// maxTLSRefusals bounds the refusals of the implicit TLS port under way at
+// once. Each may wait handshakeTimeout for its client: without a bound,
+// clients over the connection limit that never finish a handshake would
+// cost more than the limit lets sessions cost. Past it a connection is
+// closed at once, which a client takes as a temporary failure too.
+const maxTLSRefusals = 64
+
+// tlsRefuse sends reply inside TLS: on a port where TLS starts with the
+// first byte, everything is said inside it (RFC 8314 section 3), and a TLS
+// client would read a plain-text reply as a broken handshake
+// (WRONG_VERSION_NUMBER) rather than as a refusal. A client whose
+// handshake fails is told nothing.
+func (s *Server) tlsRefuse(nc net.Conn, reply string) {
+	s.mu.Lock()
+	if s.closing || len(s.refusing) >= maxTLSRefusals {
+		s.mu.Unlock()
+		nc.Close()
+		return
+	}
+	s.refusing[nc] = struct{}{}
+	s.refusals.Add(1)
+	s.mu.Unlock()
+	go func() {
+		defer s.refusals.Done()
+		defer func() {
+			s.mu.Lock()
+			delete(s.refusing, nc)
+			s.mu.Unlock()
+		}()
+		tc := tls.Server(nc, s.cfg.TLSConfig)
+		ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
+		err := tc.HandshakeContext(ctx)
+		cancel()
+		if err != nil {
+			nc.Close()
+			return
+		}
+		refuse(tc, reply)
+	}()
+}
+
+// endRefusals closes the connections of the implicit TLS port being
+// refused and waits for their goroutines. s.closing is set: no refusal
+// starts after it.
+func (s *Server) endRefusals() {
+	s.mu.Lock()
+	for nc := range s.refusing {
+		nc.Close()
+	}
+	s.mu.Unlock()
+	s.refusals.Wait()
 }
 
 // slogPrinter gives go-smtp's ErrorLog (connection errors, panics with their

@@ -2,6 +2,7 @@ package listener
 
 import (
 	"bufio"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -11,6 +12,7 @@ import (
 	"log/slog"
 	"math/big"
 	"net"
+	"net/netip"
 	"net/smtp"
 	"os"
 	"path/filepath"
@@ -217,5 +219,103 @@ func TestCertificateRenewedUnderRunningServer(t *testing.T) {
 			t.Fatal("the renewed certificate is not served")
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestImplicitTLSRefusals: on the implicit TLS port everything the server
+// says is inside TLS (RFC 8314 section 3), the refusals at connect time
+// included: a TLS client must read 421 (too many connections) or 554
+// (deny_from), not plain text it takes for a broken handshake.
+func TestImplicitTLSRefusals(t *testing.T) {
+	srvTLS, pool := testCA(t)
+	clientTLS := &tls.Config{RootCAs: pool, ServerName: "mail.example.com"}
+	dialTLS := func(t *testing.T, addr string) *client {
+		t.Helper()
+		tc, err := tls.Dial("tcp", addr, clientTLS)
+		if err != nil {
+			t.Fatalf("handshake: %v", err)
+		}
+		t.Cleanup(func() { tc.Close() })
+		_ = tc.SetDeadline(time.Now().Add(30 * time.Second))
+		return &client{t: t, c: tc, br: bufio.NewReader(tc)}
+	}
+	t.Run("too many connections", func(t *testing.T) {
+		cfg := testConfig()
+		cfg.TLSConfig, cfg.MaxConnections = srvTLS, 1
+		ts := startServer(t, cfg)
+		tlsAddr := serveTLSOn(t, ts)
+		first := dialTLS(t, tlsAddr)
+		first.hello()
+		over := dialTLS(t, tlsAddr)
+		if r := over.reply(); r != "421 4.3.2 mail.example.com Too many connections, try again later" {
+			t.Fatalf("second connection: %q", r)
+		}
+		over.waitClosed()
+		// A client that does not speak TLS gets nothing it could misread:
+		// the connection is closed.
+		plain := dial(t, tlsAddr)
+		plain.send("EHLO client.test\r\n")
+		plain.waitClosed()
+		// The session that holds the slot is not disturbed.
+		first.expect("NOOP", "250")
+	})
+	t.Run("deny_from", func(t *testing.T) {
+		cfg := testConfig()
+		cfg.TLSConfig = srvTLS
+		cfg.DenyFrom = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+		ts := startServer(t, cfg)
+		c := dialTLS(t, serveTLSOn(t, ts))
+		if r := c.reply(); r != "554 5.7.1 mail.example.com Access denied" {
+			t.Fatalf("refusal %q", r)
+		}
+		c.waitClosed()
+	})
+}
+
+// TestImplicitTLSRefusalsBounded: refusals waiting for a handshake are
+// bounded (a client over the limit that never handshakes must not cost
+// more than a session), and a shutdown ends them at once.
+func TestImplicitTLSRefusalsBounded(t *testing.T) {
+	srvTLS, pool := testCA(t)
+	cfg := testConfig()
+	cfg.TLSConfig, cfg.MaxConnections = srvTLS, 1
+	ts := startServer(t, cfg)
+	tlsAddr := serveTLSOn(t, ts)
+	tc, err := tls.Dial("tcp", tlsAddr, &tls.Config{RootCAs: pool, ServerName: "mail.example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tc.Close() })
+	first := &client{t: t, c: tc, br: bufio.NewReader(tc)}
+	first.hello()
+	refusing := func() int {
+		ts.srv.mu.Lock()
+		defer ts.srv.mu.Unlock()
+		return len(ts.srv.refusing)
+	}
+	var stalled []*client
+	for range maxTLSRefusals {
+		stalled = append(stalled, dial(t, tlsAddr))
+	}
+	for deadline := time.Now().Add(10 * time.Second); refusing() < maxTLSRefusals; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d refusals under way, want %d", refusing(), maxTLSRefusals)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// One more is closed at once, without waiting for a handshake.
+	dial(t, tlsAddr).waitClosed()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	ts.srv.Shutdown(ctx)
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Shutdown took %v with stalled refusals", d)
+	}
+	if n := refusing(); n != 0 {
+		t.Errorf("%d refusals left after Shutdown", n)
+	}
+	for _, c := range stalled {
+		c.waitClosed()
 	}
 }
