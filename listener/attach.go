@@ -9,7 +9,9 @@ import (
 	"github.com/emersion/go-message"
 )
 
-// errPartTooBig reports an attachment over the attachment limit.
+// errPartTooBig reports an attachment over the attachment limit. Its name
+// is the part's own, as the log shows it; replyName is the form for the
+// reply.
 type errPartTooBig struct {
 	name string
 	size int64
@@ -17,6 +19,20 @@ type errPartTooBig struct {
 
 func (e *errPartTooBig) Error() string {
 	return fmt.Sprintf("attachment %s decodes to more than %d bytes", e.name, e.size)
+}
+
+// replyName is the name with every character that is not printable US-ASCII
+// replaced by '?': reply text is printable US-ASCII (RFC 5321 section 4.2,
+// textstring). RFC 6531 section 3.7.4.1 lets replies in a transaction
+// begun with SMTPUTF8 hold UTF-8, but the reply stays ASCII there too: a
+// client's log or error dialog may take the bytes for another charset.
+func (e *errPartTooBig) replyName() string {
+	return strings.Map(func(r rune) rune {
+		if r < 32 || r > 126 {
+			return '?'
+		}
+		return r
+	}, e.name)
 }
 
 // maxDepth bounds how deep largestPart follows nested multiparts and
@@ -91,8 +107,9 @@ func walkPart(e *message.Entity, limit int64, depth int) error {
 	return nil
 }
 
-// attachmentName names a leaf part for the reply (its file name, else its
-// type in parentheses) and tells whether it is an attachment.
+// attachmentName names a leaf part for the log and the reply (its file
+// name, else its type in parentheses) and tells whether it is an
+// attachment.
 func attachmentName(e *message.Entity) (name string, ok bool) {
 	disp, dp, derr := e.Header.ContentDisposition()
 	t, tp, terr := e.Header.ContentType()
@@ -109,7 +126,8 @@ func attachmentName(e *message.Entity) (name string, ok bool) {
 	if name == "" {
 		name = "(" + strings.ToLower(t) + ")"
 	}
-	// The name goes into the 552 reply: one line, bounded.
+	// The name goes into the log and, made ASCII, into the 552 reply:
+	// one line, bounded.
 	name = replyText(name)
 	if r := []rune(name); len(r) > 100 {
 		name = string(r[:100]) + "..."

@@ -160,6 +160,44 @@ func TestLimits(t *testing.T) {
 			})
 		}
 	})
+	t.Run("a non-ASCII attachment name", func(t *testing.T) {
+		// Reply text is printable US-ASCII (RFC 5321 section 4.2), in an
+		// SMTPUTF8 transaction too (see replyName); the log has the real
+		// name.
+		big := strings.Repeat("0123456789abcde\r\n", 1100)
+		msg := func(header string) string {
+			return "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b1\r\n\r\n--b1\r\n" +
+				"Content-Type: text/plain\r\n\r\nhi\r\n--b1\r\n" + header + "\r\n\r\n" + big + "\r\n--b1--\r\n"
+		}
+		const tail = " exceeds the maximum attachment size of 16 KB"
+		for _, tc := range []struct{ name, mail, header, reply, logged string }{
+			{"RFC 2047 encoded word", "MAIL FROM:<a@x.test>",
+				"Content-Type: application/pdf; name=\"=?utf-8?q?R=C3=A9sum=C3=A9.pdf?=\"",
+				"552 5.3.4 Attachment R?sum?.pdf" + tail, "R\u00e9sum\u00e9.pdf"},
+			{"RFC 2231 parameter", "MAIL FROM:<a@x.test>",
+				"Content-Type: application/octet-stream\r\nContent-Disposition: attachment; filename*=utf-8''%E5%A0%B1%E5%91%8A.zip",
+				"552 5.3.4 Attachment ??.zip" + tail, "\u5831\u544a.zip"},
+			{"raw UTF-8 in an SMTPUTF8 transaction", "MAIL FROM:<a@x.test> SMTPUTF8",
+				"Content-Type: application/pdf\r\nContent-Disposition: attachment; filename=\"R\u00e9sum\u00e9.pdf\"",
+				"552 5.3.4 Attachment R?sum?.pdf" + tail, "R\u00e9sum\u00e9.pdf"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				ts := startServer(t, cfg)
+				c := dial(t, ts.addr)
+				c.hello()
+				c.expect(tc.mail, "250")
+				c.expect("RCPT TO:<b@y.test>", "250")
+				c.expect("DATA", "354")
+				c.send(msg(tc.header) + "\r\n.\r\n")
+				if r := c.reply(); r != tc.reply {
+					t.Fatalf("reply %q, want %q", r, tc.reply)
+				}
+				if logs := ts.logs.String(); !strings.Contains(logs, "attachment "+tc.logged+" decodes to more than") {
+					t.Errorf("the log lacks the name %q:\n%s", tc.logged, logs)
+				}
+			})
+		}
+	})
 	t.Run("recipients", func(t *testing.T) {
 		ts := startServer(t, cfg)
 		c := dial(t, ts.addr)
@@ -778,6 +816,7 @@ func FuzzLargestPart(f *testing.F) {
 	f.Add([]byte(attachmentMessage(40)), int64(32))
 	f.Add([]byte("Content-Type: message/rfc822\r\n\r\nContent-Type: application/pdf\r\n\r\n0123456789"), int64(4))
 	f.Add([]byte("Subject: x\r\n\r\nbody"), int64(1))
+	f.Add([]byte("Content-Type: application/pdf; name=\"R\xc3\xa9sum\xc3\xa9.pdf\"\r\n\r\n0123456789"), int64(4))
 	f.Add([]byte("Content-Type : multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Disposition\t: attachment; filename=a\r\n\r\n0123456789\r\n--b--\r\n"), int64(4))
 	f.Fuzz(func(t *testing.T, msg []byte, limit int64) {
 		if limit < 0 {
@@ -789,7 +828,13 @@ func FuzzLargestPart(f *testing.F) {
 			t.Fatalf("largestPart: %v", err)
 		}
 		if tb != nil && (tb.name != replyText(tb.name) || len([]rune(tb.name)) > 103) {
-			t.Fatalf("the name %q is not fit for a reply line", tb.name)
+			t.Fatalf("the name %q is not fit for a log line", tb.name)
+		}
+		if tb != nil {
+			r := tb.replyName()
+			if len(r) > 103 || strings.IndexFunc(r, func(c rune) bool { return c < 32 || c > 126 }) >= 0 {
+				t.Fatalf("the name %q is not fit for a reply line (RFC 5321 section 4.2)", r)
+			}
 		}
 	})
 }

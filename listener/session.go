@@ -275,7 +275,7 @@ func (s *session) Data(r io.Reader) error {
 			if errors.As(err, &tb) {
 				log.Info("message refused", "result", "552", "reason", err.Error(), "size", cr.n)
 				return &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 3, 4},
-					Message: fmt.Sprintf("Attachment %s exceeds the maximum attachment size of %s", tb.name, humanSize(lim))}
+					Message: fmt.Sprintf("Attachment %s exceeds the maximum attachment size of %s", tb.replyName(), humanSize(lim))}
 			}
 		}
 	}
