@@ -123,12 +123,14 @@ func attachmentName(e *message.Entity) (name string, ok bool) {
 		name = tp["name"]
 	}
 	ok = name != "" || strings.EqualFold(disp, "attachment") || !strings.HasPrefix(strings.ToLower(t), "text/")
+	// The name goes into the log and, made ASCII, into the 552 reply:
+	// one line, bounded. A name of nothing but control characters and
+	// invalid UTF-8 would leave the reply naming nothing: the type names
+	// the part then.
+	name = replyText(name)
 	if name == "" {
 		name = "(" + strings.ToLower(t) + ")"
 	}
-	// The name goes into the log and, made ASCII, into the 552 reply:
-	// one line, bounded.
-	name = replyText(name)
 	if r := []rune(name); len(r) > 100 {
 		name = string(r[:100]) + "..."
 	}

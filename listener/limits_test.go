@@ -127,6 +127,8 @@ func TestLimits(t *testing.T) {
 				"552 5.3.4 Attachment (text/plain) exceeds the maximum attachment size of 16 KB"},
 			{"a name that would split the reply", multi("Content-Type: application/pdf; name=\"=?utf-8?Q?x=0D=0A250_2.6.0_fake=0D=0A?=\"\r\n\r\n" + big),
 				"552 5.3.4 Attachment x250 2.6.0 fake exceeds the maximum attachment size of 16 KB"},
+			{"a name of invalid UTF-8 alone", multi("Content-Type: application/pdf; name=\"\xa9\xff\"\r\n\r\n" + big),
+				"552 5.3.4 Attachment (application/pdf) exceeds the maximum attachment size of 16 KB"},
 			{"an attachment nested too deep to be measured alone",
 				nested(60, "Content-Type: application/pdf; name=deep.pdf\r\n\r\n"+big),
 				"552 5.3.4 Attachment (nested more than 50 levels deep) exceeds the maximum attachment size of 16 KB"},
