@@ -86,3 +86,37 @@ func TestCheckListsListenersAndNames(t *testing.T) {
 		})
 	}
 }
+
+// check warns about verify_certificate = false only when there is a smart
+// host whose certificate would go unchecked: without [outbound] server
+// nothing is relayed (opportunistic TLS, the default, then verifies
+// nothing by default, which is no risk).
+func TestCheckVerifyCertificateWarning(t *testing.T) {
+	const warning = "verify_certificate = false"
+	for _, tt := range []struct {
+		name, outbound string
+		warn           bool
+	}{
+		{"no outbound section", "", false},
+		{"outbound without a server", "[outbound]\ntls = \"opportunistic\"\n", false},
+		{"outbound without a server, set explicitly", "[outbound]\nverify_certificate = false\n", false},
+		{"smart host, opportunistic TLS", "[outbound]\nserver = \"relay.example.com\"\n", true},
+		{"smart host, verified", "[outbound]\nserver = \"relay.example.com\"\ntls = \"starttls\"\n", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := testDir(t)
+			conf := filepath.Join(dir, "mailbridge.toml")
+			text := fmt.Sprintf("hostname = \"mail.test\"\n[mailroot]\nroot = 'mr'\n[inbound]\nbind = \"127.0.0.1\"\nport = %d\n%s", testtool.FreePort(t), tt.outbound)
+			if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			code, out, errs := runCmd(t, "check", "--config", conf)
+			if code != 0 {
+				t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+			}
+			if got := strings.Contains(out, warning); got != tt.warn {
+				t.Errorf("warning shown: %v, want %v\nstdout:\n%s", got, tt.warn, out)
+			}
+		})
+	}
+}

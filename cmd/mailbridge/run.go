@@ -313,7 +313,12 @@ func check(cfg *config.Config, stdout, stderr io.Writer) int {
 	if cfg.Outbound.ClearTextAuth() {
 		fmt.Fprintln(stdout, "warning: "+clearTextAuthWarning)
 	}
-	if !cfg.Outbound.VerifyCertificate && cfg.Outbound.TLS != "none" {
+	// The warning is about the smart host's certificate: without
+	// [outbound] server there is none, and the default (opportunistic TLS,
+	// unverified unless something asks for it, see config's
+	// verifyByDefault) would warn on every configuration that relays
+	// nothing.
+	if o := cfg.Outbound; o.Server != "" && !o.VerifyCertificate && o.TLS != "none" {
 		fmt.Fprintln(stdout, "warning: [outbound] verify_certificate = false: the smart host's certificate is not checked, so the connection is encrypted but anyone on the path can pose as the smart host")
 	}
 	if problems > 0 {
