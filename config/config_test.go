@@ -138,6 +138,12 @@ func TestFolderRules(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "raise max_message_size") {
 		t.Fatalf("got %v", err)
 	}
+	// Only max_message_size written, below the default attachment limit:
+	// the problem is on its line, not on a key the file does not have.
+	_, err = Parse("mb.toml", []byte("[inbound]\nport = 25\nmax_message_size = '10MB'\n"))
+	if err == nil || !strings.Contains(err.Error(), `mb.toml:3: inbound.max_message_size = "10MB": smaller than inbound.max_attachment_size (default 20MB)`) {
+		t.Fatalf("got %v", err)
+	}
 }
 
 func TestParseSize(t *testing.T) {
@@ -148,6 +154,11 @@ func TestParseSize(t *testing.T) {
 	}{
 		{int64(1024), 1024, true}, {"20MB", 20 << 20, true}, {"512 KB", 512 << 10, true}, {"1gb", 1 << 30, true},
 		{"1.5MB", 3 << 19, true}, {"100", 100, true}, {"0", 0, false}, {"-1MB", 0, false}, {"MB", 0, false}, {true, 0, false},
+		// NaN passed every comparison and meant no limit; a fraction of a
+		// byte was taken as 0.
+		{"NaN", 0, false}, {"nan MB", 0, false}, {"Inf", 0, false}, {"0.1", 0, false}, {"0.5", 0, false},
+		{"0x10", 0, false}, {"1e3", 0, false}, {"1_000", 0, false}, {".5MB", 0, false}, {"5.MB", 0, false},
+		{"0.5KB", 512, true}, {"1.5", 1, true},
 	}
 	for _, tt := range tests {
 		got, err := ParseSize(tt.in)

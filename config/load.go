@@ -414,8 +414,15 @@ func suggest(n string, keys []key) string {
 func (l *loader) validate(c *Config) {
 	in := c.Inbound
 	if in.MaxAttachmentSize > in.MaxMessageSize {
-		l.fail("inbound.max_attachment_size", FormatSize(in.MaxAttachmentSize),
-			"larger than inbound.max_message_size ("+FormatSize(in.MaxMessageSize)+"); base64 needs about 4/3 of the attachment size, so raise max_message_size")
+		if _, set := l.lines["inbound.max_attachment_size"]; !set {
+			// Only max_message_size is written: the problem is on its
+			// line, with the default it falls below.
+			l.fail("inbound.max_message_size", FormatSize(in.MaxMessageSize),
+				"smaller than inbound.max_attachment_size (default "+FormatSize(in.MaxAttachmentSize)+"); set max_attachment_size below it too, or raise max_message_size (base64 needs about 4/3 of the attachment size)")
+		} else {
+			l.fail("inbound.max_attachment_size", FormatSize(in.MaxAttachmentSize),
+				"larger than inbound.max_message_size ("+FormatSize(in.MaxMessageSize)+"); base64 needs about 4/3 of the attachment size, so raise max_message_size")
+		}
 	}
 	if in.TLSEnabled() && in.PFXPath == "" {
 		// On the line that turned TLS on: pfx_path has none.
@@ -860,13 +867,34 @@ func ParseSize(v any) (int64, error) {
 				break
 			}
 		}
-		f, err := strconv.ParseFloat(s, 64)
-		if err != nil || f <= 0 || f*float64(mult) > 1<<40 {
+		// Digits with at most one decimal point: ParseFloat alone also
+		// takes NaN, Inf, hex floats and exponents, and NaN passed every
+		// comparison below, which left the limit at -2^63: no limit.
+		if !plainNumber(s) {
 			return 0, errors.New(help)
 		}
-		return int64(f * float64(mult)), nil
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil || f*float64(mult) > 1<<40 {
+			return 0, errors.New(help)
+		}
+		// A fraction of a byte rounds down to nothing: "0.1" is refused,
+		// not taken as 0, which means no limit where a limit is optional.
+		if n := int64(f * float64(mult)); n > 0 {
+			return n, nil
+		}
+		return 0, errors.New("must be at least 1 byte")
 	}
 	return 0, errors.New(help)
+}
+
+// plainNumber reports whether s is digits, with at most one decimal point
+// between digits ("20", "1.5").
+func plainNumber(s string) bool {
+	whole, frac, dot := strings.Cut(s, ".")
+	digits := func(d string) bool {
+		return d != "" && strings.Trim(d, "0123456789") == ""
+	}
+	return digits(whole) && (!dot || digits(frac))
 }
 
 // FormatSize writes a size as ParseSize reads it: in the largest unit that
