@@ -384,6 +384,62 @@ func TestListItemProblems(t *testing.T) {
 			`mb.toml:2: inbound.allow_from: item 2 ("y")`,
 			`mb.toml:3: inbound.deny_from: item 1 ("z")`,
 		}},
+		// A list over several lines: each bad item on its own line.
+		{"local_domains over lines", `[inbound]
+local_domains = [
+  "good.example",
+  "bad..example",
+]
+`, []string{
+			`mb.toml:4: inbound.local_domains: item 2 ("bad..example"): must be a domain such as example.com`,
+		}},
+		{"pickup ignore over lines, comments", `[pickup]
+ignore = [   # not "x", ], nor [
+  # "a/b", a comment line
+  "*.tmp",  # fine, "c/d"
+  '', "ok", "a/b",
+  """x/
+y""", 'z\w',
+  ["nested", "list"],
+]
+[inbound]
+port = 0
+`, []string{
+			`mb.toml:5: pickup.ignore: item 2 (""): must be a file name pattern`,
+			`mb.toml:5: pickup.ignore: item 4 ("a/b"): must be a file name pattern`,
+			`mb.toml:6: pickup.ignore: item 5 ("x/\ny"): must be a file name pattern`,
+			`mb.toml:7: pickup.ignore: item 6 ("z\\w"): must be a file name pattern`,
+			`mb.toml:8: pickup.ignore: item 7 ([nested list]): must be a string in quotes`,
+			`mb.toml:11: inbound.port = 0: must be from 1 to 65535`,
+		}},
+		{"strings holding ] , # and quotes", `[inbound]
+allow_from = ["10.0.0.1",
+  "a]b", "c,d",
+  "e#f",
+  "g\"]", 'h"',
+  "10.0.0.0/8"]
+deny_from = ["x"]
+`, []string{
+			`mb.toml:3: inbound.allow_from: item 2 ("a]b")`,
+			`mb.toml:3: inbound.allow_from: item 3 ("c,d")`,
+			`mb.toml:4: inbound.allow_from: item 4 ("e#f")`,
+			`mb.toml:5: inbound.allow_from: item 5 ("g\"]")`,
+			`mb.toml:5: inbound.allow_from: item 6 ("h\"")`,
+			`mb.toml:7: inbound.deny_from: item 1 ("x")`,
+		}},
+		{"retry over lines, CRLF", "[outbound]\r\nretry = [\r\n  \"15m\",\r\n  \"soon\",\r\n  \"-1s\"\r\n]\r\n", []string{
+			`mb.toml:4: outbound.retry: item 2 ("soon"): not a duration`,
+			`mb.toml:5: outbound.retry: item 3 ("-1s"): must be at least 1s`,
+		}},
+		{"dotted key at the top, inline table", `inbound.relay_from = [
+  "bad",
+]
+outbound = { retry = [
+  "1m", "soon"] }
+`, []string{
+			`mb.toml:2: inbound.relay_from: item 1 ("bad")`,
+			`mb.toml:5: outbound.retry: item 2 ("soon")`,
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

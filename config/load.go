@@ -109,7 +109,8 @@ func parse(name, base string, data []byte) (*Config, error) {
 	// folders so that a new root moves them all.
 	c.Mailroot = Mailroot{Root: c.Mailroot.Root}
 	c.Pickup.DefaultDomain = ""
-	l := &loader{file: name, lines: locateKeys(data)}
+	pos := locate(data)
+	l := &loader{file: name, lines: pos.keys, items: pos.items}
 	l.table("", raw, c.topKeys())
 	for _, sec := range c.sections() {
 		v, ok := raw[sec.name]
@@ -282,7 +283,8 @@ func (c *Config) sections() []section {
 
 type loader struct {
 	file  string
-	lines map[string]int
+	lines map[string]int   // dotted key -> its line
+	items map[string][]int // dotted key of a list -> the line of each item
 	errs  Errors
 }
 
@@ -360,9 +362,20 @@ func (l *loader) failKey(dotted string, v any, err error) {
 	}
 	for _, e := range items {
 		// The item and its number say what is wrong; the whole list on
-		// every line would only bury them.
-		l.fail(dotted, nil, e.Error())
+		// every line would only bury them. A list written over several
+		// lines has the item's own line, where the administrator must
+		// look, not its key's.
+		l.failAt(l.itemLine(dotted, e.n), dotted, nil, e.Error())
 	}
+}
+
+// itemLine is the line of item n (from 1) of the list key dotted, or the
+// key's line when the item was not located.
+func (l *loader) itemLine(dotted string, n int) int {
+	if lines := l.items[dotted]; n >= 1 && n <= len(lines) {
+		return lines[n-1]
+	}
+	return l.lines[dotted]
 }
 
 // itemError is what is wrong with item n (from 1) of a list.
@@ -1103,40 +1116,4 @@ func show(v any) string {
 		return "{...}"
 	}
 	return fmt.Sprint(v)
-}
-
-// locateKeys maps dotted key names to the line they are written on. The
-// TOML library reports lines only for syntax errors, and a message without
-// a line makes an administrator search the file.
-func locateKeys(data []byte) map[string]int {
-	out := map[string]int{}
-	table := ""
-	for i, line := range strings.Split(string(data), "\n") {
-		s := strings.TrimSpace(line)
-		if s == "" || s[0] == '#' {
-			continue
-		}
-		if s[0] == '[' {
-			end := strings.IndexByte(s, ']')
-			if end > 0 {
-				table = strings.Trim(strings.TrimSpace(s[1:end]), `"'`)
-				if _, ok := out[table]; !ok {
-					out[table] = i + 1
-				}
-			}
-			continue
-		}
-		eq := strings.IndexByte(s, '=')
-		if eq <= 0 {
-			continue
-		}
-		k := strings.Trim(strings.TrimSpace(s[:eq]), `"'`)
-		if table != "" {
-			k = table + "." + k
-		}
-		if _, ok := out[k]; !ok {
-			out[k] = i + 1
-		}
-	}
-	return out
 }
