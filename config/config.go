@@ -4,6 +4,9 @@
 // name (password files, ca_file, and the PFX file when inbound TLS is on)
 // and returns either a complete *Config or an Errors value listing every
 // problem at once, each naming the file, the line, the key and the value.
+// Without a file, Load("") checks the built-in defaults the same way, and
+// names a problem's source "built-in default": the default hostname is the
+// machine's name, which need not be a valid host name.
 // Defaults live in Default and nowhere else. Relative paths in a file are
 // resolved against the folder of that file, so a service started from
 // System32 finds the same folders as an administrator testing from a
@@ -38,7 +41,8 @@ type Config struct {
 	Pickup   Pickup
 	Log      Log
 
-	// File is the configuration file this was loaded from ("" for defaults).
+	// File is the configuration file this was loaded from ("" for the
+	// built-in defaults).
 	File string
 
 	secrets secretRefs
@@ -197,10 +201,15 @@ func (c *Config) Addr() string {
 
 // Default returns the built-in configuration: the IIS defaults where IIS had
 // one, the product brief's limits (20 MB attachments) where it overrides them.
-func Default() *Config {
+// It is not checked, and keys derived from others (pickup.default_domain)
+// are left unset: Load("") gives the checked, complete defaults.
+func Default() *Config { return defaults(machineName()) }
+
+// defaults is Default on a machine named machine.
+func defaults(machine string) *Config {
 	root := defaultMailroot()
 	c := &Config{
-		Hostname: defaultHostname(),
+		Hostname: defaultHostname(machine),
 		Compat: Compat{
 			Product: "Microsoft SMTPSVC",
 			Version: "10.0.17763.1697",
@@ -253,8 +262,7 @@ func Default() *Config {
 // defaultHostname is the machine's name in its ASCII form (a Windows
 // computer name may hold letters beyond ASCII). A name that is no host
 // name is kept as it is, for Load to report.
-func defaultHostname() string {
-	name := machineName()
+func defaultHostname(name string) string {
 	if a, err := hostName(name); err == nil {
 		return a
 	}

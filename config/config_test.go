@@ -811,3 +811,52 @@ func TestWindowsPathInDoubleQuotes(t *testing.T) {
 		t.Errorf("got %v", err)
 	}
 }
+
+// TestBuiltInDefaults: without a file (Load("")) the defaults are checked
+// as a file's values are. The machine's name, the default hostname, may be
+// no host name; it is then reported as a bad hostname in a file is, with
+// no file or line to name, saying where the value came from and how to
+// set another. The defaults' derived keys are filled in as for a file.
+func TestBuiltInDefaults(t *testing.T) {
+	for _, tt := range []struct{ machine, hostname, want string }{
+		{"mail.example.com", "mail.example.com", ""},
+		{"build_box", "build_box", ""},
+		{"mail.bücher.test", "mail.xn--bcher-kva.test", ""},
+		{"my box", "", `built-in default: hostname = "my box": must be a host name such as mail.example.com (' ' is not allowed); this machine's name is used when no configuration file sets hostname: write hostname = "...", the name clients know this server by, in `},
+		{"box\r\nBcc: x", "", `built-in default: hostname = "box\r\nBcc: x": must be a host name such as mail.example.com ('\r' is not allowed); this machine's name is used`},
+	} {
+		t.Run(tt.machine, func(t *testing.T) {
+			c, err := parse("", "", nil, tt.machine)
+			if tt.want != "" {
+				checkProblems(t, err, "", []string{tt.want})
+				// On Windows the file read when it exists is named.
+				where := "in a configuration file, given with --config FILE"
+				if f := DefaultFile(); f != "" {
+					where = "in " + f + " (read when it exists), or in a file given with --config FILE"
+				}
+				if !strings.HasSuffix(err.Error(), where) {
+					t.Errorf("%v\nwant it to end %q", err, where)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.File != "" || c.Hostname != tt.hostname || c.Pickup.DefaultDomain != tt.hostname || c.Mailroot != defaults(tt.machine).Mailroot {
+				t.Errorf("file %q, hostname %q, default_domain %q, folders %+v; want hostname and default_domain %q, folders %+v",
+					c.File, c.Hostname, c.Pickup.DefaultDomain, c.Mailroot, tt.hostname, defaults(tt.machine).Mailroot)
+			}
+		})
+	}
+	// Load("") is that check, on this machine.
+	c, err := Load("")
+	if _, nameErr := hostName(machineName()); nameErr != nil {
+		if !errors.Is(err, ErrInvalid) || !strings.HasPrefix(err.Error(), "built-in default: hostname = ") {
+			t.Fatalf("this machine's name %q is no host name; Load(\"\"): %v", machineName(), err)
+		}
+		return
+	}
+	if err != nil || c.File != "" || c.Pickup.DefaultDomain == "" || c.Pickup.DefaultDomain != c.Hostname {
+		t.Fatalf("Load(\"\") = %+v, %v; want the defaults, default_domain the hostname", c, err)
+	}
+}

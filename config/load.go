@@ -21,9 +21,10 @@ import (
 	"github.com/mailbridge/mailbridge/tlscert"
 )
 
-// Problem is one thing wrong with a configuration file.
+// Problem is one thing wrong with a configuration file, or with the
+// built-in defaults when there is none.
 type Problem struct {
-	File  string
+	File  string // "" for the built-in defaults (Load(""))
 	Line  int    // 0 when the problem has no line (a missing key)
 	Key   string // dotted: "inbound.port"
 	Value string // as written, "" when absent
@@ -32,9 +33,15 @@ type Problem struct {
 
 func (p Problem) String() string {
 	var b strings.Builder
-	b.WriteString(p.File)
-	if p.Line > 0 {
-		fmt.Fprintf(&b, ":%d", p.Line)
+	if p.File == "" {
+		// No file, so no line either: the value is a default, and the
+		// message must say so, or the administrator looks for a file.
+		b.WriteString("built-in default")
+	} else {
+		b.WriteString(p.File)
+		if p.Line > 0 {
+			fmt.Fprintf(&b, ":%d", p.Line)
+		}
 	}
 	b.WriteString(": ")
 	if p.Key != "" {
@@ -66,8 +73,14 @@ var ErrInvalid = errors.New("invalid configuration")
 func (e Errors) Is(target error) bool { return target == ErrInvalid }
 
 // Load reads and validates the file at path. It returns Errors listing every
-// problem, or another error when the file cannot be read.
+// problem, or another error when the file cannot be read. With path "" there
+// is no file: the built-in defaults are checked as a file's values are (the
+// machine's name, which is the default hostname, above all), and their
+// problems are named "built-in default".
 func Load(path string) (*Config, error) {
+	if path == "" {
+		return parse("", "", nil, machineName())
+	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading configuration: %w", err)
@@ -76,7 +89,7 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading configuration: %w", err)
 	}
-	c, err := parse(path, base, data)
+	c, err := parse(path, base, data, machineName())
 	if err != nil {
 		return nil, err
 	}
@@ -87,10 +100,13 @@ func Load(path string) (*Config, error) {
 // Parse validates data as if read from a file named name, resolving relative
 // paths against the working directory.
 func Parse(name string, data []byte) (*Config, error) {
-	return parse(name, "", data)
+	return parse(name, "", data, machineName())
 }
 
-func parse(name, base string, data []byte) (*Config, error) {
+// parse is Parse with relative paths resolved against base, on a machine
+// named machine (the default hostname). name "" is no file: data is empty,
+// and the built-in defaults are checked.
+func parse(name, base string, data []byte, machine string) (*Config, error) {
 	var raw map[string]any
 	if _, err := toml.Decode(string(data), &raw); err != nil {
 		p := Problem{File: name, Msg: err.Error()}
@@ -104,7 +120,7 @@ func parse(name, base string, data []byte) (*Config, error) {
 		}
 		return nil, Errors{p}
 	}
-	c := Default()
+	c := defaults(machine)
 	// Folders derive from the root unless set: forget the defaults' derived
 	// folders so that a new root moves them all.
 	c.Mailroot = Mailroot{Root: c.Mailroot.Root}
@@ -168,9 +184,21 @@ func verifyByDefault(raw map[string]any, o Outbound) bool {
 // Received header carry when hostname is not set: it must be a host name
 // too.
 func (l *loader) machineName(name string) {
-	if _, err := hostName(name); err != nil {
-		l.failAt(0, "hostname", nil, fmt.Sprintf("is not set, and this machine's name %q %v; set hostname to the name clients know this server by", name, err))
+	_, err := hostName(name)
+	if err == nil {
+		return
 	}
+	if l.file == "" {
+		// Without a file the name is the value in use, reported as a
+		// bad hostname in a file is; the fix is a file that sets it.
+		where := "in a configuration file, given with --config FILE"
+		if f := DefaultFile(); f != "" {
+			where = "in " + f + " (read when it exists), or in a file given with --config FILE"
+		}
+		l.failAt(0, "hostname", name, fmt.Sprintf("%v; this machine's name is used when no configuration file sets hostname: write hostname = \"...\", the name clients know this server by, %s", err, where))
+		return
+	}
+	l.failAt(0, "hostname", nil, fmt.Sprintf("is not set, and this machine's name %q %v; set hostname to the name clients know this server by", name, err))
 }
 
 // windowsPathHint is how to write a Windows path in TOML, where "\i" (of

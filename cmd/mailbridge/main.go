@@ -167,12 +167,15 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 }
 
 // loadConfig loads path, or else config.DefaultFile if it exists (on
-// Windows %ProgramData%\mailbridge\mailbridge.toml), or else the defaults.
+// Windows %ProgramData%\mailbridge\mailbridge.toml), or else the built-in
+// defaults, which config.Load("") checks as it checks a file: the machine's
+// name, the default hostname, may be no host name at all.
 func loadConfig(path string) (*config.Config, error) {
 	if path == "" {
-		path = config.DefaultFile()
-		if _, err := os.Stat(path); path == "" || err != nil {
-			return config.Default(), nil
+		if f := config.DefaultFile(); f != "" {
+			if _, err := os.Stat(f); err == nil {
+				path = f
+			}
 		}
 	}
 	return config.Load(path)

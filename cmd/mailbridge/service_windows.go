@@ -163,7 +163,7 @@ func installService(name, cfgPath string, stdout io.Writer) error {
 	// refuse it now, while someone is watching.
 	cfg, err := loadConfig(cfgPath)
 	if err != nil {
-		return fmt.Errorf("%s: fix the configuration first:\n%v", cfgPath, err)
+		return fmt.Errorf("%s: fix the configuration first:\n%v", configSource(cfgPath), err)
 	}
 	exe, err := os.Executable()
 	if err != nil {
@@ -250,10 +250,7 @@ func installService(name, cfgPath string, stdout io.Writer) error {
 	if err := installEventSource(name); err != nil {
 		return undo(err)
 	}
-	src := cfgPath
-	if src == "" {
-		src = "built-in defaults (no " + config.DefaultFile() + ")"
-	}
+	src := configSource(cfgPath)
 	fmt.Fprintf(stdout, "installed service %q (%s)\n  command:       %s %s\n  configuration: %s\n  start:         Automatic (Delayed Start); restarts on failure\n  log file:      %s\n  Event Log:     Application, source %s\n",
 		name, display, exe, strings.Join(args, " "), src, serviceLogFile(cfg), name)
 	for _, u := range unsupported {
@@ -350,7 +347,7 @@ func startService(name string, stdout io.Writer) error {
 		cfgPath := serviceConfigFile(s)
 		cfg, err := loadConfig(cfgPath)
 		if err != nil {
-			return fmt.Errorf("%s: its configuration %s has problems:\n%v", msg, cfgPath, err)
+			return fmt.Errorf("%s: its configuration, %s, has problems:\n%v", msg, configSource(cfgPath), err)
 		}
 		return fmt.Errorf("%s; see the Event Log (Application, source %s) and %s", msg, name, serviceLogFile(cfg))
 	}
@@ -515,6 +512,16 @@ func serviceConfigFile(s *mgr.Service) string {
 	}
 	_, after, _ := strings.Cut(c.BinaryPathName, " --config ")
 	return strings.Trim(after, `"`)
+}
+
+// configSource names where the service's configuration comes from: its
+// file, or the built-in defaults, which are checked too and may have
+// problems (the machine's name) that a message must place.
+func configSource(cfgPath string) string {
+	if cfgPath == "" {
+		return "built-in defaults (no " + config.DefaultFile() + ")"
+	}
+	return cfgPath
 }
 
 // serviceLogFile is where the service logs: [log] file, or the default.
