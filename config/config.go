@@ -153,7 +153,10 @@ type Outbound struct {
 
 // ClearTextAuth reports whether AUTH would be sent without TLS, which the
 // administrator chose with tls = "none" and a password (check warns).
-func (o Outbound) ClearTextAuth() bool { return o.TLS == "none" && o.Username != "" }
+func (o Outbound) ClearTextAuth() bool {
+	// Without a server nothing is sent, and there is nothing to warn of.
+	return o.Server != "" && o.TLS == "none" && o.Username != ""
+}
 
 // Pickup configures the Pickup folder watcher.
 type Pickup struct {

@@ -120,3 +120,42 @@ func TestCheckVerifyCertificateWarning(t *testing.T) {
 		})
 	}
 }
+
+// check finds what would stop run at start: a log file or a W3C log
+// folder that cannot be written (run exits 2 or 1 with them). A clear-text
+// AUTH warning needs a smart host to send the password to.
+func TestCheckLogDestinations(t *testing.T) {
+	dir := testDir(t)
+	blocker := filepath.Join(dir, "a-file")
+	if err := os.WriteFile(blocker, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name, log string
+		problem   string // "" for none
+	}{
+		{"log file under a file", "[log]\nfile = '" + filepath.Join(blocker, "x.log") + "'\n", "problem: [log] file " + filepath.Join(blocker, "x.log") + ": cannot be created"},
+		{"log file is a folder", "[log]\nfile = '" + dir + "'\n", "problem: [log] file " + dir + ": cannot be appended to"},
+		{"w3c_dir under a file", "[log]\nw3c_dir = '" + filepath.Join(blocker, "w3c") + "'\n", "problem: [log] w3c_dir " + filepath.Join(blocker, "w3c") + ": cannot be created"},
+		{"good log file and w3c_dir", "[log]\nfile = 'logs/mb.log'\nw3c_dir = 'logs/w3c'\n", ""},
+		{"clear-text AUTH without a server", "[outbound]\ntls = \"none\"\nusername = \"app\"\npassword = \"pw\"\n", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			conf := filepath.Join(testDir(t), "mailbridge.toml")
+			text := fmt.Sprintf("hostname = \"mail.test\"\n[mailroot]\nroot = 'mr'\n[inbound]\nbind = \"127.0.0.1\"\nport = %d\n%s", testtool.FreePort(t), tt.log)
+			if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			code, out, errs := runCmd(t, "check", "--config", conf)
+			if tt.problem == "" {
+				if code != 0 || strings.Contains(out, "warning") {
+					t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+				}
+				return
+			}
+			if code != 1 || !strings.Contains(errs, tt.problem) {
+				t.Fatalf("exit %d, want 1 and %q\nstdout:\n%s\nstderr:\n%s", code, tt.problem, out, errs)
+			}
+		})
+	}
+}

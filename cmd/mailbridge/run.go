@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"syscall"
@@ -301,6 +303,20 @@ func check(cfg *config.Config, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stdout, "warning: the certificate expires in %d days: renew it\n", int(left.Hours()/24))
 		}
 	}
+	// The log file and the W3C log folder: run fails at start when it
+	// cannot open them.
+	if f := cfg.Log.File; f != "" {
+		fmt.Fprintf(stdout, "log:       %s\n", f)
+		if err := checkLogFile(f); err != nil {
+			fail("[log] file %s: %v", f, err)
+		}
+	}
+	if d := cfg.Log.W3CDir; d != "" {
+		fmt.Fprintf(stdout, "w3c log:   %s\n", d)
+		if err := checkFolder(d); err != nil {
+			fail("[log] w3c_dir %s: %v", d, err)
+		}
+	}
 	if o := cfg.Outbound; o.Server == "" {
 		fmt.Fprintln(stdout, "note: no [outbound] server: Pickup files are queued but not sent")
 	} else {
@@ -343,6 +359,22 @@ func listenAddrs(cfg *config.Config) string {
 		s += ", " + cfg.TLSAddr() + " (tls_port, implicit TLS)"
 	}
 	return s
+}
+
+// checkLogFile makes sure the log file can be appended to as run would
+// (its folder created when missing), without writing to it.
+func checkLogFile(path string) error {
+	if err := checkFolder(filepath.Dir(path)); err != nil {
+		return err
+	}
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil // run creates it; the folder takes new files
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return fmt.Errorf("cannot be appended to: %w", err)
+	}
+	return f.Close()
 }
 
 // checkFolder makes sure dir exists (creating it as run would) and that a
