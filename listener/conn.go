@@ -43,6 +43,8 @@ var errLineTooLong = errors.New("command line too long")
 //     steady upload never times out (go-smtp's ReadTimeout would bound the
 //     whole DATA phase);
 //   - command lines are bounded while message lines are not;
+//   - go-smtp gets a command line only whole, once conn has checked it,
+//     however the client's writes cut it (scan);
 //   - the third bad command closes the connection with 421;
 //   - TLS: conn does the implicit TLS handshake and STARTTLS (RFC 3207)
 //     itself, so that go-smtp, which only ever sees plain text, keeps IIS's
@@ -58,11 +60,9 @@ type conn struct {
 	tls       bool // nc is TLS
 	handshook bool
 	offerTLS  bool // STARTTLS may be offered on this connection
-	startTLS  bool // a STARTTLS command waits for the next Read
 	inject    []byte
-	stash     []byte // bytes read from the client, not yet handed to go-smtp
-	swallow   int    // replies of go-smtp not to send (to the injected RSET)
-	data      bool   // a 354 was sent: message data until the next reply
+	swallow   int  // replies of go-smtp not to send (to the injected RSET)
+	data      bool // a 354 was sent: message data until the next reply
 	shutdown  bool
 	badCmds   int
 	pending   []byte // an incomplete reply line
@@ -88,11 +88,16 @@ type conn struct {
 	chunk       bool  // the bytes of a BDAT chunk are due
 	bdatOpen    bool  // a BDAT chunk without LAST was sent: more will follow
 
-	// read side, command mode only; touched by go-smtp's goroutine alone
-	lineLen   int
-	lineStart int // where the current line began in this read, or -1
-	lineHead  []byte
-	bdatSkip  int64
+	// read side; touched by go-smtp's goroutine alone (dotReader and
+	// upgrade run on it too)
+	stash    []byte // read from the client, not yet scanned (or, in DATA, not yet handed over)
+	searched int    // how much of stash, a line's start, is known to hold no LF
+	ready    []byte // scanned, for go-smtp: whole command lines and chunk bytes
+	readErr  error  // a read error, held until go-smtp has read what came before
+	startTLS bool   // a STARTTLS command waits for go-smtp's next Read
+	bdatSkip int64  // bytes of a BDAT chunk still to come
+	longHead []byte // the start of a line refused as too long (logTooLong)
+	longLen  int    // and its length as far as it was read
 }
 
 func newConn(nc net.Conn, s *Server, implicitTLS bool, release func()) *conn {
@@ -100,7 +105,7 @@ func newConn(nc net.Conn, s *Server, implicitTLS bool, release func()) *conn {
 	if host, _, err := net.SplitHostPort(ip); err == nil {
 		ip = host
 	}
-	c := &conn{srv: s, clientIP: ip, release: release, nc: nc, raw: nc, lineStart: -1, started: time.Now()}
+	c := &conn{srv: s, clientIP: ip, release: release, nc: nc, raw: nc, started: time.Now()}
 	if s.cfg.TLSConfig != nil {
 		if implicitTLS {
 			c.nc, c.tls = tls.Server(nc, s.cfg.TLSConfig), true
@@ -182,29 +187,47 @@ func (c *conn) Read(p []byte) (n int, err error) {
 			c.mu.Unlock()
 			return n, nil
 		}
+		nc, data, shutdown, inMessage := c.nc, c.data, c.shutdown, c.inMessage()
+		c.mu.Unlock()
+		if len(c.ready) > 0 {
+			n := copy(p, c.ready)
+			c.ready = c.ready[n:]
+			return n, nil
+		}
 		if c.startTLS {
+			// go-smtp has answered every command before STARTTLS: it
+			// reads only when it has no whole line left.
 			c.startTLS = false
-			c.mu.Unlock()
 			if err := c.upgrade(); err != nil {
 				return 0, err
 			}
 			continue
 		}
-		nc, data, shutdown, inMessage := c.nc, c.data, c.shutdown, c.inMessage()
-		if len(c.stash) > 0 {
-			// Already read (and counted) from the network.
+		if data && len(c.stash) > 0 {
+			// Message bytes already read (and counted) from the network:
+			// dotReader's, as they are.
 			n := copy(p, c.stash)
 			c.stash = c.stash[n:]
-			if data {
-				c.dataBytes += int64(n)
-			}
+			c.mu.Lock()
+			c.dataBytes += int64(n)
 			c.mu.Unlock()
-			if n, err := c.handOver(p, n, nil, data, shutdown); n > 0 || err != nil {
-				return n, err
-			}
-			continue
+			return n, nil
 		}
-		c.mu.Unlock()
+		if !data {
+			c.scan()
+			if len(c.ready) > 0 || c.startTLS {
+				continue
+			}
+		}
+		if err := c.readErr; err != nil {
+			// What came before the error has been read: now the error.
+			c.readErr = nil
+			if errors.Is(err, errLineTooLong) {
+				return 0, c.lineTooLong()
+			}
+			c.readFailed(err, data, shutdown)
+			return 0, err
+		}
 
 		d := c.srv.cfg.CommandTimeout
 		if data || c.bdatSkip > 0 {
@@ -234,66 +257,65 @@ func (c *conn) Read(p []byte) (n int, err error) {
 		if n == 0 && err == nil {
 			continue
 		}
-		n, err = c.handOver(p, n, err, data, shutdown)
-		if err != nil && c.bdatSkip > 0 {
-			// The connection ended inside a BDAT chunk. go-smtp hands the
-			// message on as if the chunk were whole (its reader ends at
-			// the connection's end): the message must not be stored.
-			c.mu.Lock()
-			c.cut = true
-			c.mu.Unlock()
+		if data {
+			// Message data goes to dotReader as it comes.
+			if err != nil && c.readFailed(err, data, shutdown) {
+				return 0, err
+			}
+			return n, err
 		}
-		if n == 0 && err == nil {
-			continue // the read held only a STARTTLS command
+		// Command mode: go-smtp gets nothing the scanner has not seen
+		// whole. An error waits until go-smtp has read what came before.
+		if err != nil {
+			c.readErr = err
 		}
-		return n, err
+		if n > 0 && len(c.stash) == 0 && c.bdatSkip > 0 {
+			// The common case inside a chunk: its bytes go to go-smtp
+			// from where they were read.
+			k := c.skipChunk(int64(n))
+			c.stash = append(c.stash, p[k:n]...)
+			return k, nil
+		}
+		c.stash = append(c.stash, p[:n]...)
 	}
 }
 
-// handOver checks the n bytes read into p before go-smtp gets them: it
-// scans command lines (limits, STARTTLS, the end of a DATA command) and
-// turns a stalled message into IIS's timeout reply.
-func (c *conn) handOver(p []byte, n int, err error, data, shutdown bool) (int, error) {
-	if n > 0 && !data {
-		keep, cut, repl, lerr := c.scanCommands(p[:n])
-		if lerr != nil {
-			const reply = "500 5.5.2 Line too long, closing transmission channel"
-			c.writeLine(reply)
-			c.mu.Lock()
-			c.logTooLong(int64(len(reply) + 2))
-			// As after fail: what go-smtp answers to the read error that
-			// follows goes nowhere, and is not logged as sent.
-			c.gone = true
-			c.mu.Unlock()
-			c.closeDraining()
-			return 0, lerr
-		}
-		if cut {
-			// The DATA command ends what go-smtp gets: what follows it is
-			// the message (or, if DATA is refused, the next commands), and
-			// dotReader reads the message from the connection itself.
-			// Likewise after a line to rewrite, and before one that cannot
-			// be rewritten where it is.
-			c.mu.Lock()
-			c.stash = append(append([]byte(nil), p[keep:n]...), c.stash...)
-			c.mu.Unlock()
-		}
-		n = keep
-		if repl != nil && len(repl) <= len(p) {
-			n = copy(p, repl)
-		}
+// readFailed notes what a read error means before go-smtp sees it: a
+// BDAT chunk cut short, or a message stalled mid-transfer, which ends the
+// session (stalled true).
+func (c *conn) readFailed(err error, data, shutdown bool) (stalled bool) {
+	if c.bdatSkip > 0 {
+		// The connection ended inside a BDAT chunk. go-smtp hands the
+		// message on as if the chunk were whole (its reader ends at the
+		// connection's end): the message must not be stored.
+		c.mu.Lock()
+		c.cut = true
+		c.mu.Unlock()
 	}
-	if err != nil && !shutdown && (data || c.bdatSkip > 0) {
+	var ne net.Error
+	if !shutdown && (data || c.bdatSkip > 0) && errors.As(err, &ne) && ne.Timeout() {
 		// A message stalled mid-transfer: go-smtp would answer with a
 		// permanent 554 carrying the error text; the client must see a
 		// transient timeout, and nothing is stored.
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
-			c.fail("421 4.4.2 " + c.srv.cfg.Hostname + " Timeout waiting for client input, closing transmission channel")
-			return 0, err
-		}
+		c.fail("421 4.4.2 " + c.srv.cfg.Hostname + " Timeout waiting for client input, closing transmission channel")
+		return true
 	}
-	return n, err
+	return false
+}
+
+// lineTooLong refuses a command line over maxCommandLine and closes the
+// connection; go-smtp gets the error.
+func (c *conn) lineTooLong() error {
+	const reply = "500 5.5.2 Line too long, closing transmission channel"
+	c.writeLine(reply)
+	c.mu.Lock()
+	c.logTooLong(int64(len(reply) + 2))
+	// As after fail: what go-smtp answers to the read error that follows
+	// goes nowhere, and is not logged as sent.
+	c.gone = true
+	c.mu.Unlock()
+	c.closeDraining()
+	return errLineTooLong
 }
 
 // body returns a reader for the message after a 354 reply, or nil where
@@ -311,112 +333,125 @@ func (c *conn) body(limit int64) *dotReader {
 // for go-smtp to read as commands, and gives go-smtp's own message reader
 // the end-of-data line it waits for.
 func (c *conn) endData(rest []byte) {
-	c.mu.Lock()
 	c.stash = append(append([]byte(nil), rest...), c.stash...)
+	c.searched = 0
+	c.mu.Lock()
 	c.dataBytes -= int64(len(rest))
 	c.inject = append(c.inject, ".\r\n"...)
 	c.mu.Unlock()
 }
 
-// scanCommands counts command line lengths and finds STARTTLS and DATA. It
-// returns how many bytes of p go to go-smtp: a STARTTLS command and
-// anything the client sent after it are withheld (RFC 3207 section 4.2:
-// data sent before the handshake completes must be discarded); after a DATA
-// command it stops, with cut true: the bytes after it are for later. The
-// chunk that follows a BDAT command is message data and is skipped.
-//
-// A recipient go-smtp would refuse but RFC 5321 requires is rewritten:
-// repl is the line go-smtp gets instead of p[:keep] (see rewriteCommand).
-func (c *conn) scanCommands(p []byte) (keep int, cut bool, repl []byte, err error) {
-	off := 0
-	for off < len(p) {
+// scan moves what go-smtp may read from stash to ready: whole command
+// lines, each checked (command) and rewritten where needed, and the bytes
+// of a BDAT chunk as they come. A line is held back until its end has
+// arrived, however the client's writes were cut: go-smtp reads a line
+// only when it has none left, so waiting for the end is what it would do
+// itself, and no check can be sidestepped by sending a line in pieces.
+// scan stops after a DATA command (what follows is the message, or, if
+// DATA is refused, the next commands: go-smtp's answer tells which) and at
+// a STARTTLS command to carry out. A line over maxCommandLine stops it
+// with readErr set.
+func (c *conn) scan() {
+	for len(c.stash) > 0 {
 		if c.bdatSkip > 0 {
-			k := min(int64(len(p)-off), c.bdatSkip)
-			c.bdatSkip -= k
-			off += int(k)
-			c.mu.Lock()
-			if c.bdatSkip == 0 {
-				c.chunk = false
-			}
-			if len(c.cmds) > 0 {
-				// The BDAT command waiting for its reply is the last one:
-				// its bytes are the chunk's bytes received, not declared.
-				c.cmds[len(c.cmds)-1].n += int(k)
-			}
-			c.mu.Unlock()
+			k := c.skipChunk(int64(len(c.stash)))
+			c.ready = append(c.ready, c.stash[:k]...)
+			c.stash = c.stash[k:]
 			continue
 		}
-		if c.lineLen == 0 {
-			c.lineStart = off
-		}
-		seg := p[off:]
-		i := bytes.IndexByte(seg, '\n')
-		if i >= 0 {
-			seg = seg[:i+1]
-		}
-		c.lineLen += len(seg)
-		if keep := c.headLen(); len(c.lineHead) < keep {
-			k := min(keep-len(c.lineHead), len(seg))
-			c.lineHead = append(c.lineHead, seg[:k]...)
-		}
-		if c.lineLen > maxCommandLine {
-			return 0, false, nil, errLineTooLong
-		}
-		off += len(seg)
+		i := bytes.IndexByte(c.stash[c.searched:], '\n')
 		if i < 0 {
-			c.lineStart = -1 // the line goes on in the next read
-			continue
-		}
-		start := c.lineStart
-		if start >= 0 {
-			if r := c.rewriteCommand(p[start:off]); r != nil {
-				if start > 0 {
-					// The line comes first in the next read, where go-smtp's
-					// buffer has room for a longer line.
-					c.lineLen, c.lineHead, c.lineStart = 0, c.lineHead[:0], -1
-					return start, true, nil, nil
-				}
-				repl = r
+			// Only the start of a line: remember how far it has no end,
+			// so that a line typed one byte at a time is searched once.
+			c.searched = len(c.stash)
+			if len(c.stash) > maxCommandLine {
+				c.tooLong(c.stash)
 			}
+			return
 		}
-		c.bdatSkip = bdatSize(c.lineHead)
-		c.trackBDAT(c.lineHead)
-		if vrfy, bare := vrfyCommand(c.lineHead, c.lineLen); vrfy {
-			c.mu.Lock()
-			c.vrfyBare = append(c.vrfyBare, bare)
-			c.mu.Unlock()
+		end := c.searched + i + 1
+		c.searched = 0
+		line := c.stash[:end]
+		c.stash = c.stash[end:]
+		if len(line) > maxCommandLine {
+			c.tooLong(line)
+			return
 		}
-		verb := bytes.TrimSpace(c.lineHead)
-		isStartTLS := bytes.EqualFold(verb, []byte("STARTTLS"))
-		isData := bytes.EqualFold(verb, []byte("DATA"))
-		if c.srv.cfg.CommandLog != nil {
-			c.mu.Lock()
-			// A BDAT command's bytes grow with its chunk's (above), as
-			// DATA's with its message.
-			c.cmds = append(c.cmds, pendingCmd{line: strings.TrimRight(string(c.lineHead), "\r\n"), at: time.Now(), n: c.lineLen})
-			c.mu.Unlock()
-		}
-		c.lineLen, c.lineHead, c.lineStart = 0, c.lineHead[:0], -1
-		if repl != nil {
-			return off, true, repl, nil
-		}
-		if isStartTLS && start >= 0 {
-			c.mu.Lock()
-			ok := c.offerTLS && !c.tls
-			if ok {
-				c.startTLS = true
-				c.stash = nil // sent before the handshake: discarded too
-			}
-			c.mu.Unlock()
-			if ok {
-				return start, false, nil, nil
-			}
-		}
-		if isData && off < len(p) {
-			return off, true, nil, nil
+		if c.command(line) {
+			return
 		}
 	}
-	return len(p), false, nil, nil
+}
+
+// tooLong stops the scanner at line, the whole or the start of a command
+// line over maxCommandLine: go-smtp gets errLineTooLong once it has read
+// the lines before it.
+func (c *conn) tooLong(line []byte) {
+	c.longHead = append(c.longHead[:0], line[:min(len(line), logHead)]...)
+	c.longLen = len(line)
+	c.stash, c.searched = nil, 0
+	c.readErr = errLineTooLong
+}
+
+// skipChunk passes up to n bytes of the BDAT chunk being received and
+// returns how many.
+func (c *conn) skipChunk(n int64) int {
+	k := min(n, c.bdatSkip)
+	c.bdatSkip -= k
+	c.mu.Lock()
+	if c.bdatSkip == 0 {
+		c.chunk = false
+	}
+	if len(c.cmds) > 0 {
+		// The BDAT command waiting for its reply is the last one: its
+		// bytes are the chunk's bytes received, not declared.
+		c.cmds[len(c.cmds)-1].n += int(k)
+	}
+	c.mu.Unlock()
+	return int(k)
+}
+
+// command checks one whole command line and queues it for go-smtp, or
+// what go-smtp gets instead: a recipient go-smtp would refuse but RFC 5321
+// requires, and a greeting go-smtp would accept but must not, are
+// rewritten (see rewriteCommand); a STARTTLS command to carry out is
+// withheld, with anything the client sent after it (RFC 3207 section
+// 4.2: data sent before the handshake completes must be discarded). It
+// reports whether scanning stops here.
+func (c *conn) command(line []byte) (stop bool) {
+	if c.srv.cfg.CommandLog != nil {
+		head := line[:min(len(line), logHead)]
+		c.mu.Lock()
+		// A BDAT command's bytes grow with its chunk's (skipChunk), as
+		// DATA's with its message.
+		c.cmds = append(c.cmds, pendingCmd{line: strings.TrimRight(string(head), "\r\n"), at: time.Now(), n: len(line)})
+		c.mu.Unlock()
+	}
+	c.bdatSkip = bdatSize(line)
+	c.trackBDAT(line)
+	if vrfy, bare := vrfyCommand(line); vrfy {
+		c.mu.Lock()
+		c.vrfyBare = append(c.vrfyBare, bare)
+		c.mu.Unlock()
+	}
+	verb := bytes.TrimSpace(line)
+	if bytes.EqualFold(verb, []byte("STARTTLS")) {
+		c.mu.Lock()
+		ok := c.offerTLS && !c.tls
+		c.mu.Unlock()
+		if ok {
+			c.startTLS = true
+			// Sent before the handshake: discarded too.
+			c.stash, c.searched, c.readErr = nil, 0, nil
+			return true
+		}
+	}
+	if r := c.rewriteCommand(line); r != nil {
+		line = r
+	}
+	c.ready = append(c.ready, line...)
+	// After DATA the scanner waits for go-smtp's answer to it.
+	return bytes.EqualFold(verb, []byte("DATA"))
 }
 
 // trackBDAT notes, for a shutdown, whether a message sent with BDAT is on
@@ -451,25 +486,17 @@ func (c *conn) trackBDAT(line []byte) {
 	c.mu.Unlock()
 }
 
-// vrfyCommand reports whether a command line of n bytes, of which head is
-// the start (the whole line, or at least the 32 bytes headLen keeps), is
-// one go-smtp takes for VRFY, and whether it has no argument. It follows
-// go-smtp's parseCmd: "VRFY" alone, or "VRFY" and a space, the argument
-// being the rest without blanks; the replies are paired with these lines,
-// so both must agree on which lines are VRFY. A head cut short that shows
-// only blanks after the verb counts as having an argument: the line goes
-// on past it, and 252 was the answer before. (Where such a head shows only
-// CR and LF after "VRFY ", go-smtp's view depends on the rest of the line,
-// which is not kept: it is taken for VRFY, which a line of CRs may not be.)
-func vrfyCommand(head []byte, n int) (vrfy, bare bool) {
-	line := head
-	if n <= len(head) {
-		line = bytes.TrimRight(head, "\r\n")
-	}
+// vrfyCommand reports whether a whole command line is one go-smtp takes
+// for VRFY, and whether it has no argument. It follows go-smtp's parseCmd:
+// "VRFY" alone, or "VRFY" and a space, the argument being the rest without
+// blanks; the replies are paired with these lines, so both must agree on
+// which lines are VRFY.
+func vrfyCommand(line []byte) (vrfy, bare bool) {
+	line = bytes.TrimRight(line, "\r\n")
 	if len(line) < 4 || !bytes.EqualFold(line[:4], []byte("VRFY")) || len(line) == 5 || (len(line) > 5 && line[4] != ' ') {
 		return false, false
 	}
-	return true, len(line) == 4 || (n <= len(head) && len(bytes.TrimSpace(line[5:])) == 0)
+	return true, len(line) == 4 || len(bytes.TrimSpace(line[5:])) == 0
 }
 
 // inMessage reports whether a message is being received (DATA or BDAT).
@@ -614,14 +641,8 @@ func (c *conn) upgrade() error {
 	return nil
 }
 
-// headLen is how much of a command line is kept: enough to recognise
-// BDAT and STARTTLS, or the whole line (bounded) for the W3C log.
-func (c *conn) headLen() int {
-	if c.srv.cfg.CommandLog != nil {
-		return 1024
-	}
-	return 32
-}
+// logHead is how much of a command line the W3C log keeps.
+const logHead = 1024
 
 // pendingCmd is a command line waiting for its reply.
 type pendingCmd struct {
@@ -692,20 +713,20 @@ func (c *conn) logEntry(e compat.W3CEntry) {
 // logTooLong writes the W3C line of a command line refused as too long,
 // with the 500 sent for it: go-smtp never gets the line, so no reply of
 // its is paired with it (logReply). The line is known by its start
-// (lineHead, as much as a complete line keeps for the log) and its length
+// (longHead, as much as a complete line keeps for the log) and its length
 // so far: the method is its first word if the start shows where that word
 // ends, "-" otherwise, and the query the rest of the start, as for a line
 // that was not too long. It runs with c.mu held, on go-smtp's goroutine
-// (lineHead is that goroutine's).
+// (longHead is that goroutine's).
 func (c *conn) logTooLong(replyBytes int64) {
 	if c.srv.cfg.CommandLog == nil {
 		return
 	}
-	line := strings.TrimRight(string(c.lineHead), "\r\n")
+	line := strings.TrimRight(string(c.longHead), "\r\n")
 	if !strings.Contains(line, " ") {
 		line = "" // the first word goes on past the start: unknown
 	}
-	c.logEntry(c.w3cEntry(pendingCmd{line: line, at: time.Now(), n: c.lineLen}, 500, replyBytes))
+	c.logEntry(c.w3cEntry(pendingCmd{line: line, at: time.Now(), n: c.longLen}, 500, replyBytes))
 }
 
 // sessionTotals makes e the line that closes a session: IIS's status 240

@@ -12,11 +12,19 @@ import (
 )
 
 // FuzzCommandStream holds conn's command side to its contract, for any
-// split of the client's writes and of go-smtp's reads: go-smtp gets every
-// byte the client sent, in order, once, except that RCPT TO:<postmaster>
-// may have gained the server's name (RFC 5321 section 4.5.1). Lines with
-// a SIZE parameter (see hugeSize), and DATA, STARTTLS and BDAT lines, which
-// change what follows them, are tested elsewhere and replaced by NOOP here.
+// split of the client's writes and of go-smtp's reads:
+//
+//   - what go-smtp gets does not depend on the splits: the scanner sees,
+//     checks and rewrites every line whole however it arrived (a client
+//     typing one byte at a time, or a line across a read boundary);
+//   - go-smtp gets every whole line the client sent, in order, once,
+//     except that RCPT TO:<postmaster> may have gained the server's name
+//     (RFC 5321 section 4.5.1); a last line without its end, at the
+//     connection's end, is no command and is not passed on.
+//
+// For the second, lines with a SIZE parameter (see hugeSize), greetings
+// conn rewrites, and DATA, STARTTLS and BDAT lines, which change what
+// follows them, are replaced by NOOP; the first holds for them too.
 func FuzzCommandStream(f *testing.F) {
 	for _, s := range []string{
 		"EHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<postmaster>\r\nQUIT\r\n",
@@ -25,15 +33,24 @@ func FuzzCommandStream(f *testing.F) {
 		"no end of line RCPT TO:<postmaster>",
 		"bare\nRCPT TO:<postmaster>\n",
 		"EHLO \r0\n",
+		"EHLO evil\rX-Injected: yes\r\nMAIL FROM:<a@b> SIZE=99999999999\r\n",
+		"BDAT 5\r\nRCPT TO:<postmaster>\r\nBDAT 3 LAST\r\nabcDATA\r\nRCPT TO:<postmaster>\r\n",
+		"BDAT 99999999999\r\nRCPT TO:<postmaster>\r\nBDAT 6 FOO\r\nNOOP\r\n",
 	} {
 		f.Add([]byte(s), uint16(4096), []byte{0})
 		f.Add([]byte(s), uint16(30), []byte{5, 1, 200})
+		f.Add([]byte(s), uint16(0), []byte{0, 0, 0})
 	}
 	const host = "mail.example.com"
 	f.Fuzz(func(t *testing.T, in []byte, readSize uint16, chunks []byte) {
 		if len(in) > 8<<10 {
 			in = in[:8<<10]
 		}
+		whole := goSMTPGets(t, host, in, 4095, nil)
+		if got := goSMTPGets(t, host, in, readSize, chunks); !bytes.Equal(got, whole) {
+			t.Fatalf("client sent %q\nin one write go-smtp got %q\nin writes %v, reads of %d: %q", in, whole, chunks, readSize, got)
+		}
+
 		var clean []byte
 		for _, line := range bytes.SplitAfter(in, []byte("\n")) {
 			verb := bytes.TrimSpace(line)
@@ -49,39 +66,7 @@ func FuzzCommandStream(f *testing.F) {
 			clean = append(clean, line...)
 		}
 		in = clean
-
-		client, server := net.Pipe()
-		cfg := testConfig()
-		cfg.Hostname = host
-		s := &Server{cfg: cfg, log: slog.New(slog.DiscardHandler)}
-		c := newConn(server, s, false, func() {})
-		go func() {
-			rest := in
-			for k := 0; len(rest) > 0; k++ {
-				n := len(rest)
-				if len(chunks) > 0 {
-					n = min(n, int(chunks[k%len(chunks)])+1)
-				}
-				if _, err := client.Write(rest[:n]); err != nil {
-					return
-				}
-				rest = rest[n:]
-			}
-			client.Close()
-		}()
-		buf := make([]byte, 16+int(readSize)%4096)
-		var got []byte
-		for {
-			n, err := c.Read(buf)
-			got = append(got, buf[:n]...)
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				t.Fatalf("read: %v", err)
-			}
-		}
-		server.Close()
+		got := goSMTPGets(t, host, in, readSize, chunks)
 
 		// Take the server's name back out of the postmaster lines.
 		var back []byte
@@ -93,10 +78,51 @@ func FuzzCommandStream(f *testing.F) {
 			}
 			back = append(back, line...)
 		}
-		if !bytes.Equal(back, in) {
-			t.Fatalf("client sent %q (writes %v, reads of %d)\ngo-smtp got %q", in, chunks, len(buf), got)
+		want := in[:bytes.LastIndexByte(in, '\n')+1]
+		if !bytes.Equal(back, want) {
+			t.Fatalf("client sent %q (writes %v, reads of %d)\ngo-smtp got %q", in, chunks, readSize, got)
 		}
 	})
+}
+
+// goSMTPGets returns what go-smtp reads from a conn when a client sends
+// in, in writes of the sizes in chunks (each byte plus one, in turn; all
+// at once if there are none), and go-smtp reads with a buffer of
+// 16+readSize%4096 bytes.
+func goSMTPGets(t *testing.T, host string, in []byte, readSize uint16, chunks []byte) []byte {
+	t.Helper()
+	client, server := net.Pipe()
+	cfg := testConfig()
+	cfg.Hostname = host
+	s := &Server{cfg: cfg, log: slog.New(slog.DiscardHandler)}
+	c := newConn(server, s, false, func() {})
+	go func() {
+		rest := in
+		for k := 0; len(rest) > 0; k++ {
+			n := len(rest)
+			if len(chunks) > 0 {
+				n = min(n, int(chunks[k%len(chunks)])+1)
+			}
+			if _, err := client.Write(rest[:n]); err != nil {
+				return
+			}
+			rest = rest[n:]
+		}
+		client.Close()
+	}()
+	defer server.Close()
+	buf := make([]byte, 16+int(readSize)%4096)
+	var got []byte
+	for {
+		n, err := c.Read(buf)
+		got = append(got, buf[:n]...)
+		if errors.Is(err, io.EOF) {
+			return got
+		}
+		if err != nil {
+			t.Fatalf("read: %v", err)
+		}
+	}
 }
 
 // FuzzHugeSize: hugeSize only ever points at a SIZE value of digits that
@@ -135,30 +161,21 @@ func FuzzHugeSize(f *testing.F) {
 
 // FuzzVRFYCommand holds vrfyCommand to what go-smtp (parseCmd, v0.25.1)
 // makes of a line: VRFY exactly when go-smtp runs VRFY, without an
-// argument exactly when go-smtp's argument is empty, and, when only the
-// start of the line is known, never "without an argument" for a line
-// that has one (conn keeps at least the line's first 32 bytes).
+// argument exactly when go-smtp's argument is empty.
 func FuzzVRFYCommand(f *testing.F) {
 	for _, s := range []string{"VRFY", "vrfy ", "VRFY  \t ", "VRFY smith", "VRFYX", "VRFY\tx", "VRFY\r", "NOOP",
 		"VRFY" + strings.Repeat(" ", 40), "VRFY" + strings.Repeat(" ", 40) + "x"} {
-		f.Add(s, uint8(0))
+		f.Add(s)
 	}
-	f.Fuzz(func(t *testing.T, line string, headLen uint8) {
+	f.Fuzz(func(t *testing.T, line string) {
 		line, _, _ = strings.Cut(line, "\n")
 		// go-smtp's view of the line, as textproto hands it over.
 		l := strings.TrimRight(line, "\r\n")
 		wantVRFY := len(l) >= 4 && strings.EqualFold(l[:4], "VRFY") && (len(l) == 4 || len(l) > 5 && l[4] == ' ')
 		wantBare := wantVRFY && (len(l) == 4 || strings.TrimSpace(l[5:]) == "")
 		full := []byte(line + "\r\n")
-		if vrfy, bare := vrfyCommand(full, len(full)); vrfy != wantVRFY || bare != wantBare {
+		if vrfy, bare := vrfyCommand(full); vrfy != wantVRFY || bare != wantBare {
 			t.Fatalf("vrfyCommand(%q) = %v, %v; go-smtp: VRFY %v, no argument %v", full, vrfy, bare, wantVRFY, wantBare)
-		}
-		// conn keeps 32 bytes or more; a head of only CRs and LFs after
-		// "VRFY " is the documented exception.
-		if k := 32 + int(headLen)%32; k < len(full) && strings.Trim(string(full[5:k]), "\r\n") != "" {
-			if vrfy, bare := vrfyCommand(full[:k], len(full)); vrfy != wantVRFY || bare && !wantBare {
-				t.Fatalf("vrfyCommand(%q of %q) = %v, %v; go-smtp: VRFY %v, no argument %v", full[:k], full, vrfy, bare, wantVRFY, wantBare)
-			}
 		}
 	})
 }
