@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/mailbridge/mailbridge/compat"
 )
@@ -69,7 +70,7 @@ type conn struct {
 	held      []byte // lines of a multi-line reply not yet sent
 	closeOnce sync.Once
 	// vrfyBare holds, for each VRFY command go-smtp has still to answer,
-	// in order, whether it came without an argument (see vrfyCommand).
+	// in order, whether it came without an argument (see smtpCommand).
 	vrfyBare []bool
 
 	// W3C log (nil Config.CommandLog: off)
@@ -427,15 +428,25 @@ func (c *conn) command(line []byte) (stop bool) {
 		c.cmds = append(c.cmds, pendingCmd{line: strings.TrimRight(string(head), "\r\n"), at: time.Now(), n: len(line)})
 		c.mu.Unlock()
 	}
-	c.bdatSkip = bdatSize(line)
-	c.trackBDAT(line)
-	if vrfy, bare := vrfyCommand(line); vrfy {
+	if r := c.rewriteCommand(line); r != nil {
+		line = r
+	}
+	// What follows is decided by what go-smtp makes of the line it gets.
+	verb, arg := smtpCommand(line)
+	c.bdatSkip = 0
+	if verb == "BDAT" {
+		// Only a chunk go-smtp reads is message data: after a BDAT it
+		// refuses as malformed come commands, which must be checked as
+		// commands.
+		c.bdatSkip, _, _ = bdatChunk(arg)
+	}
+	c.trackBDAT(verb, arg)
+	if verb == "VRFY" {
 		c.mu.Lock()
-		c.vrfyBare = append(c.vrfyBare, bare)
+		c.vrfyBare = append(c.vrfyBare, arg == "")
 		c.mu.Unlock()
 	}
-	verb := bytes.TrimSpace(line)
-	if bytes.EqualFold(verb, []byte("STARTTLS")) {
+	if verb == "STARTTLS" && arg == "" {
 		c.mu.Lock()
 		ok := c.offerTLS && !c.tls
 		c.mu.Unlock()
@@ -446,35 +457,33 @@ func (c *conn) command(line []byte) (stop bool) {
 			return true
 		}
 	}
-	if r := c.rewriteCommand(line); r != nil {
-		line = r
-	}
 	c.ready = append(c.ready, line...)
 	// After DATA the scanner waits for go-smtp's answer to it.
-	return bytes.EqualFold(verb, []byte("DATA"))
+	return verb == "DATA"
 }
 
 // trackBDAT notes, for a shutdown, whether a message sent with BDAT is on
 // its way: a chunk's bytes are due (chunk), or a chunk without LAST came
 // and the rest of the message will follow (bdatOpen). A shutdown lets such
-// a message finish, as it lets a DATA upload finish. RSET, MAIL, HELO,
-// EHLO and QUIT end a BDAT transaction whatever its state.
-func (c *conn) trackBDAT(line []byte) {
-	verb := line
-	if k := bytes.IndexAny(line, " \t\r\n"); k >= 0 {
-		verb = line[:k]
-	}
+// a message finish, as it lets a DATA upload finish. As in go-smtp, RSET,
+// QUIT and a greeting it accepts end a BDAT transaction whatever its
+// state; MAIL does not (go-smtp refuses it inside one), nor does a BDAT
+// go-smtp refuses as malformed.
+func (c *conn) trackBDAT(verb, arg string) {
 	open := c.bdatOpen // written by this goroutine alone: read without the lock
-	switch {
-	case bytes.EqualFold(verb, []byte("BDAT")):
-		f := bytes.Fields(line)
-		open = len(f) < 3 || !bytes.EqualFold(f[2], []byte("LAST"))
-	case bytes.EqualFold(verb, []byte("HELO")), bytes.EqualFold(verb, []byte("EHLO")):
-		open = false
-		c.mu.Lock()
-		c.needHello = false
-		c.mu.Unlock()
-	case bytes.EqualFold(verb, []byte("RSET")), bytes.EqualFold(verb, []byte("MAIL")), bytes.EqualFold(verb, []byte("QUIT")):
+	switch verb {
+	case "BDAT":
+		if _, last, ok := bdatChunk(arg); ok {
+			open = !last
+		}
+	case "HELO", "EHLO":
+		if arg != "" {
+			open = false
+			c.mu.Lock()
+			c.needHello = false
+			c.mu.Unlock()
+		}
+	case "RSET", "QUIT":
 		open = false
 	}
 	chunk := c.bdatSkip > 0
@@ -486,17 +495,64 @@ func (c *conn) trackBDAT(line []byte) {
 	c.mu.Unlock()
 }
 
-// vrfyCommand reports whether a whole command line is one go-smtp takes
-// for VRFY, and whether it has no argument. It follows go-smtp's parseCmd:
-// "VRFY" alone, or "VRFY" and a space, the argument being the rest without
-// blanks; the replies are paired with these lines, so both must agree on
-// which lines are VRFY.
-func vrfyCommand(line []byte) (vrfy, bare bool) {
-	line = bytes.TrimRight(line, "\r\n")
-	if len(line) < 4 || !bytes.EqualFold(line[:4], []byte("VRFY")) || len(line) == 5 || (len(line) > 5 && line[4] != ' ') {
-		return false, false
+// smtpCommand returns the command go-smtp (v0.25.1, parseCmd) runs for a
+// whole command line, in capitals, and its argument without surrounding
+// blanks; the command is "" for an empty line or one go-smtp refuses as
+// malformed. conn decides what a line is by it (a BDAT's chunk, VRFY,
+// DATA, STARTTLS): were conn and go-smtp to disagree, bytes go-smtp takes
+// for commands could pass as chunk data, unchecked. go-smtp runs STARTTLS
+// for any line that starts with it, in any case, and ignores the rest;
+// the argument is that rest here (RFC 3207 section 4 allows none).
+func smtpCommand(line []byte) (verb, arg string) {
+	s := strings.TrimRight(string(line), "\r\n")
+	// go-smtp upper-cases the whole line, rune by rune ("\u017ftarttls"
+	// is STARTTLS): the first eight runes decide, and they lie within
+	// the first 32 bytes.
+	head := s[:min(len(s), 8*utf8.UTFMax)]
+	if strings.HasPrefix(strings.ToUpper(head), "STARTTLS") {
+		rest := s
+		for range 8 {
+			_, w := utf8.DecodeRuneInString(rest)
+			rest = rest[w:]
+		}
+		return "STARTTLS", strings.TrimSpace(rest)
 	}
-	return true, len(line) == 4 || len(bytes.TrimSpace(line[5:])) == 0
+	switch {
+	case len(s) < 4, len(s) == 5:
+		return "", ""
+	case len(s) == 4:
+		return strings.ToUpper(s), ""
+	case s[4] != ' ':
+		return "", ""
+	}
+	return strings.ToUpper(s[:4]), strings.TrimSpace(s[5:])
+}
+
+// bdatChunk returns the size of the chunk go-smtp (v0.25.1, handleBdat)
+// reads after a BDAT command with argument arg, and whether it is the
+// last; ok is false where go-smtp refuses the command as malformed (501)
+// and reads no chunk: no size, more than two arguments, a second other
+// than LAST, or a size that is not a decimal of at most 32 bits. A BDAT
+// go-smtp parses is always followed by its chunk, which it reads even
+// when it refuses the command for the session's state (no MAIL or RCPT
+// yet) or its size (over max_message_size): RFC 3030 section 2 has the
+// server read and discard the chunk of a failed BDAT.
+func bdatChunk(arg string) (size int64, last, ok bool) {
+	args := strings.Fields(arg)
+	if len(args) == 0 || len(args) > 2 {
+		return 0, false, false
+	}
+	if len(args) == 2 {
+		if !strings.EqualFold(args[1], "LAST") {
+			return 0, false, false
+		}
+		last = true
+	}
+	n, err := strconv.ParseUint(args[0], 10, 32)
+	if err != nil {
+		return 0, false, false
+	}
+	return int64(n), last, true
 }
 
 // inMessage reports whether a message is being received (DATA or BDAT).
@@ -635,6 +691,8 @@ func (c *conn) upgrade() error {
 	c.mu.Lock()
 	c.nc, c.tls, c.handshook = tc, true, true
 	c.needHello = true
+	// The RSET ends a BDAT transaction too (trackBDAT never sees it).
+	c.bdatOpen = false
 	c.inject = append(c.inject[:0], "RSET\r\n"...)
 	c.swallow++
 	c.mu.Unlock()
@@ -781,23 +839,6 @@ func (c *conn) setMessageID(id string) {
 	c.mu.Lock()
 	c.msgID = id
 	c.mu.Unlock()
-}
-
-// bdatSize returns the chunk size of a "BDAT n [LAST]" line, or 0.
-func bdatSize(line []byte) int64 {
-	s := strings.TrimSpace(string(line))
-	if len(s) < 6 || !strings.EqualFold(s[:5], "BDAT ") {
-		return 0
-	}
-	f := strings.Fields(s[5:])
-	if len(f) == 0 {
-		return 0
-	}
-	n, err := strconv.ParseInt(f[0], 10, 64)
-	if err != nil || n < 0 {
-		return 0
-	}
-	return n
 }
 
 // Write receives go-smtp's replies, one line per call, and sends IIS's.

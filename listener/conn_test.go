@@ -3,6 +3,7 @@ package listener
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -53,9 +54,8 @@ func FuzzCommandStream(f *testing.F) {
 
 		var clean []byte
 		for _, line := range bytes.SplitAfter(in, []byte("\n")) {
-			verb := bytes.TrimSpace(line)
-			if bytes.EqualFold(verb, []byte("DATA")) || bytes.EqualFold(verb, []byte("STARTTLS")) ||
-				bdatSize(line) > 0 || bytes.Contains(bytes.ToLower(line), []byte("@"+host)) ||
+			verb, _ := smtpCommand(line)
+			if verb == "DATA" || verb == "STARTTLS" || verb == "BDAT" || bytes.Contains(bytes.ToLower(line), []byte("@"+host)) ||
 				bytes.Contains(bytes.ToLower(line), []byte("size=")) {
 				line = []byte("NOOP\r\n")
 			}
@@ -159,23 +159,89 @@ func FuzzHugeSize(f *testing.F) {
 	})
 }
 
-// FuzzVRFYCommand holds vrfyCommand to what go-smtp (parseCmd, v0.25.1)
-// makes of a line: VRFY exactly when go-smtp runs VRFY, without an
-// argument exactly when go-smtp's argument is empty.
-func FuzzVRFYCommand(f *testing.F) {
-	for _, s := range []string{"VRFY", "vrfy ", "VRFY  \t ", "VRFY smith", "VRFYX", "VRFY\tx", "VRFY\r", "NOOP",
-		"VRFY" + strings.Repeat(" ", 40), "VRFY" + strings.Repeat(" ", 40) + "x"} {
+// goSMTPParseCmd is go-smtp's parseCmd (v0.25.1, parse.go), as it is
+// there: the reference smtpCommand is held to.
+func goSMTPParseCmd(line string) (cmd string, arg string, err error) {
+	line = strings.TrimRight(line, "\r\n")
+
+	l := len(line)
+	switch {
+	case strings.HasPrefix(strings.ToUpper(line), "STARTTLS"):
+		return "STARTTLS", "", nil
+	case l == 0:
+		return "", "", nil
+	case l < 4:
+		return "", "", fmt.Errorf("command too short: %q", line)
+	case l == 4:
+		return strings.ToUpper(line), "", nil
+	case l == 5:
+		// Too long to be only command, too short to have args
+		return "", "", fmt.Errorf("mangled command: %q", line)
+	}
+
+	// If we made it here, command is long enough to have args
+	if line[4] != ' ' {
+		// There wasn't a space after the command?
+		return "", "", fmt.Errorf("mangled command: %q", line)
+	}
+
+	return strings.ToUpper(line[0:4]), strings.TrimSpace(line[5:]), nil
+}
+
+// goSMTPBdat is the argument parsing of go-smtp's handleBdat (v0.25.1,
+// conn.go): whether it reads a chunk, and of what size.
+func goSMTPBdat(arg string) (size uint64, last, chunk bool) {
+	args := strings.Fields(arg)
+	if len(args) == 0 || len(args) > 2 {
+		return 0, false, false
+	}
+	if len(args) == 2 {
+		if !strings.EqualFold(args[1], "LAST") {
+			return 0, false, false
+		}
+		last = true
+	}
+	size, err := strconv.ParseUint(args[0], 10, 32)
+	if err != nil {
+		return 0, false, false
+	}
+	return size, last, true
+}
+
+// FuzzSMTPCommand holds smtpCommand and bdatChunk to what go-smtp makes of
+// a line: the same command, the same argument (for STARTTLS, which
+// go-smtp runs whatever follows, the rest of the line), and for BDAT the
+// same chunk, or none.
+func FuzzSMTPCommand(f *testing.F) {
+	for _, s := range []string{"VRFY", "vrfy ", "VRFY  \t ", "VRFY smith", "VRFYX", "VRFY\tx", "VRFY\r", "NOOP", "",
+		"BDAT 5", "bdat 5 last", "BDAT 99999999999", "BDAT 6 FOO", "BDAT +5", "BDAT 1 2 3", "BDAT  0004294967295  LAST ",
+		"STARTTLS", "starttls foo", "\u017ftarttls", "STARTTLS\u00a0", " STARTTLS", "DATA x", "\u017fTARTTL\xff"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, line string) {
 		line, _, _ = strings.Cut(line, "\n")
-		// go-smtp's view of the line, as textproto hands it over.
-		l := strings.TrimRight(line, "\r\n")
-		wantVRFY := len(l) >= 4 && strings.EqualFold(l[:4], "VRFY") && (len(l) == 4 || len(l) > 5 && l[4] == ' ')
-		wantBare := wantVRFY && (len(l) == 4 || strings.TrimSpace(l[5:]) == "")
 		full := []byte(line + "\r\n")
-		if vrfy, bare := vrfyCommand(full); vrfy != wantVRFY || bare != wantBare {
-			t.Fatalf("vrfyCommand(%q) = %v, %v; go-smtp: VRFY %v, no argument %v", full, vrfy, bare, wantVRFY, wantBare)
+		verb, arg := smtpCommand(full)
+		wantVerb, wantArg, err := goSMTPParseCmd(line)
+		if err != nil {
+			wantVerb = ""
+		}
+		if wantVerb == "STARTTLS" {
+			if strings.TrimSpace(strings.ToUpper(line)[len("STARTTLS"):]) != strings.ToUpper(arg) {
+				t.Fatalf("smtpCommand(%q): STARTTLS, with %q after it", full, arg)
+			}
+			wantArg = arg
+		}
+		if verb != wantVerb || arg != wantArg {
+			t.Fatalf("smtpCommand(%q) = %q, %q; go-smtp: %q, %q", full, verb, arg, wantVerb, wantArg)
+		}
+		if verb != "BDAT" {
+			return
+		}
+		size, last, ok := bdatChunk(arg)
+		wantSize, wantLast, wantOK := goSMTPBdat(arg)
+		if size != int64(wantSize) || last != wantLast || ok != wantOK {
+			t.Fatalf("bdatChunk(%q) = %d, %v, %v; go-smtp: %d, %v, %v", arg, size, last, ok, wantSize, wantLast, wantOK)
 		}
 	})
 }

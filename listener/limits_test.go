@@ -949,3 +949,59 @@ func TestBDATCut(t *testing.T) {
 		t.Fatalf("Drop holds %v after chunks cut short:\n%s", n, ts.logs.String())
 	}
 }
+
+// TestRefusedBDAT: a BDAT command go-smtp refuses as malformed (501) is
+// followed by no chunk, so what follows it is commands, checked and
+// answered as such, and the next message is stored as sent; a BDAT
+// refused for the session's state or its size is followed by its chunk
+// (RFC 3030 section 2), which is skipped, not taken for commands.
+func TestRefusedBDAT(t *testing.T) {
+	cfg := testConfig()
+	cfg.MaxMessageSize = 1 << 10
+	for _, tc := range []struct {
+		name  string
+		inTx  bool   // MAIL and RCPT before the BDAT
+		bdat  string // the command and the chunk the client sends
+		reply string
+	}{
+		{"size over 32 bits", false, "BDAT 99999999999\r\n", "501 5.5.4"},
+		{"size over 32 bits in a transaction", true, "BDAT 4294967296 LAST\r\n", "501 5.5.4"},
+		{"unknown second argument", true, "BDAT 6 FOO\r\n", "501 5.5.4"},
+		{"no size", true, "BDAT\r\n", "501 5.5.4"},
+		{"three arguments", true, "BDAT 1 2 3\r\n", "501 5.5.4"},
+		{"negative size", true, "BDAT -5\r\n", "501 5.5.4"},
+		{"signed size", true, "BDAT +5 LAST\r\n", "501 5.5.4"},
+		{"no transaction", false, "BDAT 22 LAST\r\nRCPT TO:<postmaster>\r\n", "503 5.5.1 Missing RCPT TO command."},
+		{"over max_message_size", true, "BDAT 2000 LAST\r\n" + strings.Repeat("RCPT TO:<postmaster>\r\n", 100)[:2000], "552 5.3.4"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ts := startServer(t, cfg)
+			c := dial(t, ts.addr)
+			c.hello()
+			if tc.inTx {
+				c.expect("MAIL FROM:<a@x.test>", "250")
+				c.expect("RCPT TO:<b@y.test>", "250")
+			}
+			c.send(tc.bdat)
+			c.replies(tc.reply)
+			// All in one write, the message too: the commands must be
+			// seen as commands (the postmaster rewrite, DATA's end). A
+			// malformed BDAT leaves the transaction as it was (go-smtp);
+			// one refused for its size ends it.
+			open := tc.inTx && strings.HasPrefix(tc.reply, "501")
+			next, want := "", []string{}
+			if !open {
+				next = "RCPT TO:<postmaster>\r\nMAIL FROM:<a@x.test>\r\n"
+				want = []string{"503 5.5.1", "250 2.1.0"}
+			}
+			c.send(next + "RCPT TO:<postmaster>\r\nDATA\r\n" +
+				"Subject: after a refused BDAT\r\n\r\nthe right body\r\n.\r\nNOOP\r\n")
+			c.replies(append(want, "250 2.1.5 postmaster@mail.example.com", "354", "250 2.6.0", "250 2.0.0")...)
+			got := string(ts.onlyDrop(t))
+			if !strings.Contains(got, "x-receiver: postmaster@mail.example.com\r\n") ||
+				!strings.Contains(got, "\r\nSubject: after a refused BDAT\r\n") || !strings.HasSuffix(got, "\r\n\r\nthe right body\r\n") {
+				t.Fatalf("Drop file:\n%s", got)
+			}
+		})
+	}
+}
