@@ -72,6 +72,10 @@ type conn struct {
 	// vrfyBare holds, for each VRFY command go-smtp has still to answer,
 	// in order, whether it came without an argument (see smtpCommand).
 	vrfyBare []bool
+	// startTLSArgs holds, for each STARTTLS command go-smtp has still to
+	// answer, in order, whether it is a syntax error: parameters, where
+	// this server has STARTTLS.
+	startTLSArgs []bool
 
 	// W3C log (nil Config.CommandLog: off)
 	cmds        []pendingCmd // commands waiting for their reply, in order
@@ -446,16 +450,19 @@ func (c *conn) command(line []byte) (stop bool) {
 		c.vrfyBare = append(c.vrfyBare, arg == "")
 		c.mu.Unlock()
 	}
-	if verb == "STARTTLS" && arg == "" {
+	if verb == "STARTTLS" {
 		c.mu.Lock()
-		ok := c.offerTLS && !c.tls
-		c.mu.Unlock()
-		if ok {
+		offered := c.offerTLS && !c.tls
+		if arg == "" && offered {
+			c.mu.Unlock()
 			c.startTLS = true
 			// Sent before the handshake: discarded too.
 			c.stash, c.searched, c.readErr = nil, 0, nil
 			return true
 		}
+		// go-smtp answers it "TLS not supported" (see rewrite).
+		c.startTLSArgs = append(c.startTLSArgs, arg != "" && (c.offerTLS || c.tls))
+		c.mu.Unlock()
 	}
 	c.ready = append(c.ready, line...)
 	// After DATA the scanner waits for go-smtp's answer to it.
@@ -1016,6 +1023,18 @@ func (c *conn) rewrite(line string) ([]string, bool) {
 		c.vrfyBare = c.vrfyBare[1:]
 		if bare {
 			line, code = "501 5.5.4 Syntax: VRFY <address>", "501"
+		}
+	}
+	if line == "502 5.5.1 TLS not supported" && len(c.startTLSArgs) > 0 {
+		// go-smtp has no TLS of its own (conn carries STARTTLS out) and
+		// takes any line starting "STARTTLS" for the command. RFC 3207
+		// section 4: STARTTLS takes no parameters, and a server that
+		// offers it answers one with parameters 501. (Where TLS is not
+		// configured, the command is not implemented: 502 stands.)
+		args := c.startTLSArgs[0]
+		c.startTLSArgs = c.startTLSArgs[1:]
+		if args {
+			line, code = "501 5.5.4 Syntax error, STARTTLS takes no parameters", "501"
 		}
 	}
 	one := func(s string) ([]string, bool) { return []string{s}, false }

@@ -144,6 +144,42 @@ func TestSTARTTLSDiscardsInjectedCommands(t *testing.T) {
 	s.expect("MAIL FROM:<after@x.test>", "250 2.1.0 after@x.test")
 }
 
+// TestSTARTTLSWithParameters: RFC 3207 section 4 allows STARTTLS no
+// parameters; a server that offers it answers one with parameters 501
+// and stays in plain text. Where TLS is not configured, STARTTLS is not
+// implemented, with or without parameters (502).
+func TestSTARTTLSWithParameters(t *testing.T) {
+	ts, tlsAddr, pool := startTLSServer(t, true)
+	c := dial(t, ts.addr)
+	c.hello()
+	c.expect("STARTTLS foo", "501 5.5.4 Syntax error, STARTTLS takes no parameters")
+	c.expect("starttls  =x", "501 5.5.4")
+	c.expect("NOOP", "250")
+	c.expect("STARTTLS ", "220 2.0.0 SMTP server ready")
+	tc := tls.Client(c.c, &tls.Config{RootCAs: pool, ServerName: "mail.example.com"})
+	if err := tc.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	s := &client{t: t, c: tc, br: bufio.NewReader(tc)}
+	s.expect("EHLO client.test", "250")
+	s.expect("STARTTLS", "503 5.5.1 TLS already active")
+
+	// Implicit TLS: parameters are the first error.
+	ic, err := tls.Dial("tcp", tlsAddr, &tls.Config{RootCAs: pool, ServerName: "mail.example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ic.Close() })
+	i := &client{t: t, c: ic, br: bufio.NewReader(ic)}
+	i.hello()
+	i.expect("STARTTLS x", "501 5.5.4")
+
+	plain := startServer(t, testConfig())
+	p := dial(t, plain.addr)
+	p.hello()
+	p.expect("STARTTLS foo", "502 5.5.1")
+}
+
 func TestPlainTextToTLSPort(t *testing.T) {
 	_, tlsAddr, _ := startTLSServer(t, false)
 	c := dial(t, tlsAddr)
