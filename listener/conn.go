@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/mailbridge/mailbridge/compat"
@@ -620,8 +621,7 @@ const maxSizeParam = "4294967295"
 // which it then refuses as over max_message_size (or, with no limit,
 // accepts, as the declared size would be).
 func hugeSize(line []byte) (int, int) {
-	const verb = "MAIL FROM:"
-	if len(line) < len(verb) || !bytes.EqualFold(line[:len(verb)], []byte(verb)) {
+	if i := argAt(line, "MAIL"); i < 0 || len(line)-i < 5 || !bytes.EqualFold(line[i:i+5], []byte("FROM:")) {
 		return -1, -1
 	}
 	// Parameters follow the path; a quoted local part may hold anything,
@@ -657,24 +657,36 @@ func hugeSize(line []byte) (int, int) {
 }
 
 // postmasterAt returns where "@" and the server's name go in a command line
-// that starts "RCPT TO:<postmaster>", in any case, or -1. RFC 5321 section
+// go-smtp takes for RCPT TO:<postmaster> (in any case, with blanks where
+// go-smtp allows them), or -1. RFC 5321 section
 // 4.5.1: a server must accept the reserved mailbox postmaster without a
 // domain; go-smtp refuses an address without one (501), so conn gives it
 // the server's own name, which is always a local domain: the message goes
 // to Drop with x-receiver: postmaster@<hostname>.
 func postmasterAt(line []byte) int {
-	const verb, box = "RCPT TO:", "<postmaster>"
-	if len(line) < len(verb) || !bytes.EqualFold(line[:len(verb)], []byte(verb)) {
+	const box = "<postmaster>"
+	i := argAt(line, "RCPT")
+	if i < 0 || len(line)-i < 3 || !bytes.EqualFold(line[i:i+3], []byte("TO:")) {
 		return -1
 	}
-	i := len(verb)
-	for i < len(line) && (line[i] == ' ' || line[i] == '\t') {
-		i++
-	}
+	// go-smtp trims blanks after "TO:" too (handleRcpt).
+	i = len(line) - len(bytes.TrimLeftFunc(line[i+3:], unicode.IsSpace))
 	if len(line)-i < len(box) || !bytes.EqualFold(line[i:i+len(box)], []byte(box)) {
 		return -1
 	}
 	return i + len(box) - 1
+}
+
+// argAt returns where the argument of a whole command line begins, as
+// go-smtp (parseCmd) finds it, if the line is the command verb: after the
+// verb, a space and any blanks (Unicode's, as strings.TrimSpace's). It
+// returns -1 for another command, or none.
+func argAt(line []byte, verb string) int {
+	s := bytes.TrimRight(line, "\r\n")
+	if len(s) < 6 || s[4] != ' ' || !bytes.EqualFold(s[:4], []byte(verb)) {
+		return -1
+	}
+	return len(s) - len(bytes.TrimLeftFunc(s[5:], unicode.IsSpace))
 }
 
 // upgrade answers STARTTLS and runs the handshake. go-smtp then gets an RSET
