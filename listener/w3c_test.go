@@ -27,6 +27,21 @@ func (m *memLog) Log(e compat.W3CEntry) error {
 	return nil
 }
 
+// untilClosed waits (10 s at most) for the line that closes the session,
+// status 240, and returns the lines logged by then.
+func (m *memLog) untilClosed() []compat.W3CEntry {
+	var entries []compat.W3CEntry
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		m.mu.Lock()
+		entries = append(entries[:0], m.entries...)
+		m.mu.Unlock()
+		if len(entries) > 0 && entries[len(entries)-1].Status == 240 {
+			break
+		}
+	}
+	return entries
+}
+
 // startLogged starts a server with cfg that logs W3C lines into a memLog.
 func startLogged(t *testing.T, cfg Config) (*testServer, *memLog) {
 	ml := &memLog{}
@@ -128,15 +143,7 @@ func TestW3CLogWithoutQUIT(t *testing.T) {
 		t.Fatalf("BDAT: %q", r)
 	}
 	c.c.Close() // no QUIT
-	var entries []compat.W3CEntry
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		ml.mu.Lock()
-		entries = append(entries[:0], ml.entries...)
-		ml.mu.Unlock()
-		if len(entries) > 0 && entries[len(entries)-1].Status == 240 {
-			break
-		}
-	}
+	entries := ml.untilClosed()
 	var bdat *compat.W3CEntry
 	for i := range entries {
 		if entries[i].Method == "BDAT" {
@@ -219,15 +226,7 @@ func TestW3CLogLineTooLong(t *testing.T) {
 				t.Fatalf("reply %q", r)
 			}
 			c.waitClosed()
-			var entries []compat.W3CEntry
-			for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-				ml.mu.Lock()
-				entries = append(entries[:0], ml.entries...)
-				ml.mu.Unlock()
-				if len(entries) > 0 && entries[len(entries)-1].Status == 240 {
-					break
-				}
-			}
+			entries := ml.untilClosed()
 			var got []string
 			for _, e := range entries {
 				got = append(got, fmt.Sprintf("%s %d", e.Method, e.Status))
