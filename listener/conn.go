@@ -487,9 +487,6 @@ func (c *conn) trackBDAT(verb, arg string) {
 	case "HELO", "EHLO":
 		if arg != "" {
 			open = false
-			c.mu.Lock()
-			c.needHello = false
-			c.mu.Unlock()
 		}
 	case "RSET", "QUIT":
 		open = false
@@ -1054,6 +1051,10 @@ func (c *conn) rewrite(line string) ([]string, bool) {
 	case code == "220" && strings.HasSuffix(line, " ESMTP Service Ready"):
 		return one("220 " + compat.Greeting(fqdn, c.srv.cfg.Version, c.srv.cfg.Now()))
 	case strings.HasPrefix(line, "250-Hello "):
+		// The client has greeted again since STARTTLS once go-smtp has
+		// accepted the greeting, not when the scanner reads it: a MAIL
+		// pipelined before it is still refused (helloNeeded).
+		c.needHello = false
 		lines := []string{"250-" + fqdn + " Hello [" + c.clientIP + "]"}
 		if c.offerTLS && !c.tls {
 			lines = append(lines, "250-STARTTLS")
@@ -1066,6 +1067,7 @@ func (c *conn) rewrite(line string) ([]string, bool) {
 		}
 		return lines, false
 	case strings.HasPrefix(line, "250 2.0.0 Hello "):
+		c.needHello = false
 		return one("250 " + fqdn + " Hello [" + c.clientIP + "]")
 	case strings.HasPrefix(line, "250 2.0.0 Roger, accepting mail from <"):
 		addr := strings.TrimSuffix(strings.TrimPrefix(line, "250 2.0.0 Roger, accepting mail from <"), ">")

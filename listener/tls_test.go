@@ -144,6 +144,29 @@ func TestSTARTTLSDiscardsInjectedCommands(t *testing.T) {
 	s.expect("MAIL FROM:<after@x.test>", "250 2.1.0 after@x.test")
 }
 
+// A greeting pipelined behind the MAIL it should have preceded does not
+// count for that MAIL: the session learns of the greeting when go-smtp
+// answers it, not when the scanner reads it.
+func TestSTARTTLSPipelinedMailBeforeGreeting(t *testing.T) {
+	ts, _, pool := startTLSServer(t, true)
+	c := dial(t, ts.addr)
+	c.hello()
+	c.expect("STARTTLS", "220 2.0.0 SMTP server ready")
+	tc := tls.Client(c.c, &tls.Config{RootCAs: pool, ServerName: "mail.example.com"})
+	if err := tc.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	s := &client{t: t, c: tc, br: bufio.NewReader(tc)}
+	s.send("MAIL FROM:<early@x.test>\r\nEHLO client.test\r\n")
+	if r := s.reply(); r != "503 5.5.1 Send EHLO again after STARTTLS" {
+		t.Fatalf("MAIL before the greeting: %q", r)
+	}
+	if r := s.reply(); !strings.HasPrefix(r, "250-mail.example.com Hello") {
+		t.Fatalf("EHLO: %q", r)
+	}
+	s.expect("MAIL FROM:<after@x.test>", "250 2.1.0 after@x.test")
+}
+
 // TestSTARTTLSWithParameters: RFC 3207 section 4 allows STARTTLS no
 // parameters; a server that offers it answers one with parameters 501
 // and stays in plain text. Where TLS is not configured, STARTTLS is not
