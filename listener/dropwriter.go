@@ -169,12 +169,20 @@ func (d *dropWriter) endHeader(blank bool) {
 	d.write([]byte(b.String()))
 }
 
-// cleanID makes a Message-ID fit for a one-line reply; one too long for a
-// reply line (RFC 5321 section 4.5.3.1.5: 512 octets) is not echoed.
+// cleanID makes a Message-ID fit for a one-line reply. One too long for a
+// reply line (RFC 5321 section 4.5.3.1.5: 512 octets) is not echoed, nor
+// one with characters other than printable ASCII (an internationalised
+// Message-ID, RFC 6532): reply text is ASCII (RFC 5321 section 4.2,
+// textstring), and a client reading it as such would garble it.
 func cleanID(s string) string {
 	s = replyText(strings.TrimSpace(s))
 	if len(s) > 250 {
 		return ""
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] > 126 {
+			return ""
+		}
 	}
 	return s
 }

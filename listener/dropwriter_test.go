@@ -142,3 +142,21 @@ func fieldBlock(msg []byte) (hdr, rest []byte, ok bool) {
 		pos += i + 2
 	}
 }
+
+// TestCleanID: the 250 reply echoes a message's own Message-ID only where
+// it fits a reply line: printable ASCII, at most 250 octets.
+func TestCleanID(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"<a@b>", "<a@b>"},
+		{"  <a@b>\t", "<a@b>"},
+		{"<a\x00b@c>", "<ab@c>"},
+		{"<caf\u00e9@example.org>", ""},
+		{"<a@b>\xff", "<a@b>"}, // invalid UTF-8 dropped, as controls
+		{"<" + strings.Repeat("x", 250) + ">", ""},
+		{"", ""},
+	} {
+		if got := cleanID(c.in); got != c.want {
+			t.Errorf("cleanID(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
