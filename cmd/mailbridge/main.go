@@ -21,6 +21,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -166,16 +167,23 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	}
 }
 
-// loadConfig loads path, or else config.DefaultFile if it exists (on
-// Windows %ProgramData%\mailbridge\mailbridge.toml), or else the built-in
-// defaults, which config.Load("") checks as it checks a file: the machine's
-// name, the default hostname, may be no host name at all.
+// loadConfig loads path, or else config.DefaultFile unless it does not
+// exist (on Windows %ProgramData%\mailbridge\mailbridge.toml), or else the
+// built-in defaults, which config.Load("") checks as it checks a file: the
+// machine's name, the default hostname, may be no host name at all. A
+// default file that may exist but cannot be looked at (its folder denies
+// the service's account) is an error, not a reason to run on the
+// defaults: those would listen on port 25 with C:\inetpub\mailroot, where
+// the administrator configured something else.
 func loadConfig(path string) (*config.Config, error) {
-	if path == "" {
-		if f := config.DefaultFile(); f != "" {
-			if _, err := os.Stat(f); err == nil {
-				path = f
-			}
+	return loadConfigOr(path, config.DefaultFile())
+}
+
+// loadConfigOr is loadConfig with def for config.DefaultFile ("": none).
+func loadConfigOr(path, def string) (*config.Config, error) {
+	if path == "" && def != "" {
+		if _, err := os.Stat(def); !errors.Is(err, fs.ErrNotExist) {
+			path = def
 		}
 	}
 	return config.Load(path)

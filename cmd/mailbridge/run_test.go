@@ -278,3 +278,22 @@ func TestVersionAndHelpArguments(t *testing.T) {
 		}
 	}
 }
+
+// TestDefaultFileUnreachable: without --config, a default configuration
+// file that may exist but cannot be looked at is an error naming it; only
+// one that does not exist lets the built-in defaults apply.
+func TestDefaultFileUnreachable(t *testing.T) {
+	dir := t.TempDir()
+	blocker := filepath.Join(dir, "mailbridge") // a file where the folder should be
+	if err := os.WriteFile(blocker, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	def := filepath.Join(blocker, "mailbridge.toml")
+	if _, err := loadConfigOr("", def); err == nil || !strings.Contains(err.Error(), def) {
+		t.Fatalf("default file behind a file: %v, want an error naming %s", err, def)
+	}
+	missing := filepath.Join(dir, "none", "mailbridge.toml")
+	if _, err := loadConfigOr("", missing); err != nil && strings.Contains(err.Error(), missing) {
+		t.Fatalf("missing default file: %v, want the built-in defaults", err)
+	}
+}
