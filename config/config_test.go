@@ -379,6 +379,10 @@ func TestListItemProblems(t *testing.T) {
 			`mb.toml:2: pickup.ignore: item 4 ("tmp/*.eml"): must be a file name pattern`,
 			`mb.toml:2: pickup.ignore: item 5 (7): must be a string in quotes`,
 		}},
+		{"nested lists shown as TOML", "[inbound]\ndeny_from = [[\"10.0.0.1\", 2], \"x\"]\n", []string{
+			`mb.toml:2: inbound.deny_from: item 1 (["10.0.0.1", 2]): must be a string in quotes`,
+			`mb.toml:2: inbound.deny_from: item 2 ("x"): must be an IP address`,
+		}},
 		{"two keys", "[inbound]\nallow_from = [\"x\", \"y\"]\ndeny_from = [\"z\"]\n", []string{
 			`mb.toml:2: inbound.allow_from: item 1 ("x")`,
 			`mb.toml:2: inbound.allow_from: item 2 ("y")`,
@@ -409,7 +413,7 @@ port = 0
 			`mb.toml:5: pickup.ignore: item 4 ("a/b"): must be a file name pattern`,
 			`mb.toml:6: pickup.ignore: item 5 ("x/\ny"): must be a file name pattern`,
 			`mb.toml:7: pickup.ignore: item 6 ("z\\w"): must be a file name pattern`,
-			`mb.toml:8: pickup.ignore: item 7 ([nested list]): must be a string in quotes`,
+			`mb.toml:8: pickup.ignore: item 7 (["nested", "list"]): must be a string in quotes`,
 			`mb.toml:11: inbound.port = 0: must be from 1 to 65535`,
 		}},
 		{"strings holding ] , # and quotes", `[inbound]

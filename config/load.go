@@ -1142,6 +1142,13 @@ func show(v any) string {
 		return strconv.Quote(x)
 	case map[string]any:
 		return "{...}"
+	case []any:
+		// As written in TOML, not as Go prints it: [["a"], 5], not [[a] 5].
+		items := make([]string, len(x))
+		for i, item := range x {
+			items[i] = show(item)
+		}
+		return "[" + strings.Join(items, ", ") + "]"
 	}
 	return fmt.Sprint(v)
 }
