@@ -864,3 +864,38 @@ func TestBuiltInDefaults(t *testing.T) {
 		t.Fatalf("Load(\"\") = %+v, %v; want the defaults, default_domain the hostname", c, err)
 	}
 }
+
+// TestFoldersOfTheirOwn: folders that would read each other's files as
+// mail are refused, on the line that set the second of them.
+func TestFoldersOfTheirOwn(t *testing.T) {
+	tests := []struct {
+		name, toml string
+		want       []string
+	}{
+		{"badmail is pickup", "[mailroot]\nroot = \"mr\"\nbadmail = \"mr/Pickup\"\n", []string{
+			`mb.toml:3: mailroot.badmail = "mr/Pickup": is the Pickup folder: Badmail must be a folder of its own`}},
+		{"badmail is drop, written otherwise", "[mailroot]\nroot = \"mr\"\nbadmail = \"mr/./Drop/\"\n", []string{
+			`mb.toml:3: mailroot.badmail = "mr/./Drop/": is the Drop folder`}},
+		{"badmail is queue", "[mailroot]\nroot = \"mr\"\nqueue = \"q\"\nbadmail = \"q\"\n", []string{
+			`mb.toml:4: mailroot.badmail = "q": is the Queue folder`}},
+		{"drop is pickup", "[mailroot]\nroot = \"mr\"\ndrop = \"mr/Pickup\"\n", []string{
+			`mb.toml:3: mailroot.drop = "mr/Pickup": is the Pickup folder`}},
+		{"queue is drop", "[mailroot]\nroot = \"mr\"\nqueue = \"mr/Drop\"\n", []string{
+			`mb.toml:3: mailroot.queue = "mr/Drop": must be a folder of its own`}},
+		{"sorttemp is pickup", "[mailroot]\nroot = \"mr\"\nsorttemp = \"mr/Pickup\"\n", []string{
+			`mb.toml:3: mailroot.sorttemp = "mr/Pickup": must be a folder of its own`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("mb.toml", []byte(tt.toml))
+			checkProblems(t, err, "", tt.want)
+		})
+	}
+	// Badmail under Pickup, or SortTemp's, is no problem: Pickup is not
+	// read recursively, and SortTemp's cleaning removes its own files only.
+	for _, ok := range []string{"badmail = \"mr/Pickup/Badmail\"\n", "badmail = \"mr/SortTemp\"\n"} {
+		if _, err := Parse("mb.toml", []byte("[mailroot]\nroot = \"mr\"\n"+ok)); err != nil {
+			t.Errorf("%s: %v", ok, err)
+		}
+	}
+}

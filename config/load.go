@@ -491,6 +491,18 @@ func (l *loader) validate(c *Config) {
 	if samePath(m.SortTemp, m.Drop) || samePath(m.SortTemp, m.Pickup) {
 		l.fail("mailroot.sorttemp", m.SortTemp, "must be a folder of its own: temporary files there would be read as mail")
 	}
+	// Badmail in Pickup would send its .BAD files out again and take its
+	// .BDR and .BDP files for mail, each refused into Badmail again: the
+	// files double at every pass. In Drop or Queue its files would sit
+	// among mail that others read.
+	for _, f := range []struct{ name, path string }{
+		{"Pickup", m.Pickup}, {"Drop", m.Drop}, {"Queue", m.Queue},
+	} {
+		if samePath(m.Badmail, f.path) {
+			l.fail("mailroot.badmail", m.Badmail, "is the "+f.name+" folder: Badmail must be a folder of its own, where nothing reads its files as mail; choose another folder")
+			break
+		}
+	}
 }
 
 // validateOutbound checks TLS and AUTH of [outbound] and loads ca_file.
@@ -733,8 +745,12 @@ func tlsVersion(dst *uint16) func(any) error {
 	}
 }
 
+// samePath reports whether a and b name the same folder as written
+// (letter case aside where the file system ignores it: Windows). Folders
+// that are one through a link or another spelling are caught when they
+// exist (mailroot.CheckDistinct).
 func samePath(a, b string) bool {
-	return filepath.Clean(a) == filepath.Clean(b)
+	return sameName(filepath.Clean(a), filepath.Clean(b))
 }
 
 // Converters. Each returns an error whose text completes "KEY = VALUE: ...".

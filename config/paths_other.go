@@ -20,3 +20,6 @@ func DefaultFile() string { return "" }
 // Windows there is no service, and the log goes to standard error unless
 // [log] file is set.
 func DefaultServiceLogFile() string { return "" }
+
+// sameName compares cleaned paths: file names are case-sensitive here.
+func sameName(a, b string) bool { return a == b }

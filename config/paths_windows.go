@@ -5,6 +5,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // defaultMailroot is where IIS SMTP kept its folders.
@@ -33,3 +34,6 @@ func DefaultFile() string { return filepath.Join(programDir(), "mailbridge.toml"
 // file is not set (a service has no console):
 // %ProgramData%\mailbridge\logs\mailbridge.log.
 func DefaultServiceLogFile() string { return filepath.Join(programDir(), "logs", "mailbridge.log") }
+
+// sameName compares cleaned paths as NTFS does: letter case aside.
+func sameName(a, b string) bool { return strings.EqualFold(a, b) }

@@ -133,6 +133,9 @@ func Open(l Layout, opts ...Option) (*Root, error) {
 			return nil, fmt.Errorf("creating the %s folder: %w", f.Name, err)
 		}
 	}
+	if errs := CheckDistinct(l); len(errs) > 0 {
+		return nil, errs[0]
+	}
 	if errs := CheckVolumes(l); len(errs) > 0 {
 		return nil, errs[0]
 	}
@@ -174,6 +177,45 @@ func CheckVolumes(l Layout) []error {
 	for _, p := range pairs {
 		if err := SameVolume(p.a.Path, p.b.Path); err != nil {
 			errs = append(errs, fmt.Errorf("%s and %s: %w", p.a.Name, p.b.Name, err))
+		}
+	}
+	return errs
+}
+
+// CheckDistinct reports every pair of existing folders that must differ
+// and are one folder, however they are written: through a link, a short
+// (8.3) name or another letter case. Pickup must be none of Drop, Queue,
+// SortTemp and Badmail (its files would be sent out), Drop none of Queue
+// and SortTemp (their files would be read as received mail), and Badmail
+// none of Pickup, Drop and Queue (its files would be read as mail). Open and `mailbridge check` use it alike; the configuration
+// refuses the same pairs when they are written alike.
+func CheckDistinct(l Layout) []error {
+	pairs := []struct {
+		a, b Folder
+		why  string
+	}{
+		{Folder{"Drop", l.Drop}, Folder{"Pickup", l.Pickup}, "received mail would be relayed out again"},
+		{Folder{"Queue", l.Queue}, Folder{"Pickup", l.Pickup}, "queued mail would be claimed again"},
+		{Folder{"Queue", l.Queue}, Folder{"Drop", l.Drop}, "queued mail would be read as received mail"},
+		{Folder{"SortTemp", l.SortTemp}, Folder{"Pickup", l.Pickup}, "temporary files would be sent out"},
+		{Folder{"SortTemp", l.SortTemp}, Folder{"Drop", l.Drop}, "temporary files would be read as received mail"},
+		{Folder{"Badmail", l.Badmail}, Folder{"Pickup", l.Pickup}, "Badmail files would be sent out, and refused again, without end"},
+		{Folder{"Badmail", l.Badmail}, Folder{"Drop", l.Drop}, "Badmail files would be read as received mail"},
+		{Folder{"Badmail", l.Badmail}, Folder{"Queue", l.Queue}, "Badmail files would sit among queued mail"},
+	}
+	var errs []error
+	for _, p := range pairs {
+		a, err := os.Stat(p.a.Path)
+		if err != nil {
+			continue // missing: nothing to compare yet (Open creates it)
+		}
+		b, err := os.Stat(p.b.Path)
+		if err != nil {
+			continue
+		}
+		if os.SameFile(a, b) {
+			errs = append(errs, fmt.Errorf("%s (%s) and %s (%s) are one folder: %s; give each its own folder",
+				p.a.Name, p.a.Path, p.b.Name, p.b.Path, p.why))
 		}
 	}
 	return errs

@@ -358,3 +358,30 @@ func TestCommitNeverOverwrites(t *testing.T) {
 		t.Fatalf("content %q", b)
 	}
 }
+
+// TestOpenRefusesOneFolderTwice: folders that are one through a link are
+// refused by Open, as the configuration refuses them written alike.
+func TestOpenRefusesOneFolderTwice(t *testing.T) {
+	base := testdir.New(t)
+	l := layoutUnder(base)
+	if err := os.MkdirAll(l.Pickup, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	l.Badmail = filepath.Join(base, "BadmailLink")
+	if err := os.Symlink(l.Pickup, l.Badmail); err != nil {
+		t.Skipf("no symbolic links here: %v", err)
+	}
+	errs := CheckDistinct(l)
+	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "Badmail ("+l.Badmail+") and Pickup ("+l.Pickup+") are one folder") {
+		t.Fatalf("CheckDistinct = %v", errs)
+	}
+	if r, err := Open(l); err == nil {
+		r.Close()
+		t.Fatal("Open accepted Badmail linked to Pickup")
+	} else if !strings.Contains(err.Error(), "are one folder") {
+		t.Fatalf("Open: %v", err)
+	}
+	if errs := CheckDistinct(layoutUnder(testdir.New(t))); len(errs) != 0 {
+		t.Fatalf("distinct folders: %v", errs)
+	}
+}

@@ -269,6 +269,9 @@ func check(cfg *config.Config, stdout, stderr io.Writer) int {
 	}
 	if problems == 0 {
 		l := layout(cfg)
+		for _, err := range mailroot.CheckDistinct(l) {
+			fail("%v", err)
+		}
 		for _, err := range mailroot.CheckVolumes(l) {
 			fail("%v", err)
 		}
