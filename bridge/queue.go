@@ -289,8 +289,10 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 	}
 	now := time.Now()
 	st := &m.st
-	if ctx.Err() != nil {
+	if ctx.Err() != nil && !allSent(results) {
 		// Stopping: keep what was accepted, try the rest at the next start.
+		// (An attempt that the stop let finish, every recipient accepted,
+		// ends below like any other: the message leaves Queue now.)
 		var sent []string
 		for _, r := range results {
 			if r.Err == nil {
@@ -424,6 +426,17 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 	}
 	remove(b.queuePath(id, ".state"))
 	return time.Time{}
+}
+
+// allSent reports whether the smart host accepted every recipient of an
+// attempt (none: nothing was left to send).
+func allSent(results []sender.Result) bool {
+	for _, r := range results {
+		if r.Err != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // readRegular reads a Queue file, never through a link (claims take

@@ -68,6 +68,12 @@ func TestStopDuringDeliverySendsOnce(t *testing.T) {
 		t.Fatal("no delivery")
 	}
 	stop() // while the sink holds its reply to the final "."
+	// The message was delivered during the stop: it is done with, not left
+	// in Queue, where an administrator who stirs the queue (moves its
+	// files back to Pickup) would send it again.
+	if left, _ := filepath.Glob(filepath.Join(cfg.Mailroot.Queue, "*")); len(left) > 1 {
+		t.Fatalf("after the stop Queue holds %v, want only its lock", left)
+	}
 
 	stop = start()
 	defer stop()
