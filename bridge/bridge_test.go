@@ -514,9 +514,22 @@ func TestRestartWithQueue(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// A file that is not of ours (an IIS leftover) is left alone, and said
+	// to be.
+	foreign := filepath.Join(l.Queue, "NTFS_1a2b.EML")
+	if err := os.WriteFile(foreign, []byte("From: a@x.test\r\nTo: b@y.test\r\n\r\niis\r\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
 	sink := smtpsink.Start(t, smtpsink.Hooks{})
-	start(t, l, baseConfig(sink))
+	h = start(t, l, baseConfig(sink))
 	msgs := sink.WaitFor(t, wait, "5 messages", count(5))
+	if err := os.Remove(foreign); err != nil {
+		t.Fatalf("the foreign file: %v", err)
+	}
+	if !strings.Contains(h.logs.String(), "file in Queue left alone") || !strings.Contains(h.logs.String(), "NTFS_1a2b.EML") {
+		t.Fatalf("no word of the foreign file:\n%s", h.logs.String())
+	}
 	waitEmpty(t, l)
 	seen := map[string]bool{}
 	for _, m := range msgs {
@@ -785,10 +798,21 @@ func TestStopWithDueMail(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	h.stop()
+	// One deleted by hand is dropped from the schedule, with a word.
 	q, _ := filepath.Glob(filepath.Join(l.Queue, "*.eml"))
-	if len(q) != 5 {
-		t.Fatalf("%d messages in Queue, want 5", len(q))
+	if err := os.Remove(q[0]); err != nil {
+		t.Fatal(err)
+	}
+	for !strings.Contains(h.logs.String(), "Queue file gone") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no word of the deleted Queue file:\n%s", h.logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	h.stop()
+	q, _ = filepath.Glob(filepath.Join(l.Queue, "*.eml"))
+	if len(q) != 4 {
+		t.Fatalf("%d messages in Queue, want 4", len(q))
 	}
 }
 

@@ -146,6 +146,13 @@ func (b *Bridge) recoverQueue() error {
 			if !have[id+".eml"] {
 				os.Remove(filepath.Join(dir, name))
 			}
+		default:
+			if mailroot.Internal(name) {
+				continue
+			}
+			// Not a file of ours (an IIS leftover such as NTFS_*.EML, a
+			// copy dropped by hand): never sent from here, so said once.
+			b.log.Warn("file in Queue left alone: mailbridge sends only the .eml files it queued; to send this one, move it into Pickup", "path", filepath.Join(dir, name))
 		}
 	}
 	return nil
@@ -264,6 +271,7 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 	if errors.Is(err, fs.ErrNotExist) {
 		// Moved away (back to Pickup, say) by an administrator.
 		os.Remove(b.queuePath(id, ".state"))
+		b.log.Info("Queue file gone (moved back to Pickup or deleted by hand): no more attempts from Queue", "id", id, "path", path)
 		return time.Time{}
 	}
 	if err != nil {

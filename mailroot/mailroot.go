@@ -228,6 +228,12 @@ var ErrInUse = errors.New("the mail root is in use")
 // when the process ends, however it ends.
 const lockName = "mailbridge.lock"
 
+// Internal reports whether name is a file that mailroot itself keeps in a
+// folder (its lock, a temporary file), not a message.
+func Internal(name string) bool {
+	return name == lockName || strings.HasPrefix(name, tempPrefix)
+}
+
 // lockLayout takes the locks of l's SortTemp and Queue (one lock when they
 // are one folder), or none and the reason.
 func lockLayout(l Layout) ([]*os.File, error) {
