@@ -267,6 +267,10 @@ func classify(host, stage string, err error) *Error {
 		e.Reply = "timed out (" + err.Error() + ")"
 	case closedByPeer(err):
 		e.Reply = "the smart host closed the connection " + closedWhen(stage)
+	case errors.Is(err, net.ErrClosed):
+		// Only a stop closes the connection under a transaction: its
+		// StopTimeout ([inbound] shutdown_timeout) ran out.
+		e.Reply = "mailbridge closed the connection as it stopped (shutdown_timeout ran out) " + closedWhen(stage)
 	default:
 		e.Reply = err.Error()
 	}
@@ -728,10 +732,12 @@ func (s *Session) transaction(from string, res []Result, message []byte) (tried 
 	}
 	resp, err := w.CloseWithResponse()
 	if err != nil {
-		if closedByPeer(err) {
+		var se *smtp.SMTPError
+		var oe *net.OpError
+		if !errors.As(err, &se) && !(errors.As(err, &oe) && oe.Op == "write") {
 			// go-smtp buffers the message: the final "." went out at
-			// Close, and the connection ended while we waited for the
-			// reply to it.
+			// Close, and the connection ended (closed, timed out, cut by
+			// a stop) while we waited for the reply to it.
 			return fail("end of data", err)
 		}
 		return fail("DATA", err)
