@@ -301,17 +301,28 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 		// Stopping: keep what was accepted, try the rest at the next start.
 		// (An attempt that the stop let finish, every recipient accepted,
 		// ends below like any other: the message leaves Queue now.)
-		var sent []string
+		var sent, cut, replies []string
 		for _, r := range results {
 			if r.Err == nil {
 				st.Done = append(st.Done, r.Rcpt)
 				sent = append(sent, r.Rcpt)
+				continue
+			}
+			cut = append(cut, r.Rcpt)
+			if reply := r.Err.ReplyLine(); !slices.Contains(replies, reply) {
+				replies = append(replies, reply)
 			}
 		}
 		if len(sent) > 0 {
 			// Said now: after the restart the attempt finds nobody left
 			// for these recipients.
 			b.log.Info("delivery during the stop", "id", id, "from", pm.From, "to", sent, "server", b.cfg.Sender.Addr(), "result", "sent")
+		}
+		if len(cut) > 0 {
+			// The stop (shutdown_timeout) ended the attempt: the reply says
+			// whether the smart host may have the message already, which
+			// the next start then sends again.
+			b.log.Warn("delivery cut short by the stop; tried again at the next start", "id", id, "from", pm.From, "to", cut, "server", b.cfg.Sender.Addr(), "reply", strings.Join(replies, " | "), "result", "deferred")
 		}
 		if len(st.Done) > 0 || st.Attempts > 0 {
 			b.checkpoint(id, m, pm)

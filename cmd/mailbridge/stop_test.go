@@ -7,11 +7,13 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/mailbridge/mailbridge/config"
 	"github.com/mailbridge/mailbridge/internal/smtpsink"
+	"github.com/mailbridge/mailbridge/internal/testlog"
 	"github.com/mailbridge/mailbridge/internal/testtool"
 )
 
@@ -28,35 +30,9 @@ func TestStopDuringDeliverySendsOnce(t *testing.T) {
 		}
 		return nil
 	}})
-	port := testtool.FreePort(t)
-	dir := testDir(t)
-	conf := filepath.Join(dir, "mailbridge.toml")
-	text := fmt.Sprintf("hostname = \"mail.test\"\n[mailroot]\nroot = %q\n[inbound]\nbind = \"127.0.0.1\"\nport = %d\nshutdown_timeout = \"10s\"\n[outbound]\nserver = \"127.0.0.1\"\nport = %d\ntls = \"none\"\n",
-		filepath.Join(dir, "mailroot"), port, sink.Port)
-	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(conf)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := stopConfig(t, sink.Port, "10s")
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	start := func() (stop func()) {
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- run(ctx, cfg, log) }()
-		return func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Fatal(err)
-				}
-			case <-time.After(30 * time.Second):
-				t.Fatal("run did not return after the stop")
-			}
-		}
-	}
+	start := func() func() { return startRun(t, cfg, log) }
 	stop := start()
 	os.MkdirAll(cfg.Mailroot.Pickup, 0o755)
 	if err := os.WriteFile(filepath.Join(cfg.Mailroot.Pickup, "m.eml"), []byte("X-Sender: a@x.test\r\nX-Receiver: b@y.test\r\n\r\nSubject: once\r\n\r\nbody\r\n"), 0o644); err != nil {
@@ -91,5 +67,78 @@ func TestStopDuringDeliverySendsOnce(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	if n := len(sink.Messages()); n != 1 {
 		t.Fatalf("the smart host got the message %d times, want once", n)
+	}
+}
+
+// When shutdown_timeout runs out before the smart host's reply to the
+// final ".", the stop cuts the delivery and says which message may be
+// sent twice.
+func TestStopTimeoutCutsDeliveryWithWord(t *testing.T) {
+	dotSeen := make(chan struct{}, 1)
+	sink := smtpsink.Start(t, smtpsink.Hooks{Data: func(string, []string, []byte) error {
+		select {
+		case dotSeen <- struct{}{}:
+			time.Sleep(4 * time.Second)
+		default:
+		}
+		return nil
+	}})
+	cfg := stopConfig(t, sink.Port, "1s")
+	var logs testlog.Buffer
+	stop := startRun(t, cfg, slog.New(slog.NewTextHandler(&logs, nil)))
+	os.MkdirAll(cfg.Mailroot.Pickup, 0o755)
+	if err := os.WriteFile(filepath.Join(cfg.Mailroot.Pickup, "m.eml"), []byte("X-Sender: a@x.test\r\nX-Receiver: b@y.test\r\n\r\nSubject: cut\r\n\r\nbody\r\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-dotSeen:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no delivery")
+	}
+	stop()
+	out := logs.String()
+	if !strings.Contains(out, "delivery cut short by the stop") || !strings.Contains(out, "to=[b@y.test]") || !strings.Contains(out, "it may have taken the message") {
+		t.Fatalf("no word of the cut delivery:\n%s", out)
+	}
+	if left, _ := filepath.Glob(filepath.Join(cfg.Mailroot.Queue, "*.eml")); len(left) != 1 {
+		t.Fatalf("Queue holds %v, want the message", left)
+	}
+}
+
+// stopConfig is a configuration for the stop tests: a mail root of its
+// own, a free inbound port, the smart host on 127.0.0.1:sinkPort.
+func stopConfig(t *testing.T, sinkPort int, shutdownTimeout string) *config.Config {
+	t.Helper()
+	port := testtool.FreePort(t)
+	dir := testDir(t)
+	conf := filepath.Join(dir, "mailbridge.toml")
+	text := fmt.Sprintf("hostname = \"mail.test\"\n[mailroot]\nroot = %q\n[inbound]\nbind = \"127.0.0.1\"\nport = %d\nshutdown_timeout = %q\n[outbound]\nserver = \"127.0.0.1\"\nport = %d\ntls = \"none\"\n",
+		filepath.Join(dir, "mailroot"), port, shutdownTimeout, sinkPort)
+	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// startRun runs mailbridge on cfg until the returned stop is called.
+func startRun(t *testing.T, cfg *config.Config, log *slog.Logger) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, cfg, log) }()
+	return func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("run did not return after the stop")
+		}
 	}
 }
