@@ -88,9 +88,10 @@ func TestCheckListsListenersAndNames(t *testing.T) {
 }
 
 // check warns about verify_certificate = false only when there is a smart
-// host whose certificate would go unchecked: without [outbound] server
-// nothing is relayed (opportunistic TLS, the default, then verifies
-// nothing by default, which is no risk).
+// host whose certificate would go unchecked where a check protects
+// something: TLS required (starttls, implicit) or a password sent.
+// Without [outbound] server nothing is relayed, and opportunistic TLS
+// without AUTH, the default, is unverified by design (RFC 7435).
 func TestCheckVerifyCertificateWarning(t *testing.T) {
 	const warning = "verify_certificate = false"
 	for _, tt := range []struct {
@@ -100,8 +101,12 @@ func TestCheckVerifyCertificateWarning(t *testing.T) {
 		{"no outbound section", "", false},
 		{"outbound without a server", "[outbound]\ntls = \"opportunistic\"\n", false},
 		{"outbound without a server, set explicitly", "[outbound]\nverify_certificate = false\n", false},
-		{"smart host, opportunistic TLS", "[outbound]\nserver = \"relay.example.com\"\n", true},
+		{"smart host, opportunistic TLS (the default)", "[outbound]\nserver = \"relay.example.com\"\n", false},
+		{"smart host, opportunistic TLS, set explicitly", "[outbound]\nserver = \"relay.example.com\"\nverify_certificate = false\n", false},
 		{"smart host, verified", "[outbound]\nserver = \"relay.example.com\"\ntls = \"starttls\"\n", false},
+		{"smart host, STARTTLS unverified", "[outbound]\nserver = \"relay.example.com\"\ntls = \"starttls\"\nverify_certificate = false\n", true},
+		{"smart host, implicit TLS unverified", "[outbound]\nserver = \"relay.example.com\"\ntls = \"implicit\"\nverify_certificate = false\n", true},
+		{"smart host, opportunistic with AUTH, unverified", "[outbound]\nserver = \"relay.example.com\"\nusername = \"u\"\npassword = \"p\"\nverify_certificate = false\n", true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := testDir(t)

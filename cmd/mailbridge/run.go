@@ -333,11 +333,13 @@ func check(cfg *config.Config, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "warning: "+clearTextAuthWarning)
 	}
 	// The warning is about the smart host's certificate: without
-	// [outbound] server there is none, and the default (opportunistic TLS,
-	// unverified unless something asks for it, see config's
-	// verifyByDefault) would warn on every configuration that relays
-	// nothing.
-	if o := cfg.Outbound; o.Server != "" && !o.VerifyCertificate && o.TLS != "none" {
+	// [outbound] server there is none. Opportunistic TLS without AUTH is
+	// unverified by design (config's verifyByDefault, RFC 7435): whoever
+	// could pose as the smart host could as well strip its STARTTLS, so a
+	// check adds nothing there and the default would warn for nothing.
+	// It matters where TLS is required, and where a password goes out.
+	if o := cfg.Outbound; o.Server != "" && !o.VerifyCertificate &&
+		(o.TLS == "starttls" || o.TLS == "implicit" || (o.TLS == "opportunistic" && o.Username != "")) {
 		fmt.Fprintln(stdout, "warning: [outbound] verify_certificate = false: the smart host's certificate is not checked, so the connection is encrypted but anyone on the path can pose as the smart host")
 	}
 	if problems > 0 {
