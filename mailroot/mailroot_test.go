@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/mailbridge/mailbridge/internal/testdir"
+	"github.com/mailbridge/mailbridge/internal/testtool"
 )
 
 func openTemp(t *testing.T) *Root {
@@ -370,6 +371,9 @@ func TestOpenRefusesOneFolderTwice(t *testing.T) {
 	l.Badmail = filepath.Join(base, "BadmailLink")
 	if err := os.Symlink(l.Pickup, l.Badmail); err != nil {
 		t.Skipf("no symbolic links here: %v", err)
+	}
+	if testtool.UnderWine() {
+		t.Skip("Wine's file IDs do not identify a folder reached through a link")
 	}
 	errs := CheckDistinct(l)
 	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "Badmail ("+l.Badmail+") and Pickup ("+l.Pickup+") are one folder") {

@@ -28,7 +28,7 @@ func checkOwner(t *testing.T, port, pid int, name string) {
 		t.Fatalf("Listeners(%d) = %+v, want one listener", port, owners)
 	}
 	o := owners[0]
-	if o.PID == 0 && underWine() {
+	if o.PID == 0 && testtool.UnderWine() {
 		t.Skipf("Wine lists the socket on %v but reports no owning process", o.Addr)
 	}
 	if o.PID != pid || o.Name != name || o.Addr.String() != "127.0.0.1:"+strconv.Itoa(port) {
@@ -114,7 +114,7 @@ func TestListenersSelf(t *testing.T) {
 		t.Fatalf("got %+v, want %d listeners", owners, want)
 	}
 	for _, o := range owners {
-		if o.PID == 0 && underWine() {
+		if o.PID == 0 && testtool.UnderWine() {
 			t.Skipf("Wine lists the socket on %v but reports no owning process", o.Addr)
 		}
 		if o.PID != os.Getpid() {
