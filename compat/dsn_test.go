@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -92,6 +93,91 @@ func TestHeaderBlock(t *testing.T) {
 		"\r\nbody":                 "",
 	} {
 		if got := string(HeaderBlock([]byte(in))); got != want {
+			t.Errorf("%q: %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestDSNInternational: a recipient with a UTF-8 local part, refused
+// because the smart host lacks SMTPUTF8, and an original with UTF-8
+// headers. The report must be 7-bit (it may go back through a smart host
+// without 8BITMIME), every part labelled for what it holds, and the
+// address kept whole: RFC 6533 section 3's utf-8-addr-xtext in
+// Final-Recipient, \x{HEX} in Diagnostic-Code, UTF-8 in the text part.
+func TestDSNInternational(t *testing.T) {
+	zone := time.FixedZone("", 3600)
+	last := time.Date(2026, 11, 29, 9, 5, 1, 0, zone)
+	diag := "5.6.7 not sent: the address <jürgen@dest.test> has a local part that is not ASCII"
+	orig := []byte("From: s@corp.test\r\nTo: jürgen@dest.test\r\nSubject: Grüße\r\n\r\nGrüße\r\n")
+	r := Report{
+		Hostname: "bridge.corp.test", To: "s@cörp.test", Arrival: last, Date: last,
+		MessageID: "<NDR8@bridge.corp.test>", Boundary: "=_mailbridge_8",
+		Recipients: []ReportRecipient{
+			{Addr: "jürgen@dest.test", Status: "5.6.7", Diagnostic: diag, RemoteMTA: "relay.corp.test", LastAttempt: last},
+			{Addr: "a+b=c@dest.test", Status: "5.1.1", Diagnostic: "550 5.1.1 unknown", LastAttempt: last},
+		},
+		Original: orig,
+	}
+	got := DSN(r)
+	golden(t, "dsn-utf8.eml", got)
+	for i, c := range got {
+		if c >= 0x80 {
+			t.Fatalf("byte %d of the report is 8-bit (%#x): it could not go to a smart host without 8BITMIME", i, c)
+		}
+	}
+	e, err := message.Read(bytes.NewReader(got))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if to := e.Header.Get("To"); to != "s@xn--crp-sna.test" {
+		t.Errorf("To: %q, want the A-label domain", to)
+	}
+	mr := e.MultipartReader()
+	want := []struct{ typ, charset, has string }{
+		{"text/plain", "utf-8", "       jürgen@dest.test\r\n       " + diag + "\r\n"},
+		{"message/delivery-status", "", "Final-Recipient: utf-8;j\\x{FC}rgen@dest.test\r\n"},
+		// The CRLF before a boundary belongs to the boundary (RFC 2046
+		// section 5.1.1).
+		{"message/global-headers", "", strings.TrimSuffix(string(HeaderBlock(orig)), "\r\n")},
+	}
+	for i, w := range want {
+		p, err := mr.NextPart()
+		if err != nil {
+			t.Fatalf("part %d: %v", i, err)
+		}
+		typ, params, _ := p.Header.ContentType()
+		if typ != w.typ || params["charset"] != w.charset {
+			t.Errorf("part %d: %s %v, want %s charset %q", i, typ, params, w.typ, w.charset)
+		}
+		var body bytes.Buffer
+		body.ReadFrom(p.Body) // decoded from quoted-printable by go-message
+		if !bytes.Contains(body.Bytes(), []byte(w.has)) {
+			t.Errorf("part %d lacks %q:\n%s", i, w.has, body.Bytes())
+		}
+		if i == 1 {
+			for _, s := range []string{
+				"Diagnostic-Code: X-mailbridge;5.6.7 not sent: the address <j\\x{FC}rgen@dest.test>",
+				// An ASCII address keeps the rfc822 type, '+' and '='
+				// as they are (RFC 3464 section 2.1.1).
+				"Final-Recipient: rfc822;a+b=c@dest.test\r\n",
+			} {
+				if !bytes.Contains(body.Bytes(), []byte(s)) {
+					t.Errorf("status part lacks %q:\n%s", s, body.Bytes())
+				}
+			}
+		}
+	}
+}
+
+func TestTypedAddress(t *testing.T) {
+	for in, want := range map[string]string{
+		"a@b.test":         "rfc822;a@b.test",
+		"jürgen@dest.test": `utf-8;j\x{FC}rgen@dest.test`,
+		"a+ü=@d.test":      `utf-8;a\x{2B}\x{FC}\x{3D}@d.test`,
+		"用户@例子.广告":         `utf-8;\x{7528}\x{6237}@\x{4F8B}\x{5B50}.\x{5E7F}\x{544A}`,
+		"\xfcber@d.test":   `utf-8;\x{FC}ber@d.test`, // Latin-1, read as such
+	} {
+		if got := typedAddress(in); got != want {
 			t.Errorf("%q: %q, want %q", in, got, want)
 		}
 	}
