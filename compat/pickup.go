@@ -50,8 +50,12 @@ type PickupMessage struct {
 	EnvelopeInFile bool
 	// Message is what goes after DATA: CRLF line ends, not dot-stuffed (the
 	// SMTP client stuffs it again), envelope block removed, Bcc removed when
-	// asked; every other byte as in the file.
+	// asked; every other byte as in the file. From ReadPickup, it is the
+	// header block only, and Body has the rest.
 	Message []byte
+	// Body, when not nil, reads the rest of the message after Message
+	// (ReadPickup).
+	Body io.Reader
 	// Trailing counts the bytes after a lone "." line that ended a
 	// dot-stuffed read; they are not sent. A non-zero value usually means the
 	// writer does not dot-stuff (.NET Core, MailKit, Mono) and dot_stuffed
@@ -86,17 +90,23 @@ type PickupMessage struct {
 // On error the message is nil, except with ErrNoRecipients: then it is
 // returned with its sender, for the Badmail reason.
 func ParsePickup(data []byte, opt PickupOptions) (*PickupMessage, error) {
-	data = bytes.TrimPrefix(data, utf8BOM)
-	if len(bytes.TrimSpace(data)) == 0 {
-		// Said as such: "no sender" would send the administrator looking
-		// for a header in a file that has none at all.
-		return nil, ErrEmpty
+	m, err := ReadPickup(bytes.NewReader(data), opt)
+	if err != nil {
+		return m, err
 	}
-	data = crlf(data)
-	m := &PickupMessage{}
-	if opt.DotStuffed {
-		data, m.Trailing = unstuff(data)
+	rest, err := io.ReadAll(m.Body)
+	if err != nil {
+		return nil, err // a bytes.Reader does not fail
 	}
+	m.Message = append(m.Message[:len(m.Message):len(m.Message)], rest...)
+	m.Body = nil
+	return m, nil
+}
+
+// parseHead fills m from head, the start of a Pickup file up to the end of
+// its header block (line ends CRLF, unstuffed): the envelope and the
+// header block without its Bcc fields (m.Message).
+func parseHead(m *PickupMessage, data []byte, opt PickupOptions) error {
 	from, to, hasFrom, rest := envelopeBlock(data)
 	if hasFrom || len(to) > 0 {
 		m.EnvelopeInFile = true
@@ -110,13 +120,13 @@ func ParsePickup(data []byte, opt PickupOptions) (*PickupMessage, error) {
 		// CRLF and unstuffing removes no line, so they are the file's).
 		hdr, err = parseHeader(rest, 1+bytes.Count(data[:len(data)-len(rest)], []byte("\r\n")))
 		if err != nil && needHeaders {
-			return nil, err
+			return err
 		}
 	}
 	if hasFrom {
 		a, err := envelopeAddr(from, opt.DefaultDomain)
 		if err != nil {
-			return nil, fmt.Errorf("X-Sender: %w", err)
+			return fmt.Errorf("X-Sender: %w", err)
 		}
 		m.From = a
 	} else {
@@ -125,14 +135,14 @@ func ParsePickup(data []byte, opt PickupOptions) (*PickupMessage, error) {
 		for _, name := range []string{"sender", "from"} {
 			list, err = addresses(hdr, name, opt.DefaultDomain)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			if len(list) > 0 {
 				break
 			}
 		}
 		if len(list) == 0 {
-			return nil, ErrNoSender
+			return ErrNoSender
 		}
 		m.From = list[0]
 	}
@@ -141,10 +151,10 @@ func ParsePickup(data []byte, opt PickupOptions) (*PickupMessage, error) {
 		for _, r := range to {
 			a, err := envelopeAddr(r, opt.DefaultDomain)
 			if err != nil {
-				return nil, fmt.Errorf("X-Receiver: %w", err)
+				return fmt.Errorf("X-Receiver: %w", err)
 			}
 			if a == "" {
-				return nil, fmt.Errorf("%w: empty X-Receiver line", ErrMalformed)
+				return fmt.Errorf("%w: empty X-Receiver line", ErrMalformed)
 			}
 			m.To = appendUnique(m.To, a)
 		}
@@ -152,80 +162,25 @@ func ParsePickup(data []byte, opt PickupOptions) (*PickupMessage, error) {
 		for _, name := range []string{"to", "cc", "bcc"} {
 			list, err := addresses(hdr, name, opt.DefaultDomain)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			for _, a := range list {
 				m.To = appendUnique(m.To, a)
 			}
 		}
 		if len(m.To) == 0 {
-			return m, ErrNoRecipients // with its sender, for the Badmail reason
+			return ErrNoRecipients // with its sender, for the Badmail reason
 		}
 	}
 	if opt.StripBcc {
 		rest = removeFields(rest, hdr, "bcc")
 	}
 	m.Message = rest
-	return m, nil
+	return nil
 }
 
 // utf8BOM is the byte order mark as UTF-8 writes it (U+FEFF).
 var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
-
-// crlf turns every bare LF into CRLF and returns data itself when there is
-// none (the common case for Windows writers).
-func crlf(data []byte) []byte {
-	bare := 0
-	for i, c := range data {
-		if c == '\n' && (i == 0 || data[i-1] != '\r') {
-			bare++
-		}
-	}
-	if bare == 0 {
-		return data
-	}
-	out := make([]byte, 0, len(data)+bare)
-	for i, c := range data {
-		if c == '\n' && (i == 0 || data[i-1] != '\r') {
-			out = append(out, '\r')
-		}
-		out = append(out, c)
-	}
-	return out
-}
-
-// unstuff undoes SMTP dot-stuffing on CRLF text. It returns the message and
-// the number of bytes after a terminating lone "." line.
-func unstuff(data []byte) ([]byte, int) {
-	out := data[:0:0]
-	copied := 0 // data[:copied] is represented in out
-	for pos := 0; pos < len(data); {
-		end := bytes.Index(data[pos:], []byte("\r\n"))
-		var line []byte
-		if end < 0 {
-			line = data[pos:]
-		} else {
-			line = data[pos : pos+end]
-		}
-		next := pos + len(line) + 2
-		if end < 0 {
-			next = len(data)
-		}
-		switch {
-		case len(line) == 1 && line[0] == '.':
-			out = append(out, data[copied:pos]...)
-			return out, len(data) - next
-		case len(line) >= 2 && line[0] == '.' && line[1] == '.':
-			out = append(out, data[copied:pos]...)
-			copied = pos + 1 // drop the first dot
-		}
-		pos = next
-	}
-	if copied == 0 {
-		return data, 0
-	}
-	return append(out, data[copied:]...), 0
-}
 
 // envelopeBlock splits off the leading X-Sender / X-Receiver lines.
 func envelopeBlock(data []byte) (from string, to []string, hasFrom bool, rest []byte) {

@@ -1,0 +1,180 @@
+package compat
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+)
+
+// ReadPickup reads a Pickup (or Queue) file from r exactly as ParsePickup
+// does, but holds only the envelope and header block in memory: the
+// returned message's Message is the header block (with its empty line,
+// envelope and Bcc fields removed), and Body reads the rest of the message
+// from r, line ends made CRLF and dot-stuffing undone as it goes. A 60 MB
+// file is sent in the memory of its header (iis-reference.md section 3
+// allows files of any size; .NET writes attachments into them). Trailing
+// is set once Body has returned io.EOF.
+//
+// A file whose header block never ends (no empty line) is read whole, as
+// its header.
+func ReadPickup(r io.Reader, opt PickupOptions) (*PickupMessage, error) {
+	t := newPickupText(r, opt.DotStuffed)
+	var head []byte
+	for {
+		piece, lineStart, err := t.next()
+		if err != nil {
+			return nil, err
+		}
+		if piece == nil {
+			break
+		}
+		head = append(head, piece...)
+		if lineStart && len(piece) == 2 && piece[0] == '\r' {
+			break // the empty line that ends the header block
+		}
+	}
+	if len(bytes.TrimSpace(head)) == 0 {
+		// Nothing before the body: the file is empty, or has no sender
+		// (no X-Sender line, no header at all).
+		nonSpace := t.nonSpace
+		for !t.ended {
+			piece, _, err := t.next()
+			if err != nil {
+				return nil, err
+			}
+			if len(bytes.TrimSpace(piece)) > 0 {
+				nonSpace = true
+			}
+		}
+		if !nonSpace && !t.stopped {
+			return nil, ErrEmpty
+		}
+		return nil, ErrNoSender
+	}
+	m := &PickupMessage{}
+	if err := parseHead(m, head, opt); err != nil {
+		if err == ErrNoRecipients {
+			return m, err
+		}
+		return nil, err
+	}
+	t.msg = m
+	m.Body = t
+	return m, nil
+}
+
+// pickupText is a Pickup file as ParsePickup reads it, produced a line (or
+// a buffer's worth of a long line) at a time: a leading byte order mark
+// removed, bare LF made CRLF, and with stuffed a doubled dot at the start
+// of a line made one and a line holding only "." the end, whose following
+// bytes are counted (Trailing).
+type pickupText struct {
+	br       *bufio.Reader
+	stuffed  bool
+	start    bool // the next byte starts a line
+	prevCR   bool // the last byte read was CR
+	ended    bool // nothing more to return
+	stopped  bool // ended at a lone "."
+	nonSpace bool
+	trailing int
+	line     []byte // the piece being returned, reused
+	pending  []byte // what Read has still to return
+	msg      *PickupMessage
+}
+
+func newPickupText(r io.Reader, stuffed bool) *pickupText {
+	br := bufio.NewReaderSize(r, 64<<10)
+	if p, _ := br.Peek(len(utf8BOM)); bytes.Equal(p, utf8BOM) {
+		br.Discard(len(utf8BOM))
+	}
+	return &pickupText{br: br, stuffed: stuffed, start: true}
+}
+
+// next returns the next piece of text, whether it starts a line, and nil
+// at the end.
+func (t *pickupText) next() ([]byte, bool, error) {
+	for !t.ended {
+		chunk, err := t.br.ReadSlice('\n')
+		if err != nil && err != io.EOF && err != bufio.ErrBufferFull {
+			return nil, false, err
+		}
+		if err == io.EOF {
+			t.ended = true
+		}
+		if len(chunk) == 0 {
+			continue
+		}
+		lineStart := t.start
+		t.line = t.normalize(t.line[:0], chunk)
+		t.start = chunk[len(chunk)-1] == '\n'
+		piece := t.line
+		if t.stuffed && lineStart {
+			switch {
+			case bytes.Equal(piece, []byte(".\r\n")) || (t.ended && bytes.Equal(piece, []byte("."))):
+				// The end of the DATA stream (RFC 5321 section 4.5.2):
+				// count what follows, and stop.
+				t.stopped, t.ended = true, true
+				if err := t.countRest(); err != nil {
+					return nil, false, err
+				}
+				return nil, false, nil
+			case len(piece) >= 2 && piece[0] == '.' && piece[1] == '.':
+				piece = piece[1:]
+			}
+		}
+		if !t.nonSpace && len(bytes.TrimSpace(piece)) > 0 {
+			t.nonSpace = true
+		}
+		return piece, lineStart, nil
+	}
+	return nil, false, nil
+}
+
+// normalize appends chunk to dst with a bare LF at its end made CRLF.
+func (t *pickupText) normalize(dst, chunk []byte) []byte {
+	n := len(chunk)
+	bare := chunk[n-1] == '\n' && ((n >= 2 && chunk[n-2] != '\r') || (n == 1 && !t.prevCR))
+	t.prevCR = chunk[n-1] == '\r'
+	if !bare {
+		return append(dst, chunk...)
+	}
+	dst = append(dst, chunk[:n-1]...)
+	return append(dst, '\r', '\n')
+}
+
+// countRest counts the bytes after the lone ".", line ends made CRLF.
+func (t *pickupText) countRest() error {
+	for {
+		chunk, err := t.br.ReadSlice('\n')
+		if len(chunk) > 0 {
+			t.trailing += len(t.normalize(t.line[:0], chunk))
+		}
+		switch err {
+		case nil, bufio.ErrBufferFull:
+		case io.EOF:
+			return nil
+		default:
+			return err
+		}
+	}
+}
+
+// Read reads the message body.
+func (t *pickupText) Read(p []byte) (int, error) {
+	for len(t.pending) == 0 {
+		piece, _, err := t.next()
+		if err != nil {
+			return 0, err
+		}
+		if piece == nil {
+			if t.msg != nil {
+				t.msg.Trailing = t.trailing
+			}
+			return 0, io.EOF
+		}
+		t.pending = piece
+	}
+	n := copy(p, t.pending)
+	t.pending = t.pending[n:]
+	return n, nil
+}

@@ -1,0 +1,130 @@
+package compat
+
+import (
+	"bytes"
+	"io"
+	"math/rand/v2"
+	"strings"
+	"testing"
+)
+
+// The whole-buffer reading that ParsePickup did before it streamed: kept
+// as the reference the streaming reader must match byte for byte.
+
+// crlf turns every bare LF into CRLF and returns data itself when there is
+// none (the common case for Windows writers).
+func crlf(data []byte) []byte {
+	bare := 0
+	for i, c := range data {
+		if c == '\n' && (i == 0 || data[i-1] != '\r') {
+			bare++
+		}
+	}
+	if bare == 0 {
+		return data
+	}
+	out := make([]byte, 0, len(data)+bare)
+	for i, c := range data {
+		if c == '\n' && (i == 0 || data[i-1] != '\r') {
+			out = append(out, '\r')
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// unstuff undoes SMTP dot-stuffing on CRLF text. It returns the message and
+// the number of bytes after a terminating lone "." line.
+func unstuff(data []byte) ([]byte, int) {
+	out := data[:0:0]
+	copied := 0 // data[:copied] is represented in out
+	for pos := 0; pos < len(data); {
+		end := bytes.Index(data[pos:], []byte("\r\n"))
+		var line []byte
+		if end < 0 {
+			line = data[pos:]
+		} else {
+			line = data[pos : pos+end]
+		}
+		next := pos + len(line) + 2
+		if end < 0 {
+			next = len(data)
+		}
+		switch {
+		case len(line) == 1 && line[0] == '.':
+			out = append(out, data[copied:pos]...)
+			return out, len(data) - next
+		case len(line) >= 2 && line[0] == '.' && line[1] == '.':
+			out = append(out, data[copied:pos]...)
+			copied = pos + 1 // drop the first dot
+		}
+		pos = next
+	}
+	if copied == 0 {
+		return data, 0
+	}
+	return append(out, data[copied:]...), 0
+}
+
+// streamText reads data through the streaming reader, in small reads.
+func streamText(t testing.TB, data []byte, stuffed bool) ([]byte, int) {
+	t.Helper()
+	pt := newPickupText(bytes.NewReader(data), stuffed)
+	m := &PickupMessage{}
+	pt.msg = m
+	var out bytes.Buffer
+	buf := make([]byte, 7)
+	for {
+		n, err := pt.Read(buf)
+		out.Write(buf[:n])
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out.Bytes(), m.Trailing
+}
+
+func checkStream(t testing.TB, data []byte) {
+	t.Helper()
+	data = bytes.TrimPrefix(data, utf8BOM)
+	for _, stuffed := range []bool{false, true} {
+		want, wantTrailing := crlf(data), 0
+		if stuffed {
+			want, wantTrailing = unstuff(want)
+		}
+		got, trailing := streamText(t, data, stuffed)
+		if !bytes.Equal(got, want) || trailing != wantTrailing {
+			t.Fatalf("stuffed=%v: got %q (trailing %d), want %q (trailing %d)", stuffed, got, trailing, want, wantTrailing)
+		}
+	}
+}
+
+// TestPickupTextMatchesWholeRead: line ends, dots and lines longer than
+// the reader's buffer (64 KiB) come out as the whole-buffer reading had
+// them.
+func TestPickupTextMatchesWholeRead(t *testing.T) {
+	long := strings.Repeat("x", 64<<10-1)
+	for _, in := range []string{
+		"", "\n", "\r\n", ".", ".\r\n", "..\r\n", "a\n.\nrest\n", "a\r\n..b\r\n.\r\nc\nd", "\r", "a\rb\n",
+		long + "\r\n..x\r\n", long + "\n..x", "a\r\n" + long + "\r\n.\r\n", long + "\r" + "\n.", "..", ".\r", "x\r\n.",
+	} {
+		checkStream(t, []byte(in))
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	alphabet := []byte("..\r\nab")
+	for i := 0; i < 2000; i++ {
+		b := make([]byte, r.IntN(200))
+		for j := range b {
+			b[j] = alphabet[r.IntN(len(alphabet))]
+		}
+		checkStream(t, b)
+	}
+}
+
+func FuzzPickupText(f *testing.F) {
+	f.Add([]byte("a\r\n..b\n.\r\nc"))
+	f.Fuzz(func(t *testing.T, data []byte) { checkStream(t, data) })
+}
