@@ -46,6 +46,7 @@
 package sender
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -495,6 +496,28 @@ func (s *Session) dial(ctx context.Context) error {
 // null sender) to every recipient in to, and returns one Result per
 // recipient in the order of to.
 func (s *Session) Send(ctx context.Context, from string, to []string, message []byte) []Result {
+	return s.SendContent(ctx, from, to, Content{
+		Size:   int64(len(message)),
+		Header: message,
+		Open:   func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(message)), nil },
+	})
+}
+
+// Content is a message that need not be in memory: Size bytes of CRLF
+// text, not dot-stuffed, read anew from Open for each transaction (a
+// message may take several), Header its header block (or more), from
+// which SMTPUTF8 is decided. Relaying a large file this way holds
+// go-smtp's buffer, not the message.
+type Content struct {
+	Size   int64
+	Header []byte
+	Open   func() (io.ReadCloser, error)
+}
+
+// SendContent is Send for a message read from c. A failure to read it is
+// transient; one in the middle of DATA closes the connection without the
+// final ".", so that no truncated message is delivered.
+func (s *Session) SendContent(ctx context.Context, from string, to []string, message Content) []Result {
 	results := make([]Result, len(to))
 	for i, r := range to {
 		results[i].Rcpt = r
@@ -523,7 +546,7 @@ func (s *Session) Send(ctx context.Context, from string, to []string, message []
 				return results
 			}
 		}
-		if e := s.tooBig(len(message)); e != nil {
+		if e := s.tooBig(message.Size); e != nil {
 			fail(start, e)
 			break
 		}
@@ -615,8 +638,8 @@ func (s *Session) batchEnd(to []string, start int) int {
 // tooBig is the failure of a message larger than the SIZE the smart host
 // announced: permanent, and the message is not sent (RFC 1870 section 6),
 // since the smart host would refuse it after the whole upload.
-func (s *Session) tooBig(size int) *Error {
-	if s.limits.size <= 0 || int64(size) <= s.limits.size {
+func (s *Session) tooBig(size int64) *Error {
+	if s.limits.size <= 0 || size <= s.limits.size {
 		return nil
 	}
 	return &Error{Permanent: true, Enhanced: "5.3.4", Stage: "MAIL FROM", Host: s.cfg.Addr(),
@@ -639,7 +662,7 @@ func tooManyRecipients(e *Error) bool {
 // first: fewer than len(res) when the smart host took no more recipients
 // in this transaction, and the rest are for the next. broken reports
 // whether the connection is unusable afterwards.
-func (s *Session) transaction(from string, res []Result, message []byte) (tried int, broken bool) {
+func (s *Session) transaction(from string, res []Result, message Content) (tried int, broken bool) {
 	addr := s.cfg.Addr()
 	// fail gives every recipient without a result err, and resets the
 	// transaction when the connection is still usable.
@@ -659,9 +682,9 @@ func (s *Session) transaction(from string, res []Result, message []byte) (tried 
 		}
 		return len(res), false
 	}
-	opts := &smtp.MailOptions{Size: int64(len(message))}
+	opts := &smtp.MailOptions{Size: message.Size}
 	if ok, _ := s.c.Extension("SMTPUTF8"); ok {
-		opts.UTF8 = needsUTF8(from, res, message)
+		opts.UTF8 = needsUTF8(from, res, message.Header)
 		for i := range res {
 			res[i].addr = res[i].Rcpt
 		}
@@ -722,11 +745,29 @@ func (s *Session) transaction(from string, res []Result, message []byte) (tried 
 		}
 		return len(res), false
 	}
+	rc, err := message.Open()
+	if err != nil {
+		return fail("DATA", fmt.Errorf("opening the message: %w", err))
+	}
+	defer rc.Close()
 	w, err := s.c.Data()
 	if err != nil {
 		return fail("DATA", err)
 	}
-	if _, err := w.Write(message); err != nil {
+	if _, err := io.Copy(w, readOnly{rc}); err != nil {
+		var re readError
+		if errors.As(err, &re) {
+			// Our file failed us mid-message: closing the connection
+			// without the final "." makes the smart host discard what
+			// it got (RFC 5321 section 3.3); "." would deliver it cut.
+			e := classify(addr, "DATA", fmt.Errorf("reading the message: %w", re.err))
+			for i := range res {
+				if res[i].Err == nil {
+					res[i].Err = e
+				}
+			}
+			return len(res), true
+		}
 		w.Close()
 		return fail("DATA", err)
 	}
@@ -749,6 +790,23 @@ func (s *Session) transaction(from string, res []Result, message []byte) (tried 
 	}
 	return len(res), false
 }
+
+// readOnly hides the reader's WriteTo from io.Copy and marks its errors,
+// to tell a failing file from a failing connection.
+type readOnly struct{ r io.Reader }
+
+func (r readOnly) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = readError{err}
+	}
+	return n, err
+}
+
+type readError struct{ err error }
+
+func (e readError) Error() string { return e.err.Error() }
+func (e readError) Unwrap() error { return e.err }
 
 // writeDeadlineConn gives every Write a fresh write deadline.
 type writeDeadlineConn struct {
