@@ -2,6 +2,7 @@ package mailroot
 
 import (
 	"fmt"
+	"io"
 	"strings"
 	"time"
 )
@@ -126,6 +127,15 @@ func (r *Root) Badmail(info BadInfo, message []byte) error {
 		return err
 	}
 	return r.WriteFile(r.layout.Badmail, info.Name+".BAD", message)
+}
+
+// BadmailFrom is Badmail for a message that write writes, so that a large
+// one is copied through, not held in memory.
+func (r *Root) BadmailFrom(info BadInfo, write func(io.Writer) error) error {
+	if err := r.badmailReason(info); err != nil {
+		return err
+	}
+	return r.WriteFileFrom(r.layout.Badmail, info.Name+".BAD", write)
 }
 
 // MoveToBadmail writes NAME.BDR and NAME.BDP, then moves src (a file the

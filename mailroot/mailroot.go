@@ -524,12 +524,21 @@ func (r *Root) Move(src, dir, name string) (string, error) {
 // WriteFile atomically replaces dir/name with data: readers see the old
 // content or the new, never a mixture.
 func (r *Root) WriteFile(dir, name string, data []byte) error {
+	return r.WriteFileFrom(dir, name, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// WriteFileFrom is WriteFile for content that write writes, so that a
+// large message is copied through, not held in memory.
+func (r *Root) WriteFileFrom(dir, name string, write func(io.Writer) error) error {
 	f, err := r.create(dir, name, false)
 	if err != nil {
 		return err
 	}
 	defer f.Abort()
-	if _, err := f.Write(data); err != nil {
+	if err := write(f); err != nil {
 		return fmt.Errorf("writing %s: %w", name, err)
 	}
 	_, err = f.Commit()
