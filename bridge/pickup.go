@@ -331,14 +331,10 @@ func (b *Bridge) tryClaim(name string) time.Time {
 		b.log.Warn("Pickup file changed while it was claimed: put back, not sent", "file", name, "error", err)
 		return now.Add(backoff(1))
 	}
-	var data []byte
 	if f == nil {
 		if f, err = mailroot.OpenRegular(in); err == nil {
 			defer f.Close()
 		}
-	}
-	if err == nil {
-		data, err = io.ReadAll(f)
 	}
 	if err != nil {
 		// The worker that pops it reads it again (deliver).
@@ -346,7 +342,9 @@ func (b *Bridge) tryClaim(name string) time.Time {
 		b.enqueue(id, &message{source: name, intake: in, intakeTries: 1, st: state{Queued: now}}, now.Add(intakeRetry(1)))
 		return time.Time{}
 	}
-	b.ingest(id, in, name, data)
+	// The file is read as it is copied into its Queue file, never whole:
+	// Pickup files may be tens of megabytes.
+	b.ingest(id, in, name, f)
 	return time.Time{}
 }
 
@@ -388,11 +386,11 @@ func (b *Bridge) warnIrregular(name string, why error) {
 		"file", name, "reason", reason)
 }
 
-// ingest turns a claimed file (Queue/ID.in, holding data) into a queued
+// ingest turns a claimed file (Queue/ID.in, read from r) into a queued
 // message (Queue/ID.eml) or into Badmail.
-func (b *Bridge) ingest(id, in, source string, data []byte) {
+func (b *Bridge) ingest(id, in, source string, r io.Reader) {
 	m := &message{source: source, intake: in, st: state{Queued: time.Now()}}
-	if due := b.intake(id, m, data); !due.IsZero() {
+	if due := b.intake(id, m, r); !due.IsZero() {
 		b.enqueue(id, m, due)
 	}
 }
@@ -403,7 +401,7 @@ func (b *Bridge) ingest(id, in, source string, data []byte) {
 // worker that pops it then tries again (deliver); zero when it went to
 // Badmail. Nothing waits for a restart: the file stays claimed, in Queue,
 // and is retried until the disk has room again.
-func (b *Bridge) intake(id string, m *message, data []byte) time.Time {
+func (b *Bridge) intake(id string, m *message, r io.Reader) time.Time {
 	in, source := m.intake, m.source
 	retry := func(what string, err error) time.Time {
 		m.intakeTries++
@@ -416,7 +414,10 @@ func (b *Bridge) intake(id string, m *message, data []byte) time.Time {
 			"file", source, "path", in, "retry_in", d, "error", err)
 		return time.Now().Add(d)
 	}
-	pm, err := compat.ParsePickup(data, b.cfg.Pickup)
+	pm, err := compat.ReadPickup(r, b.cfg.Pickup)
+	if err != nil && !unreadable(err) {
+		return retry("cannot read the claimed file", err)
+	}
 	if err != nil {
 		info := mailroot.BadInfo{
 			Name: id, Source: source, Time: time.Now(), Unread: true,
@@ -432,13 +433,10 @@ func (b *Bridge) intake(id string, m *message, data []byte) time.Time {
 		b.log.Warn("Pickup file moved to Badmail", "file", source, "id", id, "reason", err)
 		return time.Time{}
 	}
-	if pm.Trailing > 0 && m.intakeTries == 0 {
-		b.log.Warn("Pickup file ends at a line holding only \".\": the rest is not sent (dot_stuffed = true, as IIS); set [pickup] dot_stuffed = false if the writer does not dot-stuff (.NET Core, MailKit, Mono)",
-			"file", source, "id", id, "bytes_dropped", pm.Trailing)
-	}
+	size := &countWriter{}
 	qf, err := b.root.Create(b.root.Layout().Queue, id+".eml")
 	if err == nil {
-		err = writeQueueFile(qf, pm, b.cfg.Pickup.DotStuffed)
+		err = writeQueueFile(qf, pm.From, pm.To, io.TeeReader(io.MultiReader(bytes.NewReader(pm.Message), pm.Body), size), b.cfg.Pickup.DotStuffed)
 		if err == nil {
 			_, err = qf.Commit()
 		}
@@ -447,6 +445,11 @@ func (b *Bridge) intake(id string, m *message, data []byte) time.Time {
 	if err != nil {
 		return retry("cannot write the Queue file", err)
 	}
+	// Known once the body is read.
+	if pm.Trailing > 0 && m.intakeTries == 0 {
+		b.log.Warn("Pickup file ends at a line holding only \".\": the rest is not sent (dot_stuffed = true, as IIS); set [pickup] dot_stuffed = false if the writer does not dot-stuff (.NET Core, MailKit, Mono)",
+			"file", source, "id", id, "bytes_dropped", pm.Trailing)
+	}
 	if err := b.root.SyncDir(b.root.Layout().Pickup); err != nil {
 		b.log.Warn("cannot sync the Pickup folder", "error", err)
 	}
@@ -454,7 +457,7 @@ func (b *Bridge) intake(id string, m *message, data []byte) time.Time {
 		// Left behind, it would be queued again at the next start.
 		b.log.Error("cannot remove a claimed file whose Queue file is written: remove it by hand", "path", in, "error", err)
 	}
-	b.log.Info("queued", "id", id, "file", source, "from", pm.From, "to", pm.To, "size", len(pm.Message), "tries", m.intakeTries+1)
+	b.log.Info("queued", "id", id, "file", source, "from", pm.From, "to", pm.To, "size", size.n, "tries", m.intakeTries+1)
 	m.intake = ""
 	return time.Now()
 }
@@ -465,38 +468,67 @@ func intakeRetry(tries int) time.Duration {
 	return min(time.Second<<min(max(tries-1, 0), 6), time.Minute)
 }
 
-// writeQueueFile writes the envelope block and the message, dot-stuffed if
-// Pickup files are, so that the file read back (or moved to Pickup) is the
-// same message.
-func writeQueueFile(w io.Writer, m *compat.PickupMessage, stuffed bool) error {
-	if _, err := io.WriteString(w, compat.Envelope(m.From, m.To)); err != nil {
+// writeQueueFile writes the envelope block and the message read from
+// msg, dot-stuffed if Pickup files are, so that the file read back (or
+// moved to Pickup) is the same message. The message is copied through a
+// buffer, never held whole.
+func writeQueueFile(w io.Writer, from string, to []string, msg io.Reader, stuffed bool) error {
+	if _, err := io.WriteString(w, compat.Envelope(from, to)); err != nil {
 		return err
 	}
-	body := m.Message
 	if stuffed {
-		body = stuff(body)
+		w = &stuffer{w: w, start: true}
 	}
-	_, err := w.Write(body)
+	_, err := io.Copy(w, msg)
 	return err
 }
 
-// stuff doubles a leading dot on every line (RFC 5321 section 4.5.2).
-func stuff(msg []byte) []byte {
-	n := bytes.Count(msg, []byte("\n."))
-	if len(msg) > 0 && msg[0] == '.' {
-		n++
-	}
-	if n == 0 {
-		return msg
-	}
-	out := make([]byte, 0, len(msg)+n)
-	for i, c := range msg {
-		if c == '.' && (i == 0 || msg[i-1] == '\n') {
-			out = append(out, '.')
+// stuffer doubles a leading dot on every line written through it (RFC
+// 5321 section 4.5.2), across writes.
+type stuffer struct {
+	w     io.Writer
+	start bool // the next byte starts a line
+}
+
+func (s *stuffer) Write(p []byte) (int, error) {
+	done := 0
+	for done < len(p) {
+		if s.start && p[done] == '.' {
+			if _, err := s.w.Write([]byte{'.'}); err != nil {
+				return done, err
+			}
 		}
-		out = append(out, c)
+		end := len(p)
+		if i := bytes.IndexByte(p[done:], '\n'); i >= 0 {
+			end = done + i + 1
+		}
+		n, err := s.w.Write(p[done:end])
+		done += n
+		if err != nil {
+			return done, err
+		}
+		s.start = p[end-1] == '\n'
 	}
-	return out
+	return done, nil
+}
+
+// countWriter counts what is written to it.
+type countWriter struct{ n int64 }
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	c.n += int64(len(p))
+	return len(p), nil
+}
+
+// unreadable reports whether err says the file is not a message that can
+// be sent (Badmail), rather than that it could not be read (retry).
+func unreadable(err error) bool {
+	for _, e := range []error{compat.ErrMalformed, compat.ErrNoRecipients, compat.ErrNoSender, compat.ErrEmpty} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 // remove deletes a file, retrying for a moment: on Windows antivirus and

@@ -253,7 +253,7 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 	delete(b.unreachable, id) // this attempt says anew
 	b.mu.Unlock()
 	if m.intake != "" {
-		data, err := readRegular(m.intake)
+		f, err := mailroot.OpenRegular(m.intake)
 		if errors.Is(err, fs.ErrNotExist) {
 			return time.Time{} // taken away by an administrator
 		}
@@ -262,23 +262,28 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 			b.log.Debug("cannot read claimed file", "path", m.intake, "error", err)
 			return time.Now().Add(intakeRetry(m.intakeTries))
 		}
-		if due := b.intake(id, m, data); due.IsZero() || m.intake != "" {
+		due := b.intake(id, m, f)
+		f.Close()
+		if due.IsZero() || m.intake != "" {
 			return due
 		}
 	}
 	path := b.queuePath(id, ".eml")
-	data, err := readRegular(path)
+	pm, size, err := b.readQueueFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		// Moved away (back to Pickup, say) by an administrator.
 		os.Remove(b.queuePath(id, ".state"))
 		b.log.Info("Queue file gone (moved back to Pickup or deleted by hand): no more attempts from Queue", "id", id, "path", path)
 		return time.Time{}
 	}
-	if err != nil {
+	if err != nil && !unreadable(err) {
 		b.log.Error("cannot read Queue file", "id", id, "error", err)
 		return time.Now().Add(b.retryAfter(m.st.Attempts + 1))
 	}
-	pm, err := compat.ParsePickup(data, b.cfg.Pickup)
+	// The message stays in its file: it is read again for each
+	// transaction and for any rewrite, never held whole (a 60 MB message
+	// was held up to five times over).
+	open := func() (io.ReadCloser, error) { return b.openMessage(path) }
 	if err != nil {
 		info := mailroot.BadInfo{Name: id, Source: m.source, Time: time.Now(), Queued: m.st.Queued, Attempts: m.st.Attempts, Unread: true,
 			Problem: fmt.Sprintf("the Queue file cannot be read as a message: %v", err), PickupPath: b.root.Layout().Pickup}
@@ -293,7 +298,7 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 	pending := m.pending(pm.To)
 	var results []sender.Result
 	if len(pending) > 0 {
-		results = s.Send(ctx, pm.From, pending, pm.Message)
+		results = s.SendContent(ctx, pm.From, pending, sender.Content{Size: size, Header: pm.Message, Open: open})
 	}
 	now := time.Now()
 	st := &m.st
@@ -325,7 +330,7 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 			b.log.Warn("delivery cut short by the stop; tried again at the next start", "id", id, "from", pm.From, "to", cut, "server", b.cfg.Sender.Addr(), "reply", strings.Join(replies, " | "), "result", "deferred")
 		}
 		if len(st.Done) > 0 || st.Attempts > 0 {
-			b.checkpoint(id, m, pm)
+			b.checkpoint(id, m, pm, open)
 		}
 		return now
 	}
@@ -425,7 +430,7 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 			st.DelayNotified = true
 			b.report(id, pm, deferred, true, now)
 		}
-		b.checkpoint(id, m, pm)
+		b.checkpoint(id, m, pm, open)
 		if unreachable(results) {
 			b.mu.Lock()
 			b.unreachable[id] = true
@@ -434,7 +439,7 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 		return next
 	}
 	if len(st.Failed) > 0 {
-		if err := b.badmail(id, m, pm, now); err != nil {
+		if err := b.badmail(id, m, pm, now, open); err != nil {
 			b.log.Error("cannot write Badmail; retrying later", "id", id, "error", err)
 			_ = b.saveState(id, m) // logged
 			return now.Add(b.retryAfter(st.Attempts))
@@ -458,15 +463,43 @@ func allSent(results []sender.Result) bool {
 	return true
 }
 
-// readRegular reads a Queue file, never through a link (claims take
-// only regular files; this keeps it so whatever else changes the Queue).
-func readRegular(path string) ([]byte, error) {
+// readQueueFile reads the envelope and header block of a Queue file and
+// the size of its message (read through, not kept). The file is opened
+// never through a link (claims take only regular files; this keeps it so
+// whatever else changes the Queue).
+func (b *Bridge) readQueueFile(path string) (*compat.PickupMessage, int64, error) {
+	f, err := mailroot.OpenRegular(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer f.Close()
+	pm, err := compat.ReadPickup(f, b.cfg.Pickup)
+	if err != nil {
+		return pm, 0, err
+	}
+	n, err := io.Copy(io.Discard, pm.Body)
+	if err != nil {
+		return nil, 0, fmt.Errorf("reading %s: %w", path, err)
+	}
+	pm.Body = nil
+	return pm, int64(len(pm.Message)) + n, nil
+}
+
+// openMessage opens the message of a Queue file: what goes after DATA.
+func (b *Bridge) openMessage(path string) (io.ReadCloser, error) {
 	f, err := mailroot.OpenRegular(path)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	return io.ReadAll(f)
+	pm, err := compat.ReadPickup(f, b.cfg.Pickup)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(pm.Message), pm.Body), f}, nil
 }
 
 func (b *Bridge) saveState(id string, m *message) error {
@@ -489,7 +522,7 @@ func (b *Bridge) saveState(id string, m *message) error {
 // resends to recipients who have the message and reports the refused ones
 // twice. The state is written first: a crash between the two leaves the
 // old Queue file, which the state still filters.
-func (b *Bridge) checkpoint(id string, m *message, pm *compat.PickupMessage) {
+func (b *Bridge) checkpoint(id string, m *message, pm *compat.PickupMessage, open func() (io.ReadCloser, error)) {
 	left := m.pending(pm.To)
 	rewrite := len(left) > 0 && len(left) < len(pm.To)
 	if rewrite && len(m.st.Recipients) == 0 {
@@ -498,14 +531,25 @@ func (b *Bridge) checkpoint(id string, m *message, pm *compat.PickupMessage) {
 	if b.saveState(id, m) != nil || !rewrite {
 		return
 	}
-	var buf bytes.Buffer
-	err := writeQueueFile(&buf, &compat.PickupMessage{From: pm.From, To: left, Message: pm.Message}, b.cfg.Pickup.DotStuffed)
-	if err == nil {
-		err = b.root.WriteFile(b.root.Layout().Queue, id+".eml", buf.Bytes())
-	}
+	// Written from the Queue file itself, which the rename replaces.
+	err := b.writeFrom(b.root.Layout().Queue, id+".eml", pm.From, left, open)
 	if err != nil {
 		b.log.Error("cannot rewrite the Queue file for the recipients still pending: moved back into Pickup, it would resend to all", "id", id, "error", err)
 	}
+}
+
+// writeFrom writes dir/name durably and atomically (replacing it, for a
+// checkpoint): a Queue file for from and to holding the message that open
+// reads.
+func (b *Bridge) writeFrom(dir, name, from string, to []string, open func() (io.ReadCloser, error)) error {
+	return b.root.WriteFileFrom(dir, name, func(w io.Writer) error {
+		msg, err := open()
+		if err != nil {
+			return err
+		}
+		defer msg.Close()
+		return writeQueueFile(w, from, to, msg, b.cfg.Pickup.DotStuffed)
+	})
 }
 
 // pending returns the recipients of to that are neither done nor failed.
@@ -533,7 +577,7 @@ func (b *Bridge) expired() string {
 
 // badmail writes the message (for its refused recipients) and the reason to
 // Badmail and queues a non-delivery report to its sender.
-func (b *Bridge) badmail(id string, m *message, pm *compat.PickupMessage, now time.Time) error {
+func (b *Bridge) badmail(id string, m *message, pm *compat.PickupMessage, now time.Time, open func() (io.ReadCloser, error)) error {
 	st := m.st
 	all := pm.To // the Queue file lists only those pending since a checkpoint
 	if len(st.Recipients) > 0 {
@@ -584,12 +628,15 @@ func (b *Bridge) badmail(id string, m *message, pm *compat.PickupMessage, now ti
 	}
 	// .BAD holds the message for the refused recipients only: copying it
 	// back into Pickup resends to them and not to those who have it.
-	bad := &compat.PickupMessage{From: pm.From, To: rcpts, Message: pm.Message}
-	var buf strings.Builder
-	if err := writeQueueFile(&buf, bad, b.cfg.Pickup.DotStuffed); err != nil {
-		return err
-	}
-	if err := b.root.Badmail(info, []byte(buf.String())); err != nil {
+	err := b.root.BadmailFrom(info, func(w io.Writer) error {
+		msg, err := open()
+		if err != nil {
+			return err
+		}
+		defer msg.Close()
+		return writeQueueFile(w, pm.From, rcpts, msg, b.cfg.Pickup.DotStuffed)
+	})
+	if err != nil {
 		return err
 	}
 	b.log.Warn("moved to Badmail", "id", id, "from", pm.From, "failed", rcpts, "problem", problem)
@@ -626,15 +673,10 @@ func (b *Bridge) report(id string, pm *compat.PickupMessage, rcpts []string, del
 	var rb [8]byte
 	rand.Read(rb[:])
 	r.Boundary = "=_mailbridge_" + hex.EncodeToString(rb[:])
-	dsn := &compat.PickupMessage{From: "", To: []string{pm.From}, Message: compat.DSN(r)}
-	qf, err := b.root.Create(b.root.Layout().Queue, nid+".eml")
-	if err == nil {
-		err = writeQueueFile(qf, dsn, b.cfg.Pickup.DotStuffed)
-		if err == nil {
-			_, err = qf.Commit()
-		}
-		qf.Abort()
-	}
+	dsn := compat.DSN(r) // the original's header block only: small
+	err := b.writeFrom(b.root.Layout().Queue, nid+".eml", "", []string{pm.From}, func() (io.ReadCloser, error) {
+		return io.NopCloser(bytes.NewReader(dsn)), nil
+	})
 	kind := "non-delivery report"
 	if delay {
 		kind = "delay notice"
