@@ -3,6 +3,7 @@ package sender
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"sync"
@@ -26,12 +27,17 @@ type scriptHost struct {
 	// closing the connection; "." closes it after the message instead of
 	// replying to the final ".".
 	CloseAt string
+	// StartTLS, when set, is offered in EHLO and is the reply to
+	// STARTTLS; after a 220 the host sends AfterStartTLS (which is not
+	// TLS) and closes the connection.
+	StartTLS, AfterStartTLS string
 
 	Port int
 
 	mu    sync.Mutex
 	lines []string
 	msgs  int
+	conns int
 }
 
 func (h *scriptHost) start(t *testing.T) *scriptHost {
@@ -47,6 +53,13 @@ func (h *scriptHost) Lines() []string {
 	return append([]string(nil), h.lines...)
 }
 
+// Conns is the number of connections accepted so far.
+func (h *scriptHost) Conns() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.conns
+}
+
 // Messages is the number of messages accepted so far.
 func (h *scriptHost) Messages() int {
 	h.mu.Lock()
@@ -55,6 +68,9 @@ func (h *scriptHost) Messages() int {
 }
 
 func (h *scriptHost) serve(c net.Conn) {
+	h.mu.Lock()
+	h.conns++
+	h.mu.Unlock()
 	r := bufio.NewReader(c)
 	greeting := h.Greeting
 	if greeting == "" {
@@ -84,6 +100,9 @@ func (h *scriptHost) serve(c net.Conn) {
 			reply := "250-script.test"
 			for _, k := range h.EHLO {
 				reply += "\r\n250-" + k
+			}
+			if h.StartTLS != "" {
+				reply += "\r\n250-STARTTLS"
 			}
 			reply += "\r\n250 ENHANCEDSTATUSCODES"
 			fmt.Fprintf(c, "%s\r\n", reply)
@@ -117,6 +136,13 @@ func (h *scriptHost) serve(c net.Conn) {
 			h.msgs++
 			h.mu.Unlock()
 			fmt.Fprintf(c, "250 2.0.0 queued\r\n")
+		case "STARTTLS":
+			fmt.Fprintf(c, "%s\r\n", h.StartTLS)
+			if strings.HasPrefix(h.StartTLS, "220") {
+				time.Sleep(50 * time.Millisecond) // after the client reads the 220
+				io.WriteString(c, h.AfterStartTLS)
+				return
+			}
 		case "QUIT":
 			fmt.Fprintf(c, "221 2.0.0 bye\r\n")
 			return

@@ -19,9 +19,12 @@
 // within StopTimeout and starts no other.
 //
 // TLS is a mode (Config.TLS): none; opportunistic, STARTTLS when the smart
-// host offers it and plain text only when it does not (RFC 3207), never
-// after a failed handshake; starttls, required; implicit, TLS from the
-// first byte. A mode that does not fit the smart host is a transient
+// host offers it (RFC 3207), plain text when it does not, and plain text
+// too when its STARTTLS is refused (same session) or its handshake fails
+// (a second connection, without STARTTLS), with a warning in Config.Log,
+// unless TLS is required for this delivery: a password to send, or a
+// certificate to verify (RFC 7435; see Session.tlsRequired); starttls,
+// required; implicit, TLS from the first byte. A mode that does not fit the smart host is a transient
 // failure that says which mode to set: a host silent after the connect is
 // checked on a second connection for TLS from the first byte
 // (ErrExpectsImplicitTLS), and a plain-text greeting where a TLS handshake
@@ -53,6 +56,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"strconv"
@@ -117,6 +121,10 @@ type Config struct {
 	// CommandLog, when set, receives IIS's W3C lines for every command
 	// sent and reply received (see transcript).
 	CommandLog CommandLog
+	// Log receives the warnings of the conversation that do not fail a
+	// delivery (opportunistic TLS that fell back to plain text); nil
+	// discards them.
+	Log *slog.Logger
 
 	// Dial replaces net.Dialer.DialContext (tests); nil means TCP.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
@@ -131,7 +139,8 @@ const (
 	// TLSNone never encrypts (old relays on port 25).
 	TLSNone = "none"
 	// TLSOpportunistic uses STARTTLS when the smart host offers it, and
-	// plain text only when it does not (never after a failed handshake).
+	// plain text when it does not, or when its TLS fails and nothing
+	// requires TLS (see Session.tlsRequired).
 	TLSOpportunistic = "opportunistic"
 	// TLSStartTLS requires STARTTLS (port 587, Microsoft 365).
 	TLSStartTLS = "starttls"
@@ -168,6 +177,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.TLS == "" {
 		c.TLS = TLSOpportunistic
+	}
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
 	}
 	return c
 }
@@ -427,7 +439,25 @@ func (s *Session) watch(ctx context.Context) (unwatch func()) {
 	}
 }
 
+// dial connects, says EHLO (with STARTTLS as the mode has it) and
+// authenticates. When opportunistic TLS failed after the smart host's
+// STARTTLS 220 and TLS is not required, the connection cannot go on in
+// plain text (RFC 3207 section 4.1 leaves the session undefined), so it
+// connects once more and speaks plain text without STARTTLS (RFC 7435
+// section 3), as postfix's "may" level does.
 func (s *Session) dial(ctx context.Context) error {
+	err := s.connect(ctx, false)
+	var pf *plainFallback
+	if !errors.As(err, &pf) {
+		return err
+	}
+	s.cfg.Log.Warn("opportunistic TLS failed: connecting again to deliver in plain text, without STARTTLS",
+		"server", s.cfg.Addr(), "reason", pf.err.ReplyLine())
+	return s.connect(ctx, true)
+}
+
+// connect makes one connection; plain skips STARTTLS (see dial).
+func (s *Session) connect(ctx context.Context, plain bool) error {
 	addr := s.cfg.Addr()
 	dctx, cancel := context.WithTimeout(ctx, s.cfg.ConnectTimeout)
 	defer cancel()
@@ -461,7 +491,7 @@ func (s *Session) dial(ctx context.Context) error {
 		}
 		tr = newTranscript(s.cfg.CommandLog, ip, port, s.cfg.Hostname)
 	}
-	sconn, encrypted, err := s.secure(ctx, conn, tr)
+	sconn, encrypted, err := s.secure(ctx, conn, tr, plain)
 	if err != nil {
 		conn.Close()
 		return err
@@ -470,10 +500,10 @@ func (s *Session) dial(ctx context.Context) error {
 	c := smtp.NewClient(conn)
 	if tr != nil {
 		c.DebugWriter = tr
-		if rc, ok := conn.(*replayConn); ok && encrypted && s.cfg.TLS != TLSImplicit {
-			// The greeting replayed after STARTTLS is in the
-			// transcript already.
-			c.DebugWriter = &skipWriter{w: tr, n: rc.pre.Len()}
+		if rc, ok := conn.(*replayConn); ok && rc.logged > 0 {
+			// What go-smtp's client reads (and says) of the replay is
+			// in the transcript already.
+			c.DebugWriter = &skipWriter{w: tr, n: rc.logged}
 		}
 	}
 	c.CommandTimeout = s.cfg.CommandTimeout

@@ -38,7 +38,10 @@ var ErrAuthNotEncrypted = errors.New("AUTH not sent: the connection is not encry
 // The pre-TLS exchange is done here and not by go-smtp because its
 // NewClientStartTLS says EHLO as "localhost", and our name must be in both
 // EHLOs (IIS said its FQDN).
-func (s *Session) secure(ctx context.Context, conn net.Conn, tr io.Writer) (_ net.Conn, encrypted bool, _ error) {
+//
+// With plain (a second connection after opportunistic TLS failed, see
+// dial), STARTTLS is not tried: the connection is as in TLSNone.
+func (s *Session) secure(ctx context.Context, conn net.Conn, tr io.Writer, plain bool) (_ net.Conn, encrypted bool, _ error) {
 	addr := s.cfg.Addr()
 	if s.cfg.TLS == TLSImplicit {
 		fb := &firstBytes{Conn: conn}
@@ -95,7 +98,7 @@ func (s *Session) secure(ctx context.Context, conn net.Conn, tr io.Writer) (_ ne
 	if err != nil {
 		return nil, false, s.refused("greeting", replyError(err), conn)
 	}
-	if s.cfg.TLS == TLSNone {
+	if s.cfg.TLS == TLSNone || plain {
 		// go-smtp's client gets (and logs) the greeting read here.
 		keep = false
 		return replay(conn, br, greeting, ""), false, nil
@@ -129,23 +132,93 @@ func (s *Session) secure(ctx context.Context, conn net.Conn, tr io.Writer) (_ ne
 		return nil, false, classify(addr, "STARTTLS", err)
 	}
 	if _, err := read(220); err != nil {
-		// Offered but refused: never a reason to go on in plain text, and
-		// even a 5xx is about the smart host's TLS set-up, not about the
-		// message: transient, so the message waits for the fix.
+		// Offered but refused. Even a 5xx is about the smart host's TLS
+		// set-up, not about the message: transient, so the message waits
+		// for the fix, unless opportunistic TLS may go without.
 		e := classify(addr, "STARTTLS", replyError(err))
 		e.Permanent = false
-		return nil, false, e
+		var te *textproto.Error
+		if !errors.As(err, &te) {
+			return nil, false, e // no reply: the connection is gone
+		}
+		if s.tlsRequired() {
+			e.Note = s.tlsRequiredNote()
+			return nil, false, e
+		}
+		// RFC 3207 section 4: after a refused STARTTLS the client
+		// decides whether to go on, in the session as it was; RFC 7435
+		// section 3: without TLS rather than not at all. go-smtp's client gets the greeting and the EHLO
+		// reply already read, which the transcript has.
+		s.cfg.Log.Warn("opportunistic TLS refused by the smart host: delivering in plain text",
+			"server", addr, "reason", e.ReplyLine())
+		rc := replay(conn, br, greeting, replyLines(250, ehlo))
+		rc.logged = rc.pre.Len() + len("EHLO "+s.cfg.Hostname+"\r\n") + len(rc.ehlo)
+		return rc, false, nil
 	}
 	if br.Buffered() > 0 {
 		// RFC 3207 6: bytes sent before the handshake may be injected.
-		return nil, false, classify(addr, "STARTTLS", errors.New("the smart host sent data after its STARTTLS reply, before the TLS handshake: refusing the connection"))
+		return nil, false, s.tlsFailed(classify(addr, "STARTTLS", errors.New("the smart host sent data after its STARTTLS reply, before the TLS handshake: refusing the connection")))
 	}
 	tc, err := s.handshake(conn)
 	if err != nil {
-		return nil, false, err
+		return nil, false, s.tlsFailed(err.(*Error))
 	}
-	return replay(tc, bufio.NewReader(tc), greeting, ""), true, nil
+	rc := replay(tc, bufio.NewReader(tc), greeting, "")
+	// The greeting replayed after STARTTLS is in the transcript already.
+	rc.logged = rc.pre.Len()
+	return rc, true, nil
 }
+
+// tlsRequired reports whether TLS must succeed for this delivery. In modes
+// starttls and implicit it must. In opportunistic mode it must when a
+// password is to be sent (only over TLS) or when the smart host is to be
+// authenticated (certificate verification on, which config turns on by
+// default in this mode only with username, ca_file or server_name, see its
+// verifyByDefault): falling back to plain text would then give away what
+// verification protects. Otherwise opportunistic TLS protects only
+// against a passive listener, and a failure of it is no reason to hold the
+// mail (RFC 7435 sections 1.2 and 3; IIS delivered in plain text).
+func (s *Session) tlsRequired() bool {
+	return s.cfg.TLS != TLSOpportunistic || s.cfg.Username != "" || !s.cfg.InsecureSkipVerify
+}
+
+// tlsRequiredNote says why TLS was required and what the administrator can
+// do when it failed.
+func (s *Session) tlsRequiredNote() string {
+	switch {
+	case s.cfg.TLS == TLSStartTLS:
+		return `[outbound] tls = "starttls" requires TLS, so the message waits: fix the smart host's TLS set-up (its certificate), or, if plain text is acceptable, set tls = "none" (a password set in username/password then goes in clear text)`
+	case s.cfg.TLS == TLSImplicit:
+		return `[outbound] tls = "implicit" requires TLS, so the message waits: fix the smart host's TLS set-up (its certificate), or check [outbound] port`
+	case s.cfg.Username != "":
+		return `TLS is required because [outbound] username is set and the password goes only over TLS, so the message waits: fix the smart host's TLS set-up (its certificate); if plain text is acceptable, either remove username and password (opportunistic TLS then falls back to plain text, when the certificate is not to be verified) or set tls = "none" to send the password in clear text`
+	}
+	return `TLS is required because the smart host's certificate is to be verified ([outbound] verify_certificate is on: set, or implied by ca_file or server_name), so the message waits: fix the smart host's TLS set-up (its certificate), or, if plain text is acceptable, set verify_certificate = false (opportunistic TLS then falls back to plain text) or tls = "none"`
+}
+
+// tlsFailed is the failure of TLS after the smart host's STARTTLS 220: this
+// connection is lost to SMTP. When TLS is required it is e, transient,
+// with a note saying why and what to do (a certificate that does not
+// verify says that itself, see TLSError); otherwise it asks dial for a
+// plain-text connection.
+func (s *Session) tlsFailed(e *Error) error {
+	e.Permanent = false
+	if !s.tlsRequired() {
+		return &plainFallback{err: e}
+	}
+	var ve *tls.CertificateVerificationError
+	if !errors.As(e, &ve) {
+		e.Note = s.tlsRequiredNote()
+	}
+	return e
+}
+
+// plainFallback is a failed opportunistic TLS that does not hold the mail:
+// dial connects again without STARTTLS.
+type plainFallback struct{ err *Error }
+
+func (p *plainFallback) Error() string { return p.err.Error() }
+func (p *plainFallback) Unwrap() error { return p.err }
 
 // refused classifies a failed greeting or EHLO (HELO). A 5xx reply there
 // is about this connection, not about any message: most often the smart
@@ -370,6 +443,9 @@ type replayConn struct {
 	r    *bufio.Reader
 	pre  *strings.Reader
 	ehlo string
+	// logged is how many bytes of what go-smtp's client reads and says
+	// first are in the transcript already (secure wrote them).
+	logged int
 }
 
 // replay returns conn with the greeting in front of what br has not read;

@@ -156,7 +156,11 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	bctx, stopBridge := context.WithCancel(context.Background())
 	defer stopBridge()
 	bridgeErr := make(chan error, 1)
-	go func() { bridgeErr <- bridge.New(bridgeConfig(cfg, outLog), root, log).Run(bctx) }()
+	bc := bridgeConfig(cfg, outLog)
+	// The sender's warnings (opportunistic TLS that fell back to plain
+	// text) go to the same log as the deliveries they concern.
+	bc.Sender.Log = log
+	go func() { bridgeErr <- bridge.New(bc, root, log).Run(bctx) }()
 
 	select {
 	case err := <-serveErr:
