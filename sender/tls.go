@@ -327,6 +327,12 @@ func (s *Session) auth(c *smtp.Client, encrypted bool) error {
 	}
 	ok, mechs := c.Extension("AUTH")
 	if !ok {
+		if tlsOK, _ := c.Extension("STARTTLS"); tlsOK && !encrypted {
+			// Smart hosts commonly offer AUTH only after STARTTLS (RFC
+			// 4954 section 4 lets a server require TLS first; Microsoft
+			// 365 and Exchange do): the port is right, the mode is not.
+			return classify(addr, "AUTH", errors.New(`the smart host offers no AUTH in plain text but offers STARTTLS (AUTH usually comes only over TLS), and [outbound] tls = "none" does not use it: set tls = "starttls" (or "opportunistic")`))
+		}
 		return classify(addr, "AUTH", errors.New("the smart host does not offer AUTH, but [outbound] username is set: remove username and password, or check the smart host's port (587 usually offers AUTH)"))
 	}
 	var client sasl.Client
