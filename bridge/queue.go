@@ -596,21 +596,7 @@ func (b *Bridge) badmail(id string, m *message, pm *compat.PickupMessage, now ti
 			expired++
 		}
 	}
-	server := b.cfg.Sender.Addr()
-	var problem string
-	switch refused := len(failed) - expired; {
-	case expired == 0 && len(failed) == 1:
-		problem = fmt.Sprintf("the Outbound Server %s replied %q for <%s>", server, failed[0].Reply, failed[0].Addr)
-	case expired == 0:
-		problem = fmt.Sprintf("the Outbound Server %s refused %d of %d recipients", server, len(failed), len(all))
-	case refused == 0:
-		last := strings.TrimSuffix(failed[len(failed)-1].Reply, b.expired())
-		problem = fmt.Sprintf("the message could not be delivered within %s (expiration); last reply from the Outbound Server %s: %s",
-			b.cfg.Expiration, server, last)
-	default:
-		problem = fmt.Sprintf("the Outbound Server %s refused %d of %d recipients, and %d could not be delivered within %s (expiration)",
-			server, refused, len(all), expired, b.cfg.Expiration)
-	}
+	problem := b.problem(failed, len(all), expired)
 	ndr := "none: the sender is the null sender <> (this is itself a report)"
 	switch {
 	case pm.From == "":
@@ -644,6 +630,56 @@ func (b *Bridge) badmail(id string, m *message, pm *compat.PickupMessage, now ti
 		b.report(id, pm, unreported, false, now)
 	}
 	return nil
+}
+
+// problem is the headline of a .BDR: why the failed recipients (expired of
+// them given up at expiration, the others refused) of total were not
+// delivered. A reason that is not an SMTP reply ("5.3.4 not sent: ...",
+// a lost connection) was decided here, or is what happened without a
+// reply, and is not worded as the Outbound Server's reply.
+func (b *Bridge) problem(failed []mailroot.BadRecipient, total, expired int) string {
+	server := b.cfg.Sender.Addr()
+	refused, ours := len(failed)-expired, 0
+	for _, f := range failed {
+		if !strings.HasSuffix(f.Reply, "(expiration)") && !isReply(f.Reply) {
+			ours++
+		}
+	}
+	// refusedText says who refused the refused recipients.
+	var refusedText string
+	switch {
+	case ours == 0:
+		refusedText = fmt.Sprintf("the Outbound Server %s refused %d of %d recipients", server, refused, total)
+	case ours == refused:
+		refusedText = fmt.Sprintf("mailbridge did not send the message for %d of %d recipients, without a reply from the Outbound Server %s", ours, total, server)
+	default:
+		refusedText = fmt.Sprintf("the Outbound Server %s refused %d of %d recipients, and mailbridge did not send the message for %d more, without a reply from it", server, refused-ours, total, ours)
+	}
+	switch {
+	case expired == 0 && len(failed) == 1 && ours == 0:
+		return fmt.Sprintf("the Outbound Server %s replied %q for <%s>", server, failed[0].Reply, failed[0].Addr)
+	case expired == 0 && len(failed) == 1:
+		return fmt.Sprintf("mailbridge did not send the message to the Outbound Server %s for <%s>, without a reply from it: %s", server, failed[0].Addr, failed[0].Reply)
+	case expired == 0:
+		return refusedText
+	case refused == 0:
+		last := strings.TrimSuffix(failed[len(failed)-1].Reply, b.expired())
+		said := "last reply from the Outbound Server " + server
+		if !isReply(last) {
+			said = "last attempt at the Outbound Server " + server + ", without a reply"
+		}
+		return fmt.Sprintf("the message could not be delivered within %s (expiration); %s: %s", b.cfg.Expiration, said, last)
+	}
+	return fmt.Sprintf("%s, and %d could not be delivered within %s (expiration)", refusedText, expired, b.cfg.Expiration)
+}
+
+// isReply reports whether reason is an SMTP reply ("550 5.1.1 ..."): it
+// starts with a three-digit code (RFC 5321 section 4.2), which no failure
+// of ours does (sender.Error.ReplyLine).
+func isReply(reason string) bool {
+	return len(reason) >= 3 && reason[0] >= '2' && reason[0] <= '5' &&
+		reason[1] >= '0' && reason[1] <= '9' && reason[2] >= '0' && reason[2] <= '9' &&
+		(len(reason) == 3 || reason[3] == ' ' || reason[3] == '-')
 }
 
 // report queues a non-delivery report (or a delay notice) for rcpts to the

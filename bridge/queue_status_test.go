@@ -1,6 +1,12 @@
 package bridge
 
-import "testing"
+import (
+	"testing"
+	"time"
+
+	"github.com/mailbridge/mailbridge/mailroot"
+	"github.com/mailbridge/mailbridge/sender"
+)
 
 // TestStatusOf: the RFC 3463 status a report gives a recipient, from the
 // last reply, or from our own failure's status when there was no reply.
@@ -23,5 +29,46 @@ func TestStatusOf(t *testing.T) {
 		if got := statusOf(tt.reply, tt.delay); got != tt.want {
 			t.Errorf("statusOf(%q, %v) = %q, want %q", tt.reply, tt.delay, got, tt.want)
 		}
+	}
+}
+
+// TestProblem: the .BDR headline quotes the Outbound Server's reply only
+// when there was one; a failure decided here (5.3.4 too big for its SIZE,
+// 5.6.7 SMTPUTF8 not offered) or without a reply is worded as such.
+func TestProblem(t *testing.T) {
+	b := &Bridge{cfg: Config{Sender: sender.Config{Host: "127.0.0.1", Port: 2951}, Expiration: time.Hour}}
+	big := "5.3.4 not sent: the message is 11766 bytes, larger than the 100 bytes the smart host accepts (SIZE in its EHLO reply, RFC 1870)"
+	utf := "5.6.7 not sent: the smart host does not offer SMTPUTF8"
+	exp := b.expired()
+	for _, tt := range []struct {
+		name    string
+		failed  []mailroot.BadRecipient
+		expired int
+		want    string
+	}{
+		{"reply", []mailroot.BadRecipient{{Addr: "a@x.test", Reply: "550 5.1.1 no such user"}}, 0,
+			`the Outbound Server 127.0.0.1:2951 replied "550 5.1.1 no such user" for <a@x.test>`},
+		{"too big", []mailroot.BadRecipient{{Addr: "a@x.test", Reply: big}}, 0,
+			"mailbridge did not send the message to the Outbound Server 127.0.0.1:2951 for <a@x.test>, without a reply from it: " + big},
+		{"SMTPUTF8", []mailroot.BadRecipient{{Addr: "j\u00fcrgen@x.test", Reply: utf}}, 0,
+			"mailbridge did not send the message to the Outbound Server 127.0.0.1:2951 for <j\u00fcrgen@x.test>, without a reply from it: " + utf},
+		{"replies", []mailroot.BadRecipient{{Addr: "a@x.test", Reply: "550 5.1.1 no"}, {Addr: "b@x.test", Reply: "550 5.1.1 no"}}, 0,
+			"the Outbound Server 127.0.0.1:2951 refused 2 of 3 recipients"},
+		{"ours only", []mailroot.BadRecipient{{Addr: "a@x.test", Reply: big}, {Addr: "b@x.test", Reply: big}}, 0,
+			"mailbridge did not send the message for 2 of 3 recipients, without a reply from the Outbound Server 127.0.0.1:2951"},
+		{"both", []mailroot.BadRecipient{{Addr: "a@x.test", Reply: "550 5.1.1 no"}, {Addr: "b@x.test", Reply: utf}}, 0,
+			"the Outbound Server 127.0.0.1:2951 refused 1 of 3 recipients, and mailbridge did not send the message for 1 more, without a reply from it"},
+		{"expired after a reply", []mailroot.BadRecipient{{Addr: "a@x.test", Reply: "451 4.2.0 busy" + exp}}, 1,
+			"the message could not be delivered within 1h0m0s (expiration); last reply from the Outbound Server 127.0.0.1:2951: 451 4.2.0 busy"},
+		{"expired without a reply", []mailroot.BadRecipient{{Addr: "a@x.test", Reply: "the smart host closed the connection after our EHLO" + exp}}, 1,
+			"the message could not be delivered within 1h0m0s (expiration); last attempt at the Outbound Server 127.0.0.1:2951, without a reply: the smart host closed the connection after our EHLO"},
+		{"refused and expired", []mailroot.BadRecipient{{Addr: "a@x.test", Reply: big}, {Addr: "b@x.test", Reply: "451 4.2.0 busy" + exp}}, 1,
+			"mailbridge did not send the message for 1 of 3 recipients, without a reply from the Outbound Server 127.0.0.1:2951, and 1 could not be delivered within 1h0m0s (expiration)"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := b.problem(tt.failed, 3, tt.expired); got != tt.want {
+				t.Errorf("got  %s\nwant %s", got, tt.want)
+			}
+		})
 	}
 }
