@@ -284,6 +284,15 @@ func classify(host, stage string, err error) *Error {
 		// Only a stop closes the connection under a transaction: its
 		// StopTimeout ([inbound] shutdown_timeout) ran out.
 		e.Reply = "mailbridge closed the connection as it stopped (shutdown_timeout ran out) " + closedWhen(stage)
+	case errors.Is(err, smtp.ErrTooLongLine):
+		// go-smtp's client reads lines of up to 2000 bytes, four times
+		// what RFC 5321 section 4.5.3.1.5 asks of a reply line; its bare
+		// error names neither the server nor the command.
+		where := "in its reply to our " + stage
+		if stage == "greeting" {
+			where = "in its greeting"
+		}
+		e.Reply = fmt.Sprintf("the smart host %s sent a line longer than 2000 bytes %s: %v", host, where, err)
 	default:
 		e.Reply = err.Error()
 	}
