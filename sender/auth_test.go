@@ -36,3 +36,64 @@ func TestNoAUTHOfferedAdvice(t *testing.T) {
 		})
 	}
 }
+
+// The commands sent in odd turns of a conversation are those of a
+// well-behaved client: QUIT after a refused AUTH (never "*" after a final
+// reply, RFC 4954 section 4); "*" only to give up on a challenge; RSET
+// after a refused MAIL and no second EHLO (RFC 5321 section 4.1.1.5); one
+// EHLO, then HELO, when EHLO is not known (section 4.1.1.1).
+func TestClientSequences(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		host     *scriptHost
+		cfg      func(*Config)
+		messages int // sent one after the other on one session
+		want     string
+		wantSent int
+	}{
+		{"535 to AUTH PLAIN", &scriptHost{EHLO: []string{"AUTH PLAIN"}, Auth: []string{"535 5.7.8 Authentication credentials invalid"}},
+			func(c *Config) { c.Username, c.Password = "app", "secret" }, 1,
+			"EHLO AUTH QUIT", 0},
+		{"535 to AUTH LOGIN", &scriptHost{EHLO: []string{"AUTH LOGIN PLAIN"}, Auth: []string{"334 VXNlcm5hbWU6", "334 UGFzc3dvcmQ6", "535 5.7.8 Authentication credentials invalid"}},
+			func(c *Config) { c.Username, c.Password = "app", "secret" }, 1,
+			"EHLO AUTH <sasl> <sasl> QUIT", 0},
+		{"AUTH LOGIN accepted", &scriptHost{EHLO: []string{"AUTH LOGIN"}, Auth: []string{"334 VXNlcm5hbWU6", "334 UGFzc3dvcmQ6", "235 2.7.0 ok"}},
+			func(c *Config) { c.Username, c.Password = "app", "secret" }, 1,
+			"EHLO AUTH <sasl> <sasl> MAIL RCPT DATA QUIT", 1},
+		{"a third LOGIN challenge is cancelled", &scriptHost{EHLO: []string{"AUTH LOGIN"}, Auth: []string{"334 VXNlcm5hbWU6", "334 UGFzc3dvcmQ6", "334 TW9yZTo="}},
+			func(c *Config) { c.Username, c.Password = "app", "secret" }, 1,
+			"EHLO AUTH <sasl> <sasl> * QUIT", 0},
+		{"451 to MAIL", &scriptHost{Mail: func(int) string { return "451 4.3.0 try later" }}, func(*Config) {}, 1,
+			"EHLO MAIL RSET QUIT", 0},
+		{"550 to MAIL, then the next message", &scriptHost{Mail: func(n int) string {
+			if n == 1 {
+				return "550 5.7.1 sender rejected"
+			}
+			return ""
+		}}, func(*Config) {}, 2,
+			"EHLO MAIL RSET MAIL RCPT DATA QUIT", 1},
+		{"502 to EHLO, opportunistic", &scriptHost{EHLOReply: "502 5.5.1 command not recognized"}, func(c *Config) { c.TLS = TLSOpportunistic }, 1,
+			"EHLO HELO MAIL RCPT DATA QUIT", 1},
+		{"502 to EHLO, none", &scriptHost{EHLOReply: "502 5.5.1 command not recognized"}, func(*Config) {}, 1,
+			"EHLO HELO MAIL RCPT DATA QUIT", 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := tt.host
+			h.start(t)
+			cfg := scriptCfg(h)
+			tt.cfg(&cfg)
+			s := NewSession(cfg)
+			for range tt.messages {
+				s.Send(context.Background(), "a@x.test", []string{"b@y.test"}, []byte(msg))
+			}
+			s.Close()
+			var verbs []string
+			for _, l := range h.Lines() {
+				verbs = append(verbs, strings.Fields(l)[0])
+			}
+			if got := strings.Join(verbs, " "); got != tt.want || h.Messages() != tt.wantSent {
+				t.Fatalf("commands %q, %d sent; want %q, %d sent", got, h.Messages(), tt.want, tt.wantSent)
+			}
+		})
+	}
+}

@@ -31,6 +31,13 @@ type scriptHost struct {
 	// STARTTLS; after a 220 the host sends AfterStartTLS (which is not
 	// TLS) and closes the connection.
 	StartTLS, AfterStartTLS string
+	// Auth are the replies to AUTH and to each line after it while they
+	// are 334 challenges; a "*" line is answered 501 and ends it. Those
+	// lines are recorded as "<sasl>" (or "*").
+	Auth []string
+	// Mail replies to the nth MAIL (from 1, over all connections); nil or
+	// "" accepts.
+	Mail func(n int) string
 
 	Port int
 
@@ -38,6 +45,7 @@ type scriptHost struct {
 	lines []string
 	msgs  int
 	conns int
+	mails int
 }
 
 func (h *scriptHost) start(t *testing.T) *scriptHost {
@@ -108,7 +116,37 @@ func (h *scriptHost) serve(c net.Conn) {
 			fmt.Fprintf(c, "%s\r\n", reply)
 		case "MAIL":
 			rcpts = 0
-			fmt.Fprintf(c, "250 2.1.0 ok\r\n")
+			h.mu.Lock()
+			h.mails++
+			n := h.mails
+			h.mu.Unlock()
+			reply := "250 2.1.0 ok"
+			if h.Mail != nil && h.Mail(n) != "" {
+				reply = h.Mail(n)
+			}
+			fmt.Fprintf(c, "%s\r\n", reply)
+		case "AUTH":
+			for _, reply := range h.Auth {
+				fmt.Fprintf(c, "%s\r\n", reply)
+				if !strings.HasPrefix(reply, "334") {
+					break
+				}
+				l, err := r.ReadString('\n')
+				if err != nil {
+					return
+				}
+				l = strings.TrimRight(l, "\r\n")
+				if l != "*" {
+					l = "<sasl>"
+				}
+				h.mu.Lock()
+				h.lines = append(h.lines, l)
+				h.mu.Unlock()
+				if l == "*" {
+					fmt.Fprintf(c, "501 5.7.0 AUTH cancelled\r\n")
+					break
+				}
+			}
 		case "RCPT":
 			rcpts++
 			reply := "250 2.1.5 ok"

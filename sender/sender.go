@@ -33,7 +33,10 @@
 // not verify is a transient failure whose reason (a *TLSError) names the
 // name expected and the certificate presented. AUTH (LOGIN when offered, else PLAIN) is sent only over TLS,
 // or in plain text when the mode is none, the administrator's choice; a
-// refused password is transient. The password is in no error or log.
+// refused password is transient, and the connection ends with QUIT. The
+// password is in no error or log. AUTH and RSET are said by this package,
+// not by go-smtp's client, whose Auth answers a final 535 with "*" and whose
+// Reset makes it say EHLO again (see raw).
 //
 // Every failure is classified here, once, into a *Error that is either
 // permanent (a 5xx reply) or transient (a 4xx reply, a refused or lost
@@ -305,6 +308,17 @@ func closedByPeer(err error) bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)
 }
 
+// connLost reports whether e leaves no connection to say QUIT on: the
+// smart host is closing it (421, RFC 5321 section 3.8), or it failed
+// without a reply.
+func connLost(e *Error) bool {
+	if e.Code != 0 {
+		return e.Code == 421
+	}
+	var ne net.Error
+	return errors.As(e.Err, &ne) || closedByPeer(e.Err) || errors.Is(e.Err, net.ErrClosed)
+}
+
 // closedWhen says at which point of the conversation stage is.
 func closedWhen(stage string) string {
 	switch stage {
@@ -344,6 +358,12 @@ type Session struct {
 	// LIMITS RCPTMAX) would otherwise refuse the same recipient on every
 	// new connection, one wasted command each time.
 	learnt int
+
+	// wire is the connection go-smtp's client uses (above TLS), and tr
+	// the transcript (nil: none), for the commands sent without the
+	// client (see raw).
+	wire net.Conn
+	tr   io.Writer
 
 	mu       sync.Mutex
 	conn     net.Conn    // s.c's connection, closed from another goroutine on a stop
@@ -523,7 +543,14 @@ func (s *Session) connect(ctx context.Context, plain bool) error {
 		c.Close()
 		return s.refused("EHLO", err, conn)
 	}
+	s.wire, s.tr = conn, tr
 	if err := s.auth(c, encrypted); err != nil {
+		// The connection is still good unless the failure says
+		// otherwise: end it politely (RFC 5321 section 4.1.1.10).
+		if !connLost(err) {
+			c.CommandTimeout = min(c.CommandTimeout, 5*time.Second)
+			c.Quit()
+		}
 		c.Close()
 		return err
 	}
@@ -716,7 +743,7 @@ func (s *Session) transaction(from string, res []Result, message Content) (tried
 		if !errors.As(err, &se) || se.Code == 421 {
 			return len(res), true // no reply, or the server is closing (RFC 5321 3.8)
 		}
-		if s.c.Reset() != nil {
+		if !s.rset() {
 			return len(res), true
 		}
 		return len(res), false
@@ -779,7 +806,7 @@ func (s *Session) transaction(from string, res []Result, message Content) (tried
 		accepted++
 	}
 	if accepted == 0 {
-		if s.c.Reset() != nil {
+		if !s.rset() {
 			return len(res), true
 		}
 		return len(res), false
@@ -846,6 +873,16 @@ type readError struct{ err error }
 
 func (e readError) Error() string { return e.err.Error() }
 func (e readError) Unwrap() error { return e.err }
+
+// rset ends a failed transaction with RSET (RFC 5321 section 4.1.1.5) and
+// reports whether the connection is still usable. It is sent without
+// go-smtp's Client.Reset, which makes the client say EHLO again before
+// its next command: RSET leaves the session as EHLO made it, and a second
+// EHLO is a wasted round trip.
+func (s *Session) rset() bool {
+	code, _, err := s.raw("RSET")
+	return err == nil && code == 250
+}
 
 // writeDeadlineConn gives every Write a fresh write deadline.
 type writeDeadlineConn struct {
