@@ -286,21 +286,9 @@ func TestOutboundW3CSTARTTLS(t *testing.T) {
 	if res[0].Err != nil {
 		t.Fatal(res[0].Err)
 	}
-	ml.mu.Lock()
-	got := strings.Join(ml.lines, "\n")
-	ml.mu.Unlock()
-	var verbs []string
-	for _, l := range ml.lines {
-		f := strings.Split(l, " ")
-		if f[3] == "OutboundConnectionCommand" {
-			verbs = append(verbs, f[8])
-		} else {
-			verbs = append(verbs, f[10][:3])
-		}
-	}
 	want := "220 EHLO 250 STARTTLS 220 EHLO 250 MAIL 250 RCPT 250 DATA 354 250 QUIT 221"
-	if strings.Join(verbs, " ") != want {
-		t.Fatalf("transcript %s, want %s:\n%s", strings.Join(verbs, " "), want, got)
+	if got, all := ml.verbs(); got != want {
+		t.Fatalf("transcript %s, want %s:\n%s", got, want, all)
 	}
 }
 

@@ -26,6 +26,23 @@ func (m *memLog) Log(e compat.W3CEntry) error {
 	return nil
 }
 
+// verbs returns the conversation in short: each command's verb and each
+// reply's code, in order ("220 EHLO 250 ..."), and the whole log.
+func (m *memLog) verbs() (short, all string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var v []string
+	for _, l := range m.lines {
+		f := strings.Split(l, " ")
+		if f[3] == "OutboundConnectionCommand" {
+			v = append(v, f[8])
+		} else {
+			v = append(v, f[10][:3])
+		}
+	}
+	return strings.Join(v, " "), strings.Join(m.lines, "\n")
+}
+
 // TestOutboundW3C: every command sent and the first line of every reply
 // is logged as IIS did (OutboundConnectionCommand/Response, s-port the
 // smart host's port), without the message content.
