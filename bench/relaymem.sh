@@ -24,27 +24,9 @@ for tool in /usr/sbin/smtp-sink /usr/bin/python3; do
 	[ -x "$tool" ] || { echo "bench: $tool missing: apt-get install postfix python3" >&2; exit 1; }
 done
 
-OUT=$(pwd)/bench/out/relaymem-$(date -u +%Y%m%dT%H%M%SZ)
-mkdir -p "$OUT"
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	[ -d "$OUT/base-src" ] && git worktree remove --force "$OUT/base-src" >/dev/null 2>&1
-	rm -rf "$OUT"
-}
-trap cleanup EXIT
-
-builds=(head)
-go build -o "$OUT/head" ./cmd/mailbridge
-if [ -n "${BASE:-}" ]; then
-	git worktree add --detach "$OUT/base-src" "$BASE" >/dev/null 2>&1
-	(cd "$OUT/base-src" && go build -o "$OUT/base" ./cmd/mailbridge)
-	builds+=(base)
-fi
-
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
+start_builds relaymem
 
 sink_args=(127.0.0.1:"$SINK_PORT" 100)
 [ "$(id -u)" = 0 ] && sink_args=(-u nobody "${sink_args[@]}")
