@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -473,14 +474,20 @@ func intakeRetry(tries int) time.Duration {
 // moved to Pickup) is the same message. The message is copied through a
 // buffer, never held whole.
 func writeQueueFile(w io.Writer, from string, to []string, msg io.Reader, stuffed bool) error {
-	if _, err := io.WriteString(w, compat.Envelope(from, to)); err != nil {
+	// stuffer writes line by line: buffered, a 10 KB message is one write
+	// to the file, not one per line (the Pickup drain was 15 % slower).
+	bw := bufio.NewWriterSize(w, 64<<10)
+	if _, err := bw.WriteString(compat.Envelope(from, to)); err != nil {
 		return err
 	}
+	var dst io.Writer = bw
 	if stuffed {
-		w = &stuffer{w: w, start: true}
+		dst = &stuffer{w: bw, start: true}
 	}
-	_, err := io.Copy(w, msg)
-	return err
+	if _, err := io.Copy(dst, msg); err != nil {
+		return err
+	}
+	return bw.Flush()
 }
 
 // stuffer doubles a leading dot on every line written through it (RFC
