@@ -95,16 +95,8 @@ func TestOutboundW3CSTARTTLSRefused(t *testing.T) {
 	h := (&scriptHost{StartTLS: refused454}).start(t)
 	cfg := scriptCfg(h)
 	cfg.TLS, cfg.InsecureSkipVerify = TLSOpportunistic, true
-	ml := &memLog{}
-	cfg.CommandLog = ml
-	s := NewSession(cfg)
-	res := s.Send(context.Background(), "a@x.test", []string{"b@y.test"}, []byte(msg))
-	s.Close()
-	if res[0].Err != nil {
-		t.Fatal(res[0].Err)
-	}
 	want := "220 EHLO 250 STARTTLS 454 MAIL 250 RCPT 250 DATA 354 250 QUIT 221"
-	if got, all := ml.verbs(); got != want {
+	if got, all := sendLogged(t, cfg); got != want {
 		t.Fatalf("transcript %s, want %s:\n%s", got, want, all)
 	}
 }

@@ -278,16 +278,8 @@ func TestOutboundW3CSTARTTLS(t *testing.T) {
 	sink := smtpsink.StartTLS(t, smtpsink.Hooks{}, smtpsink.TLSOptions{Config: serverTLS(pki.Server(t, "127.0.0.1"))})
 	cfg := cfgFor(sink)
 	cfg.TLS, cfg.RootCAs = TLSStartTLS, pki.Pool
-	ml := &memLog{}
-	cfg.CommandLog = ml
-	s := NewSession(cfg)
-	res := s.Send(context.Background(), "a@x.test", []string{"b@y.test"}, []byte(msg))
-	s.Close()
-	if res[0].Err != nil {
-		t.Fatal(res[0].Err)
-	}
 	want := "220 EHLO 250 STARTTLS 220 EHLO 250 MAIL 250 RCPT 250 DATA 354 250 QUIT 221"
-	if got, all := ml.verbs(); got != want {
+	if got, all := sendLogged(t, cfg); got != want {
 		t.Fatalf("transcript %s, want %s:\n%s", got, want, all)
 	}
 }

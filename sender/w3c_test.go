@@ -43,6 +43,21 @@ func (m *memLog) verbs() (short, all string) {
 	return strings.Join(v, " "), strings.Join(m.lines, "\n")
 }
 
+// sendLogged sends msg to b@y.test with cfg, the W3C log kept, and returns
+// the conversation in short (memLog.verbs).
+func sendLogged(t *testing.T, cfg Config) (short, all string) {
+	t.Helper()
+	ml := &memLog{}
+	cfg.CommandLog = ml
+	s := NewSession(cfg)
+	res := s.Send(context.Background(), "a@x.test", []string{"b@y.test"}, []byte(msg))
+	s.Close()
+	if res[0].Err != nil {
+		t.Fatal(res[0].Err)
+	}
+	return ml.verbs()
+}
+
 // TestOutboundW3C: every command sent and the first line of every reply
 // is logged as IIS did (OutboundConnectionCommand/Response, s-port the
 // smart host's port), without the message content.
