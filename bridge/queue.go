@@ -302,11 +302,17 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 	}
 	now := time.Now()
 	st := &m.st
+	var replies []string // distinct replies, in recipient order
+	addReply := func(r string) {
+		if !slices.Contains(replies, r) {
+			replies = append(replies, r)
+		}
+	}
 	if ctx.Err() != nil && !allSent(results) {
 		// Stopping: keep what was accepted, try the rest at the next start.
 		// (An attempt that the stop let finish, every recipient accepted,
 		// ends below like any other: the message leaves Queue now.)
-		var sent, cut, replies []string
+		var sent, cut []string
 		for _, r := range results {
 			if r.Err == nil {
 				st.Done = append(st.Done, r.Rcpt)
@@ -314,9 +320,7 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 				continue
 			}
 			cut = append(cut, r.Rcpt)
-			if reply := r.Err.ReplyLine(); !slices.Contains(replies, reply) {
-				replies = append(replies, reply)
-			}
+			addReply(r.Err.ReplyLine())
 		}
 		if len(sent) > 0 {
 			// Said now: after the restart the attempt finds nobody left
@@ -336,15 +340,6 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 	}
 	st.Attempts++
 	var sent, deferred, refused []string
-	var replies []string // distinct replies, in recipient order
-	addReply := func(r string) {
-		for _, x := range replies {
-			if x == r {
-				return
-			}
-		}
-		replies = append(replies, r)
-	}
 	if st.LastReply == nil {
 		st.LastReply = map[string]string{}
 	}
