@@ -359,12 +359,6 @@ type Session struct {
 	// new connection, one wasted command each time.
 	learnt int
 
-	// wire is the connection go-smtp's client uses (above TLS), and tr
-	// the transcript (nil: none), for the commands sent without the
-	// client (see raw).
-	wire net.Conn
-	tr   io.Writer
-
 	mu       sync.Mutex
 	conn     net.Conn    // s.c's connection, closed from another goroutine on a stop
 	gen      int         // the Send call under way, so that a late stop of an earlier one is ignored
@@ -543,7 +537,6 @@ func (s *Session) connect(ctx context.Context, plain bool) error {
 		c.Close()
 		return s.refused("EHLO", err, conn)
 	}
-	s.wire, s.tr = conn, tr
 	if err := s.auth(c, encrypted); err != nil {
 		// The connection is still good unless the failure says
 		// otherwise: end it politely (RFC 5321 section 4.1.1.10).
@@ -875,13 +868,9 @@ func (e readError) Error() string { return e.err.Error() }
 func (e readError) Unwrap() error { return e.err }
 
 // rset ends a failed transaction with RSET (RFC 5321 section 4.1.1.5) and
-// reports whether the connection is still usable. It is sent without
-// go-smtp's Client.Reset, which makes the client say EHLO again before
-// its next command: RSET leaves the session as EHLO made it, and a second
-// EHLO is a wasted round trip.
+// reports whether the connection is still usable.
 func (s *Session) rset() bool {
-	code, _, err := s.raw("RSET")
-	return err == nil && code == 250
+	return s.c.Reset() == nil
 }
 
 // writeDeadlineConn gives every Write a fresh write deadline.

@@ -3,11 +3,9 @@ package sender
 import (
 	"bufio"
 	"bytes"
-	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -356,89 +354,12 @@ func (s *Session) auth(c *smtp.Client, encrypted bool) *Error {
 	default:
 		return classify(addr, "AUTH", fmt.Errorf("the smart host offers AUTH %s, but only LOGIN and PLAIN are supported", mechs))
 	}
-	if err := s.authExchange(client); err != nil {
+	if err := c.Auth(client); err != nil {
 		e := classify(addr, "AUTH "+mech, err)
 		e.Permanent = false
 		return e
 	}
 	return nil
-}
-
-// authExchange runs the AUTH exchange (RFC 4954 section 4) itself rather
-// than through go-smtp's Client.Auth, which answers a final refusal (535)
-// with "*", the cancel meant for a challenge still open, and so sends a
-// command the smart host can only refuse. Here "*" is sent only when we
-// give up on a challenge (334); a final reply ends the exchange.
-func (s *Session) authExchange(a sasl.Client) error {
-	mech, ir, err := a.Start()
-	if err != nil {
-		return err
-	}
-	line := "AUTH " + mech
-	if ir != nil {
-		// RFC 4954 section 4: "=" is an empty initial response.
-		line += " " + cmp.Or(base64.StdEncoding.EncodeToString(ir), "=")
-	}
-	code, msg, err := s.raw(line)
-	for {
-		if err != nil {
-			return err
-		}
-		switch code {
-		case 235:
-			return nil
-		case 334:
-			challenge, derr := base64.StdEncoding.DecodeString(msg)
-			var resp []byte
-			if derr == nil {
-				resp, derr = a.Next(challenge)
-			}
-			if derr != nil {
-				s.raw("*") // its reply (501) changes nothing
-				return derr
-			}
-			code, msg, err = s.raw(base64.StdEncoding.EncodeToString(resp))
-		default:
-			return replyError(&textproto.Error{Code: code, Msg: msg})
-		}
-	}
-}
-
-// raw sends one command line on the connection go-smtp's client uses and
-// reads the reply, for the commands whose handling in that client does not
-// fit (authExchange, rset). Both the client and the smart host are then
-// idle: the client has read every reply in full and never pipelines, so
-// nothing is left in its buffer. The reply is read a byte at a time so as
-// not to take bytes of a later reply from the client. The transcript sees
-// both, as it sees the client's commands.
-func (s *Session) raw(line string) (code int, msg string, err error) {
-	s.wire.SetDeadline(time.Now().Add(s.cfg.CommandTimeout))
-	defer s.wire.SetDeadline(time.Time{})
-	if s.tr != nil {
-		s.tr.Write([]byte(line + "\r\n"))
-	}
-	if _, err := io.WriteString(s.wire, line+"\r\n"); err != nil {
-		return 0, "", err
-	}
-	r := textproto.NewReader(bufio.NewReaderSize(byteReader{s.wire}, 16))
-	code, msg, err = r.ReadResponse(0)
-	if err != nil {
-		return 0, "", err
-	}
-	if s.tr != nil {
-		s.tr.Write([]byte(replyLines(code, msg)))
-	}
-	return code, msg, nil
-}
-
-// byteReader reads at most one byte at a time.
-type byteReader struct{ r io.Reader }
-
-func (b byteReader) Read(p []byte) (int, error) {
-	if len(p) > 1 {
-		p = p[:1]
-	}
-	return b.r.Read(p)
 }
 
 // loginClient is the LOGIN mechanism (draft-murchison-sasl-login): the

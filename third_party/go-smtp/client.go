@@ -400,8 +400,12 @@ func (c *Client) Auth(a sasl.Client) error {
 			}
 		}
 		if err != nil {
-			// abort the AUTH
-			c.cmd(501, "*")
+			// mailbridge patch: abort the AUTH with "*" only while a
+			// challenge (334) is open (RFC 4954 section 4); after a final
+			// reply (535 ...) the exchange is over, and "*" is a bad command.
+			if code == 334 {
+				c.cmd(501, "*")
+			}
 			break
 		}
 		if resp == nil {
@@ -873,9 +877,9 @@ func (c *Client) Reset() error {
 		return err
 	}
 
-	// allow custom HELLO again
-	c.didHello = false
-	c.helloError = nil
+	// mailbridge patch: RSET leaves the session as EHLO made it (RFC 5321
+	// section 4.1.1.5); upstream forgot the greeting here, so the next
+	// command was preceded by a second EHLO, a wasted round trip.
 
 	c.rcpts = nil
 	return nil
