@@ -128,6 +128,9 @@ type Bridge struct {
 	// platform's readiness check; tests replace it to exercise the
 	// quiet-period fallback).
 	openIfDone func(path string) (*os.File, readiness, error)
+	// warnAfter is how long a Pickup file may stay busy or unreadable
+	// before a warning says so (a minute; tests shorten it).
+	warnAfter time.Duration
 
 	// ignoredWarned holds the ignored Pickup files already warned about
 	// (watch goroutine only).
@@ -165,6 +168,7 @@ func New(cfg Config, root *mailroot.Root, log *slog.Logger) *Bridge {
 		unreachable:     map[string]bool{},
 
 		openIfDone: openIfDone,
+		warnAfter:  time.Minute,
 	}
 }
 

@@ -69,12 +69,14 @@ func baseConfig(sink *smtpsink.Sink) Config {
 }
 
 // start runs a bridge over layout until the test ends (or stop).
-func start(t *testing.T, l mailroot.Layout, cfg Config) *harness {
+func start(t *testing.T, l mailroot.Layout, cfg Config, setup ...func(*Bridge)) *harness {
 	t.Helper()
-	return startB(t, l, cfg)
+	return startB(t, l, cfg, setup...)
 }
 
-func startB(t testing.TB, l mailroot.Layout, cfg Config) *harness {
+// startB is start for benchmarks too; setup changes the bridge before it
+// runs.
+func startB(t testing.TB, l mailroot.Layout, cfg Config, setup ...func(*Bridge)) *harness {
 	t.Helper()
 	root, err := mailroot.Open(l)
 	if err != nil {
@@ -85,6 +87,9 @@ func startB(t testing.TB, l mailroot.Layout, cfg Config) *harness {
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &harness{t: t, root: root, cfg: cfg, cancel: cancel, done: make(chan struct{}), logs: logs}
 	b := New(cfg, root, log)
+	for _, f := range setup {
+		f(b)
+	}
 	go func() {
 		defer close(h.done)
 		if err := b.Run(ctx); err != nil {

@@ -264,7 +264,7 @@ func (b *Bridge) tryClaim(name string) time.Time {
 		b.warnIrregular(name, err)
 		return forget()
 	}
-	if err != nil {
+	if err != nil && st != denied {
 		b.log.Debug("Pickup file not readable yet", "file", name, "error", err)
 		st = unknown
 	}
@@ -273,11 +273,22 @@ func (b *Bridge) tryClaim(name string) time.Time {
 		return forget()
 	case busy:
 		pf.tries++
-		if !pf.warned && now.Sub(pf.since) > time.Minute {
+		if !pf.warned && now.Sub(pf.since) > b.warnAfter {
 			pf.warned = true
 			b.log.Warn("Pickup file still open by its writer; it will be sent once closed", "file", name, "since", pf.since)
 		}
 		return now.Add(backoff(pf.tries))
+	case denied:
+		// Not claimed: in Queue it could not be read either, and here its
+		// writer and the administrator still see it. Said once it has
+		// lasted (a pending delete or a scanner passes in seconds).
+		pf.tries++
+		if !pf.warned && now.Sub(pf.since) > b.warnAfter {
+			pf.warned = true
+			b.log.Warn("Pickup file cannot be read by mailbridge (access denied); it stays in Pickup and is tried again: give the account mailbridge runs as read access to it, and to the Pickup folder so that new files inherit it",
+				"file", name, "since", pf.since, "error", reasonOf(err))
+		}
+		return now.Add(intakeRetry(pf.tries))
 	case unknown:
 		fi, err := os.Lstat(path)
 		if err != nil {
@@ -378,13 +389,17 @@ func (b *Bridge) warnIrregular(name string, why error) {
 	if warned {
 		return
 	}
-	reason := why.Error()
-	var pe *fs.PathError
-	if errors.As(why, &pe) {
-		reason = pe.Err.Error() // the name is logged as file
-	}
 	b.log.Warn("Pickup entry not taken: only regular files are sent (never what a link leads to); it stays in Pickup: remove it, or put the message itself there",
-		"file", name, "reason", reason)
+		"file", name, "reason", reasonOf(why))
+}
+
+// reasonOf is err without the path, which is logged as file.
+func reasonOf(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
 }
 
 // ingest turns a claimed file (Queue/ID.in, read from r) into a queued

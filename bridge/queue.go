@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -259,7 +260,18 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 		}
 		if err != nil {
 			m.intakeTries++
-			b.log.Debug("cannot read claimed file", "path", m.intake, "error", err)
+			// Said when first met and then hourly (retries come a minute
+			// apart): a file whose permissions changed after its claim,
+			// or met again at a start, is not retried in silence.
+			lvl := slog.LevelDebug
+			if m.intakeTries%60 == 1 {
+				lvl = slog.LevelError
+			}
+			args := []any{"path", m.intake, "tries", m.intakeTries, "error", err}
+			if m.source != "" { // unknown for a claim found at start
+				args = append([]any{"file", m.source}, args...)
+			}
+			b.log.Log(ctx, lvl, "cannot read claimed file; it stays in Queue and is tried again: give the account mailbridge runs as read access to it", args...)
 			return time.Now().Add(intakeRetry(m.intakeTries))
 		}
 		due := b.intake(id, m, f)

@@ -22,6 +22,11 @@ const (
 	unknown
 	// gone: the file no longer exists (claimed or deleted by someone else).
 	gone
+	// denied: the file cannot be opened for reading (permissions, or on
+	// Windows a pending delete or a scanner): claiming it would only move
+	// a file that cannot be sent out of its writer's sight into Queue, so
+	// it stays in Pickup and is tried again.
+	denied
 	// irregular: the name is not a regular file (a symbolic link or other
 	// reparse point, a folder, a named pipe ...): it is never taken, since
 	// following a link would read a file its writer may not (the error says
@@ -39,6 +44,8 @@ func openRegular(path string) (f *os.File, st readiness, err error) {
 		return nil, gone, nil
 	case errors.Is(err, mailroot.ErrNotRegular):
 		return nil, irregular, err
+	case errors.Is(err, fs.ErrPermission):
+		return nil, denied, err
 	case err != nil:
 		return nil, unknown, err
 	}

@@ -41,8 +41,9 @@ func openIfDone(path string) (*os.File, readiness, error) {
 	case errors.Is(err, windows.ERROR_FILE_NOT_FOUND), errors.Is(err, windows.ERROR_PATH_NOT_FOUND):
 		return nil, gone, nil
 	case errors.Is(err, windows.ERROR_ACCESS_DENIED):
-		// Antivirus or a pending delete: try again later.
-		return nil, busy, nil
+		// The file's permissions, or briefly a pending delete or a
+		// scanner: try again later.
+		return nil, denied, &os.PathError{Op: "open", Path: path, Err: err}
 	}
 	return nil, unknown, err
 }
