@@ -322,6 +322,24 @@ func TestPickupIgnore(t *testing.T) {
 	}
 }
 
+// IPv4-mapped IPv6 ranges stand for the IPv4 ranges they map: clients
+// are matched as IPv4 (the listener unmaps them), so kept as IPv6 such a
+// deny_from entry never denied anyone.
+func TestMappedRanges(t *testing.T) {
+	c, err := Parse("mb.toml", []byte("[inbound]\ndeny_from = [\"::ffff:127.0.0.3/128\", \"::ffff:127.0.0.0/104\", \"::ffff:10.1.2.3\", \"::ffff:0:0/80\", \"2001:db8::/32\"]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range c.Inbound.DenyFrom {
+		got = append(got, p.String())
+	}
+	want := "127.0.0.3/32 127.0.0.0/8 10.1.2.3/32 ::/80 2001:db8::/32"
+	if strings.Join(got, " ") != want {
+		t.Fatalf("deny_from read as %q, want %q", got, want)
+	}
+}
+
 func TestRelayKeys(t *testing.T) {
 	c, err := Parse("mb.toml", []byte("[inbound]\nlocal_domains = [\"corp.example\", \"alias.example\"]\nrelay_from = [\"10.1.2.3\", \"192.168.0.0/16\", \"2001:db8::/32\"]\nintercept = false\ndeny_from = [\"203.0.113.9\"]\n"))
 	if err != nil {

@@ -717,6 +717,12 @@ func prefixList(dst *[]netip.Prefix) func(any) error {
 				}
 				p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
 			}
+			// Clients are matched as IPv4 when they come as IPv4-mapped
+			// IPv6 (listener: Unmap), so a mapped range must be the IPv4
+			// range it stands for, or it would never match anyone.
+			if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
+				p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
+			}
 			out = append(out, p.Masked())
 			return nil
 		})
