@@ -10,11 +10,18 @@
 // the log without sharing delete access (some editors and tail tools) makes
 // the rename fail; the file then keeps growing, the failure is written into
 // it, and rotation is tried again after another quarter of the maximum size.
+//
+// A log file moved or deleted while it is written (an administrator freeing
+// space, a tool that rotates logs by moving them, the folder removed) is
+// noticed within checkEvery and started anew, its folder created again.
+// Until it can be, records go to the fallback writer (standard error), and
+// the new file says how many went there.
 package logfile
 
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -23,27 +30,36 @@ import (
 	"time"
 )
 
+// checkEvery is how often, at most, a write looks whether the log file is
+// still where it was opened.
+const checkEvery = 5 * time.Second
+
 // File is a size-rotated log file; it is an io.Writer safe for concurrent
 // use.
 type File struct {
 	path     string
 	maxSize  int64
 	maxFiles int
+	fallback io.Writer     // records while no file can be written; may be nil
+	every    time.Duration // checkEvery; tests shorten it
 
 	mu         sync.Mutex
-	f          *os.File
+	f          *os.File // nil while missing (or closed)
+	closed     bool
 	size       int64
-	nextRotate int64 // size at which the next rotation is attempted
+	nextRotate int64     // size at which the next rotation is attempted
+	checked    time.Time // when the path was last compared with f
+	missed     int       // records not written to a file since missedAt
+	missedErr  error     // why
+	missedAt   time.Time // when the file went missing
 }
 
 // Open opens (appending) or creates the log file at path, creating its
 // folder. A file reaching maxSize bytes is rotated, keeping maxFiles old
-// files; maxSize <= 0 never rotates.
-func Open(path string, maxSize int64, maxFiles int) (*File, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, fmt.Errorf("log file %s: creating its folder: %w", path, err)
-	}
-	l := &File{path: path, maxSize: maxSize, maxFiles: maxFiles}
+// files; maxSize <= 0 never rotates. While the file cannot be written,
+// records go to fallback (nil: they are dropped).
+func Open(path string, maxSize int64, maxFiles int, fallback io.Writer) (*File, error) {
+	l := &File{path: path, maxSize: maxSize, maxFiles: maxFiles, fallback: fallback, every: checkEvery, checked: time.Now()}
 	if err := l.open(); err != nil {
 		return nil, err
 	}
@@ -52,6 +68,9 @@ func Open(path string, maxSize int64, maxFiles int) (*File, error) {
 }
 
 func (l *File) open() error {
+	if err := os.MkdirAll(filepath.Dir(l.path), 0o755); err != nil {
+		return fmt.Errorf("log file %s: creating its folder: %w", l.path, err)
+	}
 	f, err := os.OpenFile(l.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
 	if err != nil {
 		return fmt.Errorf("log file: %w", err)
@@ -70,39 +89,88 @@ func (l *File) open() error {
 func (l *File) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.f == nil {
+	if l.closed {
 		return 0, fs.ErrClosed
 	}
-	if l.maxSize > 0 && l.size > 0 && l.size+int64(len(p)) > l.nextRotate {
-		if err := l.rotate(); err != nil {
-			return 0, err
-		}
+	if now := time.Now(); now.Sub(l.checked) >= l.every {
+		l.checked = now
+		l.check()
+	}
+	if l.f != nil && l.maxSize > 0 && l.size > 0 && l.size+int64(len(p)) > l.nextRotate {
+		l.rotate()
+	}
+	if l.f == nil {
+		return l.miss(p)
 	}
 	n, err := l.f.Write(p)
 	l.size += int64(n)
 	return n, err
 }
 
-// rotate shifts the old files and starts a new one. It fails only when no
-// file can be written at all.
-func (l *File) rotate() error {
-	if err := l.f.Close(); err != nil {
-		return fmt.Errorf("log file: %w", err)
+// check starts the file anew when it is no longer at its path (moved,
+// deleted, its folder removed), or tries again to open it when it could
+// not be.
+func (l *File) check() {
+	if l.f != nil {
+		fi, err := os.Stat(l.path)
+		if err == nil {
+			if cur, err := l.f.Stat(); err != nil || os.SameFile(fi, cur) {
+				return
+			}
+		}
+		l.f.Close()
+		l.f = nil
+		l.missedErr, l.missedAt = errors.New("the log file was moved or deleted"), time.Now()
 	}
+	l.reopen()
+}
+
+// reopen opens the file again after a gap and says in it what the gap cost.
+func (l *File) reopen() {
+	if err := l.open(); err != nil {
+		l.missedErr = err
+		return
+	}
+	l.nextRotate = l.maxSize
+	defer func() { l.missed, l.missedAt = 0, time.Time{} }()
+	if l.missed == 0 {
+		return
+	}
+	where := "went to standard error"
+	if l.fallback == nil {
+		where = "were lost"
+	}
+	fmt.Fprintf(l.f, "time=%s level=WARN msg=\"the log file could not be written; the records meanwhile %s\" records=%d since=%s error=%q\n",
+		time.Now().Format(time.RFC3339Nano), where, l.missed, l.missedAt.Format(time.RFC3339Nano), l.missedErr.Error())
+}
+
+// miss sends p to the fallback while no file can be written.
+func (l *File) miss(p []byte) (int, error) {
+	l.missed++
+	if l.fallback == nil {
+		return 0, fmt.Errorf("log file: %w", l.missedErr)
+	}
+	return l.fallback.Write(p)
+}
+
+// rotate shifts the old files and starts a new one. When no new file can
+// be opened, f is left nil and records go to the fallback until one can.
+func (l *File) rotate() {
+	l.f.Close()
 	l.f = nil
 	shiftErr := l.shift()
 	if err := l.open(); err != nil {
-		return err
+		l.missedErr, l.missedAt = err, time.Now()
+		return
 	}
 	if shiftErr != nil {
 		// Keep writing to the same file rather than losing records.
 		l.nextRotate = l.size + l.maxSize/4
 		fmt.Fprintf(l.f, "time=%s level=WARN msg=\"log rotation failed; the log file keeps growing\" error=%q\n",
 			time.Now().Format(time.RFC3339Nano), shiftErr.Error())
-		return nil
+		return
 	}
 	l.nextRotate = l.maxSize
-	return nil
 }
 
 // shift renames NAME.(n-1) to NAME.n down to NAME to NAME.1, deleting the
@@ -129,6 +197,7 @@ func (l *File) name(i int) string { return l.path + "." + strconv.Itoa(i) }
 func (l *File) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.closed = true
 	if l.f == nil {
 		return nil
 	}

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -44,7 +45,7 @@ func TestRotation(t *testing.T) {
 			dir := testdir.New(t)
 			path := filepath.Join(dir, "logs", "m.log")
 			const maxSize = 1000 // about 10 records of 93 bytes
-			l, err := Open(path, maxSize, tt.maxFiles)
+			l, err := Open(path, maxSize, tt.maxFiles, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -105,7 +106,7 @@ func TestAppendsToExistingFile(t *testing.T) {
 	if err := os.WriteFile(path, []byte("earlier\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	l, err := Open(path, 1<<20, 2)
+	l, err := Open(path, 1<<20, 2, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +122,7 @@ func TestExistingFileOverLimitRotatesAtFirstWrite(t *testing.T) {
 	if err := os.WriteFile(path, bytes.Repeat([]byte("old\n"), 500), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	l, err := Open(path, 1000, 1)
+	l, err := Open(path, 1000, 1, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +138,7 @@ func TestExistingFileOverLimitRotatesAtFirstWrite(t *testing.T) {
 
 func TestConcurrentWritesStayWhole(t *testing.T) {
 	path := filepath.Join(testdir.New(t), "m.log")
-	l, err := Open(path, 4096, 50)
+	l, err := Open(path, 4096, 50, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +169,7 @@ func TestConcurrentWritesStayWhole(t *testing.T) {
 }
 
 func TestWriteAfterClose(t *testing.T) {
-	l, err := Open(filepath.Join(testdir.New(t), "m.log"), 0, 0)
+	l, err := Open(filepath.Join(testdir.New(t), "m.log"), 0, 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,8 +186,87 @@ func TestOpenReportsUnusableFolder(t *testing.T) {
 	dir := testdir.New(t)
 	blocker := filepath.Join(dir, "file")
 	os.WriteFile(blocker, nil, 0o644)
-	_, err := Open(filepath.Join(blocker, "m.log"), 0, 0)
+	_, err := Open(filepath.Join(blocker, "m.log"), 0, 0, nil)
 	if err == nil || !strings.Contains(err.Error(), blocker) {
 		t.Errorf("Open under a file = %v; want an error naming %s", err, blocker)
+	}
+}
+
+// The log file's folder removed while mailbridge runs (an administrator
+// cleaning up), then standing in the way as a file: records go to the
+// fallback while no file can be written, and once the folder can be made
+// again the log starts anew and says how many went elsewhere.
+func TestFolderRemovedWhileWriting(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("on Windows a log file that is open cannot be moved or deleted, nor its folder removed")
+	}
+	dir := filepath.Join(testdir.New(t), "logs")
+	path := filepath.Join(dir, "m.log")
+	var fallback bytes.Buffer
+	l, err := Open(path, 1<<20, 2, &fallback)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	l.every = 0 // look at every write
+	write := func(i int) {
+		t.Helper()
+		if _, err := l.Write(record(i)); err != nil {
+			t.Fatalf("record %d: %v", i, err)
+		}
+	}
+	write(0)
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	write(1) // folder made again, new file
+	if got := string(readAll(t, path)); got != string(record(1)) {
+		t.Fatalf("after the folder was removed the log holds %q", got)
+	}
+	// Now a file stands where the folder was: nothing can be opened.
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dir, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	write(2)
+	write(3)
+	if got := fallback.String(); got != string(record(2))+string(record(3)) {
+		t.Fatalf("fallback got %q", got)
+	}
+	os.Remove(dir)
+	write(4)
+	got := string(readAll(t, path))
+	if !strings.Contains(got, "the log file could not be written; the records meanwhile went to standard error\" records=2") ||
+		!strings.HasSuffix(got, string(record(4))) {
+		t.Fatalf("the new log file holds:\n%s", got)
+	}
+}
+
+// A log file moved away (a tool that rotates logs by renaming them) is
+// started anew at its path; the moved file keeps what it had.
+func TestMovedAwayStartsAnew(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("on Windows a log file that is open cannot be moved or deleted, nor its folder removed")
+	}
+	dir := testdir.New(t)
+	path := filepath.Join(dir, "m.log")
+	l, err := Open(path, 1<<20, 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	l.every = 0
+	l.Write(record(0))
+	if err := os.Rename(path, path+".old"); err != nil {
+		t.Fatal(err)
+	}
+	l.Write(record(1))
+	if got := string(readAll(t, path+".old")); got != string(record(0)) {
+		t.Errorf("moved file holds %q", got)
+	}
+	if got := string(readAll(t, path)); got != string(record(1)) {
+		t.Errorf("new file holds %q", got)
 	}
 }

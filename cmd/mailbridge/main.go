@@ -196,7 +196,7 @@ func newLogger(cfg *config.Config, stderr io.Writer) (*slog.Logger, func(), erro
 	}
 	w, closeFn := stderr, func() {}
 	if cfg.Log.File != "" {
-		f, err := logfile.Open(cfg.Log.File, cfg.Log.MaxSize, cfg.Log.MaxFiles)
+		f, err := logfile.Open(cfg.Log.File, cfg.Log.MaxSize, cfg.Log.MaxFiles, stderr)
 		if err != nil {
 			return nil, nil, fmt.Errorf("[log] file: %w", err)
 		}
