@@ -78,7 +78,8 @@ type Config struct {
 	// Rescan is the interval of full Pickup scans; 0 means 60s.
 	Rescan time.Duration
 	// QuietPeriod applies where the OS cannot tell whether a writer is
-	// done; 0 means 2s.
+	// done: how long a file must stay unchanged; 0 takes it at first
+	// sight (README allows "0s"), negative means 2s.
 	QuietPeriod time.Duration
 	// Ignore lists the file name patterns (path.Match syntax, matched
 	// without regard to case, as Windows compares names) of Pickup files
@@ -101,7 +102,7 @@ func (c Config) withDefaults() Config {
 	if c.Rescan <= 0 {
 		c.Rescan = time.Minute
 	}
-	if c.QuietPeriod <= 0 {
+	if c.QuietPeriod < 0 { // "0s" is a setting: take files at first sight
 		c.QuietPeriod = 2 * time.Second
 	}
 	if c.Hostname == "" {

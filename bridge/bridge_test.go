@@ -1176,3 +1176,14 @@ func TestPickupFolderReplaced(t *testing.T) {
 		t.Fatalf("log:\n%s", h.logs.String())
 	}
 }
+
+// quiet_period = "0s" is allowed (README) and means no wait; it used to be
+// taken for unset and became 2 s.
+func TestQuietPeriodZeroKept(t *testing.T) {
+	if got := (Config{QuietPeriod: 0}).withDefaults().QuietPeriod; got != 0 {
+		t.Errorf("QuietPeriod 0 became %v", got)
+	}
+	if got := (Config{QuietPeriod: -1}).withDefaults().QuietPeriod; got != 2*time.Second {
+		t.Errorf("QuietPeriod -1 became %v, want the default 2s", got)
+	}
+}
