@@ -14,7 +14,7 @@ import (
 // defaultIgnore is config's default [pickup] ignore; withTmp adds what an
 // administrator whose writers rename NAME.tmp files adds.
 var (
-	defaultIgnore = []string{".*", "*.part", "*.filepart"}
+	defaultIgnore = []string{".*", "*.part", "*.filepart", "desktop.ini", "Thumbs.db"}
 	withTmp       = append(slices.Clip(defaultIgnore), "*.tmp")
 )
 
@@ -104,4 +104,29 @@ func TestIgnoredFileReported(t *testing.T) {
 	drop(t, l, "x.tmp", msg)
 	sink.WaitFor(t, wait, "every file", count(4))
 	waitEmpty(t, l)
+}
+
+// Explorer leaves desktop.ini (a customised folder) and Thumbs.db (a
+// thumbnail view) in folders an administrator browses: by default they are
+// not taken for mail, so they do not land in Badmail.
+func TestExplorerFilesIgnored(t *testing.T) {
+	sink := smtpsink.Start(t, smtpsink.Hooks{})
+	l := testLayout(t)
+	cfg := baseConfig(sink)
+	cfg.Rescan = 100 * time.Millisecond
+	cfg.Ignore = defaultIgnore
+	start(t, l, cfg)
+	drop(t, l, "desktop.ini", []byte("[.ShellClassInfo]\r\nIconResource=C:\\Windows\\System32\\imageres.dll,-3\r\n"))
+	drop(t, l, "THUMBS.DB", []byte{0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1})
+	drop(t, l, "sent.eml", []byte("From: a@x.test\r\nTo: b@y.test\r\n\r\nbody\r\n"))
+	sink.WaitFor(t, wait, "sent.eml", count(1))
+	time.Sleep(5 * cfg.Rescan)
+	for _, n := range []string{"desktop.ini", "THUMBS.DB"} {
+		if _, err := os.Stat(filepath.Join(l.Pickup, n)); err != nil {
+			t.Errorf("%s was taken: %v", n, err)
+		}
+	}
+	if bad, _ := os.ReadDir(l.Badmail); len(bad) != 0 {
+		t.Errorf("Badmail holds %d files", len(bad))
+	}
 }

@@ -178,8 +178,10 @@ type Pickup struct {
 // its writer was done. "NAME.tmp" is not among them: applications written
 // for IIS give finished mail that name (classic ASP's
 // FileSystemObject.GetTempName() makes "radXXXXX.tmp"), and their mail
-// must keep flowing unchanged.
-var DefaultIgnore = []string{".*", "*.part", "*.filepart"}
+// must keep flowing unchanged. Explorer's "desktop.ini" and "Thumbs.db",
+// which appear in any folder an administrator customises or browses with
+// thumbnails, are no mail either (IIS sent them to Badmail).
+var DefaultIgnore = []string{".*", "*.part", "*.filepart", "desktop.ini", "Thumbs.db"}
 
 // Log configures the structured log.
 type Log struct {

@@ -308,7 +308,7 @@ func TestInboundTLSProblems(t *testing.T) {
 // every file, as IIS did; a list replaces the default.
 func TestPickupIgnore(t *testing.T) {
 	for _, tt := range []struct{ toml, want string }{
-		{"[pickup]\n", ".* *.part *.filepart"},
+		{"[pickup]\n", ".* *.part *.filepart desktop.ini Thumbs.db"},
 		{"[pickup]\nignore = []\n", ""},
 		{"[pickup]\nignore = [\".*\", \"~*\"]\n", ".* ~*"},
 	} {
