@@ -3,8 +3,14 @@ package compat
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"io"
 )
+
+// MaxHeaderBlock bounds the envelope and header block of a Pickup file
+// (16 MB): far beyond any real header (Exchange refuses headers over
+// 256 KB by default; 100,000 X-Receiver lines take about 4 MB).
+const MaxHeaderBlock = 16 << 20
 
 // ReadPickup reads a Pickup (or Queue) file from r exactly as ParsePickup
 // does, but holds only the envelope and header block in memory: the
@@ -16,11 +22,15 @@ import (
 // is set once Body has returned io.EOF.
 //
 // A file whose header block never ends (no empty line) is read whole, as
-// its header.
+// its header, up to MaxHeaderBlock: beyond that it is malformed (a binary
+// file dropped into Pickup must not be read into memory whole).
 func ReadPickup(r io.Reader, opt PickupOptions) (*PickupMessage, error) {
 	t := newPickupText(r, opt.DotStuffed)
 	var head []byte
 	for {
+		if len(head) > MaxHeaderBlock {
+			return nil, fmt.Errorf("%w: no empty line ends the header block in its first %d MB (a Pickup file is a message: header lines, an empty line, the body)", ErrMalformed, MaxHeaderBlock>>20)
+		}
 		piece, lineStart, err := t.next()
 		if err != nil {
 			return nil, err

@@ -2,6 +2,7 @@ package compat
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"math/rand/v2"
 	"strings"
@@ -127,4 +128,55 @@ func TestPickupTextMatchesWholeRead(t *testing.T) {
 func FuzzPickupText(f *testing.F) {
 	f.Add([]byte("a\r\n..b\n.\r\nc"))
 	f.Fuzz(func(t *testing.T, data []byte) { checkStream(t, data) })
+}
+
+// countingReader counts what was read from it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// A file with no empty line (a binary file, a log dumped into Pickup) was
+// read whole as its header block: a 500 MB file would have been held in
+// memory. Past MaxHeaderBlock it is malformed, read no further.
+func TestHeaderBlockBounded(t *testing.T) {
+	line := "X-Filler: " + strings.Repeat("x", 100) + "\r\n"
+	big := io.MultiReader(strings.NewReader("From: a@x.test\r\nTo: b@y.test\r\n"),
+		io.LimitReader(&repeater{s: line}, 3*MaxHeaderBlock))
+	cr := &countingReader{r: big}
+	_, err := ReadPickup(cr, PickupOptions{DotStuffed: true})
+	if !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "no empty line ends the header block in its first 16 MB") {
+		t.Fatalf("error %v, want malformed", err)
+	}
+	if cr.n > MaxHeaderBlock+1<<20 {
+		t.Fatalf("read %d bytes, want at most about %d", cr.n, MaxHeaderBlock)
+	}
+	// Just under the bound with the empty line after it: a message.
+	under := strings.Repeat(line, (MaxHeaderBlock-200)/len(line))
+	m, err := ReadPickup(strings.NewReader("From: a@x.test\r\nTo: b@y.test\r\n"+under+"\r\nbody\r\n"), PickupOptions{})
+	if err != nil || len(m.To) != 1 {
+		t.Fatalf("a large header under the bound: %v", err)
+	}
+}
+
+// repeater repeats s forever.
+type repeater struct {
+	s   string
+	off int
+}
+
+func (r *repeater) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		c := copy(p[n:], r.s[r.off:])
+		n += c
+		r.off = (r.off + c) % len(r.s)
+	}
+	return n, nil
 }
