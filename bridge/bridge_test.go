@@ -63,7 +63,9 @@ func baseConfig(sink *smtpsink.Sink) Config {
 		QuietPeriod: 500 * time.Millisecond,
 	}
 	if sink != nil {
-		c.Sender = sender.Config{Host: sink.Host, Port: sink.Port, Hostname: "bridge.test", ConnectTimeout: 5 * time.Second, CommandTimeout: 10 * time.Second}
+		// InsecureSkipVerify as config has it by default (opportunistic TLS
+		// without verification: plain text to a sink without STARTTLS).
+		c.Sender = sender.Config{Host: sink.Host, Port: sink.Port, Hostname: "bridge.test", ConnectTimeout: 5 * time.Second, CommandTimeout: 10 * time.Second, InsecureSkipVerify: true}
 	}
 	return c
 }
@@ -381,7 +383,7 @@ func TestSmartHostDownThenBack(t *testing.T) {
 	ln.Close()
 	l := testLayout(t)
 	cfg := baseConfig(nil)
-	cfg.Sender = sender.Config{Host: "127.0.0.1", Port: addr.Port, Hostname: "bridge.test", ConnectTimeout: time.Second, CommandTimeout: 5 * time.Second}
+	cfg.Sender = sender.Config{Host: "127.0.0.1", Port: addr.Port, Hostname: "bridge.test", ConnectTimeout: time.Second, CommandTimeout: 5 * time.Second, InsecureSkipVerify: true}
 	h := start(t, l, cfg)
 	drop(t, l, "down.eml", []byte("From: a@x.test\r\nTo: b@y.test\r\n\r\nwhile down\r\n"))
 	// The first attempt failed and was recorded.
@@ -786,7 +788,7 @@ func TestStopWithDueMail(t *testing.T) {
 	l := testLayout(t)
 	cfg := baseConfig(nil)
 	cfg.Retry = []time.Duration{time.Millisecond}
-	cfg.Sender = sender.Config{Host: "127.0.0.1", Port: port, ConnectTimeout: time.Second}
+	cfg.Sender = sender.Config{Host: "127.0.0.1", Port: port, ConnectTimeout: time.Second, InsecureSkipVerify: true}
 	h := start(t, l, cfg)
 	for i := 0; i < 5; i++ {
 		drop(t, l, fmt.Sprintf("d%d.eml", i), []byte("From: a@x.test\r\nTo: b@y.test\r\n\r\nx\r\n"))
@@ -1077,7 +1079,7 @@ func smartHostDown(t *testing.T) (*net.TCPAddr, mailroot.Layout, Config) {
 	addr := closedPort(t)
 	cfg := baseConfig(nil)
 	cfg.Retry = []time.Duration{2 * time.Hour, 3 * time.Hour}
-	cfg.Sender = sender.Config{Host: "127.0.0.1", Port: addr.Port, Hostname: "bridge.test", ConnectTimeout: time.Second, CommandTimeout: 5 * time.Second}
+	cfg.Sender = sender.Config{Host: "127.0.0.1", Port: addr.Port, Hostname: "bridge.test", ConnectTimeout: time.Second, CommandTimeout: 5 * time.Second, InsecureSkipVerify: true}
 	return addr, testLayout(t), cfg
 }
 

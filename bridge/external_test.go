@@ -36,7 +36,7 @@ func TestAiosmtpdSink(t *testing.T) {
 
 	l := testLayout(t)
 	cfg := baseConfig(nil)
-	cfg.Sender = sender.Config{Host: "127.0.0.1", Port: port, Hostname: "bridge.test", ConnectTimeout: 5 * time.Second, CommandTimeout: 10 * time.Second}
+	cfg.Sender = sender.Config{Host: "127.0.0.1", Port: port, Hostname: "bridge.test", ConnectTimeout: 5 * time.Second, CommandTimeout: 10 * time.Second, InsecureSkipVerify: true}
 	start(t, l, cfg)
 	dotnet := fixture(t, "dotnet-framework-style-stuffed.eml")
 	drop(t, l, "dotnet.eml", dotnet)

@@ -16,7 +16,7 @@ func TestReplyLineTooLong(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			h := (&scriptHost{EHLOReply: "250-script.test\r\n250-XXXX-" + strings.Repeat("y", 5000) + "\r\n250 8BITMIME"}).start(t)
 			cfg := scriptCfg(h)
-			cfg.TLS = mode
+			cfg.TLS, cfg.InsecureSkipVerify = mode, true
 			s := NewSession(cfg)
 			res := s.Send(context.Background(), "a@x.test", []string{"b@y.test"}, []byte(msg))
 			s.Close()

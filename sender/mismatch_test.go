@@ -144,7 +144,7 @@ func TestGreetingWait(t *testing.T) {
 			if tt.timeout == 0 {
 				tt.timeout = time.Second
 			}
-			cfg := Config{Host: "127.0.0.1", Port: tt.port, Hostname: "bridge.test", CommandTimeout: tt.timeout, probeAfter: 200 * time.Millisecond}
+			cfg := Config{Host: "127.0.0.1", Port: tt.port, Hostname: "bridge.test", CommandTimeout: tt.timeout, probeAfter: 200 * time.Millisecond, InsecureSkipVerify: true}
 			s := NewSession(cfg)
 			defer s.Close()
 			res := s.Send(context.Background(), "a@x.test", []string{"b@y.test"}, []byte(msg))

@@ -100,3 +100,59 @@ func TestOutboundW3CSTARTTLSRefused(t *testing.T) {
 		t.Fatalf("transcript %s, want %s:\n%s", got, want, all)
 	}
 }
+
+// A smart host that offers no STARTTLS (or knows no EHLO) gets plain text
+// from opportunistic TLS only when nothing requires TLS. With a
+// certificate to verify or a password to send, the message waits, as it
+// does when STARTTLS is refused: otherwise an attacker on the path who
+// strips "250-STARTTLS" from the EHLO reply gets the message in clear.
+func TestNoSTARTTLSOffered(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		ehloReply string
+		cfg       func(*Config)
+		wantLines string
+		wantErr   []string // nil: delivered
+	}{
+		{"plain text when nothing requires TLS", "", func(c *Config) {}, "EHLO MAIL RCPT DATA QUIT", nil},
+		{"verification waits", "", func(c *Config) { c.InsecureSkipVerify = false },
+			"EHLO", []string{"does not offer STARTTLS", "verify_certificate = false"}},
+		{"a password waits", "", func(c *Config) { c.Username, c.Password = "app", "secret" },
+			"EHLO", []string{"does not offer STARTTLS", "username is set"}},
+		{"EHLO unknown, plain text when nothing requires TLS", "500 5.5.1 command unrecognized", func(c *Config) {}, "EHLO HELO MAIL RCPT DATA QUIT", nil},
+		{"EHLO unknown with verification waits", "500 5.5.1 command unrecognized", func(c *Config) { c.InsecureSkipVerify = false },
+			"EHLO", []string{"does not offer STARTTLS", "verify_certificate"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := (&scriptHost{EHLOReply: tt.ehloReply}).start(t)
+			cfg := scriptCfg(h)
+			cfg.TLS, cfg.InsecureSkipVerify = TLSOpportunistic, true
+			tt.cfg(&cfg)
+			s := NewSession(cfg)
+			res := s.Send(context.Background(), "a@x.test", []string{"b@y.test"}, []byte(msg))
+			s.Close()
+			var verbs []string
+			for _, l := range h.Lines() {
+				verbs = append(verbs, strings.Fields(l)[0])
+			}
+			if got := strings.Join(verbs, " "); got != tt.wantLines {
+				t.Errorf("commands %q, want %q", got, tt.wantLines)
+			}
+			e := res[0].Err
+			if tt.wantErr == nil {
+				if e != nil || h.Messages() != 1 {
+					t.Fatalf("got %v, %d messages; want delivered", e, h.Messages())
+				}
+				return
+			}
+			if e == nil || e.Permanent || e.Stage != "STARTTLS" || h.Messages() != 0 {
+				t.Fatalf("got %+v, %d messages; want a transient STARTTLS failure", e, h.Messages())
+			}
+			for _, w := range tt.wantErr {
+				if !strings.Contains(e.ReplyLine(), w) {
+					t.Errorf("reason lacks %q:\n%s", w, e.ReplyLine())
+				}
+			}
+		})
+	}
+}

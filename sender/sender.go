@@ -23,7 +23,9 @@
 // too when its STARTTLS is refused (same session) or its handshake fails
 // (a second connection, without STARTTLS), with a warning in Config.Log,
 // unless TLS is required for this delivery: a password to send, or a
-// certificate to verify (RFC 7435; see Session.tlsRequired); starttls,
+// certificate to verify (RFC 7435; see Session.tlsRequired); then any of
+// the three defers the message, STARTTLS not offered included (as an
+// attacker on the path would have it); starttls,
 // required; implicit, TLS from the first byte. A mode that does not fit the smart host is a transient
 // failure that says which mode to set: a host silent after the connect is
 // checked on a second connection for TLS from the first byte

@@ -113,6 +113,9 @@ func (s *Session) secure(ctx context.Context, conn net.Conn, tr io.Writer, plain
 		// go-smtp's client falls back to HELO by itself.
 		var te *textproto.Error
 		if s.cfg.TLS == TLSOpportunistic && errors.As(err, &te) && (te.Code == 500 || te.Code == 502) {
+			if s.tlsRequired() {
+				return nil, false, s.notOffered(addr)
+			}
 			// go-smtp's client gets this reply for its EHLO, so that it
 			// says HELO at once: one EHLO on the wire, then one HELO
 			// (RFC 5321 section 4.1.1.1).
@@ -124,6 +127,12 @@ func (s *Session) secure(ctx context.Context, conn net.Conn, tr io.Writer, plain
 	if !offers(ehlo, "STARTTLS") {
 		if s.cfg.TLS == TLSStartTLS {
 			return nil, false, classify(addr, "STARTTLS", ErrNoSTARTTLS)
+		}
+		if s.tlsRequired() {
+			// A certificate to verify or a password to protect: an
+			// attacker who strips STARTTLS from the EHLO reply must not
+			// get the plain text that a refused STARTTLS (454) would not.
+			return nil, false, s.notOffered(addr)
 		}
 		// Opportunistic, and nothing offered: plain text, as RFC 3207
 		// allows. go-smtp's client gets the greeting and, for its EHLO,
@@ -183,6 +192,19 @@ func (s *Session) secure(ctx context.Context, conn net.Conn, tr io.Writer, plain
 // mail (RFC 7435 sections 1.2 and 3; IIS delivered in plain text).
 func (s *Session) tlsRequired() bool {
 	return s.cfg.TLS != TLSOpportunistic || s.cfg.Username != "" || !s.cfg.InsecureSkipVerify
+}
+
+// errNotOffered is the failure of opportunistic TLS that is required
+// (tlsRequired) against a smart host whose EHLO reply offers no STARTTLS.
+var errNotOffered = errors.New("the smart host does not offer STARTTLS (none in its EHLO reply)")
+
+// notOffered is errNotOffered as a transient failure that says why TLS was
+// required and what to do.
+func (s *Session) notOffered(addr string) *Error {
+	e := classify(addr, "STARTTLS", errNotOffered)
+	e.Permanent = false
+	e.Note = s.tlsRequiredNote()
+	return e
 }
 
 // tlsRequiredNote says why TLS was required and what the administrator can

@@ -108,7 +108,7 @@ func TestCertificateFailures(t *testing.T) {
 			t.Run(tt.name+"/"+mode, func(t *testing.T) {
 				sink := smtpsink.StartTLS(t, smtpsink.Hooks{}, smtpsink.TLSOptions{Config: serverTLS(tt.cert), Implicit: mode == TLSImplicit})
 				cfg := cfgFor(sink)
-				cfg.TLS, cfg.RootCAs = mode, pki.Pool
+				cfg.TLS, cfg.RootCAs, cfg.InsecureSkipVerify = mode, pki.Pool, false
 				tt.cfg(&cfg)
 				s := NewSession(cfg)
 				defer s.Close()
@@ -140,7 +140,10 @@ func TestCertificateFailures(t *testing.T) {
 	}
 }
 
-// A user name is never sent over a plain connection unless tls = "none".
+// A user name is never sent over a plain connection unless tls = "none":
+// opportunistic TLS with a username waits when the smart host offers no
+// STARTTLS (TestNoSTARTTLSOffered), and AUTH itself refuses a plain
+// connection besides.
 func TestNoAuthOverPlainText(t *testing.T) {
 	sink := smtpsink.Start(t, smtpsink.Hooks{})
 	cfg := cfgFor(sink)
@@ -149,7 +152,7 @@ func TestNoAuthOverPlainText(t *testing.T) {
 	defer s.Close()
 	res := s.Send(context.Background(), "a@x.test", []string{"b@y.test"}, []byte(msg))
 	e := res[0].Err
-	if e == nil || e.Permanent || !errors.Is(e, ErrAuthNotEncrypted) || e.Stage != "AUTH" {
+	if e == nil || e.Permanent || !errors.Is(e, errNotOffered) || e.Stage != "STARTTLS" {
 		t.Fatalf("got %+v", e)
 	}
 	if strings.Contains(e.Error(), "hunter2") || len(sink.Messages()) != 0 {
