@@ -128,6 +128,14 @@ func ParseMetabase(name string, data []byte) (*Metabase, error) {
 				}
 				return line
 			}
+			// XML 1.0 section 3.1 (well-formedness constraint "Unique
+			// Att Spec"): an attribute appears once in a tag.
+			// encoding/xml keeps both, and which one IIS would have
+			// used is unknowable, so the file is refused.
+			if a, second := duplicateAttr(t.Attr, tag); a != "" {
+				return nil, &MetabaseError{File: name, Line: line + bytes.Count(tag[:second], []byte("\n")),
+					Msg: fmt.Sprintf("malformed XML: attribute %s appears twice in <%s> (line %d); keep the one IIS should use", a, t.Name.Local, line)}
+			}
 			var parent *MetabaseNode
 			if len(stack) > 0 {
 				parent = stack[len(stack)-1]
@@ -181,6 +189,29 @@ func ParseMetabase(name string, data []byte) (*Metabase, error) {
 	return m, nil
 }
 
+// duplicateAttr returns the name of an attribute written twice in a start
+// tag and the offset in tag of its second occurrence, or "".
+func duplicateAttr(attrs []xml.Attr, tag []byte) (string, int) {
+	for i := range attrs {
+		for j := 0; j < i; j++ {
+			if attrs[i].Name == attrs[j].Name {
+				full := attrs[i].Name.Local
+				if attrs[i].Name.Space != "" {
+					full = attrs[i].Name.Space + ":" + full
+				}
+				second := 0
+				if first := attrIndex(tag, full); first >= 0 {
+					if k := attrIndex(tag[first+1:], full); k >= 0 {
+						second = first + 1 + k
+					}
+				}
+				return full, second
+			}
+		}
+	}
+	return "", 0
+}
+
 // attrIndex finds where attribute attr is written in a start tag: after
 // white space, before optional white space and '='.
 func attrIndex(tag []byte, attr string) int {
@@ -229,10 +260,46 @@ func toUTF8(data []byte) ([]byte, error) {
 		}
 		return []byte(string(utf16.Decode(u))), nil
 	}
+	// A file that opens with '<' in UTF-16 but has no byte-order mark
+	// (some editors and PowerShell's Out-File -Encoding Unicode on a
+	// piped string) shows a NUL beside each ASCII byte; read as UTF-8 it
+	// is "<" followed by NUL, which the XML parser reports as a missing
+	// element name on line 1.
+	if order := utf16NoBOM(data); order != "" {
+		return nil, fmt.Errorf("UTF-16 without a byte-order mark (%s): save the file as UTF-8, or as UTF-16 with a byte-order mark (Notepad's \"UTF-16 LE\")", order)
+	}
 	if !utf8.Valid(data) {
 		return nil, errors.New("not UTF-8 text: save the file as UTF-8 (IIS writes MetaBase.xml in UTF-8)")
 	}
 	return data, nil
+}
+
+// utf16NoBOM recognises UTF-16 text without a byte-order mark by its
+// pattern of NUL bytes: in the first bytes of an XML file (ASCII
+// characters) every other byte is 0. It returns "little-endian",
+// "big-endian" or "".
+func utf16NoBOM(data []byte) string {
+	n := min(len(data), 64) &^ 1
+	if n < 4 {
+		return ""
+	}
+	var zeroEven, zeroOdd int
+	for i := 0; i < n; i++ {
+		if data[i] == 0 {
+			if i%2 == 0 {
+				zeroEven++
+			} else {
+				zeroOdd++
+			}
+		}
+	}
+	switch {
+	case zeroOdd == n/2 && zeroEven == 0:
+		return "little-endian"
+	case zeroEven == n/2 && zeroOdd == 0:
+		return "big-endian"
+	}
+	return ""
 }
 
 // MetabaseUint reads a DWORD property as IIS writes it: decimal, 0x hex, or

@@ -140,6 +140,11 @@ func TestParseMetabaseErrors(t *testing.T) {
 		{"empty", "", 0, "not an IIS MetaBase.xml"},
 		{"custom without name", "<c>\n<IIsSmtpServer Location=\"/LM/SmtpSvc/1\">\n\n<Custom Value=\"1\"/>\n</IIsSmtpServer></c>", 4, "without a Name"},
 		{"latin-1", "<c>\xe9</c>", 0, "not UTF-8"},
+		// XML 1.0's "Unique Att Spec": encoding/xml keeps both values.
+		{"duplicate attribute", "<c>\n<IIsSmtpServer Location =\"/LM/SmtpSvc/1\"\n\tMaxMessageSize=\"10485760\"\n\tMaxMessageSize=\"1048576\"/>\n</c>", 4, "attribute MaxMessageSize appears twice in <IIsSmtpServer> (line 2)"},
+		{"duplicate attribute, one line", "<c><IIsSmtpServer Location=\"/LM/SmtpSvc/1\" A=\"1\" A=\"1\"/></c>", 1, "attribute A appears twice"},
+		{"utf-16le without BOM", string(utf16LE("<?xml version=\"1.0\"?>\n<c/>")), 0, "UTF-16 without a byte-order mark (little-endian)"},
+		{"utf-16be without BOM", string(utf16BE("\r\n<c/>")), 0, "UTF-16 without a byte-order mark (big-endian)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -153,6 +158,22 @@ func TestParseMetabaseErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+func utf16LE(s string) []byte {
+	var b []byte
+	for _, c := range utf16.Encode([]rune(s)) {
+		b = binary.LittleEndian.AppendUint16(b, c)
+	}
+	return b
+}
+
+func utf16BE(s string) []byte {
+	var b []byte
+	for _, c := range utf16.Encode([]rune(s)) {
+		b = binary.BigEndian.AppendUint16(b, c)
+	}
+	return b
 }
 
 func TestImportErrors(t *testing.T) {
