@@ -224,7 +224,75 @@ func newImport(m *Metabase, site int) (*iisImport, error) {
 			imp.domains = append(imp.domains, n)
 		}
 	}
+	if err := smtpLocationsOnce(m); err != nil {
+		return nil, err
+	}
+	for _, n := range append([]*MetabaseNode{imp.service, imp.server}, imp.domains...) {
+		if err := propsOnce(m.File, n); err != nil {
+			return nil, err
+		}
+	}
 	return imp, nil
+}
+
+// smtpLocationsOnce refuses a file that gives one SMTP Location twice: the
+// metabase is a tree with one node per path, so two nodes for
+// /LM/SmtpSvc/1 are a hand edit or a merge gone wrong, and which one IIS
+// used cannot be told from the file. (Suggesting --site N for the second
+// one, as the list of other servers did, could not work: both are site 1.)
+func smtpLocationsOnce(m *Metabase) error {
+	seen := map[string]*MetabaseNode{}
+	for _, n := range m.Nodes {
+		key := strings.ToLower(strings.TrimRight(n.Location, "/"))
+		if key != "/lm/smtpsvc" && !strings.HasPrefix(key, "/lm/smtpsvc/") {
+			continue
+		}
+		if first, dup := seen[key]; dup {
+			return &MetabaseError{File: m.File, Line: n.Line, Msg: fmt.Sprintf(
+				"Location %s is given twice, by <%s> on line %d and <%s> on line %d: IIS keeps one node per Location; remove the one IIS did not use",
+				n.Location, first.Class, first.Line, n.Class, n.Line)}
+		}
+		seen[key] = n
+	}
+	return nil
+}
+
+// propsOnce refuses a property given twice with different values in one
+// node: as an attribute and as a <Custom> child, or as two <Custom>
+// children. The parser keeps both and Prop returns the first, so the
+// other would be dropped unmentioned; which one IIS honoured cannot be
+// told. The same value twice is harmless and accepted.
+func propsOnce(file string, n *MetabaseNode) error {
+	if n == nil {
+		return nil
+	}
+	show := func(p MetabaseProp) string {
+		if secret[canonicalName(p.Name)] {
+			return "(encrypted)"
+		}
+		return "\"" + shorten(p.Value) + "\""
+	}
+	var err *MetabaseError
+	for j, b := range n.Props {
+		for _, a := range n.Props[:j] {
+			if !strings.EqualFold(a.Name, b.Name) || strings.TrimSpace(a.Value) == strings.TrimSpace(b.Value) {
+				continue
+			}
+			what := fmt.Sprintf("%s is given twice with different values, %s on line %d and %s on line %d",
+				b.Name, show(a), a.Line, show(b), b.Line)
+			if err == nil {
+				err = &MetabaseError{File: file, Line: b.Line, Msg: n.Location + ": " + what}
+			} else {
+				err.Msg += "; and " + what
+			}
+			break
+		}
+	}
+	if err != nil {
+		err.Msg += ": remove the value IIS did not use"
+		return err
+	}
+	return nil
 }
 
 // get returns a property of the virtual server, or the one it inherits from

@@ -192,6 +192,16 @@ func TestImportErrors(t *testing.T) {
 		{"bad port", "<IIsSmtpServer Location =\"/LM/SmtpSvc/1\"\n\n\tRemoteSmtpPort=\"70000\"/>", 1, 6, "RemoteSmtpPort: port 70000"},
 		{"drop is pickup", "<IIsSmtpServer Location =\"/LM/SmtpSvc/1\"\n\tPickupDirectory=\"D:\\Mail\\In\"\n\tDropDirectory=\"d:\\mail\\in\\\"/>", 1, 6, "DropDirectory: Drop is the same folder as Pickup"},
 		{"bad bool", "<IIsSmtpServer Location =\"/LM/SmtpSvc/1\"\n\tSmtpDotStuffPickupDirFiles=\"maybe\"/>", 1, 5, "not TRUE or FALSE"},
+		{"attribute and custom differ", "<IIsSmtpServer Location =\"/LM/SmtpSvc/1\"\n\tMaxMessageSize=\"10485760\">\n<Custom Name=\"MaxMessageSize\" ID=\"36865\" Value=\"1048576\" Type=\"DWORD\"/>\n</IIsSmtpServer>", 1, 6,
+			`MetaBase.xml:6: /LM/SmtpSvc/1: MaxMessageSize is given twice with different values, "10485760" on line 5 and "1048576" on line 6`},
+		{"two customs differ", "<IIsSmtpServer Location =\"/LM/SmtpSvc/1\">\n<Custom Name=\"RelayIpList\" Value=\"" + relayLocalhost + "\"/>\n<Custom Name=\"relayiplist\" Value=\"\"/>\n</IIsSmtpServer>", 1, 6,
+			"relayiplist is given twice with different values"},
+		{"domain property differs", "<IIsSmtpServer Location =\"/LM/SmtpSvc/1\"/>\n<IIsSmtpDomain Location =\"/LM/SmtpSvc/1/Domain/a.example\" RouteAction=\"1\">\n<Custom Name=\"RouteAction\" Value=\"16\"/>\n</IIsSmtpDomain>", 1, 6,
+			"/LM/SmtpSvc/1/Domain/a.example: RouteAction is given twice"},
+		{"same location twice", "<IIsSmtpServer Location =\"/LM/SmtpSvc/1\"/>\n<IIsSmtpServer Location =\"/LM/SMTPSVC/1/\" ServerBindings=\":26:\"/>", 1, 5,
+			"Location /LM/SMTPSVC/1/ is given twice, by <IIsSmtpServer> on line 4 and <IIsSmtpServer> on line 5"},
+		{"other site twice", "<IIsSmtpServer Location =\"/LM/SmtpSvc/1\"/>\n<IIsSmtpServer Location =\"/LM/SmtpSvc/2\"/>\n<IIsSmtpServer Location =\"/LM/SmtpSvc/2\"/>", 1, 6,
+			"Location /LM/SmtpSvc/2 is given twice"},
 		{"bad flags", "<IIsSmtpServer Location =\"/LM/SmtpSvc/1\">\n<Custom Name=\"AuthFlags\" ID=\"6000\" Value=\"AuthBasic | AuthMagic\" Type=\"DWORD\"/>\n</IIsSmtpServer>", 1, 5, "AuthFlags"},
 	}
 	for _, tt := range tests {
@@ -209,6 +219,17 @@ func TestImportErrors(t *testing.T) {
 				t.Fatalf("got %q (line %d), want line %d and %q", err, me.Line, tt.line, tt.want)
 			}
 		})
+	}
+}
+
+// The same value given twice (an attribute and a <Custom> child, as
+// some export tools write) is no conflict: it imports as given once.
+func TestImportIdenticalDuplicate(t *testing.T) {
+	once := importSite1(t, `<c><IIsSmtpServer Location ="/LM/SmtpSvc/1" MaxMessageSize="10485760"/></c>`)
+	twice := importSite1(t, `<c><IIsSmtpServer Location ="/LM/SmtpSvc/1" MaxMessageSize="10485760">`+
+		`<Custom Name="MaxMessageSize" ID="36865" Value=" 10485760 " Type="DWORD"/></IIsSmtpServer></c>`)
+	if !bytes.Equal(once, twice) {
+		t.Fatalf("a repeated identical value changed the import:\n%s", lineDiff(string(once), string(twice)))
 	}
 }
 
