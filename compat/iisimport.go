@@ -711,6 +711,13 @@ func (imp *iisImport) writeIPList(prop, grantKey, verb, action string) {
 	names := func(ns []string) string {
 		return fmt.Sprintf("name-based entries (%s) need reverse DNS lookups, which mailbridge never does: list their addresses instead.", strings.Join(ns, ", "))
 	}
+	if all4, all6 := config.CoversAll(l.Grant); prop == "RelayIpList" && !l.GrantByDefault() && (all4 || all6) {
+		// A grant list that holds every address is the open relay of
+		// "all except" written the other way round: refused the same.
+		w.comment("WARNING: IIS RelayIpList (line %d) grants %s: every client could relay. That is an open relay, and mailbridge will not import one: list the clients that may relay.", p.Line, strings.Join(prefixStrings(l.Grant), ", "))
+		w.kvf("%s = []", grantKey)
+		return
+	}
 	if !l.GrantByDefault() {
 		w.comment("IIS %s (line %d): only the clients below could %s.", prop, p.Line, action)
 		w.kvf("%s = %s", grantKey, tomlList(prefixStrings(l.Grant)))

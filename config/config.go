@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"net/netip"
 	"path/filepath"
+	"sort"
 	"time"
 )
 
@@ -338,4 +339,56 @@ func containsColon(s string) bool {
 		}
 	}
 	return false
+}
+
+// CoversAll reports whether the prefixes together hold every IPv4 address
+// (all4) and every IPv6 address (all6): "0.0.0.0/0", or any set whose
+// union is the whole space, such as "0.0.0.0/1" with "128.0.0.0/1". In
+// relay_from such a list makes an open relay. Clients are compared in
+// their unmapped form, so an IPv4-mapped range ("::ffff:0:0/96") matches
+// no IPv4 client and covers nothing of IPv4.
+func CoversAll(ps []netip.Prefix) (all4, all6 bool) {
+	var v4, v6 []netip.Prefix
+	for _, p := range ps {
+		if !p.IsValid() {
+			continue
+		}
+		if p = p.Masked(); p.Addr().Is4() {
+			v4 = append(v4, p)
+		} else {
+			v6 = append(v6, p)
+		}
+	}
+	return coversFamily(v4, netip.IPv4Unspecified()), coversFamily(v6, netip.IPv6Unspecified())
+}
+
+// coversFamily sweeps the ranges of ps (one family, masked) in address
+// order from first, the family's lowest address: a gap before the last
+// address means not everything is covered.
+func coversFamily(ps []netip.Prefix, first netip.Addr) bool {
+	sort.Slice(ps, func(i, j int) bool { return ps[i].Addr().Less(ps[j].Addr()) })
+	next := first // every address below next is covered
+	for _, p := range ps {
+		if next.Less(p.Addr()) {
+			return false
+		}
+		last := lastAddr(p)
+		if !last.Next().IsValid() {
+			return true // the family's highest address
+		}
+		if next.Less(last.Next()) {
+			next = last.Next()
+		}
+	}
+	return false
+}
+
+// lastAddr is the highest address of a masked prefix.
+func lastAddr(p netip.Prefix) netip.Addr {
+	b := p.Addr().AsSlice()
+	for i := p.Bits(); i < len(b)*8; i++ {
+		b[i/8] |= 0x80 >> (i % 8)
+	}
+	a, _ := netip.AddrFromSlice(b)
+	return a
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -914,6 +915,43 @@ func TestFoldersOfTheirOwn(t *testing.T) {
 	for _, ok := range []string{"badmail = \"mr/Pickup/Badmail\"\n", "badmail = \"mr/SortTemp\"\n"} {
 		if _, err := Parse("mb.toml", []byte("[mailroot]\nroot = \"mr\"\n"+ok)); err != nil {
 			t.Errorf("%s: %v", ok, err)
+		}
+	}
+}
+
+func TestCoversAll(t *testing.T) {
+	for _, tt := range []struct {
+		list       string
+		all4, all6 bool
+	}{
+		{"", false, false},
+		{"0.0.0.0/0", true, false},
+		{"::/0", false, true},
+		{"0.0.0.0/0 ::/0", true, true},
+		{"10.0.0.0/8 0.0.0.0/1 128.0.0.0/1", true, false},
+		{"0.0.0.0/2 64.0.0.0/2 128.0.0.0/2 192.0.0.0/3 224.0.0.0/3", true, false},
+		{"0.0.0.0/2 64.0.0.0/2 128.0.0.0/2 192.0.0.0/3", false, false},
+		{"0.0.0.0/1 128.0.0.0/2 192.0.0.0/2 255.255.255.255/32", true, false},
+		{"0.0.0.0/1 128.0.0.0/2 192.0.0.0/3 224.0.0.0/4 240.0.0.0/5 248.0.0.0/6 252.0.0.0/7 254.0.0.0/8 255.0.0.0/9 255.128.0.0/9", true, false},
+		{"0.0.0.0/1 128.0.0.1/32 128.0.0.0/2 192.0.0.0/2", true, false},
+		{"1.0.0.0/8 0.0.0.0/1 128.0.0.0/1", true, false},
+		{"1.0.0.0/1 128.0.0.0/1", true, false}, // 1.0.0.0/1 is 0.0.0.0/1 once masked
+		{"127.0.0.1 10.0.0.0/8", false, false},
+		{"::ffff:0:0/96", false, false},
+		{"::/1 8000::/1", false, true},
+		{"::/1 8000::/2", false, false},
+	} {
+		var ps []netip.Prefix
+		for _, s := range strings.Fields(tt.list) {
+			p, err := netip.ParsePrefix(s)
+			if err != nil {
+				a := netip.MustParseAddr(s)
+				p = netip.PrefixFrom(a, a.BitLen())
+			}
+			ps = append(ps, p)
+		}
+		if all4, all6 := CoversAll(ps); all4 != tt.all4 || all6 != tt.all6 {
+			t.Errorf("CoversAll(%s) = %v, %v; want %v, %v", tt.list, all4, all6, tt.all4, tt.all6)
 		}
 	}
 }

@@ -126,6 +126,35 @@ func TestCheckVerifyCertificateWarning(t *testing.T) {
 	}
 }
 
+// check warns when relay_from lets every IPv4 or every IPv6 address
+// relay, whether written as one range or as ranges that add up to it.
+func TestCheckOpenRelayWarning(t *testing.T) {
+	for _, tt := range []struct {
+		relay, want string
+	}{
+		{`["127.0.0.1", "10.0.0.0/8"]`, ""},
+		{`["0.0.0.0/0"]`, "relay_from holds every IPv4 address"},
+		{`["::/0"]`, "relay_from holds every IPv6 address"},
+		{`["0.0.0.0/1", "128.0.0.0/1", "::/0"]`, "relay_from holds every IPv4 and every IPv6 address"},
+	} {
+		t.Run(tt.relay, func(t *testing.T) {
+			dir := testDir(t)
+			conf := filepath.Join(dir, "mailbridge.toml")
+			text := fmt.Sprintf("hostname = \"mail.test\"\n[mailroot]\nroot = 'mr'\n[inbound]\nbind = \"127.0.0.1\"\nport = %d\nrelay_from = %s\n", testtool.FreePort(t), tt.relay)
+			if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			code, out, errs := runCmd(t, "check", "--config", conf)
+			if code != 0 {
+				t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+			}
+			if tt.want == "" && strings.Contains(out, "relay_from") || tt.want != "" && !strings.Contains(out, "warning: [inbound] "+tt.want) {
+				t.Errorf("want warning %q\nstdout:\n%s", tt.want, out)
+			}
+		})
+	}
+}
+
 // check finds what would stop run at start: a log file or a W3C log
 // folder that cannot be written (run exits 2 or 1 with them). A clear-text
 // AUTH warning needs a smart host to send the password to.

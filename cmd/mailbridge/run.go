@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -71,6 +72,9 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		"outbound_verify_certificate", cfg.Outbound.VerifyCertificate, "outbound_auth", cfg.Outbound.Username != "")
 	if cfg.Outbound.ClearTextAuth() {
 		log.Warn(clearTextAuthWarning)
+	}
+	if w := openRelayWarning(cfg.Inbound.RelayFrom); w != "" {
+		log.Warn(w)
 	}
 	root, err := mailroot.Open(layout(cfg), mailroot.WithLogger(log))
 	if err != nil {
@@ -336,6 +340,9 @@ func check(cfg *config.Config, stdout, stderr io.Writer) int {
 	if cfg.Outbound.ClearTextAuth() {
 		fmt.Fprintln(stdout, "warning: "+clearTextAuthWarning)
 	}
+	if w := openRelayWarning(cfg.Inbound.RelayFrom); w != "" {
+		fmt.Fprintln(stdout, "warning: "+w)
+	}
 	// The warning is about the smart host's certificate: without
 	// [outbound] server there is none. Opportunistic TLS without AUTH is
 	// unverified by design (config's verifyByDefault, RFC 7435): whoever
@@ -352,6 +359,26 @@ func check(cfg *config.Config, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stdout, "ok: no problems found")
 	return 0
+}
+
+// openRelayWarning is check's warning for a relay_from that holds every
+// IPv4 or every IPv6 address ("0.0.0.0/0", "::/0", or ranges adding up to
+// them): any client there may relay, which is an open relay, the setting
+// the IIS importer refuses to carry over. It is a warning, not a problem:
+// a closed network may want it, and check cannot tell.
+func openRelayWarning(relayFrom []netip.Prefix) string {
+	var all []string
+	all4, all6 := config.CoversAll(relayFrom)
+	if all4 {
+		all = append(all, "IPv4")
+	}
+	if all6 {
+		all = append(all, "IPv6")
+	}
+	if len(all) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("[inbound] relay_from holds every %s address: any client that can connect may relay mail to any domain (an open relay); list only the clients that may relay", strings.Join(all, " and every "))
 }
 
 // listenAddrs lists the inbound listeners for check: the port, with its
