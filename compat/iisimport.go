@@ -678,6 +678,12 @@ func (imp *iisImport) writeRelay() error {
 	return nil
 }
 
+// denyEveryone is the deny_from written where IIS restricted connections
+// in a way mailbridge cannot read or match: refusing every client is
+// noticed at the first test, while allow_from = [] (everyone) would open
+// the server unnoticed.
+var denyEveryone = []string{"0.0.0.0/0", "::/0"}
+
 // writeIPList writes an IPSECLIST property as relay_from or allow_from
 // (and deny_from).
 func (imp *iisImport) writeIPList(prop, grantKey, verb, action string) {
@@ -686,13 +692,21 @@ func (imp *iisImport) writeIPList(prop, grantKey, verb, action string) {
 	l, err := DecodeIPSecList(p.Value)
 	switch {
 	case err != nil:
-		w.comment("IIS %s (line %d) could not be decoded (%v); here it is as written, hexadecimal:", prop, p.Line, err)
+		if prop == "IPSecurity" {
+			w.comment("WARNING: IIS IPSecurity (line %d) could not be decoded (%v), so which clients IIS let connect is unknown, and an empty allow_from would let every client connect. mailbridge refuses every client until you set allow_from (or deny_from) to what IIS had and delete the deny_from line below. The value as written, hexadecimal:", p.Line, err)
+		} else {
+			w.comment("IIS %s (line %d) could not be decoded (%v); here it is as written, hexadecimal:", prop, p.Line, err)
+		}
 		h := strings.Join(strings.Fields(p.Value), "")
 		for len(h) > 64 {
 			w.comment("  %s", h[:64])
 			h = h[64:]
 		}
 		w.comment("  %s", h)
+		if prop == "IPSecurity" {
+			w.kvf("deny_from = %s", tomlList(denyEveryone))
+			return
+		}
 		w.kvf("%s = []", grantKey)
 		return
 	case l == nil && prop == "RelayIpList":
@@ -718,6 +732,13 @@ func (imp *iisImport) writeIPList(prop, grantKey, verb, action string) {
 		w.kvf("%s = []", grantKey)
 		return
 	}
+	if prop == "IPSecurity" && !l.GrantByDefault() && len(l.Grant) == 0 {
+		// allow_from = [] admits everyone: IIS's "only the list below"
+		// with names alone must not become "everyone may connect".
+		w.comment("WARNING: IIS IPSecurity (line %d): only the clients below could connect, and IIS names them by host name only (%s), which mailbridge cannot match: it never looks names up. An empty allow_from would let every client connect, so mailbridge refuses every client until you list those clients' addresses in allow_from and delete the deny_from line below.", p.Line, strings.Join(l.GrantNames, ", "))
+		w.kvf("deny_from = %s", tomlList(denyEveryone))
+		return
+	}
 	if !l.GrantByDefault() {
 		w.comment("IIS %s (line %d): only the clients below could %s.", prop, p.Line, action)
 		w.kvf("%s = %s", grantKey, tomlList(prefixStrings(l.Grant)))
@@ -735,7 +756,8 @@ func (imp *iisImport) writeIPList(prop, grantKey, verb, action string) {
 	w.kvf("%s = []", grantKey)
 	w.kvf("deny_from = %s", tomlList(prefixStrings(l.Deny)))
 	if len(l.DenyNames) > 0 {
-		w.comment("IIS %s %s", prop, names(l.DenyNames))
+		// Not matched, the names let in clients IIS refused.
+		w.comment("WARNING: IIS %s refused clients by host name too (%s), which mailbridge cannot match: it never looks names up, so they can connect until their addresses are in deny_from.", prop, strings.Join(l.DenyNames, ", "))
 	}
 }
 

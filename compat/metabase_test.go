@@ -40,6 +40,9 @@ func TestImportGolden(t *testing.T) {
 	}
 	// --site picks another virtual server of the same file.
 	cases = append(cases, golden{"smarthost-tls-site2", "testdata/smarthost-tls.xml", 2})
+	// IPSecurity undecodable (site 2), and denying by name (site 3).
+	cases = append(cases, golden{"ipsec-names-only-site2", "testdata/ipsec-names-only.xml", 2})
+	cases = append(cases, golden{"ipsec-names-only-site3", "testdata/ipsec-names-only.xml", 3})
 	for _, c := range cases {
 		name, xmlFile, site := c.name, c.xml, c.site
 		t.Run(name, func(t *testing.T) {

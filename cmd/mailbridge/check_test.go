@@ -155,6 +155,33 @@ func TestCheckOpenRelayWarning(t *testing.T) {
 	}
 }
 
+// check warns when deny_from refuses every client: what import-iis
+// writes where IIS's IPSecurity cannot be carried over.
+func TestCheckDenyAllWarning(t *testing.T) {
+	for _, tt := range []struct {
+		deny, want string
+	}{
+		{`["203.0.113.0/24"]`, ""},
+		{`["0.0.0.0/0", "::/0"]`, "deny_from holds every IPv4 and every IPv6 address: every such client is refused"},
+	} {
+		t.Run(tt.deny, func(t *testing.T) {
+			dir := testDir(t)
+			conf := filepath.Join(dir, "mailbridge.toml")
+			text := fmt.Sprintf("hostname = \"mail.test\"\n[mailroot]\nroot = 'mr'\n[inbound]\nbind = \"127.0.0.1\"\nport = %d\ndeny_from = %s\n", testtool.FreePort(t), tt.deny)
+			if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			code, out, errs := runCmd(t, "check", "--config", conf)
+			if code != 0 {
+				t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+			}
+			if tt.want == "" && strings.Contains(out, "deny_from") || tt.want != "" && !strings.Contains(out, "warning: [inbound] "+tt.want) {
+				t.Errorf("want warning %q\nstdout:\n%s", tt.want, out)
+			}
+		})
+	}
+}
+
 // check finds what would stop run at start: a log file or a W3C log
 // folder that cannot be written (run exits 2 or 1 with them). A clear-text
 // AUTH warning needs a smart host to send the password to.

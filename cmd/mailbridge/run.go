@@ -73,8 +73,10 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if cfg.Outbound.ClearTextAuth() {
 		log.Warn(clearTextAuthWarning)
 	}
-	if w := openRelayWarning(cfg.Inbound.RelayFrom); w != "" {
-		log.Warn(w)
+	for _, w := range []string{openRelayWarning(cfg.Inbound.RelayFrom), denyAllWarning(cfg.Inbound.DenyFrom)} {
+		if w != "" {
+			log.Warn(w)
+		}
 	}
 	root, err := mailroot.Open(layout(cfg), mailroot.WithLogger(log))
 	if err != nil {
@@ -340,8 +342,10 @@ func check(cfg *config.Config, stdout, stderr io.Writer) int {
 	if cfg.Outbound.ClearTextAuth() {
 		fmt.Fprintln(stdout, "warning: "+clearTextAuthWarning)
 	}
-	if w := openRelayWarning(cfg.Inbound.RelayFrom); w != "" {
-		fmt.Fprintln(stdout, "warning: "+w)
+	for _, w := range []string{openRelayWarning(cfg.Inbound.RelayFrom), denyAllWarning(cfg.Inbound.DenyFrom)} {
+		if w != "" {
+			fmt.Fprintln(stdout, "warning: "+w)
+		}
 	}
 	// The warning is about the smart host's certificate: without
 	// [outbound] server there is none. Opportunistic TLS without AUTH is
@@ -367,18 +371,35 @@ func check(cfg *config.Config, stdout, stderr io.Writer) int {
 // the IIS importer refuses to carry over. It is a warning, not a problem:
 // a closed network may want it, and check cannot tell.
 func openRelayWarning(relayFrom []netip.Prefix) string {
+	if all := everyAddress(relayFrom); all != "" {
+		return fmt.Sprintf("[inbound] relay_from holds every %s address: any client that can connect may relay mail to any domain (an open relay); list only the clients that may relay", all)
+	}
+	return ""
+}
+
+// denyAllWarning is check's warning for a deny_from that refuses every
+// IPv4 or IPv6 client: what the IIS importer writes where IIS restricted
+// connections in a way it cannot carry over, until the administrator
+// lists the clients.
+func denyAllWarning(denyFrom []netip.Prefix) string {
+	if all := everyAddress(denyFrom); all != "" {
+		return fmt.Sprintf("[inbound] deny_from holds every %s address: every such client is refused at connect (554 5.7.1); list the clients that may connect in allow_from and remove the range from deny_from", all)
+	}
+	return ""
+}
+
+// everyAddress names the address families ps covers entirely: "IPv4",
+// "IPv6", "IPv4 and every IPv6", or "".
+func everyAddress(ps []netip.Prefix) string {
 	var all []string
-	all4, all6 := config.CoversAll(relayFrom)
+	all4, all6 := config.CoversAll(ps)
 	if all4 {
 		all = append(all, "IPv4")
 	}
 	if all6 {
 		all = append(all, "IPv6")
 	}
-	if len(all) == 0 {
-		return ""
-	}
-	return fmt.Sprintf("[inbound] relay_from holds every %s address: any client that can connect may relay mail to any domain (an open relay); list only the clients that may relay", strings.Join(all, " and every "))
+	return strings.Join(all, " and every ")
 }
 
 // listenAddrs lists the inbound listeners for check: the port, with its
