@@ -627,20 +627,33 @@ func (imp *iisImport) writeRelay() error {
 	w := &imp.w
 	w.comment("Relay and domain rules from IIS. With local_domains empty mailbridge accepts mail for every domain and writes it all to Drop.")
 	local, alias, remote := imp.domainLists()
-	if dd, ok := imp.get("DefaultDomain"); ok && strings.TrimSpace(dd.Value) != "" && !containsFold(local, strings.TrimSpace(dd.Value)) {
-		local = append([]string{strings.TrimSpace(dd.Value)}, local...)
+	// IIS's default domain is DefaultDomain, or the host's name
+	// (FullyQualifiedDomainName) where DefaultDomain is not set.
+	ownGiven := true
+	if dd, ok := imp.get("DefaultDomain"); ok && strings.TrimSpace(dd.Value) != "" {
+		if d := strings.TrimSpace(dd.Value); !containsFold(local, d) {
+			local = append([]string{d}, local...)
+		}
+	} else if fq, ok := imp.get("FullyQualifiedDomainName"); ok && strings.TrimSpace(fq.Value) != "" {
+		if d := strings.TrimSpace(fq.Value); !containsFold(local, d) {
+			local = append([]string{d}, local...)
+			w.comment("DefaultDomain is not set, so IIS's default (local) domain was FullyQualifiedDomainName, %s.", d)
+		}
+	} else {
+		ownGiven = false
 	}
 	var domains, skipped []string
 	for _, d := range append(append([]string{}, local...), alias...) {
+		name, why := localDomain(d)
 		switch {
-		case !plainDomain(d):
-			skipped = append(skipped, d)
-		case !containsFold(domains, d):
-			domains = append(domains, d)
+		case why != "":
+			skipped = append(skipped, fmt.Sprintf("%s (%s)", d, why))
+		case !containsFold(domains, name):
+			domains = append(domains, name)
 		}
 	}
 	if len(skipped) > 0 {
-		w.comment("IIS domains that are not plain domain names (wildcards, addresses) are not imported; mailbridge matches exact domains: %s.", strings.Join(skipped, ", "))
+		w.comment("IIS domains mailbridge cannot match, not imported (mailbridge compares exact domain names; list each one that receives mail): %s.", strings.Join(skipped, ", "))
 	}
 	if len(domains) > 0 {
 		w.comment("IIS local domains (mail for them went to Drop): %s.", listOrNone(local))
@@ -650,8 +663,18 @@ func (imp *iisImport) writeRelay() error {
 		w.comment("As in IIS: only these domains (and this host's own names) go to Drop; other domains are relayed for relay_from clients and refused for everyone else. Empty the list to drop mail for every domain.")
 		w.kvf("local_domains = %s", tomlList(domains))
 	} else {
-		w.comment("IIS listed no local domains.")
-		w.kvf("local_domains = []")
+		// local_domains = [] makes every domain local: relayed mail
+		// would land in Drop and never be sent, and any client could put
+		// mail for any domain into Drop. Nothing is invented instead.
+		had := "IIS had no DefaultDomain, no FullyQualifiedDomainName and no local or alias domain, so its default domain was this computer's name"
+		if len(local)+len(alias) > 0 {
+			had = "IIS's local and alias domains were " + strings.Join(append(append([]string{}, local...), alias...), ", ") + ", none of which mailbridge can match"
+			if !ownGiven {
+				had += "; with no DefaultDomain or FullyQualifiedDomainName, its default domain was this computer's name"
+			}
+		}
+		w.comment("WARNING: no local domain could be imported: %s. Until local_domains is set, mailbridge treats every domain as local: all mail, relayed mail too, goes to Drop and none is sent, and any client can put mail for any domain into Drop. Set local_domains to the domains whose mail belongs in Drop (this computer's name, as in hostname, and each domain IIS received mail for), and uncomment it:", had)
+		w.code(`local_domains = ["mail.example.com"]`)
 	}
 	for _, r := range remote {
 		w.comment("%s", r)
@@ -761,23 +784,29 @@ func (imp *iisImport) writeIPList(prop, grantKey, verb, action string) {
 	}
 }
 
-// plainDomain reports whether d is a domain name mailbridge's
-// local_domains accepts: labels of letters, digits, '-' and '_'.
-func plainDomain(d string) bool {
-	if d == "" || len(d) > 253 {
-		return false
+// localDomain returns d as local_domains takes it, or why it cannot be
+// imported. The configuration's own check decides (config.HostName:
+// local_domains applies the same rules), so a Unicode name such as
+// bücher.example is imported as written, as README says local_domains
+// accepts it; a final dot (an absolute name, "example.com.") is dropped.
+func localDomain(d string) (string, string) {
+	d = strings.TrimSpace(d)
+	if strings.HasSuffix(d, ".") && !strings.HasSuffix(d, "..") {
+		d = strings.TrimSuffix(d, ".")
 	}
-	for _, label := range strings.Split(d, ".") {
-		if label == "" || len(label) > 63 {
-			return false
-		}
-		for _, r := range label {
-			if !(r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
-				return false
-			}
-		}
+	switch {
+	case strings.Contains(d, "*"):
+		return "", "a wildcard"
+	case strings.HasPrefix(d, "["):
+		return "", "an address"
 	}
-	return true
+	if _, err := netip.ParseAddr(d); err == nil {
+		return "", "an address"
+	}
+	if _, err := config.HostName(d); err != nil {
+		return "", "not a domain name: it " + err.Error()
+	}
+	return d, ""
 }
 
 // domainLists sorts the IIsSmtpDomain nodes by their RouteAction bits into

@@ -43,6 +43,8 @@ func TestImportGolden(t *testing.T) {
 	// IPSecurity undecodable (site 2), and denying by name (site 3).
 	cases = append(cases, golden{"ipsec-names-only-site2", "testdata/ipsec-names-only.xml", 2})
 	cases = append(cases, golden{"ipsec-names-only-site3", "testdata/ipsec-names-only.xml", 3})
+	// Unicode, final-dot and wildcard alias domains beside real ones.
+	cases = append(cases, golden{"domains-unmatchable-site2", "testdata/domains-unmatchable.xml", 2})
 	for _, c := range cases {
 		name, xmlFile, site := c.name, c.xml, c.site
 		t.Run(name, func(t *testing.T) {
@@ -60,10 +62,25 @@ func TestImportGolden(t *testing.T) {
 			if !bytes.Equal(got, want) {
 				t.Errorf("%s differs from the import of %s:\n%s", golden, xmlFile, lineDiff(string(want), string(got)))
 			}
-			if _, err := config.Parse(golden, got); err != nil {
-				t.Errorf("the import does not load:\n%v", err)
+			c, err := config.Parse(golden, got)
+			if err != nil {
+				t.Fatalf("the import does not load:\n%v", err)
 			}
+			checkNotWider(t, got, c)
 		})
+	}
+}
+
+// checkNotWider fails where an import opens what IIS may have kept shut:
+// local_domains = [] written out (every domain local), a relay_from
+// covering every address (an open relay).
+func checkNotWider(t testing.TB, out []byte, c *config.Config) {
+	t.Helper()
+	if bytes.Contains(out, []byte("\nlocal_domains = []")) {
+		t.Errorf("the import writes local_domains = [] (every domain local):\n%s", out)
+	}
+	if all4, all6 := config.CoversAll(c.Inbound.RelayFrom); all4 || all6 {
+		t.Errorf("the import's relay_from %v is an open relay:\n%s", c.Inbound.RelayFrom, out)
 	}
 }
 
@@ -417,9 +434,11 @@ func FuzzImportIIS(f *testing.F) {
 			}
 			return
 		}
-		if _, err := config.Parse("import.toml", out); err != nil {
+		c, err := config.Parse("import.toml", out)
+		if err != nil {
 			t.Fatalf("the import does not load: %v\n%s", err, out)
 		}
+		checkNotWider(t, out, c)
 	})
 }
 
@@ -469,9 +488,11 @@ func FuzzImportValues(f *testing.F) {
 			}
 			return
 		}
-		if _, err := config.Parse("import.toml", out); err != nil {
+		c, err := config.Parse("import.toml", out)
+		if err != nil {
 			t.Fatalf("the import does not load: %v\n%s", err, out)
 		}
+		checkNotWider(t, out, c)
 	})
 }
 
