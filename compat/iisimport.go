@@ -392,10 +392,26 @@ func (imp *iisImport) writeMailroot() error {
 	}
 	var defaulted []string
 	lines := map[string]int{}
+	var expanded []string
 	for i := range folders {
 		f := &folders[i]
 		if p, ok := imp.get(f.prop); ok && strings.TrimSpace(p.Value) != "" {
-			f.path = cleanWinPath(p.Value)
+			// IIS expanded %SystemDrive% and the like in its folders;
+			// mailbridge takes paths literally, so a variable left in
+			// would become a folder named "%SystemDrive%".
+			path, did, unknown := expandWinVars(p.Value)
+			if i := strings.IndexFunc(strings.TrimSpace(path), isControl); i >= 0 {
+				// Windows allows no control character in a file name,
+				// and mailbridge's configuration refuses them in paths.
+				return imp.fail(p, "%q holds a control character, which no Windows path can", strings.TrimSpace(p.Value))
+			}
+			if unknown != "" {
+				return imp.fail(p, "%s holds the environment variable %s, whose value on the IIS server the import cannot know: write the path out in this copy of MetaBase.xml and import again", strings.TrimSpace(p.Value), unknown)
+			}
+			if did {
+				expanded = append(expanded, fmt.Sprintf("%s %s", f.prop, strings.TrimSpace(p.Value)))
+			}
+			f.path = cleanWinPath(path)
 			lines[f.prop] = p.Line
 		} else {
 			f.path = iisDefaultMailroot + `\` + f.name
@@ -423,6 +439,9 @@ func (imp *iisImport) writeMailroot() error {
 		seen[k] = f
 	}
 	w.section("mailroot")
+	if len(expanded) > 0 {
+		w.comment("IIS wrote %s; expanded as a standard Windows installation has them (%%SystemDrive%% C:, %%SystemRoot%% and %%windir%% C:\\Windows): check them on the IIS server.", strings.Join(expanded, ", "))
+	}
 	if len(defaulted) > 0 {
 		w.comment("Not set in MetaBase.xml, so IIS's defaults under %s: %s.", iisDefaultMailroot, strings.Join(defaulted, ", "))
 	}
@@ -1080,7 +1099,21 @@ func (imp *iisImport) writeLog() {
 	}
 	logDir := iisDefaultLogDir
 	if dirOK && strings.TrimSpace(dir.Value) != "" {
-		logDir = cleanWinPath(expandSystemRoot(dir.Value))
+		d, _, unknown := expandWinVars(dir.Value)
+		if strings.IndexFunc(strings.TrimSpace(d), isControl) >= 0 {
+			w.comment("IIS LogFileDirectory %q (line %d) holds a control character, which no Windows path can; set w3c_dir by hand.", strings.TrimSpace(dir.Value), dir.Line)
+			w.blank()
+			return
+		}
+		if unknown != "" {
+			// The log is not worth stopping the import for: the line
+			// is left for the administrator to complete.
+			w.comment("IIS wrote its W3C SMTP log under %s, which holds the environment variable %s, whose value on the IIS server the import cannot know. Write the folder out and uncomment:", strings.TrimSpace(dir.Value), unknown)
+			w.code("w3c_dir = %s", tomlPath(joinWin(cleanWinPath(d), fmt.Sprintf("SMTPSVC%d", imp.site))))
+			w.blank()
+			return
+		}
+		logDir = cleanWinPath(d)
 	}
 	logDir = joinWin(logDir, fmt.Sprintf("SMTPSVC%d", imp.site))
 	if clsid.Value != "" && !strings.EqualFold(strings.TrimSpace(clsid.Value), w3cLogClsid) {

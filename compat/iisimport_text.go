@@ -185,13 +185,38 @@ func volume(p string) string {
 	return ""
 }
 
-func expandSystemRoot(p string) string {
-	for _, v := range []string{"%SystemRoot%", "%windir%"} {
-		if len(p) >= len(v) && strings.EqualFold(p[:len(v)], v) {
-			return `C:\Windows` + p[len(v):]
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
+
+// winVars are the environment variables IIS's own defaults write in
+// paths, with the values of a standard Windows installation (the system on
+// C:). The importer may run elsewhere, so it cannot ask the IIS server.
+var winVars = []struct{ name, value string }{
+	{"%SystemDrive%", `C:`},
+	{"%SystemRoot%", `C:\Windows`},
+	{"%windir%", `C:\Windows`},
+}
+
+// expandWinVars expands the variables of winVars in p (case-insensitive,
+// as Windows). It returns the path, whether it expanded any, and the
+// first other %NAME% left in it ("" when none).
+func expandWinVars(p string) (string, bool, string) {
+	expanded := false
+	for _, v := range winVars {
+		for {
+			i := strings.Index(strings.ToLower(p), strings.ToLower(v.name))
+			if i < 0 {
+				break
+			}
+			p = p[:i] + v.value + p[i+len(v.name):]
+			expanded = true
 		}
 	}
-	return p
+	if i := strings.IndexByte(p, '%'); i >= 0 {
+		if j := strings.IndexByte(p[i+1:], '%'); j > 0 && !strings.ContainsAny(p[i+1:i+1+j], `\/ `) {
+			return p, expanded, p[i : i+2+j]
+		}
+	}
+	return p, expanded, ""
 }
 
 // sizeValue writes a size as config reads it: "20MB", or bytes.

@@ -45,6 +45,8 @@ func TestImportGolden(t *testing.T) {
 	cases = append(cases, golden{"ipsec-names-only-site3", "testdata/ipsec-names-only.xml", 3})
 	// Unicode, final-dot and wildcard alias domains beside real ones.
 	cases = append(cases, golden{"domains-unmatchable-site2", "testdata/domains-unmatchable.xml", 2})
+	// A variable the import cannot know in LogFileDirectory.
+	cases = append(cases, golden{"env-paths-site2", "testdata/env-paths.xml", 2})
 	for _, c := range cases {
 		name, xmlFile, site := c.name, c.xml, c.site
 		t.Run(name, func(t *testing.T) {
@@ -222,6 +224,10 @@ func TestImportErrors(t *testing.T) {
 			"Location /LM/SMTPSVC/1/ is given twice, by <IIsSmtpServer> on line 4 and <IIsSmtpServer> on line 5"},
 		{"other site twice", "<IIsSmtpServer Location =\"/LM/SmtpSvc/1\"/>\n<IIsSmtpServer Location =\"/LM/SmtpSvc/2\"/>\n<IIsSmtpServer Location =\"/LM/SmtpSvc/2\"/>", 1, 6,
 			"Location /LM/SmtpSvc/2 is given twice"},
+		{"unknown variable in a folder", "<IIsSmtpServer Location =\"/LM/SmtpSvc/1\"\n\tPickupDirectory=\"%MAILROOT%\\Pickup\"/>", 1, 5,
+			`PickupDirectory: %MAILROOT%\Pickup holds the environment variable %MAILROOT%`},
+		{"control character in a folder", "<IIsSmtpServer Location =\"/LM/SmtpSvc/1\"\n\tQueueDirectory=\"D:\\Q\x7f\"/>", 1, 5,
+			"QueueDirectory: \"D:\\\\Q\\x7f\" holds a control character"},
 		{"bad flags", "<IIsSmtpServer Location =\"/LM/SmtpSvc/1\">\n<Custom Name=\"AuthFlags\" ID=\"6000\" Value=\"AuthBasic | AuthMagic\" Type=\"DWORD\"/>\n</IIsSmtpServer>", 1, 5, "AuthFlags"},
 	}
 	for _, tt := range tests {
