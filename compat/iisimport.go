@@ -485,6 +485,11 @@ func (imp *iisImport) writeInbound() error {
 		if n >= 1 && n <= 1_000_000 {
 			w.comment("IIS MaxRecipients: recipients accepted per message.")
 			w.kv("max_recipients", strconv.FormatUint(uint64(n), 10))
+		} else if n > 1_000_000 {
+			// IIS writes 4294967295 (-1) for "no limit"; the default of
+			// 100 would refuse the large mailings IIS took.
+			w.comment("IIS MaxRecipients = %d (line %d): no practical limit. mailbridge needs one; it takes its largest, 1000000.", n, p.Line)
+			w.kv("max_recipients", "1000000")
 		} else {
 			w.comment("IIS MaxRecipients = %d (line %d) is outside 1 to 1000000; mailbridge keeps its default of 100.", n, p.Line)
 		}
@@ -553,10 +558,23 @@ func (imp *iisImport) writeBindings() error {
 		w.kv("bind", tomlString(b.ip))
 	}
 	w.kv("port", strconv.Itoa(b.port))
+	// One mail root serves one mailbridge (its lock files refuse a
+	// second), so a second instance for another binding would need
+	// folders of its own: its mail would not reach this Drop, nor would
+	// it send this Pickup. The advice says so rather than suggest it.
+	here := fmt.Sprintf("port %d", b.port)
+	if b.ip != "" {
+		here = fmt.Sprintf("%s port %d", b.ip, b.port)
+	}
 	for i, o := range bs {
-		if i != chosen {
-			w.comment("IIS also listened on \"%s\"; mailbridge listens on one address: run a second mailbridge with its own configuration for it.", o.raw)
+		if i == chosen {
+			continue
 		}
+		how := fmt.Sprintf("point its clients at %s", here)
+		if o.port == b.port && b.ip != "" {
+			how = fmt.Sprintf("set bind = \"\" to listen on port %d of every address (this one too), or point its clients at %s", b.port, here)
+		}
+		w.comment("IIS also listened on \"%s\"; mailbridge listens on one address and port, so it will not: %s. A second mailbridge cannot serve it from the same folders: the mail root is locked by the mailbridge using it, so a second one needs its own Pickup, Drop and Queue, which the software using these folders would not see.", o.raw, how)
 	}
 	return nil
 }
@@ -620,8 +638,12 @@ func (imp *iisImport) writeSizes() error {
 		}
 		w.comment("%s. mailbridge keeps the product's promise of 20 MB attachments instead (about 27 MB once base64-encoded). To keep IIS's limit, set max_message_size = \"2MB\" and max_attachment_size = \"1536KB\".", how)
 		keep()
-	case n == 0:
-		w.comment("IIS MaxMessageSize = 0 (line %d): no limit. mailbridge needs one; it keeps 30 MB messages and 20 MB attachments.", p.Line)
+	case n == 0 || n == 0xFFFFFFFF:
+		// 0, and the DWORD's largest value (written 4294967295 or
+		// -1), mean no limit. IIS still ended a session at
+		// MaxSessionSize (10 MB by default), so the product's limits
+		// take at least what IIS delivered in a default set-up.
+		w.comment("IIS MaxMessageSize = %s (line %d): no limit. mailbridge needs one; it keeps 30 MB messages and 20 MB attachments. If applications sent larger mail through IIS (with MaxSessionSize raised too), raise both.", strings.TrimSpace(p.Value), p.Line)
 		keep()
 	case int64(n) < promisedMessage:
 		att := int64(n) / 4 * 3 &^ 1023

@@ -520,6 +520,9 @@ func TestImportSizes(t *testing.T) {
 		{"", 30 << 20, 20 << 20, false},
 		{`MaxMessageSize="2097152"`, 30 << 20, 20 << 20, false},
 		{`MaxMessageSize="0"`, 30 << 20, 20 << 20, false},
+		// The DWORD's largest value, either spelling: no limit, as 0.
+		{`MaxMessageSize="4294967295"`, 30 << 20, 20 << 20, false},
+		{`MaxMessageSize="-1"`, 30 << 20, 20 << 20, false},
 		{`MaxMessageSize="10485760"`, 10 << 20, 7680 << 10, true},
 		{`MaxMessageSize="1000"`, 1000, 1000, true},
 		{`MaxMessageSize="52428800"`, 50 << 20, 37.5 * (1 << 20), false},
@@ -542,6 +545,54 @@ func TestImportSizes(t *testing.T) {
 		}
 		if got := strings.Contains(string(out), "WARNING: IIS MaxMessageSize"); got != tt.warn {
 			t.Errorf("%s: warning %v, want %v", tt.attr, got, tt.warn)
+		}
+		if nolimit := strings.Contains(tt.attr, `"0"`) || strings.Contains(tt.attr, "-1") || strings.Contains(tt.attr, "4294967295"); nolimit && !strings.Contains(string(out), "): no limit.") {
+			t.Errorf("%s: the import does not say IIS had no limit:\n%s", tt.attr, out)
+		}
+	}
+}
+
+// MaxRecipients above mailbridge's largest (IIS writes 4294967295 for
+// no limit) is imported as that largest, not as the default of 100.
+func TestImportMaxRecipients(t *testing.T) {
+	for _, tt := range []struct {
+		value string
+		want  int
+		note  string
+	}{
+		{"500", 500, "IIS MaxRecipients: recipients"},
+		{"1000000", 1000000, "IIS MaxRecipients: recipients"},
+		{"4294967295", 1000000, "IIS MaxRecipients = 4294967295 (line 1): no practical limit"},
+		{"-1", 1000000, "IIS MaxRecipients = 4294967295 (line 1): no practical limit"},
+		{"0", 100, "IIS MaxRecipients = 0 (line 1) is outside 1 to 1000000"},
+	} {
+		out := importSite1(t, `<c><IIsSmtpServer Location ="/LM/SmtpSvc/1" MaxRecipients="`+tt.value+`"/></c>`)
+		c, err := config.Parse("import.toml", out)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.value, err)
+		}
+		text := strings.Join(strings.Fields(strings.ReplaceAll(string(out), "\n# ", " ")), " ")
+		if c.Inbound.MaxRecipients != tt.want || !strings.Contains(text, tt.note) {
+			t.Errorf("MaxRecipients %s: max_recipients %d, want %d and the note %q:\n%s", tt.value, c.Inbound.MaxRecipients, tt.want, tt.note, out)
+		}
+	}
+}
+
+// A second ServerBinding cannot be served: the advice says how to reach
+// mailbridge instead, and never suggests a second instance on the same
+// folders, which the mail root's lock refuses.
+func TestImportExtraBindings(t *testing.T) {
+	for _, tt := range []struct {
+		bindings, want string
+	}{
+		{"192.168.1.5:25:\n192.168.1.6:2525:", `point its clients at 192.168.1.5 port 25`},
+		{"192.168.1.5:25:\n192.168.1.6:25:", `set bind = "" to listen on port 25 of every address`},
+		{"192.168.1.6:2525:\n:25:", `point its clients at port 25`},
+	} {
+		out := importSite1(t, `<c><IIsSmtpServer Location ="/LM/SmtpSvc/1" ServerBindings="`+tt.bindings+`"/></c>`)
+		text := strings.Join(strings.Fields(strings.ReplaceAll(string(out), "\n# ", " ")), " ")
+		if !strings.Contains(text, tt.want) || !strings.Contains(text, "the mail root is locked by the mailbridge using it") || strings.Contains(text, "run a second mailbridge") {
+			t.Errorf("%q:\n%s", tt.bindings, out)
 		}
 	}
 }
