@@ -973,11 +973,14 @@ func (imp *iisImport) writeOutbound() error {
 			if port == 465 {
 				mode = "implicit"
 			}
-			w.comment("IIS AlwaysUseSsl = TRUE (line %d): IIS used TLS to the smart host; mailbridge requires it too, verified (\"starttls\" on port 25 or 587, \"implicit\" on 465).", p.Line)
+			w.comment("IIS AlwaysUseSsl = TRUE (line %d): IIS used TLS to the smart host; mailbridge requires it too (\"starttls\" on port 25 or 587, \"implicit\" on 465).", p.Line)
 			if haveServer {
 				w.kvf("tls = %q", mode)
 			} else {
 				w.code("tls = %q", mode)
+			}
+			if err := imp.writeVerify(smart, haveServer); err != nil {
+				return err
 			}
 		}
 	}
@@ -1039,6 +1042,69 @@ func (imp *iisImport) writeOutbound() error {
 		}
 	}
 	w.blank()
+	return nil
+}
+
+// writeVerify carries over how IIS checked the smart host's certificate
+// when it required TLS. mailbridge verifies the chain and the name
+// together (verify_certificate); a required TLS whose verification
+// cannot succeed defers every message until expiration, so:
+//
+//   - where IIS skipped either check (SmtpSSLRequireTrustedCA or
+//     SmtpSSLCertHostnameValidation FALSE), it accepted certificates
+//     mailbridge would refuse: verify_certificate = false, as IIS
+//     delivered, with how to verify instead;
+//   - where it verified (or the file does not say) and the smart host is
+//     an IP address, the certificate would have to hold that address,
+//     which few do: a WARNING asks for server_name.
+func (imp *iisImport) writeVerify(smart string, haveServer bool) error {
+	w := &imp.w
+	type check struct {
+		prop, what string
+		p          MetabaseProp
+		set, on    bool
+	}
+	checks := []*check{
+		{prop: "SmtpSSLRequireTrustedCA", what: "from a CA it did not trust"},
+		{prop: "SmtpSSLCertHostnameValidation", what: "whose name did not match the smart host"},
+	}
+	var skipped, kept []string
+	for _, c := range checks {
+		p, ok := imp.get(c.prop)
+		if !ok || strings.TrimSpace(p.Value) == "" {
+			continue
+		}
+		on, err := MetabaseBool(p.Value)
+		if err != nil {
+			return imp.fail(p, "%v", err)
+		}
+		c.p, c.set, c.on = p, true, on
+		if on {
+			kept = append(kept, fmt.Sprintf("%s = TRUE (line %d)", c.prop, p.Line))
+		} else {
+			skipped = append(skipped, fmt.Sprintf("IIS %s = FALSE (line %d): IIS accepted a certificate %s", c.prop, p.Line, c.what))
+		}
+	}
+	key := func(format string, a ...any) {
+		if haveServer {
+			w.kvf(format, a...)
+		} else {
+			w.code(format, a...)
+		}
+	}
+	if len(skipped) > 0 {
+		w.comment("%s. mailbridge checks the CA and the name together or not at all, so it does not check the certificate (the connection is encrypted, not authenticated), and delivers where IIS did. To verify it, set ca_file to the smart host's CA (for an internal one) and server_name to the name in its certificate, and remove this line.", strings.Join(skipped, "; "))
+		key("verify_certificate = false")
+		return nil
+	}
+	if len(kept) > 0 {
+		w.comment("IIS %s: IIS verified the smart host's certificate, and so does mailbridge (verify_certificate, on with TLS required).", strings.Join(kept, ", "))
+	}
+	ip := strings.Trim(smart, "[]")
+	if _, err := netip.ParseAddr(ip); err == nil {
+		w.comment("WARNING: the Outbound Server is an IP address (%s) and its certificate is verified, so it must hold that address, which few certificates do: otherwise every message is deferred, and goes to Badmail at expiration. Set server_name to the name in the smart host's certificate and uncomment it; if the certificate is self-signed, also set ca_file to it (or, if IIS did not verify it either, set verify_certificate = false).", ip)
+		w.code(`server_name = "smtp.example.com"`)
+	}
 	return nil
 }
 

@@ -47,6 +47,10 @@ func TestImportGolden(t *testing.T) {
 	cases = append(cases, golden{"domains-unmatchable-site2", "testdata/domains-unmatchable.xml", 2})
 	// A variable the import cannot know in LogFileDirectory.
 	cases = append(cases, golden{"env-paths-site2", "testdata/env-paths.xml", 2})
+	// Required TLS: IIS skipped the certificate checks (2), verified a
+	// named smart host (3).
+	cases = append(cases, golden{"smarthost-ip-tls-site2", "testdata/smarthost-ip-tls.xml", 2})
+	cases = append(cases, golden{"smarthost-ip-tls-site3", "testdata/smarthost-ip-tls.xml", 3})
 	for _, c := range cases {
 		name, xmlFile, site := c.name, c.xml, c.site
 		t.Run(name, func(t *testing.T) {
