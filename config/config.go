@@ -344,14 +344,17 @@ func containsColon(s string) bool {
 // CoversAll reports whether the prefixes together hold every IPv4 address
 // (all4) and every IPv6 address (all6): "0.0.0.0/0", or any set whose
 // union is the whole space, such as "0.0.0.0/1" with "128.0.0.0/1". In
-// relay_from such a list makes an open relay. Clients are compared in
-// their unmapped form, so an IPv4-mapped range ("::ffff:0:0/96") matches
-// no IPv4 client and covers nothing of IPv4.
+// relay_from such a list makes an open relay. An IPv4-mapped range
+// ("::ffff:0:0/96") counts as the IPv4 range it stands for, as the
+// configuration reads it (prefixList), whether or not it was read there.
 func CoversAll(ps []netip.Prefix) (all4, all6 bool) {
 	var v4, v6 []netip.Prefix
 	for _, p := range ps {
 		if !p.IsValid() {
 			continue
+		}
+		if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
+			p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
 		}
 		if p = p.Masked(); p.Addr().Is4() {
 			v4 = append(v4, p)

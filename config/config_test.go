@@ -937,7 +937,8 @@ func TestCoversAll(t *testing.T) {
 		{"1.0.0.0/8 0.0.0.0/1 128.0.0.0/1", true, false},
 		{"1.0.0.0/1 128.0.0.0/1", true, false}, // 1.0.0.0/1 is 0.0.0.0/1 once masked
 		{"127.0.0.1 10.0.0.0/8", false, false},
-		{"::ffff:0:0/96", false, false},
+		{"::ffff:0:0/96", true, false},
+		{"::ffff:0:0/97 128.0.0.0/1", true, false},
 		{"::/1 8000::/1", false, true},
 		{"::/1 8000::/2", false, false},
 	} {
