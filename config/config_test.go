@@ -587,7 +587,7 @@ func TestOutboundTLSProblems(t *testing.T) {
 		{"password without username", "[outbound]\npassword = \"hunter2\"\n", []string{`mb.toml:2: outbound.password = (hidden): is set without outbound.username`}},
 		{"two sources", "[outbound]\nusername = \"u\"\npassword = \"hunter2\"\npassword_env = \"X\"\n", []string{`mb.toml:3: outbound.password: set only one of password, password_file and password_env`}},
 		{"env missing", "[outbound]\nusername = \"u\"\npassword_env = \"NOPE_NOT_SET_X\"\n", []string{`mb.toml:3: outbound.password_env = "NOPE_NOT_SET_X": no such environment variable`}},
-		{"ca_file missing", "[outbound]\nca_file = '/nonexistent/ca.pem'\n", []string{`mb.toml:2: outbound.ca_file = "/nonexistent/ca.pem": cannot be read`}},
+		{"ca_file missing", "[outbound]\nca_file = 'nonexistent/ca.pem'\n", []string{`mb.toml:2: outbound.ca_file = "nonexistent/ca.pem": cannot be read`}},
 		{"ca_file not PEM", "[outbound]\nca_file = '" + notPEM + "'\n", []string{`mb.toml:2: outbound.ca_file = ` + strconv.Quote(notPEM) + `: holds no PEM certificate`}},
 		{"server_name", "[outbound]\nserver_name = \"relay.test:25\"\n", []string{`mb.toml:2: outbound.server_name = "relay.test:25": must be a host name`}},
 		{"verify", "[outbound]\nverify_certificate = \"no\"\n", []string{`mb.toml:2: outbound.verify_certificate = "no": must be true or false`}},

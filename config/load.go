@@ -978,7 +978,8 @@ func FormatSize(n int64) string {
 // character in it is, in practice, an escape that TOML read in double
 // quotes: "C:\temp\new" is "C:", a tab, "emp", a line feed, "ew". No
 // administrator means that, so the path is refused with the spelling
-// intended.
+// intended. So are the Windows forms that depend on a current folder
+// (pathForm).
 func filePath(required bool) func(string) error {
 	escapes := strings.NewReplacer("\t", `\t`, "\n", `\n`, "\r", `\r`, "\b", `\b`, "\f", `\f`)
 	return func(s string) error {
@@ -992,7 +993,7 @@ func filePath(required bool) func(string) error {
 				return fmt.Errorf(`holds the control character %U: in double quotes \t, \n, \r, \b and \f are escapes, not part of a path; write it in single quotes, '%s', or double each backslash`, r, escapes.Replace(s))
 			}
 		}
-		return nil
+		return pathForm(s)
 	}
 }
 

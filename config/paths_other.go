@@ -10,6 +10,10 @@ func defaultMailroot() string { return "mailroot" }
 
 func isAbs(p string) bool { return filepath.IsAbs(p) }
 
+// pathForm accepts every path: outside Windows a path is absolute or
+// relative (to the configuration file's folder), nothing in between.
+func pathForm(string) error { return nil }
+
 func joinPath(dir, name string) string { return filepath.Join(dir, name) }
 
 // DefaultFile is the configuration file read when none is named. Outside

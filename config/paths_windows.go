@@ -3,6 +3,7 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,7 +12,27 @@ import (
 // defaultMailroot is where IIS SMTP kept its folders.
 func defaultMailroot() string { return `C:\inetpub\mailroot` }
 
-func isAbs(p string) bool { return filepath.IsAbs(p) || filepath.VolumeName(p) != "" }
+// isAbs reports whether p names one place whatever the current folder:
+// a drive letter and a backslash ('C:\inetpub'), or a UNC path. The two
+// forms in between are refused by pathForm before any path is resolved.
+func isAbs(p string) bool { return filepath.IsAbs(p) }
+
+// pathForm refuses the Windows paths that depend on a current folder the
+// administrator does not see: '\mailroot' is on the current drive (for a
+// service, the drive of C:\Windows\System32; for a console, whichever
+// drive the prompt is on), and 'C:mailroot' is in the current folder of
+// drive C: (System32 again for a service). Neither is what anyone writing
+// a configuration file means, so the message spells the absolute form.
+// UNC paths (\\server\share) and device paths (\\?\C:\...) are absolute.
+func pathForm(p string) error {
+	switch vol := filepath.VolumeName(p); {
+	case vol == "" && len(p) > 0 && os.IsPathSeparator(p[0]):
+		return fmt.Errorf(`starts with a backslash but has no drive letter, so it would depend on the current drive; write the drive too, such as '%s'`, "C:"+p)
+	case len(vol) == 2 && vol[1] == ':' && (len(p) == 2 || !os.IsPathSeparator(p[2])):
+		return fmt.Errorf(`has a drive letter without a backslash after it, so it would be relative to the current folder of drive %s (C:\Windows\System32 for a service); write it from the root of the drive, such as '%s'`, vol, vol+`\`+p[2:])
+	}
+	return nil
+}
 
 func joinPath(dir, name string) string { return filepath.Join(dir, name) }
 
