@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"golang.org/x/sys/windows"
 )
 
 // defaultMailroot is where IIS SMTP kept its folders.
@@ -37,9 +39,16 @@ func pathForm(p string) error {
 func joinPath(dir, name string) string { return filepath.Join(dir, name) }
 
 // programDir is %ProgramData%\mailbridge: machine-wide data that a service
-// running as LocalSystem and an administrator's shell both see.
+// running as LocalSystem and an administrator's shell both see. The folder
+// comes from the system (the ProgramData known folder), not from the
+// environment variable, which a user or a launcher may change: a service
+// and the console that installed it must agree on the configuration file.
+// The variable, then C:\ProgramData, serve where the system cannot say.
 func programDir() string {
-	pd := os.Getenv("ProgramData")
+	pd, err := windows.KnownFolderPath(windows.FOLDERID_ProgramData, 0)
+	if err != nil || pd == "" {
+		pd = os.Getenv("ProgramData")
+	}
 	if pd == "" {
 		pd = `C:\ProgramData`
 	}

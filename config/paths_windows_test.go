@@ -3,8 +3,11 @@
 package config
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/windows"
 )
 
 // TestWindowsPathForms: a path that depends on a current folder (the
@@ -45,5 +48,19 @@ func TestWindowsPathForms(t *testing.T) {
 	_, err := Parse("x.toml", []byte("hostname = \"mb.example.com\"\n[log]\nfile = '\\logs\\mb.log'\n"))
 	if err == nil || !strings.Contains(err.Error(), `x.toml:3: log.file`) {
 		t.Errorf("log.file = '\\logs\\mb.log': %v; want a problem on line 3", err)
+	}
+}
+
+// TestProgramDirIsTheKnownFolder: the default configuration file is under
+// the system's ProgramData folder even when the environment says otherwise
+// (a service and the console that installed it must read the same file).
+func TestProgramDirIsTheKnownFolder(t *testing.T) {
+	want, err := windows.KnownFolderPath(windows.FOLDERID_ProgramData, 0)
+	if err != nil {
+		t.Skipf("no ProgramData known folder here: %v", err)
+	}
+	t.Setenv("ProgramData", `C:\somewhere else`)
+	if got := DefaultFile(); !strings.EqualFold(got, filepath.Join(want, "mailbridge", "mailbridge.toml")) {
+		t.Errorf("DefaultFile() = %q; want it under %s", got, want)
 	}
 }
