@@ -29,6 +29,7 @@ type pickupFile struct {
 	since   time.Time // first seen
 	warned  bool      // "still open" logged
 	failing bool      // a claim error was logged
+	held    bool      // "held by another program" logged
 }
 
 // backoff is the wait before checking a busy file again: short at first
@@ -326,7 +327,20 @@ func (b *Bridge) tryClaim(name string) time.Time {
 			return forget()
 		}
 		pf.tries++
-		if !pf.failing {
+		switch {
+		case errors.Is(err, mailroot.ErrHeld):
+			// Antivirus or a backup agent reading it: routine, and the file
+			// is claimed once they let go. Said once, and again as a
+			// warning if it lasts (something holds it open for good).
+			if !pf.held {
+				pf.held = true
+				b.log.Info("Pickup file held by another program; it is claimed once released", "file", name, "error", err)
+			}
+			if !pf.warned && now.Sub(pf.since) > b.warnAfter {
+				pf.warned = true
+				b.log.Warn("Pickup file still held by another program; it is claimed once released: see which program holds it (Resource Monitor, Associated Handles)", "file", name, "since", pf.since, "error", err)
+			}
+		case !pf.failing:
 			pf.failing = true
 			b.log.Warn("cannot claim Pickup file; retrying", "file", name, "error", err)
 		}

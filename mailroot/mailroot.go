@@ -22,7 +22,8 @@
 // without sharing: a rename or delete then fails with access denied or a
 // sharing violation. Root retries those with bounded back-off (about 4 s in
 // all) and logs each case; a rename either happens once or not at all, so a
-// retry never duplicates or loses a message.
+// retry never duplicates or loses a message. One still held after that
+// fails with an error matching ErrHeld.
 //
 // Syncs of concurrent writers are grouped: one fsync of a folder covers
 // every rename that finished before it started. On Linux, a file created
@@ -463,23 +464,38 @@ func (r *Root) Remove(path string) error {
 	return r.retry("delete", path, func() error { return os.Remove(path) })
 }
 
+// ErrHeld matches the error of a rename or delete given up while another
+// program held the file (on Windows: antivirus, indexers and backup agents
+// open files without sharing). The hold is transient: a caller that can
+// try again later (the Pickup watcher) need not report it as a failure.
+var ErrHeld = errors.New("another program holds the file (antivirus, indexer or backup agent?)")
+
 // retry runs op until it succeeds, fails for good, or the retry delays are
-// used up. Retries are logged once per operation, with their count and the
-// last error, so that an administrator can find the program holding files.
+// used up. A retried operation is logged once, with its count and first
+// error, so that an administrator can find the program holding files: at
+// info level when it succeeded, at debug level when it was given up, as
+// the error returned (matching ErrHeld) reaches a caller that decides
+// whether that is a failure (a 451 to the SMTP client) or a wait (a
+// Pickup file claimed later).
 func (r *Root) retry(what, path string, op func() error) error {
 	start := time.Now()
 	var first error
 	for i := 0; ; i++ {
 		err := op()
 		if err == nil || !transient(err) || i >= len(r.retryDelays) {
-			if i > 0 {
-				lvl, result := slog.LevelWarn, "done"
-				if err != nil {
-					lvl, result = slog.LevelError, "gave up"
-				}
-				r.log.Log(context.Background(), lvl, what+" retried: another program held the file (antivirus, indexer or backup agent?)",
-					"path", path, "attempts", i+1, "waited", time.Since(start).Round(time.Millisecond),
-					"result", result, "first_error", first, "error", err)
+			if i == 0 {
+				return err
+			}
+			waited := time.Since(start).Round(time.Millisecond)
+			lvl, result := slog.LevelInfo, "done"
+			if err != nil {
+				lvl, result = slog.LevelDebug, "gave up"
+			}
+			r.log.Log(context.Background(), lvl, what+" retried: another program held the file (antivirus, indexer or backup agent?)",
+				"path", path, "attempts", i+1, "waited", waited,
+				"result", result, "first_error", first, "error", err)
+			if err != nil && transient(err) {
+				return fmt.Errorf("%w: %w (%d attempts in %s)", ErrHeld, err, i+1, waited)
 			}
 			return err
 		}
