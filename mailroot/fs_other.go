@@ -12,6 +12,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// renameFile renames src to dst, replacing dst; the caller syncs the
+// folders (syncDir) to make it durable.
+func renameFile(src, dst string) error { return os.Rename(src, dst) }
+
 // syncDir fsyncs a folder so that renames into it survive a power cut
 // (POSIX: the rename is durable only once its directory is synced).
 func syncDir(dir string) error {

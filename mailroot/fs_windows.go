@@ -13,11 +13,85 @@ import (
 	"golang.org/x/sys/windows"
 )
 
-// syncDir is a no-op on Windows: a folder cannot be opened for
-// FlushFileBuffers through os.Open (access denied), and NTFS journals its
-// metadata, so a completed rename survives a crash. File data is always
-// flushed (File.Sync is FlushFileBuffers) before the rename.
-func syncDir(string) error { return nil }
+// NTFS journals its metadata, but writes its log lazily: a rename that
+// has returned is lost at a power cut until the log reaches the disk, and
+// then the message acknowledged with 250 is gone (its SortTemp file is
+// removed at the next start). So renames are written through, and the
+// folder is flushed after them, as fsync(2) of the folder does on Linux.
+//
+// renameFile is os.Rename (MoveFileEx, replacing dst) with
+// MOVEFILE_WRITE_THROUGH: "the function does not return until the file
+// is actually moved on the disk" (MoveFileEx, Microsoft Learn; the
+// guarantee is spelt out for moves made as a copy and delete, hence the
+// folder flush too).
+func renameFile(src, dst string) error {
+	from, err := windows.UTF16PtrFromString(longPath(src))
+	if err != nil {
+		return &os.LinkError{Op: "rename", Old: src, New: dst, Err: err}
+	}
+	to, err := windows.UTF16PtrFromString(longPath(dst))
+	if err != nil {
+		return &os.LinkError{Op: "rename", Old: src, New: dst, Err: err}
+	}
+	if err := windows.MoveFileEx(from, to, windows.MOVEFILE_REPLACE_EXISTING|windows.MOVEFILE_WRITE_THROUGH); err != nil {
+		return &os.LinkError{Op: "rename", Old: src, New: dst, Err: err}
+	}
+	return nil
+}
+
+// syncDir flushes a folder: FlushFileBuffers on a handle of the folder
+// itself, opened with FILE_FLAG_BACKUP_SEMANTICS (how CreateFile opens a
+// folder) and FILE_WRITE_DATA (a flush needs write or append access,
+// NtFlushBuffersFileEx, Microsoft Learn; on a folder it is the right to
+// add files, which mailbridge has on every folder it renames into). The
+// same page documents folder handles as flushable: only its
+// FLUSH_FLAGS_FILE_DATA_SYNC_ONLY is "not valid with volume or directory
+// handles", and a normal flush writes "file data and metadata" on NTFS,
+// ReFS, FAT and exFAT and flushes the disk's cache. os.Open cannot do
+// this: it opens for reading, and the flush is refused (access denied).
+// A file system that cannot flush a folder (some network shares) leaves
+// the written-through rename as the best there is, as EINVAL does on
+// Linux.
+func syncDir(dir string) error {
+	p, err := windows.UTF16PtrFromString(longPath(dir))
+	if err != nil {
+		return &os.PathError{Op: "open", Path: dir, Err: err}
+	}
+	h, err := windows.CreateFile(p, windows.FILE_WRITE_DATA,
+		windows.FILE_SHARE_READ|windows.FILE_SHARE_WRITE|windows.FILE_SHARE_DELETE, nil,
+		windows.OPEN_EXISTING, windows.FILE_FLAG_BACKUP_SEMANTICS, 0)
+	if err != nil {
+		return &os.PathError{Op: "open", Path: dir, Err: err}
+	}
+	defer windows.CloseHandle(h)
+	if err := windows.FlushFileBuffers(h); err != nil && !flushUnsupported(err) {
+		return &os.PathError{Op: "FlushFileBuffers", Path: dir, Err: err}
+	}
+	return nil
+}
+
+// flushUnsupported reports whether a failed folder flush means that the
+// file system does not flush folders, rather than that the flush failed.
+func flushUnsupported(err error) bool {
+	return errors.Is(err, windows.ERROR_INVALID_FUNCTION) ||
+		errors.Is(err, windows.ERROR_NOT_SUPPORTED) ||
+		errors.Is(err, windows.ERROR_INVALID_PARAMETER) ||
+		errors.Is(err, windows.ERROR_ACCESS_DENIED) // a share that refuses the flush, not the open
+}
+
+// longPath is path in the \\?\ form where it is too long for the classic
+// Windows limit (MAX_PATH), as package os does for its own calls.
+func longPath(path string) string {
+	const limit = 248 // MAX_PATH less room for an 8.3 file name
+	if len(path) < limit || !filepath.IsAbs(path) || strings.HasPrefix(path, `\\?\`) {
+		return path
+	}
+	path = filepath.Clean(path)
+	if strings.HasPrefix(path, `\\`) {
+		return `\\?\UNC\` + path[2:]
+	}
+	return `\\?\` + path
+}
 
 // OpenRegular opens path for reading if it is a regular file, and only
 // then: the name itself, never what a reparse point (symbolic link,

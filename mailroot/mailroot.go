@@ -451,7 +451,7 @@ func probeUnnamed(dir string) (ok, emptyPath bool) {
 // rename moves a file, retrying where the OS reports a transient failure
 // (on Windows, antivirus and indexers hold files for a moment).
 func (r *Root) rename(src, dst string) error {
-	err := r.retry("rename", src, func() error { return os.Rename(src, dst) })
+	err := r.retry("rename", src, func() error { return renameFile(src, dst) })
 	if err != nil {
 		return fmt.Errorf("renaming into %s: %w", filepath.Dir(dst), err)
 	}
