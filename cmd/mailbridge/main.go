@@ -159,7 +159,7 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 			case <-ctx.Done():
 			}
 		}()
-		if err := run(ctx, cfg, log); err != nil {
+		if err := run(ctx, cfg, log, nil); err != nil {
 			log.Error("mailbridge stopped", "error", err)
 			return 1
 		}

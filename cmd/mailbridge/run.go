@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/mailbridge/mailbridge/bridge"
@@ -60,8 +59,12 @@ func bridgeConfig(cfg *config.Config, w3c sender.CommandLog) bridge.Config {
 	}
 }
 
-// run wires the parts and runs until ctx is cancelled.
-func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+// run wires the parts and runs until ctx is cancelled. It calls ready
+// (when not nil) once it has opened everything it needs (the mail root
+// and its locks, the certificate, the W3C log, the ports) and serves: a
+// caller that reports "started" (the Windows service) waits for it, and
+// an error returned before it is a failure to start.
+func run(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func()) error {
 	log.Info("mailbridge starting", "version", version, "config", cfg.File,
 		"hostname", cfg.Hostname, "listen", cfg.Addr(),
 		"pickup", cfg.Mailroot.Pickup, "pickup_ignore", cfg.Pickup.Ignore, "drop", cfg.Mailroot.Drop, "queue", cfg.Mailroot.Queue,
@@ -167,6 +170,9 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	// text) go to the same log as the deliveries they concern.
 	bc.Sender.Log = log
 	go func() { bridgeErr <- bridge.New(bc, root, log).Run(bctx) }()
+	if ready != nil {
+		ready()
+	}
 
 	select {
 	case err := <-serveErr:
@@ -210,7 +216,7 @@ func explainListenWith(err error, port int, key string, lookup func(port int) ([
 	switch {
 	case errors.Is(err, os.ErrPermission):
 		return fmt.Errorf("%w: ports below 1024 need privileges; run as root or Administrator, grant CAP_NET_BIND_SERVICE (setcap cap_net_bind_service=+ep mailbridge), or set [inbound] %s to 1024 or above", err, key)
-	case errors.Is(err, syscall.EADDRINUSE) || strings.Contains(err.Error(), "address already in use") || strings.Contains(err.Error(), "Only one usage"):
+	case addrInUse(err) || strings.Contains(err.Error(), "address already in use") || strings.Contains(err.Error(), "Only one usage"):
 		owners, lerr := lookup(port)
 		return fmt.Errorf("%w: %s", err, portTaken(port, key, owners, lerr))
 	}

@@ -335,21 +335,39 @@ func startService(name string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "service %q is already running\n", name)
 		return nil
 	}
+	// Where the service's log ends now: a failure to start is logged
+	// after it, with the reason.
+	cfgPath := serviceConfigFile(s)
+	var logEnd int64
+	if cfg, err := loadConfig(cfgPath); err == nil {
+		if fi, err := os.Stat(serviceLogFile(cfg)); err == nil {
+			logEnd = fi.Size()
+		}
+	}
 	if err := s.Start(); err != nil {
 		return fmt.Errorf("starting service %q: %w", name, err)
 	}
-	st, err := waitState(s, svc.Running, 60*time.Second)
+	// The service reports Running only once it has opened the mail root
+	// and its ports, and stops when it cannot.
+	const startWait = 60 * time.Second
+	st, err := waitState(s, svc.Running, startWait)
 	if err != nil {
 		return err
 	}
-	if st.State != svc.Running {
-		msg := fmt.Sprintf("service %q stopped right after starting (exit code %d/%d)", name, st.Win32ExitCode, st.ServiceSpecificExitCode)
-		cfgPath := serviceConfigFile(s)
+	switch st.State {
+	case svc.Running:
+	case svc.Stopped:
+		msg := fmt.Sprintf("service %q could not start (exit code %d/%d)", name, st.Win32ExitCode, st.ServiceSpecificExitCode)
 		cfg, err := loadConfig(cfgPath)
 		if err != nil {
 			return fmt.Errorf("%s: its configuration, %s, has problems:\n%v", msg, configSource(cfgPath), err)
 		}
+		if why := startFailure(serviceLogFile(cfg), logEnd); why != "" {
+			return fmt.Errorf("%s: %s\n(also in %s and the Event Log, Application, source %s)", msg, why, serviceLogFile(cfg), name)
+		}
 		return fmt.Errorf("%s; see the Event Log (Application, source %s) and %s", msg, name, serviceLogFile(cfg))
+	default:
+		return fmt.Errorf("service %q is still %s after %s; see `mailbridge service status`, the Event Log (Application, source %s) and the log file", name, stateName(st.State), startWait, name)
 	}
 	fmt.Fprintf(stdout, "service %q is running (pid %d)\n", name, st.ProcessId)
 	return nil
@@ -601,7 +619,41 @@ func (s *winService) Execute(_ []string, req <-chan svc.ChangeRequest, status ch
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, cfg, log) }()
+	ready := make(chan struct{})
+	go func() { done <- run(ctx, cfg, log, func() { close(ready) }) }()
+	// Running only once run has opened the mail root and the ports: a
+	// service that reported Running and then died (port taken, mail root
+	// on a missing drive or locked by another instance) looked started to
+	// `service start` and to the services console. A failure before is
+	// the service's exit: StartPending, then Stopped with exitFailed,
+	// which `service start` reports with the reason from the log.
+	var checkpoint uint32
+	startTick := time.NewTicker(2 * time.Second)
+starting:
+	for {
+		select {
+		case <-ready:
+			break starting
+		case err := <-done:
+			startTick.Stop()
+			if err == nil {
+				err = errors.New("run returned before it was ready")
+			}
+			log.Error(startFailedMsg, "error", err)
+			s.exitCode = exitFailed
+			return true, exitFailed
+		case <-startTick.C:
+			// Opening a mail root on a slow share may outlast the wait
+			// hint: show progress.
+			checkpoint++
+			status <- svc.Status{State: svc.StartPending, CheckPoint: checkpoint, WaitHint: 30_000}
+		case c := <-req:
+			if c.Cmd == svc.Interrogate {
+				status <- c.CurrentStatus
+			}
+		}
+	}
+	startTick.Stop()
 	// Preshutdown: at a system shutdown the service manager asks services
 	// that accept it first, and waits for them (up to its preshutdown
 	// timeout) before the ordinary shutdown, which gives every service a
@@ -611,7 +663,6 @@ func (s *winService) Execute(_ []string, req <-chan svc.ChangeRequest, status ch
 		version, cfg.Addr(), cfg.Mailroot.Drop, cfg.Mailroot.Pickup, orDefaults(cfg.File), cfg.Log.File))
 
 	var progress <-chan time.Time
-	var checkpoint uint32
 	for {
 		select {
 		case c := <-req:

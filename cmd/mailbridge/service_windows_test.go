@@ -4,11 +4,19 @@ package main
 
 import (
 	"bytes"
+	"fmt"
+	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/windows/svc"
+	"golang.org/x/sys/windows/svc/eventlog"
 
 	"github.com/mailbridge/mailbridge/internal/testdir"
+	"github.com/mailbridge/mailbridge/internal/testtool"
 )
 
 // TestServiceCmdErrors runs against the real service manager (Windows, or
@@ -48,5 +56,89 @@ func TestServiceRunFromConsole(t *testing.T) {
 	rc := realMain([]string{"run", "--service", "mailbridge-test-absent"}, &bytes.Buffer{}, &stderr)
 	if rc == 0 || !strings.Contains(stderr.String(), "this command line is for the service manager") {
 		t.Errorf("run --service from a console = %d, %q", rc, stderr.String())
+	}
+}
+
+// TestServiceExecuteRunningOnlyOnceOpen drives the service's Execute as
+// the service manager would: Running is reported only once the port
+// accepts connections, and a start that fails (the port taken) is
+// StartPending, then the exit with exitFailed and the reason in the log,
+// never Running.
+func TestServiceExecuteRunningOnlyOnceOpen(t *testing.T) {
+	elog, err := eventlog.Open("mailbridge-test")
+	if err != nil {
+		t.Skipf("no Event Log here: %v", err)
+	}
+	defer elog.Close()
+	for _, taken := range []bool{false, true} {
+		t.Run(map[bool]string{false: "port free", true: "port taken"}[taken], func(t *testing.T) {
+			dir := testdir.New(t)
+			port := testtool.FreePort(t)
+			logFile := filepath.Join(dir, "mailbridge.log")
+			conf := filepath.Join(dir, "mailbridge.toml")
+			text := fmt.Sprintf("hostname = \"mail.test\"\n[mailroot]\nroot = '%s'\n[inbound]\nbind = \"127.0.0.1\"\nport = %d\nshutdown_timeout = \"1s\"\n[log]\nfile = '%s'\n",
+				filepath.Join(dir, "mailroot"), port, logFile)
+			if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			addr := fmt.Sprintf("127.0.0.1:%d", port)
+			if taken {
+				ln, err := net.Listen("tcp", addr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer ln.Close()
+			}
+			s := &winService{name: "mailbridge-test", cfgPath: conf, elog: elog}
+			req := make(chan svc.ChangeRequest)
+			status := make(chan svc.Status)
+			type result struct {
+				ssec bool
+				code uint32
+			}
+			res := make(chan result, 1)
+			go func() {
+				ssec, code := s.Execute(nil, req, status)
+				res <- result{ssec, code}
+			}()
+			timeout := time.After(30 * time.Second)
+			for {
+				select {
+				case st := <-status:
+					if st.State != svc.Running {
+						continue
+					}
+					if taken {
+						t.Fatal("reported Running with its port taken")
+					}
+					c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+					if err != nil {
+						t.Fatalf("reported Running before its port accepts connections: %v", err)
+					}
+					c.Close()
+					go func() { req <- svc.ChangeRequest{Cmd: svc.Stop} }()
+				case r := <-res:
+					if !taken {
+						if r.ssec || r.code != 0 {
+							t.Fatalf("Execute after a stop = %v, %d; want false, 0", r.ssec, r.code)
+						}
+						return
+					}
+					if !r.ssec || r.code != exitFailed {
+						t.Fatalf("Execute with the port taken = %v, %d; want true, %d", r.ssec, r.code, exitFailed)
+					}
+					why := startFailure(logFile, 0)
+					if !strings.Contains(why, "inbound port") {
+						t.Fatalf("the log gives no reason `service start` can print: %q", why)
+					}
+					if !strings.Contains(why, "held by") && !strings.Contains(why, "holds port") {
+						t.Errorf("the reason does not say that another program holds the port: %q", why)
+					}
+					return
+				case <-timeout:
+					t.Fatal("Execute neither ran nor failed within 30 s")
+				}
+			}
+		})
 	}
 }

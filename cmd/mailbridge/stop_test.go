@@ -129,7 +129,7 @@ func startRun(t *testing.T, cfg *config.Config, log *slog.Logger) (stop func()) 
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, cfg, log) }()
+	go func() { done <- run(ctx, cfg, log, nil) }()
 	return func() {
 		cancel()
 		select {
