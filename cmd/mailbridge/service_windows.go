@@ -11,7 +11,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
 	"time"
 	"unsafe"
 
@@ -250,9 +252,24 @@ func installService(name, cfgPath string, stdout io.Writer) error {
 	if err := installEventSource(name); err != nil {
 		return undo(err)
 	}
-	src := configSource(cfgPath)
-	fmt.Fprintf(stdout, "installed service %q (%s)\n  command:       %s %s\n  configuration: %s\n  start:         Automatic (Delayed Start); restarts on failure\n  log file:      %s\n  Event Log:     Application, source %s\n",
-		name, display, exe, strings.Join(args, " "), src, serviceLogFile(cfg), name)
+	// What was registered, as the service manager holds it: the command
+	// line quoted as it runs (a path with a space pasted unquoted runs
+	// C:\Program), the start type it reports.
+	command := registeredCommand(exe, args)
+	start := "Automatic"
+	if c, err := queryConfig(s); err == nil {
+		command = c.BinaryPathName
+		start = startTypeName(c)
+	}
+	switch {
+	case slices.Contains(unsupported, "restart on failure"):
+	case slices.Contains(unsupported, "restart on failure after an error exit"):
+		start += "; restarts after a crash, not after an error exit (after 10 s, 1 min, then every 5 min)"
+	default:
+		start += "; restarts on failure (after 10 s, 1 min, then every 5 min)"
+	}
+	fmt.Fprintf(stdout, "installed service %q (%s)\n  command:       %s\n  configuration: %s\n  start:         %s\n  log file:      %s\n  Event Log:     Application, source %s\n",
+		name, display, command, configSource(cfgPath), start, serviceLogFile(cfg), name)
 	for _, u := range unsupported {
 		fmt.Fprintf(stdout, "warning: this service manager does not support %s; the service was installed without it\n", u)
 	}
@@ -269,6 +286,17 @@ func installService(name, cfgPath string, stdout io.Writer) error {
 	}
 	fmt.Fprintln(stdout)
 	return nil
+}
+
+// registeredCommand is the command line CreateService registers for exe
+// and args: each quoted as the C runtime reads it (syscall.EscapeArg, as
+// mgr.CreateService does).
+func registeredCommand(exe string, args []string) string {
+	q := []string{syscall.EscapeArg(exe)}
+	for _, a := range args {
+		q = append(q, syscall.EscapeArg(a))
+	}
+	return strings.Join(q, " ")
 }
 
 // installEventSource registers name as an Event Log source using

@@ -142,3 +142,47 @@ func TestServiceExecuteRunningOnlyOnceOpen(t *testing.T) {
 		})
 	}
 }
+
+// TestServiceInstallPrintsWhatIsRegistered installs a service (Wine's
+// service manager in scripts/test-windows; an elevated prompt on Windows)
+// and removes it: the command line printed is the one registered, quoted
+// so that it can be pasted, and the start type is the one set.
+func TestServiceInstallPrintsWhatIsRegistered(t *testing.T) {
+	const name = "mailbridge-test-install"
+	dir := filepath.Join(testdir.New(t), "mb cfg")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(dir, "mailbridge.toml")
+	text := fmt.Sprintf("hostname = \"mail.test\"\n[mailroot]\nroot = '%s'\n[inbound]\nport = %d\n", filepath.Join(dir, "mailroot"), testtool.FreePort(t))
+	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if rc := serviceCmd([]string{"install", "--name", name, "--config", conf}, &stdout, &stderr); rc != 0 {
+		if strings.Contains(stderr.String(), "access denied") {
+			t.Skip("needs an elevated prompt")
+		}
+		t.Fatalf("install = %d: %s", rc, stderr.String())
+	}
+	defer serviceCmd([]string{"uninstall", "--name", name}, &bytes.Buffer{}, &bytes.Buffer{})
+	out := stdout.String()
+	if want := `--config "` + conf + `"`; !strings.Contains(out, want) {
+		t.Errorf("the command printed does not quote the configuration file's path (%s):\n%s", want, out)
+	}
+	var status bytes.Buffer
+	if rc := serviceCmd([]string{"status", "--name", name}, &status, &stderr); rc != 0 {
+		t.Fatalf("status = %d: %s", rc, stderr.String())
+	}
+	_, registered, _ := strings.Cut(status.String(), "command:  ")
+	registered, _, _ = strings.Cut(registered, "\n")
+	if !strings.Contains(out, "command:       "+registered+"\n") {
+		t.Errorf("install printed a command line other than the one registered (%s):\n%s", registered, out)
+	}
+	if strings.Contains(out, "does not support delayed start") && strings.Contains(out, "Delayed Start") {
+		t.Errorf("install printed delayed start, which was not set:\n%s", out)
+	}
+	if strings.Contains(out, "does not support restart on failure;") && strings.Contains(out, "restarts on failure") {
+		t.Errorf("install printed restarts on failure, which were not set:\n%s", out)
+	}
+}
