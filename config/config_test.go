@@ -222,6 +222,12 @@ func TestPFXProblems(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "pw.txt"), []byte("right\n"), 0o600)
 	t.Setenv("MB_TEST_PFX_PW", "right")
 	os.WriteFile(filepath.Join(dir, "wrong.txt"), []byte("wrong-one\r\n"), 0o600)
+	// As PowerShell 5.1 (">": UTF-16 with a byte order mark; Set-Content
+	// -Encoding UTF8: a UTF-8 one) and cmd ("echo right > pw.txt": a space
+	// before the line end) write password files.
+	os.WriteFile(filepath.Join(dir, "pw-utf16.txt"), []byte{0xFF, 0xFE, 'r', 0, 'i', 0, 'g', 0, 'h', 0, 't', 0, '\r', 0, '\n', 0}, 0o600)
+	os.WriteFile(filepath.Join(dir, "pw-bom.txt"), []byte("\xEF\xBB\xBFright\r\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "pw-echo.txt"), []byte("right \r\n"), 0o600)
 	t.Setenv("MB_TEST_PFX_WRONG", "wrong-one")
 	missing, cert := strconv.Quote(filepath.Join(dir, "missing.pfx")), strconv.Quote(filepath.Join(dir, "cert.pfx"))
 	tests := []struct {
@@ -229,6 +235,9 @@ func TestPFXProblems(t *testing.T) {
 		want          []string // each problem, by its beginning, in order
 	}{
 		{"good", "pfx_path = 'cert.pfx'\npfx_password = \"right\"", nil},
+		{"password file in UTF-16", "pfx_path = 'cert.pfx'\npfx_password_file = 'pw-utf16.txt'", nil},
+		{"password file with a UTF-8 byte order mark", "pfx_path = 'cert.pfx'\npfx_password_file = 'pw-bom.txt'", nil},
+		{"password file from cmd's echo", "pfx_path = 'cert.pfx'\npfx_password_file = 'pw-echo.txt'", nil},
 		{"TLS off: the file is not needed", "tls = \"none\"\npfx_path = 'missing.pfx'", nil},
 		{"missing file", "pfx_path = 'missing.pfx'\npfx_password = \"right\"", []string{
 			`:3: inbound.pfx_path = ` + missing + `: cannot be read: `}},
@@ -236,7 +245,7 @@ func TestPFXProblems(t *testing.T) {
 		{"wrong password", "pfx_path = 'cert.pfx'\npfx_password = \"wrong-one\"", []string{
 			`:4: inbound.pfx_password = (hidden): is the wrong password for the PFX file ` + cert + ` (pfx_path)`}},
 		{"wrong password in pfx_password_file", "pfx_path = 'cert.pfx'\n\npfx_password_file = 'wrong.txt'", []string{
-			`:5: inbound.pfx_password_file = ` + strconv.Quote(filepath.Join(dir, "wrong.txt")) + `: holds the wrong password for the PFX file ` + cert + ` (pfx_path); the password is the whole file, less a final line end`}},
+			`:5: inbound.pfx_password_file = ` + strconv.Quote(filepath.Join(dir, "wrong.txt")) + `: holds the wrong password for the PFX file ` + cert + ` (pfx_path); the password is the file's text, less trailing spaces and line ends (UTF-8, or UTF-16 with a byte order mark)`}},
 		{"wrong password in pfx_password_env", "pfx_password_env = \"MB_TEST_PFX_WRONG\"\npfx_path = 'cert.pfx'", []string{
 			`:3: inbound.pfx_password_env = "MB_TEST_PFX_WRONG": holds the wrong password for the PFX file ` + cert + ` (pfx_path)`}},
 		{"empty pfx_password", "pfx_path = 'cert.pfx'\npfx_password = ''", []string{

@@ -573,7 +573,7 @@ func (l *loader) loadPFX(in Inbound, password bool, pwKey string, pwValue any, n
 	case "inbound.pfx_password":
 		l.fail(pwKey, pwValue, "is the wrong password for the PFX file "+pfx+" (pfx_path)")
 	case "inbound.pfx_password_file":
-		l.fail(pwKey, pwValue, "holds the wrong password for the PFX file "+pfx+" (pfx_path); the password is the whole file, less a final line end")
+		l.fail(pwKey, pwValue, "holds the wrong password for the PFX file "+pfx+" (pfx_path); the password is the file's text, less trailing spaces and line ends (UTF-8, or UTF-16 with a byte order mark)")
 	case "inbound.pfx_password_env":
 		l.fail(pwKey, pwValue, "holds the wrong password for the PFX file "+pfx+" (pfx_path)")
 	default:
@@ -626,7 +626,8 @@ func (l *loader) secret(key string, dst *string, file, env, base string) bool {
 			l.fail(key+"_file", file, "cannot be read: "+err.Error())
 			return false
 		}
-		*dst = strings.TrimRight(string(b), "\r\n")
+		*dst = tlscert.PasswordFromFile(b) // BOM, UTF-16, trailing blanks
+
 	case env != "":
 		v, ok := os.LookupEnv(env)
 		if !ok {

@@ -206,7 +206,7 @@ func (s *Store) Check() {
 		if err != nil {
 			return // being rewritten, say: the next check reads it
 		}
-		pw = strings.TrimRight(string(b), "\r\n") // as config reads it
+		pw = PasswordFromFile(b) // as config reads it
 	}
 	if bytes.Equal(data, s.last) && pw == s.lastPW {
 		return
