@@ -541,9 +541,8 @@ func (l *loader) loadCAs(o *Outbound) {
 }
 
 // loadPFX reads the inbound certificate when TLS is on, as loadCAs reads
-// ca_file: a PFX file that is missing, a key that does not match or a
-// certificate out of its validity is a problem of inbound.pfx_path with its
-// line, listed with all the others; a wrong password is a problem of the
+// ca_file: a PFX file that is missing or a key that does not match is a
+// problem of inbound.pfx_path with its line, listed with all the others; a wrong password is a problem of the
 // key that gave it (pwKey with its value pwValue; "" when none did). The
 // file is read even when the password could not be resolved (password
 // false), so that a missing file is not hidden by a password problem; it
@@ -561,7 +560,10 @@ func (l *loader) loadPFX(in Inbound, password bool, pwKey string, pwValue any, n
 		return
 	}
 	_, _, err = tlscert.ParsePFX(data, in.PFXPassword, now)
-	if err == nil {
+	if err == nil || errors.Is(err, tlscert.ErrValidity) {
+		// An expired certificate does not keep run from starting (mail
+		// on the plain port and from Pickup goes on; the log says it
+		// expired): check reports it as a problem of its own.
 		return
 	}
 	if !errors.Is(err, tlscert.ErrWrongPassword) {

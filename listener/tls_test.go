@@ -249,7 +249,7 @@ func TestCertificateRenewedUnderRunningServer(t *testing.T) {
 		}
 	}
 	writePFX("old.example.com")
-	store, err := tlscert.NewStore(path, "pw", "", slog.New(slog.DiscardHandler))
+	store, err := tlscert.NewStore(path, "pw", "", slog.New(slog.DiscardHandler), tlscert.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -80,8 +80,21 @@ func LoadPFX(path, password string, now time.Time) (*tls.Certificate, Info, erro
 
 // ParsePFX is LoadPFX for the file's content: its error states the cause
 // alone, for a caller that names the file its own way (config names the
-// key and line of pfx_path).
+// key and line of pfx_path). A certificate out of its validity at now is
+// an error matching ErrValidity, returned with the Info.
 func ParsePFX(data []byte, password string, now time.Time) (*tls.Certificate, Info, error) {
+	cert, info, err := decode(data, password)
+	if err != nil {
+		return nil, info, err
+	}
+	if err := info.Validity(now); err != nil {
+		return nil, info, err
+	}
+	return cert, info, nil
+}
+
+// decode is ParsePFX without the validity check.
+func decode(data []byte, password string) (*tls.Certificate, Info, error) {
 	key, leaf, chain, err := pkcs12.DecodeChain(data, password)
 	if err != nil {
 		return nil, Info{}, explain(err)
@@ -94,18 +107,39 @@ func ParsePFX(data []byte, password string, now time.Time) (*tls.Certificate, In
 	if !ok || !samePublicKey(signer.Public(), leaf.PublicKey) {
 		return nil, info, fmt.Errorf("the private key does not belong to the certificate %q", info.Subject)
 	}
-	switch {
-	case now.After(leaf.NotAfter):
-		return nil, info, fmt.Errorf("the certificate %q expired on %s; install the renewed certificate", info.Subject, leaf.NotAfter.UTC().Format(time.RFC3339))
-	case now.Before(leaf.NotBefore):
-		return nil, info, fmt.Errorf("the certificate %q is not valid before %s; check the machine's clock", info.Subject, leaf.NotBefore.UTC().Format(time.RFC3339))
-	}
 	cert := &tls.Certificate{PrivateKey: key, Leaf: leaf, Certificate: [][]byte{leaf.Raw}}
 	for _, c := range chain {
 		cert.Certificate = append(cert.Certificate, c.Raw)
 	}
 	return cert, info, nil
 }
+
+// ErrValidity is matched by errors.Is when a certificate has expired or is
+// not valid yet. Unlike the other failures it does not keep mailbridge from
+// starting: see NewStore.
+var ErrValidity = errors.New("certificate out of its validity period")
+
+// ExpiryWarning is how long before its end a certificate is said to expire
+// soon, by `mailbridge check` and in the log while running.
+const ExpiryWarning = 30 * 24 * time.Hour
+
+// Validity returns nil when the certificate is valid at now, else an error
+// matching ErrValidity that says when it expired (or from when it is
+// valid).
+func (i Info) Validity(now time.Time) error {
+	switch {
+	case now.After(i.NotAfter):
+		return &validityError{fmt.Sprintf("the certificate %q expired on %s; install the renewed certificate", i.Subject, i.NotAfter.UTC().Format(time.RFC3339))}
+	case now.Before(i.NotBefore):
+		return &validityError{fmt.Sprintf("the certificate %q is not valid before %s; check the machine's clock", i.Subject, i.NotBefore.UTC().Format(time.RFC3339))}
+	}
+	return nil
+}
+
+type validityError struct{ msg string }
+
+func (e *validityError) Error() string        { return e.msg }
+func (e *validityError) Is(target error) bool { return target == ErrValidity }
 
 // ErrWrongPassword is matched by errors.Is when a PFX file does not open
 // with the password given (or without one, when it needs one): a caller
@@ -158,21 +192,41 @@ type Store struct {
 	mu     sync.Mutex
 	last   []byte // the file's content at the last attempt
 	lastPW string // and the password tried with it
+	// expiryLogged is when the validity of the certificate in use was
+	// last logged (expiring soon, expired, not valid yet); zero: not yet,
+	// or a new certificate since.
+	expiryLogged time.Time
 }
 
-// NewStore loads path; the error is LoadPFX's. When passwordFile is not
-// "", the password is read from it again at every check: Windows asks for
-// a password at every export, so a renewed PFX often comes with a new one,
-// written into the same password file.
-func NewStore(path, password, passwordFile string, log *slog.Logger) (*Store, error) {
-	s := &Store{path: path, password: password, passwordFile: passwordFile, log: log, now: time.Now, lastPW: password}
+// Options are a Store's optional settings; the zero value is usable.
+type Options struct {
+	// Now is the clock (time.Now when nil): tests of expiry run in
+	// minutes what takes days.
+	Now func() time.Time
+}
+
+// NewStore loads path; the error is LoadPFX's, except that a certificate
+// out of its validity (expired, not valid yet) is loaded and served all
+// the same, with an error in the log (see CheckExpiry): an expired
+// certificate fails TLS for the clients that check it, but refusing to
+// start would also stop plain-text reception on the port and the relaying
+// of Pickup, all of the mail, until someone replaces the file. When
+// passwordFile is not "", the password is read from it again at every
+// check: Windows asks for a password at every export, so a renewed PFX
+// often comes with a new one, written into the same password file.
+func NewStore(path, password, passwordFile string, log *slog.Logger, opts Options) (*Store, error) {
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	s := &Store{path: path, password: password, passwordFile: passwordFile, log: log, now: now, lastPW: password}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("PFX file %s cannot be read: %w", path, err)
 	}
-	cert, info, err := LoadPFX(path, password, s.now())
+	cert, info, err := decode(data, password)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("PFX file %s: %w", path, err)
 	}
 	s.cur.Store(cert)
 	s.info.Store(&info)
@@ -192,10 +246,16 @@ func (s *Store) Info() Info { return *s.info.Load() }
 // file, changed since the last attempt (a PFX is a few KB: comparing
 // content catches every change, where times and sizes can miss a quick
 // rewrite). A file that does not load is logged and the old certificate
-// stays in use, until the file or the password changes again.
+// stays in use, until the file or the password changes again. Then it
+// logs the validity of the certificate in use, as CheckExpiry.
 func (s *Store) Check() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.reload()
+	s.checkExpiry()
+}
+
+func (s *Store) reload() {
 	data, err := os.ReadFile(s.path)
 	if err != nil {
 		return
@@ -221,7 +281,42 @@ func (s *Store) Check() {
 	}
 	s.cur.Store(cert)
 	s.info.Store(&info)
+	s.expiryLogged = time.Time{} // the new certificate's validity is logged now
 	s.log.Info("certificate reloaded", "file", s.path, "certificate", info.String())
+}
+
+// CheckExpiry logs the validity of the certificate in use: an error when
+// it has expired or is not valid yet, a warning when it expires within
+// ExpiryWarning; each at most once a day, and at once for a certificate
+// just loaded or reloaded. Check calls it; mailbridge calls it at start.
+func (s *Store) CheckExpiry() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.checkExpiry()
+}
+
+func (s *Store) checkExpiry() {
+	now := s.now()
+	if !s.expiryLogged.IsZero() && now.Sub(s.expiryLogged) < 24*time.Hour {
+		return
+	}
+	info := s.info.Load()
+	fix := fmt.Sprintf("export the renewed certificate with its private key as a PFX and copy it over %s (pfx_path): it is picked up within 10 seconds, without a restart", s.path)
+	switch {
+	case now.After(info.NotAfter):
+		s.log.Error(fmt.Sprintf("the TLS certificate in use expired on %s: it is still served, so that mail keeps flowing, but clients that check certificates refuse it; %s", info.NotAfter.UTC().Format(time.DateOnly), fix),
+			"certificate", info.String())
+	case now.Before(info.NotBefore):
+		s.log.Error(fmt.Sprintf("the TLS certificate in use is not valid before %s: it is served all the same, but clients that check certificates refuse it; check this machine's clock, or %s", info.NotBefore.UTC().Format(time.RFC3339), fix),
+			"certificate", info.String())
+	case info.NotAfter.Sub(now) < ExpiryWarning:
+		left := info.NotAfter.Sub(now)
+		s.log.Warn(fmt.Sprintf("the TLS certificate expires in %d days, on %s: renew it; %s", int(left.Hours()/24), info.NotAfter.UTC().Format(time.DateOnly), fix),
+			"certificate", info.String())
+	default:
+		return
+	}
+	s.expiryLogged = now
 }
 
 // Watch calls Check every interval until stop is closed. Polling works on

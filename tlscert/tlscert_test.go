@@ -152,7 +152,7 @@ func TestReload(t *testing.T) {
 	now := time.Now()
 	goPFX(t, path, now.Add(-time.Hour), now.Add(time.Hour), "one.example.com")
 	var logs strings.Builder
-	s, err := NewStore(path, "pw", "", slog.New(slog.NewTextHandler(&logs, nil)))
+	s, err := NewStore(path, "pw", "", slog.New(slog.NewTextHandler(&logs, nil)), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +191,7 @@ func TestReloadNewPassword(t *testing.T) {
 		t.Fatal(err)
 	}
 	var logs strings.Builder
-	s, err := NewStore(path, "pw", pwFile, slog.New(slog.NewTextHandler(&logs, nil)))
+	s, err := NewStore(path, "pw", pwFile, slog.New(slog.NewTextHandler(&logs, nil)), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,5 +238,108 @@ func TestInfoNames(t *testing.T) {
 		if !strings.Contains(tt.info.String(), "names "+tt.want+",") {
 			t.Errorf("String() = %q lacks the names", tt.info.String())
 		}
+	}
+}
+
+// clock is a test's time, moved by hand: Check runs on the test's
+// goroutine, so it needs no lock.
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time { return c.t }
+
+// While running, the certificate in use is watched for its end: a warning
+// within ExpiryWarning, an error once it has expired, each at most once a
+// day; a certificate reloaded is judged at once. No sleeping for days: the
+// clock is the store's.
+func TestExpiryWhileRunning(t *testing.T) {
+	dir := testdir.New(t)
+	path := filepath.Join(dir, "smtp.pfx")
+	start := time.Now()
+	notAfter := start.Add(40 * 24 * time.Hour)
+	goPFX(t, path, start.Add(-time.Hour), notAfter, "one.example.com")
+	var logs strings.Builder
+	clk := &clock{t: start}
+	s, err := NewStore(path, "pw", "", slog.New(slog.NewTextHandler(&logs, nil)), Options{Now: clk.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.CheckExpiry()
+	s.Check()
+	if logs.Len() != 0 {
+		t.Fatalf("40 days left: %s", logs.String())
+	}
+	warnings := func() int { return strings.Count(logs.String(), "level=WARN") }
+	errs := func() int { return strings.Count(logs.String(), "level=ERROR") }
+	clk.t = notAfter.Add(-10*24*time.Hour + time.Minute)
+	s.Check()
+	if warnings() != 1 || !strings.Contains(logs.String(), "expires in 9 days, on "+notAfter.UTC().Format(time.DateOnly)) ||
+		!strings.Contains(logs.String(), "copy it over "+path+" (pfx_path)") {
+		t.Fatalf("10 days left:\n%s", logs.String())
+	}
+	clk.t = clk.t.Add(23 * time.Hour)
+	s.Check()
+	if warnings() != 1 {
+		t.Fatalf("warned again within a day:\n%s", logs.String())
+	}
+	clk.t = clk.t.Add(time.Hour)
+	s.Check()
+	if warnings() != 2 {
+		t.Fatalf("not warned again after a day:\n%s", logs.String())
+	}
+	// Expired: an error, once, then daily; the certificate is still served.
+	clk.t = notAfter.Add(time.Minute)
+	s.Check()
+	want := "the TLS certificate in use expired on " + notAfter.UTC().Format(time.DateOnly)
+	if errs() != 1 || !strings.Contains(logs.String(), want) {
+		t.Fatalf("after expiry, want an error %q:\n%s", want, logs.String())
+	}
+	for range 10 {
+		clk.t = clk.t.Add(time.Hour)
+		s.Check()
+	}
+	if errs() != 1 {
+		t.Fatalf("expiry logged more than once in 10 hours:\n%s", logs.String())
+	}
+	clk.t = clk.t.Add(14 * time.Hour)
+	s.Check()
+	if errs() != 2 {
+		t.Fatalf("expiry not logged again the next day:\n%s", logs.String())
+	}
+	if c, _ := s.GetCertificate(nil); c.Leaf.Subject.CommonName != "one.example.com" {
+		t.Fatal(c.Leaf.Subject.CommonName)
+	}
+
+	// A renewal valid 10 more days is reloaded, and warned of at once.
+	logs.Reset()
+	tmp := filepath.Join(dir, "renewed.tmp")
+	goPFX(t, tmp, clk.t.Add(-time.Hour), clk.t.Add(10*24*time.Hour), "two.example.com")
+	os.Rename(tmp, path)
+	s.Check()
+	if !strings.Contains(logs.String(), "certificate reloaded") || warnings() != 1 || !strings.Contains(logs.String(), "expires in 9 days") {
+		t.Fatalf("reload of a certificate valid 10 days:\n%s", logs.String())
+	}
+}
+
+// An expired certificate does not keep the store from starting: it is
+// served, and CheckExpiry says when it expired and how to replace it.
+func TestStoreStartsWithExpired(t *testing.T) {
+	dir := testdir.New(t)
+	path := filepath.Join(dir, "smtp.pfx")
+	now := time.Now()
+	goPFX(t, path, now.Add(-48*time.Hour), now.Add(-24*time.Hour), "old.example.com")
+	var logs strings.Builder
+	s, err := NewStore(path, "pw", "", slog.New(slog.NewTextHandler(&logs, nil)), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := s.GetCertificate(nil); c == nil || c.Leaf.Subject.CommonName != "old.example.com" {
+		t.Fatal("the expired certificate is not served")
+	}
+	s.CheckExpiry()
+	if !strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), "expired on "+now.Add(-24*time.Hour).UTC().Format(time.DateOnly)) {
+		t.Fatalf("log:\n%s", logs.String())
+	}
+	if _, _, err := LoadPFX(path, "pw", now); !errors.Is(err, ErrValidity) {
+		t.Fatalf("LoadPFX: %v, want ErrValidity", err)
 	}
 }

@@ -59,12 +59,24 @@ func bridgeConfig(cfg *config.Config, w3c sender.CommandLog) bridge.Config {
 	}
 }
 
+// runOptions are what tests change in run: the clock the certificate's
+// expiry is judged by, and how often the PFX file is polled.
+type runOptions struct {
+	now      func() time.Time
+	certPoll time.Duration
+}
+
 // run wires the parts and runs until ctx is cancelled. It calls ready
 // (when not nil) once it has opened everything it needs (the mail root
 // and its locks, the certificate, the W3C log, the ports) and serves: a
 // caller that reports "started" (the Windows service) waits for it, and
 // an error returned before it is a failure to start.
 func run(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func()) error {
+	return runWith(ctx, cfg, log, ready, runOptions{now: time.Now, certPoll: 10 * time.Second})
+}
+
+// runWith is run with opts.
+func runWith(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func(), opts runOptions) error {
 	log.Info("mailbridge starting", "version", version, "config", cfg.File,
 		"hostname", cfg.Hostname, "listen", cfg.Addr(),
 		"pickup", cfg.Mailroot.Pickup, "pickup_ignore", cfg.Pickup.Ignore, "drop", cfg.Mailroot.Drop, "queue", cfg.Mailroot.Queue,
@@ -90,16 +102,16 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func()
 	stopWatch := make(chan struct{})
 	defer close(stopWatch)
 	if cfg.Inbound.TLSEnabled() {
-		store, err := tlscert.NewStore(cfg.Inbound.PFXPath, cfg.Inbound.PFXPassword, cfg.Inbound.PFXPasswordFile, log)
+		store, err := tlscert.NewStore(cfg.Inbound.PFXPath, cfg.Inbound.PFXPassword, cfg.Inbound.PFXPasswordFile, log, tlscert.Options{Now: opts.now})
 		if err != nil {
 			return fmt.Errorf("inbound TLS: %w", err)
 		}
-		info := store.Info()
-		log.Info("certificate loaded", "file", cfg.Inbound.PFXPath, "certificate", info.String())
-		if left := time.Until(info.NotAfter); left < 30*24*time.Hour {
-			log.Warn("the certificate expires soon: renew it (the new PFX is picked up without a restart)", "expires", info.NotAfter, "days_left", int(left.Hours()/24))
-		}
-		go store.Watch(stopWatch, 10*time.Second)
+		log.Info("certificate loaded", "file", cfg.Inbound.PFXPath, "certificate", store.Info().String())
+		// An expired certificate is served all the same (see NewStore),
+		// with an error now and every day until it is replaced; one that
+		// expires soon is warned of daily.
+		store.CheckExpiry()
+		go store.Watch(stopWatch, opts.certPoll)
 		tlsConf = &tls.Config{GetCertificate: store.GetCertificate, MinVersion: cfg.Inbound.MinTLSVersion}
 	}
 	var cmdLog listener.CommandLog
@@ -316,10 +328,15 @@ func check(cfg *config.Config, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stdout, "certificate: %s\n  subject: %s\n  names:   %s\n  issuer:  %s\n  expires: %s\n",
 				cfg.Inbound.PFXPath, info.Subject, info.Names(), info.Issuer, info.NotAfter.UTC().Format(time.RFC3339))
 		}
-		if err != nil {
+		switch {
+		case errors.Is(err, tlscert.ErrValidity):
+			// run starts with it all the same (see tlscert.NewStore), but
+			// TLS fails for the clients that check it.
+			fail("inbound TLS: %v (mailbridge run starts with it, serving it, so that plain-text mail and Pickup relaying go on, but clients that check certificates refuse it; the renewed file is picked up without a restart)", err)
+		case err != nil:
 			fail("inbound TLS: %v", err)
-		} else if left := time.Until(info.NotAfter); left < 30*24*time.Hour {
-			fmt.Fprintf(stdout, "warning: the certificate expires in %d days: renew it\n", int(left.Hours()/24))
+		case time.Until(info.NotAfter) < tlscert.ExpiryWarning:
+			fmt.Fprintf(stdout, "warning: the certificate expires in %d days: renew it\n", int(time.Until(info.NotAfter).Hours()/24))
 		}
 	}
 	// The log file and the W3C log folder: run fails at start when it

@@ -63,10 +63,16 @@ func (p *PKI) Server(t testing.TB, names ...string) tls.Certificate {
 // names (its subject alternative names), with the CA in its chain.
 func (p *PKI) server(t testing.TB, cn string, names []string) tls.Certificate {
 	t.Helper()
+	return p.serverValid(t, cn, names, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+}
+
+// serverValid is server for a certificate valid from notBefore to notAfter.
+func (p *PKI) serverValid(t testing.TB, cn string, names []string, notBefore, notAfter time.Time) tls.Certificate {
+	t.Helper()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		NotBefore: notBefore, NotAfter: notAfter,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature,
 	}
 	for _, n := range names {
@@ -114,6 +120,13 @@ func (p *PKI) Files(t testing.TB, dir string, names ...string) (caFile, certFile
 func (p *PKI) PFX(t testing.TB, path, password string, names ...string) {
 	t.Helper()
 	p.writePFX(t, path, password, p.Server(t, names...))
+}
+
+// PFXValid is PFX for a certificate valid from notBefore to notAfter
+// only: expired, or not valid yet, or expiring soon.
+func (p *PKI) PFXValid(t testing.TB, path, password string, notBefore, notAfter time.Time, names ...string) {
+	t.Helper()
+	p.writePFX(t, path, password, p.serverValid(t, names[0], names, notBefore, notAfter))
 }
 
 // PFXCommonName is PFX for a certificate that names its server in the
