@@ -24,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"strings"
 	"sync"
@@ -62,6 +63,27 @@ func (i Info) Names() string {
 		return fmt.Sprintf("(none; only the subject's common name %q, which clients that check names ignore: they will refuse this certificate; reissue it with %s as a DNS name)", i.CommonName, i.CommonName)
 	}
 	return "(none: clients that check names will refuse this certificate; reissue it with this server's name as a DNS name)"
+}
+
+// NameWarning returns "" when the certificate is valid for host (the
+// [inbound] hostname, which the greeting announces and clients connect
+// to), else a warning naming the certificate's names and host. Clients
+// that check names refuse such a certificate; those that do not (most
+// SMTP clients, opportunistic TLS) take it, so it is a warning, not a
+// reason to refuse the file.
+func (i Info) NameWarning(host string) string {
+	c := &x509.Certificate{}
+	for _, n := range i.SANs {
+		if ip := net.ParseIP(n); ip != nil {
+			c.IPAddresses = append(c.IPAddresses, ip)
+		} else {
+			c.DNSNames = append(c.DNSNames, n)
+		}
+	}
+	if host == "" || c.VerifyHostname(host) == nil {
+		return ""
+	}
+	return fmt.Sprintf("the certificate's names, %s, do not include hostname %s: clients that check names refuse it; use a certificate issued for %s, or set hostname to one of its names", i.Names(), host, host)
 }
 
 // LoadPFX reads a PFX file and returns a certificate ready for crypto/tls,
@@ -185,6 +207,7 @@ type Store struct {
 	passwordFile   string // read again at each check, when set
 	log            *slog.Logger
 	now            func() time.Time
+	hostname       string
 
 	cur  atomic.Pointer[tls.Certificate]
 	info atomic.Pointer[Info]
@@ -203,6 +226,9 @@ type Options struct {
 	// Now is the clock (time.Now when nil): tests of expiry run in
 	// minutes what takes days.
 	Now func() time.Time
+	// Hostname, when set, is the name a reloaded certificate should hold
+	// (see Info.NameWarning).
+	Hostname string
 }
 
 // NewStore loads path; the error is LoadPFX's, except that a certificate
@@ -219,7 +245,7 @@ func NewStore(path, password, passwordFile string, log *slog.Logger, opts Option
 	if now == nil {
 		now = time.Now
 	}
-	s := &Store{path: path, password: password, passwordFile: passwordFile, log: log, now: now, lastPW: password}
+	s := &Store{path: path, password: password, passwordFile: passwordFile, log: log, now: now, hostname: opts.Hostname, lastPW: password}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("PFX file %s cannot be read: %w", path, err)
@@ -283,6 +309,9 @@ func (s *Store) reload() {
 	s.info.Store(&info)
 	s.expiryLogged = time.Time{} // the new certificate's validity is logged now
 	s.log.Info("certificate reloaded", "file", s.path, "certificate", info.String())
+	if w := info.NameWarning(s.hostname); w != "" {
+		s.log.Warn(w, "file", s.path)
+	}
 }
 
 // CheckExpiry logs the validity of the certificate in use: an error when

@@ -343,3 +343,28 @@ func TestStoreStartsWithExpired(t *testing.T) {
 		t.Fatalf("LoadPFX: %v, want ErrValidity", err)
 	}
 }
+
+// A reloaded certificate that does not name the hostname is taken (most
+// SMTP clients do not check names), with a warning naming both.
+func TestReloadWarnsOfNames(t *testing.T) {
+	dir := testdir.New(t)
+	path := filepath.Join(dir, "smtp.pfx")
+	now := time.Now()
+	goPFX(t, path, now.Add(-time.Hour), now.Add(time.Hour), "mb.test")
+	var logs strings.Builder
+	s, err := NewStore(path, "pw", "", slog.New(slog.NewTextHandler(&logs, nil)), Options{Hostname: "mb.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := s.Info().NameWarning("MB.test"); w != "" {
+		t.Fatalf("a certificate for mb.test: %s", w)
+	}
+	tmp := filepath.Join(dir, "renewed.tmp")
+	goPFX(t, tmp, now.Add(-time.Hour), now.Add(time.Hour), "wrong.example")
+	os.Rename(tmp, path)
+	s.Check()
+	if c, _ := s.GetCertificate(nil); c.Leaf.Subject.CommonName != "wrong.example" ||
+		!strings.Contains(logs.String(), "level=WARN msg=\"the certificate's names, wrong.example, do not include hostname mb.test") {
+		t.Fatalf("log:\n%s", logs.String())
+	}
+}

@@ -94,3 +94,47 @@ func TestRunStartsWithExpiredCertificate(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// A certificate that does not name hostname is a warning (clients that
+// check names refuse it; others take it), naming both; a pfx_path that
+// nothing uses (tls = "none", no tls_port) is a warning in check and at
+// start, naming the keys that turn TLS on.
+func TestCertificateNameAndUnusedPFXWarnings(t *testing.T) {
+	dir := testDir(t)
+	pfx := filepath.Join(dir, "cert.pfx")
+	testpki.New(t, "test CA").PFX(t, pfx, "pw", "wrong.example")
+	conf := filepath.Join(dir, "mailbridge.toml")
+	write := func(tlsLine string) {
+		t.Helper()
+		text := fmt.Sprintf("hostname = \"mb.test\"\n[mailroot]\nroot = %q\n[inbound]\nbind = \"127.0.0.1\"\nport = %d\n%s\npfx_path = 'cert.pfx'\npfx_password = \"pw\"\n",
+			filepath.Join(dir, "mailroot"), testtool.FreePort(t), tlsLine)
+		if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(`tls = "starttls"`)
+	code, out, errs := runCmd(t, "check", "--config", conf)
+	if code != 0 || !strings.Contains(out, "warning: the certificate's names, wrong.example, do not include hostname mb.test") {
+		t.Fatalf("names: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+	}
+
+	write(`tls = "none"`)
+	code, out, errs = runCmd(t, "check", "--config", conf)
+	want := `warning: [inbound] pfx_path is set (` + pfx + `) but the certificate is not used: tls = "none" and no tls_port; set [inbound] tls = "starttls"`
+	if code != 0 || !strings.Contains(out, want) || !strings.Contains(out, "or tls_port") {
+		t.Fatalf("unused pfx_path: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+	}
+	cfg, err := config.Load(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs testlog.Buffer
+	stop := startRun(t, cfg, slog.New(slog.NewTextHandler(&logs, nil)))
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(logs.String(), "msg=listening") && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	stop()
+	if !strings.Contains(logs.String(), "level=WARN msg=\"[inbound] pfx_path is set") {
+		t.Fatalf("no warning at start:\n%s", logs.String())
+	}
+}

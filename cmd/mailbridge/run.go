@@ -102,17 +102,23 @@ func runWith(ctx context.Context, cfg *config.Config, log *slog.Logger, ready fu
 	stopWatch := make(chan struct{})
 	defer close(stopWatch)
 	if cfg.Inbound.TLSEnabled() {
-		store, err := tlscert.NewStore(cfg.Inbound.PFXPath, cfg.Inbound.PFXPassword, cfg.Inbound.PFXPasswordFile, log, tlscert.Options{Now: opts.now})
+		store, err := tlscert.NewStore(cfg.Inbound.PFXPath, cfg.Inbound.PFXPassword, cfg.Inbound.PFXPasswordFile, log, tlscert.Options{Now: opts.now, Hostname: cfg.Hostname})
 		if err != nil {
 			return fmt.Errorf("inbound TLS: %w", err)
 		}
 		log.Info("certificate loaded", "file", cfg.Inbound.PFXPath, "certificate", store.Info().String())
+		if w := store.Info().NameWarning(cfg.Hostname); w != "" {
+			log.Warn(w, "file", cfg.Inbound.PFXPath)
+		}
 		// An expired certificate is served all the same (see NewStore),
 		// with an error now and every day until it is replaced; one that
 		// expires soon is warned of daily.
 		store.CheckExpiry()
 		go store.Watch(stopWatch, opts.certPoll)
 		tlsConf = &tls.Config{GetCertificate: store.GetCertificate, MinVersion: cfg.Inbound.MinTLSVersion}
+	}
+	if w := unusedPFXWarning(cfg); w != "" {
+		log.Warn(w)
 	}
 	var cmdLog listener.CommandLog
 	var outLog sender.CommandLog
@@ -275,6 +281,17 @@ func portTaken(port int, key string, owners []portowner.Owner, lookupErr error) 
 	return fmt.Sprintf("another program holds port %d%s; on Windows the IIS SMTP Service often does: %s; otherwise stop that program, or set [inbound] %s to a free port", port, why, iisAdvice, key)
 }
 
+// unusedPFXWarning returns a warning when [inbound] pfx_path is set but
+// nothing uses it (tls = "none", no tls_port): an administrator who set
+// it expects TLS, and would otherwise learn from a client that there is
+// none.
+func unusedPFXWarning(cfg *config.Config) string {
+	if cfg.Inbound.PFXPath == "" || cfg.Inbound.TLSEnabled() {
+		return ""
+	}
+	return fmt.Sprintf(`[inbound] pfx_path is set (%s) but the certificate is not used: tls = "none" and no tls_port; set [inbound] tls = "starttls" (STARTTLS on port) or "implicit", or tls_port (465, say) to turn TLS on`, cfg.Inbound.PFXPath)
+}
+
 const clearTextAuthWarning = `[outbound] tls = "none" with a username and password: AUTH sends the password in clear text to the smart host; use tls = "starttls" (port 587) or "implicit" (port 465) if the smart host offers it`
 
 // check validates the machine for cfg and prints every problem.
@@ -338,6 +355,12 @@ func check(cfg *config.Config, stdout, stderr io.Writer) int {
 		case time.Until(info.NotAfter) < tlscert.ExpiryWarning:
 			fmt.Fprintf(stdout, "warning: the certificate expires in %d days: renew it\n", int(time.Until(info.NotAfter).Hours()/24))
 		}
+		if w := info.NameWarning(cfg.Hostname); w != "" && !info.NotAfter.IsZero() {
+			fmt.Fprintln(stdout, "warning: "+w)
+		}
+	}
+	if w := unusedPFXWarning(cfg); w != "" {
+		fmt.Fprintln(stdout, "warning: "+w)
 	}
 	// The log file and the W3C log folder: run fails at start when it
 	// cannot open them.
