@@ -212,9 +212,11 @@ type Store struct {
 	cur  atomic.Pointer[tls.Certificate]
 	info atomic.Pointer[Info]
 
-	mu     sync.Mutex
-	last   []byte // the file's content at the last attempt
-	lastPW string // and the password tried with it
+	mu         sync.Mutex
+	last       []byte // the file's content at the last attempt
+	lastPW     string // and the password tried with it
+	unreadable bool   // the file could not be read at the last check (logged)
+	suspect    error  // the last attempt's failure, not logged as such: the file may have been half copied
 	// expiryLogged is when the validity of the certificate in use was
 	// last logged (expiring soon, expired, not valid yet); zero: not yet,
 	// or a new certificate since.
@@ -284,8 +286,15 @@ func (s *Store) Check() {
 func (s *Store) reload() {
 	data, err := os.ReadFile(s.path)
 	if err != nil {
+		// Deleted, or being replaced by a copy that holds it open: said
+		// once, until the file can be read again.
+		if !s.unreadable {
+			s.unreadable = true
+			s.log.Warn("the PFX file cannot be read: the certificate loaded before stays in use; copy the renewed PFX there (it is picked up within seconds)", "file", s.path, "error", err)
+		}
 		return
 	}
+	s.unreadable = false
 	pw := s.password
 	if s.passwordFile != "" {
 		b, err := os.ReadFile(s.passwordFile)
@@ -295,13 +304,27 @@ func (s *Store) reload() {
 		pw = PasswordFromFile(b) // as config reads it
 	}
 	if bytes.Equal(data, s.last) && pw == s.lastPW {
+		if s.suspect != nil {
+			// Unchanged since it looked half copied: it is what it is.
+			s.log.Error("certificate not reloaded, the previous one stays in use", "error", s.suspect)
+			s.suspect = nil
+		}
 		return
 	}
-	s.last, s.lastPW = data, pw
+	shorter := len(data) < len(s.last)
+	s.last, s.lastPW, s.suspect = data, pw, nil
 	cert, info, err := ParsePFX(data, pw, s.now())
 	if err != nil {
 		err = fmt.Errorf("PFX file %s: %w", s.path, err)
-		// A renewal may be half-copied: the next change is tried again.
+		if info.NotAfter.IsZero() && !errors.Is(err, ErrWrongPassword) && (shorter || s.recent()) {
+			// Not decoded, and changed a moment ago or shrunk: most
+			// likely a copy under way (a renewal copied over a share),
+			// not a file to export again. The next change is tried; if
+			// none comes, the next check says what is wrong with it.
+			s.suspect = err
+			s.log.Warn("the PFX file does not load yet; it may still be being copied: it is tried again when it changes, and the previous certificate stays in use meanwhile", "file", s.path)
+			return
+		}
 		s.log.Error("certificate not reloaded, the previous one stays in use", "error", err)
 		return
 	}
@@ -312,6 +335,16 @@ func (s *Store) reload() {
 	if w := info.NameWarning(s.hostname); w != "" {
 		s.log.Warn(w, "file", s.path)
 	}
+}
+
+// recentCopy is how long after its last change a file that does not decode
+// is taken for one still being copied.
+const recentCopy = 5 * time.Second
+
+// recent reports whether the file changed within recentCopy.
+func (s *Store) recent() bool {
+	fi, err := os.Stat(s.path)
+	return err == nil && s.now().Sub(fi.ModTime()) < recentCopy
 }
 
 // CheckExpiry logs the validity of the certificate in use: an error when

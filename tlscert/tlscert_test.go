@@ -172,6 +172,10 @@ func TestReload(t *testing.T) {
 	}
 	os.WriteFile(path, []byte("half a file"), 0o600)
 	s.Check()
+	if cn() != "two.example.com" || !strings.Contains(logs.String(), "it may still be being copied") {
+		t.Fatalf("after a broken file: %s\n%s", cn(), logs.String())
+	}
+	s.Check() // unchanged since: not a copy under way
 	if cn() != "two.example.com" || !strings.Contains(logs.String(), "certificate not reloaded, the previous one stays in use") {
 		t.Fatalf("after a broken file: %s\n%s", cn(), logs.String())
 	}
@@ -366,5 +370,59 @@ func TestReloadWarnsOfNames(t *testing.T) {
 	if c, _ := s.GetCertificate(nil); c.Leaf.Subject.CommonName != "wrong.example" ||
 		!strings.Contains(logs.String(), "level=WARN msg=\"the certificate's names, wrong.example, do not include hostname mb.test") {
 		t.Fatalf("log:\n%s", logs.String())
+	}
+}
+
+// A deleted PFX is said once, and the certificate stays; a file caught
+// half copied is said to be maybe still being copied, not to be exported
+// again, and the complete file is taken at its next change.
+func TestReloadDeletedAndHalfCopied(t *testing.T) {
+	dir := testdir.New(t)
+	path := filepath.Join(dir, "smtp.pfx")
+	now := time.Now()
+	goPFX(t, path, now.Add(-time.Hour), now.Add(time.Hour), "one.example.com")
+	var logs strings.Builder
+	s, err := NewStore(path, "pw", "", slog.New(slog.NewTextHandler(&logs, nil)), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cn := func() string {
+		c, _ := s.GetCertificate(nil)
+		return c.Leaf.Subject.CommonName
+	}
+	os.Remove(path)
+	s.Check()
+	s.Check()
+	if n := strings.Count(logs.String(), "the PFX file cannot be read: the certificate loaded before stays in use"); n != 1 || cn() != "one.example.com" {
+		t.Fatalf("deleted: %d warnings, serving %s\n%s", n, cn(), logs.String())
+	}
+
+	full := filepath.Join(dir, "renewed.pfx")
+	goPFX(t, full, now.Add(-time.Hour), now.Add(2*time.Hour), "two.example.com")
+	data, err := os.ReadFile(full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs.Reset()
+	os.WriteFile(path, data[:len(data)/2], 0o600) // a copy under way
+	s.Check()
+	if !strings.Contains(logs.String(), "it may still be being copied: it is tried again when it changes") ||
+		strings.Contains(logs.String(), "export the certificate") || cn() != "one.example.com" {
+		t.Fatalf("half copied: serving %s\n%s", cn(), logs.String())
+	}
+	os.WriteFile(path, data, 0o600) // the copy done
+	s.Check()
+	if cn() != "two.example.com" || !strings.Contains(logs.String(), "certificate reloaded") {
+		t.Fatalf("copied: serving %s\n%s", cn(), logs.String())
+	}
+
+	// Shorter than a moment ago, though not just now: a new copy begun.
+	logs.Reset()
+	clk := &clock{t: now.Add(time.Hour)}
+	s.now = clk.now
+	os.WriteFile(path, data[:100], 0o600)
+	s.Check()
+	if !strings.Contains(logs.String(), "it may still be being copied") {
+		t.Fatalf("shorter:\n%s", logs.String())
 	}
 }
