@@ -178,11 +178,26 @@ func explain(err error) error {
 		return errors.New("the file holds no private key; export the certificate again with \"Yes, export the private key\"")
 	case strings.Contains(msg, "certificate missing"):
 		return errors.New("the file holds no certificate")
+	case strings.Contains(msg, "no MAC in data"):
+		return errors.New("the file has no integrity check (MAC), which a PFX exported from Windows always has (openssl pkcs12 -nomac leaves it out); " + exportAgain)
+	case strings.Contains(msg, "expected exactly one key bag"):
+		return errors.New("the file holds more than one private key; a PFX for mailbridge holds one certificate with its private key, and its chain; " + exportAgain)
+	case strings.Contains(msg, "items in the authenticated safe"):
+		n := ""
+		if i := strings.LastIndex(msg, "this file has "); i >= 0 {
+			n = " (" + msg[i+len("this file has "):] + " parts)"
+		}
+		return errors.New("the file is laid out in more parts than one certificate with its private key and chain need" + n + ", most often with more than one private key; " + exportAgain)
 	case strings.Contains(msg, "asn1") || strings.Contains(msg, "PFX PDU") || strings.Contains(msg, "unknown") && strings.Contains(msg, "version"):
 		return errors.New("not a PKCS#12 (.pfx or .p12) file; export the certificate from Windows as a .pfx with its private key")
 	}
 	return errors.New(msg)
 }
+
+// exportAgain says how to export a PFX that mailbridge reads: the
+// certificate with its key and chain, from the Certificate Export Wizard
+// (certlm.msc), in its own words.
+const exportAgain = `export the certificate again from Windows (certlm.msc, the certificate, All Tasks > Export): "Yes, export the private key", Personal Information Exchange (.PFX) with "Include all certificates in the certification path if possible", and a password; or with openssl: openssl pkcs12 -export -inkey KEY -in CERT -certfile CHAIN`
 
 func names(c *x509.Certificate) []string {
 	out := append([]string(nil), c.DNSNames...)

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/asn1"
 	"errors"
 	"log/slog"
 	"math/big"
@@ -424,5 +425,119 @@ func TestReloadDeletedAndHalfCopied(t *testing.T) {
 	s.Check()
 	if !strings.Contains(logs.String(), "it may still be being copied") {
 		t.Fatalf("shorter:\n%s", logs.String())
+	}
+}
+
+// pfxParts is a PFX's outer structure (RFC 7292 section 4), enough to
+// rebuild a file from the parts of others.
+type pfxParts struct {
+	Version  int
+	AuthSafe struct {
+		ContentType asn1.ObjectIdentifier
+		Content     asn1.RawValue `asn1:"tag:0,explicit,optional"`
+	}
+}
+
+// twoKeyPFX writes a PFX without a MAC (empty password) holding two
+// certificates and their two keys: each in a part of its own (4 parts)
+// or, as Windows lays a PFX out, the certificates in one part and the
+// keys in another.
+func twoKeyPFX(t *testing.T, path string, windowsLayout bool) {
+	t.Helper()
+	var safes [][]asn1.RawValue
+	for _, cn := range []string{"one.example.com", "two.example.com"} {
+		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+		der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+		cert, _ := x509.ParseCertificate(der)
+		data, err := pkcs12.Passwordless.Encode(key, cert, nil, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p pfxParts
+		var inner []byte
+		var cis []asn1.RawValue
+		if _, err := asn1.Unmarshal(data, &p); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := asn1.Unmarshal(p.AuthSafe.Content.Bytes, &inner); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := asn1.Unmarshal(inner, &cis); err != nil {
+			t.Fatal(err)
+		}
+		safes = append(safes, cis) // [certificate part, key part]
+	}
+	dataPart := func(content []byte) asn1.RawValue {
+		var p pfxParts
+		p.AuthSafe.ContentType = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 7, 1}
+		oct, _ := asn1.Marshal(content)
+		p.AuthSafe.Content = asn1.RawValue{Class: 2, Tag: 0, IsCompound: true, Bytes: oct}
+		b, _ := asn1.Marshal(p.AuthSafe)
+		return asn1.RawValue{FullBytes: b}
+	}
+	bags := func(part asn1.RawValue) []asn1.RawValue {
+		var ci struct {
+			ContentType asn1.ObjectIdentifier
+			Content     asn1.RawValue `asn1:"tag:0,explicit,optional"`
+		}
+		var oct []byte
+		var out []asn1.RawValue
+		asn1.Unmarshal(part.FullBytes, &ci)
+		asn1.Unmarshal(ci.Content.Bytes, &oct)
+		asn1.Unmarshal(oct, &out)
+		return out
+	}
+	parts := append(append([]asn1.RawValue(nil), safes[0]...), safes[1]...)
+	if windowsLayout {
+		parts = nil
+		for i := range 2 {
+			seq, _ := asn1.Marshal(append(bags(safes[0][i]), bags(safes[1][i])...))
+			parts = append(parts, dataPart(seq))
+		}
+	}
+	seq, _ := asn1.Marshal(parts)
+	var p pfxParts
+	p.Version = 3
+	p.AuthSafe.ContentType = asn1.ObjectIdentifier{1, 2, 840, 113549, 1, 7, 1}
+	oct, _ := asn1.Marshal(seq)
+	p.AuthSafe.Content = asn1.RawValue{Class: 2, Tag: 0, IsCompound: true, Bytes: oct}
+	out, err := asn1.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, out, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// go-pkcs12's errors for files that are PKCS#12 but not laid out as
+// mailbridge reads them say what is wrong and how to export the file again,
+// instead of the library's words.
+func TestExplainLayoutErrors(t *testing.T) {
+	dir := testdir.New(t)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "mb.test"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	cert, _ := x509.ParseCertificate(der)
+	nomac, err := pkcs12.Passwordless.Encode(key, cert, nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "nomac.pfx"), nomac, 0o600)
+	twoKeyPFX(t, filepath.Join(dir, "twokeys.pfx"), false)
+	twoKeyPFX(t, filepath.Join(dir, "twokeys-windows.pfx"), true)
+	for _, tt := range []struct{ file, password, want string }{
+		{"nomac.pfx", "pw", "the file has no integrity check (MAC)"},
+		{"twokeys.pfx", "", "the file is laid out in more parts than one certificate with its private key and chain need (4 parts)"},
+		{"twokeys-windows.pfx", "", "the file holds more than one private key"},
+	} {
+		t.Run(tt.file, func(t *testing.T) {
+			_, _, err := LoadPFX(filepath.Join(dir, tt.file), tt.password, time.Now())
+			if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "pkcs12:") ||
+				!strings.Contains(err.Error(), `"Yes, export the private key"`) || !strings.Contains(err.Error(), `"Include all certificates in the certification path if possible"`) {
+				t.Fatalf("got %v, want %q with how to export the file again", err, tt.want)
+			}
+		})
 	}
 }
