@@ -56,20 +56,22 @@ type conn struct {
 	clientIP string
 	release  func()
 
-	mu        sync.Mutex
-	nc        net.Conn // the current connection: the raw one, or TLS over it
-	raw       net.Conn
-	tls       bool // nc is TLS
-	handshook bool
-	offerTLS  bool // STARTTLS may be offered on this connection
-	inject    []byte
-	swallow   int  // replies of go-smtp not to send (to the injected RSET)
-	data      bool // a 354 was sent: message data until the next reply
-	shutdown  bool
-	badCmds   int
-	pending   []byte // an incomplete reply line
-	held      []byte // lines of a multi-line reply not yet sent
-	closeOnce sync.Once
+	mu           sync.Mutex
+	nc           net.Conn // the current connection: the raw one, or TLS over it
+	raw          net.Conn
+	hello        *helloConn // under the implicit TLS handshake: the client's versions
+	tls          bool       // nc is TLS
+	handshook    bool
+	handshakeErr error // the implicit handshake failed (see handshake)
+	offerTLS     bool  // STARTTLS may be offered on this connection
+	inject       []byte
+	swallow      int  // replies of go-smtp not to send (to the injected RSET)
+	data         bool // a 354 was sent: message data until the next reply
+	shutdown     bool
+	badCmds      int
+	pending      []byte // an incomplete reply line
+	held         []byte // lines of a multi-line reply not yet sent
+	closeOnce    sync.Once
 	// vrfyBare holds, for each VRFY command go-smtp has still to answer,
 	// in order, whether it came without an argument (see smtpCommand).
 	vrfyBare []bool
@@ -106,6 +108,22 @@ type conn struct {
 	longLen  int    // and its length as far as it was read
 }
 
+// helloConn is the connection under a server-side TLS handshake: it
+// keeps the highest TLS version the client offered, for the log when the
+// handshake fails (see Server.handshakeFailed).
+type helloConn struct {
+	net.Conn
+	maxVersion uint16 // set during the handshake, read after it
+}
+
+// handshakeErr is what conn's Read returns after a failed handshake,
+// already logged by handshakeFailed: it matches net.ErrClosed (the
+// connection is closed), which go-smtp's server takes for a session that
+// ended, without logging it again in its error log.
+func handshakeErr(err error) error {
+	return fmt.Errorf("%w: TLS handshake failed: %w", net.ErrClosed, err)
+}
+
 func newConn(nc net.Conn, s *Server, implicitTLS bool, release func()) *conn {
 	ip := nc.RemoteAddr().String()
 	if host, _, err := net.SplitHostPort(ip); err == nil {
@@ -114,7 +132,8 @@ func newConn(nc net.Conn, s *Server, implicitTLS bool, release func()) *conn {
 	c := &conn{srv: s, clientIP: ip, release: release, nc: nc, raw: nc, started: time.Now()}
 	if s.cfg.TLSConfig != nil {
 		if implicitTLS {
-			c.nc, c.tls = tls.Server(nc, s.cfg.TLSConfig), true
+			c.hello = &helloConn{Conn: nc}
+			c.nc, c.tls = tls.Server(c.hello, s.tlsConf), true
 		} else {
 			c.offerTLS = s.cfg.StartTLS
 		}
@@ -147,14 +166,17 @@ func (c *conn) handshake() error {
 	tc, ok := c.nc.(*tls.Conn)
 	need := ok && !c.handshook
 	c.handshook = true
+	failed := c.handshakeErr
 	c.mu.Unlock()
 	if !need {
-		return nil
+		// After a failure, every read and write gets its error: the
+		// tls.Conn's own would reach go-smtp's error log, a second line.
+		return failed
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
 	defer cancel()
 	if err := tc.HandshakeContext(ctx); err != nil {
-		c.srv.log.Info("TLS handshake failed", "client", c.clientIP, "error", err)
+		c.srv.handshakeFailed("TLS handshake failed", c.clientIP, c.hello, err)
 		var rhe tls.RecordHeaderError
 		if errors.As(err, &rhe) && rhe.Conn != nil {
 			// The client spoke plain text to the TLS port: tell it so in
@@ -163,6 +185,10 @@ func (c *conn) handshake() error {
 			_, _ = rhe.Conn.Write([]byte("421 4.7.0 " + c.srv.cfg.Hostname + " This port requires TLS from the first byte, closing transmission channel\r\n"))
 		}
 		c.Close()
+		err = handshakeErr(err)
+		c.mu.Lock()
+		c.handshakeErr = err
+		c.mu.Unlock()
 		return err
 	}
 	return nil
@@ -694,15 +720,16 @@ func (c *conn) upgrade() error {
 	c.mu.Lock()
 	c.logReply(220, int64(len("220 2.0.0 SMTP server ready\r\n")))
 	c.mu.Unlock()
-	tc := tls.Server(c.raw, c.srv.cfg.TLSConfig)
+	hello := &helloConn{Conn: c.raw}
+	tc := tls.Server(hello, c.srv.tlsConf)
 	// The handshake gets its own deadline, not what is left of the reply's.
 	_ = c.raw.SetDeadline(time.Now().Add(handshakeTimeout))
 	ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
 	defer cancel()
 	if err := tc.HandshakeContext(ctx); err != nil {
-		c.srv.log.Info("STARTTLS handshake failed", "client", c.clientIP, "error", err)
+		c.srv.handshakeFailed("STARTTLS handshake failed", c.clientIP, hello, err)
 		c.Close()
-		return err
+		return handshakeErr(err)
 	}
 	c.mu.Lock()
 	c.nc, c.tls, c.handshook = tc, true, true

@@ -28,6 +28,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -84,10 +85,12 @@ type CommandLog interface {
 
 // Server receives mail into Drop.
 type Server struct {
-	cfg  Config
-	root *mailroot.Root
-	log  *slog.Logger
-	smtp *smtp.Server
+	cfg Config
+	// tlsConf is cfg.TLSConfig, noting the client's TLS versions (see New).
+	tlsConf *tls.Config
+	root    *mailroot.Root
+	log     *slog.Logger
+	smtp    *smtp.Server
 
 	localDomains map[string]struct{}
 	ownIPs       map[netip.Addr]struct{}
@@ -120,6 +123,23 @@ func New(cfg Config, root *mailroot.Root, log *slog.Logger) *Server {
 	}
 	if cfg.MaxConnections > 0 {
 		s.slots = make(chan struct{}, cfg.MaxConnections)
+	}
+	if cfg.TLSConfig != nil {
+		// A copy of the caller's that notes the client's TLS versions
+		// for the log of a failed handshake (helloConn).
+		s.tlsConf = cfg.TLSConfig.Clone()
+		next := s.tlsConf.GetConfigForClient
+		s.tlsConf.GetConfigForClient = func(h *tls.ClientHelloInfo) (*tls.Config, error) {
+			if hc, ok := h.Conn.(*helloConn); ok {
+				for _, v := range h.SupportedVersions {
+					hc.maxVersion = max(hc.maxVersion, v)
+				}
+			}
+			if next != nil {
+				return next(h)
+			}
+			return nil, nil
+		}
 	}
 	ss := smtp.NewServer(&backend{s: s})
 	ss.Domain = cfg.Hostname
@@ -325,7 +345,7 @@ func (s *Server) tlsRefuse(nc net.Conn, reply string) {
 			delete(s.refusing, nc)
 			s.mu.Unlock()
 		}()
-		tc := tls.Server(nc, s.cfg.TLSConfig)
+		tc := tls.Server(nc, s.tlsConf)
 		ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
 		err := tc.HandshakeContext(ctx)
 		cancel()
@@ -347,6 +367,22 @@ func (s *Server) endRefusals() {
 	}
 	s.mu.Unlock()
 	s.refusals.Wait()
+}
+
+// handshakeFailed logs a failed server-side TLS handshake, once, at INFO:
+// the client's doing (a scanner, an old client, a plain-text client on the
+// TLS port), which must not flood the warnings under internet scanning.
+// A client whose highest version is below min_tls_version is told apart,
+// in words ("TLS 1.0"): that one is for the administrator to decide.
+func (s *Server) handshakeFailed(msg, client string, hc *helloConn, err error) {
+	args := []any{"client", client}
+	if hc != nil && hc.maxVersion != 0 {
+		args = append(args, "client_max_tls", tls.VersionName(hc.maxVersion))
+		if min := s.tlsConf.MinVersion; min != 0 && hc.maxVersion < min {
+			msg += fmt.Sprintf(": client offers at most %s; min_tls_version is %s", tls.VersionName(hc.maxVersion), strings.TrimPrefix(tls.VersionName(min), "TLS "))
+		}
+	}
+	s.log.Info(msg, append(args, "error", err)...)
 }
 
 // slogPrinter gives go-smtp's ErrorLog (connection errors, panics with their
