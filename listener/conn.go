@@ -30,7 +30,10 @@ const maxCommandLine = 64 << 10
 const maxBadCommands = 3
 
 // handshakeTimeout bounds a TLS handshake; a client that speaks plain text
-// to the TLS port and waits for a greeting is let go after it.
+// to the TLS port and waits for a greeting is let go after it. It is not
+// CommandTimeout (IIS's ConnectionTimeout, 600 s by default): a handshake
+// takes a few round trips, and one stalled would hold a connection slot
+// that long. README's limits table documents it.
 const handshakeTimeout = 30 * time.Second
 
 var errLineTooLong = errors.New("command line too long")
