@@ -406,6 +406,14 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 		result = "refused"
 	}
 	args := []any{"id", id, "from", pm.From, "to", pending, "server", b.cfg.Sender.Addr(), "reply", strings.Join(replies, " | "), "result", result, "attempt", st.Attempts}
+	if v, verified := s.TLSState(); v != "" {
+		// Whether the message went encrypted, and to an authenticated
+		// smart host: what an auditor asks of a relay.
+		args = append(args, "tls", v)
+		if v != "none" {
+			args = append(args, "tls_verified", verified)
+		}
+	}
 	if !next.IsZero() {
 		args = append(args, "next", next.Format(time.RFC3339))
 	}

@@ -361,6 +361,14 @@ type Session struct {
 	// new connection, one wasted command each time.
 	learnt int
 
+	// tlsVersion is the TLS version of the connection (0: plain text, or
+	// none made), verified whether the smart host's certificate was;
+	// connected whether the last connection attempt got as far as a
+	// session. See TLSState.
+	tlsVersion uint16
+	verified   bool
+	connected  bool
+
 	mu       sync.Mutex
 	conn     net.Conn    // s.c's connection, closed from another goroutine on a stop
 	gen      int         // the Send call under way, so that a late stop of an earlier one is ignored
@@ -483,6 +491,7 @@ func (s *Session) dial(ctx context.Context) error {
 
 // connect makes one connection; plain skips STARTTLS (see dial).
 func (s *Session) connect(ctx context.Context, plain bool) error {
+	s.tlsVersion, s.verified, s.connected = 0, false, false
 	addr := s.cfg.Addr()
 	dctx, cancel := context.WithTimeout(ctx, s.cfg.ConnectTimeout)
 	defer cancel()
@@ -550,7 +559,22 @@ func (s *Session) connect(ctx context.Context, plain bool) error {
 		return err
 	}
 	s.c, s.sent, s.tx, s.limits = c, 0, 0, readLimits(c)
+	s.connected = true
 	return nil
+}
+
+// TLSState describes the connection the last Send used, for its log line:
+// version is "TLS1.3" (as Go names it, without the space), "none" for
+// plain text, or "" when no connection got as far as a session; verified
+// reports whether the smart host's certificate was verified.
+func (s *Session) TLSState() (version string, verified bool) {
+	switch {
+	case !s.connected:
+		return "", false
+	case s.tlsVersion == 0:
+		return "none", false
+	}
+	return strings.ReplaceAll(tls.VersionName(s.tlsVersion), " ", ""), s.verified
 }
 
 // Send delivers message (CRLF text, not dot-stuffed) from from ("" is the

@@ -280,6 +280,8 @@ func (s *Session) handshake(conn net.Conn) (*tls.Conn, error) {
 	if err := tc.HandshakeContext(ctx); err != nil {
 		return nil, classify(s.cfg.Addr(), "TLS handshake", &TLSError{Name: s.cfg.serverName(), Err: err})
 	}
+	// For the delivery's log line (TLSState).
+	s.tlsVersion, s.verified = tc.ConnectionState().Version, !s.cfg.InsecureSkipVerify
 	return tc, nil
 }
 
