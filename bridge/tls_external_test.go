@@ -48,11 +48,11 @@ func TestWrongPasswordToBadmail(t *testing.T) {
 			bdr = b
 		}
 	}
-	if !bytes.Contains(bdr, []byte("535 5.7.8 Authentication credentials invalid")) || !bytes.Contains(bdr, []byte("(expiration)")) {
+	if !bytes.Contains(bdr, []byte("535 5.7.8 Authentication credentials invalid (the smart host refused the user name or the password: check [outbound] username and password (or password_file, password_env)")) || !bytes.Contains(bdr, []byte("(expiration)")) {
 		t.Fatalf(".BDR lacks the smart host's reply:\n%s", bdr)
 	}
 	logs := h.logs.String()
-	if !strings.Contains(logs, `reply="535 5.7.8 Authentication credentials invalid" result=deferred`) {
+	if !strings.Contains(logs, `reply="535 5.7.8 Authentication credentials invalid (the smart host refused the user name or the password: check [outbound] username and password (or password_file, password_env); retried as a temporary failure)" result=deferred`) {
 		t.Fatalf("the attempts are not logged:\n%s", logs)
 	}
 	files, _ := filepath.Glob(filepath.Join(l.Badmail, "*"))

@@ -327,7 +327,10 @@ func closedWhen(stage string) string {
 	case "greeting":
 		return "before its greeting"
 	case "TLS handshake":
-		return "during the TLS handshake"
+		// Without a word: a smart host that speaks only TLS 1.0 or 1.1
+		// often just closes (an OpenSSL or SChannel server whose alert
+		// does not get out), and that is the likeliest cause.
+		return "during the TLS handshake: most often it speaks only TLS 1.0 or 1.1, below mailbridge's minimum of TLS 1.2 (as on Windows Server 2025), or it has no usable certificate; enable TLS 1.2 on the smart host"
 	case "DATA":
 		return "during DATA, before its reply to the DATA command or while we sent the message"
 	case "end of data":

@@ -321,6 +321,9 @@ func (e *TLSError) Error() string {
 		cert = ve.UnverifiedCertificates[0]
 	}
 	if cert == nil {
+		if protocolVersion(e.Err) {
+			return fmt.Sprintf("TLS handshake with %q failed: the smart host speaks only TLS versions below 1.2, mailbridge's minimum (TLS 1.0 and 1.1 are disabled, as on Windows Server 2025): enable TLS 1.2 on the smart host (%v)", e.Name, e.Err)
+		}
 		return fmt.Sprintf("TLS handshake with %q failed: %v", e.Name, e.Err)
 	}
 	if cause == "" {
@@ -339,6 +342,18 @@ func (e *TLSError) Error() string {
 }
 
 func (e *TLSError) Unwrap() error { return e.Err }
+
+// protocolVersion reports whether a handshake failed on the TLS version:
+// the smart host's protocol_version alert (RFC 8446 section 6.2), or its
+// choice of a version below our minimum.
+func protocolVersion(err error) bool {
+	var alert tls.AlertError
+	if errors.As(err, &alert) && alert == 70 { // protocol_version
+		return true
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "protocol version not supported") || strings.Contains(msg, "unsupported protocol version")
+}
 
 // auth authenticates when a user name is configured: LOGIN when offered
 // (Microsoft 365 refuses PLAIN), else PLAIN. A refusal (535) is transient:
@@ -381,6 +396,12 @@ func (s *Session) auth(c *smtp.Client, encrypted bool) *Error {
 	if err := c.Auth(client); err != nil {
 		e := classify(addr, "AUTH "+mech, err)
 		e.Permanent = false
+		if e.Code == 535 {
+			// RFC 4954 section 6: the credentials are invalid. The reply
+			// alone ("535 5.7.8 Authentication unsuccessful") does not
+			// say where they come from.
+			e.Note = "the smart host refused the user name or the password: check [outbound] username and password (or password_file, password_env); retried as a temporary failure"
+		}
 		return e
 	}
 	return nil
