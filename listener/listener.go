@@ -98,10 +98,11 @@ type Server struct {
 	bufs     sync.Pool // *bufio.Writer for message files
 	copyBufs sync.Pool // *[]byte for reading messages
 
-	mu      sync.Mutex
-	conns   map[*conn]struct{}
-	slots   chan struct{}
-	closing bool
+	mu        sync.Mutex
+	conns     map[*conn]struct{}
+	slots     chan struct{}
+	closing   bool
+	listeners []net.Listener // those Serve accepts on, until closing
 
 	// refusing holds the connections of the implicit TLS port being
 	// refused (see tlsRefuse), counted in refusals.
@@ -180,6 +181,18 @@ func (s *Server) ServeTLS(l net.Listener) error {
 }
 
 func (s *Server) serve(l net.Listener, implicitTLS bool) error {
+	// As net/http's Serve: after Close or Shutdown, at once. go-smtp's
+	// Serve, called after its Close, would accept on l forever (a service
+	// stopped right after its start would not stop), so the listeners are
+	// ours to close too (closeListeners).
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		l.Close()
+		return ErrServerClosed
+	}
+	s.listeners = append(s.listeners, l)
+	s.mu.Unlock()
 	err := s.smtp.Serve(&limitListener{Listener: l, s: s, implicitTLS: implicitTLS})
 	s.mu.Lock()
 	closing := s.closing
@@ -190,14 +203,25 @@ func (s *Server) serve(l net.Listener, implicitTLS bool) error {
 	return err
 }
 
-// Close closes the listeners and every connection at once.
-func (s *Server) Close() error {
+// closeListeners marks the server closing, so that no Serve starts
+// accepting, and closes the listeners the Serves so far accept on.
+func (s *Server) closeListeners() {
 	s.mu.Lock()
 	s.closing = true
+	ls := s.listeners
+	s.listeners = nil
 	s.mu.Unlock()
+	for _, l := range ls {
+		l.Close()
+	}
+}
+
+// Close closes the listeners and every connection at once.
+func (s *Server) Close() error {
+	s.closeListeners()
 	err := s.smtp.Close()
 	s.endRefusals()
-	if errors.Is(err, smtp.ErrServerClosed) {
+	if errors.Is(err, smtp.ErrServerClosed) || errors.Is(err, net.ErrClosed) { // closed by closeListeners
 		return nil
 	}
 	return err
@@ -207,8 +231,8 @@ func (s *Server) Close() error {
 // ends idle sessions with 421, and waits for them until ctx is done; then it
 // closes what is left and returns ctx's error.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.closeListeners()
 	s.mu.Lock()
-	s.closing = true
 	conns := make([]*conn, 0, len(s.conns))
 	for c := range s.conns {
 		conns = append(conns, c)
@@ -225,7 +249,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	// a client stalling its handshake does not hold up the shutdown.
 	s.endRefusals()
 	err := <-done
-	if errors.Is(err, smtp.ErrServerClosed) {
+	if errors.Is(err, smtp.ErrServerClosed) || errors.Is(err, net.ErrClosed) { // closed by closeListeners
 		err = nil
 	}
 	if ctx.Err() != nil {
