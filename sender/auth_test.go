@@ -87,11 +87,7 @@ func TestClientSequences(t *testing.T) {
 				s.Send(context.Background(), "a@x.test", []string{"b@y.test"}, []byte(msg))
 			}
 			s.Close()
-			var verbs []string
-			for _, l := range h.Lines() {
-				verbs = append(verbs, strings.Fields(l)[0])
-			}
-			if got := strings.Join(verbs, " "); got != tt.want || h.Messages() != tt.wantSent {
+			if got := h.Verbs(); got != tt.want || h.Messages() != tt.wantSent {
 				t.Fatalf("commands %q, %d sent; want %q, %d sent", got, h.Messages(), tt.want, tt.wantSent)
 			}
 		})

@@ -57,10 +57,6 @@ func TestOpportunisticTLSFailure(t *testing.T) {
 			s := NewSession(cfg)
 			res := s.Send(context.Background(), "a@x.test", []string{"b@y.test"}, []byte(msg))
 			s.Close()
-			var verbs []string
-			for _, l := range h.Lines() {
-				verbs = append(verbs, strings.Fields(l)[0])
-			}
 			e := res[0].Err
 			if tt.wantErr == nil {
 				if e != nil || h.Messages() != 1 {
@@ -82,7 +78,7 @@ func TestOpportunisticTLSFailure(t *testing.T) {
 					t.Errorf("fell back to plain text:\n%s", logBuf.String())
 				}
 			}
-			if got := strings.Join(verbs, " "); got != tt.wantLines || h.Conns() != tt.wantConns {
+			if got := h.Verbs(); got != tt.wantLines || h.Conns() != tt.wantConns {
 				t.Errorf("commands %q on %d connections, want %q on %d", got, h.Conns(), tt.wantLines, tt.wantConns)
 			}
 		})
@@ -131,11 +127,7 @@ func TestNoSTARTTLSOffered(t *testing.T) {
 			s := NewSession(cfg)
 			res := s.Send(context.Background(), "a@x.test", []string{"b@y.test"}, []byte(msg))
 			s.Close()
-			var verbs []string
-			for _, l := range h.Lines() {
-				verbs = append(verbs, strings.Fields(l)[0])
-			}
-			if got := strings.Join(verbs, " "); got != tt.wantLines {
+			if got := h.Verbs(); got != tt.wantLines {
 				t.Errorf("commands %q, want %q", got, tt.wantLines)
 			}
 			e := res[0].Err

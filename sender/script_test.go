@@ -54,6 +54,16 @@ func (h *scriptHost) start(t *testing.T) *scriptHost {
 	return h
 }
 
+// Verbs returns the verbs of the command lines read so far, space
+// separated ("EHLO MAIL RCPT DATA QUIT").
+func (h *scriptHost) Verbs() string {
+	var verbs []string
+	for _, l := range h.Lines() {
+		verbs = append(verbs, strings.Fields(l)[0])
+	}
+	return strings.Join(verbs, " ")
+}
+
 // Lines returns the command lines read so far.
 func (h *scriptHost) Lines() []string {
 	h.mu.Lock()

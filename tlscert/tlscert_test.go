@@ -152,15 +152,8 @@ func TestReload(t *testing.T) {
 	path := filepath.Join(dir, "smtp.pfx")
 	now := time.Now()
 	goPFX(t, path, now.Add(-time.Hour), now.Add(time.Hour), "one.example.com")
-	var logs strings.Builder
-	s, err := NewStore(path, "pw", "", slog.New(slog.NewTextHandler(&logs, nil)), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cn := func() string {
-		c, _ := s.GetCertificate(nil)
-		return c.Leaf.Subject.CommonName
-	}
+	st := newStoreUnderTest(t, path, "", Options{})
+	s, logs, cn := st.Store, st.logs, st.cn
 	if cn() != "one.example.com" {
 		t.Fatal(cn())
 	}
@@ -195,15 +188,8 @@ func TestReloadNewPassword(t *testing.T) {
 	if err := os.WriteFile(pwFile, []byte("pw\r\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var logs strings.Builder
-	s, err := NewStore(path, "pw", pwFile, slog.New(slog.NewTextHandler(&logs, nil)), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cn := func() string {
-		c, _ := s.GetCertificate(nil)
-		return c.Leaf.Subject.CommonName
-	}
+	st := newStoreUnderTest(t, path, pwFile, Options{})
+	s, logs, cn := st.Store, st.logs, st.cn
 	// The PFX first: its password is not known yet.
 	tmp := filepath.Join(dir, "renewed.tmp")
 	goPFXWith(t, tmp, now.Add(-time.Hour), now.Add(2*time.Hour), "two.example.com", "n3w secret")
@@ -332,11 +318,8 @@ func TestStoreStartsWithExpired(t *testing.T) {
 	path := filepath.Join(dir, "smtp.pfx")
 	now := time.Now()
 	goPFX(t, path, now.Add(-48*time.Hour), now.Add(-24*time.Hour), "old.example.com")
-	var logs strings.Builder
-	s, err := NewStore(path, "pw", "", slog.New(slog.NewTextHandler(&logs, nil)), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := newStoreUnderTest(t, path, "", Options{})
+	s, logs := st.Store, st.logs
 	if c, _ := s.GetCertificate(nil); c == nil || c.Leaf.Subject.CommonName != "old.example.com" {
 		t.Fatal("the expired certificate is not served")
 	}
@@ -356,11 +339,8 @@ func TestReloadWarnsOfNames(t *testing.T) {
 	path := filepath.Join(dir, "smtp.pfx")
 	now := time.Now()
 	goPFX(t, path, now.Add(-time.Hour), now.Add(time.Hour), "mb.test")
-	var logs strings.Builder
-	s, err := NewStore(path, "pw", "", slog.New(slog.NewTextHandler(&logs, nil)), Options{Hostname: "mb.test"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := newStoreUnderTest(t, path, "", Options{Hostname: "mb.test"})
+	s, logs := st.Store, st.logs
 	if w := s.Info().NameWarning("MB.test"); w != "" {
 		t.Fatalf("a certificate for mb.test: %s", w)
 	}
@@ -382,15 +362,8 @@ func TestReloadDeletedAndHalfCopied(t *testing.T) {
 	path := filepath.Join(dir, "smtp.pfx")
 	now := time.Now()
 	goPFX(t, path, now.Add(-time.Hour), now.Add(time.Hour), "one.example.com")
-	var logs strings.Builder
-	s, err := NewStore(path, "pw", "", slog.New(slog.NewTextHandler(&logs, nil)), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cn := func() string {
-		c, _ := s.GetCertificate(nil)
-		return c.Leaf.Subject.CommonName
-	}
+	st := newStoreUnderTest(t, path, "", Options{})
+	s, logs, cn := st.Store, st.logs, st.cn
 	os.Remove(path)
 	s.Check()
 	s.Check()
@@ -540,4 +513,27 @@ func TestExplainLayoutErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// storeUnderTest is a Store on path (password "pw", or read from pwFile)
+// whose log is in logs.
+type storeUnderTest struct {
+	*Store
+	logs *strings.Builder
+}
+
+func newStoreUnderTest(t *testing.T, path, pwFile string, opt Options) storeUnderTest {
+	t.Helper()
+	logs := &strings.Builder{}
+	s, err := NewStore(path, "pw", pwFile, slog.New(slog.NewTextHandler(logs, nil)), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return storeUnderTest{s, logs}
+}
+
+// cn is the common name of the certificate served.
+func (s storeUnderTest) cn() string {
+	c, _ := s.GetCertificate(nil)
+	return c.Leaf.Subject.CommonName
 }
