@@ -91,13 +91,16 @@ type conn struct {
 	bytesIn     int64
 	bytesOut    int64
 	dataBytes   int64
-	replyOut    int64 // bytes of the reply being sent (multi-line, 354)
-	closeLogged bool  // the session's closing line (240) is written
-	gone        bool  // the client went away, or fail closed: replies go nowhere
-	cut         bool  // the connection ended inside a BDAT chunk
-	needHello   bool  // STARTTLS succeeded: the client must greet again
-	chunk       bool  // the bytes of a BDAT chunk are due
-	bdatOpen    bool  // a BDAT chunk without LAST was sent: more will follow
+	replyOut    int64  // bytes of the reply being sent (multi-line, 354)
+	closeLogged bool   // the session's closing line (240) is written
+	gone        bool   // the client went away, or fail closed: replies go nowhere
+	aborted     bool   // a stop's 421 is going out: no message is stored any more
+	committing  bool   // a message is being stored; its reply is not yet written
+	abortReply  string // a stop's 421 waiting for that reply (see abort)
+	cut         bool   // the connection ended inside a BDAT chunk
+	needHello   bool   // STARTTLS succeeded: the client must greet again
+	chunk       bool   // the bytes of a BDAT chunk are due
+	bdatOpen    bool   // a BDAT chunk without LAST was sent: more will follow
 
 	// read side; touched by go-smtp's goroutine alone (dotReader and
 	// upgrade run on it too)
@@ -893,7 +896,11 @@ func (c *conn) Write(p []byte) (n int, err error) {
 	if err := c.handshake(); err != nil {
 		return 0, err
 	}
-	out, closeAfter, nc := c.replies(p)
+	out, closeAfter, nc, replied := c.replies(p)
+	if replied {
+		// The reply to a message being stored (or nowhere to send it).
+		defer c.endCommit()
+	}
 	if len(out) > 0 {
 		if d := c.srv.cfg.CommandTimeout; d > 0 {
 			_ = nc.SetWriteDeadline(time.Now().Add(d))
@@ -909,13 +916,13 @@ func (c *conn) Write(p []byte) (n int, err error) {
 }
 
 // replies turns complete reply lines in p into what goes on the wire.
-func (c *conn) replies(p []byte) (out []byte, closeAfter bool, nc net.Conn) {
+func (c *conn) replies(p []byte) (out []byte, closeAfter bool, nc net.Conn, replied bool) {
 	// Unlock by defer: a panic in here must not leave c.mu held for
 	// recoverPanic's Close.
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.gone {
-		return nil, false, c.nc
+		return nil, false, c.nc, c.committing
 	}
 	c.pending = append(c.pending, p...)
 	for {
@@ -938,6 +945,7 @@ func (c *conn) replies(p []byte) (out []byte, closeAfter bool, nc net.Conn) {
 				code, _ := strconv.Atoi(l[:3])
 				c.logReply(code, c.replyOut)
 				c.replyOut = 0
+				replied = replied || c.committing
 				// A reply goes out whole, in one write: go-smtp flushes
 				// every line, and an EHLO reply would cost eight.
 				out = append(out, c.held...)
@@ -947,7 +955,7 @@ func (c *conn) replies(p []byte) (out []byte, closeAfter bool, nc net.Conn) {
 		closeAfter = closeAfter || last
 	}
 	c.bytesOut += int64(len(out))
-	return out, closeAfter, c.nc
+	return out, closeAfter, c.nc, replied
 }
 
 // writeLine sends a reply of our own, outside go-smtp's flow.
@@ -960,7 +968,20 @@ func (c *conn) writeLine(s string) {
 // abort ends a session that outlasted a shutdown: a last reply, sent in
 // one write (whole, even between the lines of a reply of go-smtp's) with
 // a short deadline, since the client may not be reading; then the close.
+//
+// A session storing a message is not cut: the client must get the reply
+// that says whether it was stored, or it sends the message again and a
+// stored one is there twice (RFC 5321 section 6.1). Such a session gets
+// the 421 right after that reply (endCommit); Shutdown waits for it.
 func (c *conn) abort(reply string) {
+	c.mu.Lock()
+	if c.committing {
+		c.abortReply = reply
+		c.mu.Unlock()
+		return
+	}
+	c.aborted = true
+	c.mu.Unlock()
 	nc := c.current()
 	_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
 	_, _ = nc.Write([]byte(reply + "\r\n"))
@@ -969,6 +990,39 @@ func (c *conn) abort(reply string) {
 	c.gone = true
 	c.mu.Unlock()
 	c.Close()
+}
+
+// beginCommit is called by Data before it stores a message received whole:
+// false when a stop has already told the client 421 (nothing may be stored
+// then: the client sends it again). Until the reply to the message is
+// written (endCommit), abort leaves the session alone.
+func (c *conn) beginCommit() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.aborted {
+		return false
+	}
+	c.committing = true
+	c.srv.commits.Add(1)
+	return true
+}
+
+// endCommit ends what beginCommit began, once the reply is written (or
+// cannot be), and sends a stop's 421 that waited for it.
+func (c *conn) endCommit() {
+	c.mu.Lock()
+	if !c.committing {
+		c.mu.Unlock()
+		return
+	}
+	c.committing = false
+	reply := c.abortReply
+	c.abortReply = ""
+	c.mu.Unlock()
+	if reply != "" {
+		c.abort(reply)
+	}
+	c.srv.commits.Done()
 }
 
 // fail sends a last reply of our own and closes the connection; whatever

@@ -1007,3 +1007,66 @@ func TestRefusedBDAT(t *testing.T) {
 		})
 	}
 }
+
+// TestShutdownTimeoutWhileStoring: when the shutdown's time runs out while
+// a message received whole is being stored, the client gets the reply that
+// says it was stored, and only then the 421; a message whose client was
+// already told 421 is not stored. Either way no message is both stored and
+// refused, which made the client send it again and Drop hold it twice
+// (found with postfix as the client and shutdown_timeout = "0s").
+func TestShutdownTimeoutWhileStoring(t *testing.T) {
+	for _, stage := range []string{"after", "before"} {
+		t.Run("held "+stage+" the commit began", func(t *testing.T) {
+			held, release := make(chan struct{}), make(chan struct{})
+			cfg := testConfig()
+			cfg.atCommit = func(s string) {
+				if s == stage {
+					close(held)
+					<-release
+				}
+			}
+			ts := startServer(t, cfg)
+			c := dial(t, ts.addr)
+			c.hello()
+			c.beginData()
+			c.send("Subject: storing\r\n\r\nbody\r\n.\r\n")
+			<-held
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel() // shutdown_timeout = "0s"
+			done := make(chan error, 1)
+			go func() { done <- ts.srv.Shutdown(ctx) }()
+			if stage == "before" {
+				// Not yet storing: cut at once, and then nothing stored.
+				if r := c.reply(); !strings.HasPrefix(r, "421 4.3.2") {
+					t.Fatalf("reply %q, want 421", r)
+				}
+				close(release)
+				if err := <-done; !errors.Is(err, context.Canceled) {
+					t.Fatalf("Shutdown: %v", err)
+				}
+				if n := ts.dropFiles(t); len(n) != 0 {
+					t.Fatalf("Drop holds %v after the client was told 421", n)
+				}
+				return
+			}
+			select {
+			case err := <-done:
+				t.Fatalf("Shutdown returned (%v) while a message was being stored", err)
+			case <-time.After(300 * time.Millisecond):
+			}
+			close(release)
+			if r := c.reply(); !strings.HasPrefix(r, "250 2.6.0") {
+				t.Fatalf("reply %q, want 250 first", r)
+			}
+			if r := c.reply(); !strings.HasPrefix(r, "421 4.3.2") {
+				t.Fatalf("then %q, want 421", r)
+			}
+			if err := <-done; !errors.Is(err, context.Canceled) {
+				t.Fatalf("Shutdown: %v", err)
+			}
+			if n := ts.dropFiles(t); len(n) != 1 {
+				t.Fatalf("Drop holds %v, want the message once", n)
+			}
+		})
+	}
+}

@@ -76,6 +76,9 @@ type Config struct {
 
 	// Now returns the arrival time; nil means time.Now. Tests fix it.
 	Now func() time.Time
+	// atCommit, when set, is called by Data with "before" and "after"
+	// conn.beginCommit (tests hold a message there).
+	atCommit func(stage string)
 }
 
 // CommandLog is where IIS-format command log lines go (compat.W3CLog).
@@ -108,6 +111,10 @@ type Server struct {
 	// refused (see tlsRefuse), counted in refusals.
 	refusing map[net.Conn]struct{}
 	refusals sync.WaitGroup
+
+	// commits counts the messages being stored whose reply is not yet
+	// written (conn.beginCommit): a stop waits for them.
+	commits sync.WaitGroup
 }
 
 // New returns a server that stores into root's Drop folder.
@@ -269,10 +276,30 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			})
 		}
 		wg.Wait()
+		// Messages being stored are not cut (conn.abort): their clients
+		// get the reply that says whether they were, then the 421.
+		s.waitCommits(commitGrace)
 		s.smtp.Close()
 		return ctx.Err()
 	}
 	return err
+}
+
+// commitGrace bounds the wait for messages being stored at a stop whose
+// shutdown_timeout ran out: storing takes milliseconds, unless the disk
+// has stalled.
+const commitGrace = 10 * time.Second
+
+// waitCommits waits up to d for the messages being stored to get their
+// reply.
+func (s *Server) waitCommits(d time.Duration) {
+	done := make(chan struct{})
+	go func() { s.commits.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(d):
+		s.log.Warn("messages still being stored at the stop; their clients may send them again", "waited", d)
+	}
 }
 
 // limitListener wraps accepted connections in conn and enforces the

@@ -18,7 +18,11 @@ var (
 	// generic; the cause is in our log (DEVELOPERS.md, style rule 5).
 	errStore = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0},
 		Message: "Requested action aborted: local error in processing, try again later"}
-	errTooBig = &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 3, 4},
+	// errShuttingDown is Data's answer to a message that arrived whole
+	// after a stop's 421 went out (conn.abort): nothing reads it, the
+	// connection is closed.
+	errShuttingDown = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 3, 2}, Message: "Service shutting down"}
+	errTooBig       = &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 3, 4},
 		Message: "Message size exceeds fixed maximum message size"}
 )
 
@@ -278,6 +282,19 @@ func (s *session) Data(r io.Reader) error {
 					Message: fmt.Sprintf("Attachment %s exceeds the maximum attachment size of %s", tb.replyName(), humanSize(lim))}
 			}
 		}
+	}
+	if cfg.atCommit != nil {
+		cfg.atCommit("before")
+	}
+	began := s.conn.beginCommit()
+	if cfg.atCommit != nil {
+		cfg.atCommit("after")
+	}
+	if !began {
+		// A stop told the client 421 while the message arrived: it sends
+		// the message again, so none of it may be stored.
+		log.Info("message not stored", "result", "421", "reason", "mailbridge is stopping (shutdown_timeout ran out)", "size", cr.n)
+		return errShuttingDown
 	}
 	var files []string
 	for i, o := range outs {
