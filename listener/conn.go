@@ -1173,10 +1173,14 @@ func (c *conn) rewrite(line string) ([]string, bool) {
 	case line == "552 5.3.4 Max message size exceeded", line == "552 5.3.4 Maximum message size exceeded":
 		return one("552 5.3.4 Message size exceeds fixed maximum message size")
 	case strings.HasPrefix(line, "421 4.4.2 Idle timeout"):
+		// Closed draining (last): a client that has just sent its next
+		// command (postfix's MAIL FROM at a stop) would otherwise get a
+		// reset for the unread command and report "lost connection"
+		// instead of this reply.
 		if c.shutdown {
-			return one("421 4.3.2 " + fqdn + " Service shutting down, closing transmission channel")
+			return []string{"421 4.3.2 " + fqdn + " Service shutting down, closing transmission channel"}, true
 		}
-		return one("421 4.4.2 " + fqdn + " Timeout waiting for client input, closing transmission channel")
+		return []string{"421 4.4.2 " + fqdn + " Timeout waiting for client input, closing transmission channel"}, true
 	case line == "502 5.5.1 HELP command not implemented":
 		// RFC 5321 section 4.1.1.8: servers SHOULD support HELP.
 		cmds := "214 2.0.0 HELO EHLO MAIL RCPT DATA BDAT RSET NOOP VRFY HELP QUIT"
