@@ -41,6 +41,8 @@ type scriptHost struct {
 
 	Port int
 
+	data []byte // the last message's DATA lines, as sent (dot-stuffed)
+
 	mu    sync.Mutex
 	lines []string
 	msgs  int
@@ -62,6 +64,13 @@ func (h *scriptHost) Verbs() string {
 		verbs = append(verbs, strings.Fields(l)[0])
 	}
 	return strings.Join(verbs, " ")
+}
+
+// Data returns the last message's DATA lines, as sent (dot-stuffed).
+func (h *scriptHost) Data() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return string(h.data)
 }
 
 // Lines returns the command lines read so far.
@@ -168,6 +177,7 @@ func (h *scriptHost) serve(c net.Conn) {
 			fmt.Fprintf(c, "%s\r\n", reply)
 		case "DATA":
 			fmt.Fprintf(c, "354 go ahead\r\n")
+			var data []byte
 			for {
 				l, err := r.ReadString('\n')
 				if err != nil {
@@ -176,7 +186,11 @@ func (h *scriptHost) serve(c net.Conn) {
 				if l == ".\r\n" {
 					break
 				}
+				data = append(data, l...)
 			}
+			h.mu.Lock()
+			h.data = data
+			h.mu.Unlock()
 			if h.CloseAt == "." {
 				return
 			}

@@ -842,7 +842,14 @@ func (s *Session) transaction(from string, res []Result, message Content) (tried
 	if err != nil {
 		return fail("DATA", err)
 	}
-	if _, err := io.Copy(w, readOnly{rc}); err != nil {
+	copyMessage := func(w io.Writer, r io.Reader) error {
+		_, err := io.Copy(w, r)
+		return err
+	}
+	if ok, _ := s.c.Extension("8BITMIME"); !ok {
+		copyMessage = downgrade // 8bit parts as quoted-printable (RFC 6152)
+	}
+	if err := copyMessage(w, readOnly{rc}); err != nil {
 		var re readError
 		if errors.As(err, &re) {
 			// Our file failed us mid-message: closing the connection
