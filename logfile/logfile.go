@@ -13,7 +13,9 @@
 //
 // A log file moved or deleted while it is written (an administrator freeing
 // space, a tool that rotates logs by moving them, the folder removed) is
-// noticed within checkEvery and started anew, its folder created again.
+// noticed within checkEvery and started anew, its folder created again;
+// what was written meanwhile to a file since deleted is written again into
+// the new one.
 // Until it can be, records go to the fallback writer (standard error), and
 // the new file says how many went there.
 package logfile
@@ -31,8 +33,11 @@ import (
 )
 
 // checkEvery is how often, at most, a write looks whether the log file is
-// still where it was opened.
-const checkEvery = 5 * time.Second
+// still where it was opened; maxRecent bounds what is kept meanwhile.
+const (
+	checkEvery = 5 * time.Second
+	maxRecent  = 1 << 20
+)
 
 // File is a size-rotated log file; it is an io.Writer safe for concurrent
 // use.
@@ -52,6 +57,12 @@ type File struct {
 	missed     int       // records not written to a file since missedAt
 	missedErr  error     // why
 	missedAt   time.Time // when the file went missing
+	// recent holds what was written since the file was last seen at its
+	// path (recentAt), to be written again when it turns out to have been
+	// deleted meanwhile (at most maxRecent bytes; recentCut when more).
+	recent    []byte
+	recentAt  time.Time
+	recentCut bool
 }
 
 // Open opens (appending) or creates the log file at path, creating its
@@ -59,7 +70,7 @@ type File struct {
 // files; maxSize <= 0 never rotates. While the file cannot be written,
 // records go to fallback (nil: they are dropped).
 func Open(path string, maxSize int64, maxFiles int, fallback io.Writer) (*File, error) {
-	l := &File{path: path, maxSize: maxSize, maxFiles: maxFiles, fallback: fallback, every: checkEvery, checked: time.Now()}
+	l := &File{path: path, maxSize: maxSize, maxFiles: maxFiles, fallback: fallback, every: checkEvery, checked: time.Now(), recentAt: time.Now()}
 	if err := l.open(); err != nil {
 		return nil, err
 	}
@@ -104,6 +115,11 @@ func (l *File) Write(p []byte) (int, error) {
 	}
 	n, err := l.f.Write(p)
 	l.size += int64(n)
+	if len(l.recent)+n <= maxRecent {
+		l.recent = append(l.recent, p[:n]...)
+	} else {
+		l.recentCut = true
+	}
 	return n, err
 }
 
@@ -111,18 +127,37 @@ func (l *File) Write(p []byte) (int, error) {
 // deleted, its folder removed), or tries again to open it when it could
 // not be.
 func (l *File) check() {
+	var lost []byte // written to a file deleted since
+	var lostAt time.Time
+	var lostCut bool
 	if l.f != nil {
 		fi, err := os.Stat(l.path)
 		if err == nil {
 			if cur, err := l.f.Stat(); err != nil || os.SameFile(fi, cur) {
+				l.recent, l.recentAt, l.recentCut = l.recent[:0], time.Now(), false
 				return
 			}
+		}
+		if unlinked(l.f) {
+			lost, lostAt, lostCut = l.recent, l.recentAt, l.recentCut
 		}
 		l.f.Close()
 		l.f = nil
 		l.missedErr, l.missedAt = errors.New("the log file was moved or deleted"), time.Now()
 	}
 	l.reopen()
+	if l.f != nil && len(lost) > 0 {
+		// Written to the deleted file: nowhere to be read but here.
+		note := ""
+		if lostCut {
+			note = " (the first megabyte of them only)"
+		}
+		fmt.Fprintf(l.f, "time=%s level=WARN msg=\"the log file was deleted; the records written to it since %s follow%s\"\n",
+			time.Now().Format(time.RFC3339Nano), lostAt.Format(time.RFC3339Nano), note)
+		n, _ := l.f.Write(lost)
+		l.size += int64(n)
+	}
+	l.recent, l.recentAt, l.recentCut = l.recent[:0], time.Now(), false
 }
 
 // reopen opens the file again after a gap and says in it what the gap cost.

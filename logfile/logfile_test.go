@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/mailbridge/mailbridge/internal/testdir"
 )
@@ -208,7 +209,7 @@ func TestFolderRemovedWhileWriting(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	l.every = 0 // look at every write
+	l.every = time.Hour // not looked at while records 0 to 2 are written
 	write := func(i int) {
 		t.Helper()
 		if _, err := l.Write(record(i)); err != nil {
@@ -219,9 +220,14 @@ func TestFolderRemovedWhileWriting(t *testing.T) {
 	if err := os.RemoveAll(dir); err != nil {
 		t.Fatal(err)
 	}
-	write(1) // folder made again, new file
-	if got := string(readAll(t, path)); got != string(record(1)) {
-		t.Fatalf("after the folder was removed the log holds %q", got)
+	write(1) // into the deleted file, unseen
+	write(2)
+	l.every = 0 // look at every write from now on
+	write(3)    // folder made again, new file: records 1 and 2 written again
+	first := string(readAll(t, path))
+	if !strings.HasPrefix(first, "time=") || !strings.Contains(first, "the log file was deleted; the records written to it since") ||
+		!strings.HasSuffix(first, string(record(0))+string(record(1))+string(record(2))+string(record(3))) {
+		t.Fatalf("after the folder was removed the log holds %q", first)
 	}
 	// Now a file stands where the folder was: nothing can be opened.
 	if err := os.RemoveAll(dir); err != nil {
