@@ -8,9 +8,12 @@ import (
 )
 
 // MaxHeaderBlock bounds the envelope and header block of a Pickup file
-// (16 MB): far beyond any real header (Exchange refuses headers over
-// 256 KB by default; 100,000 X-Receiver lines take about 4 MB).
-const MaxHeaderBlock = 16 << 20
+// (2 MB): far beyond any real header (Exchange refuses headers over 256 KB
+// by default; 2 MB holds some 50,000 X-Receiver lines). What reading up
+// to it costs is a few times the bound (the block grows by doubling, then
+// is parsed): with 16 MB a 40 MB file without an empty line took 40 to
+// 78 MB at its peak, with 2 MB it takes 6.5 MB.
+const MaxHeaderBlock = 2 << 20
 
 // ReadPickup reads a Pickup (or Queue) file from r exactly as ParsePickup
 // does, but holds only the envelope and header block in memory: the

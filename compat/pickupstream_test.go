@@ -151,7 +151,7 @@ func TestHeaderBlockBounded(t *testing.T) {
 		io.LimitReader(&repeater{s: line}, 3*MaxHeaderBlock))
 	cr := &countingReader{r: big}
 	_, err := ReadPickup(cr, PickupOptions{DotStuffed: true})
-	if !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "no empty line ends the header block in its first 16 MB") {
+	if !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "no empty line ends the header block in its first 2 MB") {
 		t.Fatalf("error %v, want malformed", err)
 	}
 	if cr.n > MaxHeaderBlock+1<<20 {
