@@ -115,12 +115,19 @@ func TestExplorerFilesIgnored(t *testing.T) {
 	cfg := baseConfig(sink)
 	cfg.Rescan = 100 * time.Millisecond
 	cfg.Ignore = defaultIgnore
-	start(t, l, cfg)
+	h := start(t, l, cfg)
 	drop(t, l, "desktop.ini", []byte("[.ShellClassInfo]\r\nIconResource=C:\\Windows\\System32\\imageres.dll,-3\r\n"))
 	drop(t, l, "THUMBS.DB", []byte{0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1})
 	drop(t, l, "sent.eml", []byte("From: a@x.test\r\nTo: b@y.test\r\n\r\nbody\r\n"))
 	sink.WaitFor(t, wait, "sent.eml", count(1))
+	old := time.Now().Add(-2 * ignoredWarnAfter) // as if there for long
+	for _, n := range []string{"desktop.ini", "THUMBS.DB"} {
+		os.Chtimes(filepath.Join(l.Pickup, n), old, old)
+	}
 	time.Sleep(5 * cfg.Rescan)
+	if strings.Contains(h.logs.String(), "Pickup file not sent") {
+		t.Errorf("Explorer's files are warned about:\n%s", h.logs.String())
+	}
 	for _, n := range []string{"desktop.ini", "THUMBS.DB"} {
 		if _, err := os.Stat(filepath.Join(l.Pickup, n)); err != nil {
 			t.Errorf("%s was taken: %v", n, err)

@@ -195,7 +195,7 @@ func (b *Bridge) scanPickup() {
 			b.pickup.Push(name, now)
 			continue
 		}
-		if warned[name] {
+		if warned[name] || explorerFile(name) {
 			b.ignoredWarned[name] = true
 			continue
 		}
@@ -580,4 +580,12 @@ func remove(path string) error {
 		time.Sleep(d)
 	}
 	return err
+}
+
+// explorerFile reports whether name is one of the files Explorer leaves in
+// a folder (desktop.ini when it is customised, Thumbs.db for thumbnails):
+// no mail and no unfinished one either, so when [pickup] ignore leaves
+// them alone (its default does) nothing is said of them.
+func explorerFile(name string) bool {
+	return strings.EqualFold(name, "desktop.ini") || strings.EqualFold(name, "Thumbs.db")
 }
