@@ -236,6 +236,7 @@ type Store struct {
 	// last logged (expiring soon, expired, not valid yet); zero: not yet,
 	// or a new certificate since.
 	expiryLogged time.Time
+	expiryState  string // what was logged then: "expiring", "expired" ...
 }
 
 // Options are a Store's optional settings; the zero value is usable.
@@ -374,10 +375,22 @@ func (s *Store) CheckExpiry() {
 
 func (s *Store) checkExpiry() {
 	now := s.now()
-	if !s.expiryLogged.IsZero() && now.Sub(s.expiryLogged) < 24*time.Hour {
+	info := s.info.Load()
+	state := "valid"
+	switch {
+	case now.After(info.NotAfter):
+		state = "expired"
+	case now.Before(info.NotBefore):
+		state = "not yet valid"
+	case info.NotAfter.Sub(now) < ExpiryWarning:
+		state = "expiring"
+	}
+	// Daily, but at once when the state changes: a certificate warned of
+	// yesterday that expires today is an error today, not tomorrow.
+	if state == s.expiryState && !s.expiryLogged.IsZero() && now.Sub(s.expiryLogged) < 24*time.Hour {
 		return
 	}
-	info := s.info.Load()
+	s.expiryState = state
 	fix := fmt.Sprintf("export the renewed certificate with its private key as a PFX and copy it over %s (pfx_path): it is picked up within 10 seconds, without a restart", s.path)
 	switch {
 	case now.After(info.NotAfter):
@@ -387,8 +400,7 @@ func (s *Store) checkExpiry() {
 		s.log.Error(fmt.Sprintf("the TLS certificate in use is not valid before %s: it is served all the same, but clients that check certificates refuse it; check this machine's clock, or %s", info.NotBefore.UTC().Format(time.RFC3339), fix),
 			"certificate", info.String())
 	case info.NotAfter.Sub(now) < ExpiryWarning:
-		left := info.NotAfter.Sub(now)
-		s.log.Warn(fmt.Sprintf("the TLS certificate expires in %d days, on %s: renew it; %s", int(left.Hours()/24), info.NotAfter.UTC().Format(time.DateOnly), fix),
+		s.log.Warn(fmt.Sprintf("the TLS certificate expires in %s, on %s: renew it; %s", TimeLeft(info.NotAfter.Sub(now)), info.NotAfter.UTC().Format(time.DateOnly), fix),
 			"certificate", info.String())
 	default:
 		return
@@ -409,4 +421,18 @@ func (s *Store) Watch(stop <-chan struct{}, interval time.Duration) {
 			s.Check()
 		}
 	}
+}
+
+// TimeLeft says how long until a certificate expires: days, or hours in
+// its last day ("0 days" said nothing).
+func TimeLeft(d time.Duration) string {
+	switch {
+	case d >= 48*time.Hour:
+		return fmt.Sprintf("%d days", int(d.Hours()/24))
+	case d >= 24*time.Hour:
+		return "1 day"
+	case d >= 2*time.Hour:
+		return fmt.Sprintf("%d hours", int(d.Hours()))
+	}
+	return "less than 2 hours"
 }

@@ -277,7 +277,15 @@ func TestExpiryWhileRunning(t *testing.T) {
 	if warnings() != 2 {
 		t.Fatalf("not warned again after a day:\n%s", logs.String())
 	}
-	// Expired: an error, once, then daily; the certificate is still served.
+	// Its last hour: said in hours, not "0 days".
+	clk.t = notAfter.Add(-time.Hour)
+	s.Check()
+	if warnings() != 3 || !strings.Contains(logs.String(), "expires in less than 2 hours") {
+		t.Fatalf("an hour left:\n%s", logs.String())
+	}
+	// Expired an hour after that warning: an error at once (a change of
+	// state is not held back for a day), then daily; the certificate is
+	// still served.
 	clk.t = notAfter.Add(time.Minute)
 	s.Check()
 	want := "the TLS certificate in use expired on " + notAfter.UTC().Format(time.DateOnly)

@@ -353,7 +353,7 @@ func check(cfg *config.Config, stdout, stderr io.Writer) int {
 		case err != nil:
 			fail("inbound TLS: %v", err)
 		case time.Until(info.NotAfter) < tlscert.ExpiryWarning:
-			fmt.Fprintf(stdout, "warning: the certificate expires in %d days: renew it\n", int(time.Until(info.NotAfter).Hours()/24))
+			fmt.Fprintf(stdout, "warning: the certificate expires in %s: renew it\n", tlscert.TimeLeft(time.Until(info.NotAfter)))
 		}
 		if w := info.NameWarning(cfg.Hostname); w != "" && !info.NotAfter.IsZero() {
 			fmt.Fprintln(stdout, "warning: "+w)
