@@ -112,7 +112,7 @@ func TestNoSTARTTLSOffered(t *testing.T) {
 	}{
 		{"plain text when nothing requires TLS", "", func(c *Config) {}, "EHLO MAIL RCPT DATA QUIT", nil},
 		{"verification waits", "", func(c *Config) { c.InsecureSkipVerify = false },
-			"EHLO", []string{"does not offer STARTTLS", "verify_certificate = false"}},
+			"EHLO", []string{"does not offer STARTTLS", "make the smart host offer STARTTLS", "verify_certificate = false"}},
 		{"a password waits", "", func(c *Config) { c.Username, c.Password = "app", "secret" },
 			"EHLO", []string{"does not offer STARTTLS", "username is set"}},
 		{"EHLO unknown, plain text when nothing requires TLS", "500 5.5.1 command unrecognized", func(c *Config) {}, "EHLO HELO MAIL RCPT DATA QUIT", nil},
@@ -144,6 +144,9 @@ func TestNoSTARTTLSOffered(t *testing.T) {
 				if !strings.Contains(e.ReplyLine(), w) {
 					t.Errorf("reason lacks %q:\n%s", w, e.ReplyLine())
 				}
+			}
+			if strings.Contains(e.ReplyLine(), "its certificate") {
+				t.Errorf("no certificate was presented; the reason speaks of one:\n%s", e.ReplyLine())
 			}
 		})
 	}

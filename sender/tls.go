@@ -203,22 +203,28 @@ var errNotOffered = errors.New("the smart host does not offer STARTTLS (none in 
 func (s *Session) notOffered(addr string) *Error {
 	e := classify(addr, "STARTTLS", errNotOffered)
 	e.Permanent = false
-	e.Note = s.tlsRequiredNote()
+	e.Note = s.requiredNote("make the smart host offer STARTTLS (or check that nothing between removes it from its EHLO reply)")
 	return e
 }
 
 // tlsRequiredNote says why TLS was required and what the administrator can
 // do when it failed.
 func (s *Session) tlsRequiredNote() string {
+	return s.requiredNote("fix the smart host's TLS set-up (its certificate)")
+}
+
+// requiredNote is tlsRequiredNote with fix for what to mend on the smart
+// host.
+func (s *Session) requiredNote(fix string) string {
 	switch {
 	case s.cfg.TLS == TLSStartTLS:
-		return `[outbound] tls = "starttls" requires TLS, so the message waits: fix the smart host's TLS set-up (its certificate), or, if plain text is acceptable, set tls = "none" (a password set in username/password then goes in clear text)`
+		return `[outbound] tls = "starttls" requires TLS, so the message waits: ` + fix + `, or, if plain text is acceptable, set tls = "none" (a password set in username/password then goes in clear text)`
 	case s.cfg.TLS == TLSImplicit:
-		return `[outbound] tls = "implicit" requires TLS, so the message waits: fix the smart host's TLS set-up (its certificate), or check [outbound] port`
+		return `[outbound] tls = "implicit" requires TLS, so the message waits: ` + fix + `, or check [outbound] port`
 	case s.cfg.Username != "":
-		return `TLS is required because [outbound] username is set and the password goes only over TLS, so the message waits: fix the smart host's TLS set-up (its certificate); if plain text is acceptable, either remove username and password (opportunistic TLS then falls back to plain text, when the certificate is not to be verified) or set tls = "none" to send the password in clear text`
+		return `TLS is required because [outbound] username is set and the password goes only over TLS, so the message waits: ` + fix + `; if plain text is acceptable, either remove username and password (opportunistic TLS then falls back to plain text, when the certificate is not to be verified) or set tls = "none" to send the password in clear text`
 	}
-	return `TLS is required because the smart host's certificate is to be verified ([outbound] verify_certificate is on: set, or implied by ca_file or server_name), so the message waits: fix the smart host's TLS set-up (its certificate), or, if plain text is acceptable, set verify_certificate = false (opportunistic TLS then falls back to plain text) or tls = "none"`
+	return `TLS is required because the smart host's certificate is to be verified ([outbound] verify_certificate is on: set, or implied by ca_file or server_name), so the message waits: ` + fix + `, or, if plain text is acceptable, set verify_certificate = false (opportunistic TLS then falls back to plain text) or tls = "none"`
 }
 
 // tlsFailed is the failure of TLS after the smart host's STARTTLS 220: this
