@@ -54,9 +54,13 @@ var errNotAdmin = errors.New("access denied: managing services needs Administrat
 
 // serviceCmd manages the Windows service.
 func serviceCmd(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+	if len(args) == 0 {
 		fmt.Fprint(stderr, serviceUsage)
 		return 2
+	}
+	if args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprint(stdout, serviceUsage) // asked for: not an error
+		return 0
 	}
 	sub := args[0]
 	fs := flag.NewFlagSet("service "+sub, flag.ContinueOnError)
@@ -483,7 +487,7 @@ func serviceStatus(name string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "start:    %s\ncommand:  %s\n", startTypeName(c), c.BinaryPathName)
 	}
 	if err := smtpsvcConflict(m, 25); err != nil {
-		fmt.Fprintf(stdout, "warning:  %v\n", err)
+		fmt.Fprintf(stdout, "warning:  %v (where mailbridge listens on port 25)\n", err)
 	}
 	return nil
 }

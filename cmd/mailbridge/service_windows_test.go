@@ -48,6 +48,16 @@ func TestServiceCmdErrors(t *testing.T) {
 	}
 }
 
+// `service help` is asked for: the usage on stdout, and success.
+func TestServiceHelp(t *testing.T) {
+	for _, arg := range []string{"help", "-h", "--help"} {
+		var stdout, stderr bytes.Buffer
+		if rc := serviceCmd([]string{arg}, &stdout, &stderr); rc != 0 || !strings.Contains(stdout.String(), "usage: mailbridge service") {
+			t.Errorf("service %s = %d, stdout %q", arg, rc, stdout.String())
+		}
+	}
+}
+
 func TestServiceRunFromConsole(t *testing.T) {
 	if testing.Short() {
 		t.Skip("waits for the service manager to give up (10 s under Wine)")
