@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -264,7 +265,9 @@ func TestExpiryWhileRunning(t *testing.T) {
 	clk.t = notAfter.Add(-10*24*time.Hour + time.Minute)
 	s.Check()
 	if warnings() != 1 || !strings.Contains(logs.String(), "expires in 9 days, on "+notAfter.UTC().Format(time.DateOnly)) ||
-		!strings.Contains(logs.String(), "copy it over "+path+" (pfx_path)") {
+		// As the text handler writes it: quoted, a Windows path's
+		// backslashes doubled.
+		!strings.Contains(logs.String(), "copy it over "+strings.Trim(strconv.Quote(path), `"`)+" (pfx_path)") {
 		t.Fatalf("10 days left:\n%s", logs.String())
 	}
 	clk.t = clk.t.Add(23 * time.Hour)
