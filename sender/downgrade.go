@@ -32,6 +32,7 @@ type downgrader struct {
 	boundaries []string // of the multiparts open, innermost last
 	head       []byte   // the header block being read
 	inHead     bool
+	midLine    bool                    // the last piece ended inside a line
 	qp         *quotedprintable.Writer // the part being re-encoded, if any
 }
 
@@ -64,6 +65,11 @@ func (d *downgrader) line() ([]byte, bool, error) {
 }
 
 func (d *downgrader) handle(line []byte, whole bool) error {
+	// The rest of a line longer than the buffer is no line of its own: it
+	// can be neither the empty line nor a delimiter.
+	atStart := !d.midLine
+	d.midLine = !whole
+	whole = whole && atStart
 	if d.inHead {
 		d.head = append(d.head, line...)
 		if whole && isBlank(line) {

@@ -121,6 +121,25 @@ func TestDowngrade(t *testing.T) {
 	}
 }
 
+// The end of a line longer than the reader's buffer is not taken for a
+// line of its own: a delimiter or an empty line inside it is content.
+func TestDowngradeLongLine(t *testing.T) {
+	long := strings.Repeat("x", 64<<10) + "--b\r\n" // "--b" starts the piece after a full buffer
+	in := "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" +
+		long + "ä\r\n--b--\r\n"
+	var out bytes.Buffer
+	if err := downgrade(&out, strings.NewReader(in)); err != nil {
+		t.Fatal(err)
+	}
+	if i := bytes.IndexFunc(out.Bytes(), func(r rune) bool { return r >= 0x80 }); i >= 0 {
+		t.Fatalf("8-bit text left at %d: the rest of the long line was taken for a delimiter", i)
+	}
+	got, want := leaves(t, out.Bytes()), leaves(t, []byte(in))
+	if len(got) != 1 || got[0] != want[0] {
+		t.Fatalf("the long line's part decodes to %d parts (%d bytes), want 1 of %d bytes", len(got), len(strings.Join(got, "")), len(want[0]))
+	}
+}
+
 // A smart host without 8BITMIME gets 8bit parts as quoted-printable; one
 // with it gets the message unchanged.
 func TestSendDowngradesWithout8BITMIME(t *testing.T) {
