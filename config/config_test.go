@@ -268,6 +268,9 @@ func TestPFXProblems(t *testing.T) {
 			`:2: inbound.pfx_path: is required when inbound TLS is on`}},
 		{"no pfx_path with tls_port: the first such line", "tls = \"none\"\nmin_tls_version = \"1.2\"\ntls_port = 465", []string{
 			`:4: inbound.pfx_path: is required when inbound TLS is on`}},
+		// Written but refused: said once, on its own line, not also as missing.
+		{"pfx_path refused", "pfx_path = ''", []string{
+			`:3: inbound.pfx_path = "": must not be empty`}},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

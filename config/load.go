@@ -465,8 +465,9 @@ func (l *loader) validate(c *Config) {
 				"larger than inbound.max_message_size ("+FormatSize(in.MaxMessageSize)+"); base64 needs about 4/3 of the attachment size, so raise max_message_size")
 		}
 	}
-	if in.TLSEnabled() && in.PFXPath == "" {
-		// On the line that turned TLS on: pfx_path has none.
+	if in.TLSEnabled() && in.PFXPath == "" && l.lines["inbound.pfx_path"] == 0 {
+		// On the line that turned TLS on: pfx_path has none. (A pfx_path
+		// written but refused is reported on its own line already.)
 		line := 0
 		if in.TLS != "none" {
 			line = l.lines["inbound.tls"]
