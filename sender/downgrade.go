@@ -6,23 +6,30 @@ import (
 	"errors"
 	"io"
 	"mime"
-	"mime/quotedprintable"
+	"regexp"
 	"strings"
 )
 
-// downgrade copies the message read from r to w, with every part declared
-// "Content-Transfer-Encoding: 8bit" or "binary" re-encoded as
-// quoted-printable, for a smart host that does not offer 8BITMIME: RFC
-// 6152 section 3 leaves the client the choice of converting the message
-// to 7 bits or returning it, and converting is what MTAs do (postfix's
-// default). Everything else passes byte for byte: the other parts,
-// headers, preambles and epilogues, and a message without MIME-Version,
-// whose Content-* fields mean nothing (RFC 2045 section 4). The message
-// is streamed a line at a time, never held whole.
+// downgrade copies the message read from r to w for a smart host that
+// does not offer 8BITMIME: RFC 6152 section 3 leaves the client the choice
+// of converting the message to 7 bits or returning it, and converting is
+// what MTAs do (postfix's default). Every part of a MIME message that is
+// declared "Content-Transfer-Encoding: 8bit" or "binary", or that holds
+// 8-bit bytes in its first maxProbe bytes while declared 7bit (or not at
+// all: attached messages forwarded from before MIME), is re-encoded as
+// quoted-printable; an attached message or multipart declared 8bit is
+// then labelled 7bit. Everything else passes byte for byte: the other
+// parts, headers, preambles and epilogues, and a message without
+// MIME-Version, whose Content-* fields mean nothing (RFC 2045 section 4).
+// The message is streamed a line at a time, never held whole.
 func downgrade(w io.Writer, r io.Reader) error {
-	d := &downgrader{br: bufio.NewReaderSize(r, 64<<10), w: w, top: true}
+	d := &downgrader{br: bufio.NewReaderSize(r, 64<<10), w: w, top: true, inHead: true}
 	return d.run()
 }
+
+// maxProbe is how much of a part declared 7bit is held to look for 8-bit
+// bytes before it is sent as it is.
+const maxProbe = 1 << 20
 
 type downgrader struct {
 	br  *bufio.Reader
@@ -32,12 +39,20 @@ type downgrader struct {
 	boundaries []string // of the multiparts open, innermost last
 	head       []byte   // the header block being read
 	inHead     bool
-	midLine    bool                    // the last piece ended inside a line
-	qp         *quotedprintable.Writer // the part being re-encoded, if any
+	midLine    bool       // the last piece ended inside a line
+	qp         *qpEncoder // the part being re-encoded, if any
+	probe      *probe     // the part declared 7bit being looked at, if any
+}
+
+// probe is a part declared 7bit held back until it shows 8-bit bytes (it
+// is then re-encoded) or maxProbe bytes or its end without any (it is then
+// sent as it is).
+type probe struct {
+	head []byte
+	body []byte
 }
 
 func (d *downgrader) run() error {
-	d.inHead = true
 	for {
 		line, whole, err := d.line()
 		if len(line) > 0 {
@@ -100,6 +115,29 @@ func (d *downgrader) handle(line []byte, whole bool) error {
 			return err
 		}
 	}
+	return d.body(line)
+}
+
+// body writes a piece of a part's content as the part's state says.
+func (d *downgrader) body(line []byte) error {
+	if p := d.probe; p != nil {
+		if !hasEightBit(line) {
+			p.body = append(p.body, line...)
+			if len(p.body) <= maxProbe {
+				return nil
+			}
+			return d.flushProbe()
+		}
+		// 8-bit under a 7bit label: re-encoded after all.
+		d.probe = nil
+		if _, err := d.w.Write(withEncoding(p.head, "quoted-printable")); err != nil {
+			return err
+		}
+		d.qp = newQPEncoder(d.w)
+		if _, err := d.qp.Write(p.body); err != nil {
+			return err
+		}
+	}
 	if d.qp != nil {
 		_, err := d.qp.Write(line)
 		return err
@@ -108,10 +146,21 @@ func (d *downgrader) handle(line []byte, whole bool) error {
 	return err
 }
 
+// flushProbe sends a probed part as it is.
+func (d *downgrader) flushProbe() error {
+	p := d.probe
+	d.probe = nil
+	if _, err := d.w.Write(p.head); err != nil {
+		return err
+	}
+	_, err := d.w.Write(p.body)
+	return err
+}
+
 // endHead decides what the header block just read announces, and writes
 // it (with the transfer encoding changed for a part re-encoded).
 func (d *downgrader) endHead() error {
-	head := d.head
+	head := bytes.Clone(d.head)
 	d.head = d.head[:0]
 	top := d.top
 	d.top = false
@@ -122,44 +171,48 @@ func (d *downgrader) endHead() error {
 		_, err := d.w.Write(head)
 		return err
 	}
-	ctype, params, err := mime.ParseMediaType(fields["content-type"])
-	if err == nil && strings.HasPrefix(ctype, "multipart/") && params["boundary"] != "" {
-		d.boundaries = append(d.boundaries, params["boundary"])
-		_, err := d.w.Write(head)
-		return err
-	}
+	ctype, boundary := contentType(fields["content-type"])
 	eightBit := false
-	switch strings.ToLower(strings.TrimSpace(fields["content-transfer-encoding"])) {
+	switch transferEncoding(fields["content-transfer-encoding"]) {
 	case "8bit", "binary":
 		eightBit = true
 	}
-	if err == nil && (ctype == "message/rfc822" || ctype == "message/global") {
-		// An attached message may only be 7bit, 8bit or binary itself
-		// (RFC 2046 section 5.2.1): its own parts are converted, and it
-		// is then 7bit.
-		if eightBit {
-			head = withEncoding(head, "7bit")
-		}
-		d.inHead = true
-		_, err := d.w.Write(head)
-		return err
-	}
 	switch {
+	case strings.HasPrefix(ctype, "multipart/") && boundary != "":
+		d.boundaries = append(d.boundaries, boundary)
+	case ctype == "message/rfc822" || ctype == "message/global":
+		// An attached message may only be 7bit, 8bit or binary itself
+		// (RFC 2046 section 5.2.1): its own header and parts follow.
+		d.inHead = true
 	case eightBit:
 		if _, err := d.w.Write(withEncoding(head, "quoted-printable")); err != nil {
 			return err
 		}
-		d.qp = quotedprintable.NewWriter(d.w)
+		d.qp = newQPEncoder(d.w)
 		return nil
+	case transferEncoding(fields["content-transfer-encoding"]) == "7bit" || fields["content-transfer-encoding"] == "":
+		d.probe = &probe{head: head}
+		return nil
+	default: // base64, quoted-printable: 7-bit already
+		_, err := d.w.Write(head)
+		return err
 	}
-	_, err = d.w.Write(head)
+	if eightBit {
+		// A multipart or an attached message whose parts are converted.
+		head = withEncoding(head, "7bit")
+	}
+	_, err := d.w.Write(head)
 	return err
 }
 
-// endPart ends the part being re-encoded, if any, before a delimiter: the
-// line end before the delimiter belongs to it (RFC 2046 section 5.1.1),
-// and the encoder has written it as the hard line break it was given.
+// endPart ends the part being re-encoded or probed, if any, before a
+// delimiter or at the end: the line end before a delimiter belongs to it
+// (RFC 2046 section 5.1.1), and the encoder has written it as the hard
+// line break it was given.
 func (d *downgrader) endPart() error {
+	if d.probe != nil {
+		return d.flushProbe()
+	}
 	if d.qp == nil {
 		return nil
 	}
@@ -195,8 +248,45 @@ func (d *downgrader) delimiter(line []byte) (int, bool) {
 	return -1, false
 }
 
+// boundaryParam finds the boundary in a Content-Type that mime cannot
+// parse: hand-written headers leave "boundary=----=_Part_0_12.34"
+// unquoted, which RFC 2045 forbids ("=" is a tspecial) and readers accept.
+var boundaryParam = regexp.MustCompile(`(?i);\s*boundary\s*=\s*(?:"([^"]*)"|([^;\s]+))`)
+
+// contentType returns the media type of a Content-Type value, lower case,
+// and its boundary parameter.
+func contentType(v string) (string, string) {
+	ctype, params, err := mime.ParseMediaType(v)
+	if err == nil {
+		return ctype, params["boundary"]
+	}
+	ctype = strings.ToLower(strings.TrimSpace(strings.SplitN(v, ";", 2)[0]))
+	if m := boundaryParam.FindStringSubmatch(v); m != nil {
+		return ctype, m[1] + m[2]
+	}
+	return ctype, ""
+}
+
+// transferEncoding is a Content-Transfer-Encoding value, lower case,
+// without comments ("8bit (utf8)": RFC 2045 allows them).
+func transferEncoding(v string) string {
+	if i := strings.IndexByte(v, '('); i >= 0 {
+		v = v[:i]
+	}
+	return strings.ToLower(strings.TrimSpace(v))
+}
+
 func isBlank(line []byte) bool {
 	return len(bytes.TrimRight(line, "\r\n")) == 0
+}
+
+func hasEightBit(p []byte) bool {
+	for _, c := range p {
+		if c >= 0x80 {
+			return true
+		}
+	}
+	return false
 }
 
 // headerFields returns the unfolded values of a header block's fields, by
@@ -233,8 +323,7 @@ func headerFields(head []byte) map[string]string {
 func withEncoding(head []byte, enc string) []byte {
 	var out []byte
 	skip := false
-	lines := strings.SplitAfter(string(head), "\n")
-	for _, l := range lines {
+	for _, l := range strings.SplitAfter(string(head), "\n") {
 		if l == "" {
 			continue // after the last line end
 		}
@@ -255,4 +344,108 @@ func withEncoding(head []byte, enc string) []byte {
 		out = append(out, l...)
 	}
 	return out
+}
+
+// qpEncoder writes quoted-printable (RFC 2045 section 6.7): CRLF is a hard
+// line break, every other byte outside printable ASCII (a bare CR or LF
+// too, so that a binary part decodes to its own bytes) is =XX, white space
+// before a line end is encoded, and lines are broken softly before 76
+// characters. A line never starts with "-", which is written =2D: after a
+// soft break a boundary could otherwise begin a line and end the part
+// (RFC 2046 section 5.1.1). mime/quotedprintable's writer does neither.
+type qpEncoder struct {
+	w    io.Writer
+	buf  []byte
+	col  int  // characters on the output line so far
+	cr   bool // a CR is held: CRLF or a bare CR
+	ws   byte // a space or tab held: literal, or encoded before a line end
+	werr error
+}
+
+func newQPEncoder(w io.Writer) *qpEncoder { return &qpEncoder{w: w} }
+
+const qpMaxLine = 76
+
+func (e *qpEncoder) Write(p []byte) (int, error) {
+	for _, c := range p {
+		if e.cr {
+			e.cr = false
+			if c == '\n' {
+				e.hardBreak()
+				continue
+			}
+			e.flushWS(false)
+			e.token('\r', true) // a bare CR
+		}
+		switch {
+		case c == '\r':
+			e.cr = true
+		case c == ' ' || c == '\t':
+			e.flushWS(false)
+			e.ws = c
+		default:
+			e.flushWS(false)
+			e.token(c, !(c >= '!' && c <= '~') || c == '=' || c == '-' && e.col == 0)
+		}
+	}
+	return len(p), e.flush()
+}
+
+// Close ends the encoded text: what is held is written, encoded as the
+// end of a line.
+func (e *qpEncoder) Close() error {
+	if e.cr {
+		e.cr = false
+		e.flushWS(true)
+		e.token('\r', true)
+	}
+	e.flushWS(true)
+	return e.flush()
+}
+
+func (e *qpEncoder) hardBreak() {
+	e.flushWS(true)
+	e.buf = append(e.buf, '\r', '\n')
+	e.col = 0
+}
+
+// flushWS writes a held space or tab: encoded at a line's end.
+func (e *qpEncoder) flushWS(atEnd bool) {
+	if e.ws == 0 {
+		return
+	}
+	c := e.ws
+	e.ws = 0
+	e.token(c, atEnd)
+}
+
+// token writes c, as =XX when encoded, after a soft line break when the
+// line would grow past qpMaxLine (with room for the break's "=").
+func (e *qpEncoder) token(c byte, encoded bool) {
+	n := 1
+	if encoded {
+		n = 3
+	}
+	if e.col+n > qpMaxLine-1 {
+		e.buf = append(e.buf, '=', '\r', '\n')
+		e.col = 0
+		if c == '-' {
+			encoded, n = true, 3
+		}
+	}
+	if encoded {
+		const hex = "0123456789ABCDEF"
+		e.buf = append(e.buf, '=', hex[c>>4], hex[c&0x0f])
+	} else {
+		e.buf = append(e.buf, c)
+	}
+	e.col += n
+}
+
+func (e *qpEncoder) flush() error {
+	if e.werr == nil && len(e.buf) > 0 {
+		_, e.werr = e.w.Write(e.buf)
+	}
+	e.buf = e.buf[:0]
+	return e.werr
 }

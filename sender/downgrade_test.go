@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"mime"
 	"mime/multipart"
 	"mime/quotedprintable"
 	"net/mail"
@@ -35,11 +34,13 @@ func textprotoHeader(h mail.Header) header {
 }
 
 func entityLeaves(t *testing.T, h header, body io.Reader) []string {
-	ctype, params, _ := mime.ParseMediaType(h["content-type"])
+	// contentType reads unquoted boundaries with "=" as mail readers do
+	// (mime.ParseMediaType refuses them).
+	ctype, boundary := contentType(h["content-type"])
 	switch {
 	case strings.HasPrefix(ctype, "multipart/"):
 		var out []string
-		mr := multipart.NewReader(body, params["boundary"])
+		mr := multipart.NewReader(body, boundary)
 		for {
 			p, err := mr.NextRawPart()
 			if err == io.EOF {
@@ -178,9 +179,81 @@ func FuzzDowngrade(f *testing.F) {
 		if err := downgrade(&out, bytes.NewReader(in)); err != nil {
 			t.Fatal(err)
 		}
-		// Whatever declares no 8bit or binary part passes unchanged.
-		if !bytes.Contains(bytes.ToLower(in), []byte("8bit")) && !bytes.Contains(bytes.ToLower(in), []byte("binary")) && !bytes.Equal(out.Bytes(), in) {
+		// Whatever declares no 8bit or binary part, and holds no 8-bit
+		// byte, passes unchanged.
+		if !bytes.Contains(bytes.ToLower(in), []byte("8bit")) && !bytes.Contains(bytes.ToLower(in), []byte("binary")) && !hasEightBit(in) && !bytes.Equal(out.Bytes(), in) {
 			t.Fatalf("changed without an 8bit part:\n%q\n%q", in, out.Bytes())
+		}
+	})
+}
+
+// Found from outside: each of these left 8-bit text, changed bytes, or
+// split a part.
+func TestDowngradeEdges(t *testing.T) {
+	const mv = "MIME-Version: 1.0\r\n"
+	for _, tt := range []struct{ name, in string }{
+		// A soft line break must not put a boundary at the start of a
+		// line: the part would end there.
+		{"boundary after a soft break", mv + "Content-Type: multipart/mixed; boundary=b0undary\r\n\r\n--b0undary\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\ncafé " +
+			strings.Repeat("a", 65) + "--b0undary\r\n--b0undary\r\nContent-Type: text/plain\r\n\r\nsecond\r\n--b0undary--\r\n"},
+		// A forwarded pre-MIME message: no encoding declared inside, 8-bit
+		// (ISO-8859-1) body.
+		{"attached message without an encoding", mv + "Content-Type: multipart/mixed; boundary=m\r\n\r\n--m\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: 8bit\r\n\r\nSubject: old\r\n\r\nK\xe4se \xf6l \xfcber\r\n--m--\r\n"},
+		// "=" in an unquoted boundary, as hand-written headers have it.
+		{"unquoted boundary with =", mv + "Content-Type: multipart/alternative; boundary=----=_Part_0_12.34\r\n\r\n------=_Part_0_12.34\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nGrüße\r\n------=_Part_0_12.34--\r\n"},
+		{"encoding with a comment", mv + "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit (utf8)\r\n\r\nGrüße\r\n"},
+		// A binary part decodes to its own bytes, bare CR included.
+		{"binary part with a bare CR", mv + "Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n\r\nbare\rcr \x00\xff\r\n--x--\r\n"},
+		// 8-bit under a 7bit label (or none): converted too.
+		{"7bit label, 8-bit text", mv + "Content-Type: text/plain; charset=utf-8\r\n\r\nGrüße\r\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			if err := downgrade(&out, strings.NewReader(tt.in)); err != nil {
+				t.Fatal(err)
+			}
+			if i := bytes.IndexFunc(out.Bytes(), func(r rune) bool { return r >= 0x80 }); i >= 0 {
+				t.Fatalf("8-bit left at %d:\n%q", i, out.String())
+			}
+			got, want := leaves(t, out.Bytes()), leaves(t, []byte(tt.in))
+			if strings.Join(got, "|") != strings.Join(want, "|") {
+				t.Fatalf("parts decode to\n%q\nwant\n%q\nmessage:\n%s", got, want, out.String())
+			}
+		})
+	}
+}
+
+// quoted-printable as written decodes to the bytes given, in lines of at
+// most 76 characters, 7-bit, none starting with "-".
+func FuzzQPEncoder(f *testing.F) {
+	f.Add([]byte("caf\xc3\xa9 " + strings.Repeat("a", 65) + "--boundary\r\n-x \r\n\ttab\t\r\n"))
+	f.Add([]byte("bare\rcr\nlf \x00\xff="))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		var out bytes.Buffer
+		e := newQPEncoder(&out)
+		// In two writes, split anywhere: CRLF and white space across them.
+		cut := len(in) / 2
+		e.Write(in[:cut])
+		e.Write(in[cut:])
+		if err := e.Close(); err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range strings.Split(out.String(), "\r\n") {
+			if len(l) > 76 || strings.HasPrefix(l, "-") {
+				t.Fatalf("line %q", l)
+			}
+			for _, c := range []byte(l) {
+				if c < ' ' && c != '\t' || c > '~' {
+					t.Fatalf("byte %#x in %q", c, l)
+				}
+			}
+		}
+		dec, err := io.ReadAll(quotedprintable.NewReader(&out))
+		if err != nil {
+			t.Fatalf("does not decode: %v\n%q", err, out.String())
+		}
+		if !bytes.Equal(dec, in) {
+			t.Fatalf("decodes to %q, want %q", dec, in)
 		}
 	})
 }

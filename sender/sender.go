@@ -771,6 +771,14 @@ func (s *Session) transaction(from string, res []Result, message Content) (tried
 		return len(res), false
 	}
 	opts := &smtp.MailOptions{Size: message.Size}
+	has8BitMIME, _ := s.c.Extension("8BITMIME")
+	if !has8BitMIME {
+		// The message may grow up to three times when its 8bit parts are
+		// re-encoded (downgrade): no SIZE= rather than a wrong one (RFC
+		// 1870 makes it optional); the smart host judges the size at the
+		// end of the data.
+		opts.Size = 0
+	}
 	if ok, _ := s.c.Extension("SMTPUTF8"); ok {
 		opts.UTF8 = needsUTF8(from, res, message.Header)
 		for i := range res {
@@ -846,7 +854,7 @@ func (s *Session) transaction(from string, res []Result, message Content) (tried
 		_, err := io.Copy(w, r)
 		return err
 	}
-	if ok, _ := s.c.Extension("8BITMIME"); !ok {
+	if !has8BitMIME {
 		copyMessage = downgrade // 8bit parts as quoted-printable (RFC 6152)
 	}
 	if err := copyMessage(w, readOnly{rc}); err != nil {
