@@ -29,9 +29,9 @@ SINK_PORT=${SINK_PORT:-25251}
 MB_PORT=${MB_PORT:-25252}
 MEM_PORT=${MEM_PORT:-25253}
 PF_PORT=${PF_PORT:-25254}
-for tool in /usr/sbin/smtp-source /usr/sbin/smtp-sink; do
-	[ -x "$tool" ] || { echo "bench: $tool missing: apt-get install postfix" >&2; exit 1; }
-done
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+need_tools postfix /usr/sbin/smtp-source /usr/sbin/smtp-sink
 
 # The disk here is mounted with discard: for several seconds after many
 # files are deleted (a test run, an earlier benchmark), creating and
@@ -70,9 +70,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# shellcheck source=bench/lib.sh
-. bench/lib.sh
-
 config() { # config NAME PORT: a configuration with its own mail root
 	cat >"$OUT/$1.toml" <<EOC
 hostname = "bench.example.com"
@@ -88,10 +85,7 @@ EOC
 	echo "$OUT/$1.toml"
 }
 
-sink_args=(127.0.0.1:"$SINK_PORT" 1000)
-[ "$(id -u)" = 0 ] && sink_args=(-u nobody "${sink_args[@]}")
-/usr/sbin/smtp-sink "${sink_args[@]}" &
-pids+=($!)
+start_sink "$SINK_PORT" 1000
 # A durable reference in the same run: postfix itself (as root, where its
 # daemons are installed; POSTFIX_REF=0 skips it), receiving into its hold
 # queue: one fsync per message before the 250, no delivery afterwards.
@@ -132,7 +126,6 @@ fi
 "$OUT/mailbridge" run --config "$(config rate "$MB_PORT")" 2>"$OUT/rate.log" &
 MB_PID=$!
 pids+=($MB_PID)
-waitport "$SINK_PORT"
 waitport "$MB_PORT"
 
 # rate PORT: messages per second for smtp-source's whole run.

@@ -35,3 +35,23 @@ _cleanup_builds() {
 	[ -d "$OUT/base-src" ] && git worktree remove --force "$OUT/base-src" >/dev/null 2>&1
 	rm -rf "$OUT"
 }
+
+# need_tools PACKAGES TOOL...: stop unless every TOOL is installed, naming
+# the Debian packages that bring them.
+need_tools() {
+	local pkgs=$1
+	shift
+	for tool in "$@"; do
+		[ -x "$tool" ] || { echo "bench: $tool missing: apt-get install $pkgs" >&2; exit 1; }
+	done
+}
+
+# start_sink PORT BACKLOG: postfix's smtp-sink on 127.0.0.1:PORT (as
+# nobody when root), in pids, once it listens.
+start_sink() {
+	local args=(127.0.0.1:"$1" "$2")
+	[ "$(id -u)" = 0 ] && args=(-u nobody "${args[@]}")
+	/usr/sbin/smtp-sink "${args[@]}" &
+	pids+=($!)
+	waitport "$1"
+}

@@ -26,19 +26,11 @@ SETTLE=${SETTLE:-20}
 SIZE=10240
 SINK_PORT=${SINK_PORT:-25261}
 PORT0=${PORT0:-25262}
-for tool in /usr/sbin/smtp-source /usr/sbin/smtp-sink /usr/bin/python3; do
-	[ -x "$tool" ] || { echo "bench: $tool missing: apt-get install postfix python3" >&2; exit 1; }
-done
-
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
+need_tools "postfix python3" /usr/sbin/smtp-source /usr/sbin/smtp-sink /usr/bin/python3
 start_builds mixed
-
-sink_args=(127.0.0.1:"$SINK_PORT" 1000)
-[ "$(id -u)" = 0 ] && sink_args=(-u nobody "${sink_args[@]}")
-/usr/sbin/smtp-sink "${sink_args[@]}" &
-pids+=($!)
-waitport "$SINK_PORT"
+start_sink "$SINK_PORT" 1000
 
 declare -A port
 p=$PORT0

@@ -20,19 +20,11 @@ cd "$(dirname "$0")/.."
 MB=${MB:-60}
 SINK_PORT=${SINK_PORT:-25271}
 PORT=${PORT:-25272}
-for tool in /usr/sbin/smtp-sink /usr/bin/python3; do
-	[ -x "$tool" ] || { echo "bench: $tool missing: apt-get install postfix python3" >&2; exit 1; }
-done
-
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
+need_tools "postfix python3" /usr/sbin/smtp-sink /usr/bin/python3
 start_builds relaymem
-
-sink_args=(127.0.0.1:"$SINK_PORT" 100)
-[ "$(id -u)" = 0 ] && sink_args=(-u nobody "${sink_args[@]}")
-/usr/sbin/smtp-sink "${sink_args[@]}" &
-pids+=($!)
-waitport "$SINK_PORT"
+start_sink "$SINK_PORT" 100
 
 python3 - "$OUT/big.eml" "$MB" <<'PY'
 import sys
