@@ -111,7 +111,7 @@ func parseHead(m *PickupMessage, data []byte, opt PickupOptions) error {
 	if hasFrom || len(to) > 0 {
 		m.EnvelopeInFile = true
 	}
-	var hdr []headerField
+	var hdr []HeaderField
 	needHeaders := !hasFrom || len(to) == 0
 	if needHeaders || opt.StripBcc {
 		var err error
@@ -173,7 +173,7 @@ func parseHead(m *PickupMessage, data []byte, opt PickupOptions) error {
 		}
 	}
 	if opt.StripBcc {
-		rest = removeFields(rest, hdr, "bcc")
+		rest = RemoveFields(rest, hdr, "bcc")
 	}
 	m.Message = rest
 	return nil
@@ -251,12 +251,12 @@ func appendUnique(list []string, a string) []string {
 	return append(list, a)
 }
 
-// headerField is one field of the raw header block: its name and the byte
+// HeaderField is one field of the raw header block: its name and the byte
 // range it occupies, continuation lines included.
-type headerField struct {
-	name       string // lower case
-	value      string // unfolded
-	start, end int
+type HeaderField struct {
+	Name       string // lower case; "" for a malformed line
+	Value      string // unfolded
+	Start, End int    // the bytes it spans, continuation lines included
 }
 
 // parseHeader reads the header block of msg (up to the empty line or the
@@ -267,8 +267,8 @@ type headerField struct {
 // number of msg's first line, and does not quote it: the reason goes to the
 // log and to Badmail, readable by more people than the file's writer
 // meant, and the file itself is kept (.BAD) for whoever must look.
-func parseHeader(msg []byte, line int) ([]headerField, error) {
-	var fields []headerField
+func parseHeader(msg []byte, line int) ([]HeaderField, error) {
+	var fields []HeaderField
 	var bad error
 	pos := 0
 	for ; pos < len(msg); line++ {
@@ -284,15 +284,15 @@ func parseHeader(msg []byte, line int) ([]headerField, error) {
 		if text[0] == ' ' || text[0] == '\t' {
 			if len(fields) == 0 {
 				bad = fmt.Errorf("%w: line %d, the first header line, starts with white space", ErrMalformed, line)
-				fields = append(fields, headerField{start: pos, end: lineEnd})
+				fields = append(fields, HeaderField{Start: pos, End: lineEnd})
 				pos = lineEnd
 				continue
 			}
 			f := &fields[len(fields)-1]
-			if f.name != "" {
-				f.value += string(text)
+			if f.Name != "" {
+				f.Value += string(text)
 			}
-			f.end = lineEnd
+			f.End = lineEnd
 			pos = lineEnd
 			continue
 		}
@@ -306,34 +306,43 @@ func parseHeader(msg []byte, line int) ([]headerField, error) {
 			if bad == nil {
 				bad = fmt.Errorf("%w: line %d is not a header field (\"Name: value\")", ErrMalformed, line)
 			}
-			fields = append(fields, headerField{start: pos, end: lineEnd})
+			fields = append(fields, HeaderField{Start: pos, End: lineEnd})
 			pos = lineEnd
 			continue
 		}
-		fields = append(fields, headerField{
-			name:  strings.ToLower(string(name)),
-			value: string(text[colon+1:]),
-			start: pos,
-			end:   lineEnd,
+		fields = append(fields, HeaderField{
+			Name:  strings.ToLower(string(name)),
+			Value: string(text[colon+1:]),
+			Start: pos,
+			End:   lineEnd,
 		})
 		pos = lineEnd
 	}
 	return fields, bad
 }
 
-// removeFields returns msg without the header fields named name.
-func removeFields(msg []byte, hdr []headerField, name string) []byte {
+// ParseHeader returns the fields of msg's header block (CRLF lines, up to
+// the empty line or the end), as ParsePickup reads them: a malformed line
+// is a field without a name.
+func ParseHeader(msg []byte) []HeaderField {
+	fields, _ := parseHeader(msg, 1)
+	return fields
+}
+
+// RemoveFields returns msg without the header fields of hdr (msg's, from
+// ParseHeader) named name.
+func RemoveFields(msg []byte, hdr []HeaderField, name string) []byte {
 	var out []byte
 	copied := 0
 	for _, f := range hdr {
-		if f.name != name {
+		if f.Name != name {
 			continue
 		}
 		if out == nil {
 			out = make([]byte, 0, len(msg))
 		}
-		out = append(out, msg[copied:f.start]...)
-		copied = f.end
+		out = append(out, msg[copied:f.Start]...)
+		copied = f.End
 	}
 	if out == nil {
 		return msg
@@ -349,15 +358,15 @@ var addressParser = mail.AddressParser{WordDecoder: &mime.WordDecoder{
 }}
 
 // addresses returns the addresses of every field named name.
-func addresses(hdr []headerField, name, domain string) ([]string, error) {
+func addresses(hdr []HeaderField, name, domain string) ([]string, error) {
 	var out []string
 	for _, f := range hdr {
-		if f.name != name {
+		if f.Name != name {
 			continue
 		}
-		list, err := parseList(f.value, domain)
+		list, err := parseList(f.Value, domain)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %s header %q: %v", ErrMalformed, titleCase(name), strings.TrimSpace(f.value), err)
+			return nil, fmt.Errorf("%w: %s header %q: %v", ErrMalformed, titleCase(name), strings.TrimSpace(f.Value), err)
 		}
 		out = append(out, list...)
 	}

@@ -8,6 +8,8 @@ import (
 	"mime"
 	"regexp"
 	"strings"
+
+	"github.com/mailbridge/mailbridge/compat"
 )
 
 // downgrade copies the message read from r to w for a smart host that
@@ -49,6 +51,7 @@ type downgrader struct {
 // sent as it is).
 type probe struct {
 	head []byte
+	hdr  []compat.HeaderField
 	body []byte
 }
 
@@ -130,7 +133,7 @@ func (d *downgrader) body(line []byte) error {
 		}
 		// 8-bit under a 7bit label: re-encoded after all.
 		d.probe = nil
-		if _, err := d.w.Write(withEncoding(p.head, "quoted-printable")); err != nil {
+		if _, err := d.w.Write(withEncoding(p.head, p.hdr, "quoted-printable")); err != nil {
 			return err
 		}
 		d.qp = newQPEncoder(d.w)
@@ -164,7 +167,8 @@ func (d *downgrader) endHead() error {
 	d.head = d.head[:0]
 	top := d.top
 	d.top = false
-	fields := headerFields(head)
+	hdr := compat.ParseHeader(head)
+	fields := headerFields(hdr)
 	if top && fields["mime-version"] == "" {
 		// Not MIME: nothing in it is to be read as MIME, and no
 		// boundary is looked for.
@@ -185,13 +189,13 @@ func (d *downgrader) endHead() error {
 		// (RFC 2046 section 5.2.1): its own header and parts follow.
 		d.inHead = true
 	case eightBit:
-		if _, err := d.w.Write(withEncoding(head, "quoted-printable")); err != nil {
+		if _, err := d.w.Write(withEncoding(head, hdr, "quoted-printable")); err != nil {
 			return err
 		}
 		d.qp = newQPEncoder(d.w)
 		return nil
 	case transferEncoding(fields["content-transfer-encoding"]) == "7bit" || fields["content-transfer-encoding"] == "":
-		d.probe = &probe{head: head}
+		d.probe = &probe{head: head, hdr: hdr}
 		return nil
 	default: // base64, quoted-printable: 7-bit already
 		_, err := d.w.Write(head)
@@ -199,7 +203,7 @@ func (d *downgrader) endHead() error {
 	}
 	if eightBit {
 		// A multipart or an attached message whose parts are converted.
-		head = withEncoding(head, "7bit")
+		head = withEncoding(head, hdr, "7bit")
 	}
 	_, err := d.w.Write(head)
 	return err
@@ -289,61 +293,29 @@ func hasEightBit(p []byte) bool {
 	return false
 }
 
-// headerFields returns the unfolded values of a header block's fields, by
-// lower-case name; the first of a name wins.
-func headerFields(head []byte) map[string]string {
+// headerFields returns the values of a header block's fields (compat's
+// parse, as for Pickup files), by name; the first of a name wins.
+func headerFields(hdr []compat.HeaderField) map[string]string {
 	fields := map[string]string{}
-	var name string
-	for _, l := range strings.SplitAfter(string(head), "\n") {
-		t := strings.TrimRight(l, "\r\n")
-		if t == "" {
-			continue
+	for _, f := range hdr {
+		if _, seen := fields[f.Name]; !seen && f.Name != "" {
+			fields[f.Name] = strings.TrimSpace(f.Value)
 		}
-		if (t[0] == ' ' || t[0] == '\t') && name != "" {
-			fields[name] += " " + strings.TrimSpace(t)
-			continue
-		}
-		i := strings.IndexByte(t, ':')
-		if i <= 0 {
-			name = ""
-			continue
-		}
-		name = strings.ToLower(strings.TrimSpace(t[:i]))
-		if _, seen := fields[name]; seen {
-			name = "" // the first one counts; skip this one's folds
-			continue
-		}
-		fields[name] = strings.TrimSpace(t[i+1:])
 	}
 	return fields
 }
 
-// withEncoding is head with its Content-Transfer-Encoding field (and the
-// lines that fold it) replaced by one naming enc, before the empty line.
-func withEncoding(head []byte, enc string) []byte {
-	var out []byte
-	skip := false
-	for _, l := range strings.SplitAfter(string(head), "\n") {
-		if l == "" {
-			continue // after the last line end
-		}
-		t := strings.TrimRight(l, "\r\n")
-		switch {
-		case t == "":
-			out = append(out, "Content-Transfer-Encoding: "+enc+"\r\n"...)
-			out = append(out, l...)
-			continue
-		case skip && (t[0] == ' ' || t[0] == '\t'):
-			continue
-		}
-		skip = false
-		if i := strings.IndexByte(t, ':'); i > 0 && strings.EqualFold(strings.TrimSpace(t[:i]), "Content-Transfer-Encoding") {
-			skip = true
-			continue
-		}
-		out = append(out, l...)
+// withEncoding is head (whose fields are hdr) with its
+// Content-Transfer-Encoding fields replaced by one naming enc, after the
+// last field.
+func withEncoding(head []byte, hdr []compat.HeaderField, enc string) []byte {
+	end := 0
+	if len(hdr) > 0 {
+		end = hdr[len(hdr)-1].End
 	}
-	return out
+	out := compat.RemoveFields(head[:end:end], hdr, "content-transfer-encoding")
+	out = append(out[:len(out):len(out)], "Content-Transfer-Encoding: "+enc+"\r\n"...)
+	return append(out, head[end:]...)
 }
 
 // qpEncoder writes quoted-printable (RFC 2045 section 6.7): CRLF is a hard
