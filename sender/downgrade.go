@@ -17,42 +17,53 @@ import (
 // of converting the message to 7 bits or returning it, and converting is
 // what MTAs do (postfix's default). Every part of a MIME message that is
 // declared "Content-Transfer-Encoding: 8bit" or "binary", or that holds
-// 8-bit bytes in its first maxProbe bytes while declared 7bit (or not at
-// all: attached messages forwarded from before MIME), is re-encoded as
-// quoted-printable; an attached message or multipart declared 8bit is
-// then labelled 7bit. Everything else passes byte for byte: the other
-// parts, headers, preambles and epilogues, and a message without
-// MIME-Version, whose Content-* fields mean nothing (RFC 2045 section 4).
-// The message is streamed a line at a time, never held whole.
-func downgrade(w io.Writer, r io.Reader) error {
-	d := &downgrader{br: bufio.NewReaderSize(r, 64<<10), w: w, top: true, inHead: true}
+// 8-bit bytes while declared 7bit (or not at all: attached messages
+// forwarded from before MIME), is re-encoded as quoted-printable; an
+// attached message or multipart declared 8bit is then labelled 7bit.
+// Everything else passes byte for byte: the other parts, headers,
+// preambles and epilogues, and a message without MIME-Version, whose
+// Content-* fields mean nothing (RFC 2045 section 4).
+//
+// Which parts declared 7bit hold 8-bit bytes is plan, from eightBitParts
+// run over the same message: a part's header goes out before its body,
+// so the body must have been read once already. Both passes stream the
+// message a line at a time and never hold it, or a part, whole.
+func downgrade(w io.Writer, r io.Reader, plan []bool) error {
+	d := &downgrader{br: bufio.NewReaderSize(r, 64<<10), w: w, top: true, inHead: true, plan: plan}
 	return d.run()
 }
 
-// maxProbe is how much of a part declared 7bit is held to look for 8-bit
-// bytes before it is sent as it is.
-const maxProbe = 1 << 20
+// eightBitParts reads the message from r and reports, for each part
+// declared 7bit or not declared (in the order downgrade meets them),
+// whether it holds an 8-bit byte.
+func eightBitParts(r io.Reader) ([]bool, error) {
+	d := &downgrader{br: bufio.NewReaderSize(r, 64<<10), w: io.Discard, top: true, inHead: true, scan: true}
+	if err := d.run(); err != nil {
+		return nil, err
+	}
+	return d.found, nil
+}
 
 type downgrader struct {
 	br  *bufio.Reader
 	w   io.Writer
-	top bool // the header being read is the message's own
+	top bool // the header block being read is the message's own
 
 	boundaries []string // of the multiparts open, innermost last
 	head       []byte   // the header block being read
 	inHead     bool
 	midLine    bool       // the last piece ended inside a line
 	qp         *qpEncoder // the part being re-encoded, if any
-	probe      *probe     // the part declared 7bit being looked at, if any
-}
 
-// probe is a part declared 7bit held back until it shows 8-bit bytes (it
-// is then re-encoded) or maxProbe bytes or its end without any (it is then
-// sent as it is).
-type probe struct {
-	head []byte
-	hdr  []compat.HeaderField
-	body []byte
+	// The parts declared 7bit (or not at all), counted from 0 in order:
+	// scan looks at each body (probing) and appends to found whether it
+	// held an 8-bit byte; otherwise plan says so for part next.
+	scan     bool
+	probing  bool
+	sawEight bool
+	found    []bool
+	plan     []bool
+	next     int
 }
 
 func (d *downgrader) run() error {
@@ -123,40 +134,15 @@ func (d *downgrader) handle(line []byte, whole bool) error {
 
 // body writes a piece of a part's content as the part's state says.
 func (d *downgrader) body(line []byte) error {
-	if p := d.probe; p != nil {
-		if !hasEightBit(line) {
-			p.body = append(p.body, line...)
-			if len(p.body) <= maxProbe {
-				return nil
-			}
-			return d.flushProbe()
-		}
-		// 8-bit under a 7bit label: re-encoded after all.
-		d.probe = nil
-		if _, err := d.w.Write(withEncoding(p.head, p.hdr, "quoted-printable")); err != nil {
-			return err
-		}
-		d.qp = newQPEncoder(d.w)
-		if _, err := d.qp.Write(p.body); err != nil {
-			return err
-		}
+	if d.probing {
+		d.sawEight = d.sawEight || hasEightBit(line)
+		return nil // scan: nothing is written
 	}
 	if d.qp != nil {
 		_, err := d.qp.Write(line)
 		return err
 	}
 	_, err := d.w.Write(line)
-	return err
-}
-
-// flushProbe sends a probed part as it is.
-func (d *downgrader) flushProbe() error {
-	p := d.probe
-	d.probe = nil
-	if _, err := d.w.Write(p.head); err != nil {
-		return err
-	}
-	_, err := d.w.Write(p.body)
 	return err
 }
 
@@ -189,14 +175,20 @@ func (d *downgrader) endHead() error {
 		// (RFC 2046 section 5.2.1): its own header and parts follow.
 		d.inHead = true
 	case eightBit:
-		if _, err := d.w.Write(withEncoding(head, hdr, "quoted-printable")); err != nil {
-			return err
-		}
-		d.qp = newQPEncoder(d.w)
-		return nil
+		return d.reencode(head, hdr)
 	case transferEncoding(fields["content-transfer-encoding"]) == "7bit" || fields["content-transfer-encoding"] == "":
-		d.probe = &probe{head: head, hdr: hdr}
-		return nil
+		if d.scan {
+			d.probing, d.sawEight = true, false
+			return nil
+		}
+		k := d.next
+		d.next++
+		if k < len(d.plan) && d.plan[k] {
+			// 8-bit under a 7bit label: re-encoded too.
+			return d.reencode(head, hdr)
+		}
+		_, err := d.w.Write(head)
+		return err
 	default: // base64, quoted-printable: 7-bit already
 		_, err := d.w.Write(head)
 		return err
@@ -209,13 +201,28 @@ func (d *downgrader) endHead() error {
 	return err
 }
 
+// reencode writes a part's header with quoted-printable as its transfer
+// encoding, and has its body encoded so.
+func (d *downgrader) reencode(head []byte, hdr []compat.HeaderField) error {
+	if d.scan {
+		return nil // nothing is written: no encoder either
+	}
+	if _, err := d.w.Write(withEncoding(head, hdr, "quoted-printable")); err != nil {
+		return err
+	}
+	d.qp = newQPEncoder(d.w)
+	return nil
+}
+
 // endPart ends the part being re-encoded or probed, if any, before a
 // delimiter or at the end: the line end before a delimiter belongs to it
 // (RFC 2046 section 5.1.1), and the encoder has written it as the hard
 // line break it was given.
 func (d *downgrader) endPart() error {
-	if d.probe != nil {
-		return d.flushProbe()
+	if d.probing {
+		d.probing = false
+		d.found = append(d.found, d.sawEight)
+		return nil
 	}
 	if d.qp == nil {
 		return nil

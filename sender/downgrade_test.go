@@ -74,6 +74,15 @@ const (
 	b64Att   = "SGVsbG8gd29ybGQ=\r\n"
 )
 
+// downgradeAll runs both passes over in, as the sender does.
+func downgradeAll(w io.Writer, in string) error {
+	plan, err := eightBitParts(strings.NewReader(in))
+	if err != nil {
+		return err
+	}
+	return downgrade(w, strings.NewReader(in), plan)
+}
+
 func TestDowngrade(t *testing.T) {
 	for _, tt := range []struct {
 		name string
@@ -92,7 +101,7 @@ func TestDowngrade(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var out bytes.Buffer
-			if err := downgrade(&out, strings.NewReader(tt.in)); err != nil {
+			if err := downgradeAll(&out, tt.in); err != nil {
 				t.Fatal(err)
 			}
 			if tt.same {
@@ -129,7 +138,7 @@ func TestDowngradeLongLine(t *testing.T) {
 	in := "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" +
 		long + "ä\r\n--b--\r\n"
 	var out bytes.Buffer
-	if err := downgrade(&out, strings.NewReader(in)); err != nil {
+	if err := downgradeAll(&out, in); err != nil {
 		t.Fatal(err)
 	}
 	if i := bytes.IndexFunc(out.Bytes(), func(r rune) bool { return r >= 0x80 }); i >= 0 {
@@ -176,7 +185,7 @@ func FuzzDowngrade(f *testing.F) {
 	f.Add([]byte("Subject: plain\r\n\r\nbody\r\n"))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		var out bytes.Buffer
-		if err := downgrade(&out, bytes.NewReader(in)); err != nil {
+		if err := downgradeAll(&out, string(in)); err != nil {
 			t.Fatal(err)
 		}
 		// Whatever declares no 8bit or binary part, and holds no 8-bit
@@ -209,7 +218,7 @@ func TestDowngradeEdges(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var out bytes.Buffer
-			if err := downgrade(&out, strings.NewReader(tt.in)); err != nil {
+			if err := downgradeAll(&out, tt.in); err != nil {
 				t.Fatal(err)
 			}
 			if i := bytes.IndexFunc(out.Bytes(), func(r rune) bool { return r >= 0x80 }); i >= 0 {
@@ -256,4 +265,31 @@ func FuzzQPEncoder(f *testing.F) {
 			t.Fatalf("decodes to %q, want %q", dec, in)
 		}
 	})
+}
+
+// A part labelled 7bit whose first 8-bit byte comes late (after the first
+// megabyte, where an earlier version stopped looking and sent the part as
+// it was) is re-encoded too, and its neighbours declared 7bit that are
+// 7-bit pass unchanged.
+func TestDowngradeLateEightBit(t *testing.T) {
+	const mv = "MIME-Version: 1.0\r\n"
+	ascii := strings.Repeat("plain seven-bit text, line after line\r\n", 3<<20/40)
+	clean := "--b\r\nContent-Type: text/plain\r\n\r\n" + ascii
+	in := mv + "Content-Type: multipart/mixed; boundary=b\r\n\r\n" + clean +
+		"--b\r\nContent-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: 7bit\r\n\r\n" + ascii + "K\xe4se\r\n" +
+		clean + "--b--\r\n"
+	var out bytes.Buffer
+	if err := downgradeAll(&out, in); err != nil {
+		t.Fatal(err)
+	}
+	if i := bytes.IndexFunc(out.Bytes(), func(r rune) bool { return r >= 0x80 }); i >= 0 {
+		t.Fatalf("8-bit left at %d of %d", i, out.Len())
+	}
+	got, want := leaves(t, out.Bytes()), leaves(t, []byte(in))
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatal("the parts decode to other text")
+	}
+	if n := strings.Count(out.String(), clean); n != 2 {
+		t.Errorf("%d of the 2 seven-bit parts passed unchanged", n)
+	}
 }

@@ -806,6 +806,21 @@ func (s *Session) transaction(from string, res []Result, message Content) (tried
 			return len(res), false
 		}
 	}
+	var plan []bool
+	if !has8BitMIME {
+		// Which parts labelled 7bit hold 8-bit bytes, read before the
+		// transaction starts (see downgrade).
+		var err error
+		if plan, err = scanMessage(message); err != nil {
+			e := classify(addr, "MAIL FROM", fmt.Errorf("reading the message: %w", err))
+			for i := range res {
+				if res[i].Err == nil {
+					res[i].Err = e
+				}
+			}
+			return len(res), false
+		}
+	}
 	if err := s.c.Mail(from, opts); err != nil {
 		return fail("MAIL FROM", err)
 	}
@@ -855,7 +870,9 @@ func (s *Session) transaction(from string, res []Result, message Content) (tried
 		return err
 	}
 	if !has8BitMIME {
-		copyMessage = downgrade // 8bit parts as quoted-printable (RFC 6152)
+		copyMessage = func(w io.Writer, r io.Reader) error {
+			return downgrade(w, r, plan) // 8bit parts as quoted-printable (RFC 6152)
+		}
 	}
 	if err := copyMessage(w, readOnly{rc}); err != nil {
 		var re readError
@@ -892,6 +909,16 @@ func (s *Session) transaction(from string, res []Result, message Content) (tried
 		}
 	}
 	return len(res), false
+}
+
+// scanMessage runs eightBitParts over a reading of message of its own.
+func scanMessage(message Content) ([]bool, error) {
+	rc, err := message.Open()
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return eightBitParts(rc)
 }
 
 // readOnly hides the reader's WriteTo from io.Copy and marks its errors,
