@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
@@ -298,8 +299,27 @@ func TestDotStuffedLoneDot(t *testing.T) {
 				t.Fatalf("to %q", m.To)
 			}
 			waitEmpty(t, l)
-			if stuffed && !strings.Contains(h.logs.String(), "bytes_dropped=") {
-				t.Fatal("the cut was not logged")
+			var kept []byte
+			err := fs.ErrNotExist
+			if matches, _ := filepath.Glob(filepath.Join(l.Badmail, "*-whole.BAD")); len(matches) == 1 {
+				kept, err = os.ReadFile(matches[0])
+			}
+			if !stuffed {
+				if err == nil {
+					t.Fatal("a file sent whole was kept in Badmail")
+				}
+				return
+			}
+			// Nothing of the file is lost: it is kept whole, with why.
+			if err != nil || !bytes.Equal(kept, data) {
+				t.Fatalf("the whole file is not in Badmail (%v):\n%q", err, kept)
+			}
+			matches, _ := filepath.Glob(filepath.Join(l.Badmail, "*-whole.BDR"))
+			bdr, _ := os.ReadFile(matches[0])
+			line := bytes.Count(data[:cut], []byte("\n")) + 1
+			if !strings.Contains(string(bdr), fmt.Sprintf(`"mono.eml" was sent only up to its line %d, which holds only "."`, line)) ||
+				!strings.Contains(h.logs.String(), "bytes_not_sent=") {
+				t.Fatalf("reason:\n%s\nlog:\n%s", bdr, h.logs.String())
 			}
 		})
 	}

@@ -475,21 +475,46 @@ func (b *Bridge) intake(id string, m *message, r io.Reader) time.Time {
 	if err != nil {
 		return retry("cannot write the Queue file", err)
 	}
-	// Known once the body is read.
-	if pm.Trailing > 0 && m.intakeTries == 0 {
-		b.log.Warn("Pickup file ends at a line holding only \".\": the rest is not sent (dot_stuffed = true, as IIS); set [pickup] dot_stuffed = false if the writer does not dot-stuff (.NET Core, MailKit, Mono)",
-			"file", source, "id", id, "bytes_dropped", pm.Trailing)
-	}
 	if err := b.root.SyncDir(b.root.Layout().Pickup); err != nil {
 		b.log.Warn("cannot sync the Pickup folder", "error", err)
 	}
-	if err := remove(in); err != nil {
-		// Left behind, it would be queued again at the next start.
-		b.log.Error("cannot remove a claimed file whose Queue file is written: remove it by hand", "path", in, "error", err)
+	// Known once the body is read. IIS sent such a file cut and kept
+	// nothing of the rest; here the whole file is kept in Badmail, so that
+	// no text is lost for good.
+	if pm.CutText && b.keepWhole(id, in, source, pm) {
+		in = ""
+	}
+	if in != "" {
+		if err := remove(in); err != nil {
+			// Left behind, it would be queued again at the next start.
+			b.log.Error("cannot remove a claimed file whose Queue file is written: remove it by hand", "path", in, "error", err)
+		}
 	}
 	b.log.Info("queued", "id", id, "file", source, "from", pm.From, "to", pm.To, "size", size.n, "tries", m.intakeTries+1)
 	m.intake = ""
 	return time.Now()
+}
+
+// keepWhole moves the claimed file in, whose message is queued cut at a
+// lone "." line (dot_stuffed = true, as IIS read Pickup files), into
+// Badmail as ID-whole.BAD with the reason, and reports whether it did.
+func (b *Bridge) keepWhole(id, in, source string, pm *compat.PickupMessage) bool {
+	name := id + "-whole"
+	info := mailroot.BadInfo{
+		Name: name, Source: source, Time: time.Now(), From: pm.From, To: pm.To,
+		Problem: fmt.Sprintf("the Pickup file %q was sent only up to its line %d, which holds only \".\": with [pickup] dot_stuffed = true (IIS's default) such a line ends the message, "+
+			"and the %d bytes after it were not sent; the whole file is kept here. If its writer does not dot-stuff (.NET Core, MailKit, Mono), set dot_stuffed = false",
+			source, pm.CutLine, pm.Trailing),
+		PickupPath: b.root.Layout().Pickup,
+	}
+	if err := b.root.MoveToBadmail(info, in); err != nil {
+		b.log.Error("Pickup file sent cut at a line holding only \".\", and it cannot be kept in Badmail: the rest of it is lost; set [pickup] dot_stuffed = false if its writer does not dot-stuff (.NET Core, MailKit, Mono)",
+			"file", source, "id", id, "line", pm.CutLine, "bytes_not_sent", pm.Trailing, "error", err)
+		return false
+	}
+	b.log.Warn("Pickup file sent cut at a line holding only \".\" (dot_stuffed = true, as IIS); the whole file is kept in Badmail: set [pickup] dot_stuffed = false if its writer does not dot-stuff (.NET Core, MailKit, Mono)",
+		"file", source, "id", id, "line", pm.CutLine, "bytes_not_sent", pm.Trailing, "badmail", name+".BAD")
+	return true
 }
 
 // intakeRetry is the wait before the next try to queue a claimed file:

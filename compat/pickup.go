@@ -61,6 +61,11 @@ type PickupMessage struct {
 	// writer does not dot-stuff (.NET Core, MailKit, Mono) and dot_stuffed
 	// should be false.
 	Trailing int
+	// CutLine is the line of the file (from 1) holding that lone ".", and
+	// CutText whether any of the Trailing bytes is other than white space
+	// (only then is anything of the message lost).
+	CutLine int
+	CutText bool
 }
 
 // ParsePickup reads a Pickup file the way IIS did (see iis-reference.md

@@ -60,6 +60,17 @@ func TestParsePickupMonoUnstuffed(t *testing.T) {
 	if m.Trailing != len(data)-cut-3 {
 		t.Fatalf("trailing %d, want %d", m.Trailing, len(data)-cut-3)
 	}
+	if line := bytes.Count(data[:cut], []byte("\n")) + 1; m.CutLine != line || !m.CutText {
+		t.Fatalf("cut at line %d (text after it: %v), want line %d and text", m.CutLine, m.CutText, line)
+	}
+	// Only white space after the lone ".": nothing of the message is lost.
+	m, err = ParsePickup([]byte("From: a@x.test\r\nTo: b@y.test\r\n\r\nbody\r\n.\r\n\r\n \r\n"), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Trailing != 5 || m.CutLine != 5 || m.CutText {
+		t.Fatalf("trailing %d, cut at line %d, text %v; want 5, 5, false", m.Trailing, m.CutLine, m.CutText)
+	}
 
 	opt.DotStuffed = false
 	m, err = ParsePickup(data, opt)

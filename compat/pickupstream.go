@@ -90,6 +90,9 @@ type pickupText struct {
 	stopped  bool // ended at a lone "."
 	nonSpace bool
 	trailing int
+	lineNo   int  // the line the last piece is part of, from 1
+	cutLine  int  // the line of the lone "."
+	cutText  bool // the bytes after it hold other than white space
 	line     []byte // the piece being returned, reused
 	pending  []byte // what Read has still to return
 	msg      *PickupMessage
@@ -118,6 +121,9 @@ func (t *pickupText) next() ([]byte, bool, error) {
 			continue
 		}
 		lineStart := t.start
+		if lineStart {
+			t.lineNo++
+		}
 		t.line = t.normalize(t.line[:0], chunk)
 		t.start = chunk[len(chunk)-1] == '\n'
 		piece := t.line
@@ -126,7 +132,7 @@ func (t *pickupText) next() ([]byte, bool, error) {
 			case bytes.Equal(piece, []byte(".\r\n")) || (t.ended && bytes.Equal(piece, []byte("."))):
 				// The end of the DATA stream (RFC 5321 section 4.5.2):
 				// count what follows, and stop.
-				t.stopped, t.ended = true, true
+				t.stopped, t.ended, t.cutLine = true, true, t.lineNo
 				if err := t.countRest(); err != nil {
 					return nil, false, err
 				}
@@ -161,6 +167,7 @@ func (t *pickupText) countRest() error {
 		chunk, err := t.br.ReadSlice('\n')
 		if len(chunk) > 0 {
 			t.trailing += len(t.normalize(t.line[:0], chunk))
+			t.cutText = t.cutText || len(bytes.TrimSpace(chunk)) > 0
 		}
 		switch err {
 		case nil, bufio.ErrBufferFull:
@@ -181,7 +188,7 @@ func (t *pickupText) Read(p []byte) (int, error) {
 		}
 		if piece == nil {
 			if t.msg != nil {
-				t.msg.Trailing = t.trailing
+				t.msg.Trailing, t.msg.CutLine, t.msg.CutText = t.trailing, t.cutLine, t.cutText
 			}
 			return 0, io.EOF
 		}
