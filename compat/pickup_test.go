@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"unicode/utf16"
 )
 
 func readFixture(tb testing.TB, name string) []byte {
@@ -260,4 +261,26 @@ func FuzzParsePickup(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A file written in UTF-16 (Windows PowerShell 5.1's ">" and Out-File) is
+// refused as such, with the fix, rather than as a bad first line.
+func TestParsePickupUTF16(t *testing.T) {
+	text := "From: a@x.test\r\nTo: b@y.test\r\nSubject: s\r\n\r\nbody\r\n"
+	le, be := []byte{}, []byte{}
+	for _, u := range utf16.Encode([]rune(text)) {
+		le = append(le, byte(u), byte(u>>8))
+		be = append(be, byte(u>>8), byte(u))
+	}
+	for name, data := range map[string][]byte{
+		"little-endian with a byte-order mark": append([]byte{0xFF, 0xFE}, le...),
+		"big-endian with a byte-order mark":    append([]byte{0xFE, 0xFF}, be...),
+		"little-endian":                        le,
+		"big-endian":                           be,
+	} {
+		_, err := ParsePickup(data, PickupOptions{DotStuffed: true})
+		if !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "UTF-16 ("+strings.TrimSuffix(name, " with a byte-order mark")) || !strings.Contains(err.Error(), "-Encoding") {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
 }

@@ -29,6 +29,9 @@ const MaxHeaderBlock = 2 << 20
 // file dropped into Pickup must not be read into memory whole).
 func ReadPickup(r io.Reader, opt PickupOptions) (*PickupMessage, error) {
 	t := newPickupText(r, opt.DotStuffed)
+	if err := t.notUTF16(); err != nil {
+		return nil, err
+	}
 	var head []byte
 	for {
 		if len(head) > MaxHeaderBlock {
@@ -104,6 +107,25 @@ func newPickupText(r io.Reader, stuffed bool) *pickupText {
 		br.Discard(len(utf8BOM))
 	}
 	return &pickupText{br: br, stuffed: stuffed, start: true}
+}
+
+// notUTF16 refuses a file in UTF-16, which IIS could not read either: it
+// would otherwise be "malformed" at its first line, with no word of why.
+// Windows PowerShell 5.1 writes UTF-16 with ">" and Out-File unless told
+// otherwise.
+func (t *pickupText) notUTF16() error {
+	head, _ := t.br.Peek(64)
+	order := utf16NoBOM(head)
+	switch {
+	case bytes.HasPrefix(head, []byte{0xFF, 0xFE}):
+		order = "little-endian, with a byte-order mark"
+	case bytes.HasPrefix(head, []byte{0xFE, 0xFF}):
+		order = "big-endian, with a byte-order mark"
+	}
+	if order == "" {
+		return nil
+	}
+	return fmt.Errorf("%w: the file is UTF-16 (%s), as Windows PowerShell 5.1 writes with \">\" and Out-File; a Pickup file is ASCII or UTF-8 text: write it with Out-File -Encoding ascii (or utf8), or Set-Content", ErrMalformed, order)
 }
 
 // next returns the next piece of text, whether it starts a line, and nil
