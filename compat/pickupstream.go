@@ -93,9 +93,9 @@ type pickupText struct {
 	stopped  bool // ended at a lone "."
 	nonSpace bool
 	trailing int
-	lineNo   int  // the line the last piece is part of, from 1
-	cutLine  int  // the line of the lone "."
-	cutText  bool // the bytes after it hold other than white space
+	lineNo   int    // the line the last piece is part of, from 1
+	cutLine  int    // the line of the lone "."
+	cutText  bool   // the bytes after it hold other than white space
 	line     []byte // the piece being returned, reused
 	pending  []byte // what Read has still to return
 	msg      *PickupMessage
