@@ -116,8 +116,12 @@ func (d *dropWriter) headerLine(complete bool) {
 		d.capturing = false
 		switch strings.ToLower(name) {
 		case "message-id":
-			d.hasMsgID, d.capturing = true, true
-			d.msgID = append(d.msgID[:0], body[value:]...)
+			// The first one is the message's: mail readers take it, and
+			// so does the reply that echoes it.
+			if !d.hasMsgID {
+				d.hasMsgID, d.capturing = true, true
+				d.msgID = append(d.msgID[:0], body[value:]...)
+			}
 		case "x-originalarrivaltime":
 			d.hasOAT = true
 		}

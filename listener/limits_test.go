@@ -790,6 +790,21 @@ func TestEmptyMessageID(t *testing.T) {
 	}
 }
 
+// Of two Message-ID fields the first is the message's (mail readers take
+// it): the reply echoes it, and nothing is added.
+func TestTwoMessageIDsEchoFirst(t *testing.T) {
+	ts := startServer(t, testConfig())
+	c := dial(t, ts.addr)
+	c.hello()
+	msg := "Message-ID: <first@x.test>\r\nSubject: s\r\nMessage-ID:\r\n <second@x.test>\r\n\r\nbody"
+	if r := c.sendMessage("a@x.test", []string{"b@y.test"}, msg); r != "250 2.6.0 <first@x.test> Queued mail for delivery" {
+		t.Fatalf("reply %q", r)
+	}
+	if b := string(ts.onlyDrop(t)); strings.Count(b, "Message-ID:") != 2 {
+		t.Fatalf("Drop file:\n%s", b)
+	}
+}
+
 // A quoted local part reaches Drop, and the replies, as the client sent it:
 // go-smtp removes the quotes, and `a@b@example.org` is another address.
 func TestQuotedLocalPartsKept(t *testing.T) {
