@@ -99,6 +99,7 @@ type conn struct {
 	abortReply  string // a stop's 421 waiting for that reply (see abort)
 	cut         bool   // the connection ended inside a BDAT chunk
 	needHello   bool   // STARTTLS succeeded: the client must greet again
+	inEHLO      bool   // the lines of an EHLO reply are being written
 	chunk       bool   // the bytes of a BDAT chunk are due
 	bdatOpen    bool   // a BDAT chunk without LAST was sent: more will follow
 
@@ -1138,7 +1139,7 @@ func (c *conn) rewrite(line string) ([]string, bool) {
 		// The client has greeted again since STARTTLS once go-smtp has
 		// accepted the greeting, not when the scanner reads it: a MAIL
 		// pipelined before it is still refused (helloNeeded).
-		c.needHello = false
+		c.needHello, c.inEHLO = false, true
 		lines := []string{"250-" + fqdn + " Hello [" + c.clientIP + "]"}
 		if c.offerTLS && !c.tls {
 			lines = append(lines, "250-STARTTLS")
@@ -1150,6 +1151,13 @@ func (c *conn) rewrite(line string) ([]string, bool) {
 			lines = append(lines, "250-LIMITS RCPTMAX="+strconv.Itoa(n))
 		}
 		return lines, false
+	case c.inEHLO && strings.HasPrefix(line, "250 "):
+		// IIS ends its EHLO reply with "250 OK" after the last keyword
+		// (iis-reference.md section 8); a client takes OK for an
+		// extension it does not know, and ignores it (RFC 5321 section
+		// 4.1.1.1).
+		c.inEHLO = false
+		return []string{"250-" + line[4:], "250 OK"}, false
 	case strings.HasPrefix(line, "250 2.0.0 Hello "):
 		c.needHello = false
 		return one("250 " + fqdn + " Hello [" + c.clientIP + "]")

@@ -502,6 +502,9 @@ func TestGreetingAndEHLO(t *testing.T) {
 			t.Errorf("EHLO reply lacks %q:\n%s", want, ehlo)
 		}
 	}
+	if !strings.HasSuffix(ehlo, "\n250 OK") && !strings.HasSuffix(ehlo, "\n250 OK\r\n") {
+		t.Errorf("EHLO reply does not end with IIS's 250 OK:\n%q", ehlo)
+	}
 	if strings.Contains(ehlo, "AUTH") {
 		t.Errorf("EHLO offers AUTH:\n%s", ehlo)
 	}
