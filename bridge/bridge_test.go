@@ -455,7 +455,7 @@ func TestOneRecipientRefused(t *testing.T) {
 		return nil
 	}})
 	l := testLayout(t)
-	start(t, l, baseConfig(sink))
+	h := start(t, l, baseConfig(sink))
 	drop(t, l, "two.eml", []byte("From: app@corp.test\r\nTo: good@y.test, bad@y.test\r\nSubject: two\r\n\r\nbody\r\n"))
 	msgs := sink.WaitFor(t, wait, "message and report", count(2))
 	waitEmpty(t, l)
@@ -488,6 +488,9 @@ func TestOneRecipientRefused(t *testing.T) {
 	}
 	if _, err := os.Stat(strings.TrimSuffix(bads[0], ".BAD") + ".BDP"); err != nil {
 		t.Fatal(err)
+	}
+	if !strings.Contains(h.logs.String(), `msg="not delivered to some recipients (the others have it): a copy for them is in Badmail"`) {
+		t.Fatalf("log:\n%s", h.logs.String())
 	}
 	time.Sleep(300 * time.Millisecond)
 	if n := len(sink.Messages()); n != 2 {

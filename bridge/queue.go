@@ -640,7 +640,13 @@ func (b *Bridge) badmail(id string, m *message, pm *compat.PickupMessage, now ti
 	if err != nil {
 		return err
 	}
-	b.log.Warn("moved to Badmail", "id", id, "from", pm.From, "failed", rcpts, "problem", problem)
+	// Said as it is: a message that reached some recipients was not
+	// "moved" away from them.
+	msg := "not delivered: moved to Badmail"
+	if len(rcpts) < len(all) {
+		msg = "not delivered to some recipients (the others have it): a copy for them is in Badmail"
+	}
+	b.log.Warn(msg, "id", id, "from", pm.From, "failed", rcpts, "problem", problem)
 	if pm.From != "" && len(unreported) > 0 {
 		b.report(id, pm, unreported, false, now)
 	}
