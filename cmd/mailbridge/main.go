@@ -26,6 +26,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/mailbridge/mailbridge/config"
@@ -159,8 +160,21 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 			case <-ctx.Done():
 			}
 		}()
-		if err := run(ctx, cfg, log, nil); err != nil {
-			log.Error("mailbridge stopped", "error", err)
+		var started atomic.Bool
+		if err := run(ctx, cfg, log, func() { started.Store(true) }); err != nil {
+			// A start that failed (the mail root held by a running
+			// instance, the port taken) is not a stop: in a log file
+			// shared with that instance, "stopped" would say it went down.
+			msg := "mailbridge stopped"
+			if !started.Load() {
+				msg = startFailedMsg
+			}
+			log.Error(msg, "error", err)
+			if cfg.Log.File != "" {
+				// Said where it was started too (the terminal, or the
+				// journal of a systemd unit), not in the log file alone.
+				fmt.Fprintf(stderr, "%s: %v (log: %s)\n", msg, err, cfg.Log.File)
+			}
 			return 1
 		}
 		return 0

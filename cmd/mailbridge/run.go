@@ -85,6 +85,25 @@ func runWith(ctx context.Context, cfg *config.Config, log *slog.Logger, ready fu
 		"max_recipients", cfg.Inbound.MaxRecipients, "max_connections", cfg.Inbound.MaxConnections,
 		"outbound", cfg.Outbound.Server, "outbound_port", cfg.Outbound.Port, "outbound_tls", cfg.Outbound.TLS,
 		"outbound_verify_certificate", cfg.Outbound.VerifyCertificate, "outbound_auth", cfg.Outbound.Username != "")
+	// The rest of the effective configuration, for an administrator who
+	// checks a migration: who may relay, what is local, how Pickup files
+	// are read, when mail is retried and given up.
+	in := cfg.Inbound
+	// An empty list means everything for these two, as the README's
+	// defaults say it.
+	orAll := func(n int, v any, all string) any {
+		if n == 0 {
+			return all
+		}
+		return v
+	}
+	log.Info("configuration", "tls", in.TLS, "tls_port", in.TLSPort,
+		"local_domains", orAll(len(in.LocalDomains), in.LocalDomains, "every domain"), "relay_from", in.RelayFrom, "intercept", in.Intercept,
+		"allow_from", orAll(len(in.AllowFrom), in.AllowFrom, "everyone"), "deny_from", in.DenyFrom,
+		"command_timeout", in.CommandTimeout, "data_timeout", in.DataTimeout, "shutdown_timeout", in.ShutdownTimeout,
+		"dot_stuffed", cfg.Pickup.DotStuffed, "strip_bcc", cfg.Pickup.StripBcc, "default_domain", cfg.Pickup.DefaultDomain,
+		"quiet_period", cfg.Pickup.QuietPeriod,
+		"retry", cfg.Outbound.Retry, "expiration", cfg.Outbound.Expiration, "delay_notification", cfg.Outbound.DelayNotification)
 	if cfg.Outbound.ClearTextAuth() {
 		log.Warn(clearTextAuthWarning)
 	}

@@ -100,8 +100,38 @@ func TestCheckAndRunNameHolder(t *testing.T) {
 	if code := realMain([]string{"run", "--config", cfg}, &out, &errb); code != 1 {
 		t.Fatalf("run: exit %d, want 1\nstderr: %s", code, errb.String())
 	}
-	if !strings.Contains(errb.String(), "mailbridge stopped") || !strings.Contains(errb.String(), want) {
+	if !strings.Contains(errb.String(), startFailedMsg) || !strings.Contains(errb.String(), want) {
 		t.Fatalf("run: log %q lacks %q", errb.String(), want)
+	}
+}
+
+// With the log in a file, a start that fails says why on stderr too (the
+// terminal, or a systemd unit's journal), and the log file, which a
+// running instance may share, says it could not start, not "stopped".
+func TestStartFailureWithLogFile(t *testing.T) {
+	_, _, port := holdPort(t)
+	cfg := writeConfig(t, port)
+	logPath := filepath.Join(filepath.Dir(cfg), "mailbridge.log")
+	f, err := os.OpenFile(cfg, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(f, "[log]\nfile = %q\n", logPath)
+	f.Close()
+	var out, errb bytes.Buffer
+	if code := realMain([]string{"run", "--config", cfg}, &out, &errb); code != 1 {
+		t.Fatalf("run: exit %d, want 1\nstderr: %s", code, errb.String())
+	}
+	if !strings.HasPrefix(errb.String(), "mailbridge cannot start: ") || !strings.Contains(errb.String(), strconv.Itoa(port)) || !strings.Contains(errb.String(), "(log: "+logPath+")") {
+		t.Errorf("stderr: %q", errb.String())
+	}
+	logText, _ := os.ReadFile(logPath)
+	if !strings.Contains(string(logText), startFailedMsg) || strings.Contains(string(logText), "mailbridge stopped") {
+		t.Errorf("log file:\n%s", logText)
+	}
+	// The effective configuration is logged, the relay rules with it.
+	if !strings.Contains(string(logText), `msg=configuration `) || !strings.Contains(string(logText), ` local_domains="every domain" relay_from=[] `) {
+		t.Errorf("no configuration line:\n%s", logText)
 	}
 }
 
