@@ -279,7 +279,7 @@ func portTaken(port int, key string, owners []portowner.Owner, lookupErr error) 
 			continue
 		}
 		if strings.EqualFold(strings.TrimSuffix(strings.ToLower(o.Name), ".exe"), "mailbridge") {
-			s = "another mailbridge, " + s + ", which is already running"
+			s = fmt.Sprintf("another mailbridge (PID %d) on %s, which is already running", o.PID, o.Addr)
 		}
 		known = append(known, s)
 	}

@@ -155,7 +155,7 @@ func TestPortTakenMessages(t *testing.T) {
 		{"IIS by service", inUse, []portowner.Owner{{Addr: addr, PID: 900, Name: "svchost.exe", UID: -1, Services: []string{"SMTPSVC"}}},
 			nil, []string{"svchost.exe (PID 900), the IIS SMTP Service", "sc stop smtpsvc"}},
 		{"another mailbridge", inUse, []portowner.Owner{{Addr: addr, PID: 77, Name: "mailbridge.exe", UID: -1}},
-			nil, []string{"another mailbridge, mailbridge.exe (PID 77) on 0.0.0.0:25, which is already running"}},
+			nil, []string{"another mailbridge (PID 77) on 0.0.0.0:25, which is already running"}},
 		{"two sockets", inUse, []portowner.Owner{{Addr: addr, PID: 5, Name: "master", UID: 0}, {Addr: netip.MustParseAddrPort("[::]:25"), PID: 5, Name: "master", UID: 0}},
 			nil, []string{"held by master (PID 5) on 0.0.0.0:25, master (PID 5) on [::]:25; stop that program"}},
 		{"other user", inUse, []portowner.Owner{{Addr: addr, UID: 108, User: "postfix"}},
