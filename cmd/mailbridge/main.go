@@ -26,6 +26,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"syscall"
 
@@ -87,6 +88,15 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		return serviceCmd(rest, stdout, stderr)
 	case "run", "check":
 	default:
+		if strings.HasPrefix(cmd, "-") {
+			// "mailbridge --config F check": the command comes first.
+			for _, a := range rest {
+				if slices.Contains([]string{"run", "check", "import-iis", "service"}, a) {
+					fmt.Fprintf(stderr, "mailbridge: the command comes first: mailbridge %s %s\n", a, strings.Join(slices.DeleteFunc(slices.Clone(args), func(s string) bool { return s == a }), " "))
+					return 2
+				}
+			}
+		}
 		fmt.Fprintf(stderr, "mailbridge: unknown command %q\n\n%s", cmd, usage)
 		return 2
 	}

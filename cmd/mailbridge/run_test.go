@@ -296,6 +296,7 @@ func TestVersionAndHelpArguments(t *testing.T) {
 		{[]string{"version", "extra"}, 2, `mailbridge version: unexpected argument "extra"`},
 		{[]string{"help", "run"}, 0, "usage: mailbridge run [--config FILE]"},
 		{[]string{"--help", "runn"}, 2, `mailbridge --help: unexpected argument "runn"`},
+		{[]string{"--config", "x.toml", "check"}, 2, "mailbridge: the command comes first: mailbridge check --config x.toml"},
 	} {
 		var out, errb bytes.Buffer
 		code := realMain(tc.args, &out, &errb)
