@@ -490,7 +490,13 @@ func (b *Bridge) intake(id string, m *message, r io.Reader) time.Time {
 			b.log.Error("cannot remove a claimed file whose Queue file is written: remove it by hand", "path", in, "error", err)
 		}
 	}
-	b.log.Info("queued", "id", id, "file", source, "from", pm.From, "to", pm.To, "size", size.n, "tries", m.intakeTries+1)
+	args := []any{"id", id, "file", source, "from", pm.From, "to", pm.To, "size", size.n}
+	if m.intakeTries > 0 {
+		// Queued after the Queue file could not be written at first
+		// (disk full): said, since the error was logged.
+		args = append(args, "intake_tries", m.intakeTries+1)
+	}
+	b.log.Info("queued", args...)
 	m.intake = ""
 	return time.Now()
 }
