@@ -99,10 +99,15 @@ type Config struct {
 	// the reply to the final ".") may still take to finish once the
 	// context of Send is done (a stop): cutting the connection after the
 	// final "." leaves the message sent but not known to be, and it is
-	// sent again after the restart (RFC 5321 section 6.1). No new
-	// transaction starts after the stop. 0 means none: the connection is
-	// closed at once ([inbound] shutdown_timeout = "0s").
+	// sent again after the restart (RFC 5321 section 6.1), so the reply
+	// to a final "." already sent is waited for up to endGrace in any
+	// case. No new transaction starts after the stop. 0 means none: the
+	// connection is closed at once ([inbound] shutdown_timeout = "0s"),
+	// unless that reply is awaited.
 	StopTimeout time.Duration
+
+	// endGrace is endGrace, shorter in tests.
+	endGrace time.Duration
 
 	// TLS is the mode: TLSNone, TLSOpportunistic (also ""), TLSStartTLS or
 	// TLSImplicit. See the package doc for what each one does.
@@ -170,6 +175,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ConnectTimeout <= 0 {
 		c.ConnectTimeout = 30 * time.Second
+	}
+	if c.endGrace <= 0 {
+		c.endGrace = endGrace
 	}
 	if c.CommandTimeout <= 0 {
 		c.CommandTimeout = 10 * time.Minute
@@ -378,7 +386,18 @@ type Session struct {
 	inTx     bool        // a transaction is under way: a stop lets it finish
 	stopping bool        // the context of Send is done: no transaction starts
 	grace    *time.Timer // closes the connection StopTimeout after the stop
+	// ending: the final "." is going out, or has, and its reply is
+	// awaited since endAt; a stop waits for that reply (endGrace).
+	ending bool
+	endAt  time.Time
 }
+
+// endGrace is how long a stop waits for the smart host's reply to the
+// final "." of a message whatever StopTimeout says: cut there, the message
+// is delivered but not known to be, and is sent again after the restart
+// (RFC 5321 section 6.1). The listener gives a message being stored the
+// same 10 seconds.
+const endGrace = 10 * time.Second
 
 // NewSession returns a session that connects on first use.
 func NewSession(cfg Config) *Session {
@@ -409,12 +428,27 @@ func (s *Session) drop() {
 	}
 }
 
-// abort closes the connection under way; it may run on any goroutine.
+// abort closes the connection under way when StopTimeout has run out; it
+// runs on the grace timer's goroutine. The reply to a final "." already
+// sent is waited for up to endGrace.
 func (s *Session) abort() {
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ending {
+		if left := s.cfg.endGrace - time.Since(s.endAt); left > 0 {
+			s.grace = time.AfterFunc(left, s.abort)
+			return
+		}
+	}
 	if s.conn != nil {
 		s.conn.Close()
 	}
+}
+
+// endData marks the final "." of the transaction as going out.
+func (s *Session) endData() {
+	s.mu.Lock()
+	s.ending, s.endAt = true, time.Now()
 	s.mu.Unlock()
 }
 
@@ -428,7 +462,7 @@ func (s *Session) stop(gen int) {
 		return
 	}
 	s.stopping = true
-	if s.inTx && s.cfg.StopTimeout > 0 {
+	if s.inTx && (s.cfg.StopTimeout > 0 || s.ending) {
 		s.grace = time.AfterFunc(s.cfg.StopTimeout, s.abort)
 		return
 	}
@@ -451,7 +485,7 @@ func (s *Session) begin() bool {
 // end marks the end of a transaction.
 func (s *Session) end() {
 	s.mu.Lock()
-	s.inTx = false
+	s.inTx, s.ending = false, false
 	s.mu.Unlock()
 }
 
@@ -460,7 +494,7 @@ func (s *Session) watch(ctx context.Context) (unwatch func()) {
 	s.mu.Lock()
 	s.gen++
 	gen := s.gen
-	s.stopping, s.inTx = false, false
+	s.stopping, s.inTx, s.ending = false, false, false
 	s.mu.Unlock()
 	stop := context.AfterFunc(ctx, func() { s.stop(gen) })
 	return func() {
@@ -891,6 +925,7 @@ func (s *Session) transaction(from string, res []Result, message Content) (tried
 		w.Close()
 		return fail("DATA", err)
 	}
+	s.endData()
 	resp, err := w.CloseWithResponse()
 	if err != nil {
 		var se *smtp.SMTPError

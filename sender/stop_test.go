@@ -22,32 +22,37 @@ func slowDot(t *testing.T, hold time.Duration) (*smtpsink.Sink, chan struct{}) {
 	return sink, dotSeen
 }
 
-// A stop after the final "." waits for the smart host's reply (within
-// StopTimeout): the message is known to be sent, and not sent again after
-// the restart (RFC 5321 section 6.1).
+// A stop after the final "." waits for the smart host's reply, whatever
+// StopTimeout (0 included, and shorter than the reply takes): the message
+// is known to be sent, and not sent again after the restart (RFC 5321
+// section 6.1). Found from outside: with shutdown_timeout = "0s", Pickup
+// mail went out twice.
 func TestStopWaitsForReplyToFinalDot(t *testing.T) {
-	sink, dotSeen := slowDot(t, 500*time.Millisecond)
-	cfg := cfgFor(sink)
-	cfg.StopTimeout = 5 * time.Second
-	s := NewSession(cfg)
-	defer s.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() { <-dotSeen; cancel() }()
-	res := s.Send(ctx, "a@x.test", []string{"b@y.test"}, []byte(msg))
-	if res[0].Err != nil || !strings.HasPrefix(res[0].Reply, "250 ") {
-		t.Fatalf("stopped after the final dot: %+v", res[0].Err)
-	}
-	if n := len(sink.Messages()); n != 1 {
-		t.Fatalf("%d messages", n)
+	for _, stopTimeout := range []time.Duration{5 * time.Second, 100 * time.Millisecond, 0} {
+		sink, dotSeen := slowDot(t, 500*time.Millisecond)
+		cfg := cfgFor(sink)
+		cfg.StopTimeout = stopTimeout
+		s := NewSession(cfg)
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() { <-dotSeen; cancel() }()
+		res := s.Send(ctx, "a@x.test", []string{"b@y.test"}, []byte(msg))
+		s.Close()
+		if res[0].Err != nil || !strings.HasPrefix(res[0].Reply, "250 ") {
+			t.Fatalf("StopTimeout %s, stopped after the final dot: %+v", stopTimeout, res[0].Err)
+		}
+		if n := len(sink.Messages()); n != 1 {
+			t.Fatalf("%d messages", n)
+		}
 	}
 }
 
-// StopTimeout bounds the wait: a smart host that holds its reply longer is
-// cut off (transient), and Send returns soon after StopTimeout.
+// endGrace bounds that wait: a smart host that holds its reply longer is
+// cut off (transient), and Send returns soon after.
 func TestStopTimeoutBoundsTheWait(t *testing.T) {
 	sink, dotSeen := slowDot(t, 5*time.Second)
 	cfg := cfgFor(sink)
 	cfg.StopTimeout = 200 * time.Millisecond
+	cfg.endGrace = 300 * time.Millisecond
 	s := NewSession(cfg)
 	defer s.Close()
 	ctx, cancel := context.WithCancel(context.Background())
