@@ -210,14 +210,18 @@ func (b *Bridge) Run(ctx context.Context) error {
 			b.claimLoop(ctx)
 		}()
 	}
-	if b.cfg.Sender.Host != "" {
-		for i := 0; i < b.cfg.Connections; i++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				b.deliverLoop(ctx)
-			}()
-		}
+	workers := b.cfg.Connections
+	if b.cfg.Sender.Host == "" {
+		// One worker still finishes claims whose Queue file could not
+		// be written at first (a full disk): see deliver.
+		workers = 1
+	}
+	for i := 0; i < workers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b.deliverLoop(ctx)
+		}()
 	}
 	wg.Wait()
 	return nil

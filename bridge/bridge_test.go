@@ -690,47 +690,71 @@ func TestRefusedReportedBeforeExpiration(t *testing.T) {
 // stays claimed in Queue and is queued and sent once there is room again,
 // without a restart (it used to wait for the next start).
 func TestQueueFileRetriedWhenDiskFull(t *testing.T) {
-	mnt := testtool.Tmpfs(t, "4m")
-	l := testLayoutIn(mnt)
-	if err := os.MkdirAll(l.Pickup, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < 5; i++ {
-		drop(t, l, fmt.Sprintf("m%d.eml", i), []byte(fmt.Sprintf("From: app@corp.test\r\nTo: r%d@y.test\r\nSubject: full\r\n\r\nbody\r\n", i)))
-	}
-	// Fill the disk, one page at a time, to the last byte.
-	filler := filepath.Join(mnt, "filler")
-	f, err := os.Create(filler)
-	if err != nil {
-		t.Fatal(err)
-	}
-	page := make([]byte, 4096)
-	for {
-		if _, err := f.Write(page); err != nil {
-			break
-		}
-	}
-	f.Close()
-	sink := smtpsink.Start(t, smtpsink.Hooks{})
-	h := start(t, l, baseConfig(sink))
-	deadline := time.Now().Add(wait)
-	for strings.Count(h.logs.String(), "cannot write the Queue file") == 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("no Queue write failed on a full disk:\n%s", h.logs.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if n := len(sink.Messages()); n != 0 {
-		t.Fatalf("%d messages sent while the disk was full", n)
-	}
-	if err := os.Remove(filler); err != nil {
-		t.Fatal(err)
-	}
-	sink.WaitFor(t, wait, "the five messages once there is room", count(5))
-	waitEmpty(t, l)
-	time.Sleep(300 * time.Millisecond)
-	if n := len(sink.Messages()); n != 5 {
-		t.Fatalf("%d messages, want 5", n)
+	// Without an Outbound Server too: the claims are finished (Queue/ID.in
+	// becomes ID.eml), and the messages wait there. Found from outside:
+	// no worker ran without a server, and the claims stayed .in for good.
+	for _, withServer := range []bool{true, false} {
+		t.Run(fmt.Sprint("server=", withServer), func(t *testing.T) {
+			mnt := testtool.Tmpfs(t, "4m")
+			l := testLayoutIn(mnt)
+			if err := os.MkdirAll(l.Pickup, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			for i := 0; i < 5; i++ {
+				drop(t, l, fmt.Sprintf("m%d.eml", i), []byte(fmt.Sprintf("From: app@corp.test\r\nTo: r%d@y.test\r\nSubject: full\r\n\r\nbody\r\n", i)))
+			}
+			// Fill the disk, one page at a time, to the last byte.
+			filler := filepath.Join(mnt, "filler")
+			f, err := os.Create(filler)
+			if err != nil {
+				t.Fatal(err)
+			}
+			page := make([]byte, 4096)
+			for {
+				if _, err := f.Write(page); err != nil {
+					break
+				}
+			}
+			f.Close()
+			sink := smtpsink.Start(t, smtpsink.Hooks{})
+			cfg := baseConfig(sink)
+			if !withServer {
+				cfg.Sender.Host = ""
+			}
+			h := start(t, l, cfg)
+			deadline := time.Now().Add(wait)
+			for strings.Count(h.logs.String(), "cannot write the Queue file") == 0 {
+				if time.Now().After(deadline) {
+					t.Fatalf("no Queue write failed on a full disk:\n%s", h.logs.String())
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			if n := len(sink.Messages()); n != 0 {
+				t.Fatalf("%d messages sent while the disk was full", n)
+			}
+			if err := os.Remove(filler); err != nil {
+				t.Fatal(err)
+			}
+			if !withServer {
+				for {
+					ins, _ := filepath.Glob(filepath.Join(l.Queue, "*.in"))
+					emls, _ := filepath.Glob(filepath.Join(l.Queue, "*.eml"))
+					if len(ins) == 0 && len(emls) == 5 {
+						return
+					}
+					if time.Now().After(deadline.Add(wait)) {
+						t.Fatalf("Queue holds %d claims and %d messages, want 0 and 5", len(ins), len(emls))
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
+			}
+			sink.WaitFor(t, wait, "the five messages once there is room", count(5))
+			waitEmpty(t, l)
+			time.Sleep(300 * time.Millisecond)
+			if n := len(sink.Messages()); n != 5 {
+				t.Fatalf("%d messages, want 5", n)
+			}
+		})
 	}
 }
 

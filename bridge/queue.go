@@ -280,6 +280,11 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 			return due
 		}
 	}
+	if b.cfg.Sender.Host == "" {
+		// No Outbound Server: the message waits in Queue, and is read
+		// from there at the start that has one.
+		return time.Time{}
+	}
 	path := b.queuePath(id, ".eml")
 	pm, size, err := b.readQueueFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
