@@ -324,7 +324,13 @@ func (b *Bridge) tryClaim(name string) time.Time {
 	in, err := b.root.Move(path, b.root.Layout().Queue, id+".in")
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return forget()
+			if _, serr := os.Lstat(path); errors.Is(serr, fs.ErrNotExist) {
+				return forget() // claimed or deleted by someone else
+			}
+			// The file is there: Queue is not (deleted by hand). It is
+			// created again (mailroot's Mend, which logs it); until
+			// then the file waits here.
+			err = fmt.Errorf("the Queue folder is missing: %w", err)
 		}
 		pf.tries++
 		switch {

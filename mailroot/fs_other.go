@@ -113,6 +113,18 @@ func SameVolume(a, b string) error {
 	return nil
 }
 
+// lockHeld reports whether the lock file f is still the one at its path:
+// a folder or file deleted by hand takes the lock with it, and a second
+// instance would lock a new file there.
+func lockHeld(f *os.File) bool {
+	fi, err := os.Stat(f.Name())
+	if err != nil {
+		return false
+	}
+	cur, err := f.Stat()
+	return err != nil || os.SameFile(fi, cur) // cannot tell: held
+}
+
 // lockFile takes an exclusive, non-blocking lock (flock) on path.
 func lockFile(path string) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)

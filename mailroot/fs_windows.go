@@ -158,6 +158,15 @@ func SameVolume(a, b string) error {
 	return nil
 }
 
+// lockHeld reports whether the lock file f is still at its path. (Not
+// compared with the file at the path: os.SameFile is not reliable between
+// a handle and a path on every Windows file system, and taking the lock
+// again on the same file would find it locked, by us.)
+func lockHeld(f *os.File) bool {
+	_, err := os.Stat(f.Name())
+	return err == nil
+}
+
 // lockFile takes an exclusive, non-blocking lock (LockFileEx) on path.
 func lockFile(path string) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)

@@ -273,12 +273,54 @@ func CheckLocks(l Layout) error {
 // Close releases the mail root for another process. Files being written
 // must be committed or aborted first.
 func (r *Root) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	var err error
 	for _, l := range r.locks {
 		err = errors.Join(err, l.Close())
 	}
 	r.locks = nil
 	return err
+}
+
+// Mend creates again the folders that went missing since Open (deleted by
+// hand, or by a clean-up of temporary folders that took SortTemp), as Open
+// would, and takes again the locks that went with them, so that a second
+// instance is still kept out. It returns the folders it created; the error
+// says what it could not mend (ErrInUse: another instance took a lock
+// meanwhile). Meant to be called every few seconds.
+func (r *Root) Mend() ([]Folder, error) {
+	var created []Folder
+	var errs []error
+	for _, f := range r.layout.Folders() {
+		if _, err := os.Stat(f.Path); !errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err := os.MkdirAll(f.Path, 0o777); err != nil {
+			errs = append(errs, fmt.Errorf("the %s folder is missing and cannot be created again: %w", f.Name, err))
+			continue
+		}
+		created = append(created, f)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i, l := range r.locks {
+		if lockHeld(l) {
+			continue
+		}
+		nl, err := lockFile(l.Name())
+		if errors.Is(err, ErrInUse) {
+			errs = append(errs, fmt.Errorf("%w: %s was deleted, and another mailbridge running on this mail root has locked it since: stop one of them", ErrInUse, l.Name()))
+			continue
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("taking the lock %s again: %w", l.Name(), err))
+			continue
+		}
+		l.Close()
+		r.locks[i] = nl
+	}
+	return created, errors.Join(errs...)
 }
 
 // Layout returns the folders of r.

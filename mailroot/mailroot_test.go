@@ -389,3 +389,60 @@ func TestOpenRefusesOneFolderTwice(t *testing.T) {
 		t.Fatalf("distinct folders: %v", errs)
 	}
 }
+
+// Folders deleted while the root is open (by hand, or a clean-up of
+// temporary folders that takes SortTemp) are created again by Mend, and
+// their locks taken again: a second Open is still refused. Found from
+// outside: SortTemp was never created again, and a second instance ran.
+func TestMendRecreatesFoldersAndLocks(t *testing.T) {
+	r := openTemp(t)
+	l := r.Layout()
+	if created, err := r.Mend(); len(created) != 0 || err != nil {
+		t.Fatalf("nothing to mend: %v %v", created, err)
+	}
+	for _, dir := range []string{l.SortTemp, l.Queue, l.Drop} {
+		if err := os.RemoveAll(dir); err != nil {
+			t.Skipf("cannot delete a folder holding an open lock file here (as on Windows): %v", err)
+		}
+	}
+	created, err := r.Mend()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range created {
+		got = append(got, f.Name)
+	}
+	if strings.Join(got, ",") != "Drop,Queue,SortTemp" {
+		t.Fatalf("created %v", got)
+	}
+	if _, err := Open(l); !errors.Is(err, ErrInUse) {
+		t.Fatalf("second Open after Mend: %v", err)
+	}
+	f, err := r.Create(l.Drop, "after.eml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write([]byte("x"))
+	if _, err := f.Commit(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// When another instance has locked the new lock file first, Mend says so.
+func TestMendReportsAnotherInstance(t *testing.T) {
+	r := openTemp(t)
+	l := r.Layout()
+	if err := os.RemoveAll(l.SortTemp); err != nil {
+		t.Skipf("cannot delete a folder holding an open lock file here (as on Windows): %v", err)
+	}
+	os.RemoveAll(l.Queue)
+	other, err := Open(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if _, err := r.Mend(); !errors.Is(err, ErrInUse) || !strings.Contains(err.Error(), "another mailbridge running on this mail root") {
+		t.Fatalf("Mend: %v", err)
+	}
+}

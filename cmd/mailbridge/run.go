@@ -64,6 +64,9 @@ func bridgeConfig(cfg *config.Config, w3c sender.CommandLog) bridge.Config {
 type runOptions struct {
 	now      func() time.Time
 	certPoll time.Duration
+	// mendEvery is how often folders deleted while running are looked
+	// for (mendFolders); 0 means 5 seconds.
+	mendEvery time.Duration
 }
 
 // run wires the parts and runs until ctx is cancelled. It calls ready
@@ -120,6 +123,10 @@ func runWith(ctx context.Context, cfg *config.Config, log *slog.Logger, ready fu
 	var tlsConf *tls.Config
 	stopWatch := make(chan struct{})
 	defer close(stopWatch)
+	if opts.mendEvery <= 0 {
+		opts.mendEvery = 5 * time.Second
+	}
+	go mendFolders(root, log, stopWatch, opts.mendEvery)
 	if cfg.Inbound.TLSEnabled() {
 		store, err := tlscert.NewStore(cfg.Inbound.PFXPath, cfg.Inbound.PFXPassword, cfg.Inbound.PFXPasswordFile, log, tlscert.Options{Now: opts.now, Hostname: cfg.Hostname})
 		if err != nil {
@@ -238,6 +245,41 @@ func runWith(ctx context.Context, cfg *config.Config, log *slog.Logger, ready fu
 	<-bridgeErr
 	log.Info("mailbridge stopped")
 	return nil
+}
+
+// mendFolders creates again, every period, the mail root's folders that
+// were deleted while mailbridge runs (mailroot's Mend): mailbridge's own
+// SortTemp and Queue above all, which a clean-up of temporary folders may
+// take, and without which nothing is stored or claimed. What it cannot
+// mend is logged when it starts and when it changes, not every period.
+func mendFolders(root *mailroot.Root, log *slog.Logger, stop <-chan struct{}, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	last := ""
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		created, err := root.Mend()
+		for _, f := range created {
+			log.Warn("folder deleted while mailbridge runs: created again; if other programs use it (writers of Pickup, readers of Drop), check that they still have access to it",
+				"folder", f.Name, "path", f.Path)
+		}
+		msg := ""
+		if err != nil {
+			msg = err.Error()
+		}
+		if msg != last {
+			if err != nil {
+				log.Error("mail root folder missing", "error", err)
+			} else {
+				log.Info("mail root folders in place again")
+			}
+			last = msg
+		}
+	}
 }
 
 // explainListen turns a listen error into advice: who holds the port and

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mailbridge/mailbridge/config"
+	"github.com/mailbridge/mailbridge/internal/testlog"
+	"github.com/mailbridge/mailbridge/internal/testtool"
+)
+
+// SortTemp and Queue deleted while running (a clean-up of temporary
+// folders) are created again, and said so; a second instance is still
+// kept out. Found from outside: nothing was stored or claimed after that
+// until an administrator made the folders again, and a second instance
+// could start.
+func TestRunMendsDeletedFolders(t *testing.T) {
+	dir := testDir(t)
+	conf := filepath.Join(dir, "mailbridge.toml")
+	root := filepath.Join(dir, "mailroot")
+	text := fmt.Sprintf("hostname = \"mb.test\"\n[mailroot]\nroot = %q\n[inbound]\nbind = \"127.0.0.1\"\nport = %d\n", root, testtool.FreePort(t))
+	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs testlog.Buffer
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	ready := make(chan struct{})
+	go func() {
+		done <- runWith(ctx, cfg, slog.New(slog.NewTextHandler(&logs, nil)), func() { close(ready) }, runOptions{now: time.Now, certPoll: time.Hour, mendEvery: 50 * time.Millisecond})
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	<-ready
+	// The bridge has read Queue once it says what it relays.
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(logs.String(), "no Outbound Server"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("the bridge did not start:\n%s", logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, name := range []string{"SortTemp", "Queue"} {
+		if err := os.RemoveAll(filepath.Join(root, name)); err != nil {
+			t.Skipf("cannot delete a folder holding an open lock file here (as on Windows): %v", err)
+		}
+	}
+	// A Pickup file claimed while Queue is missing waits in Pickup, and is
+	// claimed once Queue is back (it was forgotten).
+	if err := os.WriteFile(filepath.Join(root, "Pickup", "m.eml"), []byte("From: a@x.test\r\nTo: b@y.test\r\n\r\nbody\r\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		queued, _ := filepath.Glob(filepath.Join(root, "Queue", "*.eml"))
+		if len(queued) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the Pickup file was not claimed once Queue was back:\n%s", logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for strings.Count(logs.String(), "created again") < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the folders were not created again:\n%s", logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, name := range []string{"SortTemp", "Queue"} {
+		if _, err := os.Stat(filepath.Join(root, name, "mailbridge.lock")); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if code, _, errs := runCmd(t, "check", "--config", conf); code != 1 || !strings.Contains(errs, "locked by another running mailbridge") {
+		t.Fatalf("check beside the running instance: exit %d\n%s", code, errs)
+	}
+}
