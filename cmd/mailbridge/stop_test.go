@@ -70,15 +70,16 @@ func TestStopDuringDeliverySendsOnce(t *testing.T) {
 	}
 }
 
-// When shutdown_timeout runs out before the smart host's reply to the
-// final ".", the stop cuts the delivery and says which message may be
-// sent twice.
+// When the smart host's reply to the final "." takes longer than a stop
+// waits for it (shutdown_timeout, and at least the sender's 10 seconds of
+// grace for that reply), the stop cuts the delivery and says which message
+// may be sent twice.
 func TestStopTimeoutCutsDeliveryWithWord(t *testing.T) {
 	dotSeen := make(chan struct{}, 1)
 	sink := smtpsink.Start(t, smtpsink.Hooks{Data: func(string, []string, []byte) error {
 		select {
 		case dotSeen <- struct{}{}:
-			time.Sleep(4 * time.Second)
+			time.Sleep(12 * time.Second)
 		default:
 		}
 		return nil
