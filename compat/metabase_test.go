@@ -335,6 +335,29 @@ func TestDecodeIPSecListRoundTrip(t *testing.T) {
 	}
 }
 
+// IIS compares (client & mask) == (address & mask), so an address stored
+// with bits set beyond its mask (10.0.0.1 with 255.0.0.0) stands for the
+// whole subnet. The import writes it as that range, without host bits
+// (10.0.0.0/8), which the configuration refuses: "10.0.0.1/8" could be
+// one host meant, or the /8.
+func TestImportIPSecListHostBits(t *testing.T) {
+	unmasked := func(s string, bits int) netip.Prefix { return netip.PrefixFrom(netip.MustParseAddr(s), bits) }
+	relay := encodeIPSecList(&IPSecList{Grant: []netip.Prefix{unmasked("10.0.0.1", 8), unmasked("192.168.1.77", 24), unmasked("2001:db8::1", 32), unmasked("::ffff:172.16.5.4", 108)}})
+	ipsec := encodeIPSecList(&IPSecList{Deny: []netip.Prefix{unmasked("203.0.113.9", 24)}})
+	out := importSite1(t, `<c><IIsSmtpServer Location ="/LM/SmtpSvc/1" RelayIpList="`+relay+`" IPSecurity="`+ipsec+`"/></c>`)
+	for _, want := range []string{
+		`relay_from = ["10.0.0.0/8", "192.168.1.0/24", "2001:db8::/32", "::ffff:172.16.0.0/108"]`,
+		`deny_from = ["203.0.113.0/24"]`,
+	} {
+		if !strings.Contains(string(out), "\n"+want+"\n") {
+			t.Errorf("want %s in:\n%s", want, out)
+		}
+	}
+	if _, err := config.Parse("import.toml", out); err != nil {
+		t.Fatalf("the import does not load: %v\n%s", err, out)
+	}
+}
+
 // encodeIPSecList writes l in the layout DecodeIPSecList reads: one address
 // entry per run of equal masks, names one to an entry.
 func encodeIPSecList(l *IPSecList) string {

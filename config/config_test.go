@@ -339,7 +339,7 @@ func TestPickupIgnore(t *testing.T) {
 // are matched as IPv4 (the listener unmaps them), so kept as IPv6 such a
 // deny_from entry never denied anyone.
 func TestMappedRanges(t *testing.T) {
-	c, err := Parse("mb.toml", []byte("[inbound]\ndeny_from = [\"::ffff:127.0.0.3/128\", \"::ffff:127.0.0.0/104\", \"::ffff:10.1.2.3\", \"::ffff:0:0/80\", \"2001:db8::/32\"]\n"))
+	c, err := Parse("mb.toml", []byte("[inbound]\ndeny_from = [\"::ffff:127.0.0.3/128\", \"::ffff:127.0.0.0/104\", \"::ffff:10.1.2.3\", \"::/80\", \"2001:db8::/32\"]\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -409,6 +409,15 @@ func TestListItemProblems(t *testing.T) {
 			`mb.toml:2: pickup.ignore: item 3 ("[a-"): must be a file name pattern`,
 			`mb.toml:2: pickup.ignore: item 4 ("tmp/*.eml"): must be a file name pattern`,
 			`mb.toml:2: pickup.ignore: item 5 (7): must be a string in quotes`,
+		}},
+		// A range with host bits set was read as the whole range: one
+		// host meant, a /8 opened to relaying. Both readings are named.
+		{"host bits", "[inbound]\nrelay_from = [\"10.0.0.1/8\", \"10.0.0.0/8\", \"192.168.1.1/32\"]\nallow_from = [\"2001:db8::1/32\"]\n" +
+			"deny_from = [\"::ffff:10.0.0.1/104\", \"::ffff:0:0/80\", \"::ffff:10.0.0.0/104\", \"::ffff:10.0.0.9\"]\n", []string{
+			`mb.toml:2: inbound.relay_from: item 1 ("10.0.0.1/8"): has host bits set after /8, so it would cover all of 10.0.0.0/8; write "10.0.0.0/8" for the range or "10.0.0.1" for the one host`,
+			`mb.toml:3: inbound.allow_from: item 1 ("2001:db8::1/32"): has host bits set after /32, so it would cover all of 2001:db8::/32; write "2001:db8::/32" for the range or "2001:db8::1" for the one host`,
+			`mb.toml:4: inbound.deny_from: item 1 ("::ffff:10.0.0.1/104"): has host bits set after /104, so it would cover all of ::ffff:10.0.0.0/104 (the IPv4 range 10.0.0.0/8); write "::ffff:10.0.0.0/104" for the range or "::ffff:10.0.0.1" for the one host`,
+			`mb.toml:4: inbound.deny_from: item 2 ("::ffff:0:0/80"): has host bits set after /80, so it would cover all of ::/80; write "::/80" for the range or "::ffff:0.0.0.0" for the one host`,
 		}},
 		{"nested lists shown as TOML", "[inbound]\ndeny_from = [[\"10.0.0.1\", 2], \"x\"]\n", []string{
 			`mb.toml:2: inbound.deny_from: item 1 (["10.0.0.1", 2]): must be a string in quotes`,

@@ -708,7 +708,10 @@ func patternList(dst *[]string) func(any) error {
 }
 
 // prefixList reads IP addresses and CIDR ranges ("192.0.2.7", "10.0.0.0/8",
-// "2001:db8::/32").
+// "2001:db8::/32"). A range whose address has bits set after its prefix
+// length ("10.0.0.1/8") is refused: it is read as the whole range
+// (10.0.0.0/8), while whoever wrote it may have meant the one host, and in
+// relay_from that difference opens a relay to a /8.
 func prefixList(dst *[]netip.Prefix) func(any) error {
 	return func(v any) error {
 		var out []netip.Prefix
@@ -721,13 +724,17 @@ func prefixList(dst *[]netip.Prefix) func(any) error {
 				}
 				p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
 			}
+			if err := hostBits(p); err != nil {
+				return err
+			}
 			// Clients are matched as IPv4 when they come as IPv4-mapped
 			// IPv6 (listener: Unmap), so a mapped range must be the IPv4
-			// range it stands for, or it would never match anyone.
+			// range it stands for, or it would never match anyone. (A
+			// range without host bits stays without them unmapped.)
 			if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
 				p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
 			}
-			out = append(out, p.Masked())
+			out = append(out, p)
 			return nil
 		})
 		if err != nil {
@@ -739,6 +746,23 @@ func prefixList(dst *[]netip.Prefix) func(any) error {
 		*dst = out
 		return nil
 	}
+}
+
+// hostBits refuses a range written with bits set after its prefix length,
+// naming both readings: the range it covers, and the one host. The range
+// is checked as written, before an IPv4-mapped one is unmapped, so that
+// the fix is spelled in the form the administrator used.
+func hostBits(p netip.Prefix) error {
+	m := p.Masked()
+	if p == m {
+		return nil
+	}
+	cover := m.String()
+	if a := m.Addr(); a.Is4In6() && m.Bits() >= 96 {
+		cover += " (the IPv4 range " + netip.PrefixFrom(a.Unmap(), m.Bits()-96).String() + ")"
+	}
+	return fmt.Errorf("has host bits set after /%d, so it would cover all of %s; write %q for the range or %q for the one host",
+		p.Bits(), cover, m.String(), p.Addr().String())
 }
 
 func tlsVersion(dst *uint16) func(any) error {
