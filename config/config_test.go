@@ -160,12 +160,28 @@ func TestParseSize(t *testing.T) {
 		{"NaN", 0, false}, {"nan MB", 0, false}, {"Inf", 0, false}, {"0.1", 0, false}, {"0.5", 0, false},
 		{"0x10", 0, false}, {"1e3", 0, false}, {"1_000", 0, false}, {".5MB", 0, false}, {"5.MB", 0, false},
 		{"0.5KB", 512, true}, {"1.5", 1, true},
+		// 1 TiB at most, whichever form: a number was taken at any size.
+		{int64(1 << 40), 1 << 40, true}, {"1024GB", 1 << 40, true}, {"1099511627776", 1 << 40, true},
+		{int64(1<<40 + 1), 0, false}, {int64(99999999999999999), 0, false}, {"1099511627777", 0, false}, {"1025GB", 0, false},
 	}
 	for _, tt := range tests {
 		got, err := ParseSize(tt.in)
 		if (err == nil) != tt.ok || got != tt.want {
 			t.Errorf("ParseSize(%v) = %d, %v", tt.in, got, err)
 		}
+	}
+	// Too large is one error, as a number or as a string, with the bound.
+	const tooLarge = `must be at most "1024GB" (1 TiB, 1099511627776 bytes)`
+	for _, tt := range []struct{ key, value string }{
+		{"inbound.max_message_size", `99999999999999999`},
+		{"inbound.max_message_size", `"99999999999999999"`},
+		{"inbound.max_attachment_size", `1099511627777`},
+		{"inbound.max_attachment_size", `"1025GB"`},
+		{"log.max_size", `"` + strings.Repeat("9", 400) + `"`},
+	} {
+		section, key, _ := strings.Cut(tt.key, ".")
+		_, err := Parse("mb.toml", []byte("["+section+"]\n"+key+" = "+tt.value+"\n"))
+		checkProblems(t, err, "", []string{"mb.toml:2: " + tt.key + " = " + tt.value + ": " + tooLarge})
 	}
 }
 

@@ -936,14 +936,27 @@ func shortDuration(d time.Duration) string {
 	return s
 }
 
+// maxSize is the largest size, in either form: 1 TiB ("1024GB"), far
+// beyond any message or log file, and far below where float64 loses whole
+// bytes.
+const maxSize = 1 << 40
+
+// errTooLarge is the one error for a size above maxSize, whichever form
+// it is written in.
+var errTooLarge = fmt.Errorf(`must be at most "1024GB" (1 TiB, %d bytes)`, int64(maxSize))
+
 // ParseSize reads a size: a whole number of bytes, or a string such as
-// "20MB", "512KB", "1GB" (binary multiples: 1 MB = 1,048,576 bytes).
+// "20MB", "512KB", "1GB" (binary multiples: 1 MB = 1,048,576 bytes), from
+// 1 byte to 1 TiB.
 func ParseSize(v any) (int64, error) {
 	const help = `must be a size: bytes as a number, or a string such as "512KB", "20MB" or "1GB"`
 	switch x := v.(type) {
 	case int64:
 		if x <= 0 {
 			return 0, errors.New("must be greater than 0")
+		}
+		if x > maxSize {
+			return 0, errTooLarge
 		}
 		return x, nil
 	case string:
@@ -964,9 +977,10 @@ func ParseSize(v any) (int64, error) {
 		if !plainNumber(s) {
 			return 0, errors.New(help)
 		}
+		// On plain digits ParseFloat fails only beyond float64's range.
 		f, err := strconv.ParseFloat(s, 64)
-		if err != nil || f*float64(mult) > 1<<40 {
-			return 0, errors.New(help)
+		if err != nil || f*float64(mult) > maxSize {
+			return 0, errTooLarge
 		}
 		// A fraction of a byte rounds down to nothing: "0.1" is refused,
 		// not taken as 0, which means no limit where a limit is optional.
