@@ -147,6 +147,33 @@ func TestFolderRules(t *testing.T) {
 	}
 }
 
+// TestSizeProblemsQuoteAsWritten: a problem quotes a size as the file
+// wrote it, not as FormatSize writes the number it became ("1536KB" for
+// "1.5MB"), so that the administrator finds it; a size refused on its own
+// is not compared with the other besides.
+func TestSizeProblemsQuoteAsWritten(t *testing.T) {
+	for _, tt := range []struct {
+		name, toml string
+		want       []string
+	}{
+		{"fractional max_message_size", "max_message_size = \"1.5MB\"", []string{
+			`mb.toml:2: inbound.max_message_size = "1.5MB": smaller than inbound.max_attachment_size (default 20MB)`}},
+		{"both written", "max_message_size = \"20 mb\"\nmax_attachment_size = \"0.5G\"", []string{
+			`mb.toml:3: inbound.max_attachment_size = "0.5G": larger than inbound.max_message_size ("20 mb")`}},
+		{"a number", "max_attachment_size = 52428800", []string{
+			`mb.toml:2: inbound.max_attachment_size = 52428800: larger than inbound.max_message_size (default 30MB)`}},
+		{"max_message_size refused", "max_message_size = \"lots\"\nmax_attachment_size = \"40MB\"", []string{
+			`mb.toml:2: inbound.max_message_size = "lots": must be a size`}},
+		{"max_attachment_size refused", "max_message_size = \"10MB\"\nmax_attachment_size = \"1.5TB\"", []string{
+			`mb.toml:3: inbound.max_attachment_size = "1.5TB": must be a size`}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("mb.toml", []byte("[inbound]\n"+tt.toml+"\n"))
+			checkProblems(t, err, "", tt.want)
+		})
+	}
+}
+
 func TestParseSize(t *testing.T) {
 	tests := []struct {
 		in   any
@@ -947,6 +974,13 @@ func TestFoldersOfTheirOwn(t *testing.T) {
 			checkProblems(t, err, "", tt.want)
 		})
 	}
+	// From a file, a relative folder is quoted as written, not as
+	// resolved against the file's folder.
+	dir := testdir.New(t)
+	path := filepath.Join(dir, "mb.toml")
+	os.WriteFile(path, []byte("[mailroot]\nroot = \"mr\"\nqueue = \"mr/Drop\"\n"), 0o644)
+	_, err := Load(path)
+	checkProblems(t, err, path, []string{`:3: mailroot.queue = "mr/Drop": must be a folder of its own`})
 	// Badmail under Pickup, or SortTemp's, is no problem: Pickup is not
 	// read recursively, and SortTemp's cleaning removes its own files only.
 	for _, ok := range []string{"badmail = \"mr/Pickup/Badmail\"\n", "badmail = \"mr/SortTemp\"\n"} {

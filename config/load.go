@@ -126,7 +126,7 @@ func parse(name, base string, data []byte, machine string) (*Config, error) {
 	c.Mailroot = Mailroot{Root: c.Mailroot.Root}
 	c.Pickup.DefaultDomain = ""
 	pos := locate(data)
-	l := &loader{file: name, lines: pos.keys, items: pos.items}
+	l := &loader{file: name, lines: pos.keys, items: pos.items, raw: raw}
 	l.table("", raw, c.topKeys())
 	for _, sec := range c.sections() {
 		v, ok := raw[sec.name]
@@ -313,7 +313,26 @@ type loader struct {
 	file  string
 	lines map[string]int   // dotted key -> its line
 	items map[string][]int // dotted key of a list -> the line of each item
+	raw   map[string]any   // the file as decoded: values as written
 	errs  Errors
+}
+
+// written is the value of the dotted key as the file wrote it ("1.5MB",
+// not the 1572864 it became), for a problem to quote; ok is false when
+// the file does not set the key.
+func (l *loader) written(dotted string) (v any, ok bool) {
+	t := l.raw
+	for {
+		name, rest, nested := strings.Cut(dotted, ".")
+		if !nested {
+			v, ok = t[name]
+			return v, ok
+		}
+		if t, ok = t[name].(map[string]any); !ok {
+			return nil, false
+		}
+		dotted = rest
+	}
 }
 
 func (l *loader) fail(dotted string, v any, msg string) {
@@ -451,18 +470,38 @@ func suggest(n string, keys []key) string {
 	return "; known keys here: " + strings.Join(names, ", ")
 }
 
-// validate checks what spans several keys.
+// asWritten is the value of the dotted key as written, or effective (a
+// default, or a folder derived from root) when the file does not set it.
+func (l *loader) asWritten(dotted string, effective any) any {
+	if v, ok := l.written(dotted); ok {
+		return v
+	}
+	return effective
+}
+
+// validate checks what spans several keys. A problem quotes a value as the
+// file wrote it (a relative path, "1.5MB"), not as it was resolved.
 func (l *loader) validate(c *Config) {
 	in := c.Inbound
-	if in.MaxAttachmentSize > in.MaxMessageSize {
-		if _, set := l.lines["inbound.max_attachment_size"]; !set {
+	// A size refused on its own line is not compared again: its default
+	// stood in for it.
+	if in.MaxAttachmentSize > in.MaxMessageSize && !l.failed("inbound.max_message_size") && !l.failed("inbound.max_attachment_size") {
+		// Each size is quoted as written ("1.5MB", not "1536KB"), or
+		// named a default when it is not written.
+		msgSize, msgSet := l.written("inbound.max_message_size")
+		attSize, attSet := l.written("inbound.max_attachment_size")
+		if !attSet {
 			// Only max_message_size is written: the problem is on its
 			// line, with the default it falls below.
-			l.fail("inbound.max_message_size", FormatSize(in.MaxMessageSize),
+			l.fail("inbound.max_message_size", msgSize,
 				"smaller than inbound.max_attachment_size (default "+FormatSize(in.MaxAttachmentSize)+"); set max_attachment_size below it too, or raise max_message_size (base64 needs about 4/3 of the attachment size)")
 		} else {
-			l.fail("inbound.max_attachment_size", FormatSize(in.MaxAttachmentSize),
-				"larger than inbound.max_message_size ("+FormatSize(in.MaxMessageSize)+"); base64 needs about 4/3 of the attachment size, so raise max_message_size")
+			msg := "default " + FormatSize(in.MaxMessageSize)
+			if msgSet {
+				msg = show(msgSize)
+			}
+			l.fail("inbound.max_attachment_size", attSize,
+				"larger than inbound.max_message_size ("+msg+"); base64 needs about 4/3 of the attachment size, so raise max_message_size")
 		}
 	}
 	if in.TLSEnabled() && in.PFXPath == "" && l.lines["inbound.pfx_path"] == 0 {
@@ -484,13 +523,13 @@ func (l *loader) validate(c *Config) {
 	m := c.Mailroot
 	// IIS: "Drop may be any folder except the Pickup folder".
 	if samePath(m.Drop, m.Pickup) {
-		l.fail("mailroot.drop", m.Drop, "is the Pickup folder: received mail would be relayed out again; choose another folder")
+		l.fail("mailroot.drop", l.asWritten("mailroot.drop", m.Drop), "is the Pickup folder: received mail would be relayed out again; choose another folder")
 	}
 	if samePath(m.Queue, m.Pickup) || samePath(m.Queue, m.Drop) {
-		l.fail("mailroot.queue", m.Queue, "must be a folder of its own, not Pickup or Drop")
+		l.fail("mailroot.queue", l.asWritten("mailroot.queue", m.Queue), "must be a folder of its own, not Pickup or Drop")
 	}
 	if samePath(m.SortTemp, m.Drop) || samePath(m.SortTemp, m.Pickup) {
-		l.fail("mailroot.sorttemp", m.SortTemp, "must be a folder of its own: temporary files there would be read as mail")
+		l.fail("mailroot.sorttemp", l.asWritten("mailroot.sorttemp", m.SortTemp), "must be a folder of its own: temporary files there would be read as mail")
 	}
 	// Badmail in Pickup would send its .BAD files out again and take its
 	// .BDR and .BDP files for mail, each refused into Badmail again: the
@@ -500,7 +539,7 @@ func (l *loader) validate(c *Config) {
 		{"Pickup", m.Pickup}, {"Drop", m.Drop}, {"Queue", m.Queue},
 	} {
 		if samePath(m.Badmail, f.path) {
-			l.fail("mailroot.badmail", m.Badmail, "is the "+f.name+" folder: Badmail must be a folder of its own, where nothing reads its files as mail; choose another folder")
+			l.fail("mailroot.badmail", l.asWritten("mailroot.badmail", m.Badmail), "is the "+f.name+" folder: Badmail must be a folder of its own, where nothing reads its files as mail; choose another folder")
 			break
 		}
 	}
