@@ -11,11 +11,15 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/BurntSushi/toml"
 
 	"github.com/mailbridge/mailbridge/config"
 )
@@ -68,7 +72,7 @@ func TestImportGolden(t *testing.T) {
 			if !bytes.Equal(got, want) {
 				t.Errorf("%s differs from the import of %s:\n%s", golden, xmlFile, lineDiff(string(want), string(got)))
 			}
-			c, err := config.Parse(golden, got)
+			c, err := parseImport(golden, got)
 			if err != nil {
 				t.Fatalf("the import does not load:\n%v", err)
 			}
@@ -88,6 +92,50 @@ func checkNotWider(t testing.TB, out []byte, c *config.Config) {
 	if all4, all6 := config.CoversAll(c.Inbound.RelayFrom); all4 || all6 {
 		t.Errorf("the import's relay_from %v is an open relay:\n%s", c.Inbound.RelayFrom, out)
 	}
+}
+
+// parseImport loads an import as config.Parse does on the machine it is
+// made for. Its folders are IIS's, Windows paths, which mailbridge refuses
+// elsewhere (a relative folder named 'C:\inetpub\mailroot' would take the
+// mail); so outside Windows each is first made a path of this system
+// ('C:\inetpub\mailroot' becomes '/C:/inetpub/mailroot', '\\srv\share'
+// becomes '//srv/share'), and every other key is checked as on Windows.
+func parseImport(name string, out []byte) (*config.Config, error) {
+	if runtime.GOOS == "windows" {
+		return config.Parse(name, out)
+	}
+	return config.Parse(name, windowsPathsHere(out))
+}
+
+// keyString is a line of an import that sets a key to a string.
+var keyString = regexp.MustCompile(`(?m)^\w+ = (?:'[^'\n]*'|"(?:[^"\\\n]|\\.)*")$`)
+
+// windowsPathsHere rewrites the Windows paths of a TOML text as paths of
+// this system, for parseImport.
+func windowsPathsHere(text []byte) []byte {
+	return keyString.ReplaceAllFunc(text, func(line []byte) []byte {
+		var kv map[string]any
+		if _, err := toml.Decode(string(line), &kv); err != nil || len(kv) != 1 {
+			return line
+		}
+		for k, v := range kv {
+			p, ok := v.(string)
+			drive := ok && len(p) >= 3 && p[1] == ':' && (p[2] == '\\' || p[2] == '/')
+			if !drive && !strings.HasPrefix(p, `\\`) {
+				return line
+			}
+			p = strings.ReplaceAll(p, `\`, "/")
+			if drive {
+				p = "/" + p
+			}
+			var b bytes.Buffer
+			if err := toml.NewEncoder(&b).Encode(map[string]string{k: p}); err != nil {
+				return line
+			}
+			return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
+		}
+		return line
+	})
 }
 
 func importFile(t testing.TB, file string, site int) []byte {
@@ -353,7 +401,7 @@ func TestImportIPSecListHostBits(t *testing.T) {
 			t.Errorf("want %s in:\n%s", want, out)
 		}
 	}
-	if _, err := config.Parse("import.toml", out); err != nil {
+	if _, err := parseImport("import.toml", out); err != nil {
 		t.Fatalf("the import does not load: %v\n%s", err, out)
 	}
 }
@@ -467,7 +515,7 @@ func FuzzImportIIS(f *testing.F) {
 			}
 			return
 		}
-		c, err := config.Parse("import.toml", out)
+		c, err := parseImport("import.toml", out)
 		if err != nil {
 			t.Fatalf("the import does not load: %v\n%s", err, out)
 		}
@@ -521,7 +569,7 @@ func FuzzImportValues(f *testing.F) {
 			}
 			return
 		}
-		c, err := config.Parse("import.toml", out)
+		c, err := parseImport("import.toml", out)
 		if err != nil {
 			t.Fatalf("the import does not load: %v\n%s", err, out)
 		}
@@ -563,7 +611,7 @@ func TestImportSizes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c, err := config.Parse("import.toml", out)
+		c, err := parseImport("import.toml", out)
 		if err != nil {
 			t.Fatalf("%s: %v\n%s", tt.attr, err, out)
 		}
@@ -594,7 +642,7 @@ func TestImportMaxRecipients(t *testing.T) {
 		{"0", 100, "IIS MaxRecipients = 0 (line 1) is outside 1 to 1000000"},
 	} {
 		out := importSite1(t, `<c><IIsSmtpServer Location ="/LM/SmtpSvc/1" MaxRecipients="`+tt.value+`"/></c>`)
-		c, err := config.Parse("import.toml", out)
+		c, err := parseImport("import.toml", out)
 		if err != nil {
 			t.Fatalf("%s: %v", tt.value, err)
 		}
@@ -651,7 +699,7 @@ func TestImportRouteUserName(t *testing.T) {
 			xml := `<c><IIsSmtpService Location ="/LM/SmtpSvc" ` + tt.service + `/><IIsSmtpServer Location ="/LM/SmtpSvc/1" ` + tt.server + `/></c>`
 			raw := importSite1(t, xml)
 			out := string(raw)
-			if _, err := config.Parse("import.toml", raw); err != nil {
+			if _, err := parseImport("import.toml", raw); err != nil {
 				t.Fatalf("the import does not load: %v\n%s", err, out)
 			}
 			outbound := out[strings.Index(out, "\n[outbound]\n"):strings.Index(out, "\n[pickup]\n")]

@@ -29,7 +29,14 @@ type Problem struct {
 	Key   string // dotted: "inbound.port"
 	Value string // as written, "" when absent
 	Msg   string
+
+	err error // what the key's own check returned, for Is; nil for others
 }
+
+// Is reports whether the key's own check refused its value with target
+// (errors.Is), such as ErrWindowsPath. A problem that spans keys, or
+// that is not about a value, is no such error.
+func (p Problem) Is(target error) bool { return p.err != nil && errors.Is(p.err, target) }
 
 func (p Problem) String() string {
 	var b strings.Builder
@@ -68,6 +75,12 @@ func (e Errors) Error() string {
 
 // ErrInvalid is matched by errors.Is for any validation failure.
 var ErrInvalid = errors.New("invalid configuration")
+
+// ErrWindowsPath is what a path key's problem Is when the value is a
+// Windows path ('C:\inetpub\mailroot', '\\server\share') and this is
+// not Windows: such a configuration was made for a Windows machine (by
+// import-iis, say), where it may be right.
+var ErrWindowsPath = errors.New("a Windows path outside Windows")
 
 // Is makes errors.Is(err, ErrInvalid) true for an Errors value.
 func (e Errors) Is(target error) bool { return target == ErrInvalid }
@@ -405,6 +418,7 @@ func (l *loader) failKey(dotted string, v any, err error) {
 	var items itemErrors
 	if !errors.As(err, &items) {
 		l.fail(dotted, v, err.Error())
+		l.errs[len(l.errs)-1].err = err
 		return
 	}
 	for _, e := range items {
@@ -413,6 +427,7 @@ func (l *loader) failKey(dotted string, v any, err error) {
 		// lines has the item's own line, where the administrator must
 		// look, not its key's.
 		l.failAt(l.itemLine(dotted, e.n), dotted, nil, e.Error())
+		l.errs[len(l.errs)-1].err = e.err
 	}
 }
 

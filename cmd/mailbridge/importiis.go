@@ -77,15 +77,39 @@ func importIIS(args []string, stdout, stderr io.Writer) int {
 	}
 	// The import promises a file mailbridge loads; a failure here is our
 	// bug, and printing the file anyway would hand it to the administrator.
+	// Outside Windows, IIS's folders are refused as Windows paths: the
+	// file is for the Windows machine, where they are right.
+	windowsPaths := false
 	if _, err := config.Parse("import of "+path, out); err != nil {
-		fmt.Fprintf(stderr, "mailbridge import-iis: internal error: the configuration made from %s does not load; please report this with the file:\n%v\n", path, err)
-		return 1
+		windowsPaths = onlyWindowsPaths(err)
+		if !windowsPaths {
+			fmt.Fprintf(stderr, "mailbridge import-iis: internal error: the configuration made from %s does not load; please report this with the file:\n%v\n", path, err)
+			return 1
+		}
 	}
 	if _, err := stdout.Write(out); err != nil {
 		fmt.Fprintf(stderr, "mailbridge import-iis: %v\n", err)
 		return 1
 	}
+	if windowsPaths {
+		fmt.Fprintln(stderr, "mailbridge import-iis: note: the folders are IIS's, Windows paths: the configuration is for a Windows machine; to run mailbridge on this one, set [mailroot] (and [log] w3c_dir) to paths of this system first")
+	}
 	return 0
+}
+
+// onlyWindowsPaths reports whether every problem of err is a Windows path
+// refused outside Windows (config.ErrWindowsPath).
+func onlyWindowsPaths(err error) bool {
+	var problems config.Errors
+	if !errors.As(err, &problems) {
+		return false
+	}
+	for _, p := range problems {
+		if !p.Is(config.ErrWindowsPath) {
+			return false
+		}
+	}
+	return len(problems) > 0
 }
 
 func defaultMetabasePathText() string {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -76,8 +77,26 @@ func TestImportIISCommand(t *testing.T) {
 		if err := os.WriteFile(cfgFile, []byte(out), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := config.Load(cfgFile); err != nil {
-			t.Errorf("%v: the imported configuration does not load: %v", tt.args, err)
+		_, err := config.Load(cfgFile)
+		if runtime.GOOS == "windows" {
+			if err != nil || errs != "" {
+				t.Errorf("%v: the imported configuration does not load: %v\nstderr:\n%s", tt.args, err, errs)
+			}
+			continue
+		}
+		// Elsewhere IIS's folders, Windows paths, are refused (they would
+		// be relative folders named 'D:\Scans' here), and nothing else.
+		var problems config.Errors
+		if !errors.As(err, &problems) {
+			t.Fatalf("%v: the import of Windows paths loads outside Windows: %v", tt.args, err)
+		}
+		for _, p := range problems {
+			if !strings.HasPrefix(p.Key, "mailroot.") && p.Key != "log.w3c_dir" || !p.Is(config.ErrWindowsPath) {
+				t.Errorf("%v: %s\nwant only Windows-path problems", tt.args, p)
+			}
+		}
+		if !strings.Contains(errs, "note: the folders are IIS's, Windows paths: the configuration is for a Windows machine") {
+			t.Errorf("%v: no note on the Windows paths; stderr:\n%s", tt.args, errs)
 		}
 	}
 }
