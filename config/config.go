@@ -152,6 +152,15 @@ type Outbound struct {
 	Password string
 }
 
+// DelayNoticeNeverSent reports whether delay_notification is set (not
+// "0s", no notice) but not shorter than expiration: a message still
+// undelivered then goes to Badmail, with its non-delivery report, before
+// its delay notice is due, so none is ever sent (check warns). IIS's
+// defaults are 12 hours and 48 hours.
+func (o Outbound) DelayNoticeNeverSent() bool {
+	return o.DelayNotification > 0 && o.DelayNotification >= o.Expiration
+}
+
 // ClearTextAuth reports whether AUTH would be sent without TLS, which the
 // administrator chose with tls = "none" and a password (check warns).
 func (o Outbound) ClearTextAuth() bool {

@@ -569,6 +569,31 @@ func TestDurationMinimums(t *testing.T) {
 	}
 }
 
+// TestDelayNoticeNeverSent: a delay notice due at or after expiration is
+// never sent (the message is in Badmail by then), which check and the
+// start log warn of; "0s", no notice, is no such mistake.
+func TestDelayNoticeNeverSent(t *testing.T) {
+	for _, tt := range []struct {
+		toml string
+		want bool
+	}{
+		{"", false}, // 12h and 48h, IIS's
+		{"delay_notification = \"72h\"\nexpiration = \"48h\"", true},
+		{"delay_notification = \"48h\"", true},
+		{"delay_notification = \"47h59m\"", false},
+		{"expiration = \"6h\"", true}, // under the 12h default
+		{"delay_notification = \"0s\"\nexpiration = \"1m\"", false},
+	} {
+		c, err := Parse("mb.toml", []byte("[outbound]\n"+tt.toml+"\n"))
+		if err != nil {
+			t.Fatalf("%q: %v", tt.toml, err)
+		}
+		if got := c.Outbound.DelayNoticeNeverSent(); got != tt.want {
+			t.Errorf("%q: DelayNoticeNeverSent() = %v, want %v", tt.toml, got, tt.want)
+		}
+	}
+}
+
 func TestOutboundTLSKeys(t *testing.T) {
 	d := Default().Outbound
 	if d.TLS != "opportunistic" || !d.VerifyCertificate || d.Username != "" || d.CAs != nil || d.ClearTextAuth() {

@@ -975,11 +975,12 @@ func atLeast(d, min time.Duration) error {
 	case min == 0:
 		return errors.New("must not be negative")
 	}
-	return fmt.Errorf("must be at least %s", shortDuration(min))
+	return fmt.Errorf("must be at least %s", FormatDuration(min))
 }
 
-// shortDuration writes d as an administrator would: "1m", not "1m0s".
-func shortDuration(d time.Duration) string {
+// FormatDuration writes d as an administrator would, and as the
+// configuration reads it: "1m", not "1m0s"; "48h", not "48h0m0s".
+func FormatDuration(d time.Duration) string {
 	s := d.String()
 	if strings.HasSuffix(s, "m0s") {
 		s = strings.TrimSuffix(s, "0s")

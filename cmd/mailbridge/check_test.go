@@ -220,3 +220,35 @@ func TestCheckLogDestinations(t *testing.T) {
 		})
 	}
 }
+
+// check warns when delay_notification is not shorter than expiration: the
+// message is in Badmail before its delay notice is due, so none is ever
+// sent. "0s" (no notice) is no such mistake. A warning, not a problem:
+// check exits 0.
+func TestCheckDelayNotificationWarning(t *testing.T) {
+	const never = `: a message not delivered by then goes to Badmail, with a non-delivery report to its sender, before its delay notice is due, so no delay notice is ever sent; set delay_notification below expiration (IIS had "12h" and "48h"), or to "0s" for no delay notice`
+	for _, tt := range []struct {
+		name, outbound, want string
+	}{
+		{"defaults", "", ""},
+		{"longer", "delay_notification = \"72h\"\nexpiration = \"48h\"\n", `warning: [outbound] delay_notification = "72h" is not shorter than expiration = "48h"` + never},
+		{"equal, written otherwise", "delay_notification = \"2880m\"\n", `warning: [outbound] delay_notification = "48h" is not shorter than expiration = "48h"`},
+		{"expiration under the default", "expiration = \"6h\"\n", `warning: [outbound] delay_notification = "12h" is not shorter than expiration = "6h"`},
+		{"no notice", "delay_notification = \"0s\"\nexpiration = \"1h\"\n", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			conf := filepath.Join(testDir(t), "mailbridge.toml")
+			text := fmt.Sprintf("hostname = \"mail.test\"\n[mailroot]\nroot = 'mr'\n[inbound]\nbind = \"127.0.0.1\"\nport = %d\n[outbound]\n%s", testtool.FreePort(t), tt.outbound)
+			if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			code, out, errs := runCmd(t, "check", "--config", conf)
+			if code != 0 {
+				t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+			}
+			if tt.want == "" && strings.Contains(out, "delay_notification") || tt.want != "" && !strings.Contains(out, tt.want) {
+				t.Errorf("want warning %q\nstdout:\n%s", tt.want, out)
+			}
+		})
+	}
+}

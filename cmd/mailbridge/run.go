@@ -110,7 +110,7 @@ func runWith(ctx context.Context, cfg *config.Config, log *slog.Logger, ready fu
 	if cfg.Outbound.ClearTextAuth() {
 		log.Warn(clearTextAuthWarning)
 	}
-	for _, w := range []string{openRelayWarning(cfg.Inbound.RelayFrom), denyAllWarning(cfg.Inbound.DenyFrom)} {
+	for _, w := range []string{openRelayWarning(cfg.Inbound.RelayFrom), denyAllWarning(cfg.Inbound.DenyFrom), delayNotificationWarning(cfg.Outbound)} {
 		if w != "" {
 			log.Warn(w)
 		}
@@ -449,7 +449,7 @@ func check(cfg *config.Config, stdout, stderr io.Writer) int {
 	if cfg.Outbound.ClearTextAuth() {
 		fmt.Fprintln(stdout, "warning: "+clearTextAuthWarning)
 	}
-	for _, w := range []string{openRelayWarning(cfg.Inbound.RelayFrom), denyAllWarning(cfg.Inbound.DenyFrom)} {
+	for _, w := range []string{openRelayWarning(cfg.Inbound.RelayFrom), denyAllWarning(cfg.Inbound.DenyFrom), delayNotificationWarning(cfg.Outbound)} {
 		if w != "" {
 			fmt.Fprintln(stdout, "warning: "+w)
 		}
@@ -482,6 +482,19 @@ func openRelayWarning(relayFrom []netip.Prefix) string {
 		return fmt.Sprintf("[inbound] relay_from holds every %s address: any client that can connect may relay mail to any domain (an open relay); list only the clients that may relay", all)
 	}
 	return ""
+}
+
+// delayNotificationWarning is check's and the start log's warning for a
+// delay_notification that is not shorter than expiration (and not "0s"):
+// the message goes to Badmail first, so the delay notice the key asks for
+// is never sent, and nothing else would say so. It is a warning, not a
+// problem: mail flows, and the non-delivery report still goes out.
+func delayNotificationWarning(o config.Outbound) string {
+	if !o.DelayNoticeNeverSent() {
+		return ""
+	}
+	return fmt.Sprintf(`[outbound] delay_notification = %q is not shorter than expiration = %q: a message not delivered by then goes to Badmail, with a non-delivery report to its sender, before its delay notice is due, so no delay notice is ever sent; set delay_notification below expiration (IIS had "12h" and "48h"), or to "0s" for no delay notice`,
+		config.FormatDuration(o.DelayNotification), config.FormatDuration(o.Expiration))
 }
 
 // denyAllWarning is check's warning for a deny_from that refuses every

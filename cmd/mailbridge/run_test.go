@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -13,9 +14,11 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/mailbridge/mailbridge/config"
 	"github.com/mailbridge/mailbridge/internal/portholder"
+	"github.com/mailbridge/mailbridge/internal/testlog"
 	"github.com/mailbridge/mailbridge/internal/testpki"
 	"github.com/mailbridge/mailbridge/internal/testtool"
 	"github.com/mailbridge/mailbridge/portowner"
@@ -326,5 +329,47 @@ func TestDefaultFileUnreachable(t *testing.T) {
 	missing := filepath.Join(dir, "none", "mailbridge.toml")
 	if _, err := loadConfigOr("", missing); err != nil && strings.Contains(err.Error(), missing) {
 		t.Fatalf("missing default file: %v, want the built-in defaults", err)
+	}
+}
+
+// loadTestConfig writes a configuration listening on a free port of
+// 127.0.0.1, its mail root in a temporary folder, with more (TOML) at its
+// end, and loads it.
+func loadTestConfig(t *testing.T, top, more string) *config.Config {
+	t.Helper()
+	conf := filepath.Join(testDir(t), "mailbridge.toml")
+	text := fmt.Sprintf("%s\n[mailroot]\nroot = 'mr'\n[inbound]\nbind = \"127.0.0.1\"\nport = %d\n%s", top, testtool.FreePort(t), more)
+	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// startLog runs cfg until it listens, stops it, and returns its log.
+func startLog(t *testing.T, cfg *config.Config) string {
+	t.Helper()
+	var logs testlog.Buffer
+	stop := startRun(t, cfg, slog.New(slog.NewTextHandler(&logs, nil)))
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(logs.String(), "msg=listening") && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	stop()
+	return logs.String()
+}
+
+// The start log warns of a delay notice that can never be sent, as check
+// does.
+func TestStartWarnsDelayNotification(t *testing.T) {
+	logs := startLog(t, loadTestConfig(t, `hostname = "mail.test"`, "[outbound]\ndelay_notification = \"72h\"\n"))
+	if !strings.Contains(logs, `level=WARN msg="[outbound] delay_notification = \"72h\" is not shorter than expiration = \"48h\"`) {
+		t.Fatalf("no warning at start:\n%s", logs)
+	}
+	logs = startLog(t, loadTestConfig(t, `hostname = "mail.test"`, ""))
+	if strings.Contains(logs, "delay_notification") {
+		t.Fatalf("a warning with the defaults:\n%s", logs)
 	}
 }
