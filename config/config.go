@@ -24,6 +24,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -32,8 +33,13 @@ import (
 type Config struct {
 	// Hostname is the FQDN used in the greeting, EHLO and Received headers.
 	// It is ASCII: a name written in Unicode is held in its A-label
-	// ("xn--") form, as are every other host and domain name here.
+	// ("xn--") form, as are every other host and domain name here. It
+	// need not be fully qualified (IsFQDN), as in IIS.
 	Hostname string
+	// HostnameFromMachine is true when Hostname is the machine's name, the
+	// default, because no file sets hostname: a name nobody chose, which
+	// check and the start log treat more gently than a name written.
+	HostnameFromMachine bool
 
 	Compat   Compat
 	Mailroot Mailroot
@@ -224,7 +230,8 @@ func Default() *Config { return defaults(machineName()) }
 func defaults(machine string) *Config {
 	root := defaultMailroot()
 	c := &Config{
-		Hostname: defaultHostname(machine),
+		Hostname:            defaultHostname(machine),
+		HostnameFromMachine: true,
 		Compat: Compat{
 			Product: "Microsoft SMTPSVC",
 			Version: "10.0.17763.1697",
@@ -272,6 +279,19 @@ func defaults(machine string) *Config {
 	}
 	c.resolveFolders("")
 	return c
+}
+
+// IsFQDN reports whether host, a host name as Config holds it, is a fully
+// qualified domain name: it has a dot ("localhost" and "WEB01" have none)
+// and is not an IP address ("192.0.2.5"). EHLO is meant to carry one (RFC
+// 5321 section 4.1.1.1), and receivers and spam filters look for one in
+// the greeting, Received headers and Message-IDs too; IIS took any name,
+// and so does Load, while check and the start log say so.
+func IsFQDN(host string) bool {
+	if _, err := netip.ParseAddr(host); err == nil {
+		return false
+	}
+	return strings.Contains(host, ".")
 }
 
 // defaultHostname is the machine's name in its ASCII form (a Windows

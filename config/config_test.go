@@ -594,6 +594,46 @@ func TestDelayNoticeNeverSent(t *testing.T) {
 	}
 }
 
+// TestHostnameFQDN: a hostname without a dot, or an IP address, loads (IIS
+// took it) but is no fully qualified domain name, which check and the
+// start log say; HostnameFromMachine tells the machine's name, the
+// default, from a name the file sets.
+func TestHostnameFQDN(t *testing.T) {
+	for _, tt := range []struct {
+		host string
+		want bool
+	}{
+		{"mail.example.com", true}, {"mail.xn--bcher-kva.test", true}, {"a.b", true},
+		{"localhost", false}, {"WEB01", false}, {"build_box", false},
+		{"192.0.2.5", false}, {"10.0.0.1", false},
+	} {
+		if got := IsFQDN(tt.host); got != tt.want {
+			t.Errorf("IsFQDN(%q) = %v, want %v", tt.host, got, tt.want)
+		}
+	}
+	for _, tt := range []struct {
+		toml, machine, host string
+		fromMachine         bool
+	}{
+		{"", "vm", "vm", true},
+		{"", "mail.corp.example", "mail.corp.example", true},
+		{"hostname = \"localhost\"\n", "mail.corp.example", "localhost", false},
+		{"hostname = \"192.0.2.5\"\n", "vm", "192.0.2.5", false},
+		{"hostname = \"vm\"\n", "vm", "vm", false}, // written, though the same
+	} {
+		c, err := parse("mb.toml", "", []byte(tt.toml), tt.machine)
+		if err != nil {
+			t.Fatalf("%q on %s: %v", tt.toml, tt.machine, err)
+		}
+		if c.Hostname != tt.host || c.HostnameFromMachine != tt.fromMachine {
+			t.Errorf("%q on %s: hostname %q, from the machine %v; want %q, %v", tt.toml, tt.machine, c.Hostname, c.HostnameFromMachine, tt.host, tt.fromMachine)
+		}
+	}
+	if c, err := parse("", "", nil, "vm"); err != nil || !c.HostnameFromMachine {
+		t.Errorf("built-in defaults: %v, %+v", err, c)
+	}
+}
+
 func TestOutboundTLSKeys(t *testing.T) {
 	d := Default().Outbound
 	if d.TLS != "opportunistic" || !d.VerifyCertificate || d.Username != "" || d.CAs != nil || d.ClearTextAuth() {

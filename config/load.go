@@ -153,7 +153,9 @@ func parse(name, base string, data []byte, machine string) (*Config, error) {
 		}
 		l.table(sec.name, t, sec.keys)
 	}
-	if _, set := raw["hostname"]; !set {
+	if _, set := raw["hostname"]; set {
+		c.HostnameFromMachine = false
+	} else {
 		l.machineName(c.Hostname)
 	}
 	c.resolveFolders(base)

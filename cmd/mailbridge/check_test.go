@@ -252,3 +252,35 @@ func TestCheckDelayNotificationWarning(t *testing.T) {
 		})
 	}
 }
+
+// check warns of a hostname written in the file that is not a fully
+// qualified domain name: it loads (IIS took it), and check exits 0.
+func TestCheckHostnameWarning(t *testing.T) {
+	const uses = `it names this server in the greeting, in EHLO to the smart host, in Received headers and in the Message-IDs added to messages`
+	for _, tt := range []struct {
+		name, top, pickup, want string
+	}{
+		{"full name", `hostname = "mail.test"`, "", ""},
+		{"localhost", `hostname = "localhost"`, "",
+			`warning: hostname "localhost" is not a fully qualified domain name (it has no dot): ` + uses + `, and as [pickup] default_domain it completes Pickup addresses written without a domain, where receivers and spam filters expect a name such as mail.example.com; set hostname to the full name clients know this server by` + "\n"},
+		{"computer name, default_domain set", `hostname = "WEB01"`, "[pickup]\ndefault_domain = \"corp.example\"\n",
+			`warning: hostname "WEB01" is not a fully qualified domain name (it has no dot): ` + uses + `, where receivers`},
+		{"IP address", `hostname = "192.0.2.5"`, "",
+			`warning: hostname "192.0.2.5" is an IP address, not a fully qualified domain name: ` + uses},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			conf := filepath.Join(testDir(t), "mailbridge.toml")
+			text := fmt.Sprintf("%s\n[mailroot]\nroot = 'mr'\n[inbound]\nbind = \"127.0.0.1\"\nport = %d\n%s", tt.top, testtool.FreePort(t), tt.pickup)
+			if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			code, out, errs := runCmd(t, "check", "--config", conf)
+			if code != 0 {
+				t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+			}
+			if tt.want == "" && strings.Contains(out, "fully qualified") || tt.want != "" && !strings.Contains(out, tt.want) {
+				t.Errorf("want warning %q\nstdout:\n%s", tt.want, out)
+			}
+		})
+	}
+}

@@ -39,15 +39,20 @@ func TestBuiltInDefaultsChecked(t *testing.T) {
 		t.Fatal(err)
 	}
 	const problem = `  built-in default: hostname = "my box": must be a host name such as mail.example.com (' ' is not allowed); this machine's name is used when no configuration file sets hostname: write hostname = "...", the name clients know this server by, in a configuration file, given with --config FILE` + "\n"
+	// A machine name without a dot is the default all the same, as IIS
+	// took it: check notes it, and warns of nothing about it.
+	const note = "\nnote: hostname is not set, and this machine's name \"box\" is not a fully qualified domain name (it has no dot): it names this server in the greeting, in EHLO to the smart host, in Received headers and in the Message-IDs added to messages, and as [pickup] default_domain it completes Pickup addresses written without a domain; set hostname to this server's full name (mail.example.com) where receivers should see one\n"
 	for _, tt := range []struct {
 		machine, cmd string
 		code         int // -1: any (check also tries port 25, which may be taken)
 		stdout       string
 		stderr       string
+		note         string // in stdout; "" for no note and no warning about the hostname
 	}{
-		{"my box", "check", 1, "", "mailbridge: the configuration has 1 problem(s):\n" + problem},
-		{"my box", "run", 2, "", "mailbridge: the configuration has 1 problem(s):\n" + problem},
-		{"mail.example.test", "check", -1, "configuration: built-in defaults\nhostname: mail.example.test\n", ""},
+		{"my box", "check", 1, "", "mailbridge: the configuration has 1 problem(s):\n" + problem, ""},
+		{"my box", "run", 2, "", "mailbridge: the configuration has 1 problem(s):\n" + problem, ""},
+		{"mail.example.test", "check", -1, "configuration: built-in defaults\nhostname: mail.example.test\n", "", ""},
+		{"box", "check", -1, "configuration: built-in defaults\nhostname: box\n", "", note},
 	} {
 		t.Run(tt.machine+" "+tt.cmd, func(t *testing.T) {
 			// Should run start after all (the defaults unchecked), it
@@ -86,6 +91,9 @@ func TestBuiltInDefaultsChecked(t *testing.T) {
 			}
 			if !strings.HasPrefix(stdout.String(), tt.stdout) || tt.stderr == "" && strings.Contains(stderr.String(), "configuration has") {
 				t.Errorf("stdout:\n%s\nstderr:\n%s\nwant stdout starting %q and no configuration problem", stdout.String(), stderr.String(), tt.stdout)
+			}
+			if tt.note != "" && !strings.Contains(stdout.String(), tt.note) || tt.note == "" && strings.Contains(stdout.String(), "fully qualified") || strings.Contains(stdout.String(), "warning: hostname") {
+				t.Errorf("stdout:\n%s\nwant the note %q", stdout.String(), tt.note)
 			}
 		})
 	}

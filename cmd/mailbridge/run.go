@@ -115,6 +115,11 @@ func runWith(ctx context.Context, cfg *config.Config, log *slog.Logger, ready fu
 			log.Warn(w)
 		}
 	}
+	if msg, warn := hostnameNotice(cfg); warn {
+		log.Warn(msg)
+	} else if msg != "" {
+		log.Info(msg)
+	}
 	root, err := mailroot.Open(layout(cfg), mailroot.WithLogger(log))
 	if err != nil {
 		return fmt.Errorf("mail root: %w", err)
@@ -454,6 +459,11 @@ func check(cfg *config.Config, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stdout, "warning: "+w)
 		}
 	}
+	if msg, warn := hostnameNotice(cfg); warn {
+		fmt.Fprintln(stdout, "warning: "+msg)
+	} else if msg != "" {
+		fmt.Fprintln(stdout, "note: "+msg)
+	}
 	// The warning is about the smart host's certificate: without
 	// [outbound] server there is none. Opportunistic TLS without AUTH is
 	// unverified by design (config's verifyByDefault, RFC 7435): whoever
@@ -495,6 +505,34 @@ func delayNotificationWarning(o config.Outbound) string {
 	}
 	return fmt.Sprintf(`[outbound] delay_notification = %q is not shorter than expiration = %q: a message not delivered by then goes to Badmail, with a non-delivery report to its sender, before its delay notice is due, so no delay notice is ever sent; set delay_notification below expiration (IIS had "12h" and "48h"), or to "0s" for no delay notice`,
 		config.FormatDuration(o.DelayNotification), config.FormatDuration(o.Expiration))
+}
+
+// hostnameNotice is what check and the start log say of a hostname that is
+// not a fully qualified domain name ("localhost", "WEB01", an IP address):
+// the name this server gives itself where receivers and spam filters look
+// for one in DNS. IIS took such a name, so it is no problem. Written in
+// the file, it is a warning (warn). As the default, the machine's name (a
+// Windows server outside a domain, whose name IIS used all the same; a
+// container), it is a note in check and an info line at start: nobody
+// chose it, and a warning at every start would alarm an administrator
+// for what IIS did all along.
+func hostnameNotice(cfg *config.Config) (msg string, warn bool) {
+	h := cfg.Hostname
+	if config.IsFQDN(h) {
+		return "", false
+	}
+	what := "is not a fully qualified domain name (it has no dot)"
+	if _, err := netip.ParseAddr(h); err == nil {
+		what = "is an IP address, not a fully qualified domain name"
+	}
+	uses := "it names this server in the greeting, in EHLO to the smart host, in Received headers and in the Message-IDs added to messages"
+	if cfg.Pickup.DefaultDomain == h {
+		uses += ", and as [pickup] default_domain it completes Pickup addresses written without a domain"
+	}
+	if cfg.HostnameFromMachine {
+		return fmt.Sprintf("hostname is not set, and this machine's name %q %s: %s; set hostname to this server's full name (mail.example.com) where receivers should see one", h, what, uses), false
+	}
+	return fmt.Sprintf("hostname %q %s: %s, where receivers and spam filters expect a name such as mail.example.com; set hostname to the full name clients know this server by", h, what, uses), true
 }
 
 // denyAllWarning is check's warning for a deny_from that refuses every

@@ -373,3 +373,23 @@ func TestStartWarnsDelayNotification(t *testing.T) {
 		t.Fatalf("a warning with the defaults:\n%s", logs)
 	}
 }
+
+// A hostname written in the file that is not a fully qualified domain name
+// is a warning at start; the machine's name, the default, is an info line
+// (nobody chose it, and IIS used it too: a warning at every start would
+// alarm for nothing new).
+func TestStartHostnameNotice(t *testing.T) {
+	logs := startLog(t, loadTestConfig(t, `hostname = "localhost"`, ""))
+	if !strings.Contains(logs, `level=WARN msg="hostname \"localhost\" is not a fully qualified domain name (it has no dot)`) {
+		t.Fatalf("no warning at start:\n%s", logs)
+	}
+	cfg := loadTestConfig(t, "", "")
+	cfg.Hostname, cfg.Pickup.DefaultDomain = "box", "box" // whatever this machine is called
+	logs = startLog(t, cfg)
+	if !strings.Contains(logs, `level=INFO msg="hostname is not set, and this machine's name \"box\" is not a fully qualified domain name (it has no dot)`) || strings.Contains(logs, `level=WARN msg="hostname`) {
+		t.Fatalf("want an info line, and no warning:\n%s", logs)
+	}
+	if logs := startLog(t, loadTestConfig(t, `hostname = "mail.test"`, "")); strings.Contains(logs, "fully qualified") {
+		t.Fatalf("a notice for a full name:\n%s", logs)
+	}
+}
