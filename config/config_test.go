@@ -828,6 +828,60 @@ func TestReadmeBounds(t *testing.T) {
 	}
 }
 
+// TestReadmeSizes: README's sentence on sizes says what ParseSize reads:
+// each example is read, the largest size too and nothing beyond it, and
+// what it says is not read ("no `TB`") is refused. The sentence once said
+// "KB/MB/GB" alone, while "20 MB", "20mb", "20M" and "1.5MB" were read.
+func TestReadmeSizes(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Join(strings.Fields(string(readme)), " ")
+	start := strings.Index(text, "Sizes are ")
+	end := strings.Index(text, "; durations ")
+	if start < 0 || end < start {
+		t.Fatal(`README has no sentence "Sizes are ...; durations ..."`)
+	}
+	sentence := text[start:end]
+	examples := regexp.MustCompile("`(\"[^\"]*\"|\\d+)`").FindAllStringSubmatch(sentence, -1)
+	if len(examples) < 5 {
+		t.Fatalf("too few examples in %q", sentence)
+	}
+	for _, m := range examples {
+		var v any = strings.Trim(m[1], `"`)
+		if n, err := strconv.ParseInt(m[1], 10, 64); err == nil {
+			v = n
+		}
+		if _, err := ParseSize(v); err != nil {
+			t.Errorf("README's size %s: %v", m[1], err)
+		}
+	}
+	absent := regexp.MustCompile("no `(\\w+)`")
+	for _, m := range absent.FindAllStringSubmatch(sentence, -1) {
+		if n, err := ParseSize("1" + m[1]); err == nil {
+			t.Errorf("README says there is no %s, and 1%s is read as %d", m[1], m[1], n)
+		}
+	}
+	units := regexp.MustCompile("`([KMGB]B?)`").FindAllStringSubmatch(absent.ReplaceAllString(sentence, ""), -1)
+	if len(units) != 7 {
+		t.Errorf("README names %d units, ParseSize reads 7: %q", len(units), sentence)
+	}
+	for _, m := range units {
+		for _, u := range []string{m[1], strings.ToLower(m[1]), " " + m[1]} {
+			if _, err := ParseSize("2" + u); err != nil {
+				t.Errorf("README's unit %s: %q: %v", m[1], "2"+u, err)
+			}
+		}
+	}
+	if !strings.Contains(sentence, "from 1 byte to 1 TiB (`\"1024GB\"`)") {
+		t.Errorf("README does not give the bounds in %q", sentence)
+	}
+	if _, err := ParseSize(int64(1<<40 + 1)); err == nil {
+		t.Error("1 TiB and a byte is read")
+	}
+}
+
 // checkProblems checks that err lists exactly the problems want, in order,
 // each by its beginning after prefix (the configuration file's path).
 func checkProblems(t *testing.T, err error, prefix string, want []string) {

@@ -1002,9 +1002,12 @@ const maxSize = 1 << 40
 // it is written in.
 var errTooLarge = fmt.Errorf(`must be at most "1024GB" (1 TiB, %d bytes)`, int64(maxSize))
 
-// ParseSize reads a size: a whole number of bytes, or a string such as
-// "20MB", "512KB", "1GB" (binary multiples: 1 MB = 1,048,576 bytes), from
-// 1 byte to 1 TiB.
+// ParseSize reads a size: a whole number of bytes, or a string holding a
+// number (digits, with at most one decimal point between digits) and
+// optionally a unit, KB, MB, GB, K, M, G or B, in any letter case and
+// with or without a space before it ("20MB", "20 mb", "20M", "1.5MB";
+// binary multiples: 1 MB = 1,048,576 bytes). A fraction of a byte is
+// dropped. The size is from 1 byte to 1 TiB.
 func ParseSize(v any) (int64, error) {
 	const help = `must be a size: bytes as a number, or a string such as "512KB", "20MB" or "1GB"`
 	switch x := v.(type) {
