@@ -369,7 +369,7 @@ func TestStartWarnsDelayNotification(t *testing.T) {
 		t.Fatalf("no warning at start:\n%s", logs)
 	}
 	logs = startLog(t, loadTestConfig(t, `hostname = "mail.test"`, ""))
-	if strings.Contains(logs, "delay_notification") {
+	if strings.Contains(logs, "is not shorter than expiration") {
 		t.Fatalf("a warning with the defaults:\n%s", logs)
 	}
 }
