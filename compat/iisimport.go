@@ -2,10 +2,12 @@ package compat
 
 import (
 	"fmt"
+	"math"
 	"net/netip"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/mailbridge/mailbridge/config"
@@ -992,7 +994,9 @@ func (imp *iisImport) writeOutbound() error {
 		bad := ""
 		for _, s := range strings.Split(p.Value, ",") {
 			n, err := strconv.ParseUint(strings.TrimSpace(s), 10, 32)
-			if err != nil || n == 0 {
+			// Beyond some 292 years (math.MaxInt64 nanoseconds) no
+			// duration holds it: mailbridge could not load the line.
+			if err != nil || n == 0 || n > uint64(math.MaxInt64/int64(time.Minute)) {
 				bad = s
 				break
 			}

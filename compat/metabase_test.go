@@ -537,6 +537,9 @@ func FuzzDecodeIPSecList(f *testing.F) {
 func FuzzImportValues(f *testing.F) {
 	f.Add("mail.example.com", "[10.0.0.5]", ":25:", `C:\m\Pickup`, `C:\m\Drop`, `C:\m\Queue`, `C:\m\Badmail`, "2097152", "15,30,60,240", "example.com")
 	f.Add("", "smtp.example.com", "10.0.0.1:2525:\n:25:", `D:\In`, `D:\Out\Drop\`, `E:\Q`, `\\srv\share\Bad`, "52428800", "1", "*.example.com")
+	// Found by this target: a retry beyond any duration (some 292 years)
+	// was written, and could not be loaded.
+	f.Add("mail.example.com", "", ":25:", `C:\m\Pickup`, `C:\m\Drop`, `C:\m\Queue`, `C:\m\Badmail`, "2097152", "200000000", "example.com")
 	f.Fuzz(func(t *testing.T, fqdn, smart, bindings, pickup, drop, queue, badmail, size, retry, domain string) {
 		var b strings.Builder
 		b.WriteString("<configuration><MBProperty>\n<IIsSmtpServer Location =\"/LM/SmtpSvc/1\"\n")
