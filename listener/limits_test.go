@@ -231,6 +231,11 @@ func TestLimits(t *testing.T) {
 			t.Fatalf("third connection: %q", r)
 		}
 		c.waitClosed()
+		// Logged, for the administrator whose clients are turned away
+		// (found from outside: there was no trace of it).
+		if !strings.Contains(ts.logs.String(), "max_connections sessions are open") || !strings.Contains(ts.logs.String(), "max_connections=2 refused=1") {
+			t.Fatalf("log:\n%s", ts.logs.String())
+		}
 		a.expect("QUIT", "221")
 		a.waitClosed()
 		// The slot is free again (the server notices the close at once;

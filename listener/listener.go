@@ -101,11 +101,15 @@ type Server struct {
 	bufs     sync.Pool // *bufio.Writer for message files
 	copyBufs sync.Pool // *[]byte for reading messages
 
-	mu        sync.Mutex
-	conns     map[*conn]struct{}
-	slots     chan struct{}
-	closing   bool
-	listeners []net.Listener // those Serve accepts on, until closing
+	mu      sync.Mutex
+	conns   map[*conn]struct{}
+	slots   chan struct{}
+	closing bool
+	// Connections refused over max_connections since the last warning
+	// of it, and when that was (see noteFull).
+	fullRefused int
+	fullWarned  time.Time
+	listeners   []net.Listener // those Serve accepts on, until closing
 
 	// refusing holds the connections of the implicit TLS port being
 	// refused (see tlsRefuse), counted in refusals.
@@ -302,6 +306,25 @@ func (s *Server) waitCommits(d time.Duration) {
 	}
 }
 
+// noteFull logs a connection refused over max_connections: the client
+// retries, but an administrator whose applications are turned away must
+// find why. A warning at the first, then at most one a minute with the
+// count since, not one line per refusal under a flood.
+func (s *Server) noteFull(client string) {
+	s.mu.Lock()
+	s.fullRefused++
+	now := time.Now()
+	if !s.fullWarned.IsZero() && now.Sub(s.fullWarned) < time.Minute {
+		s.mu.Unlock()
+		return
+	}
+	n := s.fullRefused
+	s.fullRefused, s.fullWarned = 0, now
+	s.mu.Unlock()
+	s.log.Warn("connection refused with 421: max_connections sessions are open; raise [inbound] max_connections if clients are turned away often",
+		"client", client, "max_connections", cap(s.slots), "refused", n)
+}
+
 // limitListener wraps accepted connections in conn and enforces the
 // connection limit: a client over it is told 421 and disconnected (go-smtp
 // has no limit of its own).
@@ -327,6 +350,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			select {
 			case s.slots <- struct{}{}:
 			default:
+				s.noteFull(nc.RemoteAddr().String())
 				l.refuse(nc, "421 4.3.2 "+s.cfg.Hostname+" Too many connections, try again later")
 				continue
 			}
