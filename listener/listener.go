@@ -168,7 +168,7 @@ func New(cfg Config, root *mailroot.Root, log *slog.Logger) *Server {
 	ss.WriteTimeout = 0
 	ss.EnableSMTPUTF8 = true
 	// TLSConfig stays nil: conn does TLS below go-smtp (see conn).
-	ss.ErrorLog = slogPrinter{log}
+	ss.ErrorLog = &slogPrinter{log: log}
 	s.smtp = ss
 	return s
 }
@@ -462,12 +462,34 @@ func (s *Server) handshakeFailed(msg, client string, hc *helloConn, err error) {
 
 // slogPrinter gives go-smtp's ErrorLog (connection errors, panics with their
 // stack) to our structured log.
-type slogPrinter struct{ log *slog.Logger }
-
-func (p slogPrinter) Printf(format string, v ...any) {
-	p.log.Warn("smtp", "detail", fmt.Sprintf(format, v...))
+type slogPrinter struct {
+	log      *slog.Logger
+	mu       sync.Mutex
+	fdHinted time.Time // when running out of descriptors was last said
 }
 
-func (p slogPrinter) Println(v ...any) {
-	p.log.Warn("smtp", "detail", fmt.Sprint(v...))
+func (p *slogPrinter) Printf(format string, v ...any) {
+	p.print(fmt.Sprintf(format, v...))
+}
+
+func (p *slogPrinter) Println(v ...any) {
+	p.print(fmt.Sprint(v...))
+}
+
+func (p *slogPrinter) print(detail string) {
+	if !strings.Contains(detail, "too many open files") {
+		p.log.Warn("smtp", "detail", detail)
+		return
+	}
+	// go-smtp says it at every accept it retries, once a second: said
+	// here once a minute, with what to do.
+	p.mu.Lock()
+	say := p.fdHinted.IsZero() || time.Since(p.fdHinted) >= time.Minute
+	if say {
+		p.fdHinted = time.Now()
+	}
+	p.mu.Unlock()
+	if say {
+		p.log.Error("out of file descriptors: new connections wait until sessions end; raise the open-files limit (ulimit -n; systemd LimitNOFILE=) or lower [inbound] max_connections", "detail", detail)
+	}
 }
