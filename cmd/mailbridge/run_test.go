@@ -393,3 +393,19 @@ func TestStartHostnameNotice(t *testing.T) {
 		t.Fatalf("a notice for a full name:\n%s", logs)
 	}
 }
+
+// An open-files limit below what the sessions configured may need is a
+// warning naming both and the fix; a limit that suffices, or none, is not.
+func TestFileLimitWarning(t *testing.T) {
+	cfg := loadTestConfig(t, `hostname = "mail.test"`, "max_connections = 200\n")
+	for _, tc := range []struct {
+		limit uint64
+		known bool
+		warn  bool
+	}{{64, true, true}, {471, true, true}, {472, true, false}, {1 << 20, true, false}, {0, false, false}} {
+		w := fileLimitWarning(cfg, tc.limit, tc.known)
+		if (w != "") != tc.warn || tc.warn && (!strings.Contains(w, fmt.Sprintf("open-files limit is %d", tc.limit)) || !strings.Contains(w, "max_connections = 200") || !strings.Contains(w, "LimitNOFILE")) {
+			t.Errorf("limit %d (known %v): %q", tc.limit, tc.known, w)
+		}
+	}
+}
