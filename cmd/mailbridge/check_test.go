@@ -202,11 +202,7 @@ func TestCheckLogDestinations(t *testing.T) {
 		{"clear-text AUTH without a server", "[outbound]\ntls = \"none\"\nusername = \"app\"\npassword = \"pw\"\n", ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			conf := filepath.Join(testDir(t), "mailbridge.toml")
-			text := fmt.Sprintf("hostname = \"mail.test\"\n[mailroot]\nroot = 'mr'\n[inbound]\nbind = \"127.0.0.1\"\nport = %d\n%s", testtool.FreePort(t), tt.log)
-			if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
-				t.Fatal(err)
-			}
+			conf := writeTestConfig(t, `hostname = "mail.test"`, tt.log)
 			code, out, errs := runCmd(t, "check", "--config", conf)
 			if tt.problem == "" {
 				if code != 0 || strings.Contains(out, "warning") {
@@ -237,11 +233,7 @@ func TestCheckDelayNotificationWarning(t *testing.T) {
 		{"no notice", "delay_notification = \"0s\"\nexpiration = \"1h\"\n", ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			conf := filepath.Join(testDir(t), "mailbridge.toml")
-			text := fmt.Sprintf("hostname = \"mail.test\"\n[mailroot]\nroot = 'mr'\n[inbound]\nbind = \"127.0.0.1\"\nport = %d\n[outbound]\n%s", testtool.FreePort(t), tt.outbound)
-			if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
-				t.Fatal(err)
-			}
+			conf := writeTestConfig(t, `hostname = "mail.test"`, "[outbound]\n"+tt.outbound)
 			code, out, errs := runCmd(t, "check", "--config", conf)
 			if code != 0 {
 				t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -10,9 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mailbridge/mailbridge/config"
 	"github.com/mailbridge/mailbridge/internal/testlog"
-	"github.com/mailbridge/mailbridge/internal/testtool"
 )
 
 // SortTemp and Queue deleted while running (a clean-up of temporary
@@ -21,17 +18,8 @@ import (
 // until an administrator made the folders again, and a second instance
 // could start.
 func TestRunMendsDeletedFolders(t *testing.T) {
-	dir := testDir(t)
-	conf := filepath.Join(dir, "mailbridge.toml")
-	root := filepath.Join(dir, "mailroot")
-	text := fmt.Sprintf("hostname = \"mb.test\"\n[mailroot]\nroot = %q\n[inbound]\nbind = \"127.0.0.1\"\nport = %d\n", root, testtool.FreePort(t))
-	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(conf)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := loadTestConfig(t, `hostname = "mb.test"`, "")
+	conf, root := cfg.File, filepath.Dir(cfg.Mailroot.Queue)
 	var logs testlog.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

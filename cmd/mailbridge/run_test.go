@@ -332,17 +332,24 @@ func TestDefaultFileUnreachable(t *testing.T) {
 	}
 }
 
-// loadTestConfig writes a configuration listening on a free port of
-// 127.0.0.1, its mail root in a temporary folder, with more (TOML) at its
-// end, and loads it.
-func loadTestConfig(t *testing.T, top, more string) *config.Config {
+// writeTestConfig writes a configuration listening on a free port of
+// 127.0.0.1, its mail root in a temporary folder, with top (TOML) before
+// its [mailroot] and more at its end (in [inbound] unless it opens a
+// section), and returns its path.
+func writeTestConfig(t *testing.T, top, more string) string {
 	t.Helper()
 	conf := filepath.Join(testDir(t), "mailbridge.toml")
 	text := fmt.Sprintf("%s\n[mailroot]\nroot = 'mr'\n[inbound]\nbind = \"127.0.0.1\"\nport = %d\n%s", top, testtool.FreePort(t), more)
 	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.Load(conf)
+	return conf
+}
+
+// loadTestConfig loads a configuration written by writeTestConfig.
+func loadTestConfig(t *testing.T, top, more string) *config.Config {
+	t.Helper()
+	cfg, err := config.Load(writeTestConfig(t, top, more))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,6 @@ import (
 	"github.com/mailbridge/mailbridge/config"
 	"github.com/mailbridge/mailbridge/internal/smtpsink"
 	"github.com/mailbridge/mailbridge/internal/testlog"
-	"github.com/mailbridge/mailbridge/internal/testtool"
 )
 
 // A stop while the smart host holds its reply to the final "." waits for
@@ -110,19 +109,8 @@ func TestStopTimeoutCutsDeliveryWithWord(t *testing.T) {
 // own, a free inbound port, the smart host on 127.0.0.1:sinkPort.
 func stopConfig(t *testing.T, sinkPort int, shutdownTimeout string) *config.Config {
 	t.Helper()
-	port := testtool.FreePort(t)
-	dir := testDir(t)
-	conf := filepath.Join(dir, "mailbridge.toml")
-	text := fmt.Sprintf("hostname = \"mail.test\"\n[mailroot]\nroot = %q\n[inbound]\nbind = \"127.0.0.1\"\nport = %d\nshutdown_timeout = %q\n[outbound]\nserver = \"127.0.0.1\"\nport = %d\ntls = \"none\"\n",
-		filepath.Join(dir, "mailroot"), port, shutdownTimeout, sinkPort)
-	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(conf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cfg
+	return loadTestConfig(t, `hostname = "mail.test"`,
+		fmt.Sprintf("shutdown_timeout = %q\n[outbound]\nserver = \"127.0.0.1\"\nport = %d\ntls = \"none\"\n", shutdownTimeout, sinkPort))
 }
 
 // startRun runs mailbridge on cfg until the returned stop is called.
