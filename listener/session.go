@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"strings"
+	"syscall"
+	"time"
 
 	"github.com/emersion/go-smtp"
 
@@ -257,7 +260,11 @@ func (s *session) Data(r io.Reader) error {
 			return errTooBig
 		case cr.err != nil:
 			// The client went away or timed out: nothing was acknowledged.
-			log.Info("message not received", "result", "aborted", "size", cr.n, "error", cr.err)
+			reason := abortReason(cr.err, cfg.DataTimeout)
+			if s.conn.chunkCut() {
+				reason = "the client disconnected inside a BDAT chunk"
+			}
+			log.Info("message not received", "result", "aborted", "reason", reason, "size", cr.n, "error", cr.err)
 			return cr.err
 		}
 		log.Error("message not stored", "result", "451", "error", err)
@@ -266,7 +273,7 @@ func (s *session) Data(r io.Reader) error {
 	if s.conn.chunkCut() {
 		// RFC 3030 section 2: a chunk is exactly the octets its BDAT
 		// command declared; fewer, and the message is not whole.
-		log.Info("message not received", "result", "aborted", "size", cr.n, "error", errChunkCut)
+		log.Info("message not received", "result", "aborted", "reason", "the client disconnected inside a BDAT chunk", "size", cr.n, "error", errChunkCut)
 		return errChunkCut
 	}
 	// Decoded parts can only exceed the limit when the whole message does:
@@ -373,4 +380,24 @@ func (s *Server) copyBuf() *[]byte {
 func (s *Server) release(bw *bufio.Writer) {
 	bw.Reset(nil)
 	s.bufs.Put(bw)
+}
+
+// abortReason says in words why a message stopped arriving, for its log
+// line: the errors themselves ("unexpected EOF", "i/o timeout", go-smtp's
+// "message transmission aborted") differ between DATA and BDAT for the
+// same event.
+func abortReason(err error, dataTimeout time.Duration) string {
+	var ne net.Error
+	switch {
+	case errors.As(err, &ne) && ne.Timeout():
+		return fmt.Sprintf("the client sent nothing for data_timeout (%s)", dataTimeout)
+	case errors.Is(err, smtp.ErrDataReset):
+		// go-smtp's word for a BDAT transaction left without its LAST
+		// chunk: RSET, or the connection closed or timed out between
+		// chunks.
+		return "the client ended the BDAT transaction before its last chunk (RSET, disconnect or data_timeout)"
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF), errors.Is(err, syscall.ECONNRESET), errors.Is(err, net.ErrClosed):
+		return "the client disconnected before the end of the message"
+	}
+	return "the message stopped arriving"
 }

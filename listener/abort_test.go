@@ -1,0 +1,49 @@
+package listener
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// A message that stops arriving is logged with the reason in words, the
+// same for DATA and BDAT: the errors differ ("unexpected EOF", "i/o
+// timeout", go-smtp's "message transmission aborted"). Found from outside.
+func TestAbortedMessageReason(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		start string // after EHLO, MAIL and RCPT
+		end   func(c *client)
+		want  string
+	}{
+		{"DATA, client gone", "DATA\r\n", func(c *client) { c.reply(); c.send("Subject: x\r\n\r\npart"); c.c.Close() },
+			`reason="the client disconnected before the end of the message"`},
+		{"DATA, timeout", "DATA\r\n", func(c *client) { c.reply(); c.send("Subject: x\r\n\r\npart") },
+			`reason="the client sent nothing for data_timeout (300ms)"`},
+		{"BDAT, client gone between chunks", "BDAT 12\r\nSubject: x\r\n", func(c *client) { c.reply(); c.c.Close() },
+			`reason="the client ended the BDAT transaction before its last chunk (RSET, disconnect or data_timeout)"`},
+		{"BDAT, client gone inside a chunk", "BDAT 100\r\nSubject: x\r\n", func(c *client) { c.c.Close() },
+			`reason="the client disconnected inside a BDAT chunk"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig()
+			cfg.DataTimeout = 300 * time.Millisecond
+			ts := startServer(t, cfg)
+			c := dial(t, ts.addr)
+			c.hello()
+			c.expect("MAIL FROM:<a@x.test>", "250")
+			c.expect("RCPT TO:<b@y.test>", "250")
+			c.send(tc.start)
+			tc.end(c)
+			for deadline := time.Now().Add(10 * time.Second); !strings.Contains(ts.logs.String(), `msg="message not received"`); {
+				if time.Now().After(deadline) {
+					t.Fatalf("no line for the message:\n%s", ts.logs.String())
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			if !strings.Contains(ts.logs.String(), tc.want) {
+				t.Fatalf("want %s in:\n%s", tc.want, ts.logs.String())
+			}
+		})
+	}
+}
