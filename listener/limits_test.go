@@ -655,6 +655,23 @@ func TestShutdownTimeout(t *testing.T) {
 	}
 }
 
+// A stop with no time (shutdown_timeout = "0s") and no session open cuts
+// nothing, and says nothing was cut. Found from outside: every such stop
+// logged "stopped before every session finished".
+func TestShutdownNoTimeNoSessions(t *testing.T) {
+	ts := startServer(t, testConfig())
+	c := dial(t, ts.addr)
+	c.hello()
+	c.expect("QUIT", "221")
+	c.waitClosed()
+	time.Sleep(50 * time.Millisecond) // the server has seen the close
+	ctx, cancel := context.WithTimeout(context.Background(), 0)
+	defer cancel()
+	if err := ts.srv.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+}
+
 // TestPanicEndsOnlyTheSession: a panic while storing a message, or inside
 // the connection layer, ends that session; the server keeps serving.
 func TestPanicEndsOnlyTheSession(t *testing.T) {

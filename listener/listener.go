@@ -273,6 +273,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			left = append(left, c)
 		}
 		s.mu.Unlock()
+		if len(left) == 0 {
+			// Every session had ended (shutdown_timeout = "0s" with none
+			// open, say): nothing was cut, and there is no word of it to
+			// give.
+			s.smtp.Close()
+			return nil
+		}
 		var wg sync.WaitGroup
 		for _, c := range left {
 			wg.Go(func() {
