@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mailbridge/mailbridge/internal/testlog"
+	"github.com/mailbridge/mailbridge/mailroot"
 )
 
 // SortTemp and Queue deleted while running (a clean-up of temporary
@@ -75,5 +76,46 @@ func TestRunMendsDeletedFolders(t *testing.T) {
 	}
 	if code, _, errs := runCmd(t, "check", "--config", conf); code != 1 || !strings.Contains(errs, "locked by another running mailbridge") {
 		t.Fatalf("check beside the running instance: exit %d\n%s", code, errs)
+	}
+}
+
+// When another instance took the mail root while its lock files were
+// gone, this one stops (gracefully): two instances on one Queue would
+// send its messages twice. Found from outside: both kept running.
+func TestRunStopsWhenAnotherTakesTheRoot(t *testing.T) {
+	cfg := loadTestConfig(t, `hostname = "mb.test"`, "")
+	var logs testlog.Buffer
+	done := make(chan error, 1)
+	ready := make(chan struct{})
+	go func() {
+		done <- runWith(context.Background(), cfg, slog.New(slog.NewTextHandler(&logs, nil)), func() { close(ready) }, runOptions{now: time.Now, certPoll: time.Hour, mendEvery: 300 * time.Millisecond})
+	}()
+	<-ready
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(logs.String(), "no Outbound Server"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("the bridge did not start:\n%s", logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, dir := range []string{cfg.Mailroot.SortTemp, cfg.Mailroot.Queue} {
+		if err := os.RemoveAll(dir); err != nil {
+			t.Skipf("cannot delete a folder holding an open lock file here (as on Windows): %v", err)
+		}
+	}
+	other, err := mailroot.Open(layout(cfg))
+	if err != nil {
+		t.Skipf("the running instance mended the folders first: %v", err)
+	}
+	defer other.Close()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "another mailbridge running on this mail root") {
+			t.Fatalf("run returned %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("still running beside the other instance:\n%s", logs.String())
+	}
+	if !strings.Contains(logs.String(), "another mailbridge has taken this mail root: stopping") {
+		t.Fatalf("log:\n%s", logs.String())
 	}
 }

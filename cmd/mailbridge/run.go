@@ -65,7 +65,7 @@ type runOptions struct {
 	now      func() time.Time
 	certPoll time.Duration
 	// mendEvery is how often folders deleted while running are looked
-	// for (mendFolders); 0 means 5 seconds.
+	// for (mendFolders); 0 means 2 seconds.
 	mendEvery time.Duration
 }
 
@@ -130,9 +130,10 @@ func runWith(ctx context.Context, cfg *config.Config, log *slog.Logger, ready fu
 	stopWatch := make(chan struct{})
 	defer close(stopWatch)
 	if opts.mendEvery <= 0 {
-		opts.mendEvery = 5 * time.Second
+		opts.mendEvery = 2 * time.Second
 	}
-	go mendFolders(root, log, stopWatch, opts.mendEvery)
+	lostRoot := make(chan error, 1)
+	go mendFolders(root, log, stopWatch, opts.mendEvery, lostRoot)
 	if cfg.Inbound.TLSEnabled() {
 		store, err := tlscert.NewStore(cfg.Inbound.PFXPath, cfg.Inbound.PFXPassword, cfg.Inbound.PFXPasswordFile, log, tlscert.Options{Now: opts.now, Hostname: cfg.Hostname})
 		if err != nil {
@@ -224,6 +225,7 @@ func runWith(ctx context.Context, cfg *config.Config, log *slog.Logger, ready fu
 		ready()
 	}
 
+	var lostErr error
 	select {
 	case err := <-serveErr:
 		stopBridge()
@@ -236,6 +238,11 @@ func runWith(ctx context.Context, cfg *config.Config, log *slog.Logger, ready fu
 			return fmt.Errorf("outbound: %w", err)
 		}
 		bridgeErr <- nil
+	case err := <-lostRoot:
+		// Stopped gracefully, as for a signal: the messages in flight
+		// finish, and the Queue is the other instance's.
+		log.Error("another mailbridge has taken this mail root: stopping", "error", err)
+		lostErr = fmt.Errorf("mail root: %w", err)
 	case <-ctx.Done():
 	}
 	stopBridge()
@@ -249,6 +256,9 @@ func runWith(ctx context.Context, cfg *config.Config, log *slog.Logger, ready fu
 		<-serveErr
 	}
 	<-bridgeErr
+	if lostErr != nil {
+		return lostErr
+	}
 	log.Info("mailbridge stopped")
 	return nil
 }
@@ -258,7 +268,11 @@ func runWith(ctx context.Context, cfg *config.Config, log *slog.Logger, ready fu
 // SortTemp and Queue above all, which a clean-up of temporary folders may
 // take, and without which nothing is stored or claimed. What it cannot
 // mend is logged when it starts and when it changes, not every period.
-func mendFolders(root *mailroot.Root, log *slog.Logger, stop <-chan struct{}, every time.Duration) {
+// A lock that another instance took meanwhile (its lock file went with
+// the folder) is sent on lost, and mendFolders returns: two instances on
+// one Queue would send its messages twice, and the newer one holds the
+// locks.
+func mendFolders(root *mailroot.Root, log *slog.Logger, stop <-chan struct{}, every time.Duration, lost chan<- error) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	last := ""
@@ -272,6 +286,10 @@ func mendFolders(root *mailroot.Root, log *slog.Logger, stop <-chan struct{}, ev
 		for _, f := range created {
 			log.Warn("folder deleted while mailbridge runs: created again; if other programs use it (writers of Pickup, readers of Drop), check that they still have access to it",
 				"folder", f.Name, "path", f.Path)
+		}
+		if errors.Is(err, mailroot.ErrInUse) {
+			lost <- err
+			return
 		}
 		msg := ""
 		if err != nil {
