@@ -513,7 +513,7 @@ func (b *Bridge) intake(id string, m *message, r io.Reader) time.Time {
 func (b *Bridge) keepWhole(id, in, source string, pm *compat.PickupMessage) bool {
 	name := id + "-whole"
 	info := mailroot.BadInfo{
-		Name: name, Source: source, Time: time.Now(), From: pm.From, To: pm.To,
+		Name: name, Source: source, Time: time.Now(), From: pm.From, To: pm.To, SentCut: true,
 		Problem: fmt.Sprintf("the Pickup file %q was sent only up to its line %d, which holds only \".\": with [pickup] dot_stuffed = true (IIS's default) such a line ends the message, "+
 			"and the %d bytes after it were not sent; the whole file is kept here. If its writer does not dot-stuff (.NET Core, MailKit, Mono), set dot_stuffed = false",
 			source, pm.CutLine, pm.Trailing),

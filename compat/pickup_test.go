@@ -282,5 +282,10 @@ func TestParsePickupUTF16(t *testing.T) {
 		if !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "UTF-16 ("+strings.TrimSuffix(name, " with a byte-order mark")) || !strings.Contains(err.Error(), "-Encoding") {
 			t.Errorf("%s: %v", name, err)
 		}
+		// PowerShell writes little-endian: only that one is said to be
+		// its doing.
+		if strings.HasPrefix(name, "big") == strings.Contains(err.Error(), "PowerShell 5.1 writes") {
+			t.Errorf("%s: %v", name, err)
+		}
 	}
 }

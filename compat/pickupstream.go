@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"strings"
 )
 
 // MaxHeaderBlock bounds the envelope and header block of a Pickup file
@@ -125,7 +126,11 @@ func (t *pickupText) notUTF16() error {
 	if order == "" {
 		return nil
 	}
-	return fmt.Errorf("%w: the file is UTF-16 (%s), as Windows PowerShell 5.1 writes with \">\" and Out-File; a Pickup file is ASCII or UTF-8 text: write it with Out-File -Encoding ascii (or utf8), or Set-Content", ErrMalformed, order)
+	how := ""
+	if strings.HasPrefix(order, "little-endian") {
+		how = ", as Windows PowerShell 5.1 writes with \">\" and Out-File"
+	}
+	return fmt.Errorf("%w: the file is UTF-16 (%s)%s; a Pickup file is ASCII or UTF-8 text: write it so (in PowerShell, Out-File -Encoding ascii or utf8, or Set-Content)", ErrMalformed, order, how)
 }
 
 // next returns the next piece of text, whether it starts a line, and nil

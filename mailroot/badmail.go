@@ -38,6 +38,10 @@ type BadInfo struct {
 	Problem string
 	// Server is the Outbound Server (host:port), "" when none was involved.
 	Server string
+	// SentCut is set for a file kept whole whose message was sent only in
+	// part (a Pickup file ended early): the reason then says so, rather
+	// than that it was not delivered.
+	SentCut bool
 	// Unread is set when the file could not be read as a message: its
 	// sender and recipients are unknown, and From is not the null sender.
 	Unread     bool
@@ -60,7 +64,11 @@ func (b BadInfo) BDR() string {
 		fmt.Fprintf(&s, format, a...)
 		s.WriteString("\r\n")
 	}
-	w("Unable to deliver this message because the following error was encountered: %s.", strings.TrimSuffix(b.Problem, "."))
+	if b.SentCut {
+		w("This message was sent only in part because the following error was encountered: %s.", strings.TrimSuffix(b.Problem, "."))
+	} else {
+		w("Unable to deliver this message because the following error was encountered: %s.", strings.TrimSuffix(b.Problem, "."))
+	}
 	w("")
 	w("Message:     %s", b.Name+".BAD")
 	if b.Source != "" {
@@ -77,8 +85,12 @@ func (b BadInfo) BDR() string {
 	if !b.Queued.IsZero() {
 		w("Queued:      %s", b.Queued.Format(badDate))
 	}
-	w("Given up:    %s", b.Time.Format(badDate))
-	w("Attempts:    %d", b.Attempts)
+	if b.SentCut {
+		w("Queued:      %s (the part before the error)", b.Time.Format(badDate))
+	} else {
+		w("Given up:    %s", b.Time.Format(badDate))
+		w("Attempts:    %d", b.Attempts)
+	}
 	if len(b.Failed) > 0 {
 		w("")
 		w("Recipients not delivered:")

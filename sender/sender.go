@@ -295,8 +295,8 @@ func classify(host, stage string, err error) *Error {
 		e.Reply = "the smart host closed the connection " + closedWhen(stage)
 	case errors.Is(err, net.ErrClosed):
 		// Only a stop closes the connection under a transaction: its
-		// StopTimeout ([inbound] shutdown_timeout) ran out.
-		e.Reply = "mailbridge closed the connection as it stopped (shutdown_timeout ran out) " + closedWhen(stage)
+		// StopTimeout ([inbound] shutdown_timeout) ran out, or endGrace.
+		e.Reply = "mailbridge closed the connection as it stopped (shutdown_timeout ran out, or the 10 seconds it waits for the reply to a message's end) " + closedWhen(stage)
 	case errors.Is(err, smtp.ErrTooLongLine):
 		// go-smtp's client reads lines of up to 2000 bytes, four times
 		// what RFC 5321 section 4.5.3.1.5 asks of a reply line; its bare

@@ -535,12 +535,17 @@ func delayNotificationWarning(o config.Outbound) string {
 // watcher) takes a few dozen. Past the limit new connections wait unseen
 // (found from outside: with ulimit -n 64, 52 of 200 sessions were greeted).
 func fileLimitWarning(cfg *config.Config, limit uint64, known bool) string {
-	need := uint64(2*cfg.Inbound.MaxConnections + 2*cfg.Outbound.Connections + 64)
+	out, outNote := 0, ""
+	if cfg.Outbound.Server != "" {
+		out = cfg.Outbound.Connections
+		outNote = fmt.Sprintf(" (with %d outbound connections)", out)
+	}
+	need := uint64(2*cfg.Inbound.MaxConnections + 2*out + 64)
 	if !known || limit >= need {
 		return ""
 	}
-	return fmt.Sprintf("the open-files limit is %d, and [inbound] max_connections = %d (with %d outbound connections) may need %d: past it new connections wait; raise the limit (ulimit -n; systemd LimitNOFILE=) or lower max_connections",
-		limit, cfg.Inbound.MaxConnections, cfg.Outbound.Connections, need)
+	return fmt.Sprintf("the open-files limit is %d, and [inbound] max_connections = %d%s may need %d: past it new connections wait; raise the limit (ulimit -n; systemd LimitNOFILE=) or lower max_connections",
+		limit, cfg.Inbound.MaxConnections, outNote, need)
 }
 
 // hostnameNotice is what check and the start log say of a hostname that is

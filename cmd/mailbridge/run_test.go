@@ -409,10 +409,15 @@ func TestFileLimitWarning(t *testing.T) {
 		limit uint64
 		known bool
 		warn  bool
-	}{{64, true, true}, {471, true, true}, {472, true, false}, {1 << 20, true, false}, {0, false, false}} {
+	}{{64, true, true}, {463, true, true}, {464, true, false}, {1 << 20, true, false}, {0, false, false}} {
 		w := fileLimitWarning(cfg, tc.limit, tc.known)
 		if (w != "") != tc.warn || tc.warn && (!strings.Contains(w, fmt.Sprintf("open-files limit is %d", tc.limit)) || !strings.Contains(w, "max_connections = 200") || !strings.Contains(w, "LimitNOFILE")) {
 			t.Errorf("limit %d (known %v): %q", tc.limit, tc.known, w)
 		}
+	}
+	// With an Outbound Server, its connections count too, and are named.
+	cfg = loadTestConfig(t, `hostname = "mail.test"`, "max_connections = 200\n[outbound]\nserver = \"127.0.0.1\"\n")
+	if w := fileLimitWarning(cfg, 471, true); !strings.Contains(w, "max_connections = 200 (with 4 outbound connections) may need 472") {
+		t.Errorf("with a server: %q", w)
 	}
 }
