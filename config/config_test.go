@@ -496,7 +496,7 @@ port = 0
 			`mb.toml:5: pickup.ignore: item 2 (""): must be a file name pattern`,
 			`mb.toml:5: pickup.ignore: item 4 ("a/b"): must be a file name pattern`,
 			`mb.toml:6: pickup.ignore: item 5 ("x/\ny"): must be a file name pattern`,
-			`mb.toml:7: pickup.ignore: item 6 ("z\\w"): must be a file name pattern`,
+			`mb.toml:7: pickup.ignore: item 6 ('z\w'): must be a file name pattern`,
 			`mb.toml:8: pickup.ignore: item 7 (["nested", "list"]): must be a string in quotes`,
 			`mb.toml:11: inbound.port = 0: must be from 1 to 65535`,
 		}},
@@ -1015,7 +1015,7 @@ func TestWindowsPathInDoubleQuotes(t *testing.T) {
 	} {
 		c, err := Parse("mb.toml", []byte("[mailroot]\nroot = "+tt.toml+"\n"))
 		if runtime.GOOS != "windows" {
-			checkProblems(t, err, "", []string{"mb.toml:2: mailroot.root = " + strconv.Quote(tt.path) + ": is a Windows path"})
+			checkProblems(t, err, "", []string{"mb.toml:2: mailroot.root = '" + tt.path + "': is a Windows path"})
 			continue
 		}
 		if err != nil || c.Mailroot.Root != tt.path {

@@ -1009,7 +1009,7 @@ var errTooLarge = fmt.Errorf(`must be at most "1024GB" (1 TiB, %d bytes)`, int64
 // binary multiples: 1 MB = 1,048,576 bytes). A fraction of a byte is
 // dropped. The size is from 1 byte to 1 TiB.
 func ParseSize(v any) (int64, error) {
-	const help = `must be a size: bytes as a number, or a string such as "512KB", "20MB" or "1GB"`
+	const help = `must be a size: bytes as a number, or a string such as "512KB", "20MB" or "1GB" (units KB, MB, GB, or K, M, G, B; binary; at most "1024GB")`
 	switch x := v.(type) {
 	case int64:
 		if x <= 0 {
@@ -1264,6 +1264,13 @@ func oneOf(vals ...string) func(string) error {
 func show(v any) string {
 	switch x := v.(type) {
 	case string:
+		// A Windows path as written in single quotes, as TOML reads it
+		// and the README shows it: 'C:\inetpub\mailroot', not
+		// "C:\\inetpub\\mailroot", whose doubled backslashes an
+		// administrator would take for a mistake of theirs.
+		if strings.Contains(x, `\`) && !strings.Contains(x, "'") && !strings.ContainsFunc(x, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+			return "'" + x + "'"
+		}
 		return strconv.Quote(x)
 	case map[string]any:
 		return "{...}"

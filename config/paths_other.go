@@ -37,7 +37,7 @@ func pathForm(p string) error {
 type windowsPathError string
 
 func (e windowsPathError) Error() string {
-	return "is a Windows path (" + string(e) + "), and this is not Windows: here it would be taken as a relative path, under the configuration file's folder; write a path of this system, such as /var/spool/mailbridge"
+	return "is a Windows path (" + string(e) + "), and this is not Windows: here it would be taken as a relative path, under the configuration file's folder; write a path of this system, such as /var/spool/mailbridge for a folder or /var/log/mailbridge/mailbridge.log for a file"
 }
 
 func (windowsPathError) Is(target error) bool { return target == ErrWindowsPath }

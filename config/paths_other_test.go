@@ -4,7 +4,6 @@ package config
 
 import (
 	"errors"
-	"strconv"
 	"strings"
 	"testing"
 )
@@ -14,7 +13,7 @@ import (
 // with that odd name, which check would create and call ok: it is a
 // problem naming the file, line, key and value, in every path key.
 func TestWindowsPathsRefused(t *testing.T) {
-	const msg = "and this is not Windows: here it would be taken as a relative path, under the configuration file's folder; write a path of this system, such as /var/spool/mailbridge"
+	const msg = "and this is not Windows: here it would be taken as a relative path, under the configuration file's folder; write a path of this system, such as /var/spool/mailbridge for a folder or /var/log/mailbridge/mailbridge.log for a file"
 	tests := []struct {
 		name, section, key, value string
 		want                      string // "" for accepted
@@ -48,7 +47,7 @@ func TestWindowsPathsRefused(t *testing.T) {
 				}
 				return
 			}
-			checkProblems(t, err, "", []string{"x.toml:3: " + tt.section + "." + tt.key + " = " + strconv.Quote(tt.value) + ": " + tt.want})
+			checkProblems(t, err, "", []string{"x.toml:3: " + tt.section + "." + tt.key + " = " + show(tt.value) + ": " + tt.want})
 			// import-iis tells these from the problems it must not make.
 			var errs Errors
 			if errors.As(err, &errs) && (len(errs) != 1 || !errs[0].Is(ErrWindowsPath)) {
