@@ -273,7 +273,7 @@ func TestPFXProblems(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "pw-bom.txt"), []byte("\xEF\xBB\xBFright\r\n"), 0o600)
 	os.WriteFile(filepath.Join(dir, "pw-echo.txt"), []byte("right \r\n"), 0o600)
 	t.Setenv("MB_TEST_PFX_WRONG", "wrong-one")
-	missing, cert := strconv.Quote(filepath.Join(dir, "missing.pfx")), strconv.Quote(filepath.Join(dir, "cert.pfx"))
+	missing, cert := show(filepath.Join(dir, "missing.pfx")), show(filepath.Join(dir, "cert.pfx"))
 	tests := []struct {
 		name, inbound string
 		want          []string // each problem, by its beginning, in order
@@ -289,13 +289,13 @@ func TestPFXProblems(t *testing.T) {
 		{"wrong password", "pfx_path = 'cert.pfx'\npfx_password = \"wrong-one\"", []string{
 			`:4: inbound.pfx_password = (hidden): is the wrong password for the PFX file ` + cert + ` (pfx_path)`}},
 		{"wrong password in pfx_password_file", "pfx_path = 'cert.pfx'\n\npfx_password_file = 'wrong.txt'", []string{
-			`:5: inbound.pfx_password_file = ` + strconv.Quote(filepath.Join(dir, "wrong.txt")) + `: holds the wrong password for the PFX file ` + cert + ` (pfx_path); the password is the file's text, less trailing spaces and line ends (UTF-8, or UTF-16 with a byte order mark)`}},
+			`:5: inbound.pfx_password_file = ` + show(filepath.Join(dir, "wrong.txt")) + `: holds the wrong password for the PFX file ` + cert + ` (pfx_path); the password is the file's text, less trailing spaces and line ends (UTF-8, or UTF-16 with a byte order mark)`}},
 		{"wrong password in pfx_password_env", "pfx_password_env = \"MB_TEST_PFX_WRONG\"\npfx_path = 'cert.pfx'", []string{
 			`:3: inbound.pfx_password_env = "MB_TEST_PFX_WRONG": holds the wrong password for the PFX file ` + cert + ` (pfx_path)`}},
 		{"empty pfx_password", "pfx_path = 'cert.pfx'\npfx_password = ''", []string{
 			`:4: inbound.pfx_password = (hidden): is the wrong password for the PFX file ` + cert}},
 		{"not a PFX", "pfx_path = 'text.pfx'\npfx_password = \"right\"", []string{
-			`:3: inbound.pfx_path = ` + strconv.Quote(filepath.Join(dir, "text.pfx")) + `: not a PKCS#12 (.pfx or .p12) file`}},
+			`:3: inbound.pfx_path = ` + show(filepath.Join(dir, "text.pfx")) + `: not a PKCS#12 (.pfx or .p12) file`}},
 		{"conflict and missing file", "pfx_path = 'missing.pfx'\npfx_password = \"right\"\npfx_password_env = \"MB_TEST_PFX_PW\"", []string{
 			`:3: inbound.pfx_path = ` + missing + `: cannot be read: `,
 			`:4: inbound.pfx_password: set only one of pfx_password, pfx_password_file and pfx_password_env`}},
@@ -303,7 +303,7 @@ func TestPFXProblems(t *testing.T) {
 			`:5: inbound.pfx_password: set only one of`}},
 		{"password file and PFX file missing", "pfx_path = 'missing.pfx'\npfx_password_file = 'nope.txt'", []string{
 			`:3: inbound.pfx_path = ` + missing + `: cannot be read: `,
-			`:4: inbound.pfx_password_file = ` + strconv.Quote(filepath.Join(dir, "nope.txt")) + `: cannot be read: `}},
+			`:4: inbound.pfx_password_file = ` + show(filepath.Join(dir, "nope.txt")) + `: cannot be read: `}},
 		{"password not a string: no wrong password besides", "pfx_path = 'cert.pfx'\npfx_password = 12345678", []string{
 			`:4: inbound.pfx_password = (hidden): must be a string in quotes`}},
 		{"no password at all", "pfx_path = 'cert.pfx'", []string{
@@ -718,7 +718,7 @@ func TestOutboundTLSProblems(t *testing.T) {
 		{"two sources", "[outbound]\nusername = \"u\"\npassword = \"hunter2\"\npassword_env = \"X\"\n", []string{`mb.toml:3: outbound.password: set only one of password, password_file and password_env`}},
 		{"env missing", "[outbound]\nusername = \"u\"\npassword_env = \"NOPE_NOT_SET_X\"\n", []string{`mb.toml:3: outbound.password_env = "NOPE_NOT_SET_X": no such environment variable`}},
 		{"ca_file missing", "[outbound]\nca_file = 'nonexistent/ca.pem'\n", []string{`mb.toml:2: outbound.ca_file = "nonexistent/ca.pem": cannot be read`}},
-		{"ca_file not PEM", "[outbound]\nca_file = '" + notPEM + "'\n", []string{`mb.toml:2: outbound.ca_file = ` + strconv.Quote(notPEM) + `: holds no PEM certificate`}},
+		{"ca_file not PEM", "[outbound]\nca_file = '" + notPEM + "'\n", []string{`mb.toml:2: outbound.ca_file = ` + show(notPEM) + `: holds no PEM certificate`}},
 		{"server_name", "[outbound]\nserver_name = \"relay.test:25\"\n", []string{`mb.toml:2: outbound.server_name = "relay.test:25": must be a host name`}},
 		{"verify", "[outbound]\nverify_certificate = \"no\"\n", []string{`mb.toml:2: outbound.verify_certificate = "no": must be true or false`}},
 	} {

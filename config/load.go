@@ -627,7 +627,7 @@ func (l *loader) loadPFX(in Inbound, password bool, pwKey string, pwValue any, n
 		l.fail("inbound.pfx_path", in.PFXPath, err.Error())
 		return
 	}
-	pfx := strconv.Quote(in.PFXPath)
+	pfx := show(in.PFXPath)
 	switch pwKey {
 	case "inbound.pfx_password":
 		l.fail(pwKey, pwValue, "is the wrong password for the PFX file "+pfx+" (pfx_path)")

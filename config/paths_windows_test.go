@@ -23,11 +23,11 @@ func TestWindowsPathForms(t *testing.T) {
 		{"UNC", "root", `\\fileserver\mail\mailroot`, ""},
 		{"relative", "root", `mailroot`, ""},
 		{"root-relative", "root", `\mr7\mailroot`,
-			`x.toml:3: mailroot.root = "\\mr7\\mailroot": starts with a backslash but has no drive letter, so it would depend on the current drive; write the drive too, such as 'C:\mr7\mailroot'`},
+			`x.toml:3: mailroot.root = '\mr7\mailroot': starts with a backslash but has no drive letter, so it would depend on the current drive; write the drive too, such as 'C:\mr7\mailroot'`},
 		{"drive-relative", "root", `C:mr8`,
 			`x.toml:3: mailroot.root = "C:mr8": has a drive letter without a backslash after it, so it would be relative to the current folder of drive C: (C:\Windows\System32 for a service); write it from the root of the drive, such as 'C:\mr8'`},
 		{"drive alone", "drop", `D:`, `such as 'D:\'`},
-		{"root-relative folder", "pickup", `\inetpub\mailroot\Pickup`, `mailroot.pickup = "\\inetpub\\mailroot\\Pickup": starts with a backslash`},
+		{"root-relative folder", "pickup", `\inetpub\mailroot\Pickup`, `mailroot.pickup = '\inetpub\mailroot\Pickup': starts with a backslash`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
