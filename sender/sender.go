@@ -289,6 +289,8 @@ func classify(host, stage string, err error) *Error {
 	// as a mail server treats what it cannot classify (RFC 5321 4.5.4.1).
 	var ne net.Error
 	switch {
+	case errors.As(err, &ne) && ne.Timeout() && stage == "end of data":
+		e.Reply = `timed out waiting for the reply to the end of the message (the final "."): it may have taken the message, which is then sent again at the next attempt (RFC 5321 section 6.1) (` + err.Error() + ")"
 	case errors.As(err, &ne) && ne.Timeout():
 		e.Reply = "timed out (" + err.Error() + ")"
 	case closedByPeer(err):
@@ -391,6 +393,10 @@ type Session struct {
 	ending bool
 	endAt  time.Time
 }
+
+// dataTermination is RFC 5321's minimum wait for the reply to the final
+// "." (section 4.5.3.2.6).
+const dataTermination = 10 * time.Minute
 
 // endGrace is how long a stop waits for the smart host's reply to the
 // final "." of a message whatever StopTimeout says: cut there, the message
@@ -578,7 +584,13 @@ func (s *Session) connect(ctx context.Context, plain bool) error {
 		}
 	}
 	c.CommandTimeout = s.cfg.CommandTimeout
-	c.SubmissionTimeout = s.cfg.CommandTimeout
+	// The reply to the final "." is awaited 10 minutes at least (RFC 5321
+	// section 4.5.3.2.6, "DATA Termination"), whatever command_timeout:
+	// the smart host may be scanning the message, and one cut off here
+	// has it, and gets it again at the next attempt. Found from outside:
+	// with command_timeout = "5s" and a smart host that took 12 s, each
+	// attempt delivered the message once more.
+	c.SubmissionTimeout = max(s.cfg.CommandTimeout, dataTermination)
 	// After STARTTLS this is the second EHLO, over TLS: RFC 3207 4.2 has
 	// the client forget what it learnt before and ask again.
 	if err := c.Hello(s.cfg.Hostname); err != nil {

@@ -98,3 +98,23 @@ func TestStopStartsNoTransaction(t *testing.T) {
 		t.Fatalf("%d messages", len(msgs))
 	}
 }
+
+// The reply to the final "." is awaited 10 minutes at least, whatever
+// CommandTimeout: a smart host scanning the message may take longer than
+// a command, and one cut off there has the message and gets it again.
+// Found from outside: with command_timeout = "5s" and a smart host that
+// took 12 s, every attempt delivered the message once more.
+func TestFinalDotOutlastsCommandTimeout(t *testing.T) {
+	sink, _ := slowDot(t, 600*time.Millisecond)
+	cfg := cfgFor(sink)
+	cfg.CommandTimeout = 200 * time.Millisecond
+	s := NewSession(cfg)
+	defer s.Close()
+	res := s.Send(context.Background(), "a@x.test", []string{"b@y.test"}, []byte(msg))
+	if res[0].Err != nil || !strings.HasPrefix(res[0].Reply, "250 ") {
+		t.Fatalf("%+v", res[0].Err)
+	}
+	if n := len(sink.Messages()); n != 1 {
+		t.Fatalf("%d messages", n)
+	}
+}
