@@ -57,3 +57,30 @@ func TestRefusedConnectionIsTransient(t *testing.T) {
 		})
 	}
 }
+
+// A 530 (TLS or authentication required) refuses mailbridge as it is
+// configured, not the message: transient, with the setting to change, at
+// whatever stage it comes. Found from outside: every message bounced, with
+// a report to its sender.
+func TestRequiredTLSOrAuthIsTransient(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		host *scriptHost
+		want string
+	}{
+		{"STARTTLS required at MAIL", &scriptHost{Mail: func(int) string { return "530 5.7.0 Must issue a STARTTLS command first" }}, `set [outbound] tls = "starttls"`},
+		{"authentication required at MAIL (Microsoft 365)", &scriptHost{Mail: func(int) string { return "530 5.7.57 Client not authenticated to send mail" }}, "set [outbound] username and password"},
+		{"authentication required at RCPT", &scriptHost{Rcpt: func(int, string) string { return "530 5.7.0 Authentication required" }}, "set [outbound] username and password"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := tt.host.start(t)
+			s := NewSession(Config{Host: "127.0.0.1", Port: h.Port, Hostname: "bridge.test", TLS: TLSNone, CommandTimeout: 5 * time.Second})
+			defer s.Close()
+			for _, r := range s.Send(context.Background(), "a@x.test", []string{"b@y.test"}, []byte(msg)) {
+				if e := r.Err; e == nil || e.Permanent || !strings.Contains(e.ReplyLine(), tt.want) {
+					t.Fatalf("%s: %+v", r.Rcpt, e)
+				}
+			}
+		})
+	}
+}

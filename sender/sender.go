@@ -283,6 +283,21 @@ func classify(host, stage string, err error) *Error {
 		}
 		e.Reply = se.Message
 		e.Permanent = se.Code >= 500 && se.Code < 600
+		if se.Code == 530 {
+			// "530 5.7.0 Must issue a STARTTLS command first" (RFC 3207
+			// section 4), "530 5.7.0 Authentication required" (RFC 4954
+			// section 6), Microsoft 365's "530 5.7.57 Client not
+			// authenticated": the smart host refuses mailbridge as it is
+			// configured, not the message. Permanent, every message would
+			// bounce, each with a report to its sender, until the
+			// configuration is fixed (found from outside with postfix).
+			e.Permanent = false
+			if lower := strings.ToLower(se.Message); strings.Contains(lower, "tls") || strings.Contains(lower, "encrypt") {
+				e.Note = `the smart host requires TLS: set [outbound] tls = "starttls" (or "implicit" on its TLS port); retried as a temporary failure`
+			} else {
+				e.Note = "the smart host requires authentication: set [outbound] username and password (or password_file, password_env); retried as a temporary failure"
+			}
+		}
 		return e
 	}
 	// Timeouts, refused or lost connections, and everything else: transient,
