@@ -152,6 +152,13 @@ type Bridge struct {
 	// unreachable holds the Queue ids deferred by their last attempt
 	// because the smart host could not be reached (wakeUnreachable).
 	unreachable map[string]bool
+	// authRefused is the smart host's last refusal of our user name or
+	// password (535), at authAt, until an attempt gets past AUTH; while
+	// it stands, one delivery a first retry interval tries (authProbing),
+	// the others are deferred untried (see authHold).
+	authRefused *sender.Error
+	authAt      time.Time
+	authProbing bool
 }
 
 // New returns a bridge over root's Pickup, Queue and Badmail folders.

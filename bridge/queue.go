@@ -228,6 +228,61 @@ func (b *Bridge) wakeUnreachable(now time.Time) {
 	}
 }
 
+// authHold returns the failure for a delivery not tried because the smart
+// host refused our user name or password (535) and no retry interval has
+// passed since: each message tried in turn would fail the same way, and
+// as many failed logins in a second lock the account out (Active
+// Directory's lockout threshold, Microsoft 365's smart lockout), for
+// every other use of it too. One delivery a first retry interval tries
+// (nil: go ahead), while the others keep their own retry times.
+func (b *Bridge) authHold(now time.Time) *sender.Error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch {
+	case b.authRefused == nil:
+		return nil
+	case !b.authProbing && now.Sub(b.authAt) >= b.cfg.Retry[0]:
+		b.authProbing = true
+		return nil
+	}
+	r := b.authRefused
+	return &sender.Error{Stage: r.Stage, Host: r.Host,
+		Reply: fmt.Sprintf("not tried: the smart host refused the user name or the password at %s (%s); one message a retry interval tries again, so that the account is not locked out: check [outbound] username and password (or password_file, password_env)",
+			b.authAt.Format("15:04:05"), r.ReplyLine())}
+}
+
+// authOutcome records what an attempt says of our credentials: a 535
+// holds further attempts (authHold); an attempt that got past AUTH (a
+// reply to MAIL, RCPT or the data, or a delivery) lifts the hold.
+func (b *Bridge) authOutcome(results []sender.Result, now time.Time) {
+	var refused *sender.Error
+	past := false
+	for _, r := range results {
+		switch {
+		case r.Err == nil:
+			past = true
+		case r.Err.Code == 535 && strings.HasPrefix(r.Err.Stage, "AUTH"):
+			refused = r.Err
+		case r.Err.Stage == "MAIL FROM" || r.Err.Stage == "RCPT TO" || r.Err.Stage == "DATA" || r.Err.Stage == "end of data":
+			past = true
+		}
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.authProbing = false
+	switch {
+	case refused != nil:
+		if b.authRefused == nil {
+			b.log.Error("the Outbound Server refused mailbridge's user name or password: messages are held, one tried again a retry interval, so that the account is not locked out; check [outbound] username and password",
+				"server", b.cfg.Sender.Addr(), "reply", refused.ReplyLine())
+		}
+		b.authRefused, b.authAt = refused, now
+	case past && b.authRefused != nil:
+		b.log.Info("the Outbound Server accepts mailbridge's user name and password again", "server", b.cfg.Sender.Addr())
+		b.authRefused = nil
+	}
+}
+
 // retryAfter returns the wait before the next attempt after attempts
 // attempts, with up to 10% added at random so that messages deferred
 // together do not all come back in the same second.
@@ -315,7 +370,15 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 	pending := m.pending(pm.To)
 	var results []sender.Result
 	if len(pending) > 0 {
-		results = s.SendContent(ctx, pm.From, pending, sender.Content{Size: size, Header: pm.Message, Open: open})
+		if held := b.authHold(time.Now()); held != nil {
+			results = make([]sender.Result, len(pending))
+			for i, r := range pending {
+				results[i] = sender.Result{Rcpt: r, Err: held}
+			}
+		} else {
+			results = s.SendContent(ctx, pm.From, pending, sender.Content{Size: size, Header: pm.Message, Open: open})
+			b.authOutcome(results, time.Now())
+		}
 	}
 	now := time.Now()
 	st := &m.st

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 )
 
@@ -33,6 +34,9 @@ type Hooks struct {
 	Mail func(from string) error
 	Rcpt func(to string) error
 	Data func(from string, to []string, data []byte) error
+	// Auth, when set, has the sink offer AUTH PLAIN (also without TLS)
+	// and decide each attempt; a nil return accepts.
+	Auth func(username, password string) error
 }
 
 // Sink is a running test server.
@@ -118,6 +122,7 @@ func startOn(tb testing.TB, l net.Listener, hooks Hooks, tlsConf *tls.Config) *S
 		return &session{s: s, c: c}, nil
 	}))
 	srv.Domain = "sink.test"
+	srv.AllowInsecureAuth = true // AUTH is offered only with Hooks.Auth
 	srv.TLSConfig = tlsConf
 	// Clients cut off on purpose (shutdown tests) are not news.
 	srv.ErrorLog = log.New(io.Discard, "", 0)
@@ -199,6 +204,23 @@ func (ss *session) Reset() {
 }
 
 func (ss *session) Logout() error { return nil }
+
+// AuthMechanisms offers PLAIN when the hooks decide AUTH.
+func (ss *session) AuthMechanisms() []string {
+	if ss.hooks().Auth == nil {
+		return nil
+	}
+	return []string{sasl.Plain}
+}
+
+func (ss *session) Auth(string) (sasl.Server, error) {
+	return sasl.NewPlainServer(func(_, username, password string) error {
+		if h := ss.hooks().Auth; h != nil {
+			return h(username, password)
+		}
+		return nil
+	}), nil
+}
 
 func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 	if h := ss.hooks().Mail; h != nil {

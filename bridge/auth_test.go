@@ -1,0 +1,62 @@
+package bridge
+
+import (
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+	"github.com/mailbridge/mailbridge/internal/smtpsink"
+	"github.com/mailbridge/mailbridge/sender"
+)
+
+// A smart host that refuses our user name or password (535) gets one
+// failed login a retry interval, not one per queued message at once: as
+// many failures in a second lock the account out (Active Directory,
+// Microsoft 365). The other messages are deferred untried, and all go
+// once the password is right. Found from outside with postfix: 30 failed
+// logins within a second for 30 messages.
+func TestWrongPasswordTriedOnceAnInterval(t *testing.T) {
+	var attempts atomic.Int32
+	var good atomic.Bool
+	sink := smtpsink.Start(t, smtpsink.Hooks{Auth: func(user, pass string) error {
+		attempts.Add(1)
+		if good.Load() && pass == "right" {
+			return nil
+		}
+		return &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "Authentication credentials invalid"}
+	}})
+	l := testLayout(t)
+	cfg := baseConfig(sink)
+	cfg.Connections = 1
+	cfg.Retry = []time.Duration{3 * time.Second}
+	cfg.Sender.TLS = sender.TLSNone
+	cfg.Sender.Username, cfg.Sender.Password = "app", "right"
+	h := start(t, l, cfg)
+	for i := 0; i < 6; i++ {
+		drop(t, l, fmt.Sprintf("m%d.eml", i), []byte(fmt.Sprintf("From: app@corp.test\r\nTo: r%d@y.test\r\nSubject: auth\r\n\r\nbody\r\n", i)))
+	}
+	deadline := time.Now().Add(wait)
+	for strings.Count(h.logs.String(), "not tried: the smart host refused the user name or the password") < 5 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the other messages were not held:\n%s", h.logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// One attempt; a second only if holding the five took a whole retry
+	// interval on a slow machine.
+	if n := attempts.Load(); n > 2 {
+		t.Fatalf("%d failed logins for 6 messages within a retry interval", n)
+	}
+	if !strings.Contains(h.logs.String(), "refused mailbridge's user name or password: messages are held") {
+		t.Fatalf("log:\n%s", h.logs.String())
+	}
+	good.Store(true) // the administrator fixed the password
+	sink.WaitFor(t, wait, "the six messages", count(6))
+	waitEmpty(t, l)
+	if !strings.Contains(h.logs.String(), "accepts mailbridge's user name and password again") {
+		t.Fatalf("log:\n%s", h.logs.String())
+	}
+}
