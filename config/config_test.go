@@ -1,6 +1,9 @@
 package config
 
 import (
+	"bytes"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"net/netip"
 	"os"
@@ -702,6 +705,34 @@ func TestVerifyCertificateDefault(t *testing.T) {
 	}
 }
 
+// A CA file as Windows writes it is read: PEM after a UTF-8 byte-order
+// mark with CRLF line ends (PowerShell 5.1's Set-Content -Encoding UTF8),
+// or one DER certificate (the export wizard's .cer). Found from outside:
+// the first was "holds no PEM certificate", which it visibly held.
+func TestCAFileAsWindowsWritesIt(t *testing.T) {
+	dir := testdir.New(t)
+	pki := testpki.New(t, "corp CA")
+	block, _ := pem.Decode(pki.CAPEM())
+	files := map[string][]byte{
+		"bom-crlf.pem": append([]byte{0xEF, 0xBB, 0xBF}, bytes.ReplaceAll(pki.CAPEM(), []byte("\n"), []byte("\r\n"))...),
+		"der.cer":      block.Bytes,
+	}
+	for name, data := range files {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		c, err := Parse("mb.toml", []byte("[outbound]\nserver = \"relay.test\"\nca_file = '"+path+"'\n"))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		cert, _ := x509.ParseCertificate(block.Bytes)
+		if _, err := cert.Verify(x509.VerifyOptions{Roots: c.Outbound.CAs}); err != nil {
+			t.Fatalf("%s: the CA is not trusted: %v", name, err)
+		}
+	}
+}
+
 func TestOutboundTLSProblems(t *testing.T) {
 	dir := testdir.New(t)
 	notPEM := filepath.Join(dir, "ca.cer")
@@ -718,7 +749,7 @@ func TestOutboundTLSProblems(t *testing.T) {
 		{"two sources", "[outbound]\nusername = \"u\"\npassword = \"hunter2\"\npassword_env = \"X\"\n", []string{`mb.toml:3: outbound.password: set only one of password, password_file and password_env`}},
 		{"env missing", "[outbound]\nusername = \"u\"\npassword_env = \"NOPE_NOT_SET_X\"\n", []string{`mb.toml:3: outbound.password_env = "NOPE_NOT_SET_X": no such environment variable`}},
 		{"ca_file missing", "[outbound]\nca_file = 'nonexistent/ca.pem'\n", []string{`mb.toml:2: outbound.ca_file = "nonexistent/ca.pem": cannot be read`}},
-		{"ca_file not PEM", "[outbound]\nca_file = '" + notPEM + "'\n", []string{`mb.toml:2: outbound.ca_file = ` + show(notPEM) + `: holds no PEM certificate`}},
+		{"ca_file not PEM", "[outbound]\nca_file = '" + notPEM + "'\n", []string{`mb.toml:2: outbound.ca_file = ` + show(notPEM) + `: holds no certificate: neither PEM (-----BEGIN CERTIFICATE-----) nor one DER certificate`}},
 		{"server_name", "[outbound]\nserver_name = \"relay.test:25\"\n", []string{`mb.toml:2: outbound.server_name = "relay.test:25": must be a host name`}},
 		{"verify", "[outbound]\nverify_certificate = \"no\"\n", []string{`mb.toml:2: outbound.verify_certificate = "no": must be true or false`}},
 	} {

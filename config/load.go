@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -581,7 +582,7 @@ func (l *loader) loadCAs(o *Outbound) {
 	if o.CAFile == "" {
 		return
 	}
-	pem, err := os.ReadFile(o.CAFile)
+	data, err := os.ReadFile(o.CAFile)
 	if err != nil {
 		l.fail("outbound.ca_file", o.CAFile, "cannot be read: "+err.Error())
 		return
@@ -590,9 +591,18 @@ func (l *loader) loadCAs(o *Outbound) {
 	if err != nil || pool == nil {
 		pool = x509.NewCertPool()
 	}
-	if !pool.AppendCertsFromPEM(pem) {
-		l.fail("outbound.ca_file", o.CAFile, "holds no PEM certificate (-----BEGIN CERTIFICATE-----); export the CA certificate as Base-64 (PEM)")
-		return
+	// A UTF-8 byte-order mark before the PEM text is what Windows
+	// PowerShell 5.1 writes (Set-Content -Encoding UTF8): the PEM decoder
+	// does not look past it. A DER file (.cer) is the Windows certificate
+	// export wizard's first choice: one certificate, binary.
+	data = bytes.TrimPrefix(data, []byte{0xEF, 0xBB, 0xBF})
+	if !pool.AppendCertsFromPEM(data) {
+		cert, derErr := x509.ParseCertificate(data)
+		if derErr != nil {
+			l.fail("outbound.ca_file", o.CAFile, "holds no certificate: neither PEM (-----BEGIN CERTIFICATE-----) nor one DER certificate; export the CA certificate as Base-64 (PEM) or DER (.cer)")
+			return
+		}
+		pool.AddCert(cert)
 	}
 	o.CAs = pool
 }
