@@ -489,6 +489,21 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 		args = append(args, "refused", refused)
 	}
 	switch {
+	case len(deferred) > 0 && unreachable(results):
+		// Said as a warning once, with what to check; the messages
+		// deferred for the same reason while it lasts go at INFO (found
+		// from outside: 1500 queued messages and a 20 s outage made 3559
+		// identical warnings).
+		b.mu.Lock()
+		known := len(b.unreachable) > 0
+		b.mu.Unlock()
+		if known {
+			b.log.Info("delivery", args...)
+			break
+		}
+		b.log.Warn("delivery", args...)
+		b.log.Warn("the Outbound Server cannot be reached: check that its SMTP service runs, that [outbound] server and port name it, and that no firewall is in the way; the messages deferred for this meanwhile are logged at INFO",
+			"server", b.cfg.Sender.Addr())
 	case len(deferred) > 0:
 		b.log.Warn("delivery", args...)
 	case len(pending) > 0:
