@@ -298,6 +298,11 @@ type TLSError struct {
 	Err  error
 }
 
+// selfSigned reports whether c is signed by its own key.
+func selfSigned(c *x509.Certificate) bool {
+	return bytes.Equal(c.RawIssuer, c.RawSubject) && c.CheckSignatureFrom(c) == nil
+}
+
 func (e *TLSError) Error() string {
 	var cert *x509.Certificate
 	var he x509.HostnameError
@@ -313,6 +318,12 @@ func (e *TLSError) Error() string {
 	case errors.As(e.Err, &ua):
 		cause = "the certificate is signed by an unknown authority"
 		fix = "set [outbound] ca_file to the PEM file of the CA that signed it"
+		// The leaf itself, not the last certificate of the chain sent
+		// (ua.Cert), which may be an untrusted CA's own.
+		if errors.As(e.Err, &ve) && len(ve.UnverifiedCertificates) > 0 && selfSigned(ve.UnverifiedCertificates[0]) {
+			cause = "the certificate is self-signed"
+			fix = "set [outbound] ca_file to that certificate itself (PEM or DER), if it is the smart host's own"
+		}
 	case errors.As(e.Err, &ci):
 		cause = "the certificate is invalid: " + ci.Error()
 		fix = "the smart host's administrator must renew or fix its certificate"
