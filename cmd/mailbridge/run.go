@@ -87,7 +87,7 @@ func runWith(ctx context.Context, cfg *config.Config, log *slog.Logger, ready fu
 		"max_message_size", cfg.Inbound.MaxMessageSize, "max_attachment_size", cfg.Inbound.MaxAttachmentSize,
 		"max_recipients", cfg.Inbound.MaxRecipients, "max_connections", cfg.Inbound.MaxConnections,
 		"outbound", cfg.Outbound.Server, "outbound_port", cfg.Outbound.Port, "outbound_tls", cfg.Outbound.TLS,
-		"outbound_verify_certificate", cfg.Outbound.VerifyCertificate, "outbound_auth", cfg.Outbound.Username != "")
+		"outbound_verify_certificate", verifyText(cfg.Outbound), "outbound_auth", cfg.Outbound.Username != "")
 	// The rest of the effective configuration, for an administrator who
 	// checks a migration: who may relay, what is local, how Pickup files
 	// are read, when mail is retried and given up.
@@ -468,7 +468,7 @@ func check(cfg *config.Config, stdout, stderr io.Writer) int {
 		if o.Username != "" {
 			auth = fmt.Sprintf("AUTH as %q", o.Username)
 		}
-		fmt.Fprintf(stdout, "outbound: %s port %d, tls %s, verify_certificate %v, %s\n", o.Server, o.Port, o.TLS, o.VerifyCertificate, auth)
+		fmt.Fprintf(stdout, "outbound: %s port %d, tls %s, verify_certificate %v, %s\n", o.Server, o.Port, o.TLS, verifyText(o), auth)
 	}
 	if cfg.Outbound.ClearTextAuth() {
 		fmt.Fprintln(stdout, "warning: "+clearTextAuthWarning)
@@ -525,6 +525,16 @@ func delayNotificationWarning(o config.Outbound) string {
 	}
 	return fmt.Sprintf(`[outbound] delay_notification = %q is not shorter than expiration = %q: a message not delivered by then goes to Badmail, with a non-delivery report to its sender, before its delay notice is due, so no delay notice is ever sent; set delay_notification below expiration (IIS had "12h" and "48h"), or to "0s" for no delay notice`,
 		config.FormatDuration(o.DelayNotification), config.FormatDuration(o.Expiration))
+}
+
+// verifyText is verify_certificate as the start log and check show it:
+// with tls = "none" there is no certificate to verify, whatever the key
+// says (found from outside: "verify_certificate=true" beside tls=none).
+func verifyText(o config.Outbound) any {
+	if o.TLS == "none" {
+		return "n/a (tls none)"
+	}
+	return o.VerifyCertificate
 }
 
 // fileLimitWarning is check's and the start log's warning for an
