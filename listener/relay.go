@@ -109,9 +109,15 @@ func (s *Server) admitted(addr net.Addr) bool {
 	return len(s.cfg.AllowFrom) == 0 || inPrefixes(ip, s.cfg.AllowFrom)
 }
 
+// addrIP is the IP address of addr, IPv4-mapped addresses as IPv4, and
+// without an IPv6 zone: a link-local client's address carries its
+// interface ("fe80::1%eth0"), and netip.Prefix.Contains is false for any
+// address with a zone, so no allow_from, deny_from or relay_from range
+// ever matched it (found from outside: a deny_from of fe80::/10 let such
+// clients in).
 func addrIP(addr net.Addr) netip.Addr {
 	if ap, err := netip.ParseAddrPort(addr.String()); err == nil {
-		return ap.Addr().Unmap()
+		return ap.Addr().Unmap().WithZone("")
 	}
 	return netip.Addr{}
 }

@@ -3,6 +3,7 @@ package listener
 import (
 	"errors"
 	"io"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -133,6 +134,27 @@ func TestConnectionControl(t *testing.T) {
 		if !tt.ok && r != "554 5.7.1 mail.example.com Access denied" {
 			t.Errorf("refusal %q", r)
 		}
+	}
+}
+
+// A link-local IPv6 client's address carries its zone ("fe80::1%eth0"):
+// it is matched without it, so that allow_from, deny_from and relay_from
+// ranges apply. (A client with a link-local address cannot be made on
+// loopback: the address is the one accept gives.) Found from outside: a
+// deny_from of fe80::/10 let such clients in.
+func TestLinkLocalClientMatched(t *testing.T) {
+	client := &net.TCPAddr{IP: net.ParseIP("fe80::1234"), Zone: "eth0", Port: 50000}
+	linkLocal := []netip.Prefix{netip.MustParsePrefix("fe80::/10")}
+	s := &Server{cfg: Config{DenyFrom: linkLocal}}
+	if s.admitted(client) {
+		t.Error("deny_from fe80::/10 admitted fe80::1234 on eth0")
+	}
+	s = &Server{cfg: Config{AllowFrom: linkLocal}}
+	if !s.admitted(client) {
+		t.Error("allow_from fe80::/10 refused fe80::1234 on eth0")
+	}
+	if ip := addrIP(client); ip != netip.MustParseAddr("fe80::1234") || !inPrefixes(ip, linkLocal) {
+		t.Errorf("addrIP = %v", ip)
 	}
 }
 
