@@ -322,6 +322,10 @@ func explainListenWith(err error, port int, key string, lookup func(port int) ([
 	case addrInUse(err) || strings.Contains(err.Error(), "address already in use") || strings.Contains(err.Error(), "Only one usage"):
 		owners, lerr := lookup(port)
 		return fmt.Errorf("%w: %s", err, portTaken(port, key, owners, lerr))
+	case addrNotHere(err):
+		// import-iis copies the old server's binding: on the new one the
+		// address is often not there (found from outside).
+		return fmt.Errorf(`%w: the address is not one of this machine's: set [inbound] bind to one of its addresses, or to "" for all of them`, err)
 	}
 	return err
 }

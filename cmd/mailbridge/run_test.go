@@ -138,6 +138,19 @@ func TestStartFailureWithLogFile(t *testing.T) {
 	}
 }
 
+// A bind address that is not this machine's (an old server's, copied by
+// import-iis) says so and what to set, not only the system's words.
+func TestBindAddressNotHere(t *testing.T) {
+	_, err := net.Listen("tcp", "192.0.2.1:0") // TEST-NET-1 (RFC 5737)
+	if err == nil {
+		t.Skip("192.0.2.1 is an address of this machine")
+	}
+	msg := explainListen(err, 25, "port").Error()
+	if !strings.Contains(msg, "not one of this machine's") || !strings.Contains(msg, "[inbound] bind") {
+		t.Fatalf("%s", msg)
+	}
+}
+
 func TestPortTakenMessages(t *testing.T) {
 	addr := netip.MustParseAddrPort("0.0.0.0:25")
 	inUse := &net.OpError{Op: "listen", Net: "tcp", Err: os.NewSyscallError("bind", syscall.EADDRINUSE)}
