@@ -1229,7 +1229,7 @@ func ipOrEmpty(s string) error {
 	if s == "" || s == "localhost" || net.ParseIP(strings.Trim(s, "[]")) != nil {
 		return nil
 	}
-	return errors.New(`must be an IP address of this machine, or "" for all`)
+	return errors.New(`must be an IP address of this machine, "localhost" (127.0.0.1), or "" for all`)
 }
 
 // smartHost accepts what IIS's Outbound Server field accepted: a host name,
