@@ -169,13 +169,22 @@ func DSN(r Report) []byte {
 // writePart writes a body part's header and content (CRLF lines, ending
 // with CRLF): as it is under ascii when content is 7-bit, else under
 // eight in quoted-printable, which keeps every byte and is 7-bit.
+//
+// A line longer than RFC 5322's 998 octets (section 2.1.1: a To: field of
+// 150 recipients on one line, say) goes quoted-printable too, under ascii:
+// a smart host refuses such a line, and the report would never reach the
+// sender (found from outside).
 func writePart(b *bytes.Buffer, ascii, eight string, content []byte) {
+	ctype := eight
 	if isASCII(content) {
-		b.WriteString("Content-Type: " + ascii + CRLF + CRLF)
-		b.Write(content)
-		return
+		if !hasLongLine(content) {
+			b.WriteString("Content-Type: " + ascii + CRLF + CRLF)
+			b.Write(content)
+			return
+		}
+		ctype = ascii
 	}
-	b.WriteString("Content-Type: " + eight + CRLF)
+	b.WriteString("Content-Type: " + ctype + CRLF)
 	b.WriteString("Content-Transfer-Encoding: quoted-printable" + CRLF + CRLF)
 	qp := quotedprintable.NewWriter(b)
 	qp.Write(content) // a bytes.Buffer does not fail
@@ -185,6 +194,22 @@ func writePart(b *bytes.Buffer, ascii, eight string, content []byte) {
 	if !bytes.HasSuffix(b.Bytes(), []byte(CRLF)) {
 		b.WriteString("=" + CRLF)
 	}
+}
+
+// hasLongLine reports whether p holds a line of more than 998 octets
+// before its CRLF.
+func hasLongLine(p []byte) bool {
+	for len(p) > 0 {
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			return len(p) > 998
+		}
+		if len(bytes.TrimSuffix(p[:i], []byte{'\r'})) > 998 {
+			return true
+		}
+		p = p[i+1:]
+	}
+	return false
 }
 
 func isASCII(p []byte) bool {

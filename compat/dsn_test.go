@@ -2,6 +2,7 @@ package compat
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -180,5 +181,46 @@ func TestTypedAddress(t *testing.T) {
 		if got := typedAddress(in); got != want {
 			t.Errorf("%q: %q, want %q", in, got, want)
 		}
+	}
+}
+
+// An original header line over RFC 5322's 998 octets (a To: field of 150
+// recipients on one line) is quoted-printable in the report, so that no
+// line of the report is longer: a smart host refuses such lines, and the
+// report would never reach the sender. Found from outside. The header
+// block decodes to the original.
+func TestDSNLongHeaderLine(t *testing.T) {
+	var to []string
+	for i := 0; i < 150; i++ {
+		to = append(to, "recipient"+strings.Repeat("x", 5)+string(rune('a'+i%26))+"@dest.test")
+	}
+	orig := []byte("From: s@corp.test\r\nTo: " + strings.Join(to, ", ") + "\r\nSubject: many\r\n\r\nbody\r\n")
+	now := time.Date(2026, 11, 29, 9, 5, 1, 0, time.UTC)
+	got := DSN(Report{Hostname: "bridge.corp.test", To: "s@corp.test", Arrival: now, Date: now, MessageID: "<NDR9@bridge.corp.test>", Boundary: "=_mailbridge_9",
+		Recipients: []ReportRecipient{{Addr: to[0], Status: "5.0.0", Diagnostic: "500 Line too long", LastAttempt: now}}, Original: orig})
+	for i, line := range strings.Split(string(got), "\r\n") {
+		if len(line) > 998 {
+			t.Fatalf("line %d of the report is %d octets", i+1, len(line))
+		}
+	}
+	e, err := message.Read(bytes.NewReader(got))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mr := e.MultipartReader()
+	var body []byte
+	for {
+		p, err := mr.NextPart()
+		if err != nil {
+			break
+		}
+		if typ, _, _ := p.Header.ContentType(); typ == "text/rfc822-headers" {
+			body, _ = io.ReadAll(p.Body) // go-message decodes quoted-printable
+		}
+	}
+	// The CRLF before the closing boundary belongs to it (RFC 2046
+	// section 5.1.1).
+	if !bytes.Equal(body, bytes.TrimSuffix(HeaderBlock(orig), []byte("\r\n"))) {
+		t.Fatalf("the header block decodes to\n%q", body)
 	}
 }
