@@ -111,7 +111,7 @@ func runWith(ctx context.Context, cfg *config.Config, log *slog.Logger, ready fu
 		log.Warn(clearTextAuthWarning)
 	}
 	limit, known := openFileLimit()
-	for _, w := range []string{openRelayWarning(cfg.Inbound.RelayFrom), denyAllWarning(cfg.Inbound.DenyFrom), delayNotificationWarning(cfg.Outbound), fileLimitWarning(cfg, limit, known)} {
+	for _, w := range []string{openRelayWarning(cfg.Inbound.RelayFrom), denyAllWarning(cfg.Inbound.DenyFrom), delayNotificationWarning(cfg.Outbound), fileLimitWarning(cfg, limit, known), interceptWarning(cfg.Inbound)} {
 		if w != "" {
 			log.Warn(w)
 		}
@@ -478,7 +478,7 @@ func check(cfg *config.Config, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "warning: "+clearTextAuthWarning)
 	}
 	limit, known := openFileLimit()
-	for _, w := range []string{openRelayWarning(cfg.Inbound.RelayFrom), denyAllWarning(cfg.Inbound.DenyFrom), delayNotificationWarning(cfg.Outbound), fileLimitWarning(cfg, limit, known)} {
+	for _, w := range []string{openRelayWarning(cfg.Inbound.RelayFrom), denyAllWarning(cfg.Inbound.DenyFrom), delayNotificationWarning(cfg.Outbound), fileLimitWarning(cfg, limit, known), interceptWarning(cfg.Inbound)} {
 		if w != "" {
 			fmt.Fprintln(stdout, "warning: "+w)
 		}
@@ -599,6 +599,17 @@ func denyAllWarning(denyFrom []netip.Prefix) string {
 		return fmt.Sprintf("[inbound] deny_from holds every %s address: every such client is refused at connect (554 5.7.1); list the clients that may connect in allow_from and remove the range from deny_from", all)
 	}
 	return ""
+}
+
+// interceptWarning is check's and the start log's warning for intercept =
+// false that cannot take effect: without local_domains every domain is
+// local, so mail from relay_from clients goes to Drop as any other, and
+// none is relayed (found from outside: check said "ok").
+func interceptWarning(in config.Inbound) string {
+	if in.Intercept || len(in.LocalDomains) > 0 || len(in.RelayFrom) == 0 {
+		return ""
+	}
+	return "[inbound] intercept = false relays mail for other domains from relay_from clients, but without local_domains every domain is local: all mail goes to Drop and none is relayed; list the local domains in local_domains"
 }
 
 // everyAddress names the address families ps covers entirely: "IPv4",

@@ -434,3 +434,24 @@ func TestFileLimitWarning(t *testing.T) {
 		t.Errorf("with a server: %q", w)
 	}
 }
+
+// intercept = false without local_domains has no effect, and is warned of.
+func TestInterceptWarning(t *testing.T) {
+	for _, tc := range []struct {
+		more string
+		warn bool
+	}{
+		{"relay_from = [\"10.0.0.0/8\"]\nintercept = false\n", true},
+		{"relay_from = [\"10.0.0.0/8\"]\nintercept = false\nlocal_domains = [\"corp.test\"]\n", false},
+		{"relay_from = [\"10.0.0.0/8\"]\n", false},
+	} {
+		cfg := loadTestConfig(t, `hostname = "mail.test"`, tc.more)
+		if w := interceptWarning(cfg.Inbound); (w != "") != tc.warn {
+			t.Errorf("%q: %q", tc.more, w)
+		}
+	}
+	code, out, _ := runCmd(t, "check", "--config", writeTestConfig(t, `hostname = "mail.test"`, "relay_from = [\"10.0.0.0/8\"]\nintercept = false\n"))
+	if code != 0 || !strings.Contains(out, "warning: [inbound] intercept = false relays mail") {
+		t.Fatalf("check: exit %d\n%s", code, out)
+	}
+}
