@@ -30,6 +30,9 @@ func TestRefusedConnectionIsTransient(t *testing.T) {
 		{"greeting, implicit", TLSImplicit, &scriptHost{Greeting: "554 5.7.1 go away"}, true, "greeting", "refused the connection in its greeting"},
 		{"EHLO, none", TLSNone, &scriptHost{EHLOReply: "550 5.7.1 not you"}, false, "EHLO", `550 5.7.1 not you (the smart host refused our EHLO bridge.test: check that its relay or connector settings accept mail from this machine's address`},
 		{"EHLO, opportunistic", TLSOpportunistic, &scriptHost{EHLOReply: "550 5.7.1 not you"}, false, "EHLO", "refused our EHLO bridge.test"},
+		// Found from outside with postfix's smtpd_client_connection_count_limit.
+		{"too many connections", TLSNone, &scriptHost{Greeting: "421 4.7.0 mx.test Error: too many connections from 127.0.0.1"}, false, "greeting", "lower [outbound] connections"},
+		{"Exchange's connection limit", TLSNone, &scriptHost{Greeting: "421 4.3.2 The maximum number of concurrent connections has exceeded a limit, closing transmission channel"}, false, "greeting", "lower [outbound] connections"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			h := tt.host

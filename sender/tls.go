@@ -260,6 +260,14 @@ func (p *plainFallback) Unwrap() error { return p.err }
 // once; the note says what to check.
 func (s *Session) refused(stage string, err error, conn net.Conn) *Error {
 	e := classify(s.cfg.Addr(), stage, err)
+	if lower := strings.ToLower(e.Reply); e.Code == 421 && (strings.Contains(lower, "too many") || strings.Contains(lower, "concurrent connections")) {
+		// postfix's "421 4.7.0 Error: too many connections from ...",
+		// Exchange's "421 4.3.2 The maximum number of concurrent
+		// connections has exceeded a limit": our connections over its
+		// limit per client (found from outside).
+		e.Note = "the smart host limits the connections it takes from one client: lower [outbound] connections (4 by default) to its limit; retried as a temporary failure"
+		return e
+	}
 	if e.Code < 500 || e.Code > 599 {
 		return e
 	}
