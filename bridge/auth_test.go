@@ -2,6 +2,8 @@ package bridge
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -58,5 +60,30 @@ func TestWrongPasswordTriedOnceAnInterval(t *testing.T) {
 	waitEmpty(t, l)
 	if !strings.Contains(h.logs.String(), "accepts mailbridge's user name and password again") {
 		t.Fatalf("log:\n%s", h.logs.String())
+	}
+}
+
+// A message refused at the end of its data (a content filter) is said to
+// be refused for all its recipients with the one reply, not as "refused 3
+// of 3 recipients". Found from outside with postfix's header_checks.
+func TestRefusedAtEndOfDataWording(t *testing.T) {
+	sink := smtpsink.Start(t, smtpsink.Hooks{Data: func(string, []string, []byte) error {
+		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "Message content rejected"}
+	}})
+	l := testLayout(t)
+	start(t, l, baseConfig(sink))
+	drop(t, l, "three.eml", []byte("From: app@corp.test\r\nTo: a@y.test, b@y.test, c@y.test\r\nSubject: filtered\r\n\r\nbody\r\n"))
+	// The message's .BDR (the report, refused alike, has one of its own).
+	want := `refused the message for all 3 recipients, replying "550 5.7.1 Message content rejected"`
+	for deadline := time.Now().Add(wait); ; time.Sleep(50 * time.Millisecond) {
+		bdrs, _ := filepath.Glob(filepath.Join(l.Badmail, "*.BDR"))
+		for _, p := range bdrs {
+			if b, _ := os.ReadFile(p); strings.Contains(string(b), want) {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no .BDR says %q", want)
+		}
 	}
 }

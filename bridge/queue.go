@@ -759,9 +759,18 @@ func (b *Bridge) problem(failed []mailroot.BadRecipient, total, expired int) str
 	default:
 		refusedText = fmt.Sprintf("the Outbound Server %s refused %d of %d recipients, and mailbridge did not send the message for %d more, without a reply from it", server, refused-ours, total, ours)
 	}
+	same := true
+	for _, f := range failed {
+		same = same && f.Reply == failed[0].Reply
+	}
 	switch {
 	case expired == 0 && len(failed) == 1 && ours == 0:
 		return fmt.Sprintf("the Outbound Server %s replied %q for <%s>", server, failed[0].Reply, failed[0].Addr)
+	case expired == 0 && ours == 0 && same && len(failed) == total:
+		// One reply for every recipient: most often the message refused
+		// at the end of its data (a content filter), which "refused 3 of
+		// 3 recipients" misread (found from outside).
+		return fmt.Sprintf("the Outbound Server %s refused the message for all %d recipients, replying %q", server, total, failed[0].Reply)
 	case expired == 0 && len(failed) == 1:
 		return fmt.Sprintf("mailbridge did not send the message to the Outbound Server %s for <%s>, without a reply from it: %s", server, failed[0].Addr, failed[0].Reply)
 	case expired == 0:
