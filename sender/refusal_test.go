@@ -87,3 +87,23 @@ func TestRequiredTLSOrAuthIsTransient(t *testing.T) {
 		})
 	}
 }
+
+// A smart host that refuses the connection (nothing listens on its port)
+// is said in words an administrator acts on, the system's text after
+// them. Found from outside: ".BDR" files and reports carried "dial tcp
+// 127.0.0.1:25: connect: connection refused" alone.
+func TestConnectionRefusedWording(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	s := NewSession(Config{Host: "127.0.0.1", Port: port, Hostname: "bridge.test", TLS: TLSNone, ConnectTimeout: 5 * time.Second})
+	defer s.Close()
+	e := s.Send(context.Background(), "a@x.test", []string{"b@y.test"}, []byte(msg))[0].Err
+	if e == nil || e.Permanent || e.Stage != "connect" || !strings.Contains(e.Reply, "connection refused by 127.0.0.1:") ||
+		!strings.Contains(e.Reply, "check that the smart host's SMTP service runs and that [outbound] server and port name it") {
+		t.Fatalf("%+v", e)
+	}
+}
