@@ -942,7 +942,11 @@ func (imp *iisImport) writeOutbound() error {
 		w.comment("IIS SmartHost \"%s\" (line %d) cannot be used: %s. Set the Outbound Server by hand.", smart, host.Line, validSmartHost(smart))
 		w.code(`server = "smtp.example.com"`)
 	default:
-		w.comment("The Outbound Server (IIS SmartHost; [10.0.0.5] means an address, not a name to look up).")
+		if strings.HasPrefix(smart, "[") {
+			w.comment("The Outbound Server (IIS SmartHost; in brackets, an address, not a name to look up).")
+		} else {
+			w.comment("The Outbound Server (IIS SmartHost).")
+		}
 		w.kv("server", tomlString(smart))
 		switch {
 		case typOK && typ == 0:
