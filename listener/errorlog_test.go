@@ -32,3 +32,15 @@ func TestErrorLogOutOfDescriptors(t *testing.T) {
 		t.Fatalf("other errors:\n%s", out)
 	}
 }
+
+// A client that reset its connection is an INFO line, not a warning: the
+// session's own line says what became of its message. Found from outside
+// (a soak test's clients that closed with SO_LINGER 0 mid-DATA).
+func TestErrorLogClientReset(t *testing.T) {
+	var logs testlog.Buffer
+	p := &slogPrinter{log: slog.New(slog.NewTextHandler(&logs, nil))}
+	p.Printf("error handling %v: %v", "127.0.0.1:50000", &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)})
+	if out := logs.String(); !strings.Contains(out, "level=INFO msg=smtp") || !strings.Contains(out, "connection reset by peer") {
+		t.Fatalf("%s", out)
+	}
+}

@@ -467,6 +467,18 @@ func (s *Server) handshakeFailed(msg, client string, hc *helloConn, err error) {
 	s.log.Info(msg, append(args, "error", err)...)
 }
 
+// clientGone reports whether go-smtp's error text is a client that went
+// away: a reset (Linux, and Windows' WSAECONNRESET wording) or a write to a
+// connection it closed.
+func clientGone(detail string) bool {
+	for _, s := range []string{"connection reset by peer", "broken pipe", "forcibly closed by the remote host"} {
+		if strings.Contains(detail, s) {
+			return true
+		}
+	}
+	return false
+}
+
 // slogPrinter gives go-smtp's ErrorLog (connection errors, panics with their
 // stack) to our structured log.
 type slogPrinter struct {
@@ -484,6 +496,13 @@ func (p *slogPrinter) Println(v ...any) {
 }
 
 func (p *slogPrinter) print(detail string) {
+	if clientGone(detail) {
+		// A client that reset its connection: routine on the Internet,
+		// and the session's own line says what became of its message
+		// (found from outside: such lines came as warnings).
+		p.log.Info("smtp", "detail", detail)
+		return
+	}
 	if !strings.Contains(detail, "too many open files") {
 		p.log.Warn("smtp", "detail", detail)
 		return
