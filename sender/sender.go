@@ -308,7 +308,7 @@ func classify(host, stage string, err error) *Error {
 		e.Reply = `timed out waiting for the reply to the end of the message (the final "."): it may have taken the message, which is then sent again at the next attempt (RFC 5321 section 6.1) (` + err.Error() + ")"
 	case errors.As(err, &ne) && ne.Timeout():
 		e.Reply = "timed out (" + err.Error() + ")"
-	case stage == "connect" && (errors.Is(err, syscall.ECONNREFUSED) || strings.Contains(err.Error(), "actively refused")):
+	case stage == "connect" && connRefused(err):
 		// "dial tcp ...: connect: connection refused" (Windows: "No
 		// connection could be made because the target machine actively
 		// refused it"), in words an administrator acts on; it goes into
