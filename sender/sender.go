@@ -288,9 +288,10 @@ func classify(host, stage string, err error) *Error {
 			// section 4), "530 5.7.0 Authentication required" (RFC 4954
 			// section 6), Microsoft 365's "530 5.7.57 Client not
 			// authenticated": the smart host refuses mailbridge as it is
-			// configured, not the message. Permanent, every message would
-			// bounce, each with a report to its sender, until the
-			// configuration is fixed (found from outside with postfix).
+			// configured, not the message. Taken as permanent, every
+			// message bounced, each with a report to its sender, until
+			// the configuration was fixed (found from outside with
+			// postfix).
 			e.Permanent = false
 			if lower := strings.ToLower(se.Message); strings.Contains(lower, "tls") || strings.Contains(lower, "encrypt") {
 				e.Note = `the smart host requires TLS: set [outbound] tls = "starttls" (or "implicit" on its TLS port); retried as a temporary failure`
