@@ -3,15 +3,11 @@ package sender
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"strings"
@@ -107,7 +103,7 @@ func TestCertificateFailures(t *testing.T) {
 			[]string{`certificate verification for "relay.example" failed`, "unknown authority", "ca_file", `subject "CN=relay.example"`, `issuer "CN=Untrusted Internal CA,O=mailbridge tests"`}, false},
 		// Found from outside: "signed by an unknown authority" did not
 		// say that the certificate itself is to be trusted.
-		{"self-signed", selfSignedCert(t, "relay.example"), func(c *Config) { c.ServerName = "relay.example" },
+		{"self-signed", testpki.SelfSigned(t, "relay.example"), func(c *Config) { c.ServerName = "relay.example" },
 			[]string{`certificate verification for "relay.example" failed`, "the certificate is self-signed", "ca_file to that certificate itself"}, false},
 		{"server_name matches", pki.Server(t, "relay.example"), func(c *Config) { c.ServerName = "relay.example" }, nil, true},
 		{"verification off", other.Server(t, "relay.example"), func(c *Config) { c.InsecureSkipVerify = true }, nil, true},
@@ -318,25 +314,4 @@ func TestTLSErrorValidityAdvice(t *testing.T) {
 			t.Errorf("%s: %s", tt.name, err)
 		}
 	}
-}
-
-// selfSignedCert is a certificate for name signed by its own key, as a smart
-// host's administrator makes one.
-func selfSignedCert(t *testing.T, name string) tls.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true, IsCA: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }

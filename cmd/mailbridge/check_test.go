@@ -109,12 +109,7 @@ func TestCheckVerifyCertificateWarning(t *testing.T) {
 		{"smart host, opportunistic with AUTH, unverified", "[outbound]\nserver = \"relay.example.com\"\nusername = \"u\"\npassword = \"p\"\nverify_certificate = false\n", true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			dir := testDir(t)
-			conf := filepath.Join(dir, "mailbridge.toml")
-			text := fmt.Sprintf("hostname = \"mail.test\"\n[mailroot]\nroot = 'mr'\n[inbound]\nbind = \"127.0.0.1\"\nport = %d\n%s", testtool.FreePort(t), tt.outbound)
-			if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
-				t.Fatal(err)
-			}
+			conf := writeTestConfig(t, `hostname = "mail.test"`, tt.outbound)
 			code, out, errs := runCmd(t, "check", "--config", conf)
 			if code != 0 {
 				t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
@@ -138,12 +133,7 @@ func TestCheckOpenRelayWarning(t *testing.T) {
 		{`["0.0.0.0/1", "128.0.0.0/1", "::/0"]`, "relay_from holds every IPv4 and every IPv6 address"},
 	} {
 		t.Run(tt.relay, func(t *testing.T) {
-			dir := testDir(t)
-			conf := filepath.Join(dir, "mailbridge.toml")
-			text := fmt.Sprintf("hostname = \"mail.test\"\n[mailroot]\nroot = 'mr'\n[inbound]\nbind = \"127.0.0.1\"\nport = %d\nrelay_from = %s\n", testtool.FreePort(t), tt.relay)
-			if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
-				t.Fatal(err)
-			}
+			conf := writeTestConfig(t, `hostname = "mail.test"`, "relay_from = "+tt.relay+"\n")
 			code, out, errs := runCmd(t, "check", "--config", conf)
 			if code != 0 {
 				t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
@@ -165,12 +155,7 @@ func TestCheckDenyAllWarning(t *testing.T) {
 		{`["0.0.0.0/0", "::/0"]`, "deny_from holds every IPv4 and every IPv6 address: every such client is refused"},
 	} {
 		t.Run(tt.deny, func(t *testing.T) {
-			dir := testDir(t)
-			conf := filepath.Join(dir, "mailbridge.toml")
-			text := fmt.Sprintf("hostname = \"mail.test\"\n[mailroot]\nroot = 'mr'\n[inbound]\nbind = \"127.0.0.1\"\nport = %d\ndeny_from = %s\n", testtool.FreePort(t), tt.deny)
-			if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
-				t.Fatal(err)
-			}
+			conf := writeTestConfig(t, `hostname = "mail.test"`, "deny_from = "+tt.deny+"\n")
 			code, out, errs := runCmd(t, "check", "--config", conf)
 			if code != 0 {
 				t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
@@ -261,11 +246,7 @@ func TestCheckHostnameWarning(t *testing.T) {
 			`warning: hostname "192.0.2.5" is an IP address, not a fully qualified domain name: ` + uses},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			conf := filepath.Join(testDir(t), "mailbridge.toml")
-			text := fmt.Sprintf("%s\n[mailroot]\nroot = 'mr'\n[inbound]\nbind = \"127.0.0.1\"\nport = %d\n%s", tt.top, testtool.FreePort(t), tt.pickup)
-			if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
-				t.Fatal(err)
-			}
+			conf := writeTestConfig(t, tt.top, tt.pickup)
 			code, out, errs := runCmd(t, "check", "--config", conf)
 			if code != 0 {
 				t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
