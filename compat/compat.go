@@ -8,6 +8,9 @@
 //   - the Received header IIS prepended, folded with CRLF TAB SPACE, the day
 //     of month not zero-padded, "over TLS secured channel" for TLS sessions;
 //   - X-OriginalArrivalTime with its FILETIME in [LOW32:HIGH32] form;
+//   - the message part of a Drop file (DropWriter): CRLF line ends, a
+//     Message-ID and X-OriginalArrivalTime added at the end of the header
+//     block when missing, every other byte as received;
 //   - the greeting and the "Queued mail for delivery" reply texts;
 //   - IIS's configuration: ParseMetabase reads an IIS 6-format MetaBase.xml
 //     as real files write it, DecodeIPSecList its RelayIpList/IPSecurity

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/emersion/go-message"
+	"github.com/mailbridge/mailbridge/compat"
 )
 
 // errPartTooBig reports an attachment over the attachment limit. Its name
@@ -127,7 +128,7 @@ func attachmentName(e *message.Entity) (name string, ok bool) {
 	// one line, bounded. A name of nothing but control characters and
 	// invalid UTF-8 would leave the reply naming nothing: the type names
 	// the part then.
-	name = replyText(name)
+	name = compat.ReplyText(name)
 	if name == "" {
 		name = "(" + strings.ToLower(t) + ")"
 	}

@@ -871,7 +871,7 @@ func FuzzLargestPart(f *testing.F) {
 		if err != nil && (!errors.As(err, &tb) || tb.name == "") {
 			t.Fatalf("largestPart: %v", err)
 		}
-		if tb != nil && (tb.name != replyText(tb.name) || len([]rune(tb.name)) > 103) {
+		if tb != nil && (tb.name != compat.ReplyText(tb.name) || len([]rune(tb.name)) > 103) {
 			t.Fatalf("the name %q is not fit for a log line", tb.name)
 		}
 		if tb != nil {

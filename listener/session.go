@@ -96,7 +96,7 @@ func tooManyRcpts(limit int) error {
 // Python's splitlines), and let a client write lines of its own into the
 // Drop file.
 func hasControl(s string) bool {
-	return replyText(s) != s
+	return compat.ReplyText(s) != s
 }
 
 // Mail accepts any sender, the null sender included (RFC 5321 section 4.5.5).
@@ -173,7 +173,7 @@ func rcptKey(addr string) string {
 type output struct {
 	f  *mailroot.File
 	bw *bufio.Writer
-	dw *dropWriter
+	dw *compat.DropWriter
 	to []string
 	n  int // length of the envelope and Received header
 }
@@ -219,8 +219,7 @@ func (s *session) Data(r io.Reader) error {
 		head := compat.Envelope(s.from, to) + received
 		o.n = len(head)
 		_, _ = o.bw.WriteString(head)
-		o.dw = newDropWriter(o.bw, func() string { return msgID }, oat)
-		o.dw.stuff = stuff
+		o.dw = compat.NewDropWriter(o.bw, func() string { return msgID }, oat, stuff)
 		outs = append(outs, o)
 		return nil
 	}
@@ -316,7 +315,7 @@ func (s *session) Data(r io.Reader) error {
 		}
 		files = append(files, path)
 	}
-	echo := outs[0].dw.echoID
+	echo := outs[0].dw.MessageID()
 	s.conn.setMessageID(echo)
 	log.Info("message received", "result", "250", "size", cr.n, "file", strings.Join(files, ","),
 		"message_id", echo, "tls", isTLS)

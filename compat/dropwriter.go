@@ -1,4 +1,4 @@
-package listener
+package compat
 
 import (
 	"bytes"
@@ -11,8 +11,9 @@ import (
 // classify it; longer lines pass through once classified.
 const maxHeaderLine = 64 << 10
 
-// dropWriter turns a received message (dot-unstuffed by go-smtp) into the
-// message part of a Drop file, streaming:
+// DropWriter turns a message (dot-unstuffed: as go-smtp hands it to the
+// listener, or as the Pickup reader returns it) into the message part of a
+// Drop file, streaming:
 //
 //   - bare LF becomes CRLF (RFC 5321 section 2.3.8: lines end in CRLF);
 //     every other byte, 8-bit and NUL included, is written as received;
@@ -23,8 +24,8 @@ const maxHeaderLine = 64 << 10
 //     is not a header field) gets the empty line, so that consumers parse its
 //     headers and body as the sender meant.
 //
-// It records the Message-ID found or added, for the 250 reply.
-type dropWriter struct {
+// It records the Message-ID found or added (MessageID), for the 250 reply.
+type DropWriter struct {
 	w   io.Writer
 	err error
 
@@ -43,17 +44,25 @@ type dropWriter struct {
 	oat    string        // the X-OriginalArrivalTime header line, with CRLF
 	echoID string
 
-	// stuff doubles a dot that starts a line (RFC 5321 section 4.5.2), for
-	// files that the Pickup reader will read as an SMTP DATA stream.
-	stuff   bool
+	stuff   bool // see NewDropWriter
 	atStart bool
 }
 
-func newDropWriter(w io.Writer, newID func() string, oat string) *dropWriter {
-	return &dropWriter{w: w, inHeader: true, first: true, newID: newID, oat: oat, atStart: true}
+// NewDropWriter returns a DropWriter writing to w. newID returns the
+// Message-ID to add, with its brackets, if the message has none; oat is
+// the X-OriginalArrivalTime header line with its CRLF; stuff doubles a
+// dot at the start of a line (RFC 5321 section 4.5.2), for a file that is
+// read as an SMTP DATA stream (a Pickup file).
+func NewDropWriter(w io.Writer, newID func() string, oat string, stuff bool) *DropWriter {
+	return &DropWriter{w: w, inHeader: true, first: true, newID: newID, oat: oat, atStart: true, stuff: stuff}
 }
 
-func (d *dropWriter) Write(p []byte) (int, error) {
+// MessageID returns, once Close has returned, the message's Message-ID,
+// the one added or its first own, fit for a reply line; "" when its own
+// is not (see cleanID).
+func (d *DropWriter) MessageID() string { return d.echoID }
+
+func (d *DropWriter) Write(p []byte) (int, error) {
 	n := len(p)
 	for len(p) > 0 && d.err == nil {
 		if !d.inHeader || d.midLine {
@@ -89,7 +98,7 @@ func (d *dropWriter) Write(p []byte) (int, error) {
 
 // headerLine classifies and writes the held line; complete is false when
 // the line goes on beyond what is held.
-func (d *dropWriter) headerLine(complete bool) {
+func (d *DropWriter) headerLine(complete bool) {
 	line := d.line
 	d.line = d.line[:0]
 	first := d.first
@@ -156,7 +165,7 @@ func fieldName(s string) (name string, value int, ok bool) {
 	return name, i + 1, true
 }
 
-func (d *dropWriter) endHeader(blank bool) {
+func (d *DropWriter) endHeader(blank bool) {
 	var b strings.Builder
 	if d.hasMsgID {
 		d.echoID = cleanID(string(d.msgID))
@@ -179,7 +188,7 @@ func (d *dropWriter) endHeader(blank bool) {
 // Message-ID, RFC 6532): reply text is ASCII (RFC 5321 section 4.2,
 // textstring), and a client reading it as such would garble it.
 func cleanID(s string) string {
-	s = replyText(strings.TrimSpace(s))
+	s = ReplyText(strings.TrimSpace(s))
 	if len(s) > 250 {
 		return ""
 	}
@@ -191,11 +200,11 @@ func cleanID(s string) string {
 	return s
 }
 
-// replyText is s without the characters that must not be in a reply line
+// ReplyText is s without the characters that must not be in a reply line
 // (RFC 5321 sections 2.3.8 and 4.2): ASCII and C1 controls, the Unicode
 // line and paragraph separators, and invalid UTF-8, which some readers
 // take for line ends or cannot show.
-func replyText(s string) string {
+func ReplyText(s string) string {
 	return strings.Map(func(r rune) rune {
 		if r < 32 || r == 127 || (r >= 0x80 && r <= 0x9f) || r == 0x2028 || r == 0x2029 || r == utf8.RuneError {
 			return -1
@@ -206,7 +215,7 @@ func replyText(s string) string {
 
 // Close ends the message: a message that is all headers gets the added
 // headers at its end.
-func (d *dropWriter) Close() error {
+func (d *DropWriter) Close() error {
 	if d.err != nil {
 		return d.err
 	}
@@ -227,7 +236,7 @@ func (d *dropWriter) Close() error {
 }
 
 // emit writes p with bare LF turned into CRLF.
-func (d *dropWriter) emit(p []byte) {
+func (d *DropWriter) emit(p []byte) {
 	for len(p) > 0 && d.err == nil {
 		if d.stuff && d.atStart && p[0] == '.' {
 			d.write([]byte{'.'})
@@ -251,7 +260,7 @@ func (d *dropWriter) emit(p []byte) {
 	}
 }
 
-func (d *dropWriter) write(p []byte) {
+func (d *DropWriter) write(p []byte) {
 	if d.err != nil || len(p) == 0 {
 		return
 	}

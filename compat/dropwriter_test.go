@@ -1,4 +1,4 @@
-package listener
+package compat
 
 import (
 	"bytes"
@@ -9,7 +9,7 @@ import (
 
 func runDropWriter(t testing.TB, in []byte, splits []int) ([]byte, string) {
 	var out bytes.Buffer
-	d := newDropWriter(&out, func() string { return "<new@id>" }, "X-OriginalArrivalTime: T\r\n")
+	d := NewDropWriter(&out, func() string { return "<new@id>" }, "X-OriginalArrivalTime: T\r\n", false)
 	for _, n := range splits {
 		if n > len(in) {
 			n = len(in)
@@ -25,7 +25,7 @@ func runDropWriter(t testing.TB, in []byte, splits []int) ([]byte, string) {
 	if err := d.Close(); err != nil {
 		t.Fatal(err)
 	}
-	return out.Bytes(), d.echoID
+	return out.Bytes(), d.MessageID()
 }
 
 func TestDropWriterCases(t *testing.T) {
