@@ -95,8 +95,7 @@ type Server struct {
 	log     *slog.Logger
 	smtp    *smtp.Server
 
-	localDomains map[string]struct{}
-	ownIPs       map[netip.Addr]struct{}
+	local *compat.LocalDomains
 
 	bufs     sync.Pool // *bufio.Writer for message files
 	copyBufs sync.Pool // *[]byte for reading messages
@@ -127,12 +126,7 @@ func New(cfg Config, root *mailroot.Root, log *slog.Logger) *Server {
 		cfg.Now = time.Now
 	}
 	s := &Server{cfg: cfg, root: root, log: log, conns: map[*conn]struct{}{},
-		localDomains: map[string]struct{}{}, ownIPs: ownAddresses(), refusing: map[net.Conn]struct{}{}}
-	if len(cfg.LocalDomains) > 0 {
-		for _, d := range append([]string{cfg.Hostname}, cfg.LocalDomains...) {
-			s.localDomains[domainKey(d)] = struct{}{}
-		}
-	}
+		local: compat.NewLocalDomains(cfg.Hostname, cfg.LocalDomains), refusing: map[net.Conn]struct{}{}}
 	if cfg.MaxConnections > 0 {
 		s.slots = make(chan struct{}, cfg.MaxConnections)
 	}

@@ -153,7 +153,7 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 
 // rcptKey is the form in which recipients are compared for duplicates:
 // the domain is not case sensitive (RFC 5321 section 2.4; compared as
-// domainKey), nor is the reserved local part postmaster (section 4.5.1);
+// compat.DomainKey), nor is the reserved local part postmaster (section 4.5.1);
 // other local parts are compared as written, since a server may tell
 // their cases apart.
 func rcptKey(addr string) string {
@@ -165,7 +165,7 @@ func rcptKey(addr string) string {
 	if strings.EqualFold(local, "postmaster") {
 		local = "postmaster"
 	}
-	return local + "@" + domainKey(addr[i+1:])
+	return local + "@" + compat.DomainKey(addr[i+1:])
 }
 
 // output is one file the message is written to: Drop for local
