@@ -1,5 +1,7 @@
 // Package bridge moves mail from the Pickup folder to the Outbound Server,
-// as IIS SMTP did (iis-reference.md sections 3 to 5).
+// as IIS SMTP did (iis-reference.md sections 3 to 5), and to Drop for the
+// recipients in LocalDomains, as IIS delivered mail for its local domains
+// (section 1).
 //
 // Pickup: change notifications are hints. A full scan runs at start, every
 // Rescan, and at once after a watcher error or event overflow (the watcher
@@ -12,6 +14,15 @@
 // sharing; elsewhere: size and modification time unchanged for
 // QuietPeriod), then moved into Queue with one rename. What cannot be
 // claimed is not sent: that is what prevents duplicates.
+//
+// Local recipients: when LocalDomains is set, a claimed file's recipients
+// in those domains (or at Hostname) get one Drop file, NAME.eml, written
+// as IIS wrote Pickup mail into Drop: the envelope of those recipients,
+// a "Received: from mail pickup service" header, a Message-ID and
+// X-OriginalArrivalTime when missing. Only the other recipients are
+// queued. The Drop file is written before the Queue file and shares its
+// NAME: a claim converted again after a crash finds it and does not write
+// it twice.
 //
 // Queue: each message is NAME.eml, readable as a message with its envelope
 // as leading x-sender/x-receiver lines, plus NAME.state, rewritten
@@ -60,6 +71,14 @@ import (
 type Config struct {
 	// Hostname is our FQDN: the reports come from postmaster@Hostname.
 	Hostname string
+	// LocalDomains are the local and alias domains: a Pickup file's
+	// recipients in them (or at Hostname) get their copy in Drop, as IIS
+	// delivered them, and only the others go to the Outbound Server.
+	// Empty: every recipient goes to the Outbound Server.
+	LocalDomains []string
+	// Product is the token in the Received header of those Drop files
+	// ("with Microsoft SMTPSVC;"); "" means "Microsoft SMTPSVC".
+	Product string
 	// Sender is the smart host; Sender.Host "" means no Outbound Server:
 	// mail is queued and not sent.
 	Sender sender.Config
@@ -108,6 +127,9 @@ func (c Config) withDefaults() Config {
 	if c.Hostname == "" {
 		c.Hostname = "localhost"
 	}
+	if c.Product == "" {
+		c.Product = "Microsoft SMTPSVC"
+	}
 	return c
 }
 
@@ -118,9 +140,10 @@ const claimers = 8
 
 // Bridge runs the Pickup watcher and the Queue.
 type Bridge struct {
-	cfg  Config
-	root *mailroot.Root
-	log  *slog.Logger
+	cfg   Config
+	root  *mailroot.Root
+	log   *slog.Logger
+	local *compat.LocalDomains // cfg.LocalDomains
 
 	pickup *timeQueue // Pickup file names waiting to be claimed
 	queue  *timeQueue // Queue ids waiting for delivery
@@ -163,10 +186,12 @@ type Bridge struct {
 
 // New returns a bridge over root's Pickup, Queue and Badmail folders.
 func New(cfg Config, root *mailroot.Root, log *slog.Logger) *Bridge {
+	cfg = cfg.withDefaults()
 	return &Bridge{
-		cfg:    cfg.withDefaults(),
+		cfg:    cfg,
 		root:   root,
 		log:    log,
+		local:  compat.NewLocalDomains(cfg.Hostname, cfg.LocalDomains),
 		pickup: newTimeQueue(),
 		queue:  newTimeQueue(),
 		files:  map[string]*pickupFile{},
@@ -197,6 +222,11 @@ func (b *Bridge) Run(ctx context.Context) error {
 	} else {
 		b.log.Info("relaying Pickup through the Outbound Server", "server", b.cfg.Sender.Addr(),
 			"connections", b.cfg.Connections, "queued", b.queue.Len(), "pickup", b.root.Layout().Pickup, "ignore", b.cfg.Ignore)
+	}
+	if b.local.Listed() {
+		// Mail an administrator may expect at the Outbound Server.
+		b.log.Info("Pickup mail for local domains is delivered to Drop, as IIS did; only other recipients are relayed",
+			"local_domains", append([]string{b.cfg.Hostname}, b.cfg.LocalDomains...), "drop", b.root.Layout().Drop)
 	}
 	if pickup := b.root.Layout().Pickup; mailroot.IsNetworkPath(pickup) {
 		// Shares deliver no change notifications we can rely on

@@ -469,17 +469,14 @@ func (b *Bridge) intake(id string, m *message, r io.Reader) time.Time {
 		b.log.Warn("Pickup file moved to Badmail", "file", source, "id", id, "reason", err)
 		return time.Time{}
 	}
-	size := &countWriter{}
-	qf, err := b.root.Create(b.root.Layout().Queue, id+".eml")
-	if err == nil {
-		err = writeQueueFile(qf, pm.From, pm.To, io.TeeReader(io.MultiReader(bytes.NewReader(pm.Message), pm.Body), size), b.cfg.Pickup.DotStuffed)
-		if err == nil {
-			_, err = qf.Commit()
-		}
-		qf.Abort()
-	}
+	local, remote := b.split(pm.To)
+	size, dropped, err := b.writeFiles(id, pm, local, remote)
 	if err != nil {
-		return retry("cannot write the Queue file", err)
+		what := "cannot write the Queue file"
+		if len(local) > 0 {
+			what = "cannot write the Drop file (local recipients) or the Queue file"
+		}
+		return retry(what, err)
 	}
 	if err := b.root.SyncDir(b.root.Layout().Pickup); err != nil {
 		b.log.Warn("cannot sync the Pickup folder", "error", err)
@@ -496,15 +493,137 @@ func (b *Bridge) intake(id string, m *message, r io.Reader) time.Time {
 			b.log.Error("cannot remove a claimed file whose Queue file is written: remove it by hand", "path", in, "error", err)
 		}
 	}
-	args := []any{"id", id, "file", source, "from", pm.From, "to", pm.To, "size", size.n}
-	if m.intakeTries > 0 {
-		// Queued after the Queue file could not be written at first
-		// (disk full): said, since the error was logged.
-		args = append(args, "intake_tries", m.intakeTries+1)
+	tries := func(args []any) []any {
+		if m.intakeTries > 0 {
+			// Written after the file could not be written at first
+			// (disk full): said, since the error was logged.
+			args = append(args, "intake_tries", m.intakeTries+1)
+		}
+		return args
 	}
-	b.log.Info("queued", args...)
 	m.intake = ""
+	if len(local) > 0 {
+		args := []any{"id", id, "file", source, "from", pm.From, "to", local, "size", size, "drop_file", dropped}
+		if dropped == "" {
+			// Written by an attempt that a stop or a crash cut short
+			// before the claim was finished: not written twice.
+			args = append(args[:len(args)-2], "drop_file", filepath.Join(b.root.Layout().Drop, id+".eml"), "already", true)
+		}
+		b.log.Info("delivered to Drop (local domain)", tries(args)...)
+	}
+	if len(remote) == 0 {
+		return time.Time{}
+	}
+	b.log.Info("queued", tries([]any{"id", id, "file", source, "from", pm.From, "to", remote, "size", size})...)
 	return time.Now()
+}
+
+// split divides a Pickup message's recipients into those of a local
+// domain, whose copy goes to Drop as IIS delivered it (iis-reference
+// section 1), and those for the Outbound Server. Only a configured list of
+// local domains takes part: with none, every domain would be local, and
+// Pickup mail is for the Outbound Server.
+func (b *Bridge) split(to []string) (local, remote []string) {
+	if !b.local.Listed() {
+		return nil, to
+	}
+	for _, rcpt := range to {
+		if b.local.Has(rcpt) {
+			local = append(local, rcpt)
+		} else {
+			remote = append(remote, rcpt)
+		}
+	}
+	return local, remote
+}
+
+// writeFiles writes pm, read once, into a Drop file for the local
+// recipients (ID.eml, as IIS wrote it: the envelope, its "from mail pickup
+// service" Received header, a Message-ID and X-OriginalArrivalTime when
+// missing) and into a Queue file for the remote ones (the envelope and the
+// message, dot-stuffed if Pickup files are, so that the file read back, or
+// moved to Pickup, is the same message); the message is copied through
+// buffers, never held whole. The Drop file is committed first: a crash
+// before the Queue file is written converts the claimed file again
+// (recoverQueue), and finds the Drop file of the same name there, so the
+// local recipients do not get it twice, unless its reader took it in the
+// milliseconds between. It returns the size of the message and the Drop
+// file's path ("" when it was there already).
+func (b *Bridge) writeFiles(id string, pm *compat.PickupMessage, local, remote []string) (int64, string, error) {
+	type out struct {
+		f  *mailroot.File
+		bw *bufio.Writer
+		w  io.Writer
+		dw *compat.DropWriter
+	}
+	var outs []*out
+	defer func() {
+		for _, o := range outs {
+			o.f.Abort()
+		}
+	}()
+	open := func(dir string, head string) (*out, error) {
+		f, err := b.root.Create(dir, id+".eml")
+		if err != nil {
+			return nil, err
+		}
+		// Buffered, a 10 KB message is one write to the file, not one per
+		// line (the Pickup drain was 15 % slower).
+		o := &out{f: f, bw: bufio.NewWriterSize(f, 64<<10)}
+		o.w = o.bw
+		_, _ = o.bw.WriteString(head)
+		outs = append(outs, o)
+		return o, nil
+	}
+	dropPath := ""
+	if len(local) > 0 {
+		dropPath = filepath.Join(b.root.Layout().Drop, id+".eml")
+		if _, err := os.Lstat(dropPath); err == nil {
+			dropPath = "" // an earlier attempt wrote it
+		} else {
+			now := time.Now()
+			o, err := open(b.root.Layout().Drop, compat.Envelope(pm.From, local)+compat.PickupReceived(b.cfg.Hostname, b.cfg.Product, now))
+			if err != nil {
+				return 0, "", err
+			}
+			hostname := b.cfg.Hostname
+			o.dw = compat.NewDropWriter(o.bw, func() string { return compat.MessageID(id, hostname) }, compat.OriginalArrivalTime(now), false)
+			o.w = o.dw
+		}
+	}
+	if len(remote) > 0 {
+		o, err := open(b.root.Layout().Queue, compat.Envelope(pm.From, remote))
+		if err != nil {
+			return 0, "", err
+		}
+		if b.cfg.Pickup.DotStuffed {
+			o.w = &stuffer{w: o.bw, start: true}
+		}
+	}
+	size := &countWriter{}
+	ws := []io.Writer{size}
+	for _, o := range outs {
+		ws = append(ws, o.w)
+	}
+	if _, err := io.Copy(io.MultiWriter(ws...), io.MultiReader(bytes.NewReader(pm.Message), pm.Body)); err != nil {
+		return 0, "", err
+	}
+	for _, o := range outs {
+		if o.dw != nil {
+			if err := o.dw.Close(); err != nil {
+				return 0, "", err
+			}
+		}
+		if err := o.bw.Flush(); err != nil {
+			return 0, "", err
+		}
+	}
+	for _, o := range outs {
+		if _, err := o.f.Commit(); err != nil {
+			return 0, "", err
+		}
+	}
+	return size.n, dropPath, nil
 }
 
 // keepWhole moves the claimed file in, whose message is queued cut at a

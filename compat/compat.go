@@ -77,6 +77,20 @@ func Received(r ReceivedInfo) string {
 		r.Helo, r.ClientIP, by, r.Product, r.Version, CRLF, r.Time.Format(rfc5322Date), CRLF)
 }
 
+// PickupReceived returns the trace header IIS prepended to a message it
+// took from Pickup, with its CRLF:
+//
+//	Received: from mail pickup service by FQDN with Microsoft SMTPSVC;
+//	<TAB><SPACE>Tue, 28 May 2013 14:38:59 -0500
+//
+// No client and no version: so it reads in IIS-relayed Pickup mail, from
+// Hotmail's of 2003-2006 to an IIS web server's of 2013 (the fold and the
+// date as in Received).
+func PickupReceived(server, product string, t time.Time) string {
+	return fmt.Sprintf("Received: from mail pickup service by %s with %s;%s\t %s%s",
+		server, product, CRLF, t.Format(rfc5322Date), CRLF)
+}
+
 // ticksTo1970 is the number of 100 ns intervals from 1601-01-01 (the FILETIME
 // epoch) to 1970-01-01.
 const ticksTo1970 = 116444736000000000

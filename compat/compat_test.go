@@ -39,6 +39,15 @@ func TestReceived(t *testing.T) {
 	}
 }
 
+// TestPickupReceived: the line as it reads in IIS-relayed Pickup mail.
+func TestPickupReceived(t *testing.T) {
+	at := time.Date(2013, 5, 28, 14, 38, 59, 6200000, time.FixedZone("", -5*3600))
+	want := "Received: from mail pickup service by WEB03.example.com with Microsoft SMTPSVC;\r\n\t Tue, 28 May 2013 14:38:59 -0500\r\n"
+	if got := PickupReceived("WEB03.example.com", "Microsoft SMTPSVC", at); got != want {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+}
+
 func TestEnvelope(t *testing.T) {
 	tests := []struct {
 		from string

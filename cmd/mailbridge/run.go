@@ -35,7 +35,9 @@ func layout(cfg *config.Config) mailroot.Layout {
 func bridgeConfig(cfg *config.Config, w3c sender.CommandLog) bridge.Config {
 	o, p := cfg.Outbound, cfg.Pickup
 	return bridge.Config{
-		Hostname: cfg.Hostname,
+		Hostname:     cfg.Hostname,
+		LocalDomains: cfg.Inbound.LocalDomains,
+		Product:      cfg.Compat.Product,
 		Sender: sender.Config{
 			Host: o.Server, Port: o.Port, Hostname: cfg.Hostname,
 			ConnectTimeout: o.ConnectTimeout, CommandTimeout: o.CommandTimeout,

@@ -1,0 +1,156 @@
+package bridge
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mailbridge/mailbridge/internal/smtpsink"
+	"github.com/mailbridge/mailbridge/mailroot"
+)
+
+// localConfig is baseConfig with local domains, as an AccuRoute server
+// has them: its own domain, and the mail for it stays here.
+func localConfig(sink *smtpsink.Sink) Config {
+	c := baseConfig(sink)
+	c.LocalDomains = []string{"fax.corp.test"}
+	return c
+}
+
+// dropFileRE is a Drop file written from a Pickup file as IIS wrote it:
+// the envelope of the local recipients, the "mail pickup service" trace
+// header, the message with a Message-ID and X-OriginalArrivalTime added at
+// the end of its header block, dot-unstuffed. Group 1 is the Queue id.
+func dropFileRE(envelope, header, body string) *regexp.Regexp {
+	return regexp.MustCompile(`^` + regexp.QuoteMeta(envelope) +
+		`Received: from mail pickup service by bridge\.test with Microsoft SMTPSVC;\r\n\t [A-Z][a-z]{2}, [1-9]\d? [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d [-+]\d{4}\r\n` +
+		regexp.QuoteMeta(header) +
+		`Message-ID: <BRIDGE([0-9A-Za-z-]+)@bridge\.test>\r\n` +
+		`X-OriginalArrivalTime: \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d\.\d{4} \(UTC\) FILETIME=\[[0-9A-F]{8}:[0-9A-F]{8}\]\r\n` +
+		`\r\n` + regexp.QuoteMeta(body) + `$`)
+}
+
+// TestPickupLocalRecipientsToDrop: a Pickup file for a local domain and an
+// outside one. IIS delivered the local copy to Drop (iis-reference section
+// 1); only the outside recipient reaches the Outbound Server.
+func TestPickupLocalRecipientsToDrop(t *testing.T) {
+	sink := smtpsink.Start(t, smtpsink.Hooks{})
+	l := testLayout(t)
+	h := start(t, l, localConfig(sink))
+	drop(t, l, "mixed.eml", []byte("X-Sender: app@corp.test\r\nX-Receiver: scan@FAX.corp.test\r\nX-Receiver: boss@elsewhere.test\r\n"+
+		"From: app@corp.test\r\nTo: scan@FAX.corp.test, boss@elsewhere.test\r\nSubject: s\r\n\r\n..dot\r\nbody\r\n"))
+	m := sink.WaitFor(t, wait, "the outside copy", count(1))[0]
+	if strings.Join(m.To, ",") != "boss@elsewhere.test" {
+		t.Fatalf("the Outbound Server got recipients %q", m.To)
+	}
+	waitEmpty(t, l)
+	files := waitFile(t, l.Drop, "*.eml")
+	data, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	re := dropFileRE("x-sender: app@corp.test\r\nx-receiver: scan@FAX.corp.test\r\n",
+		"From: app@corp.test\r\nTo: scan@FAX.corp.test, boss@elsewhere.test\r\nSubject: s\r\n", ".dot\r\nbody\r\n")
+	sub := re.FindSubmatch(data)
+	if sub == nil {
+		t.Fatalf("Drop file:\n%q", data)
+	}
+	// Named by its Queue id, which its Message-ID carries as IIS's did.
+	if filepath.Base(files[0]) != string(sub[1])+".eml" {
+		t.Errorf("Drop file %s, Message-ID of %s", filepath.Base(files[0]), sub[1])
+	}
+	if len(files) != 1 {
+		t.Errorf("Drop files %v", files)
+	}
+	logs := h.logs.String()
+	if !strings.Contains(logs, "delivered to Drop (local domain)") || !strings.Contains(logs, "to=[boss@elsewhere.test]") {
+		t.Errorf("log:\n%s", logs)
+	}
+}
+
+// TestPickupOnlyLocal: a Pickup file whose recipients are all local (the
+// host name included, as in the listener) never reaches the Outbound
+// Server, nor waits in Queue when there is none. Its own Message-ID is
+// kept.
+func TestPickupOnlyLocal(t *testing.T) {
+	for _, withServer := range []bool{true, false} {
+		t.Run(map[bool]string{true: "server", false: "no server"}[withServer], func(t *testing.T) {
+			var sink *smtpsink.Sink
+			if withServer {
+				sink = smtpsink.Start(t, smtpsink.Hooks{})
+			}
+			l := testLayout(t)
+			start(t, l, localConfig(sink))
+			msg := "From: app@corp.test\r\nTo: scan@fax.corp.test, admin@bridge.test\r\nMessage-ID: <own@corp.test>\r\n\r\nbody\r\n"
+			drop(t, l, "local.eml", []byte(msg))
+			files := waitFile(t, l.Drop, "*.eml")
+			waitEmpty(t, l)
+			data, _ := os.ReadFile(files[0])
+			want := "x-sender: app@corp.test\r\nx-receiver: scan@fax.corp.test\r\nx-receiver: admin@bridge.test\r\nReceived: from mail pickup service by bridge.test with Microsoft SMTPSVC;\r\n\t "
+			if !strings.HasPrefix(string(data), want) || !regexp.MustCompile(`\r\nMessage-ID: <own@corp.test>\r\nX-OriginalArrivalTime: [^\r\n]+\r\n\r\nbody\r\n$`).Match(data) {
+				t.Fatalf("Drop file:\n%q", data)
+			}
+			if withServer {
+				time.Sleep(300 * time.Millisecond)
+				if n := len(sink.Messages()); n != 0 {
+					t.Fatalf("the Outbound Server got %d messages", n)
+				}
+			}
+		})
+	}
+}
+
+// TestPickupNoLocalDomains: without local_domains every Pickup recipient
+// goes to the Outbound Server, the host name's too: the empty default
+// means "every domain" for inbound SMTP, and Pickup mail is for sending.
+func TestPickupNoLocalDomains(t *testing.T) {
+	m := relayOne(t, "x.eml", []byte("From: app@corp.test\r\nTo: admin@bridge.test\r\n\r\nbody\r\n"))
+	if strings.Join(m.To, ",") != "admin@bridge.test" {
+		t.Fatalf("recipients %q", m.To)
+	}
+}
+
+// TestPickupLocalAfterCrash: a claim cut short (Queue/ID.in left by a
+// crash) is converted again at start. A Drop file the first try wrote
+// is not written twice; one it did not write is.
+func TestPickupLocalAfterCrash(t *testing.T) {
+	pickup := "From: app@corp.test\r\nTo: scan@fax.corp.test, boss@elsewhere.test\r\nSubject: crash\r\n\r\nbody\r\n"
+	for _, written := range []bool{true, false} {
+		t.Run(map[bool]string{true: "Drop file written", false: "Drop file not written"}[written], func(t *testing.T) {
+			l := testLayout(t)
+			root, err := mailroot.Open(l)
+			if err != nil {
+				t.Fatal(err)
+			}
+			id := root.NewName()
+			root.Close()
+			if err := os.WriteFile(filepath.Join(l.Queue, id+".in"), []byte(pickup), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			first := "x-sender: app@corp.test\r\nx-receiver: scan@fax.corp.test\r\n(the first try's)\r\n"
+			if written {
+				if err := os.WriteFile(filepath.Join(l.Drop, id+".eml"), []byte(first), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			sink := smtpsink.Start(t, smtpsink.Hooks{})
+			start(t, l, localConfig(sink))
+			m := sink.WaitFor(t, wait, "the outside copy", count(1))[0]
+			if strings.Join(m.To, ",") != "boss@elsewhere.test" {
+				t.Fatalf("recipients %q", m.To)
+			}
+			waitEmpty(t, l)
+			files, _ := filepath.Glob(filepath.Join(l.Drop, "*"))
+			if len(files) != 1 || filepath.Base(files[0]) != id+".eml" {
+				t.Fatalf("Drop holds %v", files)
+			}
+			data, _ := os.ReadFile(files[0])
+			if written != (string(data) == first) {
+				t.Fatalf("Drop file:\n%q", data)
+			}
+		})
+	}
+}
