@@ -24,6 +24,10 @@
 // NAME: a claim converted again after a crash finds it and does not write
 // it twice.
 //
+// Every message taken from Pickup gets what IIS added, as IIS-relayed mail
+// shows: a "Received: from mail pickup service" header first, and a
+// Message-ID and X-OriginalArrivalTime when missing.
+//
 // Queue: each message is NAME.eml, readable as a message with its envelope
 // as leading x-sender/x-receiver lines, plus NAME.state, rewritten
 // atomically, once a first attempt left work to do (attempts, next try,

@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"sync"
@@ -174,6 +175,19 @@ func waitFile(t *testing.T, dir, pattern string) []string {
 	}
 }
 
+// stamp matches what the bridge adds to a Pickup message, as IIS did: its
+// trace header first, and a Message-ID and X-OriginalArrivalTime at the
+// end of the header block (see TestPickupStamped).
+var stamp = regexp.MustCompile("Received: from mail pickup service by bridge\\.test with Microsoft SMTPSVC;\r\n\t [^\r\n]+\r\n|" +
+	"Message-ID: <BRIDGE[0-9A-Z]+@bridge\\.test>\r\n|" +
+	"X-OriginalArrivalTime: [^\r\n]+ \\(UTC\\) FILETIME=\\[[0-9A-F]{8}:[0-9A-F]{8}\\]\r\n")
+
+// unstamped is b without what the bridge adds to a Pickup message, for
+// tests of what it keeps.
+func unstamped(b []byte) []byte {
+	return stamp.ReplaceAll(b, nil)
+}
+
 func count(n int) func([]smtpsink.Message) bool {
 	return func(m []smtpsink.Message) bool { return len(m) >= n }
 }
@@ -201,10 +215,10 @@ func TestDotNetFile(t *testing.T) {
 	}
 	want := data[bytes.Index(data, []byte("MIME-Version")):]
 	want = bytes.Replace(want, []byte("\r\n.."), []byte("\r\n."), -1)
-	if !bytes.Equal(m.Data, want) {
+	if !bytes.Equal(unstamped(m.Data), want) {
 		t.Fatalf("data:\n%q\nwant\n%q", m.Data, want)
 	}
-	if m.Size != int64(len(want)) || m.Helo != "bridge.test" {
+	if m.Size != int64(len(m.Data)) || m.Helo != "bridge.test" {
 		t.Fatalf("SIZE=%d EHLO %s", m.Size, m.Helo)
 	}
 }
@@ -215,7 +229,7 @@ func TestHeaderOnlyFile(t *testing.T) {
 	if m.From != "app@corp.test" || strings.Join(m.To, ",") != "a@dest.test,secret@dest.test" {
 		t.Fatalf("envelope %q %q", m.From, m.To)
 	}
-	if string(m.Data) != "From: App <app>\r\nTo: a@dest.test\r\nSubject: header only\r\n" {
+	if string(unstamped(m.Data)) != "From: App <app>\r\nTo: a@dest.test\r\nSubject: header only\r\n" {
 		t.Fatalf("data %q", m.Data)
 	}
 }
@@ -228,7 +242,7 @@ func TestByteOrderMarkFile(t *testing.T) {
 	if m.From != "app@corp.test" || strings.Join(m.To, ",") != "a@dest.test" {
 		t.Fatalf("envelope %q %q", m.From, m.To)
 	}
-	if string(m.Data) != "From: app@corp.test\r\nSubject: bom\r\n\r\nbody\r\n" {
+	if string(unstamped(m.Data)) != "From: app@corp.test\r\nSubject: bom\r\n\r\nbody\r\n" {
 		t.Fatalf("data %q", m.Data)
 	}
 }
@@ -242,7 +256,7 @@ func TestEnvelopeFileBcc(t *testing.T) {
 	if m.From != "env@corp.test" || strings.Join(m.To, ",") != "r1@dest.test" {
 		t.Fatalf("envelope %q %q", m.From, m.To)
 	}
-	if string(m.Data) != "From: hdr@corp.test\r\nTo: t1@dest.test\r\nSubject: a2\r\n\r\nbody\r\n" {
+	if string(unstamped(m.Data)) != "From: hdr@corp.test\r\nTo: t1@dest.test\r\nSubject: a2\r\n\r\nbody\r\n" {
 		t.Fatalf("data %q", m.Data)
 	}
 }
@@ -292,7 +306,7 @@ func TestDotStuffedLoneDot(t *testing.T) {
 			if stuffed {
 				want = bytes.Replace(data[:cut], []byte("\r\n..two"), []byte("\r\n.two"), 1)
 			}
-			if !bytes.Equal(m.Data, want) {
+			if !bytes.Equal(unstamped(m.Data), want) {
 				t.Fatalf("data:\n%q\nwant\n%q", m.Data, want)
 			}
 			if strings.Join(m.To, ",") != "one@dest.test,two@dest.test" {
@@ -353,8 +367,8 @@ func TestSlowWriter(t *testing.T) {
 	f.Close()
 	m := sink.WaitFor(t, wait, "the message", count(1))[0]
 	waitEmpty(t, l)
-	if !bytes.Equal(m.Data, want.Bytes()) {
-		t.Fatalf("incomplete: %d bytes, want %d", len(m.Data), want.Len())
+	if !bytes.Equal(unstamped(m.Data), want.Bytes()) {
+		t.Fatalf("incomplete: %d bytes, want %d", len(unstamped(m.Data)), want.Len())
 	}
 	if n := len(sink.Messages()); n != 1 {
 		t.Fatalf("%d messages", n)
@@ -508,7 +522,7 @@ func TestOneRecipientRefused(t *testing.T) {
 	}
 	bads := waitFile(t, l.Badmail, "*.BAD")
 	bad, _ := os.ReadFile(bads[0])
-	if !bytes.HasPrefix(bad, []byte("x-sender: app@corp.test\r\nx-receiver: bad@y.test\r\nFrom:")) {
+	if !bytes.HasPrefix(unstamped(bad), []byte("x-sender: app@corp.test\r\nx-receiver: bad@y.test\r\nFrom:")) {
 		t.Fatalf(".BAD: %q", bad)
 	}
 	bdr, _ := os.ReadFile(strings.TrimSuffix(bads[0], ".BAD") + ".BDR")
@@ -532,7 +546,7 @@ func TestOneRecipientRefused(t *testing.T) {
 	sink.SetHooks(smtpsink.Hooks{})
 	drop(t, l, "resend.eml", bad)
 	m := sink.WaitFor(t, wait, "the resent message", count(3))[2]
-	if m.From != "app@corp.test" || strings.Join(m.To, ",") != "bad@y.test" || !bytes.Equal(m.Data, orig.Data) {
+	if m.From != "app@corp.test" || strings.Join(m.To, ",") != "bad@y.test" || !bytes.Equal(unstamped(m.Data), unstamped(orig.Data)) {
 		t.Fatalf("resent: %+v", m)
 	}
 	waitEmpty(t, l)
@@ -564,7 +578,7 @@ func TestRestartWithQueue(t *testing.T) {
 	// A Queue file is a readable .eml with its envelope and stuffed body.
 	q, _ := filepath.Glob(filepath.Join(l.Queue, "*.eml"))
 	b, _ := os.ReadFile(q[0])
-	if !bytes.HasPrefix(b, []byte("x-sender: a@x.test\r\nx-receiver: b@y.test\r\nFrom: a@x.test\r\n")) || !bytes.HasSuffix(b, []byte("\r\n..dot\r\n")) {
+	if !bytes.HasPrefix(unstamped(b), []byte("x-sender: a@x.test\r\nx-receiver: b@y.test\r\nFrom: a@x.test\r\n")) || !bytes.HasSuffix(b, []byte("\r\n..dot\r\n")) {
 		t.Fatalf("queue file %q", b)
 	}
 
@@ -929,7 +943,7 @@ func TestQuietPeriodFallback(t *testing.T) {
 	}
 	f.Close()
 	m := sink.WaitFor(t, wait, "the message", count(1))[0]
-	if string(m.Data) != want {
+	if string(unstamped(m.Data)) != want {
 		t.Fatalf("sent %q", m.Data)
 	}
 	waitEmpty(t, l)
@@ -1092,7 +1106,7 @@ func TestStirredPartlyDeliveredMessage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.HasPrefix(b, []byte("x-sender: a@x.test\r\nx-receiver: later@y.test\r\nFrom: a@x.test\r\n")) {
+	if !bytes.HasPrefix(unstamped(b), []byte("x-sender: a@x.test\r\nx-receiver: later@y.test\r\nFrom: a@x.test\r\n")) {
 		t.Fatalf("Queue file after a partial delivery:\n%s", b)
 	}
 	if err := os.Rename(q, filepath.Join(l.Pickup, "stirred.eml")); err != nil {
@@ -1110,7 +1124,7 @@ func TestStirredPartlyDeliveredMessage(t *testing.T) {
 		}
 		t.Fatalf("%d messages, want 3 (ok@, the report for bad@, later@)", len(msgs))
 	}
-	if m := msgs[2]; m.From != "a@x.test" || strings.Join(m.To, ",") != "later@y.test" || !strings.HasSuffix(string(m.Data), "Subject: stir\r\n\r\nbody\r\n") {
+	if m := msgs[2]; m.From != "a@x.test" || strings.Join(m.To, ",") != "later@y.test" || !strings.HasSuffix(string(unstamped(m.Data)), "Subject: stir\r\n\r\nbody\r\n") {
 		t.Fatalf("stirred: %s %q %q", m.From, m.To, m.Data)
 	}
 }

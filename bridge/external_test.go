@@ -67,7 +67,7 @@ func TestAiosmtpdSink(t *testing.T) {
 	}
 	data, _ := base64.StdEncoding.DecodeString(m.Data)
 	want := bytes.Replace(dotnet[bytes.Index(dotnet, []byte("MIME-Version")):], []byte("\r\n.."), []byte("\r\n."), -1)
-	if !bytes.Equal(data, want) {
+	if !bytes.Equal(unstamped(data), want) {
 		t.Fatalf("data %q\nwant %q", data, want)
 	}
 	if _, ok := got["a@x.test b@y.test"]; !ok {

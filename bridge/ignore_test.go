@@ -56,7 +56,7 @@ func TestTemporaryNamesNotTaken(t *testing.T) {
 			}
 			m := sink.WaitFor(t, wait, "the message", count(1))
 			waitEmpty(t, l)
-			if len(m) != 1 || string(m[0].Data) != head+"the rest of the body\r\n" {
+			if len(m) != 1 || string(unstamped(m[0].Data)) != head+"the rest of the body\r\n" {
 				t.Fatalf("sent %d message(s), first %q", len(m), m[0].Data)
 			}
 		})

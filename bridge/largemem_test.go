@@ -61,6 +61,10 @@ func (s *discardSink) serve(c net.Conn) {
 		case cmd == "DATA":
 			fmt.Fprintf(c, "354 go ahead\r\n")
 			h := sha256.New()
+			// The header block is small: hashed without what the bridge
+			// adds to it (unstamped), the body as it streams.
+			var head []byte
+			inHead := true
 			for {
 				l, err := r.ReadSlice('\n')
 				if err == bufio.ErrBufferFull {
@@ -73,7 +77,16 @@ func (s *discardSink) serve(c net.Conn) {
 				if string(l) == ".\r\n" {
 					break
 				}
-				h.Write(bytes.TrimPrefix(l, []byte(".")))
+				l = bytes.TrimPrefix(l, []byte("."))
+				if inHead {
+					head = append(head, l...)
+					if string(l) == "\r\n" {
+						inHead = false
+						h.Write(unstamped(head))
+					}
+					continue
+				}
+				h.Write(l)
 			}
 			fmt.Fprintf(c, "250 2.0.0 ok\r\n")
 			var sum [sha256.Size]byte

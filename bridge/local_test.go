@@ -154,3 +154,38 @@ func TestPickupLocalAfterCrash(t *testing.T) {
 		})
 	}
 }
+
+// TestPickupStamped: what IIS added to a message it took from Pickup, seen
+// in the mail it relayed: its "mail pickup service" trace header first, and
+// a Message-ID and X-OriginalArrivalTime when the message has none (.NET's
+// and Mono's files have no Message-ID; some smart hosts, and Gmail behind
+// them, refuse mail without one). The Drop copy of a message for local and
+// outside recipients is the same message: same Message-ID. A message's own
+// fields are kept.
+func TestPickupStamped(t *testing.T) {
+	sink := smtpsink.Start(t, smtpsink.Hooks{})
+	l := testLayout(t)
+	start(t, l, localConfig(sink))
+	drop(t, l, "mixed.eml", []byte("From: app@corp.test\r\nTo: scan@fax.corp.test, boss@elsewhere.test\r\nSubject: s\r\n\r\nbody\r\n"))
+	m := sink.WaitFor(t, wait, "the outside copy", count(1))[0]
+	waitEmpty(t, l)
+	re := dropFileRE("", "From: app@corp.test\r\nTo: scan@fax.corp.test, boss@elsewhere.test\r\nSubject: s\r\n", "body\r\n")
+	sent := re.FindSubmatch(m.Data)
+	if sent == nil {
+		t.Fatalf("relayed:\n%q", m.Data)
+	}
+	files := waitFile(t, l.Drop, "*.eml")
+	data, _ := os.ReadFile(files[0])
+	dropped := dropFileRE("x-sender: app@corp.test\r\nx-receiver: scan@fax.corp.test\r\n",
+		"From: app@corp.test\r\nTo: scan@fax.corp.test, boss@elsewhere.test\r\nSubject: s\r\n", "body\r\n").FindSubmatch(data)
+	if dropped == nil || string(dropped[1]) != string(sent[1]) {
+		t.Fatalf("Drop copy:\n%q\nrelayed:\n%q", data, m.Data)
+	}
+
+	own := "From: app@corp.test\r\nTo: boss@elsewhere.test\r\nMessage-ID: <own@corp.test>\r\nX-OriginalArrivalTime: 01 Dec 2008 23:49:35.0618 (UTC) FILETIME=[77199E20:01C9540F]\r\n\r\nbody\r\n"
+	drop(t, l, "own.eml", []byte(own))
+	m = sink.WaitFor(t, wait, "the second message", count(2))[1]
+	if !regexp.MustCompile(`^Received: from mail pickup service by bridge\.test with Microsoft SMTPSVC;\r\n\t [^\r\n]+\r\n` + regexp.QuoteMeta(own) + `$`).Match(m.Data) {
+		t.Fatalf("relayed:\n%q", m.Data)
+	}
+}

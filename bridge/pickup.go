@@ -538,12 +538,13 @@ func (b *Bridge) split(to []string) (local, remote []string) {
 }
 
 // writeFiles writes pm, read once, into a Drop file for the local
-// recipients (ID.eml, as IIS wrote it: the envelope, its "from mail pickup
-// service" Received header, a Message-ID and X-OriginalArrivalTime when
-// missing) and into a Queue file for the remote ones (the envelope and the
-// message, dot-stuffed if Pickup files are, so that the file read back, or
-// moved to Pickup, is the same message); the message is copied through
-// buffers, never held whole. The Drop file is committed first: a crash
+// recipients and into a Queue file for the remote ones, each as IIS
+// wrote a message it took from Pickup: the envelope of its recipients,
+// the "from mail pickup service" Received header, the message with a
+// Message-ID and X-OriginalArrivalTime when missing (compat.DropWriter),
+// the Queue file dot-stuffed if Pickup files are, so that the file read
+// back, or moved to Pickup, is the same message. The message is copied
+// through buffers, never held whole. The Drop file is committed first: a crash
 // before the Queue file is written converts the claimed file again
 // (recoverQueue), and finds the Drop file of the same name there, so the
 // local recipients do not get it twice, unless its reader took it in the
@@ -575,30 +576,34 @@ func (b *Bridge) writeFiles(id string, pm *compat.PickupMessage, local, remote [
 		outs = append(outs, o)
 		return o, nil
 	}
+	// Both copies are one message: the same trace header, Message-ID and
+	// arrival time.
+	now := time.Now()
+	received := compat.PickupReceived(b.cfg.Hostname, b.cfg.Product, now)
+	hostname := b.cfg.Hostname
+	msgID := func() string { return compat.MessageID(id, hostname) }
+	oat := compat.OriginalArrivalTime(now)
 	dropPath := ""
 	if len(local) > 0 {
 		dropPath = filepath.Join(b.root.Layout().Drop, id+".eml")
 		if _, err := os.Lstat(dropPath); err == nil {
 			dropPath = "" // an earlier attempt wrote it
 		} else {
-			now := time.Now()
-			o, err := open(b.root.Layout().Drop, compat.Envelope(pm.From, local)+compat.PickupReceived(b.cfg.Hostname, b.cfg.Product, now))
+			o, err := open(b.root.Layout().Drop, compat.Envelope(pm.From, local)+received)
 			if err != nil {
 				return 0, "", err
 			}
-			hostname := b.cfg.Hostname
-			o.dw = compat.NewDropWriter(o.bw, func() string { return compat.MessageID(id, hostname) }, compat.OriginalArrivalTime(now), false)
+			o.dw = compat.NewDropWriter(o.bw, msgID, oat, false)
 			o.w = o.dw
 		}
 	}
 	if len(remote) > 0 {
-		o, err := open(b.root.Layout().Queue, compat.Envelope(pm.From, remote))
+		o, err := open(b.root.Layout().Queue, compat.Envelope(pm.From, remote)+received)
 		if err != nil {
 			return 0, "", err
 		}
-		if b.cfg.Pickup.DotStuffed {
-			o.w = &stuffer{w: o.bw, start: true}
-		}
+		o.dw = compat.NewDropWriter(o.bw, msgID, oat, b.cfg.Pickup.DotStuffed)
+		o.w = o.dw
 	}
 	size := &countWriter{}
 	ws := []io.Writer{size}
