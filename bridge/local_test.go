@@ -22,12 +22,14 @@ func localConfig(sink *smtpsink.Sink) Config {
 
 // dropFileRE is a Drop file written from a Pickup file as IIS wrote it:
 // the envelope of the local recipients, the "mail pickup service" trace
-// header, the message with a Message-ID and X-OriginalArrivalTime added at
-// the end of its header block, dot-unstuffed. Group 1 is the Queue id.
+// header, the message (without a Date here) with a Date, a Message-ID and
+// X-OriginalArrivalTime added at the end of its header block,
+// dot-unstuffed. Group 1 is the Queue id.
 func dropFileRE(envelope, header, body string) *regexp.Regexp {
 	return regexp.MustCompile(`^` + regexp.QuoteMeta(envelope) +
 		`Received: from mail pickup service by bridge\.test with Microsoft SMTPSVC;\r\n\t [A-Z][a-z]{2}, [1-9]\d? [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d [-+]\d{4}\r\n` +
 		regexp.QuoteMeta(header) +
+		`Date: [A-Z][a-z]{2}, [1-9]\d? [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d [-+]\d{4}\r\n` +
 		`Message-ID: <BRIDGE([0-9A-Za-z-]+)@bridge\.test>\r\n` +
 		`X-OriginalArrivalTime: \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d\.\d{4} \(UTC\) FILETIME=\[[0-9A-F]{8}:[0-9A-F]{8}\]\r\n` +
 		`\r\n` + regexp.QuoteMeta(body) + `$`)
@@ -84,7 +86,7 @@ func TestPickupOnlyLocal(t *testing.T) {
 			}
 			l := testLayout(t)
 			start(t, l, localConfig(sink))
-			msg := "From: app@corp.test\r\nTo: scan@fax.corp.test, admin@bridge.test\r\nMessage-ID: <own@corp.test>\r\n\r\nbody\r\n"
+			msg := "From: app@corp.test\r\nTo: scan@fax.corp.test, admin@bridge.test\r\nDate: Mon, 30 Nov 2026 09:00:00 +0100\r\nMessage-ID: <own@corp.test>\r\n\r\nbody\r\n"
 			drop(t, l, "local.eml", []byte(msg))
 			files := waitFile(t, l.Drop, "*.eml")
 			waitEmpty(t, l)
@@ -159,7 +161,8 @@ func TestPickupLocalAfterCrash(t *testing.T) {
 // in the mail it relayed: its "mail pickup service" trace header first, and
 // a Message-ID and X-OriginalArrivalTime when the message has none (.NET's
 // and Mono's files have no Message-ID; some smart hosts, and Gmail behind
-// them, refuse mail without one). The Drop copy of a message for local and
+// them, refuse mail without one); and a Date when it has none, as the
+// server mail is submitted to may add (RFC 5321 section 6.3). The Drop copy of a message for local and
 // outside recipients is the same message: same Message-ID. A message's own
 // fields are kept.
 func TestPickupStamped(t *testing.T) {
@@ -182,7 +185,7 @@ func TestPickupStamped(t *testing.T) {
 		t.Fatalf("Drop copy:\n%q\nrelayed:\n%q", data, m.Data)
 	}
 
-	own := "From: app@corp.test\r\nTo: boss@elsewhere.test\r\nMessage-ID: <own@corp.test>\r\nX-OriginalArrivalTime: 01 Dec 2008 23:49:35.0618 (UTC) FILETIME=[77199E20:01C9540F]\r\n\r\nbody\r\n"
+	own := "From: app@corp.test\r\nTo: boss@elsewhere.test\r\nDate: Mon, 30 Nov 2026 09:00:00 +0100\r\nMessage-ID: <own@corp.test>\r\nX-OriginalArrivalTime: 01 Dec 2008 23:49:35.0618 (UTC) FILETIME=[77199E20:01C9540F]\r\n\r\nbody\r\n"
 	drop(t, l, "own.eml", []byte(own))
 	m = sink.WaitFor(t, wait, "the second message", count(2))[1]
 	if !regexp.MustCompile(`^Received: from mail pickup service by bridge\.test with Microsoft SMTPSVC;\r\n\t [^\r\n]+\r\n` + regexp.QuoteMeta(own) + `$`).Match(m.Data) {

@@ -576,13 +576,16 @@ func (b *Bridge) writeFiles(id string, pm *compat.PickupMessage, local, remote [
 		outs = append(outs, o)
 		return o, nil
 	}
-	// Both copies are one message: the same trace header, Message-ID and
-	// arrival time.
+	// Both copies are one message: the same trace header, Message-ID,
+	// arrival time and, for a message without one, Date (a script's file
+	// may have none, and RFC 5322 requires it: some servers refuse mail
+	// without it).
 	now := time.Now()
 	received := compat.PickupReceived(b.cfg.Hostname, b.cfg.Product, now)
 	hostname := b.cfg.Hostname
 	msgID := func() string { return compat.MessageID(id, hostname) }
 	oat := compat.OriginalArrivalTime(now)
+	date := compat.DateHeader(now)
 	dropPath := ""
 	if len(local) > 0 {
 		dropPath = filepath.Join(b.root.Layout().Drop, id+".eml")
@@ -593,7 +596,7 @@ func (b *Bridge) writeFiles(id string, pm *compat.PickupMessage, local, remote [
 			if err != nil {
 				return 0, "", err
 			}
-			o.dw = compat.NewDropWriter(o.bw, msgID, oat, false)
+			o.dw = compat.NewDropWriter(o.bw, msgID, oat, false).AddDate(date)
 			o.w = o.dw
 		}
 	}
@@ -602,7 +605,7 @@ func (b *Bridge) writeFiles(id string, pm *compat.PickupMessage, local, remote [
 		if err != nil {
 			return 0, "", err
 		}
-		o.dw = compat.NewDropWriter(o.bw, msgID, oat, b.cfg.Pickup.DotStuffed)
+		o.dw = compat.NewDropWriter(o.bw, msgID, oat, b.cfg.Pickup.DotStuffed).AddDate(date)
 		o.w = o.dw
 	}
 	size := &countWriter{}

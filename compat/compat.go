@@ -91,6 +91,12 @@ func PickupReceived(server, product string, t time.Time) string {
 		server, product, CRLF, t.Format(rfc5322Date), CRLF)
 }
 
+// DateHeader returns a Date header line for t, with its CRLF, in IIS's
+// date format (RFC 5322 section 3.3).
+func DateHeader(t time.Time) string {
+	return "Date: " + t.Format(rfc5322Date) + CRLF
+}
+
 // ticksTo1970 is the number of 100 ns intervals from 1601-01-01 (the FILETIME
 // epoch) to 1970-01-01.
 const ticksTo1970 = 116444736000000000

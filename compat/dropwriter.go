@@ -39,9 +39,11 @@ type DropWriter struct {
 	msgID     []byte
 	hasMsgID  bool
 	hasOAT    bool
+	hasDate   bool
 
 	newID  func() string // returns a new Message-ID, with brackets
 	oat    string        // the X-OriginalArrivalTime header line, with CRLF
+	date   string        // the Date header line to add when missing; "" adds none
 	echoID string
 
 	stuff   bool // see NewDropWriter
@@ -55,6 +57,16 @@ type DropWriter struct {
 // read as an SMTP DATA stream (a Pickup file).
 func NewDropWriter(w io.Writer, newID func() string, oat string, stuff bool) *DropWriter {
 	return &DropWriter{w: w, inHeader: true, first: true, newID: newID, oat: oat, atStart: true, stuff: stuff}
+}
+
+// AddDate makes d add the Date header line date (with its CRLF) at the
+// end of the header block when the message has no Date field, as the
+// server a message is first submitted to may (RFC 5321 section 6.3, RFC
+// 6409 section 8.2): for mail taken from Pickup, not for mail received
+// over SMTP, which IIS wrote to Drop as received. It returns d.
+func (d *DropWriter) AddDate(date string) *DropWriter {
+	d.date = date
+	return d
 }
 
 // MessageID returns, once Close has returned, the message's Message-ID,
@@ -133,6 +145,8 @@ func (d *DropWriter) headerLine(complete bool) {
 			}
 		case "x-originalarrivaltime":
 			d.hasOAT = true
+		case "date":
+			d.hasDate = true
 		}
 	}
 	d.emit(line)
@@ -167,6 +181,9 @@ func fieldName(s string) (name string, value int, ok bool) {
 
 func (d *DropWriter) endHeader(blank bool) {
 	var b strings.Builder
+	if !d.hasDate && d.date != "" {
+		b.WriteString(d.date)
+	}
 	if d.hasMsgID {
 		d.echoID = cleanID(string(d.msgID))
 	} else {

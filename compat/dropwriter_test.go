@@ -62,6 +62,27 @@ func TestDropWriterCases(t *testing.T) {
 	}
 }
 
+// TestDropWriterAddDate: a Date added only where the message has none.
+func TestDropWriterAddDate(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"Subject: x\r\n\r\nb", "Subject: x\r\nDate: D\r\nMessage-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n\r\nb"},
+		{"date : own\r\nSubject: x\r\n\r\nb", "date : own\r\nSubject: x\r\nMessage-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n\r\nb"},
+		{"", "Date: D\r\nMessage-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n"},
+	} {
+		var out bytes.Buffer
+		d := NewDropWriter(&out, func() string { return "<new@id>" }, "X-OriginalArrivalTime: T\r\n", false).AddDate("Date: D\r\n")
+		if _, err := d.Write([]byte(c.in)); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if out.String() != c.want {
+			t.Errorf("%q:\ngot  %q\nwant %q", c.in, out.String(), c.want)
+		}
+	}
+}
+
 // FuzzDropWriter checks the streaming writer's invariants: no bare LF ever
 // reaches a Drop file, the result does not depend on how the stream was cut
 // into reads, and the body after the header block is the input's, with only
