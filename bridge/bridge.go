@@ -60,7 +60,9 @@ package bridge
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"sync"
@@ -214,7 +216,13 @@ func New(cfg Config, root *mailroot.Root, log *slog.Logger) *Bridge {
 // done, or the error that kept it from starting.
 func (b *Bridge) Run(ctx context.Context) error {
 	if err := b.recoverQueue(); err != nil {
-		return fmt.Errorf("reading the Queue folder: %w", err)
+		if !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("reading the Queue folder: %w", err)
+		}
+		// Made by mailroot.Open moments ago and deleted since: nothing
+		// to recover. mailbridge makes it again (mailroot's Mend), and
+		// until then Pickup files wait where they are.
+		b.log.Warn("the Queue folder is missing: there is nothing in it to send", "queue", b.root.Layout().Queue, "error", err)
 	}
 	w, err := b.newWatcher()
 	if err != nil {
