@@ -21,8 +21,10 @@
 // a "Received: from mail pickup service" header, a Message-ID and
 // X-OriginalArrivalTime when missing. Only the other recipients are
 // queued. The Drop file is written before the Queue file and shares its
-// NAME: a claim converted again after a crash finds it and does not write
-// it twice.
+// NAME; once it is durable, so is a marker, Queue/NAME.dropped, removed
+// when the claim is finished: a claim converted again after a crash finds
+// either and does not write the Drop file twice, even when a program
+// reading Drop has taken it meanwhile.
 //
 // Every message taken from Pickup gets what IIS added, as IIS-relayed mail
 // shows: a "Received: from mail pickup service" header first, and a

@@ -442,9 +442,12 @@ func (b *Bridge) intake(id string, m *message, r io.Reader) time.Time {
 	retry := func(what string, err error) time.Time {
 		m.intakeTries++
 		d := intakeRetry(m.intakeTries)
-		lvl := slog.LevelError
-		if m.intakeTries > 1 {
-			lvl = slog.LevelDebug // said once; "queued" says when it worked
+		lvl := slog.LevelDebug
+		if m.intakeTries%10 == 1 {
+			// Said at once, then every ten tries (ten minutes once the
+			// retries are a minute apart), not at every one; "queued"
+			// says when it worked.
+			lvl = slog.LevelError
 		}
 		b.log.Log(context.Background(), lvl, what+"; the claimed file stays in Queue and is tried again",
 			"file", source, "path", in, "retry_in", d, "error", err)
@@ -473,8 +476,12 @@ func (b *Bridge) intake(id string, m *message, r io.Reader) time.Time {
 	size, dropped, err := b.writeFiles(id, pm, local, remote)
 	if err != nil {
 		what := "cannot write the Queue file"
-		if len(local) > 0 {
-			what = "cannot write the Drop file (local recipients) or the Queue file"
+		var fe *fileError
+		if errors.As(err, &fe) && fe.drop {
+			what = "cannot write the Drop file for the local recipients"
+			if len(remote) > 0 {
+				what += " (the other recipients wait with them: the message is written once for all)"
+			}
 		}
 		return retry(what, err)
 	}
@@ -492,6 +499,11 @@ func (b *Bridge) intake(id string, m *message, r io.Reader) time.Time {
 			// Left behind, it would be queued again at the next start.
 			b.log.Error("cannot remove a claimed file whose Queue file is written: remove it by hand", "path", in, "error", err)
 		}
+	}
+	if len(local) > 0 {
+		// Its claim is finished: the marker has no more use (one left
+		// by a crash is removed at start).
+		_ = os.Remove(b.queuePath(id, ".dropped"))
 	}
 	tries := func(args []any) []any {
 		if m.intakeTries > 0 {
@@ -587,23 +599,20 @@ func (b *Bridge) writeFiles(id string, pm *compat.PickupMessage, local, remote [
 	oat := compat.OriginalArrivalTime(now)
 	date := compat.DateHeader(now)
 	dropPath := ""
-	if len(local) > 0 {
-		dropPath = filepath.Join(b.root.Layout().Drop, id+".eml")
-		if _, err := os.Lstat(dropPath); err == nil {
-			dropPath = "" // an earlier attempt wrote it
-		} else {
-			o, err := open(b.root.Layout().Drop, compat.Envelope(pm.From, local)+received)
-			if err != nil {
-				return 0, "", err
-			}
-			o.dw = compat.NewDropWriter(o.bw, msgID, oat, false).AddDate(date)
-			o.w = o.dw
+	var drop *out
+	if len(local) > 0 && !b.dropWritten(id) {
+		o, err := open(b.root.Layout().Drop, compat.Envelope(pm.From, local)+received)
+		if err != nil {
+			return 0, "", &fileError{drop: true, err: err}
 		}
+		o.dw = compat.NewDropWriter(o.bw, msgID, oat, false).AddDate(date)
+		o.w = o.dw
+		drop, dropPath = o, filepath.Join(b.root.Layout().Drop, id+".eml")
 	}
 	if len(remote) > 0 {
 		o, err := open(b.root.Layout().Queue, compat.Envelope(pm.From, remote)+received)
 		if err != nil {
-			return 0, "", err
+			return 0, "", &fileError{err: err}
 		}
 		o.dw = compat.NewDropWriter(o.bw, msgID, oat, b.cfg.Pickup.DotStuffed).AddDate(date)
 		o.w = o.dw
@@ -614,25 +623,68 @@ func (b *Bridge) writeFiles(id string, pm *compat.PickupMessage, local, remote [
 		ws = append(ws, o.w)
 	}
 	if _, err := io.Copy(io.MultiWriter(ws...), io.MultiReader(bytes.NewReader(pm.Message), pm.Body)); err != nil {
-		return 0, "", err
+		// A write that failed is the file's (a full disk); a read, the
+		// claimed file's.
+		return 0, "", &fileError{drop: drop != nil && len(remote) == 0, err: err}
 	}
 	for _, o := range outs {
-		if o.dw != nil {
-			if err := o.dw.Close(); err != nil {
-				return 0, "", err
+		err := o.dw.Close()
+		if err == nil {
+			err = o.bw.Flush()
+		}
+		if err == nil {
+			_, err = o.f.Commit()
+		}
+		if err != nil {
+			return 0, "", &fileError{drop: o == drop, err: err}
+		}
+		if o == drop {
+			// Said before anything else: a conversion again after a
+			// crash must not write it twice, though its reader may have
+			// taken it away meanwhile.
+			if err := b.markDropWritten(id); err != nil {
+				return 0, "", &fileError{drop: true, err: err}
 			}
-		}
-		if err := o.bw.Flush(); err != nil {
-			return 0, "", err
-		}
-	}
-	for _, o := range outs {
-		if _, err := o.f.Commit(); err != nil {
-			return 0, "", err
 		}
 	}
 	return size.n, dropPath, nil
 }
+
+// dropWritten reports whether the Drop file of claim id was written by an
+// earlier conversion of it, cut short by a stop, a crash or a full Queue:
+// its marker (ID.dropped in Queue) is there, or the file itself. The
+// marker is what counts once a program reading Drop took the file: only
+// a crash in the milliseconds between the file's commit and the marker's
+// can write it twice.
+func (b *Bridge) dropWritten(id string) bool {
+	for _, p := range []string{b.queuePath(id, ".dropped"), filepath.Join(b.root.Layout().Drop, id+".eml")} {
+		if _, err := os.Lstat(p); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// markDropWritten durably records that claim id's Drop file is written.
+func (b *Bridge) markDropWritten(id string) error {
+	f, err := b.root.Create(b.root.Layout().Queue, id+".dropped")
+	if err != nil {
+		return err
+	}
+	defer f.Abort()
+	_, err = f.Commit()
+	return err
+}
+
+// fileError is the failure to write a claimed file's Drop file (drop) or
+// its Queue file.
+type fileError struct {
+	drop bool
+	err  error
+}
+
+func (e *fileError) Error() string { return e.err.Error() }
+func (e *fileError) Unwrap() error { return e.err }
 
 // keepWhole moves the claimed file in, whose message is queued cut at a
 // lone "." line (dot_stuffed = true, as IIS read Pickup files), into

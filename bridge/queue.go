@@ -147,6 +147,12 @@ func (b *Bridge) recoverQueue() error {
 			if !have[id+".eml"] {
 				os.Remove(filepath.Join(dir, name))
 			}
+		case ".dropped":
+			// The Drop file of a claim is written (markDropWritten): of
+			// use while the claim is not finished.
+			if !have[id+".in"] || have[id+".eml"] {
+				os.Remove(filepath.Join(dir, name))
+			}
 		default:
 			if mailroot.Internal(name) {
 				continue
