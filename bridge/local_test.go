@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-smtp"
 	"github.com/mailbridge/mailbridge/internal/smtpsink"
 	"github.com/mailbridge/mailbridge/mailroot"
 )
@@ -215,5 +216,35 @@ func TestPickupStamped(t *testing.T) {
 	m = sink.WaitFor(t, wait, "the second message", count(2))[1]
 	if !regexp.MustCompile(`^Received: from mail pickup service by bridge\.test with Microsoft SMTPSVC;\r\n\t [^\r\n]+\r\n` + regexp.QuoteMeta(own) + `$`).Match(m.Data) {
 		t.Fatalf("relayed:\n%q", m.Data)
+	}
+}
+
+// TestReportToLocalSenderInDrop: the non-delivery report for a sender in
+// a local domain goes to Drop, as IIS delivered mail for its local
+// domains, not to the Outbound Server (found from outside: it went there,
+// which may not take mail for the domain, and ended in Badmail).
+func TestReportToLocalSenderInDrop(t *testing.T) {
+	sink := smtpsink.Start(t, smtpsink.Hooks{Rcpt: func(to string) error {
+		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
+	}})
+	l := testLayout(t)
+	h := start(t, l, localConfig(sink))
+	drop(t, l, "ndr.eml", []byte("From: scan@fax.corp.test\r\nTo: bad@elsewhere.test\r\nSubject: refused\r\n\r\nbody\r\n"))
+	files := waitFile(t, l.Drop, "*.eml")
+	waitEmpty(t, l)
+	data, _ := os.ReadFile(files[0])
+	if !strings.HasPrefix(string(data), "x-sender: \r\nx-receiver: scan@fax.corp.test\r\n") ||
+		!strings.Contains(string(data), "Final-Recipient: rfc822;bad@elsewhere.test") ||
+		!regexp.MustCompile(`\r\nMessage-ID: <BRIDGE[0-9A-Z]+@bridge\.test>\r\nX-OriginalArrivalTime: [^\r\n]+\r\n`).Match(data) {
+		t.Fatalf("Drop file:\n%s", data)
+	}
+	time.Sleep(300 * time.Millisecond)
+	for _, m := range sink.Messages() {
+		if m.From == "" {
+			t.Fatalf("the report went to the Outbound Server: %q", m.To)
+		}
+	}
+	if !strings.Contains(h.logs.String(), "non-delivery report delivered to Drop (local sender)") {
+		t.Errorf("log:\n%s", h.logs.String())
 	}
 }

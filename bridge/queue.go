@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -829,19 +830,56 @@ func (b *Bridge) report(id string, pm *compat.PickupMessage, rcpts []string, del
 	rand.Read(rb[:])
 	r.Boundary = "=_mailbridge_" + hex.EncodeToString(rb[:])
 	dsn := compat.DSN(r) // the original's header block only: small
-	err := b.writeFrom(b.root.Layout().Queue, nid+".eml", "", []string{pm.From}, func() (io.ReadCloser, error) {
-		return io.NopCloser(bytes.NewReader(dsn)), nil
-	})
 	kind := "non-delivery report"
 	if delay {
 		kind = "delay notice"
 	}
+	if b.local.Listed() && b.local.Has(pm.From) {
+		// For a sender of a local domain: delivered to Drop, as IIS
+		// delivered mail for its local domains, not sent to the
+		// Outbound Server (which may not take mail for them).
+		path, err := b.dropReport(nid, pm.From, dsn, now)
+		if err != nil {
+			b.log.Error("cannot write the "+kind+" for a local sender to Drop", "id", id, "to", pm.From, "error", err)
+			return
+		}
+		b.log.Info(kind+" delivered to Drop (local sender)", "id", nid, "for", id, "to", pm.From, "drop_file", path)
+		return
+	}
+	err := b.writeFrom(b.root.Layout().Queue, nid+".eml", "", []string{pm.From}, func() (io.ReadCloser, error) {
+		return io.NopCloser(bytes.NewReader(dsn)), nil
+	})
 	if err != nil {
 		b.log.Error("cannot queue "+kind, "id", id, "to", pm.From, "error", err)
 		return
 	}
 	b.log.Info("queued "+kind, "id", nid, "for", id, "to", pm.From)
 	b.enqueue(nid, &message{st: state{Queued: now}}, now)
+}
+
+// dropReport writes a report (from the null sender, with its own Date and
+// Message-ID) for rcpt into Drop as NID.eml, as a Drop file: the envelope,
+// the report, X-OriginalArrivalTime. It returns the file's path.
+func (b *Bridge) dropReport(nid, rcpt string, dsn []byte, now time.Time) (string, error) {
+	f, err := b.root.Create(b.root.Layout().Drop, nid+".eml")
+	if err != nil {
+		return "", err
+	}
+	defer f.Abort()
+	bw := bufio.NewWriter(f)
+	_, _ = bw.WriteString(compat.Envelope("", []string{rcpt}))
+	dw := compat.NewDropWriter(bw, func() string { return compat.MessageID(nid, b.cfg.Hostname) }, compat.OriginalArrivalTime(now), false)
+	_, err = dw.Write(dsn)
+	if err == nil {
+		err = dw.Close()
+	}
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err != nil {
+		return "", err
+	}
+	return f.Commit()
 }
 
 // statusOf picks the RFC 3463 status of a recipient from its last reply
