@@ -176,12 +176,16 @@ rescan = "1s"
 	}
 	// And each duplicate is a message the sink accepted just before the
 	// kill (or while the kill landed): one whose acceptance the bridge may
-	// not have recorded.
+	// not have recorded. "Just before" is a few deliveries per
+	// connection: on a loaded machine (the whole suite running, claims
+	// being written) a worker may be descheduled between the 250 and the
+	// removal of its Queue file while the others deliver (seen once:
+	// the 8th last delivery before the kill, with 4 connections).
 	firstAt := map[string]int{}
 	for i, m := range msgs {
 		if _, ok := firstAt[string(m.Data)]; !ok {
 			firstAt[string(m.Data)] = i
-		} else if at := firstAt[string(m.Data)]; at < before-connections {
+		} else if at := firstAt[string(m.Data)]; at < before-4*connections {
 			t.Fatalf("message %d of %d (kill after %d) was sent again", at, len(msgs), before)
 		}
 	}

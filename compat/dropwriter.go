@@ -22,7 +22,8 @@ const maxHeaderLine = 64 << 10
 //     relayed through another IIS keeps its original one);
 //   - a message whose header block ends without the empty line (a line that
 //     is not a header field) gets the empty line, so that consumers parse its
-//     headers and body as the sender meant.
+//     headers and body as the sender meant;
+//   - a last line without a line end gets one.
 //
 // It records the Message-ID found or added (MessageID), for the 250 reply.
 type DropWriter struct {
@@ -236,20 +237,40 @@ func (d *DropWriter) Close() error {
 	if d.err != nil {
 		return d.err
 	}
+	// A last line without a line end (a Pickup file's, a BDAT message's)
+	// gets one, as the end of DATA ends every message received so (RFC
+	// 5321 section 4.1.1.4: the CRLF before the final "." ends the last
+	// line), so that a reader finds every line whole; a CR alone gets its
+	// LF.
+	if d.inHeader && len(d.line) > 0 {
+		if d.line[len(d.line)-1] == '\r' {
+			d.line = append(d.line, '\n')
+		} else {
+			d.line = append(d.line, '\r', '\n')
+		}
+		d.headerLine(true)
+	}
 	if d.inHeader {
-		if len(d.line) > 0 {
-			d.headerLine(false)
+		if d.midLine {
+			d.endLine()
 		}
-		if d.inHeader {
-			if d.midLine {
-				// The last header line had no line end.
-				d.emit([]byte("\r\n"))
-			}
-			d.endHeader(false)
-			d.inHeader = false
-		}
+		d.endHeader(false)
+		d.inHeader = false
+	}
+	if !d.atStart {
+		d.endLine()
 	}
 	return d.err
+}
+
+// endLine ends a line that has no line end yet.
+func (d *DropWriter) endLine() {
+	if d.prevCR {
+		d.write([]byte("\n"))
+	} else {
+		d.write([]byte("\r\n"))
+	}
+	d.prevCR, d.atStart = false, true
 }
 
 // emit writes p with bare LF turned into CRLF.

@@ -32,20 +32,22 @@ func TestDropWriterCases(t *testing.T) {
 	tests := []struct{ name, in, want, id string }{
 		{"empty", "", "Message-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n", "<new@id>"},
 		{"header without line end", "Subject: x", "Subject: x\r\nMessage-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n", "<new@id>"},
-		{"message-id any case", "message-ID:  <a@b> \r\n\r\nb", "message-ID:  <a@b> \r\nX-OriginalArrivalTime: T\r\n\r\nb", "<a@b>"},
+		{"message-id any case", "message-ID:  <a@b> \r\n\r\nb", "message-ID:  <a@b> \r\nX-OriginalArrivalTime: T\r\n\r\nb\r\n", "<a@b>"},
 		{"continuation first is not a header", " x\r\n", "Message-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n\r\n x\r\n", "<new@id>"},
-		{"mbox From line", "From a@b Mon\r\nSubject: x\r\n\r\nb", "Message-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n\r\nFrom a@b Mon\r\nSubject: x\r\n\r\nb", "<new@id>"},
+		{"mbox From line", "From a@b Mon\r\nSubject: x\r\n\r\nb", "Message-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n\r\nFrom a@b Mon\r\nSubject: x\r\n\r\nb\r\n", "<new@id>"},
 		{"bare CR kept", "A: 1\r\n\r\na\rb\n", "A: 1\r\nMessage-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n\r\na\rb\r\n", "<new@id>"},
 		{"LF-only blank line", "A: 1\n\nbody\n", "A: 1\r\nMessage-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n\r\nbody\r\n", "<new@id>"},
 		// RFC 5322 section 4.5: field-name *WSP ":" is still a field.
 		{"space before colon", "From: a@x\r\nSubject : obs\r\nTo: b@y\r\nMessage-ID: <o@x>\r\n\r\nb",
-			"From: a@x\r\nSubject : obs\r\nTo: b@y\r\nMessage-ID: <o@x>\r\nX-OriginalArrivalTime: T\r\n\r\nb", "<o@x>"},
+			"From: a@x\r\nSubject : obs\r\nTo: b@y\r\nMessage-ID: <o@x>\r\nX-OriginalArrivalTime: T\r\n\r\nb\r\n", "<o@x>"},
 		{"message-id with tab and space before colon", "Message-ID\t :<o@x>\r\n\r\nb",
-			"Message-ID\t :<o@x>\r\nX-OriginalArrivalTime: T\r\n\r\nb", "<o@x>"},
+			"Message-ID\t :<o@x>\r\nX-OriginalArrivalTime: T\r\n\r\nb\r\n", "<o@x>"},
 		{"original arrival time with space before colon", "X-OriginalArrivalTime : old\r\n\r\nb",
-			"X-OriginalArrivalTime : old\r\nMessage-ID: <new@id>\r\n\r\nb", "<new@id>"},
+			"X-OriginalArrivalTime : old\r\nMessage-ID: <new@id>\r\n\r\nb\r\n", "<new@id>"},
 		{"white space alone before colon is no name", " : x\r\n\r\nb",
-			"Message-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n\r\n : x\r\n\r\nb", "<new@id>"},
+			"Message-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n\r\n : x\r\n\r\nb\r\n", "<new@id>"},
+		{"last line without its end", "A: 1\r\n\r\nlast", "A: 1\r\nMessage-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n\r\nlast\r\n", "<new@id>"},
+		{"last line ending in CR alone", "A: 1\r\n\r\nb\r", "A: 1\r\nMessage-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n\r\nb\r\n", "<new@id>"},
 		{"space inside a name ends the header block", "A: 1\r\nNot A: field\r\n",
 			"A: 1\r\nMessage-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n\r\nNot A: field\r\n", "<new@id>"},
 	}
@@ -65,8 +67,8 @@ func TestDropWriterCases(t *testing.T) {
 // TestDropWriterAddDate: a Date added only where the message has none.
 func TestDropWriterAddDate(t *testing.T) {
 	for _, c := range []struct{ in, want string }{
-		{"Subject: x\r\n\r\nb", "Subject: x\r\nDate: D\r\nMessage-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n\r\nb"},
-		{"date : own\r\nSubject: x\r\n\r\nb", "date : own\r\nSubject: x\r\nMessage-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n\r\nb"},
+		{"Subject: x\r\n\r\nb", "Subject: x\r\nDate: D\r\nMessage-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n\r\nb\r\n"},
+		{"date : own\r\nSubject: x\r\n\r\nb", "date : own\r\nSubject: x\r\nMessage-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n\r\nb\r\n"},
 		{"", "Date: D\r\nMessage-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n"},
 	} {
 		var out bytes.Buffer
@@ -108,6 +110,14 @@ func FuzzDropWriter(f *testing.F) {
 			t.Fatalf("Message-ID for the reply spans lines: %q", id1)
 		}
 		norm := bytes.ReplaceAll(bytes.ReplaceAll(in, []byte("\r\n"), []byte("\n")), []byte("\n"), []byte("\r\n"))
+		if len(norm) > 0 && norm[len(norm)-1] != '\n' {
+			// A last line without its end gets one (a lone CR its LF).
+			if norm[len(norm)-1] == '\r' {
+				norm = append(norm, '\n')
+			} else {
+				norm = append(norm, '\r', '\n')
+			}
+		}
 		// Whatever follows the first blank line of the input is kept.
 		if i := bytes.Index(norm, []byte("\r\n\r\n")); i >= 0 && !bytes.Contains(norm[:i], []byte("\r\n ")) {
 			rest := norm[i+4:]
