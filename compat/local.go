@@ -90,3 +90,22 @@ func DomainKey(d string) string {
 	}
 	return strings.ToLower(d)
 }
+
+// RecipientKey is the form in which recipients are compared for
+// duplicates, the same for SMTP and Pickup: the domain is not case
+// sensitive (RFC 5321 section 2.4; compared as DomainKey, so the Unicode
+// and the A-label forms of a domain are one, with or without a final
+// dot), nor is the reserved local part postmaster (section 4.5.1); other
+// local parts are compared as written, since a server may tell their
+// cases apart.
+func RecipientKey(addr string) string {
+	i := strings.LastIndexByte(addr, '@')
+	if i < 0 {
+		return addr
+	}
+	local := addr[:i]
+	if strings.EqualFold(local, "postmaster") {
+		local = "postmaster"
+	}
+	return local + "@" + DomainKey(addr[i+1:])
+}

@@ -247,9 +247,12 @@ func withDomain(a, domain string) string {
 	return a
 }
 
+// appendUnique appends a to list unless it holds the same recipient
+// (RecipientKey), as the listener merges a recipient given twice.
 func appendUnique(list []string, a string) []string {
+	key := RecipientKey(a)
 	for _, x := range list {
-		if strings.EqualFold(x, a) {
+		if RecipientKey(x) == key {
 			return list
 		}
 	}

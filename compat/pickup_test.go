@@ -144,6 +144,9 @@ func TestParsePickup(t *testing.T) {
 			from: "ann@x.test", to: []string{"j@y.test", "k@y.test", "l@y.test", "m@y.test", "n@y.test"},
 			msg: "From: \"Ann, A.\" <ann@x.test> (the boss)\r\nTo: =?windows-1252?Q?J=FCrgen?= <j@y.test>,\r\n  friends: k@y.test, \"L\" <l@y.test>;\r\n" +
 				"Cc: undisclosed-recipients:;, j@y.test\r\nSubject: s\r\n\r\nbody\r\n"},
+		{name: "duplicates as the listener merges them: domains in any form, local parts as written",
+			in:   "X-Sender: a@x.test\r\nX-Receiver: u@bücher.example\r\nX-Receiver: u@XN--BCHER-KVA.example.\r\nX-Receiver: Bob@y.test\r\nX-Receiver: bob@Y.TEST\r\nX-Receiver: Postmaster@y.test\r\nX-Receiver: postmaster@y.test\r\n\r\nb\r\n",
+			from: "a@x.test", to: []string{"u@bücher.example", "Bob@y.test", "bob@Y.TEST", "Postmaster@y.test"}, msg: "\r\nb\r\n"},
 		{name: "bare local parts get the default domain",
 			in:   "X-Sender: app\r\nTo: bob, \"Carl\" <carl>, d@y.test\r\n\r\nb\r\n",
 			from: "app@dom.test", to: []string{"bob@dom.test", "carl@dom.test", "d@y.test"}, msg: "To: bob, \"Carl\" <carl>, d@y.test\r\n\r\nb\r\n"},

@@ -48,7 +48,7 @@ type session struct {
 	conn *conn
 
 	inTx   bool            // MAIL was accepted: a transaction is open
-	seen   map[string]bool // rcptKey of the recipients accepted
+	seen   map[string]bool // compat.RecipientKey of the recipients accepted
 	from   string
 	local  []string // recipients whose mail goes to Drop
 	remote []string // recipients relayed through the smart host
@@ -130,7 +130,7 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 		s.s.log.Info("relay refused", "client", s.conn.clientIP, "from", s.from, "to", to)
 		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "Unable to relay for " + to}
 	}
-	key := rcptKey(to)
+	key := compat.RecipientKey(to)
 	if s.seen[key] {
 		// Even once the limit is reached: a 452 would have the client
 		// send this recipient's copy again in a later transaction.
@@ -149,23 +149,6 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 		s.remote = append(s.remote, to)
 	}
 	return nil
-}
-
-// rcptKey is the form in which recipients are compared for duplicates:
-// the domain is not case sensitive (RFC 5321 section 2.4; compared as
-// compat.DomainKey), nor is the reserved local part postmaster (section 4.5.1);
-// other local parts are compared as written, since a server may tell
-// their cases apart.
-func rcptKey(addr string) string {
-	i := strings.LastIndexByte(addr, '@')
-	if i < 0 {
-		return addr
-	}
-	local := addr[:i]
-	if strings.EqualFold(local, "postmaster") {
-		local = "postmaster"
-	}
-	return local + "@" + compat.DomainKey(addr[i+1:])
 }
 
 // output is one file the message is written to: Drop for local
