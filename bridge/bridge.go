@@ -239,8 +239,11 @@ func (b *Bridge) Run(ctx context.Context) error {
 	}
 	if b.local.Listed() {
 		// Mail an administrator may expect at the Outbound Server.
-		b.log.Info("Pickup mail for local domains is delivered to Drop, as IIS did; only other recipients are relayed",
-			"local_domains", append([]string{b.cfg.Hostname}, b.cfg.LocalDomains...), "drop", b.root.Layout().Drop)
+		msg := "Pickup mail for local domains is delivered to Drop, as IIS did; only other recipients are relayed"
+		if b.cfg.Sender.Host == "" {
+			msg = "Pickup mail for local domains is delivered to Drop, as IIS did; other recipients wait in Queue"
+		}
+		b.log.Info(msg, "local_domains", append([]string{b.cfg.Hostname}, b.cfg.LocalDomains...), "drop", b.root.Layout().Drop)
 	}
 	if pickup := b.root.Layout().Pickup; mailroot.IsNetworkPath(pickup) {
 		// Shares deliver no change notifications we can rely on

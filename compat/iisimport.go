@@ -668,7 +668,7 @@ func (imp *iisImport) writeSizes() error {
 // as mailbridge's relay rules.
 func (imp *iisImport) writeRelay() error {
 	w := &imp.w
-	w.comment("Relay and domain rules from IIS. With local_domains empty mailbridge accepts mail for every domain and writes it all to Drop.")
+	w.comment("Relay and domain rules from IIS. With local_domains empty mailbridge accepts mail for every domain over SMTP and writes it all to Drop, and relays all Pickup mail to the Outbound Server.")
 	local, alias, remote := imp.domainLists()
 	// IIS's default domain is DefaultDomain, or the host's name
 	// (FullyQualifiedDomainName) where DefaultDomain is not set.
@@ -703,7 +703,7 @@ func (imp *iisImport) writeRelay() error {
 		if len(alias) > 0 {
 			w.comment("IIS alias domains (also local): %s.", strings.Join(alias, ", "))
 		}
-		w.comment("As in IIS: only these domains (and this host's own names) go to Drop; other domains are relayed for relay_from clients and refused for everyone else. Empty the list to drop mail for every domain.")
+		w.comment("As in IIS: only these domains (and this host's own names) go to Drop, from SMTP and from Pickup alike; other domains are relayed for relay_from clients and refused for everyone else. Empty the list to drop mail for every domain received over SMTP (Pickup mail then all goes to the Outbound Server).")
 		w.kvf("local_domains = %s", tomlList(domains))
 	} else {
 		// local_domains = [] makes every domain local: relayed mail
