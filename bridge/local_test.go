@@ -248,3 +248,45 @@ func TestReportToLocalSenderInDrop(t *testing.T) {
 		t.Errorf("log:\n%s", h.logs.String())
 	}
 }
+
+// TestPickupDropUnwritable: while Drop cannot be written, a message for a
+// local and an outside recipient waits in Queue, both recipients (it is
+// written once for all), and the log says it is Drop; once Drop is back,
+// each gets it once.
+func TestPickupDropUnwritable(t *testing.T) {
+	sink := smtpsink.Start(t, smtpsink.Hooks{})
+	l := testLayout(t)
+	h := start(t, l, localConfig(sink), func(*Bridge) {
+		// A file where the folder should be: no file can be made in it,
+		// whoever runs the test (root ignores permissions).
+		if err := os.RemoveAll(l.Drop); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(l.Drop, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	})
+	drop(t, l, "mixed.eml", []byte("From: app@corp.test\r\nTo: scan@fax.corp.test, boss@elsewhere.test\r\nSubject: s\r\n\r\nbody\r\n"))
+	deadline := time.Now().Add(wait)
+	for !strings.Contains(h.logs.String(), "cannot write the Drop file for the local recipients (the other recipients wait with them") {
+		if time.Now().After(deadline) {
+			t.Fatalf("log:\n%s", h.logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := len(sink.Messages()); n != 0 {
+		t.Fatalf("%d messages relayed while Drop is not writable", n)
+	}
+	if err := os.Remove(l.Drop); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(l.Drop, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	m := sink.WaitFor(t, wait, "the outside copy", count(1))[0]
+	waitEmpty(t, l)
+	files, _ := filepath.Glob(filepath.Join(l.Drop, "*.eml"))
+	if strings.Join(m.To, ",") != "boss@elsewhere.test" || len(files) != 1 {
+		t.Fatalf("relayed to %q; Drop holds %v", m.To, files)
+	}
+}

@@ -475,13 +475,16 @@ func (b *Bridge) intake(id string, m *message, r io.Reader) time.Time {
 	local, remote := b.split(pm.To)
 	size, dropped, err := b.writeFiles(id, pm, local, remote)
 	if err != nil {
-		what := "cannot write the Queue file"
+		what := "cannot read the claimed file"
 		var fe *fileError
-		if errors.As(err, &fe) && fe.drop {
+		switch {
+		case errors.As(err, &fe) && fe.drop:
 			what = "cannot write the Drop file for the local recipients"
 			if len(remote) > 0 {
 				what += " (the other recipients wait with them: the message is written once for all)"
 			}
+		case errors.As(err, &fe):
+			what = "cannot write the Queue file"
 		}
 		return retry(what, err)
 	}
@@ -556,12 +559,12 @@ func (b *Bridge) split(to []string) (local, remote []string) {
 // Message-ID and X-OriginalArrivalTime when missing (compat.DropWriter),
 // the Queue file dot-stuffed if Pickup files are, so that the file read
 // back, or moved to Pickup, is the same message. The message is copied
-// through buffers, never held whole. The Drop file is committed first: a crash
-// before the Queue file is written converts the claimed file again
-// (recoverQueue), and finds the Drop file of the same name there, so the
-// local recipients do not get it twice, unless its reader took it in the
-// milliseconds between. It returns the size of the message and the Drop
-// file's path ("" when it was there already).
+// through buffers, never held whole. The Drop file is committed first, and
+// then its marker (see dropWritten): a crash before the Queue file is
+// written converts the claimed file again (recoverQueue), which does not
+// write the Drop file twice. It returns the size of the message and the
+// Drop file's path ("" when an earlier conversion wrote it); a failure to
+// write a file is a *fileError, any other error the claimed file's.
 func (b *Bridge) writeFiles(id string, pm *compat.PickupMessage, local, remote []string) (int64, string, error) {
 	type out struct {
 		f  *mailroot.File
@@ -620,12 +623,10 @@ func (b *Bridge) writeFiles(id string, pm *compat.PickupMessage, local, remote [
 	size := &countWriter{}
 	ws := []io.Writer{size}
 	for _, o := range outs {
-		ws = append(ws, o.w)
+		ws = append(ws, fileWriter{w: o.w, drop: o == drop})
 	}
 	if _, err := io.Copy(io.MultiWriter(ws...), io.MultiReader(bytes.NewReader(pm.Message), pm.Body)); err != nil {
-		// A write that failed is the file's (a full disk); a read, the
-		// claimed file's.
-		return 0, "", &fileError{drop: drop != nil && len(remote) == 0, err: err}
+		return 0, "", err
 	}
 	for _, o := range outs {
 		err := o.dw.Close()
@@ -685,6 +686,21 @@ type fileError struct {
 
 func (e *fileError) Error() string { return e.err.Error() }
 func (e *fileError) Unwrap() error { return e.err }
+
+// fileWriter tells a failed write to one of the files (a full disk) from
+// a failed read of the claimed file, in one io.Copy.
+type fileWriter struct {
+	w    io.Writer
+	drop bool
+}
+
+func (f fileWriter) Write(p []byte) (int, error) {
+	n, err := f.w.Write(p)
+	if err != nil {
+		err = &fileError{drop: f.drop, err: err}
+	}
+	return n, err
+}
 
 // keepWhole moves the claimed file in, whose message is queued cut at a
 // lone "." line (dot_stuffed = true, as IIS read Pickup files), into
