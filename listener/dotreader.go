@@ -21,9 +21,11 @@ const (
 // dotReader reads a message after the 354 reply straight from the
 // connection, in bulk. go-smtp's own reader takes the message one byte at
 // a time through a bufio.Reader: on a loaded server that was a third of
-// mailbridge's user CPU. The output is byte for byte what go-smtp's reader
-// gives (the fuzz target FuzzDotReader holds it to that): dots that start
-// a line are removed, CRLF is kept, and the message ends at CRLF "." CRLF.
+// mailbridge's user CPU. Only CRLF ends a line (RFC 5321 section 2.3.8): a
+// dot that starts a line is removed, CRLF is kept, and the message ends at
+// CRLF "." CRLF; the fuzz target FuzzDotReader holds it to a line-based
+// reference, however the input is cut into reads. (go-smtp's reader,
+// which it first matched, mishandled a CR before CRLF: see unstuff.)
 //
 // Bytes the client sent after the end of the message (pipelined commands)
 // go back to the connection for go-smtp, which is handed an empty message
@@ -31,6 +33,10 @@ const (
 type dotReader struct {
 	c     *conn
 	state int
+	// held is input not consumed yet: a "." and CR at the start of a line
+	// whose next byte has not come, which decides whether they end the
+	// message (".\r\n") or the CR is message data (see unstuff).
+	held []byte
 
 	limited bool
 	n       int64 // bytes left below the size limit
@@ -50,16 +56,25 @@ func (d *dotReader) Read(p []byte) (int, error) {
 			return 0, smtp.ErrDataTooLarge
 		}
 		// The output is never longer than the input: reading one byte
-		// more than the limit allows is enough to tell.
+		// more than the limit allows is enough to tell (two: a held CR
+		// and the byte after it, see held).
 		if int64(len(p)) > d.n+1 {
-			p = p[:d.n+1]
+			p = p[:max(d.n+1, 2)]
 		}
 	}
+	if len(p) < 2 {
+		return 0, io.ErrShortBuffer
+	}
 	for {
-		m, err := d.c.Read(p)
+		k := copy(p, d.held)
+		d.held = d.held[:0]
+		m, err := d.c.Read(p[k:])
+		m += k
 		out, used, eof := d.unstuff(p[:m])
 		if eof {
 			d.c.endData(p[used:m])
+		} else if used < m {
+			d.held = append(d.held, p[used:m]...)
 		}
 		if d.limited {
 			d.n -= int64(out)
@@ -128,6 +143,12 @@ func (d *dotReader) unstuff(b []byte) (out, used int, eof bool) {
 			}
 		case stateDot:
 			if c == '\r' {
+				if i == len(b) {
+					// Its next byte is not here: the CR is held (not
+					// consumed) until it is, so that when it is not an
+					// LF there is room to write the CR before it.
+					return w, i - 1, false
+				}
 				d.state = stateDotCR
 				continue
 			}
@@ -137,11 +158,26 @@ func (d *dotReader) unstuff(b []byte) (out, used int, eof bool) {
 				d.state = stateEOF
 				return w, i, true
 			}
-			d.state = stateData
-		case stateCR:
-			if c == '\n' {
-				d.state = stateBeginLine
+			// A line that starts with a dot and goes on: the dot goes
+			// (RFC 5321 section 4.5.2), the CR stays, and c is read as
+			// after any CR. (go-smtp's reader dropped the CR too.)
+			b[w] = '\r'
+			w++
+			if c == '\r' {
+				d.state = stateCR
 			} else {
+				d.state = stateData
+			}
+		case stateCR:
+			switch c {
+			case '\n':
+				d.state = stateBeginLine
+			case '\r':
+				// CR CR LF: the second CR may start the line end. (go-smtp's
+				// reader took it for data, so the dot of the next line
+				// stayed and ".\r\n" after it did not end the message:
+				// found from outside.)
+			default:
 				d.state = stateData
 			}
 		}

@@ -9,69 +9,60 @@ import (
 	"testing"
 )
 
-// refUnstuff is go-smtp v0.25.1's dataReader (data.go), one byte at a
-// time, as the reference dotReader must match: it returns the message and
-// how many input bytes it took, and whether the end line was reached.
+// refUnstuff is the transparency procedure of RFC 5321 section 4.5.2 read
+// line by line, a reference written apart from dotReader's state machine:
+// only CRLF ends a line; a line "." ends the message; a line that starts
+// with a dot loses it. It returns the message, how many input bytes the
+// reader takes, and whether the end line was reached. Of an unfinished
+// last line, the reader gives what cannot become the end line: a "." or
+// ".\r" waits (the CR is not taken until its next byte comes), and a
+// leading dot goes.
 func refUnstuff(in []byte) (out []byte, used int, eof bool) {
-	state := stateBeginLine
-	for i, c := range in {
-		switch state {
-		case stateBeginLine:
-			if c == '.' {
-				state = stateDot
-				continue
-			}
-			if c == '\r' {
-				state = stateCR
-				break
-			}
-			state = stateData
-		case stateDot:
-			if c == '\r' {
-				state = stateDotCR
-				continue
-			}
-			state = stateData
-		case stateDotCR:
-			if c == '\n' {
-				return out, i + 1, true
-			}
-			state = stateData
-		case stateCR:
-			if c == '\n' {
-				state = stateBeginLine
-				break
-			}
-			state = stateData
-		case stateData:
-			if c == '\r' {
-				state = stateCR
-			}
+	for {
+		i := bytes.Index(in[used:], []byte("\r\n"))
+		if i < 0 {
+			break
 		}
-		out = append(out, c)
+		line := in[used : used+i]
+		used += i + 2
+		if string(line) == "." {
+			return out, used, true
+		}
+		out = append(out, bytes.TrimPrefix(line, []byte("."))...)
+		out = append(out, '\r', '\n')
 	}
-	return out, len(in), false
+	tail := in[used:]
+	switch {
+	case string(tail) == ".\r":
+		return out, len(in) - 1, false
+	case bytes.HasPrefix(tail, []byte(".")):
+		tail = tail[1:]
+	}
+	return append(out, tail...), len(in), false
 }
 
 // chunkedUnstuff feeds in to a dotReader in pieces of the given sizes, as
-// reads from the network would come.
+// reads from the network would come; what it does not take (a held CR)
+// comes again at the start of the next piece, as Read does.
 func chunkedUnstuff(in []byte, sizes []byte) (out []byte, used int, eof bool) {
 	d := &dotReader{}
-	var b []byte
-	for k := 0; used < len(in); k++ {
-		n := len(in) - used
+	var b, held []byte
+	pos := 0 // the next input byte not fed yet
+	for k := 0; pos < len(in); k++ {
+		n := len(in) - pos
 		if len(sizes) > 0 {
 			n = min(n, int(sizes[k%len(sizes)])+1)
 		}
-		b = append(b[:0], in[used:used+n]...)
+		b = append(append(b[:0], held...), in[pos:pos+n]...)
+		pos += n
 		o, u, e := d.unstuff(b)
 		out = append(out, b[:o]...)
-		used += u
 		if e {
-			return out, used, true
+			return out, pos - (len(b) - u), true
 		}
+		held = append(held[:0], b[u:]...)
 	}
-	return out, used, false
+	return out, pos - len(held), false
 }
 
 func FuzzDotReader(f *testing.F) {
@@ -82,6 +73,8 @@ func FuzzDotReader(f *testing.F) {
 		"bare\nlf\n.\n.\r\n",
 		"cr\r\r\n.\r\nmore\r\n.\r\n",
 		".\rX\r\n.\r\n",
+		"line1\r\r\n..stuffed\r\ntext\r\r\n.\r\n",
+		".\r\r\n.\r\r\n.\r",
 		"no end\r\n.",
 		"\r\n.\r\n",
 		strings.Repeat("long line ", 500) + "\r\n.\r\n",

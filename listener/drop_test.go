@@ -57,6 +57,11 @@ func TestDropGolden(t *testing.T) {
 			"Subject: no id\r\nFrom: a@example.org\r\n\r\nbody line", ""},
 		{"dot-stuffed", "a@example.org", []string{"b@example.com"},
 			"Subject: dots\r\nMessage-ID: <dots@x>\r\n\r\n..leading dot\r\n...two dots\r\n..\r\nafter a lone dot", "<dots@x>"},
+		// CR CR LF: the second CR starts the line end, so the next line's
+		// dot goes and "." after it ends the message (found from outside:
+		// the dot stayed, and the message never ended).
+		{"cr-before-crlf", "a@example.org", []string{"b@example.com"},
+			"Subject: CR CR LF\r\nMessage-ID: <crcrlf@x>\r\n\r\nline one\r\r\n..stuffed\r\n.\rnot the end\r\nlast\r", "<crcrlf@x>"},
 		{"bare-lf", "a@example.org", []string{"b@example.com"},
 			"Subject: bare LF\nMessage-ID: <lf@x>\n\nline one\nline two\r\nline three", "<lf@x>"},
 		{"eight-bit-and-nul", "a@example.org", []string{"b@example.com"},
