@@ -712,7 +712,8 @@ func (c *Client) Data() (*DataCommand, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &DataCommand{client: c, wc: c.text.DotWriter()}, nil
+	// mailbridge patch: a dot writer that keeps CR CR LF (dotwriter.go).
+	return &DataCommand{client: c, wc: &dotWriter{w: c.text.W}}, nil
 }
 
 // SendMail will use an existing connection to send an email from

@@ -1,0 +1,95 @@
+package sender
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+// rawDataSink accepts one SMTP session on 127.0.0.1 and sends on the
+// channel the DATA bytes exactly as they came, up to and without the
+// final CRLF "." CRLF.
+func rawDataSink(t *testing.T) (port int, data <-chan []byte) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	got := make(chan []byte, 1)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		r := bufio.NewReader(c)
+		fmt.Fprintf(c, "220 raw.test ESMTP\r\n")
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			switch strings.ToUpper(strings.Fields(line + " x")[0]) {
+			case "EHLO":
+				fmt.Fprintf(c, "250-raw.test\r\n250 8BITMIME\r\n")
+			case "DATA":
+				fmt.Fprintf(c, "354 go ahead\r\n")
+				var b []byte
+				for !bytes.HasSuffix(b, []byte("\r\n.\r\n")) {
+					c, err := r.ReadByte()
+					if err != nil {
+						return
+					}
+					b = append(b, c)
+				}
+				got <- b[:len(b)-5]
+				fmt.Fprintf(c, "250 ok\r\n")
+			case "QUIT":
+				fmt.Fprintf(c, "221 bye\r\n")
+				return
+			default:
+				fmt.Fprintf(c, "250 ok\r\n")
+			}
+		}
+	}()
+	return l.Addr().(*net.TCPAddr).Port, got
+}
+
+// TestDotWriter: what goes on the wire after DATA is the message with a
+// dot doubled at the start of each line (only CRLF ends a line, RFC 5321
+// section 2.3.8), an unfinished last line ended, and nothing else changed
+// (wire is without the final CRLF "." CRLF). go-smtp's client wrote through
+// net/textproto's DotWriter, which made CR CR LF into CR CR CR LF (found
+// from outside: a Pickup file with a line ending in CR).
+func TestDotWriter(t *testing.T) {
+	for _, c := range []struct{ name, msg, wire string }{
+		{"dots", "Subject: s\r\n\r\n.one\r\n..two\r\nthree.\r\n.", "Subject: s\r\n\r\n..one\r\n...two\r\nthree.\r\n.."},
+		{"CR CR LF", "Subject: s\r\n\r\nline\r\r\n.dot\r\n\r\r\r\n", "Subject: s\r\n\r\nline\r\r\n..dot\r\n\r\r"},
+		{"lone CR then a dot", "Subject: s\r\n\r\na\r.b\r\n", "Subject: s\r\n\r\na\r.b"},
+		{"ends in CR", "Subject: s\r\n\r\nlast\r", "Subject: s\r\n\r\nlast"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			port, data := rawDataSink(t)
+			s := NewSession(Config{Host: "127.0.0.1", Port: port, ConnectTimeout: 5 * time.Second, CommandTimeout: 10 * time.Second, InsecureSkipVerify: true})
+			defer s.Close()
+			res := s.Send(context.Background(), "a@x.test", []string{"b@y.test"}, []byte(c.msg))
+			if res[0].Err != nil {
+				t.Fatal(res[0].Err)
+			}
+			select {
+			case got := <-data:
+				if string(got) != c.wire {
+					t.Fatalf("wire %q\nwant %q", got, c.wire)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("no DATA")
+			}
+		})
+	}
+}
