@@ -20,11 +20,12 @@
 // as IIS wrote Pickup mail into Drop: the envelope of those recipients,
 // a "Received: from mail pickup service" header, a Message-ID and
 // X-OriginalArrivalTime when missing. Only the other recipients are
-// queued. The Drop file is written before the Queue file and shares its
-// NAME; once it is durable, so is a marker, Queue/NAME.dropped, removed
-// when the claim is finished: a claim converted again after a crash finds
-// either and does not write the Drop file twice, even when a program
-// reading Drop has taken it meanwhile.
+// queued. The Drop copy is written durably in Queue as NAME.todrop, with
+// the Queue file, and renamed into Drop only once the claim is finished
+// (its .in removed, durably): whenever a crash comes, the copy is either
+// not in Drop yet and written again with the claim, or whole and renamed
+// in at start, never in Drop twice. While Drop cannot take it, it waits
+// in Queue and is tried again; the other recipients do not wait.
 //
 // Every message taken from Pickup gets what IIS added, as IIS-relayed mail
 // shows: a "Received: from mail pickup service" header first, and a

@@ -116,25 +116,27 @@ func TestPickupNoLocalDomains(t *testing.T) {
 	}
 }
 
-// TestPickupLocalAfterCrash: a claim cut short (Queue/ID.in left by a
-// crash) is converted again at start. A Drop file the first try wrote is
-// not written twice: neither when it is still there, nor when a program
-// reading Drop has taken it (its marker, ID.dropped, says it was written;
-// found from outside: with a reader emptying Drop every second, 14 of 25
-// interrupted claims gave their local recipients two copies). One it did
-// not write is written.
+// TestPickupLocalAfterCrash: what a crash leaves of a claim for a local
+// and an outside recipient, and what the start makes of it. The copy for
+// Drop is written in Queue (ID.todrop) and renamed into Drop only once the
+// claim is durably finished (its .in removed), so the local recipient
+// gets it once whatever the moment of the crash, even when a program
+// reading Drop takes it at once (found from outside: with the copy
+// written straight into Drop, a reader emptying it every second and
+// kill -9 during a burst gave 14 of 25 interrupted claims two copies).
 func TestPickupLocalAfterCrash(t *testing.T) {
 	pickup := "From: app@corp.test\r\nTo: scan@fax.corp.test, boss@elsewhere.test\r\nSubject: crash\r\n\r\nbody\r\n"
 	first := "x-sender: app@corp.test\r\nx-receiver: scan@fax.corp.test\r\n(the first try's)\r\n"
+	queued := "x-sender: app@corp.test\r\nx-receiver: boss@elsewhere.test\r\n\r\nthe first try's\r\n"
 	for _, c := range []struct {
-		name         string
-		file, marker bool
-		want         string // the Drop file after the start: "" none, "first", "new"
+		name            string
+		in, todrop, eml bool
+		want            string // the Drop file after the start: "first" (the copy left) or "new"
 	}{
-		{"Drop file written", true, false, "first"},
-		{"Drop file written and marked", true, true, "first"},
-		{"Drop file written, marked, and taken by its reader", false, true, ""},
-		{"Drop file not written", false, false, "new"},
+		{"claimed, nothing written", true, false, false, "new"},
+		{"copy for Drop written, Queue file not", true, true, false, "new"},
+		{"both written, claim not finished", true, true, true, "first"},
+		{"claim finished, copy not yet in Drop", false, true, true, "first"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			l := testLayout(t)
@@ -144,40 +146,39 @@ func TestPickupLocalAfterCrash(t *testing.T) {
 			}
 			id := root.NewName()
 			root.Close()
-			write := func(path, data string) {
+			write := func(ok bool, path, data string) {
+				if !ok {
+					return
+				}
 				if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
 					t.Fatal(err)
 				}
 			}
-			write(filepath.Join(l.Queue, id+".in"), pickup)
-			if c.file {
-				write(filepath.Join(l.Drop, id+".eml"), first)
-			}
-			if c.marker {
-				write(filepath.Join(l.Queue, id+".dropped"), "")
-			}
+			write(c.in, filepath.Join(l.Queue, id+".in"), pickup)
+			write(c.todrop, filepath.Join(l.Queue, id+".todrop"), first)
+			write(c.eml, filepath.Join(l.Queue, id+".eml"), queued)
 			sink := smtpsink.Start(t, smtpsink.Hooks{})
 			start(t, l, localConfig(sink))
 			m := sink.WaitFor(t, wait, "the outside copy", count(1))[0]
 			if strings.Join(m.To, ",") != "boss@elsewhere.test" {
 				t.Fatalf("recipients %q", m.To)
 			}
-			waitEmpty(t, l) // the marker too
+			waitEmpty(t, l)
 			files, _ := filepath.Glob(filepath.Join(l.Drop, "*"))
-			var got string
-			switch {
-			case len(files) == 0:
-			case len(files) > 1 || filepath.Base(files[0]) != id+".eml":
+			if len(files) != 1 || filepath.Base(files[0]) != id+".eml" {
 				t.Fatalf("Drop holds %v", files)
-			default:
-				data, _ := os.ReadFile(files[0])
-				got = "new"
-				if string(data) == first {
-					got = "first"
-				}
+			}
+			data, _ := os.ReadFile(files[0])
+			got := "new"
+			if string(data) == first {
+				got = "first"
 			}
 			if got != c.want {
-				t.Fatalf("Drop file %q, want %q", got, c.want)
+				t.Fatalf("Drop file %q, want %q:\n%s", got, c.want, data)
+			}
+			time.Sleep(200 * time.Millisecond)
+			if n := len(sink.Messages()); n != 1 {
+				t.Fatalf("%d messages relayed", n)
 			}
 		})
 	}
@@ -249,15 +250,15 @@ func TestReportToLocalSenderInDrop(t *testing.T) {
 	}
 }
 
-// TestPickupDropUnwritable: while Drop cannot be written, a message for a
-// local and an outside recipient waits in Queue, both recipients (it is
-// written once for all), and the log says it is Drop; once Drop is back,
-// each gets it once.
+// TestPickupDropUnwritable: while Drop cannot take a file, a message's
+// copy for its local recipients waits in Queue and is tried again, with an
+// error in the log; its other recipients do not wait. Once Drop is back,
+// the copy goes in, once.
 func TestPickupDropUnwritable(t *testing.T) {
 	sink := smtpsink.Start(t, smtpsink.Hooks{})
 	l := testLayout(t)
 	h := start(t, l, localConfig(sink), func(*Bridge) {
-		// A file where the folder should be: no file can be made in it,
+		// A file where the folder should be: no file can go in it,
 		// whoever runs the test (root ignores permissions).
 		if err := os.RemoveAll(l.Drop); err != nil {
 			t.Fatal(err)
@@ -267,15 +268,15 @@ func TestPickupDropUnwritable(t *testing.T) {
 		}
 	})
 	drop(t, l, "mixed.eml", []byte("From: app@corp.test\r\nTo: scan@fax.corp.test, boss@elsewhere.test\r\nSubject: s\r\n\r\nbody\r\n"))
-	deadline := time.Now().Add(wait)
-	for !strings.Contains(h.logs.String(), "cannot write the Drop file for the local recipients (the other recipients wait with them") {
-		if time.Now().After(deadline) {
-			t.Fatalf("log:\n%s", h.logs.String())
-		}
-		time.Sleep(10 * time.Millisecond)
+	m := sink.WaitFor(t, wait, "the outside copy", count(1))[0]
+	if strings.Join(m.To, ",") != "boss@elsewhere.test" {
+		t.Fatalf("relayed to %q", m.To)
 	}
-	if n := len(sink.Messages()); n != 0 {
-		t.Fatalf("%d messages relayed while Drop is not writable", n)
+	if !strings.Contains(h.logs.String(), "cannot move a message into Drop for its local recipients; it waits in Queue") {
+		t.Fatalf("log:\n%s", h.logs.String())
+	}
+	if todrop, _ := filepath.Glob(filepath.Join(l.Queue, "*.todrop")); len(todrop) != 1 {
+		t.Fatalf("Queue holds %v", todrop)
 	}
 	if err := os.Remove(l.Drop); err != nil {
 		t.Fatal(err)
@@ -283,10 +284,13 @@ func TestPickupDropUnwritable(t *testing.T) {
 	if err := os.Mkdir(l.Drop, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	m := sink.WaitFor(t, wait, "the outside copy", count(1))[0]
+	files := waitFile(t, l.Drop, "*.eml")
 	waitEmpty(t, l)
-	files, _ := filepath.Glob(filepath.Join(l.Drop, "*.eml"))
-	if strings.Join(m.To, ",") != "boss@elsewhere.test" || len(files) != 1 {
-		t.Fatalf("relayed to %q; Drop holds %v", m.To, files)
+	data, _ := os.ReadFile(files[0])
+	if len(files) != 1 || !strings.HasPrefix(string(data), "x-sender: app@corp.test\r\nx-receiver: scan@fax.corp.test\r\nReceived: from mail pickup service") {
+		t.Fatalf("Drop holds %v:\n%s", files, data)
+	}
+	if n := len(sink.Messages()); n != 1 {
+		t.Fatalf("%d messages relayed", n)
 	}
 }

@@ -473,16 +473,13 @@ func (b *Bridge) intake(id string, m *message, r io.Reader) time.Time {
 		return time.Time{}
 	}
 	local, remote := b.split(pm.To)
-	size, dropped, err := b.writeFiles(id, pm, local, remote)
+	size, err := b.writeFiles(id, pm, local, remote)
 	if err != nil {
 		what := "cannot read the claimed file"
 		var fe *fileError
 		switch {
 		case errors.As(err, &fe) && fe.drop:
-			what = "cannot write the Drop file for the local recipients"
-			if len(remote) > 0 {
-				what += " (the other recipients wait with them: the message is written once for all)"
-			}
+			what = "cannot write the copy for Drop (local recipients) in Queue"
 		case errors.As(err, &fe):
 			what = "cannot write the Queue file"
 		}
@@ -497,16 +494,25 @@ func (b *Bridge) intake(id string, m *message, r io.Reader) time.Time {
 	if pm.CutText && b.keepWhole(id, in, source, pm) {
 		in = ""
 	}
+	finished := true
 	if in != "" {
 		if err := remove(in); err != nil {
 			// Left behind, it would be queued again at the next start.
 			b.log.Error("cannot remove a claimed file whose Queue file is written: remove it by hand", "path", in, "error", err)
+			finished = false
 		}
 	}
-	if len(local) > 0 {
-		// Its claim is finished: the marker has no more use (one left
-		// by a crash is removed at start).
-		_ = os.Remove(b.queuePath(id, ".dropped"))
+	dropped := ""
+	if len(local) > 0 && finished {
+		// The claim's end durable before the copy goes into Drop: after
+		// that, nothing writes the copy again (recoverQueue).
+		err := b.root.SyncDir(b.root.Layout().Queue)
+		if err == nil {
+			dropped, err = b.finishDrop(id)
+		}
+		if err != nil {
+			b.dropLater(id, source, local, err)
+		}
 	}
 	tries := func(args []any) []any {
 		if m.intakeTries > 0 {
@@ -517,14 +523,8 @@ func (b *Bridge) intake(id string, m *message, r io.Reader) time.Time {
 		return args
 	}
 	m.intake = ""
-	if len(local) > 0 {
-		args := []any{"id", id, "file", source, "from", pm.From, "to", local, "size", size, "drop_file", dropped}
-		if dropped == "" {
-			// Written by an attempt that a stop or a crash cut short
-			// before the claim was finished: not written twice.
-			args = append(args[:len(args)-2], "drop_file", filepath.Join(b.root.Layout().Drop, id+".eml"), "already", true)
-		}
-		b.log.Info("delivered to Drop (local domain)", tries(args)...)
+	if dropped != "" {
+		b.log.Info("delivered to Drop (local domain)", tries([]any{"id", id, "file", source, "from", pm.From, "to", local, "size", size, "drop_file", dropped})...)
 	}
 	if len(remote) == 0 {
 		return time.Time{}
@@ -565,7 +565,7 @@ func (b *Bridge) split(to []string) (local, remote []string) {
 // write the Drop file twice. It returns the size of the message and the
 // Drop file's path ("" when an earlier conversion wrote it); a failure to
 // write a file is a *fileError, any other error the claimed file's.
-func (b *Bridge) writeFiles(id string, pm *compat.PickupMessage, local, remote []string) (int64, string, error) {
+func (b *Bridge) writeFiles(id string, pm *compat.PickupMessage, local, remote []string) (int64, error) {
 	type out struct {
 		f  *mailroot.File
 		bw *bufio.Writer
@@ -578,8 +578,8 @@ func (b *Bridge) writeFiles(id string, pm *compat.PickupMessage, local, remote [
 			o.f.Abort()
 		}
 	}()
-	open := func(dir string, head string) (*out, error) {
-		f, err := b.root.Create(dir, id+".eml")
+	open := func(dir, name, head string) (*out, error) {
+		f, err := b.root.Create(dir, name)
 		if err != nil {
 			return nil, err
 		}
@@ -601,21 +601,25 @@ func (b *Bridge) writeFiles(id string, pm *compat.PickupMessage, local, remote [
 	msgID := func() string { return compat.MessageID(id, hostname) }
 	oat := compat.OriginalArrivalTime(now)
 	date := compat.DateHeader(now)
-	dropPath := ""
 	var drop *out
-	if len(local) > 0 && !b.dropWritten(id) {
-		o, err := open(b.root.Layout().Drop, compat.Envelope(pm.From, local)+received)
+	if len(local) > 0 {
+		// One left by an earlier try of this claim (a full disk) was
+		// never in Drop: written again with the Queue file.
+		if err := remove(b.queuePath(id, ".todrop")); err != nil {
+			return 0, &fileError{drop: true, err: err}
+		}
+		o, err := open(b.root.Layout().Queue, id+".todrop", compat.Envelope(pm.From, local)+received)
 		if err != nil {
-			return 0, "", &fileError{drop: true, err: err}
+			return 0, &fileError{drop: true, err: err}
 		}
 		o.dw = compat.NewDropWriter(o.bw, msgID, oat, false).AddDate(date)
 		o.w = o.dw
-		drop, dropPath = o, filepath.Join(b.root.Layout().Drop, id+".eml")
+		drop = o
 	}
 	if len(remote) > 0 {
-		o, err := open(b.root.Layout().Queue, compat.Envelope(pm.From, remote)+received)
+		o, err := open(b.root.Layout().Queue, id+".eml", compat.Envelope(pm.From, remote)+received)
 		if err != nil {
-			return 0, "", &fileError{err: err}
+			return 0, &fileError{err: err}
 		}
 		o.dw = compat.NewDropWriter(o.bw, msgID, oat, b.cfg.Pickup.DotStuffed).AddDate(date)
 		o.w = o.dw
@@ -626,8 +630,10 @@ func (b *Bridge) writeFiles(id string, pm *compat.PickupMessage, local, remote [
 		ws = append(ws, fileWriter{w: o.w, drop: o == drop})
 	}
 	if _, err := io.Copy(io.MultiWriter(ws...), io.MultiReader(bytes.NewReader(pm.Message), pm.Body)); err != nil {
-		return 0, "", err
+		return 0, err
 	}
+	// The Drop copy first: a Queue file without its .todrop would finish
+	// the claim without the local recipients (recoverQueue).
 	for _, o := range outs {
 		err := o.dw.Close()
 		if err == nil {
@@ -637,44 +643,44 @@ func (b *Bridge) writeFiles(id string, pm *compat.PickupMessage, local, remote [
 			_, err = o.f.Commit()
 		}
 		if err != nil {
-			return 0, "", &fileError{drop: o == drop, err: err}
-		}
-		if o == drop {
-			// Said before anything else: a conversion again after a
-			// crash must not write it twice, though its reader may have
-			// taken it away meanwhile.
-			if err := b.markDropWritten(id); err != nil {
-				return 0, "", &fileError{drop: true, err: err}
-			}
+			return 0, &fileError{drop: o == drop, err: err}
 		}
 	}
-	return size.n, dropPath, nil
+	return size.n, nil
 }
 
-// dropWritten reports whether the Drop file of claim id was written by an
-// earlier conversion of it, cut short by a stop, a crash or a full Queue:
-// its marker (ID.dropped in Queue) is there, or the file itself. The
-// marker is what counts once a program reading Drop took the file: only
-// a crash in the milliseconds between the file's commit and the marker's
-// can write it twice.
-func (b *Bridge) dropWritten(id string) bool {
-	for _, p := range []string{b.queuePath(id, ".dropped"), filepath.Join(b.root.Layout().Drop, id+".eml")} {
-		if _, err := os.Lstat(p); err == nil {
-			return true
+// finishDrop renames the Drop copy of message id (Queue/ID.todrop) into
+// Drop as ID.eml, and makes the rename durable. It is called only once
+// nothing can write the copy again: the claim is finished (its .in file
+// removed, and that made durable), or the copy is a report's. So a crash
+// at any point never gives the local recipients two copies, even when a
+// program reading Drop takes the first at once; one already renamed is
+// not an error.
+func (b *Bridge) finishDrop(id string) (string, error) {
+	dst, err := b.root.Move(b.queuePath(id, ".todrop"), b.root.Layout().Drop, id+".eml")
+	if errors.Is(err, fs.ErrNotExist) {
+		if _, serr := os.Lstat(b.queuePath(id, ".todrop")); errors.Is(serr, fs.ErrNotExist) {
+			return filepath.Join(b.root.Layout().Drop, id+".eml"), nil
 		}
+		err = fmt.Errorf("the Drop folder is missing: %w", err)
 	}
-	return false
-}
-
-// markDropWritten durably records that claim id's Drop file is written.
-func (b *Bridge) markDropWritten(id string) error {
-	f, err := b.root.Create(b.root.Layout().Queue, id+".dropped")
 	if err != nil {
-		return err
+		return "", err
 	}
-	defer f.Abort()
-	_, err = f.Commit()
-	return err
+	if err := b.root.SyncDir(b.root.Layout().Drop); err != nil {
+		return dst, fmt.Errorf("syncing folder %s: %w", b.root.Layout().Drop, err)
+	}
+	return dst, nil
+}
+
+// dropLater retries finishDrop for message id every intake retry
+// interval, in a worker (deliver): Drop cannot take the file now (not
+// writable, missing, full). The copy waits in Queue; the message's other
+// recipients do not wait for it.
+func (b *Bridge) dropLater(id, source string, to []string, err error) {
+	m := &message{source: source, drop: true, dropTo: to, intakeTries: 1}
+	b.log.Error("cannot move a message into Drop for its local recipients; it waits in Queue as ID.todrop and is tried again", "id", id, "file", source, "to", to, "error", err)
+	b.enqueue(id+".todrop", m, time.Now().Add(intakeRetry(1)))
 }
 
 // fileError is the failure to write a claimed file's Drop file (drop) or

@@ -68,6 +68,11 @@ type message struct {
 	// not written yet; intakeTries counts the failed tries.
 	intake      string
 	intakeTries int
+	// drop marks the job, queued as ID.todrop, of moving a message's copy
+	// for its local recipients (dropTo) into Drop (finishDrop), tried
+	// again while Drop cannot take it; intakeTries counts the tries.
+	drop   bool
+	dropTo []string
 }
 
 func (b *Bridge) queuePath(id, ext string) string {
@@ -102,6 +107,19 @@ func (b *Bridge) recoverQueue() error {
 		have[e.Name()] = true
 	}
 	now := time.Now()
+	var todrop []string
+	defer func() {
+		if len(todrop) == 0 {
+			return
+		}
+		// The .in files removed above durable first (see finishDrop).
+		if err := b.root.SyncDir(dir); err != nil {
+			b.log.Warn("cannot sync the Queue folder", "error", err)
+		}
+		for _, id := range todrop {
+			b.enqueue(id+".todrop", &message{drop: true}, now)
+		}
+	}()
 	for _, e := range entries {
 		name := e.Name()
 		if !e.Type().IsRegular() {
@@ -148,12 +166,16 @@ func (b *Bridge) recoverQueue() error {
 			if !have[id+".eml"] {
 				os.Remove(filepath.Join(dir, name))
 			}
-		case ".dropped":
-			// The Drop file of a claim is written (markDropWritten): of
-			// use while the claim is not finished.
-			if !have[id+".in"] || have[id+".eml"] {
+		case ".todrop":
+			// A copy for Drop (finishDrop). With its claim's .in and no
+			// Queue file, the claim was cut short: the copy was never in
+			// Drop, and the claim, converted again, writes it again.
+			// Otherwise it is whole, and goes into Drop now.
+			if have[id+".in"] && !have[id+".eml"] {
 				os.Remove(filepath.Join(dir, name))
+				continue
 			}
+			todrop = append(todrop, id)
 		default:
 			if mailroot.Internal(name) {
 				continue
@@ -311,6 +333,9 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 	m := b.msg(id)
 	if m == nil {
 		return time.Time{}
+	}
+	if m.drop {
+		return b.retryDrop(strings.TrimSuffix(id, ".todrop"), m)
 	}
 	b.mu.Lock()
 	delete(b.unreachable, id) // this attempt says anew
@@ -838,9 +863,13 @@ func (b *Bridge) report(id string, pm *compat.PickupMessage, rcpts []string, del
 		// For a sender of a local domain: delivered to Drop, as IIS
 		// delivered mail for its local domains, not sent to the
 		// Outbound Server (which may not take mail for them).
-		path, err := b.dropReport(nid, pm.From, dsn, now)
+		if err := b.dropReport(nid, pm.From, dsn, now); err != nil {
+			b.log.Error("cannot write the "+kind+" for a local sender", "id", id, "to", pm.From, "error", err)
+			return
+		}
+		path, err := b.finishDrop(nid)
 		if err != nil {
-			b.log.Error("cannot write the "+kind+" for a local sender to Drop", "id", id, "to", pm.From, "error", err)
+			b.dropLater(nid, "", []string{pm.From}, err)
 			return
 		}
 		b.log.Info(kind+" delivered to Drop (local sender)", "id", nid, "for", id, "to", pm.From, "drop_file", path)
@@ -857,13 +886,38 @@ func (b *Bridge) report(id string, pm *compat.PickupMessage, rcpts []string, del
 	b.enqueue(nid, &message{st: state{Queued: now}}, now)
 }
 
-// dropReport writes a report (from the null sender, with its own Date and
-// Message-ID) for rcpt into Drop as NID.eml, as a Drop file: the envelope,
-// the report, X-OriginalArrivalTime. It returns the file's path.
-func (b *Bridge) dropReport(nid, rcpt string, dsn []byte, now time.Time) (string, error) {
-	f, err := b.root.Create(b.root.Layout().Drop, nid+".eml")
+// retryDrop is a worker's try of finishDrop for message id (m.drop). It
+// returns when to try again, zero when done.
+func (b *Bridge) retryDrop(id string, m *message) time.Time {
+	dst, err := b.finishDrop(id)
 	if err != nil {
-		return "", err
+		m.intakeTries++
+		lvl := slog.LevelDebug
+		if m.intakeTries%10 == 1 {
+			lvl = slog.LevelError // at once, then every ten tries
+		}
+		b.log.Log(context.Background(), lvl, "cannot move a message into Drop for its local recipients; it waits in Queue as ID.todrop and is tried again",
+			"id", id, "to", m.dropTo, "tries", m.intakeTries, "error", err)
+		return time.Now().Add(intakeRetry(m.intakeTries))
+	}
+	args := []any{"id", id, "drop_file", dst}
+	if m.dropTo != nil {
+		args = append(args, "to", m.dropTo)
+	}
+	if m.intakeTries > 0 {
+		args = append(args, "tries", m.intakeTries+1)
+	}
+	b.log.Info("delivered to Drop (local domain)", args...)
+	return time.Time{}
+}
+
+// dropReport writes a report (from the null sender, with its own Date and
+// Message-ID) for rcpt as a Drop file, durably, into Queue as NID.todrop,
+// for finishDrop: the envelope, the report, X-OriginalArrivalTime.
+func (b *Bridge) dropReport(nid, rcpt string, dsn []byte, now time.Time) error {
+	f, err := b.root.Create(b.root.Layout().Queue, nid+".todrop")
+	if err != nil {
+		return err
 	}
 	defer f.Abort()
 	bw := bufio.NewWriter(f)
@@ -876,10 +930,10 @@ func (b *Bridge) dropReport(nid, rcpt string, dsn []byte, now time.Time) (string
 	if err == nil {
 		err = bw.Flush()
 	}
-	if err != nil {
-		return "", err
+	if err == nil {
+		_, err = f.Commit()
 	}
-	return f.Commit()
+	return err
 }
 
 // statusOf picks the RFC 3463 status of a recipient from its last reply
