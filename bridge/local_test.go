@@ -248,6 +248,10 @@ func TestReportToLocalSenderInDrop(t *testing.T) {
 	if !strings.Contains(h.logs.String(), "non-delivery report delivered to Drop (local sender)") {
 		t.Errorf("log:\n%s", h.logs.String())
 	}
+	bdr := waitFile(t, l.Badmail, "*.BDR")
+	if data, _ := os.ReadFile(bdr[0]); !strings.Contains(string(data), "delivered to Drop for <scan@fax.corp.test> (a local sender)") {
+		t.Errorf(".BDR:\n%s", data)
+	}
 }
 
 // TestPickupDropUnwritable: while Drop cannot take a file, a message's

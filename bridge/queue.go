@@ -728,14 +728,18 @@ func (b *Bridge) badmail(id string, m *message, pm *compat.PickupMessage, now ti
 	}
 	problem := b.problem(failed, len(all), expired)
 	ndr := "none: the sender is the null sender <> (this is itself a report)"
+	how := "queued to <" + pm.From + ">"
+	if b.local.Listed() && b.local.Has(pm.From) {
+		how = "delivered to Drop for <" + pm.From + "> (a local sender)"
+	}
 	switch {
 	case pm.From == "":
 	case len(unreported) == len(rcpts):
-		ndr = "queued to <" + pm.From + ">"
+		ndr = how
 	case len(unreported) == 0:
-		ndr = "queued to <" + pm.From + "> after the attempt that refused them"
+		ndr = how + " after the attempt that refused them"
 	default:
-		ndr = "queued to <" + pm.From + ">: for " + strings.Join(unreported, ", ") + " now, for the others after the attempt that refused them"
+		ndr = how + ": for " + strings.Join(unreported, ", ") + " now, for the others after the attempt that refused them"
 	}
 	info := mailroot.BadInfo{
 		Name: id, Source: m.source, Problem: problem, Server: b.cfg.Sender.Addr(),
