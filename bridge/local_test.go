@@ -249,7 +249,7 @@ func TestReportToLocalSenderInDrop(t *testing.T) {
 		t.Errorf("log:\n%s", h.logs.String())
 	}
 	bdr := waitFile(t, l.Badmail, "*.BDR")
-	if data, _ := os.ReadFile(bdr[0]); !strings.Contains(string(data), "delivered to Drop for <scan@fax.corp.test> (a local sender)") {
+	if data, _ := os.ReadFile(bdr[0]); !strings.Contains(string(data), "written for Drop, to <scan@fax.corp.test> (a local sender)") {
 		t.Errorf(".BDR:\n%s", data)
 	}
 }

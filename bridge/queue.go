@@ -730,7 +730,7 @@ func (b *Bridge) badmail(id string, m *message, pm *compat.PickupMessage, now ti
 	ndr := "none: the sender is the null sender <> (this is itself a report)"
 	how := "queued to <" + pm.From + ">"
 	if b.local.Listed() && b.local.Has(pm.From) {
-		how = "delivered to Drop for <" + pm.From + "> (a local sender)"
+		how = "written for Drop, to <" + pm.From + "> (a local sender)"
 	}
 	switch {
 	case pm.From == "":
@@ -893,6 +893,10 @@ func (b *Bridge) report(id string, pm *compat.PickupMessage, rcpts []string, del
 // retryDrop is a worker's try of finishDrop for message id (m.drop). It
 // returns when to try again, zero when done.
 func (b *Bridge) retryDrop(id string, m *message) time.Time {
+	if m.dropTo == nil {
+		// Found at start: its recipients, for the log, from its envelope.
+		m.dropTo = b.envelopeTo(b.queuePath(id, ".todrop"))
+	}
 	dst, err := b.finishDrop(id)
 	if err != nil {
 		m.intakeTries++
@@ -904,15 +908,27 @@ func (b *Bridge) retryDrop(id string, m *message) time.Time {
 			"id", id, "to", m.dropTo, "tries", m.intakeTries, "error", err)
 		return time.Now().Add(intakeRetry(m.intakeTries))
 	}
-	args := []any{"id", id, "drop_file", dst}
-	if m.dropTo != nil {
-		args = append(args, "to", m.dropTo)
-	}
+	args := []any{"id", id, "drop_file", dst, "to", m.dropTo}
 	if m.intakeTries > 0 {
 		args = append(args, "tries", m.intakeTries+1)
 	}
 	b.log.Info("delivered to Drop (local domain)", args...)
 	return time.Time{}
+}
+
+// envelopeTo returns the recipients of the envelope block that starts the
+// file at path, or nil.
+func (b *Bridge) envelopeTo(path string) []string {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	pm, err := compat.ReadPickup(f, compat.PickupOptions{})
+	if err != nil {
+		return nil
+	}
+	return pm.To
 }
 
 // dropReport writes a report (from the null sender, with its own Date and

@@ -3,7 +3,7 @@
 // read mailbridge's files unchanged:
 //
 //   - the envelope block of Drop and Queue files: "x-sender: ADDR" and one
-//     "x-receiver: ADDR" per recipient, lowercase names, CRLF (ReadEnvelope
+//     "x-receiver: ADDR" per recipient, lowercase names, CRLF (ReadPickup
 //     reads it back, case-insensitively, as IIS read Pickup files);
 //   - the Received header IIS prepended, folded with CRLF TAB SPACE, the day
 //     of month not zero-padded, "over TLS secured channel" for TLS sessions;
