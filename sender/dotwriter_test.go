@@ -6,59 +6,30 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"strings"
 	"testing"
 	"time"
 )
 
-// rawDataSink accepts one SMTP session on 127.0.0.1 and sends on the
+// rawDataSink serves one SMTP session on 127.0.0.1 and sends on the
 // channel the DATA bytes exactly as they came, up to and without the
 // final CRLF "." CRLF.
 func rawDataSink(t *testing.T) (port int, data <-chan []byte) {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
 	got := make(chan []byte, 1)
-	go func() {
-		c, err := l.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		r := bufio.NewReader(c)
-		fmt.Fprintf(c, "220 raw.test ESMTP\r\n")
-		for {
-			line, err := r.ReadString('\n')
+	port = fakeSMTP(t, func(c net.Conn, r *bufio.Reader) bool {
+		var b []byte
+		for !bytes.HasSuffix(b, []byte("\r\n.\r\n")) {
+			ch, err := r.ReadByte()
 			if err != nil {
-				return
+				return false
 			}
-			switch strings.ToUpper(strings.Fields(line + " x")[0]) {
-			case "EHLO":
-				fmt.Fprintf(c, "250-raw.test\r\n250 8BITMIME\r\n")
-			case "DATA":
-				fmt.Fprintf(c, "354 go ahead\r\n")
-				var b []byte
-				for !bytes.HasSuffix(b, []byte("\r\n.\r\n")) {
-					c, err := r.ReadByte()
-					if err != nil {
-						return
-					}
-					b = append(b, c)
-				}
-				got <- b[:len(b)-5]
-				fmt.Fprintf(c, "250 ok\r\n")
-			case "QUIT":
-				fmt.Fprintf(c, "221 bye\r\n")
-				return
-			default:
-				fmt.Fprintf(c, "250 ok\r\n")
-			}
+			b = append(b, ch)
 		}
-	}()
-	return l.Addr().(*net.TCPAddr).Port, got
+		got <- b[:len(b)-5]
+		fmt.Fprintf(c, "250 ok\r\n")
+		return true
+	})
+	return port, got
 }
 
 // TestDotWriter: what goes on the wire after DATA is the message with a

@@ -192,14 +192,17 @@ func TestAddr(t *testing.T) {
 
 // A smart host that stops reading in the middle of DATA: the write
 // deadline ends the attempt (transient) instead of blocking the worker.
-func TestSendStalledData(t *testing.T) {
+// fakeSMTP serves one SMTP session on 127.0.0.1 and returns its port: a
+// greeting, EHLO with 8BITMIME, 250 to other commands, 221 to QUIT, and
+// after DATA's 354, data with the connection; the session goes on while
+// data returns true.
+func fakeSMTP(t *testing.T, data func(c net.Conn, r *bufio.Reader) bool) int {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	stop := make(chan struct{})
-	defer close(stop)
+	t.Cleanup(func() { l.Close() })
 	go func() {
 		c, err := l.Accept()
 		if err != nil {
@@ -207,25 +210,39 @@ func TestSendStalledData(t *testing.T) {
 		}
 		defer c.Close()
 		r := bufio.NewReader(c)
-		fmt.Fprintf(c, "220 stall.test ESMTP\r\n")
+		fmt.Fprintf(c, "220 fake.test ESMTP\r\n")
 		for {
 			line, err := r.ReadString('\n')
 			if err != nil {
 				return
 			}
-			switch cmd := strings.ToUpper(strings.Fields(line + " x")[0]); cmd {
+			switch strings.ToUpper(strings.Fields(line + " x")[0]) {
 			case "EHLO":
-				fmt.Fprintf(c, "250-stall.test\r\n250 8BITMIME\r\n")
+				fmt.Fprintf(c, "250-fake.test\r\n250 8BITMIME\r\n")
 			case "DATA":
 				fmt.Fprintf(c, "354 go ahead\r\n")
-				<-stop // and never read again
+				if !data(c, r) {
+					return
+				}
+			case "QUIT":
+				fmt.Fprintf(c, "221 bye\r\n")
 				return
 			default:
 				fmt.Fprintf(c, "250 ok\r\n")
 			}
 		}
 	}()
-	s := NewSession(Config{Host: "127.0.0.1", Port: l.Addr().(*net.TCPAddr).Port, CommandTimeout: 300 * time.Millisecond, InsecureSkipVerify: true})
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func TestSendStalledData(t *testing.T) {
+	stop := make(chan struct{})
+	defer close(stop)
+	port := fakeSMTP(t, func(net.Conn, *bufio.Reader) bool {
+		<-stop // and never read again
+		return false
+	})
+	s := NewSession(Config{Host: "127.0.0.1", Port: port, CommandTimeout: 300 * time.Millisecond, InsecureSkipVerify: true})
 	defer s.Close()
 	big := []byte(strings.Repeat(strings.Repeat("y", 998)+"\r\n", 32<<10)) // 32 MB
 	res := s.Send(context.Background(), "a@x.test", []string{"b@y.test"}, big)
