@@ -145,6 +145,25 @@ func TestCheckOpenRelayWarning(t *testing.T) {
 	}
 }
 
+// check says that Pickup mail for local_domains goes to Drop: an
+// administrator who listed them for inbound SMTP may expect it at the
+// Outbound Server.
+func TestCheckLocalDomainsNote(t *testing.T) {
+	for _, tt := range []struct{ more, want string }{
+		{"", ""},
+		{`local_domains = ["fax.example.com", "example.org"]` + "\n", "note: Pickup mail for mail.test, fax.example.com, example.org is delivered to Drop"},
+	} {
+		conf := writeTestConfig(t, `hostname = "mail.test"`, tt.more)
+		code, out, errs := runCmd(t, "check", "--config", conf)
+		if code != 0 {
+			t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+		}
+		if tt.want == "" && strings.Contains(out, "Pickup mail for") || tt.want != "" && !strings.Contains(out, tt.want) {
+			t.Errorf("%q: want %q\nstdout:\n%s", tt.more, tt.want, out)
+		}
+	}
+}
+
 // check warns when deny_from refuses every client: what import-iis
 // writes where IIS's IPSecurity cannot be carried over.
 func TestCheckDenyAllWarning(t *testing.T) {

@@ -479,6 +479,16 @@ func check(cfg *config.Config, stdout, stderr io.Writer) int {
 	if cfg.Outbound.ClearTextAuth() {
 		fmt.Fprintln(stdout, "warning: "+clearTextAuthWarning)
 	}
+	if in := cfg.Inbound; len(in.LocalDomains) > 0 {
+		// What an administrator who set local_domains for inbound SMTP
+		// may not expect: IIS's routing of Pickup mail too.
+		rest := "only other recipients go to the Outbound Server"
+		if cfg.Outbound.Server == "" {
+			rest = "only other recipients are queued"
+		}
+		fmt.Fprintf(stdout, "note: Pickup mail for %s is delivered to Drop, as IIS did; %s\n",
+			strings.Join(append([]string{cfg.Hostname}, in.LocalDomains...), ", "), rest)
+	}
 	limit, known := openFileLimit()
 	for _, w := range []string{openRelayWarning(cfg.Inbound.RelayFrom), denyAllWarning(cfg.Inbound.DenyFrom), delayNotificationWarning(cfg.Outbound), fileLimitWarning(cfg, limit, known), interceptWarning(cfg.Inbound)} {
 		if w != "" {
