@@ -8,6 +8,8 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/mailbridge/mailbridge/internal/smtpsink"
 )
 
 // rawDataSink serves one SMTP session on 127.0.0.1 and sends on the
@@ -62,5 +64,22 @@ func TestDotWriter(t *testing.T) {
 				t.Fatal("no DATA")
 			}
 		})
+	}
+}
+
+// TestDotWriterToSink: the same lines, relayed to the test sink (go-smtp's
+// server, whose DATA reader had the same CR CR LF flaw, patched), arrive
+// as sent.
+func TestDotWriterToSink(t *testing.T) {
+	sink := smtpsink.Start(t, smtpsink.Hooks{})
+	s := NewSession(cfgFor(sink))
+	defer s.Close()
+	msg := "Subject: s\r\n\r\nline\r\r\n.dot\r\n.\rX\r\ntext\r\r\n.\r\r\nend\r\n"
+	if res := s.Send(context.Background(), "a@x.test", []string{"b@y.test"}, []byte(msg)); res[0].Err != nil {
+		t.Fatal(res[0].Err)
+	}
+	m := sink.WaitFor(t, 10*time.Second, "the message", func(ms []smtpsink.Message) bool { return len(ms) == 1 })[0]
+	if string(m.Data) != msg {
+		t.Fatalf("sink got %q\nwant %q", m.Data, msg)
 	}
 }

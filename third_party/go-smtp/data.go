@@ -122,10 +122,19 @@ func (r *dataReader) Read(b []byte) (n int, err error) {
 				r.state = stateEOF
 				continue
 			}
-			r.state = stateData
+			// mailbridge patch: a dot line going on ("." CR, then not
+			// LF) keeps its CR; c is read again after it (see PATCHES.md).
+			r.r.UnreadByte()
+			c = '\r'
+			r.state = stateCR
 		case stateCR:
 			if c == '\n' {
 				r.state = stateBeginLine
+				break
+			}
+			if c == '\r' {
+				// mailbridge patch: CR CR LF, the second CR may start
+				// the line end.
 				break
 			}
 			r.state = stateData
