@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -296,5 +297,49 @@ func TestPickupDropUnwritable(t *testing.T) {
 	}
 	if n := len(sink.Messages()); n != 1 {
 		t.Fatalf("%d messages relayed", n)
+	}
+}
+
+// TestDropWaitsForClaimRemoval: when the claimed file (ID.in) could not
+// be removed at the claim's end (a file held on Windows), the copy for
+// Drop must not go in before it is gone, or a start would convert the
+// claim again and write it twice; a worker removes it, then moves the
+// copy in.
+func TestDropWaitsForClaimRemoval(t *testing.T) {
+	l := testLayout(t)
+	root, err := mailroot.Open(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	logs := &strings.Builder{}
+	b := New(localConfig(nil), root, slog.New(slog.NewTextHandler(logs, nil)))
+	id := root.NewName()
+	in := filepath.Join(l.Queue, id+".in")
+	// A folder in its place: it cannot be removed while it holds a file.
+	if err := os.MkdirAll(filepath.Join(in, "held"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(l.Queue, id+".todrop"), []byte("x-sender: a@x.test\r\nx-receiver: scan@fax.corp.test\r\n\r\nbody\r\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m := &message{drop: true, dropTo: []string{"scan@fax.corp.test"}, dropAfter: in}
+	if next := b.retryDrop(id, m); next.IsZero() {
+		t.Fatal("moved into Drop while the claimed file is there")
+	}
+	if files, _ := filepath.Glob(filepath.Join(l.Drop, "*")); len(files) != 0 {
+		t.Fatalf("Drop holds %v", files)
+	}
+	if err := os.Remove(filepath.Join(in, "held")); err != nil {
+		t.Fatal(err)
+	}
+	if next := b.retryDrop(id, m); !next.IsZero() {
+		t.Fatalf("not moved:\n%s", logs)
+	}
+	if _, err := os.Stat(in); !os.IsNotExist(err) {
+		t.Fatalf("claimed file: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(l.Drop, id+".eml")); err != nil {
+		t.Fatal(err)
 	}
 }

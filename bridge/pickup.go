@@ -503,7 +503,12 @@ func (b *Bridge) intake(id string, m *message, r io.Reader) time.Time {
 		}
 	}
 	dropped := ""
-	if len(local) > 0 && finished {
+	switch {
+	case len(local) > 0 && !finished:
+		// The copy goes into Drop once the claimed file is gone: a
+		// worker tries to remove it again (retryDrop).
+		b.enqueue(id+".todrop", &message{source: source, drop: true, dropTo: local, dropAfter: in}, time.Now().Add(intakeRetry(1)))
+	case len(local) > 0:
 		// The claim's end durable before the copy goes into Drop: after
 		// that, nothing writes the copy again (recoverQueue).
 		err := b.root.SyncDir(b.root.Layout().Queue)

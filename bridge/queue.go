@@ -73,6 +73,10 @@ type message struct {
 	// again while Drop cannot take it; intakeTries counts the tries.
 	drop   bool
 	dropTo []string
+	// dropAfter is the claimed file (ID.in) to remove, durably, before
+	// the copy may go into Drop: its removal failed at the claim's end
+	// (a file held on Windows).
+	dropAfter string
 }
 
 func (b *Bridge) queuePath(id, ext string) string {
@@ -897,7 +901,11 @@ func (b *Bridge) retryDrop(id string, m *message) time.Time {
 		// Found at start: its recipients, for the log, from its envelope.
 		m.dropTo = b.envelopeTo(b.queuePath(id, ".todrop"))
 	}
-	dst, err := b.finishDrop(id)
+	var dst string
+	err := b.removeClaim(m)
+	if err == nil {
+		dst, err = b.finishDrop(id)
+	}
 	if err != nil {
 		m.intakeTries++
 		lvl := slog.LevelDebug
@@ -914,6 +922,22 @@ func (b *Bridge) retryDrop(id string, m *message) time.Time {
 	}
 	b.log.Info("delivered to Drop (local domain)", args...)
 	return time.Time{}
+}
+
+// removeClaim removes m.dropAfter, the claimed file whose removal failed,
+// and makes that durable (see retryDrop).
+func (b *Bridge) removeClaim(m *message) error {
+	if m.dropAfter == "" {
+		return nil
+	}
+	if err := remove(m.dropAfter); err != nil {
+		return fmt.Errorf("the claimed file %s must go first: %w", m.dropAfter, err)
+	}
+	if err := b.root.SyncDir(b.root.Layout().Queue); err != nil {
+		return err
+	}
+	m.dropAfter = ""
+	return nil
 }
 
 // envelopeTo returns the recipients of the envelope block that starts the
