@@ -343,3 +343,31 @@ func TestDropWaitsForClaimRemoval(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestPickupMalformedHeaderKept: a Pickup file whose header block holds a
+// line that is not a field (a script's To: list wrapped without indenting)
+// is relayed as written, the added fields before its empty line. Found
+// from outside: an empty line was put before the bad line, which pushed
+// Subject and Content-Type into the body.
+func TestPickupMalformedHeaderKept(t *testing.T) {
+	head := "From: app@corp.test\r\nTo: a@dest.test,\r\nb@dest.test\r\nSubject: Report\r\nMIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n"
+	m := relayOne(t, "wrapped.eml", []byte("X-Sender: app@corp.test\r\nX-Receiver: a@dest.test\r\n"+head+"\r\n<html><b>hi</b></html>\r\n"))
+	re := regexp.MustCompile(`^Received: from mail pickup service by bridge\.test with Microsoft SMTPSVC;\r\n\t [^\r\n]+\r\n` +
+		regexp.QuoteMeta(head) + `Date: [^\r\n]+\r\nMessage-ID: <[^\r\n]+>\r\nX-OriginalArrivalTime: [^\r\n]+\r\n\r\n<html><b>hi</b></html>\r\n$`)
+	if !re.Match(m.Data) {
+		t.Fatalf("relayed:\n%q", m.Data)
+	}
+}
+
+// TestPickupTracedHereNotStamped: mail this host received over SMTP and
+// relays through Pickup (intercept = false) carries this host's trace
+// already: it gets no second one, and no Date (a relay adds none). Found
+// from outside: it got the Pickup trace above the SMTP one, and a Date.
+func TestPickupTracedHereNotStamped(t *testing.T) {
+	msg := "Received: from client.test ([192.0.2.7]) by bridge.test with Microsoft SMTPSVC(10.0.17763.1697);\r\n\t Mon, 30 Nov 2026 09:00:00 +0000\r\n" +
+		"From: a@x.test\r\nTo: b@y.test\r\nSubject: relayed\r\nMessage-ID: <BRIDGEX@bridge.test>\r\nX-OriginalArrivalTime: 30 Nov 2026 09:00:00.0000 (UTC) FILETIME=[00000000:01DD80A5]\r\n\r\nbody\r\n"
+	m := relayOne(t, "relay.eml", []byte("x-sender: a@x.test\r\nx-receiver: b@y.test\r\n"+msg))
+	if string(m.Data) != msg {
+		t.Fatalf("relayed:\n%q\nwant\n%q", m.Data, msg)
+	}
+}

@@ -606,6 +606,13 @@ func (b *Bridge) writeFiles(id string, pm *compat.PickupMessage, local, remote [
 	msgID := func() string { return compat.MessageID(id, hostname) }
 	oat := compat.OriginalArrivalTime(now)
 	date := compat.DateHeader(now)
+	if tracedHere(pm.Message, hostname) {
+		// Received here over SMTP and relayed through Pickup (intercept
+		// = false; or a Drop file put into Pickup): this host's trace
+		// is there already, and a relay adds no Date (RFC 5321 section
+		// 6.3 leaves that to the server mail is submitted to).
+		received, date = "", ""
+	}
 	var drop *out
 	if len(local) > 0 {
 		// One left by an earlier try of this claim (a full disk) was
@@ -617,7 +624,7 @@ func (b *Bridge) writeFiles(id string, pm *compat.PickupMessage, local, remote [
 		if err != nil {
 			return 0, &fileError{drop: true, err: err}
 		}
-		o.dw = compat.NewDropWriter(o.bw, msgID, oat, false).AddDate(date)
+		o.dw = compat.NewDropWriter(o.bw, msgID, oat, false).AddDate(date).ToEmptyLine()
 		o.w = o.dw
 		drop = o
 	}
@@ -626,7 +633,7 @@ func (b *Bridge) writeFiles(id string, pm *compat.PickupMessage, local, remote [
 		if err != nil {
 			return 0, &fileError{err: err}
 		}
-		o.dw = compat.NewDropWriter(o.bw, msgID, oat, b.cfg.Pickup.DotStuffed).AddDate(date)
+		o.dw = compat.NewDropWriter(o.bw, msgID, oat, b.cfg.Pickup.DotStuffed).AddDate(date).ToEmptyLine()
 		o.w = o.dw
 	}
 	size := &countWriter{}
@@ -652,6 +659,15 @@ func (b *Bridge) writeFiles(id string, pm *compat.PickupMessage, local, remote [
 		}
 	}
 	return size.n, nil
+}
+
+// tracedHere reports whether msg starts with a Received field of this
+// host's listener ("Received: from HELO ([IP]) by HOSTNAME ...").
+func tracedHere(msg []byte, hostname string) bool {
+	line, _, _ := bytes.Cut(msg, []byte("\r\n"))
+	l := strings.ToLower(string(line))
+	return strings.HasPrefix(l, "received: from ") && !strings.HasPrefix(l, "received: from mail pickup service ") &&
+		strings.Contains(l, " by "+strings.ToLower(hostname)+" ")
 }
 
 // finishDrop renames the Drop copy of message id (Queue/ID.todrop) into

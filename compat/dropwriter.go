@@ -42,10 +42,13 @@ type DropWriter struct {
 	hasOAT    bool
 	hasDate   bool
 
-	newID  func() string // returns a new Message-ID, with brackets
-	oat    string        // the X-OriginalArrivalTime header line, with CRLF
-	date   string        // the Date header line to add when missing; "" adds none
-	echoID string
+	newID func() string // returns a new Message-ID, with brackets
+	oat   string        // the X-OriginalArrivalTime header line, with CRLF
+	date  string        // the Date header line to add when missing; "" adds none
+	// toEmptyLine: the header block runs to the first empty line (see
+	// ToEmptyLine).
+	toEmptyLine bool
+	echoID      string
 
 	stuff   bool // see NewDropWriter
 	atStart bool
@@ -67,6 +70,18 @@ func NewDropWriter(w io.Writer, newID func() string, oat string, stuff bool) *Dr
 // over SMTP, which IIS wrote to Drop as received. It returns d.
 func (d *DropWriter) AddDate(date string) *DropWriter {
 	d.date = date
+	return d
+}
+
+// ToEmptyLine makes the header block run to the first empty line, a line
+// that is not a header field included, instead of ending before such a
+// line with an empty line added: for mail taken from Pickup, whose header
+// block the Pickup reader reads so (a malformed line is kept where it is,
+// and the fields after it are still the message's; a script's To: list
+// wrapped without indenting would otherwise push Subject and
+// Content-Type into the body). It returns d.
+func (d *DropWriter) ToEmptyLine() *DropWriter {
+	d.toEmptyLine = true
 	return d
 }
 
@@ -129,6 +144,11 @@ func (d *DropWriter) headerLine(complete bool) {
 		}
 	default:
 		name, value, ok := fieldName(body)
+		if !ok && d.toEmptyLine {
+			// Kept in the header block, as the Pickup reader found it.
+			d.capturing = false
+			break
+		}
 		if !ok {
 			d.endHeader(true)
 			d.emit(line)

@@ -85,6 +85,98 @@ func TestDropWriterAddDate(t *testing.T) {
 	}
 }
 
+// FuzzDropWriterToEmptyLine: with ToEmptyLine, the output is the input
+// with line ends normalised and the added fields just before the first
+// empty line (or at the end), however the input is cut into writes.
+func FuzzDropWriterToEmptyLine(f *testing.F) {
+	f.Add([]byte("To: a@x,\r\nb@x\r\nSubject: s\r\n\r\nbody"), uint16(4))
+	f.Add([]byte("no colon\nMessage-ID: <m@x>\n\n.\n"), uint16(1))
+	f.Add([]byte(" first\r\nX-OriginalArrivalTime: t\r\n"), uint16(0))
+	f.Fuzz(func(t *testing.T, in []byte, cut uint16) {
+		run := func(splits []int) string {
+			var out bytes.Buffer
+			d := NewDropWriter(&out, func() string { return "<new@id>" }, "X-OriginalArrivalTime: T\r\n", false).ToEmptyLine()
+			rest := in
+			for _, n := range splits {
+				n = min(n, len(rest))
+				if _, err := d.Write(rest[:n]); err != nil {
+					t.Fatal(err)
+				}
+				rest = rest[n:]
+			}
+			if _, err := d.Write(rest); err != nil {
+				t.Fatal(err)
+			}
+			if err := d.Close(); err != nil {
+				t.Fatal(err)
+			}
+			return out.String()
+		}
+		whole := run(nil)
+		if split := run([]int{int(cut) % (len(in) + 1)}); split != whole {
+			t.Fatalf("output depends on writes:\n%q\n%q", whole, split)
+		}
+		norm := bytes.ReplaceAll(bytes.ReplaceAll(in, []byte("\r\n"), []byte("\n")), []byte("\n"), []byte("\r\n"))
+		if len(norm) > 0 && norm[len(norm)-1] != '\n' {
+			if norm[len(norm)-1] == '\r' {
+				norm = append(norm, '\n')
+			} else {
+				norm = append(norm, '\r', '\n')
+			}
+		}
+		if bytes.Contains(norm, []byte("\r\r")) {
+			return // a CR before a line end: a line of its own kind (see headerLine)
+		}
+		for _, line := range bytes.Split(norm, []byte("\r\n")) {
+			if len(line) > maxHeaderLine/2 {
+				return
+			}
+		}
+		hdr, rest := norm, []byte(nil)
+		if bytes.HasPrefix(norm, []byte("\r\n")) {
+			hdr, rest = nil, norm
+		} else if i := bytes.Index(norm, []byte("\r\n\r\n")); i >= 0 {
+			hdr, rest = norm[:i+2], norm[i+2:]
+		}
+		lower := "\r\n" + strings.ToLower(string(hdr))
+		want := string(hdr)
+		if !headerNamed.MatchString(lower) {
+			want += "Message-ID: <new@id>\r\n"
+		}
+		if !arrivalNamed.MatchString(lower) {
+			want += "X-OriginalArrivalTime: T\r\n"
+		}
+		want += string(rest)
+		if whole != want {
+			t.Fatalf("in   %q\nout  %q\nwant %q", in, whole, want)
+		}
+	})
+}
+
+// TestDropWriterToEmptyLine: for Pickup mail, a line that is not a field
+// stays in the header block, and the fields after it too; the added ones
+// go before the empty line.
+func TestDropWriterToEmptyLine(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"To: a@x,\r\nb@x\r\nSubject: s\r\nMessage-ID: <m@x>\r\n\r\nbody\r\n",
+			"To: a@x,\r\nb@x\r\nSubject: s\r\nMessage-ID: <m@x>\r\nX-OriginalArrivalTime: T\r\n\r\nbody\r\n"},
+		{"Subject: s\r\nno colon\r\n", "Subject: s\r\nno colon\r\nMessage-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n"},
+		{"Na\xefve: x\r\n\r\nb\r\n", "Na\xefve: x\r\nMessage-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n\r\nb\r\n"},
+	} {
+		var out bytes.Buffer
+		d := NewDropWriter(&out, func() string { return "<new@id>" }, "X-OriginalArrivalTime: T\r\n", false).ToEmptyLine()
+		if _, err := d.Write([]byte(c.in)); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if out.String() != c.want {
+			t.Errorf("%q:\ngot  %q\nwant %q", c.in, out.String(), c.want)
+		}
+	}
+}
+
 // FuzzDropWriter checks the streaming writer's invariants: no bare LF ever
 // reaches a Drop file, the result does not depend on how the stream was cut
 // into reads, and the body after the header block is the input's, with only
