@@ -7,9 +7,15 @@ import (
 	"testing"
 )
 
-func runDropWriter(t testing.TB, in []byte, splits []int) ([]byte, string) {
+// runDropWriter writes in, cut at splits, through a DropWriter that adds
+// "<new@id>" and "X-OriginalArrivalTime: T", set up further by opts, and
+// returns the output and the Message-ID.
+func runDropWriter(t testing.TB, in []byte, splits []int, opts ...func(*DropWriter)) ([]byte, string) {
 	var out bytes.Buffer
 	d := NewDropWriter(&out, func() string { return "<new@id>" }, "X-OriginalArrivalTime: T\r\n", false)
+	for _, o := range opts {
+		o(d)
+	}
 	for _, n := range splits {
 		if n > len(in) {
 			n = len(in)
@@ -64,27 +70,6 @@ func TestDropWriterCases(t *testing.T) {
 	}
 }
 
-// TestDropWriterAddDate: a Date added only where the message has none.
-func TestDropWriterAddDate(t *testing.T) {
-	for _, c := range []struct{ in, want string }{
-		{"Subject: x\r\n\r\nb", "Subject: x\r\nDate: D\r\nMessage-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n\r\nb\r\n"},
-		{"date : own\r\nSubject: x\r\n\r\nb", "date : own\r\nSubject: x\r\nMessage-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n\r\nb\r\n"},
-		{"", "Date: D\r\nMessage-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n"},
-	} {
-		var out bytes.Buffer
-		d := NewDropWriter(&out, func() string { return "<new@id>" }, "X-OriginalArrivalTime: T\r\n", false).AddDate("Date: D\r\n")
-		if _, err := d.Write([]byte(c.in)); err != nil {
-			t.Fatal(err)
-		}
-		if err := d.Close(); err != nil {
-			t.Fatal(err)
-		}
-		if out.String() != c.want {
-			t.Errorf("%q:\ngot  %q\nwant %q", c.in, out.String(), c.want)
-		}
-	}
-}
-
 // FuzzDropWriterToEmptyLine: with ToEmptyLine, the output is the input
 // with line ends normalised and the added fields just before the first
 // empty line (or at the end), however the input is cut into writes.
@@ -93,37 +78,16 @@ func FuzzDropWriterToEmptyLine(f *testing.F) {
 	f.Add([]byte("no colon\nMessage-ID: <m@x>\n\n.\n"), uint16(1))
 	f.Add([]byte(" first\r\nX-OriginalArrivalTime: t\r\n"), uint16(0))
 	f.Fuzz(func(t *testing.T, in []byte, cut uint16) {
+		toEmpty := func(d *DropWriter) { d.ToEmptyLine() }
 		run := func(splits []int) string {
-			var out bytes.Buffer
-			d := NewDropWriter(&out, func() string { return "<new@id>" }, "X-OriginalArrivalTime: T\r\n", false).ToEmptyLine()
-			rest := in
-			for _, n := range splits {
-				n = min(n, len(rest))
-				if _, err := d.Write(rest[:n]); err != nil {
-					t.Fatal(err)
-				}
-				rest = rest[n:]
-			}
-			if _, err := d.Write(rest); err != nil {
-				t.Fatal(err)
-			}
-			if err := d.Close(); err != nil {
-				t.Fatal(err)
-			}
-			return out.String()
+			out, _ := runDropWriter(t, in, splits, toEmpty)
+			return string(out)
 		}
 		whole := run(nil)
 		if split := run([]int{int(cut) % (len(in) + 1)}); split != whole {
 			t.Fatalf("output depends on writes:\n%q\n%q", whole, split)
 		}
-		norm := bytes.ReplaceAll(bytes.ReplaceAll(in, []byte("\r\n"), []byte("\n")), []byte("\n"), []byte("\r\n"))
-		if len(norm) > 0 && norm[len(norm)-1] != '\n' {
-			if norm[len(norm)-1] == '\r' {
-				norm = append(norm, '\n')
-			} else {
-				norm = append(norm, '\r', '\n')
-			}
-		}
+		norm := normalized(in)
 		if bytes.Contains(norm, []byte("\r\r")) {
 			return // a CR before a line end: a line of its own kind (see headerLine)
 		}
@@ -138,41 +102,40 @@ func FuzzDropWriterToEmptyLine(f *testing.F) {
 		} else if i := bytes.Index(norm, []byte("\r\n\r\n")); i >= 0 {
 			hdr, rest = norm[:i+2], norm[i+2:]
 		}
-		lower := "\r\n" + strings.ToLower(string(hdr))
-		want := string(hdr)
-		if !headerNamed.MatchString(lower) {
-			want += "Message-ID: <new@id>\r\n"
-		}
-		if !arrivalNamed.MatchString(lower) {
-			want += "X-OriginalArrivalTime: T\r\n"
-		}
-		want += string(rest)
+		want := withAdded(hdr) + string(rest)
 		if whole != want {
 			t.Fatalf("in   %q\nout  %q\nwant %q", in, whole, want)
 		}
 	})
 }
 
-// TestDropWriterToEmptyLine: for Pickup mail, a line that is not a field
-// stays in the header block, and the fields after it too; the added ones
-// go before the empty line.
-func TestDropWriterToEmptyLine(t *testing.T) {
-	for _, c := range []struct{ in, want string }{
-		{"To: a@x,\r\nb@x\r\nSubject: s\r\nMessage-ID: <m@x>\r\n\r\nbody\r\n",
+// TestDropWriterOptions: AddDate adds a Date only where the message has
+// none; with ToEmptyLine (Pickup mail) a line that is not a field stays in
+// the header block, and the fields after it too, the added ones before
+// the empty line.
+func TestDropWriterOptions(t *testing.T) {
+	for _, c := range []struct {
+		date, toEmpty bool
+		in, want      string
+	}{
+		{true, false, "Subject: x\r\n\r\nb", "Subject: x\r\nDate: D\r\nMessage-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n\r\nb\r\n"},
+		{true, false, "date : own\r\nSubject: x\r\n\r\nb", "date : own\r\nSubject: x\r\nMessage-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n\r\nb\r\n"},
+		{true, false, "", "Date: D\r\nMessage-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n"},
+		{false, true, "To: a@x,\r\nb@x\r\nSubject: s\r\nMessage-ID: <m@x>\r\n\r\nbody\r\n",
 			"To: a@x,\r\nb@x\r\nSubject: s\r\nMessage-ID: <m@x>\r\nX-OriginalArrivalTime: T\r\n\r\nbody\r\n"},
-		{"Subject: s\r\nno colon\r\n", "Subject: s\r\nno colon\r\nMessage-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n"},
-		{"Na\xefve: x\r\n\r\nb\r\n", "Na\xefve: x\r\nMessage-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n\r\nb\r\n"},
+		{false, true, "Subject: s\r\nno colon\r\n", "Subject: s\r\nno colon\r\nMessage-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n"},
+		{false, true, "Na\xefve: x\r\n\r\nb\r\n", "Na\xefve: x\r\nMessage-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n\r\nb\r\n"},
 	} {
-		var out bytes.Buffer
-		d := NewDropWriter(&out, func() string { return "<new@id>" }, "X-OriginalArrivalTime: T\r\n", false).ToEmptyLine()
-		if _, err := d.Write([]byte(c.in)); err != nil {
-			t.Fatal(err)
-		}
-		if err := d.Close(); err != nil {
-			t.Fatal(err)
-		}
-		if out.String() != c.want {
-			t.Errorf("%q:\ngot  %q\nwant %q", c.in, out.String(), c.want)
+		out, _ := runDropWriter(t, []byte(c.in), nil, func(d *DropWriter) {
+			if c.date {
+				d.AddDate("Date: D\r\n")
+			}
+			if c.toEmpty {
+				d.ToEmptyLine()
+			}
+		})
+		if string(out) != c.want {
+			t.Errorf("%q:\ngot  %q\nwant %q", c.in, out, c.want)
 		}
 	}
 }
@@ -201,15 +164,7 @@ func FuzzDropWriter(f *testing.F) {
 		if strings.ContainsAny(id1, "\r\n") {
 			t.Fatalf("Message-ID for the reply spans lines: %q", id1)
 		}
-		norm := bytes.ReplaceAll(bytes.ReplaceAll(in, []byte("\r\n"), []byte("\n")), []byte("\n"), []byte("\r\n"))
-		if len(norm) > 0 && norm[len(norm)-1] != '\n' {
-			// A last line without its end gets one (a lone CR its LF).
-			if norm[len(norm)-1] == '\r' {
-				norm = append(norm, '\n')
-			} else {
-				norm = append(norm, '\r', '\n')
-			}
-		}
+		norm := normalized(in)
 		// Whatever follows the first blank line of the input is kept.
 		if i := bytes.Index(norm, []byte("\r\n\r\n")); i >= 0 && !bytes.Contains(norm[:i], []byte("\r\n ")) {
 			rest := norm[i+4:]
@@ -221,20 +176,41 @@ func FuzzDropWriter(f *testing.F) {
 		// and folded lines, ended by a blank line, is kept whole: the
 		// added fields go at its end.
 		if hdr, rest, ok := fieldBlock(norm); ok {
-			lower := "\r\n" + strings.ToLower(string(hdr))
-			want := string(hdr)
-			if !headerNamed.MatchString(lower) {
-				want += "Message-ID: <new@id>\r\n"
-			}
-			if !arrivalNamed.MatchString(lower) {
-				want += "X-OriginalArrivalTime: T\r\n"
-			}
-			want += "\r\n" + string(rest)
+			want := withAdded(hdr) + "\r\n" + string(rest)
 			if string(whole) != want {
 				t.Fatalf("header block not kept:\nin   %q\nout  %q\nwant %q", in, whole, want)
 			}
 		}
 	})
+}
+
+// normalized is in with every line end CRLF (a bare LF made CRLF, a lone
+// CR kept), and its last line ended (a lone CR gets its LF): what a
+// DropWriter writes of it, the added fields aside.
+func normalized(in []byte) []byte {
+	norm := bytes.ReplaceAll(bytes.ReplaceAll(in, []byte("\r\n"), []byte("\n")), []byte("\n"), []byte("\r\n"))
+	if len(norm) > 0 && norm[len(norm)-1] != '\n' {
+		if norm[len(norm)-1] == '\r' {
+			norm = append(norm, '\n')
+		} else {
+			norm = append(norm, '\r', '\n')
+		}
+	}
+	return norm
+}
+
+// withAdded is a header block hdr with the fields runDropWriter's writer
+// adds where hdr has none.
+func withAdded(hdr []byte) string {
+	lower := "\r\n" + strings.ToLower(string(hdr))
+	want := string(hdr)
+	if !headerNamed.MatchString(lower) {
+		want += "Message-ID: <new@id>\r\n"
+	}
+	if !arrivalNamed.MatchString(lower) {
+		want += "X-OriginalArrivalTime: T\r\n"
+	}
+	return want
 }
 
 var (
