@@ -16,10 +16,10 @@ import (
 // mail. Now the bridge runs: Pickup files wait until the folder is back
 // (mailbridge run makes it again within seconds), then go out.
 func TestQueueMissingAtStart(t *testing.T) {
-	sink := smtpsink.Start(t, smtpsink.Hooks{})
 	if runtime.GOOS == "windows" {
 		t.Skip("on Windows the folder cannot be deleted while mailbridge holds its lock file open")
 	}
+	sink := smtpsink.Start(t, smtpsink.Hooks{})
 	l := testLayout(t)
 	h := start(t, l, baseConfig(sink), func(*Bridge) {
 		// After mailroot.Open, before Run: the folder and its lock file.
