@@ -700,8 +700,15 @@ func (b *Bridge) finishDrop(id string) (string, error) {
 // recipients do not wait for it.
 func (b *Bridge) dropLater(id, source string, to []string, err error) {
 	m := &message{source: source, drop: true, dropTo: to, intakeTries: 1}
-	b.log.Error("cannot move a message into Drop for its local recipients; it waits in Queue as ID.todrop and is tried again", "id", id, "file", source, "to", to, "error", err)
+	b.logDropWait(slog.LevelError, id, m, err)
 	b.enqueue(id+".todrop", m, time.Now().Add(intakeRetry(1)))
+}
+
+// logDropWait says that message id's copy for Drop (m.drop) could not go
+// in, and waits.
+func (b *Bridge) logDropWait(lvl slog.Level, id string, m *message, err error) {
+	b.log.Log(context.Background(), lvl, "cannot move a message into Drop for its local recipients; it waits in Queue as ID.todrop and is tried again",
+		"id", id, "file", m.source, "to", m.dropTo, "tries", m.intakeTries, "error", err)
 }
 
 // fileError is the failure to write a claimed file's Drop file (drop) or

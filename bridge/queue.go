@@ -912,8 +912,7 @@ func (b *Bridge) retryDrop(id string, m *message) time.Time {
 		if m.intakeTries%10 == 1 {
 			lvl = slog.LevelError // at once, then every ten tries
 		}
-		b.log.Log(context.Background(), lvl, "cannot move a message into Drop for its local recipients; it waits in Queue as ID.todrop and is tried again",
-			"id", id, "to", m.dropTo, "tries", m.intakeTries, "error", err)
+		b.logDropWait(lvl, id, m, err)
 		return time.Now().Add(intakeRetry(m.intakeTries))
 	}
 	args := []any{"id", id, "drop_file", dst, "to", m.dropTo}
@@ -943,7 +942,7 @@ func (b *Bridge) removeClaim(m *message) error {
 // envelopeTo returns the recipients of the envelope block that starts the
 // file at path, or nil.
 func (b *Bridge) envelopeTo(path string) []string {
-	f, err := os.Open(path)
+	f, err := mailroot.OpenRegular(path)
 	if err != nil {
 		return nil
 	}
