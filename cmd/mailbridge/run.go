@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/net/idna"
+
 	"github.com/mailbridge/mailbridge/bridge"
 	"github.com/mailbridge/mailbridge/compat"
 	"github.com/mailbridge/mailbridge/config"
@@ -487,7 +489,7 @@ func check(cfg *config.Config, stdout, stderr io.Writer) int {
 			rest = "only other recipients are queued"
 		}
 		fmt.Fprintf(stdout, "note: Pickup mail for %s is delivered to Drop, as IIS did; %s\n",
-			strings.Join(append([]string{cfg.Hostname}, in.LocalDomains...), ", "), rest)
+			strings.Join(displayDomains(append([]string{cfg.Hostname}, in.LocalDomains...)), ", "), rest)
 	}
 	limit, known := openFileLimit()
 	for _, w := range []string{openRelayWarning(cfg.Inbound.RelayFrom), denyAllWarning(cfg.Inbound.DenyFrom), delayNotificationWarning(cfg.Outbound), fileLimitWarning(cfg, limit, known), interceptWarning(cfg.Inbound)} {
@@ -611,6 +613,21 @@ func denyAllWarning(denyFrom []netip.Prefix) string {
 		return fmt.Sprintf("[inbound] deny_from holds every %s address: every such client is refused at connect (554 5.7.1); list the clients that may connect in allow_from and remove the range from deny_from", all)
 	}
 	return ""
+}
+
+// displayDomains returns domains as an administrator wrote them: config
+// keeps them in ASCII (A-label) form, which is not what anyone types for
+// an internationalized name (RFC 5890 section 2.3.2.1). Such a name shows
+// in both forms, so that either can be found in the configuration.
+func displayDomains(domains []string) []string {
+	out := make([]string, len(domains))
+	for i, d := range domains {
+		out[i] = d
+		if u, err := idna.Display.ToUnicode(d); err == nil && u != d {
+			out[i] = u + " (" + d + ")"
+		}
+	}
+	return out
 }
 
 // interceptWarning is check's and the start log's warning for intercept =
