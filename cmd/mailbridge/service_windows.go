@@ -486,10 +486,31 @@ func serviceStatus(name string, stdout io.Writer) error {
 	if c, err := queryConfig(s); err == nil {
 		fmt.Fprintf(stdout, "start:    %s\ncommand:  %s\n", startTypeName(c), c.BinaryPathName)
 	}
-	if err := smtpsvcConflict(m, 25); err != nil {
-		fmt.Fprintf(stdout, "warning:  %v (where mailbridge listens on port 25)\n", err)
+	// The service's own configuration, as its command line names it:
+	// which port it listens on, and whether its next start would fail.
+	cfgPath := serviceConfigFile(s)
+	fmt.Fprintf(stdout, "config:   %s\n", configSource(cfgPath))
+	cfg, err := loadConfig(cfgPath)
+	if err != nil {
+		fmt.Fprintf(stdout, "warning:  the configuration has problems; the service cannot start with it until they are fixed (mailbridge check%s lists them):\n%v\n", checkArgs(cfgPath), err)
+		return nil
+	}
+	fmt.Fprintf(stdout, "port:     %d\n", cfg.Inbound.Port)
+	if cfg.Inbound.Port == 25 {
+		if err := smtpsvcConflict(m, 25); err != nil {
+			fmt.Fprintf(stdout, "warning:  %v\n", err)
+		}
 	}
 	return nil
+}
+
+// checkArgs is the --config argument that `mailbridge check` needs to
+// check cfgPath ("" for the default file).
+func checkArgs(cfgPath string) string {
+	if cfgPath == "" {
+		return ""
+	}
+	return fmt.Sprintf(" --config %q", cfgPath)
 }
 
 // queryConfig is s.Config, or the basic configuration where the service

@@ -164,7 +164,8 @@ func TestServiceInstallPrintsWhatIsRegistered(t *testing.T) {
 		t.Fatal(err)
 	}
 	conf := filepath.Join(dir, "mailbridge.toml")
-	text := fmt.Sprintf("hostname = \"mail.test\"\n[mailroot]\nroot = '%s'\n[inbound]\nport = %d\n", filepath.Join(dir, "mailroot"), testtool.FreePort(t))
+	port := testtool.FreePort(t)
+	text := fmt.Sprintf("hostname = \"mail.test\"\n[mailroot]\nroot = '%s'\n[inbound]\nport = %d\n", filepath.Join(dir, "mailroot"), port)
 	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -188,6 +189,21 @@ func TestServiceInstallPrintsWhatIsRegistered(t *testing.T) {
 	registered, _, _ = strings.Cut(registered, "\n")
 	if !strings.Contains(out, "command:       "+registered+"\n") {
 		t.Errorf("install printed a command line other than the one registered (%s):\n%s", registered, out)
+	}
+	// status reads the service's own configuration: its port, and
+	// whether the next start would fail on it.
+	if want := fmt.Sprintf("config:   %s\nport:     %d\n", conf, port); !strings.Contains(status.String(), want) {
+		t.Errorf("status does not name the service's configuration and port (%q):\n%s", want, status.String())
+	}
+	if err := os.WriteFile(conf, []byte(text+"max_recipients = \"many\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	status.Reset()
+	if rc := serviceCmd([]string{"status", "--name", name}, &status, &stderr); rc != 0 {
+		t.Fatalf("status = %d: %s", rc, stderr.String())
+	}
+	if want := "max_recipients"; !strings.Contains(status.String(), "warning:  the configuration has problems") || !strings.Contains(status.String(), want) {
+		t.Errorf("status does not say that the service's configuration is broken (%s):\n%s", want, status.String())
 	}
 	if strings.Contains(out, "does not support delayed start") && strings.Contains(out, "Delayed Start") {
 		t.Errorf("install printed delayed start, which was not set:\n%s", out)
