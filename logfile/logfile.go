@@ -6,10 +6,11 @@
 // the kept count is deleted), and a new NAME is started. Each Write lands
 // whole in one file, so a log record is never split across two files.
 //
-// A failed rotation never loses log records: on Windows a reader that opened
-// the log without sharing delete access (some editors and tail tools) makes
-// the rename fail; the file then keeps growing, the failure is written into
-// it, and rotation is tried again after another quarter of the maximum size.
+// A failed rotation never loses log records, nor old files: on Windows a
+// reader that opened the log without sharing delete access (some editors,
+// tail tools and scanners) makes the rename fail; the file then keeps
+// growing, the failure is written into it, and rotation is tried again
+// after another quarter of the maximum size.
 //
 // A log file moved or deleted while it is written (an administrator freeing
 // space, a tool that rotates logs by moving them, the folder removed) is
@@ -81,6 +82,11 @@ func Open(path string, maxSize int64, maxFiles int, fallback io.Writer) (*File, 
 func (l *File) open() error {
 	if err := os.MkdirAll(filepath.Dir(l.path), 0o755); err != nil {
 		return fmt.Errorf("log file %s: creating its folder: %w", l.path, err)
+	}
+	if _, err := os.Lstat(l.path); errors.Is(err, fs.ErrNotExist) {
+		// A rotation cut short (a crash, a failed rename back) left the
+		// log aside: it goes on there.
+		os.Rename(l.asideName(), l.path)
 	}
 	f, err := os.OpenFile(l.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
 	if err != nil {
@@ -209,22 +215,60 @@ func (l *File) rotate() {
 }
 
 // shift renames NAME.(n-1) to NAME.n down to NAME to NAME.1, deleting the
-// oldest. Renaming the oldest first means a failure leaves no gap and
-// overwrites nothing still kept.
+// oldest. The log itself is moved aside first: on Windows its rename is
+// the one that fails while a reader holds it without delete sharing, and
+// failing first changes nothing. (Renamed last, it failed after the oldest
+// kept file was deleted, and every retry deleted one more.) The old files
+// move up only as far as the first missing number, and the oldest is
+// deleted only when none is missing, so a rename of an old file that fails
+// (held too) leaves a gap that the next rotation fills, rather than
+// deleting again.
 func (l *File) shift() error {
 	if l.maxFiles <= 0 {
 		return os.Remove(l.path)
 	}
-	if err := os.Remove(l.name(l.maxFiles)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	aside := l.asideName()
+	if err := os.Rename(l.path, aside); err != nil {
 		return err
 	}
-	for i := l.maxFiles - 1; i >= 1; i-- {
-		if err := os.Rename(l.name(i), l.name(i+1)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	err := l.shiftOld()
+	if err == nil {
+		err = os.Rename(aside, l.name(1))
+	}
+	if err != nil {
+		// Back in place: the file keeps growing until the next try.
+		if berr := os.Rename(aside, l.path); berr != nil {
+			return fmt.Errorf("%w; and the log was left as %s: %v", err, aside, berr)
+		}
+	}
+	return err
+}
+
+// shiftOld moves NAME.1, NAME.2 ... up by one as far as the first missing
+// number, deleting NAME.maxFiles first when none is missing.
+func (l *File) shiftOld() error {
+	gap := 1
+	for ; gap <= l.maxFiles; gap++ {
+		if _, err := os.Lstat(l.name(gap)); errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+	}
+	if gap > l.maxFiles {
+		if err := os.Remove(l.name(l.maxFiles)); err != nil {
+			return err
+		}
+		gap = l.maxFiles
+	}
+	for i := gap - 1; i >= 1; i-- {
+		if err := os.Rename(l.name(i), l.name(i+1)); err != nil {
 			return err
 		}
 	}
-	return os.Rename(l.path, l.name(1))
+	return nil
 }
+
+// asideName is where the log waits during a rotation.
+func (l *File) asideName() string { return l.path + ".rotating" }
 
 func (l *File) name(i int) string { return l.path + "." + strconv.Itoa(i) }
 

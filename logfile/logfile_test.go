@@ -276,3 +276,93 @@ func TestMovedAwayStartsAnew(t *testing.T) {
 		t.Errorf("new file holds %q", got)
 	}
 }
+
+// rotatedLog writes records until path has maxFiles old files, and returns
+// the log and the old files' contents.
+func rotatedLog(t *testing.T, path string, maxFiles int) (*File, [][]byte) {
+	t.Helper()
+	l, err := Open(path, 1000, maxFiles, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	for i := 0; i < 50; i++ {
+		if _, err := l.Write(record(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := make([][]byte, maxFiles+1)
+	for i := 1; i <= maxFiles; i++ {
+		old[i] = readAll(t, fmt.Sprintf("%s.%d", path, i))
+	}
+	return l, old
+}
+
+// writeRecords writes n more records.
+func writeRecords(t *testing.T, l *File, n int) {
+	t.Helper()
+	for i := 0; i < n; i++ {
+		if _, err := l.Write(record(1000 + i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// A log that cannot be renamed (on Windows: a reader holds it without
+// delete sharing; here the name it is moved to is taken by a folder) is
+// not rotated, and its old files all stay, however often rotation is
+// retried. Once the log can be moved again, rotation resumes in order.
+func TestFailedRotationKeepsOldFiles(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("on Windows TestHeldLogKeepsOldFiles holds the log as a reader does")
+	}
+	path := filepath.Join(testdir.New(t), "m.log")
+	l, old := rotatedLog(t, path, 3)
+	blocker := filepath.Join(path+".rotating", "x")
+	if err := os.MkdirAll(blocker, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeRecords(t, l, 40) // a failed try, then one every 250 bytes
+	for i := 1; i <= 3; i++ {
+		if got := readAll(t, fmt.Sprintf("%s.%d", path, i)); !bytes.Equal(got, old[i]) {
+			t.Fatalf("m.log.%d changed while rotation failed", i)
+		}
+	}
+	grown := readAll(t, path)
+	if n := bytes.Count(grown, []byte("log rotation failed")); n < 3 {
+		t.Fatalf("the log says %d times that rotation failed; want every try (3 or more):\n%s", n, grown)
+	}
+	if err := os.RemoveAll(filepath.Dir(blocker)); err != nil {
+		t.Fatal(err)
+	}
+	writeRecords(t, l, 3)
+	if got := readAll(t, path+".1"); !bytes.HasPrefix(got, grown) {
+		t.Errorf("m.log.1 is not the log that kept growing")
+	}
+	for i := 2; i <= 3; i++ {
+		if got := readAll(t, fmt.Sprintf("%s.%d", path, i)); !bytes.Equal(got, old[i-1]) {
+			t.Errorf("m.log.%d is not the former m.log.%d", i, i-1)
+		}
+	}
+}
+
+// A rotation cut short with the log moved aside (a crash between two
+// renames) goes on in that file at the next start.
+func TestLogLeftAsideIsTakenBack(t *testing.T) {
+	path := filepath.Join(testdir.New(t), "m.log")
+	if err := os.WriteFile(path+".rotating", record(1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l, err := Open(path, 1000, 3, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeRecords(t, l, 1)
+	l.Close()
+	if got, want := readAll(t, path), append(record(1), record(1000)...); !bytes.Equal(got, want) {
+		t.Errorf("log = %q; want the aside file continued", got)
+	}
+	if _, err := os.Lstat(path + ".rotating"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the aside file is still there: %v", err)
+	}
+}
