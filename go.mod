@@ -10,12 +10,10 @@ require (
 	github.com/fsnotify/fsnotify v1.10.1
 	golang.org/x/net v0.62.0
 	golang.org/x/sys v0.50.0
+	golang.org/x/text v0.43.0
 	software.sslmate.com/src/go-pkcs12 v0.7.4
 )
 
-require (
-	golang.org/x/crypto v0.58.0 // indirect
-	golang.org/x/text v0.43.0 // indirect
-)
+require golang.org/x/crypto v0.58.0 // indirect
 
 replace github.com/emersion/go-smtp => ./third_party/go-smtp

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf16"
 
 	"github.com/mailbridge/mailbridge/internal/testdir"
 	"github.com/mailbridge/mailbridge/internal/testpki"
@@ -729,6 +730,35 @@ func TestCAFileAsWindowsWritesIt(t *testing.T) {
 		cert, _ := x509.ParseCertificate(block.Bytes)
 		if _, err := cert.Verify(x509.VerifyOptions{Roots: c.Outbound.CAs}); err != nil {
 			t.Fatalf("%s: the CA is not trusted: %v", name, err)
+		}
+	}
+}
+
+// A configuration file as Windows tools write it is read as its text:
+// UTF-16 with a byte order mark from PowerShell 5.1's "import-iis >
+// mailbridge.toml" (found from outside: "files cannot contain NULL bytes"),
+// UTF-8 with one from Notepad. Problems keep their line numbers.
+func TestConfigFileAsWindowsWritesIt(t *testing.T) {
+	text := "hostname = \"mail.test\"\r\n[mailroot]\r\nroot = 'mail root ü'\r\n[inbound]\r\nport = 70000\r\n"
+	utf16le := []byte{0xFF, 0xFE}
+	utf16be := []byte{0xFE, 0xFF}
+	for _, r := range utf16.Encode([]rune(text)) {
+		utf16le = append(utf16le, byte(r), byte(r>>8))
+		utf16be = append(utf16be, byte(r>>8), byte(r))
+	}
+	dir := testdir.New(t)
+	for name, data := range map[string][]byte{
+		"utf-16le":  utf16le,
+		"utf-16be":  utf16be,
+		"utf-8 bom": append([]byte{0xEF, 0xBB, 0xBF}, text...),
+	} {
+		path := filepath.Join(dir, name+".toml")
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Load(path)
+		if err == nil || !strings.Contains(err.Error(), ":5: inbound.port = 70000") || strings.Contains(err.Error(), "mailroot.root") {
+			t.Errorf("%s: want only the port problem, on line 5; got %v", name, err)
 		}
 	}
 }

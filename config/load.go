@@ -18,6 +18,8 @@ import (
 
 	"github.com/BurntSushi/toml"
 	"golang.org/x/net/idna"
+	"golang.org/x/text/encoding/unicode"
+	"golang.org/x/text/transform"
 
 	"github.com/mailbridge/mailbridge/tlscert"
 )
@@ -98,6 +100,13 @@ func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading configuration: %w", err)
+	}
+	// Windows tools start text with a byte order mark: Notepad's UTF-8,
+	// and UTF-16 from PowerShell 5.1's ">" (the README's import-iis step
+	// run there). Such a file is read as the text it holds; TOML itself
+	// is UTF-8 only.
+	if data, _, err = transform.Bytes(unicode.BOMOverride(transform.Nop), data); err != nil {
+		return nil, fmt.Errorf("reading configuration %s: %w", path, err)
 	}
 	base, err := filepath.Abs(filepath.Dir(path))
 	if err != nil {
