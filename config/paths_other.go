@@ -53,7 +53,7 @@ func DefaultFile() string { return "" }
 // DefaultServiceLogFile is the log file of the Windows service; outside
 // Windows there is no service, and the log goes to standard error unless
 // [log] file is set.
-func DefaultServiceLogFile() string { return "" }
+func DefaultServiceLogFile(string) string { return "" }
 
 // sameName compares cleaned paths: file names are case-sensitive here.
 func sameName(a, b string) bool { return a == b }

@@ -60,10 +60,21 @@ func programDir() string {
 // the built-in defaults apply.
 func DefaultFile() string { return filepath.Join(programDir(), "mailbridge.toml") }
 
-// DefaultServiceLogFile is the log file of the Windows service when [log]
-// file is not set (a service has no console):
-// %ProgramData%\mailbridge\logs\mailbridge.log.
-func DefaultServiceLogFile() string { return filepath.Join(programDir(), "logs", "mailbridge.log") }
+// DefaultServiceLogFile is the log file of the Windows service named
+// service when [log] file is not set (a service has no console):
+// %ProgramData%\mailbridge\logs\SERVICE.log, mailbridge.log for the
+// default name. A second instance (`service install --name`) gets its own:
+// sharing one, the two made every rotation fail and their lines could not
+// be told apart (found from outside).
+func DefaultServiceLogFile(service string) string {
+	name := strings.Map(func(r rune) rune {
+		if strings.ContainsRune(`<>:"/\|?*`, r) || r < ' ' {
+			return '_'
+		}
+		return r
+	}, service)
+	return filepath.Join(programDir(), "logs", name+".log")
+}
 
 // sameName compares cleaned paths as NTFS does: letter case aside.
 func sameName(a, b string) bool { return strings.EqualFold(a, b) }

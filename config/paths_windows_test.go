@@ -64,3 +64,17 @@ func TestProgramDirIsTheKnownFolder(t *testing.T) {
 		t.Errorf("DefaultFile() = %q; want it under %s", got, want)
 	}
 }
+
+// Each service has its own default log file: two instances sharing one
+// made every rotation fail.
+func TestDefaultServiceLogFile(t *testing.T) {
+	for service, want := range map[string]string{
+		"mailbridge": `\mailbridge\logs\mailbridge.log`,
+		"mb2":        `\mailbridge\logs\mb2.log`,
+		"a:b*c":      `\mailbridge\logs\a_b_c.log`,
+	} {
+		if got := DefaultServiceLogFile(service); !strings.HasSuffix(got, want) {
+			t.Errorf("DefaultServiceLogFile(%q) = %s; want ...%s", service, got, want)
+		}
+	}
+}

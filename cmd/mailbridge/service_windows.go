@@ -273,7 +273,7 @@ func installService(name, cfgPath string, stdout io.Writer) error {
 		start += "; restarts on failure (after 10 s, 1 min, then every 5 min)"
 	}
 	fmt.Fprintf(stdout, "installed service %q (%s)\n  command:       %s\n  configuration: %s\n  start:         %s\n  log file:      %s\n  Event Log:     Application, source %s\n",
-		name, display, command, configSource(cfgPath), start, serviceLogFile(cfg), name)
+		name, display, command, configSource(cfgPath), start, serviceLogFile(cfg, name), name)
 	for _, u := range unsupported {
 		fmt.Fprintf(stdout, "warning: this service manager does not support %s; the service was installed without it\n", u)
 	}
@@ -372,7 +372,7 @@ func startService(name string, stdout io.Writer) error {
 	cfgPath := serviceConfigFile(s)
 	var logEnd int64
 	if cfg, err := loadConfig(cfgPath); err == nil {
-		if fi, err := os.Stat(serviceLogFile(cfg)); err == nil {
+		if fi, err := os.Stat(serviceLogFile(cfg, name)); err == nil {
 			logEnd = fi.Size()
 		}
 	}
@@ -394,10 +394,10 @@ func startService(name string, stdout io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("%s: its configuration, %s, has problems:\n%v", msg, configSource(cfgPath), err)
 		}
-		if why := startFailure(serviceLogFile(cfg), logEnd); why != "" {
-			return fmt.Errorf("%s: %s\n(also in %s and the Event Log, Application, source %s)", msg, why, serviceLogFile(cfg), name)
+		if why := startFailure(serviceLogFile(cfg, name), logEnd); why != "" {
+			return fmt.Errorf("%s: %s\n(also in %s and the Event Log, Application, source %s)", msg, why, serviceLogFile(cfg, name), name)
 		}
-		return fmt.Errorf("%s; see the Event Log (Application, source %s) and %s", msg, name, serviceLogFile(cfg))
+		return fmt.Errorf("%s; see the Event Log (Application, source %s) and %s", msg, name, serviceLogFile(cfg, name))
 	default:
 		return fmt.Errorf("service %q is still %s after %s; see `mailbridge service status`, the Event Log (Application, source %s) and the log file", name, stateName(st.State), startWait, name)
 	}
@@ -596,11 +596,11 @@ func configSource(cfgPath string) string {
 }
 
 // serviceLogFile is where the service logs: [log] file, or the default.
-func serviceLogFile(cfg *config.Config) string {
+func serviceLogFile(cfg *config.Config, service string) string {
 	if cfg.Log.File != "" {
 		return cfg.Log.File
 	}
-	return config.DefaultServiceLogFile()
+	return config.DefaultServiceLogFile(service)
 }
 
 func fileExists(p string) bool {
@@ -657,7 +657,7 @@ func (s *winService) Execute(_ []string, req <-chan svc.ChangeRequest, status ch
 		return fail(exitConfig, fmt.Sprintf("mailbridge cannot start: configuration: %v", err))
 	}
 	if cfg.Log.File == "" {
-		cfg.Log.File = config.DefaultServiceLogFile()
+		cfg.Log.File = config.DefaultServiceLogFile(s.name)
 	}
 	fileLog, closeLog, err := newLogger(cfg, io.Discard)
 	if err != nil {

@@ -190,6 +190,9 @@ func TestServiceInstallPrintsWhatIsRegistered(t *testing.T) {
 	if !strings.Contains(out, "command:       "+registered+"\n") {
 		t.Errorf("install printed a command line other than the one registered (%s):\n%s", registered, out)
 	}
+	if want := `\logs\` + name + ".log"; !strings.Contains(out, want) {
+		t.Errorf("install does not name the service's own log file (%s):\n%s", want, out)
+	}
 	// status reads the service's own configuration: its port, and
 	// whether the next start would fail on it.
 	if want := fmt.Sprintf("config:   %s\nport:     %d\n", conf, port); !strings.Contains(status.String(), want) {
