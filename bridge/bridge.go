@@ -20,12 +20,12 @@
 // as IIS wrote Pickup mail into Drop: the envelope of those recipients,
 // a "Received: from mail pickup service" header, a Message-ID and
 // X-OriginalArrivalTime when missing. Only the other recipients are
-// queued. The Drop copy is written durably in Queue as NAME.todrop, with
-// the Queue file, and renamed into Drop only once the claim is finished
+// queued. The Drop copy is written durably as NAME.todrop, in Queue (in
+// SortTemp when Drop is on a volume of its own), with the Queue file, and renamed into Drop only once the claim is finished
 // (its .in removed, durably): whenever a crash comes, the copy is either
 // not in Drop yet and written again with the claim, or whole and renamed
 // in at start, never in Drop twice. While Drop cannot take it, it waits
-// in Queue and is tried again; the other recipients do not wait.
+// there and is tried again; the other recipients do not wait.
 //
 // Every message taken from Pickup gets what IIS added, as IIS-relayed mail
 // shows: a "Received: from mail pickup service" header first, and a

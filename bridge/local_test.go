@@ -11,6 +11,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 	"github.com/mailbridge/mailbridge/internal/smtpsink"
+	"github.com/mailbridge/mailbridge/internal/testdir"
 	"github.com/mailbridge/mailbridge/mailroot"
 )
 
@@ -41,8 +42,27 @@ func dropFileRE(envelope, header, body string) *regexp.Regexp {
 // outside one. IIS delivered the local copy to Drop (iis-reference section
 // 1); only the outside recipient reaches the Outbound Server.
 func TestPickupLocalRecipientsToDrop(t *testing.T) {
-	sink := smtpsink.Start(t, smtpsink.Hooks{})
+	for _, split := range []bool{false, true} {
+		t.Run(map[bool]string{false: "one volume", true: "Drop on a volume of its own"}[split], func(t *testing.T) {
+			testPickupLocalRecipientsToDrop(t, layoutSplit(t, split))
+		})
+	}
+}
+
+// layoutSplit is testLayout, with Drop and SortTemp on another volume when
+// split (the program reading Drop has it on a data drive): the copy for
+// Drop then waits in SortTemp, on Drop's volume, to enter it by a rename.
+func layoutSplit(t *testing.T, split bool) mailroot.Layout {
 	l := testLayout(t)
+	if split {
+		other := testdir.OnOtherVolume(t)
+		l.Drop, l.SortTemp = filepath.Join(other, "Drop"), filepath.Join(other, "SortTemp")
+	}
+	return l
+}
+
+func testPickupLocalRecipientsToDrop(t *testing.T, l mailroot.Layout) {
+	sink := smtpsink.Start(t, smtpsink.Hooks{})
 	h := start(t, l, localConfig(sink))
 	drop(t, l, "mixed.eml", []byte("X-Sender: app@corp.test\r\nX-Receiver: scan@FAX.corp.test\r\nX-Receiver: boss@elsewhere.test\r\n"+
 		"From: app@corp.test\r\nTo: scan@FAX.corp.test, boss@elsewhere.test\r\nSubject: s\r\n\r\n..dot\r\nbody\r\n"))
@@ -133,20 +153,31 @@ func TestPickupLocalAfterCrash(t *testing.T) {
 		name            string
 		in, todrop, eml bool
 		want            string // the Drop file after the start: "first" (the copy left) or "new"
+		split           bool   // Drop and SortTemp on a volume of their own
+		inQueue         bool   // the copy in Queue although split (Drop moved since)
 	}{
-		{"claimed, nothing written", true, false, false, "new"},
-		{"copy for Drop written, Queue file not", true, true, false, "new"},
-		{"both written, claim not finished", true, true, true, "first"},
-		{"claim finished, copy not yet in Drop", false, true, true, "first"},
+		{"claimed, nothing written", true, false, false, "new", false, false},
+		{"copy for Drop written, Queue file not", true, true, false, "new", false, false},
+		{"both written, claim not finished", true, true, true, "first", false, false},
+		{"claim finished, copy not yet in Drop", false, true, true, "first", false, false},
+		{"Drop on its own volume: copy for Drop written, Queue file not", true, true, false, "new", true, false},
+		{"Drop on its own volume: both written, claim not finished", true, true, true, "first", true, false},
+		{"Drop on its own volume: claim finished, copy not yet in Drop", false, true, true, "first", true, false},
+		{"Drop moved to its own volume: copy left in Queue", false, true, true, "first", true, true},
+		{"Drop moved to its own volume: copy left in Queue, claim not finished", true, true, false, "new", true, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			l := testLayout(t)
+			l := layoutSplit(t, c.split)
 			root, err := mailroot.Open(l)
 			if err != nil {
 				t.Fatal(err)
 			}
 			id := root.NewName()
+			stage := root.DropStage()
 			root.Close()
+			if c.inQueue {
+				stage = l.Queue
+			}
 			write := func(ok bool, path, data string) {
 				if !ok {
 					return
@@ -156,7 +187,7 @@ func TestPickupLocalAfterCrash(t *testing.T) {
 				}
 			}
 			write(c.in, filepath.Join(l.Queue, id+".in"), pickup)
-			write(c.todrop, filepath.Join(l.Queue, id+".todrop"), first)
+			write(c.todrop, filepath.Join(stage, id+".todrop"), first)
 			write(c.eml, filepath.Join(l.Queue, id+".eml"), queued)
 			sink := smtpsink.Start(t, smtpsink.Hooks{})
 			start(t, l, localConfig(sink))
@@ -277,7 +308,7 @@ func TestPickupDropUnwritable(t *testing.T) {
 	if strings.Join(m.To, ",") != "boss@elsewhere.test" {
 		t.Fatalf("relayed to %q", m.To)
 	}
-	if !strings.Contains(h.logs.String(), "cannot move a message into Drop for its local recipients; it waits in Queue") {
+	if !strings.Contains(h.logs.String(), "cannot move a message into Drop for its local recipients; it waits as ID.todrop") {
 		t.Fatalf("log:\n%s", h.logs.String())
 	}
 	if todrop, _ := filepath.Glob(filepath.Join(l.Queue, "*.todrop")); len(todrop) != 1 {

@@ -617,10 +617,10 @@ func (b *Bridge) writeFiles(id string, pm *compat.PickupMessage, local, remote [
 	if len(local) > 0 {
 		// One left by an earlier try of this claim (a full disk) was
 		// never in Drop: written again with the Queue file.
-		if err := remove(b.queuePath(id, ".todrop")); err != nil {
+		if err := remove(b.stagePath(id)); err != nil {
 			return 0, &fileError{drop: true, err: err}
 		}
-		o, err := open(b.root.Layout().Queue, id+".todrop", compat.Envelope(pm.From, local)+received)
+		o, err := open(b.root.DropStage(), id+".todrop", compat.Envelope(pm.From, local)+received)
 		if err != nil {
 			return 0, &fileError{drop: true, err: err}
 		}
@@ -670,7 +670,7 @@ func tracedHere(msg []byte, hostname string) bool {
 		strings.Contains(l, " by "+strings.ToLower(hostname)+" ")
 }
 
-// finishDrop renames the Drop copy of message id (Queue/ID.todrop) into
+// finishDrop renames the Drop copy of message id (ID.todrop: stagePath) into
 // Drop as ID.eml, and makes the rename durable. It is called only once
 // nothing can write the copy again: the claim is finished (its .in file
 // removed, and that made durable), or the copy is a report's. So a crash
@@ -678,9 +678,9 @@ func tracedHere(msg []byte, hostname string) bool {
 // program reading Drop takes the first at once; one already renamed is
 // not an error.
 func (b *Bridge) finishDrop(id string) (string, error) {
-	dst, err := b.root.Move(b.queuePath(id, ".todrop"), b.root.Layout().Drop, id+".eml")
+	dst, err := b.root.Move(b.stagePath(id), b.root.Layout().Drop, id+".eml")
 	if errors.Is(err, fs.ErrNotExist) {
-		if _, serr := os.Lstat(b.queuePath(id, ".todrop")); errors.Is(serr, fs.ErrNotExist) {
+		if _, serr := os.Lstat(b.stagePath(id)); errors.Is(serr, fs.ErrNotExist) {
 			return filepath.Join(b.root.Layout().Drop, id+".eml"), nil
 		}
 		err = fmt.Errorf("the Drop folder is missing: %w", err)
@@ -696,7 +696,7 @@ func (b *Bridge) finishDrop(id string) (string, error) {
 
 // dropLater retries finishDrop for message id every intake retry
 // interval, in a worker (deliver): Drop cannot take the file now (not
-// writable, missing, full). The copy waits in Queue; the message's other
+// writable, missing, full). The copy waits (stagePath); the message's other
 // recipients do not wait for it.
 func (b *Bridge) dropLater(id, source string, to []string, err error) {
 	m := &message{source: source, drop: true, dropTo: to, intakeTries: 1}
@@ -707,8 +707,8 @@ func (b *Bridge) dropLater(id, source string, to []string, err error) {
 // logDropWait says that message id's copy for Drop (m.drop) could not go
 // in, and waits.
 func (b *Bridge) logDropWait(lvl slog.Level, id string, m *message, err error) {
-	b.log.Log(context.Background(), lvl, "cannot move a message into Drop for its local recipients; it waits in Queue as ID.todrop and is tried again",
-		"id", id, "file", m.source, "to", m.dropTo, "tries", m.intakeTries, "error", err)
+	b.log.Log(context.Background(), lvl, "cannot move a message into Drop for its local recipients; it waits as ID.todrop and is tried again",
+		"id", id, "file", m.source, "path", b.stagePath(id), "to", m.dropTo, "tries", m.intakeTries, "error", err)
 }
 
 // fileError is the failure to write a claimed file's Drop file (drop) or

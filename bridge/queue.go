@@ -83,6 +83,13 @@ func (b *Bridge) queuePath(id, ext string) string {
 	return filepath.Join(b.root.Layout().Queue, id+ext)
 }
 
+// stagePath is where message id's copy for Drop waits: ID.todrop in
+// Queue, or in SortTemp when Drop is on a volume of its own (the copy
+// enters Drop by one rename: mailroot's DropStage).
+func (b *Bridge) stagePath(id string) string {
+	return filepath.Join(b.root.DropStage(), id+".todrop")
+}
+
 func (b *Bridge) enqueue(id string, m *message, due time.Time) {
 	b.mu.Lock()
 	b.msgs[id] = m
@@ -109,6 +116,19 @@ func (b *Bridge) recoverQueue() error {
 	have := map[string]bool{}
 	for _, e := range entries {
 		have[e.Name()] = true
+	}
+	stage := b.root.DropStage()
+	if stage != dir {
+		// Copies for Drop wait in SortTemp (Drop on a volume of its own).
+		staged, err := os.ReadDir(stage)
+		if err != nil {
+			return err
+		}
+		for _, e := range staged {
+			if filepath.Ext(e.Name()) == ".todrop" {
+				entries = append(entries, e)
+			}
+		}
 	}
 	now := time.Now()
 	var todrop []string
@@ -175,8 +195,24 @@ func (b *Bridge) recoverQueue() error {
 			// Queue file, the claim was cut short: the copy was never in
 			// Drop, and the claim, converted again, writes it again.
 			// Otherwise it is whole, and goes into Drop now.
+			path := b.stagePath(id)
+			if have[name] && stage != dir {
+				// Left in Queue before Drop moved to a volume of its own:
+				// copied to where it can enter Drop (one rename).
+				path = filepath.Join(dir, name)
+				if _, err := os.Lstat(b.stagePath(id)); err == nil || have[id+".in"] && !have[id+".eml"] {
+					os.Remove(path) // copied already (its copy is met too), or cut short
+					continue
+				}
+				if _, err := b.root.CopyFile(path, stage, name); err != nil {
+					b.log.Error("cannot copy a message for Drop from Queue to SortTemp; it stays in Queue: move it into Drop by hand", "path", path, "error", err)
+					continue
+				}
+				os.Remove(path)
+				path = b.stagePath(id)
+			}
 			if have[id+".in"] && !have[id+".eml"] {
-				os.Remove(filepath.Join(dir, name))
+				os.Remove(path)
 				continue
 			}
 			todrop = append(todrop, id)
@@ -899,7 +935,7 @@ func (b *Bridge) report(id string, pm *compat.PickupMessage, rcpts []string, del
 func (b *Bridge) retryDrop(id string, m *message) time.Time {
 	if m.dropTo == nil {
 		// Found at start: its recipients, for the log, from its envelope.
-		m.dropTo = b.envelopeTo(b.queuePath(id, ".todrop"))
+		m.dropTo = b.envelopeTo(b.stagePath(id))
 	}
 	var dst string
 	err := b.removeClaim(m)
@@ -955,10 +991,10 @@ func (b *Bridge) envelopeTo(path string) []string {
 }
 
 // dropReport writes a report (from the null sender, with its own Date and
-// Message-ID) for rcpt as a Drop file, durably, into Queue as NID.todrop,
+// Message-ID) for rcpt as a Drop file, durably, as NID.todrop (stagePath),
 // for finishDrop: the envelope, the report, X-OriginalArrivalTime.
 func (b *Bridge) dropReport(nid, rcpt string, dsn []byte, now time.Time) error {
-	f, err := b.root.Create(b.root.Layout().Queue, nid+".todrop")
+	f, err := b.root.Create(b.root.DropStage(), nid+".todrop")
 	if err != nil {
 		return err
 	}

@@ -382,7 +382,8 @@ func (imp *iisImport) writeHostname() error {
 
 // writeMailroot keeps IIS's folders. IIS's own layout becomes one root;
 // custom folders are set one by one, with SortTemp next to Drop so that
-// Drop files still appear by a rename on the same volume.
+// Drop files still appear by a rename on the same volume (Drop may be on a
+// volume of its own; Pickup, Queue and Badmail share one: CheckVolumes).
 func (imp *iisImport) writeMailroot() error {
 	w := &imp.w
 	type folder struct{ key, prop, name, path string }
@@ -460,13 +461,16 @@ func (imp *iisImport) writeMailroot() error {
 		w.blank()
 		return nil
 	}
-	w.comment("IIS used custom folders; mailbridge uses the same ones. The mail root holds SortTemp, where Drop files are written before they are renamed into Drop: it is the folder that holds Drop, so that both are on one volume.")
+	w.comment("IIS used custom folders; mailbridge uses the same ones. The mail root holds SortTemp, where Drop files are written before they are renamed into Drop: it is the folder that holds Drop, so that both are on one volume. Drop may be on another volume than Pickup, Queue and Badmail, which must share one.")
 	w.kv("root", tomlPath(dropDir))
 	for _, f := range append(folders, sortTemp) {
 		w.kv(f.key, tomlPath(f.path))
 	}
 	if !sameVolume(folders[0].path, folders[2].path) {
-		w.comment("Pickup and Queue are on different volumes: a file is claimed from Pickup by renaming it into Queue, which needs one volume. Move one of them (mailbridge check reports this too).")
+		w.comment("WARNING: Pickup and Queue are on different volumes: a file is claimed from Pickup by renaming it into Queue, which needs one volume. Move one of them (mailbridge check reports this too).")
+	}
+	if !sameVolume(folders[2].path, folders[3].path) {
+		w.comment("WARNING: Queue and Badmail are on different volumes: a message that cannot be delivered is moved from Queue into Badmail by one rename, which needs one volume. Move one of them (mailbridge check reports this too).")
 	}
 	w.blank()
 	return nil

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -189,9 +190,63 @@ func TestSortTempOnAnotherVolume(t *testing.T) {
 	}
 }
 
+// TestDropOnItsOwnVolume: Drop, with SortTemp, on another volume than
+// Pickup, Queue and Badmail, as for a program that reads Drop from its
+// data drive (found from outside: every folder had to share one volume,
+// and import-iis wrote such a configuration). check finds nothing wrong,
+// and mail received over SMTP and Pickup mail for a local domain both
+// arrive in Drop.
+func TestDropOnItsOwnVolume(t *testing.T) {
+	mnt := testtool.Tmpfs(t, "4m")
+	dir := t.TempDir()
+	port := testtool.FreePort(t)
+	cfg := writeConfig(t, dir, filepath.Join(dir, "root"), port, options{inbound: `local_domains = ["fax.test"]`})
+	text := strings.Replace(string(mustRead(t, cfg)), "[inbound]",
+		"drop = '"+filepath.Join(mnt, "Drop")+"'\nsorttemp = '"+filepath.Join(mnt, "SortTemp")+"'\n\n[inbound]", 1)
+	cfg = writeFile(t, dir, "split.toml", text)
+	if out, errOut, code := mailbridge(t, "check", "--config", cfg); code != 0 {
+		t.Fatalf("check: exit %d\n%s%s", code, out, errOut)
+	}
+	d := &daemon{t: t, root: filepath.Join(dir, "root"), drop: filepath.Join(mnt, "Drop"), sortTemp: filepath.Join(mnt, "SortTemp"),
+		port: port, addr: fmt.Sprintf("127.0.0.1:%d", port), cfgPath: cfg}
+	d.start()
+	defer func() {
+		d.signal(syscall.SIGTERM)
+		d.wait(10 * time.Second)
+	}()
+	c := dialSMTP(t, d.addr)
+	c.reply()
+	expect(t, c.cmd("EHLO client.test"), "250 ")
+	expect(t, c.cmd("MAIL FROM:<a@client.test>"), "250 ")
+	expect(t, c.cmd("RCPT TO:<scan@fax.test>"), "250 ")
+	expect(t, c.cmd("DATA"), "354 ")
+	c.send("Subject: over SMTP\r\n\r\nbody\r\n.\r\n")
+	expect(t, c.last(), "250 ")
+	d.waitDrop(1)
+	pickup := filepath.Join(dir, "root", "Pickup", "local.eml")
+	if err := os.WriteFile(pickup, []byte("From: app@corp.test\r\nTo: scan@fax.test\r\nSubject: from Pickup\r\n\r\nbody\r\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	files := d.waitDrop(2)
+	var subjects []string
+	for _, f := range files {
+		_, subject, _ := strings.Cut(string(mustRead(t, f)), "\r\nSubject: ")
+		subject, _, _ = strings.Cut(subject, "\r\n")
+		subjects = append(subjects, subject)
+	}
+	sort.Strings(subjects)
+	if fmt.Sprint(subjects) != "[from Pickup over SMTP]" {
+		t.Errorf("Drop holds %v", subjects)
+	}
+	if left := waitEmpty(t, filepath.Join(dir, "root", "Queue")); len(left) > 0 {
+		t.Errorf("Queue holds %v", left)
+	}
+}
+
 // TestCheckAgreesWithRun: Pickup and Queue together on another volume than
-// SortTemp. run refuses to start (mailroot.Open: relayed mail goes through
-// SortTemp into Pickup), so check must report it too.
+// Badmail. run refuses to start (mailroot.Open: a message that cannot be
+// delivered moves from Queue to Badmail by one rename), so check must
+// report it too.
 func TestCheckAgreesWithRun(t *testing.T) {
 	mnt := testtool.Tmpfs(t, "1m")
 	dir := t.TempDir()
@@ -201,7 +256,7 @@ func TestCheckAgreesWithRun(t *testing.T) {
 	cfg = writeFile(t, dir, "pq.toml", text)
 	for _, cmd := range []string{"run", "check"} {
 		_, errOut, code := mailbridge(t, cmd, "--config", cfg)
-		if code != 1 || !strings.Contains(errOut, "SortTemp and Pickup") {
+		if code != 1 || !strings.Contains(errOut, "Queue and Badmail") {
 			t.Errorf("%s: exit %d, stderr:\n%s", cmd, code, errOut)
 		}
 	}

@@ -16,7 +16,7 @@ import (
 // of their round get their names.
 func TestCommitGroupNameTaken(t *testing.T) {
 	r := openTemp(t)
-	if !r.unnamed {
+	if !r.main.unnamed {
 		t.Skip("files without a name are not available here; commits go through SortTemp")
 	}
 	drop := r.Layout().Drop
@@ -67,11 +67,11 @@ func name(i int, taken bool) string {
 // power cut could take away after a 250.
 func TestCommitGroupRoundFails(t *testing.T) {
 	r := openTemp(t)
-	if !r.unnamed {
+	if !r.main.unnamed {
 		t.Skip("files without a name are not available here; commits go through SortTemp")
 	}
 	drop := r.Layout().Drop
-	g := r.committer
+	g := r.main.committer
 	var calls atomic.Int64
 	g.syncFS = func(f *os.File) error {
 		if calls.Add(1)%8 == 0 {
@@ -126,11 +126,11 @@ func TestCommitGroupRoundFails(t *testing.T) {
 // on the disk, not in its write cache.
 func TestCommitFlushFails(t *testing.T) {
 	r := openTemp(t)
-	if !r.unnamed {
+	if !r.main.unnamed {
 		t.Skip("files without a name are not available here; commits go through SortTemp")
 	}
 	drop := r.Layout().Drop
-	g := r.committer
+	g := r.main.committer
 	var syncs, flushes atomic.Int64
 	g.syncFS = func(f *os.File) error {
 		syncs.Add(1)
@@ -165,14 +165,14 @@ func TestCommitFlushFails(t *testing.T) {
 func TestCommitBothLinkWays(t *testing.T) {
 	for _, emptyPath := range []bool{true, false} {
 		r := openTemp(t)
-		if !r.unnamed {
+		if !r.main.unnamed {
 			t.Skip("files without a name are not available here; commits go through SortTemp")
 		}
-		if emptyPath && !r.emptyPath {
+		if emptyPath && !r.main.emptyPath {
 			t.Log("AT_EMPTY_PATH is refused here: only the /proc way is tested")
 			continue
 		}
-		r.emptyPath, r.committer.emptyPath = emptyPath, emptyPath
+		r.main.emptyPath, r.main.committer.emptyPath = emptyPath, emptyPath
 		drop := r.Layout().Drop
 		f, err := r.Create(drop, "linked.eml")
 		if err != nil {
@@ -196,7 +196,7 @@ func TestCommitBothLinkWays(t *testing.T) {
 func TestCommitFailsAfterAnyFailedRound(t *testing.T) {
 	for _, sameFolder := range []bool{true, false} {
 		r := openTemp(t)
-		if !r.unnamed {
+		if !r.main.unnamed {
 			t.Skip("files without a name are not available here; commits go through SortTemp")
 		}
 		drop, queue := r.Layout().Drop, r.Layout().Queue
@@ -211,7 +211,7 @@ func TestCommitFailsAfterAnyFailedRound(t *testing.T) {
 			dir = queue
 		}
 		second := commitAsync(r, dir, "second.eml")
-		waitJoined(t, r.committer, 1)
+		waitJoined(t, r.main.committer, 1)
 		close(release)
 		if err := <-first; err == nil {
 			t.Errorf("same folder %v: the first file was committed though its round failed", sameFolder)
@@ -231,7 +231,7 @@ func TestCommitFailsAfterAnyFailedRound(t *testing.T) {
 // overlapping syncfs calls on the same file system, each slower.
 func TestCommitFoldersShareRounds(t *testing.T) {
 	r := openTemp(t)
-	if !r.unnamed {
+	if !r.main.unnamed {
 		t.Skip("files without a name are not available here; commits go through SortTemp")
 	}
 	drop, queue := r.Layout().Drop, r.Layout().Queue
@@ -239,7 +239,7 @@ func TestCommitFoldersShareRounds(t *testing.T) {
 	first := commitAsync(r, drop, "first.eml")
 	<-started
 	second, queued := commitAsync(r, drop, "second.eml"), commitAsync(r, queue, "queued.eml")
-	waitJoined(t, r.committer, 2)
+	waitJoined(t, r.main.committer, 2)
 	close(release)
 	for _, c := range []<-chan error{first, second, queued} {
 		if err := <-c; err != nil {
@@ -261,7 +261,7 @@ func TestCommitFoldersShareRounds(t *testing.T) {
 // rounds' syncs.
 func holdFirstRound(r *Root, err error) (started, release chan struct{}, calls *atomic.Int64) {
 	started, release, calls = make(chan struct{}), make(chan struct{}), new(atomic.Int64)
-	r.committer.syncFS = func(f *os.File) error {
+	r.main.committer.syncFS = func(f *os.File) error {
 		if calls.Add(1) == 1 {
 			close(started)
 			<-release

@@ -48,7 +48,7 @@ func TestCommitFlushesAfterLastWrite(t *testing.T) {
 	}
 	for _, unnamed := range []bool{true, false} {
 		t.Run(map[bool]string{true: "unnamed", false: "SortTemp"}[unnamed], func(t *testing.T) {
-			if unnamed && !r.unnamed {
+			if unnamed && !r.main.unnamed {
 				t.Skip("files without a name are not available on this ext4")
 			}
 			for i := 0; i < 10; i++ {

@@ -3,11 +3,12 @@
 //
 // A folder is a state and a rename is a transition. Crash semantics:
 //
-//   - A new file (Create, then Commit) is written in SortTemp, flushed to
-//     disk, closed, renamed into its folder and the folder is synced before
-//     Commit returns. A reader of the folder sees the whole file or nothing;
-//     after a crash the file is either complete in its folder or a leftover in
-//     SortTemp, which Open removes. On Linux, where the file system allows
+//   - A new file (Create, then Commit) is written in SortTemp (in Queue for
+//     Pickup, Queue and Badmail when Drop and SortTemp are on a volume of
+//     their own), flushed to disk, closed, renamed into its folder and the
+//     folder is synced before Commit returns. A reader of the folder sees
+//     the whole file or nothing; after a crash the file is either complete
+//     in its folder or a leftover, which Open removes. On Linux, where the file system allows
 //     it, the file is instead created without a name in its folder
 //     (O_TMPFILE) and named by one link when complete: the same guarantees,
 //     no leftover after a crash, and less work per file.
@@ -85,24 +86,52 @@ const tempPrefix = "mbtmp-"
 
 // Root is an opened mail root. It is safe for concurrent use.
 type Root struct {
-	layout    Layout
-	locks     []*os.File // held while open: SortTemp's, Queue's
-	unnamed   bool       // new files are created without a name (Linux O_TMPFILE)
-	emptyPath bool       // and named through their descriptor, not /proc
-	log       *slog.Logger
+	layout Layout
+	locks  []*os.File // held while open: SortTemp's, Queue's
+	log    *slog.Logger
 	// retryDelays are the waits between attempts of a rename or delete
 	// that failed transiently.
 	retryDelays []time.Duration
 
-	// committer commits the unnamed files of every folder: all of them
-	// share SortTemp's file system (CheckVolumes), and one syncfs(2)
-	// serves them all.
-	committer *commitGroup
+	// main is how files are made on SortTemp's volume: Drop's, and
+	// every folder's when all share it. queue is Pickup's, Queue's and
+	// Badmail's volume: main itself unless Drop is on a volume of its own
+	// (custom folders, Drop on another drive for the program reading it).
+	main, queue *volume
 
 	mu      sync.Mutex
 	syncers map[string]*syncGroup // folder syncs, by folder
 
 	seq atomic.Uint64
+}
+
+// volume is how new files are made on one volume: where their temporary
+// files are, and how they are committed.
+type volume struct {
+	temp      string // folder of the temporary files: SortTemp, or Queue
+	unnamed   bool   // new files are created without a name (Linux O_TMPFILE)
+	emptyPath bool   // and named through their descriptor, not /proc
+	// committer commits the unnamed files of the volume's folders: one
+	// syncfs(2) serves them all (CheckVolumes).
+	committer *commitGroup
+}
+
+func newVolume(temp string) *volume {
+	v := &volume{temp: temp}
+	v.unnamed, v.emptyPath = probeUnnamed(temp)
+	v.committer = newCommitGroup(v.emptyPath)
+	return v
+}
+
+// volumeOf returns the volume of dir, one of the layout's folders.
+func (r *Root) volumeOf(dir string) *volume {
+	if r.queue == r.main {
+		return r.main
+	}
+	if d := filepath.Clean(dir); d == filepath.Clean(r.layout.Drop) || d == filepath.Clean(r.layout.SortTemp) {
+		return r.main
+	}
+	return r.queue
 }
 
 // Option configures a Root.
@@ -152,27 +181,35 @@ func Open(l Layout, opts ...Option) (*Root, error) {
 	for _, o := range opts {
 		o(r)
 	}
-	if err := r.cleanSortTemp(); err != nil {
-		r.Close()
-		return nil, err
+	r.main = newVolume(l.SortTemp)
+	r.queue = r.main
+	if SameVolume(l.SortTemp, l.Queue) != nil {
+		// Queue is locked by this process like SortTemp, and on the volume
+		// of Pickup and Badmail: their temporary files go there.
+		r.queue = newVolume(l.Queue)
 	}
-	r.unnamed, r.emptyPath = probeUnnamed(l.SortTemp)
-	r.committer = newCommitGroup(r.emptyPath)
+	for _, dir := range []string{l.SortTemp, r.queue.temp} {
+		if err := r.cleanTemp(dir); err != nil {
+			r.Close()
+			return nil, err
+		}
+	}
 	return r, nil
 }
 
 // CheckVolumes reports every pair of folders that must share a volume and
 // does not: files move between them by one rename. Open and `mailbridge
-// check` use it alike.
+// check` use it alike. Drop may be on a volume of its own, with SortTemp,
+// where inbound mail is written: the program reading Drop often has it on
+// a data drive. Pickup, Queue and Badmail share one volume: a Pickup file
+// is claimed into Queue, and a Queue file moved into Badmail, by one
+// rename; new files for them are made in SortTemp when it is on their
+// volume, else in Queue, and copies for Drop wait in SortTemp.
 func CheckVolumes(l Layout) []error {
 	pairs := []struct{ a, b Folder }{
 		{Folder{"SortTemp", l.SortTemp}, Folder{"Drop", l.Drop}},
 		{Folder{"Pickup", l.Pickup}, Folder{"Queue", l.Queue}},
-		// Relayed mail is written through SortTemp into Pickup; Queue and
-		// Badmail files are written in SortTemp and renamed there.
-		{Folder{"SortTemp", l.SortTemp}, Folder{"Pickup", l.Pickup}},
-		{Folder{"SortTemp", l.SortTemp}, Folder{"Queue", l.Queue}},
-		{Folder{"SortTemp", l.SortTemp}, Folder{"Badmail", l.Badmail}},
+		{Folder{"Queue", l.Queue}, Folder{"Badmail", l.Badmail}},
 	}
 	var errs []error
 	for _, p := range pairs {
@@ -181,6 +218,17 @@ func CheckVolumes(l Layout) []error {
 		}
 	}
 	return errs
+}
+
+// DropStage is the folder where a copy bound for Drop waits, durable,
+// until it may appear there (the bridge's ID.todrop): Queue, or SortTemp
+// when Drop is on a volume of its own, since the copy enters Drop by one
+// rename.
+func (r *Root) DropStage() string {
+	if r.queue == r.main {
+		return r.layout.Queue
+	}
+	return r.layout.SortTemp
 }
 
 // CheckDistinct reports every pair of existing folders that must differ
@@ -326,14 +374,15 @@ func (r *Root) Mend() ([]Folder, error) {
 // Layout returns the folders of r.
 func (r *Root) Layout() Layout { return r.layout }
 
-func (r *Root) cleanSortTemp() error {
-	entries, err := os.ReadDir(r.layout.SortTemp)
+// cleanTemp removes the temporary files a crash left in dir.
+func (r *Root) cleanTemp(dir string) error {
+	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return fmt.Errorf("reading SortTemp: %w", err)
+		return fmt.Errorf("reading %s: %w", dir, err)
 	}
 	for _, e := range entries {
 		if strings.HasPrefix(e.Name(), tempPrefix) && e.Type().IsRegular() {
-			if err := os.Remove(filepath.Join(r.layout.SortTemp, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return fmt.Errorf("removing a leftover temporary file: %w", err)
 			}
 		}
@@ -357,7 +406,8 @@ type File struct {
 	dir     string
 	name    string
 	done    bool
-	unnamed bool // f has no name yet (createUnnamed); else it is in SortTemp
+	unnamed bool    // f has no name yet (createUnnamed); else it is in vol.temp
+	vol     *volume // dir's volume
 }
 
 var errUnnamedUnsupported = errors.New("mailroot: files without a name are not supported here")
@@ -365,16 +415,17 @@ var errUnnamedUnsupported = errors.New("mailroot: files without a name are not s
 // Create starts a new file that Commit will place as dir/name, never over
 // an existing file of that name. dir is one of the layout's folders.
 func (r *Root) Create(dir, name string) (*File, error) {
-	return r.create(dir, name, r.unnamed)
+	return r.create(dir, name, true)
 }
 
-// create is Create; unnamed false forces the way through SortTemp, whose
-// rename replaces an existing file (WriteFile needs that).
+// create is Create; unnamed false forces the way through a temporary
+// file, whose rename replaces an existing file (WriteFile needs that).
 func (r *Root) create(dir, name string, unnamed bool) (*File, error) {
-	if unnamed {
+	vol := r.volumeOf(dir)
+	if unnamed && vol.unnamed {
 		f, err := createUnnamed(dir)
 		if err == nil {
-			return &File{root: r, f: f, dir: dir, name: name, unnamed: true}, nil
+			return &File{root: r, f: f, dir: dir, name: name, unnamed: true, vol: vol}, nil
 		}
 		if !errors.Is(err, errUnnamedUnsupported) {
 			return nil, fmt.Errorf("creating a new file in %s: %w", dir, err)
@@ -387,15 +438,15 @@ func (r *Root) create(dir, name string, unnamed bool) (*File, error) {
 	for i := 0; i < 10; i++ {
 		var b [8]byte
 		_, _ = rand.Read(b[:])
-		f, err = createFile(filepath.Join(r.layout.SortTemp, tempPrefix+hex.EncodeToString(b[:])))
+		f, err = createFile(filepath.Join(vol.temp, tempPrefix+hex.EncodeToString(b[:])))
 		if !errors.Is(err, fs.ErrExist) {
 			break
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("creating a temporary file in SortTemp: %w", err)
+		return nil, fmt.Errorf("creating a temporary file in %s: %w", vol.temp, err)
 	}
-	return &File{root: r, f: f, dir: dir, name: name}, nil
+	return &File{root: r, f: f, dir: dir, name: name, vol: vol}, nil
 }
 
 // Write writes to the temporary file.
@@ -449,7 +500,7 @@ func (f *File) Commit() (string, error) {
 func (f *File) commitUnnamed() (string, error) {
 	dst := filepath.Join(f.dir, f.name)
 	defer f.f.Close()
-	if err := f.root.committer.commit(f.f, dst); err != nil {
+	if err := f.vol.committer.commit(f.f, dst); err != nil {
 		return "", fmt.Errorf("committing %s: %w", dst, err)
 	}
 	return dst, nil

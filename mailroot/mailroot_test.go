@@ -206,7 +206,7 @@ func TestConcurrentCommits(t *testing.T) {
 	}
 	// Each commit needs two syncs; concurrent commits share them.
 	r.mu.Lock()
-	if g := r.committer; g != nil {
+	if g := r.main.committer; g != nil {
 		g.mu.Lock()
 		t.Logf("%d rounds for 400 commits", g.started)
 		if g.started > 800 {
@@ -321,7 +321,7 @@ func TestCommittedFileMode(t *testing.T) {
 // on every system.
 func TestCommitThroughSortTemp(t *testing.T) {
 	r := openTemp(t)
-	r.unnamed = false
+	r.main.unnamed = false
 	f, err := r.Create(r.Layout().Drop, "st.eml")
 	if err != nil {
 		t.Fatal(err)
@@ -352,10 +352,10 @@ func TestCommitNeverOverwrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Write([]byte("second"))
-	if _, err := f.Commit(); err == nil && r.unnamed {
+	if _, err := f.Commit(); err == nil && r.main.unnamed {
 		t.Fatal("a committed file replaced an existing one")
 	}
-	if b, _ := os.ReadFile(filepath.Join(drop, "taken.eml")); string(b) != "first" && r.unnamed {
+	if b, _ := os.ReadFile(filepath.Join(drop, "taken.eml")); string(b) != "first" && r.main.unnamed {
 		t.Fatalf("content %q", b)
 	}
 }

@@ -3,11 +3,13 @@ package mailroot
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mailbridge/mailbridge/internal/testdir"
 )
@@ -81,5 +83,125 @@ func TestAwkwardPaths(t *testing.T) {
 				t.Errorf("IsNetworkPath(%s) = true for a local folder", root)
 			}
 		})
+	}
+}
+
+// Drop on a volume of its own, with SortTemp (the program reading Drop has
+// it on a data drive; found from outside: every folder had to share one
+// volume). Inbound files are made in SortTemp, the other folders' in
+// Queue; copies bound for Drop wait in SortTemp; Badmail moves and claims
+// stay renames on their volume; Queue's leftovers are removed at start.
+func TestDropOnItsOwnVolume(t *testing.T) {
+	other := testdir.OnOtherVolume(t)
+	l := layoutUnder(testdir.New(t))
+	l.Drop, l.SortTemp = filepath.Join(other, "Drop"), filepath.Join(other, "SortTemp")
+	// A leftover of a crash in Queue.
+	if err := os.MkdirAll(l.Queue, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(l.Queue, tempPrefix+"left"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Open(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if errs := CheckVolumes(l); len(errs) > 0 {
+		t.Fatalf("CheckVolumes: %v", errs)
+	}
+	if got := names(t, l.Queue); len(got) != 0 {
+		t.Errorf("Queue after Open = %v; want none but the lock", got)
+	}
+	if r.DropStage() != l.SortTemp {
+		t.Errorf("DropStage = %s; want SortTemp", r.DropStage())
+	}
+	for _, dir := range []string{l.Drop, l.Queue, l.Pickup, l.Badmail, r.DropStage()} {
+		for _, unnamed := range []bool{true, false} {
+			f, err := r.create(dir, "m.eml", unnamed)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !f.unnamed {
+				want := l.SortTemp
+				if dir != l.Drop && dir != l.SortTemp {
+					want = l.Queue
+				}
+				if got := filepath.Dir(f.f.Name()); got != want {
+					t.Errorf("temporary file for %s made in %s; want %s", dir, got, want)
+				}
+			}
+			f.Write([]byte("message"))
+			if _, err := f.Commit(); err != nil {
+				t.Fatalf("%s (unnamed %v): %v", dir, unnamed, err)
+			}
+			if err := os.Remove(filepath.Join(dir, "m.eml")); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// A copy waiting in the stage enters Drop by one rename.
+	if err := r.WriteFile(r.DropStage(), "ID.todrop", []byte("copy")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Move(filepath.Join(r.DropStage(), "ID.todrop"), l.Drop, "ID.eml"); err != nil {
+		t.Fatalf("stage to Drop: %v", err)
+	}
+	// Pickup to Queue to Badmail.
+	if err := os.WriteFile(filepath.Join(l.Pickup, "a.eml"), []byte("To: x@y\r\n\r\nhi\r\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	in, err := r.Claim(filepath.Join(l.Pickup, "a.eml"), l.Queue, "A.in")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.MoveToBadmail(BadInfo{Name: "A", Problem: "test", Time: time.Now()}, in); err != nil {
+		t.Fatal(err)
+	}
+	if got := names(t, l.SortTemp); len(got) != 0 {
+		t.Errorf("SortTemp at the end = %v; want none but the lock", got)
+	}
+}
+
+// Folders that must share a volume and do not are each named.
+func TestVolumePairs(t *testing.T) {
+	other := testdir.OnOtherVolume(t)
+	l := layoutUnder(testdir.New(t))
+	for _, f := range l.Folders() {
+		if err := os.MkdirAll(f.Path, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tt := range []struct {
+		move string
+		want []string
+	}{
+		{"Drop", []string{"SortTemp and Drop"}},
+		{"Badmail", []string{"Queue and Badmail"}},
+		{"Pickup", []string{"Pickup and Queue"}},
+		{"SortTemp", []string{"SortTemp and Drop"}},
+	} {
+		m := l
+		moved := filepath.Join(other, tt.move)
+		if err := os.MkdirAll(moved, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		switch tt.move {
+		case "Drop":
+			m.Drop = moved
+		case "Badmail":
+			m.Badmail = moved
+		case "Pickup":
+			m.Pickup = moved
+		case "SortTemp":
+			m.SortTemp = moved
+		}
+		var got []string
+		for _, err := range CheckVolumes(m) {
+			got = append(got, strings.SplitN(err.Error(), ":", 2)[0])
+		}
+		if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+			t.Errorf("%s on another volume: problems %v; want %v", tt.move, got, tt.want)
+		}
 	}
 }
