@@ -618,14 +618,20 @@ func denyAllWarning(denyFrom []netip.Prefix) string {
 // displayDomains returns domains as an administrator wrote them: config
 // keeps them in ASCII (A-label) form, which is not what anyone types for
 // an internationalized name (RFC 5890 section 2.3.2.1). Such a name shows
-// in both forms, so that either can be found in the configuration.
+// in both forms, so that either can be found in the configuration. A name
+// given twice (the hostname in local_domains) shows once.
 func displayDomains(domains []string) []string {
-	out := make([]string, len(domains))
-	for i, d := range domains {
-		out[i] = d
-		if u, err := idna.Display.ToUnicode(d); err == nil && u != d {
-			out[i] = u + " (" + d + ")"
+	var out []string
+	seen := map[string]bool{}
+	for _, d := range domains {
+		if seen[strings.ToLower(d)] {
+			continue // the hostname listed in local_domains too
 		}
+		seen[strings.ToLower(d)] = true
+		if u, err := idna.Display.ToUnicode(d); err == nil && u != d {
+			d = u + " (" + d + ")"
+		}
+		out = append(out, d)
 	}
 	return out
 }
