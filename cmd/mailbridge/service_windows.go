@@ -149,7 +149,7 @@ func smtpsvcConflict(m *mgr.Mgr, port int) error {
 		state = "running"
 	}
 	return fmt.Errorf("the IIS SMTP Service (SMTPSVC) is installed and %s: it would compete for port %d. "+
-		"Stop and disable it first, from an elevated prompt: sc stop smtpsvc & sc config smtpsvc start= disabled", state, port)
+		"Stop and disable it first, from an elevated prompt: sc.exe stop smtpsvc, then sc.exe config smtpsvc start= disabled (in PowerShell too, where sc alone is Set-Content)", state, port)
 }
 
 func installService(name, cfgPath string, stdout io.Writer) error {
@@ -360,7 +360,7 @@ func startService(name string, stdout io.Writer) error {
 		st, err := iis.Query()
 		iis.Close()
 		if err == nil && st.State == svc.Running {
-			return errors.New("the IIS SMTP Service (SMTPSVC) is running and holds the SMTP port; stop and disable it first: sc stop smtpsvc & sc config smtpsvc start= disabled")
+			return errors.New("the IIS SMTP Service (SMTPSVC) is running and holds the SMTP port; stop and disable it first, from an elevated prompt: sc.exe stop smtpsvc, then sc.exe config smtpsvc start= disabled")
 		}
 	}
 	if st, err := s.Query(); err == nil && st.State == svc.Running {
