@@ -49,7 +49,8 @@ commands:
   help [COMMAND]
             this text, or a command's own (as COMMAND -h)
 
-Without --config the built-in defaults apply (mail root ./mailroot, or
+Without --config: on Windows %ProgramData%\mailbridge\mailbridge.toml if
+it exists; otherwise the built-in defaults (mail root ./mailroot, or
 C:\inetpub\mailroot on Windows; port 25).
 `
 
@@ -110,7 +111,7 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() {
 		// --service is for the service manager, not for people: not shown.
 		what := map[string]string{"run": "run in the foreground until SIGINT/SIGTERM/SIGHUP", "check": "validate the configuration, the folders and the port; print every problem"}[cmd]
-		fmt.Fprintf(fs.Output(), "usage: mailbridge %s [--config FILE]\n\n%s.\n\n  --config FILE   configuration file (TOML); without it the built-in defaults apply\n", cmd, what)
+		fmt.Fprintf(fs.Output(), "usage: mailbridge %s [--config FILE]\n\n%s.\n\n  --config FILE   configuration file (TOML); without it, on Windows %%ProgramData%%\\mailbridge\\mailbridge.toml\n                  if it exists, otherwise the built-in defaults\n", cmd, what)
 	}
 	if err := fs.Parse(rest); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
