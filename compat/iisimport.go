@@ -1164,7 +1164,11 @@ func (imp *iisImport) writePickup() error {
 		if err != nil {
 			return imp.fail(p, "%v", err)
 		}
-		w.comment("IIS SmtpDotStuffPickupDirFiles: Pickup files are an SMTP DATA stream (\"..\" becomes \".\", a lone \".\" ends the message).")
+		if on {
+			w.comment("IIS SmtpDotStuffPickupDirFiles: Pickup files are an SMTP DATA stream (\"..\" becomes \".\", a lone \".\" ends the message).")
+		} else {
+			w.comment("IIS SmtpDotStuffPickupDirFiles = FALSE: Pickup files are taken as written (\"..\" stays, a lone \".\" is text).")
+		}
 		w.kv("dot_stuffed", strconv.FormatBool(on))
 	} else {
 		w.comment("Pickup files are an SMTP DATA stream, as IIS read them (SmtpDotStuffPickupDirFiles, default TRUE).")
