@@ -1176,6 +1176,10 @@ func (c *conn) rewrite(line string) ([]string, bool) {
 		return one("503 5.5.1 TLS already active")
 	case line == "250 2.0.0 Session reset":
 		return one("250 2.0.0 Resetting")
+	case line == "250 2.0.0 I have successfully done nothing":
+		// go-smtp's NOOP text; OK is what servers commonly say (RFC 5321
+		// section 4.1.1.9 leaves the text free).
+		return one("250 2.0.0 OK")
 	case line == "221 2.0.0 Bye":
 		return one("221 2.0.0 " + fqdn + " Service closing transmission channel")
 	case line == "552 5.3.4 Max message size exceeded", line == "552 5.3.4 Maximum message size exceeded":

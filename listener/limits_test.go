@@ -365,6 +365,7 @@ func TestRecipientLimitCountsDistinct(t *testing.T) {
 		{"RSET starts the count again", []step{
 			{"RCPT TO:<a@x.test>", "250 2.1.5 a@x.test"},
 			{"RCPT TO:<b@x.test>", "250 2.1.5 b@x.test"},
+			{"NOOP", "250 2.0.0 OK"},
 			{"RSET", "250 2.0.0 Resetting"},
 			{"MAIL FROM:<a@x.test>", "250 2.1.0"},
 			{"RCPT TO:<c@x.test>", "250 2.1.5 c@x.test"},
