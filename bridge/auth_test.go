@@ -55,6 +55,13 @@ func TestWrongPasswordTriedOnceAnInterval(t *testing.T) {
 	if !strings.Contains(h.logs.String(), "refused mailbridge's user name or password: messages are held") {
 		t.Fatalf("log:\n%s", h.logs.String())
 	}
+	// A held message's reason gives the advice once, not the 535's
+	// note too (found from outside).
+	for _, line := range strings.Split(h.logs.String(), "\n") {
+		if strings.Contains(line, "not tried: ") && strings.Count(line, "check [outbound] username") != 1 {
+			t.Fatalf("the advice is given %d times: %s", strings.Count(line, "check [outbound] username"), line)
+		}
+	}
 	good.Store(true) // the administrator fixed the password
 	sink.WaitFor(t, wait, "the six messages", count(6))
 	waitEmpty(t, l)

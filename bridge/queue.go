@@ -314,7 +314,8 @@ func (b *Bridge) authHold(now time.Time) *sender.Error {
 		b.authProbing = true
 		return nil
 	}
-	r := b.authRefused
+	r := *b.authRefused
+	r.Note = "" // its advice is this reply's too: said once
 	return &sender.Error{Stage: r.Stage, Host: r.Host,
 		Reply: fmt.Sprintf("not tried: the smart host refused the user name or the password at %s (%s); one message a retry interval tries again, so that the account is not locked out: check [outbound] username and password (or password_file, password_env)",
 			b.authAt.Format("15:04:05"), r.ReplyLine())}
