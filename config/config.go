@@ -107,6 +107,11 @@ type Inbound struct {
 	// TLSPort, when not 0, is a second listener with implicit TLS.
 	TLSPort       int
 	MinTLSVersion uint16
+	// RSAKeyExchange accepts TLS 1.2 clients that offer only RSA key
+	// exchange suites (TLS_RSA_WITH_AES_*: older printers and scanners),
+	// as Windows' Schannel, and so IIS, did; Go leaves them out by default
+	// (no forward secrecy). Clients that offer ECDHE always get it.
+	RSAKeyExchange bool
 
 	// LocalDomains (local and alias domains) get their mail in Drop; empty
 	// means every domain (the product default). RelayFrom may relay mail
@@ -251,8 +256,9 @@ func defaults(machine string) *Config {
 			ShutdownTimeout: 30 * time.Second,
 			TLS:             "none",
 			// Windows Server 2025 disables TLS 1.0 and 1.1.
-			MinTLSVersion: tls.VersionTLS12,
-			Intercept:     true,
+			MinTLSVersion:  tls.VersionTLS12,
+			RSAKeyExchange: true,
+			Intercept:      true,
 		},
 		Outbound: Outbound{
 			Port: 25,

@@ -290,6 +290,7 @@ func (c *Config) sections() []section {
 			{"pfx_password_env", str(&c.secrets.pfxEnv, nonEmpty)},
 			{"tls_port", integer(&c.Inbound.TLSPort, 0, 65535)},
 			{"min_tls_version", tlsVersion(&c.Inbound.MinTLSVersion)},
+			{"tls_rsa_key_exchange", boolean(&c.Inbound.RSAKeyExchange)},
 			{"local_domains", domainList(&c.Inbound.LocalDomains)},
 			{"relay_from", prefixList(&c.Inbound.RelayFrom)},
 			{"intercept", boolean(&c.Inbound.Intercept)},

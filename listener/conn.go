@@ -120,7 +120,10 @@ type conn struct {
 // handshake fails (see Server.handshakeFailed).
 type helloConn struct {
 	net.Conn
-	maxVersion uint16 // set during the handshake, read after it
+	// Set during the handshake, read after it.
+	maxVersion uint16   // the highest version the client offered
+	suites     []uint16 // the cipher suites it offered
+	certSent   bool     // the certificate was chosen for it
 }
 
 // handshakeErr is what conn's Read returns after a failed handshake,

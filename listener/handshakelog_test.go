@@ -3,10 +3,13 @@ package listener
 import (
 	"bufio"
 	"crypto/tls"
+	"crypto/x509"
 	"net"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mailbridge/mailbridge/internal/testpki"
 )
 
 // A failed TLS handshake is the client's doing (scanners, old clients):
@@ -53,6 +56,96 @@ func TestHandshakeFailureLoggedOnce(t *testing.T) {
 					t.Fatalf("logged above INFO or twice: %s\n%s", line, logs)
 				}
 			}
+		})
+	}
+}
+
+// startTLSWith is startTLSServer (implicit TLS) with an RSA certificate,
+// as Windows exports them, and cfg changed by set.
+func startTLSWith(t *testing.T, set func(*Config)) (*testServer, string, *x509.CertPool) {
+	t.Helper()
+	cfg := testConfig()
+	pki := testpki.New(t, "mailbridge test CA")
+	cfg.TLSConfig = &tls.Config{Certificates: []tls.Certificate{pki.ServerRSA(t, "mail.example.com", "127.0.0.1")}, MinVersion: tls.VersionTLS12}
+	pool := pki.Pool
+	set(&cfg)
+	ts := startServer(t, cfg)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ts.srv.ServeTLS(l)
+	return ts, l.Addr().String(), pool
+}
+
+// waitLog waits until the server's log holds want.
+func waitLog(t *testing.T, ts *testServer, want string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(ts.logs.String(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the log lacks %q:\n%s", want, ts.logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TLS 1.2 clients that offer only RSA key exchange (older printers and
+// scanners; found from outside with curl --ciphers AES128-GCM-SHA256) are
+// served, as Windows' Schannel served them, unless tls_rsa_key_exchange
+// is false; then the log names the suites they offered. A client that
+// offers ECDHE gets it either way.
+func TestRSAKeyExchange(t *testing.T) {
+	rsaOnly := []uint16{tls.TLS_RSA_WITH_AES_128_GCM_SHA256, tls.TLS_RSA_WITH_AES_256_CBC_SHA}
+	both := append([]uint16{tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256}, rsaOnly...)
+	for _, tt := range []struct {
+		name      string
+		rsaKex    bool
+		offer     []uint16
+		wantSuite uint16 // 0: refused
+	}{
+		{"RSA only, accepted", true, rsaOnly, tls.TLS_RSA_WITH_AES_128_GCM_SHA256},
+		{"RSA only, refused", false, rsaOnly, 0},
+		{"ECDHE offered too", true, both, tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256},
+		{"ECDHE offered too, RSA refused", false, both, tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ts, addr, pool := startTLSWith(t, func(c *Config) { c.RSAKeyExchange = tt.rsaKex })
+			tc, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pool, ServerName: "mail.example.com", MaxVersion: tls.VersionTLS12, CipherSuites: tt.offer})
+			if tt.wantSuite == 0 {
+				if err == nil {
+					tc.Close()
+					t.Fatal("handshake succeeded")
+				}
+				waitLog(t, ts, "the client offers only RSA key exchange, which tls_rsa_key_exchange = false refuses")
+				waitLog(t, ts, "client_suites=\"[TLS_RSA_WITH_AES_128_GCM_SHA256 TLS_RSA_WITH_AES_256_CBC_SHA]\"")
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tc.Close()
+			if got := tc.ConnectionState().CipherSuite; got != tt.wantSuite {
+				t.Errorf("suite %s; want %s", tls.CipherSuiteName(got), tls.CipherSuiteName(tt.wantSuite))
+			}
+		})
+	}
+}
+
+// A client that refuses the certificate (self-signed, or an internal CA it
+// lacks) ends the handshake once it has it. Under TLS 1.3 the server sees
+// only "bad record MAC", EOF or a reset (found from outside with curl,
+// Perl, nodemailer and msmtp): the log says what it likely means.
+func TestCertificateRefusedHint(t *testing.T) {
+	for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		t.Run(tls.VersionName(v), func(t *testing.T) {
+			ts, addr, _ := startTLSWith(t, func(*Config) {})
+			tc, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: x509.NewCertPool(), ServerName: "mail.example.com", MinVersion: v, MaxVersion: v})
+			if err == nil {
+				tc.Close()
+				t.Fatal("an untrusted certificate was accepted")
+			}
+			waitLog(t, ts, "the client ended the handshake once it had the certificate; it may not trust it")
 		})
 	}
 }

@@ -25,9 +25,11 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -54,6 +56,9 @@ type Config struct {
 	// Serve offers STARTTLS when StartTLS is set. nil: plain text only.
 	TLSConfig *tls.Config
 	StartTLS  bool
+	// RSAKeyExchange also accepts TLS 1.2 clients that offer only RSA
+	// key exchange suites, as Windows' Schannel did (see rsaKexSuites).
+	RSAKeyExchange bool
 
 	// LocalDomains (local and alias domains) get their mail in Drop; empty
 	// means every domain. RelayFrom lists the clients that may send mail
@@ -134,17 +139,31 @@ func New(cfg Config, root *mailroot.Root, log *slog.Logger) *Server {
 		// A copy of the caller's that notes the client's TLS versions
 		// for the log of a failed handshake (helloConn).
 		s.tlsConf = cfg.TLSConfig.Clone()
+		if cfg.RSAKeyExchange && s.tlsConf.CipherSuites == nil {
+			s.tlsConf.CipherSuites = rsaKexSuites()
+		}
 		next := s.tlsConf.GetConfigForClient
 		s.tlsConf.GetConfigForClient = func(h *tls.ClientHelloInfo) (*tls.Config, error) {
 			if hc, ok := h.Conn.(*helloConn); ok {
 				for _, v := range h.SupportedVersions {
 					hc.maxVersion = max(hc.maxVersion, v)
 				}
+				hc.suites = h.CipherSuites
 			}
 			if next != nil {
 				return next(h)
 			}
 			return nil, nil
+		}
+		getCert := s.tlsConf.GetCertificate
+		s.tlsConf.GetCertificate = func(h *tls.ClientHelloInfo) (*tls.Certificate, error) {
+			if hc, ok := h.Conn.(*helloConn); ok {
+				hc.certSent = true
+			}
+			if getCert == nil {
+				return nil, nil // crypto/tls takes Certificates then
+			}
+			return getCert(h)
 		}
 	}
 	ss := smtp.NewServer(&backend{s: s})
@@ -450,6 +469,12 @@ func (s *Server) endRefusals() {
 // TLS port), which must not flood the warnings under internet scanning.
 // A client whose highest version is below min_tls_version is told apart,
 // in words ("TLS 1.0"): that one is for the administrator to decide.
+//
+// Two more causes are told apart, from outside: a client offering no
+// cipher suite in common (the suites it offered are named, where Go's
+// error has their numbers), and a client that ends the handshake once it
+// has the certificate, which TLS 1.3 clients do without an alert we can
+// read ("bad record MAC", EOF, a reset) when they do not trust it.
 func (s *Server) handshakeFailed(msg, client string, hc *helloConn, err error) {
 	args := []any{"client", client}
 	if hc != nil && hc.maxVersion != 0 {
@@ -458,7 +483,64 @@ func (s *Server) handshakeFailed(msg, client string, hc *helloConn, err error) {
 			msg += fmt.Sprintf(": client offers at most %s; min_tls_version is %s", tls.VersionName(hc.maxVersion), strings.TrimPrefix(tls.VersionName(min), "TLS "))
 		}
 	}
+	switch {
+	case hc == nil:
+	case strings.Contains(err.Error(), "no cipher suite supported by both client and server"):
+		names := make([]string, len(hc.suites))
+		for i, id := range hc.suites {
+			names[i] = tls.CipherSuiteName(id)
+		}
+		args = append(args, "client_suites", names)
+		if !s.cfg.RSAKeyExchange && slices.ContainsFunc(hc.suites, func(id uint16) bool { return slices.Contains(rsaKex, id) }) {
+			msg += ": the client offers only RSA key exchange, which tls_rsa_key_exchange = false refuses"
+		} else {
+			msg += ": no cipher suite in common with the client"
+		}
+	case hc.certSent && certRefused(err):
+		msg += ": the client ended the handshake once it had the certificate; it may not trust it (a self-signed certificate, or an internal CA the client lacks) or its name"
+	}
 	s.log.Info(msg, append(args, "error", err)...)
+}
+
+// certRefused reports whether a handshake error after the certificate was
+// sent is how clients end one when they refuse the certificate: an alert
+// saying so (TLS 1.2), or under TLS 1.3 an encrypted alert Go cannot read
+// yet ("bad record MAC"), or the connection closed or reset.
+func certRefused(err error) bool {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return true
+	}
+	t := err.Error()
+	for _, s := range []string{"bad record MAC", "unknown certificate", "bad certificate", "certificate unknown", "connection reset by peer", "forcibly closed by the remote host"} {
+		if strings.Contains(t, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// rsaKex is the RSA key exchange suites that Go implements without known
+// flaws and leaves out of its default list (no forward secrecy), and that
+// Windows' Schannel kept enabled: older printers and scanners offer
+// nothing else.
+var rsaKex = []uint16{
+	tls.TLS_RSA_WITH_AES_128_GCM_SHA256, tls.TLS_RSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_RSA_WITH_AES_128_CBC_SHA, tls.TLS_RSA_WITH_AES_256_CBC_SHA,
+}
+
+// rsaKexSuites is Go's secure TLS 1.0-1.2 suites with rsaKex. Go still
+// prefers ECDHE whenever the client offers it, whatever this order.
+func rsaKexSuites() []uint16 {
+	var ids []uint16
+	for _, cs := range tls.CipherSuites() {
+		ids = append(ids, cs.ID)
+	}
+	for _, id := range rsaKex {
+		if !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	return ids
 }
 
 // clientGone reports whether go-smtp's error text is a client that went

@@ -104,7 +104,7 @@ func runWith(ctx context.Context, cfg *config.Config, log *slog.Logger, ready fu
 		}
 		return v
 	}
-	log.Info("configuration", "tls", in.TLS, "tls_port", in.TLSPort,
+	log.Info("configuration", "tls", in.TLS, "tls_port", in.TLSPort, "tls_rsa_key_exchange", in.RSAKeyExchange,
 		"local_domains", orAll(len(in.LocalDomains), in.LocalDomains, "every domain"), "relay_from", in.RelayFrom, "intercept", in.Intercept,
 		"allow_from", orAll(len(in.AllowFrom), in.AllowFrom, "everyone"), "deny_from", in.DenyFrom,
 		"command_timeout", in.CommandTimeout, "data_timeout", in.DataTimeout, "shutdown_timeout", in.ShutdownTimeout,
@@ -193,6 +193,7 @@ func runWith(ctx context.Context, cfg *config.Config, log *slog.Logger, ready fu
 		DataTimeout:       cfg.Inbound.DataTimeout,
 		TLSConfig:         tlsConf,
 		StartTLS:          cfg.Inbound.TLS == "starttls",
+		RSAKeyExchange:    cfg.Inbound.RSAKeyExchange,
 		LocalDomains:      cfg.Inbound.LocalDomains,
 		RelayFrom:         cfg.Inbound.RelayFrom,
 		Intercept:         cfg.Inbound.Intercept,

@@ -4,9 +4,11 @@
 package testpki
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -84,14 +86,34 @@ func (p *PKI) server(t testing.TB, cn string, names []string) tls.Certificate {
 	return p.serverValid(t, cn, names, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
 }
 
+// ServerRSA is Server with an RSA key, as most certificates exported from
+// Windows have: needed for the TLS_RSA and ECDHE_RSA cipher suites.
+func (p *PKI) ServerRSA(t testing.TB, names ...string) tls.Certificate {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.serverKey(t, names[0], names, time.Now().Add(-time.Hour), time.Now().Add(time.Hour), key)
+}
+
 // serverValid is server for a certificate valid from notBefore to notAfter.
 func (p *PKI) serverValid(t testing.TB, cn string, names []string, notBefore, notAfter time.Time) tls.Certificate {
 	t.Helper()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	return p.serverKey(t, cn, names, notBefore, notAfter, key)
+}
+
+// serverKey is serverValid with key.
+func (p *PKI) serverKey(t testing.TB, cn string, names []string, notBefore, notAfter time.Time, key crypto.Signer) tls.Certificate {
+	t.Helper()
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
 		NotBefore: notBefore, NotAfter: notAfter,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature,
+	}
+	if _, ok := key.(*rsa.PrivateKey); ok {
+		tmpl.KeyUsage |= x509.KeyUsageKeyEncipherment // RSA key exchange
 	}
 	for _, n := range names {
 		if ip := net.ParseIP(n); ip != nil {
@@ -100,7 +122,7 @@ func (p *PKI) serverValid(t testing.TB, cn string, names []string, notBefore, no
 			tmpl.DNSNames = append(tmpl.DNSNames, n)
 		}
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.CA, &key.PublicKey, p.key)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.CA, key.Public(), p.key)
 	if err != nil {
 		t.Fatal(err)
 	}
