@@ -49,6 +49,7 @@ type DropWriter struct {
 	// ToEmptyLine).
 	toEmptyLine bool
 	echoID      string
+	logID       string
 
 	stuff   bool // see NewDropWriter
 	atStart bool
@@ -89,6 +90,11 @@ func (d *DropWriter) ToEmptyLine() *DropWriter {
 // the one added or its first own, fit for a reply line; "" when its own
 // is not (see cleanID).
 func (d *DropWriter) MessageID() string { return d.echoID }
+
+// LogID is MessageID for the logs, where an internationalized one (RFC
+// 6532 section 3.2: UTF-8 in an SMTPUTF8 message) is kept: found from
+// outside, nodemailer's <uuid@bücher.example> was in no log line.
+func (d *DropWriter) LogID() string { return d.logID }
 
 func (d *DropWriter) Write(p []byte) (int, error) {
 	n := len(p)
@@ -206,9 +212,11 @@ func (d *DropWriter) endHeader(blank bool) {
 		b.WriteString(d.date)
 	}
 	if d.hasMsgID {
-		d.echoID = cleanID(string(d.msgID))
+		d.logID = ReplyText(strings.TrimSpace(string(d.msgID)))
+		d.echoID = cleanID(d.logID)
 	} else {
 		d.echoID = d.newID()
+		d.logID = d.echoID
 		b.WriteString("Message-ID: " + d.echoID + "\r\n")
 	}
 	if !d.hasOAT {

@@ -155,3 +155,22 @@ func TestDropLongLineAndLargeBody(t *testing.T) {
 		t.Fatalf("body differs")
 	}
 }
+
+// An internationalized Message-ID (RFC 6532, in an SMTPUTF8 message) is
+// not echoed in the reply, whose text is ASCII, but the log names it
+// (found from outside: nodemailer's was in no log line).
+func TestInternationalMessageIDLogged(t *testing.T) {
+	ts := startServer(t, testConfig())
+	c := dial(t, ts.addr)
+	c.hello()
+	c.expect("MAIL FROM:<jürgen@bücher.example> SMTPUTF8", "250 2.1.0")
+	c.expect("RCPT TO:<b@y.test>", "250 2.1.5")
+	c.expect("DATA", "354")
+	c.send("Message-ID: <uuid-1@bücher.example>\r\nSubject: s\r\n\r\nbody\r\n.\r\n")
+	if r := c.reply(); r != "250 2.6.0 Queued mail for delivery" {
+		t.Fatalf("reply %q", r)
+	}
+	if logs := ts.logs.String(); !strings.Contains(logs, "message_id=<uuid-1@bücher.example>") {
+		t.Fatalf("log:\n%s", logs)
+	}
+}

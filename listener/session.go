@@ -299,9 +299,9 @@ func (s *session) Data(r io.Reader) error {
 		files = append(files, path)
 	}
 	echo := outs[0].dw.MessageID()
-	s.conn.setMessageID(echo)
+	s.conn.setMessageID(outs[0].dw.LogID())
 	log.Info("message received", "result", "250", "size", cr.n, "file", strings.Join(files, ","),
-		"message_id", echo, "tls", isTLS)
+		"message_id", outs[0].dw.LogID(), "tls", isTLS)
 	// go-smtp sends an *SMTPError as the reply: this is IIS's 250. A
 	// message whose Message-ID is empty gets none added (a second field
 	// would break RFC 5322's one-per-message), and its reply names none.
