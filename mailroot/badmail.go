@@ -114,14 +114,25 @@ func inFolder(p string) string {
 	return " (" + p + ")"
 }
 
-// BDP returns the text of NAME.BDP: the envelope, one field a line.
+// BDP returns the text of NAME.BDP: the envelope, one field a line. A
+// recipient who has the message (some others were refused) is a
+// Delivered-Recipient: the .BAD file is for the others only, and a
+// "Recipient" line read as one it would go to again (found from outside).
 func (b BadInfo) BDP() string {
 	var s strings.Builder
 	if !b.Unread {
 		fmt.Fprintf(&s, "Sender: <%s>\r\n", b.From)
 	}
+	failed := map[string]bool{}
+	for _, f := range b.Failed {
+		failed[f.Addr] = true
+	}
 	for _, r := range b.To {
-		fmt.Fprintf(&s, "Recipient: <%s>\r\n", r)
+		field := "Recipient"
+		if len(b.Failed) > 0 && !failed[r] {
+			field = "Delivered-Recipient"
+		}
+		fmt.Fprintf(&s, "%s: <%s>\r\n", field, r)
 	}
 	for _, f := range b.Failed {
 		fmt.Fprintf(&s, "Failed-Recipient: <%s>\r\n", f.Addr)
