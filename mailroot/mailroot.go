@@ -160,7 +160,7 @@ func defaultRetryDelays() []time.Duration {
 func Open(l Layout, opts ...Option) (*Root, error) {
 	for _, f := range l.Folders() {
 		if err := os.MkdirAll(f.Path, 0o777); err != nil { // less the umask
-			return nil, fmt.Errorf("creating the %s folder: %w", f.Name, err)
+			return nil, fmt.Errorf("creating the %s folder: %w%s", f.Name, err, ShareAdvice(f.Path))
 		}
 	}
 	if errs := CheckDistinct(l); len(errs) > 0 {
@@ -195,6 +195,17 @@ func Open(l Layout, opts ...Option) (*Root, error) {
 		}
 	}
 	return r, nil
+}
+
+// ShareAdvice is what to check when a folder on a network share cannot be
+// created or written, to follow the error: "" for a local folder. Found
+// from outside: "mkdir \\fileserver\mail\mailroot: Path not found" said
+// nothing of the share or of the account.
+func ShareAdvice(path string) string {
+	if !IsNetworkPath(path) {
+		return ""
+	}
+	return "; the folder is on a network share: check that the share exists and can be reached from this machine, and that the account mailbridge runs as may write there (a Windows service running as LocalSystem uses the computer account, DOMAIN\\NAME$)"
 }
 
 // CheckVolumes reports every pair of folders that must share a volume and

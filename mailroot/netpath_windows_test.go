@@ -2,7 +2,10 @@
 
 package mailroot
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestIsNetworkPathWindows(t *testing.T) {
 	tests := []struct {
@@ -21,5 +24,16 @@ func TestIsNetworkPathWindows(t *testing.T) {
 		if got := IsNetworkPath(tt.path); got != tt.want {
 			t.Errorf("IsNetworkPath(%q) = %v; want %v", tt.path, got, tt.want)
 		}
+	}
+}
+
+// A folder on a share that cannot be created or written gets advice about
+// the share and the account; a local one none.
+func TestShareAdvice(t *testing.T) {
+	if a := ShareAdvice(`\\fileserver\mail\mailroot`); !strings.Contains(a, "network share") || !strings.Contains(a, `DOMAIN\NAME$`) {
+		t.Errorf("UNC path: %q", a)
+	}
+	if a := ShareAdvice(`C:\inetpub\mailroot`); a != "" {
+		t.Errorf("local path: %q", a)
 	}
 }

@@ -698,11 +698,11 @@ func checkLogFile(path string) error {
 // file can be created in it.
 func checkFolder(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("cannot be created: %w", err)
+		return fmt.Errorf("cannot be created: %w%s", err, mailroot.ShareAdvice(dir))
 	}
 	f, err := os.CreateTemp(dir, ".mailbridge-check-*")
 	if err != nil {
-		return fmt.Errorf("not writable: %w", err)
+		return fmt.Errorf("not writable: %w%s", err, mailroot.ShareAdvice(dir))
 	}
 	name := f.Name()
 	f.Close()
