@@ -190,10 +190,13 @@ func TestPickupLocalAfterCrash(t *testing.T) {
 			write(c.todrop, filepath.Join(stage, id+".todrop"), first)
 			write(c.eml, filepath.Join(l.Queue, id+".eml"), queued)
 			sink := smtpsink.Start(t, smtpsink.Hooks{})
-			start(t, l, localConfig(sink))
+			h := start(t, l, localConfig(sink))
 			m := sink.WaitFor(t, wait, "the outside copy", count(1))[0]
 			if strings.Join(m.To, ",") != "boss@elsewhere.test" {
 				t.Fatalf("recipients %q", m.To)
+			}
+			if strings.Contains(h.logs.String(), `file=""`) {
+				t.Errorf("a claim finished at start is logged with an empty file name:\n%s", h.logs.String())
 			}
 			waitEmpty(t, l)
 			files, _ := filepath.Glob(filepath.Join(l.Drop, "*"))

@@ -520,6 +520,16 @@ func (b *Bridge) intake(id string, m *message, r io.Reader) time.Time {
 		}
 	}
 	tries := func(args []any) []any {
+		if source == "" {
+			// A claim finished at start: its Pickup name is not kept
+			// with its .in file (the id is). No file="" then.
+			for i := 0; i+1 < len(args); i += 2 {
+				if args[i] == "file" {
+					args = append(args[:i], args[i+2:]...)
+					break
+				}
+			}
+		}
 		if m.intakeTries > 0 {
 			// Written after the file could not be written at first
 			// (disk full): said, since the error was logged.
