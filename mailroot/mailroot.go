@@ -217,15 +217,18 @@ func ShareAdvice(path string) string {
 // rename; new files for them are made in SortTemp when it is on their
 // volume, else in Queue, and copies for Drop wait in SortTemp.
 func CheckVolumes(l Layout) []error {
-	pairs := []struct{ a, b Folder }{
-		{Folder{"SortTemp", l.SortTemp}, Folder{"Drop", l.Drop}},
-		{Folder{"Pickup", l.Pickup}, Folder{"Queue", l.Queue}},
-		{Folder{"Queue", l.Queue}, Folder{"Badmail", l.Badmail}},
+	pairs := []struct {
+		a, b Folder
+		how  string
+	}{
+		{Folder{"SortTemp", l.SortTemp}, Folder{"Drop", l.Drop}, "Drop files are written in SortTemp first: set sorttemp to a folder on Drop's volume"},
+		{Folder{"Pickup", l.Pickup}, Folder{"Queue", l.Queue}, "a Pickup file is claimed into Queue"},
+		{Folder{"Queue", l.Queue}, Folder{"Badmail", l.Badmail}, "mail that cannot be delivered moves from Queue into Badmail"},
 	}
 	var errs []error
 	for _, p := range pairs {
 		if err := SameVolume(p.a.Path, p.b.Path); err != nil {
-			errs = append(errs, fmt.Errorf("%s and %s: %w", p.a.Name, p.b.Name, err))
+			errs = append(errs, fmt.Errorf("%s and %s: %w (%s)", p.a.Name, p.b.Name, err, p.how))
 		}
 	}
 	return errs
