@@ -154,17 +154,20 @@ func TestPickupLocalAfterCrash(t *testing.T) {
 		in, todrop, eml bool
 		want            string // the Drop file after the start: "first" (the copy left) or "new"
 		split           bool   // Drop and SortTemp on a volume of their own
-		inQueue         bool   // the copy in Queue although split (Drop moved since)
+		left            string // where the copy was left, if not where it waits now: the folders moved since
 	}{
-		{"claimed, nothing written", true, false, false, "new", false, false},
-		{"copy for Drop written, Queue file not", true, true, false, "new", false, false},
-		{"both written, claim not finished", true, true, true, "first", false, false},
-		{"claim finished, copy not yet in Drop", false, true, true, "first", false, false},
-		{"Drop on its own volume: copy for Drop written, Queue file not", true, true, false, "new", true, false},
-		{"Drop on its own volume: both written, claim not finished", true, true, true, "first", true, false},
-		{"Drop on its own volume: claim finished, copy not yet in Drop", false, true, true, "first", true, false},
-		{"Drop moved to its own volume: copy left in Queue", false, true, true, "first", true, true},
-		{"Drop moved to its own volume: copy left in Queue, claim not finished", true, true, false, "new", true, true},
+		{"claimed, nothing written", true, false, false, "new", false, ""},
+		{"copy for Drop written, Queue file not", true, true, false, "new", false, ""},
+		{"both written, claim not finished", true, true, true, "first", false, ""},
+		{"claim finished, copy not yet in Drop", false, true, true, "first", false, ""},
+		{"Drop on its own volume: copy for Drop written, Queue file not", true, true, false, "new", true, ""},
+		{"Drop on its own volume: both written, claim not finished", true, true, true, "first", true, ""},
+		{"Drop on its own volume: claim finished, copy not yet in Drop", false, true, true, "first", true, ""},
+		{"Drop moved to its own volume: copy left in Queue", false, true, true, "first", true, "Queue"},
+		{"Drop moved to its own volume: copy left in Queue, claim not finished", true, true, false, "new", true, "Queue"},
+		// Found from outside: these copies were left in SortTemp for ever.
+		{"folders moved onto one volume: copy left in SortTemp", false, true, true, "first", false, "SortTemp"},
+		{"folders moved onto one volume: copy left in SortTemp, claim not finished", true, true, false, "new", false, "SortTemp"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			l := layoutSplit(t, c.split)
@@ -175,8 +178,11 @@ func TestPickupLocalAfterCrash(t *testing.T) {
 			id := root.NewName()
 			stage := root.DropStage()
 			root.Close()
-			if c.inQueue {
+			switch c.left {
+			case "Queue":
 				stage = l.Queue
+			case "SortTemp":
+				stage = l.SortTemp
 			}
 			write := func(ok bool, path, data string) {
 				if !ok {

@@ -117,19 +117,26 @@ func (b *Bridge) recoverQueue() error {
 	for _, e := range entries {
 		have[e.Name()] = true
 	}
-	stage := b.root.DropStage()
-	if stage != dir {
-		// Copies for Drop wait in SortTemp (Drop on a volume of its own).
-		staged, err := os.ReadDir(stage)
+	// Copies for Drop wait in Queue, or in SortTemp when Drop is on a
+	// volume of its own (DropStage). Both are read: the folders may have
+	// been moved since the copies were written, either way.
+	dirs := make([]string, len(entries)) // each entry's folder
+	for i := range dirs {
+		dirs[i] = dir
+	}
+	if sortTemp := b.root.Layout().SortTemp; filepath.Clean(sortTemp) != filepath.Clean(dir) {
+		more, err := os.ReadDir(sortTemp)
 		if err != nil {
 			return err
 		}
-		for _, e := range staged {
+		for _, e := range more {
 			if filepath.Ext(e.Name()) == ".todrop" {
 				entries = append(entries, e)
+				dirs = append(dirs, sortTemp)
 			}
 		}
 	}
+	stage := b.root.DropStage()
 	now := time.Now()
 	var todrop []string
 	defer func() {
@@ -144,7 +151,7 @@ func (b *Bridge) recoverQueue() error {
 			b.enqueue(id+".todrop", &message{drop: true}, now)
 		}
 	}()
-	for _, e := range entries {
+	for i, e := range entries {
 		name := e.Name()
 		if !e.Type().IsRegular() {
 			continue
@@ -195,17 +202,17 @@ func (b *Bridge) recoverQueue() error {
 			// Queue file, the claim was cut short: the copy was never in
 			// Drop, and the claim, converted again, writes it again.
 			// Otherwise it is whole, and goes into Drop now.
-			path := b.stagePath(id)
-			if have[name] && stage != dir {
-				// Left in Queue before Drop moved to a volume of its own:
-				// copied to where it can enter Drop (one rename).
-				path = filepath.Join(dir, name)
+			at := dirs[i]
+			path := filepath.Join(at, name)
+			if filepath.Clean(at) != filepath.Clean(stage) {
+				// Left where it waited before the folders moved: copied
+				// to where it can enter Drop by one rename.
 				if _, err := os.Lstat(b.stagePath(id)); err == nil || have[id+".in"] && !have[id+".eml"] {
 					os.Remove(path) // copied already (its copy is met too), or cut short
 					continue
 				}
 				if _, err := b.root.CopyFile(path, stage, name); err != nil {
-					b.log.Error("cannot copy a message for Drop from Queue to SortTemp; it stays in Queue: move it into Drop by hand", "path", path, "error", err)
+					b.log.Error("cannot copy a message for Drop to where it can enter Drop; it stays where it is: move it into Drop by hand, named ID.eml", "path", path, "to", stage, "error", err)
 					continue
 				}
 				os.Remove(path)
