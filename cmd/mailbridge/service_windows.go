@@ -492,7 +492,10 @@ func serviceStatus(name string, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "config:   %s\n", configSource(cfgPath))
 	cfg, err := loadConfig(cfgPath)
 	if err != nil {
-		fmt.Fprintf(stdout, "warning:  the configuration has problems; the service cannot start with it until they are fixed (mailbridge check%s lists them):\n%v\n", checkArgs(cfgPath), err)
+		fmt.Fprintf(stdout, "warning:  the configuration has problems; the service cannot start with it until they are fixed (mailbridge check%s lists them):\n", checkArgs(cfgPath))
+		for _, line := range strings.Split(strings.TrimRight(err.Error(), "\n"), "\n") {
+			fmt.Fprintf(stdout, "          %s\n", line)
+		}
 		return nil
 	}
 	fmt.Fprintf(stdout, "port:     %d\n", cfg.Inbound.Port)
@@ -510,7 +513,7 @@ func checkArgs(cfgPath string) string {
 	if cfgPath == "" {
 		return ""
 	}
-	return fmt.Sprintf(" --config %q", cfgPath)
+	return ` --config "` + cfgPath + `"` // as typed: %q would double each backslash
 }
 
 // queryConfig is s.Config, or the basic configuration where the service

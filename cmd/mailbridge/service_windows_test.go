@@ -208,6 +208,9 @@ func TestServiceInstallPrintsWhatIsRegistered(t *testing.T) {
 	if want := "max_recipients"; !strings.Contains(status.String(), "warning:  the configuration has problems") || !strings.Contains(status.String(), want) {
 		t.Errorf("status does not say that the service's configuration is broken (%s):\n%s", want, status.String())
 	}
+	if want := `mailbridge check --config "` + conf + `"`; !strings.Contains(status.String(), want) {
+		t.Errorf("status does not give the check command as it is typed (%s):\n%s", want, status.String())
+	}
 	if strings.Contains(out, "does not support delayed start") && strings.Contains(out, "Delayed Start") {
 		t.Errorf("install printed delayed start, which was not set:\n%s", out)
 	}
