@@ -50,14 +50,15 @@ func TestHeldLogKeepsOldFiles(t *testing.T) {
 	}
 }
 
-// A reader holding an old file: the oldest is deleted once, and the retries
-// delete nothing more; once released, the files move up into the gap.
-func TestHeldOldFileDeletesOnce(t *testing.T) {
+// A reader holding an old file: rotation fails and is undone, and no old
+// file is lost meanwhile (found from outside: the oldest was deleted
+// first); once released, rotation resumes.
+func TestHeldOldFileKeepsOldFiles(t *testing.T) {
 	path := filepath.Join(testdir.New(t), "m.log")
 	l, old := rotatedLog(t, path, 3)
 	release := hold(t, path+".2")
 	writeRecords(t, l, 40)
-	for i := 1; i <= 2; i++ {
+	for i := 1; i <= 3; i++ {
 		if got := readAll(t, fmt.Sprintf("%s.%d", path, i)); !bytes.Equal(got, old[i]) {
 			t.Fatalf("m.log.%d changed while m.log.2 was held", i)
 		}

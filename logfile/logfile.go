@@ -33,6 +33,10 @@ import (
 	"time"
 )
 
+// recordTime is the time format of the records the log file writes itself,
+// as log/slog's text handler writes its own (milliseconds).
+const recordTime = "2006-01-02T15:04:05.000Z07:00"
+
 // checkEvery is how often, at most, a write looks whether the log file is
 // still where it was opened; maxRecent bounds what is kept meanwhile.
 const (
@@ -159,7 +163,7 @@ func (l *File) check() {
 			note = " (the first megabyte of them only)"
 		}
 		fmt.Fprintf(l.f, "time=%s level=WARN msg=\"the log file was deleted; the records written to it since %s follow%s\"\n",
-			time.Now().Format(time.RFC3339Nano), lostAt.Format(time.RFC3339Nano), note)
+			time.Now().Format(recordTime), lostAt.Format(recordTime), note)
 		n, _ := l.f.Write(lost)
 		l.size += int64(n)
 	}
@@ -182,7 +186,7 @@ func (l *File) reopen() {
 		where = "were lost"
 	}
 	fmt.Fprintf(l.f, "time=%s level=WARN msg=\"the log file could not be written; the records meanwhile %s\" records=%d since=%s error=%q\n",
-		time.Now().Format(time.RFC3339Nano), where, l.missed, l.missedAt.Format(time.RFC3339Nano), l.missedErr.Error())
+		time.Now().Format(recordTime), where, l.missed, l.missedAt.Format(recordTime), l.missedErr.Error())
 }
 
 // miss sends p to the fallback while no file can be written.
@@ -208,7 +212,7 @@ func (l *File) rotate() {
 		// Keep writing to the same file rather than losing records.
 		l.nextRotate = l.size + l.maxSize/4
 		fmt.Fprintf(l.f, "time=%s level=WARN msg=\"log rotation failed; the log file keeps growing\" error=%q\n",
-			time.Now().Format(time.RFC3339Nano), shiftErr.Error())
+			time.Now().Format(recordTime), shiftErr.Error())
 		return
 	}
 	l.nextRotate = l.maxSize
@@ -219,10 +223,8 @@ func (l *File) rotate() {
 // the one that fails while a reader holds it without delete sharing, and
 // failing first changes nothing. (Renamed last, it failed after the oldest
 // kept file was deleted, and every retry deleted one more.) The old files
-// move up only as far as the first missing number, and the oldest is
-// deleted only when none is missing, so a rename of an old file that fails
-// (held too) leaves a gap that the next rotation fills, rather than
-// deleting again.
+// move up only as far as the first missing number, and a rename of one
+// that fails (held too) is undone with those before it (shiftOld).
 func (l *File) shift() error {
 	if l.maxFiles <= 0 {
 		return os.Remove(l.path)
@@ -245,7 +247,9 @@ func (l *File) shift() error {
 }
 
 // shiftOld moves NAME.1, NAME.2 ... up by one as far as the first missing
-// number, deleting NAME.maxFiles first when none is missing.
+// number; when none is missing, NAME.maxFiles goes first, to be deleted
+// once all have moved. A rename that fails (a reader holds the file)
+// undoes the ones before it, so a failed rotation deletes nothing.
 func (l *File) shiftOld() error {
 	gap := 1
 	for ; gap <= l.maxFiles; gap++ {
@@ -253,16 +257,28 @@ func (l *File) shiftOld() error {
 			break
 		}
 	}
-	if gap > l.maxFiles {
-		if err := os.Remove(l.name(l.maxFiles)); err != nil {
+	oldest := l.path + ".deleted"
+	os.Remove(oldest) // one a reader held at the last rotation
+	full := gap > l.maxFiles
+	if full {
+		if err := os.Rename(l.name(l.maxFiles), oldest); err != nil {
 			return err
 		}
 		gap = l.maxFiles
 	}
 	for i := gap - 1; i >= 1; i-- {
 		if err := os.Rename(l.name(i), l.name(i+1)); err != nil {
+			for j := i + 1; j < gap; j++ {
+				os.Rename(l.name(j+1), l.name(j))
+			}
+			if full {
+				os.Rename(oldest, l.name(l.maxFiles))
+			}
 			return err
 		}
+	}
+	if full {
+		os.Remove(oldest) // held by a reader: removed at the next rotation
 	}
 	return nil
 }
