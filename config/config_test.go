@@ -761,6 +761,11 @@ func TestConfigFileAsWindowsWritesIt(t *testing.T) {
 			t.Errorf("%s: want only the port problem, on line 5; got %v", name, err)
 		}
 	}
+	// ANSI (Windows-1252) with a non-ASCII letter: TOML is UTF-8 only.
+	_, err := Parse("ansi.toml", []byte("[mailroot]\nroot = 'mail root \xfc'\n"))
+	if err == nil || !strings.Contains(err.Error(), "ansi.toml:2: ") || !strings.Contains(err.Error(), "save the file as UTF-8") {
+		t.Errorf("Windows-1252: %v", err)
+	}
 }
 
 func TestOutboundTLSProblems(t *testing.T) {

@@ -140,6 +140,10 @@ func parse(name, base string, data []byte, machine string) (*Config, error) {
 			if backslashInQuotes(data, p.Line) {
 				p.Msg += "; in double quotes a backslash starts an escape: " + windowsPathHint
 			}
+			if strings.Contains(pe.Message, "invalid UTF-8") {
+				// An ANSI (Windows-1252) file with a non-ASCII letter.
+				p.Msg += "; save the file as UTF-8 (in Notepad: Save As, Encoding UTF-8)"
+			}
 		}
 		return nil, Errors{p}
 	}

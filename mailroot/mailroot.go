@@ -205,7 +205,7 @@ func ShareAdvice(path string) string {
 	if !IsNetworkPath(path) {
 		return ""
 	}
-	return "; the folder is on a network share: check that the share exists and can be reached from this machine, and that the account mailbridge runs as may write there (a Windows service running as LocalSystem uses the computer account, DOMAIN\\NAME$)"
+	return " (the folder is on a network share: check that the share exists and can be reached from this machine, and that the account mailbridge runs as may write there; a Windows service running as LocalSystem uses the computer account, DOMAIN\\NAME$)"
 }
 
 // CheckVolumes reports every pair of folders that must share a volume and
