@@ -67,15 +67,9 @@ func startTLSWith(t *testing.T, set func(*Config)) (*testServer, string, *x509.C
 	cfg := testConfig()
 	pki := testpki.New(t, "mailbridge test CA")
 	cfg.TLSConfig = &tls.Config{Certificates: []tls.Certificate{pki.ServerRSA(t, "mail.example.com", "127.0.0.1")}, MinVersion: tls.VersionTLS12}
-	pool := pki.Pool
 	set(&cfg)
-	ts := startServer(t, cfg)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ts.srv.ServeTLS(l)
-	return ts, l.Addr().String(), pool
+	ts, addr := serveTLS(t, cfg)
+	return ts, addr, pki.Pool
 }
 
 // waitLog waits until the server's log holds want.

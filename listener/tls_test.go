@@ -44,13 +44,21 @@ func startTLSServer(t *testing.T, startTLS bool) (*testServer, string, *x509.Cer
 	cfg := testConfig()
 	srvTLS, pool := testCA(t)
 	cfg.TLSConfig, cfg.StartTLS = srvTLS, startTLS
-	ts := startServer(t, cfg)
+	ts, addr := serveTLS(t, cfg)
+	return ts, addr, pool
+}
+
+// serveTLS starts a server with cfg, its plain port at ts.addr and its
+// implicit-TLS port at addr.
+func serveTLS(t *testing.T, cfg Config) (ts *testServer, addr string) {
+	t.Helper()
+	ts = startServer(t, cfg)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	go ts.srv.ServeTLS(l)
-	return ts, l.Addr().String(), pool
+	return ts, l.Addr().String()
 }
 
 func TestImplicitTLS(t *testing.T) {
