@@ -8,10 +8,10 @@
 //     their own), flushed to disk, closed, renamed into its folder and the
 //     folder is synced before Commit returns. A reader of the folder sees
 //     the whole file or nothing; after a crash the file is either complete
-//     in its folder or a leftover, which Open removes. On Linux, where the file system allows
-//     it, the file is instead created without a name in its folder
-//     (O_TMPFILE) and named by one link when complete: the same guarantees,
-//     no leftover after a crash, and less work per file.
+//     in its folder or a leftover, which Open removes. On Linux, where the
+//     file system allows it, the file is instead created without a name in
+//     its folder (O_TMPFILE) and named by one link when complete: the same
+//     guarantees, no leftover after a crash, and less work per file.
 //   - Claim moves a file between folders by one rename and syncs both
 //     folders: a file is in exactly one place, so what cannot be claimed is
 //     not processed twice.
@@ -30,7 +30,8 @@
 // every rename that finished before it started. On Linux, a file created
 // without a name is made durable by syncfs(2) on its file system, before
 // and after its link: one call covers every file committed meanwhile, in
-// any folder (group commit), where one fsync per file wrote the same inode
+// any folder on that file system (group commit; Drop may have one of its
+// own, with its own group), where one fsync per file wrote the same inode
 // table block and flushed the disk's write cache once for each file. The
 // price: the call also writes whatever else the file system holds
 // unwritten, so on a volume shared with heavy writers a reply may wait for
@@ -38,7 +39,7 @@
 // write cache (fdatasync): on file systems without a journal, syncfs alone
 // leaves the last metadata it writes in that cache. Because syncfs reports
 // a failed write once, to whichever call comes first, any failed sync
-// fails every commit it overlapped, in any folder.
+// fails every commit it overlapped, in any folder of its file system.
 package mailroot
 
 import (
