@@ -761,6 +761,14 @@ func TestConfigFileAsWindowsWritesIt(t *testing.T) {
 			t.Errorf("%s: want only the port problem, on line 5; got %v", name, err)
 		}
 	}
+	// UTF-16 cut short (found from outside: the error showed a U+FFFD).
+	path := filepath.Join(dir, "odd.toml")
+	if err := os.WriteFile(path, append(utf16le, 'x'), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(path); err == nil || !strings.Contains(err.Error(), "odd.toml: the file is UTF-16") {
+		t.Errorf("UTF-16 cut short: %v", err)
+	}
 	// ANSI (Windows-1252) with a non-ASCII letter: TOML is UTF-8 only.
 	_, err := Parse("ansi.toml", []byte("[mailroot]\nroot = 'mail root \xfc'\n"))
 	if err == nil || !strings.Contains(err.Error(), "ansi.toml:2: ") || !strings.Contains(err.Error(), "save the file as UTF-8") {

@@ -105,6 +105,9 @@ func Load(path string) (*Config, error) {
 	// and UTF-16 from PowerShell 5.1's ">" (the README's import-iis step
 	// run there). Such a file is read as the text it holds; TOML itself
 	// is UTF-8 only.
+	if (bytes.HasPrefix(data, []byte{0xFF, 0xFE}) || bytes.HasPrefix(data, []byte{0xFE, 0xFF})) && len(data)%2 != 0 {
+		return nil, Errors{{File: path, Msg: "the file is UTF-16 (it starts with a byte order mark) but holds an odd number of bytes: it was cut short or changed by a tool that does not know UTF-16; save it again, as UTF-8"}}
+	}
 	if data, _, err = transform.Bytes(unicode.BOMOverride(transform.Nop), data); err != nil {
 		return nil, fmt.Errorf("reading configuration %s: %w", path, err)
 	}
