@@ -20,7 +20,19 @@ import (
 // Microsoft 365). The other messages are deferred untried, and all go
 // once the password is right. Found from outside with postfix: 30 failed
 // logins within a second for 30 messages.
+//
+// With several connections, one logs in at a time until a login is known
+// to work: at a start with mail queued, every connection logged in at once
+// (found from outside: 3 failed logins for 3 connections), and a service
+// restarted a few times while the cause was looked for reached a lockout
+// threshold of 10.
 func TestWrongPasswordTriedOnceAnInterval(t *testing.T) {
+	for _, conns := range []int{1, 4} {
+		t.Run(fmt.Sprintf("%d connections", conns), func(t *testing.T) { testWrongPassword(t, conns) })
+	}
+}
+
+func testWrongPassword(t *testing.T, conns int) {
 	var attempts atomic.Int32
 	var good atomic.Bool
 	sink := smtpsink.Start(t, smtpsink.Hooks{Auth: func(user, pass string) error {
@@ -32,7 +44,7 @@ func TestWrongPasswordTriedOnceAnInterval(t *testing.T) {
 	}})
 	l := testLayout(t)
 	cfg := baseConfig(sink)
-	cfg.Connections = 1
+	cfg.Connections = conns
 	cfg.Retry = []time.Duration{3 * time.Second}
 	cfg.Sender.TLS = sender.TLSNone
 	cfg.Sender.Username, cfg.Sender.Password = "app", "right"

@@ -191,6 +191,12 @@ type Bridge struct {
 	authRefused *sender.Error
 	authAt      time.Time
 	authProbing bool
+	// authKnown is set once an attempt got past AUTH (since the start,
+	// or since the last 535): until then one connection at a time logs
+	// in, and the others wait for its outcome (authChange, closed and
+	// made anew at each outcome).
+	authKnown  bool
+	authChange chan struct{}
 }
 
 // New returns a bridge over root's Pickup, Queue and Badmail folders.
@@ -208,6 +214,7 @@ func New(cfg Config, root *mailroot.Root, log *slog.Logger) *Bridge {
 
 		irregularWarned: map[string]bool{},
 		unreachable:     map[string]bool{},
+		authChange:      make(chan struct{}),
 
 		openIfDone: openIfDone,
 		warnAfter:  time.Minute,

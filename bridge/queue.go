@@ -311,21 +311,47 @@ func (b *Bridge) wakeUnreachable(now time.Time) {
 // Directory's lockout threshold, Microsoft 365's smart lockout), for
 // every other use of it too. One delivery a first retry interval tries
 // (nil: go ahead), while the others keep their own retry times.
-func (b *Bridge) authHold(now time.Time) *sender.Error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	switch {
-	case b.authRefused == nil:
-		return nil
-	case !b.authProbing && now.Sub(b.authAt) >= b.cfg.Retry[0]:
-		b.authProbing = true
+//
+// Until a login is known to work (authKnown), one delivery at a time
+// tries, and the others wait here for its outcome: at a start with mail
+// queued and a wrong password, every connection logged in at once, and an
+// administrator restarting the service while looking for the cause added
+// as many failed logins each time.
+func (b *Bridge) authHold(ctx context.Context, now time.Time) *sender.Error {
+	if b.cfg.Sender.Username == "" {
 		return nil
 	}
-	r := *b.authRefused
-	r.Note = "" // its advice is this reply's too: said once
-	return &sender.Error{Stage: r.Stage, Host: r.Host,
-		Reply: fmt.Sprintf("not tried: the smart host refused the user name or the password at %s (%s); one message a retry interval tries again, so that the account is not locked out: check [outbound] username and password (or password_file, password_env)",
-			b.authAt.Format("15:04:05"), r.ReplyLine())}
+	for {
+		b.mu.Lock()
+		switch {
+		case b.authRefused != nil:
+			defer b.mu.Unlock()
+			if !b.authProbing && now.Sub(b.authAt) >= b.cfg.Retry[0] {
+				b.authProbing = true
+				return nil
+			}
+			r := *b.authRefused
+			r.Note = "" // its advice is this reply's too: said once
+			return &sender.Error{Stage: r.Stage, Host: r.Host,
+				Reply: fmt.Sprintf("not tried: the smart host refused the user name or the password at %s (%s); one message a retry interval tries again, so that the account is not locked out: check [outbound] username and password (or password_file, password_env)",
+					b.authAt.Format("15:04:05"), r.ReplyLine())}
+		case b.authKnown:
+			b.mu.Unlock()
+			return nil
+		case !b.authProbing:
+			b.authProbing = true
+			b.mu.Unlock()
+			return nil
+		}
+		wait := b.authChange
+		b.mu.Unlock()
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return &sender.Error{Stage: "connect", Host: b.cfg.Sender.Addr(), Reply: "not tried: mailbridge is stopping"}
+		}
+		now = time.Now()
+	}
 }
 
 // authOutcome records what an attempt says of our credentials: a 535
@@ -347,16 +373,22 @@ func (b *Bridge) authOutcome(results []sender.Result, now time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.authProbing = false
+	close(b.authChange) // the deliveries waiting in authHold look again
+	b.authChange = make(chan struct{})
 	switch {
 	case refused != nil:
+		b.authKnown = false
 		if b.authRefused == nil {
 			b.log.Error("the Outbound Server refused mailbridge's user name or password: messages are held, one tried again a retry interval, so that the account is not locked out; check [outbound] username and password",
 				"server", b.cfg.Sender.Addr(), "reply", refused.ReplyLine())
 		}
 		b.authRefused, b.authAt = refused, now
-	case past && b.authRefused != nil:
-		b.log.Info("the Outbound Server accepts mailbridge's user name and password again", "server", b.cfg.Sender.Addr())
-		b.authRefused = nil
+	case past:
+		b.authKnown = true
+		if b.authRefused != nil {
+			b.log.Info("the Outbound Server accepts mailbridge's user name and password again", "server", b.cfg.Sender.Addr())
+			b.authRefused = nil
+		}
 	}
 }
 
@@ -450,7 +482,7 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 	pending := m.pending(pm.To)
 	var results []sender.Result
 	if len(pending) > 0 {
-		if held := b.authHold(time.Now()); held != nil {
+		if held := b.authHold(ctx, time.Now()); held != nil {
 			results = make([]sender.Result, len(pending))
 			for i, r := range pending {
 				results[i] = sender.Result{Rcpt: r, Err: held}
