@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -104,5 +105,57 @@ func TestRefusedAtEndOfDataWording(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("no .BDR says %q", want)
 		}
+	}
+}
+
+// The one-login-at-a-time rule lasts only until a first attempt ends: a
+// smart host that accepts connections and never answers (so no login is
+// ever tried) is not waited out once per connection, one after the
+// other. After the first attempt's timeout, the others go together.
+func TestSilentSmartHostNotWaitedOutInTurn(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var open, most atomic.Int32
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			n := open.Add(1)
+			for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+			}
+			go func() { // silent until the client gives up
+				c.Read(make([]byte, 1))
+				open.Add(-1)
+				c.Close()
+			}()
+		}
+	}()
+	t.Cleanup(func() { ln.Close() })
+	l := testLayout(t)
+	cfg := baseConfig(nil)
+	cfg.Connections = 4
+	cfg.Retry = []time.Duration{time.Hour}
+	port := ln.Addr().(*net.TCPAddr).Port
+	cfg.Sender = sender.Config{Host: "127.0.0.1", Port: port, Hostname: "bridge.test", ConnectTimeout: time.Second, CommandTimeout: 500 * time.Millisecond,
+		TLS: sender.TLSNone, Username: "app", Password: "pw"}
+	h := start(t, l, cfg)
+	for i := 0; i < 4; i++ {
+		drop(t, l, fmt.Sprintf("m%d.eml", i), []byte(fmt.Sprintf("From: app@corp.test\r\nTo: r%d@y.test\r\n\r\nbody\r\n", i)))
+	}
+	deadline := time.Now().Add(wait)
+	for strings.Count(h.logs.String(), "result=deferred") < 4 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the four messages were not all tried:\n%s", h.logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// One attempt opens up to two connections (its second after the
+	// greeting's timeout): three at once are attempts side by side.
+	if most.Load() < 3 {
+		t.Errorf("the smart host had at most %d connections at once: the attempts waited for each other", most.Load())
 	}
 }

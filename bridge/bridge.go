@@ -191,10 +191,10 @@ type Bridge struct {
 	authRefused *sender.Error
 	authAt      time.Time
 	authProbing bool
-	// authKnown is set once an attempt got past AUTH (since the start,
-	// or since the last 535): until then one connection at a time logs
-	// in, and the others wait for its outcome (authChange, closed and
-	// made anew at each outcome).
+	// authKnown is set once an attempt ended without a 535 (since the
+	// start, or since the last 535): until then one connection at a time
+	// logs in, and the others wait for its outcome (authChange, closed
+	// and made anew at each outcome).
 	authKnown  bool
 	authChange chan struct{}
 }

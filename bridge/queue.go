@@ -312,11 +312,13 @@ func (b *Bridge) wakeUnreachable(now time.Time) {
 // every other use of it too. One delivery a first retry interval tries
 // (nil: go ahead), while the others keep their own retry times.
 //
-// Until a login is known to work (authKnown), one delivery at a time
+// Until a first attempt has ended (authKnown), one delivery at a time
 // tries, and the others wait here for its outcome: at a start with mail
 // queued and a wrong password, every connection logged in at once, and an
 // administrator restarting the service while looking for the cause added
-// as many failed logins each time.
+// as many failed logins each time. Once an attempt got past AUTH, or
+// ended before it, they go together again; after a 535 the hold above
+// takes over.
 func (b *Bridge) authHold(ctx context.Context, now time.Time) *sender.Error {
 	if b.cfg.Sender.Username == "" {
 		return nil
@@ -389,6 +391,11 @@ func (b *Bridge) authOutcome(results []sender.Result, now time.Time) {
 			b.log.Info("the Outbound Server accepts mailbridge's user name and password again", "server", b.cfg.Sender.Addr())
 			b.authRefused = nil
 		}
+	default:
+		// Ended before AUTH said anything (the smart host unreachable,
+		// silent, or offering no AUTH): no failed login to fear from
+		// the others, which need not wait out one such attempt each.
+		b.authKnown = true
 	}
 }
 
