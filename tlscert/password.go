@@ -1,9 +1,10 @@
 package tlscert
 
 import (
-	"bytes"
 	"strings"
-	"unicode/utf16"
+
+	"golang.org/x/text/encoding/unicode"
+	"golang.org/x/text/transform"
 )
 
 // PasswordFromFile is the password a password file holds, as Windows tools
@@ -14,24 +15,12 @@ import (
 // "secret \r\n"). A password that ends in white space is given inline or
 // in an environment variable instead.
 func PasswordFromFile(b []byte) string {
-	var s string
-	switch {
-	case bytes.HasPrefix(b, []byte{0xEF, 0xBB, 0xBF}):
-		s = string(b[3:])
-	case bytes.HasPrefix(b, []byte{0xFF, 0xFE}):
-		s = decodeUTF16(b[2:], func(p []byte) uint16 { return uint16(p[0]) | uint16(p[1])<<8 })
-	case bytes.HasPrefix(b, []byte{0xFE, 0xFF}):
-		s = decodeUTF16(b[2:], func(p []byte) uint16 { return uint16(p[1]) | uint16(p[0])<<8 })
-	default:
-		s = string(b)
+	// golang.org/x/text's BOMOverride, as config reads its file: a byte
+	// order mark selects UTF-8 or UTF-16; without one the bytes are taken
+	// as they are.
+	text, _, err := transform.Bytes(unicode.BOMOverride(transform.Nop), b)
+	if err != nil {
+		text = b
 	}
-	return strings.TrimRight(s, " \t\r\n")
-}
-
-func decodeUTF16(b []byte, unit func([]byte) uint16) string {
-	u := make([]uint16, 0, len(b)/2)
-	for ; len(b) >= 2; b = b[2:] {
-		u = append(u, unit(b))
-	}
-	return string(utf16.Decode(u))
+	return strings.TrimRight(string(text), " \t\r\n")
 }
