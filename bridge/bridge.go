@@ -197,6 +197,10 @@ type Bridge struct {
 	// and made anew at each outcome).
 	authKnown  bool
 	authChange chan struct{}
+
+	// slots keeps the workers' connections under a limit the smart host
+	// showed (connSlots).
+	slots *connSlots
 }
 
 // New returns a bridge over root's Pickup, Queue and Badmail folders.
@@ -215,6 +219,7 @@ func New(cfg Config, root *mailroot.Root, log *slog.Logger) *Bridge {
 		irregularWarned: map[string]bool{},
 		unreachable:     map[string]bool{},
 		authChange:      make(chan struct{}),
+		slots:           newConnSlots(),
 
 		openIfDone: openIfDone,
 		warnAfter:  time.Minute,

@@ -238,7 +238,13 @@ func (b *Bridge) recoverQueue() error {
 // deliverLoop is one worker with its own connection to the smart host.
 func (b *Bridge) deliverLoop(ctx context.Context) {
 	s := sender.NewSession(b.cfg.Sender)
-	defer s.Close()
+	held := false // this worker counts in b.slots
+	defer func() {
+		s.Close()
+		if held {
+			b.slots.release()
+		}
+	}()
 	for {
 		// An idle connection is closed after a short while; the smart host
 		// would time it out anyway.
@@ -248,13 +254,33 @@ func (b *Bridge) deliverLoop(ctx context.Context) {
 				return
 			}
 			s.Close()
+			if held {
+				b.slots.release()
+				held = false
+			}
 			id, ok = b.queue.Pop(ctx, 0)
 			if !ok {
 				return
 			}
 		}
+		if !held && b.cfg.Sender.Host != "" {
+			if !b.slots.take(time.Now()) {
+				// At the smart host's limit: the message goes over a
+				// connection that is open, and this worker waits.
+				b.queue.Done(id, time.Now())
+				if !b.slots.wait(ctx) {
+					return
+				}
+				continue
+			}
+			held = true
+		}
 		next := b.deliver(ctx, s, id)
 		b.queue.Done(id, next)
+		if held && !s.Open() {
+			b.slots.release()
+			held = false
+		}
 		if next.IsZero() {
 			b.mu.Lock()
 			delete(b.msgs, id)
@@ -535,6 +561,9 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 		if len(st.Done) > 0 || st.Attempts > 0 {
 			b.checkpoint(id, m, pm, open)
 		}
+		return now
+	}
+	if b.oneTooMany(id, results, now) {
 		return now
 	}
 	st.Attempts++

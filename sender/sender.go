@@ -235,6 +235,9 @@ type Error struct {
 	// Note, when not "", is our explanation of a reply that is not what
 	// it seems: a 5xx that is transient, say.
 	Note string
+	// ConnectionLimit is set when the smart host refused the connection
+	// as one too many from this client (421 "too many connections").
+	ConnectionLimit bool
 	// Err is the underlying error.
 	Err error
 }
@@ -426,6 +429,9 @@ const dataTermination = 10 * time.Minute
 // (RFC 5321 section 6.1). The listener gives a message being stored the
 // same 10 seconds.
 const endGrace = 10 * time.Second
+
+// Open reports whether the session holds a connection to the smart host.
+func (s *Session) Open() bool { return s.c != nil }
 
 // NewSession returns a session that connects on first use.
 func NewSession(cfg Config) *Session {

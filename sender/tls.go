@@ -266,6 +266,7 @@ func (s *Session) refused(stage string, err error, conn net.Conn) *Error {
 		// connections has exceeded a limit": our connections over its
 		// limit per client (found from outside).
 		e.Note = "the smart host limits the connections it takes from one client: lower [outbound] connections (4 by default) to its limit; retried as a temporary failure"
+		e.ConnectionLimit = true
 		return e
 	}
 	if e.Code < 500 || e.Code > 599 {

@@ -45,8 +45,9 @@ type Sink struct {
 	Host string
 	Port int
 
-	srv *smtp.Server
-	l   net.Listener
+	srv     *smtp.Server
+	l       net.Listener
+	limited *limitListener // StartLimited's
 
 	mu       sync.Mutex
 	hooks    Hooks
@@ -86,6 +87,78 @@ func StartAt(tb testing.TB, addr string, hooks Hooks) *Sink {
 	s := startOn(tb, l, hooks, nil)
 	tb.Cleanup(func() { s.Close() })
 	return s
+}
+
+// StartLimited runs a sink on 127.0.0.1:0 that takes at most limit
+// connections at a time, as postfix does with
+// smtpd_client_connection_count_limit: one more is answered "421 4.7.0
+// sink.test Error: too many connections from IP" and closed.
+func StartLimited(tb testing.TB, hooks Hooks, limit int) *Sink {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ll := &limitListener{Listener: l, limit: limit}
+	s := startOn(tb, ll, hooks, nil)
+	s.limited = ll
+	tb.Cleanup(func() { s.Close() })
+	return s
+}
+
+// Refused is the number of connections a StartLimited sink refused.
+func (s *Sink) Refused() int {
+	if s.limited == nil {
+		return 0
+	}
+	s.limited.mu.Lock()
+	defer s.limited.mu.Unlock()
+	return s.limited.refused
+}
+
+type limitListener struct {
+	net.Listener
+	limit int
+
+	mu      sync.Mutex
+	open    int
+	refused int
+}
+
+func (l *limitListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		l.mu.Lock()
+		if l.open >= l.limit {
+			l.refused++
+			l.mu.Unlock()
+			ip, _, _ := net.SplitHostPort(c.RemoteAddr().String())
+			c.Write([]byte("421 4.7.0 sink.test Error: too many connections from " + ip + "\r\n"))
+			c.Close()
+			continue
+		}
+		l.open++
+		l.mu.Unlock()
+		return &countedConn{Conn: c, l: l}, nil
+	}
+}
+
+type countedConn struct {
+	net.Conn
+	l    *limitListener
+	once sync.Once
+}
+
+func (c *countedConn) Close() error {
+	c.once.Do(func() {
+		c.l.mu.Lock()
+		c.l.open--
+		c.l.mu.Unlock()
+	})
+	return c.Conn.Close()
 }
 
 // TLSOptions make a sink speak TLS: STARTTLS offered on the plain port, or

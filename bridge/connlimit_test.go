@@ -1,0 +1,77 @@
+package bridge
+
+import (
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mailbridge/mailbridge/internal/smtpsink"
+)
+
+// A smart host that takes one connection from us at a time (postfix's
+// smtpd_client_connection_count_limit = 1) while we open 4: the refused
+// connections cost no message a retry interval, every message goes over
+// the connection that works, and the log says once what to set. Found
+// from outside: 12 messages sent 1 at once, 3 at the first retry.
+func TestConnectionLimitLearnt(t *testing.T) {
+	sink := smtpsink.StartLimited(t, smtpsink.Hooks{}, 1)
+	l := testLayout(t)
+	cfg := baseConfig(sink)
+	cfg.Connections = 4
+	cfg.Retry = []time.Duration{time.Hour} // a deferred message would not come in time
+	h := start(t, l, cfg)
+	const n = 12
+	for i := 0; i < n; i++ {
+		drop(t, l, fmt.Sprintf("lim%02d.eml", i), []byte(fmt.Sprintf("From: a@x.test\r\nTo: b@y.test\r\nSubject: %d\r\n\r\nbody %d\r\n", i, i)))
+	}
+	sink.WaitFor(t, wait, fmt.Sprint(n, " messages"), count(n))
+	waitEmpty(t, l)
+	seen := map[string]bool{}
+	for _, m := range sink.Messages() {
+		seen[string(m.Data)] = true
+	}
+	if len(sink.Messages()) != n || len(seen) != n {
+		t.Fatalf("%d messages, %d distinct, want %d", len(sink.Messages()), len(seen), n)
+	}
+	logs := h.logs.String()
+	if strings.Contains(logs, "result=deferred") || strings.Contains(logs, "attempt=2") {
+		t.Errorf("a message was deferred:\n%s", logs)
+	}
+	if sink.Refused() > 0 {
+		if c := strings.Count(logs, "set [outbound] connections = 1"); c != 1 {
+			t.Errorf("advice said %d times, want once:\n%s", c, logs)
+		}
+	}
+	t.Logf("%d connections refused", sink.Refused())
+}
+
+// When the smart host's connections are taken by other clients, none of
+// ours open, a refusal is not a limit on ours: the message is deferred
+// like any other, and tried again at its retry.
+func TestConnectionLimitOfOthers(t *testing.T) {
+	sink := smtpsink.StartLimited(t, smtpsink.Hooks{}, 1)
+	other, err := net.Dial("tcp", sink.Addr) // another client holds the slot
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := testLayout(t)
+	cfg := baseConfig(sink)
+	cfg.Retry = []time.Duration{300 * time.Millisecond}
+	h := start(t, l, cfg)
+	drop(t, l, "busy.eml", []byte("From: a@x.test\r\nTo: b@y.test\r\n\r\nwhile busy\r\n"))
+	deadline := time.Now().Add(wait)
+	for !strings.Contains(h.logs.String(), "result=deferred") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no deferral:\n%s", h.logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if logs := h.logs.String(); !strings.Contains(logs, "too many connections") || !strings.Contains(logs, "lower [outbound] connections") || strings.Contains(logs, "handed over") {
+		t.Fatalf("log:\n%s", logs)
+	}
+	other.Close()
+	sink.WaitFor(t, wait, "the message", count(1))
+	waitEmpty(t, l)
+}
