@@ -74,7 +74,20 @@ var (
 		Message: "Bad sender address syntax: control characters are not allowed"}
 	errBadRcpt = &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 3},
 		Message: "Bad recipient address syntax: control characters are not allowed"}
+	// RFC 5321 section 4.5.3.1.3: a path is at most 256 octets with its
+	// angle brackets, and section 4.5.3.1.10 names the reply. Found from
+	// outside: a 60,000-character address was accepted, echoed in a reply
+	// far past 512 octets and written as an x-receiver line far past RFC
+	// 5322's 998.
+	errLongSender = &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 7},
+		Message: "Path too long: a sender address is at most 254 characters (RFC 5321)"}
+	errLongRcpt = &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 3},
+		Message: "Path too long: a recipient address is at most 254 characters (RFC 5321)"}
 )
+
+// maxAddress is the longest address in a path: 256 octets less "<" and
+// ">" (RFC 5321 section 4.5.3.1.3).
+const maxAddress = 254
 
 // tooManyRcpts refuses a recipient past MaxRecipients with go-smtp's own
 // reply text. The session enforces the limit, not go-smtp (Server.MaxRecipients
@@ -110,6 +123,9 @@ func (s *session) Mail(from string, _ *smtp.MailOptions) error {
 	if hasControl(from) {
 		return errBadSender
 	}
+	if len(from) > maxAddress {
+		return errLongSender
+	}
 	s.inTx = true
 	s.from = compat.QuoteLocal(from)
 	s.seen, s.local, s.remote = nil, nil, nil
@@ -123,6 +139,9 @@ func (s *session) Mail(from string, _ *smtp.MailOptions) error {
 func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	if hasControl(to) {
 		return errBadRcpt
+	}
+	if len(to) > maxAddress {
+		return errLongRcpt
 	}
 	to = compat.QuoteLocal(to)
 	route := s.s.route(to, addrIP(s.conn.RemoteAddr()))

@@ -1,0 +1,159 @@
+package listener
+
+import (
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A client that pipelines commands and never reads its replies: once a
+// reply cannot be written within the command timeout, the session ends.
+// Found from outside: go-smtp kept reading and answering into a failed
+// writer at full speed, holding the connection slot, and with the W3C log
+// on, every command waited in memory for a reply that never went out
+// (1.6 GB in 3 seconds).
+func TestClientNotReadingIsClosed(t *testing.T) {
+	for _, logged := range []bool{false, true} {
+		name := "no W3C log"
+		if logged {
+			name = "W3C log"
+		}
+		t.Run(name, func(t *testing.T) {
+			cfg := testConfig()
+			cfg.CommandTimeout = 500 * time.Millisecond
+			cfg.MaxConnections = 1 // the next client is served once the slot is free
+			var ts *testServer
+			if logged {
+				ts, _ = startLogged(t, cfg)
+			} else {
+				ts = startServer(t, cfg)
+			}
+			nc, err := net.Dial("tcp", ts.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			nc.(*net.TCPConn).SetReadBuffer(4096)
+			stop := make(chan struct{})
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				batch := []byte(strings.Repeat("NOOP\r\n", 1000))
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					_ = nc.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+					if _, err := nc.Write(batch); err != nil && !isTimeout(err) {
+						return // closed by the server
+					}
+				}
+			}()
+			defer func() { close(stop); nc.Close(); <-done }()
+			// Its slot is freed: the server serves the next client. (The
+			// client itself may learn of the close only at its next
+			// zero-window probe, seconds later.)
+			// Before the fix the session ended after about 20 s (of 200 MB
+			// of commands read, in QA's run): 20 command timeouts is the
+			// bound on the functional property, not a measurement.
+			deadline := time.Now().Add(20 * cfg.CommandTimeout)
+			for {
+				c := dial(t, ts.addr)
+				if g := c.reply(); strings.HasPrefix(g, "220 ") {
+					c.expect("EHLO client.test", "250")
+					if r := c.cmd("NOOP"); r != "250 2.0.0 OK" {
+						t.Fatalf("NOOP: %q", r)
+					}
+					break
+				}
+				c.c.Close()
+				if time.Now().After(deadline) {
+					t.Fatalf("the session did not end:\n%s", ts.logs.String())
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		})
+	}
+}
+
+func isTimeout(err error) bool {
+	ne, ok := err.(net.Error)
+	return ok && ne.Timeout()
+}
+
+// A TAB inside the HELO or EHLO name is refused like any control
+// character (README, "Limits"): it would reach the Received header.
+func TestGreetingWithTabRefused(t *testing.T) {
+	ts := startServer(t, testConfig())
+	c := dial(t, ts.addr)
+	c.reply()
+	for _, cmd := range []string{
+		"EHLO x\t([10.9.9.9])\tby\ttrusted.example",
+		"HELO a\tb",
+	} {
+		if r := c.cmd(cmd); !strings.HasPrefix(r, "501 5.5.4 ") {
+			t.Errorf("%q: %q", cmd, r)
+		}
+	}
+	// Leading and trailing blanks are no part of the name.
+	if r := c.cmd("EHLO client.example\t"); !strings.HasPrefix(r, "250") {
+		t.Errorf("trailing TAB: %q", r)
+	}
+}
+
+// An address longer than a path allows (RFC 5321 section 4.5.3.1.3: 256
+// octets with its brackets) gets 501 Path too long; one at the limit is
+// accepted.
+func TestAddressTooLong(t *testing.T) {
+	ts := startServer(t, testConfig())
+	c := dial(t, ts.addr)
+	c.hello()
+	at := func(n int) string { return strings.Repeat("a", n-len("@example.com")) + "@example.com" }
+	if r := c.cmd("MAIL FROM:<" + at(255) + ">"); !strings.HasPrefix(r, "501 5.1.7 Path too long") {
+		t.Fatalf("long sender: %q", r)
+	}
+	if r := c.cmd("MAIL FROM:<" + at(254) + ">"); !strings.HasPrefix(r, "250") {
+		t.Fatalf("sender at the limit: %q", r)
+	}
+	if r := c.cmd("RCPT TO:<" + at(60000) + ">"); !strings.HasPrefix(r, "501 5.1.3 Path too long") || len(r) > 512 {
+		t.Fatalf("long recipient: %q", r[:min(len(r), 200)])
+	}
+	if r := c.cmd("RCPT TO:<" + at(254) + ">"); !strings.HasPrefix(r, "250") {
+		t.Fatalf("recipient at the limit: %q", r)
+	}
+}
+
+// A command line sent a byte at a time, each before the command timeout
+// but never ending, is cut off at the command timeout after it began
+// (421 4.4.2), as an idle client is: each byte does not buy another
+// timeout.
+func TestSlowCommandLineTimesOut(t *testing.T) {
+	cfg := testConfig()
+	cfg.CommandTimeout = 600 * time.Millisecond
+	ts := startServer(t, cfg)
+	c := dial(t, ts.addr)
+	c.hello()
+	line := "MAIL FROM:<slow@example.com>" + strings.Repeat(" ", 100)
+	cut := false
+	for i := 0; i < len(line) && !cut; i++ {
+		if _, err := c.c.Write([]byte{line[i]}); err != nil {
+			cut = true // closed
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+		_ = c.c.SetReadDeadline(time.Now().Add(time.Millisecond))
+		if b, err := c.br.Peek(1); err == nil && len(b) > 0 {
+			cut = true // a reply came
+		}
+	}
+	if !cut {
+		t.Fatalf("%d bytes sent at 5 a second, still no reply", len(line))
+	}
+	_ = c.c.SetReadDeadline(time.Time{})
+	if r := c.reply(); r != "421 4.4.2 mail.example.com Timeout waiting for client input, closing transmission channel" {
+		t.Fatalf("reply %q", r)
+	}
+	c.waitClosed()
+}
