@@ -1,9 +1,12 @@
 package listener
 
 import (
+	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"strings"
 
 	"github.com/emersion/go-message"
@@ -36,74 +39,468 @@ func (e *errPartTooBig) replyName() string {
 	}, e.name)
 }
 
-// maxDepth bounds how deep largestPart follows nested multiparts and
-// forwarded messages; what is deeper is measured whole, as one attachment
-// (no mail client nests so deep: such a message is built to slip past a
-// filter).
-const maxDepth = 50
+const (
+	// maxDepth bounds how deep largestPart follows nested multiparts and
+	// forwarded messages; what is deeper is measured whole, as one
+	// attachment (no mail client nests so deep: such a message is built to
+	// slip past a filter).
+	maxDepth = 50
+	// maxFieldBytes is how much of a Content-Type, Content-Disposition or
+	// Content-Transfer-Encoding field is held: enough for any file name a
+	// client writes (RFC 2231 continuations included). A longer one makes
+	// the part unreadable, and it is measured whole (see largestPart).
+	maxFieldBytes = 16 << 10
+	// maxBoundary bounds a boundary held for each open multipart. RFC 2046
+	// section 5.1.1 allows 70 characters; a longer one is accepted, as
+	// clients do, up to a line's length (RFC 5322 section 2.1.1).
+	maxBoundary = 998
+	// readBuffer is the longest piece of a line read at once: it holds
+	// "--", any boundary, "--" and the line end, so a delimiter's start
+	// is always in a line's first piece.
+	readBuffer = 64 << 10
+)
+
+// Names for what is measured but has no name of its own.
+const (
+	nameTooDeep    = "(nested more than 50 levels deep)"
+	nameOutside    = "(text outside the MIME parts)"
+	nameUnreadable = "(part with an unreadable header)"
+)
 
 // largestPart walks a MIME message and returns an *errPartTooBig for the
-// first attachment whose decoded body exceeds limit. A message that is not
-// valid MIME is not an error: it is stored as received, as IIS did.
+// first attachment whose decoded body exceeds limit, or the error that
+// kept it from reading r. A message that is not MIME is not an error: it
+// is stored as received, as IIS did.
 //
 // An attachment is what a mail client shows as a file: every leaf part
 // except a text part that is neither marked "attachment" nor named (the
 // message's own text, whose size max_message_size governs). A forwarded
 // message (message/rfc822) is walked into, so that its attachments are
 // measured one by one, as they were in the original message.
+//
+// The walk is one pass over r, line by line, holding per message only the
+// open multiparts' boundaries and three fields of the part being read
+// (Content-Type, -Disposition, -Transfer-Encoding, each at most
+// maxFieldBytes): memory does not grow with the size or the number of
+// header fields. (go-message, which this replaced, held every field of a
+// part's header, about 75 times its size for fields of a few bytes, with
+// no limit below the top level.)
+//
+// What the walk cannot read is never a way past the limit; it keeps
+// walking, as mail clients do, rather than refusing the message, because
+// the clients that will show its attachments are just as lenient:
+//   - a header line that is not a field (no colon, a space or 8-bit byte
+//     in the name, a continuation with nothing to continue) is skipped and
+//     the header goes on: every field after it still counts;
+//   - a delimiter is found by its line alone (RFC 2046 section 5.1.1),
+//     whatever the part before it held, so one broken part does not hide
+//     the next;
+//   - a part whose structure cannot be known (two differing Content-Type,
+//     Content-Disposition or Content-Transfer-Encoding fields, one longer
+//     than maxFieldBytes, a multipart without a usable boundary, nesting
+//     deeper than maxDepth) is measured whole, as one attachment: counting
+//     too much can refuse only a message bigger than the limit, where
+//     counting too little would let its attachment through;
+//   - text outside every part (a multipart's preamble and epilogue, RFC
+//     2046 section 5.1.1) is measured too: no client writes more than a
+//     line there, and a delimiter a lenient client sees and we do not
+//     would otherwise hide an attachment in it;
+//   - base64 and quoted-printable are counted, not decoded: a byte a
+//     decoder would stop at is skipped (base64) or counted as itself
+//     (quoted-printable), as clients do, instead of ending the count.
 func largestPart(r io.Reader, limit int64) error {
-	e, err := message.Read(r)
-	if err != nil && !message.IsUnknownCharset(err) && !message.IsUnknownEncoding(err) {
-		return nil
+	// A bufio.Reader of this size already (session.go's) is used as is.
+	br := bufio.NewReaderSize(r, readBuffer)
+	w := &mimeWalk{limit: limit, state: inHeader, cand: -1}
+	atStart := true
+	for {
+		line, err := br.ReadSlice('\n')
+		if len(line) > 0 {
+			// The last line may lack its line end (BDAT, RFC 3030);
+			// it ends there all the same.
+			complete := line[len(line)-1] == '\n' || errors.Is(err, io.EOF)
+			if werr := w.chunk(line, atStart, complete); werr != nil {
+				return werr
+			}
+			atStart = complete
+		}
+		switch {
+		case err == nil, errors.Is(err, bufio.ErrBufferFull):
+		case errors.Is(err, io.EOF):
+			return w.end()
+		default:
+			return fmt.Errorf("reading the message to measure its attachments: %w", err)
+		}
 	}
-	return walkPart(e, limit, 0)
 }
 
-func walkPart(e *message.Entity, limit int64, depth int) error {
-	if depth > maxDepth {
-		n, _ := io.Copy(io.Discard, io.LimitReader(e.Body, limit+1))
-		if n > limit {
-			return &errPartTooBig{name: fmt.Sprintf("(nested more than %d levels deep)", maxDepth), size: limit}
-		}
+// States of a mimeWalk.
+const (
+	inHeader  = iota // a header block: the message's, a part's or a forwarded message's
+	inLeaf           // the body of a part that has no parts
+	inOutside        // a multipart's preamble or epilogue
+)
+
+// Transfer encodings, as counted (RFC 2045 section 6).
+const (
+	encIdentity = iota // 7bit, 8bit, binary, and any we do not know: as sent
+	encBase64
+	encQP
+)
+
+// frame is an open multipart.
+type frame struct {
+	delim []byte // "--" and the boundary
+	depth int    // the multipart's depth
+}
+
+// field is one kept header field, unfolded as go-message's textproto does
+// (continuation lines trimmed and joined by a space).
+type field struct {
+	val      []byte
+	n        int  // how many fields of this name the header has
+	differ   bool // a second one differs from the first
+	over     bool // longer than maxFieldBytes
+	current  bool // the last line read belongs to this field
+	building bool // the first of its name, still being read
+}
+
+type mimeWalk struct {
+	limit  int64
+	frames []frame
+	state  int
+	depth  int // of the entity whose header or body is being read
+
+	// The header being read.
+	ct, cd, cte field
+	second      []byte // a second field of a kept name, being read
+
+	// The leaf being measured.
+	measure bool // it is an attachment
+	name    string
+	enc     int
+	n       int64 // decoded bytes so far (base64: alphabet characters)
+	eol     int64 // the line end held back: it may belong to a delimiter
+
+	outside int64 // bytes of the current preamble or epilogue
+
+	// Whether the line being read is a delimiter is settled at its end:
+	// one longer than the reader's buffer (a delimiter and that much
+	// white space) comes in pieces. cand is the frame the line would end,
+	// or -1, and candClose whether it is a close delimiter.
+	cand      int
+	candClose bool
+}
+
+// chunk takes the next piece of input: a whole line, or a piece of one
+// longer than the reader's buffer (start tells whether it begins a line,
+// complete whether it ends one).
+func (w *mimeWalk) chunk(p []byte, start, complete bool) error {
+	if start {
+		w.cand, w.candClose = w.delimiter(p)
+	} else if w.cand >= 0 && len(bytes.Trim(p, " \t\r\n")) > 0 {
+		w.cand = -1
+	}
+	if complete && w.cand >= 0 {
+		w.endAt(w.cand, w.candClose)
+		w.cand = -1
 		return nil
 	}
-	if mr := e.MultipartReader(); mr != nil {
-		for {
-			p, err := mr.NextPart()
-			if err != nil {
-				if errors.Is(err, io.EOF) {
-					return nil
-				}
-				if message.IsUnknownCharset(err) || message.IsUnknownEncoding(err) {
-					if p == nil {
-						continue
-					}
-				} else {
-					return nil
-				}
-			}
-			if err := walkPart(p, limit, depth+1); err != nil {
-				return err
-			}
+	// The pieces of a long line that may be a delimiter are read as
+	// what they would be if it is not: at most they are counted once
+	// too often.
+	switch w.state {
+	case inHeader:
+		w.headerLine(p, start, complete)
+	case inLeaf:
+		return w.body(p, complete)
+	case inOutside:
+		w.outside += int64(len(p))
+		if w.outside > w.limit {
+			return &errPartTooBig{name: nameOutside, size: w.limit}
 		}
 	}
-	t, _, _ := e.Header.ContentType()
-	if strings.EqualFold(t, "message/rfc822") || strings.EqualFold(t, "message/global") {
+	return nil
+}
+
+// delimiter tells whether line (or a long line's first piece) is a
+// delimiter of an open multipart, and which: the index of its frame, or -1.
+// RFC 2046 section 5.1.1: "--" and the boundary, then optional white space,
+// then the line end; "--" after the boundary closes the multipart. The
+// innermost multipart whose boundary matches wins; the ones inside it end
+// with it, as in clients that check every enclosing boundary (a part cut
+// short by its parent's delimiter).
+func (w *mimeWalk) delimiter(line []byte) (i int, close bool) {
+	if len(w.frames) == 0 || len(line) < 3 || line[0] != '-' || line[1] != '-' {
+		return -1, false
+	}
+	line = bytes.TrimRight(line, " \t\r\n")
+	for i = len(w.frames) - 1; i >= 0; i-- {
+		d := w.frames[i].delim
+		if !bytes.HasPrefix(line, d) {
+			continue
+		}
+		switch rest := line[len(d):]; {
+		case len(rest) == 0:
+			return i, false
+		case len(rest) == 2 && rest[0] == '-' && rest[1] == '-':
+			return i, true
+		}
+	}
+	return -1, false
+}
+
+// endAt ends what a delimiter of frames[i] ends: a new part's header
+// follows, or, after a close delimiter, the multipart's epilogue.
+func (w *mimeWalk) endAt(i int, close bool) {
+	if close {
+		w.frames = w.frames[:i]
+		w.state = inOutside
+		w.outside = 0
+		return
+	}
+	w.frames = w.frames[:i+1]
+	w.newHeader(w.frames[i].depth + 1)
+}
+
+func (w *mimeWalk) newHeader(depth int) {
+	w.state = inHeader
+	w.depth = depth
+	w.ct, w.cd, w.cte = field{val: w.ct.val[:0]}, field{val: w.cd.val[:0]}, field{val: w.cte.val[:0]}
+	w.second = w.second[:0]
+}
+
+// headerLine reads one line (or piece) of a header block. RFC 5322 section
+// 2.2 (with section 4.5's white space before the colon, which RFC 2045
+// section 3 takes for MIME fields too): a field is a name of printable
+// ASCII but the colon, a colon and a value that continues on lines
+// beginning with white space; an empty line ends the block.
+func (w *mimeWalk) headerLine(p []byte, start, complete bool) {
+	if !start {
+		w.appendValue(trimEOL(p)) // a line longer than the reader's buffer
+		return
+	}
+	content := trimEOL(p)
+	if len(content) == 0 {
+		if complete {
+			w.closeFields()
+			w.endHeader()
+		}
+		return
+	}
+	if content[0] == ' ' || content[0] == '\t' {
+		// A continuation: joined by a space, as go-message unfolds.
+		if v := bytes.Trim(content, " \t"); len(v) > 0 {
+			w.appendValue([]byte{' '})
+			w.appendValue(v)
+		}
+		return
+	}
+	w.closeFields()
+	colon := bytes.IndexByte(content, ':')
+	if colon < 0 {
+		return // not a field: skipped, the header goes on
+	}
+	name := bytes.TrimRight(content[:colon], " \t")
+	for _, c := range name {
+		if c < 33 || c > 126 {
+			return // not a field name: skipped
+		}
+	}
+	var f *field
+	switch {
+	case asciiEqualFold(name, "Content-Type"):
+		f = &w.ct
+	case asciiEqualFold(name, "Content-Disposition"):
+		f = &w.cd
+	case asciiEqualFold(name, "Content-Transfer-Encoding"):
+		f = &w.cte
+	default:
+		return
+	}
+	f.n++
+	f.current = true
+	f.building = f.n == 1
+	if !f.building {
+		w.second = w.second[:0]
+	}
+	w.appendValue(bytes.Trim(content[colon+1:], " \t"))
+}
+
+func (w *mimeWalk) fields() [3]*field { return [3]*field{&w.ct, &w.cd, &w.cte} }
+
+// appendValue adds to the field being read, if it is one kept, up to
+// maxFieldBytes; a value goes on across a long line's pieces and
+// continuation lines until the next field or the empty line.
+func (w *mimeWalk) appendValue(v []byte) {
+	for _, f := range w.fields() {
+		if !f.current {
+			continue
+		}
+		buf := &f.val
+		if !f.building {
+			buf = &w.second
+		}
+		if len(*buf)+len(v) > maxFieldBytes {
+			f.over = true
+			return
+		}
+		*buf = append(*buf, v...)
+	}
+}
+
+// closeFields ends the field being read. A second field of a kept name
+// that means another structure than the first makes the header ambiguous:
+// RFC 2045 allows one, and clients differ on which one they obey. (One that
+// differs only in, say, the charset, as some bulk mailers write, changes
+// nothing measured.)
+func (w *mimeWalk) closeFields() {
+	for _, f := range w.fields() {
+		if f.current && !f.building && !bytes.EqualFold(w.second, f.val) &&
+			(f == &w.cte || structure(w.second) != structure(f.val)) {
+			f.differ = true
+		}
+		f.current, f.building = false, false
+	}
+}
+
+// structure is what of a Content-Type or Content-Disposition value the
+// walk obeys: the type, the boundary, and whether there is a name.
+func structure(v []byte) string {
+	t, p, err := mime.ParseMediaType(string(v))
+	if err != nil {
+		return "\x00" + string(v)
+	}
+	named := p["name"] != "" || p["filename"] != ""
+	return fmt.Sprintf("%s %q %t", strings.ToLower(t), p["boundary"], named)
+}
+
+// endHeader decides, at the empty line, what the entity is.
+func (w *mimeWalk) endHeader() {
+	ct := string(w.ct.val)
+	w.enc = encIdentity
+	switch cte := bytes.TrimSpace(w.cte.val); {
+	case asciiEqualFold(cte, "base64"):
+		w.enc = encBase64
+	case asciiEqualFold(cte, "quoted-printable"):
+		w.enc = encQP
+	}
+	unreadable := false
+	for _, f := range w.fields() {
+		unreadable = unreadable || f.differ || f.over
+	}
+	if w.depth > maxDepth {
+		w.leaf(true, nameTooDeep)
+		return
+	}
+	t, params, err := mime.ParseMediaType(ct)
+	t = strings.ToLower(t)
+	switch {
+	case unreadable:
+		name, _ := attachmentName(w.header())
+		if w.ct.over || w.cd.over {
+			name = nameUnreadable
+		}
+		w.leaf(true, name)
+	case strings.HasPrefix(t, "multipart/"):
+		b := params["boundary"]
+		if err != nil || b == "" || len(b) > maxBoundary || strings.ContainsAny(b, "\r\n") {
+			// RFC 2046 section 5.1.1: the boundary parameter is
+			// required; without one the parts cannot be told apart.
+			name, _ := attachmentName(w.header())
+			w.leaf(true, name)
+			return
+		}
+		w.frames = append(w.frames, frame{delim: []byte("--" + b), depth: w.depth})
+		w.state = inOutside
+		w.outside = 0
+	case (t == "message/rfc822" || t == "message/global") && w.enc == encIdentity:
 		// RFC 2046 section 5.2.1 (and RFC 6532 section 3.5 for
-		// message/global): the body is a whole message.
-		inner, err := message.Read(e.Body)
-		if err != nil && !message.IsUnknownCharset(err) && !message.IsUnknownEncoding(err) {
-			return nil
-		}
-		return walkPart(inner, limit, depth+1)
+		// message/global): the body is a whole message. (Encoded in
+		// base64 against section 5.2.1, it is measured as a file.)
+		w.newHeader(w.depth + 1)
+	default:
+		name, ok := attachmentName(w.header())
+		w.leaf(ok, name)
 	}
-	name, isAttachment := attachmentName(e)
-	if !isAttachment {
+}
+
+// header is the part's kept fields as go-message's Header, whose parsing
+// of parameters (RFC 2231, and RFC 2047 words that clients write in them)
+// names the part.
+func (w *mimeWalk) header() message.Header {
+	var h message.Header
+	if w.ct.n > 0 {
+		h.Set("Content-Type", string(w.ct.val))
+	}
+	if w.cd.n > 0 {
+		h.Set("Content-Disposition", string(w.cd.val))
+	}
+	return h
+}
+
+func (w *mimeWalk) leaf(measure bool, name string) {
+	w.state = inLeaf
+	w.measure = measure
+	w.name = name
+	w.n = 0
+	w.eol = 0
+}
+
+// body counts a leaf's decoded bytes. The line end before a delimiter
+// belongs to the delimiter (RFC 2046 section 5.1.1), so each line's end is
+// held back until the next line shows it is not one.
+func (w *mimeWalk) body(p []byte, complete bool) error {
+	if !w.measure {
 		return nil
 	}
-	n, _ := io.Copy(io.Discard, io.LimitReader(e.Body, limit+1))
-	if n > limit {
-		return &errPartTooBig{name: name, size: limit}
+	content := trimEOL(p)
+	w.n += w.eol
+	w.eol = 0
+	switch w.enc {
+	case encBase64:
+		for _, c := range content {
+			if isBase64(c) {
+				w.n++
+			}
+		}
+	case encQP:
+		if complete {
+			content = bytes.TrimRight(content, " \t") // RFC 2045 section 6.7 rule 3
+		}
+		w.n += int64(len(content)) - 2*int64(qpEscapes(content))
+		switch {
+		case complete && len(content) > 0 && content[len(content)-1] == '=':
+			w.n-- // a soft line break, rule 5: no line end either
+		case complete:
+			w.eol = int64(len(p) - len(trimEOL(p)))
+		}
+	default:
+		w.n += int64(len(content))
+		if complete {
+			w.eol = int64(len(p) - len(content))
+		}
+	}
+	return w.check()
+}
+
+func (w *mimeWalk) check() error {
+	n := w.n
+	if w.enc == encBase64 {
+		n = w.n * 6 / 8
+	}
+	if w.measure && n > w.limit {
+		return &errPartTooBig{name: w.name, size: w.limit}
+	}
+	return nil
+}
+
+// end is the end of the message: a leaf's last line end is its own.
+func (w *mimeWalk) end() error {
+	if w.state == inLeaf && w.measure {
+		w.n += w.eol
+		w.eol = 0
+		return w.check()
 	}
 	return nil
 }
@@ -111,9 +508,9 @@ func walkPart(e *message.Entity, limit int64, depth int) error {
 // attachmentName names a leaf part for the log and the reply (its file
 // name, else its type in parentheses) and tells whether it is an
 // attachment.
-func attachmentName(e *message.Entity) (name string, ok bool) {
-	disp, dp, derr := e.Header.ContentDisposition()
-	t, tp, terr := e.Header.ContentType()
+func attachmentName(h message.Header) (name string, ok bool) {
+	disp, dp, derr := h.ContentDisposition()
+	t, tp, terr := h.ContentType()
 	if terr != nil || t == "" {
 		t = "text/plain" // RFC 2045 section 5.2 default
 	}
@@ -136,4 +533,38 @@ func attachmentName(e *message.Entity) (name string, ok bool) {
 		name = string(r[:100]) + "..."
 	}
 	return name, ok
+}
+
+// trimEOL returns line without its "\r\n" or "\n" (a bare LF ends a line
+// too: clients read such mail, and so does go-message).
+func trimEOL(line []byte) []byte {
+	line = bytes.TrimSuffix(line, []byte("\n"))
+	return bytes.TrimSuffix(line, []byte("\r"))
+}
+
+// qpEscapes counts "=" and two hexadecimal digits in p (RFC 2045 section
+// 6.7 rule 1; lower-case digits too, as decoders accept them).
+func qpEscapes(p []byte) int {
+	n := 0
+	for i := 0; i+2 < len(p); i++ {
+		if p[i] == '=' && isHex(p[i+1]) && isHex(p[i+2]) {
+			n++
+			i += 2
+		}
+	}
+	return n
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+// isBase64 tells whether c is in the base64 alphabet (RFC 2045 section
+// 6.8, table 1); every other byte, padding included, decodes to nothing.
+func isBase64(c byte) bool {
+	return 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '+' || c == '/'
+}
+
+func asciiEqualFold(b []byte, s string) bool {
+	return len(b) == len(s) && strings.EqualFold(string(b), s)
 }

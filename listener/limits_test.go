@@ -856,8 +856,16 @@ func TestQuotedLocalPartsKept(t *testing.T) {
 }
 
 // FuzzLargestPart: any input, MIME or not, is either accepted or refused
-// with an *errPartTooBig that names something; nothing panics.
+// with an *errPartTooBig that names something; nothing panics; and what
+// passes a limit passes any higher one (nothing the walk reads depends on
+// the limit, so no input steers it past the check).
 func FuzzLargestPart(f *testing.F) {
+	for _, first := range []string{"Bad Key: x\r\n", "no colon\r\n", " folded\r\n", "\xe9: x\r\n", "A: b\r\nA: b\r\n"} {
+		f.Add([]byte("Content-Type: multipart/mixed; boundary=BB\r\n\r\n--BB\r\n"+first+"\r\nhi\r\n--BB\r\n"+
+			"Content-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\nAAAAAAAAAAAA\r\n--BB--\r\n"), int64(8))
+	}
+	f.Add([]byte("Content-Type: multipart/mixed; boundary=BB\n\n--BB \t\nContent-Type: a/b\nContent-Transfer-Encoding: quoted-printable\n\n=41=\n=4x\n--BB--"), int64(3))
+	f.Add([]byte("Content-Type: text/plain\r\nContent-Type: multipart/mixed;\r\n boundary=BB\r\n\r\n--BBx\r\n0123456789\r\n"), int64(4))
 	f.Add([]byte(attachmentMessage(40)), int64(32))
 	f.Add([]byte("Content-Type: message/rfc822\r\n\r\nContent-Type: application/pdf\r\n\r\n0123456789"), int64(4))
 	f.Add([]byte("Subject: x\r\n\r\nbody"), int64(1))
@@ -867,7 +875,13 @@ func FuzzLargestPart(f *testing.F) {
 		if limit < 0 {
 			limit = -limit
 		}
-		err := largestPart(bytes.NewReader(msg), limit%1024)
+		limit %= 1024
+		err := largestPart(bytes.NewReader(msg), limit)
+		if err == nil {
+			if e := largestPart(bytes.NewReader(msg), limit+1); e != nil {
+				t.Fatalf("passes at %d, refused at %d: %v", limit, limit+1, e)
+			}
+		}
 		var tb *errPartTooBig
 		if err != nil && (!errors.As(err, &tb) || tb.name == "") {
 			t.Fatalf("largestPart: %v", err)

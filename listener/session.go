@@ -289,6 +289,10 @@ func (s *session) Data(r io.Reader) error {
 				return &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 3, 4},
 					Message: fmt.Sprintf("Attachment %s exceeds the maximum attachment size of %s", tb.replyName(), humanSize(lim))}
 			}
+			// The spooled copy could not be read back: a message not
+			// measured is not accepted (README, limits).
+			log.Error("message not stored", "result", "451", "error", err)
+			return errStore
 		}
 	}
 	if cfg.atCommit != nil {
