@@ -32,20 +32,22 @@ type W3CEntry struct {
 const W3CFields = "date time c-ip cs-username s-sitename s-computername s-ip s-port cs-method cs-uri-stem cs-uri-query sc-status sc-win32-status sc-bytes cs-bytes time-taken cs-version cs-host cs(User-Agent) cs(Cookie) cs(Referer)"
 
 // w3cField prints one field: empty is "-", spaces become "+" (IIS's
-// escaping, so that log parsers split on spaces).
+// escaping, so that log parsers split on spaces). What some readers take
+// for a line end is left out, as in reply text (ReplyText): ASCII and C1
+// controls (NEL, U+0085), the Unicode line and paragraph separators, and
+// invalid UTF-8. Found from outside: "NOOP a<U+2028>2026-11-30 ..."
+// showed as a line of its own in readers that split on U+2028 (Python's
+// splitlines, some viewers).
 func w3cField(s string) string {
 	if s == "" {
 		return "-"
 	}
 	return strings.Map(func(r rune) rune {
-		switch {
-		case r == ' ':
+		if r == ' ' {
 			return '+'
-		case r < 32 || r == 127:
-			return -1
 		}
 		return r
-	}, s)
+	}, ReplyText(s))
 }
 
 // FormatW3C returns e as a log line, without the line end. Times are UTC.
