@@ -93,3 +93,37 @@ func TestClientSequences(t *testing.T) {
 		})
 	}
 }
+
+// A recipient refused as relaying by a smart host that offers AUTH, with
+// no username set, gets the advice to set one: the reply names neither.
+// Found from outside with postfix's permit_sasl_authenticated. Without
+// AUTH offered, or with a username, or for another refusal, no advice.
+func TestRelayDeniedAUTHAdvice(t *testing.T) {
+	const advice = "set [outbound] username and password"
+	for _, tt := range []struct {
+		name   string
+		ehlo   []string
+		user   string
+		reply  string
+		advice bool
+	}{
+		{"relay denied, AUTH offered", []string{"AUTH PLAIN LOGIN"}, "", "554 5.7.1 <b@y.test>: Relay access denied", true},
+		{"5.7.1 unauthenticated, AUTH offered", []string{"AUTH LOGIN"}, "", "550 5.7.1 Client does not have permissions to send as this sender", true},
+		{"relay denied, no AUTH offered", nil, "", "554 5.7.1 <b@y.test>: Relay access denied", false},
+		{"unknown user, AUTH offered", []string{"AUTH PLAIN"}, "", "550 5.1.1 <b@y.test>: Recipient address rejected: User unknown", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := (&scriptHost{EHLO: tt.ehlo, Rcpt: func(int, string) string { return tt.reply }}).start(t)
+			s := NewSession(scriptCfg(h))
+			res := s.Send(context.Background(), "a@x.test", []string{"b@y.test"}, []byte(msg))
+			s.Close()
+			e := res[0].Err
+			if e == nil || !e.Permanent || e.Stage != "RCPT TO" {
+				t.Fatalf("got %+v", e)
+			}
+			if got := strings.Contains(e.ReplyLine(), advice); got != tt.advice {
+				t.Fatalf("reason %q: advice %v, want %v", e.ReplyLine(), got, tt.advice)
+			}
+		})
+	}
+}

@@ -909,6 +909,7 @@ func (s *Session) transaction(from string, res []Result, message Content) (tried
 				return fail("RCPT TO", err)
 			}
 			e := classify(addr, "RCPT TO", err)
+			s.relayHint(e)
 			if tooManyRecipients(e) {
 				e.Permanent = false
 				if accepted > 0 {
@@ -994,6 +995,25 @@ func scanMessage(message Content) ([]bool, error) {
 	}
 	defer rc.Close()
 	return eightBitParts(rc)
+}
+
+// relayHint explains a recipient refused as relaying when the smart host
+// offers AUTH and no username is set: most smart hosts relay only for
+// clients that log in (postfix's permit_sasl_authenticated, Microsoft
+// 365's smtp.office365.com), and "554 5.7.1 Relay access denied" names
+// neither AUTH nor our settings. Found from outside: every message and its
+// report went to Badmail with no word of AUTH.
+func (s *Session) relayHint(e *Error) {
+	if s.cfg.Username != "" || e.Note != "" || e.Code < 500 {
+		return
+	}
+	if ok, _ := s.c.Extension("AUTH"); !ok {
+		return
+	}
+	lower := strings.ToLower(e.Reply)
+	if e.Enhanced == "5.7.1" || strings.Contains(lower, "relay") {
+		e.Note = "the smart host offers AUTH and may relay only for clients that log in: set [outbound] username and password (or password_file, password_env)"
+	}
 }
 
 // readOnly hides the reader's WriteTo from io.Copy and marks its errors,
