@@ -630,6 +630,16 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 			args = append(args, "tls_verified", verified)
 		}
 	}
+	if conv, kept := s.Downgraded(); conv+kept > 0 {
+		// The smart host offers no 8BITMIME (RFC 6152): what was changed
+		// is said, since a DKIM signature over a converted part no
+		// longer verifies; signed parts (multipart/signed) went as they
+		// were.
+		args = append(args, "converted_to_quoted_printable", conv)
+		if kept > 0 {
+			args = append(args, "signed_8bit_parts_sent_unchanged", kept)
+		}
+	}
 	if !next.IsZero() {
 		args = append(args, "next", next.Format(time.RFC3339))
 	}

@@ -28,16 +28,33 @@ import (
 // run over the same message: a part's header goes out before its body,
 // so the body must have been read once already. Both passes stream the
 // message a line at a time and never hold it, or a part, whole.
-func downgrade(w io.Writer, r io.Reader, plan []bool) error {
-	d := &downgrader{br: bufio.NewReaderSize(r, 64<<10), w: w, top: true, inHead: true, plan: plan}
-	return d.run()
+//
+// The parts of a multipart/signed pass unchanged, 8-bit or not: RFC 1847
+// section 2.1 forbids altering signed content, and a signature over a
+// converted part no longer verifies (found from outside: an S/MIME part
+// went out re-encoded, signature broken, and nothing said so). The smart
+// host gets those bytes as they are; stats counts them, and the parts
+// converted, for the delivery's log line.
+func downgrade(w io.Writer, r io.Reader, plan []bool, stats *downgradeStats) error {
+	d := &downgrader{br: bufio.NewReaderSize(r, 64<<10), w: w, top: true, inHead: true, plan: plan, signedAt: -1}
+	err := d.run()
+	if stats != nil {
+		stats.converted, stats.keptSigned = d.converted, d.keptSigned
+	}
+	return err
+}
+
+// downgradeStats is what downgrade did to a message: parts converted to
+// quoted-printable, and 8bit parts of a multipart/signed sent unchanged.
+type downgradeStats struct {
+	converted, keptSigned int
 }
 
 // eightBitParts reads the message from r and reports, for each part
 // declared 7bit or not declared (in the order downgrade meets them),
 // whether it holds an 8-bit byte.
 func eightBitParts(r io.Reader) ([]bool, error) {
-	d := &downgrader{br: bufio.NewReaderSize(r, 64<<10), w: io.Discard, top: true, inHead: true, scan: true}
+	d := &downgrader{br: bufio.NewReaderSize(r, 64<<10), w: io.Discard, top: true, inHead: true, scan: true, signedAt: -1}
 	if err := d.run(); err != nil {
 		return nil, err
 	}
@@ -64,6 +81,12 @@ type downgrader struct {
 	found    []bool
 	plan     []bool
 	next     int
+
+	// signedAt is the depth (in boundaries) of the multipart/signed the
+	// parts being read are in, -1 when none: they pass unchanged.
+	signedAt   int
+	converted  int // parts re-encoded
+	keptSigned int // 8bit or binary parts of a multipart/signed, sent as they are
 }
 
 func (d *downgrader) run() error {
@@ -125,6 +148,9 @@ func (d *downgrader) handle(line []byte, whole bool) error {
 			} else {
 				d.inHead = true
 			}
+			if d.signedAt >= len(d.boundaries) {
+				d.signedAt = -1 // the multipart/signed is closed
+			}
 			_, err := d.w.Write(line)
 			return err
 		}
@@ -166,6 +192,26 @@ func (d *downgrader) endHead() error {
 	switch transferEncoding(fields["content-transfer-encoding"]) {
 	case "8bit", "binary":
 		eightBit = true
+	}
+	if d.signedAt >= 0 {
+		// Inside a multipart/signed: followed, never changed (neither
+		// probed, so that both passes count the same parts).
+		switch {
+		case strings.HasPrefix(ctype, "multipart/") && boundary != "":
+			d.boundaries = append(d.boundaries, boundary)
+		case ctype == "message/rfc822" || ctype == "message/global":
+			d.inHead = true
+		case eightBit && !d.scan:
+			d.keptSigned++
+		}
+		_, err := d.w.Write(head)
+		return err
+	}
+	if ctype == "multipart/signed" && boundary != "" {
+		d.signedAt = len(d.boundaries)
+		d.boundaries = append(d.boundaries, boundary)
+		_, err := d.w.Write(head) // its own label too, whatever it says
+		return err
 	}
 	switch {
 	case strings.HasPrefix(ctype, "multipart/") && boundary != "":
@@ -210,6 +256,7 @@ func (d *downgrader) reencode(head []byte, hdr []compat.HeaderField) error {
 	if _, err := d.w.Write(withEncoding(head, hdr, "quoted-printable")); err != nil {
 		return err
 	}
+	d.converted++
 	d.qp = newQPEncoder(d.w)
 	return nil
 }

@@ -80,7 +80,7 @@ func downgradeAll(w io.Writer, in string) error {
 	if err != nil {
 		return err
 	}
-	return downgrade(w, strings.NewReader(in), plan)
+	return downgrade(w, strings.NewReader(in), plan, nil)
 }
 
 func TestDowngrade(t *testing.T) {
@@ -166,6 +166,9 @@ func TestSendDowngradesWithout8BITMIME(t *testing.T) {
 		s.Close()
 		if res[0].Err != nil {
 			t.Fatal(res[0].Err)
+		}
+		if conv, kept := s.Downgraded(); conv != map[bool]int{false: 1, true: 0}[offers] || kept != 0 {
+			t.Errorf("8BITMIME %v: Downgraded %d, %d", offers, conv, kept)
 		}
 		data := strings.ReplaceAll("\r\n"+h.Data(), "\r\n..", "\r\n.")[2:]
 		if offers {
@@ -291,5 +294,40 @@ func TestDowngradeLateEightBit(t *testing.T) {
 	}
 	if n := strings.Count(out.String(), clean); n != 2 {
 		t.Errorf("%d of the 2 seven-bit parts passed unchanged", n)
+	}
+}
+
+// The parts of a multipart/signed pass unchanged, 8-bit or not (RFC 1847
+// section 2.1): a converted part no longer matches its signature. Parts
+// outside it are converted as usual, and stats counts both.
+func TestDowngradeLeavesSignedContent(t *testing.T) {
+	signed := "--s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" + utf8Text +
+		"--s\r\nContent-Type: application/pkcs7-signature; name=smime.p7s\r\nContent-Transfer-Encoding: base64\r\n\r\n" + b64Att + "--s--\r\n"
+	for _, tt := range []struct {
+		name            string
+		in              string
+		converted, kept int
+	}{
+		{"signed message", "MIME-Version: 1.0\r\nContent-Type: multipart/signed; protocol=\"application/pkcs7-signature\"; micalg=sha-256; boundary=s\r\n\r\n" + signed, 0, 1},
+		{"signed part beside an 8bit part", "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=m\r\n\r\n--m\r\nContent-Type: multipart/signed; protocol=\"application/pkcs7-signature\"; boundary=s\r\n\r\n" + signed +
+			"--m\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" + utf8Text + "--m--\r\n", 1, 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			plan, err := eightBitParts(strings.NewReader(tt.in))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out bytes.Buffer
+			var st downgradeStats
+			if err := downgrade(&out, strings.NewReader(tt.in), plan, &st); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(out.String(), signed) {
+				t.Fatalf("signed content changed:\n%s", out.String())
+			}
+			if st.converted != tt.converted || st.keptSigned != tt.kept {
+				t.Fatalf("stats %+v, want converted %d, kept %d", st, tt.converted, tt.kept)
+			}
+		})
 	}
 }

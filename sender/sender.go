@@ -406,6 +406,9 @@ type Session struct {
 	tlsVersion uint16
 	verified   bool
 	connected  bool
+	// down is what the last message's conversion for a smart host
+	// without 8BITMIME did (see Downgraded).
+	down downgradeStats
 
 	mu       sync.Mutex
 	conn     net.Conn    // s.c's connection, closed from another goroutine on a stop
@@ -429,6 +432,14 @@ const dataTermination = 10 * time.Minute
 // (RFC 5321 section 6.1). The listener gives a message being stored the
 // same 10 seconds.
 const endGrace = 10 * time.Second
+
+// Downgraded reports, for the delivery's log line, what the last Send did
+// to the message for a smart host without 8BITMIME: how many 8-bit parts
+// it converted to quoted-printable, and how many of a multipart/signed it
+// sent unchanged (see downgrade). Both are 0 when nothing was converted.
+func (s *Session) Downgraded() (converted, keptSigned int) {
+	return s.down.converted, s.down.keptSigned
+}
 
 // Open reports whether the session holds a connection to the smart host.
 func (s *Session) Open() bool { return s.c != nil }
@@ -680,6 +691,7 @@ type Content struct {
 // transient; one in the middle of DATA closes the connection without the
 // final ".", so that no truncated message is delivered.
 func (s *Session) SendContent(ctx context.Context, from string, to []string, message Content) []Result {
+	s.down = downgradeStats{}
 	results := make([]Result, len(to))
 	for i, r := range to {
 		results[i].Rcpt = r
@@ -946,7 +958,7 @@ func (s *Session) transaction(from string, res []Result, message Content) (tried
 	}
 	if !has8BitMIME {
 		copyMessage = func(w io.Writer, r io.Reader) error {
-			return downgrade(w, r, plan) // 8bit parts as quoted-printable (RFC 6152)
+			return downgrade(w, r, plan, &s.down) // 8bit parts as quoted-printable (RFC 6152)
 		}
 	}
 	if err := copyMessage(w, readOnly{rc}); err != nil {
