@@ -622,6 +622,13 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 		result = "refused"
 	}
 	args := []any{"id", id, "from", pm.From, "to", pending, "server", b.cfg.Sender.Addr(), "reply", strings.Join(replies, " | "), "result", result, "attempt", st.Attempts}
+	if m.source != "" {
+		// The Pickup file's name, as the "queued" line gave it: what an
+		// administrator searching for an application's message knows
+		// (found from outside: delivery lines had only the id). Unknown
+		// for a message found in Queue at a start.
+		args = append([]any{"id", id, "file", m.source}, args[2:]...)
+	}
 	if v, verified := s.TLSState(); v != "" {
 		// Whether the message went encrypted, and to an authenticated
 		// smart host: what an auditor asks of a relay.
