@@ -107,3 +107,31 @@ func TestConnectionRefusedWording(t *testing.T) {
 		t.Fatalf("%+v", e)
 	}
 }
+
+// A smart host that refuses the connection in its greeting (554) gets a
+// QUIT, as RFC 5321 section 3.1 has the client send; one that closes it
+// (421) gets nothing more.
+func TestQuitAfterRefusedGreeting(t *testing.T) {
+	for _, tt := range []struct {
+		greeting string
+		quit     bool
+	}{
+		{"554 5.7.1 go away", true},
+		{"421 4.7.0 too many connections", false},
+	} {
+		h := (&scriptHost{Greeting: tt.greeting}).start(t)
+		s := NewSession(Config{Host: "127.0.0.1", Port: h.Port, Hostname: "bridge.test", TLS: TLSNone, CommandTimeout: 5 * time.Second})
+		res := s.Send(context.Background(), "a@x.test", []string{"b@y.test"}, []byte(msg))
+		s.Close()
+		if res[0].Err == nil || res[0].Err.Stage != "greeting" {
+			t.Fatalf("%s: %+v", tt.greeting, res[0].Err)
+		}
+		deadline := time.Now().Add(5 * time.Second) // the host reads on its own goroutine
+		for tt.quit && !strings.HasSuffix(h.Verbs(), "QUIT") && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if got := strings.HasSuffix(h.Verbs(), "QUIT"); got != tt.quit {
+			t.Errorf("%s: commands %q, QUIT %v, want %v", tt.greeting, h.Verbs(), got, tt.quit)
+		}
+	}
+}

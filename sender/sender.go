@@ -633,6 +633,7 @@ func (s *Session) connect(ctx context.Context, plain bool) error {
 	// After STARTTLS this is the second EHLO, over TLS: RFC 3207 4.2 has
 	// the client forget what it learnt before and ask again.
 	if err := c.Hello(s.cfg.Hostname); err != nil {
+		quitAfterRefusal(conn, err) // go-smtp's Quit needs a greeting that worked
 		c.Close()
 		return s.refused("EHLO", err, conn)
 	}

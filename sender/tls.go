@@ -57,6 +57,7 @@ func (s *Session) secure(ctx context.Context, conn net.Conn, tr io.Writer, plain
 		_, greeting, err := textproto.NewReader(br).ReadResponse(220)
 		tc.SetDeadline(time.Time{})
 		if err != nil {
+			quitAfterRefusal(tc, err)
 			return nil, false, s.refused("greeting", replyError(err), conn)
 		}
 		return replay(tc, br, greeting, ""), true, nil
@@ -96,6 +97,7 @@ func (s *Session) secure(ctx context.Context, conn net.Conn, tr io.Writer, plain
 	}
 	greeting, err := read(220)
 	if err != nil {
+		quitAfterRefusal(conn, err)
 		return nil, false, s.refused("greeting", replyError(err), conn)
 	}
 	if s.cfg.TLS == TLSNone || plain {
@@ -258,6 +260,28 @@ func (p *plainFallback) Unwrap() error { return p.err }
 // (smtp_skip_5xx_greeting), so that the mail waits in Queue while the
 // administrator fixes the smart host, instead of every message bouncing at
 // once; the note says what to check.
+// quitAfterRefusal sends QUIT on a connection whose greeting (554), or
+// EHLO and HELO, the smart host refused with a reply, and which it left
+// open: RFC 5321 section 3.1 has the client send QUIT then (found from
+// outside: postfix logged "lost connection after CONNECT"). Its reply is
+// not awaited. A 421, or no reply at all, means the connection is closing.
+func quitAfterRefusal(conn net.Conn, err error) {
+	code := 0
+	var se *smtp.SMTPError
+	var pe *textproto.Error
+	switch {
+	case errors.As(err, &se):
+		code = se.Code
+	case errors.As(err, &pe):
+		code = pe.Code
+	}
+	if code < 400 || code == 421 {
+		return
+	}
+	_ = conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	_, _ = io.WriteString(conn, "QUIT\r\n")
+}
+
 func (s *Session) refused(stage string, err error, conn net.Conn) *Error {
 	e := classify(s.cfg.Addr(), stage, err)
 	if lower := strings.ToLower(e.Reply); e.Code == 421 && (strings.Contains(lower, "too many") || strings.Contains(lower, "concurrent connections")) {
