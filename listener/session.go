@@ -71,9 +71,9 @@ var (
 	errHelloAfterTLS = &smtp.SMTPError{Code: 503, EnhancedCode: smtp.EnhancedCode{5, 5, 1}, Message: "Send EHLO again after STARTTLS"}
 	errNestedMail    = &smtp.SMTPError{Code: 503, EnhancedCode: smtp.EnhancedCode{5, 5, 1}, Message: "Sender already specified"}
 	errBadSender     = &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 7},
-		Message: "Bad sender address syntax: control characters are not allowed"}
+		Message: "Bad sender address syntax: control characters and bytes that are not UTF-8 are not allowed"}
 	errBadRcpt = &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 3},
-		Message: "Bad recipient address syntax: control characters are not allowed"}
+		Message: "Bad recipient address syntax: control characters and bytes that are not UTF-8 are not allowed"}
 	// RFC 5321 section 4.5.3.1.3: a path is at most 256 octets with its
 	// angle brackets, and section 4.5.3.1.10 names the reply. Found from
 	// outside: a 60,000-character address was accepted, echoed in a reply
