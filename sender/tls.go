@@ -212,7 +212,7 @@ func (s *Session) notOffered(addr string) *Error {
 // tlsRequiredNote says why TLS was required and what the administrator can
 // do when it failed.
 func (s *Session) tlsRequiredNote() string {
-	return s.requiredNote("fix the smart host's TLS set-up (its certificate)")
+	return s.requiredNote("fix the smart host's TLS set-up (its certificate, or its TLS versions: mailbridge speaks TLS 1.2 and 1.3)")
 }
 
 // requiredNote is tlsRequiredNote with fix for what to mend on the smart
