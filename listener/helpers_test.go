@@ -231,3 +231,19 @@ func (c *client) waitClosed() {
 		c.t.Fatalf("connection still open")
 	}
 }
+
+// sendExpect sends msg to a fresh server with cfg and checks that the reply
+// to its data begins with want, and that Drop then holds the message if
+// and only if it was accepted.
+func sendExpect(t *testing.T, cfg Config, msg, want string) {
+	t.Helper()
+	ts := startServer(t, cfg)
+	c := dial(t, ts.addr)
+	c.hello()
+	if r := c.sendMessage("a@x.test", []string{"b@y.test"}, msg); !strings.HasPrefix(r, want) {
+		t.Fatalf("reply %q, want %q", r, want)
+	}
+	if n := len(ts.dropFiles(t)); (n == 1) != strings.HasPrefix(want, "250") {
+		t.Fatalf("Drop holds %d files after %q", n, want)
+	}
+}

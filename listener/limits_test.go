@@ -151,15 +151,7 @@ func TestLimits(t *testing.T) {
 				"552 5.3.4 Attachment obs.txt exceeds the maximum attachment size of 16 KB"},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				ts := startServer(t, cfg)
-				c := dial(t, ts.addr)
-				c.hello()
-				if r := c.sendMessage("a@x.test", []string{"b@y.test"}, tc.msg); !strings.HasPrefix(r, tc.want) {
-					t.Fatalf("reply %q, want %q", r, tc.want)
-				}
-				if n := len(ts.dropFiles(t)); (n == 1) != strings.HasPrefix(tc.want, "250") {
-					t.Fatalf("Drop holds %d files after %q", n, tc.want)
-				}
+				sendExpect(t, cfg, tc.msg, tc.want)
 			})
 		}
 	})
