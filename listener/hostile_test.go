@@ -157,3 +157,32 @@ func TestSlowCommandLineTimesOut(t *testing.T) {
 	}
 	c.waitClosed()
 }
+
+// NOOP, RSET, VRFY and HELP carry no mail: past 100 of them since the
+// last message, each counts as a bad command, and the third such closes
+// the session (postfix's smtpd_junk_command_limit). A message stored
+// starts the count again.
+func TestJunkCommandLimit(t *testing.T) {
+	ts := startServer(t, testConfig())
+	c := dial(t, ts.addr)
+	c.hello()
+	for i := 0; i < 90; i++ {
+		c.expect("NOOP", "250")
+	}
+	if r := c.sendMessage("a@x.test", []string{"b@y.test"}, "Subject: x\r\n\r\nbody\r\n"); !strings.HasPrefix(r, "250 2.6.0") {
+		t.Fatalf("message: %q", r)
+	}
+	cmds := []string{"NOOP", "RSET", "VRFY b@y.test", "HELP"}
+	for i := 0; i < 100; i++ {
+		if r := c.cmd(cmds[i%len(cmds)]); r[0] != '2' {
+			t.Fatalf("command %d: %q", i+1, r)
+		}
+	}
+	c.expect("NOOP", "250")
+	c.expect("NOOP", "250")
+	c.expect("NOOP", "250")
+	if r := c.reply(); !strings.HasPrefix(r, "421 4.7.0 ") {
+		t.Fatalf("after 103 commands that carry no mail: %q", r)
+	}
+	c.waitClosed()
+}
