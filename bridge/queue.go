@@ -979,7 +979,13 @@ func (b *Bridge) report(id string, pm *compat.PickupMessage, rcpts []string, del
 				diag = f.Reply
 			}
 		}
-		rr := compat.ReportRecipient{Addr: rc, Diagnostic: diag, RemoteMTA: strings.Trim(b.cfg.Sender.Host, "[]"), LastAttempt: now}
+		rr := compat.ReportRecipient{Addr: rc, Diagnostic: diag, LastAttempt: now}
+		if len(diag) >= 3 && diag[0] >= '2' && diag[0] <= '5' {
+			// Remote-MTA is the MTA that gave the diagnostic (RFC 3464
+			// section 2.3.5): none when the smart host never replied
+			// (not reached, or our own refusal, as SIZE or SMTPUTF8).
+			rr.RemoteMTA = strings.Trim(b.cfg.Sender.Host, "[]")
+		}
 		rr.Status = statusOf(diag, delay)
 		if delay {
 			rr.WillRetryUntil = m.st.Queued.Add(b.cfg.Expiration)
