@@ -395,10 +395,23 @@ func (w *mimeWalk) endHeader() {
 	}
 	t, params, err := mime.ParseMediaType(ct)
 	t = strings.ToLower(t)
+	// A Content-Type or Content-Disposition there but unparseable (a
+	// comment, "application/pdf (c); name=big.pdf"; a parameter given
+	// twice) would have the part taken for unnamed text, not measured,
+	// where a lenient client shows the file: found from outside, a 2.2 MB
+	// PDF passed a 2 MB limit so. Such a part is measured whole.
+	garbled := false
+	for _, f := range []*field{&w.ct, &w.cd} {
+		if v := bytes.TrimSpace(f.val); f.n > 0 && len(v) > 0 {
+			if _, _, perr := mime.ParseMediaType(string(v)); perr != nil {
+				garbled = true
+			}
+		}
+	}
 	switch {
-	case unreadable:
+	case unreadable || garbled:
 		name, _ := attachmentName(w.header())
-		if w.ct.over || w.cd.over {
+		if w.ct.over || w.cd.over || garbled {
 			name = nameUnreadable
 		}
 		w.leaf(true, name)

@@ -70,6 +70,23 @@ func TestAttachmentCheckUnreadable(t *testing.T) {
 		{"an attachment behind a delimiter that is not ours",
 			"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=BB\r\n\r\n--BBx\r\n" + pdf + "\r\n--BBx--\r\n",
 			"552 5.3.4 Attachment (text outside the MIME parts)" + tooBig},
+		// A Content-Type or Content-Disposition Go cannot parse, which a
+		// lenient client reads all the same (found from outside).
+		{"a comment in Content-Type",
+			"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=BB\r\n\r\n--BB\r\nContent-Type: application/pdf (c); name=\"big.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\n" + b64 + "\r\n--BB--\r\n",
+			"552 5.3.4 Attachment (part with an unreadable header)" + tooBig},
+		{"a name given twice",
+			"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=BB\r\n\r\n--BB\r\nContent-Type: application/pdf; name=\"a.pdf\"; name=\"b.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\n" + b64 + "\r\n--BB--\r\n",
+			"552 5.3.4 Attachment (part with an unreadable header)" + tooBig},
+		{"a filename given twice",
+			"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=BB\r\n\r\n--BB\r\nContent-Type: text/plain\r\nContent-Disposition: attachment; filename=\"x\"; filename=\"y\"\r\nContent-Transfer-Encoding: base64\r\n\r\n" + b64 + "\r\n--BB--\r\n",
+			"552 5.3.4 Attachment (part with an unreadable header)" + tooBig},
+		{"a comment in the top-level multipart's type",
+			strings.Replace(multi("", "Content-Type: text/plain\r\n"), "multipart/mixed; boundary", "multipart/mixed (c); boundary", 1),
+			"552 5.3.4 Attachment (part with an unreadable header)" + tooBig},
+		{"a boundary given twice",
+			strings.Replace(multi("", "Content-Type: text/plain\r\n"), "boundary=\"BB\"", "boundary=\"BB\"; boundary=\"CC\"", 1),
+			"552 5.3.4 Attachment (part with an unreadable header)" + tooBig},
 		// Delimiters as clients read them.
 		{"a delimiter followed by 100 KB of white space",
 			"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=BB\r\n\r\n--BB\r\nContent-Type: text/plain\r\n\r\nhi\r\n--BB" +
