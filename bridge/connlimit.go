@@ -16,6 +16,12 @@ import (
 // message waits for it.
 const connLimitFor = 10 * time.Minute
 
+// settleWait bounds how long a refused worker waits for the others still
+// opening their connections before it counts the open ones (refused): a
+// greeting takes milliseconds, and a smart host that takes longer is
+// counted as it stands.
+const settleWait = 2 * time.Second
+
 // connSlots counts the workers that hold a connection to the smart host
 // (open, or being opened for an attempt), and holds them under the limit
 // on connections from one client that the smart host showed by refusing
@@ -29,11 +35,15 @@ const connLimitFor = 10 * time.Minute
 // the same way.
 type connSlots struct {
 	mu     sync.Mutex
-	held   int           // workers holding a connection
-	limit  int           // learnt limit; 0: none (the configured number)
-	until  time.Time     // when the learnt limit lapses
-	warned int           // the last limit said at WARN
-	change chan struct{} // closed and made anew when a slot frees or the limit lapses
+	held   int       // workers holding a connection
+	limit  int       // learnt limit; 0: none (the configured number)
+	until  time.Time // when the learnt limit lapses
+	warned int       // the last limit said at WARN
+	// sessions are every worker's (refused counts the open ones), and
+	// refusing the workers inside refused.
+	sessions []*sender.Session
+	refusing int
+	change   chan struct{} // closed and made anew when a slot frees or the limit lapses
 }
 
 func newConnSlots() *connSlots {
@@ -62,33 +72,59 @@ func (c *connSlots) release() {
 	c.mu.Unlock()
 }
 
-// refused records that the smart host refused a connection as one too
-// many. If other workers held connections then, their number is the smart
-// host's limit, learnt for connLimitFor, and learnt reports true: the
-// message was not tried, and goes over one of those connections rather
-// than waiting for a retry. Workers still opening theirs count too: they
-// may be refused as well, so the limit learnt can be too high at first,
-// and the lowest seen is kept; each refusal that follows lowers it, costs
-// a connection and no message a retry, until one worker alone is refused
-// (other clients hold the smart host's connections), whose message waits
-// for its retry like any other refusal.
-func (c *connSlots) refused(now time.Time) (limit int, learnt, first bool) {
+// refused records that the smart host refused self's connection as one
+// too many. Its limit is the number of our other connections open then
+// (past their greeting): first the workers still opening theirs are waited
+// for (up to settleWait), since they may be refused too, or get in; found
+// from outside, counting them had the first advice say 3 against a limit
+// of 1. If any were open, the limit is learnt for connLimitFor (the lowest,
+// should refusals say less), learnt reports true, and the message was not
+// tried: it goes over one of those connections rather than waiting for a
+// retry. With none open, other clients hold the smart host's connections,
+// and the message waits for its retry like any other refusal. first
+// reports that this limit was not said before (see connSlots.warned).
+func (c *connSlots) refused(self *sender.Session, now time.Time) (limit int, learnt, first bool) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	others := c.held - 1
-	if others < 1 {
-		return 0, false, false
+	c.refusing++
+	c.mu.Unlock()
+	deadline := time.Now().Add(settleWait)
+	for {
+		c.mu.Lock()
+		open := 0
+		for _, s := range c.sessions {
+			if s != self && s.Open() {
+				open++
+			}
+		}
+		// Workers with a slot are open, opening, or refused (in here).
+		if opening := c.held - open - c.refusing; opening > 0 && time.Now().Before(deadline) {
+			c.mu.Unlock()
+			time.Sleep(5 * time.Millisecond)
+			continue
+		}
+		defer c.mu.Unlock()
+		c.refusing--
+		if open < 1 {
+			return 0, false, false
+		}
+		c.lapse(now)
+		if c.limit == 0 || open < c.limit {
+			c.limit = open
+		}
+		c.until = now.Add(connLimitFor)
+		first = c.warned == 0 || c.limit < c.warned
+		if first {
+			c.warned = c.limit
+		}
+		return c.limit, true, first
 	}
-	c.lapse(now)
-	if c.limit == 0 || others < c.limit {
-		c.limit = others
-	}
-	c.until = now.Add(connLimitFor)
-	first = c.warned == 0 || c.limit < c.warned
-	if first {
-		c.warned = c.limit
-	}
-	return c.limit, true, first
+}
+
+// add registers a worker's session, for refused to count.
+func (c *connSlots) add(s *sender.Session) {
+	c.mu.Lock()
+	c.sessions = append(c.sessions, s)
+	c.mu.Unlock()
 }
 
 // lapse forgets a learnt limit whose time is up. It runs with c.mu held.
@@ -127,7 +163,7 @@ func (c *connSlots) wait(ctx context.Context) bool {
 // connection was one too many for the smart host while others of ours were
 // open (connSlots.refused): the attempt does not count, and the message is
 // due again at once, for an open connection to take.
-func (b *Bridge) oneTooMany(id string, results []sender.Result, now time.Time) bool {
+func (b *Bridge) oneTooMany(s *sender.Session, id string, results []sender.Result, now time.Time) bool {
 	if len(results) == 0 {
 		return false
 	}
@@ -136,7 +172,7 @@ func (b *Bridge) oneTooMany(id string, results []sender.Result, now time.Time) b
 			return false
 		}
 	}
-	limit, learnt, first := b.slots.refused(now)
+	limit, learnt, first := b.slots.refused(s, now)
 	if !learnt {
 		return false
 	}

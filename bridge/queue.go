@@ -238,6 +238,7 @@ func (b *Bridge) recoverQueue() error {
 // deliverLoop is one worker with its own connection to the smart host.
 func (b *Bridge) deliverLoop(ctx context.Context) {
 	s := sender.NewSession(b.cfg.Sender)
+	b.slots.add(s)
 	held := false // this worker counts in b.slots
 	defer func() {
 		s.Close()
@@ -563,7 +564,7 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 		}
 		return now
 	}
-	if b.oneTooMany(id, results, now) {
+	if b.oneTooMany(s, id, results, now) {
 		return now
 	}
 	st.Attempts++

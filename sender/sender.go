@@ -67,6 +67,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -406,6 +407,7 @@ type Session struct {
 	tlsVersion uint16
 	verified   bool
 	connected  bool
+	open       atomic.Bool // s.c != nil, for Open
 	// down is what the last message's conversion for a smart host
 	// without 8BITMIME did (see Downgraded).
 	down downgradeStats
@@ -441,8 +443,10 @@ func (s *Session) Downgraded() (converted, keptSigned int) {
 	return s.down.converted, s.down.keptSigned
 }
 
-// Open reports whether the session holds a connection to the smart host.
-func (s *Session) Open() bool { return s.c != nil }
+// Open reports whether the session holds a connection to the smart host,
+// past its greeting and EHLO (and AUTH). Unlike the rest of Session, it
+// may be called from any goroutine.
+func (s *Session) Open() bool { return s.open.Load() }
 
 // NewSession returns a session that connects on first use.
 func NewSession(cfg Config) *Session {
@@ -456,6 +460,7 @@ func (s *Session) Close() error {
 	}
 	c := s.c
 	s.c = nil
+	s.open.Store(false)
 	// QUIT is a courtesy: a smart host that does not answer it must not
 	// hold up a shutdown for the whole command timeout.
 	c.CommandTimeout = min(c.CommandTimeout, 5*time.Second)
@@ -470,6 +475,7 @@ func (s *Session) drop() {
 	if s.c != nil {
 		s.c.Close()
 		s.c = nil
+		s.open.Store(false)
 	}
 }
 
@@ -648,6 +654,7 @@ func (s *Session) connect(ctx context.Context, plain bool) error {
 		return err
 	}
 	s.c, s.sent, s.tx, s.limits = c, 0, 0, readLimits(c)
+	s.open.Store(true)
 	s.connected = true
 	return nil
 }
