@@ -40,8 +40,11 @@ type state struct {
 	Done []string `json:"done,omitempty"`
 	// Failed lists recipients refused permanently, with the reply.
 	Failed []failure `json:"failed,omitempty"`
-	// LastReply is the last transient reply per recipient still pending.
+	// LastReply is the last transient reply per recipient still pending,
+	// and LastDiag the same without our advice (sender.Error.Line), for a
+	// report's Diagnostic-Code.
 	LastReply map[string]string `json:"last_reply,omitempty"`
+	LastDiag  map[string]string `json:"last_diag,omitempty"`
 	// DelayNotified is set once the delay notice is queued.
 	DelayNotified bool `json:"delay_notified,omitempty"`
 	// Source is the Pickup file name, for the Badmail reason.
@@ -55,6 +58,9 @@ type state struct {
 type failure struct {
 	Rcpt  string `json:"rcpt"`
 	Reply string `json:"reply"`
+	// Diag is Reply without our advice, for a report (see state.LastDiag);
+	// empty in state files written before it, where Reply serves.
+	Diag string `json:"diag,omitempty"`
 	// Reported is set once a non-delivery report names the recipient.
 	Reported bool `json:"reported,omitempty"`
 }
@@ -578,15 +584,21 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 			sent = append(sent, r.Rcpt)
 			st.Done = append(st.Done, r.Rcpt)
 			delete(st.LastReply, r.Rcpt)
+			delete(st.LastDiag, r.Rcpt)
 			addReply(r.Reply)
 		case r.Err.Permanent:
 			refused = append(refused, r.Rcpt)
-			st.Failed = append(st.Failed, failure{Rcpt: r.Rcpt, Reply: r.Err.ReplyLine()})
+			st.Failed = append(st.Failed, failure{Rcpt: r.Rcpt, Reply: r.Err.ReplyLine(), Diag: r.Err.Line()})
 			delete(st.LastReply, r.Rcpt)
+			delete(st.LastDiag, r.Rcpt)
 			addReply(r.Err.ReplyLine())
 		default:
 			deferred = append(deferred, r.Rcpt)
 			st.LastReply[r.Rcpt] = r.Err.ReplyLine()
+			if st.LastDiag == nil {
+				st.LastDiag = map[string]string{}
+			}
+			st.LastDiag[r.Rcpt] = r.Err.Line()
 			addReply(r.Err.ReplyLine())
 		}
 	}
@@ -596,7 +608,7 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 	expired := len(deferred) > 0 && now.Sub(st.Queued) >= b.cfg.Expiration
 	if expired {
 		for _, r := range deferred {
-			st.Failed = append(st.Failed, failure{Rcpt: r, Reply: st.LastReply[r] + b.expired()})
+			st.Failed = append(st.Failed, failure{Rcpt: r, Reply: st.LastReply[r] + b.expired(), Diag: st.LastDiag[r]})
 		}
 		deferred = nil
 	}
@@ -974,13 +986,19 @@ func (b *Bridge) report(id string, pm *compat.PickupMessage, rcpts []string, del
 		Arrival: m.st.Queued, Original: pm.Message,
 	}
 	for _, rc := range rcpts {
-		diag := m.st.LastReply[rc]
+		// The status is decided on the reply as logged (an expiration
+		// is said there); the Diagnostic-Code gives the reply without
+		// our advice, which is for the administrator, not the sender.
+		diag, text := m.st.LastReply[rc], m.st.LastDiag[rc]
 		for _, f := range m.st.Failed {
 			if f.Rcpt == rc {
-				diag = f.Reply
+				diag, text = f.Reply, f.Diag
 			}
 		}
-		rr := compat.ReportRecipient{Addr: rc, Diagnostic: diag, LastAttempt: now}
+		if text == "" {
+			text = diag // a state file from before Diag
+		}
+		rr := compat.ReportRecipient{Addr: rc, Diagnostic: text, LastAttempt: now}
 		if len(diag) >= 3 && diag[0] >= '2' && diag[0] <= '5' {
 			// Remote-MTA is the MTA that gave the diagnostic (RFC 3464
 			// section 2.3.5): none when the smart host never replied

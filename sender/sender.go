@@ -250,6 +250,17 @@ func (e *Error) Error() string {
 // ReplyLine is the reply as the smart host wrote it: "550 5.1.1 text", or
 // the connection failure; then Note in parentheses, when there is one.
 func (e *Error) ReplyLine() string {
+	line := e.Line()
+	if e.Note != "" {
+		line += " (" + e.Note + ")"
+	}
+	return line
+}
+
+// Line is ReplyLine without Note: what a non-delivery report's
+// Diagnostic-Code carries, for the sender, who has no use for advice on
+// mailbridge's settings (RFC 3464 section 2.3.6: the remote MTA's reply).
+func (e *Error) Line() string {
 	var line string
 	switch {
 	case e.Code == 0 && e.Enhanced != "":
@@ -263,9 +274,6 @@ func (e *Error) ReplyLine() string {
 		line = fmt.Sprintf("%d %s %s", e.Code, e.Enhanced, e.Reply)
 	default:
 		line = fmt.Sprintf("%d %s", e.Code, e.Reply)
-	}
-	if e.Note != "" {
-		line += " (" + e.Note + ")"
 	}
 	return line
 }
