@@ -29,9 +29,10 @@ const maxCommandLine = 64 << 10
 // send before the connection is closed with 421.
 const maxBadCommands = 3
 
-// maxJunkCommands is how many NOOP, RSET, VRFY and HELP commands a client
-// may send between two messages before each further one counts as a bad
-// command, as postfix's smtpd_junk_command_limit (100) does. Found from
+// maxJunkCommands is how many NOOP, RSET, VRFY and HELP commands (and
+// refused commands not counted as bad, see junkLimit) a client may send
+// between two messages before each further one counts as a bad command,
+// as postfix's smtpd_junk_command_limit (100) does. Found from
 // outside: a client pipelining NOOPs for 5 seconds grew the W3C log by
 // 60 MB while holding its connection.
 const maxJunkCommands = 100
@@ -1000,17 +1001,27 @@ func (c *conn) replies(p []byte) (out []byte, closeAfter bool, nc net.Conn, repl
 }
 
 // junkLimit counts the replies to commands that carry no mail (NOOP, RSET,
-// VRFY with an argument, HELP; line is go-smtp's reply) since the last
-// message stored; past maxJunkCommands each counts as a bad command, and
+// VRFY with an argument, HELP; line is go-smtp's reply), and the refusals
+// not counted as bad commands (503, 452, 550), since the last message
+// stored; past maxJunkCommands each counts as a bad command, and
 // the third closes the session with 421 (lines and last are rewrite's).
 // It runs with c.mu held.
 func (c *conn) junkLimit(line string, lines []string, last bool) ([]string, bool) {
+	code := ""
+	if len(lines) > 0 && len(lines[len(lines)-1]) >= 4 {
+		code = lines[len(lines)-1][:4]
+	}
 	switch {
 	case strings.HasPrefix(line, "250 2.6.0 "):
 		c.junk = 0 // a message stored
 		return lines, last
 	case line == "250 2.0.0 Session reset", line == "250 2.0.0 I have successfully done nothing",
 		line == "502 5.5.1 HELP command not implemented", strings.HasPrefix(line, "252 "):
+	case code == "503 ", code == "452 ", code == "550 ":
+		// Refusals that do not count as bad commands (out of sequence,
+		// a recipient over the limit, one not relayed for) move no mail
+		// either: a client repeating them would grow the W3C log as
+		// freely.
 	default:
 		return lines, last
 	}

@@ -1,6 +1,7 @@
 package listener
 
 import (
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -183,6 +184,29 @@ func TestJunkCommandLimit(t *testing.T) {
 	c.expect("NOOP", "250")
 	if r := c.reply(); !strings.HasPrefix(r, "421 4.7.0 ") {
 		t.Fatalf("after 103 commands that carry no mail: %q", r)
+	}
+	c.waitClosed()
+}
+
+// Refusals that are not bad commands count toward the same limit: a
+// second MAIL (503), a recipient over max_recipients (452).
+func TestJunkLimitCountsRefusals(t *testing.T) {
+	cfg := testConfig()
+	cfg.MaxRecipients = 1
+	ts := startServer(t, cfg)
+	c := dial(t, ts.addr)
+	c.hello()
+	c.expect("MAIL FROM:<a@x.test>", "250")
+	c.expect("RCPT TO:<b@y.test>", "250")
+	for i := 0; i < 50; i++ {
+		c.expect("MAIL FROM:<a@x.test>", "503")
+		c.expect(fmt.Sprintf("RCPT TO:<c%d@y.test>", i), "452")
+	}
+	c.expect("RCPT TO:<d@y.test>", "452")
+	c.expect("RCPT TO:<d@y.test>", "452")
+	c.expect("RCPT TO:<d@y.test>", "452")
+	if r := c.reply(); !strings.HasPrefix(r, "421 4.7.0 ") {
+		t.Fatalf("after 103 refusals: %q", r)
 	}
 	c.waitClosed()
 }
