@@ -80,6 +80,7 @@ type conn struct {
 	data         bool // a 354 was sent: message data until the next reply
 	shutdown     bool
 	badCmds      int
+	mailOK       bool   // the transaction's MAIL was accepted (see rewrite)
 	junk         int    // commands that carry no mail since the last message (junkLimit)
 	pending      []byte // an incomplete reply line
 	held         []byte // lines of a multi-line reply not yet sent
@@ -1198,6 +1199,19 @@ func (c *conn) rewrite(line string) ([]string, bool) {
 	}
 	wasData := c.data
 	c.data = false
+	// Whether a MAIL of this transaction was accepted, as go-smtp has it
+	// (fromReceived): its DATA and BDAT say "Missing RCPT TO" with or
+	// without one. Found from outside: DATA right after EHLO, or after a
+	// refused message, was told to send RCPT.
+	switch {
+	case strings.HasPrefix(line, "250 2.0.0 Roger, accepting mail from <"):
+		c.mailOK = true
+	case wasData, strings.HasPrefix(line, "250 2.6.0 "), line == "250 2.0.0 Session reset",
+		strings.HasPrefix(line, "250-Hello "), strings.HasPrefix(line, "250 2.0.0 Hello "):
+		c.mailOK = false // the transaction is over, or reset
+	case line == "502 5.5.1 Missing RCPT TO command." && !c.mailOK:
+		line, code = "503 5.5.1 Missing MAIL FROM command.", "503"
+	}
 	if fixed, ok := rfcReplies[line]; ok {
 		line, code = fixed, fixed[:3]
 	} else if strings.HasPrefix(line, "500 5.5.2 Syntax errors, ") && strings.HasSuffix(line, " command unrecognized") {

@@ -210,3 +210,24 @@ func TestJunkLimitCountsRefusals(t *testing.T) {
 	}
 	c.waitClosed()
 }
+
+// DATA or BDAT without an accepted MAIL is told that MAIL is missing, not
+// RCPT; with a MAIL and no recipient, RCPT.
+func TestDataWithoutMail(t *testing.T) {
+	ts := startServer(t, testConfig())
+	c := dial(t, ts.addr)
+	c.hello()
+	c.expect("DATA", "503 5.5.1 Missing MAIL FROM command.")
+	c.send("BDAT 5 LAST\r\nhello") // the chunk is read, and discarded
+	if r := c.reply(); r != "503 5.5.1 Missing MAIL FROM command." {
+		t.Fatalf("BDAT: %q", r)
+	}
+	c.expect("MAIL FROM:<a@x.test>", "250")
+	c.expect("DATA", "503 5.5.1 Missing RCPT TO command.")
+	c.expect("RSET", "250")
+	c.expect("DATA", "503 5.5.1 Missing MAIL FROM command.")
+	if r := c.sendMessage("a@x.test", []string{"b@y.test"}, "Subject: x\r\n\r\nbody\r\n"); !strings.HasPrefix(r, "250 2.6.0") {
+		t.Fatalf("message: %q", r)
+	}
+	c.expect("DATA", "503 5.5.1 Missing MAIL FROM command.")
+}

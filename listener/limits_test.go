@@ -1020,7 +1020,7 @@ func TestRefusedBDAT(t *testing.T) {
 		{"three arguments", true, "BDAT 1 2 3\r\n", "501 5.5.4"},
 		{"negative size", true, "BDAT -5\r\n", "501 5.5.4"},
 		{"signed size", true, "BDAT +5 LAST\r\n", "501 5.5.4"},
-		{"no transaction", false, "BDAT 22 LAST\r\nRCPT TO:<postmaster>\r\n", "503 5.5.1 Missing RCPT TO command."},
+		{"no transaction", false, "BDAT 22 LAST\r\nRCPT TO:<postmaster>\r\n", "503 5.5.1 Missing MAIL FROM command."},
 		{"over max_message_size", true, "BDAT 2000 LAST\r\n" + strings.Repeat("RCPT TO:<postmaster>\r\n", 100)[:2000], "552 5.3.4"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
