@@ -37,6 +37,12 @@ const maxBadCommands = 3
 // 60 MB while holding its connection.
 const maxJunkCommands = 100
 
+// maxOvershoot is how many recipients one transaction may have refused
+// (452 over max_recipients, 550 not relayed for) before each further one
+// counts toward maxJunkCommands, as postfix's
+// smtpd_recipient_overshoot_limit (1000).
+const maxOvershoot = 1000
+
 // handshakeTimeout bounds a TLS handshake; a client that speaks plain text
 // to the TLS port and waits for a greeting is let go after it. It is not
 // CommandTimeout (IIS's ConnectionTimeout, 600 s by default): a handshake
@@ -81,6 +87,7 @@ type conn struct {
 	shutdown     bool
 	badCmds      int
 	mailOK       bool   // the transaction's MAIL was accepted (see rewrite)
+	overshoot    int    // recipients refused in the transaction (junkLimit)
 	junk         int    // commands that carry no mail since the last message (junkLimit)
 	pending      []byte // an incomplete reply line
 	held         []byte // lines of a multi-line reply not yet sent
@@ -1002,9 +1009,9 @@ func (c *conn) replies(p []byte) (out []byte, closeAfter bool, nc net.Conn, repl
 }
 
 // junkLimit counts the replies to commands that carry no mail (NOOP, RSET,
-// VRFY with an argument, HELP; line is go-smtp's reply), and the refusals
-// not counted as bad commands (503, 452, 550), since the last message
-// stored; past maxJunkCommands each counts as a bad command, and
+// VRFY with an argument, HELP; line is go-smtp's reply), commands out of
+// sequence (503), and recipients refused past maxOvershoot in one
+// transaction, since the last message stored; past maxJunkCommands each counts as a bad command, and
 // the third closes the session with 421 (lines and last are rewrite's).
 // It runs with c.mu held.
 func (c *conn) junkLimit(line string, lines []string, last bool) ([]string, bool) {
@@ -1018,11 +1025,20 @@ func (c *conn) junkLimit(line string, lines []string, last bool) ([]string, bool
 		return lines, last
 	case line == "250 2.0.0 Session reset", line == "250 2.0.0 I have successfully done nothing",
 		line == "502 5.5.1 HELP command not implemented", strings.HasPrefix(line, "252 "):
-	case code == "503 ", code == "452 ", code == "550 ":
-		// Refusals that do not count as bad commands (out of sequence,
-		// a recipient over the limit, one not relayed for) move no mail
-		// either: a client repeating them would grow the W3C log as
-		// freely.
+	case code == "452 ", code == "550 ":
+		// Recipients refused (over max_recipients, not relayed for): a
+		// client sends all of a message's recipients, refused or not,
+		// before its data, and the message goes to those accepted (found
+		// from outside: counted from the first, 203 recipients lost the
+		// message for all). As postfix's smtpd_recipient_overshoot_limit
+		// (1000), only those past maxOvershoot in one transaction count.
+		if c.overshoot++; c.overshoot <= maxOvershoot {
+			return lines, last
+		}
+	case code == "503 ":
+		// Out of sequence: not a bad command (pipelining, RFC 2920), but
+		// no mail moves; a client repeating it would grow the W3C log as
+		// freely as with NOOPs.
 	default:
 		return lines, last
 	}
@@ -1205,10 +1221,10 @@ func (c *conn) rewrite(line string) ([]string, bool) {
 	// refused message, was told to send RCPT.
 	switch {
 	case strings.HasPrefix(line, "250 2.0.0 Roger, accepting mail from <"):
-		c.mailOK = true
+		c.mailOK, c.overshoot = true, 0
 	case wasData, strings.HasPrefix(line, "250 2.6.0 "), line == "250 2.0.0 Session reset",
 		strings.HasPrefix(line, "250-Hello "), strings.HasPrefix(line, "250 2.0.0 Hello "):
-		c.mailOK = false // the transaction is over, or reset
+		c.mailOK, c.overshoot = false, 0 // the transaction is over, or reset
 	case line == "502 5.5.1 Missing RCPT TO command." && !c.mailOK:
 		line, code = "503 5.5.1 Missing MAIL FROM command.", "503"
 	}
