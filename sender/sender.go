@@ -325,8 +325,10 @@ func classify(host, stage string, err error) *Error {
 		// "dial tcp ...: connect: connection refused" (Windows: "No
 		// connection could be made because the target machine actively
 		// refused it"), in words an administrator acts on; it goes into
-		// .BDR files and reports too (found from outside).
-		e.Reply = fmt.Sprintf("connection refused by %s: nothing accepts connections on that port; check that the smart host's SMTP service runs and that [outbound] server and port name it (%v)", host, err)
+		// .BDR files (found from outside), and without the advice, which
+		// is for the administrator, into reports.
+		e.Reply = fmt.Sprintf("connection refused by %s: nothing accepts connections on that port (%v)", host, err)
+		e.Note = "check that the smart host's SMTP service runs and that [outbound] server and port name it"
 	case closedByPeer(err):
 		e.Reply = "the smart host closed the connection " + closedWhen(stage)
 	case errors.Is(err, net.ErrClosed):
