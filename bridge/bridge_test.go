@@ -667,7 +667,7 @@ func TestExpiration(t *testing.T) {
 		}
 		if isNDR(m) {
 			ndrs++
-			for _, want := range []string{"Action: failed", "Status: 5.4.7", "Final-Recipient: rfc822;slow@y.test", "451 4.2.0 mailbox busy", "Remote-MTA: dns;127.0.0.1", "Subject: expiring", "multipart/report"} {
+			for _, want := range []string{"Action: failed", "Status: 5.4.7", "Final-Recipient: rfc822;slow@y.test", "451 4.2.0 mailbox busy", "Remote-MTA: dns;[127.0.0.1]", "Subject: expiring", "multipart/report"} {
 				if !bytes.Contains(m.Data, []byte(want)) {
 					t.Fatalf("NDR lacks %q:\n%s", want, m.Data)
 				}

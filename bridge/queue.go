@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"math/big"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -1004,6 +1005,12 @@ func (b *Bridge) report(id string, pm *compat.PickupMessage, rcpts []string, del
 			// section 2.3.5): none when the smart host never replied
 			// (not reached, or our own refusal, as SIZE or SMTPUTF8).
 			rr.RemoteMTA = strings.Trim(b.cfg.Sender.Host, "[]")
+			if ip, err := netip.ParseAddr(rr.RemoteMTA); err == nil {
+				// An address is no DNS name: in brackets, as an address
+				// literal (RFC 5321 section 4.1.3), which is how postfix
+				// and Exchange write one there.
+				rr.RemoteMTA = "[" + ip.String() + "]"
+			}
 		}
 		rr.Status = statusOf(diag, delay)
 		if delay {
