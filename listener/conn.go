@@ -88,6 +88,7 @@ type conn struct {
 	badCmds      int
 	mailOK       bool   // the transaction's MAIL was accepted (see rewrite)
 	overshoot    int    // recipients refused in the transaction (junkLimit)
+	bdatTooBig   bool   // a BDAT chunk of the transaction was refused for its size
 	junk         int    // commands that carry no mail since the last message (junkLimit)
 	pending      []byte // an incomplete reply line
 	held         []byte // lines of a multi-line reply not yet sent
@@ -925,6 +926,15 @@ func (c *conn) helloNeeded() bool {
 }
 
 // chunkCut reports whether the connection ended inside a BDAT chunk.
+// bdatRefused reports whether the transaction's BDAT chunks went past
+// max_message_size: go-smtp then ends it, and Data's reader fails as if
+// the client had.
+func (c *conn) bdatRefused() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.bdatTooBig
+}
+
 func (c *conn) chunkCut() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -1221,7 +1231,12 @@ func (c *conn) rewrite(line string) ([]string, bool) {
 	// refused message, was told to send RCPT.
 	switch {
 	case strings.HasPrefix(line, "250 2.0.0 Roger, accepting mail from <"):
-		c.mailOK, c.overshoot = true, 0
+		c.mailOK, c.overshoot, c.bdatTooBig = true, 0, false
+	case line == "552 5.3.4 Max message size exceeded":
+		// A chunk past max_message_size: go-smtp ends the transaction,
+		// and a BDAT message's Data sees it reset, as by RSET
+		// (bdatRefused).
+		c.bdatTooBig, c.mailOK, c.overshoot = true, false, 0
 	case wasData, strings.HasPrefix(line, "250 2.6.0 "), line == "250 2.0.0 Session reset",
 		strings.HasPrefix(line, "250-Hello "), strings.HasPrefix(line, "250 2.0.0 Hello "):
 		c.mailOK, c.overshoot = false, 0 // the transaction is over, or reset

@@ -243,3 +243,23 @@ func TestDataWithoutMail(t *testing.T) {
 	}
 	c.expect("DATA", "503 5.5.1 Missing MAIL FROM command.")
 }
+
+// BDAT chunks that go past max_message_size are logged as refused, not as
+// a client that ended the transaction early.
+func TestBDATTooBigLogged(t *testing.T) {
+	cfg := testConfig()
+	cfg.MaxMessageSize = 1 << 10
+	ts := startServer(t, cfg)
+	c := dial(t, ts.addr)
+	c.hello()
+	c.expect("MAIL FROM:<a@x.test>", "250")
+	c.expect("RCPT TO:<b@y.test>", "250")
+	c.send("BDAT 600\r\n" + strings.Repeat("x", 598) + "\r\n")
+	c.replies("250")
+	c.send("BDAT 600 LAST\r\n" + strings.Repeat("y", 598) + "\r\n")
+	c.replies("552 5.3.4")
+	waitLog(t, ts, "larger than max_message_size (BDAT chunks)")
+	if strings.Contains(ts.logs.String(), "before its last chunk") {
+		t.Fatalf("log:\n%s", ts.logs.String())
+	}
+}
