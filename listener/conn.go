@@ -30,9 +30,9 @@ const maxCommandLine = 64 << 10
 const maxBadCommands = 3
 
 // maxJunkCommands is how many NOOP, RSET, VRFY and HELP commands (and
-// refused commands not counted as bad, see junkLimit) a client may send
-// between two messages before each further one counts as a bad command,
-// as postfix's smtpd_junk_command_limit (100) does. Found from
+// commands out of sequence, see junkLimit) a client may send between two
+// messages before each further one counts as a bad command, as postfix's
+// smtpd_junk_command_limit (100) does. Found from
 // outside: a client pipelining NOOPs for 5 seconds grew the W3C log by
 // 60 MB while holding its connection.
 const maxJunkCommands = 100
@@ -130,10 +130,10 @@ type conn struct {
 	startTLS bool   // a STARTTLS command waits for go-smtp's next Read
 	bdatSkip int64  // bytes of a BDAT chunk still to come
 	longHead []byte // the start of a line refused as too long (logTooLong)
+	longLen  int    // and its length as far as it was read
 	// lineSince is when the read side began to wait for the end of the
 	// command line in stash (zero: none waits); see Read.
 	lineSince time.Time
-	longLen   int // and its length as far as it was read
 }
 
 // helloConn is the connection under a server-side TLS handshake: it
@@ -925,7 +925,6 @@ func (c *conn) helloNeeded() bool {
 	return c.needHello
 }
 
-// chunkCut reports whether the connection ended inside a BDAT chunk.
 // bdatRefused reports whether the transaction's BDAT chunks went past
 // max_message_size: go-smtp then ends it, and Data's reader fails as if
 // the client had.
@@ -935,6 +934,7 @@ func (c *conn) bdatRefused() bool {
 	return c.bdatTooBig
 }
 
+// chunkCut reports whether the connection ended inside a BDAT chunk.
 func (c *conn) chunkCut() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -1018,12 +1018,12 @@ func (c *conn) replies(p []byte) (out []byte, closeAfter bool, nc net.Conn, repl
 	return out, closeAfter, c.nc, replied
 }
 
-// junkLimit counts the replies to commands that carry no mail (NOOP, RSET,
-// VRFY with an argument, HELP; line is go-smtp's reply), commands out of
-// sequence (503), and recipients refused past maxOvershoot in one
-// transaction, since the last message stored; past maxJunkCommands each counts as a bad command, and
-// the third closes the session with 421 (lines and last are rewrite's).
-// It runs with c.mu held.
+// junkLimit counts, since the last message stored, the replies to
+// commands that carry no mail (NOOP, RSET, VRFY with an argument, HELP;
+// line is go-smtp's reply), to commands out of sequence (503), and to
+// recipients refused past maxOvershoot in one transaction. Past
+// maxJunkCommands each counts as a bad command, and the third closes the
+// session with 421 (lines and last are rewrite's). It runs with c.mu held.
 func (c *conn) junkLimit(line string, lines []string, last bool) ([]string, bool) {
 	code := ""
 	if len(lines) > 0 && len(lines[len(lines)-1]) >= 4 {
