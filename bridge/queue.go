@@ -635,14 +635,15 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 	case len(refused) > 0:
 		result = "refused"
 	}
-	args := []any{"id", id, "from", pm.From, "to", pending, "server", b.cfg.Sender.Addr(), "reply", strings.Join(replies, " | "), "result", result, "attempt", st.Attempts}
+	args := []any{"id", id}
 	if m.source != "" {
 		// The Pickup file's name, as the "queued" line gave it: what an
 		// administrator searching for an application's message knows
 		// (found from outside: delivery lines had only the id). Unknown
 		// for a message found in Queue at a start.
-		args = append([]any{"id", id, "file", m.source}, args[2:]...)
+		args = append(args, "file", m.source)
 	}
+	args = append(args, "from", pm.From, "to", pending, "server", b.cfg.Sender.Addr(), "reply", strings.Join(replies, " | "), "result", result, "attempt", st.Attempts)
 	if v, verified := s.TLSState(); v != "" {
 		// Whether the message went encrypted, and to an authenticated
 		// smart host: what an auditor asks of a relay.
@@ -1000,7 +1001,7 @@ func (b *Bridge) report(id string, pm *compat.PickupMessage, rcpts []string, del
 			text = diag // a state file from before Diag
 		}
 		rr := compat.ReportRecipient{Addr: rc, Diagnostic: text, LastAttempt: now}
-		if len(diag) >= 3 && diag[0] >= '2' && diag[0] <= '5' {
+		if isReply(diag) {
 			// Remote-MTA is the MTA that gave the diagnostic (RFC 3464
 			// section 2.3.5): none when the smart host never replied
 			// (not reached, or our own refusal, as SIZE or SMTPUTF8).

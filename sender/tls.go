@@ -266,16 +266,8 @@ func (p *plainFallback) Unwrap() error { return p.err }
 // outside: postfix logged "lost connection after CONNECT"). Its reply is
 // not awaited. A 421, or no reply at all, means the connection is closing.
 func quitAfterRefusal(conn net.Conn, err error) {
-	code := 0
 	var se *smtp.SMTPError
-	var pe *textproto.Error
-	switch {
-	case errors.As(err, &se):
-		code = se.Code
-	case errors.As(err, &pe):
-		code = pe.Code
-	}
-	if code < 400 || code == 421 {
+	if !errors.As(replyError(err), &se) || se.Code < 400 || se.Code == 421 {
 		return
 	}
 	_ = conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
