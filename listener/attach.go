@@ -421,6 +421,13 @@ func (w *mimeWalk) endHeader() {
 		}
 	}
 	switch {
+	case garbled && !unreadable && w.plainText():
+		// Only the parameters are garbled (found from outside:
+		// "charset=3D\"utf-8\"", a header quoted-printable-encoded
+		// twice), of a text part that is neither named nor marked
+		// "attachment": the message's own text, as for a part whose
+		// fields parse, which max_message_size governs.
+		w.leaf(false, "")
 	case unreadable || garbled:
 		name, _ := attachmentName(w.header())
 		if w.ct.over || w.cd.over || garbled {
@@ -448,6 +455,45 @@ func (w *mimeWalk) endHeader() {
 		name, ok := attachmentName(w.header())
 		w.leaf(ok, name)
 	}
+}
+
+// plainText reports whether a part whose Content-Type or
+// Content-Disposition does not parse is all the same a text part that no
+// client shows as a file: its media type (before any ';') is text/*, or
+// absent (RFC 2045 section 5.2); its disposition, if any, is "inline";
+// and neither field holds "name" anywhere, so that no spelling of a
+// name or filename parameter (RFC 2231 continuations included) a lenient
+// client might read is missed. Anything else in doubt is measured.
+func (w *mimeWalk) plainText() bool {
+	if w.ct.n > 0 {
+		t, ok := leadingToken(w.ct.val)
+		if !ok || !strings.HasPrefix(t, "text/") {
+			return false
+		}
+	}
+	if w.cd.n > 0 {
+		if d, ok := leadingToken(w.cd.val); !ok || d != "inline" {
+			return false
+		}
+	}
+	return !containsFold(w.ct.val, "name") && !containsFold(w.cd.val, "name")
+}
+
+// leadingToken returns a field's value before its parameters, lower-cased,
+// and whether it parses alone as a media type or disposition (RFC 2045
+// section 5.1, RFC 2183 section 2): a comment or a quote there fails.
+func leadingToken(v []byte) (string, bool) {
+	if i := bytes.IndexByte(v, ';'); i >= 0 {
+		v = v[:i]
+	}
+	t, _, err := mime.ParseMediaType(string(bytes.TrimSpace(v)))
+	return t, err == nil && t != ""
+}
+
+// containsFold reports whether s holds the lower-case ASCII word sub,
+// in any case. (Only for a garbled field, at most maxFieldBytes.)
+func containsFold(s []byte, sub string) bool {
+	return bytes.Contains(bytes.ToLower(s), []byte(sub))
 }
 
 // header is the part's kept fields as go-message's Header, whose parsing

@@ -87,6 +87,33 @@ func TestAttachmentCheckUnreadable(t *testing.T) {
 		{"a boundary given twice",
 			strings.Replace(multi("", "Content-Type: text/plain\r\n"), "boundary=\"BB\"", "boundary=\"BB\"; boundary=\"CC\"", 1),
 			"552 5.3.4 Attachment (part with an unreadable header)" + tooBig},
+		// Garbled parameters of the message's own text (a header
+		// quoted-printable-encoded twice): text, as when they parse.
+		{"a text body whose charset is garbled",
+			"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=3D\"utf-8\"\r\n\r\n" + b64, "250 2.6.0"},
+		{"a text part whose charset is garbled",
+			"MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=BB\r\n\r\n--BB\r\n" +
+				"Content-Type: text/html; charset=3D\"utf-8\"\r\nContent-Disposition: inline\r\n\r\n" + b64 + "\r\n--BB--\r\n", "250 2.6.0"},
+		{"an inline disposition with garbled parameters",
+			"MIME-Version: 1.0\r\nContent-Type: text/plain\r\nContent-Disposition: inline; x=3D\"y\"\r\n\r\n" + b64, "250 2.6.0"},
+		{"a garbled text part with a name",
+			"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=3D\"utf-8\"; name=\"a.txt\"\r\n\r\n" + b64,
+			"552 5.3.4 Attachment (part with an unreadable header)" + tooBig},
+		{"a garbled text part with a filename continuation",
+			"MIME-Version: 1.0\r\nContent-Type: text/plain\r\nContent-Disposition: inline; FileName*0=3D\"a.txt\"\r\n\r\n" + b64,
+			"552 5.3.4 Attachment (part with an unreadable header)" + tooBig},
+		{"a garbled text part marked attachment",
+			"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=3D\"utf-8\"\r\nContent-Disposition: attachment\r\n\r\n" + b64,
+			"552 5.3.4 Attachment (part with an unreadable header)" + tooBig},
+		{"a garbled text type with a comment",
+			"MIME-Version: 1.0\r\nContent-Type: text/plain (c); charset=3D\"utf-8\"\r\n\r\n" + b64,
+			"552 5.3.4 Attachment (part with an unreadable header)" + tooBig},
+		{"a garbled part that is not text",
+			"MIME-Version: 1.0\r\nContent-Type: application/pdf; x=3D\"y\"\r\nContent-Transfer-Encoding: base64\r\n\r\n" + b64,
+			"552 5.3.4 Attachment (part with an unreadable header)" + tooBig},
+		{"two garbled Content-Types",
+			"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=3D\"a\"\r\nContent-Type: text/plain; charset=3D\"b\"\r\n\r\n" + b64,
+			"552 5.3.4 Attachment (part with an unreadable header)" + tooBig},
 		// Delimiters as clients read them.
 		{"a delimiter followed by 100 KB of white space",
 			"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=BB\r\n\r\n--BB\r\nContent-Type: text/plain\r\n\r\nhi\r\n--BB" +
