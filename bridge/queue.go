@@ -653,7 +653,8 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 		}
 	}
 	if conv, kept := s.Downgraded(); conv+kept > 0 {
-		// The smart host offers no 8BITMIME (RFC 6152): what was changed
+		// Parts were re-encoded (8-bit ones for a smart host without
+		// 8BITMIME, RFC 6152; lines too long for SMTP): what was changed
 		// is said, since a DKIM signature over a converted part no
 		// longer verifies; signed parts (multipart/signed) went as they
 		// were.

@@ -12,22 +12,33 @@ import (
 	"github.com/mailbridge/mailbridge/compat"
 )
 
-// downgrade copies the message read from r to w for a smart host that
-// does not offer 8BITMIME: RFC 6152 section 3 leaves the client the choice
-// of converting the message to 7 bits or returning it, and converting is
-// what MTAs do (postfix's default). Every part of a MIME message that is
-// declared "Content-Transfer-Encoding: 8bit" or "binary", or that holds
-// 8-bit bytes while declared 7bit (or not at all: attached messages
-// forwarded from before MIME), is re-encoded as quoted-printable; an
-// attached message or multipart declared 8bit is then labelled 7bit.
+// downgrade copies the message read from r to w, re-encoding as
+// quoted-printable the parts that the smart host could not take as they
+// are:
+//
+//   - without 8BITMIME (eightBitOK false), every part of a MIME message
+//     that is declared "Content-Transfer-Encoding: 8bit" or "binary", or
+//     that holds 8-bit bytes while declared 7bit (or not at all: attached
+//     messages forwarded from before MIME): RFC 6152 section 3 leaves the
+//     client the choice of converting the message to 7 bits or returning
+//     it, and converting is what MTAs do (postfix's default); an attached
+//     message or multipart declared 8bit is then labelled 7bit;
+//   - with 8BITMIME or without, every part declared 7bit or 8bit (or not
+//     at all) that has a line longer than 998 octets: RFC 5321 section
+//     4.5.3.1.6 and RFC 5322 section 2.1.1 forbid sending one, and smart
+//     hosts refuse them ("500 5.0.0 Line too long" from OpenSMTPD, exim
+//     since 4.95), where applications writing Pickup files often put a
+//     whole HTML body on one line. Quoted-printable decodes to the same
+//     lines. A "binary" part goes as it is to a smart host with 8BITMIME.
+//
 // Everything else passes byte for byte: the other parts, headers,
 // preambles and epilogues, and a message without MIME-Version, whose
 // Content-* fields mean nothing (RFC 2045 section 4).
 //
-// Which parts declared 7bit hold 8-bit bytes is plan, from eightBitParts
-// run over the same message: a part's header goes out before its body,
-// so the body must have been read once already. Both passes stream the
-// message a line at a time and never hold it, or a part, whole.
+// What each part declared 7bit or 8bit (or not at all) holds is plan, from
+// scanParts run over the same message: a part's header goes out before
+// its body, so the body must have been read once already. Both passes
+// stream the message a line at a time and never hold it, or a part, whole.
 //
 // The parts of a multipart/signed pass unchanged, 8-bit or not: RFC 1847
 // section 2.1 forbids altering signed content, and a signature over a
@@ -35,8 +46,8 @@ import (
 // went out re-encoded, signature broken, and nothing said so). The smart
 // host gets those bytes as they are; stats counts them, and the parts
 // converted, for the delivery's log line.
-func downgrade(w io.Writer, r io.Reader, plan []bool, stats *downgradeStats) error {
-	d := &downgrader{br: bufio.NewReaderSize(r, 64<<10), w: w, top: true, inHead: true, plan: plan, signedAt: -1}
+func downgrade(w io.Writer, r io.Reader, plan []partFacts, eightBitOK bool, stats *downgradeStats) error {
+	d := &downgrader{br: bufio.NewReaderSize(r, 64<<10), w: w, top: true, inHead: true, plan: plan, eightBitOK: eightBitOK, signedAt: -1}
 	err := d.run()
 	if stats != nil {
 		stats.converted, stats.keptSigned = d.converted, d.keptSigned
@@ -50,10 +61,34 @@ type downgradeStats struct {
 	converted, keptSigned int
 }
 
-// eightBitParts reads the message from r and reports, for each part
-// declared 7bit or not declared (in the order downgrade meets them),
-// whether it holds an 8-bit byte.
-func eightBitParts(r io.Reader) ([]bool, error) {
+// maxLine is the longest line, in octets without its CRLF, that may be
+// sent (RFC 5321 section 4.5.3.1.6, RFC 5322 section 2.1.1).
+const maxLine = 998
+
+// partFacts is what a part declared 7bit or 8bit (or not at all) holds.
+type partFacts struct {
+	eightBit bool // an 8-bit byte
+	longLine bool // a line longer than maxLine
+}
+
+// needsDowngrade reports whether downgrade changes a message whose parts
+// hold plan, for a smart host with 8BITMIME (eightBitOK) or without.
+func needsDowngrade(plan []partFacts, eightBitOK bool) bool {
+	if !eightBitOK {
+		return true // 8bit and binary parts are not in the plan
+	}
+	for _, p := range plan {
+		if p.longLine {
+			return true
+		}
+	}
+	return false
+}
+
+// scanParts reads the message from r and reports, for each part declared
+// 7bit or 8bit or not declared (in the order downgrade meets them), what
+// it holds.
+func scanParts(r io.Reader) ([]partFacts, error) {
 	d := &downgrader{br: bufio.NewReaderSize(r, 64<<10), w: io.Discard, top: true, inHead: true, scan: true, signedAt: -1}
 	if err := d.run(); err != nil {
 		return nil, err
@@ -72,15 +107,20 @@ type downgrader struct {
 	midLine    bool       // the last piece ended inside a line
 	qp         *qpEncoder // the part being re-encoded, if any
 
-	// The parts declared 7bit (or not at all), counted from 0 in order:
-	// scan looks at each body (probing) and appends to found whether it
-	// held an 8-bit byte; otherwise plan says so for part next.
-	scan     bool
-	probing  bool
-	sawEight bool
-	found    []bool
-	plan     []bool
-	next     int
+	// The parts declared 7bit or 8bit (or not at all), counted from 0 in
+	// order: scan looks at each body (probing) and appends to found what
+	// it held (saw; lineLen is the length so far of the line being read,
+	// lastCR whether its last piece ended in CR); otherwise plan says so
+	// for part next.
+	scan       bool
+	probing    bool
+	saw        partFacts
+	lineLen    int
+	lastCR     bool
+	found      []partFacts
+	plan       []partFacts
+	next       int
+	eightBitOK bool // the smart host offers 8BITMIME
 
 	// signedAt is the depth (in boundaries) of the multipart/signed the
 	// parts being read are in, -1 when none: they pass unchanged.
@@ -161,7 +201,8 @@ func (d *downgrader) handle(line []byte, whole bool) error {
 // body writes a piece of a part's content as the part's state says.
 func (d *downgrader) body(line []byte) error {
 	if d.probing {
-		d.sawEight = d.sawEight || hasEightBit(line)
+		d.saw.eightBit = d.saw.eightBit || hasEightBit(line)
+		d.measure(line)
 		return nil // scan: nothing is written
 	}
 	if d.qp != nil {
@@ -188,11 +229,8 @@ func (d *downgrader) endHead() error {
 		return err
 	}
 	ctype, boundary := contentType(fields["content-type"])
-	eightBit := false
-	switch transferEncoding(fields["content-transfer-encoding"]) {
-	case "8bit", "binary":
-		eightBit = true
-	}
+	cte := transferEncoding(fields["content-transfer-encoding"])
+	eightBit := cte == "8bit" || cte == "binary"
 	if d.signedAt >= 0 {
 		// Inside a multipart/signed: followed, never changed (neither
 		// probed, so that both passes count the same parts).
@@ -201,7 +239,7 @@ func (d *downgrader) endHead() error {
 			d.boundaries = append(d.boundaries, boundary)
 		case ctype == "message/rfc822" || ctype == "message/global":
 			d.inHead = true
-		case eightBit && !d.scan:
+		case eightBit && !d.scan && !d.eightBitOK:
 			d.keptSigned++
 		}
 		_, err := d.w.Write(head)
@@ -220,26 +258,31 @@ func (d *downgrader) endHead() error {
 		// An attached message may only be 7bit, 8bit or binary itself
 		// (RFC 2046 section 5.2.1): its own header and parts follow.
 		d.inHead = true
-	case eightBit:
+	case cte == "binary" && !d.eightBitOK:
 		return d.reencode(head, hdr)
-	case transferEncoding(fields["content-transfer-encoding"]) == "7bit" || fields["content-transfer-encoding"] == "":
+	case cte == "7bit" || cte == "8bit" || fields["content-transfer-encoding"] == "":
 		if d.scan {
-			d.probing, d.sawEight = true, false
+			d.probing, d.saw, d.lineLen, d.lastCR = true, partFacts{}, 0, false
 			return nil
 		}
 		k := d.next
 		d.next++
-		if k < len(d.plan) && d.plan[k] {
-			// 8-bit under a 7bit label: re-encoded too.
+		var p partFacts
+		if k < len(d.plan) {
+			p = d.plan[k]
+		}
+		// 8bit, or 8-bit under a 7bit label, for a smart host without
+		// 8BITMIME; a line too long for SMTP for any.
+		if (eightBit || p.eightBit) && !d.eightBitOK || p.longLine {
 			return d.reencode(head, hdr)
 		}
 		_, err := d.w.Write(head)
 		return err
-	default: // base64, quoted-printable: 7-bit already
+	default: // base64, quoted-printable: 7-bit already; binary with 8BITMIME
 		_, err := d.w.Write(head)
 		return err
 	}
-	if eightBit {
+	if eightBit && !d.eightBitOK {
 		// A multipart or an attached message whose parts are converted.
 		head = withEncoding(head, hdr, "7bit")
 	}
@@ -268,7 +311,10 @@ func (d *downgrader) reencode(head []byte, hdr []compat.HeaderField) error {
 func (d *downgrader) endPart() error {
 	if d.probing {
 		d.probing = false
-		d.found = append(d.found, d.sawEight)
+		if d.lineLen > maxLine {
+			d.saw.longLine = true // the last line, without a line end
+		}
+		d.found = append(d.found, d.saw)
 		return nil
 	}
 	if d.qp == nil {
@@ -277,6 +323,28 @@ func (d *downgrader) endPart() error {
 	err := d.qp.Close()
 	d.qp = nil
 	return err
+}
+
+// measure follows the length of the line being probed over the pieces
+// that make it: without its CRLF (or bare LF), is it longer than SMTP
+// allows?
+func (d *downgrader) measure(piece []byte) {
+	if len(piece) == 0 {
+		return
+	}
+	if piece[len(piece)-1] != '\n' {
+		d.lineLen += len(piece)
+		d.lastCR = piece[len(piece)-1] == '\r'
+		return
+	}
+	n := d.lineLen + len(piece) - 1
+	if len(piece) >= 2 && piece[len(piece)-2] == '\r' || len(piece) == 1 && d.lastCR {
+		n--
+	}
+	if n > maxLine {
+		d.saw.longLine = true
+	}
+	d.lineLen, d.lastCR = 0, false
 }
 
 func (d *downgrader) finish() error {

@@ -76,11 +76,17 @@ const (
 
 // downgradeAll runs both passes over in, as the sender does.
 func downgradeAll(w io.Writer, in string) error {
-	plan, err := eightBitParts(strings.NewReader(in))
+	return downgradeFor(w, in, false)
+}
+
+// downgradeFor is downgradeAll for a smart host with 8BITMIME
+// (eightBitOK) or without.
+func downgradeFor(w io.Writer, in string, eightBitOK bool) error {
+	plan, err := scanParts(strings.NewReader(in))
 	if err != nil {
 		return err
 	}
-	return downgrade(w, strings.NewReader(in), plan, nil)
+	return downgrade(w, strings.NewReader(in), plan, eightBitOK, nil)
 }
 
 func TestDowngrade(t *testing.T) {
@@ -192,9 +198,22 @@ func FuzzDowngrade(f *testing.F) {
 			t.Fatal(err)
 		}
 		// Whatever declares no 8bit or binary part, and holds no 8-bit
-		// byte, passes unchanged.
-		if !bytes.Contains(bytes.ToLower(in), []byte("8bit")) && !bytes.Contains(bytes.ToLower(in), []byte("binary")) && !hasEightBit(in) && !bytes.Equal(out.Bytes(), in) {
+		// byte and no line over 998 octets, passes unchanged.
+		short := true
+		for _, l := range bytes.Split(in, []byte("\n")) {
+			short = short && len(l) <= maxLine
+		}
+		if short && !bytes.Contains(bytes.ToLower(in), []byte("8bit")) && !bytes.Contains(bytes.ToLower(in), []byte("binary")) && !hasEightBit(in) && !bytes.Equal(out.Bytes(), in) {
 			t.Fatalf("changed without an 8bit part:\n%q\n%q", in, out.Bytes())
+		}
+		// For a smart host with 8BITMIME, whatever has no line over 998
+		// octets passes unchanged.
+		out.Reset()
+		if err := downgradeFor(&out, string(in), true); err != nil {
+			t.Fatal(err)
+		}
+		if short && !bytes.Equal(out.Bytes(), in) {
+			t.Fatalf("changed for 8BITMIME without a long line:\n%q\n%q", in, out.Bytes())
 		}
 	})
 }
@@ -313,13 +332,13 @@ func TestDowngradeLeavesSignedContent(t *testing.T) {
 			"--m\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" + utf8Text + "--m--\r\n", 1, 1},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			plan, err := eightBitParts(strings.NewReader(tt.in))
+			plan, err := scanParts(strings.NewReader(tt.in))
 			if err != nil {
 				t.Fatal(err)
 			}
 			var out bytes.Buffer
 			var st downgradeStats
-			if err := downgrade(&out, strings.NewReader(tt.in), plan, &st); err != nil {
+			if err := downgrade(&out, strings.NewReader(tt.in), plan, false, &st); err != nil {
 				t.Fatal(err)
 			}
 			if !strings.Contains(out.String(), signed) {
@@ -329,5 +348,105 @@ func TestDowngradeLeavesSignedContent(t *testing.T) {
 				t.Fatalf("stats %+v, want converted %d, kept %d", st, tt.converted, tt.kept)
 			}
 		})
+	}
+}
+
+// Lines longer than SMTP allows (998 octets without CRLF: RFC 5321
+// section 4.5.3.1.6) are re-encoded as quoted-printable, for a smart host
+// with 8BITMIME too, so that it does not refuse the message ("500 5.0.0
+// Line too long"); the parts decode to what they were, and the rest is
+// unchanged.
+func TestDowngradeLongLines(t *testing.T) {
+	const mv = "MIME-Version: 1.0\r\n"
+	line := func(n int) string { return strings.Repeat("a", n) + "\r\n" }
+	html := "<html><body>" + strings.Repeat("<p>one long line of HTML</p>", 200) + "</body></html>\r\n"
+	other := "--b\r\nContent-Type: text/plain\r\n\r\nshort\r\n"
+	for _, tt := range []struct {
+		name       string
+		in         string
+		eightBitOK bool
+		converted  int
+	}{
+		{"998 octets: unchanged", mv + "Content-Type: text/plain\r\n\r\n" + line(998), true, 0},
+		{"998 octets and a bare LF: unchanged", mv + "Content-Type: text/plain\r\n\r\n" + strings.Repeat("a", 998) + "\n", true, 0},
+		{"999 octets", mv + "Content-Type: text/plain\r\n\r\n" + line(999), true, 1},
+		{"999 octets, last line without a line end", mv + "Content-Type: text/plain\r\n\r\n" + strings.Repeat("a", 999), true, 1},
+		{"a one-line HTML body beside a short part", mv + "Content-Type: multipart/alternative; boundary=b\r\n\r\n" + other +
+			"--b\r\nContent-Type: text/html; charset=us-ascii\r\nContent-Transfer-Encoding: 7bit\r\n\r\n" + html + "--b--\r\n", true, 1},
+		{"a line longer than the reader's buffer", mv + "Content-Type: text/plain\r\n\r\n" + line(70<<10), true, 1},
+		{"an 8bit part with a long line, 8BITMIME", mv + "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" + strings.Repeat("ä", 600) + "\r\n", true, 1},
+		{"an 8bit part with short lines, 8BITMIME: unchanged", mv + "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" + utf8Text, true, 0},
+		{"a 7bit part with a long line, no 8BITMIME", mv + "Content-Type: text/plain\r\n\r\n" + line(2000), false, 1},
+		{"not MIME: unchanged", "Subject: x\r\n\r\n" + line(2000), true, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			plan, err := scanParts(strings.NewReader(tt.in))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := needsDowngrade(plan, tt.eightBitOK); got != (tt.converted > 0 || !tt.eightBitOK) {
+				t.Errorf("needsDowngrade %v", got)
+			}
+			var out bytes.Buffer
+			var st downgradeStats
+			if err := downgrade(&out, strings.NewReader(tt.in), plan, tt.eightBitOK, &st); err != nil {
+				t.Fatal(err)
+			}
+			if st.converted != tt.converted {
+				t.Fatalf("converted %d parts, want %d:\n%s", st.converted, tt.converted, out.String())
+			}
+			if tt.converted == 0 {
+				if out.String() != tt.in {
+					t.Fatalf("changed:\n%s", out.String())
+				}
+				return
+			}
+			for _, l := range strings.Split(out.String(), "\n") {
+				if len(strings.TrimSuffix(l, "\r")) > maxLine {
+					t.Fatalf("a line of %d octets left", len(l))
+				}
+			}
+			got, want := leaves(t, out.Bytes()), leaves(t, []byte(tt.in))
+			if strings.Join(got, "|") != strings.Join(want, "|") {
+				t.Fatalf("parts decode to other text:\n%s", out.String())
+			}
+			if strings.Contains(tt.in, other) && !strings.Contains(out.String(), other) {
+				t.Errorf("the short part changed:\n%s", out.String())
+			}
+		})
+	}
+}
+
+// A smart host with 8BITMIME gets a part with a line too long for SMTP as
+// quoted-printable, without SIZE= (the message grew), and Downgraded says
+// so for the delivery's log line.
+func TestSendReencodesLongLines(t *testing.T) {
+	in := "MIME-Version: 1.0\r\nContent-Type: text/html\r\nSubject: s\r\n\r\n<p>" + strings.Repeat("x", 3000) + "</p>\r\n"
+	h := (&scriptHost{EHLO: []string{"8BITMIME", "SIZE 100000"}}).start(t)
+	s := NewSession(scriptCfg(h))
+	res := s.Send(context.Background(), "a@x.test", []string{"b@y.test"}, []byte(in))
+	s.Close()
+	if res[0].Err != nil {
+		t.Fatal(res[0].Err)
+	}
+	if conv, kept := s.Downgraded(); conv != 1 || kept != 0 {
+		t.Errorf("Downgraded %d, %d", conv, kept)
+	}
+	for _, l := range h.Lines() {
+		if strings.HasPrefix(l, "MAIL") && strings.Contains(l, "SIZE=") {
+			t.Errorf("%q: the size announced is not what is sent", l)
+		}
+	}
+	data := strings.ReplaceAll("\r\n"+h.Data(), "\r\n..", "\r\n.")[2:]
+	if !strings.Contains(data, "Content-Transfer-Encoding: quoted-printable\r\n") {
+		t.Fatalf("not re-encoded:\n%s", data)
+	}
+	for _, l := range strings.Split(data, "\r\n") {
+		if len(l) > maxLine {
+			t.Fatalf("a line of %d octets went out", len(l))
+		}
+	}
+	if got, want := leaves(t, []byte(data)), leaves(t, []byte(in)); strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatal("the body decodes to other text")
 	}
 }

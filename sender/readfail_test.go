@@ -50,14 +50,22 @@ func TestReadFailsMidData(t *testing.T) {
 	cause := errors.New("input/output error")
 	header := "Subject: cut\r\n\r\n"
 	size := int64(len(header) + 300<<10)
+	opened := 0
 	content := Content{
 		Size:   size,
 		Header: []byte(header),
 		Open: func() (io.ReadCloser, error) {
+			// The first reading (the scan for 8-bit parts and long lines,
+			// before MAIL FROM) goes well; the disk fails in the second.
+			opened++
+			body := &failingReader{left: 300 << 10 / 2, err: cause}
+			if opened == 1 {
+				body = &failingReader{left: 300 << 10, err: io.EOF}
+			}
 			return struct {
 				io.Reader
 				io.Closer
-			}{io.MultiReader(strings.NewReader(header), &failingReader{left: 300 << 10 / 2, err: cause}), io.NopCloser(nil)}, nil
+			}{io.MultiReader(strings.NewReader(header), body), io.NopCloser(nil)}, nil
 		},
 	}
 	res := s.SendContent(context.Background(), "a@x.test", []string{"b@y.test", "c@y.test"}, content)

@@ -418,8 +418,8 @@ type Session struct {
 	verified   bool
 	connected  bool
 	open       atomic.Bool // s.c != nil, for Open
-	// down is what the last message's conversion for a smart host
-	// without 8BITMIME did (see Downgraded).
+	// down is what the last message's conversion (for a smart host
+	// without 8BITMIME, or of lines too long) did (see Downgraded).
 	down downgradeStats
 
 	mu       sync.Mutex
@@ -446,9 +446,11 @@ const dataTermination = 10 * time.Minute
 const endGrace = 10 * time.Second
 
 // Downgraded reports, for the delivery's log line, what the last Send did
-// to the message for a smart host without 8BITMIME: how many 8-bit parts
-// it converted to quoted-printable, and how many of a multipart/signed it
-// sent unchanged (see downgrade). Both are 0 when nothing was converted.
+// to the message (see downgrade): how many parts it converted to
+// quoted-printable (8-bit ones for a smart host without 8BITMIME, and
+// those with lines too long for SMTP), and how many 8-bit parts of a
+// multipart/signed it sent unchanged to a smart host without 8BITMIME.
+// Both are 0 when nothing was converted.
 func (s *Session) Downgraded() (converted, keptSigned int) {
 	return s.down.converted, s.down.keptSigned
 }
@@ -876,11 +878,24 @@ func (s *Session) transaction(from string, res []Result, message Content) (tried
 	}
 	opts := &smtp.MailOptions{Size: message.Size}
 	has8BitMIME, _ := s.c.Extension("8BITMIME")
-	if !has8BitMIME {
-		// The message may grow up to three times when its 8bit parts are
-		// re-encoded (downgrade): no SIZE= rather than a wrong one (RFC
-		// 1870 makes it optional); the smart host judges the size at the
-		// end of the data.
+	// What each part holds (8-bit bytes, lines too long for SMTP), read
+	// before the transaction starts (see downgrade).
+	plan, err := scanMessage(message)
+	if err != nil {
+		e := classify(addr, "MAIL FROM", fmt.Errorf("reading the message: %w", err))
+		for i := range res {
+			if res[i].Err == nil {
+				res[i].Err = e
+			}
+		}
+		return len(res), false
+	}
+	convert := needsDowngrade(plan, has8BitMIME)
+	if convert {
+		// The message may grow up to three times when parts are
+		// re-encoded: no SIZE= rather than a wrong one (RFC 1870 makes it
+		// optional); the smart host judges the size at the end of the
+		// data.
 		opts.Size = 0
 	}
 	if ok, _ := s.c.Extension("SMTPUTF8"); ok {
@@ -907,21 +922,6 @@ func (s *Session) transaction(from string, res []Result, message Content) (tried
 			left++
 		}
 		if left == 0 {
-			return len(res), false
-		}
-	}
-	var plan []bool
-	if !has8BitMIME {
-		// Which parts labelled 7bit hold 8-bit bytes, read before the
-		// transaction starts (see downgrade).
-		var err error
-		if plan, err = scanMessage(message); err != nil {
-			e := classify(addr, "MAIL FROM", fmt.Errorf("reading the message: %w", err))
-			for i := range res {
-				if res[i].Err == nil {
-					res[i].Err = e
-				}
-			}
 			return len(res), false
 		}
 	}
@@ -974,9 +974,11 @@ func (s *Session) transaction(from string, res []Result, message Content) (tried
 		_, err := io.Copy(w, r)
 		return err
 	}
-	if !has8BitMIME {
+	if convert {
 		copyMessage = func(w io.Writer, r io.Reader) error {
-			return downgrade(w, r, plan, &s.down) // 8bit parts as quoted-printable (RFC 6152)
+			// 8bit parts without 8BITMIME (RFC 6152), long lines for any,
+			// as quoted-printable.
+			return downgrade(w, r, plan, has8BitMIME, &s.down)
 		}
 	}
 	if err := copyMessage(w, readOnly{rc}); err != nil {
@@ -1017,14 +1019,14 @@ func (s *Session) transaction(from string, res []Result, message Content) (tried
 	return len(res), false
 }
 
-// scanMessage runs eightBitParts over a reading of message of its own.
-func scanMessage(message Content) ([]bool, error) {
+// scanMessage runs scanParts over a reading of message of its own.
+func scanMessage(message Content) ([]partFacts, error) {
 	rc, err := message.Open()
 	if err != nil {
 		return nil, err
 	}
 	defer rc.Close()
-	return eightBitParts(rc)
+	return scanParts(rc)
 }
 
 // relayHint explains a recipient refused as relaying when the smart host
