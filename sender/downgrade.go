@@ -90,11 +90,15 @@ func needsDowngrade(plan []partFacts, eightBitOK bool) bool {
 // it holds.
 func scanParts(r io.Reader) ([]partFacts, error) {
 	d := &downgrader{br: bufio.NewReaderSize(r, 64<<10), w: io.Discard, top: true, inHead: true, scan: true, signedAt: -1}
-	if err := d.run(); err != nil {
+	if err := d.run(); err != nil && err != errNotMIME {
 		return nil, err
 	}
 	return d.found, nil
 }
+
+// errNotMIME ends a scan at the header of a message without MIME-Version:
+// none of its parts is converted, so the rest need not be read.
+var errNotMIME = errors.New("not MIME")
 
 type downgrader struct {
 	br  *bufio.Reader
@@ -225,6 +229,9 @@ func (d *downgrader) endHead() error {
 	if top && fields["mime-version"] == "" {
 		// Not MIME: nothing in it is to be read as MIME, and no
 		// boundary is looked for.
+		if d.scan {
+			return errNotMIME
+		}
 		_, err := d.w.Write(head)
 		return err
 	}
