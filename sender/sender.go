@@ -332,9 +332,18 @@ func classify(host, stage string, err error) *Error {
 	case closedByPeer(err):
 		e.Reply = "the smart host closed the connection " + closedWhen(stage)
 	case errors.Is(err, net.ErrClosed):
-		// Only a stop closes the connection under a transaction: its
-		// StopTimeout ([inbound] shutdown_timeout) ran out, or endGrace.
-		e.Reply = "mailbridge closed the connection as it stopped (shutdown_timeout ran out, or the 10 seconds it waits for the reply to a message's end) " + closedWhen(stage)
+		// Only a stop closes the connection under us. Under a transaction
+		// its StopTimeout ([inbound] shutdown_timeout) ran out, or
+		// endGrace; before one (greeting, EHLO, STARTTLS, AUTH) it waits
+		// for nothing, since no message is under way (found from outside:
+		// a stop during AUTH was said to be shutdown_timeout running out).
+		why := "(shutdown_timeout ran out, or the 10 seconds it waits for the reply to a message's end)"
+		switch stage {
+		case "MAIL FROM", "RCPT TO", "DATA", "end of data":
+		default:
+			why = "before any message was under way on it"
+		}
+		e.Reply = "mailbridge closed the connection as it stopped " + why + " " + closedWhen(stage)
 	case errors.Is(err, smtp.ErrTooLongLine):
 		// go-smtp's client reads lines of up to 2000 bytes, four times
 		// what RFC 5321 section 4.5.3.1.5 asks of a reply line; its bare

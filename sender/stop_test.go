@@ -118,3 +118,34 @@ func TestFinalDotOutlastsCommandTimeout(t *testing.T) {
 		t.Fatalf("%d messages", n)
 	}
 }
+
+// A stop before any transaction (here during AUTH) closes the connection
+// at once, and the reason says so, not that shutdown_timeout ran out
+// (found from outside).
+func TestStopDuringAuthSaysWhy(t *testing.T) {
+	inAuth := make(chan struct{})
+	sink := smtpsink.Start(t, smtpsink.Hooks{Auth: func(string, string) error {
+		close(inAuth)
+		time.Sleep(2 * time.Second)
+		return nil
+	}})
+	cfg := cfgFor(sink)
+	cfg.TLS = TLSNone
+	cfg.Username, cfg.Password = "u", "p"
+	cfg.StopTimeout = 5 * time.Second
+	s := NewSession(cfg)
+	defer s.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { <-inAuth; cancel() }()
+	res := s.Send(ctx, "a@x.test", []string{"b@y.test"}, []byte(msg))
+	e := res[0].Err
+	if e == nil || e.Permanent || !strings.HasPrefix(e.Stage, "AUTH") {
+		t.Fatalf("%+v", e)
+	}
+	if r := e.ReplyLine(); !strings.Contains(r, "as it stopped before any message was under way") || strings.Contains(r, "shutdown_timeout") {
+		t.Fatalf("reason %q", r)
+	}
+	if n := len(sink.Messages()); n != 0 {
+		t.Fatalf("%d messages", n)
+	}
+}
