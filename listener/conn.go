@@ -941,6 +941,14 @@ func (c *conn) chunkCut() bool {
 	return c.cut
 }
 
+// stopCut reports whether a stop ended the session (abort): a message
+// still arriving then was cut by us, not by the client.
+func (c *conn) stopCut() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.aborted
+}
+
 // setMessageID records the stored message's ID for the DATA log line.
 func (c *conn) setMessageID(id string) {
 	c.mu.Lock()

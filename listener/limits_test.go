@@ -646,6 +646,14 @@ func TestShutdownTimeout(t *testing.T) {
 	if n := ts.dropFiles(t); len(n) != 0 {
 		t.Fatalf("Drop holds %v", n)
 	}
+	// The log says the stop cut it, not the client (found from outside).
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(ts.logs.String(), "message not received") && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if l := ts.logs.String(); !strings.Contains(l, "mailbridge stopped and shutdown_timeout ran out") || strings.Contains(l, "the client disconnected") {
+		t.Fatalf("log:\n%s", l)
+	}
 }
 
 // A stop with no time (shutdown_timeout = "0s") and no session open cuts

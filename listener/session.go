@@ -267,7 +267,11 @@ func (s *session) Data(r io.Reader) error {
 		case cr.err != nil:
 			// The client went away or timed out: nothing was acknowledged.
 			reason := abortReason(cr.err, cfg.DataTimeout)
-			if s.conn.chunkCut() {
+			switch {
+			case s.conn.stopCut():
+				// Found from outside: logged as a client that hung up.
+				reason = "mailbridge stopped and shutdown_timeout ran out: the client was told 421 4.3.2, and sends the message again"
+			case s.conn.chunkCut():
 				reason = "the client disconnected inside a BDAT chunk"
 			}
 			log.Info("message not received", "result", "aborted", "reason", reason, "size", cr.n, "error", cr.err)
