@@ -72,6 +72,16 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 			// that "mailbridge help run | less" shows it).
 			return realMain([]string{rest[0], "-h"}, stdout, stdout)
 		}
+		// "help version" and "version -h" too, and "help help", as the
+		// usage promises for every command (found from outside).
+		switch {
+		case isHelp && len(rest) == 1 && rest[0] == "help":
+			rest = nil
+		case len(rest) == 1 && (isHelp && slices.Contains([]string{"version", "--version", "-v"}, rest[0]) ||
+			!isHelp && (rest[0] == "-h" || rest[0] == "--help")):
+			fmt.Fprint(stdout, "usage: mailbridge version\n\nprint the version of mailbridge.\n")
+			return 0
+		}
 		if len(rest) > 0 {
 			// As run and check: a word more is a mistyped command line.
 			fmt.Fprintf(stderr, "mailbridge %s: unexpected argument %q\n", cmd, rest[0])

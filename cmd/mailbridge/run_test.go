@@ -311,6 +311,14 @@ func TestVersionAndHelpArguments(t *testing.T) {
 		{[]string{"help"}, 0, "usage"},
 		{[]string{"version", "extra"}, 2, `mailbridge version: unexpected argument "extra"`},
 		{[]string{"help", "run"}, 0, "usage: mailbridge run [--config FILE]"},
+		// Every command's help, as the usage promises (found from outside).
+		{[]string{"help", "version"}, 0, "usage: mailbridge version"},
+		{[]string{"version", "-h"}, 0, "usage: mailbridge version"},
+		{[]string{"version", "--help"}, 0, "usage: mailbridge version"},
+		{[]string{"help", "help"}, 0, "usage: mailbridge <command>"},
+		{[]string{"help", "check"}, 0, "usage: mailbridge check [--config FILE]"},
+		{[]string{"help", "import-iis"}, 0, "import-iis"},
+		{[]string{"help", "service"}, 0, "service"},
 		{[]string{"--help", "runn"}, 2, `mailbridge --help: unexpected argument "runn"`},
 		{[]string{"--config", "x.toml", "check"}, 2, "mailbridge: the command comes first: mailbridge check --config x.toml"},
 	} {

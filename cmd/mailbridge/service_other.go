@@ -9,7 +9,13 @@ import (
 
 // serviceCmd manages the Windows service; elsewhere there is none.
 func serviceCmd(args []string, stdout, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "mailbridge service: Windows services exist only on Windows; on Linux run `mailbridge run` under systemd")
+	const why = "mailbridge service: Windows services exist only on Windows; on Linux run `mailbridge run` under systemd (README.md, \"On Linux, as a service\")"
+	if len(args) == 1 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+		// Help asked for is given, not refused.
+		fmt.Fprintln(stdout, why)
+		return 0
+	}
+	fmt.Fprintln(stderr, why)
 	return 2
 }
 
