@@ -222,7 +222,7 @@ func CheckVolumes(l Layout) []error {
 		a, b Folder
 		how  string
 	}{
-		{Folder{"SortTemp", l.SortTemp}, Folder{"Drop", l.Drop}, "Drop files are written in SortTemp first: set sorttemp to a folder on Drop's volume"},
+		{Folder{"SortTemp", l.SortTemp}, Folder{"Drop", l.Drop}, "SortTemp holds files on their way into Drop, which enter it by a rename: set sorttemp to a folder on Drop's volume"},
 		{Folder{"Pickup", l.Pickup}, Folder{"Queue", l.Queue}, "a Pickup file is claimed into Queue"},
 		{Folder{"Queue", l.Queue}, Folder{"Badmail", l.Badmail}, "mail that cannot be delivered moves from Queue into Badmail"},
 	}
