@@ -23,8 +23,8 @@ func importIIS(args []string, stdout, stderr io.Writer) int {
 	site := fs.Int("site", 1, "SMTP virtual server number N (/LM/SmtpSvc/N)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: mailbridge import-iis [METABASE.xml] [--site N] > mailbridge.toml\n\n"+
-			"Prints a commented mailbridge configuration made from IIS's MetaBase.xml\n(default: %s).\n\n", defaultMetabasePathText())
-		fs.PrintDefaults()
+			"Prints a commented mailbridge configuration made from IIS's MetaBase.xml\n(default: %s).\n\n"+
+			"  --site N   SMTP virtual server number N (/LM/SmtpSvc/N); default 1\n", defaultMetabasePathText())
 	}
 	var files []string
 	for {
