@@ -150,8 +150,9 @@ const (
 
 // frame is an open multipart.
 type frame struct {
-	delim []byte // "--" and the boundary
-	depth int    // the multipart's depth
+	delim  []byte // "--" and the boundary
+	depth  int    // the multipart's depth
+	digest bool   // multipart/digest: its parts are messages by default
 }
 
 // field is one kept header field, unfolded as go-message's textproto does
@@ -179,6 +180,10 @@ type mimeWalk struct {
 	frames []frame
 	state  int
 	depth  int // of the entity whose header or body is being read
+	// inDigest: the header being read is that of a part of a
+	// multipart/digest, whose default type is message/rfc822 (RFC 2046
+	// section 5.1.5), not text/plain.
+	inDigest bool
 
 	// The header being read.
 	ct, cd, cte field
@@ -270,11 +275,13 @@ func (w *mimeWalk) endAt(i int, close bool) {
 	}
 	w.frames = w.frames[:i+1]
 	w.newHeader(w.frames[i].depth + 1)
+	w.inDigest = w.frames[i].digest
 }
 
 func (w *mimeWalk) newHeader(depth int) {
 	w.state = inHeader
 	w.depth = depth
+	w.inDigest = false
 	w.ct, w.cd, w.cte = field{val: w.ct.val[:0]}, field{val: w.cd.val[:0]}, field{val: w.cte.val[:0]}
 	w.second = w.second[:0]
 }
@@ -407,6 +414,12 @@ func (w *mimeWalk) endHeader() {
 	}
 	t, params, err := mime.ParseMediaType(ct)
 	t = strings.ToLower(t)
+	if w.inDigest && len(bytes.TrimSpace(w.ct.val)) == 0 {
+		// A digest's part without a type is a message (found from
+		// outside: taken for text, a forwarded message's attachment
+		// inside it went unmeasured).
+		t, err = "message/rfc822", nil
+	}
 	// A Content-Type or Content-Disposition there but unparseable (a
 	// comment, "application/pdf (c); name=big.pdf"; a parameter given
 	// twice) would have the part taken for unnamed text, not measured,
@@ -443,7 +456,7 @@ func (w *mimeWalk) endHeader() {
 			w.leaf(true, name)
 			return
 		}
-		w.frames = append(w.frames, frame{delim: []byte("--" + b), depth: w.depth})
+		w.frames = append(w.frames, frame{delim: []byte("--" + b), depth: w.depth, digest: t == "multipart/digest"})
 		w.state = inOutside
 		w.outside = 0
 	case (t == "message/rfc822" || t == "message/global") && w.enc == encIdentity:
@@ -465,6 +478,9 @@ func (w *mimeWalk) endHeader() {
 // name or filename parameter (RFC 2231 continuations included) a lenient
 // client might read is missed. Anything else in doubt is measured.
 func (w *mimeWalk) plainText() bool {
+	if w.inDigest && len(bytes.TrimSpace(w.ct.val)) == 0 {
+		return false // a message (RFC 2046 section 5.1.5)
+	}
 	if w.ct.n > 0 {
 		t, ok := leadingToken(w.ct.val)
 		if !ok || !strings.HasPrefix(t, "text/") {

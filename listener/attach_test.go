@@ -114,6 +114,24 @@ func TestAttachmentCheckUnreadable(t *testing.T) {
 		{"two garbled Content-Types",
 			"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=3D\"a\"\r\nContent-Type: text/plain; charset=3D\"b\"\r\n\r\n" + b64,
 			"552 5.3.4 Attachment (part with an unreadable header)" + tooBig},
+		// A digest's parts are messages unless typed (RFC 2046 section
+		// 5.1.5): a forwarded message's attachment in one is measured
+		// (found from outside).
+		{"a digest's part without a header",
+			"MIME-Version: 1.0\r\nContent-Type: multipart/digest; boundary=DD\r\n\r\n--DD\r\n\r\n" +
+				"Subject: fwd\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=BB\r\n\r\n--BB\r\n" + pdf + "\r\n--BB--\r\n\r\n--DD--\r\n",
+			"552 5.3.4 Attachment big.pdf" + tooBig},
+		{"a digest's part with only a garbled disposition",
+			"MIME-Version: 1.0\r\nContent-Type: multipart/digest; boundary=DD\r\n\r\n--DD\r\nContent-Disposition: inline; x=3D\"y\"\r\n\r\n" +
+				"Subject: fwd\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=BB\r\n\r\n--BB\r\n" + pdf + "\r\n--BB--\r\n\r\n--DD--\r\n",
+			"552 5.3.4 Attachment (part with an unreadable header)" + tooBig},
+		{"a digest's part typed as text",
+			"MIME-Version: 1.0\r\nContent-Type: multipart/digest; boundary=DD\r\n\r\n--DD\r\nContent-Type: text/plain\r\n\r\n" + b64 + "\r\n--DD--\r\n",
+			"250 2.6.0"},
+		{"a part of a mixed multipart inside a digest's message is text by default",
+			"MIME-Version: 1.0\r\nContent-Type: multipart/digest; boundary=DD\r\n\r\n--DD\r\n\r\n" +
+				"Subject: fwd\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=BB\r\n\r\n--BB\r\n\r\n" + b64 + "\r\n--BB--\r\n\r\n--DD--\r\n",
+			"250 2.6.0"},
 		// Delimiters as clients read them.
 		{"a delimiter followed by 100 KB of white space",
 			"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=BB\r\n\r\n--BB\r\nContent-Type: text/plain\r\n\r\nhi\r\n--BB" +
