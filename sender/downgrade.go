@@ -401,9 +401,11 @@ func contentType(v string) (string, string) {
 }
 
 // transferEncoding is a Content-Transfer-Encoding value, lower case,
-// without comments ("8bit (utf8)": RFC 2045 allows them).
+// without comments ("8bit (utf8)": RFC 2045 allows them) or anything after
+// a ';' ("7bit;", which some writers add, as readers accept: found from
+// outside, a long line under it went out unchanged).
 func transferEncoding(v string) string {
-	if i := strings.IndexByte(v, '('); i >= 0 {
+	if i := strings.IndexAny(v, "(;"); i >= 0 {
 		v = v[:i]
 	}
 	return strings.ToLower(strings.TrimSpace(v))

@@ -378,6 +378,7 @@ func TestDowngradeLongLines(t *testing.T) {
 		{"an 8bit part with short lines, 8BITMIME: unchanged", mv + "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" + utf8Text, true, 0},
 		{"a 7bit part with a long line, no 8BITMIME", mv + "Content-Type: text/plain\r\n\r\n" + line(2000), false, 1},
 		{"not MIME: unchanged", "Subject: x\r\n\r\n" + line(2000), true, 0},
+		{"an encoding with a stray semicolon", mv + "Content-Type: text/plain\r\nContent-Transfer-Encoding: 7bit;\r\n\r\n" + line(1500), true, 1},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			plan, err := scanParts(strings.NewReader(tt.in))
