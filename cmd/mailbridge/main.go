@@ -82,9 +82,17 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprint(stdout, "usage: mailbridge version\n\nprint the version of mailbridge.\n")
 			return 0
 		}
+		if isHelp && len(rest) == 1 && !strings.HasPrefix(rest[0], "-") {
+			fmt.Fprintf(stderr, "mailbridge %s: unknown command %q\n\n%s", cmd, rest[0], usage)
+			return 2
+		}
 		if len(rest) > 0 {
 			// As run and check: a word more is a mistyped command line.
-			fmt.Fprintf(stderr, "mailbridge %s: unexpected argument %q\n", cmd, rest[0])
+			arg := rest[0]
+			if isHelp && len(rest) > 1 && !strings.HasPrefix(arg, "-") {
+				arg = rest[1] // "help run x": the command is one
+			}
+			fmt.Fprintf(stderr, "mailbridge %s: unexpected argument %q\n", cmd, arg)
 			return 2
 		}
 		if isHelp {

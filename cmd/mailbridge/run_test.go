@@ -319,7 +319,8 @@ func TestVersionAndHelpArguments(t *testing.T) {
 		{[]string{"help", "check"}, 0, "usage: mailbridge check [--config FILE]"},
 		{[]string{"help", "import-iis"}, 0, "import-iis"},
 		{[]string{"help", "service"}, 0, "service"},
-		{[]string{"--help", "runn"}, 2, `mailbridge --help: unexpected argument "runn"`},
+		{[]string{"--help", "runn"}, 2, `mailbridge --help: unknown command "runn"`},
+		{[]string{"help", "run", "x"}, 2, `mailbridge help: unexpected argument "x"`},
 		{[]string{"--config", "x.toml", "check"}, 2, "mailbridge: the command comes first: mailbridge check --config x.toml"},
 	} {
 		var out, errb bytes.Buffer
