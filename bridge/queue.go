@@ -652,15 +652,21 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 			args = append(args, "tls_verified", verified)
 		}
 	}
-	if conv, kept := s.Downgraded(); conv+kept > 0 {
+	if conv, kept, folded := s.Downgraded(); conv+kept+folded > 0 {
 		// Parts were re-encoded (8-bit ones for a smart host without
-		// 8BITMIME, RFC 6152; lines too long for SMTP): what was changed
-		// is said, since a DKIM signature over a converted part no
-		// longer verifies; signed parts (multipart/signed) went as they
-		// were.
-		args = append(args, "converted_to_quoted_printable", conv)
+		// 8BITMIME, RFC 6152; lines too long for SMTP) or header lines
+		// folded: what was changed is said, since a DKIM signature over
+		// a converted part (or a folded header, in "simple"
+		// canonicalization) no longer verifies; signed parts
+		// (multipart/signed) went as they were.
+		if conv+kept > 0 {
+			args = append(args, "converted_to_quoted_printable", conv)
+		}
 		if kept > 0 {
 			args = append(args, "signed_8bit_parts_sent_unchanged", kept)
+		}
+		if folded > 0 {
+			args = append(args, "header_lines_folded", folded)
 		}
 	}
 	if !next.IsZero() {

@@ -46,11 +46,11 @@ import (
 // went out re-encoded, signature broken, and nothing said so). The smart
 // host gets those bytes as they are; stats counts them, and the parts
 // converted, for the delivery's log line.
-func downgrade(w io.Writer, r io.Reader, plan []partFacts, eightBitOK bool, stats *downgradeStats) error {
-	d := &downgrader{br: bufio.NewReaderSize(r, 64<<10), w: w, top: true, inHead: true, plan: plan, eightBitOK: eightBitOK, signedAt: -1}
+func downgrade(w io.Writer, r io.Reader, plan scanPlan, eightBitOK bool, stats *downgradeStats) error {
+	d := &downgrader{br: bufio.NewReaderSize(r, 64<<10), w: w, top: true, inHead: true, plan: plan.parts, eightBitOK: eightBitOK, signedAt: -1}
 	err := d.run()
 	if stats != nil {
-		stats.converted, stats.keptSigned = d.converted, d.keptSigned
+		stats.converted, stats.keptSigned, stats.folded = d.converted, d.keptSigned, d.folded
 	}
 	return err
 }
@@ -58,7 +58,7 @@ func downgrade(w io.Writer, r io.Reader, plan []partFacts, eightBitOK bool, stat
 // downgradeStats is what downgrade did to a message: parts converted to
 // quoted-printable, and 8bit parts of a multipart/signed sent unchanged.
 type downgradeStats struct {
-	converted, keptSigned int
+	converted, keptSigned, folded int
 }
 
 // maxLine is the longest line, in octets without its CRLF, that may be
@@ -71,13 +71,19 @@ type partFacts struct {
 	longLine bool // a line longer than maxLine
 }
 
+// scanPlan is what scanParts found in a message.
+type scanPlan struct {
+	parts      []partFacts
+	longHeader bool // a header line (outside multipart/signed) over maxLine
+}
+
 // needsDowngrade reports whether downgrade changes a message whose parts
 // hold plan, for a smart host with 8BITMIME (eightBitOK) or without.
-func needsDowngrade(plan []partFacts, eightBitOK bool) bool {
-	if !eightBitOK {
-		return true // 8bit and binary parts are not in the plan
+func needsDowngrade(plan scanPlan, eightBitOK bool) bool {
+	if !eightBitOK || plan.longHeader {
+		return true // without 8BITMIME: 8bit and binary parts are not in the plan
 	}
-	for _, p := range plan {
+	for _, p := range plan.parts {
 		if p.longLine {
 			return true
 		}
@@ -88,12 +94,12 @@ func needsDowngrade(plan []partFacts, eightBitOK bool) bool {
 // scanParts reads the message from r and reports, for each part declared
 // 7bit or 8bit or not declared (in the order downgrade meets them), what
 // it holds.
-func scanParts(r io.Reader) ([]partFacts, error) {
+func scanParts(r io.Reader) (scanPlan, error) {
 	d := &downgrader{br: bufio.NewReaderSize(r, 64<<10), w: io.Discard, top: true, inHead: true, scan: true, signedAt: -1}
 	if err := d.run(); err != nil && err != errNotMIME {
-		return nil, err
+		return scanPlan{}, err
 	}
-	return d.found, nil
+	return scanPlan{parts: d.found, longHeader: d.longHead}, nil
 }
 
 // errNotMIME ends a scan at the header of a message without MIME-Version:
@@ -125,11 +131,13 @@ type downgrader struct {
 	plan       []partFacts
 	next       int
 	eightBitOK bool // the smart host offers 8BITMIME
+	longHead   bool // scan: a header line to fold (writeHead)
 
 	// signedAt is the depth (in boundaries) of the multipart/signed the
 	// parts being read are in, -1 when none: they pass unchanged.
 	signedAt   int
 	converted  int // parts re-encoded
+	folded     int // header lines folded
 	keptSigned int // 8bit or binary parts of a multipart/signed, sent as they are
 }
 
@@ -226,14 +234,18 @@ func (d *downgrader) endHead() error {
 	d.top = false
 	hdr := compat.ParseHeader(head)
 	fields := headerFields(hdr)
+	if d.scan && d.signedAt < 0 {
+		// Every header outside a multipart/signed goes through
+		// writeHead, also those that the scan passes by.
+		d.longHead = d.longHead || hasLongLine(head)
+	}
 	if top && fields["mime-version"] == "" {
 		// Not MIME: nothing in it is to be read as MIME, and no
 		// boundary is looked for.
 		if d.scan {
 			return errNotMIME
 		}
-		_, err := d.w.Write(head)
-		return err
+		return d.writeHead(head)
 	}
 	ctype, boundary := contentType(fields["content-type"])
 	cte := transferEncoding(fields["content-transfer-encoding"])
@@ -255,8 +267,7 @@ func (d *downgrader) endHead() error {
 	if ctype == "multipart/signed" && boundary != "" {
 		d.signedAt = len(d.boundaries)
 		d.boundaries = append(d.boundaries, boundary)
-		_, err := d.w.Write(head) // its own label too, whatever it says
-		return err
+		return d.writeHead(head) // its own label too, whatever it says
 	}
 	switch {
 	case strings.HasPrefix(ctype, "multipart/") && boundary != "":
@@ -283,16 +294,27 @@ func (d *downgrader) endHead() error {
 		if (eightBit || p.eightBit) && !d.eightBitOK || p.longLine {
 			return d.reencode(head, hdr)
 		}
-		_, err := d.w.Write(head)
-		return err
+		return d.writeHead(head)
 	default: // base64, quoted-printable: 7-bit already; binary with 8BITMIME
-		_, err := d.w.Write(head)
-		return err
+		return d.writeHead(head)
 	}
 	if eightBit && !d.eightBitOK {
 		// A multipart or an attached message whose parts are converted.
 		head = withEncoding(head, hdr, "7bit")
 	}
+	return d.writeHead(head)
+}
+
+// writeHead writes a header block outside a multipart/signed, its lines
+// over 998 octets folded (foldHeader); the scan notes whether there are
+// any.
+func (d *downgrader) writeHead(head []byte) error {
+	if d.scan {
+		d.longHead = d.longHead || hasLongLine(head)
+		return nil
+	}
+	head, n := foldHeader(head)
+	d.folded += n
 	_, err := d.w.Write(head)
 	return err
 }
@@ -303,7 +325,7 @@ func (d *downgrader) reencode(head []byte, hdr []compat.HeaderField) error {
 	if d.scan {
 		return nil // nothing is written: no encoder either
 	}
-	if _, err := d.w.Write(withEncoding(head, hdr, "quoted-printable")); err != nil {
+	if err := d.writeHead(withEncoding(head, hdr, "quoted-printable")); err != nil {
 		return err
 	}
 	d.converted++

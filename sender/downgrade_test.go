@@ -173,7 +173,7 @@ func TestSendDowngradesWithout8BITMIME(t *testing.T) {
 		if res[0].Err != nil {
 			t.Fatal(res[0].Err)
 		}
-		if conv, kept := s.Downgraded(); conv != map[bool]int{false: 1, true: 0}[offers] || kept != 0 {
+		if conv, kept, _ := s.Downgraded(); conv != map[bool]int{false: 1, true: 0}[offers] || kept != 0 {
 			t.Errorf("8BITMIME %v: Downgraded %d, %d", offers, conv, kept)
 		}
 		data := strings.ReplaceAll("\r\n"+h.Data(), "\r\n..", "\r\n.")[2:]
@@ -430,7 +430,7 @@ func TestSendReencodesLongLines(t *testing.T) {
 	if res[0].Err != nil {
 		t.Fatal(res[0].Err)
 	}
-	if conv, kept := s.Downgraded(); conv != 1 || kept != 0 {
+	if conv, kept, _ := s.Downgraded(); conv != 1 || kept != 0 {
 		t.Errorf("Downgraded %d, %d", conv, kept)
 	}
 	for _, l := range h.Lines() {

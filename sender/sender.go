@@ -457,11 +457,12 @@ const endGrace = 10 * time.Second
 // Downgraded reports, for the delivery's log line, what the last Send did
 // to the message (see downgrade): how many parts it converted to
 // quoted-printable (8-bit ones for a smart host without 8BITMIME, and
-// those with lines too long for SMTP), and how many 8-bit parts of a
-// multipart/signed it sent unchanged to a smart host without 8BITMIME.
-// Both are 0 when nothing was converted.
-func (s *Session) Downgraded() (converted, keptSigned int) {
-	return s.down.converted, s.down.keptSigned
+// those with lines too long for SMTP), how many 8-bit parts of a
+// multipart/signed it sent unchanged to a smart host without 8BITMIME,
+// and how many header lines too long for SMTP it folded. All are 0 when
+// nothing was changed.
+func (s *Session) Downgraded() (converted, keptSigned, folded int) {
+	return s.down.converted, s.down.keptSigned, s.down.folded
 }
 
 // Open reports whether the session holds a connection to the smart host,
@@ -1029,10 +1030,10 @@ func (s *Session) transaction(from string, res []Result, message Content) (tried
 }
 
 // scanMessage runs scanParts over a reading of message of its own.
-func scanMessage(message Content) ([]partFacts, error) {
+func scanMessage(message Content) (scanPlan, error) {
 	rc, err := message.Open()
 	if err != nil {
-		return nil, err
+		return scanPlan{}, err
 	}
 	defer rc.Close()
 	return scanParts(rc)
