@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"regexp"
 	"strings"
 
 	"github.com/emersion/go-message"
@@ -197,6 +198,13 @@ type mimeWalk struct {
 	eol     int64 // the line end held back: it may belong to a delimiter
 
 	outside int64 // bytes of the current preamble or epilogue
+
+	// A uuencoded file in a text part being read (uuLine): its kind
+	// (uuNone when none), name and decoded bytes so far (base64
+	// characters for uuBase64).
+	uu     int
+	uuName string
+	uuN    int64
 
 	// Whether the line being read is a delimiter is settled at its end:
 	// one longer than the reader's buffer (a delimiter and that much
@@ -532,6 +540,77 @@ func (w *mimeWalk) leaf(measure bool, name string) {
 	w.name = name
 	w.n = 0
 	w.eol = 0
+	w.uu = uuNone
+}
+
+// Kinds of uuencoded file (uuLine).
+const (
+	uuNone    = iota
+	uuClassic // "begin 644 name", lines led by their length, "end"
+	uuBase64  // "begin-base64 644 name", base64 lines, "===="
+)
+
+// uuBegin matches the first line of a uuencoded file (POSIX uuencode:
+// "begin", the file's mode in octal, its name).
+var uuBegin = regexp.MustCompile(`^begin(-base64)? [0-7]{3,4} (.*\S)\s*$`)
+
+// uuLine measures the files uuencoded in a text part that is otherwise the
+// message's text (found from outside: Outlook and Thunderbird show such a
+// file as an attachment, and a file over the limit went through as text).
+// Only plain (7bit or 8bit) text is looked at, line by line; a line longer
+// than the reader's buffer ends a file, as no uuencoded line is so long.
+func (w *mimeWalk) uuLine(p []byte, complete bool) error {
+	if w.enc != encIdentity {
+		return nil
+	}
+	line := trimEOL(p)
+	if !complete {
+		w.uu = uuNone
+		return nil
+	}
+	switch w.uu {
+	case uuNone:
+		if m := uuBegin.FindSubmatch(line); m != nil {
+			w.uu, w.uuN = uuClassic, 0
+			if len(m[1]) > 0 {
+				w.uu = uuBase64
+			}
+			w.uuName = compat.ReplyText(string(m[2]))
+			if r := []rune(w.uuName); len(r) > 100 {
+				w.uuName = string(r[:100]) + "..."
+			}
+			if w.uuName == "" {
+				w.uuName = "(uuencoded file)"
+			}
+		}
+		return nil
+	case uuClassic:
+		if string(line) == "end" {
+			w.uu = uuNone
+			return nil
+		}
+		if len(line) > 0 {
+			w.uuN += int64((line[0] - ' ') & 63) // the line's length, encoded
+		}
+	case uuBase64:
+		if string(line) == "====" {
+			w.uu = uuNone
+			return nil
+		}
+		for _, c := range line {
+			if isBase64(c) {
+				w.uuN++
+			}
+		}
+	}
+	n := w.uuN
+	if w.uu == uuBase64 {
+		n = n * 6 / 8
+	}
+	if n > w.limit {
+		return &errPartTooBig{name: w.uuName, size: w.limit}
+	}
+	return nil
 }
 
 // body counts a leaf's decoded bytes. The line end before a delimiter
@@ -539,7 +618,7 @@ func (w *mimeWalk) leaf(measure bool, name string) {
 // held back until the next line shows it is not one.
 func (w *mimeWalk) body(p []byte, complete bool) error {
 	if !w.measure {
-		return nil
+		return w.uuLine(p, complete)
 	}
 	content := trimEOL(p)
 	w.n += w.eol

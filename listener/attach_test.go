@@ -132,6 +132,23 @@ func TestAttachmentCheckUnreadable(t *testing.T) {
 			"MIME-Version: 1.0\r\nContent-Type: multipart/digest; boundary=DD\r\n\r\n--DD\r\n\r\n" +
 				"Subject: fwd\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=BB\r\n\r\n--BB\r\n\r\n" + b64 + "\r\n--BB--\r\n\r\n--DD--\r\n",
 			"250 2.6.0"},
+		// Files uuencoded in the text, which clients show as
+		// attachments (found from outside).
+		{"a uuencoded file in a message that is not MIME",
+			"Subject: old style\r\n\r\nHere it is:\r\n\r\n" + uuencode("big.zip", raw) + "\r\nBye\r\n",
+			"552 5.3.4 Attachment big.zip" + tooBig},
+		{"a uuencoded file in a text part",
+			"MIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\n" + uuencode("big.zip", raw),
+			"552 5.3.4 Attachment big.zip" + tooBig},
+		{"a file in uuencode's base64 form",
+			"Subject: b64\r\n\r\nbegin-base64 644 big.zip\r\n" + wrap76(base64.StdEncoding.EncodeToString(raw)) + "====\r\n",
+			"552 5.3.4 Attachment big.zip" + tooBig},
+		{"a uuencoded file under the limit",
+			"Subject: small\r\n\r\n" + uuencode("small.zip", raw[:10<<10]) + uuencode("other.zip", raw[:10<<10]),
+			"250 2.6.0"},
+		{"text that only begins like a uuencoded file",
+			"Subject: words\r\n\r\nbegin 644 meetings this year\r\n" + strings.Repeat("Then we met again.\r\n", 100) + "end\r\n",
+			"250 2.6.0"},
 		// Delimiters as clients read them.
 		{"a delimiter followed by 100 KB of white space",
 			"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=BB\r\n\r\n--BB\r\nContent-Type: text/plain\r\n\r\nhi\r\n--BB" +
@@ -153,6 +170,36 @@ func TestAttachmentCheckUnreadable(t *testing.T) {
 			sendExpect(t, cfg, tc.msg, tc.want)
 		})
 	}
+}
+
+// uuencode is POSIX uuencode's output for a file: "begin", lines of up
+// to 45 bytes led by their length, a line of length 0, "end".
+func uuencode(name string, data []byte) string {
+	enc := func(c byte) byte {
+		if c == 0 {
+			return '`'
+		}
+		return c + ' '
+	}
+	var b strings.Builder
+	b.WriteString("begin 644 " + name + "\r\n")
+	for len(data) > 0 {
+		n := min(len(data), 45)
+		line := data[:n]
+		data = data[n:]
+		b.WriteByte(enc(byte(n)))
+		for i := 0; i < n; i += 3 {
+			var g [3]byte
+			copy(g[:], line[i:])
+			b.WriteByte(enc(g[0] >> 2))
+			b.WriteByte(enc((g[0]<<4 | g[1]>>4) & 63))
+			b.WriteByte(enc((g[1]<<2 | g[2]>>6) & 63))
+			b.WriteByte(enc(g[2] & 63))
+		}
+		b.WriteString("\r\n")
+	}
+	b.WriteString("`\r\nend\r\n")
+	return b.String()
 }
 
 // wrap76 breaks base64 into lines of 76 characters (RFC 2045 section 6.8).
