@@ -74,8 +74,9 @@ const (
 // is stored as received, as IIS did.
 //
 // An attachment is what a mail client shows as a file: every leaf part
-// except a text part that is neither marked "attachment" nor named (the
-// message's own text, whose size max_message_size governs). A forwarded
+// except a text part (messageText) that is neither marked "attachment"
+// nor named (the message's own text, whose size max_message_size
+// governs), and any file uuencoded in such text (uuLine). A forwarded
 // message (message/rfc822) is walked into, so that its attachments are
 // measured one by one, as they were in the original message.
 //
@@ -480,8 +481,8 @@ func (w *mimeWalk) endHeader() {
 
 // plainText reports whether a part whose Content-Type or
 // Content-Disposition does not parse is all the same a text part that no
-// client shows as a file: its media type (before any ';') is text/*, or
-// absent (RFC 2045 section 5.2); its disposition, if any, is "inline";
+// client shows as a file: its media type (before any ';') is one of
+// messageText's, or absent (RFC 2045 section 5.2); its disposition, if any, is "inline";
 // and neither field holds "name" anywhere, so that no spelling of a
 // name or filename parameter (RFC 2231 continuations included) a lenient
 // client might read is missed. Anything else in doubt is measured.
@@ -491,7 +492,7 @@ func (w *mimeWalk) plainText() bool {
 	}
 	if w.ct.n > 0 {
 		t, ok := leadingToken(w.ct.val)
-		if !ok || !strings.HasPrefix(t, "text/") {
+		if !ok || !messageText(t) {
 			return false
 		}
 	}
@@ -671,6 +672,21 @@ func (w *mimeWalk) end() error {
 	return nil
 }
 
+// messageText reports whether a part of media type t (lower case) that is
+// neither named nor marked "attachment" is the message's own text, which
+// mail clients show in place: plain text, HTML, enriched text (RFC 1896),
+// a calendar invitation, a report's headers (RFC 6522). Other text types
+// (text/csv, text/xml and the like) are files even without a name (found
+// from outside: Thunderbird lists an unnamed text/csv part as an
+// attachment, and one over the limit passed as text).
+func messageText(t string) bool {
+	switch t {
+	case "text/plain", "text/html", "text/enriched", "text/richtext", "text/calendar", "text/rfc822-headers":
+		return true
+	}
+	return false
+}
+
 // attachmentName names a leaf part for the log and the reply (its file
 // name, else its type in parentheses) and tells whether it is an
 // attachment.
@@ -686,7 +702,7 @@ func attachmentName(h message.Header) (name string, ok bool) {
 	case terr == nil && tp["name"] != "":
 		name = tp["name"]
 	}
-	ok = name != "" || strings.EqualFold(disp, "attachment") || !strings.HasPrefix(strings.ToLower(t), "text/")
+	ok = name != "" || strings.EqualFold(disp, "attachment") || !messageText(strings.ToLower(t))
 	// The name goes into the log and, made ASCII, into the 552 reply:
 	// one line, bounded. A name of nothing but control characters and
 	// invalid UTF-8 would leave the reply naming nothing: the type names

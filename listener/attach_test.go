@@ -132,6 +132,19 @@ func TestAttachmentCheckUnreadable(t *testing.T) {
 			"MIME-Version: 1.0\r\nContent-Type: multipart/digest; boundary=DD\r\n\r\n--DD\r\n\r\n" +
 				"Subject: fwd\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=BB\r\n\r\n--BB\r\n\r\n" + b64 + "\r\n--BB--\r\n\r\n--DD--\r\n",
 			"250 2.6.0"},
+		// Text types other than a message's text are files, named or
+		// not (found from outside: Thunderbird lists such a part).
+		{"an unnamed text/csv part",
+			"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=BB\r\n\r\n--BB\r\nContent-Type: text/plain\r\n\r\nhi\r\n--BB\r\n" +
+				"Content-Type: text/csv\r\nContent-Transfer-Encoding: base64\r\n\r\n" + b64 + "\r\n--BB--\r\n",
+			"552 5.3.4 Attachment (text/csv)" + tooBig},
+		{"an unnamed HTML part",
+			"MIME-Version: 1.0\r\nContent-Type: text/html\r\nContent-Transfer-Encoding: base64\r\n\r\n" + b64, "250 2.6.0"},
+		{"an unnamed calendar invitation",
+			"MIME-Version: 1.0\r\nContent-Type: text/calendar; method=REQUEST\r\n\r\n" + b64, "250 2.6.0"},
+		{"a garbled text/xml part",
+			"MIME-Version: 1.0\r\nContent-Type: text/xml; charset=3D\"utf-8\"\r\n\r\n" + b64,
+			"552 5.3.4 Attachment (part with an unreadable header)" + tooBig},
 		// Files uuencoded in the text, which clients show as
 		// attachments (found from outside).
 		{"a uuencoded file in a message that is not MIME",
