@@ -681,8 +681,12 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 		// deferred for the same reason while it lasts go at INFO (found
 		// from outside: 1500 queued messages and a 20 s outage made 3559
 		// identical warnings).
+		// The message joins the unreachable set (as below) in the same
+		// step as the look at it, so that of two workers failing at once
+		// one warns (found from outside: the warning came twice).
 		b.mu.Lock()
 		known := len(b.unreachable) > 0
+		b.unreachable[id] = true
 		b.mu.Unlock()
 		if known {
 			b.log.Info("delivery", args...)
