@@ -817,7 +817,7 @@ func TestNDRFailureStaysInBadmail(t *testing.T) {
 		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "nobody here"}
 	}})
 	l := testLayout(t)
-	start(t, l, baseConfig(sink))
+	h := start(t, l, baseConfig(sink))
 	drop(t, l, "n.eml", []byte("From: gone@corp.test\r\nTo: x@y.test\r\n\r\nb\r\n"))
 	deadline := time.Now().Add(wait)
 	for {
@@ -834,6 +834,23 @@ func TestNDRFailureStaysInBadmail(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	if b, _ := filepath.Glob(filepath.Join(l.Badmail, "*.BAD")); len(b) != 2 || len(sink.Messages()) != 0 {
 		t.Fatalf("%d .BAD, %d messages", len(b), len(sink.Messages()))
+	}
+	// The report's .BDR and log line name the message it was about
+	// (found from outside: they named only the report).
+	bdrs, _ := filepath.Glob(filepath.Join(l.Badmail, "*.BDR"))
+	ids := []string{strings.TrimSuffix(filepath.Base(bdrs[0]), ".BDR"), strings.TrimSuffix(filepath.Base(bdrs[1]), ".BDR")}
+	found := false
+	for i, p := range bdrs {
+		b, _ := os.ReadFile(p)
+		if strings.Contains(string(b), "this is itself a report, about message "+ids[1-i]) {
+			found = true
+			if !strings.Contains(h.logs.String(), "report_for="+ids[1-i]) {
+				t.Errorf("no log line names %s as what the report was about:\n%s", ids[1-i], h.logs.String())
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("no .BDR names the message its report was about")
 	}
 }
 

@@ -54,6 +54,10 @@ type state struct {
 	// the Queue file lists only those still pending (checkpoint), for the
 	// Badmail reason.
 	Recipients []string `json:"recipients,omitempty"`
+	// ReportFor is, for a report (non-delivery or delay), the Queue id of
+	// the message it is about: its own Badmail line names it (found from
+	// outside: a report that expired into Badmail named only itself).
+	ReportFor string `json:"report_for,omitempty"`
 }
 
 type failure struct {
@@ -887,6 +891,9 @@ func (b *Bridge) badmail(id string, m *message, pm *compat.PickupMessage, now ti
 	}
 	problem := b.problem(failed, len(all), expired)
 	ndr := "none: the sender is the null sender <> (this is itself a report)"
+	if st.ReportFor != "" {
+		ndr = "none: this is itself a report, about message " + st.ReportFor + " (its sender is the null sender <>)"
+	}
 	how := "queued to <" + pm.From + ">"
 	if b.local.Listed() && b.local.Has(pm.From) {
 		how = "written for Drop, to <" + pm.From + "> (a local sender)"
@@ -924,7 +931,11 @@ func (b *Bridge) badmail(id string, m *message, pm *compat.PickupMessage, now ti
 	if len(rcpts) < len(all) {
 		msg = "not delivered to some recipients (the others have it): a copy for them is in Badmail"
 	}
-	b.log.Warn(msg, "id", id, "from", pm.From, "failed", rcpts, "problem", problem)
+	args := []any{"id", id, "from", pm.From, "failed", rcpts, "problem", problem}
+	if st.ReportFor != "" {
+		args = append(args, "report_for", st.ReportFor)
+	}
+	b.log.Warn(msg, args...)
 	if pm.From != "" && len(unreported) > 0 {
 		b.report(id, pm, unreported, false, now)
 	}
@@ -1064,7 +1075,7 @@ func (b *Bridge) report(id string, pm *compat.PickupMessage, rcpts []string, del
 		return
 	}
 	b.log.Info("queued "+kind, "id", nid, "for", id, "to", pm.From)
-	b.enqueue(nid, &message{st: state{Queued: now}}, now)
+	b.enqueue(nid, &message{st: state{Queued: now, ReportFor: id}}, now)
 }
 
 // retryDrop is a worker's try of finishDrop for message id (m.drop). It
