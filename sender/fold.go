@@ -69,70 +69,45 @@ type foldPoint struct {
 // foldLine appends line, folded with brk as the line break, to out, and
 // says how many breaks it put in. Each line it makes is as long as may be,
 // at most maxLine octets where the line has a place to break, else up to
-// the first place after.
+// the first place after. The places are found as the line is read, not
+// all held: a header of a megabyte of spaces would have a million.
 func foldLine(out, line []byte, address bool, brk []byte) ([]byte, int) {
-	var points []foldPoint
-	var quoted, escaped bool
-	depth, angle, lastText := 0, 0, -1
-	for i, c := range line {
-		if (c == ' ' || c == '\t') && i > 0 {
-			points = append(points, foldPoint{pos: i, lastText: lastText})
-		}
-		switch {
-		case escaped:
-			escaped = false
-		case !address:
-		case c == '\\' && (quoted || depth > 0):
-			escaped = true
-		case c == '"' && depth == 0:
-			quoted = !quoted
-		case quoted:
-		case c == '(':
-			depth++
-		case c == ')' && depth > 0:
-			depth--
-		case depth > 0:
-		case c == '<':
-			angle++
-		case c == '>' && angle > 0:
-			angle--
-		case c == ',' && angle == 0 && i+1 < len(line) && line[i+1] != ' ' && line[i+1] != '\t':
-			points = append(points, foldPoint{pos: i + 1, insert: true, lastText: i})
-		}
-		if c != ' ' && c != '\t' {
-			lastText = i
-		}
-	}
+	ps := &pointScanner{line: line, address: address, lastText: -1}
 	n, start, extra := 0, 0, 0 // extra: the space inserted at this line's start
-	for p := 0; len(line)-start+extra > maxLine; {
-		// The last point that keeps this line within maxLine, else the
-		// first after it; a point must leave text on this line.
-		pick := -1
-		for ; p < len(points); p++ {
-			pt := points[p]
+	for len(line)-start+extra > maxLine {
+		// The last place that keeps this line within maxLine, else the
+		// first after it; a place must leave text on this line.
+		var pick foldPoint
+		picked := false
+		for {
+			pt, ok := ps.peek()
+			if !ok {
+				break
+			}
 			if pt.pos <= start || pt.lastText < start {
+				ps.take()
 				continue
 			}
 			if pt.pos-start+extra > maxLine {
-				if pick < 0 {
-					pick = p
+				if !picked {
+					pick, picked = pt, true
+					ps.take()
 				}
 				break
 			}
-			pick = p
+			pick, picked = pt, true
+			ps.take()
 		}
-		if pick < 0 {
+		if !picked {
 			break
 		}
-		pt := points[pick]
-		p = pick + 1
 		if extra > 0 {
 			out = append(out, ' ')
 		}
-		out = append(out, line[start:pt.pos]...)
+		out = append(out, line[start:pick.pos]...)
 		out = append(out, brk...)
-		start, extra = pt.pos, 0
-		if pt.insert {
+		start, extra = pick.pos, 0
+		if pick.insert {
 			extra = 1
 		}
 		n++
@@ -141,6 +116,75 @@ func foldLine(out, line []byte, address bool, brk []byte) ([]byte, int) {
 		out = append(out, ' ')
 	}
 	return append(out, line[start:]...), n
+}
+
+// pointScanner finds the places to break a line, in order: before white
+// space, and, in a field of addresses, after a comma outside quotes,
+// comments and angle brackets that white space does not follow.
+type pointScanner struct {
+	line    []byte
+	address bool
+	i       int
+	pending [2]foldPoint // found, not yet taken: np of them
+	np      int
+
+	quoted, escaped bool
+	depth, angle    int
+	lastText        int // the last octet read that is not white space
+}
+
+// peek returns the next place without taking it.
+func (s *pointScanner) peek() (foldPoint, bool) {
+	for s.np == 0 && s.i < len(s.line) {
+		s.read()
+	}
+	if s.np == 0 {
+		return foldPoint{}, false
+	}
+	return s.pending[0], true
+}
+
+func (s *pointScanner) take() {
+	s.pending[0] = s.pending[1]
+	s.np--
+}
+
+func (s *pointScanner) add(p foldPoint) {
+	s.pending[s.np] = p
+	s.np++
+}
+
+// read reads one octet of the line.
+func (s *pointScanner) read() {
+	i, c, line := s.i, s.line[s.i], s.line
+	s.i++
+	if (c == ' ' || c == '\t') && i > 0 {
+		s.add(foldPoint{pos: i, lastText: s.lastText})
+	}
+	switch {
+	case s.escaped:
+		s.escaped = false
+	case !s.address:
+	case c == '\\' && (s.quoted || s.depth > 0):
+		s.escaped = true
+	case c == '"' && s.depth == 0:
+		s.quoted = !s.quoted
+	case s.quoted:
+	case c == '(':
+		s.depth++
+	case c == ')' && s.depth > 0:
+		s.depth--
+	case s.depth > 0:
+	case c == '<':
+		s.angle++
+	case c == '>' && s.angle > 0:
+		s.angle--
+	case c == ',' && s.angle == 0 && i+1 < len(line) && line[i+1] != ' ' && line[i+1] != '\t':
+		s.add(foldPoint{pos: i + 1, insert: true, lastText: i})
+	}
+	if c != ' ' && c != '\t' {
+		s.lastText = i
+	}
 }
 
 // addressField reports whether a header field holds addresses (RFC 5322
