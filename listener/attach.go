@@ -155,6 +155,7 @@ type frame struct {
 	delim  []byte // "--" and the boundary
 	depth  int    // the multipart's depth
 	digest bool   // multipart/digest: its parts are messages by default
+	alt    bool   // multipart/alternative: its text parts are renderings
 }
 
 // field is one kept header field, unfolded as go-message's textproto does
@@ -186,6 +187,10 @@ type mimeWalk struct {
 	// multipart/digest, whose default type is message/rfc822 (RFC 2046
 	// section 5.1.5), not text/plain.
 	inDigest bool
+	// inAlt: the header being read is that of a part of a
+	// multipart/alternative, whose text parts are renderings of the
+	// message's text (RFC 2046 section 5.1.4), whatever their type.
+	inAlt bool
 
 	// The header being read.
 	ct, cd, cte field
@@ -285,12 +290,13 @@ func (w *mimeWalk) endAt(i int, close bool) {
 	w.frames = w.frames[:i+1]
 	w.newHeader(w.frames[i].depth + 1)
 	w.inDigest = w.frames[i].digest
+	w.inAlt = w.frames[i].alt
 }
 
 func (w *mimeWalk) newHeader(depth int) {
 	w.state = inHeader
 	w.depth = depth
-	w.inDigest = false
+	w.inDigest, w.inAlt = false, false
 	w.ct, w.cd, w.cte = field{val: w.ct.val[:0]}, field{val: w.cd.val[:0]}, field{val: w.cte.val[:0]}
 	w.second = w.second[:0]
 }
@@ -451,7 +457,7 @@ func (w *mimeWalk) endHeader() {
 		// fields parse, which max_message_size governs.
 		w.leaf(false, "")
 	case unreadable || garbled:
-		name, _ := attachmentName(w.header())
+		name, _ := attachmentName(w.header(), false)
 		if w.ct.over || w.cd.over || garbled {
 			name = nameUnreadable
 		}
@@ -461,11 +467,11 @@ func (w *mimeWalk) endHeader() {
 		if err != nil || b == "" || len(b) > maxBoundary || strings.ContainsAny(b, "\r\n") {
 			// RFC 2046 section 5.1.1: the boundary parameter is
 			// required; without one the parts cannot be told apart.
-			name, _ := attachmentName(w.header())
+			name, _ := attachmentName(w.header(), false)
 			w.leaf(true, name)
 			return
 		}
-		w.frames = append(w.frames, frame{delim: []byte("--" + b), depth: w.depth, digest: t == "multipart/digest"})
+		w.frames = append(w.frames, frame{delim: []byte("--" + b), depth: w.depth, digest: t == "multipart/digest", alt: t == "multipart/alternative"})
 		w.state = inOutside
 		w.outside = 0
 	case (t == "message/rfc822" || t == "message/global") && w.enc == encIdentity:
@@ -473,8 +479,13 @@ func (w *mimeWalk) endHeader() {
 		// message/global): the body is a whole message. (Encoded in
 		// base64 against section 5.2.1, it is measured as a file.)
 		w.newHeader(w.depth + 1)
+	case w.inDigest && len(bytes.TrimSpace(w.ct.val)) == 0:
+		// A message (the digest's default) encoded against RFC 2046
+		// section 5.2.1: measured whole, as a message/rfc822 part so
+		// encoded is (found from outside: taken for text).
+		w.leaf(true, "(message/rfc822)")
 	default:
-		name, ok := attachmentName(w.header())
+		name, ok := attachmentName(w.header(), w.inAlt)
 		w.leaf(ok, name)
 	}
 }
@@ -492,7 +503,7 @@ func (w *mimeWalk) plainText() bool {
 	}
 	if w.ct.n > 0 {
 		t, ok := leadingToken(w.ct.val)
-		if !ok || !messageText(t) {
+		if !ok || !messageText(t) && !(w.inAlt && strings.HasPrefix(t, "text/")) {
 			return false
 		}
 	}
@@ -590,9 +601,18 @@ func (w *mimeWalk) uuLine(p []byte, complete bool) error {
 			w.uu = uuNone
 			return nil
 		}
-		if len(line) > 0 {
-			w.uuN += int64((line[0] - ' ') & 63) // the line's length, encoded
+		if len(line) == 0 {
+			return nil
 		}
+		n := int((line[0] - ' ') & 63) // the line's length, encoded
+		if len(line) < 1+(n+2)/3*4 || bytes.ContainsFunc(line, func(r rune) bool { return r < ' ' || r > '`' }) {
+			// Not a uuencoded line: the file ended without its "end",
+			// and this is text again (found from outside: text after a
+			// line that only began like a file was counted as one).
+			w.uu = uuNone
+			return nil
+		}
+		w.uuN += int64(n)
 	case uuBase64:
 		if string(line) == "====" {
 			w.uu = uuNone
@@ -689,8 +709,10 @@ func messageText(t string) bool {
 
 // attachmentName names a leaf part for the log and the reply (its file
 // name, else its type in parentheses) and tells whether it is an
-// attachment.
-func attachmentName(h message.Header) (name string, ok bool) {
+// attachment. In a multipart/alternative (alt) every unnamed text part is
+// a rendering of the message's text (found from outside: text/x-amp-html
+// and text/watch-html, which no client lists as files).
+func attachmentName(h message.Header, alt bool) (name string, ok bool) {
 	disp, dp, derr := h.ContentDisposition()
 	t, tp, terr := h.ContentType()
 	if terr != nil || t == "" {
@@ -702,7 +724,8 @@ func attachmentName(h message.Header) (name string, ok bool) {
 	case terr == nil && tp["name"] != "":
 		name = tp["name"]
 	}
-	ok = name != "" || strings.EqualFold(disp, "attachment") || !messageText(strings.ToLower(t))
+	text := messageText(strings.ToLower(t)) || alt && strings.HasPrefix(strings.ToLower(t), "text/")
+	ok = name != "" || strings.EqualFold(disp, "attachment") || !text
 	// The name goes into the log and, made ASCII, into the 552 reply:
 	// one line, bounded. A name of nothing but control characters and
 	// invalid UTF-8 would leave the reply naming nothing: the type names

@@ -145,6 +145,24 @@ func TestAttachmentCheckUnreadable(t *testing.T) {
 		{"a garbled text/xml part",
 			"MIME-Version: 1.0\r\nContent-Type: text/xml; charset=3D\"utf-8\"\r\n\r\n" + b64,
 			"552 5.3.4 Attachment (part with an unreadable header)" + tooBig},
+		{"an unnamed AMP rendering beside the HTML",
+			"MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=AA\r\n\r\n--AA\r\nContent-Type: text/plain\r\n\r\nhi\r\n--AA\r\n" +
+				"Content-Type: text/x-amp-html\r\nContent-Transfer-Encoding: base64\r\n\r\n" + b64 + "\r\n--AA\r\nContent-Type: text/html\r\n\r\n<p>hi</p>\r\n--AA--\r\n",
+			"250 2.6.0"},
+		{"a named part in an alternative",
+			"MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=AA\r\n\r\n--AA\r\nContent-Type: text/plain\r\n\r\nhi\r\n--AA\r\n" +
+				"Content-Type: text/csv; name=\"big.csv\"\r\nContent-Transfer-Encoding: base64\r\n\r\n" + b64 + "\r\n--AA--\r\n",
+			"552 5.3.4 Attachment big.csv" + tooBig},
+		{"a digest's untyped part encoded in base64",
+			"MIME-Version: 1.0\r\nContent-Type: multipart/digest; boundary=DD\r\n\r\n--DD\r\nContent-Transfer-Encoding: base64\r\n\r\n" + b64 + "\r\n--DD--\r\n",
+			"552 5.3.4 Attachment (message/rfc822)" + tooBig},
+		{"a digest's untyped part encoded in quoted-printable",
+			"MIME-Version: 1.0\r\nContent-Type: multipart/digest; boundary=DD\r\n\r\n--DD\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n" +
+				"Subject: fwd\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=BB\r\n\r\n--BB\r\n" + pdf + "\r\n--BB--\r\n\r\n--DD--\r\n",
+			"552 5.3.4 Attachment (message/rfc822)" + tooBig},
+		{"long text after a line that only begins like a uuencoded file",
+			"Subject: words\r\n\r\nbegin 644 steps of the plan\r\n" + strings.Repeat("Mostly short lines of prose here, one after another.\r\n", 2000),
+			"250 2.6.0"},
 		// Files uuencoded in the text, which clients show as
 		// attachments (found from outside).
 		{"a uuencoded file in a message that is not MIME",
