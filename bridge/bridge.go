@@ -184,6 +184,9 @@ type Bridge struct {
 	// unreachable holds the Queue ids deferred by their last attempt
 	// because the smart host could not be reached (wakeUnreachable).
 	unreachable map[string]bool
+	// unreachableSaid: the warning that the smart host cannot be reached
+	// was logged, and no delivery has succeeded since.
+	unreachableSaid bool
 	// authRefused is the smart host's last refusal of our user name or
 	// password (535), at authAt, until an attempt gets past AUTH; while
 	// it stands, one delivery a first retry interval tries (authProbing),

@@ -446,6 +446,28 @@ func TestSmartHostDownWarnedOnce(t *testing.T) {
 	}
 }
 
+// One message retried alone while the smart host stays down warns once,
+// not at each retry (found from outside: its attempt took it out of the
+// set of messages deferred for that, so the set was empty each time).
+func TestSmartHostDownOneMessageWarnedOnce(t *testing.T) {
+	l := testLayout(t)
+	cfg := baseConfig(nil)
+	cfg.Retry = []time.Duration{50 * time.Millisecond}
+	cfg.Sender = sender.Config{Host: "127.0.0.1", Port: closedPort(t).Port, Hostname: "bridge.test", ConnectTimeout: time.Second, CommandTimeout: 5 * time.Second, InsecureSkipVerify: true}
+	h := start(t, l, cfg)
+	drop(t, l, "alone.eml", []byte("From: a@x.test\r\nTo: b@y.test\r\n\r\nwhile down\r\n"))
+	deadline := time.Now().Add(wait)
+	for strings.Count(h.logs.String(), "result=deferred") < 4 {
+		if time.Now().After(deadline) {
+			t.Fatalf("four deferrals:\n%s", h.logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := strings.Count(h.logs.String(), "the Outbound Server cannot be reached"); n != 1 {
+		t.Fatalf("%d warnings:\n%s", n, h.logs.String())
+	}
+}
+
 func TestSmartHostDownThenBack(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -325,6 +325,7 @@ func unreachable(results []sender.Result) bool {
 // mail flows. They become due from now on, wakeSpacing apart.
 func (b *Bridge) wakeUnreachable(now time.Time) {
 	b.mu.Lock()
+	b.unreachableSaid = false // reached: a new outage warns again
 	ids := make([]string, 0, len(b.unreachable))
 	for id := range b.unreachable {
 		ids = append(ids, id)
@@ -688,9 +689,12 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 		// The message joins the unreachable set (as below) in the same
 		// step as the look at it, so that of two workers failing at once
 		// one warns (found from outside: the warning came twice).
+		// unreachableSaid keeps a message retried alone from warning
+		// at each retry (its attempt takes it out of the set first).
 		b.mu.Lock()
-		known := len(b.unreachable) > 0
+		known := len(b.unreachable) > 0 || b.unreachableSaid
 		b.unreachable[id] = true
+		b.unreachableSaid = true
 		b.mu.Unlock()
 		if known {
 			b.log.Info("delivery", args...)
