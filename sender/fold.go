@@ -34,11 +34,17 @@ func foldHeader(head []byte) ([]byte, int) {
 		}
 		rest = rest[len(line):]
 		content, eol := splitEOL(line)
+		from := 0
 		if len(content) > 0 && content[0] != ' ' && content[0] != '\t' {
 			// A field's first line names it; its continuation lines
 			// are of the same field.
 			name, _, _ := bytes.Cut(content, []byte(":"))
 			address = addressField(string(bytes.TrimSpace(name)))
+			from = len(name) + 1
+			for from < len(content) && (content[from] == ' ' || content[from] == '\t') {
+				from++
+			}
+			from++ // past the value's first octet
 		}
 		if len(content) <= maxLine {
 			out = append(out, line...)
@@ -49,7 +55,7 @@ func foldHeader(head []byte) ([]byte, int) {
 			brk = []byte("\r\n") // the last line, without a line end
 		}
 		var n int
-		out, n = foldLine(out, content, address, brk)
+		out, n = foldLine(out, content, address, from, brk)
 		out = append(out, eol...)
 		if n > 0 {
 			folded++
@@ -63,43 +69,51 @@ func foldHeader(head []byte) ([]byte, int) {
 type foldPoint struct {
 	pos      int  // the break goes before content[pos]
 	insert   bool // a space is added after the break
+	poor     bool // inside a quoted string or a comment of an address field
 	lastText int  // the last octet before pos that is not white space, or -1
 }
 
 // foldLine appends line, folded with brk as the line break, to out, and
-// says how many breaks it put in. Each line it makes is as long as may be,
-// at most maxLine octets where the line has a place to break, else up to
-// the first place after. The places are found as the line is read, not
-// all held: a header of a megabyte of spaces would have a million.
-func foldLine(out, line []byte, address bool, brk []byte) ([]byte, int) {
+// says how many breaks it put in. Each line it makes is as long as may be
+// within maxLine octets, broken preferably where a reader expects it: in
+// a field of addresses, between addresses rather than inside a quoted
+// name or a comment (found from outside: Python's compat32 parser keeps
+// a line break inside a display name). A line that cannot be brought
+// within maxLine so is appended as it is: a fold that leaves it too long
+// helps no smart host. Places before from (the field's name and the white
+// space after its colon) are not used: "Subject:" alone on a line reads
+// as an empty subject to some parsers. The places are found as the line
+// is read, not all held: a header of a megabyte of spaces would have a
+// million.
+func foldLine(out, line []byte, address bool, from int, brk []byte) ([]byte, int) {
+	mark := len(out)
 	ps := &pointScanner{line: line, address: address, lastText: -1}
 	n, start, extra := 0, 0, 0 // extra: the space inserted at this line's start
 	for len(line)-start+extra > maxLine {
-		// The last place that keeps this line within maxLine, else the
-		// first after it; a place must leave text on this line.
-		var pick foldPoint
-		picked := false
+		// The last good place within maxLine, else the last poor one; a
+		// place must leave text on this line.
+		var good, poor foldPoint
 		for {
 			pt, ok := ps.peek()
-			if !ok {
+			if !ok || pt.pos-start+extra > maxLine {
 				break
 			}
-			if pt.pos <= start || pt.lastText < start {
-				ps.take()
+			ps.take()
+			if pt.pos <= start || pt.pos < from || pt.lastText < start {
 				continue
 			}
-			if pt.pos-start+extra > maxLine {
-				if !picked {
-					pick, picked = pt, true
-					ps.take()
-				}
-				break
+			if pt.poor {
+				poor = pt
+			} else {
+				good = pt
 			}
-			pick, picked = pt, true
-			ps.take()
 		}
-		if !picked {
-			break
+		pick := good
+		if pick.pos == 0 {
+			pick = poor
+		}
+		if pick.pos == 0 {
+			return append(out[:mark], line...), 0 // no place within maxLine
 		}
 		if extra > 0 {
 			out = append(out, ' ')
@@ -159,7 +173,7 @@ func (s *pointScanner) read() {
 	i, c, line := s.i, s.line[s.i], s.line
 	s.i++
 	if (c == ' ' || c == '\t') && i > 0 {
-		s.add(foldPoint{pos: i, lastText: s.lastText})
+		s.add(foldPoint{pos: i, lastText: s.lastText, poor: s.address && (s.quoted || s.depth > 0)})
 	}
 	switch {
 	case s.escaped:
