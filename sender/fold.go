@@ -69,16 +69,16 @@ func foldHeader(head []byte) ([]byte, int) {
 type foldPoint struct {
 	pos      int  // the break goes before content[pos]
 	insert   bool // a space is added after the break
-	poor     bool // inside a quoted string or a comment of an address field
+	grade    int  // in a field of addresses: 0 between addresses, 1 elsewhere, 2 inside a quoted string or a comment
 	lastText int  // the last octet before pos that is not white space, or -1
 }
 
 // foldLine appends line, folded with brk as the line break, to out, and
 // says how many breaks it put in. Each line it makes is as long as may be
 // within maxLine octets, broken preferably where a reader expects it: in
-// a field of addresses, between addresses rather than inside a quoted
-// name or a comment (found from outside: Python's compat32 parser keeps
-// a line break inside a display name). A line that cannot be brought
+// a field of addresses, between addresses rather than inside an address
+// (found from outside: Python's compat32 parser keeps a line break inside
+// a quoted display name, and drops a comment that follows one). A line that cannot be brought
 // within maxLine so is appended as it is: a fold that leaves it too long
 // helps no smart host. Places before from (the field's name and the white
 // space after its colon) are not used: "Subject:" alone on a line reads
@@ -90,9 +90,9 @@ func foldLine(out, line []byte, address bool, from int, brk []byte) ([]byte, int
 	ps := &pointScanner{line: line, address: address, lastText: -1}
 	n, start, extra := 0, 0, 0 // extra: the space inserted at this line's start
 	for len(line)-start+extra > maxLine {
-		// The last good place within maxLine, else the last poor one; a
-		// place must leave text on this line.
-		var good, poor foldPoint
+		// The last place of the best grade within maxLine; a place must
+		// leave text on this line.
+		var best [3]foldPoint
 		for {
 			pt, ok := ps.peek()
 			if !ok || pt.pos-start+extra > maxLine {
@@ -102,15 +102,14 @@ func foldLine(out, line []byte, address bool, from int, brk []byte) ([]byte, int
 			if pt.pos <= start || pt.pos < from || pt.lastText < start {
 				continue
 			}
-			if pt.poor {
-				poor = pt
-			} else {
-				good = pt
-			}
+			best[pt.grade] = pt
 		}
-		pick := good
-		if pick.pos == 0 {
-			pick = poor
+		var pick foldPoint
+		for _, pt := range best {
+			if pt.pos > 0 {
+				pick = pt
+				break
+			}
 		}
 		if pick.pos == 0 {
 			return append(out[:mark], line...), 0 // no place within maxLine
@@ -144,7 +143,8 @@ type pointScanner struct {
 
 	quoted, escaped bool
 	depth, angle    int
-	lastText        int // the last octet read that is not white space
+	lastText        int  // the last octet read that is not white space
+	afterComma      bool // that octet is a comma between addresses
 }
 
 // peek returns the next place without taking it.
@@ -172,8 +172,17 @@ func (s *pointScanner) add(p foldPoint) {
 func (s *pointScanner) read() {
 	i, c, line := s.i, s.line[s.i], s.line
 	s.i++
+	wasEscaped := s.escaped
 	if (c == ' ' || c == '\t') && i > 0 {
-		s.add(foldPoint{pos: i, lastText: s.lastText, poor: s.address && (s.quoted || s.depth > 0)})
+		grade := 0
+		switch {
+		case !s.address, s.afterComma:
+		case s.quoted || s.depth > 0:
+			grade = 2
+		default:
+			grade = 1
+		}
+		s.add(foldPoint{pos: i, lastText: s.lastText, grade: grade})
 	}
 	switch {
 	case s.escaped:
@@ -198,6 +207,7 @@ func (s *pointScanner) read() {
 	}
 	if c != ' ' && c != '\t' {
 		s.lastText = i
+		s.afterComma = s.address && c == ',' && !s.quoted && s.depth == 0 && s.angle == 0 && !wasEscaped
 	}
 }
 

@@ -59,8 +59,9 @@ func TestFoldHeader(t *testing.T) {
 		{"a long word, then a short one", "Subject: " + strings.Repeat("y", 1200) + " tail\r\n\r\n", 0, true, true},
 		{"recipients after comma and space", "To: " + addrs(150, ", ", "") + "\r\n\r\n", 1, true, false},
 		{"recipients after a bare comma", "To: " + addrs(150, ",", "") + "\r\nSubject: s\r\n\r\n", 1, false, false},
-		{"names with spaces", "Cc: " + addrs(100, ",", "User Name") + "\r\n\r\n", 1, true, false},
+		{"names with spaces", "Cc: " + addrs(100, ",", "User Name") + "\r\n\r\n", 1, false, false},
 		{"quoted names with a comma and spaces", "To: " + strings.Repeat(`"Smith, John" <js@example.org>,`, 60) + "\"Last,One\"<l@example.com>\r\n\r\n", 1, false, false},
+		{"comments after addresses", "Cc: " + strings.Repeat(`u@example.org (User, number),`, 60) + "l@example.com\r\n\r\n", 1, false, false},
 		{"comments with spaces", "To: " + strings.Repeat(`js@example.org (John, the second),`, 60) + "l@example.com\r\n\r\n", 1, false, false},
 		{"quoted names with commas", "To: " + strings.Repeat(`"Doe,John"<j@example.com>,`, 60) + "\"Last,One\"<l@example.com>\r\n\r\n", 1, false, false},
 		{"bare LF", "Subject: " + words + "\nX: y\n\n", 1, true, false},
@@ -79,7 +80,7 @@ func TestFoldHeader(t *testing.T) {
 			// Between addresses rather than inside a quoted name or a
 			// comment (found from outside: Python's compat32 parser
 			// keeps such a line break in the name).
-			if strings.Contains(string(out), "Smith,\r\n") || strings.Contains(string(out), "the\r\n") {
+			if strings.Contains(string(out), "Smith,\r\n") || strings.Contains(string(out), "the\r\n") || strings.Contains(string(out), "org\r\n (User") {
 				t.Fatalf("folded inside a name or comment:\n%s", out)
 			}
 			if tt.exact && !bytes.Equal(unfold(out), unfold([]byte(tt.in))) {
