@@ -14,12 +14,11 @@ import (
 //
 // A line is folded only where unfolding gives the field back as it was:
 // before white space it already has, which the fold's line break then
-// precedes. A field of addresses (From, To, Cc and the like) without such
-// white space is folded after a comma between addresses (outside quotes,
-// comments and angle brackets), where RFC 5322 section 3.4 allows white
-// space: a space is inserted there. A line that has neither goes as it
-// is. Each folded line is as long as it may be, at most maxLine octets
-// where the field allows.
+// precedes; in a field of addresses (From, To, Cc and the like) also after
+// a comma between addresses (outside quotes, comments and angle
+// brackets), where RFC 5322 section 3.4 allows white space: a space is
+// inserted there. foldLine says which places come first. A line that
+// cannot be brought within maxLine octets so goes as it is.
 func foldHeader(head []byte) ([]byte, int) {
 	if !hasLongLine(head) {
 		return head, 0
