@@ -177,7 +177,7 @@ func DSN(r Report) []byte {
 func writePart(b *bytes.Buffer, ascii, eight string, content []byte) {
 	ctype := eight
 	if isASCII(content) {
-		if !hasLongLine(content) {
+		if !HasLongLine(content) {
 			b.WriteString("Content-Type: " + ascii + CRLF + CRLF)
 			b.Write(content)
 			return
@@ -196,9 +196,10 @@ func writePart(b *bytes.Buffer, ascii, eight string, content []byte) {
 	}
 }
 
-// hasLongLine reports whether p holds a line of more than 998 octets
-// before its CRLF.
-func hasLongLine(p []byte) bool {
+// HasLongLine reports whether p holds a line of more than 998 octets
+// before its line end, which SMTP may not carry (RFC 5321 section
+// 4.5.3.1.6).
+func HasLongLine(p []byte) bool {
 	for len(p) > 0 {
 		i := bytes.IndexByte(p, '\n')
 		if i < 0 {

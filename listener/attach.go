@@ -587,13 +587,7 @@ func (w *mimeWalk) uuLine(p []byte, complete bool) error {
 			if len(m[1]) > 0 {
 				w.uu = uuBase64
 			}
-			w.uuName = compat.ReplyText(string(m[2]))
-			if r := []rune(w.uuName); len(r) > 100 {
-				w.uuName = string(r[:100]) + "..."
-			}
-			if w.uuName == "" {
-				w.uuName = "(uuencoded file)"
-			}
+			w.uuName = partName(string(m[2]), "(uuencoded file)")
 		}
 		return nil
 	case uuClassic:
@@ -730,14 +724,20 @@ func attachmentName(h message.Header, alt bool) (name string, ok bool) {
 	// one line, bounded. A name of nothing but control characters and
 	// invalid UTF-8 would leave the reply naming nothing: the type names
 	// the part then.
+	return partName(name, "("+strings.ToLower(t)+")"), ok
+}
+
+// partName is a part's name as the log and the reply give it: one line,
+// at most 100 characters, else fallback when nothing printable is left.
+func partName(name, fallback string) string {
 	name = compat.ReplyText(name)
 	if name == "" {
-		name = "(" + strings.ToLower(t) + ")"
+		name = fallback
 	}
 	if r := []rune(name); len(r) > 100 {
 		name = string(r[:100]) + "..."
 	}
-	return name, ok
+	return name
 }
 
 // trimEOL returns line without its "\r\n" or "\n" (a bare LF ends a line

@@ -237,7 +237,7 @@ func (d *downgrader) endHead() error {
 	if d.scan && d.signedAt < 0 {
 		// Every header outside a multipart/signed goes through
 		// writeHead, also those that the scan passes by.
-		d.longHead = d.longHead || hasLongLine(head)
+		d.longHead = d.longHead || compat.HasLongLine(head)
 	}
 	if top && fields["mime-version"] == "" {
 		// Not MIME: nothing in it is to be read as MIME, and no
@@ -310,7 +310,7 @@ func (d *downgrader) endHead() error {
 // any.
 func (d *downgrader) writeHead(head []byte) error {
 	if d.scan {
-		d.longHead = d.longHead || hasLongLine(head)
+		d.longHead = d.longHead || compat.HasLongLine(head)
 		return nil
 	}
 	head, n := foldHeader(head)

@@ -3,6 +3,8 @@ package sender
 import (
 	"bytes"
 	"strings"
+
+	"github.com/mailbridge/mailbridge/compat"
 )
 
 // foldHeader returns a header block with every line longer than maxLine
@@ -20,7 +22,7 @@ import (
 // inserted there. foldLine says which places come first. A line that
 // cannot be brought within maxLine octets so goes as it is.
 func foldHeader(head []byte) ([]byte, int) {
-	if !hasLongLine(head) {
+	if !compat.HasLongLine(head) {
 		return head, 0
 	}
 	out := make([]byte, 0, len(head)+len(head)/256+16)
@@ -218,22 +220,6 @@ func addressField(name string) bool {
 	case "from", "sender", "reply-to", "to", "cc", "bcc",
 		"resent-from", "resent-sender", "resent-to", "resent-cc", "resent-bcc":
 		return true
-	}
-	return false
-}
-
-// hasLongLine reports whether p has a line longer than maxLine octets,
-// its line end not counted.
-func hasLongLine(p []byte) bool {
-	for len(p) > 0 {
-		line := p
-		if i := bytes.IndexByte(p, '\n'); i >= 0 {
-			line = p[:i+1]
-		}
-		p = p[len(line):]
-		if content, _ := splitEOL(line); len(content) > maxLine {
-			return true
-		}
 	}
 	return false
 }
