@@ -211,6 +211,13 @@ type mimeWalk struct {
 	uu     int
 	uuName string
 	uuN    int64
+	// The text of a base64 or quoted-printable text part, decoded for
+	// uuLine: the line being decoded, whether it outgrew readBuffer (no
+	// uuencoded line is so long), and base64's bits not yet a byte.
+	decLine  []byte
+	decLong  bool
+	decBits  uint32
+	decNBits uint
 
 	// Whether the line being read is a delimiter is settled at its end:
 	// one longer than the reader's buffer (a delimiter and that much
@@ -553,6 +560,9 @@ func (w *mimeWalk) leaf(measure bool, name string) {
 	w.n = 0
 	w.eol = 0
 	w.uu = uuNone
+	w.decLine = w.decLine[:0]
+	w.decLong = false
+	w.decBits, w.decNBits = 0, 0
 }
 
 // Kinds of uuencoded file (uuLine).
@@ -569,12 +579,10 @@ var uuBegin = regexp.MustCompile(`^begin(-base64)? [0-7]{3,4} (.*\S)\s*$`)
 // uuLine measures the files uuencoded in a text part that is otherwise the
 // message's text (found from outside: Outlook and Thunderbird show such a
 // file as an attachment, and a file over the limit went through as text).
-// Only plain (7bit or 8bit) text is looked at, line by line; a line longer
+// The text is looked at line by line; a line longer
 // than the reader's buffer ends a file, as no uuencoded line is so long.
+// Text in base64 or quoted-printable is looked at once decoded (uuDecode).
 func (w *mimeWalk) uuLine(p []byte, complete bool) error {
-	if w.enc != encIdentity {
-		return nil
-	}
 	line := trimEOL(p)
 	if !complete {
 		w.uu = uuNone
@@ -628,11 +636,109 @@ func (w *mimeWalk) uuLine(p []byte, complete bool) error {
 	return nil
 }
 
+// uuDecode decodes a piece of a base64 or quoted-printable text part and
+// hands its lines to uuLine (found from outside: a uuencoded file in text
+// that Outlook had sent as quoted-printable, or another client as base64,
+// went unmeasured, where the same file in plain text was refused). It
+// decodes as leniently as body counts: base64 skips what is not in its
+// alphabet and ends a group at "="; quoted-printable keeps an "=" that
+// starts no escape.
+func (w *mimeWalk) uuDecode(p []byte, complete bool) error {
+	content := trimEOL(p)
+	var buf [512]byte
+	out := buf[:0]
+	flush := func() error {
+		err := w.uuText(out)
+		out = out[:0]
+		return err
+	}
+	switch w.enc {
+	case encBase64:
+		for _, c := range content {
+			v, ok := base64Value(c)
+			if !ok {
+				if c == '=' {
+					w.decBits, w.decNBits = 0, 0
+				}
+				continue
+			}
+			w.decBits = w.decBits<<6 | uint32(v)
+			w.decNBits += 6
+			if w.decNBits >= 8 {
+				w.decNBits -= 8
+				out = append(out, byte(w.decBits>>w.decNBits))
+				w.decBits &= 1<<w.decNBits - 1
+				if len(out) == cap(out) {
+					if err := flush(); err != nil {
+						return err
+					}
+				}
+			}
+		}
+	case encQP:
+		if complete {
+			content = bytes.TrimRight(content, " \t") // RFC 2045 section 6.7 rule 3
+		}
+		soft := complete && len(content) > 0 && content[len(content)-1] == '='
+		if soft {
+			content = content[:len(content)-1] // rule 5: a soft line break
+		}
+		for i := 0; i < len(content); i++ {
+			c := content[i]
+			if c == '=' && i+2 < len(content) && isHex(content[i+1]) && isHex(content[i+2]) {
+				c = unhex(content[i+1])<<4 | unhex(content[i+2])
+				i += 2
+			}
+			out = append(out, c)
+			if len(out) == cap(out) {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		}
+		if complete && !soft {
+			out = append(out, '\n')
+		}
+	}
+	return flush()
+}
+
+// uuText takes decoded text, and hands each line to uuLine once whole.
+func (w *mimeWalk) uuText(p []byte) error {
+	for len(p) > 0 {
+		i := bytes.IndexByte(p, '\n')
+		piece := p
+		if i >= 0 {
+			piece = p[:i]
+		}
+		if !w.decLong && len(w.decLine)+len(piece) <= readBuffer {
+			w.decLine = append(w.decLine, piece...)
+		} else {
+			w.decLong = true
+			w.decLine = w.decLine[:0]
+		}
+		if i < 0 {
+			return nil
+		}
+		p = p[i+1:]
+		err := w.uuLine(w.decLine, !w.decLong)
+		w.decLine = w.decLine[:0]
+		w.decLong = false
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // body counts a leaf's decoded bytes. The line end before a delimiter
 // belongs to the delimiter (RFC 2046 section 5.1.1), so each line's end is
 // held back until the next line shows it is not one.
 func (w *mimeWalk) body(p []byte, complete bool) error {
 	if !w.measure {
+		if w.enc != encIdentity {
+			return w.uuDecode(p, complete)
+		}
 		return w.uuLine(p, complete)
 	}
 	content := trimEOL(p)
@@ -760,6 +866,34 @@ func qpEscapes(p []byte) int {
 	return n
 }
 
+// unhex is the value of the hexadecimal digit c.
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c <= 'F':
+		return c - 'A' + 10
+	}
+	return c - 'a' + 10
+}
+
+// base64Value is the value of c in the base64 alphabet, if it is in it.
+func base64Value(c byte) (byte, bool) {
+	switch {
+	case 'A' <= c && c <= 'Z':
+		return c - 'A', true
+	case 'a' <= c && c <= 'z':
+		return c - 'a' + 26, true
+	case '0' <= c && c <= '9':
+		return c - '0' + 52, true
+	case c == '+':
+		return 62, true
+	case c == '/':
+		return 63, true
+	}
+	return 0, false
+}
+
 func isHex(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
@@ -767,7 +901,8 @@ func isHex(c byte) bool {
 // isBase64 tells whether c is in the base64 alphabet (RFC 2045 section
 // 6.8, table 1); every other byte, padding included, decodes to nothing.
 func isBase64(c byte) bool {
-	return 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '+' || c == '/'
+	_, ok := base64Value(c)
+	return ok
 }
 
 func asciiEqualFold(b []byte, s string) bool {

@@ -3,6 +3,7 @@ package listener
 import (
 	"bytes"
 	"encoding/base64"
+	"mime/quotedprintable"
 	"regexp"
 	"runtime"
 	"runtime/debug"
@@ -174,6 +175,26 @@ func TestAttachmentCheckUnreadable(t *testing.T) {
 		{"a file in uuencode's base64 form",
 			"Subject: b64\r\n\r\nbegin-base64 644 big.zip\r\n" + wrap76(base64.StdEncoding.EncodeToString(raw)) + "====\r\n",
 			"552 5.3.4 Attachment big.zip" + tooBig},
+		{"a uuencoded file in quoted-printable text",
+			"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n" +
+				quotedPrintable("Here it is:\r\n\r\n"+uuencode("big.zip", raw)+"\r\nBye\r\n"),
+			"552 5.3.4 Attachment big.zip" + tooBig},
+		{"a uuencoded file in base64 text",
+			"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
+				wrap76(base64.StdEncoding.EncodeToString([]byte("Here it is:\r\n"+uuencode("big.zip", raw)))),
+			"552 5.3.4 Attachment big.zip" + tooBig},
+		{"a file in uuencode's base64 form, in base64 text with bare LF",
+			"MIME-Version: 1.0\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: BASE64\r\n\r\n" +
+				wrap76(base64.StdEncoding.EncodeToString([]byte("begin-base64 644 big.zip\n"+strings.ReplaceAll(wrap76(base64.StdEncoding.EncodeToString(raw)), "\r\n", "\n")+"====\n"))),
+			"552 5.3.4 Attachment big.zip" + tooBig},
+		{"a uuencoded file under the limit in quoted-printable text",
+			"MIME-Version: 1.0\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n" +
+				quotedPrintable(uuencode("small.zip", raw[:10<<10])+strings.Repeat("Long prose that goes on and on. ", 4000)),
+			"250 2.6.0"},
+		{"long base64 text with no uuencoded file",
+			"MIME-Version: 1.0\r\nContent-Type: text/html\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
+				wrap76(base64.StdEncoding.EncodeToString([]byte("begin 644 of our plans\r\n"+strings.Repeat("<p>Mostly short lines of prose here.</p>", 4000)))),
+			"250 2.6.0"},
 		{"a uuencoded file under the limit",
 			"Subject: small\r\n\r\n" + uuencode("small.zip", raw[:10<<10]) + uuencode("other.zip", raw[:10<<10]),
 			"250 2.6.0"},
@@ -233,6 +254,15 @@ func uuencode(name string, data []byte) string {
 	return b.String()
 }
 
+// quotedPrintable is s encoded as Go's mime/quotedprintable writes it.
+func quotedPrintable(s string) string {
+	var b strings.Builder
+	w := quotedprintable.NewWriter(&b)
+	w.Write([]byte(s))
+	w.Close()
+	return b.String()
+}
+
 // wrap76 breaks base64 into lines of 76 characters (RFC 2045 section 6.8).
 func wrap76(s string) string {
 	return regexp.MustCompile(`.{1,76}`).ReplaceAllString(s, "$0\r\n")
@@ -256,6 +286,12 @@ func bombs() []struct{ name, msg string } {
 		{"one Content-Disposition folded over 5 MB", part("Content-Disposition: attachment;" + strings.Repeat("\r\n x", n*2))},
 		{"parts without end", "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"BB\"\r\n\r\n" +
 			strings.Repeat("--BB\r\nContent-Type: multipart/mixed; boundary=BB\r\n\r\n", n/8)},
+		// Text sent encoded is decoded to look for uuencoded files: a
+		// decoded line is held only up to readBuffer.
+		{"base64 text of one 4 MB line", "MIME-Version: 1.0\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
+			wrap76(base64.StdEncoding.EncodeToString(bytes.Repeat([]byte("x"), n*5)))},
+		{"quoted-printable text of one long line", "MIME-Version: 1.0\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n" +
+			strings.Repeat(strings.Repeat("=C3=A9", 12)+"=\r\n", n/15)},
 	}
 }
 
@@ -348,13 +384,17 @@ func TestLargestPartMemory(t *testing.T) {
 }
 
 func BenchmarkLargestPart(b *testing.B) {
-	for _, bm := range bombs() {
+	// For comparison with the encoded text above, which is decoded: an
+	// attachment of the same size, whose characters are only counted.
+	attachment := struct{ name, msg string }{"a base64 attachment of 4 MB", "MIME-Version: 1.0\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
+		wrap76(base64.StdEncoding.EncodeToString(bytes.Repeat([]byte("x"), 4<<20)))}
+	for _, bm := range append(bombs(), attachment) {
 		msg := []byte(bm.msg)
 		b.Run(bm.name, func(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(len(msg)))
 			for b.Loop() {
-				_ = largestPart(bytes.NewReader(msg), 1<<20)
+				_ = largestPart(bytes.NewReader(msg), 8<<20)
 			}
 		})
 	}
