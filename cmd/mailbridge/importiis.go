@@ -19,20 +19,16 @@ import (
 // 1 when the file cannot be read or imported.
 func importIIS(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("import-iis", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	site := fs.Int("site", 1, "SMTP virtual server number N (/LM/SmtpSvc/N)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: mailbridge import-iis [METABASE.xml] [--site N] > mailbridge.toml\n\n"+
+		fmt.Fprintf(fs.Output(), "usage: mailbridge import-iis [METABASE.xml] [--site N] > mailbridge.toml\n\n"+
 			"Prints a commented mailbridge configuration made from IIS's MetaBase.xml\n(default: %s).\n\n"+
 			"  --site N   SMTP virtual server number N (/LM/SmtpSvc/N); default 1\n", defaultMetabasePathText())
 	}
 	var files []string
 	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return 0
-			}
-			return 2
+		if status, done := parseFlags(fs, args, stdout, stderr); done {
+			return status
 		}
 		if fs.NArg() == 0 {
 			break

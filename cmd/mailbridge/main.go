@@ -16,6 +16,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -120,7 +121,6 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "", "configuration file (TOML)")
 	serviceName := new(string)
 	if cmd == "run" {
@@ -131,11 +131,8 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		what := map[string]string{"run": "run in the foreground until SIGINT/SIGTERM/SIGHUP", "check": "validate the configuration, the folders and the port; print every problem"}[cmd]
 		fmt.Fprintf(fs.Output(), "usage: mailbridge %s [--config FILE]\n\n%s.\n\n  --config FILE   configuration file (TOML); without it, on Windows %%ProgramData%%\\mailbridge\\mailbridge.toml\n                  if it exists, otherwise the built-in defaults\n", cmd, what)
 	}
-	if err := fs.Parse(rest); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0 // asked for: help is not an error, as `mailbridge help`
-		}
-		return 2
+	if status, done := parseFlags(fs, rest, stdout, stderr); done {
+		return status
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "mailbridge %s: unexpected argument %q\n", cmd, fs.Arg(0))
@@ -246,4 +243,25 @@ func newLogger(cfg *config.Config, stderr io.Writer) (*slog.Logger, func(), erro
 		w, closeFn = f, func() { f.Close() }
 	}
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})), closeFn, nil
+}
+
+// parseFlags parses args with fs. Help asked for (-h, --help) goes to
+// stdout with status 0, as `mailbridge help` does, so that
+// `mailbridge run -h | less` shows it; a mistake goes to stderr with
+// status 2. done reports that the command ends there with status.
+func parseFlags(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) (status int, done bool) {
+	var out bytes.Buffer
+	fs.SetOutput(&out)
+	defer fs.SetOutput(stderr)
+	err := fs.Parse(args)
+	switch {
+	case err == nil:
+		return 0, false
+	case errors.Is(err, flag.ErrHelp):
+		stdout.Write(out.Bytes())
+		return 0, true
+	default:
+		stderr.Write(out.Bytes())
+		return 2, true
+	}
 }

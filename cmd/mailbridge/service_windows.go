@@ -64,14 +64,13 @@ func serviceCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	sub := args[0]
 	fs := flag.NewFlagSet("service "+sub, flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	name := fs.String("name", defaultServiceName, "service name")
 	cfgPath := new(string)
 	if sub == "install" {
 		cfgPath = fs.String("config", "", "configuration file (default "+config.DefaultFile()+" if it exists)")
 	}
-	if err := fs.Parse(args[1:]); err != nil {
-		return 2
+	if status, done := parseFlags(fs, args[1:], stdout, stderr); done {
+		return status
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "mailbridge service %s: unexpected argument %q\n", sub, fs.Arg(0))

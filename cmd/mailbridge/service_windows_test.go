@@ -56,6 +56,11 @@ func TestServiceHelp(t *testing.T) {
 			t.Errorf("service %s = %d, stdout %q", arg, rc, stdout.String())
 		}
 	}
+	// A subcommand's -h too: its flags, on stdout, and success.
+	var stdout, stderr bytes.Buffer
+	if rc := serviceCmd([]string{"install", "-h"}, &stdout, &stderr); rc != 0 || !strings.Contains(stdout.String(), "-name") || stderr.Len() > 0 {
+		t.Errorf("service install -h = %d, stdout %q, stderr %q", rc, stdout.String(), stderr.String())
+	}
 }
 
 func TestServiceRunFromConsole(t *testing.T) {
