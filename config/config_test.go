@@ -128,6 +128,32 @@ x = 1
 	}
 }
 
+// A key in the wrong section, or a name in the wrong case, is pointed to
+// where it belongs (found from outside: "port = 25" above every section
+// got only "known keys here: hostname").
+func TestMisplacedKeyHints(t *testing.T) {
+	data := `port = 2525
+[Inbound]
+x = 1
+[mailroot]
+Drop = "d"
+[inbound]
+retry = ["1m"]
+`
+	_, err := Parse("mb.toml", []byte(data))
+	want := []string{
+		`mb.toml:1: port = 2525: unknown key; port is a key of [inbound] and [outbound]: move it below the heading of the one you mean; known keys here: hostname`,
+		`mb.toml:2: Inbound: unknown section [Inbound]: names are lower case, write [inbound]`,
+		`mb.toml:5: mailroot.Drop = "d": unknown key: names are lower case, write drop`,
+		`mb.toml:7: inbound.retry = ["1m"]: unknown key; retry is a key of [outbound]: move it below that heading; known keys here: bind`,
+	}
+	for _, w := range want {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("missing %q in:\n%v", w, err)
+		}
+	}
+}
+
 func TestSyntaxErrorHasLine(t *testing.T) {
 	_, err := Parse("mb.toml", []byte("[inbound]\nport = 25\nbind = 127.0.0.1\n"))
 	if err == nil || !strings.HasPrefix(err.Error(), "mb.toml:3: TOML syntax") {

@@ -419,11 +419,17 @@ func (l *loader) table(prefix string, t map[string]any, keys []key) {
 					continue
 				}
 				if _, isTable := v.(map[string]any); isTable {
-					l.fail(dotted, nil, "unknown section ["+n+"]; known: "+knownSections())
+					msg := "unknown section [" + n + "]; known: " + knownSections()
+					if lower := strings.ToLower(n); lower != n && isSection(lower) {
+						// Windows administrators may capitalise it as
+						// the dialog does; TOML's names are exact.
+						msg = "unknown section [" + n + "]: names are lower case, write [" + lower + "]"
+					}
+					l.fail(dotted, nil, msg)
 					continue
 				}
 			}
-			l.fail(dotted, v, "unknown key"+suggest(n, keys))
+			l.fail(dotted, v, "unknown key"+suggest(prefix, n, keys))
 			continue
 		}
 		if err := k.set(v); err != nil {
@@ -497,12 +503,38 @@ func knownSections() string {
 	return strings.Join(names, ", ")
 }
 
-func suggest(n string, keys []key) string {
+// suggest is what an unknown key n in section sec ("" at the top) gets
+// added to its problem: the section where a key of that name belongs, if
+// another has one (found from outside: "port = 25" written above every
+// section got only "known keys here: hostname"), and this section's keys.
+func suggest(sec, n string, keys []key) string {
 	var names []string
 	for _, k := range keys {
 		names = append(names, k.name)
+		if lower := strings.ToLower(n); lower != n && k.name == lower {
+			return ": names are lower case, write " + lower
+		}
 	}
-	return "; known keys here: " + strings.Join(names, ", ")
+	var in []string
+	for _, other := range (&Config{}).sections() {
+		if other.name == sec {
+			continue
+		}
+		for _, k := range other.keys {
+			if k.name == strings.ToLower(n) {
+				in = append(in, "["+other.name+"]")
+			}
+		}
+	}
+	hint := ""
+	switch len(in) {
+	case 0:
+	case 1:
+		hint = "; " + strings.ToLower(n) + " is a key of " + in[0] + ": move it below that heading"
+	default:
+		hint = "; " + strings.ToLower(n) + " is a key of " + strings.Join(in, " and ") + ": move it below the heading of the one you mean"
+	}
+	return hint + "; known keys here: " + strings.Join(names, ", ")
 }
 
 // asWritten is the value of the dotted key as written, or effective (a
