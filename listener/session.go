@@ -286,9 +286,13 @@ func (s *session) Data(r io.Reader) error {
 		log.Info("message not received", "result", "aborted", "reason", "the client disconnected inside a BDAT chunk", "size", cr.n, "error", errChunkCut)
 		return errChunkCut
 	}
-	// Decoded parts can only exceed the limit when the whole message does:
-	// base64 and quoted-printable never decode to more than they encode.
-	if lim := cfg.MaxAttachmentSize; lim > 0 && cr.n > lim {
+	// Decoded parts can only exceed the limit when the stored message
+	// does: base64 and quoted-printable never decode to more than they
+	// encode. The stored copy, not the message as received: its bare LFs
+	// became CRLF, so it may be up to twice as long (found from outside: a
+	// part of bare LFs, received under the limit, was stored twice over
+	// it). Only a message over half the limit needs the file's size.
+	if lim := cfg.MaxAttachmentSize; lim > 0 && cr.n > lim/2-4096 && storedOver(outs[0], lim) {
 		o := outs[0]
 		body := io.NewSectionReader(o.f.Temp(), int64(o.n), 1<<62)
 		if err := largestPart(bufio.NewReaderSize(body, 64<<10), lim); err != nil {
@@ -342,6 +346,14 @@ func (s *session) Data(r io.Reader) error {
 		msg = echo + " " + msg
 	}
 	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 6, 0}, Message: msg}
+}
+
+// storedOver reports whether o's message, as stored after its envelope
+// lines, is longer than lim; when it cannot tell, it says so, and the
+// attachment check reads the file (and reports a file it cannot read).
+func storedOver(o *output, lim int64) bool {
+	fi, err := o.f.Temp().Stat()
+	return err != nil || fi.Size()-int64(o.n) > lim
 }
 
 // countingReader counts message bytes and keeps the reader's own error
