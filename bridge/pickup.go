@@ -634,7 +634,7 @@ func (b *Bridge) writeFiles(id string, pm *compat.PickupMessage, local, remote [
 		if err != nil {
 			return 0, &fileError{drop: true, err: err}
 		}
-		o.dw = compat.NewDropWriter(o.bw, msgID, oat, false).AddDate(date).ToEmptyLine()
+		o.dw = compat.NewDropWriter(o.bw, msgID, oat, false).AddDate(date)
 		o.w = o.dw
 		drop = o
 	}
@@ -643,7 +643,7 @@ func (b *Bridge) writeFiles(id string, pm *compat.PickupMessage, local, remote [
 		if err != nil {
 			return 0, &fileError{err: err}
 		}
-		o.dw = compat.NewDropWriter(o.bw, msgID, oat, b.cfg.Pickup.DotStuffed).AddDate(date).ToEmptyLine()
+		o.dw = compat.NewDropWriter(o.bw, msgID, oat, b.cfg.Pickup.DotStuffed).AddDate(date)
 		o.w = o.dw
 	}
 	size := &countWriter{}

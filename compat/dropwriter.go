@@ -20,9 +20,17 @@ const maxHeaderLine = 64 << 10
 //   - at the end of the header block it adds, as IIS did, a Message-ID when
 //     the message has none, and X-OriginalArrivalTime when absent (a message
 //     relayed through another IIS keeps its original one);
-//   - a message whose header block ends without the empty line (a line that
-//     is not a header field) gets the empty line, so that consumers parse its
-//     headers and body as the sender meant;
+//   - a line in the header that is not a field stays where it is. When a
+//     field follows it before the first empty line (a To: list wrapped
+//     without indenting, an mbox "From " line), or it looks like one (a
+//     name with a space or an 8-bit byte, then a colon), the header block
+//     runs to that empty line, and the added fields go at its end, as
+//     for Pickup mail: found from outside, an empty line added before
+//     such a line pushed Subject and Content-Type into the body, and the
+//     attachment with them. Otherwise it is the first line of the body of
+//     a message whose header lacks its empty line ("Subject: x", then the
+//     text; or text alone): the added fields end the header, and the empty
+//     line follows them, so that the text is read as the body;
 //   - a last line without a line end gets one.
 //
 // It records the Message-ID found or added (MessageID), for the 250 reply.
@@ -38,18 +46,19 @@ type DropWriter struct {
 
 	capturing bool
 	msgID     []byte
-	hasMsgID  bool
-	hasOAT    bool
-	hasDate   bool
+	found     seen // fields found in the header block
+	added     bool // the added fields are written
+	// The lines held from the header's first line that is not a field,
+	// until it is known whether the header goes on after them.
+	holding bool
+	held    []byte
+	kept    bool // such a line was kept in the header block
 
-	newID func() string // returns a new Message-ID, with brackets
-	oat   string        // the X-OriginalArrivalTime header line, with CRLF
-	date  string        // the Date header line to add when missing; "" adds none
-	// toEmptyLine: the header block runs to the first empty line (see
-	// ToEmptyLine).
-	toEmptyLine bool
-	echoID      string
-	logID       string
+	newID  func() string // returns a new Message-ID, with brackets
+	oat    string        // the X-OriginalArrivalTime header line, with CRLF
+	date   string        // the Date header line to add when missing; "" adds none
+	echoID string
+	logID  string
 
 	stuff   bool // see NewDropWriter
 	atStart bool
@@ -74,17 +83,12 @@ func (d *DropWriter) AddDate(date string) *DropWriter {
 	return d
 }
 
-// ToEmptyLine makes the header block run to the first empty line, a line
-// that is not a header field included, instead of ending before such a
-// line with an empty line added: for mail taken from Pickup, whose header
-// block the Pickup reader reads so (a malformed line is kept where it is,
-// and the fields after it are still the message's; a script's To: list
-// wrapped without indenting would otherwise push Subject and
-// Content-Type into the body). It returns d.
-func (d *DropWriter) ToEmptyLine() *DropWriter {
-	d.toEmptyLine = true
-	return d
-}
+// seen is which of the fields a DropWriter may add a header block has.
+type seen struct{ msgID, oat, date bool }
+
+// maxHeld bounds the lines held after a header line that is not a field;
+// past it, they are taken for the body.
+const maxHeld = 64 << 10
 
 // MessageID returns, once Close has returned, the message's Message-ID,
 // the one added or its first own, fit for a reply line; "" when its own
@@ -138,48 +142,70 @@ func (d *DropWriter) headerLine(complete bool) {
 	first := d.first
 	d.first = false
 	body := strings.TrimRight(string(line), "\r\n")
-	switch {
-	case complete && body == "":
-		d.endHeader(false)
+	if complete && body == "" {
+		d.endHeader()
 		d.emit(line)
 		d.inHeader = false
 		return
-	case !first && (line[0] == ' ' || line[0] == '\t'):
+	}
+	if !first && (line[0] == ' ' || line[0] == '\t') {
 		if d.capturing && len(d.msgID) < 998 {
 			d.msgID = append(d.msgID, body...)
 		}
-	default:
-		name, value, ok := fieldName(body)
-		if !ok && d.toEmptyLine {
-			// Kept in the header block, as the Pickup reader found it.
-			d.capturing = false
-			break
-		}
-		if !ok {
-			d.endHeader(true)
-			d.emit(line)
-			d.inHeader = false
-			return
-		}
+	} else if name, value, ok := fieldName(body); !ok {
 		d.capturing = false
+		if !d.kept && !d.holding {
+			if fieldLike(body) {
+				d.kept = true
+			} else {
+				// The body's first line, or a line in the header:
+				// held until what follows it tells.
+				d.holding = true
+			}
+		}
+	} else {
+		d.capturing = false
+		if d.holding {
+			// A field after it: the header goes on.
+			d.holding, d.kept = false, true
+			d.emit(d.held)
+			d.held = d.held[:0]
+		}
 		switch strings.ToLower(name) {
 		case "message-id":
 			// The first one is the message's: mail readers take it, and
 			// so does the reply that echoes it.
-			if !d.hasMsgID {
-				d.hasMsgID, d.capturing = true, true
+			if !d.found.msgID {
+				d.found.msgID, d.capturing = true, true
 				d.msgID = append(d.msgID[:0], body[value:]...)
 			}
 		case "x-originalarrivaltime":
-			d.hasOAT = true
+			d.found.oat = true
 		case "date":
-			d.hasDate = true
+			d.found.date = true
 		}
+	}
+	if d.holding {
+		if complete && len(d.held)+len(line) <= maxHeld {
+			d.held = append(d.held, line...)
+			return
+		}
+		d.endHeader() // too much to hold: the body's
+		d.emit(line)  // Write passes the rest of a long line on
+		return
 	}
 	d.emit(line)
 	if !complete {
 		d.midLine = true
 	}
+}
+
+// fieldLike reports whether a line that is not a header field looks like
+// one all the same: a name, with a space or an 8-bit byte in it, then a
+// colon ("Not A: field", "Na\xefve: x"); lenient readers keep it as one.
+func fieldLike(s string) bool {
+	i := strings.IndexByte(s, ':')
+	return i > 0 && s[0] != ' ' && s[0] != '\t'
 }
 
 // fieldName returns the name of a header field line and where its value
@@ -206,12 +232,19 @@ func fieldName(s string) (name string, value int, ok bool) {
 	return name, i + 1, true
 }
 
-func (d *DropWriter) endHeader(blank bool) {
+// endHeader writes the added fields, once, at the end of the header
+// block. Lines held then begin the body of a message whose header lacks
+// its empty line: it goes after the added fields, then they.
+func (d *DropWriter) endHeader() {
+	if d.added {
+		return
+	}
+	d.added = true
 	var b strings.Builder
-	if !d.hasDate && d.date != "" {
+	if !d.found.date && d.date != "" {
 		b.WriteString(d.date)
 	}
-	if d.hasMsgID {
+	if d.found.msgID {
 		d.logID = ReplyText(strings.TrimSpace(string(d.msgID)))
 		d.echoID = cleanID(d.logID)
 	} else {
@@ -219,13 +252,19 @@ func (d *DropWriter) endHeader(blank bool) {
 		d.logID = d.echoID
 		b.WriteString("Message-ID: " + d.echoID + "\r\n")
 	}
-	if !d.hasOAT {
+	if !d.found.oat {
 		b.WriteString(d.oat)
 	}
-	if blank {
+	if d.holding {
 		b.WriteString("\r\n")
+		d.inHeader = false
 	}
 	d.write([]byte(b.String()))
+	if d.holding {
+		d.holding = false
+		d.emit(d.held)
+		d.held = nil
+	}
 }
 
 // cleanID makes a Message-ID fit for a one-line reply. One too long for a
@@ -282,7 +321,7 @@ func (d *DropWriter) Close() error {
 		if d.midLine {
 			d.endLine()
 		}
-		d.endHeader(false)
+		d.endHeader()
 		d.inHeader = false
 	}
 	if !d.atStart {

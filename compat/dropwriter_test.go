@@ -40,7 +40,11 @@ func TestDropWriterCases(t *testing.T) {
 		{"header without line end", "Subject: x", "Subject: x\r\nMessage-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n", "<new@id>"},
 		{"message-id any case", "message-ID:  <a@b> \r\n\r\nb", "message-ID:  <a@b> \r\nX-OriginalArrivalTime: T\r\n\r\nb\r\n", "<a@b>"},
 		{"continuation first is not a header", " x\r\n", "Message-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n\r\n x\r\n", "<new@id>"},
-		{"mbox From line", "From a@b Mon\r\nSubject: x\r\n\r\nb", "Message-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n\r\nFrom a@b Mon\r\nSubject: x\r\n\r\nb\r\n", "<new@id>"},
+		{"mbox From line", "From a@b Mon\r\nSubject: x\r\n\r\nb", "From a@b Mon\r\nSubject: x\r\nMessage-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n\r\nb\r\n", "<new@id>"},
+		{"a Message-ID after a line that is not a field", "To: a@x,\r\nb@x\r\nMessage-ID: <m@x>\r\n\r\nb",
+			"To: a@x,\r\nb@x\r\nMessage-ID: <m@x>\r\nX-OriginalArrivalTime: T\r\n\r\nb\r\n", "<m@x>"},
+		{"a Message-ID in the body of a message without a header", "Hello\r\n\r\nMessage-ID: <m@x>\r\n",
+			"Message-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n\r\nHello\r\n\r\nMessage-ID: <m@x>\r\n", "<new@id>"},
 		{"bare CR kept", "A: 1\r\n\r\na\rb\n", "A: 1\r\nMessage-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n\r\na\rb\r\n", "<new@id>"},
 		{"LF-only blank line", "A: 1\n\nbody\n", "A: 1\r\nMessage-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n\r\nbody\r\n", "<new@id>"},
 		// RFC 5322 section 4.5: field-name *WSP ":" is still a field.
@@ -54,8 +58,10 @@ func TestDropWriterCases(t *testing.T) {
 			"Message-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n\r\n : x\r\n\r\nb\r\n", "<new@id>"},
 		{"last line without its end", "A: 1\r\n\r\nlast", "A: 1\r\nMessage-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n\r\nlast\r\n", "<new@id>"},
 		{"last line ending in CR alone", "A: 1\r\n\r\nb\r", "A: 1\r\nMessage-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n\r\nb\r\n", "<new@id>"},
-		{"space inside a name ends the header block", "A: 1\r\nNot A: field\r\n",
-			"A: 1\r\nMessage-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n\r\nNot A: field\r\n", "<new@id>"},
+		{"a line that looks like a field stays in the header", "A: 1\r\nNot A: field\r\n",
+			"A: 1\r\nNot A: field\r\nMessage-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n", "<new@id>"},
+		{"text after the header without its empty line", "A: 1\r\nHello\r\n",
+			"A: 1\r\nMessage-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n\r\nHello\r\n", "<new@id>"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -70,68 +76,76 @@ func TestDropWriterCases(t *testing.T) {
 	}
 }
 
-// FuzzDropWriterToEmptyLine: with ToEmptyLine, the output is the input
-// with line ends normalised and the added fields just before the first
-// empty line (or at the end), however the input is cut into writes.
-func FuzzDropWriterToEmptyLine(f *testing.F) {
+// FuzzDropWriterInsertsOnly: the output is the input with line ends
+// normalised and, at one line boundary, the added fields, followed by an
+// empty line only for a message without a header; however the input is
+// cut into writes.
+func FuzzDropWriterInsertsOnly(f *testing.F) {
 	f.Add([]byte("To: a@x,\r\nb@x\r\nSubject: s\r\n\r\nbody"), uint16(4))
 	f.Add([]byte("no colon\nMessage-ID: <m@x>\n\n.\n"), uint16(1))
 	f.Add([]byte(" first\r\nX-OriginalArrivalTime: t\r\n"), uint16(0))
+	f.Add([]byte("Subject: x\r\nHello\r\n\r\nmore"), uint16(9))
 	f.Fuzz(func(t *testing.T, in []byte, cut uint16) {
-		toEmpty := func(d *DropWriter) { d.ToEmptyLine() }
 		run := func(splits []int) string {
-			out, _ := runDropWriter(t, in, splits, toEmpty)
+			out, _ := runDropWriter(t, in, splits)
 			return string(out)
 		}
 		whole := run(nil)
 		if split := run([]int{int(cut) % (len(in) + 1)}); split != whole {
 			t.Fatalf("output depends on writes:\n%q\n%q", whole, split)
 		}
-		norm := normalized(in)
-		if bytes.Contains(norm, []byte("\r\r")) {
+		norm := string(normalized(in))
+		if strings.Contains(norm, "\r\r") || len(norm) > maxHeld/2 {
 			return // a CR before a line end: a line of its own kind (see headerLine)
 		}
-		for _, line := range bytes.Split(norm, []byte("\r\n")) {
-			if len(line) > maxHeaderLine/2 {
-				return
-			}
+		// Where the output first differs from the input is where the
+		// added fields went: at a line boundary, and then the rest of
+		// the input follows them whole.
+		k := 0
+		for k < len(norm) && k < len(whole) && norm[k] == whole[k] {
+			k++
 		}
-		hdr, rest := norm, []byte(nil)
-		if bytes.HasPrefix(norm, []byte("\r\n")) {
-			hdr, rest = nil, norm
-		} else if i := bytes.Index(norm, []byte("\r\n\r\n")); i >= 0 {
-			hdr, rest = norm[:i+2], norm[i+2:]
+		k = strings.LastIndex(norm[:k], "\n") + 1
+		added := strings.TrimSuffix(whole, norm[k:])
+		if len(added) == len(whole) && k < len(norm) {
+			t.Fatalf("input not kept after the added fields:\nin  %q\nout %q", in, whole)
 		}
-		want := withAdded(hdr) + string(rest)
-		if whole != want {
-			t.Fatalf("in   %q\nout  %q\nwant %q", in, whole, want)
+		added = added[k:]
+		if !regexp.MustCompile(`^(Message-ID: <new@id>\r\n)?(X-OriginalArrivalTime: T\r\n)?(\r\n)?$`).MatchString(added) {
+			t.Fatalf("inserted %q, not the added fields:\nin  %q\nout %q", added, in, whole)
 		}
 	})
 }
 
 // TestDropWriterOptions: AddDate adds a Date only where the message has
-// none; with ToEmptyLine (Pickup mail) a line that is not a field stays in
-// the header block, and the fields after it too, the added ones before
-// the empty line.
+// none. A line that is not a field stays in the header block when a field
+// follows it, and the fields after it too, the added ones before it
+// (found from outside: an empty line added there pushed Subject and
+// Content-Type into the body), as does one that looks like a field; the
+// added fields go at the end of the block. Text after a header without
+// its empty line, or alone, gets it, after the added fields.
 func TestDropWriterOptions(t *testing.T) {
 	for _, c := range []struct {
-		date, toEmpty bool
-		in, want      string
+		date     bool
+		in, want string
 	}{
-		{true, false, "Subject: x\r\n\r\nb", "Subject: x\r\nDate: D\r\nMessage-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n\r\nb\r\n"},
-		{true, false, "date : own\r\nSubject: x\r\n\r\nb", "date : own\r\nSubject: x\r\nMessage-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n\r\nb\r\n"},
-		{true, false, "", "Date: D\r\nMessage-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n"},
-		{false, true, "To: a@x,\r\nb@x\r\nSubject: s\r\nMessage-ID: <m@x>\r\n\r\nbody\r\n",
+		{true, "Subject: x\r\n\r\nb", "Subject: x\r\nDate: D\r\nMessage-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n\r\nb\r\n"},
+		{true, "date : own\r\nSubject: x\r\n\r\nb", "date : own\r\nSubject: x\r\nMessage-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n\r\nb\r\n"},
+		{true, "", "Date: D\r\nMessage-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n"},
+		{false, "To: a@x,\r\nb@x\r\nSubject: s\r\nMessage-ID: <m@x>\r\n\r\nbody\r\n",
 			"To: a@x,\r\nb@x\r\nSubject: s\r\nMessage-ID: <m@x>\r\nX-OriginalArrivalTime: T\r\n\r\nbody\r\n"},
-		{false, true, "Subject: s\r\nno colon\r\n", "Subject: s\r\nno colon\r\nMessage-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n"},
-		{false, true, "Na\xefve: x\r\n\r\nb\r\n", "Na\xefve: x\r\nMessage-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n\r\nb\r\n"},
+		{true, "To: a@x,\r\nb@x\r\nSubject: s\r\n\r\nbody\r\n",
+			"To: a@x,\r\nb@x\r\nSubject: s\r\nDate: D\r\nMessage-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n\r\nbody\r\n"},
+		{false, "Subject: s\r\nno colon\r\n", "Subject: s\r\nMessage-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n\r\nno colon\r\n"},
+		{false, "Subject: s\r\nHello\r\n\r\nmore\r\n", "Subject: s\r\nMessage-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n\r\nHello\r\n\r\nmore\r\n"},
+		{false, "Na\xefve: x\r\n\r\nb\r\n", "Na\xefve: x\r\nMessage-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n\r\nb\r\n"},
+		{false, "From: f\r\nNa\xefve: x\r\n\r\nb\r\n", "From: f\r\nNa\xefve: x\r\nMessage-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n\r\nb\r\n"},
+		{false, "Hello\r\nworld\r\n", "Message-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n\r\nHello\r\nworld\r\n"},
+		{false, " x\r\nSubject: s\r\n\r\nb\r\n", " x\r\nSubject: s\r\nMessage-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n\r\nb\r\n"},
 	} {
 		out, _ := runDropWriter(t, []byte(c.in), nil, func(d *DropWriter) {
 			if c.date {
 				d.AddDate("Date: D\r\n")
-			}
-			if c.toEmpty {
-				d.ToEmptyLine()
 			}
 		})
 		if string(out) != c.want {

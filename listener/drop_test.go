@@ -70,6 +70,16 @@ func TestDropGolden(t *testing.T) {
 			"Subject: headers only\r\nFrom: a@example.org", ""},
 		{"no-header-block", "a@example.org", []string{"b@example.com"},
 			"just a body line\r\nand another", ""},
+		// A line in the header that is not a field, fields after it: it
+		// stays, and so do they (found from outside: an empty line added
+		// before it pushed Subject and Content-Type into the body).
+		{"wrapped-to", "app@example.com", []string{"a@example.com", "b@example.com"},
+			"From: app@example.com\r\nTo: a@example.com,\r\nb@example.com\r\nSubject: Invoice 42\r\nMIME-Version: 1.0\r\n" +
+				"Content-Type: multipart/mixed; boundary=\"M\"\r\n\r\n--M\r\nContent-Type: text/plain\r\n\r\nhi\r\n--M--", ""},
+		// Text right after the header, without the empty line: it gets
+		// one, after the added fields.
+		{"missing-empty-line", "a@example.org", []string{"b@example.com"},
+			"Subject: test\r\nHello from a script\r\n\r\nmore", ""},
 		{"keeps-original-arrival", "a@example.org", []string{"b@example.com"},
 			"Subject: relayed\r\nMessage-ID: <r@x>\r\nX-OriginalArrivalTime: 01 Dec 2008 23:49:35.0618 (UTC) FILETIME=[77199E20:01C9540F]\r\n\r\nbody", "<r@x>"},
 		{"folded-message-id", "a@example.org", []string{"b@example.com"},
