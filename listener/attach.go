@@ -195,6 +195,10 @@ type mimeWalk struct {
 	// The header being read.
 	ct, cd, cte field
 	second      []byte // a second field of a kept name, being read
+	// Bytes of its lines that are not fields, skipped (see headerLine),
+	// and whether the line being read is one.
+	junk   int64
+	inJunk bool
 
 	// The leaf being measured.
 	measure bool // it is an attachment
@@ -246,7 +250,7 @@ func (w *mimeWalk) chunk(p []byte, start, complete bool) error {
 	// too often.
 	switch w.state {
 	case inHeader:
-		w.headerLine(p, start, complete)
+		return w.headerLine(p, start, complete)
 	case inLeaf:
 		return w.body(p, complete)
 	case inOutside:
@@ -306,6 +310,7 @@ func (w *mimeWalk) newHeader(depth int) {
 	w.inDigest, w.inAlt = false, false
 	w.ct, w.cd, w.cte = field{val: w.ct.val[:0]}, field{val: w.cd.val[:0]}, field{val: w.cte.val[:0]}
 	w.second = w.second[:0]
+	w.junk, w.inJunk = 0, false
 }
 
 // headerLine reads one line (or piece) of a header block. RFC 5322 section
@@ -313,18 +318,28 @@ func (w *mimeWalk) newHeader(depth int) {
 // section 3 takes for MIME fields too): a field is a name of printable
 // ASCII but the colon, a colon and a value that continues on lines
 // beginning with white space; an empty line ends the block.
-func (w *mimeWalk) headerLine(p []byte, start, complete bool) {
+//
+// Lines that are not fields are skipped, but counted: a part whose header
+// runs on into its body, without the empty line (found from outside:
+// base64 right after the fields), is shown with its file by clients that
+// end the header at such a line (Python's email). More of them than the
+// limit is measured as such a file; no header is so long.
+func (w *mimeWalk) headerLine(p []byte, start, complete bool) error {
 	if !start {
+		if w.inJunk {
+			return w.addJunk(p)
+		}
 		w.appendValue(trimEOL(p)) // a line longer than the reader's buffer
-		return
+		return nil
 	}
+	w.inJunk = false
 	content := trimEOL(p)
 	if len(content) == 0 {
 		if complete {
 			w.closeFields()
 			w.endHeader()
 		}
-		return
+		return nil
 	}
 	if content[0] == ' ' || content[0] == '\t' {
 		// A continuation: joined by a space, as go-message unfolds.
@@ -332,17 +347,17 @@ func (w *mimeWalk) headerLine(p []byte, start, complete bool) {
 			w.appendValue([]byte{' '})
 			w.appendValue(v)
 		}
-		return
+		return nil
 	}
 	w.closeFields()
 	colon := bytes.IndexByte(content, ':')
 	if colon < 0 {
-		return // not a field: skipped, the header goes on
+		return w.addJunk(p) // not a field: skipped, the header goes on
 	}
 	name := bytes.TrimRight(content[:colon], " \t")
 	for _, c := range name {
 		if c < 33 || c > 126 {
-			return // not a field name: skipped
+			return w.addJunk(p) // not a field name: skipped
 		}
 	}
 	var f *field
@@ -354,7 +369,7 @@ func (w *mimeWalk) headerLine(p []byte, start, complete bool) {
 	case asciiEqualFold(name, "Content-Transfer-Encoding"):
 		f = &w.cte
 	default:
-		return
+		return nil
 	}
 	f.n++
 	f.current = true
@@ -363,6 +378,17 @@ func (w *mimeWalk) headerLine(p []byte, start, complete bool) {
 		w.second = w.second[:0]
 	}
 	w.appendValue(bytes.Trim(content[colon+1:], " \t"))
+	return nil
+}
+
+// addJunk counts a header line, or a piece of one, that is not a field.
+func (w *mimeWalk) addJunk(p []byte) error {
+	w.inJunk = true
+	w.junk += int64(len(p))
+	if w.junk > w.limit {
+		return &errPartTooBig{name: nameUnreadable, size: w.limit}
+	}
+	return nil
 }
 
 func (w *mimeWalk) fields() [3]*field { return [3]*field{&w.ct, &w.cd, &w.cte} }
@@ -493,9 +519,24 @@ func (w *mimeWalk) endHeader() {
 		w.leaf(true, "(message/rfc822)")
 	default:
 		name, ok := attachmentName(w.header(), w.inAlt)
+		if !ok && (containsFold(w.ct.val, "name") || containsFold(w.cd.val, "name")) {
+			// A name parameter that mime.ParseMediaType drops without an
+			// error (RFC 2231 written wrongly: "filename*=big.txt", a
+			// continuation without its first piece) leaves the part
+			// unnamed here, where lenient clients (Python's email) name
+			// it: found from outside, such a text file passed the limit.
+			ok = true
+			if m := looseName.FindSubmatch(bytes.Join([][]byte{w.cd.val, w.ct.val}, []byte(";"))); m != nil {
+				name = partName(string(m[1]), name)
+			}
+		}
 		w.leaf(ok, name)
 	}
 }
+
+// looseName finds the value of a name or filename parameter however it is
+// written, for a part that mime.ParseMediaType found none in.
+var looseName = regexp.MustCompile(`(?i)name\*?[0-9]*\*?\s*=\s*"?(?:[^"';]*'[^"';]*')?([^";]+)`)
 
 // plainText reports whether a part whose Content-Type or
 // Content-Disposition does not parse is all the same a text part that no

@@ -206,6 +206,35 @@ func TestAttachmentCheckUnreadable(t *testing.T) {
 			"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=BB\r\n\r\n--BB\r\nContent-Type: text/plain\r\n\r\nhi\r\n--BB" +
 				strings.Repeat(" ", 100<<10) + "\r\n" + pdf + "\r\n--BB--\r\n",
 			"552 5.3.4 Attachment big.pdf" + tooBig},
+		// Name parameters written wrongly, which Go's parser drops and
+		// lenient clients read (found from outside).
+		{"a text part named by filename*= without a charset",
+			"MIME-Version: 1.0\r\nContent-Type: text/plain\r\nContent-Disposition: inline; filename*=big.txt\r\nContent-Transfer-Encoding: base64\r\n\r\n" + b64,
+			"552 5.3.4 Attachment big.txt" + tooBig},
+		{"a text part named by name*=",
+			"MIME-Version: 1.0\r\nContent-Type: text/plain; name*=big.txt\r\nContent-Transfer-Encoding: base64\r\n\r\n" + b64,
+			"552 5.3.4 Attachment big.txt" + tooBig},
+		{"a text part named by a continuation without its first piece",
+			"MIME-Version: 1.0\r\nContent-Type: text/plain\r\nContent-Disposition: inline; filename*1=\"big.txt\"\r\nContent-Transfer-Encoding: base64\r\n\r\n" + b64,
+			"552 5.3.4 Attachment big.txt" + tooBig},
+		{"a text part named by filename*0*= with a charset",
+			"MIME-Version: 1.0\r\nContent-Type: text/plain\r\nContent-Disposition: inline; filename*0*=utf-8''big.txt\r\nContent-Transfer-Encoding: base64\r\n\r\n" + b64,
+			"552 5.3.4 Attachment big.txt" + tooBig},
+		// A header that runs on into its body, without the empty line
+		// (found from outside: clients that end a header at a line that
+		// is not a field show the file).
+		{"a part's base64 right after its fields",
+			"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=BB\r\n\r\n--BB\r\nContent-Type: text/plain\r\n\r\nhi\r\n--BB\r\n" +
+				"Content-Type: application/pdf; name=a.pdf\r\nContent-Transfer-Encoding: base64\r\n" + b64 + "\r\n--BB--\r\n",
+			"552 5.3.4 Attachment (part with an unreadable header)" + tooBig},
+		{"a message's base64 right after its fields",
+			"MIME-Version: 1.0\r\nContent-Type: application/pdf; name=a.pdf\r\nContent-Transfer-Encoding: base64\r\n" + b64,
+			// The Drop file has the empty line the header lacks.
+			"552 5.3.4 Attachment a.pdf" + tooBig},
+		{"a few lines that are not fields in a part's header",
+			"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=BB\r\n\r\n--BB\r\nContent-Type: text/plain\r\nnot a field\r\n" +
+				strings.Repeat("x", 1000) + "\r\n\r\nhi\r\n--BB--\r\n",
+			"250 2.6.0"},
 		// Bare LF is stored as CRLF: a part of them is measured as
 		// stored (found from outside: 10 KB of bare LFs as received, 20
 		// KB in the Drop file, passed a 16 KB limit).
