@@ -606,23 +606,30 @@ func (w *mimeWalk) leaf(measure bool, name string) {
 	w.decBits, w.decNBits = 0, 0
 }
 
-// Kinds of uuencoded file (uuLine).
+// Kinds of file encoded in text (uuLine).
 const (
 	uuNone    = iota
 	uuClassic // "begin 644 name", lines led by their length, "end"
 	uuBase64  // "begin-base64 644 name", base64 lines, "===="
+	uuYEnc    // "=ybegin ... name=NAME", raw lines with "=" escapes, "=yend"
+	uuBinHex  // "(This file must be converted with BinHex 4.0)", ":...:"
 )
 
 // uuBegin matches the first line of a uuencoded file (POSIX uuencode:
-// "begin", the file's mode in octal, its name).
-var uuBegin = regexp.MustCompile(`^begin(-base64)? [0-7]{3,4} (.*\S)\s*$`)
+// "begin", the file's mode in octal, its name, which Thunderbird does not
+// require).
+var uuBegin = regexp.MustCompile(`^begin(-base64)? [0-7]{3,4}(?:\s+(.*\S))?\s*$`)
 
-// uuLine measures the files uuencoded in a text part that is otherwise the
-// message's text (found from outside: Outlook and Thunderbird show such a
-// file as an attachment, and a file over the limit went through as text).
-// The text is looked at line by line; a line longer
-// than the reader's buffer ends a file, as no uuencoded line is so long.
-// Text in base64 or quoted-printable is looked at once decoded (uuDecode).
+// yEncName is the name of a yEnc file, at the end of its "=ybegin" line.
+var yEncName = regexp.MustCompile(`\sname=(.*\S)\s*$`)
+
+// uuLine measures the files encoded in a text part that is otherwise the
+// message's text, as mail clients show them: uuencode, its base64 form,
+// yEnc and BinHex 4.0 (found from outside: Outlook and Thunderbird show
+// such a file as an attachment, and a file over the limit went through as
+// text). The text is looked at line by line; a line longer than the
+// reader's buffer ends a file, as no encoded line is so long. Text in
+// base64 or quoted-printable is looked at once decoded (uuDecode).
 func (w *mimeWalk) uuLine(p []byte, complete bool) error {
 	line := trimEOL(p)
 	if !complete {
@@ -631,27 +638,40 @@ func (w *mimeWalk) uuLine(p []byte, complete bool) error {
 	}
 	switch w.uu {
 	case uuNone:
-		if m := uuBegin.FindSubmatch(line); m != nil {
+		switch m := uuBegin.FindSubmatch(line); {
+		case m != nil:
 			w.uu, w.uuN = uuClassic, 0
 			if len(m[1]) > 0 {
 				w.uu = uuBase64
 			}
 			w.uuName = partName(string(m[2]), "(uuencoded file)")
+		case bytes.HasPrefix(line, []byte("=ybegin ")):
+			w.uu, w.uuN = uuYEnc, 0
+			w.uuName = "(yEnc file)"
+			if m := yEncName.FindSubmatch(line); m != nil {
+				w.uuName = partName(string(m[1]), w.uuName)
+			}
+		case bytes.HasPrefix(line, []byte("(This file must be converted with BinHex")):
+			w.uu, w.uuN, w.uuName = uuBinHex, 0, "(BinHex file)"
 		}
 		return nil
 	case uuClassic:
-		if string(line) == "end" {
+		if string(bytes.TrimRight(line, " \t")) == "end" {
 			w.uu = uuNone
 			return nil
 		}
 		if len(line) == 0 {
 			return nil
 		}
-		n := int((line[0] - ' ') & 63) // the line's length, encoded
-		if len(line) < 1+(n+2)/3*4 || bytes.ContainsFunc(line, func(r rune) bool { return r < ' ' || r > '`' }) {
-			// Not a uuencoded line: the file ended without its "end",
-			// and this is text again (found from outside: text after a
-			// line that only began like a file was counted as one).
+		// Each line leads with its length, encoded; the characters
+		// that follow may be fewer (a gateway stripped trailing
+		// spaces: Thunderbird pads them) or more (a checksum): what
+		// is there must be uuencode's, or this is text again (found
+		// from outside: text after a line that only began like a file
+		// was counted as one).
+		n := int((line[0] - ' ') & 63)
+		data := line[:min(len(line), 1+(n+2)/3*4)]
+		if bytes.ContainsFunc(data, func(r rune) bool { return r < ' ' || r > '`' }) {
 			w.uu = uuNone
 			return nil
 		}
@@ -666,6 +686,32 @@ func (w *mimeWalk) uuLine(p []byte, complete bool) error {
 				w.uuN++
 			}
 		}
+	case uuYEnc:
+		switch {
+		case bytes.HasPrefix(line, []byte("=yend")):
+			w.uu = uuNone
+			return nil
+		case bytes.HasPrefix(line, []byte("=ypart ")):
+			return nil
+		}
+		// A byte each, but "=" and the byte it escapes: one.
+		w.uuN += int64(len(line) - bytes.Count(line, []byte("=")))
+	case uuBinHex:
+		data := bytes.TrimSpace(line)
+		if w.uuN == 0 && bytes.HasPrefix(data, []byte(":")) {
+			data = data[1:]
+		}
+		end := bytes.HasSuffix(data, []byte(":"))
+		w.uuN += int64(len(bytes.TrimSuffix(data, []byte(":"))))
+		if end {
+			w.uu = uuNone
+		}
+		// Six bits a character, as base64; its run-length coding can
+		// only make the file longer.
+		if n := w.uuN * 6 / 8; n > w.limit {
+			return &errPartTooBig{name: w.uuName, size: w.limit}
+		}
+		return nil
 	}
 	n := w.uuN
 	if w.uu == uuBase64 {

@@ -195,6 +195,24 @@ func TestAttachmentCheckUnreadable(t *testing.T) {
 			"MIME-Version: 1.0\r\nContent-Type: text/html\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
 				wrap76(base64.StdEncoding.EncodeToString([]byte("begin 644 of our plans\r\n"+strings.Repeat("<p>Mostly short lines of prose here.</p>", 4000)))),
 			"250 2.6.0"},
+		// Uuencode as Thunderbird reads it, and the other encodings it
+		// shows as files (found from outside).
+		{"a uuencoded file without a name",
+			"Subject: old style\r\n\r\n" + strings.Replace(uuencode("x", raw), "begin 644 x", "begin 644", 1),
+			"552 5.3.4 Attachment (uuencoded file)" + tooBig},
+		{"a uuencoded file with its lines cut short",
+			"Subject: old style\r\n\r\n" + regexp.MustCompile(`(?m)^(M.{59}).\r$`).ReplaceAllString(uuencode("big.zip", raw), "$1\r"),
+			"552 5.3.4 Attachment big.zip" + tooBig},
+		{"a uuencoded file with a checksum after each line",
+			"Subject: old style\r\n\r\n" + regexp.MustCompile(`(?m)^(M.{60})\r$`).ReplaceAllString(uuencode("big.zip", raw), "${1}a\r"),
+			"552 5.3.4 Attachment big.zip" + tooBig},
+		{"a yEnc file",
+			"Subject: binaries\r\n\r\n=ybegin line=128 size=18432 name=big.bin\r\n" + yEncode(raw) + "=yend size=18432\r\n",
+			"552 5.3.4 Attachment big.bin" + tooBig},
+		{"a BinHex file",
+			"Subject: mac\r\n\r\n(This file must be converted with BinHex 4.0)\r\n:" +
+				strings.TrimSuffix(regexp.MustCompile(`.{1,64}`).ReplaceAllString(strings.Repeat("A", 26000), "$0\r\n"), "\r\n") + ":\r\n",
+			"552 5.3.4 Attachment (BinHex file)" + tooBig},
 		{"a uuencoded file under the limit",
 			"Subject: small\r\n\r\n" + uuencode("small.zip", raw[:10<<10]) + uuencode("other.zip", raw[:10<<10]),
 			"250 2.6.0"},
@@ -300,6 +318,27 @@ func quotedPrintable(s string) string {
 	w := quotedprintable.NewWriter(&b)
 	w.Write([]byte(s))
 	w.Close()
+	return b.String()
+}
+
+// yEncode is yEnc's encoding of data, in lines of 128 characters.
+func yEncode(data []byte) string {
+	var b strings.Builder
+	n := 0
+	for _, c := range data {
+		e := c + 42
+		if e == 0 || e == '\n' || e == '\r' || e == '=' {
+			b.WriteByte('=')
+			e += 64
+			n++
+		}
+		b.WriteByte(e)
+		if n++; n >= 128 {
+			b.WriteString("\r\n")
+			n = 0
+		}
+	}
+	b.WriteString("\r\n")
 	return b.String()
 }
 
