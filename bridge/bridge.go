@@ -69,6 +69,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mailbridge/mailbridge/compat"
@@ -161,6 +162,12 @@ type Bridge struct {
 	// platform's readiness check; tests replace it to exercise the
 	// quiet-period fallback).
 	openIfDone func(path string) (*os.File, readiness, error)
+	// quietSaid: the warning that files are taken after the quiet period
+	// because no lease can tell was given (once a run).
+	quietSaid atomic.Bool
+	// afterRead, for tests, runs once a claimed file is read and before
+	// it is checked for growth (see putBack).
+	afterRead func(path string)
 	// warnAfter is how long a Pickup file may stay busy or unreadable
 	// before a warning says so (a minute; tests shorten it).
 	warnAfter time.Duration

@@ -996,6 +996,82 @@ func TestQuietPeriodFallback(t *testing.T) {
 	waitEmpty(t, l)
 }
 
+// A writer that pauses longer than the quiet period and goes on while its
+// file, claimed meanwhile, is being read: the claim is undone, the file
+// goes back to Pickup and is sent whole once quiet again (found from
+// outside: what was written after the claim was lost, and the message
+// sent cut short).
+func TestQuietPeriodWriterWentOn(t *testing.T) {
+	sink := smtpsink.Start(t, smtpsink.Hooks{})
+	l := testLayout(t)
+	r0, err := mailroot.Open(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r0.Close()
+	first := "From: a@x.test\r\nTo: b@y.test\r\n\r\nfirst half\r\n"
+	if err := os.WriteFile(filepath.Join(l.Pickup, "paused.eml"), []byte(first), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := baseConfig(sink)
+	cfg.QuietPeriod = 200 * time.Millisecond
+	logs := &testlog.Buffer{}
+	var once sync.Once
+	runFallback(t, l, cfg, func(b *Bridge) {
+		b.log = slog.New(slog.NewTextHandler(logs, nil))
+		b.afterRead = func(path string) {
+			once.Do(func() {
+				// The writer goes on, through the descriptor it kept.
+				f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				f.WriteString("second half\r\n")
+				f.Close()
+			})
+		}
+	})
+	m := sink.WaitFor(t, wait, "the message", count(1))[0]
+	if got := string(unstamped(m.Data)); got != first+"second half\r\n" {
+		t.Fatalf("sent %q", got)
+	}
+	waitEmpty(t, l)
+	time.Sleep(300 * time.Millisecond)
+	if n := len(sink.Messages()); n != 1 {
+		t.Fatalf("%d messages sent", n)
+	}
+	if !strings.Contains(logs.String(), "Pickup file changed after it was taken") {
+		t.Fatalf("log: %s", logs.String())
+	}
+}
+
+// Where a lease is refused, the first such file says once what the quiet
+// period means for every such file (found from outside: a writer's pause
+// cut a message, and nothing had said that the fallback applied).
+func TestNoLeaseSaidOnce(t *testing.T) {
+	sink := smtpsink.Start(t, smtpsink.Hooks{})
+	l := testLayout(t)
+	cfg := baseConfig(sink)
+	cfg.QuietPeriod = 50 * time.Millisecond
+	logs := &testlog.Buffer{}
+	runFallback(t, l, cfg, func(b *Bridge) {
+		b.log = slog.New(slog.NewTextHandler(logs, nil))
+		b.openIfDone = func(path string) (*os.File, readiness, error) {
+			if _, err := os.Lstat(path); os.IsNotExist(err) {
+				return nil, gone, nil
+			}
+			return nil, unknown, &noLease{"mailbridge's account neither owns the file nor has CAP_LEASE"}
+		}
+	})
+	drop(t, l, "one.eml", []byte("From: a@x.test\r\nTo: b@y.test\r\n\r\none\r\n"))
+	drop(t, l, "two.eml", []byte("From: a@x.test\r\nTo: b@y.test\r\n\r\ntwo\r\n"))
+	sink.WaitFor(t, wait, "both messages", count(2))
+	if n := strings.Count(logs.String(), "cannot tell when the writer of this Pickup file is done, as mailbridge's account neither owns the file nor has CAP_LEASE"); n != 1 {
+		t.Fatalf("said %d times:\n%s", n, logs.String())
+	}
+}
+
 // After a watcher error (here an event overflow) the bridge rescans at
 // once and watches again: a file whose event was lost is found without
 // waiting for the periodic rescan.
@@ -1095,7 +1171,7 @@ func TestPartlyAcceptedAcrossRestart(t *testing.T) {
 // runFallback runs a bridge on l until the test ends, where the system
 // cannot tell when a writer is done with a file: only cfg.QuietPeriod
 // tells (a network share, another user's file without a lease).
-func runFallback(t *testing.T, l mailroot.Layout, cfg Config) {
+func runFallback(t *testing.T, l mailroot.Layout, cfg Config, setup ...func(*Bridge)) {
 	t.Helper()
 	root, err := mailroot.Open(l)
 	if err != nil {
@@ -1107,6 +1183,9 @@ func runFallback(t *testing.T, l mailroot.Layout, cfg Config) {
 			return nil, gone, nil
 		}
 		return nil, unknown, nil
+	}
+	for _, f := range setup {
+		f(b)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

@@ -265,7 +265,15 @@ func (b *Bridge) tryClaim(name string) time.Time {
 		b.warnIrregular(name, err)
 		return forget()
 	}
-	if err != nil && st != denied {
+	var nl *noLease
+	switch {
+	case errors.As(err, &nl):
+		if b.quietSaid.CompareAndSwap(false, true) {
+			// Said once a run: what it means for every such file.
+			b.log.Warn("mailbridge cannot tell when the writer of this Pickup file is done, as "+nl.why+": such files are taken once unchanged for quiet_period, and a writer that pauses longer than that has its message sent cut short. Have applications write files elsewhere and move them into Pickup, or give mailbridge CAP_LEASE (README, On Linux, as a service), or raise quiet_period",
+				"file", name, "quiet_period", b.cfg.QuietPeriod)
+		}
+	case err != nil && st != denied:
 		b.log.Debug("Pickup file not readable yet", "file", name, "error", err)
 		st = unknown
 	}
@@ -315,8 +323,13 @@ func (b *Bridge) tryClaim(name string) time.Time {
 	if f != nil {
 		defer f.Close()
 	}
+	// Claimed after the quiet period, the file may still have a writer
+	// that only paused: what it writes after the claim goes into the
+	// claimed file. Checked once the file is read (grown).
+	quiet := st == unknown
+	quietSize, quietMtime := pf.size, pf.mtime
 	id := b.root.NewName()
-	// The claim: one rename. Its folder syncs come later (ingest): the
+	// The claim: one rename. Its folder syncs come later (intake): the
 	// Queue folder's with the .eml file, Pickup's before the message is
 	// queued for delivery, so that a power cut cannot bring the file back
 	// into Pickup after it was sent. Until then a lost rename only means
@@ -376,8 +389,28 @@ func (b *Bridge) tryClaim(name string) time.Time {
 	}
 	// The file is read as it is copied into its Queue file, never whole:
 	// Pickup files may be tens of megabytes.
-	b.ingest(id, in, name, f)
+	m := &message{source: name, intake: in, st: state{Queued: time.Now()}}
+	if quiet {
+		m.grown = func() error { return grown(f, quietSize, quietMtime) }
+	}
+	if due := b.intake(id, m, f); !due.IsZero() {
+		b.enqueue(id, m, due)
+	}
 	return time.Time{}
+}
+
+// grown reports whether the file open as f is no longer the size and
+// modification time it had when the quiet period ended: its writer went on
+// after a pause longer than quiet_period.
+func grown(f *os.File, size int64, mtime time.Time) error {
+	fi, err := f.Stat()
+	if err != nil {
+		return nil // not known: as read
+	}
+	if fi.Size() != size || !fi.ModTime().Equal(mtime) {
+		return fmt.Errorf("it was %d bytes when taken, and is %d bytes now", size, fi.Size())
+	}
+	return nil
 }
 
 // regularAt checks that what was renamed to path is a regular file, not
@@ -422,16 +455,8 @@ func reasonOf(err error) string {
 	return err.Error()
 }
 
-// ingest turns a claimed file (Queue/ID.in, read from r) into a queued
-// message (Queue/ID.eml) or into Badmail.
-func (b *Bridge) ingest(id, in, source string, r io.Reader) {
-	m := &message{source: source, intake: in, st: state{Queued: time.Now()}}
-	if due := b.intake(id, m, r); !due.IsZero() {
-		b.enqueue(id, m, due)
-	}
-}
-
-// intake is ingest for m, whose claimed file is m.intake. It returns when
+// intake turns m's claimed file (m.intake, read from r) into a queued
+// message (Queue/ID.eml) or into Badmail. It returns when
 // the message is due: now once it is queued; later when a file could not
 // be written (a full disk, a Queue folder someone made read-only), and the
 // worker that pops it then tries again (deliver); zero when it went to
@@ -474,6 +499,16 @@ func (b *Bridge) intake(id string, m *message, r io.Reader) time.Time {
 	}
 	local, remote := b.split(pm.To)
 	size, err := b.writeFiles(id, pm, local, remote)
+	if err == nil && m.grown != nil {
+		if b.afterRead != nil {
+			b.afterRead(in)
+		}
+		grownErr := m.grown()
+		m.grown = nil // read again, it is read whole
+		if grownErr != nil {
+			return b.putBack(id, in, source, grownErr)
+		}
+	}
 	if err != nil {
 		what := "cannot read the claimed file"
 		var fe *fileError
@@ -546,6 +581,34 @@ func (b *Bridge) intake(id string, m *message, r io.Reader) time.Time {
 	}
 	b.log.Info("queued", tries([]any{"id", id, "file", source, "from", pm.From, "to", remote, "size", size})...)
 	return time.Now()
+}
+
+// putBack undoes the claim of a file that its writer went on writing
+// after the quiet period (found from outside: the part written after the
+// claim was lost, and the message sent cut short): its Queue files go,
+// and it goes back to Pickup, where it is taken once quiet again. If it
+// cannot go back, it is read again from Queue later, whole by then.
+func (b *Bridge) putBack(id, in, source string, why error) time.Time {
+	// Their removal durable before the file leaves Queue: otherwise a
+	// power cut could leave the cut Queue file without its claimed file,
+	// to be sent.
+	for _, p := range []string{b.queuePath(id, ".eml"), b.stagePath(id)} {
+		err := remove(p)
+		if err == nil {
+			err = b.root.SyncDir(filepath.Dir(p))
+		}
+		if err != nil {
+			b.log.Error("cannot remove the Queue file of a Pickup file still being written; the claimed file stays in Queue and is read again", "file", source, "path", p, "error", err)
+			return time.Now().Add(b.cfg.QuietPeriod + time.Second)
+		}
+	}
+	if _, err := b.root.Move(in, b.root.Layout().Pickup, source); err != nil {
+		b.log.Error("cannot put back a Pickup file still being written; the claimed file stays in Queue and is read again", "file", source, "path", in, "error", err)
+		return time.Now().Add(b.cfg.QuietPeriod + time.Second)
+	}
+	b.log.Warn("Pickup file changed after it was taken: its writer paused longer than quiet_period; put back in Pickup, and taken once unchanged for quiet_period. Raise quiet_period, or have the application write the file elsewhere and move it into Pickup (on Linux, give mailbridge CAP_LEASE to wait for the writer to close it)",
+		"file", source, "id", id, "quiet_period", b.cfg.QuietPeriod, "reason", why)
+	return time.Time{}
 }
 
 // split divides a Pickup message's recipients into those of a local

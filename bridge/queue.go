@@ -88,6 +88,9 @@ type message struct {
 	// the copy may go into Drop: its removal failed at the claim's end
 	// (a file held on Windows).
 	dropAfter string
+	// grown, for a file claimed after the quiet period, tells whether its
+	// writer went on after the claim (see putBack).
+	grown func() error
 }
 
 func (b *Bridge) queuePath(id, ext string) string {

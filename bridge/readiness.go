@@ -51,3 +51,10 @@ func openRegular(path string) (f *os.File, st readiness, err error) {
 	}
 	return f, ready, nil
 }
+
+// noLease is why openIfDone cannot tell whether a Pickup file's writer is
+// done, where the system could tell for another file (Linux: a write
+// lease refused).
+type noLease struct{ why string }
+
+func (e *noLease) Error() string { return "no write lease: " + e.why }

@@ -30,10 +30,13 @@ func openIfDone(path string) (*os.File, readiness, error) {
 	case errors.Is(err, unix.EAGAIN), errors.Is(err, unix.EBUSY):
 		f.Close()
 		return nil, busy, nil
-	default:
-		// EACCES (not the owner, no CAP_LEASE), EINVAL (file system without
-		// leases: NFS, some FUSE and overlay mounts).
+	case errors.Is(err, unix.EACCES), errors.Is(err, unix.EPERM):
 		f.Close()
-		return nil, unknown, nil
+		return nil, unknown, &noLease{"mailbridge's account neither owns the file nor has CAP_LEASE"}
+	default:
+		// EINVAL: a file system without leases (NFS, some FUSE and
+		// overlay mounts).
+		f.Close()
+		return nil, unknown, &noLease{"its file system grants no leases (" + err.Error() + ")"}
 	}
 }
