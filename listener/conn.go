@@ -52,6 +52,10 @@ const handshakeTimeout = 30 * time.Second
 
 var errLineTooLong = errors.New("command line too long")
 
+// errChunkTooBig stops the scanner at a BDAT whose chunk is 4 GiB or more
+// (see hugeChunk).
+var errChunkTooBig = errors.New("BDAT chunk of 4 GiB or more")
+
 // conn sits between go-smtp and the network. go-smtp fixes several things
 // that IIS's clients and administrators see differently, and conn adjusts
 // them where they cross the wire:
@@ -288,6 +292,9 @@ func (c *conn) Read(p []byte) (n int, err error) {
 			if errors.Is(err, errLineTooLong) {
 				return 0, c.lineTooLong()
 			}
+			if errors.Is(err, errChunkTooBig) {
+				return 0, c.chunkTooBig()
+			}
 			c.readFailed(err, data, shutdown)
 			return 0, err
 		}
@@ -391,6 +398,34 @@ func (c *conn) lineTooLong() error {
 	c.mu.Unlock()
 	c.closeDraining()
 	return errLineTooLong
+}
+
+// chunkTooBig refuses a BDAT whose chunk is 4 GiB or more and closes the
+// connection: found from outside, go-smtp answered "501 Malformed size
+// argument" and read the chunk's bytes as commands. The size is valid
+// syntax (RFC 3030 section 2: any number of octets), only too big for any
+// max_message_size; the chunk follows the command whatever the reply, and
+// skipping it would mean reading gigabytes, so the connection ends.
+func (c *conn) chunkTooBig() error {
+	const reply = "552 5.3.4 Message size exceeds fixed maximum message size, closing transmission channel"
+	c.writeLine(reply)
+	c.mu.Lock()
+	c.logReply(552, int64(len(reply)+2))
+	c.gone = true
+	c.mu.Unlock()
+	c.closeDraining()
+	return errChunkTooBig
+}
+
+// hugeChunk reports whether BDAT's argument arg is well formed but sizes
+// a chunk of 4 GiB or more, which go-smtp takes for a malformed size.
+func hugeChunk(arg string) bool {
+	args := strings.Fields(arg)
+	if len(args) == 0 || len(args) > 2 || len(args) == 2 && !strings.EqualFold(args[1], "LAST") {
+		return false
+	}
+	_, err := strconv.ParseUint(args[0], 10, 32)
+	return errors.Is(err, strconv.ErrRange) && strings.Trim(args[0], "0123456789") == ""
 }
 
 // body returns a reader for the message after a 354 reply, or nil where
@@ -512,6 +547,14 @@ func (c *conn) command(line []byte) (stop bool) {
 	// What follows is decided by what go-smtp makes of the line it gets.
 	verb, arg := smtpCommand(line)
 	c.bdatSkip = 0
+	if verb == "BDAT" && hugeChunk(arg) {
+		// Its chunk follows, and cannot be read past: the connection
+		// ends with the refusal (chunkTooBig), once go-smtp has read
+		// the lines before it.
+		c.stash, c.searched = nil, 0
+		c.readErr = errChunkTooBig
+		return true
+	}
 	if verb == "BDAT" {
 		// Only a chunk go-smtp reads is message data: after a BDAT it
 		// refuses as malformed come commands, which must be checked as

@@ -116,7 +116,8 @@ func goSMTPGets(t *testing.T, host string, in []byte, readSize uint16, chunks []
 	for {
 		n, err := c.Read(buf)
 		got = append(got, buf[:n]...)
-		if errors.Is(err, io.EOF) {
+		if errors.Is(err, io.EOF) || errors.Is(err, errChunkTooBig) {
+			// A chunk of 4 GiB or more ends the connection.
 			return got
 		}
 		if err != nil {
