@@ -89,7 +89,12 @@ var ErrWindowsPath = errors.New("a Windows path outside Windows")
 func (e Errors) Is(target error) bool { return target == ErrInvalid }
 
 // Load reads and validates the file at path. It returns Errors listing every
-// problem, or another error when the file cannot be read. With path "" there
+// problem, or another error when the file cannot be read. With Errors it
+// also returns the Config it could make when the file parsed as TOML: the
+// valid values, and the default for each key with a problem. Only `check`
+// uses such a Config, to check the machine for the sections without
+// problems (found from outside: one bad key hid every folder and port
+// problem until it was fixed); nothing may run with it. With path "" there
 // is no file: the built-in defaults are checked as a file's values are (the
 // machine's name, which is the default hostname, above all), and their
 // problems are named "built-in default".
@@ -116,11 +121,10 @@ func Load(path string) (*Config, error) {
 		return nil, fmt.Errorf("reading configuration: %w", err)
 	}
 	c, err := parse(path, base, data, machineName())
-	if err != nil {
-		return nil, err
+	if c != nil {
+		c.File = path
 	}
-	c.File = path
-	return c, nil
+	return c, err
 }
 
 // Parse validates data as if read from a file named name, resolving relative
@@ -188,7 +192,7 @@ func parse(name, base string, data []byte, machine string) (*Config, error) {
 	l.loadPFX(c.Inbound, pfxPassword && !l.failed("inbound.pfx_password"), pwKey, pwValue, time.Now())
 	if len(l.errs) > 0 {
 		sort.SliceStable(l.errs, func(i, j int) bool { return l.errs[i].Line < l.errs[j].Line })
-		return nil, l.errs
+		return c, l.errs
 	}
 	return c, nil
 }

@@ -280,3 +280,57 @@ func TestCheckHostnameWarning(t *testing.T) {
 		})
 	}
 }
+
+// A configuration problem does not hide the machine's: check goes on with
+// the sections without problems, and says which it left out (found from
+// outside: one bad key hid a Drop that was a file, and a busy port, until
+// it was fixed).
+func TestCheckGoesOnAfterConfigProblems(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	port := busy.Addr().(*net.TCPAddr).Port
+	dir := testDir(t)
+	if err := os.MkdirAll(filepath.Join(dir, "mr"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "mr", "Drop"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, extra string
+		want        []string
+		not         []string
+	}{
+		{"a problem in [outbound]", "[outbound]\nretry = []\n",
+			[]string{"outbound.retry = []", "problem: Drop folder", "problem: inbound port 127.0.0.1:" + strconv.Itoa(port), "not checked until the configuration's problems in their sections are fixed: the Outbound Server's settings ([outbound])", "3 problem(s) found"},
+			nil},
+		{"a problem in [inbound]", "max_recipients = 0\n",
+			[]string{"inbound.max_recipients = 0", "problem: Drop folder", "the ports and the certificate ([inbound])", "2 problem(s) found"},
+			[]string{"problem: inbound port"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			conf := filepath.Join(dir, "mailbridge.toml")
+			text := fmt.Sprintf("hostname = \"mail.test\"\n[mailroot]\nroot = 'mr'\n[inbound]\nbind = \"127.0.0.1\"\nport = %d\n%s", port, tc.extra)
+			if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			code, out, errs := runCmd(t, "check", "--config", conf)
+			if code != 1 {
+				t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(errs, w) {
+					t.Errorf("stderr lacks %q:\n%s", w, errs)
+				}
+			}
+			for _, w := range tc.not {
+				if strings.Contains(errs, w) {
+					t.Errorf("stderr has %q:\n%s", w, errs)
+				}
+			}
+		})
+	}
+}

@@ -144,8 +144,8 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		return runService(*serviceName, *cfgPath, stderr)
 	}
 	cfg, err := loadConfig(*cfgPath)
+	var cerr config.Errors
 	if err != nil {
-		var cerr config.Errors
 		if errors.As(err, &cerr) {
 			fmt.Fprintf(stderr, "mailbridge: the configuration has %d problem(s):\n", len(cerr))
 			for _, p := range cerr {
@@ -154,14 +154,19 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		} else {
 			fmt.Fprintf(stderr, "mailbridge: %v\n", err)
 		}
-		if cmd == "check" {
+		if cmd != "check" {
+			return 2
+		}
+		if cfg == nil || cerr == nil {
 			return 1
 		}
-		return 2
+		// check goes on with the sections without problems: every
+		// problem at once (found from outside: one bad key hid the
+		// folder and port problems until it was fixed).
 	}
 	switch cmd {
 	case "check":
-		return check(cfg, stdout, stderr)
+		return check(cfg, stdout, stderr, cerr)
 	default:
 		log, closeLog, err := newLogger(cfg, stderr)
 		if err != nil {

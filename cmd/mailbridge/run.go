@@ -389,24 +389,53 @@ func unusedPFXWarning(cfg *config.Config) string {
 const clearTextAuthWarning = `[outbound] tls = "none" with a username and password: AUTH sends the password in clear text to the smart host; use tls = "starttls" (port 587) or "implicit" (port 465) if the smart host offers it`
 
 // check validates the machine for cfg and prints every problem.
-func check(cfg *config.Config, stdout, stderr io.Writer) int {
-	problems := 0
+//
+// With the configuration's problems (cfgProblems, already printed), it
+// checks what the sections without problems name, and says what it
+// leaves out: a section with a problem may name a folder or a port other
+// than the one meant.
+func check(cfg *config.Config, stdout, stderr io.Writer, cfgProblems config.Errors) int {
+	problems := len(cfgProblems)
 	fail := func(format string, a ...any) {
 		problems++
 		fmt.Fprintf(stderr, "problem: "+format+"\n", a...)
+	}
+	// ok tells whether no problem of the configuration is in section (a
+	// [section], or "hostname"); a problem outside every section (a key
+	// unknown at the top, an unknown section) may be any of them.
+	ok := func(section string) bool {
+		for _, p := range cfgProblems {
+			sec, _, nested := strings.Cut(p.Key, ".")
+			if sec == section || !nested && p.Key != "hostname" {
+				return false
+			}
+		}
+		return true
+	}
+	var skipped []string
+	skip := func(what, section string) bool {
+		if ok(section) {
+			return false
+		}
+		skipped = append(skipped, what+" (["+section+"])")
+		return true
 	}
 	src := cfg.File
 	if src == "" {
 		src = "built-in defaults"
 	}
 	fmt.Fprintf(stdout, "configuration: %s\nhostname: %s\nlisten: %s\n", src, cfg.Hostname, listenAddrs(cfg))
+	folders := !skip("the folders", "mailroot")
 	for _, f := range layout(cfg).Folders() {
+		if !folders {
+			break
+		}
 		fmt.Fprintf(stdout, "%-9s %s\n", f.Name+":", f.Path)
 		if err := checkFolder(f.Path); err != nil {
 			fail("%s folder %s: %v", f.Name, f.Path, err)
 		}
 	}
-	if problems == 0 {
+	if folders && problems == len(cfgProblems) {
 		l := layout(cfg)
 		for _, err := range mailroot.CheckDistinct(l) {
 			fail("%v", err)
@@ -418,19 +447,21 @@ func check(cfg *config.Config, stdout, stderr io.Writer) int {
 			fail("mail root: %v", err)
 		}
 	}
-	if l, err := net.Listen("tcp", cfg.Addr()); err != nil {
+	inbound := !skip("the ports and the certificate", "inbound")
+	if !inbound {
+	} else if l, err := net.Listen("tcp", cfg.Addr()); err != nil {
 		fail("inbound port %s: %v", cfg.Addr(), explainListen(err, cfg.Inbound.Port, "port"))
 	} else {
 		l.Close()
 	}
-	if cfg.Inbound.TLSPort != 0 {
+	if inbound && cfg.Inbound.TLSPort != 0 {
 		if l, err := net.Listen("tcp", cfg.TLSAddr()); err != nil {
 			fail("inbound tls_port %s: %v", cfg.TLSAddr(), explainListen(err, cfg.Inbound.TLSPort, "tls_port"))
 		} else {
 			l.Close()
 		}
 	}
-	if cfg.Inbound.TLSEnabled() {
+	if inbound && cfg.Inbound.TLSEnabled() {
 		// config.Load has read the PFX and reported its problems with
 		// their lines; it is read again to describe the certificate (and
 		// fails here only if the file changed since).
@@ -453,24 +484,27 @@ func check(cfg *config.Config, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stdout, "warning: "+w)
 		}
 	}
-	if w := unusedPFXWarning(cfg); w != "" {
+	if w := unusedPFXWarning(cfg); w != "" && inbound {
 		fmt.Fprintln(stdout, "warning: "+w)
 	}
 	// The log file and the W3C log folder: run fails at start when it
 	// cannot open them.
-	if f := cfg.Log.File; f != "" {
+	logs := !skip("the log files", "log")
+	if f := cfg.Log.File; f != "" && logs {
 		fmt.Fprintf(stdout, "log:       %s\n", f)
 		if err := checkLogFile(f); err != nil {
 			fail("[log] file %s: %v", f, err)
 		}
 	}
-	if d := cfg.Log.W3CDir; d != "" {
+	if d := cfg.Log.W3CDir; d != "" && logs {
 		fmt.Fprintf(stdout, "w3c log:   %s\n", d)
 		if err := checkFolder(d); err != nil {
 			fail("[log] w3c_dir %s: %v", d, err)
 		}
 	}
-	if o := cfg.Outbound; o.Server == "" {
+	outbound := !skip("the Outbound Server's settings", "outbound")
+	if o := cfg.Outbound; !outbound {
+	} else if o.Server == "" {
 		fmt.Fprintln(stdout, "note: no [outbound] server: Pickup files are queued but not sent")
 	} else {
 		auth := "no AUTH"
@@ -479,10 +513,10 @@ func check(cfg *config.Config, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stdout, "outbound: %s port %d, tls %s, verify_certificate %v, %s\n", o.Server, o.Port, o.TLS, verifyText(o), auth)
 	}
-	if cfg.Outbound.ClearTextAuth() {
+	if cfg.Outbound.ClearTextAuth() && outbound {
 		fmt.Fprintln(stdout, "warning: "+clearTextAuthWarning)
 	}
-	if in := cfg.Inbound; len(in.LocalDomains) > 0 {
+	if in := cfg.Inbound; len(in.LocalDomains) > 0 && inbound && outbound {
 		// What an administrator who set local_domains for inbound SMTP
 		// may not expect: IIS's routing of Pickup mail too.
 		rest := "only other recipients go to the Outbound Server"
@@ -493,12 +527,20 @@ func check(cfg *config.Config, stdout, stderr io.Writer) int {
 			strings.Join(displayDomains(append([]string{cfg.Hostname}, in.LocalDomains...)), ", "), rest)
 	}
 	limit, known := openFileLimit()
-	for _, w := range []string{openRelayWarning(cfg.Inbound.RelayFrom), denyAllWarning(cfg.Inbound.DenyFrom), delayNotificationWarning(cfg.Outbound), fileLimitWarning(cfg, limit, known), interceptWarning(cfg.Inbound)} {
+	var warnings []string
+	if inbound {
+		warnings = append(warnings, openRelayWarning(cfg.Inbound.RelayFrom), denyAllWarning(cfg.Inbound.DenyFrom), fileLimitWarning(cfg, limit, known), interceptWarning(cfg.Inbound))
+	}
+	if outbound {
+		warnings = append(warnings, delayNotificationWarning(cfg.Outbound))
+	}
+	for _, w := range warnings {
 		if w != "" {
 			fmt.Fprintln(stdout, "warning: "+w)
 		}
 	}
-	if msg, warn := hostnameNotice(cfg); warn {
+	if msg, warn := hostnameNotice(cfg); !ok("hostname") {
+	} else if warn {
 		fmt.Fprintln(stdout, "warning: "+msg)
 	} else if msg != "" {
 		fmt.Fprintln(stdout, "note: "+msg)
@@ -509,9 +551,12 @@ func check(cfg *config.Config, stdout, stderr io.Writer) int {
 	// could pose as the smart host could as well strip its STARTTLS, so a
 	// check adds nothing there and the default would warn for nothing.
 	// It matters where TLS is required, and where a password goes out.
-	if o := cfg.Outbound; o.Server != "" && !o.VerifyCertificate &&
+	if o := cfg.Outbound; outbound && o.Server != "" && !o.VerifyCertificate &&
 		(o.TLS == "starttls" || o.TLS == "implicit" || (o.TLS == "opportunistic" && o.Username != "")) {
 		fmt.Fprintln(stdout, "warning: [outbound] verify_certificate = false: the smart host's certificate is not checked, so the connection is encrypted but anyone on the path can pose as the smart host")
+	}
+	if len(skipped) > 0 {
+		fmt.Fprintf(stderr, "not checked until the configuration's problems in their sections are fixed: %s\n", strings.Join(skipped, ", "))
 	}
 	if problems > 0 {
 		fmt.Fprintf(stderr, "%d problem(s) found\n", problems)
@@ -697,7 +742,10 @@ func checkLogFile(path string) error {
 // checkFolder makes sure dir exists (creating it as run would) and that a
 // file can be created in it.
 func checkFolder(dir string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	// 0o777 less the umask, as mailroot creates them (found from
+	// outside: under the README's umask 0007, check made 0750 folders
+	// where run makes 0770, and the applications' group lost write).
+	if err := os.MkdirAll(dir, 0o777); err != nil {
 		return fmt.Errorf("cannot be created: %w%s", err, mailroot.ShareAdvice(dir))
 	}
 	f, err := os.CreateTemp(dir, ".mailbridge-check-*")
