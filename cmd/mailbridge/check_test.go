@@ -334,3 +334,31 @@ func TestCheckGoesOnAfterConfigProblems(t *testing.T) {
 		})
 	}
 }
+
+// A smart host named by its IP address, its certificate checked without
+// server_name, gets a warning (found from outside: check said ok, and
+// every message was deferred).
+func TestCheckIPServerWarning(t *testing.T) {
+	for _, tc := range []struct {
+		outbound string
+		warn     bool
+	}{
+		{"server = \"[192.0.2.5]\"\ntls = \"starttls\"", true},
+		{"server = \"192.0.2.5\"\ntls = \"implicit\"", true},
+		{"server = \"[192.0.2.5]\"\ntls = \"starttls\"\nserver_name = \"smtp.example.com\"", false},
+		{"server = \"[192.0.2.5]\"\ntls = \"starttls\"\nverify_certificate = false", false},
+		{"server = \"[192.0.2.5]\"\ntls = \"opportunistic\"", false},
+		{"server = \"smtp.example.com\"\ntls = \"starttls\"", false},
+	} {
+		dir := testDir(t)
+		conf := filepath.Join(dir, "mailbridge.toml")
+		text := fmt.Sprintf("hostname = \"mail.test\"\n[mailroot]\nroot = 'mr'\n[inbound]\nbind = \"127.0.0.1\"\nport = %d\n[outbound]\n%s\n", testtool.FreePort(t), tc.outbound)
+		if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, out, errs := runCmd(t, "check", "--config", conf)
+		if got := strings.Contains(out, "is an IP address, and the smart host's certificate is checked"); got != tc.warn {
+			t.Errorf("%q: warning %v, want %v\nstdout:\n%s\nstderr:\n%s", tc.outbound, got, tc.warn, out, errs)
+		}
+	}
+}

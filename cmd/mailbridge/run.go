@@ -555,6 +555,9 @@ func check(cfg *config.Config, stdout, stderr io.Writer, cfgProblems config.Erro
 		(o.TLS == "starttls" || o.TLS == "implicit" || (o.TLS == "opportunistic" && o.Username != "")) {
 		fmt.Fprintln(stdout, "warning: [outbound] verify_certificate = false: the smart host's certificate is not checked, so the connection is encrypted but anyone on the path can pose as the smart host")
 	}
+	if w := ipServerWarning(cfg.Outbound); w != "" && outbound {
+		fmt.Fprintln(stdout, "warning: "+w)
+	}
 	if len(skipped) > 0 {
 		fmt.Fprintf(stderr, "not checked until the configuration's problems in their sections are fixed: %s\n", strings.Join(skipped, ", "))
 	}
@@ -599,6 +602,20 @@ func verifyText(o config.Outbound) any {
 		return "n/a (tls none)"
 	}
 	return o.VerifyCertificate
+}
+
+// ipServerWarning is check's warning for a smart host named by its IP
+// address whose certificate is checked without server_name: the
+// certificate must then list that address, which few do, and every
+// message is deferred (found from outside: check said "ok" for such a
+// configuration, which import-iis makes from SmartHost "[10.0.0.5]" and
+// AlwaysUseSsl, and the first message told).
+func ipServerWarning(o config.Outbound) string {
+	ip := strings.TrimSuffix(strings.TrimPrefix(o.Server, "["), "]")
+	if o.TLS == "none" || !o.VerifyCertificate || o.ServerName != "" || net.ParseIP(ip) == nil {
+		return ""
+	}
+	return fmt.Sprintf("[outbound] server = %q is an IP address, and the smart host's certificate is checked (verify_certificate): it must list that address, which few certificates do, or every message is deferred; set server_name to the name the certificate is for", o.Server)
 }
 
 // fileLimitWarning is check's and the start log's warning for an
