@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/mail"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -178,7 +179,9 @@ func parseHead(m *PickupMessage, data []byte, opt PickupOptions) error {
 		}
 	}
 	if opt.StripBcc {
-		rest = RemoveFields(rest, hdr, "bcc")
+		// Resent-Bcc is as blind as Bcc (RFC 5322 section 3.6.6): found
+		// from outside, a resent message's hidden recipients were sent.
+		rest = RemoveFields(rest, hdr, "bcc", "resent-bcc")
 	}
 	m.Message = rest
 	return nil
@@ -338,12 +341,12 @@ func ParseHeader(msg []byte) []HeaderField {
 }
 
 // RemoveFields returns msg without the header fields of hdr (msg's, from
-// ParseHeader) named name.
-func RemoveFields(msg []byte, hdr []HeaderField, name string) []byte {
+// ParseHeader) with one of names (lower case).
+func RemoveFields(msg []byte, hdr []HeaderField, names ...string) []byte {
 	var out []byte
 	copied := 0
 	for _, f := range hdr {
-		if f.Name != name {
+		if !slices.Contains(names, f.Name) {
 			continue
 		}
 		if out == nil {
