@@ -492,7 +492,7 @@ func (b *Bridge) intake(id string, m *message, r io.Reader) time.Time {
 			info.Unread, info.From = false, pm.From
 		}
 		if err := b.root.MoveToBadmail(info, in); err != nil {
-			return retry("cannot move an unreadable Pickup file to Badmail", err)
+			return retry("cannot move a Pickup file that cannot be sent to Badmail", err)
 		}
 		b.log.Warn("Pickup file moved to Badmail", "file", source, "id", id, "reason", err)
 		return time.Time{}

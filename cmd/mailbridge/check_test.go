@@ -362,3 +362,20 @@ func TestCheckIPServerWarning(t *testing.T) {
 		}
 	}
 }
+
+// A smart host whose name DNS does not know gets a warning (found from
+// outside: check said ok for "smarthost.invalid"). Where this machine has
+// no DNS, the warning says the lookup failed.
+func TestCheckUnresolvedServerWarning(t *testing.T) {
+	dir := testDir(t)
+	conf := filepath.Join(dir, "mailbridge.toml")
+	text := fmt.Sprintf("hostname = \"mail.test\"\n[mailroot]\nroot = 'mr'\n[inbound]\nbind = \"127.0.0.1\"\nport = %d\n[outbound]\nserver = \"smarthost.invalid\"\n", testtool.FreePort(t))
+	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := runCmd(t, "check", "--config", conf)
+	if code != 0 || !strings.Contains(out, `warning: [outbound] server = "smarthost.invalid" is not found in DNS`) &&
+		!strings.Contains(out, `warning: [outbound] server = "smarthost.invalid" could not be looked up in DNS`) {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+	}
+}

@@ -558,6 +558,9 @@ func check(cfg *config.Config, stdout, stderr io.Writer, cfgProblems config.Erro
 	if w := ipServerWarning(cfg.Outbound); w != "" && outbound {
 		fmt.Fprintln(stdout, "warning: "+w)
 	}
+	if w := unresolvedServerWarning(cfg.Outbound); w != "" && outbound {
+		fmt.Fprintln(stdout, "warning: "+w)
+	}
 	if len(skipped) > 0 {
 		fmt.Fprintf(stderr, "not checked until the configuration's problems in their sections are fixed: %s\n", strings.Join(skipped, ", "))
 	}
@@ -616,6 +619,29 @@ func ipServerWarning(o config.Outbound) string {
 		return ""
 	}
 	return fmt.Sprintf("[outbound] server = %q is an IP address, and the smart host's certificate is checked (verify_certificate): it must list that address, which few certificates do, or every message is deferred; set server_name to the name the certificate is for", o.Server)
+}
+
+// unresolvedServerWarning is check's warning for a smart host whose name
+// is not found in DNS (found from outside: check said "ok" for
+// "smarthost.invalid", and every message was deferred). A warning, not a
+// problem: DNS may be down, or differ where mailbridge will run.
+func unresolvedServerWarning(o config.Outbound) string {
+	host := strings.TrimSuffix(strings.TrimPrefix(o.Server, "["), "]")
+	if host == "" || net.ParseIP(host) != nil {
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_, err := net.DefaultResolver.LookupHost(ctx, host)
+	var dnsErr *net.DNSError
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &dnsErr) && dnsErr.IsNotFound:
+		return fmt.Sprintf("[outbound] server = %q is not found in DNS from this machine: messages are deferred until it is; check the name, and this machine's DNS servers", o.Server)
+	default:
+		return fmt.Sprintf("[outbound] server = %q could not be looked up in DNS from this machine (%v)", o.Server, err)
+	}
 }
 
 // fileLimitWarning is check's and the start log's warning for an
