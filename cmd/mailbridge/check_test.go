@@ -379,3 +379,19 @@ func TestCheckUnresolvedServerWarning(t *testing.T) {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
 	}
 }
+
+// The W3C log's s-sitename follows its folder, as IIS's instance name
+// named both (found from outside: a second site's log said SMTPSVC1).
+func TestW3CSiteName(t *testing.T) {
+	for dir, want := range map[string]string{
+		`C:\inetpub\logs\LogFiles\SMTPSVC2`: "SMTPSVC2",
+		"/var/log/mailbridge/smtpsvc12":     "SMTPSVC12",
+		`D:\logs\SMTPSVC1\`:                 "SMTPSVC1",
+		"/var/log/mailbridge":               "SMTPSVC1",
+		`C:\logs\SMTPSVC0`:                  "SMTPSVC1",
+	} {
+		if got := w3cSiteName(dir); got != want {
+			t.Errorf("w3cSiteName(%q) = %q, want %q", dir, got, want)
+		}
+	}
+}

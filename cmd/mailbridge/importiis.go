@@ -56,6 +56,12 @@ func importIIS(args []string, stdout, stderr io.Writer) int {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		fmt.Fprintf(stderr, "mailbridge import-iis: %v\n", err)
+		if len(files) == 0 && errors.Is(err, os.ErrNotExist) {
+			// Found from outside: the bare error, where IIS is gone
+			// (Windows Server 2025) and the file must come from the old
+			// server.
+			fmt.Fprintln(stderr, "  IIS's metabase is not on this machine: give the path of a MetaBase.xml copied from the IIS server (C:\\Windows\\System32\\inetsrv\\MetaBase.xml there)")
+		}
 		if errors.Is(err, os.ErrPermission) {
 			fmt.Fprintln(stderr, "  MetaBase.xml is readable by Administrators only: run from an elevated prompt, or copy the file first")
 		}

@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"time"
@@ -105,7 +106,7 @@ func runWith(ctx context.Context, cfg *config.Config, log *slog.Logger, ready fu
 		return v
 	}
 	log.Info("configuration", "tls", in.TLS, "tls_port", in.TLSPort, "tls_rsa_key_exchange", in.RSAKeyExchange,
-		"local_domains", orAll(len(in.LocalDomains), in.LocalDomains, "every domain"), "relay_from", in.RelayFrom, "intercept", in.Intercept,
+		"local_domains", orAll(len(in.LocalDomains), displayDomains(in.LocalDomains), "every domain"), "relay_from", in.RelayFrom, "intercept", in.Intercept,
 		"allow_from", orAll(len(in.AllowFrom), in.AllowFrom, "everyone"), "deny_from", in.DenyFrom,
 		"command_timeout", in.CommandTimeout, "data_timeout", in.DataTimeout, "shutdown_timeout", in.ShutdownTimeout,
 		"dot_stuffed", cfg.Pickup.DotStuffed, "strip_bcc", cfg.Pickup.StripBcc, "default_domain", cfg.Pickup.DefaultDomain,
@@ -160,7 +161,7 @@ func runWith(ctx context.Context, cfg *config.Config, log *slog.Logger, ready fu
 	var cmdLog listener.CommandLog
 	var outLog sender.CommandLog
 	if cfg.Log.W3CDir != "" {
-		w3c, err := compat.NewW3CLog(cfg.Log.W3CDir, "SMTPSVC1")
+		w3c, err := compat.NewW3CLog(cfg.Log.W3CDir, w3cSiteName(cfg.Log.W3CDir))
 		if err != nil {
 			return fmt.Errorf("[log] w3c_dir: %w", err)
 		}
@@ -803,3 +804,17 @@ func checkFolder(dir string) error {
 
 	return nil
 }
+
+// w3cSiteName is the W3C log's s-sitename: IIS wrote its virtual server's
+// instance name there, SMTPSVC1 for the first, and its logs in a folder
+// of that name (LogFiles\SMTPSVC2), which import-iis keeps as w3c_dir.
+// Found from outside: a second site's log said SMTPSVC1.
+func w3cSiteName(dir string) string {
+	base := filepath.Base(strings.ReplaceAll(dir, `\`, "/"))
+	if m := siteFolder.FindStringSubmatch(base); m != nil {
+		return "SMTPSVC" + m[1]
+	}
+	return "SMTPSVC1"
+}
+
+var siteFolder = regexp.MustCompile(`(?i)^smtpsvc([1-9][0-9]*)$`)

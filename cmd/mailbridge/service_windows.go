@@ -121,7 +121,13 @@ func openService(m *mgr.Mgr, name string, access uint32) (*mgr.Service, error) {
 	h, err := windows.OpenService(m.Handle, p, access)
 	switch {
 	case errors.Is(err, windows.ERROR_SERVICE_DOES_NOT_EXIST):
-		return nil, fmt.Errorf("no service named %q is installed; install it with `mailbridge service install`", name)
+		// With the name given, found from outside: the hint without
+		// --name installed the default service, not the one asked for.
+		how := "mailbridge service install"
+		if name != defaultServiceName {
+			how += " --name " + syscall.EscapeArg(name)
+		}
+		return nil, fmt.Errorf("no service named %q is installed; install it with `%s`", name, how)
 	case errors.Is(err, windows.ERROR_ACCESS_DENIED):
 		return nil, errNotAdmin
 	case err != nil:

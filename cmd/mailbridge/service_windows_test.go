@@ -32,7 +32,7 @@ func TestServiceCmdErrors(t *testing.T) {
 		{[]string{"restart"}, 2, `unknown command "restart"`},
 		{[]string{"start", "now"}, 2, `unexpected argument "now"`},
 		{[]string{"stop", "--config", "x.toml"}, 2, "flag provided but not defined: -config"},
-		{[]string{"status", "--name", "mailbridge-test-absent"}, 1, `no service named "mailbridge-test-absent" is installed`},
+		{[]string{"status", "--name", "mailbridge-test-absent"}, 1, "no service named \"mailbridge-test-absent\" is installed; install it with `mailbridge service install --name mailbridge-test-absent`"},
 		{[]string{"stop", "--name", "mailbridge-test-absent"}, 1, `no service named "mailbridge-test-absent" is installed`},
 		{[]string{"uninstall", "--name", "mailbridge-test-absent"}, 1, `no service named "mailbridge-test-absent" is installed`},
 		{[]string{"install", "--name", "mailbridge-test-absent", "--config", missing}, 1, "fix the configuration first"},
@@ -221,5 +221,18 @@ func TestServiceInstallPrintsWhatIsRegistered(t *testing.T) {
 	}
 	if strings.Contains(out, "does not support restart on failure;") && strings.Contains(out, "restarts on failure") {
 		t.Errorf("install printed restarts on failure, which were not set:\n%s", out)
+	}
+}
+
+// import-iis without a file, where IIS is gone, says where the file must
+// come from (found from outside: only "Path not found"). And a service
+// not installed is named with its --name in the hint (TestServiceCmdErrors).
+func TestImportIISWithoutMetabaseHere(t *testing.T) {
+	if _, err := os.Stat(defaultMetabasePath()); err == nil {
+		t.Skip("IIS's metabase is on this machine")
+	}
+	var stdout, stderr bytes.Buffer
+	if rc := importIIS(nil, &stdout, &stderr); rc != 1 || !strings.Contains(stderr.String(), "give the path of a MetaBase.xml copied from the IIS server") {
+		t.Errorf("import-iis = %d, stderr %q", rc, stderr.String())
 	}
 }
