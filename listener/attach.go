@@ -148,6 +148,7 @@ const (
 	encIdentity = iota // 7bit, 8bit, binary, and any we do not know: as sent
 	encBase64
 	encQP
+	encUU // x-uuencode and its spellings: lines led by their decoded length
 )
 
 // frame is an open multipart.
@@ -451,6 +452,11 @@ func (w *mimeWalk) endHeader() {
 		w.enc = encBase64
 	case asciiEqualFold(cte, "quoted-printable"):
 		w.enc = encQP
+	case asciiEqualFold(cte, "x-uuencode"), asciiEqualFold(cte, "x-uue"), asciiEqualFold(cte, "uuencode"), asciiEqualFold(cte, "x-uu"):
+		// Not in RFC 2045, but written by old clients, and decoded by
+		// Thunderbird: found from outside, a file under the limit was
+		// refused, counted as encoded.
+		w.enc = encUU
 	}
 	unreadable := false
 	for _, f := range w.fields() {
@@ -823,10 +829,10 @@ func (w *mimeWalk) uuText(p []byte) error {
 // held back until the next line shows it is not one.
 func (w *mimeWalk) body(p []byte, complete bool) error {
 	if !w.measure {
-		if w.enc != encIdentity {
+		if w.enc == encBase64 || w.enc == encQP {
 			return w.uuDecode(p, complete)
 		}
-		return w.uuLine(p, complete)
+		return w.uuLine(p, complete) // x-uuencode text is a uuencoded file
 	}
 	content := trimEOL(p)
 	w.n += w.eol
@@ -848,6 +854,13 @@ func (w *mimeWalk) body(p []byte, complete bool) error {
 			w.n-- // a soft line break, rule 5: no line end either
 		case complete:
 			w.eol = int64(len(p) - len(trimEOL(p)))
+		}
+	case encUU:
+		// Each line leads with the length it decodes to; "begin" and
+		// "end" frame the file.
+		if line := bytes.TrimRight(content, " \t"); len(line) > 0 && line[0] >= ' ' && line[0] <= '`' &&
+			!bytes.HasPrefix(line, []byte("begin ")) && string(line) != "end" {
+			w.n += int64((line[0] - ' ') & 63)
 		}
 	default:
 		w.n += int64(len(content))

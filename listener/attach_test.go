@@ -195,6 +195,14 @@ func TestAttachmentCheckUnreadable(t *testing.T) {
 			"MIME-Version: 1.0\r\nContent-Type: text/html\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
 				wrap76(base64.StdEncoding.EncodeToString([]byte("begin 644 of our plans\r\n"+strings.Repeat("<p>Mostly short lines of prose here.</p>", 4000)))),
 			"250 2.6.0"},
+		// Content-Transfer-Encoding: x-uuencode is counted decoded
+		// (found from outside: a file under the limit was refused).
+		{"an x-uuencode attachment over the limit",
+			"MIME-Version: 1.0\r\nContent-Type: application/zip; name=big.zip\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\n" + uuencode("big.zip", raw),
+			"552 5.3.4 Attachment big.zip" + tooBig},
+		{"an x-uuencode attachment under the limit, over it encoded",
+			"MIME-Version: 1.0\r\nContent-Type: application/zip; name=small.zip\r\nContent-Transfer-Encoding: X-UUE\r\n\r\n" + uuencode("small.zip", raw[:15<<10]),
+			"250 2.6.0"},
 		// Uuencode as Thunderbird reads it, and the other encodings it
 		// shows as files (found from outside).
 		{"a uuencoded file without a name",
