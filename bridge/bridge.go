@@ -165,6 +165,9 @@ type Bridge struct {
 	// quietSaid: the warning that files are taken after the quiet period
 	// because no lease can tell was given (once a run).
 	quietSaid atomic.Bool
+	// noServerSaid: mail from Pickup waits for want of an Outbound Server,
+	// and a warning said so (once a run).
+	noServerSaid atomic.Bool
 	// afterRead, for tests, runs once a claimed file is read and before
 	// it is checked for growth (see putBack).
 	afterRead func(path string)
@@ -254,7 +257,14 @@ func (b *Bridge) Run(ctx context.Context) error {
 		return err
 	}
 	if b.cfg.Sender.Host == "" {
-		b.log.Warn("no Outbound Server: Pickup files are claimed into Queue and wait there; nothing is sent until [outbound] server is set",
+		// A warning when mail waits: a receive-only server (the sample
+		// configuration) was warned at every start for nothing (found
+		// from outside).
+		lvl := slog.LevelInfo
+		if b.queue.Len() > 0 {
+			lvl = slog.LevelWarn
+		}
+		b.log.Log(context.Background(), lvl, "no Outbound Server: Pickup files are claimed into Queue and wait there; nothing is sent until [outbound] server is set",
 			"queue", b.root.Layout().Queue, "queued", b.queue.Len())
 	} else {
 		b.log.Info("relaying Pickup through the Outbound Server", "server", b.cfg.Sender.Addr(),

@@ -602,8 +602,9 @@ func TestRestartWithQueue(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	h.stop()
-	if !strings.Contains(h.logs.String(), "nothing is sent until [outbound] server is set") {
-		t.Fatal("no-server warning missing")
+	if !strings.Contains(h.logs.String(), "level=INFO msg=\"no Outbound Server: Pickup files are claimed into Queue and wait there; nothing is sent until [outbound] server is set\"") ||
+		strings.Count(h.logs.String(), "level=WARN msg=\"Pickup mail is waiting in Queue: there is no Outbound Server") != 1 {
+		t.Fatalf("no-server notice (info at a start with nothing queued) or warning (once mail waits) missing:\n%s", h.logs.String())
 	}
 	// A Queue file is a readable .eml with its envelope and stuffed body.
 	q, _ := filepath.Glob(filepath.Join(l.Queue, "*.eml"))

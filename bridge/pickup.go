@@ -580,6 +580,10 @@ func (b *Bridge) intake(id string, m *message, r io.Reader) time.Time {
 		return time.Time{}
 	}
 	b.log.Info("queued", tries([]any{"id", id, "file", source, "from", pm.From, "to", remote, "size", size})...)
+	if b.cfg.Sender.Host == "" && b.noServerSaid.CompareAndSwap(false, true) {
+		// Said once mail waits (not at every start, see Run).
+		b.log.Warn("Pickup mail is waiting in Queue: there is no Outbound Server to send it to; set [outbound] server", "id", id, "file", source)
+	}
 	return time.Now()
 }
 

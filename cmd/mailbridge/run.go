@@ -492,13 +492,13 @@ func check(cfg *config.Config, stdout, stderr io.Writer, cfgProblems config.Erro
 	// cannot open them.
 	logs := !skip("the log files", "log")
 	if f := cfg.Log.File; f != "" && logs {
-		fmt.Fprintf(stdout, "log:       %s\n", f)
+		fmt.Fprintf(stdout, "log:      %s\n", f)
 		if err := checkLogFile(f); err != nil {
 			fail("[log] file %s: %v", f, err)
 		}
 	}
 	if d := cfg.Log.W3CDir; d != "" && logs {
-		fmt.Fprintf(stdout, "w3c log:   %s\n", d)
+		fmt.Fprintf(stdout, "w3c log:  %s\n", d)
 		if err := checkFolder(d); err != nil {
 			fail("[log] w3c_dir %s: %v", d, err)
 		}
