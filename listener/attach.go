@@ -117,11 +117,22 @@ func largestPart(r io.Reader, limit int64) error {
 	atStart := true
 	for {
 		line, err := br.ReadSlice('\n')
-		if len(line) > 0 {
+		for len(line) > 0 {
+			// A CR alone ends a line too, as Python's email and
+			// Thunderbird read it (found from outside: a part after
+			// lines ended by CR alone was shown, and not measured).
+			// Such a CR last in a piece cut by the buffer waits: its
+			// LF may follow.
+			piece := line
+			if i := bareCR(line); i >= 0 {
+				piece = line[:i+1]
+			}
+			line = line[len(piece):]
 			// The last line may lack its line end (BDAT, RFC 3030);
 			// it ends there all the same.
-			complete := line[len(line)-1] == '\n' || errors.Is(err, io.EOF)
-			if werr := w.chunk(line, atStart, complete); werr != nil {
+			end := piece[len(piece)-1]
+			complete := end == '\n' || end == '\r' && len(line) > 0 || errors.Is(err, io.EOF) && len(line) == 0
+			if werr := w.chunk(piece, atStart, complete); werr != nil {
 				return werr
 			}
 			atStart = complete
@@ -133,6 +144,21 @@ func largestPart(r io.Reader, limit int64) error {
 		default:
 			return fmt.Errorf("reading the message to measure its attachments: %w", err)
 		}
+	}
+}
+
+// bareCR returns the index of the first CR in p that is not followed by
+// an LF within p, but not one last in p; -1 if there is none.
+func bareCR(p []byte) int {
+	for i := 0; ; {
+		j := bytes.IndexByte(p[i:], '\r')
+		if j < 0 || i+j+1 >= len(p) {
+			return -1
+		}
+		if i += j; p[i+1] != '\n' {
+			return i
+		}
+		i++
 	}
 }
 

@@ -261,6 +261,15 @@ func TestAttachmentCheckUnreadable(t *testing.T) {
 			"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=BB\r\n\r\n--BB\r\nContent-Type: text/plain\r\nnot a field\r\n" +
 				strings.Repeat("x", 1000) + "\r\n\r\nhi\r\n--BB--\r\n",
 			"250 2.6.0"},
+		// A CR alone ends a line for Python's email and Thunderbird
+		// (found from outside: a part hidden behind such lines).
+		{"a part behind lines ended by CR alone",
+			"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=XX\r\n\r\n--XX\r\nContent-Type: text/plain\r\n\r\nhi\r--XX\r" +
+				"Content-Type: application/pdf; name=cr.pdf\rContent-Transfer-Encoding: base64\r\r" + strings.ReplaceAll(b64, "\r\n", "\r") + "\r\n--XX--\r\n",
+			"552 5.3.4 Attachment cr.pdf" + tooBig},
+		{"CR alone in text under the limit",
+			"MIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\n" + strings.Repeat("a line\r", 3000) + "\r\n",
+			"250 2.6.0"},
 		// Bare LF is stored as CRLF: a part of them is measured as
 		// stored (found from outside: 10 KB of bare LFs as received, 20
 		// KB in the Drop file, passed a 16 KB limit).
@@ -484,5 +493,20 @@ func BenchmarkLargestPart(b *testing.B) {
 				_ = largestPart(bytes.NewReader(msg), 8<<20)
 			}
 		})
+	}
+}
+
+func TestBareCR(t *testing.T) {
+	for in, want := range map[string]int{
+		"abc":          -1,
+		"a\r\nb":       -1,
+		"a\rb":         1,
+		"a\r":          -1, // its LF may follow
+		"a\r\n\rb\r\n": 3,
+		"\r\r\n":       0,
+	} {
+		if got := bareCR([]byte(in)); got != want {
+			t.Errorf("bareCR(%q) = %d, want %d", in, got, want)
+		}
 	}
 }

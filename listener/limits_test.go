@@ -872,6 +872,7 @@ func FuzzLargestPart(f *testing.F) {
 	f.Add([]byte("Subject: x\r\n\r\nbegin 644 a.bin\r\nM86)C\r\n`\r\nend\r\nbegin-base64 600 b\r\nQUJD\r\n====\r\n"), int64(2))
 	f.Add([]byte("Content-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nbegin 644 a.bin\r\nM86)C=\r\n=3D=\n\r\n`\r\nend\r\n"), int64(2))
 	f.Add([]byte("Content-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\nYmVnaW4gNjQ0IGEuYmluDQpNODYpQw0KYA0KZW5kDQo=\r\n"), int64(2))
+	f.Add([]byte("Content-Type: multipart/mixed; boundary=B\r\n\r\n--B\rContent-Type: a/b\r\r0123456789\r\r\n--B--\r"), int64(4))
 	f.Add([]byte("Subject: x\r\n\r\n=ybegin line=128 size=3 name=a b\r\nk=}l\r\n=yend\r\n(This file must be converted with BinHex 4.0)\r\n:ABCD\r\nEF:\r\n"), int64(2))
 	f.Add([]byte("Content-Type: multipart/digest; boundary=D\r\n\r\n--D\r\n\r\nContent-Type: application/pdf\r\n\r\n0123456789\r\n--D--\r\n"), int64(4))
 	f.Add([]byte("Content-Type: text/plain; charset=3D\"utf-8\"\r\nContent-Disposition: inline; x=3D\"y\"\r\n\r\n0123456789"), int64(4))
