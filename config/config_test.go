@@ -1257,3 +1257,16 @@ func TestCoversAll(t *testing.T) {
 		}
 	}
 }
+
+// A float is shown as a float, and a key written twice gets advice
+// (found from outside: "port = 2525: must be a whole number").
+func TestFloatShownAndDuplicateAdvice(t *testing.T) {
+	_, err := Parse("mb.toml", []byte("[inbound]\nport = 2525.0\n"))
+	if err == nil || !strings.Contains(err.Error(), "mb.toml:2: inbound.port = 2525.0: must be a whole number") {
+		t.Errorf("got %v", err)
+	}
+	_, err = Parse("mb.toml", []byte("[inbound]\nport = 2525\nport = 2526\n"))
+	if err == nil || !strings.Contains(err.Error(), "mb.toml:3: TOML syntax") || !strings.Contains(err.Error(), "remove one of them") {
+		t.Errorf("got %v", err)
+	}
+}

@@ -147,6 +147,10 @@ func parse(name, base string, data []byte, machine string) (*Config, error) {
 			if backslashInQuotes(data, p.Line) {
 				p.Msg += "; in double quotes a backslash starts an escape: " + windowsPathHint
 			}
+			if strings.Contains(pe.Message, "has already been defined") {
+				// Found from outside: the bare parser message.
+				p.Msg += " A key, or a [section], may be written once in a file: remove one of them, or merge the sections."
+			}
 			if strings.Contains(pe.Message, "invalid UTF-8") {
 				// An ANSI (Windows-1252) file with a non-ASCII letter.
 				p.Msg += "; save the file as UTF-8 (in Notepad: Save As, Encoding UTF-8)"
@@ -1344,6 +1348,14 @@ func show(v any) string {
 			items[i] = show(item)
 		}
 		return "[" + strings.Join(items, ", ") + "]"
+	case float64:
+		// A float as TOML has it: 2525.0, not 2525, which reads as the
+		// whole number the problem says it is not (found from outside).
+		f := strconv.FormatFloat(x, 'f', -1, 64)
+		if !strings.ContainsAny(f, ".eEnN") {
+			f += ".0"
+		}
+		return f
 	}
 	return fmt.Sprint(v)
 }
