@@ -243,8 +243,9 @@ type mimeWalk struct {
 	uuName string
 	uuN    int64
 	// The text of a base64 or quoted-printable text part, decoded for
-	// uuLine: the line being decoded, whether it outgrew readBuffer (no
-	// uuencoded line is so long), and base64's bits not yet a byte.
+	// uuLine: the line being decoded, whether a piece of it went to
+	// uuLine already (it outgrew readBuffer), and base64's bits not yet
+	// a byte.
 	decLine  []byte
 	decLong  bool
 	decBits  uint32
@@ -268,6 +269,11 @@ func (w *mimeWalk) chunk(p []byte, start, complete bool) error {
 		w.cand = -1
 	}
 	if complete && w.cand >= 0 {
+		if w.state == inHeader {
+			if err := w.checkJunk(); err != nil {
+				return err
+			}
+		}
 		w.endAt(w.cand, w.candClose)
 		w.cand = -1
 		return nil
@@ -279,7 +285,7 @@ func (w *mimeWalk) chunk(p []byte, start, complete bool) error {
 	case inHeader:
 		return w.headerLine(p, start, complete)
 	case inLeaf:
-		return w.body(p, complete)
+		return w.body(p, start, complete)
 	case inOutside:
 		w.outside += int64(len(p))
 		if w.outside > w.limit {
@@ -364,6 +370,9 @@ func (w *mimeWalk) headerLine(p []byte, start, complete bool) error {
 	if len(content) == 0 {
 		if complete {
 			w.closeFields()
+			if err := w.checkJunk(); err != nil {
+				return err
+			}
 			w.endHeader()
 		}
 		return nil
@@ -412,8 +421,23 @@ func (w *mimeWalk) headerLine(p []byte, start, complete bool) error {
 func (w *mimeWalk) addJunk(p []byte) error {
 	w.inJunk = true
 	w.junk += int64(len(p))
-	if w.junk > w.limit {
-		return &errPartTooBig{name: nameUnreadable, size: w.limit}
+	return nil
+}
+
+// checkJunk runs where a header block ends (its empty line, a delimiter,
+// the end of the message): lines in it that are not fields, more than the
+// limit of them, are the body of a part whose header lacks its empty line.
+// They are a file, named as the part's fields name it, unless those make
+// it the message's own text (found from outside: a script's unnamed
+// text/plain part, its text right after its header, was refused).
+func (w *mimeWalk) checkJunk() error {
+	if w.junk <= w.limit {
+		return nil
+	}
+	w.closeFields()
+	name, ok := attachmentName(w.header(), w.inAlt)
+	if ok || containsFold(w.ct.val, "name") || containsFold(w.cd.val, "name") || w.inDigest && w.ct.n == 0 {
+		return &errPartTooBig{name: name, size: w.limit}
 	}
 	return nil
 }
@@ -659,17 +683,20 @@ var yEncName = regexp.MustCompile(`\sname=(.*\S)\s*$`)
 // message's text, as mail clients show them: uuencode, its base64 form,
 // yEnc and BinHex 4.0 (found from outside: Outlook and Thunderbird show
 // such a file as an attachment, and a file over the limit went through as
-// text). The text is looked at line by line; a line longer than the
-// reader's buffer ends a file, as no encoded line is so long. Text in
-// base64 or quoted-printable is looked at once decoded (uuDecode).
-func (w *mimeWalk) uuLine(p []byte, complete bool) error {
+// text). The text is looked at line by line; p is a whole line or a piece
+// of one longer than the reader's buffer (start: its first). A file
+// begins at a whole line; inside one, a long line counts as clients
+// decode it (found from outside: one line of 70,000 characters ended the
+// file here, and the rest of it went uncounted). Text in base64 or
+// quoted-printable is looked at once decoded (uuDecode).
+func (w *mimeWalk) uuLine(p []byte, start, complete bool) error {
 	line := trimEOL(p)
-	if !complete {
-		w.uu = uuNone
-		return nil
-	}
+	whole := start && complete
 	switch w.uu {
 	case uuNone:
+		if !whole {
+			return nil
+		}
 		switch m := uuBegin.FindSubmatch(line); {
 		case m != nil:
 			w.uu, w.uuN = uuClassic, 0
@@ -688,7 +715,10 @@ func (w *mimeWalk) uuLine(p []byte, complete bool) error {
 		}
 		return nil
 	case uuClassic:
-		if string(bytes.TrimRight(line, " \t")) == "end" {
+		if !start {
+			return nil // characters past the declared length: ignored
+		}
+		if whole && string(bytes.TrimRight(line, " \t")) == "end" {
 			w.uu = uuNone
 			return nil
 		}
@@ -709,7 +739,7 @@ func (w *mimeWalk) uuLine(p []byte, complete bool) error {
 		}
 		w.uuN += int64(n)
 	case uuBase64:
-		if string(line) == "====" {
+		if whole && string(line) == "====" {
 			w.uu = uuNone
 			return nil
 		}
@@ -720,21 +750,28 @@ func (w *mimeWalk) uuLine(p []byte, complete bool) error {
 		}
 	case uuYEnc:
 		switch {
-		case bytes.HasPrefix(line, []byte("=yend")):
+		case start && bytes.HasPrefix(line, []byte("=yend")):
 			w.uu = uuNone
 			return nil
-		case bytes.HasPrefix(line, []byte("=ypart ")):
+		case start && bytes.HasPrefix(line, []byte("=ypart ")):
 			return nil
 		}
 		// A byte each, but "=" and the byte it escapes: one.
 		w.uuN += int64(len(line) - bytes.Count(line, []byte("=")))
 	case uuBinHex:
 		data := bytes.TrimSpace(line)
-		if w.uuN == 0 && bytes.HasPrefix(data, []byte(":")) {
+		if start && w.uuN == 0 && bytes.HasPrefix(data, []byte(":")) {
 			data = data[1:]
 		}
-		end := bytes.HasSuffix(data, []byte(":"))
-		w.uuN += int64(len(bytes.TrimSuffix(data, []byte(":"))))
+		end := complete && bytes.HasSuffix(data, []byte(":"))
+		data = bytes.TrimSuffix(data, []byte(":"))
+		if bytes.ContainsFunc(data, func(r rune) bool { return r > 127 || !binHexAlphabet[r] }) {
+			// Not BinHex: the text only quoted its first line
+			// (found from outside: prose after it was counted).
+			w.uu = uuNone
+			return nil
+		}
+		w.uuN += int64(len(data))
 		if end {
 			w.uu = uuNone
 		}
@@ -754,6 +791,14 @@ func (w *mimeWalk) uuLine(p []byte, complete bool) error {
 	}
 	return nil
 }
+
+// binHexAlphabet holds BinHex 4.0's 64 characters.
+var binHexAlphabet = func() (a [128]bool) {
+	for _, c := range "!\"#$%&'()*+,-012345689@ABCDEFGHIJKLMNPQRSTUVXYZ[`abcdefhijklmpqr" {
+		a[c] = true
+	}
+	return a
+}()
 
 // uuDecode decodes a piece of a base64 or quoted-printable text part and
 // hands its lines to uuLine (found from outside: a uuencoded file in text
@@ -822,7 +867,8 @@ func (w *mimeWalk) uuDecode(p []byte, complete bool) error {
 	return flush()
 }
 
-// uuText takes decoded text, and hands each line to uuLine once whole.
+// uuText takes decoded text, and hands each line to uuLine once whole; a
+// line longer than readBuffer goes in pieces, as the reader's lines do.
 func (w *mimeWalk) uuText(p []byte) error {
 	for len(p) > 0 {
 		i := bytes.IndexByte(p, '\n')
@@ -830,19 +876,23 @@ func (w *mimeWalk) uuText(p []byte) error {
 		if i >= 0 {
 			piece = p[:i]
 		}
-		if !w.decLong && len(w.decLine)+len(piece) <= readBuffer {
-			w.decLine = append(w.decLine, piece...)
-		} else {
-			w.decLong = true
-			w.decLine = w.decLine[:0]
+		for len(w.decLine)+len(piece) > readBuffer {
+			k := readBuffer - len(w.decLine)
+			w.decLine = append(w.decLine, piece[:k]...)
+			piece = piece[k:]
+			err := w.uuLine(w.decLine, !w.decLong, false)
+			w.decLine, w.decLong = w.decLine[:0], true
+			if err != nil {
+				return err
+			}
 		}
+		w.decLine = append(w.decLine, piece...)
 		if i < 0 {
 			return nil
 		}
 		p = p[i+1:]
-		err := w.uuLine(w.decLine, !w.decLong)
-		w.decLine = w.decLine[:0]
-		w.decLong = false
+		err := w.uuLine(w.decLine, !w.decLong, true)
+		w.decLine, w.decLong = w.decLine[:0], false
 		if err != nil {
 			return err
 		}
@@ -853,12 +903,12 @@ func (w *mimeWalk) uuText(p []byte) error {
 // body counts a leaf's decoded bytes. The line end before a delimiter
 // belongs to the delimiter (RFC 2046 section 5.1.1), so each line's end is
 // held back until the next line shows it is not one.
-func (w *mimeWalk) body(p []byte, complete bool) error {
+func (w *mimeWalk) body(p []byte, start, complete bool) error {
 	if !w.measure {
 		if w.enc == encBase64 || w.enc == encQP {
 			return w.uuDecode(p, complete)
 		}
-		return w.uuLine(p, complete) // x-uuencode text is a uuencoded file
+		return w.uuLine(p, start, complete) // x-uuencode text is a uuencoded file
 	}
 	content := trimEOL(p)
 	w.n += w.eol
@@ -910,6 +960,9 @@ func (w *mimeWalk) check() error {
 
 // end is the end of the message: a leaf's last line end is its own.
 func (w *mimeWalk) end() error {
+	if w.state == inHeader {
+		return w.checkJunk()
+	}
 	if w.state == inLeaf && w.measure {
 		w.n += w.eol
 		w.eol = 0

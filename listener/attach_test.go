@@ -221,6 +221,25 @@ func TestAttachmentCheckUnreadable(t *testing.T) {
 			"Subject: mac\r\n\r\n(This file must be converted with BinHex 4.0)\r\n:" +
 				strings.TrimSuffix(regexp.MustCompile(`.{1,64}`).ReplaceAllString(strings.Repeat("A", 26000), "$0\r\n"), "\r\n") + ":\r\n",
 			"552 5.3.4 Attachment (BinHex file)" + tooBig},
+		// A line longer than the reader's buffer inside a file is
+		// counted as clients decode it (found from outside: it ended the
+		// file here, and the rest went uncounted).
+		{"a uuencoded file with a line of 70,000 characters",
+			"Subject: old style\r\n\r\n" + longSecondLine(uuencode("big.zip", raw)),
+			"552 5.3.4 Attachment big.zip" + tooBig},
+		{"a yEnc file on one line",
+			"Subject: binaries\r\n\r\n=ybegin line=200000 size=18432 name=big.bin\r\n" + strings.ReplaceAll(yEncode(bytes.Repeat(raw, 5)), "\r\n", "") + "\r\n=yend size=18432\r\n",
+			"552 5.3.4 Attachment big.bin" + tooBig},
+		{"a file in uuencode's base64 form on one line",
+			"Subject: b64\r\n\r\nbegin-base64 644 big.zip\r\n" + base64.StdEncoding.EncodeToString(bytes.Repeat(raw, 5)) + "\r\n====\r\n",
+			"552 5.3.4 Attachment big.zip" + tooBig},
+		{"a uuencoded file with a long line, in base64 text",
+			"MIME-Version: 1.0\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
+				wrap76(base64.StdEncoding.EncodeToString([]byte(longSecondLine(uuencode("big.zip", raw))))),
+			"552 5.3.4 Attachment big.zip" + tooBig},
+		{"prose quoting BinHex's first line",
+			"Subject: mac\r\n\r\n(This file must be converted with BinHex 4.0)\r\n" + strings.Repeat("Then some prose, with spaces in it.\r\n", 1000),
+			"250 2.6.0"},
 		{"a uuencoded file under the limit",
 			"Subject: small\r\n\r\n" + uuencode("small.zip", raw[:10<<10]) + uuencode("other.zip", raw[:10<<10]),
 			"250 2.6.0"},
@@ -252,11 +271,15 @@ func TestAttachmentCheckUnreadable(t *testing.T) {
 		{"a part's base64 right after its fields",
 			"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=BB\r\n\r\n--BB\r\nContent-Type: text/plain\r\n\r\nhi\r\n--BB\r\n" +
 				"Content-Type: application/pdf; name=a.pdf\r\nContent-Transfer-Encoding: base64\r\n" + b64 + "\r\n--BB--\r\n",
-			"552 5.3.4 Attachment (part with an unreadable header)" + tooBig},
+			"552 5.3.4 Attachment a.pdf" + tooBig},
 		{"a message's base64 right after its fields",
 			"MIME-Version: 1.0\r\nContent-Type: application/pdf; name=a.pdf\r\nContent-Transfer-Encoding: base64\r\n" + b64,
 			// The Drop file has the empty line the header lacks.
 			"552 5.3.4 Attachment a.pdf" + tooBig},
+		{"an unnamed text part's text right after its header",
+			"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=BB\r\n\r\n--BB\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: 7bit\r\n" +
+				strings.Repeat("Report line with words and no colon\r\n", 1000) + "\r\n--BB--\r\n",
+			"250 2.6.0"},
 		{"a few lines that are not fields in a part's header",
 			"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=BB\r\n\r\n--BB\r\nContent-Type: text/plain\r\nnot a field\r\n" +
 				strings.Repeat("x", 1000) + "\r\n\r\nhi\r\n--BB--\r\n",
@@ -336,6 +359,14 @@ func quotedPrintable(s string) string {
 	w.Write([]byte(s))
 	w.Close()
 	return b.String()
+}
+
+// longSecondLine is text with 70,000 backticks after its second line,
+// longer than the reader's buffer: a uuencoded file's first data line
+// with as many characters past its declared length.
+func longSecondLine(text string) string {
+	lines := strings.SplitAfterN(text, "\r\n", 3)
+	return lines[0] + strings.TrimSuffix(lines[1], "\r\n") + strings.Repeat("`", 70000) + "\r\n" + lines[2]
 }
 
 // yEncode is yEnc's encoding of data, in lines of 128 characters.
