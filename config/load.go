@@ -503,6 +503,25 @@ func isSection(n string) bool {
 	return false
 }
 
+// SectionsOf returns the sections a key or section name written outside
+// them may belong to, for a problem's Key: a key known in other sections
+// ("port": inbound and outbound), or a section written in the wrong case
+// ("Inbound"). None for a name no section knows.
+func SectionsOf(name string) []string {
+	var in []string
+	for _, s := range (&Config{}).sections() {
+		if strings.EqualFold(s.name, name) {
+			return []string{s.name}
+		}
+		for _, k := range s.keys {
+			if strings.EqualFold(k.name, name) {
+				in = append(in, s.name)
+			}
+		}
+	}
+	return in
+}
+
 func knownSections() string {
 	var names []string
 	for _, s := range (&Config{}).sections() {

@@ -395,3 +395,31 @@ func TestW3CSiteName(t *testing.T) {
 		}
 	}
 }
+
+// A key written above every section stops only the checks of the sections
+// it belongs to (found from outside: "port = 25" at the top stopped them
+// all), and a misspelt [Inbound] that of [inbound], without showing its
+// default port.
+func TestCheckStrayKeyBlocksItsSections(t *testing.T) {
+	dir := testDir(t)
+	conf := filepath.Join(dir, "mailbridge.toml")
+	for _, tc := range []struct {
+		text, want, not string
+	}{
+		{"port = 25\nhostname = \"mail.test\"\n[mailroot]\nroot = 'mr'\n",
+			"not checked until the configuration's problems in their sections are fixed: the ports and the certificate ([inbound]), the Outbound Server's settings ([outbound])", "the folders"},
+		{"colour = 1\nhostname = \"mail.test\"\n[mailroot]\nroot = 'mr'\n[inbound]\nbind = \"127.0.0.1\"\nport = 0\n", "1 problem(s) found", "not checked"},
+		{"hostname = \"mail.test\"\n[mailroot]\nroot = 'mr'\n[Inbound]\nport = 2525\n", "the ports and the certificate ([inbound])", "the folders"},
+	} {
+		if err := os.WriteFile(conf, []byte(strings.Replace(tc.text, "port = 0", fmt.Sprintf("port = %d", testtool.FreePort(t)), 1)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		code, out, errs := runCmd(t, "check", "--config", conf)
+		if code != 1 || !strings.Contains(errs, tc.want) || strings.Contains(errs, tc.not) || !strings.Contains(out, "Pickup:") {
+			t.Errorf("%q: exit %d\nstdout:\n%s\nstderr:\n%s\nwant %q, not %q", tc.text, code, out, errs, tc.want, tc.not)
+		}
+		if strings.Contains(tc.text, "[Inbound]") && strings.Contains(out, "listen:") {
+			t.Errorf("listen shown for a misspelt [Inbound]:\n%s", out)
+		}
+	}
+}

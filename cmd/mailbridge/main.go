@@ -79,7 +79,7 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		case isHelp && len(rest) == 1 && rest[0] == "help":
 			rest = nil
 		case len(rest) == 1 && (isHelp && slices.Contains([]string{"version", "--version", "-v"}, rest[0]) ||
-			!isHelp && (rest[0] == "-h" || rest[0] == "--help")):
+			!isHelp && (rest[0] == "-h" || rest[0] == "--help" || rest[0] == "-help")):
 			fmt.Fprint(stdout, "usage: mailbridge version\n\nprint the version of mailbridge.\n")
 			return 0
 		}

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -402,12 +403,13 @@ func check(cfg *config.Config, stdout, stderr io.Writer, cfgProblems config.Erro
 		fmt.Fprintf(stderr, "problem: "+format+"\n", a...)
 	}
 	// ok tells whether no problem of the configuration is in section (a
-	// [section], or "hostname"); a problem outside every section (a key
-	// unknown at the top, an unknown section) may be any of them.
+	// [section], or "hostname"): a key of it, or one written outside it
+	// that belongs there ("port" above every section, [Inbound]). Found
+	// from outside: a stray "port = 25" at the top stopped every check.
 	ok := func(section string) bool {
 		for _, p := range cfgProblems {
 			sec, _, nested := strings.Cut(p.Key, ".")
-			if sec == section || !nested && p.Key != "hostname" {
+			if sec == section || !nested && slices.Contains(config.SectionsOf(p.Key), section) {
 				return false
 			}
 		}
@@ -425,7 +427,12 @@ func check(cfg *config.Config, stdout, stderr io.Writer, cfgProblems config.Erro
 	if src == "" {
 		src = "built-in defaults"
 	}
-	fmt.Fprintf(stdout, "configuration: %s\nhostname: %s\nlisten: %s\n", src, cfg.Hostname, listenAddrs(cfg))
+	fmt.Fprintf(stdout, "configuration: %s\nhostname: %s\n", src, cfg.Hostname)
+	if ok("inbound") {
+		// Not the default's, where [inbound] has a problem (found from
+		// outside: "listen: :25" under a misspelt [Inbound]).
+		fmt.Fprintf(stdout, "listen: %s\n", listenAddrs(cfg))
+	}
 	folders := !skip("the folders", "mailroot")
 	for _, f := range layout(cfg).Folders() {
 		if !folders {

@@ -318,6 +318,7 @@ func TestVersionAndHelpArguments(t *testing.T) {
 		{[]string{"help", "version"}, 0, "usage: mailbridge version"},
 		{[]string{"version", "-h"}, 0, "usage: mailbridge version"},
 		{[]string{"version", "--help"}, 0, "usage: mailbridge version"},
+		{[]string{"version", "-help"}, 0, "usage: mailbridge version"}, // as Go's flags take it for run's
 		{[]string{"help", "help"}, 0, "usage: mailbridge <command>"},
 		{[]string{"help", "check"}, 0, "usage: mailbridge check [--config FILE]"},
 		{[]string{"help", "import-iis"}, 0, "import-iis"},
