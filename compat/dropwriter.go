@@ -21,16 +21,17 @@ const maxHeaderLine = 64 << 10
 //     the message has none, and X-OriginalArrivalTime when absent (a message
 //     relayed through another IIS keeps its original one);
 //   - a line in the header that is not a field stays where it is. When a
-//     field follows it before the first empty line (a To: list wrapped
-//     without indenting, an mbox "From " line), or it looks like one (a
-//     name with a space or an 8-bit byte, then a colon), the header block
-//     runs to that empty line, and the added fields go at its end, as
-//     for Pickup mail: found from outside, an empty line added before
-//     such a line pushed Subject and Content-Type into the body, and the
-//     attachment with them. Otherwise it is the first line of the body of
-//     a message whose header lacks its empty line ("Subject: x", then the
-//     text; or text alone): the added fields end the header, and the empty
-//     line follows them, so that the text is read as the body;
+//     field follows it (a To: list wrapped without indenting, an mbox
+//     "From " line), or it looks like one (a name with a space or an 8-bit
+//     byte, then a colon), it is in the header block, which runs on, and
+//     the added fields go at its end, as for Pickup mail: found from
+//     outside, an empty line added before such a line pushed Subject and
+//     Content-Type into the body, and the attachment with them. When no
+//     field follows it before the first empty line or the end, it is the
+//     first line of the body of a message whose header lacks its empty
+//     line ("Subject: x", then the text; or text alone): the added fields
+//     end the header, and the empty line follows them, so that the text is
+//     read as the body;
 //   - a last line without a line end gets one.
 //
 // It records the Message-ID found or added (MessageID), for the 250 reply.
@@ -52,7 +53,6 @@ type DropWriter struct {
 	// until it is known whether the header goes on after them.
 	holding bool
 	held    []byte
-	kept    bool // such a line was kept in the header block
 
 	newID  func() string // returns a new Message-ID, with brackets
 	oat    string        // the X-OriginalArrivalTime header line, with CRLF
@@ -154,23 +154,17 @@ func (d *DropWriter) headerLine(complete bool) {
 		}
 	} else if name, value, ok := fieldName(body); !ok {
 		d.capturing = false
-		if !d.kept && !d.holding {
-			if fieldLike(body) {
-				d.kept = true
-			} else {
-				// The body's first line, or a line in the header:
-				// held until what follows it tells.
-				d.holding = true
-			}
+		switch {
+		case fieldLike(body):
+			d.keepHeld() // as a field: the header goes on
+		case !d.holding:
+			// The body's first line, or a line in the header: held
+			// until what follows it tells.
+			d.holding = true
 		}
 	} else {
 		d.capturing = false
-		if d.holding {
-			// A field after it: the header goes on.
-			d.holding, d.kept = false, true
-			d.emit(d.held)
-			d.held = d.held[:0]
-		}
+		d.keepHeld() // a field after them: the header goes on
 		switch strings.ToLower(name) {
 		case "message-id":
 			// The first one is the message's: mail readers take it, and
@@ -197,6 +191,15 @@ func (d *DropWriter) headerLine(complete bool) {
 	d.emit(line)
 	if !complete {
 		d.midLine = true
+	}
+}
+
+// keepHeld writes the lines held, if any, as lines of the header block.
+func (d *DropWriter) keepHeld() {
+	if d.holding {
+		d.holding = false
+		d.emit(d.held)
+		d.held = d.held[:0]
 	}
 }
 

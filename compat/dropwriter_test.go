@@ -41,6 +41,8 @@ func TestDropWriterCases(t *testing.T) {
 		{"message-id any case", "message-ID:  <a@b> \r\n\r\nb", "message-ID:  <a@b> \r\nX-OriginalArrivalTime: T\r\n\r\nb\r\n", "<a@b>"},
 		{"continuation first is not a header", " x\r\n", "Message-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n\r\n x\r\n", "<new@id>"},
 		{"mbox From line", "From a@b Mon\r\nSubject: x\r\n\r\nb", "From a@b Mon\r\nSubject: x\r\nMessage-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n\r\nb\r\n", "<new@id>"},
+		{"text after a header with a line that is not a field, without the empty line", "To: a@x,\r\nb@x\r\nSubject: s\r\nHello\r\nsecond",
+			"To: a@x,\r\nb@x\r\nSubject: s\r\nMessage-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n\r\nHello\r\nsecond\r\n", "<new@id>"},
 		{"a Message-ID after a line that is not a field", "To: a@x,\r\nb@x\r\nMessage-ID: <m@x>\r\n\r\nb",
 			"To: a@x,\r\nb@x\r\nMessage-ID: <m@x>\r\nX-OriginalArrivalTime: T\r\n\r\nb\r\n", "<m@x>"},
 		{"a Message-ID in the body of a message without a header", "Hello\r\n\r\nMessage-ID: <m@x>\r\n",
