@@ -80,7 +80,7 @@ var explained = map[string]string{
 	"SaslLogonDomain":                   "mailbridge offers no inbound AUTH",
 	"NTAuthenticationProviders":         "mailbridge offers no inbound AUTH",
 	"SmtpClearTextProvider":             "mailbridge offers no inbound AUTH",
-	"SecureBindings":                    "inbound TLS uses a PFX file in mailbridge, not the Windows certificate store",
+	"SecureBindings":                    "IIS's secure port: in mailbridge, set [inbound] tls_port to it, with pfx_path and pfx_password (a PFX file exported from the Windows certificate store)",
 	"SSLCertHash":                       "inbound TLS uses a PFX file in mailbridge, not the Windows certificate store",
 	"SSLStoreName":                      "inbound TLS uses a PFX file in mailbridge, not the Windows certificate store",
 	"AccessSSLFlags":                    "inbound TLS uses a PFX file in mailbridge, not the Windows certificate store",
@@ -171,14 +171,23 @@ const w3cLogClsid = "{FF160663-DE82-11CF-BC0A-00AA006111E0}"
 // domain keys are written commented out with the values IIS had. A value
 // mailbridge would use but cannot read is a *MetabaseError with its line.
 func ImportIIS(m *Metabase, site int) ([]byte, error) {
+	out, _, err := ImportIISNotes(m, site)
+	return out, err
+}
+
+// ImportIISNotes is ImportIIS, and also lists, one line each, what will
+// work differently after the migration (the file's comments say more):
+// found from outside, such settings were said only in comments at the
+// end of the file, where an administrator may not look.
+func ImportIISNotes(m *Metabase, site int) ([]byte, []string, error) {
 	imp, err := newImport(m, site)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := imp.write(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return []byte(imp.w.b.String()), nil
+	return []byte(imp.w.b.String()), imp.notes, nil
 }
 
 type iisImport struct {
@@ -189,6 +198,12 @@ type iisImport struct {
 	domains []*MetabaseNode
 	used    map[string]bool // lower-case property names consumed
 	w       tomlWriter
+	notes   []string // what works differently after the migration (ImportIISNotes)
+}
+
+// note records a line for ImportIISNotes.
+func (imp *iisImport) note(format string, a ...any) {
+	imp.notes = append(imp.notes, fmt.Sprintf(format, a...))
 }
 
 // otherServers lists the file's SMTP virtual servers other than the one
@@ -723,6 +738,9 @@ func (imp *iisImport) writeRelay() error {
 		w.comment("WARNING: no local domain could be imported: %s. Until local_domains is set, mailbridge treats every domain as local: all mail, relayed mail too, goes to Drop and none is sent, and any client can put mail for any domain into Drop. Set local_domains to the domains whose mail belongs in Drop (this computer's name, as in hostname, and each domain IIS received mail for), and uncomment it:", had)
 		w.code(`local_domains = ["mail.example.com"]`)
 	}
+	if len(remote) > 0 {
+		imp.note("%d remote domain(s) had settings of their own in IIS (a route, relaying to them); mailbridge treats every remote domain alike, through the one Outbound Server", len(remote))
+	}
 	for _, r := range remote {
 		w.comment("%s", r)
 	}
@@ -959,6 +977,7 @@ func (imp *iisImport) writeOutbound() error {
 			// always the smart host. 0 beside a SmartHost value (a hand
 			// edit, say) means IIS did not use it.
 			w.comment("IIS SmartHostType = 0 (line %d): IIS did not use this smart host (0 means none is set), it delivered to each domain's mail servers (MX) itself. mailbridge sends everything through the Outbound Server: check that this server relays for every domain you send to.", tp.Line)
+			imp.note("IIS delivered to each domain's mail servers (SmartHostType = 0); mailbridge sends everything through the Outbound Server, which must relay for every domain")
 		case typOK && typ == 1:
 			w.comment("IIS SmartHostType = 1 (line %d): IIS tried direct delivery first. mailbridge always sends through the Outbound Server.", tp.Line)
 		}
@@ -1140,8 +1159,10 @@ func (imp *iisImport) writeOutboundAuth() error {
 	switch {
 	case ra&routeAuthAnyOut != 0 && user != "":
 		w.comment("IIS authenticated to the smart host as \"%s\" (RouteAction %d, line %d). The password is stored encrypted in the metabase and cannot be imported: put it in a file readable only by mailbridge's account, name the file here and uncomment both lines.", user, ra, raLine)
+		imp.note("the smart host's password cannot be imported: set [outbound] password_file (and username) before starting")
 	case ra&routeAuthAnyOut != 0:
 		w.comment("IIS authenticated to the smart host (RouteAction %d, line %d). The password is stored encrypted in the metabase and cannot be imported: put it in a file readable only by mailbridge's account, name the file here and uncomment both lines.", ra, raLine)
+		imp.note("the smart host's user name and password cannot be imported: set [outbound] username and password_file before starting")
 	case user != "":
 		w.comment("IIS RouteUserName \"%s\" (line %d) is set, but RouteAction asks for no authentication, so IIS sent to the smart host without AUTH. If the Outbound Server needs AUTH, put the password (stored encrypted in the metabase, it cannot be imported) in a file readable only by mailbridge's account, name the file here and uncomment both lines.", user, u.Line)
 	default:
@@ -1269,6 +1290,9 @@ func (imp *iisImport) writeLeftovers() {
 		if !ok {
 			reason = "no mailbridge equivalent"
 		}
+		if attention[name] {
+			imp.note("%s = %s (line %d) is not carried over: %s", l.p.Name, shorten(l.p.Value), l.p.Line, reason)
+		}
 		value := "\"" + shorten(l.p.Value) + "\""
 		if secret[name] {
 			value = "(encrypted; not shown)"
@@ -1279,6 +1303,13 @@ func (imp *iisImport) writeLeftovers() {
 		sort.Strings(internals)
 		w.comment("  IIS administration settings with no meaning for mailbridge: %s.", strings.Join(internals, ", "))
 	}
+}
+
+// attention holds the properties left over whose loss changes how mail
+// flows, which ImportIISNotes lists.
+var attention = map[string]bool{
+	"MasqueradeDomain": true, "SendNdrTo": true, "SendBadTo": true,
+	"SecureBindings": true, "SSLCertHash": true,
 }
 
 // canonicalName returns the spelling used in the tables above.

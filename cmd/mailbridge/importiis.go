@@ -72,7 +72,7 @@ func importIIS(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "mailbridge import-iis: %v\n", err)
 		return 1
 	}
-	out, err := compat.ImportIIS(m, *site)
+	out, notes, err := compat.ImportIISNotes(m, *site)
 	if err != nil {
 		fmt.Fprintf(stderr, "mailbridge import-iis: %v\n", err)
 		return 1
@@ -92,6 +92,12 @@ func importIIS(args []string, stdout, stderr io.Writer) int {
 	if _, err := stdout.Write(out); err != nil {
 		fmt.Fprintf(stderr, "mailbridge import-iis: %v\n", err)
 		return 1
+	}
+	if len(notes) > 0 {
+		fmt.Fprintln(stderr, "mailbridge import-iis: after the migration, mail flows differently here (the file's comments say more):")
+		for _, n := range notes {
+			fmt.Fprintf(stderr, "  - %s\n", n)
+		}
 	}
 	if windowsPaths {
 		fmt.Fprintln(stderr, "mailbridge import-iis: note: the folders are IIS's, Windows paths: the configuration is for a Windows machine; to run mailbridge on this one, set [mailroot] (and [log] w3c_dir) to paths of this system first")

@@ -136,3 +136,32 @@ func TestImportIISCommandErrors(t *testing.T) {
 		})
 	}
 }
+
+// What works differently after the migration is listed on standard error,
+// not only in comments at the end of the file (found from outside).
+func TestImportIISNotes(t *testing.T) {
+	dir := testDir(t)
+	mb := filepath.Join(dir, "MetaBase.xml")
+	xml := `<configuration><MBProperty>
+<IIsSmtpServer Location ="/LM/SmtpSvc/1" ServerBindings=":25:" SmartHost="relay.example.com" SmartHostType="0"
+	MasqueradeDomain="corp.example" RouteAction="256" RouteUserName="relayuser"/>
+</MBProperty></configuration>
+`
+	if err := os.WriteFile(mb, []byte(xml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := runCmd(t, "import-iis", mb)
+	if code != 0 || !strings.Contains(out, "[outbound]") {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+	}
+	for _, w := range []string{
+		"mail flows differently here",
+		"  - IIS delivered to each domain's mail servers (SmartHostType = 0)",
+		"  - the smart host's password cannot be imported",
+		`  - MasqueradeDomain = corp.example (line 3) is not carried over: mailbridge relays the sender address untouched`,
+	} {
+		if !strings.Contains(errs, w) {
+			t.Errorf("stderr lacks %q:\n%s", w, errs)
+		}
+	}
+}
