@@ -119,7 +119,7 @@ func parseHead(m *PickupMessage, data []byte, opt PickupOptions) error {
 	}
 	var hdr []HeaderField
 	needHeaders := !hasFrom || len(to) == 0
-	if needHeaders || opt.StripBcc {
+	{
 		var err error
 		// Line numbers in errors count from the top of the file: the
 		// envelope block's lines come first (the line ends were made
@@ -178,11 +178,13 @@ func parseHead(m *PickupMessage, data []byte, opt PickupOptions) error {
 			return ErrNoRecipients // with its sender, for the Badmail reason
 		}
 	}
+	remove := emptyFields(hdr, "date", "message-id")
 	if opt.StripBcc {
 		// Resent-Bcc is as blind as Bcc (RFC 5322 section 3.6.6): found
 		// from outside, a resent message's hidden recipients were sent.
-		rest = RemoveFields(rest, hdr, "bcc", "resent-bcc")
+		remove = append(remove, "bcc", "resent-bcc")
 	}
+	rest = RemoveFields(rest, hdr, remove...)
 	m.Message = rest
 	return nil
 }
@@ -338,6 +340,29 @@ func parseHeader(msg []byte, line int) ([]HeaderField, error) {
 func ParseHeader(msg []byte) []HeaderField {
 	fields, _ := parseHeader(msg, 1)
 	return fields
+}
+
+// emptyFields returns those of names (lower case) that hdr has only
+// without a value: an empty Date or Message-ID is as invalid as none (RFC
+// 5322 sections 3.6.1 and 3.6.4), and is removed, so that the one added
+// where a message has none takes its place (found from outside: a script's
+// "Date:" and "Message-ID:" were relayed empty, to smart hosts that refuse
+// mail without them).
+func emptyFields(hdr []HeaderField, names ...string) []string {
+	var empty []string
+	for _, name := range names {
+		n, valued := 0, false
+		for _, f := range hdr {
+			if f.Name == name {
+				n++
+				valued = valued || strings.TrimSpace(f.Value) != ""
+			}
+		}
+		if n > 0 && !valued {
+			empty = append(empty, name)
+		}
+	}
+	return empty
 }
 
 // RemoveFields returns msg without the header fields of hdr (msg's, from
