@@ -224,8 +224,11 @@ type mimeWalk struct {
 	second      []byte // a second field of a kept name, being read
 	// Bytes of its lines that are not fields, skipped (see headerLine),
 	// and whether the line being read is one.
-	junk   int64
-	inJunk bool
+	junk      int64
+	inJunk    bool
+	afterJunk bool   // such a line was read: every line after it counts
+	junkFile  bool   // and the fields before it make the part a file
+	junkName  string // named so
 
 	// The leaf being measured.
 	measure bool // it is an attachment
@@ -242,6 +245,7 @@ type mimeWalk struct {
 	uu     int
 	uuName string
 	uuN    int64
+	uuCol  int // uuClassic: where in its line the piece read begins
 	// The text of a base64 or quoted-printable text part, decoded for
 	// uuLine: the line being decoded, whether a piece of it went to
 	// uuLine already (it outgrew readBuffer), and base64's bits not yet
@@ -343,7 +347,7 @@ func (w *mimeWalk) newHeader(depth int) {
 	w.inDigest, w.inAlt = false, false
 	w.ct, w.cd, w.cte = field{val: w.ct.val[:0]}, field{val: w.cd.val[:0]}, field{val: w.cte.val[:0]}
 	w.second = w.second[:0]
-	w.junk, w.inJunk = 0, false
+	w.junk, w.inJunk, w.afterJunk = 0, false, false
 }
 
 // headerLine reads one line (or piece) of a header block. RFC 5322 section
@@ -358,6 +362,12 @@ func (w *mimeWalk) newHeader(depth int) {
 // end the header at such a line (Python's email). More of them than the
 // limit is measured as such a file; no header is so long.
 func (w *mimeWalk) headerLine(p []byte, start, complete bool) error {
+	if w.afterJunk {
+		// Python's email ends the header at a line that is not a field:
+		// all that follows is the part's body (found from outside: a
+		// named log file of "key:value" lines after such a line).
+		w.junk += int64(len(p))
+	}
 	if !start {
 		if w.inJunk {
 			return w.addJunk(p)
@@ -417,27 +427,36 @@ func (w *mimeWalk) headerLine(p []byte, start, complete bool) error {
 	return nil
 }
 
-// addJunk counts a header line, or a piece of one, that is not a field.
+// addJunk counts a header line, or a piece of one, that is not a field:
+// the first such line begins what a reader that ends the header there
+// takes for the body (headerLine counts the rest).
 func (w *mimeWalk) addJunk(p []byte) error {
 	w.inJunk = true
-	w.junk += int64(len(p))
+	if !w.afterJunk {
+		w.junk += int64(len(p))
+		w.afterJunk = true
+		// Such a reader knows only the fields before it: they say
+		// whether what follows is a file (not a multipart's parts,
+		// which are walked as they come).
+		name, ok := attachmentName(w.header(), w.inAlt)
+		t, _ := leadingToken(w.ct.val)
+		w.junkFile = (ok || containsFold(w.ct.val, "name") || containsFold(w.cd.val, "name") || w.inDigest && w.ct.n == 0) &&
+			!strings.HasPrefix(t, "multipart/")
+		w.junkName = name
+	}
 	return nil
 }
 
 // checkJunk runs where a header block ends (its empty line, a delimiter,
-// the end of the message): lines in it that are not fields, more than the
-// limit of them, are the body of a part whose header lacks its empty line.
-// They are a file, named as the part's fields name it, unless those make
-// it the message's own text (found from outside: a script's unnamed
-// text/plain part, its text right after its header, was refused).
+// the end of the message): what follows its first line that is not a
+// field, more than the limit of it, is the body of a part whose header
+// lacks its empty line. It is a file, named as the fields before that line
+// name it, unless those make it the message's own text (found from
+// outside: a script's unnamed text/plain part, its text right after its
+// header, was refused).
 func (w *mimeWalk) checkJunk() error {
-	if w.junk <= w.limit {
-		return nil
-	}
-	w.closeFields()
-	name, ok := attachmentName(w.header(), w.inAlt)
-	if ok || containsFold(w.ct.val, "name") || containsFold(w.cd.val, "name") || w.inDigest && w.ct.n == 0 {
-		return &errPartTooBig{name: name, size: w.limit}
+	if w.junk > w.limit && w.junkFile {
+		return &errPartTooBig{name: w.junkName, size: w.limit}
 	}
 	return nil
 }
@@ -671,6 +690,11 @@ const (
 	uuBinHex  // "(This file must be converted with BinHex 4.0)", ":...:"
 )
 
+// uuPiece is how much of a uuencoded line Thunderbird decodes at once
+// (its line buffer less the terminating NUL): each piece leads with its
+// own length.
+const uuPiece = 127
+
 // uuBegin matches the first line of a uuencoded file (POSIX uuencode:
 // "begin", the file's mode in octal, its name, which Thunderbird does not
 // require).
@@ -715,29 +739,31 @@ func (w *mimeWalk) uuLine(p []byte, start, complete bool) error {
 		}
 		return nil
 	case uuClassic:
-		if !start {
-			return nil // characters past the declared length: ignored
+		if start {
+			w.uuCol = 0
 		}
-		if whole && string(bytes.TrimRight(line, " \t")) == "end" {
+		if whole && string(bytes.TrimRight(line, " \t")) == "end" || start && len(line) > 0 && (line[0] == ' ' || line[0] == '\t') {
+			// Thunderbird's uuencode ends at "end", or at a line that
+			// begins with white space (mimeunty.cpp).
 			w.uu = uuNone
 			return nil
 		}
-		if len(line) == 0 {
-			return nil
+		// Each line leads with the length it decodes to, in the six
+		// bits of any character, which is all Thunderbird's decoder
+		// looks at (mimeenc.cpp: ((c - ' ') & 077)); what follows may
+		// be fewer characters (it pads them) or more. It decodes a
+		// line in pieces of 127 characters, each led by its own
+		// length. Found from outside: a file whose characters were
+		// shifted by 64, or written on one long line, was shown whole
+		// by Thunderbird and not counted here. (Text after a line that
+		// only looks like a file's beginning is counted too, as
+		// Thunderbird shows it.)
+		for i := (uuPiece - w.uuCol%uuPiece) % uuPiece; i < len(line); i += uuPiece {
+			if c := line[i]; c >= ' ' && c < 127 {
+				w.uuN += int64((c - ' ') & 63)
+			}
 		}
-		// Each line leads with its length, encoded; the characters
-		// that follow may be fewer (a gateway stripped trailing
-		// spaces: Thunderbird pads them) or more (a checksum): what
-		// is there must be uuencode's, or this is text again (found
-		// from outside: text after a line that only began like a file
-		// was counted as one).
-		n := int((line[0] - ' ') & 63)
-		data := line[:min(len(line), 1+(n+2)/3*4)]
-		if bytes.ContainsFunc(data, func(r rune) bool { return r < ' ' || r > '`' }) {
-			w.uu = uuNone
-			return nil
-		}
-		w.uuN += int64(n)
+		w.uuCol += len(line)
 	case uuBase64:
 		if whole && string(line) == "====" {
 			w.uu = uuNone

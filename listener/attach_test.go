@@ -161,9 +161,22 @@ func TestAttachmentCheckUnreadable(t *testing.T) {
 			"MIME-Version: 1.0\r\nContent-Type: multipart/digest; boundary=DD\r\n\r\n--DD\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n" +
 				"Subject: fwd\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=BB\r\n\r\n--BB\r\n" + pdf + "\r\n--BB--\r\n\r\n--DD--\r\n",
 			"552 5.3.4 Attachment (message/rfc822)" + tooBig},
+		// Thunderbird decodes what follows such a line as a file, up to
+		// "end" or a line that begins with white space: so is it
+		// counted (a false refusal needs more text than the limit after
+		// "begin" and three octal digits at a line's start).
 		{"long text after a line that only begins like a uuencoded file",
 			"Subject: words\r\n\r\nbegin 644 steps of the plan\r\n" + strings.Repeat("Mostly short lines of prose here, one after another.\r\n", 2000),
+			"552 5.3.4 Attachment steps of the plan" + tooBig},
+		{"long text after a line that only begins like a uuencoded file, then an indented line",
+			"Subject: words\r\n\r\nbegin 644 steps of the plan\r\n  (that was a joke)\r\n" + strings.Repeat("Mostly short lines of prose here, one after another.\r\n", 2000),
 			"250 2.6.0"},
+		{"a uuencoded file with its characters shifted by 64",
+			"Subject: old style\r\n\r\nbegin 644 big.zip\r\n" + regexp.MustCompile("[!-?]").ReplaceAllStringFunc(strings.SplitN(uuencode("big.zip", raw), "\r\n", 2)[1], func(c string) string { return string(rune(c[0] + 64)) }),
+			"552 5.3.4 Attachment big.zip" + tooBig},
+		{"a uuencoded file on one line, in pieces of 127 characters",
+			"Subject: old style\r\n\r\nbegin 644 big.zip\r\n" + onePieceLine(uuencode("big.zip", raw)) + "\r\nend\r\n",
+			"552 5.3.4 Attachment big.zip" + tooBig},
 		// Files uuencoded in the text, which clients show as
 		// attachments (found from outside).
 		{"a uuencoded file in a message that is not MIME",
@@ -276,6 +289,10 @@ func TestAttachmentCheckUnreadable(t *testing.T) {
 			"MIME-Version: 1.0\r\nContent-Type: application/pdf; name=a.pdf\r\nContent-Transfer-Encoding: base64\r\n" + b64,
 			// The Drop file has the empty line the header lacks.
 			"552 5.3.4 Attachment a.pdf" + tooBig},
+		{"a named part's lines of key:value after a line that is not a field",
+			"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=BB\r\n\r\n--BB\r\nContent-Type: text/plain; name=app.log\r\n" +
+				"Content-Disposition: attachment; filename=app.log\r\nlog start\r\n" + strings.Repeat("key000001:value of a log line\r\n", 1000) + "\r\n--BB--\r\n",
+			"552 5.3.4 Attachment app.log" + tooBig},
 		{"an unnamed text part's text right after its header",
 			"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=BB\r\n\r\n--BB\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: 7bit\r\n" +
 				strings.Repeat("Report line with words and no colon\r\n", 1000) + "\r\n--BB--\r\n",
@@ -358,6 +375,17 @@ func quotedPrintable(s string) string {
 	w := quotedprintable.NewWriter(&b)
 	w.Write([]byte(s))
 	w.Close()
+	return b.String()
+}
+
+// onePieceLine joins a uuencoded file's data lines into one line, each
+// padded to 127 characters, as Thunderbird's decoder cuts a long line.
+func onePieceLine(uu string) string {
+	lines := strings.Split(strings.TrimSuffix(uu, "\r\n"), "\r\n")
+	var b strings.Builder
+	for _, l := range lines[1 : len(lines)-2] { // not begin, "`", end
+		b.WriteString(l + strings.Repeat("`", 127-len(l)))
+	}
 	return b.String()
 }
 
