@@ -16,7 +16,8 @@ const maxHeaderLine = 64 << 10
 // Drop file, streaming:
 //
 //   - bare LF becomes CRLF (RFC 5321 section 2.3.8: lines end in CRLF);
-//     every other byte, 8-bit and NUL included, is written as received;
+//     every other byte, 8-bit and NUL included, is written as received (a
+//     CR alone too, which ends a header line all the same);
 //   - at the end of the header block it adds, as IIS did, a Message-ID when
 //     the message has none, and X-OriginalArrivalTime when absent (a message
 //     relayed through another IIS keeps its original one);
@@ -115,7 +116,15 @@ func (d *DropWriter) Write(p []byte) (int, error) {
 			p = p[len(seg):]
 			continue
 		}
-		i := bytes.IndexByte(p, '\n')
+		if k := len(d.line); k > 0 && d.line[k-1] == '\r' && p[0] != '\n' {
+			// A CR alone ended the line held: so do readers take it
+			// (Python's email, Thunderbird), and so must the header's
+			// end be found (found from outside: in a message of CR
+			// line ends, the added fields went after its last line).
+			d.headerLine(true)
+			continue
+		}
+		i := headerLineEnd(p)
 		if i < 0 {
 			d.line = append(d.line, p...)
 			p = nil
@@ -132,6 +141,21 @@ func (d *DropWriter) Write(p []byte) (int, error) {
 		return 0, d.err
 	}
 	return n, nil
+}
+
+// headerLineEnd returns the index of the byte that ends p's first line: an
+// LF, or a CR that a byte other than LF follows in p; -1 if p has none (a
+// CR last in p waits for the next byte).
+func headerLineEnd(p []byte) int {
+	for i, c := range p {
+		switch {
+		case c == '\n':
+			return i
+		case c == '\r' && i+1 < len(p) && p[i+1] != '\n':
+			return i
+		}
+	}
+	return -1
 }
 
 // headerLine classifies and writes the held line; complete is false when

@@ -48,6 +48,7 @@ func TestDropWriterCases(t *testing.T) {
 		{"a Message-ID in the body of a message without a header", "Hello\r\n\r\nMessage-ID: <m@x>\r\n",
 			"Message-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n\r\nHello\r\n\r\nMessage-ID: <m@x>\r\n", "<new@id>"},
 		{"bare CR kept", "A: 1\r\n\r\na\rb\n", "A: 1\r\nMessage-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n\r\na\rb\r\n", "<new@id>"},
+		{"CR alone ends header lines", "A: 1\rB: 2\r\rbody\rmore\r", "A: 1\rB: 2\rMessage-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n\rbody\rmore\r\n", "<new@id>"},
 		{"LF-only blank line", "A: 1\n\nbody\n", "A: 1\r\nMessage-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n\r\nbody\r\n", "<new@id>"},
 		// RFC 5322 section 4.5: field-name *WSP ":" is still a field.
 		{"space before colon", "From: a@x\r\nSubject : obs\r\nTo: b@y\r\nMessage-ID: <o@x>\r\n\r\nb",
@@ -107,7 +108,10 @@ func FuzzDropWriterInsertsOnly(f *testing.F) {
 		for k < len(norm) && k < len(whole) && norm[k] == whole[k] {
 			k++
 		}
-		k = strings.LastIndex(norm[:k], "\n") + 1
+		k = strings.LastIndexAny(norm[:k], "\r\n") + 1 // a CR alone ends a line too
+		if k > 0 && k < len(norm) && norm[k-1] == '\r' && norm[k] == '\n' {
+			k++
+		}
 		added := strings.TrimSuffix(whole, norm[k:])
 		if len(added) == len(whole) && k < len(norm) {
 			t.Fatalf("input not kept after the added fields:\nin  %q\nout %q", in, whole)
@@ -248,10 +252,10 @@ func fieldBlock(msg []byte) (hdr, rest []byte, ok bool) {
 		switch {
 		case len(line) == 0:
 			return msg[:pos], msg[pos+2:], true
-		case len(line) > maxHeaderLine/2:
+		case len(line) > maxHeaderLine/2, bytes.Contains(line, []byte("\r")): // a CR alone ends a line too
 			return nil, nil, false
 		case pos > 0 && (line[0] == ' ' || line[0] == '\t'):
-		case !fieldLine.Match(line) || bytes.HasSuffix(line, []byte("\r")):
+		case !fieldLine.Match(line):
 			return nil, nil, false
 		}
 		pos += i + 2
