@@ -227,6 +227,7 @@ type mimeWalk struct {
 	junk      int64
 	inJunk    bool
 	afterJunk bool   // such a line was read: every line after it counts
+	junkB64   bool   // and the fields before it say base64
 	junkFile  bool   // and the fields before it make the part a file
 	junkName  string // named so
 
@@ -347,7 +348,7 @@ func (w *mimeWalk) newHeader(depth int) {
 	w.inDigest, w.inAlt = false, false
 	w.ct, w.cd, w.cte = field{val: w.ct.val[:0]}, field{val: w.cd.val[:0]}, field{val: w.cte.val[:0]}
 	w.second = w.second[:0]
-	w.junk, w.inJunk, w.afterJunk = 0, false, false
+	w.junk, w.inJunk, w.afterJunk, w.junkB64 = 0, false, false, false
 }
 
 // headerLine reads one line (or piece) of a header block. RFC 5322 section
@@ -366,7 +367,7 @@ func (w *mimeWalk) headerLine(p []byte, start, complete bool) error {
 		// Python's email ends the header at a line that is not a field:
 		// all that follows is the part's body (found from outside: a
 		// named log file of "key:value" lines after such a line).
-		w.junk += int64(len(p))
+		w.junk += w.junkBytes(p)
 	}
 	if !start {
 		if w.inJunk {
@@ -433,7 +434,8 @@ func (w *mimeWalk) headerLine(p []byte, start, complete bool) error {
 func (w *mimeWalk) addJunk(p []byte) error {
 	w.inJunk = true
 	if !w.afterJunk {
-		w.junk += int64(len(p))
+		w.junkB64 = asciiEqualFold(bytes.TrimSpace(w.cte.val), "base64")
+		w.junk += w.junkBytes(p)
 		w.afterJunk = true
 		// Such a reader knows only the fields before it: they say
 		// whether what follows is a file (not a multipart's parts,
@@ -445,6 +447,23 @@ func (w *mimeWalk) addJunk(p []byte) error {
 		w.junkName = name
 	}
 	return nil
+}
+
+// junkBytes is what p adds to a header's body read as Python's email
+// reads it: its bytes, or its base64 characters decoded when the fields
+// before say base64 (found from outside: a 50,000-byte PDF so written was
+// counted as its 67 KB of base64, and refused at 64 KB).
+func (w *mimeWalk) junkBytes(p []byte) int64 {
+	if !w.junkB64 {
+		return int64(len(p))
+	}
+	var n int64
+	for _, c := range p {
+		if isBase64(c) {
+			n++
+		}
+	}
+	return n * 6 / 8
 }
 
 // checkJunk runs where a header block ends (its empty line, a delimiter,
@@ -750,20 +769,39 @@ func (w *mimeWalk) uuLine(p []byte, start, complete bool) error {
 		}
 		// Each line leads with the length it decodes to, in the six
 		// bits of any character, which is all Thunderbird's decoder
-		// looks at (mimeenc.cpp: ((c - ' ') & 077)); what follows may
-		// be fewer characters (it pads them) or more. It decodes a
-		// line in pieces of 127 characters, each led by its own
+		// looks at (mimeenc.cpp: ((c - ' ') & 077)), and it decodes a
+		// long line in pieces of 127 characters, each led by its own
 		// length. Found from outside: a file whose characters were
 		// shifted by 64, or written on one long line, was shown whole
-		// by Thunderbird and not counted here. (Text after a line that
-		// only looks like a file's beginning is counted too, as
-		// Thunderbird shows it.)
-		for i := (uuPiece - w.uuCol%uuPiece) % uuPiece; i < len(line); i += uuPiece {
-			if c := line[i]; c >= ' ' && c < 127 {
-				w.uuN += int64((c - ' ') & 63)
+		// by Thunderbird and not counted here.
+		if !whole || len(line) > uuPiece {
+			for i := (uuPiece - w.uuCol%uuPiece) % uuPiece; i < len(line); i += uuPiece {
+				if c := line[i]; c >= ' ' && c < 127 {
+					w.uuN += int64((c - ' ') & 63)
+				}
 			}
+			w.uuCol += len(line)
+			break
 		}
-		w.uuCol += len(line)
+		if len(line) == 0 {
+			return nil
+		}
+		// A line as long as its length says, give or take a checksum
+		// character or two, whatever its characters; a shorter one
+		// only of uuencode's characters (a gateway stripped trailing
+		// spaces: Thunderbird pads them). Any other line is text
+		// again, and ends the file (found from outside: prose or a
+		// log after a line that only looked like a file's beginning
+		// was counted as one).
+		n := int((line[0] - ' ') & 63)
+		switch want := 1 + (n+2)/3*4; {
+		case len(line) >= want && len(line) <= want+2:
+		case len(line) < want && !bytes.ContainsFunc(line, func(r rune) bool { return r < ' ' || r > '`' }):
+		default:
+			w.uu = uuNone
+			return nil
+		}
+		w.uuN += int64(n)
 	case uuBase64:
 		if whole && string(line) == "====" {
 			w.uu = uuNone

@@ -161,13 +161,15 @@ func TestAttachmentCheckUnreadable(t *testing.T) {
 			"MIME-Version: 1.0\r\nContent-Type: multipart/digest; boundary=DD\r\n\r\n--DD\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n" +
 				"Subject: fwd\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=BB\r\n\r\n--BB\r\n" + pdf + "\r\n--BB--\r\n\r\n--DD--\r\n",
 			"552 5.3.4 Attachment (message/rfc822)" + tooBig},
-		// Thunderbird decodes what follows such a line as a file, up to
-		// "end" or a line that begins with white space: so is it
-		// counted (a false refusal needs more text than the limit after
-		// "begin" and three octal digits at a line's start).
+		// Text after a line that only looks like a file's beginning is
+		// text: a line not as long as its first character says ends the
+		// file (found from outside, both ways).
 		{"long text after a line that only begins like a uuencoded file",
 			"Subject: words\r\n\r\nbegin 644 steps of the plan\r\n" + strings.Repeat("Mostly short lines of prose here, one after another.\r\n", 2000),
-			"552 5.3.4 Attachment steps of the plan" + tooBig},
+			"250 2.6.0"},
+		{"a log after a line that only begins like a uuencoded file",
+			"Subject: words\r\n\r\ncat <<EOF\r\nbegin 644 $name\r\nEOF\r\n" + strings.Repeat("INFO 2026-11-30 12:00:00 build step finished without errors, moving on to the next one\r\n", 2000),
+			"250 2.6.0"},
 		{"long text after a line that only begins like a uuencoded file, then an indented line",
 			"Subject: words\r\n\r\nbegin 644 steps of the plan\r\n  (that was a joke)\r\n" + strings.Repeat("Mostly short lines of prose here, one after another.\r\n", 2000),
 			"250 2.6.0"},
@@ -296,6 +298,10 @@ func TestAttachmentCheckUnreadable(t *testing.T) {
 		{"an unnamed text part's text right after its header",
 			"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=BB\r\n\r\n--BB\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: 7bit\r\n" +
 				strings.Repeat("Report line with words and no colon\r\n", 1000) + "\r\n--BB--\r\n",
+			"250 2.6.0"},
+		{"a part's base64 under the limit right after its fields",
+			"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=BB\r\n\r\n--BB\r\nContent-Type: text/plain\r\n\r\nhi\r\n--BB\r\n" +
+				"Content-Type: application/pdf; name=a.pdf\r\nContent-Transfer-Encoding: base64\r\n" + wrap76(base64.StdEncoding.EncodeToString(raw[:14<<10])) + "\r\n--BB--\r\n",
 			"250 2.6.0"},
 		{"a few lines that are not fields in a part's header",
 			"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=BB\r\n\r\n--BB\r\nContent-Type: text/plain\r\nnot a field\r\n" +
