@@ -442,7 +442,7 @@ func (w *mimeWalk) addJunk(p []byte) error {
 		// which are walked as they come).
 		name, ok := attachmentName(w.header(), w.inAlt)
 		t, _ := leadingToken(w.ct.val)
-		w.junkFile = (ok || containsFold(w.ct.val, "name") || containsFold(w.cd.val, "name") || w.inDigest && w.ct.n == 0) &&
+		w.junkFile = (ok || w.mentionsName() || w.inDigest && w.ct.n == 0) &&
 			!strings.HasPrefix(t, "multipart/")
 		w.junkName = name
 	}
@@ -613,7 +613,7 @@ func (w *mimeWalk) endHeader() {
 		w.leaf(true, "(message/rfc822)")
 	default:
 		name, ok := attachmentName(w.header(), w.inAlt)
-		if !ok && (containsFold(w.ct.val, "name") || containsFold(w.cd.val, "name")) {
+		if !ok && w.mentionsName() {
 			// A name parameter that mime.ParseMediaType drops without an
 			// error (RFC 2231 written wrongly: "filename*=big.txt", a
 			// continuation without its first piece) leaves the part
@@ -654,7 +654,7 @@ func (w *mimeWalk) plainText() bool {
 			return false
 		}
 	}
-	return !containsFold(w.ct.val, "name") && !containsFold(w.cd.val, "name")
+	return !w.mentionsName()
 }
 
 // leadingToken returns a field's value before its parameters, lower-cased,
@@ -666,6 +666,14 @@ func leadingToken(v []byte) (string, bool) {
 	}
 	t, _, err := mime.ParseMediaType(string(bytes.TrimSpace(v)))
 	return t, err == nil && t != ""
+}
+
+// mentionsName reports whether the part's Content-Type or
+// Content-Disposition holds "name" anywhere, in any case: a name or
+// filename parameter in any spelling a lenient client reads, whether or
+// not it parses.
+func (w *mimeWalk) mentionsName() bool {
+	return containsFold(w.ct.val, "name") || containsFold(w.cd.val, "name")
 }
 
 // containsFold reports whether s holds the lower-case ASCII word sub,
