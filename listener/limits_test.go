@@ -447,8 +447,8 @@ func TestPostmasterWithoutDomain(t *testing.T) {
 		{"RCPT TO:<postmaster>", "250 2.1.5 postmaster@mail.example.com"},
 		{"rcpt to: <PostMaster>", "250 2.1.5 PostMaster@mail.example.com"},
 		{"RCPT  TO:<postmaster>", "250 2.1.5 postmaster@mail.example.com"}, // go-smtp skips the blanks
-		{"RCPT TO:<postmaster", "501 5.5.2"},
-		{"RCPT TO:<postmasters>", "501 5.5.2"},
+		{"RCPT TO:<postmaster", "501 5.1.3 Bad recipient address syntax"},
+		{"RCPT TO:<postmasters>", "501 5.1.3 Bad recipient address syntax"},
 	} {
 		if got := c.cmd(tc.line); !strings.HasPrefix(got, tc.want) {
 			t.Errorf("%q: %q, want %q", tc.line, got, tc.want)
@@ -1161,5 +1161,29 @@ func TestShutdownTimeoutWhileStoring(t *testing.T) {
 				t.Fatalf("Drop holds %v, want the message once", n)
 			}
 		})
+	}
+}
+
+// An address that does not parse gets the address's enhanced code (RFC
+// 3463: 5.1.7 sender, 5.1.3 recipient), a command without FROM: or TO:
+// the syntax one (found from outside: "Was expecting RCPT arg syntax" for
+// RCPT TO:<>).
+func TestAddressSyntaxReplies(t *testing.T) {
+	for _, tc := range []struct{ mail, line, want string }{
+		{"", "MAIL FROM:<postmaster>", "501 5.1.7 Bad sender address syntax"},
+		{"", "MAIL <a@x.test>", "501 5.5.2"},
+		{"MAIL FROM:<a@x.test>", "RCPT TO:<>", "501 5.1.3 Bad recipient address syntax"},
+		{"MAIL FROM:<a@x.test>", "RCPT TO:<foo>", "501 5.1.3 Bad recipient address syntax"},
+		{"MAIL FROM:<a@x.test>", "RCPT <b@y.test>", "501 5.5.2"},
+	} {
+		ts := startServer(t, testConfig())
+		c := dial(t, ts.addr)
+		c.hello()
+		if tc.mail != "" {
+			c.expect(tc.mail, "250")
+		}
+		if got := c.cmd(tc.line); !strings.HasPrefix(got, tc.want) {
+			t.Errorf("%q: %q, want %q", tc.line, got, tc.want)
+		}
 	}
 }

@@ -335,7 +335,9 @@ func (c *Conn) handleMail(arg string) {
 	p := parser{s: strings.TrimSpace(arg)}
 	from, err := p.parseReversePath()
 	if err != nil {
-		c.writeResponse(501, EnhancedCode{5, 5, 2}, "Was expecting MAIL arg syntax of FROM:<address>")
+		// mailbridge patch: the command is right, its address is not
+		// (RFC 3463: X.1.7, bad sender's mailbox address syntax).
+		c.writeResponse(501, EnhancedCode{5, 1, 7}, "Bad sender address syntax")
 		return
 	}
 	args, err := parseArgs(p.s)
@@ -689,7 +691,9 @@ func (c *Conn) handleRcpt(arg string) {
 	p := parser{s: strings.TrimSpace(arg)}
 	recipient, err := p.parsePath()
 	if err != nil {
-		c.writeResponse(501, EnhancedCode{5, 5, 2}, "Was expecting RCPT arg syntax of TO:<address>")
+		// mailbridge patch: the command is right, its address is not
+		// (RFC 3463: X.1.3, bad destination mailbox address syntax).
+		c.writeResponse(501, EnhancedCode{5, 1, 3}, "Bad recipient address syntax")
 		return
 	}
 
