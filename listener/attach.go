@@ -243,10 +243,11 @@ type mimeWalk struct {
 	// A uuencoded file in a text part being read (uuLine): its kind
 	// (uuNone when none), name and decoded bytes so far (base64
 	// characters for uuBase64).
-	uu     int
-	uuName string
-	uuN    int64
-	uuCol  int // uuClassic: where in its line the piece read begins
+	uu       int
+	uuName   string
+	uuN      int64
+	uuCol    int  // uuClassic: where in its line the piece read begins
+	uuBroken bool // uuClassic: text broke the file; only uuencode's own lines count
 	// The text of a base64 or quoted-printable text part, decoded for
 	// uuLine: the line being decoded, whether a piece of it went to
 	// uuLine already (it outgrew readBuffer), and base64's bits not yet
@@ -750,7 +751,7 @@ func (w *mimeWalk) uuLine(p []byte, start, complete bool) error {
 		}
 		switch m := uuBegin.FindSubmatch(line); {
 		case m != nil:
-			w.uu, w.uuN = uuClassic, 0
+			w.uu, w.uuN, w.uuBroken = uuClassic, 0, false
 			if len(m[1]) > 0 {
 				w.uu = uuBase64
 			}
@@ -769,6 +770,11 @@ func (w *mimeWalk) uuLine(p []byte, start, complete bool) error {
 		if start {
 			w.uuCol = 0
 		}
+		if whole && uuBegin.Match(line) {
+			// A new file, the last one ended without its "end".
+			w.uu = uuNone
+			return w.uuLine(p, start, complete)
+		}
 		if whole && string(bytes.TrimRight(line, " \t")) == "end" || start && len(line) > 0 && (line[0] == ' ' || line[0] == '\t') {
 			// Thunderbird's uuencode ends at "end", or at a line that
 			// begins with white space (mimeunty.cpp).
@@ -783,6 +789,9 @@ func (w *mimeWalk) uuLine(p []byte, start, complete bool) error {
 		// shifted by 64, or written on one long line, was shown whole
 		// by Thunderbird and not counted here.
 		if !whole || len(line) > uuPiece {
+			if w.uuBroken {
+				return nil // a long line of the text
+			}
 			for i := (uuPiece - w.uuCol%uuPiece) % uuPiece; i < len(line); i += uuPiece {
 				if c := line[i]; c >= ' ' && c < 127 {
 					w.uuN += int64((c - ' ') & 63)
@@ -797,16 +806,21 @@ func (w *mimeWalk) uuLine(p []byte, start, complete bool) error {
 		// A line as long as its length says, give or take a checksum
 		// character or two, whatever its characters; a shorter one
 		// only of uuencode's characters (a gateway stripped trailing
-		// spaces: Thunderbird pads them). Any other line is text
-		// again, and ends the file (found from outside: prose or a
-		// log after a line that only looked like a file's beginning
-		// was counted as one).
+		// spaces: Thunderbird pads them). Any other line is text, and
+		// is not counted (found from outside: prose or a log after a
+		// line that only looked like a file's beginning was counted as
+		// one); after it, only lines of uuencode's characters alone
+		// count, as a lenient decoder that skips text lines would
+		// still find them (found from outside: a file with a line of
+		// text after every hundred was measured a hundred lines at a
+		// time).
 		n := int((line[0] - ' ') & 63)
+		inRange := !bytes.ContainsFunc(line, func(r rune) bool { return r < ' ' || r > '`' })
 		switch want := 1 + (n+2)/3*4; {
-		case len(line) >= want && len(line) <= want+2:
-		case len(line) < want && !bytes.ContainsFunc(line, func(r rune) bool { return r < ' ' || r > '`' }):
-		default:
-			w.uu = uuNone
+		case len(line) > want+2 || len(line) < want && !inRange:
+			w.uuBroken = true
+			return nil
+		case w.uuBroken && !inRange:
 			return nil
 		}
 		w.uuN += int64(n)
