@@ -147,15 +147,22 @@ func (d *DropWriter) Write(p []byte) (int, error) {
 // LF, or a CR that a byte other than LF follows in p; -1 if p has none (a
 // CR last in p waits for the next byte).
 func headerLineEnd(p []byte) int {
-	for i, c := range p {
-		switch {
-		case c == '\n':
-			return i
-		case c == '\r' && i+1 < len(p) && p[i+1] != '\n':
+	// IndexByte, not a loop over every byte: every message's header
+	// passes here.
+	lf := bytes.IndexByte(p, '\n')
+	end := lf
+	if end < 0 {
+		end = len(p)
+	}
+	for i := 0; ; i++ {
+		j := bytes.IndexByte(p[i:end], '\r')
+		if j < 0 {
+			return lf
+		}
+		if i += j; i+1 < len(p) && p[i+1] != '\n' {
 			return i
 		}
 	}
-	return -1
 }
 
 // headerLine classifies and writes the held line; complete is false when

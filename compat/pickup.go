@@ -117,17 +117,13 @@ func parseHead(m *PickupMessage, data []byte, opt PickupOptions) error {
 	if hasFrom || len(to) > 0 {
 		m.EnvelopeInFile = true
 	}
-	var hdr []HeaderField
-	needHeaders := !hasFrom || len(to) == 0
-	{
-		var err error
-		// Line numbers in errors count from the top of the file: the
-		// envelope block's lines come first (the line ends were made
-		// CRLF and unstuffing removes no line, so they are the file's).
-		hdr, err = parseHeader(rest, 1+bytes.Count(data[:len(data)-len(rest)], []byte("\r\n")))
-		if err != nil && needHeaders {
-			return err
-		}
+	// Line numbers in errors count from the top of the file: the
+	// envelope block's lines come first (the line ends were made CRLF and
+	// unstuffing removes no line, so they are the file's). A malformed
+	// header matters only where the envelope comes from it.
+	hdr, hdrErr := parseHeader(rest, 1+bytes.Count(data[:len(data)-len(rest)], []byte("\r\n")))
+	if hdrErr != nil && (!hasFrom || len(to) == 0) {
+		return hdrErr
 	}
 	if hasFrom {
 		a, err := envelopeAddr(from, opt.DefaultDomain)

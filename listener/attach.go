@@ -349,7 +349,7 @@ func (w *mimeWalk) newHeader(depth int) {
 	w.inDigest, w.inAlt = false, false
 	w.ct, w.cd, w.cte = field{val: w.ct.val[:0]}, field{val: w.cd.val[:0]}, field{val: w.cte.val[:0]}
 	w.second = w.second[:0]
-	w.junk, w.inJunk, w.afterJunk, w.junkB64 = 0, false, false, false
+	w.junk, w.inJunk, w.afterJunk, w.junkB64, w.junkFile, w.junkName = 0, false, false, false, false, ""
 }
 
 // headerLine reads one line (or piece) of a header block. RFC 5322 section
@@ -441,10 +441,9 @@ func (w *mimeWalk) addJunk(p []byte) error {
 		// Such a reader knows only the fields before it: they say
 		// whether what follows is a file (not a multipart's parts,
 		// which are walked as they come).
-		name, ok := attachmentName(w.header(), w.inAlt)
+		file, name := w.file()
 		t, _ := leadingToken(w.ct.val)
-		w.junkFile = (ok || w.mentionsName() || w.inDigest && w.ct.n == 0) &&
-			!strings.HasPrefix(t, "multipart/")
+		w.junkFile = (file || w.digestMessage()) && !strings.HasPrefix(t, "multipart/")
 		w.junkName = name
 	}
 	return nil
@@ -557,7 +556,7 @@ func (w *mimeWalk) endHeader() {
 	}
 	t, params, err := mime.ParseMediaType(ct)
 	t = strings.ToLower(t)
-	if w.inDigest && len(bytes.TrimSpace(w.ct.val)) == 0 {
+	if w.digestMessage() {
 		// A digest's part without a type is a message (found from
 		// outside: taken for text, a forwarded message's attachment
 		// inside it went unmeasured).
@@ -607,26 +606,39 @@ func (w *mimeWalk) endHeader() {
 		// message/global): the body is a whole message. (Encoded in
 		// base64 against section 5.2.1, it is measured as a file.)
 		w.newHeader(w.depth + 1)
-	case w.inDigest && len(bytes.TrimSpace(w.ct.val)) == 0:
+	case w.digestMessage():
 		// A message (the digest's default) encoded against RFC 2046
 		// section 5.2.1: measured whole, as a message/rfc822 part so
 		// encoded is (found from outside: taken for text).
 		w.leaf(true, "(message/rfc822)")
 	default:
-		name, ok := attachmentName(w.header(), w.inAlt)
-		if !ok && w.mentionsName() {
-			// A name parameter that mime.ParseMediaType drops without an
-			// error (RFC 2231 written wrongly: "filename*=big.txt", a
-			// continuation without its first piece) leaves the part
-			// unnamed here, where lenient clients (Python's email) name
-			// it: found from outside, such a text file passed the limit.
-			ok = true
-			if m := looseName.FindSubmatch(bytes.Join([][]byte{w.cd.val, w.ct.val}, []byte(";"))); m != nil {
-				name = partName(string(m[1]), name)
-			}
-		}
-		w.leaf(ok, name)
+		w.leaf(w.file())
 	}
+}
+
+// file tells whether the part whose fields were read is a file (an
+// attachment, see attachmentName) and names it. A name parameter that
+// mime.ParseMediaType drops without an error (RFC 2231 written wrongly:
+// "filename*=big.txt", a continuation without its first piece) leaves the
+// part unnamed there, where lenient clients (Python's email) name it: found
+// from outside, such a text file passed the limit. A part whose fields
+// mention a name is a file, named as written.
+func (w *mimeWalk) file() (measure bool, name string) {
+	name, ok := attachmentName(w.header(), w.inAlt)
+	if !ok && w.mentionsName() {
+		ok = true
+		if m := looseName.FindSubmatch(bytes.Join([][]byte{w.cd.val, w.ct.val}, []byte(";"))); m != nil {
+			name = partName(string(m[1]), name)
+		}
+	}
+	return ok, name
+}
+
+// digestMessage reports whether the part whose fields were read is a
+// multipart/digest's part without a type: a message (RFC 2046 section
+// 5.1.5), not text.
+func (w *mimeWalk) digestMessage() bool {
+	return w.inDigest && len(bytes.TrimSpace(w.ct.val)) == 0
 }
 
 // looseName finds the value of a name or filename parameter however it is
@@ -641,7 +653,7 @@ var looseName = regexp.MustCompile(`(?i)name\*?[0-9]*\*?\s*=\s*"?(?:[^"';]*'[^"'
 // name or filename parameter (RFC 2231 continuations included) a lenient
 // client might read is missed. Anything else in doubt is measured.
 func (w *mimeWalk) plainText() bool {
-	if w.inDigest && len(bytes.TrimSpace(w.ct.val)) == 0 {
+	if w.digestMessage() {
 		return false // a message (RFC 2046 section 5.1.5)
 	}
 	if w.ct.n > 0 {

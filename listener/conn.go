@@ -420,12 +420,19 @@ func (c *conn) chunkTooBig() error {
 // hugeChunk reports whether BDAT's argument arg is well formed but sizes
 // a chunk of 4 GiB or more, which go-smtp takes for a malformed size.
 func hugeChunk(arg string) bool {
+	size, _, ok := bdatArgs(arg)
+	_, err := strconv.ParseUint(size, 10, 32)
+	return ok && errors.Is(err, strconv.ErrRange) // digits, past 32 bits
+}
+
+// bdatArgs splits BDAT's argument as go-smtp does: a size, then LAST or
+// nothing; ok is false for any other shape.
+func bdatArgs(arg string) (size string, last, ok bool) {
 	args := strings.Fields(arg)
 	if len(args) == 0 || len(args) > 2 || len(args) == 2 && !strings.EqualFold(args[1], "LAST") {
-		return false
+		return "", false, false
 	}
-	_, err := strconv.ParseUint(args[0], 10, 32)
-	return errors.Is(err, strconv.ErrRange) && strings.Trim(args[0], "0123456789") == ""
+	return args[0], len(args) == 2, true
 }
 
 // body returns a reader for the message after a 354 reply, or nil where
@@ -659,18 +666,9 @@ func smtpCommand(line []byte) (verb, arg string) {
 // yet) or its size (over max_message_size): RFC 3030 section 2 has the
 // server read and discard the chunk of a failed BDAT.
 func bdatChunk(arg string) (size int64, last, ok bool) {
-	args := strings.Fields(arg)
-	if len(args) == 0 || len(args) > 2 {
-		return 0, false, false
-	}
-	if len(args) == 2 {
-		if !strings.EqualFold(args[1], "LAST") {
-			return 0, false, false
-		}
-		last = true
-	}
-	n, err := strconv.ParseUint(args[0], 10, 32)
-	if err != nil {
+	s, last, ok := bdatArgs(arg)
+	n, err := strconv.ParseUint(s, 10, 32)
+	if !ok || err != nil {
 		return 0, false, false
 	}
 	return int64(n), last, true

@@ -456,17 +456,9 @@ func check(cfg *config.Config, stdout, stderr io.Writer, cfgProblems config.Erro
 		}
 	}
 	inbound := !skip("the ports and the certificate", "inbound")
-	if !inbound {
-	} else if l, err := net.Listen("tcp", cfg.Addr()); err != nil {
-		fail("inbound port %s: %v", cfg.Addr(), explainListen(err, cfg.Inbound.Port, "port"))
-	} else {
-		l.Close()
-	}
-	if inbound && cfg.Inbound.TLSPort != 0 {
-		if l, err := net.Listen("tcp", cfg.TLSAddr()); err != nil {
-			fail("inbound tls_port %s: %v", cfg.TLSAddr(), explainListen(err, cfg.Inbound.TLSPort, "tls_port"))
-		} else {
-			l.Close()
+	if inbound {
+		for _, p := range takenPorts(cfg) {
+			fail("inbound %s %s: %v", p.key, p.addr, p.err)
 		}
 	}
 	if inbound && cfg.Inbound.TLSEnabled() {
@@ -511,10 +503,9 @@ func check(cfg *config.Config, stdout, stderr io.Writer, cfgProblems config.Erro
 		}
 	}
 	outbound := !skip("the Outbound Server's settings", "outbound")
-	if o := cfg.Outbound; !outbound {
-	} else if o.Server == "" {
+	if o := cfg.Outbound; outbound && o.Server == "" {
 		fmt.Fprintln(stdout, "note: no [outbound] server: Pickup files are queued but not sent")
-	} else {
+	} else if outbound {
 		auth := "no AUTH"
 		if o.Username != "" {
 			auth = fmt.Sprintf("AUTH as %q", o.Username)
@@ -547,10 +538,9 @@ func check(cfg *config.Config, stdout, stderr io.Writer, cfgProblems config.Erro
 			fmt.Fprintln(stdout, "warning: "+w)
 		}
 	}
-	if msg, warn := hostnameNotice(cfg); !ok("hostname") {
-	} else if warn {
+	if msg, warn := hostnameNotice(cfg); ok("hostname") && warn {
 		fmt.Fprintln(stdout, "warning: "+msg)
-	} else if msg != "" {
+	} else if ok("hostname") && msg != "" {
 		fmt.Fprintln(stdout, "note: "+msg)
 	}
 	// The warning is about the smart host's certificate: without
@@ -578,6 +568,33 @@ func check(cfg *config.Config, stdout, stderr io.Writer, cfgProblems config.Erro
 	}
 	fmt.Fprintln(stdout, "ok: no problems found")
 	return 0
+}
+
+// portProblem is an inbound port that another program holds.
+type portProblem struct {
+	key, addr string // "port" or "tls_port", and the address tried
+	err       error  // why, and what holds it (explainListen)
+}
+
+// takenPorts tries the inbound ports cfg listens on (check, and service
+// status for a stopped service) and returns those taken.
+func takenPorts(cfg *config.Config) []portProblem {
+	var taken []portProblem
+	for _, p := range []struct {
+		key, addr string
+		port      int
+	}{{"port", cfg.Addr(), cfg.Inbound.Port}, {"tls_port", cfg.TLSAddr(), cfg.Inbound.TLSPort}} {
+		if p.port == 0 {
+			continue
+		}
+		l, err := net.Listen("tcp", p.addr)
+		if err != nil {
+			taken = append(taken, portProblem{p.key, p.addr, explainListen(err, p.port, p.key)})
+			continue
+		}
+		l.Close()
+	}
+	return taken
 }
 
 // openRelayWarning is check's warning for a relay_from that holds every

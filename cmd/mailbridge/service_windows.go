@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -514,18 +513,8 @@ func serviceStatus(name string, stdout io.Writer) error {
 		// A port another program holds stops the next start as surely
 		// as a bad key (found from outside: status said nothing, and
 		// start failed).
-		for _, p := range []struct {
-			addr, key string
-			port      int
-		}{{cfg.Addr(), "port", cfg.Inbound.Port}, {cfg.TLSAddr(), "tls_port", cfg.Inbound.TLSPort}} {
-			if p.port == 0 {
-				continue
-			}
-			if l, err := net.Listen("tcp", p.addr); err != nil {
-				fmt.Fprintf(stdout, "warning:  the service cannot start while %s %s is taken: %v\n", p.key, p.addr, explainListen(err, p.port, p.key))
-			} else {
-				l.Close()
-			}
+		for _, p := range takenPorts(cfg) {
+			fmt.Fprintf(stdout, "warning:  the service cannot start while %s %s is taken: %v\n", p.key, p.addr, p.err)
 		}
 	}
 	return nil
