@@ -71,7 +71,8 @@ func TestCheckListsListenersAndNames(t *testing.T) {
 			"  names:   (none: clients that check names will refuse this certificate; reissue it with this server's name as a DNS name)\n"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			port, tlsPort := testtool.FreePort(t), testtool.FreePort(t)
+			ports := testtool.FreePorts(t, 2)
+			port, tlsPort := ports[0], ports[1]
 			conf := writeTLSConfig(t, port, tlsPort, func(p string) { tt.pfx(t, p) })
 			code, out, errs := runCmd(t, "check", "--config", conf)
 			if code != 0 {

@@ -30,10 +30,11 @@ func TestRunStartsWithExpiredCertificate(t *testing.T) {
 	pfx := filepath.Join(dir, "cert.pfx")
 	expired := time.Now().Add(-24 * time.Hour)
 	pki.PFXValid(t, pfx, "pw", expired.Add(-48*time.Hour), expired, "old.mb.test")
-	tlsPort := testtool.FreePort(t)
+	ports := testtool.FreePorts(t, 2)
+	tlsPort := ports[1]
 	conf := filepath.Join(dir, "mailbridge.toml")
 	text := fmt.Sprintf("hostname = \"old.mb.test\"\n[mailroot]\nroot = %q\n[inbound]\nbind = \"127.0.0.1\"\nport = %d\ntls = \"starttls\"\ntls_port = %d\npfx_path = 'cert.pfx'\npfx_password = \"pw\"\n",
-		filepath.Join(dir, "mailroot"), testtool.FreePort(t), tlsPort)
+		filepath.Join(dir, "mailroot"), ports[0], tlsPort)
 	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -96,6 +96,23 @@ func FreePort(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
+// FreePorts returns n different TCP ports on 127.0.0.1 that were free a
+// moment ago: held together while chosen, so that none is given twice
+// (found by CI: two FreePort calls in a row can return the same port).
+func FreePorts(t testing.TB, n int) []int {
+	t.Helper()
+	ports := make([]int, n)
+	for i := range ports {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		ports[i] = l.Addr().(*net.TCPAddr).Port
+	}
+	return ports
+}
+
 // StartReady starts the outside program name with args, its standard error
 // the test's, and waits until it prints the line "ready" on its standard
 // output (the test servers in testdata do once they listen). The program
