@@ -53,6 +53,7 @@ type Config struct {
 	File string
 
 	secrets secretRefs
+	lines   map[string]int // dotted key -> its line in File, for FolderProblem
 }
 
 // secretRefs are where secrets come from, kept only while loading.

@@ -1270,3 +1270,48 @@ func TestFloatShownAndDuplicateAdvice(t *testing.T) {
 		t.Errorf("got %v", err)
 	}
 }
+
+// defaultRoot is the default mail root of a file in dir.
+func defaultRoot(dir string) string {
+	if r := Default().Mailroot.Root; !filepath.IsAbs(r) {
+		return filepath.Join(dir, r)
+	}
+	return Default().Mailroot.Root
+}
+
+// FolderProblem names the key that gave a folder its path, with its line:
+// the folder's own, or else mailroot.root, set or the default.
+func TestFolderProblem(t *testing.T) {
+	dir := testdir.New(t)
+	path := filepath.Join(dir, "mailbridge.toml")
+	for _, tc := range []struct {
+		name, data, folder, want string
+	}{
+		{"own key", "[mailroot]\nroot = 'mr'\ndrop = 'd'\n", "Drop",
+			path + `:3: mailroot.drop = "` + filepath.Join(dir, "d") + `": the Drop folder: gone`},
+		{"root's key", "hostname = \"mx.test\"\n[mailroot]\nroot = 'mr'\ndrop = 'd'\n", "Pickup",
+			path + `:3: mailroot.root = "` + filepath.Join(dir, "mr") + `": the Pickup folder ` + filepath.Join(dir, "mr", "Pickup") + `: gone`},
+		{"root not written", "[mailroot]\nqueue = 'q'\n", "SortTemp",
+			path + `: mailroot.root = ` + strconv.Quote(defaultRoot(dir)) + ` (not set: the default): the SortTemp folder `},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := os.WriteFile(path, []byte(tc.data), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			c, err := Load(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.FolderProblem(tc.folder, "gone").String(); !strings.HasPrefix(got, tc.want) {
+				t.Errorf("got  %s\nwant %s", got, tc.want)
+			}
+		})
+	}
+	c, err := Load("")
+	if err != nil {
+		t.Skipf("the built-in defaults do not load on this machine: %v", err)
+	}
+	if got, want := c.FolderProblem("Drop", "gone").String(), "built-in default: mailroot.root = "; !strings.HasPrefix(got, want) || strings.Contains(got, "not set") {
+		t.Errorf("got %s, want it to start %q", got, want)
+	}
+}

@@ -65,6 +65,36 @@ func (p Problem) String() string {
 	return b.String()
 }
 
+// FolderProblem is a Problem about the mail root folder name ("Pickup",
+// "Drop", "Queue", "Badmail" or "SortTemp") that only shows once the
+// folder is used, such as one that cannot be created: msg says what is
+// wrong. It names the key that gave the folder its path, the folder's
+// own or else mailroot.root, with that key's line, as every problem
+// Load finds does (found from outside: check said only "Drop folder
+// D:\x: not writable", and the administrator had to find the key).
+func (c *Config) FolderProblem(name, msg string) Problem {
+	m := c.Mailroot
+	key := "mailroot." + strings.ToLower(name)
+	path := map[string]string{"pickup": m.Pickup, "drop": m.Drop, "queue": m.Queue, "badmail": m.Badmail, "sorttemp": m.SortTemp}[strings.ToLower(name)]
+	if c.lines[key] == 0 {
+		// Not set on its own line: the folder is mailroot.root's.
+		return c.KeyProblem("mailroot.root", m.Root, "the "+name+" folder "+path+": "+msg)
+	}
+	return c.KeyProblem(key, path, "the "+name+" folder: "+msg)
+}
+
+// KeyProblem is a Problem about the value of key (dotted: "log.file")
+// that only shows once it is used, such as a file that cannot be
+// created: it names the file and the line that set the key, or says
+// that the value is the default.
+func (c *Config) KeyProblem(key string, value any, msg string) Problem {
+	p := Problem{File: c.File, Key: key, Line: c.lines[key], Value: show(value), Msg: msg}
+	if p.Line == 0 && c.File != "" {
+		p.Value += " (not set: the default)"
+	}
+	return p
+}
+
 // Errors lists every problem found in one file; Load returns it as its error.
 type Errors []Problem
 
@@ -184,6 +214,7 @@ func parse(name, base string, data []byte, machine string) (*Config, error) {
 		l.machineName(c.Hostname)
 	}
 	c.resolveFolders(base)
+	c.lines = l.lines
 	pfxPassword := l.secret("inbound.pfx_password", &c.Inbound.PFXPassword, c.secrets.pfxFile, c.secrets.pfxEnv, base)
 	l.secret("outbound.password", &c.Outbound.Password, c.secrets.passwordFile, c.secrets.passwordEnv, base)
 	if c.Pickup.DefaultDomain == "" {

@@ -146,7 +146,7 @@ func TestCheck(t *testing.T) {
 		defer exec.Command(chattr, "-i", drop).Run()
 		cfg := writeConfig(t, dir, filepath.Join(dir, "root"), testtool.FreePort(t), options{})
 		_, errOut, code := mailbridge(t, "check", "--config", cfg)
-		if code != 1 || !strings.Contains(errOut, "problem: Drop folder "+drop+": not writable") {
+		if code != 1 || !strings.Contains(errOut, "mailroot.root = \""+filepath.Join(dir, "root")+"\": the Drop folder "+drop+": not writable") {
 			t.Errorf("exit %d, stderr:\n%s", code, errOut)
 		}
 	})
@@ -167,7 +167,7 @@ func TestCheck(t *testing.T) {
 		if n := strings.Count(errOut, "problem: "); n != 6 || !strings.Contains(errOut, "6 problem(s) found") {
 			t.Errorf("%d problems reported, want 6:\n%s", n, errOut)
 		}
-		if !strings.Contains(errOut, "Drop folder "+filepath.Join(file, "root", "Drop")+": cannot be created") {
+		if !strings.Contains(errOut, "the Drop folder "+filepath.Join(file, "root", "Drop")+": cannot be created") {
 			t.Errorf("stderr does not name the Drop folder:\n%s", errOut)
 		}
 	})

@@ -56,6 +56,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -160,8 +161,8 @@ func defaultRetryDelays() []time.Duration {
 // from Pickup into Queue (the same volume).
 func Open(l Layout, opts ...Option) (*Root, error) {
 	for _, f := range l.Folders() {
-		if err := os.MkdirAll(f.Path, 0o777); err != nil { // less the umask
-			return nil, fmt.Errorf("creating the %s folder: %w%s", f.Name, err, ShareAdvice(f.Path))
+		if err := MakeFolder(f.Path); err != nil {
+			return nil, &FolderError{Folder: f, Err: err}
 		}
 	}
 	if errs := CheckDistinct(l); len(errs) > 0 {
@@ -196,6 +197,41 @@ func Open(l Layout, opts ...Option) (*Root, error) {
 		}
 	}
 	return r, nil
+}
+
+// FolderError is a folder of the layout that Open could not create.
+type FolderError struct {
+	Folder Folder
+	Err    error // from MakeFolder
+}
+
+func (e *FolderError) Error() string {
+	return fmt.Sprintf("creating the %s folder: %v", e.Folder.Name, e.Err)
+}
+
+func (e *FolderError) Unwrap() error { return e.Err }
+
+// MakeFolder creates the folder path and its parents where missing, with
+// the permissions 0777 less the umask, as Open does. Its error names a
+// file in the way in plain words (os.MkdirAll says only "mkdir D:\x: not
+// a directory") and, for a folder on a network share, what to check.
+func MakeFolder(path string) error {
+	err := os.MkdirAll(path, 0o777)
+	if err == nil {
+		return nil
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) && errors.Is(err, syscall.ENOTDIR) {
+		// MkdirAll found pe.Path, the folder or one of its parents, to
+		// be a file.
+		if fi, serr := os.Stat(pe.Path); serr == nil && !fi.IsDir() {
+			if filepath.Clean(pe.Path) == filepath.Clean(path) {
+				return fmt.Errorf("%s is a file, not a folder: move the file away, or set another folder", pe.Path)
+			}
+			return fmt.Errorf("cannot be created: %s is a file, not a folder: move the file away, or set another folder", pe.Path)
+		}
+	}
+	return fmt.Errorf("cannot be created: %w%s", err, ShareAdvice(path))
 }
 
 // ShareAdvice is what to check when a folder on a network share cannot be

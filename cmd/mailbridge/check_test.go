@@ -204,9 +204,9 @@ func TestCheckLogDestinations(t *testing.T) {
 		name, log string
 		problem   string // "" for none
 	}{
-		{"log file under a file", "[log]\nfile = '" + filepath.Join(blocker, "x.log") + "'\n", "problem: [log] file " + filepath.Join(blocker, "x.log") + ": cannot be created"},
-		{"log file is a folder", "[log]\nfile = '" + dir + "'\n", "problem: [log] file " + dir + ": cannot be appended to"},
-		{"w3c_dir under a file", "[log]\nw3c_dir = '" + filepath.Join(blocker, "w3c") + "'\n", "problem: [log] w3c_dir " + filepath.Join(blocker, "w3c") + ": cannot be created"},
+		{"log file under a file", "[log]\nfile = '" + filepath.Join(blocker, "x.log") + "'\n", ":8: log.file = " + strconv.Quote(filepath.Join(blocker, "x.log")) + ": its folder: " + blocker + " is a file, not a folder"},
+		{"log file is a folder", "[log]\nfile = '" + dir + "'\n", ":8: log.file = " + strconv.Quote(dir) + ": cannot be appended to"},
+		{"w3c_dir under a file", "[log]\nw3c_dir = '" + filepath.Join(blocker, "w3c") + "'\n", ":8: log.w3c_dir = " + strconv.Quote(filepath.Join(blocker, "w3c")) + ": cannot be created: " + blocker + " is a file, not a folder"},
 		{"good log file and w3c_dir", "[log]\nfile = 'logs/mb.log'\nw3c_dir = 'logs/w3c'\n", ""},
 		{"clear-text AUTH without a server", "[outbound]\ntls = \"none\"\nusername = \"app\"\npassword = \"pw\"\n", ""},
 	} {
@@ -306,10 +306,10 @@ func TestCheckGoesOnAfterConfigProblems(t *testing.T) {
 		not         []string
 	}{
 		{"a problem in [outbound]", "[outbound]\nretry = []\n",
-			[]string{"outbound.retry = []", "problem: Drop folder", "problem: inbound port 127.0.0.1:" + strconv.Itoa(port), "not checked until the configuration's problems in their sections are fixed: the Outbound Server's settings ([outbound])", "3 problem(s) found"},
+			[]string{"outbound.retry = []", "mailroot.root = ", "the Drop folder ", "is a file, not a folder", "problem: inbound port 127.0.0.1:" + strconv.Itoa(port), "not checked until the configuration's problems in their sections are fixed: the Outbound Server's settings ([outbound])", "3 problem(s) found"},
 			nil},
 		{"a problem in [inbound]", "max_recipients = 0\n",
-			[]string{"inbound.max_recipients = 0", "problem: Drop folder", "the ports and the certificate ([inbound])", "2 problem(s) found"},
+			[]string{"inbound.max_recipients = 0", "the Drop folder ", "the ports and the certificate ([inbound])", "2 problem(s) found"},
 			[]string{"problem: inbound port"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -330,6 +330,50 @@ func TestCheckGoesOnAfterConfigProblems(t *testing.T) {
 			for _, w := range tc.not {
 				if strings.Contains(errs, w) {
 					t.Errorf("stderr has %q:\n%s", w, errs)
+				}
+			}
+		})
+	}
+}
+
+// A folder that cannot be made is named by the key that set its path, with
+// its line, by check and by run: the folder's own key, or else
+// mailroot.root, written or the default (found from outside: "problem:
+// Drop folder D:\x: ..." left the administrator to find the key).
+func TestFolderProblemsNameTheirKey(t *testing.T) {
+	dir := testDir(t)
+	file := filepath.Join(dir, "afile")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	port := testtool.FreePort(t)
+	for _, tc := range []struct {
+		name, mailroot string
+		want           []string
+	}{
+		{"the folder's own key", "root = 'mr'\ndrop = 'afile'\n",
+			[]string{":5: mailroot.drop = " + strconv.Quote(file) + ": the Drop folder: " + file + " is a file, not a folder: move the file away, or set another folder"}},
+		{"a parent that is a file", "root = 'mr'\nqueue = 'afile/Queue'\n",
+			[]string{":5: mailroot.queue = ", "the Queue folder: cannot be created: " + file + " is a file, not a folder"}},
+		{"the root's key", "root = 'afile'\n",
+			[]string{":4: mailroot.root = " + strconv.Quote(file) + ": the Pickup folder " + filepath.Join(file, "Pickup") + ": cannot be created: " + file + " is a file"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			conf := filepath.Join(dir, "mailbridge.toml")
+			text := fmt.Sprintf("hostname = \"mail.test\"\n\n[mailroot]\n%s[inbound]\nbind = \"127.0.0.1\"\nport = %d\n", tc.mailroot, port)
+			if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			for _, cmd := range []string{"check", "run"} {
+				code, out, errs := runCmd(t, cmd, "--config", conf)
+				if code != 1 {
+					t.Fatalf("%s: exit %d\nstdout:\n%s\nstderr:\n%s", cmd, code, out, errs)
+				}
+				errs = strings.ReplaceAll(errs, `\"`, `"`) // run's log line quotes the error
+				for _, w := range tc.want {
+					if !strings.Contains(errs, conf+w) && !strings.Contains(errs, w) || !strings.Contains(errs, conf+":") {
+						t.Errorf("%s: stderr lacks %q after the file's name:\n%s", cmd, w, errs)
+					}
 				}
 			}
 		})

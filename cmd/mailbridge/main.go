@@ -243,7 +243,7 @@ func newLogger(cfg *config.Config, stderr io.Writer) (*slog.Logger, func(), erro
 	if cfg.Log.File != "" {
 		f, err := logfile.Open(cfg.Log.File, cfg.Log.MaxSize, cfg.Log.MaxFiles, stderr)
 		if err != nil {
-			return nil, nil, fmt.Errorf("[log] file: %w", err)
+			return nil, nil, fmt.Errorf("%s", cfg.KeyProblem("log.file", cfg.Log.File, err.Error()))
 		}
 		w, closeFn = f, func() { f.Close() }
 	}

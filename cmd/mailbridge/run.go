@@ -128,6 +128,10 @@ func runWith(ctx context.Context, cfg *config.Config, log *slog.Logger, ready fu
 		log.Info(msg)
 	}
 	root, err := mailroot.Open(layout(cfg), mailroot.WithLogger(log))
+	if fe := (*mailroot.FolderError)(nil); errors.As(err, &fe) {
+		// Named by its key and line, as check names it.
+		return fmt.Errorf("mail root: %s", cfg.FolderProblem(fe.Folder.Name, fe.Err.Error()))
+	}
 	if err != nil {
 		return fmt.Errorf("mail root: %w", err)
 	}
@@ -164,7 +168,7 @@ func runWith(ctx context.Context, cfg *config.Config, log *slog.Logger, ready fu
 	if cfg.Log.W3CDir != "" {
 		w3c, err := compat.NewW3CLog(cfg.Log.W3CDir, w3cSiteName(cfg.Log.W3CDir))
 		if err != nil {
-			return fmt.Errorf("[log] w3c_dir: %w", err)
+			return fmt.Errorf("%s", cfg.KeyProblem("log.w3c_dir", cfg.Log.W3CDir, err.Error()))
 		}
 		defer w3c.Close()
 		cmdLog, outLog = w3c, w3c
@@ -440,7 +444,7 @@ func check(cfg *config.Config, stdout, stderr io.Writer, cfgProblems config.Erro
 		}
 		fmt.Fprintf(stdout, "%-9s %s\n", f.Name+":", f.Path)
 		if err := checkFolder(f.Path); err != nil {
-			fail("%s folder %s: %v", f.Name, f.Path, err)
+			fail("%s", cfg.FolderProblem(f.Name, err.Error()))
 		}
 	}
 	if folders && problems == len(cfgProblems) {
@@ -493,13 +497,13 @@ func check(cfg *config.Config, stdout, stderr io.Writer, cfgProblems config.Erro
 	if f := cfg.Log.File; f != "" && logs {
 		fmt.Fprintf(stdout, "log:      %s\n", f)
 		if err := checkLogFile(f); err != nil {
-			fail("[log] file %s: %v", f, err)
+			fail("%s", cfg.KeyProblem("log.file", f, err.Error()))
 		}
 	}
 	if d := cfg.Log.W3CDir; d != "" && logs {
 		fmt.Fprintf(stdout, "w3c log:  %s\n", d)
 		if err := checkFolder(d); err != nil {
-			fail("[log] w3c_dir %s: %v", d, err)
+			fail("%s", cfg.KeyProblem("log.w3c_dir", d, err.Error()))
 		}
 	}
 	outbound := !skip("the Outbound Server's settings", "outbound")
@@ -795,7 +799,7 @@ func listenAddrs(cfg *config.Config) string {
 // (its folder created when missing), without writing to it.
 func checkLogFile(path string) error {
 	if err := checkFolder(filepath.Dir(path)); err != nil {
-		return err
+		return fmt.Errorf("its folder: %w", err)
 	}
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		return nil // run creates it; the folder takes new files
@@ -813,8 +817,8 @@ func checkFolder(dir string) error {
 	// 0o777 less the umask, as mailroot creates them (found from
 	// outside: under the README's umask 0007, check made 0750 folders
 	// where run makes 0770, and the applications' group lost write).
-	if err := os.MkdirAll(dir, 0o777); err != nil {
-		return fmt.Errorf("cannot be created: %w%s", err, mailroot.ShareAdvice(dir))
+	if err := mailroot.MakeFolder(dir); err != nil {
+		return err
 	}
 	f, err := os.CreateTemp(dir, ".mailbridge-check-*")
 	if err != nil {
