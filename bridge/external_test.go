@@ -41,12 +41,16 @@ func TestAiosmtpdSink(t *testing.T) {
 	dotnet := fixture(t, "dotnet-framework-style-stuffed.eml")
 	drop(t, l, "dotnet.eml", dotnet)
 	drop(t, l, "header-only.txt", []byte("From: a@x.test\r\nTo: b@y.test\r\nSubject: header only\r\n"))
+	// Text an application copied in with bare CRs, one of them before a
+	// dot: sent as CRLF lines (RFC 5321 section 4.1.1.4), the dot
+	// doubled, so that no host can take it for the end of the data.
+	drop(t, l, "bare-cr.eml", []byte("From: c@x.test\r\nTo: d@y.test\r\nSubject: cr\r\n\r\nline\r.\rMAIL FROM:<e@x.test>\rend\r"))
 
 	deadline := time.Now().Add(wait)
 	var files []string
-	for len(files) < 2 {
+	for len(files) < 3 {
 		if time.Now().After(deadline) {
-			t.Fatalf("aiosmtpd received %d of 2 messages", len(files))
+			t.Fatalf("aiosmtpd received %d of 3 messages", len(files))
 		}
 		time.Sleep(20 * time.Millisecond)
 		files, _ = filepath.Glob(filepath.Join(out, "*.json"))
@@ -72,6 +76,18 @@ func TestAiosmtpdSink(t *testing.T) {
 	}
 	if _, ok := got["a@x.test b@y.test"]; !ok {
 		t.Fatalf("no header-only message among %v", got)
+	}
+	m, ok = got["c@x.test d@y.test"]
+	if !ok {
+		t.Fatalf("no bare-CR message among %v", got)
+	}
+	data, _ = base64.StdEncoding.DecodeString(m.Data)
+	if want := "\r\n\r\nline\r\n.\r\nMAIL FROM:<e@x.test>\r\nend\r\n"; !strings.HasSuffix(string(data), want) {
+		t.Fatalf("data %q\nwant it to end %q", data, want)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if files, _ = filepath.Glob(filepath.Join(out, "*.json")); len(files) != 3 {
+		t.Fatalf("aiosmtpd received %d messages, want 3", len(files))
 	}
 }
 

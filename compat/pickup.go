@@ -76,7 +76,8 @@ type PickupMessage struct {
 //     PowerShell 5 (Out-File, Set-Content -Encoding UTF8) and Notepad write
 //     one, and it would hide the first line's name (X-Sender) from the
 //     parser. It is not part of the message (RFC 3629 section 6);
-//   - bare LF line ends become CRLF; bare CR and all other bytes are kept;
+//   - a bare LF or a bare CR becomes CRLF (see normalize); all other
+//     bytes are kept;
 //   - with DotStuffed, ".." at a line start becomes "." and a line holding
 //     only "." ends the message. Only the doubled dot is removed (RFC 5321
 //     section 4.5.2 removes any leading dot, but a stuffing writer never

@@ -168,9 +168,15 @@ func TestParsePickup(t *testing.T) {
 		{name: "lone dot at end without line end",
 			in:   "X-Sender: a@x.test\r\nX-Receiver: b@y.test\r\n\r\nx\r\n.",
 			from: "a@x.test", to: []string{"b@y.test"}, msg: "\r\nx\r\n"},
-		{name: "bare CR kept",
+		{name: "bare CR made CRLF (RFC 5321 section 4.1.1.4)",
 			in:   "X-Sender: a@x.test\r\nX-Receiver: b@y.test\r\n\r\na\rb\n",
-			from: "a@x.test", to: []string{"b@y.test"}, msg: "\r\na\rb\r\n"},
+			from: "a@x.test", to: []string{"b@y.test"}, msg: "\r\na\r\nb\r\n"},
+		{name: "a Bcc field after a bare CR is removed",
+			in:   "From: a@x.test\r\nTo: b@y.test\rBcc: c@z.test\r\nSubject: s\r\n\r\nbody\r\n",
+			from: "a@x.test", to: []string{"b@y.test", "c@z.test"}, msg: "From: a@x.test\r\nTo: b@y.test\r\nSubject: s\r\n\r\nbody\r\n"},
+				{name: "a dot after a bare CR is text, not the end",
+			in:   "X-Sender: a@x.test\r\nX-Receiver: b@y.test\r\n\r\na\r.\rMAIL FROM:<x@y>\r\n",
+			from: "a@x.test", to: []string{"b@y.test"}, msg: "\r\na\r\n.\r\nMAIL FROM:<x@y>\r\n"},
 		{name: "UTF-8 byte order mark before X-Sender (PowerShell 5, Notepad): removed",
 			in:   "\xEF\xBB\xBFX-Sender: a@x.test\r\nX-Receiver: b@y.test\r\nSubject: s\r\n\r\nb\r\n",
 			from: "a@x.test", to: []string{"b@y.test"}, msg: "Subject: s\r\n\r\nb\r\n"},
@@ -264,8 +270,8 @@ func FuzzParsePickup(f *testing.F) {
 		if len(m.Message) > len(data)*2 {
 			t.Fatal("message grew beyond CRLF conversion")
 		}
-		if bytes.Contains(bytes.ReplaceAll(m.Message, []byte("\r\n"), nil), []byte("\n")) {
-			t.Fatal("bare LF left in message")
+		if rest := bytes.ReplaceAll(m.Message, []byte("\r\n"), nil); bytes.ContainsAny(rest, "\r\n") {
+			t.Fatal("bare LF or CR left in message")
 		}
 		for _, a := range append([]string{m.From}, m.To...) {
 			if strings.ContainsAny(a, "\r\n") {

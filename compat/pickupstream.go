@@ -82,7 +82,7 @@ func ReadPickup(r io.Reader, opt PickupOptions) (*PickupMessage, error) {
 
 // pickupText is a Pickup file as ParsePickup reads it, produced a line (or
 // a buffer's worth of a long line) at a time: a leading byte order mark
-// removed, bare LF made CRLF, and with stuffed a doubled dot at the start
+// removed, bare LF and bare CR made CRLF, and with stuffed a doubled dot at the start
 // of a line made one and a line holding only "." the end, whose following
 // bytes are counted (Trailing).
 type pickupText struct {
@@ -144,6 +144,12 @@ func (t *pickupText) next() ([]byte, bool, error) {
 		if err == io.EOF {
 			t.ended = true
 		}
+		if len(chunk) == 0 && t.ended && t.prevCR {
+			// The file ends in a CR that a full buffer held apart.
+			t.prevCR = false
+			t.line = append(t.line[:0], '\n')
+			return t.line, false, nil
+		}
 		if len(chunk) == 0 {
 			continue
 		}
@@ -151,12 +157,13 @@ func (t *pickupText) next() ([]byte, bool, error) {
 		if lineStart {
 			t.lineNo++
 		}
-		t.line = t.normalize(t.line[:0], chunk)
+		t.line = t.normalize(t.line[:0], chunk, t.ended)
 		t.start = chunk[len(chunk)-1] == '\n'
 		piece := t.line
 		if t.stuffed && lineStart {
 			switch {
-			case bytes.Equal(piece, []byte(".\r\n")) || (t.ended && bytes.Equal(piece, []byte("."))):
+			case bytes.Equal(chunk, []byte(".\r\n")) || bytes.Equal(chunk, []byte(".\n")) || (t.ended && bytes.Equal(chunk, []byte("."))):
+				// (The file's line, not piece: ".", CR at the end is no end.)
 				// The end of the DATA stream (RFC 5321 section 4.5.2):
 				// count what follows, and stop.
 				t.stopped, t.ended, t.cutLine = true, true, t.lineNo
@@ -176,16 +183,50 @@ func (t *pickupText) next() ([]byte, bool, error) {
 	return nil, false, nil
 }
 
-// normalize appends chunk to dst with a bare LF at its end made CRLF.
-func (t *pickupText) normalize(dst, chunk []byte) []byte {
-	n := len(chunk)
-	bare := chunk[n-1] == '\n' && ((n >= 2 && chunk[n-2] != '\r') || (n == 1 && !t.prevCR))
-	t.prevCR = chunk[n-1] == '\r'
-	if !bare {
-		return append(dst, chunk...)
+// normalize appends chunk (a piece of the file up to and with its first
+// LF, or what precedes the end or a full buffer) to dst with its line ends
+// made CRLF: a bare LF, and a bare CR. RFC 5321 section 4.1.1.4: a client
+// MUST NOT send a CR or LF alone, only as a CRLF that ends a line. Sent as
+// it was, a bare CR is refused by strict smart hosts (sendmail 8.18), and
+// where a host takes it for a line end, "CR . CR" in text an application
+// copied into its message would end the DATA there and turn the rest into
+// SMTP commands (the "SMTP smuggling" of 2023). As CRLF, the dot after it
+// is doubled on the wire like any other. eof tells that nothing follows
+// chunk: a CR at its end is then bare.
+func (t *pickupText) normalize(dst, chunk []byte, eof bool) []byte {
+	prevCR := t.prevCR
+	t.prevCR = chunk[len(chunk)-1] == '\r'
+	if prevCR && chunk[0] != '\n' {
+		dst = append(dst, '\n') // the CR that ended the last piece was bare
 	}
-	dst = append(dst, chunk[:n-1]...)
-	return append(dst, '\r', '\n')
+	whole := len(chunk)
+	for {
+		i := bytes.IndexByte(chunk, '\r')
+		if i < 0 || i == len(chunk)-1 {
+			break
+		}
+		if chunk[i+1] == '\n' { // the CRLF that ends the piece
+			return append(dst, chunk...)
+		}
+		dst = append(dst, chunk[:i+1]...)
+		dst = append(dst, '\n')
+		chunk = chunk[i+1:]
+	}
+	n := len(chunk)
+	switch {
+	case chunk[n-1] == '\n' && n == 1 && whole == 1 && prevCR:
+		// The LF of a CRLF cut by a full buffer.
+		return append(dst, '\n')
+	case chunk[n-1] == '\n':
+		dst = append(dst, chunk[:n-1]...)
+		return append(dst, '\r', '\n')
+	}
+	dst = append(dst, chunk...)
+	if eof && t.prevCR {
+		t.prevCR = false
+		dst = append(dst, '\n')
+	}
+	return dst
 }
 
 // countRest counts the bytes after the lone ".", line ends made CRLF.
@@ -193,8 +234,10 @@ func (t *pickupText) countRest() error {
 	for {
 		chunk, err := t.br.ReadSlice('\n')
 		if len(chunk) > 0 {
-			t.trailing += len(t.normalize(t.line[:0], chunk))
+			t.trailing += len(t.normalize(t.line[:0], chunk, err == io.EOF))
 			t.cutText = t.cutText || len(bytes.TrimSpace(chunk)) > 0
+		} else if err == io.EOF && t.prevCR {
+			t.trailing++ // the LF of a bare CR that a full buffer held apart
 		}
 		switch err {
 		case nil, bufio.ErrBufferFull:

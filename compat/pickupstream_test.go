@@ -34,6 +34,18 @@ func crlf(data []byte) []byte {
 	return out
 }
 
+// bareCR turns every CR not followed by LF into CRLF.
+func bareCR(data []byte) []byte {
+	var out []byte
+	for i, c := range data {
+		out = append(out, c)
+		if c == '\r' && (i == len(data)-1 || data[i+1] != '\n') {
+			out = append(out, '\n')
+		}
+	}
+	return out
+}
+
 // unstuff undoes SMTP dot-stuffing on CRLF text. It returns the message and
 // the number of bytes after a terminating lone "." line.
 func unstuff(data []byte) ([]byte, int) {
@@ -92,13 +104,23 @@ func checkStream(t testing.TB, data []byte) {
 	t.Helper()
 	data = bytes.TrimPrefix(data, utf8BOM)
 	for _, stuffed := range []bool{false, true} {
+		// Lines (for the dots) are the file's, ended by LF; a bare CR is
+		// made CRLF within them.
 		want, wantTrailing := crlf(data), 0
 		if stuffed {
-			want, wantTrailing = unstuff(want)
+			lf := want
+			want, wantTrailing = unstuff(lf)
+			wantTrailing = len(bareCR(lf[len(lf)-wantTrailing:]))
 		}
+		want = bareCR(want)
 		got, trailing := streamText(t, data, stuffed)
 		if !bytes.Equal(got, want) || trailing != wantTrailing {
-			t.Fatalf("stuffed=%v: got %q (trailing %d), want %q (trailing %d)", stuffed, got, trailing, want, wantTrailing)
+			i := 0
+			for i < len(got) && i < len(want) && got[i] == want[i] {
+				i++
+			}
+			t.Fatalf("stuffed=%v, input of %d bytes ending %q: got %d bytes (trailing %d), want %d (trailing %d); from byte %d got %.40q, want %.40q",
+				stuffed, len(data), data[max(0, len(data)-20):], len(got), trailing, len(want), wantTrailing, i, got[i:], want[i:])
 		}
 	}
 }
@@ -111,11 +133,12 @@ func TestPickupTextMatchesWholeRead(t *testing.T) {
 	for _, in := range []string{
 		"", "\n", "\r\n", ".", ".\r\n", "..\r\n", "a\n.\nrest\n", "a\r\n..b\r\n.\r\nc\nd", "\r", "a\rb\n",
 		long + "\r\n..x\r\n", long + "\n..x", "a\r\n" + long + "\r\n.\r\n", long + "\r" + "\n.", "..", ".\r", "x\r\n.",
+		"a\r.\rb\n", "a\r..\r\n.\r\nc", "\r\r\n", long + "\r" + "x", long + "\r", "a\r\n.\r\nb\rc\r",
 	} {
 		checkStream(t, []byte(in))
 	}
 	r := rand.New(rand.NewPCG(1, 2))
-	alphabet := []byte("..\r\nab")
+	alphabet := []byte("..\r\r\nab")
 	for i := 0; i < 2000; i++ {
 		b := make([]byte, r.IntN(200))
 		for j := range b {
