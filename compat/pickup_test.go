@@ -174,7 +174,7 @@ func TestParsePickup(t *testing.T) {
 		{name: "a Bcc field after a bare CR is removed",
 			in:   "From: a@x.test\r\nTo: b@y.test\rBcc: c@z.test\r\nSubject: s\r\n\r\nbody\r\n",
 			from: "a@x.test", to: []string{"b@y.test", "c@z.test"}, msg: "From: a@x.test\r\nTo: b@y.test\r\nSubject: s\r\n\r\nbody\r\n"},
-				{name: "a dot after a bare CR is text, not the end",
+		{name: "a dot after a bare CR is text, not the end",
 			in:   "X-Sender: a@x.test\r\nX-Receiver: b@y.test\r\n\r\na\r.\rMAIL FROM:<x@y>\r\n",
 			from: "a@x.test", to: []string{"b@y.test"}, msg: "\r\na\r\n.\r\nMAIL FROM:<x@y>\r\n"},
 		{name: "UTF-8 byte order mark before X-Sender (PowerShell 5, Notepad): removed",
