@@ -1197,6 +1197,12 @@ func TestFoldersOfTheirOwn(t *testing.T) {
 			`mb.toml:3: mailroot.queue = "mr/Drop": must be a folder of its own`}},
 		{"sorttemp is pickup", "[mailroot]\nroot = \"mr\"\nsorttemp = \"mr/Pickup\"\n", []string{
 			`mb.toml:3: mailroot.sorttemp = "mr/Pickup": must be a folder of its own`}},
+		// A log in Pickup would be sent as mail, file by file, each
+		// refusal logged in turn.
+		{"log file in pickup", "[mailroot]\nroot = \"mr\"\n[log]\nfile = \"mr/Pickup/mb.log\"\n", []string{
+			`mb.toml:4: log.file = "mr/Pickup/mb.log": is in the Pickup folder (mr/Pickup): every log file closed there would be taken for a message`}},
+		{"w3c_dir under pickup", "[mailroot]\npickup = \"p\"\n[log]\nw3c_dir = \"p/./w3c/\"\n", []string{
+			`mb.toml:4: log.w3c_dir = "p/./w3c/": is in the Pickup folder (p)`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -668,6 +668,16 @@ func (l *loader) validate(c *Config) {
 			break
 		}
 	}
+	// A log in Pickup: every file closed there (a rotated log, yesterday's
+	// W3C log) is claimed as a message, refused into Badmail, and that is
+	// logged, so the log feeds itself until the disk is full (found from
+	// outside: 2,358 Badmail files in 6 seconds). Elsewhere in the mail
+	// root nothing takes a log file for mail.
+	for _, lg := range []struct{ key, path string }{{"log.file", c.Log.File}, {"log.w3c_dir", c.Log.W3CDir}} {
+		if lg.path != "" && within(lg.path, m.Pickup) {
+			l.fail(lg.key, l.asWritten(lg.key, lg.path), "is in the Pickup folder ("+m.Pickup+"): every log file closed there would be taken for a message and moved to Badmail, which is logged in turn; choose a folder outside Pickup")
+		}
+	}
 }
 
 // validateOutbound checks TLS and AUTH of [outbound] and loads ca_file.
@@ -958,6 +968,22 @@ func tlsVersion(dst *uint16) func(any) error {
 // exist (mailroot.CheckDistinct).
 func samePath(a, b string) bool {
 	return sameName(filepath.Clean(a), filepath.Clean(b))
+}
+
+// within reports whether path is the folder dir or lies under it, as
+// written (letter case aside where the file system ignores it).
+func within(path, dir string) bool {
+	p, d := filepath.Clean(path), filepath.Clean(dir)
+	for {
+		if sameName(p, d) {
+			return true
+		}
+		parent := filepath.Dir(p)
+		if parent == p {
+			return false
+		}
+		p = parent
+	}
 }
 
 // Converters. Each returns an error whose text completes "KEY = VALUE: ...".
