@@ -163,12 +163,13 @@ func TestCheck(t *testing.T) {
 		if code != 1 {
 			t.Errorf("exit %d, want 1", code)
 		}
-		// Five folders and the port: all six reported in one run.
-		if n := strings.Count(errOut, "problem: "); n != 6 || !strings.Contains(errOut, "6 problem(s) found") {
-			t.Errorf("%d problems reported, want 6:\n%s", n, errOut)
+		// The mail root (once, not once per folder in it) and the port:
+		// both reported in one run.
+		if n := strings.Count(errOut, "problem: "); n != 2 || !strings.Contains(errOut, "2 problem(s) found") {
+			t.Errorf("%d problems reported, want 2:\n%s", n, errOut)
 		}
-		if !strings.Contains(errOut, "the Drop folder "+filepath.Join(file, "root", "Drop")+": cannot be created") {
-			t.Errorf("stderr does not name the Drop folder:\n%s", errOut)
+		if !strings.Contains(errOut, "mailroot.root = \""+filepath.Join(file, "root")+"\": the mail root: cannot be created: "+file+" is a file, not a folder") {
+			t.Errorf("stderr does not name the mail root:\n%s", errOut)
 		}
 	})
 }

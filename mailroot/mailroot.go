@@ -56,7 +56,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
 
@@ -220,16 +219,22 @@ func MakeFolder(path string) error {
 	if err == nil {
 		return nil
 	}
-	var pe *fs.PathError
-	if errors.As(err, &pe) && errors.Is(err, syscall.ENOTDIR) {
-		// MkdirAll found pe.Path, the folder or one of its parents, to
-		// be a file.
-		if fi, serr := os.Stat(pe.Path); serr == nil && !fi.IsDir() {
-			if filepath.Clean(pe.Path) == filepath.Clean(path) {
-				return fmt.Errorf("%s is a file, not a folder: move the file away, or set another folder", pe.Path)
+	// The nearest of path and its parents that exists: a file there is
+	// the cause, whatever the system called it (Windows: "The system
+	// cannot find the path specified").
+	for p := filepath.Clean(path); ; {
+		fi, serr := os.Stat(p)
+		if serr == nil && !fi.IsDir() {
+			if p == filepath.Clean(path) {
+				return fmt.Errorf("%s is a file, not a folder: move the file away, or set another folder", p)
 			}
-			return fmt.Errorf("cannot be created: %s is a file, not a folder: move the file away, or set another folder", pe.Path)
+			return fmt.Errorf("cannot be created: %s is a file, not a folder: move the file away, or set another folder", p)
 		}
+		parent := filepath.Dir(p)
+		if serr == nil || parent == p {
+			break
+		}
+		p = parent
 	}
 	return fmt.Errorf("cannot be created: %w%s", err, ShareAdvice(path))
 }

@@ -356,7 +356,9 @@ func TestFolderProblemsNameTheirKey(t *testing.T) {
 		{"a parent that is a file", "root = 'mr'\nqueue = 'afile/Queue'\n",
 			[]string{":5: mailroot.queue = ", "the Queue folder: cannot be created: " + file + " is a file, not a folder"}},
 		{"the root's key", "root = 'afile'\n",
-			[]string{":4: mailroot.root = " + strconv.Quote(file) + ": the Pickup folder " + filepath.Join(file, "Pickup") + ": cannot be created: " + file + " is a file"}},
+			[]string{":4: mailroot.root = " + strconv.Quote(file) + ": the mail root: " + file + " is a file, not a folder"}},
+		{"the root's key, from check once", "root = 'afile/mr'\n",
+			[]string{":4: mailroot.root = " + strconv.Quote(filepath.Join(file, "mr")) + ": the mail root: cannot be created: " + file + " is a file, not a folder"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			conf := filepath.Join(dir, "mailbridge.toml")
@@ -370,6 +372,9 @@ func TestFolderProblemsNameTheirKey(t *testing.T) {
 					t.Fatalf("%s: exit %d\nstdout:\n%s\nstderr:\n%s", cmd, code, out, errs)
 				}
 				errs = strings.ReplaceAll(errs, `\"`, `"`) // run's log line quotes the error
+				if n := strings.Count(errs, "mailroot.root = "); cmd == "check" && n > 1 {
+					t.Errorf("check: the mail root reported %d times, want once:\n%s", n, errs)
+				}
 				for _, w := range tc.want {
 					if !strings.Contains(errs, conf+w) && !strings.Contains(errs, w) || !strings.Contains(errs, conf+":") {
 						t.Errorf("%s: stderr lacks %q after the file's name:\n%s", cmd, w, errs)

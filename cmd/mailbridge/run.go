@@ -130,7 +130,7 @@ func runWith(ctx context.Context, cfg *config.Config, log *slog.Logger, ready fu
 	root, err := mailroot.Open(layout(cfg), mailroot.WithLogger(log))
 	if fe := (*mailroot.FolderError)(nil); errors.As(err, &fe) {
 		// Named by its key and line, as check names it.
-		return fmt.Errorf("mail root: %s", cfg.FolderProblem(fe.Folder.Name, fe.Err.Error()))
+		return fmt.Errorf("mail root: %s", folderProblem(cfg, fe.Folder, fe.Err))
 	}
 	if err != nil {
 		return fmt.Errorf("mail root: %w", err)
@@ -438,13 +438,20 @@ func check(cfg *config.Config, stdout, stderr io.Writer, cfgProblems config.Erro
 		fmt.Fprintf(stdout, "listen: %s\n", listenAddrs(cfg))
 	}
 	folders := !skip("the folders", "mailroot")
+	seen := map[string]bool{}
 	for _, f := range layout(cfg).Folders() {
 		if !folders {
 			break
 		}
 		fmt.Fprintf(stdout, "%-9s %s\n", f.Name+":", f.Path)
 		if err := checkFolder(f.Path); err != nil {
-			fail("%s", cfg.FolderProblem(f.Name, err.Error()))
+			// A root that cannot be made is one problem, not one per
+			// folder in it (found from outside: five lines for one
+			// mistyped share).
+			if p := folderProblem(cfg, f, err).String(); !seen[p] {
+				seen[p] = true
+				fail("%s", p)
+			}
 		}
 	}
 	if folders && problems == len(cfgProblems) {
@@ -809,6 +816,18 @@ func checkLogFile(path string) error {
 		return fmt.Errorf("cannot be appended to: %w", err)
 	}
 	return f.Close()
+}
+
+// folderProblem names a mail root folder that cannot be made or used by
+// the key that set its path (config.FolderProblem); a folder in the mail
+// root by the root when the root itself cannot be made.
+func folderProblem(cfg *config.Config, f mailroot.Folder, err error) config.Problem {
+	if root := cfg.Mailroot.Root; root != "" && f.Path == filepath.Join(root, f.Name) {
+		if rerr := mailroot.MakeFolder(root); rerr != nil {
+			return cfg.KeyProblem("mailroot.root", root, "the mail root: "+rerr.Error())
+		}
+	}
+	return cfg.FolderProblem(f.Name, err.Error())
 }
 
 // checkFolder makes sure dir exists (creating it as run would) and that a
