@@ -40,7 +40,7 @@ func TestBusyTLSPortNamesItsKey(t *testing.T) {
 	pki := testpki.New(t, "test CA")
 	conf := writeTLSConfig(t, testtool.FreePort(t), tlsPort, func(p string) { pki.PFX(t, p, "pw", "mail.test") })
 	for cmd, prefix := range map[string]string{
-		"check": "problem: inbound tls_port 127.0.0.1:" + strconv.Itoa(tlsPort) + ": ",
+		"check": ": inbound.tls_port = " + strconv.Itoa(tlsPort) + ": 127.0.0.1:" + strconv.Itoa(tlsPort) + ": ",
 		"run":   "inbound tls_port: ",
 	} {
 		code, out, errs := runCmd(t, cmd, "--config", conf)
@@ -306,11 +306,11 @@ func TestCheckGoesOnAfterConfigProblems(t *testing.T) {
 		not         []string
 	}{
 		{"a problem in [outbound]", "[outbound]\nretry = []\n",
-			[]string{"outbound.retry = []", "mailroot.root = ", "the Drop folder ", "is a file, not a folder", "problem: inbound port 127.0.0.1:" + strconv.Itoa(port), "not checked until the configuration's problems in their sections are fixed: the Outbound Server's settings ([outbound])", "3 problem(s) found"},
+			[]string{"outbound.retry = []", "mailroot.root = ", "the Drop folder ", "is a file, not a folder", ": inbound.port = " + strconv.Itoa(port) + ": 127.0.0.1:" + strconv.Itoa(port), "not checked until the configuration's problems in their sections are fixed: the Outbound Server's settings ([outbound])", "3 problem(s) found"},
 			nil},
 		{"a problem in [inbound]", "max_recipients = 0\n",
 			[]string{"inbound.max_recipients = 0", "the Drop folder ", "the ports and the certificate ([inbound])", "2 problem(s) found"},
-			[]string{"problem: inbound port"}},
+			[]string{"inbound.port = "}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			conf := filepath.Join(dir, "mailbridge.toml")

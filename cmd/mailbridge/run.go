@@ -469,7 +469,8 @@ func check(cfg *config.Config, stdout, stderr io.Writer, cfgProblems config.Erro
 	inbound := !skip("the ports and the certificate", "inbound")
 	if inbound {
 		for _, p := range takenPorts(cfg) {
-			fail("inbound %s %s: %v", p.key, p.addr, p.err)
+			port := map[string]int{"port": cfg.Inbound.Port, "tls_port": cfg.Inbound.TLSPort}[p.key]
+			fail("%s", cfg.KeyProblem("inbound."+p.key, port, p.addr+": "+p.err.Error()))
 		}
 	}
 	if inbound && cfg.Inbound.TLSEnabled() {

@@ -94,7 +94,7 @@ func TestCheckAndRunNameHolder(t *testing.T) {
 	if code := realMain([]string{"check", "--config", cfg}, &out, &errb); code != 1 {
 		t.Fatalf("check: exit %d, want 1\nstdout: %s\nstderr: %s", code, out.String(), errb.String())
 	}
-	if !strings.Contains(errb.String(), "problem: inbound port 127.0.0.1:"+strconv.Itoa(port)) || !strings.Contains(errb.String(), want) {
+	if !strings.Contains(errb.String(), ": inbound.port = "+strconv.Itoa(port)+": 127.0.0.1:"+strconv.Itoa(port)) || !strings.Contains(errb.String(), want) {
 		t.Fatalf("check: stderr %q lacks %q", errb.String(), want)
 	}
 
