@@ -1324,6 +1324,14 @@ func checkName(s, what string) error {
 	if s == "" || len(s) > 253 {
 		return fmt.Errorf("must be %s", what)
 	}
+	if t := strings.TrimSuffix(s, "."); t != s && t != "" && !strings.HasSuffix(t, ".") {
+		// The root's dot of DNS's absolute form (IIS's MetaBase may
+		// hold "mail.contoso.local."): not part of a name in SMTP.
+		return fmt.Errorf("must be %s, without the dot at its end: write %q", what, t)
+	}
+	if strings.HasPrefix(s, "*.") {
+		return fmt.Errorf("must be %s, not a pattern: list each domain", what)
+	}
 	for _, label := range strings.Split(s, ".") {
 		if label == "" || len(label) > 63 {
 			return fmt.Errorf("must be %s (empty or over-long label)", what)
