@@ -1044,7 +1044,7 @@ default_domain = "-bücher.test"
 		`mb.toml:3: inbound.local_domains: item 3 ("xn--zz.test"): must be a domain such as example.com ("xn--zz" is not a valid xn-- label)`,
 		`mb.toml:3: inbound.local_domains: item 5 ("` + strings.Repeat("ü", 60) + `.test"): must be a domain such as example.com (empty or over-long label), in its ASCII form "xn--`,
 		`mb.toml:5: pickup.default_domain = "-bücher.test": must be a domain such as example.com (not a valid internationalized name: invalid label "-bücher")`,
-	})	// DNS's absolute form, and a wildcard, get what to write instead.
+	}) // DNS's absolute form, and a wildcard, get what to write instead.
 	_, err = Parse("mb.toml", []byte("hostname = \"mail.example.com.\"\n[inbound]\nlocal_domains = [\"*.example.net\", \"Example.org.\"]\n"))
 	checkProblems(t, err, "", []string{
 		`mb.toml:1: hostname = "mail.example.com.": must be a host name such as mail.example.com, without the dot at its end: write "mail.example.com"`,
