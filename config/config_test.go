@@ -1044,7 +1044,8 @@ default_domain = "-bücher.test"
 		`mb.toml:3: inbound.local_domains: item 3 ("xn--zz.test"): must be a domain such as example.com ("xn--zz" is not a valid xn-- label)`,
 		`mb.toml:3: inbound.local_domains: item 5 ("` + strings.Repeat("ü", 60) + `.test"): must be a domain such as example.com (empty or over-long label), in its ASCII form "xn--`,
 		`mb.toml:5: pickup.default_domain = "-bücher.test": must be a domain such as example.com (not a valid internationalized name: invalid label "-bücher")`,
-	}) // DNS's absolute form, and a wildcard, get what to write instead.
+	})
+	// DNS's absolute form, and a wildcard, get what to write instead.
 	_, err = Parse("mb.toml", []byte("hostname = \"mail.example.com.\"\n[inbound]\nlocal_domains = [\"*.example.net\", \"Example.org.\"]\n"))
 	checkProblems(t, err, "", []string{
 		`mb.toml:1: hostname = "mail.example.com.": must be a host name such as mail.example.com, without the dot at its end: write "mail.example.com"`,
@@ -1325,5 +1326,18 @@ func TestFolderProblem(t *testing.T) {
 	}
 	if got, want := c.FolderProblem("Drop", "gone").String(), "built-in default: mailroot.root = "; !strings.HasPrefix(got, want) || strings.Contains(got, "not set") {
 		t.Errorf("got %s, want it to start %q", got, want)
+	}
+}
+
+// The advice on writing Windows paths in TOML goes with paths only (found
+// from outside: "bind = 127" was told about single quotes and backslashes).
+func TestStringTypeHints(t *testing.T) {
+	_, err := Parse("mb.toml", []byte("[inbound]\nbind = 127\n[log]\nfile = 5\n"))
+	checkProblems(t, err, "", []string{
+		`mb.toml:2: inbound.bind = 127: must be a string in quotes`,
+		`mb.toml:4: log.file = 5: must be a string in quotes (for a Windows path use single quotes`,
+	})
+	if strings.Contains(err.Error(), "bind = 127: must be a string in quotes (") {
+		t.Errorf("bind got the path advice: %v", err)
 	}
 }

@@ -312,12 +312,12 @@ func (c *Config) sections() []section {
 			{"version", str(&c.Compat.Version, receivedToken("the Received header and the greeting"))},
 		}},
 		{"mailroot", []key{
-			{"root", str(&c.Mailroot.Root, filePath(true))},
-			{"pickup", str(&c.Mailroot.Pickup, filePath(false))},
-			{"drop", str(&c.Mailroot.Drop, filePath(false))},
-			{"queue", str(&c.Mailroot.Queue, filePath(false))},
-			{"badmail", str(&c.Mailroot.Badmail, filePath(false))},
-			{"sorttemp", str(&c.Mailroot.SortTemp, filePath(false))},
+			{"root", pathStr(&c.Mailroot.Root, true)},
+			{"pickup", pathStr(&c.Mailroot.Pickup, false)},
+			{"drop", pathStr(&c.Mailroot.Drop, false)},
+			{"queue", pathStr(&c.Mailroot.Queue, false)},
+			{"badmail", pathStr(&c.Mailroot.Badmail, false)},
+			{"sorttemp", pathStr(&c.Mailroot.SortTemp, false)},
 		}},
 		{"inbound", []key{
 			{"bind", str(&c.Inbound.Bind, ipOrEmpty)},
@@ -330,9 +330,9 @@ func (c *Config) sections() []section {
 			{"data_timeout", duration(&c.Inbound.DataTimeout, time.Second)},
 			{"shutdown_timeout", duration(&c.Inbound.ShutdownTimeout, 0)},
 			{"tls", str(&c.Inbound.TLS, oneOf("none", "starttls", "implicit"))},
-			{"pfx_path", str(&c.Inbound.PFXPath, filePath(true))},
+			{"pfx_path", pathStr(&c.Inbound.PFXPath, true)},
 			{"pfx_password", str(&c.Inbound.PFXPassword, nil)},
-			{"pfx_password_file", str(&c.secrets.pfxFile, filePath(true))},
+			{"pfx_password_file", pathStr(&c.secrets.pfxFile, true)},
 			{"pfx_password_env", str(&c.secrets.pfxEnv, nonEmpty)},
 			{"tls_port", integer(&c.Inbound.TLSPort, 0, 65535)},
 			{"min_tls_version", tlsVersion(&c.Inbound.MinTLSVersion)},
@@ -357,10 +357,10 @@ func (c *Config) sections() []section {
 			{"tls", str(&c.Outbound.TLS, oneOf("none", "opportunistic", "starttls", "implicit"))},
 			{"verify_certificate", boolean(&c.Outbound.VerifyCertificate)},
 			{"server_name", nameStr(&c.Outbound.ServerName, hostOrIP)},
-			{"ca_file", str(&c.Outbound.CAFile, filePath(true))},
+			{"ca_file", pathStr(&c.Outbound.CAFile, true)},
 			{"username", str(&c.Outbound.Username, nonEmpty)},
 			{"password", str(&c.Outbound.Password, nil)},
-			{"password_file", str(&c.secrets.passwordFile, filePath(true))},
+			{"password_file", pathStr(&c.secrets.passwordFile, true)},
 			{"password_env", str(&c.secrets.passwordEnv, nonEmpty)},
 		}},
 		{"pickup", []key{
@@ -373,10 +373,10 @@ func (c *Config) sections() []section {
 		}},
 		{"log", []key{
 			{"level", str(&c.Log.Level, oneOf("debug", "info", "warn", "error"))},
-			{"file", str(&c.Log.File, filePath(false))},
+			{"file", pathStr(&c.Log.File, false)},
 			{"max_size", size(&c.Log.MaxSize)},
 			{"max_files", integer(&c.Log.MaxFiles, 0, 1000)},
-			{"w3c_dir", str(&c.Log.W3CDir, filePath(false))},
+			{"w3c_dir", pathStr(&c.Log.W3CDir, false)},
 		}},
 	}
 }
@@ -992,7 +992,7 @@ func str(dst *string, check func(string) error) func(any) error {
 	return func(v any) error {
 		s, ok := v.(string)
 		if !ok {
-			return errors.New("must be a string in quotes (" + windowsPathHint + ")")
+			return errors.New("must be a string in quotes")
 		}
 		if check != nil {
 			if err := check(s); err != nil {
@@ -1001,6 +1001,18 @@ func str(dst *string, check func(string) error) func(any) error {
 		}
 		*dst = s
 		return nil
+	}
+}
+
+// pathStr is str for a path (see filePath), whose problem of type says
+// how to write a Windows path in TOML.
+func pathStr(dst *string, required bool) func(any) error {
+	conv := str(dst, filePath(required))
+	return func(v any) error {
+		if _, ok := v.(string); !ok {
+			return errors.New("must be a string in quotes (" + windowsPathHint + ")")
+		}
+		return conv(v)
 	}
 }
 
