@@ -266,7 +266,9 @@ func parseFlags(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) (stat
 		stdout.Write(out.Bytes())
 		return 0, true
 	default:
-		stderr.Write(out.Bytes())
+		// "flag provided but not defined: -x" said by whom, as every
+		// other message of ours.
+		fmt.Fprintf(stderr, "mailbridge %s: %s", fs.Name(), out.Bytes())
 		return 2, true
 	}
 }

@@ -63,11 +63,31 @@ func serviceCmd(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	sub := args[0]
+	what, known := map[string]string{
+		"install":   "register the service (Automatic, Delayed Start, restart on failure) and its Event Log source",
+		"uninstall": "stop and remove the service and its Event Log source",
+		"start":     "start the service and wait until it runs",
+		"stop":      "stop the service and wait until it has stopped",
+		"status":    "print the service's state and command line",
+	}[sub]
+	if !known {
+		fmt.Fprintf(stderr, "mailbridge service: unknown command %q\n\n%s", sub, serviceUsage)
+		return 2
+	}
 	fs := flag.NewFlagSet("service "+sub, flag.ContinueOnError)
 	name := fs.String("name", defaultServiceName, "service name")
 	cfgPath := new(string)
 	if sub == "install" {
 		cfgPath = fs.String("config", "", "configuration file (default "+config.DefaultFile()+" if it exists)")
+	}
+	fs.Usage = func() {
+		// As the other commands' help, not the flag package's.
+		opts, cfgLine := "[--name NAME]", ""
+		if sub == "install" {
+			opts += " [--config FILE]"
+			cfgLine = "  --config FILE   configuration file; without it " + config.DefaultFile() + "\n"
+		}
+		fmt.Fprintf(fs.Output(), "usage: mailbridge service %s %s\n\n%s.\n\n  --name NAME     the service's name (default %s; another for a second instance)\n%s", sub, opts, what, defaultServiceName, cfgLine)
 	}
 	if status, done := parseFlags(fs, args[1:], stdout, stderr); done {
 		return status
@@ -88,9 +108,6 @@ func serviceCmd(args []string, stdout, stderr io.Writer) int {
 		err = stopService(*name, stdout)
 	case "status":
 		err = serviceStatus(*name, stdout)
-	default:
-		fmt.Fprintf(stderr, "mailbridge service: unknown command %q\n\n%s", sub, serviceUsage)
-		return 2
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "mailbridge service %s: %v\n", sub, err)

@@ -58,7 +58,7 @@ func TestServiceHelp(t *testing.T) {
 	}
 	// A subcommand's -h too: its flags, on stdout, and success.
 	var stdout, stderr bytes.Buffer
-	if rc := serviceCmd([]string{"install", "-h"}, &stdout, &stderr); rc != 0 || !strings.Contains(stdout.String(), "-name") || stderr.Len() > 0 {
+	if rc := serviceCmd([]string{"install", "-h"}, &stdout, &stderr); rc != 0 || !strings.Contains(stdout.String(), "usage: mailbridge service install [--name NAME] [--config FILE]") || !strings.Contains(stdout.String(), "--name NAME") || stderr.Len() > 0 {
 		t.Errorf("service install -h = %d, stdout %q, stderr %q", rc, stdout.String(), stderr.String())
 	}
 }
