@@ -1207,7 +1207,7 @@ func TestFoldersOfTheirOwn(t *testing.T) {
 		// A log in Pickup would be sent as mail, file by file, each
 		// refusal logged in turn.
 		{"log file in pickup", "[mailroot]\nroot = \"mr\"\n[log]\nfile = \"mr/Pickup/mb.log\"\n", []string{
-			`mb.toml:4: log.file = "mr/Pickup/mb.log": is in the Pickup folder (mr/Pickup): every log file closed there would be taken for a message`}},
+			`mb.toml:4: log.file = "mr/Pickup/mb.log": is in the Pickup folder (` + filepath.Join("mr", "Pickup") + `): every log file closed there would be taken for a message`}},
 		{"w3c_dir under pickup", "[mailroot]\npickup = \"p\"\n[log]\nw3c_dir = \"p/./w3c/\"\n", []string{
 			`mb.toml:4: log.w3c_dir = "p/./w3c/": is in the Pickup folder (p)`}},
 	}
@@ -1301,11 +1301,11 @@ func TestFolderProblem(t *testing.T) {
 		name, data, folder, want string
 	}{
 		{"own key", "[mailroot]\nroot = 'mr'\ndrop = 'd'\n", "Drop",
-			path + `:3: mailroot.drop = "` + filepath.Join(dir, "d") + `": the Drop folder: gone`},
+			path + `:3: mailroot.drop = ` + show(filepath.Join(dir, "d")) + `: the Drop folder: gone`},
 		{"root's key", "hostname = \"mx.test\"\n[mailroot]\nroot = 'mr'\ndrop = 'd'\n", "Pickup",
-			path + `:3: mailroot.root = "` + filepath.Join(dir, "mr") + `": the Pickup folder ` + filepath.Join(dir, "mr", "Pickup") + `: gone`},
+			path + `:3: mailroot.root = ` + show(filepath.Join(dir, "mr")) + `: the Pickup folder ` + filepath.Join(dir, "mr", "Pickup") + `: gone`},
 		{"root not written", "[mailroot]\nqueue = 'q'\n", "SortTemp",
-			path + `: mailroot.root = ` + strconv.Quote(defaultRoot(dir)) + ` (not set: the default): the SortTemp folder `},
+			path + `: mailroot.root = ` + show(defaultRoot(dir)) + ` (not set: the default): the SortTemp folder `},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if err := os.WriteFile(path, []byte(tc.data), 0o644); err != nil {

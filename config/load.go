@@ -1424,6 +1424,11 @@ func oneOf(vals ...string) func(string) error {
 	}
 }
 
+// Quote writes s as a TOML string the way problems show values: in single
+// quotes when it holds a backslash ('FABRIKAM\svc', 'C:\inetpub'), which
+// the administrator would otherwise read doubled, else in double quotes.
+func Quote(s string) string { return show(s) }
+
 func show(v any) string {
 	switch x := v.(type) {
 	case string:

@@ -520,7 +520,9 @@ func check(cfg *config.Config, stdout, stderr io.Writer, cfgProblems config.Erro
 	} else if outbound {
 		auth := "no AUTH"
 		if o.Username != "" {
-			auth = fmt.Sprintf("AUTH as %q", o.Username)
+			// As the file has it: 'FABRIKAM\svc-relay', not Go's doubled
+			// backslash (found from outside).
+			auth = "AUTH as " + config.Quote(o.Username)
 		}
 		fmt.Fprintf(stdout, "outbound: %s port %d, tls %s, verify_certificate %v, %s\n", o.Server, o.Port, o.TLS, verifyText(o), auth)
 	}

@@ -216,7 +216,7 @@ port = %d
 [outbound]
 server = "relay.test"
 tls = "none"
-username = "app"
+username = 'CORP\app'
 password = "hunter2-secret"
 `, testtool.FreePort(t))), 0o644)
 	var out, errb bytes.Buffer
@@ -226,7 +226,7 @@ password = "hunter2-secret"
 	if !strings.Contains(out.String(), `warning: [outbound] tls = "none" with a username and password: AUTH sends the password in clear text`) {
 		t.Fatalf("no clear-text warning in:\n%s", out.String())
 	}
-	if !strings.Contains(out.String(), `outbound: relay.test port 25, tls none, verify_certificate n/a (tls none), AUTH as "app"`) {
+	if !strings.Contains(out.String(), `outbound: relay.test port 25, tls none, verify_certificate n/a (tls none), AUTH as 'CORP\app'`) {
 		t.Fatalf("no outbound line in:\n%s", out.String())
 	}
 	if strings.Contains(out.String()+errb.String(), "hunter2-secret") {
@@ -237,7 +237,7 @@ password = "hunter2-secret"
 		t.Fatal(err)
 	}
 	s := bridgeConfig(cfg, nil).Sender
-	if s.TLS != "none" || s.Username != "app" || s.Password != "hunter2-secret" || s.InsecureSkipVerify {
+	if s.TLS != "none" || s.Username != `CORP\app` || s.Password != "hunter2-secret" || s.InsecureSkipVerify {
 		t.Fatalf("%+v", s)
 	}
 }
