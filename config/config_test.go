@@ -1341,3 +1341,17 @@ func TestStringTypeHints(t *testing.T) {
 		t.Errorf("bind got the path advice: %v", err)
 	}
 }
+
+// The words of tls and level are read in any case, and kept as the
+// program knows them (found from outside: "STARTTLS" was refused).
+func TestChoicesInAnyCase(t *testing.T) {
+	c, err := Parse("mb.toml", []byte("[inbound]\ntls = \"None\"\n[outbound]\nserver = \"relay.test\"\ntls = \"STARTTLS\"\n[log]\nlevel = \"Debug\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Inbound.TLS != "none" || c.Outbound.TLS != "starttls" || c.Log.Level != "debug" {
+		t.Errorf("inbound.tls %q, outbound.tls %q, log.level %q", c.Inbound.TLS, c.Outbound.TLS, c.Log.Level)
+	}
+	_, err = Parse("mb.toml", []byte("[outbound]\ntls = true\n"))
+	checkProblems(t, err, "", []string{`mb.toml:2: outbound.tls = true: must be a string in quotes: one of none, opportunistic, starttls, implicit`})
+}

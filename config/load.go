@@ -329,7 +329,7 @@ func (c *Config) sections() []section {
 			{"command_timeout", duration(&c.Inbound.CommandTimeout, time.Second)},
 			{"data_timeout", duration(&c.Inbound.DataTimeout, time.Second)},
 			{"shutdown_timeout", duration(&c.Inbound.ShutdownTimeout, 0)},
-			{"tls", str(&c.Inbound.TLS, oneOf("none", "starttls", "implicit"))},
+			{"tls", choice(&c.Inbound.TLS, "none", "starttls", "implicit")},
 			{"pfx_path", pathStr(&c.Inbound.PFXPath, true)},
 			{"pfx_password", str(&c.Inbound.PFXPassword, nil)},
 			{"pfx_password_file", pathStr(&c.secrets.pfxFile, true)},
@@ -354,7 +354,7 @@ func (c *Config) sections() []section {
 			{"connections", integer(&c.Outbound.Connections, 1, 1000)},
 			{"connect_timeout", duration(&c.Outbound.ConnectTimeout, time.Second)},
 			{"command_timeout", duration(&c.Outbound.CommandTimeout, time.Second)},
-			{"tls", str(&c.Outbound.TLS, oneOf("none", "opportunistic", "starttls", "implicit"))},
+			{"tls", choice(&c.Outbound.TLS, "none", "opportunistic", "starttls", "implicit")},
 			{"verify_certificate", boolean(&c.Outbound.VerifyCertificate)},
 			{"server_name", nameStr(&c.Outbound.ServerName, hostOrIP)},
 			{"ca_file", pathStr(&c.Outbound.CAFile, true)},
@@ -372,7 +372,7 @@ func (c *Config) sections() []section {
 			{"ignore", patternList(&c.Pickup.Ignore)},
 		}},
 		{"log", []key{
-			{"level", str(&c.Log.Level, oneOf("debug", "info", "warn", "error"))},
+			{"level", choice(&c.Log.Level, "debug", "info", "warn", "error")},
 			{"file", pathStr(&c.Log.File, false)},
 			{"max_size", size(&c.Log.MaxSize)},
 			{"max_files", integer(&c.Log.MaxFiles, 0, 1000)},
@@ -1413,10 +1413,17 @@ func hostOrIP(s string) (string, error) {
 	return hostName(s)
 }
 
-func oneOf(vals ...string) func(string) error {
-	return func(s string) error {
-		for _, v := range vals {
-			if s == v {
+// choice reads one of vals, in any letter case ("STARTTLS", as Windows
+// administrators often write such words), stored as vals has it.
+func choice(dst *string, vals ...string) func(any) error {
+	return func(v any) error {
+		s, ok := v.(string)
+		if !ok {
+			return errors.New("must be a string in quotes: one of " + strings.Join(vals, ", "))
+		}
+		for _, want := range vals {
+			if strings.EqualFold(s, want) {
+				*dst = want
 				return nil
 			}
 		}
