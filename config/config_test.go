@@ -1355,3 +1355,12 @@ func TestChoicesInAnyCase(t *testing.T) {
 	_, err = Parse("mb.toml", []byte("[outbound]\ntls = true\n"))
 	checkProblems(t, err, "", []string{`mb.toml:2: outbound.tls = true: must be a string in quotes: one of none, opportunistic, starttls, implicit`})
 }
+
+// A duration past Go's limit is too long, not malformed.
+func TestDurationTooLong(t *testing.T) {
+	_, err := Parse("mb.toml", []byte("[inbound]\ndata_timeout = \"3000000h\"\ncommand_timeout = \"5 min\"\n"))
+	checkProblems(t, err, "", []string{
+		`mb.toml:2: inbound.data_timeout = "3000000h": is too long: a duration is at most about 290 years`,
+		`mb.toml:3: inbound.command_timeout = "5 min": not a duration`,
+	})
+}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -1116,11 +1117,19 @@ func parseDuration(v any) (time.Duration, error) {
 		return 0, fmt.Errorf(`must be a duration in quotes, for example "90s", "15m" or "48h"`)
 	}
 	d, err := time.ParseDuration(s)
+	if err != nil && strings.Contains(err.Error(), "invalid duration") && durationShape.MatchString(s) {
+		// Well formed, but past Go's limit of about 292 years (found
+		// from outside: "3000000h" was "not a duration").
+		return 0, errors.New(`is too long: a duration is at most about 290 years ("2562047h")`)
+	}
 	if err != nil {
 		return 0, fmt.Errorf(`not a duration: use Go syntax such as "90s", "15m", "1h30m" or "48h"`)
 	}
 	return d, nil
 }
+
+// durationShape is the form time.ParseDuration reads.
+var durationShape = regexp.MustCompile(`^[-+]?([0-9]*(\.[0-9]*)?(ns|us|µs|μs|ms|s|m|h))+$`)
 
 // atLeast checks a duration against the smallest value its key allows. A
 // negative duration is valid Go syntax ("-5m"), so it gets this message,
