@@ -537,7 +537,8 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 				results[i] = sender.Result{Rcpt: r, Err: held}
 			}
 		} else {
-			results = s.SendContent(ctx, pm.From, pending, sender.Content{Size: size, Header: pm.Message, Open: open})
+			results = s.SendContent(ctx, pm.From, pending, sender.Content{Size: size, Header: pm.Message, Open: open,
+				Accepted: func(rcpts []string) { b.accepted(id, m, rcpts) }})
 			b.authOutcome(results, time.Now())
 		}
 	}
@@ -556,7 +557,7 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 		var sent, cut []string
 		for _, r := range results {
 			if r.Err == nil {
-				st.Done = append(st.Done, r.Rcpt)
+				st.Done = appendNew(st.Done, r.Rcpt)
 				sent = append(sent, r.Rcpt)
 				continue
 			}
@@ -591,7 +592,7 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 		switch {
 		case r.Err == nil:
 			sent = append(sent, r.Rcpt)
-			st.Done = append(st.Done, r.Rcpt)
+			st.Done = appendNew(st.Done, r.Rcpt)
 			delete(st.LastReply, r.Rcpt)
 			delete(st.LastDiag, r.Rcpt)
 			addReply(r.Reply)
@@ -812,6 +813,29 @@ func (b *Bridge) saveState(id string, m *message) error {
 		b.log.Error("cannot save Queue state: a restart may resend to recipients already done", "id", id, "error", err)
 	}
 	return err
+}
+
+// accepted records, durably, the recipients that a transaction of an
+// attempt still under way delivered to (sender.Content.Accepted): a
+// message of more recipients than one transaction takes (SharePoint's
+// alerts to a few hundred people) is otherwise recorded only when the
+// attempt ends, and a crash in its second transaction sent it again to
+// those of the first (found from outside: 200 of 250 twice after a
+// SIGKILL). The state file alone is written; the Queue file is rewritten
+// when the attempt ends (checkpoint).
+func (b *Bridge) accepted(id string, m *message, rcpts []string) {
+	for _, r := range rcpts {
+		m.st.Done = appendNew(m.st.Done, r)
+	}
+	b.saveState(id, m) // its failure is logged
+}
+
+// appendNew appends r to list unless it holds it already.
+func appendNew(list []string, r string) []string {
+	if slices.Contains(list, r) {
+		return list
+	}
+	return append(list, r)
 }
 
 // checkpoint records an attempt that left work to do: the state, then the

@@ -726,6 +726,12 @@ type Content struct {
 	Size   int64
 	Header []byte
 	Open   func() (io.ReadCloser, error)
+	// Accepted, when set, is called after a transaction that another
+	// follows (more recipients than one transaction takes), with the
+	// recipients the smart host accepted the message for, before the next
+	// one begins: the caller records them, so that a crash in a later
+	// transaction does not send to them again.
+	Accepted func(rcpts []string)
 }
 
 // SendContent is Send for a message read from c. A failure to read it is
@@ -773,6 +779,17 @@ func (s *Session) SendContent(ctx context.Context, from string, to []string, mes
 		tried, broken := s.transaction(from, results[start:end], message)
 		s.end()
 		s.tx++
+		if message.Accepted != nil && start+tried < len(to) {
+			var ok []string
+			for _, r := range results[start : start+tried] {
+				if r.Err == nil && r.Reply != "" {
+					ok = append(ok, r.Rcpt)
+				}
+			}
+			if len(ok) > 0 {
+				message.Accepted(ok)
+			}
+		}
 		start += tried
 		if broken {
 			s.drop()
