@@ -231,3 +231,34 @@ func TestInternationalizedLocalDomains(t *testing.T) {
 		t.Errorf("Drop file begins\n%q\nwant\n%q", got[:min(len(got), want.Len()+10)], want.String())
 	}
 }
+
+// TestRelayCopyFailsAfterDropCopy: a message for a local and a relayed
+// recipient whose relay copy cannot be stored after its Drop copy was gets
+// 451, and its Drop copy goes again: the client sends the whole message
+// once more, and Drop must not hold it twice (found from outside).
+func TestRelayCopyFailsAfterDropCopy(t *testing.T) {
+	cfg := testConfig()
+	cfg.LocalDomains = []string{"local.test"}
+	cfg.RelayFrom = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	var pickup string
+	cfg.atCommit = func(s string) {
+		if s == "after" {
+			os.RemoveAll(pickup) // the relay copy's folder gone
+		}
+	}
+	ts := startServer(t, cfg)
+	pickup = ts.root.Layout().Pickup
+	c := dial(t, ts.addr)
+	c.hello()
+	c.expect("MAIL FROM:<a@x.test>", "250")
+	c.expect("RCPT TO:<u@local.test>", "250")
+	c.expect("RCPT TO:<far@remote.test>", "250")
+	c.expect("DATA", "354")
+	c.send("Subject: mixed\r\n\r\nhello\r\n.\r\n")
+	if r := c.reply(); !strings.HasPrefix(r, "451 4.3.0") {
+		t.Fatalf("reply %q, want 451", r)
+	}
+	if n := ts.dropFiles(t); len(n) != 0 {
+		t.Fatalf("Drop holds %v after the 451", n)
+	}
+}

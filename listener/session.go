@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"syscall"
 	"time"
@@ -326,8 +327,16 @@ func (s *session) Data(r io.Reader) error {
 		path, err := o.f.Commit()
 		if err != nil {
 			if i > 0 {
-				// The Drop copy is stored; the client will retry all.
-				log.Error("relay copy not stored after the Drop copy was", "drop_file", files[0], "error", err)
+				// The client retries the whole message after the 451: the
+				// Drop copy goes, or Drop would get it twice (found from
+				// outside). It was in Drop for the moment of this commit,
+				// which a reader polling every few seconds is unlikely to
+				// have caught.
+				if rerr := os.Remove(files[0]); rerr != nil {
+					log.Error("relay copy not stored after the Drop copy was, and the Drop copy cannot be removed: the client's retry will put the message in Drop twice", "drop_file", files[0], "error", err, "remove_error", rerr)
+				} else {
+					log.Error("relay copy not stored after the Drop copy was: the Drop copy is removed again, for the client's retry", "drop_file", files[0], "error", err)
+				}
 			}
 			log.Error("message not stored", "result", "451", "error", err)
 			return errStore
