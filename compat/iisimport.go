@@ -737,6 +737,7 @@ func (imp *iisImport) writeRelay() error {
 		}
 		w.comment("WARNING: no local domain could be imported: %s. Until local_domains is set, mailbridge treats every domain as local: all mail, relayed mail too, goes to Drop and none is sent, and any client can put mail for any domain into Drop. Set local_domains to the domains whose mail belongs in Drop (this computer's name, as in hostname, and each domain IIS received mail for), and uncomment it:", had)
 		w.code(`local_domains = ["mail.example.com"]`)
+		imp.note("no local domain was imported, so every domain is local: all mail received over SMTP goes to Drop, none of it is relayed, and any client can put mail for any domain into Drop; set [inbound] local_domains")
 	}
 	if len(remote) > 0 {
 		imp.note("%d remote domain(s) had settings of their own in IIS (a route, relaying to them); mailbridge treats every remote domain alike, through the one Outbound Server", len(remote))
@@ -760,11 +761,17 @@ func (imp *iisImport) writeRelay() error {
 		}
 		if flags&^1 != 0 {
 			w.comment("IIS AuthFlags \"%s\" (line %d) offered inbound AUTH; mailbridge accepts mail without AUTH and trusts clients by address (relay_from).", p.Value, p.Line)
+			imp.note("IIS offered inbound AUTH (AuthFlags \"%s\", line %d); mailbridge offers none: clients set to log in must send without it, and relay only from addresses in [inbound] relay_from", p.Value, p.Line)
 		}
 	}
 	w.blank()
 	return nil
 }
+
+// relayRefused ends the note for a RelayIpList imported as relay_from = []
+// where IIS let clients relay: they are refused now (550 5.7.1 Unable to
+// relay), which only the screen tells before the first complaint.
+const relayRefused = "clients that relayed through IIS are refused; list them in [inbound] relay_from"
 
 // denyEveryone is the deny_from written where IIS restricted connections
 // in a way mailbridge cannot read or match: refusing every client is
@@ -782,8 +789,10 @@ func (imp *iisImport) writeIPList(prop, grantKey, verb, action string) {
 	case err != nil:
 		if prop == "IPSecurity" {
 			w.comment("WARNING: IIS IPSecurity (line %d) could not be decoded (%v), so which clients IIS let connect is unknown, and an empty allow_from would let every client connect. mailbridge refuses every client until you set allow_from (or deny_from) to what IIS had and delete the deny_from line below. The value as written, hexadecimal:", p.Line, err)
+			imp.note("IIS IPSecurity (line %d) could not be decoded, so [inbound] deny_from refuses every client: none can connect until you set allow_from or deny_from as IIS had it and delete that line", p.Line)
 		} else {
 			w.comment("IIS %s (line %d) could not be decoded (%v); here it is as written, hexadecimal:", prop, p.Line, err)
+			imp.note("IIS %s (line %d) could not be decoded, so %s = []: %s", prop, p.Line, grantKey, relayRefused)
 		}
 		h := strings.Join(strings.Fields(p.Value), "")
 		for len(h) > 64 {
@@ -818,6 +827,7 @@ func (imp *iisImport) writeIPList(prop, grantKey, verb, action string) {
 		// "all except" written the other way round: refused the same.
 		w.comment("WARNING: IIS RelayIpList (line %d) grants %s: every client could relay. That is an open relay, and mailbridge will not import one: list the clients that may relay.", p.Line, strings.Join(prefixStrings(l.Grant), ", "))
 		w.kvf("%s = []", grantKey)
+		imp.note("IIS RelayIpList (line %d) let every client relay (an open relay), which is not imported, so relay_from = []: %s", p.Line, relayRefused)
 		return
 	}
 	if prop == "IPSecurity" && !l.GrantByDefault() && len(l.Grant) == 0 {
@@ -825,6 +835,7 @@ func (imp *iisImport) writeIPList(prop, grantKey, verb, action string) {
 		// with names alone must not become "everyone may connect".
 		w.comment("WARNING: IIS IPSecurity (line %d): only the clients below could connect, and IIS names them by host name only (%s), which mailbridge cannot match: it never looks names up. An empty allow_from would let every client connect, so mailbridge refuses every client until you list those clients' addresses in allow_from and delete the deny_from line below.", p.Line, strings.Join(l.GrantNames, ", "))
 		w.kvf("deny_from = %s", tomlList(denyEveryone))
+		imp.note("IIS IPSecurity (line %d) let in only clients named by host name (%s), which mailbridge cannot match, so [inbound] deny_from refuses every client: none can connect until you list their addresses in allow_from and delete that line", p.Line, shorten(strings.Join(l.GrantNames, ", ")))
 		return
 	}
 	if !l.GrantByDefault() {
@@ -838,6 +849,7 @@ func (imp *iisImport) writeIPList(prop, grantKey, verb, action string) {
 	if prop == "RelayIpList" {
 		w.comment("WARNING: IIS RelayIpList (line %d) is \"all except the list below\": every client could relay except %s. That is an open relay, and mailbridge will not import one: list the clients that may relay.", p.Line, listOrNone(append(prefixStrings(l.Deny), l.DenyNames...)))
 		w.kvf("%s = []", grantKey)
+		imp.note("IIS RelayIpList (line %d) let every client relay (an open relay), which is not imported, so relay_from = []: %s", p.Line, relayRefused)
 		return
 	}
 	w.comment("IIS %s (line %d): every client could %s except those below.", prop, p.Line, verb)

@@ -752,6 +752,80 @@ func TestImportSmartHostType(t *testing.T) {
 	}
 }
 
+// ImportIISNotes lists on the screen, one line each, what works
+// differently after the migration: README step 2 promises it, and a
+// comment in the file alone is found too late (found from outside). Each
+// want is part of one note; none may be in any note.
+func TestImportNotes(t *testing.T) {
+	server := func(attrs string) string {
+		return `<c><IIsSmtpServer Location ="/LM/SmtpSvc/1" FullyQualifiedDomainName="mail.contoso.example" SmartHost="relay.contoso.example" ` + attrs + `/></c>`
+	}
+	tests := []struct {
+		name, file, xml string // file: a testdata file, else xml
+		site            int
+		want, none      []string
+	}{
+		{name: "fresh install", file: "testdata/fresh-install.xml", site: 1,
+			none: []string{"local domain", "AUTH", "relay_from", "deny_from"}},
+		{name: "no domains", file: "testdata/no-domains.xml", site: 1,
+			want: []string{"no local domain was imported, so every domain is local: all mail received over SMTP goes to Drop, none of it is relayed, and any client can put mail for any domain into Drop; set [inbound] local_domains"}},
+		{name: "IPSecurity by host name only", file: "testdata/ipsec-names-only.xml", site: 1,
+			want: []string{"IIS IPSecurity (line 6) let in only clients named by host name (app1.contoso.example), which mailbridge cannot match, so [inbound] deny_from refuses every client: none can connect until you list their addresses in allow_from and delete that line"}},
+		{name: "IPSecurity undecodable", file: "testdata/ipsec-names-only.xml", site: 2,
+			want: []string{"IIS IPSecurity (line 12) could not be decoded, so [inbound] deny_from refuses every client"}},
+		{name: "IPSecurity denying by name", file: "testdata/ipsec-names-only.xml", site: 3,
+			none: []string{"deny_from refuses every client"}},
+		{name: "RelayIpList undecodable", xml: server(`RelayIpList="18000080 not hex"`),
+			want: []string{"IIS RelayIpList (line 1) could not be decoded, so relay_from = []: clients that relayed through IIS are refused; list them in [inbound] relay_from"}},
+		{name: "RelayIpList all except", file: "testdata/open-relay.xml", site: 1,
+			want: []string{"IIS RelayIpList (line 6) let every client relay (an open relay), which is not imported, so relay_from = []: clients that relayed through IIS are refused"}},
+		{name: "RelayIpList granting all", file: "testdata/open-relay-grant.xml", site: 1,
+			want: []string{"(an open relay), which is not imported, so relay_from = []"}},
+		{name: "RelayIpList empty", xml: server(`RelayIpList=""`),
+			none: []string{"relay_from"}},
+		{name: "inbound AUTH", xml: server(`AuthFlags="AuthBasic | AuthAnonymous | AuthNTLM"`),
+			want: []string{`IIS offered inbound AUTH (AuthFlags "AuthBasic | AuthAnonymous | AuthNTLM", line 1); mailbridge offers none: clients set to log in must send without it, and relay only from addresses in [inbound] relay_from`}},
+		{name: "anonymous only", xml: server(`AuthFlags="AuthAnonymous"`),
+			none: []string{"AUTH"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			xml, file, site := []byte(tt.xml), "MetaBase.xml", 1
+			if tt.file != "" {
+				var err error
+				if xml, err = os.ReadFile(tt.file); err != nil {
+					t.Fatal(err)
+				}
+				file, site = tt.file, tt.site
+			}
+			m, err := ParseMetabase(file, xml)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, notes, err := ImportIISNotes(m, site)
+			if err != nil {
+				t.Fatal(err)
+			}
+			all := strings.Join(notes, "\n")
+			for _, n := range notes {
+				if strings.ContainsAny(n, "\r\n") {
+					t.Errorf("a note of more than one line: %q", n)
+				}
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(all, w) {
+					t.Errorf("no note says %q; notes:\n%s", w, all)
+				}
+			}
+			for _, w := range tt.none {
+				if strings.Contains(all, w) {
+					t.Errorf("a note says %q; notes:\n%s", w, all)
+				}
+			}
+		})
+	}
+}
+
 // importSite1 imports SMTP virtual server 1 of a MetaBase.xml text.
 func importSite1(t *testing.T, xml string) []byte {
 	t.Helper()
