@@ -353,6 +353,7 @@ func (imp *iisImport) write() error {
 	w.comment("Source: %s, SMTP virtual server %s.", imp.m.File, where)
 	if others := imp.otherServers(); len(others) > 0 {
 		w.comment("The file has other SMTP virtual servers too: %s. Import each with --site N into a configuration of its own (its own port and folders).", strings.Join(others, ", "))
+		imp.note("this configuration serves %s only; the file has other SMTP virtual servers, %s: import each with --site N into a configuration of its own", imp.server.Location, strings.Join(others, ", "))
 	}
 	w.comment("")
 	w.comment("Check it with `mailbridge check --config FILE` before IIS is stopped. IIS settings that mailbridge cannot carry over are comments saying why; keys that need a decision are commented out with the values IIS had.")
@@ -596,8 +597,18 @@ func (imp *iisImport) writeBindings() error {
 			how = fmt.Sprintf("set bind = \"\" to listen on port %d of every address (this one too), or point its clients at %s", b.port, here)
 		}
 		w.comment("IIS also listened on \"%s\"; mailbridge listens on one address and port, so it will not: %s. A second mailbridge cannot serve it from the same folders: the mail root is locked by the mailbridge using it, so a second one needs its own Pickup, Drop and Queue, which the software using these folders would not see.", o.raw, how)
+		imp.note("IIS also listened on %s (ServerBindings \"%s\"); mailbridge listens only on %s: %s", bindingText(o.ip, o.port), o.raw, bindingText(b.ip, b.port), how)
 	}
 	return nil
+}
+
+// bindingText names a binding for the screen: "port 25 of every address"
+// for IIS's "(All Unassigned)", else "10.0.0.1 port 25".
+func bindingText(ip string, port int) string {
+	if ip == "" {
+		return fmt.Sprintf("port %d of every address", port)
+	}
+	return fmt.Sprintf("%s port %d", ip, port)
 }
 
 func parseBinding(raw string) (string, int, error) {

@@ -787,6 +787,18 @@ func TestImportNotes(t *testing.T) {
 			want: []string{`IIS offered inbound AUTH (AuthFlags "AuthBasic | AuthAnonymous | AuthNTLM", line 1); mailbridge offers none: clients set to log in must send without it, and relay only from addresses in [inbound] relay_from`}},
 		{name: "anonymous only", xml: server(`AuthFlags="AuthAnonymous"`),
 			none: []string{"AUTH"}},
+		{name: "second binding", xml: server("ServerBindings=\"127.0.0.1:25:\n127.0.0.1:587:\""),
+			want: []string{`IIS also listened on 127.0.0.1 port 587 (ServerBindings "127.0.0.1:587:"); mailbridge listens only on 127.0.0.1 port 25: point its clients at 127.0.0.1 port 25`}},
+		{name: "second address, same port", xml: server("ServerBindings=\"192.168.1.5:25:\n192.168.1.6:25:\""),
+			want: []string{`IIS also listened on 192.168.1.6 port 25 (ServerBindings "192.168.1.6:25:"); mailbridge listens only on 192.168.1.5 port 25: set bind = "" to listen on port 25 of every address`}},
+		{name: "every address besides one", xml: server("ServerBindings=\"192.168.1.6:2525:\n:25:\""),
+			want: []string{`IIS also listened on 192.168.1.6 port 2525 (ServerBindings "192.168.1.6:2525:"); mailbridge listens only on port 25 of every address: point its clients at port 25`}},
+		{name: "one binding", xml: server(`ServerBindings=":25:"`),
+			none: []string{"listened"}},
+		{name: "other virtual servers", file: "testdata/ipsec-names-only.xml", site: 2,
+			want: []string{"this configuration serves /LM/SmtpSvc/2 only; the file has other SMTP virtual servers, /LM/SmtpSvc/1 (line 4), /LM/SmtpSvc/3 (line 16): import each with --site N into a configuration of its own"}},
+		{name: "one virtual server", file: "testdata/no-domains.xml", site: 1,
+			none: []string{"virtual server"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
