@@ -165,6 +165,15 @@ var secret = map[string]bool{"RoutePassword": true, "SmtpDsPassword": true, "Log
 // w3cLogClsid is the log plug-in IIS used for its W3C Extended SMTP log.
 const w3cLogClsid = "{FF160663-DE82-11CF-BC0A-00AA006111E0}"
 
+// iisLogFormats names IIS's other log plug-ins (LogPluginClsid), by the
+// CLSIDs of IIS's ilogobj.hxx (NCSALOG_CLSID, ASCLOG_CLSID, ODBCLOG_CLSID),
+// upper case.
+var iisLogFormats = map[string]string{
+	"{FF16065F-DE82-11CF-BC0A-00AA006111E0}": "the NCSA Common Log File Format",
+	"{FF160657-DE82-11CF-BC0A-00AA006111E0}": "the Microsoft IIS Log File Format",
+	"{FF16065B-DE82-11CF-BC0A-00AA006111E0}": "an ODBC database",
+}
+
 // ImportIIS turns the SMTP virtual server /LM/SmtpSvc/site of m into a
 // complete, commented mailbridge configuration in TOML. Settings found but
 // not carried over are written as comments with the reason; relay and
@@ -969,6 +978,11 @@ func remoteDomain(n *MetabaseNode, name string, ra uint32, line int) string {
 	return head + " " + strings.Join(how, "; ") + "."
 }
 
+// neverSent ends the note for an import without [outbound] server: the
+// mail IIS sent on (Pickup files, mail relayed for relay_from clients)
+// waits in Queue until it expires into Badmail, and check only says "note".
+const neverSent = "Pickup and relayed mail is queued and never sent; set [outbound] server"
+
 func (imp *iisImport) writeOutbound() error {
 	w := &imp.w
 	w.section("outbound")
@@ -983,9 +997,11 @@ func (imp *iisImport) writeOutbound() error {
 	case !hp || smart == "":
 		w.comment("IIS had no smart host: it delivered to each domain's mail servers (MX) itself. mailbridge relays only through an Outbound Server: set one, or Pickup files are queued and not sent.")
 		w.code(`server = "smtp.example.com"`)
+		imp.note("IIS had no smart host (it delivered to each domain's mail servers itself); with no [outbound] server, %s", neverSent)
 	case validSmartHost(smart) != "":
 		w.comment("IIS SmartHost \"%s\" (line %d) cannot be used: %s. Set the Outbound Server by hand.", smart, host.Line, validSmartHost(smart))
 		w.code(`server = "smtp.example.com"`)
+		imp.note("IIS SmartHost \"%s\" (line %d) cannot be used: %s; with no [outbound] server, %s", smart, host.Line, validSmartHost(smart), neverSent)
 	default:
 		if strings.HasPrefix(smart, "[") {
 			w.comment("The Outbound Server (IIS SmartHost; in brackets, an address, not a name to look up).")
@@ -1245,6 +1261,16 @@ func (imp *iisImport) writeLog() {
 		w.blank()
 		return
 	}
+	if c := strings.TrimSpace(clsid.Value); c != "" && !strings.EqualFold(c, w3cLogClsid) {
+		// Programs that read IIS's log (log analysers, scripts) read its
+		// format; they get W3C Extended lines, in another file.
+		format, known := iisLogFormats[strings.ToUpper(c)]
+		if !known {
+			format = "another format than W3C Extended"
+		}
+		w.comment("IIS logged in %s (LogPluginClsid %s); mailbridge writes only the W3C Extended format.", format, c)
+		imp.note("IIS logged in %s (LogPluginClsid %s); mailbridge writes W3C Extended instead ([log] w3c_dir): programs that read the old log must read that format", format, c)
+	}
 	logDir := iisDefaultLogDir
 	if dirOK && strings.TrimSpace(dir.Value) != "" {
 		d, _, unknown := expandWinVars(dir.Value)
@@ -1264,9 +1290,6 @@ func (imp *iisImport) writeLog() {
 		logDir = cleanWinPath(d)
 	}
 	logDir = joinWin(logDir, fmt.Sprintf("SMTPSVC%d", imp.site))
-	if clsid.Value != "" && !strings.EqualFold(strings.TrimSpace(clsid.Value), w3cLogClsid) {
-		w.comment("IIS logged in another format than W3C Extended (LogPluginClsid %s); mailbridge writes only the W3C Extended format.", clsid.Value)
-	}
 	if p := strings.TrimSpace(period.Value); p != "" && p != "1" {
 		w.comment("IIS started a new log file by LogFilePeriod = %s; mailbridge's IIS-format log is daily (exYYMMDD.log).", p)
 	}

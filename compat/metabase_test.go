@@ -799,6 +799,22 @@ func TestImportNotes(t *testing.T) {
 			want: []string{"this configuration serves /LM/SmtpSvc/2 only; the file has other SMTP virtual servers, /LM/SmtpSvc/1 (line 4), /LM/SmtpSvc/3 (line 16): import each with --site N into a configuration of its own"}},
 		{name: "one virtual server", file: "testdata/no-domains.xml", site: 1,
 			none: []string{"virtual server"}},
+		{name: "no smart host", file: "testdata/fresh-install.xml", site: 1,
+			want: []string{"IIS had no smart host (it delivered to each domain's mail servers itself); with no [outbound] server, Pickup and relayed mail is queued and never sent; set [outbound] server"}},
+		{name: "smart host with a port", xml: `<c><IIsSmtpServer Location ="/LM/SmtpSvc/1" SmartHost="smtp.contoso.local:587"/></c>`,
+			want: []string{`IIS SmartHost "smtp.contoso.local:587" (line 1) cannot be used: a port cannot be part of it (IIS took the port from RemoteSmtpPort); with no [outbound] server, Pickup and relayed mail is queued and never sent; set [outbound] server`}},
+		{name: "smart host not an address", xml: `<c><IIsSmtpServer Location ="/LM/SmtpSvc/1" SmartHost="[relay]"/></c>`,
+			want: []string{`IIS SmartHost "[relay]" (line 1) cannot be used: the brackets must hold an IP address; with no [outbound] server, Pickup and relayed mail is queued`}},
+		{name: "smart host", xml: server(""),
+			none: []string{"[outbound] server"}},
+		{name: "NCSA log", xml: server(`LogType="1" LogPluginClsid="{FF16065F-DE82-11CF-BC0A-00AA006111E0}"`),
+			want: []string{"IIS logged in the NCSA Common Log File Format (LogPluginClsid {FF16065F-DE82-11CF-BC0A-00AA006111E0}); mailbridge writes W3C Extended instead ([log] w3c_dir): programs that read the old log must read that format"}},
+		{name: "unknown log plug-in", xml: server(`LogType="1" LogPluginClsid="{00000000-0000-0000-0000-000000000001}"`),
+			want: []string{"IIS logged in another format than W3C Extended (LogPluginClsid {00000000-0000-0000-0000-000000000001})"}},
+		{name: "W3C log, lower case", xml: server(`LogType="1" LogPluginClsid="{ff160663-de82-11cf-bc0a-00aa006111e0}"`),
+			none: []string{"log"}},
+		{name: "NCSA log, logging off", xml: server(`LogType="0" LogPluginClsid="{FF16065F-DE82-11CF-BC0A-00AA006111E0}"`),
+			none: []string{"log"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
