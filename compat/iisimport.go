@@ -1033,15 +1033,22 @@ func (imp *iisImport) writeOutbound() error {
 			return imp.fail(p, "port %d is not from 1 to 65535", n)
 		}
 	}
-	if p, ok := imp.get("AlwaysUseSsl"); ok {
-		if on, err := MetabaseBool(p.Value); err != nil {
-			return imp.fail(p, "%v", err)
-		} else if on {
+	// IIS's AlwaysUseSsl defaults to FALSE: without it, IIS sent to the
+	// smart host in plain text.
+	ssl, sslSet := imp.get("AlwaysUseSsl")
+	sslOn := false
+	if sslSet {
+		on, err := MetabaseBool(ssl.Value)
+		if err != nil {
+			return imp.fail(ssl, "%v", err)
+		}
+		sslOn = on
+		if on {
 			mode := "starttls"
 			if port == 465 {
 				mode = "implicit"
 			}
-			w.comment("IIS AlwaysUseSsl = TRUE (line %d): IIS used TLS to the smart host; mailbridge requires it too (\"starttls\" on port 25 or 587, \"implicit\" on 465).", p.Line)
+			w.comment("IIS AlwaysUseSsl = TRUE (line %d): IIS used TLS to the smart host; mailbridge requires it too (\"starttls\" on port 25 or 587, \"implicit\" on 465).", ssl.Line)
 			if haveServer {
 				w.kvf("tls = %q", mode)
 			} else {
@@ -1052,7 +1059,7 @@ func (imp *iisImport) writeOutbound() error {
 			}
 		}
 	}
-	if err := imp.writeOutboundAuth(); err != nil {
+	if err := imp.writeOutboundAuth(ssl, sslOn, haveServer); err != nil {
 		return err
 	}
 	if p, ok := imp.get("SmtpRemoteProgressiveRetry"); ok && strings.TrimSpace(p.Value) != "" {
@@ -1182,8 +1189,9 @@ func (imp *iisImport) writeVerify(smart string, haveServer bool) error {
 // a password file to fill in: the password is stored encrypted in the
 // metabase. IIS keeps RouteUserName when outbound security is set back to
 // anonymous (no authentication bit in RouteAction); the name is written
-// then too, as IIS had it, with a note that IIS did not use it.
-func (imp *iisImport) writeOutboundAuth() error {
+// then too, as IIS had it, with a note that IIS did not use it. ssl is
+// AlwaysUseSsl (its line, when given), sslOn whether IIS required TLS.
+func (imp *iisImport) writeOutboundAuth(ssl MetabaseProp, sslOn, haveServer bool) error {
 	w := &imp.w
 	ra, raLine := uint32(0), 0
 	if p, ok := imp.get("RouteAction"); ok {
@@ -1213,7 +1221,36 @@ func (imp *iisImport) writeOutboundAuth() error {
 		w.code(`username = "user@example.com"`)
 	}
 	w.code(`password_file = 'C:\ProgramData\mailbridge\smarthost.pw'`)
+	if ra&routeAuthClear != 0 && !sslOn {
+		imp.writeClearTextAuth(ssl, haveServer)
+	}
 	return nil
+}
+
+// writeClearTextAuth carries over Basic authentication that IIS did without
+// TLS (RouteAction SMTP_AUTH_CLEARTEXT, AlwaysUseSsl FALSE, its default):
+// IIS sent the password in plain text to whatever answered. mailbridge
+// sends a password only over TLS (the tls default, "opportunistic", then
+// requires STARTTLS), and with username set it verifies the smart host's
+// certificate by default (config's verifyByDefault), so an internal relay
+// with a self-signed certificate (Exchange's default), which IIS reached,
+// would defer every message. Not verifying keeps the delivery IIS had and
+// still encrypts the password, which no one on the path could then read,
+// as they could with IIS; verification is left for the administrator to
+// turn on once the certificate is known to be valid.
+func (imp *iisImport) writeClearTextAuth(ssl MetabaseProp, haveServer bool) {
+	w := &imp.w
+	how := "AlwaysUseSsl is not set"
+	if ssl.Name != "" {
+		how = fmt.Sprintf("AlwaysUseSsl = %s, line %d", strings.TrimSpace(ssl.Value), ssl.Line)
+	}
+	w.comment("IIS sent this password to the smart host without TLS (Basic authentication; %s). mailbridge sends it only over TLS: STARTTLS, where the smart host offers it (tls, default \"opportunistic\"); a smart host that offers no STARTTLS defers every message until it does (tls = \"none\" would send the password in plain text, as IIS did). With a username, mailbridge would also verify the smart host's certificate, and defer every message to a self-signed one (Exchange's default), which IIS reached; so the certificate is not checked (the password is encrypted, but whoever can pose as the smart host gets it, as with IIS). Once the smart host's certificate is known to be valid, set verify_certificate = true, with ca_file for an internal CA (or the certificate itself, if self-signed).", how)
+	if haveServer {
+		w.kvf("verify_certificate = false")
+	} else {
+		w.code("verify_certificate = false")
+	}
+	imp.note("IIS sent the smart host's password without TLS; mailbridge sends it only over STARTTLS, without checking the certificate (verify_certificate = false) so that a self-signed one does not defer mail: set it true, with ca_file, once the certificate is known to be valid")
 }
 
 func (imp *iisImport) writePickup() error {

@@ -731,6 +731,67 @@ func TestImportRouteUserName(t *testing.T) {
 	}
 }
 
+// Basic authentication that IIS did without TLS (AlwaysUseSsl FALSE, its
+// default) is imported with verify_certificate = false: once the
+// administrator uncomments username, mailbridge's default would verify the
+// smart host's certificate and defer every message to a self-signed one,
+// which IIS reached. Where IIS required TLS, or did not send the password
+// itself (NTLM), the default stays.
+func TestImportClearTextAuth(t *testing.T) {
+	const note = "IIS sent the smart host's password without TLS"
+	tests := []struct {
+		name, attrs string
+		verify      string // the verify_certificate line written, "" none
+	}{
+		{"Basic, AlwaysUseSsl FALSE", `SmartHost="exch01.fabrikam.local" AlwaysUseSsl="FALSE" RouteAction="0x100"`, "\nverify_certificate = false\n"},
+		{"Basic, AlwaysUseSsl not set", `SmartHost="exch01.fabrikam.local" RouteAction="SMTP_AUTH_CLEARTEXT"`, "\nverify_certificate = false\n"},
+		{"Basic and NTLM", `SmartHost="[10.0.0.5]" RouteAction="0x180"`, "\nverify_certificate = false\n"},
+		{"Basic, no smart host", `RouteAction="256"`, "\n# verify_certificate = false\n"},
+		{"Basic over TLS", `SmartHost="exch01.fabrikam.local" AlwaysUseSsl="TRUE" RouteAction="256"`, ""},
+		{"NTLM", `SmartHost="exch01.fabrikam.local" RouteAction="SMTP_AUTH_NTLM"`, ""},
+		{"anonymous", `SmartHost="exch01.fabrikam.local" RouteAction="0"`, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			xml := `<c><IIsSmtpServer Location ="/LM/SmtpSvc/1" FullyQualifiedDomainName="app02.fabrikam.local" RouteUserName="FABRIKAM\svc-relay" ` + tt.attrs + `/></c>`
+			m, err := ParseMetabase("MetaBase.xml", []byte(xml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, notes, err := ImportIISNotes(m, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := string(raw)
+			noted := strings.Contains(strings.Join(notes, "\n"), note)
+			if tt.verify == "" {
+				if strings.Contains(out, "verify_certificate = false") || noted {
+					t.Fatalf("verify_certificate = false or the note, where IIS did not send the password in plain text:\n%s\nnotes: %q", out, notes)
+				}
+				return
+			}
+			if !strings.Contains(out, tt.verify) || !noted {
+				t.Fatalf("want %q in [outbound] and the note %q:\n%s\nnotes: %q", tt.verify, note, out, notes)
+			}
+			if strings.HasPrefix(tt.verify, "\n# ") {
+				return // no server to finish the import with
+			}
+			// As the administrator finishes it: the user name and a
+			// password uncommented. The certificate stays unchecked and
+			// TLS opportunistic, so the password goes only over STARTTLS.
+			done := strings.Replace(out, "\n# username = ", "\nusername = ", 1)
+			done = regexp.MustCompile(`\n# password_file = '[^'\n]*'\n`).ReplaceAllString(done, "\npassword = \"secret\"\n")
+			c, err := parseImport("import.toml", []byte(done))
+			if err != nil {
+				t.Fatalf("the finished import does not load: %v\n%s", err, done)
+			}
+			if o := c.Outbound; o.Username != `FABRIKAM\svc-relay` || o.Password != "secret" || o.TLS != "opportunistic" || o.VerifyCertificate {
+				t.Errorf("username %q, password %q, tls %q, verify_certificate %v; want FABRIKAM\\svc-relay, secret, opportunistic, false", o.Username, o.Password, o.TLS, o.VerifyCertificate)
+			}
+		})
+	}
+}
+
 // SmartHostType says whether IIS used its smart host: 0 never (it
 // delivered to MX itself), 1 after direct delivery failed, 2 always. The
 // import says so where mailbridge, which always uses it, differs.

@@ -158,6 +158,7 @@ func TestImportIISNotes(t *testing.T) {
 		"mail flows differently here",
 		"  - IIS delivered to each domain's mail servers (SmartHostType = 0)",
 		"  - the smart host's password cannot be imported",
+		"  - IIS sent the smart host's password without TLS; mailbridge sends it only over STARTTLS, without checking the certificate (verify_certificate = false)",
 		`  - MasqueradeDomain = corp.example (line 3) is not carried over: mailbridge relays the sender address untouched`,
 	} {
 		if !strings.Contains(errs, w) {
