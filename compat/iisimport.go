@@ -755,7 +755,7 @@ func (imp *iisImport) writeRelay() error {
 				had += "; with no DefaultDomain or FullyQualifiedDomainName, its default domain was this computer's name"
 			}
 		}
-		w.comment("WARNING: no local domain could be imported: %s. Until local_domains is set, mailbridge treats every domain as local: all mail, relayed mail too, goes to Drop and none is sent, and any client can put mail for any domain into Drop. Set local_domains to the domains whose mail belongs in Drop (this computer's name, as in hostname, and each domain IIS received mail for), and uncomment it:", had)
+		w.comment("WARNING: no local domain could be imported: %s. Until local_domains is set, mailbridge treats every domain as local: all mail received over SMTP, relayed mail too, goes to Drop and none of it is sent (Pickup mail still goes to the Outbound Server), and any client can put mail for any domain into Drop. Set local_domains to the domains whose mail belongs in Drop (this computer's name, as in hostname, and each domain IIS received mail for), and uncomment it:", had)
 		w.code(`local_domains = ["mail.example.com"]`)
 		imp.note("no local domain was imported, so every domain is local: all mail received over SMTP goes to Drop, none of it is relayed, and any client can put mail for any domain into Drop; set [inbound] local_domains")
 	}
