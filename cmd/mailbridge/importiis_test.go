@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -138,31 +139,58 @@ func TestImportIISCommandErrors(t *testing.T) {
 }
 
 // What works differently after the migration is listed on standard error,
-// not only in comments at the end of the file (found from outside).
+// one line each, not only in comments of the file (found from outside).
 func TestImportIISNotes(t *testing.T) {
 	dir := testDir(t)
-	mb := filepath.Join(dir, "MetaBase.xml")
-	xml := `<configuration><MBProperty>
+	tests := []struct {
+		name, xml string
+		want      []string
+	}{
+		{"settings mailbridge does not have", `<configuration><MBProperty>
 <IIsSmtpServer Location ="/LM/SmtpSvc/1" ServerBindings=":25:" SmartHost="relay.example.com" SmartHostType="0"
 	MasqueradeDomain="corp.example" RouteAction="256" RouteUserName="relayuser"/>
 </MBProperty></configuration>
-`
-	if err := os.WriteFile(mb, []byte(xml), 0o644); err != nil {
-		t.Fatal(err)
+`, []string{
+			"  - IIS delivered to each domain's mail servers (SmartHostType = 0)",
+			"  - the smart host's password cannot be imported",
+			"  - IIS sent the smart host's password without TLS; mailbridge sends it only over STARTTLS, without checking the certificate (verify_certificate = false)",
+			`  - MasqueradeDomain = corp.example (line 3) is not carried over: mailbridge relays the sender address untouched`,
+		}},
+		// What was said only in the file's comments: no domain, no smart
+		// host, a second binding, another virtual server, NCSA logging,
+		// inbound AUTH.
+		{"said only in comments before", `<configuration><MBProperty>
+<IIsSmtpServer Location ="/LM/SmtpSvc/1" ServerBindings="127.0.0.1:25:
+127.0.0.1:587:" LogType="1" LogPluginClsid="{FF16065F-DE82-11CF-BC0A-00AA006111E0}" AuthFlags="AuthBasic | AuthNTLM"/>
+<IIsSmtpServer Location ="/LM/SmtpSvc/2" ServerBindings=":2525:"/>
+</MBProperty></configuration>
+`, []string{
+			"  - this configuration serves /LM/SmtpSvc/1 only; the file has other SMTP virtual servers, /LM/SmtpSvc/2 (line 4): import each with --site N",
+			`  - IIS also listened on 127.0.0.1 port 587 (ServerBindings "127.0.0.1:587:"); mailbridge listens only on 127.0.0.1 port 25`,
+			"  - no local domain was imported, so every domain is local",
+			`  - IIS offered inbound AUTH (AuthFlags "AuthBasic | AuthNTLM", line 3); mailbridge offers none`,
+			"  - IIS had no smart host (it delivered to each domain's mail servers itself); with no [outbound] server, Pickup and relayed mail is queued and never sent",
+			"  - IIS logged in the NCSA Common Log File Format",
+		}},
 	}
-	code, out, errs := runCmd(t, "import-iis", mb)
-	if code != 0 || !strings.Contains(out, "[outbound]") {
-		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
-	}
-	for _, w := range []string{
-		"mail flows differently here",
-		"  - IIS delivered to each domain's mail servers (SmartHostType = 0)",
-		"  - the smart host's password cannot be imported",
-		"  - IIS sent the smart host's password without TLS; mailbridge sends it only over STARTTLS, without checking the certificate (verify_certificate = false)",
-		`  - MasqueradeDomain = corp.example (line 3) is not carried over: mailbridge relays the sender address untouched`,
-	} {
-		if !strings.Contains(errs, w) {
-			t.Errorf("stderr lacks %q:\n%s", w, errs)
-		}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			mb := filepath.Join(dir, fmt.Sprintf("MetaBase%d.xml", i))
+			if err := os.WriteFile(mb, []byte(tt.xml), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			code, out, errs := runCmd(t, "import-iis", mb)
+			if code != 0 || !strings.Contains(out, "[outbound]") {
+				t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+			}
+			if !strings.Contains(errs, "mail flows differently here") {
+				t.Errorf("stderr lacks the notes' heading:\n%s", errs)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(errs, w) {
+					t.Errorf("stderr lacks %q:\n%s", w, errs)
+				}
+			}
+		})
 	}
 }
