@@ -390,6 +390,11 @@ func (imp *iisImport) write() error {
 func (imp *iisImport) writeHostname() error {
 	w := &imp.w
 	p, ok := imp.get("FullyQualifiedDomainName")
+	if v := strings.TrimSpace(p.Value); strings.HasSuffix(v, ".") && !strings.HasSuffix(v, "..") {
+		// DNS's absolute form, "mail.contoso.local.": the dot is the
+		// root's, no part of the name SMTP announces (as localDomain).
+		p.Value = strings.TrimSuffix(v, ".")
+	}
 	switch {
 	case !ok || strings.TrimSpace(p.Value) == "":
 		w.comment("FullyQualifiedDomainName is not set: IIS used this computer's name, and so does mailbridge.")

@@ -928,3 +928,19 @@ func importSite1(t *testing.T, xml string) []byte {
 	}
 	return raw
 }
+
+// A FullyQualifiedDomainName in DNS's absolute form ("mail.contoso.local.")
+// is imported without its final dot, which config refuses.
+func TestImportFQDNWithFinalDot(t *testing.T) {
+	m, err := ParseMetabase("MetaBase.xml", []byte(`<c><IIsSmtpServer Location ="/LM/SmtpSvc/1" FullyQualifiedDomainName="mail.contoso.local."/></c>`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := ImportIISNotes(m, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(out), "\nhostname = \"mail.contoso.local\"\n") {
+		t.Fatalf("no hostname without the dot in:\n%s", out)
+	}
+}
