@@ -258,6 +258,22 @@ func TestAttachmentCheckUnreadable(t *testing.T) {
 			"MIME-Version: 1.0\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
 				wrap76(base64.StdEncoding.EncodeToString([]byte(longSecondLine(uuencode("big.zip", raw))))),
 			"552 5.3.4 Attachment big.zip" + tooBig},
+		// BinHex's run-length coding decodes a few characters to many
+		// bytes: measured decoded, however small the message (found from
+		// outside: a 24 MB file of runs in a 520 KB message).
+		{"a BinHex file of runs in the text",
+			"Subject: mac\r\n\r\n" + binHexRuns(64<<10, 200) + "Bye\r\n",
+			"552 5.3.4 Attachment (BinHex file)" + tooBig},
+		{"a mac-binhex40 attachment of runs",
+			"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=BB\r\n\r\n--BB\r\nContent-Type: text/plain\r\n\r\nscan\r\n--BB\r\n" +
+				"Content-Type: application/mac-binhex40; name=scan.hqx\r\nContent-Disposition: attachment\r\n\r\n" + binHexRuns(64<<10, 200) + "--BB--\r\n",
+			"552 5.3.4 Attachment scan.hqx" + tooBig},
+		{"a BinHex file of runs under the limit",
+			"Subject: mac\r\n\r\n" + binHexRuns(12<<10, 200),
+			"250 2.6.0"},
+		{"a BinHex file with 0x90 bytes of its own, under the limit",
+			"Subject: mac\r\n\r\n" + binHexRuns(12<<10, 1),
+			"250 2.6.0"},
 		{"prose quoting BinHex's first line",
 			"Subject: mac\r\n\r\n(This file must be converted with BinHex 4.0)\r\n" + strings.Repeat("Then some prose, with spaces in it.\r\n", 1000),
 			"250 2.6.0"},
@@ -410,6 +426,45 @@ func longSecondLine(text string) string {
 }
 
 // yEncode is yEnc's encoding of data, in lines of 128 characters.
+// binHexRuns is BinHex 4.0 text (its first line, then ":" data ":") of
+// a file of size bytes made of runs of length run, 0x90 among the bytes
+// (which the coding escapes), run-length coded as BinHex codes it.
+func binHexRuns(size, run int) string {
+	var coded []byte
+	for i := 0; i < size; i += run {
+		b := byte(i / run * 7)
+		n := min(run, size-i)
+		lit := []byte{b}
+		if b == 0x90 {
+			lit = []byte{0x90, 0}
+		}
+		for n > 0 {
+			k := min(n, 255)
+			coded = append(coded, lit...)
+			if k > 1 {
+				coded = append(coded, 0x90, byte(k))
+			}
+			n -= k
+		}
+	}
+	const alphabet = "!\"#$%&'()*+,-012345689@ABCDEFGHIJKLMNPQRSTUVXYZ[`abcdefhijklmpqr"
+	var text []byte
+	var v uint32
+	var nb uint
+	for _, c := range coded {
+		v, nb = v<<8|uint32(c), nb+8
+		for nb >= 6 {
+			nb -= 6
+			text = append(text, alphabet[v>>nb&63])
+		}
+	}
+	if nb > 0 {
+		text = append(text, alphabet[v<<(6-nb)&63])
+	}
+	text = append(append([]byte(":"), text...), ':')
+	return "(This file must be converted with BinHex 4.0)\r\n\r\n" + regexp.MustCompile(`.{1,64}`).ReplaceAllString(string(text), "$0\r\n")
+}
+
 func yEncode(data []byte) string {
 	var b strings.Builder
 	n := 0

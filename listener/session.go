@@ -2,6 +2,7 @@ package listener
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -289,11 +290,13 @@ func (s *session) Data(r io.Reader) error {
 	}
 	// Decoded parts can only exceed the limit when the stored message
 	// does: base64 and quoted-printable never decode to more than they
-	// encode. The stored copy, not the message as received: its bare LFs
+	// encode. BinHex's runs do: a message that may hold it is measured
+	// whatever its size (found from outside: a 24 MB file of runs in a
+	// 520 KB message). The stored copy, not the message as received: its bare LFs
 	// became CRLF, so it may be up to twice as long (found from outside: a
 	// part of bare LFs, received under the limit, was stored twice over
 	// it). Only a message over half the limit needs the file's size.
-	if lim := cfg.MaxAttachmentSize; lim > 0 && cr.n > lim/2-4096 && storedOver(outs[0], lim) {
+	if lim := cfg.MaxAttachmentSize; lim > 0 && (cr.n > lim/2-4096 && storedOver(outs[0], lim) || cr.binHex) {
 		o := outs[0]
 		body := io.NewSectionReader(o.f.Temp(), int64(o.n), 1<<62)
 		if err := largestPart(bufio.NewReaderSize(body, 64<<10), lim); err != nil {
@@ -371,6 +374,13 @@ type countingReader struct {
 	r   io.Reader
 	n   int64
 	err error
+	// binHex tells that "binhex" was seen (in any of its usual cases):
+	// the message may hold BinHex, whose run-length coding decodes to
+	// more than it takes, so its attachments are measured whatever its
+	// size (see Data).
+	binHex bool
+	tail   [5]byte // the last bytes read, for a word across two reads
+	tailN  int
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
@@ -379,7 +389,25 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	if err != nil && err != io.EOF {
 		c.err = err
 	}
+	if !c.binHex && n > 0 {
+		var seam [10]byte // the word across the last read and this one
+		k := copy(seam[:], c.tail[:c.tailN])
+		k += copy(seam[k:], p[:min(n, 5)])
+		c.binHex = hasBinHex(p[:n]) || hasBinHex(seam[:k])
+		c.tailN = copy(c.tail[:], p[max(0, n-5):n])
+	}
 	return n, err
+}
+
+// hasBinHex reports whether p holds "binhex" as BinHex's first line
+// ("BinHex 4.0") or a Content-Type (mac-binhex40) writes it.
+func hasBinHex(p []byte) bool {
+	for _, w := range [...]string{"inHex", "inhex", "INHEX"} {
+		if bytes.Contains(p, []byte(w)) {
+			return true
+		}
+	}
+	return false
 }
 
 func humanSize(n int64) string {
