@@ -82,14 +82,14 @@ func ReadPickup(r io.Reader, opt PickupOptions) (*PickupMessage, error) {
 
 // pickupText is a Pickup file as ParsePickup reads it, produced a line (or
 // a buffer's worth of a long line) at a time: a leading byte order mark
-// removed, bare LF and bare CR made CRLF, and with stuffed a doubled dot at the start
+// removed, line ends made CRLF (see normalize), and with stuffed a doubled dot at the start
 // of a line made one and a line holding only "." the end, whose following
 // bytes are counted (Trailing).
 type pickupText struct {
 	br       *bufio.Reader
 	stuffed  bool
 	start    bool // the next byte starts a line
-	prevCR   bool // the last byte read was CR
+	pendCR   int  // CRs that ended the last piece, not yet written: what follows decides
 	ended    bool // nothing more to return
 	stopped  bool // ended at a lone "."
 	nonSpace bool
@@ -144,10 +144,9 @@ func (t *pickupText) next() ([]byte, bool, error) {
 		if err == io.EOF {
 			t.ended = true
 		}
-		if len(chunk) == 0 && t.ended && t.prevCR {
-			// The file ends in a CR that a full buffer held apart.
-			t.prevCR = false
-			t.line = append(t.line[:0], '\n')
+		if len(chunk) == 0 && t.ended && t.pendCR > 0 {
+			// The file ends in CRs that a full buffer held apart.
+			t.line = t.normalize(t.line[:0], nil, true)
 			return t.line, false, nil
 		}
 		if len(chunk) == 0 {
@@ -162,8 +161,9 @@ func (t *pickupText) next() ([]byte, bool, error) {
 		piece := t.line
 		if t.stuffed && lineStart {
 			switch {
-			case bytes.Equal(chunk, []byte(".\r\n")) || bytes.Equal(chunk, []byte(".\n")) || (t.ended && bytes.Equal(chunk, []byte("."))):
-				// (The file's line, not piece: ".", CR at the end is no end.)
+			case bytes.HasSuffix(chunk, []byte("\n")) && string(bytes.TrimRight(chunk[:len(chunk)-1], "\r")) == "." || (t.ended && bytes.Equal(chunk, []byte("."))):
+				// (The file's line, not piece: "." and a CR at the end of
+				// the file is no end.)
 				// The end of the DATA stream (RFC 5321 section 4.5.2):
 				// count what follows, and stop.
 				t.stopped, t.ended, t.cutLine = true, true, t.lineNo
@@ -185,48 +185,64 @@ func (t *pickupText) next() ([]byte, bool, error) {
 
 // normalize appends chunk (a piece of the file up to and with its first
 // LF, or what precedes the end or a full buffer) to dst with its line ends
-// made CRLF: a bare LF, and a bare CR. RFC 5321 section 4.1.1.4: a client
-// MUST NOT send a CR or LF alone, only as a CRLF that ends a line. Sent as
-// it was, a bare CR is refused by strict smart hosts (sendmail 8.18), and
-// where a host takes it for a line end, "CR . CR" in text an application
-// copied into its message would end the DATA there and turn the rest into
-// SMTP commands (the "SMTP smuggling" of 2023). As CRLF, the dot after it
-// is doubled on the wire like any other. eof tells that nothing follows
-// chunk: a CR at its end is then bare.
+// made CRLF. RFC 5321 section 4.1.1.4: a client MUST NOT send a CR or LF
+// alone, only as a CRLF that ends a line. So a bare LF becomes CRLF; CRs
+// before a line's LF are one line end with it (CR CR LF is CRLF text that
+// went through a text-mode file on Windows, Python's for one: found from
+// outside, its added Date was glued to a header line after a bare CR);
+// any other CR is a line end of its own. Sent as it was, a bare CR is
+// refused by strict smart hosts (sendmail 8.18), and where a host takes
+// it for a line end, "CR . CR" in text an application copied into its
+// message would end the DATA there and turn the rest into SMTP commands
+// (the "SMTP smuggling" of 2023). As CRLF, the dot after it is doubled on
+// the wire like any other. eof tells that nothing follows chunk.
 func (t *pickupText) normalize(dst, chunk []byte, eof bool) []byte {
-	prevCR := t.prevCR
-	t.prevCR = chunk[len(chunk)-1] == '\r'
-	if prevCR && chunk[0] != '\n' {
-		dst = append(dst, '\n') // the CR that ended the last piece was bare
+	if t.pendCR > 0 {
+		i := 0
+		for i < len(chunk) && chunk[i] == '\r' {
+			i++
+		}
+		switch {
+		case i < len(chunk) && chunk[i] == '\n': // the line's LF, last of chunk
+			t.pendCR = 0
+			return append(dst, '\r', '\n')
+		case i == len(chunk) && !eof:
+			t.pendCR += i // CRs still
+			return dst
+		}
+		for ; t.pendCR > 0; t.pendCR-- {
+			dst = append(dst, '\r', '\n')
+		}
 	}
-	whole := len(chunk)
 	for {
 		i := bytes.IndexByte(chunk, '\r')
-		if i < 0 || i == len(chunk)-1 {
+		if i < 0 {
 			break
 		}
-		if chunk[i+1] == '\n' { // the CRLF that ends the piece
-			return append(dst, chunk...)
+		j := i
+		for j < len(chunk) && chunk[j] == '\r' {
+			j++
 		}
-		dst = append(dst, chunk[:i+1]...)
-		dst = append(dst, '\n')
-		chunk = chunk[i+1:]
+		switch {
+		case j == len(chunk)-1 && chunk[j] == '\n':
+			dst = append(dst, chunk[:i]...)
+			return append(dst, '\r', '\n')
+		case j == len(chunk) && !eof:
+			// CRs that end a full buffer: what follows decides.
+			t.pendCR = j - i
+			return append(dst, chunk[:i]...)
+		}
+		dst = append(dst, chunk[:i]...)
+		for k := i; k < j; k++ {
+			dst = append(dst, '\r', '\n')
+		}
+		chunk = chunk[j:]
 	}
-	n := len(chunk)
-	switch {
-	case chunk[n-1] == '\n' && n == 1 && whole == 1 && prevCR:
-		// The LF of a CRLF cut by a full buffer.
-		return append(dst, '\n')
-	case chunk[n-1] == '\n':
+	if n := len(chunk); n > 0 && chunk[n-1] == '\n' {
 		dst = append(dst, chunk[:n-1]...)
 		return append(dst, '\r', '\n')
 	}
-	dst = append(dst, chunk...)
-	if eof && t.prevCR {
-		t.prevCR = false
-		dst = append(dst, '\n')
-	}
-	return dst
+	return append(dst, chunk...)
 }
 
 // countRest counts the bytes after the lone ".", line ends made CRLF.
@@ -236,8 +252,8 @@ func (t *pickupText) countRest() error {
 		if len(chunk) > 0 {
 			t.trailing += len(t.normalize(t.line[:0], chunk, err == io.EOF))
 			t.cutText = t.cutText || len(bytes.TrimSpace(chunk)) > 0
-		} else if err == io.EOF && t.prevCR {
-			t.trailing++ // the LF of a bare CR that a full buffer held apart
+		} else if err == io.EOF && t.pendCR > 0 {
+			t.trailing += len(t.normalize(t.line[:0], nil, true)) // CRs a full buffer held apart
 		}
 		switch err {
 		case nil, bufio.ErrBufferFull:

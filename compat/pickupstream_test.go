@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -33,6 +34,9 @@ func crlf(data []byte) []byte {
 	}
 	return out
 }
+
+// crRuns is CRs before an LF: one line end with it.
+var crRuns = regexp.MustCompile(`\r+\n`)
 
 // bareCR turns every CR not followed by LF into CRLF.
 func bareCR(data []byte) []byte {
@@ -106,7 +110,7 @@ func checkStream(t testing.TB, data []byte) {
 	for _, stuffed := range []bool{false, true} {
 		// Lines (for the dots) are the file's, ended by LF; a bare CR is
 		// made CRLF within them.
-		want, wantTrailing := crlf(data), 0
+		want, wantTrailing := crlf(crRuns.ReplaceAll(data, []byte("\r\n"))), 0
 		if stuffed {
 			lf := want
 			want, wantTrailing = unstuff(lf)
@@ -133,7 +137,7 @@ func TestPickupTextMatchesWholeRead(t *testing.T) {
 	for _, in := range []string{
 		"", "\n", "\r\n", ".", ".\r\n", "..\r\n", "a\n.\nrest\n", "a\r\n..b\r\n.\r\nc\nd", "\r", "a\rb\n",
 		long + "\r\n..x\r\n", long + "\n..x", "a\r\n" + long + "\r\n.\r\n", long + "\r" + "\n.", "..", ".\r", "x\r\n.",
-		"a\r.\rb\n", "a\r..\r\n.\r\nc", "\r\r\n", long + "\r" + "x", long + "\r", "a\r\n.\r\nb\rc\r",
+		"a\r.\rb\n", "a\r..\r\n.\r\nc", "a\r\r\nb\r\r\r\n.\r\r\nc", "x\r\r", long + "\r\r\n.", long[1:] + "\r\r\n", long + "\r\r\r", "\r\r\r\r\n", "\r\r\n", long + "\r" + "x", long + "\r", "a\r\n.\r\nb\rc\r",
 	} {
 		checkStream(t, []byte(in))
 	}
