@@ -191,6 +191,9 @@ type Bridge struct {
 	mu    sync.Mutex
 	files map[string]*pickupFile // by Pickup name
 	msgs  map[string]*message    // by Queue id
+	// sending holds the Queue files being sent, by id: a Pickup file that
+	// is one of them (moved back during the attempt) waits (inFlight).
+	sending map[string]*sendingFile
 	// unreachable holds the Queue ids deferred by their last attempt
 	// because the smart host could not be reached (wakeUnreachable).
 	unreachable map[string]bool
@@ -220,14 +223,15 @@ type Bridge struct {
 func New(cfg Config, root *mailroot.Root, log *slog.Logger) *Bridge {
 	cfg = cfg.withDefaults()
 	return &Bridge{
-		cfg:    cfg,
-		root:   root,
-		log:    log,
-		local:  compat.NewLocalDomains(cfg.Hostname, cfg.LocalDomains),
-		pickup: newTimeQueue(),
-		queue:  newTimeQueue(),
-		files:  map[string]*pickupFile{},
-		msgs:   map[string]*message{},
+		cfg:     cfg,
+		root:    root,
+		log:     log,
+		local:   compat.NewLocalDomains(cfg.Hostname, cfg.LocalDomains),
+		pickup:  newTimeQueue(),
+		queue:   newTimeQueue(),
+		files:   map[string]*pickupFile{},
+		msgs:    map[string]*message{},
+		sending: map[string]*sendingFile{},
 
 		irregularWarned: map[string]bool{},
 		unreachable:     map[string]bool{},

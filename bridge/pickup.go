@@ -323,6 +323,15 @@ func (b *Bridge) tryClaim(name string) time.Time {
 	if f != nil {
 		defer f.Close()
 	}
+	if b.inFlight(name, path) {
+		// A Queue file being sent, moved back here: the attempt takes
+		// it back when it ends.
+		if !pf.held {
+			pf.held = true
+			b.log.Info("Pickup file is a Queue file being sent, moved here during its attempt: it is taken back into Queue when the attempt ends", "file", name)
+		}
+		return now.Add(time.Second)
+	}
 	// Claimed after the quiet period, the file may still have a writer
 	// that only paused: what it writes after the claim goes into the
 	// claimed file. Checked once the file is read (grown).

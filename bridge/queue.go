@@ -530,6 +530,7 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 	}
 	pending := m.pending(pm.To)
 	var results []sender.Result
+	stirred := false // moved back into Pickup during the attempt: see takeBack
 	if len(pending) > 0 {
 		if held := b.authHold(ctx, time.Now()); held != nil {
 			results = make([]sender.Result, len(pending))
@@ -537,8 +538,10 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 				results[i] = sender.Result{Rcpt: r, Err: held}
 			}
 		} else {
+			held := b.holdSending(id, path)
 			results = s.SendContent(ctx, pm.From, pending, sender.Content{Size: size, Header: pm.Message, Open: open,
 				Accepted: func(rcpts []string) { b.accepted(id, m, rcpts) }})
+			stirred = b.takeBack(id, path, held)
 			b.authOutcome(results, time.Now())
 		}
 	}
@@ -625,6 +628,9 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 	var next time.Time
 	if len(deferred) > 0 {
 		next = now.Add(b.retryAfter(st.Attempts))
+		if stirred {
+			next = now // what moving it into Pickup asked for
+		}
 		// The last attempt is made at the expiration time, not after it.
 		if exp := st.Queued.Add(b.cfg.Expiration); next.After(exp) {
 			next = exp
@@ -813,6 +819,105 @@ func (b *Bridge) saveState(id string, m *message) error {
 		b.log.Error("cannot save Queue state: a restart may resend to recipients already done", "id", id, "error", err)
 	}
 	return err
+}
+
+// sendingFile is a Queue file being sent (Bridge.sending).
+type sendingFile struct {
+	fi   os.FileInfo // the file, as opened for the attempt
+	seen string      // its name in Pickup, once the watcher met it there
+}
+
+// holdSending opens the Queue file at path for the attempt about to be
+// made, and registers it: on Windows the open file cannot be moved
+// (Go opens without FILE_SHARE_DELETE), as IIS's files could not while
+// it sent them; where it can (Linux), a move back into Pickup is caught
+// (inFlight, takeBack). It returns nil when the file cannot be opened.
+func (b *Bridge) holdSending(id, path string) *os.File {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil
+	}
+	b.mu.Lock()
+	b.sending[id] = &sendingFile{fi: fi}
+	b.mu.Unlock()
+	return f
+}
+
+// inFlight reports whether the Pickup file name (at path) is a Queue file
+// being sent, moved back into Pickup by an administrator during the
+// attempt ("stirring" the queue, iis-reference.md section 4): it must not
+// be claimed as a new message, or its recipients get it twice (found from
+// outside). The attempt takes it back when it ends (takeBack).
+func (b *Bridge) inFlight(name, path string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.sending) == 0 {
+		return false
+	}
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return false
+	}
+	for _, sf := range b.sending {
+		if os.SameFile(fi, sf.fi) {
+			sf.seen = name
+			return true
+		}
+	}
+	return false
+}
+
+// takeBack ends the hold of holdSending. When the Queue file was moved
+// away during the attempt and is in Pickup, it is taken back into Queue:
+// the attempt's outcome stands for it (a recipient who has the message
+// does not get it again), and the recipients left are tried at once, as
+// the move asked. It reports whether it took the file back.
+func (b *Bridge) takeBack(id, path string, held *os.File) bool {
+	if held == nil {
+		return false
+	}
+	defer func() {
+		b.mu.Lock()
+		delete(b.sending, id)
+		b.mu.Unlock()
+		held.Close()
+	}()
+	if _, err := os.Lstat(path); !errors.Is(err, fs.ErrNotExist) {
+		return false
+	}
+	b.mu.Lock()
+	hfi, seen := b.sending[id].fi, b.sending[id].seen
+	b.mu.Unlock()
+	pickup := b.root.Layout().Pickup
+	names := []string{seen, id + ".eml"}
+	if entries, err := os.ReadDir(pickup); err == nil {
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+	}
+	for _, name := range names {
+		fi, err := os.Lstat(filepath.Join(pickup, name))
+		if name == "" || err != nil || !os.SameFile(fi, hfi) {
+			continue
+		}
+		if _, err := b.root.Move(filepath.Join(pickup, name), b.root.Layout().Queue, id+".eml"); err != nil {
+			b.log.Error("a Queue file moved into Pickup while it was being sent cannot be taken back into Queue: it will be sent again as a new message", "id", id, "file", name, "error", err)
+			return false
+		}
+		for _, dir := range []string{b.root.Layout().Queue, pickup} {
+			if err := b.root.SyncDir(dir); err != nil {
+				b.log.Warn("cannot sync a folder", "path", dir, "error", err)
+			}
+		}
+		b.log.Info("Queue file moved into Pickup while it was being sent: taken back into Queue, so that no recipient gets it twice; the recipients left, if any, are tried again now", "id", id, "file", name)
+		return true
+	}
+	return false
 }
 
 // accepted records, durably, the recipients that a transaction of an

@@ -1,0 +1,98 @@
+package bridge
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/mailbridge/mailbridge/internal/smtpsink"
+)
+
+// An administrator "stirs" the queue by moving its files back into Pickup
+// (iis-reference.md section 4). A file moved while it is being sent is
+// not claimed as a new message: the attempt takes it back into Queue, so
+// that its outcome stands. Found from outside: such a file was sent
+// twice. (On Windows the move fails while the file is sent, as with IIS.)
+func TestStirDuringAttempt(t *testing.T) {
+	// Where leases tell when a file's writer is done, the file held for
+	// the attempt reads as busy; the quiet period alone would take it.
+	quiet := func(b *Bridge) {
+		b.openIfDone = func(path string) (*os.File, readiness, error) {
+			if _, err := os.Lstat(path); os.IsNotExist(err) {
+				return nil, gone, nil
+			}
+			return nil, unknown, nil
+		}
+	}
+	for _, tt := range []struct {
+		name    string
+		as      string // its name in Pickup; "" keeps the Queue name
+		refuse  bool   // the attempt is deferred (451)
+		setup   func(*Bridge)
+		wantMsg int
+	}{
+		{"sent, moved under its own name", "", false, nil, 1},
+		{"sent, moved under another name", "stirred.eml", false, nil, 1},
+		{"deferred, then tried again at once", "", true, nil, 1},
+		{"sent, quiet period", "", false, quiet, 1},
+		{"sent, moved under another name, quiet period", "stirred.eml", false, quiet, 1},
+		{"deferred, quiet period", "", true, quiet, 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			inData := make(chan struct{}, 1)
+			release := make(chan struct{})
+			var calls atomic.Int32
+			sink := smtpsink.Start(t, smtpsink.Hooks{Data: func(from string, to []string, data []byte) error {
+				if calls.Add(1) == 1 {
+					inData <- struct{}{}
+					<-release
+					if tt.refuse {
+						return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try later"}
+					}
+				}
+				return nil
+			}})
+			l := testLayout(t)
+			cfg := baseConfig(sink)
+			cfg.Retry = []time.Duration{time.Hour} // a retry must be the stir's, not the schedule's
+			var setup []func(*Bridge)
+			if tt.setup != nil {
+				setup = append(setup, tt.setup)
+			}
+			h := start(t, l, cfg, setup...)
+			drop(t, l, "app.eml", []byte("From: a@corp.test\r\nTo: b@dest.test\r\nSubject: stir\r\n\r\nbody\r\n"))
+			select {
+			case <-inData:
+			case <-time.After(wait):
+				t.Fatal("no attempt")
+			}
+			queued, _ := filepath.Glob(filepath.Join(l.Queue, "*.eml"))
+			if len(queued) != 1 {
+				t.Fatalf("Queue holds %v", queued)
+			}
+			as := tt.as
+			if as == "" {
+				as = filepath.Base(queued[0])
+			}
+			if err := os.Rename(queued[0], filepath.Join(l.Pickup, as)); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(3 * cfg.QuietPeriod) // long enough to be claimed, were it not held
+			close(release)
+			sink.WaitFor(t, wait, "the message", func(m []smtpsink.Message) bool { return len(m) >= tt.wantMsg })
+			waitEmpty(t, l)
+			time.Sleep(300 * time.Millisecond)
+			if got := len(sink.Messages()); got != tt.wantMsg {
+				t.Fatalf("the smart host has %d messages, want %d", got, tt.wantMsg)
+			}
+			if !strings.Contains(h.logs.String(), "taken back into Queue") {
+				t.Errorf("no word of the file taken back:\n%s", h.logs.String())
+			}
+		})
+	}
+}
