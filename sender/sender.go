@@ -84,7 +84,8 @@ type Config struct {
 	Port int
 	// Hostname is our name in EHLO; "" means "localhost".
 	Hostname string
-	// ConnectTimeout bounds the TCP connect; 0 means 30 s.
+	// ConnectTimeout bounds the TCP connect, and the TLS handshake; 0
+	// means 30 s.
 	ConnectTimeout time.Duration
 	// CommandTimeout bounds each command's reply, including the reply to
 	// the final "." of DATA; 0 means 10 minutes (IIS RemoteTimeout). The

@@ -301,12 +301,15 @@ func (s *Session) refused(stage string, err error, conn net.Conn) *Error {
 	return e
 }
 
-// handshake runs the TLS handshake within the command timeout. A failure,
+// handshake runs the TLS handshake within the connect timeout: it is part
+// of setting the connection up, and a smart host that stalls in it (found
+// from outside: after its "220 Ready to start TLS") held the attempt for
+// the command timeout, ten minutes, with nothing in the log. A failure,
 // including a certificate that does not verify, is transient: the
 // administrator can fix it and the message waits in Queue meanwhile.
 func (s *Session) handshake(conn net.Conn) (*tls.Conn, error) {
 	tc := tls.Client(conn, s.cfg.tlsConfig())
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.CommandTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ConnectTimeout)
 	defer cancel()
 	if err := tc.HandshakeContext(ctx); err != nil {
 		return nil, classify(s.cfg.Addr(), "TLS handshake", &TLSError{Name: s.cfg.serverName(), Err: err})

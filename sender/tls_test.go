@@ -8,6 +8,7 @@ import (
 	"crypto/x509/pkix"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strings"
@@ -313,5 +314,51 @@ func TestTLSErrorValidityAdvice(t *testing.T) {
 		if !strings.Contains(err, tt.want) || strings.Contains(err, tt.mustNot) {
 			t.Errorf("%s: %s", tt.name, err)
 		}
+	}
+}
+
+// A smart host that stalls in the TLS handshake (after its "220 Ready to
+// start TLS") is given the connect timeout, not the command timeout of ten
+// minutes (found from outside: the attempt hung with nothing logged).
+func TestStalledHandshakeTimesOut(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		r := bufio.NewReader(c)
+		fmt.Fprintf(c, "220 stall.test ESMTP\r\n")
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			switch strings.ToUpper(strings.Fields(line + " x")[0]) {
+			case "EHLO":
+				fmt.Fprintf(c, "250-stall.test\r\n250 STARTTLS\r\n")
+			case "STARTTLS":
+				fmt.Fprintf(c, "220 2.0.0 Ready to start TLS\r\n")
+				io.Copy(io.Discard, r) // and never answers the ClientHello
+				return
+			}
+		}
+	}()
+	cfg := Config{Host: "127.0.0.1", Port: l.Addr().(*net.TCPAddr).Port, Hostname: "client.test", TLS: TLSStartTLS,
+		ConnectTimeout: 300 * time.Millisecond, CommandTimeout: time.Minute, InsecureSkipVerify: true}
+	s := NewSession(cfg)
+	defer s.Close()
+	start := time.Now()
+	res := s.Send(context.Background(), "a@x.test", []string{"b@y.test"}, []byte(msg))
+	if e := res[0].Err; e == nil || e.Permanent || e.Stage != "TLS handshake" {
+		t.Fatalf("got %+v, want a transient TLS handshake failure", e)
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Fatalf("the attempt took %s: the command timeout, not the connect timeout", d)
 	}
 }
