@@ -284,7 +284,10 @@ func (b *Bridge) tryClaim(name string) time.Time {
 		pf.tries++
 		if !pf.warned && now.Sub(pf.since) > b.warnAfter {
 			pf.warned = true
-			b.log.Warn("Pickup file still open by its writer; it will be sent once closed", "file", name, "since", pf.since)
+			// Its writer, most often; on Linux a reader too (a lease
+			// waits for every other program that has it open: a backup
+			// agent, a virus scanner), found from outside.
+			b.log.Warn("Pickup file still open by another program (its writer, or on Linux a reader such as a backup agent); it will be sent once closed", "file", name, "since", pf.since)
 		}
 		return now.Add(backoff(pf.tries))
 	case denied:
