@@ -1046,6 +1046,11 @@ func (c *conn) replies(p []byte) (out []byte, closeAfter bool, nc net.Conn, repl
 		}
 		lines, last := c.rewrite(line)
 		lines, last = c.junkLimit(line, lines, last)
+		if n := len(lines); last && n > 0 && strings.Contains(lines[n-1], " Too many errors on this connection") {
+			// Said in the log, not in the W3C log alone (found from
+			// outside): a client cut off for its errors is worth a look.
+			c.srv.log.Info("connection closed: too many bad commands", "client", c.clientIP, "reply", lines[n-1])
+		}
 		for _, l := range lines {
 			c.held = append(c.held, l...)
 			c.held = append(c.held, "\r\n"...)

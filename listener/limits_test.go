@@ -256,6 +256,9 @@ func TestLimits(t *testing.T) {
 			t.Fatalf("after the third bad command: %q", got)
 		}
 		c.waitClosed()
+		if !strings.Contains(ts.logs.String(), "connection closed: too many bad commands") {
+			t.Errorf("not in the log:\n%s", ts.logs.String())
+		}
 	})
 	t.Run("command timeout", func(t *testing.T) {
 		cfg := cfg
@@ -392,6 +395,16 @@ func TestRecipientLimitCountsDistinct(t *testing.T) {
 			}
 			if strings.Join(got, " ") != strings.Join(tc.drop, " ") {
 				t.Fatalf("x-receiver lines %q, want %q", got, tc.drop)
+			}
+			// Said in the log once a transaction that reached it.
+			want := 0
+			for _, st := range tc.steps {
+				if st.want == full {
+					want = 1
+				}
+			}
+			if n := strings.Count(ts.logs.String(), "recipient limit reached"); n != want {
+				t.Errorf("%d log lines of the limit, want %d:\n%s", n, want, ts.logs.String())
 			}
 		})
 	}

@@ -54,10 +54,12 @@ type session struct {
 	from   string
 	local  []string // recipients whose mail goes to Drop
 	remote []string // recipients relayed through the smart host
+	// overLimit: a recipient past max_recipients was refused (and logged)
+	overLimit bool
 }
 
 func (s *session) Reset() {
-	s.inTx, s.seen, s.from, s.local, s.remote = false, nil, "", nil, nil
+	s.inTx, s.seen, s.from, s.local, s.remote, s.overLimit = false, nil, "", nil, nil, false
 }
 
 func (s *session) Logout() error { return nil }
@@ -130,7 +132,7 @@ func (s *session) Mail(from string, _ *smtp.MailOptions) error {
 	}
 	s.inTx = true
 	s.from = compat.QuoteLocal(from)
-	s.seen, s.local, s.remote = nil, nil, nil
+	s.seen, s.local, s.remote, s.overLimit = nil, nil, nil, false
 	return nil
 }
 
@@ -158,6 +160,12 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 		return nil
 	}
 	if limit := s.s.cfg.MaxRecipients; limit > 0 && len(s.seen) >= limit {
+		if !s.overLimit {
+			// Once a transaction (found from outside: only the W3C log
+			// said it); the client sends the rest in another one.
+			s.overLimit = true
+			s.s.log.Info("recipient limit reached: the client is asked to send to the rest in another transaction (452 4.5.3)", "client", s.conn.clientIP, "from", s.from, "max_recipients", limit)
+		}
 		return tooManyRcpts(limit)
 	}
 	if s.seen == nil {
