@@ -267,12 +267,12 @@ func (s *session) Data(r io.Reader) error {
 		var se *smtp.SMTPError
 		switch {
 		case errors.As(err, &se) && se.Code == smtp.ErrDataTooLarge.Code:
-			log.Info("message refused", "result", "552", "reason", "larger than max_message_size", "size", cr.n)
+			log.Info("message refused", "result", "552", "reason", "larger than max_message_size", "max_message_size", cfg.MaxMessageSize, "read_before_refusal", cr.n)
 			return errTooBig
 		case cr.err != nil && errors.Is(cr.err, smtp.ErrDataReset) && s.conn.bdatRefused():
 			// Found from outside: logged as a client that ended the
 			// transaction early, where it was refused (552, by go-smtp).
-			log.Info("message refused", "result", "552", "reason", "larger than max_message_size (BDAT chunks)", "size", cr.n)
+			log.Info("message refused", "result", "552", "reason", "larger than max_message_size (BDAT chunks)", "max_message_size", cfg.MaxMessageSize, "read_before_refusal", cr.n)
 			return cr.err
 		case cr.err != nil:
 			// The client went away or timed out: nothing was acknowledged.
