@@ -40,7 +40,7 @@ func TestErrorLogClientReset(t *testing.T) {
 	var logs testlog.Buffer
 	p := &slogPrinter{log: slog.New(slog.NewTextHandler(&logs, nil))}
 	p.Printf("error handling %v: %v", "127.0.0.1:50000", &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)})
-	if out := logs.String(); !strings.Contains(out, "level=INFO msg=smtp") || !strings.Contains(out, "connection reset by peer") {
+	if out := logs.String(); !strings.Contains(out, `level=INFO msg="connection ended by the client" client=127.0.0.1`) || !strings.Contains(out, "connection reset by peer") {
 		t.Fatalf("%s", out)
 	}
 }

@@ -2,13 +2,17 @@ package listener
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
+	"log/slog"
 	"net"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/mailbridge/mailbridge/internal/testlog"
 	"github.com/mailbridge/mailbridge/internal/testpki"
 )
 
@@ -141,5 +145,16 @@ func TestCertificateRefusedHint(t *testing.T) {
 			}
 			waitLog(t, ts, "the client ended the handshake once it had the certificate; it may not trust it")
 		})
+	}
+}
+
+// A handshake that timed out says so in words (found from outside: the
+// log said "context deadline exceeded" alone).
+func TestHandshakeTimeoutWording(t *testing.T) {
+	var logs testlog.Buffer
+	s := &Server{log: slog.New(slog.NewTextHandler(&logs, nil)), tlsConf: &tls.Config{}}
+	s.handshakeFailed("TLS handshake failed", "192.0.2.7", nil, fmt.Errorf("tls: %w", context.DeadlineExceeded))
+	if out := logs.String(); !strings.Contains(out, "the client did not complete it within 30s") || !strings.Contains(out, "client=192.0.2.7") {
+		t.Fatalf("%s", out)
 	}
 }

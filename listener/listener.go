@@ -484,6 +484,9 @@ func (s *Server) handshakeFailed(msg, client string, hc *helloConn, err error) {
 		}
 	}
 	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		// Found from outside: "context deadline exceeded" alone.
+		msg += fmt.Sprintf(": the client did not complete it within %s (a client speaking plain text, or one that stalled)", handshakeTimeout)
 	case hc == nil:
 	case strings.Contains(err.Error(), "no cipher suite supported by both client and server"):
 		names := make([]string, len(hc.suites))
@@ -572,15 +575,32 @@ func (p *slogPrinter) Println(v ...any) {
 }
 
 func (p *slogPrinter) print(detail string) {
-	if clientGone(detail) {
+	// go-smtp's "error handling 192.0.2.5:41712: ...": the client as the
+	// other lines name it (found from outside: no client= field).
+	var args []any
+	if rest, ok := strings.CutPrefix(detail, "error handling "); ok {
+		if addr, why, ok := strings.Cut(rest, ": "); ok {
+			if host, _, err := net.SplitHostPort(addr); err == nil {
+				args = append(args, "client", host)
+				detail = why
+			}
+		}
+	}
+	args = append(args, "detail", detail)
+	switch {
+	case clientGone(detail):
 		// A client that reset its connection: routine on the Internet,
 		// and the session's own line says what became of its message
 		// (found from outside: such lines came as warnings).
-		p.log.Info("smtp", "detail", detail)
+		p.log.Info("connection ended by the client", args...)
+		return
+	case strings.Contains(detail, "line too long"):
+		// Refused with 500 and closed (lineTooLong): the client's doing.
+		p.log.Info("connection closed: a command line too long", args...)
 		return
 	}
 	if !strings.Contains(detail, "too many open files") {
-		p.log.Warn("smtp", "detail", detail)
+		p.log.Warn("smtp", args...)
 		return
 	}
 	// go-smtp says it at every accept it retries, once a second: said
