@@ -198,6 +198,17 @@ func TestAddr(t *testing.T) {
 // data returns true.
 func fakeSMTP(t *testing.T, data func(c net.Conn, r *bufio.Reader) bool) int {
 	t.Helper()
+	return fakeSMTPWith(t, "8BITMIME", map[string]func(net.Conn, *bufio.Reader) bool{"DATA": func(c net.Conn, r *bufio.Reader) bool {
+		fmt.Fprintf(c, "354 go ahead\r\n")
+		return data(c, r)
+	}})
+}
+
+// fakeSMTPWith is fakeSMTP offering the EHLO extension ext, and handing
+// the commands in verbs (upper case) to their function, which answers
+// them; the session goes on while it returns true.
+func fakeSMTPWith(t *testing.T, ext string, verbs map[string]func(c net.Conn, r *bufio.Reader) bool) int {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -216,14 +227,16 @@ func fakeSMTP(t *testing.T, data func(c net.Conn, r *bufio.Reader) bool) int {
 			if err != nil {
 				return
 			}
-			switch strings.ToUpper(strings.Fields(line + " x")[0]) {
-			case "EHLO":
-				fmt.Fprintf(c, "250-fake.test\r\n250 8BITMIME\r\n")
-			case "DATA":
-				fmt.Fprintf(c, "354 go ahead\r\n")
-				if !data(c, r) {
+			verb := strings.ToUpper(strings.Fields(line + " x")[0])
+			if f := verbs[verb]; f != nil {
+				if !f(c, r) {
 					return
 				}
+				continue
+			}
+			switch verb {
+			case "EHLO":
+				fmt.Fprintf(c, "250-fake.test\r\n250 %s\r\n", ext)
 			case "QUIT":
 				fmt.Fprintf(c, "221 bye\r\n")
 				return

@@ -321,35 +321,12 @@ func TestTLSErrorValidityAdvice(t *testing.T) {
 // start TLS") is given the connect timeout, not the command timeout of ten
 // minutes (found from outside: the attempt hung with nothing logged).
 func TestStalledHandshakeTimesOut(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		c, err := l.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		r := bufio.NewReader(c)
-		fmt.Fprintf(c, "220 stall.test ESMTP\r\n")
-		for {
-			line, err := r.ReadString('\n')
-			if err != nil {
-				return
-			}
-			switch strings.ToUpper(strings.Fields(line + " x")[0]) {
-			case "EHLO":
-				fmt.Fprintf(c, "250-stall.test\r\n250 STARTTLS\r\n")
-			case "STARTTLS":
-				fmt.Fprintf(c, "220 2.0.0 Ready to start TLS\r\n")
-				io.Copy(io.Discard, r) // and never answers the ClientHello
-				return
-			}
-		}
-	}()
-	cfg := Config{Host: "127.0.0.1", Port: l.Addr().(*net.TCPAddr).Port, Hostname: "client.test", TLS: TLSStartTLS,
+	port := fakeSMTPWith(t, "STARTTLS", map[string]func(net.Conn, *bufio.Reader) bool{"STARTTLS": func(c net.Conn, r *bufio.Reader) bool {
+		fmt.Fprintf(c, "220 2.0.0 Ready to start TLS\r\n")
+		io.Copy(io.Discard, r) // and never answers the ClientHello
+		return false
+	}})
+	cfg := Config{Host: "127.0.0.1", Port: port, Hostname: "client.test", TLS: TLSStartTLS,
 		ConnectTimeout: 300 * time.Millisecond, CommandTimeout: time.Minute, InsecureSkipVerify: true}
 	s := NewSession(cfg)
 	defer s.Close()
