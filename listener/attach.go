@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/emersion/go-message"
@@ -235,7 +236,7 @@ type mimeWalk struct {
 	measure bool // it is an attachment
 	name    string
 	enc     int
-	binhex  bool  // application/mac-binhex40 in no transfer encoding: w.bh counts it
+	binhex  bool  // a BinHex part (binHexTypes): w.bh counts its file, decoded
 	n       int64 // decoded bytes so far (base64: alphabet characters)
 	eol     int64 // the line end held back: it may belong to a delimiter
 
@@ -559,7 +560,7 @@ func (w *mimeWalk) endHeader() {
 	}
 	t, params, err := mime.ParseMediaType(ct)
 	t = strings.ToLower(t)
-	w.binhex = t == "application/mac-binhex40" && w.enc == encIdentity
+	w.binhex = slices.Contains(binHexTypes, t)
 	if w.digestMessage() {
 		// A digest's part without a type is a message (found from
 		// outside: taken for text, a forwarded message's attachment
@@ -871,7 +872,7 @@ func (w *mimeWalk) uuLine(p []byte, start, complete bool) error {
 		if end {
 			w.uu = uuNone
 		}
-		if w.bh.n > w.limit {
+		if w.bh.size() > w.limit {
 			return &errPartTooBig{name: w.uuName, size: w.limit}
 		}
 		return nil
@@ -893,6 +894,7 @@ func (w *mimeWalk) uuLine(p []byte, start, complete bool) error {
 // 520 KB message).
 type binHex struct {
 	n       int64 // bytes decoded so far, runs counted whole
+	frame   int64 // bytes of the header and checksums around the forks: 26 and the name's length
 	bits    uint32
 	nbits   uint
 	marker  bool // the last byte was 0x90: a count follows
@@ -936,11 +938,21 @@ func (h *binHex) line(p []byte, start, complete bool) (end, ok bool) {
 		case b == 0x90:
 			h.marker = true
 		default:
+			if h.n == 0 {
+				// The name's length leads the header (then the name, a
+				// version byte, type, creator, flags, the forks' lengths,
+				// a CRC); each fork ends in a CRC. Found from outside: a
+				// file of exactly the limit was refused.
+				h.frame = int64(b) + 26
+			}
 			h.n++
 		}
 	}
 	return end, true
 }
+
+// size is the bytes of the file's forks decoded so far.
+func (h *binHex) size() int64 { return max(0, h.n-h.frame) }
 
 // binHexValue is the value of each of BinHex 4.0's 64 characters, -1 for
 // any other.
@@ -1021,6 +1033,16 @@ func (w *mimeWalk) uuDecode(p []byte, complete bool) error {
 	return flush()
 }
 
+// decodedLine takes a line of decoded text (uuText): a BinHex part's to
+// its BinHex decoder, a text part's to uuLine.
+func (w *mimeWalk) decodedLine(p []byte, start, complete bool) error {
+	if w.measure && w.binhex {
+		w.bh.line(trimEOL(p), start, complete)
+		return nil
+	}
+	return w.uuLine(p, start, complete)
+}
+
 // uuText takes decoded text, and hands each line to uuLine once whole; a
 // line longer than readBuffer goes in pieces, as the reader's lines do.
 func (w *mimeWalk) uuText(p []byte) error {
@@ -1034,7 +1056,7 @@ func (w *mimeWalk) uuText(p []byte) error {
 			k := readBuffer - len(w.decLine)
 			w.decLine = append(w.decLine, piece[:k]...)
 			piece = piece[k:]
-			err := w.uuLine(w.decLine, !w.decLong, false)
+			err := w.decodedLine(w.decLine, !w.decLong, false)
 			w.decLine, w.decLong = w.decLine[:0], true
 			if err != nil {
 				return err
@@ -1045,7 +1067,7 @@ func (w *mimeWalk) uuText(p []byte) error {
 			return nil
 		}
 		p = p[i+1:]
-		err := w.uuLine(w.decLine, !w.decLong, true)
+		err := w.decodedLine(w.decLine, !w.decLong, true)
 		w.decLine, w.decLong = w.decLine[:0], false
 		if err != nil {
 			return err
@@ -1097,10 +1119,18 @@ func (w *mimeWalk) body(p []byte, start, complete bool) error {
 		if complete {
 			w.eol = int64(len(p) - len(content))
 		}
-		if w.binhex {
-			// Its file once decoded, when that is larger (runs).
+	}
+	if w.binhex {
+		// Its file, decoded as BinHex: the runs make it larger than the
+		// text (check takes the larger). Found from outside: a 24 MB
+		// file in a mac-binhex40 part sent as base64 passed as the
+		// 0.5 MB of its text.
+		if w.enc == encBase64 || w.enc == encQP {
+			if err := w.uuDecode(p, complete); err != nil {
+				return err
+			}
+		} else {
 			w.bh.line(content, start, complete)
-			w.n = max(w.n, w.bh.n)
 		}
 	}
 	return w.check()
@@ -1111,11 +1141,19 @@ func (w *mimeWalk) check() error {
 	if w.enc == encBase64 {
 		n = w.n * 6 / 8
 	}
+	if w.binhex && w.bh.started {
+		// The file, as clients decode the part, not its text.
+		n = w.bh.size()
+	}
 	if w.measure && n > w.limit {
 		return &errPartTooBig{name: w.name, size: w.limit}
 	}
 	return nil
 }
+
+// binHexTypes are the types of a part that holds a BinHex 4.0 file, as
+// clients and old Mac mailers label it.
+var binHexTypes = []string{"application/mac-binhex40", "application/x-mac-binhex40", "application/binhex", "application/x-binhex40", "application/binhex40"}
 
 // end is the end of the message: a leaf's last line end is its own.
 func (w *mimeWalk) end() error {

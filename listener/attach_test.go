@@ -3,6 +3,7 @@ package listener
 import (
 	"bytes"
 	"encoding/base64"
+	"io"
 	"mime/quotedprintable"
 	"regexp"
 	"runtime"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/iotest"
 	"time"
 )
 
@@ -268,6 +270,30 @@ func TestAttachmentCheckUnreadable(t *testing.T) {
 			"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=BB\r\n\r\n--BB\r\nContent-Type: text/plain\r\n\r\nscan\r\n--BB\r\n" +
 				"Content-Type: application/mac-binhex40; name=scan.hqx\r\nContent-Disposition: attachment\r\n\r\n" + binHexRuns(64<<10, 200) + "--BB--\r\n",
 			"552 5.3.4 Attachment scan.hqx" + tooBig},
+		// Found from outside: the same file in a part sent as base64 or
+		// quoted-printable, under another type name, or in base64 text.
+		{"a mac-binhex40 attachment of runs, sent as base64",
+			"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=BB\r\n\r\n--BB\r\nContent-Type: text/plain\r\n\r\nscan\r\n--BB\r\n" +
+				"Content-Type: application/mac-binhex40; name=scan.hqx\r\nContent-Transfer-Encoding: base64\r\n\r\n" + wrap76(base64.StdEncoding.EncodeToString([]byte(binHexRuns(64<<10, 200)))) + "--BB--\r\n",
+			"552 5.3.4 Attachment scan.hqx" + tooBig},
+		{"a mac-binhex40 attachment of runs, sent as quoted-printable",
+			"MIME-Version: 1.0\r\nContent-Type: application/Mac-BinHEX40; name=scan.hqx\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n" + quotedPrintable(binHexRuns(64<<10, 200)),
+			"552 5.3.4 Attachment scan.hqx" + tooBig},
+		{"an x-mac-binhex40 attachment of runs",
+			"MIME-Version: 1.0\r\nContent-Type: application/x-mac-binhex40; name=scan.hqx\r\n\r\n" + binHexRuns(64<<10, 200),
+			"552 5.3.4 Attachment scan.hqx" + tooBig},
+		{"a BinHex file of runs in base64 text",
+			"MIME-Version: 1.0\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\n" + wrap76(base64.StdEncoding.EncodeToString([]byte(binHexRuns(64<<10, 200)))),
+			"552 5.3.4 Attachment (BinHex file)" + tooBig},
+		{"a small mac-binhex40 attachment of runs, sent as base64",
+			"MIME-Version: 1.0\r\nContent-Type: application/mac-binhex40; name=small.hqx\r\nContent-Transfer-Encoding: base64\r\n\r\n" + wrap76(base64.StdEncoding.EncodeToString([]byte(binHexRuns(12<<10, 200)))),
+			"250 2.6.0"},
+		{"a mac-binhex40 attachment of exactly the limit, its header and checksums aside",
+			"MIME-Version: 1.0\r\nContent-Type: application/mac-binhex40; name=exact.hqx\r\n\r\n" + binHexRuns(16<<10+26, 1),
+			"250 2.6.0"},
+		{"a mac-binhex40 attachment of a byte over the limit",
+			"MIME-Version: 1.0\r\nContent-Type: application/mac-binhex40; name=over.hqx\r\n\r\n" + binHexRuns(16<<10+27, 1),
+			"552 5.3.4 Attachment over.hqx" + tooBig},
 		{"a BinHex file of runs under the limit",
 			"Subject: mac\r\n\r\n" + binHexRuns(12<<10, 200),
 			"250 2.6.0"},
@@ -633,6 +659,36 @@ func TestBareCR(t *testing.T) {
 	} {
 		if got := bareCR([]byte(in)); got != want {
 			t.Errorf("bareCR(%q) = %d, want %d", in, got, want)
+		}
+	}
+}
+
+// The words that make a small message's attachments measured are found
+// in any letter case, across reads however short (found from outside:
+// "Mac-BinHEX40", and the word sent a byte at a time, went unmeasured).
+func TestMayExpand(t *testing.T) {
+	for _, tc := range []struct {
+		msg  string
+		want bool
+	}{
+		{"Content-Type: application/Mac-BinHEX40\r\n", true},
+		{"(This file must be converted with BinHex 4.0)\r\n", true},
+		{"content-TRANSFER-encoding: base64\r\n", true},
+		{"Subject: a hex dump of the bin\r\n\r\ntransfer - encoding, bin hex\r\n", false},
+		{"Subject: x\r\n\r\n" + strings.Repeat("plain text, no such word\r\n", 100), false},
+	} {
+		for name, r := range map[string]func(string) io.Reader{
+			"whole":          func(s string) io.Reader { return strings.NewReader(s) },
+			"a byte at once": func(s string) io.Reader { return iotest.OneByteReader(strings.NewReader(s)) },
+			"halves":         func(s string) io.Reader { return iotest.HalfReader(strings.NewReader(s)) },
+		} {
+			cr := &countingReader{r: r(tc.msg)}
+			if _, err := io.Copy(io.Discard, cr); err != nil {
+				t.Fatal(err)
+			}
+			if cr.mayExpand != tc.want {
+				t.Errorf("%q read %s: mayExpand %v, want %v", tc.msg, name, cr.mayExpand, tc.want)
+			}
 		}
 	}
 }

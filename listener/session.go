@@ -300,11 +300,11 @@ func (s *session) Data(r io.Reader) error {
 	// does: base64 and quoted-printable never decode to more than they
 	// encode. BinHex's runs do: a message that may hold it is measured
 	// whatever its size (found from outside: a 24 MB file of runs in a
-	// 520 KB message). The stored copy, not the message as received: its bare LFs
+	// 520 KB message). See countingReader.mayExpand. The stored copy, not the message as received: its bare LFs
 	// became CRLF, so it may be up to twice as long (found from outside: a
 	// part of bare LFs, received under the limit, was stored twice over
 	// it). Only a message over half the limit needs the file's size.
-	if lim := cfg.MaxAttachmentSize; lim > 0 && (cr.n > lim/2-4096 && storedOver(outs[0], lim) || cr.binHex) {
+	if lim := cfg.MaxAttachmentSize; lim > 0 && (cr.n > lim/2-4096 && storedOver(outs[0], lim) || cr.mayExpand) {
 		o := outs[0]
 		body := io.NewSectionReader(o.f.Temp(), int64(o.n), 1<<62)
 		if err := largestPart(bufio.NewReaderSize(body, 64<<10), lim); err != nil {
@@ -382,13 +382,16 @@ type countingReader struct {
 	r   io.Reader
 	n   int64
 	err error
-	// binHex tells that "binhex" was seen (in any of its usual cases):
-	// the message may hold BinHex, whose run-length coding decodes to
-	// more than it takes, so its attachments are measured whatever its
-	// size (see Data).
-	binHex bool
-	tail   [5]byte // the last bytes read, for a word across two reads
-	tailN  int
+	// mayExpand tells that the message may hold a part that decodes to
+	// more than it takes: "binhex" (BinHex's first line, a mac-binhex40
+	// type), whose run-length coding does, or "transfer-encoding" (any
+	// part sent as base64 or quoted-printable, whose decoded text may
+	// hold BinHex), in any letter case. Its attachments are then measured
+	// whatever its size (see Data). Found from outside: BinHex in base64
+	// text, or a type in mixed case, went unmeasured.
+	mayExpand bool
+	tail      [16]byte // the stream's last bytes, for a word across reads
+	tailN     int
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
@@ -397,22 +400,50 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	if err != nil && err != io.EOF {
 		c.err = err
 	}
-	if !c.binHex && n > 0 {
-		var seam [10]byte // the word across the last read and this one
+	if !c.mayExpand && n > 0 {
+		// The word may straddle reads, even many short ones (found from
+		// outside: one byte at a time).
+		var seam [32]byte
 		k := copy(seam[:], c.tail[:c.tailN])
-		k += copy(seam[k:], p[:min(n, 5)])
-		c.binHex = hasBinHex(p[:n]) || hasBinHex(seam[:k])
-		c.tailN = copy(c.tail[:], p[max(0, n-5):n])
+		k += copy(seam[k:], p[:min(n, 16)])
+		c.mayExpand = mayExpand(seam[:k]) || mayExpand(p[:n])
+		c.tailN = copy(c.tail[:], seam[max(0, k-16):k])
+		if n > 16 {
+			c.tailN = copy(c.tail[:], p[n-16:n])
+		}
 	}
 	return n, err
 }
 
-// hasBinHex reports whether p holds "binhex" as BinHex's first line
-// ("BinHex 4.0") or a Content-Type (mac-binhex40) writes it.
-func hasBinHex(p []byte) bool {
-	for _, w := range [...]string{"inHex", "inhex", "INHEX"} {
-		if bytes.Contains(p, []byte(w)) {
-			return true
+// mayExpand reports whether p holds "binhex" or "transfer-encoding" in
+// any letter case.
+func mayExpand(p []byte) bool {
+	return foldedAround(p, 'x', "binhex", 5) || foldedAround(p, '-', "transfer-encoding", 8)
+}
+
+// foldedAround reports whether p holds word (lower case) in any letter
+// case, found through its byte at index at, pivot (a byte rare in text,
+// looked for with IndexByte, in both cases when it is a letter).
+func foldedAround(p []byte, pivot byte, word string, at int) bool {
+	both := [2]byte{pivot, pivot}
+	if 'a' <= pivot && pivot <= 'z' {
+		both[1] = pivot - 'a' + 'A'
+	}
+	pivots := both[:]
+	if both[1] == pivot {
+		pivots = both[:1]
+	}
+	for _, c := range pivots {
+		for off := 0; ; {
+			j := bytes.IndexByte(p[off:], c)
+			if j < 0 {
+				break
+			}
+			j += off
+			if j >= at && j-at+len(word) <= len(p) && bytes.EqualFold(p[j-at:j-at+len(word)], []byte(word)) {
+				return true
+			}
+			off = j + 1
 		}
 	}
 	return false
