@@ -1364,3 +1364,13 @@ func TestDurationTooLong(t *testing.T) {
 		`mb.toml:3: inbound.command_timeout = "5 min": not a duration`,
 	})
 }
+
+// A user name written in double quotes with a backslash escape ("CORP\tom"
+// holds a tab) is refused with the spelling intended.
+func TestUserNameEscapes(t *testing.T) {
+	_, err := Parse("mb.toml", []byte("[outbound]\nserver = \"relay.test\"\nusername = \"CORP\\tom\"\npassword = \"x\"\n"))
+	checkProblems(t, err, "", []string{`mb.toml:3: outbound.username = "CORP\tom": holds the control character U+0009: in double quotes \t, \n, \r, \b and \f are escapes, not part of a user name; write it in single quotes, 'CORP\tom', or double each backslash`})
+	if _, err := Parse("mb.toml", []byte("[outbound]\nserver = \"relay.test\"\nusername = 'CORP\\tom'\npassword = \"x\"\n")); err != nil {
+		t.Fatal(err)
+	}
+}

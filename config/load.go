@@ -359,7 +359,7 @@ func (c *Config) sections() []section {
 			{"verify_certificate", boolean(&c.Outbound.VerifyCertificate)},
 			{"server_name", nameStr(&c.Outbound.ServerName, hostOrIP)},
 			{"ca_file", pathStr(&c.Outbound.CAFile, true)},
-			{"username", str(&c.Outbound.Username, nonEmpty)},
+			{"username", str(&c.Outbound.Username, userName)},
 			{"password", str(&c.Outbound.Password, nil)},
 			{"password_file", pathStr(&c.secrets.passwordFile, true)},
 			{"password_env", str(&c.secrets.passwordEnv, nonEmpty)},
@@ -689,7 +689,7 @@ func (l *loader) validateOutbound(o Outbound) {
 	if o.Username != "" && o.Password == "" {
 		l.fail("outbound.username", o.Username, "needs a password: set outbound.password, password_file or password_env")
 	}
-	if o.Username == "" && o.Password != "" {
+	if o.Username == "" && o.Password != "" && !l.failed("outbound.username") {
 		l.fail("outbound.password", "(hidden)", "is set without outbound.username: set the user name the smart host expects")
 	}
 }
@@ -1247,20 +1247,40 @@ func FormatSize(n int64) string {
 // intended. So are the Windows forms that depend on a current folder
 // (pathForm).
 func filePath(required bool) func(string) error {
-	escapes := strings.NewReplacer("\t", `\t`, "\n", `\n`, "\r", `\r`, "\b", `\b`, "\f", `\f`)
 	return func(s string) error {
 		if required {
 			if err := nonEmpty(s); err != nil {
 				return err
 			}
 		}
-		for _, r := range s {
-			if r < 0x20 || r == 0x7f {
-				return fmt.Errorf(`holds the control character %U: in double quotes \t, \n, \r, \b and \f are escapes, not part of a path; write it in single quotes, '%s', or double each backslash`, r, escapes.Replace(s))
-			}
+		if err := noEscapes(s, "a path"); err != nil {
+			return err
 		}
 		return pathForm(s)
 	}
+}
+
+// noEscapes refuses a control character in s, which is, in practice, an
+// escape that TOML read in double quotes ("C:\temp", "CORP\tom"), with
+// the spelling intended; what is what s is ("a path").
+func noEscapes(s, what string) error {
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			escapes := strings.NewReplacer("\t", `\t`, "\n", `\n`, "\r", `\r`, "\b", `\b`, "\f", `\f`)
+			return fmt.Errorf(`holds the control character %U: in double quotes \t, \n, \r, \b and \f are escapes, not part of %s; write it in single quotes, '%s', or double each backslash`, r, what, escapes.Replace(s))
+		}
+	}
+	return nil
+}
+
+// userName checks a user name (outbound.username): not empty, and no
+// escape read in double quotes, as in "CORP\tom" (found from outside: a
+// tab in the name, shown as written, and every login refused).
+func userName(s string) error {
+	if err := nonEmpty(s); err != nil {
+		return err
+	}
+	return noEscapes(s, "a user name")
 }
 
 func nonEmpty(s string) error {
