@@ -473,3 +473,31 @@ func TestCheckStrayKeyBlocksItsSections(t *testing.T) {
 		}
 	}
 }
+
+// A log file in Pickup through a link is found by check and refused by run
+// before the file is made (found from outside: config compares paths as
+// written, and the rotated log files went to Badmail).
+func TestLogInPickupThroughALink(t *testing.T) {
+	dir := testDir(t)
+	pickup := filepath.Join(dir, "mr", "Pickup")
+	if err := os.MkdirAll(pickup, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(pickup, filepath.Join(dir, "lp")); err != nil {
+		t.Skipf("no symbolic links here: %v", err)
+	}
+	conf := filepath.Join(dir, "mailbridge.toml")
+	text := fmt.Sprintf("hostname = \"mail.test\"\n[mailroot]\nroot = 'mr'\n[inbound]\nbind = \"127.0.0.1\"\nport = %d\n[log]\nfile = 'lp/mb.log'\n", testtool.FreePort(t))
+	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for cmd, code := range map[string]int{"check": 1, "run": 2} {
+		got, out, errs := runCmd(t, cmd, "--config", conf)
+		if got != code || !strings.Contains(errs, ":8: log.file = ") || !strings.Contains(errs, "is in the Pickup folder") {
+			t.Errorf("%s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", cmd, got, code, out, errs)
+		}
+	}
+	if entries, _ := os.ReadDir(pickup); len(entries) != 0 {
+		t.Errorf("Pickup holds %d files", len(entries))
+	}
+}

@@ -168,6 +168,14 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	case "check":
 		return check(cfg, stdout, stderr, cerr)
 	default:
+		if ps := logsInPickup(cfg); len(ps) > 0 {
+			// Before the log file is made there.
+			fmt.Fprintf(stderr, "mailbridge: the configuration has %d problem(s):\n", len(ps))
+			for _, p := range ps {
+				fmt.Fprintf(stderr, "  %s\n", p)
+			}
+			return 2
+		}
 		log, closeLog, err := newLogger(cfg, stderr)
 		if err != nil {
 			fmt.Fprintf(stderr, "mailbridge: %v\n", err)

@@ -502,6 +502,12 @@ func check(cfg *config.Config, stdout, stderr io.Writer, cfgProblems config.Erro
 	// The log file and the W3C log folder: run fails at start when it
 	// cannot open them.
 	logs := !skip("the log files", "log")
+	if logs {
+		for _, p := range logsInPickup(cfg) {
+			fail("%s", p)
+			logs = false
+		}
+	}
 	if f := cfg.Log.File; f != "" && logs {
 		fmt.Fprintf(stdout, "log:      %s\n", f)
 		if err := checkLogFile(f); err != nil {
@@ -819,6 +825,37 @@ func checkLogFile(path string) error {
 		return fmt.Errorf("cannot be appended to: %w", err)
 	}
 	return f.Close()
+}
+
+// logsInPickup finds a log destination in the Pickup folder through a
+// link or another spelling, which config.Load cannot see (it compares
+// paths as written): each log file closed there would be taken for a
+// message, and the move to Badmail logged in turn (found from outside,
+// through a symbolic link). The folders are compared as they are on disk.
+func logsInPickup(cfg *config.Config) []config.Problem {
+	pickup, err := os.Stat(cfg.Mailroot.Pickup)
+	if err != nil {
+		return nil // not there yet: no log can be in it
+	}
+	var ps []config.Problem
+	for _, lg := range []struct{ key, path, dir string }{
+		{"log.file", cfg.Log.File, filepath.Dir(cfg.Log.File)},
+		{"log.w3c_dir", cfg.Log.W3CDir, cfg.Log.W3CDir},
+	} {
+		if lg.path == "" {
+			continue
+		}
+		for dir := lg.dir; ; dir = filepath.Dir(dir) {
+			if fi, err := os.Stat(dir); err == nil && os.SameFile(fi, pickup) {
+				ps = append(ps, cfg.KeyProblem(lg.key, lg.path, "is in the Pickup folder ("+cfg.Mailroot.Pickup+"), through a link or another spelling: every log file closed there would be taken for a message and moved to Badmail, which is logged in turn; choose a folder outside Pickup"))
+				break
+			}
+			if filepath.Dir(dir) == dir {
+				break
+			}
+		}
+	}
+	return ps
 }
 
 // folderProblem names a mail root folder that cannot be made or used by
