@@ -41,7 +41,7 @@ func TestBusyTLSPortNamesItsKey(t *testing.T) {
 	conf := writeTLSConfig(t, testtool.FreePort(t), tlsPort, func(p string) { pki.PFX(t, p, "pw", "mail.test") })
 	for cmd, prefix := range map[string]string{
 		"check": ": inbound.tls_port = " + strconv.Itoa(tlsPort) + ": 127.0.0.1:" + strconv.Itoa(tlsPort) + ": ",
-		"run":   "inbound tls_port: ",
+		"run":   ": inbound.tls_port = " + strconv.Itoa(tlsPort) + ": 127.0.0.1:" + strconv.Itoa(tlsPort) + ": ",
 	} {
 		code, out, errs := runCmd(t, cmd, "--config", conf)
 		if code != 1 {

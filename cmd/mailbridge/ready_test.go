@@ -63,7 +63,7 @@ func TestRunNotReadyWhenItCannotStart(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { ln.Close() })
-		}, "inbound port"},
+		}, "inbound.port = "},
 		{"mail root in use by another instance", func(t *testing.T, _ string, l mailroot.Layout) {
 			r, err := mailroot.Open(l)
 			if err != nil {

@@ -178,13 +178,14 @@ func runWith(ctx context.Context, cfg *config.Config, log *slog.Logger, ready fu
 	lc := net.ListenConfig{KeepAlive: -1}
 	l, err := lc.Listen(context.Background(), "tcp", cfg.Addr())
 	if err != nil {
-		return fmt.Errorf("inbound port: %w", explainListen(err, cfg.Inbound.Port, "port"))
+		// Named by its key and line, as check names it.
+		return fmt.Errorf("%s", cfg.KeyProblem("inbound.port", cfg.Inbound.Port, cfg.Addr()+": "+explainListen(err, cfg.Inbound.Port, "port").Error()))
 	}
 	var tl net.Listener
 	if cfg.Inbound.TLSPort != 0 {
 		if tl, err = lc.Listen(context.Background(), "tcp", cfg.TLSAddr()); err != nil {
 			l.Close()
-			return fmt.Errorf("inbound tls_port: %w", explainListen(err, cfg.Inbound.TLSPort, "tls_port"))
+			return fmt.Errorf("%s", cfg.KeyProblem("inbound.tls_port", cfg.Inbound.TLSPort, cfg.TLSAddr()+": "+explainListen(err, cfg.Inbound.TLSPort, "tls_port").Error()))
 		}
 	}
 	srv := listener.New(listener.Config{
