@@ -530,7 +530,8 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 	}
 	pending := m.pending(pm.To)
 	var results []sender.Result
-	stirred := false // moved back into Pickup during the attempt: see takeBack
+	stirred := false           // moved back into Pickup during the attempt: see takeBack
+	early := map[string]bool{} // recipients recorded during the attempt (settled)
 	if len(pending) > 0 {
 		if held := b.authHold(ctx, time.Now()); held != nil {
 			results = make([]sender.Result, len(pending))
@@ -540,7 +541,7 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 		} else {
 			held := b.holdSending(id, path)
 			results = s.SendContent(ctx, pm.From, pending, sender.Content{Size: size, Header: pm.Message, Open: open,
-				Accepted: func(rcpts []string) { b.accepted(id, m, rcpts) }})
+				Settled: func(rs []sender.Result) { b.settled(id, m, pm, open, rs, early) }})
 			stirred = b.takeBack(id, path, held)
 			b.authOutcome(results, time.Now())
 		}
@@ -563,6 +564,9 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 				st.Done = appendNew(st.Done, r.Rcpt)
 				sent = append(sent, r.Rcpt)
 				continue
+			}
+			if early[r.Rcpt] {
+				continue // refused, and recorded (settled)
 			}
 			cut = append(cut, r.Rcpt)
 			addReply(r.Err.ReplyLine())
@@ -601,7 +605,9 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 			addReply(r.Reply)
 		case r.Err.Permanent:
 			refused = append(refused, r.Rcpt)
-			st.Failed = append(st.Failed, failure{Rcpt: r.Rcpt, Reply: r.Err.ReplyLine(), Diag: r.Err.Line()})
+			if !early[r.Rcpt] { // else recorded during the attempt (settled)
+				st.Failed = append(st.Failed, failure{Rcpt: r.Rcpt, Reply: r.Err.ReplyLine(), Diag: r.Err.Line()})
+			}
 			delete(st.LastReply, r.Rcpt)
 			delete(st.LastDiag, r.Rcpt)
 			addReply(r.Err.ReplyLine())
@@ -823,7 +829,8 @@ func (b *Bridge) saveState(id string, m *message) error {
 
 // sendingFile is a Queue file being sent (Bridge.sending).
 type sendingFile struct {
-	fi   os.FileInfo // the file, as opened for the attempt
+	f    *os.File    // the file, open for the attempt
+	fi   os.FileInfo // and its identity
 	seen string      // its name in Pickup, once the watcher met it there
 }
 
@@ -843,7 +850,7 @@ func (b *Bridge) holdSending(id, path string) *os.File {
 		return nil
 	}
 	b.mu.Lock()
-	b.sending[id] = &sendingFile{fi: fi}
+	b.sending[id] = &sendingFile{f: f, fi: fi}
 	b.mu.Unlock()
 	return f
 }
@@ -881,17 +888,20 @@ func (b *Bridge) takeBack(id, path string, held *os.File) bool {
 	if held == nil {
 		return false
 	}
+	b.mu.Lock()
+	sf := b.sending[id]
+	b.mu.Unlock()
 	defer func() {
 		b.mu.Lock()
 		delete(b.sending, id)
 		b.mu.Unlock()
-		held.Close()
+		sf.f.Close() // held, or the file opened again after a rewrite (settled)
 	}()
 	if _, err := os.Lstat(path); !errors.Is(err, fs.ErrNotExist) {
 		return false
 	}
 	b.mu.Lock()
-	hfi, seen := b.sending[id].fi, b.sending[id].seen
+	hfi, seen := sf.fi, sf.seen
 	b.mu.Unlock()
 	pickup := b.root.Layout().Pickup
 	names := []string{seen, id + ".eml"}
@@ -920,19 +930,46 @@ func (b *Bridge) takeBack(id, path string, held *os.File) bool {
 	return false
 }
 
-// accepted records, durably, the recipients that a transaction of an
-// attempt still under way delivered to (sender.Content.Accepted): a
-// message of more recipients than one transaction takes (SharePoint's
-// alerts to a few hundred people) is otherwise recorded only when the
-// attempt ends, and a crash in its second transaction sent it again to
-// those of the first (found from outside: 200 of 250 twice after a
-// SIGKILL). The state file alone is written; the Queue file is rewritten
-// when the attempt ends (checkpoint).
-func (b *Bridge) accepted(id string, m *message, rcpts []string) {
-	for _, r := range rcpts {
-		m.st.Done = appendNew(m.st.Done, r)
+// settled records, durably, the recipients that a transaction of an
+// attempt still under way delivered to or had refused for good
+// (sender.Content.Settled): a message of more recipients than one
+// transaction takes (SharePoint's alerts to a few hundred people) was
+// recorded only when the attempt ended, and a crash in its second
+// transaction sent it again to those of the first (found from outside:
+// 200 of 250 twice after a SIGKILL). The state is written, then the
+// Queue file rewritten to list only the recipients left, as at the end
+// of an attempt (checkpoint): a Queue file moved into Pickup after a
+// crash is then sent to those only (found from outside). early collects
+// the recipients recorded, for the attempt's end.
+func (b *Bridge) settled(id string, m *message, pm *compat.PickupMessage, open func() (io.ReadCloser, error), rs []sender.Result, early map[string]bool) {
+	for _, r := range rs {
+		early[r.Rcpt] = true
+		if r.Err == nil {
+			m.st.Done = appendNew(m.st.Done, r.Rcpt)
+			continue
+		}
+		m.st.Failed = append(m.st.Failed, failure{Rcpt: r.Rcpt, Reply: r.Err.ReplyLine(), Diag: r.Err.Line()})
 	}
-	b.saveState(id, m) // its failure is logged
+	b.mu.Lock()
+	sf := b.sending[id]
+	b.mu.Unlock()
+	if sf != nil && sf.f != nil {
+		// Windows cannot replace a file held open without sharing its
+		// deletion: the hold is let go for the rewrite, and taken again.
+		sf.f.Close()
+	}
+	b.checkpoint(id, m, pm, open)
+	if sf != nil {
+		if f, err := os.Open(b.queuePath(id, ".eml")); err == nil {
+			if fi, err := f.Stat(); err == nil {
+				b.mu.Lock()
+				sf.f, sf.fi = f, fi
+				b.mu.Unlock()
+			} else {
+				f.Close()
+			}
+		}
+	}
 }
 
 // appendNew appends r to list unless it holds it already.

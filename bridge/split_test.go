@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-smtp"
+
 	"github.com/mailbridge/mailbridge/internal/smtpsink"
 )
 
@@ -21,7 +23,12 @@ func TestSplitMessageRecordsEachTransaction(t *testing.T) {
 	second := make(chan struct{})
 	release := make(chan struct{})
 	calls := 0
-	sink := smtpsink.Start(t, smtpsink.Hooks{Data: func(from string, to []string, data []byte) error {
+	sink := smtpsink.Start(t, smtpsink.Hooks{Rcpt: func(to string) error {
+		if to == "r@dest.test" {
+			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
+		}
+		return nil
+	}, Data: func(from string, to []string, data []byte) error {
 		calls++
 		if calls == 2 {
 			close(second)
@@ -32,9 +39,9 @@ func TestSplitMessageRecordsEachTransaction(t *testing.T) {
 	defer close(release)
 	l := testLayout(t)
 	cfg := baseConfig(sink)
-	cfg.Sender.MaxRecipients = 2
+	cfg.Sender.MaxRecipients = 3
 	start(t, l, cfg)
-	drop(t, l, "split.eml", []byte("X-Sender: app@corp.test\r\nX-Receiver: a@dest.test\r\nX-Receiver: b@dest.test\r\n"+
+	drop(t, l, "split.eml", []byte("X-Sender: app@corp.test\r\nX-Receiver: a@dest.test\r\nX-Receiver: r@dest.test\r\nX-Receiver: b@dest.test\r\n"+
 		"X-Receiver: c@dest.test\r\nX-Receiver: d@dest.test\r\nSubject: split\r\n\r\nbody\r\n"))
 	select {
 	case <-second:
@@ -55,8 +62,18 @@ func TestSplitMessageRecordsEachTransaction(t *testing.T) {
 	if err := json.Unmarshal(raw, &st); err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(st.Done, []string{"a@dest.test", "b@dest.test"}) {
-		t.Fatalf("done %v during the second transaction, want the first's recipients", st.Done)
+	if !slices.Equal(st.Done, []string{"a@dest.test", "b@dest.test"}) || len(st.Failed) != 1 || st.Failed[0].Rcpt != "r@dest.test" {
+		t.Fatalf("done %v, failed %+v during the second transaction, want the first's recipients, and the one it refused", st.Done, st.Failed)
+	}
+	// And the Queue file lists only those left: moved into Pickup after
+	// a crash (an administrator stirring the queue), it is sent to them
+	// alone (found from outside).
+	eml, err := os.ReadFile(strings.TrimSuffix(states[0], ".state") + ".eml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(eml); !strings.HasPrefix(got, "x-sender: app@corp.test\r\nx-receiver: c@dest.test\r\nx-receiver: d@dest.test\r\n") {
+		t.Fatalf("Queue file during the second transaction:\n%.200s", got)
 	}
 	after := testLayout(t)
 	for _, dir := range []string{after.Pickup, after.Queue} {
@@ -76,9 +93,17 @@ func TestSplitMessageRecordsEachTransaction(t *testing.T) {
 	}
 	sink2 := smtpsink.Start(t, smtpsink.Hooks{})
 	start(t, after, baseConfig(sink2))
-	msgs := sink2.WaitFor(t, wait, "the message to the recipients left", func(m []smtpsink.Message) bool { return len(m) > 0 })
+	// The message to those left, and the report of the refused one.
+	msgs := sink2.WaitFor(t, wait, "the message and the report", func(m []smtpsink.Message) bool { return len(m) >= 2 })
 	waitEmpty(t, after)
-	if got := msgs[0].To; len(msgs) != 1 || !slices.Equal(got, []string{"c@dest.test", "d@dest.test"}) {
-		t.Fatalf("after the crash: %d messages, first to %v; want one, to c and d", len(msgs), got)
+	time.Sleep(200 * time.Millisecond)
+	msgs = sink2.Messages()
+	var to [][]string
+	for _, m := range msgs {
+		to = append(to, m.To)
+	}
+	if len(msgs) != 2 || !slices.Equal(msgs[0].To, []string{"c@dest.test", "d@dest.test"}) || !slices.Equal(msgs[1].To, []string{"app@corp.test"}) ||
+		!strings.Contains(string(msgs[1].Data), "r@dest.test") {
+		t.Fatalf("after the crash, messages to %v; want one to c and d, then the report to app@corp.test naming r", to)
 	}
 }

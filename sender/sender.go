@@ -727,12 +727,12 @@ type Content struct {
 	Size   int64
 	Header []byte
 	Open   func() (io.ReadCloser, error)
-	// Accepted, when set, is called after a transaction that another
+	// Settled, when set, is called after a transaction that another
 	// follows (more recipients than one transaction takes), with the
-	// recipients the smart host accepted the message for, before the next
-	// one begins: the caller records them, so that a crash in a later
-	// transaction does not send to them again.
-	Accepted func(rcpts []string)
+	// results of the recipients it settled: accepted, or refused for good.
+	// It is called before the next transaction begins: the caller records
+	// them, so that a crash in a later one does not send to them again.
+	Settled func(results []Result)
 }
 
 // SendContent is Send for a message read from c. A failure to read it is
@@ -780,15 +780,15 @@ func (s *Session) SendContent(ctx context.Context, from string, to []string, mes
 		tried, broken := s.transaction(from, results[start:end], message)
 		s.end()
 		s.tx++
-		if message.Accepted != nil && start+tried < len(to) {
-			var ok []string
+		if message.Settled != nil && start+tried < len(to) {
+			var done []Result
 			for _, r := range results[start : start+tried] {
-				if r.Err == nil && r.Reply != "" {
-					ok = append(ok, r.Rcpt)
+				if r.Err == nil && r.Reply != "" || r.Err != nil && r.Err.Permanent {
+					done = append(done, r)
 				}
 			}
-			if len(ok) > 0 {
-				message.Accepted(ok)
+			if len(done) > 0 {
+				message.Settled(done)
 			}
 		}
 		start += tried

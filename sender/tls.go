@@ -312,6 +312,11 @@ func (s *Session) handshake(conn net.Conn) (*tls.Conn, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ConnectTimeout)
 	defer cancel()
 	if err := tc.HandshakeContext(ctx); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			// Found from outside: "context deadline exceeded" named
+			// neither the setting nor its value.
+			err = fmt.Errorf("the smart host did not complete the handshake within connect_timeout (%s): it stalled, or something between drops the TLS traffic (%w)", s.cfg.ConnectTimeout, err)
+		}
 		return nil, classify(s.cfg.Addr(), "TLS handshake", &TLSError{Name: s.cfg.serverName(), Err: err})
 	}
 	// For the delivery's log line (TLSState).

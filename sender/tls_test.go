@@ -332,8 +332,8 @@ func TestStalledHandshakeTimesOut(t *testing.T) {
 	defer s.Close()
 	start := time.Now()
 	res := s.Send(context.Background(), "a@x.test", []string{"b@y.test"}, []byte(msg))
-	if e := res[0].Err; e == nil || e.Permanent || e.Stage != "TLS handshake" {
-		t.Fatalf("got %+v, want a transient TLS handshake failure", e)
+	if e := res[0].Err; e == nil || e.Permanent || e.Stage != "TLS handshake" || !strings.Contains(e.Error(), "did not complete the handshake within connect_timeout (300ms)") {
+		t.Fatalf("got %+v, want a transient TLS handshake failure naming connect_timeout", e)
 	}
 	if d := time.Since(start); d > 20*time.Second {
 		t.Fatalf("the attempt took %s: the command timeout, not the connect timeout", d)
