@@ -402,6 +402,7 @@ func (imp *iisImport) writeHostname() error {
 	case validHostname(strings.TrimSpace(p.Value)) != "":
 		w.comment("IIS FullyQualifiedDomainName \"%s\" (line %d) is not a host name mailbridge can announce: %s.", p.Value, p.Line, validHostname(strings.TrimSpace(p.Value)))
 		w.code(`hostname = "mail.example.com"`)
+		imp.note("IIS FullyQualifiedDomainName %q (line %d) is not a host name mailbridge can announce, so mailbridge will announce this computer's name in its greeting and Received headers; set hostname", p.Value, p.Line)
 	default:
 		w.comment("The name in the greeting, EHLO and Received headers (IIS FullyQualifiedDomainName).")
 		w.kv("hostname", tomlString(strings.TrimSpace(p.Value)))
@@ -603,7 +604,11 @@ func (imp *iisImport) writeBindings() error {
 		here = fmt.Sprintf("%s port %d", b.ip, b.port)
 	}
 	for i, o := range bs {
-		if i == chosen {
+		if i == chosen || o.port == b.port && (b.ip == "" || o.ip == b.ip) {
+			// Served all the same: the same binding twice, or an address
+			// that listening on every address covers (found from
+			// outside: a note that port 25 would not be served, where
+			// it would).
 			continue
 		}
 		how := fmt.Sprintf("point its clients at %s", here)
