@@ -1049,7 +1049,7 @@ default_domain = "-bücher.test"
 	_, err = Parse("mb.toml", []byte("hostname = \"mail.example.com.\"\n[inbound]\nlocal_domains = [\"*.example.net\", \"Example.org.\"]\n"))
 	checkProblems(t, err, "", []string{
 		`mb.toml:1: hostname = "mail.example.com.": must be a host name such as mail.example.com, without the dot at its end: write "mail.example.com"`,
-		`mb.toml:3: inbound.local_domains: item 1 ("*.example.net"): must be a domain such as example.com, not a pattern: list each domain`,
+		`mb.toml:3: inbound.local_domains: item 1 ("*.example.net"): must be a domain such as example.com, not a pattern (no wildcards: name each one)`,
 		`mb.toml:3: inbound.local_domains: item 2 ("Example.org."): must be a domain such as example.com, without the dot at its end: write "Example.org"`,
 	})
 }

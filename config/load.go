@@ -1371,7 +1371,7 @@ func checkName(s, what string) error {
 		return fmt.Errorf("must be %s, without the dot at its end: write %q", what, t)
 	}
 	if strings.HasPrefix(s, "*.") {
-		return fmt.Errorf("must be %s, not a pattern: list each domain", what)
+		return fmt.Errorf("must be %s, not a pattern (no wildcards: name each one)", what)
 	}
 	for _, label := range strings.Split(s, ".") {
 		if label == "" || len(label) > 63 {

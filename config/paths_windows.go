@@ -32,7 +32,7 @@ func pathForm(p string) error {
 		return fmt.Errorf(`starts with a backslash but has no drive letter, so it would depend on the current drive; write the drive too, such as '%s'`, "C:"+p)
 	case len(vol) > 2 && os.IsPathSeparator(vol[0]) && os.IsPathSeparator(vol[1]) && !strings.ContainsAny(strings.TrimRight(vol[2:], `\/`), `\/`) && vol[2] != '.' && vol[2] != '?':
 		// \\fileserver alone: a server, but no share on it.
-		return fmt.Errorf(`names the server %s but no share on it; write the share too, such as '%s\mail\mailroot'`, strings.TrimRight(vol[2:], `\/`), strings.TrimRight(vol, `\/`))
+		return fmt.Errorf(`names the server %s but no share on it; write the share and the folder too, such as '%s\share\folder'`, strings.TrimRight(vol[2:], `\/`), strings.TrimRight(vol, `\/`))
 	case len(vol) == 2 && vol[1] == ':' && (len(p) == 2 || !os.IsPathSeparator(p[2])):
 		return fmt.Errorf(`has a drive letter without a backslash after it, so it would be relative to the current folder of drive %s (C:\Windows\System32 for a service); write it from the root of the drive, such as '%s'`, vol, vol+`\`+p[2:])
 	}

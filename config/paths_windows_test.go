@@ -21,7 +21,7 @@ func TestWindowsPathForms(t *testing.T) {
 		{"absolute", "root", `C:\mr\mailroot`, ""},
 		{"forward slashes", "root", `C:/mr/mailroot`, ""},
 		{"UNC", "root", `\\fileserver\mail\mailroot`, ""},
-		{"UNC without a share", "root", `\\fileserver`, `mailroot.root = '\\fileserver': names the server fileserver but no share on it; write the share too, such as '\\fileserver\mail\mailroot'`},
+		{"UNC without a share", "root", `\\fileserver`, `mailroot.root = '\\fileserver': names the server fileserver but no share on it; write the share and the folder too, such as '\\fileserver\share\folder'`},
 		{"relative", "root", `mailroot`, ""},
 		{"root-relative", "root", `\mr7\mailroot`,
 			`x.toml:3: mailroot.root = '\mr7\mailroot': starts with a backslash but has no drive letter, so it would depend on the current drive; write the drive too, such as 'C:\mr7\mailroot'`},

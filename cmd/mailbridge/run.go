@@ -130,7 +130,7 @@ func runWith(ctx context.Context, cfg *config.Config, log *slog.Logger, ready fu
 	root, err := mailroot.Open(layout(cfg), mailroot.WithLogger(log))
 	if fe := (*mailroot.FolderError)(nil); errors.As(err, &fe) {
 		// Named by its key and line, as check names it.
-		return fmt.Errorf("mail root: %s", folderProblem(cfg, fe.Folder, fe.Err))
+		return fmt.Errorf("%s", folderProblem(cfg, fe.Folder, fe.Err))
 	}
 	if err != nil {
 		return fmt.Errorf("mail root: %w", err)

@@ -44,7 +44,8 @@ commands:
   uninstall                 stop and remove the service and its Event Log source
   start                     start the service and wait until it runs
   stop                      stop the service and wait until it has stopped
-  status                    print the service's state and command line
+  status                    print the service's state, command line, configuration
+                            file and port, and what would stop its next start
 
 --name defaults to mailbridge. All but status need an elevated prompt.
 `
@@ -68,7 +69,7 @@ func serviceCmd(args []string, stdout, stderr io.Writer) int {
 		"uninstall": "stop and remove the service and its Event Log source",
 		"start":     "start the service and wait until it runs",
 		"stop":      "stop the service and wait until it has stopped",
-		"status":    "print the service's state and command line",
+		"status":    "print the service's state, its command line, configuration file and port, and the problems that would stop its next start",
 	}[sub]
 	if !known {
 		fmt.Fprintf(stderr, "mailbridge service: unknown command %q\n\n%s", sub, serviceUsage)
