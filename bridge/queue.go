@@ -729,12 +729,21 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 	}
 
 	if len(deferred) > 0 {
-		if len(refused) > 0 && pm.From != "" {
+		// Every refusal not yet reported: this attempt's, and one
+		// recorded between transactions before a crash (found from
+		// outside: marked reported here, it was never told).
+		var unreported []string
+		for _, f := range st.Failed {
+			if !f.Reported {
+				unreported = append(unreported, f.Rcpt)
+			}
+		}
+		if len(unreported) > 0 && pm.From != "" {
 			// The sender learns now of the recipients refused for good,
 			// not when the others are delivered or expire, up to
 			// expiration (48 hours) later; the final report leaves them
 			// out.
-			b.report(id, pm, refused, false, now)
+			b.report(id, pm, unreported, false, now)
 			for i := range st.Failed {
 				st.Failed[i].Reported = true
 			}
@@ -989,7 +998,7 @@ func appendNew(list []string, r string) []string {
 // twice. The state is written first: a crash between the two leaves the
 // old Queue file, which the state still filters.
 func (b *Bridge) checkpoint(id string, m *message, pm *compat.PickupMessage, open func() (io.ReadCloser, error)) {
-	left := m.pending(pm.To)
+	left := m.unreported(pm.To)
 	rewrite := len(left) > 0 && len(left) < len(pm.To)
 	if rewrite && len(m.st.Recipients) == 0 {
 		m.st.Recipients = pm.To
@@ -999,7 +1008,13 @@ func (b *Bridge) checkpoint(id string, m *message, pm *compat.PickupMessage, ope
 	}
 	// Written from the Queue file itself, which the rename replaces.
 	err := b.writeFrom(b.root.Layout().Queue, id+".eml", pm.From, left, open)
-	if err != nil {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		// Moved away by hand during the attempt (found from outside: an
+		// ERROR for a queue stirred as IIS's was): taken back from
+		// Pickup when the attempt ends (takeBack), else dropped.
+		b.log.Info("Queue file not rewritten for the recipients still pending: it was moved away during the attempt", "id", id)
+	case err != nil:
 		b.log.Error("cannot rewrite the Queue file for the recipients still pending: moved back into Pickup, it would resend to all", "id", id, "error", err)
 	}
 }
@@ -1016,6 +1031,30 @@ func (b *Bridge) writeFrom(dir, name, from string, to []string, open func() (io.
 		defer msg.Close()
 		return writeQueueFile(w, from, to, msg, b.cfg.Pickup.DotStuffed)
 	})
+}
+
+// unreported returns the recipients of to that are not done, and not
+// failed with a report sent: the Queue file lists them (checkpoint), so
+// that a refusal recorded between transactions and not yet reported is
+// still known from the file alone, moved into Pickup after a crash, and
+// reported then (found from outside: it was never reported).
+func (m *message) unreported(to []string) []string {
+	settled := map[string]bool{}
+	for _, r := range m.st.Done {
+		settled[strings.ToLower(r)] = true
+	}
+	for _, f := range m.st.Failed {
+		if f.Reported {
+			settled[strings.ToLower(f.Rcpt)] = true
+		}
+	}
+	var left []string
+	for _, r := range to {
+		if !settled[strings.ToLower(r)] {
+			left = append(left, r)
+		}
+	}
+	return left
 }
 
 // pending returns the recipients of to that are neither done nor failed.

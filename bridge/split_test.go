@@ -65,14 +65,15 @@ func TestSplitMessageRecordsEachTransaction(t *testing.T) {
 	if !slices.Equal(st.Done, []string{"a@dest.test", "b@dest.test"}) || len(st.Failed) != 1 || st.Failed[0].Rcpt != "r@dest.test" {
 		t.Fatalf("done %v, failed %+v during the second transaction, want the first's recipients, and the one it refused", st.Done, st.Failed)
 	}
-	// And the Queue file lists only those left: moved into Pickup after
-	// a crash (an administrator stirring the queue), it is sent to them
-	// alone (found from outside).
+	// And the Queue file lists only those left, and the refused one not
+	// yet reported: moved into Pickup after a crash (an administrator
+	// stirring the queue), it is sent to them alone, and the refusal is
+	// still reported (found from outside).
 	eml, err := os.ReadFile(strings.TrimSuffix(states[0], ".state") + ".eml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := string(eml); !strings.HasPrefix(got, "x-sender: app@corp.test\r\nx-receiver: c@dest.test\r\nx-receiver: d@dest.test\r\n") {
+	if got := string(eml); !strings.HasPrefix(got, "x-sender: app@corp.test\r\nx-receiver: r@dest.test\r\nx-receiver: c@dest.test\r\nx-receiver: d@dest.test\r\n") {
 		t.Fatalf("Queue file during the second transaction:\n%.200s", got)
 	}
 	after := testLayout(t)
@@ -105,5 +106,47 @@ func TestSplitMessageRecordsEachTransaction(t *testing.T) {
 	if len(msgs) != 2 || !slices.Equal(msgs[0].To, []string{"c@dest.test", "d@dest.test"}) || !slices.Equal(msgs[1].To, []string{"app@corp.test"}) ||
 		!strings.Contains(string(msgs[1].Data), "r@dest.test") {
 		t.Fatalf("after the crash, messages to %v; want one to c and d, then the report to app@corp.test naming r", to)
+	}
+}
+
+// A refusal recorded between transactions, before a crash, is reported
+// with the next attempt's refusals, not marked reported unsaid (found
+// from outside: a restart whose attempt refused another recipient and
+// deferred a third reported only the new refusal).
+func TestRefusalRecordedBeforeACrashIsReported(t *testing.T) {
+	sink := smtpsink.Start(t, smtpsink.Hooks{Rcpt: func(to string) error {
+		switch to {
+		case "r5@dest.test":
+			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user r5"}
+		case "r8@dest.test":
+			return &smtp.SMTPError{Code: 450, EnhancedCode: smtp.EnhancedCode{4, 2, 0}, Message: "try later"}
+		}
+		return nil
+	}})
+	l := testLayout(t)
+	if err := os.MkdirAll(l.Queue, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	const id = "0000018C2F4D5E6F0001A1B2C3D4"
+	eml := "x-sender: app@corp.test\r\nx-receiver: r2@dest.test\r\nx-receiver: r4@dest.test\r\nx-receiver: r5@dest.test\r\nx-receiver: r8@dest.test\r\n" +
+		"From: app@corp.test\r\nSubject: split\r\n\r\nbody\r\n"
+	st := `{"queued": "` + time.Now().Add(-time.Minute).UTC().Format(time.RFC3339) + `", "attempts": 1, "failed": [{"rcpt": "r2@dest.test", "reply": "550 5.1.1 no such user r2"}]}`
+	for name, data := range map[string]string{id + ".eml": eml, id + ".state": st} {
+		if err := os.WriteFile(filepath.Join(l.Queue, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := baseConfig(sink)
+	cfg.Retry = []time.Duration{time.Hour}
+	start(t, l, cfg)
+	msgs := sink.WaitFor(t, wait, "the message to r4 and the report", func(m []smtpsink.Message) bool { return len(m) >= 2 })
+	var report string
+	for _, m := range msgs {
+		if slices.Equal(m.To, []string{"app@corp.test"}) {
+			report = string(m.Data)
+		}
+	}
+	if !strings.Contains(report, "r2@dest.test") || !strings.Contains(report, "r5@dest.test") || strings.Contains(report, "Final-Recipient: rfc822; r8@dest.test") {
+		t.Fatalf("report:\n%s\nwant r2 and r5 in it, not r8", report)
 	}
 }
