@@ -257,6 +257,7 @@ type mimeWalk struct {
 	// a byte.
 	decLine  []byte
 	decLong  bool
+	decCR    bool // the decoded text's last piece ended in CR: an LF next is its line end
 	decBits  uint32
 	decNBits uint
 
@@ -722,7 +723,7 @@ func (w *mimeWalk) leaf(measure bool, name string) {
 	w.eol = 0
 	w.uu = uuNone
 	w.decLine = w.decLine[:0]
-	w.decLong = false
+	w.decLong, w.decCR = false, false
 	w.decBits, w.decNBits = 0, 0
 }
 
@@ -918,6 +919,9 @@ func (h *binHex) line(p []byte, start, complete bool) (end, ok bool) {
 	end = complete && bytes.HasSuffix(data, []byte(":"))
 	data = bytes.TrimSuffix(data, []byte(":"))
 	for _, c := range data {
+		if c == '\r' || c == '\n' {
+			continue // line ends, as BinHex decoders skip them
+		}
 		if c > 127 || binHexValue[c] < 0 {
 			return false, false
 		}
@@ -1047,7 +1051,16 @@ func (w *mimeWalk) decodedLine(p []byte, start, complete bool) error {
 // line longer than readBuffer goes in pieces, as the reader's lines do.
 func (w *mimeWalk) uuText(p []byte) error {
 	for len(p) > 0 {
-		i := bytes.IndexByte(p, '\n')
+		if w.decCR && p[0] == '\n' {
+			p = p[1:] // the LF of a CRLF whose CR ended the last piece
+			w.decCR = false
+			continue
+		}
+		w.decCR = false
+		// A CR alone ends a line too, as the reader's lines (found from
+		// outside: BinHex in base64 text whose lines ended in CR was one
+		// line here, and not measured).
+		i := bytes.IndexAny(p, "\r\n")
 		piece := p
 		if i >= 0 {
 			piece = p[:i]
@@ -1065,6 +1078,14 @@ func (w *mimeWalk) uuText(p []byte) error {
 		w.decLine = append(w.decLine, piece...)
 		if i < 0 {
 			return nil
+		}
+		if p[i] == '\r' {
+			switch {
+			case i+1 == len(p):
+				w.decCR = true
+			case p[i+1] == '\n':
+				i++
+			}
 		}
 		p = p[i+1:]
 		err := w.decodedLine(w.decLine, !w.decLong, true)
