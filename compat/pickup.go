@@ -94,8 +94,9 @@ type PickupMessage struct {
 //     file: the Bcc fields are still found and removed around it;
 //   - addresses without a domain get opt.DefaultDomain.
 //
-// On error the message is nil, except with ErrNoRecipients: then it is
-// returned with its sender, for the Badmail reason.
+// On error the message is nil, except where its sender is known (with
+// ErrNoRecipients, or a bad recipient): then it is returned with its
+// sender, for the Badmail reason, and nothing else.
 func ParsePickup(data []byte, opt PickupOptions) (*PickupMessage, error) {
 	m, err := ReadPickup(bytes.NewReader(data), opt)
 	if err != nil {

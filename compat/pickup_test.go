@@ -310,3 +310,16 @@ func TestParsePickupUTF16(t *testing.T) {
 		}
 	}
 }
+
+// A file refused for a bad recipient, its sender known, comes back with
+// that sender alone, for the Badmail reason (found from outside: "Sender:
+// unknown").
+func TestParsePickupBadRecipientKeepsSender(t *testing.T) {
+	m, err := ParsePickup([]byte("X-Sender: app@corp.test\r\nX-Receiver: <bad@@dest>\r\nSubject: s\r\n\r\nb\r\n"), PickupOptions{DotStuffed: true})
+	if err == nil || m == nil || m.From != "app@corp.test" || len(m.To) != 0 {
+		t.Fatalf("%+v, %v; want the sender, no recipient, and the error", m, err)
+	}
+	if m, err := ParsePickup([]byte("X-Sender: <bad@@x>\r\nX-Receiver: b@y.test\r\n\r\nb\r\n"), PickupOptions{}); err == nil || m != nil {
+		t.Fatalf("%+v, %v; want no message for a bad sender", m, err)
+	}
+}

@@ -70,7 +70,10 @@ func ReadPickup(r io.Reader, opt PickupOptions) (*PickupMessage, error) {
 	}
 	m := &PickupMessage{}
 	if err := parseHead(m, head, opt); err != nil {
-		if err == ErrNoRecipients {
+		if err == ErrNoRecipients || m.From != "" {
+			// The sender is known: the Badmail reason names it (found
+			// from outside: a bad X-Receiver line after a good X-Sender
+			// gave "Sender: unknown").
 			return m, err
 		}
 		return nil, err
