@@ -143,7 +143,7 @@ func TestServiceExecuteRunningOnlyOnceOpen(t *testing.T) {
 						t.Fatalf("Execute with the port taken = %v, %d; want true, %d", r.ssec, r.code, exitFailed)
 					}
 					why := startFailure(logFile, 0)
-					if !strings.Contains(why, "inbound port") {
+					if !strings.Contains(why, "inbound.port = ") {
 						t.Fatalf("the log gives no reason `service start` can print: %q", why)
 					}
 					if !strings.Contains(why, "held by") && !strings.Contains(why, "holds port") {
