@@ -80,7 +80,9 @@ func TestImportIISCommand(t *testing.T) {
 		}
 		_, err := config.Load(cfgFile)
 		if runtime.GOOS == "windows" {
-			if err != nil || errs != "" {
+			// The notes on what changes may be there (other sites,
+			// AUTH); not the one on Windows paths.
+			if err != nil || strings.Contains(errs, "Windows paths") {
 				t.Errorf("%v: the imported configuration does not load: %v\nstderr:\n%s", tt.args, err, errs)
 			}
 			continue
