@@ -1038,33 +1038,22 @@ func (b *Bridge) writeFrom(dir, name, from string, to []string, open func() (io.
 // that a refusal recorded between transactions and not yet reported is
 // still known from the file alone, moved into Pickup after a crash, and
 // reported then (found from outside: it was never reported).
-func (m *message) unreported(to []string) []string {
-	settled := map[string]bool{}
-	for _, r := range m.st.Done {
-		settled[strings.ToLower(r)] = true
-	}
-	for _, f := range m.st.Failed {
-		if f.Reported {
-			settled[strings.ToLower(f.Rcpt)] = true
-		}
-	}
-	var left []string
-	for _, r := range to {
-		if !settled[strings.ToLower(r)] {
-			left = append(left, r)
-		}
-	}
-	return left
-}
+func (m *message) unreported(to []string) []string { return m.left(to, true) }
 
 // pending returns the recipients of to that are neither done nor failed.
-func (m *message) pending(to []string) []string {
+func (m *message) pending(to []string) []string { return m.left(to, false) }
+
+// left returns the recipients of to that are not done nor failed, a
+// failed one kept while unreported when keepUnreported is set.
+func (m *message) left(to []string, keepUnreported bool) []string {
 	settled := map[string]bool{}
 	for _, r := range m.st.Done {
 		settled[strings.ToLower(r)] = true
 	}
 	for _, f := range m.st.Failed {
-		settled[strings.ToLower(f.Rcpt)] = true
+		if f.Reported || !keepUnreported {
+			settled[strings.ToLower(f.Rcpt)] = true
+		}
 	}
 	var left []string
 	for _, r := range to {
