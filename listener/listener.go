@@ -21,6 +21,8 @@
 package listener
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -402,13 +404,74 @@ func (l *limitListener) refuse(nc net.Conn, reply string) {
 		l.s.tlsRefuse(nc, reply)
 		return
 	}
-	go refuse(nc, reply)
+	s := l.s
+	if !s.trackRefusal(nc) {
+		go s.refuse(nc, reply, false)
+		return
+	}
+	go func() {
+		defer s.untrackRefusal(nc)
+		s.refuse(nc, reply, true)
+	}()
 }
 
-func refuse(nc net.Conn, reply string) {
+// trackRefusal counts a connection being refused, so that a stop closes
+// it (endRefusals); false when maxTLSRefusals are under way, or the server
+// is closing.
+func (s *Server) trackRefusal(nc net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing || len(s.refusing) >= maxTLSRefusals {
+		return false
+	}
+	s.refusing[nc] = struct{}{}
+	s.refusals.Add(1)
+	return true
+}
+
+func (s *Server) untrackRefusal(nc net.Conn) {
+	s.mu.Lock()
+	delete(s.refusing, nc)
+	s.mu.Unlock()
+	s.refusals.Done()
+}
+
+// refusedWait bounds how long a client refused with 554 is waited on for
+// its QUIT, and refusedCommands how many of its commands are answered.
+const (
+	refusedWait     = 10 * time.Second
+	refusedCommands = 20
+)
+
+// refuse answers a connection that is not let in with reply, and closes
+// it. After a 554, with wait, the client's commands get 503 until its QUIT
+// (RFC 5321 section 3.1: the server MUST wait for QUIT, and SHOULD answer
+// other commands 503), for refusedWait at most; a 421 closes at once, as
+// it says (RFC 5321 section 3.8).
+func (s *Server) refuse(nc net.Conn, reply string, wait bool) {
+	defer nc.Close()
 	_ = nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	_, _ = nc.Write([]byte(reply + "\r\n"))
-	nc.Close()
+	if _, err := nc.Write([]byte(reply + "\r\n")); err != nil || !wait || !strings.HasPrefix(reply, "554 ") {
+		return
+	}
+	_ = nc.SetDeadline(time.Now().Add(refusedWait))
+	br := bufio.NewReaderSize(nc, 512)
+	for range refusedCommands {
+		line, err := br.ReadSlice('\n')
+		for err == bufio.ErrBufferFull {
+			_, err = br.ReadSlice('\n') // a line too long: one command all the same
+		}
+		if err != nil {
+			return
+		}
+		if verb := bytes.ToUpper(bytes.TrimSpace(line)); bytes.Equal(verb, []byte("QUIT")) {
+			_, _ = nc.Write([]byte("221 2.0.0 " + s.cfg.Hostname + " Service closing transmission channel\r\n"))
+			return
+		}
+		if _, err := nc.Write([]byte("503 5.5.1 Bad sequence of commands\r\n")); err != nil {
+			return
+		}
+	}
 }
 
 // maxTLSRefusals bounds the refusals of the implicit TLS port under way at
@@ -424,22 +487,12 @@ const maxTLSRefusals = 64
 // (WRONG_VERSION_NUMBER) rather than as a refusal. A client whose
 // handshake fails is told nothing.
 func (s *Server) tlsRefuse(nc net.Conn, reply string) {
-	s.mu.Lock()
-	if s.closing || len(s.refusing) >= maxTLSRefusals {
-		s.mu.Unlock()
+	if !s.trackRefusal(nc) {
 		nc.Close()
 		return
 	}
-	s.refusing[nc] = struct{}{}
-	s.refusals.Add(1)
-	s.mu.Unlock()
 	go func() {
-		defer s.refusals.Done()
-		defer func() {
-			s.mu.Lock()
-			delete(s.refusing, nc)
-			s.mu.Unlock()
-		}()
+		defer s.untrackRefusal(nc)
 		tc := tls.Server(nc, s.tlsConf)
 		ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
 		err := tc.HandshakeContext(ctx)
@@ -448,7 +501,7 @@ func (s *Server) tlsRefuse(nc net.Conn, reply string) {
 			nc.Close()
 			return
 		}
-		refuse(tc, reply)
+		s.refuse(tc, reply, true)
 	}()
 }
 

@@ -134,6 +134,14 @@ func TestConnectionControl(t *testing.T) {
 		if !tt.ok && r != "554 5.7.1 mail.example.com Access denied" {
 			t.Errorf("refusal %q", r)
 		}
+		if !tt.ok {
+			// RFC 5321 section 3.1: after a 554 the server waits for
+			// QUIT, and answers other commands 503.
+			c.expect("EHLO client.test", "503 5.5.1")
+			c.expect("MAIL FROM:<a@x.test>", "503 5.5.1")
+			c.expect("QUIT", "221 2.0.0 mail.example.com")
+			c.waitClosed()
+		}
 	}
 }
 

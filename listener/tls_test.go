@@ -350,6 +350,8 @@ func TestImplicitTLSRefusals(t *testing.T) {
 		if r := c.reply(); r != "554 5.7.1 mail.example.com Access denied" {
 			t.Fatalf("refusal %q", r)
 		}
+		c.expect("EHLO client.test", "503 5.5.1") // and waits for QUIT (RFC 5321 section 3.1)
+		c.expect("QUIT", "221 2.0.0")
 		c.waitClosed()
 	})
 }
