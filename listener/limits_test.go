@@ -974,7 +974,7 @@ func TestCommandChecks(t *testing.T) {
 	if r := c.reply(); !strings.HasPrefix(r, "214-2.0.0 This server supports the following commands:\n214 2.0.0 HELO EHLO") {
 		t.Fatalf("HELP: %q", r)
 	}
-	for _, cmd := range []string{"EXPN list", "TURN", "EXPN x", "SAML FROM:<a@x.test>"} {
+	for _, cmd := range []string{"EXPN list", "TURN", "EXPN x", "SAML FROM:<a@x.test>", "ETRN example.com"} {
 		c.expect(cmd, "502 5.5.1")
 	}
 	c.expect("DATA", "354")

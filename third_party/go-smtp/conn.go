@@ -108,8 +108,9 @@ func (c *Conn) handle(cmd string, arg string) {
 
 	cmd = strings.ToUpper(cmd)
 	switch cmd {
-	case "SEND", "SOML", "SAML", "EXPN", "HELP", "TURN":
-		// These commands are not implemented in any state
+	case "SEND", "SOML", "SAML", "EXPN", "HELP", "TURN", "ETRN":
+		// These commands are not implemented in any state (mailbridge
+		// patch: ETRN, RFC 1985, which IIS offered)
 		c.writeResponse(502, EnhancedCode{5, 5, 1}, fmt.Sprintf("%v command not implemented", cmd))
 	case "HELO", "EHLO", "LHLO":
 		lmtp := cmd == "LHLO"
