@@ -501,3 +501,14 @@ func TestLogInPickupThroughALink(t *testing.T) {
 		t.Errorf("Pickup holds %d files", len(entries))
 	}
 }
+
+// --config given twice is an error, not the last one silently (found from
+// outside).
+func TestConfigGivenTwice(t *testing.T) {
+	for _, cmd := range []string{"check", "run"} {
+		code, _, errs := runCmd(t, cmd, "--config", "a.toml", "--config", "b.toml")
+		if code != 2 || !strings.Contains(errs, "mailbridge "+cmd+": invalid value \"b.toml\" for flag -config: given twice (a.toml, then b.toml)") {
+			t.Errorf("%s: exit %d, stderr:\n%s", cmd, code, errs)
+		}
+	}
+}

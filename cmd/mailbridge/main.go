@@ -121,7 +121,7 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
-	cfgPath := fs.String("config", "", "configuration file (TOML)")
+	cfgPath := configFlag(fs, "configuration file (TOML)")
 	serviceName := new(string)
 	if cmd == "run" {
 		serviceName = fs.String("service", "", "run under the Windows service manager as service `NAME` (the command line `service install` registers)")
@@ -256,6 +256,24 @@ func newLogger(cfg *config.Config, stderr io.Writer) (*slog.Logger, func(), erro
 		w, closeFn = f, func() { f.Close() }
 	}
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})), closeFn, nil
+}
+
+// configFlag defines --config on fs: a file given twice is an error
+// rather than the last one silently (found from outside: "--config a
+// --config b" ran with b).
+func configFlag(fs *flag.FlagSet, usage string) *string {
+	path := new(string)
+	fs.Func("config", usage, func(v string) error {
+		if *path != "" {
+			return fmt.Errorf("given twice (%s, then %s): give one configuration file", *path, v)
+		}
+		if v == "" {
+			return errors.New("needs a file name")
+		}
+		*path = v
+		return nil
+	})
+	return path
 }
 
 // parseFlags parses args with fs. Help asked for (-h, --help) goes to

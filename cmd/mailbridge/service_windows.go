@@ -79,7 +79,7 @@ func serviceCmd(args []string, stdout, stderr io.Writer) int {
 	name := fs.String("name", defaultServiceName, "service name")
 	cfgPath := new(string)
 	if sub == "install" {
-		cfgPath = fs.String("config", "", "configuration file (default "+config.DefaultFile()+" if it exists)")
+		cfgPath = configFlag(fs, "configuration file (default "+config.DefaultFile()+" if it exists)")
 	}
 	fs.Usage = func() {
 		// As the other commands' help, not the flag package's.
