@@ -512,3 +512,23 @@ func TestConfigGivenTwice(t *testing.T) {
 		}
 	}
 }
+
+// run says in plain words that a file is in the way of a log folder, as
+// check does (found from outside: mkdir's "not a directory").
+func TestRunLogFolderUnderAFile(t *testing.T) {
+	dir := testDir(t)
+	blocker := filepath.Join(dir, "a-file")
+	if err := os.WriteFile(blocker, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for key, log := range map[string]string{
+		"log.file":    "[log]\nfile = '" + filepath.Join(blocker, "x.log") + "'\n",
+		"log.w3c_dir": "[log]\nw3c_dir = '" + filepath.Join(blocker, "w3c") + "'\n",
+	} {
+		conf := writeTestConfig(t, `hostname = "mail.test"`, log)
+		code, _, errs := runCmd(t, "run", "--config", conf)
+		if code == 0 || !strings.Contains(errs, key+" = ") || !strings.Contains(errs, blocker+" is a file, not a folder") {
+			t.Errorf("%s: exit %d, stderr:\n%s", key, code, errs)
+		}
+	}
+}

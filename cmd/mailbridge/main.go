@@ -26,6 +26,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -33,6 +34,7 @@ import (
 
 	"github.com/mailbridge/mailbridge/config"
 	"github.com/mailbridge/mailbridge/logfile"
+	"github.com/mailbridge/mailbridge/mailroot"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -251,7 +253,12 @@ func newLogger(cfg *config.Config, stderr io.Writer) (*slog.Logger, func(), erro
 	if cfg.Log.File != "" {
 		f, err := logfile.Open(cfg.Log.File, cfg.Log.MaxSize, cfg.Log.MaxFiles, stderr)
 		if err != nil {
-			return nil, nil, fmt.Errorf("%s", cfg.KeyProblem("log.file", cfg.Log.File, err.Error()))
+			msg := err.Error()
+			if ferr := mailroot.MakeFolder(filepath.Dir(cfg.Log.File)); ferr != nil {
+				// In plain words, as check says it (a file in the way).
+				msg = "its folder: " + ferr.Error()
+			}
+			return nil, nil, fmt.Errorf("%s", cfg.KeyProblem("log.file", cfg.Log.File, msg))
 		}
 		w, closeFn = f, func() { f.Close() }
 	}

@@ -168,7 +168,11 @@ func runWith(ctx context.Context, cfg *config.Config, log *slog.Logger, ready fu
 	if cfg.Log.W3CDir != "" {
 		w3c, err := compat.NewW3CLog(cfg.Log.W3CDir, w3cSiteName(cfg.Log.W3CDir))
 		if err != nil {
-			return fmt.Errorf("%s", cfg.KeyProblem("log.w3c_dir", cfg.Log.W3CDir, err.Error()))
+			msg := err.Error()
+			if ferr := mailroot.MakeFolder(cfg.Log.W3CDir); ferr != nil {
+				msg = ferr.Error() // in plain words, as check says it
+			}
+			return fmt.Errorf("%s", cfg.KeyProblem("log.w3c_dir", cfg.Log.W3CDir, msg))
 		}
 		defer w3c.Close()
 		cmdLog, outLog = w3c, w3c
