@@ -530,8 +530,8 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 	}
 	pending := m.pending(pm.To)
 	var results []sender.Result
-	stirred := false           // moved back into Pickup during the attempt: see takeBack
-	early := map[string]bool{} // recipients recorded during the attempt (settled)
+	stirred := false          // moved back into Pickup during the attempt: see takeBack
+	var early map[string]bool // recipients recorded during the attempt (settled), made there
 	if len(pending) > 0 {
 		if held := b.authHold(ctx, time.Now()); held != nil {
 			results = make([]sender.Result, len(pending))
@@ -539,10 +539,15 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 				results[i] = sender.Result{Rcpt: r, Err: held}
 			}
 		} else {
-			held := b.holdSending(id, path)
+			b.holdSending(id, path)
 			results = s.SendContent(ctx, pm.From, pending, sender.Content{Size: size, Header: pm.Message, Open: open,
-				Settled: func(rs []sender.Result) { b.settled(id, m, pm, open, rs, early) }})
-			stirred = b.takeBack(id, path, held)
+				Settled: func(rs []sender.Result) {
+					if early == nil {
+						early = map[string]bool{}
+					}
+					b.settled(id, m, pm, open, rs, early)
+				}})
+			stirred = b.takeBack(id, path)
 			b.authOutcome(results, time.Now())
 		}
 	}
@@ -847,21 +852,20 @@ type sendingFile struct {
 // made, and registers it: on Windows the open file cannot be moved
 // (Go opens without FILE_SHARE_DELETE), as IIS's files could not while
 // it sent them; where it can (Linux), a move back into Pickup is caught
-// (inFlight, takeBack). It returns nil when the file cannot be opened.
-func (b *Bridge) holdSending(id, path string) *os.File {
+// (inFlight, takeBack). A file that cannot be opened is not held.
+func (b *Bridge) holdSending(id, path string) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil
+		return
 	}
 	fi, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return nil
+		return
 	}
 	b.mu.Lock()
 	b.sending[id] = &sendingFile{f: f, fi: fi}
 	b.mu.Unlock()
-	return f
 }
 
 // inFlight reports whether the Pickup file name (at path) is a Queue file
@@ -871,14 +875,17 @@ func (b *Bridge) holdSending(id, path string) *os.File {
 // outside). The attempt takes it back when it ends (takeBack).
 func (b *Bridge) inFlight(name, path string) bool {
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	if len(b.sending) == 0 {
+	none := len(b.sending) == 0
+	b.mu.Unlock()
+	if none {
 		return false
 	}
-	fi, err := os.Lstat(path)
+	fi, err := os.Lstat(path) // not under mu, which every claim and attempt takes
 	if err != nil {
 		return false
 	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	for _, sf := range b.sending {
 		if os.SameFile(fi, sf.fi) {
 			sf.seen = name
@@ -893,13 +900,13 @@ func (b *Bridge) inFlight(name, path string) bool {
 // the attempt's outcome stands for it (a recipient who has the message
 // does not get it again), and the recipients left are tried at once, as
 // the move asked. It reports whether it took the file back.
-func (b *Bridge) takeBack(id, path string, held *os.File) bool {
-	if held == nil {
-		return false
-	}
+func (b *Bridge) takeBack(id, path string) bool {
 	b.mu.Lock()
 	sf := b.sending[id]
 	b.mu.Unlock()
+	if sf == nil {
+		return false // not held (holdSending)
+	}
 	defer func() {
 		b.mu.Lock()
 		delete(b.sending, id)
