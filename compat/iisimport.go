@@ -338,6 +338,17 @@ func (imp *iisImport) fail(p MetabaseProp, format string, a ...any) error {
 	return &MetabaseError{File: imp.m.File, Line: p.Line, Msg: p.Name + ": " + fmt.Sprintf(format, a...)}
 }
 
+// dword shows a DWORD property's value as the file wrote it, with the
+// number it stands for when they differ: "-5" is read as 4294967291, as
+// IIS read it, and showing only the number hid what the file said.
+func dword(p MetabaseProp, n uint32) string {
+	v := strings.TrimSpace(p.Value)
+	if v == strconv.FormatUint(uint64(n), 10) {
+		return v
+	}
+	return fmt.Sprintf("%s (the DWORD %d)", v, n)
+}
+
 // number reads a DWORD property; ok is false when it is absent.
 func (imp *iisImport) number(name string) (uint32, MetabaseProp, bool, error) {
 	p, ok := imp.get(name)
@@ -525,10 +536,10 @@ func (imp *iisImport) writeInbound() error {
 		} else if n > 1_000_000 {
 			// IIS writes 4294967295 (-1) for "no limit"; the default of
 			// 100 would refuse the large mailings IIS took.
-			w.comment("IIS MaxRecipients = %d (line %d): no practical limit. mailbridge needs one; it takes its largest, 1000000.", n, p.Line)
+			w.comment("IIS MaxRecipients = %s (line %d): no practical limit. mailbridge needs one; it takes its largest, 1000000.", dword(p, n), p.Line)
 			w.kv("max_recipients", "1000000")
 		} else {
-			w.comment("IIS MaxRecipients = %d (line %d) is outside 1 to 1000000; mailbridge keeps its default of 100.", n, p.Line)
+			w.comment("IIS MaxRecipients = %s (line %d) is outside 1 to 1000000; mailbridge keeps its default of 100.", dword(p, n), p.Line)
 		}
 	}
 	if n, p, ok, err := imp.number("MaxConnections"); err != nil {
@@ -538,7 +549,7 @@ func (imp *iisImport) writeInbound() error {
 			w.comment("IIS MaxConnections: simultaneous inbound connections.")
 			w.kv("max_connections", strconv.FormatUint(uint64(n), 10))
 		} else {
-			w.comment("IIS MaxConnections = %d (line %d) means no limit; mailbridge keeps a cap (default 200) so that a flood cannot exhaust the machine.", n, p.Line)
+			w.comment("IIS MaxConnections = %s (line %d) means no limit; mailbridge keeps a cap (default 200) so that a flood cannot exhaust the machine.", dword(p, n), p.Line)
 		}
 	}
 	if n, p, ok, err := imp.number("ConnectionTimeout"); err != nil {
@@ -549,7 +560,7 @@ func (imp *iisImport) writeInbound() error {
 			w.kv("command_timeout", tomlString(fmtSeconds(n)))
 			w.kv("data_timeout", tomlString(fmtSeconds(n)))
 		} else {
-			w.comment("IIS ConnectionTimeout = %d (line %d) is not a timeout; mailbridge keeps its default.", n, p.Line)
+			w.comment("IIS ConnectionTimeout = %s (line %d) is not a timeout; mailbridge keeps its default.", dword(p, n), p.Line)
 		}
 	}
 	w.blank()
@@ -685,7 +696,7 @@ func (imp *iisImport) writeSizes() error {
 	case !ok || n == iisDefaultMaxMessageSize:
 		how := "MaxMessageSize is not set, so IIS used its default, 2 MB"
 		if ok {
-			how = fmt.Sprintf("IIS MaxMessageSize = %d (line %d) is IIS's default, 2 MB", n, p.Line)
+			how = fmt.Sprintf("IIS MaxMessageSize = %s (line %d) is IIS's default, 2 MB", dword(p, n), p.Line)
 		}
 		w.comment("%s. mailbridge keeps the product's promise of 20 MB attachments instead (about 27 MB once base64-encoded). To keep IIS's limit, set max_message_size = \"2MB\" and max_attachment_size = \"1536KB\".", how)
 		keep()
@@ -701,12 +712,12 @@ func (imp *iisImport) writeSizes() error {
 		if att < 1024 {
 			att = int64(n)
 		}
-		w.comment("WARNING: IIS MaxMessageSize = %d (line %d) was set on purpose and is smaller than the product's promise of 20 MB attachments. It is imported as it was, so messages over %s are refused as IIS refused them. To accept 20 MB attachments, set max_message_size = \"30MB\" and max_attachment_size = \"20MB\".", n, p.Line, config.FormatSize(int64(n)))
+		w.comment("WARNING: IIS MaxMessageSize = %s (line %d) was set on purpose and is smaller than the product's promise of 20 MB attachments. It is imported as it was, so messages over %s are refused as IIS refused them. To accept 20 MB attachments, set max_message_size = \"30MB\" and max_attachment_size = \"20MB\".", dword(p, n), p.Line, config.FormatSize(int64(n)))
 		w.kv("max_message_size", sizeValue(int64(n)))
 		w.comment("About 3/4 of max_message_size: base64 makes an attachment 4/3 larger.")
 		w.kv("max_attachment_size", sizeValue(att))
 	default:
-		w.comment("IIS MaxMessageSize = %d (line %d); attachments may use about 3/4 of it (base64 makes them 4/3 larger).", n, p.Line)
+		w.comment("IIS MaxMessageSize = %s (line %d); attachments may use about 3/4 of it (base64 makes them 4/3 larger).", dword(p, n), p.Line)
 		w.kv("max_message_size", sizeValue(int64(n)))
 		w.kv("max_attachment_size", sizeValue(int64(n)/4*3&^1023))
 	}
@@ -1115,7 +1126,7 @@ func (imp *iisImport) writeOutbound() error {
 			w.comment("IIS MaxBatchedMessages: messages sent over one connection.")
 			w.kv("max_messages_per_connection", strconv.FormatUint(uint64(n), 10))
 		} else {
-			w.comment("IIS MaxBatchedMessages = %d (line %d) means no limit; mailbridge keeps 20 per connection.", n, p.Line)
+			w.comment("IIS MaxBatchedMessages = %s (line %d) means no limit; mailbridge keeps 20 per connection.", dword(p, n), p.Line)
 		}
 	}
 	if n, p, ok, err := imp.number("RemoteTimeout"); err != nil {

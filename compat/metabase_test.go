@@ -641,7 +641,9 @@ func TestImportMaxRecipients(t *testing.T) {
 		{"500", 500, "IIS MaxRecipients: recipients"},
 		{"1000000", 1000000, "IIS MaxRecipients: recipients"},
 		{"4294967295", 1000000, "IIS MaxRecipients = 4294967295 (line 1): no practical limit"},
-		{"-1", 1000000, "IIS MaxRecipients = 4294967295 (line 1): no practical limit"},
+		{"-1", 1000000, "IIS MaxRecipients = -1 (the DWORD 4294967295) (line 1): no practical limit"},
+		{"-5", 1000000, "IIS MaxRecipients = -5 (the DWORD 4294967291) (line 1): no practical limit"},
+		{"0x1F4", 500, "IIS MaxRecipients: recipients"},
 		{"0", 100, "IIS MaxRecipients = 0 (line 1) is outside 1 to 1000000"},
 	} {
 		out := importSite1(t, `<c><IIsSmtpServer Location ="/LM/SmtpSvc/1" MaxRecipients="`+tt.value+`"/></c>`)
