@@ -1,9 +1,11 @@
 package compat
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"net/netip"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -208,6 +210,11 @@ type iisImport struct {
 	used    map[string]bool // lower-case property names consumed
 	w       tomlWriter
 	notes   []string // what works differently after the migration (ImportIISNotes)
+	// errs holds every bad value found: found from outside, an import
+	// that stopped at the first one had the administrator fix a line per
+	// run. A bad DWORD is recorded and read as absent; any other problem
+	// ends its step (write lists the steps), and the next step runs.
+	errs []error
 }
 
 // note records a line for ImportIISNotes.
@@ -335,7 +342,19 @@ func (imp *iisImport) get(name string) (MetabaseProp, bool) {
 }
 
 func (imp *iisImport) fail(p MetabaseProp, format string, a ...any) error {
-	return &MetabaseError{File: imp.m.File, Line: p.Line, Msg: p.Name + ": " + fmt.Sprintf(format, a...)}
+	err := &MetabaseError{File: imp.m.File, Line: p.Line, Msg: p.Name + ": " + fmt.Sprintf(format, a...)}
+	imp.errs = append(imp.errs, err)
+	return err
+}
+
+// steps runs each step, and records the error that ended one, if fail has
+// not recorded it already.
+func (imp *iisImport) steps(steps ...func() error) {
+	for _, step := range steps {
+		if err := step(); err != nil && !slices.Contains(imp.errs, err) {
+			imp.errs = append(imp.errs, err)
+		}
+	}
 }
 
 // dword shows a DWORD property's value as the file wrote it, with the
@@ -349,17 +368,20 @@ func dword(p MetabaseProp, n uint32) string {
 	return fmt.Sprintf("%s (the DWORD %d)", v, n)
 }
 
-// number reads a DWORD property; ok is false when it is absent.
-func (imp *iisImport) number(name string) (uint32, MetabaseProp, bool, error) {
+// number reads a DWORD property; ok is false when it is absent, or when
+// its value is not a number: that is recorded (imp.errs), and the import
+// goes on to find any other bad value.
+func (imp *iisImport) number(name string) (uint32, MetabaseProp, bool) {
 	p, ok := imp.get(name)
 	if !ok || strings.TrimSpace(p.Value) == "" {
-		return 0, p, false, nil
+		return 0, p, false
 	}
 	n, err := MetabaseUint(p.Value, nil)
 	if err != nil {
-		return 0, p, false, imp.fail(p, "%v", err)
+		imp.fail(p, "%v", err)
+		return 0, p, false
 	}
-	return n, p, true, nil
+	return n, p, true
 }
 
 func (imp *iisImport) write() error {
@@ -378,24 +400,10 @@ func (imp *iisImport) write() error {
 	w.comment("")
 	w.comment("Check it with `mailbridge check --config FILE` before IIS is stopped. IIS settings that mailbridge cannot carry over are comments saying why; keys that need a decision are commented out with the values IIS had.")
 	w.blank()
-	if err := imp.writeHostname(); err != nil {
-		return err
-	}
-	if err := imp.writeMailroot(); err != nil {
-		return err
-	}
-	if err := imp.writeInbound(); err != nil {
-		return err
-	}
-	if err := imp.writeOutbound(); err != nil {
-		return err
-	}
-	if err := imp.writePickup(); err != nil {
-		return err
-	}
+	imp.steps(imp.writeHostname, imp.writeMailroot, imp.writeInbound, imp.writeOutbound, imp.writePickup)
 	imp.writeLog()
 	imp.writeLeftovers()
-	return nil
+	return errors.Join(imp.errs...)
 }
 
 func (imp *iisImport) writeHostname() error {
@@ -521,15 +529,8 @@ func (imp *iisImport) writeMailroot() error {
 func (imp *iisImport) writeInbound() error {
 	w := &imp.w
 	w.section("inbound")
-	if err := imp.writeBindings(); err != nil {
-		return err
-	}
-	if err := imp.writeSizes(); err != nil {
-		return err
-	}
-	if n, p, ok, err := imp.number("MaxRecipients"); err != nil {
-		return err
-	} else if ok {
+	imp.steps(imp.writeBindings, imp.writeSizes)
+	if n, p, ok := imp.number("MaxRecipients"); ok {
 		if n >= 1 && n <= 1_000_000 {
 			w.comment("IIS MaxRecipients: recipients accepted per message.")
 			w.kv("max_recipients", strconv.FormatUint(uint64(n), 10))
@@ -542,9 +543,7 @@ func (imp *iisImport) writeInbound() error {
 			w.comment("IIS MaxRecipients = %s (line %d) is outside 1 to 1000000; mailbridge keeps its default of 100.", dword(p, n), p.Line)
 		}
 	}
-	if n, p, ok, err := imp.number("MaxConnections"); err != nil {
-		return err
-	} else if ok {
+	if n, p, ok := imp.number("MaxConnections"); ok {
 		if n >= 1 && n <= 1_000_000 {
 			w.comment("IIS MaxConnections: simultaneous inbound connections.")
 			w.kv("max_connections", strconv.FormatUint(uint64(n), 10))
@@ -552,9 +551,7 @@ func (imp *iisImport) writeInbound() error {
 			w.comment("IIS MaxConnections = %s (line %d) means no limit; mailbridge keeps a cap (default 200) so that a flood cannot exhaust the machine.", dword(p, n), p.Line)
 		}
 	}
-	if n, p, ok, err := imp.number("ConnectionTimeout"); err != nil {
-		return err
-	} else if ok {
+	if n, p, ok := imp.number("ConnectionTimeout"); ok {
 		if n >= 1 {
 			w.comment("IIS ConnectionTimeout = %d seconds: how long a client may stay silent.", n)
 			w.kv("command_timeout", tomlString(fmtSeconds(n)))
@@ -684,10 +681,7 @@ func parseBinding(raw string) (string, int, error) {
 // imported with a warning.
 func (imp *iisImport) writeSizes() error {
 	w := &imp.w
-	n, p, ok, err := imp.number("MaxMessageSize")
-	if err != nil {
-		return err
-	}
+	n, p, ok := imp.number("MaxMessageSize")
 	keep := func() {
 		w.kv("max_message_size", tomlString(config.FormatSize(promisedMessage)))
 		w.kv("max_attachment_size", tomlString(config.FormatSize(promisedAttachment)))
@@ -1008,10 +1002,7 @@ func (imp *iisImport) writeOutbound() error {
 	w := &imp.w
 	w.section("outbound")
 	host, hp := imp.get("SmartHost")
-	typ, tp, typOK, err := imp.number("SmartHostType")
-	if err != nil {
-		return err
-	}
+	typ, tp, typOK := imp.number("SmartHostType")
 	smart := strings.TrimSpace(host.Value)
 	haveServer := hp && smart != "" && validSmartHost(smart) == ""
 	switch {
@@ -1043,15 +1034,13 @@ func (imp *iisImport) writeOutbound() error {
 		}
 	}
 	port := uint32(25)
-	if n, p, ok, err := imp.number("RemoteSmtpPort"); err != nil {
-		return err
-	} else if ok {
+	if n, p, ok := imp.number("RemoteSmtpPort"); ok {
 		port = n
 		if n >= 1 && n <= 65535 {
 			w.comment("IIS RemoteSmtpPort: the Outbound Server's port.")
 			w.kv("port", strconv.FormatUint(uint64(n), 10))
 		} else {
-			return imp.fail(p, "port %d is not from 1 to 65535", n)
+			imp.fail(p, "port %d is not from 1 to 65535", n) // recorded; the import goes on
 		}
 	}
 	// IIS's AlwaysUseSsl defaults to FALSE: without it, IIS sent to the
@@ -1103,9 +1092,7 @@ func (imp *iisImport) writeOutbound() error {
 			w.kv("retry", tomlList(list))
 		}
 	}
-	if n, p, ok, err := imp.number("SmtpRemoteNDRExpireMinutes"); err != nil {
-		return err
-	} else if ok {
+	if n, p, ok := imp.number("SmtpRemoteNDRExpireMinutes"); ok {
 		if n >= 1 {
 			w.comment("IIS SmtpRemoteNDRExpireMinutes = %d: a message not sent by then goes to Badmail.", n)
 			w.kv("expiration", tomlString(fmtMinutes(n)))
@@ -1113,15 +1100,11 @@ func (imp *iisImport) writeOutbound() error {
 			w.comment("IIS SmtpRemoteNDRExpireMinutes = 0 (line %d) is not an expiration; mailbridge keeps 48h.", p.Line)
 		}
 	}
-	if n, _, ok, err := imp.number("SmtpRemoteDelayExpireMinutes"); err != nil {
-		return err
-	} else if ok {
+	if n, _, ok := imp.number("SmtpRemoteDelayExpireMinutes"); ok {
 		w.comment("IIS SmtpRemoteDelayExpireMinutes = %d: when a delay is reported.", n)
 		w.kv("delay_notification", tomlString(fmtMinutes(n)))
 	}
-	if n, p, ok, err := imp.number("MaxBatchedMessages"); err != nil {
-		return err
-	} else if ok {
+	if n, p, ok := imp.number("MaxBatchedMessages"); ok {
 		if n >= 1 && n <= 100_000 {
 			w.comment("IIS MaxBatchedMessages: messages sent over one connection.")
 			w.kv("max_messages_per_connection", strconv.FormatUint(uint64(n), 10))
@@ -1129,9 +1112,7 @@ func (imp *iisImport) writeOutbound() error {
 			w.comment("IIS MaxBatchedMessages = %s (line %d) means no limit; mailbridge keeps 20 per connection.", dword(p, n), p.Line)
 		}
 	}
-	if n, p, ok, err := imp.number("RemoteTimeout"); err != nil {
-		return err
-	} else if ok {
+	if n, p, ok := imp.number("RemoteTimeout"); ok {
 		if n >= 1 {
 			w.comment("IIS RemoteTimeout = %d seconds: how long to wait for the Outbound Server's reply.", n)
 			w.kv("command_timeout", tomlString(fmtSeconds(n)))

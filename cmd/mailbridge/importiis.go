@@ -74,7 +74,14 @@ func importIIS(args []string, stdout, stderr io.Writer) int {
 	}
 	out, notes, err := compat.ImportIISNotes(m, *site)
 	if err != nil {
-		fmt.Fprintf(stderr, "mailbridge import-iis: %v\n", err)
+		// Every bad value of the file, one line each.
+		errs := []error{err}
+		if joined, ok := err.(interface{ Unwrap() []error }); ok {
+			errs = joined.Unwrap()
+		}
+		for _, e := range errs {
+			fmt.Fprintf(stderr, "mailbridge import-iis: %v\n", e)
+		}
 		return 1
 	}
 	// The import promises a file mailbridge loads; a failure here is our

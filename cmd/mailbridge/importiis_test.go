@@ -110,6 +110,10 @@ func TestImportIISCommandErrors(t *testing.T) {
 	os.WriteFile(bad, []byte("<configuration>\n<MBProperty>\n<IIsSmtpServer Location =\"/LM/SmtpSvc/1\">\n</MBProperty>\n"), 0o644)
 	good := filepath.Join(dir, "MetaBase.xml")
 	os.WriteFile(good, []byte(testMetabase), 0o644)
+	// Found from outside: the import stopped at the first bad value.
+	many := filepath.Join(dir, "many.xml")
+	os.WriteFile(many, []byte("<configuration>\n<MBProperty>\n<IIsSmtpServer Location =\"/LM/SmtpSvc/1\"\n"+
+		"\tMaxRecipients=\"many\"\n\tServerBindings=\":smtp:\"\n\tRemoteSmtpPort=\"70000\"\n\tRemoteTimeout=\"soon\"/>\n</MBProperty>\n</configuration>\n"), 0o644)
 	tests := []struct {
 		name string
 		args []string
@@ -121,6 +125,10 @@ func TestImportIISCommandErrors(t *testing.T) {
 		{"no such site", []string{"import-iis", good, "--site", "7"}, 1, "no SMTP virtual server /LM/SmtpSvc/7; the file has /LM/SmtpSvc/1 (line 9), /LM/SmtpSvc/2 (line 20)"},
 		{"bad site", []string{"import-iis", "--site", "0", good}, 2, "numbered from 1"},
 		{"two files", []string{"import-iis", good, good}, 2, "one MetaBase.xml at a time"},
+		{"every bad value", []string{"import-iis", many}, 1, "mailbridge import-iis: " + many + ":5: ServerBindings: \":smtp:\": port \"smtp\""},
+		{"every bad value", []string{"import-iis", many}, 1, "mailbridge import-iis: " + many + ":4: MaxRecipients: \"many\" is not a number"},
+		{"every bad value", []string{"import-iis", many}, 1, "mailbridge import-iis: " + many + ":6: RemoteSmtpPort: port 70000"},
+		{"every bad value", []string{"import-iis", many}, 1, "mailbridge import-iis: " + many + ":7: RemoteTimeout: \"soon\" is not a number"},
 	}
 	if runtime.GOOS != "windows" {
 		tests = append(tests, struct {
