@@ -20,7 +20,12 @@ const maxHeaderLine = 64 << 10
 //     CR alone too, which ends a header line all the same);
 //   - at the end of the header block it adds, as IIS did, a Message-ID when
 //     the message has none, and X-OriginalArrivalTime when absent (a message
-//     relayed through another IIS keeps its original one);
+//     relayed through another IIS keeps its original one). A Message-ID
+//     field without a value gets the new one written into it, where it is:
+//     found from outside, an empty one was kept, so that a Drop reader
+//     keying on it got "" and the 250 reply no ID, where a Pickup file's
+//     empty field is replaced (RFC 5322 section 3.6.4: a msg-id is never
+//     empty). Nothing of the message is removed;
 //   - a line in the header that is not a field stays where it is. When a
 //     field follows it (a To: list wrapped without indenting, an mbox
 //     "From " line), or it looks like one (a name with a space or an 8-bit
@@ -48,8 +53,11 @@ type DropWriter struct {
 
 	capturing bool
 	msgID     []byte
-	found     seen // fields found in the header block
-	added     bool // the added fields are written
+	// blankID holds the lines of the first Message-ID field while its
+	// value is only white space: the next line tells whether it has one.
+	blankID []byte
+	found   seen // fields found in the header block
+	added   bool // the added fields are written
 	// The lines held from the header's first line that is not a field,
 	// until it is known whether the header goes on after them.
 	holding bool
@@ -173,6 +181,18 @@ func (d *DropWriter) headerLine(complete bool) {
 	first := d.first
 	d.first = false
 	body := strings.TrimRight(string(line), "\r\n")
+	if d.blankID != nil {
+		folded := line[0] == ' ' || line[0] == '\t'
+		switch {
+		case folded && complete && strings.TrimSpace(body) == "" && len(d.blankID) < maxBlankID:
+			d.blankID = append(d.blankID, line...) // still no value
+			return
+		case folded:
+			d.endBlankID(false) // the value is on this line
+		default:
+			d.endBlankID(true)
+		}
+	}
 	if complete && body == "" {
 		d.endHeader()
 		d.emit(line)
@@ -201,6 +221,10 @@ func (d *DropWriter) headerLine(complete bool) {
 			// The first one is the message's: mail readers take it, and
 			// so does the reply that echoes it.
 			if !d.found.msgID {
+				if complete && strings.TrimSpace(body[value:]) == "" {
+					d.blankID = append(d.blankID[:0:0], line...)
+					return
+				}
 				d.found.msgID, d.capturing = true, true
 				d.msgID = append(d.msgID[:0], body[value:]...)
 			}
@@ -223,6 +247,34 @@ func (d *DropWriter) headerLine(complete bool) {
 	if !complete {
 		d.midLine = true
 	}
+}
+
+// maxBlankID bounds the folded blank lines held for an empty Message-ID.
+const maxBlankID = 4 << 10
+
+// endBlankID writes the held lines of an empty Message-ID field, with the
+// new Message-ID written at the end of its last line when fill is set;
+// otherwise the value follows, on the next line.
+func (d *DropWriter) endBlankID(fill bool) {
+	held := d.blankID
+	d.blankID = nil
+	d.found.msgID = true
+	d.msgID = d.msgID[:0]
+	if !fill {
+		d.capturing = true
+		d.emit(held)
+		return
+	}
+	id := d.newID()
+	text := bytes.TrimRight(held, "\r\n")
+	sep := " "
+	if c := text[len(text)-1]; c == ' ' || c == '\t' {
+		sep = ""
+	}
+	d.emit(text)
+	d.emit([]byte(sep + id))
+	d.emit(held[len(text):])
+	d.msgID = append(d.msgID, id...)
 }
 
 // keepHeld writes the lines held, if any, as lines of the header block.
@@ -272,6 +324,9 @@ func fieldName(s string) (name string, value int, ok bool) {
 func (d *DropWriter) endHeader() {
 	if d.added {
 		return
+	}
+	if d.blankID != nil {
+		d.endBlankID(true)
 	}
 	d.added = true
 	var b strings.Builder

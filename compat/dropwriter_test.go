@@ -2,6 +2,8 @@ package compat
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -39,6 +41,14 @@ func TestDropWriterCases(t *testing.T) {
 		{"empty", "", "Message-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n", "<new@id>"},
 		{"header without line end", "Subject: x", "Subject: x\r\nMessage-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n", "<new@id>"},
 		{"message-id any case", "message-ID:  <a@b> \r\n\r\nb", "message-ID:  <a@b> \r\nX-OriginalArrivalTime: T\r\n\r\nb\r\n", "<a@b>"},
+		// An empty Message-ID gets the new one where it is (found from
+		// outside: it was kept empty, and the reply had no ID).
+		{"empty message-id", "Message-ID:\r\nSubject: s\r\n\r\nb", "Message-ID: <new@id>\r\nSubject: s\r\nX-OriginalArrivalTime: T\r\n\r\nb\r\n", "<new@id>"},
+		{"blank message-id", "Subject: s\nmessage-id: \t\n\nb\n", "Subject: s\r\nmessage-id: \t<new@id>\r\nX-OriginalArrivalTime: T\r\n\r\nb\r\n", "<new@id>"},
+		{"empty message-id last", "Subject: s\r\nMessage-ID:", "Subject: s\r\nMessage-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n", "<new@id>"},
+		{"empty message-id folded blank", "Message-ID:\r\n \r\nX: y\r\n\r\nb", "Message-ID:\r\n <new@id>\r\nX: y\r\nX-OriginalArrivalTime: T\r\n\r\nb\r\n", "<new@id>"},
+		{"message-id on the next line", "Message-ID:\r\n <a@b>\r\n\r\nb", "Message-ID:\r\n <a@b>\r\nX-OriginalArrivalTime: T\r\n\r\nb\r\n", "<a@b>"},
+		{"second message-id kept", "Message-ID: <a@b>\r\nMessage-ID:\r\n\r\nb", "Message-ID: <a@b>\r\nMessage-ID:\r\nX-OriginalArrivalTime: T\r\n\r\nb\r\n", "<a@b>"},
 		{"continuation first is not a header", " x\r\n", "Message-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n\r\n x\r\n", "<new@id>"},
 		{"mbox From line", "From a@b Mon\r\nSubject: x\r\n\r\nb", "From a@b Mon\r\nSubject: x\r\nMessage-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n\r\nb\r\n", "<new@id>"},
 		{"text after a header with a line that is not a field, without the empty line", "To: a@x,\r\nb@x\r\nSubject: s\r\nHello\r\nsecond",
@@ -101,26 +111,49 @@ func FuzzDropWriterInsertsOnly(f *testing.F) {
 		if strings.Contains(norm, "\r\r") || len(norm) > maxHeld/2 {
 			return // a CR before a line end: a line of its own kind (see headerLine)
 		}
-		// Where the output first differs from the input is where the
-		// added fields went: at a line boundary, and then the rest of
-		// the input follows them whole.
-		k := 0
-		for k < len(norm) && k < len(whole) && norm[k] == whole[k] {
-			k++
+		// The new ID written into an empty Message-ID field is the other
+		// insertion: where the output is not the input with the added
+		// fields, it must be that with the ID taken out.
+		err := insertedOnly(norm, whole)
+		if m := filledID.FindStringSubmatchIndex(whole); err != nil && m != nil {
+			// With the space before it, or without (written after the
+			// field's own white space).
+			if err = insertedOnly(norm, whole[:m[2]]+whole[m[3]:]); err != nil && whole[m[2]-1] == ' ' {
+				err = insertedOnly(norm, whole[:m[2]-1]+whole[m[3]:])
+			}
 		}
-		k = strings.LastIndexAny(norm[:k], "\r\n") + 1 // a CR alone ends a line too
-		if k > 0 && k < len(norm) && norm[k-1] == '\r' && norm[k] == '\n' {
-			k++
-		}
-		added := strings.TrimSuffix(whole, norm[k:])
-		if len(added) == len(whole) && k < len(norm) {
-			t.Fatalf("input not kept after the added fields:\nin  %q\nout %q", in, whole)
-		}
-		added = added[k:]
-		if !regexp.MustCompile(`^(Message-ID: <new@id>\r\n)?(X-OriginalArrivalTime: T\r\n)?(\r\n)?$`).MatchString(added) {
-			t.Fatalf("inserted %q, not the added fields:\nin  %q\nout %q", added, in, whole)
+		if err != nil {
+			t.Fatalf("%v:\nin  %q\nout %q", err, in, whole)
 		}
 	})
+}
+
+var filledID = regexp.MustCompile(`(?im)^message-id[ \t]*:[ \t]*(?:\r\n[ \t]+)*(<new@id>)\r\n`)
+
+// insertedOnly checks that out is norm with, at one line boundary, the
+// added fields, and an empty line after them only where norm has no
+// header.
+func insertedOnly(norm, out string) error {
+	// Where the output first differs from the input is where the added
+	// fields went: at a line boundary, and then the rest of the input
+	// follows them whole.
+	k := 0
+	for k < len(norm) && k < len(out) && norm[k] == out[k] {
+		k++
+	}
+	k = strings.LastIndexAny(norm[:k], "\r\n") + 1 // a CR alone ends a line too
+	if k > 0 && k < len(norm) && norm[k-1] == '\r' && norm[k] == '\n' {
+		k++
+	}
+	added := strings.TrimSuffix(out, norm[k:])
+	if len(added) == len(out) && k < len(norm) {
+		return errors.New("input not kept after the added fields")
+	}
+	added = added[k:]
+	if !regexp.MustCompile(`^(Message-ID: <new@id>\r\n)?(X-OriginalArrivalTime: T\r\n)?(\r\n)?$`).MatchString(added) {
+		return fmt.Errorf("inserted %q, not the added fields", added)
+	}
+	return nil
 }
 
 // TestDropWriterOptions: AddDate adds a Date only where the message has
@@ -170,6 +203,8 @@ func FuzzDropWriter(f *testing.F) {
 	f.Add([]byte("A: 1\n B\nC: 2\r\n\r\n\n\n\r\r\n"), uint16(5), uint16(0))
 	f.Add([]byte("From: a@x\r\nSubject : obs syntax\r\nTo: b@y\r\nMessage-ID: <orig@x>\r\n\r\nbody"), uint16(12), uint16(30))
 	f.Add([]byte("Message-ID\t \t: <o@x>\r\nX-OriginalArrivalTime  : t\r\n\r\n"), uint16(11), uint16(0))
+	f.Add([]byte("Message-ID:\r\n\r\nb"), uint16(5), uint16(12))
+	f.Add([]byte("Subject: s\r\nmessage-id \t: \r\n \r\nX: y\r\n\r\n"), uint16(20), uint16(30))
 	f.Fuzz(func(t *testing.T, in []byte, a, b uint16) {
 		whole, id1 := runDropWriter(t, in, nil)
 		split, id2 := runDropWriter(t, in, []int{int(a) % (len(in) + 1), int(b) % (len(in) + 1)})
@@ -224,7 +259,16 @@ func normalized(in []byte) []byte {
 func withAdded(hdr []byte) string {
 	lower := "\r\n" + strings.ToLower(string(hdr))
 	want := string(hdr)
-	if !headerNamed.MatchString(lower) {
+	if m := blankIDField.FindStringSubmatchIndex(lower); m != nil && m[0] == headerNamed.FindStringIndex(lower)[0] {
+		// The first Message-ID is empty: the new one is written into
+		// it, after its last line's white space (2 for the "\r\n" added
+		// in front).
+		end, sep := m[3]-2, " "
+		if c := want[end-1]; c == ' ' || c == '\t' {
+			sep = ""
+		}
+		want = want[:end] + sep + "<new@id>" + want[end:]
+	} else if !headerNamed.MatchString(lower) {
 		want += "Message-ID: <new@id>\r\n"
 	}
 	if !arrivalNamed.MatchString(lower) {
@@ -236,6 +280,7 @@ func withAdded(hdr []byte) string {
 var (
 	fieldLine    = regexp.MustCompile(`^[!-9;-~]+[ \t]*:`) // RFC 5322 sections 2.2 and 4.5
 	headerNamed  = regexp.MustCompile(`\r\nmessage-id[ \t]*:`)
+	blankIDField = regexp.MustCompile(`\r\nmessage-id[ \t]*:[ \t]*((?:\r\n[ \t]+)*)\r\n(?:[^ \t]|$)`)
 	arrivalNamed = regexp.MustCompile(`\r\nx-originalarrivaltime[ \t]*:`)
 )
 

@@ -89,6 +89,11 @@ func TestDropGolden(t *testing.T) {
 			"Subject: relayed\r\nMessage-ID: <r@x>\r\nX-OriginalArrivalTime: 01 Dec 2008 23:49:35.0618 (UTC) FILETIME=[77199E20:01C9540F]\r\n\r\nbody", "<r@x>"},
 		{"folded-message-id", "a@example.org", []string{"b@example.com"},
 			"Subject: folded\r\nMessage-ID:\r\n <folded@x>\r\n\r\nbody", "<folded@x>"},
+		// An empty Message-ID gets the new one where it is, and the
+		// reply echoes it (found from outside: it was kept empty, and
+		// the reply had none).
+		{"empty-message-id", "a@example.org", []string{"b@example.com"},
+			"Subject: empty ID\r\nMessage-ID:\r\nFrom: a@example.org\r\n\r\nbody", ""},
 		{"smtputf8", "j\xc3\xbcrgen@b\xc3\xbccher.example", []string{"\xc3\xb8le@example.com"},
 			"Subject: =?utf-8?q?gr=C3=BC=C3=9Fe?=\r\nMessage-ID: <u@x>\r\n\r\nUTF-8 body: \xc3\xa4\xc3\xb6\xc3\xbc", "<u@x>"},
 		// RFC 5322 section 4.5: white space before the colon is obsolete

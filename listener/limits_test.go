@@ -815,16 +815,19 @@ func TestVRFY(t *testing.T) {
 	}
 }
 
-// An empty Message-ID is kept as the message has it, and the 250 names
-// no id rather than an empty one.
+// An empty Message-ID gets a new one written into it, which the 250
+// echoes: found from outside, it was kept empty and the reply named none,
+// where a Pickup file's empty field is replaced. One field, not two.
 func TestEmptyMessageID(t *testing.T) {
 	ts := startServer(t, testConfig())
 	c := dial(t, ts.addr)
 	c.hello()
-	if r := c.sendMessage("a@x.test", []string{"b@y.test"}, "Message-ID: \r\nSubject: s\r\n\r\nbody"); r != "250 2.6.0 Queued mail for delivery" {
+	r := c.sendMessage("a@x.test", []string{"b@y.test"}, "Message-ID: \r\nSubject: s\r\n\r\nbody")
+	id, ok := strings.CutSuffix(strings.TrimPrefix(r, "250 2.6.0 "), " Queued mail for delivery")
+	if !ok || !strings.HasPrefix(id, "<MAIL") {
 		t.Fatalf("reply %q", r)
 	}
-	if b := string(ts.onlyDrop(t)); strings.Count(b, "Message-ID:") != 1 {
+	if b := string(ts.onlyDrop(t)); strings.Count(b, "Message-ID:") != 1 || !strings.Contains(b, "\r\nMessage-ID: "+id+"\r\nSubject: s\r\n") {
 		t.Fatalf("Drop file:\n%s", b)
 	}
 }
