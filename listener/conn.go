@@ -100,6 +100,10 @@ type conn struct {
 	// vrfyBare holds, for each VRFY command go-smtp has still to answer,
 	// in order, whether it came without an argument (see smtpCommand).
 	vrfyBare []bool
+	// heloLong holds, for each HELO or EHLO command go-smtp gets without
+	// its argument, in order, whether the argument was refused for its
+	// length alone (see greetingWithControl): its 501 says so.
+	heloLong []bool
 	// startTLSArgs holds, for each STARTTLS command go-smtp has still to
 	// answer, in order, whether it is a syntax error: parameters, where
 	// this server has STARTTLS.
@@ -548,7 +552,9 @@ func (c *conn) command(line []byte) (stop bool) {
 		}
 		c.mu.Unlock()
 	}
+	long := false
 	if r := c.rewriteCommand(line); r != nil {
+		long = greetingTooLong(line, r)
 		line = r
 	}
 	// What follows is decided by what go-smtp makes of the line it gets.
@@ -572,6 +578,11 @@ func (c *conn) command(line []byte) (stop bool) {
 	if verb == "VRFY" {
 		c.mu.Lock()
 		c.vrfyBare = append(c.vrfyBare, arg == "")
+		c.mu.Unlock()
+	}
+	if (verb == "HELO" || verb == "EHLO") && arg == "" {
+		c.mu.Lock()
+		c.heloLong = append(c.heloLong, long)
 		c.mu.Unlock()
 	}
 	if verb == "STARTTLS" {
@@ -696,6 +707,16 @@ func (c *conn) rewriteCommand(line []byte) []byte {
 		return append([]byte(verb), "\r\n"...)
 	}
 	return nil
+}
+
+// greetingTooLong reports whether rewriteCommand took the argument of the
+// greeting line for its length alone (r is what it made of line).
+func greetingTooLong(line, r []byte) bool {
+	if len(r) != 6 { // "HELO\r\n"
+		return false
+	}
+	arg := bytes.TrimSpace(line[5:])
+	return len(arg) > 255 && !hasControl(string(bytes.ReplaceAll(arg, []byte("\t"), []byte(" ")))) && !bytes.ContainsRune(arg, '\t')
 }
 
 // greetingWithControl reports whether line is a HELO or EHLO command whose
@@ -1296,6 +1317,15 @@ func (c *conn) rewrite(line string) ([]string, bool) {
 		c.mailOK, c.overshoot = false, 0 // the transaction is over, or reset
 	case line == "502 5.5.1 Missing RCPT TO command." && !c.mailOK:
 		line, code = "503 5.5.1 Missing MAIL FROM command.", "503"
+	}
+	if line == "501 5.5.2 Domain/address argument required for HELO" && len(c.heloLong) > 0 {
+		long := c.heloLong[0]
+		c.heloLong = c.heloLong[1:]
+		if long {
+			// Found from outside: a printable name of 304 characters was
+			// told it was not printable.
+			line, code = "501 5.5.4 EHLO and HELO take a domain name of at most 255 characters", "501"
+		}
 	}
 	if fixed, ok := rfcReplies[line]; ok {
 		line, code = fixed, fixed[:3]
