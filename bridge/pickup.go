@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -323,6 +324,26 @@ func (b *Bridge) tryClaim(name string) time.Time {
 			return now.Add(wait)
 		}
 	}
+	if what := queueLeftover(name, f, path); what != "" {
+		// Found from outside: "move Queue\* Pickup", the IIS habit for a
+		// stuck queue (iis-reference.md section 4), brings mailbridge's
+		// own files along, and each went to Badmail with a reason that
+		// told the administrator to resend it. The message's .eml is
+		// claimed as a new message; these are of no use without it.
+		if f != nil {
+			f.Close() // on Windows a file open here cannot be removed
+		}
+		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			pf.tries++
+			if !pf.failing {
+				pf.failing = true
+				b.log.Warn("cannot remove from Pickup a file of mailbridge's own moved here from Queue; retrying", "file", name, "error", err)
+			}
+			return now.Add(backoff(pf.tries))
+		}
+		b.log.Info("Pickup file removed: it is "+what+", moved here from Queue (move only *.eml files to resend them); a message moved with it is sent as a new one", "file", name)
+		return forget()
+	}
 	if f != nil {
 		defer f.Close()
 	}
@@ -409,6 +430,39 @@ func (b *Bridge) tryClaim(name string) time.Time {
 		b.enqueue(id, m, due)
 	}
 	return time.Time{}
+}
+
+// queueLeftover says what file of mailbridge's own Queue folder the Pickup
+// file name is, or "" when it is none: the lock file (or a temporary file
+// of mailroot's), or a message's .state file, which holds the JSON record
+// of its attempts (checked, so that a file a writer happened to name so is
+// still sent). f is the file when it is open (openIfDone), and is read
+// through: on Linux it holds a lease, and opening the file again would
+// wait for that lease to break, 45 seconds.
+func queueLeftover(name string, f *os.File, path string) string {
+	if mailroot.Internal(name) {
+		return "mailbridge's lock or temporary file"
+	}
+	if !strings.HasSuffix(name, ".state") {
+		return ""
+	}
+	if f == nil {
+		var err error
+		if f, err = mailroot.OpenRegular(path); err != nil {
+			return ""
+		}
+		defer f.Close()
+	}
+	fi, err := f.Stat()
+	if err != nil || fi.Size() > 64<<10 {
+		return ""
+	}
+	raw, err := io.ReadAll(io.NewSectionReader(f, 0, fi.Size()))
+	var st state
+	if err != nil || json.Unmarshal(raw, &st) != nil || st.Queued.IsZero() {
+		return ""
+	}
+	return "the record of a queued message's attempts (ID.state)"
 }
 
 // grown reports whether the file open as f is no longer the size and

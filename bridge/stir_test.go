@@ -110,3 +110,46 @@ func TestStirDuringAttempt(t *testing.T) {
 		})
 	}
 }
+
+// "move Queue\* Pickup", the whole folder, brings mailbridge's own files
+// along: the lock and each message's .state. They are removed, not sent
+// to Badmail with a reason that says to resend them (found from outside);
+// the message is sent once. A file only named .state is still a message.
+func TestStirWholeQueueFolder(t *testing.T) {
+	addr, l, cfg := smartHostDown(t)
+	h := start(t, l, cfg)
+	drop(t, l, "down.eml", []byte("From: a@x.test\r\nTo: b@y.test\r\n\r\nwhile down\r\n"))
+	waitFile(t, l.Queue, "*.state")
+	h.stop()
+	es, err := os.ReadDir(l.Queue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range es {
+		if err := os.Rename(filepath.Join(l.Queue, e.Name()), filepath.Join(l.Pickup, e.Name())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(l.Pickup, "mailbridge.lock")); err != nil {
+		t.Fatalf("the lock was not moved: %v", err)
+	}
+	drop(t, l, "notes.state", []byte("From: c@x.test\r\nTo: d@y.test\r\n\r\nnamed .state\r\n"))
+
+	sink := smtpsink.StartAt(t, addr.String(), smtpsink.Hooks{})
+	h = start(t, l, cfg)
+	sink.WaitFor(t, soon, "the queued message and notes.state", count(2))
+	waitEmpty(t, l)
+	if _, err := os.Stat(filepath.Join(l.Pickup, "mailbridge.lock")); err == nil {
+		t.Fatal("the lock moved into Pickup is still there")
+	}
+	if bad, _ := os.ReadDir(l.Badmail); len(bad) > 0 {
+		t.Fatalf("Badmail holds %d files", len(bad))
+	}
+	time.Sleep(300 * time.Millisecond)
+	if n := len(sink.Messages()); n != 2 {
+		t.Fatalf("%d messages sent, want 2", n)
+	}
+	if logs := h.logs.String(); strings.Count(logs, "Pickup file removed: it is") != 2 {
+		t.Fatalf("log:\n%s", logs)
+	}
+}
