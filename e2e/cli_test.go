@@ -362,3 +362,37 @@ func TestSIGTERMFinishesMessageInFlight(t *testing.T) {
 		t.Errorf("log does not say it stopped:\n%s", d.log.String())
 	}
 }
+
+// A folder mailbridge may not write stops run at the start, named by its
+// key and line as check names it (the account and how to give it access
+// are mailroot's TestAccessAdvice). Found from outside: with Drop, Pickup and Badmail root's and
+// mailbridge running as nobody, run started without a word, and the
+// administrator learnt of it from stalled mail. Drop is checked without
+// a probe file in it, which the program polling Drop would see.
+func TestRunRefusesUnwritableFolder(t *testing.T) {
+	chattr := testtool.Path(t, "chattr", "e2fsprogs")
+	dir := t.TempDir()
+	root := filepath.Join(dir, "root")
+	cfg := writeConfig(t, dir, root, testtool.FreePort(t), options{})
+	if _, errOut, code := mailbridge(t, "check", "--config", cfg); code != 0 {
+		t.Fatalf("check before: exit %d\n%s", code, errOut)
+	}
+	for _, f := range []string{"Badmail", "Drop"} {
+		t.Run(f, func(t *testing.T) {
+			path := filepath.Join(root, f)
+			if out, err := exec.Command(chattr, "+i", path).CombinedOutput(); err != nil {
+				testtool.Missing(t, fmt.Sprintf("chattr +i not possible here: %v %s", err, out))
+			}
+			defer exec.Command(chattr, "-i", path).Run()
+			for _, cmd := range []string{"run", "check"} {
+				_, errOut, code := mailbridge(t, cmd, "--config", cfg)
+				if code != 1 || !strings.Contains(errOut, "the "+f+" folder "+path+": not writable") {
+					t.Errorf("%s with %s immutable: exit %d, want 1 and the folder named:\n%s", cmd, f, code, errOut)
+				}
+			}
+			if es, _ := os.ReadDir(path); len(es) > 0 {
+				t.Errorf("%s holds %d files", f, len(es))
+			}
+		})
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/user"
+	"strconv"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -139,4 +141,42 @@ func lockFile(path string) (*os.File, error) {
 		return nil, err
 	}
 	return f, nil
+}
+
+// AccessAdvice says, for a folder mailbridge may not write (err, from
+// creating a file in it), which account it runs as and who owns the folder
+// with what mode, and how to give the account access: found from outside,
+// "permission denied" alone left an administrator to find out both. ""
+// when err is not a lack of access (an immutable folder's EPERM).
+func AccessAdvice(dir string, err error) string {
+	if !errors.Is(err, unix.EACCES) {
+		return ""
+	}
+	who := "the account mailbridge runs as"
+	if u, err := user.Current(); err == nil {
+		who = u.Username
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Sprintf(" (mailbridge runs as %s: give it write access to %s)", who, dir)
+	}
+	owner := "?"
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		owner = strconv.FormatUint(uint64(st.Uid), 10)
+		if u, err := user.LookupId(owner); err == nil {
+			owner = u.Username
+		}
+	}
+	return fmt.Sprintf(" (mailbridge runs as %s; %s is owned by %s, mode %s: give %s write access to it, with chown, chmod or a group both share)", who, dir, owner, fi.Mode(), who)
+}
+
+// CanAddFiles reports whether this process may create files in dir,
+// without creating one: a probe file in Drop would be seen by the program
+// polling it, which must only ever see whole messages. access(2) weighs
+// the mode, POSIX ACLs and a read-only mount (EROFS).
+func CanAddFiles(dir string) error {
+	if err := unix.Access(dir, unix.W_OK|unix.X_OK); err != nil {
+		return &os.PathError{Op: "access", Path: dir, Err: err}
+	}
+	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strings"
 
@@ -189,4 +190,40 @@ func lockFile(path string) (*os.File, error) {
 // exists.
 func createFile(path string) (*os.File, error) {
 	return os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
+}
+
+// AccessAdvice says, for a folder mailbridge may not write (err, from
+// creating a file in it), which account it runs as and how to give that
+// account access: found from outside, "Access is denied" alone left an
+// administrator to find out which account needs what. "" when err is not
+// a lack of access.
+func AccessAdvice(dir string, err error) string {
+	if !errors.Is(err, windows.ERROR_ACCESS_DENIED) {
+		return ""
+	}
+	who := "the account mailbridge runs as"
+	if u, err := user.Current(); err == nil {
+		who = u.Username
+	}
+	return fmt.Sprintf(" (mailbridge runs as %s: give that account the Modify permission on %s, in its Properties, Security tab; a service running as LocalSystem is NT AUTHORITY\\SYSTEM)", who, dir)
+}
+
+// CanAddFiles reports whether this process may create files in dir,
+// without creating one: a probe file in Drop would be seen by the program
+// polling it, which must only ever see whole messages. Opening the folder
+// for FILE_ADD_FILE (FILE_WRITE_DATA on a folder) is the access check a
+// new file in it meets.
+func CanAddFiles(dir string) error {
+	p, err := windows.UTF16PtrFromString(dir)
+	if err != nil {
+		return &os.PathError{Op: "open", Path: dir, Err: err}
+	}
+	h, err := windows.CreateFile(p, windows.FILE_WRITE_DATA,
+		windows.FILE_SHARE_READ|windows.FILE_SHARE_WRITE|windows.FILE_SHARE_DELETE, nil,
+		windows.OPEN_EXISTING, windows.FILE_FLAG_BACKUP_SEMANTICS, 0)
+	if err != nil {
+		return &os.PathError{Op: "open", Path: dir, Err: err}
+	}
+	windows.CloseHandle(h)
+	return nil
 }

@@ -221,7 +221,9 @@ func MakeFolder(path string) error {
 	}
 	// The nearest of path and its parents that exists: a file there is
 	// the cause, whatever the system called it (Windows: "The system
-	// cannot find the path specified").
+	// cannot find the path specified"); a folder there is where write
+	// access is missing, when it is.
+	nearest := ""
 	for p := filepath.Clean(path); ; {
 		fi, serr := os.Stat(p)
 		if serr == nil && !fi.IsDir() {
@@ -231,12 +233,19 @@ func MakeFolder(path string) error {
 			return fmt.Errorf("cannot be created: %s is a file, not a folder: move the file away, or set another folder", p)
 		}
 		parent := filepath.Dir(p)
+		if serr == nil {
+			nearest = p
+		}
 		if serr == nil || parent == p {
 			break
 		}
 		p = parent
 	}
-	return fmt.Errorf("cannot be created: %w%s", err, ShareAdvice(path))
+	advice := ShareAdvice(path)
+	if advice == "" && nearest != "" {
+		advice = AccessAdvice(nearest, err)
+	}
+	return fmt.Errorf("cannot be created: %w%s", err, advice)
 }
 
 // ShareAdvice is what to check when a folder on a network share cannot be

@@ -132,10 +132,31 @@ func runWith(ctx context.Context, cfg *config.Config, log *slog.Logger, ready fu
 		// Named by its key and line, as check names it.
 		return fmt.Errorf("%s", folderProblem(cfg, fe.Folder, fe.Err))
 	}
+	if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+		// Its lock file, in SortTemp or Queue, that it may not write: the
+		// file when it is there (left by a run under another account),
+		// else its folder.
+		at := pe.Path
+		if _, serr := os.Stat(at); serr != nil {
+			at = filepath.Dir(at)
+		}
+		if advice := mailroot.AccessAdvice(at, err); advice != "" {
+			return fmt.Errorf("mail root: %w%s", err, advice)
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("mail root: %w", err)
 	}
 	defer root.Close()
+	// Open made the folders and wrote its locks in SortTemp and Queue;
+	// the others are written later. Found from outside: with Drop,
+	// Pickup and Badmail not writable, run started without a word, and
+	// the administrator learnt of it from stalled mail; check said it.
+	for _, f := range layout(cfg).Folders() {
+		if err := writableErr(f.Path, mailroot.CanAddFiles(f.Path)); err != nil {
+			return fmt.Errorf("%s", folderProblem(cfg, f, err))
+		}
+	}
 	var tlsConf *tls.Config
 	stopWatch := make(chan struct{})
 	defer close(stopWatch)
@@ -449,7 +470,13 @@ func check(cfg *config.Config, stdout, stderr io.Writer, cfgProblems config.Erro
 			break
 		}
 		fmt.Fprintf(stdout, "%-9s %s\n", f.Name+":", f.Path)
-		if err := checkFolder(f.Path); err != nil {
+		check := checkFolder
+		if f.Name == "Drop" {
+			// The program polling Drop must only ever see whole
+			// messages, not a probe file.
+			check = checkFolderAccess
+		}
+		if err := check(f.Path); err != nil {
 			// A root that cannot be made is one problem, not one per
 			// folder in it (found from outside: five lines for one
 			// mistyped share).
@@ -875,6 +902,28 @@ func folderProblem(cfg *config.Config, f mailroot.Folder, err error) config.Prob
 	return cfg.FolderProblem(f.Name, err.Error())
 }
 
+// checkFolderAccess makes sure dir exists (creating it as run would) and
+// that this process may create files in it, without creating one.
+func checkFolderAccess(dir string) error {
+	if err := mailroot.MakeFolder(dir); err != nil {
+		return err
+	}
+	return writableErr(dir, mailroot.CanAddFiles(dir))
+}
+
+// writableErr words err, a failure to create a file in dir, with what to
+// check: the share, or the account's access.
+func writableErr(dir string, err error) error {
+	if err == nil {
+		return nil
+	}
+	advice := mailroot.ShareAdvice(dir)
+	if advice == "" {
+		advice = mailroot.AccessAdvice(dir, err)
+	}
+	return fmt.Errorf("not writable: %w%s", err, advice)
+}
+
 // checkFolder makes sure dir exists (creating it as run would) and that a
 // file can be created in it.
 func checkFolder(dir string) error {
@@ -886,7 +935,7 @@ func checkFolder(dir string) error {
 	}
 	f, err := os.CreateTemp(dir, ".mailbridge-check-*")
 	if err != nil {
-		return fmt.Errorf("not writable: %w%s", err, mailroot.ShareAdvice(dir))
+		return writableErr(dir, err)
 	}
 	name := f.Name()
 	f.Close()
