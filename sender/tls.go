@@ -348,6 +348,13 @@ func (e *TLSError) Error() string {
 		cert = he.Certificate
 		cause = fmt.Sprintf("the certificate is not valid for %q", e.Name)
 		fix = "set [outbound] server_name to a name the certificate holds"
+		if cert != nil && len(cert.DNSNames) == 0 && len(cert.IPAddresses) == 0 {
+			// Found from outside: a certificate naming the host in its
+			// CN alone was said not to be valid for the very name it
+			// showed, and server_name, already set, was the advice.
+			cause = "the certificate names the host only in its subject's CN, which is no longer accepted (RFC 6125 section 6.4.4: a subjectAltName is required, as by current Windows and browsers)"
+			fix = fmt.Sprintf("the smart host's administrator must issue it again with a subjectAltName (DNS:%s)", e.Name)
+		}
 	case errors.As(e.Err, &ua):
 		cause = "the certificate is signed by an unknown authority"
 		fix = "set [outbound] ca_file to the PEM file of the CA that signed it"

@@ -106,6 +106,10 @@ func TestCertificateFailures(t *testing.T) {
 		// say that the certificate itself is to be trusted.
 		{"self-signed", testpki.SelfSigned(t, "relay.example"), func(c *Config) { c.ServerName = "relay.example" },
 			[]string{`certificate verification for "relay.example" failed`, "the certificate is self-signed", "ca_file to that certificate itself"}, false},
+		// Found from outside: the name in the CN alone was said not to
+		// match the CN shown, and server_name, set already, was the advice.
+		{"name in CN only", pki.CommonNameOnly(t, "relay.example"), func(c *Config) { c.ServerName = "relay.example" },
+			[]string{"names the host only in its subject's CN", "issue it again with a subjectAltName (DNS:relay.example)", "names []"}, false},
 		{"server_name matches", pki.Server(t, "relay.example"), func(c *Config) { c.ServerName = "relay.example" }, nil, true},
 		{"verification off", other.Server(t, "relay.example"), func(c *Config) { c.InsecureSkipVerify = true }, nil, true},
 	} {

@@ -79,6 +79,13 @@ func (p *PKI) Server(t testing.TB, names ...string) tls.Certificate {
 	return p.server(t, names[0], names)
 }
 
+// CommonNameOnly returns a certificate naming cn in its subject alone,
+// without subject alternative names, as old appliances' certificates do.
+func (p *PKI) CommonNameOnly(t testing.TB, cn string) tls.Certificate {
+	t.Helper()
+	return p.server(t, cn, nil)
+}
+
 // server returns a certificate for cn (the subject's common name) and
 // names (its subject alternative names), with the CA in its chain.
 func (p *PKI) server(t testing.TB, cn string, names []string) tls.Certificate {
