@@ -1374,3 +1374,24 @@ func TestUserNameEscapes(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A password_file or password_env that gives no password is said once, on
+// its own line: found from outside, an unreadable password_file also got
+// "username needs a password: set ... password_file".
+func TestOutboundPasswordSourceProblems(t *testing.T) {
+	dir := testdir.New(t)
+	empty := filepath.Join(dir, "empty.txt")
+	os.WriteFile(empty, []byte("\r\n"), 0o644)
+	t.Setenv("MB_TEST_EMPTY_PW", "")
+	for _, tt := range []struct{ name, toml, want string }{
+		{"file missing", "password_file = '" + filepath.Join(dir, "nope.txt") + "'", `mb.toml:3: outbound.password_file = ` + show(filepath.Join(dir, "nope.txt")) + `: cannot be read`},
+		{"file empty", "password_file = '" + empty + "'", `mb.toml:3: outbound.password_file = ` + show(empty) + `: is empty: outbound.username needs a password, and the file holds none`},
+		{"env empty", "password_env = \"MB_TEST_EMPTY_PW\"", `mb.toml:3: outbound.password_env = "MB_TEST_EMPTY_PW": names an empty environment variable`},
+	} {
+		_, err := Parse("mb.toml", []byte("[outbound]\nusername = \"u\"\n"+tt.toml+"\n"))
+		var ps Errors
+		if !errors.As(err, &ps) || len(ps) != 1 || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: got %v, want one problem, %q", tt.name, err, tt.want)
+		}
+	}
+}

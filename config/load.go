@@ -645,7 +645,7 @@ func (l *loader) validate(c *Config) {
 	if in.TLSPort != 0 && in.TLSPort == in.Port {
 		l.fail("inbound.tls_port", in.TLSPort, "is the same as inbound.port; use another port (465 is usual) or set inbound.tls")
 	}
-	l.validateOutbound(c.Outbound)
+	l.validateOutbound(c.Outbound, c.secrets.passwordFile, c.secrets.passwordEnv)
 	m := c.Mailroot
 	// IIS: "Drop may be any folder except the Pickup folder".
 	if samePath(m.Drop, m.Pickup) {
@@ -681,13 +681,24 @@ func (l *loader) validate(c *Config) {
 	}
 }
 
-// validateOutbound checks TLS and AUTH of [outbound] and loads ca_file.
-func (l *loader) validateOutbound(o Outbound) {
+// validateOutbound checks TLS and AUTH of [outbound] and loads ca_file;
+// file and env are password_file and password_env as written.
+func (l *loader) validateOutbound(o Outbound, file, env string) {
 	if (o.TLS == "starttls" || o.TLS == "implicit") && o.Server == "" {
 		l.fail("outbound.tls", o.TLS, "needs [outbound] server: set the smart host's name or address")
 	}
-	if o.Username != "" && o.Password == "" {
-		l.fail("outbound.username", o.Username, "needs a password: set outbound.password, password_file or password_env")
+	// A password_file or password_env that failed is said on its own
+	// line (found from outside: "needs a password: set ... password_file"
+	// beside the password_file that could not be read).
+	if o.Username != "" && o.Password == "" && !l.failed("outbound.password") {
+		switch {
+		case file != "":
+			l.fail("outbound.password_file", file, "is empty: outbound.username needs a password, and the file holds none")
+		case env != "":
+			l.fail("outbound.password_env", env, "names an empty environment variable: outbound.username needs a password")
+		default:
+			l.fail("outbound.username", o.Username, "needs a password: set outbound.password, password_file or password_env")
+		}
 	}
 	if o.Username == "" && o.Password != "" && !l.failed("outbound.username") {
 		l.fail("outbound.password", "(hidden)", "is set without outbound.username: set the user name the smart host expects")
