@@ -507,8 +507,33 @@ func TestLogInPickupThroughALink(t *testing.T) {
 func TestConfigGivenTwice(t *testing.T) {
 	for _, cmd := range []string{"check", "run"} {
 		code, _, errs := runCmd(t, cmd, "--config", "a.toml", "--config", "b.toml")
-		if code != 2 || !strings.Contains(errs, "mailbridge "+cmd+": invalid value \"b.toml\" for flag -config: given twice (a.toml, then b.toml)") {
+		if code != 2 || !strings.Contains(errs, "mailbridge "+cmd+": invalid value \"b.toml\" for flag --config: given twice (a.toml, then b.toml)") {
 			t.Errorf("%s: exit %d, stderr:\n%s", cmd, code, errs)
+		}
+	}
+}
+
+// Flag mistakes are said with the flags as the help writes them, and a
+// configuration file given without --config gets the command that takes
+// it (found from outside: "flag -config", "parse error", and "mailbridge
+// run my.toml" answered "unexpected argument" alone).
+func TestFlagMistakeWording(t *testing.T) {
+	dir := testDir(t)
+	cfg := filepath.Join(dir, "my.toml")
+	os.WriteFile(cfg, []byte("[inbound]\n"), 0o644)
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"run", cfg}, "mailbridge run: unexpected argument " + strconv.Quote(cfg) + ": to use it as the configuration, run mailbridge run --config " + cfg + "\n"},
+		{[]string{"check", "nothing-here.toml"}, "mailbridge check: unexpected argument \"nothing-here.toml\"\n"},
+		{[]string{"check", "--bogus"}, "mailbridge check: flag provided but not defined: --bogus\n"},
+		{[]string{"run", "--config"}, "mailbridge run: flag needs an argument: --config\n"},
+		{[]string{"import-iis", "--site", "x", cfg}, "mailbridge import-iis: invalid value \"x\" for flag --site: not a whole number\n"},
+	} {
+		code, _, errs := runCmd(t, tt.args...)
+		if code != 2 || !strings.HasPrefix(errs, tt.want) {
+			t.Errorf("%q: exit %d, stderr:\n%s\nwant it to begin %q", tt.args, code, errs, tt.want)
 		}
 	}
 }

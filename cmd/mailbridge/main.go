@@ -137,7 +137,12 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		return status
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "mailbridge %s: unexpected argument %q\n", cmd, fs.Arg(0))
+		fmt.Fprintf(stderr, "mailbridge %s: unexpected argument %q", cmd, fs.Arg(0))
+		if fi, err := os.Stat(fs.Arg(0)); err == nil && fi.Mode().IsRegular() && fs.NArg() == 1 && *cfgPath == "" {
+			// Found from outside: "mailbridge run my.toml".
+			fmt.Fprintf(stderr, ": to use it as the configuration, run mailbridge %s --config %s", cmd, fs.Arg(0))
+		}
+		fmt.Fprintln(stderr)
 		return 2
 	}
 	if *serviceName != "" {
@@ -300,8 +305,16 @@ func parseFlags(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) (stat
 		return 0, true
 	default:
 		// "flag provided but not defined: -x" said by whom, as every
-		// other message of ours.
-		fmt.Fprintf(stderr, "mailbridge %s: %s", fs.Name(), out.Bytes())
+		// other message of ours, and with the flags written as the help
+		// writes them (found from outside: "flag -config" beside
+		// "--config", and "parse error" for --site x).
+		msg := out.String()
+		msg = strings.ReplaceAll(msg, " flag -", " flag --")
+		msg = strings.ReplaceAll(msg, "argument: -", "argument: --")
+		msg = strings.ReplaceAll(msg, "not defined: -", "not defined: --")
+		msg = strings.ReplaceAll(msg, ": parse error", ": not a whole number")
+		msg = strings.ReplaceAll(msg, ": value out of range", ": out of range")
+		fmt.Fprintf(stderr, "mailbridge %s: %s", fs.Name(), msg)
 		return 2, true
 	}
 }

@@ -31,7 +31,7 @@ func TestServiceCmdErrors(t *testing.T) {
 		{nil, 2, "usage: mailbridge service"},
 		{[]string{"restart"}, 2, `unknown command "restart"`},
 		{[]string{"start", "now"}, 2, `unexpected argument "now"`},
-		{[]string{"stop", "--config", "x.toml"}, 2, "flag provided but not defined: -config"},
+		{[]string{"stop", "--config", "x.toml"}, 2, "flag provided but not defined: --config"},
 		{[]string{"status", "--name", "mailbridge-test-absent"}, 1, "no service named \"mailbridge-test-absent\" is installed; install it with `mailbridge service install --name mailbridge-test-absent`"},
 		{[]string{"stop", "--name", "mailbridge-test-absent"}, 1, `no service named "mailbridge-test-absent" is installed`},
 		{[]string{"uninstall", "--name", "mailbridge-test-absent"}, 1, `no service named "mailbridge-test-absent" is installed`},
