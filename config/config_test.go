@@ -1395,3 +1395,17 @@ func TestOutboundPasswordSourceProblems(t *testing.T) {
 		}
 	}
 }
+
+// Text without its quotes is a TOML syntax error that says how to write
+// it (found from outside: "expected value but found \"mail\"" alone).
+func TestUnquotedTextHint(t *testing.T) {
+	for _, in := range []string{"hostname = mail.example.com\n", "[mailroot]\nroot = C:\\inetpub\\mailroot\n"} {
+		_, err := Parse("mb.toml", []byte(in))
+		if err == nil || !strings.Contains(err.Error(), "TOML syntax: expected value but found \"") || !strings.Contains(err.Error(), "; text values go in quotes (hostname = \"mail.example.com\"), Windows paths in single quotes") {
+			t.Errorf("%q: %v", in, err)
+		}
+	}
+	if _, err := Parse("mb.toml", []byte("hostname = \n")); err == nil || strings.Contains(err.Error(), "text values go in quotes") {
+		t.Errorf("no value: %v", err)
+	}
+}

@@ -182,6 +182,12 @@ func parse(name, base string, data []byte, machine string) (*Config, error) {
 				// Found from outside: the bare parser message.
 				p.Msg += " A key, or a [section], may be written once in a file: remove one of them, or merge the sections."
 			}
+			if strings.HasPrefix(pe.Message, "expected value but found") && !strings.Contains(pe.Message, "found '") {
+				// Found from outside: hostname = mail.example.com, text
+				// without its quotes, was "expected value but found
+				// \"mail\" instead" alone.
+				p.Msg += "; text values go in quotes (hostname = \"mail.example.com\"), Windows paths in single quotes (root = 'C:\\inetpub\\mailroot')"
+			}
 			if strings.Contains(pe.Message, "invalid UTF-8") {
 				// An ANSI (Windows-1252) file with a non-ASCII letter.
 				p.Msg += "; save the file as UTF-8 (in Notepad: Save As, Encoding UTF-8)"
