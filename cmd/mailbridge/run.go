@@ -355,16 +355,37 @@ func explainListen(err error, port int, key string) error {
 func explainListenWith(err error, port int, key string, lookup func(port int) ([]portowner.Owner, error)) error {
 	switch {
 	case errors.Is(err, os.ErrPermission):
-		return fmt.Errorf("%w: ports below 1024 need privileges; run as root or Administrator, grant CAP_NET_BIND_SERVICE (setcap cap_net_bind_service=+ep mailbridge), or set [inbound] %s to 1024 or above", err, key)
+		return &listenError{cause(err) + ": ports below 1024 need privileges; run as root or Administrator, grant CAP_NET_BIND_SERVICE (setcap cap_net_bind_service=+ep mailbridge), or set [inbound] " + key + " to 1024 or above", err}
 	case addrInUse(err) || strings.Contains(err.Error(), "address already in use") || strings.Contains(err.Error(), "Only one usage"):
 		owners, lerr := lookup(port)
-		return fmt.Errorf("%w: %s", err, portTaken(port, key, owners, lerr))
+		return &listenError{cause(err) + ": " + portTaken(port, key, owners, lerr), err}
 	case addrNotHere(err):
 		// import-iis copies the old server's binding: on the new one the
 		// address is often not there (found from outside).
-		return fmt.Errorf(`%w: the address is not one of this machine's: set [inbound] bind to one of its addresses, or to "" for all of them`, err)
+		return &listenError{cause(err) + `: the address is not one of this machine's: set [inbound] bind to one of its addresses, or to "" for all of them`, err}
 	}
 	return err
+}
+
+// listenError is a listen error with its advice; its text leaves out
+// what the problem's line says already (found from outside: the address
+// three times in "127.0.0.1:25: listen tcp 127.0.0.1:25: bind: ...").
+type listenError struct {
+	msg string
+	err error
+}
+
+func (e *listenError) Error() string { return e.msg }
+func (e *listenError) Unwrap() error { return e.err }
+
+// cause is the system's own words for a listen error, without the
+// operation and address that net.OpError puts before them.
+func cause(err error) string {
+	var se *os.SyscallError
+	if errors.As(err, &se) {
+		return se.Err.Error()
+	}
+	return err.Error()
 }
 
 // portTaken says which program holds port (set by [inbound] key) and how
