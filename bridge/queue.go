@@ -1098,7 +1098,9 @@ func (b *Bridge) badmail(id string, m *message, pm *compat.PickupMessage, now ti
 		}
 	}
 	problem := b.problem(failed, len(all), expired)
-	ndr := "none: the sender is the null sender <> (this is itself a report)"
+	// Found from outside: a message from <> that is no report (a Pickup
+	// file with an empty X-Sender) was said to be one.
+	ndr := "none: the sender is the null sender <>, to whom no report is sent (RFC 5321 section 4.5.5)"
 	if st.ReportFor != "" {
 		ndr = "none: this is itself a report, about message " + st.ReportFor + " (its sender is the null sender <>)"
 	}

@@ -153,3 +153,24 @@ func TestStirWholeQueueFolder(t *testing.T) {
 		t.Fatalf("log:\n%s", logs)
 	}
 }
+
+// A message from the null sender that is no report (a Pickup file with an
+// empty X-Sender) fails without a report, and its reason says why, not
+// that it is a report itself (found from outside).
+func TestNullSenderBadmailReason(t *testing.T) {
+	sink := smtpsink.Start(t, smtpsink.Hooks{Rcpt: func(to string) error {
+		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
+	}})
+	l := testLayout(t)
+	start(t, l, baseConfig(sink))
+	drop(t, l, "n.eml", []byte("X-Sender: <>\r\nX-Receiver: bad@y.test\r\nSubject: auto\r\n\r\nbody\r\n"))
+	bads := waitFile(t, l.Badmail, "*.BDR")
+	waitEmpty(t, l)
+	bdr, _ := os.ReadFile(bads[0])
+	if !strings.Contains(string(bdr), "none: the sender is the null sender <>, to whom no report is sent") || strings.Contains(string(bdr), "itself a report") {
+		t.Fatalf(".BDR:\n%s", bdr)
+	}
+	if n := len(sink.Messages()); n != 0 {
+		t.Fatalf("%d messages sent, want none", n)
+	}
+}
