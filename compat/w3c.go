@@ -31,7 +31,7 @@ type W3CEntry struct {
 // W3CFields is IIS's #Fields line for the SMTP service.
 const W3CFields = "date time c-ip cs-username s-sitename s-computername s-ip s-port cs-method cs-uri-stem cs-uri-query sc-status sc-win32-status sc-bytes cs-bytes time-taken cs-version cs-host cs(User-Agent) cs(Cookie) cs(Referer)"
 
-// w3cField prints one field: empty is "-", spaces become "+" (IIS's
+// w3cField prints one field: empty is "-", spaces and TABs become "+" (IIS's
 // escaping, so that log parsers split on spaces). What some readers take
 // for a line end is left out, as in reply text (ReplyText): ASCII and C1
 // controls (NEL, U+0085), the Unicode line and paragraph separators, and
@@ -42,12 +42,14 @@ func w3cField(s string) string {
 	if s == "" {
 		return "-"
 	}
+	// A TAB separates as a space does: found from outside, "two<TAB>tab"
+	// was logged as "twotab".
 	return strings.Map(func(r rune) rune {
 		if r == ' ' {
 			return '+'
 		}
 		return r
-	}, ReplyText(s))
+	}, ReplyText(strings.ReplaceAll(s, "\t", " ")))
 }
 
 // FormatW3C returns e as a log line, without the line end. Times are UTC.

@@ -13,7 +13,8 @@ func TestW3CField(t *testing.T) {
 		{"a\u20282026-11-30 00:00:00 6.6.6.6 forged", "a2026-11-30+00:00:00+6.6.6.6+forged"},
 		{"a\u2029b", "ab"},
 		{"a\u0085b", "ab"},
-		{"a\r\nb\tc\x00d\x7fe", "abcde"},
+		{"a\r\nb\tc\x00d\x7fe", "ab+cde"},
+		{"two  spaces\ttab", "two++spaces+tab"},
 		{"a\xffb", "ab"},
 		{"jürgen@bücher.example", "jürgen@bücher.example"},
 	} {
