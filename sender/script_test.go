@@ -35,6 +35,9 @@ type scriptHost struct {
 	// are 334 challenges; a "*" line is answered 501 and ends it. Those
 	// lines are recorded as "<sasl>" (or "*").
 	Auth []string
+	// AuthFor, when set, gives the replies for the AUTH command of a
+	// mechanism ("LOGIN", "PLAIN") instead of Auth.
+	AuthFor func(mech string) []string
 	// Mail replies to the nth MAIL (from 1, over all connections); nil or
 	// "" accepts.
 	Mail func(n int) string
@@ -145,7 +148,11 @@ func (h *scriptHost) serve(c net.Conn) {
 			}
 			fmt.Fprintf(c, "%s\r\n", reply)
 		case "AUTH":
-			for _, reply := range h.Auth {
+			replies := h.Auth
+			if h.AuthFor != nil {
+				replies = h.AuthFor(strings.ToUpper(strings.Fields(line + " x x")[1]))
+			}
+			for _, reply := range replies {
 				fmt.Fprintf(c, "%s\r\n", reply)
 				if !strings.HasPrefix(reply, "334") {
 					break

@@ -450,7 +450,16 @@ func (s *Session) auth(c *smtp.Client, encrypted bool) *Error {
 	default:
 		return classify(addr, "AUTH", fmt.Errorf("the smart host offers AUTH %s, but only LOGIN and PLAIN are supported", mechs))
 	}
-	if err := c.Auth(client); err != nil {
+	err := c.Auth(client)
+	var se *smtp.SMTPError
+	if mech == sasl.Login && hasWord(mechs, sasl.Plain) && errors.As(err, &se) && se.Code == 504 {
+		// 504: the mechanism is not supported (RFC 4954 section 6),
+		// though offered. Found from outside: PLAIN, offered too, was
+		// not tried, and every retry met the same 504.
+		mech = sasl.Plain
+		err = c.Auth(sasl.NewPlainClient("", s.cfg.Username, s.cfg.Password))
+	}
+	if err != nil {
 		e := classify(addr, "AUTH "+mech, err)
 		e.Permanent = false
 		if e.Code == 535 {
@@ -458,6 +467,9 @@ func (s *Session) auth(c *smtp.Client, encrypted bool) *Error {
 			// alone ("535 5.7.8 Authentication unsuccessful") does not
 			// say where they come from.
 			e.Note = "the smart host refused the user name or the password: check [outbound] username and password (or password_file, password_env); retried as a temporary failure"
+		}
+		if e.Code == 504 {
+			e.Note = "the smart host refused AUTH " + mech + ", though it offers it (AUTH " + mechs + "): its administrator must enable that mechanism for this account, or another of LOGIN and PLAIN; retried as a temporary failure"
 		}
 		return e
 	}

@@ -64,3 +64,42 @@ func TestAuthRefusedNamesTheKeys(t *testing.T) {
 		t.Fatalf("got %v", e)
 	}
 }
+
+// A smart host that offers LOGIN and PLAIN but refuses LOGIN with 504 is
+// tried with PLAIN on the same connection; when it refuses both, the note
+// says what to enable (found from outside: PLAIN was never tried, and the
+// 504 came without a word).
+func TestAuthMechanismRefused(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		plain []string
+		want  string
+	}{
+		{"PLAIN accepted", []string{"235 2.7.0 ok"}, ""},
+		{"both refused", []string{"504 5.5.4 Unrecognized authentication type"}, "the smart host refused AUTH PLAIN, though it offers it (AUTH LOGIN PLAIN)"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := (&scriptHost{EHLO: []string{"AUTH LOGIN PLAIN"}, AuthFor: func(mech string) []string {
+				if mech == "LOGIN" {
+					return []string{"504 5.5.4 Unrecognized authentication type"}
+				}
+				return tt.plain
+			}}).start(t)
+			cfg := scriptCfg(h)
+			cfg.Username, cfg.Password = "app", "s3cret"
+			s := NewSession(cfg)
+			defer s.Close()
+			res := s.Send(context.Background(), "a@x.test", []string{"b@y.test"}, []byte(msg))
+			e := res[0].Err
+			if tt.want == "" {
+				if e != nil || h.Messages() != 1 {
+					t.Fatalf("got %v, %d messages", e, h.Messages())
+				}
+				return
+			}
+			if e == nil || e.Permanent || !strings.Contains(e.ReplyLine(), tt.want) {
+				t.Fatalf("got %v", e)
+			}
+		})
+	}
+}
