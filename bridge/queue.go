@@ -58,6 +58,12 @@ type state struct {
 	// the message it is about: its own Badmail line names it (found from
 	// outside: a report that expired into Badmail named only itself).
 	ReportFor string `json:"report_for,omitempty"`
+	// Finished is set when the message is done with (delivered, refused
+	// recipients reported and in Badmail) but its Queue file could not be
+	// removed: only the removal is left, tried again until it succeeds,
+	// and never a delivery. Found from outside: such a file was sent
+	// again at the next start.
+	Finished bool `json:"finished,omitempty"`
 }
 
 type failure struct {
@@ -79,6 +85,9 @@ type message struct {
 	// not written yet; intakeTries counts the failed tries.
 	intake      string
 	intakeTries int
+	// removeTries counts the failed removals of a finished message's
+	// Queue file (finish).
+	removeTries int
 	// drop marks the job, queued as ID.todrop, of moving a message's copy
 	// for its local recipients (dropTo) into Drop (finishDrop), tried
 	// again while Drop cannot take it; intakeTries counts the tries.
@@ -502,6 +511,9 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 		return time.Time{}
 	}
 	path := b.queuePath(id, ".eml")
+	if m.st.Finished {
+		return b.finish(id, m, path)
+	}
 	pm, size, err := b.readQueueFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		// Moved away (back to Pickup, say) by an administrator.
@@ -772,11 +784,39 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 			return now.Add(b.retryAfter(st.Attempts))
 		}
 	}
-	if err := remove(path); err != nil {
-		b.log.Error("cannot remove a delivered message from Queue: it will be sent again at the next start unless removed by hand", "id", id, "path", path, "error", err)
+	m.st.Finished = true
+	return b.finish(id, m, path)
+}
+
+// finishRetry is how often the removal of a finished message's Queue file
+// is tried again.
+const finishRetry = 30 * time.Second
+
+// finish removes the Queue file of a message done with, then its state.
+// A file that cannot be removed (held by a scanner beyond remove's
+// retries, a folder made read-only) is tried again every finishRetry,
+// its state saying that it is finished, so that neither this run nor the
+// next sends it again.
+func (b *Bridge) finish(id string, m *message, path string) time.Time {
+	err := remove(path)
+	if err == nil {
+		if m.removeTries > 0 {
+			b.log.Info("finished message removed from Queue at last", "id", id, "path", path, "tries", m.removeTries+1)
+		}
+		remove(b.queuePath(id, ".state"))
+		return time.Time{}
 	}
-	remove(b.queuePath(id, ".state"))
-	return time.Time{}
+	m.removeTries++
+	if m.removeTries == 1 {
+		if b.saveState(id, m) != nil {
+			b.log.Error("cannot remove a message done with from Queue, nor record that it is done: tried again every 30 seconds; should mailbridge stop before it is removed, it will be sent again at the next start unless removed by hand", "id", id, "path", path, "error", err)
+		} else {
+			b.log.Error("cannot remove a message done with from Queue: tried again every 30 seconds; its .state file records that it is done, so it is not sent again", "id", id, "path", path, "error", err)
+		}
+	} else if m.removeTries%120 == 0 {
+		b.log.Error("still cannot remove a message done with from Queue", "id", id, "path", path, "tries", m.removeTries, "error", err)
+	}
+	return time.Now().Add(finishRetry)
 }
 
 // allSent reports whether the smart host accepted every recipient of an

@@ -1,7 +1,9 @@
 package bridge
 
 import (
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -12,6 +14,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/mailbridge/mailbridge/internal/smtpsink"
+	"github.com/mailbridge/mailbridge/internal/testtool"
 )
 
 // An administrator "stirs" the queue by moving its files back into Pickup
@@ -172,5 +175,55 @@ func TestNullSenderBadmailReason(t *testing.T) {
 	}
 	if n := len(sink.Messages()); n != 0 {
 		t.Fatalf("%d messages sent, want none", n)
+	}
+}
+
+// A message done with whose Queue file cannot be removed is recorded as
+// finished in its .state file, and is not sent again, in this run or at
+// the next start, where its file is removed. Found from outside: it was
+// sent again at the next start.
+func TestFinishedMessageNotSentAgain(t *testing.T) {
+	chattr := testtool.Path(t, "chattr", "e2fsprogs")
+	l := testLayout(t)
+	var pinned atomic.Value // the Queue file made immutable
+	sink := smtpsink.Start(t, smtpsink.Hooks{Data: func(string, []string, []byte) error {
+		q, _ := filepath.Glob(filepath.Join(l.Queue, "*.eml"))
+		if len(q) == 1 && pinned.Load() == nil {
+			if out, err := exec.Command(chattr, "+i", q[0]).CombinedOutput(); err != nil {
+				return fmt.Errorf("chattr: %v %s", err, out)
+			}
+			pinned.Store(q[0])
+		}
+		return nil
+	}})
+	t.Cleanup(func() {
+		if p, ok := pinned.Load().(string); ok {
+			exec.Command(chattr, "-i", p).Run()
+		}
+	})
+	cfg := baseConfig(sink)
+	h := start(t, l, cfg)
+	drop(t, l, "f.eml", []byte("From: a@x.test\r\nTo: b@y.test\r\n\r\nonce\r\n"))
+	sink.WaitFor(t, wait, "the message", count(1))
+	if pinned.Load() == nil {
+		testtool.Missing(t, "chattr +i not possible here")
+	}
+	for deadline := time.Now().Add(wait); !strings.Contains(h.logs.String(), "cannot remove a message done with from Queue"); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("log:\n%s", h.logs.String())
+		}
+	}
+	if !strings.Contains(h.logs.String(), "its .state file records that it is done") {
+		t.Fatalf("log:\n%s", h.logs.String())
+	}
+	h.stop()
+	h = start(t, l, cfg) // the file is still there, and still pinned
+	time.Sleep(500 * time.Millisecond)
+	h.stop()
+	exec.Command(chattr, "-i", pinned.Load().(string)).Run()
+	h = start(t, l, cfg)
+	waitEmpty(t, l)
+	if n := len(sink.Messages()); n != 1 {
+		t.Fatalf("%d messages sent, want 1:\n%s", n, h.logs.String())
 	}
 }
