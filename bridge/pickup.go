@@ -580,7 +580,7 @@ func (b *Bridge) intake(id string, m *message, r io.Reader) time.Time {
 		var fe *fileError
 		switch {
 		case errors.As(err, &fe) && fe.drop:
-			what = "cannot write the copy for Drop (local recipients) in Queue"
+			what = "cannot write the copy for Drop (local recipients) in " + filepath.Base(b.root.DropStage()) + "; the other recipients wait with it"
 		case errors.As(err, &fe):
 			what = "cannot write the Queue file"
 		}
