@@ -599,7 +599,10 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 			// the next start then sends again.
 			b.log.Warn("delivery cut short by the stop; tried again at the next start", "id", id, "from", pm.From, "to", cut, "server", b.cfg.Sender.Addr(), "reply", strings.Join(replies, " | "), "result", "deferred")
 		}
-		if len(st.Done) > 0 || st.Attempts > 0 {
+		if len(st.Done) > 0 || st.Attempts > 0 || m.source != "" {
+			// Saved for a first attempt too: the state names the Pickup
+			// file, which the log and a Badmail reason give after the
+			// restart (found from outside: lost).
 			b.checkpoint(id, m, pm, open)
 		}
 		return now

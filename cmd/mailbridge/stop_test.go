@@ -100,8 +100,14 @@ func TestStopTimeoutCutsDeliveryWithWord(t *testing.T) {
 	if !strings.Contains(out, "delivery cut short by the stop") || !strings.Contains(out, "to=[b@y.test]") || !strings.Contains(out, "it may have taken the message") {
 		t.Fatalf("no word of the cut delivery:\n%s", out)
 	}
-	if left, _ := filepath.Glob(filepath.Join(cfg.Mailroot.Queue, "*.eml")); len(left) != 1 {
+	left, _ := filepath.Glob(filepath.Join(cfg.Mailroot.Queue, "*.eml"))
+	if len(left) != 1 {
 		t.Fatalf("Queue holds %v, want the message", left)
+	}
+	// Its state is saved, first attempt though it was: it names the
+	// Pickup file for the log after the restart (found from outside: lost).
+	if st, err := os.ReadFile(strings.TrimSuffix(left[0], ".eml") + ".state"); err != nil || !strings.Contains(string(st), `"source": "m.eml"`) {
+		t.Fatalf("state after the stop: %v\n%s", err, st)
 	}
 }
 
