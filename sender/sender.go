@@ -329,7 +329,19 @@ func classify(host, stage string, err error) *Error {
 	case errors.As(err, &ne) && ne.Timeout() && stage == "end of data":
 		e.Reply = `timed out waiting for the reply to the end of the message (the final "."): it may have taken the message, which is then sent again at the next attempt (RFC 5321 section 6.1) (` + err.Error() + ")"
 	case errors.As(err, &ne) && ne.Timeout():
-		e.Reply = "timed out (" + err.Error() + ")"
+		// Found from outside: "timed out (read tcp ...: i/o timeout)"
+		// named neither the step nor the setting.
+		var op *net.OpError
+		switch {
+		case stage == "connect":
+			e.Reply = "timed out: no connection within [outbound] connect_timeout (" + err.Error() + ")"
+		case stage == "greeting":
+			e.Reply = "timed out: no greeting within [outbound] command_timeout, or 5 minutes if shorter (" + err.Error() + ")"
+		case errors.As(err, &op) && op.Op == "write":
+			e.Reply = "timed out: the smart host stopped reading what was sent at " + stage + " for [outbound] command_timeout (" + err.Error() + ")"
+		default:
+			e.Reply = "timed out: no reply to " + stage + " within [outbound] command_timeout (" + err.Error() + ")"
+		}
 	case stage == "connect" && connRefused(err):
 		// "dial tcp ...: connect: connection refused" (Windows: "No
 		// connection could be made because the target machine actively

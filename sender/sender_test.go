@@ -170,7 +170,7 @@ func TestSendConnectionFailures(t *testing.T) {
 	}()
 	s = NewSession(Config{Host: "127.0.0.1", Port: l3.Addr().(*net.TCPAddr).Port, CommandTimeout: 200 * time.Millisecond})
 	res = s.Send(context.Background(), "a@x.test", []string{"b@y.test"}, []byte(msg))
-	if e := res[0].Err; e == nil || e.Permanent || !strings.Contains(e.Reply, "timed out") {
+	if e := res[0].Err; e == nil || e.Permanent || !strings.Contains(e.Reply, "timed out: no greeting within [outbound] command_timeout") {
 		t.Fatalf("%+v", e)
 	}
 }
@@ -259,7 +259,7 @@ func TestSendStalledData(t *testing.T) {
 	defer s.Close()
 	big := []byte(strings.Repeat(strings.Repeat("y", 998)+"\r\n", 32<<10)) // 32 MB
 	res := s.Send(context.Background(), "a@x.test", []string{"b@y.test"}, big)
-	if e := res[0].Err; e == nil || e.Permanent || e.Stage != "DATA" || !strings.Contains(e.Reply, "timed out") {
+	if e := res[0].Err; e == nil || e.Permanent || e.Stage != "DATA" || !strings.Contains(e.Reply, "timed out: the smart host stopped reading what was sent at DATA for [outbound] command_timeout") {
 		t.Fatalf("%+v", e)
 	}
 }
