@@ -1146,6 +1146,9 @@ func TestPartlyAcceptedAcrossRestart(t *testing.T) {
 	st := waitFile(t, l.Queue, "*.state")
 	sink.WaitFor(t, wait, "the first delivery", count(1))
 	h.stop()
+	if !strings.Contains(h.logs.String(), `result="partly deferred" attempt=1 `) || !strings.Contains(h.logs.String(), "deferred=[later@y.test]") {
+		t.Fatalf("the partly deferred line does not name the deferred recipient:\n%s", h.logs.String())
+	}
 	raw, _ := os.ReadFile(st[0])
 	if !strings.Contains(string(raw), `"now@y.test"`) || !strings.Contains(string(raw), "452 4.2.2 mailbox full") {
 		t.Fatalf("state: %s", raw)

@@ -716,6 +716,11 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 	if len(refused) > 0 {
 		args = append(args, "refused", refused)
 	}
+	if len(deferred) > 0 && len(sent)+len(refused) > 0 {
+		// Found from outside: in a "partly deferred" line the distinct
+		// replies do not line up with the recipients.
+		args = append(args, "deferred", deferred)
+	}
 	switch {
 	case len(deferred) > 0 && unreachable(results):
 		// Said as a warning once, with what to check; the messages
