@@ -54,15 +54,9 @@ func renameFile(src, dst string) error {
 // the written-through rename as the best there is, as EINVAL does on
 // Linux.
 func syncDir(dir string) error {
-	p, err := windows.UTF16PtrFromString(longPath(dir))
+	h, err := openDirForWrite(dir)
 	if err != nil {
-		return &os.PathError{Op: "open", Path: dir, Err: err}
-	}
-	h, err := windows.CreateFile(p, windows.FILE_WRITE_DATA,
-		windows.FILE_SHARE_READ|windows.FILE_SHARE_WRITE|windows.FILE_SHARE_DELETE, nil,
-		windows.OPEN_EXISTING, windows.FILE_FLAG_BACKUP_SEMANTICS, 0)
-	if err != nil {
-		return &os.PathError{Op: "open", Path: dir, Err: err}
+		return err
 	}
 	defer windows.CloseHandle(h)
 	if err := windows.FlushFileBuffers(h); err != nil && !flushUnsupported(err) {
@@ -214,16 +208,26 @@ func AccessAdvice(dir string, err error) string {
 // for FILE_ADD_FILE (FILE_WRITE_DATA on a folder) is the access check a
 // new file in it meets.
 func CanAddFiles(dir string) error {
-	p, err := windows.UTF16PtrFromString(dir)
+	h, err := openDirForWrite(dir)
 	if err != nil {
-		return &os.PathError{Op: "open", Path: dir, Err: err}
+		return err
+	}
+	windows.CloseHandle(h)
+	return nil
+}
+
+// openDirForWrite opens the folder dir for FILE_WRITE_DATA (FILE_ADD_FILE
+// on a folder), sharing everything.
+func openDirForWrite(dir string) (windows.Handle, error) {
+	p, err := windows.UTF16PtrFromString(longPath(dir))
+	if err != nil {
+		return 0, &os.PathError{Op: "open", Path: dir, Err: err}
 	}
 	h, err := windows.CreateFile(p, windows.FILE_WRITE_DATA,
 		windows.FILE_SHARE_READ|windows.FILE_SHARE_WRITE|windows.FILE_SHARE_DELETE, nil,
 		windows.OPEN_EXISTING, windows.FILE_FLAG_BACKUP_SEMANTICS, 0)
 	if err != nil {
-		return &os.PathError{Op: "open", Path: dir, Err: err}
+		return 0, &os.PathError{Op: "open", Path: dir, Err: err}
 	}
-	windows.CloseHandle(h)
-	return nil
+	return h, nil
 }
