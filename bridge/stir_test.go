@@ -3,10 +3,10 @@ package bridge
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,7 +14,6 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/mailbridge/mailbridge/internal/smtpsink"
-	"github.com/mailbridge/mailbridge/internal/testtool"
 )
 
 // An administrator "stirs" the queue by moving its files back into Pickup
@@ -183,30 +182,32 @@ func TestNullSenderBadmailReason(t *testing.T) {
 // the next start, where its file is removed. Found from outside: it was
 // sent again at the next start.
 func TestFinishedMessageNotSentAgain(t *testing.T) {
-	chattr := testtool.Path(t, "chattr", "e2fsprogs")
 	l := testLayout(t)
-	var pinned atomic.Value // the Queue file made immutable
+	var unpin func()
+	var pinErr error
+	var once sync.Once
 	sink := smtpsink.Start(t, smtpsink.Hooks{Data: func(string, []string, []byte) error {
-		q, _ := filepath.Glob(filepath.Join(l.Queue, "*.eml"))
-		if len(q) == 1 && pinned.Load() == nil {
-			if out, err := exec.Command(chattr, "+i", q[0]).CombinedOutput(); err != nil {
-				return fmt.Errorf("chattr: %v %s", err, out)
+		once.Do(func() {
+			q, _ := filepath.Glob(filepath.Join(l.Queue, "*.eml"))
+			if len(q) != 1 {
+				pinErr = fmt.Errorf("Queue holds %v", q)
+				return
 			}
-			pinned.Store(q[0])
-		}
+			unpin, pinErr = pinFile(t, q[0])
+		})
 		return nil
 	}})
 	t.Cleanup(func() {
-		if p, ok := pinned.Load().(string); ok {
-			exec.Command(chattr, "-i", p).Run()
+		if unpin != nil {
+			unpin()
 		}
 	})
 	cfg := baseConfig(sink)
 	h := start(t, l, cfg)
 	drop(t, l, "f.eml", []byte("From: a@x.test\r\nTo: b@y.test\r\n\r\nonce\r\n"))
 	sink.WaitFor(t, wait, "the message", count(1))
-	if pinned.Load() == nil {
-		testtool.Missing(t, "chattr +i not possible here")
+	if pinErr != nil {
+		t.Fatal(pinErr)
 	}
 	for deadline := time.Now().Add(wait); !strings.Contains(h.logs.String(), "cannot remove a message done with from Queue"); time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
@@ -220,7 +221,7 @@ func TestFinishedMessageNotSentAgain(t *testing.T) {
 	h = start(t, l, cfg) // the file is still there, and still pinned
 	time.Sleep(500 * time.Millisecond)
 	h.stop()
-	exec.Command(chattr, "-i", pinned.Load().(string)).Run()
+	unpin()
 	h = start(t, l, cfg)
 	waitEmpty(t, l)
 	if n := len(sink.Messages()); n != 1 {
