@@ -1200,6 +1200,25 @@ func TestAddressSyntaxReplies(t *testing.T) {
 		{"MAIL FROM:<a@x.test>", "RCPT TO:<>", "501 5.1.3 Bad recipient address syntax"},
 		{"MAIL FROM:<a@x.test>", "RCPT TO:<foo>", "501 5.1.3 Bad recipient address syntax"},
 		{"MAIL FROM:<a@x.test>", "RCPT <b@y.test>", "501 5.5.2"},
+		// A domain that is no domain (found from outside: a comma, an
+		// '@', a double dot, a bracket were taken, and the address split
+		// at its last '@' was another one, in another domain; accepted
+		// with 250, such a relayed recipient was lost).
+		{"", "MAIL FROM:<a@x.test@y.test>", "501 5.1.7 Bad sender address syntax"},
+		{"MAIL FROM:<a@x.test>", "RCPT TO:<user@other.test,evil@other2.test>", "501 5.1.3 Bad recipient address syntax"},
+		{"MAIL FROM:<a@x.test>", "RCPT TO:<user@other.test@local.test>", "501 5.1.3"},
+		{"MAIL FROM:<a@x.test>", "RCPT TO:<user@local..test>", "501 5.1.3"},
+		{"MAIL FROM:<a@x.test>", "RCPT TO:<user@local.test..>", "501 5.1.3"},
+		{"MAIL FROM:<a@x.test>", "RCPT TO:<user@other.test)>", "501 5.1.3"},
+		{"MAIL FROM:<a@x.test>", "RCPT TO:<user@oth\"er.test>", "501 5.1.3"},
+		{"MAIL FROM:<a@x.test>", "RCPT TO:<user@local.test]>", "501 5.1.3"},
+		{"MAIL FROM:<a@x.test>", "RCPT TO:<user@[1.2.3.4>", "501 5.1.3"},
+		{"MAIL FROM:<a@x.test>", "RCPT TO:<user@local.test.>", "250 2.1.5"},
+		{"MAIL FROM:<a@x.test>", "RCPT TO:<user@[127.0.0.1]>", "250 2.1.5"},
+		{"MAIL FROM:<a@x.test>", "RCPT TO:<user@[IPv6:::1]>", "250 2.1.5"},
+		{"MAIL FROM:<a@x.test>", "RCPT TO:<\"user@other.test\"@local.test>", "250 2.1.5"},
+		{"MAIL FROM:<a@x.test>", "RCPT TO:<scan_01@fax_server.corp>", "250 2.1.5"},
+		{"MAIL FROM:<a@x.test> SMTPUTF8", "RCPT TO:<user@müller.test>", "250 2.1.5"},
 	} {
 		ts := startServer(t, testConfig())
 		c := dial(t, ts.addr)

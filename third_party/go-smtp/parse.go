@@ -199,8 +199,54 @@ func (p *parser) parseMailbox() (string, error) {
 	if strings.HasSuffix(sb.String(), "@") {
 		return "", fmt.Errorf("domain is empty")
 	}
+	// mailbridge patch: the domain is a Domain or an address-literal
+	// (RFC 5321 section 4.1.2), not any bytes up to '>'. Found from
+	// outside: "user@a.test,evil@b.test" was taken as one address whose
+	// domain held a comma and an '@'; split at its last '@' it became
+	// another address, in another domain, and such a recipient accepted
+	// with 250 was then refused by the Pickup reader, lost.
+	if !validDomain(sb.String()[len(localPart)+1:]) {
+		return "", fmt.Errorf("malformed domain")
+	}
 
 	return sb.String(), nil
+}
+
+// validDomain reports whether d is a domain as RFC 5321 section 4.1.2
+// writes it, leniently: labels of letters, digits, '-' and '_' (found in
+// internal host names), or UTF-8 (RFC 6531 U-labels), joined by single
+// dots, with one final dot allowed (a fully qualified name); or an
+// address-literal, "[...]" of printable ASCII without brackets or '\'.
+func validDomain(d string) bool {
+	if strings.HasPrefix(d, "[") {
+		if len(d) < 3 || d[len(d)-1] != ']' {
+			return false
+		}
+		for i := 1; i < len(d)-1; i++ {
+			if c := d[i]; c < 0x21 || c > 0x7e || c == '[' || c == ']' || c == '\\' {
+				return false
+			}
+		}
+		return true
+	}
+	d = strings.TrimSuffix(d, ".")
+	if d == "" {
+		return false
+	}
+	for _, label := range strings.Split(d, ".") {
+		if label == "" {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			switch {
+			case c >= 0x80, 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '_':
+			default:
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func (p *parser) parseLocalPart() (string, error) {
