@@ -224,7 +224,8 @@ func envelopeBlock(data []byte) (from string, to []string, hasFrom bool, rest []
 // envelopeAddr reads one X-Sender / X-Receiver value: a bare address, or
 // one in angle brackets, possibly with a display name.
 func envelopeAddr(v, domain string) (string, error) {
-	v = strings.TrimSpace(v)
+	v = strings.Trim(v, " \t\r\n") // ASCII: a local part may be U+00A0 alone
+
 	if v == "" || v == "<>" {
 		return "", nil
 	}
