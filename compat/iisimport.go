@@ -875,7 +875,16 @@ func (imp *iisImport) writeIPList(prop, grantKey, verb, action string) {
 	}
 	if !l.GrantByDefault() {
 		w.comment("IIS %s (line %d): only the clients below could %s.", prop, p.Line, action)
-		w.kvf("%s = %s", grantKey, tomlList(prefixStrings(l.Grant)))
+		grant := prefixStrings(l.Grant)
+		if withLoopback6(l.Grant) {
+			// Found from outside: IIS's lists are IPv4 only, and IIS SMTP
+			// listened on IPv4, where mailbridge listens on IPv6 too; a
+			// program on this machine sending to "localhost", which
+			// Windows resolves to ::1 first, was refused.
+			w.comment("::1 is added: it is this machine over IPv6, the 127.0.0.1 that IIS's IPv4-only list names, which a program sending to \"localhost\" reaches first.")
+			grant = append(grant, "::1")
+		}
+		w.kvf("%s = %s", grantKey, tomlList(grant))
 		if len(l.GrantNames) > 0 {
 			w.comment("IIS %s %s", prop, names(l.GrantNames))
 		}
@@ -894,6 +903,17 @@ func (imp *iisImport) writeIPList(prop, grantKey, verb, action string) {
 		// Not matched, the names let in clients IIS refused.
 		w.comment("WARNING: IIS %s refused clients by host name too (%s), which mailbridge cannot match: it never looks names up, so they can connect until their addresses are in deny_from.", prop, strings.Join(l.DenyNames, ", "))
 	}
+}
+
+// withLoopback6 reports whether grant lets in 127.0.0.1, this machine over
+// IPv4, and not ::1, the same machine over IPv6.
+func withLoopback6(grant []netip.Prefix) bool {
+	v4, v6 := false, false
+	for _, p := range grant {
+		v4 = v4 || p.Contains(netip.AddrFrom4([4]byte{127, 0, 0, 1}))
+		v6 = v6 || p.Contains(netip.IPv6Loopback())
+	}
+	return v4 && !v6
 }
 
 // localDomain returns d as local_domains takes it, or why it cannot be

@@ -270,3 +270,25 @@ func TestRelayCopyFailsAfterDropCopy(t *testing.T) {
 		t.Fatalf("Drop holds %v after the 451", n)
 	}
 }
+
+// A client on ::1 refused relay, where relay_from lets in 127.0.0.1, gets
+// a log line that says to add ::1: a program sending to "localhost"
+// reaches ::1 first, and IIS's lists knew IPv4 only (found from outside).
+func TestRelayRefusedOnIPv6LoopbackHint(t *testing.T) {
+	cfg := testConfig()
+	cfg.LocalDomains = []string{"local.test"}
+	cfg.RelayFrom = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
+	ts := startServer(t, cfg)
+	ln, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback here: %v", err)
+	}
+	go ts.srv.Serve(ln)
+	c := dial(t, ln.Addr().String())
+	c.hello()
+	c.expect("MAIL FROM:<a@x.test>", "250")
+	c.expect("RCPT TO:<u@other.test>", "550 5.7.1 Unable to relay for u@other.test")
+	if logs := ts.logs.String(); !strings.Contains(logs, `hint="relay_from lets in 127.0.0.1 but not ::1`) {
+		t.Fatalf("log:\n%s", logs)
+	}
+}
