@@ -363,8 +363,11 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		s := l.s
-		if !s.admitted(nc.RemoteAddr()) {
-			s.log.Info("connection refused by allow_from/deny_from", "client", nc.RemoteAddr().String())
+		if by := s.refusedBy(addrIP(nc.RemoteAddr())); by != "" {
+			// The client's address as the other lines give it, and the
+			// list that refused it (found from outside: IP:port, and
+			// "allow_from/deny_from").
+			s.log.Info("connection refused by "+by, "client", addrIP(nc.RemoteAddr()).String())
 			l.refuse(nc, "554 5.7.1 "+s.cfg.Hostname+" Access denied")
 			continue
 		}

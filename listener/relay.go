@@ -56,11 +56,19 @@ func inPrefixes(ip netip.Addr, list []netip.Prefix) bool {
 // admitted applies connection control: DenyFrom wins over AllowFrom; an
 // empty AllowFrom admits everyone.
 func (s *Server) admitted(addr net.Addr) bool {
-	ip := addrIP(addr)
+	return s.refusedBy(addrIP(addr)) == ""
+}
+
+// refusedBy names the list that refuses a client at ip ("deny_from", or
+// "allow_from" that does not hold it), or "" when it may connect.
+func (s *Server) refusedBy(ip netip.Addr) string {
 	if inPrefixes(ip, s.cfg.DenyFrom) {
-		return false
+		return "deny_from"
 	}
-	return len(s.cfg.AllowFrom) == 0 || inPrefixes(ip, s.cfg.AllowFrom)
+	if len(s.cfg.AllowFrom) > 0 && !inPrefixes(ip, s.cfg.AllowFrom) {
+		return "allow_from"
+	}
+	return ""
 }
 
 // addrIP is the IP address of addr, IPv4-mapped addresses as IPv4, and

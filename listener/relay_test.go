@@ -116,12 +116,13 @@ func TestConnectionControl(t *testing.T) {
 	for _, tt := range []struct {
 		allow, deny []netip.Prefix
 		ok          bool
+		by          string // the list the log names
 	}{
-		{nil, nil, true},
-		{[]netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, nil, true},
-		{[]netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}, nil, false},
-		{nil, []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, false},
-		{[]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, false},
+		{nil, nil, true, ""},
+		{[]netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, nil, true, ""},
+		{[]netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}, nil, false, "allow_from"},
+		{nil, []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, false, "deny_from"},
+		{[]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, false, "deny_from"},
 	} {
 		cfg := testConfig()
 		cfg.AllowFrom, cfg.DenyFrom = tt.allow, tt.deny
@@ -141,6 +142,11 @@ func TestConnectionControl(t *testing.T) {
 			c.expect("MAIL FROM:<a@x.test>", "503 5.5.1")
 			c.expect("QUIT", "221 2.0.0 mail.example.com")
 			c.waitClosed()
+			// The list that refused, and the address as other lines give
+			// it (found from outside: "allow_from/deny_from", IP:port).
+			if logs := ts.logs.String(); !strings.Contains(logs, `msg="connection refused by `+tt.by+`" client=127.0.0.1`+"\n") {
+				t.Errorf("allow %v deny %v: log:\n%s", tt.allow, tt.deny, logs)
+			}
 		}
 	}
 }
