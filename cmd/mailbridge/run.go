@@ -127,6 +127,9 @@ func runWith(ctx context.Context, cfg *config.Config, log *slog.Logger, ready fu
 	} else if msg != "" {
 		log.Info(msg)
 	}
+	if n := interceptNote(cfg); n != "" {
+		log.Info(n)
+	}
 	root, err := mailroot.Open(layout(cfg), mailroot.WithLogger(log))
 	if fe := (*mailroot.FolderError)(nil); errors.As(err, &fe) {
 		// Named by its key and line, as check names it.
@@ -574,6 +577,9 @@ func check(cfg *config.Config, stdout, stderr io.Writer, cfgProblems config.Erro
 		}
 	}
 	outbound := !skip("the Outbound Server's settings", "outbound")
+	if n := interceptNote(cfg); n != "" && outbound && ok("inbound") {
+		fmt.Fprintln(stdout, "note: "+n)
+	}
 	if o := cfg.Outbound; outbound && o.Server == "" {
 		fmt.Fprintln(stdout, "note: no [outbound] server: Pickup files are queued but not sent")
 	} else if outbound {
@@ -821,6 +827,19 @@ func displayDomains(domains []string) []string {
 		out = append(out, d)
 	}
 	return out
+}
+
+// interceptNote says, for check and the start log, that relay_from
+// clients' mail for other domains goes to Drop (the default intercept =
+// true, IIS's Email Interceptor) though an Outbound Server is set: found
+// from outside, an administrator writing relay_from and server by hand
+// expected it relayed, and "ok: no problems found" said nothing.
+func interceptNote(cfg *config.Config) string {
+	in := cfg.Inbound
+	if !in.Intercept || len(in.RelayFrom) == 0 || len(in.LocalDomains) == 0 || cfg.Outbound.Server == "" {
+		return ""
+	}
+	return "[inbound] intercept = true (the default): mail that relay_from clients send to other domains goes to Drop, for the program that reads it, not to the Outbound Server; set intercept = false to relay it"
 }
 
 // interceptWarning is check's and the start log's warning for intercept =

@@ -467,4 +467,21 @@ func TestInterceptWarning(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "warning: [inbound] intercept = false relays mail") {
 		t.Fatalf("check: exit %d\n%s", code, out)
 	}
+	// relay_from and an Outbound Server with the default intercept: mail
+	// for other domains goes to Drop, which check says in a note (found
+	// from outside: "ok: no problems found" alone).
+	relaying := "relay_from = [\"10.0.0.0/8\"]\nlocal_domains = [\"corp.test\"]\n"
+	for _, tc := range []struct {
+		more string
+		note bool
+	}{
+		{relaying + "[outbound]\nserver = \"127.0.0.1\"\n", true},
+		{relaying + "intercept = false\n[outbound]\nserver = \"127.0.0.1\"\n", false},
+		{relaying, false},
+	} {
+		code, out, _ := runCmd(t, "check", "--config", writeTestConfig(t, `hostname = "mail.test"`, tc.more))
+		if code != 0 || strings.Contains(out, "note: [inbound] intercept = true (the default): mail that relay_from clients send to other domains goes to Drop") != tc.note {
+			t.Errorf("%q: exit %d\n%s", tc.more, code, out)
+		}
+	}
 }
