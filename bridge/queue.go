@@ -796,6 +796,36 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 	return b.finish(id, m, path)
 }
 
+// writeState writes m's .state file, durably and atomically.
+func (b *Bridge) writeState(id string, m *message) error {
+	m.st.Source = m.source
+	raw, err := json.MarshalIndent(m.st, "", "  ")
+	if err == nil {
+		err = b.root.WriteFile(b.root.Layout().Queue, id+".state", raw)
+	}
+	return err
+}
+
+// saveFinished records that a message is finished in its .state file:
+// atomically where it can, else, in a Queue folder where no file can be
+// created or renamed (found from outside: made read-only, the message was
+// sent again at the next start), by rewriting the .state file in place.
+func (b *Bridge) saveFinished(id string, m *message) error {
+	err := b.writeState(id, m)
+	if err == nil {
+		return nil
+	}
+	raw, merr := json.MarshalIndent(m.st, "", "  ")
+	if merr != nil {
+		return err
+	}
+	if oerr := mailroot.Overwrite(b.queuePath(id, ".state"), raw); oerr != nil {
+		return err
+	}
+	b.log.Info("recorded that the message is finished in its .state file, rewritten in place", "id", id)
+	return nil
+}
+
 // finishRetry is how often the removal of a finished message's Queue file
 // is tried again.
 const finishRetry = 30 * time.Second
@@ -816,7 +846,7 @@ func (b *Bridge) finish(id string, m *message, path string) time.Time {
 	}
 	m.removeTries++
 	if m.removeTries == 1 {
-		if b.saveState(id, m) != nil {
+		if b.saveFinished(id, m) != nil {
 			b.log.Error("cannot remove a message done with from Queue, nor record that it is done: tried again every 30 seconds; should mailbridge stop before it is removed, it will be sent again at the next start unless removed by hand", "id", id, "path", path, "error", err)
 		} else {
 			b.log.Error("cannot remove a message done with from Queue: tried again every 30 seconds; its .state file records that it is done, so it is not sent again", "id", id, "path", path, "error", err)
@@ -878,11 +908,7 @@ func (b *Bridge) openMessage(path string) (io.ReadCloser, error) {
 }
 
 func (b *Bridge) saveState(id string, m *message) error {
-	m.st.Source = m.source
-	raw, err := json.MarshalIndent(m.st, "", "  ")
-	if err == nil {
-		err = b.root.WriteFile(b.root.Layout().Queue, id+".state", raw)
-	}
+	err := b.writeState(id, m)
 	if err != nil {
 		b.log.Error("cannot save Queue state: a restart may resend to recipients already done", "id", id, "error", err)
 	}

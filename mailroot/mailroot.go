@@ -43,6 +43,7 @@
 package mailroot
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -717,6 +718,40 @@ func (r *Root) WriteFileFrom(dir, name string, write func(io.Writer) error) erro
 	}
 	_, err = f.Commit()
 	return err
+}
+
+// Overwrite rewrites the existing file path with data where it is, for a
+// folder where no file can be created or renamed (made read-only while a
+// file in it stays writable): data is padded with spaces to the file's
+// old size, written from the start without truncating, then synced, so
+// that the file is never empty or short on the way. The caller's format
+// must take trailing spaces (JSON does). Not atomic: the last resort when
+// WriteFile cannot be done.
+func Overwrite(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		if err == nil {
+			err = fmt.Errorf("%s: %w", path, ErrNotRegular)
+		}
+		return err
+	}
+	if pad := fi.Size() - int64(len(data)); pad > 0 {
+		data = append(data[:len(data):len(data)], bytes.Repeat([]byte(" "), int(pad))...)
+	}
+	if _, err := f.WriteAt(data, 0); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // CopyFile writes a durable copy of src as dir/name.
