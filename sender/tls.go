@@ -349,11 +349,16 @@ func (e *TLSError) Error() string {
 		cause = fmt.Sprintf("the certificate is not valid for %q", e.Name)
 		fix = "set [outbound] server_name to a name the certificate holds"
 		if cert != nil && len(cert.DNSNames) == 0 && len(cert.IPAddresses) == 0 {
-			// Found from outside: a certificate naming the host in its
-			// CN alone was said not to be valid for the very name it
-			// showed, and server_name, already set, was the advice.
-			cause = "the certificate names the host only in its subject's CN, which is no longer accepted (RFC 6125 section 6.4.4: a subjectAltName is required, as by current Windows and browsers)"
-			fix = fmt.Sprintf("the smart host's administrator must issue it again with a subjectAltName (DNS:%s)", e.Name)
+			if strings.EqualFold(strings.TrimSuffix(cert.Subject.CommonName, "."), strings.TrimSuffix(e.Name, ".")) {
+				// Found from outside: a certificate naming the host in its
+				// CN alone was said not to be valid for the very name it
+				// showed, and server_name, already set, was the advice.
+				cause = "the certificate names the host only in its subject's CN, which is no longer accepted (RFC 6125 section 6.4.4: a subjectAltName is required, as by current Windows and browsers)"
+				fix = fmt.Sprintf("the smart host's administrator must issue it again with a subjectAltName (DNS:%s)", e.Name)
+			} else {
+				cause += ", and it has no subjectAltName: a name in its CN alone would not be accepted either"
+				fix = fmt.Sprintf("check [outbound] server and server_name; if they are right, the smart host's administrator must issue the certificate again with a subjectAltName (DNS:%s)", e.Name)
+			}
 		}
 	case errors.As(e.Err, &ua):
 		cause = "the certificate is signed by an unknown authority"

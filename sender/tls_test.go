@@ -110,6 +110,8 @@ func TestCertificateFailures(t *testing.T) {
 		// match the CN shown, and server_name, set already, was the advice.
 		{"name in CN only", pki.CommonNameOnly(t, "relay.example"), func(c *Config) { c.ServerName = "relay.example" },
 			[]string{"names the host only in its subject's CN", "issue it again with a subjectAltName (DNS:relay.example)", "names []"}, false},
+		{"other name in CN only", pki.CommonNameOnly(t, "other.example"), func(c *Config) { c.ServerName = "relay.example" },
+			[]string{`not valid for "relay.example", and it has no subjectAltName`, "check [outbound] server and server_name; if they are right, the smart host's administrator must issue the certificate again with a subjectAltName (DNS:relay.example)"}, false},
 		{"server_name matches", pki.Server(t, "relay.example"), func(c *Config) { c.ServerName = "relay.example" }, nil, true},
 		{"verification off", other.Server(t, "relay.example"), func(c *Config) { c.InsecureSkipVerify = true }, nil, true},
 	} {
