@@ -457,12 +457,14 @@ func (s *Session) auth(c *smtp.Client, encrypted bool) *Error {
 	}
 	err := c.Auth(client)
 	var se *smtp.SMTPError
+	refused := mech // the mechanisms refused with 504, for the note
 	if mech == sasl.Login && hasWord(mechs, sasl.Plain) && errors.As(err, &se) && se.Code == 504 {
 		// 504: the mechanism is not supported (RFC 4954 section 6),
 		// though offered. Found from outside: PLAIN, offered too, was
 		// not tried, and every retry met the same 504.
 		mech = sasl.Plain
 		err = c.Auth(sasl.NewPlainClient("", s.cfg.Username, s.cfg.Password))
+		refused = "LOGIN and AUTH PLAIN"
 	}
 	if err != nil {
 		e := classify(addr, "AUTH "+mech, err)
@@ -474,7 +476,7 @@ func (s *Session) auth(c *smtp.Client, encrypted bool) *Error {
 			e.Note = "the smart host refused the user name or the password: check [outbound] username and password (or password_file, password_env); retried as a temporary failure"
 		}
 		if e.Code == 504 {
-			e.Note = "the smart host refused AUTH " + mech + ", though it offers it (AUTH " + mechs + "): its administrator must enable that mechanism for this account, or another of LOGIN and PLAIN; retried as a temporary failure"
+			e.Note = "the smart host refused AUTH " + refused + ", though it offers them (AUTH " + mechs + "): its administrator must enable LOGIN or PLAIN for this account; retried as a temporary failure"
 		}
 		return e
 	}

@@ -76,7 +76,7 @@ func TestAuthMechanismRefused(t *testing.T) {
 		want  string
 	}{
 		{"PLAIN accepted", []string{"235 2.7.0 ok"}, ""},
-		{"both refused", []string{"504 5.5.4 Unrecognized authentication type"}, "the smart host refused AUTH PLAIN, though it offers it (AUTH LOGIN PLAIN)"},
+		{"both refused", []string{"504 5.5.4 Unrecognized authentication type"}, "the smart host refused AUTH LOGIN and AUTH PLAIN, though it offers them (AUTH LOGIN PLAIN): its administrator must enable LOGIN or PLAIN for this account"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			h := (&scriptHost{EHLO: []string{"AUTH LOGIN PLAIN"}, AuthFor: func(mech string) []string {
