@@ -403,7 +403,23 @@ func (imp *iisImport) write() error {
 	imp.steps(imp.writeHostname, imp.writeMailroot, imp.writeInbound, imp.writeOutbound, imp.writePickup)
 	imp.writeLog()
 	imp.writeLeftovers()
+	// In the file's order (found from outside: by the import's steps).
+	sort.SliceStable(imp.errs, func(i, j int) bool { return errLine(imp.errs[i]) < errLine(imp.errs[j]) })
 	return errors.Join(imp.errs...)
+}
+
+// maxTimeout bounds the IIS timeouts taken (seconds): found from outside,
+// RemoteTimeout="-5" became command_timeout = "4294967291s", 136 years.
+// IIS's own default is 600; past a day, the value is taken for no timeout.
+const maxTimeout = 86400
+
+// errLine is the MetaBase.xml line an import error names, 0 for none.
+func errLine(err error) int {
+	var me *MetabaseError
+	if errors.As(err, &me) {
+		return me.Line
+	}
+	return 0
 }
 
 func (imp *iisImport) writeHostname() error {
@@ -552,7 +568,7 @@ func (imp *iisImport) writeInbound() error {
 		}
 	}
 	if n, p, ok := imp.number("ConnectionTimeout"); ok {
-		if n >= 1 {
+		if n >= 1 && n <= maxTimeout {
 			w.comment("IIS ConnectionTimeout = %d seconds: how long a client may stay silent.", n)
 			w.kv("command_timeout", tomlString(fmtSeconds(n)))
 			w.kv("data_timeout", tomlString(fmtSeconds(n)))
@@ -1060,7 +1076,7 @@ func (imp *iisImport) writeOutbound() error {
 			w.comment("IIS RemoteSmtpPort: the Outbound Server's port.")
 			w.kv("port", strconv.FormatUint(uint64(n), 10))
 		} else {
-			imp.fail(p, "port %d is not from 1 to 65535", n) // recorded; the import goes on
+			imp.fail(p, "port %s is not from 1 to 65535", dword(p, n)) // recorded; the import goes on
 		}
 	}
 	// IIS's AlwaysUseSsl defaults to FALSE: without it, IIS sent to the
@@ -1107,6 +1123,7 @@ func (imp *iisImport) writeOutbound() error {
 		}
 		if bad != "" || len(list) == 0 {
 			w.comment("IIS SmtpRemoteProgressiveRetry \"%s\" (line %d) is not a list of minutes; mailbridge keeps IIS's default, 15, 30, 60, then every 240 minutes.", p.Value, p.Line)
+			imp.note("IIS SmtpRemoteProgressiveRetry \"%s\" (line %d) is not a list of minutes, so IIS's default retry schedule is kept (15, 30, 60, then every 240 minutes)", p.Value, p.Line)
 		} else {
 			w.comment("IIS SmtpRemoteProgressiveRetry \"%s\": minutes before each retry, the last one repeated.", p.Value)
 			w.kv("retry", tomlList(list))
@@ -1133,11 +1150,11 @@ func (imp *iisImport) writeOutbound() error {
 		}
 	}
 	if n, p, ok := imp.number("RemoteTimeout"); ok {
-		if n >= 1 {
+		if n >= 1 && n <= maxTimeout {
 			w.comment("IIS RemoteTimeout = %d seconds: how long to wait for the Outbound Server's reply.", n)
 			w.kv("command_timeout", tomlString(fmtSeconds(n)))
 		} else {
-			w.comment("IIS RemoteTimeout = 0 (line %d) is not a timeout; mailbridge keeps its default.", p.Line)
+			w.comment("IIS RemoteTimeout = %s (line %d) is not a timeout; mailbridge keeps its default.", dword(p, n), p.Line)
 		}
 	}
 	w.blank()

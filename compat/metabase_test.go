@@ -661,6 +661,32 @@ func TestImportMaxRecipients(t *testing.T) {
 // A second ServerBinding cannot be served: the advice says how to reach
 // mailbridge instead, and never suggests a second instance on the same
 // folders, which the mail root's lock refuses.
+// A timeout of more than a day is taken for none (found from outside:
+// RemoteTimeout="-5" became command_timeout = "4294967291s"), and a retry
+// list that is not one is said on screen as well as in the file.
+func TestImportOddTimeoutsAndRetry(t *testing.T) {
+	m, err := ParseMetabase("MetaBase.xml", []byte(`<c><IIsSmtpServer Location ="/LM/SmtpSvc/1" RemoteTimeout="-5" ConnectionTimeout="90000" SmtpRemoteProgressiveRetry="10,x,30"/></c>`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, notes, err := ImportIISNotes(m, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(out)
+	for _, want := range []string{"IIS RemoteTimeout = -5 (the DWORD 4294967291) (line 1) is not a timeout", "IIS ConnectionTimeout = 90000 (line 1) is not a timeout"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("no %q in:\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, "command_timeout =") || strings.Contains(text, "\nretry =") {
+		t.Errorf("imported:\n%s", text)
+	}
+	if !strings.Contains(strings.Join(notes, "\n"), `IIS SmtpRemoteProgressiveRetry "10,x,30" (line 1) is not a list of minutes`) {
+		t.Errorf("notes: %q", notes)
+	}
+}
+
 func TestImportExtraBindings(t *testing.T) {
 	for _, tt := range []struct {
 		bindings, want string

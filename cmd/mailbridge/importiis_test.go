@@ -113,7 +113,7 @@ func TestImportIISCommandErrors(t *testing.T) {
 	// Found from outside: the import stopped at the first bad value.
 	many := filepath.Join(dir, "many.xml")
 	os.WriteFile(many, []byte("<configuration>\n<MBProperty>\n<IIsSmtpServer Location =\"/LM/SmtpSvc/1\"\n"+
-		"\tMaxRecipients=\"many\"\n\tServerBindings=\":smtp:\"\n\tRemoteSmtpPort=\"70000\"\n\tRemoteTimeout=\"soon\"/>\n</MBProperty>\n</configuration>\n"), 0o644)
+		"\tMaxRecipients=\"many\"\n\tServerBindings=\":smtp:\"\n\tRemoteSmtpPort=\"-5\"\n\tRemoteTimeout=\"soon\"/>\n</MBProperty>\n</configuration>\n"), 0o644)
 	tests := []struct {
 		name string
 		args []string
@@ -127,7 +127,9 @@ func TestImportIISCommandErrors(t *testing.T) {
 		{"two files", []string{"import-iis", good, good}, 2, "one MetaBase.xml at a time"},
 		{"every bad value", []string{"import-iis", many}, 1, "mailbridge import-iis: " + many + ":5: ServerBindings: \":smtp:\": port \"smtp\""},
 		{"every bad value", []string{"import-iis", many}, 1, "mailbridge import-iis: " + many + ":4: MaxRecipients: \"many\" is not a number"},
-		{"every bad value", []string{"import-iis", many}, 1, "mailbridge import-iis: " + many + ":6: RemoteSmtpPort: port 70000"},
+		{"every bad value", []string{"import-iis", many}, 1, "mailbridge import-iis: " + many + ":6: RemoteSmtpPort: port -5 (the DWORD 4294967291) is not from 1 to 65535"},
+		// In the file's order (found from outside: by the import's steps).
+		{"every bad value", []string{"import-iis", many}, 1, ":4: MaxRecipients: \"many\" is not a number or a known flag name\nmailbridge import-iis: " + many + ":5: ServerBindings"},
 		{"every bad value", []string{"import-iis", many}, 1, "mailbridge import-iis: " + many + ":7: RemoteTimeout: \"soon\" is not a number"},
 	}
 	if runtime.GOOS != "windows" {
