@@ -182,11 +182,12 @@ func parse(name, base string, data []byte, machine string) (*Config, error) {
 				// Found from outside: the bare parser message.
 				p.Msg += " A key, or a [section], may be written once in a file: remove one of them, or merge the sections."
 			}
-			if strings.HasPrefix(pe.Message, "expected value but found") && !strings.Contains(pe.Message, "found '") {
+			if unquotedText(data, p.Line) {
 				// Found from outside: hostname = mail.example.com, text
 				// without its quotes, was "expected value but found
-				// \"mail\" instead" alone.
-				p.Msg += "; text values go in quotes (hostname = \"mail.example.com\"), Windows paths in single quotes (root = 'C:\\inetpub\\mailroot')"
+				// \"mail\" instead" alone; 30MB, 48h, /var/mail,
+				// 127.0.0.1 and [15m, 30m] got other parser words.
+				p.Msg += "; text values go in quotes (hostname = \"mail.example.com\", max_message_size = \"30MB\", retry = [\"15m\", \"30m\"]), Windows paths in single quotes (root = 'C:\\inetpub\\mailroot')"
 			}
 			if strings.Contains(pe.Message, "invalid UTF-8") {
 				// An ANSI (Windows-1252) file with a non-ASCII letter.
@@ -287,6 +288,42 @@ const windowsPathHint = `for a Windows path use single quotes ('C:\inetpub\mailr
 // backslashInQuotes reports whether line n (from 1) of data holds a
 // backslash after a double quote: a Windows path written in double quotes,
 // the usual cause of a syntax error on such a line.
+// unquotedText reports whether line n of data sets a key to text without
+// quotes, alone or in a list: a value, or a list item, that starts with
+// no quote and is no number, boolean, date, list or table.
+func unquotedText(data []byte, n int) bool {
+	lines := strings.Split(string(data), "\n")
+	if n < 1 || n > len(lines) {
+		return false
+	}
+	_, v, ok := strings.Cut(lines[n-1], "=")
+	if !ok {
+		return false
+	}
+	v = strings.TrimSpace(v)
+	if i := strings.IndexByte(v, '#'); i >= 0 && !strings.ContainsAny(v[:i], "\"'") {
+		v = strings.TrimSpace(v[:i])
+	}
+	items := []string{v}
+	if strings.HasPrefix(v, "[") {
+		items = strings.Split(strings.Trim(v, "[] "), ",")
+	}
+	for _, it := range items {
+		it = strings.TrimSpace(it)
+		if it == "" || strings.ContainsAny(it[:1], "\"'{[") || it == "true" || it == "false" {
+			continue
+		}
+		if _, err := strconv.ParseFloat(strings.ReplaceAll(it, "_", ""), 64); err == nil {
+			continue
+		}
+		if _, err := strconv.ParseInt(strings.ReplaceAll(it, "_", ""), 0, 64); err == nil {
+			continue
+		}
+		return true
+	}
+	return false
+}
+
 func backslashInQuotes(data []byte, n int) bool {
 	lines := strings.Split(string(data), "\n")
 	if n < 1 || n > len(lines) {
