@@ -13,7 +13,7 @@ import (
 
 // TestAccessAdvice: a folder that may not be written is said with the
 // account mailbridge runs as, the folder's owner and mode, and what to do;
-// an immutable folder's EPERM is no lack of access, and gets nothing.
+// an immutable folder (EPERM) and a read-only volume are said as such.
 func TestAccessAdvice(t *testing.T) {
 	dir := testdir.New(t)
 	u, err := user.Current()
@@ -25,7 +25,13 @@ func TestAccessAdvice(t *testing.T) {
 	if !strings.HasPrefix(got, want) || !strings.HasSuffix(got, ": give "+u.Username+" write access to it, with chown, chmod or a group both share)") {
 		t.Errorf("got  %q\nwant %q...", got, want)
 	}
-	if got := AccessAdvice(dir, syscall.EPERM); got != "" {
+	if got := AccessAdvice(dir, syscall.EPERM); !strings.Contains(got, "immutable") {
 		t.Errorf("EPERM: %q", got)
+	}
+	if got := AccessAdvice(dir, syscall.EROFS); got != " (the volume is mounted read-only)" {
+		t.Errorf("EROFS: %q", got)
+	}
+	if got := AccessAdvice(dir, syscall.ENOSPC); got != "" {
+		t.Errorf("ENOSPC: %q", got)
 	}
 }

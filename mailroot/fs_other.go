@@ -146,10 +146,18 @@ func lockFile(path string) (*os.File, error) {
 // AccessAdvice says, for a folder mailbridge may not write (err, from
 // creating a file in it), which account it runs as and who owns the folder
 // with what mode, and how to give the account access: found from outside,
-// "permission denied" alone left an administrator to find out both. ""
-// when err is not a lack of access (an immutable folder's EPERM).
+// "permission denied" alone left an administrator to find out both. A
+// read-only volume or an immutable folder is said as such; "" for any
+// other error.
 func AccessAdvice(dir string, err error) string {
-	if !errors.Is(err, unix.EACCES) {
+	switch {
+	case errors.Is(err, unix.EROFS):
+		return " (the volume is mounted read-only)"
+	case errors.Is(err, unix.EPERM):
+		// Found from outside: "operation not permitted" alone, for a
+		// folder made immutable.
+		return " (not a question of permissions: the folder is immutable or append-only, which lsattr shows and chattr -i clears, or a security module refuses it)"
+	case !errors.Is(err, unix.EACCES):
 		return ""
 	}
 	who := "the account mailbridge runs as"

@@ -362,9 +362,11 @@ func classify(host, stage string, err error) *Error {
 		switch stage {
 		case "MAIL FROM", "RCPT TO", "DATA", "end of data":
 		default:
-			why = "before any message was under way on it"
+			why = "(no message was under way on it yet)"
 		}
-		e.Reply = "mailbridge closed the connection as it stopped " + why + " " + closedWhen(stage)
+		// Found from outside: "stopped before any message was under way
+		// on it before its greeting".
+		e.Reply = "mailbridge closed the connection " + closedWhen(stage) + " as it stopped " + why
 	case errors.Is(err, smtp.ErrTooLongLine):
 		// go-smtp's client reads lines of up to 2000 bytes, four times
 		// what RFC 5321 section 4.5.3.1.5 asks of a reply line; its bare

@@ -142,7 +142,7 @@ func TestStopDuringAuthSaysWhy(t *testing.T) {
 	if e == nil || e.Permanent || !strings.HasPrefix(e.Stage, "AUTH") {
 		t.Fatalf("%+v", e)
 	}
-	if r := e.ReplyLine(); !strings.Contains(r, "as it stopped before any message was under way") || strings.Contains(r, "shutdown_timeout") {
+	if r := e.ReplyLine(); !strings.Contains(r, "as it stopped (no message was under way on it yet)") || strings.Contains(r, "shutdown_timeout") {
 		t.Fatalf("reason %q", r)
 	}
 	if n := len(sink.Messages()); n != 0 {
