@@ -88,6 +88,7 @@ type message struct {
 	// removeTries counts the failed removals of a finished message's
 	// Queue file (finish).
 	removeTries int
+	finishSaved bool // its .state records that it is finished
 	// drop marks the job, queued as ID.todrop, of moving a message's copy
 	// for its local recipients (dropTo) into Drop (finishDrop), tried
 	// again while Drop cannot take it; intakeTries counts the tries.
@@ -845,9 +846,16 @@ func (b *Bridge) finish(id string, m *message, path string) time.Time {
 		return time.Time{}
 	}
 	m.removeTries++
+	if !m.finishSaved {
+		// Until it is recorded: the folder may take it later.
+		m.finishSaved = b.saveFinished(id, m) == nil
+		if m.finishSaved && m.removeTries > 1 {
+			b.log.Info("recorded at last that the message is done with, in its .state file: it is not sent again", "id", id)
+		}
+	}
 	if m.removeTries == 1 {
-		if b.saveFinished(id, m) != nil {
-			b.log.Error("cannot remove a message done with from Queue, nor record that it is done: tried again every 30 seconds; should mailbridge stop before it is removed, it will be sent again at the next start unless removed by hand", "id", id, "path", path, "error", err)
+		if !m.finishSaved {
+			b.log.Error("cannot remove a message done with from Queue, nor record that it is done: both tried again every 30 seconds; should mailbridge stop before either is done, it will be sent again at the next start unless removed by hand", "id", id, "path", path, "error", err)
 		} else {
 			b.log.Error("cannot remove a message done with from Queue: tried again every 30 seconds; its .state file records that it is done, so it is not sent again", "id", id, "path", path, "error", err)
 		}
