@@ -390,7 +390,7 @@ func (b *Bridge) tryClaim(name string) time.Time {
 			}
 			if !pf.warned && now.Sub(pf.since) > b.warnAfter {
 				pf.warned = true
-				b.log.Warn("Pickup file still held by another program; it is claimed once released: see which program holds it (Resource Monitor, Associated Handles)", "file", name, "since", pf.since, "error", err)
+				b.log.Warn("Pickup file still held by another program; it is claimed once released: see which program holds it (Resource Monitor, Associated Handles); if none does, give the account mailbridge runs as the Modify permission on Pickup and Queue", "file", name, "since", pf.since, "error", err)
 			}
 		case !pf.failing:
 			pf.failing = true

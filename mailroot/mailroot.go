@@ -627,7 +627,10 @@ func (r *Root) Remove(path string) error {
 // program held the file (on Windows: antivirus, indexers and backup agents
 // open files without sharing). The hold is transient: a caller that can
 // try again later (the Pickup watcher) need not report it as a failure.
-var ErrHeld = errors.New("another program holds the file (antivirus, indexer or backup agent?)")
+// Its text names the other cause of the same Windows error, a folder the
+// account may not change (found from outside: an administrator would look
+// for an antivirus that is not there).
+var ErrHeld = errors.New("another program holds the file (antivirus, indexer or backup agent?), or the account mailbridge runs as may not change this folder (give it the Modify permission)")
 
 // retry runs op until it succeeds, fails for good, or the retry delays are
 // used up. A retried operation is logged once, with its count and first
