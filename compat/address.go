@@ -56,3 +56,16 @@ func isDotString(s string) bool {
 	}
 	return true
 }
+
+// TrimFinalDot removes the final dot of an address's domain ("a@x.test."):
+// DNS writes a fully qualified name so, but RFC 5321's Domain has no final
+// dot, and smart hosts refuse it (postfix: "553 5.1.3 malformed address").
+// Found from outside: such a recipient was accepted with 250, relayed as
+// written, refused, and its report sent to the same address, refused too.
+func TrimFinalDot(addr string) string {
+	at := strings.LastIndexByte(addr, '@')
+	if at < 0 || len(addr) < at+3 || addr[len(addr)-1] != '.' {
+		return addr
+	}
+	return addr[:len(addr)-1]
+}

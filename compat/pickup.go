@@ -248,7 +248,7 @@ func withDomain(a, domain string) string {
 	if !strings.Contains(a, "@") && domain != "" {
 		return a + "@" + domain
 	}
-	return a
+	return TrimFinalDot(a)
 }
 
 // appendUnique appends a to list unless it holds the same recipient

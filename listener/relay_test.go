@@ -298,3 +298,24 @@ func TestRelayRefusedOnIPv6LoopbackHint(t *testing.T) {
 		t.Fatalf("log:\n%s", logs)
 	}
 }
+
+// A domain's final dot (a DNS-style fully qualified name) is dropped from
+// the envelope: RFC 5321's Domain has none, and a smart host refuses it
+// (found from outside: relayed as written, refused, reported to the same
+// refused address).
+func TestFinalDotDropped(t *testing.T) {
+	ts := startServer(t, testConfig())
+	c := dial(t, ts.addr)
+	c.hello()
+	c.expect("MAIL FROM:<a@x.test.>", "250")
+	c.expect("RCPT TO:<b@y.test.>", "250")
+	c.expect("RCPT TO:<c@[127.0.0.1]>", "250")
+	c.expect("DATA", "354")
+	c.send("Subject: dot\r\n\r\nbody\r\n.\r\n")
+	if r := c.reply(); !strings.HasPrefix(r, "250 2.6.0") {
+		t.Fatal(r)
+	}
+	if got := string(ts.onlyDrop(t)); !strings.HasPrefix(got, "x-sender: a@x.test\r\nx-receiver: b@y.test\r\nx-receiver: c@[127.0.0.1]\r\n") {
+		t.Fatalf("Drop file:\n%s", got)
+	}
+}

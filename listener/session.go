@@ -132,7 +132,7 @@ func (s *session) Mail(from string, _ *smtp.MailOptions) error {
 		return errLongSender
 	}
 	s.inTx = true
-	s.from = compat.QuoteLocal(from)
+	s.from = compat.TrimFinalDot(compat.QuoteLocal(from))
 	s.seen, s.local, s.remote, s.overLimit = nil, nil, nil, false
 	return nil
 }
@@ -148,7 +148,7 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	if len(to) > maxAddress {
 		return errLongRcpt
 	}
-	to = compat.QuoteLocal(to)
+	to = compat.TrimFinalDot(compat.QuoteLocal(to))
 	route := s.s.route(to, addrIP(s.conn.RemoteAddr()))
 	if route != toDrop && route != toRelay {
 		args := []any{"client", s.conn.clientIP, "from", s.from, "to", to}
