@@ -3,8 +3,10 @@
 package bridge
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -53,5 +55,48 @@ func TestFinishedInReadOnlyQueueFolder(t *testing.T) {
 	}
 	if left, _ := filepath.Glob(filepath.Join(l.Queue, "*.state")); len(left) != 0 {
 		t.Fatalf("Queue holds %v", left)
+	}
+}
+
+// The same on a first attempt, which has no .state file to rewrite: the
+// Queue file itself, done with, is rewritten to say that its message is
+// finished, and is removed at the next start, not sent (found from
+// outside: it was sent again).
+func TestFinishedFirstAttemptInReadOnlyQueueFolder(t *testing.T) {
+	l := testLayout(t)
+	var unpin func()
+	var pinErr error
+	var once sync.Once
+	sink := smtpsink.Start(t, smtpsink.Hooks{Data: func(string, []string, []byte) error {
+		once.Do(func() { unpin, pinErr = pinFile(t, l.Queue) })
+		return nil
+	}})
+	t.Cleanup(func() {
+		if unpin != nil {
+			unpin()
+		}
+	})
+	cfg := baseConfig(sink)
+	h := start(t, l, cfg)
+	drop(t, l, "f.eml", []byte("From: a@x.test\r\nTo: b@y.test\r\n\r\nonce\r\n"))
+	sink.WaitFor(t, wait, "the message", count(1))
+	if pinErr != nil {
+		t.Fatal(pinErr)
+	}
+	for deadline := time.Now().Add(wait); !strings.Contains(h.logs.String(), "in its Queue file, rewritten in place to say so alone"); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("log:\n%s", h.logs.String())
+		}
+	}
+	h.stop()
+	unpin()
+	h = start(t, l, cfg)
+	waitEmpty(t, l)
+	time.Sleep(300 * time.Millisecond)
+	if n := len(sink.Messages()); n != 1 {
+		t.Fatalf("%d messages sent, want 1:\n%s", n, h.logs.String())
+	}
+	if bad, _ := os.ReadDir(l.Badmail); len(bad) != 0 {
+		t.Fatalf("Badmail holds %d files", len(bad))
 	}
 }

@@ -434,16 +434,18 @@ func (b *Bridge) tryClaim(name string) time.Time {
 
 // queueLeftover says what file of mailbridge's own Queue folder the Pickup
 // file name is, or "" when it is none: the lock file (or a temporary file
-// of mailroot's), or a message's .state file, which holds the JSON record
-// of its attempts (checked, so that a file a writer happened to name so is
-// still sent). f is the file when it is open (openIfDone), and is read
+// of mailroot's), a message's .state file, which holds the JSON record of
+// its attempts (checked, so that a file a writer happened to name so is
+// still sent), or a Queue file rewritten to record that its message is
+// finished (saveFinished). f is the file when it is open (openIfDone), and is read
 // through: on Linux it holds a lease, and opening the file again would
 // wait for that lease to break, 45 seconds.
 func queueLeftover(name string, f *os.File, path string) string {
 	if mailroot.Internal(name) {
 		return "mailbridge's lock or temporary file"
 	}
-	if !strings.HasSuffix(name, ".state") {
+	isState := strings.HasSuffix(name, ".state")
+	if !isState && !strings.HasSuffix(name, ".eml") {
 		return ""
 	}
 	if f == nil {
@@ -452,6 +454,12 @@ func queueLeftover(name string, f *os.File, path string) string {
 			return ""
 		}
 		defer f.Close()
+	}
+	if !isState {
+		if fileMarkedFinished(f) {
+			return "the record of a message already delivered (a Queue file that says " + strings.TrimSpace(finishedMark) + " alone)"
+		}
+		return ""
 	}
 	fi, err := f.Stat()
 	if err != nil || fi.Size() > 64<<10 {

@@ -530,6 +530,10 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 	// transaction and for any rewrite, never held whole (a 60 MB message
 	// was held up to five times over).
 	open := func() (io.ReadCloser, error) { return b.openMessage(path) }
+	if err != nil && markedFinished(path) {
+		m.st.Finished = true
+		return b.finish(id, m, path)
+	}
 	if err != nil {
 		info := mailroot.BadInfo{Name: id, Source: m.source, Time: time.Now(), Queued: m.st.Queued, Attempts: m.st.Attempts, Unread: true,
 			Problem: fmt.Sprintf("the Queue file cannot be read as a message: %v", err), PickupPath: b.root.Layout().Pickup}
@@ -820,11 +824,40 @@ func (b *Bridge) saveFinished(id string, m *message) error {
 	if merr != nil {
 		return err
 	}
-	if oerr := mailroot.Overwrite(b.queuePath(id, ".state"), raw); oerr != nil {
+	if oerr := mailroot.Overwrite(b.queuePath(id, ".state"), raw); oerr == nil {
+		b.log.Info("recorded that the message is finished in its .state file, rewritten in place", "id", id)
+		return nil
+	}
+	// No .state file to rewrite (a first attempt): the Queue file itself,
+	// done with, becomes the record (found from outside: sent again at
+	// the next start). Its message is delivered, or in Badmail.
+	if terr := mailroot.Truncate(b.queuePath(id, ".eml"), []byte(finishedMark+id+"\r\n")); terr != nil {
 		return err
 	}
-	b.log.Info("recorded that the message is finished in its .state file, rewritten in place", "id", id)
+	b.log.Info("recorded that the message is finished in its Queue file, rewritten in place to say so alone", "id", id)
 	return nil
+}
+
+// finishedMark starts a Queue file rewritten to record that its message is
+// finished (saveFinished): it is removed, never sent.
+const finishedMark = "x-mailbridge-finished: "
+
+// markedFinished reports whether the Queue file at path is such a record.
+func markedFinished(path string) bool {
+	f, err := mailroot.OpenRegular(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	return fileMarkedFinished(f)
+}
+
+// fileMarkedFinished is markedFinished for a file open as f, read where
+// it is (ReadAt: its offset is left alone).
+func fileMarkedFinished(f *os.File) bool {
+	head := make([]byte, len(finishedMark))
+	n, _ := f.ReadAt(head, 0)
+	return n == len(head) && string(head) == finishedMark
 }
 
 // finishRetry is how often the removal of a finished message's Queue file

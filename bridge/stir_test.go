@@ -228,3 +228,22 @@ func TestFinishedMessageNotSentAgain(t *testing.T) {
 		t.Fatalf("%d messages sent, want 1:\n%s", n, h.logs.String())
 	}
 }
+
+// A Queue file rewritten to record that its message is finished, moved
+// into Pickup with the rest of the Queue, is removed: not sent, and not
+// put into Badmail.
+func TestStirFinishedRecord(t *testing.T) {
+	sink := smtpsink.Start(t, smtpsink.Hooks{})
+	l := testLayout(t)
+	h := start(t, l, baseConfig(sink))
+	drop(t, l, "18ECF0000000000000000000000.eml", []byte(finishedMark+"18ECF0000000000000000000000\r\n"))
+	for deadline := time.Now().Add(wait); !strings.Contains(h.logs.String(), "the record of a message already delivered"); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("log:\n%s", h.logs.String())
+		}
+	}
+	waitEmpty(t, l)
+	if bad, _ := os.ReadDir(l.Badmail); len(bad) != 0 || len(sink.Messages()) != 0 {
+		t.Fatalf("Badmail holds %d files, the sink %d messages", len(bad), len(sink.Messages()))
+	}
+}

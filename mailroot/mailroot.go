@@ -757,6 +757,26 @@ func Overwrite(path string, data []byte) error {
 	return f.Close()
 }
 
+// Truncate rewrites the existing file path to hold data alone, in place,
+// and syncs it: for a file whose content is no longer needed, in a folder
+// where no file can be created, renamed or removed. Not atomic: a crash
+// may leave it empty or short.
+func Truncate(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
 // CopyFile writes a durable copy of src as dir/name.
 func (r *Root) CopyFile(src, dir, name string) (string, error) {
 	in, err := os.Open(src)
