@@ -897,7 +897,7 @@ func (imp *iisImport) writeIPList(prop, grantKey, verb, action string) {
 			// listened on IPv4, where mailbridge listens on IPv6 too; a
 			// program on this machine sending to "localhost", which
 			// Windows resolves to ::1 first, was refused.
-			w.comment("::1 is added: it is this machine over IPv6, the 127.0.0.1 that IIS's IPv4-only list names, which a program sending to \"localhost\" reaches first.")
+			w.comment("::1 is added: it is this machine over IPv6, as 127.0.0.1 is over IPv4, which IIS's IPv4-only list names; a program sending to \"localhost\" reaches ::1 first.")
 			grant = append(grant, "::1")
 		}
 		w.kvf("%s = %s", grantKey, tomlList(grant))

@@ -839,7 +839,7 @@ func interceptNote(cfg *config.Config) string {
 	if !in.Intercept || len(in.RelayFrom) == 0 || len(in.LocalDomains) == 0 || cfg.Outbound.Server == "" {
 		return ""
 	}
-	return "[inbound] intercept = true (the default): mail that relay_from clients send to other domains goes to Drop, for the program that reads it, not to the Outbound Server; set intercept = false to relay it"
+	return "[inbound] intercept = true (IIS's Email Interceptor; the default when not set): mail that relay_from clients send to other domains goes to Drop, for the program that reads it, not to the Outbound Server; set intercept = false to relay it"
 }
 
 // interceptWarning is check's and the start log's warning for intercept =

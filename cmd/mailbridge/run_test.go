@@ -480,7 +480,7 @@ func TestInterceptWarning(t *testing.T) {
 		{relaying, false},
 	} {
 		code, out, _ := runCmd(t, "check", "--config", writeTestConfig(t, `hostname = "mail.test"`, tc.more))
-		if code != 0 || strings.Contains(out, "note: [inbound] intercept = true (the default): mail that relay_from clients send to other domains goes to Drop") != tc.note {
+		if code != 0 || strings.Contains(out, "note: [inbound] intercept = true (IIS's Email Interceptor; the default when not set): mail that relay_from clients send to other domains goes to Drop") != tc.note {
 			t.Errorf("%q: exit %d\n%s", tc.more, code, out)
 		}
 	}
