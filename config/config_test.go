@@ -1402,9 +1402,15 @@ func TestUnquotedTextHint(t *testing.T) {
 	for _, in := range []string{"hostname = mail.example.com\n", "[mailroot]\nroot = C:\\inetpub\\mailroot\n",
 		"[mailroot]\nroot = /var/mail\n", "[inbound]\nbind = 127.0.0.1\n", "[inbound]\nbind = ::1\n",
 		"[inbound]\nmax_message_size = 30MB\n", "[outbound]\nexpiration = 48h # two days\n",
-		"[outbound]\nretry = [15m, 30m]\n", "[log]\nlevel = info\n"} {
+		"[outbound]\nretry = [15m, 30m]\n", "[log]\nlevel = info\n",
+		"[inbound]\nrelay_from = [\n  \"10.0.0.0/8\",\n  10.1.0.0/16,\n]\n"} {
 		_, err := Parse("mb.toml", []byte(in))
 		if err == nil || !strings.Contains(err.Error(), "TOML syntax: ") || !strings.Contains(err.Error(), "; text values go in quotes (hostname = \"mail.example.com\"") {
+			t.Errorf("%q: %v", in, err)
+		}
+	}
+	for _, in := range []string{"[inbound]\nintercept = yes\n", "[inbound]\nintercept = True\n"} {
+		if _, err := Parse("mb.toml", []byte(in)); err == nil || !strings.Contains(err.Error(), "TOML writes a yes or no as true or false") || strings.Contains(err.Error(), "text values go in quotes") {
 			t.Errorf("%q: %v", in, err)
 		}
 	}

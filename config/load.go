@@ -182,7 +182,9 @@ func parse(name, base string, data []byte, machine string) (*Config, error) {
 				// Found from outside: the bare parser message.
 				p.Msg += " A key, or a [section], may be written once in a file: remove one of them, or merge the sections."
 			}
-			if unquotedText(data, p.Line) {
+			if w := boolWord(data, p.Line); w != "" {
+				p.Msg += "; TOML writes a yes or no as true or false, in lower case, without quotes (found " + w + ")"
+			} else if unquotedText(data, p.Line) {
 				// Found from outside: hostname = mail.example.com, text
 				// without its quotes, was "expected value but found
 				// \"mail\" instead" alone; 30MB, 48h, /var/mail,
@@ -298,7 +300,8 @@ func unquotedText(data []byte, n int) bool {
 	}
 	_, v, ok := strings.Cut(lines[n-1], "=")
 	if !ok {
-		return false
+		// A line of a list written over several lines: its items.
+		v = "[" + lines[n-1] + "]"
 	}
 	v = strings.TrimSpace(v)
 	if i := strings.IndexByte(v, '#'); i >= 0 && !strings.ContainsAny(v[:i], "\"'") {
@@ -306,7 +309,7 @@ func unquotedText(data []byte, n int) bool {
 	}
 	items := []string{v}
 	if strings.HasPrefix(v, "[") {
-		items = strings.Split(strings.Trim(v, "[] "), ",")
+		items = strings.Split(strings.Trim(v, "[] \t\r"), ",")
 	}
 	for _, it := range items {
 		it = strings.TrimSpace(it)
@@ -322,6 +325,31 @@ func unquotedText(data []byte, n int) bool {
 		return true
 	}
 	return false
+}
+
+// boolWord returns the value of line n of data when it is a yes or no
+// written otherwise than TOML's true and false (yes, no, on, off, True),
+// or "".
+func boolWord(data []byte, n int) string {
+	lines := strings.Split(string(data), "\n")
+	if n < 1 || n > len(lines) {
+		return ""
+	}
+	_, v, ok := strings.Cut(lines[n-1], "=")
+	if !ok {
+		return ""
+	}
+	v = strings.TrimSpace(v)
+	if i := strings.IndexByte(v, '#'); i >= 0 {
+		v = strings.TrimSpace(v[:i])
+	}
+	switch strings.ToLower(v) {
+	case "yes", "no", "on", "off", "true", "false":
+		if v != "true" && v != "false" {
+			return v
+		}
+	}
+	return ""
 }
 
 func backslashInQuotes(data []byte, n int) bool {
