@@ -914,7 +914,14 @@ func (imp *iisImport) writeIPList(prop, grantKey, verb, action string) {
 	}
 	w.comment("IIS %s (line %d): every client could %s except those below.", prop, p.Line, verb)
 	w.kvf("%s = []", grantKey)
-	w.kvf("deny_from = %s", tomlList(prefixStrings(l.Deny)))
+	deny := prefixStrings(l.Deny)
+	if withLoopback6(l.Deny) {
+		// As for a grant list (above): refused over IPv4, this machine
+		// would get in over IPv6.
+		w.comment("::1 is added: it is this machine over IPv6, as 127.0.0.1 is over IPv4, which IIS's IPv4-only list names.")
+		deny = append(deny, "::1")
+	}
+	w.kvf("deny_from = %s", tomlList(deny))
 	if len(l.DenyNames) > 0 {
 		// Not matched, the names let in clients IIS refused.
 		w.comment("WARNING: IIS %s refused clients by host name too (%s), which mailbridge cannot match: it never looks names up, so they can connect until their addresses are in deny_from.", prop, strings.Join(l.DenyNames, ", "))

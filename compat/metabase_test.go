@@ -406,6 +406,29 @@ func TestImportIPSecListHostBits(t *testing.T) {
 	}
 }
 
+// IIS's lists are IPv4 only, and mailbridge listens on IPv6 too: where a
+// list names 127.0.0.1, ::1, the same machine, is added, to grants and to
+// denials alike (found from outside: "localhost" reaches ::1 first).
+func TestImportAddsIPv6Loopback(t *testing.T) {
+	one := netip.MustParsePrefix("127.0.0.1/32")
+	for _, tt := range []struct {
+		relay, ipsec *IPSecList
+		want         []string
+	}{
+		{&IPSecList{Grant: []netip.Prefix{one}}, &IPSecList{Grant: []netip.Prefix{one, netip.MustParsePrefix("10.0.0.0/8")}},
+			[]string{`relay_from = ["127.0.0.1", "::1"]`, `allow_from = ["127.0.0.1", "10.0.0.0/8", "::1"]`}},
+		{&IPSecList{Grant: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}, &IPSecList{Deny: []netip.Prefix{one}},
+			[]string{`relay_from = ["10.0.0.0/8"]`, `deny_from = ["127.0.0.1", "::1"]`}},
+	} {
+		out := importSite1(t, `<c><IIsSmtpServer Location ="/LM/SmtpSvc/1" RelayIpList="`+encodeIPSecList(tt.relay)+`" IPSecurity="`+encodeIPSecList(tt.ipsec)+`"/></c>`)
+		for _, want := range tt.want {
+			if !strings.Contains(string(out), "\n"+want+"\n") {
+				t.Errorf("want %s in:\n%s", want, out)
+			}
+		}
+	}
+}
+
 // encodeIPSecList writes l in the layout DecodeIPSecList reads: one address
 // entry per run of equal masks, names one to an entry.
 func encodeIPSecList(l *IPSecList) string {

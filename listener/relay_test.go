@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-smtp"
 )
@@ -317,5 +318,27 @@ func TestFinalDotDropped(t *testing.T) {
 	}
 	if got := string(ts.onlyDrop(t)); !strings.HasPrefix(got, "x-sender: a@x.test\r\nx-receiver: b@y.test\r\nx-receiver: c@[127.0.0.1]\r\n") {
 		t.Fatalf("Drop file:\n%s", got)
+	}
+}
+
+// The same for allow_from: a client on ::1 refused at connect, where
+// allow_from lets in 127.0.0.1, gets a log line that says to add ::1.
+func TestAllowFromIPv6LoopbackHint(t *testing.T) {
+	cfg := testConfig()
+	cfg.AllowFrom = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
+	ts := startServer(t, cfg)
+	ln, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback here: %v", err)
+	}
+	go ts.srv.Serve(ln)
+	c := dial(t, ln.Addr().String())
+	if r := c.reply(); !strings.HasPrefix(r, "554 5.7.1") {
+		t.Fatalf("greeting %q", r)
+	}
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(ts.logs.String(), `hint="allow_from lets in 127.0.0.1 but not ::1`); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("log:\n%s", ts.logs.String())
+		}
 	}
 }
