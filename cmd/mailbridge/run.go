@@ -494,13 +494,13 @@ func check(cfg *config.Config, stdout, stderr io.Writer, cfgProblems config.Erro
 			break
 		}
 		fmt.Fprintf(stdout, "%-9s %s\n", f.Name+":", f.Path)
-		check := checkFolder
+		probe := checkFolder
 		if f.Name == "Drop" {
 			// The program polling Drop must only ever see whole
 			// messages, not a probe file.
-			check = checkFolderAccess
+			probe = checkFolderAccess
 		}
-		if err := check(f.Path); err != nil {
+		if err := probe(f.Path); err != nil {
 			// A root that cannot be made is one problem, not one per
 			// folder in it (found from outside: five lines for one
 			// mistyped share).
