@@ -20,6 +20,16 @@ import (
 // renamed (chattr +i on the folder) has its .state rewritten in place, so
 // that the next start does not send it again (found from outside: it did).
 func TestFinishedInReadOnlyQueueFolder(t *testing.T) {
+	// Then restarted, or the Queue moved into Pickup as administrators
+	// stir it (found from outside: sent again).
+	for _, stir := range []bool{false, true} {
+		t.Run(map[bool]string{false: "restart", true: "stirred"}[stir], func(t *testing.T) {
+			finishedInReadOnlyQueueFolder(t, stir)
+		})
+	}
+}
+
+func finishedInReadOnlyQueueFolder(t *testing.T, stir bool) {
 	l := testLayout(t)
 	var ready atomic.Bool
 	sink := smtpsink.Start(t, smtpsink.Hooks{Rcpt: func(string) error {
@@ -47,6 +57,14 @@ func TestFinishedInReadOnlyQueueFolder(t *testing.T) {
 	}
 	h.stop()
 	unpin()
+	if stir {
+		es, _ := os.ReadDir(l.Queue)
+		for _, e := range es {
+			if err := os.Rename(filepath.Join(l.Queue, e.Name()), filepath.Join(l.Pickup, e.Name())); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	h = start(t, l, cfg)
 	waitEmpty(t, l)
 	time.Sleep(300 * time.Millisecond)
@@ -55,6 +73,9 @@ func TestFinishedInReadOnlyQueueFolder(t *testing.T) {
 	}
 	if left, _ := filepath.Glob(filepath.Join(l.Queue, "*.state")); len(left) != 0 {
 		t.Fatalf("Queue holds %v", left)
+	}
+	if bad, _ := os.ReadDir(l.Badmail); len(bad) != 0 {
+		t.Fatalf("Badmail holds %d files", len(bad))
 	}
 }
 

@@ -341,7 +341,7 @@ func (b *Bridge) tryClaim(name string) time.Time {
 			}
 			return now.Add(backoff(pf.tries))
 		}
-		b.log.Info("Pickup file removed: it is "+what+", moved here from Queue (move only *.eml files to resend them); a message moved with it is sent as a new one", "file", name)
+		b.log.Info("Pickup file removed: it is "+what, "file", name)
 		return forget()
 	}
 	if f != nil {
@@ -442,7 +442,7 @@ func (b *Bridge) tryClaim(name string) time.Time {
 // wait for that lease to break, 45 seconds.
 func queueLeftover(name string, f *os.File, path string) string {
 	if mailroot.Internal(name) {
-		return "mailbridge's lock or temporary file"
+		return "mailbridge's lock or temporary file, moved here from Queue (move only *.eml files to resend them)"
 	}
 	isState := strings.HasSuffix(name, ".state")
 	if !isState && !strings.HasSuffix(name, ".eml") {
@@ -457,7 +457,7 @@ func queueLeftover(name string, f *os.File, path string) string {
 	}
 	if !isState {
 		if fileMarkedFinished(f) {
-			return "the record of a message already delivered (a Queue file that says " + strings.TrimSpace(finishedMark) + " alone)"
+			return "the record of a message already done with (a Queue file that says " + strings.TrimSpace(finishedMark) + " alone), moved here from Queue: it is not sent again"
 		}
 		return ""
 	}
@@ -470,7 +470,7 @@ func queueLeftover(name string, f *os.File, path string) string {
 	if err != nil || json.Unmarshal(raw, &st) != nil || st.Queued.IsZero() {
 		return ""
 	}
-	return "the record of a queued message's attempts (ID.state)"
+	return "the record of a queued message's attempts (ID.state), moved here from Queue (move only *.eml files to resend them): its message, moved with it, is sent as a new one"
 }
 
 // grown reports whether the file open as f is no longer the size and

@@ -16,6 +16,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -811,11 +812,18 @@ func (b *Bridge) writeState(id string, m *message) error {
 	return err
 }
 
-// saveFinished records that a message is finished in its .state file:
-// atomically where it can, else, in a Queue folder where no file can be
-// created or renamed (found from outside: made read-only, the message was
-// sent again at the next start), by rewriting the .state file in place.
+// saveFinished records that a message is finished, so that it is never
+// sent again, wherever its Queue file goes (found from outside: after a
+// deferral, moved into Pickup with the rest of the Queue, it was sent
+// again; and where no file could be created, at the next start). The
+// Queue file itself, done with (delivered, or in Badmail), is rewritten
+// in place to say so alone; where it cannot be written (a scanner holds
+// it), its .state records it, atomically, else rewritten in place.
 func (b *Bridge) saveFinished(id string, m *message) error {
+	if err := mailroot.Truncate(b.queuePath(id, ".eml"), []byte(finishedMark+id+"\r\n")); err == nil {
+		b.log.Info("recorded that the message is finished in its Queue file, rewritten in place to say so alone", "id", id)
+		return nil
+	}
 	err := b.writeState(id, m)
 	if err == nil {
 		return nil
@@ -824,23 +832,19 @@ func (b *Bridge) saveFinished(id string, m *message) error {
 	if merr != nil {
 		return err
 	}
-	if oerr := mailroot.Overwrite(b.queuePath(id, ".state"), raw); oerr == nil {
-		b.log.Info("recorded that the message is finished in its .state file, rewritten in place", "id", id)
-		return nil
-	}
-	// No .state file to rewrite (a first attempt): the Queue file itself,
-	// done with, becomes the record (found from outside: sent again at
-	// the next start). Its message is delivered, or in Badmail.
-	if terr := mailroot.Truncate(b.queuePath(id, ".eml"), []byte(finishedMark+id+"\r\n")); terr != nil {
+	if oerr := mailroot.Overwrite(b.queuePath(id, ".state"), raw); oerr != nil {
 		return err
 	}
-	b.log.Info("recorded that the message is finished in its Queue file, rewritten in place to say so alone", "id", id)
+	b.log.Info("recorded that the message is finished in its .state file, rewritten in place", "id", id)
 	return nil
 }
 
 // finishedMark starts a Queue file rewritten to record that its message is
 // finished (saveFinished): it is removed, never sent.
 const finishedMark = "x-mailbridge-finished: "
+
+// finishedRecord is the whole of such a file.
+var finishedRecord = regexp.MustCompile(`^x-mailbridge-finished: [0-9A-Za-z]+\r\n$`)
 
 // markedFinished reports whether the Queue file at path is such a record.
 func markedFinished(path string) bool {
@@ -853,11 +857,17 @@ func markedFinished(path string) bool {
 }
 
 // fileMarkedFinished is markedFinished for a file open as f, read where
-// it is (ReadAt: its offset is left alone).
+// it is (ReadAt: its offset is left alone). The whole file must be the
+// record (found from outside: a message that merely began with the mark
+// was taken for one).
 func fileMarkedFinished(f *os.File) bool {
-	head := make([]byte, len(finishedMark))
-	n, _ := f.ReadAt(head, 0)
-	return n == len(head) && string(head) == finishedMark
+	fi, err := f.Stat()
+	if err != nil || fi.Size() > 128 {
+		return false
+	}
+	buf := make([]byte, fi.Size())
+	n, _ := f.ReadAt(buf, 0)
+	return finishedRecord.Match(buf[:n])
 }
 
 // finishRetry is how often the removal of a finished message's Queue file
@@ -890,7 +900,7 @@ func (b *Bridge) finish(id string, m *message, path string) time.Time {
 		if !m.finishSaved {
 			b.log.Error("cannot remove a message done with from Queue, nor record that it is done: both tried again every 30 seconds; should mailbridge stop before either is done, it will be sent again at the next start unless removed by hand", "id", id, "path", path, "error", err)
 		} else {
-			b.log.Error("cannot remove a message done with from Queue: tried again every 30 seconds; its .state file records that it is done, so it is not sent again", "id", id, "path", path, "error", err)
+			b.log.Error("cannot remove a message done with from Queue: tried again every 30 seconds; it is recorded as done, so it is not sent again", "id", id, "path", path, "error", err)
 		}
 	} else if m.removeTries%120 == 0 {
 		b.log.Error("still cannot remove a message done with from Queue", "id", id, "path", path, "tries", m.removeTries, "error", err)

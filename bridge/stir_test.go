@@ -214,7 +214,7 @@ func TestFinishedMessageNotSentAgain(t *testing.T) {
 			t.Fatalf("log:\n%s", h.logs.String())
 		}
 	}
-	if !strings.Contains(h.logs.String(), "its .state file records that it is done") {
+	if !strings.Contains(h.logs.String(), "it is recorded as done") {
 		t.Fatalf("log:\n%s", h.logs.String())
 	}
 	h.stop()
@@ -237,7 +237,7 @@ func TestStirFinishedRecord(t *testing.T) {
 	l := testLayout(t)
 	h := start(t, l, baseConfig(sink))
 	drop(t, l, "18ECF0000000000000000000000.eml", []byte(finishedMark+"18ECF0000000000000000000000\r\n"))
-	for deadline := time.Now().Add(wait); !strings.Contains(h.logs.String(), "the record of a message already delivered"); time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(wait); !strings.Contains(h.logs.String(), "the record of a message already done with"); time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("log:\n%s", h.logs.String())
 		}

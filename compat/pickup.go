@@ -229,6 +229,12 @@ func envelopeAddr(v, domain string) (string, error) {
 	if v == "" || v == "<>" {
 		return "", nil
 	}
+	if inner, ok := strings.CutPrefix(v, "<"); ok && strings.HasSuffix(inner, ".>") && plainAddr(inner[:len(inner)-1]) {
+		// <a@x.test.>: read as the bare address, whose domain's final
+		// dot goes (found from outside: the list parser refused it, and
+		// the whole file went to Badmail).
+		v = inner[:len(inner)-1]
+	}
 	if !strings.ContainsAny(v, "<>\"(), ") {
 		for _, c := range []byte(v) {
 			if c < 0x21 || c == 0x7f {
@@ -242,6 +248,15 @@ func envelopeAddr(v, domain string) (string, error) {
 		return "", fmt.Errorf("%w: %q is not one address", ErrMalformed, v)
 	}
 	return list[0], nil
+}
+
+// plainAddr reports whether a is local@domain with one "@", nothing to
+// quote, and a domain of non-empty labels, a final dot allowed.
+func plainAddr(a string) bool {
+	local, domain, ok := strings.Cut(a, "@")
+	domain = strings.TrimSuffix(domain, ".")
+	return ok && local != "" && domain != "" && !strings.ContainsAny(a, "<>\"(), ") &&
+		!strings.Contains(domain, "@") && !strings.Contains(domain, "..") && domain[0] != '.'
 }
 
 func withDomain(a, domain string) string {

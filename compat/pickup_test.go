@@ -105,6 +105,11 @@ func TestParsePickup(t *testing.T) {
 		{name: "quoted local parts keep their quotes (envelope)",
 			in:   "x-sender: \"john smith\"@x.test\r\nx-receiver: \"a@b\"@y.test\r\nx-receiver: \"q\\\"x\"@y.test\r\n\r\nbody\r\n",
 			from: `"john smith"@x.test`, to: []string{`"a@b"@y.test`, `"q\"x"@y.test`}, msg: "\r\nbody\r\n"},
+		// A domain's final dot is dropped, in angle brackets too (found
+		// from outside: "<c@x.test.>" sent the whole file to Badmail).
+		{name: "final dot in the envelope",
+			in:   "X-Sender: <a@x.test.>\r\nX-Receiver: b@y.test.\r\nX-Receiver: <c@y.test.>\r\nX-Receiver: <d@y.test>\r\n\r\nbody\r\n",
+			from: "a@x.test", to: []string{"b@y.test", "c@y.test", "d@y.test"}, msg: "\r\nbody\r\n"},
 		{name: "quoted local parts keep their quotes (headers)",
 			in:   "From: John <\"john smith\"@x.test>\r\nTo: \"a@b\"@y.test, plain@y.test\r\n\r\nbody\r\n",
 			from: `"john smith"@x.test`, to: []string{`"a@b"@y.test`, "plain@y.test"},
