@@ -104,6 +104,17 @@ func startB(t testing.TB, l mailroot.Layout, cfg Config, setup ...func(*Bridge))
 	return h
 }
 
+// waitLog waits for text in the log, and fails the test, with the log,
+// when it does not come.
+func (h *harness) waitLog(text string) {
+	h.t.Helper()
+	for deadline := time.Now().Add(wait); !strings.Contains(h.logs.String(), text); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			h.t.Fatalf("no %q in the log:\n%s", text, h.logs.String())
+		}
+	}
+}
+
 func (h *harness) stop() {
 	h.cancel()
 	<-h.done

@@ -56,11 +56,7 @@ func TestUnreadablePickupFileStays(t *testing.T) {
 	drop(t, l, "ok.eml", []byte("From: app@x.test\r\nTo: ok@y.test\r\nSubject: ok\r\n\r\nbody\r\n"))
 	sink.WaitFor(t, wait, "the readable file", count(1))
 	const warning = "Pickup file cannot be read by mailbridge (access denied)"
-	for deadline := time.Now().Add(wait); !strings.Contains(h.logs.String(), warning); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no warning about the unreadable file:\n%s", h.logs.String())
-		}
-	}
+	h.waitLog(warning)
 	time.Sleep(300 * time.Millisecond) // more tries: still said once
 	logs := h.logs.String()
 	if n := strings.Count(logs, warning); n != 1 {

@@ -5,7 +5,6 @@ package bridge
 import (
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -50,11 +49,7 @@ func finishedInReadOnlyQueueFolder(t *testing.T, stir bool) {
 	t.Cleanup(unpin)
 	ready.Store(true)
 	sink.WaitFor(t, wait, "the message", count(1))
-	for deadline := time.Now().Add(wait); !strings.Contains(h.logs.String(), "rewritten in place"); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("log:\n%s", h.logs.String())
-		}
-	}
+	h.waitLog("rewritten in place")
 	h.stop()
 	unpin()
 	if stir {
@@ -104,11 +99,7 @@ func TestFinishedFirstAttemptInReadOnlyQueueFolder(t *testing.T) {
 	if pinErr != nil {
 		t.Fatal(pinErr)
 	}
-	for deadline := time.Now().Add(wait); !strings.Contains(h.logs.String(), "in its Queue file, rewritten in place to say so alone"); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("log:\n%s", h.logs.String())
-		}
-	}
+	h.waitLog("in its Queue file, rewritten in place to say so alone")
 	h.stop()
 	unpin()
 	h = start(t, l, cfg)

@@ -209,11 +209,7 @@ func TestFinishedMessageNotSentAgain(t *testing.T) {
 	if pinErr != nil {
 		t.Fatal(pinErr)
 	}
-	for deadline := time.Now().Add(wait); !strings.Contains(h.logs.String(), "cannot remove a message done with from Queue"); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("log:\n%s", h.logs.String())
-		}
-	}
+	h.waitLog("cannot remove a message done with from Queue")
 	if !strings.Contains(h.logs.String(), "it is recorded as done") {
 		t.Fatalf("log:\n%s", h.logs.String())
 	}
@@ -237,11 +233,7 @@ func TestStirFinishedRecord(t *testing.T) {
 	l := testLayout(t)
 	h := start(t, l, baseConfig(sink))
 	drop(t, l, "18ECF0000000000000000000000.eml", []byte(finishedMark+"18ECF0000000000000000000000\r\n"))
-	for deadline := time.Now().Add(wait); !strings.Contains(h.logs.String(), "the record of a message already done with"); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("log:\n%s", h.logs.String())
-		}
-	}
+	h.waitLog("the record of a message already done with")
 	waitEmpty(t, l)
 	if bad, _ := os.ReadDir(l.Badmail); len(bad) != 0 || len(sink.Messages()) != 0 {
 		t.Fatalf("Badmail holds %d files, the sink %d messages", len(bad), len(sink.Messages()))
