@@ -632,7 +632,7 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 		case r.Err.Permanent:
 			refused = append(refused, r.Rcpt)
 			if !early[r.Rcpt] { // else recorded during the attempt (settled)
-				st.Failed = append(st.Failed, failure{Rcpt: r.Rcpt, Reply: r.Err.ReplyLine(), Diag: r.Err.Line()})
+				st.Failed = append(st.Failed, failure{Rcpt: r.Rcpt, Reply: refusal(r.Err, pm.From), Diag: r.Err.Line()})
 			}
 			delete(st.LastReply, r.Rcpt)
 			delete(st.LastDiag, r.Rcpt)
@@ -908,6 +908,17 @@ func (b *Bridge) finish(id string, m *message, path string) time.Time {
 	return time.Now().Add(finishRetry)
 }
 
+// refusal is the reply line of a recipient refused for good, for the
+// Badmail reason. A refusal of MAIL FROM refuses every recipient, but is
+// about the sender: found from outside, "replied 553 5.1.3 malformed
+// address for <rcpt>" blamed the recipient for a bad sender.
+func refusal(e *sender.Error, from string) string {
+	if e.Stage == "MAIL FROM" {
+		return e.ReplyLine() + " (the reply to MAIL FROM: the sender <" + from + "> was refused, not the recipient)"
+	}
+	return e.ReplyLine()
+}
+
 // allSent reports whether the smart host accepted every recipient of an
 // attempt (none: nothing was left to send).
 func allSent(results []sender.Result) bool {
@@ -1089,7 +1100,7 @@ func (b *Bridge) settled(id string, m *message, pm *compat.PickupMessage, open f
 			m.st.Done = appendNew(m.st.Done, r.Rcpt)
 			continue
 		}
-		m.st.Failed = append(m.st.Failed, failure{Rcpt: r.Rcpt, Reply: r.Err.ReplyLine(), Diag: r.Err.Line()})
+		m.st.Failed = append(m.st.Failed, failure{Rcpt: r.Rcpt, Reply: refusal(r.Err, pm.From), Diag: r.Err.Line()})
 	}
 	b.mu.Lock()
 	sf := b.sending[id]

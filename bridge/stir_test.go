@@ -239,3 +239,21 @@ func TestStirFinishedRecord(t *testing.T) {
 		t.Fatalf("Badmail holds %d files, the sink %d messages", len(bad), len(sink.Messages()))
 	}
 }
+
+// A sender refused at MAIL FROM refuses every recipient, and the Badmail
+// reason says it was the sender (found from outside: it blamed the
+// recipient).
+func TestSenderRefusedReason(t *testing.T) {
+	sink := smtpsink.Start(t, smtpsink.Hooks{Mail: func(string) error {
+		return &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 1, 7}, Message: "malformed address"}
+	}})
+	l := testLayout(t)
+	start(t, l, baseConfig(sink))
+	drop(t, l, "s.eml", []byte("X-Sender: bad@x.test\r\nX-Receiver: b@y.test\r\nSubject: s\r\n\r\nbody\r\n"))
+	bdr := waitFile(t, l.Badmail, "*.BDR")
+	waitEmpty(t, l)
+	raw, _ := os.ReadFile(bdr[0])
+	if !strings.Contains(string(raw), "(the reply to MAIL FROM: the sender <bad@x.test> was refused, not the recipient)") {
+		t.Fatalf(".BDR:\n%s", raw)
+	}
+}
