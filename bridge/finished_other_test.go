@@ -5,7 +5,6 @@ package bridge
 import (
 	"os"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -80,28 +79,18 @@ func finishedInReadOnlyQueueFolder(t *testing.T, stir bool) {
 // outside: it was sent again).
 func TestFinishedFirstAttemptInReadOnlyQueueFolder(t *testing.T) {
 	l := testLayout(t)
-	var unpin func()
-	var pinErr error
-	var once sync.Once
-	sink := smtpsink.Start(t, smtpsink.Hooks{Data: func(string, []string, []byte) error {
-		once.Do(func() { unpin, pinErr = pinFile(t, l.Queue) })
-		return nil
-	}})
-	t.Cleanup(func() {
-		if unpin != nil {
-			unpin()
-		}
-	})
+	pin := &dataPin{}
+	sink := smtpsink.Start(t, smtpsink.Hooks{Data: pin.hook(t, func() (string, error) { return l.Queue, nil })})
 	cfg := baseConfig(sink)
 	h := start(t, l, cfg)
 	drop(t, l, "f.eml", []byte("From: a@x.test\r\nTo: b@y.test\r\n\r\nonce\r\n"))
 	sink.WaitFor(t, wait, "the message", count(1))
-	if pinErr != nil {
-		t.Fatal(pinErr)
+	if pin.err != nil {
+		t.Fatal(pin.err)
 	}
 	h.waitLog("in its Queue file, rewritten in place to say so alone")
 	h.stop()
-	unpin()
+	pin.release()
 	h = start(t, l, cfg)
 	waitEmpty(t, l)
 	time.Sleep(300 * time.Millisecond)

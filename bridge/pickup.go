@@ -449,6 +449,10 @@ func queueLeftover(name string, f *os.File, path string) string {
 		return ""
 	}
 	if f == nil {
+		// Not opened for every message of the drain: a record is small.
+		if fi, err := os.Lstat(path); err != nil || !isState && fi.Size() > maxFinishedRecord {
+			return ""
+		}
 		var err error
 		if f, err = mailroot.OpenRegular(path); err != nil {
 			return ""

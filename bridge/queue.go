@@ -843,6 +843,9 @@ func (b *Bridge) saveFinished(id string, m *message) error {
 // finished (saveFinished): it is removed, never sent.
 const finishedMark = "x-mailbridge-finished: "
 
+// maxFinishedRecord bounds the size of such a file.
+const maxFinishedRecord = 128
+
 // finishedRecord is the whole of such a file.
 var finishedRecord = regexp.MustCompile(`^x-mailbridge-finished: [0-9A-Za-z]+\r\n$`)
 
@@ -862,7 +865,7 @@ func markedFinished(path string) bool {
 // was taken for one).
 func fileMarkedFinished(f *os.File) bool {
 	fi, err := f.Stat()
-	if err != nil || fi.Size() > 128 {
+	if err != nil || fi.Size() > maxFinishedRecord {
 		return false
 	}
 	buf := make([]byte, fi.Size())

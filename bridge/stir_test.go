@@ -177,37 +177,56 @@ func TestNullSenderBadmailReason(t *testing.T) {
 	}
 }
 
+// dataPin pins, when the first message's data reaches the sink, the file
+// or folder its target names (pinFile), and releases it when the test
+// ends if the test has not.
+type dataPin struct {
+	once  sync.Once
+	unpin func()
+	err   error
+}
+
+// hook is the sink's Data hook that pins.
+func (p *dataPin) hook(t *testing.T, target func() (string, error)) func(string, []string, []byte) error {
+	t.Cleanup(p.release)
+	return func(string, []string, []byte) error {
+		p.once.Do(func() {
+			path, err := target()
+			if err == nil {
+				p.unpin, err = pinFile(t, path)
+			}
+			p.err = err
+		})
+		return nil
+	}
+}
+
+func (p *dataPin) release() {
+	if p.unpin != nil {
+		p.unpin()
+	}
+}
+
 // A message done with whose Queue file cannot be removed is recorded as
 // finished in its .state file, and is not sent again, in this run or at
 // the next start, where its file is removed. Found from outside: it was
 // sent again at the next start.
 func TestFinishedMessageNotSentAgain(t *testing.T) {
 	l := testLayout(t)
-	var unpin func()
-	var pinErr error
-	var once sync.Once
-	sink := smtpsink.Start(t, smtpsink.Hooks{Data: func(string, []string, []byte) error {
-		once.Do(func() {
-			q, _ := filepath.Glob(filepath.Join(l.Queue, "*.eml"))
-			if len(q) != 1 {
-				pinErr = fmt.Errorf("Queue holds %v", q)
-				return
-			}
-			unpin, pinErr = pinFile(t, q[0])
-		})
-		return nil
-	}})
-	t.Cleanup(func() {
-		if unpin != nil {
-			unpin()
+	pin := &dataPin{}
+	sink := smtpsink.Start(t, smtpsink.Hooks{Data: pin.hook(t, func() (string, error) {
+		q, _ := filepath.Glob(filepath.Join(l.Queue, "*.eml"))
+		if len(q) != 1 {
+			return "", fmt.Errorf("Queue holds %v", q)
 		}
-	})
+		return q[0], nil
+	})})
 	cfg := baseConfig(sink)
 	h := start(t, l, cfg)
 	drop(t, l, "f.eml", []byte("From: a@x.test\r\nTo: b@y.test\r\n\r\nonce\r\n"))
 	sink.WaitFor(t, wait, "the message", count(1))
-	if pinErr != nil {
-		t.Fatal(pinErr)
+	if pin.err != nil {
+		t.Fatal(pin.err)
 	}
 	h.waitLog("cannot remove a message done with from Queue")
 	if !strings.Contains(h.logs.String(), "it is recorded as done") {
@@ -217,7 +236,7 @@ func TestFinishedMessageNotSentAgain(t *testing.T) {
 	h = start(t, l, cfg) // the file is still there, and still pinned
 	time.Sleep(500 * time.Millisecond)
 	h.stop()
-	unpin()
+	pin.release()
 	h = start(t, l, cfg)
 	waitEmpty(t, l)
 	if n := len(sink.Messages()); n != 1 {

@@ -369,8 +369,8 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			// "allow_from/deny_from").
 			ip := addrIP(nc.RemoteAddr())
 			args := []any{"client", ip.String()}
-			if by == "allow_from" && ip == netip.IPv6Loopback() && inPrefixes(netip.AddrFrom4([4]byte{127, 0, 0, 1}), s.cfg.AllowFrom) {
-				args = append(args, "hint", `allow_from lets in 127.0.0.1 but not ::1, this machine over IPv6, where "localhost" goes first: add "::1" to [inbound] allow_from`)
+			if hint := loopback6Hint(ip, s.cfg.AllowFrom, "allow_from"); by == "allow_from" && hint != "" {
+				args = append(args, "hint", hint)
 			}
 			s.log.Info("connection refused by "+by, args...)
 			l.refuse(nc, "554 5.7.1 "+s.cfg.Hostname+" Access denied")

@@ -55,8 +55,15 @@ func inPrefixes(ip netip.Addr, list []netip.Prefix) bool {
 
 // admitted applies connection control: DenyFrom wins over AllowFrom; an
 // empty AllowFrom admits everyone.
-func (s *Server) admitted(addr net.Addr) bool {
-	return s.refusedBy(addrIP(addr)) == ""
+// loopback6Hint is what to log when list, the [inbound] key, lets in
+// 127.0.0.1 and not ::1 and refused the client ip, which is ::1: a program
+// on this machine sending to "localhost" reaches ::1 first, and IIS's
+// lists knew IPv4 only (found from outside). "" otherwise.
+func loopback6Hint(ip netip.Addr, list []netip.Prefix, key string) string {
+	if ip != netip.IPv6Loopback() || !inPrefixes(netip.AddrFrom4([4]byte{127, 0, 0, 1}), list) {
+		return ""
+	}
+	return key + ` lets in 127.0.0.1 but not ::1, this machine over IPv6, where "localhost" goes first: add "::1" to [inbound] ` + key
 }
 
 // refusedBy names the list that refuses a client at ip ("deny_from", or

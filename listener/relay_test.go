@@ -161,11 +161,11 @@ func TestLinkLocalClientMatched(t *testing.T) {
 	client := &net.TCPAddr{IP: net.ParseIP("fe80::1234"), Zone: "eth0", Port: 50000}
 	linkLocal := []netip.Prefix{netip.MustParsePrefix("fe80::/10")}
 	s := &Server{cfg: Config{DenyFrom: linkLocal}}
-	if s.admitted(client) {
+	if s.refusedBy(addrIP(client)) == "" {
 		t.Error("deny_from fe80::/10 admitted fe80::1234 on eth0")
 	}
 	s = &Server{cfg: Config{AllowFrom: linkLocal}}
-	if !s.admitted(client) {
+	if s.refusedBy(addrIP(client)) != "" {
 		t.Error("allow_from fe80::/10 refused fe80::1234 on eth0")
 	}
 	if ip := addrIP(client); ip != netip.MustParseAddr("fe80::1234") || !inPrefixes(ip, linkLocal) {
@@ -286,12 +286,7 @@ func TestRelayRefusedOnIPv6LoopbackHint(t *testing.T) {
 	cfg.LocalDomains = []string{"local.test"}
 	cfg.RelayFrom = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
 	ts := startServer(t, cfg)
-	ln, err := net.Listen("tcp", "[::1]:0")
-	if err != nil {
-		t.Skipf("no IPv6 loopback here: %v", err)
-	}
-	go ts.srv.Serve(ln)
-	c := dial(t, ln.Addr().String())
+	c := dialIPv6(t, ts)
 	c.hello()
 	c.expect("MAIL FROM:<a@x.test>", "250")
 	c.expect("RCPT TO:<u@other.test>", "550 5.7.1 Unable to relay for u@other.test")
@@ -327,12 +322,7 @@ func TestAllowFromIPv6LoopbackHint(t *testing.T) {
 	cfg := testConfig()
 	cfg.AllowFrom = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
 	ts := startServer(t, cfg)
-	ln, err := net.Listen("tcp", "[::1]:0")
-	if err != nil {
-		t.Skipf("no IPv6 loopback here: %v", err)
-	}
-	go ts.srv.Serve(ln)
-	c := dial(t, ln.Addr().String())
+	c := dialIPv6(t, ts)
 	if r := c.reply(); !strings.HasPrefix(r, "554 5.7.1") {
 		t.Fatalf("greeting %q", r)
 	}
@@ -341,4 +331,16 @@ func TestAllowFromIPv6LoopbackHint(t *testing.T) {
 			t.Fatalf("log:\n%s", ts.logs.String())
 		}
 	}
+}
+
+// dialIPv6 connects to ts over ::1, serving it there too; the test is
+// skipped where there is no IPv6 loopback.
+func dialIPv6(t *testing.T, ts *testServer) *client {
+	t.Helper()
+	ln, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback here: %v", err)
+	}
+	go ts.srv.Serve(ln)
+	return dial(t, ln.Addr().String())
 }

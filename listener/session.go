@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/netip"
 	"os"
 	"strings"
 	"syscall"
@@ -152,10 +151,8 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	route := s.s.route(to, addrIP(s.conn.RemoteAddr()))
 	if route != toDrop && route != toRelay {
 		args := []any{"client", s.conn.clientIP, "from", s.from, "to", to}
-		if ip := addrIP(s.conn.RemoteAddr()); ip == netip.IPv6Loopback() && inPrefixes(netip.AddrFrom4([4]byte{127, 0, 0, 1}), s.s.cfg.RelayFrom) {
-			// Found from outside: a program sending to "localhost"
-			// reaches ::1 first, where IIS's lists knew 127.0.0.1 only.
-			args = append(args, "hint", `relay_from lets in 127.0.0.1 but not ::1, this machine over IPv6, where "localhost" goes first: add "::1" to [inbound] relay_from`)
+		if hint := loopback6Hint(addrIP(s.conn.RemoteAddr()), s.s.cfg.RelayFrom, "relay_from"); hint != "" {
+			args = append(args, "hint", hint)
 		}
 		s.s.log.Info("relay refused", args...)
 		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "Unable to relay for " + to}
