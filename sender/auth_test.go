@@ -60,6 +60,14 @@ func TestClientSequences(t *testing.T) {
 		{"AUTH LOGIN accepted", &scriptHost{EHLO: []string{"AUTH LOGIN"}, Auth: []string{"334 VXNlcm5hbWU6", "334 UGFzc3dvcmQ6", "235 2.7.0 ok"}},
 			func(c *Config) { c.Username, c.Password = "app", "secret" }, 1,
 			"EHLO AUTH <sasl> <sasl> MAIL RCPT DATA QUIT", 1},
+		// EHLO keywords in any case (RFC 5321 section 2.4), and the old
+		// "AUTH=" form (found from outside: taken for no AUTH offered).
+		{"auth login, lower case", &scriptHost{EHLO: []string{"auth login"}, Auth: []string{"334 VXNlcm5hbWU6", "334 UGFzc3dvcmQ6", "235 2.7.0 ok"}},
+			func(c *Config) { c.Username, c.Password = "app", "secret" }, 1,
+			"EHLO AUTH <sasl> <sasl> MAIL RCPT DATA QUIT", 1},
+		{"AUTH=LOGIN alone", &scriptHost{EHLO: []string{"AUTH=LOGIN"}, Auth: []string{"334 VXNlcm5hbWU6", "334 UGFzc3dvcmQ6", "235 2.7.0 ok"}},
+			func(c *Config) { c.Username, c.Password = "app", "secret" }, 1,
+			"EHLO AUTH <sasl> <sasl> MAIL RCPT DATA QUIT", 1},
 		{"a third LOGIN challenge is cancelled", &scriptHost{EHLO: []string{"AUTH LOGIN"}, Auth: []string{"334 VXNlcm5hbWU6", "334 UGFzc3dvcmQ6", "334 TW9yZTo="}},
 			func(c *Config) { c.Username, c.Password = "app", "secret" }, 1,
 			"EHLO AUTH <sasl> <sasl> * QUIT", 0},

@@ -56,9 +56,17 @@ func TestLimitsRcptMaxMailMax(t *testing.T) {
 }
 
 // A message larger than the smart host's SIZE is a permanent failure,
-// with the sizes in the reason, and is not sent (RFC 1870 section 6).
+// with the sizes in the reason, and is not sent (RFC 1870 section 6). The
+// keyword counts in any case (RFC 5321 section 2.4; found from outside: a
+// host saying "size 300" got the whole message, then refused it).
 func TestLargerThanSize(t *testing.T) {
-	h := (&scriptHost{EHLO: []string{"SIZE 30"}}).start(t)
+	for _, kw := range []string{"SIZE 30", "size 30"} {
+		t.Run(kw, func(t *testing.T) { testLargerThanSize(t, kw) })
+	}
+}
+
+func testLargerThanSize(t *testing.T, kw string) {
+	h := (&scriptHost{EHLO: []string{kw}}).start(t)
 	s := NewSession(scriptCfg(h))
 	defer s.Close()
 	res := s.Send(context.Background(), "a@x.test", []string{"1@y.test", "2@y.test"}, []byte(msg))

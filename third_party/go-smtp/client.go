@@ -291,11 +291,26 @@ func (c *Client) ehlo() error {
 		extList = extList[1:]
 		for _, line := range extList {
 			args := strings.SplitN(line, " ", 2)
+			// mailbridge patch: EHLO keywords are case-insensitive (RFC
+			// 5321 section 2.4; IIS itself said "8bitmime"), and the
+			// lookups below use upper case: a host saying "auth plain
+			// login" or "size 300" was taken for one without AUTH or a
+			// size limit (found from outside).
+			key := strings.ToUpper(args[0])
+			param := ""
 			if len(args) > 1 {
-				ext[args[0]] = args[1]
-			} else {
-				ext[args[0]] = ""
+				param = args[1]
 			}
+			if strings.HasPrefix(key, "AUTH=") {
+				// The pre-RFC 2554 form some hosts still send beside,
+				// or instead of, "AUTH": "AUTH=LOGIN PLAIN". A line
+				// "AUTH ..." says the same, and wins.
+				if _, dup := ext["AUTH"]; !dup {
+					ext["AUTH"] = strings.TrimSpace(args[0][len("AUTH="):] + " " + param)
+				}
+				continue
+			}
+			ext[key] = param
 		}
 	}
 	c.ext = ext
