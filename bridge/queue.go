@@ -915,11 +915,18 @@ func (b *Bridge) finish(id string, m *message, path string) time.Time {
 // Badmail reason. A refusal of MAIL FROM refuses every recipient, but is
 // about the sender: found from outside, "replied 553 5.1.3 malformed
 // address for <rcpt>" blamed the recipient for a bad sender.
+// Only a reply about an address (X.1.x, X.7.x, or no enhanced code) is
+// said to be about the sender: found from outside, a message too large
+// for the host's SIZE, refused by mailbridge before MAIL FROM was sent,
+// or refused with 552 5.3.4 at MAIL FROM, blamed the sender too.
 func refusal(e *sender.Error, from string) string {
-	if e.Stage == "MAIL FROM" {
+	if e.Stage != "MAIL FROM" || e.Code == 0 {
+		return e.ReplyLine()
+	}
+	if e.Enhanced == "" || strings.HasPrefix(e.Enhanced[1:], ".1.") || strings.HasPrefix(e.Enhanced[1:], ".7.") {
 		return e.ReplyLine() + " (the reply to MAIL FROM: the sender <" + from + "> was refused, not the recipient)"
 	}
-	return e.ReplyLine()
+	return e.ReplyLine() + " (the reply to MAIL FROM, for the whole message)"
 }
 
 // allSent reports whether the smart host accepted every recipient of an
@@ -1310,9 +1317,9 @@ func (b *Bridge) problem(failed []mailroot.BadRecipient, total, expired int) str
 	case ours == 0:
 		refusedText = fmt.Sprintf("the Outbound Server %s refused %d of %d recipients", server, refused, total)
 	case ours == refused:
-		refusedText = fmt.Sprintf("mailbridge did not send the message for %d of %d recipients, without a reply from the Outbound Server %s", ours, total, server)
+		refusedText = fmt.Sprintf("mailbridge itself did not send the message for %d of %d recipients (the Outbound Server %s was not asked)", ours, total, server)
 	default:
-		refusedText = fmt.Sprintf("the Outbound Server %s refused %d of %d recipients, and mailbridge did not send the message for %d more, without a reply from it", server, refused-ours, total, ours)
+		refusedText = fmt.Sprintf("the Outbound Server %s refused %d of %d recipients, and mailbridge itself did not send the message for %d more (the Outbound Server was not asked)", server, refused-ours, total, ours)
 	}
 	same := true
 	for _, f := range failed {
@@ -1327,7 +1334,7 @@ func (b *Bridge) problem(failed []mailroot.BadRecipient, total, expired int) str
 		// 3 recipients" misread (found from outside).
 		return fmt.Sprintf("the Outbound Server %s refused the message for all %d recipients, replying %q", server, total, failed[0].Reply)
 	case expired == 0 && len(failed) == 1:
-		return fmt.Sprintf("mailbridge did not send the message to the Outbound Server %s for <%s>, without a reply from it: %s", server, failed[0].Addr, failed[0].Reply)
+		return fmt.Sprintf("mailbridge itself did not send the message for <%s> (the Outbound Server %s was not asked): %s", failed[0].Addr, server, failed[0].Reply)
 	case expired == 0:
 		return refusedText
 	case refused == 0:

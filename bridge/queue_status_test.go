@@ -49,24 +49,50 @@ func TestProblem(t *testing.T) {
 		{"reply", []mailroot.BadRecipient{{Addr: "a@x.test", Reply: "550 5.1.1 no such user"}}, 0,
 			`the Outbound Server 127.0.0.1:2951 replied "550 5.1.1 no such user" for <a@x.test>`},
 		{"too big", []mailroot.BadRecipient{{Addr: "a@x.test", Reply: big}}, 0,
-			"mailbridge did not send the message to the Outbound Server 127.0.0.1:2951 for <a@x.test>, without a reply from it: " + big},
+			"mailbridge itself did not send the message for <a@x.test> (the Outbound Server 127.0.0.1:2951 was not asked): " + big},
 		{"SMTPUTF8", []mailroot.BadRecipient{{Addr: "j\u00fcrgen@x.test", Reply: utf}}, 0,
-			"mailbridge did not send the message to the Outbound Server 127.0.0.1:2951 for <j\u00fcrgen@x.test>, without a reply from it: " + utf},
+			"mailbridge itself did not send the message for <j\u00fcrgen@x.test> (the Outbound Server 127.0.0.1:2951 was not asked): " + utf},
 		{"replies", []mailroot.BadRecipient{{Addr: "a@x.test", Reply: "550 5.1.1 no"}, {Addr: "b@x.test", Reply: "550 5.1.1 no"}}, 0,
 			"the Outbound Server 127.0.0.1:2951 refused 2 of 3 recipients"},
 		{"ours only", []mailroot.BadRecipient{{Addr: "a@x.test", Reply: big}, {Addr: "b@x.test", Reply: big}}, 0,
-			"mailbridge did not send the message for 2 of 3 recipients, without a reply from the Outbound Server 127.0.0.1:2951"},
+			"mailbridge itself did not send the message for 2 of 3 recipients (the Outbound Server 127.0.0.1:2951 was not asked)"},
 		{"both", []mailroot.BadRecipient{{Addr: "a@x.test", Reply: "550 5.1.1 no"}, {Addr: "b@x.test", Reply: utf}}, 0,
-			"the Outbound Server 127.0.0.1:2951 refused 1 of 3 recipients, and mailbridge did not send the message for 1 more, without a reply from it"},
+			"the Outbound Server 127.0.0.1:2951 refused 1 of 3 recipients, and mailbridge itself did not send the message for 1 more (the Outbound Server was not asked)"},
 		{"expired after a reply", []mailroot.BadRecipient{{Addr: "a@x.test", Reply: "451 4.2.0 busy" + exp}}, 1,
 			"the message could not be delivered within 1h0m0s (expiration); last reply from the Outbound Server 127.0.0.1:2951: 451 4.2.0 busy"},
 		{"expired without a reply", []mailroot.BadRecipient{{Addr: "a@x.test", Reply: "the smart host closed the connection after our EHLO" + exp}}, 1,
 			"the message could not be delivered within 1h0m0s (expiration); last attempt at the Outbound Server 127.0.0.1:2951, without a reply: the smart host closed the connection after our EHLO"},
 		{"refused and expired", []mailroot.BadRecipient{{Addr: "a@x.test", Reply: big}, {Addr: "b@x.test", Reply: "451 4.2.0 busy" + exp}}, 1,
-			"mailbridge did not send the message for 1 of 3 recipients, without a reply from the Outbound Server 127.0.0.1:2951, and 1 could not be delivered within 1h0m0s (expiration)"},
+			"mailbridge itself did not send the message for 1 of 3 recipients (the Outbound Server 127.0.0.1:2951 was not asked), and 1 could not be delivered within 1h0m0s (expiration)"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := b.problem(tt.failed, 3, tt.expired); got != tt.want {
+				t.Errorf("got  %s\nwant %s", got, tt.want)
+			}
+		})
+	}
+}
+
+// A refusal at MAIL FROM is said to be about the sender only when it is
+// about an address (found from outside: a message too large, refused by
+// mailbridge before MAIL FROM or by the host's 552 5.3.4, blamed the
+// sender).
+func TestRefusalAtMailFrom(t *testing.T) {
+	const bySender = " (the reply to MAIL FROM: the sender <a@x.test> was refused, not the recipient)"
+	for _, tt := range []struct {
+		name string
+		e    sender.Error
+		want string
+	}{
+		{"bad sender", sender.Error{Stage: "MAIL FROM", Code: 553, Enhanced: "5.1.7", Reply: "malformed address"}, "553 5.1.7 malformed address" + bySender},
+		{"policy", sender.Error{Stage: "MAIL FROM", Code: 550, Enhanced: "5.7.1", Reply: "not allowed"}, "550 5.7.1 not allowed" + bySender},
+		{"no enhanced code", sender.Error{Stage: "MAIL FROM", Code: 550, Reply: "sender rejected"}, "550 sender rejected" + bySender},
+		{"too large, from the host", sender.Error{Stage: "MAIL FROM", Code: 552, Enhanced: "5.3.4", Reply: "message too big"}, "552 5.3.4 message too big (the reply to MAIL FROM, for the whole message)"},
+		{"too large, decided here", sender.Error{Stage: "MAIL FROM", Enhanced: "5.3.4", Reply: "not sent: the message is 9 bytes"}, "5.3.4 not sent: the message is 9 bytes"},
+		{"a recipient", sender.Error{Stage: "RCPT TO", Code: 550, Enhanced: "5.1.1", Reply: "no such user"}, "550 5.1.1 no such user"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := refusal(&tt.e, "a@x.test"); got != tt.want {
 				t.Errorf("got  %s\nwant %s", got, tt.want)
 			}
 		})
