@@ -170,3 +170,54 @@ func TestLimitsRcptDomainMax(t *testing.T) {
 		})
 	}
 }
+
+// A reused connection lost or closed with 421 before anything of the next
+// message was accepted is not a reason to defer it: it goes at once on a
+// new connection (found from outside: hosts that take one message per
+// connection deferred every second message by a retry interval). Once
+// only: a new connection refused the same way defers it.
+func TestReusedConnectionRefusedAtMail(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		host      *scriptHost
+		wantSent  int
+		wantConns int
+		wantErr   bool // the third message's result
+	}{
+		{"421 to the second MAIL of a connection", &scriptHost{Mail: func(n int) string {
+			if n == 2 || n == 4 {
+				return "421 4.7.0 too many messages in this session"
+			}
+			return ""
+		}}, 3, 3, false},
+		{"closed after each message", &scriptHost{CloseAfterMessage: true}, 3, 3, false},
+		{"421 to every MAIL but the first", &scriptHost{Mail: func(n int) string {
+			if n > 1 {
+				return "421 4.3.2 closing"
+			}
+			return ""
+		}}, 1, 3, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := tt.host.start(t)
+			s := NewSession(scriptCfg(h))
+			defer s.Close()
+			var last []Result
+			for i := range 3 {
+				last = s.Send(context.Background(), "a@x.test", []string{"b@y.test"}, []byte(msg))
+				if i < 2 && tt.wantErr {
+					continue
+				}
+				if !tt.wantErr && last[0].Err != nil {
+					t.Fatalf("message %d: %+v", i+1, last[0].Err)
+				}
+			}
+			if tt.wantErr && (last[0].Err == nil || last[0].Err.Permanent) {
+				t.Fatalf("third message: %+v, want a deferral", last[0].Err)
+			}
+			if h.Messages() != tt.wantSent || h.Conns() != tt.wantConns {
+				t.Fatalf("%d messages on %d connections, want %d on %d; commands %q", h.Messages(), h.Conns(), tt.wantSent, tt.wantConns, h.Verbs())
+			}
+		})
+	}
+}

@@ -27,6 +27,8 @@ type scriptHost struct {
 	// closing the connection; "." closes it after the message instead of
 	// replying to the final ".".
 	CloseAt string
+	// CloseAfterMessage closes the connection after each message's 250.
+	CloseAfterMessage bool
 	// StartTLS, when set, is offered in EHLO and is the reply to
 	// STARTTLS; after a 220 the host sends AfterStartTLS (which is not
 	// TLS) and closes the connection.
@@ -205,6 +207,9 @@ func (h *scriptHost) serve(c net.Conn) {
 			h.msgs++
 			h.mu.Unlock()
 			fmt.Fprintf(c, "250 2.0.0 queued\r\n")
+			if h.CloseAfterMessage {
+				return
+			}
 		case "STARTTLS":
 			fmt.Fprintf(c, "%s\r\n", h.StartTLS)
 			if strings.HasPrefix(h.StartTLS, "220") {

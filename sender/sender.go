@@ -772,6 +772,7 @@ func (s *Session) SendContent(ctx context.Context, from string, to []string, mes
 	// A stop (ctx done) closes the connection, at once or, when a
 	// transaction is under way, after StopTimeout (see stop).
 	defer s.watch(ctx)()
+	fresh := false // a transaction was tried again on a new connection
 	for start := 0; start < len(to); {
 		if s.c != nil && s.limits.mailMax > 0 && s.tx >= s.limits.mailMax {
 			s.Close() // LIMITS MAILMAX (RFC 9422): a new connection
@@ -791,9 +792,24 @@ func (s *Session) SendContent(ctx context.Context, from string, to []string, mes
 			return results
 		}
 		end := s.batchEnd(to, start)
+		reused := s.tx > 0
 		tried, broken := s.transaction(from, results[start:end], message)
 		s.end()
 		s.tx++
+		if broken && reused && !fresh && refusedAtMail(results[start:end]) {
+			// A connection that carried a message already, lost or
+			// closed (421) before anything of this one was accepted:
+			// hosts that take one message per connection, or close an
+			// idle one, do that. Nothing was sent: once more on a new
+			// connection, rather than a deferral of a whole retry
+			// interval (found from outside).
+			fresh = true
+			s.drop()
+			for i := start; i < end; i++ {
+				results[i].Err, results[i].Reply = nil, ""
+			}
+			continue
+		}
 		if message.Settled != nil && start+tried < len(to) {
 			var done []Result
 			for _, r := range results[start : start+tried] {
@@ -815,6 +831,17 @@ func (s *Session) SendContent(ctx context.Context, from string, to []string, mes
 		s.Close()
 	}
 	return results
+}
+
+// refusedAtMail reports whether res failed as one at MAIL FROM: nothing of
+// the transaction was accepted.
+func refusedAtMail(res []Result) bool {
+	for _, r := range res {
+		if r.Err == nil || r.Err.Stage != "MAIL FROM" {
+			return false
+		}
+	}
+	return len(res) > 0
 }
 
 // limits are what the smart host said of its limits in its EHLO reply.
