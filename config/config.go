@@ -150,6 +150,10 @@ type Outbound struct {
 	// first byte, port 465).
 	TLS               string
 	VerifyCertificate bool
+	// RSAKeyExchange also offers the smart host the TLS 1.2 RSA key
+	// exchange suites, as Windows' Schannel, and so IIS, did: older mail
+	// servers and appliances accept nothing else.
+	RSAKeyExchange bool
 	// ServerName is the name verified in the smart host's certificate;
 	// "" means Server.
 	ServerName string
@@ -274,6 +278,7 @@ func defaults(machine string) *Config {
 			CommandTimeout:           600 * time.Second,
 			TLS:                      "opportunistic",
 			VerifyCertificate:        true,
+			RSAKeyExchange:           true,
 		},
 		Pickup: Pickup{
 			DotStuffed:  true,

@@ -428,6 +428,7 @@ func (c *Config) sections() []section {
 			{"command_timeout", duration(&c.Outbound.CommandTimeout, time.Second)},
 			{"tls", choice(&c.Outbound.TLS, "none", "opportunistic", "starttls", "implicit")},
 			{"verify_certificate", boolean(&c.Outbound.VerifyCertificate)},
+			{"tls_rsa_key_exchange", boolean(&c.Outbound.RSAKeyExchange)},
 			{"server_name", nameStr(&c.Outbound.ServerName, hostOrIP)},
 			{"ca_file", pathStr(&c.Outbound.CAFile, true)},
 			{"username", str(&c.Outbound.Username, userName)},

@@ -40,6 +40,7 @@ import (
 
 	"github.com/mailbridge/mailbridge/compat"
 	"github.com/mailbridge/mailbridge/mailroot"
+	"github.com/mailbridge/mailbridge/tlscert"
 )
 
 // Config holds the listener's settings. Zero durations disable a timeout.
@@ -59,7 +60,7 @@ type Config struct {
 	TLSConfig *tls.Config
 	StartTLS  bool
 	// RSAKeyExchange also accepts TLS 1.2 clients that offer only RSA
-	// key exchange suites, as Windows' Schannel did (see rsaKexSuites).
+	// key exchange suites, as Windows' Schannel did (see tlscert.WithRSAKeyExchange).
 	RSAKeyExchange bool
 
 	// LocalDomains (local and alias domains) get their mail in Drop; empty
@@ -142,7 +143,7 @@ func New(cfg Config, root *mailroot.Root, log *slog.Logger) *Server {
 		// for the log of a failed handshake (helloConn).
 		s.tlsConf = cfg.TLSConfig.Clone()
 		if cfg.RSAKeyExchange && s.tlsConf.CipherSuites == nil {
-			s.tlsConf.CipherSuites = rsaKexSuites()
+			s.tlsConf.CipherSuites = tlscert.WithRSAKeyExchange()
 		}
 		next := s.tlsConf.GetConfigForClient
 		s.tlsConf.GetConfigForClient = func(h *tls.ClientHelloInfo) (*tls.Config, error) {
@@ -555,7 +556,7 @@ func (s *Server) handshakeFailed(msg, client string, hc *helloConn, err error) {
 			names[i] = tls.CipherSuiteName(id)
 		}
 		args = append(args, "client_suites", names)
-		if !s.cfg.RSAKeyExchange && slices.ContainsFunc(hc.suites, func(id uint16) bool { return slices.Contains(rsaKex, id) }) {
+		if !s.cfg.RSAKeyExchange && slices.ContainsFunc(hc.suites, tlscert.IsRSAKeyExchange) {
 			msg += ": the client offers only RSA key exchange, which tls_rsa_key_exchange = false refuses"
 		} else {
 			msg += ": no cipher suite in common with the client"
@@ -581,30 +582,6 @@ func certRefused(err error) bool {
 		}
 	}
 	return false
-}
-
-// rsaKex is the RSA key exchange suites that Go implements without known
-// flaws and leaves out of its default list (no forward secrecy), and that
-// Windows' Schannel kept enabled: older printers and scanners offer
-// nothing else.
-var rsaKex = []uint16{
-	tls.TLS_RSA_WITH_AES_128_GCM_SHA256, tls.TLS_RSA_WITH_AES_256_GCM_SHA384,
-	tls.TLS_RSA_WITH_AES_128_CBC_SHA, tls.TLS_RSA_WITH_AES_256_CBC_SHA,
-}
-
-// rsaKexSuites is Go's secure TLS 1.0-1.2 suites with rsaKex. Go still
-// prefers ECDHE whenever the client offers it, whatever this order.
-func rsaKexSuites() []uint16 {
-	var ids []uint16
-	for _, cs := range tls.CipherSuites() {
-		ids = append(ids, cs.ID)
-	}
-	for _, id := range rsaKex {
-		if !slices.Contains(ids, id) {
-			ids = append(ids, id)
-		}
-	}
-	return ids
 }
 
 // clientGone reports whether go-smtp's error text is a client that went

@@ -72,6 +72,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+
+	"github.com/mailbridge/mailbridge/tlscert"
 )
 
 // Config is the smart host and the limits of the conversation with it.
@@ -124,6 +126,11 @@ type Config struct {
 	// InsecureSkipVerify accepts any certificate (verify_certificate =
 	// false): the connection is encrypted but not authenticated.
 	InsecureSkipVerify bool
+	// RSAKeyExchange also offers the TLS 1.2 RSA key exchange suites
+	// (tlscert.WithRSAKeyExchange), as Windows' Schannel did as a client:
+	// found from outside, a smart host that accepts only those (older
+	// Exchange servers and appliances) could not be reached.
+	RSAKeyExchange bool
 	// Username and Password, when Username is not "", authenticate to the
 	// smart host with AUTH LOGIN or AUTH PLAIN. They are sent only over TLS,
 	// unless TLS is TLSNone (an explicit choice of the administrator).
@@ -208,13 +215,17 @@ func (c Config) serverName() string {
 }
 
 func (c Config) tlsConfig() *tls.Config {
-	return &tls.Config{
+	tc := &tls.Config{
 		ServerName:         c.serverName(),
 		RootCAs:            c.RootCAs,
 		InsecureSkipVerify: c.InsecureSkipVerify,
 		// Windows Server 2025 disables TLS 1.0 and 1.1; so do we.
 		MinVersion: tls.VersionTLS12,
 	}
+	if c.RSAKeyExchange {
+		tc.CipherSuites = tlscert.WithRSAKeyExchange()
+	}
+	return tc
 }
 
 // Error is a classified delivery failure.

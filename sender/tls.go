@@ -317,7 +317,7 @@ func (s *Session) handshake(conn net.Conn) (*tls.Conn, error) {
 			// neither the setting nor its value.
 			err = fmt.Errorf("the smart host did not complete the handshake within connect_timeout (%s): it stalled, or something between drops the TLS traffic (%w)", s.cfg.ConnectTimeout, err)
 		}
-		return nil, classify(s.cfg.Addr(), "TLS handshake", &TLSError{Name: s.cfg.serverName(), Err: err})
+		return nil, classify(s.cfg.Addr(), "TLS handshake", &TLSError{Name: s.cfg.serverName(), Err: err, RSAKeyExchange: s.cfg.RSAKeyExchange})
 	}
 	// For the delivery's log line (TLSState).
 	s.tlsVersion, s.verified = tc.ConnectionState().Version, !s.cfg.InsecureSkipVerify
@@ -329,6 +329,9 @@ func (s *Session) handshake(conn net.Conn) (*tls.Conn, error) {
 type TLSError struct {
 	Name string // the name verified
 	Err  error
+	// RSAKeyExchange tells whether the RSA key exchange suites were
+	// offered (Config.RSAKeyExchange), for the advice on a refusal.
+	RSAKeyExchange bool
 }
 
 // selfSigned reports whether c is signed by its own key.
@@ -386,6 +389,15 @@ func (e *TLSError) Error() string {
 		if protocolVersion(e.Err) {
 			return fmt.Sprintf("TLS handshake with %q failed: the smart host speaks only TLS versions below 1.2, mailbridge's minimum (TLS 1.0 and 1.1 are disabled, as on Windows Server 2025): enable TLS 1.2 on the smart host (%v)", e.Name, e.Err)
 		}
+		if handshakeRefused(e.Err) {
+			// Found from outside: a TLS 1.2 host that takes only RSA key
+			// exchange suites was told to enable TLS 1.2.
+			fix := "if the smart host takes only RSA key exchange suites (older Exchange servers, appliances), set [outbound] tls_rsa_key_exchange = true"
+			if e.RSAKeyExchange {
+				fix = "mailbridge offers TLS 1.2 and 1.3 suites with ECDHE or RSA key exchange and AES-GCM, AES-CBC or ChaCha20; DHE, 3DES and RC4 suites are not available: enable one of those on the smart host"
+			}
+			return fmt.Sprintf("TLS handshake with %q failed: the smart host refused it (handshake_failure), most often because no cipher suite is common to both: %s (%v)", e.Name, fix, e.Err)
+		}
 		return fmt.Sprintf("TLS handshake with %q failed: %v", e.Name, e.Err)
 	}
 	if cause == "" {
@@ -415,6 +427,18 @@ func protocolVersion(err error) bool {
 	}
 	msg := err.Error()
 	return strings.Contains(msg, "protocol version not supported") || strings.Contains(msg, "unsupported protocol version")
+}
+
+// handshakeRefused reports whether the smart host ended the handshake with
+// a handshake_failure or insufficient_security alert (RFC 5246 section
+// 7.2.2): what OpenSSL and Schannel send when no cipher suite is common.
+func handshakeRefused(err error) bool {
+	var alert tls.AlertError
+	if errors.As(err, &alert) && (alert == 40 || alert == 71) {
+		return true
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "remote error: tls: handshake failure") || strings.Contains(msg, "remote error: tls: insufficient security level")
 }
 
 // auth authenticates when a user name is configured: LOGIN when offered

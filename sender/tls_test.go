@@ -345,3 +345,34 @@ func TestStalledHandshakeTimesOut(t *testing.T) {
 		t.Fatalf("the attempt took %s: the command timeout, not the connect timeout", d)
 	}
 }
+
+// A smart host that takes only RSA key exchange suites (TLS 1.2, older
+// Exchange servers and appliances) is reached with RSAKeyExchange, as
+// Schannel reached it; without, the reason names the setting (found from
+// outside: it said to enable TLS 1.2, which the host had).
+func TestRSAKeyExchangeOnlyHost(t *testing.T) {
+	pki := testpki.New(t, "mailbridge test CA")
+	conf := serverTLS(pki.ServerRSA(t, "relay.example", "127.0.0.1"))
+	conf.MaxVersion = tls.VersionTLS12
+	conf.CipherSuites = []uint16{tls.TLS_RSA_WITH_AES_128_GCM_SHA256}
+	for _, rsaKex := range []bool{true, false} {
+		t.Run(fmt.Sprint(rsaKex), func(t *testing.T) {
+			sink := smtpsink.StartTLS(t, smtpsink.Hooks{}, smtpsink.TLSOptions{Config: conf})
+			cfg := cfgFor(sink)
+			cfg.TLS, cfg.RootCAs, cfg.RSAKeyExchange = TLSStartTLS, pki.Pool, rsaKex
+			s := NewSession(cfg)
+			defer s.Close()
+			res := s.Send(context.Background(), "a@x.test", []string{"b@y.test"}, []byte(msg))
+			if rsaKex {
+				if res[0].Err != nil || len(sink.Messages()) != 1 || !sink.Messages()[0].TLS {
+					t.Fatalf("%+v", res[0].Err)
+				}
+				return
+			}
+			e := res[0].Err
+			if e == nil || e.Permanent || e.Stage != "TLS handshake" || !strings.Contains(e.Error(), "set [outbound] tls_rsa_key_exchange = true") || strings.Contains(e.Error(), "enable TLS 1.2") {
+				t.Fatalf("got %v", e)
+			}
+		})
+	}
+}

@@ -11,6 +11,9 @@
 //
 // A Store serves the certificate to crypto/tls and reloads it when the file
 // changes (renewals), keeping the old one when the new one does not load.
+//
+// The package also holds what the server and the client share of
+// Schannel's TLS settings: the RSA key exchange suites (suites.go).
 package tlscert
 
 import (

@@ -47,7 +47,8 @@ func bridgeConfig(cfg *config.Config, w3c sender.CommandLog) bridge.Config {
 			ConnectTimeout: o.ConnectTimeout, CommandTimeout: o.CommandTimeout,
 			MaxRecipients: o.MaxRecipientsPerMessage, MaxMessages: o.MaxMessagesPerConnection,
 			TLS: o.TLS, ServerName: o.ServerName, RootCAs: o.CAs, InsecureSkipVerify: !o.VerifyCertificate,
-			Username: o.Username, Password: o.Password,
+			RSAKeyExchange: o.RSAKeyExchange,
+			Username:       o.Username, Password: o.Password,
 			CommandLog: w3c,
 
 			// A message whose final "." is sent when the stop comes gets
