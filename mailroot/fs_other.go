@@ -188,3 +188,29 @@ func CanAddFiles(dir string) error {
 	}
 	return nil
 }
+
+// volumeID returns the device of the file system holding path (st_dev).
+func volumeID(path string) (uint64, bool) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0, false
+	}
+	return statVolume(fi)
+}
+
+// fileVolumeID is volumeID for an open file.
+func fileVolumeID(f *os.File) (uint64, bool) {
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, false
+	}
+	return statVolume(fi)
+}
+
+func statVolume(fi fs.FileInfo) (uint64, bool) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, false
+	}
+	return uint64(st.Dev), true
+}

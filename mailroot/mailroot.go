@@ -105,6 +105,18 @@ type Root struct {
 	syncers map[string]*syncGroup // folder syncs, by folder
 
 	seq atomic.Uint64
+
+	// placed is where each folder was at Open, by its clean path.
+	placed map[string]placement
+	// gone, when set, is why no new file is made: a folder whose volume
+	// went away (Mend).
+	gone atomic.Pointer[error]
+}
+
+// placement is the volume of a folder, and of its parent, at Open.
+type placement struct {
+	dev, parentDev uint64
+	known          bool // volumeID could tell (not on Windows)
 }
 
 // volume is how new files are made on one volume: where their temporary
@@ -195,6 +207,12 @@ func Open(l Layout, opts ...Option) (*Root, error) {
 			r.Close()
 			return nil, err
 		}
+	}
+	r.placed = map[string]placement{}
+	for _, f := range l.Folders() {
+		dev, ok1 := volumeID(f.Path)
+		parentDev, ok2 := volumeID(filepath.Dir(filepath.Clean(f.Path)))
+		r.placed[filepath.Clean(f.Path)] = placement{dev: dev, parentDev: parentDev, known: ok1 && ok2}
 	}
 	return r, nil
 }
@@ -403,11 +421,34 @@ func (r *Root) Close() error {
 // instance is still kept out. It returns the folders it created; the error
 // says what it could not mend (ErrInUse: another instance took a lock
 // meanwhile). Meant to be called every few seconds.
+//
+// A folder is not created again on another volume than the one it was
+// on: found from outside, a volume unmounted under a running mailbridge
+// got a new mail root on the disk beneath its mount point, and mail
+// accepted there was hidden once the volume was mounted again. Such a
+// folder, or one found on another volume, stops every new file (Create
+// fails, and inbound mail gets 451) until it is back.
 func (r *Root) Mend() ([]Folder, error) {
 	var created []Folder
-	var errs []error
+	var errs, gone []error
 	for _, f := range r.layout.Folders() {
-		if _, err := os.Stat(f.Path); !errors.Is(err, fs.ErrNotExist) {
+		pl := r.placed[filepath.Clean(f.Path)]
+		_, err := os.Stat(f.Path)
+		if err == nil {
+			if dev, ok := volumeID(f.Path); ok && pl.known && dev != pl.dev {
+				gone = append(gone, fmt.Errorf("the %s folder %s is on another volume than at start: its volume may have been unmounted; mailbridge takes no mail until it is back (mount it again; or restart mailbridge to take the folder as it is now)", f.Name, f.Path))
+			}
+			continue
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if at := nearestFolder(f.Path); at == "" || !pl.parentOn(at) {
+			where := "nothing of its path exists"
+			if at != "" {
+				where = at + " is on another volume than at start"
+			}
+			gone = append(gone, fmt.Errorf("the %s folder %s is missing, and %s: its volume may have been unmounted; mailbridge does not create the folder elsewhere, and takes no mail until it is back (mount it again; or restart mailbridge to create it)", f.Name, f.Path, where))
 			continue
 		}
 		if err := os.MkdirAll(f.Path, 0o777); err != nil {
@@ -415,6 +456,13 @@ func (r *Root) Mend() ([]Folder, error) {
 			continue
 		}
 		created = append(created, f)
+	}
+	if len(gone) > 0 {
+		err := errors.Join(gone...)
+		r.gone.Store(&err)
+		errs = append(errs, gone...)
+	} else {
+		r.gone.Store(nil)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -439,6 +487,46 @@ func (r *Root) Mend() ([]Folder, error) {
 
 // Layout returns the folders of r.
 func (r *Root) Layout() Layout { return r.layout }
+
+// nearestFolder returns path or its nearest parent that exists, "" when
+// none does.
+func nearestFolder(path string) string {
+	for p := filepath.Clean(path); ; {
+		if fi, err := os.Stat(p); err == nil && fi.IsDir() {
+			return p
+		}
+		parent := filepath.Dir(p)
+		if parent == p {
+			return ""
+		}
+		p = parent
+	}
+}
+
+// parentOn reports whether folder at, the nearest that exists of a missing
+// folder's path, is on the volume of that folder's parent at Open.
+func (p placement) parentOn(at string) bool {
+	dev, ok := volumeID(at)
+	return !ok || !p.known || dev == p.parentDev
+}
+
+// ErrVolumeGone is the error of a file that cannot be made because a
+// folder's volume went away (see Mend).
+var ErrVolumeGone = errors.New("a mail root folder's volume is gone")
+
+// checkPlaced fails when f, just made in dir, is not on the volume dir
+// was on at Open: the folder is a mount point whose volume went away
+// since Mend last looked.
+func (r *Root) checkPlaced(f *os.File, dir string) error {
+	pl, ok := r.placed[filepath.Clean(dir)]
+	if !ok || !pl.known {
+		return nil
+	}
+	if dev, ok := fileVolumeID(f); ok && dev != pl.dev {
+		return fmt.Errorf("%w: %s is on another volume than at start (unmounted?)", ErrVolumeGone, dir)
+	}
+	return nil
+}
 
 // cleanTemp removes the temporary files a crash left in dir.
 func (r *Root) cleanTemp(dir string) error {
@@ -487,10 +575,17 @@ func (r *Root) Create(dir, name string) (*File, error) {
 // create is Create; unnamed false forces the way through a temporary
 // file, whose rename replaces an existing file (WriteFile needs that).
 func (r *Root) create(dir, name string, unnamed bool) (*File, error) {
+	if gone := r.gone.Load(); gone != nil {
+		return nil, fmt.Errorf("%w: %w", ErrVolumeGone, *gone)
+	}
 	vol := r.volumeOf(dir)
 	if unnamed && vol.unnamed {
 		f, err := createUnnamed(dir)
 		if err == nil {
+			if err := r.checkPlaced(f, dir); err != nil {
+				f.Close()
+				return nil, err
+			}
 			return &File{root: r, f: f, dir: dir, name: name, unnamed: true, vol: vol}, nil
 		}
 		if !errors.Is(err, errUnnamedUnsupported) {
@@ -511,6 +606,11 @@ func (r *Root) create(dir, name string, unnamed bool) (*File, error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("creating a temporary file in %s: %w", vol.temp, err)
+	}
+	if err := r.checkPlaced(f, vol.temp); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, err
 	}
 	return &File{root: r, f: f, dir: dir, name: name, vol: vol}, nil
 }

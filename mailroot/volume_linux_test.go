@@ -1,0 +1,126 @@
+package mailroot
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mailbridge/mailbridge/internal/testtool"
+)
+
+// mount runs mount(8) with args, as root; the test is skipped (or fails
+// under CI=true) where it cannot.
+func mount(t *testing.T, args ...string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		testtool.Missing(t, "mounting a test file system needs root")
+	}
+	if out, err := exec.Command("mount", args...).CombinedOutput(); err != nil {
+		testtool.Missing(t, "mount "+strings.Join(args, " ")+": "+err.Error()+" "+string(out))
+	}
+}
+
+func umount(t *testing.T, dir string) {
+	t.Helper()
+	if out, err := exec.Command("umount", "-l", dir).CombinedOutput(); err != nil {
+		t.Fatalf("umount %s: %v %s", dir, err, out)
+	}
+}
+
+// A volume unmounted under a running mailbridge: its folders are not made
+// again on the disk beneath the mount point, no file is made while it is
+// away, and all is as before once it is mounted again (found from
+// outside: mail accepted into a mail root made on the disk beneath was
+// hidden by the volume mounted again).
+func TestMendVolumeGone(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		// at is where the volume is mounted, under the test's folder.
+		at   string
+		root string
+		// beneath: the mail root's folders exist on the disk beneath
+		// the mount point too (made there before the volume was
+		// mounted, by a start that came before the mount).
+		beneath bool
+		want    string
+	}{
+		{"mail root on the volume", "vol", "vol/mailroot", false, "is missing, and"},
+		{"the mail root is the volume, folders beneath", "mailroot", "mailroot", true, "is on another volume than at start"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			base := t.TempDir()
+			store := filepath.Join(base, "store") // the volume itself
+			os.MkdirAll(store, 0o777)
+			mount(t, "-t", "tmpfs", "tmpfs", store)
+			t.Cleanup(func() { exec.Command("umount", "-l", store).Run() })
+			at := filepath.Join(base, tt.at)
+			os.MkdirAll(at, 0o777)
+			if tt.beneath {
+				for _, f := range layoutUnder(filepath.Join(base, tt.root)).Folders() {
+					os.MkdirAll(f.Path, 0o777)
+				}
+			}
+			mount(t, "--bind", store, at)
+			t.Cleanup(func() { exec.Command("umount", "-l", at).Run() })
+			r, err := Open(layoutUnder(filepath.Join(base, tt.root)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			l := r.Layout()
+
+			umount(t, at)
+			created, err := r.Mend()
+			if len(created) != 0 || err == nil || !strings.Contains(err.Error(), "volume may have been unmounted") || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Mend with the volume away: created %v, %v", created, err)
+			}
+			if _, err := os.Stat(l.Drop); !tt.beneath && err == nil {
+				t.Fatal("Drop made again beneath the mount point")
+			}
+			if _, err := r.Create(l.Drop, "away.eml"); !errors.Is(err, ErrVolumeGone) {
+				t.Fatalf("Create with the volume away: %v", err)
+			}
+
+			mount(t, "--bind", store, at)
+			if created, err := r.Mend(); len(created) != 0 || err != nil {
+				t.Fatalf("Mend with the volume back: created %v, %v", created, err)
+			}
+			f, err := r.Create(l.Drop, "back.eml")
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.Write([]byte("x"))
+			if _, err := f.Commit(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// A mail root whose volume went away between two Mends, with folders of
+// the same names beneath its mount point, makes no file there.
+func TestCreateOnVolumeGone(t *testing.T) {
+	base := t.TempDir()
+	root := filepath.Join(base, "mailroot")
+	l := layoutUnder(root)
+	for _, f := range l.Folders() {
+		os.MkdirAll(f.Path, 0o777)
+	}
+	mount(t, "-t", "tmpfs", "tmpfs", root)
+	t.Cleanup(func() { exec.Command("umount", "-l", root).Run() })
+	r, err := Open(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	umount(t, root)
+	if _, err := r.Create(l.Drop, "away.eml"); !errors.Is(err, ErrVolumeGone) {
+		t.Fatalf("Create: %v", err)
+	}
+	if n := names(t, l.SortTemp); len(n) != 0 {
+		t.Fatalf("SortTemp beneath the mount point holds %v", n)
+	}
+}
