@@ -212,6 +212,7 @@ func (b *Bridge) recoverQueue() error {
 					m.st.Queued = now
 				}
 			}
+			m.st.Queued = anchored(m.st.Queued, now)
 			m.source = m.st.Source
 			// Due now, whatever its next retry time: IIS retried queued
 			// mail at a service restart, and administrators restart it to
@@ -800,6 +801,23 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 	}
 	m.st.Finished = true
 	return b.finish(id, m, path)
+}
+
+// anchored is t, a time read back from disk, which has no monotonic clock
+// reading, as a time of this run: now less its age by the wall clock, no
+// age when it is in the future (a clock that was ahead). Its expiration
+// and its delay notice are then measured by the monotonic clock, as those
+// of a message queued in this run (found from outside: after a restart, a
+// step of the wall clock, from NTP or a VM restored, sent messages loaded
+// from Queue to Badmail at once, and a step back held every retry in the
+// queue behind the expiration time of one of them). A clock that stepped
+// while mailbridge was stopped is taken for time gone by, as IIS took it.
+func anchored(t, now time.Time) time.Time {
+	age := now.Round(0).Sub(t) // by the wall clock
+	if age < 0 {
+		age = 0
+	}
+	return now.Add(-age)
 }
 
 // writeState writes m's .state file, durably and atomically.

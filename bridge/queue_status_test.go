@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -94,6 +95,32 @@ func TestRefusalAtMailFrom(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := refusal(&tt.e, "a@x.test"); got != tt.want {
 				t.Errorf("got  %s\nwant %s", got, tt.want)
+			}
+		})
+	}
+}
+
+// A queued time read back from disk is given the monotonic clock of the
+// run, its age by the wall clock kept, and no age when it is in the future.
+func TestAnchored(t *testing.T) {
+	now := time.Now()
+	for _, tt := range []struct {
+		name string
+		age  time.Duration // of the time on disk, by the wall clock
+		want time.Duration
+	}{
+		{"an hour ago", time.Hour, time.Hour},
+		{"just now", 0, 0},
+		{"in the future", -10 * time.Hour, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			onDisk := now.Add(-tt.age).Round(0) // as JSON reads it back: no monotonic reading
+			got := anchored(onDisk, now)
+			if !strings.Contains(got.String(), " m=") {
+				t.Fatalf("%v has no monotonic reading", got)
+			}
+			if age := now.Sub(got); age != tt.want {
+				t.Fatalf("age %v, want %v", age, tt.want)
 			}
 		})
 	}
