@@ -390,7 +390,7 @@ func (b *Bridge) authHold(ctx context.Context, now time.Time) *sender.Error {
 			r.Note = "" // its advice is this reply's too: said once
 			return &sender.Error{Stage: r.Stage, Host: r.Host,
 				Reply: fmt.Sprintf("not tried: the smart host refused the user name or the password at %s (%s); one message a retry interval tries again, so that the account is not locked out: check [outbound] username and password (or password_file, password_env)",
-					b.authAt.Format("15:04:05"), r.ReplyLine())}
+					b.authAt.Format("Mon, 2 Jan 2006 15:04:05 -0700"), r.ReplyLine())}
 		case b.authKnown:
 			b.mu.Unlock()
 			return nil
