@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mailbridge/mailbridge/internal/testpki"
 	"github.com/mailbridge/mailbridge/internal/testtool"
@@ -554,6 +555,36 @@ func TestRunLogFolderUnderAFile(t *testing.T) {
 		code, _, errs := runCmd(t, "run", "--config", conf)
 		if code == 0 || !strings.Contains(errs, key+" = ") || !strings.Contains(errs, blocker+" is a file, not a folder") {
 			t.Errorf("%s: exit %d, stderr:\n%s", key, code, errs)
+		}
+	}
+}
+
+// check makes no file in Drop or Pickup: a program polling Drop must see
+// only whole messages, and a running mailbridge takes any file in Pickup
+// for a message (found from outside, with ignore = []: the probe file went
+// to Badmail). The folders' modification times tell.
+func TestCheckLeavesDropAndPickupAlone(t *testing.T) {
+	conf := writeTestConfig(t, "", "")
+	root := filepath.Join(filepath.Dir(conf), "mr")
+	if code, out, errs := runCmd(t, "check", "--config", conf); code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, out, errs)
+	}
+	past := time.Now().Add(-time.Hour).Truncate(time.Second)
+	for _, f := range []string{"Drop", "Pickup"} {
+		if err := os.Chtimes(filepath.Join(root, f), past, past); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if code, out, errs := runCmd(t, "check", "--config", conf); code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, out, errs)
+	}
+	for _, f := range []string{"Drop", "Pickup"} {
+		fi, err := os.Stat(filepath.Join(root, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !fi.ModTime().Equal(past) {
+			t.Errorf("%s changed by check (modified %v)", f, fi.ModTime())
 		}
 	}
 }

@@ -496,9 +496,12 @@ func check(cfg *config.Config, stdout, stderr io.Writer, cfgProblems config.Erro
 		}
 		fmt.Fprintf(stdout, "%-9s %s\n", f.Name+":", f.Path)
 		probe := checkFolder
-		if f.Name == "Drop" {
+		if f.Name == "Drop" || f.Name == "Pickup" {
 			// The program polling Drop must only ever see whole
-			// messages, not a probe file.
+			// messages, not a probe file; and a running mailbridge
+			// would take a probe file in Pickup for a message (found
+			// from outside, with ignore = []: in Badmail, with a
+			// reason asking to resend it).
 			probe = checkFolderAccess
 		}
 		if err := probe(f.Path); err != nil {
