@@ -317,10 +317,12 @@ func (r *Root) DropStage() string {
 
 // CheckDistinct reports every pair of existing folders that must differ
 // and are one folder, however they are written: through a link, a short
-// (8.3) name or another letter case. Pickup must be none of Drop, Queue,
-// SortTemp and Badmail (its files would be sent out), Drop none of Queue
-// and SortTemp (their files would be read as received mail), and Badmail
-// none of Pickup, Drop and Queue (its files would be read as mail). Open and `mailbridge check` use it alike; the configuration
+// (8.3) name or another letter case; and every pair whose paths differ
+// only in letter case, existing or not. Pickup must be none of Drop,
+// Queue, SortTemp and Badmail (its files would be sent out), Drop none of
+// Queue and SortTemp (their files would be read as received mail), and
+// Badmail none of Pickup, Drop and Queue (its files would be read as
+// mail). Open and `mailbridge check` use it alike; the configuration
 // refuses the same pairs when they are written alike.
 func CheckDistinct(l Layout) []error {
 	pairs := []struct {
@@ -338,6 +340,14 @@ func CheckDistinct(l Layout) []error {
 	}
 	var errs []error
 	for _, p := range pairs {
+		if filepath.Clean(p.a.Path) != filepath.Clean(p.b.Path) && strings.EqualFold(filepath.Clean(p.a.Path), filepath.Clean(p.b.Path)) {
+			// Found from outside: on FAT or exFAT through FUSE, which
+			// gives one folder a new inode number for each spelling,
+			// Pickup and PICKUP passed as two folders.
+			errs = append(errs, fmt.Errorf("%s (%s) and %s (%s) differ only in letter case: on a file system that ignores case (Windows, FAT, exFAT) they are one folder, and %s; give each its own name",
+				p.a.Name, p.a.Path, p.b.Name, p.b.Path, p.why))
+			continue
+		}
 		a, err := os.Stat(p.a.Path)
 		if err != nil {
 			continue // missing: nothing to compare yet (Open creates it)

@@ -390,6 +390,19 @@ func TestOpenRefusesOneFolderTwice(t *testing.T) {
 	}
 }
 
+// Two folders whose names differ only in letter case are one folder on a
+// file system that ignores case, whatever inode numbers it gives them
+// (found from outside on FAT through FUSE): refused, before either exists.
+func TestCheckDistinctLetterCase(t *testing.T) {
+	base := testdir.New(t)
+	l := layoutUnder(base)
+	l.Drop = filepath.Join(base, "PICKUP")
+	errs := CheckDistinct(l)
+	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "Drop ("+l.Drop+") and Pickup ("+l.Pickup+") differ only in letter case") {
+		t.Fatalf("CheckDistinct = %v", errs)
+	}
+}
+
 // Folders deleted while the root is open (by hand, or a clean-up of
 // temporary folders that takes SortTemp) are created again by Mend, and
 // their locks taken again: a second Open is still refused. Found from
