@@ -112,6 +112,13 @@ func SameVolume(a, b string) error {
 	if ok1 && ok2 && da.Dev != db.Dev {
 		return fmt.Errorf("%s and %s are on different file systems, so a file cannot move between them in one atomic rename; set both folders on the same volume", a, b)
 	}
+	ma, ok1 := mountID(a)
+	mb, ok2 := mountID(b)
+	if ok1 && ok2 && ma != mb {
+		// Found from outside: Queue through a bind mount passed the
+		// check, and every claim of a Pickup file failed with EXDEV.
+		return fmt.Errorf("%s and %s are on one file system but reached through different mounts (a bind mount?), and a file cannot be renamed from one mount to another; set both folders under the same mount", a, b)
+	}
 	return nil
 }
 

@@ -1,0 +1,15 @@
+package mailroot
+
+import "golang.org/x/sys/unix"
+
+// mountID returns the ID of the mount that path is reached through
+// (statx STATX_MNT_ID, Linux 5.8+): two bind mounts of one file system
+// have one device and two mount IDs, and rename(2) between them fails
+// with EXDEV.
+func mountID(path string) (uint64, bool) {
+	var st unix.Statx_t
+	if err := unix.Statx(unix.AT_FDCWD, path, 0, unix.STATX_MNT_ID, &st); err != nil || st.Mask&unix.STATX_MNT_ID == 0 {
+		return 0, false
+	}
+	return st.Mnt_id, true
+}
