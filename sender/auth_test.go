@@ -118,6 +118,8 @@ func TestRelayDeniedAUTHAdvice(t *testing.T) {
 		{"relay denied, AUTH offered", []string{"AUTH PLAIN LOGIN"}, "", "554 5.7.1 <b@y.test>: Relay access denied", true},
 		{"5.7.1 unauthenticated, AUTH offered", []string{"AUTH LOGIN"}, "", "550 5.7.1 Client does not have permissions to send as this sender", true},
 		{"relay denied, no AUTH offered", nil, "", "554 5.7.1 <b@y.test>: Relay access denied", false},
+		// postfix's own wording when no restriction refuses for good.
+		{"454 relay denied, AUTH offered", []string{"AUTH PLAIN LOGIN"}, "", "454 4.7.1 <b@y.test>: Relay access denied", true},
 		{"unknown user, AUTH offered", []string{"AUTH PLAIN"}, "", "550 5.1.1 <b@y.test>: Recipient address rejected: User unknown", false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -126,11 +128,15 @@ func TestRelayDeniedAUTHAdvice(t *testing.T) {
 			res := s.Send(context.Background(), "a@x.test", []string{"b@y.test"}, []byte(msg))
 			s.Close()
 			e := res[0].Err
-			if e == nil || !e.Permanent || e.Stage != "RCPT TO" {
+			if e == nil || e.Permanent != (tt.reply[0] == '5') || e.Stage != "RCPT TO" {
 				t.Fatalf("got %+v", e)
 			}
 			if got := strings.Contains(e.ReplyLine(), advice); got != tt.advice {
 				t.Fatalf("reason %q: advice %v, want %v", e.ReplyLine(), got, tt.advice)
+			}
+			// Without AUTH, the smart host's own relay settings.
+			if got := strings.Contains(e.ReplyLine(), "add this server's IP address to the clients it relays for"); got != (tt.ehlo == nil && strings.Contains(tt.reply, "Relay")) {
+				t.Fatalf("reason %q: relay advice %v", e.ReplyLine(), got)
 			}
 		})
 	}

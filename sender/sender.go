@@ -1120,22 +1120,26 @@ func scanMessage(message Content) (scanPlan, error) {
 	return scanParts(rc)
 }
 
-// relayHint explains a recipient refused as relaying when the smart host
-// offers AUTH and no username is set: most smart hosts relay only for
-// clients that log in (postfix's permit_sasl_authenticated, Microsoft
-// 365's smtp.office365.com), and "554 5.7.1 Relay access denied" names
-// neither AUTH nor our settings. Found from outside: every message and its
-// report went to Badmail with no word of AUTH.
+// relayHint explains a recipient refused as relaying when no username is
+// set. When the smart host offers AUTH, most relay only for clients that
+// log in (postfix's permit_sasl_authenticated, Microsoft 365's
+// smtp.office365.com), and "554 5.7.1 Relay access denied" names neither
+// AUTH nor our settings (found from outside: every message and its report
+// went to Badmail with no word of AUTH). Postfix says it with 454 4.7.1,
+// and the message then waited two days without a word; a smart host that
+// offers no AUTH must list this server among the clients it relays for.
 func (s *Session) relayHint(e *Error) {
-	if s.cfg.Username != "" || e.Note != "" || e.Code < 500 {
-		return
-	}
-	if ok, _ := s.c.Extension("AUTH"); !ok {
+	if s.cfg.Username != "" || e.Note != "" || e.Code < 400 {
 		return
 	}
 	lower := strings.ToLower(e.Reply)
-	if e.Enhanced == "5.7.1" || strings.Contains(lower, "relay") {
+	if !strings.HasSuffix(e.Enhanced, ".7.1") && !strings.Contains(lower, "relay") {
+		return
+	}
+	if ok, _ := s.c.Extension("AUTH"); ok {
 		e.Note = "the smart host offers AUTH and may relay only for clients that log in: set [outbound] username and password (or password_file, password_env)"
+	} else if strings.Contains(lower, "relay") {
+		e.Note = "the smart host does not relay for this server: add this server's IP address to the clients it relays for (its relay restrictions, or its receive connector), or have an account there for mailbridge to log in with (username and password in [outbound])"
 	}
 }
 
