@@ -90,6 +90,7 @@ type message struct {
 	// Queue file (finish).
 	removeTries int
 	finishSaved bool // its .state records that it is finished
+	awayLogged  bool // its Queue folder's absence is logged
 	// drop marks the job, queued as ID.todrop, of moving a message's copy
 	// for its local recipients (dropTo) into Drop (finishDrop), tried
 	// again while Drop cannot take it; intakeTries counts the tries.
@@ -518,6 +519,16 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 		return b.finish(id, m, path)
 	}
 	pm, size, err := b.readQueueFile(path)
+	if errors.Is(err, fs.ErrNotExist) && b.queueAway() != nil {
+		// The whole Queue folder is away, its volume unmounted, say:
+		// the message is there when it comes back (found from outside:
+		// it was dropped, and sent only after a restart).
+		if !m.awayLogged {
+			m.awayLogged = true
+			b.log.Warn("Queue file out of reach, with its folder: tried again until it is back", "id", id, "path", path, "error", b.queueAway())
+		}
+		return time.Now().Add(min(finishRetry, b.retryAfter(1)))
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		// Moved away (back to Pickup, say) by an administrator.
 		os.Remove(b.queuePath(id, ".state"))
@@ -801,6 +812,18 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 	}
 	m.st.Finished = true
 	return b.finish(id, m, path)
+}
+
+// queueAway returns why the Queue folder is out of reach, if it is: gone
+// with its volume, or missing (until the mail root's mend makes it again).
+func (b *Bridge) queueAway() error {
+	if err := b.root.VolumeGone(); err != nil {
+		return err
+	}
+	if _, err := os.Stat(b.root.Layout().Queue); err != nil {
+		return err
+	}
+	return nil
 }
 
 // anchored is t, a time read back from disk, which has no monotonic clock

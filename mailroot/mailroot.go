@@ -520,6 +520,15 @@ func (p placement) parentOn(at string) bool {
 	return !ok || !p.known || dev == p.parentDev
 }
 
+// VolumeGone returns why no new file is made, when a folder's volume went
+// away (see Mend), else nil.
+func (r *Root) VolumeGone() error {
+	if gone := r.gone.Load(); gone != nil {
+		return *gone
+	}
+	return nil
+}
+
 // ErrVolumeGone is the error of a file that cannot be made because a
 // folder's volume went away (see Mend).
 var ErrVolumeGone = errors.New("a mail root folder's volume is gone")

@@ -3,32 +3,12 @@ package mailroot
 import (
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/mailbridge/mailbridge/internal/testtool"
 )
-
-// mount runs mount(8) with args, as root; the test is skipped (or fails
-// under CI=true) where it cannot.
-func mount(t *testing.T, args ...string) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		testtool.Missing(t, "mounting a test file system needs root")
-	}
-	if out, err := exec.Command("mount", args...).CombinedOutput(); err != nil {
-		testtool.Missing(t, "mount "+strings.Join(args, " ")+": "+err.Error()+" "+string(out))
-	}
-}
-
-func umount(t *testing.T, dir string) {
-	t.Helper()
-	if out, err := exec.Command("umount", "-l", dir).CombinedOutput(); err != nil {
-		t.Fatalf("umount %s: %v %s", dir, err, out)
-	}
-}
 
 // A volume unmounted under a running mailbridge: its folders are not made
 // again on the disk beneath the mount point, no file is made while it is
@@ -52,10 +32,7 @@ func TestMendVolumeGone(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			base := t.TempDir()
-			store := filepath.Join(base, "store") // the volume itself
-			os.MkdirAll(store, 0o777)
-			mount(t, "-t", "tmpfs", "tmpfs", store)
-			t.Cleanup(func() { exec.Command("umount", "-l", store).Run() })
+			store := testtool.Tmpfs(t, "4m") // the volume itself
 			at := filepath.Join(base, tt.at)
 			os.MkdirAll(at, 0o777)
 			if tt.beneath {
@@ -63,8 +40,7 @@ func TestMendVolumeGone(t *testing.T) {
 					os.MkdirAll(f.Path, 0o777)
 				}
 			}
-			mount(t, "--bind", store, at)
-			t.Cleanup(func() { exec.Command("umount", "-l", at).Run() })
+			testtool.BindMount(t, store, at)
 			r, err := Open(layoutUnder(filepath.Join(base, tt.root)))
 			if err != nil {
 				t.Fatal(err)
@@ -72,7 +48,7 @@ func TestMendVolumeGone(t *testing.T) {
 			defer r.Close()
 			l := r.Layout()
 
-			umount(t, at)
+			testtool.Unmount(t, at)
 			created, err := r.Mend()
 			if len(created) != 0 || err == nil || !strings.Contains(err.Error(), "volume may have been unmounted") || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("Mend with the volume away: created %v, %v", created, err)
@@ -84,7 +60,7 @@ func TestMendVolumeGone(t *testing.T) {
 				t.Fatalf("Create with the volume away: %v", err)
 			}
 
-			mount(t, "--bind", store, at)
+			testtool.BindMount(t, store, at)
 			if created, err := r.Mend(); len(created) != 0 || err != nil {
 				t.Fatalf("Mend with the volume back: created %v, %v", created, err)
 			}
@@ -109,14 +85,13 @@ func TestCreateOnVolumeGone(t *testing.T) {
 	for _, f := range l.Folders() {
 		os.MkdirAll(f.Path, 0o777)
 	}
-	mount(t, "-t", "tmpfs", "tmpfs", root)
-	t.Cleanup(func() { exec.Command("umount", "-l", root).Run() })
+	testtool.BindMount(t, testtool.Tmpfs(t, "4m"), root)
 	r, err := Open(l)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	umount(t, root)
+	testtool.Unmount(t, root)
 	if _, err := r.Create(l.Drop, "away.eml"); !errors.Is(err, ErrVolumeGone) {
 		t.Fatalf("Create: %v", err)
 	}
@@ -138,8 +113,7 @@ func TestCheckVolumesBindMount(t *testing.T) {
 	os.MkdirAll(filepath.Join(store, "Queue"), 0o777)
 	bq := filepath.Join(base, "bq")
 	os.MkdirAll(bq, 0o777)
-	mount(t, "--bind", store, bq)
-	t.Cleanup(func() { exec.Command("umount", "-l", bq).Run() })
+	testtool.BindMount(t, store, bq)
 	l := layoutUnder(filepath.Join(base, "mailroot"))
 	for _, f := range l.Folders() {
 		os.MkdirAll(f.Path, 0o777)

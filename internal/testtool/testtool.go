@@ -85,6 +85,27 @@ func Tmpfs(t testing.TB, size string) string {
 	return mnt
 }
 
+// BindMount mounts the folder src on dst (mount --bind) until Unmount or
+// the end of the test. Mounting needs root: without it the test is
+// skipped (or fails under CI=true).
+func BindMount(t testing.TB, src, dst string) {
+	t.Helper()
+	linuxOnly(t, "mount")
+	if out, err := exec.Command("mount", "--bind", src, dst).CombinedOutput(); err != nil {
+		Missing(t, "cannot bind-mount a folder (needs root): "+err.Error()+" "+strings.TrimSpace(string(out)))
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", dst).Run() })
+}
+
+// Unmount detaches the mount on dir at once, as a volume taken away under
+// the program (umount -l: open files keep the volume alive meanwhile).
+func Unmount(t testing.TB, dir string) {
+	t.Helper()
+	if out, err := exec.Command("umount", "-l", dir).CombinedOutput(); err != nil {
+		t.Fatalf("umount %s: %v %s", dir, err, out)
+	}
+}
+
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
 func FreePort(t testing.TB) int {
 	t.Helper()
