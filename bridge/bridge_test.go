@@ -818,6 +818,11 @@ func TestQueueFileRetriedWhenDiskFull(t *testing.T) {
 			if n := len(sink.Messages()); n != 0 {
 				t.Fatalf("%d messages sent while the disk was full", n)
 			}
+			// What the volume has, and what the message needs (found
+			// from outside: "no space left" while df showed 15 % free).
+			if !strings.Contains(h.logs.String(), "and this message needs") {
+				t.Errorf("no space advice in the log:\n%s", h.logs.String())
+			}
 			if err := os.Remove(filler); err != nil {
 				t.Fatal(err)
 			}

@@ -552,8 +552,15 @@ func (b *Bridge) intake(id string, m *message, r io.Reader) time.Time {
 			// says when it worked.
 			lvl = slog.LevelError
 		}
-		b.log.Log(context.Background(), lvl, what+"; the claimed file stays in Queue and is tried again",
-			"file", source, "path", in, "retry_in", d, "error", err)
+		args := []any{"file", source, "path", in, "retry_in", d, "error", err}
+		var size int64
+		if fi, serr := os.Stat(in); serr == nil {
+			size = fi.Size()
+		}
+		if hint := mailroot.SpaceAdvice(b.root.Layout().Queue, err, size); hint != "" {
+			args = append(args, "hint", hint)
+		}
+		b.log.Log(context.Background(), lvl, what+"; the claimed file stays in Queue and is tried again", args...)
 		return time.Now().Add(d)
 	}
 	pm, err := compat.ReadPickup(r, b.cfg.Pickup)

@@ -278,6 +278,10 @@ func TestDiskFull(t *testing.T) {
 	if !strings.Contains(d.waitLog("no space left on device", 1), "no space left on device") {
 		t.Errorf("log does not give the cause:\n%s", d.log.String())
 	}
+	// and what the volume has (found from outside: df showed room).
+	if !strings.Contains(d.log.String(), "free (a quota may also limit") {
+		t.Errorf("log does not say what the volume has free:\n%s", d.log.String())
+	}
 	if strings.Contains(d.log.String(), "panic") {
 		t.Errorf("panic in log")
 	}

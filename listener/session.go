@@ -241,14 +241,12 @@ func (s *session) Data(r io.Reader) error {
 	}
 	if len(s.local) > 0 {
 		if err := open(srv.root.Layout().Drop, s.local, false); err != nil {
-			log.Error("message not stored", "result", "451", "error", err)
-			return errStore
+			return notStored(log, err, srv.root.Layout().Drop, 0)
 		}
 	}
 	if len(s.remote) > 0 {
 		if err := open(cfg.RelayDir, s.remote, cfg.RelayDotStuffed); err != nil {
-			log.Error("message not stored", "result", "451", "error", err)
-			return errStore
+			return notStored(log, err, cfg.RelayDir, 0)
 		}
 	}
 	var w io.Writer = outs[0].dw
@@ -291,8 +289,7 @@ func (s *session) Data(r io.Reader) error {
 			log.Info("message not received", "result", "aborted", "reason", reason, "size", cr.n, "error", cr.err)
 			return cr.err
 		}
-		log.Error("message not stored", "result", "451", "error", err)
-		return errStore
+		return notStored(log, err, srv.root.Layout().Drop, 0)
 	}
 	if s.conn.chunkCut() {
 		// RFC 3030 section 2: a chunk is exactly the octets its BDAT
@@ -353,8 +350,7 @@ func (s *session) Data(r io.Reader) error {
 					log.Error("relay copy not stored after the Drop copy was: the Drop copy is removed again, for the client's retry", "drop_file", files[0], "error", err)
 				}
 			}
-			log.Error("message not stored", "result", "451", "error", err)
-			return errStore
+			return notStored(log, err, o.f.Dir(), 0)
 		}
 		files = append(files, path)
 	}
@@ -509,4 +505,15 @@ func abortReason(err error, dataTimeout time.Duration) string {
 		return "the client disconnected before the end of the message"
 	}
 	return "the message stopped arriving"
+}
+
+// notStored logs a message not stored for err, and returns its 451; a
+// full volume (dir's) is said with what it has free.
+func notStored(log interface{ Error(string, ...any) }, err error, dir string, size int64) error {
+	args := []any{"result", "451", "error", err}
+	if hint := mailroot.SpaceAdvice(dir, err, size); hint != "" {
+		args = append(args, "hint", hint)
+	}
+	log.Error("message not stored", args...)
+	return errStore
 }

@@ -221,3 +221,23 @@ func statVolume(fi fs.FileInfo) (uint64, bool) {
 	}
 	return uint64(st.Dev), true
 }
+
+// noSpace reports whether err is a full volume (ENOSPC; also out of
+// inodes, or over a quota: EDQUOT).
+func noSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
+
+// freeSpace returns the bytes and inodes free for this process on the
+// volume of dir (inodes -1 where the file system does not count them).
+func freeSpace(dir string) (bytes, inodes int64, ok bool) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return 0, 0, false
+	}
+	inodes = -1
+	if st.Files > 0 {
+		inodes = int64(st.Ffree)
+	}
+	return int64(st.Bavail) * int64(st.Bsize), inodes, true
+}

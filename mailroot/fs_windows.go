@@ -238,3 +238,22 @@ func volumeID(string) (uint64, bool) { return 0, false }
 
 // fileVolumeID: see volumeID.
 func fileVolumeID(*os.File) (uint64, bool) { return 0, false }
+
+// noSpace reports whether err is a full volume (or a quota reached).
+func noSpace(err error) bool {
+	return errors.Is(err, windows.ERROR_DISK_FULL) || errors.Is(err, windows.ERROR_HANDLE_DISK_FULL) || errors.Is(err, windows.ERROR_DISK_QUOTA_EXCEEDED)
+}
+
+// freeSpace returns the bytes free for this account on the volume of dir;
+// NTFS does not run out of inodes (-1).
+func freeSpace(dir string) (bytes, inodes int64, ok bool) {
+	p, err := windows.UTF16PtrFromString(longPath(dir))
+	if err != nil {
+		return 0, 0, false
+	}
+	var free, total, totalFree uint64
+	if err := windows.GetDiskFreeSpaceEx(p, &free, &total, &totalFree); err != nil {
+		return 0, 0, false
+	}
+	return int64(free), -1, true
+}

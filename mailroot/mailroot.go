@@ -529,6 +529,42 @@ func (r *Root) VolumeGone() error {
 	return nil
 }
 
+// SpaceAdvice says, for err a failure to write in dir for want of space,
+// how much the volume has and what was needed (need, when not 0, is the
+// size of the message): found from outside, "no space left on device"
+// while df showed 15 % free (a 200 MB message), or room but no inode
+// left. It is "" for any other error.
+func SpaceAdvice(dir string, err error, need int64) string {
+	if err == nil || !noSpace(err) {
+		return ""
+	}
+	free, inodes, ok := freeSpace(dir)
+	if !ok {
+		return ""
+	}
+	if inodes == 0 {
+		return fmt.Sprintf("the volume of %s has %s free but no free inode (file entry) left: remove files there, or give it more inodes", dir, humanBytes(free))
+	}
+	s := fmt.Sprintf("the volume of %s has %s free", dir, humanBytes(free))
+	if need > 0 {
+		s += fmt.Sprintf(", and this message needs %s there", humanBytes(need))
+	}
+	return s + " (a quota may also limit the account mailbridge runs as)"
+}
+
+// humanBytes writes n in the largest binary unit it fills.
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
 // ErrVolumeGone is the error of a file that cannot be made because a
 // folder's volume went away (see Mend).
 var ErrVolumeGone = errors.New("a mail root folder's volume is gone")
@@ -636,6 +672,9 @@ func (r *Root) create(dir, name string, unnamed bool) (*File, error) {
 
 // Write writes to the temporary file.
 func (f *File) Write(p []byte) (int, error) { return f.f.Write(p) }
+
+// Dir returns the folder the file is committed into.
+func (f *File) Dir() string { return f.dir }
 
 // Temp returns the temporary file, for reading back what was written.
 func (f *File) Temp() *os.File { return f.f }

@@ -2,6 +2,7 @@ package mailroot
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -122,5 +123,24 @@ func TestCheckVolumesBindMount(t *testing.T) {
 	errs := CheckVolumes(l)
 	if len(errs) != 2 || !strings.Contains(errs[0].Error(), "Pickup and Queue") || !strings.Contains(errs[0].Error(), "reached through different mounts (a bind mount?)") {
 		t.Fatalf("CheckVolumes = %v", errs)
+	}
+}
+
+// A volume out of inodes is said to be so, with the room it has left
+// (found from outside: "no space left on device" while df showed room).
+func TestSpaceAdviceInodes(t *testing.T) {
+	mnt := testtool.Tmpfs(t, "4m,nr_inodes=16")
+	var err error
+	for i := 0; err == nil && i < 100; i++ {
+		var f *os.File
+		if f, err = os.Create(filepath.Join(mnt, fmt.Sprint(i))); err == nil {
+			f.Close()
+		}
+	}
+	if advice := SpaceAdvice(mnt, err, 0); !strings.Contains(advice, "free but no free inode (file entry) left") {
+		t.Fatalf("%v: advice %q", err, advice)
+	}
+	if advice := SpaceAdvice(mnt, os.ErrPermission, 0); advice != "" {
+		t.Fatalf("advice for another error: %q", advice)
 	}
 }
