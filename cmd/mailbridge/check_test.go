@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -585,6 +586,30 @@ func TestCheckLeavesDropAndPickupAlone(t *testing.T) {
 		}
 		if !fi.ModTime().Equal(past) {
 			t.Errorf("%s changed by check (modified %v)", f, fi.ModTime())
+		}
+	}
+}
+
+// A TZ that Go cannot read leaves the local time in UTC: check says so
+// (found from outside with a POSIX rule).
+func TestTimeZoneWarning(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("Windows takes its time zone from the system, not TZ")
+	}
+	for _, tt := range []struct {
+		tz   string
+		warn bool
+	}{
+		{"", false},
+		{"America/New_York", false},
+		{":Europe/Berlin", false},
+		{"UTC", false},
+		{"EST5EDT,M3.2.0,M11.1.0", true},
+		{"<+0530>-5:30", true},
+		{"Mars/Olympus", true},
+	} {
+		if got := timeZoneWarning(tt.tz); (got != "") != tt.warn || tt.warn && !strings.Contains(got, "are in UTC") {
+			t.Errorf("TZ=%q: %q", tt.tz, got)
 		}
 	}
 }

@@ -118,7 +118,7 @@ func runWith(ctx context.Context, cfg *config.Config, log *slog.Logger, ready fu
 		log.Warn(clearTextAuthWarning)
 	}
 	limit, known := openFileLimit()
-	for _, w := range []string{openRelayWarning(cfg.Inbound.RelayFrom), denyAllWarning(cfg.Inbound.DenyFrom), delayNotificationWarning(cfg.Outbound), fileLimitWarning(cfg, limit, known), interceptWarning(cfg.Inbound)} {
+	for _, w := range []string{openRelayWarning(cfg.Inbound.RelayFrom), denyAllWarning(cfg.Inbound.DenyFrom), delayNotificationWarning(cfg.Outbound), fileLimitWarning(cfg, limit, known), interceptWarning(cfg.Inbound), timeZoneWarning(os.Getenv("TZ"))} {
 		if w != "" {
 			log.Warn(w)
 		}
@@ -609,7 +609,7 @@ func check(cfg *config.Config, stdout, stderr io.Writer, cfgProblems config.Erro
 			strings.Join(displayDomains(append([]string{cfg.Hostname}, in.LocalDomains...)), ", "), rest)
 	}
 	limit, known := openFileLimit()
-	var warnings []string
+	warnings := []string{timeZoneWarning(os.Getenv("TZ"))}
 	if inbound {
 		warnings = append(warnings, openRelayWarning(cfg.Inbound.RelayFrom), denyAllWarning(cfg.Inbound.DenyFrom), fileLimitWarning(cfg, limit, known), interceptWarning(cfg.Inbound))
 	}
@@ -756,6 +756,22 @@ func unresolvedServerWarning(o config.Outbound) string {
 // open-files limit (ulimit -n, systemd LimitNOFILE=) too low for the
 // sessions configured: an inbound session holds its socket and, while it
 // stores a message, the file; an outbound connection its socket and the
+// timeZoneWarning is the warning for a TZ environment variable that Go
+// cannot read: a POSIX rule ("EST5EDT,M3.2.0,M11.1.0"), where only zone
+// names are read, leaves the local time in UTC without a word (found from
+// outside: Received and Date in +0000 while date(1) said -0500). Windows
+// takes its zone from the system, not from TZ.
+func timeZoneWarning(tz string) string {
+	name := strings.TrimPrefix(tz, ":")
+	if name == "" || runtime.GOOS == "windows" {
+		return ""
+	}
+	if _, err := time.LoadLocation(name); err == nil {
+		return ""
+	}
+	return fmt.Sprintf("the environment's TZ=%q is not a time zone name that mailbridge can read (a POSIX rule, or a name missing from the zone database): its times (Received, Date, reports, the log) are in UTC; set TZ to a zone name such as America/New_York, or unset it to use the system's (/etc/localtime)", tz)
+}
+
 // Queue file it sends; the rest (listeners, logs, locks, the Pickup
 // watcher) takes a few dozen. Past the limit new connections wait unseen
 // (found from outside: with ulimit -n 64, 52 of 200 sessions were greeted).
