@@ -456,6 +456,10 @@ type Session struct {
 	// new connection, one wasted command each time.
 	learnt int
 
+	// plainAfter, when not "", is why this connection is in plain text
+	// though opportunistic TLS was tried: STARTTLS refused, or its
+	// handshake failed.
+	plainAfter string
 	// tlsVersion is the TLS version of the connection (0: plain text, or
 	// none made), verified whether the smart host's certificate was;
 	// connected whether the last connection attempt got as far as a
@@ -633,12 +637,16 @@ func (s *Session) dial(ctx context.Context) error {
 	}
 	s.cfg.Log.Warn("opportunistic TLS failed: connecting again to deliver in plain text, without STARTTLS",
 		"server", s.cfg.Addr(), "reason", pf.err.ReplyLine())
-	return s.connect(ctx, true)
+	if err := s.connect(ctx, true); err != nil {
+		return err
+	}
+	s.plainAfter = pf.err.ReplyLine()
+	return nil
 }
 
 // connect makes one connection; plain skips STARTTLS (see dial).
 func (s *Session) connect(ctx context.Context, plain bool) error {
-	s.tlsVersion, s.verified, s.connected = 0, false, false
+	s.tlsVersion, s.verified, s.connected, s.plainAfter = 0, false, false, ""
 	addr := s.cfg.Addr()
 	dctx, cancel := context.WithTimeout(ctx, s.cfg.ConnectTimeout)
 	defer cancel()
@@ -807,6 +815,7 @@ func (s *Session) SendContent(ctx context.Context, from string, to []string, mes
 		tried, broken := s.transaction(from, results[start:end], message)
 		s.end()
 		s.tx++
+		s.explain530(results[start:end])
 		if broken && reused && !fresh && refusedAtMail(results[start:end]) {
 			// A connection that carried a message already, lost or
 			// closed (421) before anything of this one was accepted:
@@ -842,6 +851,21 @@ func (s *Session) SendContent(ctx context.Context, from string, to []string, mes
 		s.Close()
 	}
 	return results
+}
+
+// explain530 rewords the note of a 530 asking for TLS on a connection in
+// plain text because opportunistic TLS failed: found from outside, it said
+// to set tls = "starttls", which would not have helped; the smart host's
+// TLS is what fails.
+func (s *Session) explain530(res []Result) {
+	if s.plainAfter == "" {
+		return
+	}
+	for _, r := range res {
+		if e := r.Err; e != nil && e.Code == 530 && strings.HasPrefix(e.Note, "the smart host requires TLS") {
+			e.Note = "the smart host requires TLS, and mailbridge sent in plain text because TLS with it failed (" + s.plainAfter + "): fix TLS on the smart host, or the setting the failure names; retried as a temporary failure"
+		}
+	}
 }
 
 // refusedAtMail reports whether res failed as one at MAIL FROM: nothing of

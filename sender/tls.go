@@ -165,6 +165,7 @@ func (s *Session) secure(ctx context.Context, conn net.Conn, tr io.Writer, plain
 		// reply already read, which the transcript has.
 		s.cfg.Log.Warn("opportunistic TLS refused by the smart host: delivering in plain text",
 			"server", addr, "reason", e.ReplyLine())
+		s.plainAfter = e.ReplyLine()
 		rc := replay(conn, br, greeting, replyLines(250, ehlo))
 		rc.logged = rc.pre.Len() + len("EHLO "+s.cfg.Hostname+"\r\n") + len(rc.ehlo)
 		return rc, false, nil

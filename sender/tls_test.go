@@ -376,3 +376,21 @@ func TestRSAKeyExchangeOnlyHost(t *testing.T) {
 		})
 	}
 }
+
+// A 530 asking for TLS, on a connection in plain text because opportunistic
+// TLS failed, is not met with the advice to set tls = "starttls", which
+// would not help (found from outside): the smart host's TLS is what fails.
+func TestRequiresTLSAfterFallback(t *testing.T) {
+	h := (&scriptHost{StartTLS: "454 4.7.0 TLS not available due to local problem", Mail: func(int) string {
+		return "530 5.7.0 Must issue a STARTTLS command first"
+	}}).start(t)
+	cfg := scriptCfg(h)
+	cfg.TLS, cfg.InsecureSkipVerify = TLSOpportunistic, true
+	s := NewSession(cfg)
+	defer s.Close()
+	res := s.Send(context.Background(), "a@x.test", []string{"b@y.test"}, []byte(msg))
+	e := res[0].Err
+	if e == nil || e.Permanent || !strings.Contains(e.ReplyLine(), "mailbridge sent in plain text because TLS with it failed (454 4.7.0 TLS not available") || strings.Contains(e.ReplyLine(), `set [outbound] tls = "starttls"`) {
+		t.Fatalf("got %v", e)
+	}
+}
