@@ -436,7 +436,7 @@ func (b *Bridge) authOutcome(results []sender.Result, now time.Time) {
 	case refused != nil:
 		b.authKnown = false
 		if b.authRefused == nil {
-			b.log.Error("the Outbound Server refused mailbridge's user name or password: messages are held, and one is tried again every first retry interval, so that the account is not locked out; check [outbound] username and password",
+			b.log.Error("the Outbound Server refused mailbridge's user name or password: messages are held, and a login is tried again no more often than the first retry interval (the first value of [outbound] retry), with the first message then due, so that the account is not locked out; check [outbound] username and password",
 				"server", b.cfg.Sender.Addr(), "reply", refused.ReplyLine())
 		}
 		b.authRefused, b.authAt = refused, now
