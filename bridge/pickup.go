@@ -64,10 +64,11 @@ func (b *Bridge) newWatcher() (*fsnotify.Watcher, error) {
 // replaced reports whether the Pickup folder is no longer the one
 // watched: removed, or renamed and another made in its place ("mv Pickup
 // Pickup.old; mkdir Pickup"). A watch follows the folder it was set on,
-// not its path, and would see nothing more.
-func (b *Bridge) replaced() bool {
+// not its path, and would see nothing more. err says why the folder
+// cannot be looked at, when it cannot: missing, or out of reach.
+func (b *Bridge) replaced() (bool, error) {
 	fi, err := os.Stat(b.root.Layout().Pickup)
-	return b.watched == nil || err != nil || !os.SameFile(fi, b.watched)
+	return b.watched == nil || err != nil || !os.SameFile(fi, b.watched), err
 }
 
 // watch turns change notifications and scans into Pickup candidates.
@@ -132,10 +133,16 @@ func (b *Bridge) watch(ctx context.Context, w *fsnotify.Watcher) {
 				w = b.rewatch()
 				continue
 			}
-			if b.replaced() {
+			if replaced, err := b.replaced(); replaced {
 				// A replacement whose event was lost (or a system that
-				// sends none for the watched folder itself).
-				b.log.Warn("the Pickup folder was replaced: watching the folder at its path again", "folder", b.root.Layout().Pickup)
+				// sends none for the watched folder itself); or a folder
+				// out of reach (found from outside: a failing volume's
+				// EIO was said to be a replaced folder).
+				if err != nil {
+					b.log.Warn("the Pickup folder is missing or cannot be looked at: watching it again once it can", "folder", b.root.Layout().Pickup, "error", err)
+				} else {
+					b.log.Warn("the Pickup folder was replaced: watching the folder at its path again", "folder", b.root.Layout().Pickup)
+				}
 				w.Close()
 				w = b.rewatch()
 				continue

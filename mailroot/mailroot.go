@@ -451,6 +451,8 @@ func (r *Root) Mend() ([]Folder, error) {
 			continue
 		}
 		if !errors.Is(err, fs.ErrNotExist) {
+			// Found from outside: a failing volume's EIO went unsaid.
+			errs = append(errs, fmt.Errorf("the %s folder %s cannot be looked at: %w", f.Name, f.Path, err))
 			continue
 		}
 		if at := nearestFolder(f.Path); at == "" || !pl.parentOn(at) {

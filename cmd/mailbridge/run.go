@@ -338,7 +338,7 @@ func mendFolders(root *mailroot.Root, log *slog.Logger, stop <-chan struct{}, ev
 		}
 		if msg != last {
 			if err != nil {
-				log.Error("mail root folder missing", "error", err)
+				log.Error("mail root folder missing or out of reach", "error", err)
 			} else {
 				log.Info("mail root folders in place again")
 			}
