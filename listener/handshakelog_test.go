@@ -158,3 +158,13 @@ func TestHandshakeTimeoutWording(t *testing.T) {
 		t.Fatalf("%s", out)
 	}
 }
+
+// The suites a refused client offered are named, signalling values left
+// out (found from outside: "[0x1305 0x00FF]").
+func TestOfferedSuites(t *testing.T) {
+	got := offeredSuites([]uint16{0x2A2A, 0x1305, 0x00FF, tls.TLS_RSA_WITH_AES_128_CBC_SHA256, 0x5600, 0x1234})
+	want := []string{"TLS_AES_128_CCM_8_SHA256", "TLS_RSA_WITH_AES_128_CBC_SHA256", "0x1234"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+}

@@ -551,11 +551,7 @@ func (s *Server) handshakeFailed(msg, client string, hc *helloConn, err error) {
 		msg += fmt.Sprintf(": the client did not complete it within %s (a client speaking plain text, or one that stalled)", handshakeTimeout)
 	case hc == nil:
 	case strings.Contains(err.Error(), "no cipher suite supported by both client and server"):
-		names := make([]string, len(hc.suites))
-		for i, id := range hc.suites {
-			names[i] = tls.CipherSuiteName(id)
-		}
-		args = append(args, "client_suites", names)
+		args = append(args, "client_suites", offeredSuites(hc.suites))
 		if !s.cfg.RSAKeyExchange && slices.ContainsFunc(hc.suites, tlscert.IsRSAKeyExchange) {
 			msg += ": the client offers only RSA key exchange, which tls_rsa_key_exchange = false refuses"
 		} else {
@@ -582,6 +578,41 @@ func certRefused(err error) bool {
 		}
 	}
 	return false
+}
+
+// offeredSuites names the cipher suites a client offered: suites only, not
+// the signalling values (RFC 5746's renegotiation SCSV, RFC 7507's
+// fallback SCSV, RFC 8701's GREASE), and with names Go does not know from
+// the IANA list (found from outside: "0x1305 0x00FF").
+func offeredSuites(ids []uint16) []string {
+	var names []string
+	for _, id := range ids {
+		if id == 0x00FF || id == 0x5600 || id&0x0f0f == 0x0a0a && id>>8 == id&0xff {
+			continue
+		}
+		names = append(names, suiteName(id))
+	}
+	return names
+}
+
+// suiteName is the IANA name of a cipher suite, including those Go does
+// not implement that old clients offer.
+func suiteName(id uint16) string {
+	if name, ok := otherSuites[id]; ok {
+		return name
+	}
+	return tls.CipherSuiteName(id)
+}
+
+// otherSuites names suites Go does not implement (RFC 8446, RFC 6655,
+// RFC 5288).
+var otherSuites = map[uint16]string{
+	0x1304: "TLS_AES_128_CCM_SHA256", 0x1305: "TLS_AES_128_CCM_8_SHA256",
+	0x009E: "TLS_DHE_RSA_WITH_AES_128_GCM_SHA256", 0x009F: "TLS_DHE_RSA_WITH_AES_256_GCM_SHA384",
+	0x0033: "TLS_DHE_RSA_WITH_AES_128_CBC_SHA", 0x0039: "TLS_DHE_RSA_WITH_AES_256_CBC_SHA",
+	0x0067: "TLS_DHE_RSA_WITH_AES_128_CBC_SHA256", 0x006B: "TLS_DHE_RSA_WITH_AES_256_CBC_SHA256",
+	0x003D: "TLS_RSA_WITH_AES_256_CBC_SHA256", 0xC0AC: "TLS_ECDHE_ECDSA_WITH_AES_128_CCM",
+	0xC09C: "TLS_RSA_WITH_AES_128_CCM", 0xC0A0: "TLS_RSA_WITH_AES_128_CCM_8",
 }
 
 // clientGone reports whether go-smtp's error text is a client that went

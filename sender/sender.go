@@ -377,7 +377,10 @@ func classify(host, stage string, err error) *Error {
 		}
 		// Found from outside: "stopped before any message was under way
 		// on it before its greeting".
-		e.Reply = "mailbridge closed the connection " + closedWhen(stage) + " as it stopped " + why
+		// closedWhen last: for the end of data it goes on to say what the
+		// smart host may have done (found from outside: "as it stopped"
+		// read as the smart host's).
+		e.Reply = "mailbridge closed the connection as it stopped " + why + ", " + closedWhen(stage)
 	case errors.Is(err, smtp.ErrTooLongLine):
 		// go-smtp's client reads lines of up to 2000 bytes, four times
 		// what RFC 5321 section 4.5.3.1.5 asks of a reply line; its bare
