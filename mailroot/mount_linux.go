@@ -13,3 +13,14 @@ func mountID(path string) (uint64, bool) {
 	}
 	return st.Mnt_id, true
 }
+
+// InMemory reports whether dir is on a file system held in memory (tmpfs,
+// ramfs), whose files do not survive a restart of the machine: a 250 for
+// a message written there is a promise it cannot keep.
+func InMemory(dir string) bool {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return false
+	}
+	return st.Type == unix.TMPFS_MAGIC || st.Type == unix.RAMFS_MAGIC
+}

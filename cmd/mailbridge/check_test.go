@@ -613,3 +613,16 @@ func TestTimeZoneWarning(t *testing.T) {
 		}
 	}
 }
+
+// A mail root on tmpfs is warned of: mail acknowledged there does not
+// survive a restart of the machine (found from outside: no word).
+func TestCheckMemoryFileSystemWarning(t *testing.T) {
+	mnt := testtool.Tmpfs(t, "4m")
+	conf := writeTestConfig(t, "", "")
+	raw, _ := os.ReadFile(conf)
+	os.WriteFile(conf, []byte(strings.Replace(string(raw), "root = 'mr'", "root = '"+filepath.Join(mnt, "mr")+"'", 1)), 0o644)
+	code, out, errs := runCmd(t, "check", "--config", conf)
+	if code != 0 || !strings.Contains(out, "warning: Drop is on a file system held in memory (tmpfs)") {
+		t.Fatalf("exit %d\n%s%s", code, out, errs)
+	}
+}

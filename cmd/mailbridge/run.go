@@ -504,7 +504,12 @@ func check(cfg *config.Config, stdout, stderr io.Writer, cfgProblems config.Erro
 			// reason asking to resend it).
 			probe = checkFolderAccess
 		}
-		if err := probe(f.Path); err != nil {
+		err := probe(f.Path)
+		if err == nil && f.Name != "SortTemp" && mailroot.InMemory(f.Path) {
+			// Found from outside: passed without a word.
+			fmt.Fprintf(stdout, "warning: %s is on a file system held in memory (tmpfs): its files are lost when the machine restarts, mail acknowledged with 250 too\n", f.Name)
+		}
+		if err != nil {
 			// A root that cannot be made is one problem, not one per
 			// folder in it (found from outside: five lines for one
 			// mistyped share).
