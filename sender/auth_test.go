@@ -65,6 +65,10 @@ func TestClientSequences(t *testing.T) {
 		{"auth login, lower case", &scriptHost{EHLO: []string{"auth login"}, Auth: []string{"334 VXNlcm5hbWU6", "334 UGFzc3dvcmQ6", "235 2.7.0 ok"}},
 			func(c *Config) { c.Username, c.Password = "app", "secret" }, 1,
 			"EHLO AUTH <sasl> <sasl> MAIL RCPT DATA QUIT", 1},
+		// Found from outside: challenges in plain text, not base64.
+		{"LOGIN challenges in plain text", &scriptHost{EHLO: []string{"AUTH LOGIN"}, Auth: []string{"334 Username:", "334 Password:", "235 2.7.0 ok"}},
+			func(c *Config) { c.Username, c.Password = "app", "secret" }, 1,
+			"EHLO AUTH <sasl> <sasl> MAIL RCPT DATA QUIT", 1},
 		{"AUTH=LOGIN alone", &scriptHost{EHLO: []string{"AUTH=LOGIN"}, Auth: []string{"334 VXNlcm5hbWU6", "334 UGFzc3dvcmQ6", "235 2.7.0 ok"}},
 			func(c *Config) { c.Username, c.Password = "app", "secret" }, 1,
 			"EHLO AUTH <sasl> <sasl> MAIL RCPT DATA QUIT", 1},

@@ -401,6 +401,14 @@ func (c *Client) Auth(a sasl.Client) error {
 		switch code {
 		case 334:
 			msg, err = encoding.DecodeString(msg64)
+			if err != nil {
+				// mailbridge patch: a challenge in plain text ("334
+				// Username:", from hosts that predate RFC 4954) is
+				// taken as written; LOGIN answers by its turn, not its
+				// words (found from outside: "illegal base64 data",
+				// retried without end).
+				msg, err = []byte(msg64), nil
+			}
 		case 235:
 			// the last message isn't base64 because it isn't a challenge
 			msg = []byte(msg64)
