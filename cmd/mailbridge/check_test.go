@@ -607,6 +607,8 @@ func TestTimeZoneWarning(t *testing.T) {
 		{"EST5EDT,M3.2.0,M11.1.0", true},
 		{"<+0530>-5:30", true},
 		{"Mars/Olympus", true},
+		{":/usr/share/zoneinfo/America/New_York", false},
+		{"/nonexistent/zone", true},
 	} {
 		if got := timeZoneWarning(tt.tz); (got != "") != tt.warn || tt.warn && !strings.Contains(got, "are in UTC") {
 			t.Errorf("TZ=%q: %q", tt.tz, got)

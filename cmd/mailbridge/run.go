@@ -757,10 +757,6 @@ func unresolvedServerWarning(o config.Outbound) string {
 	}
 }
 
-// fileLimitWarning is check's and the start log's warning for an
-// open-files limit (ulimit -n, systemd LimitNOFILE=) too low for the
-// sessions configured: an inbound session holds its socket and, while it
-// stores a message, the file; an outbound connection its socket and the
 // timeZoneWarning is the warning for a TZ environment variable that Go
 // cannot read: a POSIX rule ("EST5EDT,M3.2.0,M11.1.0"), where only zone
 // names are read, leaves the local time in UTC without a word (found from
@@ -771,12 +767,24 @@ func timeZoneWarning(tz string) string {
 	if name == "" || runtime.GOOS == "windows" {
 		return ""
 	}
-	if _, err := time.LoadLocation(name); err == nil {
+	if strings.HasPrefix(name, "/") {
+		// A file, as Go reads it (found from outside: ":/etc/localtime"
+		// and ":/usr/share/zoneinfo/..." were warned of, and worked).
+		if data, err := os.ReadFile(name); err == nil {
+			if _, err := time.LoadLocationFromTZData(name, data); err == nil {
+				return ""
+			}
+		}
+	} else if _, err := time.LoadLocation(name); err == nil {
 		return ""
 	}
 	return fmt.Sprintf("the environment's TZ=%q is not a time zone name that mailbridge can read (a POSIX rule, or a name missing from the zone database): its times (Received, Date, reports, the log) are in UTC; set TZ to a zone name such as America/New_York, or unset it to use the system's (/etc/localtime)", tz)
 }
 
+// fileLimitWarning is check's and the start log's warning for an
+// open-files limit (ulimit -n, systemd LimitNOFILE=) too low for the
+// sessions configured: an inbound session holds its socket and, while it
+// stores a message, the file; an outbound connection its socket and the
 // Queue file it sends; the rest (listeners, logs, locks, the Pickup
 // watcher) takes a few dozen. Past the limit new connections wait unseen
 // (found from outside: with ulimit -n 64, 52 of 200 sessions were greeted).
