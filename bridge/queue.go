@@ -484,6 +484,15 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 	b.mu.Unlock()
 	if m.intake != "" {
 		f, err := mailroot.OpenRegular(m.intake)
+		if errors.Is(err, fs.ErrNotExist) && b.queueAway() != nil {
+			// With its whole folder, its volume unmounted, say (found
+			// from outside: forgotten until a restart).
+			if !m.awayLogged {
+				m.awayLogged = true
+				b.log.Warn("claimed Pickup file out of reach, with its Queue folder: tried again until it is back", "file", m.source, "path", m.intake, "error", b.queueAway())
+			}
+			return time.Now().Add(min(finishRetry, b.retryAfter(1)))
+		}
 		if errors.Is(err, fs.ErrNotExist) {
 			return time.Time{} // taken away by an administrator
 		}
@@ -925,6 +934,16 @@ const finishRetry = 30 * time.Second
 // next sends it again.
 func (b *Bridge) finish(id string, m *message, path string) time.Time {
 	err := remove(path)
+	retry := finishRetry
+	if away := b.queueAway(); err == nil && away != nil {
+		// remove takes a missing file for a removed one; with its whole
+		// folder out of reach (its volume unmounted during the attempt)
+		// the file is still there (found from outside: sent again at
+		// the next start). Tried again as a queued message is, until
+		// the folder is back.
+		err = fmt.Errorf("the Queue folder is out of reach: %w", away)
+		retry = min(finishRetry, b.retryAfter(1))
+	}
 	if err == nil {
 		if m.removeTries > 0 {
 			b.log.Info("finished message removed from Queue at last", "id", id, "path", path, "tries", m.removeTries+1)
@@ -949,7 +968,7 @@ func (b *Bridge) finish(id string, m *message, path string) time.Time {
 	} else if m.removeTries%120 == 0 {
 		b.log.Error("still cannot remove a message done with from Queue", "id", id, "path", path, "tries", m.removeTries, "error", err)
 	}
-	return time.Now().Add(finishRetry)
+	return time.Now().Add(retry)
 }
 
 // refusal is the reply line of a recipient refused for good, for the

@@ -43,3 +43,64 @@ func TestQueueVolumeAway(t *testing.T) {
 	sink.WaitFor(t, wait, "the message", count(1))
 	waitEmpty(t, l)
 }
+
+// A message delivered while its Queue folder went away with its volume is
+// not taken for removed: its removal is tried again until the volume is
+// back, and it is never sent twice (found from outside: left in Queue in
+// silence, and sent again at the next start).
+func TestDeliveredWhileQueueAway(t *testing.T) {
+	entered, release := make(chan struct{}, 1), make(chan struct{})
+	sink := smtpsink.Start(t, smtpsink.Hooks{Data: func(string, []string, []byte) error {
+		entered <- struct{}{}
+		<-release
+		return nil
+	}})
+	base := t.TempDir()
+	vol := filepath.Join(base, "vol")
+	store := testtool.Tmpfs(t, "8m")
+	if err := os.Mkdir(vol, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	testtool.BindMount(t, store, vol)
+	l := testLayoutIn(filepath.Join(vol, "mailroot"))
+	h := start(t, l, baseConfig(sink))
+	drop(t, l, "m.eml", []byte("From: app@corp.test\r\nTo: b@y.test\r\nSubject: away\r\n\r\nbody\r\n"))
+	<-entered
+	testtool.Unmount(t, vol)
+	close(release)
+	h.waitLog("cannot remove a message done with from Queue")
+	testtool.BindMount(t, store, vol)
+	h.waitLog("finished message removed from Queue at last")
+	waitEmpty(t, l)
+	if n := len(sink.Messages()); n != 1 {
+		t.Fatalf("%d messages at the sink, want 1", n)
+	}
+}
+
+// A file written into a Pickup folder beneath an unmounted volume's mount
+// point is not claimed into the Queue folder beneath it, where it would be
+// forgotten once the volume is back (found from outside).
+func TestNoClaimBeneathMountPoint(t *testing.T) {
+	base := t.TempDir()
+	root := filepath.Join(base, "mailroot")
+	l := testLayoutIn(root)
+	for _, f := range l.Folders() {
+		if err := os.MkdirAll(f.Path, 0o777); err != nil {
+			t.Fatal(err)
+		}
+	}
+	store := testtool.Tmpfs(t, "8m")
+	testtool.BindMount(t, store, root)
+	h := start(t, l, baseConfig(nil))
+	testtool.Unmount(t, root)
+	if err := os.WriteFile(filepath.Join(l.Pickup, "under.eml"), []byte("From: app@corp.test\r\nTo: b@y.test\r\nSubject: under\r\n\r\nbody\r\n"), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	h.waitLog("cannot claim Pickup file")
+	if names, _ := os.ReadDir(l.Queue); len(names) != 0 {
+		t.Fatalf("Queue beneath the mount point holds %v", names)
+	}
+	if _, err := os.Stat(filepath.Join(l.Pickup, "under.eml")); err != nil {
+		t.Fatalf("the Pickup file beneath the mount point: %v", err)
+	}
+}

@@ -441,11 +441,13 @@ func (r *Root) Close() error {
 func (r *Root) Mend() ([]Folder, error) {
 	var created []Folder
 	var errs, gone []error
+	away := map[string]bool{} // folders whose volume is away, by clean path
 	for _, f := range r.layout.Folders() {
 		pl := r.placed[filepath.Clean(f.Path)]
 		_, err := os.Stat(f.Path)
 		if err == nil {
 			if dev, ok := volumeID(f.Path); ok && pl.known && dev != pl.dev {
+				away[filepath.Clean(f.Path)] = true
 				gone = append(gone, fmt.Errorf("the %s folder %s is on another volume than at start: its volume may have been unmounted; mailbridge takes no mail until it is back (mount it again; or restart mailbridge to take the folder as it is now)", f.Name, f.Path))
 			}
 			continue
@@ -456,6 +458,7 @@ func (r *Root) Mend() ([]Folder, error) {
 			continue
 		}
 		if at := nearestFolder(f.Path); at == "" || !pl.parentOn(at) {
+			away[filepath.Clean(f.Path)] = true
 			where := "nothing of its path exists"
 			if at != "" {
 				where = at + " is on another volume than at start"
@@ -479,7 +482,10 @@ func (r *Root) Mend() ([]Folder, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for i, l := range r.locks {
-		if lockHeld(l) {
+		if lockHeld(l) || away[filepath.Dir(l.Name())] {
+			// Not taken again in a folder beneath an unmounted volume's
+			// mount point (found from outside): the volume's own lock
+			// is still held, and is again when it is back.
 			continue
 		}
 		nl, err := lockFile(l.Name())
@@ -848,7 +854,20 @@ func (r *Root) Claim(src, dir, name string) (string, error) {
 // folders itself before it relies on the move (the bridge writes a durable
 // file into dir right after, and syncs the source folder then): one rename,
 // retried while Windows reports the file held, never over an existing file.
+//
+// Nothing moves while a folder's volume is away (see Mend), nor into a
+// folder that is not on its volume of the start: found from outside, a
+// file written into Pickup beneath an unmounted volume's mount point was
+// claimed into the Queue beneath it, and forgotten there.
 func (r *Root) Move(src, dir, name string) (string, error) {
+	if gone := r.gone.Load(); gone != nil {
+		return "", fmt.Errorf("%w: %w", ErrVolumeGone, *gone)
+	}
+	if pl, ok := r.placed[filepath.Clean(dir)]; ok && pl.known {
+		if dev, ok := volumeID(dir); ok && dev != pl.dev {
+			return "", fmt.Errorf("%w: %s is on another volume than at start (unmounted?)", ErrVolumeGone, dir)
+		}
+	}
 	dst := filepath.Join(dir, name)
 	if _, err := os.Lstat(dst); err == nil {
 		return "", fmt.Errorf("claiming %s: %s already exists", src, dst)

@@ -57,6 +57,10 @@ func TestMendVolumeGone(t *testing.T) {
 			if _, err := os.Stat(l.Drop); !tt.beneath && err == nil {
 				t.Fatal("Drop made again beneath the mount point")
 			}
+			// Nor is the lock taken again there (found from outside).
+			if _, err := os.Stat(filepath.Join(l.SortTemp, lockName)); err == nil {
+				t.Fatal("a lock file made beneath the mount point")
+			}
 			if _, err := r.Create(l.Drop, "away.eml"); !errors.Is(err, ErrVolumeGone) {
 				t.Fatalf("Create with the volume away: %v", err)
 			}
