@@ -983,7 +983,15 @@ func refusal(e *sender.Error, from string) string {
 	if e.Stage != "MAIL FROM" || e.Code == 0 {
 		return e.ReplyLine()
 	}
-	if e.Enhanced == "" || strings.HasPrefix(e.Enhanced[1:], ".1.") || strings.HasPrefix(e.Enhanced[1:], ".7.") {
+	// Without an enhanced code, the reply codes that refuse an address
+	// (RFC 5321 section 4.2.3); 552 is a limit, and a relay refusal is
+	// about this server (both found from outside).
+	subject := "" // ".1." of "5.1.7"
+	if len(e.Enhanced) >= 4 {
+		subject = e.Enhanced[1:4]
+	}
+	byAddress := subject == ".1." || subject == ".7." || e.Enhanced == "" && (e.Code == 501 || e.Code == 550 || e.Code == 553)
+	if byAddress && !strings.Contains(strings.ToLower(e.Reply), "relay") {
 		return e.ReplyLine() + " (the reply to MAIL FROM: the sender <" + from + "> was refused, not the recipient)"
 	}
 	return e.ReplyLine() + " (the reply to MAIL FROM, for the whole message)"

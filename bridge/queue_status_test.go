@@ -88,6 +88,8 @@ func TestRefusalAtMailFrom(t *testing.T) {
 		{"bad sender", sender.Error{Stage: "MAIL FROM", Code: 553, Enhanced: "5.1.7", Reply: "malformed address"}, "553 5.1.7 malformed address" + bySender},
 		{"policy", sender.Error{Stage: "MAIL FROM", Code: 550, Enhanced: "5.7.1", Reply: "not allowed"}, "550 5.7.1 not allowed" + bySender},
 		{"no enhanced code", sender.Error{Stage: "MAIL FROM", Code: 550, Reply: "sender rejected"}, "550 sender rejected" + bySender},
+		{"552 without an enhanced code", sender.Error{Stage: "MAIL FROM", Code: 552, Reply: "Message size exceeds maximum permitted"}, "552 Message size exceeds maximum permitted (the reply to MAIL FROM, for the whole message)"},
+		{"relay refused at MAIL FROM", sender.Error{Stage: "MAIL FROM", Code: 554, Enhanced: "5.7.1", Reply: "<a@x.test>: Relay access denied"}, "554 5.7.1 <a@x.test>: Relay access denied (the reply to MAIL FROM, for the whole message)"},
 		{"too large, from the host", sender.Error{Stage: "MAIL FROM", Code: 552, Enhanced: "5.3.4", Reply: "message too big"}, "552 5.3.4 message too big (the reply to MAIL FROM, for the whole message)"},
 		{"too large, decided here", sender.Error{Stage: "MAIL FROM", Enhanced: "5.3.4", Reply: "not sent: the message is 9 bytes"}, "5.3.4 not sent: the message is 9 bytes"},
 		{"a recipient", sender.Error{Stage: "RCPT TO", Code: 550, Enhanced: "5.1.1", Reply: "no such user"}, "550 5.1.1 no such user"},

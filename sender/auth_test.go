@@ -111,36 +111,52 @@ func TestClientSequences(t *testing.T) {
 // Found from outside with postfix's permit_sasl_authenticated. Without
 // AUTH offered, or with a username, or for another refusal, no advice.
 func TestRelayDeniedAUTHAdvice(t *testing.T) {
-	const advice = "set [outbound] username and password"
+	const (
+		login   = "the smart host offers AUTH and may relay only for clients that log in: set [outbound] username and password"
+		relayIP = "the smart host does not relay for this server: add this server's IP address to the clients it relays for"
+		account = "the smart host refused to relay although mailbridge logged in as app: check that this account may relay"
+	)
 	for _, tt := range []struct {
-		name   string
-		ehlo   []string
-		user   string
-		reply  string
-		advice bool
+		name  string
+		ehlo  []string
+		user  string
+		mail  bool // the reply is MAIL FROM's, not RCPT TO's
+		reply string
+		want  string // "": no advice
 	}{
-		{"relay denied, AUTH offered", []string{"AUTH PLAIN LOGIN"}, "", "554 5.7.1 <b@y.test>: Relay access denied", true},
-		{"5.7.1 unauthenticated, AUTH offered", []string{"AUTH LOGIN"}, "", "550 5.7.1 Client does not have permissions to send as this sender", true},
-		{"relay denied, no AUTH offered", nil, "", "554 5.7.1 <b@y.test>: Relay access denied", false},
+		{"relay denied, AUTH offered", []string{"AUTH PLAIN LOGIN"}, "", false, "554 5.7.1 <b@y.test>: Relay access denied", login},
+		{"5.7.1 unauthenticated, AUTH offered", []string{"AUTH LOGIN"}, "", false, "550 5.7.1 Client does not have permissions to send as this sender", login},
+		{"relay denied, no AUTH offered", nil, "", false, "554 5.7.1 <b@y.test>: Relay access denied", relayIP},
 		// postfix's own wording when no restriction refuses for good.
-		{"454 relay denied, AUTH offered", []string{"AUTH PLAIN LOGIN"}, "", "454 4.7.1 <b@y.test>: Relay access denied", true},
-		{"unknown user, AUTH offered", []string{"AUTH PLAIN"}, "", "550 5.1.1 <b@y.test>: Recipient address rejected: User unknown", false},
+		{"454 relay denied, AUTH offered", []string{"AUTH PLAIN LOGIN"}, "", false, "454 4.7.1 <b@y.test>: Relay access denied", login},
+		{"454 relay denied, no AUTH offered", nil, "", false, "454 4.7.1 <b@y.test>: Relay access denied", relayIP},
+		{"unknown user, AUTH offered", []string{"AUTH PLAIN"}, "", false, "550 5.1.1 <b@y.test>: Recipient address rejected: User unknown", ""},
+		// Found from outside: greylisting got the AUTH advice.
+		{"greylisted, AUTH offered", []string{"AUTH PLAIN"}, "", false, "451 4.7.1 <b@y.test>: Recipient address rejected: Greylisted", ""},
+		{"relay denied after a login", []string{"AUTH PLAIN"}, "app", false, "454 4.7.1 <b@y.test>: Relay access denied", account},
+		{"relay denied at MAIL FROM", nil, "", true, "554 5.7.1 <a@x.test>: Relay access denied", relayIP},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			h := (&scriptHost{EHLO: tt.ehlo, Rcpt: func(int, string) string { return tt.reply }}).start(t)
-			s := NewSession(scriptCfg(h))
+			h := &scriptHost{EHLO: tt.ehlo, Auth: []string{"235 2.7.0 ok"}}
+			if tt.mail {
+				h.Mail = func(int) string { return tt.reply }
+			} else {
+				h.Rcpt = func(int, string) string { return tt.reply }
+			}
+			h.start(t)
+			cfg := scriptCfg(h)
+			if tt.user != "" {
+				cfg.Username, cfg.Password = tt.user, "secret"
+			}
+			s := NewSession(cfg)
 			res := s.Send(context.Background(), "a@x.test", []string{"b@y.test"}, []byte(msg))
 			s.Close()
 			e := res[0].Err
-			if e == nil || e.Permanent != (tt.reply[0] == '5') || e.Stage != "RCPT TO" {
+			if e == nil || e.Permanent != (tt.reply[0] == '5') {
 				t.Fatalf("got %+v", e)
 			}
-			if got := strings.Contains(e.ReplyLine(), advice); got != tt.advice {
-				t.Fatalf("reason %q: advice %v, want %v", e.ReplyLine(), got, tt.advice)
-			}
-			// Without AUTH, the smart host's own relay settings.
-			if got := strings.Contains(e.ReplyLine(), "add this server's IP address to the clients it relays for"); got != (tt.ehlo == nil && strings.Contains(tt.reply, "Relay")) {
-				t.Fatalf("reason %q: relay advice %v", e.ReplyLine(), got)
+			if tt.want == "" && e.ReplyLine() != tt.reply || tt.want != "" && !strings.Contains(e.ReplyLine(), tt.want) {
+				t.Fatalf("reason %q, want advice %q", e.ReplyLine(), tt.want)
 			}
 		})
 	}

@@ -221,3 +221,27 @@ func TestReusedConnectionRefusedAtMail(t *testing.T) {
 		})
 	}
 }
+
+// The same for each transaction of a message split over several (more
+// recipients than one transaction takes): found from outside, the third
+// recipient waited a retry interval.
+func TestSplitMessageOnePerConnection(t *testing.T) {
+	h := (&scriptHost{Mail: func(n int) string {
+		if n%2 == 0 {
+			return "421 4.7.0 too many messages in this session"
+		}
+		return ""
+	}}).start(t)
+	cfg := scriptCfg(h)
+	cfg.MaxRecipients = 1
+	s := NewSession(cfg)
+	defer s.Close()
+	for _, r := range s.Send(context.Background(), "a@x.test", []string{"1@y.test", "2@y.test", "3@y.test"}, []byte(msg)) {
+		if r.Err != nil {
+			t.Fatalf("%s: %+v", r.Rcpt, r.Err)
+		}
+	}
+	if h.Messages() != 3 || h.Conns() != 3 {
+		t.Fatalf("%d messages on %d connections; commands %q", h.Messages(), h.Conns(), h.Verbs())
+	}
+}

@@ -794,7 +794,6 @@ func (s *Session) SendContent(ctx context.Context, from string, to []string, mes
 	// A stop (ctx done) closes the connection, at once or, when a
 	// transaction is under way, after StopTimeout (see stop).
 	defer s.watch(ctx)()
-	fresh := false // a transaction was tried again on a new connection
 	for start := 0; start < len(to); {
 		if s.c != nil && s.limits.mailMax > 0 && s.tx >= s.limits.mailMax {
 			s.Close() // LIMITS MAILMAX (RFC 9422): a new connection
@@ -819,14 +818,15 @@ func (s *Session) SendContent(ctx context.Context, from string, to []string, mes
 		s.end()
 		s.tx++
 		s.explain530(results[start:end])
-		if broken && reused && !fresh && refusedAtMail(results[start:end]) {
-			// A connection that carried a message already, lost or
+		if broken && reused && refusedAtMail(results[start:end]) {
+			// A connection that carried a transaction already, lost or
 			// closed (421) before anything of this one was accepted:
 			// hosts that take one message per connection, or close an
 			// idle one, do that. Nothing was sent: once more on a new
 			// connection, rather than a deferral of a whole retry
-			// interval (found from outside).
-			fresh = true
+			// interval (found from outside; for each transaction of a
+			// message split over several too). The new connection is
+			// not reused yet, so this happens once a transaction.
 			s.drop()
 			for i := start; i < end; i++ {
 				results[i].Err, results[i].Reply = nil, ""
@@ -980,6 +980,9 @@ func (s *Session) transaction(from string, res []Result, message Content) (tried
 	// transaction when the connection is still usable.
 	fail := func(stage string, err error) (int, bool) {
 		e := classify(addr, stage, err)
+		if stage == "MAIL FROM" {
+			s.relayHint(e) // a relay refusal at MAIL FROM (found from outside)
+		}
 		for i := range res {
 			if res[i].Err == nil {
 				res[i].Err = e
@@ -1147,25 +1150,35 @@ func scanMessage(message Content) (scanPlan, error) {
 	return scanParts(rc)
 }
 
-// relayHint explains a recipient refused as relaying when no username is
-// set. When the smart host offers AUTH, most relay only for clients that
-// log in (postfix's permit_sasl_authenticated, Microsoft 365's
+// relayHint explains a recipient (or a sender) refused as relaying. When
+// the smart host offers AUTH, most relay only for clients that log in
+// (postfix's permit_sasl_authenticated, Microsoft 365's
 // smtp.office365.com), and "554 5.7.1 Relay access denied" names neither
 // AUTH nor our settings (found from outside: every message and its report
 // went to Badmail with no word of AUTH). Postfix says it with 454 4.7.1,
 // and the message then waited two days without a word; a smart host that
-// offers no AUTH must list this server among the clients it relays for.
+// offers no AUTH must list this server among the clients it relays for;
+// with a username set, the account itself may lack the right to relay.
 func (s *Session) relayHint(e *Error) {
-	if s.cfg.Username != "" || e.Note != "" || e.Code < 400 {
+	if e.Note != "" || e.Code < 400 {
 		return
 	}
 	lower := strings.ToLower(e.Reply)
-	if !strings.HasSuffix(e.Enhanced, ".7.1") && !strings.Contains(lower, "relay") {
+	relay := strings.Contains(lower, "relay")
+	// A temporary X.7.1 is most often greylisting or a policy server
+	// (found from outside: postgrey's 451 4.7.1 got the AUTH advice);
+	// only "relay" in its words makes it one.
+	if !relay && (e.Code < 500 || !strings.HasSuffix(e.Enhanced, ".7.1")) {
 		return
 	}
-	if ok, _ := s.c.Extension("AUTH"); ok {
+	auth, _ := s.c.Extension("AUTH")
+	switch {
+	case s.cfg.Username != "" && relay:
+		e.Note = "the smart host refused to relay although mailbridge logged in as " + s.cfg.Username + ": check that this account may relay, and send as this sender, on the smart host"
+	case s.cfg.Username != "":
+	case auth:
 		e.Note = "the smart host offers AUTH and may relay only for clients that log in: set [outbound] username and password (or password_file, password_env)"
-	} else if strings.Contains(lower, "relay") {
+	case relay:
 		e.Note = "the smart host does not relay for this server: add this server's IP address to the clients it relays for (its relay restrictions, or its receive connector), or have an account there for mailbridge to log in with (username and password in [outbound])"
 	}
 }
