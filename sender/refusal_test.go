@@ -71,7 +71,7 @@ func TestRequiredTLSOrAuthIsTransient(t *testing.T) {
 		host *scriptHost
 		want string
 	}{
-		{"STARTTLS required at MAIL", &scriptHost{Mail: func(int) string { return "530 5.7.0 Must issue a STARTTLS command first" }}, `set [outbound] tls = "starttls"`},
+		{"STARTTLS required at MAIL", &scriptHost{StartTLS: "220 2.0.0 go ahead", Mail: func(int) string { return "530 5.7.0 Must issue a STARTTLS command first" }}, `set [outbound] tls = "starttls"`},
 		{"authentication required at MAIL (Microsoft 365)", &scriptHost{Mail: func(int) string { return "530 5.7.57 Client not authenticated to send mail" }}, "set [outbound] username and password"},
 		{"authentication required at RCPT", &scriptHost{Rcpt: func(int, string) string { return "530 5.7.0 Authentication required" }}, "set [outbound] username and password"},
 	} {

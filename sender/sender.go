@@ -860,13 +860,25 @@ func (s *Session) SendContent(ctx context.Context, from string, to []string, mes
 // plain text because opportunistic TLS failed: found from outside, it said
 // to set tls = "starttls", which would not have helped; the smart host's
 // TLS is what fails.
+//
+// Nor when the smart host offers no STARTTLS on this port, where setting
+// it fails as "not offered" (found from outside).
 func (s *Session) explain530(res []Result) {
-	if s.plainAfter == "" {
+	note := ""
+	switch {
+	case s.plainAfter != "":
+		note = "the smart host requires TLS, and mailbridge sent in plain text because TLS with it failed (" + s.plainAfter + "): fix TLS on the smart host, or the setting the failure names; retried as a temporary failure"
+	case s.c != nil && s.tlsVersion == 0:
+		if ok, _ := s.c.Extension("STARTTLS"); !ok {
+			note = `the smart host requires TLS but offers no STARTTLS on this port: set [outbound] port to its TLS port with tls = "implicit" (465), or have STARTTLS enabled on it; retried as a temporary failure`
+		}
+	}
+	if note == "" {
 		return
 	}
 	for _, r := range res {
 		if e := r.Err; e != nil && e.Code == 530 && strings.HasPrefix(e.Note, "the smart host requires TLS") {
-			e.Note = "the smart host requires TLS, and mailbridge sent in plain text because TLS with it failed (" + s.plainAfter + "): fix TLS on the smart host, or the setting the failure names; retried as a temporary failure"
+			e.Note = note
 		}
 	}
 }

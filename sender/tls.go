@@ -318,7 +318,13 @@ func (s *Session) handshake(conn net.Conn) (*tls.Conn, error) {
 			// neither the setting nor its value.
 			err = fmt.Errorf("the smart host did not complete the handshake within connect_timeout (%s): it stalled, or something between drops the TLS traffic (%w)", s.cfg.ConnectTimeout, err)
 		}
-		return nil, classify(s.cfg.Addr(), "TLS handshake", &TLSError{Name: s.cfg.serverName(), Err: err, RSAKeyExchange: s.cfg.RSAKeyExchange})
+		e := classify(s.cfg.Addr(), "TLS handshake", &TLSError{Name: s.cfg.serverName(), Err: err, RSAKeyExchange: s.cfg.RSAKeyExchange})
+		if !s.cfg.RSAKeyExchange && closedByPeer(err) {
+			// A host that finds no common suite may close without an
+			// alert, as one below TLS 1.2 does (found from outside).
+			e.Reply += "; or it takes only RSA key exchange suites, which tls_rsa_key_exchange = false leaves out: set it to true"
+		}
+		return nil, e
 	}
 	// For the delivery's log line (TLSState).
 	s.tlsVersion, s.verified = tc.ConnectionState().Version, !s.cfg.InsecureSkipVerify

@@ -394,3 +394,35 @@ func TestRequiresTLSAfterFallback(t *testing.T) {
 		t.Fatalf("got %v", e)
 	}
 }
+
+// A 530 asking for TLS from a host that offers no STARTTLS is told of its
+// TLS port, not to set tls = "starttls", which fails as not offered (found
+// from outside).
+func TestRequiresTLSNotOffered(t *testing.T) {
+	h := (&scriptHost{Mail: func(int) string { return "530 5.7.0 Must issue a STARTTLS command first" }}).start(t)
+	cfg := scriptCfg(h)
+	cfg.TLS, cfg.InsecureSkipVerify = TLSOpportunistic, true
+	s := NewSession(cfg)
+	defer s.Close()
+	e := s.Send(context.Background(), "a@x.test", []string{"b@y.test"}, []byte(msg))[0].Err
+	if e == nil || e.Permanent || !strings.Contains(e.ReplyLine(), `offers no STARTTLS on this port: set [outbound] port to its TLS port with tls = "implicit"`) {
+		t.Fatalf("got %v", e)
+	}
+}
+
+// A host that closes the connection in the handshake, as one that finds no
+// common suite may, is said to perhaps need the RSA key exchange suites
+// when tls_rsa_key_exchange = false (found from outside).
+func TestClosedInHandshakeRSAKeyExchangeOff(t *testing.T) {
+	for _, rsaKex := range []bool{false, true} {
+		h := (&scriptHost{StartTLS: "220 2.0.0 go ahead"}).start(t)
+		cfg := scriptCfg(h)
+		cfg.TLS, cfg.RSAKeyExchange = TLSStartTLS, rsaKex
+		s := NewSession(cfg)
+		e := s.Send(context.Background(), "a@x.test", []string{"b@y.test"}, []byte(msg))[0].Err
+		s.Close()
+		if e == nil || e.Stage != "TLS handshake" || strings.Contains(e.ReplyLine(), "tls_rsa_key_exchange = false leaves out") == rsaKex {
+			t.Fatalf("tls_rsa_key_exchange = %v: %v", rsaKex, e)
+		}
+	}
+}
