@@ -328,6 +328,9 @@ func TestDropUnwritable(t *testing.T) {
 		if _, err := os.Stat(d.drop); !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("Drop reappeared: %v", err)
 		}
+		if !strings.Contains(d.waitLog("a folder of the mail root is missing", 1), "a folder of the mail root is missing") {
+			t.Errorf("no hint for a missing folder:\n%s", d.log.String())
+		}
 		if err := os.Mkdir(d.drop, 0o755); err != nil {
 			t.Fatal(err)
 		}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"strings"
@@ -289,6 +290,11 @@ func (s *session) Data(r io.Reader) error {
 			log.Info("message not received", "result", "aborted", "reason", reason, "size", cr.n, "error", cr.err)
 			return cr.err
 		}
+		// The partial files go first, so that the free space said is
+		// the volume's without them (found from outside: 37 KB of 1.1 MB).
+		for _, o := range outs {
+			o.f.Abort()
+		}
 		return notStored(log, err, srv.root.Layout().Drop, 0)
 	}
 	if s.conn.chunkCut() {
@@ -350,7 +356,7 @@ func (s *session) Data(r io.Reader) error {
 					log.Error("relay copy not stored after the Drop copy was: the Drop copy is removed again, for the client's retry", "drop_file", files[0], "error", err)
 				}
 			}
-			return notStored(log, err, o.f.Dir(), 0)
+			return notStored(log, err, o.f.Dir(), cr.n)
 		}
 		files = append(files, path)
 	}
@@ -513,6 +519,10 @@ func notStored(log interface{ Error(string, ...any) }, err error, dir string, si
 	args := []any{"result", "451", "error", err}
 	if hint := mailroot.SpaceAdvice(dir, err, size); hint != "" {
 		args = append(args, "hint", hint)
+	} else if errors.Is(err, fs.ErrNotExist) {
+		// Found from outside: the first message after a volume went
+		// away had the system's words alone.
+		args = append(args, "hint", "a folder of the mail root is missing: deleted (mailbridge makes it again within 5 seconds), or its volume unmounted (then mail waits until it is back)")
 	}
 	log.Error("message not stored", args...)
 	return errStore

@@ -172,6 +172,11 @@ func defaultRetryDelays() []time.Duration {
 // SortTemp, and checks that files can be renamed from SortTemp into Drop and
 // from Pickup into Queue (the same volume).
 func Open(l Layout, opts ...Option) (*Root, error) {
+	// Before any folder is made too, for what can be told already (found
+	// from outside: a layout refused left its other folders made).
+	if errs := CheckDistinct(l); len(errs) > 0 {
+		return nil, errs[0]
+	}
 	for _, f := range l.Folders() {
 		if err := MakeFolder(f.Path); err != nil {
 			return nil, &FolderError{Folder: f, Err: err}

@@ -401,6 +401,14 @@ func TestCheckDistinctLetterCase(t *testing.T) {
 	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "Drop ("+l.Drop+") and Pickup ("+l.Pickup+") differ only in letter case") {
 		t.Fatalf("CheckDistinct = %v", errs)
 	}
+	// Open refuses it before it makes any folder (found from outside).
+	if r, err := Open(l); err == nil {
+		r.Close()
+		t.Fatal("Open accepted it")
+	}
+	if entries, _ := os.ReadDir(base); len(entries) != 0 {
+		t.Fatalf("Open made %v", entries)
+	}
 }
 
 // Folders deleted while the root is open (by hand, or a clean-up of
