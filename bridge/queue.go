@@ -389,9 +389,13 @@ func (b *Bridge) authHold(ctx context.Context, now time.Time) *sender.Error {
 			}
 			r := *b.authRefused
 			r.Note = "" // its advice is this reply's too: said once
+			// The advice in the note: a report's Diagnostic-Code, for
+			// the sender, leaves it out (found from outside: the
+			// administrator's settings in reports to end users).
 			return &sender.Error{Stage: r.Stage, Host: r.Host,
-				Reply: fmt.Sprintf("not tried: the smart host refused the user name or the password at %s (%s); one message a retry interval tries again, so that the account is not locked out: check [outbound] username and password (or password_file, password_env)",
-					b.authAt.Format("Mon, 2 Jan 2006 15:04:05 -0700"), r.ReplyLine())}
+				Reply: fmt.Sprintf("not tried: the smart host refused the user name or the password at %s (%s)",
+					b.authAt.Format("Mon, 2 Jan 2006 15:04:05 -0700"), r.Line()),
+				Note: "one message a retry interval tries again, so that the account is not locked out: check [outbound] username and password (or password_file, password_env)"}
 		case b.authKnown:
 			b.mu.Unlock()
 			return nil
