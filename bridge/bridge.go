@@ -315,5 +315,21 @@ func (b *Bridge) Run(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
+	b.logUnfinished()
 	return nil
+}
+
+// logUnfinished names, at a stop, the messages done with whose Queue file
+// could neither be removed nor marked as done (a volume away, a folder
+// made read-only): the next start sends them again unless they are
+// removed by hand (found from outside: the stop said nothing of them).
+func (b *Bridge) logUnfinished() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for id, m := range b.msgs {
+		if m.removeTries > 0 && !m.finishSaved {
+			b.log.Error("stopping with a message done with still in Queue, not marked as done: it is sent again at the next start unless its Queue file is removed by hand first",
+				"id", id, "path", b.queuePath(id, ".eml"), "file", m.source)
+		}
+	}
 }

@@ -965,9 +965,9 @@ func (b *Bridge) finish(id string, m *message, path string) time.Time {
 	}
 	if m.removeTries == 1 {
 		if !m.finishSaved {
-			b.log.Error("cannot remove a message done with from Queue, nor record that it is done: both tried again every 30 seconds; should mailbridge stop before either is done, it will be sent again at the next start unless removed by hand", "id", id, "path", path, "error", err)
+			b.log.Error("cannot remove a message done with from Queue, nor record that it is done: both tried again, at least every 30 seconds; should mailbridge stop before either is done, it will be sent again at the next start unless removed by hand", "id", id, "path", path, "error", err)
 		} else {
-			b.log.Error("cannot remove a message done with from Queue: tried again every 30 seconds; it is recorded as done, so it is not sent again", "id", id, "path", path, "error", err)
+			b.log.Error("cannot remove a message done with from Queue: tried again, at least every 30 seconds; it is recorded as done, so it is not sent again", "id", id, "path", path, "error", err)
 		}
 	} else if m.removeTries%120 == 0 {
 		b.log.Error("still cannot remove a message done with from Queue", "id", id, "path", path, "tries", m.removeTries, "error", err)

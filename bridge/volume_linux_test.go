@@ -3,6 +3,7 @@ package bridge
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -102,5 +103,34 @@ func TestNoClaimBeneathMountPoint(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(l.Pickup, "under.eml")); err != nil {
 		t.Fatalf("the Pickup file beneath the mount point: %v", err)
+	}
+}
+
+// A stop while such a message's Queue file cannot be removed nor marked
+// names it: the next start sends it again unless it is removed by hand
+// (found from outside: the stop said nothing).
+func TestStopNamesUnfinished(t *testing.T) {
+	entered, release := make(chan struct{}, 1), make(chan struct{})
+	sink := smtpsink.Start(t, smtpsink.Hooks{Data: func(string, []string, []byte) error {
+		entered <- struct{}{}
+		<-release
+		return nil
+	}})
+	base := t.TempDir()
+	vol := filepath.Join(base, "vol")
+	if err := os.Mkdir(vol, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	testtool.BindMount(t, testtool.Tmpfs(t, "8m"), vol)
+	l := testLayoutIn(filepath.Join(vol, "mailroot"))
+	h := start(t, l, baseConfig(sink))
+	drop(t, l, "m.eml", []byte("From: app@corp.test\r\nTo: b@y.test\r\nSubject: away\r\n\r\nbody\r\n"))
+	<-entered
+	testtool.Unmount(t, vol)
+	close(release)
+	h.waitLog("cannot remove a message done with from Queue")
+	h.stop()
+	if !strings.Contains(h.logs.String(), "stopping with a message done with still in Queue, not marked as done") || !strings.Contains(h.logs.String(), "file=m.eml") {
+		t.Fatalf("the stop does not name the message:\n%s", h.logs.String())
 	}
 }

@@ -133,6 +133,7 @@ func TestRelayDeniedAUTHAdvice(t *testing.T) {
 		{"unknown user, AUTH offered", []string{"AUTH PLAIN"}, "", false, "550 5.1.1 <b@y.test>: Recipient address rejected: User unknown", ""},
 		// Found from outside: greylisting got the AUTH advice.
 		{"greylisted, AUTH offered", []string{"AUTH PLAIN"}, "", false, "451 4.7.1 <b@y.test>: Recipient address rejected: Greylisted", ""},
+		{"greylisted, in relay's words", nil, "", false, "450 4.7.1 Greylisted: relay attempt delayed", ""},
 		{"relay denied after a login", []string{"AUTH PLAIN"}, "app", false, "454 4.7.1 <b@y.test>: Relay access denied", account},
 		{"relay denied at MAIL FROM", nil, "", true, "554 5.7.1 <a@x.test>: Relay access denied", relayIP},
 	} {

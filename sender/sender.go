@@ -1176,6 +1176,9 @@ func (s *Session) relayHint(e *Error) {
 		return
 	}
 	lower := strings.ToLower(e.Reply)
+	if strings.Contains(lower, "greylist") {
+		return // "Greylisted: relay attempt delayed" (found from outside)
+	}
 	relay := strings.Contains(lower, "relay")
 	// A temporary X.7.1 is most often greylisting or a policy server
 	// (found from outside: postgrey's 451 4.7.1 got the AUTH advice);
