@@ -401,8 +401,7 @@ func classify(host, stage string, err error) *Error {
 // write to it as "broken pipe" (found from outside: a smart host gone in
 // the middle of a 4.5 MB message was reported so, in .BDR files too).
 func closedByPeer(err error) bool {
-	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) ||
-		errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNABORTED)
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || resetByPeer(err) || errors.Is(err, syscall.EPIPE)
 }
 
 // connLost reports whether e leaves no connection to say QUIT on: the
