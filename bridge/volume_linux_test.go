@@ -11,7 +11,43 @@ import (
 
 	"github.com/mailbridge/mailbridge/internal/smtpsink"
 	"github.com/mailbridge/mailbridge/internal/testtool"
+	"github.com/mailbridge/mailbridge/mailroot"
 )
+
+// onVolume is a mail root on a volume of its own, mounted at vol from
+// store (a tmpfs), so that the test can take it away and bring it back.
+func onVolume(t *testing.T) (l mailroot.Layout, vol, store string) {
+	t.Helper()
+	vol = filepath.Join(t.TempDir(), "vol")
+	if err := os.Mkdir(vol, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	store = testtool.Tmpfs(t, "8m")
+	testtool.BindMount(t, store, vol)
+	return testLayoutIn(filepath.Join(vol, "mailroot")), vol, store
+}
+
+// awayDuringDelivery delivers one Pickup file to a sink that accepts it
+// only once the volume of the mail root has been taken away (its data
+// sent, its reply awaited), and returns when the bridge has failed to
+// remove the delivered message's Queue file.
+func awayDuringDelivery(t *testing.T) (h *harness, sink *smtpsink.Sink, l mailroot.Layout, vol, store string) {
+	t.Helper()
+	entered, release := make(chan struct{}, 1), make(chan struct{})
+	sink = smtpsink.Start(t, smtpsink.Hooks{Data: func(string, []string, []byte) error {
+		entered <- struct{}{}
+		<-release
+		return nil
+	}})
+	l, vol, store = onVolume(t)
+	h = start(t, l, baseConfig(sink))
+	drop(t, l, "m.eml", []byte("From: app@corp.test\r\nTo: b@y.test\r\nSubject: away\r\n\r\nbody\r\n"))
+	<-entered
+	testtool.Unmount(t, vol)
+	close(release)
+	h.waitLog("cannot remove a message done with from Queue")
+	return h, sink, l, vol, store
+}
 
 // A queued message whose Queue folder is out of reach with its volume
 // (unmounted) is not given up: it is sent once the volume is back, without
@@ -25,14 +61,7 @@ func TestQueueVolumeAway(t *testing.T) {
 		}
 		return nil
 	}})
-	base := t.TempDir()
-	vol := filepath.Join(base, "vol")
-	store := testtool.Tmpfs(t, "8m")
-	if err := os.Mkdir(vol, 0o777); err != nil {
-		t.Fatal(err)
-	}
-	testtool.BindMount(t, store, vol)
-	l := testLayoutIn(filepath.Join(vol, "mailroot"))
+	l, vol, store := onVolume(t)
 	h := start(t, l, baseConfig(sink))
 	drop(t, l, "m.eml", []byte("From: app@corp.test\r\nTo: b@y.test\r\nSubject: away\r\n\r\nbody\r\n"))
 	h.waitLog("result=deferred")
@@ -50,31 +79,23 @@ func TestQueueVolumeAway(t *testing.T) {
 // back, and it is never sent twice (found from outside: left in Queue in
 // silence, and sent again at the next start).
 func TestDeliveredWhileQueueAway(t *testing.T) {
-	entered, release := make(chan struct{}, 1), make(chan struct{})
-	sink := smtpsink.Start(t, smtpsink.Hooks{Data: func(string, []string, []byte) error {
-		entered <- struct{}{}
-		<-release
-		return nil
-	}})
-	base := t.TempDir()
-	vol := filepath.Join(base, "vol")
-	store := testtool.Tmpfs(t, "8m")
-	if err := os.Mkdir(vol, 0o777); err != nil {
-		t.Fatal(err)
-	}
-	testtool.BindMount(t, store, vol)
-	l := testLayoutIn(filepath.Join(vol, "mailroot"))
-	h := start(t, l, baseConfig(sink))
-	drop(t, l, "m.eml", []byte("From: app@corp.test\r\nTo: b@y.test\r\nSubject: away\r\n\r\nbody\r\n"))
-	<-entered
-	testtool.Unmount(t, vol)
-	close(release)
-	h.waitLog("cannot remove a message done with from Queue")
+	h, sink, l, vol, store := awayDuringDelivery(t)
 	testtool.BindMount(t, store, vol)
 	h.waitLog("finished message removed from Queue at last")
 	waitEmpty(t, l)
 	if n := len(sink.Messages()); n != 1 {
 		t.Fatalf("%d messages at the sink, want 1", n)
+	}
+}
+
+// A stop while such a message's Queue file cannot be removed nor marked
+// names it: the next start sends it again unless it is removed by hand
+// (found from outside: the stop said nothing).
+func TestStopNamesUnfinished(t *testing.T) {
+	h, _, _, _, _ := awayDuringDelivery(t)
+	h.stop()
+	if !strings.Contains(h.logs.String(), "stopping with a message done with still in Queue, not marked as done") || !strings.Contains(h.logs.String(), "file=m.eml") {
+		t.Fatalf("the stop does not name the message:\n%s", h.logs.String())
 	}
 }
 
@@ -103,34 +124,5 @@ func TestNoClaimBeneathMountPoint(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(l.Pickup, "under.eml")); err != nil {
 		t.Fatalf("the Pickup file beneath the mount point: %v", err)
-	}
-}
-
-// A stop while such a message's Queue file cannot be removed nor marked
-// names it: the next start sends it again unless it is removed by hand
-// (found from outside: the stop said nothing).
-func TestStopNamesUnfinished(t *testing.T) {
-	entered, release := make(chan struct{}, 1), make(chan struct{})
-	sink := smtpsink.Start(t, smtpsink.Hooks{Data: func(string, []string, []byte) error {
-		entered <- struct{}{}
-		<-release
-		return nil
-	}})
-	base := t.TempDir()
-	vol := filepath.Join(base, "vol")
-	if err := os.Mkdir(vol, 0o777); err != nil {
-		t.Fatal(err)
-	}
-	testtool.BindMount(t, testtool.Tmpfs(t, "8m"), vol)
-	l := testLayoutIn(filepath.Join(vol, "mailroot"))
-	h := start(t, l, baseConfig(sink))
-	drop(t, l, "m.eml", []byte("From: app@corp.test\r\nTo: b@y.test\r\nSubject: away\r\n\r\nbody\r\n"))
-	<-entered
-	testtool.Unmount(t, vol)
-	close(release)
-	h.waitLog("cannot remove a message done with from Queue")
-	h.stop()
-	if !strings.Contains(h.logs.String(), "stopping with a message done with still in Queue, not marked as done") || !strings.Contains(h.logs.String(), "file=m.eml") {
-		t.Fatalf("the stop does not name the message:\n%s", h.logs.String())
 	}
 }
