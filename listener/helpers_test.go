@@ -51,7 +51,12 @@ func testConfig() Config {
 // startServer runs a listener on 127.0.0.1:0 storing into a fresh mail root.
 func startServer(t testing.TB, cfg Config) *testServer {
 	t.Helper()
-	dir := testdir.New(t)
+	return startServerIn(t, cfg, testdir.New(t))
+}
+
+// startServerIn is startServer with the mail root in dir.
+func startServerIn(t testing.TB, cfg Config, dir string) *testServer {
+	t.Helper()
 	l := mailroot.Layout{}
 	for _, f := range []struct {
 		p    *string

@@ -131,6 +131,12 @@ func (s *session) Mail(from string, _ *smtp.MailOptions) error {
 	if len(from) > maxAddress {
 		return errLongSender
 	}
+	if err := s.s.root.VolumeGone(); err != nil {
+		// Refused before the message is sent, not after it (found from
+		// outside): nothing can be stored until the volume is back.
+		s.s.log.Warn("mail refused while a mail root folder's volume is away", "result", "451", "client", s.conn.clientIP, "error", err)
+		return errStore
+	}
 	s.inTx = true
 	s.from = compat.TrimFinalDot(compat.QuoteLocal(from))
 	s.seen, s.local, s.remote, s.overLimit = nil, nil, nil, false
