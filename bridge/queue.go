@@ -488,14 +488,12 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 	b.mu.Unlock()
 	if m.intake != "" {
 		f, err := mailroot.OpenRegular(m.intake)
-		if errors.Is(err, fs.ErrNotExist) && b.queueAway() != nil {
+		if errors.Is(err, fs.ErrNotExist) {
 			// With its whole folder, its volume unmounted, say (found
 			// from outside: forgotten until a restart).
-			if !m.awayLogged {
-				m.awayLogged = true
-				b.log.Warn("claimed Pickup file out of reach, with its Queue folder: tried again until it is back", "file", m.source, "path", m.intake, "error", b.queueAway())
+			if next, away := b.whileAway(m, "claimed Pickup file out of reach, with its Queue folder: tried again until it is back", "file", m.source, "path", m.intake); away {
+				return next
 			}
-			return time.Now().Add(min(finishRetry, b.retryAfter(1)))
 		}
 		if errors.Is(err, fs.ErrNotExist) {
 			return time.Time{} // taken away by an administrator
@@ -532,15 +530,13 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 		return b.finish(id, m, path)
 	}
 	pm, size, err := b.readQueueFile(path)
-	if errors.Is(err, fs.ErrNotExist) && b.queueAway() != nil {
+	if errors.Is(err, fs.ErrNotExist) {
 		// The whole Queue folder is away, its volume unmounted, say:
 		// the message is there when it comes back (found from outside:
 		// it was dropped, and sent only after a restart).
-		if !m.awayLogged {
-			m.awayLogged = true
-			b.log.Warn("Queue file out of reach, with its folder: tried again until it is back", "id", id, "path", path, "error", b.queueAway())
+		if next, away := b.whileAway(m, "Queue file out of reach, with its folder: tried again until it is back", "id", id, "path", path); away {
+			return next
 		}
-		return time.Now().Add(min(finishRetry, b.retryAfter(1)))
 	}
 	if errors.Is(err, fs.ErrNotExist) {
 		// Moved away (back to Pickup, say) by an administrator.
@@ -827,6 +823,25 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 	return b.finish(id, m, path)
 }
 
+// whileAway is, for message m whose Queue file is missing, the time to
+// try again when the whole Queue folder is out of reach (away true),
+// logged once as msg with args: the file is there when the folder is back.
+func (b *Bridge) whileAway(m *message, msg string, args ...any) (next time.Time, away bool) {
+	err := b.queueAway()
+	if err == nil {
+		return time.Time{}, false
+	}
+	if !m.awayLogged {
+		m.awayLogged = true
+		b.log.Warn(msg, append(args, "error", err)...)
+	}
+	return time.Now().Add(b.awayRetry()), true
+}
+
+// awayRetry is how soon a Queue folder out of reach is looked at again:
+// as a queued message is retried, at least every finishRetry.
+func (b *Bridge) awayRetry() time.Duration { return min(finishRetry, b.retryAfter(1)) }
+
 // queueAway returns why the Queue folder is out of reach, if it is: gone
 // with its volume, or missing (until the mail root's mend makes it again).
 func (b *Bridge) queueAway() error {
@@ -939,14 +954,16 @@ const finishRetry = 30 * time.Second
 func (b *Bridge) finish(id string, m *message, path string) time.Time {
 	err := remove(path)
 	retry := finishRetry
-	if away := b.queueAway(); err == nil && away != nil {
-		// remove takes a missing file for a removed one; with its whole
-		// folder out of reach (its volume unmounted during the attempt)
-		// the file is still there (found from outside: sent again at
-		// the next start). Tried again as a queued message is, until
-		// the folder is back.
-		err = fmt.Errorf("the Queue folder is out of reach: %w", away)
-		retry = min(finishRetry, b.retryAfter(1))
+	if err == nil {
+		if away := b.queueAway(); away != nil {
+			// remove takes a missing file for a removed one; with its
+			// whole folder out of reach (its volume unmounted during
+			// the attempt) the file is still there (found from outside:
+			// sent again at the next start). Tried again as a queued
+			// message is, until the folder is back.
+			err = fmt.Errorf("the Queue folder is out of reach: %w", away)
+			retry = b.awayRetry()
+		}
 	}
 	if err == nil {
 		if m.removeTries > 0 {

@@ -64,6 +64,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -863,6 +864,12 @@ func (s *Session) SendContent(ctx context.Context, from string, to []string, mes
 // Nor when the smart host offers no STARTTLS on this port, where setting
 // it fails as "not offered" (found from outside).
 func (s *Session) explain530(res []Result) {
+	asksTLS := func(r Result) bool {
+		return r.Err != nil && r.Err.Code == 530 && strings.HasPrefix(r.Err.Note, "the smart host requires TLS")
+	}
+	if !slices.ContainsFunc(res, asksTLS) {
+		return
+	}
 	note := ""
 	switch {
 	case s.plainAfter != "":
@@ -876,8 +883,8 @@ func (s *Session) explain530(res []Result) {
 		return
 	}
 	for _, r := range res {
-		if e := r.Err; e != nil && e.Code == 530 && strings.HasPrefix(e.Note, "the smart host requires TLS") {
-			e.Note = note
+		if asksTLS(r) {
+			r.Err.Note = note // one *Error may be every recipient's
 		}
 	}
 }
