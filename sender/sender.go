@@ -339,7 +339,7 @@ func classify(host, stage string, err error) *Error {
 	case stage == "connect" && errors.As(err, &dnsErr):
 		e.Reply = fmt.Sprintf("the smart host's name %s could not be looked up in DNS (%v)", dnsErr.Name, err)
 	case errors.As(err, &ne) && ne.Timeout() && stage == "end of data":
-		e.Reply = `timed out waiting for the reply to the end of the message (the final "."): it may have taken the message, and may get it once more from each attempt that follows (RFC 5321 section 6.1) (` + err.Error() + ")"
+		e.Reply = `timed out waiting for the reply to the end of the message (the final "."): it may have taken the message, and then gets it once more from any later attempt (RFC 5321 section 6.1) (` + err.Error() + ")"
 	case errors.As(err, &ne) && ne.Timeout():
 		// Found from outside: "timed out (read tcp ...: i/o timeout)"
 		// named neither the step nor the setting.
@@ -429,7 +429,7 @@ func closedWhen(stage string) string {
 	case "DATA":
 		return "during DATA, before its reply to the DATA command or while we sent the message"
 	case "end of data":
-		return `before its reply to the end of the message (the final "."): it may have taken the message, and may get it once more from each attempt that follows (RFC 5321 section 6.1)`
+		return `before its reply to the end of the message (the final "."): it may have taken the message, and then gets it once more from any later attempt (RFC 5321 section 6.1)`
 	}
 	return "after our " + stage
 }
