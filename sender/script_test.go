@@ -43,6 +43,9 @@ type scriptHost struct {
 	// Mail replies to the nth MAIL (from 1, over all connections); nil or
 	// "" accepts.
 	Mail func(n int) string
+	// DataReply, when set, is the reply to DATA instead of 354; the host then
+	// reads no message.
+	DataReply string
 
 	Port int
 
@@ -185,6 +188,10 @@ func (h *scriptHost) serve(c net.Conn) {
 			}
 			fmt.Fprintf(c, "%s\r\n", reply)
 		case "DATA":
+			if h.DataReply != "" {
+				fmt.Fprintf(c, "%s\r\n", h.DataReply)
+				continue
+			}
 			fmt.Fprintf(c, "354 go ahead\r\n")
 			var data []byte
 			for {

@@ -293,6 +293,21 @@ func (e *Error) Line() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
+// expectedReply names the positive reply that SMTP calls for at a stage
+// (RFC 5321 section 4.3.2; RFC 3207 for STARTTLS, RFC 4954 for AUTH).
+func expectedReply(stage string) string {
+	switch stage {
+	case "greeting", "STARTTLS":
+		return "220"
+	case "DATA":
+		return "354"
+	case "AUTH", "AUTH LOGIN", "AUTH PLAIN":
+		return "334 or 235"
+	default:
+		return "250"
+	}
+}
+
 // classify turns any failure into an *Error, once.
 func classify(host, stage string, err error) *Error {
 	var ce *Error
@@ -308,6 +323,13 @@ func classify(host, stage string, err error) *Error {
 		}
 		e.Reply = se.Message
 		e.Permanent = se.Code >= 500 && se.Code < 600
+		if se.Code < 400 {
+			// go-smtp returns a positive reply as an error only when the
+			// step calls for another (found from outside: a 250 to DATA
+			// was logged as "deferred" with the reply "250 2.0.0 ok",
+			// which reads as a delivery).
+			e.Note = fmt.Sprintf("a reply that SMTP does not allow at %s, where it calls for %s (RFC 5321 section 4.3.2): the smart host does not follow the protocol; retried as a temporary failure", stage, expectedReply(stage))
+		}
 		if se.Code == 530 {
 			// "530 5.7.0 Must issue a STARTTLS command first" (RFC 3207
 			// section 4), "530 5.7.0 Authentication required" (RFC 4954

@@ -103,3 +103,31 @@ func TestAuthMechanismRefused(t *testing.T) {
 		})
 	}
 }
+
+// A positive reply where SMTP calls for another (a 250 to DATA) is
+// deferred with a note that names the step and the reply it calls for:
+// the reply alone ("250 2.0.0 ok") read as a delivery in the log.
+func TestUnexpectedPositiveReply(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		host *scriptHost
+		want string
+	}{
+		{"250 to DATA", &scriptHost{DataReply: "250 2.0.0 ok"}, "250 2.0.0 ok (a reply that SMTP does not allow at DATA, where it calls for 354 (RFC 5321 section 4.3.2)"},
+		{"354 to MAIL", &scriptHost{Mail: func(int) string { return "354 go ahead" }}, "354 go ahead (a reply that SMTP does not allow at MAIL FROM, where it calls for 250 (RFC 5321 section 4.3.2)"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := tt.host.start(t)
+			s := NewSession(scriptCfg(h))
+			defer s.Close()
+			res := s.Send(context.Background(), "a@x.test", []string{"b@y.test"}, []byte(msg))
+			e := res[0].Err
+			if e == nil || e.Permanent || !strings.HasPrefix(e.ReplyLine(), tt.want) {
+				t.Fatalf("got %v, want a temporary failure %q...", e, tt.want)
+			}
+			if strings.Contains(e.Line(), "RFC") {
+				t.Errorf("the note is in Line, which a report carries: %q", e.Line())
+			}
+		})
+	}
+}
