@@ -334,7 +334,9 @@ func (d *DropWriter) endHeader() {
 		b.WriteString(d.date)
 	}
 	if d.found.msgID {
-		d.logID = ReplyText(strings.TrimSpace(string(d.msgID)))
+		// A TAB of a folded field is white space, not a character to
+		// drop (found from outside: "fake<TAB>more" logged "fakemore").
+		d.logID = ReplyText(strings.ReplaceAll(strings.TrimSpace(string(d.msgID)), "\t", " "))
 		d.echoID = cleanID(d.logID)
 	} else {
 		d.echoID = d.newID()

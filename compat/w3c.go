@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 )
 
 // W3CEntry is one line of IIS's SMTP log (W3C extended format,
@@ -32,7 +33,8 @@ type W3CEntry struct {
 const W3CFields = "date time c-ip cs-username s-sitename s-computername s-ip s-port cs-method cs-uri-stem cs-uri-query sc-status sc-win32-status sc-bytes cs-bytes time-taken cs-version cs-host cs(User-Agent) cs(Cookie) cs(Referer)"
 
 // w3cField prints one field: empty is "-", spaces and TABs become "+" (IIS's
-// escaping, so that log parsers split on spaces). What some readers take
+// escaping, so that log parsers split on spaces), and so does Unicode white
+// space. What some readers take
 // for a line end is left out, as in reply text (ReplyText): ASCII and C1
 // controls (NEL, U+0085), the Unicode line and paragraph separators, and
 // invalid UTF-8. Found from outside: "NOOP a<U+2028>2026-11-30 ..."
@@ -44,8 +46,11 @@ func w3cField(s string) string {
 	}
 	// A TAB separates as a space does: found from outside, "two<TAB>tab"
 	// was logged as "twotab".
+	// Any other white space is a separator too: Python's split() and
+	// PowerShell's -split '\s+' split on U+00A0 and U+3000 (found from
+	// outside: "EHLO w3c<U+3000>forged" moved every field after it).
 	return strings.Map(func(r rune) rune {
-		if r == ' ' {
+		if unicode.IsSpace(r) {
 			return '+'
 		}
 		return r

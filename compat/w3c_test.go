@@ -4,7 +4,8 @@ import "testing"
 
 // A field holds nothing a log reader could take for a line end: ASCII and
 // C1 controls, the Unicode line and paragraph separators, invalid UTF-8.
-// Spaces become "+", as IIS wrote them, and UTF-8 stays.
+// Spaces become "+", as IIS wrote them, Unicode white space too, and
+// UTF-8 stays.
 func TestW3CField(t *testing.T) {
 	for _, tt := range []struct{ in, want string }{
 		{"", "-"},
@@ -16,6 +17,7 @@ func TestW3CField(t *testing.T) {
 		{"a\r\nb\tc\x00d\x7fe", "ab+cde"},
 		{"two  spaces\ttab", "two++spaces+tab"},
 		{"a\xffb", "ab"},
+		{"w3c\u3000forged\u00a0x\u2003y", "w3c+forged+x+y"},
 		{"jürgen@bücher.example", "jürgen@bücher.example"},
 	} {
 		if got := w3cField(tt.in); got != tt.want {
