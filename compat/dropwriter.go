@@ -194,7 +194,13 @@ func (d *DropWriter) headerLine(complete bool) {
 		}
 	}
 	if complete && body == "" {
-		d.endHeader()
+		held := d.holding // then the empty line is the body's
+		if d.endHeader() && !held && string(line) == "\r" {
+			// The empty line that ends the header, after added fields:
+			// a CR alone, it is CRLF, for readers that take only CRLF
+			// for a line end and would read on into the body.
+			line = []byte("\r\n")
+		}
 		d.emit(line)
 		d.inHeader = false
 		return
@@ -319,11 +325,12 @@ func fieldName(s string) (name string, value int, ok bool) {
 }
 
 // endHeader writes the added fields, once, at the end of the header
-// block. Lines held then begin the body of a message whose header lacks
-// its empty line: it goes after the added fields, then they.
-func (d *DropWriter) endHeader() {
+// block, and reports whether it wrote any. Lines held then begin the body
+// of a message whose header lacks its empty line: it goes after the added
+// fields, then they.
+func (d *DropWriter) endHeader() bool {
 	if d.added {
-		return
+		return false
 	}
 	if d.blankID != nil {
 		d.endBlankID(true)
@@ -350,12 +357,24 @@ func (d *DropWriter) endHeader() {
 		b.WriteString("\r\n")
 		d.inHeader = false
 	}
+	if b.Len() > 0 && d.prevCR {
+		// The line before them ended in a CR alone: it gets its LF, so
+		// that the added fields start a line for every reader. Found from
+		// outside: after "Subject: b<CR>", a reader that takes only CRLF
+		// for a line end read the added Message-ID as part of the
+		// Subject.
+		b0 := "\n" + b.String()
+		b.Reset()
+		b.WriteString(b0)
+		d.prevCR = false
+	}
 	d.write([]byte(b.String()))
 	if d.holding {
 		d.holding = false
 		d.emit(d.held)
 		d.held = nil
 	}
+	return b.Len() > 0
 }
 
 // cleanID makes a Message-ID fit for a one-line reply. One too long for a

@@ -58,7 +58,13 @@ func TestDropWriterCases(t *testing.T) {
 		{"a Message-ID in the body of a message without a header", "Hello\r\n\r\nMessage-ID: <m@x>\r\n",
 			"Message-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n\r\nHello\r\n\r\nMessage-ID: <m@x>\r\n", "<new@id>"},
 		{"bare CR kept", "A: 1\r\n\r\na\rb\n", "A: 1\r\nMessage-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n\r\na\rb\r\n", "<new@id>"},
-		{"CR alone ends header lines", "A: 1\rB: 2\r\rbody\rmore\r", "A: 1\rB: 2\rMessage-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n\rbody\rmore\r\n", "<new@id>"},
+		{"CR alone ends header lines", "A: 1\rB: 2\r\rbody\rmore\r", "A: 1\rB: 2\r\nMessage-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n\r\nbody\rmore\r\n", "<new@id>"},
+		// Found from outside: a reader that takes only CRLF for a line end
+		// read the added fields into the Subject, and the forged field
+		// after the CR alone as one of the header.
+		{"added fields after a line ended by a CR alone", "Subject: b\r\rX-OriginalArrivalTime: forged\r\n\r\nbody\r\n", "Subject: b\r\nMessage-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n\r\nX-OriginalArrivalTime: forged\r\n\r\nbody\r\n", "<new@id>"},
+		{"header ended by a CR alone after CRLF lines", "A: 1\r\n\rbody\r\n", "A: 1\r\nMessage-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n\r\nbody\r\n", "<new@id>"},
+		{"nothing added: the CRs stay", "Message-ID: <a@b>\rX-OriginalArrivalTime: x\r\rbody\r\n", "Message-ID: <a@b>\rX-OriginalArrivalTime: x\r\rbody\r\n", "<a@b>"},
 		{"LF-only blank line", "A: 1\n\nbody\n", "A: 1\r\nMessage-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n\r\nbody\r\n", "<new@id>"},
 		// RFC 5322 section 4.5: field-name *WSP ":" is still a field.
 		{"space before colon", "From: a@x\r\nSubject : obs\r\nTo: b@y\r\nMessage-ID: <o@x>\r\n\r\nb",
@@ -128,7 +134,7 @@ func FuzzDropWriterInsertsOnly(f *testing.F) {
 	})
 }
 
-var filledID = regexp.MustCompile(`(?im)^message-id[ \t]*:[ \t]*(?:\r\n[ \t]+)*(<new@id>)\r\n`)
+var filledID = regexp.MustCompile(`(?i)(?:^|[\r\n])message-id[ \t]*:[\s\v\x85\xa0]*(<new@id>)`)
 
 // insertedOnly checks that out is norm with, at one line boundary, the
 // added fields, and an empty line after them only where norm has no
@@ -145,11 +151,20 @@ func insertedOnly(norm, out string) error {
 	if k > 0 && k < len(norm) && norm[k-1] == '\r' && norm[k] == '\n' {
 		k++
 	}
-	added := strings.TrimSuffix(out, norm[k:])
+	// A CR alone that ends the line before the added fields gets its LF,
+	// and so does a CR alone that is the empty line after them.
+	lead, tail := "", norm[k:]
+	if k > 0 && norm[k-1] == '\r' && k < len(out) && out[k] == '\n' {
+		lead = "\n"
+	}
+	if strings.HasPrefix(tail, "\r") && !strings.HasPrefix(tail, "\r\n") && !strings.HasSuffix(out, tail) {
+		tail = "\r\n" + tail[1:]
+	}
+	added := strings.TrimSuffix(out, tail)
 	if len(added) == len(out) && k < len(norm) {
 		return errors.New("input not kept after the added fields")
 	}
-	added = added[k:]
+	added = strings.TrimPrefix(added[k:], lead)
 	if !regexp.MustCompile(`^(Message-ID: <new@id>\r\n)?(X-OriginalArrivalTime: T\r\n)?(\r\n)?$`).MatchString(added) {
 		return fmt.Errorf("inserted %q, not the added fields", added)
 	}
