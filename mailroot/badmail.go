@@ -3,8 +3,10 @@ package mailroot
 import (
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Badmail files, as IIS wrote them for each message it gave up on
@@ -65,22 +67,22 @@ func (b BadInfo) BDR() string {
 		s.WriteString("\r\n")
 	}
 	if b.SentCut {
-		w("This message was sent only in part because the following error was encountered: %s.", strings.TrimSuffix(b.Problem, "."))
+		w("This message was sent only in part because the following error was encountered: %s.", strings.TrimSuffix(oneLine(b.Problem), "."))
 	} else {
-		w("Unable to deliver this message because the following error was encountered: %s.", strings.TrimSuffix(b.Problem, "."))
+		w("Unable to deliver this message because the following error was encountered: %s.", strings.TrimSuffix(oneLine(b.Problem), "."))
 	}
 	w("")
 	w("Message:     %s", b.Name+".BAD")
 	if b.Source != "" {
-		w("Pickup file: %s", b.Source)
+		w("Pickup file: %s", fileName(b.Source))
 	}
 	if b.Unread {
 		w("Sender:      unknown (the file could not be read as a message)")
 	} else {
-		w("Sender:      <%s>", b.From)
+		w("Sender:      <%s>", oneLine(b.From))
 	}
 	if b.Server != "" {
-		w("Server:      %s (Outbound Server)", b.Server)
+		w("Server:      %s (Outbound Server)", oneLine(b.Server))
 	}
 	if !b.Queued.IsZero() {
 		w("Queued:      %s", b.Queued.Format(badDate))
@@ -95,12 +97,12 @@ func (b BadInfo) BDR() string {
 		w("")
 		w("Recipients not delivered:")
 		for _, f := range b.Failed {
-			w("  <%s>: %s", f.Addr, f.Reply)
+			w("  <%s>: %s", oneLine(f.Addr), oneLine(f.Reply))
 		}
 	}
 	if b.NDR != "" {
 		w("")
-		w("Non-delivery report: %s", b.NDR)
+		w("Non-delivery report: %s", oneLine(b.NDR))
 	}
 	w("")
 	w("To send it again once the problem is fixed, copy %s into the Pickup folder%s.", b.Name+".BAD", inFolder(b.PickupPath))
@@ -111,7 +113,56 @@ func inFolder(p string) string {
 	if p == "" {
 		return ""
 	}
-	return " (" + p + ")"
+	return " (" + oneLine(p) + ")"
+}
+
+// oneLine makes s fit on one line of a .BDR or .BDP file, whose readers
+// take each line for a field: a line break (a multi-line reply's, which
+// go-smtp joins with LF) becomes a space, and what some readers take for
+// one (a CR alone, NEL, the Unicode line and paragraph separators), other
+// control characters and invalid UTF-8 go. Found from outside: a smart
+// host's reply of "550-...", "550-", "550-Final-Recipient: rfc822;x"
+// wrote an empty line and a field of its own into the .BDR.
+func oneLine(s string) string {
+	clean := true
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r <= 0x9f) || r == 0x2028 || r == 0x2029 || r == utf8.RuneError {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	space := false // a space was just written for a line break or a TAB
+	for _, r := range s {
+		switch {
+		case r == '\r' || r == '\n' || r == '\t' || r == 0x85 || r == 0x2028 || r == 0x2029:
+			if !space {
+				b.WriteByte(' ')
+			}
+			space = true
+			continue
+		case r < 0x20 || r == 0x7f || (r >= 0x80 && r <= 0x9f) || r == utf8.RuneError:
+		default:
+			b.WriteRune(r)
+		}
+		space = false
+	}
+	return b.String()
+}
+
+// fileName is a Pickup file's name for a .BDR or .BDP line: as it is, or,
+// when it holds what oneLine would change (a CR or LF, which a file name
+// may hold outside Windows), quoted with Go's escapes, so that the file
+// can still be found by it (found from outside: a name of
+// "bad\r\nFailed-Recipient: <forged@x.test>" added a line to the .BDP).
+func fileName(name string) string {
+	if oneLine(name) == name {
+		return name
+	}
+	return strconv.Quote(name)
 }
 
 // BDP returns the text of NAME.BDP: the envelope, one field a line. A
@@ -121,7 +172,7 @@ func inFolder(p string) string {
 func (b BadInfo) BDP() string {
 	var s strings.Builder
 	if !b.Unread {
-		fmt.Fprintf(&s, "Sender: <%s>\r\n", b.From)
+		fmt.Fprintf(&s, "Sender: <%s>\r\n", oneLine(b.From))
 	}
 	failed := map[string]bool{}
 	for _, f := range b.Failed {
@@ -132,13 +183,13 @@ func (b BadInfo) BDP() string {
 		if len(b.Failed) > 0 && !failed[r] {
 			field = "Delivered-Recipient"
 		}
-		fmt.Fprintf(&s, "%s: <%s>\r\n", field, r)
+		fmt.Fprintf(&s, "%s: <%s>\r\n", field, oneLine(r))
 	}
 	for _, f := range b.Failed {
-		fmt.Fprintf(&s, "Failed-Recipient: <%s>\r\n", f.Addr)
+		fmt.Fprintf(&s, "Failed-Recipient: <%s>\r\n", oneLine(f.Addr))
 	}
 	if b.Source != "" {
-		fmt.Fprintf(&s, "Pickup-File: %s\r\n", b.Source)
+		fmt.Fprintf(&s, "Pickup-File: %s\r\n", fileName(b.Source))
 	}
 	return s.String()
 }

@@ -92,3 +92,37 @@ func TestMoveToBadmail(t *testing.T) {
 		t.Fatalf("%q %v", b, err)
 	}
 }
+
+// Every value in a .BDR or .BDP file stays on its line: a Pickup file's
+// name with a CR or LF in it, a multi-line or control-laden reply from the
+// smart host, a line separator in an address (found from outside: each
+// wrote lines of its own, a recipient or a field that readers of the
+// files trust).
+func TestBadmailOneLine(t *testing.T) {
+	info := BadInfo{Name: "MB1", Source: "bad\r\nFailed-Recipient: <forged@x.test>\r\n.eml", Problem: "refused\rX-Injected: cr",
+		From: "a\u2028Sender: <ceo@x.test>@x.test", To: []string{"b@y.test"}, Server: "127.0.0.1:25",
+		Failed: []BadRecipient{{Addr: "b@y.test", Reply: "550-5.1.1 first\n550-\n550-Final-Recipient: rfc822;forged@x.test\n550 5.1.1 bad\x00nul\x0bvt\u0085nel"}},
+		Time: time.Unix(0, 0).UTC(), Attempts: 1}
+	bdr, bdp := info.BDR(), info.BDP()
+	wantBDP := "Sender: <a Sender: <ceo@x.test>@x.test>\r\nRecipient: <b@y.test>\r\nFailed-Recipient: <b@y.test>\r\n" +
+		`Pickup-File: "bad\r\nFailed-Recipient: <forged@x.test>\r\n.eml"` + "\r\n"
+	if bdp != wantBDP {
+		t.Errorf("BDP:\ngot  %q\nwant %q", bdp, wantBDP)
+	}
+	for _, want := range []string{
+		"Unable to deliver this message because the following error was encountered: refused X-Injected: cr.\r\n",
+		`Pickup file: "bad\r\nFailed-Recipient: <forged@x.test>\r\n.eml"` + "\r\n",
+		"  <b@y.test>: 550-5.1.1 first 550- 550-Final-Recipient: rfc822;forged@x.test 550 5.1.1 badnulvt nel\r\n",
+	} {
+		if !bytes.Contains([]byte(bdr), []byte(want)) {
+			t.Errorf("BDR lacks %q:\n%s", want, bdr)
+		}
+	}
+	for _, f := range []string{bdr, bdp} {
+		for _, line := range bytes.Split([]byte(f), []byte("\r\n")) {
+			if bytes.ContainsAny(line, "\r\n\x00\x0b") || bytes.Contains(line, []byte("\u2028")) || bytes.Contains(line, []byte("\u0085")) {
+				t.Errorf("a line holds a line break or a control character: %q", line)
+			}
+		}
+	}
+}
