@@ -102,7 +102,7 @@ func TestBadmailOneLine(t *testing.T) {
 	info := BadInfo{Name: "MB1", Source: "bad\r\nFailed-Recipient: <forged@x.test>\r\n.eml", Problem: "refused\rX-Injected: cr",
 		From: "a\u2028Sender: <ceo@x.test>@x.test", To: []string{"b@y.test"}, Server: "127.0.0.1:25",
 		Failed: []BadRecipient{{Addr: "b@y.test", Reply: "550-5.1.1 first\n550-\n550-Final-Recipient: rfc822;forged@x.test\n550 5.1.1 bad\x00nul\x0bvt\u0085nel"}},
-		Time: time.Unix(0, 0).UTC(), Attempts: 1}
+		Time:   time.Unix(0, 0).UTC(), Attempts: 1}
 	bdr, bdp := info.BDR(), info.BDP()
 	wantBDP := "Sender: <a Sender: <ceo@x.test>@x.test>\r\nRecipient: <b@y.test>\r\nFailed-Recipient: <b@y.test>\r\n" +
 		`Pickup-File: "bad\r\nFailed-Recipient: <forged@x.test>\r\n.eml"` + "\r\n"
