@@ -229,6 +229,16 @@ func envelopeAddr(v, domain string) (string, error) {
 	if v == "" || v == "<>" {
 		return "", nil
 	}
+	if inner, ok := strings.CutPrefix(v, "<@"); ok && strings.HasSuffix(inner, ">") {
+		v = "@" + inner[:len(inner)-1] // a source route in brackets
+	}
+	if strings.HasPrefix(v, "@") {
+		// A source route ("@relay.test,@b.test:user@x.test") is dropped,
+		// as RFC 5321 section 4.1.1.3 lets a server do.
+		if i := routeEnd(v); i > 0 {
+			v = v[i+1:]
+		}
+	}
 	if inner, ok := strings.CutPrefix(v, "<"); ok && strings.HasSuffix(inner, ".>") && plainAddr(inner[:len(inner)-1]) {
 		// <a@x.test.>: read as the bare address, whose domain's final
 		// dot goes (found from outside: the list parser refused it, and
@@ -241,13 +251,63 @@ func envelopeAddr(v, domain string) (string, error) {
 				return "", fmt.Errorf("%w: %q contains a control character", ErrMalformed, v)
 			}
 		}
-		return withDomain(v, domain), nil
+		return plainEnvelope(v, domain)
 	}
 	list, err := parseList(v, domain)
 	if err != nil || len(list) != 1 {
 		return "", fmt.Errorf("%w: %q is not one address", ErrMalformed, v)
 	}
-	return list[0], nil
+	return list[0], checkText(list[0])
+}
+
+// plainEnvelope reads an X-Sender / X-Receiver value without brackets,
+// quotes or spaces in the form the listener gives a path (see
+// QuoteLocal): found from outside, "b@local.test@ext.test" went to the
+// smart host as RCPT TO:<b@local.test@ext.test>, which hosts read in
+// different ways, and into Drop as an x-receiver line the listener would
+// have quoted. The domain follows the last "@"; an address with an empty
+// local part or domain is refused.
+func plainEnvelope(v, domain string) (string, error) {
+	a := withDomain(v, domain)
+	if at := strings.LastIndexByte(a, '@'); at == 0 || at == len(a)-1 {
+		return "", fmt.Errorf("%w: %q has an empty local part or domain", ErrMalformed, v)
+	}
+	a = QuoteLocal(a)
+	return a, checkText(a)
+}
+
+// routeEnd returns the index of the colon that ends a source route at the
+// start of v ("@a.test,@b.test:"), outside address literals, which may
+// hold colons ("@[IPv6:::1]:"); -1 if there is none.
+func routeEnd(v string) int {
+	depth := 0
+	for i := 0; i < len(v); i++ {
+		switch v[i] {
+		case '[':
+			depth++
+		case ']':
+			depth = max(depth-1, 0)
+		case ':':
+			if depth == 0 {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
+// checkText refuses an address holding what the listener refuses in one:
+// a control character, a Unicode line or paragraph separator (U+2028,
+// U+2029, NEL), or bytes that are not UTF-8. Found from outside: net/mail
+// takes them in a quoted local part, and "<\"v<U+2028>x-receiver:
+// ceo@local.test\"@local.test>" in a web form's From wrote an x-receiver
+// line of its own into the Drop file, for readers that split lines there
+// (Python's splitlines).
+func checkText(a string) error {
+	if ReplyText(a) != a {
+		return fmt.Errorf("%w: %q contains a control character, a line separator or bytes that are not UTF-8", ErrMalformed, a)
+	}
+	return nil
 }
 
 // plainAddr reports whether a is local@domain with one "@", nothing to
@@ -417,6 +477,11 @@ func addresses(hdr []HeaderField, name, domain string) ([]string, error) {
 		list, err := parseList(f.Value, domain)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s header %q: %v", ErrMalformed, titleCase(name), strings.TrimSpace(f.Value), err)
+		}
+		for _, a := range list {
+			if err := checkText(a); err != nil {
+				return nil, fmt.Errorf("%s header: %w", titleCase(name), err)
+			}
 		}
 		out = append(out, list...)
 	}

@@ -197,6 +197,27 @@ func TestParsePickup(t *testing.T) {
 		{name: "bad header line", in: "this is not a header\r\n\r\nb\r\n", err: ErrMalformed},
 		{name: "bad address list", in: "From: a@x.test\r\nTo: <<<@@@\r\n\r\nb\r\n", err: ErrMalformed},
 		{name: "bad X-Receiver", in: "X-Sender: a@x.test\r\nX-Receiver: a b c <d\r\n\r\nb\r\n", err: ErrMalformed},
+		// Found from outside: these went out as written, where the
+		// listener quotes a local part holding "@" and ignores a route.
+		{name: "X-Receiver with more than one @, or a source route",
+			in:   "X-Sender: a@x.test\r\nX-Receiver: a@ext.test@local.test\r\nX-Receiver: @relay.test,@[IPv6:::1]:c@ext.test\r\nX-Receiver: <@relay.test:d@ext.test>\r\n\r\nb\r\n",
+			from: "a@x.test", to: []string{`"a@ext.test"@local.test`, "c@ext.test", "d@ext.test"}, msg: "\r\nb\r\n"},
+		{name: "X-Receiver with an empty domain", in: "X-Sender: a@x.test\r\nX-Receiver: j@local.test@\r\n\r\nb\r\n", err: ErrMalformed},
+		{name: "X-Receiver with an empty local part", in: "X-Sender: a@x.test\r\nX-Receiver: @local.test\r\n\r\nb\r\n", err: ErrMalformed},
+		// Found from outside: each wrote an x-receiver line of its own
+		// into Drop for readers that split lines at U+2028 or NEL.
+		{name: "a line separator in a quoted From",
+			in:  "From: \"Web form\" <\"v\u2028x-receiver: ceo@local.test\"@local.test>\r\nTo: sales@local.test\r\n\r\nhi\r\n",
+			err: ErrMalformed},
+		{name: "NEL in a quoted X-Receiver",
+			in:  "X-Sender: a@x.test\r\nX-Receiver: \"loc\u0085x-receiver: forged2\"@local.test\r\n\r\nb\r\n",
+			err: ErrMalformed},
+		{name: "a line separator in a plain X-Sender",
+			in:  "X-Sender: snd\u2028x-receiver:forged0@local.test\r\nX-Receiver: b@y.test\r\n\r\nb\r\n",
+			err: ErrMalformed},
+		{name: "a line separator in a To address",
+			in:  "From: a@x.test\r\nTo: \"b\u2029c\"@y.test\r\n\r\nb\r\n",
+			err: ErrMalformed},
 		{name: "empty file", in: "", err: ErrEmpty},
 		{name: "blank file", in: "\r\n \t\r\n", err: ErrEmpty},
 	}
