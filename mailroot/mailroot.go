@@ -104,7 +104,8 @@ type Root struct {
 	mu      sync.Mutex
 	syncers map[string]*syncGroup // folder syncs, by folder
 
-	seq atomic.Uint64
+	seq      atomic.Uint64
+	lastName atomic.Uint64 // nameTime's last
 
 	// placed is where each folder was at Open, by its clean path.
 	placed map[string]placement
@@ -614,11 +615,28 @@ func (r *Root) cleanTemp(dir string) error {
 
 // NewName returns a name unique within this process and, through its random
 // part, across restarts: time-ordered so that a folder listing sorts by
-// arrival.
+// arrival (NTFS lists a folder in name order, and so do Drop readers that
+// take its files in turn). Its time never goes back within a run: after a
+// step of the wall clock back (NTP, a virtual machine restored), names go
+// on from the last one until the clock has caught up, rather than sorting
+// new mail before the mail already waiting.
 func (r *Root) NewName() string {
 	var b [4]byte
 	_, _ = rand.Read(b[:])
-	return fmt.Sprintf("%016X%04X%s", uint64(time.Now().UnixNano()), r.seq.Add(1)&0xFFFF, strings.ToUpper(hex.EncodeToString(b[:])))
+	return fmt.Sprintf("%016X%04X%s", r.nameTime(), r.seq.Add(1)&0xFFFF, strings.ToUpper(hex.EncodeToString(b[:])))
+}
+
+// nameTime returns the wall clock in nanoseconds, or one more than the
+// last it returned when that is later.
+func (r *Root) nameTime() uint64 {
+	now := uint64(time.Now().UnixNano())
+	for {
+		last := r.lastName.Load()
+		t := max(now, last+1)
+		if r.lastName.CompareAndSwap(last, t) {
+			return t
+		}
+	}
 }
 
 // File is a file being written; it becomes visible only through Commit.

@@ -467,3 +467,20 @@ func TestMendReportsAnotherInstance(t *testing.T) {
 		t.Fatalf("Mend: %v", err)
 	}
 }
+
+// Names sort by arrival within a run even when the wall clock steps back
+// (NTP, a virtual machine restored): they go on from the last one.
+func TestNewNameAfterClockStepBack(t *testing.T) {
+	r := openTemp(t)
+	before := r.NewName()
+	// The last name as it would be had the clock been an hour ahead.
+	ahead := r.lastName.Load() + uint64(3600e9)
+	r.lastName.Store(ahead)
+	a, b := r.NewName(), r.NewName()
+	if !(before < a && a < b) {
+		t.Fatalf("names out of order: %s %s %s", before, a, b)
+	}
+	if want := fmt.Sprintf("%016X", ahead+1); a[:16] != want {
+		t.Errorf("time part %s, want %s (one after the last)", a[:16], want)
+	}
+}
