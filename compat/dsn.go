@@ -241,14 +241,16 @@ func latin1UTF8(s string) string {
 	return b.String()
 }
 
-// oneLine keeps s on one line: CR, LF and TAB become spaces, other
-// control characters are dropped.
+// oneLine keeps s on one line: CR, LF and TAB become spaces, and so do
+// what some readers take for a line end (NEL, U+2028, U+2029: found from
+// outside in a smart host's reply, which the .BDR and Diagnostic-Code had
+// cleaned already); other control characters are dropped.
 func oneLine(s string) string {
 	return strings.Map(func(r rune) rune {
 		switch {
-		case r == '\r' || r == '\n' || r == '\t':
+		case r == '\r' || r == '\n' || r == '\t' || r == 0x85 || r == 0x2028 || r == 0x2029:
 			return ' '
-		case r < 0x20 || r == 0x7f:
+		case r < 0x20 || r == 0x7f || (r >= 0x80 && r <= 0x9f):
 			return -1
 		}
 		return r

@@ -224,3 +224,25 @@ func TestDSNLongHeaderLine(t *testing.T) {
 		t.Fatalf("the header block decodes to\n%q", body)
 	}
 }
+
+// The report's text keeps each recipient's reply on its line: what some
+// readers take for a line end in a smart host's reply (NEL, U+2028,
+// U+2029) is a space there, as in Diagnostic-Code (found from outside).
+func TestDSNTextOneLine(t *testing.T) {
+	when := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	got := DSN(Report{Hostname: "h.test", To: "s@x.test", Date: when, MessageID: "<r@h.test>", Boundary: "b",
+		Recipients: []ReportRecipient{{Addr: "r@y.test", Status: "5.1.1", Diagnostic: "550 5.1.1 a\u2028X-LS: b\u2029c\u0085d\x00e", LastAttempt: when}}})
+	e, err := message.Read(bytes.NewReader(got))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mr := e.MultipartReader()
+	p, err := mr.NextPart()
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, _ := io.ReadAll(p.Body)
+	if !strings.Contains(string(text), "       550 5.1.1 a X-LS: b c de\r\n") {
+		t.Errorf("the reply is not on one line:\n%q", text)
+	}
+}

@@ -222,15 +222,21 @@ func envelopeBlock(data []byte) (from string, to []string, hasFrom bool, rest []
 }
 
 // envelopeAddr reads one X-Sender / X-Receiver value: a bare address, or
-// one in angle brackets, possibly with a display name.
+// one in angle brackets, possibly with a display name. Errors quote the
+// value as written.
 func envelopeAddr(v, domain string) (string, error) {
 	v = strings.Trim(v, " \t\r\n") // ASCII: a local part may be U+00A0 alone
+	written := v
 
 	if v == "" || v == "<>" {
 		return "", nil
 	}
-	if inner, ok := strings.CutPrefix(v, "<@"); ok && strings.HasSuffix(inner, ">") {
-		v = "@" + inner[:len(inner)-1] // a source route in brackets
+	if inner, ok := strings.CutPrefix(v, "<"); ok && strings.HasSuffix(inner, ">") && !strings.ContainsAny(inner[:len(inner)-1], "<>\"(), ") {
+		// A bare address in brackets is read as one without them: found
+		// from outside, the list parser refused "<a@x.test.>" (a final
+		// dot) and "<a@ext.test@local.test>" (quoted when bare), and the
+		// whole file went to Badmail.
+		v = inner[:len(inner)-1]
 	}
 	if strings.HasPrefix(v, "@") {
 		// A source route ("@relay.test,@b.test:user@x.test") is dropped,
@@ -239,25 +245,19 @@ func envelopeAddr(v, domain string) (string, error) {
 			v = v[i+1:]
 		}
 	}
-	if inner, ok := strings.CutPrefix(v, "<"); ok && strings.HasSuffix(inner, ".>") && plainAddr(inner[:len(inner)-1]) {
-		// <a@x.test.>: read as the bare address, whose domain's final
-		// dot goes (found from outside: the list parser refused it, and
-		// the whole file went to Badmail).
-		v = inner[:len(inner)-1]
-	}
 	if !strings.ContainsAny(v, "<>\"(), ") {
 		for _, c := range []byte(v) {
 			if c < 0x21 || c == 0x7f {
-				return "", fmt.Errorf("%w: %q contains a control character", ErrMalformed, v)
+				return "", fmt.Errorf("%w: %q contains a control character", ErrMalformed, written)
 			}
 		}
-		return plainEnvelope(v, domain)
+		return plainEnvelope(v, domain, written)
 	}
 	list, err := parseList(v, domain)
 	if err != nil || len(list) != 1 {
-		return "", fmt.Errorf("%w: %q is not one address", ErrMalformed, v)
+		return "", fmt.Errorf("%w: %q is not one address", ErrMalformed, written)
 	}
-	return list[0], checkText(list[0])
+	return list[0], checkText(list[0], written)
 }
 
 // plainEnvelope reads an X-Sender / X-Receiver value without brackets,
@@ -267,13 +267,13 @@ func envelopeAddr(v, domain string) (string, error) {
 // different ways, and into Drop as an x-receiver line the listener would
 // have quoted. The domain follows the last "@"; an address with an empty
 // local part or domain is refused.
-func plainEnvelope(v, domain string) (string, error) {
+func plainEnvelope(v, domain, written string) (string, error) {
 	a := withDomain(v, domain)
-	if at := strings.LastIndexByte(a, '@'); at == 0 || at == len(a)-1 {
-		return "", fmt.Errorf("%w: %q has an empty local part or domain", ErrMalformed, v)
+	if at := strings.LastIndexByte(a, '@'); at == 0 || at == len(a)-1 || a == "" {
+		return "", fmt.Errorf("%w: %q has an empty local part or domain", ErrMalformed, written)
 	}
 	a = QuoteLocal(a)
-	return a, checkText(a)
+	return a, checkText(a, written)
 }
 
 // routeEnd returns the index of the colon that ends a source route at the
@@ -303,20 +303,11 @@ func routeEnd(v string) int {
 // ceo@local.test\"@local.test>" in a web form's From wrote an x-receiver
 // line of its own into the Drop file, for readers that split lines there
 // (Python's splitlines).
-func checkText(a string) error {
+func checkText(a, written string) error {
 	if ReplyText(a) != a {
-		return fmt.Errorf("%w: %q contains a control character, a line separator or bytes that are not UTF-8", ErrMalformed, a)
+		return fmt.Errorf("%w: %q contains a control character, a line separator or bytes that are not UTF-8", ErrMalformed, written)
 	}
 	return nil
-}
-
-// plainAddr reports whether a is local@domain with one "@", nothing to
-// quote, and a domain of non-empty labels, a final dot allowed.
-func plainAddr(a string) bool {
-	local, domain, ok := strings.Cut(a, "@")
-	domain = strings.TrimSuffix(domain, ".")
-	return ok && local != "" && domain != "" && !strings.ContainsAny(a, "<>\"(), ") &&
-		!strings.Contains(domain, "@") && !strings.Contains(domain, "..") && domain[0] != '.'
 }
 
 func withDomain(a, domain string) string {
@@ -479,7 +470,7 @@ func addresses(hdr []HeaderField, name, domain string) ([]string, error) {
 			return nil, fmt.Errorf("%w: %s header %q: %v", ErrMalformed, titleCase(name), strings.TrimSpace(f.Value), err)
 		}
 		for _, a := range list {
-			if err := checkText(a); err != nil {
+			if err := checkText(a, strings.TrimSpace(f.Value)); err != nil {
 				return nil, fmt.Errorf("%s header: %w", titleCase(name), err)
 			}
 		}

@@ -3,6 +3,7 @@ package compat
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"reflect"
 	"strings"
@@ -200,8 +201,8 @@ func TestParsePickup(t *testing.T) {
 		// Found from outside: these went out as written, where the
 		// listener quotes a local part holding "@" and ignores a route.
 		{name: "X-Receiver with more than one @, or a source route",
-			in:   "X-Sender: a@x.test\r\nX-Receiver: a@ext.test@local.test\r\nX-Receiver: @relay.test,@[IPv6:::1]:c@ext.test\r\nX-Receiver: <@relay.test:d@ext.test>\r\n\r\nb\r\n",
-			from: "a@x.test", to: []string{`"a@ext.test"@local.test`, "c@ext.test", "d@ext.test"}, msg: "\r\nb\r\n"},
+			in:   "X-Sender: a@x.test\r\nX-Receiver: a@ext.test@local.test\r\nX-Receiver: @relay.test,@[IPv6:::1]:c@ext.test\r\nX-Receiver: <@relay.test:d@ext.test>\r\nX-Receiver: <e@ext.test@local.test>\r\n\r\nb\r\n",
+			from: "a@x.test", to: []string{`"a@ext.test"@local.test`, "c@ext.test", "d@ext.test", `"e@ext.test"@local.test`}, msg: "\r\nb\r\n"},
 		{name: "X-Receiver with an empty domain", in: "X-Sender: a@x.test\r\nX-Receiver: j@local.test@\r\n\r\nb\r\n", err: ErrMalformed},
 		{name: "X-Receiver with an empty local part", in: "X-Sender: a@x.test\r\nX-Receiver: @local.test\r\n\r\nb\r\n", err: ErrMalformed},
 		// Found from outside: each wrote an x-receiver line of its own
@@ -341,11 +342,23 @@ func TestParsePickupUTF16(t *testing.T) {
 // that sender alone, for the Badmail reason (found from outside: "Sender:
 // unknown").
 func TestParsePickupBadRecipientKeepsSender(t *testing.T) {
-	m, err := ParsePickup([]byte("X-Sender: app@corp.test\r\nX-Receiver: <bad@@dest>\r\nSubject: s\r\n\r\nb\r\n"), PickupOptions{DotStuffed: true})
+	m, err := ParsePickup([]byte("X-Sender: app@corp.test\r\nX-Receiver: <bad@dest@>\r\nSubject: s\r\n\r\nb\r\n"), PickupOptions{DotStuffed: true})
 	if err == nil || m == nil || m.From != "app@corp.test" || len(m.To) != 0 {
 		t.Fatalf("%+v, %v; want the sender, no recipient, and the error", m, err)
 	}
-	if m, err := ParsePickup([]byte("X-Sender: <bad@@x>\r\nX-Receiver: b@y.test\r\n\r\nb\r\n"), PickupOptions{}); err == nil || m != nil {
+	if m, err := ParsePickup([]byte("X-Sender: <bad@x@>\r\nX-Receiver: b@y.test\r\n\r\nb\r\n"), PickupOptions{}); err == nil || m != nil {
 		t.Fatalf("%+v, %v; want no message for a bad sender", m, err)
+	}
+}
+
+// A refused envelope address is quoted in the reason as written (found
+// from outside: "\"a\u2029b\"@ext.test" was given as "\"a\u2029b@ext.test\"",
+// and "<@a:>" as "").
+func TestPickupAddressErrorQuotesTheValue(t *testing.T) {
+	for _, v := range []string{`"a` + "\u2029" + `b"@ext.test`, "<@a:>", "j@local.test@"} {
+		_, err := ParsePickup([]byte("X-Sender: s@x.test\r\nX-Receiver: "+v+"\r\n\r\nb\r\n"), PickupOptions{})
+		if !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), fmt.Sprintf("%q", v)) {
+			t.Errorf("%q: got %v, want ErrMalformed quoting the value", v, err)
+		}
 	}
 }
