@@ -200,6 +200,11 @@ type Bridge struct {
 	// unreachableSaid: the warning that the smart host cannot be reached
 	// was logged, and no delivery has succeeded since.
 	unreachableSaid bool
+	// filesSaid is when the shortage of file descriptors was last logged
+	// (outOfFilesWait), once a minute at most; filesRetry is how soon a
+	// message waits then: sessions ending free some within seconds.
+	filesSaid  time.Time
+	filesRetry time.Duration
 	// authRefused is the smart host's last refusal of our user name or
 	// password (535), at authAt, until an attempt gets past AUTH; while
 	// it stands, one delivery a first retry interval tries (authProbing),
@@ -240,6 +245,7 @@ func New(cfg Config, root *mailroot.Root, log *slog.Logger) *Bridge {
 
 		openIfDone: openIfDone,
 		warnAfter:  time.Minute,
+		filesRetry: 10 * time.Second,
 	}
 }
 
