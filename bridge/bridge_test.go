@@ -1431,3 +1431,49 @@ func TestQuietPeriodZeroKept(t *testing.T) {
 		t.Errorf("QuietPeriod -1 became %v, want the default 2s", got)
 	}
 }
+
+// A smart host that answers 421 at its greeting (maintenance) is not
+// available, as one that cannot be reached: one warning, the other
+// deferrals at INFO, and the messages it deferred are retried once a
+// delivery proves it back. Found from outside: a warning per message, and
+// the deferred mail waited for its next retry.
+func TestGreeting421IsUnavailable(t *testing.T) {
+	addr, l, cfg := smartHostDown(t)
+	ln, err := net.Listen("tcp", addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			io.WriteString(c, "421 4.3.2 Service not available, closing transmission channel\r\n")
+			c.Close()
+		}
+	}()
+	h := start(t, l, cfg)
+	for _, name := range []string{"a.eml", "b.eml", "c.eml"} {
+		drop(t, l, name, []byte("From: a@x.test\r\nTo: b@y.test\r\n\r\n"+name+"\r\n"))
+	}
+	deadline := time.Now().Add(wait)
+	for strings.Count(h.logs.String(), "result=deferred") < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("three deferrals:\n%s", h.logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := strings.Count(h.logs.String(), "the Outbound Server is not available: it answers 421"); n != 1 {
+		t.Fatalf("%d warnings, want 1:\n%s", n, h.logs.String())
+	}
+	if n := strings.Count(h.logs.String(), "level=WARN msg=delivery"); n != 1 {
+		t.Fatalf("%d deferrals logged as warnings, want the first:\n%s", n, h.logs.String())
+	}
+	ln.Close()
+
+	sink := smtpsink.StartAt(t, addr.String(), smtpsink.Hooks{})
+	drop(t, l, "new.eml", []byte("From: a@x.test\r\nTo: b@y.test\r\n\r\nnew\r\n"))
+	sink.WaitFor(t, soon, "the new message, then the three deferred (not at their retry, hours away)", count(4))
+	waitEmpty(t, l)
+}
