@@ -1424,9 +1424,12 @@ func (c *conn) rewrite(line string) ([]string, bool) {
 			cmds = "214 2.0.0 HELO EHLO STARTTLS MAIL RCPT DATA BDAT RSET NOOP VRFY HELP QUIT"
 		}
 		return []string{"214-2.0.0 This server supports the following commands:", cmds}, false
-	case code == "502" && strings.HasSuffix(line, " command not implemented"):
+	case code == "502" && strings.HasSuffix(line, " command not implemented"),
+		line == "502 5.5.1 TLS not supported":
 		// EXPN, TURN, SEND, SOML, SAML: commands RFC 5321 names, which
 		// this server does not carry out; a client asking is not in error.
+		// Nor is one asking for STARTTLS (RFC 3207) where TLS is not
+		// configured (found from outside: three closed the session).
 		return one(line)
 	case strings.HasPrefix(line, "500 5.5.1 Too many errors"):
 		return one("421 4.7.0 " + fqdn + " Too many errors on this connection, closing transmission channel")

@@ -981,12 +981,12 @@ func TestCommandChecks(t *testing.T) {
 	c.expect("RCPT TO:<POSTMASTER@MAIL.example.com>", "250 2.1.5")
 	// HELP is answered (RFC 5321 section 4.1.1.8); commands the server
 	// does not carry out are no error: the session is still open after
-	// more than three of them.
+	// more than three of them, STARTTLS where TLS is not configured too.
 	c.send("HELP\r\n")
 	if r := c.reply(); !strings.HasPrefix(r, "214-2.0.0 This server supports the following commands:\n214 2.0.0 HELO EHLO") {
 		t.Fatalf("HELP: %q", r)
 	}
-	for _, cmd := range []string{"EXPN list", "TURN", "EXPN x", "SAML FROM:<a@x.test>", "ETRN example.com"} {
+	for _, cmd := range []string{"EXPN list", "TURN", "STARTTLS", "EXPN x", "STARTTLS", "SAML FROM:<a@x.test>", "STARTTLS", "ETRN example.com"} {
 		c.expect(cmd, "502 5.5.1")
 	}
 	c.expect("DATA", "354")
