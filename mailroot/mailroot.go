@@ -566,6 +566,31 @@ func SpaceAdvice(dir string, err error, need int64) string {
 	return s + " (a quota may also limit the account mailbridge runs as)"
 }
 
+// LowSpace says what is short on the volume of dir, for check: full
+// (no inode left, or less than minFree) when no message can be stored
+// there, which a running mailbridge answers with 451 to every message
+// (found from outside: check passed a volume with 0 bytes free); else,
+// when need > 0 and it has less, that a message of need bytes cannot be.
+// "" when neither, or when its free space cannot be known.
+func LowSpace(dir string, need int64) (text string, full bool) {
+	free, inodes, ok := freeSpace(dir)
+	switch {
+	case !ok:
+		return "", false
+	case inodes == 0:
+		return fmt.Sprintf("the volume of %s has no free inode (file entry) left: no message can be stored there; remove files there, or give it more inodes", dir), true
+	case free < minFree:
+		return fmt.Sprintf("the volume of %s is full (%s free): no message can be stored there; free space on it", dir, humanBytes(free)), true
+	case free < need:
+		return fmt.Sprintf("the volume of %s has %s free, less than a message of [inbound] max_message_size (%s) needs", dir, humanBytes(free), humanBytes(need)), false
+	}
+	return "", false
+}
+
+// minFree is the least free space in which LowSpace takes a volume for
+// able to store a message: a small one, headers and all.
+const minFree = 64 << 10
+
 // humanBytes writes n in the largest binary unit it fills.
 func humanBytes(n int64) string {
 	switch {

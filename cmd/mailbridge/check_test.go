@@ -627,4 +627,33 @@ func TestCheckMemoryFileSystemWarning(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "warning: Drop is on a file system held in memory (tmpfs)") {
 		t.Fatalf("exit %d\n%s%s", code, out, errs)
 	}
+	// 4 MB free: less than max_message_size (30 MB), a warning.
+	if !strings.Contains(out, "/Drop has 4.0 MB free, less than a message of [inbound] max_message_size (30.0 MB) needs") {
+		t.Fatalf("no warning of the space left:\n%s", out)
+	}
+}
+
+// A full volume is a problem for check, not only for the mail that then
+// gets 451 (found from outside: "ok: no problems found").
+func TestCheckFullVolume(t *testing.T) {
+	mnt := testtool.Tmpfs(t, "1m")
+	conf := writeTestConfig(t, "", "")
+	raw, _ := os.ReadFile(conf)
+	os.WriteFile(conf, []byte(strings.Replace(string(raw), "root = 'mr'", "root = '"+filepath.Join(mnt, "mr")+"'", 1)), 0o644)
+	if code, out, errs := runCmd(t, "check", "--config", conf); code != 0 {
+		t.Fatalf("before filling: exit %d\n%s%s", code, out, errs)
+	}
+	f, err := os.Create(filepath.Join(mnt, "filler"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for err == nil {
+		_, err = f.Write(make([]byte, 64<<10))
+	}
+	f.Close()
+	code, out, errs := runCmd(t, "check", "--config", conf)
+	if all := out + errs; code != 1 || !strings.Contains(all, "/Drop is full (0 bytes free): no message can be stored there") ||
+		!strings.Contains(all, "/Queue is full") {
+		t.Fatalf("exit %d\n%s%s", code, out, errs)
+	}
 }

@@ -505,6 +505,18 @@ func check(cfg *config.Config, stdout, stderr io.Writer, cfgProblems config.Erro
 			probe = checkFolderAccess
 		}
 		err := probe(f.Path)
+		if err == nil && (f.Name == "Drop" || f.Name == "Queue") {
+			need := cfg.Inbound.MaxMessageSize
+			if f.Name == "Queue" {
+				need = 0 // Pickup files have no size limit to measure by
+			}
+			switch text, full := mailroot.LowSpace(f.Path, need); {
+			case full:
+				fail("%s", text)
+			case text != "":
+				fmt.Fprintln(stdout, "warning: "+text)
+			}
+		}
 		if err == nil && f.Name != "SortTemp" && mailroot.InMemory(f.Path) {
 			// Found from outside: passed without a word.
 			fmt.Fprintf(stdout, "warning: %s is on a file system held in memory (tmpfs): its files are lost when the machine restarts, mail acknowledged with 250 too\n", f.Name)
