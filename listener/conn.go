@@ -1149,8 +1149,16 @@ func (c *conn) writeFailed(err error) {
 	gone := c.gone
 	c.gone = true
 	c.cmds = nil // never answered: not logged one by one
+	probe := c.bytesIn == 0
 	c.mu.Unlock()
-	if !gone {
+	switch {
+	case gone:
+	case probe:
+		// A client that sent nothing and closed before the greeting went
+		// out: a load balancer's or a monitor's TCP check, every few
+		// seconds (found from outside: an INFO line each time).
+		c.srv.log.Debug("connection closed before the greeting: a port probe", "client", c.clientIP, "error", err)
+	default:
 		c.srv.log.Info("connection closed: a reply could not be written (the client does not read its replies, or the connection broke)", "client", c.clientIP, "error", err)
 	}
 	c.Close()
