@@ -120,6 +120,19 @@ func (c *connSlots) refused(self *sender.Session, now time.Time) (limit int, lea
 	}
 }
 
+// othersOpen reports whether a session other than self has its
+// connection open.
+func (c *connSlots) othersOpen(self *sender.Session) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, s := range c.sessions {
+		if s != self && s.Open() {
+			return true
+		}
+	}
+	return false
+}
+
 // add registers a worker's session, for refused to count.
 func (c *connSlots) add(s *sender.Session) {
 	c.mu.Lock()

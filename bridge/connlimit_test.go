@@ -84,3 +84,32 @@ func TestConnectionLimitOfOthers(t *testing.T) {
 	sink.WaitFor(t, wait, "the message", count(1))
 	waitEmpty(t, l)
 }
+
+// A 421 at the greeting in words not known as a connection limit, while
+// other connections of ours to the smart host are open, refuses that
+// connection, not the host: no "not available", and no retry of every
+// refused message at each delivery. Found from outside: such a limit
+// started a storm of connections, with attempts counted up to 66.
+func TestGreeting421WhileOthersOpen(t *testing.T) {
+	sink := smtpsink.StartLimitedReply(t, smtpsink.Hooks{}, 2, "421 4.3.2 Service not available, closing transmission channel")
+	l := testLayout(t)
+	cfg := baseConfig(sink)
+	cfg.Connections = 4
+	h := start(t, l, cfg)
+	const n = 40
+	for i := 0; i < n; i++ {
+		drop(t, l, fmt.Sprintf("m%02d.eml", i), []byte(fmt.Sprintf("From: a@x.test\r\nTo: b@y.test\r\nSubject: %d\r\n\r\nbody %d\r\n", i, i)))
+	}
+	sink.WaitFor(t, wait, fmt.Sprint(n, " messages"), count(n))
+	waitEmpty(t, l)
+	logs := h.logs.String()
+	// The first refusals may come before the other connections are open:
+	// one catch-up at most.
+	if c := strings.Count(logs, "accepts mail again"); c > 1 {
+		t.Errorf("%d catch-ups, want at most one:\n%s", c, logs)
+	}
+	if r := sink.Refused(); r > 2*n {
+		t.Errorf("%d connections refused for %d messages", r, n)
+	}
+	t.Logf("%d connections refused", sink.Refused())
+}

@@ -423,8 +423,13 @@ func (b *Bridge) tryClaim(name string) time.Time {
 	}
 	if err != nil {
 		// The worker that pops it reads it again (deliver).
-		b.log.Error("cannot read claimed file; the claimed file stays in Queue and is tried again", "file", name, "path", in, "error", err)
-		b.enqueue(id, &message{source: name, intake: in, intakeTries: 1, st: state{Queued: now}}, now.Add(intakeRetry(1)))
+		due := now.Add(intakeRetry(1))
+		if outOfFiles(err) {
+			due = b.outOfFilesWait(id, err) // said once a minute, not per file
+		} else {
+			b.log.Error("cannot read claimed file; the claimed file stays in Queue and is tried again", "file", name, "path", in, "error", err)
+		}
+		b.enqueue(id, &message{source: name, intake: in, intakeTries: 1, st: state{Queued: now}}, due)
 		return time.Time{}
 	}
 	// The file is read as it is copied into its Queue file, never whole:
@@ -550,6 +555,11 @@ func reasonOf(err error) string {
 func (b *Bridge) intake(id string, m *message, r io.Reader) time.Time {
 	in, source := m.intake, m.source
 	retry := func(what string, err error) time.Time {
+		if outOfFiles(err) {
+			// Found from outside: under ulimit -n 128, an ERROR line per
+			// file, 1,220 in a minute.
+			return b.outOfFilesWait(id, err)
+		}
 		m.intakeTries++
 		d := intakeRetry(m.intakeTries)
 		lvl := slog.LevelDebug

@@ -347,6 +347,19 @@ func unreachable(results []sender.Result) bool {
 	return len(results) > 0
 }
 
+// hostDown is unreachable for the attempt of session s, save that a 421
+// at the greeting while other connections of ours to the smart host are
+// open says the host is up, and refuses this one connection: found from
+// outside, a connection limit in words not known as one, taken for the
+// host being away, had each delivery bring every refused message
+// forward again, in a storm of connections and attempts.
+func (b *Bridge) hostDown(s *sender.Session, results []sender.Result) bool {
+	if !unreachable(results) {
+		return false
+	}
+	return results[0].Err.Stage != "greeting" || !b.slots.othersOpen(s)
+}
+
 // wakeUnreachable brings forward the retries of the messages deferred
 // because the smart host could not be reached: with one smart host, a
 // delivery that succeeds proves it is back, and without this old mail
@@ -365,7 +378,7 @@ func (b *Bridge) wakeUnreachable(now time.Time) {
 		return
 	}
 	slices.Sort(ids) // names sort by arrival: the oldest first
-	b.log.Info("the Outbound Server accepts mail again: retrying the messages deferred while it could not be reached",
+	b.log.Info("the Outbound Server accepts mail again: retrying the messages deferred while it could not be reached or was not available",
 		"server", b.cfg.Sender.Addr(), "messages", len(ids), "over", time.Duration(len(ids)-1)*b.wakeSpacing())
 	for i, id := range ids {
 		b.queue.Push(id, now.Add(time.Duration(i)*b.wakeSpacing()))
@@ -777,7 +790,7 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 		args = append(args, "deferred", deferred)
 	}
 	switch {
-	case len(deferred) > 0 && unreachable(results):
+	case len(deferred) > 0 && b.hostDown(s, results):
 		// Said as a warning once, with what to check; the messages
 		// deferred for the same reason while it lasts go at INFO (found
 		// from outside: 1500 queued messages and a 20 s outage made 3559
@@ -838,7 +851,7 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 			b.report(id, pm, deferred, true, now)
 		}
 		b.checkpoint(id, m, pm, open)
-		if unreachable(results) {
+		if b.hostDown(s, results) {
 			b.mu.Lock()
 			b.unreachable[id] = true
 			b.mu.Unlock()

@@ -33,6 +33,10 @@ func TestRefusedConnectionIsTransient(t *testing.T) {
 		// Found from outside with postfix's smtpd_client_connection_count_limit.
 		{"too many connections", TLSNone, &scriptHost{Greeting: "421 4.7.0 mx.test Error: too many connections from 127.0.0.1"}, false, "greeting", "lower [outbound] connections"},
 		{"Exchange's connection limit", TLSNone, &scriptHost{Greeting: "421 4.3.2 The maximum number of concurrent connections has exceeded a limit, closing transmission channel"}, false, "greeting", "lower [outbound] connections"},
+		// Found from outside: Exchange's other wording was taken for the
+		// host not being available.
+		{"Exchange's server connection limit", TLSNone, &scriptHost{Greeting: "421 4.3.2 The maximum number of concurrent server connections has exceeded a limit, closing transmission channel"}, false, "greeting", "lower [outbound] connections"},
+		{"a connection limit in other words", TLSNone, &scriptHost{Greeting: "421 4.7.0 Connection limit reached for your IP"}, false, "greeting", "lower [outbound] connections"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			h := tt.host

@@ -277,11 +277,13 @@ func quitAfterRefusal(conn net.Conn, err error) {
 
 func (s *Session) refused(stage string, err error, conn net.Conn) *Error {
 	e := classify(s.cfg.Addr(), stage, err)
-	if lower := strings.ToLower(e.Reply); e.Code == 421 && (strings.Contains(lower, "too many") || strings.Contains(lower, "concurrent connections")) {
+	if lower := strings.ToLower(e.Reply); e.Code == 421 && (strings.Contains(lower, "too many") ||
+		strings.Contains(lower, "concurrent") && strings.Contains(lower, "connection") || strings.Contains(lower, "connection limit")) {
 		// postfix's "421 4.7.0 Error: too many connections from ...",
 		// Exchange's "421 4.3.2 The maximum number of concurrent
-		// connections has exceeded a limit": our connections over its
-		// limit per client (found from outside).
+		// connections has exceeded a limit" and "... concurrent server
+		// connections ..." (found from outside: the second went
+		// unrecognised): our connections over its limit per client.
 		e.Note = "the smart host limits the connections it takes from one client: lower [outbound] connections (4 by default) to its limit; retried as a temporary failure"
 		e.ConnectionLimit = true
 		return e

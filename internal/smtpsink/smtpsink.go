@@ -95,11 +95,18 @@ func StartAt(tb testing.TB, addr string, hooks Hooks) *Sink {
 // sink.test Error: too many connections from IP" and closed.
 func StartLimited(tb testing.TB, hooks Hooks, limit int) *Sink {
 	tb.Helper()
+	return StartLimitedReply(tb, hooks, limit, "")
+}
+
+// StartLimitedReply is StartLimited refusing with reply (a whole reply
+// line, without CRLF) instead of postfix's "too many connections".
+func StartLimitedReply(tb testing.TB, hooks Hooks, limit int, reply string) *Sink {
+	tb.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	ll := &limitListener{Listener: l, limit: limit}
+	ll := &limitListener{Listener: l, limit: limit, reply: reply}
 	s := startOn(tb, ll, hooks, nil)
 	s.limited = ll
 	tb.Cleanup(func() { s.Close() })
@@ -119,6 +126,7 @@ func (s *Sink) Refused() int {
 type limitListener struct {
 	net.Listener
 	limit int
+	reply string // the refusal; "" is postfix's
 
 	mu      sync.Mutex
 	open    int
@@ -136,7 +144,11 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			l.refused++
 			l.mu.Unlock()
 			ip, _, _ := net.SplitHostPort(c.RemoteAddr().String())
-			c.Write([]byte("421 4.7.0 sink.test Error: too many connections from " + ip + "\r\n"))
+			reply := "421 4.7.0 sink.test Error: too many connections from " + ip
+			if l.reply != "" {
+				reply = l.reply
+			}
+			c.Write([]byte(reply + "\r\n"))
 			c.Close()
 			continue
 		}
