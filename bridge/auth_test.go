@@ -146,13 +146,7 @@ func TestSilentSmartHostNotWaitedOutInTurn(t *testing.T) {
 	for i := 0; i < 4; i++ {
 		drop(t, l, fmt.Sprintf("m%d.eml", i), []byte(fmt.Sprintf("From: app@corp.test\r\nTo: r%d@y.test\r\n\r\nbody\r\n", i)))
 	}
-	deadline := time.Now().Add(wait)
-	for strings.Count(h.logs.String(), "result=deferred") < 4 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the four messages were not all tried:\n%s", h.logs.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	h.waitLogCount("result=deferred", 4)
 	// One attempt opens up to two connections (its second after the
 	// greeting's timeout): three at once are attempts side by side.
 	if most.Load() < 3 {

@@ -115,6 +115,16 @@ func (h *harness) waitLog(text string) {
 	}
 }
 
+// waitLogCount waits for text to be in the log n times or more.
+func (h *harness) waitLogCount(text string, n int) {
+	h.t.Helper()
+	for deadline := time.Now().Add(wait); strings.Count(h.logs.String(), text) < n; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			h.t.Fatalf("%q not %d times in the log:\n%s", text, n, h.logs.String())
+		}
+	}
+}
+
 func (h *harness) stop() {
 	h.cancel()
 	<-h.done
@@ -443,13 +453,7 @@ func TestSmartHostDownWarnedOnce(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		drop(t, l, fmt.Sprintf("down%d.eml", i), []byte("From: a@x.test\r\nTo: b@y.test\r\n\r\nwhile down\r\n"))
 	}
-	deadline := time.Now().Add(wait)
-	for strings.Count(h.logs.String(), "result=deferred") < 3 {
-		if time.Now().After(deadline) {
-			t.Fatalf("three deferrals:\n%s", h.logs.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	h.waitLogCount("result=deferred", 3)
 	logs := h.logs.String()
 	if strings.Count(logs, "level=WARN msg=\"the Outbound Server cannot be reached") != 1 ||
 		strings.Count(logs, "level=WARN msg=delivery") != 1 || strings.Count(logs, "level=INFO msg=delivery") != 2 {
@@ -467,13 +471,7 @@ func TestSmartHostDownOneMessageWarnedOnce(t *testing.T) {
 	cfg.Sender = sender.Config{Host: "127.0.0.1", Port: closedPort(t).Port, Hostname: "bridge.test", ConnectTimeout: time.Second, CommandTimeout: 5 * time.Second, InsecureSkipVerify: true}
 	h := start(t, l, cfg)
 	drop(t, l, "alone.eml", []byte("From: a@x.test\r\nTo: b@y.test\r\n\r\nwhile down\r\n"))
-	deadline := time.Now().Add(wait)
-	for strings.Count(h.logs.String(), "result=deferred") < 4 {
-		if time.Now().After(deadline) {
-			t.Fatalf("four deferrals:\n%s", h.logs.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	h.waitLogCount("result=deferred", 4)
 	if n := strings.Count(h.logs.String(), "the Outbound Server cannot be reached"); n != 1 {
 		t.Fatalf("%d warnings:\n%s", n, h.logs.String())
 	}
@@ -1457,13 +1455,7 @@ func TestGreeting421IsUnavailable(t *testing.T) {
 	for _, name := range []string{"a.eml", "b.eml", "c.eml"} {
 		drop(t, l, name, []byte("From: a@x.test\r\nTo: b@y.test\r\n\r\n"+name+"\r\n"))
 	}
-	deadline := time.Now().Add(wait)
-	for strings.Count(h.logs.String(), "result=deferred") < 3 {
-		if time.Now().After(deadline) {
-			t.Fatalf("three deferrals:\n%s", h.logs.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	h.waitLogCount("result=deferred", 3)
 	if n := strings.Count(h.logs.String(), "the Outbound Server is not available: it answers 421"); n != 1 {
 		t.Fatalf("%d warnings, want 1:\n%s", n, h.logs.String())
 	}
