@@ -136,7 +136,21 @@ func (s *Server) Serve(l net.Listener) error {
 			return err
 		}
 
+		// mailbridge patch: the Add happens under locker, after a look
+		// at done, so that it comes before Shutdown's Wait or not at all
+		// (sync.WaitGroup: an Add from zero must happen before Wait). A
+		// connection accepted as Shutdown began raced its Wait (found by
+		// the race detector in a start stopped at once).
+		s.locker.Lock()
+		select {
+		case <-s.done:
+			s.locker.Unlock()
+			c.Close()
+			return nil
+		default:
+		}
 		s.wg.Add(1)
+		s.locker.Unlock()
 		go func() {
 			defer s.wg.Done()
 
