@@ -360,6 +360,13 @@ type limitListener struct {
 func (l *limitListener) Accept() (net.Conn, error) {
 	for {
 		nc, err := l.Listener.Accept()
+		if err != nil && clientGoneAtAccept(err) {
+			// One client's reset must not end the listener: go-smtp's
+			// Serve returns on any accept error it does not take for
+			// temporary.
+			l.s.log.Debug("a connection was reset before it was accepted", "error", err)
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
