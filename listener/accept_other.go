@@ -13,3 +13,7 @@ import (
 func clientGoneAtAccept(err error) bool {
 	return errors.Is(err, syscall.ECONNABORTED) || errors.Is(err, syscall.ECONNRESET)
 }
+
+// resetByClient reports whether a read failed because the client reset
+// the connection.
+func resetByClient(err error) bool { return errors.Is(err, syscall.ECONNRESET) }

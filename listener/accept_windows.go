@@ -18,3 +18,10 @@ func clientGoneAtAccept(err error) bool {
 	return errors.Is(err, windows.WSAENOTCONN) || errors.Is(err, windows.WSAECONNRESET) ||
 		errors.Is(err, windows.WSAECONNABORTED) || errors.Is(err, windows.ERROR_NETNAME_DELETED)
 }
+
+// resetByClient reports whether a read failed because the client reset
+// or aborted the connection (WSAECONNRESET, WSAECONNABORTED: not
+// syscall.ECONNRESET on Windows).
+func resetByClient(err error) bool {
+	return errors.Is(err, windows.WSAECONNRESET) || errors.Is(err, windows.WSAECONNABORTED)
+}

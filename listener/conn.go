@@ -339,7 +339,16 @@ func (c *conn) Read(p []byte) (n int, err error) {
 			// answers now reaches nobody, and is not logged as sent.
 			c.gone = true
 		}
+		silent := c.bytesIn == 0
 		c.mu.Unlock()
+		if err != nil && silent && resetByClient(err) {
+			// A client that reset its connection without sending a
+			// byte: a load balancer's or a monitor's TCP check, every
+			// few seconds. It ends as a close does, quietly (found from
+			// outside: an INFO line each time).
+			c.srv.log.Debug("connection reset before any command: a port probe", "client", c.clientIP)
+			err = io.EOF
+		}
 		if n == 0 && err == nil {
 			continue
 		}
