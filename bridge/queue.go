@@ -380,8 +380,9 @@ func (b *Bridge) wakeUnreachable(now time.Time) {
 	slices.Sort(ids) // names sort by arrival: the oldest first
 	b.log.Info("the Outbound Server accepts mail again: retrying the messages deferred while it could not be reached or was not available",
 		"server", b.cfg.Sender.Addr(), "messages", len(ids), "over", time.Duration(len(ids)-1)*b.wakeSpacing())
+	spacing := b.wakeSpacing()
 	for i, id := range ids {
-		b.queue.Push(id, now.Add(time.Duration(i)*b.wakeSpacing()))
+		b.queue.Push(id, now.Add(time.Duration(i)*spacing))
 	}
 }
 
@@ -789,8 +790,10 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 		// replies do not line up with the recipients.
 		args = append(args, "deferred", deferred)
 	}
+	// Looked at once: the connections open may change between two looks.
+	down := len(deferred) > 0 && b.hostDown(s, results)
 	switch {
-	case len(deferred) > 0 && b.hostDown(s, results):
+	case down:
 		// Said as a warning once, with what to check; the messages
 		// deferred for the same reason while it lasts go at INFO (found
 		// from outside: 1500 queued messages and a 20 s outage made 3559
@@ -851,7 +854,7 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 			b.report(id, pm, deferred, true, now)
 		}
 		b.checkpoint(id, m, pm, open)
-		if b.hostDown(s, results) {
+		if down {
 			b.mu.Lock()
 			b.unreachable[id] = true
 			b.mu.Unlock()

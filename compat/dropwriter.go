@@ -363,9 +363,7 @@ func (d *DropWriter) endHeader() bool {
 		// outside: after "Subject: b<CR>", a reader that takes only CRLF
 		// for a line end read the added Message-ID as part of the
 		// Subject.
-		b0 := "\n" + b.String()
-		b.Reset()
-		b.WriteString(b0)
+		d.write([]byte("\n"))
 		d.prevCR = false
 	}
 	d.write([]byte(b.String()))

@@ -269,7 +269,7 @@ func envelopeAddr(v, domain string) (string, error) {
 // local part or domain is refused.
 func plainEnvelope(v, domain, written string) (string, error) {
 	a := withDomain(v, domain)
-	if at := strings.LastIndexByte(a, '@'); at == 0 || at == len(a)-1 || a == "" {
+	if at := strings.LastIndexByte(a, '@'); at == 0 || at == len(a)-1 {
 		return "", fmt.Errorf("%w: %q has an empty local part or domain", ErrMalformed, written)
 	}
 	a = QuoteLocal(a)
