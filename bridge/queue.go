@@ -328,18 +328,20 @@ const wakeSpacing = 50 * time.Millisecond
 // unreachable reports whether an attempt failed only because the smart
 // host could not be reached (connection refused, timed out, no route) or
 // said at its greeting that it is not available (421, RFC 5321 section
-// 3.1: an Exchange server in maintenance, a host shutting down), rather
-// than by a reply to the message. A 421 that refuses this client as one
-// connection too many is not (see connSlots). Found from outside: a host
-// answering 421 at its greeting got a warning per message, 100,000 of
-// them, and the messages it deferred were not retried when it came back.
+// 3.1: an Exchange server in maintenance, a host shutting down, or one
+// whose connections other clients hold), rather than by a reply to the
+// message. Found from outside: a host answering 421 at its greeting got a
+// warning per message, 100,000 of them, and the messages it deferred were
+// not retried when it came back. A 421 that refuses this client as one
+// connection too many while others of ours are open is neither (see
+// connSlots and hostDown).
 func unreachable(results []sender.Result) bool {
 	for _, r := range results {
 		if r.Err == nil {
 			return false
 		}
 		down := r.Err.Stage == "connect" && r.Err.Code == 0
-		busy := r.Err.Stage == "greeting" && r.Err.Code == 421 && !r.Err.ConnectionLimit
+		busy := r.Err.Stage == "greeting" && r.Err.Code == 421
 		if !down && !busy {
 			return false
 		}
@@ -813,6 +815,17 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 			break
 		}
 		b.log.Warn("delivery", args...)
+		if results[0].Err.ConnectionLimit {
+			// None of ours was open (else connSlots would have
+			// handed the message over): other clients hold the
+			// smart host's connections. Found from outside: a
+			// warning per message, each waiting its whole retry
+			// interval, where a delivery that gets in could take
+			// them all.
+			b.log.Warn("the Outbound Server refuses connections as too many while none of mailbridge's is open: other clients hold its connections; messages are deferred and retried, all of them as soon as one is delivered, and the messages deferred for this meanwhile are logged at INFO; if this lasts, raise the smart host's limit for this client or for all",
+				"server", b.cfg.Sender.Addr(), "reply", results[0].Err.ReplyLine())
+			break
+		}
 		if results[0].Err.Stage == "greeting" {
 			b.log.Warn("the Outbound Server is not available: it answers 421 at its greeting (maintenance, or shutting down); messages are deferred and retried, all of them as soon as one is delivered, and the messages deferred for this meanwhile are logged at INFO",
 				"server", b.cfg.Sender.Addr(), "reply", results[0].Err.ReplyLine())

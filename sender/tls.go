@@ -284,7 +284,7 @@ func (s *Session) refused(stage string, err error, conn net.Conn) *Error {
 		// connections has exceeded a limit" and "... concurrent server
 		// connections ..." (found from outside: the second went
 		// unrecognised): our connections over its limit per client.
-		e.Note = "the smart host limits the connections it takes from one client: lower [outbound] connections (4 by default) to its limit; retried as a temporary failure"
+		e.Note = "the smart host limits the connections it takes (from one client, or from all): where mailbridge's own are over the limit, lower [outbound] connections (4 by default) to it; retried as a temporary failure"
 		e.ConnectionLimit = true
 		return e
 	}
