@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -654,6 +655,36 @@ func TestCheckFullVolume(t *testing.T) {
 	code, out, errs := runCmd(t, "check", "--config", conf)
 	if all := out + errs; code != 1 || !strings.Contains(all, "/Drop is full (0 bytes free): no message can be stored there") ||
 		!strings.Contains(all, "/Queue is full") {
+		t.Fatalf("exit %d\n%s%s", code, out, errs)
+	}
+}
+
+// A volume with space but no inode left: every folder's problem says so,
+// not "no space left on device" alone where df shows space (found from
+// outside, for Queue, Badmail and SortTemp, whose check creates a file).
+func TestCheckNoInodeLeft(t *testing.T) {
+	mnt := testtool.Tmpfs(t, "8m,nr_inodes=64")
+	conf := writeTestConfig(t, "", "")
+	raw, _ := os.ReadFile(conf)
+	os.WriteFile(conf, []byte(strings.Replace(string(raw), "root = 'mr'", "root = '"+filepath.Join(mnt, "mr")+"'", 1)), 0o644)
+	if code, out, errs := runCmd(t, "check", "--config", conf); code != 0 {
+		t.Fatalf("before filling: exit %d\n%s%s", code, out, errs)
+	}
+	for i := 0; ; i++ {
+		f, err := os.Create(filepath.Join(mnt, fmt.Sprint("filler", i)))
+		if err != nil {
+			break
+		}
+		f.Close()
+	}
+	code, out, errs := runCmd(t, "check", "--config", conf)
+	all := out + errs
+	for _, name := range []string{"Drop", "Queue", "Badmail", "SortTemp"} {
+		if !regexp.MustCompile(`volume of \S+/` + name + ` has (\S+ \S+ free but )?no free inode`).MatchString(all) {
+			t.Errorf("%s: the missing inode not said", name)
+		}
+	}
+	if code != 1 || t.Failed() {
 		t.Fatalf("exit %d\n%s%s", code, out, errs)
 	}
 }

@@ -1006,6 +1006,11 @@ func writableErr(dir string, err error) error {
 	if advice == "" {
 		advice = mailroot.AccessAdvice(dir, err)
 	}
+	if space := mailroot.SpaceAdvice(dir, err, 0); space != "" {
+		// Found from outside: "no space left on device" alone for a
+		// volume with gigabytes free and no inode left.
+		advice = " (" + space + ")"
+	}
 	return fmt.Errorf("not writable: %w%s", err, advice)
 }
 
