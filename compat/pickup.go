@@ -25,6 +25,18 @@ var (
 	ErrEmpty = errors.New("the file is empty")
 )
 
+// badAddress is an address that cannot be sent to: an ErrMalformed whose
+// text is only the detail, since the caller names the field (found from
+// outside: "X-Receiver: malformed message: ... is not one address").
+type badAddress string
+
+func (e badAddress) Error() string        { return string(e) }
+func (e badAddress) Is(target error) bool { return target == ErrMalformed }
+
+func badAddressf(format string, args ...any) error {
+	return badAddress(fmt.Sprintf(format, args...))
+}
+
 // PickupOptions says how a Pickup file is read.
 type PickupOptions struct {
 	// DotStuffed reads the file as an SMTP DATA stream, as IIS did with
@@ -248,14 +260,14 @@ func envelopeAddr(v, domain string) (string, error) {
 	if !strings.ContainsAny(v, "<>\"(), ") {
 		for _, c := range []byte(v) {
 			if c < 0x21 || c == 0x7f {
-				return "", fmt.Errorf("%w: %q contains a control character", ErrMalformed, written)
+				return "", badAddressf("%q contains a control character", written)
 			}
 		}
 		return plainEnvelope(v, domain, written)
 	}
 	list, err := parseList(v, domain)
 	if err != nil || len(list) != 1 {
-		return "", fmt.Errorf("%w: %q is not one address", ErrMalformed, written)
+		return "", badAddressf("%q is not one address", written)
 	}
 	return list[0], checkText(list[0], written)
 }
@@ -270,7 +282,7 @@ func envelopeAddr(v, domain string) (string, error) {
 func plainEnvelope(v, domain, written string) (string, error) {
 	a := withDomain(v, domain)
 	if at := strings.LastIndexByte(a, '@'); at == 0 || at == len(a)-1 {
-		return "", fmt.Errorf("%w: %q has an empty local part or domain", ErrMalformed, written)
+		return "", badAddressf("%q has an empty local part or domain", written)
 	}
 	a = QuoteLocal(a)
 	return a, checkText(a, written)
@@ -305,7 +317,7 @@ func routeEnd(v string) int {
 // (Python's splitlines).
 func checkText(a, written string) error {
 	if ReplyText(a) != a {
-		return fmt.Errorf("%w: %q contains a control character, a line separator or bytes that are not UTF-8", ErrMalformed, written)
+		return badAddressf("%q contains a control character, a line separator or bytes that are not UTF-8", written)
 	}
 	return nil
 }
@@ -467,7 +479,7 @@ func addresses(hdr []HeaderField, name, domain string) ([]string, error) {
 		}
 		list, err := parseList(f.Value, domain)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %s header %q: %v", ErrMalformed, titleCase(name), strings.TrimSpace(f.Value), err)
+			return nil, badAddressf("%s header %q: %v", titleCase(name), strings.TrimSpace(f.Value), err)
 		}
 		for _, a := range list {
 			if err := checkText(a, strings.TrimSpace(f.Value)); err != nil {

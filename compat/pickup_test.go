@@ -362,3 +362,19 @@ func TestPickupAddressErrorQuotesTheValue(t *testing.T) {
 		}
 	}
 }
+
+// A bad address's reason names the field and the value, once: found from
+// outside, "X-Receiver: malformed message: ..." in Badmail's reason.
+func TestPickupBadAddressText(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"X-Sender: a@x.test\r\nX-Receiver: @local.test\r\n\r\nb\r\n", `X-Receiver: "@local.test" has an empty local part or domain`},
+		{"X-Sender: a@x.test\r\nX-Receiver: <a@x.test>, <b@x.test>\r\n\r\nb\r\n", `X-Receiver: "<a@x.test>, <b@x.test>" is not one address`},
+		{"X-Sender: <a b@x.test\r\nX-Receiver: b@x.test\r\n\r\nb\r\n", `X-Sender: "<a b@x.test" is not one address`},
+		{"From: a@x.test\r\nTo: <b@x.test\r\n\r\nb\r\n", `To header "<b@x.test": `},
+	} {
+		_, err := ParsePickup([]byte(tc.in), PickupOptions{DefaultDomain: "local.test"})
+		if !errors.Is(err, ErrMalformed) || !strings.HasPrefix(err.Error(), tc.want) {
+			t.Errorf("%q: %v, want %s...", tc.in, err, tc.want)
+		}
+	}
+}
