@@ -628,21 +628,47 @@ func TestRestartWithQueue(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// A file that is not of ours (an IIS leftover) is left alone, and said
-	// to be.
-	foreign := filepath.Join(l.Queue, "NTFS_1a2b.EML")
-	if err := os.WriteFile(foreign, []byte("From: a@x.test\r\nTo: b@y.test\r\n\r\niis\r\n"), 0o644); err != nil {
+	// Files that are not of ours (IIS's leftovers, whatever the case of
+	// their extension) are left alone, and said to be, with what they
+	// are. Found from outside: lower-case .eml ones were sent.
+	foreign := map[string]string{
+		"NTFS_1a2b.EML":       "From: a@x.test\r\nTo: b@y.test\r\n\r\niis\r\n",
+		"NTFS_1a2c.eml":       "From: a@x.test\r\nTo: b@y.test\r\n\r\niis\r\n",
+		"NTFS_1a2d.eml":       "x-sender: a@x.test\r\nx-receiver: b@y.test\r\nFrom: a@x.test\r\n\r\niis\r\n",
+		"NTFS_1a2e.EML":       "",
+		"NTFS_1a2e.in":        "x-sender: a@x.test\r\nx-receiver: b@y.test\r\n\r\niis\r\n",
+		"odd name (copy).eml": "x-sender: a@x.test\r\nx-receiver: b@y.test\r\n\r\niis\r\n",
+		"Thumbs.db":           "x",
+	}
+	for name, data := range foreign {
+		if err := os.WriteFile(filepath.Join(l.Queue, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Mkdir(filepath.Join(l.Queue, "sub"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 
 	sink := smtpsink.Start(t, smtpsink.Hooks{})
 	h = start(t, l, baseConfig(sink))
 	msgs := sink.WaitFor(t, wait, "5 messages", count(5))
-	if err := os.Remove(foreign); err != nil {
-		t.Fatalf("the foreign file: %v", err)
+	for name := range foreign {
+		if err := os.Remove(filepath.Join(l.Queue, name)); err != nil {
+			t.Fatalf("the foreign file: %v", err)
+		}
 	}
-	if !strings.Contains(h.logs.String(), "file in Queue left alone") || !strings.Contains(h.logs.String(), "NTFS_1a2b.EML") {
-		t.Fatalf("no word of the foreign file:\n%s", h.logs.String())
+	os.Remove(filepath.Join(l.Queue, "sub"))
+	logs := h.logs.String()
+	for what, n := range map[string]int{
+		"did not queue": 6, "it is empty, with nothing to send": 1, "it has no x-sender/x-receiver lines": 2,
+		"which sends it to the recipients of its x-receiver lines": 3, "a folder in Queue, left alone": 1, "Thumbs.db": 0,
+	} {
+		if c := strings.Count(logs, what); c != n {
+			t.Errorf("%q said %d times, want %d", what, c, n)
+		}
+	}
+	if t.Failed() {
+		t.Fatalf("log:\n%s", logs)
 	}
 	waitEmpty(t, l)
 	seen := map[string]bool{}

@@ -179,7 +179,14 @@ func (b *Bridge) recoverQueue() error {
 	}()
 	for i, e := range entries {
 		name := e.Name()
-		if !e.Type().IsRegular() {
+		if !e.Type().IsRegular() || !queueOwn(name) {
+			// Not of ours: never sent from here, so said once, with
+			// what it is.
+			if dirs[i] == dir {
+				if what := foreignQueueEntry(dir, e); what != "" {
+					b.log.Warn(what, "path", filepath.Join(dir, name))
+				}
+			}
 			continue
 		}
 		ext := filepath.Ext(name)
@@ -250,13 +257,6 @@ func (b *Bridge) recoverQueue() error {
 				continue
 			}
 			todrop = append(todrop, id)
-		default:
-			if mailroot.Internal(name) {
-				continue
-			}
-			// Not a file of ours (an IIS leftover such as NTFS_*.EML, a
-			// copy dropped by hand): never sent from here, so said once.
-			b.log.Warn("file in Queue left alone: mailbridge sends only the .eml files it queued; to send this one, move it into Pickup", "path", filepath.Join(dir, name))
 		}
 	}
 	return nil

@@ -651,6 +651,24 @@ func (r *Root) NewName() string {
 	return fmt.Sprintf("%016X%04X%s", r.nameTime(), r.seq.Add(1)&0xFFFF, strings.ToUpper(hex.EncodeToString(b[:])))
 }
 
+// IsName reports whether s has the shape of a name NewName returns: 28
+// upper-case hexadecimal digits. A Queue file named otherwise is not one
+// mailbridge queued (an IIS leftover such as NTFS_...EML, a copy put
+// there by hand), and is never sent from there: found from outside, IIS
+// Queue files named with a lower-case .eml were sent at the first start,
+// to their header's addresses, and their Badmail files replaced IIS's.
+func IsName(s string) bool {
+	if len(s) != 28 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'A' || c > 'F') {
+			return false
+		}
+	}
+	return true
+}
+
 // nameTime returns the wall clock in nanoseconds, or one more than the
 // last it returned when that is later.
 func (r *Root) nameTime() uint64 {

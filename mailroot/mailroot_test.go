@@ -484,3 +484,19 @@ func TestNewNameAfterClockStepBack(t *testing.T) {
 		t.Errorf("time part %s, want %s (one after the last)", a[:16], want)
 	}
 }
+
+// IsName knows NewName's names, and no IIS Queue name or name given by
+// hand.
+func TestIsName(t *testing.T) {
+	r := openTemp(t)
+	for i := 0; i < 100; i++ {
+		if n := r.NewName(); !IsName(n) {
+			t.Fatalf("IsName(%q) false for a NewName", n)
+		}
+	}
+	for _, n := range []string{"", "NTFS_7f3a01d9c1a2b3c4000001", "0000018C2F4D5E6F0001a1b2c3d4", "0000018C2F4D5E6F0001A1B2C3D", "0000018C2F4D5E6F0001A1B2C3D4E", "odd name (copy)", "0000018C2F4D5E6F0001A1B2C3G4"} {
+		if IsName(n) {
+			t.Errorf("IsName(%q) true", n)
+		}
+	}
+}

@@ -1,0 +1,99 @@
+package bridge
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/mailbridge/mailbridge/mailroot"
+)
+
+// queueOwn reports whether name, an entry of the Queue folder, is one of
+// mailbridge's own: its lock or temporary file, or a message's file
+// (.eml, .in, .state, .todrop) under a name it gave (mailroot.IsName).
+func queueOwn(name string) bool {
+	if mailroot.Internal(name) {
+		return true
+	}
+	ext := filepath.Ext(name)
+	switch ext {
+	case ".eml", ".in", ".state", ".todrop":
+		return mailroot.IsName(strings.TrimSuffix(name, ext))
+	}
+	return false
+}
+
+// foreignQueueEntry says what e, an entry of the Queue folder dir that is
+// not mailbridge's own (queueOwn), is, and what to do with it; "" for
+// Explorer's files, which go unsaid. Found from outside: every file left
+// in Queue by IIS was said to be sent by moving it into Pickup, also an
+// empty one, and one without envelope lines, which Pickup sends to the
+// addresses of its header (IIS kept a queued message's envelope outside
+// its file, in an NTFS stream that a copy loses).
+func foreignQueueEntry(dir string, e fs.DirEntry) string {
+	name := e.Name()
+	if explorerFile(name) {
+		return ""
+	}
+	path := filepath.Join(dir, name)
+	if e.IsDir() {
+		return "a folder in Queue, left alone: mailbridge does not look into folders there; to send the messages in it, move them into Pickup"
+	}
+	if !e.Type().IsRegular() {
+		return fmt.Sprintf("%v: left alone", mailroot.NotRegular(path, e.Type()))
+	}
+	f, err := mailroot.OpenRegular(path)
+	if err != nil {
+		return fmt.Sprintf("a file in Queue that mailbridge did not queue, left alone; it cannot be read (%v)", err)
+	}
+	defer f.Close()
+	head := make([]byte, 512)
+	n, err := io.ReadFull(f, head)
+	head = head[:n]
+	switch {
+	case n == 0 && err != nil && err != io.EOF:
+		return fmt.Sprintf("a file in Queue that mailbridge did not queue, left alone; it cannot be read (%v)", err)
+	case len(bytes.TrimSpace(head)) == 0:
+		return "a file in Queue that mailbridge did not queue, left alone: it is empty, with nothing to send; delete it"
+	case hasEnvelope(head):
+		return "a file in Queue that mailbridge did not queue (only files it named are sent from Queue), left alone: to send it, move it into Pickup, which sends it to the recipients of its x-receiver lines"
+	}
+	return "a file in Queue that mailbridge did not queue (only files it named are sent from Queue), left alone: it has no x-sender/x-receiver lines (IIS kept a queued message's envelope outside its file), so moved into Pickup it would go to every address of its To, Cc and Bcc fields, some of whom may have had it already; check them before moving it"
+}
+
+// hasEnvelope reports whether head, a file's first bytes, starts with an
+// x-sender or x-receiver line, as Queue and Badmail files do.
+func hasEnvelope(head []byte) bool {
+	head = bytes.TrimPrefix(head, []byte("\xef\xbb\xbf"))
+	for _, p := range []string{"x-sender:", "x-receiver:"} {
+		if len(head) >= len(p) && strings.EqualFold(string(head[:len(p)]), p) {
+			return true
+		}
+	}
+	return false
+}
+
+// ForeignQueueFiles lists what of the Queue folder dir mailbridge did not
+// put there, each as its path and what foreignQueueEntry says of it, for
+// check: found from outside, a mail root full of IIS's leftovers passed
+// with "ok: no problems found".
+func ForeignQueueFiles(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range entries {
+		if queueOwn(e.Name()) && e.Type().IsRegular() {
+			continue
+		}
+		if what := foreignQueueEntry(dir, e); what != "" {
+			out = append(out, filepath.Join(dir, e.Name())+": "+what)
+		}
+	}
+	return out, nil
+}
