@@ -3,6 +3,8 @@ package mailroot
 import (
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -197,6 +199,7 @@ func (b BadInfo) BDP() string {
 // Badmail writes NAME.BDR and NAME.BDP, then NAME.BAD holding message, all
 // durably, in the Badmail folder.
 func (r *Root) Badmail(info BadInfo, message []byte) error {
+	info.Name = r.freeName(info.Name)
 	if err := r.badmailReason(info); err != nil {
 		return err
 	}
@@ -206,6 +209,7 @@ func (r *Root) Badmail(info BadInfo, message []byte) error {
 // BadmailFrom is Badmail for a message that write writes, so that a large
 // one is copied through, not held in memory.
 func (r *Root) BadmailFrom(info BadInfo, write func(io.Writer) error) error {
+	info.Name = r.freeName(info.Name)
 	if err := r.badmailReason(info); err != nil {
 		return err
 	}
@@ -215,11 +219,26 @@ func (r *Root) BadmailFrom(info BadInfo, write func(io.Writer) error) error {
 // MoveToBadmail writes NAME.BDR and NAME.BDP, then moves src (a file the
 // caller owns, in Queue) to Badmail as NAME.BAD with one rename.
 func (r *Root) MoveToBadmail(info BadInfo, src string) error {
+	info.Name = r.freeName(info.Name)
 	if err := r.badmailReason(info); err != nil {
 		return err
 	}
 	_, err := r.Claim(src, r.layout.Badmail, info.Name+".BAD")
 	return err
+}
+
+// freeName returns name, or name-2, name-3 ... where a NAME.BAD is in
+// Badmail already: a new message never replaces one kept there (IIS's
+// own, under an IIS Queue file's name; found from outside, its .BAD,
+// .BDR and .BDP were replaced). A .BDR or .BDP alone is this message's,
+// left by an earlier try that did not end, and is written again.
+func (r *Root) freeName(name string) string {
+	for i, n := 1, name; ; i++ {
+		if _, err := os.Lstat(filepath.Join(r.layout.Badmail, n+".BAD")); err != nil || i > 1000 {
+			return n
+		}
+		n = fmt.Sprintf("%s-%d", name, i+1)
+	}
 }
 
 func (r *Root) badmailReason(info BadInfo) error {

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -90,6 +91,35 @@ func TestMoveToBadmail(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(r.Layout().Badmail, "X.BAD"))
 	if err != nil || string(b) != "garbage" {
 		t.Fatalf("%q %v", b, err)
+	}
+}
+
+// A message never replaces Badmail files kept under its name (IIS's):
+// it takes NAME-2; a .BDR left alone by an earlier try is written again.
+func TestBadmailNameTaken(t *testing.T) {
+	r := testRoot(t)
+	bad := r.Layout().Badmail
+	for _, ext := range []string{".BAD", ".BDR", ".BDP"} {
+		if err := os.WriteFile(filepath.Join(bad, "N"+ext), []byte("IIS ORIGINAL"+ext), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.WriteFile(filepath.Join(bad, "M.BDR"), []byte("half done"), 0o644)
+	for _, name := range []string{"N", "N", "M"} {
+		if err := r.Badmail(BadInfo{Name: name, Problem: "refused", Time: time.Now()}, []byte("msg "+name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for file, want := range map[string]string{"N.BAD": "IIS ORIGINAL.BAD", "N.BDR": "IIS ORIGINAL.BDR", "N.BDP": "IIS ORIGINAL.BDP", "N-2.BAD": "msg N", "N-3.BAD": "msg N", "M.BAD": "msg M"} {
+		if b, err := os.ReadFile(filepath.Join(bad, file)); err != nil || string(b) != want {
+			t.Errorf("%s: %q %v, want %q", file, b, err, want)
+		}
+	}
+	if b, _ := os.ReadFile(filepath.Join(bad, "N-2.BDR")); !strings.Contains(string(b), "refused") {
+		t.Errorf("N-2.BDR: %q", b)
+	}
+	if b, _ := os.ReadFile(filepath.Join(bad, "M.BDR")); string(b) == "half done" {
+		t.Errorf("M.BDR not written again")
 	}
 }
 
