@@ -688,3 +688,32 @@ func TestCheckNoInodeLeft(t *testing.T) {
 		t.Fatalf("exit %d\n%s%s", code, out, errs)
 	}
 }
+
+// check says what a start would leave alone in Queue (found from outside:
+// a mail root full of IIS's leftovers passed without a word), as
+// warnings: they stop nothing.
+func TestCheckForeignQueueFiles(t *testing.T) {
+	conf := writeTestConfig(t, "", "")
+	queue := filepath.Join(filepath.Dir(conf), "mr", "Queue")
+	if err := os.MkdirAll(filepath.Join(queue, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string]string{
+		"NTFS_01.EML": "From: a@x.test\r\nTo: b@y.test\r\n\r\nx\r\n",
+		"NTFS_02.eml": "",
+		"Thumbs.db":   "x",
+	} {
+		if err := os.WriteFile(filepath.Join(queue, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, out, errs := runCmd(t, "check", "--config", conf)
+	for _, want := range []string{"NTFS_01.EML: a file in Queue that mailbridge did not queue", "it has no x-sender/x-receiver lines", "NTFS_02.eml: a file in Queue that mailbridge did not queue, left alone: it is empty", "sub: a folder in Queue, left alone"} {
+		if !strings.Contains(out, "warning: "+filepath.Join(queue, "")) || !strings.Contains(out, want) {
+			t.Errorf("not said: %s", want)
+		}
+	}
+	if code != 0 || strings.Contains(out, "Thumbs.db") || t.Failed() {
+		t.Fatalf("exit %d\n%s%s", code, out, errs)
+	}
+}

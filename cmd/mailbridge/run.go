@@ -517,6 +517,17 @@ func check(cfg *config.Config, stdout, stderr io.Writer, cfgProblems config.Erro
 				fmt.Fprintln(stdout, "warning: "+text)
 			}
 		}
+		if err == nil && f.Name == "Queue" {
+			// What a start leaves alone there, said before it.
+			foreign, _ := bridge.ForeignQueueFiles(f.Path) // a folder not read is said above
+			for i, what := range foreign {
+				if i == maxForeignSaid {
+					fmt.Fprintf(stdout, "warning: and %d more such files in Queue\n", len(foreign)-i)
+					break
+				}
+				fmt.Fprintln(stdout, "warning: "+what)
+			}
+		}
 		if err == nil && f.Name != "SortTemp" && mailroot.InMemory(f.Path) {
 			// Found from outside: passed without a word.
 			fmt.Fprintf(stdout, "warning: %s is on a file system held in memory (tmpfs): its files are lost when the machine restarts, mail acknowledged with 250 too\n", f.Name)
@@ -986,6 +997,10 @@ func folderProblem(cfg *config.Config, f mailroot.Folder, err error) config.Prob
 	}
 	return cfg.FolderProblem(f.Name, err.Error())
 }
+
+// maxForeignSaid bounds the files that check lists of those a start
+// leaves alone in Queue: an IIS queue may hold thousands.
+const maxForeignSaid = 20
 
 // checkFolderAccess makes sure dir exists (creating it as run would) and
 // that this process may create files in it, without creating one.
