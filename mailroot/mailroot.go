@@ -77,6 +77,48 @@ func (l Layout) Folders() []Folder {
 	}
 }
 
+// CaseTwins says, for each folder of l, of any folder beside it whose name
+// differs from its own in case only ("pickup" beside "Pickup"), and is
+// another folder: on a file system that tells case apart (Linux), mail
+// put there is never seen. Found from outside: an IIS mail root copied
+// with such names passed check, and its Pickup and Queue files stayed
+// where they were without a word. On NTFS, or a share that does not tell
+// case apart, the two names are one folder, and nothing is said.
+func CaseTwins(l Layout) []string {
+	var out []string
+	ours := map[string]bool{}
+	for _, f := range l.Folders() {
+		ours[filepath.Clean(f.Path)] = true
+	}
+	for _, f := range l.Folders() {
+		dir, base := filepath.Split(filepath.Clean(f.Path))
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			continue
+		}
+		own, err := os.Stat(f.Path)
+		if err != nil {
+			continue
+		}
+		for _, e := range entries {
+			name := e.Name()
+			if name == base || !strings.EqualFold(name, base) {
+				continue
+			}
+			twin := filepath.Join(dir, name)
+			if ours[twin] {
+				continue // a folder of the layout itself
+			}
+			if fi, err := os.Stat(twin); err != nil || !fi.IsDir() || os.SameFile(fi, own) {
+				continue
+			}
+			out = append(out, fmt.Sprintf("%s is a folder of its own beside the %s folder %s, its name differing in case only: mailbridge uses %s, and never looks in %s; move its files into %s, or set [mailroot] %s to it",
+				twin, f.Name, f.Path, f.Path, twin, f.Path, strings.ToLower(f.Name)))
+		}
+	}
+	return out
+}
+
 // Folder is one named folder of a Layout.
 type Folder struct {
 	Name string

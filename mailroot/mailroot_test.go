@@ -500,3 +500,25 @@ func TestIsName(t *testing.T) {
 		}
 	}
 }
+
+// CaseTwins says nothing of the layout's own folders, of a file, or of a
+// folder of the same name: only of another folder whose name differs in
+// case.
+func TestCaseTwins(t *testing.T) {
+	root := t.TempDir()
+	l := Layout{Pickup: filepath.Join(root, "Pickup"), Drop: filepath.Join(root, "drop"), Queue: filepath.Join(root, "Queue"), Badmail: filepath.Join(root, "Badmail"), SortTemp: filepath.Join(root, "SortTemp")}
+	for _, d := range []string{"Pickup", "drop", "Queue", "Badmail", "SortTemp", "PICKUP"} {
+		os.Mkdir(filepath.Join(root, d), 0o755)
+	}
+	os.WriteFile(filepath.Join(root, "queue"), []byte("a file"), 0o644)
+	got := CaseTwins(l)
+	if len(got) != 1 || !strings.HasPrefix(got[0], filepath.Join(root, "PICKUP")+" is a folder of its own beside the Pickup folder") {
+		t.Fatalf("%q", got)
+	}
+	if err := os.Remove(filepath.Join(root, "PICKUP")); err != nil {
+		t.Fatal(err)
+	}
+	if got := CaseTwins(l); len(got) != 0 {
+		t.Fatalf("%q", got)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailbridge/mailbridge/config"
 	"github.com/mailbridge/mailbridge/internal/testpki"
 	"github.com/mailbridge/mailbridge/internal/testtool"
 )
@@ -715,5 +716,44 @@ func TestCheckForeignQueueFiles(t *testing.T) {
 	}
 	if code != 0 || strings.Contains(out, "Thumbs.db") || t.Failed() {
 		t.Fatalf("exit %d\n%s%s", code, out, errs)
+	}
+}
+
+// Folders whose names differ from the layout's in case only are said by
+// check and at start, and a folder made at start is logged: found from
+// outside, an IIS mail root copied as pickup/, DROP/, queue/ passed check,
+// and their mail stayed there without a word.
+func TestCaseTwinFolders(t *testing.T) {
+	conf := writeTestConfig(t, "", "")
+	mr := filepath.Join(filepath.Dir(conf), "mr")
+	for _, d := range []string{"pickup", "DROP", "Queue"} {
+		if err := os.MkdirAll(filepath.Join(mr, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(mr, "pickup", "waiting.eml"), []byte("From: a@x.test\r\nTo: b@y.test\r\n\r\nx\r\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := runCmd(t, "check", "--config", conf)
+	for _, want := range []string{filepath.Join(mr, "pickup") + " is a folder of its own beside the Pickup folder " + filepath.Join(mr, "Pickup"), filepath.Join(mr, "DROP") + " is a folder of its own beside the Drop folder", "set [mailroot] drop to it"} {
+		if !strings.Contains(out, "warning: "+want) && !strings.Contains(out, want) {
+			t.Errorf("not said: %s", want)
+		}
+	}
+	if code != 0 || t.Failed() {
+		t.Fatalf("exit %d\n%s%s", code, out, errs)
+	}
+	if strings.Count(out, "differing in case only") != 2 {
+		t.Fatalf("want 2 warnings:\n%s", out)
+	}
+	os.RemoveAll(filepath.Join(mr, "Badmail"))
+	cfg, err := config.Load(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := startLog(t, cfg)
+	if !strings.Contains(logs, "level=INFO msg=\"folder created\" folder=Badmail") || strings.Contains(logs, "folder=Queue") ||
+		strings.Count(logs, "level=WARN msg=\""+filepath.Join(mr, "pickup")+" is a folder of its own") != 1 {
+		t.Fatalf("log:\n%s", logs)
 	}
 }

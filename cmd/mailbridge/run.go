@@ -131,6 +131,11 @@ func runWith(ctx context.Context, cfg *config.Config, log *slog.Logger, ready fu
 	if n := interceptNote(cfg); n != "" {
 		log.Info(n)
 	}
+	existed := map[string]bool{}
+	for _, f := range layout(cfg).Folders() {
+		_, err := os.Stat(f.Path)
+		existed[f.Path] = err == nil
+	}
 	root, err := mailroot.Open(layout(cfg), mailroot.WithLogger(log))
 	if fe := (*mailroot.FolderError)(nil); errors.As(err, &fe) {
 		// Named by its key and line, as check names it.
@@ -152,6 +157,16 @@ func runWith(ctx context.Context, cfg *config.Config, log *slog.Logger, ready fu
 		return fmt.Errorf("mail root: %w", err)
 	}
 	defer root.Close()
+	for _, f := range layout(cfg).Folders() {
+		if !existed[f.Path] {
+			// Found from outside: not said, where a folder of another
+			// spelling held the mail (see CaseTwins).
+			log.Info("folder created", "folder", f.Name, "path", f.Path)
+		}
+	}
+	for _, w := range mailroot.CaseTwins(layout(cfg)) {
+		log.Warn(w)
+	}
 	// Open made the folders and wrote its locks in SortTemp and Queue;
 	// the others are written later. Found from outside: with Drop,
 	// Pickup and Badmail not writable, run started without a word, and
@@ -540,6 +555,11 @@ func check(cfg *config.Config, stdout, stderr io.Writer, cfgProblems config.Erro
 				seen[p] = true
 				fail("%s", p)
 			}
+		}
+	}
+	if folders {
+		for _, w := range mailroot.CaseTwins(layout(cfg)) {
+			fmt.Fprintln(stdout, "warning: "+w)
 		}
 	}
 	if folders && problems == len(cfgProblems) {
