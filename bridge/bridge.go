@@ -162,6 +162,10 @@ type Bridge struct {
 	// platform's readiness check; tests replace it to exercise the
 	// quiet-period fallback).
 	openIfDone func(path string) (*os.File, readiness, error)
+	// openQueue opens a Queue file to read it (mailroot.OpenRegular;
+	// tests running as root, who reads any file, replace it to deny
+	// access).
+	openQueue func(path string) (*os.File, error)
 	// quietSaid: the warning that files are taken after the quiet period
 	// because no lease can tell was given (once a run).
 	quietSaid atomic.Bool
@@ -244,6 +248,7 @@ func New(cfg Config, root *mailroot.Root, log *slog.Logger) *Bridge {
 		slots:           newConnSlots(),
 
 		openIfDone: openIfDone,
+		openQueue:  mailroot.OpenRegular,
 		warnAfter:  time.Minute,
 		filesRetry: 10 * time.Second,
 	}

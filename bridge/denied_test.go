@@ -88,3 +88,53 @@ func TestUnreadablePickupFileStays(t *testing.T) {
 	}
 	waitEmpty(t, l)
 }
+
+// A Queue file that mailbridge may not read (restored there by another
+// account) is said with what to do, tried at its retries, and moved to
+// Badmail when it expires, rather than tried for ever. Found from
+// outside: an ERROR every 15 minutes, never ending, without advice.
+func TestUnreadableQueueFileExpires(t *testing.T) {
+	sink := smtpsink.Start(t, smtpsink.Hooks{})
+	l := testLayout(t)
+	if err := os.MkdirAll(l.Queue, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	const id = "0000018C2F4D5E6F0001A1B2C3D5"
+	path := filepath.Join(l.Queue, id+".eml")
+	real := runtime.GOOS != "windows" && os.Geteuid() != 0
+	mode := os.FileMode(0o644)
+	if real {
+		mode = 0
+	}
+	if err := os.WriteFile(path, []byte("x-sender: a@x.test\r\nx-receiver: b@y.test\r\n\r\nbody\r\n"), mode); err != nil {
+		t.Fatal(err)
+	}
+	cfg := baseConfig(sink)
+	cfg.Retry = []time.Duration{200 * time.Millisecond}
+	cfg.Expiration = 2 * time.Second
+	h := start(t, l, cfg, func(b *Bridge) {
+		if real {
+			return
+		}
+		b.openQueue = func(p string) (*os.File, error) {
+			if p == path {
+				return nil, &fs.PathError{Op: "open", Path: p, Err: syscall.EACCES}
+			}
+			return os.Open(p)
+		}
+	})
+	h.waitLog("Queue file moved to Badmail: it could not be read until the message expired")
+	logs := h.logs.String()
+	if !strings.Contains(logs, "mailbridge may not read it") || !strings.Contains(logs, "permission denied") {
+		t.Fatalf("no advice:\n%s", logs)
+	}
+	if _, err := os.Stat(filepath.Join(l.Badmail, id+".BAD")); err != nil {
+		t.Fatalf("not in Badmail: %v", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(l.Badmail, id+".BDR")); err != nil || !strings.Contains(string(b), "could not be read until the message expired (2s)") {
+		t.Fatalf(".BDR: %q %v", b, err)
+	}
+	if n := len(sink.Messages()); n != 0 {
+		t.Fatalf("%d messages sent", n)
+	}
+}

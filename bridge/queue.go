@@ -585,9 +585,7 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 		return b.outOfFilesWait(id, err)
 	}
 	if err != nil && !unreadable(err) {
-		next := time.Now().Add(b.retryAfter(m.st.Attempts + 1))
-		b.log.Error("cannot read Queue file", "id", id, "error", err, "next", next.Format(time.RFC3339))
-		return next
+		return b.cannotRead(id, m, path, err)
 	}
 	// The message stays in its file: it is read again for each
 	// transaction and for any rewrite, never held whole (a 60 MB message
@@ -885,6 +883,38 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 	return b.finish(id, m, path)
 }
 
+// cannotRead is the next time to try message id, whose Queue file at path
+// cannot be read (err): its next retry, not counted as an attempt, with
+// what to do when access is denied. Past expiration the file goes to
+// Badmail (a rename, which needs no access to the file itself) rather than
+// being tried for ever. Found from outside: a Queue file restored by root
+// was tried every 15 minutes for ever, an ERROR each time, without advice.
+func (b *Bridge) cannotRead(id string, m *message, path string, err error) time.Time {
+	now := time.Now()
+	msg := "cannot read Queue file; tried again at its next retry, and moved to Badmail once it expires"
+	if errors.Is(err, fs.ErrPermission) {
+		msg = "cannot read Queue file: mailbridge may not read it (restored or copied there by another account?); give the account mailbridge runs as read and write access to it. Tried again at its next retry, and moved to Badmail once it expires"
+	}
+	if now.Sub(m.st.Queued) < b.cfg.Expiration {
+		next := now.Add(b.retryAfter(m.st.Attempts + 1))
+		if exp := m.st.Queued.Add(b.cfg.Expiration); next.After(exp) {
+			next = exp
+		}
+		b.log.Error(msg, "id", id, "path", path, "error", err, "next", next.Format(time.RFC3339))
+		return next
+	}
+	info := mailroot.BadInfo{Name: id, Source: m.source, Time: now, Queued: m.st.Queued, Attempts: m.st.Attempts, Unread: true,
+		Problem: fmt.Sprintf("the Queue file could not be read until the message expired (%s): %v", b.cfg.Expiration, err), PickupPath: b.root.Layout().Pickup}
+	if merr := b.root.MoveToBadmail(info, path); merr != nil {
+		next := now.Add(b.retryAfter(m.st.Attempts + 1))
+		b.log.Error("cannot read Queue file, expired, and it cannot be moved to Badmail either; tried again at its next retry", "id", id, "path", path, "error", err, "badmail_error", merr, "next", next.Format(time.RFC3339))
+		return next
+	}
+	os.Remove(b.queuePath(id, ".state"))
+	b.log.Error("Queue file moved to Badmail: it could not be read until the message expired; no report was sent to its sender, whom mailbridge could not read", "id", id, "error", err)
+	return time.Time{}
+}
+
 // localShortage returns the error when every recipient failed only
 // because this machine is out of file descriptors (see outOfFiles): no
 // socket for the connection, no descriptor to read the message with.
@@ -1134,7 +1164,7 @@ func allSent(results []sender.Result) bool {
 // never through a link (claims take only regular files; this keeps it so
 // whatever else changes the Queue).
 func (b *Bridge) readQueueFile(path string) (*compat.PickupMessage, int64, error) {
-	f, err := mailroot.OpenRegular(path)
+	f, err := b.openQueue(path)
 	if err != nil {
 		return nil, 0, err
 	}
