@@ -925,16 +925,24 @@ func TestUnparsableToBadmail(t *testing.T) {
 	start(t, l, baseConfig(sink))
 	drop(t, l, "junk.txt", []byte("this is not a message\r\n"))
 	drop(t, l, "norcpt.eml", []byte("From: a@x.test\r\nSubject: nobody\r\n\r\nb\r\n"))
+	drop(t, l, "empty.eml", []byte("\r\n"))
 	drop(t, l, "ok.eml", []byte("From: a@x.test\r\nTo: b@y.test\r\n\r\nb\r\n"))
 	sink.WaitFor(t, wait, "the good message", count(1))
 	waitEmpty(t, l)
 	bdrs, _ := filepath.Glob(filepath.Join(l.Badmail, "*.BDR"))
-	if len(bdrs) != 2 {
+	if len(bdrs) != 3 {
 		t.Fatalf("%d .BDR", len(bdrs))
 	}
 	all := ""
 	for _, p := range bdrs {
 		b, _ := os.ReadFile(p)
+		if strings.Contains(string(b), `"empty.eml"`) {
+			// Nothing to send again: not asked to (found from outside).
+			if !strings.Contains(string(b), "The file holds nothing to send: delete") || strings.Contains(string(b), "To send it again") {
+				t.Errorf("the empty file's reason:\n%s", b)
+			}
+			continue
+		}
 		all += string(b)
 	}
 	for _, want := range []string{`"junk.txt"`, `"norcpt.eml"`, "no recipients", "line 1 is not a header field"} {
@@ -954,7 +962,7 @@ func TestUnparsableToBadmail(t *testing.T) {
 	bads, _ := filepath.Glob(filepath.Join(l.Badmail, "*.BAD"))
 	for _, p := range bads {
 		b, _ := os.ReadFile(p)
-		if string(b) != "this is not a message\r\n" && !strings.Contains(string(b), "Subject: nobody") {
+		if string(b) != "this is not a message\r\n" && string(b) != "\r\n" && !strings.Contains(string(b), "Subject: nobody") {
 			t.Fatalf(".BAD is not the file as written: %q", b)
 		}
 	}

@@ -586,7 +586,7 @@ func (b *Bridge) intake(id string, m *message, r io.Reader) time.Time {
 	}
 	if err != nil {
 		info := mailroot.BadInfo{
-			Name: id, Source: source, Time: time.Now(), Unread: true,
+			Name: id, Source: source, Time: time.Now(), Unread: true, Empty: errors.Is(err, compat.ErrEmpty),
 			Problem:    fmt.Sprintf("the Pickup file %q is not a message that can be sent: %v", source, err),
 			PickupPath: b.root.Layout().Pickup,
 		}

@@ -596,7 +596,7 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 		return b.finish(id, m, path)
 	}
 	if err != nil {
-		info := mailroot.BadInfo{Name: id, Source: m.source, Time: time.Now(), Queued: m.st.Queued, Attempts: m.st.Attempts, Unread: true,
+		info := mailroot.BadInfo{Name: id, Source: m.source, Time: time.Now(), Queued: m.st.Queued, Attempts: m.st.Attempts, Unread: true, Empty: errors.Is(err, compat.ErrEmpty),
 			Problem: fmt.Sprintf("the Queue file cannot be read as a message: %v", err), PickupPath: b.root.Layout().Pickup}
 		if err := b.root.MoveToBadmail(info, path); err != nil {
 			b.log.Error("cannot move Queue file to Badmail", "id", id, "error", err)

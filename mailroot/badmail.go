@@ -48,7 +48,11 @@ type BadInfo struct {
 	SentCut bool
 	// Unread is set when the file could not be read as a message: its
 	// sender and recipients are unknown, and From is not the null sender.
-	Unread     bool
+	Unread bool
+	// Empty is set for a file that holds nothing to send: the reason
+	// does not ask to send it again (found from outside: it did, for an
+	// empty .BAD).
+	Empty      bool
 	From       string
 	To         []string
 	Failed     []BadRecipient
@@ -107,6 +111,10 @@ func (b BadInfo) BDR() string {
 		w("Non-delivery report: %s", oneLine(b.NDR))
 	}
 	w("")
+	if b.Empty {
+		w("The file holds nothing to send: delete %s and the files of its name here.", b.Name+".BAD")
+		return s.String()
+	}
 	w("To send it again once the problem is fixed, copy %s into the Pickup folder%s.", b.Name+".BAD", inFolder(b.PickupPath))
 	return s.String()
 }
