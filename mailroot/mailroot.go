@@ -286,6 +286,15 @@ func MakeFolder(path string) error {
 	if err == nil {
 		return nil
 	}
+	if fi, lerr := os.Lstat(path); lerr == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		// Found from outside: "mkdir ...: file exists" for a link whose
+		// target is gone.
+		if target, rerr := os.Readlink(path); rerr == nil {
+			if _, serr := os.Stat(path); serr != nil {
+				return fmt.Errorf("cannot be created: %s is a symbolic link to %s, which cannot be reached (%v): create that folder, or replace the link", path, target, serr)
+			}
+		}
+	}
 	// The nearest of path and its parents that exists: a file there is
 	// the cause, whatever the system called it (Windows: "The system
 	// cannot find the path specified"); a folder there is where write

@@ -522,3 +522,19 @@ func TestCaseTwins(t *testing.T) {
 		t.Fatalf("%q", got)
 	}
 }
+
+// A folder that is a link to a folder gone is said so, not "file exists".
+func TestMakeFolderDanglingLink(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("symbolic links need a privilege on Windows")
+	}
+	dir := t.TempDir()
+	link := filepath.Join(dir, "Pickup")
+	if err := os.Symlink(filepath.Join(dir, "gone", "Pickup"), link); err != nil {
+		t.Fatal(err)
+	}
+	err := MakeFolder(link)
+	if err == nil || !strings.Contains(err.Error(), link+" is a symbolic link to "+filepath.Join(dir, "gone", "Pickup")+", which cannot be reached") {
+		t.Fatalf("%v", err)
+	}
+}
