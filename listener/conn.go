@@ -1295,13 +1295,9 @@ var rfcReplies = map[string]string{
 	"500 5.5.4 Unknown RCPT TO argument":                  "555 5.5.4 Unknown RCPT TO argument",
 	"523 5.7.10 TLS is required":                          "502 5.7.0 Authentication not supported",
 	"501 5.5.2 Domain/address argument required for HELO": "501 5.5.4 EHLO and HELO need the client's domain name or address literal, in printable characters",
-	// Parameters of extensions not advertised (DSN, REQUIRETLS,
-	// BINARYMIME): unknown to this server, so 555 (RFC 5321 section
+	// Parameters of extensions not advertised (REQUIRETLS, BINARYMIME):
+	// unknown to this server, so 555 (RFC 5321 section
 	// 4.1.1.11), not 504.
-	"504 5.5.4 RET is not implemented":        "555 5.5.4 RET is not implemented",
-	"504 5.5.4 ENVID is not implemented":      "555 5.5.4 ENVID is not implemented",
-	"504 5.5.4 NOTIFY is not implemented":     "555 5.5.4 NOTIFY is not implemented",
-	"504 5.5.4 ORCPT is not implemented":      "555 5.5.4 ORCPT is not implemented",
 	"504 5.5.4 REQUIRETLS is not implemented": "555 5.5.4 REQUIRETLS is not implemented",
 	"504 5.5.4 BINARYMIME is not implemented": "555 5.5.4 BINARYMIME is not implemented",
 }
@@ -1392,6 +1388,9 @@ func (c *conn) rewrite(line string) ([]string, bool) {
 			lines = append(lines, "250-LIMITS RCPTMAX="+strconv.Itoa(n))
 		}
 		return lines, false
+	case c.inEHLO && line == "250-DSN":
+		// Its parameters are taken, not acted on (see New): not offered.
+		return nil, false
 	case c.inEHLO && strings.HasPrefix(line, "250 "):
 		// IIS ends its EHLO reply with "250 OK" after the last keyword
 		// (iis-reference.md section 8); a client takes OK for an

@@ -941,9 +941,9 @@ func TestCommandChecks(t *testing.T) {
 	c.reply()
 	c.expect("EHLO "+strings.Repeat("h", 256), "501 5.5.4 EHLO and HELO take a domain name of at most 255 characters")
 	c.expect("EHLO "+strings.Repeat("h", 255), "250")
-	c.expect("MAIL FROM:<a@x.test> RET=HDRS", "555 5.5.4")
+	c.expect("MAIL FROM:<a@x.test> REQUIRETLS", "555 5.5.4")
 	c.expect("MAIL FROM:<a@x.test>", "250")
-	c.expect("RCPT TO:<b@y.test> NOTIFY=NEVER", "555 5.5.4")
+	c.expect("RCPT TO:<b@y.test> NOTIFY=NEVER,SUCCESS", "501 5.5.4 Malformed NOTIFY parameter value")
 	c = dial(t, ts.addr)
 	c.reply()
 	// Pipelined, each 501 gets its own reason; a bare HELO is the default.
@@ -1230,4 +1230,40 @@ func TestAddressSyntaxReplies(t *testing.T) {
 			t.Errorf("%q: %q, want %q", tc.line, got, tc.want)
 		}
 	}
+}
+
+// DSN parameters (RFC 3461), which IIS took as it offered DSN, are taken
+// and checked for form, not acted on: DSN is not offered, and the log
+// says what was asked. Found from outside: each got 555, and three of them
+// (a message to three recipients with NOTIFY) closed the session.
+func TestDSNParametersTaken(t *testing.T) {
+	ts := startServer(t, testConfig())
+	c := dial(t, ts.addr)
+	c.reply()
+	if ehlo := c.cmd("EHLO client.test"); strings.Contains(ehlo, "DSN") {
+		t.Fatalf("DSN offered:\n%s", ehlo)
+	}
+	c.expect("MAIL FROM:<a@x.test> RET=HDRS ENVID=abc123", "250 2.1.0")
+	for _, r := range []string{"b@y.test", "c@y.test", "d@y.test", "e@y.test"} {
+		c.expect("RCPT TO:<"+r+"> NOTIFY=FAILURE,DELAY ORCPT=rfc822;"+r, "250 2.1.5")
+	}
+	c.expect("RCPT TO:<f@y.test> NOTIFY=SUCCESS", "250 2.1.5")
+	c.expect("DATA", "354")
+	c.send("Subject: dsn\r\n\r\nbody\r\n.\r\n")
+	if r := c.reply(); !strings.HasPrefix(r, "250 2.6.0") {
+		t.Fatalf("%q", r)
+	}
+	files, _ := filepath.Glob(filepath.Join(ts.drop, "*.eml"))
+	if len(files) != 1 {
+		t.Fatalf("%d files in Drop", len(files))
+	}
+	b, _ := os.ReadFile(files[0])
+	if !bytes.HasPrefix(b, []byte("x-sender: a@x.test\r\nx-receiver: b@y.test\r\nx-receiver: c@y.test\r\nx-receiver: d@y.test\r\nx-receiver: e@y.test\r\nx-receiver: f@y.test\r\nReceived: ")) {
+		t.Fatalf("Drop file:\n%s", b)
+	}
+	if logs := ts.logs.String(); !strings.Contains(logs, `dsn_not_acted_on="RET=HDRS ENVID NOTIFY=FAILURE,DELAY ORCPT NOTIFY=SUCCESS"`) {
+		t.Fatalf("log:\n%s", logs)
+	}
+	// Malformed, they are refused as such.
+	c.expect("MAIL FROM:<a@x.test> RET=ALL", "501 5.5.4 Unknown RET value")
 }

@@ -183,6 +183,14 @@ func New(cfg Config, root *mailroot.Root, log *slog.Logger) *Server {
 	ss.ReadTimeout = 0
 	ss.WriteTimeout = 0
 	ss.EnableSMTPUTF8 = true
+	// DSN parameters (RFC 3461: NOTIFY, ORCPT, RET, ENVID) are taken,
+	// checked for form, and not acted on; DSN itself is not offered (conn
+	// hides the keyword), since mailbridge sends no success or relay
+	// notices. Found from outside: IIS offered DSN, and a client that
+	// still sends the parameters (Python's rcpt_options, scripts written
+	// against IIS) had every recipient refused with 555, which also
+	// counted towards the three bad commands that close a session.
+	ss.EnableDSN = true
 	// TLSConfig stays nil: conn does TLS below go-smtp (see conn).
 	ss.ErrorLog = &slogPrinter{log: log}
 	s.smtp = ss

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -57,10 +58,20 @@ type session struct {
 	remote []string // recipients relayed through the smart host
 	// overLimit: a recipient past max_recipients was refused (and logged)
 	overLimit bool
+	// dsn lists the DSN parameters the client gave, taken and not acted
+	// on (see New), for the message's log line.
+	dsn []string
 }
 
 func (s *session) Reset() {
-	s.inTx, s.seen, s.from, s.local, s.remote, s.overLimit = false, nil, "", nil, nil, false
+	s.inTx, s.seen, s.from, s.local, s.remote, s.overLimit, s.dsn = false, nil, "", nil, nil, false, nil
+}
+
+// noteDSN records a DSN parameter given, once each.
+func (s *session) noteDSN(p string) {
+	if !slices.Contains(s.dsn, p) {
+		s.dsn = append(s.dsn, p)
+	}
 }
 
 func (s *session) Logout() error { return nil }
@@ -118,7 +129,7 @@ func hasControl(s string) bool {
 }
 
 // Mail accepts any sender, the null sender included (RFC 5321 section 4.5.5).
-func (s *session) Mail(from string, _ *smtp.MailOptions) error {
+func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	if s.conn.helloNeeded() {
 		return errHelloAfterTLS
 	}
@@ -139,7 +150,13 @@ func (s *session) Mail(from string, _ *smtp.MailOptions) error {
 	}
 	s.inTx = true
 	s.from = compat.TrimFinalDot(compat.QuoteLocal(from))
-	s.seen, s.local, s.remote, s.overLimit = nil, nil, nil, false
+	s.seen, s.local, s.remote, s.overLimit, s.dsn = nil, nil, nil, false, nil
+	if opts != nil && opts.Return != "" {
+		s.noteDSN("RET=" + string(opts.Return))
+	}
+	if opts != nil && opts.EnvelopeID != "" {
+		s.noteDSN("ENVID")
+	}
 	return nil
 }
 
@@ -147,7 +164,7 @@ func (s *session) Mail(from string, _ *smtp.MailOptions) error {
 // twice is accepted again but written once: a Drop consumer would deliver
 // one message twice. MaxRecipients counts distinct recipients (see
 // tooManyRcpts).
-func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	if hasControl(to) {
 		return errBadRcpt
 	}
@@ -183,6 +200,16 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 		s.seen = map[string]bool{}
 	}
 	s.seen[key] = true
+	if opts != nil && len(opts.Notify) > 0 {
+		n := make([]string, len(opts.Notify))
+		for i, v := range opts.Notify {
+			n[i] = string(v)
+		}
+		s.noteDSN("NOTIFY=" + strings.Join(n, ","))
+	}
+	if opts != nil && opts.OriginalRecipient != "" {
+		s.noteDSN("ORCPT")
+	}
 	if route == toDrop {
 		s.local = append(s.local, to)
 	} else {
@@ -368,8 +395,12 @@ func (s *session) Data(r io.Reader) error {
 	}
 	echo := outs[0].dw.MessageID()
 	s.conn.setMessageID(outs[0].dw.LogID())
-	log.Info("message received", "result", "250", "size", cr.n, "file", strings.Join(files, ","),
-		"message_id", outs[0].dw.LogID(), "tls", isTLS)
+	args := []any{"result", "250", "size", cr.n, "file", strings.Join(files, ","), "message_id", outs[0].dw.LogID(), "tls", isTLS}
+	if len(s.dsn) > 0 {
+		// Asked for, not given: no success or relay notice is sent.
+		args = append(args, "dsn_not_acted_on", strings.Join(s.dsn, " "))
+	}
+	log.Info("message received", args...)
 	// go-smtp sends an *SMTPError as the reply: this is IIS's 250. A
 	// message whose Message-ID is empty gets none added (a second field
 	// would break RFC 5322's one-per-message), and its reply names none.
