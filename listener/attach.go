@@ -33,12 +33,7 @@ func (e *errPartTooBig) Error() string {
 // begun with SMTPUTF8 hold UTF-8, but the reply stays ASCII there too: a
 // client's log or error dialog may take the bytes for another charset.
 func (e *errPartTooBig) replyName() string {
-	return strings.Map(func(r rune) rune {
-		if r < 32 || r > 126 {
-			return '?'
-		}
-		return r
-	}, e.name)
+	return printableASCII(e.name)
 }
 
 const (

@@ -113,6 +113,9 @@ type conn struct {
 	cmds        []pendingCmd // commands waiting for their reply, in order
 	helo        string
 	msgID       string // of the message just stored, for the DATA line
+	// utf8Tx: the transaction began with MAIL ... SMTPUTF8, so its
+	// replies may echo UTF-8 addresses (RFC 6531 section 3.7.4.1).
+	utf8Tx bool
 	started     time.Time
 	bytesIn     int64
 	bytesOut    int64
@@ -1020,6 +1023,36 @@ func (c *conn) stopCut() bool {
 	return c.aborted
 }
 
+// setUTF8 records whether the transaction began with SMTPUTF8.
+func (c *conn) setUTF8(on bool) {
+	c.mu.Lock()
+	c.utf8Tx = on
+	c.mu.Unlock()
+}
+
+// echoAddr is addr as a reply echoes it: printable ASCII (RFC 5321
+// section 4.2), save in a transaction begun with SMTPUTF8. Found from
+// outside: "250 2.1.5 üser@bücher.example" in raw UTF-8 to a client that
+// had not asked for it. It runs with c.mu held.
+func (c *conn) echoAddr(addr string) string {
+	addr = compat.QuoteLocal(addr)
+	if c.utf8Tx {
+		return addr
+	}
+	return printableASCII(addr)
+}
+
+// printableASCII replaces each character of s that is not printable
+// US-ASCII with '?', for reply text (RFC 5321 section 4.2, textstring).
+func printableASCII(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 32 || r > 126 {
+			return '?'
+		}
+		return r
+	}, s)
+}
+
 // setMessageID records the stored message's ID for the DATA log line.
 func (c *conn) setMessageID(id string) {
 	c.mu.Lock()
@@ -1403,10 +1436,10 @@ func (c *conn) rewrite(line string) ([]string, bool) {
 		return one("250 " + fqdn + " Hello [" + c.clientIP + "]")
 	case strings.HasPrefix(line, "250 2.0.0 Roger, accepting mail from <"):
 		addr := strings.TrimSuffix(strings.TrimPrefix(line, "250 2.0.0 Roger, accepting mail from <"), ">")
-		return one("250 2.1.0 " + compat.QuoteLocal(addr) + "....Sender OK")
+		return one("250 2.1.0 " + c.echoAddr(addr) + "....Sender OK")
 	case strings.HasPrefix(line, "250 2.0.0 I'll make sure <") && strings.HasSuffix(line, "> gets this"):
 		addr := strings.TrimSuffix(strings.TrimPrefix(line, "250 2.0.0 I'll make sure <"), "> gets this")
-		return one("250 2.1.5 " + compat.QuoteLocal(addr))
+		return one("250 2.1.5 " + c.echoAddr(addr))
 	case code == "354":
 		c.data = true
 		return one("354 Start mail input; end with <CRLF>.<CRLF>")

@@ -1267,3 +1267,27 @@ func TestDSNParametersTaken(t *testing.T) {
 	// Malformed, they are refused as such.
 	c.expect("MAIL FROM:<a@x.test> RET=ALL", "501 5.5.4 Unknown RET value")
 }
+
+// Replies echo an address in printable ASCII, save in a transaction begun
+// with SMTPUTF8 (RFC 5321 section 4.2, RFC 6531 section 3.7.4.1); the
+// Drop file has it as sent either way.
+func TestReplyEchoASCII(t *testing.T) {
+	ts := startServer(t, testConfig())
+	c := dial(t, ts.addr)
+	c.hello()
+	c.expect("MAIL FROM:<sénder@x.test>", "250 2.1.0 s?nder@x.test....Sender OK")
+	c.expect("RCPT TO:<jörg@bücher.test>", "250 2.1.5 j?rg@b?cher.test")
+	c.expect("RSET", "250")
+	c.expect("MAIL FROM:<sénder@x.test> SMTPUTF8", "250 2.1.0 sénder@x.test....Sender OK")
+	c.expect("RCPT TO:<jörg@bücher.test>", "250 2.1.5 jörg@bücher.test")
+	c.expect("DATA", "354")
+	c.send("Subject: u\r\n\r\nbody\r\n.\r\n")
+	c.replies("250 2.6.0")
+	files, _ := filepath.Glob(filepath.Join(ts.drop, "*.eml"))
+	if len(files) != 1 {
+		t.Fatalf("%d files", len(files))
+	}
+	if b, _ := os.ReadFile(files[0]); !bytes.HasPrefix(b, []byte("x-sender: sénder@x.test\r\nx-receiver: jörg@bücher.test\r\n")) {
+		t.Fatalf("%s", b)
+	}
+}

@@ -151,6 +151,7 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	s.inTx = true
 	s.from = compat.TrimFinalDot(compat.QuoteLocal(from))
 	s.seen, s.local, s.remote, s.overLimit, s.dsn = nil, nil, nil, false, nil
+	s.conn.setUTF8(opts != nil && opts.UTF8)
 	if opts != nil && opts.Return != "" {
 		s.noteDSN("RET=" + string(opts.Return))
 	}
