@@ -110,12 +110,12 @@ type conn struct {
 	startTLSArgs []bool
 
 	// W3C log (nil Config.CommandLog: off)
-	cmds        []pendingCmd // commands waiting for their reply, in order
-	helo        string
-	msgID       string // of the message just stored, for the DATA line
+	cmds  []pendingCmd // commands waiting for their reply, in order
+	helo  string
+	msgID string // of the message just stored, for the DATA line
 	// utf8Tx: the transaction began with MAIL ... SMTPUTF8, so its
 	// replies may echo UTF-8 addresses (RFC 6531 section 3.7.4.1).
-	utf8Tx bool
+	utf8Tx      bool
 	started     time.Time
 	bytesIn     int64
 	bytesOut    int64
