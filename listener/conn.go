@@ -108,14 +108,14 @@ type conn struct {
 	// answer, in order, whether it is a syntax error: parameters, where
 	// this server has STARTTLS.
 	startTLSArgs []bool
-
-	// W3C log (nil Config.CommandLog: off)
-	cmds  []pendingCmd // commands waiting for their reply, in order
-	helo  string
-	msgID string // of the message just stored, for the DATA line
 	// utf8Tx: the transaction began with MAIL ... SMTPUTF8, so its
 	// replies may echo UTF-8 addresses (RFC 6531 section 3.7.4.1).
-	utf8Tx      bool
+	utf8Tx bool
+
+	// W3C log (nil Config.CommandLog: off)
+	cmds        []pendingCmd // commands waiting for their reply, in order
+	helo        string
+	msgID       string // of the message just stored, for the DATA line
 	started     time.Time
 	bytesIn     int64
 	bytesOut    int64
