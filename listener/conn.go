@@ -238,6 +238,11 @@ func (c *conn) handshake() error {
 
 var errPanicked = errors.New("listener: session ended after an internal error")
 
+// errTLSOnPlain ends a session whose client began a TLS handshake on a
+// port without implicit TLS (see Read): net.ErrClosed, which go-smtp ends
+// the session on without a line of its own (Read logged it).
+var errTLSOnPlain = fmt.Errorf("%w: a TLS handshake on a port without implicit TLS", net.ErrClosed)
+
 // recoverPanic ends the session, not the daemon, when conn itself fails:
 // go-smtp recovers panics in command handlers but not in its read loop.
 func (c *conn) recoverPanic(err *error) {
@@ -343,7 +348,23 @@ func (c *conn) Read(p []byte) (n int, err error) {
 			c.gone = true
 		}
 		silent := c.bytesIn == 0
+		first := c.bytesIn == int64(n) && !c.tls
+		if first && n >= 2 && p[0] == 0x16 && p[1] == 0x03 {
+			// A TLS record (a ClientHello) as the first bytes on a
+			// port where TLS, if any, starts with STARTTLS: the client
+			// is set for implicit TLS ("SSL" in an application's
+			// settings) and pointed at the wrong port. Said once, in
+			// words; found from outside: three "too many bad
+			// commands" lines and a write failure for one connection.
+			c.gone = true
+		}
 		c.mu.Unlock()
+		if first && n >= 2 && p[0] == 0x16 && p[1] == 0x03 {
+			c.srv.log.Info("connection closed: the client began a TLS handshake on a port where TLS is not spoken from the first byte; it is set for implicit TLS (SSL): point it at the port where mailbridge speaks TLS from the first byte ([inbound] tls_port), or set it to use STARTTLS or plain SMTP here",
+				"client", c.clientIP)
+			c.Close()
+			return 0, errTLSOnPlain
+		}
 		if err != nil && silent && resetByClient(err) {
 			// A client that reset its connection without sending a
 			// byte: a load balancer's or a monitor's TCP check, every

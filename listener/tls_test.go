@@ -222,6 +222,28 @@ func TestPlainTextToTLSPort(t *testing.T) {
 	c.waitClosed()
 }
 
+// A client set for implicit TLS on the plain (or STARTTLS) port: one log
+// line that says what to change, and the connection closed. Found from
+// outside: three "too many bad commands" lines and a write failure.
+func TestTLSClientOnPlainPort(t *testing.T) {
+	for _, startTLS := range []bool{false, true} {
+		ts, _, pool := startTLSServer(t, startTLS)
+		_, err := tls.Dial("tcp", ts.addr, &tls.Config{RootCAs: pool, ServerName: "mail.example.com"})
+		if err == nil {
+			t.Fatal("handshake succeeded")
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for !strings.Contains(ts.logs.String(), "msg=\"connection closed: the client began a TLS handshake") && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		time.Sleep(100 * time.Millisecond)
+		logs := ts.logs.String()
+		if strings.Count(logs, "the client began a TLS handshake") != 1 || strings.Contains(logs, "level=WARN") || strings.Contains(logs, "bad commands") || strings.Contains(logs, "could not be written") {
+			t.Fatalf("starttls %v, log:\n%s", startTLS, logs)
+		}
+	}
+}
+
 func TestOldTLSVersionsRefused(t *testing.T) {
 	_, tlsAddr, pool := startTLSServer(t, false)
 	for _, v := range []uint16{tls.VersionTLS10, tls.VersionTLS11} {
