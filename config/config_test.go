@@ -1420,3 +1420,30 @@ func TestUnquotedTextHint(t *testing.T) {
 		}
 	}
 }
+
+// An Outbound Server that is this mailbridge's own listener is refused:
+// found from outside (a port edited by mistake), Pickup mail logged as
+// sent landed in Drop. Another port, or a loopback smart host while the
+// listener is bound to another address, is not.
+func TestOutboundIsOwnListener(t *testing.T) {
+	for _, tt := range []struct {
+		name, toml string
+		refused    bool
+	}{
+		{"loopback, all addresses", "hostname = \"mb.test\"\n[inbound]\nport = 2525\n[outbound]\nserver = \"127.0.0.1\"\nport = 2525\n", true},
+		{"bracketed", "hostname = \"mb.test\"\n[inbound]\nport = 2525\n[outbound]\nserver = \"[127.0.0.1]\"\nport = 2525\n", true},
+		{"localhost", "hostname = \"mb.test\"\n[inbound]\nport = 2525\n[outbound]\nserver = \"localhost\"\nport = 2525\n", true},
+		{"own name", "hostname = \"mb.test\"\n[inbound]\nport = 2525\n[outbound]\nserver = \"MB.test\"\nport = 2525\n", true},
+		{"tls port", "hostname = \"mb.test\"\n[inbound]\nport = 2525\ntls_port = 4650\npfx_path = 'x.pfx'\n[outbound]\nserver = \"::1\"\nport = 4650\n", true},
+		{"bound address", "hostname = \"mb.test\"\n[inbound]\nbind = \"127.0.0.1\"\nport = 2525\n[outbound]\nserver = \"127.0.0.1\"\nport = 2525\n", true},
+		{"other port", "hostname = \"mb.test\"\n[inbound]\nport = 2525\n[outbound]\nserver = \"127.0.0.1\"\nport = 25\n", false},
+		{"other host", "hostname = \"mb.test\"\n[inbound]\nport = 25\n[outbound]\nserver = \"relay.corp.test\"\nport = 25\n", false},
+		{"bound elsewhere", "hostname = \"mb.test\"\n[inbound]\nbind = \"10.0.0.5\"\nport = 25\n[outbound]\nserver = \"127.0.0.1\"\nport = 25\n", false},
+	} {
+		_, err := Parse("mb.toml", []byte(tt.toml))
+		got := err != nil && strings.Contains(err.Error(), "is this mailbridge's own inbound listener")
+		if got != tt.refused {
+			t.Errorf("%s: refused %v, want %v: %v", tt.name, got, tt.refused, err)
+		}
+	}
+}

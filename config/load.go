@@ -718,6 +718,11 @@ func (l *loader) validate(c *Config) {
 		l.fail("inbound.tls_port", in.TLSPort, "is the same as inbound.port; use another port (465 is usual) or set inbound.tls")
 	}
 	l.validateOutbound(c.Outbound, c.secrets.passwordFile, c.secrets.passwordEnv)
+	if o := c.Outbound; o.Server != "" && (o.Port == in.Port || in.TLSPort != 0 && o.Port == in.TLSPort) && ownAddress(o.Server, in.Bind, c.Hostname) && !l.failed("outbound.server") && !l.failed("outbound.port") {
+		// Found from outside (a port edited by mistake): 122 messages
+		// logged as sent landed in Drop, read there as inbound mail.
+		l.fail("outbound.server", o.Server, fmt.Sprintf("with outbound.port %d is this mailbridge's own inbound listener: Pickup mail would come back into Drop, or go round in a loop; set the smart host's address and port", o.Port))
+	}
 	m := c.Mailroot
 	// IIS: "Drop may be any folder except the Pickup folder".
 	if samePath(m.Drop, m.Pickup) {
@@ -751,6 +756,26 @@ func (l *loader) validate(c *Config) {
 			l.fail(lg.key, l.asWritten(lg.key, lg.path), "is in the Pickup folder ("+m.Pickup+"): every log file closed there would be taken for a message and moved to Badmail, which is logged in turn; choose a folder outside Pickup")
 		}
 	}
+}
+
+// ownAddress reports whether server names an address the inbound
+// listener bound to bind listens on: with bind empty (every address), a
+// loopback or unspecified address, localhost, or this server's hostname;
+// otherwise bind itself.
+func ownAddress(server, bind, hostname string) bool {
+	server = strings.TrimSuffix(strings.ToLower(server), ".")
+	if strings.HasPrefix(server, "[") && strings.HasSuffix(server, "]") {
+		server = server[1 : len(server)-1] // an address literal
+	}
+	if bind != "" {
+		if b, err := netip.ParseAddr(bind); err != nil || !b.IsUnspecified() {
+			return server == strings.ToLower(bind) || err == nil && b.IsLoopback() && server == "localhost"
+		}
+	}
+	if a, err := netip.ParseAddr(server); err == nil {
+		return a.IsLoopback() || a.IsUnspecified()
+	}
+	return server == "localhost" || server == strings.TrimSuffix(strings.ToLower(hostname), ".")
 }
 
 // validateOutbound checks TLS and AUTH of [outbound] and loads ca_file;
