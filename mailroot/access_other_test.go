@@ -3,35 +3,51 @@
 package mailroot
 
 import (
-	"os/user"
-	"strings"
+	"io/fs"
+	"os"
 	"syscall"
 	"testing"
-
-	"github.com/mailbridge/mailbridge/internal/testdir"
 )
 
-// TestAccessAdvice: a folder that may not be written is said with the
-// account mailbridge runs as, the folder's owner and mode, and what to do;
-// an immutable folder (EPERM) and a read-only volume are said as such.
-func TestAccessAdvice(t *testing.T) {
-	dir := testdir.New(t)
-	u, err := user.Current()
+// A folder deleted while mailbridge runs comes back with the mode (the
+// setgid bit included) and group it had at start: found from outside, a
+// Pickup folder made setgid for the applications' group came back without
+// the bit, and the files written there next were not readable by
+// mailbridge.
+func TestMendKeepsModeAndGroup(t *testing.T) {
+	l := layoutUnder(t.TempDir())
+	if err := os.MkdirAll(l.Pickup, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	gid := os.Getgid()
+	if os.Geteuid() == 0 {
+		gid = 65534 // nogroup: root may give any group
+	}
+	if err := os.Chown(l.Pickup, -1, gid); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(l.Pickup, fs.ModeSetgid|0o770); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Open(l)
 	if err != nil {
-		t.Skip(err)
+		t.Fatal(err)
 	}
-	got := AccessAdvice(dir, syscall.EACCES)
-	want := " (mailbridge runs as " + u.Username + "; " + dir + " is owned by " + u.Username + ", mode drwx"
-	if !strings.HasPrefix(got, want) || !strings.HasSuffix(got, ": give "+u.Username+" write access to it, with chown, chmod or a group both share)") {
-		t.Errorf("got  %q\nwant %q...", got, want)
+	defer r.Close()
+	if err := os.Remove(l.Pickup); err != nil {
+		t.Fatal(err)
 	}
-	if got := AccessAdvice(dir, syscall.EPERM); !strings.Contains(got, "immutable") {
-		t.Errorf("EPERM: %q", got)
+	if created, err := r.Mend(); err != nil || len(created) != 1 {
+		t.Fatalf("Mend: %v %v", created, err)
 	}
-	if got := AccessAdvice(dir, syscall.EROFS); got != " (the volume is mounted read-only)" {
-		t.Errorf("EROFS: %q", got)
+	fi, err := os.Stat(l.Pickup)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if got := AccessAdvice(dir, syscall.ENOSPC); got != "" {
-		t.Errorf("ENOSPC: %q", got)
+	if m := fi.Mode() & (fs.ModePerm | fs.ModeSetgid); m != 0o770|fs.ModeSetgid {
+		t.Errorf("mode %v, want setgid and 0770", m)
+	}
+	if g := int(fi.Sys().(*syscall.Stat_t).Gid); g != gid {
+		t.Errorf("group %d, want %d", g, gid)
 	}
 }

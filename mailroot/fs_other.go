@@ -205,6 +205,42 @@ func volumeID(path string) (uint64, bool) {
 	return statVolume(fi)
 }
 
+// folderAccess is a folder's mode (the setgid bit included) and group, as
+// found at start, for a folder created again (see Mend).
+type folderAccess struct {
+	mode  fs.FileMode
+	gid   int
+	known bool
+}
+
+// accessOf returns the mode and group of the folder path.
+func accessOf(path string) folderAccess {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return folderAccess{}
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return folderAccess{}
+	}
+	return folderAccess{mode: fi.Mode() & (fs.ModePerm | fs.ModeSetgid | fs.ModeSticky), gid: int(st.Gid), known: true}
+}
+
+// restoreAccess gives the folder path, created again, the mode and group
+// it had: found from outside, a Pickup folder made setgid for the
+// applications' group (as the README has it) came back without the bit
+// when deleted, and the files written there next were not readable by
+// mailbridge.
+func restoreAccess(path string, a folderAccess) error {
+	if !a.known {
+		return nil
+	}
+	if err := os.Lchown(path, -1, a.gid); err != nil {
+		return err
+	}
+	return os.Chmod(path, a.mode)
+}
+
 // fileVolumeID is volumeID for an open file.
 func fileVolumeID(f *os.File) (uint64, bool) {
 	fi, err := f.Stat()

@@ -236,6 +236,16 @@ func openDirForWrite(dir string) (windows.Handle, error) {
 // folder left at all, which Mend sees without it.
 func volumeID(string) (uint64, bool) { return 0, false }
 
+// folderAccess: see fs_other.go. On Windows a folder created again takes
+// the permissions its parent passes on.
+type folderAccess struct{}
+
+// accessOf: see fs_other.go.
+func accessOf(string) folderAccess { return folderAccess{} }
+
+// restoreAccess: see fs_other.go.
+func restoreAccess(string, folderAccess) error { return nil }
+
 // fileVolumeID: see volumeID.
 func fileVolumeID(*os.File) (uint64, bool) { return 0, false }
 

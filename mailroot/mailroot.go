@@ -159,7 +159,8 @@ type Root struct {
 // placement is the volume of a folder, and of its parent, at Open.
 type placement struct {
 	dev, parentDev uint64
-	known          bool // volumeID could tell (not on Windows)
+	known          bool         // volumeID could tell (not on Windows)
+	access         folderAccess // its mode and group, given again if it is created again
 }
 
 // volume is how new files are made on one volume: where their temporary
@@ -260,7 +261,7 @@ func Open(l Layout, opts ...Option) (*Root, error) {
 	for _, f := range l.Folders() {
 		dev, ok1 := volumeID(f.Path)
 		parentDev, ok2 := volumeID(filepath.Dir(filepath.Clean(f.Path)))
-		r.placed[filepath.Clean(f.Path)] = placement{dev: dev, parentDev: parentDev, known: ok1 && ok2}
+		r.placed[filepath.Clean(f.Path)] = placement{dev: dev, parentDev: parentDev, known: ok1 && ok2, access: accessOf(f.Path)}
 	}
 	return r, nil
 }
@@ -526,6 +527,9 @@ func (r *Root) Mend() ([]Folder, error) {
 		if err := os.MkdirAll(f.Path, 0o777); err != nil {
 			errs = append(errs, fmt.Errorf("the %s folder is missing and cannot be created again: %w", f.Name, err))
 			continue
+		}
+		if err := restoreAccess(f.Path, pl.access); err != nil {
+			errs = append(errs, fmt.Errorf("the %s folder, created again, cannot be given the permissions it had: %w", f.Name, err))
 		}
 		created = append(created, f)
 	}
