@@ -425,7 +425,7 @@ func portTaken(port int, key string, owners []portowner.Owner, lookupErr error) 
 			hidden = append(hidden, s)
 			continue
 		}
-		if strings.EqualFold(strings.TrimSuffix(strings.ToLower(o.Name), ".exe"), "mailbridge") {
+		if isMailbridge(o.Name) {
 			s = fmt.Sprintf("another mailbridge (PID %d) on %s, which is already running", o.PID, o.Addr)
 		}
 		known = append(known, s)
@@ -445,6 +445,11 @@ func portTaken(port int, key string, owners []portowner.Owner, lookupErr error) 
 		why = fmt.Sprintf(" (it could not be identified: %v)", lookupErr)
 	}
 	return fmt.Sprintf("another program holds port %d%s; on Windows the IIS SMTP Service often does: %s; otherwise stop that program, or set [inbound] %s to a free port", port, why, iisAdvice, key)
+}
+
+// isMailbridge reports whether a process name is mailbridge's.
+func isMailbridge(name string) bool {
+	return strings.EqualFold(strings.TrimSuffix(strings.ToLower(name), ".exe"), "mailbridge")
 }
 
 // unusedPFXWarning returns a warning when [inbound] pfx_path is set but
@@ -504,6 +509,7 @@ func check(cfg *config.Config, stdout, stderr io.Writer, cfgProblems config.Erro
 		fmt.Fprintf(stdout, "listen: %s\n", listenAddrs(cfg))
 	}
 	folders := !skip("the folders", "mailroot")
+	running := false // a mailbridge runs with this mail root (its lock)
 	seen := map[string]bool{}
 	for _, f := range layout(cfg).Folders() {
 		if !folders {
@@ -570,7 +576,14 @@ func check(cfg *config.Config, stdout, stderr io.Writer, cfgProblems config.Erro
 		for _, err := range mailroot.CheckVolumes(l) {
 			fail("%v", err)
 		}
-		if err := mailroot.CheckLocks(l); err != nil {
+		switch err := mailroot.CheckLocks(l); {
+		case errors.Is(err, mailroot.ErrInUse):
+			// The service being checked before its restart, most
+			// likely (found from outside: check always failed while
+			// it ran, so `check && restart` never restarted).
+			running = true
+			fmt.Fprintln(stdout, "note: a mailbridge is running with this mail root; a second one could not start beside it: restart that one to apply this configuration")
+		case err != nil:
 			fail("mail root: %v", err)
 		}
 	}
@@ -578,6 +591,10 @@ func check(cfg *config.Config, stdout, stderr io.Writer, cfgProblems config.Erro
 	if inbound {
 		for _, p := range takenPorts(cfg) {
 			port := map[string]int{"port": cfg.Inbound.Port, "tls_port": cfg.Inbound.TLSPort}[p.key]
+			if running && p.byMailbridge {
+				fmt.Fprintf(stdout, "note: inbound.%s %d is held by the mailbridge running with this mail root; it is free again when that one stops\n", p.key, port)
+				continue
+			}
 			fail("%s", cfg.KeyProblem("inbound."+p.key, port, p.addr+": "+p.err.Error()))
 		}
 	}
@@ -705,6 +722,10 @@ func check(cfg *config.Config, stdout, stderr io.Writer, cfgProblems config.Erro
 type portProblem struct {
 	key, addr string // "port" or "tls_port", and the address tried
 	err       error  // why, and what holds it (explainListen)
+	// byMailbridge: a mailbridge holds it, or a process of this user's
+	// that may not be inspected (one with capabilities, as the README's
+	// service runs)
+	byMailbridge bool
 }
 
 // takenPorts tries the inbound ports cfg listens on (check, and service
@@ -720,7 +741,14 @@ func takenPorts(cfg *config.Config) []portProblem {
 		}
 		l, err := net.Listen("tcp", p.addr)
 		if err != nil {
-			taken = append(taken, portProblem{p.key, p.addr, explainListen(err, p.port, p.key)})
+			mb := false
+			if addrInUse(err) {
+				owners, _ := portowner.Listeners(p.port)
+				for _, o := range owners {
+					mb = mb || isMailbridge(o.Name) || o.PID == 0 && o.UID >= 0 && o.UID == os.Getuid()
+				}
+			}
+			taken = append(taken, portProblem{p.key, p.addr, explainListen(err, p.port, p.key), mb})
 			continue
 		}
 		l.Close()
