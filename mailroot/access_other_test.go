@@ -3,8 +3,11 @@
 package mailroot
 
 import (
+	"errors"
 	"io/fs"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"syscall"
 	"testing"
 )
@@ -49,5 +52,39 @@ func TestMendKeepsModeAndGroup(t *testing.T) {
 	}
 	if g := int(fi.Sys().(*syscall.Stat_t).Gid); g != gid {
 		t.Errorf("group %d, want %d", g, gid)
+	}
+}
+
+// A lock file that this account may not write (made by another one, as
+// `sudo mailbridge check` makes it before the service's first start) is
+// taken all the same: flock needs no write access.
+func TestLockFileNotWritable(t *testing.T) {
+	l := layoutUnder(t.TempDir())
+	r, err := Open(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	lock := filepath.Join(l.Queue, lockName)
+	if os.Geteuid() == 0 {
+		// Root writes any file it may read: an immutable file it may not.
+		if out, err := exec.Command("chattr", "+i", lock).CombinedOutput(); err != nil {
+			t.Skipf("chattr +i: %v %s", err, out)
+		}
+		t.Cleanup(func() { exec.Command("chattr", "-i", lock).Run() })
+	} else if err := os.Chmod(lock, 0o444); err != nil {
+		t.Fatal(err)
+	}
+	if f, err := os.OpenFile(lock, os.O_RDWR, 0); err == nil {
+		f.Close()
+		t.Fatal("the lock file is still writable")
+	}
+	r, err = Open(l)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer r.Close()
+	if err := CheckLocks(l); !errors.Is(err, ErrInUse) {
+		t.Fatalf("a second instance: %v", err)
 	}
 }

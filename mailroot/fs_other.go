@@ -137,6 +137,15 @@ func lockHeld(f *os.File) bool {
 // lockFile takes an exclusive, non-blocking lock (flock) on path.
 func lockFile(path string) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if errors.Is(err, fs.ErrPermission) {
+		// flock needs no write access: a lock file made by another
+		// account (`sudo mailbridge check` before the service's first
+		// start, found from outside: the service could not start) is
+		// taken read-only.
+		if ro, rerr := os.Open(path); rerr == nil {
+			f, err = ro, nil
+		}
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -505,6 +505,9 @@ func TestIsName(t *testing.T) {
 // folder of the same name: only of another folder whose name differs in
 // case.
 func TestCaseTwins(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("names differing in case only are one folder on Windows")
+	}
 	root := t.TempDir()
 	l := Layout{Pickup: filepath.Join(root, "Pickup"), Drop: filepath.Join(root, "drop"), Queue: filepath.Join(root, "Queue"), Badmail: filepath.Join(root, "Badmail"), SortTemp: filepath.Join(root, "SortTemp")}
 	for _, d := range []string{"Pickup", "drop", "Queue", "Badmail", "SortTemp", "PICKUP"} {

@@ -510,6 +510,7 @@ func check(cfg *config.Config, stdout, stderr io.Writer, cfgProblems config.Erro
 	}
 	folders := !skip("the folders", "mailroot")
 	running := false // a mailbridge runs with this mail root (its lock)
+	var madeByRoot []string
 	seen := map[string]bool{}
 	for _, f := range layout(cfg).Folders() {
 		if !folders {
@@ -525,7 +526,11 @@ func check(cfg *config.Config, stdout, stderr io.Writer, cfgProblems config.Erro
 			// reason asking to resend it).
 			probe = checkFolderAccess
 		}
+		_, serr := os.Stat(f.Path)
 		err := probe(f.Path)
+		if serr != nil && err == nil && os.Geteuid() == 0 {
+			madeByRoot = append(madeByRoot, f.Path)
+		}
 		if err == nil && (f.Name == "Drop" || f.Name == "Queue") {
 			need := cfg.Inbound.MaxMessageSize
 			if f.Name == "Queue" {
@@ -567,6 +572,11 @@ func check(cfg *config.Config, stdout, stderr io.Writer, cfgProblems config.Erro
 		for _, w := range mailroot.CaseTwins(layout(cfg)) {
 			fmt.Fprintln(stdout, "warning: "+w)
 		}
+	}
+	if len(madeByRoot) > 0 {
+		// Found from outside: `sudo mailbridge check` said ok, and the
+		// service, under its own account, could not start in them.
+		fmt.Fprintf(stdout, "warning: check runs as root and created %s, owned by root: if mailbridge runs under another account, give it them (chown -R ACCOUNT:GROUP on them), or run check as that account, as the README shows\n", strings.Join(madeByRoot, ", "))
 	}
 	if folders && problems == len(cfgProblems) {
 		l := layout(cfg)
