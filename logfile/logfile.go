@@ -201,6 +201,12 @@ func (l *File) check() {
 		fi, err := os.Stat(l.path)
 		if err == nil {
 			if cur, err := l.f.Stat(); err != nil || os.SameFile(fi, cur) {
+				if err == nil && cur.Size() < l.size {
+					// Truncated in place (logrotate's copytruncate):
+					// found from outside, a file of 8.8 KB was rotated
+					// as if it had reached max_size.
+					l.size, l.nextRotate = cur.Size(), l.maxSize
+				}
 				l.recent, l.recentAt, l.recentCut = l.recent[:0], time.Now(), false
 				return
 			}

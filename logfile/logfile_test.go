@@ -410,3 +410,32 @@ func TestFullVolumeRecordsGoToFallback(t *testing.T) {
 		t.Fatalf("the note does not start its line:\n%s", text)
 	}
 }
+
+// A log truncated in place (logrotate's copytruncate) is rotated when it
+// reaches its maximum size again, not by the size written before: found
+// from outside, a file of 8.8 KB was rotated as if it had reached 64 KB.
+func TestTruncatedInPlace(t *testing.T) {
+	path := filepath.Join(testdir.New(t), "mb.log")
+	l, err := Open(path, 1000, 3, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	l.every = 0 // look at every write
+	record := strings.Repeat("x", 99) + "\n"
+	for i := 0; i < 9; i++ {
+		fmt.Fprint(l, record)
+	}
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5; i++ {
+		fmt.Fprint(l, record)
+	}
+	if _, err := os.Stat(path + ".1"); err == nil {
+		t.Fatal("rotated at 500 bytes after the truncation")
+	}
+	if b, _ := os.ReadFile(path); len(b) != 500 {
+		t.Fatalf("%d bytes", len(b))
+	}
+}
