@@ -305,7 +305,7 @@ func (b *Bridge) tryClaim(name string) time.Time {
 		pf.tries++
 		if !pf.warned && now.Sub(pf.since) > b.warnAfter {
 			pf.warned = true
-			b.log.Warn("Pickup file cannot be read by mailbridge (access denied); it stays in Pickup and is tried again: give the account mailbridge runs as read access to it, and to the Pickup folder so that new files inherit it",
+			b.log.Warn("Pickup file cannot be read by mailbridge (access denied); it stays in Pickup and is tried again: "+deniedAdvice,
 				"file", name, "since", pf.since, "error", reasonOf(err))
 		}
 		return now.Add(intakeRetry(pf.tries))
