@@ -600,7 +600,7 @@ func (b *Bridge) intake(id string, m *message, r io.Reader) time.Time {
 		return time.Time{}
 	}
 	local, remote := b.split(pm.To)
-	size, err := b.writeFiles(id, pm, local, remote)
+	size, messageID, err := b.writeFiles(id, pm, local, remote)
 	if err == nil && m.grown != nil {
 		if b.afterRead != nil {
 			b.afterRead(in)
@@ -676,12 +676,14 @@ func (b *Bridge) intake(id string, m *message, r io.Reader) time.Time {
 	}
 	m.intake = ""
 	if dropped != "" {
-		b.log.Info("delivered to Drop (local domain)", tries([]any{"id", id, "file", source, "from", pm.From, "to", local, "size", size, "drop_file", dropped})...)
+		b.log.Info("delivered to Drop (local domain)", tries([]any{"id", id, "file", source, "from", pm.From, "to", local, "size", size, "message_id", messageID, "drop_file", dropped})...)
 	}
 	if len(remote) == 0 {
 		return time.Time{}
 	}
-	b.log.Info("queued", tries([]any{"id", id, "file", source, "from", pm.From, "to", remote, "size", size})...)
+	// The message's Message-ID: what its sender knows it by (found from
+	// outside: no outbound line named it); its id is on every later line.
+	b.log.Info("queued", tries([]any{"id", id, "file", source, "from", pm.From, "to", remote, "size", size, "message_id", messageID})...)
 	if b.cfg.Sender.Host == "" && b.noServerSaid.CompareAndSwap(false, true) {
 		// Said once mail waits (not at every start, see Run).
 		b.log.Warn("Pickup mail is waiting in Queue: there is no Outbound Server to send it to; set [outbound] server", "id", id, "file", source)
@@ -748,8 +750,9 @@ func (b *Bridge) split(to []string) (local, remote []string) {
 // written converts the claimed file again (recoverQueue), which does not
 // write the Drop file twice. It returns the size of the message and the
 // Drop file's path ("" when an earlier conversion wrote it); a failure to
-// write a file is a *fileError, any other error the claimed file's.
-func (b *Bridge) writeFiles(id string, pm *compat.PickupMessage, local, remote []string) (int64, error) {
+// write a file is a *fileError, any other error the claimed file's. It
+// also returns the message's Message-ID, as found or added, for the log.
+func (b *Bridge) writeFiles(id string, pm *compat.PickupMessage, local, remote []string) (int64, string, error) {
 	type out struct {
 		f  *mailroot.File
 		bw *bufio.Writer
@@ -797,11 +800,11 @@ func (b *Bridge) writeFiles(id string, pm *compat.PickupMessage, local, remote [
 		// One left by an earlier try of this claim (a full disk) was
 		// never in Drop: written again with the Queue file.
 		if err := remove(b.stagePath(id)); err != nil {
-			return 0, &fileError{drop: true, err: err}
+			return 0, "", &fileError{drop: true, err: err}
 		}
 		o, err := open(b.root.DropStage(), id+".todrop", compat.Envelope(pm.From, local)+received)
 		if err != nil {
-			return 0, &fileError{drop: true, err: err}
+			return 0, "", &fileError{drop: true, err: err}
 		}
 		o.dw = compat.NewDropWriter(o.bw, msgID, oat, false).AddDate(date)
 		o.w = o.dw
@@ -810,7 +813,7 @@ func (b *Bridge) writeFiles(id string, pm *compat.PickupMessage, local, remote [
 	if len(remote) > 0 {
 		o, err := open(b.root.Layout().Queue, id+".eml", compat.Envelope(pm.From, remote)+received)
 		if err != nil {
-			return 0, &fileError{err: err}
+			return 0, "", &fileError{err: err}
 		}
 		o.dw = compat.NewDropWriter(o.bw, msgID, oat, b.cfg.Pickup.DotStuffed).AddDate(date)
 		o.w = o.dw
@@ -821,7 +824,7 @@ func (b *Bridge) writeFiles(id string, pm *compat.PickupMessage, local, remote [
 		ws = append(ws, fileWriter{w: o.w, drop: o == drop})
 	}
 	if _, err := io.Copy(io.MultiWriter(ws...), io.MultiReader(bytes.NewReader(pm.Message), pm.Body)); err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	// The Drop copy first: a Queue file without its .todrop would finish
 	// the claim without the local recipients (recoverQueue).
@@ -834,10 +837,14 @@ func (b *Bridge) writeFiles(id string, pm *compat.PickupMessage, local, remote [
 			_, err = o.f.Commit()
 		}
 		if err != nil {
-			return 0, &fileError{drop: o == drop, err: err}
+			return 0, "", &fileError{drop: o == drop, err: err}
 		}
 	}
-	return size.n, nil
+	msgIDSeen := ""
+	if len(outs) > 0 {
+		msgIDSeen = outs[0].dw.LogID()
+	}
+	return size.n, msgIDSeen, nil
 }
 
 // tracedHere reports whether msg starts with a Received field of this
