@@ -638,6 +638,8 @@ func TestRestartWithQueue(t *testing.T) {
 		"NTFS_1a2e.EML":       "",
 		"NTFS_1a2e.in":        "x-sender: a@x.test\r\nx-receiver: b@y.test\r\n\r\niis\r\n",
 		"odd name (copy).eml": "x-sender: a@x.test\r\nx-receiver: b@y.test\r\n\r\niis\r\n",
+		"NTFS_1a2f.EML":       "x-sender: a@x.test\r\nFrom: a@x.test\r\nTo: c@y.test\r\n\r\niis\r\n",
+		"notes.txt":           "to do: clean up\r\n",
 		"Thumbs.db":           "x",
 	}
 	for name, data := range foreign {
@@ -660,7 +662,7 @@ func TestRestartWithQueue(t *testing.T) {
 	os.Remove(filepath.Join(l.Queue, "sub"))
 	logs := h.logs.String()
 	for what, n := range map[string]int{
-		"did not queue": 6, "it is empty, with nothing to send": 1, "it has no x-sender/x-receiver lines": 2,
+		"did not queue": 8, "it is empty, with nothing to send": 1, "it has no x-receiver lines": 3, "it does not start as a message does": 1,
 		"which sends it to the recipients of its x-receiver lines": 3, "a folder in Queue, left alone": 1, "Thumbs.db": 0,
 	} {
 		if c := strings.Count(logs, what); c != n {

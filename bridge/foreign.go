@@ -59,23 +59,52 @@ func foreignQueueEntry(dir string, e fs.DirEntry) string {
 		return fmt.Sprintf("a file in Queue that mailbridge did not queue, left alone; it cannot be read (%v)", err)
 	case len(bytes.TrimSpace(head)) == 0:
 		return "a file in Queue that mailbridge did not queue, left alone: it is empty, with nothing to send; delete it"
-	case hasEnvelope(head):
+	case hasReceivers(head):
 		return "a file in Queue that mailbridge did not queue (only files it named are sent from Queue), left alone: to send it, move it into Pickup, which sends it to the recipients of its x-receiver lines"
+	case !headerFirst(head):
+		return "a file in Queue that mailbridge did not queue (only files it named are sent from Queue), left alone: it does not start as a message does (header fields), so it is not one to send; look at it, and delete it or move it elsewhere"
 	}
-	return "a file in Queue that mailbridge did not queue (only files it named are sent from Queue), left alone: it has no x-sender/x-receiver lines (IIS kept a queued message's envelope outside its file), so moved into Pickup it would go to every address of its To, Cc and Bcc fields, some of whom may have had it already; check them before moving it"
+	return "a file in Queue that mailbridge did not queue (only files it named are sent from Queue), left alone: it has no x-receiver lines (IIS kept a queued message's envelope outside its file), so moved into Pickup it would go to every address of its To, Cc and Bcc fields, some of whom may have had it already; check them before moving it"
 }
 
-// hasEnvelope reports whether head, a file's first bytes, starts with an
-// x-sender or x-receiver line, as Queue and Badmail files do.
-func hasEnvelope(head []byte) bool {
+// hasReceivers reports whether head, a file's first bytes, starts with an
+// envelope block (x-sender and x-receiver lines, as Queue and Badmail
+// files do) that holds an x-receiver line: found from outside, a file
+// with an x-sender line alone was said to go to its x-receiver lines,
+// where Pickup sends it to its header's addresses.
+func hasReceivers(head []byte) bool {
 	head = bytes.TrimPrefix(head, []byte("\xef\xbb\xbf"))
-	for _, p := range []string{"x-sender:", "x-receiver:"} {
-		if len(head) >= len(p) && strings.EqualFold(string(head[:len(p)]), p) {
-			return true
+	for len(head) > 0 {
+		line, rest, _ := bytes.Cut(head, []byte("\n"))
+		name, _, ok := bytes.Cut(line, []byte(":"))
+		if !ok {
+			return false
 		}
+		switch strings.ToLower(string(name)) {
+		case "x-receiver":
+			return true
+		case "x-sender":
+		default:
+			return false
+		}
+		head = rest
 	}
 	return false
 }
+
+// headerFirst reports whether head starts with a header field ("Name:"),
+// as a message does.
+func headerFirst(head []byte) bool {
+	head = bytes.TrimPrefix(head, []byte("\xef\xbb\xbf"))
+	line, _, _ := bytes.Cut(head, []byte("\n"))
+	name, _, ok := bytes.Cut(line, []byte(":"))
+	return ok && len(name) > 0 && !bytes.ContainsAny(name, " \t")
+}
+
+// MaxForeignSaid bounds the files in Queue not of mailbridge's said one by
+// one, at start and by check (ForeignQueueFiles' caller): an IIS queue
+// left behind may hold thousands.
+const MaxForeignSaid = 20
 
 // ForeignQueueFiles lists what of the Queue folder dir mailbridge did not
 // put there, each as its path and what foreignQueueEntry says of it, for

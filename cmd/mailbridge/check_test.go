@@ -711,7 +711,7 @@ func TestCheckForeignQueueFiles(t *testing.T) {
 		}
 	}
 	code, out, errs := runCmd(t, "check", "--config", conf)
-	for _, want := range []string{"NTFS_01.EML: a file in Queue that mailbridge did not queue", "it has no x-sender/x-receiver lines", "NTFS_02.eml: a file in Queue that mailbridge did not queue, left alone: it is empty", "sub: a folder in Queue, left alone"} {
+	for _, want := range []string{"NTFS_01.EML: a file in Queue that mailbridge did not queue", "it has no x-receiver lines", "NTFS_02.eml: a file in Queue that mailbridge did not queue, left alone: it is empty", "sub: a folder in Queue, left alone"} {
 		if !strings.Contains(out, "warning: "+filepath.Join(queue, "")) || !strings.Contains(out, want) {
 			t.Errorf("not said: %s", want)
 		}

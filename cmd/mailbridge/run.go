@@ -547,7 +547,7 @@ func check(cfg *config.Config, stdout, stderr io.Writer, cfgProblems config.Erro
 			// What a start leaves alone there, said before it.
 			foreign, _ := bridge.ForeignQueueFiles(f.Path) // a folder not read is said above
 			for i, what := range foreign {
-				if i == maxForeignSaid {
+				if i == bridge.MaxForeignSaid {
 					fmt.Fprintf(stdout, "warning: and %d more such files in Queue\n", len(foreign)-i)
 					break
 				}
@@ -1055,10 +1055,6 @@ func folderProblem(cfg *config.Config, f mailroot.Folder, err error) config.Prob
 	}
 	return cfg.FolderProblem(f.Name, err.Error())
 }
-
-// maxForeignSaid bounds the files that check lists of those a start
-// leaves alone in Queue: an IIS queue may hold thousands.
-const maxForeignSaid = 20
 
 // checkFolderAccess makes sure dir exists (creating it as run would) and
 // that this process may create files in it, without creating one.
