@@ -235,14 +235,21 @@ func (r *Root) MoveToBadmail(info BadInfo, src string) error {
 	return err
 }
 
-// freeName returns name, or name-2, name-3 ... where a NAME.BAD is in
-// Badmail already: a new message never replaces one kept there (IIS's
-// own, under an IIS Queue file's name; found from outside, its .BAD,
-// .BDR and .BDP were replaced). A .BDR or .BDP alone is this message's,
-// left by an earlier try that did not end, and is written again.
+// freeName returns name, or name-2, name-3 ... where a NAME.BAD, .BDR or
+// .BDP is in Badmail already: a new message never replaces a file kept
+// there (IIS's own, under an IIS Queue file's name; found from outside,
+// its .BAD, .BDR and .BDP were replaced, and then a .BDR whose .BAD had
+// been moved into Pickup).
 func (r *Root) freeName(name string) string {
 	for i, n := 1, name; ; i++ {
-		if _, err := os.Lstat(filepath.Join(r.layout.Badmail, n+".BAD")); err != nil || i > 1000 {
+		taken := false
+		for _, ext := range []string{".BAD", ".BDR", ".BDP"} {
+			if _, err := os.Lstat(filepath.Join(r.layout.Badmail, n+ext)); err == nil {
+				taken = true
+				break
+			}
+		}
+		if !taken || i > 1000 {
 			return n
 		}
 		n = fmt.Sprintf("%s-%d", name, i+1)
