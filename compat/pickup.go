@@ -170,7 +170,7 @@ func parseHead(m *PickupMessage, data []byte, opt PickupOptions) error {
 				return fmt.Errorf("X-Receiver: %w", err)
 			}
 			if a == "" {
-				return fmt.Errorf("%w: empty X-Receiver line", ErrMalformed)
+				return badAddressf("X-Receiver: the line is empty: one address per X-Receiver line")
 			}
 			m.To = appendUnique(m.To, a)
 		}
@@ -257,7 +257,10 @@ func envelopeAddr(v, domain string) (string, error) {
 			v = v[i+1:]
 		}
 	}
-	if !strings.ContainsAny(v, "<>\"(), ") {
+	// A ";" (a list as Windows programs write one) goes through the
+	// parser too, which refuses it as not one address: found from
+	// outside, "a@y.test;b@y.test" went out as "a@y.test;b"@y.test.
+	if !strings.ContainsAny(v, "<>\"(), ;") {
 		for _, c := range []byte(v) {
 			if c < 0x21 || c == 0x7f {
 				return "", badAddressf("%q contains a control character", written)

@@ -371,6 +371,8 @@ func TestPickupBadAddressText(t *testing.T) {
 		{"X-Sender: a@x.test\r\nX-Receiver: <a@x.test>, <b@x.test>\r\n\r\nb\r\n", `X-Receiver: "<a@x.test>, <b@x.test>" is not one address`},
 		{"X-Sender: <a b@x.test\r\nX-Receiver: b@x.test\r\n\r\nb\r\n", `X-Sender: "<a b@x.test" is not one address`},
 		{"From: a@x.test\r\nTo: <b@x.test\r\n\r\nb\r\n", `To header "<b@x.test": `},
+		{"X-Sender: a@x.test\r\nX-Receiver: a@y.test;b@y.test\r\n\r\nb\r\n", `X-Receiver: "a@y.test;b@y.test" is not one address`},
+		{"X-Sender: a@x.test\r\nX-Receiver:\r\n\r\nb\r\n", `X-Receiver: the line is empty`},
 	} {
 		_, err := ParsePickup([]byte(tc.in), PickupOptions{DefaultDomain: "local.test"})
 		if !errors.Is(err, ErrMalformed) || !strings.HasPrefix(err.Error(), tc.want) {
