@@ -349,8 +349,12 @@ func (c *conn) Read(p []byte) (n int, err error) {
 		}
 		silent := c.bytesIn == 0
 		first := c.bytesIn == int64(n) && !c.tls
-		if first && n >= 2 && p[0] == 0x16 && p[1] == 0x03 {
-			// A TLS record (a ClientHello) as the first bytes on a
+		// 0x16 opens a TLS record; no command starts with it (a
+		// ClientHello sent a byte at a time, found from outside, was
+		// missed when its next byte was looked for too).
+		hello := first && n >= 1 && p[0] == 0x16
+		if hello {
+			// A TLS record (a ClientHello) as the first byte on a
 			// port where TLS, if any, starts with STARTTLS: the client
 			// is set for implicit TLS ("SSL" in an application's
 			// settings) and pointed at the wrong port. Said once, in
@@ -359,8 +363,12 @@ func (c *conn) Read(p []byte) (n int, err error) {
 			c.gone = true
 		}
 		c.mu.Unlock()
-		if first && n >= 2 && p[0] == 0x16 && p[1] == 0x03 {
-			c.srv.log.Info("connection closed: the client began a TLS handshake on a port where TLS is not spoken from the first byte; it is set for implicit TLS (SSL): point it at the port where mailbridge speaks TLS from the first byte ([inbound] tls_port), or set it to use STARTTLS or plain SMTP here",
+		if hello {
+			what := "point it at the port where mailbridge speaks TLS from the first byte ([inbound] tls_port), or set it to use STARTTLS or plain SMTP here"
+			if c.srv.cfg.TLSConfig == nil {
+				what = "set it to use plain SMTP, or give mailbridge a certificate and [inbound] tls_port for it"
+			}
+			c.srv.log.Info("connection closed: the client began a TLS handshake on a port where TLS is not spoken from the first byte; it is set for implicit TLS (SSL): "+what,
 				"client", c.clientIP)
 			c.Close()
 			return 0, errTLSOnPlain

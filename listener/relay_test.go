@@ -344,3 +344,18 @@ func dialIPv6(t *testing.T, ts *testServer) *client {
 	go ts.srv.Serve(ln)
 	return dial(t, ln.Addr().String())
 }
+
+// The relay refusal echoes the address in printable ASCII, save in a
+// transaction begun with SMTPUTF8 (as the 250 replies do).
+func TestRelayRefusalASCII(t *testing.T) {
+	cfg := testConfig()
+	cfg.LocalDomains = []string{"local.test"}
+	ts := startServer(t, cfg)
+	c := dial(t, ts.addr)
+	c.hello()
+	c.expect("MAIL FROM:<a@x.test>", "250")
+	c.expect("RCPT TO:<jörg@other.test>", "550 5.7.1 Unable to relay for j?rg@other.test")
+	c.expect("RSET", "250")
+	c.expect("MAIL FROM:<a@x.test> SMTPUTF8", "250")
+	c.expect("RCPT TO:<jörg@other.test>", "550 5.7.1 Unable to relay for jörg@other.test")
+}

@@ -61,10 +61,12 @@ type session struct {
 	// dsn lists the DSN parameters the client gave, taken and not acted
 	// on (see New), for the message's log line.
 	dsn []string
+	// utf8: the transaction began with SMTPUTF8 (see conn.echoAddr).
+	utf8 bool
 }
 
 func (s *session) Reset() {
-	s.inTx, s.seen, s.from, s.local, s.remote, s.overLimit, s.dsn = false, nil, "", nil, nil, false, nil
+	s.inTx, s.seen, s.from, s.local, s.remote, s.overLimit, s.dsn, s.utf8 = false, nil, "", nil, nil, false, nil, false
 }
 
 // noteDSN records a DSN parameter given, once each.
@@ -151,7 +153,8 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	s.inTx = true
 	s.from = compat.TrimFinalDot(compat.QuoteLocal(from))
 	s.seen, s.local, s.remote, s.overLimit, s.dsn = nil, nil, nil, false, nil
-	s.conn.setUTF8(opts != nil && opts.UTF8)
+	s.utf8 = opts != nil && opts.UTF8
+	s.conn.setUTF8(s.utf8)
 	if opts != nil && opts.Return != "" {
 		s.noteDSN("RET=" + string(opts.Return))
 	}
@@ -180,7 +183,11 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 			args = append(args, "hint", hint)
 		}
 		s.s.log.Info("relay refused", args...)
-		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "Unable to relay for " + to}
+		shown := to
+		if !s.utf8 {
+			shown = printableASCII(to) // as conn.echoAddr
+		}
+		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "Unable to relay for " + shown}
 	}
 	key := compat.RecipientKey(to)
 	if s.seen[key] {

@@ -242,6 +242,18 @@ func TestTLSClientOnPlainPort(t *testing.T) {
 			t.Fatalf("starttls %v, log:\n%s", startTLS, logs)
 		}
 	}
+	// A ClientHello whose first segment is one byte (found from outside:
+	// two 500 replies and no word), on a port with no TLS at all.
+	ts := startServer(t, testConfig())
+	c := dial(t, ts.addr)
+	c.reply() // the greeting, which a TLS client does not read
+	c.send("\x16")
+	time.Sleep(50 * time.Millisecond)
+	c.send("\x03\x01\x00\x05hello")
+	c.waitClosed()
+	if logs := ts.logs.String(); !strings.Contains(logs, "set it to use plain SMTP, or give mailbridge a certificate") || strings.Contains(logs, "level=WARN") {
+		t.Fatalf("log:\n%s", logs)
+	}
 }
 
 func TestOldTLSVersionsRefused(t *testing.T) {
