@@ -318,11 +318,21 @@ func (b *Bridge) Run(ctx context.Context) error {
 		// be written at first (a full disk): see deliver.
 		workers = 1
 	}
+	rec, cut, err := openSendingRecord(b.root.Layout().Queue, workers)
+	if err != nil {
+		b.log.Warn("cannot keep the record of the messages being sent in Queue: after a crash, a message sent again will not be said to be possibly sent twice", "error", err)
+	}
+	defer rec.close()
+	for _, id := range cut {
+		if b.msg(id) != nil {
+			b.log.Warn("the last run ended while this message was being sent (mailbridge was killed, or the machine stopped): the Outbound Server may have it already, and it is sent again now, so its recipients may get it twice", "id", id)
+		}
+	}
 	for i := 0; i < workers; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			b.deliverLoop(ctx)
+			b.deliverLoop(ctx, rec, i)
 		}()
 	}
 	wg.Wait()

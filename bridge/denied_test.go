@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mailbridge/mailbridge/internal/smtpsink"
+	"github.com/mailbridge/mailbridge/mailroot"
 )
 
 // A Pickup file that mailbridge's account may not read (an application
@@ -157,5 +158,54 @@ func TestManyForeignQueueFiles(t *testing.T) {
 	h.waitLog("and 5 more files in Queue that mailbridge did not queue")
 	if n := strings.Count(h.logs.String(), "a file in Queue that mailbridge did not queue"); n != MaxForeignSaid {
 		t.Fatalf("%d said one by one, want %d", n, MaxForeignSaid)
+	}
+}
+
+// The message being sent is noted in Queue/mailbridge.sending while its
+// attempt lasts; a start that finds one noted (the last run killed during
+// its attempt) says that its recipients may get it twice. Found from
+// outside: after kill -9 the resend was logged as an ordinary delivery.
+func TestSendingRecord(t *testing.T) {
+	release := make(chan struct{})
+	sink := smtpsink.Start(t, smtpsink.Hooks{Data: func(string, []string, []byte) error {
+		<-release
+		return nil
+	}})
+	l := testLayout(t)
+	h := start(t, l, baseConfig(sink))
+	drop(t, l, "slow.eml", []byte("From: a@x.test\r\nTo: b@y.test\r\n\r\nslow\r\n"))
+	record := filepath.Join(l.Queue, mailroot.SendingName)
+	deadline := time.Now().Add(wait)
+	var id string
+	for id == "" {
+		b, _ := os.ReadFile(record)
+		if f := strings.Fields(string(b)); len(f) == 1 && mailroot.IsName(f[0]) {
+			id = f[0]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no message noted while it is sent: %q", b)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	close(release)
+	sink.WaitFor(t, wait, "the message", count(1))
+	waitEmpty(t, l)
+	if b, _ := os.ReadFile(record); len(strings.TrimSpace(string(b))) != 0 {
+		t.Fatalf("still noted after its attempt: %q", b)
+	}
+	h.stop()
+
+	// As a kill during the attempt leaves it: the Queue file, and the note.
+	if err := os.WriteFile(filepath.Join(l.Queue, id+".eml"), []byte("x-sender: a@x.test\r\nx-receiver: b@y.test\r\n\r\nagain\r\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(record, []byte(strings.Repeat(" ", 63)+"\n"+id+strings.Repeat(" ", 63-len(id))+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h = start(t, l, baseConfig(sink))
+	sink.WaitFor(t, wait, "the message again", count(2))
+	h.waitLog("the last run ended while this message was being sent")
+	if !strings.Contains(h.logs.String(), "id="+id) {
+		t.Fatalf("log:\n%s", h.logs.String())
 	}
 }

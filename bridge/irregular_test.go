@@ -12,6 +12,7 @@ import (
 
 	"github.com/mailbridge/mailbridge/internal/smtpsink"
 	"github.com/mailbridge/mailbridge/internal/testdir"
+	"github.com/mailbridge/mailbridge/mailroot"
 )
 
 // A local user who may write to Pickup links a file only the service may
@@ -67,7 +68,7 @@ func TestPickupTakesOnlyRegularFiles(t *testing.T) {
 	for _, d := range []string{l.Badmail, l.Queue} {
 		es, _ := os.ReadDir(d)
 		for _, e := range es {
-			if e.Name() != "mailbridge.lock" {
+			if !mailroot.Internal(e.Name()) {
 				t.Errorf("%s in %s", e.Name(), d)
 			}
 		}

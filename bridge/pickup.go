@@ -454,7 +454,7 @@ func (b *Bridge) tryClaim(name string) time.Time {
 // wait for that lease to break, 45 seconds.
 func queueLeftover(name string, f *os.File, path string) string {
 	if mailroot.Internal(name) {
-		return "mailbridge's lock or temporary file, moved here from Queue (move only *.eml files to resend them)"
+		return "mailbridge's lock, sending record or temporary file, moved here from Queue (move only *.eml files to resend them)"
 	}
 	isState := strings.HasSuffix(name, ".state")
 	if !isState && !strings.HasSuffix(name, ".eml") {

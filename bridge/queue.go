@@ -272,8 +272,9 @@ func (b *Bridge) recoverQueue() error {
 	return nil
 }
 
-// deliverLoop is one worker with its own connection to the smart host.
-func (b *Bridge) deliverLoop(ctx context.Context) {
+// deliverLoop is one worker with its own connection to the smart host;
+// rec's line slot is its own.
+func (b *Bridge) deliverLoop(ctx context.Context, rec *sendingRecord, slot int) {
 	s := sender.NewSession(b.cfg.Sender)
 	b.slots.add(s)
 	held := false // this worker counts in b.slots
@@ -313,7 +314,9 @@ func (b *Bridge) deliverLoop(ctx context.Context) {
 			}
 			held = true
 		}
+		rec.set(slot, id)
 		next := b.deliver(ctx, s, id)
+		rec.set(slot, "")
 		b.queue.Done(id, next)
 		if held && !s.Open() {
 			b.slots.release()

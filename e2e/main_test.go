@@ -193,8 +193,9 @@ func listDir(t testing.TB, dir string) []string {
 	}
 	var names []string
 	for _, e := range es {
-		// SortTemp holds the running instance's lock file: not mail.
-		if e.Name() != "mailbridge.lock" {
+		// SortTemp and Queue hold the running instance's lock file, and
+		// Queue its record of the messages being sent: not mail.
+		if e.Name() != "mailbridge.lock" && e.Name() != "mailbridge.sending" {
 			names = append(names, e.Name())
 		}
 	}

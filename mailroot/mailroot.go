@@ -429,10 +429,16 @@ var ErrInUse = errors.New("the mail root is in use")
 // when the process ends, however it ends.
 const lockName = "mailbridge.lock"
 
-// Internal reports whether name is a file that mailroot itself keeps in a
-// folder (its lock, a temporary file), not a message.
+// SendingName is the file in Queue where the Queue's deliverer notes the
+// messages being sent (bridge), so that the next start can tell which an
+// abrupt end cut short.
+const SendingName = "mailbridge.sending"
+
+// Internal reports whether name is a file that mailbridge itself keeps in
+// a folder (its lock, the sending record, a temporary file), not a
+// message.
 func Internal(name string) bool {
-	return name == lockName || strings.HasPrefix(name, tempPrefix)
+	return name == lockName || name == SendingName || strings.HasPrefix(name, tempPrefix)
 }
 
 // lockLayout takes the locks of l's SortTemp and Queue (one lock when they
