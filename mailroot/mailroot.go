@@ -441,6 +441,50 @@ func Internal(name string) bool {
 	return name == lockName || name == SendingName || strings.HasPrefix(name, tempPrefix)
 }
 
+// NoteListening writes addrs, the addresses this instance listens on, into
+// its SortTemp lock file, for check (Listening) to tell whether a port it
+// finds taken is this mail root's running instance's: found from outside,
+// taking any mailbridge's (or any hidden process's) for it had
+// `check && restart` stop a service that then could not start. The text
+// starts after the file's first byte, which the lock covers on Windows.
+func (r *Root) NoteListening(addrs []string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.locks) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	b.WriteString("\n")
+	for _, a := range addrs {
+		b.WriteString("listen " + a + "\n")
+	}
+	f := r.locks[0] // SortTemp's (lockLayout)
+	if _, err := f.WriteAt([]byte(b.String()), 0); err != nil {
+		return err
+	}
+	return f.Truncate(int64(b.Len()))
+}
+
+// Listening returns the addresses that the instance running with l's mail
+// root listens on, as it noted them (NoteListening); nil when none is
+// known.
+func Listening(l Layout) []string {
+	f, err := os.Open(filepath.Join(l.SortTemp, lockName))
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	buf := make([]byte, 4096)
+	n, _ := f.ReadAt(buf, 1)
+	var addrs []string
+	for _, line := range strings.Split(string(buf[:n]), "\n") {
+		if a, ok := strings.CutPrefix(line, "listen "); ok {
+			addrs = append(addrs, a)
+		}
+	}
+	return addrs
+}
+
 // lockLayout takes the locks of l's SortTemp and Queue (one lock when they
 // are one folder), or none and the reason.
 func lockLayout(l Layout) ([]*os.File, error) {

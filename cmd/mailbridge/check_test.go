@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mailbridge/mailbridge/config"
+	"github.com/mailbridge/mailbridge/internal/testlog"
 	"github.com/mailbridge/mailbridge/internal/testpki"
 	"github.com/mailbridge/mailbridge/internal/testtool"
 )
@@ -781,5 +783,76 @@ func TestCheckAsRootSaysFoldersMade(t *testing.T) {
 	// Once made, not said again.
 	if _, out, _ := runCmd(t, "check", "--config", conf); strings.Contains(out, "check runs as root") {
 		t.Fatalf("said again:\n%s", out)
+	}
+}
+
+// check beside the mailbridge running with the same configuration (before
+// a restart) finds notes, not problems; a port the running one does not
+// hold is a problem still. Found from outside: check failed while the
+// service ran, and later took a port held by another program for the
+// running instance's.
+func TestCheckBesideRunningInstance(t *testing.T) {
+	conf := writeTestConfig(t, `hostname = "mail.test"`, "")
+	cfg, err := config.Load(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs testlog.Buffer
+	stop := startRun(t, cfg, slog.New(slog.NewTextHandler(&logs, nil)))
+	defer stop()
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(logs.String(), "msg=listening"); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("not listening:\n%s", logs.String())
+		}
+	}
+	code, out, errs := runCmd(t, "check", "--config", conf)
+	if code != 0 || !strings.Contains(out, "note: a mailbridge is running with this mail root") || !strings.Contains(out, fmt.Sprintf("note: inbound.port %d is held by the mailbridge running with this mail root", cfg.Inbound.Port)) {
+		t.Fatalf("exit %d\n%s%s", code, out, errs)
+	}
+	// The same mail root, another port, held by another program.
+	other, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	raw, _ := os.ReadFile(conf)
+	port := other.Addr().(*net.TCPAddr).Port
+	os.WriteFile(conf, []byte(strings.Replace(string(raw), fmt.Sprintf("port = %d", cfg.Inbound.Port), fmt.Sprintf("port = %d", port), 1)), 0o644)
+	code, out, errs = runCmd(t, "check", "--config", conf)
+	if code != 1 || !strings.Contains(errs, fmt.Sprintf("inbound.port = %d", port)) || strings.Contains(out, "is held by the mailbridge running") {
+		t.Fatalf("exit %d\n%s%s", code, out, errs)
+	}
+}
+
+// An Outbound Server that is one of this machine's own addresses, on the
+// inbound port, is mailbridge itself: a problem for check (found from
+// outside: a LAN address passed, where loopback ones were refused).
+func TestCheckOutboundIsThisMachine(t *testing.T) {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	own := ""
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && !n.IP.IsLoopback() && n.IP.To4() != nil {
+			own = n.IP.String()
+			break
+		}
+	}
+	if own == "" {
+		t.Skip("this machine has no address but loopback ones")
+	}
+	conf := writeTestConfig(t, `hostname = "mail.test"`, "")
+	cfg, err := config.Load(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := os.ReadFile(conf)
+	// Bound to every address, as by default.
+	text := strings.Replace(string(raw), `bind = "127.0.0.1"`, `bind = ""`, 1) + fmt.Sprintf("[outbound]\nserver = %q\nport = %d\n", own, cfg.Inbound.Port)
+	os.WriteFile(conf, []byte(text), 0o644)
+	code, out, errs := runCmd(t, "check", "--config", conf)
+	if code != 1 || !strings.Contains(errs, "is this mailbridge's own inbound listener (an address of this machine)") {
+		t.Fatalf("exit %d\n%s%s", code, out, errs)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -135,6 +136,9 @@ func runWith(ctx context.Context, cfg *config.Config, log *slog.Logger, ready fu
 	for _, f := range layout(cfg).Folders() {
 		_, err := os.Stat(f.Path)
 		existed[f.Path] = err == nil
+	}
+	if p := ownListenerProblem(cfg, net.InterfaceAddrs); p != "" {
+		return errors.New(p)
 	}
 	root, err := mailroot.Open(layout(cfg), mailroot.WithLogger(log))
 	if fe := (*mailroot.FolderError)(nil); errors.As(err, &fe) {
@@ -262,10 +266,16 @@ func runWith(ctx context.Context, cfg *config.Config, log *slog.Logger, ready fu
 		go func() { serveErr <- srv.Serve(l) }()
 	}
 	log.Info("listening", "addr", l.Addr().String(), "tls", cfg.Inbound.TLS)
+	addrs := []string{l.Addr().String()}
 	if tl != nil {
 		listeners++
 		go func() { serveErr <- srv.ServeTLS(tl) }()
 		log.Info("listening", "addr", tl.Addr().String(), "tls", "implicit")
+		addrs = append(addrs, tl.Addr().String())
+	}
+	if err := root.NoteListening(addrs); err != nil {
+		// Only check's notes depend on it.
+		log.Debug("cannot note the addresses listened on in the lock file", "error", err)
 	}
 
 	// The bridge (Pickup -> Queue -> Outbound Server) stops with bctx.
@@ -447,6 +457,37 @@ func portTaken(port int, key string, owners []portowner.Owner, lookupErr error) 
 	return fmt.Sprintf("another program holds port %d%s; on Windows the IIS SMTP Service often does: %s; otherwise stop that program, or set [inbound] %s to a free port", port, why, iisAdvice, key)
 }
 
+// ownListenerProblem says, when [outbound] server is one of this
+// machine's addresses (addrs lists them) on which the inbound listener
+// takes the outbound port, that the Outbound Server is mailbridge itself:
+// config refuses loopback addresses and names, and this the others (found
+// from outside: a LAN address passed). "" when it is not.
+func ownListenerProblem(cfg *config.Config, addrs func() ([]net.Addr, error)) string {
+	o, in := cfg.Outbound, cfg.Inbound
+	if o.Server == "" || o.Port != in.Port && (in.TLSPort == 0 || o.Port != in.TLSPort) {
+		return ""
+	}
+	server, err := netip.ParseAddr(strings.Trim(o.Server, "[]"))
+	if err != nil {
+		return ""
+	}
+	if b, err := netip.ParseAddr(in.Bind); in.Bind != "" && (err != nil || !b.IsUnspecified()) && (err != nil || b.Unmap() != server.Unmap()) {
+		return "" // the listener is bound to another address
+	}
+	list, err := addrs()
+	if err != nil {
+		return ""
+	}
+	for _, a := range list {
+		if n, ok := a.(*net.IPNet); ok {
+			if ip, ok := netip.AddrFromSlice(n.IP); ok && ip.Unmap() == server.Unmap() {
+				return cfg.KeyProblem("outbound.server", o.Server, fmt.Sprintf("with outbound.port %d is this mailbridge's own inbound listener (an address of this machine): Pickup mail would come back into Drop, or go round in a loop; set the smart host's address and port", o.Port)).String()
+			}
+		}
+	}
+	return ""
+}
+
 // isMailbridge reports whether a process name is mailbridge's.
 func isMailbridge(name string) bool {
 	return strings.EqualFold(strings.TrimSuffix(strings.ToLower(name), ".exe"), "mailbridge")
@@ -597,11 +638,14 @@ func check(cfg *config.Config, stdout, stderr io.Writer, cfgProblems config.Erro
 			fail("mail root: %v", err)
 		}
 	}
+	if p := ownListenerProblem(cfg, net.InterfaceAddrs); p != "" {
+		fail("%s", p)
+	}
 	inbound := !skip("the ports and the certificate", "inbound")
 	if inbound {
 		for _, p := range takenPorts(cfg) {
 			port := map[string]int{"port": cfg.Inbound.Port, "tls_port": cfg.Inbound.TLSPort}[p.key]
-			if running && p.byMailbridge {
+			if running && slices.ContainsFunc(mailroot.Listening(layout(cfg)), func(a string) bool { return strings.HasSuffix(a, ":"+strconv.Itoa(port)) }) {
 				fmt.Fprintf(stdout, "note: inbound.%s %d is held by the mailbridge running with this mail root; it is free again when that one stops\n", p.key, port)
 				continue
 			}
@@ -732,10 +776,6 @@ func check(cfg *config.Config, stdout, stderr io.Writer, cfgProblems config.Erro
 type portProblem struct {
 	key, addr string // "port" or "tls_port", and the address tried
 	err       error  // why, and what holds it (explainListen)
-	// byMailbridge: a mailbridge holds it, or a process of this user's
-	// that may not be inspected (one with capabilities, as the README's
-	// service runs)
-	byMailbridge bool
 }
 
 // takenPorts tries the inbound ports cfg listens on (check, and service
@@ -751,14 +791,7 @@ func takenPorts(cfg *config.Config) []portProblem {
 		}
 		l, err := net.Listen("tcp", p.addr)
 		if err != nil {
-			mb := false
-			if addrInUse(err) {
-				owners, _ := portowner.Listeners(p.port)
-				for _, o := range owners {
-					mb = mb || isMailbridge(o.Name) || o.PID == 0 && o.UID >= 0 && o.UID == os.Getuid()
-				}
-			}
-			taken = append(taken, portProblem{p.key, p.addr, explainListen(err, p.port, p.key), mb})
+			taken = append(taken, portProblem{p.key, p.addr, explainListen(err, p.port, p.key)})
 			continue
 		}
 		l.Close()
