@@ -759,23 +759,36 @@ func (l *loader) validate(c *Config) {
 }
 
 // ownAddress reports whether server names an address the inbound
-// listener bound to bind listens on: with bind empty (every address), a
-// loopback or unspecified address, localhost, or this server's hostname;
-// otherwise bind itself.
+// listener bound to bind listens on: with bind empty or unspecified (every
+// address), a loopback or unspecified address, localhost, or this server's
+// hostname; with bind a loopback address or localhost, a loopback address
+// or localhost; otherwise bind itself. (This machine's other addresses
+// are looked at by run and check, which may ask the system for them.)
 func ownAddress(server, bind, hostname string) bool {
-	server = strings.TrimSuffix(strings.ToLower(server), ".")
-	if strings.HasPrefix(server, "[") && strings.HasSuffix(server, "]") {
-		server = server[1 : len(server)-1] // an address literal
+	norm := func(s string) string {
+		s = strings.TrimSuffix(strings.ToLower(s), ".")
+		if strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") {
+			s = s[1 : len(s)-1] // an address literal
+		}
+		return s
 	}
-	if bind != "" {
-		if b, err := netip.ParseAddr(bind); err != nil || !b.IsUnspecified() {
-			return server == strings.ToLower(bind) || err == nil && b.IsLoopback() && server == "localhost"
+	server, bind = norm(server), norm(bind)
+	sa, serr := netip.ParseAddr(server)
+	serverLoop := server == "localhost" || serr == nil && sa.Unmap().IsLoopback()
+	bindLoop := bind == "localhost"
+	if b, err := netip.ParseAddr(bind); err == nil {
+		bindLoop = b.Unmap().IsLoopback()
+		if b.IsUnspecified() {
+			bind = ""
 		}
 	}
-	if a, err := netip.ParseAddr(server); err == nil {
-		return a.IsLoopback() || a.IsUnspecified()
+	switch {
+	case bind == "":
+		return serverLoop || serr == nil && sa.IsUnspecified() || server == norm(hostname)
+	case bindLoop:
+		return server == bind || serverLoop && (server == "localhost" || bind == "localhost")
 	}
-	return server == "localhost" || server == strings.TrimSuffix(strings.ToLower(hostname), ".")
+	return server == bind
 }
 
 // validateOutbound checks TLS and AUTH of [outbound] and loads ca_file;
