@@ -56,6 +56,19 @@ type Config struct {
 	lines   map[string]int // dotted key -> its line in File, for FolderProblem
 }
 
+// InlineSecrets lists the keys whose secret is written in the file itself
+// (outbound.password, inbound.pfx_password), for the warning that the
+// file can be read by every account.
+func (c *Config) InlineSecrets() []string {
+	var keys []string
+	for _, k := range []string{"outbound.password", "inbound.pfx_password"} {
+		if c.lines[k] > 0 {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
 // secretRefs are where secrets come from, kept only while loading.
 type secretRefs struct {
 	pfxFile, pfxEnv           string
