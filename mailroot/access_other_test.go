@@ -88,3 +88,27 @@ func TestLockFileNotWritable(t *testing.T) {
 		t.Fatalf("a second instance: %v", err)
 	}
 }
+
+// Under the README's umask 0007, the mail root is open to the group for
+// reading only, Pickup and Drop for writing, and Queue, Badmail and
+// SortTemp not at all: found from outside, a member of the group could
+// rewrite queued mail, delete the locks, or replace Pickup with a link.
+func TestFolderModes(t *testing.T) {
+	old := syscall.Umask(0o007)
+	defer syscall.Umask(old)
+	root := filepath.Join(t.TempDir(), "srv", "mailroot")
+	r, err := Open(layoutUnder(root))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for name, want := range map[string]fs.FileMode{"": 0o750, "Pickup": 0o770, "Drop": 0o770, "Queue": 0o700, "Badmail": 0o700, "SortTemp": 0o700} {
+		fi, err := os.Stat(filepath.Join(root, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fi.Mode().Perm(); got != want {
+			t.Errorf("%q: mode %v, want %v", name, got, want)
+		}
+	}
+}

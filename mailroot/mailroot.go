@@ -77,6 +77,26 @@ func (l Layout) Folders() []Folder {
 	}
 }
 
+// makeFolder creates path with perm, and its missing parents with 0755
+// (both less the umask); a folder already there is left as it is.
+func makeFolder(path string, perm fs.FileMode) error {
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return nil
+	}
+	if parent := filepath.Dir(filepath.Clean(path)); parent != path {
+		if err := os.MkdirAll(parent, 0o755); err != nil {
+			return err
+		}
+	}
+	err := os.Mkdir(path, perm)
+	if errors.Is(err, fs.ErrExist) {
+		if fi, serr := os.Stat(path); serr == nil && fi.IsDir() {
+			return nil // made meanwhile
+		}
+	}
+	return err
+}
+
 // CaseTwins says, for each folder of l, of any folder beside it whose name
 // differs from its own in case only ("pickup" beside "Pickup"), and is
 // another folder: on a file system that tells case apart (Linux), mail
@@ -222,7 +242,7 @@ func Open(l Layout, opts ...Option) (*Root, error) {
 		return nil, errs[0]
 	}
 	for _, f := range l.Folders() {
-		if err := MakeFolder(f.Path); err != nil {
+		if err := MakeFolderMode(f.Path, FolderMode(f.Name)); err != nil {
 			return nil, &FolderError{Folder: f, Err: err}
 		}
 	}
@@ -283,7 +303,30 @@ func (e *FolderError) Unwrap() error { return e.Err }
 // file in the way in plain words (os.MkdirAll says only "mkdir D:\x: not
 // a directory") and, for a folder on a network share, what to check.
 func MakeFolder(path string) error {
-	err := os.MkdirAll(path, 0o777)
+	return MakeFolderMode(path, 0o777)
+}
+
+// FolderMode is the permissions a layout folder is created with, less the
+// umask (the parents it needs get 0755 less the umask). Pickup and Drop
+// are open to the group (applications write into Pickup, a document
+// router reads and deletes Drop files, as the README's Linux steps give
+// them the group); Queue, Badmail and SortTemp are mailbridge's own: found
+// from outside, under the README's umask 0007 a member of the group could
+// rewrite a queued message's recipients, or delete the lock files and run
+// a second instance, and could replace Pickup with a link to any folder
+// of mailbridge's, as the mail root was group-writable too. (Windows
+// ignores the mode: the folders take their parent's permissions.)
+func FolderMode(name string) fs.FileMode {
+	if name == "Pickup" || name == "Drop" {
+		return 0o777
+	}
+	return 0o700
+}
+
+// MakeFolderMode is MakeFolder with perm for the folder itself; its
+// missing parents get 0755, both less the umask.
+func MakeFolderMode(path string, perm fs.FileMode) error {
+	err := makeFolder(path, perm)
 	if err == nil {
 		return nil
 	}

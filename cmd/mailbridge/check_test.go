@@ -218,6 +218,7 @@ func TestCheckLogDestinations(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			conf := writeTestConfig(t, `hostname = "mail.test"`, tt.log)
+			os.Chmod(conf, 0o640) // a password in it: not for every account
 			code, out, errs := runCmd(t, "check", "--config", conf)
 			if tt.problem == "" {
 				// Save the folders made, said when the test runs as root.
@@ -853,6 +854,33 @@ func TestCheckOutboundIsThisMachine(t *testing.T) {
 	os.WriteFile(conf, []byte(text), 0o644)
 	code, out, errs := runCmd(t, "check", "--config", conf)
 	if code != 1 || !strings.Contains(errs, "is this mailbridge's own inbound listener (an address of this machine)") {
+		t.Fatalf("exit %d\n%s%s", code, out, errs)
+	}
+}
+
+// check warns of a configuration file that holds a password and that
+// every account may read, and of folders others may change (found from
+// outside: silent, with the README's steps leaving the file 0644).
+func TestCheckUnsafePermissions(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("Windows' ACLs are not read")
+	}
+	conf := writeTestConfig(t, `hostname = "mail.test"`, "[outbound]\nserver = \"relay.test\"\nusername = \"app\"\npassword = \"hunter2\"\n")
+	os.Chmod(conf, 0o644)
+	mr := filepath.Join(filepath.Dir(conf), "mr")
+	if code, out, errs := runCmd(t, "check", "--config", conf); !strings.Contains(out, "holds outbound.password and every account may read it (mode 0644)") {
+		t.Fatalf("exit %d\n%s%s", code, out, errs)
+	}
+	os.Chmod(conf, 0o640)
+	os.Chmod(filepath.Join(mr, "Pickup"), 0o777)
+	os.Chmod(filepath.Join(mr, "Queue"), 0o770)
+	code, out, errs := runCmd(t, "check", "--config", conf)
+	for _, want := range []string{"the Pickup folder " + filepath.Join(mr, "Pickup") + " may be written by every account (mode 0777)", "the Queue folder " + filepath.Join(mr, "Queue") + " may be written by its group (mode 0770)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("not said: %s", want)
+		}
+	}
+	if strings.Contains(out, "every account may read it") || strings.Contains(out, "hunter2") || t.Failed() {
 		t.Fatalf("exit %d\n%s%s", code, out, errs)
 	}
 }

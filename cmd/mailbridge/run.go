@@ -119,7 +119,7 @@ func runWith(ctx context.Context, cfg *config.Config, log *slog.Logger, ready fu
 		log.Warn(clearTextAuthWarning)
 	}
 	limit, known := openFileLimit()
-	for _, w := range []string{openRelayWarning(cfg.Inbound.RelayFrom), denyAllWarning(cfg.Inbound.DenyFrom), delayNotificationWarning(cfg.Outbound), fileLimitWarning(cfg, limit, known), interceptWarning(cfg.Inbound), timeZoneWarning(os.Getenv("TZ"))} {
+	for _, w := range append([]string{openRelayWarning(cfg.Inbound.RelayFrom), denyAllWarning(cfg.Inbound.DenyFrom), delayNotificationWarning(cfg.Outbound), fileLimitWarning(cfg, limit, known), interceptWarning(cfg.Inbound), timeZoneWarning(os.Getenv("TZ")), secretsReadableWarning(cfg)}, folderAccessWarnings(layout(cfg))...) {
 		if w != "" {
 			log.Warn(w)
 		}
@@ -568,6 +568,12 @@ func check(cfg *config.Config, stdout, stderr io.Writer, cfgProblems config.Erro
 			probe = checkFolderAccess
 		}
 		_, serr := os.Stat(f.Path)
+		if serr != nil {
+			// Made as run makes it (its mode: mailroot.FolderMode),
+			// before the probe would make it with another; a failure
+			// the probe says, in the same words.
+			_ = mailroot.MakeFolderMode(f.Path, mailroot.FolderMode(f.Name))
+		}
 		err := probe(f.Path)
 		if serr != nil && err == nil && os.Geteuid() == 0 {
 			madeByRoot = append(madeByRoot, f.Path)
@@ -728,7 +734,10 @@ func check(cfg *config.Config, stdout, stderr io.Writer, cfgProblems config.Erro
 			strings.Join(displayDomains(append([]string{cfg.Hostname}, in.LocalDomains...)), ", "), rest)
 	}
 	limit, known := openFileLimit()
-	warnings := []string{timeZoneWarning(os.Getenv("TZ"))}
+	warnings := []string{timeZoneWarning(os.Getenv("TZ")), secretsReadableWarning(cfg)}
+	if folders {
+		warnings = append(warnings, folderAccessWarnings(layout(cfg))...)
+	}
 	if inbound {
 		warnings = append(warnings, openRelayWarning(cfg.Inbound.RelayFrom), denyAllWarning(cfg.Inbound.DenyFrom), fileLimitWarning(cfg, limit, known), interceptWarning(cfg.Inbound))
 	}
@@ -869,6 +878,50 @@ func unresolvedServerWarning(o config.Outbound) string {
 	default:
 		return fmt.Sprintf("[outbound] server = %q could not be looked up in DNS from this machine (%v)", o.Server, err)
 	}
+}
+
+// secretsReadableWarning warns when the configuration file holds a
+// password (the smart host's, the certificate's) and every account may
+// read it: found from outside, the README's Linux steps left it 0644.
+// Windows' ACLs are not read here ("" there).
+func secretsReadableWarning(cfg *config.Config) string {
+	keys := cfg.InlineSecrets()
+	if runtime.GOOS == "windows" || cfg.File == "" || len(keys) == 0 {
+		return ""
+	}
+	fi, err := os.Stat(cfg.File)
+	if err != nil || fi.Mode().Perm()&0o004 == 0 {
+		return ""
+	}
+	return fmt.Sprintf("the configuration file %s holds %s and every account may read it (mode %04o): chmod o-r on it (0640, with the group of mailbridge's account), or read the password from a file of its own (password_file, pfx_password_file)",
+		cfg.File, strings.Join(keys, " and "), fi.Mode().Perm())
+}
+
+// folderAccessWarnings warns of mail root folders that accounts other
+// than mailbridge's may change where they should not: any folder that
+// every account may write, and Queue, Badmail or SortTemp that the group
+// may write too (a member could rewrite queued mail, or remove the lock
+// files and run a second instance). Found from outside: check was silent
+// about them. Windows' ACLs are not read here.
+func folderAccessWarnings(l mailroot.Layout) []string {
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	var out []string
+	for _, f := range l.Folders() {
+		fi, err := os.Stat(f.Path)
+		if err != nil {
+			continue
+		}
+		perm := fi.Mode().Perm()
+		switch {
+		case perm&0o002 != 0:
+			out = append(out, fmt.Sprintf("the %s folder %s may be written by every account (mode %04o): chmod o-w on it", f.Name, f.Path, perm))
+		case perm&0o020 != 0 && mailroot.FolderMode(f.Name)&0o020 == 0:
+			out = append(out, fmt.Sprintf("the %s folder %s may be written by its group (mode %04o), who could change queued mail or mailbridge's own files: chmod 0700 on it (mailbridge makes it so)", f.Name, f.Path, perm))
+		}
+	}
+	return out
 }
 
 // timeZoneWarning is the warning for a TZ environment variable that Go
@@ -1119,9 +1172,10 @@ func writableErr(dir string, err error) error {
 // checkFolder makes sure dir exists (creating it as run would) and that a
 // file can be created in it.
 func checkFolder(dir string) error {
-	// 0o777 less the umask, as mailroot creates them (found from
-	// outside: under the README's umask 0007, check made 0750 folders
-	// where run makes 0770, and the applications' group lost write).
+	// A layout folder is made before (as mailroot makes it: found from
+	// outside, under the README's umask 0007 check made 0750 folders
+	// where run makes 0770, and the applications' group lost write); any
+	// other with 0777 less the umask.
 	if err := mailroot.MakeFolder(dir); err != nil {
 		return err
 	}
