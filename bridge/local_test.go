@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -403,11 +404,30 @@ func TestPickupMalformedHeaderKept(t *testing.T) {
 // relays through Pickup (intercept = false) carries this host's trace
 // already: it gets no second one, and no Date (a relay adds none). Found
 // from outside: it got the Pickup trace above the SMTP one, and a Date.
+// The same file written into Pickup by another program gets the Pickup
+// trace (found from outside: an application's file beginning with such a
+// Received field went into Drop as if received over SMTP).
 func TestPickupTracedHereNotStamped(t *testing.T) {
 	msg := "Received: from client.test ([192.0.2.7]) by bridge.test with Microsoft SMTPSVC(10.0.17763.1697);\r\n\t Mon, 30 Nov 2026 09:00:00 +0000\r\n" +
 		"From: a@x.test\r\nTo: b@y.test\r\nSubject: relayed\r\nMessage-ID: <BRIDGEX@bridge.test>\r\nX-OriginalArrivalTime: 30 Nov 2026 09:00:00.0000 (UTC) FILETIME=[00000000:01DD80A5]\r\n\r\nbody\r\n"
-	m := relayOne(t, "relay.eml", []byte("x-sender: a@x.test\r\nx-receiver: b@y.test\r\n"+msg))
-	if string(m.Data) != msg {
+	file := "x-sender: a@x.test\r\nx-receiver: b@y.test\r\n" + msg
+	sink := smtpsink.Start(t, smtpsink.Hooks{})
+	l := testLayout(t)
+	h := start(t, l, baseConfig(sink))
+	// As the listener writes it: through the mail root, in this process.
+	f, err := h.root.Create(l.Pickup, "relay.eml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(f, file)
+	if _, err := f.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if m := sink.WaitFor(t, wait, "the relayed message", count(1))[0]; string(m.Data) != msg {
 		t.Fatalf("relayed:\n%q\nwant\n%q", m.Data, msg)
+	}
+	drop(t, l, "forged.eml", []byte(file))
+	if m := sink.WaitFor(t, wait, "the other program's file", count(2))[1]; !strings.HasPrefix(string(m.Data), "Received: from mail pickup service by bridge.test ") || !strings.Contains(string(m.Data), "\r\nReceived: from client.test ") {
+		t.Fatalf("forged:\n%q", m.Data)
 	}
 }

@@ -600,7 +600,7 @@ func (b *Bridge) intake(id string, m *message, r io.Reader) time.Time {
 		return time.Time{}
 	}
 	local, remote := b.split(pm.To)
-	size, messageID, err := b.writeFiles(id, pm, local, remote)
+	size, messageID, err := b.writeFiles(id, pm, local, remote, b.root.MadeInPickup(source))
 	if err == nil && m.grown != nil {
 		if b.afterRead != nil {
 			b.afterRead(in)
@@ -752,7 +752,8 @@ func (b *Bridge) split(to []string) (local, remote []string) {
 // Drop file's path ("" when an earlier conversion wrote it); a failure to
 // write a file is a *fileError, any other error the claimed file's. It
 // also returns the message's Message-ID, as found or added, for the log.
-func (b *Bridge) writeFiles(id string, pm *compat.PickupMessage, local, remote []string) (int64, string, error) {
+// relayed says that this process's listener wrote the Pickup file.
+func (b *Bridge) writeFiles(id string, pm *compat.PickupMessage, local, remote []string, relayed bool) (int64, string, error) {
 	type out struct {
 		f  *mailroot.File
 		bw *bufio.Writer
@@ -788,11 +789,14 @@ func (b *Bridge) writeFiles(id string, pm *compat.PickupMessage, local, remote [
 	msgID := func() string { return compat.MessageID(id, hostname) }
 	oat := compat.OriginalArrivalTime(now)
 	date := compat.DateHeader(now)
-	if tracedHere(pm.Message, hostname) {
-		// Received here over SMTP and relayed through Pickup (intercept
-		// = false; or a Drop file put into Pickup): this host's trace
-		// is there already, and a relay adds no Date (RFC 5321 section
-		// 6.3 leaves that to the server mail is submitted to).
+	if relayed && tracedHere(pm.Message, hostname) {
+		// Received here over SMTP and relayed through Pickup by this
+		// process's listener (intercept = false): its trace is there
+		// already, and a relay adds no Date (RFC 5321 section 6.3 leaves
+		// that to the server mail is submitted to). Any other file gets
+		// the Pickup trace: found from outside, a file that began with a
+		// Received field naming this host, written by any application,
+		// went into Drop as if received over SMTP.
 		received, date = "", ""
 	}
 	var drop *out

@@ -165,6 +165,9 @@ type Root struct {
 
 	mu      sync.Mutex
 	syncers map[string]*syncGroup // folder syncs, by folder
+	// madeInPickup holds the names of the files this process wrote into
+	// Pickup, until claimed (MadeInPickup).
+	madeInPickup map[string]bool
 
 	seq      atomic.Uint64
 	lastName atomic.Uint64 // nameTime's last
@@ -905,6 +908,33 @@ func (f *File) Temp() *os.File { return f.f }
 // syncs the folder. It returns the final path. On error nothing is left in
 // the folder.
 func (f *File) Commit() (string, error) {
+	dst, err := f.commit()
+	if err == nil && filepath.Clean(f.dir) == filepath.Clean(f.root.layout.Pickup) {
+		f.root.mu.Lock()
+		if f.root.madeInPickup == nil {
+			f.root.madeInPickup = map[string]bool{}
+		}
+		f.root.madeInPickup[f.name] = true
+		f.root.mu.Unlock()
+	}
+	return dst, err
+}
+
+// MadeInPickup reports whether this process wrote the Pickup file name
+// (the listener's copies of relayed mail), and forgets it: the Pickup
+// watcher asks once it has claimed the file. Found from outside: a file
+// that any application wrote into Pickup, beginning with a Received field
+// naming this host, was taken for one of these, and went into Drop
+// without the Pickup trace, as if received over SMTP.
+func (r *Root) MadeInPickup(name string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	made := r.madeInPickup[name]
+	delete(r.madeInPickup, name)
+	return made
+}
+
+func (f *File) commit() (string, error) {
 	if f.done {
 		return "", errors.New("mailroot: file already committed or aborted")
 	}
