@@ -364,7 +364,7 @@ func (c *conn) Read(p []byte) (n int, err error) {
 		}
 		c.mu.Unlock()
 		if hello {
-			what := "point it at the port where mailbridge speaks TLS from the first byte ([inbound] tls_port), or set it to use STARTTLS or plain SMTP here"
+			what := "point it at the port where mailbridge speaks TLS from the first byte ([inbound] tls_port, which may need setting), or set it to use STARTTLS or plain SMTP here"
 			if c.srv.cfg.TLSConfig == nil {
 				what = "set it to use plain SMTP, or give mailbridge a certificate and [inbound] tls_port for it"
 			}

@@ -127,6 +127,14 @@ func (l *File) Write(p []byte) (int, error) {
 		l.check()
 	}
 	if l.f != nil && l.maxSize > 0 && l.size > 0 && l.size+int64(len(p)) > l.nextRotate {
+		if fi, err := l.f.Stat(); err == nil && fi.Size() < l.size {
+			// Truncated in place since the last look (check): found
+			// from outside, a burst right after logrotate's
+			// copytruncate rotated a file of 4 KB.
+			l.size, l.nextRotate = fi.Size(), l.maxSize
+		}
+	}
+	if l.f != nil && l.maxSize > 0 && l.size > 0 && l.size+int64(len(p)) > l.nextRotate {
 		l.rotate()
 	}
 	if l.f == nil {
