@@ -778,7 +778,7 @@ func TestCheckAsRootSaysFoldersMade(t *testing.T) {
 	}
 	conf := writeTestConfig(t, "", "")
 	code, out, errs := runCmd(t, "check", "--config", conf)
-	if code != 0 || !strings.Contains(out, "warning: check runs as root and created ") || !strings.Contains(out, filepath.Join(filepath.Dir(conf), "mr", "Pickup")) {
+	if code != 0 || !strings.Contains(out, "warning: check runs as root and created ") || !strings.Contains(out, filepath.Join(filepath.Dir(conf), "mr")+", "+filepath.Join(filepath.Dir(conf), "mr", "Pickup")) {
 		t.Fatalf("exit %d\n%s%s", code, out, errs)
 	}
 	// Once made, not said again.

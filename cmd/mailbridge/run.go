@@ -552,6 +552,8 @@ func check(cfg *config.Config, stdout, stderr io.Writer, cfgProblems config.Erro
 	folders := !skip("the folders", "mailroot")
 	running := false // a mailbridge runs with this mail root (its lock)
 	var madeByRoot []string
+	_, rootErr := os.Stat(cfg.Mailroot.Root)
+	rootMissing := cfg.Mailroot.Root != "" && rootErr != nil
 	seen := map[string]bool{}
 	for _, f := range layout(cfg).Folders() {
 		if !folders {
@@ -620,10 +622,16 @@ func check(cfg *config.Config, stdout, stderr io.Writer, cfgProblems config.Erro
 			fmt.Fprintln(stdout, "warning: "+w)
 		}
 	}
+	if _, err := os.Stat(cfg.Mailroot.Root); rootMissing && err == nil && os.Geteuid() == 0 {
+		// Made with the folders: named with them (found from outside:
+		// a chown of the folders alone left the mail root root's, where
+		// a folder deleted could not be made again).
+		madeByRoot = append([]string{cfg.Mailroot.Root}, madeByRoot...)
+	}
 	if len(madeByRoot) > 0 {
 		// Found from outside: `sudo mailbridge check` said ok, and the
 		// service, under its own account, could not start in them.
-		fmt.Fprintf(stdout, "warning: check runs as root and created %s, owned by root: if mailbridge runs under another account, give it them (chown -R ACCOUNT:GROUP on them), or run check as that account, as the README shows\n", strings.Join(madeByRoot, ", "))
+		fmt.Fprintf(stdout, "warning: check runs as root and created %s, owned by root: if mailbridge runs under another account, give it them (chown ACCOUNT:GROUP on each), or run check as that account, as the README shows\n", strings.Join(madeByRoot, ", "))
 	}
 	if folders && problems == len(cfgProblems) {
 		l := layout(cfg)
