@@ -149,6 +149,11 @@ func lockFile(path string) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Readable by every account whatever the umask, as the read-only
+	// open above needs: found from outside, `sudo mailbridge check` under
+	// umask 077 left a 0600 lock file that the service's account could
+	// not open. (It holds no secret: the addresses listened on.)
+	_ = f.Chmod(0o644)
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		f.Close()
 		if errors.Is(err, unix.EWOULDBLOCK) {
