@@ -640,6 +640,7 @@ func TestRestartWithQueue(t *testing.T) {
 		"odd name (copy).eml": "x-sender: a@x.test\r\nx-receiver: b@y.test\r\n\r\niis\r\n",
 		"NTFS_1a2f.EML":       "x-sender: a@x.test\r\nFrom: a@x.test\r\nTo: c@y.test\r\n\r\niis\r\n",
 		"notes.txt":           "to do: clean up\r\n",
+		"NTFS_1a30.EML":       "From: a@x.test\r\nSubject: no one\r\n\r\nx\r\n",
 		"Thumbs.db":           "x",
 	}
 	for name, data := range foreign {
@@ -662,7 +663,7 @@ func TestRestartWithQueue(t *testing.T) {
 	os.Remove(filepath.Join(l.Queue, "sub"))
 	logs := h.logs.String()
 	for what, n := range map[string]int{
-		"did not queue": 8, "it is empty, with nothing to send": 1, "it has no x-receiver lines": 3, "it does not start as a message does": 1,
+		"did not queue": 9, "it is empty, with nothing to send": 1, "it has no x-receiver lines": 3, "it does not start as a message does": 1, "neither x-receiver lines nor To, Cc or Bcc fields": 1,
 		"which sends it to the recipients of its x-receiver lines": 3, "a folder in Queue, left alone": 1, "Thumbs.db": 0,
 	} {
 		if c := strings.Count(logs, what); c != n {

@@ -51,7 +51,7 @@ func foreignQueueEntry(dir string, e fs.DirEntry) string {
 		return fmt.Sprintf("a file in Queue that mailbridge did not queue, left alone; it cannot be read (%v)", err)
 	}
 	defer f.Close()
-	head := make([]byte, 512)
+	head := make([]byte, 8<<10) // a header block, most often
 	n, err := io.ReadFull(f, head)
 	head = head[:n]
 	switch {
@@ -63,6 +63,8 @@ func foreignQueueEntry(dir string, e fs.DirEntry) string {
 		return "a file in Queue that mailbridge did not queue (only files it named are sent from Queue), left alone: to send it, move it into Pickup, which sends it to the recipients of its x-receiver lines"
 	case !headerFirst(head):
 		return "a file in Queue that mailbridge did not queue (only files it named are sent from Queue), left alone: it does not start as a message does (header fields), so it is not one to send; look at it, and delete it or move it elsewhere"
+	case !hasRecipientField(head):
+		return "a file in Queue that mailbridge did not queue (only files it named are sent from Queue), left alone: it has neither x-receiver lines nor To, Cc or Bcc fields (IIS kept a queued message's envelope outside its file), so it cannot be sent as it is; look at it, and delete it or move it elsewhere"
 	}
 	return "a file in Queue that mailbridge did not queue (only files it named are sent from Queue), left alone: it has no x-receiver lines (IIS kept a queued message's envelope outside its file), so moved into Pickup it would go to every address of its To, Cc and Bcc fields, some of whom may have had it already; check them before moving it"
 }
@@ -88,6 +90,26 @@ func hasReceivers(head []byte) bool {
 			return false
 		}
 		head = rest
+	}
+	return false
+}
+
+// hasRecipientField reports whether the header block at the start of
+// head (as far as head goes) has a To, Cc or Bcc field.
+func hasRecipientField(head []byte) bool {
+	for _, line := range bytes.Split(head, []byte("\n")) {
+		line = bytes.TrimRight(line, "\r")
+		if len(line) == 0 {
+			return false // the end of the header block
+		}
+		name, _, ok := bytes.Cut(line, []byte(":"))
+		if !ok {
+			continue
+		}
+		switch strings.ToLower(string(name)) {
+		case "to", "cc", "bcc":
+			return true
+		}
 	}
 	return false
 }
