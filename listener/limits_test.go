@@ -1253,11 +1253,7 @@ func TestDSNParametersTaken(t *testing.T) {
 	if r := c.reply(); !strings.HasPrefix(r, "250 2.6.0") {
 		t.Fatalf("%q", r)
 	}
-	files, _ := filepath.Glob(filepath.Join(ts.drop, "*.eml"))
-	if len(files) != 1 {
-		t.Fatalf("%d files in Drop", len(files))
-	}
-	b, _ := os.ReadFile(files[0])
+	b := ts.onlyDrop(t)
 	if !bytes.HasPrefix(b, []byte("x-sender: a@x.test\r\nx-receiver: b@y.test\r\nx-receiver: c@y.test\r\nx-receiver: d@y.test\r\nx-receiver: e@y.test\r\nx-receiver: f@y.test\r\nReceived: ")) {
 		t.Fatalf("Drop file:\n%s", b)
 	}
@@ -1283,11 +1279,7 @@ func TestReplyEchoASCII(t *testing.T) {
 	c.expect("DATA", "354")
 	c.send("Subject: u\r\n\r\nbody\r\n.\r\n")
 	c.replies("250 2.6.0")
-	files, _ := filepath.Glob(filepath.Join(ts.drop, "*.eml"))
-	if len(files) != 1 {
-		t.Fatalf("%d files", len(files))
-	}
-	if b, _ := os.ReadFile(files[0]); !bytes.HasPrefix(b, []byte("x-sender: sénder@x.test\r\nx-receiver: jörg@bücher.test\r\n")) {
+	if b := ts.onlyDrop(t); !bytes.HasPrefix(b, []byte("x-sender: sénder@x.test\r\nx-receiver: jörg@bücher.test\r\n")) {
 		t.Fatalf("%s", b)
 	}
 }

@@ -640,16 +640,24 @@ func TestCheckMemoryFileSystemWarning(t *testing.T) {
 	}
 }
 
-// A full volume is a problem for check, not only for the mail that then
-// gets 451 (found from outside: "ok: no problems found").
-func TestCheckFullVolume(t *testing.T) {
-	mnt := testtool.Tmpfs(t, "1m")
+// checkedConfigOn writes a configuration whose mail root is on the volume
+// mounted at mnt, and checks it while the volume has room.
+func checkedConfigOn(t *testing.T, mnt string) string {
+	t.Helper()
 	conf := writeTestConfig(t, "", "")
 	raw, _ := os.ReadFile(conf)
 	os.WriteFile(conf, []byte(strings.Replace(string(raw), "root = 'mr'", "root = '"+filepath.Join(mnt, "mr")+"'", 1)), 0o644)
 	if code, out, errs := runCmd(t, "check", "--config", conf); code != 0 {
 		t.Fatalf("before filling: exit %d\n%s%s", code, out, errs)
 	}
+	return conf
+}
+
+// A full volume is a problem for check, not only for the mail that then
+// gets 451 (found from outside: "ok: no problems found").
+func TestCheckFullVolume(t *testing.T) {
+	mnt := testtool.Tmpfs(t, "1m")
+	conf := checkedConfigOn(t, mnt)
 	f, err := os.Create(filepath.Join(mnt, "filler"))
 	if err != nil {
 		t.Fatal(err)
@@ -670,12 +678,7 @@ func TestCheckFullVolume(t *testing.T) {
 // outside, for Queue, Badmail and SortTemp, whose check creates a file).
 func TestCheckNoInodeLeft(t *testing.T) {
 	mnt := testtool.Tmpfs(t, "8m,nr_inodes=64")
-	conf := writeTestConfig(t, "", "")
-	raw, _ := os.ReadFile(conf)
-	os.WriteFile(conf, []byte(strings.Replace(string(raw), "root = 'mr'", "root = '"+filepath.Join(mnt, "mr")+"'", 1)), 0o644)
-	if code, out, errs := runCmd(t, "check", "--config", conf); code != 0 {
-		t.Fatalf("before filling: exit %d\n%s%s", code, out, errs)
-	}
+	conf := checkedConfigOn(t, mnt)
 	for i := 0; ; i++ {
 		f, err := os.Create(filepath.Join(mnt, fmt.Sprint("filler", i)))
 		if err != nil {
