@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -70,6 +71,11 @@ func TestRelayMatrix(t *testing.T) {
 					// The Pickup reader treats the file as a DATA stream.
 					if !strings.HasPrefix(string(b), "x-sender: a@x.test\r\nx-receiver: u@other.test\r\nReceived: ") || !strings.HasSuffix(string(b), "\r\n\r\n..dot line\r\n") {
 						t.Errorf("Pickup file %q", b)
+					}
+					// mailbridge's alone until claimed (found from
+					// outside: Pickup writers could read and change it).
+					if fi, err := os.Stat(entries[0]); runtime.GOOS != "windows" && (err != nil || fi.Mode().Perm() != 0o600) {
+						t.Errorf("Pickup file mode %v %v, want 0600", fi.Mode(), err)
 					}
 				}
 			}

@@ -54,6 +54,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -855,6 +856,22 @@ func (r *Root) Create(dir, name string) (*File, error) {
 // create is Create; unnamed false forces the way through a temporary
 // file, whose rename replaces an existing file (WriteFile needs that).
 func (r *Root) create(dir, name string, unnamed bool) (*File, error) {
+	f, err := r.createIn(dir, name, unnamed)
+	if err == nil && filepath.Clean(dir) == filepath.Clean(r.layout.Pickup) {
+		// A file this process puts into Pickup (the listener's copy of
+		// relayed mail) is mailbridge's alone until claimed: found from
+		// outside, with the README's group for Pickup writers, any
+		// application could read it and change its recipients. (Windows
+		// ignores the mode; the folder's permissions apply.)
+		if cerr := f.f.Chmod(0o600); cerr != nil && runtime.GOOS != "windows" {
+			f.Abort()
+			return nil, fmt.Errorf("making a new file in %s private: %w", dir, cerr)
+		}
+	}
+	return f, err
+}
+
+func (r *Root) createIn(dir, name string, unnamed bool) (*File, error) {
 	if gone := r.gone.Load(); gone != nil {
 		return nil, fmt.Errorf("%w: %w", ErrVolumeGone, *gone)
 	}
