@@ -324,8 +324,11 @@ func (b *Bridge) Run(ctx context.Context) error {
 	}
 	defer rec.close()
 	for _, id := range cut {
-		if b.msg(id) != nil {
-			b.log.Warn("the last run ended while this message was being sent (mailbridge was killed, or the machine stopped): the Outbound Server may have it already, and it is sent again now, so its recipients may get it twice", "id", id)
+		if m := b.msg(id); m != nil {
+			// The attempt cut short counts (found from outside: the
+			// resend was logged as attempt=1). No worker runs yet.
+			m.st.Attempts++
+			b.log.Warn("the last run ended while this message was being sent (mailbridge was killed, or the machine stopped): the Outbound Server may have it already, and it is sent again now, so its recipients may get it twice", "id", id, "attempts", m.st.Attempts)
 		}
 	}
 	for i := 0; i < workers; i++ {

@@ -205,7 +205,39 @@ func TestSendingRecord(t *testing.T) {
 	h = start(t, l, baseConfig(sink))
 	sink.WaitFor(t, wait, "the message again", count(2))
 	h.waitLog("the last run ended while this message was being sent")
+	h.waitLog("result=sent attempt=2") // the attempt cut short counts
 	if !strings.Contains(h.logs.String(), "id="+id) {
 		t.Fatalf("log:\n%s", h.logs.String())
+	}
+	h.stop()
+
+	// Moved into Pickup with the rest of Queue while mailbridge runs,
+	// the record is removed there, and written anew in Queue.
+	release = make(chan struct{})
+	sink.SetHooks(smtpsink.Hooks{Data: func(string, []string, []byte) error {
+		<-release
+		return nil
+	}})
+	h = start(t, l, baseConfig(sink))
+	drop(t, l, "one.eml", []byte("From: a@x.test\r\nTo: b@y.test\r\n\r\none\r\n"))
+	for deadline := time.Now().Add(wait); ; time.Sleep(10 * time.Millisecond) {
+		if b, _ := os.ReadFile(record); len(strings.TrimSpace(string(b))) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("nothing noted")
+		}
+	}
+	if err := os.Rename(record, filepath.Join(l.Pickup, mailroot.SendingName)); err != nil {
+		t.Fatal(err)
+	}
+	h.waitLog("Pickup file removed: it is mailbridge's lock, sending record or temporary file")
+	close(release)
+	sink.WaitFor(t, wait, "the third message", count(3))
+	time.Sleep(2100 * time.Millisecond) // past the record's look at its path
+	drop(t, l, "two.eml", []byte("From: a@x.test\r\nTo: b@y.test\r\n\r\ntwo\r\n"))
+	sink.WaitFor(t, wait, "the fourth message", count(4))
+	if _, err := os.Stat(record); err != nil {
+		t.Fatalf("the record is not in Queue again: %v", err)
 	}
 }

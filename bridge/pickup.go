@@ -268,6 +268,34 @@ func (b *Bridge) tryClaim(name string) time.Time {
 		return time.Time{}
 	}
 	path := filepath.Join(b.root.Layout().Pickup, name)
+	// removeLeftover removes a file of mailbridge's own moved here from
+	// Queue, what it is (queueLeftover).
+	removeLeftover := func(f *os.File, what string) time.Time {
+		// Found from outside: "move Queue\* Pickup", the IIS habit for a
+		// stuck queue (iis-reference.md section 4), brings mailbridge's
+		// own files along, and each went to Badmail with a reason that
+		// told the administrator to resend it. The message's .eml is
+		// claimed as a new message; these are of no use without it.
+		if f != nil {
+			f.Close() // on Windows a file open here cannot be removed
+		}
+		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			pf.tries++
+			if !pf.failing {
+				pf.failing = true
+				b.log.Warn("cannot remove from Pickup a file of mailbridge's own moved here from Queue; retrying", "file", name, "error", err)
+			}
+			return now.Add(backoff(pf.tries))
+		}
+		b.log.Info("Pickup file removed: it is "+what, "file", name)
+		return forget()
+	}
+	if mailroot.Internal(name) {
+		// Not waited for: this process may hold it open itself (the
+		// sending record, written while it runs; found from outside,
+		// it stayed in Pickup, taken for a file still being written).
+		return removeLeftover(nil, queueLeftover(name, nil, path))
+	}
 	f, st, err := b.openIfDone(path)
 	if st == irregular {
 		b.warnIrregular(name, err)
@@ -332,24 +360,7 @@ func (b *Bridge) tryClaim(name string) time.Time {
 		}
 	}
 	if what := queueLeftover(name, f, path); what != "" {
-		// Found from outside: "move Queue\* Pickup", the IIS habit for a
-		// stuck queue (iis-reference.md section 4), brings mailbridge's
-		// own files along, and each went to Badmail with a reason that
-		// told the administrator to resend it. The message's .eml is
-		// claimed as a new message; these are of no use without it.
-		if f != nil {
-			f.Close() // on Windows a file open here cannot be removed
-		}
-		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			pf.tries++
-			if !pf.failing {
-				pf.failing = true
-				b.log.Warn("cannot remove from Pickup a file of mailbridge's own moved here from Queue; retrying", "file", name, "error", err)
-			}
-			return now.Add(backoff(pf.tries))
-		}
-		b.log.Info("Pickup file removed: it is "+what, "file", name)
-		return forget()
+		return removeLeftover(f, what)
 	}
 	if f != nil {
 		defer f.Close()

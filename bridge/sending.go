@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/mailbridge/mailbridge/mailroot"
 )
@@ -21,9 +22,18 @@ import (
 // first delivery, where a stop says so). A power cut may leave the record
 // short of a line: it then says less, never something false.
 type sendingRecord struct {
-	mu sync.Mutex
-	f  *os.File // nil: not kept (the folder could not take it)
+	mu      sync.Mutex
+	f       *os.File // nil: not kept (the folder could not take it)
+	path    string
+	ids     []string  // each worker's message, "" for none
+	checked time.Time // when the file was last found at path
 }
+
+// recordCheckEvery is how often, at most, set looks whether the file is still
+// at its path: found from outside, moved into Pickup with the rest of
+// Queue ("stirring" the queue), it went on being written there, and a
+// kill after that left no record.
+const recordCheckEvery = 2 * time.Second
 
 // slotSize is one worker's line: a Queue id (28 characters), padded.
 const slotSize = 64
@@ -40,17 +50,34 @@ func openSendingRecord(dir string, workers int) (*sendingRecord, []string, error
 			}
 		}
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o660)
-	if err != nil {
-		return &sendingRecord{}, cut, err
-	}
-	r := &sendingRecord{f: f}
-	blank := bytes.Repeat(r.line(""), workers)
-	if _, err := f.WriteAt(blank, 0); err != nil {
-		f.Close()
+	r := &sendingRecord{path: path, ids: make([]string, workers)}
+	if err := r.create(); err != nil {
 		return &sendingRecord{}, cut, err
 	}
 	return r, cut, nil
+}
+
+// create writes the record anew at its path, with the messages being
+// sent now. It runs with r.mu held (or before r is shared).
+func (r *sendingRecord) create() error {
+	f, err := os.OpenFile(r.path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	var b []byte
+	for _, id := range r.ids {
+		b = append(b, r.line(id)...)
+	}
+	if _, err := f.WriteAt(b, 0); err != nil {
+		f.Close()
+		os.Remove(r.path)
+		return err
+	}
+	if r.f != nil {
+		r.f.Close()
+	}
+	r.f, r.checked = f, time.Now()
+	return nil
 }
 
 // line is one slot's content: id, padded with spaces, then LF.
@@ -66,9 +93,22 @@ func (r *sendingRecord) line(id string) []byte {
 func (r *sendingRecord) set(slot int, id string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.f != nil {
-		_, _ = r.f.WriteAt(r.line(id), int64(slot)*slotSize)
+	if r.f == nil {
+		return
 	}
+	r.ids[slot] = id
+	if time.Since(r.checked) >= recordCheckEvery {
+		r.checked = time.Now()
+		fi, err := os.Stat(r.path)
+		cur, cerr := r.f.Stat()
+		if err != nil || cerr != nil || !os.SameFile(fi, cur) {
+			// Moved or deleted: written anew where the next start
+			// looks (the old one, moved into Pickup, is removed there).
+			_ = r.create()
+			return
+		}
+	}
+	_, _ = r.f.WriteAt(r.line(id), int64(slot)*slotSize)
 }
 
 // close ends the record: a stop that finishes removes it (what it cut
