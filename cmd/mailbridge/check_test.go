@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
@@ -876,9 +877,12 @@ func TestCheckUnsafePermissions(t *testing.T) {
 	}
 	os.Chmod(conf, 0o640)
 	os.Chmod(filepath.Join(mr, "Pickup"), 0o777)
+	os.Chmod(filepath.Join(mr, "Drop"), fs.ModeSticky|0o777)
 	os.Chmod(filepath.Join(mr, "Queue"), 0o770)
+	os.Chmod(mr, 0o777)
 	code, out, errs := runCmd(t, "check", "--config", conf)
-	for _, want := range []string{"the Pickup folder " + filepath.Join(mr, "Pickup") + " may be written by every account (mode 0777)", "the Queue folder " + filepath.Join(mr, "Queue") + " may be written by its group (mode 0770)"} {
+	for _, want := range []string{"the Pickup folder " + filepath.Join(mr, "Pickup") + " may be written by every account (mode 0777)", "the Drop folder " + filepath.Join(mr, "Drop") + " may be written by every account (mode 1777)",
+		"the Queue folder " + filepath.Join(mr, "Queue") + " may be written by its group (mode 0770)", "the folder " + mr + ", which holds the Pickup folder, may be written by every account (mode 0777)"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("not said: %s", want)
 		}

@@ -916,7 +916,17 @@ func folderAccessWarnings(l mailroot.Layout) []string {
 		return nil
 	}
 	var out []string
+	parents := map[string]bool{}
 	for _, f := range l.Folders() {
+		if parent := filepath.Dir(filepath.Clean(f.Path)); !parents[parent] {
+			parents[parent] = true
+			// Others could rename the folders in it, and put a link
+			// to a folder of their choice in their place; not where
+			// the sticky bit keeps them to their own (/tmp).
+			if fi, err := os.Stat(parent); err == nil && fi.Mode().Perm()&0o002 != 0 && fi.Mode()&fs.ModeSticky == 0 {
+				out = append(out, fmt.Sprintf("the folder %s, which holds the %s folder, may be written by every account (mode %s): any of them could replace the folders in it; chmod o-w on it", parent, f.Name, octalMode(fi.Mode())))
+			}
+		}
 		fi, err := os.Stat(f.Path)
 		if err != nil {
 			continue
@@ -924,12 +934,28 @@ func folderAccessWarnings(l mailroot.Layout) []string {
 		perm := fi.Mode().Perm()
 		switch {
 		case perm&0o002 != 0:
-			out = append(out, fmt.Sprintf("the %s folder %s may be written by every account (mode %04o): chmod o-w on it", f.Name, f.Path, perm))
+			out = append(out, fmt.Sprintf("the %s folder %s may be written by every account (mode %s): chmod o-w on it", f.Name, f.Path, octalMode(fi.Mode())))
 		case perm&0o020 != 0 && mailroot.FolderMode(f.Name)&0o020 == 0:
-			out = append(out, fmt.Sprintf("the %s folder %s may be written by its group (mode %04o), who could change queued mail or mailbridge's own files: chmod 0700 on it (mailbridge makes it so)", f.Name, f.Path, perm))
+			out = append(out, fmt.Sprintf("the %s folder %s may be written by its group (mode %s), whose members could change mailbridge's own files there (queued mail, Badmail records, lock files): chmod 0700 on it (mailbridge makes it so)", f.Name, f.Path, octalMode(fi.Mode())))
 		}
 	}
 	return out
+}
+
+// octalMode writes a file mode as chmod takes it, the set-user-ID,
+// set-group-ID and sticky bits included (2770, 1777).
+func octalMode(m fs.FileMode) string {
+	n := uint32(m.Perm())
+	if m&fs.ModeSetuid != 0 {
+		n |= 0o4000
+	}
+	if m&fs.ModeSetgid != 0 {
+		n |= 0o2000
+	}
+	if m&fs.ModeSticky != 0 {
+		n |= 0o1000
+	}
+	return fmt.Sprintf("%04o", n)
 }
 
 // timeZoneWarning is the warning for a TZ environment variable that Go
