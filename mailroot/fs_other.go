@@ -240,6 +240,20 @@ func accessOf(path string) folderAccess {
 	return folderAccess{mode: fi.Mode() & (fs.ModePerm | fs.ModeSetgid | fs.ModeSticky), gid: int(st.Gid), known: true}
 }
 
+// Owner returns the account (uid) that owns path; ok false where it
+// cannot be told.
+func Owner(path string) (uid int, ok bool) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0, false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, false
+	}
+	return int(st.Uid), true
+}
+
 // restoreAccess gives the folder path, created again, the mode and group
 // it had: found from outside, a Pickup folder made setgid for the
 // applications' group (as the README has it) came back without the bit

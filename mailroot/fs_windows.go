@@ -243,6 +243,9 @@ type folderAccess struct{}
 // accessOf: see fs_other.go.
 func accessOf(string) folderAccess { return folderAccess{} }
 
+// Owner: see fs_other.go; Windows' owners are not read (ok false).
+func Owner(string) (uid int, ok bool) { return 0, false }
+
 // restoreAccess: see fs_other.go.
 func restoreAccess(string, folderAccess) error { return nil }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/mailbridge/mailbridge/internal/testlog"
 	"github.com/mailbridge/mailbridge/internal/testpki"
 	"github.com/mailbridge/mailbridge/internal/testtool"
+	"github.com/mailbridge/mailbridge/mailroot"
 )
 
 // writeTLSConfig writes a configuration listening on 127.0.0.1:port with
@@ -889,5 +890,41 @@ func TestCheckUnsafePermissions(t *testing.T) {
 	}
 	if strings.Contains(out, "every account may read it") || strings.Contains(out, "hunter2") || t.Failed() {
 		t.Fatalf("exit %d\n%s%s", code, out, errs)
+	}
+}
+
+// A layout folder owned by another account than the one mailbridge runs
+// as is said (found from outside: a Queue another account made in a 1777
+// mail root was used without a word); not to root, whose check sees the
+// service's folders.
+func TestFolderOwnedByAnother(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("Windows' owners are not read")
+	}
+	root := t.TempDir()
+	l := mailroot.Layout{Pickup: filepath.Join(root, "Pickup"), Drop: filepath.Join(root, "Drop"), Queue: filepath.Join(root, "Queue"), Badmail: filepath.Join(root, "Badmail"), SortTemp: filepath.Join(root, "SortTemp")}
+	for _, f := range l.Folders() {
+		if err := os.Mkdir(f.Path, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	own := os.Geteuid()
+	for _, w := range folderAccessWarnings(l, own) {
+		if strings.Contains(w, "belongs to another account") {
+			t.Fatalf("said of its own folders: %s", w)
+		}
+	}
+	other := own + 1 // the folders are not that account's
+	var said []string
+	for _, w := range folderAccessWarnings(l, other) {
+		if strings.Contains(w, "belongs to another account than the one mailbridge runs as") {
+			said = append(said, w)
+		}
+	}
+	if len(said) != 5 || !strings.Contains(said[2], "the Queue folder "+l.Queue) {
+		t.Fatalf("%q", said)
+	}
+	if ws := folderAccessWarnings(l, 0); len(ws) != 0 && strings.Contains(strings.Join(ws, ""), "belongs to another") {
+		t.Fatalf("said to root: %q", ws)
 	}
 }

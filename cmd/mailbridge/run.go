@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/user"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -119,7 +120,7 @@ func runWith(ctx context.Context, cfg *config.Config, log *slog.Logger, ready fu
 		log.Warn(clearTextAuthWarning)
 	}
 	limit, known := openFileLimit()
-	for _, w := range append([]string{openRelayWarning(cfg.Inbound.RelayFrom), denyAllWarning(cfg.Inbound.DenyFrom), delayNotificationWarning(cfg.Outbound), fileLimitWarning(cfg, limit, known), interceptWarning(cfg.Inbound), timeZoneWarning(os.Getenv("TZ")), secretsReadableWarning(cfg)}, folderAccessWarnings(layout(cfg))...) {
+	for _, w := range append([]string{openRelayWarning(cfg.Inbound.RelayFrom), denyAllWarning(cfg.Inbound.DenyFrom), delayNotificationWarning(cfg.Outbound), fileLimitWarning(cfg, limit, known), interceptWarning(cfg.Inbound), timeZoneWarning(os.Getenv("TZ")), secretsReadableWarning(cfg)}, folderAccessWarnings(layout(cfg), os.Geteuid())...) {
 		if w != "" {
 			log.Warn(w)
 		}
@@ -744,7 +745,7 @@ func check(cfg *config.Config, stdout, stderr io.Writer, cfgProblems config.Erro
 	limit, known := openFileLimit()
 	warnings := []string{timeZoneWarning(os.Getenv("TZ")), secretsReadableWarning(cfg)}
 	if folders {
-		warnings = append(warnings, folderAccessWarnings(layout(cfg))...)
+		warnings = append(warnings, folderAccessWarnings(layout(cfg), os.Geteuid())...)
 	}
 	if inbound {
 		warnings = append(warnings, openRelayWarning(cfg.Inbound.RelayFrom), denyAllWarning(cfg.Inbound.DenyFrom), fileLimitWarning(cfg, limit, known), interceptWarning(cfg.Inbound))
@@ -910,8 +911,12 @@ func secretsReadableWarning(cfg *config.Config) string {
 // every account may write, and Queue, Badmail or SortTemp that the group
 // may write too (a member could rewrite queued mail, or remove the lock
 // files and run a second instance). Found from outside: check was silent
-// about them. Windows' ACLs are not read here.
-func folderAccessWarnings(l mailroot.Layout) []string {
+// about them. A folder owned by another account than uid, the one
+// mailbridge runs as, is said too, unless that is root (check run by an
+// administrator): found from outside, a Queue that another account made
+// in a mail root every account may write (1777) was used without a word.
+// Windows' ACLs and owners are not read here.
+func folderAccessWarnings(l mailroot.Layout, uid int) []string {
 	if runtime.GOOS == "windows" {
 		return nil
 	}
@@ -930,6 +935,13 @@ func folderAccessWarnings(l mailroot.Layout) []string {
 		fi, err := os.Stat(f.Path)
 		if err != nil {
 			continue
+		}
+		if owner, ok := mailroot.Owner(f.Path); ok && uid > 0 && owner != uid {
+			who := strconv.Itoa(owner)
+			if u, err := user.LookupId(who); err == nil {
+				who = u.Username + " (" + who + ")"
+			}
+			out = append(out, fmt.Sprintf("the %s folder %s belongs to another account than the one mailbridge runs as: %s, who may change or remove mailbridge's files there; chown it to mailbridge's account", f.Name, f.Path, who))
 		}
 		perm := fi.Mode().Perm()
 		switch {
