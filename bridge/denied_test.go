@@ -142,22 +142,22 @@ func TestUnreadableQueueFileExpires(t *testing.T) {
 }
 
 // A Queue folder full of files not of mailbridge's (an IIS queue left
-// behind) is said file by file up to MaxForeignSaid at start, then in one
+// behind) is said file by file up to maxForeignSaid at start, then in one
 // line: found from outside, 3001 lines at each start.
 func TestManyForeignQueueFiles(t *testing.T) {
 	l := testLayout(t)
 	if err := os.MkdirAll(l.Queue, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; i < MaxForeignSaid+5; i++ {
+	for i := 0; i < maxForeignSaid+5; i++ {
 		if err := os.WriteFile(filepath.Join(l.Queue, fmt.Sprintf("NTFS_%04d.EML", i)), []byte("From: a@x.test\r\nTo: b@y.test\r\n\r\nx\r\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
 	h := start(t, l, baseConfig(nil))
 	h.waitLog("and 5 more files in Queue that mailbridge did not queue")
-	if n := strings.Count(h.logs.String(), "a file in Queue that mailbridge did not queue"); n != MaxForeignSaid {
-		t.Fatalf("%d said one by one, want %d", n, MaxForeignSaid)
+	if n := strings.Count(h.logs.String(), "a file in Queue that mailbridge did not queue"); n != maxForeignSaid {
+		t.Fatalf("%d said one by one, want %d", n, maxForeignSaid)
 	}
 }
 

@@ -33,12 +33,10 @@ func queueOwn(name string) bool {
 // in Queue by IIS was said to be sent by moving it into Pickup, also an
 // empty one, and one without envelope lines, which Pickup sends to the
 // addresses of its header (IIS kept a queued message's envelope outside
-// its file, in an NTFS stream that a copy loses).
+// its file, in an NTFS stream that a copy loses). Explorer's files are
+// not asked about (foreignEntries).
 func foreignQueueEntry(dir string, e fs.DirEntry) string {
 	name := e.Name()
-	if explorerFile(name) {
-		return ""
-	}
 	path := filepath.Join(dir, name)
 	if e.IsDir() {
 		return "a folder in Queue, left alone: mailbridge does not look into folders there; to send the messages in it, move them into Pickup"
@@ -123,28 +121,46 @@ func headerFirst(head []byte) bool {
 	return ok && len(name) > 0 && !bytes.ContainsAny(name, " \t")
 }
 
-// MaxForeignSaid bounds the files in Queue not of mailbridge's said one by
-// one, at start and by check (ForeignQueueFiles' caller): an IIS queue
+// maxForeignSaid bounds the files in Queue not of mailbridge's said one by
+// one, at start and by check (foreignEntries): an IIS queue
 // left behind may hold thousands.
-const MaxForeignSaid = 20
+const maxForeignSaid = 20
 
-// ForeignQueueFiles lists what of the Queue folder dir mailbridge did not
-// put there, each as its path and what foreignQueueEntry says of it, for
-// check: found from outside, a mail root full of IIS's leftovers passed
-// with "ok: no problems found".
-func ForeignQueueFiles(dir string) ([]string, error) {
+// ForeignQueueFiles says what of the Queue folder dir mailbridge did not
+// put there, for check, each as its path and what it is (foreignEntries):
+// found from outside, a mail root full of IIS's leftovers passed with
+// "ok: no problems found".
+func ForeignQueueFiles(dir string) (said []string, more int, err error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	var out []string
+	files, more := foreignEntries(dir, entries)
+	for _, f := range files {
+		said = append(said, f.path+": "+f.what)
+	}
+	return said, more, nil
+}
+
+// foreignFile is an entry of Queue that is not mailbridge's own, and what
+// foreignQueueEntry says of it.
+type foreignFile struct{ path, what string }
+
+// foreignEntries returns, of the entries of the Queue folder dir, those
+// that are not mailbridge's own: the first maxForeignSaid, and how many
+// more there are (counted, not read: found from outside, an IIS queue
+// left behind gave 3001 lines at each start). Explorer's files are
+// neither said nor counted.
+func foreignEntries(dir string, entries []fs.DirEntry) (files []foreignFile, more int) {
 	for _, e := range entries {
-		if queueOwn(e.Name()) && e.Type().IsRegular() {
+		if queueOwn(e.Name()) && e.Type().IsRegular() || explorerFile(e.Name()) {
 			continue
 		}
-		if what := foreignQueueEntry(dir, e); what != "" {
-			out = append(out, filepath.Join(dir, e.Name())+": "+what)
+		if len(files) == maxForeignSaid {
+			more++
+			continue
 		}
+		files = append(files, foreignFile{filepath.Join(dir, e.Name()), foreignQueueEntry(dir, e)})
 	}
-	return out, nil
+	return files, more
 }

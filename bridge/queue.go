@@ -139,6 +139,14 @@ func (b *Bridge) recoverQueue() error {
 	if err != nil {
 		return err
 	}
+	// Not of ours: never sent from here, so said, with what it is.
+	foreign, more := foreignEntries(dir, entries)
+	for _, f := range foreign {
+		b.log.Warn(f.what, "path", f.path)
+	}
+	if more > 0 {
+		b.log.Warn(fmt.Sprintf("and %d more files in Queue that mailbridge did not queue, left alone (its own are named with 28 hexadecimal digits)", more), "folder", dir)
+	}
 	have := map[string]bool{}
 	for _, e := range entries {
 		have[e.Name()] = true
@@ -177,26 +185,9 @@ func (b *Bridge) recoverQueue() error {
 			b.enqueue(id+".todrop", &message{drop: true}, now)
 		}
 	}()
-	foreign := 0
-	defer func() {
-		if foreign > MaxForeignSaid {
-			b.log.Warn(fmt.Sprintf("and %d more files in Queue that mailbridge did not queue, left alone (its own are named with 28 hexadecimal digits)", foreign-MaxForeignSaid), "folder", dir)
-		}
-	}()
 	for i, e := range entries {
 		name := e.Name()
 		if !e.Type().IsRegular() || !queueOwn(name) {
-			// Not of ours: never sent from here, so said, with what it
-			// is; the first MaxForeignSaid (found from outside: 3001
-			// lines at each start for an IIS queue left behind).
-			if dirs[i] == dir && foreign < MaxForeignSaid {
-				if what := foreignQueueEntry(dir, e); what != "" {
-					foreign++
-					b.log.Warn(what, "path", filepath.Join(dir, name))
-				}
-			} else if dirs[i] == dir && !explorerFile(name) {
-				foreign++
-			}
 			continue
 		}
 		ext := filepath.Ext(name)

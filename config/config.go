@@ -56,6 +56,14 @@ type Config struct {
 	lines   map[string]int // dotted key -> its line in File, for FolderProblem
 }
 
+// OutboundOnInboundPort reports whether [outbound] server is set with
+// the port of one of this mailbridge's inbound listeners (port or
+// tls_port): then it must not be this machine.
+func (c *Config) OutboundOnInboundPort() bool {
+	o, in := c.Outbound, c.Inbound
+	return o.Server != "" && (o.Port == in.Port || in.TLSPort != 0 && o.Port == in.TLSPort)
+}
+
 // InlineSecrets lists the keys whose secret is written in the file itself
 // (outbound.password, inbound.pfx_password), for the warning that the
 // file can be read by every account.

@@ -718,7 +718,7 @@ func (l *loader) validate(c *Config) {
 		l.fail("inbound.tls_port", in.TLSPort, "is the same as inbound.port; use another port (465 is usual) or set inbound.tls")
 	}
 	l.validateOutbound(c.Outbound, c.secrets.passwordFile, c.secrets.passwordEnv)
-	if o := c.Outbound; o.Server != "" && (o.Port == in.Port || in.TLSPort != 0 && o.Port == in.TLSPort) && ownAddress(o.Server, in.Bind, c.Hostname) && !l.failed("outbound.server") && !l.failed("outbound.port") {
+	if o := c.Outbound; c.OutboundOnInboundPort() && ownAddress(o.Server, in.Bind, c.Hostname) && !l.failed("outbound.server") && !l.failed("outbound.port") {
 		// Found from outside (a port edited by mistake): 122 messages
 		// logged as sent landed in Drop, read there as inbound mail.
 		l.fail("outbound.server", o.Server, fmt.Sprintf("with outbound.port %d is this mailbridge's own inbound listener: Pickup mail would come back into Drop, or go round in a loop; set the smart host's address and port", o.Port))

@@ -1059,6 +1059,13 @@ func (c *conn) setUTF8(on bool) {
 	c.mu.Unlock()
 }
 
+// inUTF8 reports whether the transaction began with SMTPUTF8.
+func (c *conn) inUTF8() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.utf8Tx
+}
+
 // echoAddr is addr as a reply echoes it: printable ASCII (RFC 5321
 // section 4.2), save in a transaction begun with SMTPUTF8. Found from
 // outside: "250 2.1.5 üser@bücher.example" in raw UTF-8 to a client that

@@ -61,12 +61,10 @@ type session struct {
 	// dsn lists the DSN parameters the client gave, taken and not acted
 	// on (see New), for the message's log line.
 	dsn []string
-	// utf8: the transaction began with SMTPUTF8 (see conn.echoAddr).
-	utf8 bool
 }
 
 func (s *session) Reset() {
-	s.inTx, s.seen, s.from, s.local, s.remote, s.overLimit, s.dsn, s.utf8 = false, nil, "", nil, nil, false, nil, false
+	s.inTx, s.seen, s.from, s.local, s.remote, s.overLimit, s.dsn = false, nil, "", nil, nil, false, nil
 }
 
 // noteDSN records a DSN parameter given, once each.
@@ -153,8 +151,7 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	s.inTx = true
 	s.from = compat.TrimFinalDot(compat.QuoteLocal(from))
 	s.seen, s.local, s.remote, s.overLimit, s.dsn = nil, nil, nil, false, nil
-	s.utf8 = opts != nil && opts.UTF8
-	s.conn.setUTF8(s.utf8)
+	s.conn.setUTF8(opts != nil && opts.UTF8)
 	if opts != nil && opts.Return != "" {
 		s.noteDSN("RET=" + string(opts.Return))
 	}
@@ -184,7 +181,7 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 		}
 		s.s.log.Info("relay refused", args...)
 		shown := to
-		if !s.utf8 {
+		if !s.conn.inUTF8() {
 			shown = printableASCII(to) // as conn.echoAddr
 		}
 		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "Unable to relay for " + shown}

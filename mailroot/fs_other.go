@@ -240,13 +240,9 @@ func accessOf(path string) folderAccess {
 	return folderAccess{mode: fi.Mode() & (fs.ModePerm | fs.ModeSetgid | fs.ModeSticky), gid: int(st.Gid), known: true}
 }
 
-// Owner returns the account (uid) that owns path; ok false where it
-// cannot be told.
-func Owner(path string) (uid int, ok bool) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return 0, false
-	}
+// Owner returns the account (uid) that owns the file fi describes; ok
+// false where it cannot be told.
+func Owner(fi fs.FileInfo) (uid int, ok bool) {
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {
 		return 0, false

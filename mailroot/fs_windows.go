@@ -244,7 +244,7 @@ type folderAccess struct{}
 func accessOf(string) folderAccess { return folderAccess{} }
 
 // Owner: see fs_other.go; Windows' owners are not read (ok false).
-func Owner(string) (uid int, ok bool) { return 0, false }
+func Owner(fs.FileInfo) (uid int, ok bool) { return 0, false }
 
 // restoreAccess: see fs_other.go.
 func restoreAccess(string, folderAccess) error { return nil }

@@ -465,7 +465,7 @@ func portTaken(port int, key string, owners []portowner.Owner, lookupErr error) 
 // from outside: a LAN address passed). "" when it is not.
 func ownListenerProblem(cfg *config.Config, addrs func() ([]net.Addr, error)) string {
 	o, in := cfg.Outbound, cfg.Inbound
-	if o.Server == "" || o.Port != in.Port && (in.TLSPort == 0 || o.Port != in.TLSPort) {
+	if !cfg.OutboundOnInboundPort() {
 		return ""
 	}
 	server, err := netip.ParseAddr(strings.Trim(o.Server, "[]"))
@@ -571,13 +571,8 @@ func check(cfg *config.Config, stdout, stderr io.Writer, cfgProblems config.Erro
 			probe = checkFolderAccess
 		}
 		_, serr := os.Stat(f.Path)
-		if serr != nil {
-			// Made as run makes it (its mode: mailroot.FolderMode),
-			// before the probe would make it with another; a failure
-			// the probe says, in the same words.
-			_ = mailroot.MakeFolderMode(f.Path, mailroot.FolderMode(f.Name))
-		}
-		err := probe(f.Path)
+		// Made as run makes it (its mode: mailroot.FolderMode).
+		err := probe(f.Path, mailroot.FolderMode(f.Name))
 		if serr != nil && err == nil && os.Geteuid() == 0 {
 			madeByRoot = append(madeByRoot, f.Path)
 		}
@@ -595,13 +590,12 @@ func check(cfg *config.Config, stdout, stderr io.Writer, cfgProblems config.Erro
 		}
 		if err == nil && f.Name == "Queue" {
 			// What a start leaves alone there, said before it.
-			foreign, _ := bridge.ForeignQueueFiles(f.Path) // a folder not read is said above
-			for i, what := range foreign {
-				if i == bridge.MaxForeignSaid {
-					fmt.Fprintf(stdout, "warning: and %d more such files in Queue\n", len(foreign)-i)
-					break
-				}
+			foreign, more, _ := bridge.ForeignQueueFiles(f.Path) // a folder not read is said above
+			for _, what := range foreign {
 				fmt.Fprintln(stdout, "warning: "+what)
+			}
+			if more > 0 {
+				fmt.Fprintf(stdout, "warning: and %d more such files in Queue\n", more)
 			}
 		}
 		if err == nil && f.Name != "SortTemp" && mailroot.InMemory(f.Path) {
@@ -658,9 +652,13 @@ func check(cfg *config.Config, stdout, stderr io.Writer, cfgProblems config.Erro
 	}
 	inbound := !skip("the ports and the certificate", "inbound")
 	if inbound {
+		var listening []string // the running instance's (its lock file)
+		if running {
+			listening = mailroot.Listening(layout(cfg))
+		}
 		for _, p := range takenPorts(cfg) {
 			port := map[string]int{"port": cfg.Inbound.Port, "tls_port": cfg.Inbound.TLSPort}[p.key]
-			if running && slices.ContainsFunc(mailroot.Listening(layout(cfg)), func(a string) bool { return strings.HasSuffix(a, ":"+strconv.Itoa(port)) }) {
+			if slices.ContainsFunc(listening, func(a string) bool { return strings.HasSuffix(a, ":"+strconv.Itoa(port)) }) {
 				fmt.Fprintf(stdout, "note: inbound.%s %d is held by the mailbridge running with this mail root; it is free again when that one stops\n", p.key, port)
 				continue
 			}
@@ -710,7 +708,7 @@ func check(cfg *config.Config, stdout, stderr io.Writer, cfgProblems config.Erro
 	}
 	if d := cfg.Log.W3CDir; d != "" && logs {
 		fmt.Fprintf(stdout, "w3c log:  %s\n", d)
-		if err := checkFolder(d); err != nil {
+		if err := checkFolder(d, 0o777); err != nil {
 			fail("%s", cfg.KeyProblem("log.w3c_dir", d, err.Error()))
 		}
 	}
@@ -936,7 +934,7 @@ func folderAccessWarnings(l mailroot.Layout, uid int) []string {
 		if err != nil {
 			continue
 		}
-		if owner, ok := mailroot.Owner(f.Path); ok && uid > 0 && owner != uid {
+		if owner, ok := mailroot.Owner(fi); ok && uid > 0 && owner != uid {
 			who := strconv.Itoa(owner)
 			if u, err := user.LookupId(who); err == nil {
 				who = u.Username + " (" + who + ")"
@@ -1132,7 +1130,7 @@ func listenAddrs(cfg *config.Config) string {
 // checkLogFile makes sure the log file can be appended to as run would
 // (its folder created when missing), without writing to it.
 func checkLogFile(path string) error {
-	if err := checkFolder(filepath.Dir(path)); err != nil {
+	if err := checkFolder(filepath.Dir(path), 0o777); err != nil {
 		return fmt.Errorf("its folder: %w", err)
 	}
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
@@ -1188,10 +1186,11 @@ func folderProblem(cfg *config.Config, f mailroot.Folder, err error) config.Prob
 	return cfg.FolderProblem(f.Name, err.Error())
 }
 
-// checkFolderAccess makes sure dir exists (creating it as run would) and
-// that this process may create files in it, without creating one.
-func checkFolderAccess(dir string) error {
-	if err := mailroot.MakeFolder(dir); err != nil {
+// checkFolderAccess makes sure dir exists (creating it as run would, with
+// perm less the umask) and that this process may create files in it,
+// without creating one.
+func checkFolderAccess(dir string, perm fs.FileMode) error {
+	if err := mailroot.MakeFolderMode(dir, perm); err != nil {
 		return err
 	}
 	return writableErr(dir, mailroot.CanAddFiles(dir))
@@ -1215,14 +1214,12 @@ func writableErr(dir string, err error) error {
 	return fmt.Errorf("not writable: %w%s", err, advice)
 }
 
-// checkFolder makes sure dir exists (creating it as run would) and that a
-// file can be created in it.
-func checkFolder(dir string) error {
-	// A layout folder is made before (as mailroot makes it: found from
-	// outside, under the README's umask 0007 check made 0750 folders
-	// where run makes 0770, and the applications' group lost write); any
-	// other with 0777 less the umask.
-	if err := mailroot.MakeFolder(dir); err != nil {
+// checkFolder makes sure dir exists (creating it as run would, with perm
+// less the umask: found from outside, under the README's umask 0007 check
+// made 0750 folders where run makes 0770, and the applications' group
+// lost write) and that a file can be created in it.
+func checkFolder(dir string, perm fs.FileMode) error {
+	if err := mailroot.MakeFolderMode(dir, perm); err != nil {
 		return err
 	}
 	f, err := os.CreateTemp(dir, ".mailbridge-check-*")
