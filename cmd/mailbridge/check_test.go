@@ -1,10 +1,12 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -860,6 +862,85 @@ func TestCheckOutboundIsThisMachine(t *testing.T) {
 	code, out, errs := runCmd(t, "check", "--config", conf)
 	if code != 1 || !strings.Contains(errs, "is this mailbridge's own inbound listener (an address of this machine)") {
 		t.Fatalf("exit %d\n%s%s", code, out, errs)
+	}
+}
+
+// An Outbound Server given by a name that resolves to this machine (here
+// the machine's own name, through /etc/hosts or DNS) is mailbridge too
+// (found from outside: only addresses, localhost and hostname were
+// refused).
+func TestCheckOutboundNameIsThisMachine(t *testing.T) {
+	name, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ips, err := lookupHost(name)
+	if err != nil || len(ips) == 0 {
+		t.Skipf("this machine's name %q does not resolve: %v", name, err)
+	}
+	conf := writeTestConfig(t, `hostname = "mail.test"`, "")
+	cfg, err := config.Load(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := os.ReadFile(conf)
+	text := strings.Replace(string(raw), `bind = "127.0.0.1"`, `bind = ""`, 1) + fmt.Sprintf("[outbound]\nserver = %q\nport = %d\n", name, cfg.Inbound.Port)
+	os.WriteFile(conf, []byte(text), 0o644)
+	code, out, errs := runCmd(t, "check", "--config", conf)
+	if code != 1 || !strings.Contains(errs, "an address of this machine: with outbound.port") || strings.Count(errs, "outbound.server") != 1 {
+		t.Fatalf("exit %d\n%s%s", code, out, errs)
+	}
+}
+
+func TestOwnListenerProblem(t *testing.T) {
+	own := func() ([]net.Addr, error) {
+		return []net.Addr{
+			&net.IPNet{IP: net.ParseIP("127.0.0.1"), Mask: net.CIDRMask(8, 32)},
+			&net.IPNet{IP: net.ParseIP("10.0.0.20").To4(), Mask: net.CIDRMask(24, 32)},
+			&net.IPNet{IP: net.ParseIP("2001:db8::20"), Mask: net.CIDRMask(64, 128)},
+		}, nil
+	}
+	dns := map[string][]netip.Addr{
+		"self.test":       {netip.MustParseAddr("10.0.0.20")},
+		"self6.test":      {netip.MustParseAddr("2001:db8::20")},
+		"debian.test":     {netip.MustParseAddr("127.0.1.1")},
+		"relay.test":      {netip.MustParseAddr("10.0.0.5")},
+		"roundrobin.test": {netip.MustParseAddr("10.0.0.5"), netip.MustParseAddr("10.0.0.20")},
+		"mapped.test":     {netip.MustParseAddr("::ffff:10.0.0.20")},
+	}
+	lookup := func(host string) ([]netip.Addr, error) {
+		if ips, ok := dns[host]; ok {
+			return ips, nil
+		}
+		return nil, errors.New("no such host")
+	}
+	for _, c := range []struct {
+		server, bind string
+		port         int
+		want         string // in the problem; "" none
+	}{
+		{"self.test", "", 25, "resolves to 10.0.0.20"},
+		{"self6.test", "::", 25, "resolves to 2001:db8::20"},
+		{"debian.test", "", 25, "resolves to 127.0.1.1"},
+		{"roundrobin.test", "", 25, "resolves to 10.0.0.20"},
+		{"mapped.test", "0.0.0.0", 25, "resolves to 10.0.0.20"},
+		{"self.test", "10.0.0.20", 25, "resolves to 10.0.0.20"},
+		{"debian.test", "localhost", 25, ""}, // only 127.0.0.1 is bound
+		{"self.test", "127.0.0.1", 25, ""},
+		{"self.test", "", 587, ""},
+		{"relay.test", "", 25, ""},
+		{"unknown.test", "", 25, ""}, // the delivery attempts say it
+		{"10.0.0.20", "", 25, "an address of this machine"},
+		{"[10.0.0.20]", "", 25, "an address of this machine"},
+		{"10.0.0.5", "", 25, ""},
+	} {
+		cfg := &config.Config{}
+		cfg.Inbound.Port, cfg.Inbound.Bind = 25, c.bind
+		cfg.Outbound.Server, cfg.Outbound.Port = c.server, c.port
+		got := ownListenerProblem(cfg, own, lookup)
+		if c.want == "" && got != "" || c.want != "" && !strings.Contains(got, c.want) {
+			t.Errorf("server %q bind %q port %d: %q, want %q", c.server, c.bind, c.port, got, c.want)
+		}
 	}
 }
 

@@ -138,7 +138,7 @@ func runWith(ctx context.Context, cfg *config.Config, log *slog.Logger, ready fu
 		_, err := os.Stat(f.Path)
 		existed[f.Path] = err == nil
 	}
-	if p := ownListenerProblem(cfg, net.InterfaceAddrs); p != "" {
+	if p := ownListenerProblem(cfg, net.InterfaceAddrs, lookupHost); p != "" {
 		return errors.New(p)
 	}
 	root, err := mailroot.Open(layout(cfg), mailroot.WithLogger(log))
@@ -459,34 +459,74 @@ func portTaken(port int, key string, owners []portowner.Owner, lookupErr error) 
 }
 
 // ownListenerProblem says, when [outbound] server is one of this
-// machine's addresses (addrs lists them) on which the inbound listener
-// takes the outbound port, that the Outbound Server is mailbridge itself:
-// config refuses loopback addresses and names, and this the others (found
-// from outside: a LAN address passed). "" when it is not.
-func ownListenerProblem(cfg *config.Config, addrs func() ([]net.Addr, error)) string {
+// machine's addresses (addrs lists them), or a name that resolves to one
+// (lookup), on which the inbound listener takes the outbound port, that
+// the Outbound Server is mailbridge itself: config refuses loopback
+// addresses, localhost and hostname, and this the others (found from
+// outside: a LAN address passed, and so did a name in DNS or /etc/hosts
+// for this machine). Pickup mail would be "delivered" into Drop, with
+// no error anywhere. "" when it is not, or when the name does not
+// resolve now (the delivery attempts say so). The cases config refuses
+// (loopback, localhost, hostname, bind) are said here too: the caller
+// asks only when config found nothing wrong with [outbound].
+func ownListenerProblem(cfg *config.Config, addrs func() ([]net.Addr, error), lookup func(host string) ([]netip.Addr, error)) string {
 	o, in := cfg.Outbound, cfg.Inbound
 	if !cfg.OutboundOnInboundPort() {
 		return ""
 	}
-	server, err := netip.ParseAddr(strings.Trim(o.Server, "[]"))
-	if err != nil {
-		return ""
+	host := strings.Trim(o.Server, "[]")
+	named := false
+	candidates := []netip.Addr{}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		candidates = append(candidates, ip.Unmap())
+	} else if ips, err := lookup(host); err == nil {
+		named = true
+		for _, ip := range ips {
+			candidates = append(candidates, ip.Unmap())
+		}
 	}
-	if b, err := netip.ParseAddr(in.Bind); in.Bind != "" && (err != nil || !b.IsUnspecified()) && (err != nil || b.Unmap() != server.Unmap()) {
-		return "" // the listener is bound to another address
+	var bound netip.Addr // invalid: every address
+	if strings.EqualFold(in.Bind, "localhost") {
+		bound = netip.AddrFrom4([4]byte{127, 0, 0, 1})
+	} else if b, err := netip.ParseAddr(in.Bind); err == nil && !b.IsUnspecified() {
+		bound = b.Unmap()
 	}
-	list, err := addrs()
-	if err != nil {
-		return ""
-	}
-	for _, a := range list {
-		if n, ok := a.(*net.IPNet); ok {
-			if ip, ok := netip.AddrFromSlice(n.IP); ok && ip.Unmap() == server.Unmap() {
-				return cfg.KeyProblem("outbound.server", o.Server, fmt.Sprintf("with outbound.port %d is this mailbridge's own inbound listener (an address of this machine): Pickup mail would come back into Drop, or go round in a loop; set the smart host's address and port", o.Port)).String()
+	var mine []netip.Addr
+	if !bound.IsValid() {
+		list, _ := addrs()
+		for _, a := range list {
+			if n, ok := a.(*net.IPNet); ok {
+				if ip, ok := netip.AddrFromSlice(n.IP); ok {
+					mine = append(mine, ip.Unmap())
+				}
 			}
 		}
 	}
+	for _, ip := range candidates {
+		own := ip == bound
+		if !bound.IsValid() {
+			// A listener on every address takes the whole loopback
+			// range (127.0.1.1, which Debian gives the host's name).
+			own = ip.IsLoopback() || slices.Contains(mine, ip)
+		}
+		if !own {
+			continue
+		}
+		if named {
+			return cfg.KeyProblem("outbound.server", o.Server, fmt.Sprintf("resolves to %s, an address of this machine: with outbound.port %d it is this mailbridge's own inbound listener, so Pickup mail would come back into Drop, or go round in a loop; set the smart host's name or address and port", ip, o.Port)).String()
+		}
+		return cfg.KeyProblem("outbound.server", o.Server, fmt.Sprintf("with outbound.port %d is this mailbridge's own inbound listener (an address of this machine): Pickup mail would come back into Drop, or go round in a loop; set the smart host's address and port", o.Port)).String()
+	}
 	return ""
+}
+
+// lookupHost resolves an Outbound Server's name for ownListenerProblem,
+// waiting at most 3 seconds: a start must not hang on a DNS server that
+// does not answer.
+func lookupHost(host string) ([]netip.Addr, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
 }
 
 // isMailbridge reports whether a process name is mailbridge's.
@@ -647,8 +687,10 @@ func check(cfg *config.Config, stdout, stderr io.Writer, cfgProblems config.Erro
 			fail("mail root: %v", err)
 		}
 	}
-	if p := ownListenerProblem(cfg, net.InterfaceAddrs); p != "" {
-		fail("%s", p)
+	if ok("outbound") {
+		if p := ownListenerProblem(cfg, net.InterfaceAddrs, lookupHost); p != "" {
+			fail("%s", p)
+		}
 	}
 	inbound := !skip("the ports and the certificate", "inbound")
 	if inbound {
