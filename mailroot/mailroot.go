@@ -153,7 +153,10 @@ const tempPrefix = "mbtmp-"
 type Root struct {
 	layout Layout
 	locks  []*os.File // held while open: SortTemp's, Queue's
-	log    *slog.Logger
+	// note is what NoteListening wrote into SortTemp's lock file, written
+	// again into a lock file Mend makes anew.
+	note string
+	log  *slog.Logger
 	// retryDelays are the waits between attempts of a rename or delete
 	// that failed transiently.
 	retryDelays []time.Duration
@@ -505,11 +508,15 @@ func (r *Root) NoteListening(addrs []string) error {
 	for _, a := range addrs {
 		b.WriteString("listen " + a + "\n")
 	}
-	f := r.locks[0] // SortTemp's (lockLayout)
-	if _, err := f.WriteAt([]byte(b.String()), 0); err != nil {
+	r.note = b.String()
+	return writeNote(r.locks[0], r.note) // SortTemp's (lockLayout)
+}
+
+func writeNote(f *os.File, note string) error {
+	if _, err := f.WriteAt([]byte(note), 0); err != nil {
 		return err
 	}
-	return f.Truncate(int64(b.Len()))
+	return f.Truncate(int64(len(note)))
 }
 
 // Listening returns the addresses that the instance running with l's mail
@@ -657,6 +664,14 @@ func (r *Root) Mend() ([]Folder, error) {
 		}
 		l.Close()
 		r.locks[i] = nl
+		if i == 0 && r.note != "" {
+			// Found from outside: with SortTemp deleted and made again,
+			// check took the running instance's port for another
+			// program's.
+			if err := writeNote(nl, r.note); err != nil {
+				errs = append(errs, fmt.Errorf("noting the addresses listened on in %s again: %w", nl.Name(), err))
+			}
+		}
 	}
 	return created, errors.Join(errs...)
 }
