@@ -120,7 +120,7 @@ func runWith(ctx context.Context, cfg *config.Config, log *slog.Logger, ready fu
 		log.Warn(clearTextAuthWarning)
 	}
 	limit, known := openFileLimit()
-	for _, w := range append([]string{openRelayWarning(cfg.Inbound.RelayFrom), denyAllWarning(cfg.Inbound.DenyFrom), delayNotificationWarning(cfg.Outbound), fileLimitWarning(cfg, limit, known), interceptWarning(cfg.Inbound), timeZoneWarning(os.Getenv("TZ")), secretsReadableWarning(cfg)}, folderAccessWarnings(layout(cfg), os.Geteuid())...) {
+	for _, w := range append([]string{openRelayWarning(cfg.Inbound.RelayFrom), denyAllWarning(cfg.Inbound.DenyFrom), delayNotificationWarning(cfg.Outbound), fileLimitWarning(cfg, limit, known), interceptWarning(cfg.Inbound), timeZoneWarning(os.Getenv("TZ")), secretsReadableWarning(cfg)}, folderAccessWarnings(layout(cfg), os.Geteuid(), nil)...) {
 		if w != "" {
 			log.Warn(w)
 		}
@@ -596,6 +596,7 @@ func check(cfg *config.Config, stdout, stderr io.Writer, cfgProblems config.Erro
 	_, rootErr := os.Stat(cfg.Mailroot.Root)
 	rootMissing := cfg.Mailroot.Root != "" && rootErr != nil
 	seen := map[string]bool{}
+	unwritable := map[string]bool{} // folders with a problem, which names the account's access
 	for _, f := range layout(cfg).Folders() {
 		if !folders {
 			break
@@ -643,6 +644,7 @@ func check(cfg *config.Config, stdout, stderr io.Writer, cfgProblems config.Erro
 			fmt.Fprintf(stdout, "warning: %s is on a file system held in memory (tmpfs): its files are lost when the machine restarts, mail acknowledged with 250 too\n", f.Name)
 		}
 		if err != nil {
+			unwritable[f.Path] = true
 			// A root that cannot be made is one problem, not one per
 			// folder in it (found from outside: five lines for one
 			// mistyped share).
@@ -785,7 +787,10 @@ func check(cfg *config.Config, stdout, stderr io.Writer, cfgProblems config.Erro
 	limit, known := openFileLimit()
 	warnings := []string{timeZoneWarning(os.Getenv("TZ")), secretsReadableWarning(cfg)}
 	if folders {
-		warnings = append(warnings, folderAccessWarnings(layout(cfg), os.Geteuid())...)
+		uid := os.Geteuid()
+		warnings = append(warnings, folderAccessWarnings(layout(cfg), uid, func(path string) bool {
+			return uid == 0 || unwritable[path]
+		})...)
 	}
 	if inbound {
 		warnings = append(warnings, openRelayWarning(cfg.Inbound.RelayFrom), denyAllWarning(cfg.Inbound.DenyFrom), fileLimitWarning(cfg, limit, known), interceptWarning(cfg.Inbound))
@@ -952,11 +957,13 @@ func secretsReadableWarning(cfg *config.Config) string {
 // may write too (a member could rewrite queued mail, or remove the lock
 // files and run a second instance). Found from outside: check was silent
 // about them. A folder owned by another account than uid, the one
-// mailbridge runs as, is said too, unless that is root (check run by an
-// administrator): found from outside, a Queue that another account made
-// in a mail root every account may write (1777) was used without a word.
+// mailbridge runs as, is said too, unless ownerSaid tells it is said
+// otherwise (check: run by root, an administrator looking at the
+// service's folders, or a folder found not writable): found from outside,
+// a Queue that another account made in a mail root every account may
+// write (1777) was used without a word, by a service account and by root.
 // Windows' ACLs and owners are not read here.
-func folderAccessWarnings(l mailroot.Layout, uid int) []string {
+func folderAccessWarnings(l mailroot.Layout, uid int, ownerSaid func(path string) bool) []string {
 	if runtime.GOOS == "windows" {
 		return nil
 	}
@@ -976,7 +983,7 @@ func folderAccessWarnings(l mailroot.Layout, uid int) []string {
 		if err != nil {
 			continue
 		}
-		if owner, ok := mailroot.Owner(fi); ok && uid > 0 && owner != uid {
+		if owner, ok := mailroot.Owner(fi); ok && owner != uid && (ownerSaid == nil || !ownerSaid(f.Path)) {
 			who := strconv.Itoa(owner)
 			if u, err := user.LookupId(who); err == nil {
 				who = u.Username + " (" + who + ")"
