@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -429,5 +430,25 @@ func TestPickupTracedHereNotStamped(t *testing.T) {
 	drop(t, l, "forged.eml", []byte(file))
 	if m := sink.WaitFor(t, wait, "the other program's file", count(2))[1]; !strings.HasPrefix(string(m.Data), "Received: from mail pickup service by bridge.test ") || !strings.Contains(string(m.Data), "\r\nReceived: from client.test ") {
 		t.Fatalf("forged:\n%q", m.Data)
+	}
+	if runtime.GOOS == "windows" {
+		return // an earlier run's copies are not told from others there
+	}
+	// A copy an earlier run left in Pickup (stopped or killed before it
+	// was claimed), as the listener makes them: named by the mail root,
+	// mailbridge's own, 0600. Found from outside: it got the Pickup trace
+	// after a restart. Under another name, or readable by others, it is
+	// any program's file.
+	left := h.root.NewName() + ".eml"
+	if err := os.WriteFile(filepath.Join(l.Pickup, left), []byte(file), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if m := sink.WaitFor(t, wait, "the earlier run's copy", count(3))[2]; string(m.Data) != msg {
+		t.Fatalf("earlier run's copy:\n%q\nwant\n%q", m.Data, msg)
+	}
+	other := h.root.NewName() + ".eml"
+	drop(t, l, other, []byte(file)) // 0644
+	if m := sink.WaitFor(t, wait, "a file readable by others", count(4))[3]; !strings.HasPrefix(string(m.Data), "Received: from mail pickup service by bridge.test ") {
+		t.Fatalf("readable by others:\n%q", m.Data)
 	}
 }

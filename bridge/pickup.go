@@ -611,7 +611,7 @@ func (b *Bridge) intake(id string, m *message, r io.Reader) time.Time {
 		return time.Time{}
 	}
 	local, remote := b.split(pm.To)
-	size, messageID, err := b.writeFiles(id, pm, local, remote, b.root.MadeInPickup(source))
+	size, messageID, err := b.writeFiles(id, pm, local, remote, b.root.MadeInPickup(source, in))
 	if err == nil && m.grown != nil {
 		if b.afterRead != nil {
 			b.afterRead(in)

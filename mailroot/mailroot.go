@@ -952,18 +952,34 @@ func (f *File) Commit() (string, error) {
 	return dst, err
 }
 
-// MadeInPickup reports whether this process wrote the Pickup file name
-// (the listener's copies of relayed mail), and forgets it: the Pickup
-// watcher asks once it has claimed the file. Found from outside: a file
-// that any application wrote into Pickup, beginning with a Received field
-// naming this host, was taken for one of these, and went into Drop
-// without the Pickup trace, as if received over SMTP.
-func (r *Root) MadeInPickup(name string) bool {
+// MadeInPickup reports whether mailbridge wrote the Pickup file name (the
+// listener's copies of relayed mail), now claimed as the file claimed,
+// and forgets it: the Pickup watcher asks once it has claimed the file.
+// Found from outside: a file that any application wrote into Pickup,
+// beginning with a Received field naming this host, was taken for one of
+// these, and went into Drop without the Pickup trace, as if received over
+// SMTP. This process's own files are known by name; an earlier run's
+// (left in Pickup by a stop or a crash) by what no other account can
+// give a file: mailbridge's account as its owner, no access for others
+// (Create's 0600) and a name as NewName makes them. Not on Windows, whose
+// owners are not read: there an earlier run's copies get the Pickup trace.
+func (r *Root) MadeInPickup(name, claimed string) bool {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	made := r.madeInPickup[name]
 	delete(r.madeInPickup, name)
-	return made
+	r.mu.Unlock()
+	if made {
+		return true
+	}
+	if base, ok := strings.CutSuffix(name, ".eml"); !ok || !IsName(base) {
+		return false
+	}
+	fi, err := os.Lstat(claimed)
+	if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm()&0o077 != 0 {
+		return false
+	}
+	owner, ok := Owner(fi)
+	return ok && owner == os.Geteuid()
 }
 
 func (f *File) commit() (string, error) {
