@@ -111,6 +111,14 @@ func TestUnreadableQueueFileExpires(t *testing.T) {
 	if err := os.WriteFile(path, []byte("x-sender: a@x.test\r\nx-receiver: b@y.test\r\n\r\nbody\r\n"), mode); err != nil {
 		t.Fatal(err)
 	}
+	// A Badmail file of that name kept already (an IIS one): the log
+	// names the file it is kept as (found from outside: it named none).
+	if err := os.MkdirAll(l.Badmail, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(l.Badmail, id+".BDR"), []byte("kept"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	cfg := baseConfig(sink)
 	cfg.Retry = []time.Duration{200 * time.Millisecond}
 	cfg.Expiration = 2 * time.Second
@@ -130,10 +138,10 @@ func TestUnreadableQueueFileExpires(t *testing.T) {
 	if !strings.Contains(logs, "mailbridge may not read it") || !strings.Contains(logs, "permission denied") {
 		t.Fatalf("no advice:\n%s", logs)
 	}
-	if _, err := os.Stat(filepath.Join(l.Badmail, id+".BAD")); err != nil {
-		t.Fatalf("not in Badmail: %v", err)
+	if _, err := os.Stat(filepath.Join(l.Badmail, id+"-2.BAD")); err != nil || !strings.Contains(logs, "badmail="+id+"-2.BAD") {
+		t.Fatalf("not in Badmail as %s-2.BAD, or not said: %v\n%s", id, err, logs)
 	}
-	if b, err := os.ReadFile(filepath.Join(l.Badmail, id+".BDR")); err != nil || !strings.Contains(string(b), "could not be read until the message expired (2s)") {
+	if b, err := os.ReadFile(filepath.Join(l.Badmail, id+"-2.BDR")); err != nil || !strings.Contains(string(b), "could not be read until the message expired (2s)") {
 		t.Fatalf(".BDR: %q %v", b, err)
 	}
 	if n := len(sink.Messages()); n != 0 {

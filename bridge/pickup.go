@@ -604,10 +604,11 @@ func (b *Bridge) intake(id string, m *message, r io.Reader) time.Time {
 		if pm != nil { // no recipients, but a sender
 			info.Unread, info.From = false, pm.From
 		}
-		if err := b.root.MoveToBadmail(info, in); err != nil {
-			return retry("cannot move a Pickup file that cannot be sent to Badmail", err)
+		bad, merr := b.root.MoveToBadmail(info, in)
+		if merr != nil {
+			return retry("cannot move a Pickup file that cannot be sent to Badmail", merr)
 		}
-		b.log.Warn("Pickup file moved to Badmail", "file", source, "id", id, "reason", err)
+		b.log.Warn("Pickup file moved to Badmail", "file", source, "id", id, "reason", err, "badmail", bad)
 		return time.Time{}
 	}
 	local, remote := b.split(pm.To)
@@ -949,13 +950,14 @@ func (b *Bridge) keepWhole(id, in, source string, pm *compat.PickupMessage) bool
 			source, pm.CutLine, pm.Trailing),
 		PickupPath: b.root.Layout().Pickup,
 	}
-	if err := b.root.MoveToBadmail(info, in); err != nil {
+	bad, err := b.root.MoveToBadmail(info, in)
+	if err != nil {
 		b.log.Error("Pickup file sent cut at a line holding only \".\", and it cannot be kept in Badmail: the rest of it is lost; set [pickup] dot_stuffed = false if its writer does not dot-stuff (.NET Core, MailKit, Mono)",
 			"file", source, "id", id, "line", pm.CutLine, "bytes_not_sent", pm.Trailing, "error", err)
 		return false
 	}
 	b.log.Warn("Pickup file sent cut at a line holding only \".\" (dot_stuffed = true, as IIS); the whole file is kept in Badmail: set [pickup] dot_stuffed = false if its writer does not dot-stuff (.NET Core, MailKit, Mono)",
-		"file", source, "id", id, "line", pm.CutLine, "bytes_not_sent", pm.Trailing, "badmail", name+".BAD")
+		"file", source, "id", id, "line", pm.CutLine, "bytes_not_sent", pm.Trailing, "badmail", bad)
 	return true
 }
 

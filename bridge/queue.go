@@ -602,12 +602,13 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 	if err != nil {
 		info := mailroot.BadInfo{Name: id, Source: m.source, Time: time.Now(), Queued: m.st.Queued, Attempts: m.st.Attempts, Unread: true, Empty: errors.Is(err, compat.ErrEmpty),
 			Problem: fmt.Sprintf("the Queue file cannot be read as a message: %v", err), PickupPath: b.root.Layout().Pickup}
-		if err := b.root.MoveToBadmail(info, path); err != nil {
-			b.log.Error("cannot move Queue file to Badmail", "id", id, "error", err)
+		bad, merr := b.root.MoveToBadmail(info, path)
+		if merr != nil {
+			b.log.Error("cannot move Queue file to Badmail", "id", id, "error", merr)
 			return time.Now().Add(b.retryAfter(m.st.Attempts + 1))
 		}
 		os.Remove(b.queuePath(id, ".state"))
-		b.log.Warn("Queue file moved to Badmail", "id", id, "reason", err)
+		b.log.Warn("Queue file moved to Badmail", "id", id, "reason", err, "badmail", bad)
 		return time.Time{}
 	}
 	pending := m.pending(pm.To)
@@ -909,13 +910,14 @@ func (b *Bridge) cannotRead(id string, m *message, path string, err error) time.
 	}
 	info := mailroot.BadInfo{Name: id, Source: m.source, Time: now, Queued: m.st.Queued, Attempts: m.st.Attempts, Unread: true,
 		Problem: fmt.Sprintf("the Queue file could not be read until the message expired (%s): %v", b.cfg.Expiration, err), PickupPath: b.root.Layout().Pickup}
-	if merr := b.root.MoveToBadmail(info, path); merr != nil {
+	bad, merr := b.root.MoveToBadmail(info, path)
+	if merr != nil {
 		next := now.Add(b.retryAfter(m.st.Attempts + 1))
 		b.log.Error("cannot read Queue file, expired, and it cannot be moved to Badmail either; tried again at its next retry", "id", id, "path", path, "error", err, "badmail_error", merr, "next", next.Format(time.RFC3339))
 		return next
 	}
 	os.Remove(b.queuePath(id, ".state"))
-	b.log.Error("Queue file moved to Badmail: it could not be read until the message expired; no report was sent to its sender, whom mailbridge could not read", "id", id, "error", err)
+	b.log.Error("Queue file moved to Badmail: it could not be read until the message expired; no report was sent to its sender, whom mailbridge could not read", "id", id, "error", err, "badmail", bad)
 	return time.Time{}
 }
 
@@ -1493,7 +1495,7 @@ func (b *Bridge) badmail(id string, m *message, pm *compat.PickupMessage, now ti
 	}
 	// .BAD holds the message for the refused recipients only: copying it
 	// back into Pickup resends to them and not to those who have it.
-	err := b.root.BadmailFrom(info, func(w io.Writer) error {
+	bad, err := b.root.BadmailFrom(info, func(w io.Writer) error {
 		msg, err := open()
 		if err != nil {
 			return err
@@ -1510,7 +1512,7 @@ func (b *Bridge) badmail(id string, m *message, pm *compat.PickupMessage, now ti
 	if len(rcpts) < len(all) {
 		msg = "not delivered to some recipients (the others have it): a copy for them is in Badmail"
 	}
-	args := []any{"id", id, "from", pm.From, "failed", rcpts, "problem", problem}
+	args := []any{"id", id, "from", pm.From, "failed", rcpts, "problem", problem, "badmail", bad}
 	if st.ReportFor != "" {
 		args = append(args, "report_for", st.ReportFor)
 	}

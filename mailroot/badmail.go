@@ -205,34 +205,37 @@ func (b BadInfo) BDP() string {
 }
 
 // Badmail writes NAME.BDR and NAME.BDP, then NAME.BAD holding message, all
-// durably, in the Badmail folder.
-func (r *Root) Badmail(info BadInfo, message []byte) error {
+// durably, in the Badmail folder. It returns the name of the .BAD file:
+// NAME-2.BAD and so on when NAME's files are there already (freeName),
+// for the log to name what the administrator will find.
+func (r *Root) Badmail(info BadInfo, message []byte) (string, error) {
 	info.Name = r.freeName(info.Name)
 	if err := r.badmailReason(info); err != nil {
-		return err
+		return "", err
 	}
-	return r.WriteFile(r.layout.Badmail, info.Name+".BAD", message)
+	return info.Name + ".BAD", r.WriteFile(r.layout.Badmail, info.Name+".BAD", message)
 }
 
 // BadmailFrom is Badmail for a message that write writes, so that a large
 // one is copied through, not held in memory.
-func (r *Root) BadmailFrom(info BadInfo, write func(io.Writer) error) error {
+func (r *Root) BadmailFrom(info BadInfo, write func(io.Writer) error) (string, error) {
 	info.Name = r.freeName(info.Name)
 	if err := r.badmailReason(info); err != nil {
-		return err
+		return "", err
 	}
-	return r.WriteFileFrom(r.layout.Badmail, info.Name+".BAD", write)
+	return info.Name + ".BAD", r.WriteFileFrom(r.layout.Badmail, info.Name+".BAD", write)
 }
 
 // MoveToBadmail writes NAME.BDR and NAME.BDP, then moves src (a file the
-// caller owns, in Queue) to Badmail as NAME.BAD with one rename.
-func (r *Root) MoveToBadmail(info BadInfo, src string) error {
+// caller owns, in Queue) to Badmail as NAME.BAD with one rename. It
+// returns the .BAD file's name, as Badmail.
+func (r *Root) MoveToBadmail(info BadInfo, src string) (string, error) {
 	info.Name = r.freeName(info.Name)
 	if err := r.badmailReason(info); err != nil {
-		return err
+		return "", err
 	}
 	_, err := r.Claim(src, r.layout.Badmail, info.Name+".BAD")
-	return err
+	return info.Name + ".BAD", err
 }
 
 // freeName returns name, or name-2, name-3 ... where a NAME.BAD, .BDR or

@@ -47,7 +47,7 @@ func TestBadmailGolden(t *testing.T) {
 	}
 	r := testRoot(t)
 	msg := []byte("x-sender: app@corp.test\r\nx-receiver: two@dest.test\r\nSubject: s\r\n\r\nb\r\n")
-	if err := r.Badmail(info, msg); err != nil {
+	if _, err := r.Badmail(info, msg); err != nil {
 		t.Fatal(err)
 	}
 	for _, ext := range []string{".BDR", ".BDP", ".BAD"} {
@@ -82,8 +82,8 @@ func TestMoveToBadmail(t *testing.T) {
 		t.Fatal(err)
 	}
 	info := BadInfo{Name: "X", Problem: "no recipients", Time: time.Now()}
-	if err := r.MoveToBadmail(info, src); err != nil {
-		t.Fatal(err)
+	if name, err := r.MoveToBadmail(info, src); err != nil || name != "X.BAD" {
+		t.Fatal(name, err)
 	}
 	if _, err := os.Stat(src); !os.IsNotExist(err) {
 		t.Fatal("source still in Queue")
@@ -105,9 +105,13 @@ func TestBadmailNameTaken(t *testing.T) {
 		}
 	}
 	os.WriteFile(filepath.Join(bad, "M.BDR"), []byte("half done"), 0o644)
-	for _, name := range []string{"N", "N", "M"} {
-		if err := r.Badmail(BadInfo{Name: name, Problem: "refused", Time: time.Now()}, []byte("msg "+name)); err != nil {
+	for i, name := range []string{"N", "N", "M"} {
+		got, err := r.Badmail(BadInfo{Name: name, Problem: "refused", Time: time.Now()}, []byte("msg "+name))
+		if err != nil {
 			t.Fatal(err)
+		}
+		if want := []string{"N-2.BAD", "N-3.BAD", "M-2.BAD"}[i]; got != want {
+			t.Errorf("%s: written as %s, said %s", name, want, got)
 		}
 	}
 	for file, want := range map[string]string{"N.BAD": "IIS ORIGINAL.BAD", "N.BDR": "IIS ORIGINAL.BDR", "N.BDP": "IIS ORIGINAL.BDP", "N-2.BAD": "msg N", "N-3.BAD": "msg N", "M.BDR": "half done", "M-2.BAD": "msg M"} {

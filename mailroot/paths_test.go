@@ -155,7 +155,7 @@ func TestDropOnItsOwnVolume(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := r.MoveToBadmail(BadInfo{Name: "A", Problem: "test", Time: time.Now()}, in); err != nil {
+	if _, err := r.MoveToBadmail(BadInfo{Name: "A", Problem: "test", Time: time.Now()}, in); err != nil {
 		t.Fatal(err)
 	}
 	if got := names(t, l.SortTemp); len(got) != 0 {
