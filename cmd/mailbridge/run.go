@@ -351,7 +351,7 @@ func mendFolders(root *mailroot.Root, log *slog.Logger, stop <-chan struct{}, ev
 		}
 		created, err := root.Mend()
 		for _, f := range created {
-			log.Warn("folder deleted while mailbridge runs: created again; if other programs use it (writers of Pickup, readers of Drop), check that they still have access to it",
+			log.Warn("folder deleted or moved away while mailbridge runs: created again; if it was moved (renamed), files in it are where it went: move any mail among them back (Pickup and Queue files into the new Pickup); if other programs use it (writers of Pickup, readers of Drop), check that they still have access to it",
 				"folder", f.Name, "path", f.Path)
 		}
 		if errors.Is(err, mailroot.ErrInUse) {
