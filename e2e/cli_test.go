@@ -339,6 +339,12 @@ func TestSIGTERMFinishesMessageInFlight(t *testing.T) {
 	if got := idle.last(); !strings.HasPrefix(got, "421 4.3.2 ") {
 		t.Errorf("idle session told %q, want 421 4.3.2", got)
 	}
+	// A second signal is said, and changes nothing (found from outside:
+	// it went without a word).
+	d.signal(syscall.SIGTERM)
+	if l := d.waitLog("stop already under way", 1); !strings.Contains(l, "stop already under way") {
+		t.Errorf("second SIGTERM not said:\n%s", l)
+	}
 	time.Sleep(200 * time.Millisecond) // slow client
 	busy.send(string(msg[half:]) + ".\r\n")
 	expect(t, busy.last(), "250 2.6.0 <m-7@e2e.test> Queued mail for delivery")

@@ -198,12 +198,29 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		sigs := make(chan os.Signal, 1)
 		signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 		defer signal.Stop(sigs)
+		ended := make(chan struct{})
+		defer close(ended)
 		go func() {
 			select {
 			case sig := <-sigs:
 				log.Info("stop requested", "signal", sig.String())
 				cancel()
 			case <-ctx.Done():
+				return
+			}
+			// Found from outside: a second signal during the drain went
+			// without a word, as if it had not arrived. It changes
+			// nothing (a message in flight finishes or is refused with
+			// 421, never both), and the log says what would.
+			for {
+				var sig os.Signal
+				select {
+				case sig = <-sigs:
+				case <-ended:
+					return
+				}
+				log.Info("stop already under way: messages in flight are finished or refused (421) within shutdown_timeout; SIGKILL (kill -9) ends mailbridge at once, which loses no message (one not yet acknowledged is sent again by its client) but may send one being relayed twice",
+					"signal", sig.String(), "shutdown_timeout", cfg.Inbound.ShutdownTimeout)
 			}
 		}()
 		var started atomic.Bool
