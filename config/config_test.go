@@ -852,6 +852,7 @@ func TestReadmeBounds(t *testing.T) {
 		atLeast    = regexp.MustCompile("at least `\"([^\"]+)\"`")
 		orMore     = regexp.MustCompile("`\"0s\"` or more")
 		fromTo     = regexp.MustCompile(`\b(\d+) to (\d+)\b`)
+		durFromTo  = regexp.MustCompile("`\"([^\"]+)\"` to `\"([^\"]+)\"`")
 	)
 	// accepts reports whether key = value alone raises no problem of key
 	// itself (tls_port needs pfx_path besides, which is not its bound).
@@ -896,6 +897,17 @@ func TestReadmeBounds(t *testing.T) {
 			if !accepts(key, quote(b[1])) || accepts(key, quote(below)) {
 				t.Errorf("README says %s is at least %s: %s accepted %v, %s accepted %v",
 					key, b[1], b[1], accepts(key, quote(b[1])), below, accepts(key, quote(below)))
+			}
+		}
+		if b := durFromTo.FindStringSubmatch(text); b != nil {
+			found[key] = true
+			lo, err1 := time.ParseDuration(b[1])
+			hi, err2 := time.ParseDuration(b[2])
+			if err1 != nil || err2 != nil {
+				t.Fatalf("%s: %q or %q is not a duration", key, b[1], b[2])
+			}
+			if !accepts(key, quote(b[1])) || !accepts(key, quote(b[2])) || accepts(key, quote((lo-time.Millisecond).String())) || accepts(key, quote((hi+time.Millisecond).String())) {
+				t.Errorf("README says %s is from %s to %s, Load does not agree", key, b[1], b[2])
 			}
 		}
 		if orMore.MatchString(text) {
@@ -1363,6 +1375,22 @@ func TestDurationTooLong(t *testing.T) {
 		`mb.toml:2: inbound.data_timeout = "3000000h": is too long: a duration is at most about 290 years`,
 		`mb.toml:3: inbound.command_timeout = "5 min": not a duration`,
 	})
+}
+
+// The waits of queued mail are at most 10 years: a retry of Go's largest
+// duration overflowed once its random tenth was added, and the message was
+// tried again at once, without end (found from outside).
+func TestQueueWaitsBounded(t *testing.T) {
+	_, err := Parse("mb.toml", []byte("[outbound]\nretry = [\"15m\", \"2562047h\"]\nexpiration = \"87601h\"\ndelay_notification = \"100000h\"\n"))
+	checkProblems(t, err, "", []string{
+		`mb.toml:2: outbound.retry: item 2 ("2562047h"): must be at most 87600h (10 years)`,
+		`mb.toml:3: outbound.expiration = "87601h": must be at most 87600h (10 years)`,
+		`mb.toml:4: outbound.delay_notification = "100000h": must be at most 87600h (10 years)`,
+	})
+	c, err := Parse("mb.toml", []byte("[outbound]\nretry = [\"87600h\"]\nexpiration = \"87600h\"\n"))
+	if err != nil || c.Outbound.Retry[0] != 87600*time.Hour {
+		t.Fatal(c, err)
+	}
 }
 
 // A user name written in double quotes with a backslash escape ("CORP\tom"

@@ -419,8 +419,8 @@ func (c *Config) sections() []section {
 			{"server", nameStr(&c.Outbound.Server, smartHost)},
 			{"port", integer(&c.Outbound.Port, 1, 65535)},
 			{"retry", durations(&c.Outbound.Retry)},
-			{"expiration", duration(&c.Outbound.Expiration, time.Minute)},
-			{"delay_notification", duration(&c.Outbound.DelayNotification, 0)},
+			{"expiration", queueWait(&c.Outbound.Expiration, time.Minute)},
+			{"delay_notification", queueWait(&c.Outbound.DelayNotification, 0)},
 			{"max_recipients_per_message", integer(&c.Outbound.MaxRecipientsPerMessage, 1, 100_000)},
 			{"max_messages_per_connection", integer(&c.Outbound.MaxMessagesPerConnection, 1, 100_000)},
 			{"connections", integer(&c.Outbound.Connections, 1, 1000)},
@@ -1205,6 +1205,37 @@ func duration(dst *time.Duration, min time.Duration) func(any) error {
 	}
 }
 
+// maxQueueWait bounds the waits of queued mail (retry, expiration,
+// delay_notification): found from outside, a retry of "2562047h" (Go's
+// limit) overflowed once its random tenth was added, and the message was
+// tried again at once, over and over, 1,221 times in 4 seconds.
+const maxQueueWait = 10 * 365 * 24 * time.Hour
+
+// queueWait is duration for a key bounded by maxQueueWait.
+func queueWait(dst *time.Duration, min time.Duration) func(any) error {
+	return func(v any) error {
+		d, err := parseDuration(v)
+		if err == nil {
+			err = atLeast(d, min)
+		}
+		if err == nil {
+			err = atMostQueueWait(d)
+		}
+		if err != nil {
+			return err
+		}
+		*dst = d
+		return nil
+	}
+}
+
+func atMostQueueWait(d time.Duration) error {
+	if d > maxQueueWait {
+		return fmt.Errorf("must be at most %s (10 years)", FormatDuration(maxQueueWait))
+	}
+	return nil
+}
+
 func durations(dst *[]time.Duration) func(any) error {
 	return func(v any) error {
 		list, ok := v.([]any)
@@ -1217,6 +1248,9 @@ func durations(dst *[]time.Duration) func(any) error {
 			d, err := parseDuration(item)
 			if err == nil {
 				err = atLeast(d, time.Second)
+			}
+			if err == nil {
+				err = atMostQueueWait(d)
 			}
 			if err != nil {
 				bad = append(bad, itemError{i + 1, item, err})
