@@ -745,6 +745,39 @@ func TestExpiration(t *testing.T) {
 	}
 }
 
+// The delay notice goes out when it falls due, after an attempt then,
+// not at the next retry (found from outside: up to 4 hours late with
+// IIS's schedule, and never when no retry fell before the expiration).
+func TestDelayNoticeOnTime(t *testing.T) {
+	var mu sync.Mutex
+	tries := 0
+	sink := smtpsink.Start(t, smtpsink.Hooks{Rcpt: func(to string) error {
+		if strings.HasPrefix(to, "slow@") {
+			mu.Lock()
+			tries++
+			mu.Unlock()
+			return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 2, 0}, Message: "mailbox busy"}
+		}
+		return nil
+	}})
+	l := testLayout(t)
+	cfg := baseConfig(sink)
+	cfg.Retry = []time.Duration{time.Minute}
+	cfg.DelayNotification = 500 * time.Millisecond
+	cfg.Expiration = 2 * time.Minute
+	start(t, l, cfg)
+	drop(t, l, "late.eml", []byte("From: app@corp.test\r\nTo: slow@y.test\r\nSubject: delayed\r\n\r\nbody\r\n"))
+	m := sink.WaitFor(t, wait, "the delay notice", count(1))[0]
+	if m.From != "" || !bytes.Contains(m.Data, []byte("Subject: Delivery Status Notification (Delay)")) || !bytes.Contains(m.Data, []byte("451 4.2.0 mailbox busy")) {
+		t.Fatalf("not the delay notice: %+v\n%s", m, m.Data)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if tries != 2 {
+		t.Fatalf("%d attempts before the notice, want 2 (the first, and one when it fell due)", tries)
+	}
+}
+
 // A recipient refused for good is reported to the sender after the attempt
 // that refused it, while another recipient is still retried; the report at
 // expiration names only the one that expired, and the .BDR says both.

@@ -731,6 +731,16 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 		if stirred {
 			next = now // what moving it into Pickup asked for
 		}
+		// An attempt when the delay notice falls due, whose outcome it
+		// reports (none if that attempt delivers): found from outside,
+		// the notice waited for the next retry, up to 4 hours late with
+		// IIS's schedule, and never came when no retry fell between it
+		// and the expiration.
+		if d := b.cfg.DelayNotification; d > 0 && !st.DelayNotified && pm.From != "" {
+			if due := st.Queued.Add(d); due.After(now) && next.After(due) {
+				next = due
+			}
+		}
 		// The last attempt is made at the expiration time, not after it.
 		if exp := st.Queued.Add(b.cfg.Expiration); next.After(exp) {
 			next = exp
