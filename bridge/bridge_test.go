@@ -778,6 +778,44 @@ func TestDelayNoticeOnTime(t *testing.T) {
 	}
 }
 
+// A delay notice is given up when its message is (the time it gives,
+// "Delivery will be retried until"), not tried for a whole expiration of
+// its own: found from outside, it reached the sender after the message's
+// failure report, and was retried past the time it gave.
+func TestDelayNoticeExpiresWithItsMessage(t *testing.T) {
+	sink := smtpsink.Start(t, smtpsink.Hooks{Rcpt: func(to string) error {
+		// The message's recipient, and the sender of its reports.
+		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 2, 0}, Message: "mailbox busy"}
+	}})
+	l := testLayout(t)
+	cfg := baseConfig(sink)
+	cfg.DelayNotification = 1200 * time.Millisecond
+	cfg.Expiration = 3 * time.Second
+	start(t, l, cfg)
+	drop(t, l, "exp.eml", []byte("From: app@corp.test\r\nTo: slow@y.test\r\nSubject: expiring\r\n\r\nbody\r\n"))
+	deadline := time.Now().Add(wait)
+	var notice, original []byte
+	for notice == nil || original == nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("Badmail: notice %q, message %q", notice, original)
+		}
+		time.Sleep(20 * time.Millisecond)
+		bdrs, _ := filepath.Glob(filepath.Join(l.Badmail, "*.BDR"))
+		for _, f := range bdrs {
+			b, _ := os.ReadFile(f)
+			switch {
+			case bytes.Contains(b, []byte("within 2s (expiration)")):
+				notice = b
+			case bytes.Contains(b, []byte("within 3s (expiration)")):
+				original = b
+			}
+		}
+	}
+	if !bytes.Contains(notice, []byte("app@corp.test")) {
+		t.Fatalf("the notice's .BDR:\n%s", notice)
+	}
+}
+
 // A recipient refused for good is reported to the sender after the attempt
 // that refused it, while another recipient is still retried; the report at
 // expiration names only the one that expired, and the .BDR says both.

@@ -49,6 +49,12 @@ type state struct {
 	LastDiag  map[string]string `json:"last_diag,omitempty"`
 	// DelayNotified is set once the delay notice is queued.
 	DelayNotified bool `json:"delay_notified,omitempty"`
+	// Expires, when set, is when the message is given up, in place of
+	// Queued plus expiration: a delay notice's is its message's
+	// ("Delivery will be retried until" that time). Found from outside:
+	// a notice still queued was sent after its message had failed, and
+	// its report had gone, and was retried past the time it gave.
+	Expires time.Time `json:"expires,omitzero"`
 	// Source is the Pickup file name, for the Badmail reason.
 	Source string `json:"source,omitempty"`
 	// Recipients are the message's recipients as first queued, set once
@@ -718,10 +724,10 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 	if len(sent) > 0 {
 		b.wakeUnreachable(now)
 	}
-	expired := len(deferred) > 0 && now.Sub(st.Queued) >= b.cfg.Expiration
+	expired := len(deferred) > 0 && !now.Before(b.expiresAt(st))
 	if expired {
 		for _, r := range deferred {
-			st.Failed = append(st.Failed, failure{Rcpt: r, Reply: st.LastReply[r] + b.expired(), Diag: st.LastDiag[r]})
+			st.Failed = append(st.Failed, failure{Rcpt: r, Reply: st.LastReply[r] + b.expired(st), Diag: st.LastDiag[r]})
 		}
 		deferred = nil
 	}
@@ -742,7 +748,7 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 			}
 		}
 		// The last attempt is made at the expiration time, not after it.
-		if exp := st.Queued.Add(b.cfg.Expiration); next.After(exp) {
+		if exp := b.expiresAt(st); next.After(exp) {
 			next = exp
 		}
 		st.Next = next
@@ -910,16 +916,16 @@ func (b *Bridge) cannotRead(id string, m *message, path string, err error) time.
 	if errors.Is(err, fs.ErrPermission) {
 		msg = "cannot read Queue file: mailbridge may not read it (restored or copied there by another account?); give the account mailbridge runs as read and write access to it. Tried again at its next retry, and moved to Badmail once it expires"
 	}
-	if now.Sub(m.st.Queued) < b.cfg.Expiration {
+	if now.Before(b.expiresAt(&m.st)) {
 		next := now.Add(b.retryAfter(m.st.Attempts + 1))
-		if exp := m.st.Queued.Add(b.cfg.Expiration); next.After(exp) {
+		if exp := b.expiresAt(&m.st); next.After(exp) {
 			next = exp
 		}
 		b.log.Error(msg, "id", id, "path", path, "error", err, "next", next.Format(time.RFC3339))
 		return next
 	}
 	info := mailroot.BadInfo{Name: id, Source: m.source, Time: now, Queued: m.st.Queued, Attempts: m.st.Attempts, Unread: true,
-		Problem: fmt.Sprintf("the Queue file could not be read until the message expired (%s): %v", b.cfg.Expiration, err), PickupPath: b.root.Layout().Pickup}
+		Problem: fmt.Sprintf("the Queue file could not be read until the message expired (%s): %v", b.lifetime(&m.st), err), PickupPath: b.root.Layout().Pickup}
 	bad, merr := b.root.MoveToBadmail(info, path)
 	if merr != nil {
 		next := now.Add(b.retryAfter(m.st.Attempts + 1))
@@ -1452,9 +1458,28 @@ func (m *message) left(to []string, keepUnreported bool) []string {
 	return left
 }
 
-// expired ends the reply kept for a recipient given up at expiration.
-func (b *Bridge) expired() string {
-	return fmt.Sprintf("; gave up after %s (expiration)", b.cfg.Expiration)
+// expired ends the reply kept for a recipient of st given up at
+// expiration.
+func (b *Bridge) expired(st *state) string {
+	return fmt.Sprintf("; gave up after %s (expiration)", b.lifetime(st))
+}
+
+// expiresAt is when the message of st is given up: its queueing plus
+// expiration, or its own time (st.Expires).
+func (b *Bridge) expiresAt(st *state) time.Time {
+	if !st.Expires.IsZero() {
+		return st.Expires
+	}
+	return st.Queued.Add(b.cfg.Expiration)
+}
+
+// lifetime is how long the message of st is tried: expiration, or less
+// for one with its own time (st.Expires).
+func (b *Bridge) lifetime(st *state) time.Duration {
+	if st.Expires.IsZero() {
+		return b.cfg.Expiration
+	}
+	return st.Expires.Sub(st.Queued).Round(time.Second)
 }
 
 // badmail writes the message (for its refused recipients) and the reason to
@@ -1478,7 +1503,7 @@ func (b *Bridge) badmail(id string, m *message, pm *compat.PickupMessage, now ti
 			expired++
 		}
 	}
-	problem := b.problem(failed, len(all), expired)
+	problem := b.problem(&st, failed, len(all), expired)
 	// Found from outside: a message from <> that is no report (a Pickup
 	// file with an empty X-Sender) was said to be one.
 	ndr := "none: the sender is the null sender <>, to whom no report is sent (RFC 5321 section 4.5.5)"
@@ -1538,7 +1563,7 @@ func (b *Bridge) badmail(id string, m *message, pm *compat.PickupMessage, now ti
 // delivered. A reason that is not an SMTP reply ("5.3.4 not sent: ...",
 // a lost connection) was decided here, or is what happened without a
 // reply, and is not worded as the Outbound Server's reply.
-func (b *Bridge) problem(failed []mailroot.BadRecipient, total, expired int) string {
+func (b *Bridge) problem(st *state, failed []mailroot.BadRecipient, total, expired int) string {
 	server := b.cfg.Sender.Addr()
 	refused, ours := len(failed)-expired, 0
 	for _, f := range failed {
@@ -1573,14 +1598,14 @@ func (b *Bridge) problem(failed []mailroot.BadRecipient, total, expired int) str
 	case expired == 0:
 		return refusedText
 	case refused == 0:
-		last := strings.TrimSuffix(failed[len(failed)-1].Reply, b.expired())
+		last := strings.TrimSuffix(failed[len(failed)-1].Reply, b.expired(st))
 		said := "last reply from the Outbound Server " + server
 		if !isReply(last) {
 			said = "last attempt at the Outbound Server " + server + ", without a reply"
 		}
-		return fmt.Sprintf("the message could not be delivered within %s (expiration); %s: %s", b.cfg.Expiration, said, last)
+		return fmt.Sprintf("the message could not be delivered within %s (expiration); %s: %s", b.lifetime(st), said, last)
 	}
-	return fmt.Sprintf("%s, and %d could not be delivered within %s (expiration)", refusedText, expired, b.cfg.Expiration)
+	return fmt.Sprintf("%s, and %d could not be delivered within %s (expiration)", refusedText, expired, b.lifetime(st))
 }
 
 // isReply reports whether reason is an SMTP reply ("550 5.1.1 ..."): it
@@ -1628,7 +1653,7 @@ func (b *Bridge) report(id string, pm *compat.PickupMessage, rcpts []string, del
 		}
 		rr.Status = statusOf(diag, delay)
 		if delay {
-			rr.WillRetryUntil = m.st.Queued.Add(b.cfg.Expiration)
+			rr.WillRetryUntil = b.expiresAt(&m.st)
 		}
 		r.Recipients = append(r.Recipients, rr)
 	}
@@ -1666,7 +1691,11 @@ func (b *Bridge) report(id string, pm *compat.PickupMessage, rcpts []string, del
 		return
 	}
 	b.log.Info("queued "+kind, "id", nid, "for", id, "to", pm.From)
-	b.enqueue(nid, &message{st: state{Queued: now, ReportFor: id}}, now)
+	st := state{Queued: now, ReportFor: id}
+	if delay {
+		st.Expires = b.expiresAt(&m.st)
+	}
+	b.enqueue(nid, &message{st: st}, now)
 }
 
 // retryDrop is a worker's try of finishDrop for message id (m.drop). It

@@ -40,7 +40,7 @@ func TestProblem(t *testing.T) {
 	b := &Bridge{cfg: Config{Sender: sender.Config{Host: "127.0.0.1", Port: 2951}, Expiration: time.Hour}}
 	big := "5.3.4 not sent: the message is 11766 bytes, larger than the 100 bytes the smart host accepts (SIZE in its EHLO reply, RFC 1870)"
 	utf := "5.6.7 not sent: the smart host does not offer SMTPUTF8"
-	exp := b.expired()
+	exp := b.expired(&state{})
 	for _, tt := range []struct {
 		name    string
 		failed  []mailroot.BadRecipient
@@ -67,7 +67,7 @@ func TestProblem(t *testing.T) {
 			"mailbridge itself did not send the message for 1 of 3 recipients (the Outbound Server 127.0.0.1:2951 was not asked), and 1 could not be delivered within 1h0m0s (expiration)"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := b.problem(tt.failed, 3, tt.expired); got != tt.want {
+			if got := b.problem(&state{}, tt.failed, 3, tt.expired); got != tt.want {
 				t.Errorf("got  %s\nwant %s", got, tt.want)
 			}
 		})
