@@ -77,7 +77,7 @@ func TestRunStartsWithExpiredCertificate(t *testing.T) {
 		t.Fatalf("served %q", cn)
 	}
 	want := "level=ERROR msg=\"the TLS certificate in use expired on " + expired.UTC().Format("2006-01-02")
-	if !strings.Contains(logs.String(), want) || !strings.Contains(logs.String(), "copy it over "+pfx) {
+	if !strings.Contains(logs.String(), want) || !strings.Contains(unquoteLog(logs.String()), "copy it over "+pfx) {
 		t.Fatalf("log lacks %q and how to replace it:\n%s", want, logs.String())
 	}
 

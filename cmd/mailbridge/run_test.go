@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -261,7 +262,7 @@ func TestPFXProblemsInCheckAndRun(t *testing.T) {
 	write("pfx_path = 'missing.pfx'\npfx_password = \"right\"\npfx_password_env = \"HOME\"\nmax_recipients = 0")
 	want := []string{
 		"mailbridge: the configuration has 3 problem(s):",
-		conf + `:7: inbound.pfx_path = ` + strconv.Quote(filepath.Join(dir, "missing.pfx")) + `: cannot be read: `,
+		conf + `:7: inbound.pfx_path = ` + config.Quote(filepath.Join(dir, "missing.pfx")) + `: cannot be read: `,
 		conf + `:8: inbound.pfx_password: set only one of pfx_password, pfx_password_file and pfx_password_env`,
 		conf + `:10: inbound.max_recipients = 0: must be from 1 to 1000000`,
 	}
@@ -370,6 +371,23 @@ func writeTestConfig(t *testing.T, top, more string) string {
 		t.Fatal(err)
 	}
 	return conf
+}
+
+// loggedValue matches a value the log's text handler quoted: after "=",
+// in double quotes, with Go's escapes.
+var loggedValue = regexp.MustCompile(`="(?:[^"\\]|\\.)*"`)
+
+// unquoteLog returns the log text with each quoted value as it was logged:
+// error="C:\\mr: \"x\"" reads error=C:\mr: "x". The handler doubles a
+// Windows path's backslashes in a quoted value, so a test looking for a
+// path there looks in this text.
+func unquoteLog(s string) string {
+	return loggedValue.ReplaceAllStringFunc(s, func(q string) string {
+		if u, err := strconv.Unquote(q[1:]); err == nil {
+			return "=" + u
+		}
+		return q
+	})
 }
 
 // loadTestConfig loads a configuration written by writeTestConfig.
