@@ -90,10 +90,21 @@ func TestRunMendsDeletedFolders(t *testing.T) {
 func TestRunStopsWhenAnotherTakesTheRoot(t *testing.T) {
 	cfg := loadTestConfig(t, `hostname = "mb.test"`, "")
 	var logs testlog.Buffer
+	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	ready := make(chan struct{})
 	go func() {
-		done <- runWith(context.Background(), cfg, slog.New(slog.NewTextHandler(&logs, nil)), func() { close(ready) }, runOptions{now: time.Now, certPoll: time.Hour, mendEvery: 300 * time.Millisecond})
+		done <- runWith(ctx, cfg, slog.New(slog.NewTextHandler(&logs, nil)), func() { close(ready) }, runOptions{now: time.Now, certPoll: time.Hour, mendEvery: 300 * time.Millisecond})
+	}()
+	// Stopped before the folders are removed, when the test ends without
+	// its stopping by itself (a skip, a failure): its lock files, held
+	// open, cannot be deleted on Windows.
+	returned := false
+	defer func() {
+		if !returned {
+			cancel()
+			<-done
+		}
 	}()
 	<-ready
 	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(logs.String(), "no Outbound Server"); {
@@ -114,6 +125,7 @@ func TestRunStopsWhenAnotherTakesTheRoot(t *testing.T) {
 	defer other.Close()
 	select {
 	case err := <-done:
+		returned = true
 		if err == nil || !strings.Contains(err.Error(), "another mailbridge running on this mail root") {
 			t.Fatalf("run returned %v", err)
 		}
