@@ -344,7 +344,17 @@ func TestVersionAndHelpArguments(t *testing.T) {
 // file that may exist but cannot be looked at is an error naming it; only
 // one that does not exist lets the built-in defaults apply.
 func TestDefaultFileUnreachable(t *testing.T) {
-	dir := t.TempDir()
+	dir := testDir(t)
+	missing := filepath.Join(dir, "none", "mailbridge.toml")
+	if _, err := loadConfigOr("", missing); err != nil && strings.Contains(err.Error(), missing) {
+		t.Fatalf("missing default file: %v, want the built-in defaults", err)
+	}
+	if runtime.GOOS == "windows" {
+		// Linux says ENOTDIR; Windows, ERROR_PATH_NOT_FOUND, which Go
+		// takes for fs.ErrNotExist: no file can be there, and the
+		// built-in defaults rightly apply, as for a missing one.
+		t.Skip("Windows reports a path through a file as not found, not as one that cannot be looked at")
+	}
 	blocker := filepath.Join(dir, "mailbridge") // a file where the folder should be
 	if err := os.WriteFile(blocker, nil, 0o644); err != nil {
 		t.Fatal(err)
@@ -352,10 +362,6 @@ func TestDefaultFileUnreachable(t *testing.T) {
 	def := filepath.Join(blocker, "mailbridge.toml")
 	if _, err := loadConfigOr("", def); err == nil || !strings.Contains(err.Error(), def) {
 		t.Fatalf("default file behind a file: %v, want an error naming %s", err, def)
-	}
-	missing := filepath.Join(dir, "none", "mailbridge.toml")
-	if _, err := loadConfigOr("", missing); err != nil && strings.Contains(err.Error(), missing) {
-		t.Fatalf("missing default file: %v, want the built-in defaults", err)
 	}
 }
 
