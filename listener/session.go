@@ -190,6 +190,7 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	if s.seen[key] {
 		// Even once the limit is reached: a 452 would have the client
 		// send this recipient's copy again in a later transaction.
+		s.conn.noteDuplicateRcpt()
 		return nil
 	}
 	if limit := s.s.cfg.MaxRecipients; limit > 0 && len(s.seen) >= limit {

@@ -101,6 +101,34 @@ func TestW3CLog(t *testing.T) {
 	}
 }
 
+// Commands pipelined behind the third bad command are neither answered
+// nor logged (found from outside: W3C lines after the 421, paired with
+// other commands' replies, and "a reply could not be written" in the log
+// for a client that read every reply).
+func TestNothingLoggedAfterClose(t *testing.T) {
+	ts, ml := startLogged(t, testConfig())
+	c := dial(t, ts.addr)
+	c.hello()
+	c.send("XX\r\nXX\r\nXX\r\nMAIL FROM:<late@x.test>\r\nRCPT TO:<b@y.test>\r\nXX\r\n")
+	for i, want := range []string{"500", "500", "500", "421 4.7.0 "} {
+		if r := c.reply(); !strings.HasPrefix(r, want) {
+			t.Fatalf("reply %d: %q, want %s", i+1, r, want)
+		}
+	}
+	c.waitClosed()
+	var methods []string
+	for _, e := range ml.untilClosed() {
+		methods = append(methods, strings.Fields(compat.FormatW3C(e, "SMTPSVC1"))[8])
+	}
+	if got := strings.Join(methods, " "); got != "EHLO XX XX XX -" {
+		t.Errorf("W3C methods %q, want the greeting, the three bad commands and the close", got)
+	}
+	logs := ts.logs.String()
+	if strings.Count(logs, "too many bad commands") != 1 || strings.Contains(logs, "could not be written") {
+		t.Errorf("log:\n%s", logs)
+	}
+}
+
 func TestW3CLogFile(t *testing.T) {
 	dir := testdir.New(t)
 	l, err := compat.NewW3CLog(dir, "SMTPSVC1")
