@@ -1,6 +1,7 @@
 package compat
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -72,21 +73,48 @@ func FormatW3C(e W3CEntry, site string) string {
 // W3CLog writes daily exYYMMDD.log files (UTC days, as IIS) in a folder.
 // A header block opens every file and every restart, as IIS wrote it. It is
 // safe for concurrent use.
+//
+// Unlike IIS's, a day's file is bounded (maxSize): found from outside, one
+// client sending commands in a loop grew it by 3 to 11 MB a second, which
+// fills a volume in hours. Once a line would take it past the bound, a
+// "#Remark:" line says so and the day's further lines are not written;
+// the next day's file says how many were not. A file moved or deleted
+// while mailbridge runs is started anew within a few seconds, as the log
+// file is, so that deleting a runaway file gives its space back (found
+// from outside: the deleted file took every record until a restart).
+// Failed writes (a full volume) are returned once a minute at most, with
+// how many lines were lost meanwhile: found from outside, a warning per
+// command wiped the main log in seconds.
 type W3CLog struct {
 	dir, site string
+	maxSize   int64 // of a day's file; 0: no bound
 	now       func() time.Time
+	every     time.Duration // how often, at most, a write looks whether the file was moved
 
-	mu  sync.Mutex
-	f   *os.File
-	day string
+	mu      sync.Mutex
+	f       *os.File
+	day     string
+	size    int64
+	checked time.Time
+	full    bool  // the day's file reached maxSize
+	dropped int64 // lines of the day not written for its size
+	// failed counts lines not written for errors since the last error
+	// returned (at failedAt); lost since the last line written.
+	failed, lost int64
+	failedAt     time.Time
 }
 
-// NewW3CLog logs into dir for site (IIS: "SMTPSVC1").
-func NewW3CLog(dir, site string) (*W3CLog, error) {
+// w3cCheckEvery is how often, at most, a write looks whether the W3C file
+// was moved or deleted (logfile's checkEvery).
+const w3cCheckEvery = 5 * time.Second
+
+// NewW3CLog logs into dir for site (IIS: "SMTPSVC1"), at most maxSize bytes
+// a day (0: no bound).
+func NewW3CLog(dir, site string, maxSize int64) (*W3CLog, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("W3C log folder: %w", err)
 	}
-	return &W3CLog{dir: dir, site: site, now: time.Now}, nil
+	return &W3CLog{dir: dir, site: site, maxSize: maxSize, now: time.Now, every: w3cCheckEvery}, nil
 }
 
 // Log appends e, switching files at midnight UTC.
@@ -95,23 +123,108 @@ func (l *W3CLog) Log(e W3CEntry) error {
 	defer l.mu.Unlock()
 	now := l.now().UTC()
 	day := now.Format("060102")
-	if l.f == nil || day != l.day {
-		if l.f != nil {
+	if l.f != nil && day == l.day && now.Sub(l.checked) >= l.every {
+		l.checked = now
+		if l.moved() {
 			l.f.Close()
-		}
-		f, err := os.OpenFile(filepath.Join(l.dir, "ex"+day+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-		if err != nil {
 			l.f = nil
-			return fmt.Errorf("W3C log: %w", err)
-		}
-		l.f, l.day = f, day
-		hdr := "#Software: Microsoft Internet Information Services 10.0\r\n#Version: 1.0\r\n#Date: " +
-			now.Format("2006-01-02 15:04:05") + "\r\n#Fields: " + W3CFields + "\r\n"
-		if _, err := f.WriteString(hdr); err != nil {
-			return fmt.Errorf("W3C log: %w", err)
 		}
 	}
-	_, err := l.f.WriteString(FormatW3C(e, l.site) + "\r\n")
+	if l.f == nil || day != l.day {
+		if err := l.open(now, day); err != nil {
+			return l.fail(now, err)
+		}
+	}
+	line := FormatW3C(e, l.site) + "\r\n"
+	if l.maxSize > 0 && l.size+int64(len(line)) > l.maxSize {
+		l.dropped++
+		if l.full {
+			return nil
+		}
+		l.full = true
+		remark := fmt.Sprintf("#Remark: this file reached its size limit (w3c_max_size, %d bytes) at %s UTC: the day's further lines are not written\r\n",
+			l.maxSize, now.Format("15:04:05"))
+		l.write(remark)
+		return fmt.Errorf("W3C log %s reached its size limit (w3c_max_size, %d bytes): the rest of the day's lines are not written; a client sending commands in a loop may be the cause (see the file's last lines), or raise [log] w3c_max_size",
+			l.f.Name(), l.maxSize)
+	}
+	if err := l.write(line); err != nil {
+		return l.fail(now, err)
+	}
+	if l.lost > 0 {
+		l.write(fmt.Sprintf("#Remark: %d lines before this one could not be written (see mailbridge's log)\r\n", l.lost))
+		l.lost, l.failed, l.failedAt = 0, 0, time.Time{}
+	}
+	return nil
+}
+
+// open opens the file of day, at now, with its header block.
+func (l *W3CLog) open(now time.Time, day string) error {
+	if l.f != nil {
+		l.f.Close()
+		l.f = nil
+	}
+	if day != l.day {
+		if l.dropped > 0 && l.day != "" {
+			defer l.write(fmt.Sprintf("#Remark: %d lines of the day before (ex%s.log) were not written: its file had reached w3c_max_size\r\n", l.dropped, l.day))
+		}
+		l.dropped = 0
+	}
+	l.day = day
+	// Kept from other accounts, as the log file: it holds addresses and
+	// clients' names (found from outside: 0644).
+	f, err := os.OpenFile(filepath.Join(l.dir, "ex"+day+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+	if err != nil {
+		return fmt.Errorf("W3C log: %w", err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("W3C log: %w", err)
+	}
+	l.f, l.size, l.checked = f, fi.Size(), now
+	// Full already (a restart), or no longer (the file moved away).
+	l.full = l.maxSize > 0 && l.size >= l.maxSize
+	hdr := "#Software: Microsoft Internet Information Services 10.0\r\n#Version: 1.0\r\n#Date: " +
+		now.Format("2006-01-02 15:04:05") + "\r\n#Fields: " + W3CFields + "\r\n"
+	return l.write(hdr)
+}
+
+// write appends s to the open file.
+func (l *W3CLog) write(s string) error {
+	if l.f == nil {
+		return errors.New("W3C log: no file open")
+	}
+	n, err := l.f.WriteString(s)
+	l.size += int64(n)
+	if err != nil {
+		return fmt.Errorf("W3C log: %w", err)
+	}
+	return nil
+}
+
+// moved reports whether the open file is no longer at its path.
+func (l *W3CLog) moved() bool {
+	fi, err := os.Stat(l.f.Name())
+	if err != nil {
+		return true
+	}
+	cur, err := l.f.Stat()
+	return err == nil && !os.SameFile(fi, cur)
+}
+
+// fail counts a line not written for err, and returns err once a minute
+// at most, with the lines lost since it was last returned.
+func (l *W3CLog) fail(now time.Time, err error) error {
+	l.failed++
+	l.lost++
+	if !l.failedAt.IsZero() && now.Sub(l.failedAt) < time.Minute {
+		return nil
+	}
+	if n := l.failed - 1; n > 0 {
+		err = fmt.Errorf("%w (and %d lines not written before this one since the last such message)", err, n)
+	}
+	l.failed, l.failedAt = 0, now
 	return err
 }
 

@@ -1,6 +1,14 @@
 package compat
 
-import "testing"
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
 
 // A field holds nothing a log reader could take for a line end: ASCII and
 // C1 controls, the Unicode line and paragraph separators, invalid UTF-8.
@@ -23,5 +31,135 @@ func TestW3CField(t *testing.T) {
 		if got := w3cField(tt.in); got != tt.want {
 			t.Errorf("w3cField(%q) = %q, want %q", tt.in, got, tt.want)
 		}
+	}
+}
+
+// w3cClock is a W3CLog's clock that tests move.
+type w3cClock struct{ t time.Time }
+
+func (c *w3cClock) now() time.Time { return c.t }
+
+func newTestW3C(t *testing.T, maxSize int64) (*W3CLog, *w3cClock, string) {
+	t.Helper()
+	dir := t.TempDir()
+	l, err := NewW3CLog(dir, "SMTPSVC1", maxSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	clock := &w3cClock{time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)}
+	l.now = clock.now
+	return l, clock, dir
+}
+
+func w3cLine(i int) W3CEntry {
+	return W3CEntry{Time: time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC), ClientIP: "192.0.2.1", User: "flood.test", Method: "EHLO", Query: fmt.Sprintf("flood%d.test", i), Status: 250}
+}
+
+func readW3C(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// A day's file stops at w3c_max_size, with a remark; the log is told once;
+// the next day's file says how many lines were not written (found from
+// outside: one client grew the file 73 MB in 20 seconds).
+func TestW3CLogMaxSize(t *testing.T) {
+	line := len(FormatW3C(w3cLine(0), "SMTPSVC1")) + 2
+	l, clock, dir := newTestW3C(t, 0)
+	if err := l.Log(w3cLine(0)); err != nil {
+		t.Fatal(err)
+	}
+	header := int64(len(readW3C(t, filepath.Join(dir, "ex261201.log"))) - line)
+	l.Close()
+	os.Remove(filepath.Join(dir, "ex261201.log"))
+
+	l, clock, dir = newTestW3C(t, header+int64(3*line))
+	var errs []error
+	for i := 0; i < 10; i++ {
+		if err := l.Log(w3cLine(i)); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "reached its size limit (w3c_max_size") {
+		t.Fatalf("errors: %v", errs)
+	}
+	got := readW3C(t, filepath.Join(dir, "ex261201.log"))
+	if strings.Count(got, " EHLO ") != 3 || !strings.HasSuffix(got, "#Remark: this file reached its size limit (w3c_max_size, "+fmt.Sprint(header+int64(3*line))+" bytes) at 10:00:00 UTC: the day's further lines are not written\r\n") {
+		t.Fatalf("day 1:\n%s", got)
+	}
+	clock.t = clock.t.Add(24 * time.Hour)
+	if err := l.Log(w3cLine(10)); err != nil {
+		t.Fatal(err)
+	}
+	got = readW3C(t, filepath.Join(dir, "ex261202.log"))
+	if !strings.Contains(got, "#Fields: ") || !strings.Contains(got, "#Remark: 7 lines of the day before (ex261201.log) were not written: its file had reached w3c_max_size\r\n") || strings.Count(got, " EHLO ") != 1 {
+		t.Fatalf("day 2:\n%s", got)
+	}
+}
+
+// A W3C file moved or deleted while running is started anew within 5
+// seconds (found from outside: a deleted file took every line, and kept
+// its space, until a restart); a full file moved away makes room.
+func TestW3CLogMovedOrDeleted(t *testing.T) {
+	l, clock, dir := newTestW3C(t, 0)
+	path := filepath.Join(dir, "ex261201.log")
+	l.Log(w3cLine(1))
+	if err := os.Rename(path, filepath.Join(dir, "old.log")); err != nil {
+		t.Fatal(err)
+	}
+	clock.t = clock.t.Add(time.Second)
+	l.Log(w3cLine(2)) // within 5 s: still the moved file
+	clock.t = clock.t.Add(5 * time.Second)
+	l.Log(w3cLine(3))
+	if old, cur := readW3C(t, filepath.Join(dir, "old.log")), readW3C(t, path); !strings.Contains(old, "flood2.test") || !strings.Contains(cur, "#Fields: ") || !strings.Contains(cur, "flood3.test") {
+		t.Fatalf("moved:\n%s\nnew:\n%s", old, cur)
+	}
+	os.Remove(path)
+	clock.t = clock.t.Add(6 * time.Second)
+	l.Log(w3cLine(4))
+	if cur := readW3C(t, path); !strings.Contains(cur, "flood4.test") {
+		t.Fatalf("after the delete:\n%s", cur)
+	}
+	if fi, _ := os.Stat(path); runtime.GOOS != "windows" && fi.Mode().Perm()&0o007 != 0 {
+		t.Errorf("mode %v: the file holds addresses, not for every account", fi.Mode())
+	}
+}
+
+// Lines that cannot be written are said once a minute at most, counted
+// (found from outside: a warning per command, on a full volume, wiped the
+// main log in seconds), and the file says how many once it takes lines
+// again.
+func TestW3CLogFailuresThrottled(t *testing.T) {
+	l, clock, dir := newTestW3C(t, 0)
+	path := filepath.Join(dir, "ex261201.log")
+	if err := os.Mkdir(path, 0o755); err != nil { // cannot be opened as a file
+		t.Fatal(err)
+	}
+	var errs []error
+	for i := 0; i < 50; i++ {
+		clock.t = clock.t.Add(time.Second)
+		if err := l.Log(w3cLine(i)); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) != 1 {
+		t.Fatalf("%d errors in 50 s: %v", len(errs), errs)
+	}
+	clock.t = clock.t.Add(time.Minute)
+	err := l.Log(w3cLine(50))
+	if err == nil || !strings.Contains(err.Error(), "(and 49 lines not written before this one since the last such message)") {
+		t.Fatalf("a minute later: %v", err)
+	}
+	os.Remove(path)
+	if err := l.Log(w3cLine(51)); err != nil {
+		t.Fatal(err)
+	}
+	if got := readW3C(t, path); !strings.Contains(got, "flood51.test") || !strings.Contains(got, "#Remark: 51 lines before this one could not be written") {
+		t.Fatalf("%s", got)
 	}
 }

@@ -244,6 +244,8 @@ type Log struct {
 	// W3CDir, when set, receives IIS-format SMTP logs (exYYMMDD.log, UTC),
 	// as IIS wrote them under LogFiles\SMTPSVC1.
 	W3CDir string
+	// W3CMaxSize bounds a day's W3C file: lines past it are not written.
+	W3CMaxSize int64
 }
 
 // Addr is the listen address of the inbound listener.
@@ -308,7 +310,7 @@ func defaults(machine string) *Config {
 			QuietPeriod: 2 * time.Second,
 			Ignore:      append([]string(nil), DefaultIgnore...),
 		},
-		Log: Log{Level: "info", MaxSize: 10 << 20, MaxFiles: 5},
+		Log: Log{Level: "info", MaxSize: 10 << 20, MaxFiles: 5, W3CMaxSize: 1 << 30},
 	}
 	c.resolveFolders("")
 	return c

@@ -450,6 +450,7 @@ func (c *Config) sections() []section {
 			{"max_size", size(&c.Log.MaxSize)},
 			{"max_files", integer(&c.Log.MaxFiles, 0, 1000)},
 			{"w3c_dir", pathStr(&c.Log.W3CDir, false)},
+			{"w3c_max_size", size(&c.Log.W3CMaxSize)},
 		}},
 	}
 }

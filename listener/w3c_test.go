@@ -131,7 +131,7 @@ func TestNothingLoggedAfterClose(t *testing.T) {
 
 func TestW3CLogFile(t *testing.T) {
 	dir := testdir.New(t)
-	l, err := compat.NewW3CLog(dir, "SMTPSVC1")
+	l, err := compat.NewW3CLog(dir, "SMTPSVC1", 0)
 	if err != nil {
 		t.Fatal(err)
 	}

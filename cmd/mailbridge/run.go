@@ -211,7 +211,7 @@ func runWith(ctx context.Context, cfg *config.Config, log *slog.Logger, ready fu
 	var cmdLog listener.CommandLog
 	var outLog sender.CommandLog
 	if cfg.Log.W3CDir != "" {
-		w3c, err := compat.NewW3CLog(cfg.Log.W3CDir, w3cSiteName(cfg.Log.W3CDir))
+		w3c, err := compat.NewW3CLog(cfg.Log.W3CDir, w3cSiteName(cfg.Log.W3CDir), cfg.Log.W3CMaxSize)
 		if err != nil {
 			msg := err.Error()
 			if ferr := mailroot.MakeFolder(cfg.Log.W3CDir); ferr != nil {
