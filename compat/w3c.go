@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 	"unicode"
+
+	"github.com/mailbridge/mailbridge/logfile"
 )
 
 // W3CEntry is one line of IIS's SMTP log (W3C extended format,
@@ -173,7 +175,7 @@ func (l *W3CLog) open(now time.Time, day string) error {
 	l.day = day
 	// Kept from other accounts, as the log file: it holds addresses and
 	// clients' names (found from outside: 0644).
-	f, err := os.OpenFile(filepath.Join(l.dir, "ex"+day+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+	f, err := logfile.OpenAppend(filepath.Join(l.dir, "ex"+day+".log"), 0o640)
 	if err != nil {
 		return fmt.Errorf("W3C log: %w", err)
 	}

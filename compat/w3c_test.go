@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mailbridge/mailbridge/internal/testdir"
 )
 
 // A field holds nothing a log reader could take for a line end: ASCII and
@@ -41,7 +43,7 @@ func (c *w3cClock) now() time.Time { return c.t }
 
 func newTestW3C(t *testing.T, maxSize int64) (*W3CLog, *w3cClock, string) {
 	t.Helper()
-	dir := t.TempDir()
+	dir := testdir.New(t)
 	l, err := NewW3CLog(dir, "SMTPSVC1", maxSize)
 	if err != nil {
 		t.Fatal(err)

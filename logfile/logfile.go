@@ -101,7 +101,7 @@ func (l *File) open() error {
 		// log aside: it goes on there.
 		os.Rename(l.asideName(), l.path)
 	}
-	f, err := os.OpenFile(l.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+	f, err := OpenAppend(l.path, 0o640)
 	if err != nil {
 		return fmt.Errorf("log file: %w", err)
 	}

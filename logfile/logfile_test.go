@@ -200,7 +200,7 @@ func TestOpenReportsUnusableFolder(t *testing.T) {
 // again the log starts anew and says how many went elsewhere.
 func TestFolderRemovedWhileWriting(t *testing.T) {
 	if runtime.GOOS == "windows" {
-		t.Skip("on Windows a log file that is open cannot be moved or deleted, nor its folder removed")
+		t.Skip("on Windows a folder cannot be removed while a file in it is open")
 	}
 	dir := filepath.Join(testdir.New(t), "logs")
 	path := filepath.Join(dir, "m.log")
@@ -252,11 +252,10 @@ func TestFolderRemovedWhileWriting(t *testing.T) {
 }
 
 // A log file moved away (a tool that rotates logs by renaming them) is
-// started anew at its path; the moved file keeps what it had.
+// started anew at its path; the moved file keeps what it had. Deleted, it
+// is started anew too. On Windows as well: found from outside, the open
+// log could be neither moved nor deleted there ("Sharing violation").
 func TestMovedAwayStartsAnew(t *testing.T) {
-	if runtime.GOOS == "windows" {
-		t.Skip("on Windows a log file that is open cannot be moved or deleted, nor its folder removed")
-	}
 	dir := testdir.New(t)
 	path := filepath.Join(dir, "m.log")
 	l, err := Open(path, 1<<20, 2, nil)
@@ -275,6 +274,13 @@ func TestMovedAwayStartsAnew(t *testing.T) {
 	}
 	if got := string(readAll(t, path)); got != string(record(1)) {
 		t.Errorf("new file holds %q", got)
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	l.Write(record(2))
+	if got := string(readAll(t, path)); !strings.HasSuffix(got, string(record(2))) {
+		t.Errorf("file after the delete holds %q", got)
 	}
 }
 

@@ -2,8 +2,24 @@
 
 package logfile
 
-import "os"
+import (
+	"os"
+	"unsafe"
 
-// unlinked: on Windows an open log file cannot be deleted (it is opened
-// without delete sharing), so it always has its name.
-func unlinked(*os.File) bool { return false }
+	"golang.org/x/sys/windows"
+)
+
+// fileStandardInfo is FILE_STANDARD_INFO.
+type fileStandardInfo struct {
+	AllocationSize, EndOfFile int64
+	NumberOfLinks             uint32
+	DeletePending, Directory  byte
+}
+
+// unlinked reports whether the open file f was deleted (OpenAppend shares
+// it for deletion): what was written to it since is nowhere to be read.
+func unlinked(f *os.File) bool {
+	var info fileStandardInfo
+	err := windows.GetFileInformationByHandleEx(windows.Handle(f.Fd()), windows.FileStandardInfo, (*byte)(unsafe.Pointer(&info)), uint32(unsafe.Sizeof(info)))
+	return err == nil && (info.DeletePending != 0 || info.NumberOfLinks == 0)
+}
