@@ -372,7 +372,25 @@ func MakeFolderMode(path string, perm fs.FileMode) error {
 	if advice == "" && nearest != "" {
 		advice = AccessAdvice(nearest, err)
 	}
+	if drive, derr := MissingDrive(path); advice == "" && derr != nil {
+		// Found from outside: "mkdir Q:\: Path not found", for a
+		// configuration brought from a server that had a Q: drive.
+		advice = fmt.Sprintf(" (drive %s does not exist on this machine, or cannot be used: %v; set a folder on a drive it has, or add the drive)", drive, derr)
+	}
 	return fmt.Errorf("cannot be created: %w%s", err, advice)
+}
+
+// MissingDrive returns path's drive letter (Windows: "Q:") and, when this
+// machine does not have it (or it cannot be used: a drive without its
+// disk), why. A network path or a path without a drive is never missing
+// here (see ShareAdvice).
+func MissingDrive(path string) (string, error) {
+	vol := filepath.VolumeName(path)
+	if len(vol) != 2 || vol[1] != ':' {
+		return "", nil
+	}
+	_, err := os.Stat(vol + string(filepath.Separator))
+	return vol, err
 }
 
 // ShareAdvice is what to check when a folder on a network share cannot be

@@ -3,6 +3,7 @@
 package mailroot
 
 import (
+	"os"
 	"strings"
 	"testing"
 )
@@ -35,5 +36,31 @@ func TestShareAdvice(t *testing.T) {
 	}
 	if a := ShareAdvice(`C:\inetpub\mailroot`); a != "" {
 		t.Errorf("local path: %q", a)
+	}
+}
+
+// A folder on a drive this machine does not have says so (found from
+// outside: "mkdir Q:\: Path not found", for a configuration brought from
+// a server that had the drive).
+func TestMissingDrive(t *testing.T) {
+	missing := ""
+	for c := 'Q'; c <= 'Y'; c++ {
+		if _, err := os.Stat(string(c) + `:\`); err != nil {
+			missing = string(c) + ":"
+			break
+		}
+	}
+	if missing == "" {
+		t.Skip("every drive from Q: to Y: exists here")
+	}
+	err := MakeFolder(missing + `\mailroot\Drop`)
+	if err == nil || !strings.Contains(err.Error(), "drive "+missing+" does not exist on this machine") {
+		t.Fatalf("%v", err)
+	}
+	if d, err := MissingDrive(`C:\inetpub\mailroot`); d != "C:" || err != nil {
+		t.Errorf("C: %q %v", d, err)
+	}
+	if _, err := MissingDrive(`\\fileserver\mail\mailroot`); err != nil {
+		t.Errorf("UNC: %v", err)
 	}
 }

@@ -534,6 +534,20 @@ func serviceStatus(name string, stdout io.Writer) error {
 		for _, p := range takenPorts(cfg) {
 			fmt.Fprintf(stdout, "warning:  the service cannot start while %s %s is taken: %v\n", p.key, p.addr, p.err)
 		}
+		// And so does a mail root that another running mailbridge holds,
+		// or a folder on a drive this machine lacks (found from
+		// outside: start failed, and status said only "see the Event
+		// Log"). Nothing is created here: run creates what is missing.
+		if err := mailroot.CheckLocks(layout(cfg)); errors.Is(err, mailroot.ErrInUse) {
+			fmt.Fprintf(stdout, "warning:  the service cannot start while another mailbridge runs with its mail root: %v\n", err)
+		}
+		said := map[string]bool{}
+		for _, f := range layout(cfg).Folders() {
+			if drive, err := mailroot.MissingDrive(f.Path); err != nil && !said[drive] {
+				said[drive] = true
+				fmt.Fprintf(stdout, "warning:  the service cannot start: the %s folder %s is on drive %s, which this machine does not have, or cannot use (%v)\n", f.Name, f.Path, drive, err)
+			}
+		}
 	}
 	return nil
 }

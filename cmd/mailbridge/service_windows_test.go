@@ -17,6 +17,7 @@ import (
 
 	"github.com/mailbridge/mailbridge/internal/testdir"
 	"github.com/mailbridge/mailbridge/internal/testtool"
+	"github.com/mailbridge/mailbridge/mailroot"
 )
 
 // TestServiceCmdErrors runs against the real service manager (Windows, or
@@ -215,6 +216,42 @@ func TestServiceInstallPrintsWhatIsRegistered(t *testing.T) {
 	}
 	if want := `mailbridge check --config "` + conf + `"`; !strings.Contains(status.String(), want) {
 		t.Errorf("status does not give the check command as it is typed (%s):\n%s", want, status.String())
+	}
+	// A mail root another mailbridge holds, or a drive this machine
+	// lacks, stops the next start as surely (found from outside: status
+	// said only "see the Event Log").
+	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := loadConfig(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := mailroot.Open(layout(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	status.Reset()
+	serviceCmd([]string{"status", "--name", name}, &status, &stderr)
+	other.Close()
+	if want := "warning:  the service cannot start while another mailbridge runs with its mail root"; !strings.Contains(status.String(), want) {
+		t.Errorf("status does not say that the mail root is held (%s):\n%s", want, status.String())
+	}
+	for c := 'Q'; c <= 'Y'; c++ {
+		drive := string(c) + ":"
+		if _, err := os.Stat(drive + `\`); err == nil {
+			continue
+		}
+		missing := strings.Replace(text, filepath.Join(dir, "mailroot"), drive+`\mailroot`, 1)
+		if err := os.WriteFile(conf, []byte(missing), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		status.Reset()
+		serviceCmd([]string{"status", "--name", name}, &status, &stderr)
+		if want := "is on drive " + drive + ", which this machine does not have"; !strings.Contains(status.String(), want) || strings.Count(status.String(), "is on drive") != 1 {
+			t.Errorf("status does not say once that the drive is missing (%s):\n%s", want, status.String())
+		}
+		break
 	}
 	if strings.Contains(out, "does not support delayed start") && strings.Contains(out, "Delayed Start") {
 		t.Errorf("install printed delayed start, which was not set:\n%s", out)
