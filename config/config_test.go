@@ -1114,7 +1114,8 @@ func TestWindowsPathInDoubleQuotes(t *testing.T) {
 	const hint = `in double quotes a backslash starts an escape: for a Windows path use single quotes ('C:\inetpub\mailroot') or double each backslash ("C:\\inetpub\\mailroot")`
 	for _, tt := range []struct{ toml, want string }{
 		{`root = "C:\inetpub\mailroot"`, `mb.toml:3: TOML syntax: invalid escape in string '\i'; ` + hint},
-		{`root = "C:\Users\mail\root"`, `mb.toml:3: TOML syntax: expected eight hexadecimal digits after '\U', but got "C:\\Us" instead; ` + hint},
+		{`root = "C:\Users\mail\root"`, `mb.toml:3: TOML syntax: '\U' starts an escape for a character given by its number in hexadecimal; ` + hint},
+		{`root = "C:\users\mail\root"`, `mb.toml:3: TOML syntax: '\u' starts an escape for a character given by its number in hexadecimal; ` + hint},
 		{`root = "\\server\share\mailroot"`, `mb.toml:3: TOML syntax: invalid escape in string '\s'; ` + hint},
 		{`drop = "D:\"`, `mb.toml:3: TOML syntax: strings cannot contain newlines; ` + hint},
 		{`root = "C:\temp\new"`, `mb.toml:3: mailroot.root = "C:\temp\new": holds the control character U+0009: in double quotes \t, \n, \r, \b and \f are escapes, not part of a path; write it in single quotes, 'C:\temp\new', or double each backslash`},

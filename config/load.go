@@ -175,6 +175,12 @@ func parse(name, base string, data []byte, machine string) (*Config, error) {
 		if errors.As(err, &pe) {
 			p.Line = pe.Position.Line
 			p.Msg = "TOML syntax: " + pe.Message
+			if m := hexEscape.FindStringSubmatch(pe.Message); m != nil && backslashInQuotes(data, p.Line) {
+				// The parser quotes what follows the string's start, not
+				// the escape (found from outside: "but got \"C:\\Us\""
+				// for "C:\Users").
+				p.Msg = "TOML syntax: '\\" + m[1] + "' starts an escape for a character given by its number in hexadecimal"
+			}
 			if backslashInQuotes(data, p.Line) {
 				p.Msg += "; in double quotes a backslash starts an escape: " + windowsPathHint
 			}
@@ -285,6 +291,10 @@ func (l *loader) machineName(name string) {
 // windowsPathHint is how to write a Windows path in TOML, where "\i" (of
 // "C:\inetpub") is an invalid escape, "\U" (of "C:\Users") wants eight hex
 // digits, and "\t" (of "C:\temp") is a tab.
+// hexEscape is the parser's message for a \u or \U escape without its
+// hexadecimal digits.
+var hexEscape = regexp.MustCompile(`^expected (?:four|eight) hexadecimal digits after '\\([uU])'`)
+
 const windowsPathHint = `for a Windows path use single quotes ('C:\inetpub\mailroot') or double each backslash ("C:\\inetpub\\mailroot")`
 
 // backslashInQuotes reports whether line n (from 1) of data holds a
