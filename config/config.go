@@ -111,9 +111,12 @@ type Inbound struct {
 	MaxMessageSize    int64
 	MaxRecipients     int
 	MaxConnections    int
-	CommandTimeout    time.Duration
-	DataTimeout       time.Duration
-	ShutdownTimeout   time.Duration
+	// MaxConnectionsPerIP bounds the sessions of one client address;
+	// half of MaxConnections when not set.
+	MaxConnectionsPerIP int
+	CommandTimeout      time.Duration
+	DataTimeout         time.Duration
+	ShutdownTimeout     time.Duration
 
 	// TLS is "none", "starttls" (offered on the plain port) or "implicit"
 	// (IIS's "Use SSL for Inbound": TLS from the first byte on Port).

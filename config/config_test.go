@@ -1479,3 +1479,29 @@ func TestOutboundIsOwnListener(t *testing.T) {
 		}
 	}
 }
+
+// max_connections_per_ip is half of max_connections unless set (found
+// from outside: one client could hold every session).
+func TestMaxConnectionsPerIPDefault(t *testing.T) {
+	for _, tt := range []struct {
+		toml string
+		want int
+	}{
+		{"", 100},
+		{"max_connections = 7\n", 4},
+		{"max_connections = 1\n", 1},
+		{"max_connections = 50\nmax_connections_per_ip = 50\n", 50},
+		{"max_connections_per_ip = 3\n", 3},
+	} {
+		c, err := Parse("mb.toml", []byte("[inbound]\n"+tt.toml))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Inbound.MaxConnectionsPerIP != tt.want {
+			t.Errorf("%q: %d, want %d", tt.toml, c.Inbound.MaxConnectionsPerIP, tt.want)
+		}
+	}
+	if _, err := Parse("mb.toml", []byte("[inbound]\nmax_connections_per_ip = 0\n")); err == nil || !strings.Contains(err.Error(), "inbound.max_connections_per_ip = 0: must be from 1 to 1000000") {
+		t.Errorf("0: %v", err)
+	}
+}

@@ -408,6 +408,7 @@ func (c *Config) sections() []section {
 			{"max_message_size", size(&c.Inbound.MaxMessageSize)},
 			{"max_recipients", integer(&c.Inbound.MaxRecipients, 1, 1_000_000)},
 			{"max_connections", integer(&c.Inbound.MaxConnections, 1, 1_000_000)},
+			{"max_connections_per_ip", integer(&c.Inbound.MaxConnectionsPerIP, 1, 1_000_000)},
 			{"command_timeout", duration(&c.Inbound.CommandTimeout, time.Second)},
 			{"data_timeout", duration(&c.Inbound.DataTimeout, time.Second)},
 			{"shutdown_timeout", duration(&c.Inbound.ShutdownTimeout, 0)},
@@ -724,6 +725,12 @@ func (l *loader) validate(c *Config) {
 			line = l.lines["inbound.tls_port"]
 		}
 		l.failAt(line, "inbound.pfx_path", nil, "is required when inbound TLS is on (inbound.tls or inbound.tls_port): set it to the certificate's PFX file")
+	}
+	if c.lines["inbound.max_connections_per_ip"] == 0 {
+		// Half the sessions by default: found from outside, one client
+		// could hold them all (one byte now and then, or an EHLO every
+		// few seconds), and every other was told 421.
+		c.Inbound.MaxConnectionsPerIP = max(1, (in.MaxConnections+1)/2)
 	}
 	if in.TLSPort != 0 && in.TLSPort == in.Port {
 		l.fail("inbound.tls_port", in.TLSPort, "is the same as inbound.port; use another port (465 is usual) or set inbound.tls")

@@ -1,6 +1,7 @@
 package listener
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
@@ -238,6 +239,47 @@ func TestLimits(t *testing.T) {
 				break
 			} else if i > 50 {
 				t.Fatalf("slot not released: %q", r)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+	t.Run("connections per address", func(t *testing.T) {
+		// Found from outside: one client could hold every session, and
+		// every other was told 421.
+		cfg := cfg
+		cfg.MaxConnections, cfg.MaxConnectionsPerIP = 10, 2
+		ts := startServer(t, cfg)
+		a, b := dial(t, ts.addr), dial(t, ts.addr)
+		a.hello()
+		b.hello()
+		c := dial(t, ts.addr)
+		if r := c.reply(); r != "421 4.7.0 mail.example.com Too many connections from your address, try again later" {
+			t.Fatalf("third connection from one address: %q", r)
+		}
+		c.waitClosed()
+		if !strings.Contains(ts.logs.String(), "the client holds max_connections_per_ip sessions already") || !strings.Contains(ts.logs.String(), "client=127.0.0.1 max_connections_per_ip=2 refused=1") {
+			t.Fatalf("log:\n%s", ts.logs.String())
+		}
+		// Another address is let in.
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}
+		other, err := d.Dial("tcp", ts.addr)
+		if err != nil {
+			t.Skipf("no second loopback address here: %v", err)
+		}
+		defer other.Close()
+		other.SetDeadline(time.Now().Add(10 * time.Second))
+		oc := &client{t: t, c: other, br: bufio.NewReader(other)}
+		if r := oc.reply(); !strings.HasPrefix(r, "220 ") {
+			t.Fatalf("another address: %q", r)
+		}
+		a.expect("QUIT", "221")
+		a.waitClosed()
+		for i := 0; ; i++ { // the first address's session is counted off
+			e := dial(t, ts.addr)
+			if r := e.reply(); strings.HasPrefix(r, "220 ") {
+				break
+			} else if i > 50 {
+				t.Fatalf("session not counted off: %q", r)
 			}
 			time.Sleep(20 * time.Millisecond)
 		}

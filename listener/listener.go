@@ -52,8 +52,11 @@ type Config struct {
 	MaxAttachmentSize int64  // largest decoded attachment; 0 means no limit
 	MaxRecipients     int    // per message; 0 means no limit
 	MaxConnections    int    // concurrent sessions; 0 means no limit
-	CommandTimeout    time.Duration
-	DataTimeout       time.Duration
+	// MaxConnectionsPerIP bounds the sessions of one client address; 0
+	// means no limit but MaxConnections.
+	MaxConnectionsPerIP int
+	CommandTimeout      time.Duration
+	DataTimeout         time.Duration
 
 	// TLSConfig enables TLS: ServeTLS speaks it from the first byte, and
 	// Serve offers STARTTLS when StartTLS is set. nil: plain text only.
@@ -111,12 +114,16 @@ type Server struct {
 	mu      sync.Mutex
 	conns   map[*conn]struct{}
 	slots   chan struct{}
+	perIP   map[netip.Addr]int // sessions by client address (MaxConnectionsPerIP)
 	closing bool
 	// Connections refused over max_connections since the last warning
 	// of it, and when that was (see noteFull).
 	fullRefused int
 	fullWarned  time.Time
-	listeners   []net.Listener // those Serve accepts on, until closing
+	// The same for max_connections_per_ip (see noteIPFull).
+	ipRefused int
+	ipWarned  time.Time
+	listeners []net.Listener // those Serve accepts on, until closing
 
 	// refusing holds the connections of the implicit TLS port being
 	// refused (see tlsRefuse), counted in refusals.
@@ -133,7 +140,7 @@ func New(cfg Config, root *mailroot.Root, log *slog.Logger) *Server {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Server{cfg: cfg, root: root, log: log, conns: map[*conn]struct{}{},
+	s := &Server{cfg: cfg, root: root, log: log, conns: map[*conn]struct{}{}, perIP: map[netip.Addr]int{},
 		local: compat.NewLocalDomains(cfg.Hostname, cfg.LocalDomains), refusing: map[net.Conn]struct{}{}}
 	if cfg.MaxConnections > 0 {
 		s.slots = make(chan struct{}, cfg.MaxConnections)
@@ -356,6 +363,50 @@ func (s *Server) noteFull(client string) {
 		"client", client, "max_connections", cap(s.slots), "refused", n)
 }
 
+// takeIP counts a session of ip, or reports false when ip holds
+// MaxConnectionsPerIP sessions already.
+func (s *Server) takeIP(ip netip.Addr) bool {
+	if s.cfg.MaxConnectionsPerIP <= 0 {
+		return true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.perIP[ip] >= s.cfg.MaxConnectionsPerIP {
+		return false
+	}
+	s.perIP[ip]++
+	return true
+}
+
+// releaseIP ends a session counted by takeIP.
+func (s *Server) releaseIP(ip netip.Addr) {
+	if s.cfg.MaxConnectionsPerIP <= 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.perIP[ip]--; s.perIP[ip] <= 0 {
+		delete(s.perIP, ip)
+	}
+}
+
+// noteIPFull logs a connection refused over max_connections_per_ip, at
+// most once a minute with the count since, as noteFull.
+func (s *Server) noteIPFull(ip netip.Addr) {
+	s.mu.Lock()
+	s.ipRefused++
+	now := time.Now()
+	if !s.ipWarned.IsZero() && now.Sub(s.ipWarned) < time.Minute {
+		s.mu.Unlock()
+		return
+	}
+	n := s.ipRefused
+	s.ipRefused, s.ipWarned = 0, now
+	s.mu.Unlock()
+	s.log.Warn("connection refused with 421: the client holds max_connections_per_ip sessions already; raise [inbound] max_connections_per_ip if it is a client that needs more at once (a gateway, a busy application server)",
+		"client", ip.String(), "max_connections_per_ip", s.cfg.MaxConnectionsPerIP, "refused", n)
+}
+
 // limitListener wraps accepted connections in conn and enforces the
 // connection limit: a client over it is told 421 and disconnected (go-smtp
 // has no limit of its own).
@@ -392,10 +443,17 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			l.refuse(nc, "554 5.7.1 "+s.cfg.Hostname+" Access denied")
 			continue
 		}
+		ip := addrIP(nc.RemoteAddr())
+		if !s.takeIP(ip) {
+			s.noteIPFull(ip)
+			l.refuse(nc, "421 4.7.0 "+s.cfg.Hostname+" Too many connections from your address, try again later")
+			continue
+		}
 		if s.slots != nil {
 			select {
 			case s.slots <- struct{}{}:
 			default:
+				s.releaseIP(ip)
 				s.noteFull(nc.RemoteAddr().String())
 				l.refuse(nc, "421 4.3.2 "+s.cfg.Hostname+" Too many connections, try again later")
 				continue
@@ -406,6 +464,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			s.mu.Lock()
 			delete(s.conns, c)
 			s.mu.Unlock()
+			s.releaseIP(ip)
 			if s.slots != nil {
 				<-s.slots
 			}
