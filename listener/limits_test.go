@@ -231,17 +231,8 @@ func TestLimits(t *testing.T) {
 		}
 		a.expect("QUIT", "221")
 		a.waitClosed()
-		// The slot is free again (the server notices the close at once;
-		// retry briefly rather than assume timing).
-		for i := 0; ; i++ {
-			d := dial(t, ts.addr)
-			if r := d.reply(); strings.HasPrefix(r, "220 ") {
-				break
-			} else if i > 50 {
-				t.Fatalf("slot not released: %q", r)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		// The slot is free again.
+		waitGreeted(t, ts.addr)
 	})
 	t.Run("connections per address", func(t *testing.T) {
 		// Found from outside: one client could hold every session, and
@@ -274,15 +265,7 @@ func TestLimits(t *testing.T) {
 		}
 		a.expect("QUIT", "221")
 		a.waitClosed()
-		for i := 0; ; i++ { // the first address's session is counted off
-			e := dial(t, ts.addr)
-			if r := e.reply(); strings.HasPrefix(r, "220 ") {
-				break
-			} else if i > 50 {
-				t.Fatalf("session not counted off: %q", r)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		waitGreeted(t, ts.addr) // the first address's session is counted off
 	})
 	t.Run("three bad commands", func(t *testing.T) {
 		ts := startServer(t, cfg)
@@ -1323,5 +1306,24 @@ func TestReplyEchoASCII(t *testing.T) {
 	c.replies("250 2.6.0")
 	if b := ts.onlyDrop(t); !bytes.HasPrefix(b, []byte("x-sender: sénder@x.test\r\nx-receiver: jörg@bücher.test\r\n")) {
 		t.Fatalf("%s", b)
+	}
+}
+
+// waitGreeted connects to addr until a connection is greeted (220): a
+// session that ended frees its slot once the server has seen the close,
+// which is retried for briefly rather than assumed.
+func waitGreeted(t *testing.T, addr string) {
+	t.Helper()
+	for i := 0; ; i++ {
+		c := dial(t, addr)
+		r := c.reply()
+		c.c.Close()
+		if strings.HasPrefix(r, "220 ") {
+			return
+		}
+		if i > 50 {
+			t.Fatalf("no slot freed: %q", r)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -116,14 +116,10 @@ type Server struct {
 	slots   chan struct{}
 	perIP   map[netip.Addr]int // sessions by client address (MaxConnectionsPerIP)
 	closing bool
-	// Connections refused over max_connections since the last warning
-	// of it, and when that was (see noteFull).
-	fullRefused int
-	fullWarned  time.Time
-	// The same for max_connections_per_ip (see noteIPFull).
-	ipRefused int
-	ipWarned  time.Time
-	listeners []net.Listener // those Serve accepts on, until closing
+	// Connections refused over max_connections, and over
+	// max_connections_per_ip (see noteFull, noteIPFull).
+	fullRefused, ipRefused everyMinute
+	listeners              []net.Listener // those Serve accepts on, until closing
 
 	// refusing holds the connections of the implicit TLS port being
 	// refused (see tlsRefuse), counted in refusals.
@@ -350,17 +346,32 @@ func (s *Server) waitCommits(d time.Duration) {
 // count since, not one line per refusal under a flood.
 func (s *Server) noteFull(client string) {
 	s.mu.Lock()
-	s.fullRefused++
-	now := time.Now()
-	if !s.fullWarned.IsZero() && now.Sub(s.fullWarned) < time.Minute {
-		s.mu.Unlock()
+	n, say := s.fullRefused.note(time.Now())
+	s.mu.Unlock()
+	if !say {
 		return
 	}
-	n := s.fullRefused
-	s.fullRefused, s.fullWarned = 0, now
-	s.mu.Unlock()
 	s.log.Warn("connection refused with 421: max_connections sessions are open; raise [inbound] max_connections if clients are turned away often",
 		"client", client, "max_connections", cap(s.slots), "refused", n)
+}
+
+// everyMinute counts events said in the log at most once a minute: the
+// first at once, then the next one a minute or more later, with how many
+// came since the last one said.
+type everyMinute struct {
+	n    int
+	said time.Time
+}
+
+// note counts an event at now, and reports whether to say it, with the
+// count.
+func (e *everyMinute) note(now time.Time) (n int, say bool) {
+	e.n++
+	if !e.said.IsZero() && now.Sub(e.said) < time.Minute {
+		return 0, false
+	}
+	n, e.n, e.said = e.n, 0, now
+	return n, true
 }
 
 // takeIP counts a session of ip, or reports false when ip holds
@@ -394,15 +405,11 @@ func (s *Server) releaseIP(ip netip.Addr) {
 // most once a minute with the count since, as noteFull.
 func (s *Server) noteIPFull(ip netip.Addr) {
 	s.mu.Lock()
-	s.ipRefused++
-	now := time.Now()
-	if !s.ipWarned.IsZero() && now.Sub(s.ipWarned) < time.Minute {
-		s.mu.Unlock()
+	n, say := s.ipRefused.note(time.Now())
+	s.mu.Unlock()
+	if !say {
 		return
 	}
-	n := s.ipRefused
-	s.ipRefused, s.ipWarned = 0, now
-	s.mu.Unlock()
 	s.log.Warn("connection refused with 421: the client holds max_connections_per_ip sessions already; raise [inbound] max_connections_per_ip if it is a client that needs more at once (a gateway, a busy application server)",
 		"client", ip.String(), "max_connections_per_ip", s.cfg.MaxConnectionsPerIP, "refused", n)
 }
