@@ -56,8 +56,12 @@ type DropWriter struct {
 	// blankID holds the lines of the first Message-ID field while its
 	// value is only white space: the next line tells whether it has one.
 	blankID []byte
-	found   seen // fields found in the header block
-	added   bool // the added fields are written
+	// blankOAT likewise holds an X-OriginalArrivalTime field without a
+	// value: found from outside, an empty one was kept, and no arrival
+	// time added, so that a Drop reader parsing it got nothing.
+	blankOAT []byte
+	found    seen // fields found in the header block
+	added    bool // the added fields are written
 	// The lines held from the header's first line that is not a field,
 	// until it is known whether the header goes on after them.
 	holding bool
@@ -184,13 +188,25 @@ func (d *DropWriter) headerLine(complete bool) {
 	if d.blankID != nil {
 		folded := line[0] == ' ' || line[0] == '\t'
 		switch {
-		case folded && complete && strings.TrimSpace(body) == "" && len(d.blankID) < maxBlankID:
+		case folded && complete && blank(body) && len(d.blankID) < maxBlankID:
 			d.blankID = append(d.blankID, line...) // still no value
 			return
 		case folded:
 			d.endBlankID(false) // the value is on this line
 		default:
 			d.endBlankID(true)
+		}
+	}
+	if d.blankOAT != nil {
+		folded := line[0] == ' ' || line[0] == '\t'
+		switch {
+		case folded && complete && blank(body) && len(d.blankOAT) < maxBlankID:
+			d.blankOAT = append(d.blankOAT, line...)
+			return
+		case folded:
+			d.endBlankOAT(false)
+		default:
+			d.endBlankOAT(true)
 		}
 	}
 	if complete && body == "" {
@@ -227,7 +243,7 @@ func (d *DropWriter) headerLine(complete bool) {
 			// The first one is the message's: mail readers take it, and
 			// so does the reply that echoes it.
 			if !d.found.msgID {
-				if complete && strings.TrimSpace(body[value:]) == "" {
+				if complete && blank(body[value:]) {
 					d.blankID = append(d.blankID[:0:0], line...)
 					return
 				}
@@ -235,6 +251,10 @@ func (d *DropWriter) headerLine(complete bool) {
 				d.msgID = append(d.msgID[:0], body[value:]...)
 			}
 		case "x-originalarrivaltime":
+			if !d.found.oat && complete && d.oat != "" && blank(body[value:]) {
+				d.blankOAT = append(d.blankOAT[:0:0], line...)
+				return
+			}
 			d.found.oat = true
 		case "date":
 			d.found.date = true
@@ -281,6 +301,33 @@ func (d *DropWriter) endBlankID(fill bool) {
 	d.emit([]byte(sep + id))
 	d.emit(held[len(text):])
 	d.msgID = append(d.msgID, id...)
+}
+
+// blank reports whether a field's value (or a folded line of it) holds
+// nothing but white space as RFC 5322 has it (WSP: space and tab; a form
+// feed or a Unicode space is text there).
+func blank(s string) bool { return strings.Trim(s, " \t") == "" }
+
+// endBlankOAT writes the held lines of an empty X-OriginalArrivalTime
+// field, with the arrival time written at the end of its last line when
+// fill is set (as endBlankID).
+func (d *DropWriter) endBlankOAT(fill bool) {
+	held := d.blankOAT
+	d.blankOAT = nil
+	d.found.oat = true
+	if !fill {
+		d.emit(held)
+		return
+	}
+	_, value, _ := strings.Cut(strings.TrimRight(d.oat, "\r\n"), ": ")
+	text := bytes.TrimRight(held, "\r\n")
+	sep := " "
+	if c := text[len(text)-1]; c == ' ' || c == '\t' {
+		sep = ""
+	}
+	d.emit(text)
+	d.emit([]byte(sep + value))
+	d.emit(held[len(text):])
 }
 
 // keepHeld writes the lines held, if any, as lines of the header block.
@@ -334,6 +381,9 @@ func (d *DropWriter) endHeader() bool {
 	}
 	if d.blankID != nil {
 		d.endBlankID(true)
+	}
+	if d.blankOAT != nil {
+		d.endBlankOAT(true)
 	}
 	d.added = true
 	var b strings.Builder

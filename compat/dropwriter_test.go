@@ -47,6 +47,13 @@ func TestDropWriterCases(t *testing.T) {
 		{"blank message-id", "Subject: s\nmessage-id: \t\n\nb\n", "Subject: s\r\nmessage-id: \t<new@id>\r\nX-OriginalArrivalTime: T\r\n\r\nb\r\n", "<new@id>"},
 		{"empty message-id last", "Subject: s\r\nMessage-ID:", "Subject: s\r\nMessage-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n", "<new@id>"},
 		{"empty message-id folded blank", "Message-ID:\r\n \r\nX: y\r\n\r\nb", "Message-ID:\r\n <new@id>\r\nX: y\r\nX-OriginalArrivalTime: T\r\n\r\nb\r\n", "<new@id>"},
+		// Likewise an empty X-OriginalArrivalTime (found from outside: kept
+		// empty, and none added).
+		{"empty arrival time", "X-OriginalArrivalTime:\r\nSubject: s\r\n\r\nb", "X-OriginalArrivalTime: T\r\nSubject: s\r\nMessage-ID: <new@id>\r\n\r\nb\r\n", "<new@id>"},
+		{"blank arrival time folded", "x-originalarrivaltime: \r\n \r\nX: y\r\n\r\nb", "x-originalarrivaltime: \r\n T\r\nX: y\r\nMessage-ID: <new@id>\r\n\r\nb\r\n", "<new@id>"},
+		{"arrival time on the next line", "X-OriginalArrivalTime:\r\n old\r\n\r\nb", "X-OriginalArrivalTime:\r\n old\r\nMessage-ID: <new@id>\r\n\r\nb\r\n", "<new@id>"},
+		{"empty arrival time last", "Subject: s\r\nX-OriginalArrivalTime:", "Subject: s\r\nX-OriginalArrivalTime: T\r\nMessage-ID: <new@id>\r\n", "<new@id>"},
+		{"empty message-id and arrival time", "Message-ID:\r\nX-OriginalArrivalTime:\r\n\r\nb", "Message-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n\r\nb\r\n", "<new@id>"},
 		{"message-id on the next line", "Message-ID:\r\n <a@b>\r\n\r\nb", "Message-ID:\r\n <a@b>\r\nX-OriginalArrivalTime: T\r\n\r\nb\r\n", "<a@b>"},
 		{"second message-id kept", "Message-ID: <a@b>\r\nMessage-ID:\r\n\r\nb", "Message-ID: <a@b>\r\nMessage-ID:\r\nX-OriginalArrivalTime: T\r\n\r\nb\r\n", "<a@b>"},
 		{"continuation first is not a header", " x\r\n", "Message-ID: <new@id>\r\nX-OriginalArrivalTime: T\r\n\r\n x\r\n", "<new@id>"},
@@ -104,6 +111,7 @@ func FuzzDropWriterInsertsOnly(f *testing.F) {
 	f.Add([]byte("no colon\nMessage-ID: <m@x>\n\n.\n"), uint16(1))
 	f.Add([]byte(" first\r\nX-OriginalArrivalTime: t\r\n"), uint16(0))
 	f.Add([]byte("Subject: x\r\nHello\r\n\r\nmore"), uint16(9))
+	f.Add([]byte("X-OriginalArrivalTime:\r\nSubject: s\r\n\r\nb"), uint16(3))
 	f.Fuzz(func(t *testing.T, in []byte, cut uint16) {
 		run := func(splits []int) string {
 			out, _ := runDropWriter(t, in, splits)
@@ -117,15 +125,16 @@ func FuzzDropWriterInsertsOnly(f *testing.F) {
 		if strings.Contains(norm, "\r\r") || len(norm) > maxHeld/2 {
 			return // a CR before a line end: a line of its own kind (see headerLine)
 		}
-		// The new ID written into an empty Message-ID field is the other
-		// insertion: where the output is not the input with the added
-		// fields, it must be that with the ID taken out.
+		// The new ID written into an empty Message-ID field, and the
+		// arrival time into an empty X-OriginalArrivalTime, are the other
+		// insertions: where the output is not the input with the added
+		// fields, it must be that with them taken out.
 		err := insertedOnly(norm, whole)
-		if m := filledID.FindStringSubmatchIndex(whole); err != nil && m != nil {
-			// With the space before it, or without (written after the
-			// field's own white space).
-			if err = insertedOnly(norm, whole[:m[2]]+whole[m[3]:]); err != nil && whole[m[2]-1] == ' ' {
-				err = insertedOnly(norm, whole[:m[2]-1]+whole[m[3]:])
+		for _, a := range unfilled(whole, filledID) {
+			for _, b := range append([]string{a}, unfilled(a, filledOAT)...) {
+				if err != nil {
+					err = insertedOnly(norm, b)
+				}
 			}
 		}
 		if err != nil {
@@ -134,7 +143,25 @@ func FuzzDropWriterInsertsOnly(f *testing.F) {
 	})
 }
 
-var filledID = regexp.MustCompile(`(?i)(?:^|[\r\n])message-id[ \t]*:[\s\v\x85\xa0]*(<new@id>)`)
+var (
+	filledID  = regexp.MustCompile(`(?i)(?:^|[\r\n])message-id[ \t]*:[ \t\r\n]*(<new@id>)`)
+	filledOAT = regexp.MustCompile(`(?i)(?:^|[\r\n])x-originalarrivaltime[ \t]*:[ \t\r\n]*(T)\r\n`)
+)
+
+// unfilled returns out, and out with the value written into an empty
+// field (re's group) taken out, with the space before it and without (it
+// is written after the field's own white space).
+func unfilled(out string, re *regexp.Regexp) []string {
+	m := re.FindStringSubmatchIndex(out)
+	if m == nil {
+		return []string{out}
+	}
+	list := []string{out, out[:m[2]] + out[m[3]:]}
+	if out[m[2]-1] == ' ' {
+		list = append(list, out[:m[2]-1]+out[m[3]:])
+	}
+	return list
+}
 
 // insertedOnly checks that out is norm with, at one line boundary, the
 // added fields, and an empty line after them only where norm has no
@@ -272,7 +299,7 @@ func normalized(in []byte) []byte {
 // withAdded is a header block hdr with the fields runDropWriter's writer
 // adds where hdr has none.
 func withAdded(hdr []byte) string {
-	lower := "\r\n" + strings.ToLower(string(hdr))
+	lower := "\r\n" + asciiLower(string(hdr))
 	want := string(hdr)
 	if m := blankIDField.FindStringSubmatchIndex(lower); m != nil && m[0] == headerNamed.FindStringIndex(lower)[0] {
 		// The first Message-ID is empty: the new one is written into
@@ -286,17 +313,43 @@ func withAdded(hdr []byte) string {
 	} else if !headerNamed.MatchString(lower) {
 		want += "Message-ID: <new@id>\r\n"
 	}
-	if !arrivalNamed.MatchString(lower) {
+	wl := "\r\n" + asciiLower(want)
+	if m := blankOATField.FindStringSubmatchIndex(wl); m != nil && m[0] == arrivalNamed.FindStringIndex(wl)[0] {
+		// Likewise an empty first X-OriginalArrivalTime.
+		end, sep := m[3]-2, " "
+		if c := want[end-1]; c == ' ' || c == '\t' {
+			sep = ""
+		}
+		want = want[:end] + sep + "T" + want[end:]
+	} else if !arrivalNamed.MatchString(lower) {
 		want += "X-OriginalArrivalTime: T\r\n"
 	}
 	return want
 }
 
+// asciiLower lowers ASCII letters only, byte for byte: the indexes found in
+// its result are the input's (strings.ToLower makes an invalid byte three).
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}
+
+// blankValue is a field's value with nothing but white space (RFC 5322's
+// WSP) in it, folded or not, up to the next field or the end; its group
+// is the folded lines.
+const blankValue = `[ \t]*((?:\r\n[ \t]+)*)\r\n(?:[^ \t]|$)`
+
 var (
-	fieldLine    = regexp.MustCompile(`^[!-9;-~]+[ \t]*:`) // RFC 5322 sections 2.2 and 4.5
-	headerNamed  = regexp.MustCompile(`\r\nmessage-id[ \t]*:`)
-	blankIDField = regexp.MustCompile(`\r\nmessage-id[ \t]*:[ \t]*((?:\r\n[ \t]+)*)\r\n(?:[^ \t]|$)`)
-	arrivalNamed = regexp.MustCompile(`\r\nx-originalarrivaltime[ \t]*:`)
+	fieldLine     = regexp.MustCompile(`^[!-9;-~]+[ \t]*:`) // RFC 5322 sections 2.2 and 4.5
+	headerNamed   = regexp.MustCompile(`\r\nmessage-id[ \t]*:`)
+	blankIDField  = regexp.MustCompile(`\r\nmessage-id[ \t]*:` + blankValue)
+	arrivalNamed  = regexp.MustCompile(`\r\nx-originalarrivaltime[ \t]*:`)
+	blankOATField = regexp.MustCompile(`\r\nx-originalarrivaltime[ \t]*:` + blankValue)
 )
 
 // fieldBlock splits a CRLF message whose lines up to the first empty one
