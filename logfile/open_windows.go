@@ -5,6 +5,8 @@ package logfile
 import (
 	"io/fs"
 	"os"
+	"path/filepath"
+	"strings"
 
 	"golang.org/x/sys/windows"
 )
@@ -17,7 +19,7 @@ import (
 // a log moved away is started anew, as on Linux, and an administrator's
 // archiving script failed.
 func OpenAppend(path string, perm fs.FileMode) (*os.File, error) {
-	p, err := windows.UTF16PtrFromString(path)
+	p, err := windows.UTF16PtrFromString(longPath(path))
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
@@ -31,4 +33,19 @@ func OpenAppend(path string, perm fs.FileMode) (*os.File, error) {
 		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
 	return os.NewFile(uintptr(h), path), nil
+}
+
+// longPath gives an absolute path of 248 characters or more the \\?\
+// prefix, as os.OpenFile does (its fixLongPath), so that a log folder deep
+// in a tree opens where long paths are not enabled: CreateFile is called
+// here without os's help.
+func longPath(path string) string {
+	if len(path) < 248 || !filepath.IsAbs(path) || strings.HasPrefix(path, `\\?\`) {
+		return path
+	}
+	clean := filepath.Clean(path) // \\?\ takes no "." or "..", nor "/"
+	if strings.HasPrefix(clean, `\\`) {
+		return `\\?\UNC\` + clean[2:]
+	}
+	return `\\?\` + clean
 }

@@ -537,6 +537,19 @@ func writeNote(f *os.File, note string) error {
 	return f.Truncate(int64(len(note)))
 }
 
+// HeldByOther reports ErrInUse when a running instance holds l's locks,
+// for a look that must change nothing (`service status`): unlike
+// CheckLocks it creates no lock file, and asks only where both are there,
+// as a running instance has them; nil otherwise.
+func HeldByOther(l Layout) error {
+	for _, dir := range []string{l.SortTemp, l.Queue} {
+		if _, err := os.Lstat(filepath.Join(dir, lockName)); err != nil {
+			return nil
+		}
+	}
+	return CheckLocks(l)
+}
+
 // Listening returns the addresses that the instance running with l's mail
 // root listens on, as it noted them (NoteListening); nil when none is
 // known.

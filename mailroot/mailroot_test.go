@@ -541,3 +541,36 @@ func TestMakeFolderDanglingLink(t *testing.T) {
 		t.Fatalf("%v", err)
 	}
 }
+
+// HeldByOther tells a mail root in use by a running instance, and makes
+// no lock file where there is none (found from outside: `service status`
+// left lock files in a stopped service's folders).
+func TestHeldByOther(t *testing.T) {
+	d := testdir.New(t)
+	l := Layout{Pickup: filepath.Join(d, "Pickup"), Drop: filepath.Join(d, "Drop"), Queue: filepath.Join(d, "Queue"),
+		Badmail: filepath.Join(d, "Badmail"), SortTemp: filepath.Join(d, "SortTemp")}
+	for _, f := range l.Folders() {
+		if err := os.MkdirAll(f.Path, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := HeldByOther(l); err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range []string{l.SortTemp, l.Queue} {
+		if _, err := os.Stat(filepath.Join(dir, lockName)); err == nil {
+			t.Fatalf("a lock file was made in %s", dir)
+		}
+	}
+	r, err := Open(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := HeldByOther(l); !errors.Is(err, ErrInUse) {
+		t.Fatalf("while open: %v", err)
+	}
+	r.Close()
+	if err := HeldByOther(l); err != nil {
+		t.Fatalf("once closed: %v", err)
+	}
+}

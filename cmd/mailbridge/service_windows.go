@@ -537,15 +537,26 @@ func serviceStatus(name string, stdout io.Writer) error {
 		// And so does a mail root that another running mailbridge holds,
 		// or a folder on a drive this machine lacks (found from
 		// outside: start failed, and status said only "see the Event
-		// Log"). Nothing is created here: run creates what is missing.
-		if err := mailroot.CheckLocks(layout(cfg)); errors.Is(err, mailroot.ErrInUse) {
+		// Log"). Nothing is created here (no folder, no lock file): run
+		// creates what is missing.
+		if err := mailroot.HeldByOther(layout(cfg)); errors.Is(err, mailroot.ErrInUse) {
 			fmt.Fprintf(stdout, "warning:  the service cannot start while another mailbridge runs with its mail root: %v\n", err)
 		}
 		said := map[string]bool{}
-		for _, f := range layout(cfg).Folders() {
-			if drive, err := mailroot.MissingDrive(f.Path); err != nil && !said[drive] {
-				said[drive] = true
-				fmt.Fprintf(stdout, "warning:  the service cannot start: the %s folder %s is on drive %s, which this machine does not have, or cannot use (%v)\n", f.Name, f.Path, drive, err)
+		places := layout(cfg).Folders()
+		for _, lg := range []struct{ key, path string }{{"[log] file", cfg.Log.File}, {"[log] w3c_dir", cfg.Log.W3CDir}} {
+			if lg.path != "" {
+				places = append(places, mailroot.Folder{Name: lg.key, Path: lg.path})
+			}
+		}
+		for _, f := range places {
+			if drive, err := mailroot.MissingDrive(f.Path); err != nil && !said[strings.ToUpper(drive)] {
+				said[strings.ToUpper(drive)] = true
+				what := "the " + f.Name + " folder"
+				if strings.HasPrefix(f.Name, "[log]") {
+					what = f.Name // its own words: a file, or a folder
+				}
+				fmt.Fprintf(stdout, "warning:  the service cannot start: %s %s is on drive %s, which this machine does not have, or cannot use (%v)\n", what, f.Path, drive, err)
 			}
 		}
 	}

@@ -242,7 +242,8 @@ func TestServiceInstallPrintsWhatIsRegistered(t *testing.T) {
 		if _, err := os.Stat(drive + `\`); err == nil {
 			continue
 		}
-		missing := strings.Replace(text, filepath.Join(dir, "mailroot"), drive+`\mailroot`, 1)
+		// Said once for the drive, however its letter is written.
+		missing := strings.Replace(text, "root = '"+filepath.Join(dir, "mailroot")+"'", "root = '"+drive+`\mailroot'`+"\ndrop = '"+strings.ToLower(drive)+`\drop'`, 1)
 		if err := os.WriteFile(conf, []byte(missing), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -250,6 +251,16 @@ func TestServiceInstallPrintsWhatIsRegistered(t *testing.T) {
 		serviceCmd([]string{"status", "--name", name}, &status, &stderr)
 		if want := "is on drive " + drive + ", which this machine does not have"; !strings.Contains(status.String(), want) || strings.Count(status.String(), "is on drive") != 1 {
 			t.Errorf("status does not say once that the drive is missing (%s):\n%s", want, status.String())
+		}
+		// The log file too (found from outside: start failed, naming only
+		// the log file on the missing drive).
+		if err := os.WriteFile(conf, []byte(text+"[log]\nfile = '"+drive+`\logs\mb.log'`+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		status.Reset()
+		serviceCmd([]string{"status", "--name", name}, &status, &stderr)
+		if want := "[log] file " + drive + `\logs\mb.log is on drive ` + drive; !strings.Contains(status.String(), want) {
+			t.Errorf("status does not say that the log is on a missing drive (%s):\n%s", want, status.String())
 		}
 		break
 	}
