@@ -567,6 +567,9 @@ func (imp *iisImport) writeInbound() error {
 			w.comment("IIS MaxConnections = %s (line %d) means no limit; mailbridge keeps a cap (default 200) so that a flood cannot exhaust the machine.", dword(p, n), p.Line)
 		}
 	}
+	// IIS had no such bound: a gateway or an application server that
+	// opens many sessions at once would be turned away past it.
+	w.comment("IIS had no limit per client address; mailbridge lets one address hold half of max_connections at once (max_connections_per_ip): raise it for a client that needs more, such as a gateway relaying all inbound mail.")
 	if n, p, ok := imp.number("ConnectionTimeout"); ok {
 		if n >= 1 && n <= maxTimeout {
 			w.comment("IIS ConnectionTimeout = %d seconds: how long a client may stay silent.", n)
