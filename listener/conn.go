@@ -1032,6 +1032,18 @@ func (c *conn) helloNeeded() bool {
 	return c.needHello
 }
 
+// repliesGone reports whether replies go nowhere any more: the client is
+// gone, or the session is being closed (a 421 went out). A transaction
+// that go-smtp still reads from what the client had pipelined is not
+// carried out then: found from outside, a message pipelined behind the
+// 421 that closes a session for its errors was stored, its 250 never
+// sent, so that its client sent it again.
+func (c *conn) repliesGone() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gone
+}
+
 // bdatRefused reports whether the transaction's BDAT chunks went past
 // max_message_size: go-smtp then ends it, and Data's reader fails as if
 // the client had.

@@ -31,6 +31,9 @@ var (
 	errShuttingDown = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 3, 2}, Message: "Service shutting down"}
 	errTooBig       = &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 3, 4},
 		Message: "Message size exceeds fixed maximum message size"}
+	// errClosing answers what go-smtp still reads once the session is
+	// being closed: the reply goes nowhere (conn.repliesGone).
+	errClosing = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "Closing transmission channel"}
 )
 
 type backend struct{ s *Server }
@@ -130,6 +133,9 @@ func hasControl(s string) bool {
 
 // Mail accepts any sender, the null sender included (RFC 5321 section 4.5.5).
 func (s *session) Mail(from string, opts *smtp.MailOptions) error {
+	if s.conn.repliesGone() {
+		return errClosing
+	}
 	if s.conn.helloNeeded() {
 		return errHelloAfterTLS
 	}
@@ -239,6 +245,11 @@ type output struct {
 func (s *session) Data(r io.Reader) error {
 	srv := s.s
 	cfg := srv.cfg
+	if s.conn.repliesGone() {
+		// Pipelined behind the reply that closed the session: its 250
+		// could not be sent (see repliesGone).
+		return errClosing
+	}
 	if body := s.conn.body(cfg.MaxMessageSize); body != nil {
 		// Whatever the outcome, the connection must be left at the end
 		// of the message, where go-smtp reads the next command.
