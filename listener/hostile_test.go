@@ -214,6 +214,83 @@ func TestJunkLimitOtherCommands(t *testing.T) {
 	}
 }
 
+// Tiny BDAT chunks that are not the last count as junk (found from
+// outside: 300,000 "BDAT 0" answered on one connection, each a W3C line);
+// a message sent in real chunks is not cut short, however many.
+func TestJunkLimitTinyChunks(t *testing.T) {
+	ts := startServer(t, testConfig())
+	c := dial(t, ts.addr)
+	c.hello() // one
+	c.expect("MAIL FROM:<a@x.test>", "250")
+	c.expect("RCPT TO:<b@y.test>", "250")
+	for n := 1; n < 100; n++ {
+		c.expect("BDAT 0", "250")
+	}
+	closedAfterThree(c, "BDAT 0", "250")
+
+	c = dial(t, ts.addr)
+	c.hello()
+	c.expect("MAIL FROM:<a@x.test>", "250")
+	c.expect("RCPT TO:<b@y.test>", "250")
+	c.send("BDAT 12\r\nSubject: x\r\n")
+	if r := c.reply(); !strings.HasPrefix(r, "250") {
+		t.Fatalf("first chunk: %q", r)
+	}
+	chunk := strings.Repeat("y", 1000)
+	for i := 0; i < 150; i++ {
+		c.send(fmt.Sprintf("BDAT %d\r\n%s", len(chunk), chunk))
+		if r := c.reply(); !strings.HasPrefix(r, "250") {
+			t.Fatalf("chunk %d: %q", i+1, r)
+		}
+	}
+	c.send("BDAT 2 LAST\r\n\r\n")
+	if r := c.reply(); !strings.HasPrefix(r, "250 2.6.0") {
+		t.Fatalf("the message of 150 chunks: %q", r)
+	}
+}
+
+// Refused recipients are free up to 1000 since the last message stored,
+// not in each transaction (found from outside: 1,100 recipients and RSET,
+// over and over, had 112,000 commands answered on one connection).
+func TestJunkLimitOvershootAcrossTransactions(t *testing.T) {
+	cfg := testConfig()
+	cfg.MaxRecipients = 1
+	ts := startServer(t, cfg)
+	c := dial(t, ts.addr)
+	c.hello()
+	refused := 0
+	for tx := 0; ; tx++ {
+		if tx > 0 {
+			if r := c.cmd("RSET"); !strings.HasPrefix(r, "250") {
+				t.Fatalf("RSET: %q", r)
+			}
+		}
+		c.expect("MAIL FROM:<a@x.test>", "250")
+		c.expect("RCPT TO:<ok@y.test>", "250")
+		for i := 0; i < 300; i++ {
+			r := c.cmd(fmt.Sprintf("RCPT TO:<r%d@y.test>", i))
+			if strings.HasPrefix(r, "421 ") {
+				if refused < 1000 || refused > 1100 {
+					t.Fatalf("closed after %d refused recipients", refused)
+				}
+				c.waitClosed()
+				// Said once for the connection, not per transaction.
+				if n := strings.Count(ts.logs.String(), "recipient limit reached"); n != 1 {
+					t.Errorf("recipient limit said %d times:\n%s", n, ts.logs.String())
+				}
+				return
+			}
+			if !strings.HasPrefix(r, "452") {
+				t.Fatalf("recipient %d: %q", refused, r)
+			}
+			refused++
+		}
+		if tx > 10 {
+			t.Fatalf("%d refused recipients in %d transactions, and not closed", refused, tx+1)
+		}
+	}
+}
+
 // closedAfterThree sends cmd three times past the junk limit, each
 // answered want, and checks that the third closes the session (421 4.7.0).
 func closedAfterThree(c *client, cmd, want string) {

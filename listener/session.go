@@ -59,8 +59,10 @@ type session struct {
 	from   string
 	local  []string // recipients whose mail goes to Drop
 	remote []string // recipients relayed through the smart host
-	// overLimit: a recipient past max_recipients was refused (and logged)
-	overLimit bool
+	// overLimit: a recipient past max_recipients was refused in the
+	// transaction; limitSaid: that was logged, once a session (found from
+	// outside: a line per transaction, 102 for one client's connection).
+	overLimit, limitSaid bool
 	// dsn lists the DSN parameters the client gave, taken and not acted
 	// on (see New), for the message's log line.
 	dsn []string
@@ -200,12 +202,13 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 		return nil
 	}
 	if limit := s.s.cfg.MaxRecipients; limit > 0 && len(s.seen) >= limit {
-		if !s.overLimit {
-			// Once a transaction (found from outside: only the W3C log
-			// said it); the client sends the rest in another one.
-			s.overLimit = true
+		if !s.overLimit && !s.limitSaid {
+			// Said (found from outside: only the W3C log said it); the
+			// client sends the rest in another transaction.
+			s.limitSaid = true
 			s.s.log.Info("recipient limit reached: the client is asked to send to the rest in another transaction (452 4.5.3)", "client", s.conn.clientIP, "from", s.from, "max_recipients", limit)
 		}
+		s.overLimit = true
 		return tooManyRcpts(limit)
 	}
 	if s.seen == nil {
