@@ -150,12 +150,14 @@ func (l *W3CLog) Log(e W3CEntry) error {
 		return fmt.Errorf("W3C log %s reached its size limit (w3c_max_size, %d bytes): the rest of the day's lines are not written; a client sending commands in a loop may be the cause (see the file's last lines), or raise [log] w3c_max_size",
 			l.f.Name(), l.maxSize)
 	}
+	if l.lost > 0 {
+		// Before the line, which follows the gap.
+		if l.write(fmt.Sprintf("#Remark: %d lines before this one could not be written (see mailbridge's log)\r\n", l.lost)) == nil {
+			l.lost, l.failed, l.failedAt = 0, 0, time.Time{}
+		}
+	}
 	if err := l.write(line); err != nil {
 		return l.fail(now, err)
-	}
-	if l.lost > 0 {
-		l.write(fmt.Sprintf("#Remark: %d lines before this one could not be written (see mailbridge's log)\r\n", l.lost))
-		l.lost, l.failed, l.failedAt = 0, 0, time.Time{}
 	}
 	return nil
 }
@@ -185,8 +187,10 @@ func (l *W3CLog) open(now time.Time, day string) error {
 		return fmt.Errorf("W3C log: %w", err)
 	}
 	l.f, l.size, l.checked = f, fi.Size(), now
-	// Full already (a restart), or no longer (the file moved away).
-	l.full = l.maxSize > 0 && l.size >= l.maxSize
+	// Full or not as the next line finds it: a file full already (a
+	// restart) says so again, in the file and the log (found from
+	// outside: its lines went without a word).
+	l.full = false
 	hdr := "#Software: Microsoft Internet Information Services 10.0\r\n#Version: 1.0\r\n#Date: " +
 		now.Format("2006-01-02 15:04:05") + "\r\n#Fields: " + W3CFields + "\r\n"
 	return l.write(hdr)
@@ -198,10 +202,17 @@ func (l *W3CLog) write(s string) error {
 		return errors.New("W3C log: no file open")
 	}
 	n, err := l.f.WriteString(s)
-	l.size += int64(n)
 	if err != nil {
+		if n > 0 {
+			// A line cut by a full volume: taken back, or the next
+			// line would be written onto it (found from outside).
+			if l.f.Truncate(l.size) != nil {
+				l.size += int64(n)
+			}
+		}
 		return fmt.Errorf("W3C log: %w", err)
 	}
+	l.size += int64(n)
 	return nil
 }
 

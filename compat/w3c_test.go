@@ -165,3 +165,23 @@ func TestW3CLogFailuresThrottled(t *testing.T) {
 		t.Fatalf("%s", got)
 	}
 }
+
+// A restart on a day whose file is full already says so, in the file and
+// to the log (found from outside: its lines went without a word).
+func TestW3CLogFullAtStart(t *testing.T) {
+	l, _, dir := newTestW3C(t, 1000)
+	path := filepath.Join(dir, "ex261201.log")
+	if err := os.WriteFile(path, []byte(strings.Repeat("x", 2000)), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	err := l.Log(w3cLine(1))
+	if err == nil || !strings.Contains(err.Error(), "reached its size limit") {
+		t.Fatalf("%v", err)
+	}
+	if err := l.Log(w3cLine(2)); err != nil {
+		t.Fatalf("said twice: %v", err)
+	}
+	if got := readW3C(t, path); !strings.Contains(got, "#Remark: this file reached its size limit") || strings.Contains(got, "flood1.test") {
+		t.Fatalf("%s", got)
+	}
+}

@@ -1382,11 +1382,11 @@ func TestDurationTooLong(t *testing.T) {
 // duration overflowed once its random tenth was added, and the message was
 // tried again at once, without end (found from outside).
 func TestQueueWaitsBounded(t *testing.T) {
-	_, err := Parse("mb.toml", []byte("[outbound]\nretry = [\"15m\", \"2562047h\"]\nexpiration = \"87601h\"\ndelay_notification = \"100000h\"\n"))
+	_, err := Parse("mb.toml", []byte("[outbound]\nretry = [\"15m\", \"2562047h\"]\nexpiration = \"87601h\"\ndelay_notification = \"3000000h\"\n"))
 	checkProblems(t, err, "", []string{
 		`mb.toml:2: outbound.retry: item 2 ("2562047h"): must be at most 87600h (10 years)`,
 		`mb.toml:3: outbound.expiration = "87601h": must be at most 87600h (10 years)`,
-		`mb.toml:4: outbound.delay_notification = "100000h": must be at most 87600h (10 years)`,
+		`mb.toml:4: outbound.delay_notification = "3000000h": must be at most 87600h (10 years)`,
 	})
 	c, err := Parse("mb.toml", []byte("[outbound]\nretry = [\"87600h\"]\nexpiration = \"87600h\"\n"))
 	if err != nil || c.Outbound.Retry[0] != 87600*time.Hour {
@@ -1476,6 +1476,18 @@ func TestOutboundIsOwnListener(t *testing.T) {
 		got := err != nil && strings.Contains(err.Error(), "is this mailbridge's own inbound listener")
 		if got != tt.refused {
 			t.Errorf("%s: refused %v, want %v: %v", tt.name, got, tt.refused, err)
+		}
+	}
+}
+
+// An unspecified address is no smart host: a connection to it reaches
+// this machine (found from outside: with the listener bound to 127.0.0.1,
+// server = "0.0.0.0" on its port "sent" Pickup mail into Drop).
+func TestOutboundUnspecifiedAddress(t *testing.T) {
+	for _, server := range []string{"0.0.0.0", "::", "[::]", "[0.0.0.0]"} {
+		_, err := Parse("mb.toml", []byte("[inbound]\nbind = \"127.0.0.1\"\nport = 2525\n[outbound]\nserver = \""+server+"\"\nport = 25\n"))
+		if err == nil || !strings.Contains(err.Error(), "is no address to connect to") {
+			t.Errorf("%s: %v", server, err)
 		}
 	}
 }

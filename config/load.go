@@ -1232,12 +1232,9 @@ const maxQueueWait = 10 * 365 * 24 * time.Hour
 // queueWait is duration for a key bounded by maxQueueWait.
 func queueWait(dst *time.Duration, min time.Duration) func(any) error {
 	return func(v any) error {
-		d, err := parseDuration(v)
+		d, err := parseQueueWait(v)
 		if err == nil {
 			err = atLeast(d, min)
-		}
-		if err == nil {
-			err = atMostQueueWait(d)
 		}
 		if err != nil {
 			return err
@@ -1247,11 +1244,15 @@ func queueWait(dst *time.Duration, min time.Duration) func(any) error {
 	}
 }
 
-func atMostQueueWait(d time.Duration) error {
-	if d > maxQueueWait {
-		return fmt.Errorf("must be at most %s (10 years)", FormatDuration(maxQueueWait))
+// parseQueueWait is parseDuration for a wait of queued mail, at most
+// maxQueueWait: a duration past Go's limit is said to be past this one
+// (found from outside: told the limit was "2562047h", which is refused).
+func parseQueueWait(v any) (time.Duration, error) {
+	d, err := parseDuration(v)
+	if errors.Is(err, errTooLong) || err == nil && d > maxQueueWait {
+		return 0, fmt.Errorf("must be at most %s (10 years)", FormatDuration(maxQueueWait))
 	}
-	return nil
+	return d, err
 }
 
 func durations(dst *[]time.Duration) func(any) error {
@@ -1263,12 +1264,9 @@ func durations(dst *[]time.Duration) func(any) error {
 		out := make([]time.Duration, 0, len(list))
 		var bad itemErrors
 		for i, item := range list {
-			d, err := parseDuration(item)
+			d, err := parseQueueWait(item)
 			if err == nil {
 				err = atLeast(d, time.Second)
-			}
-			if err == nil {
-				err = atMostQueueWait(d)
 			}
 			if err != nil {
 				bad = append(bad, itemError{i + 1, item, err})
@@ -1293,13 +1291,16 @@ func parseDuration(v any) (time.Duration, error) {
 	if err != nil && strings.Contains(err.Error(), "invalid duration") && durationShape.MatchString(s) {
 		// Well formed, but past Go's limit of about 292 years (found
 		// from outside: "3000000h" was "not a duration").
-		return 0, errors.New(`is too long: a duration is at most about 290 years ("2562047h")`)
+		return 0, errTooLong
 	}
 	if err != nil {
 		return 0, fmt.Errorf(`not a duration: use Go syntax such as "90s", "15m", "1h30m" or "48h"`)
 	}
 	return d, nil
 }
+
+// errTooLong is a duration past Go's limit.
+var errTooLong = errors.New(`is too long: a duration is at most about 290 years ("2562047h")`)
 
 // durationShape is the form time.ParseDuration reads.
 var durationShape = regexp.MustCompile(`^[-+]?([0-9]*(\.[0-9]*)?(ns|us|µs|μs|ms|s|m|h))+$`)
@@ -1593,13 +1594,20 @@ func smartHost(s string) (string, error) {
 	if s == "" {
 		return s, nil
 	}
+	ip := s
 	if strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") {
-		if net.ParseIP(s[1:len(s)-1]) == nil {
+		ip = s[1 : len(s)-1]
+		if net.ParseIP(ip) == nil {
 			return "", errors.New("brackets must hold an IP address, for example [10.0.0.5]")
 		}
-		return s, nil
 	}
-	if net.ParseIP(s) != nil {
+	if a := net.ParseIP(ip); a != nil {
+		if a.IsUnspecified() {
+			// Found from outside: a connection to 0.0.0.0 reaches this
+			// machine (Linux), its own listener too, and Pickup mail was
+			// "sent" into Drop.
+			return "", errors.New("is no address to connect to (0.0.0.0 and :: mean every address of this machine); set the smart host's address")
+		}
 		return s, nil
 	}
 	if strings.Contains(s, ":") {
