@@ -811,7 +811,7 @@ func TestDelayNoticeExpiresWithItsMessage(t *testing.T) {
 			}
 		}
 	}
-	if !bytes.Contains(notice, []byte("app@corp.test")) {
+	if !bytes.Contains(notice, []byte("app@corp.test")) || !bytes.Contains(notice, []byte("This is the delay notice about message")) || bytes.Contains(notice, []byte("copy ")) {
 		t.Fatalf("the notice's .BDR:\n%s", notice)
 	}
 }

@@ -65,6 +65,8 @@ type state struct {
 	// the message it is about: its own Badmail line names it (found from
 	// outside: a report that expired into Badmail named only itself).
 	ReportFor string `json:"report_for,omitempty"`
+	// DelayNotice is set for a delay notice (a report too).
+	DelayNotice bool `json:"delay_notice,omitempty"`
 	// Finished is set when the message is done with (delivered, refused
 	// recipients reported and in Badmail) but its Queue file could not be
 	// removed: only the removal is left, tried again until it succeeds,
@@ -1528,6 +1530,9 @@ func (b *Bridge) badmail(id string, m *message, pm *compat.PickupMessage, now ti
 		From: pm.From, To: all, Failed: failed, Queued: st.Queued, Time: now, Attempts: st.Attempts,
 		NDR: ndr, PickupPath: b.root.Layout().Pickup,
 	}
+	if st.DelayNotice {
+		info.DelayNoticeFor = st.ReportFor
+	}
 	// .BAD holds the message for the refused recipients only: copying it
 	// back into Pickup resends to them and not to those who have it.
 	bad, err := b.root.BadmailFrom(info, func(w io.Writer) error {
@@ -1691,7 +1696,7 @@ func (b *Bridge) report(id string, pm *compat.PickupMessage, rcpts []string, del
 		return
 	}
 	b.log.Info("queued "+kind, "id", nid, "for", id, "to", pm.From)
-	st := state{Queued: now, ReportFor: id}
+	st := state{Queued: now, ReportFor: id, DelayNotice: delay}
 	if delay {
 		st.Expires = b.expiresAt(&m.st)
 	}

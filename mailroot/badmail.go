@@ -52,15 +52,20 @@ type BadInfo struct {
 	// Empty is set for a file that holds nothing to send: the reason
 	// does not ask to send it again (found from outside: it did, for an
 	// empty .BAD).
-	Empty      bool
-	From       string
-	To         []string
-	Failed     []BadRecipient
-	Queued     time.Time
-	Time       time.Time
-	Attempts   int
-	NDR        string // what happened to the non-delivery report
-	PickupPath string // the Pickup folder, for the resend advice
+	Empty bool
+	// DelayNoticeFor is set, to its message's id, for a delay notice
+	// given up with its message: the reason does not ask to send it again
+	// (found from outside: it did, and a resent notice would reach the
+	// sender after the report that the message failed).
+	DelayNoticeFor string
+	From           string
+	To             []string
+	Failed         []BadRecipient
+	Queued         time.Time
+	Time           time.Time
+	Attempts       int
+	NDR            string // what happened to the non-delivery report
+	PickupPath     string // the Pickup folder, for the resend advice
 }
 
 const badDate = "Mon, 2 Jan 2006 15:04:05 -0700"
@@ -113,6 +118,10 @@ func (b BadInfo) BDR() string {
 	w("")
 	if b.Empty {
 		w("The file holds nothing to send: delete %s and the files of its name here.", b.Name+".BAD")
+		return s.String()
+	}
+	if b.DelayNoticeFor != "" {
+		w("This is the delay notice about message %s, given up when that message was: its sender gets the report of that message's outcome instead, and this notice need not be sent again.", oneLine(b.DelayNoticeFor))
 		return s.String()
 	}
 	w("To send it again once the problem is fixed, copy %s into the Pickup folder%s.", b.Name+".BAD", inFolder(b.PickupPath))
