@@ -1228,8 +1228,9 @@ func (c *conn) replies(p []byte) (out []byte, closeAfter bool, nc net.Conn, repl
 // junkLimit counts, since the last message stored, the replies to
 // commands that carry no mail (NOOP, RSET, VRFY with an argument, HELP and
 // the other commands not implemented, EHLO and HELO, a recipient named
-// again; line is go-smtp's reply), to commands out of sequence (503), and to
-// recipients refused past maxOvershoot in one transaction. Past
+// again, a BDAT chunk under tinyChunk octets that is not the last; line
+// is go-smtp's reply), to commands out of sequence (503), and to
+// recipients refused past maxOvershoot. Past
 // maxJunkCommands each counts as a bad command, and the third closes the
 // session with 421 (lines and last are rewrite's). It runs with c.mu held.
 func (c *conn) junkLimit(line string, lines []string, last bool) ([]string, bool) {
