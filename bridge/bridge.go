@@ -318,7 +318,8 @@ func (b *Bridge) Run(ctx context.Context) error {
 		// be written at first (a full disk): see deliver.
 		workers = 1
 	}
-	rec, cut, err := openSendingRecord(b.root.Layout().Queue, workers)
+	queue := b.root.Layout().Queue
+	rec, cut, err := openSendingRecord(queue, workers, func(f *os.File) error { return b.root.CheckPlaced(f, queue) })
 	if err != nil {
 		b.log.Warn("cannot keep the record of the messages being sent in Queue: after a crash, a message sent again will not be said to be possibly sent twice", "error", err)
 	}

@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mailbridge/mailbridge/internal/smtpsink"
+	"github.com/mailbridge/mailbridge/internal/testdir"
 	"github.com/mailbridge/mailbridge/mailroot"
 )
 
@@ -259,4 +261,39 @@ func TestSendingRecord(t *testing.T) {
 	if _, err := os.Stat(record); err != nil {
 		t.Fatalf("the record is not in Queue again: %v", err)
 	}
+}
+
+// The record is not made in a Queue folder beneath an unmounted volume's
+// mount point (placed fails): found from outside, it was, where no file
+// may be. It is made once the folder can take it again.
+func TestSendingRecordPlaced(t *testing.T) {
+	dir := testdir.New(t)
+	away := errors.New("on another volume than at start")
+	var gone atomic.Bool
+	gone.Store(true)
+	placed := func(*os.File) error {
+		if gone.Load() {
+			return away
+		}
+		return nil
+	}
+	r, _, err := openSendingRecord(dir, 2, placed)
+	if !errors.Is(err, away) {
+		t.Fatalf("open: %v", err)
+	}
+	path := filepath.Join(dir, mailroot.SendingName)
+	if _, err := os.Stat(path); err == nil {
+		t.Fatal("the record was left in the folder")
+	}
+	r.set(0, "0000018C2F4D5E6F0001A1B2C3D5") // no file: nothing written, no panic
+	gone.Store(false)
+	r.mu.Lock()
+	r.checked = time.Time{} // its next look is due
+	r.mu.Unlock()
+	r.set(1, "0000018C2F4D5E6F0001A1B2C3D6")
+	b, err := os.ReadFile(path)
+	if err != nil || !strings.Contains(string(b), "0000018C2F4D5E6F0001A1B2C3D5") || !strings.Contains(string(b), "0000018C2F4D5E6F0001A1B2C3D6") {
+		t.Fatalf("once the folder takes it: %q %v", b, err)
+	}
+	r.close()
 }

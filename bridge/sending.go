@@ -22,9 +22,11 @@ import (
 // first delivery, where a stop says so). A power cut may leave the record
 // short of a line: it then says less, never something false.
 type sendingRecord struct {
-	mu      sync.Mutex
-	f       *os.File // nil: not kept (the folder could not take it)
-	path    string
+	mu   sync.Mutex
+	f    *os.File // nil: not kept now (the folder could not take it); tried again
+	path string
+	// placed checks that a new record is on Queue's volume (see create).
+	placed  func(*os.File) error
 	ids     []string  // each worker's message, "" for none
 	checked time.Time // when the file was last found at path
 }
@@ -39,8 +41,11 @@ const recordCheckEvery = 2 * time.Second
 const slotSize = 64
 
 // openSendingRecord opens the record in the Queue folder dir for workers
-// workers, and returns it with the ids the last run left in it.
-func openSendingRecord(dir string, workers int) (*sendingRecord, []string, error) {
+// workers, and returns it with the ids the last run left in it. placed
+// checks that a file made in dir is on dir's volume (mailroot's
+// CheckPlaced). A record that cannot be made now is tried again as
+// workers note their messages (set).
+func openSendingRecord(dir string, workers int, placed func(*os.File) error) (*sendingRecord, []string, error) {
 	path := filepath.Join(dir, mailroot.SendingName)
 	var cut []string
 	if old, err := os.ReadFile(path); err == nil {
@@ -50,9 +55,9 @@ func openSendingRecord(dir string, workers int) (*sendingRecord, []string, error
 			}
 		}
 	}
-	r := &sendingRecord{path: path, ids: make([]string, workers)}
+	r := &sendingRecord{path: path, ids: make([]string, workers), placed: placed}
 	if err := r.create(); err != nil {
-		return &sendingRecord{}, cut, err
+		return r, cut, err
 	}
 	return r, cut, nil
 }
@@ -60,9 +65,20 @@ func openSendingRecord(dir string, workers int) (*sendingRecord, []string, error
 // create writes the record anew at its path, with the messages being
 // sent now. It runs with r.mu held (or before r is shared).
 func (r *sendingRecord) create() error {
+	r.checked = time.Now()
 	f, err := os.OpenFile(r.path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
+	}
+	if r.placed != nil {
+		if err := r.placed(f); err != nil {
+			// Queue's volume is away, and this is the folder beneath
+			// its mount point: found from outside, the record was made
+			// there, where no file may be.
+			f.Close()
+			os.Remove(r.path)
+			return err
+		}
 	}
 	var b []byte
 	for _, id := range r.ids {
@@ -93,12 +109,16 @@ func (r *sendingRecord) line(id string) []byte {
 func (r *sendingRecord) set(slot int, id string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.f == nil {
-		return
+	if r.ids == nil {
+		return // not a record (a bridge made without one)
 	}
 	r.ids[slot] = id
 	if time.Since(r.checked) >= recordCheckEvery {
 		r.checked = time.Now()
+		if r.f == nil {
+			_ = r.create() // could not be made before: tried again
+			return
+		}
 		fi, err := os.Stat(r.path)
 		cur, cerr := r.f.Stat()
 		if err != nil || cerr != nil || !os.SameFile(fi, cur) {
@@ -108,7 +128,9 @@ func (r *sendingRecord) set(slot int, id string) {
 			return
 		}
 	}
-	_, _ = r.f.WriteAt(r.line(id), int64(slot)*slotSize)
+	if r.f != nil {
+		_, _ = r.f.WriteAt(r.line(id), int64(slot)*slotSize)
+	}
 }
 
 // close ends the record: a stop that finishes removes it (what it cut

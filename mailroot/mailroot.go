@@ -809,6 +809,13 @@ var ErrVolumeGone = errors.New("a mail root folder's volume is gone")
 // checkPlaced fails when f, just made in dir, is not on the volume dir
 // was on at Open: the folder is a mount point whose volume went away
 // since Mend last looked.
+// CheckPlaced reports ErrVolumeGone when f, a file just made in the
+// layout folder dir, is not on the volume dir was on at start: dir's
+// volume was unmounted, and f is on the disk beneath the mount point,
+// where nothing would find it once the volume is back. The caller removes
+// such a file.
+func (r *Root) CheckPlaced(f *os.File, dir string) error { return r.checkPlaced(f, dir) }
+
 func (r *Root) checkPlaced(f *os.File, dir string) error {
 	pl, ok := r.placed[filepath.Clean(dir)]
 	if !ok || !pl.known {
