@@ -248,16 +248,20 @@ type output struct {
 func (s *session) Data(r io.Reader) error {
 	srv := s.s
 	cfg := srv.cfg
-	if s.conn.repliesGone() {
-		// Pipelined behind the reply that closed the session: its 250
-		// could not be sent (see repliesGone).
-		return errClosing
-	}
 	if body := s.conn.body(cfg.MaxMessageSize); body != nil {
 		// Whatever the outcome, the connection must be left at the end
 		// of the message, where go-smtp reads the next command.
 		defer func() { _ = body.drain() }()
 		r = body
+	}
+	if s.conn.repliesGone() {
+		// Pipelined behind the reply that closed the session: its 250
+		// could not be sent (see repliesGone). Its text is read past,
+		// not taken for commands (found from outside: its lines, taken
+		// for bad commands, had go-smtp end the session, and every
+		// command after them made it panic).
+		_, _ = io.Copy(io.Discard, r)
+		return errClosing
 	}
 	arrival := cfg.Now()
 	name := srv.root.NewName()

@@ -45,6 +45,8 @@ type Conn struct {
 	fromReceived bool
 	recipients   []string
 	didAuth      bool
+
+	closed bool // Close was called (mailbridge patch)
 }
 
 func newConn(c net.Conn, s *Server) *Conn {
@@ -181,8 +183,18 @@ func (c *Conn) Close() error {
 		c.session.Logout()
 		c.session = nil
 	}
+	c.closed = true
 
 	return c.conn.Close()
+}
+
+// isClosed reports whether Close was called (mailbridge patch): the
+// commands still buffered after it are not handled, as each would use the
+// session Close has ended.
+func (c *Conn) isClosed() bool {
+	c.locker.Lock()
+	defer c.locker.Unlock()
+	return c.closed
 }
 
 // TLSConnectionState returns the connection's TLS connection state.

@@ -190,6 +190,12 @@ func (s *Server) handleConn(c *Conn) error {
 	c.greet()
 
 	for {
+		if c.isClosed() {
+			// mailbridge patch: the commands a client pipelined behind
+			// a close (QUIT, too many errors) are still in the reader's
+			// buffer; each would dereference the ended session.
+			return nil
+		}
 		line, err := c.readLine()
 		if err == nil {
 			cmd, arg, err := parseCmd(line)
