@@ -185,28 +185,23 @@ func (d *DropWriter) headerLine(complete bool) {
 	first := d.first
 	d.first = false
 	body := strings.TrimRight(string(line), "\r\n")
-	if d.blankID != nil {
+	// A field held for want of a value (blankID, blankOAT): a folded
+	// line that is blank too is held with it; one with text is its value;
+	// any other line ends it without one, and it gets ours.
+	if d.blankID != nil || d.blankOAT != nil { // rarely: not on every line's way
 		folded := line[0] == ' ' || line[0] == '\t'
-		switch {
-		case folded && complete && blank(body) && len(d.blankID) < maxBlankID:
-			d.blankID = append(d.blankID, line...) // still no value
-			return
-		case folded:
-			d.endBlankID(false) // the value is on this line
-		default:
-			d.endBlankID(true)
-		}
-	}
-	if d.blankOAT != nil {
-		folded := line[0] == ' ' || line[0] == '\t'
-		switch {
-		case folded && complete && blank(body) && len(d.blankOAT) < maxBlankID:
-			d.blankOAT = append(d.blankOAT, line...)
-			return
-		case folded:
-			d.endBlankOAT(false)
-		default:
-			d.endBlankOAT(true)
+		for _, f := range []struct {
+			held *[]byte
+			end  func(fill bool)
+		}{{&d.blankID, d.endBlankID}, {&d.blankOAT, d.endBlankOAT}} {
+			switch {
+			case *f.held == nil:
+			case folded && complete && blank(body) && len(*f.held) < maxBlankID:
+				*f.held = append(*f.held, line...) // still no value
+				return
+			default:
+				f.end(!folded)
+			}
 		}
 	}
 	if complete && body == "" {
@@ -292,15 +287,22 @@ func (d *DropWriter) endBlankID(fill bool) {
 		return
 	}
 	id := d.newID()
+	d.fill(held, id)
+	d.msgID = append(d.msgID, id...)
+}
+
+// fill writes held, the lines of a field without a value, with value
+// written at the end of its last line, after a space unless the line
+// ends in white space already.
+func (d *DropWriter) fill(held []byte, value string) {
 	text := bytes.TrimRight(held, "\r\n")
 	sep := " "
 	if c := text[len(text)-1]; c == ' ' || c == '\t' {
 		sep = ""
 	}
 	d.emit(text)
-	d.emit([]byte(sep + id))
+	d.emit([]byte(sep + value))
 	d.emit(held[len(text):])
-	d.msgID = append(d.msgID, id...)
 }
 
 // blank reports whether a field's value (or a folded line of it) holds
@@ -320,14 +322,7 @@ func (d *DropWriter) endBlankOAT(fill bool) {
 		return
 	}
 	_, value, _ := strings.Cut(strings.TrimRight(d.oat, "\r\n"), ": ")
-	text := bytes.TrimRight(held, "\r\n")
-	sep := " "
-	if c := text[len(text)-1]; c == ' ' || c == '\t' {
-		sep = ""
-	}
-	d.emit(text)
-	d.emit([]byte(sep + value))
-	d.emit(held[len(text):])
+	d.fill(held, value)
 }
 
 // keepHeld writes the lines held, if any, as lines of the header block.
