@@ -30,10 +30,10 @@ const maxCommandLine = 64 << 10
 const maxBadCommands = 3
 
 // maxJunkCommands is how many NOOP, RSET, VRFY and HELP commands (and
-// commands out of sequence, greetings, commands not implemented and
-// recipients named again, see junkLimit) a client may send between two
-// messages before each further one counts as a bad command, as postfix's
-// smtpd_junk_command_limit (100) does. Found from outside: a client
+// commands out of sequence, greetings, commands not implemented,
+// recipients named again and other refusals, see junkLimit) a client may
+// send between two messages before each further one counts as a bad
+// command, as postfix's smtpd_junk_command_limit (100) does. Found from outside: a client
 // pipelining NOOPs for 5 seconds grew the W3C log by 60 MB while holding
 // its connection; then, with EHLO, EXPN or one RCPT repeated, 73 MB in 20
 // seconds.
@@ -1181,8 +1181,9 @@ func (c *conn) replies(p []byte) (out []byte, closeAfter bool, nc net.Conn, repl
 			c.swallow--
 			continue
 		}
+		bad := c.badCmds
 		lines, last := c.rewrite(line)
-		lines, last = c.junkLimit(line, lines, last)
+		lines, last = c.junkLimit(line, lines, last, c.badCmds != bad)
 		if n := len(lines); last && n > 0 && strings.Contains(lines[n-1], " Too many errors on this connection") {
 			// Said in the log, not in the W3C log alone (found from
 			// outside): a client cut off for its errors is worth a look.
@@ -1229,11 +1230,13 @@ func (c *conn) replies(p []byte) (out []byte, closeAfter bool, nc net.Conn, repl
 // commands that carry no mail (NOOP, RSET, VRFY with an argument, HELP and
 // the other commands not implemented, EHLO and HELO, a recipient named
 // again, a BDAT chunk under tinyChunk octets that is not the last; line
-// is go-smtp's reply), to commands out of sequence (503), and to
-// recipients refused past maxOvershoot. Past
-// maxJunkCommands each counts as a bad command, and the third closes the
-// session with 421 (lines and last are rewrite's). It runs with c.mu held.
-func (c *conn) junkLimit(line string, lines []string, last bool) ([]string, bool) {
+// is go-smtp's reply), to commands out of sequence (503), to recipients
+// refused past maxOvershoot, and every other refusal that rewrite did not
+// count as a bad command (bad), but for 421 and 451, which say that the
+// fault is this server's. Past maxJunkCommands each counts as a bad
+// command, and the third closes the session with 421 (lines and last are
+// rewrite's). It runs with c.mu held.
+func (c *conn) junkLimit(line string, lines []string, last, bad bool) ([]string, bool) {
 	code := ""
 	if len(lines) > 0 && len(lines[len(lines)-1]) >= 4 {
 		code = lines[len(lines)-1][:4]
@@ -1277,8 +1280,13 @@ func (c *conn) junkLimit(line string, lines []string, last bool) ([]string, bool
 		// Out of sequence: not a bad command (pipelining, RFC 2920), but
 		// no mail moves; a client repeating it would grow the W3C log as
 		// freely as with NOOPs.
-	default:
+	case bad, code == "421 ", code == "451 ", code == "" || code[0] != '4' && code[0] != '5':
 		return lines, last
+	default:
+		// Any other refusal: found from outside, "MAIL FROM:<a@x>
+		// SIZE=999999999" (552) and STARTTLS where TLS is not configured
+		// (502), over and over, had one connection grow the W3C log by
+		// about 5 MB a second.
 	}
 	if c.junk++; c.junk <= maxJunkCommands || last {
 		return lines, last

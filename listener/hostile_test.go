@@ -182,9 +182,11 @@ func TestJunkCommandLimit(t *testing.T) {
 	closedAfterThree(c, "NOOP", "250")
 }
 
-// Greetings, commands not implemented and a recipient named again carry
-// no mail either (found from outside: 20,000 of each were answered, and
-// one client grew the W3C log 73 MB in 20 seconds with EHLO alone).
+// Greetings, commands not implemented, a recipient named again and any
+// other refusal carry no mail either (found from outside: 20,000 of each
+// were answered, and one client grew the W3C log 73 MB in 20 seconds with
+// EHLO alone; then 5 MB a second with a MAIL over the size limit, or
+// STARTTLS where TLS is not configured).
 func TestJunkLimitOtherCommands(t *testing.T) {
 	ts := startServer(t, testConfig())
 	for _, tc := range []struct {
@@ -197,6 +199,8 @@ func TestJunkLimitOtherCommands(t *testing.T) {
 		{"ETRN y.test", "502", false},
 		{"TURN", "502", false},
 		{"RCPT TO:<b@y.test>", "250", true},
+		{"MAIL FROM:<a@x.test> SIZE=999999999", "552", false},
+		{"STARTTLS", "502", false},
 	} {
 		t.Run(tc.cmd, func(t *testing.T) {
 			c := dial(t, ts.addr)
