@@ -73,7 +73,8 @@ func FormatW3C(e W3CEntry, site string) string {
 }
 
 // W3CLog writes daily exYYMMDD.log files (UTC days, as IIS) in a folder.
-// A header block opens every file and every restart, as IIS wrote it. It is
+// A header block opens every file and every restart, as IIS wrote it (but
+// a restart on a file full already, see below). It is
 // safe for concurrent use.
 //
 // Unlike IIS's, a day's file is bounded (maxSize): found from outside, one
@@ -98,8 +99,11 @@ type W3CLog struct {
 	day     string
 	size    int64
 	checked time.Time
-	full    bool  // the day's file reached maxSize
-	dropped int64 // lines of the day not written for its size
+	full    bool // the day's file reached maxSize
+	// remarked: the open file ends with the size-limit remark already
+	// (written before a restart).
+	remarked bool
+	dropped  int64 // lines of the day not written for its size
 	// failed counts lines not written for errors since the last error
 	// returned (at failedAt); lost since the last line written.
 	failed, lost int64
@@ -144,9 +148,10 @@ func (l *W3CLog) Log(e W3CEntry) error {
 			return nil
 		}
 		l.full = true
-		remark := fmt.Sprintf("#Remark: this file reached its size limit (w3c_max_size, %d bytes) at %s UTC: the day's further lines are not written\r\n",
-			l.maxSize, now.Format("15:04:05"))
-		l.write(remark)
+		if !l.remarked {
+			l.write(fmt.Sprintf(fullRemark+" (w3c_max_size, %d bytes) at %s UTC: the day's further lines are not written\r\n",
+				l.maxSize, now.Format("15:04:05")))
+		}
 		return fmt.Errorf("W3C log %s reached its size limit (w3c_max_size, %d bytes): the rest of the day's lines are not written; a client sending commands in a loop may be the cause (see the file's last lines), or raise [log] w3c_max_size",
 			l.f.Name(), l.maxSize)
 	}
@@ -190,10 +195,44 @@ func (l *W3CLog) open(now time.Time, day string) error {
 	// Full or not as the next line finds it: a file full already (a
 	// restart) says so again, in the file and the log (found from
 	// outside: its lines went without a word).
-	l.full = false
+	l.full, l.remarked = false, false
 	hdr := "#Software: Microsoft Internet Information Services 10.0\r\n#Version: 1.0\r\n#Date: " +
 		now.Format("2006-01-02 15:04:05") + "\r\n#Fields: " + W3CFields + "\r\n"
+	if l.maxSize > 0 && l.size+int64(len(hdr)) > l.maxSize {
+		// Full already: no header, which no line would follow, and one
+		// remark for the day, not one more at each start (found from
+		// outside: a header and a remark appended at every restart).
+		l.remarked = endsWithRemark(f.Name(), l.size)
+		return nil
+	}
 	return l.write(hdr)
+}
+
+// fullRemark begins the line that ends a day's file at its size limit.
+const fullRemark = "#Remark: this file reached its size limit"
+
+// endsWithRemark reports whether the last line of the file at path, size
+// bytes long, is the size-limit remark. (The log's own descriptor is open
+// for appending only.)
+func endsWithRemark(path string, size int64) bool {
+	const tail = 512 // longer than the remark's line
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	buf := make([]byte, min(size, tail))
+	if _, err := f.ReadAt(buf, size-int64(len(buf))); err != nil {
+		return false
+	}
+	text, ok := strings.CutSuffix(string(buf), "\r\n")
+	if !ok {
+		return false
+	}
+	if i := strings.LastIndex(text, "\n"); i >= 0 {
+		text = text[i+1:]
+	}
+	return strings.HasPrefix(text, fullRemark)
 }
 
 // write appends s to the open file.

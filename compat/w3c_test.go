@@ -171,7 +171,7 @@ func TestW3CLogFailuresThrottled(t *testing.T) {
 func TestW3CLogFullAtStart(t *testing.T) {
 	l, _, dir := newTestW3C(t, 1000)
 	path := filepath.Join(dir, "ex261201.log")
-	if err := os.WriteFile(path, []byte(strings.Repeat("x", 2000)), 0o640); err != nil {
+	if err := os.WriteFile(path, []byte(strings.Repeat("2026-12-01 09:00:00 192.0.2.1 flood.test SMTPSVC1 - - NOOP - - 250 0 0 0 0 SMTP - - - -\r\n", 25)), 0o640); err != nil {
 		t.Fatal(err)
 	}
 	err := l.Log(w3cLine(1))
@@ -181,7 +181,26 @@ func TestW3CLogFullAtStart(t *testing.T) {
 	if err := l.Log(w3cLine(2)); err != nil {
 		t.Fatalf("said twice: %v", err)
 	}
-	if got := readW3C(t, path); !strings.Contains(got, "#Remark: this file reached its size limit") || strings.Contains(got, "flood1.test") {
+	got := readW3C(t, path)
+	if !strings.Contains(got, "#Remark: this file reached its size limit") || strings.Contains(got, "flood1.test") {
 		t.Fatalf("%s", got)
+	}
+	// Further starts say it in the log, and add nothing to the file: no
+	// header that no line follows, no second remark (found from outside:
+	// both were appended at every restart).
+	for i := 0; i < 2; i++ {
+		l.Close()
+		l2, err := NewW3CLog(dir, "SMTPSVC1", 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l2.now = l.now
+		if err := l2.Log(w3cLine(3)); err == nil || !strings.Contains(err.Error(), "reached its size limit") {
+			t.Fatalf("start %d: %v", i+2, err)
+		}
+		l2.Close()
+	}
+	if again := readW3C(t, path); again != got {
+		t.Fatalf("a restart added to the full file:\n%q\nafter\n%q", again[len(got):], got)
 	}
 }
