@@ -112,3 +112,94 @@ func TestFolderModes(t *testing.T) {
 		}
 	}
 }
+
+// A file made elsewhere (SortTemp, Queue) and renamed into a folder with
+// the set-group-ID bit gets that folder's group, as a file created there
+// does: found from outside, mail for local domains from Pickup and
+// reports for local senders landed in a Drop folder set up as README
+// says (2770, the router's group) with mailbridge's group, and the router
+// could not read them.
+func TestFilesRenamedIntoSetgidFolderTakeItsGroup(t *testing.T) {
+	gid, ok := otherGroup()
+	if !ok {
+		t.Skip("this account belongs to no second group to give the folder (root or a supplementary group needed)")
+	}
+	l := layoutUnder(t.TempDir())
+	if err := os.MkdirAll(l.Drop, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(l.Drop, -1, gid); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(l.Drop, fs.ModeSetgid|0o770); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Open(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	groupOf := func(path string) int {
+		t.Helper()
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return int(fi.Sys().(*syscall.Stat_t).Gid)
+	}
+
+	// Written in Queue, then moved in (the bridge's ID.todrop).
+	f, err := r.Create(l.Queue, "a.todrop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write([]byte("x-sender: a@x.test\r\n"))
+	staged, err := f.Commit()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := groupOf(staged); g == gid {
+		t.Fatalf("the test needs a file in Queue without Drop's group; it has %d", g)
+	}
+	moved, err := r.Move(staged, l.Drop, "a.eml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := groupOf(moved); g != gid {
+		t.Errorf("moved into Drop: group %d, want Drop's %d", g, gid)
+	}
+
+	// Written through SortTemp (a volume without unnamed files, and
+	// WriteFile), and either way created in Drop.
+	if err := r.WriteFile(l.Drop, "b.eml", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	f, err = r.Create(l.Drop, "c.eml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cpath, err := f.Commit()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{filepath.Join(l.Drop, "b.eml"), cpath} {
+		if g := groupOf(p); g != gid {
+			t.Errorf("%s: group %d, want Drop's %d", p, g, gid)
+		}
+	}
+}
+
+// otherGroup returns a group that this account may give its files and is
+// not its own: any one for root, else a supplementary group.
+func otherGroup() (int, bool) {
+	if os.Geteuid() == 0 {
+		return 65534, os.Getegid() != 65534 // nogroup
+	}
+	groups, _ := os.Getgroups()
+	for _, g := range groups {
+		if g != os.Getegid() {
+			return g, true
+		}
+	}
+	return 0, false
+}

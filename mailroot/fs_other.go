@@ -240,6 +240,36 @@ func accessOf(path string) folderAccess {
 	return folderAccess{mode: fi.Mode() & (fs.ModePerm | fs.ModeSetgid | fs.ModeSticky), gid: int(st.Gid), known: true}
 }
 
+// folderGroup gives the file path (or, when f is not nil, the open file
+// f) the group that a file created in dir gets from it: dir's own when it
+// has the set-group-ID bit (README: Drop 2770, so that the program
+// reading it has its files), for a file created elsewhere (SortTemp,
+// Queue) that is renamed into dir, and so keeps mailbridge's group. Found
+// from outside: mail for local domains from Pickup, and reports for local
+// senders, landed in Drop with mailbridge's group, and the router could
+// not read them. A failure is left alone, as the file itself is good: an
+// account not in the folder's group cannot give it (folderGroupWarning
+// says so at start).
+func folderGroup(f *os.File, path, dir string) {
+	fi, err := os.Stat(dir)
+	if err != nil || fi.Mode()&fs.ModeSetgid == 0 {
+		return
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return
+	}
+	if f != nil {
+		_ = f.Chown(-1, int(st.Gid))
+		return
+	}
+	if cur, err := os.Lstat(path); err == nil {
+		if cst, ok := cur.Sys().(*syscall.Stat_t); ok && cst.Gid != st.Gid {
+			_ = os.Lchown(path, -1, int(st.Gid))
+		}
+	}
+}
+
 // Owner returns the account (uid) that owns the file fi describes; ok
 // false where it cannot be told.
 func Owner(fi fs.FileInfo) (uid int, ok bool) {
@@ -248,6 +278,16 @@ func Owner(fi fs.FileInfo) (uid int, ok bool) {
 		return 0, false
 	}
 	return int(st.Uid), true
+}
+
+// Group returns the group (gid) of the file fi describes; ok false where
+// it cannot be told.
+func Group(fi fs.FileInfo) (gid int, ok bool) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, false
+	}
+	return int(st.Gid), true
 }
 
 // restoreAccess gives the folder path, created again, the mode and group

@@ -243,8 +243,15 @@ type folderAccess struct{}
 // accessOf: see fs_other.go.
 func accessOf(string) folderAccess { return folderAccess{} }
 
+// folderGroup: see fs_other.go. On Windows a file renamed into a folder
+// keeps its own permissions, set where it was made (see createFile).
+func folderGroup(*os.File, string, string) {}
+
 // Owner: see fs_other.go; Windows' owners are not read (ok false).
 func Owner(fs.FileInfo) (uid int, ok bool) { return 0, false }
+
+// Group: see fs_other.go; not read here either.
+func Group(fs.FileInfo) (gid int, ok bool) { return 0, false }
 
 // restoreAccess: see fs_other.go.
 func restoreAccess(string, folderAccess) error { return nil }

@@ -962,6 +962,7 @@ func (r *Root) createIn(dir, name string, unnamed bool) (*File, error) {
 		os.Remove(f.Name())
 		return nil, err
 	}
+	folderGroup(f, "", dir)
 	return &File{root: r, f: f, dir: dir, name: name, vol: vol}, nil
 }
 
@@ -1202,6 +1203,7 @@ func (r *Root) Move(src, dir, name string) (string, error) {
 	if _, err := os.Lstat(dst); err == nil {
 		return "", fmt.Errorf("claiming %s: %s already exists", src, dst)
 	}
+	folderGroup(nil, src, dir)
 	if err := r.rename(src, dst); err != nil {
 		return "", err
 	}

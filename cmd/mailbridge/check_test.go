@@ -1007,14 +1007,14 @@ func TestFolderOwnedByAnother(t *testing.T) {
 		}
 	}
 	own := os.Geteuid()
-	for _, w := range folderAccessWarnings(l, own, nil) {
+	for _, w := range folderAccessWarnings(l, own, nil, nil) {
 		if strings.Contains(w, "belongs to another account") {
 			t.Fatalf("said of its own folders: %s", w)
 		}
 	}
 	other := own + 1 // the folders are not that account's
 	var said []string
-	for _, w := range folderAccessWarnings(l, other, nil) {
+	for _, w := range folderAccessWarnings(l, other, nil, nil) {
 		if strings.Contains(w, "belongs to another account than the one mailbridge runs as") {
 			said = append(said, w)
 		}
@@ -1025,7 +1025,7 @@ func TestFolderOwnedByAnother(t *testing.T) {
 	// Not again for a folder check found not writable: its problem
 	// says so.
 	said = nil
-	for _, w := range folderAccessWarnings(l, other, func(path string) bool { return path == l.Queue }) {
+	for _, w := range folderAccessWarnings(l, other, nil, func(path string) bool { return path == l.Queue }) {
 		if strings.Contains(w, "belongs to another account") {
 			said = append(said, w)
 		}
@@ -1034,7 +1034,7 @@ func TestFolderOwnedByAnother(t *testing.T) {
 		t.Fatalf("with Queue's problem said: %q", said)
 	}
 	checkAsRoot := func(string) bool { return true }
-	if ws := folderAccessWarnings(l, 0, checkAsRoot); len(ws) != 0 && strings.Contains(strings.Join(ws, ""), "belongs to another") {
+	if ws := folderAccessWarnings(l, 0, nil, checkAsRoot); len(ws) != 0 && strings.Contains(strings.Join(ws, ""), "belongs to another") {
 		t.Fatalf("said to check as root: %q", ws)
 	}
 	if own != 0 {
@@ -1047,12 +1047,56 @@ func TestFolderOwnedByAnother(t *testing.T) {
 		t.Fatal(err)
 	}
 	said = nil
-	for _, w := range folderAccessWarnings(l, 0, nil) {
+	for _, w := range folderAccessWarnings(l, 0, nil, nil) {
 		if strings.Contains(w, "belongs to another account") {
 			said = append(said, w)
 		}
 	}
 	if len(said) != 1 || !strings.Contains(said[0], "the Queue folder "+l.Queue) {
 		t.Fatalf("run as root: %q", said)
+	}
+}
+
+// A folder with the set-group-ID bit whose group mailbridge's account is
+// not in is said: files mailbridge moves there cannot be given its group
+// (found from outside: Drop files from Pickup that the router could not
+// read). Not said for root, who may give any group.
+func TestSetgidFolderOfAnotherGroup(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("Windows' groups are not read")
+	}
+	root := t.TempDir()
+	l := mailroot.Layout{Pickup: filepath.Join(root, "Pickup"), Drop: filepath.Join(root, "Drop"), Queue: filepath.Join(root, "Queue"), Badmail: filepath.Join(root, "Badmail"), SortTemp: filepath.Join(root, "SortTemp")}
+	for _, f := range l.Folders() {
+		if err := os.Mkdir(f.Path, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(l.Drop, fs.ModeSetgid|0o770); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(l.Drop)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gid, _ := mailroot.Group(fi)
+	uid := os.Geteuid()
+	said := func(groups []int) []string {
+		var out []string
+		for _, w := range folderAccessWarnings(l, uid, groups, nil) {
+			if strings.Contains(w, "set-group-ID") {
+				out = append(out, w)
+			}
+		}
+		return out
+	}
+	if ws := said([]int{gid + 1}); len(ws) != 1 || !strings.Contains(ws[0], "the Drop folder "+l.Drop) || !strings.Contains(ws[0], "usermod -aG") {
+		t.Fatalf("not in Drop's group: %q", ws)
+	}
+	if ws := said([]int{gid + 1, gid}); len(ws) != 0 {
+		t.Fatalf("in Drop's group: %q", ws)
+	}
+	if ws := said(nil); len(ws) != 0 {
+		t.Fatalf("root: %q", ws)
 	}
 }

@@ -120,7 +120,7 @@ func runWith(ctx context.Context, cfg *config.Config, log *slog.Logger, ready fu
 		log.Warn(clearTextAuthWarning)
 	}
 	limit, known := openFileLimit()
-	for _, w := range append([]string{openRelayWarning(cfg.Inbound.RelayFrom), denyAllWarning(cfg.Inbound.DenyFrom), delayNotificationWarning(cfg.Outbound), fileLimitWarning(cfg, limit, known), interceptWarning(cfg.Inbound), timeZoneWarning(os.Getenv("TZ")), secretsReadableWarning(cfg)}, folderAccessWarnings(layout(cfg), os.Geteuid(), nil)...) {
+	for _, w := range append([]string{openRelayWarning(cfg.Inbound.RelayFrom), denyAllWarning(cfg.Inbound.DenyFrom), delayNotificationWarning(cfg.Outbound), fileLimitWarning(cfg, limit, known), interceptWarning(cfg.Inbound), timeZoneWarning(os.Getenv("TZ")), secretsReadableWarning(cfg)}, folderAccessWarnings(layout(cfg), os.Geteuid(), accountGroups(), nil)...) {
 		if w != "" {
 			log.Warn(w)
 		}
@@ -789,7 +789,7 @@ func check(cfg *config.Config, stdout, stderr io.Writer, cfgProblems config.Erro
 	warnings := []string{timeZoneWarning(os.Getenv("TZ")), secretsReadableWarning(cfg)}
 	if folders {
 		uid := os.Geteuid()
-		warnings = append(warnings, folderAccessWarnings(layout(cfg), uid, func(path string) bool {
+		warnings = append(warnings, folderAccessWarnings(layout(cfg), uid, accountGroups(), func(path string) bool {
 			return uid == 0 || unwritable[path]
 		})...)
 	}
@@ -963,8 +963,13 @@ func secretsReadableWarning(cfg *config.Config) string {
 // service's folders, or a folder found not writable): found from outside,
 // a Queue that another account made in a mail root every account may
 // write (1777) was used without a word, by a service account and by root.
+// A folder with the set-group-ID bit whose group is not among groups,
+// those of the account mailbridge runs as (nil: root, who may give any),
+// is said too: files mailbridge renames into it (mail for local domains
+// from Pickup, reports for local senders, into Drop) cannot be given its
+// group, and the program reading it may not read them.
 // Windows' ACLs and owners are not read here.
-func folderAccessWarnings(l mailroot.Layout, uid int, ownerSaid func(path string) bool) []string {
+func folderAccessWarnings(l mailroot.Layout, uid int, groups []int, ownerSaid func(path string) bool) []string {
 	if runtime.GOOS == "windows" {
 		return nil
 	}
@@ -991,6 +996,13 @@ func folderAccessWarnings(l mailroot.Layout, uid int, ownerSaid func(path string
 			}
 			out = append(out, fmt.Sprintf("the %s folder %s belongs to another account than the one mailbridge runs as: %s, who may change or remove mailbridge's files there; chown it to mailbridge's account", f.Name, f.Path, who))
 		}
+		if gid, ok := mailroot.Group(fi); ok && groups != nil && fi.Mode()&fs.ModeSetgid != 0 && !slices.Contains(groups, gid) {
+			name := strconv.Itoa(gid)
+			if g, err := user.LookupGroupId(name); err == nil {
+				name = g.Name
+			}
+			out = append(out, fmt.Sprintf("the %s folder %s gives its files its group %s (set-group-ID), which the account mailbridge runs as is not in: files that mailbridge moves there (mail for local domains from Pickup, reports for local senders) keep mailbridge's group, and the program reading the folder may not read them; add mailbridge's account to the group (usermod -aG %s ACCOUNT) and restart it", f.Name, f.Path, name, name))
+		}
 		perm := fi.Mode().Perm()
 		switch {
 		case perm&0o002 != 0:
@@ -1000,6 +1012,20 @@ func folderAccessWarnings(l mailroot.Layout, uid int, ownerSaid func(path string
 		}
 	}
 	return out
+}
+
+// accountGroups returns the groups of the account mailbridge runs as, for
+// folderAccessWarnings: nil for root, who may give a file any group, and
+// where they cannot be read.
+func accountGroups() []int {
+	if os.Geteuid() == 0 {
+		return nil
+	}
+	groups, err := os.Getgroups()
+	if err != nil {
+		return nil
+	}
+	return append(groups, os.Getegid())
 }
 
 // octalMode writes a file mode as chmod takes it, the set-user-ID,
