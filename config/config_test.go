@@ -1214,7 +1214,7 @@ func TestFoldersOfTheirOwn(t *testing.T) {
 		{"drop is pickup", "[mailroot]\nroot = \"mr\"\ndrop = \"mr/Pickup\"\n", []string{
 			`mb.toml:3: mailroot.drop = "mr/Pickup": is the Pickup folder`}},
 		{"queue is drop", "[mailroot]\nroot = \"mr\"\nqueue = \"mr/Drop\"\n", []string{
-			`mb.toml:3: mailroot.queue = "mr/Drop": must be a folder of its own`}},
+			`mb.toml:3: mailroot.queue = "mr/Drop": is the Drop folder: Queue must be a folder of its own`}},
 		{"sorttemp is pickup", "[mailroot]\nroot = \"mr\"\nsorttemp = \"mr/Pickup\"\n", []string{
 			`mb.toml:3: mailroot.sorttemp = "mr/Pickup": must be a folder of its own`}},
 		// A log in Pickup would be sent as mail, file by file, each
@@ -1236,7 +1236,7 @@ func TestFoldersOfTheirOwn(t *testing.T) {
 	path := filepath.Join(dir, "mb.toml")
 	os.WriteFile(path, []byte("[mailroot]\nroot = \"mr\"\nqueue = \"mr/Drop\"\n"), 0o644)
 	_, err := Load(path)
-	checkProblems(t, err, path, []string{`:3: mailroot.queue = "mr/Drop": must be a folder of its own`})
+	checkProblems(t, err, path, []string{`:3: mailroot.queue = "mr/Drop": is the Drop folder: Queue must be a folder of its own`})
 	// Badmail under Pickup, or SortTemp's, is no problem: Pickup is not
 	// read recursively, and SortTemp's cleaning removes its own files only.
 	for _, ok := range []string{"badmail = \"mr/Pickup/Badmail\"\n", "badmail = \"mr/SortTemp\"\n"} {

@@ -746,8 +746,11 @@ func (l *loader) validate(c *Config) {
 	if samePath(m.Drop, m.Pickup) {
 		l.fail("mailroot.drop", l.asWritten("mailroot.drop", m.Drop), "is the Pickup folder: received mail would be relayed out again; choose another folder")
 	}
-	if samePath(m.Queue, m.Pickup) || samePath(m.Queue, m.Drop) {
-		l.fail("mailroot.queue", l.asWritten("mailroot.queue", m.Queue), "must be a folder of its own, not Pickup or Drop")
+	for _, f := range []struct{ name, path string }{{"Pickup", m.Pickup}, {"Drop", m.Drop}} {
+		if samePath(m.Queue, f.path) {
+			l.fail("mailroot.queue", l.asWritten("mailroot.queue", m.Queue), "is the "+f.name+" folder: Queue must be a folder of its own")
+			break
+		}
 	}
 	if samePath(m.SortTemp, m.Drop) || samePath(m.SortTemp, m.Pickup) {
 		l.fail("mailroot.sorttemp", l.asWritten("mailroot.sorttemp", m.SortTemp), "must be a folder of its own: temporary files there would be read as mail")

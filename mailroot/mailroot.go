@@ -305,6 +305,16 @@ func (e *FolderError) Error() string {
 
 func (e *FolderError) Unwrap() error { return e.Err }
 
+// LayoutError is a pair of folders that the layout cannot have as they
+// are (CheckDistinct, CheckVolumes): A is the one to change first, B the
+// other, so that a caller can name the setting of either.
+type LayoutError struct {
+	A, B Folder
+	Msg  string
+}
+
+func (e *LayoutError) Error() string { return e.Msg }
+
 // MakeFolder creates the folder path and its parents where missing, with
 // the permissions 0777 less the umask, as Open does. Its error names a
 // file in the way in plain words (os.MkdirAll says only "mkdir D:\x: not
@@ -424,7 +434,7 @@ func CheckVolumes(l Layout) []error {
 	var errs []error
 	for _, p := range pairs {
 		if err := SameVolume(p.a.Path, p.b.Path); err != nil {
-			errs = append(errs, fmt.Errorf("%s and %s: %w (%s)", p.a.Name, p.b.Name, err, p.how))
+			errs = append(errs, &LayoutError{A: p.a, B: p.b, Msg: fmt.Sprintf("%s and %s: %v (%s)", p.a.Name, p.b.Name, err, p.how)})
 		}
 	}
 	return errs
@@ -470,8 +480,8 @@ func CheckDistinct(l Layout) []error {
 			// Found from outside: on FAT or exFAT through FUSE, which
 			// gives one folder a new inode number for each spelling,
 			// Pickup and PICKUP passed as two folders.
-			errs = append(errs, fmt.Errorf("%s (%s) and %s (%s) differ only in letter case: on a file system that ignores case (Windows, FAT, exFAT) they are one folder, and %s; give each its own name",
-				p.a.Name, p.a.Path, p.b.Name, p.b.Path, p.why))
+			errs = append(errs, &LayoutError{A: p.a, B: p.b, Msg: fmt.Sprintf("%s (%s) and %s (%s) differ only in letter case: on a file system that ignores case (Windows, FAT, exFAT) they are one folder, and %s; give each its own name",
+				p.a.Name, p.a.Path, p.b.Name, p.b.Path, p.why)})
 			continue
 		}
 		a, err := os.Stat(p.a.Path)
@@ -483,8 +493,8 @@ func CheckDistinct(l Layout) []error {
 			continue
 		}
 		if os.SameFile(a, b) {
-			errs = append(errs, fmt.Errorf("%s (%s) and %s (%s) are one folder: %s; give each its own folder",
-				p.a.Name, p.a.Path, p.b.Name, p.b.Path, p.why))
+			errs = append(errs, &LayoutError{A: p.a, B: p.b, Msg: fmt.Sprintf("%s (%s) and %s (%s) are one folder: %s; give each its own folder",
+				p.a.Name, p.a.Path, p.b.Name, p.b.Path, p.why)})
 		}
 	}
 	return errs

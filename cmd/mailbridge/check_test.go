@@ -359,21 +359,39 @@ func TestFolderProblemsNameTheirKey(t *testing.T) {
 	if err := os.WriteFile(file, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// Two folders that are one through a link (found from outside: the
+	// only folder problems said without file, line and key).
+	real, link, toDrop := filepath.Join(dir, "real"), filepath.Join(dir, "link"), filepath.Join(dir, "todrop")
+	if err := os.MkdirAll(filepath.Join(dir, "mr", "Drop"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(real, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	linked := os.Symlink(real, link) == nil && os.Symlink(filepath.Join(dir, "mr", "Drop"), toDrop) == nil
 	port := testtool.FreePort(t)
 	for _, tc := range []struct {
 		name, mailroot string
 		want           []string
+		links          bool
 	}{
-		{"the folder's own key", "root = 'mr'\ndrop = 'afile'\n",
-			[]string{":5: mailroot.drop = " + config.Quote(file) + ": the Drop folder: " + file + " is a file, not a folder: move the file away, or set another folder"}},
-		{"a parent that is a file", "root = 'mr'\nqueue = 'afile/Queue'\n",
-			[]string{":5: mailroot.queue = ", "the Queue folder: cannot be created: " + file + " is a file, not a folder"}},
-		{"the root's key", "root = 'afile'\n",
-			[]string{":4: mailroot.root = " + config.Quote(file) + ": the mail root: " + file + " is a file, not a folder"}},
-		{"the root's key, from check once", "root = 'afile/mr'\n",
-			[]string{":4: mailroot.root = " + config.Quote(filepath.Join(file, "mr")) + ": the mail root: cannot be created: " + file + " is a file, not a folder"}},
+		{name: "one folder through a link", mailroot: "root = 'mr'\npickup = 'real'\ndrop = 'link'\n", links: true,
+			want: []string{":6: mailroot.drop = " + config.Quote(link) + ": the Drop folder: Drop (" + link + ") and Pickup (" + real + ") are one folder"}},
+		{name: "one folder through a link, the other's key", mailroot: "root = 'mr'\npickup = 'todrop'\n", links: true,
+			want: []string{":5: mailroot.pickup = " + config.Quote(toDrop) + ": the Pickup folder: Drop (" + filepath.Join(dir, "mr", "Drop") + ") and Pickup (" + toDrop + ") are one folder"}},
+		{name: "the folder's own key", mailroot: "root = 'mr'\ndrop = 'afile'\n",
+			want: []string{":5: mailroot.drop = " + config.Quote(file) + ": the Drop folder: " + file + " is a file, not a folder: move the file away, or set another folder"}},
+		{name: "a parent that is a file", mailroot: "root = 'mr'\nqueue = 'afile/Queue'\n",
+			want: []string{":5: mailroot.queue = ", "the Queue folder: cannot be created: " + file + " is a file, not a folder"}},
+		{name: "the root's key", mailroot: "root = 'afile'\n",
+			want: []string{":4: mailroot.root = " + config.Quote(file) + ": the mail root: " + file + " is a file, not a folder"}},
+		{name: "the root's key, from check once", mailroot: "root = 'afile/mr'\n",
+			want: []string{":4: mailroot.root = " + config.Quote(filepath.Join(file, "mr")) + ": the mail root: cannot be created: " + file + " is a file, not a folder"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.links && !linked {
+				t.Skip("symbolic links cannot be made here")
+			}
 			conf := filepath.Join(dir, "mailbridge.toml")
 			text := fmt.Sprintf("hostname = \"mail.test\"\n\n[mailroot]\n%s[inbound]\nbind = \"127.0.0.1\"\nport = %d\n", tc.mailroot, port)
 			if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {

@@ -146,6 +146,9 @@ func runWith(ctx context.Context, cfg *config.Config, log *slog.Logger, ready fu
 		// Named by its key and line, as check names it.
 		return fmt.Errorf("%s", folderProblem(cfg, fe.Folder, fe.Err))
 	}
+	if le := (*mailroot.LayoutError)(nil); errors.As(err, &le) {
+		return errors.New(layoutProblem(cfg, err))
+	}
 	if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
 		// Its lock file, in SortTemp or Queue, that it may not write: the
 		// file when it is there (left by a run under another account),
@@ -673,11 +676,8 @@ func check(cfg *config.Config, stdout, stderr io.Writer, cfgProblems config.Erro
 	}
 	if folders && problems == len(cfgProblems) {
 		l := layout(cfg)
-		for _, err := range mailroot.CheckDistinct(l) {
-			fail("%v", err)
-		}
-		for _, err := range mailroot.CheckVolumes(l) {
-			fail("%v", err)
+		for _, err := range append(mailroot.CheckDistinct(l), mailroot.CheckVolumes(l)...) {
+			fail("%v", layoutProblem(cfg, err))
 		}
 		switch err := mailroot.CheckLocks(l); {
 		case errors.Is(err, mailroot.ErrInUse):
@@ -1260,6 +1260,25 @@ func folderProblem(cfg *config.Config, f mailroot.Folder, err error) config.Prob
 		}
 	}
 	return cfg.FolderProblem(f.Name, err.Error())
+}
+
+// layoutProblem names a pair of folders the layout cannot have
+// (mailroot.LayoutError) by the setting of the first that has a line of
+// its own, else by the mail root's: found from outside, two folders that
+// are one through a link, or on two volumes, were the only problems
+// check gave without a file, line and key.
+func layoutProblem(cfg *config.Config, err error) string {
+	le := (*mailroot.LayoutError)(nil)
+	if !errors.As(err, &le) {
+		return err.Error()
+	}
+	p := cfg.FolderProblem(le.A.Name, le.Msg)
+	if p.Key == "mailroot.root" {
+		if q := cfg.FolderProblem(le.B.Name, le.Msg); q.Key != "mailroot.root" {
+			p = q
+		}
+	}
+	return p.String()
 }
 
 // checkFolderAccess makes sure dir exists (creating it as run would, with
