@@ -134,6 +134,7 @@ type conn struct {
 	replyOut    int64  // bytes of the reply being sent (multi-line, 354)
 	closeLogged bool   // the session's closing line (240) is written
 	gone        bool   // the client went away, or fail closed: replies go nowhere
+	ended       bool   // this server closed the session (a 421, 500 or 552 that says so): no message is stored any more
 	aborted     bool   // a stop's 421 is going out: no message is stored any more
 	committing  bool   // a message is being stored; its reply is not yet written
 	abortReply  string // a stop's 421 waiting for that reply (see abort)
@@ -450,7 +451,7 @@ func (c *conn) lineTooLong() error {
 	c.logTooLong(int64(len(reply) + 2))
 	// As after fail: what go-smtp answers to the read error that follows
 	// goes nowhere, and is not logged as sent.
-	c.gone = true
+	c.gone, c.ended = true, true
 	c.mu.Unlock()
 	c.closeDraining()
 	return errLineTooLong
@@ -467,7 +468,7 @@ func (c *conn) chunkTooBig() error {
 	c.writeLine(reply)
 	c.mu.Lock()
 	c.logReply(552, int64(len(reply)+2))
-	c.gone = true
+	c.gone, c.ended = true, true
 	c.mu.Unlock()
 	c.closeDraining()
 	return errChunkTooBig
@@ -1058,6 +1059,15 @@ func (c *conn) repliesGone() bool {
 	return c.gone
 }
 
+// endedByServer reports whether this server closed the session with a
+// reply that says so (421 for the client's errors, a line too long, a
+// chunk too big): see beginCommit. (A timeout is read as such.)
+func (c *conn) endedByServer() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ended
+}
+
 // bdatRefused reports whether the transaction's BDAT chunks went past
 // max_message_size: go-smtp then ends it, and Data's reader fails as if
 // the client had.
@@ -1217,7 +1227,7 @@ func (c *conn) replies(p []byte) (out []byte, closeAfter bool, nc net.Conn, repl
 			// W3C lines after the 421 with replies of other commands,
 			// and "a reply could not be written" for a client that read
 			// every reply.
-			closeAfter, c.gone, c.cmds = true, true, nil
+			closeAfter, c.gone, c.ended, c.cmds = true, true, true, nil
 			c.pending = c.pending[:0]
 			break
 		}
@@ -1360,13 +1370,19 @@ func (c *conn) abort(reply string) {
 }
 
 // beginCommit is called by Data before it stores a message received whole:
-// false when a stop has already told the client 421 (nothing may be stored
-// then: the client sends it again). Until the reply to the message is
+// false when a stop has already told the client 421, or this server
+// ended the session otherwise (endedByServer): nothing may be stored
+// then, since the client sends it again. Found from outside: a BDAT
+// transaction begun before the 421 that closed a session for its errors
+// had its LAST chunk, pipelined behind, read from go-smtp's buffer, and
+// the message stored. (A client that sent its message whole and left
+// without waiting for the 250 still has it stored, as before: some
+// devices do so, and never send again.) Until the reply to the message is
 // written (endCommit), abort leaves the session alone.
 func (c *conn) beginCommit() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.aborted {
+	if c.aborted || c.ended {
 		return false
 	}
 	c.committing = true

@@ -341,6 +341,9 @@ func (s *session) Data(r io.Reader) error {
 			case s.conn.stopCut():
 				// Found from outside: logged as a client that hung up.
 				reason = "mailbridge stopped and shutdown_timeout ran out: the client was told 421 4.3.2, and sends the message again"
+			case s.conn.endedByServer():
+				// Found from outside: said to be the client's doing.
+				reason = "mailbridge closed the session inside the message (421 for the client's errors): the client sends it again"
 			case s.conn.chunkCut():
 				reason = "the client disconnected inside a BDAT chunk"
 			}
@@ -391,11 +394,15 @@ func (s *session) Data(r io.Reader) error {
 	if cfg.atCommit != nil {
 		cfg.atCommit("after")
 	}
-	if !began {
+	if !began && s.conn.stopCut() {
 		// A stop told the client 421 while the message arrived: it sends
 		// the message again, so none of it may be stored.
 		log.Info("message not stored", "result", "421", "reason", "mailbridge is stopping (shutdown_timeout ran out)", "size", cr.n)
 		return errShuttingDown
+	}
+	if !began {
+		log.Info("message not stored", "result", "421", "reason", "mailbridge closed the session before the message's end (421 for the client's errors): the client was not told 250, and sends the message again", "size", cr.n)
+		return errClosing
 	}
 	var files []string
 	for i, o := range outs {

@@ -138,6 +138,37 @@ func TestNothingLoggedAfterClose(t *testing.T) {
 	}
 }
 
+// A BDAT transaction begun before the 421 that closes the session is not
+// finished by its LAST chunk pipelined behind it (found from outside: the
+// chunk was read from what go-smtp had buffered, and the message stored,
+// its 250 never sent, so that its client sent it again).
+func TestNothingStoredAfterCloseInBDAT(t *testing.T) {
+	ts := startServer(t, testConfig())
+	c := dial(t, ts.addr)
+	c.hello()
+	c.expect("MAIL FROM:<a@x.test>", "250")
+	c.expect("RCPT TO:<b@y.test>", "250")
+	first := "Subject: closed\r\n" + strings.Repeat("x", 598) + "\r\n"
+	c.send(fmt.Sprintf("BDAT %d\r\n%s", len(first), first))
+	if r := c.reply(); !strings.HasPrefix(r, "250") {
+		t.Fatalf("first chunk: %q", r)
+	}
+	c.send("XX\r\nXX\r\nXX\r\nBDAT 6 LAST\r\n\r\nhi\r\n")
+	for i, want := range []string{"500", "500", "500", "421 4.7.0 "} {
+		if r := c.reply(); !strings.HasPrefix(r, want) {
+			t.Fatalf("reply %d: %q, want %s", i+1, r, want)
+		}
+	}
+	c.waitClosed()
+	waitLog(t, ts, "mailbridge closed the session") // what go-smtp had read is done with
+	if names, _ := os.ReadDir(ts.drop); len(names) != 0 {
+		t.Errorf("%d messages stored in Drop after the closing 421", len(names))
+	}
+	if logs := ts.logs.String(); strings.Contains(logs, "message received") || strings.Contains(logs, "disconnected inside") {
+		t.Errorf("log:\n%s", logs)
+	}
+}
+
 func TestW3CLogFile(t *testing.T) {
 	dir := testdir.New(t)
 	l, err := compat.NewW3CLog(dir, "SMTPSVC1", 0)
