@@ -121,6 +121,9 @@ type Server struct {
 	// their errors (noteTooManyErrors).
 	fullRefused, ipRefused, errorsClosed everyMinute
 	listeners                            []net.Listener // those Serve accepts on, until closing
+	// Lines about clients refused one by one (relay refused, TLS
+	// handshakes failed): see logRefusal.
+	refusalLines lineBudget
 
 	// refusing holds the connections of the implicit TLS port being
 	// refused (see tlsRefuse), counted in refusals.
@@ -367,6 +370,55 @@ func (s *Server) noteTooManyErrors(client, reply string) {
 	if say {
 		s.log.Info("connection closed: too many bad commands", "client", client, "reply", reply, "closed", n)
 	}
+}
+
+// logRefusal logs msg (at INFO) about one client's refusal, within
+// lineBudget: found from outside, one client reconnecting in a loop had
+// "relay refused" logged for each of its recipients (2.7 MB a second),
+// and a failed TLS handshake for each connection (4,000 a second), so
+// that the log's rotation took away its whole history, start and errors
+// included, within a minute. Lines past the budget are counted, and the
+// next line logged says how many were not (not_logged).
+func (s *Server) logRefusal(msg string, args ...any) {
+	s.mu.Lock()
+	ok, skipped := s.refusalLines.take(time.Now())
+	s.mu.Unlock()
+	if !ok {
+		return
+	}
+	if skipped > 0 {
+		args = append(args, "not_logged", skipped)
+	}
+	s.log.Info(msg, args...)
+}
+
+// lineBudget lets through a burst of refusalBurst lines, then one a
+// second: a misconfigured application's few refused recipients are all
+// logged, a flood at about 86,000 lines a day.
+type lineBudget struct {
+	tokens  float64
+	last    time.Time
+	skipped int // lines not let through since the last one let through
+}
+
+const refusalBurst = 60
+
+// take reports whether a line may be logged at now, and how many were not
+// since the last one that was.
+func (b *lineBudget) take(now time.Time) (ok bool, skipped int) {
+	if b.last.IsZero() {
+		b.tokens = refusalBurst
+	} else {
+		b.tokens = min(refusalBurst, b.tokens+now.Sub(b.last).Seconds())
+	}
+	b.last = now
+	if b.tokens < 1 {
+		b.skipped++
+		return false, 0
+	}
+	b.tokens--
+	skipped, b.skipped = b.skipped, 0
+	return true, skipped
 }
 
 // everyMinute counts events said in the log at most once a minute: the
@@ -655,7 +707,7 @@ func (s *Server) handshakeFailed(msg, client string, hc *helloConn, err error) {
 	case hc.certSent && certRefused(err):
 		msg += ": the client ended the handshake once it had the certificate; it may not trust it (a self-signed certificate, or an internal CA the client lacks) or its name"
 	}
-	s.log.Info(msg, append(args, "error", err)...)
+	s.logRefusal(msg, append(args, "error", err)...)
 }
 
 // certRefused reports whether a handshake error after the certificate was

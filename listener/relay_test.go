@@ -2,6 +2,7 @@ package listener
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -364,4 +365,51 @@ func TestRelayRefusalASCII(t *testing.T) {
 	c.expect("RSET", "250")
 	c.expect("MAIL FROM:<a@x.test> SMTPUTF8", "250")
 	c.expect("RCPT TO:<jörg@other.test>", "550 5.7.1 Unable to relay for jörg@other.test")
+}
+
+// Refused recipients are logged one by one up to a burst, then one a
+// second, the next line saying how many were not (found from outside: a
+// client reconnecting in a loop with a thousand refused recipients each
+// time had the log's rotation take away its whole history within a
+// minute).
+func TestRelayRefusedLinesBounded(t *testing.T) {
+	cfg := testConfig()
+	cfg.LocalDomains = []string{"local.test"}
+	cfg.RelayFrom = []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}
+	ts := startServer(t, cfg)
+	c := dial(t, ts.addr)
+	c.hello()
+	c.expect("MAIL FROM:<a@x.test>", "250")
+	for i := 0; i < refusalBurst+10; i++ {
+		c.expect(fmt.Sprintf("RCPT TO:<u%d@other.test>", i), "550 5.7.1")
+	}
+	if n := strings.Count(ts.logs.String(), "relay refused"); n != refusalBurst {
+		t.Fatalf("%d relay refused lines for %d recipients, want %d", n, refusalBurst+10, refusalBurst)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	c.expect("RCPT TO:<last@other.test>", "550 5.7.1")
+	if logs := ts.logs.String(); !strings.Contains(logs, "to=last@other.test not_logged=10") {
+		t.Fatalf("the line after the pause does not count those not logged:\n%s", logs)
+	}
+}
+
+func TestLineBudget(t *testing.T) {
+	var b lineBudget
+	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	for i := 0; i < refusalBurst; i++ {
+		if ok, _ := b.take(t0); !ok {
+			t.Fatalf("line %d of the burst refused", i+1)
+		}
+	}
+	for i := 0; i < 5; i++ {
+		if ok, _ := b.take(t0.Add(500 * time.Millisecond)); ok {
+			t.Fatalf("line %d past the burst let through", i+1)
+		}
+	}
+	if ok, skipped := b.take(t0.Add(1100 * time.Millisecond)); !ok || skipped != 5 {
+		t.Fatalf("a second later: %v, %d skipped", ok, skipped)
+	}
+	if ok, _ := b.take(t0.Add(time.Hour)); !ok {
+		t.Fatal("an hour later: refused")
+	}
 }

@@ -187,7 +187,7 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 		if hint := loopback6Hint(addrIP(s.conn.RemoteAddr()), s.s.cfg.RelayFrom, "relay_from"); hint != "" {
 			args = append(args, "hint", hint)
 		}
-		s.s.log.Info("relay refused", args...)
+		s.s.logRefusal("relay refused", args...)
 		shown := to
 		if !s.conn.inUTF8() {
 			shown = printableASCII(to) // as conn.echoAddr
