@@ -1191,9 +1191,9 @@ func (c *conn) replies(p []byte) (out []byte, closeAfter bool, nc net.Conn, repl
 			c.swallow--
 			continue
 		}
-		bad := c.badCmds
+		bad, text := c.badCmds, c.data
 		lines, last := c.rewrite(line)
-		lines, last = c.junkLimit(line, lines, last, c.badCmds != bad)
+		lines, last = c.junkLimit(line, lines, last, c.badCmds != bad || text)
 		if n := len(lines); last && n > 0 && strings.Contains(lines[n-1], " Too many errors on this connection") {
 			// Said in the log, not in the W3C log alone (found from
 			// outside): a client cut off for its errors is worth a look.
@@ -1241,12 +1241,14 @@ func (c *conn) replies(p []byte) (out []byte, closeAfter bool, nc net.Conn, repl
 // the other commands not implemented, EHLO and HELO, a recipient named
 // again, a BDAT chunk under tinyChunk octets that is not the last; line
 // is go-smtp's reply), to commands out of sequence (503), to recipients
-// refused past maxOvershoot, and every other refusal that rewrite did not
-// count as a bad command (bad), but for 421 and 451, which say that the
-// fault is this server's. Past maxJunkCommands each counts as a bad
+// refused past maxOvershoot, and every other refusal but those exempt:
+// one rewrite counted as a bad command, the refusal of a message's text
+// after DATA (the client sent it whole, which is no cheap loop, and a
+// client such as Python's smtplib follows each with RSET, which counts),
+// and 421 and 451, which say that the fault is this server's. Past maxJunkCommands each counts as a bad
 // command, and the third closes the session with 421 (lines and last are
 // rewrite's). It runs with c.mu held.
-func (c *conn) junkLimit(line string, lines []string, last, bad bool) ([]string, bool) {
+func (c *conn) junkLimit(line string, lines []string, last, exempt bool) ([]string, bool) {
 	code := ""
 	if len(lines) > 0 && len(lines[len(lines)-1]) >= 4 {
 		code = lines[len(lines)-1][:4]
@@ -1290,7 +1292,7 @@ func (c *conn) junkLimit(line string, lines []string, last, bad bool) ([]string,
 		// Out of sequence: not a bad command (pipelining, RFC 2920), but
 		// no mail moves; a client repeating it would grow the W3C log as
 		// freely as with NOOPs.
-	case bad, code == "421 ", code == "451 ", code == "" || code[0] != '4' && code[0] != '5':
+	case exempt, code == "421 ", code == "451 ", code == "" || code[0] != '4' && code[0] != '5':
 		return lines, last
 	default:
 		// Any other refusal: found from outside, "MAIL FROM:<a@x>
