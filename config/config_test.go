@@ -1517,3 +1517,38 @@ func TestMaxConnectionsPerIPDefault(t *testing.T) {
 		t.Errorf("0: %v", err)
 	}
 }
+
+// Slips an administrator coming from IIS and INI files makes get a hint
+// that says what to write (found from outside: each got the bare rule, or
+// a hint about quotes that did not apply).
+func TestHintsForCommonSlips(t *testing.T) {
+	utf16 := []byte{}
+	for _, r := range "[inbound]\nport = 2525\n" {
+		utf16 = append(utf16, byte(r), 0)
+	}
+	for _, tc := range []struct {
+		name, text string
+		want, not  string
+	}{
+		{"top-level key in a section", "[inbound]\nhostname = \"a.test\"\n",
+			`mb.toml:2: inbound.hostname = "a.test": unknown key; hostname is a top-level key: move it above the first [section] heading`, ""},
+		{"number in quotes", "[inbound]\nport = \"2525\"\n",
+			`mb.toml:2: inbound.port = "2525": must be a whole number from 1 to 65535, written without quotes`, ""},
+		{"IIS's SSL", "[inbound]\ntls = \"ssl\"\n",
+			`mb.toml:2: inbound.tls = "ssl": must be one of none, starttls, implicit: implicit is TLS from the first byte (IIS's SSL`, ""},
+		{"IIS's TLS, outbound", "[outbound]\nserver = \"smtp.example.com\"\ntls = \"TLS\"\n",
+			`mb.toml:3: outbound.tls = "TLS": must be one of none, opportunistic, starttls, implicit: implicit is`, ""},
+		{"a section twice", "[inbound]\nport = 2525\n[inbound]\nport = 2526\n",
+			`mb.toml:3: TOML syntax: Key 'inbound' has already been defined.`, "text values go in quotes"},
+		{"UTF-16 without its mark", string(utf16),
+			`mb.toml:1: TOML syntax: files cannot contain NULL bytes`, "text values go in quotes"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("mb.toml", []byte(tc.text))
+			checkProblems(t, err, "", []string{tc.want})
+			if tc.not != "" && err != nil && strings.Contains(err.Error(), tc.not) {
+				t.Errorf("a hint that does not apply: %v", err)
+			}
+		})
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -184,11 +185,17 @@ func parse(name, base string, data []byte, machine string) (*Config, error) {
 			if backslashInQuotes(data, p.Line) {
 				p.Msg += "; in double quotes a backslash starts an escape: " + windowsPathHint
 			}
-			if strings.Contains(pe.Message, "has already been defined") {
+			dup := strings.Contains(pe.Message, "has already been defined")
+			if dup {
 				// Found from outside: the bare parser message.
 				p.Msg += " A key, or a [section], may be written once in a file: remove one of them, or merge the sections."
 			}
-			if w := boolWord(data, p.Line); w != "" {
+			encoding := strings.Contains(pe.Message, "invalid UTF-8") || strings.Contains(pe.Message, "NULL bytes")
+			if w := boolWord(data, p.Line); dup || encoding {
+				// The hints below read the line as a value; found from
+				// outside, a [section] written twice got the one about
+				// quotes.
+			} else if w != "" {
 				p.Msg += "; TOML writes a yes or no as true or false, in lower case, without quotes (found " + w + ")"
 			} else if unquotedText(data, p.Line) {
 				// Found from outside: hostname = mail.example.com, text
@@ -197,8 +204,9 @@ func parse(name, base string, data []byte, machine string) (*Config, error) {
 				// 127.0.0.1 and [15m, 30m] got other parser words.
 				p.Msg += "; text values go in quotes (hostname = \"mail.example.com\", max_message_size = \"30MB\", retry = [\"15m\", \"30m\"]), Windows paths in single quotes (root = 'C:\\inetpub\\mailroot')"
 			}
-			if strings.Contains(pe.Message, "invalid UTF-8") {
-				// An ANSI (Windows-1252) file with a non-ASCII letter.
+			if encoding {
+				// An ANSI (Windows-1252) file with a non-ASCII letter, or
+				// UTF-16 without its byte-order mark.
 				p.Msg += "; save the file as UTF-8 (in Notepad: Save As, Encoding UTF-8)"
 			}
 		}
@@ -670,6 +678,13 @@ func suggest(sec, n string, keys []key) string {
 		}
 	}
 	hint := ""
+	for _, k := range (&Config{}).topKeys() {
+		if k.name == strings.ToLower(n) {
+			// Found from outside: hostname written under [inbound], as
+			// in an INI file, got only this section's keys.
+			return "; " + k.name + " is a top-level key: move it above the first [section] heading; known keys here: " + strings.Join(names, ", ")
+		}
+	}
 	switch len(in) {
 	case 0:
 	case 1:
@@ -1179,6 +1194,12 @@ func nameStr(dst *string, conv func(string) (string, error)) func(any) error {
 func integer(dst *int, min, max int) func(any) error {
 	return func(v any) error {
 		n, ok := v.(int64)
+		if s, text := v.(string); text {
+			if _, err := strconv.Atoi(strings.TrimSpace(s)); err == nil {
+				// Found from outside: port = "25" said only the range.
+				return fmt.Errorf("must be a whole number from %d to %d, written without quotes", min, max)
+			}
+		}
 		if !ok {
 			return fmt.Errorf("must be a whole number from %d to %d", min, max)
 		}
@@ -1639,6 +1660,11 @@ func choice(dst *string, vals ...string) func(any) error {
 				*dst = want
 				return nil
 			}
+		}
+		if slices.Contains(vals, "implicit") && (strings.EqualFold(s, "ssl") || strings.EqualFold(s, "tls")) {
+			// IIS's words (found from outside): its "SSL" is TLS from
+			// the first byte, and "TLS encryption" STARTTLS.
+			return fmt.Errorf("must be one of %s: implicit is TLS from the first byte (IIS's SSL, port 465), starttls is TLS begun by STARTTLS (IIS's TLS encryption)", strings.Join(vals, ", "))
 		}
 		return fmt.Errorf("must be one of %s", strings.Join(vals, ", "))
 	}
