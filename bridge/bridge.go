@@ -68,6 +68,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -291,7 +292,13 @@ func (b *Bridge) Run(ctx context.Context) error {
 		if b.cfg.Sender.Host == "" {
 			msg = "Pickup mail for local domains is delivered to Drop, as IIS did; other recipients wait in Queue"
 		}
-		b.log.Info(msg, "local_domains", append([]string{b.cfg.Hostname}, b.cfg.LocalDomains...), "drop", b.root.Layout().Drop)
+		domains := []string{b.cfg.Hostname}
+		for _, d := range b.cfg.LocalDomains {
+			if !strings.EqualFold(d, b.cfg.Hostname) { // found from outside: named twice
+				domains = append(domains, d)
+			}
+		}
+		b.log.Info(msg, "local_domains", domains, "drop", b.root.Layout().Drop)
 	}
 	if pickup := b.root.Layout().Pickup; mailroot.IsNetworkPath(pickup) {
 		// Shares deliver no change notifications we can rely on
