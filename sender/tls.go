@@ -320,7 +320,7 @@ func (s *Session) handshake(conn net.Conn) (*tls.Conn, error) {
 			// neither the setting nor its value.
 			err = fmt.Errorf("the smart host did not complete the handshake within connect_timeout (%s): it stalled, or something between drops the TLS traffic (%w)", s.cfg.ConnectTimeout, err)
 		}
-		e := classify(s.cfg.Addr(), "TLS handshake", &TLSError{Name: s.cfg.serverName(), Err: err, RSAKeyExchange: s.cfg.RSAKeyExchange})
+		e := classify(s.cfg.Addr(), "TLS handshake", &TLSError{Name: s.cfg.serverName(), Err: err, RSAKeyExchange: s.cfg.RSAKeyExchange, OwnCAs: s.cfg.RootCAs != nil})
 		if !s.cfg.RSAKeyExchange && closedByPeer(err) {
 			// A host that finds no common suite may close without an
 			// alert, as one below TLS 1.2 does (found from outside).
@@ -341,6 +341,9 @@ type TLSError struct {
 	// RSAKeyExchange tells whether the RSA key exchange suites were
 	// offered (Config.RSAKeyExchange), for the advice on a refusal.
 	RSAKeyExchange bool
+	// OwnCAs tells whether the certificate was checked against ca_file's
+	// (Config.RootCAs) rather than the system's.
+	OwnCAs bool
 }
 
 // selfSigned reports whether c is signed by its own key.
@@ -377,9 +380,20 @@ func (e *TLSError) Error() string {
 		fix = "set [outbound] ca_file to the PEM file of the CA that signed it"
 		// The leaf itself, not the last certificate of the chain sent
 		// (ua.Cert), which may be an untrusted CA's own.
-		if errors.As(e.Err, &ve) && len(ve.UnverifiedCertificates) > 0 && selfSigned(ve.UnverifiedCertificates[0]) {
+		self := errors.As(e.Err, &ve) && len(ve.UnverifiedCertificates) > 0 && selfSigned(ve.UnverifiedCertificates[0])
+		if self {
 			cause = "the certificate is self-signed"
 			fix = "set [outbound] ca_file to that certificate itself (PEM or DER), if it is the smart host's own"
+		}
+		if e.OwnCAs {
+			// Found from outside: with ca_file set, the advice was to set
+			// it; the smart host's certificate had been replaced.
+			cause = "the certificate is not signed by any certificate in [outbound] ca_file"
+			fix = "if the smart host's certificate was replaced, set ca_file to the CA that signed the new one"
+			if self {
+				cause = "the certificate is self-signed, and not the one in [outbound] ca_file"
+				fix = "if the smart host's certificate was replaced, set ca_file to the new certificate itself"
+			}
 		}
 	case errors.As(e.Err, &ci):
 		cause = "the certificate is invalid: " + ci.Error()

@@ -100,12 +100,20 @@ func TestCertificateFailures(t *testing.T) {
 			[]string{`certificate verification for "relay.example" failed`, `not valid for "relay.example"`, `subject "CN=other.example"`, "names [other.example]", `issuer "CN=mailbridge test CA,O=mailbridge tests"`}, false},
 		{"IP not in certificate", pki.Server(t, "relay.example"), func(c *Config) {},
 			[]string{`certificate verification for "127.0.0.1" failed`, "names [relay.example]", "server_name"}, false},
-		{"untrusted CA", other.Server(t, "relay.example"), func(c *Config) { c.ServerName = "relay.example" },
-			[]string{`certificate verification for "relay.example" failed`, "unknown authority", "ca_file", `subject "CN=relay.example"`, `issuer "CN=Untrusted Internal CA,O=mailbridge tests"`}, false},
+		// Without ca_file (the system's CAs).
+		{"untrusted CA", other.Server(t, "relay.example"), func(c *Config) { c.ServerName, c.RootCAs = "relay.example", nil },
+			[]string{`certificate verification for "relay.example" failed`, "unknown authority", "set [outbound] ca_file to the PEM file of the CA", `subject "CN=relay.example"`, `issuer "CN=Untrusted Internal CA,O=mailbridge tests"`}, false},
 		// Found from outside: "signed by an unknown authority" did not
 		// say that the certificate itself is to be trusted.
-		{"self-signed", testpki.SelfSigned(t, "relay.example"), func(c *Config) { c.ServerName = "relay.example" },
-			[]string{`certificate verification for "relay.example" failed`, "the certificate is self-signed", "ca_file to that certificate itself"}, false},
+		{"self-signed", testpki.SelfSigned(t, "relay.example"), func(c *Config) { c.ServerName, c.RootCAs = "relay.example", nil },
+			[]string{`certificate verification for "relay.example" failed`, "the certificate is self-signed", "set [outbound] ca_file to that certificate itself"}, false},
+		// With ca_file, holding another CA or certificate: found from
+		// outside, the advice was to set it (the smart host's certificate
+		// had been replaced).
+		{"untrusted CA, ca_file set", other.Server(t, "relay.example"), func(c *Config) { c.ServerName = "relay.example" },
+			[]string{"not signed by any certificate in [outbound] ca_file", "set ca_file to the CA that signed the new one"}, false},
+		{"self-signed, ca_file set", testpki.SelfSigned(t, "relay.example"), func(c *Config) { c.ServerName = "relay.example" },
+			[]string{"self-signed, and not the one in [outbound] ca_file", "set ca_file to the new certificate itself"}, false},
 		// Found from outside: the name in the CN alone was said not to
 		// match the CN shown, and server_name, set already, was the advice.
 		{"name in CN only", pki.CommonNameOnly(t, "relay.example"), func(c *Config) { c.ServerName = "relay.example" },
