@@ -1463,8 +1463,23 @@ func (m *message) left(to []string, keepUnreported bool) []string {
 // expired ends the reply kept for a recipient of st given up at
 // expiration.
 func (b *Bridge) expired(st *state) string {
-	return fmt.Sprintf("; gave up after %s (expiration)", b.lifetime(st))
+	return "; gave up after " + b.expiration(st)
 }
+
+// expiration is how long the message of st was tried, and why, for a
+// reason: "48h0m0s (expiration)", or for a delay notice, which is given
+// up with its message (st.Expires), "40s (its message's expiration)":
+// found from outside, its own short time read as the expiration.
+func (b *Bridge) expiration(st *state) string {
+	if st.DelayNotice {
+		return b.lifetime(st).String() + " (its message's expiration)"
+	}
+	return b.lifetime(st).String() + " (expiration)"
+}
+
+// givenUp reports whether the reason kept for a recipient says it was
+// given up at expiration (expired).
+func givenUp(reply string) bool { return strings.HasSuffix(reply, "expiration)") }
 
 // expiresAt is when the message of st is given up: its queueing plus
 // expiration, or its own time (st.Expires).
@@ -1501,7 +1516,7 @@ func (b *Bridge) badmail(id string, m *message, pm *compat.PickupMessage, now ti
 		if !f.Reported {
 			unreported = append(unreported, f.Rcpt)
 		}
-		if strings.HasSuffix(f.Reply, "(expiration)") {
+		if givenUp(f.Reply) {
 			expired++
 		}
 	}
@@ -1572,7 +1587,7 @@ func (b *Bridge) problem(st *state, failed []mailroot.BadRecipient, total, expir
 	server := b.cfg.Sender.Addr()
 	refused, ours := len(failed)-expired, 0
 	for _, f := range failed {
-		if !strings.HasSuffix(f.Reply, "(expiration)") && !isReply(f.Reply) {
+		if !givenUp(f.Reply) && !isReply(f.Reply) {
 			ours++
 		}
 	}
@@ -1608,9 +1623,9 @@ func (b *Bridge) problem(st *state, failed []mailroot.BadRecipient, total, expir
 		if !isReply(last) {
 			said = "last attempt at the Outbound Server " + server + ", without a reply"
 		}
-		return fmt.Sprintf("the message could not be delivered within %s (expiration); %s: %s", b.lifetime(st), said, last)
+		return fmt.Sprintf("the message could not be delivered within %s; %s: %s", b.expiration(st), said, last)
 	}
-	return fmt.Sprintf("%s, and %d could not be delivered within %s (expiration)", refusedText, expired, b.lifetime(st))
+	return fmt.Sprintf("%s, and %d could not be delivered within %s", refusedText, expired, b.expiration(st))
 }
 
 // isReply reports whether reason is an SMTP reply ("550 5.1.1 ..."): it
@@ -1804,7 +1819,7 @@ func statusOf(reply string, delay bool) string {
 			enh = f[0]
 		}
 	}
-	if !delay && strings.HasSuffix(reply, "(expiration)") {
+	if !delay && givenUp(reply) {
 		// Given up: a failed action's status is permanent (RFC 3464
 		// section 2.3.3, RFC 3463 class 5), X.4.7 "delivery time
 		// expired"; the smart host's last transient reply stays in the
