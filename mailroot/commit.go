@@ -135,6 +135,9 @@ func (g *commitGroup) commit(f *os.File, dst string) error {
 		os.Remove(dst)
 		return err
 	}
+	// Once the name is durable, not before: a router that reads the file
+	// at this event never sees one that is taken back.
+	announceWritten(dst)
 	return nil
 }
 

@@ -10,6 +10,8 @@ func createUnnamed(string) (*os.File, error) { return nil, errUnnamedUnsupported
 
 func linkUnnamed(*os.File, string, bool) error { return errUnnamedUnsupported }
 
+func announceWritten(string) {}
+
 func syncFS(*os.File) error { return errUnnamedUnsupported }
 
 func flushDisk(*os.File) error { return errUnnamedUnsupported }
