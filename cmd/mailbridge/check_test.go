@@ -1118,3 +1118,59 @@ func TestSetgidFolderOfAnotherGroup(t *testing.T) {
 		t.Fatalf("root: %q", ws)
 	}
 }
+
+// A Drop folder that lets its group in, where mailbridge's files would not
+// be readable by that group (no set-group-ID bit, or a umask taking the
+// group's read access), is said (found from outside: check said ok, and
+// the router could not read a single message).
+func TestDropReadWarnings(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("Windows' groups are not read")
+	}
+	egid := os.Getegid()
+	gid := -1
+	if os.Geteuid() == 0 {
+		gid = 65534
+	} else if groups, _ := os.Getgroups(); len(groups) > 0 {
+		for _, g := range groups {
+			if g != egid {
+				gid = g
+			}
+		}
+	}
+	if gid < 0 || gid == egid {
+		t.Skip("no second group to give the folder")
+	}
+	drop := filepath.Join(t.TempDir(), "Drop")
+	if err := os.Mkdir(drop, 0o770); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(drop, -1, gid); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(drop, 0o770); err != nil {
+		t.Fatal(err)
+	}
+	groups := []int{egid, gid}
+	if ws := dropReadWarnings(drop, groups, egid, 0o007); len(ws) != 1 || !strings.Contains(ws[0], "has no set-group-ID bit") || !strings.Contains(ws[0], "chmod g+s") {
+		t.Fatalf("without setgid: %q", ws)
+	}
+	if ws := dropReadWarnings(drop, nil, egid, 0o007); len(ws) != 0 {
+		t.Fatalf("for root: %q", ws)
+	}
+	if err := os.Chmod(drop, fs.ModeSetgid|0o770); err != nil {
+		t.Fatal(err)
+	}
+	if ws := dropReadWarnings(drop, groups, egid, 0o007); len(ws) != 0 {
+		t.Fatalf("as README sets it up: %q", ws)
+	}
+	if ws := dropReadWarnings(drop, groups, egid, 0o077); len(ws) != 1 || !strings.Contains(ws[0], "umask is 0077") {
+		t.Fatalf("umask 0077: %q", ws)
+	}
+	if err := os.Chmod(drop, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if ws := dropReadWarnings(drop, groups, egid, 0o077); len(ws) != 0 {
+		t.Fatalf("a folder its group may not enter: %q", ws)
+	}
+}

@@ -120,7 +120,7 @@ func runWith(ctx context.Context, cfg *config.Config, log *slog.Logger, ready fu
 		log.Warn(clearTextAuthWarning)
 	}
 	limit, known := openFileLimit()
-	for _, w := range append([]string{openRelayWarning(cfg.Inbound.RelayFrom), denyAllWarning(cfg.Inbound.DenyFrom), delayNotificationWarning(cfg.Outbound), fileLimitWarning(cfg, limit, known), interceptWarning(cfg.Inbound), timeZoneWarning(os.Getenv("TZ")), secretsReadableWarning(cfg)}, folderAccessWarnings(layout(cfg), os.Geteuid(), accountGroups(), nil)...) {
+	for _, w := range append([]string{openRelayWarning(cfg.Inbound.RelayFrom), denyAllWarning(cfg.Inbound.DenyFrom), delayNotificationWarning(cfg.Outbound), fileLimitWarning(cfg, limit, known), interceptWarning(cfg.Inbound), timeZoneWarning(os.Getenv("TZ")), secretsReadableWarning(cfg)}, append(folderAccessWarnings(layout(cfg), os.Geteuid(), accountGroups(), nil), dropReadWarnings(cfg.Mailroot.Drop, accountGroups(), os.Getegid(), processUmask())...)...) {
 		if w != "" {
 			log.Warn(w)
 		}
@@ -792,6 +792,7 @@ func check(cfg *config.Config, stdout, stderr io.Writer, cfgProblems config.Erro
 		warnings = append(warnings, folderAccessWarnings(layout(cfg), uid, accountGroups(), func(path string) bool {
 			return uid == 0 || unwritable[path]
 		})...)
+		warnings = append(warnings, dropReadWarnings(cfg.Mailroot.Drop, accountGroups(), os.Getegid(), processUmask())...)
 	}
 	if inbound {
 		warnings = append(warnings, openRelayWarning(cfg.Inbound.RelayFrom), denyAllWarning(cfg.Inbound.DenyFrom), fileLimitWarning(cfg, limit, known), interceptWarning(cfg.Inbound))
@@ -1012,6 +1013,58 @@ func folderAccessWarnings(l mailroot.Layout, uid int, groups []int, ownerSaid fu
 		}
 	}
 	return out
+}
+
+// dropReadWarnings warns when the files mailbridge writes in Drop will not
+// be readable by the folder's group, which the folder lets in (a group
+// for the program reading Drop, as README sets it up): the folder lacks
+// the set-group-ID bit, so that its files get mailbridge's group (egid),
+// or umask (-1: not known) takes the group's read access from them.
+// Found from outside: check said ok, and the router could not read a
+// single message. Only for mailbridge's own account (groups not nil: not
+// root, whose umask and group are not the service's).
+func dropReadWarnings(drop string, groups []int, egid, umask int) []string {
+	if runtime.GOOS == "windows" || groups == nil {
+		return nil
+	}
+	fi, err := os.Stat(drop)
+	if err != nil {
+		return nil
+	}
+	gid, ok := mailroot.Group(fi)
+	if !ok || fi.Mode().Perm()&0o050 == 0 {
+		return nil // no group reads it
+	}
+	name := strconv.Itoa(gid)
+	if g, err := user.LookupGroupId(name); err == nil {
+		name = g.Name
+	}
+	setgid := fi.Mode()&fs.ModeSetgid != 0
+	var out []string
+	if !setgid && gid != egid {
+		out = append(out, fmt.Sprintf("the Drop folder %s lets its group %s in, but has no set-group-ID bit: the files mailbridge writes there get mailbridge's own group, and the program reading Drop through %s cannot read them; chmod g+s on it (mode 2770)", drop, name, name))
+	}
+	if umask >= 0 && umask&0o040 != 0 && (setgid || gid != egid) {
+		out = append(out, fmt.Sprintf("mailbridge's umask is %04o: the files it writes in the Drop folder %s cannot be read by the folder's group %s, the program reading Drop included; run it with umask 0007 (UMask=0007 in its systemd unit)", umask, drop, name))
+	}
+	return out
+}
+
+// processUmask returns this process's umask, or -1 where it cannot be read
+// without changing it (Linux 4.7+ shows it in /proc/self/status).
+func processUmask() int {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "Umask:"); ok {
+			if n, err := strconv.ParseInt(strings.TrimSpace(v), 8, 32); err == nil {
+				return int(n)
+			}
+		}
+	}
+	return -1
 }
 
 // accountGroups returns the groups of the account mailbridge runs as, for
