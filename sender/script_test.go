@@ -2,6 +2,7 @@ package sender
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -46,6 +47,9 @@ type scriptHost struct {
 	// DataReply, when set, is the reply to DATA instead of 354; the host then
 	// reads no message.
 	DataReply string
+	// MessageReply, when set, is the reply to a message's final "."
+	// instead of "250 2.0.0 queued"; Go354, the reply to DATA.
+	MessageReply, Go354 string
 
 	Port int
 
@@ -192,7 +196,11 @@ func (h *scriptHost) serve(c net.Conn) {
 				fmt.Fprintf(c, "%s\r\n", h.DataReply)
 				continue
 			}
-			fmt.Fprintf(c, "354 go ahead\r\n")
+			go354 := "354 go ahead"
+			if h.Go354 != "" {
+				go354 = h.Go354
+			}
+			fmt.Fprintf(c, "%s\r\n", go354)
 			var data []byte
 			for {
 				l, err := r.ReadString('\n')
@@ -213,7 +221,11 @@ func (h *scriptHost) serve(c net.Conn) {
 			h.mu.Lock()
 			h.msgs++
 			h.mu.Unlock()
-			fmt.Fprintf(c, "250 2.0.0 queued\r\n")
+			reply := "250 2.0.0 queued"
+			if h.MessageReply != "" {
+				reply = h.MessageReply
+			}
+			fmt.Fprintf(c, "%s\r\n", reply)
 			if h.CloseAfterMessage {
 				return
 			}
@@ -230,6 +242,47 @@ func (h *scriptHost) serve(c net.Conn) {
 		default:
 			fmt.Fprintf(c, "250 2.0.0 ok\r\n")
 		}
+	}
+}
+
+// A reply that is its code alone ("250", no text) is a reply (RFC 5321
+// section 4.2: the text is optional), at every step: found from outside, a
+// smart host answering the message's end with "250" alone had the message
+// sent again at every retry, as "short response".
+func TestBareReplyCodes(t *testing.T) {
+	h := (&scriptHost{
+		Greeting:     "220",
+		EHLOReply:    "250",
+		Mail:         func(int) string { return "250" },
+		Rcpt:         func(int, string) string { return "250" },
+		Go354:        "354",
+		MessageReply: "250",
+	}).start(t)
+	s := NewSession(scriptCfg(h))
+	defer s.Close()
+	for i := 0; i < 2; i++ {
+		if res := s.Send(context.Background(), "a@x.test", []string{"b@y.test"}, []byte(msg)); res[0].Err != nil {
+			t.Fatalf("message %d: %+v", i+1, res[0].Err)
+		}
+	}
+	if h.Messages() != 2 || h.Conns() != 1 {
+		t.Fatalf("%d messages over %d connections, want 2 over 1", h.Messages(), h.Conns())
+	}
+	// A reply that is none, after the message's end, says that the smart
+	// host may have the message (found from outside: retried without a
+	// word of it).
+	h = (&scriptHost{MessageReply: "2500 ok"}).start(t)
+	s3 := NewSession(scriptCfg(h))
+	defer s3.Close()
+	if e := s3.Send(context.Background(), "a@x.test", []string{"b@y.test"}, []byte(msg))[0].Err; e == nil || e.Permanent || !strings.Contains(e.Reply, "could not be read") || !strings.Contains(e.Reply, "it may have taken the message") {
+		t.Fatalf("2500 ok: %+v", e)
+	}
+	// A bare code that refuses is still a refusal, with its code.
+	h = (&scriptHost{MessageReply: "554"}).start(t)
+	s2 := NewSession(scriptCfg(h))
+	defer s2.Close()
+	if e := s2.Send(context.Background(), "a@x.test", []string{"b@y.test"}, []byte(msg))[0].Err; e == nil || !e.Permanent || !strings.HasPrefix(e.ReplyLine(), "554") {
+		t.Fatalf("554 alone: %+v", e)
 	}
 }
 

@@ -413,6 +413,10 @@ func classify(host, stage string, err error) *Error {
 			where = "in its greeting"
 		}
 		e.Reply = fmt.Sprintf("the smart host %s sent a line longer than 2000 bytes %s: %v", host, where, err)
+	case stage == "end of data":
+		// A reply that is no SMTP reply ("2500 ok"): found from outside,
+		// retried without a word that the smart host may have the message.
+		e.Reply = fmt.Sprintf(`the smart host's reply to the end of the message (the final ".") could not be read (%v): it may have taken the message, and then gets it once more from any later attempt (RFC 5321 section 6.1)`, err)
 	default:
 		e.Reply = err.Error()
 	}

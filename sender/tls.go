@@ -54,7 +54,7 @@ func (s *Session) secure(ctx context.Context, conn net.Conn, tr io.Writer, plain
 		// reads (and logs) it again from the replay.
 		br := bufio.NewReader(tc)
 		tc.SetDeadline(time.Now().Add(s.greetingTimeout()))
-		_, greeting, err := textproto.NewReader(br).ReadResponse(220)
+		_, greeting, err := smtp.ReadResponse(textproto.NewReader(br), 220)
 		tc.SetDeadline(time.Time{})
 		if err != nil {
 			quitAfterRefusal(tc, err)
@@ -89,7 +89,7 @@ func (s *Session) secure(ctx context.Context, conn net.Conn, tr io.Writer, plain
 	}
 	read := func(code int) (string, error) {
 		deadline()
-		got, msg, err := r.ReadResponse(code)
+		got, msg, err := smtp.ReadResponse(r, code) // a code alone too
 		if got != 0 {
 			said.WriteString(replyLines(got, msg))
 		}

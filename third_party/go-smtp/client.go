@@ -242,11 +242,72 @@ func (c *Client) Hello(localName string) error {
 }
 
 func (c *Client) readResponse(expectCode int) (int, string, error) {
-	code, msg, err := c.text.ReadResponse(expectCode)
+	code, msg, err := ReadResponse(&c.text.Reader, expectCode)
 	if protoErr, ok := err.(*textproto.Error); ok {
 		err = toSMTPErr(protoErr)
 	}
 	return code, msg, err
+}
+
+// ReadResponse is textproto.Reader.ReadResponse, but for a reply line that
+// is its code alone ("250"), which it takes for a "short response" error.
+// mailbridge patch: RFC 5321 section 4.2 makes the text optional
+// (Reply-code [ SP textstring ] CRLF); found from outside, a smart host
+// answering the end of the data with "250" alone had the message sent
+// again at every retry.
+func ReadResponse(r *textproto.Reader, expectCode int) (code int, message string, err error) {
+	line, err := r.ReadLine()
+	if err != nil {
+		return 0, "", err
+	}
+	code, continued, message, err := parseCodeLine(line, expectCode)
+	multi := continued
+	for continued {
+		line, err := r.ReadLine()
+		if err != nil {
+			return 0, "", err
+		}
+		var code2 int
+		var more string
+		code2, continued, more, err = parseCodeLine(line, 0)
+		if err != nil || code2 != code {
+			message += "\n" + strings.TrimRight(line, "\r\n")
+			continued = true
+			continue
+		}
+		message += "\n" + more
+	}
+	if err != nil && multi && message != "" {
+		// The first line's expectation failed: a textproto.Error with
+		// the whole message, as textproto gives it.
+		err = &textproto.Error{Code: code, Msg: message}
+	}
+	return code, message, err
+}
+
+// parseCodeLine is textproto's, with a line of three digits alone taken as
+// a code without text (ReadResponse).
+func parseCodeLine(line string, expectCode int) (code int, continued bool, message string, err error) {
+	if len(line) == 3 {
+		line += " "
+	}
+	if len(line) < 4 || line[3] != ' ' && line[3] != '-' {
+		err = textproto.ProtocolError("short response: " + line)
+		return
+	}
+	continued = line[3] == '-'
+	code, err = strconv.Atoi(line[0:3])
+	if err != nil || code < 100 {
+		err = textproto.ProtocolError("invalid response code: " + line)
+		return
+	}
+	message = line[4:]
+	if 1 <= expectCode && expectCode < 10 && code/100 != expectCode ||
+		10 <= expectCode && expectCode < 100 && code/10 != expectCode ||
+		100 <= expectCode && expectCode < 1000 && code != expectCode {
+		err = &textproto.Error{Code: code, Msg: message}
+	}
+	return
 }
 
 // cmd is a convenience function that sends a command and returns the response
