@@ -179,6 +179,10 @@ type Bridge struct {
 	// warnAfter is how long a Pickup file may stay busy or unreadable
 	// before a warning says so (a minute; tests shorten it).
 	warnAfter time.Duration
+	// unfinishedQuiet is how long, at least, a Pickup file that looks
+	// unfinished waits where only the quiet period tells (looksUnfinished):
+	// a minute; tests shorten it.
+	unfinishedQuiet time.Duration
 
 	// ignoredWarned holds the ignored Pickup files already warned about
 	// (watch goroutine only).
@@ -248,10 +252,11 @@ func New(cfg Config, root *mailroot.Root, log *slog.Logger) *Bridge {
 		authChange:      make(chan struct{}),
 		slots:           newConnSlots(),
 
-		openIfDone: openIfDone,
-		openQueue:  mailroot.OpenRegular,
-		warnAfter:  time.Minute,
-		filesRetry: 10 * time.Second,
+		openIfDone:      openIfDone,
+		openQueue:       mailroot.OpenRegular,
+		warnAfter:       time.Minute,
+		unfinishedQuiet: time.Minute,
+		filesRetry:      10 * time.Second,
 	}
 }
 

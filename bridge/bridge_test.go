@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -1173,6 +1174,55 @@ func TestQuietPeriodWriterWentOn(t *testing.T) {
 	if !strings.Contains(logs.String(), "Pickup file changed after it was taken") {
 		t.Fatalf("log: %s", logs.String())
 	}
+}
+
+// Where only the quiet period tells, a file that looks unfinished (empty,
+// or its last line without a line end) waits longer: found from outside,
+// an empty file whose writer wrote it 3 seconds later was moved to
+// Badmail as empty, the message never sent; one whose writer paused
+// inside its envelope was sent to a recipient's address cut short.
+func TestQuietPeriodUnfinishedWaits(t *testing.T) {
+	sink := smtpsink.Start(t, smtpsink.Hooks{})
+	l := testLayout(t)
+	r0, err := mailroot.Open(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r0.Close()
+	cfg := baseConfig(sink)
+	cfg.QuietPeriod = 100 * time.Millisecond
+	runFallback(t, l, cfg, func(b *Bridge) { b.unfinishedQuiet = 3 * time.Second })
+	empty := filepath.Join(l.Pickup, "empty.eml")
+	cut := filepath.Join(l.Pickup, "cut.eml")
+	if err := os.WriteFile(empty, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cut, []byte("X-Sender: a@x.test\r\nX-Receiver: cut@y.te"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(800 * time.Millisecond) // eight quiet periods
+	if bad, _ := filepath.Glob(filepath.Join(l.Badmail, "*")); len(bad) != 0 || len(sink.Messages()) != 0 {
+		t.Fatalf("taken before their writers went on: Badmail %v, sent %d", bad, len(sink.Messages()))
+	}
+	if err := os.WriteFile(empty, []byte("From: a@x.test\r\nTo: empty@y.test\r\n\r\nbody\r\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(cut, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("st\r\nFrom: a@x.test\r\n\r\nbody\r\n")
+	f.Close()
+	ms := sink.WaitFor(t, wait, "both messages", count(2))
+	var to []string
+	for _, m := range ms {
+		to = append(to, m.To...)
+	}
+	slices.Sort(to)
+	if strings.Join(to, " ") != "cut@y.test empty@y.test" {
+		t.Fatalf("sent to %v", to)
+	}
+	waitEmpty(t, l)
 }
 
 // Where a lease is refused, the first such file says once what the quiet

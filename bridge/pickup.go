@@ -355,7 +355,11 @@ func (b *Bridge) tryClaim(name string) time.Time {
 		}
 		// Unchanged for the quiet period: done. Otherwise look again when it
 		// would be (a write event brings that forward, and starts it over).
-		if wait := b.cfg.QuietPeriod - now.Sub(pf.stable); wait > 0 {
+		quiet := b.cfg.QuietPeriod
+		if looksUnfinished(path, fi.Size()) {
+			quiet = max(quiet, b.unfinishedQuiet)
+		}
+		if wait := quiet - now.Sub(pf.stable); wait > 0 {
 			return now.Add(wait)
 		}
 	}
@@ -498,6 +502,31 @@ func queueLeftover(name string, f *os.File, path string) string {
 		return ""
 	}
 	return "the record of a queued message's attempts (ID.state), moved here from Queue (move only *.eml files to resend them): its message, moved with it, is sent as a new one"
+}
+
+// looksUnfinished reports whether the Pickup file at path, size bytes
+// long, looks like one whose writer has only begun: empty, or its last
+// line without a line end. Where only the quiet period tells that a
+// writer is done, such a file waits at least unfinishedQuiet: found from
+// outside, a writer that created its file and wrote it 3 seconds later
+// had it moved to Badmail as empty, its message written into the .BAD
+// and never sent; one that paused inside its envelope had its message
+// sent to a recipient's address cut short. A file that is whole ends
+// with a line end, as every writer's in fixtures does.
+func looksUnfinished(path string, size int64) bool {
+	if size == 0 {
+		return true
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	var last [1]byte
+	if _, err := f.ReadAt(last[:], size-1); err != nil {
+		return false
+	}
+	return last[0] != '\n'
 }
 
 // grown reports whether the file open as f is no longer the size and
