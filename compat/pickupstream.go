@@ -78,9 +78,28 @@ func ReadPickup(r io.Reader, opt PickupOptions) (*PickupMessage, error) {
 		}
 		return nil, err
 	}
+	if len(bytes.TrimSpace(m.Message)) == 0 && t.atEnd() {
+		// Found from outside: sent as a message of the fields added
+		// alone (no From, no text; RFC 5322 section 3.6 requires From),
+		// where a file that is empty goes to Badmail. It is what a file
+		// whose writer has only begun looks like, too.
+		return m, fmt.Errorf("%w: the file holds its envelope (X-Sender, X-Receiver) and no message: no header field, no text", ErrMalformed)
+	}
 	t.msg = m
 	m.Body = t
 	return m, nil
+}
+
+// atEnd reports whether nothing of the file is left to read.
+func (t *pickupText) atEnd() bool {
+	if len(t.pending) > 0 || t.pendCR > 0 {
+		return false
+	}
+	if t.ended {
+		return true
+	}
+	_, err := t.br.Peek(1)
+	return err == io.EOF
 }
 
 // pickupText is a Pickup file as ParsePickup reads it, produced a line (or

@@ -207,3 +207,28 @@ func (r *repeater) Read(p []byte) (int, error) {
 	}
 	return n, nil
 }
+
+// A file of its envelope alone is no message (found from outside: it was
+// sent with the added fields alone, no From and no text); with a header
+// field, or text after the envelope, it is one.
+func TestReadPickupEnvelopeOnly(t *testing.T) {
+	for _, tc := range []struct {
+		file string
+		ok   bool
+	}{
+		{"X-Sender: a@x.test\r\nX-Receiver: b@y.test\r\n", false},
+		{"X-Sender: a@x.test\r\nX-Receiver: b@y.test", false},
+		{"X-Sender: a@x.test\r\nX-Receiver: b@y.test\r\n\r\n", false},
+		{"X-Sender: a@x.test\r\nX-Receiver: b@y.test\r\nSubject: hi\r\n", true},
+		{"X-Sender: a@x.test\r\nX-Receiver: b@y.test\r\n\r\nbody\r\n", true},
+	} {
+		m, err := ReadPickup(strings.NewReader(tc.file), PickupOptions{})
+		if tc.ok != (err == nil) {
+			t.Errorf("%q: %v", tc.file, err)
+			continue
+		}
+		if !tc.ok && (!errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "no message") || m == nil || m.From != "a@x.test") {
+			t.Errorf("%q: %v, %+v", tc.file, err, m)
+		}
+	}
+}
