@@ -22,7 +22,7 @@ var (
 	// ErrMalformed: the header block or an address list cannot be parsed.
 	ErrMalformed = errors.New("malformed message")
 	// ErrEmpty: the file holds nothing, or only white space.
-	ErrEmpty = errors.New("the file is empty")
+	ErrEmpty = errors.New("the file is empty, or holds white space only")
 )
 
 // badAddress is an address that cannot be sent to: an ErrMalformed whose
