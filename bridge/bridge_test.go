@@ -54,6 +54,17 @@ func testLayoutIn(d string) mailroot.Layout {
 		Badmail: filepath.Join(d, "Badmail"), SortTemp: filepath.Join(d, "SortTemp")}
 }
 
+// makeFolders creates the folders of l, as a start would, for files put
+// there before the bridge starts.
+func makeFolders(t *testing.T, l mailroot.Layout) {
+	t.Helper()
+	r, err := mailroot.Open(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+}
+
 // baseConfig sends to sink (nil: no smart host) with short retries.
 func baseConfig(sink *smtpsink.Sink) Config {
 	c := Config{
@@ -1098,11 +1109,7 @@ func TestStopWithDueMail(t *testing.T) {
 func TestQuietPeriodFallback(t *testing.T) {
 	sink := smtpsink.Start(t, smtpsink.Hooks{})
 	l := testLayout(t)
-	r0, err := mailroot.Open(l) // creates the folders
-	if err != nil {
-		t.Fatal(err)
-	}
-	r0.Close()
+	makeFolders(t, l)
 	f, err := os.Create(filepath.Join(l.Pickup, "growing.eml"))
 	if err != nil {
 		t.Fatal(err)
@@ -1134,11 +1141,7 @@ func TestQuietPeriodFallback(t *testing.T) {
 func TestQuietPeriodWriterWentOn(t *testing.T) {
 	sink := smtpsink.Start(t, smtpsink.Hooks{})
 	l := testLayout(t)
-	r0, err := mailroot.Open(l)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r0.Close()
+	makeFolders(t, l)
 	first := "From: a@x.test\r\nTo: b@y.test\r\n\r\nfirst half\r\n"
 	if err := os.WriteFile(filepath.Join(l.Pickup, "paused.eml"), []byte(first), 0o644); err != nil {
 		t.Fatal(err)
@@ -1184,11 +1187,7 @@ func TestQuietPeriodWriterWentOn(t *testing.T) {
 func TestQuietPeriodUnfinishedWaits(t *testing.T) {
 	sink := smtpsink.Start(t, smtpsink.Hooks{})
 	l := testLayout(t)
-	r0, err := mailroot.Open(l)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r0.Close()
+	makeFolders(t, l)
 	cfg := baseConfig(sink)
 	cfg.QuietPeriod = 100 * time.Millisecond
 	runFallback(t, l, cfg, func(b *Bridge) { b.unfinishedQuiet = 3 * time.Second })

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+
+	"github.com/mailbridge/mailbridge/internal/testtool"
 )
 
 // A folder deleted while mailbridge runs comes back with the mode (the
@@ -120,7 +122,7 @@ func TestFolderModes(t *testing.T) {
 // says (2770, the router's group) with mailbridge's group, and the router
 // could not read them.
 func TestFilesRenamedIntoSetgidFolderTakeItsGroup(t *testing.T) {
-	gid, ok := otherGroup()
+	gid, ok := testtool.OtherGroup()
 	if !ok {
 		t.Skip("this account belongs to no second group to give the folder (root or a supplementary group needed)")
 	}
@@ -187,19 +189,4 @@ func TestFilesRenamedIntoSetgidFolderTakeItsGroup(t *testing.T) {
 			t.Errorf("%s: group %d, want Drop's %d", p, g, gid)
 		}
 	}
-}
-
-// otherGroup returns a group that this account may give its files and is
-// not its own: any one for root, else a supplementary group.
-func otherGroup() (int, bool) {
-	if os.Geteuid() == 0 {
-		return 65534, os.Getegid() != 65534 // nogroup
-	}
-	groups, _ := os.Getgroups()
-	for _, g := range groups {
-		if g != os.Getegid() {
-			return g, true
-		}
-	}
-	return 0, false
 }

@@ -1017,13 +1017,7 @@ func TestFolderOwnedByAnother(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("Windows' owners are not read")
 	}
-	root := t.TempDir()
-	l := mailroot.Layout{Pickup: filepath.Join(root, "Pickup"), Drop: filepath.Join(root, "Drop"), Queue: filepath.Join(root, "Queue"), Badmail: filepath.Join(root, "Badmail"), SortTemp: filepath.Join(root, "SortTemp")}
-	for _, f := range l.Folders() {
-		if err := os.Mkdir(f.Path, 0o700); err != nil {
-			t.Fatal(err)
-		}
-	}
+	l := madeLayout(t)
 	own := os.Geteuid()
 	for _, w := range folderAccessWarnings(l, own, nil, nil) {
 		if strings.Contains(w, "belongs to another account") {
@@ -1083,13 +1077,7 @@ func TestSetgidFolderOfAnotherGroup(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("Windows' groups are not read")
 	}
-	root := t.TempDir()
-	l := mailroot.Layout{Pickup: filepath.Join(root, "Pickup"), Drop: filepath.Join(root, "Drop"), Queue: filepath.Join(root, "Queue"), Badmail: filepath.Join(root, "Badmail"), SortTemp: filepath.Join(root, "SortTemp")}
-	for _, f := range l.Folders() {
-		if err := os.Mkdir(f.Path, 0o700); err != nil {
-			t.Fatal(err)
-		}
-	}
+	l := madeLayout(t)
 	if err := os.Chmod(l.Drop, fs.ModeSetgid|0o770); err != nil {
 		t.Fatal(err)
 	}
@@ -1128,17 +1116,8 @@ func TestDropReadWarnings(t *testing.T) {
 		t.Skip("Windows' groups are not read")
 	}
 	egid := os.Getegid()
-	gid := -1
-	if os.Geteuid() == 0 {
-		gid = 65534
-	} else if groups, _ := os.Getgroups(); len(groups) > 0 {
-		for _, g := range groups {
-			if g != egid {
-				gid = g
-			}
-		}
-	}
-	if gid < 0 || gid == egid {
+	gid, ok := testtool.OtherGroup()
+	if !ok {
 		t.Skip("no second group to give the folder")
 	}
 	drop := filepath.Join(t.TempDir(), "Drop")
@@ -1173,4 +1152,17 @@ func TestDropReadWarnings(t *testing.T) {
 	if ws := dropReadWarnings(drop, groups, egid, 0o077); len(ws) != 0 {
 		t.Fatalf("a folder its group may not enter: %q", ws)
 	}
+}
+
+// madeLayout makes the five folders of a mail root, 0700, in a new folder.
+func madeLayout(t *testing.T) mailroot.Layout {
+	t.Helper()
+	root := t.TempDir()
+	l := mailroot.Layout{Pickup: filepath.Join(root, "Pickup"), Drop: filepath.Join(root, "Drop"), Queue: filepath.Join(root, "Queue"), Badmail: filepath.Join(root, "Badmail"), SortTemp: filepath.Join(root, "SortTemp")}
+	for _, f := range l.Folders() {
+		if err := os.Mkdir(f.Path, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return l
 }

@@ -106,6 +106,23 @@ func Unmount(t testing.TB, dir string) {
 	}
 }
 
+// OtherGroup returns a group that this account may give its files and is
+// not its own (effective) one: any for root (nogroup, 65534), else one
+// of its supplementary groups; false when it has none.
+func OtherGroup() (int, bool) {
+	egid := os.Getegid()
+	if os.Geteuid() == 0 {
+		return 65534, egid != 65534
+	}
+	groups, _ := os.Getgroups()
+	for _, g := range groups {
+		if g != egid {
+			return g, true
+		}
+	}
+	return 0, false
+}
+
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
 func FreePort(t testing.TB) int {
 	t.Helper()
