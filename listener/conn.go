@@ -33,10 +33,10 @@ const maxBadCommands = 3
 // commands out of sequence, greetings, commands not implemented,
 // recipients named again and other refusals, see junkLimit) a client may
 // send between two messages before each further one counts as a bad
-// command, as postfix's smtpd_junk_command_limit (100) does. Found from outside: a client
-// pipelining NOOPs for 5 seconds grew the W3C log by 60 MB while holding
-// its connection; then, with EHLO, EXPN or one RCPT repeated, 73 MB in 20
-// seconds.
+// command, as postfix's smtpd_junk_command_limit (100) does. Found from
+// outside: a client pipelining NOOPs for 5 seconds grew the W3C log by 60
+// MB while holding its connection; then, with EHLO, EXPN or one RCPT
+// repeated, 73 MB in 20 seconds.
 const maxJunkCommands = 100
 
 // maxOvershoot is how many recipients may be refused (452 over
@@ -1245,9 +1245,10 @@ func (c *conn) replies(p []byte) (out []byte, closeAfter bool, nc net.Conn, repl
 // one rewrite counted as a bad command, the refusal of a message's text
 // after DATA (the client sent it whole, which is no cheap loop, and a
 // client such as Python's smtplib follows each with RSET, which counts),
-// and 421 and 451, which say that the fault is this server's. Past maxJunkCommands each counts as a bad
-// command, and the third closes the session with 421 (lines and last are
-// rewrite's). It runs with c.mu held.
+// and 421 and 451, which say that the fault is this server's. Past
+// maxJunkCommands each counts as a bad command, and the third closes the
+// session with 421 (lines and last are rewrite's). It runs with c.mu
+// held.
 func (c *conn) junkLimit(line string, lines []string, last, exempt bool) ([]string, bool) {
 	code := ""
 	if len(lines) > 0 && len(lines[len(lines)-1]) >= 4 {

@@ -120,7 +120,10 @@ func runWith(ctx context.Context, cfg *config.Config, log *slog.Logger, ready fu
 		log.Warn(clearTextAuthWarning)
 	}
 	limit, known := openFileLimit()
-	for _, w := range append([]string{openRelayWarning(cfg.Inbound.RelayFrom), denyAllWarning(cfg.Inbound.DenyFrom), delayNotificationWarning(cfg.Outbound), fileLimitWarning(cfg, limit, known), interceptWarning(cfg.Inbound), timeZoneWarning(os.Getenv("TZ")), secretsReadableWarning(cfg)}, append(folderAccessWarnings(layout(cfg), os.Geteuid(), accountGroups(), nil), dropReadWarnings(cfg.Mailroot.Drop, accountGroups(), os.Getegid(), processUmask())...)...) {
+	warnings := []string{openRelayWarning(cfg.Inbound.RelayFrom), denyAllWarning(cfg.Inbound.DenyFrom), delayNotificationWarning(cfg.Outbound), fileLimitWarning(cfg, limit, known), interceptWarning(cfg.Inbound), timeZoneWarning(os.Getenv("TZ")), secretsReadableWarning(cfg)}
+	warnings = append(warnings, folderAccessWarnings(layout(cfg), os.Geteuid(), accountGroups(), nil)...)
+	warnings = append(warnings, dropReadWarnings(cfg.Mailroot.Drop, accountGroups(), os.Getegid(), processUmask())...)
+	for _, w := range warnings {
 		if w != "" {
 			log.Warn(w)
 		}
