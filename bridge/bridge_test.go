@@ -1180,10 +1180,11 @@ func TestQuietPeriodWriterWentOn(t *testing.T) {
 }
 
 // Where only the quiet period tells, a file that looks unfinished (empty,
-// or its last line without a line end) waits longer: found from outside,
-// an empty file whose writer wrote it 3 seconds later was moved to
-// Badmail as empty, the message never sent; one whose writer paused
-// inside its envelope was sent to a recipient's address cut short.
+// its last line without a line end, or its envelope alone) waits longer:
+// found from outside, an empty file whose writer wrote it 3 seconds later
+// was moved to Badmail as empty, the message never sent; one whose writer
+// paused inside its envelope was sent to a recipient's address cut short;
+// one whose writer paused after its envelope lines went to Badmail.
 func TestQuietPeriodUnfinishedWaits(t *testing.T) {
 	sink := smtpsink.Start(t, smtpsink.Hooks{})
 	l := testLayout(t)
@@ -1193,10 +1194,14 @@ func TestQuietPeriodUnfinishedWaits(t *testing.T) {
 	runFallback(t, l, cfg, func(b *Bridge) { b.unfinishedQuiet = 3 * time.Second })
 	empty := filepath.Join(l.Pickup, "empty.eml")
 	cut := filepath.Join(l.Pickup, "cut.eml")
+	env := filepath.Join(l.Pickup, "env.eml")
 	if err := os.WriteFile(empty, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(cut, []byte("X-Sender: a@x.test\r\nX-Receiver: cut@y.te"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(env, []byte("X-Sender: a@x.test\r\nX-Receiver: env@y.test\r\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(800 * time.Millisecond) // eight quiet periods
@@ -1212,13 +1217,18 @@ func TestQuietPeriodUnfinishedWaits(t *testing.T) {
 	}
 	f.WriteString("st\r\nFrom: a@x.test\r\n\r\nbody\r\n")
 	f.Close()
-	ms := sink.WaitFor(t, wait, "both messages", count(2))
+	if f, err = os.OpenFile(env, os.O_WRONLY|os.O_APPEND, 0); err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("From: a@x.test\r\n\r\nbody\r\n")
+	f.Close()
+	ms := sink.WaitFor(t, wait, "the three messages", count(3))
 	var to []string
 	for _, m := range ms {
 		to = append(to, m.To...)
 	}
 	slices.Sort(to)
-	if strings.Join(to, " ") != "cut@y.test empty@y.test" {
+	if strings.Join(to, " ") != "cut@y.test empty@y.test env@y.test" {
 		t.Fatalf("sent to %v", to)
 	}
 	waitEmpty(t, l)

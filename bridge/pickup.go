@@ -505,14 +505,17 @@ func queueLeftover(name string, f *os.File, path string) string {
 }
 
 // looksUnfinished reports whether the Pickup file at path, size bytes
-// long, looks like one whose writer has only begun: empty, or its last
-// line without a line end. Where only the quiet period tells that a
-// writer is done, such a file waits at least unfinishedQuiet: found from
-// outside, a writer that created its file and wrote it 3 seconds later
-// had it moved to Badmail as empty, its message written into the .BAD
-// and never sent; one that paused inside its envelope had its message
-// sent to a recipient's address cut short. A file that is whole ends
-// with a line end, as every writer's in fixtures does.
+// long, looks like one whose writer has only begun: empty, its last line
+// without a line end, or its envelope alone (compat.EnvelopeOnly). Where
+// only the quiet period tells that a writer is done, such a file waits at
+// least unfinishedQuiet: found from outside, a writer that created its
+// file and wrote it 3 seconds later had it moved to Badmail as empty, its
+// message written into the .BAD and never sent; one that paused inside
+// its envelope had its message sent to a recipient's address cut short;
+// one that paused after its envelope lines had it moved to Badmail as
+// holding no message. A file that is whole ends with a line end, as every
+// writer's in fixtures does, and holds a message: the wait costs a file
+// that is none only the minute it would spend in Pickup anyway.
 func looksUnfinished(path string, size int64) bool {
 	if size == 0 {
 		return true
@@ -526,8 +529,22 @@ func looksUnfinished(path string, size int64) bool {
 	if _, err := f.ReadAt(last[:], size-1); err != nil {
 		return false
 	}
-	return last[0] != '\n'
+	if last[0] != '\n' {
+		return true
+	}
+	if size > envelopeOnlyMax {
+		return false
+	}
+	data := make([]byte, size)
+	if _, err := f.ReadAt(data, 0); err != nil {
+		return false
+	}
+	return compat.EnvelopeOnly(data)
 }
+
+// envelopeOnlyMax is the largest file looksUnfinished reads whole to see
+// whether it holds its envelope alone: some 1,500 X-Receiver lines.
+const envelopeOnlyMax = 64 << 10
 
 // grown reports whether the file open as f is no longer the size and
 // modification time it had when the quiet period ended: its writer went on

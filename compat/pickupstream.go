@@ -90,6 +90,61 @@ func ReadPickup(r io.Reader, opt PickupOptions) (*PickupMessage, error) {
 	return m, nil
 }
 
+// EnvelopeOnly reports whether data, the whole of a Pickup file, holds
+// envelope lines (X-Sender, X-Receiver) and nothing else but the empty
+// line that would end its header block: a file ReadPickup refuses as
+// holding no message, and what a file looks like whose writer has written
+// its envelope and not yet its message (a watcher that can only wait for
+// the file to stay unchanged waits longer for it).
+func EnvelopeOnly(data []byte) bool {
+	data = lfEnds(bytes.TrimPrefix(data, utf8BOM))
+	seen := false
+	for len(data) > 0 {
+		line, rest, _ := bytes.Cut(data, []byte("\n"))
+		data = rest
+		if len(line) == 0 {
+			// The empty line that ends the header block: a message
+			// would follow it.
+			return seen && len(data) == 0
+		}
+		name, _, ok := bytes.Cut(line, []byte(":"))
+		if !ok {
+			return false
+		}
+		switch strings.ToLower(string(bytes.TrimSpace(name))) {
+		case "x-sender", "x-receiver":
+			seen = true
+		default:
+			return false
+		}
+	}
+	return seen
+}
+
+// lfEnds returns data with each line end one LF, as normalize reads line
+// ends: CRs before an LF are one line end with it, any other CR is one.
+func lfEnds(data []byte) []byte {
+	out := make([]byte, 0, len(data))
+	for i := 0; i < len(data); i++ {
+		if data[i] != '\r' {
+			out = append(out, data[i])
+			continue
+		}
+		j := i
+		for j < len(data) && data[j] == '\r' {
+			j++
+		}
+		if j < len(data) && data[j] == '\n' {
+			out = append(out, '\n')
+			i = j
+			continue
+		}
+		out = append(out, bytes.Repeat([]byte("\n"), j-i)...)
+		i = j - 1
+	}
+	return out
+}
+
 // atEnd reports whether nothing of the file is left to read.
 func (t *pickupText) atEnd() bool {
 	if len(t.pending) > 0 || t.pendCR > 0 {

@@ -221,14 +221,41 @@ func TestReadPickupEnvelopeOnly(t *testing.T) {
 		{"X-Sender: a@x.test\r\nX-Receiver: b@y.test\r\n\r\n", false},
 		{"X-Sender: a@x.test\r\nX-Receiver: b@y.test\r\nSubject: hi\r\n", true},
 		{"X-Sender: a@x.test\r\nX-Receiver: b@y.test\r\n\r\nbody\r\n", true},
+		{"\ufeffx-sender: a@x.test\nx-receiver: b@y.test\n", false},
+		{"X-Sender: a@x.test\r\nX-Receiver: b@y.test\r\n\r\n\r\n", true},
 	} {
 		m, err := ReadPickup(strings.NewReader(tc.file), PickupOptions{})
 		if tc.ok != (err == nil) {
 			t.Errorf("%q: %v", tc.file, err)
 			continue
 		}
+		if EnvelopeOnly([]byte(tc.file)) == tc.ok {
+			t.Errorf("%q: EnvelopeOnly says %v", tc.file, !tc.ok)
+		}
 		if !tc.ok && (!errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "no message") || m == nil || m.From != "a@x.test") {
 			t.Errorf("%q: %v, %+v", tc.file, err, m)
 		}
 	}
+}
+
+// A file EnvelopeOnly calls envelope alone is one ReadPickup refuses: the
+// watcher's longer wait is only ever for a file that would not be sent.
+func FuzzEnvelopeOnly(f *testing.F) {
+	for _, s := range []string{
+		"X-Sender: a@x.test\r\nX-Receiver: b@y.test\r\n",
+		"X-Sender: a@x.test\r\nX-Receiver: b@y.test\r\n\r\n",
+		"\ufeffx-sender: a@x.test\nx-receiver: b@y.test\n",
+		"X-Sender: a@x.test\rX-Receiver: b@y.test\r",
+		"X-Receiver: b@y.test\r\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if !EnvelopeOnly(data) {
+			return
+		}
+		if _, err := ReadPickup(bytes.NewReader(data), PickupOptions{}); err == nil {
+			t.Fatalf("%q: EnvelopeOnly, and ReadPickup reads a message", data)
+		}
+	})
 }
