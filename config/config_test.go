@@ -1216,7 +1216,20 @@ func TestFoldersOfTheirOwn(t *testing.T) {
 		{"queue is drop", "[mailroot]\nroot = \"mr\"\nqueue = \"mr/Drop\"\n", []string{
 			`mb.toml:3: mailroot.queue = "mr/Drop": is the Drop folder: Queue must be a folder of its own`}},
 		{"sorttemp is pickup", "[mailroot]\nroot = \"mr\"\nsorttemp = \"mr/Pickup\"\n", []string{
-			`mb.toml:3: mailroot.sorttemp = "mr/Pickup": must be a folder of its own`}},
+			`mb.toml:3: mailroot.sorttemp = "mr/Pickup": is the Pickup folder: SortTemp must be a folder of its own`}},
+		// The key the file wrote is named, not the one it left to its
+		// default (found from outside: drop = "mr/Queue" was reported as
+		// mailroot.queue, on no line).
+		{"drop is queue", "[mailroot]\nroot = \"mr\"\ndrop = \"mr/Queue\"\n", []string{
+			`mb.toml:3: mailroot.drop = "mr/Queue": is the Queue folder: Queue must be a folder of its own; choose another folder`}},
+		{"pickup is drop", "[mailroot]\nroot = \"mr\"\npickup = \"mr/Drop\"\n", []string{
+			`mb.toml:3: mailroot.pickup = "mr/Drop": is the Drop folder: received mail would be relayed out again; choose another folder`}},
+		{"pickup is sorttemp", "[mailroot]\nroot = \"mr\"\npickup = \"mr/SortTemp\"\n", []string{
+			`mb.toml:3: mailroot.pickup = "mr/SortTemp": is the SortTemp folder: SortTemp must be a folder of its own`}},
+		{"queue is badmail", "[mailroot]\nroot = \"mr\"\nqueue = \"mr/Badmail\"\n", []string{
+			`mb.toml:3: mailroot.queue = "mr/Badmail": is the Badmail folder: Badmail must be a folder of its own`}},
+		{"both written", "[mailroot]\npickup = \"p\"\ndrop = \"p\"\n", []string{
+			`mb.toml:3: mailroot.drop = "p": is the Pickup folder`}},
 		// A log in Pickup would be sent as mail, file by file, each
 		// refusal logged in turn.
 		{"log file in pickup", "[mailroot]\nroot = \"mr\"\n[log]\nfile = \"mr/Pickup/mb.log\"\n", []string{

@@ -757,28 +757,27 @@ func (l *loader) validate(c *Config) {
 		l.fail("outbound.server", o.Server, fmt.Sprintf("with outbound.port %d is this mailbridge's own inbound listener: Pickup mail would come back into Drop, or go round in a loop; set the smart host's address and port", o.Port))
 	}
 	m := c.Mailroot
+	pickup := folderKey{"mailroot.pickup", "Pickup", m.Pickup}
+	drop := folderKey{"mailroot.drop", "Drop", m.Drop}
+	queue := folderKey{"mailroot.queue", "Queue", m.Queue}
 	// IIS: "Drop may be any folder except the Pickup folder".
-	if samePath(m.Drop, m.Pickup) {
-		l.fail("mailroot.drop", l.asWritten("mailroot.drop", m.Drop), "is the Pickup folder: received mail would be relayed out again; choose another folder")
-	}
-	for _, f := range []struct{ name, path string }{{"Pickup", m.Pickup}, {"Drop", m.Drop}} {
-		if samePath(m.Queue, f.path) {
-			l.fail("mailroot.queue", l.asWritten("mailroot.queue", m.Queue), "is the "+f.name+" folder: Queue must be a folder of its own")
+	l.oneFolder(drop, pickup, "received mail would be relayed out again; choose another folder")
+	for _, f := range []folderKey{pickup, drop} {
+		if l.oneFolder(queue, f, "Queue must be a folder of its own") {
 			break
 		}
 	}
-	if samePath(m.SortTemp, m.Drop) || samePath(m.SortTemp, m.Pickup) {
-		l.fail("mailroot.sorttemp", l.asWritten("mailroot.sorttemp", m.SortTemp), "must be a folder of its own: temporary files there would be read as mail")
+	for _, f := range []folderKey{drop, pickup} {
+		if l.oneFolder(folderKey{"mailroot.sorttemp", "SortTemp", m.SortTemp}, f, "SortTemp must be a folder of its own: temporary files there would be read as mail") {
+			break
+		}
 	}
 	// Badmail in Pickup would send its .BAD files out again and take its
 	// .BDR and .BDP files for mail, each refused into Badmail again: the
 	// files double at every pass. In Drop or Queue its files would sit
 	// among mail that others read.
-	for _, f := range []struct{ name, path string }{
-		{"Pickup", m.Pickup}, {"Drop", m.Drop}, {"Queue", m.Queue},
-	} {
-		if samePath(m.Badmail, f.path) {
-			l.fail("mailroot.badmail", l.asWritten("mailroot.badmail", m.Badmail), "is the "+f.name+" folder: Badmail must be a folder of its own, where nothing reads its files as mail; choose another folder")
+	for _, f := range []folderKey{pickup, drop, queue} {
+		if l.oneFolder(folderKey{"mailroot.badmail", "Badmail", m.Badmail}, f, "Badmail must be a folder of its own, where nothing reads its files as mail; choose another folder") {
 			break
 		}
 	}
@@ -792,6 +791,32 @@ func (l *loader) validate(c *Config) {
 			l.fail(lg.key, l.asWritten(lg.key, lg.path), "is in the Pickup folder ("+m.Pickup+"): every log file closed there would be taken for a message and moved to Badmail, which is logged in turn; choose a folder outside Pickup")
 		}
 	}
+}
+
+// folderKey is one of the mail root's folders: its key, its name, where
+// it is.
+type folderKey struct{ key, name, path string }
+
+// oneFolder records a problem where folders a and b are one folder, and
+// reports whether they are. It names a's key ("mailroot.queue = ...: is the
+// Drop folder: msg") where the file sets a or does not set b, else b's,
+// the key the file wrote (found from outside: drop = "mr/Queue" was
+// reported as mailroot.queue, a key the file does not have, on no line).
+func (l *loader) oneFolder(a, b folderKey, msg string) bool {
+	if !samePath(a.path, b.path) {
+		return false
+	}
+	_, aWritten := l.written(a.key)
+	if _, bWritten := l.written(b.key); aWritten || !bWritten {
+		l.fail(a.key, l.asWritten(a.key, a.path), "is the "+b.name+" folder: "+msg)
+	} else {
+		msg := msg
+		if !strings.HasSuffix(msg, "choose another folder") {
+			msg += "; choose another folder"
+		}
+		l.fail(b.key, l.asWritten(b.key, b.path), "is the "+a.name+" folder: "+msg)
+	}
+	return true
 }
 
 // ownAddress reports whether server names an address the inbound
