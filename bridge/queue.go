@@ -887,12 +887,12 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 			st.DelayNotified = true
 			b.report(id, pm, deferred, true, now)
 		}
+		// The message joined the unreachable set when its attempt was
+		// looked at (above), not again here: a delivery that succeeded
+		// meanwhile has brought it forward already, and a second entry
+		// made another catch-up at the next success (found in CI: two
+		// "accepts mail again" for one outage).
 		b.checkpoint(id, m, pm, open)
-		if down {
-			b.mu.Lock()
-			b.unreachable[id] = true
-			b.mu.Unlock()
-		}
 		return next
 	}
 	if len(st.Failed) > 0 {
