@@ -380,8 +380,7 @@ func (c *conn) Read(p []byte) (n int, err error) {
 			if c.srv.cfg.TLSConfig == nil {
 				what = "set it to use plain SMTP, or give mailbridge a certificate and [inbound] tls_port for it"
 			}
-			c.srv.logRefusal("connection closed: the client began a TLS handshake on a port where TLS is not spoken from the first byte; it is set for implicit TLS (SSL): "+what,
-				"client", c.clientIP)
+			c.srv.logRefusal(c.clientIP, "connection closed: the client began a TLS handshake on a port where TLS is not spoken from the first byte; it is set for implicit TLS (SSL): "+what)
 			c.Close()
 			return 0, errTLSOnPlain
 		}

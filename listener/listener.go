@@ -123,7 +123,7 @@ type Server struct {
 	listeners                            []net.Listener // those Serve accepts on, until closing
 	// Lines about clients refused one by one (relay refused, TLS
 	// handshakes failed): see logRefusal.
-	refusalLines lineBudget
+	refusalLines refusalLog
 
 	// refusing holds the connections of the implicit TLS port being
 	// refused (see tlsRefuse), counted in refusals.
@@ -372,53 +372,109 @@ func (s *Server) noteTooManyErrors(client, reply string) {
 	}
 }
 
-// logRefusal logs msg (at INFO) about one client's refusal, within
-// lineBudget: found from outside, one client reconnecting in a loop had
-// "relay refused" logged for each of its recipients (2.7 MB a second),
-// and a failed TLS handshake for each connection (4,000 a second), so
-// that the log's rotation took away its whole history, start and errors
-// included, within a minute. Lines past the budget are counted, and the
-// next line logged says how many were not (not_logged).
-func (s *Server) logRefusal(msg string, args ...any) {
+// logRefusal logs msg (at INFO) about a refusal of client, within its
+// budget (refusalLog): found from outside, one client reconnecting in a
+// loop had "relay refused" logged for each of its recipients (2.7 MB a
+// second), and a failed TLS handshake for each connection (4,000 a
+// second), so that the log's rotation took away its whole history, start
+// and errors included, within a minute. Lines past the budget are
+// counted, and the client's next line logged says how many were not
+// (not_logged).
+func (s *Server) logRefusal(client, msg string, args ...any) {
 	s.mu.Lock()
-	ok, skipped := s.refusalLines.take(time.Now())
+	ok, skipped := s.refusalLines.take(client, time.Now())
 	s.mu.Unlock()
 	if !ok {
 		return
 	}
+	args = append([]any{"client", client}, args...)
 	if skipped > 0 {
 		args = append(args, "not_logged", skipped)
 	}
 	s.log.Info(msg, args...)
 }
 
-// lineBudget lets through a burst of refusalBurst lines, then one a
-// second: a misconfigured application's few refused recipients are all
-// logged, a flood at about 86,000 lines a day.
-type lineBudget struct {
-	tokens  float64
-	last    time.Time
-	skipped int // lines not let through since the last one let through
+// refusalLog bounds the lines of logRefusal: each client has a budget of
+// its own (refusalBurst lines, then one a second), so that one client's
+// flood does not hide another's refusals (found from outside: with one
+// budget for all, a client in a loop left none for an application's
+// refused recipient), and all clients together one of allBurst lines,
+// then allRate a second, so that many clients at once are bounded too.
+// Budgets are kept for up to refusalClients clients; the clients beyond
+// share one.
+type refusalLog struct {
+	all     lineBudget
+	clients map[string]*lineBudget
+	others  lineBudget
 }
 
-const refusalBurst = 60
+const (
+	refusalBurst   = 60
+	allBurst       = 600
+	allRate        = 10
+	refusalClients = 1024
+)
 
-// take reports whether a line may be logged at now, and how many were not
-// since the last one that was.
-func (b *lineBudget) take(now time.Time) (ok bool, skipped int) {
-	if b.last.IsZero() {
-		b.tokens = refusalBurst
-	} else {
-		b.tokens = min(refusalBurst, b.tokens+now.Sub(b.last).Seconds())
+// take reports whether a line about client may be logged at now, and how
+// many of the client's were not since its last one that was.
+func (r *refusalLog) take(client string, now time.Time) (ok bool, skipped int) {
+	if r.clients == nil {
+		r.clients = map[string]*lineBudget{}
+		r.all = lineBudget{burst: allBurst, rate: allRate}
+		r.others = lineBudget{burst: refusalBurst, rate: 1}
 	}
-	b.last = now
-	if b.tokens < 1 {
+	b := r.clients[client]
+	if b == nil {
+		if len(r.clients) >= refusalClients {
+			r.forgetIdle(now)
+		}
+		b = &r.others
+		if len(r.clients) < refusalClients {
+			b = &lineBudget{burst: refusalBurst, rate: 1}
+			r.clients[client] = b
+		}
+	}
+	b.refill(now)
+	r.all.refill(now)
+	if b.tokens < 1 || r.all.tokens < 1 {
 		b.skipped++
 		return false, 0
 	}
 	b.tokens--
+	r.all.tokens--
 	skipped, b.skipped = b.skipped, 0
 	return true, skipped
+}
+
+// forgetIdle drops the budgets that are full again: a client back later
+// starts as new, as it would, save for the count of its lines not logged
+// (a bound on memory under many clients is worth more than that count).
+func (r *refusalLog) forgetIdle(now time.Time) {
+	for client, b := range r.clients {
+		if now.Sub(b.last).Seconds()*b.rate >= b.burst {
+			delete(r.clients, client)
+		}
+	}
+}
+
+// lineBudget lets through a burst of lines, then rate a second: a
+// misconfigured application's few refused recipients are all logged, a
+// flood at about 86,000 lines a day (one a second).
+type lineBudget struct {
+	burst, rate float64
+	tokens      float64
+	last        time.Time
+	skipped     int // lines not let through since the last one let through
+}
+
+// refill adds the tokens earned since the last look, up to burst.
+func (b *lineBudget) refill(now time.Time) {
+	if b.last.IsZero() {
+		b.tokens = b.burst
+	} else {
+		b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
+	}
+	b.last = now
 }
 
 // everyMinute counts events said in the log at most once a minute: the
@@ -685,7 +741,7 @@ func (s *Server) endRefusals() {
 // has the certificate, which TLS 1.3 clients do without an alert we can
 // read ("bad record MAC", EOF, a reset) when they do not trust it.
 func (s *Server) handshakeFailed(msg, client string, hc *helloConn, err error) {
-	args := []any{"client", client}
+	var args []any
 	if hc != nil && hc.maxVersion != 0 {
 		args = append(args, "client_max_tls", tls.VersionName(hc.maxVersion))
 		if min := s.tlsConf.MinVersion; min != 0 && hc.maxVersion < min {
@@ -707,7 +763,7 @@ func (s *Server) handshakeFailed(msg, client string, hc *helloConn, err error) {
 	case hc.certSent && certRefused(err):
 		msg += ": the client ended the handshake once it had the certificate; it may not trust it (a self-signed certificate, or an internal CA the client lacks) or its name"
 	}
-	s.logRefusal(msg, append(args, "error", err)...)
+	s.logRefusal(client, msg, append(args, "error", err)...)
 }
 
 // certRefused reports whether a handshake error after the certificate was

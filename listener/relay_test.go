@@ -1,6 +1,7 @@
 package listener
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -386,6 +387,22 @@ func TestRelayRefusedLinesBounded(t *testing.T) {
 	if n := strings.Count(ts.logs.String(), "relay refused"); n != refusalBurst {
 		t.Fatalf("%d relay refused lines for %d recipients, want %d", n, refusalBurst+10, refusalBurst)
 	}
+	// Another client's refusal is logged still (found from outside: with
+	// one budget for all, a client in a loop hid every other's).
+	nc, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}).Dial("tcp", ts.addr)
+	if err != nil {
+		t.Logf("no second loopback address here (%v): another client's line not tried", err)
+	} else {
+		t.Cleanup(func() { nc.Close() })
+		_ = nc.SetDeadline(time.Now().Add(30 * time.Second))
+		other := &client{t: t, c: nc, br: bufio.NewReader(nc)}
+		other.hello()
+		other.expect("MAIL FROM:<app@x.test>", "250")
+		other.expect("RCPT TO:<someone@other.test>", "550 5.7.1")
+		if logs := ts.logs.String(); !strings.Contains(logs, "client=127.0.0.2 from=app@x.test to=someone@other.test") {
+			t.Fatalf("another client's refusal not logged:\n%s", logs)
+		}
+	}
 	time.Sleep(1100 * time.Millisecond)
 	c.expect("RCPT TO:<last@other.test>", "550 5.7.1")
 	if logs := ts.logs.String(); !strings.Contains(logs, "to=last@other.test not_logged=10") {
@@ -393,23 +410,64 @@ func TestRelayRefusedLinesBounded(t *testing.T) {
 	}
 }
 
-func TestLineBudget(t *testing.T) {
-	var b lineBudget
+func TestRefusalLog(t *testing.T) {
+	var r refusalLog
 	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 	for i := 0; i < refusalBurst; i++ {
-		if ok, _ := b.take(t0); !ok {
+		if ok, _ := r.take("192.0.2.1", t0); !ok {
 			t.Fatalf("line %d of the burst refused", i+1)
 		}
 	}
 	for i := 0; i < 5; i++ {
-		if ok, _ := b.take(t0.Add(500 * time.Millisecond)); ok {
+		if ok, _ := r.take("192.0.2.1", t0.Add(500*time.Millisecond)); ok {
 			t.Fatalf("line %d past the burst let through", i+1)
 		}
 	}
-	if ok, skipped := b.take(t0.Add(1100 * time.Millisecond)); !ok || skipped != 5 {
+	// Another client's lines are its own (found from outside: one client
+	// in a loop left no line for an application's refused recipient).
+	if ok, skipped := r.take("192.0.2.2", t0.Add(600*time.Millisecond)); !ok || skipped != 0 {
+		t.Fatalf("another client: %v, %d skipped", ok, skipped)
+	}
+	if ok, skipped := r.take("192.0.2.1", t0.Add(1100*time.Millisecond)); !ok || skipped != 5 {
 		t.Fatalf("a second later: %v, %d skipped", ok, skipped)
 	}
-	if ok, _ := b.take(t0.Add(time.Hour)); !ok {
+	if ok, _ := r.take("192.0.2.1", t0.Add(time.Hour)); !ok {
 		t.Fatal("an hour later: refused")
+	}
+
+	// Many clients at once: allBurst lines, then allRate a second.
+	var many refusalLog
+	n := 0
+	for i := 0; i < 2*allBurst; i++ {
+		if ok, _ := many.take(fmt.Sprintf("198.51.100.%d", i%250), t0); ok {
+			n++
+		}
+	}
+	if n != allBurst {
+		t.Fatalf("%d lines of many clients at once, want %d", n, allBurst)
+	}
+	n = 0
+	for i := 0; i < 100; i++ {
+		if ok, _ := many.take(fmt.Sprintf("203.0.113.%d", i), t0.Add(time.Second)); ok {
+			n++
+		}
+	}
+	if n != allRate {
+		t.Fatalf("%d lines a second later, want %d", n, allRate)
+	}
+
+	// Budgets are kept for refusalClients clients: the idle ones are
+	// forgotten to make room, the others share one.
+	var bounded refusalLog
+	for i := 0; i < refusalClients; i++ {
+		bounded.take(fmt.Sprintf("c%d", i), t0)
+	}
+	bounded.take("late", t0)
+	if len(bounded.clients) != refusalClients {
+		t.Fatalf("%d budgets kept, want %d", len(bounded.clients), refusalClients)
+	}
+	bounded.take("later", t0.Add(2*time.Minute))
+	if len(bounded.clients) != 1 {
+		t.Fatalf("%d budgets kept after two idle minutes, want the new client's alone", len(bounded.clients))
 	}
 }

@@ -183,11 +183,11 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	to = compat.TrimFinalDot(compat.QuoteLocal(to))
 	route := s.s.route(to, addrIP(s.conn.RemoteAddr()))
 	if route != toDrop && route != toRelay {
-		args := []any{"client", s.conn.clientIP, "from", s.from, "to", to}
+		args := []any{"from", s.from, "to", to}
 		if hint := loopback6Hint(addrIP(s.conn.RemoteAddr()), s.s.cfg.RelayFrom, "relay_from"); hint != "" {
 			args = append(args, "hint", hint)
 		}
-		s.s.logRefusal("relay refused", args...)
+		s.s.logRefusal(s.conn.clientIP, "relay refused", args...)
 		shown := to
 		if !s.conn.inUTF8() {
 			shown = printableASCII(to) // as conn.echoAddr
