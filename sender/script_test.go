@@ -261,8 +261,9 @@ func TestBareReplyCodes(t *testing.T) {
 	s := NewSession(scriptCfg(h))
 	defer s.Close()
 	for i := 0; i < 2; i++ {
-		if res := s.Send(context.Background(), "a@x.test", []string{"b@y.test"}, []byte(msg)); res[0].Err != nil {
-			t.Fatalf("message %d: %+v", i+1, res[0].Err)
+		if res := s.Send(context.Background(), "a@x.test", []string{"b@y.test"}, []byte(msg)); res[0].Err != nil || res[0].Reply != "250" {
+			// The reply as logged: "250", not "250 " (found from outside).
+			t.Fatalf("message %d: %+v, reply %q", i+1, res[0].Err, res[0].Reply)
 		}
 	}
 	if h.Messages() != 2 || h.Conns() != 1 {
@@ -281,7 +282,7 @@ func TestBareReplyCodes(t *testing.T) {
 	h = (&scriptHost{MessageReply: "554"}).start(t)
 	s2 := NewSession(scriptCfg(h))
 	defer s2.Close()
-	if e := s2.Send(context.Background(), "a@x.test", []string{"b@y.test"}, []byte(msg))[0].Err; e == nil || !e.Permanent || !strings.HasPrefix(e.ReplyLine(), "554") {
+	if e := s2.Send(context.Background(), "a@x.test", []string{"b@y.test"}, []byte(msg))[0].Err; e == nil || !e.Permanent || e.ReplyLine() != "554" {
 		t.Fatalf("554 alone: %+v", e)
 	}
 }

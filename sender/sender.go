@@ -288,7 +288,7 @@ func (e *Error) Line() string {
 	default:
 		line = fmt.Sprintf("%d %s", e.Code, e.Reply)
 	}
-	return line
+	return strings.TrimSpace(line) // a bare code: "554", not "554 "
 }
 
 func (e *Error) Unwrap() error { return e.Err }
@@ -1178,7 +1178,9 @@ func (s *Session) transaction(from string, res []Result, message Content) (tried
 	}
 	for i := range res {
 		if res[i].Err == nil {
-			res[i].Reply = "250 " + resp.StatusText
+			// A bare "250" is a reply (RFC 5321 section 4.2): logged as
+			// such, without a space after it.
+			res[i].Reply = strings.TrimSpace("250 " + resp.StatusText)
 		}
 	}
 	return len(res), false
