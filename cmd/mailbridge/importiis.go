@@ -131,5 +131,7 @@ func defaultMetabasePathText() string {
 	if p := defaultMetabasePath(); p != "" {
 		return p
 	}
-	return "none outside Windows"
+	// Found from outside: an administrator preparing the move on Linux
+	// learned no more than that, not where to copy the file from.
+	return `none outside Windows: copy it from the IIS server, where it is C:\Windows\System32\inetsrv\MetaBase.xml`
 }

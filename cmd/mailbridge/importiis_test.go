@@ -206,3 +206,12 @@ func TestImportIISNotes(t *testing.T) {
 		})
 	}
 }
+
+// The help says where IIS keeps the file, on every system (found from
+// outside: on Linux it said "default: none outside Windows" and no more).
+func TestImportIISHelpNamesTheFile(t *testing.T) {
+	code, out, errs := runCmd(t, "import-iis", "--help")
+	if code != 0 || !strings.Contains(out+errs, `C:\Windows\System32\inetsrv\MetaBase.xml`) {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+	}
+}
