@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -1173,4 +1174,40 @@ func madeLayout(t *testing.T) mailroot.Layout {
 		}
 	}
 	return l
+}
+
+// A ca_file holding the smart host's own certificate with its name in the
+// CN alone gets a warning from check (found from outside: check said ok,
+// and every message was deferred). Made by openssl as an administrator
+// makes one: `req -x509` adds no subjectAltName unless told.
+func TestCheckCAFileWarning(t *testing.T) {
+	ossl := testtool.Path(t, "openssl", "openssl")
+	dir := testDir(t)
+	for _, tc := range []struct {
+		name  string
+		extra []string
+		warn  bool
+	}{
+		{"CN alone", nil, true},
+		{"with a subjectAltName", []string{"-addext", "subjectAltName=DNS:smtp.corp.test"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ca := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-")+".pem")
+			args := append([]string{"req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+				"-subj", "/CN=smtp.corp.test", "-days", "30", "-keyout", filepath.Join(dir, "key.pem"), "-out", ca}, tc.extra...)
+			if out, err := exec.Command(ossl, args...).CombinedOutput(); err != nil {
+				t.Fatalf("openssl: %v\n%s", err, out)
+			}
+			conf := filepath.Join(dir, "mailbridge.toml")
+			text := fmt.Sprintf("hostname = \"mail.test\"\n[mailroot]\nroot = 'mr'\n[inbound]\nbind = \"127.0.0.1\"\nport = %d\n[outbound]\nserver = \"127.0.0.1\"\nserver_name = \"smtp.corp.test\"\ntls = \"starttls\"\nca_file = %q\n", testtool.FreePort(t), ca)
+			if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			code, out, errs := runCmd(t, "check", "--config", conf)
+			got := strings.Contains(out, `warning: [outbound] ca_file's certificate "smtp.corp.test" names the smart host smtp.corp.test in its subject's CN alone`)
+			if code != 0 || got != tc.warn {
+				t.Fatalf("exit %d, warning %v, want %v\nstdout:\n%s\nstderr:\n%s", code, got, tc.warn, out, errs)
+			}
+		})
+	}
 }

@@ -829,6 +829,11 @@ func check(cfg *config.Config, stdout, stderr io.Writer, cfgProblems config.Erro
 	if w := unresolvedServerWarning(cfg.Outbound); w != "" && outbound {
 		fmt.Fprintln(stdout, "warning: "+w)
 	}
+	if outbound {
+		for _, w := range caFileWarnings(cfg.Outbound, time.Now()) {
+			fmt.Fprintln(stdout, "warning: "+w)
+		}
+	}
 	if len(skipped) > 0 {
 		fmt.Fprintf(stderr, "not checked until the configuration's problems in their sections are fixed: %s\n", strings.Join(skipped, ", "))
 	}
@@ -914,6 +919,24 @@ func ipServerWarning(o config.Outbound) string {
 		return ""
 	}
 	return fmt.Sprintf("[outbound] server = %q is an IP address, and the smart host's certificate is checked (verify_certificate): it must list that address, which few certificates do, or every message is deferred; set server_name to the name the certificate is for", o.Server)
+}
+
+// caFileWarnings are check's warnings for certificates in ca_file that
+// fail every delivery (see sender.CAFileWarnings), where the smart host's
+// certificate is checked at all.
+func caFileWarnings(o config.Outbound, now time.Time) []string {
+	if o.CAFile == "" || o.Server == "" || o.TLS == "none" || !o.VerifyCertificate {
+		return nil
+	}
+	data, err := os.ReadFile(o.CAFile)
+	if err != nil {
+		return nil // a problem of config.Load's already
+	}
+	name := o.ServerName
+	if name == "" {
+		name = strings.TrimSuffix(strings.TrimPrefix(o.Server, "["), "]")
+	}
+	return sender.CAFileWarnings(data, name, now)
 }
 
 // unresolvedServerWarning is check's warning for a smart host whose name
