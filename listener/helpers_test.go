@@ -145,6 +145,20 @@ func dial(t testing.TB, addr string) *client {
 	return &client{t: t, c: c, br: bufio.NewReader(c)}
 }
 
+// dialFrom is dial from the local address from (127.0.0.2: another
+// client on loopback), or an error where this machine cannot.
+func dialFrom(t testing.TB, from, addr string) (*client, error) {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	t.Cleanup(func() { c.Close() })
+	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+	return &client{t: t, c: c, br: bufio.NewReader(c)}, nil
+}
+
 // reply reads one (possibly multi-line) reply, lines joined by "\n",
 // without CRLF.
 func (c *client) reply() string {

@@ -1,7 +1,6 @@
 package listener
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
@@ -252,14 +251,10 @@ func TestLimits(t *testing.T) {
 			t.Fatalf("log:\n%s", ts.logs.String())
 		}
 		// Another address is let in.
-		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}
-		other, err := d.Dial("tcp", ts.addr)
+		oc, err := dialFrom(t, "127.0.0.2", ts.addr)
 		if err != nil {
 			t.Skipf("no second loopback address here: %v", err)
 		}
-		defer other.Close()
-		other.SetDeadline(time.Now().Add(10 * time.Second))
-		oc := &client{t: t, c: other, br: bufio.NewReader(other)}
 		if r := oc.reply(); !strings.HasPrefix(r, "220 ") {
 			t.Fatalf("another address: %q", r)
 		}

@@ -1,7 +1,6 @@
 package listener
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -88,10 +87,7 @@ func TestRelayMatrix(t *testing.T) {
 // TestNoOpenRelay: whatever an address looks like, an unlisted client gets
 // no mail out; what is accepted goes to Drop.
 func TestNoOpenRelay(t *testing.T) {
-	cfg := testConfig()
-	cfg.LocalDomains = []string{"local.test"}
-	cfg.RelayFrom = []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}
-	ts := startServer(t, cfg)
+	ts := startServer(t, noRelayConfig())
 	c := dial(t, ts.addr)
 	c.hello()
 	c.expect("MAIL FROM:<a@x.test>", "250")
@@ -374,10 +370,7 @@ func TestRelayRefusalASCII(t *testing.T) {
 // time had the log's rotation take away its whole history within a
 // minute).
 func TestRelayRefusedLinesBounded(t *testing.T) {
-	cfg := testConfig()
-	cfg.LocalDomains = []string{"local.test"}
-	cfg.RelayFrom = []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}
-	ts := startServer(t, cfg)
+	ts := startServer(t, noRelayConfig())
 	c := dial(t, ts.addr)
 	c.hello()
 	c.expect("MAIL FROM:<a@x.test>", "250")
@@ -389,13 +382,9 @@ func TestRelayRefusedLinesBounded(t *testing.T) {
 	}
 	// Another client's refusal is logged still (found from outside: with
 	// one budget for all, a client in a loop hid every other's).
-	nc, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}).Dial("tcp", ts.addr)
-	if err != nil {
+	if other, err := dialFrom(t, "127.0.0.2", ts.addr); err != nil {
 		t.Logf("no second loopback address here (%v): another client's line not tried", err)
 	} else {
-		t.Cleanup(func() { nc.Close() })
-		_ = nc.SetDeadline(time.Now().Add(30 * time.Second))
-		other := &client{t: t, c: nc, br: bufio.NewReader(nc)}
 		other.hello()
 		other.expect("MAIL FROM:<app@x.test>", "250")
 		other.expect("RCPT TO:<someone@other.test>", "550 5.7.1")
@@ -470,4 +459,13 @@ func TestRefusalLog(t *testing.T) {
 	if len(bounded.clients) != 1 {
 		t.Fatalf("%d budgets kept after two idle minutes, want the new client's alone", len(bounded.clients))
 	}
+}
+
+// noRelayConfig is a listener for local.test alone, relaying for
+// 192.0.2.0/24 only: loopback clients are refused any other domain.
+func noRelayConfig() Config {
+	cfg := testConfig()
+	cfg.LocalDomains = []string{"local.test"}
+	cfg.RelayFrom = []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}
+	return cfg
 }
