@@ -54,6 +54,11 @@ type Config struct {
 
 	secrets secretRefs
 	lines   map[string]int // dotted key -> its line in File, for FolderProblem
+	// folders are the [mailroot] keys' values as the file wrote them
+	// ("x/q", not the absolute path it became), for FolderProblem to
+	// quote: found from outside, a Queue written "x/q" was quoted as
+	// "/srv/mb/x/q", which the file does not hold.
+	folders map[string]any
 }
 
 // OutboundOnInboundPort reports whether [outbound] server is set with

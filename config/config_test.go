@@ -1230,6 +1230,10 @@ func TestFoldersOfTheirOwn(t *testing.T) {
 			`mb.toml:3: mailroot.queue = "mr/Badmail": is the Badmail folder: Badmail must be a folder of its own`}},
 		{"both written", "[mailroot]\npickup = \"p\"\ndrop = \"p\"\n", []string{
 			`mb.toml:3: mailroot.drop = "p": is the Pickup folder`}},
+		// Found from outside: with both written, it said what was wrong
+		// and not what to do.
+		{"both written, what to do", "[mailroot]\ndrop = \"x/q\"\nqueue = \"x/q/\"\n", []string{
+			`mb.toml:3: mailroot.queue = "x/q/": is the Drop folder: Queue must be a folder of its own; choose another folder`}},
 		// A log in Pickup would be sent as mail, file by file, each
 		// refusal logged in turn.
 		{"log file in pickup", "[mailroot]\nroot = \"mr\"\n[log]\nfile = \"mr/Pickup/mb.log\"\n", []string{
@@ -1327,9 +1331,11 @@ func TestFolderProblem(t *testing.T) {
 		name, data, folder, want string
 	}{
 		{"own key", "[mailroot]\nroot = 'mr'\ndrop = 'd'\n", "Drop",
+			path + `:3: mailroot.drop = "d": the Drop folder ` + filepath.Join(dir, "d") + `: gone`},
+		{"own key absolute", "[mailroot]\nroot = 'mr'\ndrop = " + show(filepath.Join(dir, "d")) + "\n", "Drop",
 			path + `:3: mailroot.drop = ` + show(filepath.Join(dir, "d")) + `: the Drop folder: gone`},
 		{"root's key", "hostname = \"mx.test\"\n[mailroot]\nroot = 'mr'\ndrop = 'd'\n", "Pickup",
-			path + `:3: mailroot.root = ` + show(filepath.Join(dir, "mr")) + `: the Pickup folder ` + filepath.Join(dir, "mr", "Pickup") + `: gone`},
+			path + `:3: mailroot.root = "mr": the Pickup folder ` + filepath.Join(dir, "mr", "Pickup") + `: gone`},
 		{"root not written", "[mailroot]\nqueue = 'q'\n", "SortTemp",
 			path + `: mailroot.root = ` + show(defaultRoot(dir)) + ` (not set: the default): the SortTemp folder `},
 	} {

@@ -80,9 +80,35 @@ func (c *Config) FolderProblem(name, msg string) Problem {
 	path := map[string]string{"pickup": m.Pickup, "drop": m.Drop, "queue": m.Queue, "badmail": m.Badmail, "sorttemp": m.SortTemp}[strings.ToLower(name)]
 	if c.lines[key] == 0 {
 		// Not set on its own line: the folder is mailroot.root's.
-		return c.KeyProblem("mailroot.root", m.Root, "the "+name+" folder "+path+": "+msg)
+		return c.KeyProblem("mailroot.root", c.asWritten("mailroot.root", m.Root), "the "+name+" folder "+path+": "+msg)
 	}
-	return c.KeyProblem(key, path, "the "+name+" folder: "+msg)
+	v := c.asWritten(key, path)
+	if v != any(path) && !strings.Contains(msg, path) {
+		// Written relative, or otherwise spelled: the path it became,
+		// unless msg says it.
+		return c.KeyProblem(key, v, "the "+name+" folder "+path+": "+msg)
+	}
+	return c.KeyProblem(key, v, "the "+name+" folder: "+msg)
+}
+
+// RootProblem is a Problem about the mail root (mailroot.root), such as
+// one that cannot be created, quoting the key as the file wrote it.
+func (c *Config) RootProblem(msg string) Problem {
+	root := c.Mailroot.Root
+	v := c.asWritten("mailroot.root", root)
+	if v != any(root) && !strings.Contains(msg, root) {
+		return c.KeyProblem("mailroot.root", v, "the mail root "+root+": "+msg)
+	}
+	return c.KeyProblem("mailroot.root", v, "the mail root: "+msg)
+}
+
+// asWritten is the folder key's value as the file wrote it, or effective
+// where the file does not set it.
+func (c *Config) asWritten(key string, effective string) any {
+	if v, ok := c.folders[key]; ok {
+		return v
+	}
+	return effective
 }
 
 // KeyProblem is a Problem about the value of key (dotted: "log.file")
@@ -239,6 +265,12 @@ func parse(name, base string, data []byte, machine string) (*Config, error) {
 	}
 	c.resolveFolders(base)
 	c.lines = l.lines
+	c.folders = map[string]any{}
+	for _, k := range []string{"root", "pickup", "drop", "queue", "badmail", "sorttemp"} {
+		if v, ok := l.written("mailroot." + k); ok {
+			c.folders["mailroot."+k] = v
+		}
+	}
 	pfxPassword := l.secret("inbound.pfx_password", &c.Inbound.PFXPassword, c.secrets.pfxFile, c.secrets.pfxEnv, base)
 	l.secret("outbound.password", &c.Outbound.Password, c.secrets.passwordFile, c.secrets.passwordEnv, base)
 	if c.Pickup.DefaultDomain == "" {
@@ -807,13 +839,14 @@ func (l *loader) oneFolder(a, b folderKey, msg string) bool {
 		return false
 	}
 	_, aWritten := l.written(a.key)
+	if !strings.HasSuffix(msg, "choose another folder") {
+		// Found from outside: with both keys written, the problem said
+		// what was wrong and not what to do.
+		msg += "; choose another folder"
+	}
 	if _, bWritten := l.written(b.key); aWritten || !bWritten {
 		l.fail(a.key, l.asWritten(a.key, a.path), "is the "+b.name+" folder: "+msg)
 	} else {
-		msg := msg
-		if !strings.HasSuffix(msg, "choose another folder") {
-			msg += "; choose another folder"
-		}
 		l.fail(b.key, l.asWritten(b.key, b.path), "is the "+a.name+" folder: "+msg)
 	}
 	return true

@@ -361,7 +361,9 @@ func TestFolderProblemsNameTheirKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Two folders that are one through a link (found from outside: the
-	// only folder problems said without file, line and key).
+	// only folder problems said without file, line and key). Each key is
+	// quoted as the file wrote it, relative (found from outside: quoted
+	// as the absolute path it became, which the file does not hold).
 	real, link, toDrop := filepath.Join(dir, "real"), filepath.Join(dir, "link"), filepath.Join(dir, "todrop")
 	if err := os.MkdirAll(filepath.Join(dir, "mr", "Drop"), 0o755); err != nil {
 		t.Fatal(err)
@@ -385,17 +387,17 @@ func TestFolderProblemsNameTheirKey(t *testing.T) {
 		links          bool
 	}{
 		{name: "one folder through a link", mailroot: "root = 'mr'\npickup = 'real'\ndrop = 'link'\n", links: true,
-			want: []string{":6: mailroot.drop = " + config.Quote(link) + ": the Drop folder: Drop (" + link + ") and Pickup (" + real + ") are one folder"}},
+			want: []string{":6: mailroot.drop = \"link\": the Drop folder: Drop (" + link + ") and Pickup (" + real + ") are one folder"}},
 		{name: "one folder through a link, the other's key", mailroot: "root = 'mr'\npickup = 'todrop'\n", links: true,
-			want: []string{":5: mailroot.pickup = " + config.Quote(toDrop) + ": the Pickup folder: Drop (" + filepath.Join(dir, "mr", "Drop") + ") and Pickup (" + toDrop + ") are one folder"}},
+			want: []string{":5: mailroot.pickup = \"todrop\": the Pickup folder: Drop (" + filepath.Join(dir, "mr", "Drop") + ") and Pickup (" + toDrop + ") are one folder"}},
 		{name: "the folder's own key", mailroot: "root = 'mr'\ndrop = 'afile'\n",
-			want: []string{":5: mailroot.drop = " + config.Quote(file) + ": the Drop folder: " + file + " is a file, not a folder: move the file away, or set another folder"}},
+			want: []string{":5: mailroot.drop = \"afile\": the Drop folder: " + file + " is a file, not a folder: move the file away, or set another folder"}},
 		{name: "a parent that is a file", mailroot: "root = 'mr'\nqueue = 'afile/Queue'\n",
-			want: []string{":5: mailroot.queue = ", "the Queue folder: cannot be created: " + file + " is a file, not a folder"}},
+			want: []string{":5: mailroot.queue = \"afile/Queue\": the Queue folder " + filepath.Join(file, "Queue") + ": cannot be created: " + file + " is a file, not a folder"}},
 		{name: "the root's key", mailroot: "root = 'afile'\n",
-			want: []string{":4: mailroot.root = " + config.Quote(file) + ": the mail root: " + file + " is a file, not a folder"}},
+			want: []string{":4: mailroot.root = \"afile\": the mail root: " + file + " is a file, not a folder"}},
 		{name: "the root's key, from check once", mailroot: "root = 'afile/mr'\n",
-			want: []string{":4: mailroot.root = " + config.Quote(filepath.Join(file, "mr")) + ": the mail root: cannot be created: " + file + " is a file, not a folder"}},
+			want: []string{":4: mailroot.root = \"afile/mr\": the mail root " + filepath.Join(file, "mr") + ": cannot be created: " + file + " is a file, not a folder"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.links && !linked {

@@ -1335,7 +1335,7 @@ func logsInPickup(cfg *config.Config) []config.Problem {
 func folderProblem(cfg *config.Config, f mailroot.Folder, err error) config.Problem {
 	if root := cfg.Mailroot.Root; root != "" && f.Path == filepath.Join(root, f.Name) {
 		if rerr := mailroot.MakeFolder(root); rerr != nil {
-			return cfg.KeyProblem("mailroot.root", root, "the mail root: "+rerr.Error())
+			return cfg.RootProblem(rerr.Error())
 		}
 	}
 	return cfg.FolderProblem(f.Name, err.Error())
