@@ -124,6 +124,11 @@ type Server struct {
 	// Lines about clients refused one by one (relay refused, TLS
 	// handshakes failed): see logRefusal.
 	refusalLines refusalLog
+	// refusalQuiet is how long a client's refusals pause before the
+	// lines not logged are counted in one of their own (reportRefusals),
+	// on refusalTimer; both under mu.
+	refusalQuiet time.Duration
+	refusalTimer *time.Timer
 
 	// refusing holds the connections of the implicit TLS port being
 	// refused (see tlsRefuse), counted in refusals.
@@ -141,7 +146,7 @@ func New(cfg Config, root *mailroot.Root, log *slog.Logger) *Server {
 		cfg.Now = time.Now
 	}
 	s := &Server{cfg: cfg, root: root, log: log, conns: map[*conn]struct{}{}, perIP: map[netip.Addr]int{},
-		local: compat.NewLocalDomains(cfg.Hostname, cfg.LocalDomains), refusing: map[net.Conn]struct{}{}}
+		local: compat.NewLocalDomains(cfg.Hostname, cfg.LocalDomains), refusing: map[net.Conn]struct{}{}, refusalQuiet: quietRefusals}
 	if cfg.MaxConnections > 0 {
 		s.slots = make(chan struct{}, cfg.MaxConnections)
 	}
@@ -379,10 +384,16 @@ func (s *Server) noteTooManyErrors(client, reply string) {
 // second), so that the log's rotation took away its whole history, start
 // and errors included, within a minute. Lines past the budget are
 // counted, and the client's next line logged says how many were not
-// (not_logged).
+// (not_logged); a client that stops has them counted in a line of its
+// own once it has been quiet for refusalQuiet (reportRefusals), or at the
+// stop: found from outside, a flood's count was never logged when the
+// client did not come back.
 func (s *Server) logRefusal(client, msg string, args ...any) {
 	s.mu.Lock()
 	ok, skipped := s.refusalLines.take(client, time.Now())
+	if !ok && s.refusalTimer == nil && !s.closing {
+		s.refusalTimer = time.AfterFunc(s.refusalQuiet, s.reportRefusals)
+	}
 	s.mu.Unlock()
 	if !ok {
 		return
@@ -392,6 +403,70 @@ func (s *Server) logRefusal(client, msg string, args ...any) {
 		args = append(args, "not_logged", skipped)
 	}
 	s.log.Info(msg, args...)
+}
+
+// reportRefusals logs, for each client quiet for refusalQuiet whose
+// refusals were not all logged, how many were not; and looks again later
+// while others are not quiet yet. At the stop (final), every count is
+// logged and no timer is left.
+func (s *Server) reportRefusals() { s.flushRefusals(false) }
+
+func (s *Server) flushRefusals(final bool) {
+	s.mu.Lock()
+	quiet := s.refusalQuiet
+	if final {
+		quiet = 0
+		if s.refusalTimer != nil {
+			s.refusalTimer.Stop()
+		}
+	}
+	counts, more := s.refusalLines.unreported(time.Now(), quiet)
+	s.refusalTimer = nil
+	if more && !final && !s.closing {
+		s.refusalTimer = time.AfterFunc(quiet, s.reportRefusals)
+	}
+	s.mu.Unlock()
+	for _, c := range counts {
+		s.log.Info("refusals of a client not logged: over its line budget", "client", c.client, "not_logged", c.n)
+	}
+}
+
+// quietRefusals is how long a client's refusals pause before their count
+// not logged is said (reportRefusals): a client retrying in a loop
+// pauses less.
+const quietRefusals = 10 * time.Second
+
+// notLogged is a client's count of lines not logged.
+type notLogged struct {
+	client string
+	n      int
+}
+
+// othersName names, in a count's line, the clients past refusalClients
+// that share one budget.
+const othersName = "other clients (past the first 1024)"
+
+// unreported returns the counts of lines not logged of the clients whose
+// last refusal is at least quiet before now, and resets them; more
+// reports whether other clients still have some.
+func (r *refusalLog) unreported(now time.Time, quiet time.Duration) (counts []notLogged, more bool) {
+	see := func(client string, b *lineBudget) {
+		if b.skipped == 0 {
+			return
+		}
+		if now.Sub(b.last) < quiet {
+			more = true
+			return
+		}
+		counts = append(counts, notLogged{client, b.skipped})
+		b.skipped = 0
+	}
+	for client, b := range r.clients {
+		see(client, b)
+	}
+	see(othersName, &r.others)
+	slices.SortFunc(counts, func(a, b notLogged) int { return strings.Compare(a.client, b.client) })
+	return counts, more
 }
 
 // refusalLog bounds the lines of logRefusal: each client has a budget of
@@ -446,12 +521,12 @@ func (r *refusalLog) take(client string, now time.Time) (ok bool, skipped int) {
 	return true, skipped
 }
 
-// forgetIdle drops the budgets that are full again: a client back later
-// starts as new, as it would, save for the count of its lines not logged
-// (a bound on memory under many clients is worth more than that count).
+// forgetIdle drops the budgets that are full again, and whose count of
+// lines not logged has been said (unreported): a client back later starts
+// as new, as it would.
 func (r *refusalLog) forgetIdle(now time.Time) {
 	for client, b := range r.clients {
-		if now.Sub(b.last).Seconds()*b.rate >= b.burst {
+		if b.skipped == 0 && now.Sub(b.last).Seconds()*b.rate >= b.burst {
 			delete(r.clients, client)
 		}
 	}
@@ -727,6 +802,7 @@ func (s *Server) endRefusals() {
 	}
 	s.mu.Unlock()
 	s.refusals.Wait()
+	s.flushRefusals(true)
 }
 
 // handshakeFailed logs a failed server-side TLS handshake, once, at INFO:

@@ -423,6 +423,20 @@ func TestRefusalLog(t *testing.T) {
 	if ok, _ := r.take("192.0.2.1", t0.Add(time.Hour)); !ok {
 		t.Fatal("an hour later: refused")
 	}
+	// A client that stops: its count is said once it is quiet, once.
+	t1 := t0.Add(2 * time.Hour)
+	for i := 0; i < refusalBurst+3; i++ {
+		r.take("192.0.2.3", t1)
+	}
+	if counts, more := r.unreported(t1.Add(time.Second), 10*time.Second); len(counts) != 0 || !more {
+		t.Fatalf("before it is quiet: %v, more %v", counts, more)
+	}
+	if counts, more := r.unreported(t1.Add(10*time.Second), 10*time.Second); len(counts) != 1 || counts[0] != (notLogged{"192.0.2.3", 3}) || more {
+		t.Fatalf("once it is quiet: %v, more %v", counts, more)
+	}
+	if counts, _ := r.unreported(t1.Add(time.Minute), 0); len(counts) != 0 {
+		t.Fatalf("said twice: %v", counts)
+	}
 
 	// Many clients at once: allBurst lines, then allRate a second.
 	var many refusalLog
@@ -455,6 +469,11 @@ func TestRefusalLog(t *testing.T) {
 	if len(bounded.clients) != refusalClients {
 		t.Fatalf("%d budgets kept, want %d", len(bounded.clients), refusalClients)
 	}
+	// Those over the budget for all are kept until their counts are
+	// said, as reportRefusals does once they are quiet.
+	if counts, _ := bounded.unreported(t0.Add(2*time.Minute), quietRefusals); len(counts) != refusalClients+1-allBurst {
+		t.Fatalf("%d counts said, want %d", len(counts), refusalClients+1-allBurst)
+	}
 	bounded.take("later", t0.Add(2*time.Minute))
 	if len(bounded.clients) != 1 {
 		t.Fatalf("%d budgets kept after two idle minutes, want the new client's alone", len(bounded.clients))
@@ -468,4 +487,44 @@ func noRelayConfig() Config {
 	cfg.LocalDomains = []string{"local.test"}
 	cfg.RelayFrom = []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}
 	return cfg
+}
+
+// A client that stops has the count of its lines not logged said once it
+// is quiet, or at the stop (found from outside: a flood's count was never
+// logged when the client did not come back).
+func TestRefusalCountSaidWhenQuiet(t *testing.T) {
+	flood := func(ts *testServer, quiet time.Duration) {
+		ts.srv.mu.Lock()
+		ts.srv.refusalQuiet = quiet
+		ts.srv.mu.Unlock()
+		c := dial(t, ts.addr)
+		c.hello()
+		c.expect("MAIL FROM:<a@x.test>", "250")
+		for i := 0; i < refusalBurst+7; i++ {
+			c.expect(fmt.Sprintf("RCPT TO:<u%d@other.test>", i), "550 5.7.1")
+		}
+	}
+	const line = "refusals of a client not logged: over its line budget\" client=127.0.0.1 not_logged=7"
+	ts := startServer(t, noRelayConfig())
+	flood(ts, 200*time.Millisecond)
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(ts.logs.String(), line); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no count once the client is quiet:\n%s", ts.logs.String())
+		}
+	}
+	if n := strings.Count(ts.logs.String(), "not_logged="); n != 1 {
+		t.Fatalf("%d counts, want 1:\n%s", n, ts.logs.String())
+	}
+
+	var stopped *testServer
+	t.Run("at the stop", func(t *testing.T) {
+		stopped = startServer(t, noRelayConfig())
+		flood(stopped, time.Hour)
+		if strings.Contains(stopped.logs.String(), "not_logged=") {
+			t.Fatalf("count said before the client is quiet:\n%s", stopped.logs.String())
+		}
+	}) // its server is shut down here
+	if !strings.Contains(stopped.logs.String(), line) {
+		t.Fatalf("no count at the stop:\n%s", stopped.logs.String())
+	}
 }
