@@ -338,6 +338,18 @@ func (b *Bridge) Run(ctx context.Context) error {
 	defer rec.close()
 	for _, id := range cut {
 		if m := b.msg(id); m != nil {
+			if m.st.Settled {
+				// Stopped while its Badmail copy and report were
+				// written: its recipients were all done or refused
+				// already (found from outside: said to be sent again,
+				// and it was).
+				args := []any{"id", id}
+				if m.source != "" {
+					args = append(args, "file", m.source)
+				}
+				b.log.Info("the last run ended while this message's Badmail copy and non-delivery report were being written: every recipient was done or refused already, and it is not sent again; they are finished now", args...)
+				continue
+			}
 			// The attempt cut short counts (found from outside: the
 			// resend was logged as attempt=1). No worker runs yet.
 			m.st.Attempts++

@@ -73,6 +73,15 @@ type state struct {
 	// and never a delivery. Found from outside: such a file was sent
 	// again at the next start.
 	Finished bool `json:"finished,omitempty"`
+	// Settled is set, and saved, once every recipient is done or refused
+	// for good, before the Badmail copy and the report are written: a
+	// stop meanwhile sends nothing again, and the next start finishes
+	// them. Found from outside: killed while they were written, the
+	// message was sent again to the recipients who had it.
+	Settled bool `json:"settled,omitempty"`
+	// Badmailed is set, and saved, once the Badmail copy is written: the
+	// next start does not write a second one.
+	Badmailed bool `json:"badmailed,omitempty"`
 }
 
 type failure struct {
@@ -619,6 +628,11 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 		b.log.Warn("Queue file moved to Badmail", "id", id, "reason", err, "badmail", bad)
 		return time.Time{}
 	}
+	if m.st.Settled {
+		// Every recipient was done or refused before a stop: the Badmail
+		// copy and the report are what is left, and nothing is sent.
+		return b.endSettled(id, m, pm, path, open, time.Now())
+	}
 	pending := m.pending(pm.To)
 	var results []sender.Result
 	stirred := false          // moved back into Pickup during the attempt: see takeBack
@@ -896,11 +910,25 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 		return next
 	}
 	if len(st.Failed) > 0 {
-		if err := b.badmail(id, m, pm, now, open); err != nil {
-			b.log.Error("cannot write Badmail; retrying later", "id", id, "error", err)
-			_ = b.saveState(id, m) // logged
-			return now.Add(b.retryAfter(st.Attempts))
-		}
+		// Recorded before the Badmail copy and the report, several
+		// writes to disk: a stop meanwhile must not send the message
+		// again to the recipients who have it.
+		st.Settled = true
+		_ = b.saveState(id, m) // logged
+		return b.endSettled(id, m, pm, path, open, now)
+	}
+	m.st.Finished = true
+	return b.finish(id, m, path)
+}
+
+// endSettled ends a message whose recipients are all done or refused for
+// good, some refused: its Badmail copy and report, then its removal. A
+// Badmail folder that cannot take the copy has it tried again later.
+func (b *Bridge) endSettled(id string, m *message, pm *compat.PickupMessage, path string, open func() (io.ReadCloser, error), now time.Time) time.Time {
+	if err := b.badmail(id, m, pm, now, open); err != nil {
+		b.log.Error("cannot write Badmail; retrying later", "id", id, "error", err)
+		_ = b.saveState(id, m) // logged
+		return now.Add(b.retryAfter(m.st.Attempts))
 	}
 	m.st.Finished = true
 	return b.finish(id, m, path)
@@ -1544,36 +1572,60 @@ func (b *Bridge) badmail(id string, m *message, pm *compat.PickupMessage, now ti
 		Name: id, Source: m.source, Problem: problem, Server: b.cfg.Sender.Addr(),
 		From: pm.From, To: all, Failed: failed, Queued: st.Queued, Time: now, Attempts: st.Attempts,
 		NDR: ndr, PickupPath: b.root.Layout().Pickup,
+		// A settled message's files under its own id are its own, from a
+		// write that a stop may have cut short: replaced.
+		Again: st.Settled,
 	}
 	if st.DelayNotice {
 		info.DelayNoticeFor = st.ReportFor
 	}
-	// .BAD holds the message for the refused recipients only: copying it
-	// back into Pickup resends to them and not to those who have it.
-	bad, err := b.root.BadmailFrom(info, func(w io.Writer) error {
-		msg, err := open()
+	if !st.Badmailed {
+		// .BAD holds the message for the refused recipients only: copying
+		// it back into Pickup resends to them and not to those who have
+		// it.
+		bad, err := b.root.BadmailFrom(info, func(w io.Writer) error {
+			msg, err := open()
+			if err != nil {
+				return err
+			}
+			defer msg.Close()
+			return writeQueueFile(w, pm.From, rcpts, msg, b.cfg.Pickup.DotStuffed)
+		})
 		if err != nil {
 			return err
 		}
-		defer msg.Close()
-		return writeQueueFile(w, pm.From, rcpts, msg, b.cfg.Pickup.DotStuffed)
-	})
-	if err != nil {
-		return err
+		// Said as it is: a message that reached some recipients was not
+		// "moved" away from them.
+		msg := "not delivered: moved to Badmail"
+		if len(rcpts) < len(all) {
+			msg = "not delivered to some recipients (the others have it): a copy for them is in Badmail"
+		}
+		args := []any{"id", id}
+		if m.source != "" {
+			args = append(args, "file", m.source)
+		}
+		args = append(args, "from", pm.From, "failed", rcpts, "problem", problem, "badmail", bad)
+		if st.ReportFor != "" {
+			args = append(args, "report_for", st.ReportFor)
+		}
+		b.log.Warn(msg, args...)
+		if m.st.Settled {
+			// Recorded, so that a stop before the end does not have the
+			// next start write a second copy (found from outside: ID.BAD
+			// and ID-2.BAD for one message).
+			m.st.Badmailed = true
+			_ = b.saveState(id, m) // logged
+		}
 	}
-	// Said as it is: a message that reached some recipients was not
-	// "moved" away from them.
-	msg := "not delivered: moved to Badmail"
-	if len(rcpts) < len(all) {
-		msg = "not delivered to some recipients (the others have it): a copy for them is in Badmail"
-	}
-	args := []any{"id", id, "from", pm.From, "failed", rcpts, "problem", problem, "badmail", bad}
-	if st.ReportFor != "" {
-		args = append(args, "report_for", st.ReportFor)
-	}
-	b.log.Warn(msg, args...)
 	if pm.From != "" && len(unreported) > 0 {
 		b.report(id, pm, unreported, false, now)
+		if m.st.Settled {
+			// Likewise, so that the sender is not told twice.
+			for i := range m.st.Failed {
+				m.st.Failed[i].Reported = true
+			}
+			_ = b.saveState(id, m) // logged
+		}
 	}
 	return nil
 }

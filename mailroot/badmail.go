@@ -66,6 +66,12 @@ type BadInfo struct {
 	Attempts       int
 	NDR            string // what happened to the non-delivery report
 	PickupPath     string // the Pickup folder, for the resend advice
+	// Again is set when an earlier write of this message's files under
+	// Name may have been cut short (a stop during it): they are replaced,
+	// not kept beside the new ones as Name-2 (found from outside: killed
+	// during the write, a restart left ID.BDR alone and a whole ID-2 set).
+	// Only for a Name that is the message's own (its Queue id).
+	Again bool
 }
 
 const badDate = "Mon, 2 Jan 2006 15:04:05 -0700"
@@ -228,7 +234,9 @@ func (r *Root) Badmail(info BadInfo, message []byte) (string, error) {
 // BadmailFrom is Badmail for a message that write writes, so that a large
 // one is copied through, not held in memory.
 func (r *Root) BadmailFrom(info BadInfo, write func(io.Writer) error) (string, error) {
-	info.Name = r.freeName(info.Name)
+	if !info.Again {
+		info.Name = r.freeName(info.Name)
+	}
 	if err := r.badmailReason(info); err != nil {
 		return "", err
 	}

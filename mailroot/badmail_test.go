@@ -3,8 +3,10 @@ package mailroot
 import (
 	"bytes"
 	"flag"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -121,6 +123,33 @@ func TestBadmailNameTaken(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(filepath.Join(bad, "N-2.BDR")); !strings.Contains(string(b), "refused") {
 		t.Errorf("N-2.BDR: %q", b)
+	}
+}
+
+// Again replaces the message's own files of a write cut short, rather
+// than writing NAME-2 beside them (found from outside: after a kill
+// during the write, ID.BDR alone and a whole ID-2 set).
+func TestBadmailAgain(t *testing.T) {
+	r := testRoot(t)
+	bad := r.Layout().Badmail
+	os.WriteFile(filepath.Join(bad, "Q.BDR"), []byte("cut short"), 0o644)
+	got, err := r.BadmailFrom(BadInfo{Name: "Q", Problem: "refused", Time: time.Now(), Again: true}, func(w io.Writer) error {
+		_, err := io.WriteString(w, "msg Q")
+		return err
+	})
+	if err != nil || got != "Q.BAD" {
+		t.Fatalf("written as %q, %v; want Q.BAD", got, err)
+	}
+	names, _ := os.ReadDir(bad)
+	var list []string
+	for _, n := range names {
+		list = append(list, n.Name())
+	}
+	if !slices.Equal(list, []string{"Q.BAD", "Q.BDP", "Q.BDR"}) {
+		t.Fatalf("Badmail holds %v", list)
+	}
+	if b, _ := os.ReadFile(filepath.Join(bad, "Q.BDR")); !strings.Contains(string(b), "refused") {
+		t.Errorf("Q.BDR: %q", b)
 	}
 }
 
