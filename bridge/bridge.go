@@ -353,7 +353,13 @@ func (b *Bridge) Run(ctx context.Context) error {
 			// The attempt cut short counts (found from outside: the
 			// resend was logged as attempt=1). No worker runs yet.
 			m.st.Attempts++
-			b.log.Warn("the last run ended while this message was being sent (mailbridge was killed, or the machine stopped): the Outbound Server may have it already, and it is sent again now, so its recipients may get it twice", "id", id, "attempts", m.st.Attempts)
+			args := []any{"id", id}
+			if m.source != "" {
+				// Found from outside: the id alone, where an
+				// administrator looks for the application's file.
+				args = append(args, "file", m.source)
+			}
+			b.log.Warn("the last run ended while this message was being sent (mailbridge was killed, or the machine stopped): the Outbound Server may have it already, and it is sent again now, so its recipients may get it twice", append(args, "attempts", m.st.Attempts)...)
 		}
 	}
 	for i := 0; i < workers; i++ {

@@ -220,9 +220,15 @@ func TestSendingRecord(t *testing.T) {
 	if err := os.WriteFile(record, []byte(strings.Repeat(" ", 63)+"\n"+id+strings.Repeat(" ", 63-len(id))+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// Its Pickup file's name, as a state saved before names it, is said
+	// (found from outside: the id alone).
+	if err := os.WriteFile(filepath.Join(l.Queue, id+".state"), []byte(`{"source": "slow.eml"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	h = start(t, l, baseConfig(sink))
 	sink.WaitFor(t, wait, "the message again", count(2))
 	h.waitLog("the last run ended while this message was being sent")
+	h.waitLog("file=slow.eml attempts=1")
 	h.waitLog("result=sent attempt=2") // the attempt cut short counts
 	if !strings.Contains(h.logs.String(), "id="+id) {
 		t.Fatalf("log:\n%s", h.logs.String())

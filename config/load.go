@@ -80,6 +80,9 @@ func (c *Config) FolderProblem(name, msg string) Problem {
 	path := map[string]string{"pickup": m.Pickup, "drop": m.Drop, "queue": m.Queue, "badmail": m.Badmail, "sorttemp": m.SortTemp}[strings.ToLower(name)]
 	if c.lines[key] == 0 {
 		// Not set on its own line: the folder is mailroot.root's.
+		if strings.Contains(msg, path) {
+			return c.KeyProblem("mailroot.root", c.asWritten("mailroot.root", m.Root), "the "+name+" folder: "+msg)
+		}
 		return c.KeyProblem("mailroot.root", c.asWritten("mailroot.root", m.Root), "the "+name+" folder "+path+": "+msg)
 	}
 	v := c.asWritten(key, path)

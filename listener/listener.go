@@ -327,7 +327,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		// get the reply that says whether they were, then the 421.
 		s.waitCommits(commitGrace)
 		s.smtp.Close()
-		return ctx.Err()
+		// Said with what it means (found from outside: "context deadline
+		// exceeded" alone).
+		return fmt.Errorf("%d session(s) still open when shutdown_timeout ran out were ended with 421 4.3.2; a message they were sending is not stored, and their clients send it again later: %w", len(left), ctx.Err())
 	}
 	return err
 }

@@ -493,11 +493,23 @@ func CheckDistinct(l Layout) []error {
 			continue
 		}
 		if os.SameFile(a, b) {
-			errs = append(errs, &LayoutError{A: p.a, B: p.b, Msg: fmt.Sprintf("%s (%s) and %s (%s) are one folder: %s; give each its own folder",
-				p.a.Name, p.a.Path, p.b.Name, p.b.Path, p.why)})
+			errs = append(errs, &LayoutError{A: p.a, B: p.b, Msg: fmt.Sprintf("%s and %s are one folder: %s; give each its own folder",
+				throughLink(p.a), throughLink(p.b), p.why)})
 		}
 	}
 	return errs
+}
+
+// throughLink names f with its path, and where the path leads through a
+// symbolic link (or junction), where it leads: found from outside, "Queue
+// (/srv/lnk) and Drop (/srv/mr/Drop) are one folder" puzzled, with two
+// paths that differ.
+func throughLink(f Folder) string {
+	clean := filepath.Clean(f.Path)
+	if real, err := filepath.EvalSymlinks(clean); err == nil && !strings.EqualFold(real, clean) {
+		return fmt.Sprintf("%s (%s, through a link to %s)", f.Name, f.Path, real)
+	}
+	return fmt.Sprintf("%s (%s)", f.Name, f.Path)
 }
 
 // ErrInUse is returned by Open when another process has the mail root open.

@@ -320,10 +320,10 @@ func TestCheckGoesOnAfterConfigProblems(t *testing.T) {
 		not         []string
 	}{
 		{"a problem in [outbound]", "[outbound]\nretry = []\n",
-			[]string{"outbound.retry = []", "mailroot.root = ", "the Drop folder ", "is a file, not a folder", ": inbound.port = " + strconv.Itoa(port) + ": 127.0.0.1:" + strconv.Itoa(port), "not checked until the configuration's problems in their sections are fixed: the Outbound Server's settings ([outbound])", "3 problem(s) found"},
+			[]string{"outbound.retry = []", "mailroot.root = ", "the Drop folder: ", "is a file, not a folder", ": inbound.port = " + strconv.Itoa(port) + ": 127.0.0.1:" + strconv.Itoa(port), "not checked until the configuration's problems in their sections are fixed: the Outbound Server's settings ([outbound])", "3 problem(s) found"},
 			nil},
 		{"a problem in [inbound]", "max_recipients = 0\n",
-			[]string{"inbound.max_recipients = 0", "the Drop folder ", "the ports and the certificate ([inbound])", "2 problem(s) found"},
+			[]string{"inbound.max_recipients = 0", "the Drop folder: ", "the ports and the certificate ([inbound])", "2 problem(s) found"},
 			[]string{"inbound.port = "}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -387,9 +387,9 @@ func TestFolderProblemsNameTheirKey(t *testing.T) {
 		links          bool
 	}{
 		{name: "one folder through a link", mailroot: "root = 'mr'\npickup = 'real'\ndrop = 'link'\n", links: true,
-			want: []string{":6: mailroot.drop = \"link\": the Drop folder: Drop (" + link + ") and Pickup (" + real + ") are one folder"}},
+			want: []string{":6: mailroot.drop = \"link\": the Drop folder: Drop (" + link + ", through a link to " + realPath(t, real) + ") and Pickup (" + real + ") are one folder"}},
 		{name: "one folder through a link, the other's key", mailroot: "root = 'mr'\npickup = 'todrop'\n", links: true,
-			want: []string{":5: mailroot.pickup = \"todrop\": the Pickup folder: Drop (" + filepath.Join(dir, "mr", "Drop") + ") and Pickup (" + toDrop + ") are one folder"}},
+			want: []string{":5: mailroot.pickup = \"todrop\": the Pickup folder: Drop (" + filepath.Join(dir, "mr", "Drop") + ") and Pickup (" + toDrop + ", through a link to " + realPath(t, filepath.Join(dir, "mr", "Drop")) + ") are one folder"}},
 		{name: "the folder's own key", mailroot: "root = 'mr'\ndrop = 'afile'\n",
 			want: []string{":5: mailroot.drop = \"afile\": the Drop folder: " + file + " is a file, not a folder: move the file away, or set another folder"}},
 		{name: "a parent that is a file", mailroot: "root = 'mr'\nqueue = 'afile/Queue'\n",
@@ -1212,4 +1212,15 @@ func TestCheckCAFileWarning(t *testing.T) {
 			}
 		})
 	}
+}
+
+// realPath is path with its links resolved, as a problem names where a
+// link leads.
+func realPath(t *testing.T, path string) string {
+	t.Helper()
+	r, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return path // not made yet: no link test runs then
+	}
+	return r
 }
