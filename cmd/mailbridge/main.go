@@ -233,10 +233,21 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 				msg = startFailedMsg
 			}
 			log.Error(msg, "error", err)
-			if cfg.Log.File != "" {
+			switch {
+			case cfg.Log.File != "":
 				// Said where it was started too (the terminal, or the
 				// journal of a systemd unit), not in the log file alone.
 				fmt.Fprintf(stderr, "%s: %v (log: %s)\n", msg, err, cfg.Log.File)
+			case !started.Load():
+				// The record above quotes the reason as a log value,
+				// its quotes escaped (found from outside: hard to read
+				// where it matters most): said plainly too.
+				fmt.Fprintf(stderr, "%s: %v\n", msg, err)
+			}
+			if !started.Load() {
+				// run stops at the first problem; found from outside, an
+				// administrator fixed and restarted once per problem.
+				fmt.Fprintf(stderr, "%s lists every problem at once\n", checkCommand(cfg.File))
 			}
 			return 1
 		}
@@ -334,4 +345,16 @@ func parseFlags(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) (stat
 		fmt.Fprintf(stderr, "mailbridge %s: %s", fs.Name(), msg)
 		return 2, true
 	}
+}
+
+// checkCommand is the check command for the configuration file (""
+// for the defaults), as an administrator would type it.
+func checkCommand(file string) string {
+	if file == "" {
+		return "mailbridge check"
+	}
+	if strings.ContainsAny(file, " \t'\"") {
+		return fmt.Sprintf("mailbridge check --config %q", file)
+	}
+	return "mailbridge check --config " + file
 }

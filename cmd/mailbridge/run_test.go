@@ -107,6 +107,12 @@ func TestCheckAndRunNameHolder(t *testing.T) {
 	if !strings.Contains(errb.String(), startFailedMsg) || !strings.Contains(errb.String(), want) {
 		t.Fatalf("run: log %q lacks %q", errb.String(), want)
 	}
+	// Said plainly as well as in the log record, whose quotes are
+	// escaped, with how to see every problem at once (found from
+	// outside: run named the first only).
+	if !strings.Contains(errb.String(), "\n"+startFailedMsg+": ") || !strings.Contains(errb.String(), "mailbridge check --config "+cfg+" lists every problem at once\n") {
+		t.Fatalf("run: stderr %q", errb.String())
+	}
 }
 
 // With the log in a file, a start that fails says why on stderr too (the
@@ -128,7 +134,8 @@ func TestStartFailureWithLogFile(t *testing.T) {
 	if code := realMain([]string{"run", "--config", cfg}, &out, &errb); code != 1 {
 		t.Fatalf("run: exit %d, want 1\nstderr: %s", code, errb.String())
 	}
-	if !strings.HasPrefix(errb.String(), "mailbridge cannot start: ") || !strings.Contains(errb.String(), strconv.Itoa(port)) || !strings.Contains(errb.String(), "(log: "+logPath+")") {
+	if !strings.HasPrefix(errb.String(), "mailbridge cannot start: ") || !strings.Contains(errb.String(), strconv.Itoa(port)) || !strings.Contains(errb.String(), "(log: "+logPath+")") ||
+		!strings.HasSuffix(errb.String(), " lists every problem at once\n") {
 		t.Errorf("stderr: %q", errb.String())
 	}
 	logText, _ := os.ReadFile(logPath)
