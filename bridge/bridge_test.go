@@ -1009,7 +1009,7 @@ func TestNDRFailureStaysInBadmail(t *testing.T) {
 func TestUnparsableToBadmail(t *testing.T) {
 	sink := smtpsink.Start(t, smtpsink.Hooks{})
 	l := testLayout(t)
-	start(t, l, baseConfig(sink))
+	h := start(t, l, baseConfig(sink))
 	drop(t, l, "junk.txt", []byte("this is not a message\r\n"))
 	drop(t, l, "norcpt.eml", []byte("From: a@x.test\r\nSubject: nobody\r\n\r\nb\r\n"))
 	drop(t, l, "empty.eml", []byte("\r\n"))
@@ -1036,6 +1036,19 @@ func TestUnparsableToBadmail(t *testing.T) {
 		if !strings.Contains(all, want) {
 			t.Fatalf("reasons lack %q:\n%s", want, all)
 		}
+	}
+	// The file without recipients is said, in the log, to be maybe a
+	// part of one written in several steps (found from outside: a script
+	// appending line by line); the one not a message is not.
+	logs := h.logs.String()
+	for _, line := range strings.Split(logs, "\n") {
+		if hinted := strings.Contains(line, "opening it anew for each"); strings.Contains(line, "file=norcpt.eml") && strings.Contains(line, "moved to Badmail") && !hinted ||
+			strings.Contains(line, "file=junk.txt") && hinted {
+			t.Fatalf("hint where it does not belong, or none where it does:\n%s", line)
+		}
+	}
+	if !strings.Contains(logs, "opening it anew for each") {
+		t.Fatalf("no hint:\n%s", logs)
 	}
 	// The line is named, not quoted: the file is in .BAD for who must see it.
 	if strings.Contains(all, "this is not a message") {

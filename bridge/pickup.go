@@ -654,7 +654,14 @@ func (b *Bridge) intake(id string, m *message, r io.Reader) time.Time {
 		if merr != nil {
 			return retry("cannot move a Pickup file that cannot be sent to Badmail", merr)
 		}
-		b.log.Warn("Pickup file moved to Badmail", "file", source, "id", id, "reason", err, "badmail", bad)
+		args := []any{"file", source, "id", id, "reason", err, "badmail", bad}
+		if errors.Is(err, compat.ErrNoRecipients) || errors.Is(err, compat.ErrNoSender) {
+			// Found from outside: a script appending its lines one
+			// command at a time had each part taken as a file of its
+			// own, each refused for what the others held.
+			args = append(args, "hint", "if the application writes the file in several steps, opening it anew for each (echo >> in a script), each part is taken as a file of its own: have it write the whole file elsewhere and move it into Pickup")
+		}
+		b.log.Warn("Pickup file moved to Badmail", args...)
 		return time.Time{}
 	}
 	local, remote := b.split(pm.To)
