@@ -78,15 +78,18 @@ func (c *Config) FolderProblem(name, msg string) Problem {
 	m := c.Mailroot
 	key := "mailroot." + strings.ToLower(name)
 	path := map[string]string{"pickup": m.Pickup, "drop": m.Drop, "queue": m.Queue, "badmail": m.Badmail, "sorttemp": m.SortTemp}[strings.ToLower(name)]
+	// msg beginning with the path ("PATH is a file"), or naming the
+	// folder with it ("Queue (PATH) and Drop ..."), says it already.
+	said := strings.HasPrefix(msg, path) || strings.Contains(msg, name+" ("+path)
 	if c.lines[key] == 0 {
 		// Not set on its own line: the folder is mailroot.root's.
-		if strings.Contains(msg, path) {
+		if said {
 			return c.KeyProblem("mailroot.root", c.asWritten("mailroot.root", m.Root), "the "+name+" folder: "+msg)
 		}
 		return c.KeyProblem("mailroot.root", c.asWritten("mailroot.root", m.Root), "the "+name+" folder "+path+": "+msg)
 	}
 	v := c.asWritten(key, path)
-	if v != any(path) && !strings.Contains(msg, path) {
+	if v != any(path) && !said {
 		// Written relative, or otherwise spelled: the path it became,
 		// unless msg says it.
 		return c.KeyProblem(key, v, "the "+name+" folder "+path+": "+msg)
@@ -99,7 +102,7 @@ func (c *Config) FolderProblem(name, msg string) Problem {
 func (c *Config) RootProblem(msg string) Problem {
 	root := c.Mailroot.Root
 	v := c.asWritten("mailroot.root", root)
-	if v != any(root) && !strings.Contains(msg, root) {
+	if v != any(root) && !strings.HasPrefix(msg, root) {
 		return c.KeyProblem("mailroot.root", v, "the mail root "+root+": "+msg)
 	}
 	return c.KeyProblem("mailroot.root", v, "the mail root: "+msg)
