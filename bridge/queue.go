@@ -82,6 +82,9 @@ type state struct {
 	// Badmailed is set, and saved, once the Badmail copy is written: the
 	// next start does not write a second one.
 	Badmailed bool `json:"badmailed,omitempty"`
+	// ReportID is, for a settled message, the Queue id of its
+	// non-delivery report, recorded before the report is written.
+	ReportID string `json:"report_id,omitempty"`
 }
 
 type failure struct {
@@ -827,6 +830,26 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 		// replies do not line up with the recipients.
 		args = append(args, "deferred", deferred)
 	}
+	// What the attempt did is recorded before it is logged: found from
+	// outside, kill -9 just after a "delivery" line had the message sent
+	// again to the recipients the line said had it. A message with
+	// recipients still to try keeps those done in its state; one whose
+	// recipients are all done leaves Queue; one with some refused is
+	// settled (its Badmail copy and report follow, below).
+	var ended bool
+	var endNext time.Time
+	switch {
+	case len(deferred) > 0:
+		if len(sent) > 0 {
+			_ = b.saveState(id, m) // logged; the checkpoint follows
+		}
+	case len(st.Failed) > 0:
+		st.Settled = true
+		_ = b.saveState(id, m) // logged
+	default:
+		m.st.Finished = true
+		endNext, ended = b.finish(id, m, path), true
+	}
 	// Looked at once: the connections open may change between two looks.
 	down := len(deferred) > 0 && b.hostDown(s, results)
 	switch {
@@ -909,16 +932,13 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 		b.checkpoint(id, m, pm, open)
 		return next
 	}
-	if len(st.Failed) > 0 {
-		// Recorded before the Badmail copy and the report, several
-		// writes to disk: a stop meanwhile must not send the message
-		// again to the recipients who have it.
-		st.Settled = true
-		_ = b.saveState(id, m) // logged
-		return b.endSettled(id, m, pm, path, open, now)
+	if ended {
+		return endNext
 	}
-	m.st.Finished = true
-	return b.finish(id, m, path)
+	// Settled above, before the Badmail copy and the report, several
+	// writes to disk: a stop meanwhile does not send the message again
+	// to the recipients who have it.
+	return b.endSettled(id, m, pm, path, open, now)
 }
 
 // endSettled ends a message whose recipients are all done or refused for
@@ -1618,16 +1638,41 @@ func (b *Bridge) badmail(id string, m *message, pm *compat.PickupMessage, now ti
 		}
 	}
 	if pm.From != "" && len(unreported) > 0 {
-		b.report(id, pm, unreported, false, now)
-		if m.st.Settled {
-			// Likewise, so that the sender is not told twice.
-			for i := range m.st.Failed {
-				m.st.Failed[i].Reported = true
-			}
-			_ = b.saveState(id, m) // logged
+		if !m.st.Settled {
+			b.report(id, pm, unreported, false, now)
+			return nil
 		}
+		// Likewise, so that the sender is not told twice: the report's
+		// id is recorded before it is written, and a start after a stop
+		// between the two looks for it before writing it (found from
+		// outside: two reports for one message after a kill).
+		switch nid := m.st.ReportID; {
+		case nid == "":
+			m.st.ReportID = b.root.NewName()
+			_ = b.saveState(id, m) // logged
+			b.reportAs(m.st.ReportID, id, pm, unreported, false, now)
+		case b.reportWritten(nid):
+			b.log.Info("non-delivery report written before the stop: not written again", "id", nid, "for", id)
+		default:
+			b.reportAs(nid, id, pm, unreported, false, now)
+		}
+		for i := range m.st.Failed {
+			m.st.Failed[i].Reported = true
+		}
+		_ = b.saveState(id, m) // logged
 	}
 	return nil
+}
+
+// reportWritten reports whether the report nid is in Queue, waiting for
+// Drop, or in Drop.
+func (b *Bridge) reportWritten(nid string) bool {
+	for _, p := range []string{b.queuePath(nid, ".eml"), b.stagePath(nid), filepath.Join(b.root.Layout().Drop, nid+".eml")} {
+		if _, err := os.Lstat(p); err == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // problem is the headline of a .BDR: why the failed recipients (expired of
@@ -1692,6 +1737,11 @@ func isReply(reason string) bool {
 // report queues a non-delivery report (or a delay notice) for rcpts to the
 // sender of pm, from the null sender.
 func (b *Bridge) report(id string, pm *compat.PickupMessage, rcpts []string, delay bool, now time.Time) {
+	b.reportAs("", id, pm, rcpts, delay, now)
+}
+
+// reportAs is report under the Queue id nid ("": a new one).
+func (b *Bridge) reportAs(nid, id string, pm *compat.PickupMessage, rcpts []string, delay bool, now time.Time) {
 	m := b.msg(id)
 	r := compat.Report{
 		Hostname: b.cfg.Hostname, To: pm.From, Delay: delay, Date: now,
@@ -1729,7 +1779,9 @@ func (b *Bridge) report(id string, pm *compat.PickupMessage, rcpts []string, del
 		}
 		r.Recipients = append(r.Recipients, rr)
 	}
-	nid := b.root.NewName()
+	if nid == "" {
+		nid = b.root.NewName()
+	}
 	r.MessageID = compat.MessageID(nid, b.cfg.Hostname)
 	var rb [8]byte
 	rand.Read(rb[:])

@@ -103,6 +103,12 @@ func TestSettledAfterACrash(t *testing.T) {
 		// the same name, not beside it as ID-2 (found from outside).
 		{"during the Badmail copy", `"settled": true`, 1, "badmail=0000018C2F4D5E6F0001A1B2C3D5.BAD", ""},
 		{"after the Badmail copy", `"settled": true, "badmailed": true`, 0, "", "not delivered to some recipients"},
+		// The report's id recorded, and the report in Queue: it is sent,
+		// and no second one written (found from outside: two reports).
+		{"after the report", `"settled": true, "badmailed": true, "report_id": "0000018C2F4D5E6F0001A1B2C3D6"`, 0, "non-delivery report written before the stop: not written again", "queued non-delivery report"},
+		// Its id recorded, the stop came before it was written: written
+		// now, under that id.
+		{"before the report", `"settled": true, "badmailed": true, "report_id": "0000018C2F4D5E6F0001A1B2C3D7"`, 0, "queued non-delivery report\" id=0000018C2F4D5E6F0001A1B2C3D7", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			sink := refuseBad(t)
@@ -115,6 +121,12 @@ func TestSettledAfterACrash(t *testing.T) {
 			record := strings.Repeat(" ", 63) + "\n" + id + strings.Repeat(" ", 63-len(id)) + "\n"
 			for name, data := range map[string]string{id + ".eml": eml, id + ".state": st, mailroot.SendingName: record} {
 				if err := os.WriteFile(filepath.Join(l.Queue, name), []byte(data), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tc.name == "after the report" {
+				report := "x-sender: \r\nx-receiver: app@corp.test\r\nSubject: Delivery Status Notification (Failure)\r\n\r\nbad@dest.test\r\n"
+				if err := os.WriteFile(filepath.Join(l.Queue, "0000018C2F4D5E6F0001A1B2C3D6.eml"), []byte(report), 0o644); err != nil {
 					t.Fatal(err)
 				}
 			}

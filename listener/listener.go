@@ -422,10 +422,12 @@ func (s *Server) flushRefusals(final bool) {
 			s.refusalTimer.Stop()
 		}
 	}
-	counts, more := s.refusalLines.unreported(time.Now(), quiet)
+	counts, wait := s.refusalLines.unreported(time.Now(), quiet)
 	s.refusalTimer = nil
-	if more && !final && !s.closing {
-		s.refusalTimer = time.AfterFunc(quiet, s.reportRefusals)
+	if wait > 0 && !final && !s.closing {
+		// When the first client still going is quiet for long enough
+		// (found from outside: a whole period later, 20 s, not 10).
+		s.refusalTimer = time.AfterFunc(wait, s.reportRefusals)
 	}
 	s.mu.Unlock()
 	for _, c := range counts {
@@ -449,15 +451,18 @@ type notLogged struct {
 const othersName = "other clients (past the first 1024)"
 
 // unreported returns the counts of lines not logged of the clients whose
-// last refusal is at least quiet before now, and resets them; more
-// reports whether other clients still have some.
-func (r *refusalLog) unreported(now time.Time, quiet time.Duration) (counts []notLogged, more bool) {
+// last refusal is at least quiet before now, and resets them; wait, when
+// other clients still have some, is how long until the first of them has
+// been quiet for quiet.
+func (r *refusalLog) unreported(now time.Time, quiet time.Duration) (counts []notLogged, wait time.Duration) {
 	see := func(client string, b *lineBudget) {
 		if b.skipped == 0 {
 			return
 		}
-		if now.Sub(b.last) < quiet {
-			more = true
+		if left := quiet - now.Sub(b.last); left > 0 {
+			if wait == 0 || left < wait {
+				wait = left
+			}
 			return
 		}
 		counts = append(counts, notLogged{client, b.skipped})
@@ -468,7 +473,7 @@ func (r *refusalLog) unreported(now time.Time, quiet time.Duration) (counts []no
 	}
 	see(othersName, &r.others)
 	slices.SortFunc(counts, func(a, b notLogged) int { return strings.Compare(a.client, b.client) })
-	return counts, more
+	return counts, wait
 }
 
 // refusalLog bounds the lines of logRefusal: each client has a budget of

@@ -428,11 +428,13 @@ func TestRefusalLog(t *testing.T) {
 	for i := 0; i < refusalBurst+3; i++ {
 		r.take("192.0.2.3", t1)
 	}
-	if counts, more := r.unreported(t1.Add(time.Second), 10*time.Second); len(counts) != 0 || !more {
-		t.Fatalf("before it is quiet: %v, more %v", counts, more)
+	// Before: none said, and the wait is until it has been quiet for
+	// the whole period (found from outside: a whole period more).
+	if counts, wait := r.unreported(t1.Add(time.Second), 10*time.Second); len(counts) != 0 || wait != 9*time.Second {
+		t.Fatalf("before it is quiet: %v, wait %v", counts, wait)
 	}
-	if counts, more := r.unreported(t1.Add(10*time.Second), 10*time.Second); len(counts) != 1 || counts[0] != (notLogged{"192.0.2.3", 3}) || more {
-		t.Fatalf("once it is quiet: %v, more %v", counts, more)
+	if counts, wait := r.unreported(t1.Add(10*time.Second), 10*time.Second); len(counts) != 1 || counts[0] != (notLogged{"192.0.2.3", 3}) || wait != 0 {
+		t.Fatalf("once it is quiet: %v, wait %v", counts, wait)
 	}
 	if counts, _ := r.unreported(t1.Add(time.Minute), 0); len(counts) != 0 {
 		t.Fatalf("said twice: %v", counts)
