@@ -54,18 +54,7 @@ func TestSettledBeforeBadmail(t *testing.T) {
 	}
 	drop(t, l, "partly.eml", []byte("x-sender: app@corp.test\r\nx-receiver: good@dest.test\r\nx-receiver: bad@dest.test\r\nSubject: partly\r\n\r\nbody\r\n"))
 	h.waitLog("cannot write Badmail; retrying later")
-	states, _ := filepath.Glob(filepath.Join(l.Queue, "*.state"))
-	if len(states) != 1 {
-		t.Fatalf("state files: %v", states)
-	}
-	raw, err := os.ReadFile(states[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	var st state
-	if err := json.Unmarshal(raw, &st); err != nil {
-		t.Fatal(err)
-	}
+	st, raw := onlyState(t, l)
 	if !st.Settled || !slices.Equal(st.Done, []string{"good@dest.test"}) || len(st.Failed) != 1 {
 		t.Fatalf("state while Badmail cannot be written:\n%s", raw)
 	}
@@ -158,4 +147,22 @@ func TestSettledAfterACrash(t *testing.T) {
 			}
 		})
 	}
+}
+
+// onlyState reads the one .state file in Queue, as decoded and as written.
+func onlyState(t *testing.T, l mailroot.Layout) (state, []byte) {
+	t.Helper()
+	states, _ := filepath.Glob(filepath.Join(l.Queue, "*.state"))
+	if len(states) != 1 {
+		t.Fatalf("state files %v, want one", states)
+	}
+	raw, err := os.ReadFile(states[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st state
+	if err := json.Unmarshal(raw, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st, raw
 }

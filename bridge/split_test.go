@@ -1,7 +1,6 @@
 package bridge
 
 import (
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -50,18 +49,7 @@ func TestSplitMessageRecordsEachTransaction(t *testing.T) {
 	}
 
 	// The Queue now, as a crash would leave it.
-	states, _ := filepath.Glob(filepath.Join(l.Queue, "*.state"))
-	if len(states) != 1 {
-		t.Fatalf("state files %v, want one", states)
-	}
-	raw, err := os.ReadFile(states[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	var st state
-	if err := json.Unmarshal(raw, &st); err != nil {
-		t.Fatal(err)
-	}
+	st, _ := onlyState(t, l)
 	if !slices.Equal(st.Done, []string{"a@dest.test", "b@dest.test"}) || len(st.Failed) != 1 || st.Failed[0].Rcpt != "r@dest.test" {
 		t.Fatalf("done %v, failed %+v during the second transaction, want the first's recipients, and the one it refused", st.Done, st.Failed)
 	}
@@ -69,7 +57,11 @@ func TestSplitMessageRecordsEachTransaction(t *testing.T) {
 	// yet reported: moved into Pickup after a crash (an administrator
 	// stirring the queue), it is sent to them alone, and the refusal is
 	// still reported (found from outside).
-	eml, err := os.ReadFile(strings.TrimSuffix(states[0], ".state") + ".eml")
+	emls, _ := filepath.Glob(filepath.Join(l.Queue, "*.eml"))
+	if len(emls) != 1 {
+		t.Fatalf("Queue files %v, want one", emls)
+	}
+	eml, err := os.ReadFile(emls[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +74,7 @@ func TestSplitMessageRecordsEachTransaction(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	id := strings.TrimSuffix(filepath.Base(states[0]), ".state")
+	id := strings.TrimSuffix(filepath.Base(emls[0]), ".eml")
 	for _, ext := range []string{".eml", ".state"} {
 		data, err := os.ReadFile(filepath.Join(l.Queue, id+ext))
 		if err != nil {
