@@ -243,6 +243,16 @@ func (b *Bridge) recoverQueue() error {
 			}
 			m.st.Queued = anchored(m.st.Queued, now)
 			m.source = m.st.Source
+			if nid := m.st.ReportID; m.st.Settled && nid != "" && b.reportWritten(nid) {
+				// Its report was written before the stop (its id is
+				// recorded first): looked for now, before a worker may
+				// send it and take it out of Queue, and not written
+				// again (found from outside: two reports after a kill).
+				for i := range m.st.Failed {
+					m.st.Failed[i].Reported = true
+				}
+				b.log.Info("non-delivery report written before the stop: not written again", "id", nid, "for", id)
+			}
 			// Due now, whatever its next retry time: IIS retried queued
 			// mail at a service restart, and administrators restart it to
 			// flush the queue (iis-reference.md section 4). The attempt
@@ -1646,16 +1656,13 @@ func (b *Bridge) badmail(id string, m *message, pm *compat.PickupMessage, now ti
 		// id is recorded before it is written, and a start after a stop
 		// between the two looks for it before writing it (found from
 		// outside: two reports for one message after a kill).
-		switch nid := m.st.ReportID; {
-		case nid == "":
+		// (One written before the stop was looked for at the start,
+		// before any worker could send it: see recoverQueue.)
+		if m.st.ReportID == "" {
 			m.st.ReportID = b.root.NewName()
 			_ = b.saveState(id, m) // logged
-			b.reportAs(m.st.ReportID, id, pm, unreported, false, now)
-		case b.reportWritten(nid):
-			b.log.Info("non-delivery report written before the stop: not written again", "id", nid, "for", id)
-		default:
-			b.reportAs(nid, id, pm, unreported, false, now)
 		}
+		b.reportAs(m.st.ReportID, id, pm, unreported, false, now)
 		for i := range m.st.Failed {
 			m.st.Failed[i].Reported = true
 		}
