@@ -337,17 +337,25 @@ func (s *session) Data(r io.Reader) error {
 		case cr.err != nil:
 			// The client went away or timed out: nothing was acknowledged.
 			reason := abortReason(cr.err, cfg.DataTimeout)
+			ours := false // the connection was closed by mailbridge
 			switch {
 			case s.conn.stopCut():
 				// Found from outside: logged as a client that hung up.
-				reason = "mailbridge stopped and shutdown_timeout ran out: the client was told 421 4.3.2, and sends the message again"
+				reason, ours = "mailbridge stopped and shutdown_timeout ran out: the client was told 421 4.3.2, and sends the message again", true
 			case s.conn.endedByServer():
 				// Found from outside: said to be the client's doing.
-				reason = "mailbridge closed the session inside the message (421 for the client's errors): the client sends it again"
+				reason, ours = "mailbridge closed the session inside the message (421 for the client's errors): the client sends it again", true
 			case s.conn.chunkCut():
 				reason = "the client disconnected inside a BDAT chunk"
 			}
-			log.Info("message not received", "result", "aborted", "reason", reason, "size", cr.n, "error", cr.err)
+			args := []any{"result", "aborted", "reason", reason, "size", cr.n}
+			if !ours {
+				// Closed by mailbridge, the read's error is its own
+				// close ("use of closed network connection"), beside
+				// a reason that says it (found from outside: noise).
+				args = append(args, "error", cr.err)
+			}
+			log.Info("message not received", args...)
 			return cr.err
 		}
 		// The partial files go first, so that the free space said is
