@@ -343,23 +343,13 @@ func (b *Bridge) Run(ctx context.Context) error {
 				// written: its recipients were all done or refused
 				// already (found from outside: said to be sent again,
 				// and it was).
-				args := []any{"id", id}
-				if m.source != "" {
-					args = append(args, "file", m.source)
-				}
-				b.log.Info("the last run ended while this message's Badmail copy and non-delivery report were being written: every recipient was done or refused already, and it is not sent again; they are finished now", args...)
+				b.log.Info("the last run ended while this message's Badmail copy and non-delivery report were being written: every recipient was done or refused already, and it is not sent again; they are finished now", m.logID(id)...)
 				continue
 			}
 			// The attempt cut short counts (found from outside: the
 			// resend was logged as attempt=1). No worker runs yet.
 			m.st.Attempts++
-			args := []any{"id", id}
-			if m.source != "" {
-				// Found from outside: the id alone, where an
-				// administrator looks for the application's file.
-				args = append(args, "file", m.source)
-			}
-			b.log.Warn("the last run ended while this message was being sent (mailbridge was killed, or the machine stopped): the Outbound Server may have it already, and it is sent again now, so its recipients may get it twice", append(args, "attempts", m.st.Attempts)...)
+			b.log.Warn("the last run ended while this message was being sent (mailbridge was killed, or the machine stopped): the Outbound Server may have it already, and it is sent again now, so its recipients may get it twice", append(m.logID(id), "attempts", m.st.Attempts)...)
 		}
 	}
 	for i := 0; i < workers; i++ {

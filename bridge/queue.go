@@ -795,15 +795,7 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 	case len(refused) > 0:
 		result = "refused"
 	}
-	args := []any{"id", id}
-	if m.source != "" {
-		// The Pickup file's name, as the "queued" line gave it: what an
-		// administrator searching for an application's message knows
-		// (found from outside: delivery lines had only the id). Unknown
-		// for a message found in Queue at a start.
-		args = append(args, "file", m.source)
-	}
-	args = append(args, "from", pm.From, "to", pending, "server", b.cfg.Sender.Addr(), "reply", strings.Join(replies, " | "), "result", result, "attempt", st.Attempts)
+	args := append(m.logID(id), "from", pm.From, "to", pending, "server", b.cfg.Sender.Addr(), "reply", strings.Join(replies, " | "), "result", result, "attempt", st.Attempts)
 	if v, verified := s.TLSState(); v != "" {
 		// Whether the message went encrypted, and to an authenticated
 		// smart host: what an auditor asks of a relay.
@@ -1435,6 +1427,18 @@ func (b *Bridge) settled(id string, m *message, pm *compat.PickupMessage, open f
 	}
 }
 
+// logID is the start of a log line about message id: its id, and the
+// Pickup file's name where it is known, as the "queued" line gave it: what
+// an administrator searching for an application's message knows (found
+// from outside: delivery lines had only the id). Unknown for a message
+// found in Queue at a start without a state.
+func (m *message) logID(id string) []any {
+	if m.source == "" {
+		return []any{"id", id}
+	}
+	return []any{"id", id, "file", m.source}
+}
+
 // appendNew appends r to list unless it holds it already.
 func appendNew(list []string, r string) []string {
 	if slices.Contains(list, r) {
@@ -1630,11 +1634,7 @@ func (b *Bridge) badmail(id string, m *message, pm *compat.PickupMessage, now ti
 		if len(rcpts) < len(all) {
 			msg = "not delivered to some recipients (the others have it): a copy for them is in Badmail"
 		}
-		args := []any{"id", id}
-		if m.source != "" {
-			args = append(args, "file", m.source)
-		}
-		args = append(args, "from", pm.From, "failed", rcpts, "problem", problem, "badmail", bad)
+		args := append(m.logID(id), "from", pm.From, "failed", rcpts, "problem", problem, "badmail", bad)
 		if st.ReportFor != "" {
 			args = append(args, "report_for", st.ReportFor)
 		}
@@ -1642,8 +1642,12 @@ func (b *Bridge) badmail(id string, m *message, pm *compat.PickupMessage, now ti
 		if m.st.Settled {
 			// Recorded, so that a stop before the end does not have the
 			// next start write a second copy (found from outside: ID.BAD
-			// and ID-2.BAD for one message).
+			// and ID-2.BAD for one message); with the id of the report
+			// to come (see below), in the same write.
 			m.st.Badmailed = true
+			if pm.From != "" && len(unreported) > 0 && m.st.ReportID == "" {
+				m.st.ReportID = b.root.NewName()
+			}
 			_ = b.saveState(id, m) // logged
 		}
 	}

@@ -81,20 +81,18 @@ func (c *Config) FolderProblem(name, msg string) Problem {
 	// msg beginning with the path ("PATH is a file"), or naming the
 	// folder with it ("Queue (PATH) and Drop ..."), says it already.
 	said := strings.HasPrefix(msg, path) || strings.Contains(msg, name+" ("+path)
+	k, v := key, c.asWritten(key, path)
 	if c.lines[key] == 0 {
 		// Not set on its own line: the folder is mailroot.root's.
-		if said {
-			return c.KeyProblem("mailroot.root", c.asWritten("mailroot.root", m.Root), "the "+name+" folder: "+msg)
-		}
-		return c.KeyProblem("mailroot.root", c.asWritten("mailroot.root", m.Root), "the "+name+" folder "+path+": "+msg)
+		k, v = "mailroot.root", c.asWritten("mailroot.root", m.Root)
 	}
-	v := c.asWritten(key, path)
-	if v != any(path) && !said {
-		// Written relative, or otherwise spelled: the path it became,
-		// unless msg says it.
-		return c.KeyProblem(key, v, "the "+name+" folder "+path+": "+msg)
+	where := "the " + name + " folder"
+	if !said && (k != key || v != any(path)) {
+		// Not the key's own value as written (relative, or otherwise
+		// spelled), nor said in msg: the path it became.
+		where += " " + path
 	}
-	return c.KeyProblem(key, v, "the "+name+" folder: "+msg)
+	return c.KeyProblem(k, v, where+": "+msg)
 }
 
 // RootProblem is a Problem about the mail root (mailroot.root), such as
