@@ -138,6 +138,58 @@ type Server struct {
 	// commits counts the messages being stored whose reply is not yet
 	// written (conn.beginCommit): a stop waits for them.
 	commits sync.WaitGroup
+	// receiving counts the messages being received (session.Data): a
+	// stop that cut sessions waits for them to log what became of their
+	// messages, so that those lines come before "mailbridge stopped"
+	// (found from outside: they came after it).
+	receiving inFlight
+}
+
+// inFlight counts calls in progress, and lets one wait for none to be.
+// Unlike a sync.WaitGroup, a call may begin while another goroutine
+// waits (a command pipelined behind a stop's 421).
+type inFlight struct {
+	mu   sync.Mutex
+	n    int
+	none chan struct{} // closed when n falls to 0; nil while it is 0
+}
+
+func (f *inFlight) begin() {
+	f.mu.Lock()
+	if f.n == 0 {
+		f.none = make(chan struct{})
+	}
+	f.n++
+	f.mu.Unlock()
+}
+
+func (f *inFlight) end() {
+	f.mu.Lock()
+	f.n--
+	if f.n == 0 {
+		close(f.none)
+		f.none = nil
+	}
+	f.mu.Unlock()
+}
+
+// wait waits up to d for no call to be in progress, and reports whether
+// none is.
+func (f *inFlight) wait(d time.Duration) bool {
+	f.mu.Lock()
+	none := f.none
+	f.mu.Unlock()
+	if none == nil {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-none:
+		return true
+	case <-t.C:
+		return false
+	}
 }
 
 // New returns a server that stores into root's Drop folder.
@@ -327,6 +379,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		// get the reply that says whether they were, then the 421.
 		s.waitCommits(commitGrace)
 		s.smtp.Close()
+		// The sessions' reads fail at once now; what they log of their
+		// messages comes before the caller's word of the stop. Bounded:
+		// a stalled disk does not hold the stop up.
+		s.receiving.wait(time.Second)
 		// Said with what it means (found from outside: "context deadline
 		// exceeded" alone).
 		return fmt.Errorf("%d session(s) still open when shutdown_timeout ran out were ended with 421 4.3.2; a message they were sending is not stored, and their clients send it again later: %w", len(left), ctx.Err())

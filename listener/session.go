@@ -248,6 +248,8 @@ type output struct {
 func (s *session) Data(r io.Reader) error {
 	srv := s.s
 	cfg := srv.cfg
+	srv.receiving.begin()
+	defer srv.receiving.end()
 	if body := s.conn.body(cfg.MaxMessageSize); body != nil {
 		// Whatever the outcome, the connection must be left at the end
 		// of the message, where go-smtp reads the next command.
