@@ -40,7 +40,8 @@ const maxBadCommands = 3
 const maxJunkCommands = 100
 
 // maxOvershoot is how many recipients may be refused (452 over
-// max_recipients, 550 not relayed for) since the last message stored
+// max_recipients, 550 not relayed for, 501 for an address that does not
+// parse) since the last message stored
 // before each further one counts toward maxJunkCommands, as postfix's
 // smtpd_recipient_overshoot_limit (1000). Not per transaction: found from
 // outside, a client sending 1,100 recipients and RSET, over and over,
@@ -1255,7 +1256,11 @@ func (c *conn) junkLimit(line string, lines []string, last, exempt bool) ([]stri
 	}
 	switch {
 	case strings.HasPrefix(line, "250 2.6.0 "):
-		c.junk, c.overshoot, c.tinyChunks = 0, 0, 0 // a message stored
+		// A message stored: as postfix's smtpd_hard_error_limit, errors
+		// count while a client delivers no mail. Found from outside: a
+		// client that sent a stray empty line after each message's dot
+		// was cut off after its third message.
+		c.junk, c.overshoot, c.tinyChunks, c.badCmds = 0, 0, 0, 0
 		return lines, last
 	case line == "250 2.0.0 Session reset", line == "250 2.0.0 I have successfully done nothing",
 		strings.HasPrefix(line, "502 5.5.1 ") && strings.HasSuffix(line, " command not implemented"), // HELP, EXPN, ETRN, TURN ...
@@ -1278,13 +1283,14 @@ func (c *conn) junkLimit(line string, lines []string, last, exempt bool) ([]stri
 		// A recipient named again in the transaction: accepted (see
 		// session.Rcpt), and no mail moves.
 		c.dupRcpt = false
-	case code == "452 ", code == "550 ":
-		// Recipients refused (over max_recipients, not relayed for): a
-		// client sends all of a message's recipients, refused or not,
-		// before its data, and the message goes to those accepted (found
-		// from outside: counted from the first, 203 recipients lost the
-		// message for all). As postfix's smtpd_recipient_overshoot_limit
-		// (1000), only those past maxOvershoot count.
+	case code == "452 ", code == "550 ", strings.HasPrefix(line, "501 5.1.3 "):
+		// Recipients refused (over max_recipients, not relayed for, an
+		// address that does not parse): a client sends all of a
+		// message's recipients, refused or not, before its data, and
+		// the message goes to those accepted (found from outside:
+		// counted from the first, 203 recipients lost the message for
+		// all). As postfix's smtpd_recipient_overshoot_limit (1000),
+		// only those past maxOvershoot count.
 		if c.overshoot++; c.overshoot <= maxOvershoot {
 			return lines, last
 		}
@@ -1454,13 +1460,16 @@ func (c *conn) closeDraining() {
 // offers, is refused alike with or without TLS, not with "523 TLS is
 // required", which would promise it over TLS.
 var rfcReplies = map[string]string{
-	"502 5.5.1 Please introduce yourself first.":          "503 5.5.1 Please introduce yourself first.",
-	"502 5.5.1 MAIL not allowed during message transfer":  "503 5.5.1 MAIL not allowed during message transfer",
-	"502 5.5.1 Missing MAIL FROM command.":                "503 5.5.1 Missing MAIL FROM command.",
-	"502 5.5.1 RCPT not allowed during message transfer":  "503 5.5.1 RCPT not allowed during message transfer",
-	"502 5.5.1 DATA not allowed during message transfer":  "503 5.5.1 DATA not allowed during message transfer",
-	"502 5.5.1 Missing RCPT TO command.":                  "503 5.5.1 Missing RCPT TO command.",
-	"501 5.5.2 Bad command":                               "500 5.5.1 Unrecognized command",
+	"502 5.5.1 Please introduce yourself first.":         "503 5.5.1 Please introduce yourself first.",
+	"502 5.5.1 MAIL not allowed during message transfer": "503 5.5.1 MAIL not allowed during message transfer",
+	"502 5.5.1 Missing MAIL FROM command.":               "503 5.5.1 Missing MAIL FROM command.",
+	"502 5.5.1 RCPT not allowed during message transfer": "503 5.5.1 RCPT not allowed during message transfer",
+	"502 5.5.1 DATA not allowed during message transfer": "503 5.5.1 DATA not allowed during message transfer",
+	"502 5.5.1 Missing RCPT TO command.":                 "503 5.5.1 Missing RCPT TO command.",
+	"501 5.5.2 Bad command":                              "500 5.5.1 Unrecognized command",
+	// An empty line: found from outside, answered in other words and
+	// with another enhanced code than any other line that is no command.
+	"500 5.5.2 Error: bad syntax":                         "500 5.5.1 Unrecognized command",
 	"500 5.5.4 Unknown MAIL FROM argument":                "555 5.5.4 Unknown MAIL FROM argument",
 	"500 5.5.4 Unknown RCPT TO argument":                  "555 5.5.4 Unknown RCPT TO argument",
 	"523 5.7.10 TLS is required":                          "502 5.7.0 Authentication not supported",
@@ -1619,6 +1628,14 @@ func (c *conn) rewrite(line string) ([]string, bool) {
 		return one(line)
 	case strings.HasPrefix(line, "500 5.5.1 Too many errors"):
 		return one("421 4.7.0 " + fqdn + " Too many errors on this connection, closing transmission channel")
+	case strings.HasPrefix(line, "501 5.1.3 "):
+		// A recipient whose address does not parse is refused on its
+		// own, as one not relayed for is (junkLimit): a client sends all
+		// of a message's recipients before its data, and the message
+		// goes to the others. Found from outside: three mistyped
+		// addresses closed the session, and the message reached none of
+		// its recipients, at every try.
+		return one(line)
 	case (code >= "500" && code <= "502" || code == "504" || code == "555") && !wasData:
 		// A command out of sequence (503) is not counted: after a refused
 		// MAIL, a pipelining client's RCPT and DATA get 503 through no

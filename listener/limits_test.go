@@ -810,6 +810,66 @@ func TestRFCReplyCodes(t *testing.T) {
 	c.expect("QUIT", "221")
 }
 
+// Errors count toward the three bad commands while a client delivers no
+// mail (as postfix's smtpd_hard_error_limit), and a recipient whose
+// address does not parse is refused on its own, as one not relayed for.
+// Found from outside: three mistyped addresses among five closed the
+// session before the message reached the other two, at every try; a
+// client that sent an empty line after each message's dot was cut off
+// after its third message; the empty line was answered in other words.
+func TestBadCommandCount(t *testing.T) {
+	ts := startServer(t, testConfig())
+	c := dial(t, ts.addr)
+	c.hello()
+	c.expect("MAIL FROM:<a@x.test>", "250 2.1.0 ")
+	for _, tc := range []struct{ rcpt, want string }{
+		{"ok1@y.test", "250 2.1.5 "},
+		{"bad one@y.test", "501 5.1.3 "},
+		{"bad two@y.test", "501 5.1.3 "},
+		{"bad@@y.test", "501 5.1.3 "},
+		{"ok2@y.test", "250 2.1.5 "},
+	} {
+		c.expect("RCPT TO:<"+tc.rcpt+">", tc.want)
+	}
+	c.expect("DATA", "354")
+	c.send("Subject: typos\r\n\r\nbody\r\n.\r\n")
+	if r := c.reply(); !strings.HasPrefix(r, "250 2.6.0 ") {
+		t.Fatalf("message to the recipients accepted: %q", r)
+	}
+	if b := ts.onlyDrop(t); !bytes.HasPrefix(b, []byte("x-sender: a@x.test\r\nx-receiver: ok1@y.test\r\nx-receiver: ok2@y.test\r\nReceived: ")) {
+		t.Fatalf("Drop file:\n%s", b)
+	}
+	// An empty line after each message's dot: answered as any line that
+	// is no command, and never three in a row without a message.
+	for i := range 4 {
+		msg := fmt.Sprintf("Subject: %d\r\n\r\nbody", i)
+		var r string
+		if i%2 == 0 {
+			r = c.sendMessage("a@x.test", []string{"b@y.test"}, msg)
+		} else { // BDAT
+			c.expect("MAIL FROM:<a@x.test>", "250")
+			c.expect("RCPT TO:<b@y.test>", "250")
+			c.send(fmt.Sprintf("BDAT %d LAST\r\n%s", len(msg), msg))
+			r = c.reply()
+		}
+		if !strings.HasPrefix(r, "250 2.6.0 ") {
+			t.Fatalf("message %d: %q", i, r)
+		}
+		c.expect("", "500 5.5.1 Unrecognized command")
+	}
+	c.expect("FOO", "500 5.5.1 Unrecognized command")
+	if r := c.cmd(""); r != "500 5.5.1 Unrecognized command" {
+		t.Fatalf("third error since the last message: %q", r)
+	}
+	if r := c.reply(); !strings.HasPrefix(r, "421 4.7.0 ") {
+		t.Fatalf("after the third error since the last message: %q", r)
+	}
+	c.waitClosed()
+	if n := ts.dropFiles(t); len(n) != 5 {
+		t.Fatalf("Drop holds %d messages, want 5", len(n))
+	}
+}
+
 // TestVRFY: VRFY takes an argument (RFC 5321 section 4.1.1.6); without
 // one it is a syntax error (501), counted toward the three bad commands
 // as other 501s are. With one, the server cannot verify but will accept

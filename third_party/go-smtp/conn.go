@@ -1003,6 +1003,11 @@ func (c *Conn) handleData(arg string) {
 
 	r := newDataReader(c)
 	code, enhancedCode, msg := dataErrorToStatus(c.Session().Data(r))
+	if code/100 == 2 {
+		// mailbridge patch: protocol errors count while the client
+		// delivers no mail (see PATCHES.md).
+		c.errCount = 0
+	}
 	r.limited = false
 	io.Copy(ioutil.Discard, r) // Make sure all the data has been consumed
 	c.writeResponse(code, enhancedCode, msg)
@@ -1138,7 +1143,12 @@ func (c *Conn) handleBdat(arg string) {
 				c.writeResponse(code, enchCode, "<"+rcpt+"> "+msg)
 			}
 		} else {
-			c.writeResponse(dataErrorToStatus(err))
+			code, enhancedCode, msg := dataErrorToStatus(err)
+			c.writeResponse(code, enhancedCode, msg)
+			if code/100 == 2 {
+				// mailbridge patch: as in handleData.
+				c.errCount = 0
+			}
 		}
 
 		if err == errPanic {
