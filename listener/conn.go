@@ -140,6 +140,7 @@ type conn struct {
 	committing  bool   // a message is being stored; its reply is not yet written
 	abortReply  string // a stop's 421 waiting for that reply (see abort)
 	cut         bool   // the connection ended inside a BDAT chunk
+	cutIdle     bool   // ... because the client sent nothing for data_timeout
 	needHello   bool   // STARTTLS succeeded: the client must greet again
 	inEHLO      bool   // the lines of an EHLO reply are being written
 	chunk       bool   // the bytes of a BDAT chunk are due
@@ -423,16 +424,20 @@ func (c *conn) Read(p []byte) (n int, err error) {
 // BDAT chunk cut short, or a message stalled mid-transfer, which ends the
 // session (stalled true).
 func (c *conn) readFailed(err error, data, shutdown bool) (stalled bool) {
+	var ne net.Error
+	timeout := errors.As(err, &ne) && ne.Timeout()
 	if c.bdatSkip > 0 {
 		// The connection ended inside a BDAT chunk. go-smtp hands the
 		// message on as if the chunk were whole (its reader ends at the
 		// connection's end): the message must not be stored.
 		c.mu.Lock()
 		c.cut = true
+		// Kept once set: the 421 closes the connection, and the read
+		// after it fails as closed.
+		c.cutIdle = c.cutIdle || timeout && !shutdown
 		c.mu.Unlock()
 	}
-	var ne net.Error
-	if !shutdown && (data || c.bdatSkip > 0) && errors.As(err, &ne) && ne.Timeout() {
+	if !shutdown && (data || c.bdatSkip > 0) && timeout {
 		// A message stalled mid-transfer: go-smtp would answer with a
 		// permanent 554 carrying the error text; the client must see a
 		// transient timeout, and nothing is stored.
@@ -1077,11 +1082,19 @@ func (c *conn) bdatRefused() bool {
 	return c.bdatTooBig
 }
 
-// chunkCut reports whether the connection ended inside a BDAT chunk.
-func (c *conn) chunkCut() bool {
+// chunkCut says why the connection ended inside a BDAT chunk, for the
+// log; "" when it did not. Found from outside: a client that stalled
+// there was said to have disconnected.
+func (c *conn) chunkCut() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.cut
+	switch {
+	case c.cutIdle:
+		return fmt.Sprintf("the client sent nothing for data_timeout (%s) inside a BDAT chunk: it was told 421 4.4.2", c.srv.cfg.DataTimeout)
+	case c.cut:
+		return "the client disconnected inside a BDAT chunk"
+	}
+	return ""
 }
 
 // stopCut reports whether a stop ended the session (abort): a message

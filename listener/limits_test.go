@@ -1127,12 +1127,18 @@ func TestBDATCut(t *testing.T) {
 			}
 		}
 	}
-	for deadline := time.Now().Add(5 * time.Second); strings.Count(ts.logs.String(), "inside a BDAT chunk") < 2 && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(5 * time.Second); strings.Count(ts.logs.String(), "inside a BDAT chunk") < 3 && time.Now().Before(deadline); {
 		time.Sleep(10 * time.Millisecond)
 	}
 	time.Sleep(100 * time.Millisecond)
 	if n := ts.dropFiles(t); len(n) != 0 {
 		t.Fatalf("Drop holds %v after chunks cut short:\n%s", n, ts.logs.String())
+	}
+	// Each said as what it was: found from outside, the stall was said
+	// to be a disconnect.
+	l := ts.logs.String()
+	if strings.Count(l, `reason="the client disconnected inside a BDAT chunk"`) != 2 || strings.Count(l, `reason="the client sent nothing for data_timeout (300ms) inside a BDAT chunk: it was told 421 4.4.2"`) != 1 {
+		t.Fatalf("log:\n%s", l)
 	}
 }
 

@@ -347,8 +347,8 @@ func (s *session) Data(r io.Reader) error {
 			case s.conn.endedByServer():
 				// Found from outside: said to be the client's doing.
 				reason, ours = "mailbridge closed the session inside the message (421 for the client's errors): the client sends it again", true
-			case s.conn.chunkCut():
-				reason = "the client disconnected inside a BDAT chunk"
+			case s.conn.chunkCut() != "":
+				reason = s.conn.chunkCut()
 			}
 			args := []any{"result", "aborted", "reason", reason, "size", cr.n}
 			if !ours {
@@ -367,10 +367,10 @@ func (s *session) Data(r io.Reader) error {
 		}
 		return notStored(log, err, srv.root.Layout().Drop, 0)
 	}
-	if s.conn.chunkCut() {
+	if cut := s.conn.chunkCut(); cut != "" {
 		// RFC 3030 section 2: a chunk is exactly the octets its BDAT
 		// command declared; fewer, and the message is not whole.
-		log.Info("message not received", "result", "aborted", "reason", "the client disconnected inside a BDAT chunk", "size", cr.n, "error", errChunkCut)
+		log.Info("message not received", "result", "aborted", "reason", cut, "size", cr.n, "error", errChunkCut)
 		return errChunkCut
 	}
 	// Decoded parts can only exceed the limit when the stored message
