@@ -40,6 +40,7 @@ type dotReader struct {
 
 	limited bool
 	n       int64 // bytes left below the size limit
+	total   int64 // message bytes read, refused or not
 }
 
 // Read returns message bytes. It fails with smtp.ErrDataTooLarge once the
@@ -71,6 +72,7 @@ func (d *dotReader) Read(p []byte) (int, error) {
 		m, err := d.c.Read(p[k:])
 		m += k
 		out, used, eof := d.unstuff(p[:m])
+		d.total += int64(out)
 		if eof {
 			d.c.endData(p[used:m])
 		} else if used < m {

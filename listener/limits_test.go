@@ -74,6 +74,11 @@ func TestLimits(t *testing.T) {
 		if n := ts.dropFiles(t); len(n) != 0 {
 			t.Fatalf("Drop holds %v after a refused message", n)
 		}
+		// The log gives its size (found from outside: "read before
+		// refusal", 0 for a message read at once).
+		if want := fmt.Sprintf("max_message_size=65536 size=%d\n", len("Subject: big\r\n\r\n")+18*4000+2); !strings.Contains(ts.logs.String(), want) {
+			t.Fatalf("log lacks %q:\n%s", want, ts.logs.String())
+		}
 		// The session goes on.
 		if r := c.sendMessage("a@x.test", []string{"b@y.test"}, "Subject: small\r\n\r\nok"); !strings.HasPrefix(r, "250 2.6.0") {
 			t.Fatalf("next message: %q", r)

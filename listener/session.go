@@ -250,7 +250,8 @@ func (s *session) Data(r io.Reader) error {
 	cfg := srv.cfg
 	srv.receiving.begin()
 	defer srv.receiving.end()
-	if body := s.conn.body(cfg.MaxMessageSize); body != nil {
+	body := s.conn.body(cfg.MaxMessageSize)
+	if body != nil {
 		// Whatever the outcome, the connection must be left at the end
 		// of the message, where go-smtp reads the next command.
 		defer func() { _ = body.drain() }()
@@ -329,7 +330,16 @@ func (s *session) Data(r io.Reader) error {
 		var se *smtp.SMTPError
 		switch {
 		case errors.As(err, &se) && se.Code == smtp.ErrDataTooLarge.Code:
-			log.Info("message refused", "result", "552", "reason", "larger than max_message_size", "max_message_size", cfg.MaxMessageSize, "read_before_refusal", cr.n)
+			args := []any{"result", "552", "reason", "larger than max_message_size", "max_message_size", cfg.MaxMessageSize}
+			if body != nil && body.drain() == nil {
+				// Its whole size, read past before the reply: found
+				// from outside, what was read before the refusal was
+				// said, and was 0 when the message came in one read.
+				args = append(args, "size", body.total)
+			} else {
+				args = append(args, "read_before_refusal", cr.n)
+			}
+			log.Info("message refused", args...)
 			return errTooBig
 		case cr.err != nil && errors.Is(cr.err, smtp.ErrDataReset) && s.conn.bdatRefused():
 			// Found from outside: logged as a client that ended the
