@@ -532,7 +532,7 @@ func structure(v []byte) string {
 
 // endHeader decides, at the empty line, what the entity is.
 func (w *mimeWalk) endHeader() {
-	ct := string(w.ct.val)
+	ct := string(uncomment(w.ct.val))
 	w.enc = encIdentity
 	w.binhex, w.bh = false, binHex{}
 	switch cte := bytes.TrimSpace(w.cte.val); {
@@ -564,13 +564,16 @@ func (w *mimeWalk) endHeader() {
 		t, err = "message/rfc822", nil
 	}
 	// A Content-Type or Content-Disposition there but unparseable (a
-	// comment, "application/pdf (c); name=big.pdf"; a parameter given
-	// twice) would have the part taken for unnamed text, not measured,
-	// where a lenient client shows the file: found from outside, a 2.2 MB
-	// PDF passed a 2 MB limit so. Such a part is measured whole.
+	// parameter given twice, a comment not closed) would have the part
+	// taken for unnamed text, not measured, where a lenient client shows
+	// the file: found from outside, a 2.2 MB PDF passed a 2 MB limit so.
+	// Such a part is measured whole. Comments are read past (uncomment),
+	// as clients do: found from outside, "multipart/mixed (c);
+	// boundary=B" had a message of several attachments, each under the
+	// limit, measured as one.
 	garbled := false
 	for _, f := range []*field{&w.ct, &w.cd} {
-		if v := bytes.TrimSpace(f.val); f.n > 0 && len(v) > 0 {
+		if v := bytes.TrimSpace(uncomment(f.val)); f.n > 0 && len(v) > 0 {
 			if _, _, perr := mime.ParseMediaType(string(v)); perr != nil {
 				garbled = true
 			}
@@ -702,12 +705,63 @@ func containsFold(s []byte, sub string) bool {
 func (w *mimeWalk) header() message.Header {
 	var h message.Header
 	if w.ct.n > 0 {
-		h.Set("Content-Type", string(w.ct.val))
+		h.Set("Content-Type", string(uncomment(w.ct.val)))
 	}
 	if w.cd.n > 0 {
-		h.Set("Content-Disposition", string(w.cd.val))
+		h.Set("Content-Disposition", string(uncomment(w.cd.val)))
 	}
 	return h
+}
+
+// uncomment returns a Content-Type or Content-Disposition value without
+// its comments (RFC 2045 section 5.1 allows them, as RFC 5322 section
+// 3.2.2 defines them: parenthesized, nested, with quoted-pairs, not
+// inside a quoted string), each replaced by a space, as mail clients read
+// it; v itself when it has none, or when a comment or a quoted string is
+// not closed, so that it stays unparseable and is measured whole. Only
+// the walk's reading of the structure and the name uses it: the looser
+// looks for a name or a text type (mentionsName, plainText) see the
+// value as written, comments and all.
+func uncomment(v []byte) []byte {
+	if bytes.IndexByte(v, '(') < 0 {
+		return v
+	}
+	out := make([]byte, 0, len(v))
+	depth, quoted := 0, false
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		switch {
+		case c == '\\' && (quoted || depth > 0):
+			if i+1 == len(v) {
+				return v
+			}
+			if depth == 0 {
+				out = append(out, c, v[i+1])
+			}
+			i++
+		case quoted:
+			out = append(out, c)
+			quoted = c != '"'
+		case c == '(':
+			if depth == 0 {
+				out = append(out, ' ')
+			}
+			depth++
+		case depth > 0:
+			if c == ')' {
+				depth--
+			}
+		case c == '"':
+			quoted = true
+			out = append(out, c)
+		default:
+			out = append(out, c)
+		}
+	}
+	if depth > 0 || quoted {
+		return v
+	}
+	return out
 }
 
 func (w *mimeWalk) leaf(measure bool, name string) {
