@@ -876,6 +876,14 @@ func TestCheckBesideRunningInstance(t *testing.T) {
 	if code != 1 || !strings.Contains(errs, fmt.Sprintf("inbound.port = %d", port)) || strings.Contains(out, "is held by the mailbridge running") {
 		t.Fatalf("exit %d\n%s%s", code, out, errs)
 	}
+	// The same mail root, another port, free: run would fail on the
+	// lock, and check says so (found from outside: "ok", then run failed).
+	other.Close()
+	code, out, errs = runCmd(t, "check", "--config", conf)
+	want := fmt.Sprintf("warning: another mailbridge is running with this mail root, listening on 127.0.0.1:%d, not on this configuration's ports: `mailbridge run` with this configuration cannot start while it runs", cfg.Inbound.Port)
+	if code != 0 || !strings.Contains(out, want) || strings.Contains(out, "note: a mailbridge is running") {
+		t.Fatalf("exit %d\n%s%s", code, out, errs)
+	}
 }
 
 // An Outbound Server that is one of this machine's own addresses, on the

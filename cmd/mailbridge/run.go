@@ -688,6 +688,12 @@ func check(cfg *config.Config, stdout, stderr io.Writer, cfgProblems config.Erro
 			// likely (found from outside: check always failed while
 			// it ran, so `check && restart` never restarted).
 			running = true
+			if other := otherInstance(cfg, mailroot.Listening(l)); other != "" {
+				// Found from outside: a second configuration on the same
+				// mail root (another port) was "ok", and its run failed.
+				fmt.Fprintf(stdout, "warning: another mailbridge is running with this mail root, listening on %s, not on this configuration's ports: `mailbridge run` with this configuration cannot start while it runs (the mail root is locked); if this is to be that one's new configuration, restart it with this one, otherwise give this one a mail root of its own ([mailroot] root)\n", other)
+				break
+			}
 			fmt.Fprintln(stdout, "note: a mailbridge is running with this mail root; a second one could not start beside it: restart that one to apply this configuration")
 		case err != nil:
 			fail("mail root: %v", err)
@@ -1284,6 +1290,22 @@ func listenAddrs(cfg *config.Config) string {
 
 // checkLogFile makes sure the log file can be appended to as run would
 // (its folder created when missing), without writing to it.
+// otherInstance returns the addresses the instance running with cfg's
+// mail root listens on (listening, from its lock file) when it listens on
+// none of cfg's ports, so that it runs with another configuration than
+// the one checked; "" when it listens on one of them, or nothing is known.
+func otherInstance(cfg *config.Config, listening []string) string {
+	if len(listening) == 0 {
+		return ""
+	}
+	for _, port := range []int{cfg.Inbound.Port, cfg.Inbound.TLSPort} {
+		if port > 0 && slices.ContainsFunc(listening, func(a string) bool { return strings.HasSuffix(a, ":"+strconv.Itoa(port)) }) {
+			return ""
+		}
+	}
+	return strings.Join(listening, ", ")
+}
+
 func checkLogFile(path string) error {
 	if err := checkFolder(filepath.Dir(path), 0o777); err != nil {
 		return fmt.Errorf("its folder: %w", err)
