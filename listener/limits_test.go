@@ -230,7 +230,7 @@ func TestLimits(t *testing.T) {
 		c.waitClosed()
 		// Logged, for the administrator whose clients are turned away
 		// (found from outside: there was no trace of it).
-		if !strings.Contains(ts.logs.String(), "max_connections sessions are open") || !strings.Contains(ts.logs.String(), "max_connections=2 refused=1") {
+		if !strings.Contains(ts.logs.String(), "max_connections sessions are open") || !strings.Contains(ts.logs.String(), "client=127.0.0.1 max_connections=2 refused=1") {
 			t.Fatalf("log:\n%s", ts.logs.String())
 		}
 		a.expect("QUIT", "221")

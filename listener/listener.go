@@ -721,7 +721,9 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			case s.slots <- struct{}{}:
 			default:
 				s.releaseIP(ip)
-				s.noteFull(nc.RemoteAddr().String())
+				// The address as the other lines give it (found from
+				// outside: IP:port here alone).
+				s.noteFull(ip.String())
 				l.refuse(nc, "421 4.3.2 "+s.cfg.Hostname+" Too many connections, try again later")
 				continue
 			}
