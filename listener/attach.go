@@ -714,34 +714,44 @@ func (w *mimeWalk) header() message.Header {
 }
 
 // uncomment returns a Content-Type or Content-Disposition value without
-// its comments (RFC 2045 section 5.1 allows them, as RFC 5322 section
-// 3.2.2 defines them: parenthesized, nested, with quoted-pairs, not
-// inside a quoted string), each replaced by a space, as mail clients read
-// it; v itself when it has none, or when a comment or a quoted string is
-// not closed, so that it stays unparseable and is measured whole. Only
-// the walk's reading of the structure and the name uses it: the looser
-// looks for a name or a text type (mentionsName, plainText) see the
-// value as written, comments and all.
+// the comments of its type or disposition, the part before its first
+// ';' (RFC 2045 section 5.1 allows them, as RFC 5322 section 3.2.2
+// defines them: parenthesized, nested, with quoted-pairs), each replaced
+// by a space, as mail clients read it: "multipart/mixed (c); boundary=B".
+// It returns v itself when a comment there is not closed, and when the
+// parameters hold a '(' outside a quoted string: found from outside,
+// "boundary=B(c)" read as B hid the parts of readers that take the
+// boundary as B(c) (Python's email), an attachment over the limit among
+// them; such a value stays unparseable, and is measured whole. Only the
+// walk's reading of the structure and the name uses it: the looser looks
+// for a name or a text type (mentionsName, plainText) see the value as
+// written.
 func uncomment(v []byte) []byte {
 	if bytes.IndexByte(v, '(') < 0 {
 		return v
 	}
-	out := make([]byte, 0, len(v))
-	depth, quoted := 0, false
-	for i := 0; i < len(v); i++ {
-		c := v[i]
-		switch {
-		case c == '\\' && (quoted || depth > 0):
-			if i+1 == len(v) {
-				return v
-			}
-			if depth == 0 {
-				out = append(out, c, v[i+1])
-			}
+	typ, params := v, []byte(nil)
+	if i := bytes.IndexByte(v, ';'); i >= 0 {
+		typ, params = v[:i], v[i:]
+	}
+	quoted := false
+	for i := 0; i < len(params); i++ {
+		switch c := params[i]; {
+		case c == '\\' && quoted:
 			i++
-		case quoted:
-			out = append(out, c)
-			quoted = c != '"'
+		case c == '"':
+			quoted = !quoted
+		case c == '(' && !quoted:
+			return v
+		}
+	}
+	out := make([]byte, 0, len(v))
+	depth := 0
+	for i := 0; i < len(typ); i++ {
+		c := typ[i]
+		switch {
+		case c == '\\' && depth > 0:
+			i++
 		case c == '(':
 			if depth == 0 {
 				out = append(out, ' ')
@@ -751,17 +761,14 @@ func uncomment(v []byte) []byte {
 			if c == ')' {
 				depth--
 			}
-		case c == '"':
-			quoted = true
-			out = append(out, c)
 		default:
 			out = append(out, c)
 		}
 	}
-	if depth > 0 || quoted {
+	if depth > 0 {
 		return v
 	}
-	return out
+	return append(out, params...)
 }
 
 func (w *mimeWalk) leaf(measure bool, name string) {

@@ -83,6 +83,12 @@ func TestAttachmentCheckUnreadable(t *testing.T) {
 		{"a comment not closed in Content-Type",
 			"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=BB\r\n\r\n--BB\r\nContent-Type: application/pdf (c; name=\"big.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\n" + b64 + "\r\n--BB--\r\n",
 			"552 5.3.4 Attachment (part with an unreadable header)" + tooBig},
+		{"a comment in the boundary",
+			"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=B(c)\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\nhello\r\n--B(c)\r\n" + pdf + "\r\n--B(c)--\r\n--B--\r\n",
+			"552 5.3.4 Attachment (part with an unreadable header)" + tooBig},
+		{"a comment after a quoted boundary",
+			"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"B\" (c)\r\n\r\n--B\r\n" + pdf + "\r\n--B--\r\n",
+			"552 5.3.4 Attachment (part with an unreadable header)" + tooBig},
 		{"a comment in a disposition without a name",
 			"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=BB\r\n\r\n--BB\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment (scanned)\r\nContent-Transfer-Encoding: base64\r\n\r\n" + b64 + "\r\n--BB--\r\n",
 			"552 5.3.4 Attachment (application/octet-stream)" + tooBig},
@@ -725,9 +731,14 @@ func TestUncomment(t *testing.T) {
 		{`multipart/mixed (a (nested) one); boundary=B`, `multipart/mixed  ; boundary=B`},
 		{`multipart/mixed (a \) paren); boundary=B`, `multipart/mixed  ; boundary=B`},
 		{`application/pdf; name="a (1).pdf"`, `application/pdf; name="a (1).pdf"`},
-		{`application/pdf; name="a \" (1).pdf" (c)`, `application/pdf; name="a \" (1).pdf"  `},
+		{`application/pdf (c); name="a \" (1).pdf"`, `application/pdf  ; name="a \" (1).pdf"`},
 		{`application/pdf (not closed; name=a.pdf`, `application/pdf (not closed; name=a.pdf`},
-		{`application/pdf (c); name="not closed`, `application/pdf (c); name="not closed`},
+		{`application/pdf (c); name="not closed`, `application/pdf  ; name="not closed`},
+		// A comment among the parameters is left, and the value stays
+		// unparseable: readers disagree on where such a value ends.
+		{`multipart/mixed; boundary=B(c)`, `multipart/mixed; boundary=B(c)`},
+		{`multipart/mixed (c); boundary=B (c)`, `multipart/mixed (c); boundary=B (c)`},
+		{`application/pdf; name="a.pdf" (c)`, `application/pdf; name="a.pdf" (c)`},
 		{`text/plain (ends with \`, `text/plain (ends with \`},
 	} {
 		if got := string(uncomment([]byte(tc.in))); got != tc.want {
