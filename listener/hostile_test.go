@@ -376,6 +376,23 @@ func TestBDATTooBigLogged(t *testing.T) {
 	if strings.Contains(ts.logs.String(), "before its last chunk") {
 		t.Fatalf("log:\n%s", ts.logs.String())
 	}
+	// A first chunk over the limit, which go-smtp refuses without
+	// calling Data: logged too (found from outside: not at all), once.
+	for _, chunk := range []string{"BDAT 2000 LAST", "BDAT 2000"} {
+		before := len(ts.logs.String())
+		c.expect("MAIL FROM:<a@x.test>", "250")
+		c.expect("RCPT TO:<c@y.test>", "250")
+		c.send(chunk + "\r\n" + strings.Repeat("z", 2000))
+		c.replies("552 5.3.4")
+		c.expect("RSET", "250")
+		c.expect("NOOP", "250")
+		if l := ts.logs.String()[before:]; strings.Count(l, "larger than max_message_size (BDAT chunks)") != 1 || !strings.Contains(l, "from=a@x.test to=c@y.test result=552") {
+			t.Fatalf("%s: log:\n%s", chunk, l)
+		}
+	}
+	if r := c.sendMessage("a@x.test", []string{"b@y.test"}, "Subject: x\r\n\r\nbody"); !strings.HasPrefix(r, "250 2.6.0") {
+		t.Fatalf("message after: %q", r)
+	}
 }
 
 // A message refused for its size after DATA does not count toward the

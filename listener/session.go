@@ -66,10 +66,20 @@ type session struct {
 	// dsn lists the DSN parameters the client gave, taken and not acted
 	// on (see New), for the message's log line.
 	dsn []string
+	// dataRan: Data was called in the transaction, and logged its end.
+	dataRan bool
 }
 
 func (s *session) Reset() {
-	s.inTx, s.seen, s.from, s.local, s.remote, s.overLimit, s.dsn = false, nil, "", nil, nil, false, nil
+	if s.inTx && !s.dataRan && s.conn.bdatRefused() {
+		// A first BDAT chunk over max_message_size: go-smtp refuses it
+		// (552) and reads past it without calling Data, and ends the
+		// transaction here. Found from outside: not logged at all.
+		s.s.log.Info("message refused", "client", s.conn.clientIP, "helo", s.smtp.Hostname(), "from", s.from,
+			"to", strings.Join(append(append([]string(nil), s.local...), s.remote...), ","),
+			"result", "552", "reason", "larger than max_message_size (BDAT chunks)", "max_message_size", s.s.cfg.MaxMessageSize)
+	}
+	s.inTx, s.seen, s.from, s.local, s.remote, s.overLimit, s.dsn, s.dataRan = false, nil, "", nil, nil, false, nil, false
 }
 
 // noteDSN records a DSN parameter given, once each.
@@ -250,6 +260,7 @@ func (s *session) Data(r io.Reader) error {
 	cfg := srv.cfg
 	srv.receiving.begin()
 	defer srv.receiving.end()
+	s.dataRan = true
 	body := s.conn.body(cfg.MaxMessageSize)
 	if body != nil {
 		// Whatever the outcome, the connection must be left at the end
