@@ -228,7 +228,7 @@ func TestCheckLogDestinations(t *testing.T) {
 			if tt.problem == "" {
 				// Save the folders made, said when the test runs as root.
 				other := regexp.MustCompile(`(?m)^warning: check runs as root.*\n`).ReplaceAllString(out, "")
-				if code != 0 || strings.Contains(other, "warning") {
+				if code != 0 || strings.Contains(other, "warning: ") {
 					t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
 				}
 				return
@@ -880,9 +880,14 @@ func TestCheckBesideRunningInstance(t *testing.T) {
 	// lock, and check says so (found from outside: "ok", then run failed).
 	other.Close()
 	code, out, errs = runCmd(t, "check", "--config", conf)
-	want := fmt.Sprintf("warning: another mailbridge is running with this mail root, listening on 127.0.0.1:%d, not on this configuration's ports: `mailbridge run` with this configuration cannot start while it runs", cfg.Inbound.Port)
-	if code != 0 || !strings.Contains(out, want) || strings.Contains(out, "note: a mailbridge is running") {
+	want := fmt.Sprintf("warning: another mailbridge is running with this mail root, listening on 127.0.0.1:%d, not where this configuration listens: `mailbridge run` with this configuration cannot start while it runs", cfg.Inbound.Port)
+	if code != 0 || !strings.Contains(out, want) || strings.Contains(out, "note: a mailbridge is running") || !strings.HasSuffix(out, "ok: no problems found, but 1 warning(s) above\n") {
 		t.Fatalf("exit %d\n%s%s", code, out, errs)
+	}
+	// The same port on another bind address: another instance too.
+	os.WriteFile(conf, []byte(strings.Replace(string(raw), `bind = "127.0.0.1"`, `bind = "127.0.0.2"`, 1)), 0o644)
+	if code, out, errs = runCmd(t, "check", "--config", conf); code != 0 || !strings.Contains(out, want) {
+		t.Fatalf("another bind address: exit %d\n%s%s", code, out, errs)
 	}
 }
 

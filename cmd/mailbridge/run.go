@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -561,6 +562,8 @@ const clearTextAuthWarning = `[outbound] tls = "none" with a username and passwo
 // leaves out: a section with a problem may name a folder or a port other
 // than the one meant.
 func check(cfg *config.Config, stdout, stderr io.Writer, cfgProblems config.Errors) int {
+	warned := &warningCount{w: stdout}
+	stdout = warned
 	problems := len(cfgProblems)
 	fail := func(format string, a ...any) {
 		problems++
@@ -691,7 +694,7 @@ func check(cfg *config.Config, stdout, stderr io.Writer, cfgProblems config.Erro
 			if other := otherInstance(cfg, mailroot.Listening(l)); other != "" {
 				// Found from outside: a second configuration on the same
 				// mail root (another port) was "ok", and its run failed.
-				fmt.Fprintf(stdout, "warning: another mailbridge is running with this mail root, listening on %s, not on this configuration's ports: `mailbridge run` with this configuration cannot start while it runs (the mail root is locked); if this is to be that one's new configuration, restart it with this one, otherwise give this one a mail root of its own ([mailroot] root)\n", other)
+				fmt.Fprintf(stdout, "warning: another mailbridge is running with this mail root, listening on %s, not where this configuration listens: `mailbridge run` with this configuration cannot start while it runs (the mail root is locked); if this is to be that one's new configuration, restart it with this one, otherwise give this one a mail root of its own ([mailroot] root)\n", other)
 				break
 			}
 			fmt.Fprintln(stdout, "note: a mailbridge is running with this mail root; a second one could not start beside it: restart that one to apply this configuration")
@@ -847,8 +850,28 @@ func check(cfg *config.Config, stdout, stderr io.Writer, cfgProblems config.Erro
 		fmt.Fprintf(stderr, "%d problem(s) found\n", problems)
 		return 1
 	}
+	if warned.n > 0 {
+		// Found from outside: a warning that run would fail, then "ok"
+		// alone, read as all clear.
+		fmt.Fprintf(stdout, "ok: no problems found, but %d warning(s) above\n", warned.n)
+		return 0
+	}
 	fmt.Fprintln(stdout, "ok: no problems found")
 	return 0
+}
+
+// warningCount passes check's output on, counting its warnings: lines
+// that start with "warning: ", each written whole.
+type warningCount struct {
+	w io.Writer
+	n int
+}
+
+func (c *warningCount) Write(p []byte) (int, error) {
+	if bytes.HasPrefix(p, []byte("warning: ")) {
+		c.n++
+	}
+	return c.w.Write(p)
 }
 
 // portProblem is an inbound port that another program holds.
@@ -1298,8 +1321,17 @@ func otherInstance(cfg *config.Config, listening []string) string {
 	if len(listening) == 0 {
 		return ""
 	}
+	// The bind address too, where it is one (found from outside: another
+	// bind address on the same port was taken for the running one's).
+	bind, err := netip.ParseAddr(cfg.Inbound.Bind)
 	for _, port := range []int{cfg.Inbound.Port, cfg.Inbound.TLSPort} {
-		if port > 0 && slices.ContainsFunc(listening, func(a string) bool { return strings.HasSuffix(a, ":"+strconv.Itoa(port)) }) {
+		if port > 0 && slices.ContainsFunc(listening, func(a string) bool {
+			ap, perr := netip.ParseAddrPort(a)
+			if err != nil || perr != nil {
+				return strings.HasSuffix(a, ":"+strconv.Itoa(port))
+			}
+			return int(ap.Port()) == port && ap.Addr().Unmap() == bind.Unmap()
+		}) {
 			return ""
 		}
 	}
