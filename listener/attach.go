@@ -532,7 +532,7 @@ func structure(v []byte) string {
 
 // endHeader decides, at the empty line, what the entity is.
 func (w *mimeWalk) endHeader() {
-	ct := string(uncomment(w.ct.val))
+	ct := string(w.ct.val)
 	w.enc = encIdentity
 	w.binhex, w.bh = false, binHex{}
 	switch cte := bytes.TrimSpace(w.cte.val); {
@@ -564,16 +564,13 @@ func (w *mimeWalk) endHeader() {
 		t, err = "message/rfc822", nil
 	}
 	// A Content-Type or Content-Disposition there but unparseable (a
-	// parameter given twice, a comment not closed) would have the part
-	// taken for unnamed text, not measured, where a lenient client shows
-	// the file: found from outside, a 2.2 MB PDF passed a 2 MB limit so.
-	// Such a part is measured whole. Comments are read past (uncomment),
-	// as clients do: found from outside, "multipart/mixed (c);
-	// boundary=B" had a message of several attachments, each under the
-	// limit, measured as one.
+	// comment, "application/pdf (c); name=big.pdf"; a parameter given
+	// twice) would have the part taken for unnamed text, not measured,
+	// where a lenient client shows the file: found from outside, a 2.2 MB
+	// PDF passed a 2 MB limit so. Such a part is measured whole.
 	garbled := false
 	for _, f := range []*field{&w.ct, &w.cd} {
-		if v := bytes.TrimSpace(uncomment(f.val)); f.n > 0 && len(v) > 0 {
+		if v := bytes.TrimSpace(f.val); f.n > 0 && len(v) > 0 {
 			if _, _, perr := mime.ParseMediaType(string(v)); perr != nil {
 				garbled = true
 			}
@@ -705,70 +702,12 @@ func containsFold(s []byte, sub string) bool {
 func (w *mimeWalk) header() message.Header {
 	var h message.Header
 	if w.ct.n > 0 {
-		h.Set("Content-Type", string(uncomment(w.ct.val)))
+		h.Set("Content-Type", string(w.ct.val))
 	}
 	if w.cd.n > 0 {
-		h.Set("Content-Disposition", string(uncomment(w.cd.val)))
+		h.Set("Content-Disposition", string(w.cd.val))
 	}
 	return h
-}
-
-// uncomment returns a Content-Type or Content-Disposition value without
-// the comments of its type or disposition, the part before its first
-// ';' (RFC 2045 section 5.1 allows them, as RFC 5322 section 3.2.2
-// defines them: parenthesized, nested, with quoted-pairs), each replaced
-// by a space, as mail clients read it: "multipart/mixed (c); boundary=B".
-// It returns v itself when a comment there is not closed, and when the
-// parameters hold a '(' outside a quoted string: found from outside,
-// "boundary=B(c)" read as B hid the parts of readers that take the
-// boundary as B(c) (Python's email), an attachment over the limit among
-// them; such a value stays unparseable, and is measured whole. Only the
-// walk's reading of the structure and the name uses it: the looser looks
-// for a name or a text type (mentionsName, plainText) see the value as
-// written.
-func uncomment(v []byte) []byte {
-	if bytes.IndexByte(v, '(') < 0 {
-		return v
-	}
-	typ, params := v, []byte(nil)
-	if i := bytes.IndexByte(v, ';'); i >= 0 {
-		typ, params = v[:i], v[i:]
-	}
-	quoted := false
-	for i := 0; i < len(params); i++ {
-		switch c := params[i]; {
-		case c == '\\' && quoted:
-			i++
-		case c == '"':
-			quoted = !quoted
-		case c == '(' && !quoted:
-			return v
-		}
-	}
-	out := make([]byte, 0, len(v))
-	depth := 0
-	for i := 0; i < len(typ); i++ {
-		c := typ[i]
-		switch {
-		case c == '\\' && depth > 0:
-			i++
-		case c == '(':
-			if depth == 0 {
-				out = append(out, ' ')
-			}
-			depth++
-		case depth > 0:
-			if c == ')' {
-				depth--
-			}
-		default:
-			out = append(out, c)
-		}
-	}
-	if depth > 0 {
-		return v
-	}
-	return append(out, params...)
 }
 
 func (w *mimeWalk) leaf(measure bool, name string) {
