@@ -41,11 +41,11 @@ const maxJunkCommands = 100
 
 // maxOvershoot is how many recipients may be refused (452 over
 // max_recipients, 550 not relayed for, 501 for an address that does not
-// parse) since the last message stored
-// before each further one counts toward maxJunkCommands, as postfix's
-// smtpd_recipient_overshoot_limit (1000). Not per transaction: found from
-// outside, a client sending 1,100 recipients and RSET, over and over,
-// had 112,000 commands answered (12 MB of W3C log) on one connection.
+// parse) since the last message stored before each further one counts
+// toward maxJunkCommands, as postfix's smtpd_recipient_overshoot_limit
+// (1000). Not per transaction: found from outside, a client sending 1,100
+// recipients and RSET, over and over, had 112,000 commands answered (12
+// MB of W3C log) on one connection.
 const maxOvershoot = 1000
 
 // tinyChunk is the size under which a BDAT chunk that is not the last
