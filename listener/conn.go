@@ -762,6 +762,13 @@ func (c *conn) rewriteCommand(line []byte) []byte {
 	if at := postmasterAt(line); at >= 0 {
 		return append(append(append([]byte(nil), line[:at]...), "@"+c.srv.cfg.Hostname...), line[at:]...)
 	}
+	if at := unqualifiedAt(line); at >= 0 {
+		domain := c.srv.cfg.DefaultDomain
+		if domain == "" {
+			domain = c.srv.cfg.Hostname
+		}
+		return append(append(append([]byte(nil), line[:at]...), "@"+domain...), line[at:]...)
+	}
 	if i, j := hugeSize(line); i >= 0 {
 		return append(append(append([]byte(nil), line[:i]...), maxSizeParam...), line[j:]...)
 	}
@@ -880,6 +887,54 @@ func postmasterAt(line []byte) int {
 		return -1
 	}
 	return i + len(box) - 1
+}
+
+// unqualifiedAt returns where "@" and the default domain go in a MAIL
+// FROM or RCPT TO command line whose address has no domain
+// ("MAIL FROM:<scanner>", "RCPT TO:admin"), or -1. IIS gave such an
+// address its default domain, and devices (scanners, printers) send them:
+// found from outside, go-smtp's 501 for the sender had such a device's
+// pipelined transaction refused whole, and its mail lost. Only a local
+// part that is a dot-atom of ASCII (RFC 5322 section 3.2.3) is taken:
+// anything else is left to go-smtp, which refuses it.
+func unqualifiedAt(line []byte) int {
+	i := argAt(line, "MAIL")
+	prefix := "FROM:"
+	if i < 0 {
+		i, prefix = argAt(line, "RCPT"), "TO:"
+	}
+	if i < 0 || len(line)-i < len(prefix) || !bytes.EqualFold(line[i:i+len(prefix)], []byte(prefix)) {
+		return -1
+	}
+	// go-smtp trims blanks after "FROM:" and "TO:" too.
+	rest := bytes.TrimRight(line, "\r\n")
+	i = len(rest) - len(bytes.TrimLeftFunc(rest[i+len(prefix):], unicode.IsSpace))
+	bracket := i < len(rest) && rest[i] == '<'
+	if bracket {
+		i++
+	}
+	j := i
+	for j < len(rest) && isAtext(rest[j]) {
+		j++
+	}
+	local := rest[i:j]
+	if len(local) == 0 || local[0] == '.' || local[len(local)-1] == '.' || bytes.Contains(local, []byte("..")) {
+		return -1
+	}
+	switch {
+	case bracket && j < len(rest) && rest[j] == '>':
+	case !bracket && (j == len(rest) || rest[j] == ' '):
+	default:
+		return -1
+	}
+	return j
+}
+
+// isAtext reports whether b may stand in a dot-atom (RFC 5322 section
+// 3.2.3: atext, and the dot).
+func isAtext(b byte) bool {
+	return 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' ||
+		bytes.IndexByte([]byte("!#$%&'*+-/=?^_`{|}~."), b) >= 0
 }
 
 // argAt returns where the argument of a whole command line begins, as

@@ -20,8 +20,9 @@ import (
 //     typing one byte at a time, or a line across a read boundary);
 //   - go-smtp gets every whole line the client sent, in order, once,
 //     except that RCPT TO:<postmaster> may have gained the server's name
-//     (RFC 5321 section 4.5.1); a last line without its end, at the
-//     connection's end, is no command and is not passed on.
+//     (RFC 5321 section 4.5.1), and an address without a domain the
+//     default domain (unqualifiedAt); a last line without its end, at
+//     the connection's end, is no command and is not passed on.
 //
 // For the second, lines with a SIZE parameter (see hugeSize), greetings
 // conn rewrites, and DATA, STARTTLS and BDAT lines, which change what
@@ -37,6 +38,7 @@ func FuzzCommandStream(f *testing.F) {
 		"EHLO evil\rX-Injected: yes\r\nMAIL FROM:<a@b> SIZE=99999999999\r\n",
 		"BDAT 5\r\nRCPT TO:<postmaster>\r\nBDAT 3 LAST\r\nabcDATA\r\nRCPT TO:<postmaster>\r\n",
 		"BDAT 99999999999\r\nRCPT TO:<postmaster>\r\nBDAT 6 FOO\r\nNOOP\r\n",
+		"MAIL FROM:<scanner>\r\nRCPT TO:admin\r\nRCPT TO: <a.b> NOTIFY=NEVER\r\nRCPT TO:<a..b>\r\n",
 	} {
 		f.Add([]byte(s), uint16(4096), []byte{0})
 		f.Add([]byte(s), uint16(30), []byte{5, 1, 200})
@@ -68,12 +70,15 @@ func FuzzCommandStream(f *testing.F) {
 		in = clean
 		got := goSMTPGets(t, host, in, readSize, chunks)
 
-		// Take the server's name back out of the postmaster lines.
+		// Take the server's name back out of the postmaster lines and
+		// the addresses without a domain (its name is the default domain
+		// here).
 		var back []byte
 		for _, line := range bytes.SplitAfter(got, []byte("\n")) {
-			if at := bytes.Index(bytes.ToLower(line), []byte("@"+host+">")); at >= 0 {
-				if p := postmasterAt(append(line[:at:at], line[at+1+len(host):]...)); p == at {
-					line = append(line[:at:at], line[at+1+len(host):]...)
+			if at := bytes.Index(bytes.ToLower(line), []byte("@"+host)); at >= 0 {
+				orig := append(line[:at:at], line[at+1+len(host):]...)
+				if postmasterAt(orig) == at || unqualifiedAt(orig) == at {
+					line = orig
 				}
 			}
 			back = append(back, line...)

@@ -486,7 +486,7 @@ func TestPostmasterWithoutDomain(t *testing.T) {
 		{"rcpt to: <PostMaster>", "250 2.1.5 PostMaster@mail.example.com"},
 		{"RCPT  TO:<postmaster>", "250 2.1.5 postmaster@mail.example.com"}, // go-smtp skips the blanks
 		{"RCPT TO:<postmaster", "501 5.1.3 Bad recipient address syntax"},
-		{"RCPT TO:<postmasters>", "501 5.1.3 Bad recipient address syntax"},
+		{"RCPT TO:<post master>", "501 5.1.3 Bad recipient address syntax"},
 	} {
 		if got := c.cmd(tc.line); !strings.HasPrefix(got, tc.want) {
 			t.Errorf("%q: %q, want %q", tc.line, got, tc.want)
@@ -520,10 +520,56 @@ func TestPostmasterWithoutDomain(t *testing.T) {
 	}
 	ml.mu.Unlock()
 	sort.Strings(rcpts)
-	wantLog := []string{"++TO:<postmaster> 250 23", "+TO:<b@example.com> 250 25", "+TO:<c@example.com> 250 25", "+TO:<postmaster 501 21", "+TO:<postmaster> 250 22", "+TO:<postmaster> 250 22", "+TO:<postmasters> 501 23", "+to:+<PostMaster> 250 23"}
+	wantLog := []string{"++TO:<postmaster> 250 23", "+TO:<b@example.com> 250 25", "+TO:<c@example.com> 250 25", "+TO:<post+master> 501 23", "+TO:<postmaster 501 21", "+TO:<postmaster> 250 22", "+TO:<postmaster> 250 22", "+to:+<PostMaster> 250 23"}
 	if strings.Join(rcpts, "\n") != strings.Join(wantLog, "\n") {
 		t.Errorf("W3C RCPT lines:\n%s\nwant\n%s", strings.Join(rcpts, "\n"), strings.Join(wantLog, "\n"))
 	}
+}
+
+// An address without a domain gets the default domain, as IIS stamped
+// such addresses with its default domain; the server's hostname when none
+// is set. Found from outside: a scanner's "MAIL FROM:<scanner>" got 501,
+// and its pipelined transaction was refused whole.
+func TestAddressWithoutDomain(t *testing.T) {
+	cfg := testConfig()
+	cfg.LocalDomains = []string{"corp.example"}
+	cfg.DefaultDomain = "corp.example"
+	ts := startServer(t, cfg)
+	c := dial(t, ts.addr)
+	c.reply()
+	// A device that sends its whole transaction at once, HELO only.
+	c.send("HELO RNP002673\r\nMAIL FROM:<scanner>\r\nRCPT TO:<admin>\r\nRCPT TO:ops.desk SIZE=1\r\nRCPT TO:<admin@corp.example>\r\nDATA\r\n")
+	c.replies("250 ", "250 2.1.0 scanner@corp.example....Sender OK", "250 2.1.5 admin@corp.example", "555 5.5.4", "250 2.1.5 admin@corp.example", "354 ")
+	c.send("Subject: scan\r\n\r\npages\r\n.\r\n")
+	if r := c.reply(); !strings.HasPrefix(r, "250 2.6.0") {
+		t.Fatalf("after the data: %q", r)
+	}
+	if b := ts.onlyDrop(t); !bytes.HasPrefix(b, []byte("x-sender: scanner@corp.example\r\nx-receiver: admin@corp.example\r\nReceived: from RNP002673 ")) {
+		t.Fatalf("Drop file:\n%s", b)
+	}
+	for _, tc := range []struct{ line, want string }{
+		{"MAIL FROM:scanner.2", "250 2.1.0 scanner.2@corp.example....Sender OK"},
+		{"RCPT TO:ops.desk", "250 2.1.5 ops.desk@corp.example"},
+		{"RCPT TO: <o'brien+fax>", "250 2.1.5 o'brien+fax@corp.example"},
+		// Not a dot-atom: go-smtp's refusal, as before.
+		{"RCPT TO:<.x>", "501 5.1.3"},
+		{"RCPT TO:<x.>", "501 5.1.3"},
+		{"RCPT TO:<a..b>", "501 5.1.3"},
+		{"RCPT TO:<a b>", "501 5.1.3"},
+		{"RCPT TO:<\"a b\">", "501 5.1.3"},
+		{"RCPT TO:<@relay.test:x>", "501 5.1.3"},
+		{"RCPT TO:<>", "501 5.1.3"},
+	} {
+		if got := c.cmd(tc.line); !strings.HasPrefix(got, tc.want) {
+			t.Errorf("%q: %q, want %q", tc.line, got, tc.want)
+		}
+	}
+	// No default domain set: the hostname, which is local.
+	ts = startServer(t, testConfig())
+	c = dial(t, ts.addr)
+	c.hello()
+	c.expect("MAIL FROM:<scanner>", "250 2.1.0 scanner@mail.example.com....Sender OK")
+	c.expect("RCPT TO:<admin>", "250 2.1.5 admin@mail.example.com")
 }
 
 func TestGreetingAndEHLO(t *testing.T) {
@@ -1303,10 +1349,10 @@ func TestShutdownTimeoutWhileStoring(t *testing.T) {
 // RCPT TO:<>).
 func TestAddressSyntaxReplies(t *testing.T) {
 	for _, tc := range []struct{ mail, line, want string }{
-		{"", "MAIL FROM:<postmaster>", "501 5.1.7 Bad sender address syntax"},
+		{"", "MAIL FROM:<post master>", "501 5.1.7 Bad sender address syntax"},
 		{"", "MAIL <a@x.test>", "501 5.5.2"},
 		{"MAIL FROM:<a@x.test>", "RCPT TO:<>", "501 5.1.3 Bad recipient address syntax"},
-		{"MAIL FROM:<a@x.test>", "RCPT TO:<foo>", "501 5.1.3 Bad recipient address syntax"},
+		{"MAIL FROM:<a@x.test>", "RCPT TO:<fo o>", "501 5.1.3 Bad recipient address syntax"},
 		{"MAIL FROM:<a@x.test>", "RCPT <b@y.test>", "501 5.5.2"},
 		// A domain that is no domain (found from outside: a comma, an
 		// '@', a double dot, a bracket were taken, and the address split

@@ -45,7 +45,12 @@ import (
 
 // Config holds the listener's settings. Zero durations disable a timeout.
 type Config struct {
-	Hostname          string // FQDN for greeting, EHLO and Received
+	Hostname string // FQDN for greeting, EHLO and Received
+	// DefaultDomain is given to a MAIL FROM or RCPT TO address without a
+	// domain, as IIS's default domain was ("used to stamp messages from
+	// addresses that do not have a domain"); Hostname when empty. The
+	// reserved postmaster gets Hostname, which is always local.
+	DefaultDomain     string
 	Product           string // "Microsoft SMTPSVC", in Received headers
 	Version           string // in Received headers and the greeting
 	MaxMessageSize    int64  // advertised as SIZE; 0 means no limit

@@ -246,6 +246,7 @@ func runWith(ctx context.Context, cfg *config.Config, log *slog.Logger, ready fu
 	}
 	srv := listener.New(listener.Config{
 		Hostname:            cfg.Hostname,
+		DefaultDomain:       cfg.Pickup.DefaultDomain,
 		Product:             cfg.Compat.Product,
 		Version:             cfg.Compat.Version,
 		MaxMessageSize:      cfg.Inbound.MaxMessageSize,
