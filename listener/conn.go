@@ -135,6 +135,7 @@ type conn struct {
 	replyOut    int64  // bytes of the reply being sent (multi-line, 354)
 	closeLogged bool   // the session's closing line (240) is written
 	gone        bool   // the client went away, or fail closed: replies go nowhere
+	peerGone    bool   // gone because the client went away (see repliesGone)
 	ended       bool   // this server closed the session (a 421, 500 or 552 that says so): no message is stored any more
 	aborted     bool   // a stop's 421 is going out: no message is stored any more
 	committing  bool   // a message is being stored; its reply is not yet written
@@ -359,7 +360,7 @@ func (c *conn) Read(p []byte) (n int, err error) {
 		if err != nil && !(errors.As(err, &ne) && ne.Timeout()) {
 			// The client is gone (or the connection broke): what go-smtp
 			// answers now reaches nobody, and is not logged as sent.
-			c.gone = true
+			c.gone, c.peerGone = true, true
 		}
 		silent := c.bytesIn == 0
 		first := c.bytesIn == int64(n) && !c.tls
@@ -1107,16 +1108,19 @@ func (c *conn) helloNeeded() bool {
 	return c.needHello
 }
 
-// repliesGone reports whether replies go nowhere any more: the client is
-// gone, or the session is being closed (a 421 went out). A transaction
-// that go-smtp still reads from what the client had pipelined is not
-// carried out then: found from outside, a message pipelined behind the
-// 421 that closes a session for its errors was stored, its 250 never
-// sent, so that its client sent it again.
+// repliesGone reports whether replies go nowhere any more because this
+// server is closing the session (a 421 went out, a stop, a client that
+// does not read its replies). A transaction that go-smtp still reads from
+// what the client had pipelined is not carried out then: found from
+// outside, a message pipelined behind the 421 that closes a session for
+// its errors was stored, its 250 never sent, so that its client sent it
+// again. A client that went away is another matter (peerGone): what it
+// sent whole before it left is carried out, as for a client that sends
+// its message and leaves without waiting for the 250 (beginCommit).
 func (c *conn) repliesGone() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.gone
+	return c.gone && !c.peerGone
 }
 
 // endedByServer reports whether this server closed the session with a
@@ -1391,10 +1395,21 @@ func (c *conn) junkLimit(line string, lines []string, last, exempt bool) ([]stri
 // after the first timeout, holding its connection slot, and with the W3C
 // log on each command waited for its reply in memory (1.6 GB in 3 s).
 // Closing makes go-smtp's next read fail, which ends the session.
+//
+// A write that failed because the client went away (its reset, not a
+// timeout) does not close the connection: what the client sent before it
+// left, still to be read, is carried out, replies going nowhere, and the
+// read after it fails. Found from outside: a scanner that sent its whole
+// transaction and closed without reading the replies had its message,
+// whole in this server's buffers, dropped with the session; it took its
+// mail for sent.
 func (c *conn) writeFailed(err error) {
+	var ne net.Error
+	left := !(errors.As(err, &ne) && ne.Timeout())
 	c.mu.Lock()
 	gone := c.gone
 	c.gone = true
+	c.peerGone = c.peerGone || left && !c.ended
 	c.cmds = nil // never answered: not logged one by one
 	probe := c.bytesIn == 0
 	c.mu.Unlock()
@@ -1405,10 +1420,14 @@ func (c *conn) writeFailed(err error) {
 		// out: a load balancer's or a monitor's TCP check, every few
 		// seconds (found from outside: an INFO line each time).
 		c.srv.log.Debug("connection closed before the greeting: a port probe", "client", c.clientIP, "error", err)
+	case left:
+		c.srv.log.Info("the client went away: replies to what it sent before are not written, and what it sent whole is carried out", "client", c.clientIP, "error", err)
 	default:
-		c.srv.log.Info("connection closed: a reply could not be written (the client does not read its replies, or the connection broke)", "client", c.clientIP, "error", err)
+		c.srv.log.Info("connection closed: a reply could not be written (the client does not read its replies)", "client", c.clientIP, "error", err)
 	}
-	c.Close()
+	if !left {
+		c.Close()
+	}
 }
 
 // writeLine sends a reply of our own, outside go-smtp's flow.
