@@ -132,20 +132,23 @@ type conn struct {
 	bytesIn     int64
 	bytesOut    int64
 	dataBytes   int64
-	replyOut    int64  // bytes of the reply being sent (multi-line, 354)
-	closeLogged bool   // the session's closing line (240) is written
-	gone        bool   // the client went away, or fail closed: replies go nowhere
-	peerGone    bool   // gone because the client went away (see repliesGone)
-	ended       bool   // this server closed the session (a 421, 500 or 552 that says so): no message is stored any more
-	aborted     bool   // a stop's 421 is going out: no message is stored any more
-	committing  bool   // a message is being stored; its reply is not yet written
-	abortReply  string // a stop's 421 waiting for that reply (see abort)
-	cut         bool   // the connection ended inside a BDAT chunk
-	cutIdle     bool   // ... because the client sent nothing for data_timeout
-	needHello   bool   // STARTTLS succeeded: the client must greet again
-	inEHLO      bool   // the lines of an EHLO reply are being written
-	chunk       bool   // the bytes of a BDAT chunk are due
-	bdatOpen    bool   // a BDAT chunk without LAST was sent: more will follow
+	replyOut    int64 // bytes of the reply being sent (multi-line, 354)
+	closeLogged bool  // the session's closing line (240) is written
+	gone        bool  // the client went away, or fail closed: replies go nowhere
+	peerGone    bool  // gone because the client went away (see repliesGone)
+	// refused holds refusals of a greeting or an address to log once the
+	// reply is written (noteRefusal), outside mu.
+	refused    [][]any
+	ended      bool   // this server closed the session (a 421, 500 or 552 that says so): no message is stored any more
+	aborted    bool   // a stop's 421 is going out: no message is stored any more
+	committing bool   // a message is being stored; its reply is not yet written
+	abortReply string // a stop's 421 waiting for that reply (see abort)
+	cut        bool   // the connection ended inside a BDAT chunk
+	cutIdle    bool   // ... because the client sent nothing for data_timeout
+	needHello  bool   // STARTTLS succeeded: the client must greet again
+	inEHLO     bool   // the lines of an EHLO reply are being written
+	chunk      bool   // the bytes of a BDAT chunk are due
+	bdatOpen   bool   // a BDAT chunk without LAST was sent: more will follow
 
 	// read side; touched by go-smtp's goroutine alone (dotReader and
 	// upgrade run on it too)
@@ -1227,6 +1230,13 @@ func (c *conn) Write(p []byte) (n int, err error) {
 		// The reply to a message being stored (or nowhere to send it).
 		defer c.endCommit()
 	}
+	c.mu.Lock()
+	refused := c.refused
+	c.refused = nil
+	c.mu.Unlock()
+	for _, args := range refused {
+		c.srv.logRefusal(c.clientIP, "command refused", args...)
+	}
 	if len(out) > 0 {
 		if d := c.srv.cfg.CommandTimeout; d > 0 {
 			_ = nc.SetWriteDeadline(time.Now().Add(d))
@@ -1263,9 +1273,12 @@ func (c *conn) replies(p []byte) (out []byte, closeAfter bool, nc net.Conn, repl
 			c.swallow--
 			continue
 		}
-		bad, text := c.badCmds, c.data
+		bad, text, inTx := c.badCmds, c.data, c.mailOK
 		lines, last := c.rewrite(line)
 		lines, last = c.junkLimit(line, lines, last, c.badCmds != bad || text)
+		if len(lines) > 0 && !text {
+			c.noteRefusal(lines[0], inTx)
+		}
 		if n := len(lines); last && n > 0 && strings.Contains(lines[n-1], " Too many errors on this connection") {
 			// Said in the log, not in the W3C log alone (found from
 			// outside): a client cut off for its errors is worth a look.
@@ -1306,6 +1319,27 @@ func (c *conn) replies(p []byte) (out []byte, closeAfter bool, nc net.Conn, repl
 	}
 	c.bytesOut += int64(len(out))
 	return out, closeAfter, c.nc, replied
+}
+
+// noteRefusal notes reply, the reply to a command (not to a message's
+// text), for the log when it refuses a greeting, a sender or a recipient
+// for its form, or a sender for its SIZE (a 552 outside a transaction,
+// inTx false: in one, it refuses a BDAT chunk, which the session logs):
+// found from outside, such refusals left no line, and an administrator
+// whose scanner could not send saw only "too many bad commands". The
+// command is named when the W3C log keeps commands (c.cmds); the line is
+// within the client's budget of refusal lines (logRefusal). It runs with
+// c.mu held.
+func (c *conn) noteRefusal(reply string, inTx bool) {
+	if !strings.HasPrefix(reply, "501 5.1.7 ") && !strings.HasPrefix(reply, "501 5.1.3 ") &&
+		!(strings.HasPrefix(reply, "552 5.3.4 ") && !inTx) && !strings.HasPrefix(reply, "501 5.5.4 EHLO and HELO ") {
+		return
+	}
+	args := []any{"reply", reply}
+	if len(c.cmds) > 0 {
+		args = append(args, "command", c.cmds[0].line)
+	}
+	c.refused = append(c.refused, args)
 }
 
 // junkLimit counts, since the last message stored, the replies to

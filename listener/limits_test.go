@@ -921,6 +921,55 @@ func TestBadCommandCount(t *testing.T) {
 	}
 }
 
+// Refusals of a greeting, a sender or a recipient for their form, and of
+// a sender for its SIZE, are logged, within the client's budget: found
+// from outside, they left no line, and an administrator whose scanner
+// could not send saw only "too many bad commands".
+func TestCommandRefusalsLogged(t *testing.T) {
+	cfg := testConfig()
+	cfg.MaxMessageSize = 1 << 10
+	ts := startServer(t, cfg)
+	c := dial(t, ts.addr)
+	c.reply()
+	c.expect("HELO", "501 5.5.4")
+	c.expect("EHLO client.test", "250")
+	c.expect("MAIL FROM:<a b@x.test>", "501 5.1.7")
+	c.expect("MAIL FROM:<a@x.test> SIZE=5000", "552 5.3.4")
+	c.expect("MAIL FROM:<a@x.test>", "250")
+	c.expect("RCPT TO:<b@@y.test>", "501 5.1.3")
+	c.expect("RCPT TO:<b@y.test>", "250")
+	// A BDAT chunk over the limit is the session's to log, as a message.
+	c.send("BDAT 2000 LAST\r\n" + strings.Repeat("z", 2000))
+	c.replies("552 5.3.4")
+	c.expect("QUIT", "221")
+	c.waitClosed()
+	l := ts.logs.String()
+	for _, want := range []string{
+		`msg="command refused" client=127.0.0.1 reply="501 5.5.4 EHLO and HELO need`,
+		`msg="command refused" client=127.0.0.1 reply="501 5.1.7 Bad sender address syntax"`,
+		`msg="command refused" client=127.0.0.1 reply="552 5.3.4 Message size exceeds fixed maximum message size"`,
+		`msg="command refused" client=127.0.0.1 reply="501 5.1.3 Bad recipient address syntax"`,
+		`msg="message refused" client=127.0.0.1`,
+	} {
+		if !strings.Contains(l, want) {
+			t.Errorf("log lacks %s", want)
+		}
+	}
+	if n := strings.Count(l, `msg="command refused"`); n != 4 {
+		t.Errorf("%d command refusals logged, want 4:\n%s", n, l)
+	}
+	// With the W3C log on, commands are kept, and the line names it.
+	ts, _ = startLogged(t, cfg)
+	c = dial(t, ts.addr)
+	c.hello()
+	c.expect("MAIL FROM:<scanner 1>", "501 5.1.7")
+	c.expect("QUIT", "221")
+	c.waitClosed()
+	if l := ts.logs.String(); !strings.Contains(l, `reply="501 5.1.7 Bad sender address syntax" command="MAIL FROM:<scanner 1>"`) {
+		t.Errorf("log:\n%s", l)
+	}
+}
+
 // TestVRFY: VRFY takes an argument (RFC 5321 section 4.1.1.6); without
 // one it is a syntax error (501), counted toward the three bad commands
 // as other 501s are. With one, the server cannot verify but will accept
