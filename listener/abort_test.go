@@ -20,6 +20,14 @@ func TestAbortedMessageReason(t *testing.T) {
 			`reason="the client disconnected before the end of the message"`},
 		{"DATA, timeout", "DATA\r\n", func(c *client) { c.reply(); c.send("Subject: x\r\n\r\npart") },
 			`reason="the client sent nothing for data_timeout (300ms)"`},
+		// Ended by a dot line with a bare LF, which is no end here: said
+		// (found from outside: "sent nothing" alone).
+		{"DATA, timeout after a bare LF end", "DATA\r\n", func(c *client) { c.reply(); c.send("Subject: x\n\nbody\n.\n") },
+			`reason="the client sent nothing for data_timeout (300ms); the last bytes it sent were a line of a lone dot ended by a bare LF, which does not end a message`},
+		{"DATA, timeout after CRLF, dot, bare LF", "DATA\r\n", func(c *client) { c.reply(); c.send("Subject: x\r\n\r\nbody\r\n.\n") },
+			`reason="the client sent nothing for data_timeout (300ms); the last bytes it sent were a line of a lone dot ended by a bare LF`},
+		{"DATA, timeout after a bare LF, dot, CRLF", "DATA\r\n", func(c *client) { c.reply(); c.send("Subject: x\n\nbody\n.\r\n") },
+			`reason="the client sent nothing for data_timeout (300ms); the last bytes it sent were a line of a lone dot ended by a bare LF`},
 		{"BDAT, client gone between chunks", "BDAT 12\r\nSubject: x\r\n", func(c *client) { c.reply(); c.c.Close() },
 			`reason="the client ended the BDAT transaction before its last chunk (RSET, disconnect or data_timeout)"`},
 		{"BDAT, client gone inside a chunk", "BDAT 100\r\nSubject: x\r\n", func(c *client) { c.c.Close() },
@@ -43,6 +51,9 @@ func TestAbortedMessageReason(t *testing.T) {
 			}
 			if !strings.Contains(ts.logs.String(), tc.want) {
 				t.Fatalf("want %s in:\n%s", tc.want, ts.logs.String())
+			}
+			if tc.name == "DATA, timeout" && strings.Contains(ts.logs.String(), "bare LF") {
+				t.Fatalf("a bare LF said for a message cut mid-line:\n%s", ts.logs.String())
 			}
 		})
 	}

@@ -39,8 +39,31 @@ type dotReader struct {
 	held []byte
 
 	limited bool
-	n       int64 // bytes left below the size limit
-	total   int64 // message bytes read, refused or not
+	n       int64   // bytes left below the size limit
+	total   int64   // message bytes read, refused or not
+	tail    [5]byte // the last bytes read from the client, as sent (bareLFEnd)
+}
+
+// noteTail keeps the last bytes of b, as the client sent them.
+func (d *dotReader) noteTail(b []byte) {
+	n := len(d.tail)
+	if len(b) >= n {
+		copy(d.tail[:], b[len(b)-n:])
+		return
+	}
+	copy(d.tail[:], d.tail[len(b):])
+	copy(d.tail[n-len(b):], b)
+}
+
+// bareLFEnd reports whether the last bytes the client sent were a line of
+// a lone dot ended by a bare LF ("\n.\n", "\n.\r\n" after a bare LF): the
+// end of a message for a client that ends lines with LF alone, which is
+// no end here (see dotReader): a message that stalls after it is said so
+// in the log. Found from outside: "sent nothing for data_timeout" alone,
+// for a client that had sent its end.
+func (d *dotReader) bareLFEnd() bool {
+	t := d.tail[:]
+	return bytes.HasSuffix(t, []byte("\n.\n")) || bytes.HasSuffix(t, []byte("\n.\r\n")) && t[0] != '\r'
 }
 
 // Read returns message bytes. It fails with smtp.ErrDataTooLarge once the
@@ -70,6 +93,7 @@ func (d *dotReader) Read(p []byte) (int, error) {
 		k := copy(p, d.held)
 		d.held = d.held[:0]
 		m, err := d.c.Read(p[k:])
+		d.noteTail(p[k : k+m])
 		m += k
 		out, used, eof := d.unstuff(p[:m])
 		d.total += int64(out)
