@@ -797,8 +797,8 @@ func greetingTooLong(line, r []byte) bool {
 
 // greetingWithControl reports whether line is a HELO or EHLO command whose
 // argument holds a control character (a CR alone, NUL, ...; see
-// hasControl) or invalid UTF-8, or is longer than a domain can be, and
-// returns the verb as sent. RFC 5321 section 4.1.1.1: the argument is a
+// hasControl) or invalid UTF-8, is longer than a domain can be, or is
+// blanks alone, and returns the verb as sent. RFC 5321 section 4.1.1.1: the argument is a
 // domain or an address literal; a CR in it would split the Received
 // header of the Drop file for readers that take a CR alone as a line end.
 func greetingWithControl(line []byte) (string, bool) {
@@ -807,6 +807,12 @@ func greetingWithControl(line []byte) (string, bool) {
 		return "", false
 	}
 	arg := bytes.TrimSuffix(bytes.TrimSuffix(line[5:], []byte("\n")), []byte("\r"))
+	if len(bytes.TrimSpace(arg)) == 0 {
+		// Blanks alone: no name, as for "HELO" alone (found from outside:
+		// go-smtp took "HELO " for a mangled command, 500, where "HELO"
+		// got 501).
+		return string(line[:4]), true
+	}
 	if len(bytes.TrimSpace(arg)) > 255 {
 		// A domain is at most 255 octets (RFC 5321 section 4.5.3.1.2);
 		// a longer name would make a Received line past RFC 5322's 998.
