@@ -163,7 +163,19 @@ type conn struct {
 	// lineSince is when the read side began to wait for the end of the
 	// command line in stash (zero: none waits); see Read.
 	lineSince time.Time
+	// lastCmd is when the last command line was scanned; keepAlives
+	// counts the NOOP and RSET commands that came keepAliveGap or more
+	// after the one before, not yet answered (junkLimit; under mu).
+	lastCmd    time.Time
+	keepAlives int
 }
+
+// keepAliveGap is the quiet before a NOOP or RSET that makes it a
+// keep-alive, which maxJunkCommands does not count: found from outside, a
+// connection pool that sent NOOP every 30 seconds on an idle connection
+// was cut off with 421 after 100 of them. A loop sending them faster
+// still counts.
+const keepAliveGap = 10 * time.Second
 
 // helloConn is the connection under a server-side TLS handshake: it
 // keeps the highest TLS version the client offered, for the log when the
@@ -621,6 +633,13 @@ func (c *conn) command(line []byte) (stop bool) {
 	}
 	// What follows is decided by what go-smtp makes of the line it gets.
 	verb, arg := smtpCommand(line)
+	now := time.Now()
+	if (verb == "NOOP" || verb == "RSET") && !c.lastCmd.IsZero() && now.Sub(c.lastCmd) >= c.srv.keepAliveGap {
+		c.mu.Lock()
+		c.keepAlives++
+		c.mu.Unlock()
+	}
+	c.lastCmd = now
 	c.bdatSkip = 0
 	if verb == "BDAT" && hugeChunk(arg) {
 		// Its chunk follows, and cannot be read past: the connection
@@ -1373,6 +1392,9 @@ func (c *conn) junkLimit(line string, lines []string, last, exempt bool) ([]stri
 		// client that sent a stray empty line after each message's dot
 		// was cut off after its third message.
 		c.junk, c.overshoot, c.tinyChunks, c.badCmds = 0, 0, 0, 0
+		return lines, last
+	case (line == "250 2.0.0 Session reset" || line == "250 2.0.0 I have successfully done nothing") && c.keepAlives > 0:
+		c.keepAlives-- // see keepAliveGap
 		return lines, last
 	case line == "250 2.0.0 Session reset", line == "250 2.0.0 I have successfully done nothing",
 		strings.HasPrefix(line, "502 5.5.1 ") && strings.HasSuffix(line, " command not implemented"), // HELP, EXPN, ETRN, TURN ...

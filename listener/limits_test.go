@@ -970,6 +970,43 @@ func TestCommandRefusalsLogged(t *testing.T) {
 	}
 }
 
+// A NOOP or RSET after a quiet period is a keep-alive, which the junk
+// command limit does not count; a loop of them still does. Found from
+// outside: a connection pool's NOOP every 30 seconds was cut off with 421
+// after 100 of them.
+func TestKeepAliveNOOP(t *testing.T) {
+	ts := startServer(t, testConfig())
+	ts.srv.keepAliveGap = 50 * time.Millisecond
+	c := dial(t, ts.addr)
+	c.hello()
+	noops := func(n int) {
+		c.send(strings.Repeat("NOOP\r\n", n))
+		for range n {
+			if r := c.reply(); !strings.HasPrefix(r, "250 ") {
+				t.Fatalf("NOOP: %q", r)
+			}
+		}
+	}
+	noops(99) // with the EHLO, as many as a client may send between messages
+	for _, cmd := range []string{"NOOP", "RSET", "NOOP", "NOOP", "RSET"} {
+		time.Sleep(80 * time.Millisecond)
+		c.expect(cmd, "250 ")
+	}
+	noops(2) // the 101st and 102nd junk commands: two bad commands
+	c.expect("QUIT", "221")
+	c.waitClosed()
+
+	c = dial(t, ts.addr)
+	c.hello()
+	noops(101)
+	if r := c.cmd("NOOP"); !strings.HasPrefix(r, "250 ") {
+		t.Fatalf("102nd NOOP: %q", r)
+	}
+	if r := c.reply(); !strings.HasPrefix(r, "421 4.7.0 ") {
+		t.Fatalf("after the 102nd NOOP in a row (and the EHLO): %q", r)
+	}
+}
+
 // TestVRFY: VRFY takes an argument (RFC 5321 section 4.1.1.6); without
 // one it is a syntax error (501), counted toward the three bad commands
 // as other 501s are. With one, the server cannot verify but will accept

@@ -134,6 +134,8 @@ type Server struct {
 	// on refusalTimer; both under mu.
 	refusalQuiet time.Duration
 	refusalTimer *time.Timer
+	// keepAliveGap is keepAliveGap, shorter in tests.
+	keepAliveGap time.Duration
 
 	// refusing holds the connections of the implicit TLS port being
 	// refused (see tlsRefuse), counted in refusals.
@@ -203,7 +205,7 @@ func New(cfg Config, root *mailroot.Root, log *slog.Logger) *Server {
 		cfg.Now = time.Now
 	}
 	s := &Server{cfg: cfg, root: root, log: log, conns: map[*conn]struct{}{}, perIP: map[netip.Addr]int{},
-		local: compat.NewLocalDomains(cfg.Hostname, cfg.LocalDomains), refusing: map[net.Conn]struct{}{}, refusalQuiet: quietRefusals}
+		local: compat.NewLocalDomains(cfg.Hostname, cfg.LocalDomains), refusing: map[net.Conn]struct{}{}, refusalQuiet: quietRefusals, keepAliveGap: keepAliveGap}
 	if cfg.MaxConnections > 0 {
 		s.slots = make(chan struct{}, cfg.MaxConnections)
 	}
