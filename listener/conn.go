@@ -1267,7 +1267,13 @@ func (c *conn) Write(p []byte) (n int, err error) {
 			_ = nc.SetWriteDeadline(time.Now().Add(d))
 		}
 		if _, err := nc.Write(out); err != nil {
-			c.writeFailed(err)
+			if c.writeFailed(err) {
+				// The client left: go-smtp goes on with what it sent
+				// before, its writes taken (and dropped, see replies),
+				// not failed, for a failed write stays failed in its
+				// buffered writer, and no later reply would come here.
+				return len(p), nil
+			}
 			return 0, err
 		}
 	}
@@ -1283,9 +1289,18 @@ func (c *conn) replies(p []byte) (out []byte, closeAfter bool, nc net.Conn, repl
 	// recoverPanic's Close.
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.gone {
+	if c.gone && !c.peerGone {
 		return nil, false, c.nc, c.committing
 	}
+	// A client that went away (peerGone) has its replies followed all the
+	// same, for what they change (a 354 begins the message's text), and
+	// sent nowhere: found from outside, with that skipped, the second
+	// message a client had sent before it left was read as commands.
+	defer func() {
+		if c.peerGone {
+			out = nil
+		}
+	}()
 	c.pending = append(c.pending, p...)
 	for {
 		i := bytes.Index(c.pending, []byte("\r\n"))
@@ -1465,13 +1480,14 @@ func (c *conn) junkLimit(line string, lines []string, last, exempt bool) ([]stri
 // transaction and closed without reading the replies had its message,
 // whole in this server's buffers, dropped with the session; it took its
 // mail for sent.
-func (c *conn) writeFailed(err error) {
+func (c *conn) writeFailed(err error) (left bool) {
 	var ne net.Error
-	left := !(errors.As(err, &ne) && ne.Timeout())
+	left = !(errors.As(err, &ne) && ne.Timeout())
 	c.mu.Lock()
 	gone := c.gone
 	c.gone = true
-	c.peerGone = c.peerGone || left && !c.ended
+	left = left && !c.ended
+	c.peerGone = c.peerGone || left
 	c.cmds = nil // never answered: not logged one by one
 	probe := c.bytesIn == 0
 	c.mu.Unlock()
@@ -1490,6 +1506,7 @@ func (c *conn) writeFailed(err error) {
 	if !left {
 		c.Close()
 	}
+	return left
 }
 
 // writeLine sends a reply of our own, outside go-smtp's flow.

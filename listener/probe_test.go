@@ -1,7 +1,11 @@
 package listener
 
 import (
+	"bytes"
+	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -68,6 +72,28 @@ func TestClientLeavesWithoutReading(t *testing.T) {
 			n++
 		}
 	}
+	// Three messages, the first write ending before the first DATA: the
+	// replies from the 354 on fail, and the next messages must still be
+	// read as messages (found from outside: read as commands, they were
+	// lost, and once a later one stored cut).
+	var three strings.Builder
+	three.WriteString("EHLO x\r\n")
+	for i := range 3 {
+		fmt.Fprintf(&three, "MAIL FROM:<s@x.test>\r\nRCPT TO:<r@x.test>\r\nDATA\r\nSubject: final-%d\r\n\r\nbody\r\n.\r\n", i)
+	}
+	three.WriteString("QUIT\r\n")
+	for _, at := range []int{50, 52, 130, 133} {
+		c, err := net.Dial("tcp", ts.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := []byte(three.String())
+		c.Write(b[:at])
+		time.Sleep(30 * time.Millisecond)
+		c.Write(b[at:])
+		c.Close()
+		n += 3
+	}
 	// Cut short: no message.
 	c, err := net.Dial("tcp", ts.addr)
 	if err != nil {
@@ -84,5 +110,15 @@ func TestClientLeavesWithoutReading(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	if got := len(ts.dropFiles(t)); got != n {
 		t.Fatalf("Drop holds %d messages, want %d:\n%s", got, n, ts.logs.String())
+	}
+	// Each whole, as sent.
+	for _, name := range ts.dropFiles(t) {
+		b, err := os.ReadFile(filepath.Join(ts.drop, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(b, []byte("\r\nSubject: ")) || !bytes.HasSuffix(b, []byte("\r\n\r\npages\r\n")) && !bytes.HasSuffix(b, []byte("\r\n\r\nbody\r\n")) {
+			t.Fatalf("%s:\n%s", name, b)
+		}
 	}
 }
