@@ -1316,7 +1316,7 @@ func (c *conn) replies(p []byte) (out []byte, closeAfter bool, nc net.Conn, repl
 		bad, text, inTx := c.badCmds, c.data, c.mailOK
 		lines, last := c.rewrite(line)
 		lines, last = c.junkLimit(line, lines, last, c.badCmds != bad || text)
-		if len(lines) > 0 && !text {
+		if len(lines) > 0 && !text && !c.peerGone {
 			c.noteRefusal(lines[0], inTx)
 		}
 		if n := len(lines); last && n > 0 && strings.Contains(lines[n-1], " Too many errors on this connection") {
@@ -1334,7 +1334,9 @@ func (c *conn) replies(p []byte) (out []byte, closeAfter bool, nc net.Conn, repl
 				// answers no command: paired with one pipelined behind
 				// it, it was logged as that command's reply (found from
 				// outside).
-				if unsolicited := last && i > 0 && strings.Contains(l, " Too many errors on this connection"); !unsolicited {
+				// Nor is a reply to a client that went away (peerGone):
+				// it is not sent.
+				if unsolicited := last && i > 0 && strings.Contains(l, " Too many errors on this connection"); !unsolicited && !c.peerGone {
 					c.logReply(code, c.replyOut)
 				}
 				c.replyOut = 0
