@@ -1298,6 +1298,7 @@ func (c *conn) replies(p []byte) (out []byte, closeAfter bool, nc net.Conn, repl
 	// message a client had sent before it left was read as commands.
 	defer func() {
 		if c.peerGone {
+			c.bytesOut -= int64(len(out)) // not sent (found from outside: counted in the W3C log)
 			out = nil
 		}
 	}()

@@ -3,6 +3,7 @@ package listener
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -120,5 +121,64 @@ func TestClientLeavesWithoutReading(t *testing.T) {
 		if !bytes.Contains(b, []byte("\r\nSubject: ")) || !bytes.HasSuffix(b, []byte("\r\n\r\npages\r\n")) && !bytes.HasSuffix(b, []byte("\r\n\r\nbody\r\n")) {
 			t.Fatalf("%s:\n%s", name, b)
 		}
+	}
+}
+
+// The W3C log's closing line of a client that left counts only the bytes
+// that were written before it left, fewer than a client that reads them
+// all (found from outside: the same, as if it had read every reply).
+func TestClientLeavesW3CBytes(t *testing.T) {
+	ts, ml := startLogged(t, testConfig())
+	const session = "EHLO x\r\nMAIL FROM:<s@x.test>\r\nRCPT TO:<r@x.test>\r\nDATA\r\nSubject: s\r\n\r\nbody\r\n.\r\nQUIT\r\n"
+	closing := func(want int) int64 {
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			ml.mu.Lock()
+			var got []int64
+			for _, e := range ml.entries {
+				if e.Status == 240 { // a session's totals: QUIT's line, or its closing line
+					got = append(got, e.SCBytes)
+				}
+			}
+			ml.mu.Unlock()
+			if len(got) == want {
+				return got[want-1]
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("closing lines: %v, want %d", got, want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	// A client that reads every reply.
+	c, err := net.Dial("tcp", ts.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Write([]byte(session))
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	all, _ := io.ReadAll(c)
+	c.Close()
+	if full := closing(1); full != int64(len(all)) {
+		t.Fatalf("a reading client's closing line counts %d bytes, it got %d", full, len(all))
+	}
+	// One that reads the greeting, sends the same, and resets.
+	c, err = net.Dial("tcp", ts.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 512)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Read(buf); err != nil {
+		t.Fatal(err)
+	}
+	c.(*net.TCPConn).SetLinger(0)
+	c.Write([]byte(session))
+	c.Close()
+	if sent := closing(2); sent >= int64(len(all)) {
+		t.Fatalf("a client that left after the greeting: %d bytes counted sent, as many as a client that read them all (%d)", sent, len(all))
+	}
+	if n := len(ts.dropFiles(t)); n != 2 {
+		t.Fatalf("Drop holds %d messages, want 2", n)
 	}
 }
