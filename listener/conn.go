@@ -782,12 +782,13 @@ func (c *conn) inMessage() bool {
 // rewriteCommand returns the line go-smtp gets in place of the complete
 // command line line, or nil to pass it on as it is.
 func (c *conn) rewriteCommand(line []byte) []byte {
-	if at := postmasterAt(line); at >= 0 {
-		return append(append(append([]byte(nil), line[:at]...), "@"+c.srv.cfg.Hostname...), line[at:]...)
-	}
-	if at := unqualifiedAt(line); at >= 0 {
+	if at, postmaster := unqualifiedAt(line); at >= 0 {
 		domain := c.srv.cfg.DefaultDomain
-		if domain == "" {
+		if domain == "" || postmaster {
+			// RFC 5321 section 4.5.1: a server must accept the reserved
+			// mailbox postmaster without a domain; it is this server's
+			// own (its hostname, always a local domain): the message goes
+			// to Drop with x-receiver: postmaster@<hostname>.
 			domain = c.srv.cfg.Hostname
 		}
 		return append(append(append([]byte(nil), line[:at]...), "@"+domain...), line[at:]...)
@@ -897,43 +898,25 @@ func hugeSize(line []byte) (int, int) {
 	return -1, -1
 }
 
-// postmasterAt returns where "@" and the server's name go in a command line
-// go-smtp takes for RCPT TO:<postmaster> (in any case, with blanks where
-// go-smtp allows them), or -1. RFC 5321 section
-// 4.5.1: a server must accept the reserved mailbox postmaster without a
-// domain; go-smtp refuses an address without one (501), so conn gives it
-// the server's own name, which is always a local domain: the message goes
-// to Drop with x-receiver: postmaster@<hostname>.
-func postmasterAt(line []byte) int {
-	const box = "<postmaster>"
-	i := argAt(line, "RCPT")
-	if i < 0 || len(line)-i < 3 || !bytes.EqualFold(line[i:i+3], []byte("TO:")) {
-		return -1
-	}
-	// go-smtp trims blanks after "TO:" too (handleRcpt).
-	i = len(line) - len(bytes.TrimLeftFunc(line[i+3:], unicode.IsSpace))
-	if len(line)-i < len(box) || !bytes.EqualFold(line[i:i+len(box)], []byte(box)) {
-		return -1
-	}
-	return i + len(box) - 1
-}
-
-// unqualifiedAt returns where "@" and the default domain go in a MAIL
-// FROM or RCPT TO command line whose address has no domain
-// ("MAIL FROM:<scanner>", "RCPT TO:admin"), or -1. IIS gave such an
+// unqualifiedAt returns where "@" and a domain go in a command line
+// go-smtp takes for MAIL FROM or RCPT TO (in any case, with blanks where
+// go-smtp allows them) whose address has no domain ("MAIL
+// FROM:<scanner>", "RCPT TO:admin"), or -1, and whether it is RCPT
+// TO:<postmaster>, which gets the server's own name (see rewriteCommand).
+// go-smtp refuses an address without a domain (501). IIS gave such an
 // address its default domain, and devices (scanners, printers) send them:
 // found from outside, go-smtp's 501 for the sender had such a device's
 // pipelined transaction refused whole, and its mail lost. Only a local
 // part that is a dot-atom of ASCII (RFC 5322 section 3.2.3) is taken:
 // anything else is left to go-smtp, which refuses it.
-func unqualifiedAt(line []byte) int {
+func unqualifiedAt(line []byte) (at int, postmaster bool) {
 	i := argAt(line, "MAIL")
 	prefix := "FROM:"
 	if i < 0 {
 		i, prefix = argAt(line, "RCPT"), "TO:"
 	}
 	if i < 0 || len(line)-i < len(prefix) || !bytes.EqualFold(line[i:i+len(prefix)], []byte(prefix)) {
-		return -1
+		return -1, false
 	}
 	// go-smtp trims blanks after "FROM:" and "TO:" too.
 	rest := bytes.TrimRight(line, "\r\n")
@@ -948,22 +931,22 @@ func unqualifiedAt(line []byte) int {
 	}
 	local := rest[i:j]
 	if len(local) == 0 || local[0] == '.' || local[len(local)-1] == '.' || bytes.Contains(local, []byte("..")) {
-		return -1
+		return -1, false
 	}
 	switch {
 	case bracket && j < len(rest) && rest[j] == '>':
 	case !bracket && (j == len(rest) || rest[j] == ' '):
 	default:
-		return -1
+		return -1, false
 	}
-	return j
+	return j, prefix == "TO:" && bytes.EqualFold(local, []byte("postmaster"))
 }
 
 // isAtext reports whether b may stand in a dot-atom (RFC 5322 section
 // 3.2.3: atext, and the dot).
 func isAtext(b byte) bool {
 	return 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' ||
-		bytes.IndexByte([]byte("!#$%&'*+-/=?^_`{|}~."), b) >= 0
+		strings.IndexByte("!#$%&'*+-/=?^_`{|}~.", b) >= 0
 }
 
 // argAt returns where the argument of a whole command line begins, as

@@ -80,7 +80,7 @@ func FuzzCommandStream(f *testing.F) {
 		for _, line := range bytes.SplitAfter(got, []byte("\n")) {
 			if at := bytes.Index(bytes.ToLower(line), []byte("@"+host)); at >= 0 {
 				orig := append(line[:at:at], line[at+1+len(host):]...)
-				if postmasterAt(orig) == at || unqualifiedAt(orig) == at {
+				if u, _ := unqualifiedAt(orig); u == at {
 					line = orig
 				}
 			}

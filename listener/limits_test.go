@@ -551,6 +551,7 @@ func TestAddressWithoutDomain(t *testing.T) {
 		{"MAIL FROM:scanner.2", "250 2.1.0 scanner.2@corp.example....Sender OK"},
 		{"RCPT TO:ops.desk", "250 2.1.5 ops.desk@corp.example"},
 		{"RCPT TO: <o'brien+fax>", "250 2.1.5 o'brien+fax@corp.example"},
+		{"RCPT TO:postmaster", "250 2.1.5 postmaster@mail.example.com"}, // this server's, as <postmaster>
 		// Not a dot-atom: go-smtp's refusal, as before.
 		{"RCPT TO:<.x>", "501 5.1.3"},
 		{"RCPT TO:<x.>", "501 5.1.3"},

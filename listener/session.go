@@ -76,10 +76,16 @@ func (s *session) Reset() {
 		// (552) and reads past it without calling Data, and ends the
 		// transaction here. Found from outside: not logged at all.
 		s.s.log.Info("message refused", "client", s.conn.clientIP, "helo", s.smtp.Hostname(), "from", s.from,
-			"to", strings.Join(append(append([]string(nil), s.local...), s.remote...), ","),
+			"to", s.recipients(),
 			"result", "552", "reason", "larger than max_message_size (BDAT chunks)", "max_message_size", s.s.cfg.MaxMessageSize)
 	}
 	s.inTx, s.seen, s.from, s.local, s.remote, s.overLimit, s.dsn, s.dataRan = false, nil, "", nil, nil, false, nil, false
+}
+
+// recipients lists the transaction's recipients for the log, local ones
+// first.
+func (s *session) recipients() string {
+	return strings.Join(append(append([]string(nil), s.local...), s.remote...), ",")
 }
 
 // noteDSN records a DSN parameter given, once each.
@@ -283,7 +289,7 @@ func (s *session) Data(r io.Reader) error {
 	// The latest HELO/EHLO name: a client may greet again after STARTTLS.
 	helo := s.smtp.Hostname()
 	log := srv.log.With("id", name, "client", s.conn.clientIP, "helo", helo,
-		"from", s.from, "to", strings.Join(append(append([]string(nil), s.local...), s.remote...), ","))
+		"from", s.from, "to", s.recipients())
 
 	received := compat.Received(compat.ReceivedInfo{
 		Helo: helo, ClientIP: s.conn.clientIP, Server: cfg.Hostname, TLS: isTLS,
@@ -365,6 +371,7 @@ func (s *session) Data(r io.Reader) error {
 				reason += "; the last bytes it sent were a line of a lone dot ended by a bare LF, which does not end a message: lines end with CRLF (RFC 5321 section 2.3.8), and the message with CRLF.CRLF, so that no server reads another end than the next one does (SMTP smuggling); the client must end its messages so"
 			}
 			ours := false // the connection was closed by mailbridge
+			cut := s.conn.chunkCut()
 			switch {
 			case s.conn.stopCut():
 				// Found from outside: logged as a client that hung up.
@@ -372,8 +379,8 @@ func (s *session) Data(r io.Reader) error {
 			case s.conn.endedByServer():
 				// Found from outside: said to be the client's doing.
 				reason, ours = "mailbridge closed the session inside the message (421 for the client's errors): the client sends it again", true
-			case s.conn.chunkCut() != "":
-				reason = s.conn.chunkCut()
+			case cut != "":
+				reason = cut
 			}
 			args := []any{"result", "aborted", "reason", reason, "size", cr.n}
 			if !ours {

@@ -1312,8 +1312,6 @@ func listenAddrs(cfg *config.Config) string {
 	return s
 }
 
-// checkLogFile makes sure the log file can be appended to as run would
-// (its folder created when missing), without writing to it.
 // otherInstance returns the addresses the instance running with cfg's
 // mail root listens on (listening, from its lock file) when it listens on
 // none of cfg's ports, so that it runs with another configuration than
@@ -1339,6 +1337,8 @@ func otherInstance(cfg *config.Config, listening []string) string {
 	return strings.Join(listening, ", ")
 }
 
+// checkLogFile makes sure the log file can be appended to as run would
+// (its folder created when missing), without writing to it.
 func checkLogFile(path string) error {
 	if err := checkFolder(filepath.Dir(path), 0o777); err != nil {
 		return fmt.Errorf("its folder: %w", err)
