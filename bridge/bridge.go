@@ -240,7 +240,7 @@ func New(cfg Config, root *mailroot.Root, log *slog.Logger) *Bridge {
 		cfg:     cfg,
 		root:    root,
 		log:     log,
-		local:   compat.NewLocalDomains(cfg.Hostname, cfg.LocalDomains),
+		local:   compat.NewLocalDomains(cfg.Hostname, cfg.Pickup.DefaultDomain, cfg.LocalDomains),
 		pickup:  newTimeQueue(),
 		queue:   newTimeQueue(),
 		files:   map[string]*pickupFile{},

@@ -110,12 +110,15 @@ func TestPickupOnlyLocal(t *testing.T) {
 			}
 			l := testLayout(t)
 			start(t, l, localConfig(sink))
-			msg := "From: app@corp.test\r\nTo: scan@fax.corp.test, admin@bridge.test\r\nDate: Mon, 30 Nov 2026 09:00:00 +0100\r\nMessage-ID: <own@corp.test>\r\n\r\nbody\r\n"
+			// "desk" gets the default domain (corp.test), which is
+			// local as IIS's default domain was, though local_domains
+			// does not list it.
+			msg := "From: app@corp.test\r\nTo: scan@fax.corp.test, admin@bridge.test, desk\r\nDate: Mon, 30 Nov 2026 09:00:00 +0100\r\nMessage-ID: <own@corp.test>\r\n\r\nbody\r\n"
 			drop(t, l, "local.eml", []byte(msg))
 			files := waitFile(t, l.Drop, "*.eml")
 			waitEmpty(t, l)
 			data, _ := os.ReadFile(files[0])
-			want := "x-sender: app@corp.test\r\nx-receiver: scan@fax.corp.test\r\nx-receiver: admin@bridge.test\r\nReceived: from mail pickup service by bridge.test with Microsoft SMTPSVC;\r\n\t "
+			want := "x-sender: app@corp.test\r\nx-receiver: scan@fax.corp.test\r\nx-receiver: admin@bridge.test\r\nx-receiver: desk@corp.test\r\nReceived: from mail pickup service by bridge.test with Microsoft SMTPSVC;\r\n\t "
 			if !strings.HasPrefix(string(data), want) || !regexp.MustCompile(`\r\nMessage-ID: <own@corp.test>\r\nX-OriginalArrivalTime: [^\r\n]+\r\n\r\nbody\r\n$`).Match(data) {
 				t.Fatalf("Drop file:\n%q", data)
 			}

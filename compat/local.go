@@ -13,7 +13,10 @@ import (
 // Pickup (iis-reference section 1). A recipient is local when its domain
 // is one of the configured domains or the server's host name, or an IP
 // literal of this machine; a bare local part ("postmaster", RFC 5321
-// section 4.5.1) is local. With no domains configured every domain is
+// section 4.5.1) is local, and so is the default domain that addresses
+// without a domain get: IIS's default domain was always a local one (its
+// Domains node lists it as "Local (Default)"), so that a scanner's mail
+// to "admin" stayed here. With no domains configured every domain is
 // local: mailbridge's default for inbound SMTP, where all mail goes to
 // Drop (Listed tells the two apart).
 type LocalDomains struct {
@@ -21,16 +24,19 @@ type LocalDomains struct {
 	ips   map[netip.Addr]struct{}
 }
 
-// NewLocalDomains returns the rule for hostname and domains; the
-// machine's own addresses are read once, here.
-func NewLocalDomains(hostname string, domains []string) *LocalDomains {
+// NewLocalDomains returns the rule for hostname, the default domain
+// (defaultDomain; "" for none) and domains; the machine's own addresses
+// are read once, here.
+func NewLocalDomains(hostname, defaultDomain string, domains []string) *LocalDomains {
 	l := &LocalDomains{}
 	if len(domains) == 0 {
 		return l
 	}
 	l.names = map[string]struct{}{}
-	for _, d := range append([]string{hostname}, domains...) {
-		l.names[DomainKey(d)] = struct{}{}
+	for _, d := range append([]string{hostname, defaultDomain}, domains...) {
+		if d != "" {
+			l.names[DomainKey(d)] = struct{}{}
+		}
 	}
 	l.ips = map[netip.Addr]struct{}{}
 	addrs, _ := net.InterfaceAddrs()

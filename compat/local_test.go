@@ -7,7 +7,7 @@ import (
 )
 
 func TestLocalDomains(t *testing.T) {
-	l := NewLocalDomains("mail.example.com", []string{"example.org", "müller.example"})
+	l := NewLocalDomains("mail.example.com", "corp.example", []string{"example.org", "müller.example"})
 	for _, c := range []struct {
 		rcpt string
 		want bool
@@ -21,6 +21,11 @@ func TestLocalDomains(t *testing.T) {
 		{"u@MÜLLER.example", true},
 		{"u@XN--MLLER-KVA.example", true},
 		{"postmaster", true}, // RFC 5321 section 4.5.1
+		// The default domain, which addresses without one get, is
+		// local as IIS's was, though not listed.
+		{"admin@corp.example", true},
+		{"admin@CORP.EXAMPLE", true},
+		{"admin@sub.corp.example", false},
 		{"a@[192.0.2.1]", false},
 		{"a@[not an ip]", false},
 	} {
@@ -45,7 +50,7 @@ func TestLocalDomains(t *testing.T) {
 	if !l.Listed() {
 		t.Error("Listed() = false with domains")
 	}
-	all := NewLocalDomains("mail.example.com", nil)
+	all := NewLocalDomains("mail.example.com", "corp.example", nil)
 	if all.Listed() || !all.Has("a@anywhere.example") {
 		t.Error("with no domains every domain must be local, and Listed false")
 	}

@@ -571,6 +571,19 @@ func TestAddressWithoutDomain(t *testing.T) {
 	c.hello()
 	c.expect("MAIL FROM:<scanner>", "250 2.1.0 scanner@mail.example.com....Sender OK")
 	c.expect("RCPT TO:<admin>", "250 2.1.5 admin@mail.example.com")
+	// A default domain that local_domains does not list is local all
+	// the same, as IIS's default domain always was: a scanner's mail to
+	// "admin" goes to Drop, not refused as relaying (550 5.7.1).
+	cfg = testConfig()
+	cfg.LocalDomains = []string{"example.org"}
+	cfg.DefaultDomain = "corp.example"
+	ts = startServer(t, cfg)
+	c = dial(t, ts.addr)
+	c.hello()
+	c.expect("MAIL FROM:<scanner>", "250 2.1.0 scanner@corp.example....Sender OK")
+	c.expect("RCPT TO:<admin>", "250 2.1.5 admin@corp.example")
+	c.expect("RCPT TO:<ops@corp.example>", "250 2.1.5 ops@corp.example")
+	c.expect("RCPT TO:<ops@elsewhere.example>", "550 5.7.1 Unable to relay for ops@elsewhere.example")
 }
 
 func TestGreetingAndEHLO(t *testing.T) {

@@ -205,7 +205,7 @@ func New(cfg Config, root *mailroot.Root, log *slog.Logger) *Server {
 		cfg.Now = time.Now
 	}
 	s := &Server{cfg: cfg, root: root, log: log, conns: map[*conn]struct{}{}, perIP: map[netip.Addr]int{},
-		local: compat.NewLocalDomains(cfg.Hostname, cfg.LocalDomains), refusing: map[net.Conn]struct{}{}, refusalQuiet: quietRefusals, keepAliveGap: keepAliveGap}
+		local: compat.NewLocalDomains(cfg.Hostname, cfg.DefaultDomain, cfg.LocalDomains), refusing: map[net.Conn]struct{}{}, refusalQuiet: quietRefusals, keepAliveGap: keepAliveGap}
 	if cfg.MaxConnections > 0 {
 		s.slots = make(chan struct{}, cfg.MaxConnections)
 	}

@@ -168,6 +168,8 @@ func TestCheckLocalDomainsNote(t *testing.T) {
 		{`local_domains = ["Bücher.example", "xn--mller-kva.example"]` + "\n", "note: Pickup mail for mail.test, bücher.example (xn--bcher-kva.example), müller.example (xn--mller-kva.example) is delivered to Drop"},
 		// The hostname among them is named once.
 		{`local_domains = ["MAIL.test", "example.org"]` + "\n", "note: Pickup mail for mail.test, example.org is delivered to Drop"},
+		// The default domain is local too, as IIS's was.
+		{`local_domains = ["example.org"]` + "\n[pickup]\ndefault_domain = \"corp.test\"\n", "note: Pickup mail for mail.test, corp.test, example.org is delivered to Drop"},
 	} {
 		conf := writeTestConfig(t, `hostname = "mail.test"`, tt.more)
 		code, out, errs := runCmd(t, "check", "--config", conf)

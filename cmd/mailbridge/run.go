@@ -796,7 +796,7 @@ func check(cfg *config.Config, stdout, stderr io.Writer, cfgProblems config.Erro
 			rest = "only other recipients are queued"
 		}
 		fmt.Fprintf(stdout, "note: Pickup mail for %s is delivered to Drop, as IIS did; %s\n",
-			strings.Join(displayDomains(append([]string{cfg.Hostname}, in.LocalDomains...)), ", "), rest)
+			strings.Join(displayDomains(append([]string{cfg.Hostname, cfg.Pickup.DefaultDomain}, in.LocalDomains...)), ", "), rest)
 	}
 	limit, known := openFileLimit()
 	warnings := []string{timeZoneWarning(os.Getenv("TZ")), secretsReadableWarning(cfg)}
