@@ -136,6 +136,11 @@ type conn struct {
 	closeLogged bool  // the session's closing line (240) is written
 	gone        bool  // the client went away, or fail closed: replies go nowhere
 	peerGone    bool  // gone because the client went away (see repliesGone)
+	// notReceived: the message being read was not received whole (the
+	// client left or stalled inside it), so go-smtp's reply to it
+	// answers no message the client sent: not logged when the client
+	// has left (see replies).
+	notReceived bool
 	// refused holds refusals of a greeting or an address to log once the
 	// reply is written (noteRefusal), outside mu.
 	refused    [][]any
@@ -620,8 +625,9 @@ func (c *conn) command(line []byte) (stop bool) {
 		c.mu.Lock()
 		// A BDAT command's bytes grow with its chunk's (skipChunk), as
 		// DATA's with its message. Nothing is queued once replies go
-		// nowhere (writeFailed).
-		if !c.gone {
+		// nowhere (writeFailed), but to a client that went away: what
+		// it sent is carried out and logged.
+		if !c.gone || c.peerGone {
 			c.cmds = append(c.cmds, pendingCmd{line: strings.TrimRight(string(head), "\r\n"), at: time.Now(), n: len(line)})
 		}
 		c.mu.Unlock()
@@ -1167,6 +1173,14 @@ func (c *conn) chunkCut() string {
 	return ""
 }
 
+// noteNotReceived records that the message being read was not received
+// whole (see conn.notReceived).
+func (c *conn) noteNotReceived() {
+	c.mu.Lock()
+	c.notReceived = true
+	c.mu.Unlock()
+}
+
 // stopCut reports whether a stop ended the session (abort): a message
 // still arriving then was cut by us, not by the client.
 func (c *conn) stopCut() bool {
@@ -1318,12 +1332,23 @@ func (c *conn) replies(p []byte) (out []byte, closeAfter bool, nc net.Conn, repl
 				// answers no command: paired with one pipelined behind
 				// it, it was logged as that command's reply (found from
 				// outside).
-				// Nor is a reply to a client that went away (peerGone):
-				// it is not sent.
-				if unsolicited := last && i > 0 && strings.Contains(l, " Too many errors on this connection"); !unsolicited && !c.peerGone {
-					c.logReply(code, c.replyOut)
+				// A reply to a client that went away (peerGone) is
+				// logged, with no bytes sent: found from outside, a
+				// scanner that sends its whole transaction and hangs up
+				// had its message stored and not one W3C line, where an
+				// administrator looks for it. Not the reply go-smtp made
+				// to a message cut by the client's leaving (found by
+				// CI: a DATA 554 for a message the client never ended).
+				unsolicited := last && i > 0 && strings.Contains(l, " Too many errors on this connection")
+				switch sent := c.replyOut; {
+				case unsolicited:
+				case c.peerGone && c.notReceived:
+				case c.peerGone:
+					c.logReply(code, 0)
+				default:
+					c.logReply(code, sent)
 				}
-				c.replyOut = 0
+				c.replyOut, c.notReceived = 0, false
 				replied = replied || c.committing
 				// A reply goes out whole, in one write: go-smtp flushes
 				// every line, and an EHLO reply would cost eight.
@@ -1474,7 +1499,9 @@ func (c *conn) writeFailed(err error) (left bool) {
 	c.gone = true
 	left = left && !c.ended
 	c.peerGone = c.peerGone || left
-	c.cmds = nil // never answered: not logged one by one
+	if !c.peerGone {
+		c.cmds = nil // never answered: not logged one by one
+	}
 	probe := c.bytesIn == 0
 	c.mu.Unlock()
 	switch {

@@ -181,4 +181,29 @@ func TestClientLeavesW3CBytes(t *testing.T) {
 	if n := len(ts.dropFiles(t)); n != 2 {
 		t.Fatalf("Drop holds %d messages, want 2", n)
 	}
+	// Every command it sent is logged, as the reading client's are, the
+	// stored message's DATA line with its Message-ID: found from
+	// outside, a scanner that hangs up after its last command had its
+	// message stored and no W3C line for it. What was not sent counts
+	// no bytes.
+	ml.mu.Lock()
+	defer ml.mu.Unlock()
+	var first, second []string
+	for i, e := range ml.entries {
+		line := fmt.Sprintf("%s %d", e.Method, e.Status)
+		if e.Method == "DATA" && strings.HasPrefix(e.Query, "<") {
+			line += " <id>"
+		}
+		if i < len(ml.entries)/2 {
+			first = append(first, line)
+			continue
+		}
+		second = append(second, line)
+		if e.Method == "DATA" && e.SCBytes != 0 {
+			t.Errorf("DATA line of a client that left counts %d bytes sent", e.SCBytes)
+		}
+	}
+	if want := "EHLO 250|MAIL 250|RCPT 250|DATA 250 <id>|QUIT 240"; strings.Join(first, "|") != want || strings.Join(second, "|") != want {
+		t.Errorf("W3C lines:\n%q\n%q\nwant %q for both sessions", first, second, want)
+	}
 }

@@ -390,6 +390,7 @@ func (s *session) Data(r io.Reader) error {
 				args = append(args, "error", cr.err)
 			}
 			log.Info("message not received", args...)
+			s.conn.noteNotReceived()
 			return cr.err
 		}
 		// The partial files go first, so that the free space said is
@@ -403,6 +404,7 @@ func (s *session) Data(r io.Reader) error {
 		// RFC 3030 section 2: a chunk is exactly the octets its BDAT
 		// command declared; fewer, and the message is not whole.
 		log.Info("message not received", "result", "aborted", "reason", cut, "size", cr.n, "error", errChunkCut)
+		s.conn.noteNotReceived()
 		return errChunkCut
 	}
 	// Decoded parts can only exceed the limit when the stored message
