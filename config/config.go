@@ -122,6 +122,10 @@ type Inbound struct {
 	CommandTimeout      time.Duration
 	DataTimeout         time.Duration
 	ShutdownTimeout     time.Duration
+	// BareLFEnd also ends a message at a line of a lone dot ended by a
+	// bare LF, for clients that end every line with LF alone (see
+	// listener.Config.BareLFEnd). Off by default.
+	BareLFEnd bool
 
 	// TLS is "none", "starttls" (offered on the plain port) or "implicit"
 	// (IIS's "Use SSL for Inbound": TLS from the first byte on Port).

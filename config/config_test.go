@@ -55,6 +55,7 @@ max_attachment_size = "10MB"
 max_message_size = 16777216
 max_recipients = 5
 data_timeout = "90s"
+bare_lf_end = true
 [outbound]
 server = "[10.0.0.5]"
 port = 587
@@ -76,7 +77,7 @@ dot_stuffed = false
 		t.Errorf("custom drop %q", c.Mailroot.Drop)
 	}
 	if c.Addr() != "127.0.0.1:2525" || c.Inbound.MaxAttachmentSize != 10<<20 || c.Inbound.MaxMessageSize != 16<<20 ||
-		c.Inbound.DataTimeout != 90*time.Second || c.Outbound.Server != "[10.0.0.5]" || c.Pickup.DotStuffed {
+		c.Inbound.DataTimeout != 90*time.Second || !c.Inbound.BareLFEnd || c.Outbound.Server != "[10.0.0.5]" || c.Pickup.DotStuffed {
 		t.Errorf("values not taken: %+v", c)
 	}
 }

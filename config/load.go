@@ -455,6 +455,7 @@ func (c *Config) sections() []section {
 			{"max_connections_per_ip", integer(&c.Inbound.MaxConnectionsPerIP, 1, 1_000_000)},
 			{"command_timeout", duration(&c.Inbound.CommandTimeout, time.Second)},
 			{"data_timeout", duration(&c.Inbound.DataTimeout, time.Second)},
+			{"bare_lf_end", boolean(&c.Inbound.BareLFEnd)},
 			{"shutdown_timeout", duration(&c.Inbound.ShutdownTimeout, 0)},
 			{"tls", choice(&c.Inbound.TLS, "none", "starttls", "implicit")},
 			{"pfx_path", pathStr(&c.Inbound.PFXPath, true)},

@@ -526,7 +526,7 @@ func (c *conn) body(limit int64) *dotReader {
 	if !c.data {
 		return nil
 	}
-	return &dotReader{c: c, limited: limit > 0, n: limit}
+	return &dotReader{c: c, limited: limit > 0, n: limit, lfEnds: c.srv.cfg.BareLFEnd}
 }
 
 // endData takes back what the client sent after the end of the message,

@@ -27,6 +27,10 @@ const (
 // reference, however the input is cut into reads. (go-smtp's reader,
 // which it first matched, mishandled a CR before CRLF: see unstuff.)
 //
+// With lfEnds (Config.BareLFEnd) a bare LF ends a line as CRLF does: a
+// line "." so ended ends the message, and a line after one loses its
+// leading dot. FuzzDotReader holds that mode to its own reference too.
+//
 // Bytes the client sent after the end of the message (pipelined commands)
 // go back to the connection for go-smtp, which is handed an empty message
 // (".\r\n") to read in place of the one dotReader took.
@@ -38,6 +42,7 @@ type dotReader struct {
 	// message (".\r\n") or the CR is message data (see unstuff).
 	held []byte
 
+	lfEnds  bool // a bare LF ends a line too (Config.BareLFEnd)
 	limited bool
 	n       int64   // bytes left below the size limit
 	total   int64   // message bytes read, refused or not
@@ -62,6 +67,9 @@ func (d *dotReader) noteTail(b []byte) {
 // in the log. Found from outside: "sent nothing for data_timeout" alone,
 // for a client that had sent its end.
 func (d *dotReader) bareLFEnd() bool {
+	if d.lfEnds {
+		return false // an end there
+	}
 	t := d.tail[:]
 	return bytes.HasSuffix(t, []byte("\n.\n")) || bytes.HasSuffix(t, []byte("\n.\r\n")) && t[0] != '\r'
 }
@@ -140,12 +148,21 @@ func (d *dotReader) unstuff(b []byte) (out, used int, eof bool) {
 	w, i := 0, 0
 	for i < len(b) {
 		if d.state == stateData {
-			// The common case: copy up to the next CR at once.
-			k := bytes.IndexByte(b[i:], '\r')
+			// The common case: copy up to the next CR at once (or LF,
+			// with lfEnds).
+			var k int
+			if d.lfEnds {
+				k = bytes.IndexAny(b[i:], "\r\n")
+			} else {
+				k = bytes.IndexByte(b[i:], '\r')
+			}
 			end := len(b)
 			if k >= 0 {
 				end = i + k + 1
 				d.state = stateCR
+				if b[end-1] == '\n' {
+					d.state = stateBeginLine
+				}
 			}
 			if w != i {
 				copy(b[w:], b[i:end])
@@ -162,12 +179,19 @@ func (d *dotReader) unstuff(b []byte) (out, used int, eof bool) {
 				d.state = stateDot
 				continue
 			}
-			if c == '\r' {
+			switch {
+			case c == '\r':
 				d.state = stateCR
-			} else {
+			case c == '\n' && d.lfEnds:
+				// An empty line ended by a bare LF: at a line's start.
+			default:
 				d.state = stateData
 			}
 		case stateDot:
+			if c == '\n' && d.lfEnds {
+				d.state = stateEOF
+				return w, i, true
+			}
 			if c == '\r' {
 				if i == len(b) {
 					// Its next byte is not here: the CR is held (not

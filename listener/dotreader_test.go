@@ -41,11 +41,36 @@ func refUnstuff(in []byte) (out []byte, used int, eof bool) {
 	return append(out, tail...), len(in), false
 }
 
+// refUnstuffLF is refUnstuff where a bare LF ends a line as CRLF does
+// (Config.BareLFEnd): each line keeps the end it came with.
+func refUnstuffLF(in []byte) (out []byte, used int, eof bool) {
+	for {
+		i := bytes.IndexByte(in[used:], '\n')
+		if i < 0 {
+			break
+		}
+		line := in[used : used+i+1]
+		used += i + 1
+		if string(line) == ".\n" || string(line) == ".\r\n" {
+			return out, used, true
+		}
+		out = append(out, bytes.TrimPrefix(line, []byte("."))...)
+	}
+	tail := in[used:]
+	switch {
+	case string(tail) == ".\r":
+		return out, len(in) - 1, false
+	case bytes.HasPrefix(tail, []byte(".")):
+		tail = tail[1:]
+	}
+	return append(out, tail...), len(in), false
+}
+
 // chunkedUnstuff feeds in to a dotReader in pieces of the given sizes, as
 // reads from the network would come; what it does not take (a held CR)
 // comes again at the start of the next piece, as Read does.
-func chunkedUnstuff(in []byte, sizes []byte) (out []byte, used int, eof bool) {
-	d := &dotReader{}
+func chunkedUnstuff(in []byte, sizes []byte, lfEnds bool) (out []byte, used int, eof bool) {
+	d := &dotReader{lfEnds: lfEnds}
 	var b, held []byte
 	pos := 0 // the next input byte not fed yet
 	for k := 0; pos < len(in); k++ {
@@ -78,15 +103,24 @@ func FuzzDotReader(f *testing.F) {
 		"no end\r\n.",
 		"\r\n.\r\n",
 		strings.Repeat("long line ", 500) + "\r\n.\r\n",
+		"lf\n..stuffed\n\n.\nQUIT\n",
+		"mixed\r\n.x\n.\r\n",
+		".\n",
 	} {
 		f.Add([]byte(s), []byte{0, 3, 200})
 	}
 	f.Fuzz(func(t *testing.T, in, sizes []byte) {
-		wantOut, wantUsed, wantEOF := refUnstuff(in)
-		gotOut, gotUsed, gotEOF := chunkedUnstuff(in, sizes)
-		if !bytes.Equal(gotOut, wantOut) || gotUsed != wantUsed || gotEOF != wantEOF {
-			t.Fatalf("input %q in chunks %v:\n got %q used %d eof %v\nwant %q used %d eof %v",
-				in, sizes, gotOut, gotUsed, gotEOF, wantOut, wantUsed, wantEOF)
+		for _, lfEnds := range []bool{false, true} {
+			ref := refUnstuff
+			if lfEnds {
+				ref = refUnstuffLF
+			}
+			wantOut, wantUsed, wantEOF := ref(in)
+			gotOut, gotUsed, gotEOF := chunkedUnstuff(in, sizes, lfEnds)
+			if !bytes.Equal(gotOut, wantOut) || gotUsed != wantUsed || gotEOF != wantEOF {
+				t.Fatalf("input %q in chunks %v, bare LF ends lines %v:\n got %q used %d eof %v\nwant %q used %d eof %v",
+					in, sizes, lfEnds, gotOut, gotUsed, gotEOF, wantOut, wantUsed, wantEOF)
+			}
 		}
 	})
 }
@@ -208,5 +242,38 @@ func TestMessageSizeBoundary(t *testing.T) {
 		}
 		c.expect("NOOP", "250")
 		c.cmd("QUIT")
+	}
+}
+
+// TestBareLFEnd: with bare_lf_end, a client that ends every line with LF
+// alone (a Unix script writing to the socket) has its message ended by
+// "\n.\n" and its dot-stuffed lines unstuffed; the Drop file has CRLF
+// throughout. Commands after the end are read as commands. Without it,
+// that end is message text (TestAbortLogged has the stall it causes).
+func TestBareLFEnd(t *testing.T) {
+	cfg := testConfig()
+	cfg.BareLFEnd = true
+	ts := startServer(t, cfg)
+	c := dial(t, ts.addr)
+	c.reply()
+	c.send("HELO script\nMAIL FROM:<cron@x.test>\nRCPT TO:<ops@y.test>\nDATA\n")
+	c.replies("250 ", "250 2.1.0", "250 2.1.5", "354 ")
+	c.send("Subject: nightly\n\n..dotted\nmixed\r\n.\nRSET\nMAIL FROM:<cron@x.test>\nRCPT TO:<ops@y.test>\nDATA\n")
+	c.replies("250 2.6.0", "250 2.0.0", "250 2.1.0", "250 2.1.5", "354 ")
+	// The same end with a CR before its LF, after a bare LF.
+	c.send("Subject: second\n\ntext\n.\r\nQUIT\n")
+	c.replies("250 2.6.0", "221 ")
+	var bodies []string
+	for _, n := range ts.dropFiles(t) {
+		b, err := os.ReadFile(filepath.Join(ts.drop, n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		bodies = append(bodies, string(b))
+	}
+	joined := strings.Join(bodies, "")
+	if len(bodies) != 2 || !strings.Contains(joined, "\r\n\r\n.dotted\r\nmixed\r\n") || !strings.HasSuffix(bodies[0]+bodies[1], "\r\n") ||
+		!strings.Contains(joined, "\r\n\r\ntext\r\n") || strings.Contains(strings.ReplaceAll(joined, "\r\n", ""), "\n") || strings.Contains(joined, "RSET") {
+		t.Fatalf("Drop files:\n%q", bodies)
 	}
 }

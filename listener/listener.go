@@ -62,6 +62,17 @@ type Config struct {
 	MaxConnectionsPerIP int
 	CommandTimeout      time.Duration
 	DataTimeout         time.Duration
+	// BareLFEnd makes a bare LF end a line of a DATA message as CRLF
+	// does: a line of a lone dot so ended ends the message ("\n.\n"),
+	// and a line after a bare LF loses its leading dot, as postfix's
+	// smtpd_forbid_bare_newline = no has it. For clients that end every
+	// line with LF alone (a Unix script writing to the socket); where
+	// IIS's behaviour is unknown, a setting (iis-reference, its
+	// preamble). Off, only CRLF "." CRLF ends a message (RFC 5321
+	// section 4.1.1.4): a server that reads another end than the one
+	// before it on the path lets a message smuggle a second one (SMTP
+	// smuggling, CVE-2023-51764).
+	BareLFEnd bool
 
 	// TLSConfig enables TLS: ServeTLS speaks it from the first byte, and
 	// Serve offers STARTTLS when StartTLS is set. nil: plain text only.

@@ -113,7 +113,7 @@ func runWith(ctx context.Context, cfg *config.Config, log *slog.Logger, ready fu
 	log.Info("configuration", "tls", in.TLS, "tls_port", in.TLSPort, "tls_rsa_key_exchange", in.RSAKeyExchange,
 		"local_domains", orAll(len(in.LocalDomains), displayDomains(in.LocalDomains), "every domain"), "relay_from", in.RelayFrom, "intercept", in.Intercept,
 		"allow_from", orAll(len(in.AllowFrom), in.AllowFrom, "everyone"), "deny_from", in.DenyFrom,
-		"command_timeout", in.CommandTimeout, "data_timeout", in.DataTimeout, "shutdown_timeout", in.ShutdownTimeout,
+		"command_timeout", in.CommandTimeout, "data_timeout", in.DataTimeout, "bare_lf_end", in.BareLFEnd, "shutdown_timeout", in.ShutdownTimeout,
 		"dot_stuffed", cfg.Pickup.DotStuffed, "strip_bcc", cfg.Pickup.StripBcc, "default_domain", cfg.Pickup.DefaultDomain,
 		"quiet_period", cfg.Pickup.QuietPeriod,
 		"retry", cfg.Outbound.Retry, "expiration", cfg.Outbound.Expiration, "delay_notification", cfg.Outbound.DelayNotification)
@@ -256,6 +256,7 @@ func runWith(ctx context.Context, cfg *config.Config, log *slog.Logger, ready fu
 		MaxConnectionsPerIP: cfg.Inbound.MaxConnectionsPerIP,
 		CommandTimeout:      cfg.Inbound.CommandTimeout,
 		DataTimeout:         cfg.Inbound.DataTimeout,
+		BareLFEnd:           cfg.Inbound.BareLFEnd,
 		TLSConfig:           tlsConf,
 		StartTLS:            cfg.Inbound.TLS == "starttls",
 		RSAKeyExchange:      cfg.Inbound.RSAKeyExchange,
