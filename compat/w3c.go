@@ -44,20 +44,24 @@ const W3CFields = "date time c-ip cs-username s-sitename s-computername s-ip s-p
 // showed as a line of its own in readers that split on U+2028 (Python's
 // splitlines, some viewers).
 func w3cField(s string) string {
-	if s == "" {
-		return "-"
-	}
 	// A TAB separates as a space does: found from outside, "two<TAB>tab"
 	// was logged as "twotab".
 	// Any other white space is a separator too: Python's split() and
 	// PowerShell's -split '\s+' split on U+00A0 and U+3000 (found from
 	// outside: "EHLO w3c<U+3000>forged" moved every field after it).
-	return strings.Map(func(r rune) rune {
+	s = strings.Map(func(r rune) rune {
 		if unicode.IsSpace(r) {
 			return '+'
 		}
 		return r
 	}, ReplyText(strings.ReplaceAll(s, "\t", " ")))
+	if s == "" {
+		// Nothing left (a NUL or an invalid byte alone): "-", not an
+		// empty field, which would join its neighbours (found from
+		// outside: a command line "\x00" took a field off its line).
+		return "-"
+	}
+	return s
 }
 
 // FormatW3C returns e as a log line, without the line end. Times are UTC.

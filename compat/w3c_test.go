@@ -29,6 +29,9 @@ func TestW3CField(t *testing.T) {
 		{"a\xffb", "ab"},
 		{"w3c\u3000forged\u00a0x\u2003y", "w3c+forged+x+y"},
 		{"jürgen@bücher.example", "jürgen@bücher.example"},
+		{"\x00", "-"},
+		{"\xe9", "-"},
+		{"\r\x00", "-"},
 	} {
 		if got := w3cField(tt.in); got != tt.want {
 			t.Errorf("w3cField(%q) = %q, want %q", tt.in, got, tt.want)
@@ -203,4 +206,20 @@ func TestW3CLogFullAtStart(t *testing.T) {
 	if again := readW3C(t, path); again != got {
 		t.Fatalf("a restart added to the full file:\n%q\nafter\n%q", again[len(got):], got)
 	}
+}
+
+// FuzzFormatW3C: whatever a client sends, its W3C line has IIS's 21
+// fields, one line, so that a reader splitting on white space finds each
+// in its column.
+func FuzzFormatW3C(f *testing.F) {
+	for _, s := range []string{"EHLO", "\x00", "\xe9", " x", "a\u2028b", "\t", "MAIL FROM:<a@b>"} {
+		f.Add(s, s)
+	}
+	f.Fuzz(func(t *testing.T, method, query string) {
+		e := W3CEntry{Time: time.Date(2026, 12, 2, 8, 0, 0, 0, time.UTC), ClientIP: "192.0.2.1", User: query, Method: method, Query: query, Status: 500}
+		line := FormatW3C(e, "SMTPSVC1")
+		if n := len(strings.Fields(line)); n != 21 || strings.ContainsAny(line, "\r\n") {
+			t.Fatalf("%d fields in %q", n, line)
+		}
+	})
 }
