@@ -456,6 +456,10 @@ func (c *conn) readFailed(err error, data, shutdown bool) (stalled bool) {
 		// Kept once set: the 421 closes the connection, and the read
 		// after it fails as closed.
 		c.cutIdle = c.cutIdle || timeout && !shutdown
+		// go-smtp's reply to the chunk it takes for whole answers
+		// nothing the client sent: found from outside, logged in the W3C
+		// log as "BDAT 250" (or 554) for a chunk the client cut.
+		c.notReceived = c.notReceived || !timeout
 		c.mu.Unlock()
 	}
 	if !shutdown && (data || c.bdatSkip > 0) && timeout {

@@ -267,6 +267,45 @@ func TestW3CLogAbortedData(t *testing.T) {
 	}
 }
 
+// TestW3CLogCutChunk: a client that leaves inside a BDAT chunk, by a
+// close or a reset, gets no BDAT line: go-smtp's reply to the chunk it
+// took for whole was never the answer to one (found from outside: logged
+// as "BDAT 250", or 554). Nothing is stored.
+func TestW3CLogCutChunk(t *testing.T) {
+	for _, reset := range []bool{false, true} {
+		t.Run(map[bool]string{false: "close", true: "reset"}[reset], func(t *testing.T) {
+			ts, ml := startLogged(t, testConfig())
+			nc, err := net.Dial("tcp", ts.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			nc.Write([]byte("EHLO bd\r\nMAIL FROM:<s@x.test>\r\nRCPT TO:<r@x.test>\r\nBDAT 45\r\nSubj"))
+			if reset {
+				nc.(*net.TCPConn).SetLinger(0)
+			}
+			nc.Close()
+			var got []string
+			for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+				ml.mu.Lock()
+				got = got[:0]
+				for _, e := range ml.entries {
+					got = append(got, fmt.Sprintf("%s %d", e.Method, e.Status))
+				}
+				ml.mu.Unlock()
+				if len(got) > 0 && got[len(got)-1] == " 240" {
+					break
+				}
+			}
+			if want := "EHLO 250|MAIL 250|RCPT 250| 240"; strings.Join(got, "|") != want {
+				t.Errorf("W3C lines %q, want %q", strings.Join(got, "|"), want)
+			}
+			if n := len(ts.dropFiles(t)); n != 0 {
+				t.Errorf("Drop holds %d files", n)
+			}
+		})
+	}
+}
+
 // TestW3CLogLineTooLong: a command line over the limit gets its own line
 // with the 500 the client was sent, as a refused command does: the verb
 // when the kept start of the line shows where it ends, "-" otherwise; then
