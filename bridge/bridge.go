@@ -68,6 +68,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -297,9 +298,11 @@ func (b *Bridge) Run(ctx context.Context) error {
 		if b.cfg.Sender.Host == "" {
 			msg = "Pickup mail for local domains is delivered to Drop, as IIS did; other recipients wait in Queue"
 		}
-		domains := []string{b.cfg.Hostname}
-		for _, d := range b.cfg.LocalDomains {
-			if !strings.EqualFold(d, b.cfg.Hostname) { // found from outside: named twice
+		// The default domain is local too (found from outside: check
+		// named it, the start did not).
+		var domains []string
+		for _, d := range append([]string{b.cfg.Hostname, b.cfg.Pickup.DefaultDomain}, b.cfg.LocalDomains...) {
+			if d != "" && !slices.ContainsFunc(domains, func(s string) bool { return strings.EqualFold(s, d) }) { // found from outside: named twice
 				domains = append(domains, d)
 			}
 		}

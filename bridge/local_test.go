@@ -92,7 +92,9 @@ func testPickupLocalRecipientsToDrop(t *testing.T, l mailroot.Layout) {
 		t.Errorf("Drop files %v", files)
 	}
 	logs := h.logs.String()
-	if !strings.Contains(logs, "delivered to Drop (local domain)") || !strings.Contains(logs, "to=[boss@elsewhere.test]") {
+	// The start names the local domains, the default domain among them.
+	if !strings.Contains(logs, "delivered to Drop (local domain)") || !strings.Contains(logs, "to=[boss@elsewhere.test]") ||
+		!strings.Contains(logs, `local_domains="[bridge.test corp.test fax.corp.test]"`) {
 		t.Errorf("log:\n%s", logs)
 	}
 }

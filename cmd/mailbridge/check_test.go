@@ -170,6 +170,8 @@ func TestCheckLocalDomainsNote(t *testing.T) {
 		{`local_domains = ["MAIL.test", "example.org"]` + "\n", "note: Pickup mail for mail.test, example.org is delivered to Drop"},
 		// The default domain is local too, as IIS's was.
 		{`local_domains = ["example.org"]` + "\n[pickup]\ndefault_domain = \"corp.test\"\n", "note: Pickup mail for mail.test, corp.test, example.org is delivered to Drop"},
+		// A name in capitals is shown as written, not as an IDN pair.
+		{`local_domains = ["EXAMPLE.ORG"]` + "\n[pickup]\ndefault_domain = \"CORP.TEST\"\n", "note: Pickup mail for mail.test, CORP.TEST, EXAMPLE.ORG is delivered to Drop"},
 	} {
 		conf := writeTestConfig(t, `hostname = "mail.test"`, tt.more)
 		code, out, errs := runCmd(t, "check", "--config", conf)
@@ -279,7 +281,7 @@ func TestCheckHostnameWarning(t *testing.T) {
 	}{
 		{"full name", `hostname = "mail.test"`, "", ""},
 		{"localhost", `hostname = "localhost"`, "",
-			`warning: hostname "localhost" is not a fully qualified domain name (it has no dot): ` + uses + `, and as [pickup] default_domain it completes Pickup addresses written without a domain, where receivers and spam filters expect a name such as mail.example.com; set hostname to the full name clients know this server by` + "\n"},
+			`warning: hostname "localhost" is not a fully qualified domain name (it has no dot): ` + uses + `, and as [pickup] default_domain it completes addresses written without a domain (in Pickup files, and in MAIL FROM and RCPT TO received over SMTP), where receivers and spam filters expect a name such as mail.example.com; set hostname to the full name clients know this server by` + "\n"},
 		{"computer name, default_domain set", `hostname = "WEB01"`, "[pickup]\ndefault_domain = \"corp.example\"\n",
 			`warning: hostname "WEB01" is not a fully qualified domain name (it has no dot): ` + uses + `, where receivers`},
 		{"IP address", `hostname = "192.0.2.5"`, "",

@@ -41,7 +41,7 @@ func TestBuiltInDefaultsChecked(t *testing.T) {
 	const problem = `  built-in default: hostname = "my box": must be a host name such as mail.example.com (' ' is not allowed); this machine's name is used when no configuration file sets hostname: write hostname = "...", the name clients know this server by, in a configuration file, given with --config FILE` + "\n"
 	// A machine name without a dot is the default all the same, as IIS
 	// took it: check notes it, and warns of nothing about it.
-	const note = "\nnote: hostname is not set, and this machine's name \"box\" is not a fully qualified domain name (it has no dot): it names this server in the greeting, in EHLO to the smart host, in Received headers and in the Message-IDs added to messages, and as [pickup] default_domain it completes Pickup addresses written without a domain; set hostname to this server's full name (mail.example.com) where receivers should see one\n"
+	const note = "\nnote: hostname is not set, and this machine's name \"box\" is not a fully qualified domain name (it has no dot): it names this server in the greeting, in EHLO to the smart host, in Received headers and in the Message-IDs added to messages, and as [pickup] default_domain it completes addresses written without a domain (in Pickup files, and in MAIL FROM and RCPT TO received over SMTP); set hostname to this server's full name (mail.example.com) where receivers should see one\n"
 	for _, tt := range []struct {
 		machine, cmd string
 		code         int // -1: any (check also tries port 25, which may be taken)

@@ -1219,7 +1219,7 @@ func hostnameNotice(cfg *config.Config) (msg string, warn bool) {
 	}
 	uses := "it names this server in the greeting, in EHLO to the smart host, in Received headers and in the Message-IDs added to messages"
 	if cfg.Pickup.DefaultDomain == h {
-		uses += ", and as [pickup] default_domain it completes Pickup addresses written without a domain"
+		uses += ", and as [pickup] default_domain it completes addresses written without a domain (in Pickup files, and in MAIL FROM and RCPT TO received over SMTP)"
 	}
 	if cfg.HostnameFromMachine {
 		return fmt.Sprintf("hostname is not set, and this machine's name %q %s: %s; set hostname to this server's full name (mail.example.com) where receivers should see one", h, what, uses), false
@@ -1251,7 +1251,10 @@ func displayDomains(domains []string) []string {
 			continue // the hostname listed in local_domains too
 		}
 		seen[strings.ToLower(d)] = true
-		if u, err := idna.Display.ToUnicode(d); err == nil && u != d {
+		// Only a name with an A-label gets its Unicode form beside it: not
+		// one that differs in case alone (found from outside:
+		// "corp.example (CORP.EXAMPLE)").
+		if u, err := idna.Display.ToUnicode(d); err == nil && !strings.EqualFold(u, d) {
 			d = u + " (" + d + ")"
 		}
 		out = append(out, d)
