@@ -28,6 +28,20 @@ func TestAbortedMessageReason(t *testing.T) {
 			`reason="the client sent nothing for data_timeout (300ms); the last bytes it sent were a line of a lone dot ended by a bare LF`},
 		{"DATA, timeout after a bare LF, dot, CRLF", "DATA\r\n", func(c *client) { c.reply(); c.send("Subject: x\n\nbody\n.\r\n") },
 			`reason="the client sent nothing for data_timeout (300ms); the last bytes it sent were a line of a lone dot ended by a bare LF`},
+		// A script that wrote its whole session at once: its QUIT came
+		// after the bare-LF end, so the last bytes were QUIT's; or it hung
+		// up (found from outside: no word of why).
+		{"DATA, timeout after a bare LF end and QUIT", "DATA\r\n", func(c *client) { c.reply(); c.send("Subject: x\n\nbody\n.\nQUIT\n") },
+			`reason="the client sent nothing for data_timeout (300ms); what it sent held a line of a lone dot ended by a bare LF, taken for message text, which does not end a message`},
+		{"DATA, client gone after a bare LF end", "DATA\r\n", func(c *client) { c.reply(); c.send("Subject: x\n\nbody\n.\n"); c.c.Close() },
+			`reason="the client disconnected before the end of the message; what it sent held a line of a lone dot ended by a bare LF, taken for message text`},
+		{"DATA, client gone after a bare LF end split over writes", "DATA\r\n", func(c *client) {
+			c.reply()
+			c.send("Subject: x\n\nbody\n")
+			time.Sleep(50 * time.Millisecond)
+			c.send(".\r\nQUIT\r\n")
+			c.c.Close()
+		}, `reason="the client disconnected before the end of the message; what it sent held a line of a lone dot ended by a bare LF`},
 		{"BDAT, client gone between chunks", "BDAT 12\r\nSubject: x\r\n", func(c *client) { c.reply(); c.c.Close() },
 			`reason="the client ended the BDAT transaction before its last chunk (RSET, disconnect or data_timeout)"`},
 		{"BDAT, client gone inside a chunk", "BDAT 100\r\nSubject: x\r\n", func(c *client) { c.c.Close() },

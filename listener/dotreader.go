@@ -47,6 +47,7 @@ type dotReader struct {
 	n       int64   // bytes left below the size limit
 	total   int64   // message bytes read, refused or not
 	tail    [5]byte // the last bytes read from the client, as sent (bareLFEnd)
+	lfDot   bool    // a line of a lone dot ended by a bare LF was read (lfDotSeen)
 }
 
 // noteTail keeps the last bytes of b, as the client sent them.
@@ -72,6 +73,42 @@ func (d *dotReader) bareLFEnd() bool {
 	}
 	t := d.tail[:]
 	return bytes.HasSuffix(t, []byte("\n.\n")) || bytes.HasSuffix(t, []byte("\n.\r\n")) && t[0] != '\r'
+}
+
+// lfDotSeen reports whether the message as read held, anywhere, a line of
+// a lone dot ended by a bare LF (see bareLFEnd): found from outside, a
+// script that wrote its whole session at once, QUIT after the message's
+// "\n.\n", stalled or hung up with no word of why, since the last bytes
+// it sent were QUIT's.
+func (d *dotReader) lfDotSeen() bool { return d.lfDot }
+
+// noteLFDot sets lfDot when b, the bytes just read, holds a line of a lone
+// dot with a bare LF before or after it, or one that began in the bytes
+// before (tail, as it was before b).
+func (d *dotReader) noteLFDot(before [5]byte, b []byte) {
+	if d.lfDot || d.lfEnds || len(b) == 0 {
+		return
+	}
+	var edge [9]byte
+	n := copy(edge[:], before[:])
+	n += copy(edge[n:], b[:min(len(b), 4)])
+	d.lfDot = hasLFDot(edge[:n]) || hasLFDot(b)
+}
+
+// hasLFDot reports whether b holds "\n.\n", or "\n.\r\n" after a bare LF.
+func hasLFDot(b []byte) bool {
+	for i := 0; ; {
+		j := bytes.Index(b[i:], []byte("\n."))
+		if j < 0 {
+			return false
+		}
+		j += i
+		rest := b[j+2:]
+		if bytes.HasPrefix(rest, []byte("\n")) || bytes.HasPrefix(rest, []byte("\r\n")) && j > 0 && b[j-1] != '\r' {
+			return true
+		}
+		i = j + 1
+	}
 }
 
 // Read returns message bytes. It fails with smtp.ErrDataTooLarge once the
@@ -101,7 +138,9 @@ func (d *dotReader) Read(p []byte) (int, error) {
 		k := copy(p, d.held)
 		d.held = d.held[:0]
 		m, err := d.c.Read(p[k:])
+		before := d.tail
 		d.noteTail(p[k : k+m])
+		d.noteLFDot(before, p[k:k+m])
 		m += k
 		out, used, eof := d.unstuff(p[:m])
 		d.total += int64(out)

@@ -277,3 +277,28 @@ func TestBareLFEnd(t *testing.T) {
 		t.Fatalf("Drop files:\n%q", bodies)
 	}
 }
+
+// FuzzLFDotSeen: the bare-LF dot line is found however the message is
+// cut into reads, as it is in the message whole.
+func FuzzLFDotSeen(f *testing.F) {
+	for _, s := range []string{"a\n.\nb", "a\r\n.\n", "a\n.\r\n", "a\r\n.\r\n", "\n.\r\n", ".\n"} {
+		f.Add([]byte(s), []byte{0, 1, 2})
+	}
+	f.Fuzz(func(t *testing.T, in, sizes []byte) {
+		want := hasLFDot(append(make([]byte, 5), in...))
+		d := &dotReader{}
+		for pos, k := 0, 0; pos < len(in); k++ {
+			n := len(in) - pos
+			if len(sizes) > 0 {
+				n = min(n, int(sizes[k%len(sizes)])+1)
+			}
+			before := d.tail
+			d.noteTail(in[pos : pos+n])
+			d.noteLFDot(before, in[pos:pos+n])
+			pos += n
+		}
+		if d.lfDotSeen() != want {
+			t.Fatalf("%q in reads of %v: seen %v, want %v", in, sizes, d.lfDotSeen(), want)
+		}
+	})
+}

@@ -367,8 +367,13 @@ func (s *session) Data(r io.Reader) error {
 			// The client went away or timed out: nothing was acknowledged.
 			reason := abortReason(cr.err, cfg.DataTimeout)
 			var ne net.Error
-			if body != nil && errors.As(cr.err, &ne) && ne.Timeout() && body.bareLFEnd() {
-				reason += "; the last bytes it sent were a line of a lone dot ended by a bare LF, which does not end a message: lines end with CRLF (RFC 5321 section 2.3.8), and the message with CRLF.CRLF, so that no server reads another end than the next one does (SMTP smuggling); the client must end its messages so, or, where only such clients connect (no other server relays mail here), set [inbound] bare_lf_end = true"
+			const why = ", which does not end a message: lines end with CRLF (RFC 5321 section 2.3.8), and the message with CRLF.CRLF, so that no server reads another end than the next one does (SMTP smuggling); the client must end its messages so, or, where only such clients connect (no other server relays mail here), set [inbound] bare_lf_end = true"
+			switch {
+			case body == nil:
+			case errors.As(cr.err, &ne) && ne.Timeout() && body.bareLFEnd():
+				reason += "; the last bytes it sent were a line of a lone dot ended by a bare LF" + why
+			case body.lfDotSeen():
+				reason += "; what it sent held a line of a lone dot ended by a bare LF, taken for message text" + why
 			}
 			ours := false // the connection was closed by mailbridge
 			cut := s.conn.chunkCut()
