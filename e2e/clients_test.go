@@ -149,6 +149,10 @@ func TestPythonSmtplib(t *testing.T) {
 		{"multi", "py@example.com", []string{"a@example.org", "b@example.net", "c@example.com"}, "three recipients\r\n"},
 		{"null", "", []string{"docs@example.org"}, "null sender\r\n"},
 		{"dots", "py@example.com", []string{"docs@example.org"}, ".\r\n..\r\n.leading\r\nend\r\n.\r\n"},
+		// Sent as bytes with LF line ends: dot-stuffed after each LF, so
+		// unstuffed there (found from outside: stored with the dots
+		// doubled); the CRLF smtplib adds before its end is an empty line.
+		{"lfbytes", "py@example.com", []string{"docs@example.org"}, ".\r\n..\r\n.leading\r\nend\r\n\r\n"},
 		{"utf8", "jos\u00e9@example.com", []string{"\u7528\u6237@\u4f8b\u5b50.example"}, "UTF-8 body \u00e9\u00e8\r\n"},
 	}
 	for _, c := range cases {

@@ -7,13 +7,11 @@ import (
 	"github.com/emersion/go-smtp"
 )
 
-// States of the DATA transparency procedure (RFC 5321 section 4.5.2), as
-// go-smtp's reader (data.go, from net/textproto) tracks them.
+// States of the DATA transparency procedure (RFC 5321 section 4.5.2).
 const (
 	stateBeginLine = iota // at the start of a line; the initial state
 	stateDot              // read "." at the start of a line
 	stateDotCR            // read ".\r" at the start of a line
-	stateCR               // read "\r"
 	stateData             // in the middle of a line
 	stateEOF              // read the ".\r\n" line that ends the message
 )
@@ -21,15 +19,15 @@ const (
 // dotReader reads a message after the 354 reply straight from the
 // connection, in bulk. go-smtp's own reader takes the message one byte at
 // a time through a bufio.Reader: on a loaded server that was a third of
-// mailbridge's user CPU. Only CRLF ends a line (RFC 5321 section 2.3.8): a
-// dot that starts a line is removed, CRLF is kept, and the message ends at
-// CRLF "." CRLF; the fuzz target FuzzDotReader holds it to a line-based
-// reference, however the input is cut into reads. (go-smtp's reader,
-// which it first matched, mishandled a CR before CRLF: see unstuff.)
+// mailbridge's user CPU. A dot that starts a line is removed, line ends
+// are kept, and the message ends at CRLF "." CRLF only (RFC 5321 section
+// 4.1.1.4), so that no message smuggles a second one past a server that
+// ends it elsewhere (see unstuff); the fuzz target FuzzDotReader holds it
+// to a line-based reference, however the input is cut into reads.
 //
-// With lfEnds (Config.BareLFEnd) a bare LF ends a line as CRLF does: a
-// line "." so ended ends the message, and a line after one loses its
-// leading dot. FuzzDotReader holds that mode to its own reference too.
+// With lfEnds (Config.BareLFEnd) a line "." ends the message however its
+// line ends are made ("\n.\n", "\n.\r\n"). FuzzDotReader holds that mode
+// to its own reference too.
 //
 // Bytes the client sent after the end of the message (pipelined commands)
 // go back to the connection for go-smtp, which is handed an empty message
@@ -42,12 +40,15 @@ type dotReader struct {
 	// message (".\r\n") or the CR is message data (see unstuff).
 	held []byte
 
-	lfEnds  bool // a bare LF ends a line too (Config.BareLFEnd)
-	limited bool
-	n       int64   // bytes left below the size limit
-	total   int64   // message bytes read, refused or not
-	tail    [5]byte // the last bytes read from the client, as sent (bareLFEnd)
-	lfDot   bool    // a line of a lone dot ended by a bare LF was read (lfDotSeen)
+	lfEnds bool // a line "." ends the message however ended (Config.BareLFEnd)
+	// bareLF: the line being read began after a bare LF (not after CRLF,
+	// nor first); lastCR: the last byte written was a CR (see unstuff).
+	bareLF, lastCR bool
+	limited        bool
+	n              int64   // bytes left below the size limit
+	total          int64   // message bytes read, refused or not
+	tail           [5]byte // the last bytes read from the client, as sent (bareLFEnd)
+	lfDot          bool    // a line of a lone dot ended by a bare LF was read (lfDotSeen)
 }
 
 // noteTail keeps the last bytes of b, as the client sent them.
@@ -183,25 +184,32 @@ func (d *dotReader) drain() error {
 // unstuff runs the transparency procedure over b in place: it returns the
 // number of message bytes now at the start of b, how many bytes of b were
 // consumed, and whether the end of the message was reached.
+//
+// A line starts after any LF, bare or not, and a dot that starts one is
+// removed (RFC 5321 section 4.5.2), as postfix does: found from outside,
+// Python's smtplib, sending bytes with LF line ends (sendmail with
+// Message.as_bytes()), doubles the dots after each LF, and they were
+// stored doubled. Only a line "." that CRLF both precedes and ends ends
+// the message (lfEnds: any line ".", however ended).
 func (d *dotReader) unstuff(b []byte) (out, used int, eof bool) {
 	w, i := 0, 0
 	for i < len(b) {
 		if d.state == stateData {
-			// The common case: copy up to the next CR at once (or LF,
-			// with lfEnds).
-			var k int
-			if d.lfEnds {
-				k = bytes.IndexAny(b[i:], "\r\n")
-			} else {
-				k = bytes.IndexByte(b[i:], '\r')
-			}
+			// The common case: copy up to the next LF at once.
+			k := bytes.IndexByte(b[i:], '\n')
 			end := len(b)
 			if k >= 0 {
 				end = i + k + 1
-				d.state = stateCR
-				if b[end-1] == '\n' {
-					d.state = stateBeginLine
+				d.state = stateBeginLine
+				// The line ended in CRLF if a CR came before its LF, in
+				// b or as the last byte written before b.
+				if k > 0 {
+					d.bareLF = b[end-2] != '\r'
+				} else {
+					d.bareLF = !d.lastCR
 				}
+			} else {
+				d.lastCR = b[end-1] == '\r'
 			}
 			if w != i {
 				copy(b[w:], b[i:end])
@@ -214,15 +222,13 @@ func (d *dotReader) unstuff(b []byte) (out, used int, eof bool) {
 		i++
 		switch d.state {
 		case stateBeginLine:
-			if c == '.' {
+			switch c {
+			case '.':
 				d.state = stateDot
 				continue
-			}
-			switch {
-			case c == '\r':
-				d.state = stateCR
-			case c == '\n' && d.lfEnds:
-				// An empty line ended by a bare LF: at a line's start.
+			case '\n':
+				// An empty line ended by a bare LF.
+				d.bareLF = true
 			default:
 				d.state = stateData
 			}
@@ -241,9 +247,13 @@ func (d *dotReader) unstuff(b []byte) (out, used int, eof bool) {
 				d.state = stateDotCR
 				continue
 			}
+			// A line that starts with a dot and goes on: the dot goes.
 			d.state = stateData
-		case stateDotCR:
 			if c == '\n' {
+				d.state, d.bareLF = stateBeginLine, true
+			}
+		case stateDotCR:
+			if c == '\n' && (!d.bareLF || d.lfEnds) {
 				d.state = stateEOF
 				return w, i, true
 			}
@@ -252,26 +262,15 @@ func (d *dotReader) unstuff(b []byte) (out, used int, eof bool) {
 			// after any CR. (go-smtp's reader dropped the CR too.)
 			b[w] = '\r'
 			w++
-			if c == '\r' {
-				d.state = stateCR
-			} else {
-				d.state = stateData
-			}
-		case stateCR:
-			switch c {
-			case '\n':
-				d.state = stateBeginLine
-			case '\r':
-				// CR CR LF: the second CR may start the line end. (go-smtp's
-				// reader took it for data, so the dot of the next line
-				// stayed and ".\r\n" after it did not end the message:
-				// found from outside.)
-			default:
-				d.state = stateData
+			d.state = stateData
+			if c == '\n' {
+				// ".\r\n" after a bare LF: no end (see above).
+				d.state, d.bareLF = stateBeginLine, false
 			}
 		}
 		b[w] = c
 		w++
+		d.lastCR = c == '\r'
 	}
 	return w, i, false
 }

@@ -11,39 +11,15 @@ import (
 
 // refUnstuff is the transparency procedure of RFC 5321 section 4.5.2 read
 // line by line, a reference written apart from dotReader's state machine:
-// only CRLF ends a line; a line "." ends the message; a line that starts
-// with a dot loses it. It returns the message, how many input bytes the
-// reader takes, and whether the end line was reached. Of an unfinished
-// last line, the reader gives what cannot become the end line: a "." or
-// ".\r" waits (the CR is not taken until its next byte comes), and a
-// leading dot goes.
-func refUnstuff(in []byte) (out []byte, used int, eof bool) {
-	for {
-		i := bytes.Index(in[used:], []byte("\r\n"))
-		if i < 0 {
-			break
-		}
-		line := in[used : used+i]
-		used += i + 2
-		if string(line) == "." {
-			return out, used, true
-		}
-		out = append(out, bytes.TrimPrefix(line, []byte("."))...)
-		out = append(out, '\r', '\n')
-	}
-	tail := in[used:]
-	switch {
-	case string(tail) == ".\r":
-		return out, len(in) - 1, false
-	case bytes.HasPrefix(tail, []byte(".")):
-		tail = tail[1:]
-	}
-	return append(out, tail...), len(in), false
-}
-
-// refUnstuffLF is refUnstuff where a bare LF ends a line as CRLF does
-// (Config.BareLFEnd): each line keeps the end it came with.
-func refUnstuffLF(in []byte) (out []byte, used int, eof bool) {
+// a line ends at LF, bare or after CR, and keeps its end; a line "." that
+// CRLF both precedes and ends ends the message (lfEnds: any line ".",
+// ".\r\n" or ".\n"); a line that starts with a dot loses it. It returns the
+// message, how many input bytes the reader takes, and whether the end line
+// was reached. Of an unfinished last line, the reader gives what cannot
+// become the end line: a "." or ".\r" waits (the CR is not taken until its
+// next byte comes), and a leading dot goes.
+func refUnstuff(in []byte, lfEnds bool) (out []byte, used int, eof bool) {
+	afterCRLF := true // the message's start is a line's
 	for {
 		i := bytes.IndexByte(in[used:], '\n')
 		if i < 0 {
@@ -51,10 +27,11 @@ func refUnstuffLF(in []byte) (out []byte, used int, eof bool) {
 		}
 		line := in[used : used+i+1]
 		used += i + 1
-		if string(line) == ".\n" || string(line) == ".\r\n" {
+		if string(line) == ".\r\n" && (afterCRLF || lfEnds) || string(line) == ".\n" && lfEnds {
 			return out, used, true
 		}
 		out = append(out, bytes.TrimPrefix(line, []byte("."))...)
+		afterCRLF = bytes.HasSuffix(line, []byte("\r\n"))
 	}
 	tail := in[used:]
 	switch {
@@ -111,11 +88,7 @@ func FuzzDotReader(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, in, sizes []byte) {
 		for _, lfEnds := range []bool{false, true} {
-			ref := refUnstuff
-			if lfEnds {
-				ref = refUnstuffLF
-			}
-			wantOut, wantUsed, wantEOF := ref(in)
+			wantOut, wantUsed, wantEOF := refUnstuff(in, lfEnds)
 			gotOut, gotUsed, gotEOF := chunkedUnstuff(in, sizes, lfEnds)
 			if !bytes.Equal(gotOut, wantOut) || gotUsed != wantUsed || gotEOF != wantEOF {
 				t.Fatalf("input %q in chunks %v, bare LF ends lines %v:\n got %q used %d eof %v\nwant %q used %d eof %v",
@@ -249,7 +222,9 @@ func TestMessageSizeBoundary(t *testing.T) {
 // alone (a Unix script writing to the socket) has its message ended by
 // "\n.\n" and its dot-stuffed lines unstuffed; the Drop file has CRLF
 // throughout. Commands after the end are read as commands. Without it,
-// that end is message text (TestAbortLogged has the stall it causes).
+// that end is message text (TestAbortLogged has the stall it causes), and
+// the dots after a bare LF are removed all the same (e2e's smtplib
+// "lfbytes").
 func TestBareLFEnd(t *testing.T) {
 	cfg := testConfig()
 	cfg.BareLFEnd = true

@@ -62,10 +62,10 @@ type Config struct {
 	MaxConnectionsPerIP int
 	CommandTimeout      time.Duration
 	DataTimeout         time.Duration
-	// BareLFEnd makes a bare LF end a line of a DATA message as CRLF
-	// does: a line of a lone dot so ended ends the message ("\n.\n"),
-	// and a line after a bare LF loses its leading dot, as postfix's
-	// smtpd_forbid_bare_newline = no has it. For clients that end every
+	// BareLFEnd makes a line of a lone dot end a DATA message however
+	// its line ends are made ("\n.\n", "\n.\r\n", "\r\n.\n"), as
+	// postfix's smtpd_forbid_bare_newline = no has it (a leading dot is
+	// removed after any LF either way). For clients that end every
 	// line with LF alone (a Unix script writing to the socket); where
 	// IIS's behaviour is unknown, a setting (iis-reference, its
 	// preamble). Off, only CRLF "." CRLF ends a message (RFC 5321

@@ -42,6 +42,14 @@ def main():
         # smtplib dot-stuffs these lines; the Drop file must hold them as
         # written here.
         body = b"Subject: dots\r\n\r\n.\r\n..\r\n.leading\r\nend\r\n."
+    elif mode == "lfbytes":
+        # A script's usual way: a message built with the email package and
+        # sent as bytes, whose lines end in LF alone (the compat32 policy);
+        # smtplib dot-stuffs after each LF and ends with CRLF.CRLF.
+        m = email.message.Message()
+        m["Subject"] = "lf"
+        m.set_payload(".\n..\n.leading\nend\n")
+        body = m.as_bytes()
     elif mode == "utf8":
         sender, rcpts = "jos\u00e9@example.com", ["\u7528\u6237@\u4f8b\u5b50.example"]
         opts = ["SMTPUTF8"]
