@@ -505,6 +505,9 @@ func titleCase(s string) string {
 var (
 	bareAngle = regexp.MustCompile(`<([^<>@\s"]+)>`)
 	bareWord  = regexp.MustCompile(`^\s*([A-Za-z0-9!#$%&'*+/=?^_{|}~.-]+)\s*$`)
+	// finalDot matches a domain's final dot, before the end of its
+	// address (group 2).
+	finalDot = regexp.MustCompile(`(@[^\s<>,;:@"().]+(?:\.[^\s<>,;:@"().]+)*)\.(\s*(?:[,>;()]|$))`)
 )
 
 // parseList parses an RFC 5322 address list (display names, groups,
@@ -535,6 +538,15 @@ func parseList(v, domain string) ([]string, error) {
 		}
 	}
 	if err != nil {
+		// A domain written with its final dot (the root's: "fax@corp.
+		// example."), which net/mail rejects: without it, as the
+		// listener takes RCPT TO:<fax@corp.example.> (found from outside:
+		// the file went to Badmail, "mail: missing '@' or angle-addr").
+		if v2 := finalDot.ReplaceAllString(v, "$1$2"); v2 != v {
+			if l2, err2 := parseList(v2, domain); err2 == nil {
+				return l2, nil
+			}
+		}
 		return nil, err
 	}
 	out := make([]string, 0, len(list))
