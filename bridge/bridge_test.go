@@ -1039,8 +1039,13 @@ func TestUnparsableToBadmail(t *testing.T) {
 	}
 	// The file without recipients is said, in the log, to be maybe a
 	// part of one written in several steps (found from outside: a script
-	// appending line by line); the one not a message is not.
+	// appending line by line); the one not a message is not. Each line is
+	// written once its file is in Badmail: waited for (CI, under load,
+	// read the log between the two).
 	logs := h.logs.String()
+	for deadline := time.Now().Add(wait); strings.Count(logs, "Pickup file moved to Badmail") < 3 && time.Now().Before(deadline); logs = h.logs.String() {
+		time.Sleep(10 * time.Millisecond)
+	}
 	for _, line := range strings.Split(logs, "\n") {
 		if hinted := strings.Contains(line, "opening it anew for each"); strings.Contains(line, "file=norcpt.eml") && strings.Contains(line, "moved to Badmail") && !hinted ||
 			strings.Contains(line, "file=junk.txt") && hinted {
