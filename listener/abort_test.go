@@ -43,13 +43,24 @@ func TestAbortedMessageReason(t *testing.T) {
 			c.c.Close()
 		}, `reason="the client disconnected before the end of the message; what it sent held a line of a lone dot ended by a bare LF`},
 		{"BDAT, client gone between chunks", "BDAT 12\r\nSubject: x\r\n", func(c *client) { c.reply(); c.c.Close() },
-			`reason="the client ended the BDAT transaction before its last chunk (RSET, disconnect or data_timeout)"`},
+			`reason="the client ended the BDAT transaction before its last chunk (RSET or disconnect)"`},
+		// Between chunks the client is read as for a command (found
+		// from outside: said to be closed for its errors).
+		{"BDAT, idle between chunks", "BDAT 12\r\nSubject: x\r\n", func(c *client) { c.reply() },
+			`reason="the client sent nothing for command_timeout (300ms) between BDAT chunks: it was told 421 4.4.2, and sends the message again"`},
+		// A lone dot with a bare LF as the message's first line: an
+		// empty message from a script (found from outside: no hint).
+		{"DATA, client gone after a first line of a lone dot and a bare LF", "DATA\r\n", func(c *client) { c.reply(); c.send(".\nQUIT\n"); c.c.Close() },
+			`reason="the client disconnected before the end of the message; what it sent held a line of a lone dot ended by a bare LF`},
+		{"DATA, timeout after a first line of a lone dot and a bare LF", "DATA\r\n", func(c *client) { c.reply(); c.send(".\n") },
+			`reason="the client sent nothing for data_timeout (300ms); the last bytes it sent were a line of a lone dot ended by a bare LF`},
 		{"BDAT, client gone inside a chunk", "BDAT 100\r\nSubject: x\r\n", func(c *client) { c.c.Close() },
 			`reason="the client disconnected inside a BDAT chunk"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := testConfig()
 			cfg.DataTimeout = 300 * time.Millisecond
+			cfg.CommandTimeout = 300 * time.Millisecond
 			ts := startServer(t, cfg)
 			c := dial(t, ts.addr)
 			c.hello()

@@ -145,6 +145,7 @@ type conn struct {
 	// reply is written (noteRefusal), outside mu.
 	refused    [][]any
 	ended      bool   // this server closed the session (a 421, 500 or 552 that says so): no message is stored any more
+	endedIdle  bool   // ... with go-smtp's 421 4.4.2 for a client idle over command_timeout
 	aborted    bool   // a stop's 421 is going out: no message is stored any more
 	committing bool   // a message is being stored; its reply is not yet written
 	abortReply string // a stop's 421 waiting for that reply (see abort)
@@ -530,7 +531,7 @@ func (c *conn) body(limit int64) *dotReader {
 	if !c.data {
 		return nil
 	}
-	return &dotReader{c: c, limited: limit > 0, n: limit, lfEnds: c.srv.cfg.BareLFEnd}
+	return &dotReader{c: c, limited: limit > 0, n: limit, lfEnds: c.srv.cfg.BareLFEnd, tail: startTail()}
 }
 
 // endData takes back what the client sent after the end of the message,
@@ -1147,10 +1148,10 @@ func (c *conn) repliesGone() bool {
 // endedByServer reports whether this server closed the session with a
 // reply that says so (421 for the client's errors, a line too long, a
 // chunk too big): see beginCommit. (A timeout is read as such.)
-func (c *conn) endedByServer() bool {
+func (c *conn) endedByServer() (ended, idle bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.ended
+	return c.ended, c.endedIdle
 }
 
 // bdatRefused reports whether the transaction's BDAT chunks went past
@@ -1368,6 +1369,7 @@ func (c *conn) replies(p []byte) (out []byte, closeAfter bool, nc net.Conn, repl
 			// and "a reply could not be written" for a client that read
 			// every reply.
 			closeAfter, c.gone, c.ended, c.cmds = true, true, true, nil
+			c.endedIdle = len(lines) > 0 && strings.HasPrefix(lines[len(lines)-1], "421 4.4.2 ")
 			c.pending = c.pending[:0]
 			break
 		}

@@ -51,6 +51,12 @@ type dotReader struct {
 	lfDot          bool    // a line of a lone dot ended by a bare LF was read (lfDotSeen)
 }
 
+// startTail returns a dotReader's tail before the message: the CRLF of
+// the command line before it, so that a first line "." with a bare LF is
+// seen as any other (found from outside: "DATA\n.\n", a script's empty
+// message, got no word of why it stalled).
+func startTail() [5]byte { return [5]byte{0, 0, 0, '\r', '\n'} }
+
 // noteTail keeps the last bytes of b, as the client sent them.
 func (d *dotReader) noteTail(b []byte) {
 	n := len(d.tail)

@@ -260,8 +260,9 @@ func FuzzLFDotSeen(f *testing.F) {
 		f.Add([]byte(s), []byte{0, 1, 2})
 	}
 	f.Fuzz(func(t *testing.T, in, sizes []byte) {
-		want := hasLFDot(append(make([]byte, 5), in...))
-		d := &dotReader{}
+		start := startTail()
+		want := hasLFDot(append(start[:], in...))
+		d := &dotReader{tail: start}
 		for pos, k := 0, 0; pos < len(in); k++ {
 			n := len(in) - pos
 			if len(sizes) > 0 {

@@ -377,11 +377,17 @@ func (s *session) Data(r io.Reader) error {
 			}
 			ours := false // the connection was closed by mailbridge
 			cut := s.conn.chunkCut()
+			ended, idle := s.conn.endedByServer()
 			switch {
 			case s.conn.stopCut():
 				// Found from outside: logged as a client that hung up.
 				reason, ours = "mailbridge stopped and shutdown_timeout ran out: the client was told 421 4.3.2, and sends the message again", true
-			case s.conn.endedByServer():
+			case ended && idle:
+				// Between BDAT chunks the client is read as for a
+				// command (found from outside: said to be closed for its
+				// errors).
+				reason, ours = fmt.Sprintf("the client sent nothing for command_timeout (%s) between BDAT chunks: it was told 421 4.4.2, and sends the message again", cfg.CommandTimeout), true
+			case ended:
 				// Found from outside: said to be the client's doing.
 				reason, ours = "mailbridge closed the session inside the message (421 for the client's errors): the client sends it again", true
 			case cut != "":
@@ -623,7 +629,7 @@ func abortReason(err error, dataTimeout time.Duration) string {
 		// go-smtp's word for a BDAT transaction left without its LAST
 		// chunk: RSET, or the connection closed or timed out between
 		// chunks.
-		return "the client ended the BDAT transaction before its last chunk (RSET, disconnect or data_timeout)"
+		return "the client ended the BDAT transaction before its last chunk (RSET or disconnect)"
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF), errors.Is(err, syscall.ECONNRESET), errors.Is(err, net.ErrClosed):
 		return "the client disconnected before the end of the message"
 	}
