@@ -122,9 +122,9 @@ type Inbound struct {
 	CommandTimeout      time.Duration
 	DataTimeout         time.Duration
 	ShutdownTimeout     time.Duration
-	// BareLFEnd also ends a message at a line of a lone dot ended by a
-	// bare LF, for clients that end every line with LF alone (see
-	// listener.Config.BareLFEnd). Off by default.
+	// BareLFEnd also ends a message at a line of a lone dot with a bare
+	// LF before or after it, for clients that end every line with LF
+	// alone (see listener.Config.BareLFEnd). Off by default.
 	BareLFEnd bool
 
 	// TLS is "none", "starttls" (offered on the plain port) or "implicit"

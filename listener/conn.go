@@ -1345,13 +1345,12 @@ func (c *conn) replies(p []byte) (out []byte, closeAfter bool, nc net.Conn, repl
 				// to a message cut by the client's leaving (found by
 				// CI: a DATA 554 for a message the client never ended).
 				unsolicited := last && i > 0 && strings.Contains(l, " Too many errors on this connection")
-				switch sent := c.replyOut; {
-				case unsolicited:
-				case c.peerGone && c.notReceived:
+				switch {
+				case unsolicited, c.peerGone && c.notReceived:
 				case c.peerGone:
 					c.logReply(code, 0)
 				default:
-					c.logReply(code, sent)
+					c.logReply(code, c.replyOut)
 				}
 				c.replyOut, c.notReceived = 0, false
 				replied = replied || c.committing

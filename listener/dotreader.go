@@ -48,7 +48,7 @@ type dotReader struct {
 	n              int64   // bytes left below the size limit
 	total          int64   // message bytes read, refused or not
 	tail           [5]byte // the last bytes read from the client, as sent (bareLFEnd)
-	lfDot          bool    // a line of a lone dot ended by a bare LF was read (lfDotSeen)
+	lfDot          bool    // a line of a lone dot with a bare LF was read as text (lfDotSeen)
 }
 
 // startTail returns a dotReader's tail before the message: the CRLF of
@@ -83,40 +83,11 @@ func (d *dotReader) bareLFEnd() bool {
 }
 
 // lfDotSeen reports whether the message as read held, anywhere, a line of
-// a lone dot ended by a bare LF (see bareLFEnd): found from outside, a
-// script that wrote its whole session at once, QUIT after the message's
-// "\n.\n", stalled or hung up with no word of why, since the last bytes
-// it sent were QUIT's.
+// a lone dot with a bare LF before or after it, which unstuff took for
+// text (see bareLFEnd): found from outside, a script that wrote its whole
+// session at once, QUIT after the message's "\n.\n", stalled or hung up
+// with no word of why, since the last bytes it sent were QUIT's.
 func (d *dotReader) lfDotSeen() bool { return d.lfDot }
-
-// noteLFDot sets lfDot when b, the bytes just read, holds a line of a lone
-// dot with a bare LF before or after it, or one that began in the bytes
-// before (tail, as it was before b).
-func (d *dotReader) noteLFDot(before [5]byte, b []byte) {
-	if d.lfDot || d.lfEnds || len(b) == 0 {
-		return
-	}
-	var edge [9]byte
-	n := copy(edge[:], before[:])
-	n += copy(edge[n:], b[:min(len(b), 4)])
-	d.lfDot = hasLFDot(edge[:n]) || hasLFDot(b)
-}
-
-// hasLFDot reports whether b holds "\n.\n", or "\n.\r\n" after a bare LF.
-func hasLFDot(b []byte) bool {
-	for i := 0; ; {
-		j := bytes.Index(b[i:], []byte("\n."))
-		if j < 0 {
-			return false
-		}
-		j += i
-		rest := b[j+2:]
-		if bytes.HasPrefix(rest, []byte("\n")) || bytes.HasPrefix(rest, []byte("\r\n")) && j > 0 && b[j-1] != '\r' {
-			return true
-		}
-		i = j + 1
-	}
-}
 
 // Read returns message bytes. It fails with smtp.ErrDataTooLarge once the
 // message has one byte more than the limit: a message of exactly the
@@ -145,9 +116,7 @@ func (d *dotReader) Read(p []byte) (int, error) {
 		k := copy(p, d.held)
 		d.held = d.held[:0]
 		m, err := d.c.Read(p[k:])
-		before := d.tail
 		d.noteTail(p[k : k+m])
-		d.noteLFDot(before, p[k:k+m])
 		m += k
 		out, used, eof := d.unstuff(p[:m])
 		d.total += int64(out)
@@ -256,7 +225,8 @@ func (d *dotReader) unstuff(b []byte) (out, used int, eof bool) {
 			// A line that starts with a dot and goes on: the dot goes.
 			d.state = stateData
 			if c == '\n' {
-				d.state, d.bareLF = stateBeginLine, true
+				// ".\n": no end (see above), said if the message stalls.
+				d.state, d.bareLF, d.lfDot = stateBeginLine, true, true
 			}
 		case stateDotCR:
 			if c == '\n' && (!d.bareLF || d.lfEnds) {
@@ -270,8 +240,9 @@ func (d *dotReader) unstuff(b []byte) (out, used int, eof bool) {
 			w++
 			d.state = stateData
 			if c == '\n' {
-				// ".\r\n" after a bare LF: no end (see above).
-				d.state, d.bareLF = stateBeginLine, false
+				// ".\r\n" after a bare LF: no end (see above), said if
+				// the message stalls.
+				d.state, d.bareLF, d.lfDot = stateBeginLine, false, true
 			}
 		}
 		b[w] = c

@@ -254,27 +254,51 @@ func TestBareLFEnd(t *testing.T) {
 }
 
 // FuzzLFDotSeen: the bare-LF dot line is found however the message is
-// cut into reads, as it is in the message whole.
+// cut into reads, as a search of the message whole (up to its end) finds
+// it.
 func FuzzLFDotSeen(f *testing.F) {
 	for _, s := range []string{"a\n.\nb", "a\r\n.\n", "a\n.\r\n", "a\r\n.\r\n", "\n.\r\n", ".\n"} {
 		f.Add([]byte(s), []byte{0, 1, 2})
 	}
 	f.Fuzz(func(t *testing.T, in, sizes []byte) {
-		start := startTail()
-		want := hasLFDot(append(start[:], in...))
-		d := &dotReader{tail: start}
+		d := &dotReader{tail: startTail()}
+		var held []byte
+		used := 0
 		for pos, k := 0, 0; pos < len(in); k++ {
 			n := len(in) - pos
 			if len(sizes) > 0 {
 				n = min(n, int(sizes[k%len(sizes)])+1)
 			}
-			before := d.tail
-			d.noteTail(in[pos : pos+n])
-			d.noteLFDot(before, in[pos:pos+n])
+			b := append(append([]byte(nil), held...), in[pos:pos+n]...)
 			pos += n
+			_, u, eof := d.unstuff(b)
+			used = pos - (len(b) - u)
+			if eof {
+				break
+			}
+			held = append(held[:0], b[u:]...)
 		}
+		start := startTail()
+		want := hasLFDot(append(start[:], in[:used]...))
 		if d.lfDotSeen() != want {
 			t.Fatalf("%q in reads of %v: seen %v, want %v", in, sizes, d.lfDotSeen(), want)
 		}
 	})
+}
+
+// hasLFDot reports whether b holds "\n.\n", or "\n.\r\n" after a bare LF:
+// FuzzLFDotSeen's reference.
+func hasLFDot(b []byte) bool {
+	for i := 0; ; {
+		j := bytes.Index(b[i:], []byte("\n."))
+		if j < 0 {
+			return false
+		}
+		j += i
+		rest := b[j+2:]
+		if bytes.HasPrefix(rest, []byte("\n")) || bytes.HasPrefix(rest, []byte("\r\n")) && j > 0 && b[j-1] != '\r' {
+			return true
+		}
+		i = j + 1
+	}
 }
