@@ -437,10 +437,10 @@ func TestBurst(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	msgs := sink.WaitFor(t, wait*2, fmt.Sprint(n, " messages"), count(n))
+	sink.WaitFor(t, wait*2, fmt.Sprint(n, " messages"), count(n))
 	waitEmpty(t, l)
 	time.Sleep(200 * time.Millisecond)
-	msgs = sink.Messages()
+	msgs := sink.Messages()
 	seen := map[string]int{}
 	for _, m := range msgs {
 		seen[string(m.Data)]++
@@ -1450,10 +1450,10 @@ func TestStirredPartlyDeliveredMessage(t *testing.T) {
 	}
 	hostReady.Store(true)
 	start(t, l, cfg)
-	msgs := sink.WaitFor(t, wait, "the stirred message", count(3))
+	sink.WaitFor(t, wait, "the stirred message", count(3))
 	waitEmpty(t, l)
 	time.Sleep(300 * time.Millisecond)
-	msgs = sink.Messages()
+	msgs := sink.Messages()
 	if len(msgs) != 3 {
 		for _, m := range msgs {
 			t.Logf("%s -> %q", m.From, m.To)

@@ -155,7 +155,7 @@ rescan = "1s"
 	t.Logf("killed after %d deliveries", before)
 
 	second := run("second.log")
-	msgs := sink.WaitFor(t, wait*2, "every message after the restart", func(ms []smtpsink.Message) bool {
+	sink.WaitFor(t, wait*2, "every message after the restart", func(ms []smtpsink.Message) bool {
 		seen := map[string]bool{}
 		for _, m := range ms {
 			seen[string(m.Data)] = true
@@ -177,7 +177,7 @@ rescan = "1s"
 		second.Process.Kill()
 		t.Fatal("no clean stop after SIGTERM")
 	}
-	msgs = sink.Messages()
+	msgs := sink.Messages()
 	seen := map[string]int{}
 	for _, m := range msgs {
 		seen[string(m.Data)]++

@@ -87,10 +87,10 @@ func TestSplitMessageRecordsEachTransaction(t *testing.T) {
 	sink2 := smtpsink.Start(t, smtpsink.Hooks{})
 	start(t, after, baseConfig(sink2))
 	// The message to those left, and the report of the refused one.
-	msgs := sink2.WaitFor(t, wait, "the message and the report", func(m []smtpsink.Message) bool { return len(m) >= 2 })
+	sink2.WaitFor(t, wait, "the message and the report", func(m []smtpsink.Message) bool { return len(m) >= 2 })
 	waitEmpty(t, after)
 	time.Sleep(200 * time.Millisecond)
-	msgs = sink2.Messages()
+	msgs := sink2.Messages()
 	var to [][]string
 	for _, m := range msgs {
 		to = append(to, m.To)

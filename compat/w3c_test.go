@@ -75,7 +75,7 @@ func readW3C(t *testing.T, path string) string {
 // outside: one client grew the file 73 MB in 20 seconds).
 func TestW3CLogMaxSize(t *testing.T) {
 	line := len(FormatW3C(w3cLine(0), "SMTPSVC1")) + 2
-	l, clock, dir := newTestW3C(t, 0)
+	l, _, dir := newTestW3C(t, 0)
 	if err := l.Log(w3cLine(0)); err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +83,7 @@ func TestW3CLogMaxSize(t *testing.T) {
 	l.Close()
 	os.Remove(filepath.Join(dir, "ex261201.log"))
 
-	l, clock, dir = newTestW3C(t, header+int64(3*line))
+	l, clock, dir := newTestW3C(t, header+int64(3*line))
 	var errs []error
 	for i := 0; i < 10; i++ {
 		if err := l.Log(w3cLine(i)); err != nil {

@@ -35,7 +35,6 @@ type transcript struct {
 	inData bool // between DATA's 354 and the end of the message
 	auth   bool // an AUTH exchange is under way
 	reply  bool // inside a multi-line reply (only its first line is logged)
-	lastCm string
 }
 
 func newTranscript(log CommandLog, serverIP string, port int, hostname string) *transcript {
