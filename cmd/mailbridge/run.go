@@ -235,13 +235,13 @@ func runWith(ctx context.Context, cfg *config.Config, log *slog.Logger, ready fu
 	l, err := lc.Listen(context.Background(), "tcp", cfg.Addr())
 	if err != nil {
 		// Named by its key and line, as check names it.
-		return fmt.Errorf("%s", cfg.KeyProblem("inbound.port", cfg.Inbound.Port, cfg.Addr()+": "+explainListen(err, cfg.Inbound.Port, "port").Error()))
+		return fmt.Errorf("%s", listenProblem(cfg, "port", cfg.Inbound.Port, cfg.Addr(), explainListen(err, cfg.Inbound.Port, "port")))
 	}
 	var tl net.Listener
 	if cfg.Inbound.TLSPort != 0 {
 		if tl, err = lc.Listen(context.Background(), "tcp", cfg.TLSAddr()); err != nil {
 			l.Close()
-			return fmt.Errorf("%s", cfg.KeyProblem("inbound.tls_port", cfg.Inbound.TLSPort, cfg.TLSAddr()+": "+explainListen(err, cfg.Inbound.TLSPort, "tls_port").Error()))
+			return fmt.Errorf("%s", listenProblem(cfg, "tls_port", cfg.Inbound.TLSPort, cfg.TLSAddr(), explainListen(err, cfg.Inbound.TLSPort, "tls_port")))
 		}
 	}
 	srv := listener.New(listener.Config{
@@ -405,6 +405,18 @@ func explainListenWith(err error, port int, key string, lookup func(port int) ([
 		return &listenError{cause(err) + `: the address is not one of this machine's: set [inbound] bind to one of its addresses, or to "" for all of them`, err}
 	}
 	return err
+}
+
+// listenProblem is a listen failure (explained by explainListen) as a
+// problem of the key that caused it: bind's when the address is not one
+// of this machine's, the port's (key "port" or "tls_port") otherwise.
+// Found from outside: `bind = "10.9.9.9"` was reported as a problem of
+// inbound.port, on port's line.
+func listenProblem(cfg *config.Config, key string, port int, addr string, err error) config.Problem {
+	if addrNotHere(err) {
+		return cfg.KeyProblem("inbound.bind", cfg.Inbound.Bind, addr+": "+err.Error())
+	}
+	return cfg.KeyProblem("inbound."+key, port, addr+": "+err.Error())
 }
 
 // listenError is a listen error with its advice; its text leaves out
@@ -721,7 +733,7 @@ func check(cfg *config.Config, stdout, stderr io.Writer, cfgProblems config.Erro
 				fmt.Fprintf(stdout, "note: inbound.%s %d is held by the mailbridge running with this mail root; it is free again when that one stops\n", p.key, port)
 				continue
 			}
-			fail("%s", cfg.KeyProblem("inbound."+p.key, port, p.addr+": "+p.err.Error()))
+			fail("%s", listenProblem(cfg, p.key, port, p.addr, p.err))
 		}
 	}
 	if inbound && cfg.Inbound.TLSEnabled() {

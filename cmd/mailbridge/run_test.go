@@ -149,7 +149,9 @@ func TestStartFailureWithLogFile(t *testing.T) {
 }
 
 // A bind address that is not this machine's (an old server's, copied by
-// import-iis) says so and what to set, not only the system's words.
+// import-iis) says so and what to set, not only the system's words, and
+// check and run file it under bind, on bind's line (found from outside:
+// it was inbound.port's problem, on port's line).
 func TestBindAddressNotHere(t *testing.T) {
 	_, err := net.Listen("tcp", "192.0.2.1:0") // TEST-NET-1 (RFC 5737)
 	if err == nil {
@@ -158,6 +160,23 @@ func TestBindAddressNotHere(t *testing.T) {
 	msg := explainListen(err, 25, "port").Error()
 	if !strings.Contains(msg, "not one of this machine's") || !strings.Contains(msg, "[inbound] bind") {
 		t.Fatalf("%s", msg)
+	}
+	dir := testDir(t)
+	conf := filepath.Join(dir, "mailbridge.toml")
+	port := testtool.FreePort(t)
+	text := fmt.Sprintf("hostname = \"mail.test\"\n[mailroot]\nroot = 'mr'\n[inbound]\nbind = \"192.0.2.1\"\nport = %d\n", port)
+	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf(`mailbridge.toml:5: inbound.bind = "192.0.2.1": 192.0.2.1:%d: `, port)
+	for _, cmd := range []string{"check", "run"} {
+		code, out, errs := runCmd(t, cmd, "--config", conf)
+		if code != 1 {
+			t.Fatalf("%s: exit %d, want 1\nstdout:\n%s\nstderr:\n%s", cmd, code, out, errs)
+		}
+		if !strings.Contains(errs, want) || strings.Contains(errs, "inbound.port") {
+			t.Errorf("%s: stderr:\n%s\nwant %q", cmd, errs, want)
+		}
 	}
 }
 
