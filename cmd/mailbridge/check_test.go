@@ -354,6 +354,22 @@ func TestCheckGoesOnAfterConfigProblems(t *testing.T) {
 	}
 }
 
+// A hostname with a problem is not shown as the machine's name, which
+// check puts in its place to go on (found from outside: "hostname: vm"
+// above the problem of "mail example.com").
+func TestCheckBadHostnameNotShown(t *testing.T) {
+	dir := testDir(t)
+	conf := filepath.Join(dir, "mailbridge.toml")
+	text := fmt.Sprintf("hostname = \"mail example.com\"\n[mailroot]\nroot = 'mr'\n[inbound]\nbind = \"127.0.0.1\"\nport = %d\n", testtool.FreePort(t))
+	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := runCmd(t, "check", "--config", conf)
+	if code != 1 || !strings.Contains(errs, `mailbridge.toml:1: hostname = "mail example.com": `) || strings.Contains(out, "hostname: ") {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errs)
+	}
+}
+
 // A folder that cannot be made is named by the key that set its path, with
 // its line, by check and by run: the folder's own key, or else
 // mailroot.root, written or the default (found from outside: "problem:

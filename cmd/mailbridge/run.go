@@ -608,7 +608,12 @@ func check(cfg *config.Config, stdout, stderr io.Writer, cfgProblems config.Erro
 	if src == "" {
 		src = "built-in defaults"
 	}
-	fmt.Fprintf(stdout, "configuration: %s\nhostname: %s\n", src, cfg.Hostname)
+	fmt.Fprintf(stdout, "configuration: %s\n", src)
+	if ok("hostname") {
+		// Not the machine's name beside a problem of the one set (found
+		// from outside: "hostname: vm" above hostname's problem).
+		fmt.Fprintf(stdout, "hostname: %s\n", cfg.Hostname)
+	}
 	if ok("inbound") {
 		// Not the default's, where [inbound] has a problem (found from
 		// outside: "listen: :25" under a misspelt [Inbound]).
@@ -745,13 +750,20 @@ func check(cfg *config.Config, stdout, stderr io.Writer, cfgProblems config.Erro
 			fmt.Fprintf(stdout, "certificate: %s\n  subject: %s\n  names:   %s\n  issuer:  %s\n  expires: %s\n",
 				cfg.Inbound.PFXPath, info.Subject, info.Names(), info.Issuer, info.NotAfter.UTC().Format(time.RFC3339))
 		}
+		why := ""
+		if err != nil {
+			// The key's value names the file already.
+			why = strings.TrimPrefix(err.Error(), "PFX file "+cfg.Inbound.PFXPath+": ")
+		}
 		switch {
 		case errors.Is(err, tlscert.ErrValidity):
 			// run starts with it all the same (see tlscert.NewStore), but
 			// TLS fails for the clients that check it.
-			fail("inbound TLS: %v (mailbridge run starts with it, serving it, so that plain-text mail and Pickup relaying go on, but clients that check certificates refuse it; the renewed file is picked up without a restart)", err)
+			// Named by its key and line as every other problem (found
+			// from outside: "problem: inbound TLS: ..." alone).
+			fail("%s", cfg.KeyProblem("inbound.pfx_path", cfg.Inbound.PFXPath, why+" (mailbridge run starts with it, serving it, so that plain-text mail and Pickup relaying go on, but clients that check certificates refuse it; the renewed file is picked up without a restart)"))
 		case err != nil:
-			fail("inbound TLS: %v", err)
+			fail("%s", cfg.KeyProblem("inbound.pfx_path", cfg.Inbound.PFXPath, why))
 		case time.Until(info.NotAfter) < tlscert.ExpiryWarning:
 			fmt.Fprintf(stdout, "warning: the certificate expires in %s: renew it\n", tlscert.TimeLeft(time.Until(info.NotAfter)))
 		}
