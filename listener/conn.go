@@ -400,10 +400,7 @@ func (c *conn) Read(p []byte) (n int, err error) {
 		}
 		c.mu.Unlock()
 		if hello {
-			what := "point it at the port where mailbridge speaks TLS from the first byte ([inbound] tls_port, which may need setting), or set it to use STARTTLS or plain SMTP here"
-			if c.srv.cfg.TLSConfig == nil {
-				what = "set it to use plain SMTP, or give mailbridge a certificate and [inbound] tls_port for it"
-			}
+			what := c.srv.tlsPortAdvice()
 			c.srv.logRefusal(c.clientIP, "connection closed: the client began a TLS handshake on a port where TLS is not spoken from the first byte; it is set for implicit TLS (SSL): "+what)
 			c.Close()
 			return 0, errTLSOnPlain

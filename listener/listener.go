@@ -32,6 +32,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -137,6 +138,9 @@ type Server struct {
 	// their errors (noteTooManyErrors).
 	fullRefused, ipRefused, errorsClosed everyMinute
 	listeners                            []net.Listener // those Serve accepts on, until closing
+	// tlsPorts are the ports ServeTLS accepts on: the log's advice to a
+	// client speaking TLS on another port names them (tlsPortAdvice).
+	tlsPorts []string
 	// Lines about clients refused one by one (relay refused, TLS
 	// handshakes failed): see logRefusal.
 	refusalLines refusalLog
@@ -297,6 +301,26 @@ func (s *Server) ServeTLS(l net.Listener) error {
 	return s.serve(l, true)
 }
 
+// tlsPortAdvice tells what to do with a client that began a TLS handshake
+// on a port where TLS does not start with the first byte: point it at the
+// port where it does, named when mailbridge has one (found from outside:
+// "[inbound] tls_port, which may need setting" where it was set).
+func (s *Server) tlsPortAdvice() string {
+	if s.cfg.TLSConfig == nil {
+		return "set it to use plain SMTP, or give mailbridge a certificate and [inbound] tls_port for it"
+	}
+	s.mu.Lock()
+	ports := slices.Clone(s.tlsPorts)
+	s.mu.Unlock()
+	switch len(ports) {
+	case 0:
+		return "point it at the port where mailbridge speaks TLS from the first byte ([inbound] tls_port, which needs setting), or set it to use STARTTLS or plain SMTP here"
+	case 1:
+		return "point it at port " + ports[0] + ", where mailbridge speaks TLS from the first byte, or set it to use STARTTLS or plain SMTP here"
+	}
+	return "point it at a port where mailbridge speaks TLS from the first byte (" + strings.Join(ports, ", ") + "), or set it to use STARTTLS or plain SMTP here"
+}
+
 func (s *Server) serve(l net.Listener, implicitTLS bool) error {
 	// As net/http's Serve: after Close or Shutdown, at once. go-smtp's
 	// Serve, called after its Close, would accept on l forever (a service
@@ -309,6 +333,11 @@ func (s *Server) serve(l net.Listener, implicitTLS bool) error {
 		return ErrServerClosed
 	}
 	s.listeners = append(s.listeners, l)
+	if implicitTLS {
+		if a, ok := l.Addr().(*net.TCPAddr); ok {
+			s.tlsPorts = append(s.tlsPorts, strconv.Itoa(a.Port))
+		}
+	}
 	s.mu.Unlock()
 	err := s.smtp.Serve(&limitListener{Listener: l, s: s, implicitTLS: implicitTLS})
 	s.mu.Lock()

@@ -227,7 +227,7 @@ func TestPlainTextToTLSPort(t *testing.T) {
 // outside: three "too many bad commands" lines and a write failure.
 func TestTLSClientOnPlainPort(t *testing.T) {
 	for _, startTLS := range []bool{false, true} {
-		ts, _, pool := startTLSServer(t, startTLS)
+		ts, tlsAddr, pool := startTLSServer(t, startTLS)
 		_, err := tls.Dial("tcp", ts.addr, &tls.Config{RootCAs: pool, ServerName: "mail.example.com"})
 		if err == nil {
 			t.Fatal("handshake succeeded")
@@ -238,7 +238,9 @@ func TestTLSClientOnPlainPort(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 		logs := ts.logs.String()
-		if strings.Count(logs, "the client began a TLS handshake") != 1 || strings.Contains(logs, "level=WARN") || strings.Contains(logs, "bad commands") || strings.Contains(logs, "could not be written") {
+		_, tlsPort, _ := net.SplitHostPort(tlsAddr)
+		if strings.Count(logs, "the client began a TLS handshake") != 1 || strings.Contains(logs, "level=WARN") || strings.Contains(logs, "bad commands") || strings.Contains(logs, "could not be written") ||
+			!strings.Contains(logs, "point it at port "+tlsPort+", where mailbridge speaks TLS from the first byte") {
 			t.Fatalf("starttls %v, log:\n%s", startTLS, logs)
 		}
 	}
