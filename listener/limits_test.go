@@ -1380,6 +1380,20 @@ func TestHugeBDAT(t *testing.T) {
 			if n := ts.dropFiles(t); len(n) != 0 {
 				t.Fatalf("Drop holds %v", n)
 			}
+			if tc.inTx {
+				return
+			}
+			// Said as a refusal, with its reply, when the connection
+			// ends (found from outside: a warning of go-smtp's error
+			// alone).
+			want := `level=INFO msg="connection closed: a BDAT chunk of 4 GiB or more, larger than any max_message_size (552 5.3.4)" client=127.0.0.1`
+			deadline := time.Now().Add(5 * time.Second)
+			for !strings.Contains(ts.logs.String(), want) && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			if logs := ts.logs.String(); !strings.Contains(logs, want) || strings.Contains(logs, "level=WARN") {
+				t.Fatalf("log:\n%s", logs)
+			}
 		})
 	}
 }

@@ -1058,6 +1058,12 @@ func (p *slogPrinter) print(detail string) {
 		// Refused with 500 and closed (lineTooLong): the client's doing.
 		p.log.Info("connection closed: a command line too long", args...)
 		return
+	case strings.Contains(detail, errChunkTooBig.Error()):
+		// Refused with 552 and closed (chunkTooBig): said as the other
+		// refusals are (found from outside: "msg=smtp" and the error
+		// alone, no reply, no word of the connection's end).
+		p.log.Info("connection closed: a BDAT chunk of 4 GiB or more, larger than any max_message_size (552 5.3.4)", args...)
+		return
 	}
 	if !strings.Contains(detail, "too many open files") {
 		p.log.Warn("smtp", args...)
