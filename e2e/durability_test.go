@@ -310,6 +310,11 @@ func TestDropUnwritable(t *testing.T) {
 		if !strings.Contains(d.waitLog("operation not permitted", 1), "operation not permitted") {
 			t.Errorf("log does not give the cause:\n%s", d.log.String())
 		}
+		// And what it likely is (found from outside: root puzzled by
+		// "operation not permitted" alone).
+		if !strings.Contains(d.log.String(), "chattr -i clears") {
+			t.Errorf("no hint for an immutable folder:\n%s", d.log.String())
+		}
 		undo()
 		expect(t, sendRaw(t, d.addr, burstMessage(1, 50<<10)), "250 2.6.0 <m-1@e2e.test>")
 		if _, err := checkBurstFile(mustRead(t, d.waitDrop(1)[0])); err != nil {

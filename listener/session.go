@@ -646,6 +646,11 @@ func notStored(log interface{ Error(string, ...any) }, err error, dir string, si
 		// Found from outside: the first message after a volume went
 		// away had the system's words alone.
 		args = append(args, "hint", "a folder of the mail root is missing: deleted (mailbridge makes it again within 5 seconds), or its volume unmounted (then mail waits until it is back)")
+	} else if a := mailroot.AccessAdvice(dir, err); a != "" {
+		// As check says it (found from outside: "operation not
+		// permitted" alone, for a Drop made immutable, which puzzles an
+		// administrator running as root).
+		args = append(args, "hint", strings.TrimSuffix(strings.TrimPrefix(a, " ("), ")"))
 	}
 	log.Error("message not stored", args...)
 	return errStore
