@@ -381,7 +381,10 @@ func (s *session) Data(r io.Reader) error {
 			switch {
 			case s.conn.stopCut():
 				// Found from outside: logged as a client that hung up.
-				reason, ours = "mailbridge stopped and shutdown_timeout ran out: the client was told 421 4.3.2, and sends the message again", true
+				// A client still writing may not read the 421 (found
+				// from outside with curl: "Broken pipe"); either way
+				// it has no 250 and sends the message again.
+				reason, ours = "mailbridge stopped and shutdown_timeout ran out: the connection was closed with 421 4.3.2 (a client still sending sees a reset or a broken pipe instead); nothing of the message was stored, and the client sends it again", true
 			case ended && idle:
 				// Between BDAT chunks the client is read as for a
 				// command (found from outside: said to be closed for its
