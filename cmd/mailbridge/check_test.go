@@ -708,6 +708,21 @@ func TestCheckMemoryFileSystemWarning(t *testing.T) {
 	if !strings.Contains(out, "/Drop has 4.0 MB free, less than a message of [inbound] max_message_size (30.0 MB) needs") {
 		t.Fatalf("no warning of the space left:\n%s", out)
 	}
+	// And run says both at its start (found from outside: check alone
+	// did, where a service is started without it).
+	cfg, err := config.Load(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := startLog(t, cfg)
+	for _, want := range []string{
+		`level=WARN msg="folder on a file system held in memory (tmpfs): its files are lost when the machine restarts, mail acknowledged with 250 too" folder=Drop`,
+		`less than a message of [inbound] max_message_size (30.0 MB) needs" folder=Drop`,
+	} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("run's log lacks %q:\n%s", want, logs)
+		}
+	}
 }
 
 // checkedConfigOn writes a configuration whose mail root is on the volume

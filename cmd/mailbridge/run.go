@@ -188,6 +188,7 @@ func runWith(ctx context.Context, cfg *config.Config, log *slog.Logger, ready fu
 			return fmt.Errorf("%s", folderProblem(cfg, f, err))
 		}
 	}
+	logVolumeWarnings(cfg, log)
 	var tlsConf *tls.Config
 	stopWatch := make(chan struct{})
 	defer close(stopWatch)
@@ -379,6 +380,29 @@ func mendFolders(root *mailroot.Root, log *slog.Logger, stop <-chan struct{}, ev
 				log.Info("mail root folders in place again")
 			}
 			last = msg
+		}
+	}
+}
+
+// logVolumeWarnings logs at start what check warns of about the volumes
+// of Drop and Queue (found from outside: said by check alone, where a
+// service is started without it): a volume too full for a message, and a
+// folder held in memory (tmpfs), whose mail a restart loses. A full
+// volume does not stop the start: every message gets 451 until space is
+// freed, and Pickup mail waits.
+func logVolumeWarnings(cfg *config.Config, log *slog.Logger) {
+	for _, f := range layout(cfg).Folders() {
+		if f.Name == "Drop" || f.Name == "Queue" {
+			need := cfg.Inbound.MaxMessageSize
+			if f.Name == "Queue" {
+				need = 0 // Pickup files have no size limit to measure by
+			}
+			if text, _ := mailroot.LowSpace(f.Path, need); text != "" {
+				log.Warn(text, "folder", f.Name)
+			}
+		}
+		if f.Name != "SortTemp" && mailroot.InMemory(f.Path) {
+			log.Warn("folder on a file system held in memory (tmpfs): its files are lost when the machine restarts, mail acknowledged with 250 too", "folder", f.Name, "path", f.Path)
 		}
 	}
 }
