@@ -309,16 +309,21 @@ func (s *Server) tlsPortAdvice() string {
 	if s.cfg.TLSConfig == nil {
 		return "set it to use plain SMTP, or give mailbridge a certificate and [inbound] tls_port for it"
 	}
+	here := "or set it to use STARTTLS or plain SMTP here"
+	if !s.cfg.StartTLS {
+		// Found from outside: STARTTLS advised on a port without it.
+		here = "or set it to use plain SMTP here"
+	}
 	s.mu.Lock()
 	ports := slices.Clone(s.tlsPorts)
 	s.mu.Unlock()
 	switch len(ports) {
 	case 0:
-		return "point it at the port where mailbridge speaks TLS from the first byte ([inbound] tls_port, which needs setting), or set it to use STARTTLS or plain SMTP here"
+		return "point it at the port where mailbridge speaks TLS from the first byte ([inbound] tls_port, which needs setting), " + here
 	case 1:
-		return "point it at port " + ports[0] + ", where mailbridge speaks TLS from the first byte, or set it to use STARTTLS or plain SMTP here"
+		return "point it at port " + ports[0] + ", where mailbridge speaks TLS from the first byte, " + here
 	}
-	return "point it at a port where mailbridge speaks TLS from the first byte (" + strings.Join(ports, ", ") + "), or set it to use STARTTLS or plain SMTP here"
+	return "point it at a port where mailbridge speaks TLS from the first byte (" + strings.Join(ports, ", ") + "), " + here
 }
 
 func (s *Server) serve(l net.Listener, implicitTLS bool) error {

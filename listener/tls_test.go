@@ -240,7 +240,8 @@ func TestTLSClientOnPlainPort(t *testing.T) {
 		logs := ts.logs.String()
 		_, tlsPort, _ := net.SplitHostPort(tlsAddr)
 		if strings.Count(logs, "the client began a TLS handshake") != 1 || strings.Contains(logs, "level=WARN") || strings.Contains(logs, "bad commands") || strings.Contains(logs, "could not be written") ||
-			!strings.Contains(logs, "point it at port "+tlsPort+", where mailbridge speaks TLS from the first byte") {
+			!strings.Contains(logs, "point it at port "+tlsPort+", where mailbridge speaks TLS from the first byte") ||
+			strings.Contains(logs, "STARTTLS") != startTLS {
 			t.Fatalf("starttls %v, log:\n%s", startTLS, logs)
 		}
 	}
