@@ -192,6 +192,7 @@ type helloConn struct {
 	maxVersion uint16   // the highest version the client offered
 	suites     []uint16 // the cipher suites it offered
 	certSent   bool     // the certificate was chosen for it
+	implicit   bool     // on the port where TLS starts with the first byte
 }
 
 // handshakeErr is what conn's Read returns after a failed handshake,
@@ -210,7 +211,7 @@ func newConn(nc net.Conn, s *Server, implicitTLS bool, release func()) *conn {
 	c := &conn{srv: s, clientIP: ip, release: release, nc: nc, raw: nc, started: time.Now()}
 	if s.cfg.TLSConfig != nil {
 		if implicitTLS {
-			c.hello = &helloConn{Conn: nc}
+			c.hello = &helloConn{Conn: nc, implicit: true}
 			c.nc, c.tls = tls.Server(c.hello, s.tlsConf), true
 		} else {
 			c.offerTLS = s.cfg.StartTLS

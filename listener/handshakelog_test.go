@@ -157,6 +157,22 @@ func TestHandshakeTimeoutWording(t *testing.T) {
 	if out := logs.String(); !strings.Contains(out, "the client did not complete it within 30s") || !strings.Contains(out, "client=192.0.2.7") {
 		t.Fatalf("%s", out)
 	}
+	// A client that sent no ClientHello waits for a greeting: it is
+	// pointed at the port that gives one (found from outside: not named).
+	for _, tc := range []struct {
+		startTLS bool
+		want     string
+	}{
+		{true, "it is likely set for STARTTLS or plain SMTP and waits for a greeting: point it at port 2525 (STARTTLS), or set it for implicit TLS (SSL) on this port"},
+		{false, "point it at port 2525 (plain SMTP), or set it for implicit TLS (SSL) on this port"},
+	} {
+		var logs testlog.Buffer
+		s := &Server{log: slog.New(slog.NewTextHandler(&logs, nil)), tlsConf: &tls.Config{}, cfg: Config{StartTLS: tc.startTLS}, plainPorts: []string{"2525"}}
+		s.handshakeFailed("TLS handshake failed", "192.0.2.7", &helloConn{implicit: true}, fmt.Errorf("tls: %w", context.DeadlineExceeded))
+		if out := logs.String(); !strings.Contains(out, "the client sent no TLS handshake within 30s") || !strings.Contains(out, tc.want) {
+			t.Fatalf("%s", out)
+		}
+	}
 }
 
 // The suites a refused client offered are named, signalling values left

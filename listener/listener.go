@@ -138,9 +138,10 @@ type Server struct {
 	// their errors (noteTooManyErrors).
 	fullRefused, ipRefused, errorsClosed everyMinute
 	listeners                            []net.Listener // those Serve accepts on, until closing
-	// tlsPorts are the ports ServeTLS accepts on: the log's advice to a
-	// client speaking TLS on another port names them (tlsPortAdvice).
-	tlsPorts []string
+	// tlsPorts are the ports ServeTLS accepts on, plainPorts those Serve
+	// does: the log's advice to a client on the wrong one names the
+	// others (tlsPortAdvice, handshakeFailed).
+	tlsPorts, plainPorts []string
 	// Lines about clients refused one by one (relay refused, TLS
 	// handshakes failed): see logRefusal.
 	refusalLines refusalLog
@@ -326,6 +327,25 @@ func (s *Server) tlsPortAdvice() string {
 	return "point it at a port where mailbridge speaks TLS from the first byte (" + strings.Join(ports, ", ") + "), " + here
 }
 
+// plainPortAdvice tells what to do with a client that waits for a
+// greeting on a port where TLS starts with the first byte.
+func (s *Server) plainPortAdvice() string {
+	s.mu.Lock()
+	ports := slices.Clone(s.plainPorts)
+	s.mu.Unlock()
+	what := "plain SMTP"
+	if s.cfg.StartTLS {
+		what = "STARTTLS"
+	}
+	switch len(ports) {
+	case 0:
+		return "set it for implicit TLS (SSL) on this port"
+	case 1:
+		return "point it at port " + ports[0] + " (" + what + "), or set it for implicit TLS (SSL) on this port"
+	}
+	return "point it at a port of " + what + " (" + strings.Join(ports, ", ") + "), or set it for implicit TLS (SSL) on this port"
+}
+
 func (s *Server) serve(l net.Listener, implicitTLS bool) error {
 	// As net/http's Serve: after Close or Shutdown, at once. go-smtp's
 	// Serve, called after its Close, would accept on l forever (a service
@@ -338,9 +358,11 @@ func (s *Server) serve(l net.Listener, implicitTLS bool) error {
 		return ErrServerClosed
 	}
 	s.listeners = append(s.listeners, l)
-	if implicitTLS {
-		if a, ok := l.Addr().(*net.TCPAddr); ok {
+	if a, ok := l.Addr().(*net.TCPAddr); ok {
+		if implicitTLS {
 			s.tlsPorts = append(s.tlsPorts, strconv.Itoa(a.Port))
+		} else {
+			s.plainPorts = append(s.plainPorts, strconv.Itoa(a.Port))
 		}
 	}
 	s.mu.Unlock()
@@ -942,6 +964,11 @@ func (s *Server) handshakeFailed(msg, client string, hc *helloConn, err error) {
 		}
 	}
 	switch {
+	case errors.Is(err, context.DeadlineExceeded) && hc != nil && hc.implicit && hc.maxVersion == 0:
+		// Nothing of a ClientHello: a client set for STARTTLS or plain
+		// SMTP, waiting for a greeting (found from outside: the port to
+		// use instead was not named).
+		msg += fmt.Sprintf(": the client sent no TLS handshake within %s; it is likely set for STARTTLS or plain SMTP and waits for a greeting: %s", handshakeTimeout, s.plainPortAdvice())
 	case errors.Is(err, context.DeadlineExceeded):
 		// Found from outside: "context deadline exceeded" alone.
 		msg += fmt.Sprintf(": the client did not complete it within %s (a client speaking plain text, or one that stalled)", handshakeTimeout)
