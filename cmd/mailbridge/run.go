@@ -438,7 +438,8 @@ func explainListenWith(err error, port int, key string, lookup func(port int) ([
 // inbound.port, on port's line.
 func listenProblem(cfg *config.Config, key string, port int, addr string, err error) config.Problem {
 	if addrNotHere(err) {
-		return cfg.KeyProblem("inbound.bind", cfg.Inbound.Bind, addr+": "+err.Error())
+		// Without the port: the same for every port (check says it once).
+		return cfg.KeyProblem("inbound.bind", cfg.Inbound.Bind, err.Error())
 	}
 	return cfg.KeyProblem("inbound."+key, port, addr+": "+err.Error())
 }
@@ -762,7 +763,12 @@ func check(cfg *config.Config, stdout, stderr io.Writer, cfgProblems config.Erro
 				fmt.Fprintf(stdout, "note: inbound.%s %d is held by the mailbridge running with this mail root; it is free again when that one stops\n", p.key, port)
 				continue
 			}
-			fail("%s", listenProblem(cfg, p.key, port, p.addr, p.err))
+			// One bind not on this machine is one problem, not one per
+			// port (found from outside: "2 problem(s)" for one value).
+			if p := listenProblem(cfg, p.key, port, p.addr, p.err).String(); !seen[p] {
+				seen[p] = true
+				fail("%s", p)
+			}
 		}
 	}
 	if inbound && cfg.Inbound.TLSEnabled() {
