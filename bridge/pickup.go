@@ -962,8 +962,13 @@ func (b *Bridge) dropLater(id, source string, to []string, err error) {
 // logDropWait says that message id's copy for Drop (m.drop) could not go
 // in, and waits.
 func (b *Bridge) logDropWait(lvl slog.Level, id string, m *message, err error) {
-	b.log.Log(context.Background(), lvl, "cannot move a message into Drop for its local recipients; it waits as ID.todrop and is tried again",
-		"id", id, "file", m.source, "path", b.stagePath(id), "to", m.dropTo, "tries", m.intakeTries, "error", err)
+	args := []any{"id", id, "file", m.source, "path", b.stagePath(id), "to", m.dropTo, "tries", m.intakeTries, "error", err}
+	if hint := mailroot.StoreAdvice(b.root.Layout().Drop, err, 0); hint != "" {
+		// As the listener says it (found from outside: an immutable
+		// Drop, "operation not permitted" alone here).
+		args = append(args, "hint", hint)
+	}
+	b.log.Log(context.Background(), lvl, "cannot move a message into Drop for its local recipients; it waits as ID.todrop and is tried again", args...)
 }
 
 // fileError is the failure to write a claimed file's Drop file (drop) or

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net"
 	"os"
 	"slices"
@@ -639,21 +638,13 @@ func abortReason(err error, dataTimeout time.Duration) string {
 	return "the message stopped arriving"
 }
 
-// notStored logs a message not stored for err, and returns its 451; a
-// full volume (dir's) is said with what it has free.
+// notStored logs a message not stored for err, and returns its 451, with
+// what likely caused it (mailroot.StoreAdvice: a full volume, dir's, with
+// what it has free; a folder missing; a folder it may not write).
 func notStored(log interface{ Error(string, ...any) }, err error, dir string, size int64) error {
 	args := []any{"result", "451", "error", err}
-	if hint := mailroot.SpaceAdvice(dir, err, size); hint != "" {
+	if hint := mailroot.StoreAdvice(dir, err, size); hint != "" {
 		args = append(args, "hint", hint)
-	} else if errors.Is(err, fs.ErrNotExist) {
-		// Found from outside: the first message after a volume went
-		// away had the system's words alone.
-		args = append(args, "hint", "a folder of the mail root is missing: deleted (mailbridge makes it again within 5 seconds), or its volume unmounted (then mail waits until it is back)")
-	} else if a := mailroot.AccessAdvice(dir, err); a != "" {
-		// As check says it (found from outside: "operation not
-		// permitted" alone, for a Drop made immutable, which puzzles an
-		// administrator running as root).
-		args = append(args, "hint", strings.TrimSuffix(strings.TrimPrefix(a, " ("), ")"))
 	}
 	log.Error("message not stored", args...)
 	return errStore

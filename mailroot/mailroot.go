@@ -763,6 +763,25 @@ func (r *Root) VolumeGone() error {
 	return nil
 }
 
+// StoreAdvice says what likely kept a file from being stored in dir (err,
+// from writing or naming it there), for the log line beside the system's
+// words: a full volume (SpaceAdvice; need as there), a folder missing, or
+// one this process may not write (AccessAdvice). "" for any other error.
+// Found from outside: "operation not permitted" alone, for an immutable
+// Drop, puzzled an administrator running as root.
+func StoreAdvice(dir string, err error, need int64) string {
+	if s := SpaceAdvice(dir, err, need); s != "" {
+		return s
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		return "a folder of the mail root is missing: deleted (mailbridge makes it again within 5 seconds), or its volume unmounted (then mail waits until it is back)"
+	}
+	if a := AccessAdvice(dir, err); a != "" {
+		return strings.TrimSuffix(strings.TrimPrefix(a, " ("), ")")
+	}
+	return ""
+}
+
 // SpaceAdvice says, for err a failure to write in dir for want of space,
 // how much the volume has and what was needed (need, when not 0, is the
 // size of the message): found from outside, "no space left on device"
