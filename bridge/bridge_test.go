@@ -372,9 +372,9 @@ func TestDotStuffedLoneDot(t *testing.T) {
 			matches, _ := filepath.Glob(filepath.Join(l.Badmail, "*-whole.BDR"))
 			bdr, _ := os.ReadFile(matches[0])
 			line := bytes.Count(data[:cut], []byte("\n")) + 1
-			if !strings.HasPrefix(string(bdr), "This message was sent only in part because the following error was encountered: ") ||
+			if !strings.HasPrefix(string(bdr), "This message was taken only in part because the following error was encountered: ") ||
 				strings.Contains(string(bdr), "Given up") ||
-				!strings.Contains(string(bdr), fmt.Sprintf(`"mono.eml" was sent only up to its line %d, which holds only "."`, line)) ||
+				!strings.Contains(string(bdr), fmt.Sprintf(`"mono.eml" was taken only up to its line %d, which holds only "."`, line)) ||
 				!strings.Contains(h.logs.String(), "bytes_not_sent=") {
 				t.Fatalf("reason:\n%s\nlog:\n%s", bdr, h.logs.String())
 			}

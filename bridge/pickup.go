@@ -1003,18 +1003,18 @@ func (b *Bridge) keepWhole(id, in, source string, pm *compat.PickupMessage) bool
 	name := id + "-whole"
 	info := mailroot.BadInfo{
 		Name: name, Source: source, Time: time.Now(), From: pm.From, To: pm.To, SentCut: true,
-		Problem: fmt.Sprintf("the Pickup file %q was sent only up to its line %d, which holds only \".\": with [pickup] dot_stuffed = true (IIS's default) such a line ends the message, "+
-			"and the %d bytes after it were not sent; the whole file is kept here. If its writer does not dot-stuff (.NET Core, MailKit, Mono), set dot_stuffed = false",
+		Problem: fmt.Sprintf("the Pickup file %q was taken only up to its line %d, which holds only \".\": with [pickup] dot_stuffed = true (IIS's default) such a line ends the message, "+
+			"and the %d bytes after it were neither sent nor delivered to Drop; the whole file is kept here. If its writer does not dot-stuff (.NET Core, MailKit, Mono), set dot_stuffed = false",
 			source, pm.CutLine, pm.Trailing),
 		PickupPath: b.root.Layout().Pickup,
 	}
 	bad, err := b.root.MoveToBadmail(info, in)
 	if err != nil {
-		b.log.Error("Pickup file sent cut at a line holding only \".\", and it cannot be kept in Badmail: the rest of it is lost; set [pickup] dot_stuffed = false if its writer does not dot-stuff (.NET Core, MailKit, Mono)",
+		b.log.Error("Pickup file taken cut at a line holding only \".\", and it cannot be kept in Badmail: the rest of it is lost; set [pickup] dot_stuffed = false if its writer does not dot-stuff (.NET Core, MailKit, Mono)",
 			"file", source, "id", id, "line", pm.CutLine, "bytes_not_sent", pm.Trailing, "error", err)
 		return false
 	}
-	b.log.Warn("Pickup file sent cut at a line holding only \".\" (dot_stuffed = true, as IIS); the whole file is kept in Badmail: set [pickup] dot_stuffed = false if its writer does not dot-stuff (.NET Core, MailKit, Mono)",
+	b.log.Warn("Pickup file taken cut at a line holding only \".\" (dot_stuffed = true, as IIS); the whole file is kept in Badmail: set [pickup] dot_stuffed = false if its writer does not dot-stuff (.NET Core, MailKit, Mono)",
 		"file", source, "id", id, "line", pm.CutLine, "bytes_not_sent", pm.Trailing, "badmail", bad)
 	return true
 }

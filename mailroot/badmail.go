@@ -84,7 +84,10 @@ func (b BadInfo) BDR() string {
 		s.WriteString("\r\n")
 	}
 	if b.SentCut {
-		w("This message was sent only in part because the following error was encountered: %s.", strings.TrimSuffix(oneLine(b.Problem), "."))
+		// Sent, or delivered to Drop for local recipients: "taken"
+		// (found from outside: "sent" and "Queued" for a message that
+		// went to Drop alone).
+		w("This message was taken only in part because the following error was encountered: %s.", strings.TrimSuffix(oneLine(b.Problem), "."))
 	} else {
 		w("Unable to deliver this message because the following error was encountered: %s.", strings.TrimSuffix(oneLine(b.Problem), "."))
 	}
@@ -105,7 +108,7 @@ func (b BadInfo) BDR() string {
 		w("Queued:      %s", b.Queued.Format(badDate))
 	}
 	if b.SentCut {
-		w("Queued:      %s (the part before the error)", b.Time.Format(badDate))
+		w("Taken:       %s (the part before the error, to be sent or delivered to Drop)", b.Time.Format(badDate))
 	} else {
 		w("Given up:    %s", b.Time.Format(badDate))
 		w("Attempts:    %d", b.Attempts)
