@@ -163,8 +163,8 @@ func TestHandshakeTimeoutWording(t *testing.T) {
 		startTLS bool
 		want     string
 	}{
-		{true, "it is likely set for STARTTLS or plain SMTP and waits for a greeting: point it at port 2525 (STARTTLS), or set it for implicit TLS (SSL) on this port"},
-		{false, "point it at port 2525 (plain SMTP), or set it for implicit TLS (SSL) on this port"},
+		{true, "it is likely set for STARTTLS or plain SMTP and waits for a greeting: point it at port 2525, for STARTTLS, or set it for implicit TLS (SSL) on this port"},
+		{false, "point it at port 2525, for plain SMTP, or set it for implicit TLS (SSL) on this port"},
 	} {
 		var logs testlog.Buffer
 		s := &Server{log: slog.New(slog.NewTextHandler(&logs, nil)), tlsConf: &tls.Config{}, cfg: Config{StartTLS: tc.startTLS}, plainPorts: []string{"2525"}}

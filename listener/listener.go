@@ -315,35 +315,37 @@ func (s *Server) tlsPortAdvice() string {
 		// Found from outside: STARTTLS advised on a port without it.
 		here = "or set it to use plain SMTP here"
 	}
-	s.mu.Lock()
-	ports := slices.Clone(s.tlsPorts)
-	s.mu.Unlock()
-	switch len(ports) {
-	case 0:
-		return "point it at the port where mailbridge speaks TLS from the first byte ([inbound] tls_port, which needs setting), " + here
-	case 1:
-		return "point it at port " + ports[0] + ", where mailbridge speaks TLS from the first byte, " + here
-	}
-	return "point it at a port where mailbridge speaks TLS from the first byte (" + strings.Join(ports, ", ") + "), " + here
+	return s.pointAt(true, "where mailbridge speaks TLS from the first byte", "point it at the port where mailbridge speaks TLS from the first byte ([inbound] tls_port, which needs setting), "+here, here)
 }
 
 // plainPortAdvice tells what to do with a client that waits for a
 // greeting on a port where TLS starts with the first byte.
 func (s *Server) plainPortAdvice() string {
-	s.mu.Lock()
-	ports := slices.Clone(s.plainPorts)
-	s.mu.Unlock()
-	what := "plain SMTP"
+	kind := "plain SMTP"
 	if s.cfg.StartTLS {
-		what = "STARTTLS"
+		kind = "STARTTLS"
 	}
+	return s.pointAt(false, "for "+kind, "set it for implicit TLS (SSL) on this port", "or set it for implicit TLS (SSL) on this port")
+}
+
+// pointAt is advice to a client on the wrong port: the implicit-TLS ports
+// (implicit) or the others, where it gets what, then here, what it may do
+// on its port instead; none is unset's advice.
+func (s *Server) pointAt(implicit bool, what, none, here string) string {
+	s.mu.Lock()
+	ports := s.plainPorts
+	if implicit {
+		ports = s.tlsPorts
+	}
+	ports = slices.Clone(ports)
+	s.mu.Unlock()
 	switch len(ports) {
 	case 0:
-		return "set it for implicit TLS (SSL) on this port"
+		return none
 	case 1:
-		return "point it at port " + ports[0] + " (" + what + "), or set it for implicit TLS (SSL) on this port"
+		return "point it at port " + ports[0] + ", " + what + ", " + here
 	}
-	return "point it at a port of " + what + " (" + strings.Join(ports, ", ") + "), or set it for implicit TLS (SSL) on this port"
+	return "point it at one of ports " + strings.Join(ports, ", ") + ", " + what + ", " + here
 }
 
 func (s *Server) serve(l net.Listener, implicitTLS bool) error {
