@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-smtp"
+
 	"github.com/mailbridge/mailbridge/internal/smtpsink"
 	"github.com/mailbridge/mailbridge/internal/testtool"
 )
@@ -41,5 +43,43 @@ func TestPickupDropImmutableHint(t *testing.T) {
 	}
 	if left, _ := filepath.Glob(filepath.Join(l.Queue, "*.todrop")); len(left) != 0 {
 		t.Fatalf("Queue holds %v", left)
+	}
+}
+
+// TestReportToDropAfterRestart: a report for a local sender that waits for
+// Drop is logged as a report when it goes in, whether by the run that wrote
+// it or, found at start, by the next (found from outside: logged as a
+// Pickup message's "delivered to Drop (local domain)").
+func TestReportToDropAfterRestart(t *testing.T) {
+	for _, restart := range []bool{false, true} {
+		t.Run(map[bool]string{false: "same run", true: "after a restart"}[restart], func(t *testing.T) {
+			sink := smtpsink.Start(t, smtpsink.Hooks{Rcpt: func(to string) error {
+				return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
+			}})
+			l := testLayout(t)
+			h := start(t, l, localConfig(sink))
+			unpin, err := pinFile(t, l.Drop)
+			if err != nil {
+				testtool.Missing(t, "chattr +i not possible here: "+err.Error())
+			}
+			t.Cleanup(unpin)
+			drop(t, l, "ndr.eml", []byte("From: scan@fax.corp.test\r\nTo: bad@elsewhere.test\r\nSubject: refused\r\n\r\nbody\r\n"))
+			h.waitLog("cannot move a message into Drop for its local recipients")
+			want := "non-delivery report delivered to Drop (local sender)"
+			if restart {
+				h.stop()
+				h = start(t, l, localConfig(sink))
+				want = "msg=\"report delivered to Drop (local sender)\""
+			}
+			unpin()
+			files := waitFile(t, l.Drop, "*.eml")
+			if data, _ := os.ReadFile(files[0]); len(files) != 1 || !strings.HasPrefix(string(data), "x-sender: \r\nx-receiver: scan@fax.corp.test\r\n") {
+				t.Fatalf("Drop holds %v:\n%s", files, data)
+			}
+			h.waitLog(want)
+			if strings.Contains(h.logs.String(), "delivered to Drop (local domain)") {
+				t.Fatalf("log:\n%s", h.logs.String())
+			}
+		})
 	}
 }

@@ -718,7 +718,7 @@ func (b *Bridge) intake(id string, m *message, r io.Reader) time.Time {
 			dropped, err = b.finishDrop(id)
 		}
 		if err != nil {
-			b.dropLater(id, source, local, err)
+			b.dropLater(id, source, "", local, err)
 		}
 	}
 	tries := func(args []any) []any {
@@ -952,9 +952,9 @@ func (b *Bridge) finishDrop(id string) (string, error) {
 // dropLater retries finishDrop for message id every intake retry
 // interval, in a worker (deliver): Drop cannot take the file now (not
 // writable, missing, full). The copy waits (stagePath); the message's other
-// recipients do not wait for it.
-func (b *Bridge) dropLater(id, source string, to []string, err error) {
-	m := &message{source: source, drop: true, dropTo: to, intakeTries: 1}
+// recipients do not wait for it. report is message.report.
+func (b *Bridge) dropLater(id, source, report string, to []string, err error) {
+	m := &message{source: source, drop: true, dropTo: to, report: report, intakeTries: 1}
 	b.logDropWait(slog.LevelError, id, m, err)
 	b.enqueue(id+".todrop", m, time.Now().Add(intakeRetry(1)))
 }

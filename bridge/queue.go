@@ -116,6 +116,11 @@ type message struct {
 	// again while Drop cannot take it; intakeTries counts the tries.
 	drop   bool
 	dropTo []string
+	// report names the copy for Drop when it is a report to a local
+	// sender ("non-delivery report", "delay notice"; "report" when found
+	// at start, by its null sender), for the log; "" for a Pickup
+	// message's copy.
+	report string
 	// dropAfter is the claimed file (ID.in) to remove, durably, before
 	// the copy may go into Drop: its removal failed at the claim's end
 	// (a file held on Windows).
@@ -1812,7 +1817,7 @@ func (b *Bridge) reportAs(nid, id string, pm *compat.PickupMessage, rcpts []stri
 		}
 		path, err := b.finishDrop(nid)
 		if err != nil {
-			b.dropLater(nid, "", []string{pm.From}, err)
+			b.dropLater(nid, "", kind, []string{pm.From}, err)
 			return
 		}
 		b.log.Info(kind+" delivered to Drop (local sender)", "id", nid, "for", id, "to", pm.From, "drop_file", path)
@@ -1837,8 +1842,14 @@ func (b *Bridge) reportAs(nid, id string, pm *compat.PickupMessage, rcpts []stri
 // returns when to try again, zero when done.
 func (b *Bridge) retryDrop(id string, m *message) time.Time {
 	if m.dropTo == nil {
-		// Found at start: its recipients, for the log, from its envelope.
-		m.dropTo = b.envelopeTo(b.stagePath(id))
+		// Found at start: its recipients, for the log, from its
+		// envelope; a report by its null sender (found from outside:
+		// logged as a Pickup message's local delivery).
+		var from string
+		var ok bool
+		if from, m.dropTo, ok = b.envelope(b.stagePath(id)); ok && from == "" {
+			m.report = "report"
+		}
 	}
 	var dst string
 	err := b.removeClaim(m)
@@ -1857,6 +1868,10 @@ func (b *Bridge) retryDrop(id string, m *message) time.Time {
 	args := []any{"id", id, "drop_file", dst, "to", m.dropTo}
 	if m.intakeTries > 0 {
 		args = append(args, "tries", m.intakeTries+1)
+	}
+	if m.report != "" {
+		b.log.Info(m.report+" delivered to Drop (local sender)", args...)
+		return time.Time{}
 	}
 	b.log.Info("delivered to Drop (local domain)", args...)
 	return time.Time{}
@@ -1878,19 +1893,19 @@ func (b *Bridge) removeClaim(m *message) error {
 	return nil
 }
 
-// envelopeTo returns the recipients of the envelope block that starts the
-// file at path, or nil.
-func (b *Bridge) envelopeTo(path string) []string {
+// envelope returns the sender and recipients of the envelope block that
+// starts the file at path; ok is false when it cannot be read.
+func (b *Bridge) envelope(path string) (from string, to []string, ok bool) {
 	f, err := mailroot.OpenRegular(path)
 	if err != nil {
-		return nil
+		return "", nil, false
 	}
 	defer f.Close()
 	pm, err := compat.ReadPickup(f, compat.PickupOptions{})
 	if err != nil {
-		return nil
+		return "", nil, false
 	}
-	return pm.To
+	return pm.From, pm.To, true
 }
 
 // dropReport writes a report (from the null sender, with its own Date and
