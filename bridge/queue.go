@@ -1843,8 +1843,8 @@ func (b *Bridge) reportAs(nid, id string, pm *compat.PickupMessage, rcpts []stri
 func (b *Bridge) retryDrop(id string, m *message) time.Time {
 	if m.dropTo == nil {
 		// Found at start: its recipients, for the log, from its
-		// envelope; a report by its null sender (found from outside:
-		// logged as a Pickup message's local delivery).
+		// envelope; a report by its null sender (it was logged as a
+		// Pickup message's local delivery).
 		var from string
 		var ok bool
 		if from, m.dropTo, ok = b.envelope(b.stagePath(id)); ok && from == "" {
