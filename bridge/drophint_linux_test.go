@@ -5,12 +5,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/emersion/go-smtp"
 
 	"github.com/mailbridge/mailbridge/internal/smtpsink"
 	"github.com/mailbridge/mailbridge/internal/testtool"
+	"github.com/mailbridge/mailbridge/mailroot"
 )
 
 // TestPickupDropImmutableHint: a Pickup message's copy for Drop that waits
@@ -21,17 +21,10 @@ func TestPickupDropImmutableHint(t *testing.T) {
 	sink := smtpsink.Start(t, smtpsink.Hooks{})
 	l := testLayout(t)
 	h := start(t, l, localConfig(sink))
-	unpin, err := pinFile(t, l.Drop)
-	if err != nil {
-		testtool.Missing(t, "chattr +i not possible here: "+err.Error())
-	}
-	t.Cleanup(unpin)
+	unpin := pinDrop(t, l)
 	drop(t, l, "local.eml", []byte("From: app@corp.test\r\nTo: scan@fax.corp.test\r\nSubject: s\r\n\r\nbody\r\n"))
 	const want = "the folder is immutable or append-only, which lsattr shows and chattr -i clears"
-	deadline := time.Now().Add(wait)
-	for !strings.Contains(h.logs.String(), want) && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
+	h.waitLog(want)
 	if logs := h.logs.String(); !strings.Contains(logs, "cannot move a message into Drop for its local recipients") || !strings.Contains(logs, want) {
 		t.Fatalf("log:\n%s", logs)
 	}
@@ -58,11 +51,7 @@ func TestReportToDropAfterRestart(t *testing.T) {
 			}})
 			l := testLayout(t)
 			h := start(t, l, localConfig(sink))
-			unpin, err := pinFile(t, l.Drop)
-			if err != nil {
-				testtool.Missing(t, "chattr +i not possible here: "+err.Error())
-			}
-			t.Cleanup(unpin)
+			unpin := pinDrop(t, l)
 			drop(t, l, "ndr.eml", []byte("From: scan@fax.corp.test\r\nTo: bad@elsewhere.test\r\nSubject: refused\r\n\r\nbody\r\n"))
 			h.waitLog("cannot move a message into Drop for its local recipients")
 			want := "non-delivery report delivered to Drop (local sender)"
@@ -82,4 +71,16 @@ func TestReportToDropAfterRestart(t *testing.T) {
 			}
 		})
 	}
+}
+
+// pinDrop makes l's Drop immutable (pinFile) until the returned unpin, or
+// the test's end; the test skips where that is not possible (fails in CI).
+func pinDrop(t *testing.T, l mailroot.Layout) (unpin func()) {
+	t.Helper()
+	unpin, err := pinFile(t, l.Drop)
+	if err != nil {
+		testtool.Missing(t, "chattr +i not possible here: "+err.Error())
+	}
+	t.Cleanup(unpin)
+	return unpin
 }

@@ -392,19 +392,29 @@ func mendFolders(root *mailroot.Root, log *slog.Logger, stop <-chan struct{}, ev
 // freed, and Pickup mail waits.
 func logVolumeWarnings(cfg *config.Config, log *slog.Logger) {
 	for _, f := range layout(cfg).Folders() {
-		if f.Name == "Drop" || f.Name == "Queue" {
-			need := cfg.Inbound.MaxMessageSize
-			if f.Name == "Queue" {
-				need = 0 // Pickup files have no size limit to measure by
-			}
-			if text, _ := mailroot.LowSpace(f.Path, need); text != "" {
-				log.Warn(text, "folder", f.Name)
-			}
+		low, _, inMemory := volumeState(cfg, f)
+		if low != "" {
+			log.Warn(low, "folder", f.Name)
 		}
-		if f.Name != "SortTemp" && mailroot.InMemory(f.Path) {
+		if inMemory {
 			log.Warn("folder on a file system held in memory (tmpfs): its files are lost when the machine restarts, mail acknowledged with 250 too", "folder", f.Name, "path", f.Path)
 		}
 	}
+}
+
+// volumeState is what check and run say of folder f's volume: for Drop
+// and Queue, too little space (mailroot.LowSpace: full when no message
+// fits at all; Drop measured by max_message_size, Queue by nothing, as
+// Pickup files have no size limit), and for every folder but SortTemp,
+// whether it is held in memory.
+func volumeState(cfg *config.Config, f mailroot.Folder) (low string, full, inMemory bool) {
+	switch f.Name {
+	case "Drop":
+		low, full = mailroot.LowSpace(f.Path, cfg.Inbound.MaxMessageSize)
+	case "Queue":
+		low, full = mailroot.LowSpace(f.Path, 0)
+	}
+	return low, full, f.Name != "SortTemp" && mailroot.InMemory(f.Path)
 }
 
 // explainListen turns a listen error into advice: who holds the port and
@@ -671,16 +681,15 @@ func check(cfg *config.Config, stdout, stderr io.Writer, cfgProblems config.Erro
 		if serr != nil && err == nil && os.Geteuid() == 0 {
 			madeByRoot = append(madeByRoot, f.Path)
 		}
-		if err == nil && (f.Name == "Drop" || f.Name == "Queue") {
-			need := cfg.Inbound.MaxMessageSize
-			if f.Name == "Queue" {
-				need = 0 // Pickup files have no size limit to measure by
-			}
-			switch text, full := mailroot.LowSpace(f.Path, need); {
+		var inMemory bool
+		if err == nil {
+			var low string
+			var full bool
+			switch low, full, inMemory = volumeState(cfg, f); {
 			case full:
-				fail("%s", text)
-			case text != "":
-				fmt.Fprintln(stdout, "warning: "+text)
+				fail("%s", low)
+			case low != "":
+				fmt.Fprintln(stdout, "warning: "+low)
 			}
 		}
 		if err == nil && f.Name == "Queue" {
@@ -693,7 +702,7 @@ func check(cfg *config.Config, stdout, stderr io.Writer, cfgProblems config.Erro
 				fmt.Fprintf(stdout, "warning: and %d more such files in Queue\n", more)
 			}
 		}
-		if err == nil && f.Name != "SortTemp" && mailroot.InMemory(f.Path) {
+		if inMemory {
 			// Found from outside: passed without a word.
 			fmt.Fprintf(stdout, "warning: %s is on a file system held in memory (tmpfs): its files are lost when the machine restarts, mail acknowledged with 250 too\n", f.Name)
 		}
@@ -782,8 +791,9 @@ func check(cfg *config.Config, stdout, stderr io.Writer, cfgProblems config.Erro
 		}
 		why := ""
 		if err != nil {
-			// The key's value names the file already.
-			why = strings.TrimPrefix(err.Error(), "PFX file "+cfg.Inbound.PFXPath+": ")
+			// The key's value names the file already ("PFX file X: ...",
+			// "PFX file X cannot be read: ...", tlscert's words).
+			why = strings.TrimLeft(strings.TrimPrefix(err.Error(), "PFX file "+cfg.Inbound.PFXPath), ": ")
 		}
 		switch {
 		case errors.Is(err, tlscert.ErrValidity):
