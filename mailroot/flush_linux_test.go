@@ -23,7 +23,9 @@ import (
 // linked into its folder, a file written in SortTemp and renamed, and a
 // claim (a rename from Pickup into Queue).
 func TestCommitFlushesAfterLastWrite(t *testing.T) {
-	mnt, dev := noJournalFS(t)
+	// No lazy inode table initialisation: its writes in the background
+	// would mix with the commits'.
+	mnt, dev := testtool.LoopFS(t, "mkfs.ext4", "e2fsprogs", "-q", "-F", "-O", "^has_journal", "-E", "lazy_itable_init=0")
 	tr := blockTrace(t, dev)
 	l := layoutUnder(mnt)
 	r, err := Open(l)
@@ -199,46 +201,6 @@ func flushedBeforeReturn(lines []string) error {
 	}
 	return fmt.Errorf("%d writes completed, the last at sector %s; after it %d flushes were issued and %d completed (%d were outstanding) before the commit returned: none issued after it is known to have completed",
 		writes, events[lastWrite].sector, issued, completed, outstanding)
-}
-
-// noJournalFS mounts a new ext4 file system without a journal on a loop
-// device and returns its mount point and the device's "major,minor".
-func noJournalFS(t *testing.T) (string, string) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		testtool.Missing(t, "mounting a test file system needs root")
-	}
-	mkfs := testtool.Path(t, "mkfs.ext4", "e2fsprogs")
-	losetup := testtool.Path(t, "losetup", "mount")
-	if _, err := os.Stat("/dev/loop-control"); err != nil {
-		t.Skip("this kernel has no loop devices; skipping")
-	}
-	// No lazy inode table initialisation: its writes in the background
-	// would mix with the commits'.
-	img := filepath.Join(t.TempDir(), "fs.img")
-	if out, err := exec.Command(mkfs, "-q", "-F", "-O", "^has_journal", "-E", "lazy_itable_init=0", img, "32M").CombinedOutput(); err != nil {
-		t.Fatalf("mkfs.ext4: %v %s", err, out)
-	}
-	out, err := exec.Command(losetup, "--find", "--show", img).CombinedOutput()
-	if err != nil {
-		t.Skipf("no loop device to attach (%v %s); skipping", err, out)
-	}
-	loop := strings.TrimSpace(string(out))
-	t.Cleanup(func() { exec.Command(losetup, "-d", loop).Run() })
-	mnt := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "ext4", loop, mnt).CombinedOutput(); err != nil {
-		t.Fatalf("mount %s: %v %s", loop, err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v %s", mnt, err, out)
-		}
-	})
-	b, err := os.ReadFile(filepath.Join("/sys/class/block", filepath.Base(loop), "dev"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return mnt, strings.Replace(strings.TrimSpace(string(b)), ":", ",", 1)
 }
 
 // trace is a tracefs instance of the test's own that records the block

@@ -400,6 +400,47 @@ func logVolumeWarnings(cfg *config.Config, log *slog.Logger) {
 			log.Warn("folder on a file system held in memory (tmpfs): its files are lost when the machine restarts, mail acknowledged with 250 too", "folder", f.Name, "path", f.Path)
 		}
 	}
+	for _, w := range journalWarnings(cfg) {
+		log.Warn(w)
+	}
+}
+
+// journalWarnings says which folders (all but SortTemp, whose files are
+// made again) are on a file system without a journal, one warning per
+// kind of file system: there a power cut can lose mail acknowledged with
+// 250, whatever mailbridge flushes (see mailroot.Unjournaled). Found by a
+// power-cut test: nothing said it, and this very machine's disk is one.
+func journalWarnings(cfg *config.Config) []string {
+	var kinds []string
+	folders := map[string][]string{}
+	for _, f := range layout(cfg).Folders() {
+		if f.Name == "SortTemp" {
+			continue
+		}
+		if fs := mailroot.Unjournaled(f.Path); fs != "" {
+			if folders[fs] == nil {
+				kinds = append(kinds, fs)
+			}
+			folders[fs] = append(folders[fs], f.Name)
+		}
+	}
+	var out []string
+	for _, fs := range kinds {
+		names := folders[fs]
+		subject, them := names[0]+" is", "it"
+		if n := len(names); n > 1 {
+			subject, them = strings.Join(names[:n-1], ", ")+" and "+names[n-1]+" are", "them"
+		}
+		fix := "an NTFS volume"
+		switch {
+		case strings.HasPrefix(fs, "ext4"):
+			fix = "a journaled file system: give ext4 its journal (`tune2fs -O has_journal DEVICE`, while it is unmounted), or use XFS"
+		case runtime.GOOS != "windows":
+			fix = "a journaled file system (ext4 with its journal, XFS)"
+		}
+		out = append(out, fmt.Sprintf("%s on %s: a power cut can undo changes to folders there, and mail acknowledged with 250 is then found by fsck in lost+found, or not at all; put %s on %s", subject, fs, them, fix))
+	}
+	return out
 }
 
 // volumeState is what check and run say of folder f's volume: for Drop
@@ -719,6 +760,9 @@ func check(cfg *config.Config, stdout, stderr io.Writer, cfgProblems config.Erro
 	}
 	if folders {
 		for _, w := range mailroot.CaseTwins(layout(cfg)) {
+			fmt.Fprintln(stdout, "warning: "+w)
+		}
+		for _, w := range journalWarnings(cfg) {
 			fmt.Fprintln(stdout, "warning: "+w)
 		}
 	}

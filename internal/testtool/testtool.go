@@ -15,6 +15,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"syscall"
@@ -174,4 +175,52 @@ func StartReady(t testing.TB, name string, args ...string) {
 	if err != nil || strings.TrimSpace(line) != "ready" {
 		t.Fatalf("%s %s did not start: %q %v", name, strings.Join(args, " "), line, err)
 	}
+}
+
+// LoopFS makes a new 32 MB file system with mkfs (from Debian's package
+// pkg) and its args, the image's path last, mounts it on a loop device
+// until the test ends, and returns its mount point and the device's
+// "major,minor". It needs root (without it the test is skipped, or fails
+// under CI=true) and loop devices (a kernel without them skips it).
+func LoopFS(t testing.TB, mkfs, pkg string, args ...string) (mnt, dev string) {
+	t.Helper()
+	linuxOnly(t, "mount")
+	if os.Geteuid() != 0 {
+		Missing(t, "mounting a test file system needs root")
+	}
+	mk := Path(t, mkfs, pkg)
+	losetup := Path(t, "losetup", "mount")
+	if _, err := os.Stat("/dev/loop-control"); err != nil {
+		t.Skip("this kernel has no loop devices; skipping")
+	}
+	img := filepath.Join(t.TempDir(), "fs.img")
+	if err := os.WriteFile(img, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(img, 32<<20); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(mk, append(args, img)...).CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v %s", mkfs, err, out)
+	}
+	out, err := exec.Command(losetup, "--find", "--show", img).CombinedOutput()
+	if err != nil {
+		t.Skipf("no loop device to attach (%v %s); skipping", err, out)
+	}
+	loop := strings.TrimSpace(string(out))
+	t.Cleanup(func() { exec.Command(losetup, "-d", loop).Run() })
+	mnt = t.TempDir()
+	if out, err := exec.Command("mount", loop, mnt).CombinedOutput(); err != nil {
+		t.Fatalf("mount %s: %v %s", loop, err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v %s", mnt, err, out)
+		}
+	})
+	b, err := os.ReadFile(filepath.Join("/sys/class/block", filepath.Base(loop), "dev"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mnt, strings.Replace(strings.TrimSpace(string(b)), ":", ",", 1)
 }
