@@ -803,8 +803,10 @@ func TestDelayNoticeExpiresWithItsMessage(t *testing.T) {
 	cfg := baseConfig(sink)
 	cfg.DelayNotification = 1200 * time.Millisecond
 	cfg.Expiration = 3 * time.Second
-	start(t, l, cfg)
+	h := start(t, l, cfg)
 	drop(t, l, "exp.eml", []byte("From: app@corp.test\r\nTo: slow@y.test\r\nSubject: expiring\r\n\r\nbody\r\n"))
+	// Said as a notice (found from outside: read as a message).
+	h.waitLog(`msg="delay notice not delivered: moved to Badmail"`)
 	deadline := time.Now().Add(wait)
 	var notice, original []byte
 	for notice == nil || original == nil {
@@ -816,7 +818,7 @@ func TestDelayNoticeExpiresWithItsMessage(t *testing.T) {
 		for _, f := range bdrs {
 			b, _ := os.ReadFile(f)
 			switch {
-			case bytes.Contains(b, []byte("within 2s (its message's expiration)")):
+			case bytes.Contains(b, []byte("the delay notice could not be delivered within 2s (until its message's expiration)")):
 				// Its own time, not the expiration (found from outside).
 				notice = b
 			case bytes.Contains(b, []byte("within 3s (expiration)")):

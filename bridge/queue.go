@@ -87,6 +87,19 @@ type state struct {
 	ReportID string `json:"report_id,omitempty"`
 }
 
+// what names the message of st in the log and in reasons: "message",
+// or, for a report mailbridge made, "delay notice" or "non-delivery
+// report".
+func (st *state) what() string {
+	switch {
+	case st.DelayNotice:
+		return "delay notice"
+	case st.ReportFor != "":
+		return "non-delivery report"
+	}
+	return "message"
+}
+
 type failure struct {
 	Rcpt  string `json:"rcpt"`
 	Reply string `json:"reply"`
@@ -1535,11 +1548,12 @@ func (b *Bridge) expired(st *state) string {
 
 // expiration is how long the message of st was tried, and why, for a
 // reason: "48h0m0s (expiration)", or for a delay notice, which is given
-// up with its message (st.Expires), "40s (its message's expiration)":
-// found from outside, its own short time read as the expiration.
+// up with its message (st.Expires), "40s (until its message's
+// expiration)": found from outside, its own short time read as the
+// expiration.
 func (b *Bridge) expiration(st *state) string {
 	if st.DelayNotice {
-		return b.lifetime(st).String() + " (its message's expiration)"
+		return b.lifetime(st).String() + " (until its message's expiration)"
 	}
 	return b.lifetime(st).String() + " (expiration)"
 }
@@ -1636,6 +1650,11 @@ func (b *Bridge) badmail(id string, m *message, pm *compat.PickupMessage, now ti
 		// Said as it is: a message that reached some recipients was not
 		// "moved" away from them.
 		msg := "not delivered: moved to Badmail"
+		if st.ReportFor != "" {
+			// Found from outside (QA95): a delay notice given up was
+			// read as a message of the same sender.
+			msg = st.what() + " " + msg
+		}
 		if len(rcpts) < len(all) {
 			msg = "not delivered to some recipients (the others have it): a copy for them is in Badmail"
 		}
@@ -1736,7 +1755,7 @@ func (b *Bridge) problem(st *state, failed []mailroot.BadRecipient, total, expir
 		if !isReply(last) {
 			said = "last attempt at the Outbound Server " + server + ", without a reply"
 		}
-		return fmt.Sprintf("the message could not be delivered within %s; %s: %s", b.expiration(st), said, last)
+		return fmt.Sprintf("the %s could not be delivered within %s; %s: %s", st.what(), b.expiration(st), said, last)
 	}
 	return fmt.Sprintf("%s, and %d could not be delivered within %s", refusedText, expired, b.expiration(st))
 }
