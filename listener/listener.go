@@ -460,11 +460,22 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		// a stalled disk does not hold the stop up.
 		s.receiving.wait(time.Second)
 		// Said with what it means (found from outside: "context deadline
-		// exceeded" alone).
-		return fmt.Errorf("%d session(s) still open when shutdown_timeout ran out were ended with 421 4.3.2; a message they were sending is not stored, and their clients send it again later: %w", len(left), ctx.Err())
+		// exceeded" alone, then after it, QA95).
+		return &cutError{fmt.Sprintf("%d session(s) still open when shutdown_timeout ran out were ended with 421 4.3.2; a message they were sending is not stored, and their clients send it again later", len(left)), ctx.Err()}
 	}
 	return err
 }
+
+// cutError is Shutdown's error when its context ended first: its text
+// says what was cut, for the log; it unwraps to the context's error, for
+// errors.Is, without Go's words for it.
+type cutError struct {
+	text string
+	ctx  error
+}
+
+func (e *cutError) Error() string { return e.text }
+func (e *cutError) Unwrap() error { return e.ctx }
 
 // commitGrace bounds the wait for messages being stored at a stop whose
 // shutdown_timeout ran out: storing takes milliseconds, unless the disk
