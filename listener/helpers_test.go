@@ -80,6 +80,7 @@ func startServerIn(t testing.TB, cfg Config, dir string) *testServer {
 	}
 	ts := &testServer{addr: ln.Addr().String(), srv: srv, root: root, drop: l.Drop, logs: logs, done: make(chan error, 1)}
 	go func() { ts.done <- srv.Serve(ln) }()
+	waitServing(t, srv, false)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -92,6 +93,27 @@ func startServerIn(t testing.TB, cfg Config, dir string) *testServer {
 		}
 	})
 	return ts
+}
+
+// waitServing waits until srv serves a port of the kind (implicit TLS or
+// not): then advice to a client on a port of the other kind names it
+// (failed in CI: a client on the plain port came before ServeTLS ran).
+func waitServing(t testing.TB, srv *Server, implicitTLS bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		srv.mu.Lock()
+		n := len(srv.plainPorts)
+		if implicitTLS {
+			n = len(srv.tlsPorts)
+		}
+		srv.mu.Unlock()
+		if n > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the server is not serving after 5 s")
+		}
+	}
 }
 
 // dropFiles returns the names in Drop, sorted.

@@ -58,6 +58,7 @@ func serveTLS(t *testing.T, cfg Config) (ts *testServer, addr string) {
 		t.Fatal(err)
 	}
 	go ts.srv.ServeTLS(l)
+	waitServing(t, ts.srv, true)
 	return ts, l.Addr().String()
 }
 
