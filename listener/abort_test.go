@@ -1,6 +1,7 @@
 package listener
 
 import (
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -74,8 +75,17 @@ func TestAbortedMessageReason(t *testing.T) {
 				}
 				time.Sleep(20 * time.Millisecond)
 			}
+			// Until the server has closed: its replies are written (and
+			// an idle line would be logged) by then.
+			_ = c.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			_, _ = io.Copy(io.Discard, c.br)
 			if !strings.Contains(ts.logs.String(), tc.want) {
 				t.Fatalf("want %s in:\n%s", tc.want, ts.logs.String())
+			}
+			// One line for a message cut, not a second as for an idle
+			// client between commands.
+			if strings.Contains(ts.logs.String(), "sent no complete command within command_timeout") {
+				t.Fatalf("an idle line for a message cut:\n%s", ts.logs.String())
 			}
 			if tc.name == "DATA, timeout" && strings.Contains(ts.logs.String(), "bare LF") {
 				t.Fatalf("a bare LF said for a message cut mid-line:\n%s", ts.logs.String())

@@ -295,6 +295,15 @@ func TestLimits(t *testing.T) {
 			t.Fatalf("reply %q", r)
 		}
 		c.waitClosed()
+		// Said in the log, once (found from outside: in the W3C log
+		// alone).
+		want := `level=INFO msg="connection closed: the client sent no complete command within command_timeout" client=127.0.0.1 command_timeout=300ms reply="421 4.4.2"`
+		for deadline := time.Now().Add(5 * time.Second); !strings.Contains(ts.logs.String(), want) && time.Now().Before(deadline); {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if strings.Count(ts.logs.String(), want) != 1 {
+			t.Fatalf("log:\n%s", ts.logs.String())
+		}
 	})
 	t.Run("data timeout restarts with every read", func(t *testing.T) {
 		cfg := cfg
@@ -320,6 +329,10 @@ func TestLimits(t *testing.T) {
 			t.Fatalf("stalled upload: %q", r)
 		}
 		c.waitClosed()
+		// The message's line says it; not a second line as if idle.
+		if strings.Contains(ts.logs.String(), "sent no complete command within command_timeout") {
+			t.Fatalf("log:\n%s", ts.logs.String())
+		}
 		if n := ts.dropFiles(t); len(n) != 1 {
 			t.Fatalf("Drop holds %v, want only the first message", n)
 		}
