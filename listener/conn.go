@@ -146,7 +146,6 @@ type conn struct {
 	refused    [][]any
 	ended      bool   // this server closed the session (a 421, 500 or 552 that says so): no message is stored any more
 	endedIdle  bool   // ... with go-smtp's 421 4.4.2 for a client idle over command_timeout
-	idleLine   bool   // ... outside a message: Write logs it
 	aborted    bool   // a stop's 421 is going out: no message is stored any more
 	committing bool   // a message is being stored; its reply is not yet written
 	abortReply string // a stop's 421 waiting for that reply (see abort)
@@ -1259,8 +1258,10 @@ func (c *conn) Write(p []byte) (n int, err error) {
 	c.mu.Lock()
 	refused := c.refused
 	c.refused = nil
-	idle := c.idleLine
-	c.idleLine = false
+	// Idle between commands: said in the log (found from outside, QA95:
+	// in the W3C log alone); inside a message the session's "message not
+	// received" line says it. closeAfter comes once, with the last reply.
+	idle := closeAfter && c.endedIdle && !c.inMessage()
 	c.mu.Unlock()
 	for _, args := range refused {
 		c.srv.logRefusal(c.clientIP, "command refused", args...)
@@ -1373,10 +1374,6 @@ func (c *conn) replies(p []byte) (out []byte, closeAfter bool, nc net.Conn, repl
 			// every reply.
 			closeAfter, c.gone, c.ended, c.cmds = true, true, true, nil
 			c.endedIdle = len(lines) > 0 && strings.HasPrefix(lines[len(lines)-1], "421 4.4.2 ")
-			// Idle between commands: said in the log (found from
-			// outside, QA95: in the W3C log alone). Inside a message the
-			// session's "message not received" line says it.
-			c.idleLine = c.endedIdle && !c.inMessage()
 			c.pending = c.pending[:0]
 			break
 		}
