@@ -124,8 +124,10 @@ type conn struct {
 	// replies may echo UTF-8 addresses (RFC 6531 section 3.7.4.1).
 	utf8Tx bool
 
+	// cmds: the commands waiting for their reply, in order, for the W3C
+	// log and for the log line of a refused command (noteRefusal).
+	cmds []pendingCmd
 	// W3C log (nil Config.CommandLog: off)
-	cmds        []pendingCmd // commands waiting for their reply, in order
 	helo        string
 	msgID       string // of the message just stored, for the DATA line
 	started     time.Time
@@ -623,18 +625,19 @@ func (c *conn) skipChunk(n int64) int {
 // 4.2: data sent before the handshake completes must be discarded). It
 // reports whether scanning stops here.
 func (c *conn) command(line []byte) (stop bool) {
-	if c.srv.cfg.CommandLog != nil {
-		head := line[:min(len(line), logHead)]
-		c.mu.Lock()
-		// A BDAT command's bytes grow with its chunk's (skipChunk), as
-		// DATA's with its message. Nothing is queued once replies go
-		// nowhere (writeFailed), but to a client that went away: what
-		// it sent is carried out and logged.
-		if !c.gone || c.peerGone {
-			c.cmds = append(c.cmds, pendingCmd{line: strings.TrimRight(string(head), "\r\n"), at: time.Now(), n: len(line)})
-		}
-		c.mu.Unlock()
+	// Kept whether or not the W3C log is on: a refused command's log line
+	// names it (found from outside, QA97: "501 5.1.3 Bad recipient
+	// address syntax" alone did not say which of a client's recipients).
+	head := line[:min(len(line), logHead)]
+	c.mu.Lock()
+	// A BDAT command's bytes grow with its chunk's (skipChunk), as DATA's
+	// with its message. Nothing is queued once replies go nowhere
+	// (writeFailed), but to a client that went away: what it sent is
+	// carried out and logged.
+	if !c.gone || c.peerGone {
+		c.cmds = append(c.cmds, pendingCmd{line: strings.TrimRight(string(head), "\r\n"), at: time.Now(), n: len(line)})
 	}
+	c.mu.Unlock()
 	long := false
 	if r := c.rewriteCommand(line); r != nil {
 		long = greetingTooLong(line, r)
@@ -1015,7 +1018,7 @@ type pendingCmd struct {
 // writes IIS's W3C log line (iis-reference section 9). It runs with c.mu
 // held.
 func (c *conn) logReply(code int, replyBytes int64) {
-	if c.srv.cfg.CommandLog == nil || len(c.cmds) == 0 {
+	if len(c.cmds) == 0 {
 		return
 	}
 	cmd := c.cmds[0]
@@ -1025,6 +1028,9 @@ func (c *conn) logReply(code int, replyBytes int64) {
 		return
 	}
 	c.cmds = c.cmds[1:]
+	if c.srv.cfg.CommandLog == nil {
+		return
+	}
 	e := c.w3cEntry(cmd, code, replyBytes)
 	switch e.Method {
 	case "EHLO", "HELO":
@@ -1264,6 +1270,9 @@ func (c *conn) Write(p []byte) (n int, err error) {
 	idle := closeAfter && c.endedIdle && !c.inMessage()
 	c.mu.Unlock()
 	for _, args := range refused {
+		if n := len(args); n >= 2 && args[n-1] == startTLSHintKey {
+			args[n-1] = c.srv.startTLSHint()
+		}
 		c.srv.logRefusal(c.clientIP, "command refused", args...)
 	}
 	if idle {
@@ -1385,20 +1394,27 @@ func (c *conn) replies(p []byte) (out []byte, closeAfter bool, nc net.Conn, repl
 // noteRefusal notes reply, the reply to a command (not to a message's
 // text), for the log when it refuses a greeting, a sender or a recipient
 // for its form, or a sender for its SIZE (a 552 outside a transaction,
-// inTx false: in one, it refuses a BDAT chunk, which the session logs):
-// found from outside, such refusals left no line, and an administrator
-// whose scanner could not send saw only "too many bad commands". The
-// command is named when the W3C log keeps commands (c.cmds); the line is
-// within the client's budget of refusal lines (logRefusal). It runs with
-// c.mu held.
+// inTx false: in one, it refuses a BDAT chunk, which the session logs),
+// or STARTTLS where TLS is not configured: found from outside, such
+// refusals left no line, and an administrator whose scanner could not
+// send saw only "too many bad commands" (QA97: a client that requires
+// TLS said "STARTTLS not supported", and the log nothing). The line
+// names the command (c.cmds) and is within the client's budget of
+// refusal lines (logRefusal). It runs with c.mu held.
 func (c *conn) noteRefusal(reply string, inTx bool) {
+	noTLS := reply == "502 5.5.1 TLS not supported"
 	if !strings.HasPrefix(reply, "501 5.1.7 ") && !strings.HasPrefix(reply, "501 5.1.3 ") &&
-		!(strings.HasPrefix(reply, "552 5.3.4 ") && !inTx) && !strings.HasPrefix(reply, "501 5.5.4 EHLO and HELO ") {
+		!(strings.HasPrefix(reply, "552 5.3.4 ") && !inTx) && !strings.HasPrefix(reply, "501 5.5.4 EHLO and HELO ") && !noTLS {
 		return
 	}
 	args := []any{"reply", reply}
 	if len(c.cmds) > 0 {
 		args = append(args, "command", c.cmds[0].line)
+	}
+	if noTLS {
+		// Its hint is added in Write, out of c.mu (it reads the
+		// server's ports).
+		args = append(args, "hint", startTLSHintKey)
 	}
 	c.refused = append(c.refused, args)
 }

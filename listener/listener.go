@@ -318,6 +318,21 @@ func (s *Server) tlsPortAdvice() string {
 	return s.pointAt(true, "where mailbridge speaks TLS from the first byte", "point it at the port where mailbridge speaks TLS from the first byte ([inbound] tls_port, which needs setting), "+here, here)
 }
 
+// startTLSHintKey stands for startTLSHint in a refusal's log arguments
+// until they are written (conn.noteRefusal).
+const startTLSHintKey = "\x00starttls hint"
+
+// startTLSHint tells what to do about a client that asked for STARTTLS
+// where it is not offered (502 5.5.1): such a client, set to require TLS,
+// says "STARTTLS not supported" and sends nothing (found from outside,
+// QA97: curl --ssl-reqd, msmtp --tls=on).
+func (s *Server) startTLSHint() string {
+	if s.cfg.TLSConfig == nil {
+		return `STARTTLS is not offered: give mailbridge a certificate ([inbound] pfx_path) and set [inbound] tls = "starttls", or set the client to send without TLS`
+	}
+	return s.pointAt(true, "where mailbridge speaks TLS from the first byte (SSL)", `STARTTLS is not offered on this port: set [inbound] tls = "starttls"`, `or set [inbound] tls = "starttls"`)
+}
+
 // plainPortAdvice tells what to do with a client that waits for a
 // greeting on a port where TLS starts with the first byte.
 func (s *Server) plainPortAdvice() string {

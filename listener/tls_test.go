@@ -93,6 +93,47 @@ func TestImplicitTLS(t *testing.T) {
 	p.expect("STARTTLS", "502 5.5.1")
 }
 
+// STARTTLS asked for where it is not offered is logged, with what to do:
+// found from outside (QA97), a client set to require TLS (curl
+// --ssl-reqd, msmtp --tls=on) said "STARTTLS not supported" and the log
+// said nothing.
+func TestSTARTTLSNotOfferedLogged(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		tls  bool // a certificate and an implicit-TLS port
+		want string
+	}{
+		{"no certificate", false, `command=STARTTLS hint="STARTTLS is not offered: give mailbridge a certificate ([inbound] pfx_path) and set [inbound] tls = \"starttls\", or set the client to send without TLS"`},
+		{"implicit-TLS port", true, `command=STARTTLS hint="point it at port PORT, where mailbridge speaks TLS from the first byte (SSL), or set [inbound] tls = \"starttls\""`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var ts *testServer
+			want := tc.want
+			if tc.tls {
+				var tlsAddr string
+				ts, tlsAddr, _ = startTLSServer(t, false)
+				_, port, _ := net.SplitHostPort(tlsAddr)
+				want = strings.Replace(want, "PORT", port, 1)
+			} else {
+				ts = startServer(t, testConfig())
+			}
+			c := dial(t, ts.addr)
+			c.hello()
+			c.expect("STARTTLS", "502 5.5.1 TLS not supported")
+			// Not a bad command: the session goes on.
+			c.expect("STARTTLS", "502 5.5.1 TLS not supported")
+			c.expect("STARTTLS", "502 5.5.1 TLS not supported")
+			c.expect("NOOP", "250")
+			c.expect("QUIT", "221")
+			c.waitClosed()
+			l := ts.logs.String()
+			if !strings.Contains(l, `msg="command refused" client=127.0.0.1 reply="502 5.5.1 TLS not supported" `+want) {
+				t.Errorf("log lacks the refusal with %s:\n%s", want, l)
+			}
+		})
+	}
+}
+
 func TestSTARTTLS(t *testing.T) {
 	ts, _, pool := startTLSServer(t, true)
 	// Go's own client: EHLO, STARTTLS, verified handshake, EHLO again.
