@@ -1,8 +1,8 @@
 // Package e2e tests mailbridge as a process: its tests build the real
 // binary once, run it on 127.0.0.1 with a configuration file written for
 // each test, and drive it with outside clients (swaks, Python's smtplib,
-// postfix's smtp-source, raw sockets), then read the Drop folder as a
-// consumer would. It holds no code of its own.
+// curl, msmtp, Perl's Net::SMTP, postfix's smtp-source, raw sockets), then read
+// the Drop folder as a consumer would. It holds no code of its own.
 //
 // The tests run on Linux (signals, tmpfs, chattr, the Debian tools); on
 // Windows the package is empty.

@@ -1,5 +1,5 @@
 // Package testtool is how tests meet what they need from outside Go: an
-// outside program (swaks, smtp-source, openssl, Debian's Python with
+// outside program (swaks, smtp-source, curl, msmtp, openssl, Debian's Python with
 // aiosmtpd) or a condition of the machine (root, a file system feature).
 //
 // Where it is missing, the test is skipped with a message that says how to
