@@ -210,6 +210,10 @@ type Bridge struct {
 	// unreachableSaid: the warning that the smart host cannot be reached
 	// was logged, and no delivery has succeeded since.
 	unreachableSaid bool
+	// deferSaid: a message deferred by the smart host's reply (4xx to
+	// MAIL, RCPT or the data) was logged as a warning, and no delivery
+	// has succeeded since: the deferrals that follow go at INFO.
+	deferSaid bool
 	// filesSaid is when the shortage of file descriptors was last logged
 	// (outOfFilesWait), once a minute at most; filesRetry is how soon a
 	// message waits then: sessions ending free some within seconds.

@@ -1658,3 +1658,47 @@ func TestGreeting421IsUnavailable(t *testing.T) {
 	sink.WaitFor(t, soon, "the new message, then the three deferred (not at their retry, hours away)", count(4))
 	waitEmpty(t, l)
 }
+
+// A smart host that defers messages by its replies (451 to RCPT, as in
+// a phase of trouble on its side) gets one warning, the deferrals that
+// follow go at INFO until a message is delivered, and the next run of
+// deferrals warns again. Found from outside (QA95): every retry of every
+// message was a warning, 3,047 in 68 minutes.
+func TestDeferralsWarnOncePerRun(t *testing.T) {
+	var refuse atomic.Bool
+	refuse.Store(true)
+	sink := smtpsink.Start(t, smtpsink.Hooks{Rcpt: func(string) error {
+		if refuse.Load() {
+			return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Temporary local problem"}
+		}
+		return nil
+	}})
+	l := testLayout(t)
+	cfg := baseConfig(sink)
+	cfg.Connections = 1
+	h := start(t, l, cfg)
+	for _, name := range []string{"a.eml", "b.eml", "c.eml"} {
+		drop(t, l, name, []byte("From: a@x.test\r\nTo: b@y.test\r\n\r\n"+name+"\r\n"))
+	}
+	// Each message deferred twice or more: retried 200 and 400 ms apart.
+	h.waitLogCount("result=deferred", 6)
+	logs := h.logs.String()
+	if n := strings.Count(logs, "level=WARN msg=delivery"); n != 1 {
+		t.Fatalf("%d deferrals logged as warnings, want the first:\n%s", n, logs)
+	}
+	if !strings.Contains(logs, `level=WARN msg=delivery`) || !strings.Contains(logs, `then="the deferrals that follow are logged at INFO until a message is delivered"`) {
+		t.Fatalf("the warning does not say what follows:\n%s", logs)
+	}
+	refuse.Store(false)
+	sink.WaitFor(t, wait, "the three messages", count(3))
+	waitEmpty(t, l)
+	refuse.Store(true)
+	drop(t, l, "d.eml", []byte("From: a@x.test\r\nTo: b@y.test\r\n\r\nd\r\n"))
+	h.waitLogCount("result=deferred", strings.Count(h.logs.String(), "result=deferred")+2)
+	if n := strings.Count(h.logs.String(), "level=WARN msg=delivery"); n != 2 {
+		t.Fatalf("%d deferrals logged as warnings, want one per run of deferrals:\n%s", n, h.logs.String())
+	}
+	refuse.Store(false)
+	sink.WaitFor(t, wait, "the fourth message", count(4))
+	waitEmpty(t, l)
+}

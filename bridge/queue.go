@@ -422,6 +422,7 @@ func (b *Bridge) hostDown(s *sender.Session, results []sender.Result) bool {
 func (b *Bridge) wakeUnreachable(now time.Time) {
 	b.mu.Lock()
 	b.unreachableSaid = false // reached: a new outage warns again
+	b.deferSaid = false       // and a new run of deferrals
 	ids := make([]string, 0, len(b.unreachable))
 	for id := range b.unreachable {
 		ids = append(ids, id)
@@ -912,7 +913,22 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 		b.log.Warn("the Outbound Server cannot be reached: check that its SMTP service runs, that [outbound] server and port name it, and that no firewall is in the way; the messages deferred for this meanwhile are logged at INFO",
 			"server", b.cfg.Sender.Addr())
 	case len(deferred) > 0:
-		b.log.Warn("delivery", args...)
+		// The first deferral by the smart host's reply warns; those that
+		// follow, until a delivery succeeds, go at INFO: found from
+		// outside (QA95), a smart host answering 451 in phases made 3,047
+		// identical warnings in 68 minutes, every retry of every message,
+		// where one said it. A delivery in between warns anew (a message
+		// deferred between deliveries, a mailbox over its quota, is worth
+		// a look at each retry; its retries are minutes to hours apart).
+		b.mu.Lock()
+		said := b.deferSaid
+		b.deferSaid = true
+		b.mu.Unlock()
+		if said {
+			b.log.Info("delivery", args...)
+			break
+		}
+		b.log.Warn("delivery", append(args, "then", "the deferrals that follow are logged at INFO until a message is delivered")...)
 	case len(pending) > 0:
 		b.log.Info("delivery", args...)
 	default:
