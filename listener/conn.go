@@ -157,6 +157,10 @@ type conn struct {
 	inEHLO     bool   // the lines of an EHLO reply are being written
 	chunk      bool   // the bytes of a BDAT chunk are due
 	bdatOpen   bool   // a BDAT chunk without LAST was sent: more will follow
+	// ehloOnly: the client's commands so far are EHLO (and QUIT) alone,
+	// on a connection where STARTTLS is not offered (noteLeftWithoutTLS);
+	// written by command() alone.
+	ehloOnly bool
 
 	// read side; touched by go-smtp's goroutine alone (dotReader and
 	// upgrade run on it too)
@@ -645,6 +649,16 @@ func (c *conn) command(line []byte) (stop bool) {
 	}
 	// What follows is decided by what go-smtp makes of the line it gets.
 	verb, arg := smtpCommand(line)
+	switch {
+	case verb == "EHLO":
+		c.mu.Lock()
+		c.ehloOnly = !c.offerTLS && !c.tls
+		c.mu.Unlock()
+	case verb != "QUIT" && c.ehloOnly:
+		c.mu.Lock()
+		c.ehloOnly = false
+		c.mu.Unlock()
+	}
 	now := time.Now()
 	if (verb == "NOOP" || verb == "RSET") && !c.lastCmd.IsZero() && now.Sub(c.lastCmd) >= c.srv.keepAliveGap {
 		c.mu.Lock()
@@ -1869,6 +1883,14 @@ func (c *conn) Close() error {
 	err := c.current().Close()
 	c.closeOnce.Do(func() {
 		c.logClose()
+		// Left by the client (QUIT, or gone), not ended by this server
+		// (a timeout, a stop).
+		c.mu.Lock()
+		left := c.ehloOnly && !c.ended && !c.shutdown && !c.aborted
+		c.mu.Unlock()
+		if left {
+			c.srv.noteLeftWithoutTLS(c.clientIP)
+		}
 		if c.release != nil {
 			c.release()
 		}

@@ -152,6 +152,9 @@ type Server struct {
 	refusalTimer *time.Timer
 	// keepAliveGap is keepAliveGap, shorter in tests.
 	keepAliveGap time.Duration
+	// noTLSSaid is when each client was last said, under mu, to have left
+	// after EHLO on a port without STARTTLS (noteLeftWithoutTLS).
+	noTLSSaid map[string]time.Time
 
 	// refusing holds the connections of the implicit TLS port being
 	// refused (see tlsRefuse), counted in refusals.
@@ -331,6 +334,33 @@ func (s *Server) startTLSHint() string {
 		return `STARTTLS is not offered: give mailbridge a certificate ([inbound] pfx_path) and set [inbound] tls = "starttls", or set the client to send without TLS`
 	}
 	return s.pointAt(true, "where mailbridge speaks TLS from the first byte (SSL)", `STARTTLS is not offered on this port: set [inbound] tls = "starttls"`, `or set [inbound] tls = "starttls"`)
+}
+
+// noTLSEvery is how often a client leaving after EHLO on a port without
+// STARTTLS is said in the log: a monitor that greets and quits every
+// minute must not fill it.
+const noTLSEvery = time.Hour
+
+// noteLeftWithoutTLS logs, once in noTLSEvery for each client, a client
+// that greeted with EHLO and left without a command more, on a connection
+// where STARTTLS was not offered. A client set to require TLS (curl
+// --ssl-reqd, msmtp --tls=on, .NET's SmtpClient with EnableSsl) does
+// exactly that and says "STARTTLS not supported": found from outside
+// (QA97), the log had no line for it, since no command was refused.
+func (s *Server) noteLeftWithoutTLS(client string) {
+	now := time.Now()
+	s.mu.Lock()
+	if t, ok := s.noTLSSaid[client]; ok && now.Sub(t) < noTLSEvery {
+		s.mu.Unlock()
+		return
+	}
+	if s.noTLSSaid == nil || len(s.noTLSSaid) >= 1024 {
+		s.noTLSSaid = map[string]time.Time{} // bounded; at worst said again
+	}
+	s.noTLSSaid[client] = now
+	s.mu.Unlock()
+	s.log.Info("a client greeted with EHLO and left without sending a message, where STARTTLS is not offered: a client set to require TLS does this, and reports \"STARTTLS not supported\" (said once an hour for each client)",
+		"client", client, "hint", s.startTLSHint())
 }
 
 // plainPortAdvice tells what to do with a client that waits for a

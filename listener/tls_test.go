@@ -134,6 +134,69 @@ func TestSTARTTLSNotOfferedLogged(t *testing.T) {
 	}
 }
 
+// A client that greets with EHLO and leaves without a command more, where
+// STARTTLS is not offered, is said in the log once an hour for each
+// client: a client set to require TLS (curl --ssl-reqd, msmtp --tls=on,
+// .NET's SmtpClient with EnableSsl) does that, and sends no STARTTLS to
+// refuse (found from outside, QA97).
+func TestLeftAfterEHLOWithoutTLSLogged(t *testing.T) {
+	const line = `msg="a client greeted with EHLO and left without sending a message, where STARTTLS is not offered`
+	// session runs one session and returns once the server has closed
+	// it (its connection released, after the line would be logged).
+	session := func(t *testing.T, ts *testServer, cmds ...string) {
+		c := dial(t, ts.addr)
+		c.reply()
+		for _, cmd := range cmds {
+			c.cmd(cmd)
+		}
+		c.waitClosed()
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+			ts.srv.mu.Lock()
+			n := len(ts.srv.conns)
+			ts.srv.mu.Unlock()
+			if n == 0 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d sessions still open", n)
+			}
+		}
+	}
+	t.Run("said once", func(t *testing.T) {
+		ts := startServer(t, testConfig())
+		session(t, ts, "EHLO curl.test", "QUIT")
+		session(t, ts, "EHLO curl.test", "QUIT")
+		l := ts.logs.String()
+		want := line + `: a client set to require TLS does this, and reports \"STARTTLS not supported\" (said once an hour for each client)" client=127.0.0.1 hint="STARTTLS is not offered: give mailbridge a certificate`
+		if n := strings.Count(l, want); n != 1 {
+			t.Fatalf("%d lines %s, want 1:\n%s", n, want, l)
+		}
+	})
+	for _, tc := range []struct {
+		name     string
+		startTLS bool
+		cmds     []string
+	}{
+		{"STARTTLS offered", true, []string{"EHLO curl.test", "QUIT"}},
+		{"HELO", false, []string{"HELO monitor.test", "QUIT"}},
+		{"a transaction", false, []string{"EHLO a.test", "MAIL FROM:<a@x.test>", "QUIT"}},
+		{"NOOP", false, []string{"EHLO a.test", "NOOP", "QUIT"}},
+	} {
+		t.Run("not said: "+tc.name, func(t *testing.T) {
+			var ts *testServer
+			if tc.startTLS {
+				ts, _, _ = startTLSServer(t, true)
+			} else {
+				ts = startServer(t, testConfig())
+			}
+			session(t, ts, tc.cmds...)
+			if l := ts.logs.String(); strings.Contains(l, line) {
+				t.Fatalf("said:\n%s", l)
+			}
+		})
+	}
+}
+
 func TestSTARTTLS(t *testing.T) {
 	ts, _, pool := startTLSServer(t, true)
 	// Go's own client: EHLO, STARTTLS, verified handshake, EHLO again.
