@@ -187,6 +187,30 @@ func TestCurl(t *testing.T) {
 	}
 }
 
+// TestCurlRequiresTLS: curl --ssl-reqd against a port without STARTTLS
+// reads the EHLO reply and leaves (exit 64, "STARTTLS not supported"),
+// sending nothing to refuse; mailbridge's log says what to set (found
+// from outside, QA97: it said nothing).
+func TestCurlRequiresTLS(t *testing.T) {
+	curl := testtool.Path(t, "curl", "curl")
+	d := startDaemon(t, options{})
+	file := filepath.Join(t.TempDir(), "message.eml")
+	if err := os.WriteFile(file, []byte("Subject: tls\r\n\r\nneeds TLS\r\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before := d.dropSet()
+	out, code := runCmd(t, time.Minute, curl, "-sS", "--ssl-reqd", "smtp://"+d.addr+"/curl.test",
+		"--mail-from", "c@example.com", "--mail-rcpt", "a@example.org", "--upload-file", file)
+	if code != 64 || !strings.Contains(out, "STARTTLS not supported") {
+		t.Fatalf("curl exit %d, want 64 and \"STARTTLS not supported\":\n%s", code, out)
+	}
+	want := `a client greeted with EHLO and left without sending a message, where STARTTLS is not offered`
+	if l := d.waitLog(want, 1); !strings.Contains(l, want) || !strings.Contains(l, `set [inbound] tls = \"starttls\"`) {
+		t.Fatalf("log lacks %q with its advice:\n%s", want, l)
+	}
+	d.checkNothingNew(t, before)
+}
+
 // TestMsmtp drives the listener with msmtp, which pipelines MAIL, RCPT and
 // DATA. Its messages have From, Date and Message-ID, which msmtp would add
 // otherwise.
