@@ -214,6 +214,10 @@ type Bridge struct {
 	// MAIL, RCPT or the data) was logged as a warning, and no delivery
 	// has succeeded since: the deferrals that follow go at INFO.
 	deferSaid bool
+	// quietDeferrals counts the deferrals logged at INFO for either
+	// reason since its warning: the end of a run is said only when lines
+	// were kept from WARN (wakeUnreachable).
+	quietDeferrals int
 	// filesSaid is when the shortage of file descriptors was last logged
 	// (outOfFilesWait), once a minute at most; filesRetry is how soon a
 	// message waits then: sessions ending free some within seconds.

@@ -480,13 +480,20 @@ func TestSmartHostDownOneMessageWarnedOnce(t *testing.T) {
 	l := testLayout(t)
 	cfg := baseConfig(nil)
 	cfg.Retry = []time.Duration{50 * time.Millisecond}
-	cfg.Sender = sender.Config{Host: "127.0.0.1", Port: closedPort(t).Port, Hostname: "bridge.test", ConnectTimeout: time.Second, CommandTimeout: 5 * time.Second, InsecureSkipVerify: true}
+	addr := closedPort(t)
+	cfg.Sender = sender.Config{Host: "127.0.0.1", Port: addr.Port, Hostname: "bridge.test", ConnectTimeout: time.Second, CommandTimeout: 5 * time.Second, InsecureSkipVerify: true}
 	h := start(t, l, cfg)
 	drop(t, l, "alone.eml", []byte("From: a@x.test\r\nTo: b@y.test\r\n\r\nwhile down\r\n"))
 	h.waitLogCount("result=deferred", 4)
 	if n := strings.Count(h.logs.String(), "the Outbound Server cannot be reached"); n != 1 {
 		t.Fatalf("%d warnings:\n%s", n, h.logs.String())
 	}
+	// The outage's end is said too, though no other message waits for
+	// it (found from outside, QA100: the message retried alone was out
+	// of the set of those waiting, and nothing was said).
+	sink := smtpsink.StartAt(t, addr.String(), smtpsink.Hooks{})
+	sink.WaitFor(t, wait, "the message", count(1))
+	h.waitLog(`msg="the Outbound Server accepts mail again (it could not be reached, or was not available)"`)
 }
 
 func TestSmartHostDownThenBack(t *testing.T) {
@@ -1692,6 +1699,12 @@ func TestDeferralsWarnOncePerRun(t *testing.T) {
 	refuse.Store(false)
 	sink.WaitFor(t, wait, "the three messages", count(3))
 	waitEmpty(t, l)
+	// The run's end is said once (found from outside, QA100: nothing
+	// marked it).
+	h.waitLog("the Outbound Server accepts mail again after deferring messages")
+	if n := strings.Count(h.logs.String(), "accepts mail again"); n != 1 {
+		t.Fatalf("the run's end said %d times:\n%s", n, h.logs.String())
+	}
 	refuse.Store(true)
 	drop(t, l, "d.eml", []byte("From: a@x.test\r\nTo: b@y.test\r\n\r\nd\r\n"))
 	h.waitLogCount("result=deferred", strings.Count(h.logs.String(), "result=deferred")+2)

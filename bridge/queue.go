@@ -421,8 +421,10 @@ func (b *Bridge) hostDown(s *sender.Session, results []sender.Result) bool {
 // mail flows. They become due from now on, wakeSpacing apart.
 func (b *Bridge) wakeUnreachable(now time.Time) {
 	b.mu.Lock()
+	down, deferring, quiet := b.unreachableSaid, b.deferSaid, b.quietDeferrals
 	b.unreachableSaid = false // reached: a new outage warns again
 	b.deferSaid = false       // and a new run of deferrals
+	b.quietDeferrals = 0
 	ids := make([]string, 0, len(b.unreachable))
 	for id := range b.unreachable {
 		ids = append(ids, id)
@@ -430,6 +432,22 @@ func (b *Bridge) wakeUnreachable(now time.Time) {
 	clear(b.unreachable)
 	b.mu.Unlock()
 	if len(ids) == 0 {
+		// The end of what was warned about is said too, with nothing to
+		// bring forward, where deferrals were logged at INFO meanwhile:
+		// found from outside (QA100), one message retried alone (its
+		// attempt takes it out of the set), or a smart host back but
+		// answering 451 for a while, left the warning without an end.
+		// (A warning and a delivery in turn, as when the smart host
+		// refuses some of our connections, need none.)
+		switch {
+		case quiet == 0:
+		case down:
+			b.log.Info("the Outbound Server accepts mail again (it could not be reached, or was not available)", "server", b.cfg.Sender.Addr(), "deferrals_logged_at_info", quiet)
+		case deferring:
+			// Not brought forward: a 4xx reply may be about the message
+			// or its recipient, not the server.
+			b.log.Info("the Outbound Server accepts mail again after deferring messages: those it deferred are retried at their next retry time", "server", b.cfg.Sender.Addr(), "deferrals_logged_at_info", quiet)
+		}
 		return
 	}
 	slices.Sort(ids) // names sort by arrival: the oldest first
@@ -888,6 +906,9 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 		known := len(b.unreachable) > 0 || b.unreachableSaid
 		b.unreachable[id] = true
 		b.unreachableSaid = true
+		if known {
+			b.quietDeferrals++
+		}
 		b.mu.Unlock()
 		if known {
 			b.log.Info("delivery", args...)
@@ -912,6 +933,12 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 		}
 		b.log.Warn("the Outbound Server cannot be reached: check that its SMTP service runs, that [outbound] server and port name it, and that no firewall is in the way; the messages deferred for this meanwhile are logged at INFO",
 			"server", b.cfg.Sender.Addr())
+	case len(deferred) > 0 && unreachable(results):
+		// A 421 at the greeting while others of ours are open: this
+		// connection was refused, not the host (hostDown), nor the
+		// message; not part of a run of deferrals by reply, whose end
+		// is said.
+		b.log.Warn("delivery", args...)
 	case len(deferred) > 0:
 		// The first deferral by the smart host's reply warns; those that
 		// follow, until a delivery succeeds, go at INFO: found from
@@ -923,6 +950,9 @@ func (b *Bridge) deliver(ctx context.Context, s *sender.Session, id string) time
 		b.mu.Lock()
 		said := b.deferSaid
 		b.deferSaid = true
+		if said {
+			b.quietDeferrals++
+		}
 		b.mu.Unlock()
 		if said {
 			b.log.Info("delivery", args...)
