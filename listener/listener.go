@@ -359,7 +359,7 @@ func (s *Server) noteLeftWithoutTLS(client string) {
 	}
 	s.noTLSSaid[client] = now
 	s.mu.Unlock()
-	s.log.Info("a client greeted with EHLO and left without sending a message, where STARTTLS is not offered: a client set to require TLS does this, and reports \"STARTTLS not supported\" (said once an hour for each client)",
+	s.log.Info("a client greeted with EHLO and left without sending a message, where STARTTLS is not offered: a client set to require TLS does this, and reports \"STARTTLS not supported\" (a monitor that only greets does it too; said once an hour for each client)",
 		"client", client, "hint", s.startTLSHint())
 }
 

@@ -167,7 +167,7 @@ func TestLeftAfterEHLOWithoutTLSLogged(t *testing.T) {
 		session(t, ts, "EHLO curl.test", "QUIT")
 		session(t, ts, "EHLO curl.test", "QUIT")
 		l := ts.logs.String()
-		want := line + `: a client set to require TLS does this, and reports \"STARTTLS not supported\" (said once an hour for each client)" client=127.0.0.1 hint="STARTTLS is not offered: give mailbridge a certificate`
+		want := line + `: a client set to require TLS does this, and reports \"STARTTLS not supported\" (a monitor that only greets does it too; said once an hour for each client)" client=127.0.0.1 hint="STARTTLS is not offered: give mailbridge a certificate`
 		if n := strings.Count(l, want); n != 1 {
 			t.Fatalf("%d lines %s, want 1:\n%s", n, want, l)
 		}
