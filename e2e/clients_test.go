@@ -117,29 +117,6 @@ func lastLine(s string) string {
 func TestPythonSmtplib(t *testing.T) {
 	testtool.Path(t, testtool.Python, "python3")
 	d := startDaemon(t, options{})
-	newFile := func(t *testing.T, before map[string]bool) *dropFile {
-		t.Helper()
-		var f *dropFile
-		for _, n := range d.dropNames() {
-			if !before[n] {
-				if f != nil {
-					t.Fatal("more than one new Drop file")
-				}
-				f = parseDrop(t, filepath.Join(d.drop, n))
-			}
-		}
-		if f == nil {
-			t.Fatal("no new Drop file")
-		}
-		return f
-	}
-	snapshot := func() map[string]bool {
-		m := map[string]bool{}
-		for _, n := range d.dropNames() {
-			m[n] = true
-		}
-		return m
-	}
 	cases := []struct {
 		mode string
 		from string
@@ -157,12 +134,12 @@ func TestPythonSmtplib(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.mode, func(t *testing.T) {
-			before := snapshot()
+			before := d.dropSet()
 			r := runPython(t, d, c.mode, "")
 			if r.Code != 250 {
 				t.Fatalf("reply %d %q", r.Code, r.Reply)
 			}
-			f := newFile(t, before)
+			f := d.newDrop(t, before)
 			if f.sender != c.from || strings.Join(f.rcpts, ",") != strings.Join(c.to, ",") {
 				t.Errorf("envelope %q %q, want %q %q", f.sender, f.rcpts, c.from, c.to)
 			}
@@ -178,13 +155,13 @@ func TestPythonSmtplib(t *testing.T) {
 	// The product's promise: a 19 MB attachment is accepted, byte for
 	// byte; a 21 MB one is refused with 552 5.3.4 and nothing is written.
 	t.Run("19MB attachment accepted", func(t *testing.T) {
-		before := snapshot()
+		before := d.dropSet()
 		save := filepath.Join(t.TempDir(), "sent.eml")
 		r := runPython(t, d, "attach19", save)
 		if r.Code != 250 {
 			t.Fatalf("reply %d %q", r.Code, r.Reply)
 		}
-		f := newFile(t, before)
+		f := d.newDrop(t, before)
 		sent, err := os.ReadFile(save)
 		if err != nil {
 			t.Fatal(err)
@@ -195,12 +172,12 @@ func TestPythonSmtplib(t *testing.T) {
 		}
 	})
 	t.Run("21MB attachment refused", func(t *testing.T) {
-		before := snapshot()
+		before := d.dropSet()
 		r := runPython(t, d, "attach21", "")
 		if r.Code != 552 || !strings.HasPrefix(r.Reply, "5.3.4 ") {
 			t.Fatalf("reply %d %q, want 552 5.3.4", r.Code, r.Reply)
 		}
-		if after := snapshot(); len(after) != len(before) {
+		if after := d.dropSet(); len(after) != len(before) {
 			t.Errorf("Drop changed: %d files before, %d after", len(before), len(after))
 		}
 		if left := waitEmpty(t, d.sortTemp); len(left) != 0 {
