@@ -134,10 +134,9 @@ type Server struct {
 	perIP   map[netip.Addr]int // sessions by client address (MaxConnectionsPerIP)
 	closing bool
 	// Connections refused over max_connections, and over
-	// max_connections_per_ip (see noteFull, noteIPFull), and closed for
-	// their errors (noteTooManyErrors).
-	fullRefused, ipRefused, errorsClosed everyMinute
-	listeners                            []net.Listener // those Serve accepts on, until closing
+	// max_connections_per_ip (see noteFull, noteIPFull).
+	fullRefused, ipRefused everyMinute
+	listeners              []net.Listener // those Serve accepts on, until closing
 	// tlsPorts are the ports ServeTLS accepts on, plainPorts those Serve
 	// does: the log's advice to a client on the wrong one names the
 	// others (tlsPortAdvice, handshakeFailed).
@@ -552,19 +551,6 @@ func (s *Server) noteFull(client string) {
 	}
 	s.log.Warn("connection refused with 421: max_connections sessions are open; raise [inbound] max_connections if clients are turned away often",
 		"client", client, "max_connections", cap(s.slots), "refused", n)
-}
-
-// noteTooManyErrors logs a session closed for its errors (bad or junk
-// commands), once a minute at most with the count since: worth a look,
-// but found from outside, a client reconnecting in a loop wrote a line per
-// connection, 400 KB in 8 seconds.
-func (s *Server) noteTooManyErrors(client, reply string) {
-	s.mu.Lock()
-	n, say := s.errorsClosed.note(time.Now())
-	s.mu.Unlock()
-	if say {
-		s.log.Info("connection closed: too many bad commands", "client", client, "reply", reply, "closed", n)
-	}
 }
 
 // logRefusal logs msg (at INFO) about a refusal of client, within its
