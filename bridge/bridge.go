@@ -372,6 +372,11 @@ func (b *Bridge) Run(ctx context.Context) error {
 	}
 	wg.Wait()
 	b.logUnfinished()
+	if n := b.queue.Len(); n > 0 {
+		// As the start says how many it found (found from outside,
+		// QA100: the stop said nothing of the mail left).
+		b.log.Info("stopped with messages waiting in Queue: they are tried again at the next start", "queued", n, "queue", queue)
+	}
 	return nil
 }
 

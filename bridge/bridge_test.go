@@ -471,6 +471,11 @@ func TestSmartHostDownWarnedOnce(t *testing.T) {
 		strings.Count(logs, "level=WARN msg=delivery") != 1 || strings.Count(logs, "level=INFO msg=delivery") != 2 {
 		t.Fatalf("log:\n%s", logs)
 	}
+	// The stop says what is left (found from outside, QA100).
+	h.stop()
+	if want := `msg="stopped with messages waiting in Queue: they are tried again at the next start" queued=3`; !strings.Contains(h.logs.String(), want) {
+		t.Fatalf("no %s in the log:\n%s", want, h.logs.String())
+	}
 }
 
 // One message retried alone while the smart host stays down warns once,
