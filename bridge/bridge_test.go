@@ -1720,3 +1720,34 @@ func TestDeferralsWarnOncePerRun(t *testing.T) {
 	sink.WaitFor(t, wait, "the fourth message", count(4))
 	waitEmpty(t, l)
 }
+
+// A smart host back from an outage but answering 451 for a while: the
+// outage's end is said when a message is delivered at last, though every
+// message deferred by it was retried (and so left the set of those
+// waiting for it) meanwhile. Found from outside (QA100): nothing was said.
+func TestSmartHostBackDeferringThenAccepting(t *testing.T) {
+	l := testLayout(t)
+	cfg := baseConfig(nil)
+	cfg.Connections = 1
+	addr := closedPort(t)
+	cfg.Sender = sender.Config{Host: "127.0.0.1", Port: addr.Port, Hostname: "bridge.test", ConnectTimeout: time.Second, CommandTimeout: 5 * time.Second, InsecureSkipVerify: true}
+	h := start(t, l, cfg)
+	drop(t, l, "a.eml", []byte("From: a@x.test\r\nTo: b@y.test\r\n\r\na\r\n"))
+	drop(t, l, "b.eml", []byte("From: a@x.test\r\nTo: b@y.test\r\n\r\nb\r\n"))
+	h.waitLogCount("result=deferred", 4)
+	var refuse atomic.Bool
+	refuse.Store(true)
+	sink := smtpsink.StartAt(t, addr.String(), smtpsink.Hooks{Rcpt: func(string) error {
+		if refuse.Load() {
+			return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Temporary local problem"}
+		}
+		return nil
+	}})
+	h.waitLogCount("451 4.3.0 Temporary local problem", 4)
+	refuse.Store(false)
+	sink.WaitFor(t, wait, "the two messages", count(2))
+	h.waitLog(`msg="the Outbound Server accepts mail again (it could not be reached, or was not available)"`)
+	if n := strings.Count(h.logs.String(), "accepts mail again"); n != 1 {
+		t.Fatalf("the end said %d times:\n%s", n, h.logs.String())
+	}
+}
