@@ -789,11 +789,17 @@ func TestDelayNoticeOnTime(t *testing.T) {
 	cfg.Retry = []time.Duration{time.Minute}
 	cfg.DelayNotification = 500 * time.Millisecond
 	cfg.Expiration = 2 * time.Minute
-	start(t, l, cfg)
+	h := start(t, l, cfg)
 	drop(t, l, "late.eml", []byte("From: app@corp.test\r\nTo: slow@y.test\r\nSubject: delayed\r\n\r\nbody\r\n"))
 	m := sink.WaitFor(t, wait, "the delay notice", count(1))[0]
 	if m.From != "" || !bytes.Contains(m.Data, []byte("Subject: Delivery Status Notification (Delay)")) || !bytes.Contains(m.Data, []byte("451 4.2.0 mailbox busy")) {
 		t.Fatalf("not the delay notice: %+v\n%s", m, m.Data)
+	}
+	// Its delivery line names the message it is about (found from
+	// outside, QA100: it said only from="").
+	h.waitLog("result=sent")
+	if !regexp.MustCompile(`msg=delivery id=\w+ report_for=\w+ from="" to=\[app@corp.test\]`).MatchString(h.logs.String()) {
+		t.Errorf("the notice's delivery line does not name its message:\n%s", h.logs.String())
 	}
 	mu.Lock()
 	defer mu.Unlock()

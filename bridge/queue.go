@@ -1497,10 +1497,16 @@ func (b *Bridge) settled(id string, m *message, pm *compat.PickupMessage, open f
 // from outside: delivery lines had only the id). Unknown for a message
 // found in Queue at a start without a state.
 func (m *message) logID(id string) []any {
-	if m.source == "" {
-		return []any{"id", id}
+	args := []any{"id", id}
+	if m.source != "" {
+		args = append(args, "file", m.source)
 	}
-	return []any{"id", id, "file", m.source}
+	if m.st.ReportFor != "" {
+		// A report's lines name its message (found from outside,
+		// QA100: its delivery lines said only from="").
+		args = append(args, "report_for", m.st.ReportFor)
+	}
+	return args
 }
 
 // appendNew appends r to list unless it holds it already.
@@ -1705,9 +1711,6 @@ func (b *Bridge) badmail(id string, m *message, pm *compat.PickupMessage, now ti
 			msg = "not delivered to some recipients (the others have it): a copy for them is in Badmail"
 		}
 		args := append(m.logID(id), "from", pm.From, "failed", rcpts, "problem", problem, "badmail", bad)
-		if st.ReportFor != "" {
-			args = append(args, "report_for", st.ReportFor)
-		}
 		b.log.Warn(msg, args...)
 		if m.st.Settled {
 			// Recorded, so that a stop before the end does not have the
