@@ -158,10 +158,10 @@ type conn struct {
 	inEHLO     bool   // the lines of an EHLO reply are being written
 	chunk      bool   // the bytes of a BDAT chunk are due
 	bdatOpen   bool   // a BDAT chunk without LAST was sent: more will follow
-	// ehloOnly: the client's commands so far are EHLO (and QUIT) alone,
-	// on a connection where STARTTLS is not offered (noteLeftWithoutTLS);
-	// written by command() alone.
-	ehloOnly bool
+	// For noteLeftWithoutTLS: an EHLO was accepted (ehloOK), and the
+	// client sent a command other than EHLO and QUIT (otherCmd, written
+	// by command() alone).
+	ehloOK, otherCmd bool
 
 	// read side; touched by go-smtp's goroutine alone (dotReader and
 	// upgrade run on it too)
@@ -650,14 +650,9 @@ func (c *conn) command(line []byte) (stop bool) {
 	}
 	// What follows is decided by what go-smtp makes of the line it gets.
 	verb, arg := smtpCommand(line)
-	switch {
-	case verb == "EHLO":
+	if verb != "EHLO" && verb != "QUIT" && !c.otherCmd {
 		c.mu.Lock()
-		c.ehloOnly = !c.offerTLS && !c.tls
-		c.mu.Unlock()
-	case verb != "QUIT" && c.ehloOnly:
-		c.mu.Lock()
-		c.ehloOnly = false
+		c.otherCmd = true
 		c.mu.Unlock()
 	}
 	now := time.Now()
@@ -1785,7 +1780,7 @@ func (c *conn) rewrite(line string) ([]string, bool) {
 		// The client has greeted again since STARTTLS once go-smtp has
 		// accepted the greeting, not when the scanner reads it: a MAIL
 		// pipelined before it is still refused (helloNeeded).
-		c.needHello, c.inEHLO = false, true
+		c.needHello, c.inEHLO, c.ehloOK = false, true, true
 		lines := []string{"250-" + fqdn + " Hello [" + c.clientIP + "]"}
 		if c.offerTLS && !c.tls {
 			lines = append(lines, "250-STARTTLS")
@@ -1897,7 +1892,7 @@ func (c *conn) Close() error {
 		// Left by the client (QUIT, or gone), not ended by this server
 		// (a timeout, a stop).
 		c.mu.Lock()
-		left := c.ehloOnly && !c.ended && !c.shutdown && !c.aborted
+		left := c.ehloOK && !c.otherCmd && !c.offerTLS && !c.tls && !c.ended && !c.shutdown && !c.aborted
 		c.mu.Unlock()
 		if left {
 			c.srv.noteLeftWithoutTLS(c.clientIP)

@@ -181,6 +181,7 @@ func TestLeftAfterEHLOWithoutTLSLogged(t *testing.T) {
 		{"HELO", false, []string{"HELO monitor.test", "QUIT"}},
 		{"a transaction", false, []string{"EHLO a.test", "MAIL FROM:<a@x.test>", "QUIT"}},
 		{"NOOP", false, []string{"EHLO a.test", "NOOP", "QUIT"}},
+		{"EHLO refused", false, []string{"EHLO", "QUIT"}},
 	} {
 		t.Run("not said: "+tc.name, func(t *testing.T) {
 			var ts *testServer
