@@ -1280,8 +1280,9 @@ func (c *conn) Write(p []byte) (n int, err error) {
 	idle := closeAfter && c.endedIdle && !c.inMessage()
 	c.mu.Unlock()
 	for _, args := range refused {
-		if n := len(args); n >= 2 && args[n-1] == startTLSHintKey {
-			args[n-1] = c.srv.startTLSHint()
+		if args[1] == noTLSReply {
+			// Out of c.mu: the hint reads the server's ports.
+			args = append(args, "hint", c.srv.startTLSHint())
 		}
 		c.srv.logRefusal(c.clientIP, "command refused", args...)
 	}
@@ -1411,6 +1412,9 @@ func (c *conn) replies(p []byte) (out []byte, closeAfter bool, nc net.Conn, repl
 	return out, closeAfter, c.nc, replied
 }
 
+// noTLSReply answers STARTTLS where TLS is not configured (go-smtp's).
+const noTLSReply = "502 5.5.1 TLS not supported"
+
 // noteRefusal notes reply, the reply to a command (not to a message's
 // text), for the log when it refuses a greeting, a sender or a recipient
 // for its form, or a sender for its SIZE (a 552 outside a transaction,
@@ -1422,19 +1426,13 @@ func (c *conn) replies(p []byte) (out []byte, closeAfter bool, nc net.Conn, repl
 // names the command (c.cmds) and is within the client's budget of
 // refusal lines (logRefusal). It runs with c.mu held.
 func (c *conn) noteRefusal(reply string, inTx bool) {
-	noTLS := reply == "502 5.5.1 TLS not supported"
 	if !strings.HasPrefix(reply, "501 5.1.7 ") && !strings.HasPrefix(reply, "501 5.1.3 ") &&
-		!(strings.HasPrefix(reply, "552 5.3.4 ") && !inTx) && !strings.HasPrefix(reply, "501 5.5.4 EHLO and HELO ") && !noTLS {
+		!(strings.HasPrefix(reply, "552 5.3.4 ") && !inTx) && !strings.HasPrefix(reply, "501 5.5.4 EHLO and HELO ") && reply != noTLSReply {
 		return
 	}
 	args := []any{"reply", reply}
 	if len(c.cmds) > 0 {
 		args = append(args, "command", c.cmds[0].line)
-	}
-	if noTLS {
-		// Its hint is added in Write, out of c.mu (it reads the
-		// server's ports).
-		args = append(args, "hint", startTLSHintKey)
 	}
 	c.refused = append(c.refused, args)
 }
@@ -1760,7 +1758,7 @@ func (c *conn) rewrite(line string) ([]string, bool) {
 			line, code = "501 5.5.4 Syntax: VRFY <address>", "501"
 		}
 	}
-	if line == "502 5.5.1 TLS not supported" && len(c.startTLSArgs) > 0 {
+	if line == noTLSReply && len(c.startTLSArgs) > 0 {
 		// go-smtp has no TLS of its own (conn carries STARTTLS out) and
 		// takes any line starting "STARTTLS" for the command. RFC 3207
 		// section 4: STARTTLS takes no parameters, and a server that
@@ -1814,7 +1812,7 @@ func (c *conn) rewrite(line string) ([]string, bool) {
 	case code == "354":
 		c.data = true
 		return one("354 Start mail input; end with <CRLF>.<CRLF>")
-	case line == "502 5.5.1 TLS not supported" && c.tls:
+	case line == noTLSReply && c.tls:
 		// STARTTLS on a session already encrypted (the implicit-TLS
 		// port, or a second STARTTLS): out of sequence, not unknown.
 		return one("503 5.5.1 TLS already active")
@@ -1845,7 +1843,7 @@ func (c *conn) rewrite(line string) ([]string, bool) {
 		}
 		return []string{"214-2.0.0 This server supports the following commands:", cmds}, false
 	case code == "502" && strings.HasSuffix(line, " command not implemented"),
-		line == "502 5.5.1 TLS not supported":
+		line == noTLSReply:
 		// EXPN, TURN, SEND, SOML, SAML: commands RFC 5321 names, which
 		// this server does not carry out; a client asking is not in error.
 		// Nor is one asking for STARTTLS (RFC 3207) where TLS is not

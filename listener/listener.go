@@ -320,10 +320,6 @@ func (s *Server) tlsPortAdvice() string {
 	return s.pointAt(true, "where mailbridge speaks TLS from the first byte", "point it at the port where mailbridge speaks TLS from the first byte ([inbound] tls_port, which needs setting), "+here, here)
 }
 
-// startTLSHintKey stands for startTLSHint in a refusal's log arguments
-// until they are written (conn.noteRefusal).
-const startTLSHintKey = "\x00starttls hint"
-
 // startTLSHint tells what to do about a client that asked for STARTTLS
 // where it is not offered (502 5.5.1): such a client, set to require TLS,
 // says "STARTTLS not supported" and sends nothing (found from outside,
